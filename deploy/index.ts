@@ -1,0 +1,2 @@
+// deploy/: see README.md and ../../shared/DESIGN.md §2. Public surface grows here.
+export {};

@@ -1,0 +1,2 @@
+// placement-driver/: see README.md and ../../shared/DESIGN.md §2. Public surface grows here.
+export {};
