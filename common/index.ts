@@ -1,4 +1,12 @@
 // common/: the runtime every component shares — errors, codecs, timestamps, seeded randomness,
-// logging, metrics, config, back-off and gRPC helpers. Other folders import '../common/index.js';
-// raft/ and txn/ import only '../common/pure.js'.
+// logging, metrics, config, back-off, background tasks, failpoints and gRPC helpers.
+// Other folders import '../common/index.js'; raft/ and txn/ import only '../common/pure.js'.
 export * from './pure.js';
+export * from './logger.js';
+export * from './metrics.js';
+export * from './config.js';
+export * from './backoff.js';
+export * from './task-group.js';
+export * from './failpoints.js';
+export * from './grpc.js';
+export * from './process.js';

@@ -27,6 +27,8 @@ execFileSync(
     '--defaults',
     '--oneofs',
     '--grpcLib=@grpc/grpc-js',
+    '--targetFileExtension=.ts',
+    '--importFileExtension=.js',
     '--inputTemplate=%s__Input',
     '--outputTemplate=%s',
     `--includeDirs=${protoDir}`,

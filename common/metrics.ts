@@ -1,0 +1,86 @@
+// One prom-client registry per process and a tiny HTTP handler serving it on /metrics.
+// Metric names follow flotilla_<component>_<what>_<unit>; labels are bounded (type, outcome, code).
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { FlotillaError } from './errors.js';
+
+export { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * Latency buckets in seconds, ~50 µs to 10 s (STYLE.md): explicit so that fast local operations
+ * (an fsync ~100 µs) and slow cross-node ones (an election) both resolve.
+ */
+export const LATENCY_BUCKETS_SECONDS: readonly number[] = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+
+export interface MetricsRegistryOptions {
+  /** Also collect Node's process metrics (event-loop lag, heap, GC); on by default for servers. */
+  readonly collectProcessMetrics?: boolean;
+  /** Labels on every metric, e.g. `{ store: '1' }` — a bounded value, set once. */
+  readonly defaultLabels?: Readonly<Record<string, string>>;
+}
+
+export function createMetricsRegistry(options: MetricsRegistryOptions = {}): Registry {
+  const registry = new Registry();
+  if (options.defaultLabels !== undefined) registry.setDefaultLabels({ ...options.defaultLabels });
+  if (options.collectProcessMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'flotilla_' });
+  return registry;
+}
+
+/**
+ * Answers GET /metrics from `registry`; returns false when the request is not for /metrics so
+ * a larger HTTP server (PD's dashboard) can route it elsewhere.
+ */
+export function handleMetricsRequest(registry: Registry, req: IncomingMessage, res: ServerResponse): boolean {
+  const path = (req.url ?? '/').split('?', 1)[0];
+  if (path !== '/metrics') return false;
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.writeHead(405, { 'content-type': 'application/json', allow: 'GET, HEAD' });
+    res.end(JSON.stringify({ code: 'InvalidArgument', message: `method ${req.method ?? '?'} not allowed on /metrics` }));
+    return true;
+  }
+  registry.metrics().then(
+    (text) => {
+      res.writeHead(200, { 'content-type': registry.contentType });
+      res.end(req.method === 'HEAD' ? undefined : text);
+    },
+    (err: unknown) => {
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ code: 'Internal', message: `collecting metrics failed: ${String(err)}` }));
+    },
+  );
+  return true;
+}
+
+export interface MetricsServer {
+  readonly server: Server;
+  /** The port actually bound (the OS's choice when 0 was asked). */
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Starts a standalone HTTP server that serves only /metrics (404 JSON for anything else). */
+export async function startMetricsServer(registry: Registry, host: string, port: number): Promise<MetricsServer> {
+  const server = createServer((req, res) => {
+    if (handleMetricsRequest(registry, req, res)) return;
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ code: 'NotFound', message: `no such path: ${req.url ?? ''}` }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new FlotillaError('Unavailable', `metrics server: cannot listen on ${host}:${port}: ${err.message}`, { cause: err })));
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address();
+  const boundPort = typeof address === 'object' && address !== null ? address.port : port;
+  return {
+    server,
+    port: boundPort,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,215 @@
+// The runtime helpers: seeded randomness, back-off, task group, failpoints, metrics over HTTP,
+// and gRPC server start on port 0 with the channel cache.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import {
+  createRng, Backoff, retryWithBackoff, FlotillaError, TaskGroup, silentLogger, armFailpoint, disarmAllFailpoints,
+  failpoint, armFailpointsFromSpec, parseFailAction, createMetricsRegistry, startMetricsServer, Counter,
+  createGrpcServer, startGrpcServer, ChannelCache, channelCredentials, INSECURE, grpc, deadlineAfterMs, describeFatal, ConfigError,
+} from '../../common/index.js';
+
+function httpGet(port: number, path: string): Promise<{ status: number; body: string; type: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'GET' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, type: String(res.headers['content-type']) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('seeded rng', () => {
+  it('replays the same stream for the same seed and differs across seeds', () => {
+    const a = createRng(42);
+    const b = createRng(42);
+    const c = createRng(43);
+    const sa = Array.from({ length: 50 }, () => a.nextU32());
+    assert.deepEqual(sa, Array.from({ length: 50 }, () => b.nextU32()));
+    assert.notDeepEqual(sa, Array.from({ length: 50 }, () => c.nextU32()));
+  });
+
+  it('keeps draws in range and roughly uniform', () => {
+    const rng = createRng(7);
+    const counts = new Array<number>(10).fill(0);
+    for (let i = 0; i < 20_000; i++) {
+      const v = rng.nextInt(10);
+      counts[v] = (counts[v] ?? 0) + 1;
+      const r = rng.nextRange(5, 9);
+      assert.ok(r >= 5 && r <= 9);
+      const f = rng.nextFloat();
+      assert.ok(f >= 0 && f < 1);
+    }
+    for (const n of counts) assert.ok(n > 1700 && n < 2300, `bucket count ${n}`);
+    assert.throws(() => rng.nextInt(0));
+  });
+});
+
+describe('backoff', () => {
+  const policy = { baseDelayMs: 10, maxDelayMs: 100, multiplier: 2, attemptsMax: 5, totalDeadlineMs: 1_000 };
+
+  it('grows exponentially with jitter, capped, and stops at the attempt cap', () => {
+    const b = new Backoff(policy, createRng(1), 0);
+    const delays: number[] = [];
+    for (let d = b.next(0); d !== null; d = b.next(0)) delays.push(d);
+    assert.equal(delays.length, 4); // 5 attempts = 4 waits
+    const caps = [10, 20, 40, 80];
+    delays.forEach((d, i) => assert.ok(d >= caps[i]! / 2 && d <= caps[i]!, `delay ${d} within [${caps[i]! / 2}, ${caps[i]}]`));
+  });
+
+  it('stops before the total deadline', () => {
+    const b = new Backoff({ ...policy, attemptsMax: 100 }, createRng(2), 0);
+    assert.equal(b.next(995), null);
+  });
+
+  it('retries retryable errors, gives up with the last error, and never retries the rest', async () => {
+    let now = 0;
+    const sleep = async (ms: number): Promise<void> => {
+      now += ms;
+    };
+    let calls = 0;
+    const value = await retryWithBackoff(
+      async () => {
+        calls++;
+        if (calls < 3) throw new FlotillaError('ServerIsBusy', 'busy');
+        return 'ok';
+      },
+      { rng: createRng(3), policy, nowMs: () => now, sleep },
+    );
+    assert.equal(value, 'ok');
+    assert.equal(calls, 3);
+
+    calls = 0;
+    await assert.rejects(
+      retryWithBackoff(async () => {
+        calls++;
+        throw new FlotillaError('ServerIsBusy', `busy ${calls}`);
+      }, { rng: createRng(3), policy, nowMs: () => now, sleep }),
+      { message: 'busy 5' },
+    );
+    calls = 0;
+    await assert.rejects(
+      retryWithBackoff(async () => {
+        calls++;
+        throw new FlotillaError('TxnLockNotFound', 'gone');
+      }, { rng: createRng(3), policy, nowMs: () => now, sleep }),
+      { code: 'TxnLockNotFound' },
+    );
+    assert.equal(calls, 1);
+  });
+});
+
+describe('task group', () => {
+  it('runs tasks, logs failures instead of losing them, and waits for all at close', async () => {
+    const lines: unknown[] = [];
+    const log = silentLogger();
+    log.error = ((obj: unknown) => void lines.push(obj));
+    const group = new TaskGroup(log);
+    let finished = 0;
+    group.spawn('ok', async () => {
+      await Promise.resolve();
+      finished++;
+    });
+    group.spawn('fails', async () => {
+      throw new Error('boom');
+    });
+    group.spawn('waits-for-abort', (signal) => new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve())));
+    await group.close();
+    assert.equal(finished, 1);
+    assert.equal(lines.length, 1);
+    assert.equal(group.size, 0);
+    assert.throws(() => group.spawn('late', async () => {}), { code: 'Unavailable' });
+  });
+});
+
+describe('failpoints', () => {
+  it('cost nothing unarmed and act when armed', async () => {
+    assert.equal(failpoint('x'), undefined);
+    armFailpoint('x', 'return(42)');
+    assert.equal(failpoint('x'), '42');
+    assert.equal(failpoint('y'), undefined);
+    armFailpoint('x', 'panic');
+    assert.throws(() => failpoint('x'), { code: 'Internal' });
+    armFailpoint('p', 'pause');
+    let resumed = false;
+    const paused = (failpoint('p') as Promise<unknown>).then(() => (resumed = true));
+    await Promise.resolve();
+    assert.equal(resumed, false);
+    disarmAllFailpoints();
+    await paused;
+    assert.equal(resumed, true);
+    assert.equal(failpoint('x'), undefined);
+    armFailpointsFromSpec('a=return;b=sleep(1)');
+    assert.equal(failpoint('a'), '');
+    await failpoint('b');
+    disarmAllFailpoints();
+    assert.throws(() => parseFailAction('explode'), { code: 'ConfigInvalid' });
+    assert.throws(() => armFailpointsFromSpec('noequals'), { code: 'ConfigInvalid' });
+  });
+});
+
+describe('metrics endpoint', () => {
+  it('serves the registry on /metrics and JSON 404 elsewhere', async () => {
+    const registry = createMetricsRegistry({ collectProcessMetrics: false });
+    const counter = new Counter({ name: 'flotilla_test_requests_total', help: 'test', labelNames: ['type'], registers: [registry] });
+    counter.inc({ type: 'get' }, 3);
+    const server = await startMetricsServer(registry, '127.0.0.1', 0);
+    try {
+      assert.ok(server.port > 0);
+      const res = await httpGet(server.port, '/metrics');
+      assert.equal(res.status, 200);
+      assert.match(res.body, /flotilla_test_requests_total\{type="get"\} 3/);
+      const missing = await httpGet(server.port, '/nope');
+      assert.equal(missing.status, 404);
+      assert.equal((JSON.parse(missing.body) as { code: string }).code, 'NotFound');
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('gRPC helpers', () => {
+  it('start a server on port 0, report the real port, and reuse cached channels', async () => {
+    const service: grpc.ServiceDefinition = {
+      echo: {
+        path: '/flotilla.test.Echo/Echo',
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: (v: Buffer) => v,
+        requestDeserialize: (b: Buffer) => b,
+        responseSerialize: (v: Buffer) => v,
+        responseDeserialize: (b: Buffer) => b,
+      },
+    };
+    const server = createGrpcServer();
+    server.addService(service, { echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, call.request) });
+    const started = await startGrpcServer(server, '127.0.0.1', 0);
+    const Client = grpc.makeGenericClientConstructor(service, 'Echo');
+    const cache = new ChannelCache(await channelCredentials(INSECURE));
+    try {
+      assert.ok(started.port > 0);
+      const client = cache.get(Client, started.address);
+      assert.equal(cache.get(Client, started.address), client);
+      const reply = await new Promise<Buffer>((resolve, reject) => {
+        (client as unknown as { echo: (req: Buffer, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: Buffer) => void) => void }).echo(
+          Buffer.from('ping'),
+          { deadline: deadlineAfterMs(5_000) },
+          (err, r) => (err !== null ? reject(err) : resolve(r!)),
+        );
+      });
+      assert.equal(reply.toString(), 'ping');
+      await assert.rejects(startGrpcServer(createGrpcServer(), '127.0.0.1', started.port), { code: 'Unavailable' });
+    } finally {
+      cache.close();
+      await started.stop();
+    }
+  });
+
+  it('describes fatal errors in one line', () => {
+    assert.equal(describeFatal(new ConfigError('--port', 'too big')), 'invalid config: --port: too big');
+    assert.equal(describeFatal(new FlotillaError('EngineError', 'disk gone')), 'EngineError: disk gone');
+  });
+});
