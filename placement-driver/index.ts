@@ -1,2 +1,5 @@
-// placement-driver/: see README.md and ../../shared/DESIGN.md §2. Public surface grows here.
-export {};
+// placement-driver/: the PD server. Today its pure cores: the TSO allocator, the batched ID
+// allocator and the region index; the replicated state machine, services and HTTP come with F4.
+export * from './tso.js';
+export * from './id-allocator.js';
+export * from './region-index.js';
