@@ -7,3 +7,4 @@ export * from './rng.js';
 export * from './u64.js';
 export * from './key-codec.js';
 export * from './timestamp.js';
+export * from './crc32.js';

@@ -1,0 +1,78 @@
+// The cluster's scheduling configuration, replicated in PD's state machine and editable through
+// PutClusterConfig and HTTP /config. Defaults in one place; validate() names the field and range.
+
+export interface ClusterConfig {
+  /** Replicas per region the replica checker maintains (odd: a quorum of 2 of 3, 3 of 5). */
+  readonly maxReplicas: number;
+  /** A region past this approximate size is split (TiKV: 96 MiB). */
+  readonly regionSplitSizeBytes: number;
+  /** …or past this many keys (TiKV: 960,000). */
+  readonly regionSplitKeys: number;
+  /** Adjacent regions both below these are merge candidates (TiKV: 20 MiB / 200,000 keys). */
+  readonly mergeMaxSizeBytes: number;
+  readonly mergeMaxKeys: number;
+  /** Concurrent operators of each kind; bounds the load scheduling adds. */
+  readonly leaderScheduleLimit: number;
+  readonly regionScheduleLimit: number;
+  readonly replicaScheduleLimit: number;
+  readonly mergeScheduleLimit: number;
+  /** A store silent this long is considered down and its replicas re-created elsewhere. */
+  readonly maxStoreDownTimeMs: number;
+}
+
+const MiB = 1024 * 1024;
+
+export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
+  maxReplicas: 3,
+  regionSplitSizeBytes: 96 * MiB,
+  regionSplitKeys: 960_000,
+  mergeMaxSizeBytes: 20 * MiB,
+  mergeMaxKeys: 200_000,
+  leaderScheduleLimit: 4,
+  regionScheduleLimit: 2_048,
+  replicaScheduleLimit: 64,
+  mergeScheduleLimit: 8,
+  maxStoreDownTimeMs: 30 * 60_000,
+};
+
+interface Range {
+  readonly min: number;
+  readonly max: number;
+}
+
+const RANGES: Readonly<Record<keyof ClusterConfig, Range>> = {
+  maxReplicas: { min: 1, max: 7 },
+  regionSplitSizeBytes: { min: 1 * MiB, max: 10 * 1024 * MiB },
+  regionSplitKeys: { min: 1_000, max: 100_000_000 },
+  mergeMaxSizeBytes: { min: 0, max: 10 * 1024 * MiB },
+  mergeMaxKeys: { min: 0, max: 100_000_000 },
+  leaderScheduleLimit: { min: 0, max: 1_024 },
+  regionScheduleLimit: { min: 0, max: 65_536 },
+  replicaScheduleLimit: { min: 0, max: 1_024 },
+  mergeScheduleLimit: { min: 0, max: 1_024 },
+  maxStoreDownTimeMs: { min: 60_000, max: 7 * 24 * 3_600_000 },
+};
+
+export const CLUSTER_CONFIG_FIELDS = Object.keys(RANGES) as (keyof ClusterConfig)[];
+
+export type ConfigCheck = { readonly ok: true; readonly config: ClusterConfig } | { readonly ok: false; readonly field: string; readonly reason: string };
+
+/**
+ * Applies `patch` (any subset of fields, e.g. parsed JSON from HTTP) to `base` and validates the
+ * result: unknown fields, non-integers, out-of-range values and bad relations are refused.
+ */
+export function patchClusterConfig(base: ClusterConfig, patch: Readonly<Record<string, unknown>>): ConfigCheck {
+  const next: Record<string, number> = { ...base };
+  for (const [field, value] of Object.entries(patch)) {
+    const range = (RANGES as Readonly<Record<string, Range>>)[field];
+    if (range === undefined) return { ok: false, field, reason: `unknown field (known: ${CLUSTER_CONFIG_FIELDS.join(', ')})` };
+    if (typeof value !== 'number' || !Number.isSafeInteger(value)) return { ok: false, field, reason: `${JSON.stringify(value)} is not an integer` };
+    if (value < range.min || value > range.max) return { ok: false, field, reason: `${value} is outside [${range.min}, ${range.max}]` };
+    next[field] = value;
+  }
+  const config = next as unknown as ClusterConfig;
+  if (config.maxReplicas % 2 === 0) return { ok: false, field: 'maxReplicas', reason: `${config.maxReplicas} is even: an odd count tolerates as many failures with one replica less` };
+  if (config.mergeMaxSizeBytes >= config.regionSplitSizeBytes) return { ok: false, field: 'mergeMaxSizeBytes', reason: 'must be below regionSplitSizeBytes, or merges and splits would undo each other' };
+  if (config.mergeMaxKeys >= config.regionSplitKeys) return { ok: false, field: 'mergeMaxKeys', reason: 'must be below regionSplitKeys' };
+  return { ok: true, config };
+}

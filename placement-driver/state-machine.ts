@@ -1,0 +1,213 @@
+// PD's replicated state machine: every member applies the same committed commands in the same
+// order and so holds the same cluster metadata. Apply is deterministic and synchronous (no clock,
+// no randomness: whatever varies is decided by the proposer and carried in the command).
+//
+// State: cluster id and bootstrap flag; stores; regions and their leaders; the ID allocator's
+// high-water mark; the TSO's saved bound; the GC safe point; the scheduling config; PD members.
+// Monotonic fields (id high-water, TSO bound, GC safe point) never move back: a command that
+// would is answered with a refusal and changes nothing.
+
+import { FlotillaError, invariant } from '../common/index.js';
+import { DEFAULT_CLUSTER_CONFIG, patchClusterConfig, type ClusterConfig } from './cluster-config.js';
+import { RegionIndex, type RegionMeta } from './region-index.js';
+import { decodeChecksummedRecord, decodeJsonRecord, encodeChecksummedRecord, encodeJsonRecord } from './state-codec.js';
+
+export type StoreState = 'up' | 'offline' | 'tombstone';
+
+export interface StoreMeta {
+  readonly id: number;
+  /** host:port of the store's gRPC services. */
+  readonly address: string;
+  /** host:port of the store's HTTP status endpoint (/metrics). */
+  readonly statusAddress: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly state: StoreState;
+  readonly version: string;
+  /** When the store process last started (seconds since the epoch, reported by the store). */
+  readonly startTimestampSec: number;
+}
+
+export interface PdMember {
+  /** The raft node id of the member. */
+  readonly id: number;
+  readonly name: string;
+  readonly peerUrls: readonly string[];
+  readonly clientUrls: readonly string[];
+}
+
+export type PdCommand =
+  | { readonly kind: 'initCluster'; readonly clusterId: bigint }
+  | { readonly kind: 'bootstrap'; readonly store: StoreMeta; readonly region: RegionMeta }
+  | { readonly kind: 'putStore'; readonly store: StoreMeta }
+  | { readonly kind: 'putRegion'; readonly region: RegionMeta; /** leader peer id, 0 if unknown */ readonly leaderPeerId: number }
+  | { readonly kind: 'raiseIdHighWater'; readonly highWater: bigint }
+  | { readonly kind: 'raiseTsoBound'; readonly boundMs: bigint }
+  | { readonly kind: 'updateGcSafePoint'; readonly safePoint: bigint }
+  | { readonly kind: 'patchConfig'; readonly patch: Readonly<Record<string, number>> }
+  | { readonly kind: 'putMember'; readonly member: PdMember }
+  | { readonly kind: 'removeMember'; readonly memberId: number };
+
+export type PdCommandKind = PdCommand['kind'];
+
+export type PdApplyResult =
+  | { readonly kind: 'ok' }
+  | { readonly kind: 'unchanged' }
+  | { readonly kind: 'refused'; readonly code: 'AlreadyBootstrapped' | 'NotBootstrapped' | 'StoreTombstone' | 'GcSafePointBackwards' | 'InvalidArgument'; readonly message: string }
+  | { readonly kind: 'staleRegion'; readonly current: RegionMeta }
+  | { readonly kind: 'gcSafePoint'; readonly safePoint: bigint };
+
+interface PdSnapshotBody {
+  readonly clusterId: bigint;
+  readonly bootstrapped: boolean;
+  readonly stores: readonly StoreMeta[];
+  readonly regions: readonly RegionMeta[];
+  readonly leaders: readonly (readonly [number, number])[];
+  readonly idHighWater: bigint;
+  readonly tsoBoundMs: bigint;
+  readonly gcSafePoint: bigint;
+  readonly config: ClusterConfig;
+  readonly members: readonly PdMember[];
+}
+
+export class PdStateMachine {
+  clusterId = 0n;
+  bootstrapped = false;
+  readonly stores = new Map<number, StoreMeta>();
+  regions = new RegionIndex();
+  /** region id → leader peer id, as last reported. */
+  readonly leaders = new Map<number, number>();
+  idHighWater = 0n;
+  tsoBoundMs = 0n;
+  gcSafePoint = 0n;
+  config: ClusterConfig = DEFAULT_CLUSTER_CONFIG;
+  readonly members = new Map<number, PdMember>();
+
+  apply(cmd: PdCommand): PdApplyResult {
+    switch (cmd.kind) {
+      case 'initCluster':
+        if (this.clusterId !== 0n) return { kind: 'unchanged' }; // first writer wins; later ones are no-ops
+        invariant(cmd.clusterId !== 0n, 'cluster id 0 is reserved for "none"');
+        this.clusterId = cmd.clusterId;
+        return { kind: 'ok' };
+      case 'bootstrap': {
+        if (this.bootstrapped) return { kind: 'refused', code: 'AlreadyBootstrapped', message: `cluster ${this.clusterId} is already bootstrapped` };
+        if (cmd.region.startKey.length !== 0 || cmd.region.endKey.length !== 0) {
+          return { kind: 'refused', code: 'InvalidArgument', message: 'the first region must cover the whole key space' };
+        }
+        if (!cmd.region.peers.some((p) => p.storeId === cmd.store.id)) {
+          return { kind: 'refused', code: 'InvalidArgument', message: `the first region must have a peer on store ${cmd.store.id}` };
+        }
+        this.stores.set(cmd.store.id, cmd.store);
+        const upsert = this.regions.upsert(cmd.region);
+        invariant(upsert.kind === 'updated', 'bootstrap region lands in an empty index');
+        this.bootstrapped = true;
+        return { kind: 'ok' };
+      }
+      case 'putStore': {
+        const existing = this.stores.get(cmd.store.id);
+        if (existing?.state === 'tombstone') return { kind: 'refused', code: 'StoreTombstone', message: `store ${cmd.store.id} was removed from the cluster` };
+        for (const s of this.stores.values()) {
+          if (s.id !== cmd.store.id && s.address === cmd.store.address && s.state !== 'tombstone') {
+            return { kind: 'refused', code: 'InvalidArgument', message: `address ${cmd.store.address} is already used by store ${s.id}` };
+          }
+        }
+        this.stores.set(cmd.store.id, cmd.store);
+        return { kind: 'ok' };
+      }
+      case 'putRegion': {
+        if (!this.bootstrapped) return { kind: 'refused', code: 'NotBootstrapped', message: 'cluster is not bootstrapped' };
+        const result = this.regions.upsert(cmd.region);
+        if (result.kind === 'stale') return { kind: 'staleRegion', current: result.current };
+        for (const removed of result.kind === 'updated' ? result.removed : []) this.leaders.delete(removed.id);
+        const leaderChanged = cmd.leaderPeerId !== 0 && this.leaders.get(cmd.region.id) !== cmd.leaderPeerId;
+        if (cmd.leaderPeerId !== 0) this.leaders.set(cmd.region.id, cmd.leaderPeerId);
+        return result.kind === 'unchanged' && !leaderChanged ? { kind: 'unchanged' } : { kind: 'ok' };
+      }
+      case 'raiseIdHighWater':
+        if (cmd.highWater <= this.idHighWater) return { kind: 'unchanged' };
+        this.idHighWater = cmd.highWater;
+        return { kind: 'ok' };
+      case 'raiseTsoBound':
+        if (cmd.boundMs <= this.tsoBoundMs) return { kind: 'unchanged' };
+        this.tsoBoundMs = cmd.boundMs;
+        return { kind: 'ok' };
+      case 'updateGcSafePoint':
+        if (cmd.safePoint < this.gcSafePoint) {
+          return { kind: 'refused', code: 'GcSafePointBackwards', message: `GC safe point ${cmd.safePoint} is below the current ${this.gcSafePoint}` };
+        }
+        this.gcSafePoint = cmd.safePoint;
+        return { kind: 'gcSafePoint', safePoint: this.gcSafePoint };
+      case 'patchConfig': {
+        const checked = patchClusterConfig(this.config, cmd.patch);
+        if (!checked.ok) return { kind: 'refused', code: 'InvalidArgument', message: `config ${checked.field}: ${checked.reason}` };
+        this.config = checked.config;
+        return { kind: 'ok' };
+      }
+      case 'putMember':
+        this.members.set(cmd.member.id, cmd.member);
+        return { kind: 'ok' };
+      case 'removeMember':
+        return this.members.delete(cmd.memberId) ? { kind: 'ok' } : { kind: 'unchanged' };
+    }
+  }
+
+  /** The whole state as bytes (checksummed), for a raft snapshot. */
+  snapshot(): Buffer {
+    const body: PdSnapshotBody = {
+      clusterId: this.clusterId,
+      bootstrapped: this.bootstrapped,
+      stores: [...this.stores.values()],
+      regions: [...this.regions.all()],
+      leaders: [...this.leaders.entries()],
+      idHighWater: this.idHighWater,
+      tsoBoundMs: this.tsoBoundMs,
+      gcSafePoint: this.gcSafePoint,
+      config: this.config,
+      members: [...this.members.values()],
+    };
+    return encodeChecksummedRecord(body);
+  }
+
+  /** Replaces the whole state with a snapshot's. A corrupt snapshot throws Corruption and changes nothing. */
+  restore(bytes: Uint8Array): void {
+    const raw = decodeChecksummedRecord(bytes, 'PD snapshot') as Partial<PdSnapshotBody> | null;
+    const isComplete = typeof raw === 'object' && raw !== null && ['regions', 'stores', 'leaders', 'members'].every((f) => Array.isArray((raw as Record<string, unknown>)[f]));
+    if (!isComplete) throw new FlotillaError('Corruption', 'PD snapshot: missing fields');
+    const body = raw as PdSnapshotBody;
+    const regions = new RegionIndex();
+    for (const r of body.regions) {
+      const res = regions.upsert(r);
+      if (res.kind !== 'updated') throw new FlotillaError('Corruption', `PD snapshot: region ${r.id} overlaps another`);
+    }
+    this.clusterId = body.clusterId;
+    this.bootstrapped = body.bootstrapped;
+    this.stores.clear();
+    for (const s of body.stores) this.stores.set(s.id, s);
+    this.regions = regions;
+    this.leaders.clear();
+    for (const [r, p] of body.leaders) this.leaders.set(r, p);
+    this.idHighWater = body.idHighWater;
+    this.tsoBoundMs = body.tsoBoundMs;
+    this.gcSafePoint = body.gcSafePoint;
+    this.config = { ...DEFAULT_CLUSTER_CONFIG, ...body.config };
+    this.members.clear();
+    for (const m of body.members) this.members.set(m.id, m);
+  }
+}
+
+const COMMAND_KINDS: ReadonlySet<string> = new Set<PdCommandKind>([
+  'initCluster', 'bootstrap', 'putStore', 'putRegion', 'raiseIdHighWater', 'raiseTsoBound', 'updateGcSafePoint', 'patchConfig', 'putMember', 'removeMember',
+]);
+
+export function encodePdCommand(cmd: PdCommand): Buffer {
+  return encodeJsonRecord(cmd);
+}
+
+/** Decodes a committed entry's payload. Entries are written by our own leader: a bad one is Corruption. */
+export function decodePdCommand(bytes: Uint8Array): PdCommand {
+  const value = decodeJsonRecord(bytes, 'PD command');
+  if (typeof value !== 'object' || value === null || !COMMAND_KINDS.has((value as { kind?: unknown }).kind as string)) {
+    throw new FlotillaError('Corruption', `PD command: unknown kind ${JSON.stringify((value as { kind?: unknown } | null)?.kind)}`);
+  }
+  return value as PdCommand;
+}
