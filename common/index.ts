@@ -10,3 +10,4 @@ export * from './task-group.js';
 export * from './failpoints.js';
 export * from './grpc.js';
 export * from './process.js';
+export * from './rocksdb.js';

@@ -9,7 +9,7 @@
 //          0x01 ‖ 0x02 ‖ region_id ‖ 0x03           apply state
 //          0x01 ‖ 0x03 ‖ region_id ‖ 0x01           region state
 //   default 0x64 ‖ enc(key) ‖ ~start_ts             long values of puts
-//   lock    0x6c ‖ enc(key)                         lock record
+//   lock    0x6c ‖ enc(key)                         lock record (empty value: unlocked marker)
 //   write   0x77 ‖ enc(key) ‖ ~commit_ts            write record {kind, start_ts, short value}
 //   raw     0x72 ‖ enc(key)                         raw (non-transactional) API
 //

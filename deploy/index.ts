@@ -1,2 +1,3 @@
-// deploy/: see README.md and ../../shared/DESIGN.md §2. Public surface grows here.
-export {};
+// deploy/: launchers for Flotilla clusters — today local processes on 127.0.0.1; network
+// namespaces, Docker and Kubernetes manifests come later (ROADMAP F8, F10).
+export * from './local-process.js';

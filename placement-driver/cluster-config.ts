@@ -2,7 +2,7 @@
 // PutClusterConfig and HTTP /config. Defaults in one place; validate() names the field and range.
 
 export interface ClusterConfig {
-  /** Replicas per region the replica checker maintains (odd: a quorum of 2 of 3, 3 of 5). */
+  /** Replicas per region the replica checker maintains (metapb.Cluster.max_peer_count). Odd. */
   readonly maxReplicas: number;
   /** A region past this approximate size is split (TiKV: 96 MiB). */
   readonly regionSplitSizeBytes: number;
@@ -11,13 +11,17 @@ export interface ClusterConfig {
   /** Adjacent regions both below these are merge candidates (TiKV: 20 MiB / 200,000 keys). */
   readonly mergeMaxSizeBytes: number;
   readonly mergeMaxKeys: number;
+  /** A region split or merged less than this long ago is not merged (avoids split/merge flapping). */
+  readonly splitMergeIntervalMs: number;
   /** Concurrent operators of each kind; bounds the load scheduling adds. */
   readonly leaderScheduleLimit: number;
   readonly regionScheduleLimit: number;
-  readonly replicaScheduleLimit: number;
   readonly mergeScheduleLimit: number;
+  readonly hotRegionScheduleLimit: number;
   /** A store silent this long is considered down and its replicas re-created elsewhere. */
   readonly maxStoreDownTimeMs: number;
+  /** Turns the merge checker off. */
+  readonly disableMerge: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -28,11 +32,13 @@ export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
   regionSplitKeys: 960_000,
   mergeMaxSizeBytes: 20 * MiB,
   mergeMaxKeys: 200_000,
+  splitMergeIntervalMs: 3_600_000,
   leaderScheduleLimit: 4,
   regionScheduleLimit: 2_048,
-  replicaScheduleLimit: 64,
   mergeScheduleLimit: 8,
+  hotRegionScheduleLimit: 4,
   maxStoreDownTimeMs: 30 * 60_000,
+  disableMerge: false,
 };
 
 interface Range {
@@ -40,20 +46,23 @@ interface Range {
   readonly max: number;
 }
 
-const RANGES: Readonly<Record<keyof ClusterConfig, Range>> = {
+const RANGES: Readonly<Record<Exclude<keyof ClusterConfig, 'disableMerge'>, Range>> = {
   maxReplicas: { min: 1, max: 7 },
   regionSplitSizeBytes: { min: 1 * MiB, max: 10 * 1024 * MiB },
   regionSplitKeys: { min: 1_000, max: 100_000_000 },
   mergeMaxSizeBytes: { min: 0, max: 10 * 1024 * MiB },
   mergeMaxKeys: { min: 0, max: 100_000_000 },
+  splitMergeIntervalMs: { min: 0, max: 7 * 24 * 3_600_000 },
   leaderScheduleLimit: { min: 0, max: 1_024 },
   regionScheduleLimit: { min: 0, max: 65_536 },
-  replicaScheduleLimit: { min: 0, max: 1_024 },
   mergeScheduleLimit: { min: 0, max: 1_024 },
+  hotRegionScheduleLimit: { min: 0, max: 1_024 },
   maxStoreDownTimeMs: { min: 60_000, max: 7 * 24 * 3_600_000 },
 };
 
-export const CLUSTER_CONFIG_FIELDS = Object.keys(RANGES) as (keyof ClusterConfig)[];
+const BOOLEAN_FIELDS: ReadonlySet<string> = new Set(['disableMerge']);
+
+export const CLUSTER_CONFIG_FIELDS = [...Object.keys(RANGES), ...BOOLEAN_FIELDS] as (keyof ClusterConfig)[];
 
 export type ConfigCheck = { readonly ok: true; readonly config: ClusterConfig } | { readonly ok: false; readonly field: string; readonly reason: string };
 
@@ -62,8 +71,13 @@ export type ConfigCheck = { readonly ok: true; readonly config: ClusterConfig } 
  * result: unknown fields, non-integers, out-of-range values and bad relations are refused.
  */
 export function patchClusterConfig(base: ClusterConfig, patch: Readonly<Record<string, unknown>>): ConfigCheck {
-  const next: Record<string, number> = { ...base };
+  const next: Record<string, number | boolean> = { ...base };
   for (const [field, value] of Object.entries(patch)) {
+    if (BOOLEAN_FIELDS.has(field)) {
+      if (typeof value !== 'boolean') return { ok: false, field, reason: `${JSON.stringify(value)} is not a boolean` };
+      next[field] = value;
+      continue;
+    }
     const range = (RANGES as Readonly<Record<string, Range>>)[field];
     if (range === undefined) return { ok: false, field, reason: `unknown field (known: ${CLUSTER_CONFIG_FIELDS.join(', ')})` };
     if (typeof value !== 'number' || !Number.isSafeInteger(value)) return { ok: false, field, reason: `${JSON.stringify(value)} is not an integer` };

@@ -23,8 +23,8 @@ export interface StoreMeta {
   readonly labels: Readonly<Record<string, string>>;
   readonly state: StoreState;
   readonly version: string;
-  /** When the store process last started (seconds since the epoch, reported by the store). */
-  readonly startTimestampSec: number;
+  /** When the store process last started (Unix ms, reported by the store). */
+  readonly startTimestampMs: number;
 }
 
 export interface PdMember {
@@ -43,7 +43,7 @@ export type PdCommand =
   | { readonly kind: 'raiseIdHighWater'; readonly highWater: bigint }
   | { readonly kind: 'raiseTsoBound'; readonly boundMs: bigint }
   | { readonly kind: 'updateGcSafePoint'; readonly safePoint: bigint }
-  | { readonly kind: 'patchConfig'; readonly patch: Readonly<Record<string, number>> }
+  | { readonly kind: 'patchConfig'; readonly patch: Readonly<Record<string, number | boolean>> }
   | { readonly kind: 'putMember'; readonly member: PdMember }
   | { readonly kind: 'removeMember'; readonly memberId: number };
 

@@ -8,7 +8,7 @@ import { DEFAULT_CLUSTER_CONFIG } from '../../placement-driver/cluster-config.js
 import type { RegionMeta } from '../../placement-driver/region-index.js';
 
 const store = (id: number, address = `127.0.0.1:${20000 + id}`): StoreMeta => ({
-  id, address, statusAddress: `127.0.0.1:${30000 + id}`, labels: { zone: 'z1' }, state: 'up', version: '0.1.0', startTimestampSec: 1_700_000_000,
+  id, address, statusAddress: `127.0.0.1:${30000 + id}`, labels: { zone: 'z1' }, state: 'up', version: '0.1.0', startTimestampMs: 1_700_000_000,
 });
 const k = (s: string): Buffer => (s === '' ? Buffer.alloc(0) : encodeKey(Buffer.from(s)));
 const region = (id: number, start: string, end: string, version: number): RegionMeta => ({
@@ -76,7 +76,7 @@ describe('PD state machine', () => {
     const sm = bootstrapped();
     assert.equal(sm.apply({ kind: 'patchConfig', patch: { maxReplicas: 5 } }).kind, 'ok');
     assert.equal(sm.config.maxReplicas, 5);
-    for (const patch of [{ maxReplicas: 4 }, { maxReplicas: 0 }, { bogus: 1 }, { mergeMaxSizeBytes: DEFAULT_CLUSTER_CONFIG.regionSplitSizeBytes }] as Record<string, number>[]) {
+    for (const patch of [{ maxReplicas: 4 }, { maxReplicas: 0 }, { bogus: 1 }, { mergeMaxSizeBytes: DEFAULT_CLUSTER_CONFIG.regionSplitSizeBytes }] as Record<string, number | boolean>[]) {
       const r = sm.apply({ kind: 'patchConfig', patch });
       assert.equal(r.kind, 'refused', JSON.stringify(patch));
     }

@@ -1,0 +1,139 @@
+// The slice of the `rocksdb` npm package (Level's binding, abstract-leveldown API) Flotilla uses,
+// typed, loaded in this one place; plus a small promise wrapper for servers that need only
+// open / get / batch / scan / close (PD's raft log). The store's engine builds its own richer
+// interface (snapshots, multi-range scans) on the same typed binding.
+
+import { createRequire } from 'node:module';
+import { FlotillaError } from './errors.js';
+
+export type RocksCallback<T = void> = (err: Error | null | undefined, value?: T) => void;
+
+export interface RocksOpenOptions {
+  readonly createIfMissing?: boolean;
+  readonly errorIfExists?: boolean;
+  readonly compression?: boolean;
+  /** LRU block cache bytes (u32). */
+  readonly cacheSize?: number;
+  readonly writeBufferSize?: number;
+  readonly blockSize?: number;
+  readonly maxOpenFiles?: number;
+  readonly maxFileSize?: number;
+  readonly infoLogLevel?: string;
+}
+
+export interface RocksIteratorOptions {
+  readonly gte?: Buffer;
+  readonly lt?: Buffer;
+  readonly keys?: boolean;
+  readonly values?: boolean;
+  readonly keyAsBuffer?: boolean;
+  readonly valueAsBuffer?: boolean;
+  readonly reverse?: boolean;
+  readonly fillCache?: boolean;
+  readonly highWaterMark?: number;
+  readonly limit?: number;
+}
+
+export interface RocksIterator {
+  seek(target: Buffer): void;
+  next(callback: (err: Error | null | undefined, key?: Buffer, value?: Buffer) => void): void;
+  end(callback: (err?: Error | null) => void): void;
+}
+
+export type RocksBatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+
+export interface RocksDb {
+  readonly status: string;
+  open(options: RocksOpenOptions, callback: (err?: Error | null) => void): void;
+  close(callback: (err?: Error | null) => void): void;
+  get(key: Buffer, options: { asBuffer: boolean; fillCache?: boolean }, callback: RocksCallback<Buffer>): void;
+  getMany(keys: Buffer[], options: { asBuffer: boolean }, callback: RocksCallback<(Buffer | undefined)[]>): void;
+  batch(ops: RocksBatchOp[], options: { sync: boolean }, callback: (err?: Error | null) => void): void;
+  clear(options: { gte: Buffer; lt: Buffer; limit: number }, callback: (err?: Error | null) => void): void;
+  approximateSize(start: Buffer, end: Buffer, callback: RocksCallback<number>): void;
+  compactRange(start: Buffer, end: Buffer, callback: (err?: Error | null) => void): void;
+  iterator(options: RocksIteratorOptions): RocksIterator;
+}
+
+const require = createRequire(import.meta.url);
+const factory = require('rocksdb') as (location: string) => RocksDb;
+
+/** An unopened handle on the RocksDB at `location` (a directory). */
+export function createRocksDb(location: string): RocksDb {
+  return factory(location);
+}
+
+function engineError(what: string, err: unknown): FlotillaError {
+  return new FlotillaError('EngineError', `rocksdb ${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}
+
+function isNotFound(err: Error): boolean {
+  return /NotFound/i.test(err.message);
+}
+
+/** A minimal promise API over one RocksDB, for small single-writer stores (PD metadata). */
+export class SimpleRocks {
+  private constructor(private readonly db: RocksDb, readonly location: string) {}
+
+  static async open(location: string, options: RocksOpenOptions = {}): Promise<SimpleRocks> {
+    const db = createRocksDb(location);
+    await new Promise<void>((resolve, reject) => {
+      db.open({ createIfMissing: true, compression: true, ...options }, (err) => (err ? reject(engineError(`open ${location}`, err)) : resolve()));
+    });
+    return new SimpleRocks(db, location);
+  }
+
+  get(key: Buffer): Promise<Buffer | undefined> {
+    return new Promise((resolve, reject) => {
+      this.db.get(key, { asBuffer: true }, (err, value) => {
+        if (err) {
+          if (isNotFound(err)) resolve(undefined);
+          else reject(engineError('get', err));
+        } else resolve(value);
+      });
+    });
+  }
+
+  /** One atomic write batch; `sync` makes it durable (fsync of the WAL) before resolving. */
+  write(ops: RocksBatchOp[], options: { readonly sync: boolean }): Promise<void> {
+    if (ops.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.db.batch(ops, { sync: options.sync }, (err) => (err ? reject(engineError('write batch', err)) : resolve()));
+    });
+  }
+
+  /** Every key/value in [gte, lt), in key order; `limit` bounds the count. */
+  async scan(gte: Buffer, lt: Buffer, limit = Number.MAX_SAFE_INTEGER): Promise<[Buffer, Buffer][]> {
+    const it = this.db.iterator({ gte, lt, keyAsBuffer: true, valueAsBuffer: true, limit: limit >= 2 ** 31 ? -1 : limit });
+    const out: [Buffer, Buffer][] = [];
+    try {
+      for (;;) {
+        const kv = await new Promise<[Buffer, Buffer] | null>((resolve, reject) => {
+          it.next((err, key, value) => (err ? reject(engineError('iterate', err)) : resolve(key === undefined || value === undefined ? null : [key, value])));
+        });
+        if (kv === null) break;
+        out.push(kv);
+      }
+    } finally {
+      await new Promise<void>((resolve) => it.end(() => resolve()));
+    }
+    return out;
+  }
+
+  /** Deletes keys in [gte, lt), at most `limit` of them. */
+  deleteRange(gte: Buffer, lt: Buffer, limit = -1): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.db.clear({ gte, lt, limit }, (err) => (err ? reject(engineError('delete range', err)) : resolve()));
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.db.status !== 'open') {
+        resolve();
+        return;
+      }
+      this.db.close((err) => (err ? reject(engineError('close', err)) : resolve()));
+    });
+  }
+}

@@ -1,0 +1,73 @@
+// flotilla-pd's configuration: flags (--name, --data-dir, --client-urls, --peer-urls, --http-url,
+// --initial-cluster, …), env (FLOTILLA_PD_*), a JSON file (--config), validated at start.
+
+import { ConfigError, field, loadConfigWithFile, type ConfigOf } from '../common/index.js';
+
+export const PD_ENV_PREFIX = 'FLOTILLA_PD';
+
+export const PD_CONFIG_SCHEMA = {
+  name: field.string({ doc: 'this member\'s name, unique in the cluster', nonEmpty: true, default: 'pd1' }),
+  dataDir: field.string({ doc: 'data directory (default: ./flotilla-pd.<name>)', default: '' }),
+  clientUrls: field.list({ doc: 'host:port for the PD gRPC API (clients, stores); port 0 picks a free port', default: ['127.0.0.1:2379'], minItems: 1 }),
+  peerUrls: field.list({ doc: 'host:port for raft traffic between PD members', default: ['127.0.0.1:2380'], minItems: 1 }),
+  httpUrl: field.string({ doc: 'host:port for the HTTP dashboard API and /metrics; port 0 picks a free port', default: '127.0.0.1:2381' }),
+  initialCluster: field.string({ doc: 'every initial member as name=peerUrl, comma-separated (default: <name>=<first peer url>)', default: '' }),
+  initialClusterState: field.enumOf(['new', 'existing'] as const, { doc: '"new" forms a cluster from --initial-cluster; "existing" joins one (after POST /pd/api/v1/members on its leader)', default: 'new' }),
+  tickMs: field.durationMs({ doc: 'raft tick interval', default: 100, min: 1, max: 10_000 }),
+  electionTicks: field.int({ doc: 'ticks without a leader before an election', default: 10, min: 2, max: 1_000 }),
+  heartbeatTicks: field.int({ doc: 'ticks between leader heartbeats', default: 1, min: 1, max: 1_000 }),
+  logLevel: field.enumOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const, { doc: 'log level', default: 'info' }),
+};
+
+export type PdConfig = ConfigOf<typeof PD_CONFIG_SCHEMA>;
+
+/** `http://127.0.0.1:2380/` → `127.0.0.1:2380`. */
+export function hostPort(url: string, field: string): { host: string; port: number; address: string } {
+  const bare = url.replace(/^[a-z]+:\/\//i, '').replace(/\/+$/, '');
+  const m = /^(\[[0-9a-fA-F:]+\]|[^:/\s]+):([0-9]{1,5})$/.exec(bare);
+  const port = m === null ? NaN : Number(m[2]);
+  if (m === null || port > 65535) throw new ConfigError(field, `${JSON.stringify(url)} is not host:port`);
+  return { host: m[1]!, port, address: bare };
+}
+
+/** Parses `pd1=127.0.0.1:2380,pd2=…` into name → peer address. */
+export function parseInitialCluster(text: string, fieldName = '--initial-cluster'): Map<string, string> {
+  const members = new Map<string, string>();
+  for (const part of text.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new ConfigError(fieldName, `${JSON.stringify(part)} is not name=peerUrl`);
+    const name = part.slice(0, eq);
+    if (members.has(name)) throw new ConfigError(fieldName, `member ${name} is listed twice`);
+    members.set(name, hostPort(part.slice(eq + 1), fieldName).address);
+  }
+  if (members.size === 0) throw new ConfigError(fieldName, 'names no member');
+  return members;
+}
+
+/** A member's raft id, derived from its name (FNV-1a 64, low 52 bits, never 0) so all members agree. */
+export function memberIdOf(name: string): number {
+  let h = 0xcbf29ce484222325n;
+  for (const byte of Buffer.from(name, 'utf8')) {
+    h ^= BigInt(byte);
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  const id = Number(h & ((1n << 52n) - 1n));
+  return id === 0 ? 1 : id;
+}
+
+export async function loadPdConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<PdConfig> {
+  const config = await loadConfigWithFile(PD_CONFIG_SCHEMA, {
+    argv,
+    env,
+    envPrefix: PD_ENV_PREFIX,
+    validate: (c) => (Number(c['electionTicks']) <= Number(c['heartbeatTicks']) ? { field: '--election-ticks', reason: 'must be greater than --heartbeat-ticks' } : null),
+  });
+  for (const u of config.clientUrls) hostPort(u, '--client-urls');
+  for (const u of config.peerUrls) hostPort(u, '--peer-urls');
+  hostPort(config.httpUrl, '--http-url');
+  const initial = parseInitialCluster(config.initialCluster === '' ? `${config.name}=${config.peerUrls[0]!}` : config.initialCluster);
+  if (config.initialClusterState === 'new' && !initial.has(config.name)) {
+    throw new ConfigError('--initial-cluster', `does not list this member (${config.name})`);
+  }
+  return config;
+}

@@ -1,0 +1,117 @@
+// Operators: PD's requests to change a region, as a queue of steps per region, delivered to the
+// region's leader in region-heartbeat responses. A step is re-sent on every heartbeat until the
+// region the leader reports shows it done (a peer present, a leader moved, the epoch bumped), so a
+// lost response costs one heartbeat interval, never the step. At most one operator per region.
+//
+//   created ──heartbeat──► step i sent ──region shows step i done──► step i+1 … ──► finished
+//      └──── timeout, region gone, or cancelled ─────────────────────────────────► removed
+//
+// The schedulers that create operators (replica, balance, merge, hot region) come with F7; today
+// operators come from the admin API.
+
+import type { PeerMeta, RegionEpoch, RegionMeta } from './region-index.js';
+
+export type OperatorStep =
+  | { readonly kind: 'addPeer'; readonly peer: PeerMeta }
+  | { readonly kind: 'removePeer'; readonly peer: PeerMeta }
+  | { readonly kind: 'promoteLearner'; readonly peer: PeerMeta }
+  | { readonly kind: 'transferLeader'; readonly toPeer: PeerMeta }
+  | { readonly kind: 'split'; /** memcomparable split keys; empty = the store picks the middle */ readonly keys: readonly Buffer[] }
+  | { readonly kind: 'merge'; readonly targetRegionId: number };
+
+export interface Operator {
+  readonly id: number;
+  readonly regionId: number;
+  /** Who asked and why, e.g. "admin-transfer-leader". */
+  readonly description: string;
+  /** The region's epoch when the operator was created: split and merge are done when it moves. */
+  readonly epoch: RegionEpoch;
+  readonly steps: readonly OperatorStep[];
+  readonly createdAtMs: number;
+  readonly timeoutMs: number;
+}
+
+export interface OperatorView extends Operator {
+  readonly currentStep: number;
+}
+
+/** An operator not finished in this long is dropped (a stuck step must not pin a region forever). */
+export const OPERATOR_TIMEOUT_MS_DEFAULT = 10 * 60_000;
+/** Operators queued at once across the cluster; more are refused. */
+export const OPERATORS_MAX = 10_000;
+
+export type AddOperatorResult = { readonly kind: 'ok'; readonly operator: Operator } | { readonly kind: 'refused'; readonly reason: string };
+
+function isStepDone(step: OperatorStep, op: Operator, region: RegionMeta, leaderPeerId: number): boolean {
+  switch (step.kind) {
+    case 'addPeer':
+      return region.peers.some((p) => p.id === step.peer.id && p.storeId === step.peer.storeId);
+    case 'removePeer':
+      return !region.peers.some((p) => p.id === step.peer.id);
+    case 'promoteLearner':
+      return region.peers.some((p) => p.id === step.peer.id && p.role === 'voter');
+    case 'transferLeader':
+      return leaderPeerId === step.toPeer.id;
+    case 'split':
+    case 'merge':
+      return region.epoch.version > op.epoch.version;
+  }
+}
+
+export class OperatorController {
+  private readonly byRegion = new Map<number, { op: Operator; step: number }>();
+  private nextId = 1;
+
+  constructor(private readonly nowMs: () => number) {}
+
+  get size(): number {
+    return this.byRegion.size;
+  }
+
+  add(regionId: number, epoch: RegionEpoch, description: string, steps: readonly OperatorStep[], timeoutMs = OPERATOR_TIMEOUT_MS_DEFAULT): AddOperatorResult {
+    if (steps.length === 0) return { kind: 'refused', reason: 'an operator needs at least one step' };
+    const existing = this.byRegion.get(regionId);
+    if (existing !== undefined) return { kind: 'refused', reason: `region ${regionId} already has operator ${existing.op.id} (${existing.op.description})` };
+    if (this.byRegion.size >= OPERATORS_MAX) return { kind: 'refused', reason: `${OPERATORS_MAX} operators are queued` };
+    const operator: Operator = { id: this.nextId++, regionId, description, epoch, steps, createdAtMs: this.nowMs(), timeoutMs };
+    this.byRegion.set(regionId, { op: operator, step: 0 });
+    return { kind: 'ok', operator };
+  }
+
+  cancel(regionId: number): boolean {
+    return this.byRegion.delete(regionId);
+  }
+
+  get(regionId: number): OperatorView | undefined {
+    const entry = this.byRegion.get(regionId);
+    return entry === undefined ? undefined : { ...entry.op, currentStep: entry.step };
+  }
+
+  list(): OperatorView[] {
+    return [...this.byRegion.values()].map((e) => ({ ...e.op, currentStep: e.step }));
+  }
+
+  /**
+   * The step to send with the response to this heartbeat, advancing past every step the
+   * reported region shows done. Returns undefined when the region has no (live) operator.
+   */
+  onHeartbeat(region: RegionMeta, leaderPeerId: number): OperatorStep | undefined {
+    const entry = this.byRegion.get(region.id);
+    if (entry === undefined) return undefined;
+    if (this.nowMs() - entry.op.createdAtMs > entry.op.timeoutMs) {
+      this.byRegion.delete(region.id);
+      return undefined;
+    }
+    while (entry.step < entry.op.steps.length && isStepDone(entry.op.steps[entry.step]!, entry.op, region, leaderPeerId)) entry.step++;
+    if (entry.step >= entry.op.steps.length) {
+      this.byRegion.delete(region.id);
+      return undefined;
+    }
+    return entry.op.steps[entry.step];
+  }
+
+  /** Drops operators of regions that no longer exist (merged away). */
+  removeRegion(regionId: number): void {
+    this.byRegion.delete(regionId);
+  }
+}

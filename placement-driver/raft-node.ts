@@ -1,0 +1,340 @@
+// Drives PD's raft group: one RawNode, its durable log, and the metadata state machine. The loop
+// follows raft/README.md: persist the Ready (one write batch, fsync when mustSync) → send →
+// install snapshot → apply committed entries → advance. Every input (tick, inbound message,
+// proposal) only schedules a round; rounds never overlap.
+//
+// Proposals are matched to applied entries by (index, term): the leader learns both when it
+// appends; if a different term is applied at that index, the proposal was lost to a leader
+// change (StaleCommand). A proposal not applied by its deadline is DeadlineExceeded — its outcome
+// is unknown and callers treat it so (PD's commands are idempotent or monotonic).
+//
+// Leadership is "ready" only once the leader has applied an entry of its own term: only then does
+// its state machine include everything earlier leaders committed (the TSO bound above all), so
+// only then are the TSO and ID allocators synced and reads served.
+
+import type { Logger } from 'pino';
+import { createRng, FlotillaError, invariant, type Rng } from '../common/index.js';
+import {
+  decodeConfChange, RawNode, type ConfChange, type ConfState, type Entry, type Message, type Ready, type StateRole, type StepResult,
+} from '../raft/index.js';
+import type { PdRaftLog } from './raft-log.js';
+import { decodePdCommand, encodePdCommand, type PdApplyResult, type PdCommand, type PdStateMachine } from './state-machine.js';
+
+/** A proposal waits at most this long for its entry to apply. */
+export const PD_PROPOSAL_TIMEOUT_MS = 10_000;
+/** Proposals waiting at once; more are refused with ServerIsBusy (bounded memory). */
+export const PD_PENDING_PROPOSALS_MAX = 10_000;
+/** Take a snapshot and compact the log after this many applied entries. */
+export const PD_SNAPSHOT_EVERY_ENTRIES = 5_000;
+/** Entries kept behind a snapshot so a briefly lagging member catches up from the log. */
+export const PD_LOG_KEEP_ENTRIES = 500;
+
+export interface PdRaftNodeOptions {
+  readonly id: number;
+  readonly log: PdRaftLog;
+  readonly sm: PdStateMachine;
+  /** Applied index of the restored state machine (the snapshot index at start-up). */
+  readonly applied: number;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly seed?: number;
+  readonly logger: Logger;
+  /** Sends messages; never throws (drops are fine for raft). */
+  readonly send: (messages: readonly Message[]) => void;
+  /** A conf change was applied (membership of the PD group changed). */
+  readonly onConfChange?: (cc: ConfChange, confState: ConfState) => void;
+  /** Leadership became ready (true) or was lost (false). */
+  readonly onLeadershipChange?: (isLeaderReady: boolean) => void;
+}
+
+interface PendingProposal {
+  readonly term: number;
+  readonly resolve: (r: PdApplyResult) => void;
+  readonly reject: (e: unknown) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+export class PdRaftNode {
+  readonly raw: RawNode;
+  private readonly log: Logger;
+  private readonly pending = new Map<number, PendingProposal>();
+  private running: Promise<void> | null = null;
+  private again = false;
+  private stopped = false;
+  private leaderReady = false;
+  private role: StateRole = 'Follower';
+  private applied: number;
+  private snapshotIndex: number;
+  private confState: ConfState;
+  private fatal: unknown = null;
+
+  constructor(private readonly options: PdRaftNodeOptions) {
+    this.log = options.logger.child({ component: 'pd-raft', memberId: options.id });
+    const rng: Rng = createRng(options.seed ?? options.id);
+    this.raw = new RawNode({
+      id: options.id,
+      storage: options.log.raftStorage,
+      applied: options.applied,
+      electionTick: options.electionTicks,
+      heartbeatTick: options.heartbeatTicks,
+      checkQuorum: true,
+      preVote: true,
+      readOnlyOption: 'lease-based',
+      rng,
+      logger: {
+        debug: (obj, msg) => this.log.debug(obj, msg),
+        info: (obj, msg) => this.log.info(obj, msg),
+        warn: (obj, msg) => this.log.warn(obj, msg),
+      },
+    });
+    this.applied = options.applied;
+    this.snapshotIndex = options.applied;
+    this.confState = options.log.raftStorage.initialState().confState;
+  }
+
+  get isLeader(): boolean {
+    return this.role === 'Leader';
+  }
+
+  /** Leader, has applied an entry of its own term, and holds a valid lease: may serve reads. */
+  get canServe(): boolean {
+    return this.leaderReady && this.raw.isLeaseValid();
+  }
+
+  get leaderId(): number {
+    return this.raw.leaderId;
+  }
+
+  get appliedIndex(): number {
+    return this.applied;
+  }
+
+  get members(): ConfState {
+    return this.confState;
+  }
+
+  /** Advances raft's logical clock by one tick. */
+  tick(): void {
+    if (this.stopped) return;
+    this.raw.tick();
+    this.schedule();
+  }
+
+  /** An inbound message from another member. */
+  step(m: Message): StepResult {
+    if (this.stopped) return { kind: 'invalid-message', reason: 'stopped' };
+    const r = this.raw.step(m);
+    this.schedule();
+    return r;
+  }
+
+  /** The transport could not deliver to `id`. */
+  reportUnreachable(id: number): void {
+    if (this.stopped) return;
+    this.raw.reportUnreachable(id);
+    this.schedule();
+  }
+
+  /** A snapshot message to `id` was sent (finish) or lost (failure). */
+  reportSnapshot(id: number, outcome: 'finish' | 'failure'): void {
+    if (this.stopped) return;
+    this.raw.reportSnapshot(id, outcome);
+    this.schedule();
+  }
+
+  /**
+   * Proposes without waiting for the outcome; a follower forwards it to the leader. For
+   * idempotent self-reports (a member's own URLs) that are retried until they show up.
+   */
+  proposeAndForget(cmd: PdCommand): void {
+    if (this.stopped) return;
+    this.raw.propose(encodePdCommand(cmd));
+    this.schedule();
+  }
+
+  campaign(): void {
+    this.raw.campaign();
+    this.schedule();
+  }
+
+  /**
+   * Proposes `cmd` and resolves with its apply result once applied here. Rejects with
+   * PdNotLeader (with the leader id) if this member is not the leader, ServerIsBusy past the
+   * pending bound, StaleCommand if a leader change dropped it, DeadlineExceeded on timeout.
+   */
+  propose(cmd: PdCommand): Promise<PdApplyResult> {
+    if (this.stopped) return Promise.reject(new FlotillaError('Unavailable', 'PD is stopping'));
+    if (!this.isLeader) return Promise.reject(this.notLeader());
+    if (this.pending.size >= PD_PENDING_PROPOSALS_MAX) {
+      return Promise.reject(new FlotillaError('ServerIsBusy', `${this.pending.size} PD proposals pending`, { details: { backoffMs: 50 } }));
+    }
+    const result = this.raw.propose(encodePdCommand(cmd));
+    if (result.kind !== 'ok') return Promise.reject(this.refusal(result));
+    invariant(result.index > 0, 'a leader proposal names its entry');
+    this.schedule();
+    return new Promise<PdApplyResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(result.index);
+        reject(new FlotillaError('DeadlineExceeded', `PD proposal at index ${result.index} not applied within ${PD_PROPOSAL_TIMEOUT_MS} ms (outcome unknown)`));
+      }, PD_PROPOSAL_TIMEOUT_MS);
+      timer.unref();
+      this.pending.set(result.index, { term: result.term, resolve, reject, timer });
+    });
+  }
+
+  /** Proposes a membership change of the PD group. Resolves when the change is applied. */
+  proposeConfChange(cc: ConfChange): Promise<void> {
+    if (!this.isLeader) return Promise.reject(this.notLeader());
+    const result = this.raw.proposeConfChange(cc);
+    if (result.kind !== 'ok') return Promise.reject(this.refusal(result));
+    this.schedule();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(result.index);
+        reject(new FlotillaError('DeadlineExceeded', `conf change at index ${result.index} not applied in time (outcome unknown)`));
+      }, PD_PROPOSAL_TIMEOUT_MS);
+      timer.unref();
+      this.pending.set(result.index, { term: result.term, resolve: () => resolve(), reject, timer });
+    });
+  }
+
+  notLeader(): FlotillaError {
+    return new FlotillaError('PdNotLeader', `PD member ${this.options.id} is not the leader (leader ${this.raw.leaderId || 'unknown'})`, {
+      details: { leaderId: this.raw.leaderId },
+    });
+  }
+
+  private refusal(r: Exclude<StepResult, { kind: 'ok' }>): FlotillaError {
+    switch (r.kind) {
+      case 'not-leader':
+      case 'forwarded':
+      case 'leader-transferring':
+        return this.notLeader();
+      case 'uncommitted-limit':
+        return new FlotillaError('ServerIsBusy', `PD raft: ${r.uncommittedBytes} uncommitted bytes (limit ${r.limitBytes})`, { details: { backoffMs: 100 } });
+      case 'entry-too-large':
+        return new FlotillaError('RaftEntryTooLarge', `PD command of ${r.bytes} bytes exceeds ${r.limitBytes}`);
+      case 'conf-change-refused':
+        return new FlotillaError('InvalidArgument', `membership change refused: ${r.reason}`);
+      case 'removed':
+        return new FlotillaError('Unavailable', 'this PD member was removed from the cluster');
+      case 'too-many-pending-reads':
+        return new FlotillaError('ServerIsBusy', 'too many pending reads', { details: { backoffMs: 10 } });
+      case 'invalid-message':
+        return new FlotillaError('InvalidArgument', r.reason);
+    }
+  }
+
+  /** Runs ready rounds until there is nothing left to do; at most one round loop at a time. */
+  private schedule(): void {
+    if (this.stopped || this.fatal !== null) return;
+    if (this.running !== null) {
+      this.again = true;
+      return;
+    }
+    this.running = this.loop().finally(() => {
+      this.running = null;
+    });
+    this.running.catch((err: unknown) => {
+      // A failed persist leaves raft's view and the disk apart: this member must stop.
+      this.fatal = err;
+      this.log.fatal({ err }, 'PD raft loop failed; stopping this member');
+      this.failAll(new FlotillaError('Unavailable', 'PD raft loop failed', { cause: err }));
+      this.options.onLeadershipChange?.(false);
+    });
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false;
+      while (!this.stopped && this.raw.hasReady()) await this.round(this.raw.ready());
+    } while (this.again && !this.stopped);
+  }
+
+  private async round(rd: Ready): Promise<void> {
+    if (rd.softState !== undefined) this.onSoftState(rd.softState.role);
+    this.options.send(rd.messages);
+    await this.options.log.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, mustSync: rd.mustSync });
+    if (rd.snapshot !== undefined) {
+      this.options.sm.restore(rd.snapshot.data);
+      this.applied = rd.snapshot.metadata.index;
+      this.snapshotIndex = this.applied;
+      this.confState = rd.snapshot.metadata.confState;
+      this.log.info({ index: this.applied }, 'installed PD snapshot');
+    }
+    this.options.send(rd.persistedMessages);
+    for (const e of rd.committedEntries) this.applyEntry(e);
+    this.raw.advance(rd);
+    if (this.applied - this.snapshotIndex >= PD_SNAPSHOT_EVERY_ENTRIES) await this.compact();
+  }
+
+  private onSoftState(role: StateRole): void {
+    const wasLeader = this.role === 'Leader';
+    this.role = role;
+    if (wasLeader && role !== 'Leader') {
+      this.log.info({ term: this.raw.term, leaderId: this.raw.leaderId }, 'lost PD leadership');
+      if (this.leaderReady) {
+        this.leaderReady = false;
+        this.options.onLeadershipChange?.(false);
+      }
+    } else if (!wasLeader && role === 'Leader') {
+      this.log.info({ term: this.raw.term }, 'became PD leader');
+    }
+  }
+
+  private applyEntry(e: Entry): void {
+    if (e.index <= this.applied) return;
+    invariant(e.index === this.applied + 1, () => `PD apply gap: applied ${this.applied}, next ${e.index}`);
+    let result: PdApplyResult | undefined;
+    if (e.type === 'Normal') {
+      if (e.data.length > 0) result = this.options.sm.apply(decodePdCommand(e.data));
+    } else {
+      const decoded = decodeConfChange(e.data);
+      if (decoded.kind !== 'ok') throw new FlotillaError('Corruption', `PD entry ${e.index}: ${decoded.reason}`);
+      const applied = this.raw.applyConfChange(decoded.confChange);
+      if (applied.kind === 'ok') {
+        this.confState = applied.confState;
+        this.log.info({ index: e.index, changes: decoded.confChange.changes, voters: applied.confState.voters }, 'applied PD membership change');
+        this.options.onConfChange?.(decoded.confChange, applied.confState);
+      } else {
+        this.log.warn({ index: e.index, reason: applied.reason }, 'PD membership change refused at apply');
+      }
+    }
+    this.applied = e.index;
+    const waiter = this.pending.get(e.index);
+    if (waiter !== undefined) {
+      this.pending.delete(e.index);
+      clearTimeout(waiter.timer);
+      if (waiter.term === e.term) waiter.resolve(result ?? { kind: 'ok' });
+      else waiter.reject(new FlotillaError('StaleCommand', `PD proposal at index ${e.index} was superseded by a leader change`));
+    }
+    if (!this.leaderReady && this.role === 'Leader' && e.term === this.raw.term) {
+      this.leaderReady = true;
+      this.log.info({ term: e.term, index: e.index }, 'PD leadership ready');
+      this.options.onLeadershipChange?.(true);
+    }
+  }
+
+  private async compact(): Promise<void> {
+    const data = this.options.sm.snapshot();
+    const compactIndex = Math.max(this.snapshotIndex, this.applied - PD_LOG_KEEP_ENTRIES);
+    await this.options.log.compact(this.applied, this.confState, data, compactIndex);
+    this.snapshotIndex = this.applied;
+    this.log.info({ index: this.applied, compactIndex }, 'PD snapshot taken, log compacted');
+  }
+
+  private failAll(err: FlotillaError): void {
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.pending.clear();
+  }
+
+  /** Stops processing; pending proposals fail with Unavailable. Waits for a running round. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.failAll(new FlotillaError('Unavailable', 'PD member stopping'));
+    await this.running?.catch(() => undefined);
+  }
+}

@@ -1,0 +1,385 @@
+// The PD gRPC service (pdpb.PD): parse at the gateway, check the cluster id, serve only on the
+// ready leader (followers answer PD_NOT_LEADER naming the leader — never a stale read), and turn
+// every error into a typed response header. Writes go through raft; reads come from the leader's
+// applied state, guarded by its lease.
+
+import type { Logger } from 'pino';
+import {
+  errorCodeToWire, FlotillaError, type grpc, isFlotillaError, u64FromWire, u64ToSafeNumber, u64ToWire, type Counter,
+} from '../common/index.js';
+import type { errorpb, metapb, pdpb } from '../proto/index.js';
+import { extractLogical, extractPhysical } from '../common/index.js';
+import {
+  clusterConfigPatchFromWire, clusterConfigToWire, peerFromWire, peerToWire, positiveId, regionFromWire, regionToWire, storeFromWire, storeToWire,
+} from './convert.js';
+import type { IdAllocator } from './id-allocator.js';
+import type { OperatorController, OperatorStep } from './operators.js';
+import type { PdRaftNode } from './raft-node.js';
+import type { RegionMeta } from './region-index.js';
+import type { PdApplyResult, PdCommand, PdMember, PdStateMachine } from './state-machine.js';
+import type { TsoAllocator } from './tso.js';
+
+/** Regions one ScanRegions returns at most (also the default when the request says 0). */
+export const SCAN_REGIONS_LIMIT_MAX = 1_024;
+/** New regions one AskBatchSplit may ask for. */
+export const BATCH_SPLIT_COUNT_MAX = 64;
+/** Times a TSO request waits for the next physical tick when a millisecond's logical space is used up. */
+const TSO_EXHAUSTED_RETRIES_MAX = 20;
+
+/** What PD keeps in memory (not replicated) from store heartbeats and region heartbeats. */
+export interface StoreRuntime {
+  stats: pdpb.StoreStats | null;
+  lastHeartbeatMs: number;
+}
+export interface RegionRuntime {
+  approximateSizeBytes: number;
+  approximateKeys: number;
+  bytesWritten: number;
+  bytesRead: number;
+  downPeers: pdpb.PeerStats[];
+  pendingPeers: metapb.Peer[];
+}
+
+export interface PdServiceContext {
+  readonly memberId: number;
+  readonly node: PdRaftNode;
+  readonly sm: PdStateMachine;
+  readonly tso: TsoAllocator;
+  readonly ids: IdAllocator;
+  readonly operators: OperatorController;
+  readonly storeRuntime: Map<number, StoreRuntime>;
+  readonly regionRuntime: Map<number, RegionRuntime>;
+  readonly logger: Logger;
+  readonly requests: Counter<'type' | 'outcome'>;
+  readonly tsoIssued: Counter;
+  memberList(): readonly PdMember[];
+  nowMs(): number;
+}
+
+type WithHeader = { header: pdpb.RequestHeader | null };
+
+function headerOk(clusterId: bigint): pdpb.ResponseHeader__Input {
+  return { clusterId: u64ToWire(clusterId) };
+}
+
+export function errorHeader(clusterId: bigint, err: unknown): pdpb.ResponseHeader__Input {
+  const fe = isFlotillaError(err) ? err : new FlotillaError('Internal', err instanceof Error ? err.message : String(err));
+  return { clusterId: u64ToWire(clusterId), error: { code: errorCodeToWire(fe.code) as errorpb.ErrorCode, message: fe.message } };
+}
+
+function applyOrThrow(result: PdApplyResult): void {
+  if (result.kind === 'refused') throw new FlotillaError(result.code, result.message);
+}
+
+export class PdService {
+  constructor(private readonly ctx: PdServiceContext) {}
+
+  private get clusterId(): bigint {
+    return this.ctx.sm.clusterId;
+  }
+
+  /** Checks the header and that this member may serve; throws the typed reason otherwise. */
+  private admit(req: WithHeader, options: { readonly leaderOnly: boolean } = { leaderOnly: true }): void {
+    const sent = u64FromWire(req.header?.clusterId ?? '0', 'header.clusterId');
+    if (this.clusterId === 0n) throw new FlotillaError('Unavailable', 'PD is starting: the cluster id is not known yet');
+    if (sent !== this.clusterId) throw new FlotillaError('ClusterIdMismatch', `request for cluster ${sent}, this PD serves cluster ${this.clusterId}`);
+    if (options.leaderOnly && !this.ctx.node.canServe) throw this.notLeader();
+  }
+
+  private notLeader(): FlotillaError {
+    const leaderId = this.ctx.node.leaderId;
+    const leader = this.ctx.memberList().find((m) => m.id === leaderId);
+    return new FlotillaError('PdNotLeader', `PD member ${this.ctx.memberId} is not the serving leader; leader is ${leader === undefined ? 'unknown' : `${leader.name} at ${leader.clientUrls.join(',')}`}`, {
+      details: { leaderId, leaderClientUrls: leader?.clientUrls ?? [] },
+    });
+  }
+
+  private async propose(cmd: PdCommand): Promise<PdApplyResult> {
+    return this.ctx.node.propose(cmd);
+  }
+
+  /** Wraps a unary handler: errors become a typed header, outcomes are counted. */
+  private unary<Req extends WithHeader, Resp extends { header?: pdpb.ResponseHeader__Input | null }>(
+    type: string,
+    handler: (req: Req) => Promise<Omit<Resp, 'header'>>,
+  ): grpc.handleUnaryCall<Req, Resp> {
+    return (call, callback) => {
+      handler(call.request).then(
+        (body) => {
+          this.ctx.requests.inc({ type, outcome: 'ok' });
+          callback(null, { ...body, header: headerOk(this.clusterId) } as Resp);
+        },
+        (err: unknown) => {
+          const code = isFlotillaError(err) ? err.code : 'Internal';
+          this.ctx.requests.inc({ type, outcome: code });
+          if (code === 'Internal') this.ctx.logger.error({ err, type }, 'PD request failed');
+          callback(null, { header: errorHeader(this.clusterId, err) } as Resp);
+        },
+      );
+    };
+  }
+
+  handlers(): pdpb.PDHandlers {
+    return {
+      GetMembers: this.unary<pdpb.GetMembersRequest, pdpb.GetMembersResponse__Input>('GetMembers', async () => {
+        const members = this.ctx.memberList().map(memberToWire);
+        const leaderId = this.ctx.node.leaderId;
+        const leader = this.ctx.memberList().find((m) => m.id === leaderId);
+        return { members, leader: leader === undefined ? null : memberToWire(leader) };
+      }),
+      AllocID: this.unary<pdpb.AllocIDRequest, pdpb.AllocIDResponse__Input>('AllocID', async (req) => {
+        this.admit(req);
+        const [id] = await this.ctx.ids.alloc(1);
+        return { id: u64ToWire(id!) };
+      }),
+      Bootstrap: this.unary<pdpb.BootstrapRequest, pdpb.BootstrapResponse__Input>('Bootstrap', async (req) => {
+        this.admit(req);
+        const store = storeFromWire(req.store);
+        const region = regionFromWire(req.region);
+        applyOrThrow(await this.propose({ kind: 'bootstrap', store: { ...store, state: 'up' }, region }));
+        return {};
+      }),
+      IsBootstrapped: this.unary<pdpb.IsBootstrappedRequest, pdpb.IsBootstrappedResponse__Input>('IsBootstrapped', async (req) => {
+        this.admit(req);
+        return { bootstrapped: this.ctx.sm.bootstrapped };
+      }),
+      PutStore: this.unary<pdpb.PutStoreRequest, pdpb.PutStoreResponse__Input>('PutStore', async (req) => {
+        this.admit(req);
+        const store = storeFromWire(req.store);
+        const known = this.ctx.sm.stores.get(store.id);
+        // A store reports itself Up; PD keeps its own record of offline / tombstone.
+        applyOrThrow(await this.propose({ kind: 'putStore', store: { ...store, state: known?.state === 'offline' ? 'offline' : store.state === 'tombstone' ? 'up' : store.state } }));
+        return {};
+      }),
+      GetStore: this.unary<pdpb.GetStoreRequest, pdpb.GetStoreResponse__Input>('GetStore', async (req) => {
+        this.admit(req);
+        const id = positiveId(req.storeId, 'storeId');
+        const store = this.ctx.sm.stores.get(id);
+        if (store === undefined) throw new FlotillaError('StoreNotFound', `store ${id} not found`);
+        const runtime = this.ctx.storeRuntime.get(id);
+        return { store: storeToWire(store, runtime?.lastHeartbeatMs), stats: runtime?.stats ?? null };
+      }),
+      GetAllStores: this.unary<pdpb.GetAllStoresRequest, pdpb.GetAllStoresResponse__Input>('GetAllStores', async (req) => {
+        this.admit(req);
+        const stores = [...this.ctx.sm.stores.values()].filter((s) => !req.excludeTombstoneStores || s.state !== 'tombstone');
+        return { stores: stores.map((s) => storeToWire(s, this.ctx.storeRuntime.get(s.id)?.lastHeartbeatMs)) };
+      }),
+      StoreHeartbeat: this.unary<pdpb.StoreHeartbeatRequest, pdpb.StoreHeartbeatResponse__Input>('StoreHeartbeat', async (req) => {
+        this.admit(req);
+        if (req.stats === null) throw new FlotillaError('InvalidArgument', 'stats: is required');
+        const id = positiveId(req.stats.storeId, 'stats.storeId');
+        const store = this.ctx.sm.stores.get(id);
+        if (store === undefined) throw new FlotillaError('StoreNotFound', `store ${id} is not registered (PutStore first)`);
+        if (store.state === 'tombstone') throw new FlotillaError('StoreTombstone', `store ${id} was removed from the cluster`);
+        this.ctx.storeRuntime.set(id, { stats: req.stats, lastHeartbeatMs: this.ctx.nowMs() });
+        return {};
+      }),
+      RegionHeartbeat: (call) => this.regionHeartbeatStream(call),
+      Tso: (call) => this.tsoStream(call),
+      GetRegion: this.unary<pdpb.GetRegionRequest, pdpb.GetRegionResponse__Input>('GetRegion', async (req) => {
+        this.admit(req);
+        return this.route(this.ctx.sm.regions.getByKey(req.regionKey));
+      }),
+      GetPrevRegion: this.unary<pdpb.GetRegionRequest, pdpb.GetRegionResponse__Input>('GetPrevRegion', async (req) => {
+        this.admit(req);
+        return this.route(this.ctx.sm.regions.getPrev(req.regionKey));
+      }),
+      GetRegionByID: this.unary<pdpb.GetRegionByIDRequest, pdpb.GetRegionResponse__Input>('GetRegionByID', async (req) => {
+        this.admit(req);
+        const id = positiveId(req.regionId, 'regionId');
+        const region = this.ctx.sm.regions.getById(id);
+        if (region === undefined) throw new FlotillaError('RegionNotFound', `region ${id} not found`);
+        return this.route(region);
+      }),
+      ScanRegions: this.unary<pdpb.ScanRegionsRequest, pdpb.ScanRegionsResponse__Input>('ScanRegions', async (req) => {
+        this.admit(req);
+        if (req.limit > SCAN_REGIONS_LIMIT_MAX) throw new FlotillaError('LimitExceeded', `limit ${req.limit} exceeds ${SCAN_REGIONS_LIMIT_MAX}`);
+        const limit = req.limit === 0 ? SCAN_REGIONS_LIMIT_MAX : req.limit;
+        const regions = this.ctx.sm.regions.scan(req.startKey, req.endKey, limit);
+        return { regions: regions.map((r) => this.route(r)) };
+      }),
+      AskBatchSplit: this.unary<pdpb.AskBatchSplitRequest, pdpb.AskBatchSplitResponse__Input>('AskBatchSplit', async (req) => {
+        this.admit(req);
+        const region = regionFromWire(req.region);
+        if (req.splitCount < 1 || req.splitCount > BATCH_SPLIT_COUNT_MAX) throw new FlotillaError('InvalidArgument', `splitCount ${req.splitCount} must be within [1, ${BATCH_SPLIT_COUNT_MAX}]`);
+        const known = this.ctx.sm.regions.getById(region.id);
+        if (known === undefined) throw new FlotillaError('RegionNotFound', `region ${region.id} not found`);
+        if (known.epoch.version > region.epoch.version) throw new FlotillaError('EpochNotMatch', `region ${region.id}: epoch version ${region.epoch.version} is stale, current ${known.epoch.version}`);
+        const per = 1 + region.peers.length;
+        const ids = await this.ctx.ids.alloc(req.splitCount * per);
+        const out: pdpb.SplitID__Input[] = [];
+        for (let i = 0; i < req.splitCount; i++) {
+          const chunk = ids.slice(i * per, (i + 1) * per);
+          out.push({ newRegionId: u64ToWire(chunk[0]!), newPeerIds: chunk.slice(1).map(u64ToWire) });
+        }
+        return { ids: out };
+      }),
+      ReportBatchSplit: this.unary<pdpb.ReportBatchSplitRequest, pdpb.ReportBatchSplitResponse__Input>('ReportBatchSplit', async (req) => {
+        this.admit(req);
+        const regions = req.regions.map((r, i) => regionFromWire(r, `regions[${i}]`));
+        for (const region of regions) {
+          const result = await this.propose({ kind: 'putRegion', region, leaderPeerId: 0 });
+          applyOrThrow(result);
+        }
+        return {};
+      }),
+      GetGCSafePoint: this.unary<pdpb.GetGCSafePointRequest, pdpb.GetGCSafePointResponse__Input>('GetGCSafePoint', async (req) => {
+        this.admit(req);
+        return { safePoint: u64ToWire(this.ctx.sm.gcSafePoint) };
+      }),
+      UpdateGCSafePoint: this.unary<pdpb.UpdateGCSafePointRequest, pdpb.UpdateGCSafePointResponse__Input>('UpdateGCSafePoint', async (req) => {
+        this.admit(req);
+        const safePoint = u64FromWire(req.safePoint, 'safePoint');
+        const result = await this.propose({ kind: 'updateGcSafePoint', safePoint });
+        applyOrThrow(result);
+        return { newSafePoint: u64ToWire(this.ctx.sm.gcSafePoint) };
+      }),
+      GetClusterConfig: this.unary<pdpb.GetClusterConfigRequest, pdpb.GetClusterConfigResponse__Input>('GetClusterConfig', async (req) => {
+        this.admit(req);
+        return { cluster: clusterConfigToWire(this.clusterId, this.ctx.sm.config) };
+      }),
+      PutClusterConfig: this.unary<pdpb.PutClusterConfigRequest, pdpb.PutClusterConfigResponse__Input>('PutClusterConfig', async (req) => {
+        this.admit(req);
+        applyOrThrow(await this.propose({ kind: 'patchConfig', patch: clusterConfigPatchFromWire(req.cluster) }));
+        return {};
+      }),
+    };
+  }
+
+  private route(region: RegionMeta | undefined): Omit<pdpb.GetRegionResponse__Input, 'header'> {
+    if (region === undefined) return { region: null, leader: null };
+    const leaderPeerId = this.ctx.sm.leaders.get(region.id);
+    const leader = region.peers.find((p) => p.id === leaderPeerId);
+    const runtime = this.ctx.regionRuntime.get(region.id);
+    return { region: regionToWire(region), leader: leader === undefined ? null : peerToWire(leader), downPeers: runtime?.downPeers ?? [], pendingPeers: runtime?.pendingPeers ?? [] };
+  }
+
+  /**
+   * TSO stream: each request gets one response, in order. While a response cannot be written
+   * (HTTP/2 back-pressure) the stream stops reading, so a fast client cannot queue unbounded work.
+   */
+  private tsoStream(call: grpc.ServerDuplexStream<pdpb.TsoRequest, pdpb.TsoResponse__Input>): void {
+    let queue = Promise.resolve();
+    call.on('data', (req: pdpb.TsoRequest) => {
+      queue = queue.then(() => this.answerTso(call, req));
+    });
+    call.on('end', () => {
+      void queue.then(() => call.end());
+    });
+    call.on('error', () => {
+      /* the client went away; nothing to answer */
+    });
+  }
+
+  private async answerTso(call: grpc.ServerDuplexStream<pdpb.TsoRequest, pdpb.TsoResponse__Input>, req: pdpb.TsoRequest): Promise<void> {
+    let response: pdpb.TsoResponse__Input;
+    try {
+      this.admit(req);
+      if (req.count === 0) throw new FlotillaError('InvalidArgument', 'count must be at least 1');
+      let result = this.ctx.tso.allocate(req.count);
+      for (let i = 0; result.kind === 'exhausted' && i < TSO_EXHAUSTED_RETRIES_MAX; i++) {
+        await this.ctx.tso.update();
+        result = this.ctx.tso.allocate(req.count);
+      }
+      if (result.kind === 'not-ready') throw this.notLeader();
+      if (result.kind === 'exhausted') throw new FlotillaError('ServerIsBusy', 'TSO logical space exhausted; retry', { details: { backoffMs: 1 } });
+      this.ctx.tsoIssued.inc(result.count);
+      this.ctx.requests.inc({ type: 'Tso', outcome: 'ok' });
+      response = {
+        header: headerOk(this.clusterId),
+        count: result.count,
+        timestamp: { physical: u64ToWire(extractPhysical(result.lastTs)), logical: Number(extractLogical(result.lastTs)) },
+      };
+    } catch (err) {
+      this.ctx.requests.inc({ type: 'Tso', outcome: isFlotillaError(err) ? err.code : 'Internal' });
+      response = { header: errorHeader(this.clusterId, err), count: 0 };
+    }
+    if (!call.write(response)) {
+      call.pause();
+      await new Promise<void>((resolve) => call.once('drain', () => resolve()));
+      call.resume();
+    }
+  }
+
+  /**
+   * Region heartbeats: record changed region metadata through raft (epoch or leader changed),
+   * keep sizes and traffic in memory, and answer with the region's pending operator step.
+   */
+  private regionHeartbeatStream(call: grpc.ServerDuplexStream<pdpb.RegionHeartbeatRequest, pdpb.RegionHeartbeatResponse__Input>): void {
+    let queue = Promise.resolve();
+    call.on('data', (req: pdpb.RegionHeartbeatRequest) => {
+      queue = queue.then(() => this.onRegionHeartbeat(call, req));
+    });
+    call.on('end', () => {
+      void queue.then(() => call.end());
+    });
+    call.on('error', () => {
+      /* the store went away; it re-opens the stream */
+    });
+  }
+
+  private async onRegionHeartbeat(call: grpc.ServerDuplexStream<pdpb.RegionHeartbeatRequest, pdpb.RegionHeartbeatResponse__Input>, req: pdpb.RegionHeartbeatRequest): Promise<void> {
+    try {
+      this.admit(req);
+      const region = regionFromWire(req.region);
+      const leader = peerFromWire(req.leader, 'leader');
+      if (!region.peers.some((p) => p.id === leader.id)) throw new FlotillaError('InvalidArgument', `leader peer ${leader.id} is not a peer of region ${region.id}`);
+      this.ctx.regionRuntime.set(region.id, {
+        approximateSizeBytes: u64ToSafeNumber(req.approximateSize, 'approximateSize'),
+        approximateKeys: u64ToSafeNumber(req.approximateKeys, 'approximateKeys'),
+        bytesWritten: u64ToSafeNumber(req.bytesWritten, 'bytesWritten'),
+        bytesRead: u64ToSafeNumber(req.bytesRead, 'bytesRead'),
+        downPeers: req.downPeers,
+        pendingPeers: req.pendingPeers,
+      });
+      const known = this.ctx.sm.regions.getById(region.id);
+      const changed =
+        known === undefined ||
+        known.epoch.version !== region.epoch.version ||
+        known.epoch.confVer !== region.epoch.confVer ||
+        this.ctx.sm.leaders.get(region.id) !== leader.id;
+      if (changed) {
+        const result = await this.propose({ kind: 'putRegion', region, leaderPeerId: leader.id });
+        if (result.kind === 'staleRegion') {
+          // The reporter is behind (e.g. a deposed leader): tell it the current epoch.
+          this.ctx.requests.inc({ type: 'RegionHeartbeat', outcome: 'EpochNotMatch' });
+          return;
+        }
+        applyOrThrow(result);
+      }
+      this.ctx.requests.inc({ type: 'RegionHeartbeat', outcome: 'ok' });
+      const step = this.ctx.operators.onHeartbeat(region, leader.id);
+      if (step !== undefined) {
+        call.write({ header: headerOk(this.clusterId), regionId: String(region.id), regionEpoch: { confVer: String(region.epoch.confVer), version: String(region.epoch.version) }, targetPeer: peerToWire(leader), ...stepToWire(step) });
+      }
+    } catch (err) {
+      const code = isFlotillaError(err) ? err.code : 'Internal';
+      this.ctx.requests.inc({ type: 'RegionHeartbeat', outcome: code });
+      if (code === 'Internal') this.ctx.logger.error({ err }, 'region heartbeat failed');
+      // Errors on the heartbeat stream are reported in a response header so the store can react
+      // (e.g. find the new PD leader) without the stream being torn down.
+      call.write({ header: errorHeader(this.clusterId, err), regionId: req.region?.id ?? '0' });
+    }
+  }
+}
+
+function memberToWire(m: PdMember): pdpb.Member__Input {
+  return { name: m.name, memberId: String(m.id), peerUrls: [...m.peerUrls], clientUrls: [...m.clientUrls] };
+}
+
+function stepToWire(step: OperatorStep): Partial<pdpb.RegionHeartbeatResponse__Input> {
+  switch (step.kind) {
+    case 'addPeer':
+      return { changePeer: { peer: peerToWire(step.peer), changeType: step.peer.role === 'learner' ? 'AddLearnerNode' : 'AddNode' } };
+    case 'promoteLearner':
+      return { changePeer: { peer: peerToWire({ ...step.peer, role: 'voter' }), changeType: 'AddNode' } };
+    case 'removePeer':
+      return { changePeer: { peer: peerToWire(step.peer), changeType: 'RemoveNode' } };
+    case 'transferLeader':
+      return { transferLeader: { peer: peerToWire(step.toPeer), peers: [] } };
+    case 'split':
+      return { splitRegion: { policy: step.keys.length === 0 ? 'Approximate' : 'UseKey', keys: [...step.keys] } };
+    case 'merge':
+      return { merge: { target: { id: String(step.targetRegionId) } } };
+  }
+}

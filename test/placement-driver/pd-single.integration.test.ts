@@ -1,0 +1,206 @@
+// One real flotilla-pd process over gRPC and HTTP on 127.0.0.1: bootstrap, stores, heartbeats,
+// region lookup, IDs, TSO, GC safe point, config, bad input with typed errors, and a restart
+// from disk with state intact.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { encodeKey } from '../../common/index.js';
+import type { metapb, pdpb } from '../../proto/index.js';
+import { httpJson, PdTestCluster, tsOf, type PdTestClient } from '../support/pd-cluster.js';
+
+const k = (s: string): Buffer => (s === '' ? Buffer.alloc(0) : encodeKey(Buffer.from(s)));
+
+function region(id: string, start: string, end: string, version: number, peers: [string, string][]): metapb.Region__Input {
+  return { id, startKey: k(start), endKey: k(end), regionEpoch: { confVer: '1', version: String(version) }, peers: peers.map(([pid, sid]) => ({ id: pid, storeId: sid, role: 'Voter' })) };
+}
+
+function store(id: string, port: number): metapb.Store__Input {
+  return { id, address: `127.0.0.1:${port}`, statusAddress: '', labels: [{ key: 'zone', value: 'z1' }], state: 'Up', version: '0.1.0', startTimestamp: String(Date.now()) };
+}
+
+function errCode(r: { header: pdpb.ResponseHeader | null }): string | undefined {
+  return r.header?.error?.code;
+}
+
+describe('PD, one member (real process)', () => {
+  let cluster: PdTestCluster;
+  let pd: PdTestClient;
+
+  before(async () => {
+    cluster = await PdTestCluster.start(1);
+    pd = cluster.client('pd1');
+    await pd.members();
+  });
+  after(async () => cluster?.close());
+
+  it('names itself leader and a cluster id in GetMembers', async () => {
+    const m = await pd.members();
+    assert.equal(m.members.length, 1);
+    assert.equal(m.leader?.name, 'pd1');
+    assert.notEqual(m.header?.clusterId, '0');
+  });
+
+  it('bootstraps once, registers stores, and serves region lookups', async () => {
+    const before = await pd.call('IsBootstrapped', { header: pd.header() });
+    assert.equal(before.bootstrapped, false);
+    const [storeId, regionId, peerId] = await Promise.all([pd.allocId(), pd.allocId(), pd.allocId()]).then((rs) => rs.map((r) => r.id));
+    const boot = await pd.call('Bootstrap', { header: pd.header(), store: store(storeId!, 20160), region: region(regionId!, '', '', 1, [[peerId!, storeId!]]) });
+    assert.equal(errCode(boot), undefined);
+    const again = await pd.call('Bootstrap', { header: pd.header(), store: store(storeId!, 20160), region: region(regionId!, '', '', 1, [[peerId!, storeId!]]) });
+    assert.equal(errCode(again), 'ALREADY_BOOTSTRAPPED');
+    const after = await pd.call('IsBootstrapped', { header: pd.header() });
+    assert.equal(after.bootstrapped, true);
+
+    const put2 = await pd.call('PutStore', { header: pd.header(), store: store('900', 20161) });
+    assert.equal(errCode(put2), undefined);
+    const got = await pd.call('GetStore', { header: pd.header(), storeId: '900' });
+    assert.equal(got.store?.address, '127.0.0.1:20161');
+    const all = await pd.call('GetAllStores', { header: pd.header(), excludeTombstoneStores: true });
+    assert.equal(all.stores.length, 2);
+    const hb = await pd.call('StoreHeartbeat', { header: pd.header(), stats: { storeId: '900', capacity: '1000', available: '900', regionCount: 0 } });
+    assert.equal(errCode(hb), undefined);
+
+    const byKey = await pd.call('GetRegion', { header: pd.header(), regionKey: k('anything') });
+    assert.equal(byKey.region?.id, regionId);
+    const byId = await pd.call('GetRegionByID', { header: pd.header(), regionId: regionId! });
+    assert.equal(byId.region?.id, regionId);
+
+    // A split reported by the store replaces the region; lookups follow it.
+    const split = await pd.call('AskBatchSplit', { header: pd.header(), region: byKey.region!, splitCount: 1 });
+    assert.equal(split.ids.length, 1);
+    const newId = split.ids[0]!.newRegionId;
+    const newPeer = split.ids[0]!.newPeerIds[0]!;
+    const report = await pd.call('ReportBatchSplit', {
+      header: pd.header(),
+      regions: [region(regionId!, '', 'm', 2, [[peerId!, storeId!]]), region(newId, 'm', '', 2, [[newPeer, storeId!]])],
+    });
+    assert.equal(errCode(report), undefined);
+    const right = await pd.call('GetRegion', { header: pd.header(), regionKey: k('zebra') });
+    assert.equal(right.region?.id, newId);
+    const prev = await pd.call('GetPrevRegion', { header: pd.header(), regionKey: k('zebra') });
+    assert.equal(prev.region?.id, regionId);
+    const scan = await pd.call('ScanRegions', { header: pd.header(), startKey: k(''), endKey: k(''), limit: 10 });
+    assert.deepEqual(scan.regions.map((r) => r.region?.id), [regionId, newId]);
+
+    // A region heartbeat with a leader records it; HTTP shows it.
+    const stream = pd.raw.RegionHeartbeat();
+    stream.write({ header: pd.header(), region: region(newId, 'm', '', 2, [[newPeer, storeId!]]), leader: { id: newPeer, storeId: storeId!, role: 'Voter' }, approximateSize: '12345', approximateKeys: '10' });
+    const leader = await (async () => {
+      for (let i = 0; i < 200; i++) {
+        const r = await pd.call('GetRegionByID', { header: pd.header(), regionId: newId });
+        if (r.leader !== null) return r.leader;
+        await new Promise((res) => setTimeout(res, 25));
+      }
+      return null;
+    })();
+    stream.end();
+    assert.equal(leader?.id, newPeer);
+    const http = await httpJson(cluster.httpUrl('pd1', `region/id/${newId}`));
+    assert.equal(http.status, 200);
+    assert.equal((http.body as { approximateSizeBytes: number }).approximateSizeBytes, 12345);
+    const byHexKey = await httpJson(cluster.httpUrl('pd1', `region/key/${Buffer.from('zebra').toString('hex')}`));
+    assert.equal((byHexKey.body as { id: number }).id, Number(newId));
+  });
+
+  it('allocates unique ids', async () => {
+    const ids = await Promise.all(Array.from({ length: 200 }, () => pd.allocId().then((r) => r.id)));
+    assert.equal(new Set(ids).size, 200);
+  });
+
+  it('streams strictly increasing timestamps, N per request', async () => {
+    const tso = pd.tsoStream();
+    try {
+      let last = 0n;
+      for (let i = 0; i < 300; i++) {
+        const count = 1 + (i % 50);
+        const r = await tso.next(count);
+        assert.equal(errCode(r), undefined);
+        assert.equal(r.count, count);
+        const ts = tsOf(r);
+        assert.ok(ts - BigInt(count) + 1n > last, 'the first of the batch is above the previous last');
+        last = ts;
+      }
+      const bad = await tso.next(0);
+      assert.equal(errCode(bad), 'INVALID_ARGUMENT');
+    } finally {
+      tso.close();
+    }
+  });
+
+  it('keeps the GC safe point monotonic and validates config', async () => {
+    const up = await pd.call('UpdateGCSafePoint', { header: pd.header(), safePoint: '1000' });
+    assert.equal(up.newSafePoint, '1000');
+    const back = await pd.call('UpdateGCSafePoint', { header: pd.header(), safePoint: '10' });
+    assert.equal(errCode(back), 'GC_SAFE_POINT_BACKWARDS');
+    const get = await pd.call('GetGCSafePoint', { header: pd.header() });
+    assert.equal(get.safePoint, '1000');
+    const http = await httpJson(cluster.httpUrl('pd1', 'gc/safepoint'));
+    assert.deepEqual(http.body, { safePoint: '1000' });
+    const cfg = await pd.call('GetClusterConfig', { header: pd.header() });
+    assert.equal(cfg.cluster?.maxPeerCount, 3);
+    const badCfg = await pd.call('PutClusterConfig', { header: pd.header(), cluster: { ...cfg.cluster, maxPeerCount: 2 } });
+    assert.equal(errCode(badCfg), 'INVALID_ARGUMENT');
+    const goodCfg = await pd.call('PutClusterConfig', { header: pd.header(), cluster: { ...cfg.cluster, maxPeerCount: 5 } });
+    assert.equal(errCode(goodCfg), undefined);
+    const viaHttp = await httpJson(cluster.httpUrl('pd1', 'config'));
+    assert.equal((viaHttp.body as { maxReplicas: number }).maxReplicas, 5);
+    const badHttp = await httpJson(cluster.httpUrl('pd1', 'config'), { method: 'POST', body: JSON.stringify({ regionSplitKeys: 'many' }) });
+    assert.equal(badHttp.status, 400);
+    assert.match((badHttp.body as { message: string }).message, /regionSplitKeys/);
+  });
+
+  it('answers bad input with typed errors and keeps serving', async () => {
+    const wrongCluster = await pd.call('AllocID', { header: pd.header('12345') });
+    assert.equal(errCode(wrongCluster), 'CLUSTER_ID_MISMATCH');
+    const noStore = await pd.call('GetStore', { header: pd.header(), storeId: '424242' });
+    assert.equal(errCode(noStore), 'STORE_NOT_FOUND');
+    const zeroId = await pd.call('GetStore', { header: pd.header(), storeId: '0' });
+    assert.equal(errCode(zeroId), 'INVALID_ARGUMENT');
+    const noRegion = await pd.call('GetRegionByID', { header: pd.header(), regionId: '987654' });
+    assert.equal(errCode(noRegion), 'REGION_NOT_FOUND');
+    const inverted = await pd.call('ReportBatchSplit', { header: pd.header(), regions: [region('77', 'z', 'a', 3, [['78', '1']])] });
+    assert.equal(errCode(inverted), 'INVALID_ARGUMENT');
+    const badStore = await pd.call('PutStore', { header: pd.header(), store: { ...store('901', 1), address: '' } });
+    assert.equal(errCode(badStore), 'INVALID_ARGUMENT');
+    const tooMany = await pd.call('ScanRegions', { header: pd.header(), limit: 1_000_000 });
+    assert.equal(errCode(tooMany), 'LIMIT_EXCEEDED');
+    for (const path of ['store/abc', 'region/id/-1', 'regions?limit=0', 'regions?start_key=zz']) {
+      const r = await httpJson(cluster.httpUrl('pd1', path));
+      assert.equal(r.status, 400, path);
+      assert.equal(typeof (r.body as { code: string }).code, 'string');
+    }
+    const huge = await httpJson(cluster.httpUrl('pd1', 'config'), { method: 'POST', body: 'x'.repeat(2 * 1024 * 1024) }).catch(() => ({ status: 413, body: null }));
+    assert.equal(huge.status, 413);
+    const health = await httpJson(cluster.httpUrl('pd1', 'health'));
+    assert.equal((health.body as { serving: boolean }).serving, true);
+  });
+
+  it('restarts from disk with its state intact and timestamps still increasing', async () => {
+    const tso = pd.tsoStream();
+    const before = tsOf(await tso.next(1));
+    tso.close();
+    const idBefore = BigInt((await pd.allocId()).id);
+    await cluster.processes.get('pd1')!.stop();
+    await cluster.startMember('pd1');
+    await cluster.waitForLeader();
+    const again = cluster.client('pd1');
+    const members = await again.members();
+    assert.equal(members.header?.clusterId, pd.clusterId, 'same cluster id');
+    const boot = await again.call('IsBootstrapped', { header: again.header() });
+    assert.equal(boot.bootstrapped, true);
+    const stores = await again.call('GetAllStores', { header: again.header() });
+    assert.equal(stores.stores.length, 2);
+    const gc = await again.call('GetGCSafePoint', { header: again.header() });
+    assert.equal(gc.safePoint, '1000');
+    const tso2 = again.tsoStream();
+    const after = await (async () => {
+      for (;;) {
+        const r = await tso2.next(1);
+        if (errCode(r) === undefined) return tsOf(r);
+        await new Promise((res) => setTimeout(res, 20));
+      }
+    })();
+    tso2.close();
+    assert.ok(after > before, 'TSO keeps increasing across a restart');
+    assert.ok(BigInt((await again.allocId()).id) > idBefore, 'ids are never reused after a restart');
+  });
+});
