@@ -263,9 +263,12 @@ export class PdRaftNode {
       this.log.info({ index: this.applied }, 'installed PD snapshot');
     }
     this.options.send(rd.persistedMessages);
-    for (const e of rd.committedEntries) this.applyEntry(e);
+    let membershipChanged = false;
+    for (const e of rd.committedEntries) membershipChanged = this.applyEntry(e) || membershipChanged;
     this.raw.advance(rd);
-    if (this.applied - this.snapshotIndex >= PD_SNAPSHOT_EVERY_ENTRIES) await this.compact();
+    // After a membership change the saved snapshot must be renewed: a member that joins catches
+    // up from it, and raft refuses a snapshot whose conf state does not include the receiver.
+    if (membershipChanged || this.applied - this.snapshotIndex >= PD_SNAPSHOT_EVERY_ENTRIES) await this.compact();
   }
 
   private onSoftState(role: StateRole): void {
@@ -282,8 +285,10 @@ export class PdRaftNode {
     }
   }
 
-  private applyEntry(e: Entry): void {
-    if (e.index <= this.applied) return;
+  /** Applies one committed entry; returns whether it changed the membership. */
+  private applyEntry(e: Entry): boolean {
+    if (e.index <= this.applied) return false;
+    let membershipChanged = false;
     invariant(e.index === this.applied + 1, () => `PD apply gap: applied ${this.applied}, next ${e.index}`);
     let result: PdApplyResult | undefined;
     if (e.type === 'Normal') {
@@ -294,6 +299,7 @@ export class PdRaftNode {
       const applied = this.raw.applyConfChange(decoded.confChange);
       if (applied.kind === 'ok') {
         this.confState = applied.confState;
+        membershipChanged = true;
         this.log.info({ index: e.index, changes: decoded.confChange.changes, voters: applied.confState.voters }, 'applied PD membership change');
         this.options.onConfChange?.(decoded.confChange, applied.confState);
       } else {
@@ -313,9 +319,11 @@ export class PdRaftNode {
       this.log.info({ term: e.term, index: e.index }, 'PD leadership ready');
       this.options.onLeadershipChange?.(true);
     }
+    return membershipChanged;
   }
 
   private async compact(): Promise<void> {
+    if (this.applied <= this.snapshotIndex) return;
     const data = this.options.sm.snapshot();
     const compactIndex = Math.max(this.snapshotIndex, this.applied - PD_LOG_KEEP_ENTRIES);
     await this.options.log.compact(this.applied, this.confState, data, compactIndex);
