@@ -196,16 +196,26 @@ export class PdServer {
       return;
     }
     if (this.stopping) return;
-    this.tasks.spawn('leader-init', async () => {
+    this.tasks.spawn('leader-init', async (signal) => {
       const node = this.node!;
-      if (sm.clusterId === 0n) {
-        // The cluster id: wall time in the high bits and randomness below, as PD and etcd do.
-        const clusterId = (BigInt(Date.now()) << 20n) | BigInt(Math.floor(Math.random() * 0xfffff) + 1);
-        await node.propose({ kind: 'initCluster', clusterId });
+      // Retried until it succeeds or leadership is gone: a leader that cannot sync its TSO must
+      // not sit there refusing every request while its lease keeps the others from electing.
+      for (let attempt = 1; !signal.aborted && node.isLeader; attempt++) {
+        try {
+          if (sm.clusterId === 0n) {
+            // The cluster id: wall time in the high bits and randomness below, as PD and etcd do.
+            const clusterId = (BigInt(Date.now()) << 20n) | BigInt(Math.floor(Math.random() * 0xfffff) + 1);
+            await node.propose({ kind: 'initCluster', clusterId });
+          }
+          await tso.sync(sm.tsoBoundMs);
+          ids.sync(sm.idHighWater);
+          this.log.info({ clusterId: sm.clusterId.toString(), tsoBoundMs: sm.tsoBoundMs.toString(), idHighWater: sm.idHighWater.toString() }, 'PD leader serving');
+          return;
+        } catch (err) {
+          this.log.warn({ err, attempt }, 'PD leader initialization failed; retrying');
+          await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 50 * attempt)));
+        }
       }
-      await tso.sync(sm.tsoBoundMs);
-      ids.sync(sm.idHighWater);
-      this.log.info({ clusterId: sm.clusterId.toString(), tsoBoundMs: sm.tsoBoundMs.toString(), idHighWater: sm.idHighWater.toString() }, 'PD leader serving');
     });
   }
 

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeKey } from '../../common/index.js';
 import type { metapb, pdpb } from '../../proto/index.js';
+import { waitFor } from '../../deploy/index.js';
 import { httpJson, PdTestCluster, tsOf, type PdTestClient } from '../support/pd-cluster.js';
 
 const k = (s: string): Buffer => (s === '' ? Buffer.alloc(0) : encodeKey(Buffer.from(s)));
@@ -99,6 +100,38 @@ describe('PD, one member (real process)', () => {
     assert.equal((http.body as { approximateSizeBytes: number }).approximateSizeBytes, 12345);
     const byHexKey = await httpJson(cluster.httpUrl('pd1', `region/key/${Buffer.from('zebra').toString('hex')}`));
     assert.equal((byHexKey.body as { id: number }).id, Number(newId));
+  });
+
+  it('delivers an operator step in region heartbeat responses until the region shows it done', async () => {
+    const current = await pd.call('GetRegion', { header: pd.header(), regionKey: k('zebra') });
+    const r = current.region!;
+    const leaderPeer = r.peers[0]!;
+    const [newPeerId] = [(await pd.allocId()).id];
+    // The region gains a second voter on store 900 (conf_ver bumped), reported by its leader.
+    const grown: metapb.Region__Input = { ...r, regionEpoch: { confVer: String(Number(r.regionEpoch!.confVer) + 1), version: r.regionEpoch!.version }, peers: [...r.peers, { id: newPeerId, storeId: '900', role: 'Voter' }] };
+    const stream = pd.raw.RegionHeartbeat();
+    const responses: pdpb.RegionHeartbeatResponse[] = [];
+    stream.on('data', (resp: pdpb.RegionHeartbeatResponse) => responses.push(resp));
+    try {
+      stream.write({ header: pd.header(), region: grown, leader: leaderPeer });
+      await waitFor('region grown', async () => ((await pd.call('GetRegionByID', { header: pd.header(), regionId: r.id })).region?.peers.length === 2 ? true : undefined));
+      const add = await httpJson(cluster.httpUrl('pd1', 'operators'), { method: 'POST', body: JSON.stringify({ regionId: Number(r.id), kind: 'transfer-leader', toStoreId: 900 }) });
+      assert.equal(add.status, 201, JSON.stringify(add.body));
+      const dup = await httpJson(cluster.httpUrl('pd1', 'operators'), { method: 'POST', body: JSON.stringify({ regionId: Number(r.id), kind: 'transfer-leader', toStoreId: 900 }) });
+      assert.equal(dup.status, 409, 'one operator per region');
+      stream.write({ header: pd.header(), region: grown, leader: leaderPeer });
+      const step = await waitFor('a transfer-leader step', () => responses.find((x) => x.transferLeader !== null && x.regionId === r.id));
+      assert.equal(step.transferLeader?.peer?.storeId, '900');
+      assert.equal(step.step, 'transferLeader');
+      // The leader moved: the next heartbeat (from the new leader) completes the operator.
+      stream.write({ header: pd.header(), region: grown, leader: { id: newPeerId, storeId: '900', role: 'Voter' } });
+      await waitFor('operator finished', async () => {
+        const list = await httpJson(cluster.httpUrl('pd1', 'operators'));
+        return (list.body as { operators: unknown[] }).operators.length === 0 ? true : undefined;
+      });
+    } finally {
+      stream.end();
+    }
   });
 
   it('allocates unique ids', async () => {
