@@ -1,2 +1,4 @@
-// client/: see README.md and ../../shared/DESIGN.md §2. Public surface grows here.
-export {};
+// client/: the Flotilla client library (`flotilla/client`). Today: finding the PD leader and the
+// batching TSO client. The PD client, region cache, raw and transactional APIs arrive with F6.
+export * from './pd-connect.js';
+export * from './tso-client.js';
