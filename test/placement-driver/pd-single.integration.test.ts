@@ -196,6 +196,12 @@ describe('PD, one member (real process)', () => {
     assert.equal(errCode(badStore), 'INVALID_ARGUMENT');
     const tooMany = await pd.call('ScanRegions', { header: pd.header(), limit: 1_000_000 });
     assert.equal(errCode(tooMany), 'LIMIT_EXCEEDED');
+    const longKey = await pd.call('GetRegion', { header: pd.header(), regionKey: k('a') });
+    assert.equal(errCode(longKey), undefined);
+    const hugeKey = await pd.call('ReportBatchSplit', { header: pd.header(), regions: [region('77', 'a', 'b', 3, [['78', '1']]), { ...region('79', '', '', 3, [['80', '1']]), startKey: Buffer.alloc(20_000, 1) }] });
+    assert.equal(errCode(hugeKey), 'INVALID_ARGUMENT');
+    // A message over the gRPC size limit is refused by gRPC itself (RESOURCE_EXHAUSTED) and PD goes on serving.
+    await assert.rejects(pd.call('PutStore', { header: pd.header(), store: { ...store('902', 2), address: 'x'.repeat(65 * 1024 * 1024) } }), { code: 8 });
     for (const path of ['store/abc', 'region/id/-1', 'regions?limit=0', 'regions?start_key=zz']) {
       const r = await httpJson(cluster.httpUrl('pd1', path));
       assert.equal(r.status, 400, path);
