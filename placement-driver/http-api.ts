@@ -101,6 +101,11 @@ export class PdHttpApi {
     return createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         if (err instanceof HttpError) {
+          if (err.status === 413) {
+            // The rest of the body was not read: this connection cannot carry another request.
+            res.setHeader('connection', 'close');
+            res.once('finish', () => req.destroy());
+          }
           send(res, err.status, { code: err.code, message: err.message });
           return;
         }

@@ -213,6 +213,47 @@ describe('PD, one member (real process)', () => {
     assert.equal((health.body as { serving: boolean }).serving, true);
   });
 
+  it('serves every dashboard endpoint as JSON, and /metrics', async () => {
+    const get = async (path: string): Promise<Record<string, unknown>> => {
+      const r = await httpJson(cluster.httpUrl('pd1', path));
+      assert.equal(r.status, 200, `${path}: ${JSON.stringify(r.body)}`);
+      return r.body as Record<string, unknown>;
+    };
+    assert.equal((await get('health')).serving, true);
+    assert.equal((await get('members')).leaderId, (await get('leader')).id);
+    const stores = await get('stores');
+    assert.ok((stores.count as number) >= 2);
+    const store900 = await get('store/900');
+    assert.equal(store900.address, '127.0.0.1:20161');
+    assert.ok((store900.lastHeartbeatMs as number) > 0, 'the heartbeat was recorded');
+    // Paging: one region per page, following nextStartKey to the end.
+    const ids: number[] = [];
+    let next: string | null = '';
+    while (next !== null) {
+      const page: Record<string, unknown> = await get(`regions?limit=1&start_key=${next}`);
+      ids.push(...(page.regions as { id: number }[]).map((r) => r.id));
+      next = page.nextStartKey as string | null;
+    }
+    assert.equal(ids.length, (await get('regions')).count);
+    const filtered = await get(`regions?start_key=${Buffer.from('n').toString('hex')}`);
+    assert.ok((filtered.regions as unknown[]).length >= 1);
+    const t1 = BigInt((await get('tso')).ts as string);
+    const t2 = BigInt((await get('tso')).ts as string);
+    assert.ok(t2 > t1);
+    assert.deepEqual(await get('schedulers'), { schedulers: [] });
+    assert.ok(Array.isArray((await get('operators')).operators));
+    assert.ok(typeof (await get('config')).maxReplicas === 'number');
+    const notAllowed = await httpJson(cluster.httpUrl('pd1', 'stores'), { method: 'DELETE' });
+    assert.equal(notAllowed.status, 405);
+    const res = await fetch(`http://127.0.0.1:${cluster.spec('pd1').httpPort}/metrics`);
+    const text = await res.text();
+    assert.equal(res.status, 200);
+    for (const metric of ['flotilla_pd_requests_total{', 'flotilla_pd_tso_issued_total', 'flotilla_pd_is_leader', 'flotilla_pd_raft_term', 'flotilla_pd_raft_applied_index', 'flotilla_pd_regions', 'flotilla_pd_stores', 'flotilla_process_cpu']) {
+      assert.ok(text.includes(metric), `metrics include ${metric}`);
+    }
+    assert.match(text, /flotilla_pd_requests_total\{[^}]*type="AllocID"[^}]*outcome="ok"/);
+  });
+
   it('restarts from disk with its state intact and timestamps still increasing', async () => {
     const tso = pd.tsoStream();
     const before = tsOf(await tso.next(1));
