@@ -8,3 +8,4 @@ export * from './u64.js';
 export * from './key-codec.js';
 export * from './timestamp.js';
 export * from './crc32.js';
+export * from './keyspace.js';

@@ -1,2 +1,2 @@
 // store/: see README.md and ../../shared/DESIGN.md §2. Public surface grows here.
-export {};
+export * from './engine/index.js';

@@ -1,0 +1,187 @@
+// An in-memory engine with the Engine interface, for fast unit tests and as the reference in the
+// in-memory-vs-RocksDB differential test. State is a sorted array; a snapshot shares it, and the
+// next write copies it first (copy-on-write), so a snapshot never changes. Every call yields once
+// (a microtask) so callers meet the same await gaps as on RocksDB.
+
+import { FlotillaError, invariant } from '../../common/index.js';
+import { type KvEntry, type SnapshotScanOptions } from '../../txn/index.js';
+import {
+  type DeleteRangeOptions, type Engine, type EngineStats, type Modification, type Snapshot, type SnapshotOptions,
+  type WriteOptions,
+} from './types.js';
+
+interface State {
+  readonly keys: Buffer[];
+  readonly values: Buffer[];
+  isShared: boolean;
+}
+
+/** Index of the first key ≥ target. */
+function lowerBound(keys: readonly Buffer[], target: Buffer): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (Buffer.compare(keys[mid]!, target) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function getIn(state: State, key: Buffer): Buffer | null {
+  const i = lowerBound(state.keys, key);
+  const found = state.keys[i];
+  return found !== undefined && found.equals(key) ? state.values[i]! : null;
+}
+
+function scanIn(state: State, start: Buffer, end: Buffer, options: SnapshotScanOptions): KvEntry[] {
+  invariant(options.limit >= 1, 'scan limit must be ≥ 1');
+  const out: KvEntry[] = [];
+  const from = lowerBound(state.keys, start);
+  const to = lowerBound(state.keys, end);
+  if (options.isReverse === true) {
+    for (let i = to - 1; i >= from && out.length < options.limit; i--) out.push({ key: state.keys[i]!, value: state.values[i]! });
+  } else {
+    for (let i = from; i < to && out.length < options.limit; i++) out.push({ key: state.keys[i]!, value: state.values[i]! });
+  }
+  return out;
+}
+
+function closedError(): FlotillaError {
+  return new FlotillaError('EngineError', 'engine is closed');
+}
+
+class MemorySnapshot implements Snapshot {
+  private isReleased = false;
+
+  constructor(private readonly engine: MemoryEngine, private readonly state: State) {}
+
+  async get(key: Buffer): Promise<Buffer | null> {
+    await this.check();
+    return getIn(this.state, key);
+  }
+
+  async multiGet(keys: readonly Buffer[]): Promise<(Buffer | null)[]> {
+    await this.check();
+    return keys.map((k) => getIn(this.state, k));
+  }
+
+  async scan(start: Buffer, end: Buffer, options: SnapshotScanOptions): Promise<KvEntry[]> {
+    await this.check();
+    return scanIn(this.state, start, end, options);
+  }
+
+  async release(): Promise<void> {
+    if (this.isReleased) return;
+    this.isReleased = true;
+    this.engine.onSnapshotReleased(this);
+  }
+
+  private async check(): Promise<void> {
+    await Promise.resolve();
+    if (this.isReleased) throw new FlotillaError('EngineError', 'snapshot is released');
+    if (this.engine.isClosed) throw closedError();
+  }
+}
+
+export class MemoryEngine implements Engine {
+  readonly kind = 'memory' as const;
+  private state: State = { keys: [], values: [], isShared: false };
+  private closed = false;
+  private writeCount = 0;
+  private syncWriteCount = 0;
+  private readonly snapshots = new Set<MemorySnapshot>();
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  get stats(): EngineStats {
+    return { writeCount: this.writeCount, syncWriteCount: this.syncWriteCount, openSnapshotCount: this.snapshots.size };
+  }
+
+  async get(key: Buffer): Promise<Buffer | null> {
+    await this.check();
+    return getIn(this.state, key);
+  }
+
+  async multiGet(keys: readonly Buffer[]): Promise<(Buffer | null)[]> {
+    await this.check();
+    return keys.map((k) => getIn(this.state, k));
+  }
+
+  async snapshot(_options?: SnapshotOptions): Promise<Snapshot> {
+    await this.check();
+    this.state.isShared = true;
+    const snapshot = new MemorySnapshot(this, this.state);
+    this.snapshots.add(snapshot);
+    return snapshot;
+  }
+
+  async write(modifications: readonly Modification[], options: WriteOptions): Promise<void> {
+    await this.check();
+    const state = this.mutableState();
+    for (const m of modifications) {
+      const i = lowerBound(state.keys, m.key);
+      const isPresent = state.keys[i]?.equals(m.key) === true;
+      if (m.kind === 'put') {
+        if (isPresent) state.values[i] = m.value;
+        else {
+          state.keys.splice(i, 0, m.key);
+          state.values.splice(i, 0, m.value);
+        }
+      } else if (isPresent) {
+        state.keys.splice(i, 1);
+        state.values.splice(i, 1);
+      }
+    }
+    this.writeCount++;
+    if (options.sync) this.syncWriteCount++;
+  }
+
+  async deleteRange(start: Buffer, end: Buffer, options: DeleteRangeOptions): Promise<{ readonly hasMore: boolean }> {
+    await this.check();
+    invariant(Number.isSafeInteger(options.limit) && options.limit >= 1, 'deleteRange limit must be a positive integer');
+    const state = this.mutableState();
+    const from = lowerBound(state.keys, start);
+    const to = Math.max(from, lowerBound(state.keys, end));
+    const count = Math.min(to - from, options.limit);
+    state.keys.splice(from, count);
+    state.values.splice(from, count);
+    return { hasMore: to - from > count };
+  }
+
+  async approximateSize(start: Buffer, end: Buffer): Promise<number> {
+    await this.check();
+    let bytes = 0;
+    for (const entry of scanIn(this.state, start, end, { limit: Number.MAX_SAFE_INTEGER })) bytes += entry.key.length + entry.value.length;
+    return bytes;
+  }
+
+  async compactRange(_start: Buffer, _end: Buffer): Promise<void> {
+    await this.check();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    for (const s of [...this.snapshots]) await s.release();
+    this.closed = true;
+  }
+
+  /** @internal */
+  onSnapshotReleased(snapshot: MemorySnapshot): void {
+    this.snapshots.delete(snapshot);
+  }
+
+  private mutableState(): State {
+    if (this.state.isShared) {
+      this.state = { keys: this.state.keys.slice(), values: this.state.values.slice(), isShared: false };
+    }
+    return this.state;
+  }
+
+  private async check(): Promise<void> {
+    await Promise.resolve();
+    if (this.closed) throw closedError();
+  }
+}

@@ -1,0 +1,53 @@
+// The storage engine surface the store uses: point and batch reads of the latest state,
+// consistent snapshots (txn's Snapshot), atomic write batches with an explicit sync flag, bounded
+// range deletes, size estimates, and a clean close. Keys are full engine keys (common/keyspace.ts).
+// Errors are FlotillaError('EngineError', …) with the binding's error as `cause`.
+
+import { type Modification, type Snapshot, type TxnEngine, type WriteOptions } from '../../txn/index.js';
+
+export type { Modification, Snapshot, WriteOptions };
+
+export interface SnapshotOptions {
+  /**
+   * Whether `scan(…, { isReverse: true })` is needed. On RocksDB that takes a second iterator,
+   * and both must pin the same point in time, so the snapshot waits for in-flight writes to land
+   * and holds new ones back while it opens both. Forward-only snapshots never wait.
+   */
+  readonly isReverseEnabled?: boolean;
+}
+
+export interface EngineStats {
+  /** Write batches applied. */
+  readonly writeCount: number;
+  /** Of which with sync (fsync of the WAL). */
+  readonly syncWriteCount: number;
+  /** Snapshots currently pinned. */
+  readonly openSnapshotCount: number;
+}
+
+export interface DeleteRangeOptions {
+  /** Delete at most this many keys (a bound on one call's work). */
+  readonly limit: number;
+}
+
+export interface Engine extends TxnEngine {
+  readonly kind: 'memory' | 'rocksdb';
+  get(key: Buffer): Promise<Buffer | null>;
+  multiGet(keys: readonly Buffer[]): Promise<(Buffer | null)[]>;
+  snapshot(options?: SnapshotOptions): Promise<Snapshot>;
+  /** Applies `modifications` atomically, in order (a later one of the same key wins). */
+  write(modifications: readonly Modification[], options: WriteOptions): Promise<void>;
+  /**
+   * Deletes keys in [start, end), at most `options.limit` of them. Returns how many it deleted on
+   * the in-memory engine; RocksDB does not report a count, so it answers whether keys remain.
+   */
+  deleteRange(start: Buffer, end: Buffer, options: DeleteRangeOptions): Promise<{ readonly hasMore: boolean }>;
+  /** Bytes the range occupies on disk (RocksDB: SST files only — flushed data). */
+  approximateSize(start: Buffer, end: Buffer): Promise<number>;
+  /** Flushes and compacts the range (tests, and after large deletes). */
+  compactRange(start: Buffer, end: Buffer): Promise<void>;
+  readonly stats: EngineStats;
+  readonly isClosed: boolean;
+  /** Ends every open snapshot, then closes. Idempotent. */
+  close(): Promise<void>;
+}

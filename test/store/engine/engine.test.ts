@@ -1,0 +1,239 @@
+// The storage engine: snapshots pin one point in time across ranges, write batches are atomic and
+// honour sync, range deletes stay in bounds, sizes are estimated, errors are typed — and the
+// in-memory engine behaves exactly like RocksDB (differential test on random operations).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { createRng, isFlotillaError } from '../../../common/index.js';
+import { type Engine, MemoryEngine, type Modification, RocksEngine } from '../../../store/index.js';
+import { cfRange, dataKey, writeKey } from '../../../common/pure.js';
+import { ENGINE_KINDS, openTestEngine, type EngineKind } from '../../txn/helpers.js';
+
+const b = (s: string): Buffer => Buffer.from(s);
+const put = (key: string, value: string): Modification => ({ kind: 'put', cf: 'raw', key: b(key), value: b(value) });
+const del = (key: string): Modification => ({ kind: 'delete', cf: 'raw', key: b(key) });
+
+async function withEngine(kind: EngineKind, body: (engine: Engine) => Promise<void>): Promise<void> {
+  const { engine, cleanup } = await openTestEngine(kind);
+  try {
+    await body(engine);
+  } finally {
+    await cleanup();
+  }
+}
+
+function entries(list: readonly { key: Buffer; value: Buffer }[]): string[] {
+  return list.map((e) => `${e.key.toString()}=${e.value.toString()}`);
+}
+
+for (const kind of ENGINE_KINDS) {
+  describe(`engine (${kind})`, () => {
+    it('get, multiGet and atomic write batches (later modification of a key wins)', () => withEngine(kind, async (engine) => {
+      await engine.write([put('a', '1'), put('b', '2'), put('c', '3'), del('b'), put('a', '4')], { sync: false });
+      assert.equal((await engine.get(b('a')))?.toString(), '4');
+      assert.equal(await engine.get(b('b')), null);
+      assert.deepEqual((await engine.multiGet([b('c'), b('b'), b('a')])).map((v) => v?.toString() ?? null), ['3', null, '4']);
+      assert.deepEqual(await engine.multiGet([]), []);
+    }));
+
+    it('a snapshot reads one point in time across gets and several ranges while writes land', () => withEngine(kind, async (engine) => {
+      await engine.write([put('a1', 'old'), put('a2', 'old'), put('m1', 'old'), put('z1', 'old')], { sync: false });
+      const snapshot = await engine.snapshot({ isReverseEnabled: true });
+      try {
+        await engine.write([put('a1', 'new'), del('a2'), put('a3', 'new'), put('m1', 'new'), put('z0', 'new')], { sync: false });
+        assert.equal((await snapshot.get(b('a1')))?.toString(), 'old');
+        assert.deepEqual(entries(await snapshot.scan(b('a'), b('b'), { limit: 10 })), ['a1=old', 'a2=old']);
+        assert.deepEqual(entries(await snapshot.scan(b('m'), b('n'), { limit: 10 })), ['m1=old']);
+        assert.deepEqual(entries(await snapshot.scan(b('a'), b('zz'), { limit: 10, isReverse: true })), ['z1=old', 'm1=old', 'a2=old', 'a1=old']);
+        assert.deepEqual((await snapshot.multiGet([b('a2'), b('a3'), b('z0')])).map((v) => v?.toString() ?? null), ['old', null, null]);
+        // Concurrent reads on one snapshot are serialized, never interleaved.
+        const [x, y, z] = await Promise.all([snapshot.get(b('m1')), snapshot.scan(b('a'), b('zz'), { limit: 2 }), snapshot.get(b('a2'))]);
+        assert.equal(x?.toString(), 'old');
+        assert.deepEqual(entries(y), ['a1=old', 'a2=old']);
+        assert.equal(z?.toString(), 'old');
+        assert.equal(engine.stats.openSnapshotCount, 1);
+      } finally {
+        await snapshot.release();
+      }
+      assert.equal(engine.stats.openSnapshotCount, 0);
+      assert.equal((await engine.get(b('a1')))?.toString(), 'new');
+      await assert.rejects(snapshot.get(b('a1')), (e) => isFlotillaError(e, 'EngineError'));
+    }));
+
+    it('scan limits and bounds: end exclusive, start inclusive, both directions', () => withEngine(kind, async (engine) => {
+      await engine.write(['a', 'b', 'c', 'd', 'e'].map((k) => put(k, k)), { sync: false });
+      const s = await engine.snapshot({ isReverseEnabled: true });
+      try {
+        assert.deepEqual(entries(await s.scan(b('b'), b('d'), { limit: 10 })), ['b=b', 'c=c']);
+        assert.deepEqual(entries(await s.scan(b('b'), b('d'), { limit: 10, isReverse: true })), ['c=c', 'b=b']);
+        assert.deepEqual(entries(await s.scan(b('a'), b('z'), { limit: 2, isReverse: true })), ['e=e', 'd=d']);
+        assert.deepEqual(entries(await s.scan(b('d'), b('b'), { limit: 10 })), []);
+        assert.deepEqual(entries(await s.scan(b('bb'), b('bc'), { limit: 10 })), []);
+      } finally {
+        await s.release();
+      }
+    }));
+
+    it('counts sync writes; synced and unsynced writes both survive a clean close and reopen', async () => {
+      if (kind === 'memory') {
+        const engine = new MemoryEngine();
+        await engine.write([put('a', '1')], { sync: true });
+        await engine.write([put('b', '1')], { sync: false });
+        assert.deepEqual(engine.stats, { writeCount: 2, syncWriteCount: 1, openSnapshotCount: 0 });
+        await engine.close();
+        return;
+      }
+      const dir = await mkdtemp(join(tmpdir(), 'flotilla-engine-'));
+      try {
+        const engine = await RocksEngine.open(join(dir, 'db'));
+        await engine.write([put('a', '1')], { sync: true });
+        await engine.write([put('b', '2')], { sync: false });
+        assert.equal(engine.stats.syncWriteCount, 1);
+        assert.equal(engine.stats.writeCount, 2);
+        await engine.close();
+        const reopened = await RocksEngine.open(join(dir, 'db'));
+        assert.deepEqual((await reopened.multiGet([b('a'), b('b')])).map((v) => v?.toString()), ['1', '2']);
+        await reopened.close();
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('deleteRange deletes only inside [start, end) and at most limit keys', () => withEngine(kind, async (engine) => {
+      await engine.write(['a', 'b1', 'b2', 'b3', 'b4', 'c'].map((k) => put(k, k)), { sync: false });
+      assert.deepEqual(await engine.deleteRange(b('b'), b('c'), { limit: 3 }), { hasMore: true });
+      assert.deepEqual((await engine.multiGet(['a', 'b1', 'b2', 'b3', 'b4', 'c'].map(b))).map((v) => v?.toString() ?? null), ['a', null, null, null, 'b4', 'c']);
+      assert.deepEqual(await engine.deleteRange(b('b'), b('c'), { limit: 3 }), { hasMore: false });
+      assert.equal((await engine.get(b('c')))?.toString(), 'c');
+      assert.equal((await engine.get(b('a')))?.toString(), 'a');
+    }));
+
+    it('approximateSize grows with the data in the range, and is 0 for an empty range', () => withEngine(kind, async (engine) => {
+      const rng = createRng(7); // incompressible values: the estimate is of bytes on disk
+      const mods: Modification[] = [];
+      for (let i = 0; i < 2000; i++) {
+        const value = Buffer.allocUnsafe(1000);
+        for (let j = 0; j < value.length; j++) value[j] = rng.nextInt(256);
+        mods.push({ kind: 'put', cf: 'raw', key: dataKey('raw', b(`key${String(i).padStart(5, '0')}`)), value });
+      }
+      await engine.write(mods, { sync: false });
+      const range = cfRange('raw');
+      await engine.compactRange(range.start, range.end); // RocksDB counts flushed (SST) data only
+      const size = await engine.approximateSize(range.start, range.end);
+      assert.ok(size > 500_000 && size < 10_000_000, `size ${size}`);
+      const empty = cfRange('lock');
+      assert.equal(await engine.approximateSize(empty.start, empty.end), 0);
+    }));
+
+    it('typed errors once closed; close is idempotent and ends open snapshots', () => withEngine(kind, async (engine) => {
+      await engine.write([put('a', '1')], { sync: false });
+      const snapshot = await engine.snapshot();
+      await engine.close();
+      await engine.close();
+      assert.equal(engine.isClosed, true);
+      assert.equal(engine.stats.openSnapshotCount, 0);
+      const isEngineError = (e: unknown): boolean => isFlotillaError(e, 'EngineError');
+      await assert.rejects(engine.get(b('a')), isEngineError);
+      await assert.rejects(engine.write([put('a', '2')], { sync: false }), isEngineError);
+      await assert.rejects(engine.snapshot(), isEngineError);
+      await assert.rejects(snapshot.get(b('a')), isEngineError);
+    }));
+  });
+}
+
+describe('engine (rocksdb) specifics', () => {
+  it('a reverse-enabled snapshot waits for in-flight writes so both iterators pin one point in time', () => withEngine('rocksdb', async (engine) => {
+    const writes: Promise<void>[] = [];
+    for (let i = 0; i < 50; i++) writes.push(engine.write([put(`k${String(i).padStart(3, '0')}`, 'v')], { sync: false }));
+    const snapshot = await engine.snapshot({ isReverseEnabled: true });
+    await Promise.all(writes);
+    try {
+      const forward = await snapshot.scan(b('k'), b('l'), { limit: 100 });
+      const reverse = await snapshot.scan(b('k'), b('l'), { limit: 100, isReverse: true });
+      assert.deepEqual(entries(reverse).reverse(), entries(forward));
+    } finally {
+      await snapshot.release();
+    }
+  }));
+
+  it('a forward-only snapshot refuses reverse scans with a typed error', () => withEngine('rocksdb', async (engine) => {
+    const snapshot = await engine.snapshot();
+    try {
+      await assert.rejects(snapshot.scan(b('a'), b('b'), { limit: 1, isReverse: true }), (e) => isFlotillaError(e, 'InvalidArgument'));
+    } finally {
+      await snapshot.release();
+    }
+  }));
+
+  it('open failures are EngineError with the cause', async () => {
+    await assert.rejects(RocksEngine.open('/proc/flotilla-cannot-create/db'), (e) => isFlotillaError(e, 'EngineError') && e.cause !== undefined);
+  });
+
+  it('keyspace keys round-trip through the engine in version order (newest first)', () => withEngine('rocksdb', async (engine) => {
+    await engine.write([5n, 7n, 6n].map((t) => ({ kind: 'put' as const, cf: 'write', key: writeKey(b('k'), t), value: b(String(t)) })), { sync: false });
+    const range = cfRange('write');
+    const s = await engine.snapshot();
+    try {
+      assert.deepEqual((await s.scan(range.start, range.end, { limit: 10 })).map((e) => e.value.toString()), ['7', '6', '5']);
+    } finally {
+      await s.release();
+    }
+  }));
+});
+
+describe('in-memory engine vs RocksDB (differential)', () => {
+  it('agree on every read after random writes, deletes and range deletes', async () => {
+    const rocks = await openTestEngine('rocksdb');
+    try {
+      let round = 0;
+      const keyArb = fc.stringMatching(/^[a-d]{1,3}$/);
+      const opArb = fc.oneof(
+        fc.record({ op: fc.constant('put' as const), key: keyArb, value: fc.string({ maxLength: 4 }) }),
+        fc.record({ op: fc.constant('del' as const), key: keyArb }),
+        fc.record({ op: fc.constant('range' as const), start: keyArb, end: keyArb, limit: fc.integer({ min: 1, max: 4 }) }),
+      );
+      await fc.assert(fc.asyncProperty(fc.array(fc.array(opArb, { minLength: 1, maxLength: 5 }), { minLength: 1, maxLength: 8 }), async (batches) => {
+        const prefix = `r${round++}/`;
+        const memory = new MemoryEngine();
+        const k = (s: string): Buffer => Buffer.from(prefix + s);
+        for (const batch of batches) {
+          const mods: Modification[] = [];
+          for (const o of batch) {
+            if (o.op === 'put') mods.push({ kind: 'put', cf: 'raw', key: k(o.key), value: Buffer.from(o.value) });
+            else if (o.op === 'del') mods.push({ kind: 'delete', cf: 'raw', key: k(o.key) });
+          }
+          if (mods.length > 0) {
+            await memory.write(mods, { sync: false });
+            await rocks.engine.write(mods, { sync: false });
+          }
+          for (const o of batch) {
+            if (o.op !== 'range') continue;
+            const [m, r] = await Promise.all([memory.deleteRange(k(o.start), k(o.end), { limit: o.limit }), rocks.engine.deleteRange(k(o.start), k(o.end), { limit: o.limit })]);
+            assert.deepEqual(m, r);
+          }
+        }
+        const start = Buffer.from(prefix);
+        const end = Buffer.from(prefix + '\xff');
+        const [ms, rs] = [await memory.snapshot({ isReverseEnabled: true }), await rocks.engine.snapshot({ isReverseEnabled: true })];
+        try {
+          for (const isReverse of [false, true]) {
+            for (const limit of [1, 3, 100]) {
+              assert.deepEqual(entries(await rs.scan(start, end, { limit, isReverse })), entries(await ms.scan(start, end, { limit, isReverse })));
+            }
+          }
+          const probe = ['a', 'b', 'ab', 'dd', 'abc'].map(k);
+          assert.deepEqual(await rs.multiGet(probe), await ms.multiGet(probe));
+        } finally {
+          await ms.release();
+          await rs.release();
+          await memory.close();
+        }
+      }), { numRuns: 150 });
+    } finally {
+      await rocks.cleanup();
+    }
+  });
+});

@@ -1,0 +1,99 @@
+// Lock and write records: versioned, checksummed encodings round-trip; damage is Corruption.
+// The keyspace: versions of a key sort newest first, keys sort like raw keys, local keys by index.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { isFlotillaError, TS_MAX, U64_MAX } from '../../common/index.js';
+import { crc32 } from '../../common/index.js';
+import { decodeLock, decodeWrite, encodeLock, encodeWrite, type Lock, type Write } from '../../txn/index.js';
+import {
+  applyStateKey, cfRangeOf, decodeDataKey, defaultKey, lockKey, raftHardStateKey, raftLogIndexOf, raftLogKey, regionRaftRange,
+  regionStateKey, versionsEndKey, writeKey,
+} from '../../common/pure.js';
+
+const tsArb = fc.bigInt({ min: 0n, max: U64_MAX });
+const bytesArb = (max: number) => fc.uint8Array({ maxLength: max }).map((a) => Buffer.from(a));
+
+const lockArb: fc.Arbitrary<Lock> = fc.record({
+  kind: fc.constantFrom<Lock['kind']>('put', 'delete', 'lock'),
+  primary: bytesArb(64),
+  startTs: tsArb,
+  ttlMs: fc.nat(0xffffffff),
+  shortValue: fc.option(bytesArb(255), { nil: null }),
+  txnSize: fc.nat(0xffffffff),
+  minCommitTs: tsArb,
+}).map((l) => (l.kind === 'put' ? l : { ...l, shortValue: null }));
+
+const writeArb: fc.Arbitrary<Write> = fc.record({
+  kind: fc.constantFrom<Write['kind']>('put', 'delete', 'lock', 'rollback'),
+  startTs: tsArb,
+  shortValue: fc.option(bytesArb(255), { nil: null }),
+  hasOverlappedRollback: fc.boolean(),
+  isProtected: fc.boolean(),
+}).map((w) => (w.kind === 'put' ? w : { ...w, shortValue: null }));
+
+describe('records', () => {
+  it('crc32 matches the IEEE check value', () => {
+    assert.equal(crc32(Buffer.from('123456789')), 0xcbf43926);
+  });
+
+  it('lock and write encodings round-trip', () => {
+    fc.assert(fc.property(lockArb, (lock) => assert.deepEqual(decodeLock(encodeLock(lock)), { ...lock })), { numRuns: 500 });
+    fc.assert(fc.property(writeArb, (write) => assert.deepEqual(decodeWrite(encodeWrite(write)), { ...write })), { numRuns: 500 });
+  });
+
+  it('any flipped bit, truncation or unknown version is Corruption, never a wrong record', () => {
+    const isCorruption = (e: unknown): boolean => isFlotillaError(e, 'Corruption');
+    fc.assert(fc.property(lockArb, writeArb, fc.nat(), fc.nat(7), (lock, write, at, bit) => {
+      for (const [encoded, decode] of [[encodeLock(lock), decodeLock], [encodeWrite(write), decodeWrite]] as const) {
+        const flipped = Buffer.from(encoded);
+        flipped[at % flipped.length]! ^= 1 << bit;
+        assert.throws(() => decode(flipped), isCorruption);
+        assert.throws(() => decode(encoded.subarray(0, encoded.length - 1 - (at % 4))), isCorruption);
+      }
+    }), { numRuns: 300 });
+    const wrongVersion = encodeWrite({ kind: 'put', startTs: 1n, shortValue: null, hasOverlappedRollback: false, isProtected: false });
+    wrongVersion[0] = 2;
+    assert.throws(() => decodeWrite(wrongVersion), /unknown version/);
+  });
+});
+
+describe('keyspace', () => {
+  it('versions of one key sort newest first, and all before the next key', () => {
+    fc.assert(fc.property(bytesArb(20), tsArb, tsArb, (key, a, b) => {
+      const cmp = Buffer.compare(writeKey(key, a), writeKey(key, b));
+      assert.equal(Math.sign(cmp), a === b ? 0 : a > b ? -1 : 1);
+      assert.ok(Buffer.compare(writeKey(key, a), versionsEndKey('write', key)) < 0);
+      const next = Buffer.concat([key, Buffer.from([0])]);
+      assert.ok(Buffer.compare(versionsEndKey('write', key), writeKey(next, TS_MAX)) <= 0);
+    }), { numRuns: 300 });
+  });
+
+  it('data keys sort like raw keys across CFs and decode back', () => {
+    fc.assert(fc.property(bytesArb(20), bytesArb(20), tsArb, (a, b, t) => {
+      assert.equal(Math.sign(Buffer.compare(lockKey(a), lockKey(b))), Math.sign(Buffer.compare(a, b)));
+      const decoded = decodeDataKey(defaultKey(a, t));
+      assert.deepEqual([decoded.cf, decoded.userKey, decoded.ts], ['default', a, t]);
+      assert.deepEqual(decodeDataKey(lockKey(b)).userKey, b);
+      const range = cfRangeOf('write', a, b);
+      if (Buffer.compare(a, b) < 0) {
+        assert.ok(Buffer.compare(range.start, writeKey(a, t)) <= 0 && Buffer.compare(writeKey(a, t), range.end) < 0);
+        assert.ok(Buffer.compare(writeKey(b, t), range.end) >= 0);
+      }
+    }), { numRuns: 300 });
+    assert.throws(() => decodeDataKey(Buffer.from([0x77, 1, 2])), (e) => isFlotillaError(e, 'Corruption'));
+  });
+
+  it('local keys: raft log by index within its region, state keys apart', () => {
+    assert.ok(Buffer.compare(raftLogKey(7, 9), raftLogKey(7, 10)) < 0);
+    assert.ok(Buffer.compare(raftLogKey(7, 2 ** 40), raftLogKey(8, 1)) < 0);
+    assert.equal(raftLogIndexOf(raftLogKey(7, 123456)), 123456);
+    const range = regionRaftRange(7);
+    for (const key of [raftLogKey(7, 1), raftHardStateKey(7), applyStateKey(7)]) {
+      assert.ok(Buffer.compare(range.start, key) <= 0 && Buffer.compare(key, range.end) < 0);
+    }
+    assert.ok(Buffer.compare(raftHardStateKey(8), range.end) >= 0);
+    assert.notDeepEqual(regionStateKey(7), applyStateKey(7));
+    assert.ok(Buffer.compare(regionStateKey(7), lockKey(Buffer.alloc(0))) < 0, 'local keys sort before data');
+  });
+});

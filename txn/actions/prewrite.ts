@@ -1,0 +1,78 @@
+// Percolator prewrite of one mutation (the first phase of 2PC): lock the key for the transaction
+// and stage its value, unless another transaction holds the key or committed after our start.
+
+import { type Ts, TS_MAX } from '../../common/pure.js';
+import { keyIsLocked, type TxnError } from '../errors.js';
+import { SHORT_VALUE_BYTES_MAX } from '../limits.js';
+import { type MvccReader } from '../mvcc/reader.js';
+import { type MvccWriteBuffer } from '../mvcc/write-buffer.js';
+import { type Lock } from '../records/lock.js';
+
+export type Mutation =
+  | { readonly kind: 'put'; readonly key: Buffer; readonly value: Buffer }
+  | { readonly kind: 'delete'; readonly key: Buffer }
+  /** Locks the key without changing it (SELECT … FOR UPDATE: conflicts, but readers ignore it). */
+  | { readonly kind: 'lock'; readonly key: Buffer }
+  /** Asserts the key has no value; writes nothing (unique checks). */
+  | { readonly kind: 'checkNotExists'; readonly key: Buffer };
+
+export interface TxnProps {
+  readonly primary: Buffer;
+  readonly startTs: Ts;
+  readonly lockTtlMs: number;
+  readonly txnSize: number;
+  /** The lock's min_commit_ts is max(this, start_ts + 1). */
+  readonly minCommitTs: Ts;
+}
+
+export type PrewriteOutcome =
+  | { readonly kind: 'prewritten' }
+  /** Our lock was already there: a retried prewrite (idempotent, nothing written). */
+  | { readonly kind: 'alreadyLocked' }
+  /** Our commit record is already the newest write: a prewrite retried after the commit. */
+  | { readonly kind: 'alreadyCommitted'; readonly commitTs: Ts }
+  /** checkNotExists passed. */
+  | { readonly kind: 'checked' };
+
+/**
+ * Prewrites `mutation` for `props`. `lock` is the key's current lock as read from the reader's
+ * snapshot (the command fetches all locks in one multiGet). Errors: KeyIsLocked (another
+ * transaction's lock), WriteConflict (a write with commit_ts ≥ start_ts), AlreadyRolledBack (a
+ * rollback of this start_ts is recorded on the key), KeyAlreadyExists (checkNotExists).
+ */
+export async function prewrite(
+  buf: MvccWriteBuffer, reader: MvccReader, props: TxnProps, mutation: Mutation, lock: Lock | null,
+): Promise<PrewriteOutcome | TxnError> {
+  const { key } = mutation;
+  if (lock !== null) {
+    if (lock.startTs !== props.startTs) return keyIsLocked(key, lock);
+    if (mutation.kind !== 'checkNotExists') return { kind: 'alreadyLocked' };
+  }
+  const newest = await reader.seekWrite(key, TS_MAX);
+  if (newest !== null && newest.commitTs >= props.startTs) {
+    const { write, commitTs } = newest;
+    const isOurRollback = commitTs === props.startTs &&
+      ((write.kind === 'rollback' && write.startTs === props.startTs) || write.hasOverlappedRollback);
+    if (isOurRollback) return { kind: 'error', code: 'AlreadyRolledBack', key, startTs: props.startTs };
+    if (write.startTs === props.startTs && write.kind !== 'rollback') return { kind: 'alreadyCommitted', commitTs };
+    return {
+      kind: 'error', code: 'WriteConflict', key, primary: props.primary, startTs: props.startTs,
+      conflictStartTs: write.startTs, conflictCommitTs: commitTs,
+    };
+  }
+  if (mutation.kind === 'checkNotExists') {
+    const data = newest === null ? null : newest.write.kind === 'put' ? newest : await reader.getWrite(key, TS_MAX);
+    return data !== null && data.write.kind === 'put' ? { kind: 'error', code: 'KeyAlreadyExists', key } : { kind: 'checked' };
+  }
+  let shortValue: Buffer | null = null;
+  if (mutation.kind === 'put') {
+    if (mutation.value.length <= SHORT_VALUE_BYTES_MAX) shortValue = mutation.value;
+    else buf.putValue(key, props.startTs, mutation.value);
+  }
+  const minCommitTs = props.minCommitTs > props.startTs ? props.minCommitTs : props.startTs + 1n;
+  buf.putLock(key, {
+    kind: mutation.kind, primary: props.primary, startTs: props.startTs, ttlMs: props.lockTtlMs,
+    shortValue, txnSize: props.txnSize, minCommitTs,
+  });
+  return { kind: 'prewritten' };
+}

@@ -1,0 +1,77 @@
+// Argument checks every command runs before touching the snapshot: limits of txn/limits.ts and
+// timestamp relations. Failures are InvalidArgument / LimitExceeded values.
+
+import { type Ts, U64_MAX } from '../../common/pure.js';
+import { invalidArgument, limitExceeded, type TxnError } from '../errors.js';
+import { KEY_BYTES_MAX, KEYS_PER_COMMAND_MAX, LOCK_TTL_MS_MAX, SCAN_LIMIT_MAX, VALUE_BYTES_MAX } from '../limits.js';
+import { type MvccWriteBuffer } from '../mvcc/write-buffer.js';
+import { type Modification } from '../mvcc/snapshot.js';
+
+/** What a command hands back: the modifications to apply (under its latches) and its answer. */
+export interface CommandOutput<T> {
+  readonly modifications: readonly Modification[];
+  readonly result: T | TxnError;
+}
+
+export function output<T>(buf: MvccWriteBuffer | null, result: T | TxnError): CommandOutput<T> {
+  const failed = typeof result === 'object' && result !== null && (result as { kind?: unknown }).kind === 'error';
+  return { modifications: buf === null || failed ? [] : buf.modifications, result };
+}
+
+export function failed<T>(error: TxnError): CommandOutput<T> {
+  return { modifications: [], result: error };
+}
+
+export function checkKey(key: Buffer, what = 'key'): TxnError | null {
+  if (key.length === 0) return invalidArgument(`${what} is empty`);
+  if (key.length > KEY_BYTES_MAX) return limitExceeded(`${what} has ${key.length} bytes, limit ${KEY_BYTES_MAX}`);
+  return null;
+}
+
+export function checkKeys(keys: readonly Buffer[]): TxnError | null {
+  if (keys.length === 0) return invalidArgument('no keys');
+  if (keys.length > KEYS_PER_COMMAND_MAX) return limitExceeded(`${keys.length} keys, limit ${KEYS_PER_COMMAND_MAX}`);
+  const seen = new Set<string>();
+  for (const key of keys) {
+    const bad = checkKey(key);
+    if (bad !== null) return bad;
+    const id = key.toString('latin1');
+    if (seen.has(id)) return invalidArgument(`duplicate key ${key.subarray(0, 16).toString('hex')}`);
+    seen.add(id);
+  }
+  return null;
+}
+
+export function checkValue(value: Buffer): TxnError | null {
+  if (value.length > VALUE_BYTES_MAX) return limitExceeded(`value has ${value.length} bytes, limit ${VALUE_BYTES_MAX}`);
+  return null;
+}
+
+export function checkTs(ts: Ts, what: string): TxnError | null {
+  if (ts <= 0n || ts > U64_MAX) return invalidArgument(`${what} ${ts} is not a positive u64`);
+  return null;
+}
+
+export function checkTtl(ttlMs: number): TxnError | null {
+  if (!Number.isSafeInteger(ttlMs) || ttlMs < 0) return invalidArgument(`lock TTL ${ttlMs} ms is not a non-negative integer`);
+  if (ttlMs > LOCK_TTL_MS_MAX) return limitExceeded(`lock TTL ${ttlMs} ms, limit ${LOCK_TTL_MS_MAX}`);
+  return null;
+}
+
+export function checkScanLimit(limit: number, max = SCAN_LIMIT_MAX): TxnError | null {
+  if (!Number.isSafeInteger(limit) || limit < 1) return invalidArgument(`scan limit ${limit} is not a positive integer`);
+  if (limit > max) return limitExceeded(`scan limit ${limit}, limit ${max}`);
+  return null;
+}
+
+export function checkRange(startKey: Buffer, endKey: Buffer): TxnError | null {
+  if (startKey.length > KEY_BYTES_MAX || endKey.length > KEY_BYTES_MAX) return limitExceeded(`range key longer than ${KEY_BYTES_MAX} bytes`);
+  if (endKey.length > 0 && Buffer.compare(startKey, endKey) > 0) return invalidArgument('range start is after its end');
+  return null;
+}
+
+/** The first non-null check result. */
+export function firstError(...checks: (TxnError | null)[]): TxnError | null {
+  for (const check of checks) if (check !== null) return check;
+  return null;
+}

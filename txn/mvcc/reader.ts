@@ -1,0 +1,211 @@
+// MvccReader: Percolator's view of one snapshot. Point reads check the lock CF, then find the
+// newest write at or below a ts; scans walk the write CF grouping versions per user key. All keys
+// handed in and out are user keys; the keyspace module turns them into engine keys.
+
+import { FlotillaError, type Ts } from '../../common/pure.js';
+import {
+  cfRangeOf, decodeDataKey, defaultKey, lockKey, sameUserKey, versionOf, versionsEndKey, writeKey,
+} from '../../common/pure.js';
+import { TS_MAX } from '../../common/pure.js';
+import { keyIsLocked, type TxnError } from '../errors.js';
+import { SCAN_BATCH_ENTRIES } from '../limits.js';
+import { decodeLockEntry, type Lock } from '../records/lock.js';
+import { decodeWrite, type Write } from '../records/write.js';
+import { type KvEntry, type Snapshot } from './snapshot.js';
+
+export interface VersionedWrite {
+  readonly commitTs: Ts;
+  readonly write: Write;
+}
+
+/** What a transaction's commit record on one key says. */
+export type TxnCommitRecord =
+  | { readonly kind: 'committed'; readonly commitTs: Ts; readonly write: Write }
+  | { readonly kind: 'rolledBack' }
+  | { readonly kind: 'none' };
+
+/** Locks a read may pass: TiKV's bypass set, filled from checkTxnStatus answers (min_commit_ts pushed). */
+export type BypassLocks = ReadonlySet<Ts>;
+
+const NO_BYPASS: BypassLocks = new Set<Ts>();
+
+/**
+ * Whether a lock blocks a read at `readTs`. It does not when it is newer than the read, is the
+ * reader's own (start_ts = readTs), is a `lock`-kind lock (no data), its min_commit_ts is already
+ * above the read (so its commit cannot land at or below readTs), or the caller bypasses it.
+ */
+export function lockBlocksRead(lock: Lock, readTs: Ts, bypassLocks: BypassLocks): boolean {
+  if (lock.startTs > readTs) return false;
+  if (lock.startTs === readTs) return false;
+  if (lock.kind === 'lock') return false;
+  if (lock.minCommitTs > readTs) return false;
+  if (bypassLocks.has(lock.startTs)) return false;
+  return true;
+}
+
+/** Whether the user key `key` is in [startKey, endKey) (empty endKey = +∞). */
+export function keyInRange(key: Buffer, startKey: Buffer, endKey: Buffer): boolean {
+  return Buffer.compare(key, startKey) >= 0 && (endKey.length === 0 || Buffer.compare(key, endKey) < 0);
+}
+
+export class MvccReader {
+  constructor(readonly snapshot: Snapshot) {}
+
+  async loadLock(key: Buffer): Promise<Lock | null> {
+    const bytes = await this.snapshot.get(lockKey(key));
+    return decodeLockEntry(bytes);
+  }
+
+  /** Locks of several keys in one engine call, in the order of `keys`. */
+  async loadLocks(keys: readonly Buffer[]): Promise<(Lock | null)[]> {
+    const values = await this.snapshot.multiGet(keys.map((k) => lockKey(k)));
+    return values.map((v) => decodeLockEntry(v));
+  }
+
+  /** The newest write of `key` with commit_ts ≤ ts, of any kind. */
+  async seekWrite(key: Buffer, ts: Ts): Promise<VersionedWrite | null> {
+    const entries = await this.snapshot.scan(writeKey(key, ts), versionsEndKey('write', key), { limit: 1 });
+    const entry = entries[0];
+    return entry === undefined ? null : { commitTs: versionOf(entry.key), write: decodeWrite(entry.value) };
+  }
+
+  /**
+   * The newest put/delete of `key` with commit_ts ≤ ts (rollback and lock records are skipped),
+   * or null. Reads in growing batches: most keys have few versions.
+   */
+  async getWrite(key: Buffer, ts: Ts): Promise<VersionedWrite | null> {
+    const end = versionsEndKey('write', key);
+    let start = writeKey(key, ts);
+    let limit = 1;
+    for (;;) {
+      const entries = await this.snapshot.scan(start, end, { limit });
+      for (const entry of entries) {
+        const write = decodeWrite(entry.value);
+        if (write.kind === 'put' || write.kind === 'delete') return { commitTs: versionOf(entry.key), write };
+      }
+      const last = entries[entries.length - 1];
+      if (entries.length < limit || last === undefined) return null;
+      const lastTs = versionOf(last.key);
+      if (lastTs === 0n) return null;
+      start = writeKey(key, lastTs - 1n);
+      limit = Math.min(limit * 4, SCAN_BATCH_ENTRIES);
+    }
+  }
+
+  /** The value a put write refers to: inline, or in the default CF at key ‖ start_ts. */
+  async loadValue(key: Buffer, write: Write): Promise<Buffer> {
+    if (write.shortValue !== null) return write.shortValue;
+    const value = await this.snapshot.get(defaultKey(key, write.startTs));
+    if (value === null) {
+      throw new FlotillaError('Corruption', `default value missing for a put at start_ts ${write.startTs}`);
+    }
+    return value;
+  }
+
+  /**
+   * Looks for the commit record of the transaction `startTs` on `key`: every write with
+   * commit_ts ≥ start_ts is examined, newest first.
+   */
+  async getTxnCommitRecord(key: Buffer, startTs: Ts): Promise<TxnCommitRecord> {
+    const end = startTs === 0n ? versionsEndKey('write', key) : writeKey(key, startTs - 1n);
+    let start = writeKey(key, TS_MAX);
+    for (;;) {
+      const entries = await this.snapshot.scan(start, end, { limit: SCAN_BATCH_ENTRIES });
+      for (const entry of entries) {
+        const commitTs = versionOf(entry.key);
+        const write = decodeWrite(entry.value);
+        if (write.startTs === startTs) {
+          return write.kind === 'rollback' ? { kind: 'rolledBack' } : { kind: 'committed', commitTs, write };
+        }
+        if (commitTs === startTs && write.hasOverlappedRollback) return { kind: 'rolledBack' };
+      }
+      const last = entries[entries.length - 1];
+      if (entries.length < SCAN_BATCH_ENTRIES || last === undefined) return { kind: 'none' };
+      start = writeKey(key, versionOf(last.key) - 1n);
+    }
+  }
+
+  /** A snapshot read of one key at `readTs`: KeyIsLocked if a lock blocks it, else value or null. */
+  async get(key: Buffer, readTs: Ts, bypassLocks: BypassLocks = NO_BYPASS): Promise<Buffer | null | TxnError> {
+    const lock = await this.loadLock(key);
+    if (lock !== null && lockBlocksRead(lock, readTs, bypassLocks)) return keyIsLocked(key, lock);
+    return this.getCommitted(key, readTs);
+  }
+
+  /** The committed value at `readTs`, ignoring locks. */
+  async getCommitted(key: Buffer, readTs: Ts): Promise<Buffer | null> {
+    const found = await this.getWrite(key, readTs);
+    if (found === null || found.write.kind === 'delete') return null;
+    return this.loadValue(key, found.write);
+  }
+
+  /**
+   * Locks with user keys in [startKey, endKey), at most `limit`, in key order, passing `filter`.
+   * Returns the locks and whether the range was exhausted.
+   */
+  async scanLocks(
+    startKey: Buffer, endKey: Buffer, limit: number, filter: (lock: Lock) => boolean,
+  ): Promise<{ locks: { key: Buffer; lock: Lock }[]; isExhausted: boolean }> {
+    const range = cfRangeOf('lock', startKey, endKey);
+    let start = range.start;
+    const locks: { key: Buffer; lock: Lock }[] = [];
+    for (;;) {
+      const entries = await this.snapshot.scan(start, range.end, { limit: SCAN_BATCH_ENTRIES });
+      for (const entry of entries) {
+        const lock = decodeLockEntry(entry.value);
+        if (lock === null || !filter(lock)) continue;
+        locks.push({ key: decodeDataKey(entry.key).userKey, lock });
+        if (locks.length >= limit) return { locks, isExhausted: false };
+      }
+      const last = entries[entries.length - 1];
+      if (entries.length < SCAN_BATCH_ENTRIES || last === undefined) return { locks, isExhausted: true };
+      start = keyAfter(last.key);
+    }
+  }
+
+  /**
+   * Walks the write CF over user keys [startKey, endKey) in key order (descending for 'reverse'),
+   * handing each user key's versions (newest first) to `visit` until it returns 'stop'.
+   */
+  async forEachKeyVersions(
+    startKey: Buffer, endKey: Buffer, direction: 'forward' | 'reverse',
+    visit: (key: Buffer, versions: readonly KvEntry[]) => 'continue' | 'stop',
+  ): Promise<void> {
+    const isReverse = direction === 'reverse';
+    const range = cfRangeOf('write', startKey, endKey);
+    let start = range.start;
+    let end = range.end;
+    let group: KvEntry[] = [];
+    const flush = (): 'continue' | 'stop' => {
+      const first = group[0];
+      if (first === undefined) return 'continue';
+      const versions = isReverse ? group.reverse() : group;
+      group = [];
+      return visit(decodeDataKey(first.key).userKey, versions);
+    };
+    for (;;) {
+      const entries = await this.snapshot.scan(start, end, { limit: SCAN_BATCH_ENTRIES, isReverse });
+      for (const entry of entries) {
+        const head = group[0];
+        if (head !== undefined && !sameUserKey(head.key, entry.key)) {
+          if (flush() === 'stop') return;
+        }
+        group.push(entry);
+      }
+      const last = entries[entries.length - 1];
+      if (entries.length < SCAN_BATCH_ENTRIES || last === undefined) {
+        flush();
+        return;
+      }
+      if (isReverse) end = last.key;
+      else start = keyAfter(last.key);
+    }
+  }
+}
+
+/** The smallest key greater than `key`: key ‖ 0x00. */
+export function keyAfter(key: Buffer): Buffer {
+  const out = Buffer.alloc(key.length + 1);
+  key.copy(out, 0);
+  return out;
+}

@@ -1,0 +1,53 @@
+// MvccWriteBuffer: the modifications one command produces (TiKV's MvccTxn). Actions append to it;
+// nothing is applied until the command finishes and the caller writes the batch while still
+// holding the latches. Later modifications of the same key win, as in a RocksDB write batch.
+
+import { type Ts } from '../../common/pure.js';
+import { defaultKey, lockKey, writeKey } from '../../common/pure.js';
+import { type Lock, encodeLock, UNLOCKED_MARKER } from '../records/lock.js';
+import { type Write, encodeWrite } from '../records/write.js';
+import { type Modification } from './snapshot.js';
+
+export class MvccWriteBuffer {
+  readonly modifications: Modification[] = [];
+  private bytes = 0;
+
+  putLock(key: Buffer, lock: Lock): void {
+    this.push({ kind: 'put', cf: 'lock', key: lockKey(key), value: encodeLock(lock) });
+  }
+
+  /** Releases the lock: writes the unlocked marker (see records/lock.ts for why not a delete). */
+  unlock(key: Buffer): void {
+    this.push({ kind: 'put', cf: 'lock', key: lockKey(key), value: UNLOCKED_MARKER });
+  }
+
+  putWrite(key: Buffer, commitTs: Ts, write: Write): void {
+    this.push({ kind: 'put', cf: 'write', key: writeKey(key, commitTs), value: encodeWrite(write) });
+  }
+
+  deleteWrite(key: Buffer, commitTs: Ts): void {
+    this.push({ kind: 'delete', cf: 'write', key: writeKey(key, commitTs) });
+  }
+
+  putValue(key: Buffer, startTs: Ts, value: Buffer): void {
+    this.push({ kind: 'put', cf: 'default', key: defaultKey(key, startTs), value });
+  }
+
+  deleteValue(key: Buffer, startTs: Ts): void {
+    this.push({ kind: 'delete', cf: 'default', key: defaultKey(key, startTs) });
+  }
+
+  /** Approximate bytes of the batch (keys + values), for proposal size checks. */
+  get byteSize(): number {
+    return this.bytes;
+  }
+
+  get isEmpty(): boolean {
+    return this.modifications.length === 0;
+  }
+
+  private push(modification: Modification): void {
+    this.bytes += modification.key.length + (modification.kind === 'put' ? modification.value.length : 0);
+    this.modifications.push(modification);
+  }
+}

@@ -1,0 +1,120 @@
+// The lock record (lock CF, at enc(key)): a prewritten, uncommitted mutation of one transaction.
+// Layout (version 1), big-endian, checksummed because a wrong lock is a wrong commit:
+//
+//   0  version u8 = 1          1  kind u8 (1 put, 2 delete, 3 lock)
+//   2  start_ts u64            10 ttl_ms u32          14 txn_size u32
+//   18 min_commit_ts u64       26 primary_len u16     28 primary bytes
+//   .. has_short u8 [short_len u8, short bytes]       .. crc32 u32 of everything before
+
+import { FlotillaError, invariant, type Ts } from '../../common/pure.js';
+import { crc32 } from '../../common/pure.js';
+
+export type LockKind = 'put' | 'delete' | 'lock';
+
+export interface Lock {
+  readonly kind: LockKind;
+  /** The transaction's primary key (user key): its commit record decides the transaction. */
+  readonly primary: Buffer;
+  readonly startTs: Ts;
+  /** Milliseconds after start_ts's physical time after which the lock may be rolled back. */
+  readonly ttlMs: number;
+  /** A put's value when short enough to live inline; null otherwise (then in the default CF). */
+  readonly shortValue: Buffer | null;
+  /** Keys the transaction writes (a hint for resolvers). */
+  readonly txnSize: number;
+  /** Commit must use commit_ts ≥ this; readers push it (checkTxnStatus) so they need not wait. */
+  readonly minCommitTs: Ts;
+}
+
+const LOCK_RECORD_VERSION = 1;
+const KIND_CODE: Readonly<Record<LockKind, number>> = { put: 1, delete: 2, lock: 3 };
+const FIXED_BYTES = 28;
+const CRC_BYTES = 4;
+
+function kindOfCode(code: number): LockKind | null {
+  switch (code) {
+    case 1: return 'put';
+    case 2: return 'delete';
+    case 3: return 'lock';
+    default: return null;
+  }
+}
+
+export function encodeLock(lock: Lock): Buffer {
+  invariant(lock.primary.length <= 0xffff, 'lock primary too long');
+  invariant(lock.shortValue === null || lock.shortValue.length <= 255, 'lock short value too long');
+  invariant(lock.kind === 'put' || lock.shortValue === null, 'only a put lock carries a value');
+  const shortBytes = lock.shortValue === null ? 1 : 2 + lock.shortValue.length;
+  const out = Buffer.allocUnsafe(FIXED_BYTES + lock.primary.length + shortBytes + CRC_BYTES);
+  out[0] = LOCK_RECORD_VERSION;
+  out[1] = KIND_CODE[lock.kind];
+  out.writeBigUInt64BE(lock.startTs, 2);
+  out.writeUInt32BE(lock.ttlMs, 10);
+  out.writeUInt32BE(lock.txnSize, 14);
+  out.writeBigUInt64BE(lock.minCommitTs, 18);
+  out.writeUInt16BE(lock.primary.length, 26);
+  lock.primary.copy(out, FIXED_BYTES);
+  let at = FIXED_BYTES + lock.primary.length;
+  if (lock.shortValue === null) {
+    out[at++] = 0;
+  } else {
+    out[at++] = 1;
+    out[at++] = lock.shortValue.length;
+    lock.shortValue.copy(out, at);
+    at += lock.shortValue.length;
+  }
+  out.writeUInt32BE(crc32(out, 0, at), at);
+  return out;
+}
+
+function corrupt(reason: string): FlotillaError {
+  return new FlotillaError('Corruption', `lock record: ${reason}`);
+}
+
+/**
+ * The lock-CF value of a key that is not locked. Releasing a lock writes this empty marker instead
+ * of deleting the key: a delete leaves a tombstone, and every later seek of the binding's iterator
+ * (which cannot set RocksDB's iterate_upper_bound) walks over all tombstones after its target —
+ * measured: point reads fell from 40,000/s to 1,200/s after 5,000 deleted locks. With markers a
+ * lock lookup lands on its own key. Cost: one ~20-byte entry per key ever locked.
+ */
+export const UNLOCKED_MARKER: Buffer = Buffer.alloc(0);
+
+/** A lock-CF value (or its absence) as a lock: null when absent or the unlocked marker. */
+export function decodeLockEntry(bytes: Buffer | null | undefined): Lock | null {
+  return bytes === null || bytes === undefined || bytes.length === 0 ? null : decodeLock(bytes);
+}
+
+/** Decodes a lock record; a bad version, length or checksum is Corruption (thrown: not an operating error). */
+export function decodeLock(bytes: Buffer): Lock {
+  if (bytes.length < FIXED_BYTES + 1 + CRC_BYTES) throw corrupt(`${bytes.length} bytes is too short`);
+  if (bytes[0] !== LOCK_RECORD_VERSION) throw corrupt(`unknown version ${bytes[0]}`);
+  const bodyEnd = bytes.length - CRC_BYTES;
+  if (crc32(bytes, 0, bodyEnd) !== bytes.readUInt32BE(bodyEnd)) throw corrupt('checksum mismatch');
+  const kind = kindOfCode(bytes[1]!);
+  if (kind === null) throw corrupt(`unknown kind ${bytes[1]}`);
+  const primaryLength = bytes.readUInt16BE(26);
+  let at = FIXED_BYTES + primaryLength;
+  if (at + 1 > bodyEnd) throw corrupt('truncated primary');
+  const primary = Buffer.from(bytes.subarray(FIXED_BYTES, at));
+  let shortValue: Buffer | null = null;
+  const hasShort = bytes[at++];
+  if (hasShort === 1) {
+    const length = bytes[at++];
+    if (length === undefined || at + length !== bodyEnd) throw corrupt('bad short value length');
+    shortValue = Buffer.from(bytes.subarray(at, at + length));
+    at += length;
+  } else if (hasShort !== 0) {
+    throw corrupt(`bad short value flag ${hasShort}`);
+  }
+  if (at !== bodyEnd) throw corrupt('trailing bytes');
+  return {
+    kind,
+    primary,
+    startTs: bytes.readBigUInt64BE(2),
+    ttlMs: bytes.readUInt32BE(10),
+    txnSize: bytes.readUInt32BE(14),
+    minCommitTs: bytes.readBigUInt64BE(18),
+    shortValue,
+  };
+}
