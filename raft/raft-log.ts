@@ -1,0 +1,270 @@
+// The node's log: a durable prefix in RaftStorage followed by an unstable suffix (entries and
+// maybe a snapshot) that the caller has not persisted yet. Keeps applied ≤ committed ≤ lastIndex.
+import { invariant } from '../common/pure.js';
+import { type RaftStorage, type StorageEntries, type StorageTerm, limitSize } from './storage.js';
+import { type Entry, type Snapshot, entrySizeBytes } from './types.js';
+
+/** The not-yet-persisted tail. `offset` is the index of entries[0]. */
+class Unstable {
+  snapshot: Snapshot | undefined = undefined;
+  entries: Entry[] = [];
+  offset: number;
+
+  constructor(offset: number) {
+    this.offset = offset;
+  }
+
+  maybeFirstIndex(): number | undefined {
+    return this.snapshot === undefined ? undefined : this.snapshot.metadata.index + 1;
+  }
+
+  maybeLastIndex(): number | undefined {
+    if (this.entries.length > 0) return this.offset + this.entries.length - 1;
+    return this.snapshot === undefined ? undefined : this.snapshot.metadata.index;
+  }
+
+  maybeTerm(i: number): number | undefined {
+    if (i < this.offset) {
+      const s = this.snapshot;
+      return s !== undefined && s.metadata.index === i ? s.metadata.term : undefined;
+    }
+    const e = this.entries[i - this.offset];
+    return e === undefined ? undefined : e.term;
+  }
+
+  /** The caller persisted entries up to (i, t): drop them if they are still ours. */
+  stableTo(i: number, t: number): boolean {
+    const term = this.maybeTerm(i);
+    if (term === undefined || term !== t || i < this.offset) return false;
+    this.entries = this.entries.slice(i + 1 - this.offset);
+    this.offset = i + 1;
+    return true;
+  }
+
+  stableSnapTo(i: number): void {
+    if (this.snapshot !== undefined && this.snapshot.metadata.index === i) this.snapshot = undefined;
+  }
+
+  restore(s: Snapshot): void {
+    this.offset = s.metadata.index + 1;
+    this.entries = [];
+    this.snapshot = s;
+  }
+
+  truncateAndAppend(ents: readonly Entry[]): void {
+    const first = ents[0];
+    if (first === undefined) return;
+    const after = first.index;
+    if (after === this.offset + this.entries.length) {
+      for (const e of ents) this.entries.push(e);
+    } else if (after <= this.offset) {
+      // Replaces the whole unstable tail (and shadows the storage from `after` on).
+      this.offset = after;
+      this.entries = ents.slice();
+    } else {
+      this.entries = this.entries.slice(0, after - this.offset);
+      for (const e of ents) this.entries.push(e);
+    }
+  }
+}
+
+export class RaftLog {
+  readonly storage: RaftStorage;
+  private readonly unstable: Unstable;
+  /** Highest index known committed (durable on a quorum). */
+  committed: number;
+  /** Highest index the caller has applied (advanced with committed entries). */
+  applied: number;
+
+  constructor(storage: RaftStorage) {
+    this.storage = storage;
+    const first = storage.firstIndex();
+    const last = storage.lastIndex();
+    this.unstable = new Unstable(last + 1);
+    this.committed = first - 1;
+    this.applied = first - 1;
+  }
+
+  firstIndex(): number {
+    return this.unstable.maybeFirstIndex() ?? this.storage.firstIndex();
+  }
+
+  lastIndex(): number {
+    return this.unstable.maybeLastIndex() ?? this.storage.lastIndex();
+  }
+
+  /** Last index the caller has persisted (what this node may count as its own match). */
+  stableLastIndex(): number {
+    if (this.unstable.snapshot !== undefined) return 0;
+    return this.unstable.offset - 1;
+  }
+
+  /** Term of entry i; 0 above the last index (no entry has term 0 except the empty index 0). */
+  term(i: number): StorageTerm {
+    if (i > this.lastIndex()) return 0;
+    const t = this.unstable.maybeTerm(i);
+    if (t !== undefined) return t;
+    const dummy = this.firstIndex() - 1;
+    if (i < dummy) return 'compacted';
+    return this.storage.term(i);
+  }
+
+  lastTerm(): number {
+    const t = this.term(this.lastIndex());
+    invariant(typeof t === 'number', () => `raft log: term of last index must be available, got ${String(t)}`);
+    return t;
+  }
+
+  /** Whether entry i has term t; 'unavailable' when storage cannot say now. */
+  matchTerm(i: number, t: number): boolean | 'unavailable' {
+    if (i > this.lastIndex()) return false;
+    const term = this.term(i);
+    if (term === 'unavailable') return 'unavailable';
+    return term === t;
+  }
+
+  /** A candidate's log (lastIndex, lastTerm) is at least as up-to-date as ours (Raft §5.4.1). */
+  isUpToDate(lastIndex: number, lastTerm: number): boolean {
+    const ourTerm = this.lastTerm();
+    return lastTerm > ourTerm || (lastTerm === ourTerm && lastIndex >= this.lastIndex());
+  }
+
+  /**
+   * Follower side of MsgApp: if our entry at `index` has `logTerm`, append `ents` (replacing a
+   * conflicting suffix) and advance commit. Returns the last index now known to match.
+   */
+  maybeAppend(index: number, logTerm: number, committed: number, ents: readonly Entry[]): number | 'reject' | 'unavailable' {
+    const matched = this.matchTerm(index, logTerm);
+    if (matched === 'unavailable') return 'unavailable';
+    if (!matched) return 'reject';
+    const lastNew = index + ents.length;
+    const conflict = this.findConflict(ents);
+    if (conflict === 'unavailable') return 'unavailable';
+    if (conflict !== 0) {
+      invariant(conflict > this.committed, () => `raft log: entry ${conflict} conflicts with committed entry (committed ${this.committed})`);
+      const first = ents[0];
+      invariant(first !== undefined, 'maybeAppend: conflict without entries');
+      this.append(ents.slice(conflict - first.index));
+    }
+    this.commitTo(Math.min(committed, lastNew));
+    return lastNew;
+  }
+
+  /** First index in `ents` whose term differs from ours or that we lack; 0 if all match. */
+  private findConflict(ents: readonly Entry[]): number | 'unavailable' {
+    for (const e of ents) {
+      const m = this.matchTerm(e.index, e.term);
+      if (m === 'unavailable') return 'unavailable';
+      if (!m) return e.index;
+    }
+    return 0;
+  }
+
+  /**
+   * Fast back-off: the largest index ≤ `index` whose term is ≤ `term`, with its term. Entries
+   * above it cannot match a log whose entry at `index` has `term`.
+   */
+  findConflictByTerm(index: number, term: number): { index: number; term: number } {
+    for (let i = Math.min(index, this.lastIndex()); ; i--) {
+      const t = this.term(i);
+      if (typeof t !== 'number') return { index: i, term: 0 };
+      if (t <= term) return { index: i, term: t };
+    }
+  }
+
+  append(ents: readonly Entry[]): number {
+    const first = ents[0];
+    if (first === undefined) return this.lastIndex();
+    invariant(first.index - 1 >= this.committed, () => `raft log: append after ${first.index - 1} would overwrite committed ${this.committed}`);
+    this.unstable.truncateAndAppend(ents);
+    return this.lastIndex();
+  }
+
+  unstableEntries(): readonly Entry[] {
+    return this.unstable.entries;
+  }
+
+  pendingSnapshot(): Snapshot | undefined {
+    return this.unstable.snapshot;
+  }
+
+  /** Entries [lo, hi) within maxBytes (at least one), from storage then the unstable tail. */
+  slice(lo: number, hi: number, maxBytes: number): StorageEntries {
+    if (lo >= hi) return [];
+    const first = this.firstIndex();
+    if (lo < first) return 'compacted';
+    invariant(hi <= this.lastIndex() + 1, () => `raft log: slice [${lo}, ${hi}) beyond last ${this.lastIndex()}`);
+    const uOff = this.unstable.offset;
+    let out: Entry[] = [];
+    if (lo < uOff) {
+      const stored = this.storage.entries(lo, Math.min(hi, uOff), maxBytes);
+      if (typeof stored === 'string') return stored;
+      if (stored.length < Math.min(hi, uOff) - lo) return stored; // size-limited
+      out = stored.slice();
+    }
+    if (hi > uOff) {
+      const from = Math.max(lo, uOff);
+      const part = this.unstable.entries.slice(from - uOff, hi - uOff);
+      for (const e of part) out.push(e);
+    }
+    return limitSize(out, maxBytes);
+  }
+
+  /** Entries from i to the end, within maxBytes. */
+  entriesFrom(i: number, maxBytes: number): StorageEntries {
+    if (i > this.lastIndex()) return [];
+    return this.slice(i, this.lastIndex() + 1, maxBytes);
+  }
+
+  hasNextCommittedEntries(): boolean {
+    return this.unstable.snapshot === undefined && this.applied < this.committed;
+  }
+
+  nextCommittedEntries(maxBytes: number): StorageEntries {
+    if (!this.hasNextCommittedEntries()) return [];
+    return this.slice(this.applied + 1, this.committed + 1, maxBytes);
+  }
+
+  commitTo(toCommit: number): void {
+    if (toCommit <= this.committed) return;
+    invariant(toCommit <= this.lastIndex(), () => `raft log: commit ${toCommit} beyond last index ${this.lastIndex()} (log corrupted, truncated or lost?)`);
+    this.committed = toCommit;
+  }
+
+  /** Commits `maxIndex` if its entry is from `term` (Raft §5.4.2: only current-term entries count). */
+  maybeCommit(maxIndex: number, term: number): boolean {
+    if (maxIndex <= this.committed) return false;
+    if (this.term(maxIndex) !== term) return false;
+    this.commitTo(maxIndex);
+    return true;
+  }
+
+  appliedTo(i: number): void {
+    if (i === 0) return;
+    invariant(i <= this.committed && i >= this.applied, () => `raft log: applied ${i} out of range [${this.applied}, ${this.committed}]`);
+    this.applied = i;
+  }
+
+  stableTo(i: number, t: number): boolean {
+    return this.unstable.stableTo(i, t);
+  }
+
+  stableSnapTo(i: number): void {
+    this.unstable.stableSnapTo(i);
+  }
+
+  restore(s: Snapshot): void {
+    this.committed = s.metadata.index;
+    this.unstable.restore(s);
+  }
+
+  snapshot(minIndex: number): Snapshot | 'unavailable' {
+    return this.unstable.snapshot ?? this.storage.snapshot(minIndex);
+  }
+}
+
+export function sumEntryBytes(ents: readonly Entry[]): number {
+  let n = 0;
+  for (const e of ents) n += entrySizeBytes(e);
+  return n;
+}

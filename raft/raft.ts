@@ -1,0 +1,971 @@
+// The Raft state machine proper: roles, elections, replication, commitment, snapshots,
+// membership, leader transfer and ReadIndex. Pure and synchronous: inputs are ticks and
+// messages; outputs accumulate in `msgs`, `readStates` and the log, drained by RawNode.ready().
+// step() settles the term question once at the top, then hands the message to the role's step
+// function (etcd-io/raft's structure).
+import { invariant } from '../common/pure.js';
+import { type Config } from './config.js';
+import { changeFor, restoreFrom } from './confchange.js';
+import { decodeConfChange, encodeConfChange } from './confchange-codec.js';
+import { type RaftLogger } from './logger.js';
+import { RaftLog } from './raft-log.js';
+import { ReadOnly } from './read-only.js';
+import { type Refusal, type StepResult, STEP_OK } from './results.js';
+import { ProgressTracker, confStateOf, isJoint } from './tracker.js';
+import { type Progress } from './progress.js';
+import {
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  type HardState,
+  type Message,
+  type MessageType,
+  type NodeId,
+  type ReadState,
+  type Snapshot,
+  type StateRole,
+  EMPTY_BYTES,
+  NONE,
+  entryPayloadBytes,
+  entrySizeBytes,
+  isEmptyHardState,
+  makeMessage,
+} from './types.js';
+import { type Rng } from '../common/pure.js';
+
+/** Marks a MsgVote sent because of a leader transfer: it may disrupt a leader lease. */
+export const CAMPAIGN_TRANSFER_CONTEXT: Uint8Array = Uint8Array.from('CampaignTransfer', (c) => c.charCodeAt(0));
+
+export type CampaignKind = 'pre-election' | 'election' | 'transfer';
+
+function isTransferContext(ctx: Uint8Array): boolean {
+  if (ctx.length !== CAMPAIGN_TRANSFER_CONTEXT.length) return false;
+  for (let i = 0; i < ctx.length; i++) if (ctx[i] !== CAMPAIGN_TRANSFER_CONTEXT[i]) return false;
+  return true;
+}
+
+function voteRespType(t: MessageType): MessageType {
+  return t === 'MsgVote' ? 'MsgVoteResp' : 'MsgPreVoteResp';
+}
+
+export class Raft {
+  readonly id: NodeId;
+  term = 0;
+  vote: NodeId = NONE;
+  readonly raftLog: RaftLog;
+  readonly trk: ProgressTracker;
+  role: StateRole = 'Follower';
+  isLearner = false;
+  lead: NodeId = NONE;
+  leadTransferee: NodeId = NONE;
+  /** Index of the last conf change proposed or the last index at election; a new one waits until applied ≥ this. */
+  pendingConfIndex = 0;
+  /** Payload bytes of uncommitted entries appended as leader. */
+  uncommittedSize = 0;
+  readonly readOnly = new ReadOnly();
+  /** Messages to send; RawNode.ready() partitions them by whether they vouch for durable state. */
+  msgs: Message[] = [];
+  readStates: ReadState[] = [];
+  /** A batch of ReadIndex requests needs a heartbeat round (sent once per Ready). */
+  readIndexHeartbeatPending = false;
+
+  electionElapsed = 0;
+  heartbeatElapsed = 0;
+  /** Ticks since this node last heard from (or was) a leader; votes are refused below electionTick. */
+  leaderContactElapsed = 0;
+  /** Monotonic tick counter; a leader stamps heartbeats with it to measure its lease. */
+  tickCount = 0;
+  /** Acks for heartbeats stamped at or below this do not extend the lease (set on a transfer). */
+  leaseFloorTick = -1;
+  randomizedElectionTimeout = 0;
+
+  private readonly cfg: Config;
+  private readonly rng: Rng;
+  private readonly log: RaftLogger;
+  /** ReadIndex requests that arrived before this leader committed an entry of its term. */
+  private pendingReadIndexMessages: Message[] = [];
+
+  constructor(cfg: Config) {
+    this.cfg = cfg;
+    this.id = cfg.id;
+    this.rng = cfg.rng;
+    this.log = cfg.logger;
+    this.raftLog = new RaftLog(cfg.storage);
+    this.trk = new ProgressTracker(cfg.maxInflightMsgs, cfg.maxInflightBytes);
+    const { hardState, confState } = cfg.storage.initialState();
+    const restored = restoreFrom(this.trk, this.raftLog.lastIndex(), confState);
+    this.trk.config = restored.config;
+    this.trk.progress = restored.progress;
+    this.isLearner = this.trk.config.learners.has(this.id);
+    if (!isEmptyHardState(hardState)) this.loadState(hardState);
+    if (cfg.applied > 0) this.raftLog.appliedTo(cfg.applied);
+    this.becomeFollower(this.term, NONE);
+    this.log.info({ id: this.id, term: this.term, commit: this.raftLog.committed, applied: this.raftLog.applied, lastIndex: this.raftLog.lastIndex() }, 'raft node started');
+  }
+
+  private loadState(hs: HardState): void {
+    invariant(
+      hs.commit >= this.raftLog.committed && hs.commit <= this.raftLog.lastIndex(),
+      () => `node ${this.id}: hard state commit ${hs.commit} out of range [${this.raftLog.committed}, ${this.raftLog.lastIndex()}]`,
+    );
+    this.raftLog.committed = hs.commit;
+    this.term = hs.term;
+    this.vote = hs.vote;
+  }
+
+  hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.raftLog.committed };
+  }
+
+  // ---- sending -------------------------------------------------------------------------------
+
+  private send(m: Partial<Message> & Pick<Message, 'type' | 'to'>): void {
+    let term = m.term;
+    if (term === undefined) {
+      // Votes and pre-vote responses set their own term; everything else carries ours.
+      invariant(m.type !== 'MsgVote' && m.type !== 'MsgPreVote' && m.type !== 'MsgVoteResp' && m.type !== 'MsgPreVoteResp', () => `node ${this.id}: ${m.type} needs an explicit term`);
+      term = m.type === 'MsgProp' || m.type === 'MsgReadIndex' ? 0 : this.term;
+    }
+    this.msgs.push(makeMessage({ ...m, from: this.id, term }));
+  }
+
+  /** Sends an append (or a snapshot) to `to` if its progress allows. Returns whether one was sent. */
+  private maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+    const pr = this.trk.progress.get(to);
+    if (pr === undefined || pr.isPaused()) return false;
+    const prevIndex = pr.next - 1;
+    const prevTerm = this.raftLog.term(prevIndex);
+    const ents = this.raftLog.entriesFrom(pr.next, this.cfg.maxSizePerMsg);
+    if (prevTerm === 'compacted' || ents === 'compacted') return this.maybeSendSnapshot(to, pr);
+    if (prevTerm === 'unavailable' || ents === 'unavailable') {
+      // The storage is loading the range; we retry on onStorageReady() or the next heartbeat response.
+      return false;
+    }
+    if (ents.length === 0 && !sendIfEmpty) return false;
+    this.send({ type: 'MsgApp', to, index: prevIndex, logTerm: prevTerm, entries: ents, commit: this.raftLog.committed });
+    let bytes = 0;
+    for (const e of ents) bytes += entrySizeBytes(e);
+    pr.sentEntries(ents.length, bytes);
+    return true;
+  }
+
+  private maybeSendSnapshot(to: NodeId, pr: Progress): boolean {
+    if (!pr.recentActive) return false;
+    const snap = this.raftLog.snapshot(pr.snapshotMinIndex);
+    if (snap === 'unavailable') return false; // being generated; onStorageReady() retries
+    invariant(snap.metadata.index > 0, () => `node ${this.id}: need a snapshot for ${to} but storage has none`);
+    pr.becomeSnapshot(snap.metadata.index);
+    this.log.debug({ id: this.id, to, snapshotIndex: snap.metadata.index }, 'sending snapshot');
+    this.send({ type: 'MsgSnap', to, snapshot: snap });
+    return true;
+  }
+
+  private sendAppend(to: NodeId): void {
+    this.maybeSendAppend(to, true);
+  }
+
+  bcastAppend(): void {
+    for (const id of this.trk.progress.keys()) if (id !== this.id) this.sendAppend(id);
+  }
+
+  private sendHeartbeat(to: NodeId, ctx: Uint8Array): void {
+    const pr = this.trk.progress.get(to);
+    // Never tell a follower to commit beyond what it is known to hold.
+    const commit = Math.min(pr?.match ?? 0, this.raftLog.committed);
+    this.send({ type: 'MsgHeartbeat', to, commit, context: ctx, index: this.tickCount });
+  }
+
+  private bcastHeartbeat(): void {
+    const ctx = this.readOnly.lastPendingContext() ?? EMPTY_BYTES;
+    for (const id of this.trk.progress.keys()) if (id !== this.id) this.sendHeartbeat(id, ctx);
+  }
+
+  /** Sends the heartbeat round that confirms the pending batch of ReadIndex requests. */
+  flushReadIndexHeartbeat(): void {
+    if (!this.readIndexHeartbeatPending) return;
+    this.readIndexHeartbeatPending = false;
+    if (this.role === 'Leader') this.bcastHeartbeat();
+  }
+
+  // ---- role transitions ------------------------------------------------------------------------
+
+  private reset(term: number): void {
+    if (this.term !== term) {
+      invariant(term > this.term, () => `node ${this.id}: term may not decrease (${this.term} -> ${term})`);
+      this.term = term;
+      this.vote = NONE;
+    }
+    this.lead = NONE;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.resetRandomizedElectionTimeout();
+    this.abortLeaderTransfer();
+    this.trk.resetVotes();
+    const last = this.raftLog.lastIndex();
+    for (const [id, pr] of this.trk.progress) {
+      pr.match = 0;
+      pr.next = last + 1;
+      pr.state = 'Probe';
+      pr.pendingSnapshot = 0;
+      pr.msgAppFlowPaused = false;
+      pr.inflights.reset();
+      pr.recentActive = false;
+      pr.leaseAckTick = -1;
+      if (id === this.id) pr.match = this.raftLog.stableLastIndex();
+    }
+    this.pendingConfIndex = 0;
+    this.uncommittedSize = 0;
+    this.readOnly.reset();
+    this.pendingReadIndexMessages = [];
+    this.readIndexHeartbeatPending = false;
+    this.leaseFloorTick = -1;
+  }
+
+  private resetRandomizedElectionTimeout(): void {
+    this.randomizedElectionTimeout = this.cfg.electionTick + this.rng.nextInt(this.cfg.electionTick);
+  }
+
+  becomeFollower(term: number, lead: NodeId): void {
+    this.reset(term);
+    this.lead = lead;
+    this.role = 'Follower';
+    this.log.debug({ id: this.id, term, lead }, 'became follower');
+  }
+
+  private becomePreCandidate(): void {
+    invariant(this.role !== 'Leader', () => `node ${this.id}: invalid transition leader -> pre-candidate`);
+    // A pre-candidate changes neither term nor vote (Raft thesis §9.6).
+    this.trk.resetVotes();
+    this.lead = NONE;
+    this.role = 'PreCandidate';
+    this.log.debug({ id: this.id, term: this.term }, 'became pre-candidate');
+  }
+
+  private becomeCandidate(): void {
+    invariant(this.role !== 'Leader', () => `node ${this.id}: invalid transition leader -> candidate`);
+    this.reset(this.term + 1);
+    this.vote = this.id;
+    this.role = 'Candidate';
+    this.log.debug({ id: this.id, term: this.term }, 'became candidate');
+  }
+
+  private becomeLeader(): void {
+    invariant(this.role !== 'Follower', () => `node ${this.id}: invalid transition follower -> leader`);
+    this.reset(this.term);
+    this.lead = this.id;
+    this.role = 'Leader';
+    this.leaderContactElapsed = 0;
+    const self = this.trk.progress.get(this.id);
+    if (self !== undefined) self.becomeReplicate();
+    self?.maybeUpdate(this.raftLog.stableLastIndex());
+    // No conf change until everything up to our election is applied: this makes the leader
+    // commit an entry of its own term first, which one-at-a-time changes need for safety.
+    this.pendingConfIndex = this.raftLog.lastIndex();
+    // An empty entry of our term commits everything before it (Raft §5.4.2, §8).
+    this.appendEntries([{ type: 'Normal', term: 0, index: 0, data: EMPTY_BYTES }], { bypassLimit: true });
+    this.log.info({ id: this.id, term: this.term }, 'became leader');
+  }
+
+  // ---- ticks ---------------------------------------------------------------------------------
+
+  tick(): void {
+    this.tickCount++;
+    this.leaderContactElapsed++;
+    if (this.role === 'Leader') this.tickHeartbeat();
+    else this.tickElection();
+  }
+
+  private promotable(): boolean {
+    const pr = this.trk.progress.get(this.id);
+    return pr !== undefined && !pr.isLearner && !this.raftLog.pendingSnapshot();
+  }
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.hup(this.cfg.preVote ? 'pre-election' : 'election');
+    }
+  }
+
+  private tickHeartbeat(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    this.leaderContactElapsed = 0;
+    if (this.electionElapsed >= this.cfg.electionTick) {
+      this.electionElapsed = 0;
+      if (this.cfg.checkQuorum) this.checkQuorum();
+      if (this.role === 'Leader' && this.leadTransferee !== NONE) this.abortLeaderTransfer();
+    }
+    if (this.role !== 'Leader') return;
+    if (this.heartbeatElapsed >= this.cfg.heartbeatTick) {
+      this.heartbeatElapsed = 0;
+      this.bcastHeartbeat();
+    }
+  }
+
+  private checkQuorum(): void {
+    if (!this.trk.quorumActive(this.id)) {
+      this.log.warn({ id: this.id, term: this.term }, 'stepped down: no quorum heard within an election timeout');
+      this.becomeFollower(this.term, NONE);
+      return;
+    }
+    for (const [id, pr] of this.trk.progress) if (id !== this.id) pr.recentActive = false;
+  }
+
+  // ---- elections -----------------------------------------------------------------------------
+
+  hup(kind: CampaignKind): void {
+    if (this.role === 'Leader') return;
+    if (!this.promotable()) {
+      this.log.warn({ id: this.id }, 'cannot campaign: not a voter');
+      return;
+    }
+    const pendingConf = this.hasUnappliedConfChanges();
+    if (pendingConf !== false) {
+      this.log.warn({ id: this.id, pendingConf }, 'cannot campaign: committed conf changes not applied yet');
+      return;
+    }
+    this.campaign(kind);
+  }
+
+  private hasUnappliedConfChanges(): boolean | 'unavailable' {
+    if (this.raftLog.applied >= this.raftLog.committed) return false;
+    const ents = this.raftLog.slice(this.raftLog.applied + 1, this.raftLog.committed + 1, Number.MAX_SAFE_INTEGER);
+    if (ents === 'unavailable') return 'unavailable';
+    if (ents === 'compacted') return false;
+    return ents.some((e) => e.type !== 'Normal');
+  }
+
+  private campaign(kind: CampaignKind): void {
+    let voteType: MessageType;
+    let term: number;
+    if (kind === 'pre-election') {
+      this.becomePreCandidate();
+      voteType = 'MsgPreVote';
+      term = this.term + 1; // the term we would campaign in; ours does not change
+    } else {
+      this.becomeCandidate();
+      voteType = 'MsgVote';
+      term = this.term;
+    }
+    // Our own vote counts at once; the MsgVotes that ask for others' votes leave only after our
+    // term and vote are durable (RawNode puts them in persistedMessages), so we cannot win before.
+    this.poll(this.id, voteType, true);
+    if (this.trk.tallyVotes() === 'won') {
+      if (kind === 'pre-election') this.campaign('election');
+      else this.becomeLeader();
+      return;
+    }
+    const ctx = kind === 'transfer' ? CAMPAIGN_TRANSFER_CONTEXT : EMPTY_BYTES;
+    const lastIndex = this.raftLog.lastIndex();
+    const lastTerm = this.raftLog.lastTerm();
+    for (const id of this.trk.voterIds()) {
+      if (id === this.id) continue;
+      this.send({ type: voteType, to: id, term, index: lastIndex, logTerm: lastTerm, context: ctx });
+    }
+  }
+
+  private poll(id: NodeId, t: MessageType, granted: boolean): void {
+    this.trk.recordVote(id, granted);
+    this.log.debug({ id: this.id, from: id, type: t, granted }, 'vote received');
+  }
+
+  // ---- step ----------------------------------------------------------------------------------
+
+  step(m: Message): StepResult {
+    if (m.term === 0) {
+      // local message (or a proposal / read forwarded without a term)
+    } else if (m.term > this.term) {
+      if (m.type === 'MsgVote' || m.type === 'MsgPreVote') {
+        const force = isTransferContext(m.context);
+        // Within a lease (heard from a leader less than an election timeout ago) ignore
+        // campaigns: this stops a partitioned node from deposing a healthy leader (§9.6) and
+        // is what makes lease reads safe.
+        // With lease reads a node that just started also waits out one election timeout: it
+        // may have acked a leader's lease before it crashed, and forgot that.
+        const knowsLease = this.lead !== NONE || this.cfg.readOnlyOption === 'lease-based';
+        const inLease = this.cfg.checkQuorum && knowsLease && this.leaderContactElapsed < this.cfg.electionTick;
+        if (!force && inLease) {
+          this.log.debug({ id: this.id, from: m.from, type: m.type, term: m.term }, 'ignored campaign within leader lease');
+          return STEP_OK;
+        }
+      }
+      if (m.type === 'MsgPreVote') {
+        // A pre-vote never changes our term.
+      } else if (m.type === 'MsgPreVoteResp' && !m.reject) {
+        // A granted pre-vote carries the future term; the real election raises the term.
+      } else if (m.type === 'MsgApp' || m.type === 'MsgHeartbeat' || m.type === 'MsgSnap') {
+        this.becomeFollower(m.term, m.from);
+      } else {
+        this.becomeFollower(m.term, NONE);
+      }
+    } else if (m.term < this.term) {
+      if ((this.cfg.checkQuorum || this.cfg.preVote) && (m.type === 'MsgHeartbeat' || m.type === 'MsgApp')) {
+        // A stale leader (e.g. back from a partition) learns our term and steps down; with
+        // check-quorum or pre-vote it would otherwise never hear a higher term.
+        this.send({ type: 'MsgAppResp', to: m.from });
+      } else if (m.type === 'MsgPreVote') {
+        this.send({ type: 'MsgPreVoteResp', to: m.from, term: this.term, reject: true });
+      }
+      return STEP_OK;
+    }
+
+    if (m.type === 'MsgHup') {
+      this.hup(this.cfg.preVote ? 'pre-election' : 'election');
+      return STEP_OK;
+    }
+    if (m.type === 'MsgVote' || m.type === 'MsgPreVote') {
+      this.handleVoteRequest(m);
+      return STEP_OK;
+    }
+    switch (this.role) {
+      case 'Leader':
+        return this.stepLeader(m);
+      case 'Candidate':
+      case 'PreCandidate':
+        return this.stepCandidate(m);
+      case 'Follower':
+        return this.stepFollower(m);
+    }
+  }
+
+  private handleVoteRequest(m: Message): void {
+    const canVote =
+      this.vote === m.from ||
+      (this.vote === NONE && this.lead === NONE) ||
+      (m.type === 'MsgPreVote' && m.term > this.term);
+    if (canVote && this.raftLog.isUpToDate(m.index, m.logTerm)) {
+      // Reply with the request's term: a pre-candidate ignores responses for other terms.
+      this.send({ type: voteRespType(m.type), to: m.from, term: m.term });
+      if (m.type === 'MsgVote') {
+        this.electionElapsed = 0;
+        this.vote = m.from;
+      }
+    } else {
+      this.send({ type: voteRespType(m.type), to: m.from, term: this.term, reject: true });
+    }
+  }
+
+  private stepLeader(m: Message): StepResult {
+    switch (m.type) {
+      case 'MsgBeat':
+        this.bcastHeartbeat();
+        return STEP_OK;
+      case 'MsgCheckQuorum':
+        this.checkQuorum();
+        return STEP_OK;
+      case 'MsgProp':
+        return this.leaderPropose(m);
+      case 'MsgReadIndex':
+        return this.leaderReadIndex(m);
+      case 'MsgTransferLeader':
+        return this.leaderTransfer(m.from);
+      case 'MsgAppResp':
+        this.withProgress(m, (pr) => this.handleAppendResponse(m, pr));
+        return STEP_OK;
+      case 'MsgHeartbeatResp':
+        this.withProgress(m, (pr) => this.handleHeartbeatResponse(m, pr));
+        return STEP_OK;
+      case 'MsgSnapStatus':
+        this.withProgress(m, (pr) => {
+          if (pr.state !== 'Snapshot') return;
+          if (m.reject) pr.pendingSnapshot = 0;
+          // Probe again after the next heartbeat response, whatever the outcome.
+          pr.becomeProbe();
+          pr.msgAppFlowPaused = true;
+        });
+        return STEP_OK;
+      case 'MsgUnreachable':
+        this.withProgress(m, (pr) => {
+          if (pr.state === 'Replicate') pr.becomeProbe();
+        });
+        return STEP_OK;
+      case 'MsgHup':
+      case 'MsgApp':
+      case 'MsgVote':
+      case 'MsgVoteResp':
+      case 'MsgPreVote':
+      case 'MsgPreVoteResp':
+      case 'MsgSnap':
+      case 'MsgHeartbeat':
+      case 'MsgTimeoutNow':
+      case 'MsgReadIndexResp':
+        // Same-term messages a leader has no use for (stale responses, or from a confused peer).
+        return STEP_OK;
+    }
+  }
+
+  private withProgress(m: Message, f: (pr: Progress) => void): void {
+    const pr = this.trk.progress.get(m.from);
+    if (pr !== undefined) f(pr);
+  }
+
+  private handleAppendResponse(m: Message, pr: Progress): void {
+    pr.recentActive = true;
+    if (m.reject) {
+      let nextProbe = m.rejectHint;
+      if (m.logTerm > 0) nextProbe = this.raftLog.findConflictByTerm(m.rejectHint, m.logTerm).index;
+      if (pr.maybeDecrTo(m.index, nextProbe)) {
+        if (pr.state === 'Replicate') pr.becomeProbe();
+        this.sendAppend(m.from);
+      }
+      return;
+    }
+    if (m.index < pr.lastSnapshotSentIndex && pr.match < pr.lastSnapshotSentIndex) {
+      // The follower did not install our snapshot (it predates the follower's joining, so the
+      // follower is not in its conf state): the next one must be newer.
+      pr.snapshotMinIndex = Math.max(pr.snapshotMinIndex, pr.lastSnapshotSentIndex + 1);
+    }
+    const wasPaused = pr.isPaused();
+    if (!(pr.maybeUpdate(m.index) || (pr.match === m.index && pr.state === 'Probe'))) return;
+    switch (pr.state) {
+      case 'Probe':
+        pr.becomeReplicate();
+        break;
+      case 'Snapshot':
+        if (pr.match + 1 >= this.raftLog.firstIndex()) {
+          pr.becomeProbe();
+          pr.becomeReplicate();
+        }
+        break;
+      case 'Replicate':
+        pr.inflights.freeLE(m.index);
+        break;
+    }
+    if (this.maybeCommit()) {
+      this.releasePendingReadIndexMessages();
+      this.bcastAppend();
+    } else if (m.from !== this.id && wasPaused) {
+      this.sendAppend(m.from);
+    }
+    // Fill the in-flight window while there is something to send.
+    if (m.from !== this.id) {
+      let guard = this.cfg.maxInflightMsgs;
+      while (guard-- > 0 && this.maybeSendAppend(m.from, false));
+    }
+    if (m.from === this.leadTransferee && pr.match === this.raftLog.lastIndex()) {
+      this.sendTimeoutNow(m.from);
+    }
+  }
+
+  private handleHeartbeatResponse(m: Message, pr: Progress): void {
+    pr.recentActive = true;
+    pr.msgAppFlowPaused = false;
+    // The follower is alive; if the window is full its acks were probably lost: let one more
+    // append out, which either fills a gap or draws a rejection that resets to probing.
+    if (pr.state === 'Replicate' && pr.inflights.isFull()) pr.inflights.freeFirstOne();
+    if (m.index > pr.leaseAckTick) pr.leaseAckTick = m.index;
+    if (pr.match < this.raftLog.lastIndex() || pr.state === 'Probe') this.sendAppend(m.from);
+    if (this.cfg.readOnlyOption !== 'safe' || m.context.length === 0) return;
+    const acks = this.readOnly.recvAck(m.from, m.context);
+    if (acks === undefined) return;
+    acks.add(this.id);
+    if (this.trk.voteResultOf(acks) !== 'won') return;
+    for (const rs of this.readOnly.advance(m.context)) this.respondReadIndex(rs.request, rs.index);
+  }
+
+  private stepCandidate(m: Message): StepResult {
+    const myResp: MessageType = this.role === 'PreCandidate' ? 'MsgPreVoteResp' : 'MsgVoteResp';
+    switch (m.type) {
+      case 'MsgProp':
+      case 'MsgReadIndex':
+        return { kind: 'not-leader', leaderId: NONE };
+      case 'MsgApp':
+        this.becomeFollower(m.term, m.from);
+        this.heardFromLeader();
+        this.handleAppendEntries(m);
+        return STEP_OK;
+      case 'MsgHeartbeat':
+        this.becomeFollower(m.term, m.from);
+        this.heardFromLeader();
+        this.handleHeartbeat(m);
+        return STEP_OK;
+      case 'MsgSnap':
+        this.becomeFollower(m.term, m.from);
+        this.heardFromLeader();
+        this.handleSnapshot(m);
+        return STEP_OK;
+      case 'MsgPreVoteResp':
+      case 'MsgVoteResp': {
+        if (m.type !== myResp) return STEP_OK;
+        this.poll(m.from, m.type, !m.reject);
+        const result = this.trk.tallyVotes();
+        if (result === 'won') {
+          if (this.role === 'PreCandidate') this.campaign('election');
+          else {
+            this.becomeLeader();
+            this.bcastAppend();
+          }
+        } else if (result === 'lost') {
+          // A rejection at a higher term already made us a follower in step().
+          this.becomeFollower(this.term, NONE);
+        }
+        return STEP_OK;
+      }
+      case 'MsgHup':
+      case 'MsgBeat':
+      case 'MsgAppResp':
+      case 'MsgVote':
+      case 'MsgPreVote':
+      case 'MsgHeartbeatResp':
+      case 'MsgUnreachable':
+      case 'MsgSnapStatus':
+      case 'MsgCheckQuorum':
+      case 'MsgTransferLeader':
+      case 'MsgTimeoutNow':
+      case 'MsgReadIndexResp':
+        return STEP_OK;
+    }
+  }
+
+  private stepFollower(m: Message): StepResult {
+    switch (m.type) {
+      case 'MsgProp':
+        if (this.lead === NONE) return { kind: 'not-leader', leaderId: NONE };
+        if (this.cfg.disableProposalForwarding) return { kind: 'not-leader', leaderId: this.lead };
+        this.send({ ...m, to: this.lead, term: 0 });
+        return { kind: 'forwarded', leaderId: this.lead };
+      case 'MsgApp':
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.heardFromLeader();
+        this.handleAppendEntries(m);
+        return STEP_OK;
+      case 'MsgHeartbeat':
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.heardFromLeader();
+        this.handleHeartbeat(m);
+        return STEP_OK;
+      case 'MsgSnap':
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.heardFromLeader();
+        this.handleSnapshot(m);
+        return STEP_OK;
+      case 'MsgTransferLeader':
+        if (this.lead === NONE) return { kind: 'not-leader', leaderId: NONE };
+        // Forwarded as is: `from` names the transferee, not us.
+        this.msgs.push(makeMessage({ ...m, to: this.lead, term: 0 }));
+        return { kind: 'forwarded', leaderId: this.lead };
+      case 'MsgTimeoutNow':
+        this.log.info({ id: this.id, term: this.term, from: m.from }, 'campaigning at once: leader transfer');
+        // Skips pre-vote: the leader asked for this, and the transfer context overrides leases.
+        this.hup('transfer');
+        return STEP_OK;
+      case 'MsgReadIndex':
+        if (this.lead === NONE) return { kind: 'not-leader', leaderId: NONE };
+        this.send({ ...m, to: this.lead, term: 0 });
+        return { kind: 'forwarded', leaderId: this.lead };
+      case 'MsgReadIndexResp':
+        this.readStates.push({ index: m.index, requestContext: m.context });
+        return STEP_OK;
+      case 'MsgHup':
+      case 'MsgBeat':
+      case 'MsgAppResp':
+      case 'MsgVote':
+      case 'MsgVoteResp':
+      case 'MsgPreVote':
+      case 'MsgPreVoteResp':
+      case 'MsgHeartbeatResp':
+      case 'MsgUnreachable':
+      case 'MsgSnapStatus':
+      case 'MsgCheckQuorum':
+        return STEP_OK;
+    }
+  }
+
+  private heardFromLeader(): void {
+    this.leaderContactElapsed = 0;
+  }
+
+  // ---- follower handlers ---------------------------------------------------------------------
+
+  private handleAppendEntries(m: Message): void {
+    if (m.index < this.raftLog.committed) {
+      this.send({ type: 'MsgAppResp', to: m.from, index: this.raftLog.committed });
+      return;
+    }
+    const r = this.raftLog.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
+    if (r === 'unavailable') {
+      // We cannot check the match now; dropping is safe and the leader retries.
+      return;
+    }
+    if (r !== 'reject') {
+      this.send({ type: 'MsgAppResp', to: m.from, index: r });
+      return;
+    }
+    // Fast back-off (etcd's findConflictByTerm): hint the largest index whose term ≤ m.logTerm.
+    const hint = this.raftLog.findConflictByTerm(Math.min(m.index, this.raftLog.lastIndex()), m.logTerm);
+    this.send({ type: 'MsgAppResp', to: m.from, index: m.index, reject: true, rejectHint: hint.index, logTerm: hint.term });
+  }
+
+  private handleHeartbeat(m: Message): void {
+    this.raftLog.commitTo(m.commit);
+    this.send({ type: 'MsgHeartbeatResp', to: m.from, context: m.context, index: m.index });
+  }
+
+  private handleSnapshot(m: Message): void {
+    const s = m.snapshot;
+    if (s === undefined) return;
+    if (this.restore(s)) {
+      this.log.info({ id: this.id, index: s.metadata.index, term: s.metadata.term }, 'restored snapshot');
+      this.send({ type: 'MsgAppResp', to: m.from, index: this.raftLog.lastIndex() });
+    } else {
+      this.send({ type: 'MsgAppResp', to: m.from, index: this.raftLog.committed });
+    }
+  }
+
+  /** Installs a snapshot if it is newer than our commit; returns whether it was installed. */
+  restore(s: Snapshot): boolean {
+    if (s.metadata.index <= this.raftLog.committed) return false;
+    if (this.role !== 'Follower') {
+      this.becomeFollower(this.term + 1, NONE);
+      return false;
+    }
+    const cs = s.metadata.confState;
+    const member = [cs.voters, cs.learners, cs.votersOutgoing].some((ids) => ids.includes(this.id));
+    if (!member) {
+      this.log.warn({ id: this.id, index: s.metadata.index }, 'refused snapshot: this node is not in its conf state');
+      return false;
+    }
+    if (this.raftLog.matchTerm(s.metadata.index, s.metadata.term) === true) {
+      // We already hold the snapshot's last entry: fast-forward the commit instead.
+      this.raftLog.commitTo(s.metadata.index);
+      return false;
+    }
+    this.raftLog.restore(s);
+    const restored = restoreFrom(this.trk, this.raftLog.lastIndex(), cs);
+    this.trk.config = restored.config;
+    this.trk.progress = restored.progress;
+    this.isLearner = this.trk.config.learners.has(this.id);
+    return true;
+  }
+
+  // ---- leader handlers -----------------------------------------------------------------------
+
+  private leaderPropose(m: Message): StepResult {
+    invariant(m.entries.length > 0, () => `node ${this.id}: empty proposal`);
+    if (!this.trk.progress.has(this.id)) return { kind: 'removed' };
+    if (this.leadTransferee !== NONE) return { kind: 'leader-transferring', leaderId: this.id, transfereeId: this.leadTransferee };
+    for (const e of m.entries) {
+      if (e.data.byteLength > this.cfg.maxEntryBytes) return { kind: 'entry-too-large', bytes: e.data.byteLength, limitBytes: this.cfg.maxEntryBytes };
+      if (e.type === 'Normal') continue;
+      const refusal = this.checkConfChangeProposal(e);
+      if (refusal !== undefined) return refusal;
+    }
+    const appended = this.appendEntries(m.entries, { bypassLimit: false });
+    if (appended === undefined) {
+      return { kind: 'uncommitted-limit', uncommittedBytes: this.uncommittedSize, limitBytes: this.cfg.maxUncommittedEntriesSize };
+    }
+    for (const e of appended) if (e.type !== 'Normal') this.pendingConfIndex = e.index;
+    this.bcastAppend();
+    const last = appended[appended.length - 1];
+    invariant(last !== undefined, 'propose: nothing appended');
+    return { kind: 'ok', index: last.index, term: last.term };
+  }
+
+  private checkConfChangeProposal(e: Entry): Refusal | undefined {
+    const decoded = decodeConfChange(e.data);
+    if (decoded.kind !== 'ok') return { kind: 'conf-change-refused', reason: decoded.reason };
+    const joint = isJoint(this.trk.config);
+    const leave = decoded.confChange.changes.length === 0;
+    if (this.pendingConfIndex > this.raftLog.applied) {
+      return { kind: 'conf-change-refused', reason: `a conf change at or below index ${this.pendingConfIndex} is not applied yet (applied ${this.raftLog.applied})` };
+    }
+    if (joint && !leave) return { kind: 'conf-change-refused', reason: 'must leave the joint config before another change' };
+    if (!joint && leave) return { kind: 'conf-change-refused', reason: 'not in a joint config: nothing to leave' };
+    return undefined;
+  }
+
+  /** Appends entries as leader; undefined when the uncommitted limit refuses them. */
+  private appendEntries(es: readonly Entry[], opts: { bypassLimit: boolean }): Entry[] | undefined {
+    let payload = 0;
+    for (const e of es) payload += entryPayloadBytes(e);
+    const max = this.cfg.maxUncommittedEntriesSize;
+    // Always admit one batch on an empty budget so a large entry cannot wedge the group.
+    if (!opts.bypassLimit && max > 0 && this.uncommittedSize > 0 && payload > 0 && this.uncommittedSize + payload > max) return undefined;
+    this.uncommittedSize += payload;
+    let li = this.raftLog.lastIndex();
+    const out: Entry[] = [];
+    for (const e of es) out.push({ type: e.type, term: this.term, index: ++li, data: e.data });
+    this.raftLog.append(out);
+    return out;
+  }
+
+  /** Advances the commit index from the quorum's match indexes (current-term entries only). */
+  maybeCommit(): boolean {
+    return this.raftLog.maybeCommit(this.trk.committed(), this.term);
+  }
+
+  private committedEntryInCurrentTerm(): boolean {
+    return this.raftLog.term(this.raftLog.committed) === this.term;
+  }
+
+  private leaderReadIndex(m: Message): StepResult {
+    if (this.trk.isSingleton()) {
+      this.respondReadIndex(m, this.raftLog.committed);
+      return STEP_OK;
+    }
+    if (this.readOnly.size() + this.pendingReadIndexMessages.length >= this.cfg.maxPendingReadIndex) {
+      return { kind: 'too-many-pending-reads', limit: this.cfg.maxPendingReadIndex };
+    }
+    if (!this.committedEntryInCurrentTerm()) {
+      // Our commit index may lag the true one until an entry of our term commits (§6.4 step 1).
+      this.pendingReadIndexMessages.push(m);
+      return STEP_OK;
+    }
+    this.serveReadIndex(m);
+    return STEP_OK;
+  }
+
+  private serveReadIndex(m: Message): void {
+    if (this.cfg.readOnlyOption === 'lease-based' && this.leaseValid()) {
+      this.respondReadIndex(m, this.raftLog.committed);
+      return;
+    }
+    this.readOnly.addRequest(this.raftLog.committed, m);
+    this.readIndexHeartbeatPending = true;
+  }
+
+  /**
+   * Whether our lease holds: a quorum acknowledged a heartbeat we stamped less than
+   * electionTick − 1 ticks ago (one tick of slack for delivery within a tick), after any leader
+   * transfer began. Followers that acked it refuse votes for electionTick of their own ticks.
+   */
+  leaseValid(): boolean {
+    if (this.role !== 'Leader' || this.leadTransferee !== NONE) return false;
+    const acked = this.trk.quorumValue((id) => (id === this.id ? this.tickCount : this.trk.progress.get(id)?.leaseAckTick));
+    return acked > this.leaseFloorTick && this.tickCount - acked < this.cfg.electionTick - 1;
+  }
+
+  private releasePendingReadIndexMessages(): void {
+    if (this.pendingReadIndexMessages.length === 0 || !this.committedEntryInCurrentTerm()) return;
+    const pending = this.pendingReadIndexMessages;
+    this.pendingReadIndexMessages = [];
+    for (const m of pending) this.serveReadIndex(m);
+  }
+
+  private respondReadIndex(req: Message, index: number): void {
+    if (req.from === NONE || req.from === this.id) {
+      this.readStates.push({ index, requestContext: req.context });
+      return;
+    }
+    this.send({ type: 'MsgReadIndexResp', to: req.from, index, context: req.context });
+  }
+
+  private leaderTransfer(transferee: NodeId): StepResult {
+    const pr = this.trk.progress.get(transferee);
+    if (pr === undefined || pr.isLearner) return { kind: 'invalid-message', reason: `transferee ${transferee} is not a voter` };
+    if (transferee === this.id) return STEP_OK;
+    if (this.leadTransferee === transferee) return STEP_OK;
+    this.abortLeaderTransfer();
+    this.electionElapsed = 0;
+    this.leadTransferee = transferee;
+    // The transferee will campaign past leases: stop serving lease reads on acks from before now.
+    this.leaseFloorTick = this.tickCount;
+    this.log.info({ id: this.id, term: this.term, transferee }, 'leader transfer started');
+    if (pr.match === this.raftLog.lastIndex()) this.sendTimeoutNow(transferee);
+    else this.sendAppend(transferee);
+    return STEP_OK;
+  }
+
+  private sendTimeoutNow(to: NodeId): void {
+    // The transferee's forced campaign ignores leases. Acks count toward our lease again only for
+    // heartbeats stamped an election timeout after this, by when (messages being delayed less than
+    // an election timeout) every forced vote request has arrived: a follower that granted one has
+    // a higher term and no longer acks us.
+    this.leaseFloorTick = Math.max(this.leaseFloorTick, this.tickCount + this.cfg.electionTick);
+    this.send({ type: 'MsgTimeoutNow', to });
+  }
+
+  abortLeaderTransfer(): void {
+    this.leadTransferee = NONE;
+  }
+
+  // ---- persistence and application callbacks (from RawNode.advance) ---------------------------
+
+  /** The caller made entries up to (index, term) durable. */
+  onPersisted(index: number, term: number): void {
+    if (!this.raftLog.stableTo(index, term)) return;
+    if (this.role !== 'Leader') return;
+    // The leader counts its own copy only once it is durable (Raft thesis §10.2.1).
+    const self = this.trk.progress.get(this.id);
+    if (self === undefined || !self.maybeUpdate(index)) return;
+    if (this.maybeCommit()) {
+      this.releasePendingReadIndexMessages();
+      this.bcastAppend();
+    }
+  }
+
+  onSnapshotPersisted(index: number): void {
+    this.raftLog.stableSnapTo(index);
+    this.raftLog.appliedTo(index);
+  }
+
+  /** The caller applied committed entries up to `index`; `payloadBytes` of them leave the uncommitted budget. */
+  onApplied(index: number, payloadBytes: number): void {
+    this.raftLog.appliedTo(index);
+    this.uncommittedSize = Math.max(0, this.uncommittedSize - payloadBytes);
+    if (this.role === 'Leader' && this.trk.config.autoLeave && index >= this.pendingConfIndex) {
+      // The joint config we entered with autoLeave is applied: propose leaving it.
+      const data = encodeConfChange({ transition: 'auto', changes: [], context: EMPTY_BYTES });
+      const r = this.appendEntries([{ type: 'ConfChangeV2', term: 0, index: 0, data }], { bypassLimit: true });
+      const e = r?.[0];
+      if (e !== undefined) {
+        this.pendingConfIndex = e.index;
+        this.log.info({ id: this.id, index: e.index }, 'proposed leaving the joint config');
+        this.bcastAppend();
+      }
+    }
+  }
+
+  /** Applies a committed membership change; returns the resulting membership. */
+  applyConfChange(cc: ConfChange): ConfState | { kind: 'refused'; reason: string } {
+    const r = changeFor(this.trk, this.raftLog.lastIndex(), cc);
+    if (r.kind === 'refused') {
+      this.log.warn({ id: this.id, reason: r.reason }, 'conf change refused at apply');
+      return r;
+    }
+    this.trk.config = r.config;
+    this.trk.progress = r.progress;
+    if (this.cfg.verify) this.trk.checkConsistent();
+    const self = this.trk.progress.get(this.id);
+    this.isLearner = self !== undefined && self.isLearner;
+    const cs = confStateOf(this.trk.config);
+    this.log.info({ id: this.id, confState: cs }, 'applied conf change');
+    if (this.role !== 'Leader') return cs;
+    if (self === undefined || self.isLearner) {
+      // Removed (or demoted) leader: step down so the remaining voters elect a new one.
+      this.becomeFollower(this.term, NONE);
+      return cs;
+    }
+    if (this.maybeCommit()) this.bcastAppend();
+    else for (const id of this.trk.progress.keys()) if (id !== this.id) this.maybeSendAppend(id, false);
+    if (this.leadTransferee !== NONE && !this.trk.isVoter(this.leadTransferee)) this.abortLeaderTransfer();
+    return cs;
+  }
+
+  /** The storage finished loading entries or generating a snapshot: retry waiting followers. */
+  onStorageReady(): void {
+    if (this.role !== 'Leader') return;
+    if (this.maybeCommit()) this.releasePendingReadIndexMessages();
+    for (const [id, pr] of this.trk.progress) {
+      if (id === this.id) continue;
+      if (pr.state === 'Probe' || pr.match < this.raftLog.lastIndex()) this.maybeSendAppend(id, true);
+    }
+  }
+
+  /** O(n) self-checks (verify mode). */
+  checkInvariants(): void {
+    const log = this.raftLog;
+    invariant(log.applied <= log.committed, () => `node ${this.id}: applied ${log.applied} > committed ${log.committed}`);
+    invariant(log.committed <= log.lastIndex(), () => `node ${this.id}: committed ${log.committed} > last index ${log.lastIndex()}`);
+    if (this.role === 'Leader') {
+      invariant(this.lead === this.id, () => `node ${this.id}: leader without lead = self`);
+      this.trk.checkConsistent();
+      for (const [id, pr] of this.trk.progress) invariant(pr.match < pr.next, () => `node ${this.id}: progress ${id} match ${pr.match} ≥ next ${pr.next}`);
+    }
+  }
+}

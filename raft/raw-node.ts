@@ -1,0 +1,309 @@
+// RawNode: the API a caller drives. Inputs (tick, step, propose, …) change the state machine;
+// hasReady()/ready() hand out what to persist, send and apply; advance() acknowledges it.
+// One Ready is outstanding at a time: ready() → persist → send → apply → advance().
+import { invariant } from '../common/pure.js';
+import { type Config, type ConfigInput, makeConfig } from './config.js';
+import { encodeConfChange } from './confchange-codec.js';
+import { Raft, type CampaignKind } from './raft.js';
+import { type ProposeResult, type StepResult, STEP_OK } from './results.js';
+import { confStateOf } from './tracker.js';
+import {
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  type HardState,
+  type Message,
+  type MessageType,
+  type NodeId,
+  type ReadState,
+  type Snapshot,
+  type SoftState,
+  type StateRole,
+  NONE,
+  entryPayloadBytes,
+  hardStateEqual,
+  isLocalMessageType,
+  isResponseMessageType,
+  makeMessage,
+} from './types.js';
+import { type ProgressState } from './progress.js';
+
+/** Everything the caller must do, in order (see README.md "The caller's loop"). */
+export interface Ready {
+  /** Set when leader or role changed since the last Ready. Not persisted. */
+  readonly softState: SoftState | undefined;
+  /** Set when term, vote or commit changed: persist it (atomically with `entries`). */
+  readonly hardState: HardState | undefined;
+  /** Entries to append to stable storage (replacing any conflicting suffix) before sending `persistedMessages`. */
+  readonly entries: readonly Entry[];
+  /** A snapshot to install in stable storage (and in the state machine) before anything else. */
+  readonly snapshot: Snapshot | undefined;
+  /** Committed entries to apply, in order, after `entries` and `snapshot` are persisted. */
+  readonly committedEntries: readonly Entry[];
+  /** Messages that may be sent at once, even before (or while) this Ready is persisted. */
+  readonly messages: readonly Message[];
+  /** Messages that vouch for durable state (votes, append acks): send only after persisting. */
+  readonly persistedMessages: readonly Message[];
+  /** Answers to ReadIndex requests: serve each once `applied ≥ index`. */
+  readonly readStates: readonly ReadState[];
+  /** Whether the write must be fsynced: entries, term or vote changed (not merely the commit index). */
+  readonly mustSync: boolean;
+}
+
+export interface ProgressStatus {
+  readonly match: number;
+  readonly next: number;
+  readonly state: ProgressState;
+  readonly isLearner: boolean;
+  readonly recentActive: boolean;
+  readonly inflightMsgs: number;
+}
+
+export interface Status {
+  readonly id: NodeId;
+  readonly hardState: HardState;
+  readonly softState: SoftState;
+  readonly applied: number;
+  readonly lastIndex: number;
+  readonly leadTransferee: NodeId;
+  readonly confState: ConfState;
+  /** Followers' progress; only on a leader. */
+  readonly progress: ReadonlyMap<NodeId, ProgressStatus> | undefined;
+}
+
+export type ApplyConfChangeResult = { readonly kind: 'ok'; readonly confState: ConfState } | { readonly kind: 'refused'; readonly reason: string };
+
+/** Message types a leader sends that need nothing of its own disk (they may overlap its fsync). */
+function isSendableBeforePersist(t: MessageType): boolean {
+  return t === 'MsgApp' || t === 'MsgSnap' || t === 'MsgHeartbeat' || t === 'MsgTimeoutNow';
+}
+
+export class RawNode {
+  readonly raft: Raft;
+  readonly config: Config;
+  private prevSoftState: SoftState;
+  private prevHardState: HardState;
+  private outstanding: Ready | undefined = undefined;
+
+  constructor(input: ConfigInput) {
+    this.config = makeConfig(input);
+    this.raft = new Raft(this.config);
+    this.prevSoftState = this.softState();
+    this.prevHardState = this.raft.hardState();
+  }
+
+  // ---- inputs --------------------------------------------------------------------------------
+
+  /** Advances logical time by one tick. Allocates nothing on an idle follower. */
+  tick(): void {
+    this.raft.tick();
+  }
+
+  /** Starts an election now (pre-vote first if configured). */
+  campaign(): void {
+    this.raft.hup(this.config.preVote ? 'pre-election' : 'election');
+  }
+
+  /** Campaign of the given kind (tests). */
+  campaignAs(kind: CampaignKind): void {
+    this.raft.hup(kind);
+  }
+
+  /** Proposes `data` as one Normal entry. */
+  propose(data: Uint8Array): ProposeResult {
+    return this.stepLocal(makeMessage({ type: 'MsgProp', to: NONE, from: this.raft.id, entries: [{ type: 'Normal', term: 0, index: 0, data }] }));
+  }
+
+  /** Proposes several entries in one batch (one MsgProp, one append). */
+  proposeBatch(datas: readonly Uint8Array[]): ProposeResult {
+    invariant(datas.length > 0, 'proposeBatch: empty batch');
+    const entries: Entry[] = datas.map((data) => ({ type: 'Normal', term: 0, index: 0, data }));
+    return this.stepLocal(makeMessage({ type: 'MsgProp', to: NONE, from: this.raft.id, entries }));
+  }
+
+  /** Proposes a membership change (applied via applyConfChange() once committed). */
+  proposeConfChange(cc: ConfChange): ProposeResult {
+    const data = encodeConfChange(cc);
+    return this.stepLocal(makeMessage({ type: 'MsgProp', to: NONE, from: this.raft.id, entries: [{ type: 'ConfChangeV2', term: 0, index: 0, data }] }));
+  }
+
+  /**
+   * Requests a linearizable read. The answer comes as a ReadState in a later Ready carrying
+   * `context` (which must be unique among pending reads).
+   */
+  readIndex(context: Uint8Array): StepResult {
+    return this.stepLocal(makeMessage({ type: 'MsgReadIndex', to: NONE, from: this.raft.id, entries: [], context }));
+  }
+
+  /** Asks the leader to hand leadership to `transferee`. */
+  transferLeader(transferee: NodeId): StepResult {
+    return this.stepLocal(makeMessage({ type: 'MsgTransferLeader', to: this.raft.id, from: transferee }));
+  }
+
+  /** Steps a message received from the network. Local message types are refused. */
+  step(m: Message): StepResult {
+    if (isLocalMessageType(m.type)) return { kind: 'invalid-message', reason: `${m.type} is local and cannot come from the network` };
+    if (m.to !== this.raft.id) return { kind: 'invalid-message', reason: `message for ${m.to} delivered to ${this.raft.id}` };
+    if (isResponseMessageType(m.type) && !this.raft.trk.progress.has(m.from) && m.type !== 'MsgReadIndexResp') {
+      return STEP_OK; // a response from a peer no longer in the group
+    }
+    return this.stepLocal(m);
+  }
+
+  private stepLocal(m: Message): StepResult {
+    const termBefore = this.raft.term;
+    const commitBefore = this.raft.raftLog.committed;
+    const r = this.raft.step(m);
+    invariant(this.raft.term >= termBefore, () => `node ${this.raft.id}: term decreased ${termBefore} -> ${this.raft.term}`);
+    invariant(this.raft.raftLog.committed >= commitBefore, () => `node ${this.raft.id}: commit moved back ${commitBefore} -> ${this.raft.raftLog.committed}`);
+    if (this.config.verify) this.raft.checkInvariants();
+    return r;
+  }
+
+  /** The transport could not reach `id`: the leader stops pipelining to it. */
+  reportUnreachable(id: NodeId): void {
+    this.raft.step(makeMessage({ type: 'MsgUnreachable', to: this.raft.id, from: id }));
+  }
+
+  /** Outcome of sending a snapshot to `id` (after a MsgSnap). */
+  reportSnapshot(id: NodeId, outcome: 'finish' | 'failure'): void {
+    this.raft.step(makeMessage({ type: 'MsgSnapStatus', to: this.raft.id, from: id, reject: outcome === 'failure' }));
+  }
+
+  /** The storage loaded what it answered 'unavailable' for (entries, terms or a snapshot). */
+  onStorageReady(): void {
+    this.raft.onStorageReady();
+  }
+
+  /**
+   * Applies a committed ConfChange/ConfChangeV2 entry's change. Call it while applying that
+   * entry; returns the membership to save with the applied state.
+   */
+  applyConfChange(cc: ConfChange): ApplyConfChangeResult {
+    const r = this.raft.applyConfChange(cc);
+    if ('kind' in r) return r;
+    return { kind: 'ok', confState: r };
+  }
+
+  // ---- output --------------------------------------------------------------------------------
+
+  private softState(): SoftState {
+    return { leaderId: this.raft.lead, role: this.raft.role };
+  }
+
+  /** Cheap: no allocation; false while a Ready is outstanding. */
+  hasReady(): boolean {
+    if (this.outstanding !== undefined) return false;
+    const r = this.raft;
+    if (r.lead !== this.prevSoftState.leaderId || r.role !== this.prevSoftState.role) return true;
+    if (r.term !== this.prevHardState.term || r.vote !== this.prevHardState.vote || r.raftLog.committed !== this.prevHardState.commit) return true;
+    if (r.msgs.length > 0 || r.readStates.length > 0 || r.readIndexHeartbeatPending) return true;
+    if (r.raftLog.unstableEntries().length > 0 || r.raftLog.pendingSnapshot() !== undefined) return true;
+    return r.raftLog.hasNextCommittedEntries() && this.committedEntriesAvailable();
+  }
+
+  private committedEntriesAvailable(): boolean {
+    const log = this.raft.raftLog;
+    const t = log.term(log.applied + 1);
+    return typeof t === 'number';
+  }
+
+  /** Takes what is ready. Must be followed by advance(ready) before the next ready(). */
+  ready(): Ready {
+    invariant(this.outstanding === undefined, 'ready() called again before advance()');
+    const r = this.raft;
+    r.flushReadIndexHeartbeat();
+    const ss = this.softState();
+    const hs = r.hardState();
+    const softChanged = ss.leaderId !== this.prevSoftState.leaderId || ss.role !== this.prevSoftState.role;
+    const hardChanged = !hardStateEqual(hs, this.prevHardState);
+    const entries = r.raftLog.unstableEntries().slice();
+    const snapshot = r.raftLog.pendingSnapshot();
+    const committed = r.raftLog.nextCommittedEntries(this.config.maxCommittedSizePerReady);
+    const committedEntries = typeof committed === 'string' ? [] : committed;
+    const mustSync = entries.length > 0 || snapshot !== undefined || hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote;
+    const messages: Message[] = [];
+    const persistedMessages: Message[] = [];
+    for (const m of r.msgs) {
+      if (!mustSync || isSendableBeforePersist(m.type)) messages.push(m);
+      else persistedMessages.push(m);
+    }
+    r.msgs = [];
+    const readStates = r.readStates;
+    r.readStates = [];
+    const rd: Ready = {
+      softState: softChanged ? ss : undefined,
+      hardState: hardChanged ? hs : undefined,
+      entries,
+      snapshot,
+      committedEntries,
+      messages,
+      persistedMessages,
+      readStates,
+      mustSync,
+    };
+    if (softChanged) this.prevSoftState = ss;
+    this.outstanding = rd;
+    return rd;
+  }
+
+  /**
+   * Acknowledges `rd`: its hard state, entries and snapshot are durable and its committed
+   * entries applied (the caller applied conf changes through applyConfChange meanwhile).
+   */
+  advance(rd: Ready): void {
+    invariant(this.outstanding === rd, 'advance() must be given the Ready last returned by ready()');
+    this.outstanding = undefined;
+    const r = this.raft;
+    if (rd.hardState !== undefined) this.prevHardState = rd.hardState;
+    if (rd.snapshot !== undefined) r.onSnapshotPersisted(rd.snapshot.metadata.index);
+    const lastEntry = rd.entries[rd.entries.length - 1];
+    if (lastEntry !== undefined) r.onPersisted(lastEntry.index, lastEntry.term);
+    const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
+    if (lastApplied !== undefined) {
+      let bytes = 0;
+      for (const e of rd.committedEntries) bytes += entryPayloadBytes(e);
+      r.onApplied(lastApplied.index, bytes);
+    }
+    if (this.config.verify) r.checkInvariants();
+  }
+
+  status(): Status {
+    const r = this.raft;
+    let progress: Map<NodeId, ProgressStatus> | undefined;
+    if (r.role === 'Leader') {
+      progress = new Map();
+      for (const [id, pr] of r.trk.progress) {
+        progress.set(id, { match: pr.match, next: pr.next, state: pr.state, isLearner: pr.isLearner, recentActive: pr.recentActive, inflightMsgs: pr.inflights.count });
+      }
+    }
+    return {
+      id: r.id,
+      hardState: r.hardState(),
+      softState: this.softState(),
+      applied: r.raftLog.applied,
+      lastIndex: r.raftLog.lastIndex(),
+      leadTransferee: r.leadTransferee,
+      confState: confStateOf(r.trk.config),
+      progress,
+    };
+  }
+
+  get role(): StateRole {
+    return this.raft.role;
+  }
+
+  get leaderId(): NodeId {
+    return this.raft.lead;
+  }
+
+  get term(): number {
+    return this.raft.term;
+  }
+
+  /** Whether a lease read would be answered at once now (lease-based mode). */
+  isLeaseValid(): boolean {
+    return this.raft.leaseValid();
+  }
+}
+

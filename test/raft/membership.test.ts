@@ -1,0 +1,137 @@
+// Membership changes (one at a time with the safety rule, and joint consensus) and leader
+// transfer.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { type ConfChange, MemoryStorage, decodeConfChange, encodeConfChange } from '../../raft/index.js';
+import { Cluster, text } from './cluster.js';
+
+const cc = (changes: ConfChange['changes'], transition: ConfChange['transition'] = 'auto'): ConfChange => ({ transition, changes, context: new Uint8Array(0) });
+
+describe('membership change', () => {
+  it('adds a learner that receives the log but does not vote, then promotes it', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.elect(1);
+    c.addNode(4, new MemoryStorage());
+    assert.equal(c.raw(1).proposeConfChange(cc([{ type: 'AddLearnerNode', nodeId: 4 }])).kind, 'ok');
+    c.stabilize();
+    for (let i = 0; i < 3; i++) c.tickAll();
+    assert.deepEqual(c.raw(1).status().confState.learners, [4]);
+    assert.equal(c.raw(4).raft.raftLog.committed, c.raw(1).raft.raftLog.committed, 'learner caught up (by snapshot)');
+    // A learner never campaigns.
+    c.tick(4, 100);
+    assert.equal(c.raw(4).role, 'Follower');
+    assert.equal(c.raw(1).proposeConfChange(cc([{ type: 'AddNode', nodeId: 4 }])).kind, 'ok');
+    c.stabilize();
+    assert.deepEqual(c.raw(1).status().confState.voters, [1, 2, 3, 4]);
+    assert.deepEqual(c.raw(4).status().confState.voters, [1, 2, 3, 4]);
+  });
+
+  it('removes a voter; the smaller group still commits', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.elect(1);
+    c.raw(1).proposeConfChange(cc([{ type: 'RemoveNode', nodeId: 3 }]));
+    c.stabilize();
+    assert.deepEqual(c.raw(1).status().confState.voters, [1, 2]);
+    c.down.add(3);
+    c.raw(1).propose(text('two'));
+    c.stabilize();
+    assert.deepEqual(c.appliedData(2), ['two']);
+  });
+
+  it('refuses a second change while one is pending (one at a time)', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.elect(1);
+    c.isolate(2);
+    c.isolate(3);
+    assert.equal(c.raw(1).proposeConfChange(cc([{ type: 'AddLearnerNode', nodeId: 4 }])).kind, 'ok');
+    const r = c.raw(1).proposeConfChange(cc([{ type: 'AddLearnerNode', nodeId: 5 }]));
+    assert.equal(r.kind, 'conf-change-refused');
+  });
+
+  it('a new leader cannot change membership before it applies its own election entry (the one-at-a-time safety rule)', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.raw(1).campaign();
+    // Deliver votes but do not let the leader apply its empty entry yet.
+    for (let i = 0; i < 10 && c.raw(1).role !== 'Leader'; i++) {
+      c.processAllReadies();
+      c.deliverAll();
+    }
+    assert.equal(c.raw(1).role, 'Leader');
+    if (c.raw(1).status().applied < c.raw(1).raft.pendingConfIndex) {
+      assert.equal(c.raw(1).proposeConfChange(cc([{ type: 'RemoveNode', nodeId: 3 }])).kind, 'conf-change-refused');
+    }
+    c.stabilize();
+    assert.equal(c.raw(1).proposeConfChange(cc([{ type: 'RemoveNode', nodeId: 3 }])).kind, 'ok');
+  });
+
+  it('replacing a voter uses joint consensus and leaves the joint config automatically', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.elect(1);
+    c.addNode(4, new MemoryStorage());
+    assert.equal(c.raw(1).proposeConfChange(cc([{ type: 'RemoveNode', nodeId: 3 }, { type: 'AddNode', nodeId: 4 }])).kind, 'ok');
+    c.processAllReadies();
+    c.stabilize();
+    for (let i = 0; i < 3; i++) c.tickAll();
+    const cs = c.raw(1).status().confState;
+    assert.deepEqual(cs.voters, [1, 2, 4]);
+    assert.deepEqual(cs.votersOutgoing, [], 'joint config left');
+    const entered = c.node(2).applied.filter((e) => e.type === 'ConfChangeV2').map((e) => decodeConfChange(e.data));
+    assert.equal(entered.length, 2, 'one entry to enter, one (empty) to leave');
+  });
+
+  it('more than one voter change without joint consensus is refused at apply', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.elect(1);
+    const r = c.raw(1).applyConfChange({ transition: 'auto', changes: [{ type: 'AddNode', nodeId: 4 }], context: new Uint8Array(0) });
+    assert.equal(r.kind, 'ok');
+    const r2 = c.raw(2).raft.applyConfChange({ transition: 'explicit', changes: [{ type: 'AddNode', nodeId: 5 }, { type: 'AddNode', nodeId: 6 }], context: new Uint8Array(0) });
+    assert.ok(!('kind' in r2) || r2.kind !== 'refused');
+  });
+
+  it('conf change codec round-trips and rejects garbage', () => {
+    const x = cc([{ type: 'AddLearnerNode', nodeId: 2 ** 40 + 3 }, { type: 'RemoveNode', nodeId: 7 }], 'explicit');
+    const d = decodeConfChange(encodeConfChange(x));
+    assert.equal(d.kind, 'ok');
+    if (d.kind === 'ok') assert.deepEqual(d.confChange, x);
+    assert.equal(decodeConfChange(new Uint8Array([9, 9, 9])).kind, 'corrupt');
+    const bad = encodeConfChange(x);
+    bad[1] = 7;
+    assert.equal(decodeConfChange(bad).kind, 'corrupt');
+  });
+});
+
+describe('leader transfer', () => {
+  it('transfers to a lagging follower after catching it up (TimeoutNow)', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.elect(1);
+    c.isolate(3);
+    for (let i = 0; i < 5; i++) c.raw(1).propose(text(`p${i}`));
+    c.stabilize();
+    c.heal();
+    assert.equal(c.raw(1).transferLeader(3).kind, 'ok');
+    assert.equal(c.raw(1).status().leadTransferee, 3);
+    assert.equal(c.raw(1).propose(text('during')).kind, 'leader-transferring');
+    c.stabilize();
+    assert.ok(c.sent.some((m) => m.type === 'MsgTimeoutNow' && m.to === 3));
+    assert.deepEqual(c.leaders(), [3]);
+    assert.equal(c.raw(1).role, 'Follower');
+  });
+
+  it('a transfer to an unreachable follower is aborted after an election timeout', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.elect(1);
+    c.isolate(3);
+    c.raw(1).transferLeader(3);
+    for (let i = 0; i < 12; i++) c.tickAll();
+    assert.equal(c.raw(1).status().leadTransferee, 0);
+    assert.equal(c.raw(1).propose(text('ok again')).kind, 'ok');
+  });
+
+  it('a follower forwards a transfer request to the leader', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.elect(1);
+    assert.deepEqual(c.raw(2).transferLeader(2), { kind: 'forwarded', leaderId: 1 });
+    c.stabilize();
+    assert.deepEqual(c.leaders(), [2]);
+  });
+});

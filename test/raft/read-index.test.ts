@@ -1,0 +1,113 @@
+// Linearizable reads: ReadIndex confirmed by a heartbeat round (batched), forwarded from
+// followers, deferred until the leader commits in its term; and leader-lease reads.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Cluster, str, text } from './cluster.js';
+
+describe('ReadIndex', () => {
+  it('a leader answers after a heartbeat round confirms its leadership, at its commit index', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.elect(1);
+    c.raw(1).propose(text('w'));
+    c.stabilize();
+    assert.equal(c.raw(1).readIndex(text('r1')).kind, 'ok');
+    c.processReady(1);
+    assert.deepEqual(c.node(1).readStates, [], 'not before the quorum acks');
+    c.stabilize();
+    assert.deepEqual(c.node(1).readStates.map((r) => [r.index, str(r.requestContext)]), [[c.raw(1).raft.raftLog.committed, 'r1']]);
+  });
+
+  it('a batch of reads is confirmed by one heartbeat round', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.elect(1);
+    const from = c.sent.length;
+    for (let i = 0; i < 10; i++) c.raw(1).readIndex(text(`r${i}`));
+    c.stabilize();
+    assert.equal(c.node(1).readStates.length, 10);
+    assert.equal(c.sent.slice(from).filter((m) => m.type === 'MsgHeartbeat').length, 2, 'one heartbeat per follower');
+  });
+
+  it('a partitioned leader cannot confirm a read', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.elect(1);
+    c.isolate(1);
+    c.raw(1).readIndex(text('stale?'));
+    c.stabilize();
+    assert.deepEqual(c.node(1).readStates, []);
+  });
+
+  it('a follower forwards the read to the leader and gets the read state back', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.elect(1);
+    assert.deepEqual(c.raw(2).readIndex(text('f')), { kind: 'forwarded', leaderId: 1 });
+    c.stabilize();
+    assert.deepEqual(c.node(2).readStates.map((r) => str(r.requestContext)), ['f']);
+    assert.equal(c.node(2).readStates[0]?.index, c.raw(1).raft.raftLog.committed);
+  });
+
+  it('a new leader defers reads until an entry of its term is committed', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.raw(1).campaign();
+    for (let i = 0; i < 10 && c.raw(1).role !== 'Leader'; i++) {
+      c.processAllReadies();
+      c.deliverAll();
+    }
+    assert.equal(c.raw(1).role, 'Leader');
+    c.raw(1).readIndex(text('early'));
+    c.processReady(1);
+    assert.deepEqual(c.node(1).readStates, []);
+    c.stabilize();
+    const rs = c.node(1).readStates[0];
+    assert.ok(rs !== undefined);
+    const t = c.raw(1).raft.raftLog.term(rs.index);
+    assert.equal(t, c.raw(1).term, 'the read index covers the new term');
+  });
+
+  it('refuses reads beyond maxPendingReadIndex', () => {
+    const c = new Cluster([1, 2, 3], { maxPendingReadIndex: 2 });
+    c.elect(1);
+    c.isolate(1);
+    assert.equal(c.raw(1).readIndex(text('a')).kind, 'ok');
+    assert.equal(c.raw(1).readIndex(text('b')).kind, 'ok');
+    assert.deepEqual(c.raw(1).readIndex(text('c')), { kind: 'too-many-pending-reads', limit: 2 });
+  });
+});
+
+describe('lease reads', () => {
+  it('a leader with a fresh lease answers at once, without a heartbeat round', () => {
+    const c = new Cluster([1, 2, 3], { readOnlyOption: 'lease-based', checkQuorum: true });
+    c.tickAll(11); // a fresh node waits out one election timeout before it votes
+    c.elect(1);
+    c.tickAll(2); // a heartbeat round renews the lease
+    assert.ok(c.raw(1).isLeaseValid());
+    const from = c.sent.length;
+    c.raw(1).readIndex(text('lease'));
+    c.processReady(1);
+    assert.equal(c.node(1).readStates.length, 1);
+    assert.equal(c.sent.slice(from).filter((m) => m.type === 'MsgHeartbeat').length, 0);
+  });
+
+  it('the lease expires when the leader stops hearing from a quorum', () => {
+    const c = new Cluster([1, 2, 3], { readOnlyOption: 'lease-based', checkQuorum: true });
+    c.tickAll(11);
+    c.elect(1);
+    c.tickAll(2);
+    c.isolate(1);
+    c.tickAll(9);
+    assert.equal(c.raw(1).isLeaseValid(), false);
+  });
+
+  it('a leader transfer suspends the lease', () => {
+    const c = new Cluster([1, 2, 3], { readOnlyOption: 'lease-based', checkQuorum: true });
+    c.tickAll(11);
+    c.elect(1);
+    c.tickAll(2);
+    c.isolate(2);
+    c.raw(1).transferLeader(2);
+    assert.equal(c.raw(1).isLeaseValid(), false);
+  });
+
+  it('lease-based reads require check-quorum (config validation)', () => {
+    assert.throws(() => new Cluster([1], { readOnlyOption: 'lease-based', checkQuorum: false }), /lease-based requires checkQuorum/);
+  });
+});
