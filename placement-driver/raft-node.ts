@@ -37,6 +37,10 @@ export interface PdRaftNodeOptions {
   readonly applied: number;
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
+  /** Wall time of one tick; the lease is only trusted while ticks keep pace with it. */
+  readonly tickMs: number;
+  /** Monotonic clock in ms (injected for tests; default performance.now). */
+  readonly monotonicMs?: () => number;
   readonly seed?: number;
   readonly logger: Logger;
   /** Sends messages; never throws (drops are fine for raft). */
@@ -67,6 +71,9 @@ export class PdRaftNode {
   private snapshotIndex: number;
   private confState: ConfState;
   private fatal: unknown = null;
+  /** Monotonic time of the last tick delivered to raft (or of start-up). */
+  private lastTickMs: number;
+  private readonly monotonicMs: () => number;
 
   constructor(private readonly options: PdRaftNodeOptions) {
     this.log = options.logger.child({ component: 'pd-raft', memberId: options.id });
@@ -89,6 +96,8 @@ export class PdRaftNode {
     });
     this.applied = options.applied;
     this.snapshotIndex = options.applied;
+    this.monotonicMs = options.monotonicMs ?? (() => performance.now());
+    this.lastTickMs = this.monotonicMs();
     this.confState = options.log.raftStorage.initialState().confState;
   }
 
@@ -96,9 +105,15 @@ export class PdRaftNode {
     return this.role === 'Leader';
   }
 
-  /** Leader, has applied an entry of its own term, and holds a valid lease: may serve reads. */
+  /**
+   * Leader, has applied an entry of its own term, and holds a valid lease: may serve reads and
+   * timestamps. The lease is counted in ticks, so it is only trusted while ticks are current: a
+   * process that was paused (GC stall, SIGSTOP, a frozen VM) has missed ticks its lease must not
+   * survive, and serves nothing until they are replayed (see tick()).
+   */
   get canServe(): boolean {
-    return this.leaderReady && this.raw.isLeaseValid();
+    const ticksCurrent = this.monotonicMs() - this.lastTickMs < this.options.tickMs * 2;
+    return ticksCurrent && this.leaderReady && this.raw.isLeaseValid();
   }
 
   get leaderId(): number {
@@ -113,10 +128,18 @@ export class PdRaftNode {
     return this.confState;
   }
 
-  /** Advances raft's logical clock by one tick. */
+  /**
+   * Called by the server's tick timer: delivers one raft tick per tickMs of monotonic time since
+   * the last one — several after a pause, so leases and election timers see real elapsed time
+   * (a timer that fires late fires once; the ticks it missed must not be lost).
+   */
   tick(): void {
     if (this.stopped) return;
-    this.raw.tick();
+    const now = this.monotonicMs();
+    const due = Math.max(1, Math.round((now - this.lastTickMs) / this.options.tickMs));
+    // Bounded replay: past a few election timeouts more ticks change nothing but cost CPU.
+    for (let i = 0; i < Math.min(due, this.options.electionTicks * 4); i++) this.raw.tick();
+    this.lastTickMs = now;
     this.schedule();
   }
 

@@ -107,6 +107,7 @@ export class PdServer {
       applied,
       electionTicks: config.electionTicks,
       heartbeatTicks: config.heartbeatTicks,
+      tickMs: config.tickMs,
       logger: this.log,
       send: (messages) => transport.send(messages),
       onConfChange: (cc, cs) => this.onConfChange(cc, cs, sm),

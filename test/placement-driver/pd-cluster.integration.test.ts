@@ -119,6 +119,45 @@ describe('PD, three members (real processes)', () => {
     }
   });
 
+  it('a leader frozen past its lease (SIGSTOP) serves no stale timestamp when it wakes', async () => {
+    const { name: oldLeader, client: oldClient } = await leaderClient(cluster);
+    const oldStream = oldClient.tsoStream();
+    try {
+      assert.equal((await oldStream.next(1)).header?.error, null);
+      const proc = cluster.processes.get(oldLeader)!;
+      proc.pause();
+      let newest = 0n;
+      try {
+        const next = await waitFor('a new leader while the old one is frozen', async () => {
+          const names = cluster.members.map((m) => m.name).filter((n) => n !== oldLeader);
+          const healths = await Promise.all(names.map((n) => cluster.health(n)));
+          return names.find((_, i) => healths[i]?.serving === true);
+        });
+        const fresh = cluster.client(next);
+        await fresh.members();
+        const stream = fresh.tsoStream();
+        try {
+          for (let i = 0; i < 50; i++) {
+            const r = await stream.next(10);
+            if (r.header?.error === null) newest = tsOf(r);
+          }
+        } finally {
+          stream.close();
+        }
+        assert.ok(newest > 0n, 'the new leader served timestamps');
+      } finally {
+        // Queue a request on the frozen leader's stream, then wake it: it must not answer from its old lease.
+        const pending = oldStream.next(1);
+        proc.resume();
+        const r = await pending.catch(() => null);
+        if (r !== null && r.header?.error === null) assert.ok(tsOf(r) > newest, `woken leader issued ${tsOf(r)} after the new leader's ${newest}`);
+      }
+    } finally {
+      oldStream.close();
+    }
+    await cluster.waitForLeader();
+  });
+
   it('restarts every member from disk with state intact', async () => {
     const { client } = await leaderClient(cluster);
     const clusterId = client.clusterId;
