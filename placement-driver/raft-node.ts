@@ -107,13 +107,13 @@ export class PdRaftNode {
 
   /**
    * Leader, has applied an entry of its own term, and holds a valid lease: may serve reads and
-   * timestamps. The lease is counted in ticks, so it is only trusted while ticks are current: a
-   * process that was paused (GC stall, SIGSTOP, a frozen VM) has missed ticks its lease must not
-   * survive, and serves nothing until they are replayed (see tick()).
+   * timestamps. The lease is counted in raft ticks, and ticks come from a timer that a paused
+   * process (GC stall, SIGSTOP, a frozen VM) does not run; so the ticks real time owes raft are
+   * delivered first, and the lease is judged on real elapsed time.
    */
   get canServe(): boolean {
-    const ticksCurrent = this.monotonicMs() - this.lastTickMs < this.options.tickMs * 2;
-    return ticksCurrent && this.leaderReady && this.raw.isLeaseValid();
+    this.catchUpTicks();
+    return this.leaderReady && this.raw.isLeaseValid();
   }
 
   get leaderId(): number {
@@ -128,18 +128,27 @@ export class PdRaftNode {
     return this.confState;
   }
 
-  /**
-   * Called by the server's tick timer: delivers one raft tick per tickMs of monotonic time since
-   * the last one — several after a pause, so leases and election timers see real elapsed time
-   * (a timer that fires late fires once; the ticks it missed must not be lost).
-   */
+  /** Called by the server's tick timer (every tickMs). */
   tick(): void {
+    this.catchUpTicks();
+  }
+
+  /**
+   * Delivers one raft tick per tickMs of monotonic time since the last delivered tick — several
+   * after a pause, none if called early — keeping the fraction for next time. A timer that fires
+   * late fires once; the ticks it missed must not be lost, or a leader waking from a pause would
+   * trust a lease that expired while it slept.
+   */
+  private catchUpTicks(): void {
     if (this.stopped) return;
+    const tickMs = this.options.tickMs;
     const now = this.monotonicMs();
-    const due = Math.max(1, Math.round((now - this.lastTickMs) / this.options.tickMs));
+    const due = Math.floor((now - this.lastTickMs) / tickMs);
+    if (due <= 0) return;
     // Bounded replay: past a few election timeouts more ticks change nothing but cost CPU.
-    for (let i = 0; i < Math.min(due, this.options.electionTicks * 4); i++) this.raw.tick();
-    this.lastTickMs = now;
+    const replay = Math.min(due, this.options.electionTicks * 4);
+    for (let i = 0; i < replay; i++) this.raw.tick();
+    this.lastTickMs = replay < due ? now : this.lastTickMs + due * tickMs;
     this.schedule();
   }
 
@@ -193,16 +202,7 @@ export class PdRaftNode {
     }
     const result = this.raw.propose(encodePdCommand(cmd));
     if (result.kind !== 'ok') return Promise.reject(this.refusal(result));
-    invariant(result.index > 0, 'a leader proposal names its entry');
-    this.schedule();
-    return new Promise<PdApplyResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(result.index);
-        reject(new FlotillaError('DeadlineExceeded', `PD proposal at index ${result.index} not applied within ${PD_PROPOSAL_TIMEOUT_MS} ms (outcome unknown)`));
-      }, PD_PROPOSAL_TIMEOUT_MS);
-      timer.unref();
-      this.pending.set(result.index, { term: result.term, resolve, reject, timer });
-    });
+    return this.waitForApply(result.index, result.term);
   }
 
   /** Proposes a membership change of the PD group. Resolves when the change is applied. */
@@ -210,14 +210,22 @@ export class PdRaftNode {
     if (!this.isLeader) return Promise.reject(this.notLeader());
     const result = this.raw.proposeConfChange(cc);
     if (result.kind !== 'ok') return Promise.reject(this.refusal(result));
+    return this.waitForApply(result.index, result.term).then((r) => {
+      if (r.kind === 'refused') throw new FlotillaError(r.code, r.message);
+    });
+  }
+
+  /** Resolves with the apply result of the entry at (index, term) — see the file comment. */
+  private waitForApply(index: number, term: number): Promise<PdApplyResult> {
+    invariant(index > 0, 'a leader proposal names its entry');
     this.schedule();
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<PdApplyResult>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.pending.delete(result.index);
-        reject(new FlotillaError('DeadlineExceeded', `conf change at index ${result.index} not applied in time (outcome unknown)`));
+        this.pending.delete(index);
+        reject(new FlotillaError('DeadlineExceeded', `PD proposal at index ${index} not applied within ${PD_PROPOSAL_TIMEOUT_MS} ms (outcome unknown)`));
       }, PD_PROPOSAL_TIMEOUT_MS);
       timer.unref();
-      this.pending.set(result.index, { term: result.term, resolve: () => resolve(), reject, timer });
+      this.pending.set(index, { term, resolve, reject, timer });
     });
   }
 
@@ -327,6 +335,7 @@ export class PdRaftNode {
         this.options.onConfChange?.(decoded.confChange, applied.confState);
       } else {
         this.log.warn({ index: e.index, reason: applied.reason }, 'PD membership change refused at apply');
+        result = { kind: 'refused', code: 'InvalidArgument', message: `membership change refused: ${applied.reason}` };
       }
     }
     this.applied = e.index;

@@ -1,45 +1,77 @@
-// PdRaftNode's lease guard: ticks are replayed from a monotonic clock, and a leader whose ticks
-// fell behind (the process was paused) serves nothing until they are replayed. The clock is
-// injected, so the pause is simulated exactly.
+// PdRaftNode's lease: judged on real elapsed time, not on how many timer callbacks happened to
+// run. Three in-process members on real RocksDB share a simulated monotonic clock; the leader is
+// frozen (no ticks, no messages — a SIGSTOP or a long GC pause) while the others elect a new
+// leader; on waking it must not consider its old lease valid.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SimpleRocks, silentLogger } from '../../common/index.js';
-import { waitFor } from '../../deploy/index.js';
-import { EMPTY_CONF_STATE } from '../../raft/index.js';
+import { EMPTY_CONF_STATE, type Message } from '../../raft/index.js';
 import { PdRaftLog } from '../../placement-driver/raft-log.js';
 import { PdRaftNode } from '../../placement-driver/raft-node.js';
 import { PdStateMachine } from '../../placement-driver/state-machine.js';
 
-describe('PD raft node lease guard', () => {
-  const dirs: string[] = [];
-  after(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+const TICK_MS = 100;
 
-  it('stops serving when ticks fall behind the monotonic clock, and serves again once replayed', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'flotilla-pd-node-'));
-    dirs.push(dir);
-    const db = await SimpleRocks.open(dir);
-    const log = await PdRaftLog.open(db);
-    const sm = new PdStateMachine();
-    await log.persist({ snapshot: { metadata: { index: 1, term: 1, confState: { ...EMPTY_CONF_STATE, voters: [1] } }, data: sm.snapshot() }, hardState: { term: 1, vote: 0, commit: 1 }, entries: [], mustSync: true });
-    let now = 1_000;
-    const node = new PdRaftNode({ id: 1, log, sm, applied: 1, electionTicks: 10, heartbeatTicks: 1, tickMs: 100, monotonicMs: () => now, logger: silentLogger(), send: () => {} });
+describe('PD raft node lease', () => {
+  const dirs: string[] = [];
+  const dbs: SimpleRocks[] = [];
+  after(async () => {
+    await Promise.all(dbs.map((d) => d.close()));
+    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  });
+
+  it('a leader frozen past its lease does not serve when it wakes, before hearing anything', async () => {
+    const clock = { now: 10_000 };
+    const frozen = new Set<number>();
+    const nodes = new Map<number, PdRaftNode>();
+    const deliver = (from: number, msgs: readonly Message[]): void => {
+      for (const m of msgs) {
+        if (frozen.has(from) || frozen.has(m.to)) continue;
+        setImmediate(() => nodes.get(m.to)?.step(m));
+      }
+    };
+    for (const id of [1, 2, 3]) {
+      const dir = await mkdtemp(join(tmpdir(), 'flotilla-pd-node-'));
+      dirs.push(dir);
+      const db = await SimpleRocks.open(dir);
+      dbs.push(db);
+      const log = await PdRaftLog.open(db);
+      const sm = new PdStateMachine();
+      await log.persist({ snapshot: { metadata: { index: 1, term: 1, confState: { ...EMPTY_CONF_STATE, voters: [1, 2, 3] } }, data: sm.snapshot() }, hardState: { term: 1, vote: 0, commit: 1 }, entries: [], mustSync: true });
+      nodes.set(id, new PdRaftNode({ id, log, sm, applied: 1, electionTicks: 10, heartbeatTicks: 1, tickMs: TICK_MS, seed: id, monotonicMs: () => clock.now, logger: silentLogger(), send: (msgs) => deliver(id, msgs) }));
+    }
+    /** Advances simulated time by one tick for every member not frozen, letting I/O settle. */
+    const step = async (): Promise<void> => {
+      clock.now += TICK_MS;
+      for (const [id, node] of nodes) if (!frozen.has(id)) node.tick();
+      await new Promise((r) => setTimeout(r, 3)); // let RocksDB writes and raft rounds finish
+    };
+    const servingLeader = async (exclude: number): Promise<number> => {
+      for (let i = 0; i < 400; i++) {
+        for (const [id, node] of nodes) if (id !== exclude && !frozen.has(id) && node.canServe) return id;
+        await step();
+      }
+      throw new Error('no serving leader');
+    };
     try {
-      node.campaign();
-      await waitFor('leadership ready', () => (node.canServe ? true : undefined));
-      now += 150; // one late timer: still current
-      assert.equal(node.canServe, true);
-      now += 5_000; // the process was frozen for 5 s: no timer ran
-      assert.equal(node.canServe, false, 'a paused leader must not trust its tick-counted lease');
-      const termBefore = node.raw.term;
-      node.tick(); // the timer finally fires and replays the missed ticks
-      assert.equal(node.canServe, true, 'a single member holds its own quorum again once ticks are current');
-      assert.equal(node.raw.term, termBefore);
+      nodes.get(1)!.campaign();
+      const first = await servingLeader(0);
+      for (let i = 0; i < 5; i++) await step();
+      assert.equal(nodes.get(first)!.canServe, true);
+
+      frozen.add(first); // frozen: its timer does not run, nothing goes in or out
+      const second = await servingLeader(first);
+      assert.notEqual(second, first);
+      for (let i = 0; i < 20; i++) await step();
+
+      // It wakes; before its timer fires or any message arrives, a request asks whether it may serve.
+      frozen.delete(first);
+      assert.equal(nodes.get(first)!.canServe, false, 'the woken leader must not trust a lease that expired while it was frozen');
     } finally {
-      await node.stop();
-      await db.close();
+      await Promise.all([...nodes.values()].map((n) => n.stop()));
     }
   });
 });
