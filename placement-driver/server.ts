@@ -91,8 +91,9 @@ export class PdServer {
       clusterId: () => sm.clusterId,
       channels: this.channels,
       logger: this.log,
-      onUnreachable: (to) => this.node?.reportUnreachable(to),
-      onSnapshotSent: (to, outcome) => this.node?.reportSnapshot(to, outcome),
+      // Reported after the current raft round: send() runs between ready() and advance().
+      onUnreachable: (to) => queueMicrotask(() => this.node?.reportUnreachable(to)),
+      onSnapshotSent: (to, outcome) => queueMicrotask(() => this.node?.reportSnapshot(to, outcome)),
     });
     this.transport = transport;
     for (const [name, address] of initial) if (memberIdOf(name) !== this.memberId) transport.setPeerAddress(memberIdOf(name), address);
