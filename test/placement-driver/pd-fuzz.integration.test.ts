@@ -1,0 +1,104 @@
+// Bad input against a real PD process: thousands of seeded random requests — nonsense ids, keys,
+// counts and enums in well-formed messages, plus raw garbage bytes that are not protobuf at all.
+// Every answer must be a typed error or a success; the process must keep serving.
+// Replay: FLOTILLA_FUZZ_SEED=<seed>; more: FLOTILLA_FUZZ_REQUESTS=<n>.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRng, grpc, type Rng } from '../../common/index.js';
+import { PdTestCluster, type PdTestClient, type PdUnaryMethods } from '../support/pd-cluster.js';
+
+const SEED = Number(process.env['FLOTILLA_FUZZ_SEED'] ?? Date.now() % 1_000_000);
+const REQUESTS = Number(process.env['FLOTILLA_FUZZ_REQUESTS'] ?? 3_000);
+
+function u64(rng: Rng): string {
+  switch (rng.nextInt(6)) {
+    case 0: return '0';
+    case 1: return String(rng.nextInt(100));
+    case 2: return '18446744073709551615';
+    case 3: return '9007199254740993';
+    case 4: return String(rng.nextU32());
+    default: return String(rng.nextInt(5) + 1);
+  }
+}
+function bytes(rng: Rng): Buffer {
+  const n = rng.chance(0.1) ? rng.nextInt(20_000) : rng.nextInt(24);
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = rng.nextInt(256);
+  return b;
+}
+function pick<T>(rng: Rng, xs: readonly T[]): T {
+  return xs[rng.nextInt(xs.length)]!;
+}
+function peer(rng: Rng) {
+  return { id: u64(rng), storeId: u64(rng), role: pick(rng, ['Voter', 'Learner', 'IncomingVoter', 'DemotingVoter'] as const) };
+}
+function region(rng: Rng) {
+  return { id: u64(rng), startKey: bytes(rng), endKey: bytes(rng), regionEpoch: rng.chance(0.9) ? { confVer: u64(rng), version: u64(rng) } : null, peers: Array.from({ length: rng.nextInt(20) }, () => peer(rng)) };
+}
+function store(rng: Rng) {
+  return { id: u64(rng), address: rng.chance(0.8) ? `127.0.0.1:${rng.nextInt(65536)}` : 'x'.repeat(rng.nextInt(400)), statusAddress: '', labels: Array.from({ length: rng.nextInt(70) }, (_, i) => ({ key: `k${i}`, value: 'v' })), state: pick(rng, ['Up', 'Offline', 'Tombstone'] as const), version: '0', startTimestamp: u64(rng) };
+}
+
+/** A random request for a random unary method; the header is usually right, sometimes not. */
+function randomCall(rng: Rng, clusterId: string): { [K in keyof PdUnaryMethods]: [K, PdUnaryMethods[K][0]] }[keyof PdUnaryMethods] {
+  const header = { clusterId: rng.chance(0.9) ? clusterId : u64(rng), senderId: u64(rng) };
+  switch (rng.nextInt(14)) {
+    case 0: return ['AllocID', { header }];
+    case 1: return ['Bootstrap', { header, store: store(rng), region: region(rng) }];
+    case 2: return ['PutStore', { header, store: rng.chance(0.9) ? store(rng) : null }];
+    case 3: return ['GetStore', { header, storeId: u64(rng) }];
+    case 4: return ['StoreHeartbeat', { header, stats: rng.chance(0.9) ? { storeId: u64(rng), capacity: u64(rng), available: u64(rng), regionCount: rng.nextU32() } : null }];
+    case 5: return ['GetRegion', { header, regionKey: bytes(rng) }];
+    case 6: return ['GetPrevRegion', { header, regionKey: bytes(rng) }];
+    case 7: return ['GetRegionByID', { header, regionId: u64(rng) }];
+    case 8: return ['ScanRegions', { header, startKey: bytes(rng), endKey: bytes(rng), limit: rng.nextInt(3000) }];
+    case 9: return ['AskBatchSplit', { header, region: region(rng), splitCount: rng.nextInt(100) }];
+    case 10: return ['ReportBatchSplit', { header, regions: Array.from({ length: rng.nextInt(4) }, () => region(rng)) }];
+    case 11: return ['UpdateGCSafePoint', { header, safePoint: u64(rng) }];
+    case 12: return ['PutClusterConfig', { header, cluster: { id: u64(rng), maxPeerCount: rng.nextInt(10), schedule: rng.chance(0.8) ? { regionSplitSizeBytes: u64(rng), regionSplitKeys: u64(rng), leaderScheduleLimit: rng.nextInt(5000) } : null } }];
+    default: return ['GetAllStores', { header, excludeTombstoneStores: rng.chance(0.5) }];
+  }
+}
+
+describe('PD under fuzzed bad input (real process)', () => {
+  let cluster: PdTestCluster;
+  let pd: PdTestClient;
+  before(async () => {
+    cluster = await PdTestCluster.start(1);
+    pd = cluster.client('pd1');
+    await pd.members();
+  });
+  after(async () => cluster?.close());
+
+  it(`answers ${REQUESTS} random requests with typed outcomes and keeps serving (seed ${SEED})`, async () => {
+    const rng = createRng(SEED);
+    const codes = new Map<string, number>();
+    const replay = `FLOTILLA_FUZZ_SEED=${SEED} node --test dist/test/placement-driver/pd-fuzz.integration.test.js`;
+    for (let sent = 0; sent < REQUESTS; sent += 50) {
+      const batch = Array.from({ length: 50 }, () => randomCall(rng, pd.clusterId));
+      const results = await Promise.all(batch.map(([method, req]) => pd.call(method, req as never).then((r: { header: { error: { code: string } | null } | null }) => r.header?.error?.code ?? 'OK', (err: grpc.ServiceError) => `grpc:${err.code}`)));
+      for (const code of results) {
+        assert.ok(code === 'OK' || /^[A-Z_]+$/.test(code) && code !== 'INTERNAL', `untyped or internal outcome ${code}; replay: ${replay}`);
+        codes.set(code, (codes.get(code) ?? 0) + 1);
+      }
+    }
+    assert.ok((codes.get('INVALID_ARGUMENT') ?? 0) > REQUESTS / 10, `the fuzzer mostly sent valid requests: ${JSON.stringify([...codes])}`);
+    // Garbage that is not protobuf at all, straight onto the wire.
+    const raw = new grpc.Client(`127.0.0.1:${cluster.spec('pd1').clientPort}`, grpc.credentials.createInsecure());
+    try {
+      for (let i = 0; i < 200; i++) {
+        const junk = bytes(rng);
+        const code = await new Promise<number>((resolve) => {
+          raw.makeUnaryRequest('/flotilla.pdpb.PD/' + pick(rng, ['AllocID', 'PutStore', 'GetRegion', 'ScanRegions', 'Bootstrap']), (b: Buffer) => b, (b: Buffer) => b, junk, { deadline: new Date(Date.now() + 5_000) }, (err) => resolve(err === null ? 0 : err.code));
+        });
+        assert.notEqual(code, grpc.status.UNAVAILABLE, `PD went away after garbage; replay: ${replay}`);
+      }
+    } finally {
+      raw.close();
+    }
+    const health = await cluster.health('pd1');
+    assert.equal(health?.serving, true, 'still serving');
+    assert.equal((await pd.allocId()).header?.error, null);
+    assert.equal(cluster.processes.get('pd1')?.isRunning, true);
+  });
+});
