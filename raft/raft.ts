@@ -26,6 +26,7 @@ import {
   type StateRole,
   EMPTY_BYTES,
   NONE,
+  NO_ENTRIES,
   entryPayloadBytes,
   entrySizeBytes,
   isEmptyHardState,
@@ -104,11 +105,10 @@ export class Raft {
   }
 
   private loadState(hs: HardState): void {
-    invariant(
-      hs.commit >= this.raftLog.committed && hs.commit <= this.raftLog.lastIndex(),
-      () => `node ${this.id}: hard state commit ${hs.commit} out of range [${this.raftLog.committed}, ${this.raftLog.lastIndex()}]`,
-    );
-    this.raftLog.committed = hs.commit;
+    invariant(hs.commit <= this.raftLog.lastIndex(), () => `node ${this.id}: hard state commit ${hs.commit} beyond last index ${this.raftLog.lastIndex()} (log lost?)`);
+    // A commit below the snapshot index can happen when the commit index (never fsynced on its
+    // own) lagged the snapshot: the snapshot index is committed by definition.
+    this.raftLog.committed = Math.max(hs.commit, this.raftLog.committed);
     this.term = hs.term;
     this.vote = hs.vote;
   }
@@ -126,7 +126,21 @@ export class Raft {
       invariant(m.type !== 'MsgVote' && m.type !== 'MsgPreVote' && m.type !== 'MsgVoteResp' && m.type !== 'MsgPreVoteResp', () => `node ${this.id}: ${m.type} needs an explicit term`);
       term = m.type === 'MsgProp' || m.type === 'MsgReadIndex' ? 0 : this.term;
     }
-    this.msgs.push(makeMessage({ ...m, from: this.id, term }));
+    // One fixed shape for every message keeps property access monomorphic on the hot path.
+    this.msgs.push({
+      type: m.type,
+      to: m.to,
+      from: this.id,
+      term,
+      logTerm: m.logTerm ?? 0,
+      index: m.index ?? 0,
+      entries: m.entries ?? NO_ENTRIES,
+      commit: m.commit ?? 0,
+      snapshot: m.snapshot,
+      reject: m.reject ?? false,
+      rejectHint: m.rejectHint ?? 0,
+      context: m.context ?? EMPTY_BYTES,
+    });
   }
 
   /** Sends an append (or a snapshot) to `to` if its progress allows. Returns whether one was sent. */
@@ -258,11 +272,12 @@ export class Raft {
     const self = this.trk.progress.get(this.id);
     if (self !== undefined) self.becomeReplicate();
     self?.maybeUpdate(this.raftLog.stableLastIndex());
-    // No conf change until everything up to our election is applied: this makes the leader
-    // commit an entry of its own term first, which one-at-a-time changes need for safety.
-    this.pendingConfIndex = this.raftLog.lastIndex();
     // An empty entry of our term commits everything before it (Raft §5.4.2, §8).
     this.appendEntries([{ type: 'Normal', term: 0, index: 0, data: EMPTY_BYTES }], { bypassLimit: true });
+    // No conf change until that entry is applied: the leader must commit an entry of its own
+    // term before changing membership — the fix for the one-at-a-time change bug (Ongaro,
+    // raft-dev 2015) — and any change already in its log is applied first.
+    this.pendingConfIndex = this.raftLog.lastIndex();
     this.log.info({ id: this.id, term: this.term }, 'became leader');
   }
 

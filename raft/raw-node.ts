@@ -144,6 +144,8 @@ export class RawNode {
   step(m: Message): StepResult {
     if (isLocalMessageType(m.type)) return { kind: 'invalid-message', reason: `${m.type} is local and cannot come from the network` };
     if (m.to !== this.raft.id) return { kind: 'invalid-message', reason: `message for ${m.to} delivered to ${this.raft.id}` };
+    const forwarded = m.type === 'MsgProp' || m.type === 'MsgReadIndex' || m.type === 'MsgTransferLeader';
+    if (!forwarded && !(Number.isSafeInteger(m.term) && m.term > 0)) return { kind: 'invalid-message', reason: `${m.type} from ${m.from} has term ${m.term}` };
     if (isResponseMessageType(m.type) && !this.raft.trk.progress.has(m.from) && m.type !== 'MsgReadIndexResp') {
       return STEP_OK; // a response from a peer no longer in the group
     }

@@ -173,15 +173,18 @@ const EMPTY_BYTES = new Uint8Array(0);
 /** Builds a message with defaults for the fields a type does not use. */
 export function makeMessage(fields: Partial<Message> & Pick<Message, 'type' | 'to' | 'from'>): Message {
   return {
-    term: 0,
-    logTerm: 0,
-    index: 0,
-    entries: NO_ENTRIES,
-    commit: 0,
-    reject: false,
-    rejectHint: 0,
-    context: EMPTY_BYTES,
-    ...fields,
+    type: fields.type,
+    to: fields.to,
+    from: fields.from,
+    term: fields.term ?? 0,
+    logTerm: fields.logTerm ?? 0,
+    index: fields.index ?? 0,
+    entries: fields.entries ?? NO_ENTRIES,
+    commit: fields.commit ?? 0,
+    snapshot: fields.snapshot,
+    reject: fields.reject ?? false,
+    rejectHint: fields.rejectHint ?? 0,
+    context: fields.context ?? EMPTY_BYTES,
   };
 }
 

@@ -99,6 +99,18 @@ describe('leader election', () => {
   });
 });
 
+describe('idle cost', () => {
+  it('ticks below the election timeout produce no Ready on a follower', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.elect(1);
+    const t = c.raw(2).raft.randomizedElectionTimeout;
+    for (let i = 0; i < t - 1; i++) {
+      c.raw(2).tick();
+      assert.equal(c.raw(2).hasReady(), false);
+    }
+  });
+});
+
 describe('pre-vote', () => {
   it('a partitioned node does not raise its term, so it cannot disrupt a stable leader when it returns', () => {
     const c = new Cluster([1, 2, 3], { preVote: true, checkQuorum: true });
