@@ -49,6 +49,18 @@ export interface PdRaftNodeOptions {
   readonly onConfChange?: (cc: ConfChange, confState: ConfState) => void;
   /** Leadership became ready (true) or was lost (false). */
   readonly onLeadershipChange?: (isLeaderReady: boolean) => void;
+  /** Instruments (optional: tests run without). */
+  readonly metrics?: PdRaftMetrics;
+}
+
+/** What the raft loop reports; the server backs these with prom-client instruments. */
+export interface PdRaftMetrics {
+  /** One ready round's durable write, in seconds, and whether it was fsynced. */
+  observePersist(seconds: number, isSynced: boolean): void;
+  /** A proposal's fate: applied, stale (lost to a leader change), refused, timeout. */
+  countProposal(outcome: 'applied' | 'stale' | 'refused' | 'timeout'): void;
+  /** This member became leader (its leadership is ready). */
+  countLeadership(): void;
 }
 
 interface PendingProposal {
@@ -201,7 +213,10 @@ export class PdRaftNode {
       return Promise.reject(new FlotillaError('ServerIsBusy', `${this.pending.size} PD proposals pending`, { details: { backoffMs: 50 } }));
     }
     const result = this.raw.propose(encodePdCommand(cmd));
-    if (result.kind !== 'ok') return Promise.reject(this.refusal(result));
+    if (result.kind !== 'ok') {
+      this.options.metrics?.countProposal('refused');
+      return Promise.reject(this.refusal(result));
+    }
     return this.waitForApply(result.index, result.term);
   }
 
@@ -222,6 +237,7 @@ export class PdRaftNode {
     return new Promise<PdApplyResult>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(index);
+        this.options.metrics?.countProposal('timeout');
         reject(new FlotillaError('DeadlineExceeded', `PD proposal at index ${index} not applied within ${PD_PROPOSAL_TIMEOUT_MS} ms (outcome unknown)`));
       }, PD_PROPOSAL_TIMEOUT_MS);
       timer.unref();
@@ -285,7 +301,9 @@ export class PdRaftNode {
   private async round(rd: Ready): Promise<void> {
     if (rd.softState !== undefined) this.onSoftState(rd.softState.role);
     this.options.send(rd.messages);
+    const persistStart = performance.now();
     await this.options.log.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, mustSync: rd.mustSync });
+    this.options.metrics?.observePersist((performance.now() - persistStart) / 1000, rd.mustSync);
     if (rd.snapshot !== undefined) {
       this.options.sm.restore(rd.snapshot.data);
       this.applied = rd.snapshot.metadata.index;
@@ -343,12 +361,14 @@ export class PdRaftNode {
     if (waiter !== undefined) {
       this.pending.delete(e.index);
       clearTimeout(waiter.timer);
+      this.options.metrics?.countProposal(waiter.term === e.term ? 'applied' : 'stale');
       if (waiter.term === e.term) waiter.resolve(result ?? { kind: 'ok' });
       else waiter.reject(new FlotillaError('StaleCommand', `PD proposal at index ${e.index} was superseded by a leader change`));
     }
     if (!this.leaderReady && this.role === 'Leader' && e.term === this.raw.term) {
       this.leaderReady = true;
       this.log.info({ term: e.term, index: e.index }, 'PD leadership ready');
+      this.options.metrics?.countLeadership();
       this.options.onLeadershipChange?.(true);
     }
     return membershipChanged;

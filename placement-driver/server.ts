@@ -7,7 +7,7 @@ import type { Server as HttpServer } from 'node:http';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import {
-  ChannelCache, channelCredentials, Counter, createGrpcServer, createMetricsRegistry, FlotillaError, Gauge, INSECURE, SimpleRocks, startGrpcServer,
+  ChannelCache, channelCredentials, Counter, createGrpcServer, createMetricsRegistry, FlotillaError, Gauge, Histogram, INSECURE, LATENCY_BUCKETS_SECONDS, SimpleRocks, startGrpcServer,
   TaskGroup, u64FromWire, type StartedGrpcServer, grpc,
 } from '../common/index.js';
 import { serviceDefinition, type pdpb } from '../proto/index.js';
@@ -101,7 +101,15 @@ export class PdServer {
     const tso = new TsoAllocator({ nowMs: () => Date.now(), persistBound: (boundMs) => this.persistMonotonic({ kind: 'raiseTsoBound', boundMs }) });
     const ids = new IdAllocator({ persistHighWater: (highWater) => this.persistMonotonic({ kind: 'raiseIdHighWater', highWater }) });
     const operators = new OperatorController(() => Date.now());
+    const persistSeconds = new Histogram({ name: 'flotilla_pd_raft_persist_duration_seconds', help: 'Durable write of one raft ready round', labelNames: ['sync'] as const, buckets: [...LATENCY_BUCKETS_SECONDS], registers: [registry] });
+    const proposals = new Counter({ name: 'flotilla_pd_raft_proposals_total', help: 'PD raft proposals by outcome', labelNames: ['outcome'] as const, registers: [registry] });
+    const leaderships = new Counter({ name: 'flotilla_pd_leader_changes_total', help: 'Times this member became the serving leader', registers: [registry] });
     const node = new PdRaftNode({
+      metrics: {
+        observePersist: (seconds, isSynced) => persistSeconds.observe({ sync: isSynced ? 'true' : 'false' }, seconds),
+        countProposal: (outcome) => proposals.inc({ outcome }),
+        countLeadership: () => leaderships.inc(),
+      },
       id: this.memberId,
       log: raftLog,
       sm,

@@ -251,7 +251,7 @@ describe('PD, one member (real process)', () => {
     const res = await fetch(`http://127.0.0.1:${cluster.spec('pd1').httpPort}/metrics`);
     const text = await res.text();
     assert.equal(res.status, 200);
-    for (const metric of ['flotilla_pd_requests_total{', 'flotilla_pd_tso_issued_total', 'flotilla_pd_is_leader', 'flotilla_pd_raft_term', 'flotilla_pd_raft_applied_index', 'flotilla_pd_regions', 'flotilla_pd_stores', 'flotilla_process_cpu']) {
+    for (const metric of ['flotilla_pd_requests_total{', 'flotilla_pd_tso_issued_total', 'flotilla_pd_is_leader', 'flotilla_pd_raft_term', 'flotilla_pd_raft_applied_index', 'flotilla_pd_regions', 'flotilla_pd_stores', 'flotilla_pd_raft_persist_duration_seconds_bucket', 'flotilla_pd_raft_proposals_total{', 'flotilla_pd_leader_changes_total', 'flotilla_process_cpu']) {
       assert.ok(text.includes(metric), `metrics include ${metric}`);
     }
     assert.match(text, /flotilla_pd_requests_total\{[^}]*type="AllocID"[^}]*outcome="ok"/);
