@@ -133,6 +133,8 @@ export interface PdLaunchOptions {
   readonly electionTicks?: number;
   readonly logLevel?: string;
   readonly extraArgs?: readonly string[];
+  /** Extra environment, e.g. FLOTILLA_FAILPOINTS for fault tests. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export function pdArgs(o: PdLaunchOptions): string[] {
@@ -159,5 +161,5 @@ export async function allocatePdMember(name: string): Promise<PdMemberSpec> {
 
 /** Starts a PD member process (does not wait for it to serve). */
 export function startPdProcess(o: PdLaunchOptions): Promise<LocalProcess> {
-  return spawnNodeProcess(`pd ${o.member.name}`, PD_BIN, pdArgs(o), join(o.dataDir, `${o.member.name}.log`));
+  return spawnNodeProcess(`pd ${o.member.name}`, PD_BIN, pdArgs(o), join(o.dataDir, `${o.member.name}.log`), o.env);
 }

@@ -6,4 +6,4 @@ export * from './cluster-config.js';
 export * from './state-machine.js';
 export * from './operators.js';
 export * from './config.js';
-export { PdServer, type PdAddresses } from './server.js';
+export { PdServer, type PdAddresses, type PdServerOptions } from './server.js';

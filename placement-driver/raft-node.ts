@@ -13,7 +13,7 @@
 // only then are the TSO and ID allocators synced and reads served.
 
 import type { Logger } from 'pino';
-import { createRng, FlotillaError, invariant, type Rng } from '../common/index.js';
+import { createRng, failpoint, FlotillaError, invariant, type Rng } from '../common/index.js';
 import {
   decodeConfChange, RawNode, type ConfChange, type ConfState, type Entry, type Message, type Ready, type StateRole, type StepResult,
 } from '../raft/index.js';
@@ -51,6 +51,11 @@ export interface PdRaftNodeOptions {
   readonly onLeadershipChange?: (isLeaderReady: boolean) => void;
   /** Instruments (optional: tests run without). */
   readonly metrics?: PdRaftMetrics;
+  /**
+   * The raft loop failed (a persist or apply threw): raft's view and the disk may disagree, so
+   * this member must not go on. The executable exits; a supervisor restarts it from disk.
+   */
+  readonly onFatal?: (err: unknown) => void;
 }
 
 /** What the raft loop reports; the server backs these with prom-client instruments. */
@@ -288,6 +293,7 @@ export class PdRaftNode {
       this.log.fatal({ err }, 'PD raft loop failed; stopping this member');
       this.failAll(new FlotillaError('Unavailable', 'PD raft loop failed', { cause: err }));
       this.options.onLeadershipChange?.(false);
+      this.options.onFatal?.(err);
     });
   }
 
@@ -301,6 +307,7 @@ export class PdRaftNode {
   private async round(rd: Ready): Promise<void> {
     if (rd.softState !== undefined) this.onSoftState(rd.softState.role);
     this.options.send(rd.messages);
+    await failpoint('pd::before-persist-ready'); // a disk that fails (panic) or stalls (sleep, pause)
     const persistStart = performance.now();
     await this.options.log.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, mustSync: rd.mustSync });
     this.options.metrics?.observePersist((performance.now() - persistStart) / 1000, rd.mustSync);

@@ -27,6 +27,11 @@ import { TSO_UPDATE_INTERVAL_MS, TsoAllocator } from './tso.js';
 /** How often a member re-checks that its own record (URLs) is in the replicated member list. */
 const MEMBER_SELF_CHECK_INTERVAL_MS = 1_000;
 
+export interface PdServerOptions {
+  /** Called once if the member hits an error it cannot continue from (the executable exits). */
+  readonly onFatal?: (err: unknown) => void;
+}
+
 export interface PdAddresses {
   readonly client: string;
   readonly peer: string;
@@ -50,14 +55,15 @@ export class PdServer {
   private constructor(
     private readonly config: PdConfig,
     private readonly log: Logger,
+    private readonly options: PdServerOptions,
   ) {
     this.memberId = memberIdOf(config.name);
     this.tasks = new TaskGroup(log);
   }
 
   /** Starts a member. On any failure everything already started is stopped again. */
-  static async start(config: PdConfig, log: Logger): Promise<PdServer> {
-    const server = new PdServer(config, log);
+  static async start(config: PdConfig, log: Logger, options: PdServerOptions = {}): Promise<PdServer> {
+    const server = new PdServer(config, log, options);
     try {
       await server.startAll();
       return server;
@@ -121,6 +127,7 @@ export class PdServer {
       send: (messages) => transport.send(messages),
       onConfChange: (cc, cs) => this.onConfChange(cc, cs, sm),
       onLeadershipChange: (ready) => this.onLeadershipChange(ready, sm, tso, ids),
+      onFatal: (err) => this.options.onFatal?.(err),
     });
     this.node = node;
     new Gauge({ name: 'flotilla_pd_is_leader', help: '1 on the serving PD leader', registers: [registry], collect() { this.set(node.canServe ? 1 : 0); } });

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // flotilla-pd: starts one placement-driver member. `flotilla-pd --help` lists every flag.
 
-import { createLogger, describeFatal, installProcessHandlers, renderConfigHelp } from '../../common/index.js';
+import { armFailpointsFromSpec, createLogger, describeFatal, installProcessHandlers, renderConfigHelp } from '../../common/index.js';
 import { loadPdConfig, PD_CONFIG_SCHEMA, PD_ENV_PREFIX } from '../config.js';
 import { PdServer } from '../server.js';
 
@@ -27,6 +27,7 @@ async function main(): Promise<void> {
   let config;
   try {
     config = await loadPdConfig(argv, process.env);
+    armFailpointsFromSpec(process.env['FLOTILLA_FAILPOINTS']); // fault tests only; unset in production
   } catch (err) {
     process.stderr.write(`flotilla-pd: ${describeFatal(err)}\n`);
     process.exit(2);
@@ -34,7 +35,15 @@ async function main(): Promise<void> {
   const log = createLogger({ level: config.logLevel, base: { process: 'pd', name: config.name } });
   let server: PdServer;
   try {
-    server = await PdServer.start(config, log);
+    server = await PdServer.start(config, log, {
+      onFatal: (err) => {
+        // Raft's view and the disk may disagree now: stop, and let the supervisor restart from disk.
+        log.fatal({ err }, `stopping: ${describeFatal(err)}`);
+        log.flush();
+        process.stderr.write(`flotilla-pd: stopping: ${describeFatal(err)}\n`);
+        process.exit(1);
+      },
+    });
   } catch (err) {
     log.fatal({ err }, `cannot start: ${describeFatal(err)}`);
     log.flush();

@@ -4,10 +4,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PD_BIN } from '../../deploy/index.js';
+import { allocatePdMember, PD_BIN, startPdProcess } from '../../deploy/index.js';
 
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -44,6 +44,23 @@ describe('flotilla-pd command line', () => {
         assert.equal(r.stderr.trim().split('\n').length, 1, 'one line');
       }
       assert.equal(existsSync(join(dir, 'data')), false, 'nothing was written');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('flotilla-pd fail-stop', () => {
+  it('exits non-zero with one line when a raft write fails, instead of lingering half-alive', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flotilla-pd-failstop-'));
+    try {
+      const member = await allocatePdMember('pd1');
+      const proc = await startPdProcess({ member, cluster: [member], dataDir: dir, env: { FLOTILLA_FAILPOINTS: 'pd::before-persist-ready=panic' } });
+      const code = await Promise.race([proc.waitExit(), new Promise<'running'>((r) => setTimeout(() => r('running'), 20_000).unref())]);
+      if (code === 'running') await proc.kill();
+      assert.equal(code, 1);
+      const log = await readFile(proc.logPath, 'utf8');
+      assert.match(log, /flotilla-pd: stopping: Internal: failpoint pd::before-persist-ready: panic/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
