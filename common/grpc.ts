@@ -13,6 +13,12 @@ const MiB = 1024 * 1024;
  * 64 MiB bounds memory per in-flight message while leaving room. Snapshots go in chunks well below.
  */
 export const GRPC_MESSAGE_BYTES_MAX = 64 * MiB;
+/**
+ * Concurrent streams (calls) one connection may have open at a server. Clients multiplex on one
+ * connection and the hot paths are single long-lived streams, so this is generous; it bounds what
+ * one misbehaving client can make a server hold.
+ */
+export const GRPC_CONCURRENT_STREAMS_MAX = 1_024;
 /** Keepalive ping interval: finds a dead peer in ~10 s + timeout even when idle. */
 export const GRPC_KEEPALIVE_TIME_MS = 10_000;
 /** How long a keepalive ping may go unanswered before the connection is dropped. */
@@ -71,6 +77,7 @@ export function grpcChannelOptions(messageBytesMax = GRPC_MESSAGE_BYTES_MAX): gr
 export function createGrpcServer(messageBytesMax = GRPC_MESSAGE_BYTES_MAX): grpc.Server {
   return new grpc.Server({
     ...grpcChannelOptions(messageBytesMax),
+    'grpc.max_concurrent_streams': GRPC_CONCURRENT_STREAMS_MAX,
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
     'grpc.keepalive_permit_without_calls': 1,
   });

@@ -259,16 +259,7 @@ export class PdService {
    * (HTTP/2 back-pressure) the stream stops reading, so a fast client cannot queue unbounded work.
    */
   private tsoStream(call: grpc.ServerDuplexStream<pdpb.TsoRequest, pdpb.TsoResponse__Input>): void {
-    let queue = Promise.resolve();
-    call.on('data', (req: pdpb.TsoRequest) => {
-      queue = queue.then(() => this.answerTso(call, req));
-    });
-    call.on('end', () => {
-      void queue.then(() => call.end());
-    });
-    call.on('error', () => {
-      /* the client went away; nothing to answer */
-    });
+    serveInOrder(call, (req: pdpb.TsoRequest) => this.answerTso(call, req));
   }
 
   private async answerTso(call: grpc.ServerDuplexStream<pdpb.TsoRequest, pdpb.TsoResponse__Input>, req: pdpb.TsoRequest): Promise<void> {
@@ -306,16 +297,7 @@ export class PdService {
    * keep sizes and traffic in memory, and answer with the region's pending operator step.
    */
   private regionHeartbeatStream(call: grpc.ServerDuplexStream<pdpb.RegionHeartbeatRequest, pdpb.RegionHeartbeatResponse__Input>): void {
-    let queue = Promise.resolve();
-    call.on('data', (req: pdpb.RegionHeartbeatRequest) => {
-      queue = queue.then(() => this.onRegionHeartbeat(call, req));
-    });
-    call.on('end', () => {
-      void queue.then(() => call.end());
-    });
-    call.on('error', () => {
-      /* the store went away; it re-opens the stream */
-    });
+    serveInOrder(call, (req: pdpb.RegionHeartbeatRequest) => this.onRegionHeartbeat(call, req));
   }
 
   private async onRegionHeartbeat(call: grpc.ServerDuplexStream<pdpb.RegionHeartbeatRequest, pdpb.RegionHeartbeatResponse__Input>, req: pdpb.RegionHeartbeatRequest): Promise<void> {
@@ -361,6 +343,42 @@ export class PdService {
       call.write({ header: errorHeader(this.clusterId, err), regionId: req.region?.id ?? '0' });
     }
   }
+}
+
+/** Requests of one stream waiting to be handled; past this the stream stops reading (back-pressure). */
+export const STREAM_PENDING_REQUESTS_MAX = 256;
+
+/**
+ * Handles a bidi stream's requests one at a time, in arrival order (responses keep that order),
+ * and stops reading from the client while STREAM_PENDING_REQUESTS_MAX are waiting, so a client
+ * that floods a stream while a request waits on raft cannot grow PD's memory without bound.
+ * `handle` must not reject (it answers errors in its response).
+ */
+function serveInOrder<Req>(call: grpc.ServerDuplexStream<Req, unknown>, handle: (req: Req) => Promise<void>): void {
+  const waiting: Req[] = [];
+  let isRunning = false;
+  let isEnded = false;
+  const run = async (): Promise<void> => {
+    isRunning = true;
+    for (let req = waiting.shift(); req !== undefined; req = waiting.shift()) {
+      if (waiting.length < STREAM_PENDING_REQUESTS_MAX / 2 && call.isPaused()) call.resume();
+      await handle(req);
+    }
+    isRunning = false;
+    if (isEnded) call.end();
+  };
+  call.on('data', (req: Req) => {
+    waiting.push(req);
+    if (waiting.length >= STREAM_PENDING_REQUESTS_MAX) call.pause();
+    if (!isRunning) void run();
+  });
+  call.on('end', () => {
+    isEnded = true;
+    if (!isRunning) call.end();
+  });
+  call.on('error', () => {
+    /* the peer went away; nothing left to answer */
+  });
 }
 
 function memberToWire(m: PdMember): pdpb.Member__Input {
