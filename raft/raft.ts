@@ -26,7 +26,6 @@ import {
   type StateRole,
   EMPTY_BYTES,
   NONE,
-  NO_ENTRIES,
   entryPayloadBytes,
   entrySizeBytes,
   isEmptyHardState,
@@ -126,21 +125,7 @@ export class Raft {
       invariant(m.type !== 'MsgVote' && m.type !== 'MsgPreVote' && m.type !== 'MsgVoteResp' && m.type !== 'MsgPreVoteResp', () => `node ${this.id}: ${m.type} needs an explicit term`);
       term = m.type === 'MsgProp' || m.type === 'MsgReadIndex' ? 0 : this.term;
     }
-    // One fixed shape for every message keeps property access monomorphic on the hot path.
-    this.msgs.push({
-      type: m.type,
-      to: m.to,
-      from: this.id,
-      term,
-      logTerm: m.logTerm ?? 0,
-      index: m.index ?? 0,
-      entries: m.entries ?? NO_ENTRIES,
-      commit: m.commit ?? 0,
-      snapshot: m.snapshot,
-      reject: m.reject ?? false,
-      rejectHint: m.rejectHint ?? 0,
-      context: m.context ?? EMPTY_BYTES,
-    });
+    this.msgs.push(makeMessage(m, this.id, term));
   }
 
   /** Sends an append (or a snapshot) to `to` if its progress allows. Returns whether one was sent. */

@@ -170,13 +170,21 @@ export interface ReadState {
 
 const EMPTY_BYTES = new Uint8Array(0);
 
-/** Builds a message with defaults for the fields a type does not use. */
-export function makeMessage(fields: Partial<Message> & Pick<Message, 'type' | 'to' | 'from'>): Message {
+/**
+ * Builds a message with defaults for the fields a type does not use. Every message has this one
+ * fixed shape, which keeps property access monomorphic on the hot path. `from` and `term`, when
+ * given, override the fields (the sender stamps its own id and term without a copy).
+ */
+export function makeMessage(
+  fields: Partial<Message> & Pick<Message, 'type' | 'to'>,
+  from: NodeId = fields.from ?? NONE,
+  term: number = fields.term ?? 0,
+): Message {
   return {
     type: fields.type,
     to: fields.to,
-    from: fields.from,
-    term: fields.term ?? 0,
+    from,
+    term,
     logTerm: fields.logTerm ?? 0,
     index: fields.index ?? 0,
     entries: fields.entries ?? NO_ENTRIES,
