@@ -68,7 +68,7 @@ export class Backoff {
   }
 }
 
-/** Resolves after `ms`, or rejects with DeadlineExceeded-free AbortError semantics when aborted. */
+/** Resolves after `ms`; rejects with Unavailable (cause: the abort reason) if `signal` aborts first. */
 export function sleepMs(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted === true) {

@@ -78,8 +78,6 @@ export function createGrpcServer(messageBytesMax = GRPC_MESSAGE_BYTES_MAX): grpc
   return new grpc.Server({
     ...grpcChannelOptions(messageBytesMax),
     'grpc.max_concurrent_streams': GRPC_CONCURRENT_STREAMS_MAX,
-    'grpc.http2.min_ping_interval_without_data_ms': 5_000,
-    'grpc.keepalive_permit_without_calls': 1,
   });
 }
 

@@ -44,6 +44,11 @@ export function parseInitialCluster(text: string, fieldName = '--initial-cluster
   return members;
 }
 
+/** The initial members (name → peer address): --initial-cluster, or just this member by default. */
+export function initialClusterOf(config: Pick<PdConfig, 'name' | 'initialCluster' | 'peerUrls'>): Map<string, string> {
+  return parseInitialCluster(config.initialCluster === '' ? `${config.name}=${config.peerUrls[0]!}` : config.initialCluster);
+}
+
 /** A member's raft id, derived from its name (FNV-1a 64, low 52 bits, never 0) so all members agree. */
 export function memberIdOf(name: string): number {
   let h = 0xcbf29ce484222325n;
@@ -65,7 +70,7 @@ export async function loadPdConfig(argv: readonly string[], env: Readonly<Record
   for (const u of config.clientUrls) hostPort(u, '--client-urls');
   for (const u of config.peerUrls) hostPort(u, '--peer-urls');
   hostPort(config.httpUrl, '--http-url');
-  const initial = parseInitialCluster(config.initialCluster === '' ? `${config.name}=${config.peerUrls[0]!}` : config.initialCluster);
+  const initial = initialClusterOf(config);
   if (config.initialClusterState === 'new' && !initial.has(config.name)) {
     throw new ConfigError('--initial-cluster', `does not list this member (${config.name})`);
   }

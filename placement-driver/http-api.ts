@@ -166,16 +166,18 @@ export class PdHttpApi {
           return send(res, 200, { removed: parts[2] });
         }
         throw new HttpError(route === 'members' ? 405 : 404, route === 'members' ? 'MethodNotAllowed' : 'NotFound', `${method} ${url.pathname}`);
-      case 'stores':
+      case 'stores': {
         only('GET');
         this.requireLeader();
-        return send(res, 200, { count: sm.stores.size, stores: [...sm.stores.values()].map((s) => this.storeJson(s.id)) });
+        const counts = this.storeCounts();
+        return send(res, 200, { count: sm.stores.size, stores: [...sm.stores.values()].map((s) => this.storeJson(s.id, counts)) });
+      }
       case 'store': {
         only('GET');
         this.requireLeader();
         const id = parseId(parts[1], 'store id');
         if (!sm.stores.has(id)) throw new FlotillaError('StoreNotFound', `store ${id} not found`);
-        return send(res, 200, this.storeJson(id));
+        return send(res, 200, this.storeJson(id, this.storeCounts()));
       }
       case 'regions': {
         only('GET');
@@ -251,17 +253,25 @@ export class PdHttpApi {
     }
   }
 
-  private storeJson(id: number): unknown {
+  /** Region and leader counts of every store, in one pass over the regions. */
+  private storeCounts(): Map<number, { regionCount: number; leaderCount: number }> {
+    const counts = new Map<number, { regionCount: number; leaderCount: number }>();
+    for (const r of this.ctx.sm.regions.all()) {
+      const leaderPeerId = this.ctx.sm.leaders.get(r.id);
+      for (const p of r.peers) {
+        const c = counts.get(p.storeId) ?? { regionCount: 0, leaderCount: 0 };
+        c.regionCount++;
+        if (p.id === leaderPeerId) c.leaderCount++;
+        counts.set(p.storeId, c);
+      }
+    }
+    return counts;
+  }
+
+  private storeJson(id: number, counts: ReadonlyMap<number, { regionCount: number; leaderCount: number }>): unknown {
     const store = this.ctx.sm.stores.get(id)!;
     const runtime = this.ctx.storeRuntime.get(id);
-    let leaderCount = 0;
-    let regionCount = 0;
-    for (const r of this.ctx.sm.regions.all()) {
-      const peer = r.peers.find((p) => p.storeId === id);
-      if (peer === undefined) continue;
-      regionCount++;
-      if (this.ctx.sm.leaders.get(r.id) === peer.id) leaderCount++;
-    }
+    const { regionCount, leaderCount } = counts.get(id) ?? { regionCount: 0, leaderCount: 0 };
     return { ...store, regionCount, leaderCount, lastHeartbeatMs: runtime?.lastHeartbeatMs ?? 0, stats: runtime?.stats ?? null };
   }
 

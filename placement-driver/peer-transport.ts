@@ -21,6 +21,8 @@ export interface PeerTransportOptions {
   readonly onUnreachable: (to: number) => void;
   /** A snapshot message to `to` was handed to the stream (finish) or lost (failure). */
   readonly onSnapshotSent: (to: number, outcome: 'finish' | 'failure') => void;
+  /** A batch was dropped (peer unknown, unreachable or not draining); for metrics. */
+  readonly onDropped?: () => void;
 }
 
 interface PeerStream {
@@ -34,7 +36,6 @@ export class PeerTransport {
   private readonly lastDialMs = new Map<number, number>();
   private readonly log: Logger;
   private closed = false;
-  droppedBatches = 0;
 
   constructor(private readonly options: PeerTransportOptions) {
     this.log = options.logger.child({ component: 'pd-peer-transport' });
@@ -72,7 +73,7 @@ export class PeerTransport {
     const hasSnapshot = batch.some((m) => m.type === 'MsgSnap');
     const stream = this.streamTo(to);
     if (stream === undefined || stream.broken) {
-      this.droppedBatches++;
+      this.options.onDropped?.();
       this.options.onUnreachable(to);
       if (hasSnapshot) this.options.onSnapshotSent(to, 'failure');
       return;

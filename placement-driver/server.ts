@@ -12,7 +12,7 @@ import {
 } from '../common/index.js';
 import { serviceDefinition, type pdpb } from '../proto/index.js';
 import { EMPTY_CONF_STATE, type ConfChange, type ConfState } from '../raft/index.js';
-import { hostPort, memberIdOf, parseInitialCluster, type PdConfig } from './config.js';
+import { hostPort, initialClusterOf, memberIdOf, type PdConfig } from './config.js';
 import { PdHttpApi } from './http-api.js';
 import { IdAllocator } from './id-allocator.js';
 import { OperatorController } from './operators.js';
@@ -80,7 +80,7 @@ export class PdServer {
     this.db = await SimpleRocks.open(join(dataDir, 'raft'));
     const raftLog = await PdRaftLog.open(this.db);
     const sm = new PdStateMachine();
-    const initial = parseInitialCluster(config.initialCluster === '' ? `${config.name}=${config.peerUrls[0]!}` : config.initialCluster);
+    const initial = initialClusterOf(config);
     const isEmpty = raftLog.storage.lastIndex() === 0 && raftLog.storage.initialState().hardState.term === 0;
     if (isEmpty && config.initialClusterState === 'new') await this.bootstrapLog(raftLog, sm, initial);
     const saved = raftLog.storage.snapshot();
@@ -91,6 +91,7 @@ export class PdServer {
     const requests = new Counter({ name: 'flotilla_pd_requests_total', help: 'PD requests by type and outcome', labelNames: ['type', 'outcome'] as const, registers: [registry] });
     const tsoIssued = new Counter({ name: 'flotilla_pd_tso_issued_total', help: 'Timestamps issued', registers: [registry] });
 
+    const droppedBatches = new Counter({ name: 'flotilla_pd_peer_batches_dropped_total', help: 'Raft message batches to other members dropped (unreachable or not draining; raft resends)', registers: [registry] });
     this.channels = new ChannelCache(await channelCredentials(INSECURE));
     const transport = new PeerTransport({
       selfId: this.memberId,
@@ -100,6 +101,7 @@ export class PdServer {
       // Reported after the current raft round: send() runs between ready() and advance().
       onUnreachable: (to) => queueMicrotask(() => this.node?.reportUnreachable(to)),
       onSnapshotSent: (to, outcome) => queueMicrotask(() => this.node?.reportSnapshot(to, outcome)),
+      onDropped: () => droppedBatches.inc(),
     });
     this.transport = transport;
     for (const [name, address] of initial) if (memberIdOf(name) !== this.memberId) transport.setPeerAddress(memberIdOf(name), address);
@@ -139,6 +141,10 @@ export class PdServer {
     const memberList = (): PdMember[] => [...sm.members.values()].sort((a, b) => a.name.localeCompare(b.name));
     const storeRuntime = new Map<number, StoreRuntime>();
     const regionRuntime = new Map<number, RegionRuntime>();
+    sm.onRegionRemoved = (regionId) => {
+      regionRuntime.delete(regionId);
+      operators.removeRegion(regionId);
+    };
     const ctx = { memberId: this.memberId, node, sm, tso, ids, operators, storeRuntime, regionRuntime, logger: this.log, requests, tsoIssued, memberList, nowMs: () => Date.now() };
 
     // Peer service first: the other members need it to elect a leader.

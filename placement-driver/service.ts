@@ -5,10 +5,9 @@
 
 import type { Logger } from 'pino';
 import {
-  errorCodeToWire, FlotillaError, type grpc, isFlotillaError, u64FromWire, u64ToSafeNumber, u64ToWire, type Counter,
+  errorCodeToWire, extractLogical, extractPhysical, FlotillaError, type grpc, isFlotillaError, u64FromWire, u64ToSafeNumber, u64ToWire, type Counter,
 } from '../common/index.js';
 import type { errorpb, metapb, pdpb } from '../proto/index.js';
-import { extractLogical, extractPhysical } from '../common/index.js';
 import {
   clusterConfigPatchFromWire, clusterConfigToWire, peerFromWire, peerToWire, positiveId, regionFromWire, regionToWire, storeFromWire, storeToWire,
 } from './convert.js';
@@ -16,7 +15,7 @@ import type { IdAllocator } from './id-allocator.js';
 import type { OperatorController, OperatorStep } from './operators.js';
 import type { PdRaftNode } from './raft-node.js';
 import type { RegionMeta } from './region-index.js';
-import type { PdApplyResult, PdCommand, PdMember, PdStateMachine } from './state-machine.js';
+import type { PdApplyResult, PdMember, PdStateMachine } from './state-machine.js';
 import type { TsoAllocator } from './tso.js';
 
 /** Regions one ScanRegions returns at most (also the default when the request says 0). */
@@ -78,12 +77,12 @@ export class PdService {
     return this.ctx.sm.clusterId;
   }
 
-  /** Checks the header and that this member may serve; throws the typed reason otherwise. */
-  private admit(req: WithHeader, options: { readonly leaderOnly: boolean } = { leaderOnly: true }): void {
+  /** Checks the cluster id and that this member is the serving leader; throws the typed reason. */
+  private admit(req: WithHeader): void {
     const sent = u64FromWire(req.header?.clusterId ?? '0', 'header.clusterId');
     if (this.clusterId === 0n) throw new FlotillaError('Unavailable', 'PD is starting: the cluster id is not known yet');
     if (sent !== this.clusterId) throw new FlotillaError('ClusterIdMismatch', `request for cluster ${sent}, this PD serves cluster ${this.clusterId}`);
-    if (options.leaderOnly && !this.ctx.node.canServe) throw this.notLeader();
+    if (!this.ctx.node.canServe) throw this.notLeader();
   }
 
   private notLeader(): FlotillaError {
@@ -94,17 +93,21 @@ export class PdService {
     });
   }
 
-  private async propose(cmd: PdCommand): Promise<PdApplyResult> {
-    return this.ctx.node.propose(cmd);
-  }
-
-  /** Wraps a unary handler: errors become a typed header, outcomes are counted. */
+  /**
+   * Wraps a unary handler: the request is admitted first (cluster id, serving leader) unless
+   * `admission` is 'any-member'; errors become a typed header; outcomes are counted.
+   */
   private unary<Req extends WithHeader, Resp extends { header?: pdpb.ResponseHeader__Input | null }>(
     type: string,
     handler: (req: Req) => Promise<Omit<Resp, 'header'>>,
+    admission: 'serving-leader' | 'any-member' = 'serving-leader',
   ): grpc.handleUnaryCall<Req, Resp> {
     return (call, callback) => {
-      handler(call.request).then(
+      const run = async (): Promise<Omit<Resp, 'header'>> => {
+        if (admission === 'serving-leader') this.admit(call.request);
+        return handler(call.request);
+      };
+      run().then(
         (body) => {
           this.ctx.requests.inc({ type, outcome: 'ok' });
           callback(null, { ...body, header: headerOk(this.clusterId) } as Resp);
@@ -126,33 +129,28 @@ export class PdService {
         const leaderId = this.ctx.node.leaderId;
         const leader = this.ctx.memberList().find((m) => m.id === leaderId);
         return { members, leader: leader === undefined ? null : memberToWire(leader) };
-      }),
-      AllocID: this.unary<pdpb.AllocIDRequest, pdpb.AllocIDResponse__Input>('AllocID', async (req) => {
-        this.admit(req);
+      }, 'any-member'),
+      AllocID: this.unary<pdpb.AllocIDRequest, pdpb.AllocIDResponse__Input>('AllocID', async () => {
         const [id] = await this.ctx.ids.alloc(1);
         return { id: u64ToWire(id!) };
       }),
       Bootstrap: this.unary<pdpb.BootstrapRequest, pdpb.BootstrapResponse__Input>('Bootstrap', async (req) => {
-        this.admit(req);
         const store = storeFromWire(req.store);
         const region = regionFromWire(req.region);
-        applyOrThrow(await this.propose({ kind: 'bootstrap', store: { ...store, state: 'up' }, region }));
+        applyOrThrow(await this.ctx.node.propose({ kind: 'bootstrap', store: { ...store, state: 'up' }, region }));
         return {};
       }),
-      IsBootstrapped: this.unary<pdpb.IsBootstrappedRequest, pdpb.IsBootstrappedResponse__Input>('IsBootstrapped', async (req) => {
-        this.admit(req);
+      IsBootstrapped: this.unary<pdpb.IsBootstrappedRequest, pdpb.IsBootstrappedResponse__Input>('IsBootstrapped', async () => {
         return { bootstrapped: this.ctx.sm.bootstrapped };
       }),
       PutStore: this.unary<pdpb.PutStoreRequest, pdpb.PutStoreResponse__Input>('PutStore', async (req) => {
-        this.admit(req);
         const store = storeFromWire(req.store);
-        const known = this.ctx.sm.stores.get(store.id);
-        // A store reports itself Up; PD keeps its own record of offline / tombstone.
-        applyOrThrow(await this.propose({ kind: 'putStore', store: { ...store, state: known?.state === 'offline' ? 'offline' : store.state === 'tombstone' ? 'up' : store.state } }));
+        // A store reports itself Up; offline is PD's own record and stays (tombstone is refused).
+        const state = this.ctx.sm.stores.get(store.id)?.state === 'offline' ? 'offline' : 'up';
+        applyOrThrow(await this.ctx.node.propose({ kind: 'putStore', store: { ...store, state } }));
         return {};
       }),
       GetStore: this.unary<pdpb.GetStoreRequest, pdpb.GetStoreResponse__Input>('GetStore', async (req) => {
-        this.admit(req);
         const id = positiveId(req.storeId, 'storeId');
         const store = this.ctx.sm.stores.get(id);
         if (store === undefined) throw new FlotillaError('StoreNotFound', `store ${id} not found`);
@@ -160,12 +158,10 @@ export class PdService {
         return { store: storeToWire(store, runtime?.lastHeartbeatMs), stats: runtime?.stats ?? null };
       }),
       GetAllStores: this.unary<pdpb.GetAllStoresRequest, pdpb.GetAllStoresResponse__Input>('GetAllStores', async (req) => {
-        this.admit(req);
         const stores = [...this.ctx.sm.stores.values()].filter((s) => !req.excludeTombstoneStores || s.state !== 'tombstone');
         return { stores: stores.map((s) => storeToWire(s, this.ctx.storeRuntime.get(s.id)?.lastHeartbeatMs)) };
       }),
       StoreHeartbeat: this.unary<pdpb.StoreHeartbeatRequest, pdpb.StoreHeartbeatResponse__Input>('StoreHeartbeat', async (req) => {
-        this.admit(req);
         if (req.stats === null) throw new FlotillaError('InvalidArgument', 'stats: is required');
         const id = positiveId(req.stats.storeId, 'stats.storeId');
         const store = this.ctx.sm.stores.get(id);
@@ -177,29 +173,24 @@ export class PdService {
       RegionHeartbeat: (call) => this.regionHeartbeatStream(call),
       Tso: (call) => this.tsoStream(call),
       GetRegion: this.unary<pdpb.GetRegionRequest, pdpb.GetRegionResponse__Input>('GetRegion', async (req) => {
-        this.admit(req);
         return this.route(this.ctx.sm.regions.getByKey(req.regionKey));
       }),
       GetPrevRegion: this.unary<pdpb.GetRegionRequest, pdpb.GetRegionResponse__Input>('GetPrevRegion', async (req) => {
-        this.admit(req);
         return this.route(this.ctx.sm.regions.getPrev(req.regionKey));
       }),
       GetRegionByID: this.unary<pdpb.GetRegionByIDRequest, pdpb.GetRegionResponse__Input>('GetRegionByID', async (req) => {
-        this.admit(req);
         const id = positiveId(req.regionId, 'regionId');
         const region = this.ctx.sm.regions.getById(id);
         if (region === undefined) throw new FlotillaError('RegionNotFound', `region ${id} not found`);
         return this.route(region);
       }),
       ScanRegions: this.unary<pdpb.ScanRegionsRequest, pdpb.ScanRegionsResponse__Input>('ScanRegions', async (req) => {
-        this.admit(req);
         if (req.limit > SCAN_REGIONS_LIMIT_MAX) throw new FlotillaError('LimitExceeded', `limit ${req.limit} exceeds ${SCAN_REGIONS_LIMIT_MAX}`);
         const limit = req.limit === 0 ? SCAN_REGIONS_LIMIT_MAX : req.limit;
         const regions = this.ctx.sm.regions.scan(req.startKey, req.endKey, limit);
         return { regions: regions.map((r) => this.route(r)) };
       }),
       AskBatchSplit: this.unary<pdpb.AskBatchSplitRequest, pdpb.AskBatchSplitResponse__Input>('AskBatchSplit', async (req) => {
-        this.admit(req);
         const region = regionFromWire(req.region);
         if (req.splitCount < 1 || req.splitCount > BATCH_SPLIT_COUNT_MAX) throw new FlotillaError('InvalidArgument', `splitCount ${req.splitCount} must be within [1, ${BATCH_SPLIT_COUNT_MAX}]`);
         const known = this.ctx.sm.regions.getById(region.id);
@@ -215,32 +206,25 @@ export class PdService {
         return { ids: out };
       }),
       ReportBatchSplit: this.unary<pdpb.ReportBatchSplitRequest, pdpb.ReportBatchSplitResponse__Input>('ReportBatchSplit', async (req) => {
-        this.admit(req);
         const regions = req.regions.map((r, i) => regionFromWire(r, `regions[${i}]`));
-        for (const region of regions) {
-          const result = await this.propose({ kind: 'putRegion', region, leaderPeerId: 0 });
-          applyOrThrow(result);
-        }
+        // Proposed together: raft carries them in one round (one fsync), applied in this order.
+        const results = await Promise.all(regions.map((region) => this.ctx.node.propose({ kind: 'putRegion', region, leaderPeerId: 0 })));
+        for (const result of results) applyOrThrow(result);
         return {};
       }),
-      GetGCSafePoint: this.unary<pdpb.GetGCSafePointRequest, pdpb.GetGCSafePointResponse__Input>('GetGCSafePoint', async (req) => {
-        this.admit(req);
+      GetGCSafePoint: this.unary<pdpb.GetGCSafePointRequest, pdpb.GetGCSafePointResponse__Input>('GetGCSafePoint', async () => {
         return { safePoint: u64ToWire(this.ctx.sm.gcSafePoint) };
       }),
       UpdateGCSafePoint: this.unary<pdpb.UpdateGCSafePointRequest, pdpb.UpdateGCSafePointResponse__Input>('UpdateGCSafePoint', async (req) => {
-        this.admit(req);
         const safePoint = u64FromWire(req.safePoint, 'safePoint');
-        const result = await this.propose({ kind: 'updateGcSafePoint', safePoint });
-        applyOrThrow(result);
+        applyOrThrow(await this.ctx.node.propose({ kind: 'updateGcSafePoint', safePoint }));
         return { newSafePoint: u64ToWire(this.ctx.sm.gcSafePoint) };
       }),
-      GetClusterConfig: this.unary<pdpb.GetClusterConfigRequest, pdpb.GetClusterConfigResponse__Input>('GetClusterConfig', async (req) => {
-        this.admit(req);
+      GetClusterConfig: this.unary<pdpb.GetClusterConfigRequest, pdpb.GetClusterConfigResponse__Input>('GetClusterConfig', async () => {
         return { cluster: clusterConfigToWire(this.clusterId, this.ctx.sm.config) };
       }),
       PutClusterConfig: this.unary<pdpb.PutClusterConfigRequest, pdpb.PutClusterConfigResponse__Input>('PutClusterConfig', async (req) => {
-        this.admit(req);
-        applyOrThrow(await this.propose({ kind: 'patchConfig', patch: clusterConfigPatchFromWire(req.cluster) }));
+        applyOrThrow(await this.ctx.node.propose({ kind: 'patchConfig', patch: clusterConfigPatchFromWire(req.cluster) }));
         return {};
       }),
     };
@@ -254,16 +238,12 @@ export class PdService {
     return { region: regionToWire(region), leader: leader === undefined ? null : peerToWire(leader), downPeers: runtime?.downPeers ?? [], pendingPeers: runtime?.pendingPeers ?? [] };
   }
 
-  /**
-   * TSO stream: each request gets one response, in order. While a response cannot be written
-   * (HTTP/2 back-pressure) the stream stops reading, so a fast client cannot queue unbounded work.
-   */
+  /** TSO stream: one response per request, in order (see serveInOrder for back-pressure). */
   private tsoStream(call: grpc.ServerDuplexStream<pdpb.TsoRequest, pdpb.TsoResponse__Input>): void {
-    serveInOrder(call, (req: pdpb.TsoRequest) => this.answerTso(call, req));
+    serveInOrder(call, (req: pdpb.TsoRequest) => this.answerTso(req));
   }
 
-  private async answerTso(call: grpc.ServerDuplexStream<pdpb.TsoRequest, pdpb.TsoResponse__Input>, req: pdpb.TsoRequest): Promise<void> {
-    let response: pdpb.TsoResponse__Input;
+  private async answerTso(req: pdpb.TsoRequest): Promise<pdpb.TsoResponse__Input> {
     try {
       this.admit(req);
       if (req.count === 0) throw new FlotillaError('InvalidArgument', 'count must be at least 1');
@@ -276,19 +256,14 @@ export class PdService {
       if (result.kind === 'exhausted') throw new FlotillaError('ServerIsBusy', 'TSO logical space exhausted; retry', { details: { backoffMs: 1 } });
       this.ctx.tsoIssued.inc(result.count);
       this.ctx.requests.inc({ type: 'Tso', outcome: 'ok' });
-      response = {
+      return {
         header: headerOk(this.clusterId),
         count: result.count,
         timestamp: { physical: u64ToWire(extractPhysical(result.lastTs)), logical: Number(extractLogical(result.lastTs)) },
       };
     } catch (err) {
       this.ctx.requests.inc({ type: 'Tso', outcome: isFlotillaError(err) ? err.code : 'Internal' });
-      response = { header: errorHeader(this.clusterId, err), count: 0 };
-    }
-    if (!call.write(response)) {
-      call.pause();
-      await new Promise<void>((resolve) => call.once('drain', () => resolve()));
-      call.resume();
+      return { header: errorHeader(this.clusterId, err), count: 0 };
     }
   }
 
@@ -297,10 +272,11 @@ export class PdService {
    * keep sizes and traffic in memory, and answer with the region's pending operator step.
    */
   private regionHeartbeatStream(call: grpc.ServerDuplexStream<pdpb.RegionHeartbeatRequest, pdpb.RegionHeartbeatResponse__Input>): void {
-    serveInOrder(call, (req: pdpb.RegionHeartbeatRequest) => this.onRegionHeartbeat(call, req));
+    serveInOrder(call, (req: pdpb.RegionHeartbeatRequest) => this.onRegionHeartbeat(req));
   }
 
-  private async onRegionHeartbeat(call: grpc.ServerDuplexStream<pdpb.RegionHeartbeatRequest, pdpb.RegionHeartbeatResponse__Input>, req: pdpb.RegionHeartbeatRequest): Promise<void> {
+  /** Answers with the region's pending operator step, an error header, or nothing. */
+  private async onRegionHeartbeat(req: pdpb.RegionHeartbeatRequest): Promise<pdpb.RegionHeartbeatResponse__Input | undefined> {
     try {
       this.admit(req);
       const region = regionFromWire(req.region);
@@ -321,26 +297,26 @@ export class PdService {
         known.epoch.confVer !== region.epoch.confVer ||
         this.ctx.sm.leaders.get(region.id) !== leader.id;
       if (changed) {
-        const result = await this.propose({ kind: 'putRegion', region, leaderPeerId: leader.id });
+        const result = await this.ctx.node.propose({ kind: 'putRegion', region, leaderPeerId: leader.id });
         if (result.kind === 'staleRegion') {
-          // The reporter is behind (e.g. a deposed leader): tell it the current epoch.
+          // The reporter is behind (e.g. a deposed leader that has not heard yet): ignored, as in
+          // TiKV's PD; it learns the current epoch from its own region's peers.
           this.ctx.requests.inc({ type: 'RegionHeartbeat', outcome: 'EpochNotMatch' });
-          return;
+          return undefined;
         }
         applyOrThrow(result);
       }
       this.ctx.requests.inc({ type: 'RegionHeartbeat', outcome: 'ok' });
       const step = this.ctx.operators.onHeartbeat(region, leader.id);
-      if (step !== undefined) {
-        call.write({ header: headerOk(this.clusterId), regionId: String(region.id), regionEpoch: { confVer: String(region.epoch.confVer), version: String(region.epoch.version) }, targetPeer: peerToWire(leader), ...stepToWire(step) });
-      }
+      if (step === undefined) return undefined;
+      return { header: headerOk(this.clusterId), regionId: String(region.id), regionEpoch: { confVer: String(region.epoch.confVer), version: String(region.epoch.version) }, targetPeer: peerToWire(leader), ...stepToWire(step) };
     } catch (err) {
       const code = isFlotillaError(err) ? err.code : 'Internal';
       this.ctx.requests.inc({ type: 'RegionHeartbeat', outcome: code });
       if (code === 'Internal') this.ctx.logger.error({ err }, 'region heartbeat failed');
       // Errors on the heartbeat stream are reported in a response header so the store can react
       // (e.g. find the new PD leader) without the stream being torn down.
-      call.write({ header: errorHeader(this.clusterId, err), regionId: req.region?.id ?? '0' });
+      return { header: errorHeader(this.clusterId, err), regionId: req.region?.id ?? '0' };
     }
   }
 }
@@ -349,12 +325,13 @@ export class PdService {
 export const STREAM_PENDING_REQUESTS_MAX = 256;
 
 /**
- * Handles a bidi stream's requests one at a time, in arrival order (responses keep that order),
- * and stops reading from the client while STREAM_PENDING_REQUESTS_MAX are waiting, so a client
- * that floods a stream while a request waits on raft cannot grow PD's memory without bound.
+ * Serves a bidi stream: requests are handled one at a time in arrival order, and each answer
+ * (if any) is written in that order. Bounded both ways: the stream stops reading from the client
+ * while STREAM_PENDING_REQUESTS_MAX requests wait (a client flooding a stream while a request
+ * waits on raft cannot grow PD's memory), and stops handling while its writes are not drained.
  * `handle` must not reject (it answers errors in its response).
  */
-function serveInOrder<Req>(call: grpc.ServerDuplexStream<Req, unknown>, handle: (req: Req) => Promise<void>): void {
+function serveInOrder<Req, Resp>(call: grpc.ServerDuplexStream<Req, Resp>, handle: (req: Req) => Promise<Resp | undefined>): void {
   const waiting: Req[] = [];
   let isRunning = false;
   let isEnded = false;
@@ -362,7 +339,8 @@ function serveInOrder<Req>(call: grpc.ServerDuplexStream<Req, unknown>, handle: 
     isRunning = true;
     for (let req = waiting.shift(); req !== undefined; req = waiting.shift()) {
       if (waiting.length < STREAM_PENDING_REQUESTS_MAX / 2 && call.isPaused()) call.resume();
-      await handle(req);
+      const response = await handle(req);
+      if (response !== undefined && !call.write(response)) await drainOrGone(call);
     }
     isRunning = false;
     if (isEnded) call.end();
@@ -378,6 +356,21 @@ function serveInOrder<Req>(call: grpc.ServerDuplexStream<Req, unknown>, handle: 
   });
   call.on('error', () => {
     /* the peer went away; nothing left to answer */
+  });
+}
+
+/** Waits until a stream's writes drain — or the client cancels or fails, which ends the wait too. */
+function drainOrGone(call: grpc.ServerDuplexStream<unknown, unknown>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      call.off('drain', done);
+      call.off('cancelled', done);
+      call.off('error', done);
+      resolve();
+    };
+    call.on('drain', done);
+    call.on('cancelled', done);
+    call.on('error', done);
   });
 }
 

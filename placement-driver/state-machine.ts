@@ -81,6 +81,12 @@ export class PdStateMachine {
   gcSafePoint = 0n;
   config: ClusterConfig = DEFAULT_CLUSTER_CONFIG;
   readonly members = new Map<number, PdMember>();
+  /**
+   * Told of every region the state machine drops (covered by a split or merge report, or absent
+   * from a restored snapshot), so in-memory companions (heartbeat stats, operators) can drop it
+   * too. Only observes; apply stays deterministic.
+   */
+  onRegionRemoved: ((regionId: number) => void) | undefined;
 
   apply(cmd: PdCommand): PdApplyResult {
     switch (cmd.kind) {
@@ -118,7 +124,10 @@ export class PdStateMachine {
         if (!this.bootstrapped) return { kind: 'refused', code: 'NotBootstrapped', message: 'cluster is not bootstrapped' };
         const result = this.regions.upsert(cmd.region);
         if (result.kind === 'stale') return { kind: 'staleRegion', current: result.current };
-        for (const removed of result.kind === 'updated' ? result.removed : []) this.leaders.delete(removed.id);
+        for (const removed of result.kind === 'updated' ? result.removed : []) {
+          this.leaders.delete(removed.id);
+          this.onRegionRemoved?.(removed.id);
+        }
         const leaderChanged = cmd.leaderPeerId !== 0 && this.leaders.get(cmd.region.id) !== cmd.leaderPeerId;
         if (cmd.leaderPeerId !== 0) this.leaders.set(cmd.region.id, cmd.leaderPeerId);
         return result.kind === 'unchanged' && !leaderChanged ? { kind: 'unchanged' } : { kind: 'ok' };
@@ -179,6 +188,7 @@ export class PdStateMachine {
       const res = regions.upsert(r);
       if (res.kind !== 'updated') throw new FlotillaError('Corruption', `PD snapshot: region ${r.id} overlaps another`);
     }
+    for (const old of this.regions.all()) if (regions.getById(old.id) === undefined) this.onRegionRemoved?.(old.id);
     this.clusterId = body.clusterId;
     this.bootstrapped = body.bootstrapped;
     this.stores.clear();

@@ -63,6 +63,22 @@ describe('PD state machine', () => {
     assert.equal(sm.apply({ kind: 'putRegion', region: region(3, 'm', '', 2), leaderPeerId: 104 }).kind, 'ok'); // leader moved
   });
 
+  it('tells its observer which regions it drops (merge, restore), never for a refused stale report', () => {
+    const sm = bootstrapped();
+    sm.apply({ kind: 'putRegion', region: region(2, '', 'm', 2), leaderPeerId: 102 });
+    sm.apply({ kind: 'putRegion', region: region(3, 'm', '', 2), leaderPeerId: 103 });
+    const removed: number[] = [];
+    sm.onRegionRemoved = (id) => removed.push(id);
+    assert.equal(sm.apply({ kind: 'putRegion', region: region(2, '', 'm', 1), leaderPeerId: 102 }).kind, 'staleRegion');
+    assert.deepEqual(removed, []);
+    assert.equal(sm.apply({ kind: 'putRegion', region: region(3, '', '', 3), leaderPeerId: 103 }).kind, 'ok'); // 3 absorbs 2
+    assert.deepEqual(removed, [2]);
+    assert.equal(sm.leaders.has(2), false);
+    const before = bootstrapped(); // one region, id 2
+    sm.restore(before.snapshot()); // region 3 is not in it
+    assert.deepEqual(removed, [2, 3]);
+  });
+
   it('refuses tombstoned stores and duplicate addresses', () => {
     const sm = bootstrapped();
     assert.equal(sm.apply({ kind: 'putStore', store: { ...store(4), state: 'tombstone' } }).kind, 'ok');
