@@ -1,7 +1,9 @@
 // On-demand raft simulation: `npm run sim -- --seeds 50000` sweeps seeds 0..N-1 (or from
-// --from); `npm run sim -- --seed 1234` replays one seed with its trace on failure (--trace
-// prints it always). Exits non-zero on the first violation, printing the seed and replay command.
-import { replayCommand, runSeed } from './raft-simulator.js';
+// --from) and prints the coverage counters of the sweep (how often each fault and feature
+// happened; a zero is a blind spot and is flagged); `npm run sim -- --seed 1234` replays one
+// seed with its trace on failure (--trace prints it always). Exits non-zero on the first
+// violation (or on every one with --keep-going), printing the seed and replay command.
+import { REQUIRED_COVERAGE, addCoverage, newCoverage, replayCommand, runSeed } from './raft-simulator.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -25,17 +27,19 @@ if (one !== undefined) {
   const from = Number(arg('--from') ?? '0');
   const started = process.hrtime.bigint();
   let failures = 0;
-  let committed = 0;
+  const coverage = newCoverage();
   for (let s = from; s < from + count; s++) {
     const r = runSeed(s);
     if (!r.ok) {
       failures++;
       console.error(`seed ${s}: FAILED at tick ${r.tick}: ${r.error}\n  replay: ${replayCommand(s)}`);
       if (!process.argv.includes('--keep-going')) break;
-    } else committed += r.stats.committed;
+    } else addCoverage(coverage, r.stats);
     if ((s - from + 1) % 5000 === 0) console.log(`${s - from + 1} seeds…`);
   }
   const secs = Number(process.hrtime.bigint() - started) / 1e9;
-  console.log(`${count} seeds from ${from}: ${failures} failed, ${committed} entries committed, ${secs.toFixed(1)} s`);
-  if (failures > 0) process.exitCode = 1;
+  console.log('coverage over the sweep:');
+  for (const k of REQUIRED_COVERAGE) console.log(`  ${k.padEnd(32)} ${String(coverage[k]).padStart(10)}${coverage[k] === 0 ? '   <- BLIND SPOT' : ''}`);
+  console.log(`${count} seeds from ${from}: ${failures} failed, ${coverage.committed} entries committed, ${secs.toFixed(1)} s`);
+  if (failures > 0 || REQUIRED_COVERAGE.some((k) => coverage[k] === 0)) process.exitCode = 1;
 }

@@ -1,21 +1,32 @@
-// The raft simulation in CI: 2,000 seeds (3- and 5-node groups; drops, delays, reordering,
-// duplicates, symmetric and one-way partitions, crashes that lose unpersisted state, slow
-// storage, membership changes and leader transfers under faults), each with a safety phase and
-// a liveness phase that must converge. FLOTILLA_SIM_SEEDS=N runs N more seeds after those.
-// A failure prints the seed and a one-line replay command.
+// The raft simulation in CI: 10,000 seeds (3- and 5-node groups that grow to 9 members; drops,
+// delays, reordering, duplicates, symmetric, one-way and long one-way partitions, crashes that
+// lose or land an in-flight write, paused processes, asynchronous writes like the servers',
+// slow storage, reads at every node that believes it leads, lease reads, membership changes —
+// learners, joint configurations held for many ticks, removal of the leader — and leader
+// transfers under faults), each with a safety phase and a liveness phase that must converge and
+// answer its reads. The sweep's coverage counters must all be non-zero. FLOTILLA_SIM_SEEDS=N
+// runs N more seeds after those. A failure prints the seed and a one-line replay command.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { replayCommand, runSeed, type SimResult } from './raft-simulator.js';
+import { REQUIRED_COVERAGE, addCoverage, newCoverage, replayCommand, runSeed, type SimCoverage, type SimResult } from './raft-simulator.js';
 
-const CI_SEEDS = 2000;
+const CI_SEEDS = 10_000;
 const extraSeeds = Number(process.env['FLOTILLA_SIM_SEEDS'] ?? '0');
+
+/** Counters that must be frequent, not merely non-zero: at least one per this many seeds. */
+const FREQUENT_COVERAGE: Partial<Record<keyof SimCoverage, number>> = {
+  committed: 1, elections: 1, crashes: 20, restarts: 20, readsAtLeaders: 1, readsAnswered: 1, leaseReadsServed: 5,
+  readsWithLeases: 5, restartsWithLeases: 20, messagesDuringWrite: 1, ticksDuringWrite: 1, crashesWithWriteInFlight: 20,
+  confChanges: 20, jointConfigs: 100, transfers: 20, snapshotsInstalled: 20, partitions: 20, readsAtDeposedLeaders: 200,
+  readsAtAbortedTransferLeaders: 100,
+};
 
 function failureText(r: Extract<SimResult, { ok: false }>): string {
   return `seed ${r.seed} failed at tick ${r.tick}: ${r.error}\n  replay: ${replayCommand(r.seed)}`;
 }
 
 function sweep(from: number, count: number): void {
-  const totals = { committed: 0, elections: 0, crashes: 0, reads: 0, confChanges: 0, transfers: 0, snapshotsInstalled: 0, fiveNode: 0 };
+  const totals = newCoverage();
   const failures: string[] = [];
   for (let seed = from; seed < from + count; seed++) {
     const r = runSeed(seed);
@@ -24,24 +35,20 @@ function sweep(from: number, count: number): void {
       if (failures.length >= 5) break;
       continue;
     }
-    totals.committed += r.stats.committed;
-    totals.elections += r.stats.elections;
-    totals.crashes += r.stats.crashes;
-    totals.reads += r.stats.reads;
-    totals.confChanges += r.stats.confChanges;
-    totals.transfers += r.stats.transfers;
-    totals.snapshotsInstalled += r.stats.snapshotsInstalled;
+    addCoverage(totals, r.stats);
   }
   assert.deepEqual(failures, [], failures.join('\n'));
   // A run that proves nothing fails: every kind of fault and operation must have happened.
-  for (const [k, v] of Object.entries(totals)) {
-    if (k === 'fiveNode') continue;
-    assert.ok(v > count / 20, `seeds ${from}..${from + count - 1}: too few ${k} (${v}) for the run to mean anything`);
+  const range = `seeds ${from}..${from + count - 1}`;
+  for (const k of REQUIRED_COVERAGE) assert.ok(totals[k] > 0, `${range}: coverage counter ${k} is zero — a blind spot`);
+  for (const [k, perSeeds] of Object.entries(FREQUENT_COVERAGE)) {
+    const v = totals[k as keyof SimCoverage];
+    assert.ok(v >= count / perSeeds, `${range}: too few ${k} (${v}, want ≥ ${count / perSeeds}) for the run to mean anything`);
   }
 }
 
 describe('raft simulation', () => {
-  it(`${CI_SEEDS} seeds keep election safety, log matching, leader completeness, state-machine safety and linearizable reads, and converge once healed`, () => {
+  it(`${CI_SEEDS} seeds keep election safety, log matching, leader completeness, state-machine safety and linearizable reads, cover every fault and feature, and converge once healed`, () => {
     sweep(0, CI_SEEDS);
   });
 

@@ -1,18 +1,28 @@
 // A seeded, deterministic simulator for raft/ (after TigerBeetle's VOPR). The seed picks the
-// fault parameters (drop, delay, reorder, duplicate, partitions — symmetric and one-way —,
-// crashes that lose unpersisted state, slow storage), then a safety phase runs client
-// proposals, ReadIndex reads, membership changes and leader transfers under those faults,
-// and a liveness phase on a healed network must converge. After every step the checkers run:
-// election safety, log matching, leader completeness, state-machine safety, linearizable reads.
+// fault parameters (drop, delay, reorder, duplicate, partitions — symmetric, one-way and long
+// one-way isolations of the leader —, crashes, paused processes that keep their clock, slow and
+// asynchronous storage), then a safety phase runs client proposals, ReadIndex and lease reads at
+// every node that believes it leads, membership changes (learners, joint configurations held for
+// many ticks, removal of the leader) and leader transfers under those faults; a liveness phase on
+// a healed network must converge and answer reads. After every step the checkers run: election
+// safety, vote safety, log matching, the commit rule, leader completeness, state-machine safety
+// and linearizable reads.
+//
+// Persistence follows the servers' loop (placement-driver/raft-node.ts over raft-log.ts): ready()
+// → send `messages` → start an atomic write → (ticks run and messages arrive meanwhile; no second
+// Ready until this one is advanced) → the write lands in storage → send `persistedMessages` →
+// apply → advance(). A crash loses an in-flight write or, the batch being atomic, lands it whole.
 import {
   type ConfChange,
   type ConfChangeSingle,
+  type ConfState,
   type Entry,
   type Message,
   type NodeId,
   type Ready,
   type Snapshot,
   MemoryStorage,
+  NONE,
   RawNode,
   decodeConfChange,
 } from '../../raft/index.js';
@@ -28,18 +38,92 @@ export interface SimOptions {
   readonly trace?: boolean;
 }
 
-export interface SimStats {
-  readonly nodes: number;
-  readonly ticks: number;
-  readonly committed: number;
-  readonly elections: number;
-  readonly crashes: number;
-  readonly reads: number;
-  readonly confChanges: number;
-  readonly transfers: number;
-  readonly snapshotsInstalled: number;
-  readonly messagesDelivered: number;
+/**
+ * How often each fault and feature happened in one seed. Summed over a sweep, a counter at zero
+ * is a blind spot: the CI sweep fails on it (see REQUIRED_COVERAGE).
+ */
+export interface SimCoverage {
+  ticks: number;
+  committed: number;
+  elections: number;
+  messagesDelivered: number;
+  partitions: number;
+  /** One-way isolations of the leader lasting longer than two election timeouts. */
+  longOneWayIsolations: number;
+  crashes: number;
+  leaderCrashes: number;
+  restarts: number;
+  /** Restarts in seeds with lease reads on. */
+  restartsWithLeases: number;
+  /** Restarts of a node that was leader when it crashed, lease reads on. */
+  leaderRestartsWithLeases: number;
+  /** Processes paused (frozen) for some ticks; on resume the owed ticks are replayed. */
+  pauses: number;
+  /** Reads issued to a node that believes it leads (ReadIndex, lease or safe). */
+  readsAtLeaders: number;
+  /** Reads issued to a node that believes it leads while a newer term has a leader. */
+  readsAtDeposedLeaders: number;
+  /** Reads issued to a leader whose leader transfer was aborted in its current term. */
+  readsAtAbortedTransferLeaders: number;
+  readsAnswered: number;
+  /** Reads answered at once from a valid lease. */
+  leaseReadsServed: number;
+  /** Reads issued in a seed with lease reads on. */
+  readsWithLeases: number;
+  /** Ready writes that were asynchronous (completed in a later round). */
+  asyncWrites: number;
+  /** Messages stepped into a node while its write was in flight. */
+  messagesDuringWrite: number;
+  /** Ticks of a node while its write was in flight. */
+  ticksDuringWrite: number;
+  /** A write completed whose last entry had been replaced in the log while it was in flight. */
+  entriesReplacedDuringWrite: number;
+  crashesWithWriteInFlight: number;
+  /** Of those: the atomic write landed before the process died. */
+  writesLandedAtCrash: number;
+  confChanges: number;
+  /** Joint configurations entered (applied on the leader). */
+  jointConfigs: number;
+  /** Leader-ticks spent in a joint configuration. */
+  ticksInJoint: number;
+  /** Explicit joint configurations left by a proposal of the simulator. */
+  explicitJointLeaves: number;
+  learnersAdded: number;
+  learnersPromoted: number;
+  learnersRemoved: number;
+  /** A leader applied its own removal (or demotion) and stepped down. */
+  leaderRemovals: number;
+  transfers: number;
+  transfersDuringJoint: number;
+  /** Transfers that timed out with the old leader still leading its term. */
+  abortedTransfers: number;
+  snapshotsInstalled: number;
 }
+
+function emptyCoverage(): SimCoverage {
+  return {
+    ticks: 0, committed: 0, elections: 0, messagesDelivered: 0, partitions: 0, longOneWayIsolations: 0,
+    crashes: 0, leaderCrashes: 0, restarts: 0, restartsWithLeases: 0, leaderRestartsWithLeases: 0, pauses: 0,
+    readsAtLeaders: 0, readsAtDeposedLeaders: 0, readsAtAbortedTransferLeaders: 0, readsAnswered: 0, leaseReadsServed: 0,
+    readsWithLeases: 0, asyncWrites: 0, messagesDuringWrite: 0, ticksDuringWrite: 0, entriesReplacedDuringWrite: 0,
+    crashesWithWriteInFlight: 0, writesLandedAtCrash: 0, confChanges: 0, jointConfigs: 0, ticksInJoint: 0,
+    explicitJointLeaves: 0, learnersAdded: 0, learnersPromoted: 0, learnersRemoved: 0, leaderRemovals: 0,
+    transfers: 0, transfersDuringJoint: 0, abortedTransfers: 0, snapshotsInstalled: 0,
+  };
+}
+
+/** Every counter must be non-zero over a CI sweep. */
+export const REQUIRED_COVERAGE: readonly (keyof SimCoverage)[] = Object.keys(emptyCoverage()) as (keyof SimCoverage)[];
+
+export function addCoverage(into: SimCoverage, c: SimCoverage): void {
+  for (const k of REQUIRED_COVERAGE) into[k] += c[k];
+}
+
+export function newCoverage(): SimCoverage {
+  return emptyCoverage();
+}
+
+export type SimStats = SimCoverage & { readonly nodes: number };
 
 export type SimResult =
   | { readonly ok: true; readonly seed: number; readonly stats: SimStats; readonly traceHash: number; readonly trace: readonly string[] }
@@ -59,6 +143,7 @@ function violation(msg: string): never {
 }
 
 const enc = new TextEncoder();
+const dec = new TextDecoder();
 
 function bytesKey(b: Uint8Array): string {
   let s = '';
@@ -80,6 +165,11 @@ function fnv(h: number, s: string): number {
   return x;
 }
 
+/** FNV-1a step over one integer. */
+function fnvInt(h: number, v: number): number {
+  return Math.imul((h ^ v) >>> 0, 0x01000193) >>> 0;
+}
+
 /** The replicated state machine: a running hash of applied entries. */
 interface StateMachine {
   applied: number;
@@ -91,8 +181,16 @@ function encodeSm(sm: StateMachine): Uint8Array {
 }
 
 function decodeSm(data: Uint8Array): StateMachine {
-  const [a, h] = new TextDecoder().decode(data).split(':');
+  const [a, h] = dec.decode(data).split(':');
   return { applied: Number(a), hash: Number(h) };
+}
+
+/** A Ready whose write is in flight: it lands in storage at `doneAt` (a tick) after `round`. */
+interface PendingWrite {
+  readonly rd: Ready;
+  readonly doneAt: number;
+  /** Global round counter when issued: a write never lands in the round it was issued in. */
+  readonly round: number;
 }
 
 interface SimNode {
@@ -105,6 +203,15 @@ interface SimNode {
   removed: boolean;
   /** Crashed at this tick (undefined when up). */
   downSince: number | undefined;
+  /** Was leader when it crashed. */
+  crashedAsLeader: boolean;
+  write: PendingWrite | undefined;
+  /** Paused (frozen process) until this tick; its owed ticks are replayed on resume. */
+  pausedUntil: number;
+  pausedTicks: number;
+  /** Term in which a transfer was requested of this leader, and whether it was seen aborted. */
+  transferTerm: number;
+  abortedTransferTerm: number;
 }
 
 interface InFlight {
@@ -113,13 +220,24 @@ interface InFlight {
   readonly msg: Message;
 }
 
+interface PendingRead {
+  readonly node: NodeId;
+  readonly term: number;
+  readonly issuedAt: number;
+  /** Lowest acceptable read index: the highest commit index any node knew when it was issued. */
+  readonly floor: number;
+  readonly atLeader: boolean;
+  readonly liveness: boolean;
+}
+
 interface FaultParams {
   readonly dropRate: number;
   readonly dupRate: number;
   readonly delayMax: number;
   readonly partitionRate: number;
+  readonly longIsolationRate: number;
   readonly crashRate: number;
-  readonly crashBeforePersistRate: number;
+  readonly pauseRate: number;
   /** Per tick, crash the current leader (the "figure 8" nemesis: leaders die mid-replication). */
   readonly leaderCrashRate: number;
   readonly proposeRate: number;
@@ -134,11 +252,21 @@ interface FaultParams {
   readonly snapshotInterval: number;
   readonly maxSizePerMsg: number;
   readonly maxInflightMsgs: number;
+  /** Ticks a write may stay in flight; −1: writes land synchronously inside the round. */
+  readonly writeDelayMax: number;
+  /** Chance that a crash lands the in-flight (atomic) write before the process dies. */
+  readonly landOnCrashRate: number;
+  /** Ticks an explicit joint configuration is held before the simulator leaves it. */
+  readonly jointHoldTicks: number;
 }
 
 const ELECTION_TICK = 10;
 const HEARTBEAT_TICK = 2;
-const MAX_NODE_IDS = 8;
+const MAX_NODE_IDS = 9;
+/** PD replays at most this many owed ticks after a pause (placement-driver/raft-node.ts). */
+const REPLAY_TICKS_MAX = ELECTION_TICK * 4;
+/** A read at the converged leader, issued this long before convergence, must have been answered. */
+const READ_ANSWER_TICKS_MAX = 3 * ELECTION_TICK;
 
 export class Simulation {
   readonly seed: number;
@@ -149,15 +277,20 @@ export class Simulation {
   private net: InFlight[] = [];
   private seq = 0;
   private now = 0;
+  private round = 0;
   /** Directed links that drop everything: "from>to". */
   private blocked = new Set<string>();
   private partitionHealAt = 0;
   private readonly traceOn: boolean;
   readonly trace: string[] = [];
   private traceHash = 0x811c9dc5;
+  private faulty = true;
+  /** Liveness phase after convergence: no new client requests. */
+  private quiet = false;
 
   // ---- checker state ----
   private readonly leaderOfTerm = new Map<number, NodeId>();
+  private maxLeaderTerm = 0;
   /** "index|term" → entry key and previous term seen with it (log matching). */
   private readonly entryIdentity = new Map<string, { key: string; prevTerm: number | undefined }>();
   /** Committed (applied somewhere) entry key by index. */
@@ -167,8 +300,7 @@ export class Simulation {
   private maxApplied = 0;
   /** Highest commit index any node has reached. */
   private maxCommit = 0;
-  /** Read context → lowest acceptable read index (commit known anywhere when issued). */
-  private readonly readFloor = new Map<string, number>();
+  private readonly pendingReads = new Map<string, PendingRead>();
   private nextReadId = 0;
   private readonly voteOf = new Map<string, NodeId>();
   private readonly committedTerm: number[] = [];
@@ -177,8 +309,15 @@ export class Simulation {
   private readonly leaderCommit = new Map<string, number>();
   private nextProposalId = 0;
   private liveMarker: string | undefined;
+  private markerIndex = 0;
+  private markerTerm = 0;
+  /** Explicit joint config entered by the simulator: leave it at this tick. */
+  private leaveJointAt = 0;
 
-  private stats = { ticks: 0, committed: 0, elections: 0, crashes: 0, reads: 0, confChanges: 0, transfers: 0, snapshotsInstalled: 0, messagesDelivered: 0 };
+  private readonly cov: SimCoverage = emptyCoverage();
+
+  private readonly safetyTicks: number;
+  private readonly livenessTicks: number;
 
   constructor(opts: SimOptions) {
     this.seed = opts.seed;
@@ -190,27 +329,37 @@ export class Simulation {
     // entry would commit something a later leader overwrites.
     const figure8 = r.chance(0.25);
     const nodeCount = figure8 || r.chance(0.5) ? 5 : 3;
-    const checkQuorum = r.chance(0.75);
+    const checkQuorum = r.chance(0.8);
+    const leaseReads = checkQuorum && r.chance(0.7);
+    // Lease reads assume no message travels longer than an election timeout from the moment
+    // raft emits it; a write in flight holds a node's next messages back. Keep
+    // 3·writeDelay + 2·netDelay (MsgTimeoutNow behind the leader's write, the transferee's
+    // vote requests behind two of its writes) under the election timeout in lease seeds.
+    const writeDelayMax = r.chance(0.2) ? -1 : leaseReads ? r.nextInt(2) : r.nextInt(4);
     this.p = {
       dropRate: r.chance(0.3) ? 0 : r.nextFloat() * 0.2,
       dupRate: r.chance(0.5) ? 0 : r.nextFloat() * 0.1,
-      delayMax: r.nextInt(4),
+      delayMax: leaseReads ? r.nextInt(3) : r.nextInt(4),
       partitionRate: r.chance(0.3) ? 0 : r.nextFloat() * 0.03,
+      longIsolationRate: r.chance(0.5) ? 0 : r.nextFloat() * 0.01,
       crashRate: r.chance(0.3) ? 0 : r.nextFloat() * 0.01,
-      crashBeforePersistRate: r.nextFloat() * 0.05,
+      pauseRate: r.chance(0.6) ? 0 : r.nextFloat() * 0.01,
       leaderCrashRate: figure8 ? 0.05 + r.nextFloat() * 0.25 : r.chance(0.7) ? 0 : r.nextFloat() * 0.15,
       proposeRate: 0.1 + r.nextFloat() * 0.5,
-      readRate: r.nextFloat() * 0.3,
-      confChangeRate: r.chance(0.4) ? 0 : r.nextFloat() * 0.04,
-      transferRate: r.chance(0.5) ? 0 : r.nextFloat() * 0.02,
+      readRate: 0.05 + r.nextFloat() * 0.3,
+      confChangeRate: r.chance(0.4) ? 0 : r.nextFloat() * 0.05,
+      transferRate: r.chance(0.5) ? 0 : r.nextFloat() * 0.03,
       evictRate: r.chance(0.5) ? 0 : r.nextFloat() * 0.05,
       asyncSnapshots: r.chance(0.5),
       preVote: r.chance(0.75),
       checkQuorum,
-      leaseReads: checkQuorum && r.chance(0.3),
+      leaseReads,
       snapshotInterval: 5 + r.nextInt(30),
       maxSizePerMsg: figure8 || r.chance(0.5) ? 0 : 64 + r.nextInt(512),
       maxInflightMsgs: figure8 ? 1 : 1 + r.nextInt(8),
+      writeDelayMax,
+      landOnCrashRate: r.nextFloat(),
+      jointHoldTicks: r.nextInt(6 * ELECTION_TICK),
     };
     this.safetyTicks = opts.safetyTicks ?? 250;
     this.livenessTicks = opts.livenessTicks ?? 250;
@@ -234,16 +383,16 @@ export class Simulation {
     this.tr(`seed ${this.seed} nodes ${nodeCount} params ${JSON.stringify(this.p)}`);
   }
 
-  private readonly safetyTicks: number;
-  private readonly livenessTicks: number;
-
   private tr(line: string): void {
     this.traceHash = fnv(this.traceHash, line);
     if (this.traceOn) this.trace.push(`[${this.now}] ${line}`);
   }
 
   private addNode(id: NodeId, storage: MemoryStorage): SimNode {
-    const node: SimNode = { id, storage, raw: undefined, sm: { applied: 0, hash: 0 }, removed: false, downSince: undefined };
+    const node: SimNode = {
+      id, storage, raw: undefined, sm: { applied: 0, hash: 0 }, removed: false, downSince: undefined, crashedAsLeader: false,
+      write: undefined, pausedUntil: 0, pausedTicks: 0, transferTerm: 0, abortedTransferTerm: 0,
+    };
     this.nodes.set(id, node);
     this.start(node);
     return node;
@@ -273,24 +422,49 @@ export class Simulation {
       verify: true,
     });
     node.downSince = undefined;
+    node.write = undefined;
+    node.pausedUntil = 0;
+    node.pausedTicks = 0;
   }
 
   private crash(node: SimNode): void {
+    const raw = node.raw;
+    if (raw === undefined) return;
     this.tr(`crash ${node.id}`);
+    node.crashedAsLeader = raw.role === 'Leader';
+    if (node.crashedAsLeader) this.cov.leaderCrashes++;
+    const w = node.write;
+    if (w !== undefined) {
+      this.cov.crashesWithWriteInFlight++;
+      // The write batch is atomic (RocksDB): it is lost whole, or it landed whole and the process
+      // died before sending what waited for it and before advance().
+      if (this.rng.chance(this.p.landOnCrashRate)) {
+        this.cov.writesLandedAtCrash++;
+        this.persist(node, w.rd);
+        this.tr(`${node.id}: in-flight write landed before the crash`);
+      }
+    }
     node.raw = undefined;
+    node.write = undefined;
     node.downSince = this.now;
-    this.stats.crashes++;
+    this.cov.crashes++;
+  }
+
+  private isRunning(n: SimNode): boolean {
+    return n.raw !== undefined && n.pausedUntil === 0;
   }
 
   private live(): SimNode[] {
     const out: SimNode[] = [];
-    for (const n of this.nodes.values()) if (n.raw !== undefined) out.push(n);
+    for (const n of this.nodes.values()) if (this.isRunning(n)) out.push(n);
     return out;
   }
 
+  /** The running leader of the highest term. */
   private leader(): SimNode | undefined {
     let best: SimNode | undefined;
     for (const n of this.nodes.values()) {
+      if (!this.isRunning(n)) continue;
       if (n.raw?.role === 'Leader' && (best === undefined || (best.raw?.term ?? 0) < n.raw.term)) best = n;
     }
     return best;
@@ -302,10 +476,11 @@ export class Simulation {
 
   // ---- network -------------------------------------------------------------------------------
 
-  private sendAll(msgs: readonly Message[], faulty: boolean): void {
+  private sendAll(msgs: readonly Message[]): void {
+    const faulty = this.faulty;
     for (const m of msgs) {
       if (m.type === 'MsgVoteResp' && !m.reject) this.checkVote(m.from, m.term, m.to);
-      const copies = faulty && this.rng.chance(this.p.dupRate) ? 2 : 1;
+      const copies = faulty && this.p.dupRate > 0 && this.rng.chance(this.p.dupRate) ? 2 : 1;
       for (let c = 0; c < copies; c++) {
         const delay = faulty ? this.rng.nextInt(this.p.delayMax + 1) : this.rng.nextInt(2);
         this.net.push({ at: this.now + delay, seq: this.seq++, msg: m });
@@ -313,7 +488,8 @@ export class Simulation {
     }
   }
 
-  private deliverDue(faulty: boolean): void {
+  private deliverDue(): void {
+    if (this.net.length === 0) return;
     const due: InFlight[] = [];
     const rest: InFlight[] = [];
     for (const f of this.net) (f.at <= this.now ? due : rest).push(f);
@@ -325,26 +501,32 @@ export class Simulation {
       due[i] = due[j] as InFlight;
       due[j] = t;
     }
-    for (const f of due) this.deliver(f.msg, faulty);
+    for (const f of due) this.deliver(f.msg);
   }
 
-  private deliver(m: Message, faulty: boolean): void {
+  private deliver(m: Message): void {
     const to = this.nodes.get(m.to);
-    const lost = to?.raw === undefined || this.blocked.has(`${m.from}>${m.to}`) || (faulty && this.rng.chance(this.p.dropRate));
+    // A paused process's connections time out: what is sent to it meanwhile is lost (holding it
+    // would deliver messages older than an election timeout, outside the lease assumption).
+    const lost = to === undefined || !this.isRunning(to) || this.blocked.has(`${m.from}>${m.to}`) || (this.faulty && this.p.dropRate > 0 && this.rng.chance(this.p.dropRate));
     if (lost) {
       if (m.type === 'MsgSnap') this.nodes.get(m.from)?.raw?.reportSnapshot(m.to, 'failure');
       return;
     }
-    this.stats.messagesDelivered++;
+    const raw = to.raw;
+    if (raw === undefined) return;
+    this.cov.messagesDelivered++;
+    if (to.write !== undefined) this.cov.messagesDuringWrite++;
     if (this.traceOn) this.tr(`${m.from}->${m.to} ${m.type} t${m.term} i${m.index}/${m.logTerm} c${m.commit} n${m.entries.length}${m.reject ? ' rej' : ''}`);
-    else this.traceHash = fnv(this.traceHash, `${m.from}${m.to}${m.type}${m.term}${m.index}`);
-    to.raw?.step(m);
+    else this.traceHash = fnvInt(fnvInt(fnvInt(this.traceHash, m.from * 16 + m.to), m.term), m.index);
+    raw.step(m);
     if (m.type === 'MsgSnap') this.nodes.get(m.from)?.raw?.reportSnapshot(m.to, 'finish');
   }
 
   // ---- ready processing ----------------------------------------------------------------------
 
-  private processReadies(faulty: boolean): void {
+  private processReadies(): void {
+    this.round++;
     const ns = this.live();
     for (let i = ns.length - 1; i > 0; i--) {
       const j = this.rng.nextInt(i + 1);
@@ -353,34 +535,59 @@ export class Simulation {
       ns[j] = t;
     }
     for (const n of ns) {
-      if (n.raw?.hasReady() === true) this.handleReady(n, faulty);
+      const w = n.write;
+      if (w !== undefined && w.doneAt <= this.now && w.round < this.round) this.completeWrite(n);
+      if (n.write === undefined && n.raw?.hasReady() === true) this.startWrite(n);
     }
   }
 
-  private handleReady(n: SimNode, faulty: boolean): void {
+  /** ready(): check it, send what needs nothing durable, and start the (atomic) write. */
+  private startWrite(n: SimNode): void {
     const raw = n.raw;
     if (raw === undefined) return;
     const rd = raw.ready();
     this.checkReady(n, rd);
     // A leader's appends may go out while it persists.
-    this.sendAll(rd.messages, faulty);
-    if (faulty && rd.mustSync && this.p.crashRate > 0 && this.rng.chance(this.p.crashBeforePersistRate)) {
-      // Crash before the write is durable: the Ready is lost.
-      this.crash(n);
+    this.sendAll(rd.messages);
+    const delayMax = this.faulty ? this.p.writeDelayMax : Math.min(this.p.writeDelayMax, 0);
+    if (delayMax < 0) {
+      n.write = { rd, doneAt: this.now, round: this.round - 1 };
+      this.completeWrite(n);
       return;
     }
+    this.cov.asyncWrites++;
+    n.write = { rd, doneAt: this.now + this.rng.nextInt(delayMax + 1), round: this.round };
+  }
+
+  /** Writes a Ready's snapshot, entries and hard state to durable storage (one atomic batch). */
+  private persist(n: SimNode, rd: Ready): void {
+    if (rd.snapshot !== undefined) n.storage.applySnapshot(rd.snapshot);
+    n.storage.append(rd.entries);
+    if (rd.hardState !== undefined) n.storage.setHardState(rd.hardState);
+  }
+
+  /** The write landed: install, send what waited for it, apply, advance. */
+  private completeWrite(n: SimNode): void {
+    const raw = n.raw;
+    const w = n.write;
+    if (raw === undefined || w === undefined) return;
+    n.write = undefined;
+    const rd = w.rd;
+    const last = rd.entries[rd.entries.length - 1];
+    if (last !== undefined && raw.raft.raftLog.term(last.index) !== last.term) {
+      this.cov.entriesReplacedDuringWrite++;
+      this.tr(`${n.id}: entries up to ${last.index}/${last.term} replaced while their write was in flight`);
+    }
+    this.persist(n, rd);
     if (rd.snapshot !== undefined) {
-      n.storage.applySnapshot(rd.snapshot);
       const sm = decodeSm(rd.snapshot.data);
       const want = this.hashAt[rd.snapshot.metadata.index];
       if (want !== undefined && want !== sm.hash) violation(`node ${n.id} installed snapshot at ${rd.snapshot.metadata.index} with state ${sm.hash}, expected ${want}`);
       n.sm = sm;
-      this.stats.snapshotsInstalled++;
+      this.cov.snapshotsInstalled++;
       this.tr(`${n.id} installed snapshot ${rd.snapshot.metadata.index}`);
     }
-    n.storage.append(rd.entries);
-    if (rd.hardState !== undefined) n.storage.setHardState(rd.hardState);
-    this.sendAll(rd.persistedMessages, faulty);
+    this.sendAll(rd.persistedMessages);
     let removedSelf = false;
     for (const e of rd.committedEntries) {
       if (this.apply(n, e)) removedSelf = true;
@@ -408,22 +615,40 @@ export class Simulation {
     if (h !== undefined && h !== n.sm.hash) violation(`state machine safety: node ${n.id} state after ${e.index} is ${n.sm.hash}, others ${h}`);
     if (h === undefined) {
       this.hashAt[e.index] = n.sm.hash;
-      this.stats.committed++;
+      this.cov.committed++;
     }
     if (e.index > this.maxApplied) this.maxApplied = e.index;
     if (e.type === 'Normal') return false;
     const d = decodeConfChange(e.data);
     if (d.kind !== 'ok') violation(`node ${n.id}: undecodable conf change at ${e.index}: ${d.reason}`);
-    const r = n.raw?.applyConfChange(d.confChange);
-    if (r === undefined) return false;
+    const raw = n.raw;
+    if (raw === undefined) return false;
+    const wasLeader = raw.role === 'Leader';
+    const before = raw.status().confState;
+    const r = raw.applyConfChange(d.confChange);
     if (r.kind === 'refused') return false;
-    this.tr(`${n.id} applied conf change at ${e.index}: voters ${r.confState.voters.join(',')} out ${r.confState.votersOutgoing.join(',')} learners ${r.confState.learners.join(',')}`);
     const cs = r.confState;
+    this.tr(`${n.id} applied conf change at ${e.index}: voters ${cs.voters.join(',')} out ${cs.votersOutgoing.join(',')} learners ${cs.learners.join(',')}`);
+    if (wasLeader) this.countConfChange(n, before, cs, raw.role === 'Leader');
     return ![...cs.voters, ...cs.votersOutgoing, ...cs.learners, ...cs.learnersNext].includes(n.id);
   }
 
-  private markerIndex = 0;
-  private markerTerm = 0;
+  /** Coverage of membership features, counted once per change: on the leader that applies it. */
+  private countConfChange(n: SimNode, before: ConfState, after: ConfState, stillLeader: boolean): void {
+    if (before.votersOutgoing.length === 0 && after.votersOutgoing.length > 0) {
+      this.cov.jointConfigs++;
+      if (!after.autoLeave) this.leaveJointAt = this.now + this.p.jointHoldTicks;
+    }
+    for (const id of after.learners) if (!before.learners.includes(id) && !before.learnersNext.includes(id)) this.cov.learnersAdded++;
+    for (const id of before.learners) {
+      if (after.voters.includes(id)) this.cov.learnersPromoted++;
+      else if (!after.learners.includes(id)) this.cov.learnersRemoved++;
+    }
+    if (!stillLeader && !after.voters.includes(n.id)) {
+      this.cov.leaderRemovals++;
+      this.tr(`leader ${n.id} removed itself and stepped down`);
+    }
+  }
 
   private maybeSnapshot(n: SimNode): void {
     const raw = n.raw;
@@ -457,7 +682,8 @@ export class Simulation {
       if (other !== undefined && other !== n.id) violation(`election safety: nodes ${other} and ${n.id} both lead term ${term}`);
       if (other === undefined) {
         this.leaderOfTerm.set(term, n.id);
-        this.stats.elections++;
+        if (term > this.maxLeaderTerm) this.maxLeaderTerm = term;
+        this.cov.elections++;
         this.tr(`${n.id} leads term ${term}`);
         this.checkLeaderCompleteness(n);
       }
@@ -488,9 +714,9 @@ export class Simulation {
     if (commit > this.maxCommit) this.maxCommit = commit;
     // Raft §5.4.2: a leader advances its commit index only onto an entry of its own term (the
     // entries before it commit with it). Counting replicas of an older entry is figure 8's bug.
-    const key = `${n.id}@${raw.term}`;
-    const before = this.leaderCommit.get(key);
     if (raw.role === 'Leader') {
+      const key = `${n.id}@${raw.term}`;
+      const before = this.leaderCommit.get(key);
       if (before !== undefined && commit > before) {
         const t = raw.raft.raftLog.term(commit);
         if (typeof t === 'number' && t !== raw.term) violation(`commit rule: leader ${n.id} of term ${raw.term} committed index ${commit} of term ${t}`);
@@ -533,60 +759,89 @@ export class Simulation {
     const log = n.raw?.raft.raftLog;
     if (log === undefined) return;
     if (log.lastIndex() < this.maxCommit) violation(`leader completeness: leader ${n.id} last index ${log.lastIndex()} < committed ${this.maxCommit}`);
-    for (let i = Math.max(log.firstIndex(), 2); i <= this.maxApplied; i++) {
-      const want = this.committedKey[i];
-      if (want === undefined) continue;
+    for (let i = Math.max(log.firstIndex(), 2); i <= this.maxCommit; i++) {
+      const wantTerm = this.committedTerm[i];
+      if (wantTerm === undefined) continue;
       const t = log.term(i);
       if (typeof t !== 'number') continue;
-      const wantTerm = Number(want.split('|')[1]);
       if (t !== wantTerm) violation(`leader completeness: leader ${n.id} has term ${t} at committed index ${i} (want ${wantTerm})`);
     }
   }
 
   private checkRead(n: SimNode, index: number, ctx: Uint8Array): void {
     const key = bytesKey(ctx);
-    const floor = this.readFloor.get(key);
-    if (floor === undefined) return; // a duplicate answer
-    this.readFloor.delete(key);
-    if (index < floor) violation(`linearizability: read ${key} on node ${n.id} got index ${index} below ${floor}, committed before the read began`);
-    this.stats.reads++;
+    const read = this.pendingReads.get(key);
+    if (read === undefined) return; // a duplicate answer
+    this.pendingReads.delete(key);
+    // Linearizability: the read is served from the state at `index` (once applied there); every
+    // write committed anywhere before the read was issued must be in it.
+    if (index < read.floor) violation(`linearizability: read ${key} on node ${n.id} got index ${index} below ${read.floor}, committed before the read began`);
+    if (index > this.maxCommit) violation(`read ${key} on node ${n.id} got index ${index} beyond any commit (${this.maxCommit})`);
+    this.cov.readsAnswered++;
     this.tr(`${n.id} read ${key} at ${index}`);
   }
 
   // ---- client and nemesis actions ------------------------------------------------------------
 
-  private propose(faulty: boolean): void {
+  private propose(): void {
     const target = this.rng.chance(0.7) ? this.leader() : this.pick(this.live());
     const raw = target?.raw;
     if (raw === undefined) return;
     const batch = 1 + this.rng.nextInt(3);
     const datas: Uint8Array[] = [];
-    for (let i = 0; i < batch; i++) datas.push(enc.encode(`p${this.nextProposalId++}${faulty ? '' : 'L'}`));
+    for (let i = 0; i < batch; i++) datas.push(enc.encode(`p${this.nextProposalId++}${this.faulty ? '' : 'L'}`));
     raw.proposeBatch(datas);
   }
 
+  /** Reads at every node that believes it leads (deposed ones included), or at a random node. */
   private read(): void {
-    const target = this.rng.chance(0.7) ? this.leader() : this.pick(this.live());
-    const raw = target?.raw;
+    if (this.rng.chance(0.3)) {
+      const n = this.pick(this.live());
+      if (n !== undefined) this.readAt(n);
+      return;
+    }
+    for (const n of this.nodes.values()) if (this.isRunning(n) && n.raw?.role === 'Leader') this.readAt(n);
+  }
+
+  private readAt(n: SimNode): void {
+    const raw = n.raw;
     if (raw === undefined) return;
     const key = `r${this.nextReadId++}`;
     // Linearizability: everything committed anywhere before the read begins must be visible.
     let floor = this.maxCommit;
-    for (const n of this.nodes.values()) if (n.raw !== undefined) floor = Math.max(floor, n.raw.raft.raftLog.committed);
-    this.readFloor.set(key, floor);
+    for (const o of this.nodes.values()) if (o.raw !== undefined) floor = Math.max(floor, o.raw.raft.raftLog.committed);
+    const atLeader = raw.role === 'Leader';
+    const leaseValid = atLeader && raw.isLeaseValid();
     const r = raw.readIndex(enc.encode(key));
-    if (r.kind !== 'ok' && r.kind !== 'forwarded') this.readFloor.delete(key);
+    if (r.kind !== 'ok' && r.kind !== 'forwarded') return;
+    this.pendingReads.set(key, { node: n.id, term: raw.term, issuedAt: this.now, floor, atLeader, liveness: !this.faulty });
+    if (this.p.leaseReads) this.cov.readsWithLeases++;
+    if (!atLeader) return;
+    this.cov.readsAtLeaders++;
+    if (leaseValid && raw.raft.readStates.some((rs) => bytesKey(rs.requestContext) === key)) this.cov.leaseReadsServed++;
+    if (this.maxLeaderTerm > raw.term) {
+      this.cov.readsAtDeposedLeaders++;
+      this.tr(`read ${key} at deposed leader ${n.id} of term ${raw.term} (term ${this.maxLeaderTerm} has a leader)`);
+    }
+    if (n.abortedTransferTerm === raw.term) this.cov.readsAtAbortedTransferLeaders++;
   }
 
   private confChange(): void {
     const l = this.leader();
     const raw = l?.raw;
-    if (raw === undefined) return;
+    if (raw === undefined || l === undefined) return;
     const cs = raw.status().confState;
-    if (cs.votersOutgoing.length > 0) return; // auto-leave pending
+    if (cs.votersOutgoing.length > 0) {
+      // In a joint configuration: leave an explicit one once it has been held long enough.
+      if (cs.autoLeave || this.now < this.leaveJointAt) return;
+      const r = raw.proposeConfChange({ transition: 'auto', changes: [], context: new Uint8Array(0) });
+      this.tr(`propose leaving the joint config at ${l.id}: ${r.kind}`);
+      if (r.kind === 'ok') this.cov.explicitJointLeaves++;
+      return;
+    }
     const voters = cs.voters;
     const learners = cs.learners;
-    const choice = this.rng.nextInt(5);
+    const choice = this.rng.nextInt(8);
     let changes: ConfChangeSingle[];
     let transition: ConfChange['transition'] = 'auto';
     const newId = (): NodeId | undefined => (this.nextNodeId <= MAX_NODE_IDS ? this.nextNodeId++ : undefined);
@@ -607,34 +862,79 @@ export class Simulation {
       if (id === undefined) return;
       changes = [{ type: 'AddNode', nodeId: id }];
     } else if (choice === 4 && voters.length >= 3) {
-      // Replace a voter in one joint-consensus step.
-      const out = this.pick(voters);
-      const id = newId();
+      // Replace a voter in one joint-consensus step; sometimes the leader itself, sometimes by a learner.
+      const out = this.rng.chance(0.3) ? l.id : this.pick(voters);
+      const id = learners.length > 0 && this.rng.chance(0.5) ? this.pick(learners) : newId();
       if (out === undefined || id === undefined) return;
       changes = [
         { type: 'RemoveNode', nodeId: out },
         { type: 'AddNode', nodeId: id },
       ];
-      transition = this.rng.chance(0.5) ? 'auto' : 'implicit';
+      transition = this.pickTransition();
+    } else if (choice === 5 && learners.length > 0) {
+      const id = this.pick(learners);
+      if (id === undefined) return;
+      changes = [{ type: 'RemoveNode', nodeId: id }];
+    } else if (choice === 6 && voters.length >= 3) {
+      // The leader removes itself (one step with 4+ voters, else through a joint config).
+      if (voters.length > 3) changes = [{ type: 'RemoveNode', nodeId: l.id }];
+      else {
+        const id = newId();
+        if (id === undefined) return;
+        changes = [{ type: 'RemoveNode', nodeId: l.id }, { type: 'AddNode', nodeId: id }];
+        transition = this.pickTransition();
+      }
+    } else if (choice === 7 && voters.length >= 3) {
+      // Demote a voter to learner and add a voter, jointly.
+      const out = this.pick(voters);
+      const id = newId();
+      if (out === undefined || id === undefined) return;
+      changes = [{ type: 'AddLearnerNode', nodeId: out }, { type: 'AddNode', nodeId: id }];
+      transition = this.pickTransition();
     } else return;
     const r = raw.proposeConfChange({ transition, changes, context: new Uint8Array(0) });
-    this.tr(`propose conf change ${JSON.stringify(changes)} at ${l?.id}: ${r.kind}`);
+    this.tr(`propose conf change ${JSON.stringify(changes)} ${transition} at ${l.id}: ${r.kind}`);
     if (r.kind !== 'ok') return;
-    this.stats.confChanges++;
+    this.cov.confChanges++;
     for (const c of changes) {
       if (c.type !== 'RemoveNode' && !this.nodes.has(c.nodeId)) this.addNode(c.nodeId, new MemoryStorage());
     }
+  }
+
+  private pickTransition(): ConfChange['transition'] {
+    const k = this.rng.nextInt(3);
+    return k === 0 ? 'auto' : k === 1 ? 'implicit' : 'explicit';
   }
 
   private transfer(): void {
     const l = this.leader();
     const raw = l?.raw;
     if (raw === undefined || l === undefined) return;
-    const to = this.pick(raw.status().confState.voters.filter((id) => id !== l.id));
+    const cs = raw.status().confState;
+    const voters = [...new Set([...cs.voters, ...cs.votersOutgoing])];
+    const to = this.pick(voters.filter((id) => id !== l.id));
     if (to === undefined) return;
     const r = raw.transferLeader(to);
     this.tr(`transfer ${l.id} -> ${to}: ${r.kind}`);
-    this.stats.transfers++;
+    if (r.kind !== 'ok') return;
+    this.cov.transfers++;
+    if (cs.votersOutgoing.length > 0) this.cov.transfersDuringJoint++;
+    l.transferTerm = raw.term;
+  }
+
+  /** Per-tick bookkeeping: aborted transfers and ticks in joint configurations. */
+  private observe(): void {
+    for (const n of this.nodes.values()) {
+      const raw = n.raw;
+      if (raw === undefined || raw.role !== 'Leader') continue;
+      if (n.transferTerm === raw.term && raw.raft.leadTransferee === NONE) {
+        n.transferTerm = 0;
+        n.abortedTransferTerm = raw.term;
+        this.cov.abortedTransfers++;
+        this.tr(`leader ${n.id}: transfer aborted in term ${raw.term}`);
+      }
+      if (raw.raft.trk.config.outgoing.size > 0) this.cov.ticksInJoint++;
+    }
   }
 
   private nemesis(): void {
@@ -643,7 +943,20 @@ export class Simulation {
       this.blocked.clear();
       this.tr('partition healed');
     }
-    if (this.blocked.size === 0 && this.rng.chance(p.partitionRate)) {
+    if (this.blocked.size === 0 && p.longIsolationRate > 0 && this.rng.chance(p.longIsolationRate)) {
+      // A leader that hears nothing (or is heard by no one) for several election timeouts,
+      // while it keeps ticking: it must stop serving reads before a new leader commits.
+      const l = this.leader();
+      if (l !== undefined) {
+        const outbound = this.rng.chance(0.5);
+        for (const b of this.nodes.keys()) if (b !== l.id) this.blocked.add(outbound ? `${l.id}>${b}` : `${b}>${l.id}`);
+        this.partitionHealAt = this.now + 2 * ELECTION_TICK + this.rng.nextInt(8 * ELECTION_TICK);
+        this.cov.longOneWayIsolations++;
+        this.cov.partitions++;
+        this.tr(`long isolation of leader ${l.id} (${outbound ? 'cannot send' : 'cannot hear'}) until ${this.partitionHealAt}`);
+      }
+    }
+    if (this.blocked.size === 0 && p.partitionRate > 0 && this.rng.chance(p.partitionRate)) {
       const ids = [...this.nodes.keys()];
       const kind = this.rng.nextInt(3);
       if (kind === 0) {
@@ -664,67 +977,116 @@ export class Simulation {
         }
       }
       this.partitionHealAt = this.now + 5 + this.rng.nextInt(40);
+      this.cov.partitions++;
       this.tr(`partition ${[...this.blocked].join(' ')}`);
     }
     const l = this.leader();
-    if (l !== undefined && this.rng.chance(p.leaderCrashRate)) this.crash(l);
+    if (l !== undefined && p.leaderCrashRate > 0 && this.rng.chance(p.leaderCrashRate)) this.crash(l);
     for (const n of this.nodes.values()) {
       if (n.removed) continue;
-      if (n.raw !== undefined && this.rng.chance(p.crashRate)) this.crash(n);
-      else if (n.raw === undefined && n.downSince !== undefined && this.now - n.downSince > 0 && this.rng.chance(0.25)) this.restart(n);
+      if (n.raw !== undefined) {
+        if (p.crashRate > 0 && this.rng.chance(p.crashRate)) this.crash(n);
+        else if (n.pausedUntil === 0 && p.pauseRate > 0 && this.rng.chance(p.pauseRate)) this.pause(n);
+      } else if (n.downSince !== undefined && this.now - n.downSince > 0 && this.rng.chance(0.25)) this.restart(n);
     }
+  }
+
+  private pause(n: SimNode): void {
+    n.pausedUntil = this.now + 1 + this.rng.nextInt(3 * ELECTION_TICK);
+    n.pausedTicks = 0;
+    this.cov.pauses++;
+    this.tr(`pause ${n.id} until ${n.pausedUntil}`);
   }
 
   private restart(n: SimNode): void {
     this.tr(`restart ${n.id}`);
+    this.cov.restarts++;
+    if (this.p.leaseReads) {
+      this.cov.restartsWithLeases++;
+      if (n.crashedAsLeader) this.cov.leaderRestartsWithLeases++;
+    }
     this.start(n);
   }
 
   private storageChores(): void {
     for (const n of this.nodes.values()) {
       const raw = n.raw;
-      if (raw === undefined) continue;
+      if (raw === undefined || n.pausedUntil !== 0) continue;
       if (n.storage.loadRequested && this.rng.chance(0.5)) {
         n.storage.loadEvicted();
         raw.onStorageReady();
       }
-      if (this.rng.chance(this.p.evictRate)) n.storage.evictBelow(Math.min(n.sm.applied, n.storage.lastIndex()));
+      if (this.p.evictRate > 0 && this.rng.chance(this.p.evictRate)) n.storage.evictBelow(Math.min(n.sm.applied, n.storage.lastIndex()));
       if (n.storage.snapshotRequested) this.maybeSnapshot(n);
     }
   }
 
+  /** One tick for every node; a paused node owes its ticks and gets them on resume (PD's catch-up). */
   private tickAll(): void {
-    for (const n of this.nodes.values()) n.raw?.tick();
+    for (const n of this.nodes.values()) {
+      const raw = n.raw;
+      if (raw === undefined) continue;
+      if (n.pausedUntil !== 0) {
+        n.pausedTicks++;
+        if (this.now < n.pausedUntil) continue;
+        n.pausedUntil = 0;
+        const owed = Math.min(n.pausedTicks, REPLAY_TICKS_MAX);
+        this.tr(`resume ${n.id}: replaying ${owed} ticks`);
+        for (let i = 0; i < owed; i++) raw.tick();
+        if (n.write !== undefined) this.cov.ticksDuringWrite += owed;
+        continue;
+      }
+      if (n.write !== undefined) this.cov.ticksDuringWrite++;
+      raw.tick();
+    }
   }
 
-  private step(faulty: boolean): void {
+  private step(): void {
     this.now++;
-    this.stats.ticks++;
-    if (faulty) {
+    this.cov.ticks++;
+    if (this.faulty) {
       this.nemesis();
-      if (this.rng.chance(this.p.proposeRate)) this.propose(true);
+      if (this.rng.chance(this.p.proposeRate)) this.propose();
       if (this.rng.chance(this.p.readRate)) this.read();
-      if (this.rng.chance(this.p.confChangeRate)) this.confChange();
-      if (this.rng.chance(this.p.transferRate)) this.transfer();
-    } else {
-      if (this.rng.chance(0.1)) this.propose(false);
+      if (this.p.confChangeRate > 0 && this.rng.chance(this.p.confChangeRate)) this.confChange();
+      if (this.p.transferRate > 0 && this.rng.chance(this.p.transferRate)) this.transfer();
+    } else if (!this.quiet) {
+      if (this.rng.chance(0.1)) this.propose();
       if (this.rng.chance(0.2)) this.read();
+      // Leave a joint configuration the simulator entered explicitly.
+      if (this.rng.chance(0.1)) this.confChangeLeaveOnly();
     }
     this.tickAll();
+    this.observe();
     this.storageChores();
     for (let round = 0; round < 2; round++) {
-      this.deliverDue(faulty);
-      this.processReadies(faulty);
+      this.deliverDue();
+      this.processReadies();
     }
+  }
+
+  private confChangeLeaveOnly(): void {
+    const raw = this.leader()?.raw;
+    if (raw === undefined) return;
+    const cs = raw.status().confState;
+    if (cs.votersOutgoing.length === 0 || cs.autoLeave) return;
+    const r = raw.proposeConfChange({ transition: 'auto', changes: [], context: new Uint8Array(0) });
+    if (r.kind === 'ok') this.cov.explicitJointLeaves++;
   }
 
   private heal(): void {
+    this.faulty = false;
     this.blocked.clear();
-    for (const n of this.nodes.values()) if (!n.removed && n.raw === undefined) this.restart(n);
+    for (const n of this.nodes.values()) {
+      if (!n.removed && n.raw === undefined) this.restart(n);
+    }
     this.tr('healed: liveness phase');
   }
 
-  /** Converged: one leader, and a marker proposed after healing applied on every member. */
+  /**
+   * Converged: one leader, not in a joint config, a marker proposed after healing applied on
+   * every member, and every read issued at this leader in its term long enough ago answered.
+   */
   private converged(): boolean {
     const l = this.leader();
     const raw = l?.raw;
@@ -745,19 +1107,46 @@ export class Simulation {
     }
     if (!markerCommitted) return false;
     const cs = raw.status().confState;
+    if (cs.votersOutgoing.length > 0) return false;
     const members = [...cs.voters, ...cs.learners];
-    return members.every((id) => (this.nodes.get(id)?.sm.applied ?? 0) >= this.markerIndex);
+    if (!members.every((id) => (this.nodes.get(id)?.sm.applied ?? 0) >= this.markerIndex)) return false;
+    return true;
+  }
+
+  /**
+   * Reads issued on the healed network at the converged leader, in its current term, must be
+   * answered (ReadIndex or lease, whichever path they took): step on without new client requests
+   * until they are, or fail once one is older than READ_ANSWER_TICKS_MAX.
+   */
+  private drainReads(): void {
+    for (;;) {
+      const l = this.leader();
+      const raw = l?.raw;
+      if (raw === undefined || l === undefined) return;
+      let waiting = false;
+      for (const [key, rd] of this.pendingReads) {
+        if (!rd.liveness || !rd.atLeader || rd.node !== l.id || rd.term !== raw.term) continue;
+        if (this.now - rd.issuedAt > READ_ANSWER_TICKS_MAX) {
+          violation(`read liveness: read ${key} issued at leader ${l.id} in term ${rd.term} at tick ${rd.issuedAt} still unanswered on a healed network at tick ${this.now}`);
+        }
+        waiting = true;
+      }
+      if (!waiting) return;
+      this.quiet = true;
+      this.step();
+    }
   }
 
   run(): SimResult {
     try {
-      for (let i = 0; i < this.safetyTicks; i++) this.step(true);
+      for (let i = 0; i < this.safetyTicks; i++) this.step();
       this.heal();
       let ok = false;
       for (let i = 0; i < this.livenessTicks; i++) {
-        this.step(false);
+        this.step();
         if (this.converged()) {
           ok = true;
+          this.drainReads();
           break;
         }
       }
@@ -765,7 +1154,7 @@ export class Simulation {
         const status = [...this.nodes.values()].map((n) => (n.raw === undefined ? `${n.id}:down${n.removed ? '(removed)' : ''}` : `${n.id}:${n.raw.role}/t${n.raw.term}/c${n.raw.raft.raftLog.committed}/a${n.sm.applied}`));
         violation(`liveness: no convergence within ${this.livenessTicks} ticks of healing (${status.join(' ')})`);
       }
-      return { ok: true, seed: this.seed, stats: { nodes: this.nodes.size, ...this.stats }, traceHash: this.traceHash, trace: this.trace };
+      return { ok: true, seed: this.seed, stats: { nodes: this.nodes.size, ...this.cov }, traceHash: this.traceHash, trace: this.trace };
     } catch (e) {
       const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
       const stack = e instanceof Error && !(e instanceof SimViolation) ? `\n${e.stack ?? ''}` : '';
