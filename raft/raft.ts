@@ -557,7 +557,9 @@ export class Raft {
     if (pr.state === 'Replicate' && pr.inflights.isFull()) pr.inflights.freeFirstOne();
     if (m.index > pr.leaseAckTick) pr.leaseAckTick = m.index;
     if (pr.match < this.raftLog.lastIndex() || pr.state === 'Probe') this.sendAppend(m.from);
-    if (this.cfg.readOnlyOption !== 'safe' || m.context.length === 0) return;
+    // Lease-based mode queues here too, whenever the lease is not valid when a read arrives
+    // (a new leader, a transfer, missed acks): those reads are confirmed by a heartbeat quorum.
+    if (m.context.length === 0) return;
     const acks = this.readOnly.recvAck(m.from, m.context);
     if (acks === undefined) return;
     acks.add(this.id);

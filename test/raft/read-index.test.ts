@@ -107,6 +107,16 @@ describe('lease reads', () => {
     assert.equal(c.raw(1).isLeaseValid(), false);
   });
 
+  it('a read that arrives while the lease is not valid is confirmed by a heartbeat round (found by sim seed 22)', () => {
+    const c = new Cluster([1, 2, 3], { readOnlyOption: 'lease-based', checkQuorum: true });
+    c.tickAll(11);
+    c.elect(1);
+    assert.equal(c.raw(1).isLeaseValid(), false, 'no heartbeat acked yet: no lease');
+    c.raw(1).readIndex(text('no-lease'));
+    c.tickAll(3);
+    assert.deepEqual(c.node(1).readStates.map((rs) => str(rs.requestContext)), ['no-lease']);
+  });
+
   it('lease-based reads require check-quorum (config validation)', () => {
     assert.throws(() => new Cluster([1], { readOnlyOption: 'lease-based', checkQuorum: false }), /lease-based requires checkQuorum/);
   });
