@@ -165,6 +165,11 @@ function fnv(h: number, s: string): number {
   return x;
 }
 
+/** A directed link as a number (node ids stay below 64). */
+function linkKey(from: NodeId, to: NodeId): number {
+  return from * 64 + to;
+}
+
 /** FNV-1a step over one integer. */
 function fnvInt(h: number, v: number): number {
   return Math.imul((h ^ v) >>> 0, 0x01000193) >>> 0;
@@ -278,8 +283,8 @@ export class Simulation {
   private seq = 0;
   private now = 0;
   private round = 0;
-  /** Directed links that drop everything: "from>to". */
-  private blocked = new Set<string>();
+  /** Directed links that drop everything: linkKey(from, to). */
+  private blocked = new Set<number>();
   private partitionHealAt = 0;
   private readonly traceOn: boolean;
   readonly trace: string[] = [];
@@ -508,7 +513,7 @@ export class Simulation {
     const to = this.nodes.get(m.to);
     // A paused process's connections time out: what is sent to it meanwhile is lost (holding it
     // would deliver messages older than an election timeout, outside the lease assumption).
-    const lost = to === undefined || !this.isRunning(to) || this.blocked.has(`${m.from}>${m.to}`) || (this.faulty && this.p.dropRate > 0 && this.rng.chance(this.p.dropRate));
+    const lost = to === undefined || !this.isRunning(to) || this.blocked.has(linkKey(m.from, m.to)) || (this.faulty && this.p.dropRate > 0 && this.rng.chance(this.p.dropRate));
     if (lost) {
       if (m.type === 'MsgSnap') this.nodes.get(m.from)?.raw?.reportSnapshot(m.to, 'failure');
       return;
@@ -803,6 +808,15 @@ export class Simulation {
     for (const n of this.nodes.values()) if (this.isRunning(n) && n.raw?.role === 'Leader') this.readAt(n);
   }
 
+  /** A deposed leader that has not heard of its successor yet is asked to read, often. */
+  private readAtDeposedLeaders(): void {
+    for (const n of this.nodes.values()) {
+      const raw = n.raw;
+      if (raw === undefined || raw.role !== 'Leader' || raw.term >= this.maxLeaderTerm || !this.isRunning(n)) continue;
+      if (this.rng.chance(0.5)) this.readAt(n);
+    }
+  }
+
   private readAt(n: SimNode): void {
     const raw = n.raw;
     if (raw === undefined) return;
@@ -949,7 +963,7 @@ export class Simulation {
       const l = this.leader();
       if (l !== undefined) {
         const outbound = this.rng.chance(0.5);
-        for (const b of this.nodes.keys()) if (b !== l.id) this.blocked.add(outbound ? `${l.id}>${b}` : `${b}>${l.id}`);
+        for (const b of this.nodes.keys()) if (b !== l.id) this.blocked.add(outbound ? linkKey(l.id, b) : linkKey(b, l.id));
         this.partitionHealAt = this.now + 2 * ELECTION_TICK + this.rng.nextInt(8 * ELECTION_TICK);
         this.cov.longOneWayIsolations++;
         this.cov.partitions++;
@@ -962,23 +976,23 @@ export class Simulation {
       if (kind === 0) {
         // Symmetric split into two sides.
         const side = new Set(ids.filter(() => this.rng.chance(0.5)));
-        for (const a of ids) for (const b of ids) if (side.has(a) !== side.has(b)) this.blocked.add(`${a}>${b}`);
+        for (const a of ids) for (const b of ids) if (side.has(a) !== side.has(b)) this.blocked.add(linkKey(a, b));
       } else if (kind === 1) {
         // Isolate the leader in one direction only (it can send but not hear, or the reverse).
         const l = this.leader()?.id ?? this.pick(ids);
         const outbound = this.rng.chance(0.5);
-        for (const b of ids) if (b !== l) this.blocked.add(outbound ? `${l}>${b}` : `${b}>${l}`);
+        for (const b of ids) if (b !== l) this.blocked.add(outbound ? linkKey(l ?? 0, b) : linkKey(b, l ?? 0));
       } else {
         // A few random one-way links.
         for (let i = 0; i < 3; i++) {
           const a = this.pick(ids);
           const b = this.pick(ids);
-          if (a !== undefined && b !== undefined && a !== b) this.blocked.add(`${a}>${b}`);
+          if (a !== undefined && b !== undefined && a !== b) this.blocked.add(linkKey(a, b));
         }
       }
       this.partitionHealAt = this.now + 5 + this.rng.nextInt(40);
       this.cov.partitions++;
-      this.tr(`partition ${[...this.blocked].join(' ')}`);
+      this.tr(`partition ${[...this.blocked].map((k) => `${Math.floor(k / 64)}>${k % 64}`).join(' ')}`);
     }
     const l = this.leader();
     if (l !== undefined && p.leaderCrashRate > 0 && this.rng.chance(p.leaderCrashRate)) this.crash(l);
@@ -1048,6 +1062,7 @@ export class Simulation {
       this.nemesis();
       if (this.rng.chance(this.p.proposeRate)) this.propose();
       if (this.rng.chance(this.p.readRate)) this.read();
+      this.readAtDeposedLeaders();
       if (this.p.confChangeRate > 0 && this.rng.chance(this.p.confChangeRate)) this.confChange();
       if (this.p.transferRate > 0 && this.rng.chance(this.p.transferRate)) this.transfer();
     } else if (!this.quiet) {
