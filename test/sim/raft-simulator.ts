@@ -47,6 +47,8 @@ export interface SimCoverage {
   committed: number;
   elections: number;
   messagesDelivered: number;
+  /** Messages held back for more than an election timeout (then delivered, stale). */
+  longDelays: number;
   partitions: number;
   /** One-way isolations of the leader lasting longer than two election timeouts. */
   longOneWayIsolations: number;
@@ -102,7 +104,7 @@ export interface SimCoverage {
 
 function emptyCoverage(): SimCoverage {
   return {
-    ticks: 0, committed: 0, elections: 0, messagesDelivered: 0, partitions: 0, longOneWayIsolations: 0,
+    ticks: 0, committed: 0, elections: 0, messagesDelivered: 0, longDelays: 0, partitions: 0, longOneWayIsolations: 0,
     crashes: 0, leaderCrashes: 0, restarts: 0, restartsWithLeases: 0, leaderRestartsWithLeases: 0, pauses: 0,
     readsAtLeaders: 0, readsAtDeposedLeaders: 0, readsAtAbortedTransferLeaders: 0, readsAnswered: 0, leaseReadsServed: 0,
     readsWithLeases: 0, asyncWrites: 0, messagesDuringWrite: 0, ticksDuringWrite: 0, entriesReplacedDuringWrite: 0,
@@ -239,6 +241,8 @@ interface FaultParams {
   readonly dropRate: number;
   readonly dupRate: number;
   readonly delayMax: number;
+  /** Chance that a message is held back for several election timeouts (not in lease seeds). */
+  readonly longDelayRate: number;
   readonly partitionRate: number;
   readonly longIsolationRate: number;
   readonly crashRate: number;
@@ -305,6 +309,8 @@ export class Simulation {
   private maxApplied = 0;
   /** Highest commit index any node has reached. */
   private maxCommit = 0;
+  /** Term of the node that first reported index i committed. */
+  private readonly commitSeenInTerm: number[] = [];
   private readonly pendingReads = new Map<string, PendingRead>();
   private nextReadId = 0;
   private readonly voteOf = new Map<string, NodeId>();
@@ -345,6 +351,8 @@ export class Simulation {
       dropRate: r.chance(0.3) ? 0 : r.nextFloat() * 0.2,
       dupRate: r.chance(0.5) ? 0 : r.nextFloat() * 0.1,
       delayMax: leaseReads ? r.nextInt(3) : r.nextInt(4),
+      // Lease reads assume no message is older than an election timeout when it arrives.
+      longDelayRate: leaseReads || r.chance(0.5) ? 0 : r.nextFloat() * 0.02,
       partitionRate: r.chance(0.3) ? 0 : r.nextFloat() * 0.03,
       longIsolationRate: r.chance(0.5) ? 0 : r.nextFloat() * 0.01,
       crashRate: r.chance(0.3) ? 0 : r.nextFloat() * 0.01,
@@ -367,7 +375,9 @@ export class Simulation {
       jointHoldTicks: r.nextInt(6 * ELECTION_TICK),
     };
     this.safetyTicks = opts.safetyTicks ?? 250;
-    this.livenessTicks = opts.livenessTicks ?? 250;
+    // Generous: a seed with one entry per append and one append in flight drains a long backlog
+    // slowly once healed (converged seeds stop early, so this costs only the slow ones).
+    this.livenessTicks = opts.livenessTicks ?? 600;
     const voters: NodeId[] = [];
     for (let i = 1; i <= nodeCount; i++) voters.push(i);
     this.nextNodeId = nodeCount + 1;
@@ -385,6 +395,7 @@ export class Simulation {
     this.committedKey[1] = 'bootstrap';
     this.maxApplied = 1;
     this.maxCommit = 1;
+    this.commitSeenInTerm[1] = 1;
     this.tr(`seed ${this.seed} nodes ${nodeCount} params ${JSON.stringify(this.p)}`);
   }
 
@@ -487,7 +498,11 @@ export class Simulation {
       if (m.type === 'MsgVoteResp' && !m.reject) this.checkVote(m.from, m.term, m.to);
       const copies = faulty && this.p.dupRate > 0 && this.rng.chance(this.p.dupRate) ? 2 : 1;
       for (let c = 0; c < copies; c++) {
-        const delay = faulty ? this.rng.nextInt(this.p.delayMax + 1) : this.rng.nextInt(2);
+        let delay = faulty ? this.rng.nextInt(this.p.delayMax + 1) : this.rng.nextInt(2);
+        if (faulty && this.p.longDelayRate > 0 && this.rng.chance(this.p.longDelayRate)) {
+          delay = ELECTION_TICK + this.rng.nextInt(4 * ELECTION_TICK);
+          this.cov.longDelays++;
+        }
         this.net.push({ at: this.now + delay, seq: this.seq++, msg: m });
       }
     }
@@ -716,7 +731,12 @@ export class Simulation {
     }
     // No committed entry changes: what the node now calls committed matches what was applied.
     const commit = raw.raft.raftLog.committed;
-    if (commit > this.maxCommit) this.maxCommit = commit;
+    if (commit > this.maxCommit) {
+      // The term in which an index was first seen committed (an upper bound of the term that
+      // committed it): leader completeness binds leaders of later terms only.
+      for (let i = this.maxCommit + 1; i <= commit; i++) this.commitSeenInTerm[i] = raw.term;
+      this.maxCommit = commit;
+    }
     // Raft §5.4.2: a leader advances its commit index only onto an entry of its own term (the
     // entries before it commit with it). Counting replicas of an older entry is figure 8's bug.
     if (raw.role === 'Leader') {
@@ -759,12 +779,18 @@ export class Simulation {
     this.commitChecked.set(n.id, log.committed);
   }
 
-  /** A new leader's log holds every entry committed so far (Raft §5.4.1). */
+  /**
+   * A new leader's log holds every entry committed in earlier terms (Raft §5.4.1). A leader of an
+   * old term may first be seen late (its Ready waited behind a write or a pause): entries
+   * committed in its own term or later do not bind it.
+   */
   private checkLeaderCompleteness(n: SimNode): void {
-    const log = n.raw?.raft.raftLog;
-    if (log === undefined) return;
-    if (log.lastIndex() < this.maxCommit) violation(`leader completeness: leader ${n.id} last index ${log.lastIndex()} < committed ${this.maxCommit}`);
+    const raw = n.raw;
+    if (raw === undefined) return;
+    const log = raw.raft.raftLog;
     for (let i = Math.max(log.firstIndex(), 2); i <= this.maxCommit; i++) {
+      if ((this.commitSeenInTerm[i] ?? Infinity) >= raw.term) continue;
+      if (i > log.lastIndex()) violation(`leader completeness: leader ${n.id} of term ${raw.term} last index ${log.lastIndex()} lacks index ${i}, committed in term ${this.commitSeenInTerm[i]}`);
       const wantTerm = this.committedTerm[i];
       if (wantTerm === undefined) continue;
       const t = log.term(i);
