@@ -219,6 +219,9 @@ interface SimNode {
   /** Term in which a transfer was requested of this leader, and whether it was seen aborted. */
   transferTerm: number;
   abortedTransferTerm: number;
+  /** Commit index (and term) at which checkCommitDurable last looked at this node as leader. */
+  leaderCommitChecked: number;
+  leaderCommitCheckedTerm: number;
 }
 
 interface InFlight {
@@ -407,7 +410,7 @@ export class Simulation {
   private addNode(id: NodeId, storage: MemoryStorage): SimNode {
     const node: SimNode = {
       id, storage, raw: undefined, sm: { applied: 0, hash: 0 }, removed: false, downSince: undefined, crashedAsLeader: false,
-      write: undefined, pausedUntil: 0, pausedTicks: 0, transferTerm: 0, abortedTransferTerm: 0,
+      write: undefined, pausedUntil: 0, pausedTicks: 0, transferTerm: 0, abortedTransferTerm: 0, leaderCommitChecked: 0, leaderCommitCheckedTerm: 0,
     };
     this.nodes.set(id, node);
     this.start(node);
@@ -540,6 +543,7 @@ export class Simulation {
     if (this.traceOn) this.tr(`${m.from}->${m.to} ${m.type} t${m.term} i${m.index}/${m.logTerm} c${m.commit} n${m.entries.length}${m.reject ? ' rej' : ''}`);
     else this.traceHash = fnvInt(fnvInt(fnvInt(this.traceHash, m.from * 16 + m.to), m.term), m.index);
     raw.step(m);
+    this.checkCommitDurable(to);
     if (m.type === 'MsgSnap') this.nodes.get(m.from)?.raw?.reportSnapshot(m.to, 'finish');
   }
 
@@ -614,6 +618,7 @@ export class Simulation {
     }
     for (const rs of rd.readStates) this.checkRead(n, rs.index, rs.requestContext);
     raw.advance(rd);
+    this.checkCommitDurable(n);
     if (removedSelf) {
       this.tr(`${n.id} removed from the group; stopping`);
       n.removed = true;
@@ -646,6 +651,7 @@ export class Simulation {
     const wasLeader = raw.role === 'Leader';
     const before = raw.status().confState;
     const r = raw.applyConfChange(d.confChange);
+    this.checkCommitDurable(n);
     if (r.kind === 'refused') return false;
     const cs = r.confState;
     this.tr(`${n.id} applied conf change at ${e.index}: voters ${cs.voters.join(',')} out ${cs.votersOutgoing.join(',')} learners ${cs.learners.join(',')}`);
@@ -687,7 +693,10 @@ export class Simulation {
     const keep = this.rng.nextInt(5);
     if (applied - keep > n.storage.firstIndex()) n.storage.compact(applied - keep);
     this.tr(`${n.id} snapshot at ${applied}`);
-    if (requested) raw.onStorageReady();
+    if (requested) {
+      raw.onStorageReady();
+      this.checkCommitDurable(n);
+    }
   }
 
   // ---- checkers ------------------------------------------------------------------------------
@@ -753,6 +762,47 @@ export class Simulation {
       const k = this.committedKey[e.index];
       if (k !== undefined && k !== entryKey(e)) violation(`committed entry ${e.index} changed on node ${n.id}: ${entryKey(e)} vs ${k}`);
     }
+  }
+
+  /**
+   * Whenever a leader's commit index moves, the entry there must be durable — in storage, not
+   * merely in memory or in a write still in flight — on a majority of every half of the leader's
+   * configuration (both halves when joint). Judged from the simulator's view of each node's
+   * storage, independently of the leader's own progress bookkeeping.
+   */
+  private checkCommitDurable(n: SimNode): void {
+    const raw = n.raw;
+    if (raw === undefined || raw.role !== 'Leader') return;
+    const commit = raw.raft.raftLog.committed;
+    if (commit <= n.leaderCommitChecked && raw.term === n.leaderCommitCheckedTerm) return;
+    const firstCheck = raw.term !== n.leaderCommitCheckedTerm;
+    n.leaderCommitChecked = commit;
+    n.leaderCommitCheckedTerm = raw.term;
+    if (firstCheck) return; // a new leader inherits its commit index; it moved nothing yet
+    const t = raw.raft.raftLog.term(commit);
+    if (typeof t !== 'number') return;
+    const cfg = raw.raft.trk.config;
+    for (const half of [cfg.incoming, cfg.outgoing]) {
+      if (half.size === 0) continue;
+      let durable = 0;
+      for (const id of half) if (this.holdsDurably(id, commit, t)) durable++;
+      if (durable * 2 <= half.size) {
+        violation(`commit durability: leader ${n.id} of term ${raw.term} committed ${commit}/${t} but only ${durable} of voters {${[...half].join(',')}} hold it durably (joint: ${cfg.outgoing.size > 0})`);
+      }
+    }
+  }
+
+  private holdsDurably(id: NodeId, index: number, term: number): boolean {
+    const node = this.nodes.get(id);
+    if (node === undefined) return false;
+    const s = node.storage;
+    if (index < s.firstIndex()) return true; // within the snapshot: applied there, so committed
+    if (index > s.lastIndex()) return false;
+    const wasRequested = s.loadRequested;
+    const t = s.term(index);
+    s.loadRequested = wasRequested; // a peek, not a read by raft
+    if (t === 'unavailable') return true; // evicted: below that node's applied index
+    return t === term;
   }
 
   /** A node grants at most one vote per term, across crashes (what persisting the vote is for). */
@@ -1055,6 +1105,7 @@ export class Simulation {
       if (n.storage.loadRequested && this.rng.chance(0.5)) {
         n.storage.loadEvicted();
         raw.onStorageReady();
+        this.checkCommitDurable(n);
       }
       if (this.p.evictRate > 0 && this.rng.chance(this.p.evictRate)) n.storage.evictBelow(Math.min(n.sm.applied, n.storage.lastIndex()));
       if (n.storage.snapshotRequested) this.maybeSnapshot(n);
@@ -1078,6 +1129,7 @@ export class Simulation {
       }
       if (n.write !== undefined) this.cov.ticksDuringWrite++;
       raw.tick();
+      this.checkCommitDurable(n);
     }
   }
 
