@@ -222,10 +222,14 @@ interface SimNode {
   /** Commit index (and term) at which checkCommitDurable last looked at this node as leader. */
   leaderCommitChecked: number;
   leaderCommitCheckedTerm: number;
+  /** ReadStates of the current raft batch already judged by checkReadConfirmed. */
+  readStatesSeen: number;
 }
 
 interface InFlight {
   readonly at: number;
+  /** Tick at which the message left its node (after ready(), or after the write for persisted ones). */
+  readonly sentAt: number;
   readonly seq: number;
   readonly msg: Message;
 }
@@ -238,6 +242,8 @@ interface PendingRead {
   readonly floor: number;
   readonly atLeader: boolean;
   readonly liveness: boolean;
+  /** Answered within readIndex() itself (a lease, or a group of one): no heartbeat round owed. */
+  readonly answeredAtOnce: boolean;
 }
 
 interface FaultParams {
@@ -315,6 +321,8 @@ export class Simulation {
   /** Term of the node that first reported index i committed. */
   private readonly commitSeenInTerm: number[] = [];
   private readonly pendingReads = new Map<string, PendingRead>();
+  /** "leader|term|follower" → latest send tick of a heartbeat of that term the follower accepted. */
+  private readonly heartbeatSentAt = new Map<string, number>();
   private nextReadId = 0;
   private readonly voteOf = new Map<string, NodeId>();
   private readonly committedTerm: number[] = [];
@@ -410,7 +418,7 @@ export class Simulation {
   private addNode(id: NodeId, storage: MemoryStorage): SimNode {
     const node: SimNode = {
       id, storage, raw: undefined, sm: { applied: 0, hash: 0 }, removed: false, downSince: undefined, crashedAsLeader: false,
-      write: undefined, pausedUntil: 0, pausedTicks: 0, transferTerm: 0, abortedTransferTerm: 0, leaderCommitChecked: 0, leaderCommitCheckedTerm: 0,
+      write: undefined, pausedUntil: 0, pausedTicks: 0, transferTerm: 0, abortedTransferTerm: 0, leaderCommitChecked: 0, leaderCommitCheckedTerm: 0, readStatesSeen: 0,
     };
     this.nodes.set(id, node);
     this.start(node);
@@ -506,7 +514,7 @@ export class Simulation {
           delay = ELECTION_TICK + this.rng.nextInt(4 * ELECTION_TICK);
           this.cov.longDelays++;
         }
-        this.net.push({ at: this.now + delay, seq: this.seq++, msg: m });
+        this.net.push({ at: this.now + delay, sentAt: this.now, seq: this.seq++, msg: m });
       }
     }
   }
@@ -524,10 +532,10 @@ export class Simulation {
       due[i] = due[j] as InFlight;
       due[j] = t;
     }
-    for (const f of due) this.deliver(f.msg);
+    for (const f of due) this.deliver(f.msg, f.sentAt);
   }
 
-  private deliver(m: Message): void {
+  private deliver(m: Message, sentAt: number): void {
     const to = this.nodes.get(m.to);
     // A paused process's connections time out: what is sent to it meanwhile is lost (holding it
     // would deliver messages older than an election timeout, outside the lease assumption).
@@ -543,7 +551,13 @@ export class Simulation {
     if (this.traceOn) this.tr(`${m.from}->${m.to} ${m.type} t${m.term} i${m.index}/${m.logTerm} c${m.commit} n${m.entries.length}${m.reject ? ' rej' : ''}`);
     else this.traceHash = fnvInt(fnvInt(fnvInt(this.traceHash, m.from * 16 + m.to), m.term), m.index);
     raw.step(m);
+    if (m.type === 'MsgHeartbeat' && raw.term === m.term) {
+      // A heartbeat of term T accepted in term T: the receiver vouches for the sender's leadership at sentAt.
+      const key = `${m.from}|${m.term}|${m.to}`;
+      if ((this.heartbeatSentAt.get(key) ?? -1) < sentAt) this.heartbeatSentAt.set(key, sentAt);
+    }
     this.checkCommitDurable(to);
+    if (!this.p.leaseReads && raw.role === 'Leader') this.checkNewReadStates(to);
     if (m.type === 'MsgSnap') this.nodes.get(m.from)?.raw?.reportSnapshot(m.to, 'finish');
   }
 
@@ -570,6 +584,7 @@ export class Simulation {
     const raw = n.raw;
     if (raw === undefined) return;
     const rd = raw.ready();
+    n.readStatesSeen = 0;
     this.checkReady(n, rd);
     // A leader's appends may go out while it persists.
     this.sendAll(rd.messages);
@@ -862,6 +877,41 @@ export class Simulation {
     this.tr(`${n.id} read ${key} at ${index}`);
   }
 
+  /**
+   * ReadIndex ('safe' mode) at a leader: before answering, a quorum of every half of its
+   * configuration must have accepted, in the leader's term, a heartbeat sent after the read was
+   * issued (Raft thesis §6.4 step 3). Judged from deliveries, not from the leader's bookkeeping.
+   */
+  private checkNewReadStates(n: SimNode): void {
+    const raw = n.raw;
+    if (raw === undefined) return;
+    const states = raw.raft.readStates;
+    for (let i = n.readStatesSeen; i < states.length; i++) {
+      const rs = states[i];
+      if (rs === undefined) continue;
+      const key = bytesKey(rs.requestContext);
+      const read = this.pendingReads.get(key);
+      if (read !== undefined && read.atLeader && !read.answeredAtOnce && read.node === n.id) this.checkReadConfirmed(n, key, read);
+    }
+    n.readStatesSeen = states.length;
+  }
+
+  private checkReadConfirmed(n: SimNode, key: string, read: PendingRead): void {
+    const raw = n.raw;
+    if (raw === undefined || raw.term !== read.term) return;
+    const cfg = raw.raft.trk.config;
+    for (const half of [cfg.incoming, cfg.outgoing]) {
+      if (half.size === 0) continue;
+      let confirmed = 0;
+      for (const id of half) {
+        if (id === n.id || (this.heartbeatSentAt.get(`${n.id}|${read.term}|${id}`) ?? -1) >= read.issuedAt) confirmed++;
+      }
+      if (confirmed * 2 <= half.size) {
+        violation(`read confirmation: leader ${n.id} of term ${read.term} answered read ${key} (issued at tick ${read.issuedAt}) with only ${confirmed} of {${[...half].join(',')}} having accepted a heartbeat sent since`);
+      }
+    }
+  }
+
   // ---- client and nemesis actions ------------------------------------------------------------
 
   private propose(): void {
@@ -904,11 +954,12 @@ export class Simulation {
     const leaseValid = atLeader && raw.isLeaseValid();
     const r = raw.readIndex(enc.encode(key));
     if (r.kind !== 'ok' && r.kind !== 'forwarded') return;
-    this.pendingReads.set(key, { node: n.id, term: raw.term, issuedAt: this.now, floor, atLeader, liveness: !this.faulty });
+    const answeredAtOnce = atLeader && raw.raft.readStates.some((rs) => bytesKey(rs.requestContext) === key);
+    this.pendingReads.set(key, { node: n.id, term: raw.term, issuedAt: this.now, floor, atLeader, liveness: !this.faulty, answeredAtOnce });
     if (this.p.leaseReads) this.cov.readsWithLeases++;
     if (!atLeader) return;
     this.cov.readsAtLeaders++;
-    if (leaseValid && raw.raft.readStates.some((rs) => bytesKey(rs.requestContext) === key)) this.cov.leaseReadsServed++;
+    if (leaseValid && answeredAtOnce) this.cov.leaseReadsServed++;
     if (this.maxLeaderTerm > raw.term) {
       this.cov.readsAtDeposedLeaders++;
       this.tr(`read ${key} at deposed leader ${n.id} of term ${raw.term} (term ${this.maxLeaderTerm} has a leader)`);
