@@ -1,7 +1,12 @@
 // Pending ReadIndex requests on a leader in 'safe' mode (Raft thesis §6.4). Each request records
-// the commit index when it arrived; heartbeats carry the newest request's context, and a quorum
-// of acks for a context confirms it and every request queued before it — so one heartbeat
+// the commit index when it arrived; heartbeats carry the round key of the newest request, and a
+// quorum of acks for a key confirms it and every request queued before it — so one heartbeat
 // round serves a whole batch.
+//
+// Heartbeats carry a round key the leader made for the request (a sequence number), never the
+// client's context: a context can come again (a duplicated or retried MsgReadIndex after its
+// first copy was served), and acks for the round of its first copy, still in flight, must not
+// confirm requests queued after it (found by the simulator's read-confirmation check, seed 479).
 import { type Message, type NodeId } from './types.js';
 
 export interface ReadIndexStatus {
@@ -17,23 +22,34 @@ export function contextKey(ctx: Uint8Array): string {
   return s;
 }
 
+/** Prefix of round keys; a client context echoed by an old follower never parses as one. */
+const ROUND_KEY_PREFIX = '\u0000read-round:';
+
 export class ReadOnly {
+  /** Round key → request. */
   private readonly pending = new Map<string, ReadIndexStatus>();
+  /** Client contexts of pending requests (a duplicate of a pending one is ignored). */
+  private readonly pendingContexts = new Set<string>();
+  /** Round keys, oldest first. */
   private queue: string[] = [];
+  /** Never reset: a round key is never reused by this leader, in any term. */
+  private nextRound = 0;
 
   size(): number {
     return this.queue.length;
   }
 
-  /** Queues a request at commit index `index`; a duplicate context is ignored. */
+  /** Queues a request at commit index `index`; a duplicate of a pending context is ignored. */
   addRequest(index: number, request: Message): void {
-    const key = contextKey(request.context);
-    if (this.pending.has(key)) return;
+    const ctx = contextKey(request.context);
+    if (this.pendingContexts.has(ctx)) return;
+    const key = `${ROUND_KEY_PREFIX}${this.nextRound++}`;
+    this.pendingContexts.add(ctx);
     this.pending.set(key, { request, index, acks: new Set() });
     this.queue.push(key);
   }
 
-  /** Records a heartbeat ack for `ctx`; returns the acks so far, or undefined if unknown. */
+  /** Records a heartbeat ack for round key `ctx`; returns the acks so far, or undefined if unknown. */
   recvAck(id: NodeId, ctx: Uint8Array): Set<NodeId> | undefined {
     const rs = this.pending.get(contextKey(ctx));
     if (rs === undefined) return undefined;
@@ -41,7 +57,7 @@ export class ReadOnly {
     return rs.acks;
   }
 
-  /** Removes and returns the requests up to and including `ctx` (all confirmed by its quorum). */
+  /** Removes and returns the requests up to and including round key `ctx` (all confirmed by its quorum). */
   advance(ctx: Uint8Array): ReadIndexStatus[] {
     const key = contextKey(ctx);
     const at = this.queue.indexOf(key);
@@ -52,18 +68,22 @@ export class ReadOnly {
     for (const k of done) {
       const rs = this.pending.get(k);
       this.pending.delete(k);
-      if (rs !== undefined) out.push(rs);
+      if (rs === undefined) continue;
+      this.pendingContexts.delete(contextKey(rs.request.context));
+      out.push(rs);
     }
     return out;
   }
 
+  /** The round key of the newest pending request, to carry in heartbeats. */
   lastPendingContext(): Uint8Array | undefined {
     const k = this.queue[this.queue.length - 1];
-    return k === undefined ? undefined : this.pending.get(k)?.request.context;
+    return k === undefined ? undefined : Uint8Array.from(k, (c) => c.charCodeAt(0));
   }
 
   reset(): void {
     this.pending.clear();
+    this.pendingContexts.clear();
     this.queue = [];
   }
 }

@@ -2,6 +2,7 @@
 // followers, deferred until the leader commits in its term; and leader-lease reads.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { makeMessage } from '../../raft/index.js';
 import { Cluster, str, text } from './cluster.js';
 
 describe('ReadIndex', () => {
@@ -25,6 +26,28 @@ describe('ReadIndex', () => {
     c.stabilize();
     assert.equal(c.node(1).readStates.length, 10);
     assert.equal(c.sent.slice(from).filter((m) => m.type === 'MsgHeartbeat').length, 2, 'one heartbeat per follower');
+  });
+
+  it('acks of an earlier round for a context that comes again do not confirm reads queued since (found by sim seed 479)', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.elect(1);
+    const forwarded = makeMessage({ type: 'MsgReadIndex', to: 1, from: 2, term: 0, context: text('dup') });
+    c.raw(1).step(forwarded);
+    c.processReady(1); // the round for 'dup'
+    c.deliverAll();
+    c.processReady(2);
+    c.processReady(3);
+    const oldAcks = c.queue.filter((m) => m.type === 'MsgHeartbeatResp');
+    assert.equal(oldAcks.length, 2);
+    c.deliverAll(); // 'dup' is confirmed and answered to node 2
+    c.queue = [];
+    c.raw(1).readIndex(text('late'));
+    c.raw(1).step(forwarded); // the network duplicates the forwarded read: queued again, after 'late'
+    for (const m of oldAcks) c.deliver(m); // duplicates of the first round's acks arrive late
+    c.processReady(1);
+    assert.deepEqual(c.node(1).readStates, [], "a round sent before 'late' arrived cannot confirm it");
+    c.stabilize();
+    assert.deepEqual(c.node(1).readStates.map((r) => str(r.requestContext)), ['late'], 'confirmed by its own round');
   });
 
   it('a partitioned leader cannot confirm a read', () => {
