@@ -553,9 +553,13 @@ class CaseRun {
       if (primaryLock !== undefined && primaryLock.startTs === plan.startTs && choice <= 1) {
         commitTs = choice === 0 ? primaryLock.minCommitTs : primaryLock.minCommitTs - 1n;
       } else if (choice === 2) {
-        // At another transaction's start ts: the rollback of that one overlaps this commit.
-        const others = this.plans.filter((p) => p.startTs > plan.startTs);
-        commitTs = others.length > 0 ? this.pick(others).startTs : this.pickTs();
+        // At another transaction's start ts: the rollback of that one overlaps this commit —
+        // best where that rollback record already sits on the key (the commit takes its slot).
+        const floor = primaryLock?.startTs === plan.startTs ? primaryLock.minCommitTs : plan.startTs + 1n;
+        const slots = [...(this.model.writes.get(S(plan.primary)) ?? new Map<Ts, { kind: string }>())]
+          .filter(([ts, w]) => w.kind === 'rollback' && ts >= floor).map(([ts]) => ts);
+        const others = this.plans.filter((p) => p.startTs > plan.startTs).map((p) => p.startTs);
+        commitTs = slots.length > 0 && this.rng.chance(0.7) ? this.pick(slots) : others.length > 0 ? this.pick(others) : this.pickTs();
       } else {
         commitTs = this.pickTs();
       }
@@ -635,15 +639,20 @@ class CaseRun {
   genScan(): Step {
     const c = this.counters;
     const isReverse = this.rng.chance(0.4);
-    const [startKey, endKey] = this.pickRange();
+    let [startKey, endKey] = this.pickRange();
     let readTs = this.pickReadTs();
-    // Aim at a lock on a key with a committed value: read just where that lock starts to block.
+    let bypass = this.pickBypass();
+    // Aim at a lock on a key with a committed value: read just where that lock starts to block,
+    // over a range holding the key, with the limit stopping exactly on it.
     const aims = [...this.model.locks].filter(([key, l]) => l.kind !== 'lock' && this.model.versionsDesc(key).some(([, w]) => w.kind === 'put'));
+    let aimedKey: string | null = null;
     if (aims.length > 0 && this.rng.chance(0.35)) {
-      const lock = this.pick(aims)[1];
+      const [key, lock] = this.pick(aims);
+      aimedKey = key;
       readTs = (lock.minCommitTs > lock.startTs + 1n ? lock.minCommitTs : lock.startTs + 1n) + BigInt(this.rng.nextInt(3));
+      bypass = new Set();
+      if (Buffer.compare(B(key), startKey) < 0 || (endKey.length > 0 && Buffer.compare(B(key), endKey) >= 0)) [startKey, endKey] = [B(''), B('')];
     }
-    const bypass = this.pickBypass();
     const dir = isReverse ? 'reverse' : 'forward';
     // The pairs an unlimited scan would see, in scan order, to aim the limit.
     const keys = this.model.allKeys().filter((k) => Buffer.compare(B(k), startKey) >= 0 && (endKey.length === 0 || Buffer.compare(B(k), endKey) < 0));
@@ -652,7 +661,9 @@ class CaseRun {
     let limit: number;
     const lockedAt = visible.map((k, i) => [k, i] as const).filter(([k]) => this.model.blockingLock(k, readTs, bypass) !== null);
     const choice = this.rng.nextInt(5);
-    if (choice <= 1 && lockedAt.length > 0) limit = this.pick(lockedAt)[1] + 1; // stops exactly on a locked key
+    const aimedAt = aimedKey === null ? -1 : visible.indexOf(aimedKey);
+    if (aimedAt >= 0 && this.rng.chance(0.8)) limit = aimedAt + 1;
+    else if (choice <= 1 && lockedAt.length > 0) limit = this.pick(lockedAt)[1] + 1; // stops exactly on a locked key
     else if (choice === 2 && visible.length > 0) limit = visible.length; // hit exactly at the end
     else limit = this.rng.nextRange(1, 5);
     if (visible.length >= limit) {
