@@ -62,7 +62,7 @@ const REQUIRED_COUNTERS = [
   'mutation.lock', 'mutation.checkNotExists',
   'error.KeyIsLocked', 'error.WriteConflict', 'error.TxnLockNotFound', 'error.AlreadyCommitted', 'error.AlreadyRolledBack',
   'error.CommitTsExpired', 'error.KeyAlreadyExists', 'error.TxnNotFound', 'error.InvalidArgument',
-  'prewrite.alreadyLocked', 'prewrite.alreadyCommitted', 'prewrite.checked', 'prewrite.startTsIsCommitTs', 'prewrite.locked',
+  'prewrite.alreadyLocked', 'prewrite.alreadyCommitted', 'prewrite.checked', 'prewrite.checkNotExistsOverDelete', 'prewrite.startTsIsCommitTs', 'prewrite.locked',
   'commit.atMinCommitTs', 'commit.overRollbackSlot', 'rollback.overlapped',
   'read.atCommitTs', 'read.atLockTs', 'read.bypass', 'read.lockBlocks', 'read.lockPassedMinCommitTs', 'read.lockKindPassed',
   'scan.forward.limitHit', 'scan.reverse.limitHit', 'scan.forward.limitOnLockedKey', 'scan.reverse.limitOnLockedKey',
@@ -302,14 +302,24 @@ class CaseRun {
     return this.plans.length > 0 ? this.pick(this.plans) : null;
   }
 
+  /** A start ts above everything so far, as a TSO would give a new transaction. */
+  freshTs(): Ts {
+    let max = tsOf(DOMAIN_FIRST);
+    for (const ts of this.interestingTs()) if (ts > max) max = ts;
+    return max + 1n + BigInt(this.rng.nextInt(2));
+  }
+
   newPlan(): TxnPlan {
-    let startTs = this.pickTs();
+    let startTs = this.rng.chance(0.35) ? this.freshTs() : this.pickTs();
     for (let i = 0; i < 20 && this.usedStartTs.has(startTs); i++) startTs = this.pickTs();
     if (this.usedStartTs.has(startTs)) startTs = tsOf(DOMAIN_FIRST + DOMAIN_SIZE + this.plans.length * 3 + 1);
     this.usedStartTs.add(startTs);
     const keys = this.pickKeys(1);
     const mutations: Mutation[] = keys.map((key) => {
-      const kind = this.pick(['put', 'put', 'put', 'delete', 'lock', 'checkNotExists'] as const);
+      // A unique check where the value was deleted (an older put beneath) is the telling case.
+      const newestData = this.model.versionsDesc(key).find(([, w]) => w.kind === 'put' || w.kind === 'delete');
+      const isDeleted = newestData?.[1].kind === 'delete';
+      const kind = isDeleted && this.rng.chance(0.5) ? 'checkNotExists' : this.pick(['put', 'put', 'put', 'delete', 'lock', 'checkNotExists'] as const);
       return kind === 'put' ? { kind, key: B(key), value: this.pickValue() } : { kind, key: B(key) };
     });
     const first = mutations.find((m) => m.kind !== 'checkNotExists') ?? mutations[0]!;
@@ -475,6 +485,8 @@ class CaseRun {
           if (m.value.length === 0 || m.value.length === 255 || m.value.length === 256) c.hit(`mutation.put.${m.value.length === 0 ? 'empty' : m.value.length}`);
         }
         if ([...(this.model.writes.get(S(m.key))?.keys() ?? [])].includes(plan.startTs)) c.hit('prewrite.startTsIsCommitTs');
+        const data = this.model.versionsDesc(S(m.key)).filter(([, w]) => w.kind === 'put' || w.kind === 'delete');
+        if (m.kind === 'checkNotExists' && data[0]?.[1].kind === 'delete' && data.some(([, w]) => w.kind === 'put')) c.hit('prewrite.checkNotExistsOverDelete');
       }
       const split = plan.mutations.length > 1 && this.rng.chance(0.3) ? this.rng.nextRange(1, plan.mutations.length - 1) : plan.mutations.length;
       return this.prewriteStep(plan, plan.mutations.slice(0, split));
