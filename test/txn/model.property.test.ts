@@ -175,6 +175,24 @@ class RealTxn {
   }
 }
 
+/** For failure messages: long runs of one character shortened (values are 0–300 bytes of fill). */
+const brief = (text: string): string => text.replace(/(.)\1{15,}/g, (run, ch: string) => `${ch}…×${run.length}`);
+
+/** The entries of two states that differ, one per line: `-` only in txn/, `+` only in the model. */
+function stateDiff(actual: ExpectedState, expected: ExpectedState, strip: (b: Buffer) => Buffer): string {
+  const entries = (state: ExpectedState, own: (b: Buffer) => Buffer): Set<string> => {
+    const out = new Set<string>();
+    for (const [key, lock] of state.locks) out.add(`lock ${JSON.stringify(key)} ${canon(lock, own)}`);
+    for (const [key, versions] of state.writes) for (const [ts, w] of versions) out.add(`write ${JSON.stringify(key)}@${T(ts)} ${canon(w, own)}`);
+    for (const [id, value] of state.values) out.add(`value ${JSON.stringify(id)} ${value.length} B`);
+    return out;
+  };
+  const a = entries(actual, strip);
+  const e = entries(expected, (b) => b);
+  const lines = [...[...a].filter((x) => !e.has(x)).map((x) => `  - txn/ : ${x}`), ...[...e].filter((x) => !a.has(x)).map((x) => `  + model: ${x}`)];
+  return brief(lines.join('\n'));
+}
+
 function canonState(state: ExpectedState, strip: (b: Buffer) => Buffer): string {
   const sortStr = <T>(m: Map<string, T>): [string, T][] => [...m].sort((a, b) => Buffer.compare(B(a[0]), B(b[0])));
   return canon({
@@ -767,7 +785,7 @@ class CaseRun {
     this.history.push({ step, isError: isErr });
     const a = canon(actual, this.real.strip);
     const e = canon(expected, (b) => b);
-    if (a !== e) throw new Error(`step "${step.describe}" answered differently\n  txn/ : ${a}\n  model: ${e}`);
+    if (a !== e) throw new Error(`step "${step.describe}" answered differently\n  txn/ : ${brief(a)}\n  model: ${brief(e)}`);
     this.countOutcome(step, actual);
     if (step.isWrite && options.isQuiet !== true) {
       // Whole state after every write; on RocksDB (an engine round trip per entry) every 5th write
@@ -801,7 +819,7 @@ class CaseRun {
     const actual = await this.real.state();
     const a = canonState(actual, this.real.strip);
     const e = canonState(expected, (b) => b);
-    if (a !== e) throw new Error(`state differs after "${after}"\n  txn/ : ${a}\n  model: ${e}`);
+    if (a !== e) throw new Error(`state differs after "${after}":\n${stateDiff(actual, expected, this.real.strip)}`);
   }
 
   async run(): Promise<void> {
