@@ -77,6 +77,17 @@ const REQUIRED_COUNTERS = [
   'retry.afterOk', 'retry.afterError',
 ] as const;
 
+/**
+ * Boundaries hit only a few times per 80 RocksDB cases (Poisson means ~3–15): a zero there would
+ * be chance, not a blind spot, so RocksDB is not failed on them; the in-memory run (same
+ * generator, 300 cases) must hit every counter.
+ */
+const RARE_ON_SMALL_RUNS = new Set<string>([
+  'gc.deleted.longValue', 'gc.over256Versions', 'scanLock.limitHit', 'commit.overRollbackSlot', 'cleanup.expired',
+  'batchGet.secondKeyLocked', 'prewrite.checkNotExistsOverDelete', 'scan.forward.limitOnLockedKey',
+  'scan.reverse.limitOnLockedKey', 'read.lockPassedMinCommitTs', 'cts.expired', 'cts.expiryBoundary',
+]);
+
 class Counters {
   readonly counts = new Map<string, number>();
   hit(name: string, n = 1): void {
@@ -516,6 +527,13 @@ class CaseRun {
     }
     if (roll < 32) return this.genCommit();
     if (roll < 36) {
+      const locks = [...this.model.locks];
+      if (locks.length > 0 && this.rng.chance(0.3)) {
+        // A transaction rolled back before its prewrite arrived, at a ts where a locked key's owner
+        // may still commit: its rollback record then sits in that commit's slot.
+        const [key, lock] = this.pick(locks);
+        return this.rollbackStep([B(key)], lock.minCommitTs + BigInt(this.rng.nextInt(3)));
+      }
       const plan = this.pick(this.plans);
       return this.rollbackStep(this.rng.chance(0.5) ? plan.mutations.map((m) => m.key) : this.pickKeys(1).map(B), plan.startTs);
     }
@@ -893,7 +911,7 @@ function runProperty(kind: EngineKind, runs: number): void {
     const zeroCounters = REQUIRED_COUNTERS.filter((name) => counters.get(name) === 0);
     if (zeroCounters.length > 0) console.log(`txn model property (${kind}): counters at zero: ${zeroCounters.join(', ')}`);
     if (runs >= 60) {
-      const zero = REQUIRED_COUNTERS.filter((name) => counters.get(name) === 0);
+      const zero = zeroCounters.filter((name) => runs >= 200 || !RARE_ON_SMALL_RUNS.has(name));
       assert.deepEqual(zero, [], `coverage counters at zero (blind spots): ${zero.join(', ')}`);
     }
   });
