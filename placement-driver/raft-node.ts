@@ -56,6 +56,11 @@ export interface PdRaftNodeOptions {
    * this member must not go on. The executable exits; a supervisor restarts it from disk.
    */
   readonly onFatal?: (err: unknown) => void;
+  /**
+   * Test seam: awaited before each round's durable write, per member (a slow or stalled disk on
+   * one member; the failpoint below is process-wide). Messages keep arriving meanwhile.
+   */
+  readonly beforePersist?: () => Promise<void> | undefined;
 }
 
 /** What the raft loop reports; the server backs these with prom-client instruments. */
@@ -131,6 +136,11 @@ export class PdRaftNode {
   get canServe(): boolean {
     this.catchUpTicks();
     return this.leaderReady && this.raw.isLeaseValid();
+  }
+
+  /** No round running and nothing ready (tests settle a simulated step on this). */
+  get isIdle(): boolean {
+    return this.running === null && (this.stopped || this.fatal !== null || !this.raw.hasReady());
   }
 
   get leaderId(): number {
@@ -308,6 +318,7 @@ export class PdRaftNode {
     if (rd.softState !== undefined) this.onSoftState(rd.softState.role);
     this.options.send(rd.messages);
     await failpoint('pd::before-persist-ready'); // a disk that fails (panic) or stalls (sleep, pause)
+    await this.options.beforePersist?.();
     const persistStart = performance.now();
     await this.options.log.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, mustSync: rd.mustSync });
     this.options.metrics?.observePersist((performance.now() - persistStart) / 1000, rd.mustSync);
