@@ -307,6 +307,20 @@ export class InProcessPd {
     throw new Error(`no serving PD leader within ${maxSteps} steps (excluding ${exclude.join(',') || 'none'})`);
   }
 
+  /** Steps simulated time until `work` settles (raft retransmits on ticks). Throws after maxSteps. */
+  async stepUntil<T>(work: Promise<T>, maxSteps = 400): Promise<T> {
+    let isDone = false;
+    const tracked = work.finally(() => {
+      isDone = true;
+    });
+    for (let i = 0; i < maxSteps && !isDone; i++) await this.step();
+    if (!isDone) {
+      tracked.catch(() => undefined);
+      throw new Error(`work not settled within ${maxSteps} steps`);
+    }
+    return tracked;
+  }
+
   async close(): Promise<void> {
     for (const id of this.members.keys()) {
       await this.kill(id).catch(() => undefined);
