@@ -102,7 +102,7 @@ async function runSeed(seed: number): Promise<Coverage> {
   cov.idsServed = pd.history.idCount;
   for (const id of ids) cov.slowPersists += pd.member(id).gate.blockedRounds;
   if (failure !== null || errors.length > 0) {
-    const reason = failure !== null ? String(failure instanceof Error ? failure.stack : failure) : errors.join('\n');
+    const reason = failure !== null ? (failure instanceof Error ? (failure.stack ?? failure.message) : JSON.stringify(failure)) : errors.join('\n');
     throw new Error(`PD chaos seed ${seed} failed (idBatch ${idBatch}, TSO window ${tsoSaveWindowMs} ms):\n${reason}\n` +
       `serving periods: ${JSON.stringify(periods)}\nreplay: FLOTILLA_PD_CHAOS_SEED=${seed} node --test dist/test/placement-driver/pd-chaos.test.js`);
   }
