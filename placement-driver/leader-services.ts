@@ -75,6 +75,10 @@ export class PdLeaderServices {
             await node.propose({ kind: 'initCluster', clusterId });
           }
           await this.tso.sync(sm.tsoBoundMs);
+          // Leadership may have been lost while the window was written (and the write still
+          // committed, by the successor): then reset() already ran, and syncing the ids now would
+          // leave a deposed member's allocator serving from a high-water mark that goes stale.
+          if (!this.tso.isReady || !node.isLeader) return;
           this.ids.sync(sm.idHighWater);
           logger.info({ clusterId: sm.clusterId.toString(), tsoBoundMs: sm.tsoBoundMs.toString(), idHighWater: sm.idHighWater.toString() }, 'PD leader serving');
           return;
