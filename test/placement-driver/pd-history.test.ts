@@ -19,6 +19,14 @@ function check(events: ServedEvent[]): string[] {
 }
 
 describe('PD history checker', () => {
+  it('flags a leader that became ready without every committed bound applied', () => {
+    const h = new PdHistory();
+    h.recordLeadership({ member: 1, term: 4, instantMs: 100, tsoBoundMs: 9_000n, idHighWater: 50n, durableTsoBoundMs: 9_000n, durableIdHighWater: 50n });
+    assert.deepEqual(checkPdHistory(h), []);
+    h.recordLeadership({ member: 2, term: 5, instantMs: 200, tsoBoundMs: 9_000n, idHighWater: 50n, durableTsoBoundMs: 12_000n, durableIdHighWater: 50n });
+    assert.match(checkPdHistory(h).join('\n'), /member 2 became the ready leader of term 5/);
+  });
+
   it('passes a legal history: a failover, batches, equal instants within a term', () => {
     assert.deepEqual(check([
       tso(1, 2, 100, 5_000, 1), tso(1, 2, 100, 5_000, 4, 10_000n, 3), ids(1, 2, 100, [1n, 2n]), tso(1, 2, 200, 5_100, 1),

@@ -5,6 +5,7 @@
 //     a new leader starts above everything any earlier leader served);
 //   - TSO: physical ≤ the TSO bound applied (hence committed) somewhere when it was served;
 //   - IDs: unique across members, each ≤ the id high-water mark applied somewhere when served;
+//   - leadership becomes ready only with every committed bound applied;
 //   - leadership: one member serves per term, and nothing from an older term is served at or
 //     after the instant a newer term first served (no two serving leaders at once).
 // Its own tests: test/placement-driver/pd-history.test.ts (known-good and known-bad histories).
@@ -35,9 +36,28 @@ export interface ServedIds {
 
 export type ServedEvent = ServedTso | ServedIds;
 
+/**
+ * A member's leadership became ready (TSO and IDs about to sync from its state machine), with its
+ * state machine's bounds then and the highest bounds any member had applied (so committed).
+ */
+export interface LeadershipReady {
+  readonly member: number;
+  readonly term: number;
+  readonly instantMs: number;
+  readonly tsoBoundMs: bigint;
+  readonly idHighWater: bigint;
+  readonly durableTsoBoundMs: bigint;
+  readonly durableIdHighWater: bigint;
+}
+
 export class PdHistory {
   /** In the order served (one process: this is real order). */
   readonly events: ServedEvent[] = [];
+  readonly leaderships: LeadershipReady[] = [];
+
+  recordLeadership(l: LeadershipReady): void {
+    this.leaderships.push(l);
+  }
 
   record(e: ServedEvent): void {
     this.events.push(e);
@@ -69,6 +89,7 @@ export function checkPdHistory(history: PdHistory, limit = 10): string[] {
   const fail = (msg: string): void => {
     if (errors.length < limit) errors.push(msg);
   };
+  checkLeadershipReady(history, fail);
   checkTso(history, fail);
   checkIds(history, fail);
   checkLeadership(history, fail);
@@ -78,6 +99,19 @@ export function checkPdHistory(history: PdHistory, limit = 10): string[] {
 function describe(e: ServedEvent): string {
   const what = e.kind === 'tso' ? `ts ${formatTs(e.lastTs)} (count ${e.count})` : `ids ${e.ids.length === 0 ? '[]' : `${e.ids[0]}..${e.ids[e.ids.length - 1]}`}`;
   return `${what} by member ${e.member} term ${e.term} at ${e.instantMs} ms`;
+}
+
+/**
+ * Leadership is ready only once an entry of the leader's own term is applied, so its state machine
+ * holds everything any earlier leader committed: nothing any member applied may be missing.
+ */
+function checkLeadershipReady(history: PdHistory, fail: (msg: string) => void): void {
+  for (const l of history.leaderships) {
+    if (l.tsoBoundMs < l.durableTsoBoundMs || l.idHighWater < l.durableIdHighWater) {
+      fail(`member ${l.member} became the ready leader of term ${l.term} at ${l.instantMs} ms with TSO bound ${l.tsoBoundMs} / id high-water ${l.idHighWater} applied, ` +
+        `but ${l.durableTsoBoundMs} / ${l.durableIdHighWater} were already committed`);
+    }
+  }
 }
 
 function checkTso(history: PdHistory, fail: (msg: string) => void): void {

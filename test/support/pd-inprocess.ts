@@ -146,11 +146,21 @@ export class InProcessPd {
       seed: (this.options.seed ?? 1) * 31 + id * 7 + m.restarts,
       logger: this.logger,
       send: (msgs) => this.deliver(id, created, msgs),
-      onLeadershipChange: (ready) => services.onLeadershipChange(ready),
+      onLeadershipChange: (ready) => {
+        if (ready) this.recordLeadership(id, sm, created);
+        services.onLeadershipChange(ready);
+      },
       beforePersist: () => this.gateOf(m),
     });
     ref.node = created;
     m.live = { db, sm, node: created, services, tasks };
+  }
+
+  private recordLeadership(id: number, sm: PdStateMachine, node: PdRaftNode): void {
+    this.history.recordLeadership({
+      member: id, term: node.raw.term, instantMs: this.clock.monoMs, tsoBoundMs: sm.tsoBoundMs, idHighWater: sm.idHighWater,
+      durableTsoBoundMs: this.durableTsoBoundMs(), durableIdHighWater: this.durableIdHighWater(),
+    });
   }
 
   /** Stops a member abruptly (its process dies): pending work fails, the disk keeps what was written. */
