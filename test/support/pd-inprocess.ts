@@ -72,6 +72,9 @@ export class InProcessPd {
   readonly tickMs: number;
   private inflight = 0;
   private probesLeft = 0;
+  private markers = 0;
+  /** Marker proposals acknowledged (coverage). */
+  markersAcked = 0;
   private readonly logger: Logger;
 
   private constructor(private readonly options: InProcessPdOptions) {
@@ -303,6 +306,27 @@ export class InProcessPd {
       return ids;
     } catch {
       return undefined; // refused (not leader) or outcome unknown: nothing was handed out
+    }
+  }
+
+  /**
+   * Proposes a uniquely named marker command at member `id` (as the services propose their
+   * bounds) and, if it is acknowledged as applied, checks that the proposer's state machine holds
+   * it: an acknowledgement for another entry at the same index would be a lost write.
+   */
+  async proposeMarker(id: number): Promise<void> {
+    const live = this.member(id).live;
+    if (live === null || !live.node.isLeader) return;
+    const markerId = 1_000_000 + this.markers++;
+    const name = `marker-${markerId}`;
+    try {
+      await live.node.propose({ kind: 'putMember', member: { id: markerId, name, peerUrls: [], clientUrls: [] } });
+    } catch {
+      return; // refused, stale or unknown: not acknowledged
+    }
+    this.markersAcked++;
+    if (live.sm.members.get(markerId)?.name !== name) {
+      this.history.lostAcks.push(`member ${id}: proposal ${name} acknowledged as applied but not in its state machine (term ${live.node.raw.term}, applied ${live.node.appliedIndex})`);
     }
   }
 
