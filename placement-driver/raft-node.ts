@@ -211,6 +211,12 @@ export class PdRaftNode {
     this.schedule();
   }
 
+  /**
+   * Starts an election on command. Only safe where no other member can hold a lease: a single
+   * voter, or a fresh cluster. A follower that acked the current leader's lease and campaigns on
+   * command can win with a voter cut off from that leader while the lease — backed by its own
+   * acks — still lets the old leader serve (found by test/placement-driver/pd-chaos.test.ts).
+   */
   campaign(): void {
     this.raw.campaign();
     this.schedule();

@@ -172,8 +172,10 @@ async function chaosAction(pd: InProcessPd, rng: Rng, step: number, ids: readonl
     }
   }
   // No forced campaigns (PdRaftNode.campaign): a follower that acked the leader's lease and then
-  // campaigns on command breaks the lease (two leaders served at once in an early version of this
-  // test). Only a single-member PD campaigns on command; elections here come from timeouts.
+  // campaigns on command (pre-vote on MsgHup) wins with a voter that was partitioned from the
+  // leader, while the old leader's lease — backed by that follower's acks — is still valid: two
+  // leaders served at once (seed 9 of this test, reproduced with campaigns on). Only a
+  // single-member PD campaigns on command today; elections here come from timeouts.
   // A failover to a member whose wall clock is behind the previous serving leader's.
   const periods = pd.history.servingPeriods();
   const last = periods[periods.length - 1];
