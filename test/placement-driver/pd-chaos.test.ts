@@ -27,6 +27,7 @@ interface Coverage {
   partitionsOneWayIn: number;
   partitionsOneWayOut: number;
   partitionsPair: number;
+  partitionsMidRound: number;
   heals: number;
   clockAhead: number;
   clockBehind: number;
@@ -40,7 +41,7 @@ interface Coverage {
 
 function emptyCoverage(): Coverage {
   return {
-    failovers: 0, failoversToBehindClock: 0, partitionsTwoWay: 0, partitionsOneWayIn: 0, partitionsOneWayOut: 0, partitionsPair: 0, heals: 0,
+    failovers: 0, failoversToBehindClock: 0, partitionsTwoWay: 0, partitionsOneWayIn: 0, partitionsOneWayOut: 0, partitionsPair: 0, partitionsMidRound: 0, heals: 0,
     clockAhead: 0, clockBehind: 0, clockStepBack: 0, restarts: 0, slowPersists: 0, tsoServed: 0, idsServed: 0, proposalsAcked: 0,
   };
 }
@@ -52,6 +53,9 @@ function pick<T>(rng: Rng, items: readonly T[]): T {
 /** Runs one seed; returns its coverage, or throws with the seed and a replay command. */
 async function runSeed(seed: number): Promise<Coverage> {
   const rng = createRng(seed);
+  // Probes run when messages arrive, which real I/O timing decides: their own stream keeps the
+  // fault schedule (drawn from rng, once per step) fixed by the seed.
+  const probeRng = rng.fork();
   const cov = emptyCoverage();
   const pending: Promise<unknown>[] = [];
   const ref: { pd?: InProcessPd } = {};
@@ -66,8 +70,14 @@ async function runSeed(seed: number): Promise<Coverage> {
     onDeliver: (to) => {
       const p = ref.pd;
       if (p === undefined) return;
-      if (rng.chance(0.5)) p.serveTso(to, 1 + rng.nextInt(5));
-      else if (rng.chance(0.8)) pending.push(p.serveIds(to, 1 + rng.nextInt(3)));
+      // Mid-round: the leader is cut off right after a message (often an append ack that lets it
+      // commit), so it may commit entries no follower hears committed before the next election.
+      if (probeRng.chance(0.004) && p.servingMembers().includes(to)) {
+        p.member(to).faults.dropAll('out');
+        cov.partitionsMidRound++;
+      }
+      if (probeRng.chance(0.5)) p.serveTso(to, 1 + probeRng.nextInt(5));
+      else if (probeRng.chance(0.8)) pending.push(p.serveIds(to, 1 + probeRng.nextInt(3)));
       else pending.push(p.proposeMarker(to));
     },
   });

@@ -6,7 +6,8 @@
 //   - TSO: physical ≤ the TSO bound applied (hence committed) somewhere when it was served;
 //   - IDs: unique across members, each ≤ the id high-water mark applied somewhere when served;
 //   - leadership becomes ready only with every committed bound applied;
-//   - a proposal acknowledged as applied is in the proposer's state machine;
+//   - a proposal acknowledged as applied is in the proposer's state machine, and a leader is
+//     ready only having applied an entry of its own term (both checked as they happen);
 //   - leadership: one member serves per term, and nothing from an older term is served at or
 //     after the instant a newer term first served (no two serving leaders at once).
 // Its own tests: test/placement-driver/pd-history.test.ts (known-good and known-bad histories).
@@ -55,8 +56,8 @@ export class PdHistory {
   /** In the order served (one process: this is real order). */
   readonly events: ServedEvent[] = [];
   readonly leaderships: LeadershipReady[] = [];
-  /** Acknowledged proposals found missing from the proposer's state machine when acknowledged. */
-  readonly lostAcks: string[] = [];
+  /** Violations the harness saw as they happened (an acknowledged proposal missing, a leader ready too early). */
+  readonly violations: string[] = [];
 
   recordLeadership(l: LeadershipReady): void {
     this.leaderships.push(l);
@@ -92,7 +93,7 @@ export function checkPdHistory(history: PdHistory, limit = 10): string[] {
   const fail = (msg: string): void => {
     if (errors.length < limit) errors.push(msg);
   };
-  for (const lost of history.lostAcks) fail(lost);
+  for (const lost of history.violations) fail(lost);
   checkLeadershipReady(history, fail);
   checkTso(history, fail);
   checkIds(history, fail);

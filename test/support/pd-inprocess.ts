@@ -150,7 +150,7 @@ export class InProcessPd {
       logger: this.logger,
       send: (msgs) => this.deliver(id, created, msgs),
       onLeadershipChange: (ready) => {
-        if (ready) this.recordLeadership(id, sm, created);
+        if (ready) this.recordLeadership(id, sm, created, log);
         services.onLeadershipChange(ready);
       },
       beforePersist: () => this.gateOf(m),
@@ -159,7 +159,12 @@ export class InProcessPd {
     m.live = { db, sm, node: created, services, tasks };
   }
 
-  private recordLeadership(id: number, sm: PdStateMachine, node: PdRaftNode): void {
+  private recordLeadership(id: number, sm: PdStateMachine, node: PdRaftNode, log: PdRaftLog): void {
+    // raft-node.ts's contract: ready only once an entry of the leader's own term is applied.
+    const appliedTerm = log.storage.term(node.appliedIndex);
+    if (appliedTerm !== node.raw.term) {
+      this.history.violations.push(`member ${id} became the ready leader of term ${node.raw.term} having applied index ${node.appliedIndex} of term ${String(appliedTerm)}, not an entry of its own term`);
+    }
     this.history.recordLeadership({
       member: id, term: node.raw.term, instantMs: this.clock.monoMs, tsoBoundMs: sm.tsoBoundMs, idHighWater: sm.idHighWater,
       durableTsoBoundMs: this.durableTsoBoundMs(), durableIdHighWater: this.durableIdHighWater(),
@@ -326,7 +331,7 @@ export class InProcessPd {
     }
     this.markersAcked++;
     if (live.sm.members.get(markerId)?.name !== name) {
-      this.history.lostAcks.push(`member ${id}: proposal ${name} acknowledged as applied but not in its state machine (term ${live.node.raw.term}, applied ${live.node.appliedIndex})`);
+      this.history.violations.push(`member ${id}: proposal ${name} acknowledged as applied but not in its state machine (term ${live.node.raw.term}, applied ${live.node.appliedIndex})`);
     }
   }
 
