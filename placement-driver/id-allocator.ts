@@ -21,6 +21,8 @@ export class IdAllocator {
   /** Ids up to and including this are reserved durably. */
   private end = 0n;
   private ready = false;
+  /** Bumped by sync() and reset(): a reservation made under an older leadership must not land. */
+  private generation = 0;
   private tail: Promise<unknown> = Promise.resolve();
   private readonly batch: bigint;
 
@@ -34,10 +36,12 @@ export class IdAllocator {
     this.base = savedHighWater;
     this.end = savedHighWater;
     this.ready = true;
+    this.generation++;
   }
 
   reset(): void {
     this.ready = false;
+    this.generation++;
   }
 
   /**
@@ -57,9 +61,10 @@ export class IdAllocator {
     if (!this.ready) throw new FlotillaError('PdNotLeader', 'id allocator is not serving (not the PD leader)');
     const need = BigInt(count);
     if (this.base + need > this.end) {
+      const generation = this.generation;
       const highWater = this.base + (need > this.batch ? need : this.batch);
       await this.options.persistHighWater(highWater);
-      if (!this.ready) throw new FlotillaError('PdNotLeader', 'PD leadership changed while reserving ids');
+      if (!this.ready || generation !== this.generation) throw new FlotillaError('PdNotLeader', 'PD leadership changed while reserving ids');
       this.end = highWater;
     }
     const ids: bigint[] = [];

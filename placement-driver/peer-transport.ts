@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { type ChannelCache, FlotillaError, type grpc, u64ToWire } from '../common/index.js';
 import { loadProtos, type pdpb } from '../proto/index.js';
 import type { Message } from '../raft/index.js';
+import type { PeerFaults } from './peer-faults.js';
 import { messageToWire } from './raft-wire.js';
 
 /** A broken stream is re-dialled no more often than this. */
@@ -23,6 +24,8 @@ export interface PeerTransportOptions {
   readonly onSnapshotSent: (to: number, outcome: 'finish' | 'failure') => void;
   /** A batch was dropped (peer unknown, unreachable or not draining); for metrics. */
   readonly onDropped?: () => void;
+  /** Test-only fault layer (peer-faults.ts): batches it refuses are lost silently, as on a bad network. */
+  readonly faults?: PeerFaults;
 }
 
 interface PeerStream {
@@ -71,6 +74,11 @@ export class PeerTransport {
 
   private sendBatch(to: number, batch: readonly Message[]): void {
     const hasSnapshot = batch.some((m) => m.type === 'MsgSnap');
+    if (this.options.faults?.allowsOut(to) === false) {
+      // A partition loses messages without telling anyone; a snapshot is reported lost so raft retries it.
+      if (hasSnapshot) this.options.onSnapshotSent(to, 'failure');
+      return;
+    }
     const stream = this.streamTo(to);
     if (stream === undefined || stream.broken) {
       this.options.onDropped?.();

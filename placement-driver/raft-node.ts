@@ -56,6 +56,11 @@ export interface PdRaftNodeOptions {
    * this member must not go on. The executable exits; a supervisor restarts it from disk.
    */
   readonly onFatal?: (err: unknown) => void;
+  /**
+   * Test seam: awaited before each round's durable write, per member (a slow or stalled disk on
+   * one member; the failpoint below is process-wide). Messages keep arriving meanwhile.
+   */
+  readonly beforePersist?: () => Promise<void> | undefined;
 }
 
 /** What the raft loop reports; the server backs these with prom-client instruments. */
@@ -133,6 +138,11 @@ export class PdRaftNode {
     return this.leaderReady && this.raw.isLeaseValid();
   }
 
+  /** No round running and nothing ready (tests settle a simulated step on this). */
+  get isIdle(): boolean {
+    return this.running === null && (this.stopped || this.fatal !== null || !this.raw.hasReady());
+  }
+
   get leaderId(): number {
     return this.raw.leaderId;
   }
@@ -201,6 +211,12 @@ export class PdRaftNode {
     this.schedule();
   }
 
+  /**
+   * Starts an election on command. Only safe where no other member can hold a lease: a single
+   * voter, or a fresh cluster. A follower that acked the current leader's lease and campaigns on
+   * command can win with a voter cut off from that leader while the lease — backed by its own
+   * acks — still lets the old leader serve (found by test/placement-driver/pd-chaos.test.ts).
+   */
   campaign(): void {
     this.raw.campaign();
     this.schedule();
@@ -308,6 +324,7 @@ export class PdRaftNode {
     if (rd.softState !== undefined) this.onSoftState(rd.softState.role);
     this.options.send(rd.messages);
     await failpoint('pd::before-persist-ready'); // a disk that fails (panic) or stalls (sleep, pause)
+    await this.options.beforePersist?.();
     const persistStart = performance.now();
     await this.options.log.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, mustSync: rd.mustSync });
     this.options.metrics?.observePersist((performance.now() - persistStart) / 1000, rd.mustSync);

@@ -14,15 +14,16 @@ import { serviceDefinition, type pdpb } from '../proto/index.js';
 import { EMPTY_CONF_STATE, type ConfChange, type ConfState } from '../raft/index.js';
 import { hostPort, initialClusterOf, memberIdOf, type PdConfig } from './config.js';
 import { PdHttpApi } from './http-api.js';
-import { IdAllocator } from './id-allocator.js';
+import { PdLeaderServices } from './leader-services.js';
 import { OperatorController } from './operators.js';
+import { PeerFaults } from './peer-faults.js';
 import { clusterMismatch, PeerTransport } from './peer-transport.js';
 import { PdRaftLog } from './raft-log.js';
 import { PdRaftNode } from './raft-node.js';
 import { messageFromWire } from './raft-wire.js';
 import { PdService, type RegionRuntime, type StoreRuntime } from './service.js';
 import { PdStateMachine, type PdMember } from './state-machine.js';
-import { TSO_UPDATE_INTERVAL_MS, TsoAllocator } from './tso.js';
+import { TSO_UPDATE_INTERVAL_MS } from './tso.js';
 
 /** How often a member re-checks that its own record (URLs) is in the replicated member list. */
 const MEMBER_SELF_CHECK_INTERVAL_MS = 1_000;
@@ -51,6 +52,8 @@ export class PdServer {
   private db: SimpleRocks | undefined;
   addresses: PdAddresses = { client: '', peer: '', http: '' };
   private stopping = false;
+  /** Raft traffic this member drops (tests: the `pd::peer-drop` failpoint). */
+  readonly faults = new PeerFaults();
 
   private constructor(
     private readonly config: PdConfig,
@@ -102,12 +105,13 @@ export class PdServer {
       onUnreachable: (to) => queueMicrotask(() => this.node?.reportUnreachable(to)),
       onSnapshotSent: (to, outcome) => queueMicrotask(() => this.node?.reportSnapshot(to, outcome)),
       onDropped: () => droppedBatches.inc(),
+      faults: this.faults,
     });
     this.transport = transport;
     for (const [name, address] of initial) if (memberIdOf(name) !== this.memberId) transport.setPeerAddress(memberIdOf(name), address);
 
-    const tso = new TsoAllocator({ nowMs: () => Date.now(), persistBound: (boundMs) => this.persistMonotonic({ kind: 'raiseTsoBound', boundMs }) });
-    const ids = new IdAllocator({ persistHighWater: (highWater) => this.persistMonotonic({ kind: 'raiseIdHighWater', highWater }) });
+    const leaderServices = new PdLeaderServices({ sm, node: () => this.node, nowMs: () => Date.now(), logger: this.log, tasks: this.tasks, isStopping: () => this.stopping });
+    const { tso, ids } = leaderServices;
     const operators = new OperatorController(() => Date.now());
     const persistSeconds = new Histogram({ name: 'flotilla_pd_raft_persist_duration_seconds', help: 'Durable write of one raft ready round', labelNames: ['sync'] as const, buckets: [...LATENCY_BUCKETS_SECONDS], registers: [registry] });
     const proposals = new Counter({ name: 'flotilla_pd_raft_proposals_total', help: 'PD raft proposals by outcome', labelNames: ['outcome'] as const, registers: [registry] });
@@ -128,7 +132,7 @@ export class PdServer {
       logger: this.log,
       send: (messages) => transport.send(messages),
       onConfChange: (cc, cs) => this.onConfChange(cc, cs, sm),
-      onLeadershipChange: (ready) => this.onLeadershipChange(ready, sm, tso, ids),
+      onLeadershipChange: (ready) => leaderServices.onLeadershipChange(ready),
       onFatal: (err) => this.options.onFatal?.(err),
     });
     this.node = node;
@@ -205,43 +209,6 @@ export class PdServer {
     this.log.info({ voters }, 'bootstrapped a new PD cluster log');
   }
 
-  private async persistMonotonic(cmd: { kind: 'raiseTsoBound'; boundMs: bigint } | { kind: 'raiseIdHighWater'; highWater: bigint }): Promise<void> {
-    const node = this.node;
-    if (node === undefined) throw new FlotillaError('Unavailable', 'PD not started');
-    const result = await node.propose(cmd);
-    if (result.kind === 'refused') throw new FlotillaError('Internal', `${cmd.kind} refused: ${result.message}`);
-  }
-
-  private onLeadershipChange(ready: boolean, sm: PdStateMachine, tso: TsoAllocator, ids: IdAllocator): void {
-    if (!ready) {
-      tso.reset();
-      ids.reset();
-      return;
-    }
-    if (this.stopping) return;
-    this.tasks.spawn('leader-init', async (signal) => {
-      const node = this.node!;
-      // Retried until it succeeds or leadership is gone: a leader that cannot sync its TSO must
-      // not sit there refusing every request while its lease keeps the others from electing.
-      for (let attempt = 1; !signal.aborted && node.isLeader; attempt++) {
-        try {
-          if (sm.clusterId === 0n) {
-            // The cluster id: wall time in the high bits and randomness below, as PD and etcd do.
-            const clusterId = (BigInt(Date.now()) << 20n) | BigInt(Math.floor(Math.random() * 0xfffff) + 1);
-            await node.propose({ kind: 'initCluster', clusterId });
-          }
-          await tso.sync(sm.tsoBoundMs);
-          ids.sync(sm.idHighWater);
-          this.log.info({ clusterId: sm.clusterId.toString(), tsoBoundMs: sm.tsoBoundMs.toString(), idHighWater: sm.idHighWater.toString() }, 'PD leader serving');
-          return;
-        } catch (err) {
-          this.log.warn({ err, attempt }, 'PD leader initialization failed; retrying');
-          await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 50 * attempt)));
-        }
-      }
-    });
-  }
-
   private onConfChange(cc: ConfChange, cs: ConfState, sm: PdStateMachine): void {
     if (this.transport !== undefined) this.syncPeerAddresses(sm, this.transport);
     const members = new Set([...cs.voters, ...cs.learners]);
@@ -284,7 +251,7 @@ export class PdServer {
       for (const wire of batch.msgs) {
         try {
           const m = messageFromWire(wire);
-          if (m.to !== this.memberId) continue;
+          if (m.to !== this.memberId || !this.faults.allowsIn(m.from)) continue;
           this.node?.step(m);
         } catch (err) {
           this.log.warn({ err }, 'dropping a malformed raft message');

@@ -52,4 +52,31 @@ describe('ID allocator', () => {
     await assert.rejects(ids.alloc(ID_ALLOC_COUNT_MAX + 1), { code: 'InvalidArgument' });
     assert.equal((await ids.alloc(ID_ALLOC_COUNT_MAX)).length, ID_ALLOC_COUNT_MAX);
   });
+
+  it('a reservation that lands after leadership was lost and regained hands out nothing (PdNotLeader, not an invariant failure)', async () => {
+    let release = (): void => {};
+    const durable = { highWater: 0n };
+    const ids = new IdAllocator({
+      batch: 10n,
+      persistHighWater: (h) =>
+        new Promise<void>((resolve) => {
+          release = () => {
+            if (h > durable.highWater) durable.highWater = h;
+            resolve();
+          };
+        }),
+    });
+    ids.sync(0n);
+    const inFlight = ids.alloc(1); // reserves 1..10 under the first leadership
+    await new Promise((r) => setImmediate(r));
+    ids.reset();
+    durable.highWater = 50n; // another leader reserved (and handed out) up to 50
+    ids.sync(durable.highWater); // leadership regained
+    release();
+    await assert.rejects(inFlight, { code: 'PdNotLeader' });
+    const next = ids.alloc(1);
+    await new Promise((r) => setImmediate(r));
+    release();
+    assert.deepEqual(await next, [51n]);
+  });
 });
