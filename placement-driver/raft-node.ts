@@ -212,10 +212,10 @@ export class PdRaftNode {
   }
 
   /**
-   * Starts an election on command. Only safe where no other member can hold a lease: a single
-   * voter, or a fresh cluster. A follower that acked the current leader's lease and campaigns on
-   * command can win with a voter cut off from that leader while the lease — backed by its own
-   * acks — still lets the old leader serve (found by test/placement-driver/pd-chaos.test.ts).
+   * Starts an election on command (a single-member PD at start-up). Raft refuses it while this
+   * member may have acked a leader's lease — its vote plus one from a member cut off from that
+   * leader would elect a second leader while the first still serves (found by
+   * test/placement-driver/pd-chaos.test.ts); such a campaign waits for the election timeout.
    */
   campaign(): void {
     this.raw.campaign();

@@ -317,6 +317,15 @@ export class Raft {
 
   hup(kind: CampaignKind): void {
     if (this.role === 'Leader') return;
+    if (kind !== 'transfer' && this.cfg.readOnlyOption === 'lease-based' && !this.trk.isSingleton() && this.isInLease()) {
+      // This node may have acked the current leader's lease: its own vote plus one from a voter
+      // cut off from that leader would elect a second leader while the first still serves lease
+      // reads. Elections on timeout never get here (the lease ran out first); a campaign on
+      // command waits, and a leader transfer (which fences the lease) goes through. A single
+      // voter has no one else's lease to break.
+      this.log.warn({ id: this.id, term: this.term }, 'cannot campaign: within a leader lease this node may have acked');
+      return;
+    }
     if (!this.promotable()) {
       this.log.warn({ id: this.id }, 'cannot campaign: not a voter');
       return;
@@ -384,9 +393,7 @@ export class Raft {
         // is what makes lease reads safe.
         // With lease reads a node that just started also waits out one election timeout: it
         // may have acked a leader's lease before it crashed, and forgot that.
-        const knowsLease = this.lead !== NONE || this.cfg.readOnlyOption === 'lease-based';
-        const inLease = this.cfg.checkQuorum && knowsLease && this.leaderContactElapsed < this.cfg.electionTick;
-        if (!force && inLease) {
+        if (!force && this.isInLease()) {
           this.log.debug({ id: this.id, from: m.from, type: m.type, term: m.term }, 'ignored campaign within leader lease');
           return STEP_OK;
         }
@@ -428,6 +435,16 @@ export class Raft {
       case 'Follower':
         return this.stepFollower(m);
     }
+  }
+
+  /**
+   * Within a leader's lease: heard from a leader less than an election timeout ago. With lease
+   * reads a node that just started counts as in lease too: it may have acked a leader's lease
+   * before it crashed, and forgot that.
+   */
+  private isInLease(): boolean {
+    const knowsLease = this.lead !== NONE || this.cfg.readOnlyOption === 'lease-based';
+    return this.cfg.checkQuorum && knowsLease && this.leaderContactElapsed < this.cfg.electionTick;
   }
 
   private handleVoteRequest(m: Message): void {

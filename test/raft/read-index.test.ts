@@ -97,6 +97,29 @@ describe('ReadIndex', () => {
 });
 
 describe('lease reads', () => {
+  it('a follower that acked the lease does not campaign on command while the lease holds (found by the PD chaos test)', () => {
+    const c = new Cluster([1, 2, 3], { readOnlyOption: 'lease-based', checkQuorum: true });
+    c.tickAll(11);
+    c.elect(1);
+    c.tickAll(2);
+    assert.ok(c.raw(1).isLeaseValid());
+    // Node 3 loses the leader and waits out its lease; node 2 still hears the leader.
+    c.cut.add('1>3');
+    c.cut.add('3>1');
+    c.tick(3, 12);
+    c.tickAll(1);
+    assert.ok(c.raw(1).isLeaseValid(), 'node 2 keeps the leader\'s lease alive');
+    c.raw(2).campaign();
+    c.stabilize();
+    assert.deepEqual(c.leaders(), [1], 'node 2 plus node 3 would elect a second leader during the lease');
+    assert.ok(c.raw(1).isLeaseValid());
+    // A leader transfer fences the lease first and goes through.
+    c.heal();
+    c.raw(1).transferLeader(2);
+    c.stabilize();
+    assert.deepEqual(c.leaders(), [2]);
+  });
+
   it('a leader with a fresh lease answers at once, without a heartbeat round', () => {
     const c = new Cluster([1, 2, 3], { readOnlyOption: 'lease-based', checkQuorum: true });
     c.tickAll(11); // a fresh node waits out one election timeout before it votes
