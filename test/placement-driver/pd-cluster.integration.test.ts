@@ -38,7 +38,12 @@ describe('PD, three members (real processes)', () => {
     assert.equal(members.leader?.name, leader);
     const follower = cluster.members.map((m) => m.name).find((n) => n !== leader)!;
     const fc = cluster.client(follower);
-    const fm = await fc.members();
+    // A follower learns the leader from its next append or heartbeat: under load that can trail
+    // the leader's own view, so wait until it names someone, then it must name the leader.
+    const fm = await waitFor('a follower that knows the leader', async () => {
+      const m = await fc.members();
+      return (m.leader?.name ?? '') === '' ? undefined : m;
+    });
     assert.equal(fm.leader?.name, leader, 'a follower names the leader too');
     const refused = await fc.allocId();
     assert.equal(refused.header?.error?.code, 'PD_NOT_LEADER');
