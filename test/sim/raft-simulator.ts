@@ -240,6 +240,10 @@ interface SimNode {
   writeDelayMax: number;
   /** As leader: the last conf change index seen committed (churn: partition right after). */
   confCommitSeen: number;
+  /** maxCommittedSizePerReady (churn: some nodes apply a few entries per Ready). */
+  applyBatchBytes: number;
+  /** Per tick, chance that a load of evicted entries completes (churn: some disks are slow). */
+  loadRate: number;
 }
 
 interface InFlight {
@@ -381,7 +385,10 @@ export class Simulation {
     const figure8 = r.chance(0.25);
     const churn = !figure8 && r.chance(0.15);
     const nodeCount = figure8 || r.chance(0.5) ? 5 : 3;
-    const checkQuorum = r.chance(0.8);
+    // Churn keeps check-quorum on: without it (and without pre-vote) a voter that missed its
+    // group's changes campaigns for ever to members of its stale config that left, at a term
+    // the leader never hears of (it ignores the leader's lower-term appends) — etcd's behaviour too.
+    const checkQuorum = churn || r.chance(0.8);
     const leaseReads = checkQuorum && !churn && r.chance(0.7);
     // Lease reads assume no message travels longer than an election timeout from the moment
     // raft emits it; a write in flight holds a node's next messages back. Keep
@@ -455,6 +462,8 @@ export class Simulation {
       write: undefined, pausedUntil: 0, pausedTicks: 0, transferTerm: 0, abortedTransferTerm: 0, leaderCommitChecked: 0, leaderCommitCheckedTerm: 0, readStatesSeen: 0, ownCommitAt: 0, ownCommitTerm: 0,
       // Churn: each node its own write (and so apply) latency, some far slower than others.
       writeDelayMax: this.p.churn ? this.rng.nextInt(10) - 1 : this.p.writeDelayMax, confCommitSeen: 0,
+      applyBatchBytes: this.p.churn && this.rng.chance(0.5) ? 1 + this.rng.nextInt(64) : 0,
+      loadRate: this.p.churn && this.rng.chance(0.5) ? 0.02 + this.rng.nextFloat() * 0.2 : 0.5,
     };
     this.nodes.set(id, node);
     this.start(node);
@@ -482,6 +491,7 @@ export class Simulation {
       maxSizePerMsg: this.p.maxSizePerMsg,
       maxInflightMsgs: this.p.maxInflightMsgs,
       maxInflightBytes: 0,
+      ...(node.applyBatchBytes > 0 ? { maxCommittedSizePerReady: node.applyBatchBytes } : {}),
       verify: true,
     });
     node.downSince = undefined;
@@ -1073,11 +1083,11 @@ export class Simulation {
     this.proposeChanges(l, raw, changes, transition);
   }
 
-  private proposeChanges(l: SimNode, raw: RawNode, changes: ConfChangeSingle[], transition: ConfChange['transition']): void {
+  private proposeChanges(l: SimNode, raw: RawNode, changes: ConfChangeSingle[], transition: ConfChange['transition']): boolean {
     const prev = raw.raft.pendingConfIndex;
     const r = raw.proposeConfChange({ transition, changes, context: new Uint8Array(0) });
     this.tr(`propose conf change ${JSON.stringify(changes)} ${transition} at ${l.id}: ${r.kind}`);
-    if (r.kind !== 'ok') return;
+    if (r.kind !== 'ok') return false;
     this.cov.confChanges++;
     if (prev > 0 && prev <= raw.raft.raftLog.committed) {
       for (const n of this.nodes.values()) {
@@ -1090,6 +1100,7 @@ export class Simulation {
     for (const c of changes) {
       if (c.type !== 'RemoveNode' && !this.nodes.has(c.nodeId)) this.addNode(c.nodeId, new MemoryStorage());
     }
+    return true;
   }
 
   /**
@@ -1121,7 +1132,8 @@ export class Simulation {
     if (cs.votersOutgoing.length > 0) return;
     const voters = cs.voters;
     const k = this.rng.nextInt(10);
-    const newId = (): NodeId | undefined => (this.nextNodeId <= MAX_NODE_IDS_CHURN ? this.nextNodeId++ : undefined);
+    // A new id is taken only if the proposal is accepted (ids are never reused).
+    const newId = (): NodeId | undefined => (this.nextNodeId <= MAX_NODE_IDS_CHURN ? this.nextNodeId : undefined);
     let change: ConfChangeSingle | undefined;
     if (k < 4 && voters.length < 5) {
       const id = newId();
@@ -1137,7 +1149,8 @@ export class Simulation {
       if (id !== undefined) change = { type: 'AddNode', nodeId: id };
     }
     if (change === undefined) return;
-    this.proposeChanges(l, raw, [change], 'auto');
+    const fresh = change.nodeId === this.nextNodeId;
+    if (this.proposeChanges(l, raw, [change], 'auto') && fresh) this.nextNodeId++;
   }
 
   /** Coverage: two running members whose applied configurations are two or more changes apart. */
@@ -1277,12 +1290,18 @@ export class Simulation {
     for (const n of this.nodes.values()) {
       const raw = n.raw;
       if (raw === undefined || n.pausedUntil !== 0) continue;
-      if (n.storage.loadRequested && this.rng.chance(0.5)) {
+      if (n.storage.loadRequested && this.rng.chance(n.loadRate)) {
         n.storage.loadEvicted();
         raw.onStorageReady();
         this.checkCommitDurable(n);
       }
-      if (this.p.evictRate > 0 && this.rng.chance(this.p.evictRate)) n.storage.evictBelow(Math.min(n.sm.applied, n.storage.lastIndex()));
+      if (this.p.evictRate > 0 && this.rng.chance(this.p.evictRate)) {
+        // Churn: also evict committed entries not applied yet (a cache that holds a short suffix),
+        // so the node's apply — and the configuration it uses — waits for a load.
+        const above = this.p.churn && this.rng.chance(0.5);
+        const last = n.storage.lastIndex();
+        n.storage.evictBelow(above && last > n.sm.applied ? n.sm.applied + 1 + this.rng.nextInt(last - n.sm.applied) : Math.min(n.sm.applied, last));
+      }
       if (n.storage.snapshotRequested) this.maybeSnapshot(n);
     }
   }
