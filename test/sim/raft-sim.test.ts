@@ -3,7 +3,8 @@
 // lose or land an in-flight write, paused processes, asynchronous writes like the servers',
 // slow storage, reads at every node that believes it leads, lease reads, membership changes —
 // learners, joint configurations held for many ticks, removal of the leader — and leader
-// transfers under faults), each with a safety phase and a liveness phase that must converge and
+// transfers under faults; 15% of seeds are membership churn: back-to-back single-step changes,
+// lagging applies and partitions right after a conf change commits), each with a safety phase and a liveness phase that must converge and
 // answer its reads. The sweep's coverage counters must all be non-zero. FLOTILLA_SIM_SEEDS=N
 // runs N more seeds after those. A failure prints the seed and a one-line replay command.
 import { describe, it } from 'node:test';
@@ -18,7 +19,7 @@ const FREQUENT_COVERAGE: Partial<Record<keyof SimCoverage, number>> = {
   committed: 1, elections: 1, crashes: 20, restarts: 20, readsAtLeaders: 1, readsAnswered: 1, leaseReadsServed: 5,
   readsWithLeases: 5, restartsWithLeases: 20, messagesDuringWrite: 1, ticksDuringWrite: 1, crashesWithWriteInFlight: 20,
   confChanges: 20, jointConfigs: 100, transfers: 20, snapshotsInstalled: 20, partitions: 20, readsAtDeposedLeaders: 200,
-  readsAtAbortedTransferLeaders: 100,
+  readsAtAbortedTransferLeaders: 100, churnSeeds: 20, confChangeWhilePrevUnapplied: 50, partitionsAfterConfCommit: 50,
 };
 
 function failureText(r: Extract<SimResult, { ok: false }>): string {

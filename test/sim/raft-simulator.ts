@@ -100,6 +100,14 @@ export interface SimCoverage {
   /** Transfers that timed out with the old leader still leading its term. */
   abortedTransfers: number;
   snapshotsInstalled: number;
+  /** Seeds of the membership-churn profile (single-step changes back to back, lagging applies). */
+  churnSeeds: number;
+  /** A conf change accepted while the previous one was committed but not yet applied on some member. */
+  confChangeWhilePrevUnapplied: number;
+  /** Ticks at which two running members' applied configurations were two or more changes apart. */
+  configsTwoApart: number;
+  /** Partitions started right after the leader saw a conf change commit. */
+  partitionsAfterConfCommit: number;
 }
 
 function emptyCoverage(): SimCoverage {
@@ -111,6 +119,7 @@ function emptyCoverage(): SimCoverage {
     crashesWithWriteInFlight: 0, writesLandedAtCrash: 0, confChanges: 0, jointConfigs: 0, ticksInJoint: 0,
     explicitJointLeaves: 0, learnersAdded: 0, learnersPromoted: 0, learnersRemoved: 0, leaderRemovals: 0,
     transfers: 0, transfersDuringJoint: 0, abortedTransfers: 0, snapshotsInstalled: 0,
+    churnSeeds: 0, confChangeWhilePrevUnapplied: 0, configsTwoApart: 0, partitionsAfterConfCommit: 0,
   };
 }
 
@@ -227,6 +236,14 @@ interface SimNode {
   /** Tick at which this node, as leader of `ownCommitTerm`, was first seen committed in its term. */
   ownCommitAt: number;
   ownCommitTerm: number;
+  /** Ticks this node's writes (hence its applies) may stay in flight; −1: synchronous. */
+  writeDelayMax: number;
+  /** As leader: the last conf change index seen committed (churn: partition right after). */
+  confCommitSeen: number;
+  /** maxCommittedSizePerReady (churn: some nodes apply a few entries per Ready). */
+  applyBatchBytes: number;
+  /** Per tick, chance that a load of evicted entries completes (churn: some disks are slow). */
+  loadRate: number;
 }
 
 interface InFlight {
@@ -279,11 +296,22 @@ interface FaultParams {
   readonly landOnCrashRate: number;
   /** Ticks an explicit joint configuration is held before the simulator leaves it. */
   readonly jointHoldTicks: number;
+  /**
+   * Membership churn: single-step voter changes proposed back to back (asked after every
+   * delivery round, so right after each commit and apply), per-node write delays so some nodes
+   * apply a committed change long after others, and partitions that start right after a conf
+   * change commits, so nodes on the old and the new configuration campaign on both sides.
+   */
+  readonly churn: boolean;
+  readonly churnRate: number;
+  readonly partitionAfterConfCommitRate: number;
 }
 
 const ELECTION_TICK = 10;
 const HEARTBEAT_TICK = 2;
 const MAX_NODE_IDS = 9;
+/** Churn seeds add and remove many voters (ids are never reused). */
+const MAX_NODE_IDS_CHURN = 40;
 /** PD replays at most this many owed ticks after a pause (placement-driver/raft-node.ts). */
 const REPLAY_TICKS_MAX = ELECTION_TICK * 4;
 /** A read at the converged leader, issued this long before convergence, must have been answered. */
@@ -338,6 +366,8 @@ export class Simulation {
   private markerTerm = 0;
   /** Explicit joint config entered by the simulator: leave it at this tick. */
   private leaveJointAt = 0;
+  /** Indexes of applied conf change entries, ascending (a node's config = how many it applied). */
+  private readonly confIndexes: number[] = [];
 
   private readonly cov: SimCoverage = emptyCoverage();
 
@@ -353,9 +383,13 @@ export class Simulation {
     // keep dying mid-replication — the conditions under which counting replicas of an old-term
     // entry would commit something a later leader overwrites.
     const figure8 = r.chance(0.25);
+    const churn = !figure8 && r.chance(0.15);
     const nodeCount = figure8 || r.chance(0.5) ? 5 : 3;
-    const checkQuorum = r.chance(0.8);
-    const leaseReads = checkQuorum && r.chance(0.7);
+    // Churn keeps check-quorum on: without it (and without pre-vote) a voter that missed its
+    // group's changes campaigns for ever to members of its stale config that left, at a term
+    // the leader never hears of (it ignores the leader's lower-term appends) — etcd's behaviour too.
+    const checkQuorum = churn || r.chance(0.8);
+    const leaseReads = checkQuorum && !churn && r.chance(0.7);
     // Lease reads assume no message travels longer than an election timeout from the moment
     // raft emits it; a write in flight holds a node's next messages back. Keep
     // 3·writeDelay + 2·netDelay (MsgTimeoutNow behind the leader's write, the transferee's
@@ -387,7 +421,11 @@ export class Simulation {
       writeDelayMax,
       landOnCrashRate: r.nextFloat(),
       jointHoldTicks: r.nextInt(6 * ELECTION_TICK),
+      churn,
+      churnRate: churn ? 0.2 + r.nextFloat() * 0.8 : 0,
+      partitionAfterConfCommitRate: churn ? r.nextFloat() : 0,
     };
+    if (churn) this.cov.churnSeeds++;
     this.safetyTicks = opts.safetyTicks ?? 250;
     // Generous: a seed with one entry per append and one append in flight drains a long backlog
     // slowly once healed (converged seeds stop early, so this costs only the slow ones).
@@ -422,6 +460,10 @@ export class Simulation {
     const node: SimNode = {
       id, storage, raw: undefined, sm: { applied: 0, hash: 0 }, removed: false, downSince: undefined, crashedAsLeader: false,
       write: undefined, pausedUntil: 0, pausedTicks: 0, transferTerm: 0, abortedTransferTerm: 0, leaderCommitChecked: 0, leaderCommitCheckedTerm: 0, readStatesSeen: 0, ownCommitAt: 0, ownCommitTerm: 0,
+      // Churn: each node its own write (and so apply) latency, some far slower than others.
+      writeDelayMax: this.p.churn ? this.rng.nextInt(10) - 1 : this.p.writeDelayMax, confCommitSeen: 0,
+      applyBatchBytes: this.p.churn && this.rng.chance(0.5) ? 1 + this.rng.nextInt(64) : 0,
+      loadRate: this.p.churn && this.rng.chance(0.5) ? 0.02 + this.rng.nextFloat() * 0.2 : 0.5,
     };
     this.nodes.set(id, node);
     this.start(node);
@@ -449,6 +491,7 @@ export class Simulation {
       maxSizePerMsg: this.p.maxSizePerMsg,
       maxInflightMsgs: this.p.maxInflightMsgs,
       maxInflightBytes: 0,
+      ...(node.applyBatchBytes > 0 ? { maxCommittedSizePerReady: node.applyBatchBytes } : {}),
       verify: true,
     });
     node.downSince = undefined;
@@ -591,7 +634,7 @@ export class Simulation {
     this.checkReady(n, rd);
     // A leader's appends may go out while it persists.
     this.sendAll(rd.messages);
-    const delayMax = this.faulty ? this.p.writeDelayMax : Math.min(this.p.writeDelayMax, 0);
+    const delayMax = this.faulty ? n.writeDelayMax : Math.min(n.writeDelayMax, 0);
     if (delayMax < 0) {
       n.write = { rd, doneAt: this.now, round: this.round - 1 };
       this.completeWrite(n);
@@ -659,6 +702,7 @@ export class Simulation {
     if (h === undefined) {
       this.hashAt[e.index] = n.sm.hash;
       this.cov.committed++;
+      if (e.type !== 'Normal') this.confIndexes.push(e.index);
     }
     if (e.index > this.maxApplied) this.maxApplied = e.index;
     if (e.type === 'Normal') return false;
@@ -1036,13 +1080,99 @@ export class Simulation {
       changes = [{ type: 'AddLearnerNode', nodeId: out }, { type: 'AddNode', nodeId: id }];
       transition = this.pickTransition();
     } else return;
+    this.proposeChanges(l, raw, changes, transition);
+  }
+
+  private proposeChanges(l: SimNode, raw: RawNode, changes: ConfChangeSingle[], transition: ConfChange['transition']): boolean {
+    const prev = raw.raft.pendingConfIndex;
     const r = raw.proposeConfChange({ transition, changes, context: new Uint8Array(0) });
     this.tr(`propose conf change ${JSON.stringify(changes)} ${transition} at ${l.id}: ${r.kind}`);
-    if (r.kind !== 'ok') return;
+    if (r.kind !== 'ok') return false;
     this.cov.confChanges++;
+    if (prev > 0 && prev <= raw.raft.raftLog.committed) {
+      for (const n of this.nodes.values()) {
+        if (!n.removed && n.sm.applied > 0 && n.sm.applied < prev) {
+          this.cov.confChangeWhilePrevUnapplied++;
+          break;
+        }
+      }
+    }
     for (const c of changes) {
       if (c.type !== 'RemoveNode' && !this.nodes.has(c.nodeId)) this.addNode(c.nodeId, new MemoryStorage());
     }
+    return true;
+  }
+
+  /**
+   * Churn profile, asked after every delivery round: single-step voter changes (add a voter
+   * until five, remove one — sometimes the leader — down to three; now and then a learner added
+   * or promoted), proposed as soon as the leader accepts one; and, right after the leader sees a
+   * conf change commit, a partition, so nodes that applied it and nodes that did not yet are
+   * cut apart and campaign on both sides.
+   */
+  private churnHooks(): void {
+    const l = this.leader();
+    const raw = l?.raw;
+    if (raw === undefined || l === undefined) return;
+    const pending = raw.raft.pendingConfIndex;
+    if (pending > l.confCommitSeen && raw.raft.raftLog.committed >= pending) {
+      l.confCommitSeen = pending;
+      if (this.blocked.size === 0 && this.rng.chance(this.p.partitionAfterConfCommitRate)) {
+        const ids = [...this.nodes.keys()];
+        const side = new Set(ids.filter(() => this.rng.chance(0.5)));
+        for (const a of ids) for (const b of ids) if (side.has(a) !== side.has(b)) this.blocked.add(linkKey(a, b));
+        this.partitionHealAt = this.now + 3 + this.rng.nextInt(4 * ELECTION_TICK);
+        this.cov.partitions++;
+        this.cov.partitionsAfterConfCommit++;
+        this.tr(`partition after conf commit ${pending}: ${[...side].join(',')} | rest, until ${this.partitionHealAt}`);
+      }
+    }
+    if (!this.rng.chance(this.p.churnRate)) return;
+    const cs = raw.status().confState;
+    if (cs.votersOutgoing.length > 0) return;
+    const voters = cs.voters;
+    const k = this.rng.nextInt(10);
+    // A new id is taken only if the proposal is accepted (ids are never reused).
+    const newId = (): NodeId | undefined => (this.nextNodeId <= MAX_NODE_IDS_CHURN ? this.nextNodeId : undefined);
+    let change: ConfChangeSingle | undefined;
+    if (k < 4 && voters.length < 5) {
+      const id = newId();
+      if (id !== undefined) change = { type: 'AddNode', nodeId: id };
+    } else if (k < 8 && voters.length > 3) {
+      const id = this.rng.chance(0.15) ? l.id : this.pick(voters);
+      if (id !== undefined) change = { type: 'RemoveNode', nodeId: id };
+    } else if (k === 8) {
+      const id = cs.learners.length > 0 ? undefined : newId();
+      if (id !== undefined) change = { type: 'AddLearnerNode', nodeId: id };
+    } else if (k === 9 && cs.learners.length > 0) {
+      const id = this.pick(cs.learners);
+      if (id !== undefined) change = { type: 'AddNode', nodeId: id };
+    }
+    if (change === undefined) return;
+    const fresh = change.nodeId === this.nextNodeId;
+    if (this.proposeChanges(l, raw, [change], 'auto') && fresh) this.nextNodeId++;
+  }
+
+  /** Coverage: two running members whose applied configurations are two or more changes apart. */
+  private observeConfigSpread(): void {
+    const ci = this.confIndexes;
+    if (ci.length < 2) return;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const n of this.nodes.values()) {
+      if (n.removed || n.raw === undefined || n.sm.applied === 0) continue;
+      // How many conf changes this node applied: binary search in the ascending indexes.
+      let a = 0;
+      let b = ci.length;
+      while (a < b) {
+        const m = (a + b) >> 1;
+        if ((ci[m] ?? 0) <= n.sm.applied) a = m + 1;
+        else b = m;
+      }
+      if (a < lo) lo = a;
+      if (a > hi) hi = a;
+    }
+    if (hi - lo >= 2) this.cov.configsTwoApart++;
   }
 
   private pickTransition(): ConfChange['transition'] {
@@ -1160,12 +1290,18 @@ export class Simulation {
     for (const n of this.nodes.values()) {
       const raw = n.raw;
       if (raw === undefined || n.pausedUntil !== 0) continue;
-      if (n.storage.loadRequested && this.rng.chance(0.5)) {
+      if (n.storage.loadRequested && this.rng.chance(n.loadRate)) {
         n.storage.loadEvicted();
         raw.onStorageReady();
         this.checkCommitDurable(n);
       }
-      if (this.p.evictRate > 0 && this.rng.chance(this.p.evictRate)) n.storage.evictBelow(Math.min(n.sm.applied, n.storage.lastIndex()));
+      if (this.p.evictRate > 0 && this.rng.chance(this.p.evictRate)) {
+        // Churn: also evict committed entries not applied yet (a cache that holds a short suffix),
+        // so the node's apply — and the configuration it uses — waits for a load.
+        const above = this.p.churn && this.rng.chance(0.5);
+        const last = n.storage.lastIndex();
+        n.storage.evictBelow(above && last > n.sm.applied ? n.sm.applied + 1 + this.rng.nextInt(last - n.sm.applied) : Math.min(n.sm.applied, last));
+      }
       if (n.storage.snapshotRequested) this.maybeSnapshot(n);
     }
   }
@@ -1199,7 +1335,7 @@ export class Simulation {
       if (this.rng.chance(this.p.proposeRate)) this.propose();
       if (this.rng.chance(this.p.readRate)) this.read();
       this.readAtDeposedLeaders();
-      if (this.p.confChangeRate > 0 && this.rng.chance(this.p.confChangeRate)) this.confChange();
+      if (this.p.confChangeRate > 0 && !this.p.churn && this.rng.chance(this.p.confChangeRate)) this.confChange();
       if (this.p.transferRate > 0 && this.rng.chance(this.p.transferRate)) this.transfer();
     } else if (!this.quiet) {
       if (this.rng.chance(0.1)) this.propose();
@@ -1210,10 +1346,14 @@ export class Simulation {
     this.tickAll();
     this.observe();
     this.storageChores();
+    const churn = this.p.churn && this.faulty;
     for (let round = 0; round < 2; round++) {
       this.deliverDue();
+      if (churn) this.churnHooks();
       this.processReadies();
+      if (churn) this.churnHooks();
     }
+    if (this.p.churn) this.observeConfigSpread();
   }
 
   private confChangeLeaveOnly(): void {
