@@ -8,7 +8,7 @@ import { type ChannelCache, FlotillaError, type grpc, u64ToWire } from '../commo
 import { loadProtos, type pdpb } from '../proto/index.js';
 import type { Message } from '../raft/index.js';
 import type { PeerFaults } from './peer-faults.js';
-import { messageToWire } from './raft-wire.js';
+import { messageToWire } from '../raft-host/index.js';
 
 /** A broken stream is re-dialled no more often than this. */
 export const PEER_REDIAL_INTERVAL_MS = 500;

@@ -20,7 +20,7 @@ import { PeerFaults } from './peer-faults.js';
 import { clusterMismatch, PeerTransport } from './peer-transport.js';
 import { PdRaftLog } from './raft-log.js';
 import { PdRaftNode } from './raft-node.js';
-import { messageFromWire } from './raft-wire.js';
+import { messageFromWire } from '../raft-host/index.js';
 import { PdService, type RegionRuntime, type StoreRuntime } from './service.js';
 import { PdStateMachine, type PdMember } from './state-machine.js';
 import { TSO_UPDATE_INTERVAL_MS } from './tso.js';

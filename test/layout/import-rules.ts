@@ -3,7 +3,7 @@
 
 import { posix } from 'node:path';
 
-export const FOLDERS = ['proto', 'common', 'raft', 'txn', 'store', 'placement-driver', 'client', 'cli', 'bench', 'deploy', 'test'] as const;
+export const FOLDERS = ['proto', 'common', 'raft', 'txn', 'raft-host', 'store', 'placement-driver', 'client', 'cli', 'bench', 'deploy', 'test'] as const;
 export type Folder = (typeof FOLDERS)[number];
 
 /**
@@ -15,8 +15,9 @@ export const ALLOWED: Readonly<Record<Folder, readonly Folder[]>> = {
   common: ['proto'],
   raft: ['common'],
   txn: ['common'],
-  store: ['raft', 'txn', 'common', 'proto'],
-  'placement-driver': ['raft', 'common', 'proto'],
+  'raft-host': ['raft', 'common', 'proto'],
+  store: ['raft-host', 'raft', 'txn', 'common', 'proto'],
+  'placement-driver': ['raft-host', 'raft', 'common', 'proto'],
   client: ['common', 'proto'],
   cli: ['client', 'common', 'deploy'],
   bench: ['client', 'common', 'deploy', 'raft', 'txn', 'store'],

@@ -1,8 +1,7 @@
-// Conversion between raft/'s message vocabulary and proto eraftpb (the PD members' transport).
-// Inbound messages are parsed at the gateway: every u64 must be a safe integer and every enum
-// name known, or the message is refused with InvalidArgument — never half-trusted.
-// (The store's transport needs the same conversion; when F5 lands this moves to a module both
-// servers can import.)
+// Conversion between raft/'s message vocabulary and proto eraftpb, for every process that hosts
+// raft groups (the PD members' transport today, the store's next). Inbound messages are parsed at
+// the gateway: every u64 must be a safe integer and every enum name known, or the message is
+// refused with InvalidArgument — never half-trusted.
 
 import { FlotillaError, u64ToSafeNumber } from '../common/index.js';
 import type { eraftpb } from '../proto/index.js';
