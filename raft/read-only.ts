@@ -13,6 +13,10 @@ export interface ReadIndexStatus {
   readonly request: Message;
   readonly index: number;
   readonly acks: Set<NodeId>;
+  /** The round key heartbeats carry for this request, made once when it is queued. */
+  readonly roundContext: Uint8Array;
+  /** contextKey of the client's context (to forget it once served). */
+  readonly clientContextKey: string;
 }
 
 /** Context bytes as a map key. */
@@ -45,7 +49,8 @@ export class ReadOnly {
     if (this.pendingContexts.has(ctx)) return;
     const key = `${ROUND_KEY_PREFIX}${this.nextRound++}`;
     this.pendingContexts.add(ctx);
-    this.pending.set(key, { request, index, acks: new Set() });
+    const roundContext = Uint8Array.from(key, (c) => c.charCodeAt(0));
+    this.pending.set(key, { request, index, acks: new Set(), roundContext, clientContextKey: ctx });
     this.queue.push(key);
   }
 
@@ -69,7 +74,7 @@ export class ReadOnly {
       const rs = this.pending.get(k);
       this.pending.delete(k);
       if (rs === undefined) continue;
-      this.pendingContexts.delete(contextKey(rs.request.context));
+      this.pendingContexts.delete(rs.clientContextKey);
       out.push(rs);
     }
     return out;
@@ -78,7 +83,7 @@ export class ReadOnly {
   /** The round key of the newest pending request, to carry in heartbeats. */
   lastPendingContext(): Uint8Array | undefined {
     const k = this.queue[this.queue.length - 1];
-    return k === undefined ? undefined : Uint8Array.from(k, (c) => c.charCodeAt(0));
+    return k === undefined ? undefined : this.pending.get(k)?.roundContext;
   }
 
   reset(): void {

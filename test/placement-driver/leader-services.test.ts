@@ -23,13 +23,19 @@ function fakeNode(sm: PdStateMachine) {
   return { node, applyAll, queue };
 }
 
+/** Services over a fake node and an initialized state machine (ids reserved 10 at a time). */
+function leaderServices() {
+  const sm = new PdStateMachine();
+  sm.apply({ kind: 'initCluster', clusterId: 7n });
+  const { node, applyAll } = fakeNode(sm);
+  const tasks = new TaskGroup(silentLogger());
+  const services = new PdLeaderServices({ sm, node: () => node as unknown as PdRaftNode, nowMs: () => 1_000_000, logger: silentLogger(), tasks, isStopping: () => false, idBatch: 10n });
+  return { node, applyAll, tasks, services };
+}
+
 describe('PD leader services', () => {
   it('an initialization that finishes after leadership was lost leaves neither TSO nor IDs serving', async () => {
-    const sm = new PdStateMachine();
-    sm.apply({ kind: 'initCluster', clusterId: 7n });
-    const { node, applyAll } = fakeNode(sm);
-    const tasks = new TaskGroup(silentLogger());
-    const services = new PdLeaderServices({ sm, node: () => node as unknown as PdRaftNode, nowMs: () => 1_000_000, logger: silentLogger(), tasks, isStopping: () => false, idBatch: 10n });
+    const { node, applyAll, tasks, services } = leaderServices();
     try {
       services.onLeadershipChange(true); // initialization starts: its TSO window is being written
       services.onLeadershipChange(false); // leadership lost before that write applied
@@ -45,11 +51,7 @@ describe('PD leader services', () => {
   });
 
   it('serves ids and timestamps once initialized, and stops when leadership is lost', async () => {
-    const sm = new PdStateMachine();
-    sm.apply({ kind: 'initCluster', clusterId: 7n });
-    const { node, applyAll } = fakeNode(sm);
-    const tasks = new TaskGroup(silentLogger());
-    const services = new PdLeaderServices({ sm, node: () => node as unknown as PdRaftNode, nowMs: () => 1_000_000, logger: silentLogger(), tasks, isStopping: () => false, idBatch: 10n });
+    const { applyAll, tasks, services } = leaderServices();
     try {
       services.onLeadershipChange(true);
       await applyAll();
