@@ -6,6 +6,17 @@ import { makeMessage } from '../../raft/index.js';
 import { Cluster, str, text } from './cluster.js';
 
 describe('ReadIndex', () => {
+  it('a read context served once may come again (a client retry) and is answered again', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.elect(1);
+    c.stabilize();
+    c.raw(1).readIndex(text('again'));
+    c.stabilize();
+    c.raw(1).readIndex(text('again'));
+    c.stabilize();
+    assert.deepEqual(c.node(1).readStates.map((r) => str(r.requestContext)), ['again', 'again']);
+  });
+
   it('a leader answers after a heartbeat round confirms its leadership, at its commit index', () => {
     const c = new Cluster([1, 2, 3]);
     c.elect(1);
