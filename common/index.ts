@@ -11,3 +11,4 @@ export * from './failpoints.js';
 export * from './grpc.js';
 export * from './process.js';
 export * from './rocksdb.js';
+export * from './region.js';

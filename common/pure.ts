@@ -9,3 +9,4 @@ export * from './key-codec.js';
 export * from './timestamp.js';
 export * from './crc32.js';
 export * from './keyspace.js';
+export * from './write-op.js';

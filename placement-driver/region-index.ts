@@ -7,28 +7,8 @@
 
 import { compareKeys, invariant } from '../common/index.js';
 
-export interface RegionEpoch {
-  /** Bumped by membership changes. */
-  readonly confVer: number;
-  /** Bumped by splits and merges. */
-  readonly version: number;
-}
-
-export type PeerRole = 'voter' | 'learner';
-
-export interface PeerMeta {
-  readonly id: number;
-  readonly storeId: number;
-  readonly role: PeerRole;
-}
-
-export interface RegionMeta {
-  readonly id: number;
-  readonly startKey: Buffer;
-  readonly endKey: Buffer;
-  readonly epoch: RegionEpoch;
-  readonly peers: readonly PeerMeta[];
-}
+export type { PeerMeta, PeerRole, RegionEpoch, RegionMeta } from '../common/index.js';
+import type { RegionMeta } from '../common/index.js';
 
 export type RegionUpsert =
   | { readonly kind: 'updated'; /** regions dropped because the new one covers them */ readonly removed: readonly RegionMeta[] }

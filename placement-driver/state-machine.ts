@@ -12,20 +12,8 @@ import { DEFAULT_CLUSTER_CONFIG, patchClusterConfig, type ClusterConfig } from '
 import { RegionIndex, type RegionMeta } from './region-index.js';
 import { decodeChecksummedRecord, decodeJsonRecord, encodeChecksummedRecord, encodeJsonRecord } from './state-codec.js';
 
-export type StoreState = 'up' | 'offline' | 'tombstone';
-
-export interface StoreMeta {
-  readonly id: number;
-  /** host:port of the store's gRPC services. */
-  readonly address: string;
-  /** host:port of the store's HTTP status endpoint (/metrics). */
-  readonly statusAddress: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly state: StoreState;
-  readonly version: string;
-  /** When the store process last started (Unix ms, reported by the store). */
-  readonly startTimestampMs: number;
-}
+export type { StoreMeta, StoreState } from '../common/index.js';
+import type { StoreMeta } from '../common/index.js';
 
 export interface PdMember {
   /** The raft node id of the member. */

@@ -1,0 +1,79 @@
+// Checksummed, versioned records of a raft group's durable state, shared by every process that
+// hosts raft groups (PD's one group, a store's many). Where a record lives is the caller's key
+// scheme (ready-ops.ts); what it holds is decided here, once.
+//
+//   hard state  [ver][term u64][vote u64][commit u64][crc32 of the rest]
+//   entry       [ver][type u8][term u64][crc32 of header+data][data]
+//   snapshot    [ver][crc32][index u64][term u64][confState len u32][confState JSON][data]
+
+import { crc32, FlotillaError } from '../common/index.js';
+import type { ConfState, Entry, EntryType, HardState, Snapshot } from '../raft/index.js';
+
+const VERSION = 1;
+const ENTRY_TYPES: readonly EntryType[] = ['Normal', 'ConfChange', 'ConfChangeV2'];
+/** Bytes of an entry record before its data. */
+export const ENTRY_RECORD_HEADER_BYTES = 14;
+
+function corrupt(what: string, detail: string): FlotillaError {
+  return new FlotillaError('Corruption', `${what}: ${detail}`);
+}
+
+export function encodeHardState(hs: HardState): Buffer {
+  const b = Buffer.allocUnsafe(1 + 24 + 4);
+  b[0] = VERSION;
+  b.writeBigUInt64BE(BigInt(hs.term), 1);
+  b.writeBigUInt64BE(BigInt(hs.vote), 9);
+  b.writeBigUInt64BE(BigInt(hs.commit), 17);
+  b.writeUInt32BE(crc32(b, 0, 25), 25);
+  return b;
+}
+
+/** `what` names the owner in errors ("PD raft log", "region 7 raft log"). */
+export function decodeHardState(b: Buffer, what = 'raft log'): HardState {
+  if (b.length !== 29 || b[0] !== VERSION) throw corrupt(what, 'hard state has a bad length or version');
+  if (b.readUInt32BE(25) !== crc32(b, 0, 25)) throw corrupt(what, 'hard state checksum mismatch');
+  return { term: Number(b.readBigUInt64BE(1)), vote: Number(b.readBigUInt64BE(9)), commit: Number(b.readBigUInt64BE(17)) };
+}
+
+export function encodeEntry(e: Entry): Buffer {
+  const b = Buffer.allocUnsafe(ENTRY_RECORD_HEADER_BYTES + e.data.length);
+  b[0] = VERSION;
+  b[1] = ENTRY_TYPES.indexOf(e.type);
+  b.writeBigUInt64BE(BigInt(e.term), 2);
+  b.set(e.data, ENTRY_RECORD_HEADER_BYTES);
+  b.writeUInt32BE(crc32(b, ENTRY_RECORD_HEADER_BYTES, b.length, crc32(b, 0, 10)), 10);
+  return b;
+}
+
+export function decodeEntry(index: number, b: Buffer, what = 'raft log'): Entry {
+  if (b.length < ENTRY_RECORD_HEADER_BYTES || b[0] !== VERSION) throw corrupt(what, `entry ${index} has a bad length or version`);
+  const type = ENTRY_TYPES[b[1]!];
+  if (type === undefined) throw corrupt(what, `entry ${index} has unknown type ${b[1]}`);
+  if (b.readUInt32BE(10) !== crc32(b, ENTRY_RECORD_HEADER_BYTES, b.length, crc32(b, 0, 10))) throw corrupt(what, `entry ${index} checksum mismatch`);
+  return { type, term: Number(b.readBigUInt64BE(2)), index, data: b.subarray(ENTRY_RECORD_HEADER_BYTES) };
+}
+
+export function encodeSnapshot(s: Snapshot): Buffer {
+  const cs = Buffer.from(JSON.stringify(s.metadata.confState), 'utf8');
+  const b = Buffer.allocUnsafe(1 + 4 + 16 + 4 + cs.length + s.data.length);
+  b[0] = VERSION;
+  b.writeBigUInt64BE(BigInt(s.metadata.index), 5);
+  b.writeBigUInt64BE(BigInt(s.metadata.term), 13);
+  b.writeUInt32BE(cs.length, 21);
+  cs.copy(b, 25);
+  b.set(s.data, 25 + cs.length);
+  b.writeUInt32BE(crc32(b, 5), 1);
+  return b;
+}
+
+export function decodeSnapshot(b: Buffer, what = 'raft log'): Snapshot {
+  if (b.length < 25 || b[0] !== VERSION) throw corrupt(what, 'snapshot has a bad length or version');
+  if (b.readUInt32BE(1) !== crc32(b, 5)) throw corrupt(what, 'snapshot checksum mismatch');
+  const csLen = b.readUInt32BE(21);
+  if (25 + csLen > b.length) throw corrupt(what, 'snapshot conf state overruns the record');
+  const confState = JSON.parse(b.subarray(25, 25 + csLen).toString('utf8')) as ConfState;
+  return {
+    metadata: { index: Number(b.readBigUInt64BE(5)), term: Number(b.readBigUInt64BE(13)), confState },
+    data: new Uint8Array(b.subarray(25 + csLen)),
+  };
+}

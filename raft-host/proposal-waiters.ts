@@ -1,0 +1,87 @@
+// Proposals waiting for their entries to apply, matched by (index, term): the leader learns both
+// when it appends. If the entry applied at that index has another term, the proposal was lost to
+// a leader change (StaleCommand). A proposal not applied within its timeout is DeadlineExceeded:
+// its outcome is unknown, and callers must treat it so (never as "did not happen").
+
+import { FlotillaError, invariant } from '../common/index.js';
+
+export type WaiterOutcome = 'applied' | 'stale' | 'timeout' | 'failed';
+
+interface Waiter<T> {
+  readonly term: number;
+  readonly resolve: (r: T) => void;
+  readonly reject: (e: unknown) => void;
+  readonly timer: NodeJS.Timeout | null;
+}
+
+export interface ProposalWaitersOptions {
+  /** Names the group in error messages ("PD", "region 7"). */
+  readonly what: string;
+  readonly timeoutMs: number;
+  /** Called once per settled proposal (metrics). */
+  readonly onOutcome?: (outcome: WaiterOutcome) => void;
+}
+
+export class ProposalWaiters<T> {
+  private readonly waiters = new Map<number, Waiter<T>>();
+
+  constructor(private readonly options: ProposalWaitersOptions) {}
+
+  get size(): number {
+    return this.waiters.size;
+  }
+
+  /** Waits for the entry the leader appended at (index, term). */
+  wait(index: number, term: number): Promise<T> {
+    invariant(index > 0, 'a leader proposal names its entry');
+    invariant(!this.waiters.has(index), () => `${this.options.what}: two proposals wait on index ${index}`);
+    return new Promise<T>((resolve, reject) => {
+      let timer: NodeJS.Timeout | null = null;
+      if (this.options.timeoutMs > 0) {
+        timer = setTimeout(() => {
+          this.waiters.delete(index);
+          this.options.onOutcome?.('timeout');
+          reject(new FlotillaError('DeadlineExceeded', `${this.options.what}: proposal at index ${index} not applied within ${this.options.timeoutMs} ms (outcome unknown)`));
+        }, this.options.timeoutMs);
+        timer.unref();
+      }
+      this.waiters.set(index, { term, resolve, reject, timer });
+    });
+  }
+
+  /** The entry at (index, term) was applied with `result`; settles its waiter if any. */
+  applied(index: number, term: number, result: T): void {
+    if (this.waiters.size === 0) return;
+    const w = this.waiters.get(index);
+    if (w === undefined) return;
+    this.waiters.delete(index);
+    if (w.timer !== null) clearTimeout(w.timer);
+    if (w.term === term) {
+      this.options.onOutcome?.('applied');
+      w.resolve(result);
+    } else {
+      this.options.onOutcome?.('stale');
+      w.reject(new FlotillaError('StaleCommand', `${this.options.what}: proposal at index ${index} was superseded by a leader change`));
+    }
+  }
+
+  /** Every waiter below or at `index` whose entry will never apply here (snapshot installed). */
+  failUpTo(index: number, err: FlotillaError): void {
+    for (const [i, w] of this.waiters) {
+      if (i > index) continue;
+      this.waiters.delete(i);
+      if (w.timer !== null) clearTimeout(w.timer);
+      this.options.onOutcome?.('failed');
+      w.reject(err);
+    }
+  }
+
+  failAll(err: FlotillaError): void {
+    for (const w of this.waiters.values()) {
+      if (w.timer !== null) clearTimeout(w.timer);
+      this.options.onOutcome?.('failed');
+      w.reject(err);
+    }
+    this.waiters.clear();
+  }
+}
