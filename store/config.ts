@@ -1,0 +1,71 @@
+// flotilla-store's configuration: flags (--pd, --addr, --data-dir, …), env (FLOTILLA_STORE_*), a
+// JSON file (--config), validated at start with one clear line for a bad value.
+
+import { ConfigError, field, loadConfigWithFile, type ConfigOf } from '../common/index.js';
+
+export const STORE_ENV_PREFIX = 'FLOTILLA_STORE';
+
+const MiB = 1024 * 1024;
+
+export const STORE_CONFIG_SCHEMA = {
+  pd: field.list({ doc: 'PD client endpoints (host:port), comma-separated', default: ['127.0.0.1:2379'], minItems: 1 }),
+  addr: field.string({ doc: 'host:port to listen on for the KV and raft gRPC services; port 0 picks a free port', default: '127.0.0.1:20160' }),
+  advertiseAddr: field.string({ doc: 'host:port other stores and clients dial (default: --addr with the bound port)', default: '' }),
+  statusAddr: field.string({ doc: 'host:port of the HTTP status server (/metrics, /status); port 0 picks a free port', default: '127.0.0.1:20180' }),
+  dataDir: field.string({ doc: 'data directory (RocksDB and the store identity)', default: './flotilla-store' }),
+  labels: field.list({ doc: 'location labels as key=value, comma-separated (e.g. zone=z1,host=h1)', default: [] }),
+  raftTickMs: field.durationMs({ doc: 'raft tick interval', default: 100, min: 1, max: 10_000 }),
+  raftElectionTicks: field.int({ doc: 'ticks without a leader before a region elects', default: 10, min: 2, max: 1_000 }),
+  raftHeartbeatTicks: field.int({ doc: 'ticks between a region leader\'s heartbeats', default: 2, min: 1, max: 1_000 }),
+  regionSplitSize: field.bytes({ doc: 'split a region past this approximate size', default: 96 * MiB, min: 1 }),
+  regionSplitKeys: field.int({ doc: 'split a region past this many keys', default: 960_000, min: 1 }),
+  raftEntryCacheBytes: field.bytes({ doc: 'raft log entries kept in memory per store (older ones are read from RocksDB)', default: 64 * MiB, min: 0 }),
+  blockCacheBytes: field.bytes({ doc: 'RocksDB block cache', default: 256 * MiB, min: 0 }),
+  pdHeartbeatMs: field.durationMs({ doc: 'interval of store heartbeats and periodic region heartbeats to PD', default: 10_000, min: 10, max: 600_000 }),
+  keyBytesMax: field.bytes({ doc: 'largest key a request may carry', default: 8 * 1024, min: 1, max: 64 * 1024 }),
+  valueBytesMax: field.bytes({ doc: 'largest value a request may carry', default: 6 * MiB, min: 1, max: 32 * MiB }),
+  batchKeysMax: field.int({ doc: 'keys (or pairs, or mutations) one request may carry', default: 10_000, min: 1, max: 1_000_000 }),
+  scanLimitMax: field.int({ doc: 'largest scan limit a request may ask', default: 10_000, min: 1, max: 1_000_000 }),
+  pendingProposalsMax: field.int({ doc: 'proposals waiting to apply, per store; past it requests answer ServerIsBusy', default: 20_000, min: 1 }),
+  inboundMessagesMax: field.int({ doc: 'raft messages queued for the poll loop; past it new ones are dropped (raft retries)', default: 100_000, min: 1 }),
+  logLevel: field.enumOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const, { doc: 'log level', default: 'info' }),
+};
+
+export type StoreConfig = ConfigOf<typeof STORE_CONFIG_SCHEMA>;
+
+/** `127.0.0.1:20160` → host, port. */
+export function parseHostPort(text: string, fieldName: string): { readonly host: string; readonly port: number } {
+  const bare = text.replace(/^[a-z]+:\/\//i, '').replace(/\/+$/, '');
+  const m = /^(\[[0-9a-fA-F:]+\]|[^:/\s]+):([0-9]{1,5})$/.exec(bare);
+  const port = m === null ? NaN : Number(m[2]);
+  if (m === null || port > 65535) throw new ConfigError(fieldName, `${JSON.stringify(text)} is not host:port`);
+  return { host: m[1]!, port };
+}
+
+/** `zone=z1,host=h1` → { zone: 'z1', host: 'h1' }. */
+export function parseLabels(items: readonly string[]): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const item of items) {
+    const eq = item.indexOf('=');
+    if (eq <= 0 || eq === item.length - 1) throw new ConfigError('--labels', `${JSON.stringify(item)} is not key=value`);
+    const key = item.slice(0, eq);
+    if (key in labels) throw new ConfigError('--labels', `label ${key} is given twice`);
+    labels[key] = item.slice(eq + 1);
+  }
+  return labels;
+}
+
+export async function loadStoreConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<StoreConfig> {
+  const config = await loadConfigWithFile(STORE_CONFIG_SCHEMA, {
+    argv,
+    env,
+    envPrefix: STORE_ENV_PREFIX,
+    validate: (c) => (Number(c['raftElectionTicks']) <= Number(c['raftHeartbeatTicks']) ? { field: '--raft-election-ticks', reason: 'must be greater than --raft-heartbeat-ticks' } : null),
+  });
+  for (const p of config.pd) parseHostPort(p, '--pd');
+  parseHostPort(config.addr, '--addr');
+  if (config.advertiseAddr !== '') parseHostPort(config.advertiseAddr, '--advertise-addr');
+  parseHostPort(config.statusAddr, '--status-addr');
+  parseLabels(config.labels);
+  return config;
+}
