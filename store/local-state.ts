@@ -1,0 +1,115 @@
+// The store's own records in the local CF (common/keyspace.ts has the keys): its identity, and
+// per region its apply state and region state. Versioned and CRC-checked: a store that reads a
+// damaged record stops with Corruption rather than serve from it.
+//
+//   store ident   [ver][cluster id u64][store id u64][crc32]
+//   apply state   [ver][applied u64][truncated index u64][truncated term u64][crc32]
+//   region state  [ver][state u8][crc32 of the rest][JSON of the region, keys in hex]
+
+import { crc32, FlotillaError, type RegionMeta, type PeerMeta } from '../common/index.js';
+
+const VERSION = 1;
+
+function corrupt(what: string): FlotillaError {
+  return new FlotillaError('Corruption', what);
+}
+
+export interface StoreIdent {
+  readonly clusterId: bigint;
+  readonly storeId: number;
+}
+
+export function encodeStoreIdent(ident: StoreIdent): Buffer {
+  const b = Buffer.allocUnsafe(1 + 16 + 4);
+  b[0] = VERSION;
+  b.writeBigUInt64BE(ident.clusterId, 1);
+  b.writeBigUInt64BE(BigInt(ident.storeId), 9);
+  b.writeUInt32BE(crc32(b, 0, 17), 17);
+  return b;
+}
+
+export function decodeStoreIdent(b: Buffer): StoreIdent {
+  if (b.length !== 21 || b[0] !== VERSION) throw corrupt('store ident has a bad length or version');
+  if (b.readUInt32BE(17) !== crc32(b, 0, 17)) throw corrupt('store ident checksum mismatch');
+  return { clusterId: b.readBigUInt64BE(1), storeId: Number(b.readBigUInt64BE(9)) };
+}
+
+export interface ApplyState {
+  readonly appliedIndex: number;
+  /** The log below and at this index is gone (initial state or compaction); its term is kept. */
+  readonly truncatedIndex: number;
+  readonly truncatedTerm: number;
+}
+
+export function encodeApplyState(s: ApplyState): Buffer {
+  const b = Buffer.allocUnsafe(1 + 24 + 4);
+  b[0] = VERSION;
+  b.writeBigUInt64BE(BigInt(s.appliedIndex), 1);
+  b.writeBigUInt64BE(BigInt(s.truncatedIndex), 9);
+  b.writeBigUInt64BE(BigInt(s.truncatedTerm), 17);
+  b.writeUInt32BE(crc32(b, 0, 25), 25);
+  return b;
+}
+
+export function decodeApplyState(b: Buffer, regionId: number): ApplyState {
+  if (b.length !== 29 || b[0] !== VERSION) throw corrupt(`region ${regionId}: apply state has a bad length or version`);
+  if (b.readUInt32BE(25) !== crc32(b, 0, 25)) throw corrupt(`region ${regionId}: apply state checksum mismatch`);
+  return { appliedIndex: Number(b.readBigUInt64BE(1)), truncatedIndex: Number(b.readBigUInt64BE(9)), truncatedTerm: Number(b.readBigUInt64BE(17)) };
+}
+
+export type PeerState = 'normal' | 'tombstone';
+
+export interface RegionLocalState {
+  readonly state: PeerState;
+  readonly region: RegionMeta;
+}
+
+interface RegionJson {
+  id: number;
+  startKey: string;
+  endKey: string;
+  confVer: number;
+  version: number;
+  peers: { id: number; storeId: number; role: 'voter' | 'learner' }[];
+}
+
+export function encodeRegionState(s: RegionLocalState): Buffer {
+  const r = s.region;
+  const json: RegionJson = {
+    id: r.id,
+    startKey: r.startKey.toString('hex'),
+    endKey: r.endKey.toString('hex'),
+    confVer: r.epoch.confVer,
+    version: r.epoch.version,
+    peers: r.peers.map((p) => ({ id: p.id, storeId: p.storeId, role: p.role })),
+  };
+  const body = Buffer.from(JSON.stringify(json), 'utf8');
+  const b = Buffer.allocUnsafe(1 + 1 + 4 + body.length);
+  b[0] = VERSION;
+  b[1] = s.state === 'normal' ? 0 : 1;
+  body.copy(b, 6);
+  b.writeUInt32BE(crc32(b, 6, b.length, crc32(b, 0, 2)), 2);
+  return b;
+}
+
+export function decodeRegionState(b: Buffer, regionId: number): RegionLocalState {
+  if (b.length < 6 || b[0] !== VERSION || (b[1] !== 0 && b[1] !== 1)) throw corrupt(`region ${regionId}: region state has a bad length, version or state`);
+  if (b.readUInt32BE(2) !== crc32(b, 6, b.length, crc32(b, 0, 2))) throw corrupt(`region ${regionId}: region state checksum mismatch`);
+  let json: RegionJson;
+  try {
+    json = JSON.parse(b.subarray(6).toString('utf8')) as RegionJson;
+  } catch {
+    throw corrupt(`region ${regionId}: region state is not JSON`);
+  }
+  const peers: PeerMeta[] = json.peers.map((p) => ({ id: p.id, storeId: p.storeId, role: p.role }));
+  return {
+    state: b[1] === 0 ? 'normal' : 'tombstone',
+    region: {
+      id: json.id,
+      startKey: Buffer.from(json.startKey, 'hex'),
+      endKey: Buffer.from(json.endKey, 'hex'),
+      epoch: { confVer: json.confVer, version: json.version },
+      peers,
+    },
+  };
+}

@@ -1,0 +1,226 @@
+// One region's raft log as raft reads it: synchronous answers from memory over a log that lives
+// in RocksDB. Terms of every held entry are kept in memory (8 bytes each); entry data is kept in a
+// cache whose size the store bounds across all regions (EntryCacheBudget) by evicting applied
+// entries from the front. A read below the cache answers 'unavailable', loads that range from
+// RocksDB in the background and calls `onLoaded`; the owner then calls RawNode.onStorageReady().
+//
+// The poll loop writes the log (raft-host readyPersistOps under this region's keys) and, once the
+// write is durable, mirrors it here with append()/setHardState(). Nothing here writes to disk.
+
+import { raftHardStateKey, raftLogKey, raftLogRange } from '../common/index.js';
+import { decodeEntry, type RaftKeyScheme } from '../raft-host/index.js';
+import {
+  type ConfState, type Entry, entrySizeBytes, type HardState, type RaftInitialState, type RaftStorage, type Snapshot,
+  type StorageEntries, type StorageTerm,
+} from '../raft/index.js';
+import type { Engine } from './engine/index.js';
+
+/** The store-wide bound on cached entry bytes, shared by every region's storage. */
+export class EntryCacheBudget {
+  bytes = 0;
+  constructor(readonly limitBytes: number) {}
+  get isOver(): boolean {
+    return this.bytes > this.limitBytes;
+  }
+}
+
+/** Entries read from disk in one background load at most. */
+const LOAD_ENTRIES_MAX = 1_024;
+
+export function regionKeyScheme(regionId: number): RaftKeyScheme {
+  return { hardStateKey: raftHardStateKey(regionId), entryKey: (index) => raftLogKey(regionId, index), snapshotKey: null };
+}
+
+export interface PeerStorageState {
+  readonly hardState: HardState;
+  readonly confState: ConfState;
+  readonly truncatedIndex: number;
+  readonly truncatedTerm: number;
+  /** Every entry after the truncated index, as loaded at start-up (terms kept; data cached while within budget). */
+  readonly entries: readonly Entry[];
+}
+
+export class PeerStorage implements RaftStorage {
+  readonly scheme: RaftKeyScheme;
+  private hardState: HardState;
+  private confState: ConfState;
+  private truncatedIndex: number;
+  private truncatedTerm: number;
+  /** terms[i] is the term of entry truncatedIndex + 1 + i. */
+  private terms: number[] = [];
+  /** Cached entries: cache[i] is entry cacheFirst + i; cacheFirst ≥ truncatedIndex + 1. */
+  private cache: Entry[] = [];
+  private cacheFirst: number;
+  private cacheBytes = 0;
+  /** A range loaded from disk for a lagging reader, kept until the cache covers it again. */
+  private loaded: { first: number; entries: Entry[] } | null = null;
+  private loading = false;
+
+  constructor(
+    readonly regionId: number,
+    private readonly engine: Engine,
+    private readonly budget: EntryCacheBudget,
+    state: PeerStorageState,
+    private readonly onLoaded: () => void,
+    private readonly onLoadError: (err: unknown) => void,
+  ) {
+    this.scheme = regionKeyScheme(regionId);
+    this.hardState = state.hardState;
+    this.confState = state.confState;
+    this.truncatedIndex = state.truncatedIndex;
+    this.truncatedTerm = state.truncatedTerm;
+    this.cacheFirst = state.truncatedIndex + 1;
+    this.append(state.entries);
+  }
+
+  // ---- RaftStorage ---------------------------------------------------------------------------
+
+  initialState(): RaftInitialState {
+    return { hardState: this.hardState, confState: this.confState };
+  }
+
+  firstIndex(): number {
+    return this.truncatedIndex + 1;
+  }
+
+  lastIndex(): number {
+    return this.truncatedIndex + this.terms.length;
+  }
+
+  term(i: number): StorageTerm {
+    if (i < this.truncatedIndex) return 'compacted';
+    if (i === this.truncatedIndex) return this.truncatedTerm;
+    const t = this.terms[i - this.truncatedIndex - 1];
+    if (t === undefined) throw new RangeError(`region ${this.regionId}: term(${i}) beyond last index ${this.lastIndex()}`);
+    return t;
+  }
+
+  entries(lo: number, hi: number, maxBytes: number): StorageEntries {
+    if (lo <= this.truncatedIndex) return 'compacted';
+    if (hi > this.lastIndex() + 1) throw new RangeError(`region ${this.regionId}: entries hi ${hi} beyond last index ${this.lastIndex()}`);
+    if (lo >= this.cacheFirst) return limit(this.cache, lo - this.cacheFirst, hi - this.cacheFirst, maxBytes);
+    const l = this.loaded;
+    if (l !== null && lo >= l.first && lo < l.first + l.entries.length) {
+      return limit(l.entries, lo - l.first, Math.min(hi, l.first + l.entries.length) - l.first, maxBytes);
+    }
+    this.startLoad(lo, Math.min(hi, this.cacheFirst, lo + LOAD_ENTRIES_MAX));
+    return 'unavailable';
+  }
+
+  snapshot(_minIndex: number): Snapshot | 'unavailable' {
+    // Region snapshots (generated from a consistent iterator over the region's data) arrive with
+    // issue F7; until then a follower behind the truncated log cannot be caught up. The log is
+    // never truncated in F5, so raft never asks.
+    return 'unavailable';
+  }
+
+  // ---- the owner's writes (after they are durable) --------------------------------------------
+
+  setHardState(hs: HardState): void {
+    this.hardState = hs;
+  }
+
+  setConfState(cs: ConfState): void {
+    this.confState = cs;
+  }
+
+  /** Mirrors durable entries, replacing any conflicting suffix. Entries must be contiguous. */
+  append(entries: readonly Entry[]): void {
+    const head = entries[0];
+    if (head === undefined) return;
+    const first = head.index;
+    if (first <= this.truncatedIndex) throw new RangeError(`region ${this.regionId}: append at ${first} below the truncated index ${this.truncatedIndex}`);
+    if (first > this.lastIndex() + 1) throw new RangeError(`region ${this.regionId}: append at ${first} leaves a gap after ${this.lastIndex()}`);
+    this.terms.length = first - this.truncatedIndex - 1;
+    for (const e of entries) this.terms.push(e.term);
+    if (this.loaded !== null && this.loaded.first + this.loaded.entries.length > first) this.loaded = null;
+    if (first < this.cacheFirst) {
+      // Replacing entries that were evicted: the cache restarts at the new ones.
+      this.dropCache();
+      this.cacheFirst = first;
+    } else {
+      const keep = first - this.cacheFirst;
+      for (let i = keep; i < this.cache.length; i++) this.release(this.cache[i]!);
+      this.cache.length = keep;
+    }
+    for (const e of entries) {
+      this.cache.push(e);
+      const size = entrySizeBytes(e);
+      this.cacheBytes += size;
+      this.budget.bytes += size;
+    }
+  }
+
+  /** Evicts cached entries up to and including `index` (only applied ones should be evicted). */
+  evictTo(index: number): void {
+    let n = 0;
+    while (n < this.cache.length && this.cacheFirst + n <= index) this.release(this.cache[n++]!);
+    if (n === 0) return;
+    this.cache.splice(0, n);
+    this.cacheFirst += n;
+  }
+
+  get cachedBytes(): number {
+    return this.cacheBytes;
+  }
+
+  /** Stops caching (the peer is destroyed); returns its bytes to the budget. */
+  dispose(): void {
+    this.dropCache();
+    this.loaded = null;
+  }
+
+  private dropCache(): void {
+    for (const e of this.cache) this.release(e);
+    this.cache = [];
+  }
+
+  private release(e: Entry): void {
+    const size = entrySizeBytes(e);
+    this.cacheBytes -= size;
+    this.budget.bytes -= size;
+  }
+
+  private startLoad(lo: number, hi: number): void {
+    if (this.loading || hi <= lo) return;
+    this.loading = true;
+    void this.load(lo, hi)
+      .then((entries) => {
+        this.loading = false;
+        if (entries.length > 0 && entries[0]!.index === lo) this.loaded = { first: lo, entries };
+        this.onLoaded();
+      })
+      .catch((err: unknown) => {
+        this.loading = false;
+        this.onLoadError(err);
+      });
+  }
+
+  private async load(lo: number, hi: number): Promise<Entry[]> {
+    const range = raftLogRange(this.regionId, lo, hi);
+    const snap = await this.engine.snapshot();
+    try {
+      const kvs = await snap.scan(range.start, range.end, { limit: hi - lo });
+      const out: Entry[] = [];
+      for (const kv of kvs) {
+        const index = lo + out.length;
+        out.push(decodeEntry(index, kv.value, `region ${this.regionId} raft log`));
+      }
+      return out;
+    } finally {
+      await snap.release();
+    }
+  }
+}
+
+function limit(src: readonly Entry[], from: number, to: number, maxBytes: number): Entry[] {
+  const out: Entry[] = [];
+  let size = 0;
+  for (let i = from; i < to; i++) {
+    const e = src[i]!;
+    size += entrySizeBytes(e);
+    if (out.length > 0 && size > maxBytes) break;
+    out.push(e);
+  }
+  return out;
+}

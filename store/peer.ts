@@ -1,0 +1,303 @@
+// One region's replica on this store: its raft node and log, the region's metadata as applied,
+// the proposals and reads waiting on it, and the apply step. Peers do no I/O of their own: the
+// poll loop (poll-loop.ts) persists their Readys in one batch, sends their messages, and calls
+// applyCommitted() / finishRound() here.
+//
+// Leadership is "ready" only once the leader has applied an entry of its own term: only then does
+// its applied state include everything earlier leaders committed, so only then may it serve
+// reads or run write commands whose reads must see every acknowledged write.
+
+import type { Logger } from 'pino';
+import {
+  applyStateKey, FlotillaError, type PeerMeta, type RegionMeta, type Rng, type WriteOp,
+} from '../common/index.js';
+import {
+  type ConfState, decodeConfChange, type Entry, RawNode, type ReadState, type StateRole,
+} from '../raft/index.js';
+import { ProposalWaiters, raftLogger, refusalError, type Refused } from '../raft-host/index.js';
+import { encodeApplyState } from './local-state.js';
+import { PeerStorage } from './peer-storage.js';
+import { decodeCommand } from './raft-cmd.js';
+
+/** A proposal waits at most this long for its entry to apply; then its outcome is unknown. */
+export const PROPOSAL_TIMEOUT_MS = 10_000;
+/** A ReadIndex request waits at most this long for the leader's confirmation. */
+export const READ_INDEX_TIMEOUT_MS = 5_000;
+
+export type ApplyResult = { readonly kind: 'ok' } | { readonly kind: 'error'; readonly error: FlotillaError };
+const APPLIED_OK: ApplyResult = Object.freeze({ kind: 'ok' });
+
+export interface PeerRaftOptions {
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+}
+
+export interface PeerInit {
+  readonly storeId: number;
+  readonly region: RegionMeta;
+  readonly storage: PeerStorage;
+  readonly applied: number;
+  readonly truncatedIndex: number;
+  readonly truncatedTerm: number;
+  readonly raft: PeerRaftOptions;
+  readonly rng: Rng;
+  readonly logger: Logger;
+  /** The peer has work (a Ready, or reads to serve): the poll loop picks it up. */
+  readonly markDirty: (peer: Peer) => void;
+  readonly onProposalOutcome?: (outcome: 'applied' | 'stale' | 'timeout' | 'failed') => void;
+  readonly onBecameLeader?: () => void;
+}
+
+interface PendingRead {
+  readonly resolve: () => void;
+  readonly reject: (e: unknown) => void;
+  readonly timer: NodeJS.Timeout;
+  /** Set once the leader confirmed the read: served when applied ≥ index. */
+  index: number;
+}
+
+export function confStateOf(region: RegionMeta): ConfState {
+  return {
+    voters: region.peers.filter((p) => p.role === 'voter').map((p) => p.id),
+    learners: region.peers.filter((p) => p.role === 'learner').map((p) => p.id),
+    votersOutgoing: [],
+    learnersNext: [],
+    autoLeave: false,
+  };
+}
+
+export class Peer {
+  readonly regionId: number;
+  readonly peerId: number;
+  readonly raw: RawNode;
+  readonly log: Logger;
+  region: RegionMeta;
+  applied: number;
+  private truncatedIndex: number;
+  private truncatedTerm: number;
+  private role: StateRole = 'Follower';
+  private leaderReady = false;
+  readonly waiters: ProposalWaiters<ApplyResult>;
+  private readonly reads = new Map<string, PendingRead>();
+  private readonly confirmedReads: PendingRead[] = [];
+  private nextReadId = 1;
+  private destroyed = false;
+
+  constructor(readonly storage: PeerStorage, private readonly init: PeerInit) {
+    this.region = init.region;
+    this.regionId = init.region.id;
+    const me = init.region.peers.find((p) => p.storeId === init.storeId);
+    if (me === undefined) throw new FlotillaError('Internal', `region ${init.region.id} has no peer on store ${init.storeId}`);
+    this.peerId = me.id;
+    this.log = init.logger.child({ regionId: this.regionId, peerId: this.peerId });
+    this.applied = init.applied;
+    this.truncatedIndex = init.truncatedIndex;
+    this.truncatedTerm = init.truncatedTerm;
+    this.raw = new RawNode({
+      id: this.peerId,
+      storage,
+      applied: init.applied,
+      electionTick: init.raft.electionTicks,
+      heartbeatTick: init.raft.heartbeatTicks,
+      checkQuorum: true,
+      preVote: true,
+      readOnlyOption: 'lease-based',
+      rng: init.rng,
+      logger: raftLogger(this.log),
+    });
+    this.waiters = new ProposalWaiters<ApplyResult>({
+      what: `region ${this.regionId}`,
+      timeoutMs: PROPOSAL_TIMEOUT_MS,
+      ...(init.onProposalOutcome === undefined ? {} : { onOutcome: init.onProposalOutcome }),
+    });
+  }
+
+  get isLeader(): boolean {
+    return this.role === 'Leader';
+  }
+
+  /** Leader that has applied an entry of its term (see the file comment). */
+  get isLeaderReady(): boolean {
+    return this.role === 'Leader' && this.leaderReady;
+  }
+
+  get leaderId(): number {
+    return this.raw.leaderId;
+  }
+
+  get term(): number {
+    return this.raw.term;
+  }
+
+  peerById(id: number): PeerMeta | undefined {
+    return this.region.peers.find((p) => p.id === id);
+  }
+
+  /** NotLeader naming the leader this peer knows (if any). */
+  notLeader(leaderId = this.raw.leaderId): FlotillaError {
+    const leader = leaderId === 0 ? undefined : this.peerById(leaderId);
+    return new FlotillaError('NotLeader', `region ${this.regionId}: peer ${this.peerId} is not the leader${leader === undefined ? '' : ` (leader: peer ${leader.id} on store ${leader.storeId})`}`, {
+      details: leader === undefined ? { regionId: this.regionId } : { regionId: this.regionId, leader },
+    });
+  }
+
+  refused(r: Refused): FlotillaError {
+    return refusalError(r, `region ${this.regionId}`, (leaderId) => this.notLeader(leaderId));
+  }
+
+  /** Proposes an encoded command; resolves with its apply result once applied here. */
+  propose(data: Uint8Array): Promise<ApplyResult> {
+    if (this.destroyed) return Promise.reject(new FlotillaError('RegionNotFound', `region ${this.regionId} is gone from this store`, { details: { regionId: this.regionId } }));
+    if (!this.isLeader) return Promise.reject(this.notLeader());
+    const r = this.raw.propose(data);
+    if (r.kind !== 'ok') return Promise.reject(this.refused(r));
+    this.init.markDirty(this);
+    return this.waiters.wait(r.index, r.term);
+  }
+
+  /**
+   * Resolves once a read on this peer's applied state is linearizable: at once on a ready leader
+   * with a valid lease (the caller has delivered the ticks real time owes), else after a ReadIndex
+   * round confirmed by a quorum and applied up to its index.
+   */
+  readBarrier(): Promise<'lease' | 'read-index'> {
+    if (!this.isLeader) return Promise.reject(this.notLeader());
+    if (this.leaderReady && this.raw.isLeaseValid()) return Promise.resolve('lease');
+    const id = this.nextReadId++;
+    const ctx = Buffer.allocUnsafe(8);
+    ctx.writeDoubleBE(id, 0);
+    const key = ctx.toString('latin1');
+    const r = this.raw.readIndex(ctx);
+    if (r.kind !== 'ok') return Promise.reject(this.refused(r));
+    this.init.markDirty(this);
+    return new Promise<'lease' | 'read-index'>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.reads.delete(key);
+        reject(new FlotillaError('DeadlineExceeded', `region ${this.regionId}: read index not confirmed within ${READ_INDEX_TIMEOUT_MS} ms`));
+      }, READ_INDEX_TIMEOUT_MS);
+      timer.unref();
+      this.reads.set(key, { resolve: () => resolve('read-index'), reject, timer, index: 0 });
+    });
+  }
+
+  // ---- called by the poll loop ----------------------------------------------------------------
+
+  onRoleChange(role: StateRole): void {
+    const was = this.role;
+    this.role = role;
+    if (was === 'Leader' && role !== 'Leader') {
+      this.leaderReady = false;
+      this.log.info({ term: this.raw.term, leaderId: this.raw.leaderId }, 'lost region leadership');
+      this.failReads(this.notLeader());
+    } else if (was !== 'Leader' && role === 'Leader') {
+      this.leaderReady = false;
+      this.log.info({ term: this.raw.term }, 'became region leader');
+      this.init.onBecameLeader?.();
+    }
+  }
+
+  onReadStates(states: readonly ReadState[]): void {
+    for (const rs of states) {
+      const key = Buffer.from(rs.requestContext).toString('latin1');
+      const read = this.reads.get(key);
+      if (read === undefined) continue;
+      this.reads.delete(key);
+      read.index = rs.index;
+      this.confirmedReads.push(read);
+    }
+  }
+
+  /**
+   * Applies committed entries: their data modifications and this region's new apply state go into
+   * `ops` (one write batch for every region of the round); `done` collects the answers to give
+   * once that batch is written.
+   */
+  applyCommitted(entries: readonly Entry[], ops: WriteOp[], done: (() => void)[]): void {
+    let changed = false;
+    for (const e of entries) {
+      if (e.index <= this.applied) continue;
+      if (e.index !== this.applied + 1) throw new FlotillaError('Internal', `region ${this.regionId}: apply gap, applied ${this.applied}, next ${e.index}`);
+      const result = this.applyEntry(e, ops);
+      this.applied = e.index;
+      changed = true;
+      const { index, term } = e;
+      if (this.waiters.size > 0) done.push(() => this.waiters.applied(index, term, result));
+      if (!this.leaderReady && this.role === 'Leader' && e.term === this.raw.term) {
+        this.leaderReady = true;
+        this.log.info({ term: e.term, index: e.index }, 'region leadership ready');
+      }
+    }
+    if (changed) {
+      ops.push({
+        kind: 'put', cf: 'local', key: applyStateKey(this.regionId),
+        value: encodeApplyState({ appliedIndex: this.applied, truncatedIndex: this.truncatedIndex, truncatedTerm: this.truncatedTerm }),
+      });
+    }
+  }
+
+  private applyEntry(e: Entry, ops: WriteOp[]): ApplyResult {
+    if (e.type === 'Normal') {
+      if (e.data.length === 0) return APPLIED_OK; // a new leader's empty entry
+      const cmd = decodeCommand(e.data, `region ${this.regionId} entry ${e.index}`);
+      if (cmd.isAdmin) {
+        return { kind: 'error', error: new FlotillaError('InvalidArgument', `region ${this.regionId}: admin commands arrive with issue F7`) };
+      }
+      if (cmd.regionId !== this.regionId || cmd.epoch.version !== this.region.epoch.version) {
+        // Proposed under a region shape that no longer holds (a split or merge applied first): its
+        // keys may lie outside the region now, so it must not apply anywhere.
+        return { kind: 'error', error: this.epochNotMatch() };
+      }
+      for (const op of cmd.ops) ops.push(op);
+      return APPLIED_OK;
+    }
+    // Membership changes: raft's view changes here; moving the region's peer list with it (and
+    // creating or destroying replicas) is issue F7's conf-change plumbing.
+    const decoded = decodeConfChange(e.data);
+    if (decoded.kind !== 'ok') throw new FlotillaError('Corruption', `region ${this.regionId} entry ${e.index}: ${decoded.reason}`);
+    const applied = this.raw.applyConfChange(decoded.confChange);
+    if (applied.kind === 'ok') this.storage.setConfState(applied.confState);
+    return applied.kind === 'ok' ? APPLIED_OK : { kind: 'error', error: new FlotillaError('InvalidArgument', `region ${this.regionId}: membership change refused: ${applied.reason}`) };
+  }
+
+  epochNotMatch(): FlotillaError {
+    return new FlotillaError('EpochNotMatch', `region ${this.regionId}: epoch is now ${this.region.epoch.confVer}/${this.region.epoch.version}`, {
+      details: { currentRegions: [this.region] },
+    });
+  }
+
+  /** After the round's apply batch is written: serves confirmed reads now covered by applied. */
+  serveReads(): void {
+    if (this.confirmedReads.length === 0) return;
+    let kept = 0;
+    for (const read of this.confirmedReads) {
+      if (read.index <= this.applied) {
+        clearTimeout(read.timer);
+        read.resolve();
+      } else {
+        this.confirmedReads[kept++] = read;
+      }
+    }
+    this.confirmedReads.length = kept;
+  }
+
+  private failReads(err: FlotillaError): void {
+    for (const read of this.reads.values()) {
+      clearTimeout(read.timer);
+      read.reject(err);
+    }
+    this.reads.clear();
+    for (const read of this.confirmedReads) {
+      clearTimeout(read.timer);
+      read.reject(err);
+    }
+    this.confirmedReads.length = 0;
+  }
+
+  /** Stops the peer: every waiter fails with `err`. */
+  destroy(err: FlotillaError): void {
+    this.destroyed = true;
+    this.waiters.failAll(err);
+    this.failReads(err);
+    this.storage.dispose();
+  }
+}

@@ -1,0 +1,210 @@
+// The store's batch system (DESIGN.md §5). Events — inbound messages, proposals, ticks — only mark
+// peers dirty; one round then serves every dirty peer at once:
+//
+//   1. collect each dirty peer's Ready; send the messages that need nothing durable (a leader's
+//      appends go out while its own write is in flight);
+//   2. write every peer's entries and hard state in ONE write batch with ONE fsync (group commit);
+//   3. mirror the durable log in each peer's storage; send the messages that vouch for it (votes,
+//      append acks) — one batch per destination store;
+//   4. apply every peer's committed entries in one more write batch (no fsync: the log is durable
+//      and the apply state is in the same batch as the data, so a crash re-applies from the log);
+//   5. answer the proposals and reads the applied entries settle; advance every Ready.
+//
+// Rounds never overlap; whatever arrives during a round's writes is served by the next one, so
+// under load each fsync carries the work of many requests. No timer per region: one tick timer
+// delivers the ticks real time owes (TickClock) to every peer.
+
+import type { Logger } from 'pino';
+import { FlotillaError, type WriteOp } from '../common/index.js';
+import type { Message, Ready } from '../raft/index.js';
+import { readyPersistOps, TickClock } from '../raft-host/index.js';
+import type { Engine } from './engine/index.js';
+import type { Peer } from './peer.js';
+import type { EntryCacheBudget } from './peer-storage.js';
+
+/** Sends raft messages; never throws (a lost message is fine for raft). */
+export interface RaftSender {
+  /** Queues `peer`'s messages (addressed by peer id) for their stores. */
+  send(peer: Peer, messages: readonly Message[]): void;
+  /** Sends everything queued: one batch per destination store. */
+  flush(): void;
+}
+
+/** What the loop reports (StoreMetrics implements it). */
+export interface PollLoopMetrics {
+  observeRaftWrite(seconds: number, ops: number, bytes: number, regions: number, isSynced: boolean): void;
+  observeApply(seconds: number, entries: number): void;
+}
+
+export interface PollLoopOptions {
+  readonly engine: Engine;
+  readonly sender: RaftSender;
+  readonly budget: EntryCacheBudget;
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly logger: Logger;
+  readonly metrics?: PollLoopMetrics;
+  /** A round failed (a write threw): raft's view and the disk may disagree; the store must stop. */
+  readonly onFatal: (err: unknown) => void;
+  /** Test seam: awaited between the durable log write and the apply (crash-point tests). */
+  readonly afterPersist?: () => Promise<void> | undefined;
+}
+
+export class PollLoop {
+  readonly peers = new Map<number, Peer>();
+  private dirty = new Set<Peer>();
+  private running: Promise<void> | null = null;
+  private again = false;
+  private stopped = false;
+  private fatal: unknown = null;
+  private readonly clock: TickClock;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly log: Logger;
+
+  constructor(private readonly options: PollLoopOptions) {
+    this.clock = new TickClock({ tickMs: options.tickMs, maxReplayTicks: options.electionTicks * 4 });
+    this.log = options.logger.child({ component: 'poll-loop' });
+  }
+
+  start(): void {
+    if (this.timer !== null) return;
+    this.timer = setInterval(() => this.catchUpTicks(), this.options.tickMs);
+    this.timer.unref();
+  }
+
+  addPeer(peer: Peer): void {
+    this.peers.set(peer.regionId, peer);
+    this.markDirty(peer);
+  }
+
+  removePeer(regionId: number): void {
+    const peer = this.peers.get(regionId);
+    if (peer === undefined) return;
+    this.peers.delete(regionId);
+    this.dirty.delete(peer);
+  }
+
+  /** Delivers the ticks real time owes to every peer (also called before a lease check). */
+  catchUpTicks(): void {
+    if (this.stopped) return;
+    const due = this.clock.due();
+    if (due === 0) return;
+    for (const peer of this.peers.values()) {
+      for (let i = 0; i < due; i++) peer.raw.tick();
+      if (peer.raw.hasReady()) this.dirty.add(peer);
+    }
+    this.schedule();
+  }
+
+  markDirty(peer: Peer): void {
+    if (this.stopped) return;
+    this.dirty.add(peer);
+    this.schedule();
+  }
+
+  /** No round running and nothing dirty (tests settle on this). */
+  get isIdle(): boolean {
+    return this.running === null && this.dirty.size === 0;
+  }
+
+  private schedule(): void {
+    if (this.stopped || this.fatal !== null) return;
+    if (this.running !== null) {
+      this.again = true;
+      return;
+    }
+    this.running = this.loop().finally(() => {
+      this.running = null;
+    });
+    this.running.catch((err: unknown) => {
+      this.fatal = err;
+      this.log.fatal({ err }, 'raft poll loop failed; the store must stop');
+      const failure = new FlotillaError('Unavailable', 'the store\'s raft loop failed', { cause: err });
+      for (const peer of this.peers.values()) peer.destroy(failure);
+      this.options.onFatal(err);
+    });
+  }
+
+  private async loop(): Promise<void> {
+    // Yield once so that every event of this turn of the event loop joins the round.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    do {
+      this.again = false;
+      while (!this.stopped && this.dirty.size > 0) await this.round();
+    } while (this.again && !this.stopped);
+  }
+
+  private async round(): Promise<void> {
+    const batch = this.dirty;
+    this.dirty = new Set();
+    const readies: [Peer, Ready][] = [];
+    const ops: WriteOp[] = [];
+    let bytes = 0;
+    let sync = false;
+    const { sender, engine } = this.options;
+    for (const peer of batch) {
+      if (!peer.raw.hasReady()) {
+        peer.serveReads();
+        continue;
+      }
+      const rd = peer.raw.ready();
+      readies.push([peer, rd]);
+      if (rd.softState !== undefined) peer.onRoleChange(rd.softState.role);
+      if (rd.snapshot !== undefined) {
+        throw new FlotillaError('Internal', `region ${peer.regionId}: received a raft snapshot; region snapshots arrive with issue F7`);
+      }
+      if (rd.messages.length > 0) sender.send(peer, rd.messages);
+      bytes += readyPersistOps(peer.storage.scheme, {
+        hardState: rd.hardState, entries: rd.entries, snapshot: undefined, previousLastIndex: peer.storage.lastIndex(),
+      }, ops);
+      sync ||= rd.mustSync;
+    }
+    sender.flush();
+    if (ops.length > 0) {
+      const start = performance.now();
+      await engine.write(ops, { sync });
+      this.options.metrics?.observeRaftWrite((performance.now() - start) / 1000, ops.length, bytes, readies.length, sync);
+    }
+    for (const [peer, rd] of readies) {
+      if (rd.entries.length > 0) peer.storage.append(rd.entries);
+      if (rd.hardState !== undefined) peer.storage.setHardState(rd.hardState);
+      if (rd.persistedMessages.length > 0) sender.send(peer, rd.persistedMessages);
+    }
+    sender.flush();
+    const gate = this.options.afterPersist?.();
+    if (gate !== undefined) await gate;
+
+    const applyOps: WriteOp[] = [];
+    const done: (() => void)[] = [];
+    let entries = 0;
+    for (const [peer, rd] of readies) {
+      if (rd.readStates.length > 0) peer.onReadStates(rd.readStates);
+      if (rd.committedEntries.length > 0) {
+        entries += rd.committedEntries.length;
+        peer.applyCommitted(rd.committedEntries, applyOps, done);
+      }
+    }
+    if (applyOps.length > 0) {
+      const start = performance.now();
+      await engine.write(applyOps, { sync: false });
+      this.options.metrics?.observeApply((performance.now() - start) / 1000, entries);
+    }
+    for (const settle of done) settle();
+    for (const [peer, rd] of readies) {
+      peer.raw.advance(rd);
+      peer.serveReads();
+      if (peer.raw.hasReady()) this.dirty.add(peer);
+    }
+    if (this.options.budget.isOver) {
+      for (const peer of this.peers.values()) peer.storage.evictTo(peer.applied);
+    }
+  }
+
+  /** Stops ticking and processing; waits for a running round. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    await this.running?.catch(() => undefined);
+  }
+}

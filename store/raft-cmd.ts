@@ -1,0 +1,76 @@
+// What a region's raft entries carry: raft_serverpb.RaftCmdRequest — a header naming the region,
+// the proposing peer and the epoch it was proposed under, then data modifications (or, from F7,
+// an admin command). Encoded with the proto codec; keys travel without their CF prefix byte (the
+// cf field says which) and get it back at apply.
+
+import { CF_PREFIX, type DataCf, FlotillaError, type RegionEpoch, u64ToSafeNumber, type WriteOp } from '../common/index.js';
+import { messageCodec, type raft_serverpb } from '../proto/index.js';
+
+const codec = messageCodec('flotilla.raft_serverpb.RaftCmdRequest');
+
+const CF_TO_WIRE: Readonly<Record<DataCf, raft_serverpb.ColumnFamily>> = {
+  default: 'CfDefault',
+  lock: 'CfLock',
+  write: 'CfWrite',
+  raw: 'CfRaw',
+};
+const CF_FROM_WIRE: Readonly<Record<string, DataCf>> = { CfDefault: 'default', CfLock: 'lock', CfWrite: 'write', CfRaw: 'raw' };
+
+export interface WriteCommand {
+  readonly regionId: number;
+  readonly peerId: number;
+  readonly epoch: RegionEpoch;
+  readonly ops: readonly WriteOp[];
+}
+
+export function encodeWriteCommand(cmd: WriteCommand): Buffer {
+  const writes: raft_serverpb.Modify__Input[] = new Array(cmd.ops.length);
+  for (let i = 0; i < cmd.ops.length; i++) {
+    const op = cmd.ops[i]!;
+    if (op.cf === 'local') throw new FlotillaError('Internal', 'a raft command may not write local keys');
+    writes[i] = op.kind === 'put'
+      ? { cf: CF_TO_WIRE[op.cf], kind: 'Put', key: op.key.subarray(1), value: op.value }
+      : { cf: CF_TO_WIRE[op.cf], kind: 'Delete', key: op.key.subarray(1) };
+  }
+  return codec.encode({
+    header: { regionId: String(cmd.regionId), peer: { id: String(cmd.peerId) }, regionEpoch: { confVer: String(cmd.epoch.confVer), version: String(cmd.epoch.version) } },
+    writes,
+  });
+}
+
+export interface DecodedCommand {
+  readonly regionId: number;
+  readonly epoch: RegionEpoch;
+  readonly ops: WriteOp[];
+  readonly isAdmin: boolean;
+}
+
+/** Decodes an entry's command; a malformed one is Corruption (entries passed their checksum). */
+export function decodeCommand(data: Uint8Array, what: string): DecodedCommand {
+  let req: raft_serverpb.RaftCmdRequest;
+  try {
+    req = codec.decode(data);
+  } catch (err) {
+    throw new FlotillaError('Corruption', `${what}: undecodable command: ${(err as Error).message}`);
+  }
+  const header = req.header;
+  if (header === null || header.regionEpoch === null) throw new FlotillaError('Corruption', `${what}: command without a header`);
+  const ops: WriteOp[] = new Array(req.writes.length);
+  for (let i = 0; i < req.writes.length; i++) {
+    const w = req.writes[i]!;
+    const cf = CF_FROM_WIRE[w.cf];
+    if (cf === undefined) throw new FlotillaError('Corruption', `${what}: unknown column family ${String(w.cf)}`);
+    const key = Buffer.allocUnsafe(w.key.length + 1);
+    key[0] = CF_PREFIX[cf];
+    w.key.copy(key, 1);
+    if (w.kind === 'Put') ops[i] = { kind: 'put', cf, key, value: w.value };
+    else if (w.kind === 'Delete') ops[i] = { kind: 'delete', cf, key };
+    else throw new FlotillaError('Corruption', `${what}: unsupported modification ${String(w.kind)}`);
+  }
+  return {
+    regionId: u64ToSafeNumber(header.regionId, 'header.regionId'),
+    epoch: { confVer: u64ToSafeNumber(header.regionEpoch.confVer, 'epoch.confVer'), version: u64ToSafeNumber(header.regionEpoch.version, 'epoch.version') },
+    ops,
+    isAdmin: req.adminRequest !== null,
+  };
+}

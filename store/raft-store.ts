@@ -1,0 +1,222 @@
+// The regions this store hosts: loads them from RocksDB at start-up, creates the replicas of a
+// freshly bootstrapped region, routes inbound raft messages to their peers, and owns the poll loop
+// and the transport. One RocksDB per store holds every region's log, state and data.
+
+import type { Logger } from 'pino';
+import {
+  applyStateKey, CF_PREFIX, type ChannelCache, createRng, FlotillaError, raftHardStateKey, raftLogRange, type RegionMeta,
+  regionStateKey, u64ToSafeNumber, type WriteOp,
+} from '../common/index.js';
+import type { raft_serverpb } from '../proto/index.js';
+import { decodeHardState, encodeHardState, messageFromWire } from '../raft-host/index.js';
+import { decodeEntry } from '../raft-host/index.js';
+import type { Entry, HardState } from '../raft/index.js';
+import type { Engine } from './engine/index.js';
+import { type ApplyState, decodeApplyState, decodeRegionState, encodeApplyState, encodeRegionState } from './local-state.js';
+import { confStateOf, Peer, type PeerRaftOptions } from './peer.js';
+import { EntryCacheBudget, PeerStorage } from './peer-storage.js';
+import { type PollLoopMetrics, PollLoop } from './poll-loop.js';
+import { StoreTransport } from './transport.js';
+
+/** A bootstrapped region's replicas all start from this log position (as TiKV's do). */
+export const RAFT_INIT_INDEX = 5;
+export const RAFT_INIT_TERM = 5;
+
+export interface RaftStoreOptions {
+  readonly storeId: number;
+  readonly clusterId: bigint;
+  readonly engine: Engine;
+  readonly raft: PeerRaftOptions;
+  readonly tickMs: number;
+  readonly entryCacheBytes: number;
+  readonly channels: ChannelCache;
+  readonly resolveAddress: (storeId: number) => Promise<string>;
+  readonly logger: Logger;
+  readonly metrics?: RaftStoreMetrics;
+  readonly onFatal: (err: unknown) => void;
+  /** Test seam between the durable log write and the apply of a round. */
+  readonly afterPersist?: () => Promise<void> | undefined;
+}
+
+export interface RaftStoreMetrics extends PollLoopMetrics {
+  countProposal(outcome: 'applied' | 'stale' | 'timeout' | 'failed'): void;
+  countElection(): void;
+  countRaftMessages(direction: 'sent' | 'received' | 'dropped', n: number): void;
+}
+
+export class RaftStore {
+  readonly loop: PollLoop;
+  readonly transport: StoreTransport;
+  private readonly budget: EntryCacheBudget;
+  private readonly log: Logger;
+  /** Regions a message named that this store does not host (told to the owner for discovery). */
+  onUnknownRegion: (regionId: number) => void = () => {};
+
+  private constructor(private readonly options: RaftStoreOptions) {
+    this.log = options.logger;
+    this.budget = new EntryCacheBudget(options.entryCacheBytes);
+    this.transport = new StoreTransport({
+      storeId: options.storeId,
+      clusterId: options.clusterId,
+      channels: options.channels,
+      logger: options.logger,
+      resolveAddress: options.resolveAddress,
+      onUnreachable: (peer, to) => {
+        peer.raw.reportUnreachable(to);
+      },
+      ...(options.metrics === undefined ? {} : {
+        onSent: (n: number) => options.metrics!.countRaftMessages('sent', n),
+        onDropped: (n: number) => options.metrics!.countRaftMessages('dropped', n),
+      }),
+    });
+    this.loop = new PollLoop({
+      engine: options.engine,
+      sender: this.transport,
+      budget: this.budget,
+      tickMs: options.tickMs,
+      electionTicks: options.raft.electionTicks,
+      logger: options.logger,
+      onFatal: options.onFatal,
+      ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+      ...(options.afterPersist === undefined ? {} : { afterPersist: options.afterPersist }),
+    });
+  }
+
+  /** Opens the store's regions as saved in the engine and starts ticking. */
+  static async open(options: RaftStoreOptions): Promise<RaftStore> {
+    const store = new RaftStore(options);
+    const { engine } = options;
+    const snap = await engine.snapshot();
+    let states;
+    try {
+      states = await snap.scan(Buffer.from([CF_PREFIX.local, 0x03]), Buffer.from([CF_PREFIX.local, 0x04]), { limit: 1_000_000 });
+    } finally {
+      await snap.release();
+    }
+    for (const kv of states) {
+      const regionId = Number(kv.key.readBigUInt64BE(2));
+      const state = decodeRegionState(kv.value, regionId);
+      if (state.state === 'tombstone') continue;
+      await store.loadPeer(state.region);
+    }
+    store.loop.start();
+    return store;
+  }
+
+  get peers(): ReadonlyMap<number, Peer> {
+    return this.loop.peers;
+  }
+
+  private async loadPeer(region: RegionMeta): Promise<void> {
+    const { engine } = this.options;
+    const what = `region ${region.id}`;
+    const applyBytes = await engine.get(applyStateKey(region.id));
+    const hsBytes = await engine.get(raftHardStateKey(region.id));
+    if (applyBytes === null || hsBytes === null) throw new FlotillaError('Corruption', `${what}: region state without apply state or hard state`);
+    const apply = decodeApplyState(applyBytes, region.id);
+    const hardState = decodeHardState(hsBytes, `${what} raft log`);
+    const range = raftLogRange(region.id, apply.truncatedIndex + 1, Number.MAX_SAFE_INTEGER);
+    const snap = await engine.snapshot();
+    const entries: Entry[] = [];
+    try {
+      for (const kv of await snap.scan(range.start, range.end, { limit: 10_000_000 })) {
+        const index = Number(kv.key.readBigUInt64BE(11));
+        const expected = apply.truncatedIndex + 1 + entries.length;
+        if (index !== expected) throw new FlotillaError('Corruption', `${what}: raft log entry ${expected} is missing (found ${index})`);
+        entries.push(decodeEntry(index, kv.value, `${what} raft log`));
+      }
+    } finally {
+      await snap.release();
+    }
+    const last = apply.truncatedIndex + entries.length;
+    if (hardState.commit > last) throw new FlotillaError('Corruption', `${what}: commit ${hardState.commit} beyond the last entry ${last}`);
+    if (apply.appliedIndex > hardState.commit) throw new FlotillaError('Corruption', `${what}: applied ${apply.appliedIndex} beyond commit ${hardState.commit}`);
+    this.addPeer(region, hardState, apply, entries);
+    this.log.info({ regionId: region.id, applied: apply.appliedIndex, lastIndex: last, term: hardState.term }, 'loaded region');
+  }
+
+  private addPeer(region: RegionMeta, hardState: HardState, apply: ApplyState, entries: readonly Entry[]): Peer {
+    let peer: Peer | undefined;
+    const storage = new PeerStorage(region.id, this.options.engine, this.budget, {
+      hardState, confState: confStateOf(region), truncatedIndex: apply.truncatedIndex, truncatedTerm: apply.truncatedTerm, entries,
+    }, () => {
+      if (peer !== undefined) {
+        peer.raw.onStorageReady();
+        this.loop.markDirty(peer);
+      }
+    }, (err) => this.options.onFatal(err));
+    const metrics = this.options.metrics;
+    peer = new Peer(storage, {
+      storeId: this.options.storeId,
+      region,
+      storage,
+      applied: apply.appliedIndex,
+      truncatedIndex: apply.truncatedIndex,
+      truncatedTerm: apply.truncatedTerm,
+      raft: this.options.raft,
+      rng: createRng(region.id * 7_919 + this.options.storeId),
+      logger: this.log,
+      markDirty: (p) => this.loop.markDirty(p),
+      ...(metrics === undefined ? {} : { onProposalOutcome: (o: 'applied' | 'stale' | 'timeout' | 'failed') => metrics.countProposal(o), onBecameLeader: () => metrics.countElection() }),
+    });
+    this.loop.addPeer(peer);
+    return peer;
+  }
+
+  /**
+   * Creates this store's replica of a region bootstrapped with every peer at once (epoch 1/1):
+   * every replica starts from the same log position and membership, so no snapshot is needed.
+   */
+  async createBootstrapPeer(region: RegionMeta): Promise<void> {
+    if (this.loop.peers.has(region.id)) return;
+    const apply: ApplyState = { appliedIndex: RAFT_INIT_INDEX, truncatedIndex: RAFT_INIT_INDEX, truncatedTerm: RAFT_INIT_TERM };
+    const hardState: HardState = { term: RAFT_INIT_TERM, vote: 0, commit: RAFT_INIT_INDEX };
+    const ops: WriteOp[] = [
+      { kind: 'put', cf: 'local', key: regionStateKey(region.id), value: encodeRegionState({ state: 'normal', region }) },
+      { kind: 'put', cf: 'local', key: applyStateKey(region.id), value: encodeApplyState(apply) },
+      { kind: 'put', cf: 'local', key: raftHardStateKey(region.id), value: encodeHardState(hardState) },
+    ];
+    await this.options.engine.write(ops, { sync: true });
+    if (this.loop.peers.has(region.id)) return;
+    this.addPeer(region, hardState, apply, []);
+    this.log.info({ regionId: region.id, peers: region.peers }, 'created bootstrap replica');
+  }
+
+  /** A raft message from another store. Never throws: a bad or stray message is dropped. */
+  onRaftMessage(msg: raft_serverpb.RaftMessage): void {
+    this.options.metrics?.countRaftMessages('received', 1);
+    let regionId: number;
+    let toPeerId: number;
+    let toStoreId: number;
+    try {
+      regionId = u64ToSafeNumber(msg.regionId, 'regionId');
+      toPeerId = u64ToSafeNumber(msg.toPeer?.id ?? '0', 'toPeer.id');
+      toStoreId = u64ToSafeNumber(msg.toPeer?.storeId ?? '0', 'toPeer.storeId');
+    } catch {
+      return;
+    }
+    if (toStoreId !== this.options.storeId || msg.message === null) return;
+    const peer = this.loop.peers.get(regionId);
+    if (peer === undefined) {
+      this.onUnknownRegion(regionId);
+      return;
+    }
+    if (peer.peerId !== toPeerId) return;
+    let m;
+    try {
+      m = messageFromWire(msg.message);
+    } catch (err) {
+      this.log.debug({ regionId, err }, 'dropped a malformed raft message');
+      return;
+    }
+    const r = peer.raw.step(m);
+    if (r.kind !== 'invalid-message') this.loop.markDirty(peer);
+  }
+
+  async stop(): Promise<void> {
+    await this.loop.stop();
+    this.transport.close();
+    const err = new FlotillaError('Unavailable', 'the store is stopping');
+    for (const peer of this.loop.peers.values()) peer.destroy(err);
+  }
+}

@@ -1,0 +1,174 @@
+// Raft traffic between stores: one long-lived client stream (RaftTransport.Raft) per destination
+// store, carrying one RaftMessageBatch per poll round. Store addresses are resolved through PD and
+// cached. Sending never blocks the poll loop and never grows without bound: while a store's
+// address is unknown, its stream broken or not draining, batches for it are dropped and raft is
+// told the peer is unreachable — raft resends by design. The cluster id travels in the stream's
+// metadata; a receiver of another cluster refuses the stream.
+
+import type { Logger } from 'pino';
+import { type ChannelCache, epochToWire, grpc, type PeerMeta, peerToWire, u64ToWire } from '../common/index.js';
+import { loadProtos, type raft_serverpb } from '../proto/index.js';
+import type { Message } from '../raft/index.js';
+import { messageToWire } from '../raft-host/index.js';
+import type { Peer } from './peer.js';
+import type { RaftSender } from './poll-loop.js';
+
+/** A broken stream is re-dialled no more often than this. */
+export const STORE_REDIAL_INTERVAL_MS = 500;
+/** Metadata key carrying the sender's cluster id on raft streams. */
+export const CLUSTER_ID_METADATA = 'flotilla-cluster-id';
+
+export interface StoreTransportOptions {
+  readonly storeId: number;
+  readonly clusterId: bigint;
+  readonly channels: ChannelCache;
+  readonly logger: Logger;
+  /** Resolves a store's gRPC address (through PD; the transport caches it). */
+  readonly resolveAddress: (storeId: number) => Promise<string>;
+  /** Messages for `toPeerId` of `peer`'s region could not be sent. */
+  readonly onUnreachable: (peer: Peer, toPeerId: number) => void;
+  readonly onSent?: (messages: number) => void;
+  readonly onDropped?: (messages: number) => void;
+}
+
+interface StoreStream {
+  readonly call: grpc.ClientWritableStream<raft_serverpb.RaftMessageBatch__Input>;
+  isWritable: boolean;
+}
+
+interface Queued {
+  readonly msgs: raft_serverpb.RaftMessage__Input[];
+  /** For unreachable reports: which peer sent to which. */
+  readonly senders: [Peer, number][];
+}
+
+export class StoreTransport implements RaftSender {
+  private readonly addresses = new Map<number, string>();
+  private readonly resolving = new Set<number>();
+  private readonly streams = new Map<number, StoreStream>();
+  private readonly lastDialMs = new Map<number, number>();
+  private queued = new Map<number, Queued>();
+  private readonly log: Logger;
+  private closed = false;
+
+  constructor(private readonly options: StoreTransportOptions) {
+    this.log = options.logger.child({ component: 'store-transport' });
+  }
+
+  send(peer: Peer, messages: readonly Message[]): void {
+    if (this.closed) return;
+    const region = peer.region;
+    const from = peer.peerById(peer.peerId)!;
+    for (const m of messages) {
+      const to = peer.peerById(m.to);
+      if (to === undefined) {
+        this.options.onDropped?.(1);
+        continue;
+      }
+      let q = this.queued.get(to.storeId);
+      if (q === undefined) {
+        q = { msgs: [], senders: [] };
+        this.queued.set(to.storeId, q);
+      }
+      q.msgs.push(raftMessage(region.id, from, to, m, peer));
+      q.senders.push([peer, to.id]);
+    }
+  }
+
+  flush(): void {
+    if (this.queued.size === 0) return;
+    const queued = this.queued;
+    this.queued = new Map();
+    for (const [storeId, q] of queued) {
+      const stream = this.streamTo(storeId);
+      if (stream === undefined || !stream.isWritable) {
+        this.options.onDropped?.(q.msgs.length);
+        for (const [peer, to] of q.senders) this.options.onUnreachable(peer, to);
+        continue;
+      }
+      this.options.onSent?.(q.msgs.length);
+      if (!stream.call.write({ msgs: q.msgs })) {
+        // The receiver is slow: stop writing until it drains; raft resends what is dropped meanwhile.
+        stream.isWritable = false;
+        stream.call.once('drain', () => {
+          stream.isWritable = true;
+        });
+      }
+    }
+  }
+
+  /** Forgets a store's address (it moved, or its stream failed): the next send asks PD again. */
+  forgetAddress(storeId: number): void {
+    this.addresses.delete(storeId);
+    this.dropStream(storeId);
+  }
+
+  private streamTo(storeId: number): StoreStream | undefined {
+    const existing = this.streams.get(storeId);
+    if (existing !== undefined) return existing;
+    const address = this.addresses.get(storeId);
+    if (address === undefined) {
+      this.resolve(storeId);
+      return undefined;
+    }
+    const now = Date.now();
+    if (now - (this.lastDialMs.get(storeId) ?? 0) < STORE_REDIAL_INTERVAL_MS) return undefined;
+    this.lastDialMs.set(storeId, now);
+    const client = this.options.channels.get(loadProtos().flotilla.raft_serverpb.RaftTransport, address);
+    const metadata = new grpc.Metadata();
+    metadata.set(CLUSTER_ID_METADATA, u64ToWire(this.options.clusterId));
+    const call = client.Raft(metadata, (err) => {
+      if (err !== null && !this.closed) {
+        this.log.debug({ storeId, err: err.message }, 'raft stream to store ended');
+        if (err.code === grpc.status.FAILED_PRECONDITION) this.log.warn({ storeId, err: err.message }, 'store refused our raft stream');
+      }
+      if (this.streams.get(storeId)?.call === call) this.streams.delete(storeId);
+    });
+    const stream: StoreStream = { call, isWritable: true };
+    call.on('error', () => {
+      stream.isWritable = false;
+      if (this.streams.get(storeId) === stream) this.streams.delete(storeId);
+    });
+    this.streams.set(storeId, stream);
+    return stream;
+  }
+
+  private resolve(storeId: number): void {
+    if (this.resolving.has(storeId) || this.closed) return;
+    this.resolving.add(storeId);
+    this.options.resolveAddress(storeId).then(
+      (address) => {
+        this.resolving.delete(storeId);
+        if (!this.closed) this.addresses.set(storeId, address);
+      },
+      (err: unknown) => {
+        this.resolving.delete(storeId);
+        this.log.debug({ storeId, err }, 'cannot resolve store address');
+      },
+    );
+  }
+
+  private dropStream(storeId: number): void {
+    const s = this.streams.get(storeId);
+    if (s === undefined) return;
+    this.streams.delete(storeId);
+    s.call.end();
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const id of [...this.streams.keys()]) this.dropStream(id);
+  }
+}
+
+function raftMessage(regionId: number, from: PeerMeta, to: PeerMeta, m: Message, peer: Peer): raft_serverpb.RaftMessage__Input {
+  return {
+    regionId: String(regionId),
+    fromPeer: peerToWire(from),
+    toPeer: peerToWire(to),
+    message: messageToWire(m),
+    regionEpoch: epochToWire(peer.region.epoch),
+    startKey: peer.region.startKey,
+    endKey: peer.region.endKey,
+  };
+}
