@@ -1,0 +1,173 @@
+// The raw (non-transactional) API on one store: single-version keys in the raw CF, never mixed
+// with transactional keys. Reads are linearizable (a lease read, or ReadIndex, before reading the
+// leader's applied state); writes go through raft and answer once applied on the leader — that
+// is, once durable on a quorum. Every write takes its keys' latches so that compare-and-swap's
+// read and write are atomic against every other raw write of the key.
+
+import { decodeKey, FlotillaError, rawKey, type WriteOp } from '../common/index.js';
+import type { kvrpcpb } from '../proto/index.js';
+import type { KvRouting } from './kv-routing.js';
+import type { KvWrites } from './kv-writes.js';
+import { encodeRawValue, liveRawValue } from './raw-value.js';
+
+/** Keys deleted per raft command by RawDeleteRange (it is not atomic across chunks). */
+export const DELETE_RANGE_CHUNK_KEYS = 1_000;
+
+function ttlExpiry(ttlSeconds: string, nowMs: number): number {
+  const ttl = Number(ttlSeconds);
+  if (!Number.isSafeInteger(ttl) || ttl < 0) throw new FlotillaError('InvalidArgument', `ttl ${ttlSeconds} seconds is not valid`);
+  return ttl === 0 ? 0 : nowMs + ttl * 1000;
+}
+
+export class RawKv {
+  constructor(private readonly routing: KvRouting, private readonly writes: KvWrites, private readonly nowMs: () => number = Date.now) {}
+
+  async get(req: kvrpcpb.RawGetRequest): Promise<kvrpcpb.RawGetResponse__Input> {
+    const peer = this.routing.route(req.context);
+    this.routing.checkKey(peer, req.key);
+    await this.writes.readBarrier(peer);
+    const value = liveRawValue(await this.writes.engine.get(rawKey(req.key)), this.nowMs());
+    return value === null ? { notFound: true } : { value };
+  }
+
+  async batchGet(req: kvrpcpb.RawBatchGetRequest): Promise<kvrpcpb.RawBatchGetResponse__Input> {
+    const peer = this.routing.route(req.context);
+    this.routing.checkKeys(peer, req.keys);
+    await this.writes.readBarrier(peer);
+    const stored = await this.writes.engine.multiGet(req.keys.map((k) => rawKey(k)));
+    const now = this.nowMs();
+    const pairs: kvrpcpb.KvPair__Input[] = [];
+    for (let i = 0; i < req.keys.length; i++) {
+      const value = liveRawValue(stored[i] ?? null, now);
+      if (value !== null) pairs.push({ key: req.keys[i]!, value });
+    }
+    return { pairs };
+  }
+
+  async scan(req: kvrpcpb.RawScanRequest): Promise<kvrpcpb.RawScanResponse__Input> {
+    const peer = this.routing.route(req.context);
+    this.routing.checkLimit(req.limit);
+    const range = this.routing.clampRange(peer, req.startKey, req.endKey);
+    await this.writes.readBarrier(peer);
+    const start = rawKey(range.start);
+    const end = range.end.length === 0 ? Buffer.from([rawKey(Buffer.alloc(0))[0]! + 1]) : rawKey(range.end);
+    const kvs: kvrpcpb.KvPair__Input[] = [];
+    const now = this.nowMs();
+    const snap = await this.writes.engine.snapshot({ isReverseEnabled: req.reverse });
+    try {
+      let lo = start;
+      let hi = end;
+      while (kvs.length < req.limit) {
+        const want = req.limit - kvs.length;
+        const batch = await snap.scan(lo, hi, { limit: want, isReverse: req.reverse });
+        for (const kv of batch) {
+          const value = liveRawValue(kv.value, now);
+          if (value === null) continue;
+          kvs.push({ key: userKeyOfRaw(kv.key), value: req.keyOnly ? Buffer.alloc(0) : value });
+        }
+        if (batch.length < want) break;
+        const last = batch[batch.length - 1]!.key;
+        if (req.reverse) hi = last;
+        else lo = Buffer.concat([last, Buffer.from([0])]);
+      }
+    } finally {
+      await snap.release();
+    }
+    return { kvs };
+  }
+
+  async put(req: kvrpcpb.RawPutRequest): Promise<kvrpcpb.RawPutResponse__Input> {
+    const peer = this.routing.route(req.context);
+    this.routing.checkKey(peer, req.key);
+    this.routing.checkValue(req.value);
+    const key = rawKey(req.key);
+    const value = encodeRawValue(req.value, ttlExpiry(req.ttlSeconds, this.nowMs()));
+    await this.writes.latched(peer, [key], async () => ({ ops: [{ kind: 'put', cf: 'raw', key, value }], result: undefined }), { needsRead: false });
+    return {};
+  }
+
+  async batchPut(req: kvrpcpb.RawBatchPutRequest): Promise<kvrpcpb.RawBatchPutResponse__Input> {
+    const peer = this.routing.route(req.context);
+    const keys = req.pairs.map((p) => p.key);
+    this.routing.checkKeys(peer, keys, 'pairs');
+    const ttls = req.ttlsSeconds;
+    if (ttls.length > 1 && ttls.length !== req.pairs.length) {
+      throw new FlotillaError('InvalidArgument', `${ttls.length} TTLs for ${req.pairs.length} pairs (give none, one, or one per pair)`);
+    }
+    const now = this.nowMs();
+    const ops: WriteOp[] = [];
+    const engineKeys: Buffer[] = [];
+    for (let i = 0; i < req.pairs.length; i++) {
+      const pair = req.pairs[i]!;
+      this.routing.checkValue(pair.value);
+      const ttl = ttls.length === 0 ? '0' : ttls.length === 1 ? ttls[0]! : ttls[i]!;
+      const key = rawKey(pair.key);
+      engineKeys.push(key);
+      ops.push({ kind: 'put', cf: 'raw', key, value: encodeRawValue(pair.value, ttlExpiry(ttl, now)) });
+    }
+    await this.writes.latched(peer, engineKeys, async () => ({ ops, result: undefined }), { needsRead: false });
+    return {};
+  }
+
+  async delete(req: kvrpcpb.RawDeleteRequest): Promise<kvrpcpb.RawDeleteResponse__Input> {
+    const peer = this.routing.route(req.context);
+    this.routing.checkKey(peer, req.key);
+    const key = rawKey(req.key);
+    await this.writes.latched(peer, [key], async () => ({ ops: [{ kind: 'delete', cf: 'raw', key }], result: undefined }), { needsRead: false });
+    return {};
+  }
+
+  async batchDelete(req: kvrpcpb.RawBatchDeleteRequest): Promise<kvrpcpb.RawBatchDeleteResponse__Input> {
+    const peer = this.routing.route(req.context);
+    this.routing.checkKeys(peer, req.keys);
+    const keys = req.keys.map((k) => rawKey(k));
+    await this.writes.latched(peer, keys, async () => ({ ops: keys.map((key): WriteOp => ({ kind: 'delete', cf: 'raw', key })), result: undefined }), { needsRead: false });
+    return {};
+  }
+
+  /** Deletes the range in chunks of DELETE_RANGE_CHUNK_KEYS keys, each chunk atomic. */
+  async deleteRange(req: kvrpcpb.RawDeleteRangeRequest): Promise<kvrpcpb.RawDeleteRangeResponse__Input> {
+    const peer = this.routing.route(req.context);
+    if (req.startKey.length === 0) throw new FlotillaError('InvalidArgument', 'delete range needs a start key');
+    const range = this.routing.clampRange(peer, req.startKey, req.endKey);
+    const end = range.end.length === 0 ? Buffer.from([rawKey(Buffer.alloc(0))[0]! + 1]) : rawKey(range.end);
+    let from = rawKey(range.start);
+    for (;;) {
+      await this.writes.readBarrier(peer);
+      const snap = await this.writes.engine.snapshot();
+      let batch;
+      try {
+        batch = await snap.scan(from, end, { limit: DELETE_RANGE_CHUNK_KEYS });
+      } finally {
+        await snap.release();
+      }
+      if (batch.length === 0) break;
+      const keys = batch.map((kv) => kv.key);
+      await this.writes.latched(peer, keys, async () => ({ ops: keys.map((key): WriteOp => ({ kind: 'delete', cf: 'raw', key })), result: undefined }));
+      if (batch.length < DELETE_RANGE_CHUNK_KEYS) break;
+      from = Buffer.concat([keys[keys.length - 1]!, Buffer.from([0])]);
+    }
+    return {};
+  }
+
+  async compareAndSwap(req: kvrpcpb.RawCompareAndSwapRequest): Promise<kvrpcpb.RawCompareAndSwapResponse__Input> {
+    const peer = this.routing.route(req.context);
+    this.routing.checkKey(peer, req.key);
+    this.routing.checkValue(req.value);
+    const key = rawKey(req.key);
+    const expiry = ttlExpiry(req.ttlSeconds, this.nowMs());
+    return this.writes.latched(peer, [key], async () => {
+      const current = liveRawValue(await this.writes.engine.get(key), this.nowMs());
+      const matches = req.previousNotExist ? current === null : current !== null && current.equals(req.previousValue);
+      const answer: kvrpcpb.RawCompareAndSwapResponse__Input = current === null
+        ? { succeeded: matches, previousNotExist: true }
+        : { succeeded: matches, previousValue: current, previousNotExist: false };
+      return { ops: matches ? [{ kind: 'put', cf: 'raw', key, value: encodeRawValue(req.value, expiry) }] : [], result: answer };
+    });
+  }
+}
+
+/** The user key of a raw CF engine key (prefix ‖ memcomparable(user key)). */
+function userKeyOfRaw(engineKey: Buffer): Buffer {
+  return decodeKey(engineKey, 1).key;
+}

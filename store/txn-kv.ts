@@ -1,0 +1,294 @@
+// The transactional (Percolator) API on one store: every action of txn/ behind the KV service.
+// Reads run at a ts after a linearizable read barrier; write commands run under the latches of
+// the keys they write: latches → read barrier → read → action → propose the modifications →
+// applied → answer (kv-writes.ts). Keys are user keys; txn/ builds the engine keys.
+
+import { FlotillaError, lockKey, type Ts, u64FromWire, u64ToWire, type WriteOp } from '../common/index.js';
+import type { kvrpcpb } from '../proto/index.js';
+import {
+  batchGetCommand, batchRollbackCommand, type BypassLocks, checkTxnStatusCommand, cleanupCommand, commitCommand, type CommandOutput,
+  findTxnLocksCommand, gcCommand, getCommand, isTxnError, type LockInfo, type Mutation, MvccReader, MvccWriteBuffer, output,
+  prewriteCommand, resolveLockCommand, scanCommand, scanLockCommand, type Snapshot, type TxnError, txnHeartBeat,
+} from '../txn/index.js';
+import type { KvRouting } from './kv-routing.js';
+import type { KvWrites } from './kv-writes.js';
+import type { Peer } from './peer.js';
+
+/** Keys resolved per latched batch by a range ResolveLock, and keys per GC batch. */
+export const RESOLVE_BATCH_KEYS = 256;
+export const GC_BATCH_KEYS = 256;
+
+const OP_OF_LOCK: Readonly<Record<LockInfo['kind'], kvrpcpb.Op>> = { put: 'Put', delete: 'Del', lock: 'Lock' };
+
+export function lockInfoToWire(l: LockInfo): kvrpcpb.LockInfo__Input {
+  return {
+    primaryLock: l.primary,
+    lockVersion: u64ToWire(l.startTs),
+    key: l.key,
+    lockTtl: String(l.ttlMs),
+    txnSize: String(l.txnSize),
+    lockType: OP_OF_LOCK[l.kind],
+    minCommitTs: u64ToWire(l.minCommitTs),
+  };
+}
+
+/** A txn/ error as the wire's per-key error; InvalidArgument and LimitExceeded are thrown instead. */
+export function keyErrorToWire(e: TxnError, message = e.code): kvrpcpb.KeyError__Input {
+  switch (e.code) {
+    case 'KeyIsLocked':
+      return { message, locked: lockInfoToWire(e.lock) };
+    case 'WriteConflict':
+      return { message, conflict: { startTs: u64ToWire(e.startTs), conflictTs: u64ToWire(e.conflictStartTs), conflictCommitTs: u64ToWire(e.conflictCommitTs), key: e.key, primary: e.primary, reason: 'Optimistic' } };
+    case 'TxnLockNotFound':
+      return { message, txnLockNotFound: { startTs: u64ToWire(e.startTs), key: e.key } };
+    case 'AlreadyCommitted':
+      return { message, alreadyCommitted: { startTs: u64ToWire(e.startTs), commitTs: u64ToWire(e.commitTs), key: e.key } };
+    case 'AlreadyRolledBack':
+      return { message, alreadyRolledBack: { startTs: u64ToWire(e.startTs), key: e.key } };
+    case 'CommitTsExpired':
+      return { message, commitTsExpired: { startTs: u64ToWire(e.startTs), attemptedCommitTs: u64ToWire(e.commitTs), key: e.key, minCommitTs: u64ToWire(e.minCommitTs) } };
+    case 'KeyAlreadyExists':
+      return { message, alreadyExist: { key: e.key } };
+    case 'TxnNotFound':
+      return { message, txnNotFound: { startTs: u64ToWire(e.startTs), primaryKey: e.key } };
+    case 'InvalidArgument':
+    case 'LimitExceeded':
+      throw new FlotillaError(e.code, e.message);
+  }
+}
+
+function ts(value: string, field: string): Ts {
+  const t = u64FromWire(value, field);
+  if (t === 0n) throw new FlotillaError('InvalidArgument', `${field} is required`);
+  return t;
+}
+
+function bypassOf(ctx: kvrpcpb.Context | null): BypassLocks | undefined {
+  if (ctx === null || ctx.resolvedLocks.length === 0) return undefined;
+  return new Set(ctx.resolvedLocks.map((v) => u64FromWire(v, 'context.resolvedLocks')));
+}
+
+function mutationFromWire(m: kvrpcpb.Mutation): Mutation {
+  switch (m.op) {
+    case 'Put': return { kind: 'put', key: m.key, value: m.value };
+    case 'Del': return { kind: 'delete', key: m.key };
+    case 'Lock': return { kind: 'lock', key: m.key };
+    case 'CheckNotExists': return { kind: 'checkNotExists', key: m.key };
+    default: throw new FlotillaError('InvalidArgument', `mutation op ${String(m.op)} is not supported (Put, Del, Lock, CheckNotExists)`);
+  }
+}
+
+/** Throws InvalidArgument/LimitExceeded results; passes key errors back. */
+function keyErrorOrThrow(e: TxnError): kvrpcpb.KeyError__Input {
+  return keyErrorToWire(e);
+}
+
+export class TxnKv {
+  constructor(private readonly routing: KvRouting, private readonly writes: KvWrites) {}
+
+  /** A consistent view for one command's reads (released by the caller). */
+  private view(options: { readonly reverse?: boolean } = {}): Promise<Snapshot> {
+    return this.writes.engine.snapshot({ isReverseEnabled: options.reverse === true });
+  }
+
+  private async read<T>(peer: Peer, run: (snap: Snapshot) => Promise<T>, reverse = false): Promise<T> {
+    await this.writes.readBarrier(peer);
+    const snap = await this.view({ reverse });
+    try {
+      return await run(snap);
+    } finally {
+      await snap.release();
+    }
+  }
+
+  /** A latched write command: `keys` are the user keys it may write. */
+  private write<T>(peer: Peer, keys: readonly Buffer[], run: (snap: Snapshot) => Promise<CommandOutput<T>>): Promise<T | TxnError> {
+    return this.writes.latched(peer, keys.map((k) => lockKey(k)), async () => {
+      const snap = await this.view();
+      try {
+        const out = await run(snap);
+        return { ops: out.modifications as readonly WriteOp[], result: out.result };
+      } finally {
+        await snap.release();
+      }
+    });
+  }
+
+  async get(req: kvrpcpb.GetRequest): Promise<kvrpcpb.GetResponse__Input> {
+    const peer = this.routing.route(req.context);
+    this.routing.checkKey(peer, req.key);
+    const readTs = ts(req.version, 'version');
+    const r = await this.read(peer, (snap) => getCommand(snap, req.key, readTs, bypassOf(req.context)));
+    if (r.kind === 'error') return { error: keyErrorOrThrow(r) };
+    return r.value === null ? { notFound: true } : { value: r.value };
+  }
+
+  async batchGet(req: kvrpcpb.BatchGetRequest): Promise<kvrpcpb.BatchGetResponse__Input> {
+    const peer = this.routing.route(req.context);
+    this.routing.checkKeys(peer, req.keys);
+    const readTs = ts(req.version, 'version');
+    const r = await this.read(peer, (snap) => batchGetCommand(snap, req.keys, readTs, bypassOf(req.context)));
+    if (r.kind === 'error') return { error: keyErrorOrThrow(r) };
+    return { pairs: r.pairs.map((p) => ({ key: p.key, value: p.value })) };
+  }
+
+  async scan(req: kvrpcpb.ScanRequest): Promise<kvrpcpb.ScanResponse__Input> {
+    const peer = this.routing.route(req.context);
+    this.routing.checkLimit(req.limit);
+    const range = this.routing.clampRange(peer, req.startKey, req.endKey);
+    const readTs = ts(req.version, 'version');
+    const bypass = bypassOf(req.context);
+    const r = await this.read(peer, (snap) => scanCommand(snap, {
+      startKey: range.start, endKey: range.end, readTs, limit: req.limit, isReverse: req.reverse, ...(bypass === undefined ? {} : { bypassLocks: bypass }),
+    }), req.reverse);
+    if (r.kind === 'error') return { error: keyErrorOrThrow(r) };
+    return { pairs: r.pairs.map((p) => ({ key: p.key, value: req.keyOnly ? Buffer.alloc(0) : p.value })) };
+  }
+
+  async prewrite(req: kvrpcpb.PrewriteRequest): Promise<kvrpcpb.PrewriteResponse__Input> {
+    const peer = this.routing.route(req.context);
+    const mutations = req.mutations.map(mutationFromWire);
+    this.routing.checkKeys(peer, mutations.map((m) => m.key), 'mutations');
+    for (const m of mutations) if (m.kind === 'put') this.routing.checkValue(m.value);
+    if (req.primaryLock.length === 0) throw new FlotillaError('InvalidArgument', 'primary_lock is required');
+    const args = {
+      mutations,
+      primary: req.primaryLock,
+      startTs: ts(req.startVersion, 'start_version'),
+      lockTtlMs: Number(req.lockTtl),
+      txnSize: Number(req.txnSize),
+      minCommitTs: u64FromWire(req.minCommitTs, 'min_commit_ts'),
+    };
+    const r = await this.write(peer, mutations.map((m) => m.key), (snap) => prewriteCommand(snap, args));
+    if (isTxnError(r)) return { errors: [keyErrorOrThrow(r)] };
+    if (r.kind === 'locked') return { errors: r.errors.map(keyErrorOrThrow) };
+    return {};
+  }
+
+  async commit(req: kvrpcpb.CommitRequest): Promise<kvrpcpb.CommitResponse__Input> {
+    const peer = this.routing.route(req.context);
+    this.routing.checkKeys(peer, req.keys);
+    const args = { keys: req.keys, startTs: ts(req.startVersion, 'start_version'), commitTs: ts(req.commitVersion, 'commit_version') };
+    const r = await this.write(peer, req.keys, (snap) => commitCommand(snap, args));
+    if (isTxnError(r)) return { error: keyErrorOrThrow(r) };
+    return { commitVersion: req.commitVersion };
+  }
+
+  async batchRollback(req: kvrpcpb.BatchRollbackRequest): Promise<kvrpcpb.BatchRollbackResponse__Input> {
+    const peer = this.routing.route(req.context);
+    this.routing.checkKeys(peer, req.keys);
+    const args = { keys: req.keys, startTs: ts(req.startVersion, 'start_version') };
+    const r = await this.write(peer, req.keys, (snap) => batchRollbackCommand(snap, args));
+    return isTxnError(r) ? { error: keyErrorOrThrow(r) } : {};
+  }
+
+  async cleanup(req: kvrpcpb.CleanupRequest): Promise<kvrpcpb.CleanupResponse__Input> {
+    const peer = this.routing.route(req.context);
+    this.routing.checkKey(peer, req.key);
+    const args = { key: req.key, startTs: ts(req.startVersion, 'start_version'), currentTs: u64FromWire(req.currentTs, 'current_ts') };
+    const r = await this.write(peer, [req.key], (snap) => cleanupCommand(snap, args));
+    if (!isTxnError(r)) return {};
+    if (r.code === 'AlreadyCommitted') return { error: keyErrorOrThrow(r), commitVersion: u64ToWire(r.commitTs) };
+    return { error: keyErrorOrThrow(r) };
+  }
+
+  async checkTxnStatus(req: kvrpcpb.CheckTxnStatusRequest): Promise<kvrpcpb.CheckTxnStatusResponse__Input> {
+    const peer = this.routing.route(req.context);
+    this.routing.checkKey(peer, req.primaryKey, 'primary_key');
+    const args = {
+      primary: req.primaryKey,
+      startTs: ts(req.lockTs, 'lock_ts'),
+      callerStartTs: u64FromWire(req.callerStartTs, 'caller_start_ts'),
+      currentTs: ts(req.currentTs, 'current_ts'),
+      missingLockAction: req.rollbackIfNotExist ? 'rollback' as const : 'error' as const,
+    };
+    const r = await this.write(peer, [req.primaryKey], (snap) => checkTxnStatusCommand(snap, args));
+    if (isTxnError(r)) return { error: keyErrorOrThrow(r) };
+    switch (r.kind) {
+      case 'committed':
+        return { commitVersion: u64ToWire(r.commitTs), action: 'NoAction' };
+      case 'rolledBack':
+        return { action: r.reason === 'ttlExpired' ? 'TTLExpireRollback' : r.reason === 'lockNotExist' ? 'LockNotExistRollback' : 'NoAction' };
+      case 'locked':
+        return {
+          lockTtl: String(r.lock.ttlMs),
+          action: r.isMinCommitTsPushed ? 'MinCommitTSPushed' : 'NoAction',
+          lockInfo: lockInfoToWire({ key: req.primaryKey, primary: r.lock.primary, startTs: r.lock.startTs, ttlMs: r.lock.ttlMs, kind: r.lock.kind, txnSize: r.lock.txnSize, minCommitTs: r.lock.minCommitTs }),
+        };
+    }
+  }
+
+  async resolveLock(req: kvrpcpb.ResolveLockRequest): Promise<kvrpcpb.ResolveLockResponse__Input> {
+    const peer = this.routing.route(req.context);
+    if (req.txnInfos.length > 0) throw new FlotillaError('InvalidArgument', 'batched resolve (txn_infos) is not supported; resolve one transaction per request');
+    const startTs = ts(req.startVersion, 'start_version');
+    const commitTs = u64FromWire(req.commitVersion, 'commit_version');
+    if (req.keys.length > 0) {
+      this.routing.checkKeys(peer, req.keys);
+      const r = await this.write(peer, req.keys, (snap) => resolveLockCommand(snap, { startTs, commitTs, keys: req.keys }));
+      return isTxnError(r) ? { error: keyErrorOrThrow(r) } : {};
+    }
+    // The whole region: find the transaction's locks without latches, then resolve exactly those
+    // keys under theirs (txn/commands/resolve-lock.ts says why both phases are needed).
+    const range = this.routing.clampRange(peer, Buffer.alloc(0), Buffer.alloc(0));
+    let from = range.start;
+    for (;;) {
+      const found = await this.read(peer, (snap) => findTxnLocksCommand(snap, { startTs, startKey: from, endKey: range.end, limit: RESOLVE_BATCH_KEYS }));
+      if (found.kind === 'error') return { error: keyErrorOrThrow(found) };
+      if (found.keys.length > 0) {
+        const keys = found.keys;
+        const r = await this.write(peer, keys, (snap) => resolveLockCommand(snap, { startTs, commitTs, keys }));
+        if (isTxnError(r)) return { error: keyErrorOrThrow(r) };
+      }
+      if (found.nextKey === null) return {};
+      from = found.nextKey;
+    }
+  }
+
+  async txnHeartBeat(req: kvrpcpb.TxnHeartBeatRequest): Promise<kvrpcpb.TxnHeartBeatResponse__Input> {
+    const peer = this.routing.route(req.context);
+    this.routing.checkKey(peer, req.primaryLock, 'primary_lock');
+    const startTs = ts(req.startVersion, 'start_version');
+    const advise = Number(req.adviseLockTtl);
+    const r = await this.write(peer, [req.primaryLock], async (snap) => {
+      const buf = new MvccWriteBuffer();
+      return output(buf, await txnHeartBeat(buf, new MvccReader(snap), req.primaryLock, startTs, advise));
+    });
+    if (isTxnError(r)) return { error: keyErrorOrThrow(r) };
+    return { lockTtl: String(r.lockTtlMs) };
+  }
+
+  async scanLock(req: kvrpcpb.ScanLockRequest): Promise<kvrpcpb.ScanLockResponse__Input> {
+    const peer = this.routing.route(req.context);
+    this.routing.checkLimit(req.limit);
+    const range = this.routing.clampRange(peer, req.startKey, req.endKey);
+    const maxTs = ts(req.maxVersion, 'max_version');
+    const r = await this.read(peer, (snap) => scanLockCommand(snap, { maxTs, startKey: range.start, endKey: range.end, limit: req.limit }));
+    if (r.kind === 'error') return { error: keyErrorOrThrow(r) };
+    return { locks: r.locks.map(lockInfoToWire) };
+  }
+
+  /** Drops versions older than the safe point across the region, a batch of keys at a time. */
+  async gc(req: kvrpcpb.GCRequest): Promise<kvrpcpb.GCResponse__Input> {
+    const peer = this.routing.route(req.context);
+    const safePoint = ts(req.safePoint, 'safe_point');
+    const range = this.routing.clampRange(peer, Buffer.alloc(0), Buffer.alloc(0));
+    let from = range.start;
+    for (;;) {
+      // GC touches only versions ≤ the safe point, which no live command writes: no latches.
+      const r = await this.writes.latched(peer, [], async () => {
+        const snap = await this.view();
+        try {
+          const out = await gcCommand(snap, { safePoint, startKey: from, endKey: range.end, keyLimit: GC_BATCH_KEYS });
+          return { ops: out.modifications as readonly WriteOp[], result: out.result };
+        } finally {
+          await snap.release();
+        }
+      });
+      if (isTxnError(r)) return { error: keyErrorOrThrow(r) };
+      if (r.nextKey === null) return {};
+      from = r.nextKey;
+    }
+  }
+}
+
