@@ -2,7 +2,7 @@
 // until one names a leader, then connect to the leader's client URL. The full PD client (leader
 // following, region cache) arrives with F6 and builds on this.
 
-import { type ChannelCache, FlotillaError, type grpc } from '../common/index.js';
+import { type ChannelCache, errorFromGrpc, FlotillaError } from '../common/index.js';
 import { loadProtos, type pdpb } from '../proto/index.js';
 
 export interface PdLeaderConnection {
@@ -35,7 +35,7 @@ export async function connectPdLeader(endpoints: readonly string[], channels: Ch
       }
       return { client: channels.get(PD, address), clusterId: members.header?.clusterId ?? '0', leaderName: leader.name, leaderAddress: address };
     } catch (err) {
-      failures.push(`${endpoint}: ${(err as grpc.ServiceError).message ?? String(err)}`);
+      failures.push(`${endpoint}: ${err instanceof Error ? errorFromGrpc(err).message : String(err)}`);
     }
   }
   throw new FlotillaError('Unavailable', `no PD leader reachable (${failures.join('; ')})`);

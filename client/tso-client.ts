@@ -4,7 +4,7 @@
 // flight on the stream (pipelining); a stream failure fails the callers waiting on it, and the
 // next call opens a new stream. Strictly increasing per client: PD answers a stream in order.
 
-import { composeTs, FlotillaError, type grpc, u64FromWire, type Ts } from '../common/index.js';
+import { composeTs, errorFromWire, FlotillaError, type grpc, u64FromWire, type Ts } from '../common/index.js';
 import type { pdpb } from '../proto/index.js';
 
 /** Callers folded into one request at most (PD's TSO_COUNT_MAX is 65,536). */
@@ -108,7 +108,8 @@ export class TsoClient {
     clearTimeout(batch.timer);
     const error = r.header?.error;
     if (error !== null && error !== undefined) {
-      const err = new FlotillaError(error.code === 'PD_NOT_LEADER' ? 'PdNotLeader' : 'Unavailable', `TSO: ${error.code}: ${error.message}`);
+      // The header's code as sent (PdNotLeader → find the leader; ClusterIdMismatch is final).
+      const err = new FlotillaError(errorFromWire(error).code, `TSO: ${error.code}: ${error.message}`);
       for (const w of batch.waiters) w.reject(err);
     } else if (r.count !== batch.waiters.length || r.timestamp === null) {
       const err = new FlotillaError('Internal', `TSO answered ${r.count} timestamps for ${batch.waiters.length} callers`);

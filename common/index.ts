@@ -12,3 +12,4 @@ export * from './grpc.js';
 export * from './process.js';
 export * from './rocksdb.js';
 export * from './region.js';
+export * from './wire-errors.js';

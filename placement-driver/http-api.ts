@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import {
-  decodeKey, encodeKey, extractLogical, extractPhysical, FlotillaError, handleMetricsRequest, isFlotillaError, type ErrorCode, type Registry,
+  decodeKey, encodeKey, extractLogical, extractPhysical, FlotillaError, handleMetricsRequest, httpStatusOf, isFlotillaError, type Registry,
 } from '../common/index.js';
 import { CLUSTER_CONFIG_FIELDS } from './cluster-config.js';
 import type { OperatorStep } from './operators.js';
@@ -27,22 +27,7 @@ export interface PdHttpContext extends PdServiceContext {
   removeMember(name: string): Promise<void>;
 }
 
-const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
-  InvalidArgument: 400,
-  ConfigInvalid: 400,
-  LimitExceeded: 400,
-  MessageTooLarge: 413,
-  StoreNotFound: 404,
-  RegionNotFound: 404,
-  PdNotLeader: 503,
-  Unavailable: 503,
-  ServerIsBusy: 503,
-  DeadlineExceeded: 504,
-  GcSafePointBackwards: 409,
-  AlreadyBootstrapped: 409,
-  StoreTombstone: 410,
-};
-
+/** An HTTP-only outcome with no Flotilla code (no such path, method not allowed, operator conflict). */
 class HttpError extends Error {
   constructor(
     readonly status: number,
@@ -60,12 +45,12 @@ function hexKey(encoded: Buffer): string {
 
 function parseHexKey(value: string | null, field: string): Buffer {
   if (value === null || value === '') return Buffer.alloc(0);
-  if (!/^([0-9a-fA-F]{2})*$/.test(value)) throw new HttpError(400, 'InvalidArgument', `${field}: ${JSON.stringify(value.slice(0, 40))} is not hex`);
+  if (!/^([0-9a-fA-F]{2})*$/.test(value)) throw new FlotillaError('InvalidArgument', `${field}: ${JSON.stringify(value.slice(0, 40))} is not hex`);
   return encodeKey(Buffer.from(value, 'hex'));
 }
 
 function parseId(text: string | undefined, field: string): number {
-  if (text === undefined || !/^[1-9][0-9]{0,15}$/.test(text) || !Number.isSafeInteger(Number(text))) throw new HttpError(400, 'InvalidArgument', `${field}: ${JSON.stringify(text)} is not an id`);
+  if (text === undefined || !/^[1-9][0-9]{0,15}$/.test(text) || !Number.isSafeInteger(Number(text))) throw new FlotillaError('InvalidArgument', `${field}: ${JSON.stringify(text)} is not an id`);
   return Number(text);
 }
 
@@ -80,14 +65,14 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > HTTP_BODY_BYTES_MAX) throw new HttpError(413, 'MessageTooLarge', `body exceeds ${HTTP_BODY_BYTES_MAX} bytes`);
+    if (size > HTTP_BODY_BYTES_MAX) throw new FlotillaError('MessageTooLarge', `body exceeds ${HTTP_BODY_BYTES_MAX} bytes`);
     chunks.push(chunk);
   }
   const text = Buffer.concat(chunks).toString('utf8');
   try {
     return JSON.parse(text === '' ? 'null' : text) as unknown;
   } catch {
-    throw new HttpError(400, 'InvalidArgument', 'body is not valid JSON');
+    throw new FlotillaError('InvalidArgument', 'body is not valid JSON');
   }
 }
 
@@ -101,16 +86,16 @@ export class PdHttpApi {
     return createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         if (err instanceof HttpError) {
-          if (err.status === 413) {
-            // The rest of the body was not read: this connection cannot carry another request.
-            res.setHeader('connection', 'close');
-            res.once('finish', () => req.destroy());
-          }
           send(res, err.status, { code: err.code, message: err.message });
           return;
         }
         if (isFlotillaError(err)) {
-          send(res, STATUS_BY_CODE[err.code] ?? 500, { code: err.code, message: err.message, ...err.details });
+          if (err.code === 'MessageTooLarge') {
+            // The rest of the body was not read: this connection cannot carry another request.
+            res.setHeader('connection', 'close');
+            res.once('finish', () => req.destroy());
+          }
+          send(res, httpStatusOf(err.code), { code: err.code, message: err.message, ...err.details });
           return;
         }
         this.log.error({ err, url: req.url }, 'HTTP request failed');
@@ -146,7 +131,7 @@ export class PdHttpApi {
       case 'leader': {
         only('GET');
         const leader = this.ctx.memberList().find((m) => m.id === this.ctx.node.leaderId);
-        if (leader === undefined) throw new HttpError(503, 'Unavailable', 'no PD leader is known (election in progress?)');
+        if (leader === undefined) throw new FlotillaError('Unavailable', 'no PD leader is known (election in progress?)');
         return send(res, 200, leader);
       }
       case 'members':
@@ -156,7 +141,7 @@ export class PdHttpApi {
           const body = (await readJson(req)) as { name?: unknown; peerUrls?: unknown; clientUrls?: unknown } | null;
           const strings = (v: unknown): v is string[] => Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string');
           if (body === null || typeof body.name !== 'string' || body.name === '' || !strings(body.peerUrls) || !strings(body.clientUrls)) {
-            throw new HttpError(400, 'InvalidArgument', 'body must be { name: string, peerUrls: string[], clientUrls: string[] }');
+            throw new FlotillaError('InvalidArgument', 'body must be { name: string, peerUrls: string[], clientUrls: string[] }');
           }
           return send(res, 201, await this.ctx.addMember({ name: body.name, peerUrls: body.peerUrls, clientUrls: body.clientUrls }));
         }
@@ -184,7 +169,7 @@ export class PdHttpApi {
         this.requireLeader();
         const limitText = url.searchParams.get('limit');
         const limit = limitText === null ? 100 : Number(limitText);
-        if (!Number.isInteger(limit) || limit < 1 || limit > HTTP_REGIONS_PAGE_MAX) throw new HttpError(400, 'InvalidArgument', `limit must be within [1, ${HTTP_REGIONS_PAGE_MAX}]`);
+        if (!Number.isInteger(limit) || limit < 1 || limit > HTTP_REGIONS_PAGE_MAX) throw new FlotillaError('InvalidArgument', `limit must be within [1, ${HTTP_REGIONS_PAGE_MAX}]`);
         const start = parseHexKey(url.searchParams.get('start_key'), 'start_key');
         const end = parseHexKey(url.searchParams.get('end_key'), 'end_key');
         const page = sm.regions.scan(start, end, limit + 1);
@@ -222,9 +207,9 @@ export class PdHttpApi {
         if (method === 'GET') return send(res, 200, sm.config);
         if (method === 'POST') {
           const patch = await readJson(req);
-          if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) throw new HttpError(400, 'InvalidArgument', `body must be a JSON object with any of: ${CLUSTER_CONFIG_FIELDS.join(', ')}`);
+          if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) throw new FlotillaError('InvalidArgument', `body must be a JSON object with any of: ${CLUSTER_CONFIG_FIELDS.join(', ')}`);
           const result = await this.ctx.node.propose({ kind: 'patchConfig', patch: patch as Record<string, number | boolean> });
-          if (result.kind === 'refused') throw new HttpError(400, 'ConfigInvalid', result.message);
+          if (result.kind === 'refused') throw new FlotillaError('ConfigInvalid', result.message);
           return send(res, 200, sm.config);
         }
         throw new HttpError(405, 'MethodNotAllowed', `${method} not allowed on /config`);
@@ -292,19 +277,19 @@ export class PdHttpApi {
   /** Admin operators: { regionId, kind: 'transfer-leader', toStoreId } | { regionId, kind: 'split', keys?: hex[] }. */
   private addOperator(body: unknown): unknown {
     const b = body as { regionId?: unknown; kind?: unknown; toStoreId?: unknown; keys?: unknown } | null;
-    if (b === null || typeof b !== 'object' || typeof b.regionId !== 'number') throw new HttpError(400, 'InvalidArgument', 'body must name regionId and kind');
+    if (b === null || typeof b !== 'object' || typeof b.regionId !== 'number') throw new FlotillaError('InvalidArgument', 'body must name regionId and kind');
     const region = this.ctx.sm.regions.getById(b.regionId);
     if (region === undefined) throw new FlotillaError('RegionNotFound', `region ${b.regionId} not found`);
     let steps: OperatorStep[];
     if (b.kind === 'transfer-leader') {
       const toPeer = region.peers.find((p) => p.storeId === b.toStoreId);
-      if (toPeer === undefined) throw new HttpError(400, 'InvalidArgument', `region ${region.id} has no peer on store ${String(b.toStoreId)}`);
+      if (toPeer === undefined) throw new FlotillaError('InvalidArgument', `region ${region.id} has no peer on store ${String(b.toStoreId)}`);
       steps = [{ kind: 'transferLeader', toPeer }];
     } else if (b.kind === 'split') {
       const keys = Array.isArray(b.keys) ? b.keys.map((k, i) => parseHexKey(typeof k === 'string' ? k : null, `keys[${i}]`)) : [];
       steps = [{ kind: 'split', keys }];
     } else {
-      throw new HttpError(400, 'InvalidArgument', 'kind must be transfer-leader or split (more operators arrive with the schedulers)');
+      throw new FlotillaError('InvalidArgument', 'kind must be transfer-leader or split (more operators arrive with the schedulers)');
     }
     const result = this.ctx.operators.add(region.id, region.epoch, `admin-${String(b.kind)}`, steps);
     if (result.kind === 'refused') throw new HttpError(409, 'Conflict', result.reason);

@@ -5,9 +5,9 @@
 
 import type { Logger } from 'pino';
 import {
-  errorCodeToWire, extractLogical, extractPhysical, FlotillaError, type grpc, isFlotillaError, u64FromWire, u64ToSafeNumber, u64ToWire, type Counter,
+  errorToWire, extractLogical, extractPhysical, FlotillaError, type grpc, isFlotillaError, u64FromWire, u64ToSafeNumber, u64ToWire, type Counter,
 } from '../common/index.js';
-import type { errorpb, metapb, pdpb } from '../proto/index.js';
+import type { metapb, pdpb } from '../proto/index.js';
 import {
   clusterConfigPatchFromWire, clusterConfigToWire, peerFromWire, peerToWire, positiveId, regionFromWire, regionToWire, storeFromWire, storeToWire,
 } from './convert.js';
@@ -61,9 +61,9 @@ function headerOk(clusterId: bigint): pdpb.ResponseHeader__Input {
   return { clusterId: u64ToWire(clusterId) };
 }
 
+/** A response header carrying `err` (a non-Flotilla error is Internal): common/wire-errors.ts. */
 export function errorHeader(clusterId: bigint, err: unknown): pdpb.ResponseHeader__Input {
-  const fe = isFlotillaError(err) ? err : new FlotillaError('Internal', err instanceof Error ? err.message : String(err));
-  return { clusterId: u64ToWire(clusterId), error: { code: errorCodeToWire(fe.code) as errorpb.ErrorCode, message: fe.message } };
+  return { clusterId: u64ToWire(clusterId), error: errorToWire(err) };
 }
 
 function applyOrThrow(result: PdApplyResult): void {

@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connectPdLeader, TsoClient } from '../../client/index.js';
-import { ChannelCache, channelCredentials, INSECURE } from '../../common/index.js';
+import { ChannelCache, channelCredentials, INSECURE, isFlotillaError } from '../../common/index.js';
 import { waitFor } from '../../deploy/index.js';
 import { PdTestCluster } from '../support/pd-cluster.js';
 
@@ -55,7 +55,7 @@ describe('TSO client (real PD)', () => {
   it('reports a wrong cluster id as an error, not a timestamp', async () => {
     const c = new TsoClient({ client: (await connectPdLeader([`127.0.0.1:${cluster.spec('pd1').clientPort}`], channels)).client, clusterId: '12345' });
     try {
-      await assert.rejects(c.getTimestamp(), /CLUSTER_ID_MISMATCH/);
+      await assert.rejects(c.getTimestamp(), (err: unknown) => isFlotillaError(err, 'ClusterIdMismatch') && /CLUSTER_ID_MISMATCH/.test(err.message));
     } finally {
       c.close();
     }
