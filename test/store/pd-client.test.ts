@@ -4,7 +4,7 @@
 // PD's region view, operator steps delivered as orders, and the stream reopening after PD restarts.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRng, encodeKey, type FlotillaError, isFlotillaError, silentLogger, type RegionMeta, type StoreMeta } from '../../common/index.js';
+import { createRng, encodeKey, isFlotillaError, silentLogger, type RegionMeta, type StoreMeta } from '../../common/index.js';
 import { waitFor } from '../../deploy/index.js';
 import { REGION_HEARTBEATS_PENDING_MAX, StorePdClient, type RegionHeartbeat, type RegionOrder } from '../../store/pd-client.js';
 import { httpJson, PdTestCluster } from '../support/pd-cluster.js';
@@ -212,7 +212,7 @@ describe('StorePdClient: connect failures and other clusters', () => {
       (e: unknown) => e,
     );
     assert.ok(isFlotillaError(err, 'Unavailable'), String(err));
-    for (const e of endpoints) assert.ok((err).message.includes(e), `message names ${e}: ${(err as Error).message}`);
+    for (const e of endpoints) assert.ok(err.message.includes(e), `message names ${e}: ${(err as Error).message}`);
     assert.ok(!(err as Error).message.includes('\n'), 'one line');
   });
 
