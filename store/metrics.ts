@@ -75,10 +75,10 @@ export class StoreMetrics {
     this.leaders = new Gauge({ name: 'flotilla_store_leaders', help: "Region peers on this store that are leaders", registers });
     this.reads = new Counter({ name: 'flotilla_store_reads_total', help: 'Linearizable read barriers by kind (lease, read-index)', labelNames: ['kind'], registers });
     // Zero series for the fixed unions, so dashboards see them before the first event.
-    for (const outcome of ['applied', 'stale', 'refused', 'timeout', 'failed', 'busy'] satisfies ProposalOutcome[]) this.proposals.labels(outcome);
-    for (const direction of ['sent', 'received', 'dropped'] satisfies RaftMessageDirection[]) this.raftMessages.labels(direction);
+    for (const outcome of ['applied', 'stale', 'refused', 'timeout', 'failed', 'busy'] satisfies ProposalOutcome[]) this.proposals.labels(outcome).inc(0);
+    for (const direction of ['sent', 'received', 'dropped'] satisfies RaftMessageDirection[]) this.raftMessages.labels(direction).inc(0);
     for (const queue of ['proposals', 'inbound', 'apply', 'transport'] satisfies StoreQueue[]) this.queueDepth.labels(queue).set(0);
-    for (const kind of ['lease', 'read-index'] satisfies ReadKind[]) this.reads.labels(kind);
+    for (const kind of ['lease', 'read-index'] satisfies ReadKind[]) this.reads.labels(kind).inc(0);
   }
 
   /** One group-commit write batch: its duration, operations, bytes, regions, and whether it fsynced. */
