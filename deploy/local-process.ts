@@ -28,7 +28,11 @@ export function freePort(): Promise<number> {
 }
 
 /** Polls `check` every `intervalMs` until it returns a value other than undefined, or the deadline passes. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, options: { timeoutMs?: number; intervalMs?: number } = {}): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  options: { timeoutMs?: number; intervalMs?: number; /** An error that ends the wait at once (rethrown). */ isFatal?: (err: unknown) => boolean } = {},
+): Promise<T> {
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   let lastError: unknown;
   for (;;) {
@@ -36,6 +40,7 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
       const value = await check();
       if (value !== undefined) return value;
     } catch (err) {
+      if (options.isFatal?.(err) === true) throw err;
       lastError = err;
     }
     if (Date.now() > deadline) {
@@ -162,4 +167,106 @@ export async function allocatePdMember(name: string): Promise<PdMemberSpec> {
 /** Starts a PD member process (does not wait for it to serve). */
 export function startPdProcess(o: PdLaunchOptions): Promise<LocalProcess> {
   return spawnNodeProcess(`pd ${o.member.name}`, PD_BIN, pdArgs(o), join(o.dataDir, `${o.member.name}.log`), o.env);
+}
+
+// ───────────────────────────── Stores ─────────────────────────────
+
+export const STORE_BIN = join(DIST_ROOT, 'store', 'bin', 'flotilla-store.js');
+
+/** How long a store may take to register with PD and answer /status, by default. */
+export const STORE_READY_TIMEOUT_MS_DEFAULT = 30_000;
+
+export interface StorePorts {
+  /** KV and raft gRPC services. */
+  readonly port: number;
+  /** HTTP status server (/metrics, /status). */
+  readonly statusPort: number;
+}
+
+export interface StoreLaunchOptions {
+  /** A name for logs and errors, e.g. "store1". */
+  readonly name: string;
+  /** PD client endpoints (host:port). */
+  readonly pd: readonly string[];
+  readonly ports: StorePorts;
+  /** The store's own data directory (RocksDB and its identity). */
+  readonly dataDir: string;
+  /** Where output goes; default `<dataDir>.log` (beside the data dir, which the store owns). */
+  readonly logPath?: string;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly raftTickMs?: number;
+  readonly raftElectionTicks?: number;
+  readonly raftHeartbeatTicks?: number;
+  readonly logLevel?: string;
+  readonly extraArgs?: readonly string[];
+  /** Extra environment, e.g. FLOTILLA_FAILPOINTS for fault tests. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** How long startStoreProcess waits for /status; default STORE_READY_TIMEOUT_MS_DEFAULT. */
+  readonly readyTimeoutMs?: number;
+}
+
+/** The flags of store/config.ts for `o`; extraArgs last (a later flag wins). */
+export function storeArgs(o: StoreLaunchOptions): string[] {
+  const labels = Object.entries(o.labels ?? {}).map(([k, v]) => `${k}=${v}`);
+  return [
+    '--pd', o.pd.join(','),
+    '--addr', `127.0.0.1:${o.ports.port}`,
+    '--advertise-addr', `127.0.0.1:${o.ports.port}`,
+    '--status-addr', `127.0.0.1:${o.ports.statusPort}`,
+    '--data-dir', o.dataDir,
+    ...(labels.length > 0 ? ['--labels', labels.join(',')] : []),
+    '--raft-tick-ms', String(o.raftTickMs ?? 50),
+    '--raft-election-ticks', String(o.raftElectionTicks ?? 10),
+    '--raft-heartbeat-ticks', String(o.raftHeartbeatTicks ?? 2),
+    '--log-level', o.logLevel ?? 'info',
+    ...(o.extraArgs ?? []),
+  ];
+}
+
+/** Two free ports for a store (gRPC, status HTTP). */
+export async function allocateStorePorts(): Promise<StorePorts> {
+  return { port: await freePort(), statusPort: await freePort() };
+}
+
+/** The store id a /status body reports, once positive. */
+function storeIdOfStatus(body: unknown): number | undefined {
+  if (typeof body !== 'object' || body === null) return undefined;
+  const id = (body as { storeId?: unknown }).storeId;
+  const n = typeof id === 'string' ? Number(id) : id;
+  return typeof n === 'number' && Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+/**
+ * Starts a store process and waits until GET http://127.0.0.1:<statusPort>/status answers 200
+ * with a positive `storeId` (it registered with PD). Fails at once if the process exits first
+ * (naming its exit code and log), or with DeadlineExceeded; in both cases the process is killed.
+ */
+export async function startStoreProcess(o: StoreLaunchOptions): Promise<LocalProcess> {
+  const logPath = o.logPath ?? `${o.dataDir}.log`;
+  const proc = await spawnNodeProcess(o.name, STORE_BIN, storeArgs(o), logPath, o.env);
+  const statusUrl = `http://127.0.0.1:${o.ports.statusPort}/status`;
+  try {
+    await waitFor(
+      `${o.name} to answer ${statusUrl} with a store id`,
+      async () => {
+        if (!proc.isRunning) throw new ProcessExitedError(`${o.name} exited with code ${String(await proc.waitExit())} before it was ready (log: ${logPath})`);
+        const res = await fetch(statusUrl, { signal: AbortSignal.timeout(2_000) });
+        if (res.status !== 200) return undefined;
+        return storeIdOfStatus(await res.json());
+      },
+      { timeoutMs: o.readyTimeoutMs ?? STORE_READY_TIMEOUT_MS_DEFAULT, intervalMs: 50, isFatal: (err) => err instanceof ProcessExitedError },
+    );
+  } catch (err) {
+    await proc.kill();
+    throw err instanceof FlotillaError ? err : new FlotillaError('Unavailable', err instanceof Error ? err.message : String(err), { cause: err });
+  }
+  return proc;
+}
+
+/** A launched process exited while we waited for it: waiting longer cannot help. */
+class ProcessExitedError extends FlotillaError {
+  override readonly name = 'ProcessExitedError';
+  constructor(message: string) {
+    super('Unavailable', message);
+  }
 }

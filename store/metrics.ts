@@ -1,0 +1,152 @@
+// The store's prom-client instruments (DESIGN.md §9): group-commit writes (fsync latency and batch
+// sizes), apply, propose → apply latency, proposals by outcome, elections, raft message traffic,
+// KV requests by type and outcome, queue depths, region and leader counts, reads by kind. Every
+// metric is created once here; observing one allocates nothing after its label child is cached.
+// Label values are bounded: fixed unions, and at most KV_LABEL_VALUES_MAX distinct request types
+// and outcomes (anything past it is counted as 'other', so a bug cannot explode the series count).
+
+import { Counter, Gauge, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from '../common/index.js';
+
+/**
+ * Distinct values each of the KV `type` and `outcome` labels may take. The KV service has ~22
+ * request types and the error registry ~32 codes; 64 leaves room and still bounds the series
+ * (64 × 64 at worst) if a caller passes something unbounded by mistake.
+ */
+export const KV_LABEL_VALUES_MAX = 64;
+
+/** Items per write batch, entries per apply batch, regions per batch: 1 to 16 Ki in powers of 2. */
+const COUNT_BUCKETS: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1_024, 2_048, 4_096, 8_192, 16_384];
+/** Bytes per write batch: 64 B to 64 MiB in powers of 4. */
+const BYTES_BUCKETS: readonly number[] = [64, 256, 1_024, 4_096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 16_777_216, 67_108_864];
+
+export type ProposalOutcome = 'applied' | 'stale' | 'refused' | 'timeout' | 'failed' | 'busy';
+export type RaftMessageDirection = 'sent' | 'received' | 'dropped';
+export type StoreQueue = 'proposals' | 'inbound' | 'apply' | 'transport';
+export type ReadKind = 'lease' | 'read-index';
+
+interface RequestSeries {
+  readonly count: ReturnType<Counter<'type' | 'outcome'>['labels']>;
+  readonly latency: ReturnType<Histogram<'type' | 'outcome'>['labels']>;
+}
+
+export class StoreMetrics {
+  private readonly raftWriteSeconds: Histogram<'sync'>;
+  private readonly raftWriteOps: Histogram;
+  private readonly raftWriteBytes: Histogram;
+  private readonly raftWriteRegions: Histogram;
+  private readonly applySeconds: Histogram;
+  private readonly applyEntries: Histogram;
+  private readonly commitSeconds: Histogram;
+  private readonly proposals: Counter<'outcome'>;
+  private readonly elections: Counter;
+  private readonly raftMessages: Counter<'direction'>;
+  private readonly requests: Counter<'type' | 'outcome'>;
+  private readonly requestSeconds: Histogram<'type' | 'outcome'>;
+  private readonly queueDepth: Gauge<'queue'>;
+  private readonly regions: Gauge;
+  private readonly leaders: Gauge;
+  private readonly reads: Counter<'kind'>;
+  /** Label children by type, then outcome: no string building or object per observation. */
+  private readonly requestSeries = new Map<string, Map<string, RequestSeries>>();
+  private readonly outcomesSeen = new Set<string>();
+
+  constructor(readonly registry: Registry) {
+    const registers = [registry];
+    this.raftWriteSeconds = new Histogram({
+      name: 'flotilla_store_raft_write_duration_seconds',
+      help: 'Time to write one group-commit batch of raft state (hard states and entries of every dirty region), fsync included when sync="true"',
+      labelNames: ['sync'],
+      buckets: [...LATENCY_BUCKETS_SECONDS],
+      registers,
+    });
+    this.raftWriteOps = new Histogram({ name: 'flotilla_store_raft_write_batch_ops', help: 'Write operations per group-commit batch', buckets: [...COUNT_BUCKETS], registers });
+    this.raftWriteBytes = new Histogram({ name: 'flotilla_store_raft_write_batch_bytes', help: 'Bytes per group-commit batch', buckets: [...BYTES_BUCKETS], registers });
+    this.raftWriteRegions = new Histogram({ name: 'flotilla_store_raft_write_batch_regions', help: 'Regions whose raft state one group-commit batch carries', buckets: [...COUNT_BUCKETS], registers });
+    this.applySeconds = new Histogram({ name: 'flotilla_store_apply_duration_seconds', help: 'Time to apply one batch of committed entries', buckets: [...LATENCY_BUCKETS_SECONDS], registers });
+    this.applyEntries = new Histogram({ name: 'flotilla_store_apply_batch_entries', help: 'Committed entries per apply batch', buckets: [...COUNT_BUCKETS], registers });
+    this.commitSeconds = new Histogram({ name: 'flotilla_store_propose_to_apply_duration_seconds', help: 'From a leader proposing a command to its being applied', buckets: [...LATENCY_BUCKETS_SECONDS], registers });
+    this.proposals = new Counter({ name: 'flotilla_store_proposals_total', help: 'Proposals by outcome (applied, stale, refused, timeout, failed, busy)', labelNames: ['outcome'], registers });
+    this.elections = new Counter({ name: 'flotilla_store_elections_won_total', help: "Times one of this store's peers became leader", registers });
+    this.raftMessages = new Counter({ name: 'flotilla_store_raft_messages_total', help: 'Raft messages sent, received and dropped (queue full or store unreachable)', labelNames: ['direction'], registers });
+    this.requests = new Counter({ name: 'flotilla_store_kv_requests_total', help: 'KV requests by type and outcome (ok or an error code)', labelNames: ['type', 'outcome'], registers });
+    this.requestSeconds = new Histogram({ name: 'flotilla_store_kv_request_duration_seconds', help: 'KV request latency by type and outcome', labelNames: ['type', 'outcome'], buckets: [...LATENCY_BUCKETS_SECONDS], registers });
+    this.queueDepth = new Gauge({ name: 'flotilla_store_queue_depth', help: 'Items waiting in each bounded queue of the store', labelNames: ['queue'], registers });
+    this.regions = new Gauge({ name: 'flotilla_store_regions', help: 'Region peers hosted by this store', registers });
+    this.leaders = new Gauge({ name: 'flotilla_store_leaders', help: "Region peers on this store that are leaders", registers });
+    this.reads = new Counter({ name: 'flotilla_store_reads_total', help: 'Linearizable read barriers by kind (lease, read-index)', labelNames: ['kind'], registers });
+    // Zero series for the fixed unions, so dashboards see them before the first event.
+    for (const outcome of ['applied', 'stale', 'refused', 'timeout', 'failed', 'busy'] satisfies ProposalOutcome[]) this.proposals.labels(outcome).inc(0);
+    for (const direction of ['sent', 'received', 'dropped'] satisfies RaftMessageDirection[]) this.raftMessages.labels(direction).inc(0);
+    for (const queue of ['proposals', 'inbound', 'apply', 'transport'] satisfies StoreQueue[]) this.queueDepth.labels(queue).set(0);
+    for (const kind of ['lease', 'read-index'] satisfies ReadKind[]) this.reads.labels(kind).inc(0);
+  }
+
+  /** One group-commit write batch: its duration, operations, bytes, regions, and whether it fsynced. */
+  observeRaftWrite(seconds: number, ops: number, bytes: number, regions: number, isSynced: boolean): void {
+    this.raftWriteSeconds.labels(isSynced ? 'true' : 'false').observe(seconds);
+    this.raftWriteOps.observe(ops);
+    this.raftWriteBytes.observe(bytes);
+    this.raftWriteRegions.observe(regions);
+  }
+
+  observeApply(seconds: number, entries: number): void {
+    this.applySeconds.observe(seconds);
+    this.applyEntries.observe(entries);
+  }
+
+  /** Propose → applied, measured on the leader. */
+  observeCommitLatency(seconds: number): void {
+    this.commitSeconds.observe(seconds);
+  }
+
+  countProposal(outcome: ProposalOutcome): void {
+    this.proposals.labels(outcome).inc();
+  }
+
+  /** A peer on this store became leader. */
+  countElection(): void {
+    this.elections.inc();
+  }
+
+  countRaftMessages(direction: RaftMessageDirection, n: number): void {
+    if (n > 0) this.raftMessages.labels(direction).inc(n);
+  }
+
+  /** One KV request: `type` the RPC name, `outcome` 'ok' or an error code. */
+  observeRequest(type: string, outcome: string, seconds: number): void {
+    const series = this.seriesOf(type, outcome);
+    series.count.inc();
+    series.latency.observe(seconds);
+  }
+
+  setQueueDepth(queue: StoreQueue, n: number): void {
+    this.queueDepth.labels(queue).set(n);
+  }
+
+  setRegionCounts(regions: number, leaders: number): void {
+    this.regions.set(regions);
+    this.leaders.set(leaders);
+  }
+
+  countReads(kind: ReadKind): void {
+    this.reads.labels(kind).inc();
+  }
+
+  private seriesOf(type: string, outcome: string): RequestSeries {
+    // Past the bound a new value is counted as 'other' (which itself is always admitted).
+    const typeLabel = this.requestSeries.has(type) || this.requestSeries.size < KV_LABEL_VALUES_MAX ? type : 'other';
+    const outcomeLabel = this.outcomesSeen.has(outcome) || this.outcomesSeen.size < KV_LABEL_VALUES_MAX ? outcome : 'other';
+    let byOutcome = this.requestSeries.get(typeLabel);
+    if (byOutcome === undefined) {
+      byOutcome = new Map();
+      this.requestSeries.set(typeLabel, byOutcome);
+    }
+    let series = byOutcome.get(outcomeLabel);
+    if (series === undefined) {
+      this.outcomesSeen.add(outcomeLabel);
+      series = { count: this.requests.labels(typeLabel, outcomeLabel), latency: this.requestSeconds.labels(typeLabel, outcomeLabel) };
+      byOutcome.set(outcomeLabel, series);
+    }
+    return series;
+  }
+}
