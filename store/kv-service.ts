@@ -7,9 +7,9 @@
 
 import type { Logger } from 'pino';
 import {
-  asFlotillaError, errorToWire, FlotillaError, grpc, isRegionErrorCode, regionErrorToWire,
+  asFlotillaError, errorToWire, FlotillaError, type grpc, isRegionErrorCode, regionErrorToWire,
 } from '../common/index.js';
-import type { kvrpcpb, kvservicepb } from '../proto/index.js';
+import type { kvservicepb } from '../proto/index.js';
 import type { RawKv } from './raw-kv.js';
 import type { TxnKv } from './txn-kv.js';
 
@@ -80,7 +80,7 @@ export class KvService {
       KvBatchRollback: unary('batchRollback'), KvCleanup: unary('cleanup'), KvCheckTxnStatus: unary('checkTxnStatus'),
       KvResolveLock: unary('resolveLock'), KvTxnHeartBeat: unary('txnHeartBeat'), KvScanLock: unary('scanLock'), KvGC: unary('gc'),
       BatchCommands: (call) => this.serveBatchStream(call),
-    } as kvservicepb.KvHandlers;
+    };
   }
 
   private serveBatchStream(call: grpc.ServerDuplexStream<kvservicepb.BatchCommandsRequest, kvservicepb.BatchCommandsResponse__Input>): void {
@@ -143,6 +143,6 @@ export class KvService {
   private async dispatch(cmd: Cmd, req: kvservicepb.KvRequest): Promise<kvservicepb.KvResponse__Input> {
     // The oneof member named by `cmd` is set (checked by the caller).
     const resp = await this.execute(cmd, req[cmd] as never);
-    return { [cmd]: resp } as kvservicepb.KvResponse__Input;
+    return { [cmd]: resp };
   }
 }

@@ -14,6 +14,7 @@ import { encodeWriteCommand } from './raft-cmd.js';
 export interface KvWritesMetrics {
   countReads(kind: 'lease' | 'read-index'): void;
   countProposal(outcome: 'busy' | 'refused'): void;
+  observeCommitLatency(seconds: number): void;
 }
 
 export interface WriteDecision<T> {
@@ -73,8 +74,10 @@ export class KvWrites {
     if (this.pending >= this.limits.pendingProposalsMax) throw this.busy();
     const data = encodeWriteCommand({ regionId: peer.regionId, peerId: peer.peerId, epoch: peer.region.epoch, ops });
     this.pending++;
+    const start = performance.now();
     try {
       const result = await peer.propose(data);
+      this.metrics?.observeCommitLatency((performance.now() - start) / 1000);
       if (result.kind === 'error') throw result.error;
     } finally {
       this.pending--;

@@ -25,6 +25,7 @@ import {
   peerFromWire,
   peerToWire,
   positiveId,
+  regionFromWire,
   regionToWire,
   epochFromWire,
   sleepMs,
@@ -147,6 +148,9 @@ interface PdUnaryMethods {
   PutStore: [pdpb.PutStoreRequest__Input, pdpb.PutStoreResponse];
   GetStore: [pdpb.GetStoreRequest__Input, pdpb.GetStoreResponse];
   GetRegionByID: [pdpb.GetRegionByIDRequest__Input, pdpb.GetRegionResponse];
+  GetRegion: [pdpb.GetRegionRequest__Input, pdpb.GetRegionResponse];
+  GetAllStores: [pdpb.GetAllStoresRequest__Input, pdpb.GetAllStoresResponse];
+  GetClusterConfig: [pdpb.GetClusterConfigRequest__Input, pdpb.GetClusterConfigResponse];
   StoreHeartbeat: [pdpb.StoreHeartbeatRequest__Input, pdpb.StoreHeartbeatResponse];
 }
 
@@ -257,6 +261,24 @@ export class StorePdClient {
   async getStore(storeId: number): Promise<StoreMeta> {
     const resp = await this.call('GetStore', (header) => ({ header, storeId: String(storeId) }));
     return storeFromWire(resp.store, 'GetStoreResponse.store');
+  }
+
+  /** Every store PD knows but the tombstones. */
+  async getAllStores(): Promise<StoreMeta[]> {
+    const resp = await this.call('GetAllStores', (header) => ({ header, excludeTombstoneStores: true }));
+    return resp.stores.map((s, i) => storeFromWire(s, `GetAllStoresResponse.stores[${i}]`));
+  }
+
+  /** The region containing the encoded key, or null when PD knows none. */
+  async getRegionByKey(key: Buffer): Promise<RegionMeta | null> {
+    const resp = await this.call('GetRegion', (header) => ({ header, regionKey: key }));
+    return resp.region === null ? null : regionFromWire(resp.region, 'GetRegionResponse.region');
+  }
+
+  /** The cluster's max-replicas setting. */
+  async maxReplicas(): Promise<number> {
+    const resp = await this.call('GetClusterConfig', (header) => ({ header }));
+    return resp.cluster?.maxPeerCount ?? 3;
   }
 
   /** Reports the store's load. StoreTombstone tells a removed store to stop; StoreNotFound before PutStore. */

@@ -16,7 +16,7 @@ import {
 } from '../raft/index.js';
 import { ProposalWaiters, raftLogger, refusalError, type Refused } from '../raft-host/index.js';
 import { encodeApplyState } from './local-state.js';
-import { PeerStorage } from './peer-storage.js';
+import { type PeerStorage } from './peer-storage.js';
 import { decodeCommand } from './raft-cmd.js';
 
 /** A proposal waits at most this long for its entry to apply; then its outcome is unknown. */

@@ -24,7 +24,7 @@ export interface WriteCommand {
 }
 
 export function encodeWriteCommand(cmd: WriteCommand): Buffer {
-  const writes: raft_serverpb.Modify__Input[] = new Array(cmd.ops.length);
+  const writes = new Array<raft_serverpb.Modify__Input>(cmd.ops.length);
   for (let i = 0; i < cmd.ops.length; i++) {
     const op = cmd.ops[i]!;
     if (op.cf === 'local') throw new FlotillaError('Internal', 'a raft command may not write local keys');
@@ -55,7 +55,7 @@ export function decodeCommand(data: Uint8Array, what: string): DecodedCommand {
   }
   const header = req.header;
   if (header === null || header.regionEpoch === null) throw new FlotillaError('Corruption', `${what}: command without a header`);
-  const ops: WriteOp[] = new Array(req.writes.length);
+  const ops = new Array<WriteOp>(req.writes.length);
   for (let i = 0; i < req.writes.length; i++) {
     const w = req.writes[i]!;
     const cf = CF_FROM_WIRE[w.cf];

@@ -136,17 +136,17 @@ export class RaftStore {
   }
 
   private addPeer(region: RegionMeta, hardState: HardState, apply: ApplyState, entries: readonly Entry[]): Peer {
-    let peer: Peer | undefined;
+    const ref: { peer?: Peer } = {};
     const storage = new PeerStorage(region.id, this.options.engine, this.budget, {
       hardState, confState: confStateOf(region), truncatedIndex: apply.truncatedIndex, truncatedTerm: apply.truncatedTerm, entries,
     }, () => {
-      if (peer !== undefined) {
-        peer.raw.onStorageReady();
-        this.loop.markDirty(peer);
+      if (ref.peer !== undefined) {
+        ref.peer.raw.onStorageReady();
+        this.loop.markDirty(ref.peer);
       }
     }, (err) => this.options.onFatal(err));
     const metrics = this.options.metrics;
-    peer = new Peer(storage, {
+    const peer = new Peer(storage, {
       storeId: this.options.storeId,
       region,
       storage,
@@ -159,6 +159,7 @@ export class RaftStore {
       markDirty: (p) => this.loop.markDirty(p),
       ...(metrics === undefined ? {} : { onProposalOutcome: (o: 'applied' | 'stale' | 'timeout' | 'failed') => metrics.countProposal(o), onBecameLeader: () => metrics.countElection() }),
     });
+    ref.peer = peer;
     this.loop.addPeer(peer);
     return peer;
   }

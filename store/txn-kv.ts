@@ -74,6 +74,7 @@ function mutationFromWire(m: kvrpcpb.Mutation): Mutation {
     case 'Del': return { kind: 'delete', key: m.key };
     case 'Lock': return { kind: 'lock', key: m.key };
     case 'CheckNotExists': return { kind: 'checkNotExists', key: m.key };
+    case 'Insert': throw new FlotillaError('InvalidArgument', 'mutation op Insert is not supported: send CheckNotExists in one prewrite and Put in the next');
     default: throw new FlotillaError('InvalidArgument', `mutation op ${String(m.op)} is not supported (Put, Del, Lock, CheckNotExists)`);
   }
 }

@@ -1,0 +1,275 @@
+// flotilla-store's process: one RocksDB, the regions on it (RaftStore and its poll loop), the KV
+// and raft-transport gRPC services, the PD worker (registration, bootstrap, heartbeats, orders)
+// and the HTTP status server. start() returns once the store serves; stop() undoes it in order.
+
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  ChannelCache, channelCredentials, createGrpcServer, createMetricsRegistry, FlotillaError, grpc, INSECURE, type Logger,
+  type PeerMeta, type StoreMeta, startGrpcServer, type StartedGrpcServer, u64FromWire, sleepMs,
+} from '../common/index.js';
+import { type raft_serverpb, serviceDefinition } from '../proto/index.js';
+import { bootstrapClusterIfNeeded, findBootstrapRegion, loadOrCreateStoreId } from './bootstrap.js';
+import { parseHostPort, parseLabels, type StoreConfig } from './config.js';
+import { RocksEngine } from './engine/index.js';
+import { KvRouting } from './kv-routing.js';
+import { KvService } from './kv-service.js';
+import { KvWrites } from './kv-writes.js';
+import { LatchSet } from './latch-set.js';
+import { StoreMetrics } from './metrics.js';
+import { StorePdClient } from './pd-client.js';
+import { RaftStore } from './raft-store.js';
+import { RawKv } from './raw-kv.js';
+import { startStatusServer, type StatusServer } from './status-http.js';
+import { CLUSTER_ID_METADATA } from './transport.js';
+import { TxnKv } from './txn-kv.js';
+
+export const STORE_VERSION = '0.1.0';
+/** Latch slots (hash buckets of keys) of the store's write commands. */
+export const LATCH_SLOTS = 16_384;
+/** Wait this long for max-replicas stores to register before bootstrapping with fewer. */
+export const BOOTSTRAP_WAIT_FOR_STORES_MS = 5_000;
+const BOOTSTRAP_POLL_MS = 200;
+
+export interface StoreServerOptions {
+  /** The store cannot go on (its raft loop failed): the executable exits. */
+  readonly onFatal?: (err: unknown) => void;
+}
+
+export class StoreServer {
+  private readonly abort = new AbortController();
+  private timers: NodeJS.Timeout[] = [];
+  private lastDiscoveryMs = 0;
+  private stopped = false;
+
+  private constructor(
+    readonly storeId: number,
+    readonly clusterId: bigint,
+    readonly address: string,
+    readonly statusAddress: string,
+    private readonly config: StoreConfig,
+    private readonly engine: RocksEngine,
+    private readonly pd: StorePdClient,
+    private readonly grpcServer: StartedGrpcServer,
+    private readonly raftStore: RaftStore,
+    private readonly status: StatusServer,
+    private readonly metrics: StoreMetrics,
+    private readonly writes: KvWrites,
+    private readonly log: Logger,
+    private readonly startedAtMs: number,
+    private readonly labels: Readonly<Record<string, string>>,
+  ) {}
+
+  static async start(config: StoreConfig, logger: Logger, options: StoreServerOptions = {}): Promise<StoreServer> {
+    const startedAtMs = Date.now();
+    const labels = parseLabels(config.labels);
+    const listen = parseHostPort(config.addr, '--addr');
+    const statusListen = parseHostPort(config.statusAddr, '--status-addr');
+    await mkdir(config.dataDir, { recursive: true });
+    const engine = await RocksEngine.open(join(config.dataDir, 'db'), { blockCacheBytes: config.blockCacheBytes });
+    const cleanups: (() => Promise<void> | void)[] = [() => engine.close()];
+    try {
+      const pd = await StorePdClient.connect({ endpoints: config.pd, logger });
+      cleanups.push(() => pd.close());
+      const storeId = await loadOrCreateStoreId(engine, pd, config.dataDir, logger);
+      const log = logger.child({ storeId });
+      const registry = createMetricsRegistry({ defaultLabels: { storeId: String(storeId) } });
+      const metrics = new StoreMetrics(registry);
+      const channels = new ChannelCache(await channelCredentials(INSECURE));
+      cleanups.push(() => channels.close());
+
+      const ref: { server?: StoreServer } = {};
+      const fatal = (err: unknown): void => {
+        log.fatal({ err }, 'store failed');
+        options.onFatal?.(err);
+      };
+      const raftStore = await RaftStore.open({
+        storeId,
+        clusterId: pd.clusterId,
+        engine,
+        raft: { electionTicks: config.raftElectionTicks, heartbeatTicks: config.raftHeartbeatTicks },
+        tickMs: config.raftTickMs,
+        entryCacheBytes: config.raftEntryCacheBytes,
+        channels,
+        resolveAddress: async (id) => (await pd.getStore(id)).address,
+        logger: log,
+        metrics,
+        onFatal: fatal,
+      });
+      cleanups.push(() => raftStore.stop());
+
+      const limits = {
+        keyBytesMax: config.keyBytesMax, valueBytesMax: config.valueBytesMax, batchKeysMax: config.batchKeysMax,
+        scanLimitMax: config.scanLimitMax, pendingProposalsMax: config.pendingProposalsMax,
+      };
+      const routing = new KvRouting(storeId, raftStore.peers, limits);
+      const writes = new KvWrites(engine, raftStore.loop, new LatchSet(LATCH_SLOTS), limits, metrics);
+      const kv = new KvService(new RawKv(routing, writes), new TxnKv(routing, writes), log.child({ component: 'kv' }), metrics);
+
+      const grpcServer = createGrpcServer();
+      grpcServer.addService(serviceDefinition('flotilla.kvservicepb.Kv'), kv.handlers());
+      grpcServer.addService(serviceDefinition('flotilla.raft_serverpb.RaftTransport'), {
+        Raft: (call: grpc.ServerReadableStream<raft_serverpb.RaftMessageBatch, raft_serverpb.Done__Input>, cb: grpc.sendUnaryData<raft_serverpb.Done__Input>) => {
+          const theirs = call.metadata.get(CLUSTER_ID_METADATA)[0];
+          let theirId: bigint | null;
+          try {
+            theirId = typeof theirs === 'string' ? u64FromWire(theirs, CLUSTER_ID_METADATA) : null;
+          } catch {
+            theirId = null;
+          }
+          if (theirId !== pd.clusterId) {
+            cb({ code: grpc.status.FAILED_PRECONDITION, details: `raft stream from cluster ${String(theirs)}; this store is in cluster ${pd.clusterId}` });
+            return;
+          }
+          call.on('data', (batch: raft_serverpb.RaftMessageBatch) => {
+            for (const msg of batch.msgs) raftStore.onRaftMessage(msg);
+          });
+          call.on('end', () => cb(null, {}));
+          call.on('error', () => undefined);
+        },
+        Snapshot: (_call: grpc.ServerReadableStream<raft_serverpb.SnapshotChunk, raft_serverpb.Done__Input>, cb: grpc.sendUnaryData<raft_serverpb.Done__Input>) => {
+          cb({ code: grpc.status.UNIMPLEMENTED, details: 'region snapshots arrive with issue F7' });
+        },
+      } satisfies raft_serverpb.RaftTransportHandlers);
+      const started = await startGrpcServer(grpcServer, listen.host, listen.port);
+      cleanups.push(() => started.stop(500));
+      const address = config.advertiseAddr !== '' ? config.advertiseAddr : started.address;
+
+      const status = await startStatusServer({
+        host: statusListen.host, port: statusListen.port, registry, logger: log,
+        status: () => ref.server?.statusJson() ?? { storeId, starting: true },
+      });
+      cleanups.push(() => status.stop());
+
+      const server = new StoreServer(storeId, pd.clusterId, address, status.address, config, engine, pd, started, raftStore, status, metrics, writes, log, startedAtMs, labels);
+      ref.server = server;
+      await pd.putStore(server.storeMeta());
+      raftStore.onUnknownRegion = () => server.discoverSoon();
+      pd.onRegionOrder((order) => server.onRegionOrder(order));
+      if (raftStore.peers.size === 0) {
+        await bootstrapClusterIfNeeded(pd, { self: server.storeMeta(), waitForStoresMs: BOOTSTRAP_WAIT_FOR_STORES_MS, pollMs: BOOTSTRAP_POLL_MS, signal: server.abort.signal, log });
+        await server.discover();
+      }
+      server.startWorkers();
+      log.info({ address, statusAddress: status.address, regions: raftStore.peers.size, clusterId: String(pd.clusterId) }, 'store serving');
+      return server;
+    } catch (err) {
+      for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  storeMeta(): StoreMeta {
+    return {
+      id: this.storeId, address: this.address, statusAddress: this.statusAddress, labels: this.labels,
+      state: 'up', version: STORE_VERSION, startTimestampMs: this.startedAtMs,
+    };
+  }
+
+  /** Creates this store's replica of the bootstrap region if PD lists one and it is not here yet. */
+  private async discover(): Promise<void> {
+    for (let attempt = 0; attempt < 50 && !this.stopped; attempt++) {
+      const region = await findBootstrapRegion(this.pd, this.storeId);
+      if (region !== null) {
+        await this.raftStore.createBootstrapPeer(region);
+        return;
+      }
+      if (this.raftStore.peers.size > 0) return;
+      await sleepMs(BOOTSTRAP_POLL_MS, this.abort.signal);
+    }
+  }
+
+  /** A message named a region this store lacks: look for it in PD, at most once a second. */
+  private discoverSoon(): void {
+    const now = Date.now();
+    if (now - this.lastDiscoveryMs < 1_000 || this.stopped) return;
+    this.lastDiscoveryMs = now;
+    void findBootstrapRegion(this.pd, this.storeId)
+      .then((region) => (region === null ? undefined : this.raftStore.createBootstrapPeer(region)))
+      .catch((err: unknown) => this.log.warn({ err }, 'region discovery failed'));
+  }
+
+  private startWorkers(): void {
+    const heartbeat = setInterval(() => void this.heartbeat(), this.config.pdHeartbeatMs);
+    heartbeat.unref();
+    const gauges = setInterval(() => this.updateGauges(), 1_000);
+    gauges.unref();
+    this.timers.push(heartbeat, gauges);
+    void this.heartbeat();
+  }
+
+  private updateGauges(): void {
+    let leaders = 0;
+    for (const peer of this.raftStore.peers.values()) if (peer.isLeader) leaders++;
+    this.metrics.setRegionCounts(this.raftStore.peers.size, leaders);
+    this.metrics.setQueueDepth('proposals', this.writes.pendingProposals);
+  }
+
+  /** Store heartbeat, and a region heartbeat for every region this store leads. */
+  private async heartbeat(): Promise<void> {
+    if (this.stopped) return;
+    let leaders = 0;
+    for (const peer of this.raftStore.peers.values()) {
+      if (!peer.isLeader) continue;
+      leaders++;
+      const leader: PeerMeta | undefined = peer.peerById(peer.peerId);
+      if (leader === undefined) continue;
+      this.pd.regionHeartbeat({
+        region: peer.region, leader, term: peer.term, approximateSizeBytes: 0, approximateKeys: 0,
+        bytesWritten: 0, keysWritten: 0, bytesRead: 0, keysRead: 0, intervalMs: this.config.pdHeartbeatMs, pendingPeers: [], downPeers: [],
+      });
+    }
+    try {
+      await this.pd.storeHeartbeat({
+        storeId: this.storeId, capacityBytes: 0, availableBytes: 0, usedBytes: 0, regionCount: this.raftStore.peers.size, leaderCount: leaders,
+        isBusy: false, startTimestampMs: this.startedAtMs, bytesWritten: 0, keysWritten: 0, bytesRead: 0, keysRead: 0, intervalMs: this.config.pdHeartbeatMs,
+      });
+    } catch (err) {
+      this.log.warn({ err }, 'store heartbeat failed');
+    }
+  }
+
+  private onRegionOrder(order: Parameters<Parameters<StorePdClient['onRegionOrder']>[0]>[0]): void {
+    const peer = this.raftStore.peers.get(order.regionId);
+    if (peer === undefined || !peer.isLeader) return;
+    if (order.kind === 'transferLeader') {
+      peer.raw.transferLeader(order.peer.id);
+      this.raftStore.loop.markDirty(peer);
+      return;
+    }
+    this.log.info({ order: order.kind, regionId: order.regionId }, 'PD order not supported before issue F7; ignored');
+  }
+
+  statusJson(): unknown {
+    const regions = [...this.raftStore.peers.values()].map((p) => ({
+      id: p.regionId,
+      peerId: p.peerId,
+      startKey: p.region.startKey.toString('hex'),
+      endKey: p.region.endKey.toString('hex'),
+      epoch: p.region.epoch,
+      peers: p.region.peers,
+      isLeader: p.isLeader,
+      leaderPeerId: p.leaderId,
+      term: p.term,
+      appliedIndex: p.applied,
+      lastIndex: p.storage.lastIndex(),
+    }));
+    return {
+      storeId: this.storeId, clusterId: String(this.clusterId), address: this.address, statusAddress: this.statusAddress,
+      version: STORE_VERSION, startedAtMs: this.startedAtMs, regions,
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.abort.abort(new FlotillaError('Unavailable', 'store stopping'));
+    for (const t of this.timers) clearInterval(t);
+    await this.grpcServer.stop(500);
+    await this.raftStore.stop();
+    this.pd.close();
+    await this.status.stop();
+    await this.engine.close();
+    this.log.info('store stopped');
+  }
+}
