@@ -1,0 +1,237 @@
+// flotilla-store as users run it: 1 PD + 3 stores as real processes (real RocksDB, real gRPC on
+// 127.0.0.1). The bootstrap region serves raw and transactional requests through its leader;
+// every other addressing answers a typed region error; bad requests get typed errors and the
+// store keeps serving; kill -9 of the leader's store under a write load loses no acknowledged
+// write; restarted stores catch up and read their regions back.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { waitFor } from '../../deploy/index.js';
+import { type kvrpcpb, messageCodec } from '../../proto/index.js';
+import { type KvTestClient, StoreTestCluster } from '../support/store-cluster.js';
+
+interface RegionStatus {
+  id: number;
+  peerId: number;
+  epoch: { confVer: number; version: number };
+  peers: { id: number; storeId: number }[];
+  isLeader: boolean;
+  leaderPeerId: number;
+  term: number;
+  appliedIndex: number;
+}
+
+interface Leader {
+  readonly index: number;
+  readonly region: RegionStatus;
+  readonly ctx: kvrpcpb.Context__Input;
+  readonly kv: KvTestClient;
+}
+
+function ctxOf(region: RegionStatus, storeId: number): kvrpcpb.Context__Input {
+  const peer = region.peers.find((p) => p.storeId === storeId)!;
+  return { regionId: String(region.id), regionEpoch: { confVer: String(region.epoch.confVer), version: String(region.epoch.version) }, peer: { id: String(peer.id), storeId: String(storeId) } };
+}
+
+async function regionOf(cluster: StoreTestCluster, i: number): Promise<RegionStatus | undefined> {
+  const status = await cluster.storeStatus(i);
+  return (status['regions'] as RegionStatus[] | undefined)?.[0];
+}
+
+/** The store whose /status says it leads the region (skipping `down` stores). */
+async function findLeader(cluster: StoreTestCluster, down: ReadonlySet<number> = new Set(), timeoutMs = 30_000): Promise<Leader> {
+  return waitFor('a region leader', async () => {
+    for (let i = 0; i < cluster.stores.length; i++) {
+      if (down.has(i)) continue;
+      const region = await regionOf(cluster, i).catch(() => undefined);
+      if (region?.isLeader === true) return { index: i, region, ctx: ctxOf(region, cluster.stores[i]!.id), kv: cluster.kvClient(i) };
+    }
+    return undefined;
+  }, { timeoutMs, intervalMs: 50 });
+}
+
+const b = (s: string): Buffer => Buffer.from(s);
+
+describe('flotilla-store: 1 PD + 3 stores', () => {
+  let cluster: StoreTestCluster;
+
+  before(async () => {
+    cluster = await StoreTestCluster.start({ stores: 3, pdCount: 1 });
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  it('bootstraps one region with a replica on every store and elects one leader', async () => {
+    const leader = await findLeader(cluster);
+    const ids = cluster.stores.map((s) => s.id).sort();
+    assert.deepEqual(leader.region.peers.map((p) => p.storeId).sort(), ids);
+    for (let i = 0; i < 3; i++) {
+      const r = await regionOf(cluster, i);
+      assert.equal(r?.id, leader.region.id);
+      if (i !== leader.index) assert.equal(r?.isLeader, false);
+    }
+  });
+
+  it('serves the raw API through the leader: put, get, batch, scan both ways, CAS, delete, TTL', async () => {
+    const { kv, ctx } = await findLeader(cluster);
+    assert.equal((await kv.call('RawPut', { context: ctx, key: b('raw/a'), value: b('1') })).regionError, null);
+    assert.equal((await kv.call('RawBatchPut', { context: ctx, pairs: [{ key: b('raw/b'), value: b('2') }, { key: b('raw/c'), value: b('3') }] })).otherError, null);
+    assert.equal((await kv.call('RawGet', { context: ctx, key: b('raw/a') })).value.toString(), '1');
+    assert.equal((await kv.call('RawGet', { context: ctx, key: b('raw/zz') })).notFound, true);
+    const got = await kv.call('RawBatchGet', { context: ctx, keys: [b('raw/c'), b('raw/none'), b('raw/a')] });
+    assert.deepEqual(got.pairs.map((p) => [p.key.toString(), p.value.toString()]), [['raw/c', '3'], ['raw/a', '1']]);
+    const fwd = await kv.call('RawScan', { context: ctx, startKey: b('raw/'), endKey: b('raw0'), limit: 10 });
+    assert.deepEqual(fwd.kvs.map((p) => p.key.toString()), ['raw/a', 'raw/b', 'raw/c']);
+    const rev = await kv.call('RawScan', { context: ctx, startKey: b('raw/'), endKey: b('raw0'), limit: 2, reverse: true });
+    assert.deepEqual(rev.kvs.map((p) => p.key.toString()), ['raw/c', 'raw/b']);
+    const casMiss = await kv.call('RawCompareAndSwap', { context: ctx, key: b('raw/a'), value: b('9'), previousValue: b('0') });
+    assert.deepEqual([casMiss.succeeded, casMiss.previousValue.toString()], [false, '1']);
+    const casHit = await kv.call('RawCompareAndSwap', { context: ctx, key: b('raw/a'), value: b('9'), previousValue: b('1') });
+    assert.equal(casHit.succeeded, true);
+    const casNew = await kv.call('RawCompareAndSwap', { context: ctx, key: b('raw/new'), value: b('n'), previousNotExist: true });
+    assert.deepEqual([casNew.succeeded, casNew.previousNotExist], [true, true]);
+    await kv.call('RawDelete', { context: ctx, key: b('raw/b') });
+    assert.equal((await kv.call('RawGet', { context: ctx, key: b('raw/b') })).notFound, true);
+    await kv.call('RawDeleteRange', { context: ctx, startKey: b('raw/'), endKey: b('raw/c') });
+    const left = await kv.call('RawScan', { context: ctx, startKey: b('raw/'), endKey: b('raw0'), limit: 10 });
+    assert.deepEqual(left.kvs.map((p) => p.key.toString()), ['raw/c', 'raw/new']);
+    await kv.call('RawPut', { context: ctx, key: b('raw/ttl'), value: b('t'), ttlSeconds: '1' });
+    assert.equal((await kv.call('RawGet', { context: ctx, key: b('raw/ttl') })).value.toString(), 't');
+    await waitFor('the TTL to pass', async () => ((await kv.call('RawGet', { context: ctx, key: b('raw/ttl') })).notFound ? true : undefined), { timeoutMs: 5_000, intervalMs: 100 });
+  });
+
+  it('runs a Percolator transaction: prewrite, reads blocked by the lock, commit, snapshot reads at both sides', async () => {
+    const { kv, ctx } = await findLeader(cluster);
+    const start = 1_000n << 18n;
+    const prewrite = await kv.call('KvPrewrite', {
+      context: ctx, primaryLock: b('t/a'), startVersion: String(start), lockTtl: '3000',
+      mutations: [{ op: 'Put', key: b('t/a'), value: b('A') }, { op: 'Put', key: b('t/b'), value: b('B'.repeat(300)) }],
+    });
+    assert.deepEqual(prewrite.errors, []);
+    const blocked = await kv.call('KvGet', { context: ctx, key: b('t/b'), version: String(start + 10n) });
+    assert.equal(blocked.error?.locked?.primaryLock.toString(), 't/a');
+    const commit = await kv.call('KvCommit', { context: ctx, keys: [b('t/a'), b('t/b')], startVersion: String(start), commitVersion: String(start + 5n) });
+    assert.equal(commit.error, null);
+    const after = await kv.call('KvBatchGet', { context: ctx, keys: [b('t/a'), b('t/b')], version: String(start + 10n) });
+    assert.deepEqual(after.pairs.map((p) => p.value.toString()), ['A', 'B'.repeat(300)]);
+    const before = await kv.call('KvGet', { context: ctx, key: b('t/a'), version: String(start + 4n) });
+    assert.equal(before.notFound, true);
+    const scan = await kv.call('KvScan', { context: ctx, startKey: b('t/'), endKey: b('t0'), limit: 10, version: String(start + 10n) });
+    assert.deepEqual(scan.pairs.map((p) => p.key.toString()), ['t/a', 't/b']);
+    // A second transaction that started before the commit conflicts.
+    const late = await kv.call('KvPrewrite', { context: ctx, primaryLock: b('t/a'), startVersion: String(start + 3n), lockTtl: '3000', mutations: [{ op: 'Put', key: b('t/a'), value: b('X') }] });
+    assert.ok(late.errors[0]?.conflict !== null && late.errors[0]?.conflict !== undefined, JSON.stringify(late.errors));
+    const status = await kv.call('KvCheckTxnStatus', { context: ctx, primaryKey: b('t/a'), lockTs: String(start), currentTs: String(start + 20n) });
+    assert.equal(status.commitVersion, String(start + 5n));
+  });
+
+  it('answers typed region errors for every other addressing', async () => {
+    const leader = await findLeader(cluster);
+    const follower = [0, 1, 2].find((i) => i !== leader.index)!;
+    const fctx = ctxOf(leader.region, cluster.stores[follower]!.id);
+    const notLeader = await cluster.kvClient(follower).call('RawGet', { context: fctx, key: b('x') });
+    assert.equal(notLeader.regionError?.kind, 'notLeader');
+    assert.equal(notLeader.regionError?.notLeader?.leader?.storeId, String(cluster.stores[leader.index]!.id));
+    const stale = await leader.kv.call('RawPut', { context: { ...leader.ctx, regionEpoch: { confVer: '1', version: '0' } }, key: b('x'), value: b('y') });
+    assert.equal(stale.regionError?.kind, 'epochNotMatch');
+    assert.equal(stale.regionError?.epochNotMatch?.currentRegions[0]?.id, String(leader.region.id));
+    const unknown = await leader.kv.call('RawGet', { context: { ...leader.ctx, regionId: '987654' }, key: b('x') });
+    assert.equal(unknown.regionError?.kind, 'regionNotFound');
+    const wrongStore = await leader.kv.call('RawGet', { context: { ...leader.ctx, peer: { id: '1', storeId: '987654' } }, key: b('x') });
+    assert.equal(wrongStore.regionError?.kind, 'storeNotMatch');
+  });
+
+  it('gives bad requests typed errors and keeps serving', async () => {
+    const { kv, ctx } = await findLeader(cluster);
+    const empty = await kv.call('RawPut', { context: ctx, key: Buffer.alloc(0), value: b('v') });
+    assert.equal(empty.otherError?.code, 'INVALID_ARGUMENT');
+    const huge = await kv.call('RawPut', { context: ctx, key: b('big'), value: Buffer.alloc(7 * 1024 * 1024) });
+    assert.equal(huge.otherError?.code, 'INVALID_ARGUMENT');
+    const longKey = await kv.call('RawGet', { context: ctx, key: Buffer.alloc(9 * 1024, 1) });
+    assert.equal(longKey.otherError?.code, 'INVALID_ARGUMENT');
+    const noCtx = await kv.call('RawGet', { key: b('k') });
+    assert.equal(noCtx.otherError?.code, 'INVALID_ARGUMENT');
+    const badTs = await kv.call('KvGet', { context: ctx, key: b('k'), version: '0' });
+    assert.equal(badTs.otherError?.code, 'INVALID_ARGUMENT');
+    const tooMany = await kv.call('RawBatchGet', { context: ctx, keys: Array.from({ length: 10_001 }, (_, i) => b(`k${i}`)) });
+    assert.equal(tooMany.otherError?.code, 'LIMIT_EXCEEDED');
+    const badScan = await kv.call('RawScan', { context: ctx, startKey: b('b'), endKey: b('a'), limit: 10 });
+    assert.equal(badScan.otherError?.code, 'INVALID_ARGUMENT');
+    const insert = await kv.call('KvPrewrite', { context: ctx, primaryLock: b('k'), startVersion: '5', mutations: [{ op: 'Insert', key: b('k'), value: b('v') }] });
+    assert.equal(insert.otherError?.code, 'INVALID_ARGUMENT');
+    // Bytes that are not a RawGetRequest at all: the call fails, the store does not.
+    await assert.rejects(new Promise((resolve, reject) => {
+      kv.raw.makeUnaryRequest('/flotilla.kvservicepb.Kv/RawGet', (x: Buffer) => x, (x: Buffer) => x, Buffer.from([0x0a, 0xff, 0xff, 0xff, 0x0f]), (err, r) => (err ? reject(err) : resolve(r)));
+    }));
+    // Unknown fields are ignored (a newer client): field 99 (varint 1) appended to a valid request.
+    const reqCodec = messageCodec('flotilla.kvrpcpb.RawGetRequest');
+    const respCodec = messageCodec('flotilla.kvrpcpb.RawGetResponse');
+    const withUnknown = Buffer.concat([reqCodec.encode({ context: ctx, key: b('raw/c') }), Buffer.from([0x98, 0x06, 0x01])]);
+    const answer = await new Promise<Buffer>((resolve, reject) => {
+      kv.raw.makeUnaryRequest('/flotilla.kvservicepb.Kv/RawGet', (x: Buffer) => x, (x: Buffer) => x, withUnknown, (err, r) => (err || r === undefined ? reject(err ?? new Error('no answer')) : resolve(r)));
+    });
+    assert.equal(respCodec.decode(answer).value.toString(), '3');
+    const batch = kv.batchCommands();
+    const answers = await batch.send([{ rawGet: { context: ctx, key: b('raw/c') } }, {}, { rawGet: { context: ctx, key: Buffer.alloc(0) } }]);
+    batch.close();
+    assert.equal(answers[0]?.rawGet?.value.toString(), '3');
+    assert.equal(answers[1]?.error?.code, 'INVALID_ARGUMENT');
+    assert.equal(answers[2]?.rawGet?.otherError?.code, 'INVALID_ARGUMENT');
+  });
+
+  it('loses no acknowledged write when the leader\'s store is killed -9 under load; restarted stores catch up and read their regions back', async () => {
+    const acked = new Map<string, string>();
+    let leader = await findLeader(cluster);
+    let stop = false;
+    const down = new Set<number>();
+    const writer = async (w: number): Promise<void> => {
+      for (let n = 0; !stop; n++) {
+        const key = `load/${w}/${n}`;
+        const value = `v${n}`;
+        const target = leader;
+        try {
+          const r = await target.kv.call('RawPut', { context: target.ctx, key: b(key), value: b(value) }, { timeoutMs: 3_000 });
+          if (r.regionError === null && r.otherError === null) acked.set(key, value);
+          else await new Promise((res) => setImmediate(res));
+        } catch {
+          // The store is gone or the deadline passed: the outcome is unknown, so not acked.
+          await new Promise((res) => setTimeout(res, 20));
+        }
+      }
+    };
+    const writers = Array.from({ length: 8 }, (_, w) => writer(w));
+    await waitFor('some writes acknowledged', () => (acked.size >= 200 ? true : undefined), { timeoutMs: 20_000, intervalMs: 20 });
+    const victim = leader.index;
+    await cluster.killStore(victim);
+    down.add(victim);
+    const beforeKill = acked.size;
+    leader = await findLeader(cluster, down);
+    assert.notEqual(leader.index, victim);
+    await waitFor('writes acknowledged by the new leader', () => (acked.size >= beforeKill + 200 ? true : undefined), { timeoutMs: 30_000, intervalMs: 20 });
+    stop = true;
+    await Promise.all(writers);
+
+    const readAll = async (l: Leader): Promise<void> => {
+      const keys = [...acked.keys()];
+      for (let i = 0; i < keys.length; i += 1_000) {
+        const chunk = keys.slice(i, i + 1_000);
+        const r = await l.kv.call('RawBatchGet', { context: l.ctx, keys: chunk.map(b) });
+        assert.equal(r.regionError, null);
+        const got = new Map(r.pairs.map((p) => [p.key.toString(), p.value.toString()]));
+        for (const k of chunk) assert.equal(got.get(k), acked.get(k), `acknowledged ${k} lost`);
+      }
+    };
+    await readAll(leader);
+
+    // The killed store comes back and catches up with the leader's log.
+    await cluster.restartStore(victim);
+    down.delete(victim);
+    const target = (await regionOf(cluster, leader.index))!.appliedIndex;
+    await waitFor('the restarted store to catch up', async () => ((await regionOf(cluster, victim))!.appliedIndex >= target ? true : undefined), { timeoutMs: 30_000, intervalMs: 100 });
+
+    // Every store restarted with its data dir reads its region back and serves every write.
+    for (let i = 0; i < 3; i++) await cluster.killStore(i, 'SIGTERM');
+    for (let i = 0; i < 3; i++) await cluster.restartStore(i);
+    await readAll(await findLeader(cluster));
+  });
+});
