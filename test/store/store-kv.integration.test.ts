@@ -5,7 +5,9 @@
 // write; restarted stores catch up and read their regions back.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { waitFor } from '../../deploy/index.js';
+import { spawnSync } from 'node:child_process';
+import { allocateStorePorts, STORE_BIN, storeArgs, waitFor } from '../../deploy/index.js';
+import { PdTestCluster } from '../support/pd-cluster.js';
 import { type kvrpcpb, messageCodec } from '../../proto/index.js';
 import { type KvTestClient, StoreTestCluster } from '../support/store-cluster.js';
 
@@ -234,4 +236,23 @@ describe('flotilla-store: 1 PD + 3 stores', () => {
     for (let i = 0; i < 3; i++) await cluster.restartStore(i);
     await readAll(await findLeader(cluster));
   });
+
+  it('refuses, in one line, to start its data dir against another cluster\'s PD', async () => {
+    const other = await PdTestCluster.start(1, { tickMs: 50 });
+    try {
+      const victim = cluster.stores[2]!;
+      await cluster.killStore(2, 'SIGTERM');
+      const args = storeArgs({ name: 'intruder', pd: [`127.0.0.1:${other.members[0]!.clientPort}`], ports: await allocateStorePorts(), dataDir: victim.dataDir, logLevel: 'fatal' });
+      const run = spawnSync(process.execPath, [STORE_BIN, ...args], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(run.status, 1, run.stderr);
+      const lines = run.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, run.stderr);
+      assert.match(lines[0]!, /^flotilla-store: cannot start: .*belongs to cluster \d+, but PD serves cluster \d+/);
+      await cluster.restartStore(2);
+      await findLeader(cluster);
+    } finally {
+      await other.close();
+    }
+  });
 });
+
