@@ -48,6 +48,8 @@ export interface PollLoopOptions {
   readonly onFatal: (err: unknown) => void;
   /** Test seam: awaited between the durable log write and the apply (crash-point tests). */
   readonly afterPersist?: () => Promise<void> | undefined;
+  /** Deterministic tests: no tick timer and no clock; the test calls tick(). */
+  readonly isManualTick?: boolean;
 }
 
 export class PollLoop {
@@ -67,7 +69,7 @@ export class PollLoop {
   }
 
   start(): void {
-    if (this.timer !== null) return;
+    if (this.timer !== null || this.options.isManualTick === true) return;
     this.timer = setInterval(() => this.catchUpTicks(), this.options.tickMs);
     this.timer.unref();
   }
@@ -86,9 +88,13 @@ export class PollLoop {
 
   /** Delivers the ticks real time owes to every peer (also called before a lease check). */
   catchUpTicks(): void {
-    if (this.stopped) return;
-    const due = this.clock.due();
-    if (due === 0) return;
+    if (this.stopped || this.options.isManualTick === true) return;
+    this.tick(this.clock.due());
+  }
+
+  /** Delivers `due` ticks to every peer. */
+  tick(due: number): void {
+    if (this.stopped || due === 0) return;
     for (const peer of this.peers.values()) {
       for (let i = 0; i < due; i++) peer.raw.tick();
       if (peer.raw.hasReady()) this.dirty.add(peer);

@@ -15,7 +15,7 @@ import type { Engine } from './engine/index.js';
 import { type ApplyState, decodeApplyState, decodeRegionState, encodeApplyState, encodeRegionState } from './local-state.js';
 import { confStateOf, Peer, type PeerRaftOptions } from './peer.js';
 import { EntryCacheBudget, PeerStorage } from './peer-storage.js';
-import { type PollLoopMetrics, PollLoop } from './poll-loop.js';
+import { type PollLoopMetrics, PollLoop, type RaftSender } from './poll-loop.js';
 import { StoreTransport } from './transport.js';
 
 /** A bootstrapped region's replicas all start from this log position (as TiKV's do). */
@@ -36,6 +36,8 @@ export interface RaftStoreOptions {
   readonly onFatal: (err: unknown) => void;
   /** Test seam between the durable log write and the apply of a round. */
   readonly afterPersist?: () => Promise<void> | undefined;
+  /** Deterministic tests: raft messages go here instead of gRPC, and ticks are the test's. */
+  readonly simulated?: { readonly sender: RaftSender };
 }
 
 export interface RaftStoreMetrics extends PollLoopMetrics {
@@ -71,7 +73,8 @@ export class RaftStore {
     });
     this.loop = new PollLoop({
       engine: options.engine,
-      sender: this.transport,
+      sender: options.simulated?.sender ?? this.transport,
+      isManualTick: options.simulated !== undefined,
       budget: this.budget,
       tickMs: options.tickMs,
       electionTicks: options.raft.electionTicks,
