@@ -16,6 +16,7 @@ const SEEDS = process.env['FLOTILLA_STORE_SIM_SEED'] !== undefined ? [Number(pro
 interface Outcome {
   readonly acked: Map<string, string>;
   readonly counters: StoreSim['counters'];
+  readonly readsChecked: number;
 }
 
 function putRequest(sim: StoreSim, node: SimNode, key: string, value: string): kvrpcpb.RawPutRequest {
@@ -26,6 +27,8 @@ async function runSeed(seed: number): Promise<Outcome> {
   const rng: Rng = createRng(seed);
   const sim = await StoreSim.start(3, { rng: rng.fork(), dropRate: 0.05, maxDelaySteps: 3 });
   const acked = new Map<string, string>();
+  const staleReads: string[] = [];
+  let readsChecked = 0;
   let written = 0;
   try {
     for (let step = 0; step < STEPS; step++) {
@@ -37,7 +40,15 @@ async function runSeed(seed: number): Promise<Outcome> {
         const key = `k${written++}`;
         const value = `v${seed}-${step}-${c}`;
         void target.raw.put(putRequest(sim, target, key, value)).then(
-          () => acked.set(key, value),
+          async () => {
+            acked.set(key, value);
+            // A read that starts after the acknowledgement must see the write, wherever it is served.
+            const reader = sim.leader();
+            if (reader?.raw === null || reader === undefined) return;
+            const got = await reader.raw.get({ context: sim.context(reader), key: Buffer.from(key) }).catch(() => null);
+            if (got !== null && got.value?.toString() !== value) staleReads.push(`${key}: read ${got.notFound === true ? 'nothing' : String(got.value)} after ${value} was acknowledged`);
+            else if (got !== null) readsChecked++;
+          },
           () => undefined, // not leader, timeout, crash: the outcome is not acknowledged
         );
       }
@@ -86,10 +97,11 @@ async function runSeed(seed: number): Promise<Outcome> {
       const r = await leader.raw!.get({ context: sim.context(leader), key: Buffer.from(key) });
       assert.equal(r.value?.toString(), value, `seed ${seed}: acknowledged ${key}=${value} lost (replay: FLOTILLA_STORE_SIM_SEED=${seed})`);
     }
+    assert.deepEqual(staleReads, [], `seed ${seed}: reads missed acknowledged writes (replay: FLOTILLA_STORE_SIM_SEED=${seed})`);
     const contents = await Promise.all(sim.nodes.map((n) => rawContents(n.engine)));
     assert.deepEqual(contents[1], contents[0], `seed ${seed}: replicas 1 and 2 differ`);
     assert.deepEqual(contents[2], contents[0], `seed ${seed}: replicas 1 and 3 differ`);
-    return { acked, counters: sim.counters };
+    return { acked, counters: sim.counters, readsChecked };
   } finally {
     await sim.stop();
   }
@@ -97,10 +109,11 @@ async function runSeed(seed: number): Promise<Outcome> {
 
 describe('store poll loop under a simulated network and crashes', () => {
   it(`keeps every acknowledged write over ${SEEDS.length} seeds`, async () => {
-    const totals = { acked: 0, crashes: 0, crashesBeforeApply: 0, restarts: 0, dropped: 0, delivered: 0 };
+    const totals = { acked: 0, readsChecked: 0, crashes: 0, crashesBeforeApply: 0, restarts: 0, dropped: 0, delivered: 0 };
     for (const seed of SEEDS) {
       const out = await runSeed(seed);
       totals.acked += out.acked.size;
+      totals.readsChecked += out.readsChecked;
       totals.crashes += out.counters.crashes;
       totals.crashesBeforeApply += out.counters.crashesBeforeApply;
       totals.restarts += out.counters.restarts;
@@ -110,6 +123,7 @@ describe('store poll loop under a simulated network and crashes', () => {
     // The run must reach what it claims to test.
     assert.ok(totals.acked > 1_000, JSON.stringify(totals));
     assert.ok(totals.crashesBeforeApply > 0, JSON.stringify(totals));
+    assert.ok(totals.readsChecked > 1_000, JSON.stringify(totals));
     assert.ok(totals.crashes > totals.crashesBeforeApply, JSON.stringify(totals));
     console.log(`store sim: ${JSON.stringify(totals)}`);
   });

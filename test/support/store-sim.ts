@@ -21,7 +21,13 @@ import { RawKv } from '../../store/raw-kv.js';
 export class CrashableEngine extends MemoryEngine {
   readonly history: { readonly ops: readonly WriteOp[]; readonly sync: boolean }[] = [];
 
+  /** `latencyTurns` says how many event-loop turns a write takes (a disk is not instant). */
+  constructor(private readonly latencyTurns: () => number = () => 0) {
+    super();
+  }
+
   override async write(ops: readonly WriteOp[], options: WriteOptions): Promise<void> {
+    for (let n = this.latencyTurns(); n > 0; n--) await new Promise<void>((resolve) => setImmediate(resolve));
     this.history.push({ ops, sync: options.sync });
     await super.write(ops, options);
   }
@@ -32,7 +38,7 @@ export class CrashableEngine extends MemoryEngine {
     for (let i = 0; i < this.history.length; i++) if (this.history[i]!.sync) lastSync = i;
     const unsynced = this.history.length - lastSync - 1;
     const keep = lastSync + 1 + (unsynced === 0 ? 0 : rng.nextInt(unsynced + 1));
-    const next = new CrashableEngine();
+    const next = new CrashableEngine(this.latencyTurns);
     for (const batch of this.history.slice(0, keep)) await next.write(batch.ops, { sync: batch.sync });
     return next;
   }
@@ -82,7 +88,8 @@ export class StoreSim {
     const region: RegionMeta = { id: 7, startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), epoch: { confVer: 1, version: 1 }, peers };
     const sim = new StoreSim(region, options);
     for (let i = 0; i < storeCount; i++) {
-      const node: SimNode = { storeId: i + 1, engine: new CrashableEngine(), store: null, raw: null, generation: 0, crashBeforeApply: false, crashedAtStep: -1 };
+      const diskRng = options.rng.fork();
+      const node: SimNode = { storeId: i + 1, engine: new CrashableEngine(() => diskRng.nextInt(3)), store: null, raw: null, generation: 0, crashBeforeApply: false, crashedAtStep: -1 };
       sim.nodes.push(node);
       await sim.open(node);
       await node.store!.createBootstrapPeer(region);
