@@ -1,5 +1,6 @@
 // common/: the runtime every component shares — errors, codecs, timestamps, seeded randomness,
-// logging, metrics, config, back-off, background tasks, failpoints and gRPC helpers.
+// logging, metrics, config, back-off, background tasks, failpoints, gRPC helpers (in-order streams, the
+// one mapping between typed errors and their wire forms) and region metadata.
 // Other folders import '../common/index.js'; raft/ and txn/ import only '../common/pure.js'.
 export * from './pure.js';
 export * from './logger.js';
@@ -13,3 +14,4 @@ export * from './process.js';
 export * from './rocksdb.js';
 export * from './region.js';
 export * from './wire-errors.js';
+export * from './grpc-stream.js';

@@ -17,6 +17,7 @@ import { createRng, failpoint, FlotillaError, invariant, type Rng } from '../com
 import {
   decodeConfChange, RawNode, type ConfChange, type ConfState, type Entry, type Message, type Ready, type StateRole, type StepResult,
 } from '../raft/index.js';
+import { ProposalWaiters, raftLogger, refusalError, TickClock } from '../raft-host/index.js';
 import type { PdRaftLog } from './raft-log.js';
 import { decodePdCommand, encodePdCommand, type PdApplyResult, type PdCommand, type PdStateMachine } from './state-machine.js';
 
@@ -73,17 +74,11 @@ export interface PdRaftMetrics {
   countLeadership(): void;
 }
 
-interface PendingProposal {
-  readonly term: number;
-  readonly resolve: (r: PdApplyResult) => void;
-  readonly reject: (e: unknown) => void;
-  readonly timer: NodeJS.Timeout;
-}
-
 export class PdRaftNode {
   readonly raw: RawNode;
   private readonly log: Logger;
-  private readonly pending = new Map<number, PendingProposal>();
+  /** Proposals waiting for their entries to apply, by (index, term). */
+  private readonly pending: ProposalWaiters<PdApplyResult>;
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = false;
@@ -93,9 +88,8 @@ export class PdRaftNode {
   private snapshotIndex: number;
   private confState: ConfState;
   private fatal: unknown = null;
-  /** Monotonic time of the last tick delivered to raft (or of start-up). */
-  private lastTickMs: number;
-  private readonly monotonicMs: () => number;
+  /** Ticks owed to raft by monotonic time (see catchUpTicks). */
+  private readonly ticks: TickClock;
 
   constructor(private readonly options: PdRaftNodeOptions) {
     this.log = options.logger.child({ component: 'pd-raft', memberId: options.id });
@@ -110,16 +104,20 @@ export class PdRaftNode {
       preVote: true,
       readOnlyOption: 'lease-based',
       rng,
-      logger: {
-        debug: (obj, msg) => this.log.debug(obj, msg),
-        info: (obj, msg) => this.log.info(obj, msg),
-        warn: (obj, msg) => this.log.warn(obj, msg),
-      },
+      logger: raftLogger(this.log),
     });
     this.applied = options.applied;
     this.snapshotIndex = options.applied;
-    this.monotonicMs = options.monotonicMs ?? (() => performance.now());
-    this.lastTickMs = this.monotonicMs();
+    // Bounded replay: past a few election timeouts more ticks change nothing but cost CPU.
+    this.ticks = new TickClock({ tickMs: options.tickMs, maxReplayTicks: options.electionTicks * 4, monotonicMs: options.monotonicMs });
+    this.pending = new ProposalWaiters<PdApplyResult>({
+      what: 'PD',
+      timeoutMs: PD_PROPOSAL_TIMEOUT_MS,
+      // Proposals failed wholesale (stop, a fatal loop) are not a proposal outcome worth a count.
+      onOutcome: (outcome) => {
+        if (outcome !== 'failed') options.metrics?.countProposal(outcome);
+      },
+    });
     this.confState = options.log.raftStorage.initialState().confState;
   }
 
@@ -162,20 +160,16 @@ export class PdRaftNode {
 
   /**
    * Delivers one raft tick per tickMs of monotonic time since the last delivered tick — several
-   * after a pause, none if called early — keeping the fraction for next time. A timer that fires
+   * after a pause (at most 4 election timeouts' worth), none if called early — keeping the
+   * fraction for next time (raft-host/tick-clock.ts counts them). A timer that fires
    * late fires once; the ticks it missed must not be lost, or a leader waking from a pause would
    * trust a lease that expired while it slept.
    */
   private catchUpTicks(): void {
     if (this.stopped) return;
-    const tickMs = this.options.tickMs;
-    const now = this.monotonicMs();
-    const due = Math.floor((now - this.lastTickMs) / tickMs);
-    if (due <= 0) return;
-    // Bounded replay: past a few election timeouts more ticks change nothing but cost CPU.
-    const replay = Math.min(due, this.options.electionTicks * 4);
-    for (let i = 0; i < replay; i++) this.raw.tick();
-    this.lastTickMs = replay < due ? now : this.lastTickMs + due * tickMs;
+    const due = this.ticks.due();
+    if (due === 0) return;
+    for (let i = 0; i < due; i++) this.raw.tick();
     this.schedule();
   }
 
@@ -253,44 +247,18 @@ export class PdRaftNode {
 
   /** Resolves with the apply result of the entry at (index, term) — see the file comment. */
   private waitForApply(index: number, term: number): Promise<PdApplyResult> {
-    invariant(index > 0, 'a leader proposal names its entry');
     this.schedule();
-    return new Promise<PdApplyResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(index);
-        this.options.metrics?.countProposal('timeout');
-        reject(new FlotillaError('DeadlineExceeded', `PD proposal at index ${index} not applied within ${PD_PROPOSAL_TIMEOUT_MS} ms (outcome unknown)`));
-      }, PD_PROPOSAL_TIMEOUT_MS);
-      timer.unref();
-      this.pending.set(index, { term, resolve, reject, timer });
-    });
+    return this.pending.wait(index, term);
   }
 
-  notLeader(): FlotillaError {
-    return new FlotillaError('PdNotLeader', `PD member ${this.options.id} is not the leader (leader ${this.raw.leaderId || 'unknown'})`, {
-      details: { leaderId: this.raw.leaderId },
+  notLeader(leaderId: number = this.raw.leaderId): FlotillaError {
+    return new FlotillaError('PdNotLeader', `PD member ${this.options.id} is not the leader (leader ${leaderId || 'unknown'})`, {
+      details: { leaderId },
     });
   }
 
   private refusal(r: Exclude<StepResult, { kind: 'ok' }>): FlotillaError {
-    switch (r.kind) {
-      case 'not-leader':
-      case 'forwarded':
-      case 'leader-transferring':
-        return this.notLeader();
-      case 'uncommitted-limit':
-        return new FlotillaError('ServerIsBusy', `PD raft: ${r.uncommittedBytes} uncommitted bytes (limit ${r.limitBytes})`, { details: { backoffMs: 100 } });
-      case 'entry-too-large':
-        return new FlotillaError('RaftEntryTooLarge', `PD command of ${r.bytes} bytes exceeds ${r.limitBytes}`);
-      case 'conf-change-refused':
-        return new FlotillaError('InvalidArgument', `membership change refused: ${r.reason}`);
-      case 'removed':
-        return new FlotillaError('Unavailable', 'this PD member was removed from the cluster');
-      case 'too-many-pending-reads':
-        return new FlotillaError('ServerIsBusy', 'too many pending reads', { details: { backoffMs: 10 } });
-      case 'invalid-message':
-        return new FlotillaError('InvalidArgument', r.reason);
-    }
+    return refusalError(r, 'PD raft', (leaderId) => this.notLeader(leaderId));
   }
 
   /** Runs ready rounds until there is nothing left to do; at most one round loop at a time. */
@@ -307,7 +275,7 @@ export class PdRaftNode {
       // A failed persist leaves raft's view and the disk apart: this member must stop.
       this.fatal = err;
       this.log.fatal({ err }, 'PD raft loop failed; stopping this member');
-      this.failAll(new FlotillaError('Unavailable', 'PD raft loop failed', { cause: err }));
+      this.pending.failAll(new FlotillaError('Unavailable', 'PD raft loop failed', { cause: err }));
       this.options.onLeadershipChange?.(false);
       this.options.onFatal?.(err);
     });
@@ -385,14 +353,7 @@ export class PdRaftNode {
       }
     }
     this.applied = e.index;
-    const waiter = this.pending.get(e.index);
-    if (waiter !== undefined) {
-      this.pending.delete(e.index);
-      clearTimeout(waiter.timer);
-      this.options.metrics?.countProposal(waiter.term === e.term ? 'applied' : 'stale');
-      if (waiter.term === e.term) waiter.resolve(result ?? { kind: 'ok' });
-      else waiter.reject(new FlotillaError('StaleCommand', `PD proposal at index ${e.index} was superseded by a leader change`));
-    }
+    this.pending.applied(e.index, e.term, result ?? { kind: 'ok' });
     if (!this.leaderReady && this.role === 'Leader' && e.term === this.raw.term) {
       this.leaderReady = true;
       this.log.info({ term: e.term, index: e.index }, 'PD leadership ready');
@@ -411,18 +372,10 @@ export class PdRaftNode {
     this.log.info({ index: this.applied, compactIndex }, 'PD snapshot taken, log compacted');
   }
 
-  private failAll(err: FlotillaError): void {
-    for (const p of this.pending.values()) {
-      clearTimeout(p.timer);
-      p.reject(err);
-    }
-    this.pending.clear();
-  }
-
   /** Stops processing; pending proposals fail with Unavailable. Waits for a running round. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.failAll(new FlotillaError('Unavailable', 'PD member stopping'));
+    this.pending.failAll(new FlotillaError('Unavailable', 'PD member stopping'));
     await this.running?.catch(() => undefined);
   }
 }

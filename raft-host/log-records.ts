@@ -45,12 +45,17 @@ export function encodeEntry(e: Entry): Buffer {
   return b;
 }
 
+/**
+ * The entry stored at `index`. Its data is a view into `b`, not a copy (the caller hands over a
+ * buffer it will not reuse), and a plain Uint8Array like every Entry raft makes, so decoded and
+ * proposed entries compare equal.
+ */
 export function decodeEntry(index: number, b: Buffer, what = 'raft log'): Entry {
   if (b.length < ENTRY_RECORD_HEADER_BYTES || b[0] !== VERSION) throw corrupt(what, `entry ${index} has a bad length or version`);
   const type = ENTRY_TYPES[b[1]!];
   if (type === undefined) throw corrupt(what, `entry ${index} has unknown type ${b[1]}`);
   if (b.readUInt32BE(10) !== crc32(b, ENTRY_RECORD_HEADER_BYTES, b.length, crc32(b, 0, 10))) throw corrupt(what, `entry ${index} checksum mismatch`);
-  return { type, term: Number(b.readBigUInt64BE(2)), index, data: b.subarray(ENTRY_RECORD_HEADER_BYTES) };
+  return { type, term: Number(b.readBigUInt64BE(2)), index, data: new Uint8Array(b.buffer, b.byteOffset + ENTRY_RECORD_HEADER_BYTES, b.length - ENTRY_RECORD_HEADER_BYTES) };
 }
 
 export function encodeSnapshot(s: Snapshot): Buffer {

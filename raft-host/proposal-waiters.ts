@@ -31,10 +31,19 @@ export class ProposalWaiters<T> {
     return this.waiters.size;
   }
 
-  /** Waits for the entry the leader appended at (index, term). */
+  /**
+   * Waits for the entry the leader appended at (index, term). A waiter already at `index` is from
+   * an earlier term: its entry was truncated unapplied — e.g. (1) leader A of term 2 appends 6, 7;
+   * (2) leader B of term 3, with a log ending at 5, overwrites A's tail; (3) A wins term 4,
+   * appends its empty entry at 6 and the next proposal at 7 — so it is settled StaleCommand now.
+   */
   wait(index: number, term: number): Promise<T> {
     invariant(index > 0, 'a leader proposal names its entry');
-    invariant(!this.waiters.has(index), () => `${this.options.what}: two proposals wait on index ${index}`);
+    const old = this.waiters.get(index);
+    if (old !== undefined) {
+      invariant(old.term < term, () => `${this.options.what}: two proposals of term ${term} wait on index ${index}`);
+      this.settleStale(index, old);
+    }
     return new Promise<T>((resolve, reject) => {
       let timer: NodeJS.Timeout | null = null;
       if (this.options.timeoutMs > 0) {
@@ -60,9 +69,15 @@ export class ProposalWaiters<T> {
       this.options.onOutcome?.('applied');
       w.resolve(result);
     } else {
-      this.options.onOutcome?.('stale');
-      w.reject(new FlotillaError('StaleCommand', `${this.options.what}: proposal at index ${index} was superseded by a leader change`));
+      this.settleStale(index, w);
     }
+  }
+
+  private settleStale(index: number, w: Waiter<T>): void {
+    this.waiters.delete(index);
+    if (w.timer !== null) clearTimeout(w.timer);
+    this.options.onOutcome?.('stale');
+    w.reject(new FlotillaError('StaleCommand', `${this.options.what}: proposal at index ${index} was superseded by a leader change`));
   }
 
   /** Every waiter below or at `index` whose entry will never apply here (snapshot installed). */

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SimpleRocks } from '../../common/index.js';
 import { EMPTY_CONF_STATE, type Entry } from '../../raft/index.js';
-import { PdRaftLog, decodeEntry, encodeEntry, decodeHardState, encodeHardState, encodeSnapshot, decodeSnapshot } from '../../placement-driver/raft-log.js';
+import { PdRaftLog } from '../../placement-driver/raft-log.js';
+import { decodeEntry, encodeEntry, decodeHardState, encodeHardState, encodeSnapshot, decodeSnapshot } from '../../raft-host/index.js';
 
 const entry = (index: number, term: number, text = `e${index}`): Entry => ({ type: 'Normal', term, index, data: new Uint8Array(Buffer.from(text)) });
 

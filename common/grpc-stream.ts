@@ -1,0 +1,59 @@
+// Serving a bidi gRPC stream in order with back-pressure both ways, for every server's streams
+// (PD's TSO and region heartbeats, the store's KV batch stream): requests are handled one at a
+// time in arrival order, answers are written in that order, and neither the inbound queue nor
+// the outbound buffer grows without bound.
+
+import type * as grpc from '@grpc/grpc-js';
+
+/** Requests of one stream waiting to be handled; past this the stream stops reading (back-pressure). */
+export const STREAM_PENDING_REQUESTS_MAX = 256;
+
+/**
+ * Serves a bidi stream: requests are handled one at a time in arrival order, and each answer
+ * (if any) is written in that order. Bounded both ways: the stream stops reading from the client
+ * while STREAM_PENDING_REQUESTS_MAX requests wait (a client flooding a stream while a request
+ * waits on raft cannot grow the server's memory), and stops handling while its writes are not drained.
+ * `handle` must not reject (it answers errors in its response).
+ */
+export function serveInOrder<Req, Resp>(call: grpc.ServerDuplexStream<Req, Resp>, handle: (req: Req) => Promise<Resp | undefined>): void {
+  const waiting: Req[] = [];
+  let isRunning = false;
+  let isEnded = false;
+  const run = async (): Promise<void> => {
+    isRunning = true;
+    for (let req = waiting.shift(); req !== undefined; req = waiting.shift()) {
+      if (waiting.length < STREAM_PENDING_REQUESTS_MAX / 2 && call.isPaused()) call.resume();
+      const response = await handle(req);
+      if (response !== undefined && !call.write(response)) await drainOrGone(call);
+    }
+    isRunning = false;
+    if (isEnded) call.end();
+  };
+  call.on('data', (req: Req) => {
+    waiting.push(req);
+    if (waiting.length >= STREAM_PENDING_REQUESTS_MAX) call.pause();
+    if (!isRunning) void run();
+  });
+  call.on('end', () => {
+    isEnded = true;
+    if (!isRunning) call.end();
+  });
+  call.on('error', () => {
+    /* the peer went away; nothing left to answer */
+  });
+}
+
+/** Waits until a stream's writes drain — or the client cancels or fails, which ends the wait too. */
+export function drainOrGone(call: grpc.ServerDuplexStream<unknown, unknown>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      call.off('drain', done);
+      call.off('cancelled', done);
+      call.off('error', done);
+      resolve();
+    };
+    call.on('drain', done);
+    call.on('cancelled', done);
+    call.on('error', done);
+  });
+}
