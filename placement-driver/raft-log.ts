@@ -7,7 +7,7 @@
 //   0x02 ‖ index u64 BE  → entry        [ver][type u8][term u64][crc32 of the rest][data]
 //   0x03                 → snapshot     [ver][crc32][index u64][term u64][confState len u32][confState JSON][data]
 
-import { crc32, FlotillaError, invariant, type RocksBatchOp, type SimpleRocks } from '../common/index.js';
+import { crc32, FlotillaError, invariant, type SimpleRocks, type WriteOp } from '../common/index.js';
 import { MemoryStorage, type ConfState, type Entry, type EntryType, type HardState, type RaftStorage, type Snapshot } from '../raft/index.js';
 
 const VERSION = 1;
@@ -137,17 +137,17 @@ export class PdRaftLog {
    * mirrors them in memory. Entries that replace a conflicting suffix delete the old tail.
    */
   async persist(input: PersistInput): Promise<void> {
-    const ops: RocksBatchOp[] = [];
+    const ops: WriteOp[] = [];
     if (input.snapshot !== undefined) {
-      ops.push({ type: 'put', key: SNAPSHOT_KEY, value: encodeSnapshot(input.snapshot) });
+      ops.push({ kind: 'put', cf: 'local', key: SNAPSHOT_KEY, value: encodeSnapshot(input.snapshot) });
     }
     const oldLast = this.storage.lastIndex();
     if (input.entries.length > 0) {
-      for (const e of input.entries) ops.push({ type: 'put', key: entryKey(e.index), value: encodeEntry(e) });
+      for (const e of input.entries) ops.push({ kind: 'put', cf: 'local', key: entryKey(e.index), value: encodeEntry(e) });
       const newLast = input.entries[input.entries.length - 1]!.index;
-      for (let i = newLast + 1; i <= oldLast; i++) ops.push({ type: 'del', key: entryKey(i) });
+      for (let i = newLast + 1; i <= oldLast; i++) ops.push({ kind: 'delete', cf: 'local', key: entryKey(i) });
     }
-    if (input.hardState !== undefined) ops.push({ type: 'put', key: HARD_STATE_KEY, value: encodeHardState(input.hardState) });
+    if (input.hardState !== undefined) ops.push({ kind: 'put', cf: 'local', key: HARD_STATE_KEY, value: encodeHardState(input.hardState) });
     await this.db.write(ops, { sync: input.mustSync || input.snapshot !== undefined });
     if (input.snapshot !== undefined) {
       // Entries the snapshot covers are obsolete; the ones after it (if any) stay valid only if
@@ -167,7 +167,7 @@ export class PdRaftLog {
     invariant(compactIndex <= appliedIndex, 'compact only applied entries');
     const snap = this.storage.createSnapshot(appliedIndex, confState, data);
     if (snap === 'out-of-date') return;
-    await this.db.write([{ type: 'put', key: SNAPSHOT_KEY, value: encodeSnapshot(snap) }], { sync: true });
+    await this.db.write([{ kind: 'put', cf: 'local', key: SNAPSHOT_KEY, value: encodeSnapshot(snap) }], { sync: true });
     if (compactIndex > this.storage.firstIndex()) {
       this.storage.compact(compactIndex);
       await this.db.deleteRange(ENTRY_KEY_MIN, entryKey(compactIndex));
