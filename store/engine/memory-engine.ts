@@ -146,6 +146,7 @@ export class MemoryEngine implements Engine {
 
   async write(ops: readonly WriteOp[], options: WriteOptions): Promise<void> {
     await this.check();
+    if (ops.length === 0) return; // as on RocksDB: no batch, not counted
     const state = this.mutableState();
     for (const m of ops) {
       const i = lowerBound(state.keys, m.key);

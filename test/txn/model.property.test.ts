@@ -75,6 +75,7 @@ const REQUIRED_COUNTERS = [
   'gc.deleted.put', 'gc.deleted.delete', 'gc.deleted.lock', 'gc.deleted.rollback', 'gc.deleted.longValue', 'gc.keptPut',
   'gc.safePointIsCommitTs', 'gc.over256Versions',
   'retry.afterOk', 'retry.afterError',
+  'read.latest.absent', 'read.latest.atOrBelow', 'read.latest.fallback', 'gc.droppedLatest',
 ] as const;
 
 /**
@@ -657,6 +658,9 @@ class CaseRun {
     const c = this.counters;
     for (const key of keys) {
       if (this.model.writes.get(key)?.has(readTs) === true) c.hit('read.atCommitTs');
+      // getWrite's three cases: no latest record, latest at or below the read, latest above it.
+      const newestData = this.model.versionsDesc(key).find(([, w]) => w.kind === 'put' || w.kind === 'delete');
+      c.hit(newestData === undefined ? 'read.latest.absent' : newestData[0] <= readTs ? 'read.latest.atOrBelow' : 'read.latest.fallback');
       const lock = this.model.locks.get(key);
       if (lock === undefined) continue;
       if (lock.startTs === readTs) c.hit('read.atLockTs');
@@ -749,7 +753,10 @@ class CaseRun {
     for (const key of copy.allKeys()) {
       if (copy.versionsDesc(key).filter(([ts]) => ts <= safePoint).length > 256) c.hit('gc.over256Versions');
     }
-    for (const w of copy.gc(safePoint, startKey, endKey).deleted) {
+    const latestBefore = copy.expectedState().latest.size;
+    const collected = copy.gc(safePoint, startKey, endKey);
+    if (copy.expectedState().latest.size < latestBefore) c.hit('gc.droppedLatest');
+    for (const w of collected.deleted) {
       c.hit(`gc.deleted.${w.kind}`);
       if (w.kind === 'put' && w.value !== null && isLongValue(w.value)) c.hit('gc.deleted.longValue');
     }
