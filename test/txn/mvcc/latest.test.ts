@@ -138,23 +138,28 @@ for (const kind of ENGINE_KINDS) {
   }
 
   describe(`GC and the latest record under concurrency (${kind})`, () => {
-    it('a put committed between the unlatched GC batch and its latched latest-record step keeps its latest record', () => withHarness(kind, async (h) => {
+    it('a put committed between the unlatched GC batch\'s read and its apply keeps its latest record', () => withHarness(kind, async (h) => {
       // 1. b's newest data write is delete@21 ≤ safe point 30: GC drops it and names b's latest record.
       await h.mustPrewritePut('b', 'b1', 'b', 10n);
       await h.mustCommit('b', 10n, 11n);
       await h.mustPrewriteDelete('b', 'b', 20n);
       await h.mustCommit('b', 20n, 21n);
-      const batch = await h.run([], (s) => gcCommand(s, { safePoint: 30n, startKey: k(''), endKey: k(''), keyLimit: 10 }));
-      assert.ok(batch.kind === 'collected');
-      assert.deepEqual(batch.droppedLatests.map((d) => `${d.key.toString()}@${d.commitTs}`), ['b@21']);
-      // 2. A transaction above the safe point commits a put on b meanwhile.
+      const batch = await gcCommand(h.engine.readView(), { safePoint: 30n, startKey: k(''), endKey: k(''), keyLimit: 10 });
+      const collected = batch.result;
+      assert.ok(collected.kind === 'collected');
+      assert.deepEqual(collected.droppedLatests.map((d) => `${d.key.toString()}@${d.commitTs}`), ['b@21']);
+      // 2. A transaction above the safe point commits a put on b before GC's batch applies.
       await h.mustPrewritePut('b', 'b2', 'b', 40n);
       await h.mustCommit('b', 40n, 41n);
+      await h.engine.write(batch.modifications, { sync: false });
+      await h.mustGet('b', 50n, 'b2');
       // 3. The latched step finds a newer latest record and keeps it.
-      const latched = await h.run(batch.droppedLatests.map((d) => d.key), (s) => gcLatestCommand(s, batch.droppedLatests));
+      const latched = await h.run(collected.droppedLatests.map((d) => d.key), (s) => gcLatestCommand(s, collected.droppedLatests));
       assert.ok(latched.kind === 'collected');
       assert.equal(latched.droppedCount, 0);
       await h.mustGet('b', 50n, 'b2');
+      const r = await getWrite(h, 'readView', 'b', 50n);
+      assert.deepEqual([describeWrite(r.found), r.scans], ['put@41 start 40 b2', 0]);
     }));
 
     it('released locks are deleted: the lock CF is empty after commits and rollbacks', () => withHarness(kind, async (h) => {
