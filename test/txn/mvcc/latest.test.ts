@@ -162,6 +162,20 @@ for (const kind of ENGINE_KINDS) {
       assert.deepEqual([describeWrite(r.found), r.scans], ['put@41 start 40 b2', 0]);
     }));
 
+    it('an overlapped rollback on an older commit record leaves the latest record (a newer put) alone', () => withHarness(kind, async (h) => {
+      // The rollback of start_ts 11 lands on T1's commit record at 11 (overlapped flag) while a newer put exists.
+      await h.mustPrewritePut('a', 'v1', 'a', 10n);
+      await h.mustCommit('a', 10n, 11n);
+      await h.mustPrewritePut('a', 'v2', 'a', 20n);
+      await h.mustCommit('a', 20n, 21n);
+      await h.mustRollback('a', 11n);
+      assert.equal((await h.loadWrite('a', 11n))?.hasOverlappedRollback, true);
+      const r = await getWrite(h, 'readView', 'a', 100n);
+      assert.deepEqual([describeWrite(r.found), r.scans], ['put@21 start 20 v2', 0]);
+      await h.mustGet('a', 100n, 'v2');
+      await h.mustGet('a', 15n, 'v1');
+    }));
+
     it('released locks are deleted: the lock CF is empty after commits and rollbacks', () => withHarness(kind, async (h) => {
       await h.mustPrewritePut('a', 'v', 'a', 10n);
       await h.mustCommit('a', 10n, 11n);
