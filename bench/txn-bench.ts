@@ -1,15 +1,22 @@
 // Micro-benchmark of the transaction layer on the real RocksDB engine: Percolator prewrite+commit
 // pairs per second (one key per transaction, each command through the latch scheduler: snapshot,
 // reads, one write batch) and snapshot point reads per second — with and without fsync per write.
-// Usage: npm run bench:txn [-- --seconds 3 --concurrency 64 --keys 100000 --value-bytes 64]
+// Then the read path of issue F5: txn point get and batch get (10 keys) before (a snapshot per
+// read, locks by iterator seek, "newest version ≤ ts" by a write-CF iterator walk) and after (the
+// live read view, locks by get/getMany, the latest record by one point lookup), on keys with 1 and
+// with 10 versions (lock CF compacted) and on keys read right after 5,000 lock releases.
+// Usage: npm run bench:txn [-- --seconds 3 --concurrency 64 --keys 100000 --value-bytes 64
+//        --read-seconds 2 --read-keys 2000 --only-reads]
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createRng, TS_MAX } from '../common/index.js';
+import { cfRange, createRng, type Rng, TS_MAX, type Ts } from '../common/index.js';
 import { RocksEngine } from '../store/index.js';
-import { commitCommand, getCommand, prewriteCommand, TxnScheduler } from '../txn/index.js';
+import {
+  batchGetCommand, commitCommand, getCommand, lockBlocksRead, MvccReader, prewriteCommand, type Snapshot, TxnScheduler,
+} from '../txn/index.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -17,8 +24,15 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '64' },
     keys: { type: 'string', default: '100000' },
     'value-bytes': { type: 'string', default: '64' },
+    'read-seconds': { type: 'string', default: '2' },
+    'read-keys': { type: 'string', default: '2000' },
+    'only-reads': { type: 'boolean', default: false },
   },
 });
+const READ_SECONDS = Number(args['read-seconds']);
+const READ_KEYS = Number(args['read-keys']);
+const RELEASED_LOCKS = 5000;
+const BATCH_KEYS = 10;
 const SECONDS = Number(args.seconds);
 const CONCURRENCY = Number(args.concurrency);
 const KEY_COUNT = Number(args.keys);
@@ -82,5 +96,125 @@ async function runMode(isSyncWrite: boolean): Promise<void> {
   }
 }
 
-await runMode(false);
-await runMode(true);
+// ---- the read path: before (snapshot + iterators) vs after (read view + latest record) ----------
+
+const NO_BYPASS = new Set<Ts>();
+
+/** The pre-F5 point get: lock by a snapshot seek, newest version ≤ ts by a write-CF walk. */
+async function getBefore(snapshot: Snapshot, key: Buffer, readTs: Ts): Promise<Buffer | null> {
+  const reader = new MvccReader(snapshot);
+  const lock = await reader.loadLock(key);
+  if (lock !== null && lockBlocksRead(lock, readTs, NO_BYPASS)) throw new Error('bench: locked');
+  const found = await reader.scanWrite(key, readTs);
+  return found === null || found.write.kind === 'delete' ? null : reader.loadValue(key, found.write);
+}
+
+/** The pre-F5 batch get: locks by seeks (one multiGet on the snapshot), then a walk per key. */
+async function batchGetBefore(snapshot: Snapshot, keys: readonly Buffer[], readTs: Ts): Promise<number> {
+  const reader = new MvccReader(snapshot);
+  const locks = await reader.loadLocks(keys);
+  if (locks.some((l) => l !== null && lockBlocksRead(l, readTs, NO_BYPASS))) throw new Error('bench: locked');
+  const values = await Promise.all(keys.map(async (key) => {
+    const found = await reader.scanWrite(key, readTs);
+    return found === null || found.write.kind === 'delete' ? null : reader.loadValue(key, found.write);
+  }));
+  return values.filter((v) => v !== null).length;
+}
+
+async function loadVersions(scheduler: TxnScheduler, keys: readonly Buffer[], versions: number, value: Buffer): Promise<void> {
+  const workers = 32;
+  let cursor = 0;
+  await Promise.all(Array.from({ length: workers }, async () => {
+    for (let i = cursor++; i < keys.length; i = cursor++) {
+      const key = keys[i]!;
+      for (let v = 0; v < versions; v++) {
+        const startTs = tso();
+        const pre = await scheduler.run([key], (s) => prewriteCommand(s, {
+          mutations: [{ kind: 'put', key, value }], primary: key, startTs, lockTtlMs: 3000, txnSize: 1, minCommitTs: 0n,
+        }));
+        if (pre.kind !== 'prewritten') throw new Error('bench load: prewrite failed');
+        const com = await scheduler.run([key], (s) => commitCommand(s, { keys: [key], startTs, commitTs: tso() }));
+        if (com.kind !== 'committed') throw new Error('bench load: commit failed');
+      }
+    }
+  }));
+}
+
+function pickKeys(rng: Rng, keys: readonly Buffer[], n: number): Buffer[] {
+  const out = new Set<Buffer>();
+  while (out.size < n) out.add(keys[rng.nextInt(keys.length)]!);
+  return [...out];
+}
+
+async function measureReads(engine: RocksEngine, label: string, keys: readonly Buffer[]): Promise<void> {
+  const rng = createRng(7);
+  const row: string[] = [];
+  const point = async (path: 'before' | 'after'): Promise<number> => (await measure(READ_SECONDS, async () => {
+    const key = keys[rng.nextInt(keys.length)]!;
+    if (path === 'after') {
+      const r = await getCommand(engine.readView(), key, TS_MAX);
+      if (r.kind !== 'value' || r.value === null) throw new Error('bench read missed');
+      return;
+    }
+    const snapshot = await engine.snapshot();
+    try {
+      if ((await getBefore(snapshot, key, TS_MAX)) === null) throw new Error('bench read missed');
+    } finally {
+      await snapshot.release();
+    }
+  })).perSecond;
+  const batch = async (path: 'before' | 'after'): Promise<number> => (await measure(READ_SECONDS, async () => {
+    const batchKeys = pickKeys(rng, keys, BATCH_KEYS);
+    if (path === 'after') {
+      const r = await batchGetCommand(engine.readView(), batchKeys, TS_MAX);
+      if (r.kind !== 'pairs' || r.pairs.length !== BATCH_KEYS) throw new Error('bench batch read missed');
+      return;
+    }
+    const snapshot = await engine.snapshot();
+    try {
+      if ((await batchGetBefore(snapshot, batchKeys, TS_MAX)) !== BATCH_KEYS) throw new Error('bench batch read missed');
+    } finally {
+      await snapshot.release();
+    }
+  })).perSecond;
+  const pb = await point('before');
+  const pa = await point('after');
+  const bb = await batch('before');
+  const ba = await batch('after');
+  row.push(`point get/s ${pb.toFixed(0)} → ${pa.toFixed(0)} (×${(pa / pb).toFixed(1)})`);
+  row.push(`batch get (${BATCH_KEYS} keys)/s ${bb.toFixed(0)} → ${ba.toFixed(0)} (×${(ba / bb).toFixed(1)}; keys/s ${(bb * BATCH_KEYS).toFixed(0)} → ${(ba * BATCH_KEYS).toFixed(0)})`);
+  console.log(`  ${label}: ${row.join('; ')}`);
+}
+
+async function runReadPath(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'flotilla-txn-bench-'));
+  const engine = await RocksEngine.open(join(dir, 'db'));
+  try {
+    const scheduler = new TxnScheduler(engine, { latchSlots: 4096, isSyncWrite: false });
+    const value = Buffer.alloc(VALUE_BYTES, 0x61);
+    const named = (prefix: string, n: number): Buffer[] => Array.from({ length: n }, (_, i) => Buffer.from(`${prefix}-${String(i).padStart(8, '0')}`));
+    const oneVersion = named('v1', READ_KEYS);
+    const tenVersions = named('v10', READ_KEYS);
+    await loadVersions(scheduler, oneVersion, 1, value);
+    await loadVersions(scheduler, tenVersions, 10, value);
+    // Drop the lock tombstones these loads left (what a store's lock-range compaction does).
+    const all = { start: cfRange('local').start, end: Buffer.from([0xff]) };
+    await engine.compactRange(all.start, all.end);
+    console.log(`txn read path, rocksdb (before: snapshot + iterator seeks/walks → after: readView + get/getMany + latest record; concurrency ${CONCURRENCY}, ${VALUE_BYTES} B values, reads at TS_MAX):`);
+    await measureReads(engine, `${READ_KEYS} keys × 1 version  `, oneVersion);
+    await measureReads(engine, `${READ_KEYS} keys × 10 versions`, tenVersions);
+    // Keys read right after their own 5,000 lock releases (tombstones in the lock CF, not compacted).
+    const released = named('rel', RELEASED_LOCKS);
+    await loadVersions(scheduler, released, 1, value);
+    await measureReads(engine, `after ${RELEASED_LOCKS} lock releases`, released);
+  } finally {
+    await engine.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (args['only-reads'] !== true) {
+  await runMode(false);
+  await runMode(true);
+}
+await runReadPath();

@@ -9,8 +9,12 @@
 //          0x01 ‖ 0x02 ‖ region_id ‖ 0x03           apply state
 //          0x01 ‖ 0x03 ‖ region_id ‖ 0x01           region state
 //   default 0x64 ‖ enc(key) ‖ ~start_ts             long values of puts
-//   lock    0x6c ‖ enc(key)                         lock record (empty value: unlocked marker)
+//   lock    0x6c ‖ enc(key)                         lock record (a released lock is deleted)
 //   write   0x77 ‖ enc(key) ‖ ~commit_ts            write record {kind, start_ts, short value}
+//   latest  0x6e ‖ enc(key)                         the newest put/delete write of the key:
+//                                                   [ver][commit_ts][write record][crc32]
+//                                                   (txn/records/latest.ts; a point lookup answers
+//                                                   "newest version ≤ ts" in the common case)
 //   raw     0x72 ‖ enc(key)                         raw (non-transactional) API
 //
 // region_id and index are u64 big-endian (so a region's log entries sort by index).
@@ -22,7 +26,7 @@ import { type Ts } from './timestamp.js';
 import { U64_MAX } from './u64.js';
 
 /** A data column family (everything but local/meta). */
-export type DataCf = 'default' | 'lock' | 'write' | 'raw';
+export type DataCf = 'default' | 'lock' | 'write' | 'latest' | 'raw';
 export type Cf = DataCf | 'local';
 
 export const CF_PREFIX: Readonly<Record<Cf, number>> = {
@@ -30,10 +34,11 @@ export const CF_PREFIX: Readonly<Record<Cf, number>> = {
   default: 0x64, // 'd'
   lock: 0x6c, // 'l'
   write: 0x77, // 'w'
+  latest: 0x6e, // 'n' (newest)
   raw: 0x72, // 'r'
 };
 
-export const DATA_CFS: readonly DataCf[] = ['default', 'lock', 'write', 'raw'];
+export const DATA_CFS: readonly DataCf[] = ['default', 'lock', 'write', 'latest', 'raw'];
 /** Bytes of a version suffix. */
 export const TS_SUFFIX_BYTES = 8;
 
@@ -55,7 +60,7 @@ function writeTsDesc(buf: Buffer, offset: number, ts: Ts): void {
   buf.writeBigUInt64BE(U64_MAX ^ ts, offset);
 }
 
-/** `prefix ‖ enc(userKey)`: a lock-CF or raw-CF key, or the version-less start of a user key. */
+/** `prefix ‖ enc(userKey)`: a lock-, latest- or raw-CF key, or the version-less start of a user key. */
 export function dataKey(cf: DataCf, userKey: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(1 + encodedKeyLength(userKey.length));
   out[0] = CF_PREFIX[cf];
@@ -83,6 +88,11 @@ export function writeKey(userKey: Uint8Array, commitTs: Ts): Buffer {
 
 export function defaultKey(userKey: Uint8Array, startTs: Ts): Buffer {
   return versionedKey('default', userKey, startTs);
+}
+
+/** Where the newest put/delete write of `userKey` is kept (txn/records/latest.ts). */
+export function latestKey(userKey: Uint8Array): Buffer {
+  return dataKey('latest', userKey);
 }
 
 export function rawKey(userKey: Uint8Array): Buffer {
@@ -131,7 +141,7 @@ export function cfRangeOf(cf: DataCf, startKey: Uint8Array, endKey: Uint8Array |
 export interface DecodedDataKey {
   readonly cf: Cf;
   readonly userKey: Buffer;
-  /** The version for write/default keys, null for lock/raw. */
+  /** The version for write/default keys, null for lock/latest/raw. */
   readonly ts: Ts | null;
 }
 

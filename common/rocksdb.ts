@@ -5,6 +5,7 @@
 
 import { createRequire } from 'node:module';
 import { FlotillaError } from './errors.js';
+import { type WriteOp } from './write-op.js';
 
 export type RocksCallback<T = void> = (err: Error | null | undefined, value?: T) => void;
 
@@ -40,6 +41,7 @@ export interface RocksIterator {
   end(callback: (err?: Error | null) => void): void;
 }
 
+/** The binding's own batch shape. Only this file builds it: everyone else writes `WriteOp`s. */
 export type RocksBatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
 
 export interface RocksDb {
@@ -61,6 +63,22 @@ const factory = require('rocksdb') as (location: string) => RocksDb;
 /** An unopened handle on the RocksDB at `location` (a directory). */
 export function createRocksDb(location: string): RocksDb {
   return factory(location);
+}
+
+/**
+ * Writes `ops` as one atomic batch of the binding (the one place `WriteOp` becomes the binding's
+ * `{type:'put'|'del'}`). `sync` fsyncs the WAL before resolving. An empty list writes nothing.
+ */
+export function writeRocksBatch(db: RocksDb, ops: readonly WriteOp[], options: { readonly sync: boolean }): Promise<void> {
+  if (ops.length === 0) return Promise.resolve();
+  const batch = new Array<RocksBatchOp>(ops.length);
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    batch[i] = op.kind === 'put' ? { type: 'put', key: op.key, value: op.value } : { type: 'del', key: op.key };
+  }
+  return new Promise((resolve, reject) => {
+    db.batch(batch, { sync: options.sync }, (err) => (err ? reject(engineError('write batch', err)) : resolve()));
+  });
 }
 
 function engineError(what: string, err: unknown): FlotillaError {
@@ -95,11 +113,8 @@ export class SimpleRocks {
   }
 
   /** One atomic write batch; `sync` makes it durable (fsync of the WAL) before resolving. */
-  write(ops: RocksBatchOp[], options: { readonly sync: boolean }): Promise<void> {
-    if (ops.length === 0) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.db.batch(ops, { sync: options.sync }, (err) => (err ? reject(engineError('write batch', err)) : resolve()));
-    });
+  write(ops: readonly WriteOp[], options: { readonly sync: boolean }): Promise<void> {
+    return writeRocksBatch(this.db, ops, options);
   }
 
   /** Every key/value in [gte, lt), in key order; `limit` bounds the count. */

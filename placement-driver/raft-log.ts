@@ -8,7 +8,7 @@
 //   0x02 ‖ index u64 BE  → entry
 //   0x03                 → snapshot (PD's state machine travels in it)
 
-import { FlotillaError, invariant, putOp, type RocksBatchOp, type SimpleRocks, type WriteOp } from '../common/index.js';
+import { FlotillaError, invariant, putOp, type SimpleRocks, type WriteOp } from '../common/index.js';
 import { MemoryStorage, type ConfState, type Entry, type HardState, type RaftStorage, type Snapshot } from '../raft/index.js';
 import { decodeEntry, decodeHardState, decodeSnapshot, encodeSnapshot, readyPersistOps, type RaftKeyScheme } from '../raft-host/index.js';
 
@@ -34,14 +34,6 @@ function corrupt(what: string): FlotillaError {
   return new FlotillaError('Corruption', `${WHAT}: ${what}`);
 }
 
-/**
- * WriteOp → SimpleRocks's current batch shape. Temporary: common/rocksdb.ts is being changed to
- * take WriteOp[] directly (F5); this goes when that lands. PD's keys are its own, so `cf` is
- * only a label here.
- */
-function toRocksBatch(ops: readonly WriteOp[]): RocksBatchOp[] {
-  return ops.map((op) => (op.kind === 'put' ? { type: 'put', key: op.key, value: op.value } : { type: 'del', key: op.key }));
-}
 
 export interface PersistInput {
   readonly hardState: HardState | undefined;
@@ -94,7 +86,7 @@ export class PdRaftLog {
   async persist(input: PersistInput): Promise<void> {
     const ops: WriteOp[] = [];
     readyPersistOps(PD_RAFT_KEYS, { ...input, previousLastIndex: this.storage.lastIndex() }, ops);
-    await this.db.write(toRocksBatch(ops), { sync: input.mustSync || input.snapshot !== undefined });
+    await this.db.write(ops, { sync: input.mustSync || input.snapshot !== undefined });
     if (input.snapshot !== undefined) {
       // Entries the snapshot covers are obsolete; the ones after it (if any) stay valid only if
       // raft sends them again, so drop the whole old log below and including the snapshot.
@@ -113,7 +105,7 @@ export class PdRaftLog {
     invariant(compactIndex <= appliedIndex, 'compact only applied entries');
     const snap = this.storage.createSnapshot(appliedIndex, confState, data);
     if (snap === 'out-of-date') return;
-    await this.db.write(toRocksBatch([putOp('local', SNAPSHOT_KEY, encodeSnapshot(snap))]), { sync: true });
+    await this.db.write([putOp('local', SNAPSHOT_KEY, encodeSnapshot(snap))], { sync: true });
     if (compactIndex > this.storage.firstIndex()) {
       this.storage.compact(compactIndex);
       await this.db.deleteRange(ENTRY_KEY_MIN, entryKey(compactIndex));

@@ -13,8 +13,9 @@ const CF_TO_WIRE: Readonly<Record<DataCf, raft_serverpb.ColumnFamily>> = {
   lock: 'CfLock',
   write: 'CfWrite',
   raw: 'CfRaw',
+  latest: 'CfLatest',
 };
-const CF_FROM_WIRE: Readonly<Record<string, DataCf>> = { CfDefault: 'default', CfLock: 'lock', CfWrite: 'write', CfRaw: 'raw' };
+const CF_FROM_WIRE: Readonly<Record<string, DataCf>> = { CfDefault: 'default', CfLock: 'lock', CfWrite: 'write', CfRaw: 'raw', CfLatest: 'latest' };
 
 export interface WriteCommand {
   readonly regionId: number;

@@ -53,13 +53,13 @@ export class RawKv {
     const end = range.end.length === 0 ? Buffer.from([rawKey(Buffer.alloc(0))[0]! + 1]) : rawKey(range.end);
     const kvs: kvrpcpb.KvPair__Input[] = [];
     const now = this.nowMs();
-    const snap = await this.writes.engine.snapshot({ isReverseEnabled: req.reverse });
-    try {
+    const view = this.writes.engine.readView();
+    {
       let lo = start;
       let hi = end;
       while (kvs.length < req.limit) {
         const want = req.limit - kvs.length;
-        const batch = await snap.scan(lo, hi, { limit: want, isReverse: req.reverse });
+        const batch = await view.scan(lo, hi, { limit: want, isReverse: req.reverse });
         for (const kv of batch) {
           const value = liveRawValue(kv.value, now);
           if (value === null) continue;
@@ -70,8 +70,6 @@ export class RawKv {
         if (req.reverse) hi = last;
         else lo = Buffer.concat([last, Buffer.from([0])]);
       }
-    } finally {
-      await snap.release();
     }
     return { kvs };
   }
@@ -134,13 +132,7 @@ export class RawKv {
     let from = rawKey(range.start);
     for (;;) {
       await this.writes.readBarrier(peer);
-      const snap = await this.writes.engine.snapshot();
-      let batch;
-      try {
-        batch = await snap.scan(from, end, { limit: DELETE_RANGE_CHUNK_KEYS });
-      } finally {
-        await snap.release();
-      }
+      const batch = await this.writes.engine.readView().scan(from, end, { limit: DELETE_RANGE_CHUNK_KEYS });
       if (batch.length === 0) break;
       const keys = batch.map((kv) => kv.key);
       await this.writes.latched(peer, keys, async () => ({ ops: keys.map((key): WriteOp => ({ kind: 'delete', cf: 'raw', key })), result: undefined }));

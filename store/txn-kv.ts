@@ -3,11 +3,11 @@
 // the keys they write: latches → read barrier → read → action → propose the modifications →
 // applied → answer (kv-writes.ts). Keys are user keys; txn/ builds the engine keys.
 
-import { FlotillaError, lockKey, type Ts, u64FromWire, u64ToWire, type WriteOp } from '../common/index.js';
+import { FlotillaError, lockKey, type Ts, u64FromWire, u64ToWire } from '../common/index.js';
 import type { kvrpcpb } from '../proto/index.js';
 import {
   batchGetCommand, batchRollbackCommand, type BypassLocks, checkTxnStatusCommand, cleanupCommand, commitCommand, type CommandOutput,
-  findTxnLocksCommand, gcCommand, getCommand, isTxnError, type LockInfo, type Mutation, MvccReader, MvccWriteBuffer, output,
+  findTxnLocksCommand, gcCommand, gcLatestCommand, getCommand, isTxnError, type LockInfo, type Mutation, MvccReader, MvccWriteBuffer, output,
   prewriteCommand, resolveLockCommand, scanCommand, scanLockCommand, type Snapshot, type TxnError, txnHeartBeat,
 } from '../txn/index.js';
 import type { KvRouting } from './kv-routing.js';
@@ -87,31 +87,25 @@ function keyErrorOrThrow(e: TxnError): kvrpcpb.KeyError__Input {
 export class TxnKv {
   constructor(private readonly routing: KvRouting, private readonly writes: KvWrites) {}
 
-  /** A consistent view for one command's reads (released by the caller). */
-  private view(options: { readonly reverse?: boolean } = {}): Promise<Snapshot> {
-    return this.writes.engine.snapshot({ isReverseEnabled: options.reverse === true });
+  /**
+   * The view a command reads: the live engine (point lookups, no iterator per command). Correct
+   * after a read barrier, and for write commands under their latches, because txn/ reads every
+   * key's lock before its write records (txn/mvcc/snapshot.ts, TxnEngine.readView, says why).
+   */
+  private view(): Snapshot {
+    return this.writes.engine.readView();
   }
 
-  private async read<T>(peer: Peer, run: (snap: Snapshot) => Promise<T>, reverse = false): Promise<T> {
+  private async read<T>(peer: Peer, run: (view: Snapshot) => Promise<T>): Promise<T> {
     await this.writes.readBarrier(peer);
-    const snap = await this.view({ reverse });
-    try {
-      return await run(snap);
-    } finally {
-      await snap.release();
-    }
+    return run(this.view());
   }
 
   /** A latched write command: `keys` are the user keys it may write. */
   private write<T>(peer: Peer, keys: readonly Buffer[], run: (snap: Snapshot) => Promise<CommandOutput<T>>): Promise<T | TxnError> {
     return this.writes.latched(peer, keys.map((k) => lockKey(k)), async () => {
-      const snap = await this.view();
-      try {
-        const out = await run(snap);
-        return { ops: out.modifications as readonly WriteOp[], result: out.result };
-      } finally {
-        await snap.release();
-      }
+      const out = await run(this.view());
+      return { ops: out.modifications, result: out.result };
     });
   }
 
@@ -141,7 +135,7 @@ export class TxnKv {
     const bypass = bypassOf(req.context);
     const r = await this.read(peer, (snap) => scanCommand(snap, {
       startKey: range.start, endKey: range.end, readTs, limit: req.limit, isReverse: req.reverse, ...(bypass === undefined ? {} : { bypassLocks: bypass }),
-    }), req.reverse);
+    }));
     if (r.kind === 'error') return { error: keyErrorOrThrow(r) };
     return { pairs: r.pairs.map((p) => ({ key: p.key, value: req.keyOnly ? Buffer.alloc(0) : p.value })) };
   }
@@ -276,17 +270,18 @@ export class TxnKv {
     const range = this.routing.clampRange(peer, Buffer.alloc(0), Buffer.alloc(0));
     let from = range.start;
     for (;;) {
-      // GC touches only versions ≤ the safe point, which no live command writes: no latches.
+      // GC touches only versions ≤ the safe point, which no live command writes: no latches. The
+      // latest records it would drop are dropped in a second, latched step (txn/actions/gc.ts).
       const r = await this.writes.latched(peer, [], async () => {
-        const snap = await this.view();
-        try {
-          const out = await gcCommand(snap, { safePoint, startKey: from, endKey: range.end, keyLimit: GC_BATCH_KEYS });
-          return { ops: out.modifications as readonly WriteOp[], result: out.result };
-        } finally {
-          await snap.release();
-        }
+        const out = await gcCommand(this.view(), { safePoint, startKey: from, endKey: range.end, keyLimit: GC_BATCH_KEYS });
+        return { ops: out.modifications, result: out.result };
       });
       if (isTxnError(r)) return { error: keyErrorOrThrow(r) };
+      const dropped = r.droppedLatests;
+      if (dropped.length > 0) {
+        const d = await this.write(peer, dropped.map((x) => x.key), (view) => gcLatestCommand(view, dropped));
+        if (isTxnError(d)) return { error: keyErrorOrThrow(d) };
+      }
       if (r.nextKey === null) return {};
       from = r.nextKey;
     }

@@ -1,17 +1,24 @@
-// TxnScheduler: runs write commands under latches — latch every key the command writes, take a
-// snapshot, run the command (pure logic with awaits), apply its modifications, release, wake the
-// next. The latches are held from before the snapshot until the write is applied, so no other
-// command's write to those keys can fall into the gap between read and write (DESIGN.md §5).
+// TxnScheduler: runs write commands under latches — latch every key the command writes, open its
+// read source, run the command (pure logic with awaits), apply its modifications, release, wake
+// the next. The latches are held from before the first read until the write is applied, so no
+// other command's write to those keys can fall into the gap between read and write (DESIGN.md §5).
+// That is also why the default read source is the engine's read view of the live state, not a
+// snapshot: the latched keys' records cannot change under the command (TxnEngine.readView).
 // In the store this sits on the apply path of a region; in tests it drives one engine directly.
 
 import { invariant } from '../common/pure.js';
 import { type LatchLock, Latches } from './latches.js';
 import { type Modification, type Snapshot, type TxnEngine } from './mvcc/snapshot.js';
 
+/** Where a command reads: the live read view (default; no iterator pinned) or a true snapshot. */
+export type SchedulerReadSource = 'readView' | 'snapshot';
+
 export interface SchedulerOptions {
   readonly latchSlots: number;
   /** fsync every write (durable across a machine crash). */
   readonly isSyncWrite: boolean;
+  /** Default 'readView'. */
+  readonly readSource?: SchedulerReadSource;
 }
 
 export class TxnScheduler {
@@ -39,7 +46,7 @@ export class TxnScheduler {
     }
     invariant(lock.isAcquired, 'scheduler: woke without every latch');
     try {
-      const snapshot = await this.engine.snapshot();
+      const snapshot = this.options.readSource === 'snapshot' ? await this.engine.snapshot() : this.engine.readView();
       let output: { readonly modifications: readonly Modification[]; readonly result: T };
       try {
         output = await command(snapshot);

@@ -1,12 +1,13 @@
 // An in-memory engine with the Engine interface, for fast unit tests and as the reference in the
 // in-memory-vs-RocksDB differential test. State is a sorted array; a snapshot shares it, and the
-// next write copies it first (copy-on-write), so a snapshot never changes. Every call yields once
-// (a microtask) so callers meet the same await gaps as on RocksDB.
+// next write copies it first (copy-on-write), so a snapshot never changes; the read view reads
+// whatever state is current at each call. Every call yields once (a microtask) so callers meet
+// the same await gaps as on RocksDB.
 
 import { FlotillaError, invariant } from '../../common/index.js';
 import { type KvEntry, type SnapshotScanOptions } from '../../txn/index.js';
 import {
-  type DeleteRangeOptions, type Engine, type EngineStats, type Modification, type Snapshot, type SnapshotOptions,
+  type DeleteRangeOptions, type Engine, type EngineStats, type Snapshot, type SnapshotOptions, type WriteOp,
   type WriteOptions,
 } from './types.js';
 
@@ -84,6 +85,27 @@ class MemorySnapshot implements Snapshot {
   }
 }
 
+/** The live state: each call reads the engine's state as it is after its microtask yield. */
+class MemoryReadView implements Snapshot {
+  constructor(private readonly engine: MemoryEngine) {}
+
+  get(key: Buffer): Promise<Buffer | null> {
+    return this.engine.get(key);
+  }
+
+  multiGet(keys: readonly Buffer[]): Promise<(Buffer | null)[]> {
+    return this.engine.multiGet(keys);
+  }
+
+  async scan(start: Buffer, end: Buffer, options: SnapshotScanOptions): Promise<KvEntry[]> {
+    return scanIn(await this.engine.currentState(), start, end, options);
+  }
+
+  async release(): Promise<void> {
+    // Nothing pinned.
+  }
+}
+
 export class MemoryEngine implements Engine {
   readonly kind = 'memory' as const;
   private state: State = { keys: [], values: [], isShared: false };
@@ -118,10 +140,15 @@ export class MemoryEngine implements Engine {
     return snapshot;
   }
 
-  async write(modifications: readonly Modification[], options: WriteOptions): Promise<void> {
+  readView(): Snapshot {
+    return new MemoryReadView(this);
+  }
+
+  async write(ops: readonly WriteOp[], options: WriteOptions): Promise<void> {
     await this.check();
+    if (ops.length === 0) return; // as on RocksDB: no batch, not counted
     const state = this.mutableState();
-    for (const m of modifications) {
+    for (const m of ops) {
       const i = lowerBound(state.keys, m.key);
       const isPresent = state.keys[i]?.equals(m.key) === true;
       if (m.kind === 'put') {
@@ -166,6 +193,12 @@ export class MemoryEngine implements Engine {
     if (this.closed) return;
     for (const s of [...this.snapshots]) await s.release();
     this.closed = true;
+  }
+
+  /** @internal The state current after one yield (for the read view's scans). */
+  async currentState(): Promise<State> {
+    await this.check();
+    return this.state;
   }
 
   /** @internal */

@@ -12,9 +12,9 @@
 
 import { FlotillaError, invariant } from '../../common/index.js';
 import { type KvEntry, type SnapshotScanOptions } from '../../txn/index.js';
-import { createRocksDb, type RocksBatchOp, type RocksDb, type RocksIterator } from '../../common/index.js';
+import { createRocksDb, type RocksDb, type RocksIterator, writeRocksBatch } from '../../common/index.js';
 import {
-  type DeleteRangeOptions, type Engine, type EngineStats, type Modification, type Snapshot, type SnapshotOptions,
+  type DeleteRangeOptions, type Engine, type EngineStats, type Snapshot, type SnapshotOptions, type WriteOp,
   type WriteOptions,
 } from './types.js';
 
@@ -159,6 +159,30 @@ class RocksSnapshot implements Snapshot {
   }
 }
 
+/**
+ * The live database behind txn's Snapshot (Engine.readView): point gets and batched getMany, a
+ * fresh bounded iterator per scan. Nothing is pinned, so release is a no-op.
+ */
+class RocksReadView implements Snapshot {
+  constructor(private readonly engine: RocksEngine) {}
+
+  get(key: Buffer): Promise<Buffer | null> {
+    return this.engine.get(key);
+  }
+
+  multiGet(keys: readonly Buffer[]): Promise<(Buffer | null)[]> {
+    return this.engine.multiGet(keys);
+  }
+
+  scan(start: Buffer, end: Buffer, options: SnapshotScanOptions): Promise<KvEntry[]> {
+    return this.engine.scanFresh(start, end, options);
+  }
+
+  async release(): Promise<void> {
+    // Nothing pinned.
+  }
+}
+
 export class RocksEngine implements Engine {
   readonly kind = 'rocksdb' as const;
   private closed = false;
@@ -170,6 +194,8 @@ export class RocksEngine implements Engine {
   private isGateClosed = false;
   private drainWaiters: (() => void)[] = [];
   private readonly snapshots = new Set<RocksSnapshot>();
+
+  private readonly liveView: Snapshot = new RocksReadView(this);
 
   private constructor(private readonly db: RocksDb, readonly location: string) {}
 
@@ -244,21 +270,18 @@ export class RocksEngine implements Engine {
     }
   }
 
-  async write(modifications: readonly Modification[], options: WriteOptions): Promise<void> {
+  readView(): Snapshot {
+    return this.liveView;
+  }
+
+  async write(ops: readonly WriteOp[], options: WriteOptions): Promise<void> {
     this.check();
-    if (modifications.length === 0) return;
-    const ops: RocksBatchOp[] = new Array<RocksBatchOp>(modifications.length);
-    for (let i = 0; i < modifications.length; i++) {
-      const m = modifications[i]!;
-      ops[i] = m.kind === 'put' ? { type: 'put', key: m.key, value: m.value } : { type: 'del', key: m.key };
-    }
+    if (ops.length === 0) return;
     if (this.isGateClosed) await new Promise<void>((resolve) => this.heldWrites.push(resolve));
     this.check();
     this.writesInFlight++;
     try {
-      await new Promise<void>((resolve, reject) => {
-        this.db.batch(ops, { sync: options.sync }, (err) => (err ? reject(engineError('write batch', err)) : resolve()));
-      });
+      await writeRocksBatch(this.db, ops, options);
       this.writeCount++;
       if (options.sync) this.syncWriteCount++;
     } finally {
@@ -308,6 +331,37 @@ export class RocksEngine implements Engine {
     await new Promise<void>((resolve, reject) => {
       this.db.close((err) => (err ? reject(engineError('close', err)) : resolve()));
     });
+  }
+
+  /**
+   * @internal Up to `limit` entries of [start, end) from a fresh iterator (its own point in time),
+   * ended before returning: the read view's scan.
+   */
+  async scanFresh(start: Buffer, end: Buffer, options: SnapshotScanOptions): Promise<KvEntry[]> {
+    this.check();
+    invariant(Number.isSafeInteger(options.limit) && options.limit >= 1, 'scan limit must be a positive integer');
+    const out: KvEntry[] = [];
+    if (Buffer.compare(start, end) >= 0) return out;
+    let iterator: RocksIterator;
+    try {
+      iterator = this.db.iterator({
+        gte: start, lt: end, keys: true, values: true, keyAsBuffer: true, valueAsBuffer: true,
+        reverse: options.isReverse === true, fillCache: true, highWaterMark: SCAN_READ_AHEAD_BYTES,
+        limit: options.limit <= 0x7fffffff ? options.limit : -1,
+      });
+    } catch (err) {
+      throw engineError('iterator', err);
+    }
+    try {
+      while (out.length < options.limit) {
+        const step = await nextEntry(iterator);
+        if (step === null) break;
+        out.push(step);
+      }
+    } finally {
+      await endIterator(iterator);
+    }
+    return out;
   }
 
   /** @internal */

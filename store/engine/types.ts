@@ -1,11 +1,13 @@
 // The storage engine surface the store uses: point and batch reads of the latest state,
-// consistent snapshots (txn's Snapshot), atomic write batches with an explicit sync flag, bounded
-// range deletes, size estimates, and a clean close. Keys are full engine keys (common/keyspace.ts).
-// Errors are FlotillaError('EngineError', …) with the binding's error as `cause`.
+// consistent snapshots and a read view of the live state (both txn's Snapshot), atomic write
+// batches of common's WriteOps with an explicit sync flag, bounded range deletes, size estimates,
+// and a clean close. Keys are full engine keys (common/keyspace.ts). Errors are
+// FlotillaError('EngineError', …) with the binding's error as `cause`.
 
+import { type WriteOp } from '../../common/index.js';
 import { type Modification, type Snapshot, type TxnEngine, type WriteOptions } from '../../txn/index.js';
 
-export type { Modification, Snapshot, WriteOptions };
+export type { Modification, Snapshot, WriteOp, WriteOptions };
 
 export interface SnapshotOptions {
   /**
@@ -34,9 +36,17 @@ export interface Engine extends TxnEngine {
   readonly kind: 'memory' | 'rocksdb';
   get(key: Buffer): Promise<Buffer | null>;
   multiGet(keys: readonly Buffer[]): Promise<(Buffer | null)[]>;
+  /** A true point-in-time view: pins engine state (on RocksDB an iterator) until released. */
   snapshot(options?: SnapshotOptions): Promise<Snapshot>;
-  /** Applies `modifications` atomically, in order (a later one of the same key wins). */
-  write(modifications: readonly Modification[], options: WriteOptions): Promise<void>;
+  /**
+   * The LIVE state behind txn's Snapshot interface, for reads that need no snapshot (see
+   * TxnEngine.readView for exactly when): get → a point get, multiGet → one batched get, scan → a
+   * fresh iterator per call (consistent within that call, reverse allowed); release is a no-op and
+   * nothing is pinned. Fails like the engine once it is closed.
+   */
+  readView(): Snapshot;
+  /** Applies `ops` atomically, in order (a later one of the same key wins). */
+  write(ops: readonly WriteOp[], options: WriteOptions): Promise<void>;
   /**
    * Deletes keys in [start, end), at most `options.limit` of them. Returns how many it deleted on
    * the in-memory engine; RocksDB does not report a count, so it answers whether keys remain.

@@ -9,7 +9,7 @@ import { TS_MAX, type Ts } from '../../common/index.js';
 import { type Engine, MemoryEngine, RocksEngine } from '../../store/index.js';
 import {
   batchRollbackCommand, checkTxnStatusCommand, cleanupCommand, commitCommand, decodeLockEntry, decodeWrite, formatTxnError,
-  gcCommand, getCommand, type Lock, type MissingLockAction, type Mutation, MvccReader, prewriteCommand,
+  gcRange, getCommand, type Lock, type MissingLockAction, type Mutation, MvccReader, prewriteCommand,
   type PrewriteResult, resolveLockCommand, resolveLockOverRange, type TxnError, type TxnStatus, TxnScheduler,
   txnHeartBeatCommand, type Write, type WriteKind, type CommandOutput, type Snapshot,
 } from '../../txn/index.js';
@@ -177,15 +177,8 @@ export class TxnHarness {
   }
 
   async gc(safePoint: Ts, startKey = '', endKey = ''): Promise<number> {
-    let start = k(startKey);
-    let deleted = 0;
-    for (;;) {
-      const from = start;
-      const result = assertOk(await this.run([], (s) => gcCommand(s, { safePoint, startKey: from, endKey: k(endKey), keyLimit: 2 })), 'gc');
-      deleted += result.deletedVersions;
-      if (result.nextKey === null) return deleted;
-      start = result.nextKey;
-    }
+    const result = assertOk(await gcRange(this.scheduler, { safePoint, startKey: k(startKey), endKey: k(endKey), keyLimit: 2 }), 'gc');
+    return result.deletedVersions;
   }
 
   get(key: string, readTs: Ts, bypassLocks?: ReadonlySet<Ts>): Promise<{ kind: 'value'; value: Buffer | null } | TxnError> {

@@ -40,7 +40,7 @@ describe('latches', () => {
       const current = Number((await s.get(key))?.toString() ?? '0');
       await Promise.resolve();
       await s.get(key);
-      return { modifications: [{ kind: 'put' as const, cf: 'raw', key, value: b(String(current + 1)) }], result: current };
+      return { modifications: [{ kind: 'put' as const, cf: 'raw' as const, key, value: b(String(current + 1)) }], result: current };
     })();
     const seen = await Promise.all(Array.from({ length: 50 }, () => scheduler.run([key], increment)));
     assert.deepEqual(seen, Array.from({ length: 50 }, (_, i) => i), 'in arrival order');

@@ -19,9 +19,9 @@ import assert from 'node:assert/strict';
 import { cfRangeOf, composeTs, createRng, decodeDataKey, extractPhysical, type Rng, TS_MAX, type Ts } from '../../common/index.js';
 import { type Engine } from '../../store/index.js';
 import {
-  batchGetCommand, batchRollbackCommand, checkTxnStatusCommand, cleanupCommand, commitCommand, decodeLockEntry, decodeWrite,
-  gcCommand, getCommand, type Lock, type Mutation, prewriteCommand, resolveLockCommand, resolveLockOverRange, scanCommand,
-  scanLockCommand, type Snapshot, type TxnError, TxnScheduler, txnHeartBeatCommand, type Write,
+  batchGetCommand, batchRollbackCommand, checkTxnStatusCommand, cleanupCommand, commitCommand, decodeLatest, decodeLockEntry, decodeWrite,
+  gcRange, getCommand, type Lock, type Mutation, prewriteCommand, resolveLockCommand, resolveLockOverRange, scanCommand,
+  scanLockCommand, type SchedulerReadSource, type Snapshot, type TxnError, TxnScheduler, txnHeartBeatCommand, type Write,
 } from '../../txn/index.js';
 import { type EngineKind, openTestEngine, type TestEngine } from './helpers.js';
 import { type ExpectedState, isError, isExpired, isLongValue, TxnModel } from './model/model.js';
@@ -75,6 +75,7 @@ const REQUIRED_COUNTERS = [
   'gc.deleted.put', 'gc.deleted.delete', 'gc.deleted.lock', 'gc.deleted.rollback', 'gc.deleted.longValue', 'gc.keptPut',
   'gc.safePointIsCommitTs', 'gc.over256Versions',
   'retry.afterOk', 'retry.afterError',
+  'read.latest.absent', 'read.latest.atOrBelow', 'read.latest.fallback', 'gc.droppedLatest',
 ] as const;
 
 /**
@@ -127,7 +128,7 @@ function canon(value: unknown, strip: (b: Buffer) => Buffer): string {
 // ---- the system under test, with a key prefix per case ---------------------------------------
 
 class RealTxn {
-  constructor(readonly engine: Engine, readonly scheduler: TxnScheduler, readonly prefix: Buffer) {}
+  constructor(readonly engine: Engine, readonly scheduler: TxnScheduler, readonly prefix: Buffer, readonly readSource: SchedulerReadSource) {}
 
   /** A user key of the case → the engine's user key (prefixed on the shared RocksDB). */
   key(key: Buffer): Buffer {
@@ -145,7 +146,14 @@ class RealTxn {
   }
   strip = (b: Buffer): Buffer => (this.prefix.length > 0 && b.length >= this.prefix.length && b.subarray(0, this.prefix.length).equals(this.prefix) ? b.subarray(this.prefix.length) : b);
 
+  /** A read command through the case's read source: a snapshot, or the engine's live read view. */
   async read<T>(fn: (s: Snapshot) => Promise<T>, isReverseEnabled = false): Promise<T> {
+    if (this.readSource === 'readView') return fn(this.engine.readView());
+    return this.dump(fn, isReverseEnabled);
+  }
+
+  /** Through a true snapshot, whatever the read source (the whole-state dump). */
+  async dump<T>(fn: (s: Snapshot) => Promise<T>, isReverseEnabled = false): Promise<T> {
     const snapshot = await this.engine.snapshot({ isReverseEnabled });
     try {
       return await fn(snapshot);
@@ -154,22 +162,25 @@ class RealTxn {
     }
   }
 
-  /** Every lock, write record and default-CF value of the case's keys, decoded. */
+  /** Every lock, write record, latest record and default-CF value of the case's keys, decoded. */
   async state(): Promise<ExpectedState> {
     const start = this.rangeStart(Buffer.alloc(0));
     const end = this.rangeEnd(Buffer.alloc(0));
-    return this.read(async (s) => {
+    return this.dump(async (s) => {
       const locks = new Map<string, Lock>();
       const writes = new Map<string, Map<Ts, Write>>();
       const values = new Map<string, Buffer>();
-      const scanCf = async (cf: 'lock' | 'write' | 'default'): Promise<{ key: Buffer; value: Buffer }[]> => {
+      const latest = new Map<string, { commitTs: Ts; write: Write }>();
+      const scanCf = async (cf: 'lock' | 'write' | 'default' | 'latest'): Promise<{ key: Buffer; value: Buffer }[]> => {
         const r = cfRangeOf(cf, start, end);
         return s.scan(r.start, r.end, { limit: 1_000_000 });
       };
       for (const entry of await scanCf('lock')) {
         const lock = decodeLockEntry(entry.value);
-        if (lock !== null) locks.set(S(this.strip(decodeDataKey(entry.key).userKey)), lock);
+        assert.ok(lock !== null, 'a lock-CF entry is a lock (no unlocked markers)');
+        locks.set(S(this.strip(decodeDataKey(entry.key).userKey)), lock);
       }
+      for (const entry of await scanCf('latest')) latest.set(S(this.strip(decodeDataKey(entry.key).userKey)), decodeLatest(entry.value));
       for (const entry of await scanCf('write')) {
         const decoded = decodeDataKey(entry.key);
         const key = S(this.strip(decoded.userKey));
@@ -181,7 +192,7 @@ class RealTxn {
         const decoded = decodeDataKey(entry.key);
         values.set(`${S(this.strip(decoded.userKey))}@${decoded.ts}`, entry.value);
       }
-      return { locks, writes, values };
+      return { locks, writes, values, latest };
     });
   }
 }
@@ -196,6 +207,7 @@ function stateDiff(actual: ExpectedState, expected: ExpectedState, strip: (b: Bu
     for (const [key, lock] of state.locks) out.add(`lock ${JSON.stringify(key)} ${canon(lock, own)}`);
     for (const [key, versions] of state.writes) for (const [ts, w] of versions) out.add(`write ${JSON.stringify(key)}@${T(ts)} ${canon(w, own)}`);
     for (const [id, value] of state.values) out.add(`value ${JSON.stringify(id)} ${value.length} B`);
+    for (const [key, l] of state.latest) out.add(`latest ${JSON.stringify(key)}@${T(l.commitTs)} ${canon(l.write, own)}`);
     return out;
   };
   const a = entries(actual, strip);
@@ -210,6 +222,7 @@ function canonState(state: ExpectedState, strip: (b: Buffer) => Buffer): string 
     locks: sortStr(state.locks),
     writes: sortStr(state.writes).map(([k, versions]) => [k, [...versions].sort((a, b) => (a[0] < b[0] ? -1 : 1))]),
     values: sortStr(state.values),
+    latest: sortStr(state.latest),
   }, strip);
 }
 
@@ -446,18 +459,8 @@ class CaseRun {
     return {
       name: 'gc', isWrite: true, describe: `gc safe point ${T(safePoint)} [${JSON.stringify(S(startKey))}, ${JSON.stringify(S(endKey))}) key limit ${keyLimit}`,
       real: async () => {
-        let start = r.rangeStart(startKey);
-        let deletedVersions = 0;
-        for (let batch = 0; ; batch++) {
-          assert.ok(batch < 1000, 'gc batches never end');
-          const from = start;
-          const result = await r.scheduler.run([], (s) => gcCommand(s, { safePoint, startKey: from, endKey: r.rangeEnd(endKey), keyLimit }));
-          if (isError(result)) return result;
-          deletedVersions += result.deletedVersions;
-          if (result.nextKey === null) return { deletedVersions };
-          assert.ok(Buffer.compare(result.nextKey, start) > 0, 'gc next key moves forward');
-          start = result.nextKey;
-        }
+        const result = await gcRange(r.scheduler, { safePoint, startKey: r.rangeStart(startKey), endKey: r.rangeEnd(endKey), keyLimit });
+        return isError(result) ? result : { deletedVersions: result.deletedVersions };
       },
       model: () => ({ deletedVersions: this.model.gc(safePoint, startKey, endKey).deletedVersions }),
     };
@@ -655,6 +658,9 @@ class CaseRun {
     const c = this.counters;
     for (const key of keys) {
       if (this.model.writes.get(key)?.has(readTs) === true) c.hit('read.atCommitTs');
+      // getWrite's three cases: no latest record, latest at or below the read, latest above it.
+      const newestData = this.model.versionsDesc(key).find(([, w]) => w.kind === 'put' || w.kind === 'delete');
+      c.hit(newestData === undefined ? 'read.latest.absent' : newestData[0] <= readTs ? 'read.latest.atOrBelow' : 'read.latest.fallback');
       const lock = this.model.locks.get(key);
       if (lock === undefined) continue;
       if (lock.startTs === readTs) c.hit('read.atLockTs');
@@ -747,7 +753,10 @@ class CaseRun {
     for (const key of copy.allKeys()) {
       if (copy.versionsDesc(key).filter(([ts]) => ts <= safePoint).length > 256) c.hit('gc.over256Versions');
     }
-    for (const w of copy.gc(safePoint, startKey, endKey).deleted) {
+    const latestBefore = copy.expectedState().latest.size;
+    const collected = copy.gc(safePoint, startKey, endKey);
+    if (copy.expectedState().latest.size < latestBefore) c.hit('gc.droppedLatest');
+    for (const w of collected.deleted) {
       c.hit(`gc.deleted.${w.kind}`);
       if (w.kind === 'put' && w.value !== null && isLongValue(w.value)) c.hit('gc.deleted.longValue');
     }
@@ -873,7 +882,7 @@ function replayCommand(seed: number): string {
   return `FLOTILLA_PROP_SEED=${seed} FLOTILLA_PROP_RUNS=1 node --test ${TEST_FILE}`;
 }
 
-function runProperty(kind: EngineKind, runs: number): void {
+function runProperty(kind: EngineKind, runs: number, readSource: SchedulerReadSource): void {
   const counters = new Counters();
   let shared: TestEngine | null = null;
   before(async () => {
@@ -882,9 +891,10 @@ function runProperty(kind: EngineKind, runs: number): void {
   after(async () => {
     await shared?.cleanup();
   });
-  it(`txn/ answers like the reference model over ${runs} generated histories (${kind})`, async () => {
+  const label = `${kind}, reads via ${readSource}`;
+  it(`txn/ answers like the reference model over ${runs} generated histories (${label})`, async () => {
     const started = Date.now();
-    console.log(`txn model property (${kind}): base seed ${BASE_SEED}`);
+    console.log(`txn model property (${label}): base seed ${BASE_SEED}`);
     for (let i = 0; i < runs; i++) {
       const seed = BASE_SEED + i;
       let own: TestEngine | null = null;
@@ -894,22 +904,23 @@ function runProperty(kind: EngineKind, runs: number): void {
         engine = own.engine;
       }
       const prefix = kind === 'memory' ? Buffer.alloc(0) : B(`P${String(i).padStart(6, '0')}/`);
-      const run = new CaseRun(new RealTxn(engine, new TxnScheduler(engine, { latchSlots: 64, isSyncWrite: false }), prefix), seed, counters);
+      const scheduler = new TxnScheduler(engine, { latchSlots: 64, isSyncWrite: false, readSource });
+      const run = new CaseRun(new RealTxn(engine, scheduler, prefix, readSource), seed, counters);
       try {
         await run.run();
       } catch (error) {
         const trace = run.log.slice(-40).map((line, n) => `  ${n}: ${line}`).join('\n');
         const message = error instanceof Error ? error.message : String(error);
-        throw new Error(`${kind}: case seed ${seed} failed — replay: ${replayCommand(seed)}\nkeys ${JSON.stringify(run.keys)}; last steps:\n${trace}\n${message}`, { cause: error });
+        throw new Error(`${label}: case seed ${seed} failed — replay: ${replayCommand(seed)}\nkeys ${JSON.stringify(run.keys)}; last steps:\n${trace}\n${message}`, { cause: error });
       } finally {
         await own?.cleanup();
       }
       counters.hit('cases');
     }
     const seconds = (Date.now() - started) / 1000;
-    console.log(`txn model property (${kind}): ${runs} cases in ${seconds.toFixed(1)} s; coverage: ${counters.format()}`);
+    console.log(`txn model property (${label}): ${runs} cases in ${seconds.toFixed(1)} s; coverage: ${counters.format()}`);
     const zeroCounters = REQUIRED_COUNTERS.filter((name) => counters.get(name) === 0);
-    if (zeroCounters.length > 0) console.log(`txn model property (${kind}): counters at zero: ${zeroCounters.join(', ')}`);
+    if (zeroCounters.length > 0) console.log(`txn model property (${label}): counters at zero: ${zeroCounters.join(', ')}`);
     if (runs >= 60) {
       const zero = zeroCounters.filter((name) => runs >= 200 || !RARE_ON_SMALL_RUNS.has(name));
       assert.deepEqual(zero, [], `coverage counters at zero (blind spots): ${zero.join(', ')}`);
@@ -917,5 +928,7 @@ function runProperty(kind: EngineKind, runs: number): void {
   });
 }
 
-describe('txn reference-model property: real RocksDB', () => runProperty('rocksdb', RUNS_ROCKSDB));
-describe('txn reference-model property: in-memory engine', () => runProperty('memory', RUNS_MEMORY));
+describe('txn reference-model property: real RocksDB, snapshot reads', () => runProperty('rocksdb', RUNS_ROCKSDB, 'snapshot'));
+describe('txn reference-model property: in-memory engine, snapshot reads', () => runProperty('memory', RUNS_MEMORY, 'snapshot'));
+describe('txn reference-model property: real RocksDB, read-view reads', () => runProperty('rocksdb', RUNS_ROCKSDB, 'readView'));
+describe('txn reference-model property: in-memory engine, read-view reads', () => runProperty('memory', RUNS_MEMORY, 'readView'));

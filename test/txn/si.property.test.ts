@@ -19,7 +19,7 @@ import fc from 'fast-check';
 import { composeTs, TS_MAX, type Ts } from '../../common/index.js';
 import { type Engine } from '../../store/index.js';
 import {
-  batchGetCommand, batchRollbackCommand, checkTxnStatusCommand, commitCommand, formatTxnError, gcCommand, type KvPair,
+  batchGetCommand, batchRollbackCommand, checkTxnStatusCommand, commitCommand, formatTxnError, gcRange, type KvPair,
   type LockInfo, MvccReader, prewriteCommand, resolveLockCommand, resolveLockOverRange, scanCommand, scanLockCommand, type Snapshot, type TxnError,
   TxnScheduler, txnHeartBeatCommand,
 } from '../../txn/index.js';
@@ -383,15 +383,9 @@ class CaseRun {
   }
 
   async gc(safePoint: Ts): Promise<void> {
-    let start = this.rangeStart;
-    for (;;) {
-      const from = start;
-      const r = await this.scheduler.run([], (s) => gcCommand(s, { safePoint, startKey: from, endKey: this.rangeEnd, keyLimit: 3 }));
-      if (r.kind === 'error') assert.fail(formatTxnError(r));
-      this.stats.gcDeleted += r.deletedVersions;
-      if (r.nextKey === null) break;
-      start = r.nextKey;
-    }
+    const r = await gcRange(this.scheduler, { safePoint, startKey: this.rangeStart, endKey: this.rangeEnd, keyLimit: 3 });
+    if (r.kind === 'error') assert.fail(formatTxnError(r));
+    this.stats.gcDeleted += r.deletedVersions;
     this.stats.gcRuns++;
   }
 

@@ -1,13 +1,16 @@
-// Snapshot reads at a ts: point get, batch get, forward/reverse scan. A lock of another
-// transaction with start_ts ≤ the read ts blocks the read (KeyIsLocked), except the locks
-// lockBlocksRead lets pass; the caller resolves it (checkTxnStatus, resolveLock) and retries.
+// Reads at a ts: point get, batch get, forward/reverse scan. A lock of another transaction with
+// start_ts ≤ the read ts blocks the read (KeyIsLocked), except the locks lockBlocksRead lets
+// pass; the caller resolves it (checkTxnStatus, resolveLock) and retries. Every read looks at a
+// key's lock before its latest/write/default records (a scan reads its range's locks before its
+// write records), so they are correct on a TxnEngine.readView after a read barrier, not only on
+// a snapshot (the argument is in mvcc/snapshot.ts).
 
 import { type Ts } from '../../common/pure.js';
 import { cfRangeOf, decodeDataKey, versionOf } from '../../common/pure.js';
 import { keyIsLocked, type TxnError } from '../errors.js';
 import { SCAN_BATCH_ENTRIES } from '../limits.js';
-import { type BypassLocks, keyAfter, lockBlocksRead, type MvccReader } from '../mvcc/reader.js';
-import { decodeLockEntry } from '../records/lock.js';
+import { type BypassLocks, keyAfter, keyInRange, lockBlocksRead, type MvccReader } from '../mvcc/reader.js';
+import { decodeLockEntry, type Lock } from '../records/lock.js';
 import { decodeWrite, type Write } from '../records/write.js';
 
 export interface KvPair {
@@ -23,7 +26,11 @@ export async function pointGet(
   return { kind: 'value', value: result };
 }
 
-/** Values of `keys` at readTs (absent keys omitted), or the first blocking lock. */
+/**
+ * Values of `keys` at readTs (absent keys omitted), or the first blocking lock. Engine calls: one
+ * multiGet of the locks, one of the latest records, one of long values; an iterator only for keys
+ * whose latest record is newer than readTs.
+ */
 export async function batchGet(
   reader: MvccReader, keys: readonly Buffer[], readTs: Ts, bypassLocks: BypassLocks = new Set(),
 ): Promise<{ readonly kind: 'pairs'; readonly pairs: KvPair[] } | TxnError> {
@@ -32,13 +39,15 @@ export async function batchGet(
     const lock = locks[i];
     if (lock !== null && lock !== undefined && lockBlocksRead(lock, readTs, bypassLocks)) return keyIsLocked(keys[i]!, lock);
   }
-  const values = await Promise.all(keys.map((key) => reader.getCommitted(key, readTs)));
-  const pairs: KvPair[] = [];
+  const latests = await reader.loadLatests(keys);
+  const writes = await Promise.all(keys.map((key, i) => reader.writeAtOrBelow(key, readTs, latests[i] ?? null)));
+  const found: { key: Buffer; write: Write }[] = [];
   for (let i = 0; i < keys.length; i++) {
-    const value = values[i];
-    if (value !== null && value !== undefined) pairs.push({ key: keys[i]!, value });
+    const write = writes[i];
+    if (write !== null && write !== undefined && write.write.kind === 'put') found.push({ key: keys[i]!, write: write.write });
   }
-  return { kind: 'pairs', pairs };
+  const values = await reader.loadValues(found);
+  return { kind: 'pairs', pairs: found.map(({ key }, i) => ({ key, value: values[i]! })) };
 }
 
 export interface ScanArgs {
@@ -53,9 +62,15 @@ export interface ScanArgs {
 
 /**
  * Up to `limit` pairs in [startKey, endKey) at readTs, ascending (or descending from endKey).
- * Fails with the first blocking lock among the keys the scan covered.
+ * Fails with the first (lowest) blocking lock among the keys the scan covered. The lock range is
+ * read first, then the write range (lock first, see the file header): a forward scan needs only
+ * the lowest blocking lock of the whole range (it is in the covered range iff it is ≤ the last
+ * key returned); a reverse scan keeps every blocking lock of the range, since its covered range
+ * ends where it stops.
  */
 export async function scan(reader: MvccReader, args: ScanArgs): Promise<{ readonly kind: 'pairs'; readonly pairs: KvPair[] } | TxnError> {
+  const bypass = args.bypassLocks ?? new Set<Ts>();
+  const blocking = await blockingLocks(reader, args.startKey, args.endKey, args.readTs, bypass, args.isReverse ? 'all' : 'first');
   const found: { key: Buffer; write: Write }[] = [];
   await reader.forEachKeyVersions(args.startKey, args.endKey, args.isReverse ? 'reverse' : 'forward', (key, versions) => {
     for (const entry of versions) {
@@ -71,25 +86,29 @@ export async function scan(reader: MvccReader, args: ScanArgs): Promise<{ readon
   const last = found.length >= args.limit ? found[found.length - 1] : undefined;
   const coveredStart = args.isReverse && last !== undefined ? last.key : args.startKey;
   const coveredEnd = !args.isReverse && last !== undefined ? keyAfter(last.key) : args.endKey;
-  const blocking = await firstBlockingLock(reader, coveredStart, coveredEnd, args.readTs, args.bypassLocks ?? new Set());
-  if (blocking !== null) return blocking;
-  const values = await Promise.all(found.map(({ key, write }) => reader.loadValue(key, write)));
+  const firstCovered = blocking.find(({ key }) => keyInRange(key, coveredStart, coveredEnd));
+  if (firstCovered !== undefined) return keyIsLocked(firstCovered.key, firstCovered.lock);
+  const values = await reader.loadValues(found);
   return { kind: 'pairs', pairs: found.map(({ key }, i) => ({ key, value: values[i]! })) };
 }
 
-async function firstBlockingLock(
-  reader: MvccReader, startKey: Buffer, endKey: Buffer, readTs: Ts, bypassLocks: BypassLocks,
-): Promise<TxnError | null> {
+/** Blocking locks of [startKey, endKey) in key order: the first only, or all. */
+async function blockingLocks(
+  reader: MvccReader, startKey: Buffer, endKey: Buffer, readTs: Ts, bypassLocks: BypassLocks, which: 'first' | 'all',
+): Promise<{ key: Buffer; lock: Lock }[]> {
   const range = cfRangeOf('lock', startKey, endKey);
+  const out: { key: Buffer; lock: Lock }[] = [];
   let start = range.start;
   for (;;) {
     const entries = await reader.snapshot.scan(start, range.end, { limit: SCAN_BATCH_ENTRIES });
     for (const entry of entries) {
       const lock = decodeLockEntry(entry.value);
-      if (lock !== null && lockBlocksRead(lock, readTs, bypassLocks)) return keyIsLocked(decodeDataKey(entry.key).userKey, lock);
+      if (lock === null || !lockBlocksRead(lock, readTs, bypassLocks)) continue;
+      out.push({ key: decodeDataKey(entry.key).userKey, lock });
+      if (which === 'first') return out;
     }
     const lastEntry = entries[entries.length - 1];
-    if (entries.length < SCAN_BATCH_ENTRIES || lastEntry === undefined) return null;
+    if (entries.length < SCAN_BATCH_ENTRIES || lastEntry === undefined) return out;
     start = keyAfter(lastEntry.key);
   }
 }

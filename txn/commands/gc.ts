@@ -1,6 +1,8 @@
-// The gc command: one batch of at most `keyLimit` user keys from startKey; the answer says where
-// the next batch starts. Runs without latches: it only touches versions ≤ safe_point, which no
-// live command writes (precondition of actions/gc.ts).
+// The gc commands. gcCommand: one batch of at most `keyLimit` user keys from startKey; the answer
+// says where the next batch starts and which keys' latest records to drop. It runs without
+// latches: it only touches versions ≤ safe_point, which no live command writes (precondition of
+// actions/gc.ts). gcLatestCommand then drops those latest records under the keys' latches (why
+// not in the first batch: actions/gc.ts). gcRange drives both over a range.
 
 import { type Ts } from '../../common/pure.js';
 import { invalidArgument } from '../errors.js';
@@ -8,7 +10,9 @@ import { GC_KEYS_PER_BATCH_MAX } from '../limits.js';
 import { MvccReader } from '../mvcc/reader.js';
 import { type Snapshot } from '../mvcc/snapshot.js';
 import { MvccWriteBuffer } from '../mvcc/write-buffer.js';
-import { gcKeyVersions } from '../actions/gc.js';
+import { gcKeyVersions, gcLatest } from '../actions/gc.js';
+import { type TxnScheduler } from '../scheduler.js';
+import { type TxnError } from '../errors.js';
 import { checkRange, checkTs, type CommandOutput, failed, firstError, output } from './validate.js';
 
 export interface GcArgs {
@@ -18,10 +22,18 @@ export interface GcArgs {
   readonly keyLimit: number;
 }
 
+/** A latest record to drop if it still holds the data write GC deleted at `commitTs`. */
+export interface DroppedLatest {
+  readonly key: Buffer;
+  readonly commitTs: Ts;
+}
+
 export interface GcResult {
   readonly kind: 'collected';
   readonly deletedVersions: number;
   readonly nextKey: Buffer | null;
+  /** For gcLatestCommand, run after this batch is applied, under these keys' latches. */
+  readonly droppedLatests: readonly DroppedLatest[];
 }
 
 export async function gcCommand(snapshot: Snapshot, args: GcArgs): Promise<CommandOutput<GcResult>> {
@@ -34,15 +46,51 @@ export async function gcCommand(snapshot: Snapshot, args: GcArgs): Promise<Comma
   let keys = 0;
   let deletedVersions = 0;
   let nextKey: Buffer | null = null;
+  const droppedLatests: DroppedLatest[] = [];
   await new MvccReader(snapshot).forEachKeyVersions(args.startKey, args.endKey, 'forward', (key, versions) => {
     if (keys >= args.keyLimit) {
       nextKey = key;
       return 'stop';
     }
     keys++;
-    deletedVersions += gcKeyVersions(buf, key, versions, args.safePoint);
+    const outcome = gcKeyVersions(buf, key, versions, args.safePoint);
+    deletedVersions += outcome.deleted;
+    if (outcome.droppedLatestTs !== null) droppedLatests.push({ key, commitTs: outcome.droppedLatestTs });
     return 'continue';
   });
-  return output(buf, { kind: 'collected' as const, deletedVersions, nextKey });
+  return output(buf, { kind: 'collected' as const, deletedVersions, nextKey, droppedLatests });
 }
 
+/** Drops the latest records gcCommand named, each only if it still holds the write GC dropped. Latched on their keys. */
+export async function gcLatestCommand(
+  snapshot: Snapshot, droppedLatests: readonly DroppedLatest[],
+): Promise<CommandOutput<{ readonly kind: 'collected'; readonly droppedCount: number }>> {
+  const buf = new MvccWriteBuffer();
+  const latests = await new MvccReader(snapshot).loadLatests(droppedLatests.map((d) => d.key));
+  let droppedCount = 0;
+  for (let i = 0; i < droppedLatests.length; i++) {
+    const { key, commitTs } = droppedLatests[i]!;
+    if (gcLatest(buf, key, latests[i] ?? null, commitTs) === 'dropped') droppedCount++;
+  }
+  return output(buf, { kind: 'collected' as const, droppedCount });
+}
+
+/**
+ * GC of [startKey, endKey) at `safePoint` in batches of `keyLimit` keys: each gcCommand batch
+ * unlatched, then its gcLatestCommand under the latches of the keys it names. Returns the write
+ * versions deleted.
+ */
+export async function gcRange(scheduler: TxnScheduler, args: GcArgs): Promise<{ readonly kind: 'collected'; readonly deletedVersions: number } | TxnError> {
+  let startKey = args.startKey;
+  let deletedVersions = 0;
+  for (;;) {
+    const from = startKey;
+    const result = await scheduler.run([], (s) => gcCommand(s, { ...args, startKey: from }));
+    if (result.kind === 'error') return result;
+    deletedVersions += result.deletedVersions;
+    const dropped = result.droppedLatests;
+    if (dropped.length > 0) await scheduler.run(dropped.map((d) => d.key), (s) => gcLatestCommand(s, dropped));
+    if (result.nextKey === null) return { kind: 'collected', deletedVersions };
+    startKey = result.nextKey;
+  }
+}

@@ -1,14 +1,22 @@
-// MvccReader: Percolator's view of one snapshot. Point reads check the lock CF, then find the
-// newest write at or below a ts; scans walk the write CF grouping versions per user key. All keys
-// handed in and out are user keys; the keyspace module turns them into engine keys.
+// MvccReader: Percolator's view of one snapshot or read view. Point reads check the lock CF, then
+// find the newest put/delete at or below a ts — by a point lookup of the latest record when it is
+// at or below the ts, else by walking the write CF; scans walk the write CF grouping versions per
+// user key. All keys handed in and out are user keys; the keyspace module turns them into engine
+// keys.
+//
+// Lock first: every read path here reads a key's lock before its latest/write/default records, and
+// a range's locks before its write records. On a true snapshot the order does not matter; on a
+// TxnEngine.readView (the live state) it is what makes the reads correct — the argument is at
+// TxnEngine.readView in snapshot.ts.
 
 import { FlotillaError, type Ts } from '../../common/pure.js';
 import {
-  cfRangeOf, decodeDataKey, defaultKey, lockKey, sameUserKey, versionOf, versionsEndKey, writeKey,
+  cfRangeOf, decodeDataKey, defaultKey, latestKey, lockKey, sameUserKey, versionOf, versionsEndKey, writeKey,
 } from '../../common/pure.js';
 import { TS_MAX } from '../../common/pure.js';
 import { keyIsLocked, type TxnError } from '../errors.js';
 import { SCAN_BATCH_ENTRIES } from '../limits.js';
+import { decodeLatestEntry, type LatestWrite } from '../records/latest.js';
 import { decodeLockEntry, type Lock } from '../records/lock.js';
 import { decodeWrite, type Write } from '../records/write.js';
 import { type KvEntry, type Snapshot } from './snapshot.js';
@@ -28,6 +36,7 @@ export type TxnCommitRecord =
 export type BypassLocks = ReadonlySet<Ts>;
 
 const NO_BYPASS: BypassLocks = new Set<Ts>();
+const EMPTY = Buffer.alloc(0);
 
 /**
  * Whether a lock blocks a read at `readTs`. It does not when it is newer than the read, is the
@@ -69,11 +78,46 @@ export class MvccReader {
     return entry === undefined ? null : { commitTs: versionOf(entry.key), write: decodeWrite(entry.value) };
   }
 
+  /** The latest record of `key` (its newest put/delete), or null when it has no data version. */
+  async loadLatest(key: Buffer): Promise<LatestWrite | null> {
+    return decodeLatestEntry(await this.snapshot.get(latestKey(key)));
+  }
+
+  /** Latest records of several keys in one engine call, in the order of `keys`. */
+  async loadLatests(keys: readonly Buffer[]): Promise<(LatestWrite | null)[]> {
+    const values = await this.snapshot.multiGet(keys.map((k) => latestKey(k)));
+    return values.map((v) => decodeLatestEntry(v));
+  }
+
   /**
    * The newest put/delete of `key` with commit_ts ≤ ts (rollback and lock records are skipped),
-   * or null. Reads in growing batches: most keys have few versions.
+   * or null. One point lookup of the latest record in the common case (see writeAtOrBelow).
    */
   async getWrite(key: Buffer, ts: Ts): Promise<VersionedWrite | null> {
+    return this.writeAtOrBelow(key, ts, await this.loadLatest(key));
+  }
+
+  /**
+   * getWrite given the key's latest record as read by the caller (batch reads fetch many at once):
+   *   - absent: the key has no put/delete at all → null, no iterator;
+   *   - latest.commit_ts ≤ ts: it is the newest data write, so the newest ≤ ts → it;
+   *   - latest.commit_ts > ts: an older version is wanted → the write-CF walk (scanWrite).
+   * Correct because the latest record always holds the key's newest put/delete (commit writes it
+   * in increasing commit_ts order, argued in actions/commit.ts; GC drops it exactly when it drops
+   * that write, actions/gc.ts).
+   */
+  async writeAtOrBelow(key: Buffer, ts: Ts, latest: LatestWrite | null): Promise<VersionedWrite | null> {
+    if (latest === null) return null;
+    if (latest.commitTs <= ts) return latest;
+    return this.scanWrite(key, ts);
+  }
+
+  /**
+   * The newest put/delete of `key` with commit_ts ≤ ts by walking the write CF (the fallback of
+   * getWrite; also what getWrite was before the latest record). Reads in growing batches: most
+   * keys have few versions.
+   */
+  async scanWrite(key: Buffer, ts: Ts): Promise<VersionedWrite | null> {
     const end = versionsEndKey('write', key);
     let start = writeKey(key, ts);
     let limit = 1;
@@ -125,14 +169,36 @@ export class MvccReader {
     }
   }
 
-  /** A snapshot read of one key at `readTs`: KeyIsLocked if a lock blocks it, else value or null. */
+  /**
+   * Values of put writes, in order: inline ones as they are, long ones from the default CF in one
+   * engine call. A missing long value is Corruption.
+   */
+  async loadValues(found: readonly { readonly key: Buffer; readonly write: Write }[]): Promise<Buffer[]> {
+    const longAt: number[] = [];
+    for (let i = 0; i < found.length; i++) if (found[i]!.write.shortValue === null) longAt.push(i);
+    const longValues = longAt.length === 0 ? [] : await this.snapshot.multiGet(longAt.map((i) => defaultKey(found[i]!.key, found[i]!.write.startTs)));
+    const out = found.map(({ write }) => write.shortValue ?? EMPTY);
+    for (let j = 0; j < longAt.length; j++) {
+      const value = longValues[j];
+      const { write } = found[longAt[j]!]!;
+      if (value === null || value === undefined) throw new FlotillaError('Corruption', `default value missing for a put at start_ts ${write.startTs}`);
+      out[longAt[j]!] = value;
+    }
+    return out;
+  }
+
+  /**
+   * A read of one key at `readTs`: KeyIsLocked if a lock blocks it, else value or null. Reads the
+   * lock, then the latest record (then, only if it is newer than readTs, the write CF), then a
+   * long value: lock first (see the file header).
+   */
   async get(key: Buffer, readTs: Ts, bypassLocks: BypassLocks = NO_BYPASS): Promise<Buffer | null | TxnError> {
     const lock = await this.loadLock(key);
     if (lock !== null && lockBlocksRead(lock, readTs, bypassLocks)) return keyIsLocked(key, lock);
     return this.getCommitted(key, readTs);
   }
 
-  /** The committed value at `readTs`, ignoring locks. */
+  /** The committed value at `readTs`, ignoring locks (callers that care read the lock first). */
   async getCommitted(key: Buffer, readTs: Ts): Promise<Buffer | null> {
     const found = await this.getWrite(key, readTs);
     if (found === null || found.write.kind === 'delete') return null;

@@ -3,8 +3,9 @@
 // holding the latches. Later modifications of the same key win, as in a RocksDB write batch.
 
 import { type Ts } from '../../common/pure.js';
-import { defaultKey, lockKey, writeKey } from '../../common/pure.js';
-import { type Lock, encodeLock, UNLOCKED_MARKER } from '../records/lock.js';
+import { defaultKey, latestKey, lockKey, writeKey } from '../../common/pure.js';
+import { encodeLatest, type LatestWrite } from '../records/latest.js';
+import { type Lock, encodeLock } from '../records/lock.js';
 import { type Write, encodeWrite } from '../records/write.js';
 import { type Modification } from './snapshot.js';
 
@@ -16,9 +17,9 @@ export class MvccWriteBuffer {
     this.push({ kind: 'put', cf: 'lock', key: lockKey(key), value: encodeLock(lock) });
   }
 
-  /** Releases the lock: writes the unlocked marker (see records/lock.ts for why not a delete). */
+  /** Releases the lock: a real delete (readers look locks up by get/multiGet, never by seek). */
   unlock(key: Buffer): void {
-    this.push({ kind: 'put', cf: 'lock', key: lockKey(key), value: UNLOCKED_MARKER });
+    this.push({ kind: 'delete', cf: 'lock', key: lockKey(key) });
   }
 
   putWrite(key: Buffer, commitTs: Ts, write: Write): void {
@@ -27,6 +28,15 @@ export class MvccWriteBuffer {
 
   deleteWrite(key: Buffer, commitTs: Ts): void {
     this.push({ kind: 'delete', cf: 'write', key: writeKey(key, commitTs) });
+  }
+
+  /** Records `latest` as the key's newest put/delete (records/latest.ts). */
+  putLatest(key: Buffer, latest: LatestWrite): void {
+    this.push({ kind: 'put', cf: 'latest', key: latestKey(key), value: encodeLatest(latest) });
+  }
+
+  deleteLatest(key: Buffer): void {
+    this.push({ kind: 'delete', cf: 'latest', key: latestKey(key) });
   }
 
   putValue(key: Buffer, startTs: Ts, value: Buffer): void {

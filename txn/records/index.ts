@@ -1,2 +1,3 @@
 export * from './lock.js';
 export * from './write.js';
+export * from './latest.js';

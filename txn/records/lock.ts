@@ -72,17 +72,12 @@ function corrupt(reason: string): FlotillaError {
 }
 
 /**
- * The lock-CF value of a key that is not locked. Releasing a lock writes this empty marker instead
- * of deleting the key: a delete leaves a tombstone, and every later seek of the binding's iterator
- * (which cannot set RocksDB's iterate_upper_bound) walks over all tombstones after its target —
- * measured: point reads fell from 40,000/s to 1,200/s after 5,000 deleted locks. With markers a
- * lock lookup lands on its own key. Cost: one ~20-byte entry per key ever locked.
+ * A lock-CF value (or its absence) as a lock: null when absent. A released lock is deleted, never
+ * left as an empty "unlocked" marker (the marker of earlier versions is gone: no data of theirs
+ * exists), so an empty value is Corruption like any other bad record.
  */
-export const UNLOCKED_MARKER: Buffer = Buffer.alloc(0);
-
-/** A lock-CF value (or its absence) as a lock: null when absent or the unlocked marker. */
 export function decodeLockEntry(bytes: Buffer | null | undefined): Lock | null {
-  return bytes === null || bytes === undefined || bytes.length === 0 ? null : decodeLock(bytes);
+  return bytes === null || bytes === undefined ? null : decodeLock(bytes);
 }
 
 /** Decodes a lock record; a bad version, length or checksum is Corruption (thrown: not an operating error). */

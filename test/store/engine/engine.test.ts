@@ -8,13 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { createRng, isFlotillaError } from '../../../common/index.js';
-import { type Engine, MemoryEngine, type Modification, RocksEngine } from '../../../store/index.js';
-import { cfRange, dataKey, writeKey } from '../../../common/pure.js';
+import { type Engine, MemoryEngine, RocksEngine, type WriteOp } from '../../../store/index.js';
+import { cfRange, dataKey, deleteOp, latestKey, lockKey, putOp, writeKey } from '../../../common/pure.js';
 import { ENGINE_KINDS, openTestEngine, type EngineKind } from '../../txn/helpers.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
-const put = (key: string, value: string): Modification => ({ kind: 'put', cf: 'raw', key: b(key), value: b(value) });
-const del = (key: string): Modification => ({ kind: 'delete', cf: 'raw', key: b(key) });
+const put = (key: string, value: string): WriteOp => ({ kind: 'put', cf: 'raw', key: b(key), value: b(value) });
+const del = (key: string): WriteOp => ({ kind: 'delete', cf: 'raw', key: b(key) });
 
 async function withEngine(kind: EngineKind, body: (engine: Engine) => Promise<void>): Promise<void> {
   const { engine, cleanup } = await openTestEngine(kind);
@@ -113,7 +113,7 @@ for (const kind of ENGINE_KINDS) {
 
     it('approximateSize grows with the data in the range, and is 0 for an empty range', () => withEngine(kind, async (engine) => {
       const rng = createRng(7); // incompressible values: the estimate is of bytes on disk
-      const mods: Modification[] = [];
+      const mods: WriteOp[] = [];
       for (let i = 0; i < 2000; i++) {
         const value = Buffer.allocUnsafe(1000);
         for (let j = 0; j < value.length; j++) value[j] = rng.nextInt(256);
@@ -126,6 +126,57 @@ for (const kind of ENGINE_KINDS) {
       assert.ok(size > 500_000 && size < 10_000_000, `size ${size}`);
       const empty = cfRange('lock');
       assert.equal(await engine.approximateSize(empty.start, empty.end), 0);
+    }));
+
+    it('WriteOps of every CF land atomically under their full engine keys; delete of a missing key is a no-op', () => withEngine(kind, async (engine) => {
+      const ops: WriteOp[] = [
+        putOp('lock', lockKey(b('k')), b('L')), putOp('write', writeKey(b('k'), 7n), b('W')), putOp('latest', latestKey(b('k')), b('N')),
+        putOp('default', dataKey('default', b('k')), b('D')), putOp('raw', dataKey('raw', b('k')), b('R')), putOp('local', b('\x01zz'), b('M')),
+        deleteOp('lock', lockKey(b('k'))), deleteOp('lock', lockKey(b('absent'))),
+      ];
+      await engine.write(ops, { sync: true });
+      assert.equal(await engine.get(lockKey(b('k'))), null, 'the later delete of the same key wins');
+      assert.deepEqual((await engine.multiGet([writeKey(b('k'), 7n), latestKey(b('k')), dataKey('raw', b('k')), b('\x01zz')])).map((v) => v?.toString() ?? null), ['W', 'N', 'R', 'M']);
+      await engine.write([], { sync: true }); // nothing to write: no batch
+      assert.equal(engine.stats.writeCount, 1);
+      assert.equal(engine.stats.syncWriteCount, 1);
+    }));
+
+    it('readView reads the live state: every call sees the writes applied before it, pins nothing, release is a no-op', () => withEngine(kind, async (engine) => {
+      await engine.write([put('a1', 'old'), put('a2', 'old'), put('m1', 'old'), put('z1', 'old')], { sync: false });
+      const view = engine.readView();
+      assert.equal((await view.get(b('a1')))?.toString(), 'old');
+      await engine.write([put('a1', 'new'), del('a2'), put('a3', 'new'), put('m1', 'new'), put('z0', 'new')], { sync: false });
+      assert.equal(engine.stats.openSnapshotCount, 0);
+      assert.equal((await view.get(b('a1')))?.toString(), 'new');
+      assert.equal(await view.get(b('a2')), null);
+      assert.deepEqual((await view.multiGet([b('a2'), b('a3'), b('z0'), b('nope')])).map((v) => v?.toString() ?? null), [null, 'new', 'new', null]);
+      assert.deepEqual(await view.multiGet([]), []);
+      assert.deepEqual(entries(await view.scan(b('a'), b('b'), { limit: 10 })), ['a1=new', 'a3=new']);
+      assert.deepEqual(entries(await view.scan(b('a'), b('zz'), { limit: 10, isReverse: true })), ['z1=old', 'z0=new', 'm1=new', 'a3=new', 'a1=new']);
+      // Bounds: start inclusive, end exclusive (also in reverse: the key equal to end is left out), limit exact.
+      assert.deepEqual(entries(await view.scan(b('a1'), b('m1'), { limit: 10, isReverse: true })), ['a3=new', 'a1=new']);
+      assert.deepEqual(entries(await view.scan(b('a1'), b('m1'), { limit: 10 })), ['a1=new', 'a3=new']);
+      assert.deepEqual(entries(await view.scan(b('a'), b('zz'), { limit: 2 })), ['a1=new', 'a3=new']);
+      assert.deepEqual(entries(await view.scan(b('a'), b('zz'), { limit: 2, isReverse: true })), ['z1=old', 'z0=new']);
+      assert.deepEqual(await view.scan(b('m'), b('m'), { limit: 5 }), []);
+      assert.deepEqual(await view.scan(b('z'), b('a'), { limit: 5, isReverse: true }), []);
+      await view.release();
+      await view.release();
+      assert.equal((await view.get(b('m1')))?.toString(), 'new', 'still reads after release');
+      // Concurrent calls on one view are independent reads.
+      const [x, y] = await Promise.all([view.scan(b('a'), b('zz'), { limit: 100 }), view.get(b('z1'))]);
+      assert.equal(x.length, 5);
+      assert.equal(y?.toString(), 'old');
+    }));
+
+    it('readView fails with EngineError once the engine is closed', () => withEngine(kind, async (engine) => {
+      const view = engine.readView();
+      await engine.close();
+      const isEngineError = (e: unknown): boolean => isFlotillaError(e, 'EngineError');
+      await assert.rejects(view.get(b('a')), isEngineError);
+      await assert.rejects(view.multiGet([b('a')]), isEngineError);
+      await assert.rejects(view.scan(b('a'), b('b'), { limit: 1 }), isEngineError);
     }));
 
     it('typed errors once closed; close is idempotent and ends open snapshots', () => withEngine(kind, async (engine) => {
@@ -200,7 +251,7 @@ describe('in-memory engine vs RocksDB (differential)', () => {
         const memory = new MemoryEngine();
         const k = (s: string): Buffer => Buffer.from(prefix + s);
         for (const batch of batches) {
-          const mods: Modification[] = [];
+          const mods: WriteOp[] = [];
           for (const o of batch) {
             if (o.op === 'put') mods.push({ kind: 'put', cf: 'raw', key: k(o.key), value: Buffer.from(o.value) });
             else if (o.op === 'del') mods.push({ kind: 'delete', cf: 'raw', key: k(o.key) });
@@ -226,6 +277,18 @@ describe('in-memory engine vs RocksDB (differential)', () => {
           }
           const probe = ['a', 'b', 'ab', 'dd', 'abc'].map(k);
           assert.deepEqual(await rs.multiGet(probe), await ms.multiGet(probe));
+          // The read views agree with each other and with the snapshots (no write since they were taken).
+          const [mv, rv] = [memory.readView(), rocks.engine.readView()];
+          for (const isReverse of [false, true]) {
+            for (const limit of [1, 3, 100]) {
+              const expected = entries(await ms.scan(start, end, { limit, isReverse }));
+              assert.deepEqual(entries(await rv.scan(start, end, { limit, isReverse })), expected);
+              assert.deepEqual(entries(await mv.scan(start, end, { limit, isReverse })), expected);
+            }
+          }
+          assert.deepEqual(await rv.multiGet(probe), await ms.multiGet(probe));
+          assert.deepEqual(await mv.multiGet(probe), await ms.multiGet(probe));
+          for (const key of probe) assert.deepEqual(await rv.get(key), await ms.get(key));
         } finally {
           await ms.release();
           await rs.release();

@@ -51,6 +51,12 @@ export interface ExpectedState {
   readonly writes: Map<string, Map<Ts, Write>>;
   /** `key@start_ts` → long value. */
   readonly values: Map<string, Buffer>;
+  /**
+   * `key` → the latest record: the key's newest put/delete write (by commit_ts) among its records,
+   * flags cleared; no entry when the key has no put/delete record (never had one, or GC dropped
+   * them all — GC only drops the newest data write when it is a delete with nothing above it).
+   */
+  readonly latest: Map<string, { readonly commitTs: Ts; readonly write: Write }>;
 }
 
 export type ModelResult<T> = T | TxnError;
@@ -441,6 +447,7 @@ export class TxnModel {
     const locks = new Map<string, Lock>();
     const writes = new Map<string, Map<Ts, Write>>();
     const values = new Map<string, Buffer>();
+    const latest = new Map<string, { commitTs: Ts; write: Write }>();
     for (const [key, lock] of this.locks) {
       locks.set(key, toLock(lock));
       if (lock.value !== null && isLongValue(lock.value)) values.set(`${key}@${lock.startTs}`, lock.value);
@@ -456,8 +463,16 @@ export class TxnModel {
         if (w.kind === 'put' && w.value !== null && isLongValue(w.value)) values.set(`${key}@${w.startTs}`, w.value);
       }
       writes.set(key, out);
+      const newestData = this.versionsDesc(key).find(([, w]) => w.kind === 'put' || w.kind === 'delete');
+      if (newestData !== undefined) {
+        const [commitTs, w] = newestData;
+        latest.set(key, {
+          commitTs,
+          write: { kind: w.kind, startTs: w.startTs, shortValue: w.value !== null && !isLongValue(w.value) ? w.value : null, hasOverlappedRollback: false, isProtected: false },
+        });
+      }
     }
-    return { locks, writes, values };
+    return { locks, writes, values, latest };
   }
 }
 
