@@ -47,6 +47,7 @@ async function pdRegion(pd: PdTestCluster, id: number): Promise<RegionJson | und
 
 function connect(pd: PdTestCluster, extra: { requestTimeoutMs?: number; endpoints?: string[] } = {}): Promise<StorePdClient> {
   return StorePdClient.connect({
+    connectTimeoutMs: 10_000,
     endpoints: extra.endpoints ?? [`127.0.0.1:${pd.spec('pd1').clientPort}`],
     logger: silentLogger(),
     rng: createRng(SEED),
@@ -147,8 +148,9 @@ describe('StorePdClient against a real PD', () => {
     client.onRegionOrder(() => {
       throw new Error('a throwing handler must not stop the others or the stream');
     });
+    // PD's HTTP API takes user keys in hex; the step carries them memcomparable-encoded.
     const splitKey = encodeKey(Buffer.from('m'));
-    const added = await httpJson(pd.httpUrl('pd1', 'operators'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ regionId: region.id, kind: 'split', keys: [splitKey.toString('hex')] }) });
+    const added = await httpJson(pd.httpUrl('pd1', 'operators'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ regionId: region.id, kind: 'split', keys: [Buffer.from('m').toString('hex')] }) });
     assert.equal(added.status, 201, JSON.stringify(added.body));
     const order = await waitFor('a split order', () => {
       client.regionHeartbeat(heartbeat(region));
@@ -157,7 +159,7 @@ describe('StorePdClient against a real PD', () => {
     assert.equal(order.kind, 'split');
     assert.equal(order.regionId, region.id);
     assert.deepEqual(order.epoch, region.epoch);
-    assert.ok(order.kind === 'split' && order.keys.length === 1 && order.keys[0]!.equals(splitKey));
+    assert.ok(order.kind === 'split' && order.keys.length === 1 && order.keys[0]!.equals(splitKey), `keys ${order.kind === 'split' ? order.keys.map((k) => k.toString('hex')).join(',') : ''} want ${splitKey.toString('hex')}`);
     await httpJson(pd.httpUrl('pd1', `operators/${region.id}`), { method: 'DELETE' });
   });
 
