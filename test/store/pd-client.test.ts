@@ -282,4 +282,34 @@ describe('StorePdClient: following the PD leader among 3 members', () => {
       await pd.close();
     }
   });
+
+  it('retries a call that reaches a deposed (alive) leader answering PdNotLeader', async () => {
+    const pd = await PdTestCluster.start(3);
+    let client: StorePdClient | undefined;
+    try {
+      const oldLeader = await pd.waitForLeader();
+      client = await StorePdClient.connect({ endpoints: [`127.0.0.1:${pd.spec(oldLeader).clientPort}`], logger: silentLogger(), rng: createRng(SEED), requestTimeoutMs: 20_000 });
+      const before = await client.allocId();
+      // Freeze the leader until the others elect a new one, then thaw it: it is alive, a follower,
+      // and still the client's idea of the leader — its answer is PdNotLeader.
+      const proc = pd.processes.get(oldLeader)!;
+      proc.pause();
+      const newLeader = await waitFor('a new PD leader', async () => {
+        const names = pd.members.map((m) => m.name).filter((n) => n !== oldLeader);
+        const healths = await Promise.all(names.map((n) => pd.health(n)));
+        return names.find((_, i) => healths[i]?.serving === true);
+      }, { timeoutMs: 30_000, intervalMs: 100 });
+      proc.resume();
+      await waitFor('the old leader to serve as a follower', async () => {
+        const h = await pd.health(oldLeader);
+        return h !== undefined && !h.isLeader ? true : undefined;
+      }, { timeoutMs: 30_000, intervalMs: 100 });
+      const afterId = await client.allocId();
+      assert.ok(afterId > before, `${afterId} > ${before}`);
+      assert.equal(client.leaderAddress, `127.0.0.1:${pd.spec(newLeader).clientPort}`);
+    } finally {
+      client?.close();
+      await pd.close();
+    }
+  });
 });
