@@ -133,7 +133,8 @@ describe('StorePdClient against a real PD', () => {
     client.regionHeartbeat(heartbeat(region, { approximateSizeBytes: 4_242, approximateKeys: 42 }));
     const seen = await waitFor('PD to show the heartbeat', async () => {
       const r = await pdRegion(pd, region.id);
-      return r?.approximateKeys === 42 ? r : undefined;
+      // PD keeps sizes at once and the leader after raft applies it: wait for both.
+      return r?.approximateKeys === 42 && r.leaderPeerId !== 0 ? r : undefined;
     }, { timeoutMs: 10_000 });
     assert.equal(seen.approximateSizeBytes, 4_242);
     assert.equal(seen.leaderPeerId, region.peers[0]!.id);
