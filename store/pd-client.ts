@@ -75,6 +75,8 @@ export interface StorePdClientOptions {
   readonly security?: SecurityConfig;
   /** Total time of one unary call (and of connect), retries included; default 5000. */
   readonly requestTimeoutMs?: number;
+  /** How long connect() keeps looking for a PD leader; default requestTimeoutMs. */
+  readonly connectTimeoutMs?: number;
   /**
    * The cluster id this store persisted at its first start: connect fails with ClusterIdMismatch
    * when PD serves another cluster. Omit on a first start.
@@ -161,7 +163,9 @@ export class StorePdClient {
   private readonly requestTimeoutMs: number;
   /** Endpoints to ask in discovery: the configured ones, then members' client URLs learnt since. */
   private readonly knownAddresses: string[];
-  private leader: PdLeader;
+  /** null after the leader failed, until a discovery finds one. */
+  private leader: PdLeader | null;
+  private lastLeaderAddress: string;
   private discovering: Promise<PdLeader> | null = null;
   private readonly closing = new AbortController();
   private isClosed = false;
@@ -187,6 +191,7 @@ export class StorePdClient {
     this.requestTimeoutMs = options.requestTimeoutMs ?? PD_REQUEST_TIMEOUT_MS_DEFAULT;
     this.knownAddresses = [...options.endpoints];
     this.leader = leader;
+    this.lastLeaderAddress = leader.address;
     this.streamBackoff = new Backoff(STREAM_BACKOFF, rng, Date.now());
   }
 
@@ -197,8 +202,9 @@ export class StorePdClient {
    */
   static async connect(options: StorePdClientOptions): Promise<StorePdClient> {
     if (options.endpoints.length === 0) throw new FlotillaError('ConfigInvalid', 'PD client: no PD endpoints given');
-    const timeoutMs = options.requestTimeoutMs ?? PD_REQUEST_TIMEOUT_MS_DEFAULT;
-    if (!(timeoutMs > 0)) throw new FlotillaError('ConfigInvalid', `PD client: requestTimeoutMs must be positive, got ${timeoutMs}`);
+    const requestTimeoutMs = options.requestTimeoutMs ?? PD_REQUEST_TIMEOUT_MS_DEFAULT;
+    const timeoutMs = options.connectTimeoutMs ?? requestTimeoutMs;
+    if (!(requestTimeoutMs > 0) || !(timeoutMs > 0)) throw new FlotillaError('ConfigInvalid', `PD client: requestTimeoutMs ${requestTimeoutMs} and connectTimeoutMs ${timeoutMs} must be positive`);
     const rng = options.rng ?? createRng(Date.now() % 0x7fff_ffff);
     const channels = new ChannelCache(await channelCredentials(options.security ?? INSECURE));
     try {
@@ -318,7 +324,7 @@ export class StorePdClient {
 
   /** The address of the PD leader as last known. */
   get leaderAddress(): string {
-    return this.leader.address;
+    return this.lastLeaderAddress;
   }
 
   /** Stops the stream, aborts calls in their back-off, closes the channels. Idempotent. */
@@ -387,33 +393,35 @@ export class StorePdClient {
     if (this.isClosed) throw new FlotillaError('Unavailable', 'PD client closed');
   }
 
-  /** The leader to call: the known one, or one discovery shared by every caller waiting for it. */
+  /**
+   * The leader to call: the known one, or — after it failed — one discovery shared by every
+   * caller waiting for it. A discovery that finds no leader rejects (Unavailable: the caller backs
+   * off and tries again, starting a new one); one that finds another cluster rejects with
+   * ClusterIdMismatch, which no caller retries.
+   */
   private currentLeader(): Promise<PdLeader> {
-    return this.discovering ?? Promise.resolve(this.leader);
+    if (this.leader !== null) return Promise.resolve(this.leader);
+    this.discovering ??= this.discover().finally(() => {
+      this.discovering = null;
+    });
+    return this.discovering;
   }
 
-  /**
-   * After `stale` failed: start one discovery (unless one runs or the leader already moved on).
-   * Until it finds the leader, callers wait for it; if it finds none they fail with Unavailable
-   * and retry after their back-off.
-   */
+  private async discover(): Promise<PdLeader> {
+    const found = await discoverLeader(this.channels, this.knownAddresses, Date.now() + PD_DISCOVERY_TIMEOUT_MS_MAX * 2, this.clusterId);
+    if (found.kind !== 'found') throw new FlotillaError('Unavailable', `no PD leader reachable at ${this.knownAddresses.join(', ')} (${found.failures.join('; ')})`);
+    this.learnMembers(found.memberAddresses);
+    if (found.leader.address !== this.lastLeaderAddress) this.log.info({ leader: found.leader.address, previous: this.lastLeaderAddress }, 'PD leader changed');
+    if (!this.isClosed) {
+      this.leader = found.leader;
+      this.lastLeaderAddress = found.leader.address;
+    }
+    return found.leader;
+  }
+
+  /** `stale` failed: the next caller finds the leader again (unless another already replaced it). */
   private forgetLeader(stale: PdLeader): void {
-    if (this.discovering !== null || this.leader !== stale) return;
-    const discovery = (async (): Promise<PdLeader> => {
-      try {
-        const found = await discoverLeader(this.channels, this.knownAddresses, Date.now() + PD_DISCOVERY_TIMEOUT_MS_MAX * 2, this.clusterId);
-        if (found.kind !== 'found') throw new FlotillaError('Unavailable', `no PD leader reachable at ${this.knownAddresses.join(', ')} (${found.failures.join('; ')})`);
-        this.learnMembers(found.memberAddresses);
-        if (found.leader.address !== this.leader.address) this.log.info({ leader: found.leader.address, previous: this.leader.address }, 'PD leader changed');
-        this.leader = found.leader;
-        return found.leader;
-      } finally {
-        this.discovering = null;
-      }
-    })();
-    this.discovering = discovery;
-    // A failed discovery is reported to the callers awaiting it; none awaiting is not an error.
-    discovery.catch(() => undefined);
+    if (this.leader === stale) this.leader = null;
   }
 
   private learnMembers(addresses: readonly string[]): void {

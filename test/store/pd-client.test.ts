@@ -47,6 +47,7 @@ async function pdRegion(pd: PdTestCluster, id: number): Promise<RegionJson | und
 
 function connect(pd: PdTestCluster, extra: { requestTimeoutMs?: number; endpoints?: string[] } = {}): Promise<StorePdClient> {
   return StorePdClient.connect({
+    connectTimeoutMs: 10_000,
     endpoints: extra.endpoints ?? [`127.0.0.1:${pd.spec('pd1').clientPort}`],
     logger: silentLogger(),
     rng: createRng(SEED),
@@ -132,7 +133,8 @@ describe('StorePdClient against a real PD', () => {
     client.regionHeartbeat(heartbeat(region, { approximateSizeBytes: 4_242, approximateKeys: 42 }));
     const seen = await waitFor('PD to show the heartbeat', async () => {
       const r = await pdRegion(pd, region.id);
-      return r?.approximateKeys === 42 ? r : undefined;
+      // PD keeps sizes at once and the leader after raft applies it: wait for both.
+      return r?.approximateKeys === 42 && r.leaderPeerId !== 0 ? r : undefined;
     }, { timeoutMs: 10_000 });
     assert.equal(seen.approximateSizeBytes, 4_242);
     assert.equal(seen.leaderPeerId, region.peers[0]!.id);
@@ -147,8 +149,9 @@ describe('StorePdClient against a real PD', () => {
     client.onRegionOrder(() => {
       throw new Error('a throwing handler must not stop the others or the stream');
     });
+    // PD's HTTP API takes user keys in hex; the step carries them memcomparable-encoded.
     const splitKey = encodeKey(Buffer.from('m'));
-    const added = await httpJson(pd.httpUrl('pd1', 'operators'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ regionId: region.id, kind: 'split', keys: [splitKey.toString('hex')] }) });
+    const added = await httpJson(pd.httpUrl('pd1', 'operators'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ regionId: region.id, kind: 'split', keys: [Buffer.from('m').toString('hex')] }) });
     assert.equal(added.status, 201, JSON.stringify(added.body));
     const order = await waitFor('a split order', () => {
       client.regionHeartbeat(heartbeat(region));
@@ -157,7 +160,7 @@ describe('StorePdClient against a real PD', () => {
     assert.equal(order.kind, 'split');
     assert.equal(order.regionId, region.id);
     assert.deepEqual(order.epoch, region.epoch);
-    assert.ok(order.kind === 'split' && order.keys.length === 1 && order.keys[0]!.equals(splitKey));
+    assert.ok(order.kind === 'split' && order.keys.length === 1 && order.keys[0]!.equals(splitKey), `keys ${order.kind === 'split' ? order.keys.map((k) => k.toString('hex')).join(',') : ''} want ${splitKey.toString('hex')}`);
     await httpJson(pd.httpUrl('pd1', `operators/${region.id}`), { method: 'DELETE' });
   });
 
@@ -275,6 +278,36 @@ describe('StorePdClient: following the PD leader among 3 members', () => {
       const afterId = await client.allocId();
       assert.ok(afterId > before, `${afterId} > ${before}`);
       assert.notEqual(client.leaderAddress, `127.0.0.1:${pd.spec(leaderName).clientPort}`);
+    } finally {
+      client?.close();
+      await pd.close();
+    }
+  });
+
+  it('retries a call that reaches a deposed (alive) leader answering PdNotLeader', async () => {
+    const pd = await PdTestCluster.start(3);
+    let client: StorePdClient | undefined;
+    try {
+      const oldLeader = await pd.waitForLeader();
+      client = await StorePdClient.connect({ endpoints: [`127.0.0.1:${pd.spec(oldLeader).clientPort}`], logger: silentLogger(), rng: createRng(SEED), requestTimeoutMs: 20_000 });
+      const before = await client.allocId();
+      // Freeze the leader until the others elect a new one, then thaw it: it is alive, a follower,
+      // and still the client's idea of the leader — its answer is PdNotLeader.
+      const proc = pd.processes.get(oldLeader)!;
+      proc.pause();
+      const newLeader = await waitFor('a new PD leader', async () => {
+        const names = pd.members.map((m) => m.name).filter((n) => n !== oldLeader);
+        const healths = await Promise.all(names.map((n) => pd.health(n)));
+        return names.find((_, i) => healths[i]?.serving === true);
+      }, { timeoutMs: 30_000, intervalMs: 100 });
+      proc.resume();
+      await waitFor('the old leader to serve as a follower', async () => {
+        const h = await pd.health(oldLeader);
+        return h !== undefined && !h.isLeader ? true : undefined;
+      }, { timeoutMs: 30_000, intervalMs: 100 });
+      const afterId = await client.allocId();
+      assert.ok(afterId > before, `${afterId} > ${before}`);
+      assert.equal(client.leaderAddress, `127.0.0.1:${pd.spec(newLeader).clientPort}`);
     } finally {
       client?.close();
       await pd.close();
