@@ -17,9 +17,10 @@ import {
   ChannelCache,
   channelCredentials,
   createRng,
-  errorCodeFromWire,
+  errorFromGrpc,
+  errorFromWire as commonErrorFromWire,
   FlotillaError,
-  grpc,
+  type grpc,
   INSECURE,
   isFlotillaError,
   peerFromWire,
@@ -34,7 +35,6 @@ import {
   u64FromWire,
   u64ToWire,
   type BackoffPolicy,
-  type ErrorCode,
   type Logger,
   type PeerMeta,
   type RegionEpoch,
@@ -605,8 +605,8 @@ function unary<Req, Resp>(client: pdpb.PDClient, method: keyof PdUnaryMethods, r
 }
 
 // ───────────────────────────── Errors ─────────────────────────────
-// A private mapping between PD's wire errors and FlotillaError. It should use common/wire-errors
-// (errorFromWire / errorFromGrpc, the one mapping for PD, store and client) once that is merged.
+// PD's wire errors become typed errors through common/wire-errors (the one mapping), with the
+// call named in the message.
 
 /** Errors after which another PD member may serve: find the leader again and retry. */
 function isLeaderProblem(err: FlotillaError): boolean {
@@ -614,28 +614,15 @@ function isLeaderProblem(err: FlotillaError): boolean {
 }
 
 function errorFromWire(e: errorpb.Error, what: string): FlotillaError {
-  const code = errorCodeFromWire(e.code) ?? 'Internal';
-  return new FlotillaError(code, `${what}: ${e.message}`, { details: { wireCode: e.code } });
-}
-
-const GRPC_STATUS_CODES: ReadonlyMap<number, ErrorCode> = new Map<number, ErrorCode>([
-  [grpc.status.UNAVAILABLE, 'Unavailable'],
-  [grpc.status.CANCELLED, 'Unavailable'],
-  [grpc.status.DEADLINE_EXCEEDED, 'DeadlineExceeded'],
-  [grpc.status.RESOURCE_EXHAUSTED, 'MessageTooLarge'],
-  [grpc.status.INVALID_ARGUMENT, 'InvalidArgument'],
-  [grpc.status.UNIMPLEMENTED, 'Internal'],
-]);
-
-function isServiceError(err: unknown): err is grpc.ServiceError {
-  return err instanceof Error && typeof (err as Partial<grpc.ServiceError>).code === 'number' && 'metadata' in err;
+  const typed = commonErrorFromWire(e);
+  return new FlotillaError(typed.code, `${what}: ${typed.message}`, { details: { ...typed.details, wireCode: e.code } });
 }
 
 function toFlotillaError(err: unknown, what: string): FlotillaError {
   if (err instanceof FlotillaError) return err;
-  if (isServiceError(err)) {
-    const code = GRPC_STATUS_CODES.get(err.code) ?? 'Internal';
-    return new FlotillaError(code, `${what}: ${err.details !== '' ? err.details : err.message}`, { cause: err, details: { grpcCode: err.code } });
+  if (err instanceof Error && typeof (err as Partial<grpc.ServiceError>).code === 'number') {
+    const typed = errorFromGrpc(err);
+    return new FlotillaError(typed.code, `${what}: ${typed.message}`, { cause: err, details: typed.details });
   }
   return new FlotillaError('Internal', `${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
 }

@@ -82,6 +82,7 @@ export class Peer {
   private readonly confirmedReads: PendingRead[] = [];
   private nextReadId = 1;
   private destroyed = false;
+  private queued: { readonly data: Uint8Array; readonly resolve: (r: ApplyResult) => void; readonly reject: (e: unknown) => void }[] = [];
 
   constructor(readonly storage: PeerStorage, private readonly init: PeerInit) {
     this.region = init.region;
@@ -145,14 +146,45 @@ export class Peer {
     return refusalError(r, `region ${this.regionId}`, (leaderId) => this.notLeader(leaderId));
   }
 
-  /** Proposes an encoded command; resolves with its apply result once applied here. */
+  /**
+   * Proposes an encoded command; resolves with its apply result once applied here. Proposals are
+   * queued and handed to raft once per poll round as one batch (one append, one message per
+   * follower carrying them all), not one raft message per request.
+   */
   propose(data: Uint8Array): Promise<ApplyResult> {
     if (this.destroyed) return Promise.reject(new FlotillaError('RegionNotFound', `region ${this.regionId} is gone from this store`, { details: { regionId: this.regionId } }));
     if (!this.isLeader) return Promise.reject(this.notLeader());
-    const r = this.raw.propose(data);
-    if (r.kind !== 'ok') return Promise.reject(this.refused(r));
-    this.init.markDirty(this);
-    return this.waiters.wait(r.index, r.term);
+    const limit = this.raw.config.maxEntryBytes;
+    if (data.byteLength > limit) {
+      return Promise.reject(new FlotillaError('RaftEntryTooLarge', `region ${this.regionId}: a command of ${data.byteLength} bytes exceeds ${limit}`, { details: { regionId: this.regionId, entrySize: data.byteLength } }));
+    }
+    return new Promise<ApplyResult>((resolve, reject) => {
+      this.queued.push({ data, resolve, reject });
+      if (this.queued.length === 1) this.init.markDirty(this);
+    });
+  }
+
+  /** Hands the queued proposals to raft as one batch (the poll loop calls this each round). */
+  flushProposals(): void {
+    if (this.queued.length === 0) return;
+    const batch = this.queued;
+    this.queued = [];
+    if (!this.isLeader) {
+      const err = this.notLeader();
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    const r = this.raw.proposeBatch(batch.map((p) => p.data));
+    if (r.kind !== 'ok') {
+      const err = this.refused(r);
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    const first = r.index - batch.length + 1;
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]!;
+      this.waiters.wait(first + i, r.term).then(p.resolve, p.reject);
+    }
   }
 
   /**
@@ -296,6 +328,8 @@ export class Peer {
   /** Stops the peer: every waiter fails with `err`. */
   destroy(err: FlotillaError): void {
     this.destroyed = true;
+    for (const p of this.queued) p.reject(err);
+    this.queued = [];
     this.waiters.failAll(err);
     this.failReads(err);
     this.storage.dispose();

@@ -16,7 +16,7 @@
 
 import type { Logger } from 'pino';
 import { FlotillaError, type WriteOp } from '../common/index.js';
-import type { Message, Ready } from '../raft/index.js';
+import type { Entry, Message, Ready } from '../raft/index.js';
 import { readyPersistOps, TickClock } from '../raft-host/index.js';
 import type { Engine } from './engine/index.js';
 import type { Peer } from './peer.js';
@@ -149,6 +149,7 @@ export class PollLoop {
     let sync = false;
     const { sender, engine } = this.options;
     for (const peer of batch) {
+      peer.flushProposals();
       if (!peer.raw.hasReady()) {
         peer.serveReads();
         continue;
@@ -166,11 +167,33 @@ export class PollLoop {
       sync ||= rd.mustSync;
     }
     sender.flush();
-    if (ops.length > 0) {
-      const start = performance.now();
-      await engine.write(ops, { sync });
-      this.options.metrics?.observeRaftWrite((performance.now() - start) / 1000, ops.length, bytes, readies.length, sync);
+    // Committed entries already durable here (at or below the log's durable end before this
+    // round — on a leader nearly all of them) are applied while this round's log write is in
+    // flight; the others only after it, so no replica ever applies an entry its own log lost.
+    const earlyOps: WriteOp[] = [];
+    const earlyDone: (() => void)[] = [];
+    const late: [Peer, readonly Entry[]][] = [];
+    let earlyEntries = 0;
+    for (const [peer, rd] of readies) {
+      if (rd.readStates.length > 0) peer.onReadStates(rd.readStates);
+      const ents = rd.committedEntries;
+      if (ents.length === 0) continue;
+      const durableEnd = peer.storage.lastIndex();
+      let split = 0;
+      while (split < ents.length && ents[split]!.index <= durableEnd) split++;
+      if (split > 0) {
+        earlyEntries += split;
+        peer.applyCommitted(split === ents.length ? ents : ents.slice(0, split), earlyOps, earlyDone);
+      }
+      if (split < ents.length) late.push([peer, ents.slice(split)]);
     }
+    const persisted = ops.length === 0 ? undefined : this.timed(engine.write(ops, { sync }), (s) => this.options.metrics?.observeRaftWrite(s, ops.length, bytes, readies.length, sync));
+    const applied = earlyOps.length === 0 ? undefined : this.timed(engine.write(earlyOps, { sync: false }), (s) => this.options.metrics?.observeApply(s, earlyEntries));
+    // Both writes are in flight; if the apply fails first, the log write's failure is still seen.
+    persisted?.catch(() => undefined);
+    if (applied !== undefined) await applied;
+    for (const settle of earlyDone) settle();
+    if (persisted !== undefined) await persisted;
     for (const [peer, rd] of readies) {
       if (rd.entries.length > 0) peer.storage.append(rd.entries);
       if (rd.hardState !== undefined) peer.storage.setHardState(rd.hardState);
@@ -183,12 +206,9 @@ export class PollLoop {
     const applyOps: WriteOp[] = [];
     const done: (() => void)[] = [];
     let entries = 0;
-    for (const [peer, rd] of readies) {
-      if (rd.readStates.length > 0) peer.onReadStates(rd.readStates);
-      if (rd.committedEntries.length > 0) {
-        entries += rd.committedEntries.length;
-        peer.applyCommitted(rd.committedEntries, applyOps, done);
-      }
+    for (const [peer, ents] of late) {
+      entries += ents.length;
+      peer.applyCommitted(ents, applyOps, done);
     }
     if (applyOps.length > 0) {
       const start = performance.now();
@@ -204,6 +224,12 @@ export class PollLoop {
     if (this.options.budget.isOver) {
       for (const peer of this.peers.values()) peer.storage.evictTo(peer.applied);
     }
+  }
+
+  private async timed(write: Promise<void>, observe: (seconds: number) => void): Promise<void> {
+    const start = performance.now();
+    await write;
+    observe((performance.now() - start) / 1000);
   }
 
   /** Stops ticking and processing; waits for a running round. */
