@@ -61,7 +61,9 @@ async function runSeed(seed: number): Promise<Outcome> {
         } else if (roll < 0.02 && up.length === 3) {
           const victim = sim.leader() ?? up[rng.nextInt(up.length)]!;
           victim.crashBeforeApply = true;
-        } else if (roll < 0.04) {
+        } else if (roll < 0.03 && up.length === 3) {
+          up[rng.nextInt(up.length)]!.engine.failNextSyncWrite = true;
+        } else if (roll < 0.05) {
           const a = 1 + rng.nextInt(3);
           const b = 1 + ((a + rng.nextInt(2)) % 3);
           sim.setCut(a, b, !sim.cut.has(`${Math.min(a, b)}-${Math.max(a, b)}`));
@@ -72,7 +74,7 @@ async function runSeed(seed: number): Promise<Outcome> {
       // A crashed store comes back after a while (from what its disk kept).
       for (const node of sim.nodes) {
         if (node.store === null && node.crashedAtStep >= 0 && step - node.crashedAtStep >= 10 + rng.nextInt(30)) {
-          if (!node.crashBeforeApply && node.crashedAtStep >= 0) await sim.settleCrashed(node);
+          await sim.settleCrashed(node);
           node.crashedAtStep = -1;
           await sim.restart(node);
         }
@@ -81,7 +83,11 @@ async function runSeed(seed: number): Promise<Outcome> {
     }
     // Heal completely and let everything converge.
     sim.cut.clear();
-    for (const node of sim.nodes) if (node.store === null) await sim.restart(node);
+    for (const node of sim.nodes) {
+      if (node.store !== null) continue;
+      await sim.settleCrashed(node);
+      await sim.restart(node);
+    }
     let converged = false;
     for (let i = 0; i < 2_000 && !converged; i++) {
       await sim.advance();

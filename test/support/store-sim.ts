@@ -26,8 +26,15 @@ export class CrashableEngine extends MemoryEngine {
     super();
   }
 
+  /** Set: the next synced write fails without landing (the machine died during its fsync). */
+  failNextSyncWrite = false;
+
   override async write(ops: readonly WriteOp[], options: WriteOptions): Promise<void> {
     for (let n = this.latencyTurns(); n > 0; n--) await new Promise<void>((resolve) => setImmediate(resolve));
+    if (options.sync && this.failNextSyncWrite) {
+      this.failNextSyncWrite = false;
+      throw new Error('simulated crash during an fsync');
+    }
     this.history.push({ ops, sync: options.sync });
     await super.write(ops, options);
   }
@@ -63,6 +70,8 @@ export interface SimNode {
   /** Set: the next round throws between its durable log write and its apply (a crash there). */
   crashBeforeApply: boolean;
   crashedAtStep: number;
+  /** The store stopped itself (a simulated crash inside a round): its disk still has to lose what a crash loses. */
+  needsDiskCrash: boolean;
 }
 
 export interface SimOptions {
@@ -89,7 +98,7 @@ export class StoreSim {
     const sim = new StoreSim(region, options);
     for (let i = 0; i < storeCount; i++) {
       const diskRng = options.rng.fork();
-      const node: SimNode = { storeId: i + 1, engine: new CrashableEngine(() => diskRng.nextInt(3)), store: null, raw: null, generation: 0, crashBeforeApply: false, crashedAtStep: -1 };
+      const node: SimNode = { storeId: i + 1, engine: new CrashableEngine(() => diskRng.nextInt(3)), store: null, raw: null, generation: 0, crashBeforeApply: false, crashedAtStep: -1, needsDiskCrash: false };
       sim.nodes.push(node);
       await sim.open(node);
       await node.store!.createBootstrapPeer(region);
@@ -114,7 +123,9 @@ export class StoreSim {
       resolveAddress: () => Promise.reject(new Error('simulated: no addresses')),
       logger: this.log,
       onFatal: () => {
-        if (node.generation === generation) this.markCrashed(node);
+        if (node.generation !== generation) return;
+        node.needsDiskCrash = true;
+        this.markCrashed(node);
       },
       afterPersist: () => {
         if (!node.crashBeforeApply || node.generation !== generation) return undefined;
@@ -193,8 +204,10 @@ export class StoreSim {
     node.engine = await node.engine.afterCrash(this.options.rng);
   }
 
-  /** After a crash between log write and apply (the store stopped itself): the engine as a crash leaves it. */
+  /** After a crash inside a round (the store stopped itself): the engine as a machine crash leaves it. */
   async settleCrashed(node: SimNode): Promise<void> {
+    if (!node.needsDiskCrash) return;
+    node.needsDiskCrash = false;
     node.engine = await node.engine.afterCrash(this.options.rng);
   }
 
