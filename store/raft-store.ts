@@ -117,7 +117,7 @@ export class RaftStore {
     const hsBytes = await engine.get(raftHardStateKey(region.id));
     if (applyBytes === null || hsBytes === null) throw new FlotillaError('Corruption', `${what}: region state without apply state or hard state`);
     const apply = decodeApplyState(applyBytes, region.id);
-    const hardState = decodeHardState(hsBytes, `${what} raft log`);
+    let hardState = decodeHardState(hsBytes, `${what} raft log`);
     const range = raftLogRange(region.id, apply.truncatedIndex + 1, Number.MAX_SAFE_INTEGER);
     const snap = await engine.snapshot();
     const entries: Entry[] = [];
@@ -133,7 +133,14 @@ export class RaftStore {
     }
     const last = apply.truncatedIndex + entries.length;
     if (hardState.commit > last) throw new FlotillaError('Corruption', `${what}: commit ${hardState.commit} beyond the last entry ${last}`);
-    if (apply.appliedIndex > hardState.commit) throw new FlotillaError('Corruption', `${what}: applied ${apply.appliedIndex} beyond commit ${hardState.commit}`);
+    if (apply.appliedIndex > last) throw new FlotillaError('Corruption', `${what}: applied ${apply.appliedIndex} beyond the last entry ${last}`);
+    if (apply.appliedIndex > hardState.commit) {
+      // The poll loop applies entries already durable here while the round's hard state (with the
+      // commit index that let them apply) is still being written; a crash in between leaves the
+      // saved commit behind the apply state. Applied entries were committed: raise it to match.
+      this.log.info({ regionId: region.id, applied: apply.appliedIndex, commit: hardState.commit }, 'saved commit index behind the applied index; raised');
+      hardState = { ...hardState, commit: apply.appliedIndex };
+    }
     this.addPeer(region, hardState, apply, entries);
     this.log.info({ regionId: region.id, applied: apply.appliedIndex, lastIndex: last, term: hardState.term }, 'loaded region');
   }
