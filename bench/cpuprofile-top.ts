@@ -37,6 +37,19 @@ export interface CpuProfileSummary {
   readonly totalMs: number;
   readonly idleMs: number;
   readonly top: readonly SelfTimeEntry[];
+  /** Self time by where the code lives: an npm package, a file of ours, node's internals, or V8's entries. */
+  readonly topModules: readonly { readonly module: string; readonly selfMs: number; readonly percentOfBusy: number }[];
+}
+
+/** `node_modules/@grpc/grpc-js/…` → `@grpc/grpc-js`; `…/dist/store/poll-loop.js` → `store/poll-loop.js`. */
+function moduleOf(url: string, functionName: string): string {
+  // protobufjs compiles a codec per message type at run time (RaftMessage$toObject, …): no script.
+  if (url === '') return /^\w+\$\w+$/.test(functionName) ? 'protobufjs (generated codecs)' : functionName;
+  if (url.startsWith('node:')) return 'node (built-in modules)';
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (pkg !== null) return pkg[1]!;
+  const ours = /\/dist\/(.+)$/.exec(url);
+  return ours !== null ? ours[1]! : basename(url);
 }
 
 const IDLE = '(idle)';
@@ -45,6 +58,7 @@ export function summarizeCpuProfile(profile: CpuProfile, top: number): CpuProfil
   const frameOf = new Map<number, CpuProfileNode['callFrame']>();
   for (const n of profile.nodes) frameOf.set(n.id, n.callFrame);
   const selfUs = new Map<string, { functionName: string; location: string; us: number }>();
+  const moduleUs = new Map<string, number>();
   let totalUs = 0;
   let idleUs = 0;
   for (let i = 0; i < profile.samples.length; i++) {
@@ -59,6 +73,8 @@ export function summarizeCpuProfile(profile: CpuProfile, top: number): CpuProfil
     const entry = selfUs.get(key) ?? { functionName, location, us: 0 };
     entry.us += us;
     selfUs.set(key, entry);
+    const module = moduleOf(frame.url, functionName);
+    moduleUs.set(module, (moduleUs.get(module) ?? 0) + us);
     totalUs += us;
     if (functionName === IDLE) idleUs += us;
   }
@@ -74,6 +90,11 @@ export function summarizeCpuProfile(profile: CpuProfile, top: number): CpuProfil
       percentOfTotal: totalUs === 0 ? NaN : (100 * e.us) / totalUs,
       percentOfBusy: e.functionName === IDLE || busyUs === 0 ? NaN : (100 * e.us) / busyUs,
     })),
+    topModules: [...moduleUs]
+      .filter(([module]) => module !== IDLE)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([module, us]) => ({ module, selfMs: us / 1000, percentOfBusy: busyUs === 0 ? NaN : (100 * us) / busyUs })),
   };
 }
 
@@ -93,6 +114,8 @@ export function renderCpuProfileSummary(s: CpuProfileSummary): string {
     const busy = Number.isNaN(e.percentOfBusy) ? '' : e.percentOfBusy.toFixed(1);
     lines.push(`| ${i + 1} | ${e.selfMs.toFixed(0)} | ${e.percentOfTotal.toFixed(1)} | ${busy} | \`${e.functionName}\` | ${e.location} |`);
   });
+  lines.push('', 'Self time by module (busy time only):', '', '| # | self ms | % of busy | module |', '| ---: | ---: | ---: | --- |');
+  s.topModules.forEach((m, i) => lines.push(`| ${i + 1} | ${m.selfMs.toFixed(0)} | ${m.percentOfBusy.toFixed(1)} | ${m.module} |`));
   return lines.join('\n');
 }
 

@@ -43,6 +43,8 @@ export class BenchCluster {
   pdHttpPort = 0;
   readonly stores: BenchStore[] = [];
   readonly processes: LocalProcess[] = [];
+  /** Every process's log, including a store's that failed to start. */
+  private readonly logPaths: { readonly name: string; readonly path: string }[] = [];
 
   constructor(readonly options: BenchClusterOptions) {}
 
@@ -50,6 +52,7 @@ export class BenchCluster {
     const member = await allocatePdMember('pd1');
     this.pd = await startPdProcess({ member, cluster: [member], dataDir: join(this.options.dir, 'pd'), logLevel: 'warn' });
     this.processes.push(this.pd);
+    this.logPaths.push({ name: 'pd1', path: this.pd.logPath });
     this.pdEndpoint = `127.0.0.1:${member.clientPort}`;
     this.pdHttpPort = member.httpPort;
     await waitFor('a serving PD', async () => {
@@ -63,6 +66,7 @@ export class BenchCluster {
 
   private async startStore(name: string): Promise<void> {
     const ports = await allocateStorePorts();
+    this.logPaths.push({ name, path: join(this.options.dir, `${name}.log`) });
     const process = await startStoreProcess({
       name,
       pd: [this.pdEndpoint],
@@ -107,9 +111,9 @@ export class BenchCluster {
   /** The last lines of every process's log, for a failure message. */
   async logTails(lines = 20): Promise<string> {
     const parts: string[] = [];
-    for (const p of this.processes) {
-      const text = await readFile(p.logPath, 'utf8').catch(() => '(no log)');
-      parts.push(`--- ${p.name} (pid ${p.pid}) ---\n${text.split('\n').slice(-lines).join('\n')}`);
+    for (const l of this.logPaths) {
+      const text = await readFile(l.path, 'utf8').catch(() => '(no log)');
+      parts.push(`--- ${l.name} (${l.path}) ---\n${text.split('\n').slice(-lines).join('\n')}`);
     }
     return parts.join('\n');
   }

@@ -2,6 +2,9 @@
 // generator, a child process (store-bench-generator.ts) so the generator's CPU is its own and
 // can be reported apart from the stores'. Plain JSON over the fork IPC channel.
 
+/** The directory bench/cpu-profile-preload.ts writes a store's profile into. */
+export const CPU_PROF_DIR_ENV = 'FLOTILLA_BENCH_CPU_PROF_DIR';
+
 export const WORKLOADS = ['raw-put', 'raw-get', 'txn-get', 'transfer'] as const;
 export type Workload = (typeof WORKLOADS)[number];
 

@@ -18,7 +18,7 @@ import {
   BenchCluster, CLOCK_TICKS_PER_SECOND, sampleProcess, scrapeMetrics, sumMetric, type BenchStore, type MetricSample, type ProcessSample,
 } from './store-bench-cluster.js';
 import {
-  WORKLOADS, type BalanceCheck, type GeneratorCommand, type GeneratorReply, type GeneratorResult, type RegionRoute, type Workload,
+  CPU_PROF_DIR_ENV, WORKLOADS, type BalanceCheck, type GeneratorCommand, type GeneratorReply, type GeneratorResult, type RegionRoute, type Workload,
 } from './store-bench-protocol.js';
 
 const USAGE = `npm run bench:store -- [flags]
@@ -32,7 +32,7 @@ const USAGE = `npm run bench:store -- [flags]
   --streams <n>           BatchCommands streams to the leader (default 4)
   --stores <n>            store processes (default 3)
   --store-log-level <l>   the stores' --log-level (default warn)
-  --cpu-prof-dir <dir>    run the stores under node --cpu-prof into <dir>; summarize the leader's profile
+  --cpu-prof-dir <dir>    profile the stores' main threads (V8 sampling profiler) into <dir>; summarize the leader's
   --out <file>            JSON results (default <tmpdir>/flotilla-bench/store-<date>.json)
   --keep                  keep the cluster's temp dir (data and logs)`;
 
@@ -351,8 +351,8 @@ interface LeaderProfile {
 }
 
 async function leaderProfile(dir: string, leaderPid: number): Promise<LeaderProfile | null> {
-  // node names profiles CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile
-  const file = (await readdir(dir)).find((f) => f.endsWith('.cpuprofile') && f.split('.')[3] === String(leaderPid));
+  // cpu-profile-preload.ts writes CPU.<pid>.cpuprofile (node --cpu-prof: CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile).
+  const file = (await readdir(dir)).find((f) => f.endsWith('.cpuprofile') && f.split('.').includes(String(leaderPid)));
   if (file === undefined) return null;
   return { file: join(dir, file), summary: await summarizeCpuProfileFile(join(dir, file), 10) };
 }
@@ -361,8 +361,12 @@ async function main(): Promise<void> {
   const settings = parseSettings();
   const dir = await mkdtemp(join(tmpdir(), 'flotilla-store-bench-'));
   if (settings.cpuProfDir !== null) await mkdir(settings.cpuProfDir, { recursive: true });
+  // node 20 refuses --cpu-prof in NODE_OPTIONS: a preloaded module runs the profiler instead.
+  const preload = join(dirname(fileURLToPath(import.meta.url)), 'cpu-profile-preload.js');
   const storeEnv: Record<string, string> =
-    settings.cpuProfDir === null ? {} : { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --cpu-prof --cpu-prof-dir=${settings.cpuProfDir}`.trim() };
+    settings.cpuProfDir === null
+      ? {}
+      : { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import ${preload}`.trim(), [CPU_PROF_DIR_ENV]: settings.cpuProfDir };
   const cluster = new BenchCluster({ dir, storeCount: settings.storeCount, storeLogLevel: settings.storeLogLevel, storeEnv });
   let gen: GeneratorProcess | null = null;
   let cleanup: Promise<void> | null = null;
