@@ -1,3 +1,4 @@
 // deploy/: launchers for Flotilla clusters — today local processes on 127.0.0.1; network
 // namespaces, Docker and Kubernetes manifests come later (ROADMAP F8, F10).
 export * from './local-process.js';
+export * from './local-cluster.js';
