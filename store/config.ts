@@ -17,8 +17,8 @@ export const STORE_CONFIG_SCHEMA = {
   raftTickMs: field.durationMs({ doc: 'raft tick interval', default: 100, min: 1, max: 10_000 }),
   raftElectionTicks: field.int({ doc: 'ticks without a leader before a region elects', default: 10, min: 2, max: 1_000 }),
   raftHeartbeatTicks: field.int({ doc: 'ticks between a region leader\'s heartbeats', default: 2, min: 1, max: 1_000 }),
-  regionSplitSize: field.bytes({ doc: 'split a region past this approximate size', default: 96 * MiB, min: 1 }),
-  regionSplitKeys: field.int({ doc: 'split a region past this many keys', default: 960_000, min: 1 }),
+  regionSplitSize: field.bytes({ doc: 'split a region past this approximate size (regions split from issue F7 on)', default: 96 * MiB, min: 1 }),
+  regionSplitKeys: field.int({ doc: 'split a region past this many keys (regions split from issue F7 on)', default: 960_000, min: 1 }),
   raftEntryCacheBytes: field.bytes({ doc: 'raft log entries kept in memory per store (older ones are read from RocksDB)', default: 64 * MiB, min: 0 }),
   blockCacheBytes: field.bytes({ doc: 'RocksDB block cache', default: 256 * MiB, min: 0 }),
   pdHeartbeatMs: field.durationMs({ doc: 'interval of store heartbeats and periodic region heartbeats to PD', default: 10_000, min: 10, max: 600_000 }),
@@ -27,7 +27,7 @@ export const STORE_CONFIG_SCHEMA = {
   batchKeysMax: field.int({ doc: 'keys (or pairs, or mutations) one request may carry', default: 10_000, min: 1, max: 1_000_000 }),
   scanLimitMax: field.int({ doc: 'largest scan limit a request may ask', default: 10_000, min: 1, max: 1_000_000 }),
   pendingProposalsMax: field.int({ doc: 'proposals waiting to apply, per store; past it requests answer ServerIsBusy', default: 20_000, min: 1 }),
-  inboundMessagesMax: field.int({ doc: 'raft messages queued for the poll loop; past it new ones are dropped (raft retries)', default: 100_000, min: 1 }),
+  inboundMessagesMax: field.int({ doc: 'raft messages accepted between two poll rounds; past it new ones are dropped (raft resends)', default: 100_000, min: 1 }),
   logLevel: field.enumOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const, { doc: 'log level', default: 'info' }),
 };
 

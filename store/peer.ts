@@ -46,6 +46,8 @@ export interface PeerInit {
   readonly markDirty: (peer: Peer) => void;
   readonly onProposalOutcome?: (outcome: 'applied' | 'stale' | 'timeout' | 'failed') => void;
   readonly onBecameLeader?: () => void;
+  /** Leadership became ready (the leader applied an entry of its term): tell PD at once. */
+  readonly onLeaderReady?: (peer: Peer) => void;
 }
 
 interface PendingRead {
@@ -257,6 +259,8 @@ export class Peer {
       if (!this.leaderReady && this.role === 'Leader' && e.term === this.raw.term) {
         this.leaderReady = true;
         this.log.info({ term: e.term, index: e.index }, 'region leadership ready');
+        const onReady = this.init.onLeaderReady;
+        if (onReady !== undefined) done.push(() => onReady(this));
       }
     }
     if (changed) {

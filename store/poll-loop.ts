@@ -15,12 +15,19 @@
 // delivers the ticks real time owes (TickClock) to every peer.
 
 import type { Logger } from 'pino';
-import { FlotillaError, type WriteOp } from '../common/index.js';
+import { cfRange, FlotillaError, type WriteOp } from '../common/index.js';
 import type { Entry, Message, Ready } from '../raft/index.js';
 import { readyPersistOps, TickClock } from '../raft-host/index.js';
 import type { Engine } from './engine/index.js';
 import type { Peer } from './peer.js';
 import type { EntryCacheBudget } from './peer-storage.js';
+
+/**
+ * Lock-CF deletes applied before the lock range is compacted in the background. Released locks
+ * are real deletes; point lookups skip their tombstones, but the lock-range scans (a scan's lock
+ * check, ScanLock, range ResolveLock) walk them until a compaction drops them.
+ */
+export const LOCK_COMPACTION_AFTER_DELETES = 50_000;
 
 /** Sends raft messages; never throws (a lost message is fine for raft). */
 export interface RaftSender {
@@ -62,6 +69,10 @@ export class PollLoop {
   private readonly clock: TickClock;
   private timer: NodeJS.Timeout | null = null;
   private readonly log: Logger;
+  /** Raft messages stepped since the last round began (the store bounds it: inbound back-pressure). */
+  inboundSinceRound = 0;
+  private lockDeletes = 0;
+  private isCompactingLocks = false;
 
   constructor(private readonly options: PollLoopOptions) {
     this.clock = new TickClock({ tickMs: options.tickMs, maxReplayTicks: options.electionTicks * 4 });
@@ -143,6 +154,7 @@ export class PollLoop {
   private async round(): Promise<void> {
     const batch = this.dirty;
     this.dirty = new Set();
+    this.inboundSinceRound = 0;
     const readies: [Peer, Ready][] = [];
     const ops: WriteOp[] = [];
     let bytes = 0;
@@ -216,6 +228,8 @@ export class PollLoop {
       this.options.metrics?.observeApply((performance.now() - start) / 1000, entries);
     }
     for (const settle of done) settle();
+    this.countLockDeletes(earlyOps);
+    this.countLockDeletes(applyOps);
     for (const [peer, rd] of readies) {
       peer.raw.advance(rd);
       peer.serveReads();
@@ -224,6 +238,23 @@ export class PollLoop {
     if (this.options.budget.isOver) {
       for (const peer of this.peers.values()) peer.storage.evictTo(peer.applied);
     }
+  }
+
+  private countLockDeletes(ops: readonly WriteOp[]): void {
+    for (const op of ops) if (op.kind === 'delete' && op.cf === 'lock') this.lockDeletes++;
+    if (this.lockDeletes < LOCK_COMPACTION_AFTER_DELETES || this.isCompactingLocks) return;
+    this.lockDeletes = 0;
+    this.isCompactingLocks = true;
+    const range = cfRange('lock');
+    this.options.engine.compactRange(range.start, range.end).then(
+      () => {
+        this.isCompactingLocks = false;
+      },
+      (err: unknown) => {
+        this.isCompactingLocks = false;
+        this.log.warn({ err }, 'lock range compaction failed');
+      },
+    );
   }
 
   private async timed(write: Promise<void>, observe: (seconds: number) => void): Promise<void> {

@@ -29,6 +29,8 @@ export interface RaftStoreOptions {
   readonly raft: PeerRaftOptions;
   readonly tickMs: number;
   readonly entryCacheBytes: number;
+  /** Raft messages accepted between two poll rounds; past it they are dropped (raft resends). */
+  readonly inboundMessagesMax: number;
   readonly channels: ChannelCache;
   readonly resolveAddress: (storeId: number) => Promise<string>;
   readonly logger: Logger;
@@ -53,6 +55,8 @@ export class RaftStore {
   private readonly log: Logger;
   /** Regions a message named that this store does not host (told to the owner for discovery). */
   onUnknownRegion: (regionId: number) => void = () => {};
+  /** A peer here became a ready leader (the owner tells PD at once). */
+  onLeaderReady: (peer: Peer) => void = () => {};
 
   private constructor(private readonly options: RaftStoreOptions) {
     this.log = options.logger;
@@ -167,6 +171,7 @@ export class RaftStore {
       rng: createRng(region.id * 7_919 + this.options.storeId),
       logger: this.log,
       markDirty: (p) => this.loop.markDirty(p),
+      onLeaderReady: (p) => this.onLeaderReady(p),
       ...(metrics === undefined ? {} : { onProposalOutcome: (o: 'applied' | 'stale' | 'timeout' | 'failed') => metrics.countProposal(o), onBecameLeader: () => metrics.countElection() }),
     });
     ref.peer = peer;
@@ -195,6 +200,12 @@ export class RaftStore {
 
   /** A raft message from another store. Never throws: a bad or stray message is dropped. */
   onRaftMessage(msg: raft_serverpb.RaftMessage): void {
+    if (this.loop.inboundSinceRound >= this.options.inboundMessagesMax) {
+      // The loop is behind (a slow disk, a flood): drop, as a lossy network would; raft resends.
+      this.options.metrics?.countRaftMessages('dropped', 1);
+      return;
+    }
+    this.loop.inboundSinceRound++;
     this.options.metrics?.countRaftMessages('received', 1);
     let regionId: number;
     let toPeerId: number;

@@ -18,6 +18,7 @@ import { KvWrites } from './kv-writes.js';
 import { LatchSet } from './latch-set.js';
 import { StoreMetrics } from './metrics.js';
 import { StorePdClient } from './pd-client.js';
+import type { Peer } from './peer.js';
 import { RaftStore } from './raft-store.js';
 import { RawKv } from './raw-kv.js';
 import { startStatusServer, type StatusServer } from './status-http.js';
@@ -90,6 +91,7 @@ export class StoreServer {
         raft: { electionTicks: config.raftElectionTicks, heartbeatTicks: config.raftHeartbeatTicks },
         tickMs: config.raftTickMs,
         entryCacheBytes: config.raftEntryCacheBytes,
+        inboundMessagesMax: config.inboundMessagesMax,
         channels,
         resolveAddress: async (id) => (await pd.getStore(id)).address,
         logger: log,
@@ -145,6 +147,7 @@ export class StoreServer {
       ref.server = server;
       await pd.putStore(server.storeMeta());
       raftStore.onUnknownRegion = () => server.discoverSoon();
+      raftStore.onLeaderReady = (peer) => server.regionHeartbeat(peer);
       pd.onRegionOrder((order) => server.onRegionOrder(order));
       if (raftStore.peers.size === 0) {
         await bootstrapClusterIfNeeded(pd, { self: server.storeMeta(), waitForStoresMs: BOOTSTRAP_WAIT_FOR_STORES_MS, pollMs: BOOTSTRAP_POLL_MS, signal: server.abort.signal, log });
@@ -212,12 +215,7 @@ export class StoreServer {
     for (const peer of this.raftStore.peers.values()) {
       if (!peer.isLeader) continue;
       leaders++;
-      const leader: PeerMeta | undefined = peer.peerById(peer.peerId);
-      if (leader === undefined) continue;
-      this.pd.regionHeartbeat({
-        region: peer.region, leader, term: peer.term, approximateSizeBytes: 0, approximateKeys: 0,
-        bytesWritten: 0, keysWritten: 0, bytesRead: 0, keysRead: 0, intervalMs: this.config.pdHeartbeatMs, pendingPeers: [], downPeers: [],
-      });
+      this.regionHeartbeat(peer);
     }
     try {
       await this.pd.storeHeartbeat({
@@ -227,6 +225,17 @@ export class StoreServer {
     } catch (err) {
       this.log.warn({ err }, 'store heartbeat failed');
     }
+  }
+
+  /** Tells PD this store leads `peer`'s region (on leadership, then periodically). */
+  regionHeartbeat(peer: Peer): void {
+    if (this.stopped || !peer.isLeader) return;
+    const leader: PeerMeta | undefined = peer.peerById(peer.peerId);
+    if (leader === undefined) return;
+    this.pd.regionHeartbeat({
+      region: peer.region, leader, term: peer.term, approximateSizeBytes: 0, approximateKeys: 0,
+      bytesWritten: 0, keysWritten: 0, bytesRead: 0, keysRead: 0, intervalMs: this.config.pdHeartbeatMs, pendingPeers: [], downPeers: [],
+    });
   }
 
   private onRegionOrder(order: Parameters<Parameters<StorePdClient['onRegionOrder']>[0]>[0]): void {

@@ -119,6 +119,7 @@ export class StoreSim {
       raft: { electionTicks: 10, heartbeatTicks: 2 },
       tickMs: 100,
       entryCacheBytes: 1 << 20,
+      inboundMessagesMax: 100_000,
       channels: this.channels,
       resolveAddress: () => Promise.reject(new Error('simulated: no addresses')),
       logger: this.log,
