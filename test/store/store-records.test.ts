@@ -1,0 +1,151 @@
+// The store's own records and request checks, judged exhaustively where the space is small:
+// every single-bit corruption of a persisted record is refused; raw values keep their TTLs; raft
+// commands round-trip every CF and kind; routing answers the typed error for every misaddressing,
+// including keys outside a bounded region (which a one-region cluster never shows).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { encodeKey, FlotillaError, lockKey, rawKey, type RegionMeta, writeKey, latestKey, defaultKey, type WriteOp } from '../../common/index.js';
+import type { kvrpcpb } from '../../proto/index.js';
+import {
+  decodeApplyState, decodeRegionState, decodeStoreIdent, encodeApplyState, encodeRegionState, encodeStoreIdent,
+} from '../../store/local-state.js';
+import { KvRouting } from '../../store/kv-routing.js';
+import type { Peer } from '../../store/peer.js';
+import { decodeCommand, encodeWriteCommand } from '../../store/raft-cmd.js';
+import { decodeRawValue, encodeRawValue, liveRawValue } from '../../store/raw-value.js';
+
+function everyBitFlip(record: Buffer, decode: (b: Buffer) => unknown): void {
+  for (let i = 0; i < record.length; i++) {
+    for (let bit = 0; bit < 8; bit++) {
+      const bad = Buffer.from(record);
+      bad[i] = bad[i]! ^ (1 << bit);
+      assert.throws(() => decode(bad), (e: unknown) => e instanceof FlotillaError && e.code === 'Corruption', `flip of byte ${i} bit ${bit} accepted`);
+    }
+  }
+  assert.throws(() => decode(record.subarray(0, record.length - 1)), FlotillaError);
+}
+
+const region: RegionMeta = {
+  id: 9, startKey: encodeKey(Buffer.from('b')), endKey: encodeKey(Buffer.from('m')), epoch: { confVer: 2, version: 5 },
+  peers: [{ id: 91, storeId: 1, role: 'voter' }, { id: 92, storeId: 2, role: 'voter' }, { id: 93, storeId: 3, role: 'learner' }],
+};
+
+describe('store local records', () => {
+  it('round-trip and refuse every single-bit corruption', () => {
+    const ident = { clusterId: 0xfedcba9876543210n, storeId: 42 };
+    assert.deepEqual(decodeStoreIdent(encodeStoreIdent(ident)), ident);
+    everyBitFlip(encodeStoreIdent(ident), decodeStoreIdent);
+    const apply = { appliedIndex: 123_456, truncatedIndex: 5, truncatedTerm: 5 };
+    assert.deepEqual(decodeApplyState(encodeApplyState(apply), 9), apply);
+    everyBitFlip(encodeApplyState(apply), (b) => decodeApplyState(b, 9));
+    const state = { state: 'normal' as const, region };
+    assert.deepEqual(decodeRegionState(encodeRegionState(state), 9), state);
+    assert.equal(decodeRegionState(encodeRegionState({ state: 'tombstone', region }), 9).state, 'tombstone');
+    everyBitFlip(encodeRegionState(state), (b) => decodeRegionState(b, 9));
+  });
+});
+
+describe('raw values', () => {
+  it('keep the value and the expiry; expired values read as absent', () => {
+    for (const value of [Buffer.alloc(0), Buffer.from('x'), Buffer.alloc(300, 7)]) {
+      assert.deepEqual(decodeRawValue(encodeRawValue(value, 0)), { value, expiresAtMs: 0 });
+      assert.deepEqual(decodeRawValue(encodeRawValue(value, 1_800_000_000_000)), { value, expiresAtMs: 1_800_000_000_000 });
+    }
+    const stored = encodeRawValue(Buffer.from('v'), 1_000);
+    assert.equal(liveRawValue(stored, 999)?.toString(), 'v');
+    assert.equal(liveRawValue(stored, 1_000), null);
+    assert.equal(liveRawValue(null, 0), null);
+    assert.equal(liveRawValue(encodeRawValue(Buffer.from('v'), 0), Number.MAX_SAFE_INTEGER)?.toString(), 'v');
+    assert.throws(() => decodeRawValue(Buffer.from([9, 1, 2])), FlotillaError);
+    assert.throws(() => decodeRawValue(Buffer.alloc(0)), FlotillaError);
+  });
+});
+
+describe('raft write commands', () => {
+  it('round-trip every CF and kind with the CF prefix restored', () => {
+    const k = Buffer.from('key');
+    const ops: WriteOp[] = [
+      { kind: 'put', cf: 'raw', key: rawKey(k), value: Buffer.from('r') },
+      { kind: 'delete', cf: 'raw', key: rawKey(Buffer.from('gone')) },
+      { kind: 'put', cf: 'lock', key: lockKey(k), value: Buffer.from('l') },
+      { kind: 'delete', cf: 'lock', key: lockKey(k) },
+      { kind: 'put', cf: 'write', key: writeKey(k, 77n), value: Buffer.from('w') },
+      { kind: 'put', cf: 'default', key: defaultKey(k, 70n), value: Buffer.alloc(1000, 1) },
+      { kind: 'put', cf: 'latest', key: latestKey(k), value: Buffer.from('n') },
+    ];
+    const decoded = decodeCommand(encodeWriteCommand({ regionId: 9, peerId: 91, epoch: { confVer: 2, version: 5 }, ops }), 'test');
+    assert.deepEqual(decoded.epoch, { confVer: 2, version: 5 });
+    assert.equal(decoded.regionId, 9);
+    assert.equal(decoded.isAdmin, false);
+    assert.deepEqual(decoded.ops, ops);
+    assert.throws(() => encodeWriteCommand({ regionId: 9, peerId: 91, epoch: region.epoch, ops: [{ kind: 'put', cf: 'local', key: Buffer.from([1, 2]), value: Buffer.alloc(0) }] }), FlotillaError);
+    assert.throws(() => decodeCommand(Buffer.from([0xff, 0xff, 0xff]), 'test'), (e: unknown) => e instanceof FlotillaError && e.code === 'Corruption');
+  });
+});
+
+describe('KV routing', () => {
+  const fakePeer = (isLeader: boolean): Peer => ({
+    region,
+    isLeader,
+    notLeader: () => new FlotillaError('NotLeader', 'not leader', { details: { regionId: 9 } }),
+    epochNotMatch: () => new FlotillaError('EpochNotMatch', 'epoch', { details: { currentRegions: [region] } }),
+  }) as unknown as Peer;
+  const limits = { keyBytesMax: 16, valueBytesMax: 32, batchKeysMax: 4, scanLimitMax: 10, pendingProposalsMax: 1 };
+  const ctx = (over: Partial<kvrpcpb.Context> = {}): kvrpcpb.Context => ({
+    regionId: '9', regionEpoch: { confVer: '2', version: '5' }, peer: { id: '91', storeId: '1', role: 'Voter' }, term: '0', priority: 'Normal',
+    isolationLevel: 'SI', notFillCache: false, syncLog: false, replicaRead: false, staleRead: false, maxExecutionDurationMs: '0', requestSource: '', resolvedLocks: [], ...over,
+  });
+  const codeOf = (f: () => unknown): string => {
+    try {
+      f();
+      return 'ok';
+    } catch (e) {
+      return e instanceof FlotillaError ? e.code : 'untyped';
+    }
+  };
+
+  it('answers the typed error for every misaddressing', () => {
+    const routing = new KvRouting(1, new Map([[9, fakePeer(true)]]), limits);
+    assert.equal(codeOf(() => routing.route(ctx())), 'ok');
+    assert.equal(codeOf(() => routing.route(null)), 'InvalidArgument');
+    assert.equal(codeOf(() => routing.route(ctx({ regionId: '0' }))), 'InvalidArgument');
+    assert.equal(codeOf(() => routing.route(ctx({ regionId: '10' }))), 'RegionNotFound');
+    assert.equal(codeOf(() => routing.route(ctx({ regionId: 'x' }))), 'InvalidArgument');
+    assert.equal(codeOf(() => routing.route(ctx({ peer: { id: '92', storeId: '2', role: 'Voter' } }))), 'StoreNotMatch');
+    assert.equal(codeOf(() => routing.route(ctx({ regionEpoch: { confVer: '1', version: '5' } }))), 'EpochNotMatch');
+    assert.equal(codeOf(() => routing.route(ctx({ regionEpoch: { confVer: '2', version: '6' } }))), 'EpochNotMatch');
+    assert.equal(codeOf(() => routing.route(ctx({ regionEpoch: null }))), 'InvalidArgument');
+    const follower = new KvRouting(1, new Map([[9, fakePeer(false)]]), limits);
+    assert.equal(codeOf(() => follower.route(ctx())), 'NotLeader');
+    assert.equal(codeOf(() => follower.route(ctx(), { needsLeader: false })), 'ok');
+  });
+
+  it('checks keys against the region bounds and the limits', () => {
+    const routing = new KvRouting(1, new Map([[9, fakePeer(true)]]), limits);
+    const peer = routing.route(ctx());
+    for (const [key, code] of [['b', 'ok'], ['bz', 'ok'], ['lzzz', 'ok'], ['a', 'KeyNotInRegion'], ['m', 'KeyNotInRegion'], ['z', 'KeyNotInRegion'], ['', 'InvalidArgument'], ['c'.repeat(17), 'InvalidArgument']] as const) {
+      assert.equal(codeOf(() => routing.checkKey(peer, Buffer.from(key))), code, `key ${JSON.stringify(key)}`);
+    }
+    assert.equal(codeOf(() => routing.checkKeys(peer, [])), 'InvalidArgument');
+    assert.equal(codeOf(() => routing.checkKeys(peer, ['b', 'c', 'd', 'e', 'f'].map((s) => Buffer.from(s)))), 'LimitExceeded');
+    assert.equal(codeOf(() => routing.checkValue(Buffer.alloc(33))), 'InvalidArgument');
+    assert.equal(codeOf(() => routing.checkLimit(0)), 'InvalidArgument');
+    assert.equal(codeOf(() => routing.checkLimit(11)), 'LimitExceeded');
+  });
+
+  it('clamps scan ranges to the region', () => {
+    const routing = new KvRouting(1, new Map([[9, fakePeer(true)]]), limits);
+    const peer = routing.route(ctx());
+    const r = (s: string, e: string): string => {
+      const out = routing.clampRange(peer, Buffer.from(s), Buffer.from(e));
+      return `${out.start.toString()}..${out.end.toString()}`;
+    };
+    assert.equal(r('', ''), 'b..m');
+    assert.equal(r('c', ''), 'c..m');
+    assert.equal(r('c', 'd'), 'c..d');
+    assert.equal(r('c', 'z'), 'c..m');
+    assert.equal(codeOf(() => r('a', 'c')), 'KeyNotInRegion');
+    assert.equal(codeOf(() => r('n', '')), 'KeyNotInRegion');
+    assert.equal(codeOf(() => r('d', 'c')), 'InvalidArgument');
+  });
+});
