@@ -55,6 +55,8 @@ export class RaftStore {
   private readonly log: Logger;
   /** Regions a message named that this store does not host (told to the owner for discovery). */
   onUnknownRegion: (regionId: number) => void = () => {};
+  /** Log ranges read back from disk for lagging followers (the entry cache did not hold them). */
+  entryLoads = 0;
   /** A peer here became a ready leader (the owner tells PD at once). */
   onLeaderReady: (peer: Peer) => void = () => {};
 
@@ -154,6 +156,7 @@ export class RaftStore {
     const storage = new PeerStorage(region.id, this.options.engine, this.budget, {
       hardState, confState: confStateOf(region), truncatedIndex: apply.truncatedIndex, truncatedTerm: apply.truncatedTerm, entries,
     }, () => {
+      this.entryLoads++;
       if (ref.peer !== undefined) {
         ref.peer.raw.onStorageReady();
         this.loop.markDirty(ref.peer);

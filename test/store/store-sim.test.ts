@@ -115,11 +115,12 @@ async function runSeed(seed: number): Promise<Outcome> {
 
 describe('store poll loop under a simulated network and crashes', () => {
   it(`keeps every acknowledged write over ${SEEDS.length} seeds`, async () => {
-    const totals = { acked: 0, readsChecked: 0, crashes: 0, crashesBeforeApply: 0, restarts: 0, dropped: 0, delivered: 0 };
+    const totals = { entryLoads: 0, acked: 0, readsChecked: 0, crashes: 0, crashesBeforeApply: 0, restarts: 0, dropped: 0, delivered: 0 };
     for (const seed of SEEDS) {
       const out = await runSeed(seed);
       totals.acked += out.acked.size;
       totals.readsChecked += out.readsChecked;
+      totals.entryLoads += out.counters.entryLoads;
       totals.crashes += out.counters.crashes;
       totals.crashesBeforeApply += out.counters.crashesBeforeApply;
       totals.restarts += out.counters.restarts;
@@ -130,6 +131,7 @@ describe('store poll loop under a simulated network and crashes', () => {
     assert.ok(totals.acked > 1_000, JSON.stringify(totals));
     assert.ok(totals.crashesBeforeApply > 0, JSON.stringify(totals));
     assert.ok(totals.readsChecked > 1_000, JSON.stringify(totals));
+    assert.ok(totals.entryLoads > 0, `no lagging follower was caught up from disk: ${JSON.stringify(totals)}`);
     assert.ok(totals.crashes > totals.crashesBeforeApply, JSON.stringify(totals));
     console.log(`store sim: ${JSON.stringify(totals)}`);
   });

@@ -88,7 +88,7 @@ export class StoreSim {
   readonly cut = new Set<string>();
   private readonly channels = new ChannelCache(grpc.credentials.createInsecure());
   private readonly log: Logger = silentLogger();
-  readonly counters = { sent: 0, delivered: 0, dropped: 0, crashes: 0, crashesBeforeApply: 0, restarts: 0 };
+  readonly counters = { sent: 0, delivered: 0, dropped: 0, crashes: 0, crashesBeforeApply: 0, restarts: 0, entryLoads: 0 };
 
   constructor(readonly region: RegionMeta, private readonly options: SimOptions) {}
 
@@ -118,7 +118,7 @@ export class StoreSim {
       engine: node.engine,
       raft: { electionTicks: 10, heartbeatTicks: 2 },
       tickMs: 100,
-      entryCacheBytes: 1 << 20,
+      entryCacheBytes: 8 * 1024, // small: lagging followers are caught up from disk, as on a busy store
       inboundMessagesMax: 100_000,
       channels: this.channels,
       resolveAddress: () => Promise.reject(new Error('simulated: no addresses')),
@@ -191,6 +191,7 @@ export class StoreSim {
   private markCrashed(node: SimNode): void {
     if (node.store === null) return;
     const store = node.store;
+    this.counters.entryLoads += store.entryLoads;
     node.store = null;
     node.raw = null;
     node.generation++;
@@ -231,6 +232,7 @@ export class StoreSim {
   }
 
   async stop(): Promise<void> {
+    for (const node of this.nodes) this.counters.entryLoads += node.store?.entryLoads ?? 0;
     for (const node of this.nodes) await node.store?.stop();
     this.channels.close();
   }
