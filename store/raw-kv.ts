@@ -8,6 +8,7 @@ import { decodeKey, FlotillaError, rawKey, type WriteOp } from '../common/index.
 import type { kvrpcpb } from '../proto/index.js';
 import type { KvRouting } from './kv-routing.js';
 import type { KvWrites } from './kv-writes.js';
+import type { Peer } from './peer.js';
 import { encodeRawValue, liveRawValue } from './raw-value.js';
 
 /** Keys deleted per raft command by RawDeleteRange (it is not atomic across chunks). */
@@ -142,6 +143,35 @@ export class RawKv {
     return {};
   }
 
+  /**
+   * One step of the TTL sweep on a region this store leads: examines up to TTL_SWEEP_KEYS raw keys
+   * from `from` (an engine key; null = the region's start) and deletes, through raft and under their
+   * latches, those whose TTL has passed (re-checked under the latch: a key rewritten meanwhile
+   * stays). Returns where the next step starts, or null at the region's end.
+   */
+  async sweepExpired(peer: Peer, from: Buffer | null): Promise<Buffer | null> {
+    const range = this.routing.clampRange(peer, Buffer.alloc(0), Buffer.alloc(0));
+    const start = from ?? rawKey(range.start);
+    const end = range.end.length === 0 ? Buffer.from([rawKey(Buffer.alloc(0))[0]! + 1]) : rawKey(range.end);
+    await this.writes.readBarrier(peer);
+    const batch = await this.writes.engine.readView().scan(start, end, { limit: TTL_SWEEP_KEYS });
+    const now = this.nowMs();
+    const expired = batch.filter((kv) => liveRawValue(kv.value, now) === null).map((kv) => kv.key);
+    if (expired.length > 0) {
+      await this.writes.latched(peer, expired, async () => {
+        const current = await this.writes.engine.readView().multiGet(expired);
+        const ops: WriteOp[] = [];
+        for (let i = 0; i < expired.length; i++) {
+          const stored = current[i] ?? null;
+          if (stored !== null && liveRawValue(stored, this.nowMs()) === null) ops.push({ kind: 'delete', cf: 'raw', key: expired[i]! });
+        }
+        return { ops, result: undefined };
+      });
+    }
+    if (batch.length < TTL_SWEEP_KEYS) return null;
+    return Buffer.concat([batch[batch.length - 1]!.key, Buffer.from([0])]);
+  }
+
   async compareAndSwap(req: kvrpcpb.RawCompareAndSwapRequest): Promise<kvrpcpb.RawCompareAndSwapResponse__Input> {
     const peer = this.routing.route(req.context);
     this.routing.checkKey(peer, req.key);
@@ -158,6 +188,9 @@ export class RawKv {
     });
   }
 }
+
+/** Raw keys examined per TTL sweep step. */
+export const TTL_SWEEP_KEYS = 1_000;
 
 /** The user key of a raw CF engine key (prefix ‖ memcomparable(user key)). */
 function userKeyOfRaw(engineKey: Buffer): Buffer {

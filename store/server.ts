@@ -28,6 +28,8 @@ import { TxnKv } from './txn-kv.js';
 export const STORE_VERSION = '0.1.0';
 /** Latch slots (hash buckets of keys) of the store's write commands. */
 export const LATCH_SLOTS = 16_384;
+/** Interval of TTL sweep steps (expired raw keys read as absent at once; this deletes them). */
+export const TTL_SWEEP_INTERVAL_MS = 1_000;
 /** Wait this long for max-replicas stores to register before bootstrapping with fewer. */
 export const BOOTSTRAP_WAIT_FOR_STORES_MS = 5_000;
 const BOOTSTRAP_POLL_MS = 200;
@@ -42,6 +44,8 @@ export class StoreServer {
   private timers: NodeJS.Timeout[] = [];
   private lastDiscoveryMs = 0;
   private stopped = false;
+  private isSweeping = false;
+  private readonly sweepCursors = new Map<number, Buffer>();
 
   private constructor(
     readonly storeId: number,
@@ -56,6 +60,7 @@ export class StoreServer {
     private readonly status: StatusServer,
     private readonly metrics: StoreMetrics,
     private readonly writes: KvWrites,
+    private readonly raw: RawKv,
     private readonly log: Logger,
     private readonly startedAtMs: number,
     private readonly labels: Readonly<Record<string, string>>,
@@ -106,7 +111,8 @@ export class StoreServer {
       };
       const routing = new KvRouting(storeId, raftStore.peers, limits);
       const writes = new KvWrites(engine, raftStore.loop, new LatchSet(LATCH_SLOTS), limits, metrics);
-      const kv = new KvService(new RawKv(routing, writes), new TxnKv(routing, writes), log.child({ component: 'kv' }), metrics);
+      const raw = new RawKv(routing, writes);
+      const kv = new KvService(raw, new TxnKv(routing, writes), log.child({ component: 'kv' }), metrics);
 
       const grpcServer = createGrpcServer();
       grpcServer.addService(serviceDefinition('flotilla.kvservicepb.Kv'), kv.handlers());
@@ -143,7 +149,7 @@ export class StoreServer {
       });
       cleanups.push(() => status.stop());
 
-      const server = new StoreServer(storeId, pd.clusterId, address, status.address, config, engine, pd, started, raftStore, status, metrics, writes, log, startedAtMs, labels);
+      const server = new StoreServer(storeId, pd.clusterId, address, status.address, config, engine, pd, started, raftStore, status, metrics, writes, raw, log, startedAtMs, labels);
       ref.server = server;
       await pd.putStore(server.storeMeta());
       raftStore.onUnknownRegion = () => server.discoverSoon();
@@ -195,10 +201,31 @@ export class StoreServer {
   private startWorkers(): void {
     const heartbeat = setInterval(() => void this.heartbeat(), this.config.pdHeartbeatMs);
     heartbeat.unref();
+    const sweep = setInterval(() => void this.sweepTtl(), TTL_SWEEP_INTERVAL_MS);
+    sweep.unref();
+    this.timers.push(sweep);
     const gauges = setInterval(() => this.updateGauges(), 1_000);
     gauges.unref();
     this.timers.push(heartbeat, gauges);
     void this.heartbeat();
+  }
+
+  /** One TTL sweep step on every region this store leads (cursors kept per region). */
+  private async sweepTtl(): Promise<void> {
+    if (this.isSweeping || this.stopped) return;
+    this.isSweeping = true;
+    try {
+      for (const peer of this.raftStore.peers.values()) {
+        if (!peer.isLeaderReady) continue;
+        const next = await this.raw.sweepExpired(peer, this.sweepCursors.get(peer.regionId) ?? null);
+        if (next === null) this.sweepCursors.delete(peer.regionId);
+        else this.sweepCursors.set(peer.regionId, next);
+      }
+    } catch (err) {
+      this.log.debug({ err }, 'TTL sweep step failed; the next one retries');
+    } finally {
+      this.isSweeping = false;
+    }
   }
 
   private updateGauges(): void {
