@@ -154,7 +154,7 @@ describe('TTL sweep', () => {
       const deadline = Date.now() + 1_100;
       while (Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
       const peer = leader.store!.peers.get(sim.region.id)!;
-      const sweep = leader.raw!.sweepExpired(peer, null);
+      const sweep = leader.raw.sweepExpired(peer, null);
       for (let i = 0; i < 20; i++) await sim.advance();
       assert.equal(await sweep, null);
       for (let i = 0; i < 20; i++) await sim.advance();
