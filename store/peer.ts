@@ -48,6 +48,8 @@ export interface PeerInit {
   readonly onBecameLeader?: () => void;
   /** Leadership became ready (the leader applied an entry of its term): tell PD at once. */
   readonly onLeaderReady?: (peer: Peer) => void;
+  /** Tests: false sends every read through ReadIndex (default true: lease reads when valid). */
+  readonly isLeaseReadEnabled?: boolean;
 }
 
 interface PendingRead {
@@ -196,7 +198,7 @@ export class Peer {
    */
   readBarrier(): Promise<'lease' | 'read-index'> {
     if (!this.isLeader) return Promise.reject(this.notLeader());
-    if (this.leaderReady && this.raw.isLeaseValid()) return Promise.resolve('lease');
+    if (this.init.isLeaseReadEnabled !== false && this.leaderReady && this.raw.isLeaseValid()) return Promise.resolve('lease');
     const id = this.nextReadId++;
     const ctx = Buffer.allocUnsafe(8);
     ctx.writeDoubleBE(id, 0);

@@ -39,7 +39,7 @@ export interface RaftStoreOptions {
   /** Test seam between the durable log write and the apply of a round. */
   readonly afterPersist?: () => Promise<void> | undefined;
   /** Deterministic tests: raft messages go here instead of gRPC, and ticks are the test's. */
-  readonly simulated?: { readonly sender: RaftSender };
+  readonly simulated?: { readonly sender: RaftSender; readonly isLeaseReadEnabled?: boolean };
 }
 
 export interface RaftStoreMetrics extends PollLoopMetrics {
@@ -175,6 +175,7 @@ export class RaftStore {
       logger: this.log,
       markDirty: (p) => this.loop.markDirty(p),
       onLeaderReady: (p) => this.onLeaderReady(p),
+      ...(this.options.simulated?.isLeaseReadEnabled === false ? { isLeaseReadEnabled: false } : {}),
       ...(metrics === undefined ? {} : { onProposalOutcome: (o: 'applied' | 'stale' | 'timeout' | 'failed') => metrics.countProposal(o), onBecameLeader: () => metrics.countElection() }),
     });
     ref.peer = peer;

@@ -90,6 +90,8 @@ describe('flotilla-store: 1 PD + 3 stores', () => {
     assert.deepEqual([casMiss.succeeded, casMiss.previousValue.toString()], [false, '1']);
     const casHit = await kv.call('RawCompareAndSwap', { context: ctx, key: b('raw/a'), value: b('9'), previousValue: b('1') });
     assert.equal(casHit.succeeded, true);
+    const casAbsent = await kv.call('RawCompareAndSwap', { context: ctx, key: b('raw/new'), value: b('n'), previousValue: b('') });
+    assert.deepEqual([casAbsent.succeeded, casAbsent.previousNotExist], [false, true]);
     const casNew = await kv.call('RawCompareAndSwap', { context: ctx, key: b('raw/new'), value: b('n'), previousNotExist: true });
     assert.deepEqual([casNew.succeeded, casNew.previousNotExist], [true, true]);
     await kv.call('RawDelete', { context: ctx, key: b('raw/b') });
@@ -100,6 +102,10 @@ describe('flotilla-store: 1 PD + 3 stores', () => {
     await kv.call('RawPut', { context: ctx, key: b('raw/ttl'), value: b('t'), ttlSeconds: '1' });
     assert.equal((await kv.call('RawGet', { context: ctx, key: b('raw/ttl') })).value.toString(), 't');
     await waitFor('the TTL to pass', async () => ((await kv.call('RawGet', { context: ctx, key: b('raw/ttl') })).notFound ? true : undefined), { timeoutMs: 5_000, intervalMs: 100 });
+    const expiredBatch = await kv.call('RawBatchGet', { context: ctx, keys: [b('raw/ttl'), b('raw/c')] });
+    assert.deepEqual(expiredBatch.pairs.map((p) => p.key.toString()), ['raw/c']);
+    const expiredScan = await kv.call('RawScan', { context: ctx, startKey: b('raw/'), endKey: b('raw0'), limit: 10 });
+    assert.deepEqual(expiredScan.kvs.map((p) => p.key.toString()), ['raw/c', 'raw/new']);
   });
 
   it('runs a Percolator transaction: prewrite, reads blocked by the lock, commit, snapshot reads at both sides', async () => {

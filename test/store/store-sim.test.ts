@@ -25,8 +25,10 @@ function putRequest(sim: StoreSim, node: SimNode, key: string, value: string): k
 
 async function runSeed(seed: number): Promise<Outcome> {
   const rng: Rng = createRng(seed);
-  const sim = await StoreSim.start(3, { rng: rng.fork(), dropRate: 0.05, maxDelaySteps: 3 });
+  // Odd seeds read by lease where valid; even seeds send every read through ReadIndex.
+  const sim = await StoreSim.start(3, { rng: rng.fork(), dropRate: 0.05, maxDelaySteps: 3, isLeaseReadEnabled: seed % 2 === 1 });
   const acked = new Map<string, string>();
+  const readRng = rng.fork();
   const staleReads: string[] = [];
   let readsChecked = 0;
   let written = 0;
@@ -42,8 +44,10 @@ async function runSeed(seed: number): Promise<Outcome> {
         void target.raw.put(putRequest(sim, target, key, value)).then(
           async () => {
             acked.set(key, value);
-            // A read that starts after the acknowledgement must see the write, wherever it is served.
-            const reader = sim.leader();
+            // A read that starts after the acknowledgement must see the write wherever it is
+            // served: at any store that believes it leads (deposed, or elected and not yet ready).
+            const believers = sim.believedLeaders();
+            const reader = believers[readRng.nextInt(Math.max(1, believers.length))];
             if (reader?.raw === null || reader === undefined) return;
             const got = await reader.raw.get({ context: sim.context(reader), key: Buffer.from(key) }).catch(() => null);
             if (got !== null && got.value?.toString() !== value) staleReads.push(`${key}: read ${got.notFound === true ? 'nothing' : String(got.value)} after ${value} was acknowledged`);

@@ -76,6 +76,8 @@ export interface SimNode {
 
 export interface SimOptions {
   readonly rng: Rng;
+  /** false: every read goes through ReadIndex (no lease reads). */
+  readonly isLeaseReadEnabled?: boolean;
   readonly dropRate: number;
   readonly maxDelaySteps: number;
 }
@@ -134,7 +136,7 @@ export class StoreSim {
         this.counters.crashesBeforeApply++;
         return Promise.reject(new Error('simulated crash between the durable log write and the apply'));
       },
-      simulated: { sender },
+      simulated: { sender, isLeaseReadEnabled: this.options.isLeaseReadEnabled !== false },
     });
     node.store = store;
     const writes = new KvWrites(node.engine, store.loop, new LatchSet(256), LIMITS);
@@ -220,6 +222,11 @@ export class StoreSim {
 
   leader(): SimNode | undefined {
     return this.nodes.find((n) => n.store?.peers.get(this.region.id)?.isLeaderReady === true);
+  }
+
+  /** Every store whose peer believes it leads (a deposed leader, a new one not yet ready…). */
+  believedLeaders(): SimNode[] {
+    return this.nodes.filter((n) => n.store?.peers.get(this.region.id)?.isLeader === true);
   }
 
   context(node: SimNode): kvrpcpb.Context {
