@@ -5,8 +5,11 @@
 // read, locks by iterator seek, "newest version ≤ ts" by a write-CF iterator walk) and after (the
 // live read view, locks by get/getMany, the latest record by one point lookup), on keys with 1 and
 // with 10 versions (lock CF compacted) and on keys read right after 5,000 lock releases.
+// Then 2-key transfers (issue F5, prewrite): batchGet of both keys at start_ts, prewrite of both,
+// commit of the primary, then of the secondary — with the engine calls each costs (point gets,
+// getMany calls, iterators) counted through a wrapper around the read view.
 // Usage: npm run bench:txn [-- --seconds 3 --concurrency 64 --keys 100000 --value-bytes 64
-//        --read-seconds 2 --read-keys 2000 --only-reads]
+//        --read-seconds 2 --read-keys 2000 --only-reads | --only-writes]
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,7 +18,8 @@ import { parseArgs } from 'node:util';
 import { cfRange, createRng, type Rng, TS_MAX, type Ts } from '../common/index.js';
 import { RocksEngine } from '../store/index.js';
 import {
-  batchGetCommand, commitCommand, getCommand, lockBlocksRead, MvccReader, prewriteCommand, type Snapshot, TxnScheduler,
+  batchGetCommand, commitCommand, getCommand, type KvEntry, lockBlocksRead, type Modification, MvccReader, prewriteCommand, type Snapshot,
+  type SnapshotScanOptions, type TxnEngine, TxnScheduler, type WriteOptions,
 } from '../txn/index.js';
 
 const { values: args } = parseArgs({
@@ -27,6 +31,7 @@ const { values: args } = parseArgs({
     'read-seconds': { type: 'string', default: '2' },
     'read-keys': { type: 'string', default: '2000' },
     'only-reads': { type: 'boolean', default: false },
+    'only-writes': { type: 'boolean', default: false },
   },
 });
 const READ_SECONDS = Number(args['read-seconds']);
@@ -213,8 +218,103 @@ async function runReadPath(): Promise<void> {
   }
 }
 
+// ---- 2-key transfers, with engine calls counted ---------------------------------------------------
+
+/** Engine calls by kind: point gets, getMany calls (and the keys they carry), iterators (scans). */
+class CallCounts {
+  gets = 0;
+  getManys = 0;
+  getManyKeys = 0;
+  scans = 0;
+}
+
+/** The read view with every call counted (write commands run on it, as in the store). */
+class CountingView implements Snapshot {
+  constructor(private readonly inner: Snapshot, private readonly counts: CallCounts) {}
+  get(key: Buffer): Promise<Buffer | null> {
+    this.counts.gets++;
+    return this.inner.get(key);
+  }
+  multiGet(keys: readonly Buffer[]): Promise<(Buffer | null)[]> {
+    this.counts.getManys++;
+    this.counts.getManyKeys += keys.length;
+    return this.inner.multiGet(keys);
+  }
+  scan(start: Buffer, end: Buffer, options: SnapshotScanOptions): Promise<KvEntry[]> {
+    this.counts.scans++;
+    return this.inner.scan(start, end, options);
+  }
+  release(): Promise<void> {
+    return this.inner.release();
+  }
+}
+
+class CountingEngine implements TxnEngine {
+  constructor(private readonly inner: RocksEngine, readonly counts: CallCounts) {}
+  snapshot(): Promise<Snapshot> {
+    return this.inner.snapshot();
+  }
+  readView(): Snapshot {
+    return new CountingView(this.inner.readView(), this.counts);
+  }
+  write(modifications: readonly Modification[], options: WriteOptions): Promise<void> {
+    return this.inner.write(modifications, options);
+  }
+}
+
+/**
+ * Transfers between two random accounts of KEY_COUNT (pre-loaded with one version each): batchGet
+ * at start_ts, prewrite both, commit the primary, commit the secondary — the client's sequence.
+ * Write conflicts between concurrent transfers are counted and rolled back by nobody (a conflict
+ * writes nothing). Prints transfers/s and engine calls per transfer by phase.
+ */
+async function runTransfers(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'flotilla-txn-bench-'));
+  const engine = await RocksEngine.open(join(dir, 'db'));
+  try {
+    const value = Buffer.alloc(VALUE_BYTES, 0x61);
+    const accounts = Array.from({ length: Math.min(KEY_COUNT, 20_000) }, (_, i) => keyOf(i));
+    await loadVersions(new TxnScheduler(engine, { latchSlots: 4096, isSyncWrite: false }), accounts, 1, value);
+    await engine.compactRange(cfRange('local').start, Buffer.from([0xff]));
+    const counts = { read: new CallCounts(), prewrite: new CallCounts(), commit: new CallCounts() };
+    const engines = { read: new CountingEngine(engine, counts.read), prewrite: new CountingEngine(engine, counts.prewrite), commit: new CountingEngine(engine, counts.commit) };
+    const scheduler = { prewrite: new TxnScheduler(engines.prewrite, { latchSlots: 4096, isSyncWrite: false }), commit: new TxnScheduler(engines.commit, { latchSlots: 4096, isSyncWrite: false }) };
+    const rng = createRng(11);
+    let conflicts = 0;
+    let done = 0;
+    const result = await measure(SECONDS, async () => {
+      const [from, to] = pickKeys(rng, accounts, 2) as [Buffer, Buffer];
+      const startTs = tso();
+      const read = await batchGetCommand(engines.read.readView(), [from, to], startTs);
+      if (read.kind !== 'pairs') return; // locked by a concurrent transfer: the client would back off
+      const mutations = [{ kind: 'put' as const, key: from, value }, { kind: 'put' as const, key: to, value }];
+      const pre = await scheduler.prewrite.run([from, to], (s) => prewriteCommand(s, { mutations, primary: from, startTs, lockTtlMs: 3000, txnSize: 2, minCommitTs: 0n }));
+      if (pre.kind !== 'prewritten') {
+        conflicts++;
+        return;
+      }
+      const commitTs = tso();
+      for (const key of [from, to]) {
+        const com = await scheduler.commit.run([key], (s) => commitCommand(s, { keys: [key], startTs, commitTs }));
+        if (com.kind !== 'committed') throw new Error('bench transfer: commit failed');
+      }
+      done++;
+    });
+    const per = (c: CallCounts, n: number): string => `${(c.gets / n).toFixed(2)} get, ${(c.getManys / n).toFixed(2)} getMany (${(c.getManyKeys / n).toFixed(1)} keys), ${(c.scans / n).toFixed(2)} iterators`;
+    console.log(`txn 2-key transfers, rocksdb (no sync, concurrency ${CONCURRENCY}, ${accounts.length} accounts, ${VALUE_BYTES} B values):`);
+    console.log(`  transfers/s: ${(done / SECONDS).toFixed(0)} (${done} committed, ${conflicts} prewrite conflicts, ${result.count} attempts in ${SECONDS} s)`);
+    console.log(`  per attempt — batchGet: ${per(counts.read, result.count)}`);
+    console.log(`  per prewrite — ${per(counts.prewrite, done + conflicts)}`);
+    console.log(`  per transfer — commits (2): ${per(counts.commit, done)}`);
+  } finally {
+    await engine.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 if (args['only-reads'] !== true) {
   await runMode(false);
   await runMode(true);
+  await runTransfers();
 }
-await runReadPath();
+if (args['only-writes'] !== true) await runReadPath();
