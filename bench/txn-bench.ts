@@ -48,10 +48,11 @@ const tso = (): bigint => nextTs++;
 const keyOf = (i: number): Buffer => Buffer.from(`bench-key-${String(i).padStart(8, '0')}`);
 
 /** Runs `op` from `CONCURRENCY` workers until `seconds` pass; returns operations per second. */
-async function measure(seconds: number, op: (worker: number, n: number) => Promise<void>): Promise<{ perSecond: number; count: number }> {
+async function measure(seconds: number, op: (worker: number, n: number) => Promise<void>): Promise<{ perSecond: number; count: number; cpuUsPerOp: number }> {
   const deadline = performance.now() + seconds * 1000;
   let count = 0;
   const started = performance.now();
+  const cpuStarted = process.cpuUsage();
   await Promise.all(Array.from({ length: CONCURRENCY }, async (_, worker) => {
     for (let n = 0; performance.now() < deadline; n++) {
       await op(worker, n);
@@ -59,7 +60,10 @@ async function measure(seconds: number, op: (worker: number, n: number) => Promi
     }
   }));
   const elapsed = (performance.now() - started) / 1000;
-  return { perSecond: count / elapsed, count };
+  // Process CPU (JS thread and RocksDB's worker threads) per operation: steadier than ops/s on a
+  // shared machine.
+  const cpu = process.cpuUsage(cpuStarted);
+  return { perSecond: count / elapsed, count, cpuUsPerOp: (cpu.user + cpu.system) / Math.max(count, 1) };
 }
 
 async function runMode(isSyncWrite: boolean): Promise<void> {
@@ -93,7 +97,7 @@ async function runMode(isSyncWrite: boolean): Promise<void> {
     });
     const mode = isSyncWrite ? 'sync' : 'no sync';
     console.log(`txn-bench rocksdb (${mode}, concurrency ${CONCURRENCY}, ${VALUE_BYTES} B values, ${written} keys):`);
-    console.log(`  prewrite+commit pairs/s: ${pairs.perSecond.toFixed(0)} (${pairs.count} in ${SECONDS} s, ${engine.stats.writeCount} write batches, ${engine.stats.syncWriteCount} synced)`);
+    console.log(`  prewrite+commit pairs/s: ${pairs.perSecond.toFixed(0)} (${pairs.count} in ${SECONDS} s, ${engine.stats.writeCount} write batches, ${engine.stats.syncWriteCount} synced; ${pairs.cpuUsPerOp.toFixed(0)} µs CPU per pair)`);
     console.log(`  point reads/s:           ${reads.perSecond.toFixed(0)} (${reads.count} in ${SECONDS} s; snapshot + lock check + version seek + value)`);
   } finally {
     await engine.close();
@@ -302,7 +306,7 @@ async function runTransfers(): Promise<void> {
     });
     const per = (c: CallCounts, n: number): string => `${(c.gets / n).toFixed(2)} get, ${(c.getManys / n).toFixed(2)} getMany (${(c.getManyKeys / n).toFixed(1)} keys), ${(c.scans / n).toFixed(2)} iterators`;
     console.log(`txn 2-key transfers, rocksdb (no sync, concurrency ${CONCURRENCY}, ${accounts.length} accounts, ${VALUE_BYTES} B values):`);
-    console.log(`  transfers/s: ${(done / SECONDS).toFixed(0)} (${done} committed, ${conflicts} prewrite conflicts, ${result.count} attempts in ${SECONDS} s)`);
+    console.log(`  transfers/s: ${(done / SECONDS).toFixed(0)} (${done} committed, ${conflicts} prewrite conflicts, ${result.count} attempts in ${SECONDS} s; ${result.cpuUsPerOp.toFixed(0)} µs CPU per attempt)`);
     console.log(`  per attempt — batchGet: ${per(counts.read, result.count)}`);
     console.log(`  per prewrite — ${per(counts.prewrite, done + conflicts)}`);
     console.log(`  per transfer — commits (2): ${per(counts.commit, done)}`);
