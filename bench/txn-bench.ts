@@ -5,8 +5,11 @@
 // read, locks by iterator seek, "newest version ≤ ts" by a write-CF iterator walk) and after (the
 // live read view, locks by get/getMany, the latest record by one point lookup), on keys with 1 and
 // with 10 versions (lock CF compacted) and on keys read right after 5,000 lock releases.
+// Then 2-key transfers (issue F5, prewrite): batchGet of both keys at start_ts, prewrite of both,
+// commit of the primary, then of the secondary — with the engine calls each costs (point gets,
+// getMany calls, iterators) counted through a wrapper around the read view.
 // Usage: npm run bench:txn [-- --seconds 3 --concurrency 64 --keys 100000 --value-bytes 64
-//        --read-seconds 2 --read-keys 2000 --only-reads]
+//        --read-seconds 2 --read-keys 2000 --only-reads | --only-writes]
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,7 +18,8 @@ import { parseArgs } from 'node:util';
 import { cfRange, createRng, type Rng, TS_MAX, type Ts } from '../common/index.js';
 import { RocksEngine } from '../store/index.js';
 import {
-  batchGetCommand, commitCommand, getCommand, lockBlocksRead, MvccReader, prewriteCommand, type Snapshot, TxnScheduler,
+  batchGetCommand, commitCommand, getCommand, type KvEntry, lockBlocksRead, type Modification, MvccReader, prewriteCommand, type Snapshot,
+  type SnapshotScanOptions, type TxnEngine, TxnScheduler, type WriteOptions,
 } from '../txn/index.js';
 
 const { values: args } = parseArgs({
@@ -27,6 +31,7 @@ const { values: args } = parseArgs({
     'read-seconds': { type: 'string', default: '2' },
     'read-keys': { type: 'string', default: '2000' },
     'only-reads': { type: 'boolean', default: false },
+    'only-writes': { type: 'boolean', default: false },
   },
 });
 const READ_SECONDS = Number(args['read-seconds']);
@@ -43,10 +48,11 @@ const tso = (): bigint => nextTs++;
 const keyOf = (i: number): Buffer => Buffer.from(`bench-key-${String(i).padStart(8, '0')}`);
 
 /** Runs `op` from `CONCURRENCY` workers until `seconds` pass; returns operations per second. */
-async function measure(seconds: number, op: (worker: number, n: number) => Promise<void>): Promise<{ perSecond: number; count: number }> {
+async function measure(seconds: number, op: (worker: number, n: number) => Promise<void>): Promise<{ perSecond: number; count: number; cpuUsPerOp: number }> {
   const deadline = performance.now() + seconds * 1000;
   let count = 0;
   const started = performance.now();
+  const cpuStarted = process.cpuUsage();
   await Promise.all(Array.from({ length: CONCURRENCY }, async (_, worker) => {
     for (let n = 0; performance.now() < deadline; n++) {
       await op(worker, n);
@@ -54,7 +60,10 @@ async function measure(seconds: number, op: (worker: number, n: number) => Promi
     }
   }));
   const elapsed = (performance.now() - started) / 1000;
-  return { perSecond: count / elapsed, count };
+  // Process CPU (JS thread and RocksDB's worker threads) per operation: steadier than ops/s on a
+  // shared machine.
+  const cpu = process.cpuUsage(cpuStarted);
+  return { perSecond: count / elapsed, count, cpuUsPerOp: (cpu.user + cpu.system) / Math.max(count, 1) };
 }
 
 async function runMode(isSyncWrite: boolean): Promise<void> {
@@ -88,7 +97,7 @@ async function runMode(isSyncWrite: boolean): Promise<void> {
     });
     const mode = isSyncWrite ? 'sync' : 'no sync';
     console.log(`txn-bench rocksdb (${mode}, concurrency ${CONCURRENCY}, ${VALUE_BYTES} B values, ${written} keys):`);
-    console.log(`  prewrite+commit pairs/s: ${pairs.perSecond.toFixed(0)} (${pairs.count} in ${SECONDS} s, ${engine.stats.writeCount} write batches, ${engine.stats.syncWriteCount} synced)`);
+    console.log(`  prewrite+commit pairs/s: ${pairs.perSecond.toFixed(0)} (${pairs.count} in ${SECONDS} s, ${engine.stats.writeCount} write batches, ${engine.stats.syncWriteCount} synced; ${pairs.cpuUsPerOp.toFixed(0)} µs CPU per pair)`);
     console.log(`  point reads/s:           ${reads.perSecond.toFixed(0)} (${reads.count} in ${SECONDS} s; snapshot + lock check + version seek + value)`);
   } finally {
     await engine.close();
@@ -213,8 +222,103 @@ async function runReadPath(): Promise<void> {
   }
 }
 
+// ---- 2-key transfers, with engine calls counted ---------------------------------------------------
+
+/** Engine calls by kind: point gets, getMany calls (and the keys they carry), iterators (scans). */
+class CallCounts {
+  gets = 0;
+  getManys = 0;
+  getManyKeys = 0;
+  scans = 0;
+}
+
+/** The read view with every call counted (write commands run on it, as in the store). */
+class CountingView implements Snapshot {
+  constructor(private readonly inner: Snapshot, private readonly counts: CallCounts) {}
+  get(key: Buffer): Promise<Buffer | null> {
+    this.counts.gets++;
+    return this.inner.get(key);
+  }
+  multiGet(keys: readonly Buffer[]): Promise<(Buffer | null)[]> {
+    this.counts.getManys++;
+    this.counts.getManyKeys += keys.length;
+    return this.inner.multiGet(keys);
+  }
+  scan(start: Buffer, end: Buffer, options: SnapshotScanOptions): Promise<KvEntry[]> {
+    this.counts.scans++;
+    return this.inner.scan(start, end, options);
+  }
+  release(): Promise<void> {
+    return this.inner.release();
+  }
+}
+
+class CountingEngine implements TxnEngine {
+  constructor(private readonly inner: RocksEngine, readonly counts: CallCounts) {}
+  snapshot(): Promise<Snapshot> {
+    return this.inner.snapshot();
+  }
+  readView(): Snapshot {
+    return new CountingView(this.inner.readView(), this.counts);
+  }
+  write(modifications: readonly Modification[], options: WriteOptions): Promise<void> {
+    return this.inner.write(modifications, options);
+  }
+}
+
+/**
+ * Transfers between two random accounts of KEY_COUNT (pre-loaded with one version each): batchGet
+ * at start_ts, prewrite both, commit the primary, commit the secondary — the client's sequence.
+ * Write conflicts between concurrent transfers are counted and rolled back by nobody (a conflict
+ * writes nothing). Prints transfers/s and engine calls per transfer by phase.
+ */
+async function runTransfers(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'flotilla-txn-bench-'));
+  const engine = await RocksEngine.open(join(dir, 'db'));
+  try {
+    const value = Buffer.alloc(VALUE_BYTES, 0x61);
+    const accounts = Array.from({ length: Math.min(KEY_COUNT, 20_000) }, (_, i) => keyOf(i));
+    await loadVersions(new TxnScheduler(engine, { latchSlots: 4096, isSyncWrite: false }), accounts, 1, value);
+    await engine.compactRange(cfRange('local').start, Buffer.from([0xff]));
+    const counts = { read: new CallCounts(), prewrite: new CallCounts(), commit: new CallCounts() };
+    const engines = { read: new CountingEngine(engine, counts.read), prewrite: new CountingEngine(engine, counts.prewrite), commit: new CountingEngine(engine, counts.commit) };
+    const scheduler = { prewrite: new TxnScheduler(engines.prewrite, { latchSlots: 4096, isSyncWrite: false }), commit: new TxnScheduler(engines.commit, { latchSlots: 4096, isSyncWrite: false }) };
+    const rng = createRng(11);
+    let conflicts = 0;
+    let done = 0;
+    const result = await measure(SECONDS, async () => {
+      const [from, to] = pickKeys(rng, accounts, 2) as [Buffer, Buffer];
+      const startTs = tso();
+      const read = await batchGetCommand(engines.read.readView(), [from, to], startTs);
+      if (read.kind !== 'pairs') return; // locked by a concurrent transfer: the client would back off
+      const mutations = [{ kind: 'put' as const, key: from, value }, { kind: 'put' as const, key: to, value }];
+      const pre = await scheduler.prewrite.run([from, to], (s) => prewriteCommand(s, { mutations, primary: from, startTs, lockTtlMs: 3000, txnSize: 2, minCommitTs: 0n }));
+      if (pre.kind !== 'prewritten') {
+        conflicts++;
+        return;
+      }
+      const commitTs = tso();
+      for (const key of [from, to]) {
+        const com = await scheduler.commit.run([key], (s) => commitCommand(s, { keys: [key], startTs, commitTs }));
+        if (com.kind !== 'committed') throw new Error('bench transfer: commit failed');
+      }
+      done++;
+    });
+    const per = (c: CallCounts, n: number): string => `${(c.gets / n).toFixed(2)} get, ${(c.getManys / n).toFixed(2)} getMany (${(c.getManyKeys / n).toFixed(1)} keys), ${(c.scans / n).toFixed(2)} iterators`;
+    console.log(`txn 2-key transfers, rocksdb (no sync, concurrency ${CONCURRENCY}, ${accounts.length} accounts, ${VALUE_BYTES} B values):`);
+    console.log(`  transfers/s: ${(done / SECONDS).toFixed(0)} (${done} committed, ${conflicts} prewrite conflicts, ${result.count} attempts in ${SECONDS} s; ${result.cpuUsPerOp.toFixed(0)} µs CPU per attempt)`);
+    console.log(`  per attempt — batchGet: ${per(counts.read, result.count)}`);
+    console.log(`  per prewrite — ${per(counts.prewrite, done + conflicts)}`);
+    console.log(`  per transfer — commits (2): ${per(counts.commit, done)}`);
+  } finally {
+    await engine.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 if (args['only-reads'] !== true) {
   await runMode(false);
   await runMode(true);
+  await runTransfers();
 }
-await runReadPath();
+if (args['only-writes'] !== true) await runReadPath();

@@ -4,7 +4,10 @@
 // batchGet, scans both ways, scanLock and GC — run against the real actions on one engine and
 // against the reference model of test/txn/model/model.ts. After every step the answers must be
 // equal (values, error kinds and their lock/conflict details), and after every write the whole
-// state too (every lock, every write record with its flags, every long value in the default CF).
+// state too (every lock, every write record with its flags, every long value in the default CF,
+// every latest record: its data part and its maxWriteTs, see test/txn/model/model.ts). Prewrite's
+// engine calls are counted too: a prewrite whose every key the model says is decided by the latest
+// record alone (no latest record, or maxWriteTs < start_ts) must read no write record at all.
 //
 // The generator is state-driven, boundaries first: 3–6 keys, a timestamp domain of ~32 values so
 // they collide (reads at exactly a commit ts, rollbacks at another transaction's commit ts,
@@ -20,8 +23,9 @@ import { cfRangeOf, composeTs, createRng, decodeDataKey, extractPhysical, type R
 import { type Engine } from '../../store/index.js';
 import {
   batchGetCommand, batchRollbackCommand, checkTxnStatusCommand, cleanupCommand, commitCommand, decodeLatest, decodeLockEntry, decodeWrite,
-  gcRange, getCommand, type Lock, type Mutation, prewriteCommand, resolveLockCommand, resolveLockOverRange, scanCommand,
-  scanLockCommand, type SchedulerReadSource, type Snapshot, type TxnError, TxnScheduler, txnHeartBeatCommand, type Write,
+  gcRange, getCommand, type KvEntry, type LatestRecord, type Lock, type Modification, type Mutation, prewriteCommand, resolveLockCommand,
+  resolveLockOverRange, scanCommand, scanLockCommand, type SchedulerReadSource, type Snapshot, type SnapshotScanOptions, type TxnEngine,
+  type TxnError, TxnScheduler, txnHeartBeatCommand, type Write, type WriteOptions,
 } from '../../txn/index.js';
 import { type EngineKind, openTestEngine, type TestEngine } from './helpers.js';
 import { type ExpectedState, isError, isExpired, isLongValue, TxnModel } from './model/model.js';
@@ -76,6 +80,9 @@ const REQUIRED_COUNTERS = [
   'gc.safePointIsCommitTs', 'gc.over256Versions',
   'retry.afterOk', 'retry.afterError',
   'read.latest.absent', 'read.latest.atOrBelow', 'read.latest.fallback', 'gc.droppedLatest',
+  'prewrite.latest.absent', 'prewrite.latest.below', 'prewrite.latest.atStartTs', 'prewrite.latest.above', 'prewrite.latest.staleBound',
+  'prewrite.engine.latestOnly', 'prewrite.engine.pointGet', 'prewrite.engine.seek',
+  'latest.noData', 'latest.maxAboveData', 'latest.boundAboveRecords', 'rollback.belowMaxWriteTs',
 ] as const;
 
 /**
@@ -87,6 +94,7 @@ const RARE_ON_SMALL_RUNS = new Set<string>([
   'gc.deleted.longValue', 'gc.over256Versions', 'scanLock.limitHit', 'commit.overRollbackSlot', 'cleanup.expired',
   'batchGet.secondKeyLocked', 'prewrite.checkNotExistsOverDelete', 'scan.forward.limitOnLockedKey',
   'scan.reverse.limitOnLockedKey', 'read.lockPassedMinCommitTs', 'cts.expired', 'cts.expiryBoundary',
+  'prewrite.latest.staleBound', 'prewrite.engine.seek',
 ]);
 
 class Counters {
@@ -125,10 +133,60 @@ function canon(value: unknown, strip: (b: Buffer) => Buffer): string {
   return JSON.stringify(walk(value));
 }
 
+// ---- engine calls of the commands, counted -------------------------------------------------------
+
+/** Point gets, getMany calls and scans (an iterator each on RocksDB) since the last reset. */
+class EngineCalls {
+  gets = 0;
+  multiGets = 0;
+  scans = 0;
+  reset(): void {
+    this.gets = 0;
+    this.multiGets = 0;
+    this.scans = 0;
+  }
+}
+
+class CountingSnapshot implements Snapshot {
+  constructor(private readonly inner: Snapshot, private readonly calls: EngineCalls) {}
+  get(key: Buffer): Promise<Buffer | null> {
+    this.calls.gets++;
+    return this.inner.get(key);
+  }
+  multiGet(keys: readonly Buffer[]): Promise<(Buffer | null)[]> {
+    this.calls.multiGets++;
+    return this.inner.multiGet(keys);
+  }
+  scan(start: Buffer, end: Buffer, options: SnapshotScanOptions): Promise<KvEntry[]> {
+    this.calls.scans++;
+    return this.inner.scan(start, end, options);
+  }
+  release(): Promise<void> {
+    return this.inner.release();
+  }
+}
+
+/** The engine as the scheduler sees it, with every read of a command counted. */
+class CountingEngine implements TxnEngine {
+  readonly calls = new EngineCalls();
+  constructor(private readonly inner: Engine) {}
+  async snapshot(): Promise<Snapshot> {
+    return new CountingSnapshot(await this.inner.snapshot(), this.calls);
+  }
+  readView(): Snapshot {
+    return new CountingSnapshot(this.inner.readView(), this.calls);
+  }
+  write(modifications: readonly Modification[], options: WriteOptions): Promise<void> {
+    return this.inner.write(modifications, options);
+  }
+}
+
 // ---- the system under test, with a key prefix per case ---------------------------------------
 
 class RealTxn {
-  constructor(readonly engine: Engine, readonly scheduler: TxnScheduler, readonly prefix: Buffer, readonly readSource: SchedulerReadSource) {}
+  constructor(
+    readonly engine: Engine, readonly scheduler: TxnScheduler, readonly calls: EngineCalls, readonly prefix: Buffer, readonly readSource: SchedulerReadSource,
+  ) {}
 
   /** A user key of the case → the engine's user key (prefixed on the shared RocksDB). */
   key(key: Buffer): Buffer {
@@ -170,7 +228,7 @@ class RealTxn {
       const locks = new Map<string, Lock>();
       const writes = new Map<string, Map<Ts, Write>>();
       const values = new Map<string, Buffer>();
-      const latest = new Map<string, { commitTs: Ts; write: Write }>();
+      const latest = new Map<string, LatestRecord>();
       const scanCf = async (cf: 'lock' | 'write' | 'default' | 'latest'): Promise<{ key: Buffer; value: Buffer }[]> => {
         const r = cfRangeOf(cf, start, end);
         return s.scan(r.start, r.end, { limit: 1_000_000 });
@@ -207,7 +265,9 @@ function stateDiff(actual: ExpectedState, expected: ExpectedState, strip: (b: Bu
     for (const [key, lock] of state.locks) out.add(`lock ${JSON.stringify(key)} ${canon(lock, own)}`);
     for (const [key, versions] of state.writes) for (const [ts, w] of versions) out.add(`write ${JSON.stringify(key)}@${T(ts)} ${canon(w, own)}`);
     for (const [id, value] of state.values) out.add(`value ${JSON.stringify(id)} ${value.length} B`);
-    for (const [key, l] of state.latest) out.add(`latest ${JSON.stringify(key)}@${T(l.commitTs)} ${canon(l.write, own)}`);
+    for (const [key, l] of state.latest) {
+      out.add(`latest ${JSON.stringify(key)} max ${T(l.maxWriteTs)} ${l.data === null ? 'no data' : `data @${T(l.data.commitTs)} ${canon(l.data.write, own)}`}`);
+    }
     return out;
   };
   const a = entries(actual, strip);
@@ -378,14 +438,60 @@ class CaseRun {
   prewriteStep(plan: TxnPlan, mutations: readonly Mutation[]): Step {
     const args = { primary: plan.primary, startTs: plan.startTs, lockTtlMs: plan.lockTtlMs, txnSize: plan.mutations.length, minCommitTs: plan.minCommitTs };
     const r = this.real;
+    let isLatestOnly = false;
     return {
       name: 'prewrite', isWrite: true,
       describe: `prewrite start ${T(plan.startTs)} primary ${JSON.stringify(S(plan.primary))} ttl ${plan.lockTtlMs} min ${T(plan.minCommitTs)} [${mutations.map((m) => `${m.kind} ${JSON.stringify(S(m.key))}${m.kind === 'put' ? `=${m.value.length}B` : ''}`).join(', ')}]`,
-      real: () => r.scheduler.run(mutations.map((m) => r.key(m.key)), (s) => prewriteCommand(s, {
-        ...args, primary: r.key(args.primary), mutations: mutations.map((m) => ({ ...m, key: r.key(m.key) })),
-      })),
-      model: () => this.model.prewrite({ ...args, mutations }),
+      real: async () => {
+        r.calls.reset();
+        const result = await r.scheduler.run(mutations.map((m) => r.key(m.key)), (s) => prewriteCommand(s, {
+          ...args, primary: r.key(args.primary), mutations: mutations.map((m) => ({ ...m, key: r.key(m.key) })),
+        }));
+        this.checkPrewriteCalls(isLatestOnly, result);
+        return result;
+      },
+      model: () => {
+        isLatestOnly = this.countPrewriteLatest(plan.startTs, mutations);
+        return this.model.prewrite({ ...args, mutations });
+      },
     };
+  }
+
+  /**
+   * How the latest record decides each mutation's conflict check, from the model's state before
+   * the prewrite; true when it decides every one alone (no lock in the way and no latest record,
+   * or maxWriteTs < start_ts; or a lock answers first).
+   */
+  countPrewriteLatest(startTs: Ts, mutations: readonly Mutation[]): boolean {
+    const c = this.counters;
+    let isLatestOnly = true;
+    for (const m of mutations) {
+      const key = S(m.key);
+      const lock = this.model.locks.get(key);
+      if (lock !== undefined && (lock.startTs !== startTs || m.kind !== 'checkNotExists')) continue;
+      const max = this.model.maxWriteTs.get(key);
+      if (max === undefined) c.hit('prewrite.latest.absent');
+      else if (max < startTs) c.hit('prewrite.latest.below');
+      else {
+        isLatestOnly = false;
+        c.hit(max === startTs ? 'prewrite.latest.atStartTs' : 'prewrite.latest.above');
+        if (this.model.writes.get(key)?.has(max) !== true) c.hit('prewrite.latest.staleBound');
+      }
+    }
+    return isLatestOnly;
+  }
+
+  /** A prewrite the latest records decide alone reads nothing but its one multiGet. */
+  checkPrewriteCalls(isLatestOnly: boolean, result: unknown): void {
+    const { calls } = this.real;
+    const c = this.counters;
+    if (calls.scans > 0) c.hit('prewrite.engine.seek');
+    else if (calls.gets > 0) c.hit('prewrite.engine.pointGet');
+    else c.hit('prewrite.engine.latestOnly');
+    if (!isLatestOnly) return;
+    assert.deepEqual({ gets: calls.gets, scans: calls.scans, multiGets: Math.min(calls.multiGets, 1) }, { gets: 0, scans: 0, multiGets: isError(result) ? Math.min(calls.multiGets, 1) : 1 },
+      'a prewrite decided by the latest records alone reads only its one multiGet of locks and latest records');
+    assert.ok(calls.multiGets <= 1, `prewrite: ${calls.multiGets} multiGets`);
   }
 
   commitStep(keys: readonly Buffer[], startTs: Ts, commitTs: Ts): Step {
@@ -747,9 +853,7 @@ class CaseRun {
     if (commitTs.includes(safePoint)) c.hit('gc.safePointIsCommitTs');
     const [startKey, endKey] = this.rng.chance(0.6) ? [B(''), B('')] : this.pickRange();
     // What the model says goes, for the coverage counters (on a copy: the step itself runs later).
-    const copy = new TxnModel();
-    copy.locks = new Map(this.model.locks);
-    for (const [k, v] of this.model.writes) copy.writes.set(k, new Map(v));
+    const copy = this.model.copy();
     for (const key of copy.allKeys()) {
       if (copy.versionsDesc(key).filter(([ts]) => ts <= safePoint).length > 256) c.hit('gc.over256Versions');
     }
@@ -805,8 +909,10 @@ class CaseRun {
   async runStep(step: Step, options: { isQuiet?: boolean } = {}): Promise<void> {
     if (options.isQuiet !== true) this.log.push(step.describe);
     const overlappedBefore = this.overlappedCount();
+    const belowMaxBefore = this.model.rollbacksBelowMaxWriteTs;
     const expected = step.model();
     if (this.overlappedCount() > overlappedBefore) this.counters.hit('rollback.overlapped');
+    if (this.model.rollbacksBelowMaxWriteTs > belowMaxBefore) this.counters.hit('rollback.belowMaxWriteTs');
     const actual = await step.real();
     const isErr = isError(actual);
     this.history.push({ step, isError: isErr });
@@ -843,6 +949,12 @@ class CaseRun {
 
   async compareState(after: string): Promise<void> {
     const expected = this.model.expectedState();
+    for (const [key, l] of expected.latest) {
+      if (l.data === null) this.counters.hit('latest.noData');
+      else if (l.maxWriteTs > l.data.commitTs) this.counters.hit('latest.maxAboveData');
+      const newest = this.model.versionsDesc(key)[0];
+      if (newest === undefined || newest[0] < l.maxWriteTs) this.counters.hit('latest.boundAboveRecords');
+    }
     const actual = await this.real.state();
     const a = canonState(actual, this.real.strip);
     const e = canonState(expected, (b) => b);
@@ -904,8 +1016,9 @@ function runProperty(kind: EngineKind, runs: number, readSource: SchedulerReadSo
         engine = own.engine;
       }
       const prefix = kind === 'memory' ? Buffer.alloc(0) : B(`P${String(i).padStart(6, '0')}/`);
-      const scheduler = new TxnScheduler(engine, { latchSlots: 64, isSyncWrite: false, readSource });
-      const run = new CaseRun(new RealTxn(engine, scheduler, prefix, readSource), seed, counters);
+      const counting = new CountingEngine(engine);
+      const scheduler = new TxnScheduler(counting, { latchSlots: 64, isSyncWrite: false, readSource });
+      const run = new CaseRun(new RealTxn(engine, scheduler, counting.calls, prefix, readSource), seed, counters);
       try {
         await run.run();
       } catch (error) {

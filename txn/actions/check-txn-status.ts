@@ -39,13 +39,15 @@ export async function checkTxnStatus(
   buf: MvccWriteBuffer, reader: MvccReader, args: CheckTxnStatusArgs,
 ): Promise<TxnStatus | TxnError> {
   const { primary, startTs } = args;
-  const lock = await reader.loadLock(primary);
+  // One engine call: the lock, the rollback slot at start_ts and the latest record.
+  const records = (await reader.loadKeyRecords([primary], startTs))[0]!;
+  const { lock } = records;
   if (lock !== null && lock.startTs === startTs) {
     if (!lock.primary.equals(primary)) {
       return { kind: 'error', code: 'InvalidArgument', message: `checkTxnStatus: key is not the primary of start_ts ${startTs}` };
     }
     if (isLockExpired(lock, args.currentTs)) {
-      await rollbackLock(buf, reader, primary, lock);
+      rollbackLock(buf, primary, lock, records);
       return { kind: 'rolledBack', reason: 'ttlExpired' };
     }
     const canPush = args.callerStartTs !== TS_MAX && args.callerStartTs !== 0n;
@@ -58,13 +60,13 @@ export async function checkTxnStatus(
     }
     return { kind: 'locked', lock, ttlRemainingMs: lockTtlRemainingMs(lock, args.currentTs), isMinCommitTsPushed: false };
   }
-  const record = await reader.getTxnCommitRecord(primary, startTs);
+  const record = await reader.findTxnCommitRecord(primary, startTs, records.latest);
   switch (record.kind) {
     case 'committed': return { kind: 'committed', commitTs: record.commitTs };
     case 'rolledBack': return { kind: 'rolledBack', reason: 'alreadyRolledBack' };
     case 'none':
       if (args.missingLockAction === 'error') return { kind: 'error', code: 'TxnNotFound', key: primary, startTs };
-      await writeRollbackRecord(buf, reader, primary, startTs, 'protected');
+      writeRollbackRecord(buf, primary, startTs, 'protected', records);
       return { kind: 'rolledBack', reason: 'lockNotExist' };
   }
 }

@@ -20,17 +20,20 @@
 //      and a rollback record at C itself becomes our record's overlapped flag below. Lock-kind
 //      commits are not data writes and leave the latest record alone.
 //   4. GC deletes only records ≤ safe point < S of running transactions (its precondition), and
-//      the latest record only under the key's latch (actions/gc.ts), so never ours.
-// Hence the previous latest record, if any, has commit_ts < S < C, asserted below.
+//      changes the latest record only under the key's latch (actions/gc.ts), so never ours.
+// Hence the previous latest record's data, if any, has commit_ts < S < C, asserted below.
+//
+// The latest record's maxWriteTs (invariant M of records/latest.ts) is NOT ordered like that: a
+// rollback record of another transaction may land above C while our lock is held (step 3), so the
+// new bound is max(previous, C) (actions/common.ts putWriteRecord) — for lock-kind commits too,
+// which leave the data part alone but are write records a prewrite must see.
 
 import { invariant, type Ts } from '../../common/pure.js';
-import { latestKey, lockKey, writeKey } from '../../common/pure.js';
 import { type TxnError } from '../errors.js';
-import { type MvccReader } from '../mvcc/reader.js';
+import { type KeyRecords, type MvccReader } from '../mvcc/reader.js';
 import { type MvccWriteBuffer } from '../mvcc/write-buffer.js';
-import { decodeLatestEntry, latestOf } from '../records/latest.js';
-import { decodeLockEntry } from '../records/lock.js';
-import { decodeWrite, isDataWrite, type Write } from '../records/write.js';
+import { isDataWrite, type Write } from '../records/write.js';
+import { putWriteRecord } from './common.js';
 
 export type CommitOutcome =
   | { readonly kind: 'committed' }
@@ -39,34 +42,35 @@ export type CommitOutcome =
 
 /**
  * Commits `key` of transaction `startTs` at `commitTs` (precondition: commitTs > startTs, checked
- * by the command). Errors: CommitTsExpired (commit_ts < the lock's min_commit_ts: a reader pushed
- * it), TxnLockNotFound (no lock of ours and no commit record: rolled back or never prewritten).
+ * by the command), given its records read with slot ts = commitTs (MvccReader.loadKeyRecords: one
+ * engine call for the command's keys — the lock, the commit_ts slot, where a rollback of another
+ * transaction may sit and become the overlapped-rollback flag of records/write.ts, and the latest
+ * record). Errors: CommitTsExpired (commit_ts < the lock's min_commit_ts: a reader pushed it),
+ * TxnLockNotFound (no lock of ours and no commit record: rolled back or never prewritten).
  */
 export async function commit(
-  buf: MvccWriteBuffer, reader: MvccReader, key: Buffer, startTs: Ts, commitTs: Ts,
+  buf: MvccWriteBuffer, reader: MvccReader, key: Buffer, startTs: Ts, commitTs: Ts, records: KeyRecords,
 ): Promise<CommitOutcome | TxnError> {
-  // One engine call for the lock, the commit_ts slot (a rollback of another transaction may sit
-  // there: then the commit record carries the overlapped-rollback flag, see records/write.ts) and
-  // the latest record (for the ordering assertion). The lock is the first key read.
-  const [lockBytes, slotBytes, latestBytes] = await reader.snapshot.multiGet([lockKey(key), writeKey(key, commitTs), latestKey(key)]);
-  const lock = decodeLockEntry(lockBytes);
+  const { lock, slot, latest } = records;
   if (lock === null || lock.startTs !== startTs) {
-    const record = await reader.getTxnCommitRecord(key, startTs);
+    // A retried commit finds its own record in the slot: no walk. It is the answer the walk would
+    // give: a transaction has one commit record, and its rollback record (which cannot coexist
+    // with it) would sit at start_ts < commit_ts, below it in the newest-first walk.
+    if (slot !== null && slot.startTs === startTs && slot.kind !== 'rollback') return { kind: 'alreadyCommitted', commitTs };
+    const record = await reader.findTxnCommitRecord(key, startTs, latest);
     if (record.kind === 'committed') return { kind: 'alreadyCommitted', commitTs: record.commitTs };
     return { kind: 'error', code: 'TxnLockNotFound', key, startTs, commitTs };
   }
   if (commitTs < lock.minCommitTs) {
     return { kind: 'error', code: 'CommitTsExpired', key, startTs, commitTs, minCommitTs: lock.minCommitTs };
   }
-  const slot = slotBytes === null || slotBytes === undefined ? null : decodeWrite(slotBytes);
   const hasOverlappedRollback = slot !== null && (slot.kind === 'rollback' || slot.hasOverlappedRollback);
   const write: Write = { kind: lock.kind, startTs, shortValue: lock.shortValue, hasOverlappedRollback, isProtected: false };
-  buf.putWrite(key, commitTs, write);
   if (isDataWrite(write)) {
-    const previous = decodeLatestEntry(latestBytes);
+    const previous = latest?.data ?? null;
     invariant(previous === null || previous.commitTs < startTs, () => `commit of start_ts ${startTs} at ${commitTs} under a newer data write at ${previous?.commitTs}`);
-    buf.putLatest(key, latestOf(commitTs, write));
   }
+  putWriteRecord(buf, key, commitTs, write, latest);
   buf.unlock(key);
   return { kind: 'committed' };
 }

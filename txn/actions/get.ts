@@ -28,18 +28,18 @@ export async function pointGet(
 
 /**
  * Values of `keys` at readTs (absent keys omitted), or the first blocking lock. Engine calls: one
- * multiGet of the locks, one of the latest records, one of long values; an iterator only for keys
- * whose latest record is newer than readTs.
+ * multiGet of the locks and latest records together (locks first: lock-first holds within the
+ * call, see mvcc/reader.ts), one of long values if any; an iterator only for keys whose latest
+ * data is newer than readTs.
  */
 export async function batchGet(
   reader: MvccReader, keys: readonly Buffer[], readTs: Ts, bypassLocks: BypassLocks = new Set(),
 ): Promise<{ readonly kind: 'pairs'; readonly pairs: KvPair[] } | TxnError> {
-  const locks = await reader.loadLocks(keys);
+  const { locks, latests } = await reader.loadLocksAndLatests(keys);
   for (let i = 0; i < keys.length; i++) {
     const lock = locks[i];
     if (lock !== null && lock !== undefined && lockBlocksRead(lock, readTs, bypassLocks)) return keyIsLocked(keys[i]!, lock);
   }
-  const latests = await reader.loadLatests(keys);
   const writes = await Promise.all(keys.map((key, i) => reader.writeAtOrBelow(key, readTs, latests[i] ?? null)));
   const found: { key: Buffer; write: Write }[] = [];
   for (let i = 0; i < keys.length; i++) {

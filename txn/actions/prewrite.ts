@@ -1,11 +1,20 @@
 // Percolator prewrite of one mutation (the first phase of 2PC): lock the key for the transaction
 // and stage its value, unless another transaction holds the key or committed after our start.
+//
+// The conflict check looks at the key's newest write record of any kind. In the common case that
+// costs no read beyond the command's one multiGet of locks and latest records: the latest
+// record's maxWriteTs bounds every write record of the key (records/latest.ts, invariant M), so
+// no latest record, or maxWriteTs < start_ts, means no record at or after start_ts — no conflict,
+// no own rollback, no own commit — exactly what seekWrite(key, TS_MAX) would have found.
+// Otherwise one point get at maxWriteTs, and the iterator only when GC left the bound above every
+// record (MvccReader.newestWriteFrom).
 
-import { type Ts, TS_MAX } from '../../common/pure.js';
+import { type Ts } from '../../common/pure.js';
 import { keyIsLocked, type TxnError } from '../errors.js';
 import { SHORT_VALUE_BYTES_MAX } from '../limits.js';
 import { type MvccReader } from '../mvcc/reader.js';
 import { type MvccWriteBuffer } from '../mvcc/write-buffer.js';
+import { type LatestRecord } from '../records/latest.js';
 import { type Lock } from '../records/lock.js';
 
 export type Mutation =
@@ -35,21 +44,25 @@ export type PrewriteOutcome =
   | { readonly kind: 'checked' };
 
 /**
- * Prewrites `mutation` for `props`. `lock` is the key's current lock as read from the reader's
- * snapshot (the command fetches all locks in one multiGet). Errors: KeyIsLocked (another
- * transaction's lock), WriteConflict (a write with commit_ts ≥ start_ts), AlreadyRolledBack (a
- * rollback of this start_ts is recorded on the key), KeyAlreadyExists (checkNotExists).
+ * Prewrites `mutation` for `props`. `lock` and `latest` are the key's lock and latest record as
+ * read from the reader's snapshot (the command fetches all of them in one multiGet). Errors:
+ * KeyIsLocked (another transaction's lock), WriteConflict (a write with commit_ts ≥ start_ts),
+ * AlreadyRolledBack (a rollback of this start_ts is recorded on the key), KeyAlreadyExists
+ * (checkNotExists).
  */
 export async function prewrite(
-  buf: MvccWriteBuffer, reader: MvccReader, props: TxnProps, mutation: Mutation, lock: Lock | null,
+  buf: MvccWriteBuffer, reader: MvccReader, props: TxnProps, mutation: Mutation, lock: Lock | null, latest: LatestRecord | null,
 ): Promise<PrewriteOutcome | TxnError> {
   const { key } = mutation;
   if (lock !== null) {
     if (lock.startTs !== props.startTs) return keyIsLocked(key, lock);
     if (mutation.kind !== 'checkNotExists') return { kind: 'alreadyLocked' };
   }
-  const newest = await reader.seekWrite(key, TS_MAX);
-  if (newest !== null && newest.commitTs >= props.startTs) {
+  // The newest write if at or after start_ts (else null): by the latest record alone when
+  // maxWriteTs < start_ts — strictly less: a record AT start_ts is our own rollback (or another's
+  // commit carrying the overlapped flag) and must be seen.
+  const newest = await reader.newestWriteFrom(key, props.startTs, latest);
+  if (newest !== null) {
     const { write, commitTs } = newest;
     const isOurRollback = commitTs === props.startTs &&
       ((write.kind === 'rollback' && write.startTs === props.startTs) || write.hasOverlappedRollback);
@@ -61,8 +74,8 @@ export async function prewrite(
     };
   }
   if (mutation.kind === 'checkNotExists') {
-    const data = newest === null ? null : newest.write.kind === 'put' ? newest : await reader.getWrite(key, TS_MAX);
-    return data !== null && data.write.kind === 'put' ? { kind: 'error', code: 'KeyAlreadyExists', key } : { kind: 'checked' };
+    // The newest put/delete is the latest record's data part (invariant D): no read.
+    return latest?.data?.write.kind === 'put' ? { kind: 'error', code: 'KeyAlreadyExists', key } : { kind: 'checked' };
   }
   let shortValue: Buffer | null = null;
   if (mutation.kind === 'put') {

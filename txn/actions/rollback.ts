@@ -4,7 +4,7 @@
 
 import { type Ts } from '../../common/pure.js';
 import { keyIsLocked, type TxnError } from '../errors.js';
-import { type MvccReader } from '../mvcc/reader.js';
+import { type KeyRecords, type MvccReader } from '../mvcc/reader.js';
 import { type MvccWriteBuffer } from '../mvcc/write-buffer.js';
 import { isLockExpired, rollbackLock, writeRollbackRecord } from './common.js';
 
@@ -21,26 +21,27 @@ export type RollbackCheck =
   | { readonly kind: 'ifExpired'; readonly currentTs: Ts };
 
 /**
- * Rolls back `key` for transaction `startTs`. Errors: AlreadyCommitted (its commit record exists
- * — a rollback must never undo a commit), KeyIsLocked (ifExpired and the TTL has not run out).
- * With no lock and no record, a protected rollback record is written anyway: the prewrite may
- * still be in flight, and it must then fail.
+ * Rolls back `key` for transaction `startTs`, given its records read with slot ts = startTs
+ * (MvccReader.loadKeyRecords: one engine call for the command's keys). Errors: AlreadyCommitted
+ * (its commit record exists — a rollback must never undo a commit), KeyIsLocked (ifExpired and the
+ * TTL has not run out). With no lock and no record, a protected rollback record is written anyway:
+ * the prewrite may still be in flight, and it must then fail.
  */
 export async function rollback(
-  buf: MvccWriteBuffer, reader: MvccReader, key: Buffer, startTs: Ts, check: RollbackCheck,
+  buf: MvccWriteBuffer, reader: MvccReader, key: Buffer, startTs: Ts, check: RollbackCheck, records: KeyRecords,
 ): Promise<RollbackOutcome | TxnError> {
-  const lock = await reader.loadLock(key);
+  const { lock } = records;
   if (lock !== null && lock.startTs === startTs) {
     if (check.kind === 'ifExpired' && !isLockExpired(lock, check.currentTs)) return keyIsLocked(key, lock);
-    await rollbackLock(buf, reader, key, lock);
+    rollbackLock(buf, key, lock, records);
     return { kind: 'rolledBack' };
   }
-  const record = await reader.getTxnCommitRecord(key, startTs);
+  const record = await reader.findTxnCommitRecord(key, startTs, records.latest);
   switch (record.kind) {
     case 'committed': return { kind: 'error', code: 'AlreadyCommitted', key, startTs, commitTs: record.commitTs };
     case 'rolledBack': return { kind: 'alreadyRolledBack' };
     case 'none':
-      await writeRollbackRecord(buf, reader, key, startTs, 'protected');
+      writeRollbackRecord(buf, key, startTs, 'protected', records);
       return { kind: 'rolledBack' };
   }
 }

@@ -21,8 +21,9 @@ export async function commitCommand(snapshot: Snapshot, args: CommitArgs): Promi
   if (args.commitTs <= args.startTs) return failed(invalidArgument(`commit_ts ${args.commitTs} must exceed start_ts ${args.startTs}`));
   const reader = new MvccReader(snapshot);
   const buf = new MvccWriteBuffer();
-  for (const key of args.keys) {
-    const outcome = await commit(buf, reader, key, args.startTs, args.commitTs);
+  const records = await reader.loadKeyRecords(args.keys, args.commitTs);
+  for (let i = 0; i < args.keys.length; i++) {
+    const outcome = await commit(buf, reader, args.keys[i]!, args.startTs, args.commitTs, records[i]!);
     if (outcome.kind === 'error') return failed(outcome);
   }
   return output(buf, { kind: 'committed' as const });

@@ -1,10 +1,10 @@
 // The gc commands. gcCommand: one batch of at most `keyLimit` user keys from startKey; the answer
-// says where the next batch starts and which keys' latest records to drop. It runs without
+// says where the next batch starts and which keys' latest records to check. It runs without
 // latches: it only touches versions ≤ safe_point, which no live command writes (precondition of
-// actions/gc.ts). gcLatestCommand then drops those latest records under the keys' latches (why
-// not in the first batch: actions/gc.ts). gcRange drives both over a range.
+// actions/gc.ts). gcLatestCommand then clears or drops those latest records under the keys'
+// latches (why not in the first batch: actions/gc.ts). gcRange drives both over a range.
 
-import { type Ts } from '../../common/pure.js';
+import { type Ts, TS_MAX } from '../../common/pure.js';
 import { invalidArgument } from '../errors.js';
 import { GC_KEYS_PER_BATCH_MAX } from '../limits.js';
 import { MvccReader } from '../mvcc/reader.js';
@@ -22,10 +22,15 @@ export interface GcArgs {
   readonly keyLimit: number;
 }
 
-/** A latest record to drop if it still holds the data write GC deleted at `commitTs`. */
+/**
+ * A latest record to check after GC (the name predates the data/maxWriteTs split; store/ uses it):
+ * its data part goes if it still holds the data write GC deleted at `commitTs` (null: GC deleted
+ * no data write, but every version of the key it saw); the whole record goes if then no data and
+ * no write record is left (actions/gc.ts gcLatest).
+ */
 export interface DroppedLatest {
   readonly key: Buffer;
-  readonly commitTs: Ts;
+  readonly commitTs: Ts | null;
 }
 
 export interface GcResult {
@@ -55,24 +60,35 @@ export async function gcCommand(snapshot: Snapshot, args: GcArgs): Promise<Comma
     keys++;
     const outcome = gcKeyVersions(buf, key, versions, args.safePoint);
     deletedVersions += outcome.deleted;
-    if (outcome.droppedLatestTs !== null) droppedLatests.push({ key, commitTs: outcome.droppedLatestTs });
+    if (outcome.droppedLatestTs !== null || outcome.isEmptied) droppedLatests.push({ key, commitTs: outcome.droppedLatestTs });
     return 'continue';
   });
   return output(buf, { kind: 'collected' as const, deletedVersions, nextKey, droppedLatests });
 }
 
-/** Drops the latest records gcCommand named, each only if it still holds the write GC dropped. Latched on their keys. */
+/**
+ * Clears or drops the latest records gcCommand named (actions/gc.ts gcLatest), each only if it
+ * still holds what GC collected. Latched on their keys; a seek of the key's write CF (an iterator)
+ * only where the record would be left without data.
+ */
 export async function gcLatestCommand(
   snapshot: Snapshot, droppedLatests: readonly DroppedLatest[],
-): Promise<CommandOutput<{ readonly kind: 'collected'; readonly droppedCount: number }>> {
+): Promise<CommandOutput<{ readonly kind: 'collected'; readonly droppedCount: number; readonly clearedCount: number }>> {
   const buf = new MvccWriteBuffer();
-  const latests = await new MvccReader(snapshot).loadLatests(droppedLatests.map((d) => d.key));
+  const reader = new MvccReader(snapshot);
+  const latests = await reader.loadLatests(droppedLatests.map((d) => d.key));
   let droppedCount = 0;
+  let clearedCount = 0;
   for (let i = 0; i < droppedLatests.length; i++) {
-    const { key, commitTs } = droppedLatests[i]!;
-    if (gcLatest(buf, key, latests[i] ?? null, commitTs) === 'dropped') droppedCount++;
+    const { key, commitTs: droppedTs } = droppedLatests[i]!;
+    const latest = latests[i] ?? null;
+    const isDataGone = latest !== null && (latest.data === null || latest.data.commitTs === droppedTs);
+    const hasWriteRecords = !isDataGone || (await reader.seekWrite(key, TS_MAX)) !== null;
+    const outcome = gcLatest(buf, key, latest, droppedTs, hasWriteRecords);
+    if (outcome === 'dropped') droppedCount++;
+    if (outcome === 'cleared') clearedCount++;
   }
-  return output(buf, { kind: 'collected' as const, droppedCount });
+  return output(buf, { kind: 'collected' as const, droppedCount, clearedCount });
 }
 
 /**

@@ -1,5 +1,5 @@
-// The prewrite command: validate, fetch every key's lock in one engine call, run the prewrite
-// rule per mutation. All-or-nothing: any error means no modification is applied (KeyIsLocked
+// The prewrite command: validate, fetch every key's lock and latest record in one engine call, run
+// the prewrite rule per mutation. All-or-nothing: any error means no modification is applied (KeyIsLocked
 // errors are all collected so the client can resolve every lock at once).
 
 import { invalidArgument, type TxnError } from '../errors.js';
@@ -39,11 +39,11 @@ export async function prewriteCommand(snapshot: Snapshot, args: PrewriteArgs): P
   if (bad !== null) return failed(bad);
   const reader = new MvccReader(snapshot);
   const buf = new MvccWriteBuffer();
-  const locks = await reader.loadLocks(args.mutations.map((m) => m.key));
+  const { locks, latests } = await reader.loadLocksAndLatests(args.mutations.map((m) => m.key));
   const outcomes: PrewriteOutcome[] = [];
   const lockErrors: TxnError[] = [];
   for (let i = 0; i < args.mutations.length; i++) {
-    const outcome = await prewrite(buf, reader, args, args.mutations[i]!, locks[i] ?? null);
+    const outcome = await prewrite(buf, reader, args, args.mutations[i]!, locks[i] ?? null, latests[i] ?? null);
     if (outcome.kind === 'error') {
       if (outcome.code !== 'KeyIsLocked') return failed(outcome);
       lockErrors.push(outcome);

@@ -13,7 +13,7 @@ import { SCAN_LOCK_LIMIT_MAX } from '../limits.js';
 import { keyAfter, MvccReader } from '../mvcc/reader.js';
 import { type Snapshot, type TxnEngine } from '../mvcc/snapshot.js';
 import { MvccWriteBuffer } from '../mvcc/write-buffer.js';
-import { resolveLockOnKey } from '../actions/resolve-lock.js';
+import { resolveLockOnKey, resolveSlotTs } from '../actions/resolve-lock.js';
 import { txnHeartBeat } from '../actions/txn-heart-beat.js';
 import { type TxnScheduler } from '../scheduler.js';
 import { checkKey, checkKeys, checkRange, checkScanLimit, checkTs, checkTtl, type CommandOutput, failed, firstError, output } from './validate.js';
@@ -39,10 +39,10 @@ export async function resolveLockCommand(snapshot: Snapshot, args: ResolveLockAr
   }
   const reader = new MvccReader(snapshot);
   const buf = new MvccWriteBuffer();
-  const locks = await reader.loadLocks(args.keys);
+  const records = await reader.loadKeyRecords(args.keys, resolveSlotTs(args.startTs, args.commitTs));
   let resolvedCount = 0;
   for (let i = 0; i < args.keys.length; i++) {
-    const outcome = await resolveLockOnKey(buf, reader, args.keys[i]!, locks[i] ?? null, args.startTs, args.commitTs);
+    const outcome = await resolveLockOnKey(buf, reader, args.keys[i]!, records[i]!, args.startTs, args.commitTs);
     if (outcome.kind === 'error') return failed(outcome);
     if (outcome.kind === 'resolved') resolvedCount++;
   }

@@ -20,8 +20,9 @@ export async function batchRollbackCommand(
   if (bad !== null) return failed(bad);
   const reader = new MvccReader(snapshot);
   const buf = new MvccWriteBuffer();
-  for (const key of args.keys) {
-    const outcome = await rollback(buf, reader, key, args.startTs, { kind: 'always' });
+  const records = await reader.loadKeyRecords(args.keys, args.startTs);
+  for (let i = 0; i < args.keys.length; i++) {
+    const outcome = await rollback(buf, reader, args.keys[i]!, args.startTs, { kind: 'always' }, records[i]!);
     if (outcome.kind === 'error') return failed(outcome);
   }
   return output(buf, { kind: 'rolledBack' as const });
@@ -40,7 +41,8 @@ export async function cleanupCommand(snapshot: Snapshot, args: CleanupArgs): Pro
   const reader = new MvccReader(snapshot);
   const buf = new MvccWriteBuffer();
   const check = args.currentTs === 0n ? { kind: 'always' as const } : { kind: 'ifExpired' as const, currentTs: args.currentTs };
-  const outcome = await rollback(buf, reader, args.key, args.startTs, check);
+  const records = (await reader.loadKeyRecords([args.key], args.startTs))[0]!;
+  const outcome = await rollback(buf, reader, args.key, args.startTs, check, records);
   if (outcome.kind === 'error') return failed(outcome);
   return output(buf, { kind: 'rolledBack' as const });
 }

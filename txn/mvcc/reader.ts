@@ -8,6 +8,12 @@
 // a range's locks before its write records. On a true snapshot the order does not matter; on a
 // TxnEngine.readView (the live state) it is what makes the reads correct — the argument is at
 // TxnEngine.readView in snapshot.ts.
+//
+// One engine call for several keys and CFs: loadLocksAndLatests and loadKeyRecords put a batch's
+// locks first, then its other records, in one multiGet. The engine's getMany reads them at one
+// point in time (RocksDB: the binding's GetManyWorker takes a DB snapshot and reads the keys in
+// order; the in-memory engine reads its state synchronously), so lock-first holds within the call
+// too, and the Snapshot.multiGet contract (snapshot.ts) says so.
 
 import { FlotillaError, type Ts } from '../../common/pure.js';
 import {
@@ -16,7 +22,7 @@ import {
 import { TS_MAX } from '../../common/pure.js';
 import { keyIsLocked, type TxnError } from '../errors.js';
 import { SCAN_BATCH_ENTRIES } from '../limits.js';
-import { decodeLatestEntry, type LatestWrite } from '../records/latest.js';
+import { decodeLatestEntry, type LatestRecord } from '../records/latest.js';
 import { decodeLockEntry, type Lock } from '../records/lock.js';
 import { decodeWrite, type Write } from '../records/write.js';
 import { type KvEntry, type Snapshot } from './snapshot.js';
@@ -31,6 +37,14 @@ export type TxnCommitRecord =
   | { readonly kind: 'committed'; readonly commitTs: Ts; readonly write: Write }
   | { readonly kind: 'rolledBack' }
   | { readonly kind: 'none' };
+
+/** What a write command reads of one key before acting on it, fetched for all its keys in one engine call. */
+export interface KeyRecords {
+  readonly lock: Lock | null;
+  /** The write record at the command's slot ts (commit: commit_ts; rollback: start_ts), or null. */
+  readonly slot: Write | null;
+  readonly latest: LatestRecord | null;
+}
 
 /** Locks a read may pass: TiKV's bypass set, filled from checkTxnStatus answers (min_commit_ts pushed). */
 export type BypassLocks = ReadonlySet<Ts>;
@@ -71,6 +85,53 @@ export class MvccReader {
     return values.map((v) => decodeLockEntry(v));
   }
 
+  /** Locks and latest records of several keys in one engine call (locks first), each in the order of `keys`. */
+  async loadLocksAndLatests(keys: readonly Buffer[]): Promise<{ locks: (Lock | null)[]; latests: (LatestRecord | null)[] }> {
+    const values = await this.snapshot.multiGet([...keys.map((k) => lockKey(k)), ...keys.map((k) => latestKey(k))]);
+    const n = keys.length;
+    return { locks: values.slice(0, n).map((v) => decodeLockEntry(v)), latests: values.slice(n).map((v) => decodeLatestEntry(v)) };
+  }
+
+  /**
+   * Lock, write record at `slotTs` and latest record of each key in one engine call (all locks
+   * first), in the order of `keys`.
+   */
+  async loadKeyRecords(keys: readonly Buffer[], slotTs: Ts): Promise<KeyRecords[]> {
+    const n = keys.length;
+    const values = await this.snapshot.multiGet([
+      ...keys.map((k) => lockKey(k)), ...keys.map((k) => writeKey(k, slotTs)), ...keys.map((k) => latestKey(k)),
+    ]);
+    return keys.map((_, i) => {
+      const slotBytes = values[n + i];
+      return {
+        lock: decodeLockEntry(values[i]),
+        slot: slotBytes === null || slotBytes === undefined ? null : decodeWrite(slotBytes),
+        latest: decodeLatestEntry(values[2 * n + i]),
+      };
+    });
+  }
+
+  /**
+   * The newest write record of `key`, of any kind, if its commit_ts ≥ fromTs; else null. Prewrite's
+   * conflict check, by the latest record's maxWriteTs (records/latest.ts, invariant M: every write
+   * record of the key has commit_ts ≤ maxWriteTs, and a key with any write record has a latest
+   * record):
+   *   - no latest record: the key has no write record at all → null, no further read;
+   *   - maxWriteTs < fromTs: every write record is older than fromTs → null, no further read;
+   *   - else one point get at maxWriteTs: a record there is the newest (nothing lies above M's
+   *     bound) → it;
+   *   - none there (GC collected the record at the bound; the bound stays, see actions/gc.ts) →
+   *     the iterator: seekWrite(key, TS_MAX).
+   * A bound above the truth costs only the fallback, never a missed record: the answer is always
+   * the one seekWrite(key, TS_MAX) gives, filtered by fromTs.
+   */
+  async newestWriteFrom(key: Buffer, fromTs: Ts, latest: LatestRecord | null): Promise<VersionedWrite | null> {
+    if (latest === null || latest.maxWriteTs < fromTs) return null;
+    const atBound = await this.snapshot.get(writeKey(key, latest.maxWriteTs));
+    const newest = atBound !== null ? { commitTs: latest.maxWriteTs, write: decodeWrite(atBound) } : await this.seekWrite(key, TS_MAX);
+    return newest !== null && newest.commitTs >= fromTs ? newest : null;
+  }
+
   /** The newest write of `key` with commit_ts ≤ ts, of any kind. */
   async seekWrite(key: Buffer, ts: Ts): Promise<VersionedWrite | null> {
     const entries = await this.snapshot.scan(writeKey(key, ts), versionsEndKey('write', key), { limit: 1 });
@@ -78,13 +139,13 @@ export class MvccReader {
     return entry === undefined ? null : { commitTs: versionOf(entry.key), write: decodeWrite(entry.value) };
   }
 
-  /** The latest record of `key` (its newest put/delete), or null when it has no data version. */
-  async loadLatest(key: Buffer): Promise<LatestWrite | null> {
+  /** The latest record of `key`, or null when it has no write record (records/latest.ts). */
+  async loadLatest(key: Buffer): Promise<LatestRecord | null> {
     return decodeLatestEntry(await this.snapshot.get(latestKey(key)));
   }
 
   /** Latest records of several keys in one engine call, in the order of `keys`. */
-  async loadLatests(keys: readonly Buffer[]): Promise<(LatestWrite | null)[]> {
+  async loadLatests(keys: readonly Buffer[]): Promise<(LatestRecord | null)[]> {
     const values = await this.snapshot.multiGet(keys.map((k) => latestKey(k)));
     return values.map((v) => decodeLatestEntry(v));
   }
@@ -99,16 +160,17 @@ export class MvccReader {
 
   /**
    * getWrite given the key's latest record as read by the caller (batch reads fetch many at once):
-   *   - absent: the key has no put/delete at all → null, no iterator;
-   *   - latest.commit_ts ≤ ts: it is the newest data write, so the newest ≤ ts → it;
-   *   - latest.commit_ts > ts: an older version is wanted → the write-CF walk (scanWrite).
-   * Correct because the latest record always holds the key's newest put/delete (commit writes it
-   * in increasing commit_ts order, argued in actions/commit.ts; GC drops it exactly when it drops
-   * that write, actions/gc.ts).
+   *   - no latest record, or one without data: the key has no put/delete at all → null, no iterator;
+   *   - data.commit_ts ≤ ts: it is the newest data write, so the newest ≤ ts → it;
+   *   - data.commit_ts > ts: an older version is wanted → the write-CF walk (scanWrite).
+   * Correct because the latest record's data part is always the key's newest put/delete
+   * (invariant D of records/latest.ts: commit writes it in increasing commit_ts order, argued in
+   * actions/commit.ts; GC clears it exactly when it collects that write, actions/gc.ts).
    */
-  async writeAtOrBelow(key: Buffer, ts: Ts, latest: LatestWrite | null): Promise<VersionedWrite | null> {
-    if (latest === null) return null;
-    if (latest.commitTs <= ts) return latest;
+  async writeAtOrBelow(key: Buffer, ts: Ts, latest: LatestRecord | null): Promise<VersionedWrite | null> {
+    const data = latest?.data ?? null;
+    if (data === null) return null;
+    if (data.commitTs <= ts) return data;
     return this.scanWrite(key, ts);
   }
 
@@ -148,9 +210,22 @@ export class MvccReader {
 
   /**
    * Looks for the commit record of the transaction `startTs` on `key`: every write with
-   * commit_ts ≥ start_ts is examined, newest first.
+   * commit_ts ≥ start_ts is examined, newest first. Reads the latest record first (see
+   * findTxnCommitRecord).
    */
   async getTxnCommitRecord(key: Buffer, startTs: Ts): Promise<TxnCommitRecord> {
+    return this.findTxnCommitRecord(key, startTs, await this.loadLatest(key));
+  }
+
+  /**
+   * getTxnCommitRecord given the key's latest record as read by the caller. Every record it looks
+   * at has commit_ts ≥ start_ts (a commit record's commit_ts > its start_ts; a rollback record
+   * and the overlapped flag sit at commit_ts = start_ts), so when the key has no latest record or
+   * its maxWriteTs < start_ts there is none (invariant M of records/latest.ts) → 'none' without
+   * an iterator. Else the write-CF walk.
+   */
+  async findTxnCommitRecord(key: Buffer, startTs: Ts, latest: LatestRecord | null): Promise<TxnCommitRecord> {
+    if (latest === null || latest.maxWriteTs < startTs) return { kind: 'none' };
     const end = startTs === 0n ? versionsEndKey('write', key) : writeKey(key, startTs - 1n);
     let start = writeKey(key, TS_MAX);
     for (;;) {
@@ -189,13 +264,16 @@ export class MvccReader {
 
   /**
    * A read of one key at `readTs`: KeyIsLocked if a lock blocks it, else value or null. Reads the
-   * lock, then the latest record (then, only if it is newer than readTs, the write CF), then a
-   * long value: lock first (see the file header).
+   * lock and the latest record in one multiGet, lock first (then, only if its data is newer than
+   * readTs, the write CF), then a long value: lock first (see the file header).
    */
   async get(key: Buffer, readTs: Ts, bypassLocks: BypassLocks = NO_BYPASS): Promise<Buffer | null | TxnError> {
-    const lock = await this.loadLock(key);
+    const { locks, latests } = await this.loadLocksAndLatests([key]);
+    const lock = locks[0] ?? null;
     if (lock !== null && lockBlocksRead(lock, readTs, bypassLocks)) return keyIsLocked(key, lock);
-    return this.getCommitted(key, readTs);
+    const found = await this.writeAtOrBelow(key, readTs, latests[0] ?? null);
+    if (found === null || found.write.kind === 'delete') return null;
+    return this.loadValue(key, found.write);
   }
 
   /** The committed value at `readTs`, ignoring locks (callers that care read the lock first). */

@@ -25,7 +25,12 @@ export interface SnapshotScanOptions {
 export interface Snapshot {
   /** The value at `key`, or null. */
   get(key: Buffer): Promise<Buffer | null>;
-  /** Values in the order of `keys` (null where absent). */
+  /**
+   * Values in the order of `keys` (null where absent). Reads the keys in that order — each no
+   * earlier than the one before — or all at one point in time (RocksDB's getMany takes a DB
+   * snapshot and reads in order; the in-memory engine reads synchronously): so a lock key placed
+   * before a key's other records keeps lock-first within one call (mvcc/reader.ts).
+   */
   multiGet(keys: readonly Buffer[]): Promise<(Buffer | null)[]>;
   /** Up to `limit` entries with start ≤ key < end, ascending (or descending if isReverse). */
   scan(start: Buffer, end: Buffer, options: SnapshotScanOptions): Promise<KvEntry[]>;

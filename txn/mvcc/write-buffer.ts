@@ -4,7 +4,7 @@
 
 import { type Ts } from '../../common/pure.js';
 import { defaultKey, latestKey, lockKey, writeKey } from '../../common/pure.js';
-import { encodeLatest, type LatestWrite } from '../records/latest.js';
+import { encodeLatest, type LatestRecord } from '../records/latest.js';
 import { type Lock, encodeLock } from '../records/lock.js';
 import { type Write, encodeWrite } from '../records/write.js';
 import { type Modification } from './snapshot.js';
@@ -30,8 +30,8 @@ export class MvccWriteBuffer {
     this.push({ kind: 'delete', cf: 'write', key: writeKey(key, commitTs) });
   }
 
-  /** Records `latest` as the key's newest put/delete (records/latest.ts). */
-  putLatest(key: Buffer, latest: LatestWrite): void {
+  /** Records `latest` as the key's latest record (records/latest.ts). */
+  putLatest(key: Buffer, latest: LatestRecord): void {
     this.push({ kind: 'put', cf: 'latest', key: latestKey(key), value: encodeLatest(latest) });
   }
 

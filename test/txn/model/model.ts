@@ -52,11 +52,16 @@ export interface ExpectedState {
   /** `key@start_ts` → long value. */
   readonly values: Map<string, Buffer>;
   /**
-   * `key` → the latest record: the key's newest put/delete write (by commit_ts) among its records,
-   * flags cleared; no entry when the key has no put/delete record (never had one, or GC dropped
-   * them all — GC only drops the newest data write when it is a delete with nothing above it).
+   * `key` → the latest record:
+   *   - data: the key's newest put/delete write (by commit_ts) among its records, flags cleared;
+   *     null when it has none (only lock/rollback records, or GC collected its data);
+   *   - maxWriteTs: the highest commit_ts of any write record (put, delete, lock, rollback — a
+   *     rollback written below newer records does not lower it) written on the key since its
+   *     latest record appeared. GC never lowers it, so after GC it may exceed every record left.
+   * An entry exists from the key's first write record on; GC removes it only when it collected
+   * the key's newest data write or every version of the key, and the key then has no record left.
    */
-  readonly latest: Map<string, { readonly commitTs: Ts; readonly write: Write }>;
+  readonly latest: Map<string, { readonly data: { readonly commitTs: Ts; readonly write: Write } | null; readonly maxWriteTs: Ts }>;
 }
 
 export type ModelResult<T> = T | TxnError;
@@ -76,24 +81,44 @@ function err(error: TxnError): TxnError {
 export class TxnModel {
   locks = new Map<string, ModelLock>();
   writes = new Map<string, Map<Ts, ModelWrite>>();
+  /** `key` → the latest record's maxWriteTs (see ExpectedState.latest); no entry: no latest record. */
+  maxWriteTs = new Map<string, Ts>();
+  /** New rollback records written below the key's maxWriteTs (for coverage counters). */
+  rollbacksBelowMaxWriteTs = 0;
 
   // ---- state helpers -------------------------------------------------------------------------
 
-  private clone(): { locks: Map<string, ModelLock>; writes: Map<string, Map<Ts, ModelWrite>> } {
+  private clone(): { locks: Map<string, ModelLock>; writes: Map<string, Map<Ts, ModelWrite>>; maxWriteTs: Map<string, Ts> } {
     const writes = new Map<string, Map<Ts, ModelWrite>>();
     for (const [key, versions] of this.writes) writes.set(key, new Map(versions));
-    return { locks: new Map(this.locks), writes };
+    return { locks: new Map(this.locks), writes, maxWriteTs: new Map(this.maxWriteTs) };
+  }
+
+  private restore(saved: ReturnType<TxnModel['clone']>): void {
+    this.locks = saved.locks;
+    this.writes = saved.writes;
+    this.maxWriteTs = saved.maxWriteTs;
+  }
+
+  /** A deep copy (the generator runs GC on one to count what it would do). */
+  copy(): TxnModel {
+    const out = new TxnModel();
+    out.restore(this.clone());
+    return out;
   }
 
   /** Runs a write command atomically: on an error answer the state is restored. */
   private atomic<T>(body: () => ModelResult<T>): ModelResult<T> {
     const saved = this.clone();
     const result = body();
-    if (isError(result)) {
-      this.locks = saved.locks;
-      this.writes = saved.writes;
-    }
+    if (isError(result)) this.restore(saved);
     return result;
+  }
+
+  /** A write record at `commitTs` landed on `key` (any kind): the bound is a running max. */
+  private noteWrite(key: string, commitTs: Ts): void {
+    const max = this.maxWriteTs.get(key);
+    if (max === undefined || commitTs > max) this.maxWriteTs.set(key, commitTs);
   }
 
   private versions(key: string): Map<Ts, ModelWrite> {
@@ -133,6 +158,9 @@ export class TxnModel {
     const slot = versions.get(startTs);
     if (slot === undefined) {
       versions.set(startTs, { kind: 'rollback', startTs, value: null, hasOverlappedRollback: false, isProtected });
+      const max = this.maxWriteTs.get(key);
+      if (max !== undefined && startTs < max) this.rollbacksBelowMaxWriteTs++;
+      this.noteWrite(key, startTs);
       return;
     }
     if (slot.kind === 'rollback' || slot.hasOverlappedRollback) return;
@@ -157,6 +185,7 @@ export class TxnModel {
     versions.set(commitTs, {
       kind: lock.kind, startTs: lock.startTs, value: lock.value, hasOverlappedRollback: slot !== undefined, isProtected: false,
     });
+    this.noteWrite(key, commitTs);
     this.locks.delete(key);
     return null;
   }
@@ -186,8 +215,7 @@ export class TxnModel {
     // All or nothing: an error, or any locked key, leaves no modification.
     if (result === null && lockErrors.length > 0) result = { kind: 'locked', errors: lockErrors };
     if (result !== null) {
-      this.locks = saved.locks;
-      this.writes = saved.writes;
+      this.restore(saved);
       return result;
     }
     return { kind: 'prewritten', outcomes };
@@ -339,27 +367,39 @@ export class TxnModel {
   /**
    * GC of [startKey, endKey) at `safePoint`: per key, records above the safe point stay; of the
    * rest, the newest put/delete decides — a put stays, a delete goes — and everything older, and
-   * every lock/rollback record at or below the safe point, goes. Answers records removed.
+   * every lock/rollback record at or below the safe point, goes. Answers records removed. The
+   * latest record: its data follows the records; it goes only when GC collected the key's newest
+   * data write or all its versions and no record is left; maxWriteTs is never lowered.
    */
   gc(safePoint: Ts, startKey: Buffer, endKey: Buffer): { deletedVersions: number; deleted: ModelWrite[] } {
     let deletedVersions = 0;
     const deleted: ModelWrite[] = [];
     for (const key of this.allKeys()) {
       if (!inRange(key, startKey, endKey)) continue;
-      let isDataSeen = false;
-      for (const [commitTs, w] of this.versionsDesc(key)) {
-        if (commitTs > safePoint) continue;
-        if (!isDataSeen && w.kind === 'put') {
-          isDataSeen = true;
-          continue;
-        }
-        if (w.kind === 'put' || w.kind === 'delete') isDataSeen = true;
-        this.writes.get(key)!.delete(commitTs);
-        deleted.push(w);
-        deletedVersions++;
-      }
+      const before = this.versionsDesc(key);
+      const newestData = before.find(([, w]) => w.kind === 'put' || w.kind === 'delete');
+      this.gcKey(key, safePoint, deleted);
+      const after = this.writes.get(key) ?? new Map<Ts, ModelWrite>();
+      deletedVersions += before.length - after.size;
+      const isNewestDataCollected = newestData !== undefined && !after.has(newestData[0]);
+      const isEmptied = before.length > 0 && after.size === 0;
+      if ((isNewestDataCollected || isEmptied) && after.size === 0) this.maxWriteTs.delete(key);
     }
     return { deletedVersions, deleted };
+  }
+
+  private gcKey(key: string, safePoint: Ts, deleted: ModelWrite[]): void {
+    let isDataSeen = false;
+    for (const [commitTs, w] of this.versionsDesc(key)) {
+      if (commitTs > safePoint) continue;
+      if (!isDataSeen && w.kind === 'put') {
+        isDataSeen = true;
+        continue;
+      }
+      if (w.kind === 'put' || w.kind === 'delete') isDataSeen = true;
+      this.writes.get(key)!.delete(commitTs);
+      deleted.push(w);
+    }
   }
 
   // ---- reads ---------------------------------------------------------------------------------
@@ -447,7 +487,7 @@ export class TxnModel {
     const locks = new Map<string, Lock>();
     const writes = new Map<string, Map<Ts, Write>>();
     const values = new Map<string, Buffer>();
-    const latest = new Map<string, { commitTs: Ts; write: Write }>();
+    const latest = new Map<string, { data: { commitTs: Ts; write: Write } | null; maxWriteTs: Ts }>();
     for (const [key, lock] of this.locks) {
       locks.set(key, toLock(lock));
       if (lock.value !== null && isLongValue(lock.value)) values.set(`${key}@${lock.startTs}`, lock.value);
@@ -463,14 +503,18 @@ export class TxnModel {
         if (w.kind === 'put' && w.value !== null && isLongValue(w.value)) values.set(`${key}@${w.startTs}`, w.value);
       }
       writes.set(key, out);
+      if (!this.maxWriteTs.has(key)) throw new Error(`model: key ${JSON.stringify(key)} has write records but no latest record`);
+    }
+    for (const [key, maxWriteTs] of this.maxWriteTs) {
       const newestData = this.versionsDesc(key).find(([, w]) => w.kind === 'put' || w.kind === 'delete');
-      if (newestData !== undefined) {
-        const [commitTs, w] = newestData;
-        latest.set(key, {
-          commitTs,
-          write: { kind: w.kind, startTs: w.startTs, shortValue: w.value !== null && !isLongValue(w.value) ? w.value : null, hasOverlappedRollback: false, isProtected: false },
-        });
-      }
+      const data = newestData === undefined ? null : {
+        commitTs: newestData[0],
+        write: {
+          kind: newestData[1].kind, startTs: newestData[1].startTs, shortValue: newestData[1].value !== null && !isLongValue(newestData[1].value) ? newestData[1].value : null,
+          hasOverlappedRollback: false, isProtected: false,
+        },
+      };
+      latest.set(key, { data, maxWriteTs });
     }
     return { locks, writes, values, latest };
   }

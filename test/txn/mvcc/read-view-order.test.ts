@@ -2,7 +2,8 @@
 // a key's lock before its latest/write/default records (argument in txn/mvcc/snapshot.ts). This
 // test puts a commit with commit_ts ≤ the read ts into every gap between the engine calls of a
 // point get, a batch get and a scan (both directions): the read must answer KeyIsLocked (it saw
-// the lock) or the committed value — never the value from before the commit.
+// the lock) or the committed value — never the value from before the commit. (get and batchGet
+// read locks and latest records in one multiGet, so their lock-first is within that call.)
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { type KvEntry, type Snapshot, type SnapshotScanOptions, batchGetCommand, commitCommand, getCommand, scanCommand } from '../../../txn/index.js';
@@ -75,7 +76,10 @@ for (const kind of ENGINE_KINDS) {
               if (gapAt === 0) calls = view.calls; // the clean read's engine calls: every gap in between is tried
             });
           }
-          assert.ok(calls >= 2, `${read} makes ${calls} engine calls`);
+          // get and batchGet read locks and latest records in one multiGet (lock first within it,
+          // mvcc/reader.ts): with a short value that is their only call; scans make several.
+          const isPointRead = read === 'get' || read === 'batchGet';
+          assert.ok(calls >= (isPointRead && valueKind === 'short' ? 1 : 2), `${read} makes ${calls} engine calls`);
         });
       }
     }
