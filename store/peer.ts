@@ -86,6 +86,8 @@ export class Peer {
   private readonly confirmedReads: PendingRead[] = [];
   private nextReadId = 1;
   private destroyed = false;
+  /** Traffic since the last region heartbeat (reset by takeTraffic). */
+  private traffic = { bytesWritten: 0, keysWritten: 0, bytesRead: 0, keysRead: 0 };
   private queued: { readonly data: Uint8Array; readonly resolve: (r: ApplyResult) => void; readonly reject: (e: unknown) => void }[] = [];
 
   constructor(readonly storage: PeerStorage, private readonly init: PeerInit) {
@@ -285,7 +287,13 @@ export class Peer {
         // keys may lie outside the region now, so it must not apply anywhere.
         return { kind: 'error', error: this.epochNotMatch() };
       }
-      for (const op of cmd.ops) ops.push(op);
+      for (const op of cmd.ops) {
+        ops.push(op);
+        if (op.cf === 'raw' || op.cf === 'write') {
+          this.traffic.keysWritten++;
+          this.traffic.bytesWritten += op.key.length + (op.kind === 'put' ? op.value.length : 0);
+        }
+      }
       return APPLIED_OK;
     }
     // Membership changes: raft's view changes here; moving the region's peer list with it (and
@@ -295,6 +303,19 @@ export class Peer {
     const applied = this.raw.applyConfChange(decoded.confChange);
     if (applied.kind === 'ok') this.storage.setConfState(applied.confState);
     return applied.kind === 'ok' ? APPLIED_OK : { kind: 'error', error: new FlotillaError('InvalidArgument', `region ${this.regionId}: membership change refused: ${applied.reason}`) };
+  }
+
+  /** Counts keys and value bytes a read returned (for PD's hot-region view). */
+  countRead(keys: number, bytes: number): void {
+    this.traffic.keysRead += keys;
+    this.traffic.bytesRead += bytes;
+  }
+
+  /** The traffic since the last call, and a fresh count. */
+  takeTraffic(): { readonly bytesWritten: number; readonly keysWritten: number; readonly bytesRead: number; readonly keysRead: number } {
+    const t = this.traffic;
+    this.traffic = { bytesWritten: 0, keysWritten: 0, bytesRead: 0, keysRead: 0 };
+    return t;
   }
 
   epochNotMatch(): FlotillaError {

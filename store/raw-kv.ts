@@ -28,6 +28,7 @@ export class RawKv {
     this.routing.checkKey(peer, req.key);
     await this.writes.readBarrier(peer);
     const value = liveRawValue(await this.writes.engine.get(rawKey(req.key)), this.nowMs());
+    peer.countRead(1, value?.length ?? 0);
     return value === null ? { notFound: true } : { value };
   }
 
@@ -42,6 +43,7 @@ export class RawKv {
       const value = liveRawValue(stored[i] ?? null, now);
       if (value !== null) pairs.push({ key: req.keys[i]!, value });
     }
+    peer.countRead(req.keys.length, pairs.reduce((n, p) => n + (p.value as Buffer).length, 0));
     return { pairs };
   }
 
@@ -72,6 +74,7 @@ export class RawKv {
         else lo = Buffer.concat([last, Buffer.from([0])]);
       }
     }
+    peer.countRead(kvs.length, kvs.reduce((n, p) => n + (p.value as Buffer).length, 0));
     return { kvs };
   }
 

@@ -115,6 +115,7 @@ export class TxnKv {
     const readTs = ts(req.version, 'version');
     const r = await this.read(peer, (snap) => getCommand(snap, req.key, readTs, bypassOf(req.context)));
     if (r.kind === 'error') return { error: keyErrorOrThrow(r) };
+    peer.countRead(1, r.value?.length ?? 0);
     return r.value === null ? { notFound: true } : { value: r.value };
   }
 
@@ -124,6 +125,7 @@ export class TxnKv {
     const readTs = ts(req.version, 'version');
     const r = await this.read(peer, (snap) => batchGetCommand(snap, req.keys, readTs, bypassOf(req.context)));
     if (r.kind === 'error') return { error: keyErrorOrThrow(r) };
+    peer.countRead(req.keys.length, r.pairs.reduce((n, p) => n + p.value.length, 0));
     return { pairs: r.pairs.map((p) => ({ key: p.key, value: p.value })) };
   }
 
@@ -137,6 +139,7 @@ export class TxnKv {
       startKey: range.start, endKey: range.end, readTs, limit: req.limit, isReverse: req.reverse, ...(bypass === undefined ? {} : { bypassLocks: bypass }),
     }));
     if (r.kind === 'error') return { error: keyErrorOrThrow(r) };
+    peer.countRead(r.pairs.length, r.pairs.reduce((n, p) => n + p.value.length, 0));
     return { pairs: r.pairs.map((p) => ({ key: p.key, value: req.keyOnly ? Buffer.alloc(0) : p.value })) };
   }
 

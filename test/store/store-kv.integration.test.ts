@@ -72,6 +72,9 @@ describe('flotilla-store: 1 PD + 3 stores', () => {
       assert.equal(r?.id, leader.region.id);
       if (i !== leader.index) assert.equal(r?.isLeader, false);
     }
+    // The leader tells PD at once (not at the next periodic heartbeat, 10 s by default).
+    const known = await cluster.waitForRegionLeader(leader.region.id, 5_000);
+    assert.equal(known.storeId, cluster.stores[leader.index]!.id);
   });
 
   it('serves the raw API through the leader: put, get, batch, scan both ways, CAS, delete, TTL', async () => {
