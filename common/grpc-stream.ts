@@ -1,5 +1,5 @@
 // Serving a bidi gRPC stream in order with back-pressure both ways, for every server's streams
-// (PD's TSO and region heartbeats, the store's KV batch stream): requests are handled one at a
+// (PD's TSO and region heartbeats; the store's KV batch stream answers out of order instead): requests are handled one at a
 // time in arrival order, answers are written in that order, and neither the inbound queue nor
 // the outbound buffer grows without bound.
 
@@ -13,7 +13,7 @@ export const STREAM_PENDING_REQUESTS_MAX = 256;
  * (if any) is written in that order. Bounded both ways: the stream stops reading from the client
  * while STREAM_PENDING_REQUESTS_MAX requests wait (a client flooding a stream while a request
  * waits on raft cannot grow the server's memory), and stops handling while its writes are not drained.
- * `handle` must not reject (it answers errors in its response).
+ * `handle` should not reject (it answers errors in its response); if it does, the stream is destroyed with that error.
  */
 export function serveInOrder<Req, Resp>(call: grpc.ServerDuplexStream<Req, Resp>, handle: (req: Req) => Promise<Resp | undefined>): void {
   const waiting: Req[] = [];
@@ -23,7 +23,17 @@ export function serveInOrder<Req, Resp>(call: grpc.ServerDuplexStream<Req, Resp>
     isRunning = true;
     for (let req = waiting.shift(); req !== undefined; req = waiting.shift()) {
       if (waiting.length < STREAM_PENDING_REQUESTS_MAX / 2 && call.isPaused()) call.resume();
-      const response = await handle(req);
+      let response: Resp | undefined;
+      try {
+        response = await handle(req);
+      } catch (err) {
+        // A handler must answer errors in its response; one that throws is a bug. Fail this
+        // stream with the error (the client reconnects) rather than leave it stalled forever.
+        waiting.length = 0;
+        isRunning = false;
+        call.destroy(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
       if (response !== undefined && !call.write(response)) await drainOrGone(call);
     }
     isRunning = false;
