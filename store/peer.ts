@@ -81,6 +81,8 @@ export class Peer {
   private truncatedTerm: number;
   private role: StateRole = 'Follower';
   private leaderReady = false;
+  /** An entry of this term is being applied; leadership is ready once its batch is written. */
+  private isReadyPending = false;
   readonly waiters: ProposalWaiters<ApplyResult>;
   private readonly reads = new Map<string, PendingRead>();
   private readonly confirmedReads: PendingRead[] = [];
@@ -260,11 +262,18 @@ export class Peer {
       changed = true;
       const { index, term } = e;
       if (this.waiters.size > 0) done.push(() => this.waiters.applied(index, term, result));
-      if (!this.leaderReady && this.role === 'Leader' && e.term === this.raw.term) {
-        this.leaderReady = true;
-        this.log.info({ term: e.term, index: e.index }, 'region leadership ready');
-        const onReady = this.init.onLeaderReady;
-        if (onReady !== undefined) done.push(() => onReady(this));
+      if (!this.leaderReady && !this.isReadyPending && this.role === 'Leader' && e.term === this.raw.term) {
+        // Ready only once this apply batch is written: a read served before would miss what
+        // earlier leaders committed (and acknowledged) that this batch is applying now.
+        this.isReadyPending = true;
+        const term = e.term;
+        done.push(() => {
+          this.isReadyPending = false;
+          if (this.role !== 'Leader' || this.raw.term !== term) return;
+          this.leaderReady = true;
+          this.log.info({ term, index }, 'region leadership ready');
+          this.init.onLeaderReady?.(this);
+        });
       }
     }
     if (changed) {

@@ -72,6 +72,8 @@ export interface SimNode {
   crashedAtStep: number;
   /** The store stopped itself (a simulated crash inside a round): its disk still has to lose what a crash loses. */
   needsDiskCrash: boolean;
+  /** Event-loop turns each write takes on this store's disk; null = the seeded default (0–2). */
+  writeTurns: number | null;
 }
 
 export interface SimOptions {
@@ -100,7 +102,8 @@ export class StoreSim {
     const sim = new StoreSim(region, options);
     for (let i = 0; i < storeCount; i++) {
       const diskRng = options.rng.fork();
-      const node: SimNode = { storeId: i + 1, engine: new CrashableEngine(() => diskRng.nextInt(3)), store: null, raw: null, generation: 0, crashBeforeApply: false, crashedAtStep: -1, needsDiskCrash: false };
+      const node: SimNode = { storeId: i + 1, engine: new CrashableEngine(), store: null, raw: null, generation: 0, crashBeforeApply: false, crashedAtStep: -1, needsDiskCrash: false, writeTurns: null };
+      node.engine = new CrashableEngine(() => node.writeTurns ?? diskRng.nextInt(3));
       sim.nodes.push(node);
       await sim.open(node);
       await node.store!.createBootstrapPeer(region);
