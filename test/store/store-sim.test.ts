@@ -200,7 +200,7 @@ describe('a new leader serves reads only once it has applied what earlier leader
       for (let i = 0; i < 2_000 && !checked; i++) {
         await sim.advance();
         for (const n of [f, g]) {
-          if (!peerOf(n).isLeaderReady) continue;
+          if (!peerOf(n).isLeader) continue; // also before it is ready: the read barrier must hold it
           // The read may need a ReadIndex round: keep the simulation going until it answers.
           let got: kvrpcpb.RawGetResponse__Input | null = null;
           let failed: unknown = null;
