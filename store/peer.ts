@@ -87,6 +87,8 @@ export class Peer {
   private readonly reads = new Map<string, PendingRead>();
   private readonly confirmedReads: PendingRead[] = [];
   private nextReadId = 1;
+  /** Reads waiting for the next round's shared ReadIndex request. */
+  private readGroup: { readonly resolve: () => void; readonly reject: (e: unknown) => void }[] | null = null;
   private destroyed = false;
   /** Traffic since the last region heartbeat (reset by takeTraffic). */
   private traffic = { bytesWritten: 0, keysWritten: 0, bytesRead: 0, keysRead: 0 };
@@ -203,20 +205,49 @@ export class Peer {
   readBarrier(): Promise<'lease' | 'read-index'> {
     if (!this.isLeader) return Promise.reject(this.notLeader());
     if (this.init.isLeaseReadEnabled !== false && this.leaderReady && this.raw.isLeaseValid()) return Promise.resolve('lease');
-    const id = this.nextReadId++;
+    // Every read that arrives before the next poll round shares one ReadIndex request, issued in
+    // that round — so each read's barrier is still issued after the read arrived.
+    return new Promise<'lease' | 'read-index'>((resolve, reject) => {
+      if (this.readGroup === null) {
+        this.readGroup = [];
+        this.init.markDirty(this);
+      }
+      this.readGroup.push({ resolve: () => resolve('read-index'), reject });
+    });
+  }
+
+  /** One ReadIndex request for the reads gathered since the last round (the poll loop calls this). */
+  flushReads(): void {
+    const group = this.readGroup;
+    if (group === null) return;
+    this.readGroup = null;
+    const fail = (err: unknown): void => {
+      for (const w of group) w.reject(err);
+    };
+    if (!this.isLeader) {
+      fail(this.notLeader());
+      return;
+    }
     const ctx = Buffer.allocUnsafe(8);
-    ctx.writeDoubleBE(id, 0);
+    ctx.writeDoubleBE(this.nextReadId++, 0);
     const key = ctx.toString('latin1');
     const r = this.raw.readIndex(ctx);
-    if (r.kind !== 'ok') return Promise.reject(this.refused(r));
-    this.init.markDirty(this);
-    return new Promise<'lease' | 'read-index'>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.reads.delete(key);
-        reject(new FlotillaError('DeadlineExceeded', `region ${this.regionId}: read index not confirmed within ${READ_INDEX_TIMEOUT_MS} ms`));
-      }, READ_INDEX_TIMEOUT_MS);
-      timer.unref();
-      this.reads.set(key, { resolve: () => resolve('read-index'), reject, timer, index: 0 });
+    if (r.kind !== 'ok') {
+      fail(this.refused(r));
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.reads.delete(key);
+      fail(new FlotillaError('DeadlineExceeded', `region ${this.regionId}: read index not confirmed within ${READ_INDEX_TIMEOUT_MS} ms`));
+    }, READ_INDEX_TIMEOUT_MS);
+    timer.unref();
+    this.reads.set(key, {
+      resolve: () => {
+        for (const w of group) w.resolve();
+      },
+      reject: fail,
+      timer,
+      index: 0,
     });
   }
 
@@ -349,6 +380,10 @@ export class Peer {
   }
 
   private failReads(err: FlotillaError): void {
+    if (this.readGroup !== null) {
+      for (const w of this.readGroup) w.reject(err);
+      this.readGroup = null;
+    }
     for (const read of this.reads.values()) {
       clearTimeout(read.timer);
       read.reject(err);

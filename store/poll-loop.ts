@@ -162,6 +162,7 @@ export class PollLoop {
     const { sender, engine } = this.options;
     for (const peer of batch) {
       peer.flushProposals();
+      peer.flushReads();
       if (!peer.raw.hasReady()) {
         peer.serveReads();
         continue;
