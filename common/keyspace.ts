@@ -223,6 +223,21 @@ export function regionStateKey(regionId: number): Buffer {
   return regionKey(LOCAL_REGION_META, regionId, REGION_STATE_SUFFIX, null);
 }
 
+/** Every region state key of a store (a store loads its regions from this range at start). */
+export function regionStatesRange(): KeyRange {
+  return { start: Buffer.from([CF_PREFIX.local, LOCAL_REGION_META]), end: Buffer.from([CF_PREFIX.local, LOCAL_REGION_META + 1]) };
+}
+
+/** The region id of a region state key (inverse of regionStateKey). */
+export function regionIdOfStateKey(key: Uint8Array): number {
+  if (key.length !== 11 || key[0] !== CF_PREFIX.local || key[1] !== LOCAL_REGION_META || key[10] !== REGION_STATE_SUFFIX) {
+    throw new FlotillaError('Corruption', 'keyspace: not a region state key');
+  }
+  const id = Buffer.from(key.buffer, key.byteOffset, key.byteLength).readBigUInt64BE(2);
+  if (id > BigInt(Number.MAX_SAFE_INTEGER)) throw new FlotillaError('Corruption', `keyspace: region id ${id} exceeds 2^53-1`);
+  return Number(id);
+}
+
 /** The index of a raft log key (inverse of raftLogKey). */
 export function raftLogIndexOf(key: Uint8Array): number {
   if (key.length !== 19 || key[0] !== CF_PREFIX.local || key[1] !== LOCAL_REGION_RAFT || key[10] !== RAFT_LOG_SUFFIX) {

@@ -2,6 +2,7 @@
 
 import type { Logger } from 'pino';
 import { ConfigError, FlotillaError } from './errors.js';
+import { armFailpointsFromSpec } from './failpoints.js';
 
 /** One line naming why the process cannot go on: for stderr before a logger exists. */
 export function describeFatal(err: unknown): string {
@@ -42,4 +43,51 @@ export function installProcessHandlers(log: Logger, shutdown: () => Promise<void
   };
   process.on('uncaughtException', die('uncaught exception'));
   process.on('unhandledRejection', die('unhandled rejection'));
+}
+
+export interface ServerMainSpec<C> {
+  /** The executable's name, prefixing every stderr line ("flotilla-pd"). */
+  readonly name: string;
+  /** The full `--help` text. */
+  readonly usage: string;
+  loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<C>;
+  createLogger(config: C): Logger;
+  /** Starts the server; `onFatal` is for failures after start (the process then exits 1). */
+  start(config: C, log: Logger, onFatal: (err: unknown) => void): Promise<{ stop(): Promise<void> }>;
+}
+
+/**
+ * The `main` every Flotilla server executable shares: `--help`; config (a bad value → one line,
+ * exit 2); failpoints from FLOTILLA_FAILPOINTS (fault tests only); start (a failure → one line,
+ * exit 1); a fatal error after start → one line, exit 1; signals → graceful stop.
+ */
+export async function runServerMain<C>(spec: ServerMainSpec<C>): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${spec.usage}\n`);
+    return;
+  }
+  let config: C;
+  try {
+    config = await spec.loadConfig(argv, process.env);
+    armFailpointsFromSpec(process.env['FLOTILLA_FAILPOINTS']); // fault tests only; unset in production
+  } catch (err) {
+    process.stderr.write(`${spec.name}: ${describeFatal(err)}\n`);
+    process.exit(2);
+  }
+  const log = spec.createLogger(config);
+  const fail = (what: string) => (err: unknown): never => {
+    log.fatal({ err }, `${what}: ${describeFatal(err)}`);
+    log.flush();
+    process.stderr.write(`${spec.name}: ${what}: ${describeFatal(err)}\n`);
+    process.exit(1);
+  };
+  let server: { stop(): Promise<void> };
+  try {
+    // Raft's view and the disk may disagree after a fatal error: stop, and let a supervisor restart from disk.
+    server = await spec.start(config, log, fail('stopping'));
+  } catch (err) {
+    fail('cannot start')(err);
+  }
+  installProcessHandlers(log, () => server.stop());
 }

@@ -3,7 +3,8 @@
 // other_error (failed as a whole), or the result — never a gRPC failure for a request the store
 // understood. On the batch stream the requests of one message are dispatched together and their
 // answers, as they finish, are written back batched (one stream message per turn of the event
-// loop); the stream stops reading while too many requests are in flight (bounded memory).
+// loop); the stream stops reading while too many requests are in flight, or while the client
+// does not read its answers (bounded memory both ways).
 
 import type { Logger } from 'pino';
 import {
@@ -90,20 +91,29 @@ export class KvService {
     let outResponses: kvservicepb.KvResponse__Input[] = [];
     let outIds: string[] = [];
     let flushScheduled = false;
+    /** The client is not reading our answers: stop reading its requests until the writes drain. */
+    let isWriteBlocked = false;
     const flush = (): void => {
       flushScheduled = false;
       if (outIds.length === 0 || isClosed) return;
       const batch = { responses: outResponses, requestIds: outIds, transportLayerLoad: String(inflight) };
       outResponses = [];
       outIds = [];
-      call.write(batch);
+      if (!call.write(batch) && !isWriteBlocked) {
+        isWriteBlocked = true;
+        call.pause();
+        call.once('drain', () => {
+          isWriteBlocked = false;
+          if (inflight < BATCH_STREAM_INFLIGHT_MAX) call.resume();
+        });
+      }
       if (isEnded && inflight === 0) call.end();
     };
     const answer = (id: string, resp: kvservicepb.KvResponse__Input): void => {
       inflight--;
       outResponses.push(resp);
       outIds.push(id);
-      if (inflight < BATCH_STREAM_INFLIGHT_MAX / 2 && call.isPaused()) call.resume();
+      if (inflight < BATCH_STREAM_INFLIGHT_MAX / 2 && !isWriteBlocked && call.isPaused()) call.resume();
       if (!flushScheduled) {
         flushScheduled = true;
         setImmediate(flush);

@@ -11,6 +11,9 @@ import type { Peer } from './peer.js';
 import type { PollLoop } from './poll-loop.js';
 import { encodeWriteCommand } from './raft-cmd.js';
 
+/** Commands waiting for a latch, store-wide; past it new writes answer ServerIsBusy (a hot key cannot queue without bound). */
+export const LATCH_WAITERS_MAX = 10_000;
+
 export interface KvWritesMetrics {
   countReads(kind: 'lease' | 'read-index'): void;
   countProposal(outcome: 'busy' | 'refused'): void;
@@ -55,6 +58,12 @@ export class KvWrites {
    */
   async latched<T>(peer: Peer, latchKeys: readonly Buffer[], decide: () => Promise<WriteDecision<T>>, options: { readonly needsRead?: boolean } = {}): Promise<T> {
     if (this.pending >= this.limits.pendingProposalsMax) throw this.busy();
+    if (this.latches.waitingCount >= LATCH_WAITERS_MAX) {
+      this.metrics?.countProposal('busy');
+      throw new FlotillaError('ServerIsBusy', `${this.latches.waitingCount} commands wait for latches (limit ${LATCH_WAITERS_MAX})`, {
+        details: { reason: 'too many commands waiting for latches', backoffMs: 20 },
+      });
+    }
     const release = await this.latches.acquire(latchKeys);
     try {
       if (options.needsRead !== false) await this.readBarrier(peer);

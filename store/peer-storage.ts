@@ -7,7 +7,7 @@
 // The poll loop writes the log (raft-host readyPersistOps under this region's keys) and, once the
 // write is durable, mirrors it here with append()/setHardState(). Nothing here writes to disk.
 
-import { raftHardStateKey, raftLogKey, raftLogRange } from '../common/index.js';
+import { FlotillaError, raftHardStateKey, raftLogIndexOf, raftLogKey, raftLogRange } from '../common/index.js';
 import { decodeEntry, type RaftKeyScheme } from '../raft-host/index.js';
 import {
   type ConfState, type Entry, entrySizeBytes, type HardState, type RaftInitialState, type RaftStorage, type Snapshot,
@@ -203,7 +203,8 @@ export class PeerStorage implements RaftStorage {
       const kvs = await snap.scan(range.start, range.end, { limit: hi - lo });
       const out: Entry[] = [];
       for (const kv of kvs) {
-        const index = lo + out.length;
+        const index = raftLogIndexOf(kv.key);
+        if (index !== lo + out.length) throw new FlotillaError('Corruption', `region ${this.regionId}: raft log entry ${lo + out.length} is missing (found ${index})`);
         out.push(decodeEntry(index, kv.value, `region ${this.regionId} raft log`));
       }
       return out;

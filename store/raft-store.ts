@@ -4,12 +4,11 @@
 
 import type { Logger } from 'pino';
 import {
-  applyStateKey, CF_PREFIX, type ChannelCache, createRng, FlotillaError, raftHardStateKey, raftLogRange, type RegionMeta,
-  regionStateKey, u64ToSafeNumber, type WriteOp,
+  applyStateKey, type ChannelCache, createRng, FlotillaError, raftHardStateKey, raftLogIndexOf, raftLogRange, type RegionMeta,
+  regionIdOfStateKey, regionStateKey, regionStatesRange, u64ToSafeNumber, type WriteOp,
 } from '../common/index.js';
 import type { raft_serverpb } from '../proto/index.js';
-import { decodeHardState, encodeHardState, messageFromWire } from '../raft-host/index.js';
-import { decodeEntry } from '../raft-host/index.js';
+import { decodeEntry, decodeHardState, encodeHardState, messageFromWire } from '../raft-host/index.js';
 import type { Entry, HardState } from '../raft/index.js';
 import type { Engine } from './engine/index.js';
 import { type ApplyState, decodeApplyState, decodeRegionState, encodeApplyState, encodeRegionState } from './local-state.js';
@@ -98,12 +97,13 @@ export class RaftStore {
     const snap = await engine.snapshot();
     let states;
     try {
-      states = await snap.scan(Buffer.from([CF_PREFIX.local, 0x03]), Buffer.from([CF_PREFIX.local, 0x04]), { limit: 1_000_000 });
+      const range = regionStatesRange();
+      states = await snap.scan(range.start, range.end, { limit: 1_000_000 });
     } finally {
       await snap.release();
     }
     for (const kv of states) {
-      const regionId = Number(kv.key.readBigUInt64BE(2));
+      const regionId = regionIdOfStateKey(kv.key);
       const state = decodeRegionState(kv.value, regionId);
       if (state.state === 'tombstone') continue;
       await store.loadPeer(state.region);
@@ -129,7 +129,7 @@ export class RaftStore {
     const entries: Entry[] = [];
     try {
       for (const kv of await snap.scan(range.start, range.end, { limit: 10_000_000 })) {
-        const index = Number(kv.key.readBigUInt64BE(11));
+        const index = raftLogIndexOf(kv.key);
         const expected = apply.truncatedIndex + 1 + entries.length;
         if (index !== expected) throw new FlotillaError('Corruption', `${what}: raft log entry ${expected} is missing (found ${index})`);
         entries.push(decodeEntry(index, kv.value, `${what} raft log`));

@@ -4,7 +4,7 @@
 // is, once durable on a quorum. Every write takes its keys' latches so that compare-and-swap's
 // read and write are atomic against every other raw write of the key.
 
-import { decodeKey, FlotillaError, rawKey, type WriteOp } from '../common/index.js';
+import { cfRangeOf, decodeKey, FlotillaError, rawKey, type WriteOp } from '../common/index.js';
 import type { kvrpcpb } from '../proto/index.js';
 import type { KvRouting } from './kv-routing.js';
 import type { KvWrites } from './kv-writes.js';
@@ -52,8 +52,7 @@ export class RawKv {
     this.routing.checkLimit(req.limit);
     const range = this.routing.clampRange(peer, req.startKey, req.endKey);
     await this.writes.readBarrier(peer);
-    const start = rawKey(range.start);
-    const end = range.end.length === 0 ? Buffer.from([rawKey(Buffer.alloc(0))[0]! + 1]) : rawKey(range.end);
+    const { start, end } = cfRangeOf('raw', range.start, range.end);
     const kvs: kvrpcpb.KvPair__Input[] = [];
     const now = this.nowMs();
     const view = this.writes.engine.readView();
@@ -132,8 +131,8 @@ export class RawKv {
     const peer = this.routing.route(req.context);
     if (req.startKey.length === 0) throw new FlotillaError('InvalidArgument', 'delete range needs a start key');
     const range = this.routing.clampRange(peer, req.startKey, req.endKey);
-    const end = range.end.length === 0 ? Buffer.from([rawKey(Buffer.alloc(0))[0]! + 1]) : rawKey(range.end);
-    let from = rawKey(range.start);
+    const { start: first, end } = cfRangeOf('raw', range.start, range.end);
+    let from = first;
     for (;;) {
       await this.writes.readBarrier(peer);
       const batch = await this.writes.engine.readView().scan(from, end, { limit: DELETE_RANGE_CHUNK_KEYS });
@@ -154,8 +153,9 @@ export class RawKv {
    */
   async sweepExpired(peer: Peer, from: Buffer | null): Promise<Buffer | null> {
     const range = this.routing.clampRange(peer, Buffer.alloc(0), Buffer.alloc(0));
-    const start = from ?? rawKey(range.start);
-    const end = range.end.length === 0 ? Buffer.from([rawKey(Buffer.alloc(0))[0]! + 1]) : rawKey(range.end);
+    const whole = cfRangeOf('raw', range.start, range.end);
+    const start = from ?? whole.start;
+    const end = whole.end;
     await this.writes.readBarrier(peer);
     const batch = await this.writes.engine.readView().scan(start, end, { limit: TTL_SWEEP_KEYS });
     const now = this.nowMs();

@@ -17,7 +17,7 @@ import { KvService } from './kv-service.js';
 import { KvWrites } from './kv-writes.js';
 import { LatchSet } from './latch-set.js';
 import { StoreMetrics } from './metrics.js';
-import { StorePdClient } from './pd-client.js';
+import { type RegionOrder, StorePdClient } from './pd-client.js';
 import type { Peer } from './peer.js';
 import { RaftStore } from './raft-store.js';
 import { RawKv } from './raw-kv.js';
@@ -291,7 +291,7 @@ export class StoreServer {
     return total;
   }
 
-  private onRegionOrder(order: Parameters<Parameters<StorePdClient['onRegionOrder']>[0]>[0]): void {
+  private onRegionOrder(order: RegionOrder): void {
     const peer = this.raftStore.peers.get(order.regionId);
     if (peer === undefined || !peer.isLeader) return;
     if (order.kind === 'transferLeader') {

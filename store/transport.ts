@@ -97,12 +97,6 @@ export class StoreTransport implements RaftSender {
     }
   }
 
-  /** Forgets a store's address (it moved, or its stream failed): the next send asks PD again. */
-  forgetAddress(storeId: number): void {
-    this.addresses.delete(storeId);
-    this.dropStream(storeId);
-  }
-
   private streamTo(storeId: number): StoreStream | undefined {
     const existing = this.streams.get(storeId);
     if (existing !== undefined) return existing;
@@ -123,6 +117,8 @@ export class StoreTransport implements RaftSender {
         if (err.code === grpc.status.FAILED_PRECONDITION) this.log.warn({ storeId, err: err.message }, 'store refused our raft stream');
       }
       if (this.streams.get(storeId)?.call === call) this.streams.delete(storeId);
+      // A failed stream may mean the store moved: ask PD for its address again on the next send.
+      if (err !== null && !this.closed) this.addresses.delete(storeId);
     });
     const stream: StoreStream = { call, isWritable: true };
     call.on('error', () => {

@@ -79,10 +79,6 @@ function mutationFromWire(m: kvrpcpb.Mutation): Mutation {
   }
 }
 
-/** Throws InvalidArgument/LimitExceeded results; passes key errors back. */
-function keyErrorOrThrow(e: TxnError): kvrpcpb.KeyError__Input {
-  return keyErrorToWire(e);
-}
 
 export class TxnKv {
   constructor(private readonly routing: KvRouting, private readonly writes: KvWrites) {}
@@ -114,7 +110,7 @@ export class TxnKv {
     this.routing.checkKey(peer, req.key);
     const readTs = ts(req.version, 'version');
     const r = await this.read(peer, (snap) => getCommand(snap, req.key, readTs, bypassOf(req.context)));
-    if (r.kind === 'error') return { error: keyErrorOrThrow(r) };
+    if (r.kind === 'error') return { error: keyErrorToWire(r) };
     peer.countRead(1, r.value?.length ?? 0);
     return r.value === null ? { notFound: true } : { value: r.value };
   }
@@ -124,7 +120,7 @@ export class TxnKv {
     this.routing.checkKeys(peer, req.keys);
     const readTs = ts(req.version, 'version');
     const r = await this.read(peer, (snap) => batchGetCommand(snap, req.keys, readTs, bypassOf(req.context)));
-    if (r.kind === 'error') return { error: keyErrorOrThrow(r) };
+    if (r.kind === 'error') return { error: keyErrorToWire(r) };
     peer.countRead(req.keys.length, r.pairs.reduce((n, p) => n + p.value.length, 0));
     return { pairs: r.pairs.map((p) => ({ key: p.key, value: p.value })) };
   }
@@ -138,7 +134,7 @@ export class TxnKv {
     const r = await this.read(peer, (snap) => scanCommand(snap, {
       startKey: range.start, endKey: range.end, readTs, limit: req.limit, isReverse: req.reverse, ...(bypass === undefined ? {} : { bypassLocks: bypass }),
     }));
-    if (r.kind === 'error') return { error: keyErrorOrThrow(r) };
+    if (r.kind === 'error') return { error: keyErrorToWire(r) };
     peer.countRead(r.pairs.length, r.pairs.reduce((n, p) => n + p.value.length, 0));
     return { pairs: r.pairs.map((p) => ({ key: p.key, value: req.keyOnly ? Buffer.alloc(0) : p.value })) };
   }
@@ -158,8 +154,8 @@ export class TxnKv {
       minCommitTs: u64FromWire(req.minCommitTs, 'min_commit_ts'),
     };
     const r = await this.write(peer, mutations.map((m) => m.key), (snap) => prewriteCommand(snap, args));
-    if (isTxnError(r)) return { errors: [keyErrorOrThrow(r)] };
-    if (r.kind === 'locked') return { errors: r.errors.map(keyErrorOrThrow) };
+    if (isTxnError(r)) return { errors: [keyErrorToWire(r)] };
+    if (r.kind === 'locked') return { errors: r.errors.map((e) => keyErrorToWire(e)) };
     return {};
   }
 
@@ -168,7 +164,7 @@ export class TxnKv {
     this.routing.checkKeys(peer, req.keys);
     const args = { keys: req.keys, startTs: ts(req.startVersion, 'start_version'), commitTs: ts(req.commitVersion, 'commit_version') };
     const r = await this.write(peer, req.keys, (snap) => commitCommand(snap, args));
-    if (isTxnError(r)) return { error: keyErrorOrThrow(r) };
+    if (isTxnError(r)) return { error: keyErrorToWire(r) };
     return { commitVersion: req.commitVersion };
   }
 
@@ -177,7 +173,7 @@ export class TxnKv {
     this.routing.checkKeys(peer, req.keys);
     const args = { keys: req.keys, startTs: ts(req.startVersion, 'start_version') };
     const r = await this.write(peer, req.keys, (snap) => batchRollbackCommand(snap, args));
-    return isTxnError(r) ? { error: keyErrorOrThrow(r) } : {};
+    return isTxnError(r) ? { error: keyErrorToWire(r) } : {};
   }
 
   async cleanup(req: kvrpcpb.CleanupRequest): Promise<kvrpcpb.CleanupResponse__Input> {
@@ -186,8 +182,8 @@ export class TxnKv {
     const args = { key: req.key, startTs: ts(req.startVersion, 'start_version'), currentTs: u64FromWire(req.currentTs, 'current_ts') };
     const r = await this.write(peer, [req.key], (snap) => cleanupCommand(snap, args));
     if (!isTxnError(r)) return {};
-    if (r.code === 'AlreadyCommitted') return { error: keyErrorOrThrow(r), commitVersion: u64ToWire(r.commitTs) };
-    return { error: keyErrorOrThrow(r) };
+    if (r.code === 'AlreadyCommitted') return { error: keyErrorToWire(r), commitVersion: u64ToWire(r.commitTs) };
+    return { error: keyErrorToWire(r) };
   }
 
   async checkTxnStatus(req: kvrpcpb.CheckTxnStatusRequest): Promise<kvrpcpb.CheckTxnStatusResponse__Input> {
@@ -201,7 +197,7 @@ export class TxnKv {
       missingLockAction: req.rollbackIfNotExist ? 'rollback' as const : 'error' as const,
     };
     const r = await this.write(peer, [req.primaryKey], (snap) => checkTxnStatusCommand(snap, args));
-    if (isTxnError(r)) return { error: keyErrorOrThrow(r) };
+    if (isTxnError(r)) return { error: keyErrorToWire(r) };
     switch (r.kind) {
       case 'committed':
         return { commitVersion: u64ToWire(r.commitTs), action: 'NoAction' };
@@ -224,7 +220,7 @@ export class TxnKv {
     if (req.keys.length > 0) {
       this.routing.checkKeys(peer, req.keys);
       const r = await this.write(peer, req.keys, (snap) => resolveLockCommand(snap, { startTs, commitTs, keys: req.keys }));
-      return isTxnError(r) ? { error: keyErrorOrThrow(r) } : {};
+      return isTxnError(r) ? { error: keyErrorToWire(r) } : {};
     }
     // The whole region: find the transaction's locks without latches, then resolve exactly those
     // keys under theirs (txn/commands/resolve-lock.ts says why both phases are needed).
@@ -232,11 +228,11 @@ export class TxnKv {
     let from = range.start;
     for (;;) {
       const found = await this.read(peer, (snap) => findTxnLocksCommand(snap, { startTs, startKey: from, endKey: range.end, limit: RESOLVE_BATCH_KEYS }));
-      if (found.kind === 'error') return { error: keyErrorOrThrow(found) };
+      if (found.kind === 'error') return { error: keyErrorToWire(found) };
       if (found.keys.length > 0) {
         const keys = found.keys;
         const r = await this.write(peer, keys, (snap) => resolveLockCommand(snap, { startTs, commitTs, keys }));
-        if (isTxnError(r)) return { error: keyErrorOrThrow(r) };
+        if (isTxnError(r)) return { error: keyErrorToWire(r) };
       }
       if (found.nextKey === null) return {};
       from = found.nextKey;
@@ -252,7 +248,7 @@ export class TxnKv {
       const buf = new MvccWriteBuffer();
       return output(buf, await txnHeartBeat(buf, new MvccReader(snap), req.primaryLock, startTs, advise));
     });
-    if (isTxnError(r)) return { error: keyErrorOrThrow(r) };
+    if (isTxnError(r)) return { error: keyErrorToWire(r) };
     return { lockTtl: String(r.lockTtlMs) };
   }
 
@@ -262,7 +258,7 @@ export class TxnKv {
     const range = this.routing.clampRange(peer, req.startKey, req.endKey);
     const maxTs = ts(req.maxVersion, 'max_version');
     const r = await this.read(peer, (snap) => scanLockCommand(snap, { maxTs, startKey: range.start, endKey: range.end, limit: req.limit }));
-    if (r.kind === 'error') return { error: keyErrorOrThrow(r) };
+    if (r.kind === 'error') return { error: keyErrorToWire(r) };
     return { locks: r.locks.map(lockInfoToWire) };
   }
 
@@ -279,11 +275,11 @@ export class TxnKv {
         const out = await gcCommand(this.view(), { safePoint, startKey: from, endKey: range.end, keyLimit: GC_BATCH_KEYS });
         return { ops: out.modifications, result: out.result };
       });
-      if (isTxnError(r)) return { error: keyErrorOrThrow(r) };
+      if (isTxnError(r)) return { error: keyErrorToWire(r) };
       const dropped = r.droppedLatests;
       if (dropped.length > 0) {
         const d = await this.write(peer, dropped.map((x) => x.key), (view) => gcLatestCommand(view, dropped));
-        if (isTxnError(d)) return { error: keyErrorOrThrow(d) };
+        if (isTxnError(d)) return { error: keyErrorToWire(d) };
       }
       if (r.nextKey === null) return {};
       from = r.nextKey;
