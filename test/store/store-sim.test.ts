@@ -142,7 +142,7 @@ describe('store poll loop under a simulated network and crashes', () => {
 });
 
 describe('TTL sweep', () => {
-  it('deletes expired raw keys through raft on every replica and leaves live ones', async () => {
+  it('deletes expired raw keys through raft on every replica and leaves live and rewritten ones', async () => {
     const sim = await StoreSim.start(3, { rng: createRng(7), dropRate: 0, maxDelaySteps: 0 });
     try {
       let leader: SimNode | undefined;
@@ -152,19 +152,22 @@ describe('TTL sweep', () => {
       }
       assert.ok(leader?.raw !== null && leader !== undefined);
       const put = (key: string, ttl: string): Promise<unknown> => leader.raw!.put({ ...putRequest(sim, leader, key, 'v'), ttlSeconds: ttl });
-      const pending = [put('short', '1'), put('long', '3600'), put('forever', '0')];
+      const pending = [put('short', '1'), put('long', '3600'), put('forever', '0'), put('rewritten', '1')];
       for (let i = 0; i < 20; i++) await sim.advance();
       await Promise.all(pending);
       const deadline = Date.now() + 1_100;
       while (Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
       const peer = leader.store!.peers.get(sim.region.id)!;
       const sweep = leader.raw.sweepExpired(peer, null);
+      // Rewritten (without a TTL) while the sweep runs: the sweep must re-check under the latch.
+      const rewrite = put('rewritten', '0');
       for (let i = 0; i < 20; i++) await sim.advance();
+      await rewrite;
       assert.equal(await sweep, null);
       for (let i = 0; i < 20; i++) await sim.advance();
       for (const node of sim.nodes) {
         const keys = (await rawContents(node.engine)).map((kv) => Buffer.from(kv.split('=')[0]!, 'hex').subarray(1).toString('latin1'));
-        assert.equal(keys.length, 2, `store ${node.storeId} keeps ${keys.length} raw keys`);
+        assert.equal(keys.length, 3, `store ${node.storeId} keeps ${keys.length} raw keys`);
       }
     } finally {
       await sim.stop();
