@@ -49,6 +49,11 @@ export const ERROR_REGISTRY = {
   EngineError: { category: 'general', retryable: false, summary: 'the storage engine failed' },
   Corruption: { category: 'general', retryable: false, summary: 'persisted data failed a checksum or decode' },
   Internal: { category: 'general', retryable: false, summary: 'a bug: an invariant did not hold' },
+  // Client-side outcomes: the client library raises these; servers never send them.
+  TxnAborted: { category: 'general', retryable: true, summary: 'the transaction did not commit and will not (rolled back or resolved away); retrying it anew is safe' },
+  CommitUnknown: { category: 'general', retryable: false, summary: "the transaction's commit point has an unknown outcome: it may have committed" },
+  OutcomeUnknown: { category: 'general', retryable: false, summary: 'a non-idempotent write was sent and its outcome is unknown; it was not re-sent' },
+  RegionUnavailable: { category: 'general', retryable: true, summary: 'no replica of the region could serve within the deadline' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_REGISTRY;

@@ -243,6 +243,10 @@ const GRPC_STATUS_BY_CODE: Readonly<Record<ErrorCode, grpc.status>> = {
   EngineError: grpc.status.INTERNAL,
   Corruption: grpc.status.INTERNAL,
   Internal: grpc.status.INTERNAL,
+  TxnAborted: grpc.status.ABORTED,
+  CommitUnknown: grpc.status.UNKNOWN,
+  OutcomeUnknown: grpc.status.UNKNOWN,
+  RegionUnavailable: grpc.status.UNAVAILABLE,
 };
 
 /**
@@ -378,6 +382,10 @@ const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   EngineError: 500,
   Corruption: 500,
   Internal: 500,
+  TxnAborted: 409,
+  CommitUnknown: 500,
+  OutcomeUnknown: 500,
+  RegionUnavailable: 503,
 };
 
 export function httpStatusOf(code: ErrorCode): number {
