@@ -21,11 +21,9 @@ import {
   compareKeys,
   createRng,
   encodeKey,
-  epochToWire,
   errorFromWire,
   FlotillaError,
   isFlotillaError,
-  peerToWire,
   regionErrorFromWire,
   type Logger,
   type PeerMeta,
@@ -174,7 +172,9 @@ export class KvRpc {
   async send<C extends Cmd>(start: CachedRegion, cmd: C, request: CmdRequest<C>, options: SendOptions): Promise<CmdResult<C>> {
     const { deadlineMs, idempotent } = options;
     const resolvedLocks = options.resolvedLocks === undefined || options.resolvedLocks.size === 0 ? undefined : [...options.resolvedLocks].map(u64ToWire);
-    const backoff = this.newBackoff(deadlineMs);
+    // Allocated on the first retry only: the common case sends once.
+    let backoffState: Backoff | null = null;
+    const backoff = (): Backoff => (backoffState ??= this.newBackoff(deadlineMs));
     const startedAt = performance.now();
     let entry = start;
     const failedPeers = new Set<number>();
@@ -190,7 +190,7 @@ export class KvRpc {
         const reloaded = await this.reload(region.id, deadlineMs);
         if (reloaded === undefined) throw new RegionMovedError(`region ${region.id} is gone`);
         entry = reloaded;
-        await this.backoffOrThrow(backoff, deadlineMs, () => this.deadlineError(cmd, lastFailure));
+        await this.backoffOrThrow(backoff(), deadlineMs, () => this.deadlineError(cmd, lastFailure));
         continue;
       }
       let address: string;
@@ -204,7 +204,8 @@ export class KvRpc {
         }
         throw err;
       }
-      const context: kvrpcpb.Context__Input = { regionId: String(region.id), regionEpoch: epochToWire(region.epoch), peer: peerToWire(peer), resolvedLocks };
+      const base = contextOf(entry, peer);
+      const context: kvrpcpb.Context__Input = resolvedLocks === undefined ? base : { ...base, resolvedLocks };
       let resp: kvservicepb.KvResponse;
       try {
         resp = await this.connection(address).send({ [cmd]: { ...request, context } }, deadlineMs);
@@ -221,14 +222,14 @@ export class KvRpc {
         failedPeers.add(peer.id);
         entry.leader = null;
         this.pd.invalidateStore(peer.storeId);
-        await this.backoffOrThrow(backoff, deadlineMs, () => this.deadlineError(cmd, lastFailure));
+        await this.backoffOrThrow(backoff(), deadlineMs, () => this.deadlineError(cmd, lastFailure));
         continue;
       }
       if (resp.cmd === 'error' || resp.error !== null && resp.error !== undefined) {
         const err = resp.error === null || resp.error === undefined ? new FlotillaError('Internal', 'empty error answer') : errorFromWire(resp.error);
         if (err.code === 'ServerIsBusy' || err.code === 'Unavailable') {
           lastFailure = err;
-          await this.backoffOrThrow(backoff, deadlineMs, () => this.deadlineError(cmd, lastFailure));
+          await this.backoffOrThrow(backoff(), deadlineMs, () => this.deadlineError(cmd, lastFailure));
           continue;
         }
         throw asClientError(err);
@@ -257,7 +258,7 @@ export class KvRpc {
             // No leader known (an election is running): try another peer after a pause.
             failedPeers.add(peer.id);
             entry.leader = null;
-            await this.backoffOrThrow(backoff, deadlineMs, () => this.deadlineError(cmd, lastFailure));
+            await this.backoffOrThrow(backoff(), deadlineMs, () => this.deadlineError(cmd, lastFailure));
             continue;
           }
           case 'EpochNotMatch': {
@@ -275,16 +276,16 @@ export class KvRpc {
             this.options.channels.evict(address);
             this.connections.get(address)?.close();
             this.connections.delete(address);
-            await this.backoffOrThrow(backoff, deadlineMs, () => this.deadlineError(cmd, lastFailure));
+            await this.backoffOrThrow(backoff(), deadlineMs, () => this.deadlineError(cmd, lastFailure));
             continue;
           case 'ServerIsBusy': {
             const hint = typeof re.details.backoffMs === 'number' ? re.details.backoffMs : 0;
-            await this.backoffOrThrow(backoff, deadlineMs, () => this.deadlineError(cmd, lastFailure), hint);
+            await this.backoffOrThrow(backoff(), deadlineMs, () => this.deadlineError(cmd, lastFailure), hint);
             continue;
           }
           case 'StaleCommand':
             // Proposed at a term that lost its leadership before applying: it did not apply.
-            await this.backoffOrThrow(backoff, deadlineMs, () => this.deadlineError(cmd, lastFailure));
+            await this.backoffOrThrow(backoff(), deadlineMs, () => this.deadlineError(cmd, lastFailure));
             continue;
           case 'RaftEntryTooLarge':
             throw asClientError(re);
@@ -292,8 +293,7 @@ export class KvRpc {
       }
       if (r.otherError !== null) throw asClientError(errorFromWire(r.otherError));
       if (entry.leader === null || entry.leader.id !== peer.id) entry.leader = peer;
-      this.options.metrics.requests.inc({ cmd, outcome: 'ok' });
-      this.options.metrics.latency.observe({ cmd }, (performance.now() - startedAt) / 1000);
+      this.options.metrics.observeOk(cmd, (performance.now() - startedAt) / 1000);
       return result;
     }
   }
@@ -389,6 +389,24 @@ export class KvRpc {
     for (const c of this.connections.values()) c.close();
     this.connections.clear();
   }
+}
+
+/**
+ * The wire context of a request to `peer` of the cached region, built once per (region, peer) and
+ * reused: ids as numbers, which the encoder takes without parsing (a decimal string costs a parse
+ * per request).
+ */
+function contextOf(entry: CachedRegion, peer: PeerMeta): kvrpcpb.Context__Input {
+  const cached = entry.wireContext;
+  if (cached !== undefined && cached.peerId === peer.id) return cached.context;
+  const r = entry.region;
+  const context: kvrpcpb.Context__Input = {
+    regionId: r.id,
+    regionEpoch: { confVer: r.epoch.confVer, version: r.epoch.version },
+    peer: { id: peer.id, storeId: peer.storeId, role: peer.role === 'learner' ? 'Learner' : 'Voter' },
+  };
+  entry.wireContext = { peerId: peer.id, context };
+  return context;
 }
 
 /** The first voter not yet failed in this attempt, or null when all have. */
