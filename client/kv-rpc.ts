@@ -37,6 +37,9 @@ import { loadProtos, type errorpb, type kvrpcpb, type kvservicepb } from '../pro
 import { asClientError, OutcomeUnknownError, RegionUnavailableError, TimeoutError } from './errors.js';
 import type { ClientMetrics } from './metrics.js';
 import type { PdClient } from './pd-client.js';
+
+/** What routing needs of PD (PdClient has it; tests pass a fake). */
+export type RegionDirectory = Pick<PdClient, 'getRegionByKey' | 'getRegionById' | 'scanRegions' | 'getStore' | 'invalidateStore'>;
 import { RegionCache, type CachedRegion } from './region-cache.js';
 import { StoreConnection, wasSent } from './store-connection.js';
 
@@ -76,7 +79,7 @@ const LOCATE_PAGE_REGIONS = 64;
 const BACKOFF_MAX_MS = 500;
 
 export interface KvRpcOptions {
-  readonly pd: PdClient;
+  readonly pd: RegionDirectory;
   readonly channels: ChannelCache;
   readonly logger: Logger;
   readonly metrics: ClientMetrics;
@@ -95,7 +98,7 @@ export class KvRpc {
 
   constructor(private readonly options: KvRpcOptions) {}
 
-  private get pd(): PdClient {
+  private get pd(): RegionDirectory {
     return this.options.pd;
   }
 

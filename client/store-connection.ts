@@ -168,24 +168,46 @@ export class StoreConnection {
     this.requestsSent += queued.length;
   }
 
-  /** Waits for the channel to connect, then flushes; if it cannot, the queued requests fail unsent. */
+  /**
+   * Waits for the channel to connect, then flushes. A channel that fails to connect (refused,
+   * TRANSIENT_FAILURE) fails the queued requests at once, unsent, so that the caller tries
+   * another peer instead of waiting out its deadline on a dead store.
+   */
   private awaitReady(): void {
     if (this.isConnecting) return;
     this.isConnecting = true;
     let deadline = Date.now() + CONNECT_TIMEOUT_MS;
     for (const p of this.queued) deadline = Math.min(deadline, Math.max(p.deadlineMs, Date.now() + 1));
-    this.client.waitForReady(deadline, (err) => {
+    const channel = this.client.getChannel();
+    const fail = (reason: string): void => {
       this.isConnecting = false;
-      if (this.isClosed) return;
-      if (err === undefined || err === null) {
-        this.flush();
-        return;
-      }
-      const failure = transportError('Unavailable', `store ${this.address} unreachable: ${err.message}`, false, err);
+      const failure = transportError('Unavailable', `store ${this.address} unreachable: ${reason}`, false);
       const queued = this.queued;
       this.queued = [];
       for (const p of queued) p.reject(failure);
-    });
+    };
+    const check = (): void => {
+      if (this.isClosed) {
+        this.isConnecting = false;
+        return;
+      }
+      const state = channel.getConnectivityState(true);
+      if (state === grpc.connectivityState.READY) {
+        this.isConnecting = false;
+        this.flush();
+        return;
+      }
+      if (state === grpc.connectivityState.TRANSIENT_FAILURE || state === grpc.connectivityState.SHUTDOWN) {
+        fail(`channel ${grpc.connectivityState[state]}`);
+        return;
+      }
+      if (Date.now() >= deadline) {
+        fail('not connected before the deadline');
+        return;
+      }
+      channel.watchConnectivityState(state, deadline, () => check());
+    };
+    check();
   }
 
   private pickStream(): TaggedStream {
