@@ -27,16 +27,10 @@ const wireRegion = (r: RegionMeta): object => ({ id: String(r.id), startKey: r.s
 
 /** The answer a healthy leader gives to each command the tests send. */
 function ok(request: kvservicepb.KvRequest, storeId: number): kvservicepb.KvResponse__Input {
-  switch (request.cmd) {
-    case 'rawGet':
-      return { rawGet: { value: Buffer.from(`v@${storeId}`) } };
-    case 'rawBatchGet':
-      return { rawBatchGet: { pairs: request.rawBatchGet!.keys.map((key) => ({ key, value: Buffer.from(`${key.toString()}@${storeId}`) })) } };
-    case 'rawPut':
-      return { rawPut: {} };
-    default:
-      throw new Error(`unexpected ${request.cmd}`);
-  }
+  if (request.cmd === 'rawGet') return { rawGet: { value: Buffer.from(`v@${storeId}`) } };
+  if (request.cmd === 'rawBatchGet') return { rawBatchGet: { pairs: request.rawBatchGet!.keys.map((key) => ({ key, value: Buffer.from(`${key.toString()}@${storeId}`) })) } };
+  if (request.cmd === 'rawPut') return { rawPut: {} };
+  throw new Error(`unexpected ${String(request.cmd)}`);
 }
 const regionIdOf = (r: kvservicepb.KvRequest): number => Number((r[r.cmd!] as { context: { regionId: string } }).context.regionId);
 

@@ -32,17 +32,17 @@ export class FakeStore {
 
   static async start(id: number, log: Received[], script: () => FakeScript): Promise<FakeStore> {
     const server = new grpc.Server();
-    let store: FakeStore | undefined;
+    const holder: { store?: FakeStore } = {};
     server.addService(serviceDefinition('flotilla.kvservicepb.Kv'), {
       BatchCommands: (call: grpc.ServerDuplexStream<kvservicepb.BatchCommandsRequest, kvservicepb.BatchCommandsResponse__Input>) => {
         call.on('data', (batch: kvservicepb.BatchCommandsRequest) => {
-          store!.messages.push(batch.requests.length);
+          holder.store!.messages.push(batch.requests.length);
           const responses: kvservicepb.KvResponse__Input[] = [];
           const ids: string[] = [];
           let broken = false;
           batch.requests.forEach((request, i) => {
             log.push({ storeId: id, cmd: request.cmd ?? '?', request });
-            const action = script()(store!, request);
+            const action = script()(holder.store!, request);
             if (action === 'drop') return;
             if (action === 'break') {
               broken = true;
@@ -57,8 +57,9 @@ export class FakeStore {
         call.on('end', () => call.end());
         call.on('error', () => undefined);
       },
-    } as unknown as grpc.UntypedServiceImplementation);
-    store = new FakeStore(id, await startGrpcServer(server, '127.0.0.1', 0), log);
+    });
+    const store = new FakeStore(id, await startGrpcServer(server, '127.0.0.1', 0), log);
+    holder.store = store;
     return store;
   }
 
