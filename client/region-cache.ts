@@ -85,6 +85,8 @@ export class RegionCache {
   insert(region: RegionMeta, leader: PeerMeta | null): CachedRegion {
     const same = this.byId.get(region.id);
     if (same !== undefined && isNewer(same.region, region)) return same;
+    // The region's older shape goes, wherever it was (it need not overlap the new one).
+    if (same !== undefined) this.invalidate(region.id);
     // Entries overlapping `region` are contiguous around its start.
     let i = Math.max(0, this.floorIndex(region.startKey));
     while (i < this.entries.length && !overlaps(this.entries[i]!.region, region) && compareKeys(this.entries[i]!.region.startKey, region.startKey) < 0) i++;
