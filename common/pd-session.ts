@@ -126,6 +126,40 @@ export function pdCallError(err: unknown, what: string): FlotillaError {
   return new FlotillaError('Internal', `${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
 }
 
+/**
+ * `p`, or DeadlineExceeded at `deadlineMs`, or Unavailable when `signal` aborts — whichever comes
+ * first (`p` keeps running; whoever else awaits it still gets its outcome). A rejection that is
+ * not a FlotillaError becomes a typed one naming `what`.
+ */
+export function withDeadline<T>(p: Promise<T>, deadlineMs: number, what: string, signal?: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const settle = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onAbort = (): void => {
+      settle();
+      reject(new FlotillaError('Unavailable', `${what}: closed`));
+    };
+    const timer = setTimeout(() => {
+      settle();
+      reject(new FlotillaError('DeadlineExceeded', `${what}: the deadline passed`));
+    }, Math.max(0, deadlineMs - Date.now()));
+    if (signal?.aborted === true) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        settle();
+        resolve(v);
+      },
+      (err: unknown) => {
+        settle();
+        reject(pdCallError(err, what));
+      },
+    );
+  });
+}
+
 export class PdSession {
   private readonly log: Logger;
   private readonly requestTimeoutMs: number;
@@ -263,7 +297,7 @@ export class PdSession {
     this.discovering ??= this.discover().finally(() => {
       this.discovering = null;
     });
-    return deadlineMs === undefined ? this.discovering : this.untilDeadline(this.discovering, deadlineMs);
+    return deadlineMs === undefined ? this.discovering : withDeadline(this.discovering, deadlineMs, 'PD leader lookup', this.closing.signal);
   }
 
   /**
@@ -329,33 +363,6 @@ export class PdSession {
 
   private learnMembers(addresses: readonly string[]): void {
     for (const a of addresses) if (!this.knownAddresses.includes(a)) this.knownAddresses.push(a);
-  }
-
-  /** `p`, or DeadlineExceeded at `deadlineMs`, or Unavailable on close — whichever comes first. */
-  private untilDeadline<T>(p: Promise<T>, deadlineMs: number): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const onClose = (): void => {
-        clearTimeout(timer);
-        reject(this.closedError('leader lookup'));
-      };
-      const timer = setTimeout(() => {
-        this.closing.signal.removeEventListener('abort', onClose);
-        reject(new FlotillaError('DeadlineExceeded', 'PD leader lookup: the call deadline passed while looking for the PD leader'));
-      }, Math.max(0, deadlineMs - Date.now()));
-      this.closing.signal.addEventListener('abort', onClose, { once: true });
-      p.then(
-        (v) => {
-          clearTimeout(timer);
-          this.closing.signal.removeEventListener('abort', onClose);
-          resolve(v);
-        },
-        (err: unknown) => {
-          clearTimeout(timer);
-          this.closing.signal.removeEventListener('abort', onClose);
-          reject(pdCallError(err, 'PD leader lookup'));
-        },
-      );
-    });
   }
 
   private call<Req, Resp>(client: pdpb.PDClient, method: PdUnaryMethod, request: Req, deadlineMs: number): Promise<Resp> {
