@@ -66,6 +66,8 @@ export interface PdClientOptions {
   readonly expectedClusterId?: bigint;
   /** Jitter of the back-offs (seeded in tests); default seeded from the clock. */
   readonly rng?: Rng;
+  /** Regions per ScanRegions request, 1 … PD_SCAN_REGIONS_PAGE_MAX (the default); smaller in tests. */
+  readonly scanRegionsPageMax?: number;
 }
 
 interface StoreFetch {
@@ -87,6 +89,7 @@ export class PdClient {
     leader: PdLeader,
     private readonly requestTimeoutMs: number,
     private readonly rng: Rng,
+    private readonly scanPageMax: number,
   ) {
     // One attempt's bound: a frozen leader costs a stream request at most this before the callers
     // move on, well within their own deadline.
@@ -101,6 +104,10 @@ export class PdClient {
    */
   static async connect(options: PdClientOptions): Promise<PdClient> {
     const requestTimeoutMs = options.requestTimeoutMs ?? PD_REQUEST_TIMEOUT_MS_DEFAULT;
+    const scanPageMax = options.scanRegionsPageMax ?? PD_SCAN_REGIONS_PAGE_MAX;
+    if (!Number.isSafeInteger(scanPageMax) || scanPageMax < 1 || scanPageMax > PD_SCAN_REGIONS_PAGE_MAX) {
+      throw new FlotillaError('ConfigInvalid', `PD client: scanRegionsPageMax ${scanPageMax} must be within [1, ${PD_SCAN_REGIONS_PAGE_MAX}]`);
+    }
     const rng = options.rng ?? createRng(Date.now() % 0x7fff_ffff);
     const session = await PdSession.connect({
       endpoints: options.pdEndpoints,
@@ -112,7 +119,7 @@ export class PdClient {
       rng,
     });
     try {
-      return new PdClient(session, await session.leaderClient(Date.now() + requestTimeoutMs), requestTimeoutMs, rng);
+      return new PdClient(session, await session.leaderClient(Date.now() + requestTimeoutMs), requestTimeoutMs, rng, scanPageMax);
     } catch (err) {
       session.close();
       throw err;
@@ -190,7 +197,7 @@ export class PdClient {
 
   /**
    * Up to `limit` regions overlapping [startEncoded, endEncoded) in key order (empty end = +∞),
-   * fetched in pages of PD_SCAN_REGIONS_PAGE_MAX. Regions that split or merged between two pages
+   * fetched in pages of scanRegionsPageMax (PD_SCAN_REGIONS_PAGE_MAX). Regions that split or merged between two pages
    * show as PD saw them when each page was read; the caller re-routes on EpochNotMatch anyway.
    */
   async scanRegions(startEncoded: Buffer, endEncoded: Buffer, limit: number, deadlineMs?: number): Promise<RegionRoute[]> {
@@ -200,7 +207,7 @@ export class PdClient {
     const routes: RegionRoute[] = [];
     let start = startEncoded;
     while (routes.length < limit) {
-      const pageLimit = Math.min(PD_SCAN_REGIONS_PAGE_MAX, limit - routes.length);
+      const pageLimit = Math.min(this.scanPageMax, limit - routes.length);
       const resp = await this.session.unary('ScanRegions', { startKey: start, endKey: endEncoded, limit: pageLimit }, options);
       const page = resp.regions.map((r, i) => routeFromWire(r, `ScanRegions.regions[${i}]`)).filter((r) => r !== null);
       routes.push(...page);
