@@ -155,17 +155,19 @@ export class PdClient {
     let hintsFollowed = 0;
     for (;;) {
       this.throwIfClosed('getTimestamp');
-      const leader = await this.session.leaderClient(deadlineMs);
-      this.tso.setClient(leader.client);
+      let leader: PdLeader | null = null;
       let typed: FlotillaError;
       try {
+        // No leader known (an election is running): the lookup fails Unavailable and we back off.
+        leader = await this.session.leaderClient(deadlineMs);
+        this.tso.setClient(leader.client);
         return await this.tso.getTimestamp();
       } catch (err) {
         typed = isFlotillaError(err) ? err : new FlotillaError('Internal', `TSO: ${String(err)}`, { cause: err });
       }
       this.throwIfClosed('getTimestamp');
       if (!isPdRetryable(typed)) throw typed;
-      const outcome = this.session.reportFailure(leader, typed);
+      const outcome = leader === null ? 'forgotLeader' : this.session.reportFailure(leader, typed);
       if (outcome === 'followedHint' && hintsFollowed < PD_HINT_FOLLOWS_MAX) {
         hintsFollowed++;
         continue;
