@@ -6,14 +6,13 @@
 // already known at a newer epoch — a late PD answer never replaces what a store reported).
 
 import { compareKeys, regionContains, type PeerMeta, type RegionMeta } from '../common/index.js';
-import type { kvrpcpb } from '../proto/index.js';
 
 export interface CachedRegion {
   readonly region: RegionMeta;
   /** The peer requests go to: the leader last seen, else the first voter. */
   leader: PeerMeta | null;
-  /** The request context last built for this region (kv-rpc.ts), with the peer it names. */
-  wireContext?: { readonly peerId: number; readonly context: kvrpcpb.Context__Input };
+  /** The encoded request context last built for this region (kv-rpc.ts), with the peer it names. */
+  wireContext?: { readonly peerId: number; readonly field: Buffer };
 }
 
 function isNewer(a: RegionMeta, b: RegionMeta): boolean {

@@ -9,6 +9,8 @@ import { encodeKey, regionContains, type RegionMeta } from '../../common/index.j
 import { RegionCache } from '../../client/region-cache.js';
 import { mergeScan } from '../../client/transaction.js';
 import type { KvPair } from '../../client/raw-client.js';
+import { encodeBatch, encodeContextField, encodeRequest } from '../../client/batch-encoder.js';
+import { messageCodec } from '../../proto/index.js';
 
 const ALPHABET = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
 const enc = (k: string): Buffer => (k === '' ? Buffer.alloc(0) : encodeKey(Buffer.from(k)));
@@ -107,6 +109,39 @@ describe('transaction scan merge against a map model', () => {
         },
       ),
       { numRuns: 500 },
+    );
+  });
+});
+
+describe('the batch encoder against the generic protobuf codec', () => {
+  const generic = messageCodec('flotilla.kvservicepb.BatchCommandsRequest');
+  const bytesArb = fc.uint8Array({ maxLength: 40 }).map((a) => Buffer.from(a));
+  const u64Arb = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map(String);
+  const contextArb = fc.record({
+    regionId: fc.integer({ min: 1, max: 2 ** 40 }),
+    regionEpoch: fc.record({ confVer: fc.integer({ min: 0, max: 2 ** 31 }), version: fc.integer({ min: 0, max: 2 ** 31 }) }),
+    peer: fc.record({ id: fc.integer({ min: 1, max: 2 ** 40 }), storeId: fc.integer({ min: 1, max: 2 ** 20 }), role: fc.constantFrom('Voter' as const, 'Learner' as const) }),
+    resolvedLocks: fc.array(u64Arb, { maxLength: 3 }),
+  });
+  const requestArb = fc.oneof(
+    fc.record({ cmd: fc.constant('rawGet' as const), req: fc.record({ key: bytesArb }) }),
+    fc.record({ cmd: fc.constant('rawPut' as const), req: fc.record({ key: bytesArb, value: bytesArb, ttlSeconds: u64Arb }) }),
+    fc.record({ cmd: fc.constant('rawBatchGet' as const), req: fc.record({ keys: fc.array(bytesArb, { maxLength: 5 }) }) }),
+    fc.record({ cmd: fc.constant('get' as const), req: fc.record({ key: bytesArb, version: u64Arb }) }),
+    fc.record({ cmd: fc.constant('scan' as const), req: fc.record({ startKey: bytesArb, endKey: bytesArb, limit: fc.integer({ min: 0, max: 2 ** 31 }), version: u64Arb, keyOnly: fc.boolean(), reverse: fc.boolean() }) }),
+    fc.record({ cmd: fc.constant('prewrite' as const), req: fc.record({ mutations: fc.array(fc.record({ op: fc.constantFrom('Put' as const, 'Del' as const), key: bytesArb, value: bytesArb }), { maxLength: 4 }), primaryLock: bytesArb, startVersion: u64Arb, lockTtl: u64Arb, txnSize: u64Arb }) }),
+    fc.record({ cmd: fc.constant('commit' as const), req: fc.record({ keys: fc.array(bytesArb, { maxLength: 4 }), startVersion: u64Arb, commitVersion: u64Arb }) }),
+    fc.record({ cmd: fc.constant('checkTxnStatus' as const), req: fc.record({ primaryKey: bytesArb, lockTs: u64Arb, callerStartTs: u64Arb, currentTs: u64Arb, rollbackIfNotExist: fc.boolean() }) }),
+  );
+  it('decodes to the same message the generic encoder would send', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(requestArb, contextArb), { maxLength: 6 }), fc.array(fc.integer({ min: 1, max: 2 ** 40 }), { minLength: 6, maxLength: 6 }), (items, idPool) => {
+        const ids = idPool.slice(0, items.length);
+        const ours = encodeBatch(items.map(([r, ctx]) => encodeRequest(r.cmd, r.req as never, encodeContextField(ctx))), ids);
+        const reference = generic.encode({ requests: items.map(([r, ctx]) => ({ [r.cmd]: { ...r.req, context: ctx } })), requestIds: ids.map(String) });
+        assert.deepEqual(generic.decode(ours), generic.decode(reference));
+      }),
+      { numRuns: 300 },
     );
   });
 });
