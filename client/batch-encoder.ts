@@ -51,7 +51,7 @@ const encoders = new Map<Cmd, AnyEncoder>();
 function encoderOf(cmd: Cmd): AnyEncoder {
   let e = encoders.get(cmd);
   if (e === undefined) {
-    e = messageCodec(COMMANDS[cmd][1]) as unknown as AnyEncoder;
+    e = messageCodec(COMMANDS[cmd][1]);
     encoders.set(cmd, e);
   }
   return e;
