@@ -4,7 +4,7 @@
 // outcome is unknown.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChannelCache, channelCredentials, encodeKey, INSECURE, silentLogger, type PeerMeta, type RegionMeta } from '../../common/index.js';
+import { ChannelCache, channelCredentials, decodeKey, encodeKey, INSECURE, silentLogger, type PeerMeta, type RegionMeta } from '../../common/index.js';
 import type { kvservicepb } from '../../proto/index.js';
 import { KvRpc } from '../../client/kv-rpc.js';
 import { ClientMetrics } from '../../client/metrics.js';
@@ -173,4 +173,79 @@ describe('client request layer (fake stores, real gRPC)', () => {
     await assert.rejects(raw.get('k'), (e: unknown) => e instanceof RegionUnavailableError);
     assert.ok(dir.lookups > lookupsBefore, 'the region was reloaded from PD after every peer failed');
   });
+});
+
+describe('raw scans across regions that split under the scan (fake stores)', () => {
+  const log: Received[] = [];
+  const stores: FakeStore[] = [];
+  /** The data, and the regions as the fake stores know them (the client learns them late). */
+  const data = Array.from({ length: 60 }, (_, i) => `k${String(i).padStart(2, '0')}`);
+  let truth: RegionMeta[] = [];
+  const scanAnswer = (r: kvservicepb.KvRequest): kvservicepb.KvResponse__Input => {
+    const req = r.rawScan!;
+    const ctx = req.context!;
+    const region = truth.find((x) => x.id === Number(ctx.regionId))!;
+    if (Number(ctx.regionEpoch!.version) !== region.epoch.version) {
+      return { rawScan: { regionError: { message: 'epoch', epochNotMatch: { currentRegions: truth.map(wireRegion) } } } };
+    }
+    if (req.endKey.length > 0 && Buffer.compare(req.startKey, req.endKey) >= 0) {
+      // As the real store answers (kv-routing.ts clampRange).
+      return { rawScan: { otherError: { code: 'INVALID_ARGUMENT', message: 'scan end key must be after its start key' } } };
+    }
+    const dec = (b: Buffer): string => (b.length === 0 ? '' : decodeKey(b).key.toString());
+    const lo = [req.startKey.toString(), dec(region.startKey)].sort().at(-1)!;
+    const regionEnd = dec(region.endKey);
+    const ends = [req.endKey.toString(), regionEnd].filter((e) => e !== '').sort();
+    const hi = ends[0] ?? '';
+    let keys = data.filter((k) => k >= lo && (hi === '' || k < hi));
+    if (req.reverse) keys = keys.reverse();
+    keys = keys.slice(0, req.limit);
+    return { rawScan: { kvs: keys.map((k) => ({ key: Buffer.from(k), value: Buffer.from(`v${k}`) })) } };
+  };
+  before(async () => {
+    for (const id of [1, 2, 3]) stores.push(await FakeStore.start(id, log, () => (_s, r) => ({ answer: scanAnswer(r) })));
+  });
+  after(async () => {
+    for (const s of stores) await s.stop();
+  });
+
+  for (const reverse of [false, true]) {
+    it(`${reverse ? 'reverse' : 'forward'}: every key once, in order, while regions split between pages`, async () => {
+      truth = [region(1, '', 'k20'), region(2, 'k20', 'k40'), region(3, 'k40', '')];
+      const dir = new FakeDirectory();
+      dir.regions = truth.map((r) => ({ region: r, leader: r.peers[0]! }));
+      for (const s of stores) dir.stores.set(s.id, s.address);
+      const channels = new ChannelCache(await channelCredentials(INSECURE));
+      const rpc = new KvRpc({ pd: dir, channels, logger: silentLogger(), metrics: new ClientMetrics() });
+      try {
+        const raw = new RawClient(rpc, 3_000);
+        const got: string[] = [];
+        let pages = 0;
+        for await (const p of raw.scan('k05', 'k55', { reverse })) {
+          got.push(p.key.toString());
+          assert.equal(p.value.toString(), `v${p.key.toString()}`);
+          if (got.length % 7 === 0 && pages++ < 3) {
+            // A split behind the client's back: the middle region halves, versions bump.
+            const mid = truth.find((r) => r.id === 2)!;
+            if (mid.epoch.version === 1) truth = [truth[0]!, region(2, 'k20', 'k30', 2), region(4, 'k30', 'k40', 1), truth[2]!];
+          }
+        }
+        const want = data.filter((k) => k >= 'k05' && k < 'k55');
+        assert.deepEqual(got, reverse ? [...want].reverse() : want);
+        // And with a limit that ends inside a region.
+        const limited: string[] = [];
+        for await (const p of raw.scan('k05', null, { reverse, limit: 23 })) limited.push(p.key.toString());
+        const all = data.filter((k) => k >= 'k05');
+        assert.deepEqual(limited, (reverse ? [...all].reverse() : all).slice(0, 23));
+        // Bounds exactly on region boundaries.
+        const exact: string[] = [];
+        for await (const p of raw.scan('k20', 'k40', { reverse })) exact.push(p.key.toString());
+        const inner = data.filter((k) => k >= 'k20' && k < 'k40');
+        assert.deepEqual(exact, reverse ? [...inner].reverse() : inner);
+      } finally {
+        rpc.close();
+        channels.close();
+      }
+    });
+  }
 });
