@@ -53,7 +53,7 @@ export class Client {
     private readonly timeoutMs: number,
   ) {
     this.raw = new RawClient(rpc, timeoutMs);
-    this.resolver = new LockResolver(rpc, () => this.pd.getTimestamp(), metrics, logger);
+    this.resolver = new LockResolver(rpc, () => this.pd.getTimestamp(), metrics, logger, (work) => this.track(work));
   }
 
   static async connect(options: ClientOptions): Promise<Client> {

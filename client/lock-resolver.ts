@@ -13,8 +13,16 @@
 
 import { physicalMsOf, u64FromWire, u64ToWire, type Logger, type Ts } from '../common/index.js';
 import type { KvRpc } from './kv-rpc.js';
+import type { CachedRegion } from './region-cache.js';
 import type { ClientMetrics } from './metrics.js';
 import type { LockInfo } from './txn-wire.js';
+
+/** A transaction this large (keys) gets its locks resolved region-wide in the background (TiKV's threshold is 16). */
+export const LARGE_TXN_KEYS = 16;
+/** Deadline of one background region-wide resolve. */
+const REGION_RESOLVE_TIMEOUT_MS = 60_000;
+/** (transaction, region) resolves remembered; the set is cleared past it (a repeat is harmless). */
+const REGION_RESOLVES_TRACKED_MAX = 10_000;
 
 /** Transactions whose fate is remembered; the oldest is forgotten past it. */
 export const RESOLVED_TXNS_CACHED_MAX = 4_096;
@@ -32,12 +40,16 @@ export interface ResolveOutcome {
 
 export class LockResolver {
   private readonly fates = new Map<Ts, TxnStatus>();
+  /** (start_ts, region) pairs whose region-wide resolve has started. */
+  private readonly regionResolves = new Set<string>();
 
   constructor(
     private readonly rpc: KvRpc,
     private readonly currentTs: () => Promise<Ts>,
     private readonly metrics: ClientMetrics,
     private readonly logger: Logger,
+    /** Tracks background work so Client.close() can wait for it. */
+    private readonly background: (work: Promise<void>) => void,
   ) {}
 
   /**
@@ -113,15 +125,39 @@ export class LockResolver {
   }
 
   /**
-   * Commits (commitTs > 0) or rolls back the transaction's locks in every region where one was
-   * met — all of them in the region, not just the keys met: a reader that walks a range of a
-   * dead client's secondaries resolves them in one request per region, not one per key.
+   * Commits (commitTs > 0) or rolls back the locks met, by key (the reader waits only for what
+   * blocks it). For a large transaction it also starts, once per (transaction, region), a
+   * region-wide resolve in the background: a reader walking a range of a dead client's
+   * secondaries then finds them resolved instead of paying one round trip per key — without
+   * making one read wait for thousands of keys it never asked for.
    */
   private async resolveKeys(startTs: Ts, commitTs: Ts, locks: readonly LockInfo[], deadlineMs: number): Promise<void> {
-    await this.rpc.forEachRegion(locks.map((l) => l.key), deadlineMs, async (region) => {
-      const r = await this.rpc.send(region, 'resolveLock', { startVersion: u64ToWire(startTs), commitVersion: u64ToWire(commitTs) }, { deadlineMs, idempotent: true });
+    const isLarge = locks.some((l) => l.txnSize >= LARGE_TXN_KEYS);
+    await this.rpc.forEachRegion(locks.map((l) => l.key), deadlineMs, async (region, keys) => {
+      const r = await this.rpc.send(region, 'resolveLock', { startVersion: u64ToWire(startTs), commitVersion: u64ToWire(commitTs), keys }, { deadlineMs, idempotent: true });
       if (r.error !== null) this.logger.warn({ startTs: String(startTs), commitTs: String(commitTs), err: r.error.message }, 'resolve lock answered an error');
+      if (isLarge) this.resolveRegionInBackground(startTs, commitTs, region);
     });
+  }
+
+  private resolveRegionInBackground(startTs: Ts, commitTs: Ts, region: CachedRegion): void {
+    const id = `${startTs}/${region.region.id}`;
+    if (this.regionResolves.has(id)) return;
+    if (this.regionResolves.size >= REGION_RESOLVES_TRACKED_MAX) this.regionResolves.clear();
+    this.regionResolves.add(id);
+    const deadlineMs = Date.now() + REGION_RESOLVE_TIMEOUT_MS;
+    const work = this.rpc
+      .send(region, 'resolveLock', { startVersion: u64ToWire(startTs), commitVersion: u64ToWire(commitTs) }, { deadlineMs, idempotent: true })
+      .then(
+        (r) => {
+          if (r.error !== null) this.logger.warn({ startTs: String(startTs), err: r.error.message }, 'region-wide resolve answered an error');
+        },
+        (err: unknown) => {
+          this.regionResolves.delete(id); // a later reader may try again
+          this.logger.debug({ startTs: String(startTs), err: err instanceof Error ? err.message : String(err) }, 'region-wide resolve failed');
+        },
+      );
+    this.background(work);
   }
 
   private remember(startTs: Ts, fate: TxnStatus): void {
