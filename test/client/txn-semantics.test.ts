@@ -392,9 +392,9 @@ describe('client transactions: snapshot isolation (1 PD + 3 stores)', { timeout:
     const alphabet = [[0x61], [0x61, 0x61], [0x00], [0xff, 0xff], [0x62], Array<number>(8).fill(0x63)].map((t) => keyOf(prefix, ...t));
     const coverage = new Map<string, number>();
     const count = (what: string, n = 1): void => void coverage.set(what, (coverage.get(what) ?? 0) + n);
-    let valueSerial = 0;
-    const value = (r: Rng): Buffer => {
-      const tag = Buffer.from(`#${++valueSerial}#`);
+    /** A value of a drawn size class; as many of its first bytes as fit name who wrote it (`tag`). */
+    const value = (r: Rng, tagText: string): Buffer => {
+      const tag = Buffer.from(`#${tagText}#`);
       const kind = r.nextInt(6);
       const len = [0, 1 + r.nextInt(16), 255, 256, 1024 + r.nextInt(3 * 1024), tag.length + r.nextInt(8)][kind]!;
       count(['value:empty', 'value:binary', 'value:255', 'value:256', 'value:long', 'value:tagged'][kind]!);
@@ -417,7 +417,7 @@ describe('client transactions: snapshot isolation (1 PD + 3 stores)', { timeout:
     const setup = await client.begin();
     for (const k of alphabet) {
       if (rng.chance(0.3)) continue;
-      const v = value(rng);
+      const v = value(rng, `init.${k.toString('hex')}`);
       setup.put(k, v);
       initial.set(k.toString('hex'), v);
     }
@@ -453,7 +453,7 @@ describe('client transactions: snapshot isolation (1 PD + 3 stores)', { timeout:
             if (limit !== undefined && result.length === limit) count('scan:limit reached');
           } else if (roll < 82) {
             const key = pickKey(r);
-            const v = value(r);
+            const v = value(r, `${id}.${i}`);
             txn.put(key, v);
             ops.push({ kind: 'put', key, value: v });
             count('op:put');
