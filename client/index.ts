@@ -1,4 +1,16 @@
-// client/: the Flotilla client library (`flotilla/client`). Today: finding the PD leader and the
-// batching TSO client. The PD client, region cache, raw and transactional APIs arrive with F6.
+// client/: the Flotilla client library, exported as `flotilla/client`.
+//
+//   const client = await Client.connect({ pdEndpoints: ['127.0.0.1:2379'] });
+//   await client.raw.put('k', 'v');
+//   await client.withTransaction(async (txn) => { txn.put('a', String(Number(await txn.get('a')) + 1)); });
+export { Client, REQUEST_TIMEOUT_MS_DEFAULT, TXN_RETRIES_DEFAULT, type ClientOptions, type WithTransactionOptions } from './client.js';
+export {
+  CommitUnknownError, FlotillaError, InvalidArgumentError, OutcomeUnknownError, RegionUnavailableError, TimeoutError, TxnAbortedError, WriteConflictError,
+} from './errors.js';
+export type { Bytes } from './bytes.js';
+export type { KvPair, RawClient, RawPutOptions, RawScanOptions } from './raw-client.js';
+export type { Snapshot, ScanOptions } from './snapshot.js';
+export type { Transaction } from './transaction.js';
 export * from './pd-connect.js';
 export * from './tso-client.js';
+export * from './pd-client.js';

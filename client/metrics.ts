@@ -1,0 +1,24 @@
+// The client's metrics (prom-client). They live in the registry the application passes to
+// Client.connect ({ metricsRegistry }), or in a private one nobody scrapes when it passes none.
+// Labels are bounded: the command name, an outcome, a region error code.
+
+import { Counter, Histogram, LATENCY_BUCKETS_SECONDS, Registry } from '../common/index.js';
+
+export class ClientMetrics {
+  readonly requests: Counter<'cmd' | 'outcome'>;
+  readonly latency: Histogram<'cmd'>;
+  readonly regionErrors: Counter<'code'>;
+  readonly backoffs: Counter;
+  readonly txns: Counter<'outcome'>;
+  readonly lockResolves: Counter<'status'>;
+
+  constructor(readonly registry: Registry = new Registry()) {
+    const registers = [registry];
+    this.requests = new Counter({ name: 'flotilla_client_requests_total', help: 'KV commands by command and outcome (ok, unknown, timeout)', labelNames: ['cmd', 'outcome'], registers });
+    this.latency = new Histogram({ name: 'flotilla_client_request_seconds', help: 'KV command latency, retries included', labelNames: ['cmd'], buckets: [...LATENCY_BUCKETS_SECONDS], registers });
+    this.regionErrors = new Counter({ name: 'flotilla_client_region_errors_total', help: 'Region errors answered by stores, by code', labelNames: ['code'], registers });
+    this.backoffs = new Counter({ name: 'flotilla_client_backoffs_total', help: 'Back-off sleeps before a retry', registers });
+    this.txns = new Counter({ name: 'flotilla_client_txns_total', help: 'Transactions by outcome (committed, conflict, aborted, unknown, rolled_back)', labelNames: ['outcome'], registers });
+    this.lockResolves = new Counter({ name: 'flotilla_client_lock_resolves_total', help: 'Transactions whose locks a reader met, by what it found (committed, rolled_back, alive)', labelNames: ['status'], registers });
+  }
+}

@@ -1,0 +1,229 @@
+// One store as the client sees it: a gRPC channel and a few BatchCommands streams. Every request
+// handed to send() in the same turn of the event loop leaves in ONE stream message (DESIGN.md §8:
+// "requests to a store coalesced onto its batch stream"); answers come back tagged, in any order.
+//
+// What a failure means matters more than the failure: a request that never left this process
+// (the channel never became ready) failed with `sent: false` and may go anywhere else; one that
+// was written to a stream and got no answer (the stream broke, the deadline passed) failed with
+// `sent: true` — the store may have run it, and only idempotent requests may be sent again
+// (region-request.ts decides). Invariants: every request is settled exactly once; a late answer
+// to a request already failed locally is dropped; no stream is written before the channel is READY.
+
+import { FlotillaError, grpc } from '../common/index.js';
+import type { kvservicepb } from '../proto/index.js';
+
+/** Requests in one stream message at most (the store pauses a stream past 4,096 unanswered). */
+export const STREAM_MESSAGE_REQUESTS_MAX = 1_024;
+/** Streams per store: requests rotate over them so one slow answer does not hold a window. */
+export const STREAMS_PER_STORE = 2;
+/** How often requests past their deadline are failed. */
+const DEADLINE_SWEEP_MS = 20;
+/** Longest wait for a channel to connect before queued requests fail (never past their own deadline). */
+export const CONNECT_TIMEOUT_MS = 3_000;
+
+export type KvRequest = kvservicepb.KvRequest__Input;
+export type KvResponse = kvservicepb.KvResponse;
+
+interface Pending {
+  readonly request: KvRequest;
+  readonly deadlineMs: number;
+  readonly resolve: (r: KvResponse) => void;
+  readonly reject: (e: FlotillaError) => void;
+}
+
+type Duplex = grpc.ClientDuplexStream<kvservicepb.BatchCommandsRequest__Input, kvservicepb.BatchCommandsResponse>;
+
+/** A transport failure; `details.sent` says whether the store may have received the request. */
+export function transportError(code: 'Unavailable' | 'DeadlineExceeded', message: string, sent: boolean, cause?: unknown): FlotillaError {
+  return new FlotillaError(code, message, { details: { sent }, cause });
+}
+
+export function wasSent(err: FlotillaError): boolean {
+  return err.details.sent === true;
+}
+
+class TaggedStream {
+  readonly waiting = new Map<number, Pending>();
+  private nextId = 1;
+  isBroken = false;
+
+  constructor(private readonly call: Duplex, private readonly address: string) {
+    call.on('data', (batch: kvservicepb.BatchCommandsResponse) => this.onAnswers(batch));
+    call.on('error', (err: Error) => this.fail(`BatchCommands stream to ${address} failed: ${err.message}`, err));
+    call.on('end', () => this.fail(`BatchCommands stream to ${address} ended`));
+  }
+
+  write(batch: readonly Pending[]): void {
+    const requests: KvRequest[] = new Array<KvRequest>(batch.length);
+    const requestIds: string[] = new Array<string>(batch.length);
+    for (let i = 0; i < batch.length; i++) {
+      const id = this.nextId++;
+      this.waiting.set(id, batch[i]!);
+      requests[i] = batch[i]!.request;
+      requestIds[i] = String(id);
+    }
+    this.call.write({ requests, requestIds });
+  }
+
+  private onAnswers(batch: kvservicepb.BatchCommandsResponse): void {
+    const n = batch.requestIds.length;
+    if (batch.responses.length !== n) {
+      this.fail(`store ${this.address} answered ${batch.responses.length} responses for ${n} ids`);
+      this.call.cancel();
+      return;
+    }
+    for (let i = 0; i < n; i++) {
+      const id = Number(batch.requestIds[i]);
+      const p = this.waiting.get(id);
+      if (p === undefined) continue; // failed locally (deadline) before the answer came
+      this.waiting.delete(id);
+      p.resolve(batch.responses[i]!);
+    }
+  }
+
+  /** Fails every unanswered request as sent (the store may have run it). */
+  fail(message: string, cause?: unknown): void {
+    if (this.isBroken && this.waiting.size === 0) return;
+    this.isBroken = true;
+    const err = transportError('Unavailable', message, true, cause);
+    const waiting = [...this.waiting.values()];
+    this.waiting.clear();
+    for (const p of waiting) p.reject(err);
+  }
+
+  sweep(nowMs: number): void {
+    for (const [id, p] of this.waiting) {
+      if (p.deadlineMs <= nowMs) {
+        this.waiting.delete(id);
+        p.reject(transportError('DeadlineExceeded', `no answer from store ${this.address} within the deadline`, true));
+      }
+    }
+  }
+
+  close(): void {
+    this.call.end();
+    this.fail(`BatchCommands stream to ${this.address} closed by the client`);
+  }
+}
+
+export class StoreConnection {
+  private readonly streams: (TaggedStream | undefined)[];
+  private nextStream = 0;
+  private queued: Pending[] = [];
+  private isFlushScheduled = false;
+  private isConnecting = false;
+  private sweeper: NodeJS.Timeout | null = null;
+  private isClosed = false;
+  /** Requests written and stream messages written since creation (batching at work). */
+  requestsSent = 0;
+  messagesSent = 0;
+
+  constructor(
+    readonly address: string,
+    private readonly client: kvservicepb.KvClient,
+    streamCount = STREAMS_PER_STORE,
+  ) {
+    this.streams = new Array<TaggedStream | undefined>(streamCount);
+  }
+
+  /** Sends one request; settles with its answer or a transport error (see the file header). */
+  send(request: KvRequest, deadlineMs: number): Promise<KvResponse> {
+    if (this.isClosed) return Promise.reject(transportError('Unavailable', 'client closed', false));
+    return new Promise((resolve, reject) => {
+      this.queued.push({ request, deadlineMs, resolve, reject });
+      if (!this.isFlushScheduled) {
+        this.isFlushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+      if (this.sweeper === null) {
+        this.sweeper = setInterval(() => this.sweep(), DEADLINE_SWEEP_MS);
+        this.sweeper.unref();
+      }
+    });
+  }
+
+  /** Requests written and not yet answered, plus those queued. */
+  get unanswered(): number {
+    let n = this.queued.length;
+    for (const s of this.streams) n += s?.waiting.size ?? 0;
+    return n;
+  }
+
+  private flush(): void {
+    this.isFlushScheduled = false;
+    if (this.queued.length === 0 || this.isClosed) return;
+    const channel = this.client.getChannel();
+    const state = channel.getConnectivityState(true);
+    if (state !== grpc.connectivityState.READY) {
+      this.awaitReady();
+      return;
+    }
+    const queued = this.queued;
+    this.queued = [];
+    for (let i = 0; i < queued.length; i += STREAM_MESSAGE_REQUESTS_MAX) {
+      const part = queued.length <= STREAM_MESSAGE_REQUESTS_MAX ? queued : queued.slice(i, i + STREAM_MESSAGE_REQUESTS_MAX);
+      this.pickStream().write(part);
+      this.messagesSent++;
+    }
+    this.requestsSent += queued.length;
+  }
+
+  /** Waits for the channel to connect, then flushes; if it cannot, the queued requests fail unsent. */
+  private awaitReady(): void {
+    if (this.isConnecting) return;
+    this.isConnecting = true;
+    let deadline = Date.now() + CONNECT_TIMEOUT_MS;
+    for (const p of this.queued) deadline = Math.min(deadline, Math.max(p.deadlineMs, Date.now() + 1));
+    this.client.waitForReady(deadline, (err) => {
+      this.isConnecting = false;
+      if (this.isClosed) return;
+      if (err === undefined || err === null) {
+        this.flush();
+        return;
+      }
+      const failure = transportError('Unavailable', `store ${this.address} unreachable: ${err.message}`, false, err);
+      const queued = this.queued;
+      this.queued = [];
+      for (const p of queued) p.reject(failure);
+    });
+  }
+
+  private pickStream(): TaggedStream {
+    const i = this.nextStream;
+    this.nextStream = (i + 1) % this.streams.length;
+    let stream = this.streams[i];
+    if (stream === undefined || stream.isBroken) {
+      stream = new TaggedStream(this.client.BatchCommands(), this.address);
+      this.streams[i] = stream;
+    }
+    return stream;
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const s of this.streams) s?.sweep(now);
+    // Queued requests (waiting for the channel) past their deadline never left: unsent.
+    if (this.queued.length > 0) {
+      const keep: Pending[] = [];
+      for (const p of this.queued) {
+        if (p.deadlineMs <= now) p.reject(transportError('DeadlineExceeded', `store ${this.address} not connected within the deadline`, false));
+        else keep.push(p);
+      }
+      this.queued = keep;
+    }
+    if (this.unanswered === 0 && this.sweeper !== null) {
+      clearInterval(this.sweeper);
+      this.sweeper = null;
+    }
+  }
+
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+    this.sweeper = null;
+    for (const s of this.streams) s?.close();
+    const err = transportError('Unavailable', 'client closed', false);
+    for (const p of this.queued.splice(0)) p.reject(err);
+  }
+}

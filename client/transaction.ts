@@ -1,0 +1,153 @@
+// One optimistic transaction: reads at start_ts through a Snapshot (seeing its own buffered
+// writes first), writes buffered in memory until commit(), which runs the Committer. States:
+//
+//   active ──commit()──► committing ──► committed | failed
+//     └──rollback()──► rolledBack
+//
+// Nothing reaches a store before commit(), so rollback() of an active transaction only drops the
+// buffer. Any call on a finished transaction is an InvalidArgumentError.
+
+import type { Ts } from '../common/index.js';
+import { keyId, toKey, toRange, toValue, type Bytes } from './bytes.js';
+import { Committer, type CommitterDeps, type Mutation } from './committer.js';
+import { InvalidArgumentError } from './errors.js';
+import type { ClientMetrics } from './metrics.js';
+import type { KvPair } from './raw-client.js';
+import { scanLimitOf } from './raw-client.js';
+import type { ScanOptions, Snapshot } from './snapshot.js';
+
+/** Buffered writes one transaction may hold (TiKV's default txn-total-size is similar in spirit). */
+export const TXN_MUTATIONS_MAX = 1_000_000;
+
+type State = 'active' | 'committing' | 'committed' | 'failed' | 'rolledBack';
+
+export class Transaction {
+  private readonly writes = new Map<string, Mutation>();
+  private state: State = 'active';
+
+  constructor(
+    private readonly snapshot: Snapshot,
+    private readonly committerDeps: CommitterDeps,
+    private readonly metrics: ClientMetrics,
+  ) {}
+
+  get startTs(): Ts {
+    return this.snapshot.ts;
+  }
+
+  private checkActive(what: string): void {
+    if (this.state !== 'active') throw new InvalidArgumentError(`${what}: transaction ${this.startTs} is ${this.state}`);
+  }
+
+  async get(key: Bytes): Promise<Buffer | null> {
+    this.checkActive('get');
+    const k = toKey(key);
+    const own = this.writes.get(keyId(k));
+    if (own !== undefined) return own.value;
+    return this.snapshot.getKey(k);
+  }
+
+  async batchGet(keys: readonly Bytes[]): Promise<(Buffer | null)[]> {
+    this.checkActive('batchGet');
+    const ks = keys.map((k, i) => toKey(k, `keys[${i}]`));
+    const toRead = ks.filter((k) => !this.writes.has(keyId(k)));
+    const found = toRead.length === 0 ? new Map<string, Buffer>() : await this.snapshot.batchGetKeys(toRead);
+    return ks.map((k) => {
+      const id = keyId(k);
+      const own = this.writes.get(id);
+      return own !== undefined ? own.value : (found.get(id) ?? null);
+    });
+  }
+
+  /** The snapshot's pairs merged with this transaction's own writes (puts shown, deletes hidden). */
+  scan(start: Bytes, end: Bytes | null, opts?: ScanOptions): AsyncIterable<KvPair> {
+    this.checkActive('scan');
+    const range = toRange(start, end);
+    const limit = scanLimitOf(opts);
+    const reverse = opts?.reverse === true;
+    const keyOnly = opts?.keyOnly === true;
+    const inRange = (k: Buffer): boolean => Buffer.compare(k, range.start) >= 0 && (range.end.length === 0 || Buffer.compare(k, range.end) < 0);
+    const own = [...this.writes.values()].filter((m) => inRange(m.key)).sort((a, b) => (reverse ? Buffer.compare(b.key, a.key) : Buffer.compare(a.key, b.key)));
+    // Ask the store for enough pairs that deleted own keys cannot starve the limit.
+    const deletes = own.filter((m) => m.value === null).length;
+    const stored = this.snapshot.scanRange(range, { ...opts, limit: limit === Number.POSITIVE_INFINITY ? undefined : limit + deletes });
+    return mergeScan(stored, own, limit, reverse, keyOnly);
+  }
+
+  put(key: Bytes, value: Bytes): void {
+    this.checkActive('put');
+    this.buffer({ key: toKey(key), value: toValue(value) });
+  }
+
+  delete(key: Bytes): void {
+    this.checkActive('delete');
+    this.buffer({ key: toKey(key), value: null });
+  }
+
+  private buffer(m: Mutation): void {
+    const id = keyId(m.key);
+    if (!this.writes.has(id) && this.writes.size >= TXN_MUTATIONS_MAX) throw new InvalidArgumentError(`a transaction may write at most ${TXN_MUTATIONS_MAX} keys`);
+    this.writes.set(id, m);
+  }
+
+  /** Commits the buffered writes; resolves with the commit ts (start_ts when nothing was written). */
+  async commit(): Promise<Ts> {
+    this.checkActive('commit');
+    this.state = 'committing';
+    if (this.writes.size === 0) {
+      this.state = 'committed';
+      return this.startTs;
+    }
+    try {
+      const commitTs = await new Committer(this.committerDeps, this.startTs, [...this.writes.values()]).commit();
+      this.state = 'committed';
+      this.metrics.txns.inc({ outcome: 'committed' });
+      return commitTs;
+    } catch (err) {
+      this.state = 'failed';
+      const code = err instanceof Error && 'code' in err ? String(err.code) : 'error';
+      this.metrics.txns.inc({ outcome: code === 'WriteConflict' ? 'conflict' : code === 'TxnAborted' ? 'aborted' : code === 'CommitUnknown' ? 'unknown' : 'error' });
+      throw err;
+    }
+  }
+
+  /** Drops the buffered writes (nothing was sent). A finished transaction: no-op if rolled back or failed. */
+  async rollback(): Promise<void> {
+    if (this.state === 'rolledBack' || this.state === 'failed') return;
+    this.checkActive('rollback');
+    this.state = 'rolledBack';
+    this.writes.clear();
+    this.metrics.txns.inc({ outcome: 'rolled_back' });
+    return Promise.resolve();
+  }
+
+  /** Whether commit() or rollback() has run (withTransaction uses it). */
+  get isFinished(): boolean {
+    return this.state !== 'active';
+  }
+}
+
+/** Merges a store scan with the transaction's own writes, in scan order; own writes win. */
+async function* mergeScan(stored: AsyncIterable<KvPair>, own: readonly Mutation[], limit: number, reverse: boolean, keyOnly: boolean): AsyncGenerator<KvPair> {
+  let emitted = 0;
+  let i = 0;
+  const before = (a: Buffer, b: Buffer): boolean => (reverse ? Buffer.compare(a, b) > 0 : Buffer.compare(a, b) < 0);
+  const emitOwn = function* (m: Mutation): Generator<KvPair> {
+    if (m.value !== null) {
+      emitted++;
+      yield { key: m.key, value: keyOnly ? Buffer.alloc(0) : m.value };
+    }
+  };
+  for await (const p of stored) {
+    while (i < own.length && emitted < limit && before(own[i]!.key, p.key)) yield* emitOwn(own[i++]!);
+    if (emitted >= limit) return;
+    if (i < own.length && own[i]!.key.equals(p.key)) {
+      yield* emitOwn(own[i++]!);
+    } else {
+      emitted++;
+      yield p;
+    }
+    if (emitted >= limit) return;
+  }
+  while (i < own.length && emitted < limit) yield* emitOwn(own[i++]!);
+}
