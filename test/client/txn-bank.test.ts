@@ -58,7 +58,7 @@ describe('bank transfers through the client (1 PD + 3 stores)', { timeout: 20 * 
     await env?.stop();
   });
 
-  it(`concurrent transfers keep every snapshot's total; final balances match the committed transfers (${REPLAY})`, async () => {
+  it(`concurrent transfers keep every snapshot's total; final balances match the committed transfers (${REPLAY})`, async (ctx) => {
     const rng = createRng(SEED);
     const setup = await env.client(0).begin();
     for (const k of KEYS) setup.put(k, String(INITIAL_BALANCE));
@@ -197,6 +197,7 @@ describe('bank transfers through the client (1 PD + 3 stores)', { timeout: 20 * 
     // A run that proves nothing fails.
     const ok = transfers.filter((t) => t.outcome === 'ok');
     const coverage = { transfers: transfers.length, ok: ok.length, moved: ok.filter((t) => t.amount > 0).length, failed: transfers.filter((t) => t.outcome === 'failed').length, unknown: unknown.length, attempts, deletesCommitted, ...readerChecks };
+    ctx.diagnostic(`coverage ${JSON.stringify(coverage)}`);
     assert.ok(ok.length >= transfers.length / 2, `too few transfers committed: ${JSON.stringify(coverage)} (${REPLAY})`);
     assert.ok(attempts > transfers.length, `no transfer was retried, so none conflicted: ${JSON.stringify(coverage)} (${REPLAY})`);
     assert.ok(deletesCommitted >= 1, `no account was emptied: ${JSON.stringify(coverage)} (${REPLAY})`);

@@ -26,6 +26,13 @@ describe('snapshot-isolation checker', () => {
     assert.deepEqual(v.anomalies, []);
   });
 
+  it('needs a commit ts above the start ts only of transactions that write', () => {
+    const readOnly = [committed('t1', 10, 10, [get('a', '0')])];
+    assert.equal(checkSnapshotIsolation(readOnly, state([['a', '0']]), null).ok, true);
+    const writer = [committed('t1', 10, 10, [put('a', '1')])];
+    assert.equal(checkSnapshotIsolation(writer, state([['a', '0']]), null).ok, false);
+  });
+
   it('allows write skew (G2-item): disjoint writes from overlapping snapshots', () => {
     const h = [committed('t1', 10, 13, [get('a', '0'), get('b', '0'), put('a', '1')]), committed('t2', 11, 14, [get('a', '0'), get('b', '0'), put('b', '1')])];
     assert.equal(checkSnapshotIsolation(h, state([['a', '0'], ['b', '0']]), state([['a', '1'], ['b', '1']])).ok, true);

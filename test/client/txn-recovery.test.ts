@@ -1,9 +1,11 @@
 // Lock resolution in the client library (issue F6) against a real cluster (1 PD + 3 stores as
 // processes). The half-finished transactions are written through the store's own KV API on the
 // region leader (PercolatorProbe), as a client that died would leave them:
-// - prewritten and abandoned with a short TTL: a reader (get, batchGet, scan) or a writer meets
-//   the locks, resolves them once the TTL passed, and sees the old values; the dead transaction
-//   can no longer commit;
+// - prewritten and abandoned with a short TTL: a reader (get, batchGet, scan) meeting the young
+//   locks sees the old values (it waited, or pushed the lock's min_commit_ts and read around it);
+//   once the TTL has passed by the TSO clock a reader rolls the primary back and resolves the
+//   locks; a writer meeting the locks waits out the TTL and commits; either way the dead
+//   transaction can no longer commit;
 // - primary committed, secondaries not (long TTL, so only the primary's status can decide):
 //   readers see the committed values of every key, a reader at a ts between start and commit
 //   sees the old ones, and the boundary commit_ts - 1 / commit_ts holds;
@@ -83,52 +85,69 @@ describe('client lock resolution (1 PD + 3 stores)', { timeout: 15 * 60_000 }, (
   const OLD = ['old-p', 'old-s1', null, 'old-s3'];
   const NEW = ['new-p', LONG_VALUE, 'new-s2', null];
 
-  for (const how of ['get', 'batchGet', 'scan', 'a writer'] as const) {
-    it(`a client that died after prewrite: ${how} resolves its locks after the TTL and sees the old values; the dead txn cannot commit later`, async () => {
-      const prefix = `rc/dead/${how.replace(' ', '-')}/`;
+  /** Waits until the TSO clock is past a lock's TTL (polling the condition; the lock's TTL counts from its start ts's physical part). */
+  async function waitTtlPassed(startTs: bigint, ttlMs: number): Promise<void> {
+    await waitFor(`the TTL of txn ${startTs} to pass`, async () => ((await writer.currentTimestamp()) >> 18n > (startTs >> 18n) + BigInt(ttlMs) ? true : undefined), { timeoutMs: CONDITION_TIMEOUT_MS, intervalMs: 100 });
+  }
+
+  /** The variant's read of the dead transaction's keys, through a fresh snapshot; asserts the old values. */
+  async function readDeadKeys(how: 'get' | 'batchGet' | 'scan', prefix: string, when: string): Promise<void> {
+    const snap = await reader.snapshot();
+    switch (how) {
+      case 'get':
+        // A secondary first: the reader must find the primary to learn the transaction's fate.
+        assert.equal(str(await settleWithin(snap.get(`${prefix}s1`), SETTLE_MS, `get of a dead lock ${when}`)), 'old-s1', when);
+        assert.equal(await snap.get(`${prefix}s2`), null, when);
+        assert.equal(str(await snap.get(`${prefix}s3`)), 'old-s3', when);
+        assert.equal(str(await snap.get(`${prefix}p`)), 'old-p', when);
+        return;
+      case 'batchGet': {
+        const got = await settleWithin(snap.batchGet([`${prefix}s3`, `${prefix}s2`, `${prefix}s1`, `${prefix}p`]), SETTLE_MS, `batchGet of dead locks ${when}`);
+        assert.deepEqual(got.map(str), ['old-s3', null, 'old-s1', 'old-p'], when);
+        return;
+      }
+      case 'scan': {
+        const rows = await settleWithin(collect(snap.scan(prefix, prefixEnd(prefix))), SETTLE_MS, `scan of dead locks ${when}`);
+        assert.deepEqual(rows.map((r) => [r.key.toString(), r.value.toString()]), [[`${prefix}p`, 'old-p'], [`${prefix}s1`, 'old-s1'], [`${prefix}s3`, 'old-s3']], when);
+        return;
+      }
+    }
+  }
+
+  for (const how of ['get', 'batchGet', 'scan'] as const) {
+    it(`a client that died after prewrite: ${how} sees the old values before the TTL passed, and after it resolves the locks; the dead txn cannot commit later`, async () => {
+      const prefix = `rc/dead/${how}/`;
       await seedOldValues(prefix);
       const startTs = await prewriteAbandoned(prefix, SHORT_TTL_MS);
-      // The reader meets a secondary's lock first: it must find the primary, wait out its TTL, roll it back.
-      switch (how) {
-        case 'get': {
-          const snap = await reader.snapshot();
-          assert.equal(str(await settleWithin(snap.get(`${prefix}s1`), SETTLE_MS, 'get of a dead lock')), 'old-s1');
-          assert.equal(await snap.get(`${prefix}s2`), null);
-          assert.equal(str(await snap.get(`${prefix}s3`)), 'old-s3');
-          assert.equal(str(await snap.get(`${prefix}p`)), 'old-p');
-          break;
-        }
-        case 'batchGet': {
-          const snap = await reader.snapshot();
-          const got = await settleWithin(snap.batchGet([`${prefix}s3`, `${prefix}s2`, `${prefix}s1`, `${prefix}p`]), SETTLE_MS, 'batchGet of dead locks');
-          assert.deepEqual(got.map(str), ['old-s3', null, 'old-s1', 'old-p']);
-          break;
-        }
-        case 'scan': {
-          const snap = await reader.snapshot();
-          const rows = await settleWithin(collect(snap.scan(`${prefix}s`, prefixEnd(prefix))), SETTLE_MS, 'scan of dead locks');
-          assert.deepEqual(rows.map((r) => [r.key.toString(), r.value.toString()]), [[`${prefix}s1`, 'old-s1'], [`${prefix}s3`, 'old-s3']]);
-          break;
-        }
-        case 'a writer': {
-          await settleWithin(reader.withTransaction(async (txn) => {
-            txn.put(`${prefix}s2`, 'writer');
-            txn.put(`${prefix}s1`, 'writer');
-          }), SETTLE_MS, 'a writer meeting dead locks');
-          const got = await readAll(reader, prefix);
-          assert.deepEqual(got, ['old-p', 'writer', 'writer', 'old-s3']);
-          break;
-        }
-      }
-      if (how !== 'a writer') assert.deepEqual(await readAll(reader, prefix), OLD);
+      // While the lock is young the reader may wait for it, or push its min_commit_ts past itself
+      // and read around it (TiKV does both): either way, the old values.
+      await readDeadKeys(how, prefix, 'while the lock is young');
+      // Once the TTL passed, a reader rolls the primary back and resolves the locks it meets.
+      await waitTtlPassed(startTs, SHORT_TTL_MS);
+      await readDeadKeys(how, prefix, 'after the TTL');
+      assert.deepEqual(await readAll(reader, prefix), OLD);
       await waitNoLocksOf(prefix, startTs);
       // The dead client wakes up and commits its primary: too late, it was rolled back.
       const late = await probe.commit([b(`${prefix}p`)], startTs, await writer.currentTimestamp());
       assert.notEqual(late.error, null, `a late commit of a rolled-back primary succeeded: ${JSON.stringify(late)}`);
-      const after = await readAll(writer, prefix);
-      assert.deepEqual(after, how === 'a writer' ? ['old-p', 'writer', 'writer', 'old-s3'] : OLD);
+      assert.deepEqual(await readAll(writer, prefix), OLD);
     });
   }
+
+  it('a client that died after prewrite: a writer meeting its locks waits out the TTL, rolls it back and commits; the dead txn cannot commit later', async () => {
+    const prefix = 'rc/dead/writer/';
+    await seedOldValues(prefix);
+    const startTs = await prewriteAbandoned(prefix, SHORT_TTL_MS);
+    await settleWithin(reader.withTransaction(async (txn) => {
+      txn.put(`${prefix}s2`, 'writer');
+      txn.put(`${prefix}s1`, 'writer');
+    }), SETTLE_MS, 'a writer meeting dead locks');
+    assert.deepEqual(await readAll(reader, prefix), ['old-p', 'writer', 'writer', 'old-s3']);
+    await waitNoLocksOf(prefix, startTs);
+    const late = await probe.commit([b(`${prefix}p`)], startTs, await writer.currentTimestamp());
+    assert.notEqual(late.error, null, `a late commit of a rolled-back primary succeeded: ${JSON.stringify(late)}`);
+    assert.deepEqual(await readAll(writer, prefix), ['old-p', 'writer', 'writer', 'old-s3']);
+  });
 
   for (const how of ['get at a ts before the commit', 'get', 'batchGet', 'scan', 'a transaction'] as const) {
     it(`primary committed, secondaries not: ${how} first, then every reader sees the committed values of all keys`, async () => {

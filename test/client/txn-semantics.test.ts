@@ -385,7 +385,7 @@ describe('client transactions: snapshot isolation (1 PD + 3 stores)', { timeout:
     await commitPuts(client, [[maxKey, null], ['s/inv/max-value', null]]);
   });
 
-  it(`random small transactions from several clients match a serial history in commit-ts order (${REPLAY})`, async () => {
+  it(`random small transactions from several clients match a serial history in commit-ts order (${REPLAY})`, async (ctx) => {
     const rng = createRng(SEED);
     const prefix = 's/rand/';
     // A small alphabet forces conflicts; binary keys, keys that prefix each other, an 8-byte group.
@@ -425,7 +425,7 @@ describe('client transactions: snapshot isolation (1 PD + 3 stores)', { timeout:
 
     const records: TxnRecord[] = [];
     const workersPerClient = 2;
-    const txnsPerWorker = 12;
+    const txnsPerWorker = 25;
     const runTxn = async (c: Client, r: Rng, id: string): Promise<void> => {
       const txn = await c.begin();
       const ops: TxnOp[] = [];
@@ -510,6 +510,7 @@ describe('client transactions: snapshot isolation (1 PD + 3 stores)', { timeout:
     });
     const verdict = checkSnapshotIsolation(records, initial, finalState);
     const summary = `${REPLAY}; coverage ${JSON.stringify(Object.fromEntries([...coverage].sort()))}`;
+    ctx.diagnostic(summary);
     assert.ok(verdict.ok, `not snapshot-isolated (${verdict.anomalies.length} anomalies; ${summary}):\n${verdict.anomalies.slice(0, 20).join('\n')}`);
     // A run that proves nothing fails.
     const committed = coverage.get('outcome:committed') ?? 0;
