@@ -11,7 +11,9 @@
 //   sees the old ones, and the boundary commit_ts - 1 / commit_ts holds;
 // - a live lock (long TTL, never committed while read): a reader waits or fails with a typed
 //   error within its deadline — it never hangs, never reads the uncommitted value, never rolls a
-//   live transaction back, and if it read the old value the lock can no longer commit below it.
+//   live transaction back, and if it read the old value the lock can no longer commit below it;
+//   a writer, which cannot read around the lock, fails typed within its deadline and leaves
+//   nothing behind.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { type Client, FlotillaError } from '../../client/index.js';
@@ -207,7 +209,7 @@ describe('client lock resolution (1 PD + 3 stores)', { timeout: 15 * 60_000 }, (
     });
   }
 
-  it('a live lock (long TTL): a reader with a short deadline fails with a typed error or reads the old value — never hangs, never reads the uncommitted value, never rolls the live transaction back', async () => {
+  it('a live lock (long TTL): a reader with a short deadline fails with a typed error or reads the old value — never hangs, never reads the uncommitted value, never rolls the live transaction back', async (ctx) => {
     const prefix = 'rc/live/';
     await seedOldValues(prefix);
     const startTs = await prewriteAbandoned(prefix, LONG_TTL_MS);
@@ -242,6 +244,20 @@ describe('client lock resolution (1 PD + 3 stores)', { timeout: 15 * 60_000 }, (
         outcomes.push(`${what}: old value`);
       }
     }
+    // A writer cannot read around a live lock: it waits, then fails typed within its deadline,
+    // and what it wrote elsewhere does not land.
+    const blockedWriter = await settleWithin(impatient.withTransaction(async (txn) => {
+      txn.put(`${prefix}free`, 'blocked-writer');
+      txn.put(`${prefix}s1`, 'blocked-writer');
+    }, { maxRetries: 0 }).then(() => null, (err: unknown) => err), SETTLE_MS, 'a writer blocked by a live lock with a 2 s deadline');
+    assert.ok(blockedWriter instanceof FlotillaError, `a writer blocked by a live lock: ${String(blockedWriter)}`);
+    assert.ok(['DeadlineExceeded', 'KeyIsLocked', 'TxnAborted'].includes(blockedWriter.code), `a writer blocked by a live lock failed with ${blockedWriter.code} (${blockedWriter.message})`);
+    outcomes.push(`writer: ${blockedWriter.code}`);
+    assert.equal(await (await writer.snapshot()).get(`${prefix}free`), null, 'the blocked writer\'s other key was written');
+    await waitFor('the blocked writer\'s locks rolled back', async () => {
+      const locks = await probe.scanLocks(b(prefix), prefixEnd(prefix), TS_MAX);
+      return locks.every((l) => BigInt(l.lockVersion) === startTs) ? true : undefined;
+    }, { timeoutMs: CONDITION_TIMEOUT_MS, intervalMs: 200 });
     // The client is fine after it: unlocked keys read at once.
     assert.equal(await (await impatient.snapshot()).get(`${prefix}unlocked`), null);
     // If a reader at a ts above tsBefore saw the old value, the lock must not commit at tsBefore any more.
@@ -254,6 +270,7 @@ describe('client lock resolution (1 PD + 3 stores)', { timeout: 15 * 60_000 }, (
     }
     assert.deepEqual(await settleWithin(readAll(reader, prefix), SETTLE_MS, 'reading the committed transaction'), NEW);
     await waitNoLocksOf(prefix, startTs);
+    ctx.diagnostic(outcomes.join('; '));
   });
 
   it('a live lock committed while a reader waits: the reader, whose ts is below the commit, reads the old value (or times out typed)', async () => {
