@@ -199,6 +199,25 @@ describe('client transactions: snapshot isolation (1 PD + 3 stores)', { timeout:
     assert.deepEqual((await after.batchGet(['s/ryw/b', 's/ryw/d', 's/ryw/x'])).map(str), [null, null, null]);
   });
 
+  it('a buffered write keeps the bytes given to put(), whatever the caller does to its buffers before the commit', async () => {
+    // put() returns at once and the write waits in the buffer until commit(): the buffer must hold
+    // the key and value as they were at the call, not the caller's (reusable) Buffer. TiKV's client
+    // copies both into its membuffer; a Node user reuses Buffers and typed arrays.
+    const key = Buffer.from('s/alias/k1');
+    const value = Buffer.from('value-1');
+    const typed = new Uint8Array(Buffer.from('value-2'));
+    const txn = await client.begin();
+    txn.put(key, value);
+    txn.put('s/alias/k2', typed);
+    key.write('s/alias/XX'); // same length, in place
+    value.fill(0x21);
+    typed.fill(0x21);
+    assert.deepEqual([str(await txn.get('s/alias/k1')), str(await txn.get('s/alias/k2')), str(await txn.get('s/alias/XX'))], ['value-1', 'value-2', null], 'the transaction reads what was put');
+    await txn.commit();
+    const stored = await (await other.snapshot()).batchGet(['s/alias/k1', 's/alias/k2', 's/alias/XX']);
+    assert.deepEqual(stored.map(str), ['value-1', 'value-2', null], 'the commit writes what was put');
+  });
+
   it('repeatable snapshot reads: a transaction or snapshot sees the values of its start ts after later commits, even if its first read comes after them', async () => {
     await commitPuts(client, [['s/rep/k', 'v1'], ['s/rep/j', 'j1']]);
     const early = await client.begin();
