@@ -5,7 +5,9 @@
 // binary keys around the memcomparable 8-byte groups, CAS races between clients judged per
 // round (exactly one winner; every loser saw the winner's value), TTL expiry, raw and
 // transactional key spaces kept apart, invalid arguments refused with InvalidArgumentError at
-// N+1 and served at N, and a closed client refusing with a typed error.
+// N+1 and served at N, a closed client refusing with a typed error; then faults: the leader's
+// store killed under a write load (acknowledged writes survive, the rest fail typed), and every
+// store down (typed errors within the deadline, the same client serving again once they return).
 //
 // Where the spec is silent this file takes what a TiKV/etcd user expects, and says so:
 // - reverse scans cover the same half-open range [start, end) as forward ones, newest key first
@@ -430,5 +432,84 @@ describe('client raw API (1 PD + 3 stores)', { timeout: 15 * 60_000 }, () => {
     }
     // The put after close did not happen.
     assert.equal((await client.raw.get('r/close/k'))?.toString(), 'v');
+  });
+
+  // The two tests below stop stores; they run last.
+
+  it('follows the region to a new leader when the leader\'s store is killed: acknowledged writes survive, the others fail typed', async () => {
+    const writerClient = await env.connect({ requestTimeoutMs: 5_000 });
+    const leader = await env.cluster.waitForRegionLeader(undefined, CONDITION_TIMEOUT_MS);
+    assert.ok(leader.storeIndex >= 0);
+    const acked = new Map<string, string>();
+    const unknown = new Set<string>();
+    const codes = new Map<string, number>();
+    let stop = false;
+    let killed = false;
+    let ackedAfterKill = 0;
+    const writerLoop = async (w: number): Promise<void> => {
+      for (let n = 0; !stop; n++) {
+        const key = `r/failover/${w}/${String(n).padStart(5, '0')}`;
+        try {
+          await writerClient.raw.put(key, `v${n}`);
+          acked.set(key, `v${n}`);
+          if (killed) ackedAfterKill++;
+        } catch (err) {
+          // Never sent, or sent with an unknown outcome (then never re-sent): typed either way.
+          assert.ok(err instanceof FlotillaError, `a put during failover failed untyped: ${String(err)}`);
+          assert.ok(['OutcomeUnknown', 'RegionUnavailable', 'DeadlineExceeded'].includes(err.code), `a put during failover failed with ${err.code}: ${err.message}`);
+          codes.set(err.code, (codes.get(err.code) ?? 0) + 1);
+          unknown.add(key);
+        }
+      }
+    };
+    const writers = Array.from({ length: 4 }, (_, w) => writerLoop(w));
+    try {
+      await waitFor('writes acknowledged before the kill', () => (acked.size >= 100 ? true : undefined), { timeoutMs: CONDITION_TIMEOUT_MS, intervalMs: 20 });
+      await env.cluster.killStore(leader.storeIndex);
+      killed = true;
+      await waitFor('writes acknowledged by a new leader', () => (ackedAfterKill >= 100 ? true : undefined), { timeoutMs: CONDITION_TIMEOUT_MS, intervalMs: 50 });
+    } finally {
+      stop = true;
+      await Promise.all(writers);
+    }
+    // Every acknowledged write reads back; a write with an unknown outcome is there or not, never anything else.
+    const keys = [...acked.keys(), ...unknown];
+    const values = await writerClient.raw.batchGet(keys);
+    keys.forEach((k, i) => {
+      const got = values[i]?.toString() ?? null;
+      if (acked.has(k)) assert.equal(got, acked.get(k), `acknowledged ${k} lost`);
+      else assert.ok(got === null || got === `v${Number(k.slice(k.lastIndexOf('/') + 1))}`, `${k}: ${got}`);
+    });
+    assert.equal((await collect(writerClient.raw.scan('r/failover/', prefixEnd('r/failover/'), { keyOnly: true }))).filter((e) => !acked.has(e.key.toString()) && !unknown.has(e.key.toString())).length, 0, 'a key nobody wrote');
+    await env.cluster.restartStore(leader.storeIndex);
+    await env.cluster.waitForRegionLeader(undefined, CONDITION_TIMEOUT_MS);
+  });
+
+  it('with every store down, calls fail typed within their deadline; when the stores come back the same client serves again', async () => {
+    const c = await env.connect({ requestTimeoutMs: 3_000 });
+    await c.raw.put('r/down/before', 'kept');
+    await c.withTransaction(async (txn) => txn.put('r/down/txn', 'kept'));
+    for (let i = 0; i < env.cluster.stores.length; i++) await env.cluster.killStore(i);
+    const outcomes: [string, () => Promise<unknown>, string[]][] = [
+      ['raw.get', () => c.raw.get('r/down/before'), ['RegionUnavailable', 'DeadlineExceeded']],
+      ['raw.put', () => c.raw.put('r/down/new', 'x'), ['RegionUnavailable', 'DeadlineExceeded', 'OutcomeUnknown']],
+      ['raw.scan', () => collect(c.raw.scan('r/down/', prefixEnd('r/down/'))), ['RegionUnavailable', 'DeadlineExceeded']],
+      ['snapshot get', async () => (await c.snapshot()).get('r/down/txn'), ['RegionUnavailable', 'DeadlineExceeded']],
+      // Nothing can be prewritten: the transaction did not commit, and says so.
+      ['txn commit', () => c.withTransaction(async (txn) => txn.put('r/down/txn2', 'x'), { maxRetries: 0 }), ['TxnAborted', 'RegionUnavailable', 'DeadlineExceeded']],
+    ];
+    for (const [what, run, allowed] of outcomes) {
+      await assert.rejects(settleWithin(Promise.resolve().then(run), 60_000, `${what} with every store down`), (err: unknown) => {
+        assert.ok(err instanceof FlotillaError, `${what} with every store down: ${String(err)}`);
+        assert.ok(allowed.includes(err.code), `${what} with every store down failed with ${err.code} (${err.message})`);
+        return true;
+      });
+    }
+    for (let i = 0; i < env.cluster.stores.length; i++) await env.cluster.restartStore(i);
+    await waitFor('the same client to serve again', async () => ((await c.raw.get('r/down/before'))?.toString() === 'kept' ? true : undefined), { timeoutMs: CONDITION_TIMEOUT_MS, intervalMs: 200 });
+    assert.equal((await (await c.snapshot()).get('r/down/txn'))?.toString(), 'kept');
+    assert.equal(await (await c.snapshot()).get('r/down/txn2'), null, 'the transaction that failed with every store down did not commit');
+    await c.raw.put('r/down/after', 'fine');
+    assert.equal((await c.raw.get('r/down/after'))?.toString(), 'fine');
   });
 });

@@ -301,6 +301,33 @@ describe('client transactions: snapshot isolation (1 PD + 3 stores)', { timeout:
     await waitNoLocks('s/ww/');
   });
 
+  it('a large transaction (100,000 keys, past every per-request bound) commits and reads back; a large one that conflicts on its last key leaves no value and no lock', async () => {
+    const n = 100_000;
+    const keyAt = (i: number): string => `s/large/${String(i).padStart(6, '0')}`;
+    const big = await client.begin();
+    for (let i = 0; i < n; i++) big.put(keyAt(i), `v${i}`);
+    const commitTs = await settleWithin(big.commit(), 10 * 60_000, `a ${n}-key commit`);
+    assert.ok(commitTs > big.startTs);
+    const snap = await other.snapshot();
+    let count = 0;
+    for await (const e of snap.scan('s/large/', prefixEnd('s/large/'), { keyOnly: true })) {
+      if (e.key.toString() !== keyAt(count)) assert.fail(`row ${count} of the large transaction is ${e.key.toString()}`);
+      count++;
+    }
+    assert.equal(count, n);
+    const sample = [0, 1, 2047, 2048, 4095, 4096, 50_000, n - 1];
+    assert.deepEqual((await snap.batchGet(sample.map(keyAt))).map(str), sample.map((i) => `v${i}`));
+
+    // A large loser: 5,000 keys and, last in key order, one that a small transaction commits first.
+    const loser = await client.begin();
+    for (let i = 0; i < 5_000; i++) loser.put(`s/large2/${String(i).padStart(5, '0')}`, 'loser');
+    loser.put('s/large2/zz', 'loser');
+    await commitPuts(other, [['s/large2/zz', 'winner']]);
+    await rejectsWith('a large transaction conflicting on its last key', () => loser.commit(), WriteConflictError, 'WriteConflict');
+    await waitNoLocks('s/large2/', loser.startTs);
+    assert.deepEqual(await scanPairs((await client.snapshot()).scan('s/large2/', prefixEnd('s/large2/'))), [['s/large2/zz', 'winner']]);
+  });
+
   it('rollback leaves nothing: no value, no lock, and the keys are free for the next writer', async () => {
     await commitPuts(client, [['s/rb/a', '1']]);
     const txn = await client.begin();
