@@ -436,7 +436,7 @@ describe('client raw API (1 PD + 3 stores)', { timeout: 15 * 60_000 }, () => {
 
   // The two tests below stop stores; they run last.
 
-  it('follows the region to a new leader when the leader\'s store is killed: acknowledged writes survive, the others fail typed', async () => {
+  it('follows the region to a new leader when the leader\'s store is killed: acknowledged writes survive, the others fail typed', async (ctx) => {
     const writerClient = await env.connect({ requestTimeoutMs: 5_000 });
     const leader = await env.cluster.waitForRegionLeader(undefined, CONDITION_TIMEOUT_MS);
     assert.ok(leader.storeIndex >= 0);
@@ -481,11 +481,12 @@ describe('client raw API (1 PD + 3 stores)', { timeout: 15 * 60_000 }, () => {
       else assert.ok(got === null || got === `v${Number(k.slice(k.lastIndexOf('/') + 1))}`, `${k}: ${got}`);
     });
     assert.equal((await collect(writerClient.raw.scan('r/failover/', prefixEnd('r/failover/'), { keyOnly: true }))).filter((e) => !acked.has(e.key.toString()) && !unknown.has(e.key.toString())).length, 0, 'a key nobody wrote');
+    ctx.diagnostic(`acknowledged ${acked.size} (${ackedAfterKill} after the kill), failed ${JSON.stringify(Object.fromEntries(codes))}`);
     await env.cluster.restartStore(leader.storeIndex);
     await env.cluster.waitForRegionLeader(undefined, CONDITION_TIMEOUT_MS);
   });
 
-  it('with every store down, calls fail typed within their deadline; when the stores come back the same client serves again', async () => {
+  it('with every store down, calls fail typed within their deadline; when the stores come back the same client serves again', async (ctx) => {
     const c = await env.connect({ requestTimeoutMs: 3_000 });
     await c.raw.put('r/down/before', 'kept');
     await c.withTransaction(async (txn) => txn.put('r/down/txn', 'kept'));
@@ -502,6 +503,7 @@ describe('client raw API (1 PD + 3 stores)', { timeout: 15 * 60_000 }, () => {
       await assert.rejects(settleWithin(Promise.resolve().then(run), 60_000, `${what} with every store down`), (err: unknown) => {
         assert.ok(err instanceof FlotillaError, `${what} with every store down: ${String(err)}`);
         assert.ok(allowed.includes(err.code), `${what} with every store down failed with ${err.code} (${err.message})`);
+        ctx.diagnostic(`${what}: ${err.code}`);
         return true;
       });
     }
