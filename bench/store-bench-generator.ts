@@ -1,7 +1,7 @@
 // The load generator of `npm run bench:store`, a child process forked by store-bench.ts (so its
 // CPU is measured apart from the stores'). It keeps `concurrency` operations in flight against
 // the region leader over a few BatchCommands streams (kv-batch-stream.ts) and takes timestamps
-// from PD's TSO through the batching TsoClient. The harness drives it with the messages of
+// from PD's TSO through the client library's PdClient (batched on one stream). The harness drives it with the messages of
 // store-bench-protocol.ts: init → load → (run → measure-start → measure-stop)* → check-balances.
 //
 // Workloads (one operation each):
@@ -15,8 +15,8 @@
 
 import { randomBytes } from 'node:crypto';
 import { build, type Histogram } from 'hdr-histogram-js';
-import { connectPdLeader, TsoClient } from '../client/index.js';
-import { ChannelCache, channelCredentials, createRng, INSECURE, type Rng } from '../common/index.js';
+import { PdClient } from '../client/index.js';
+import { createRng, type Rng } from '../common/index.js';
 import {
   failureOf, keyErrorKind, KvBatchStreams, resultOf, StreamRequestError, type WireContext, type WireKvRequest, type WireResult,
 } from './kv-batch-stream.js';
@@ -74,8 +74,7 @@ class Generator {
 
   private constructor(
     readonly settings: GeneratorSettings,
-    private readonly tso: TsoClient,
-    private readonly channels: ChannelCache,
+    private readonly pd: PdClient,
   ) {
     this.value = randomBytes(settings.valueBytes);
     this.context = contextOf(settings.route);
@@ -84,10 +83,8 @@ class Generator {
 
   static async create(settings: GeneratorSettings): Promise<Generator> {
     if (settings.valueBytes < 8) throw new Error(`--value-bytes ${settings.valueBytes}: a transfer needs at least 8 bytes for the balance`);
-    const channels = new ChannelCache(await channelCredentials(INSECURE));
-    const pd = await connectPdLeader([settings.pdEndpoint], channels);
-    const tso = new TsoClient({ client: pd.client, clusterId: pd.clusterId });
-    return new Generator(settings, tso, channels);
+    const pd = await PdClient.connect({ pdEndpoints: [settings.pdEndpoint] });
+    return new Generator(settings, pd);
   }
 
   reroute(route: RegionRoute): void {
@@ -113,7 +110,7 @@ class Generator {
 
   private async timestamp(): Promise<string> {
     try {
-      return String(await this.tso.getTimestamp());
+      return String(await this.pd.getTimestamp());
     } catch (err) {
       throw new OpError('tso', err instanceof Error ? err.message : String(err));
     }
@@ -261,8 +258,7 @@ class Generator {
 
   close(): void {
     this.kv.close();
-    this.tso.close();
-    this.channels.close();
+    this.pd.close();
   }
 }
 

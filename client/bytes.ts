@@ -12,10 +12,13 @@ export const KEY_BYTES_MAX = 8 * 1024;
 /** The store's default `value-bytes-max`. */
 export const VALUE_BYTES_MAX = 6 * 1024 * 1024;
 
+/**
+ * A copy of the caller's bytes: a buffered transaction write, or a request waiting for the next
+ * stream flush, must not change when the caller reuses its buffer afterwards.
+ */
 export function toBuffer(b: Bytes, what: string): Buffer {
   if (typeof b === 'string') return Buffer.from(b, 'utf8');
-  if (Buffer.isBuffer(b)) return b;
-  if (b instanceof Uint8Array) return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  if (b instanceof Uint8Array) return Buffer.from(b);
   throw new InvalidArgumentError(`${what} must be a Uint8Array or a string, got ${typeof b}`);
 }
 

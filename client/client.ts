@@ -3,7 +3,7 @@
 // timestamps. One Client holds one channel and a few batch streams per store, a region cache and a
 // TSO batcher; share one per process.
 
-import { ChannelCache, channelCredentials, silentLogger, type Logger, type Registry, type TlsConfig, type Ts } from '../common/index.js';
+import { ChannelCache, channelCredentials, grpcChannelOptions, silentLogger, type Logger, type Registry, type TlsConfig, type Ts } from '../common/index.js';
 import { InvalidArgumentError, TxnAbortedError, WriteConflictError } from './errors.js';
 import { KvRpc } from './kv-rpc.js';
 import { LockResolver } from './lock-resolver.js';
@@ -63,7 +63,8 @@ export class Client {
     const logger = (options.logger ?? silentLogger()).child({ component: 'client' });
     const security = { tls: options.tls ?? null };
     const pd = await PdClient.connect({ pdEndpoints: options.pdEndpoints, requestTimeoutMs: timeoutMs, security, logger });
-    const channels = new ChannelCache(await channelCredentials(security));
+    // Reconnect to a restarted store within a second (grpc-js backs off to two minutes by default).
+    const channels = new ChannelCache(await channelCredentials(security), { ...grpcChannelOptions(), 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1_000 });
     const metrics = new ClientMetrics(options.metricsRegistry);
     const rpc = new KvRpc({ pd, channels, logger, metrics });
     return new Client(pd, rpc, channels, metrics, logger, timeoutMs);

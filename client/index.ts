@@ -11,6 +11,5 @@ export type { Bytes } from './bytes.js';
 export type { KvPair, RawClient, RawPutOptions, RawScanOptions } from './raw-client.js';
 export type { Snapshot, ScanOptions } from './snapshot.js';
 export type { Transaction } from './transaction.js';
-export * from './pd-connect.js';
 export * from './tso-client.js';
 export * from './pd-client.js';

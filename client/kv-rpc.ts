@@ -21,11 +21,9 @@ import {
   compareKeys,
   createRng,
   encodeKey,
-  epochToWire,
   errorFromWire,
   FlotillaError,
   isFlotillaError,
-  peerToWire,
   regionErrorFromWire,
   type Logger,
   type PeerMeta,
@@ -39,8 +37,12 @@ import { loadProtos, type errorpb, type kvrpcpb, type kvservicepb } from '../pro
 import { asClientError, OutcomeUnknownError, RegionUnavailableError, TimeoutError } from './errors.js';
 import type { ClientMetrics } from './metrics.js';
 import type { PdClient } from './pd-client.js';
+
+/** What routing needs of PD (PdClient has it; tests pass a fake). */
+export type RegionDirectory = Pick<PdClient, 'getRegionByKey' | 'getRegionById' | 'scanRegions' | 'getStore' | 'invalidateStore'>;
 import { RegionCache, type CachedRegion } from './region-cache.js';
 import { StoreConnection, wasSent } from './store-connection.js';
+import { encodeContextField, encodeRequest } from './batch-encoder.js';
 
 /** The commands of the batch stream (the members of KvRequest's `cmd` oneof). */
 export type Cmd = Exclude<NonNullable<kvservicepb.KvResponse['cmd']>, 'error'>;
@@ -78,7 +80,7 @@ const LOCATE_PAGE_REGIONS = 64;
 const BACKOFF_MAX_MS = 500;
 
 export interface KvRpcOptions {
-  readonly pd: PdClient;
+  readonly pd: RegionDirectory;
   readonly channels: ChannelCache;
   readonly logger: Logger;
   readonly metrics: ClientMetrics;
@@ -97,7 +99,7 @@ export class KvRpc {
 
   constructor(private readonly options: KvRpcOptions) {}
 
-  private get pd(): PdClient {
+  private get pd(): RegionDirectory {
     return this.options.pd;
   }
 
@@ -174,7 +176,9 @@ export class KvRpc {
   async send<C extends Cmd>(start: CachedRegion, cmd: C, request: CmdRequest<C>, options: SendOptions): Promise<CmdResult<C>> {
     const { deadlineMs, idempotent } = options;
     const resolvedLocks = options.resolvedLocks === undefined || options.resolvedLocks.size === 0 ? undefined : [...options.resolvedLocks].map(u64ToWire);
-    const backoff = this.newBackoff(deadlineMs);
+    // Allocated on the first retry only: the common case sends once.
+    let backoffState: Backoff | null = null;
+    const backoff = (): Backoff => (backoffState ??= this.newBackoff(deadlineMs));
     const startedAt = performance.now();
     let entry = start;
     const failedPeers = new Set<number>();
@@ -190,7 +194,7 @@ export class KvRpc {
         const reloaded = await this.reload(region.id, deadlineMs);
         if (reloaded === undefined) throw new RegionMovedError(`region ${region.id} is gone`);
         entry = reloaded;
-        await this.backoffOrThrow(backoff, deadlineMs, () => this.deadlineError(cmd, lastFailure));
+        await this.backoffOrThrow(backoff(), deadlineMs, () => this.deadlineError(cmd, lastFailure));
         continue;
       }
       let address: string;
@@ -204,10 +208,10 @@ export class KvRpc {
         }
         throw err;
       }
-      const context: kvrpcpb.Context__Input = { regionId: String(region.id), regionEpoch: epochToWire(region.epoch), peer: peerToWire(peer), resolvedLocks };
+      const contextField = resolvedLocks === undefined ? contextOf(entry, peer) : encodeContextField({ ...contextInputOf(region, peer), resolvedLocks });
       let resp: kvservicepb.KvResponse;
       try {
-        resp = await this.connection(address).send({ [cmd]: { ...request, context } }, deadlineMs);
+        resp = await this.connection(address).send(encodeRequest(cmd, request, contextField), deadlineMs);
       } catch (err) {
         const fe = err as FlotillaError;
         if (wasSent(fe) && !idempotent) {
@@ -221,14 +225,14 @@ export class KvRpc {
         failedPeers.add(peer.id);
         entry.leader = null;
         this.pd.invalidateStore(peer.storeId);
-        await this.backoffOrThrow(backoff, deadlineMs, () => this.deadlineError(cmd, lastFailure));
+        await this.backoffOrThrow(backoff(), deadlineMs, () => this.deadlineError(cmd, lastFailure));
         continue;
       }
       if (resp.cmd === 'error' || resp.error !== null && resp.error !== undefined) {
         const err = resp.error === null || resp.error === undefined ? new FlotillaError('Internal', 'empty error answer') : errorFromWire(resp.error);
         if (err.code === 'ServerIsBusy' || err.code === 'Unavailable') {
           lastFailure = err;
-          await this.backoffOrThrow(backoff, deadlineMs, () => this.deadlineError(cmd, lastFailure));
+          await this.backoffOrThrow(backoff(), deadlineMs, () => this.deadlineError(cmd, lastFailure));
           continue;
         }
         throw asClientError(err);
@@ -257,7 +261,7 @@ export class KvRpc {
             // No leader known (an election is running): try another peer after a pause.
             failedPeers.add(peer.id);
             entry.leader = null;
-            await this.backoffOrThrow(backoff, deadlineMs, () => this.deadlineError(cmd, lastFailure));
+            await this.backoffOrThrow(backoff(), deadlineMs, () => this.deadlineError(cmd, lastFailure));
             continue;
           }
           case 'EpochNotMatch': {
@@ -275,16 +279,16 @@ export class KvRpc {
             this.options.channels.evict(address);
             this.connections.get(address)?.close();
             this.connections.delete(address);
-            await this.backoffOrThrow(backoff, deadlineMs, () => this.deadlineError(cmd, lastFailure));
+            await this.backoffOrThrow(backoff(), deadlineMs, () => this.deadlineError(cmd, lastFailure));
             continue;
           case 'ServerIsBusy': {
             const hint = typeof re.details.backoffMs === 'number' ? re.details.backoffMs : 0;
-            await this.backoffOrThrow(backoff, deadlineMs, () => this.deadlineError(cmd, lastFailure), hint);
+            await this.backoffOrThrow(backoff(), deadlineMs, () => this.deadlineError(cmd, lastFailure), hint);
             continue;
           }
           case 'StaleCommand':
             // Proposed at a term that lost its leadership before applying: it did not apply.
-            await this.backoffOrThrow(backoff, deadlineMs, () => this.deadlineError(cmd, lastFailure));
+            await this.backoffOrThrow(backoff(), deadlineMs, () => this.deadlineError(cmd, lastFailure));
             continue;
           case 'RaftEntryTooLarge':
             throw asClientError(re);
@@ -292,8 +296,7 @@ export class KvRpc {
       }
       if (r.otherError !== null) throw asClientError(errorFromWire(r.otherError));
       if (entry.leader === null || entry.leader.id !== peer.id) entry.leader = peer;
-      this.options.metrics.requests.inc({ cmd, outcome: 'ok' });
-      this.options.metrics.latency.observe({ cmd }, (performance.now() - startedAt) / 1000);
+      this.options.metrics.observeOk(cmd, (performance.now() - startedAt) / 1000);
       return result;
     }
   }
@@ -324,8 +327,10 @@ export class KvRpc {
 
   /** Runs `fn` against the region of one key, relocating while it moves. */
   async withRegion<T>(key: Buffer, deadlineMs: number, fn: (region: CachedRegion) => Promise<T>): Promise<T> {
+    const encoded = encodeKey(key);
     for (;;) {
-      const region = await this.locate(key, deadlineMs);
+      // A cache hit needs no await: one promise fewer per request on the hot path.
+      const region = this.cache.lookup(encoded) ?? (await this.locateEncoded(encoded, deadlineMs));
       try {
         return await fn(region);
       } catch (err) {
@@ -389,6 +394,26 @@ export class KvRpc {
     for (const c of this.connections.values()) c.close();
     this.connections.clear();
   }
+}
+
+function contextInputOf(r: RegionMeta, peer: PeerMeta): kvrpcpb.Context__Input {
+  return {
+    regionId: r.id,
+    regionEpoch: { confVer: r.epoch.confVer, version: r.epoch.version },
+    peer: { id: peer.id, storeId: peer.storeId, role: peer.role === 'learner' ? 'Learner' : 'Voter' },
+  };
+}
+
+/**
+ * The encoded context of a request to `peer` of the cached region, built once per (region, peer)
+ * and spliced into every request (batch-encoder.ts says why).
+ */
+function contextOf(entry: CachedRegion, peer: PeerMeta): Buffer {
+  const cached = entry.wireContext;
+  if (cached !== undefined && cached.peerId === peer.id) return cached.field;
+  const field = encodeContextField(contextInputOf(entry.region, peer));
+  entry.wireContext = { peerId: peer.id, field };
+  return field;
 }
 
 /** The first voter not yet failed in this attempt, or null when all have. */

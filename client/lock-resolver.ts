@@ -112,10 +112,14 @@ export class LockResolver {
     return { kind: 'rolledBack' };
   }
 
-  /** Commits (commitTs > 0) or rolls back the given locks of one transaction, region by region. */
+  /**
+   * Commits (commitTs > 0) or rolls back the transaction's locks in every region where one was
+   * met — all of them in the region, not just the keys met: a reader that walks a range of a
+   * dead client's secondaries resolves them in one request per region, not one per key.
+   */
   private async resolveKeys(startTs: Ts, commitTs: Ts, locks: readonly LockInfo[], deadlineMs: number): Promise<void> {
-    await this.rpc.forEachRegion(locks.map((l) => l.key), deadlineMs, async (region, keys) => {
-      const r = await this.rpc.send(region, 'resolveLock', { startVersion: u64ToWire(startTs), commitVersion: u64ToWire(commitTs), keys }, { deadlineMs, idempotent: true });
+    await this.rpc.forEachRegion(locks.map((l) => l.key), deadlineMs, async (region) => {
+      const r = await this.rpc.send(region, 'resolveLock', { startVersion: u64ToWire(startTs), commitVersion: u64ToWire(commitTs) }, { deadlineMs, idempotent: true });
       if (r.error !== null) this.logger.warn({ startTs: String(startTs), commitTs: String(commitTs), err: r.error.message }, 'resolve lock answered an error');
     });
   }

@@ -12,6 +12,19 @@ export class ClientMetrics {
   readonly txns: Counter<'outcome'>;
   readonly lockResolves: Counter<'status'>;
 
+  private readonly okByCmd = new Map<string, { count: Counter.Internal; latency: Histogram.Internal<'cmd'> }>();
+
+  /** A successful command: the labelled children are looked up once per command name. */
+  observeOk(cmd: string, seconds: number): void {
+    let m = this.okByCmd.get(cmd);
+    if (m === undefined) {
+      m = { count: this.requests.labels({ cmd, outcome: 'ok' }), latency: this.latency.labels({ cmd }) };
+      this.okByCmd.set(cmd, m);
+    }
+    m.count.inc();
+    m.latency.observe(seconds);
+  }
+
   constructor(readonly registry: Registry = new Registry()) {
     const registers = [registry];
     this.requests = new Counter({ name: 'flotilla_client_requests_total', help: 'KV commands by command and outcome (ok, unknown, timeout)', labelNames: ['cmd', 'outcome'], registers });

@@ -11,6 +11,8 @@ export interface CachedRegion {
   readonly region: RegionMeta;
   /** The peer requests go to: the leader last seen, else the first voter. */
   leader: PeerMeta | null;
+  /** The encoded request context last built for this region (kv-rpc.ts), with the peer it names. */
+  wireContext?: { readonly peerId: number; readonly field: Buffer };
 }
 
 function isNewer(a: RegionMeta, b: RegionMeta): boolean {
@@ -82,6 +84,8 @@ export class RegionCache {
   insert(region: RegionMeta, leader: PeerMeta | null): CachedRegion {
     const same = this.byId.get(region.id);
     if (same !== undefined && isNewer(same.region, region)) return same;
+    // The region's older shape goes, wherever it was (it need not overlap the new one).
+    if (same !== undefined) this.invalidate(region.id);
     // Entries overlapping `region` are contiguous around its start.
     let i = Math.max(0, this.floorIndex(region.startKey));
     while (i < this.entries.length && !overlaps(this.entries[i]!.region, region) && compareKeys(this.entries[i]!.region.startKey, region.startKey) < 0) i++;

@@ -10,7 +10,8 @@
 // to a request already failed locally is dropped; no stream is written before the channel is READY.
 
 import { FlotillaError, grpc } from '../common/index.js';
-import type { kvservicepb } from '../proto/index.js';
+import { loadProtos, type kvservicepb } from '../proto/index.js';
+import { encodeBatch, type EncodedRequest } from './batch-encoder.js';
 
 /** Requests in one stream message at most (the store pauses a stream past 4,096 unanswered). */
 export const STREAM_MESSAGE_REQUESTS_MAX = 1_024;
@@ -21,17 +22,32 @@ const DEADLINE_SWEEP_MS = 20;
 /** Longest wait for a channel to connect before queued requests fail (never past their own deadline). */
 export const CONNECT_TIMEOUT_MS = 3_000;
 
-export type KvRequest = kvservicepb.KvRequest__Input;
 export type KvResponse = kvservicepb.KvResponse;
 
+/** One stream message as the custom serializer takes it (batch-encoder.ts). */
+interface OutgoingBatch {
+  readonly requests: EncodedRequest[];
+  readonly ids: number[];
+}
+
 interface Pending {
-  readonly request: KvRequest;
+  readonly request: EncodedRequest;
   readonly deadlineMs: number;
   readonly resolve: (r: KvResponse) => void;
   readonly reject: (e: FlotillaError) => void;
 }
 
-type Duplex = grpc.ClientDuplexStream<kvservicepb.BatchCommandsRequest__Input, kvservicepb.BatchCommandsResponse>;
+type Duplex = grpc.ClientDuplexStream<OutgoingBatch, kvservicepb.BatchCommandsResponse>;
+
+const BATCH_COMMANDS = loadProtos().flotilla.kvservicepb.Kv.service.BatchCommands;
+
+function serializeBatch(batch: OutgoingBatch): Buffer {
+  return encodeBatch(batch.requests, batch.ids);
+}
+
+function deserializeAnswers(bytes: Buffer): kvservicepb.BatchCommandsResponse {
+  return BATCH_COMMANDS.responseDeserialize(bytes);
+}
 
 /** A transport failure; `details.sent` says whether the store may have received the request. */
 export function transportError(code: 'Unavailable' | 'DeadlineExceeded', message: string, sent: boolean, cause?: unknown): FlotillaError {
@@ -54,15 +70,15 @@ class TaggedStream {
   }
 
   write(batch: readonly Pending[]): void {
-    const requests: KvRequest[] = new Array<KvRequest>(batch.length);
-    const requestIds: string[] = new Array<string>(batch.length);
+    const requests = new Array<EncodedRequest>(batch.length);
+    const ids = new Array<number>(batch.length);
     for (let i = 0; i < batch.length; i++) {
       const id = this.nextId++;
       this.waiting.set(id, batch[i]!);
       requests[i] = batch[i]!.request;
-      requestIds[i] = String(id);
+      ids[i] = id;
     }
-    this.call.write({ requests, requestIds });
+    this.call.write({ requests, ids });
   }
 
   private onAnswers(batch: kvservicepb.BatchCommandsResponse): void {
@@ -127,7 +143,7 @@ export class StoreConnection {
   }
 
   /** Sends one request; settles with its answer or a transport error (see the file header). */
-  send(request: KvRequest, deadlineMs: number): Promise<KvResponse> {
+  send(request: EncodedRequest, deadlineMs: number): Promise<KvResponse> {
     if (this.isClosed) return Promise.reject(transportError('Unavailable', 'client closed', false));
     return new Promise((resolve, reject) => {
       this.queued.push({ request, deadlineMs, resolve, reject });
@@ -168,24 +184,46 @@ export class StoreConnection {
     this.requestsSent += queued.length;
   }
 
-  /** Waits for the channel to connect, then flushes; if it cannot, the queued requests fail unsent. */
+  /**
+   * Waits for the channel to connect, then flushes. A channel that fails to connect (refused,
+   * TRANSIENT_FAILURE) fails the queued requests at once, unsent, so that the caller tries
+   * another peer instead of waiting out its deadline on a dead store.
+   */
   private awaitReady(): void {
     if (this.isConnecting) return;
     this.isConnecting = true;
     let deadline = Date.now() + CONNECT_TIMEOUT_MS;
     for (const p of this.queued) deadline = Math.min(deadline, Math.max(p.deadlineMs, Date.now() + 1));
-    this.client.waitForReady(deadline, (err) => {
+    const channel = this.client.getChannel();
+    const fail = (reason: string): void => {
       this.isConnecting = false;
-      if (this.isClosed) return;
-      if (err === undefined || err === null) {
-        this.flush();
-        return;
-      }
-      const failure = transportError('Unavailable', `store ${this.address} unreachable: ${err.message}`, false, err);
+      const failure = transportError('Unavailable', `store ${this.address} unreachable: ${reason}`, false);
       const queued = this.queued;
       this.queued = [];
       for (const p of queued) p.reject(failure);
-    });
+    };
+    const check = (): void => {
+      if (this.isClosed) {
+        this.isConnecting = false;
+        return;
+      }
+      const state = channel.getConnectivityState(true);
+      if (state === grpc.connectivityState.READY) {
+        this.isConnecting = false;
+        this.flush();
+        return;
+      }
+      if (state === grpc.connectivityState.TRANSIENT_FAILURE || state === grpc.connectivityState.SHUTDOWN) {
+        fail(`channel ${grpc.connectivityState[state]}`);
+        return;
+      }
+      if (Date.now() >= deadline) {
+        fail('not connected before the deadline');
+        return;
+      }
+      channel.watchConnectivityState(state, deadline, () => check());
+    };
+    check();
   }
 
   private pickStream(): TaggedStream {
@@ -193,7 +231,7 @@ export class StoreConnection {
     this.nextStream = (i + 1) % this.streams.length;
     let stream = this.streams[i];
     if (stream === undefined || stream.isBroken) {
-      stream = new TaggedStream(this.client.BatchCommands(), this.address);
+      stream = new TaggedStream(this.client.makeBidiStreamRequest(BATCH_COMMANDS.path, serializeBatch, deserializeAnswers), this.address);
       this.streams[i] = stream;
     }
     return stream;

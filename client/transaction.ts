@@ -127,8 +127,12 @@ export class Transaction {
   }
 }
 
-/** Merges a store scan with the transaction's own writes, in scan order; own writes win. */
-async function* mergeScan(stored: AsyncIterable<KvPair>, own: readonly Mutation[], limit: number, reverse: boolean, keyOnly: boolean): AsyncGenerator<KvPair> {
+/**
+ * Merges a store scan with the transaction's own writes (sorted in scan order), in scan order; own
+ * writes win. `stored` must hold at least limit + (own deletes) pairs when it is cut short.
+ * Exported for tests.
+ */
+export async function* mergeScan(stored: AsyncIterable<KvPair>, own: readonly Mutation[], limit: number, reverse: boolean, keyOnly: boolean): AsyncGenerator<KvPair> {
   let emitted = 0;
   let i = 0;
   const before = (a: Buffer, b: Buffer): boolean => (reverse ? Buffer.compare(a, b) > 0 : Buffer.compare(a, b) < 0);

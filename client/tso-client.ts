@@ -3,8 +3,12 @@
 // names the last; the batch gets last−count+1 … last in caller order). Several batches may be in
 // flight on the stream (pipelining); a stream failure fails the callers waiting on it, and the
 // next call opens a new stream. Strictly increasing per client: PD answers a stream in order.
+// Every failure reaches the callers typed through the one mapping in common/ (a header error by
+// errorFromWire, a stream's gRPC status by errorFromGrpc), details kept: PdNotLeader with its
+// leader hint, ServerIsBusy with its back-off, ClusterIdMismatch as final. Following the leader
+// is the caller's job (PdClient: setClient, then retry within the caller's deadline).
 
-import { composeTs, errorFromWire, FlotillaError, type grpc, u64FromWire, type Ts } from '../common/index.js';
+import { composeTs, errorFromGrpc, errorFromWire, FlotillaError, type grpc, u64FromWire, u64ToWire, type Ts } from '../common/index.js';
 import type { pdpb } from '../proto/index.js';
 
 /** Callers folded into one request at most (PD's TSO_COUNT_MAX is 65,536). */
@@ -13,7 +17,7 @@ export const TSO_BATCH_MAX = 10_000;
 export const TSO_INFLIGHT_REQUESTS_MAX = 4;
 /** Callers waiting at once; more are refused at once rather than queued without bound. */
 export const TSO_PENDING_CALLERS_MAX = 100_000;
-/** A timestamp request fails if unanswered for this long. */
+/** A timestamp request fails (DeadlineExceeded, the stream reset) if unanswered for this long. */
 export const TSO_REQUEST_TIMEOUT_MS = 5_000;
 
 interface Waiter {
@@ -24,9 +28,11 @@ interface Waiter {
 export interface TsoClientOptions {
   /** The PD leader's client (the caller follows leader changes and swaps it via setClient). */
   readonly client: pdpb.PDClient;
-  readonly clusterId: string;
+  readonly clusterId: bigint;
   readonly batchMax?: number;
   readonly inflightMax?: number;
+  /** How long one stream request may go unanswered; default TSO_REQUEST_TIMEOUT_MS. */
+  readonly requestTimeoutMs?: number;
 }
 
 export class TsoClient {
@@ -39,18 +45,27 @@ export class TsoClient {
   private closed = false;
   private readonly batchMax: number;
   private readonly inflightMax: number;
+  private readonly requestTimeoutMs: number;
+  private readonly header: pdpb.RequestHeader__Input;
+  /** Stream requests sent so far (each carries one batch of callers). */
   requestsSent = 0;
 
-  constructor(private readonly options: TsoClientOptions) {
+  constructor(options: TsoClientOptions) {
     this.client = options.client;
     this.batchMax = options.batchMax ?? TSO_BATCH_MAX;
     this.inflightMax = options.inflightMax ?? TSO_INFLIGHT_REQUESTS_MAX;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? TSO_REQUEST_TIMEOUT_MS;
+    this.header = { clusterId: u64ToWire(options.clusterId), senderId: '0' };
   }
 
-  /** Points the client at a new PD leader; waiting callers fail and retry at the caller's level. */
+  /**
+   * Points the client at a new PD leader: callers waiting on the old stream fail with PdNotLeader
+   * and retry at the caller's level. The same client again changes nothing.
+   */
   setClient(client: pdpb.PDClient): void {
+    if (client === this.client) return;
     this.client = client;
-    this.resetStream(new FlotillaError('PdNotLeader', 'PD leader changed'));
+    this.resetStream(new FlotillaError('PdNotLeader', 'TSO: PD leader changed'));
   }
 
   getTimestamp(): Promise<Ts> {
@@ -79,11 +94,11 @@ export class TsoClient {
       const waiters = this.queued.length <= this.batchMax ? this.queued : this.queued.slice(0, this.batchMax);
       this.queued = this.queued.length <= this.batchMax ? [] : this.queued.slice(this.batchMax);
       const stream = this.openStream();
-      const timer = setTimeout(() => this.resetStream(new FlotillaError('DeadlineExceeded', `no TSO response within ${TSO_REQUEST_TIMEOUT_MS} ms`)), TSO_REQUEST_TIMEOUT_MS);
+      const timer = setTimeout(() => this.resetStream(new FlotillaError('DeadlineExceeded', `TSO: no response within ${this.requestTimeoutMs} ms`)), this.requestTimeoutMs);
       timer.unref();
       this.inflight.push({ waiters, timer });
       this.requestsSent++;
-      stream.write({ header: { clusterId: this.options.clusterId, senderId: '0' }, count: waiters.length });
+      stream.write({ header: this.header, count: waiters.length });
     }
   }
 
@@ -92,7 +107,10 @@ export class TsoClient {
     const stream = this.client.Tso();
     stream.on('data', (r: pdpb.TsoResponse) => this.onResponse(stream, r));
     stream.on('error', (err: Error) => {
-      if (this.stream === stream) this.resetStream(new FlotillaError('Unavailable', `TSO stream failed: ${err.message}`, { cause: err }));
+      if (this.stream !== stream) return;
+      // The status as PD (or grpc-js) set it: UNAVAILABLE → Unavailable, Flotilla metadata → its code.
+      const typed = errorFromGrpc(err);
+      this.resetStream(new FlotillaError(typed.code, `TSO stream failed: ${typed.message}`, { cause: err, details: typed.details }));
     });
     stream.on('end', () => {
       if (this.stream === stream) this.resetStream(new FlotillaError('Unavailable', 'TSO stream ended'));
@@ -108,8 +126,9 @@ export class TsoClient {
     clearTimeout(batch.timer);
     const error = r.header?.error;
     if (error !== null && error !== undefined) {
-      // The header's code as sent (PdNotLeader → find the leader; ClusterIdMismatch is final).
-      const err = new FlotillaError(errorFromWire(error).code, `TSO: ${error.code}: ${error.message}`);
+      // The header's error, typed with its details (PdNotLeader's leader, ServerIsBusy's back-off).
+      const typed = errorFromWire(error);
+      const err = new FlotillaError(typed.code, `TSO: ${error.code}: ${typed.message}`, { details: typed.details });
       for (const w of batch.waiters) w.reject(err);
     } else if (r.count !== batch.waiters.length || r.timestamp === null) {
       const err = new FlotillaError('Internal', `TSO answered ${r.count} timestamps for ${batch.waiters.length} callers`);

@@ -1,6 +1,7 @@
 // common/: the runtime every component shares — errors, codecs, timestamps, seeded randomness,
 // logging, metrics, config, back-off, background tasks, failpoints, gRPC helpers (in-order streams, the
-// one mapping between typed errors and their wire forms) and region metadata.
+// one mapping between typed errors and their wire forms), region metadata and the PD session
+// (leader discovery and leader-following unary calls) that store and client share.
 // Other folders import '../common/index.js'; raft/ and txn/ import only '../common/pure.js'.
 export * from './pure.js';
 export * from './logger.js';
@@ -15,3 +16,4 @@ export * from './rocksdb.js';
 export * from './region.js';
 export * from './wire-errors.js';
 export * from './grpc-stream.js';
+export * from './pd-session.js';

@@ -188,17 +188,61 @@ export function regionErrorFromWire(re: errorpb.RegionError): FlotillaError {
 
 // ── Coded errors (errorpb.Error) ──────────────────────────────────────────────────────────────
 
-/** errorpb.Error of anything thrown; a non-FlotillaError is Internal with its message. */
-export function errorToWire(err: unknown): errorpb.Error__Input {
-  const fe = asFlotillaError(err);
-  return { code: errorCodeToWire(fe.code) as errorpb.ErrorCode, message: fe.message };
+/**
+ * Where the PD leader is, as a member answering PdNotLeader knows it: `details.leader` of a
+ * PdNotLeader FlotillaError (absent when no leader is known). URLs as pdpb.Member has them
+ * (`http://host:port`); memberId is a safe integer (PD member ids are 52-bit).
+ */
+export interface PdLeaderHint {
+  readonly memberId: number;
+  readonly name: string;
+  readonly clientUrls: readonly string[];
+  readonly statusUrl: string;
 }
 
-/** The FlotillaError of an errorpb.Error; ERROR_CODE_UNSPECIFIED or an unknown code is Internal. */
-export function errorFromWire(e: errorpb.Error): FlotillaError {
+/** A PdLeaderHint-shaped detail, validated; null when it is not one (no leader, or garbage). */
+export function pdLeaderHintOf(err: FlotillaError): PdLeaderHint | null {
+  const v = err.details.leader;
+  if (!isRecord(v) || numberDetail(v.memberId) === 0 || typeof v.name !== 'string') return null;
+  if (!Array.isArray(v.clientUrls) || !v.clientUrls.every((u): u is string => typeof u === 'string')) return null;
+  return { memberId: numberDetail(v.memberId), name: v.name, clientUrls: [...v.clientUrls], statusUrl: stringDetail(v.statusUrl) };
+}
+
+/** What errorFromWire reads: the decoder's errorpb.Error; fields newer than a sender may be absent. */
+export type WireError = Pick<errorpb.Error, 'code' | 'message'> & Partial<Pick<errorpb.Error, 'pdLeader' | 'backoffMs'>>;
+
+/**
+ * errorpb.Error of anything thrown; a non-Flotilla error is Internal with its message. The
+ * structured details the message has fields for go along: PdNotLeader's `leader` (a
+ * PdLeaderHint) and ServerIsBusy's `backoffMs`; other details do not fit errorpb.Error.
+ */
+export function errorToWire(err: unknown): errorpb.Error__Input {
+  const fe = asFlotillaError(err);
+  const wire: errorpb.Error__Input = { code: errorCodeToWire(fe.code) as errorpb.ErrorCode, message: fe.message };
+  if (fe.code === 'PdNotLeader') {
+    const leader = pdLeaderHintOf(fe);
+    if (leader !== null) wire.pdLeader = { memberId: String(leader.memberId), name: leader.name, clientUrls: [...leader.clientUrls], statusUrl: leader.statusUrl };
+  }
+  if (fe.code === 'ServerIsBusy' && numberDetail(fe.details.backoffMs) > 0) wire.backoffMs = u64Detail(fe.details.backoffMs);
+  return wire;
+}
+
+/**
+ * The FlotillaError of an errorpb.Error; ERROR_CODE_UNSPECIFIED or an unknown code is Internal.
+ * Details as errorToWire sends them: PdNotLeader `{ leader? }` (left out when absent or
+ * malformed: the client then asks GetMembers), ServerIsBusy `{ backoffMs }`.
+ */
+export function errorFromWire(e: WireError): FlotillaError {
   const code = typeof e.code === 'string' ? errorCodeFromWire(e.code) : null;
   if (code === null) return new FlotillaError('Internal', `unknown error code ${String(e.code)}: ${e.message}`);
-  return new FlotillaError(code, e.message);
+  const details: Record<string, unknown> = {};
+  if (code === 'PdNotLeader' && e.pdLeader !== null && e.pdLeader !== undefined) {
+    const hint = e.pdLeader;
+    const memberId = wireNumber(hint.memberId);
+    if (memberId !== 0) details.leader = { memberId, name: hint.name, clientUrls: [...hint.clientUrls], statusUrl: hint.statusUrl } satisfies PdLeaderHint;
+  }
+  if (code === 'ServerIsBusy') details.backoffMs = wireNumber(e.backoffMs);
+  return new FlotillaError(code, e.message, { details });
 }
 
 // ── gRPC status ───────────────────────────────────────────────────────────────────────────────

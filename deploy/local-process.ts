@@ -14,8 +14,12 @@ import { FlotillaError } from '../common/index.js';
 const DIST_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const PD_BIN = join(DIST_ROOT, 'placement-driver', 'bin', 'flotilla-pd.js');
 
-/** A TCP port on 127.0.0.1 that was free a moment ago (the OS's choice). */
-export function freePort(): Promise<number> {
+/** Ports this process has handed out: the OS may offer a just-closed port again at once. */
+const portsHandedOut = new Set<number>();
+/** Fresh ports asked of the OS before giving up on finding one not handed out already. */
+const FREE_PORT_ATTEMPTS_MAX = 100;
+
+function osFreePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
@@ -25,6 +29,22 @@ export function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago (the OS's choice) and not handed out before
+ * by this process: two members of one test cluster once got the same port (the OS re-offered a
+ * port freed a moment earlier), so one never started and the cluster had no quorum to spare.
+ */
+export async function freePort(): Promise<number> {
+  for (let i = 0; i < FREE_PORT_ATTEMPTS_MAX; i++) {
+    const port = await osFreePort();
+    if (!portsHandedOut.has(port)) {
+      portsHandedOut.add(port);
+      return port;
+    }
+  }
+  throw new FlotillaError('Unavailable', `no free port in ${FREE_PORT_ATTEMPTS_MAX} tries that this process has not handed out already`);
 }
 
 /** Polls `check` every `intervalMs` until it returns a value other than undefined, or the deadline passes. */

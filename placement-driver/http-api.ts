@@ -1,6 +1,6 @@
 // PD's HTTP dashboard endpoints under /pd/api/v1 (JSON; errors as { code, message } with a proper
 // status) and /metrics. Reads of cluster state come from the serving leader only; a follower
-// answers 503 PdNotLeader naming the leader, as the gRPC service does. Keys in URLs are raw user
+// answers 503 PdNotLeader with the leader as `leader` (a PdLeaderHint), as the gRPC service does. Keys in URLs are raw user
 // keys, hex-encoded (`?start_key=6162`); PD encodes them memcomparably.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -9,6 +9,7 @@ import {
   decodeKey, encodeKey, extractLogical, extractPhysical, FlotillaError, handleMetricsRequest, httpStatusOf, isFlotillaError, type Registry,
 } from '../common/index.js';
 import { CLUSTER_CONFIG_FIELDS } from './cluster-config.js';
+import { leadershipOf, pdNotLeader, withLeaderHint } from './members.js';
 import type { OperatorStep } from './operators.js';
 import type { RegionMeta } from './region-index.js';
 import type { PdServiceContext } from './service.js';
@@ -21,7 +22,6 @@ export const HTTP_REGIONS_PAGE_MAX = 1_000;
 const PREFIX = '/pd/api/v1';
 
 export interface PdHttpContext extends PdServiceContext {
-  readonly name: string;
   readonly metrics: Registry;
   addMember(member: { name: string; peerUrls: string[]; clientUrls: string[] }): Promise<PdMember>;
   removeMember(name: string): Promise<void>;
@@ -84,7 +84,8 @@ export class PdHttpApi {
 
   createServer(): Server {
     return createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
+      this.handle(req, res).catch((thrown: unknown) => {
+        const err = withLeaderHint(thrown, () => leadershipOf(this.ctx));
         if (err instanceof HttpError) {
           send(res, err.status, { code: err.code, message: err.message });
           return;
@@ -105,12 +106,7 @@ export class PdHttpApi {
   }
 
   private requireLeader(): void {
-    if (!this.ctx.node.canServe) {
-      const leader = this.ctx.memberList().find((m) => m.id === this.ctx.node.leaderId);
-      throw new FlotillaError('PdNotLeader', `PD member ${this.ctx.name} is not the serving leader`, {
-        details: { leader: leader === undefined ? null : { name: leader.name, clientUrls: leader.clientUrls } },
-      });
-    }
+    if (!this.ctx.node.canServe) throw pdNotLeader(leadershipOf(this.ctx));
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

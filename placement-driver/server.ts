@@ -149,7 +149,7 @@ export class PdServer {
       regionRuntime.delete(regionId);
       operators.removeRegion(regionId);
     };
-    const ctx = { memberId: this.memberId, node, sm, tso, ids, operators, storeRuntime, regionRuntime, logger: this.log, requests, tsoIssued, memberList, nowMs: () => Date.now() };
+    const ctx = { memberId: this.memberId, name: config.name, node, sm, tso, ids, operators, storeRuntime, regionRuntime, logger: this.log, requests, tsoIssued, memberList, nowMs: () => Date.now() };
 
     // Peer service first: the other members need it to elect a leader.
     const peerServer = createGrpcServer();
@@ -162,7 +162,7 @@ export class PdServer {
     const client = hostPort(config.clientUrls[0]!, '--client-urls');
     this.grpcClient = await startGrpcServer(clientServer, client.host, client.port);
 
-    const httpApi = new PdHttpApi({ ...ctx, name: config.name, metrics: registry, addMember: (m) => this.addMember(m, sm), removeMember: (n) => this.removeMember(n, sm) }, this.log);
+    const httpApi = new PdHttpApi({ ...ctx, metrics: registry, addMember: (m) => this.addMember(m, sm), removeMember: (n) => this.removeMember(n, sm) }, this.log);
     const httpAddr = hostPort(config.httpUrl, '--http-url');
     this.http = httpApi.createServer();
     const http = this.http;
@@ -230,10 +230,11 @@ export class PdServer {
     if (node === undefined || this.stopping) return;
     this.syncPeerAddresses(sm, transport);
     const self = sm.members.get(this.memberId);
-    const { client, peer } = this.addresses;
-    const isCurrent = self !== undefined && self.clientUrls.length === 1 && self.clientUrls[0] === client && self.peerUrls.length === 1 && self.peerUrls[0] === peer;
+    const { client, peer, http } = this.addresses;
+    const isCurrent =
+      self !== undefined && self.clientUrls.length === 1 && self.clientUrls[0] === client && self.peerUrls.length === 1 && self.peerUrls[0] === peer && self.statusAddress === http;
     if (node.leaderId !== 0 && self !== undefined && !isCurrent) {
-      node.proposeAndForget({ kind: 'putMember', member: { ...self, clientUrls: [client], peerUrls: [peer] } });
+      node.proposeAndForget({ kind: 'putMember', member: { ...self, clientUrls: [client], peerUrls: [peer], statusAddress: http } });
     }
   }
 
@@ -271,7 +272,7 @@ export class PdServer {
     const id = memberIdOf(m.name);
     if (node.members.voters.includes(id) || node.members.learners.includes(id)) throw new FlotillaError('InvalidArgument', `member ${m.name} is already in the cluster`);
     for (const u of m.peerUrls) hostPort(u, 'peerUrls');
-    const member: PdMember = { id, name: m.name, peerUrls: m.peerUrls.map((u) => hostPort(u, 'peerUrls').address), clientUrls: m.clientUrls };
+    const member: PdMember = { id, name: m.name, peerUrls: m.peerUrls.map((u) => hostPort(u, 'peerUrls').address), clientUrls: m.clientUrls.map((u) => hostPort(u, 'clientUrls').address) };
     await node.propose({ kind: 'putMember', member });
     this.syncPeerAddresses(sm, this.transport!);
     await node.proposeConfChange({ transition: 'auto', changes: [{ type: 'AddNode', nodeId: id }], context: new Uint8Array(0) });

@@ -1,6 +1,6 @@
 // The PD gRPC service (pdpb.PD): parse at the gateway, check the cluster id, serve only on the
-// ready leader (followers answer PD_NOT_LEADER naming the leader — never a stale read), and turn
-// every error into a typed response header. Writes go through raft; reads come from the leader's
+// ready leader (followers answer PD_NOT_LEADER with the leader as a structured hint — never a
+// stale read), and turn every error into a typed response header. Writes go through raft; reads come from the leader's
 // applied state, guarded by its lease.
 
 import type { Logger } from 'pino';
@@ -12,6 +12,7 @@ import {
   clusterConfigPatchFromWire, clusterConfigToWire, peerFromWire, peerToWire, positiveId, regionFromWire, regionToWire, storeFromWire, storeToWire,
 } from './convert.js';
 import type { IdAllocator } from './id-allocator.js';
+import { leadershipOf, memberToWire, pdNotLeader, withLeaderHint } from './members.js';
 import type { OperatorController, OperatorStep } from './operators.js';
 import type { PdRaftNode } from './raft-node.js';
 import type { RegionMeta } from './region-index.js';
@@ -41,6 +42,8 @@ export interface RegionRuntime {
 
 export interface PdServiceContext {
   readonly memberId: number;
+  /** This member's name (config), as GetMembers and error messages show it. */
+  readonly name: string;
   readonly node: PdRaftNode;
   readonly sm: PdStateMachine;
   readonly tso: TsoAllocator;
@@ -86,11 +89,12 @@ export class PdService {
   }
 
   private notLeader(): FlotillaError {
-    const leaderId = this.ctx.node.leaderId;
-    const leader = this.ctx.memberList().find((m) => m.id === leaderId);
-    return new FlotillaError('PdNotLeader', `PD member ${this.ctx.memberId} is not the serving leader; leader is ${leader === undefined ? 'unknown' : `${leader.name} at ${leader.clientUrls.join(',')}`}`, {
-      details: { leaderId, leaderClientUrls: leader?.clientUrls ?? [] },
-    });
+    return pdNotLeader(leadershipOf(this.ctx));
+  }
+
+  /** A response header carrying `err`, a PdNotLeader from any layer with the leader hint. */
+  private errorHeader(err: unknown): pdpb.ResponseHeader__Input {
+    return errorHeader(this.clusterId, withLeaderHint(err, () => leadershipOf(this.ctx)));
   }
 
   /**
@@ -116,7 +120,7 @@ export class PdService {
           const code = isFlotillaError(err) ? err.code : 'Internal';
           this.ctx.requests.inc({ type, outcome: code });
           if (code === 'Internal') this.ctx.logger.error({ err, type }, 'PD request failed');
-          callback(null, { header: errorHeader(this.clusterId, err) } as Resp);
+          callback(null, { header: this.errorHeader(err) } as Resp);
         },
       );
     };
@@ -263,7 +267,7 @@ export class PdService {
       };
     } catch (err) {
       this.ctx.requests.inc({ type: 'Tso', outcome: isFlotillaError(err) ? err.code : 'Internal' });
-      return { header: errorHeader(this.clusterId, err), count: 0 };
+      return { header: this.errorHeader(err), count: 0 };
     }
   }
 
@@ -316,13 +320,9 @@ export class PdService {
       if (code === 'Internal') this.ctx.logger.error({ err }, 'region heartbeat failed');
       // Errors on the heartbeat stream are reported in a response header so the store can react
       // (e.g. find the new PD leader) without the stream being torn down.
-      return { header: errorHeader(this.clusterId, err), regionId: req.region?.id ?? '0' };
+      return { header: this.errorHeader(err), regionId: req.region?.id ?? '0' };
     }
   }
-}
-
-function memberToWire(m: PdMember): pdpb.Member__Input {
-  return { name: m.name, memberId: String(m.id), peerUrls: [...m.peerUrls], clientUrls: [...m.clientUrls] };
 }
 
 function stepToWire(step: OperatorStep): Partial<pdpb.RegionHeartbeatResponse__Input> {

@@ -19,8 +19,15 @@ export interface PdMember {
   /** The raft node id of the member. */
   readonly id: number;
   readonly name: string;
+  /** host:port of its PDPeer service. */
   readonly peerUrls: readonly string[];
+  /** host:port of its PD service. */
   readonly clientUrls: readonly string[];
+  /**
+   * host:port of its HTTP API, as the member reports it; absent in records written before the
+   * member reported it (PD before F6, or a member added over HTTP that has not started yet).
+   */
+  readonly statusAddress?: string;
 }
 
 export type PdCommand =

@@ -7,6 +7,7 @@ export * from './generated/flotilla/errorpb/Error.js';
 export * from './generated/flotilla/errorpb/ErrorCode.js';
 export * from './generated/flotilla/errorpb/KeyNotInRegion.js';
 export * from './generated/flotilla/errorpb/NotLeader.js';
+export * from './generated/flotilla/errorpb/PdLeaderHint.js';
 export * from './generated/flotilla/errorpb/RaftEntryTooLarge.js';
 export * from './generated/flotilla/errorpb/RegionError.js';
 export * from './generated/flotilla/errorpb/RegionNotFound.js';

@@ -1,14 +1,17 @@
 // The one mapping between typed errors and their wire forms (common/wire-errors.ts): every
 // registered code survives errorpb.Error and a gRPC status (through real grpc.Metadata), every
-// region code survives errorpb.RegionError with its details, and garbage never throws.
+// region code survives errorpb.RegionError with its details, PD's structured leader hint and a
+// busy back-off survive errorpb.Error (real protobuf bytes) and gRPC metadata, and garbage never
+// throws.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
 import {
   ERROR_CODES, ERROR_REGISTRY, FlotillaError, GRPC_ERROR_CODE_KEY, GRPC_ERROR_DETAILS_BYTES_MAX, GRPC_ERROR_DETAILS_KEY, grpc, errorFromGrpc, errorFromWire,
-  errorToWire, grpcStatusOf, httpStatusOf, regionErrorFromWire, regionErrorToWire, type ErrorCode, type PeerMeta, type RegionMeta,
+  errorToWire, grpcStatusOf, httpStatusOf, pdLeaderHintOf, regionErrorFromWire, regionErrorToWire, type ErrorCode, type PdLeaderHint, type PeerMeta,
+  type RegionMeta,
 } from '../../common/index.js';
-import type { errorpb } from '../../proto/index.js';
+import { messageCodec, type errorpb } from '../../proto/index.js';
 
 const leader: PeerMeta = { id: 12, storeId: 3, role: 'voter' };
 const region: RegionMeta = {
@@ -31,6 +34,14 @@ const REGION_DETAILS: Readonly<Record<string, Record<string, unknown>>> = {
   RaftEntryTooLarge: { regionId: 7, entrySize: 9_000_000 },
 };
 const REGION_CODES = ERROR_CODES.filter((c) => ERROR_REGISTRY[c].category === 'region');
+
+const pdLeader: PdLeaderHint = { memberId: 2 ** 52 - 3, name: 'pd-2', clientUrls: ['http://127.0.0.1:2379', 'http://10.0.0.2:2379'], statusUrl: 'http://127.0.0.1:2381' };
+
+/** errorpb.Error through real protobuf bytes, as a PD response header carries it. */
+function throughProtobuf(w: errorpb.Error__Input): errorpb.Error {
+  const codec = messageCodec('flotilla.errorpb.Error');
+  return codec.decode(codec.encode(w));
+}
 
 /** What the proto decoder hands a client: Input's optional fields filled, u64s as strings. */
 function decodeRegionError(w: errorpb.RegionError__Input): errorpb.RegionError {
@@ -66,6 +77,46 @@ describe('wire errors', () => {
     assert.equal(errorFromWire({ code: 'ERROR_CODE_UNSPECIFIED', message: 'x' }).code, 'Internal');
     assert.equal(errorFromWire({ code: 'NO_SUCH_CODE' as errorpb.ErrorCode, message: 'x' }).code, 'Internal');
     assert.equal(errorFromWire({ code: 99 as unknown as errorpb.ErrorCode, message: 'x' }).code, 'Internal');
+  });
+
+  it('PdNotLeader carries the leader (id, name, client URLs, status URL) through errorpb.Error as details.leader', () => {
+    const err = new FlotillaError('PdNotLeader', 'PD member pd-1 is not the leader', { details: { leader: pdLeader } });
+    const wire = throughProtobuf(errorToWire(err));
+    assert.deepEqual(wire.pdLeader, { memberId: String(pdLeader.memberId), name: 'pd-2', clientUrls: [...pdLeader.clientUrls], statusUrl: pdLeader.statusUrl });
+    const back = errorFromWire(wire);
+    assert.equal(back.code, 'PdNotLeader');
+    assert.equal(back.message, err.message);
+    assert.deepEqual(back.details, { leader: pdLeader });
+    assert.deepEqual(pdLeaderHintOf(back), pdLeader);
+  });
+
+  it('PdNotLeader with no leader known travels without a hint; a malformed hint is left out both ways', () => {
+    const none = errorFromWire(throughProtobuf(errorToWire(new FlotillaError('PdNotLeader', 'election running'))));
+    assert.deepEqual(none.details, {});
+    assert.equal(pdLeaderHintOf(none), null);
+    for (const leader of [null, 'pd-2', { ...pdLeader, memberId: 0 }, { ...pdLeader, memberId: -1 }, { ...pdLeader, clientUrls: [1] }, { ...pdLeader, name: 7 }]) {
+      const wire = errorToWire(new FlotillaError('PdNotLeader', 'm', { details: { leader } }));
+      assert.equal(wire.pdLeader, undefined, JSON.stringify(leader));
+    }
+    const zeroId = errorFromWire({ code: 'PD_NOT_LEADER', message: 'm', pdLeader: { memberId: '0', name: 'x', clientUrls: [], statusUrl: '' }, backoffMs: '0' });
+    assert.deepEqual(zeroId.details, {}, 'a hint naming member 0 is no hint');
+    const huge = errorFromWire({ code: 'PD_NOT_LEADER', message: 'm', pdLeader: { memberId: '18446744073709551615', name: 'x', clientUrls: [], statusUrl: '' } });
+    assert.deepEqual(huge.details, {}, 'a member id beyond a safe integer is no hint');
+    const hintOnOtherCode = errorFromWire(throughProtobuf({ ...errorToWire(new FlotillaError('Unavailable', 'm')), pdLeader: { memberId: '5', name: 'x' } }));
+    assert.deepEqual(hintOnOtherCode.details, {}, 'a leader hint only means something on PD_NOT_LEADER');
+  });
+
+  it('ServerIsBusy keeps its back-off hint through errorpb.Error', () => {
+    const back = errorFromWire(throughProtobuf(errorToWire(new FlotillaError('ServerIsBusy', 'TSO logical space exhausted', { details: { backoffMs: 25 } }))));
+    assert.equal(back.code, 'ServerIsBusy');
+    assert.deepEqual(back.details, { backoffMs: 25 });
+    assert.deepEqual(errorFromWire(throughProtobuf(errorToWire(new FlotillaError('ServerIsBusy', 'm')))).details, { backoffMs: 0 });
+  });
+
+  it('PdNotLeader keeps its leader through a gRPC status and its metadata', () => {
+    const back = errorFromGrpc(serviceError(grpcStatusOf(new FlotillaError('PdNotLeader', 'not the leader', { details: { leader: pdLeader } }))));
+    assert.equal(back.code, 'PdNotLeader');
+    assert.deepEqual(pdLeaderHintOf(back), pdLeader);
   });
 
   it('every code round-trips through a gRPC status and its metadata, details included', () => {

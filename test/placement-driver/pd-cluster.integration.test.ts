@@ -40,17 +40,26 @@ describe('PD, three members (real processes)', () => {
     const fc = cluster.client(follower);
     // A follower learns the leader from its next append or heartbeat: under load that can trail
     // the leader's own view, so wait until it names someone, then it must name the leader.
-    const fm = await waitFor('a follower that knows the leader', async () => {
+    // Its client URL arrives when the leader's self-report is applied there.
+    const fm = await waitFor('a follower that knows the leader and its client URL', async () => {
       const m = await fc.members();
-      return (m.leader?.name ?? '') === '' ? undefined : m;
+      return (m.leader?.name ?? '') === '' || m.leader?.clientUrls.length === 0 ? undefined : m;
     });
     assert.equal(fm.leader?.name, leader, 'a follower names the leader too');
     const refused = await fc.allocId();
     assert.equal(refused.header?.error?.code, 'PD_NOT_LEADER');
     assert.match(refused.header?.error?.message ?? '', new RegExp(leader));
+    // The leader travels structured (issue 17), not only in the text.
+    const spec = cluster.spec(leader);
+    assert.equal(refused.header?.error?.pdLeader?.name, leader);
+    assert.equal(refused.header?.error?.pdLeader?.memberId, members.leader?.memberId);
+    assert.deepEqual(refused.header?.error?.pdLeader?.clientUrls, [`http://127.0.0.1:${spec.clientPort}`]);
     const http = await httpJson(cluster.httpUrl(follower, 'stores'));
     assert.equal(http.status, 503);
-    assert.equal((http.body as { code: string }).code, 'PdNotLeader');
+    const body = http.body as { code: string; leader?: { name: string; memberId: number; clientUrls: string[] } };
+    assert.equal(body.code, 'PdNotLeader');
+    assert.equal(body.leader?.name, leader);
+    assert.deepEqual(body.leader?.clientUrls, [`http://127.0.0.1:${spec.clientPort}`]);
   });
 
   it('allocates unique ids across a leader failover', async () => {

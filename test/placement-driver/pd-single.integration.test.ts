@@ -38,6 +38,17 @@ describe('PD, one member (real process)', () => {
     assert.equal(m.members.length, 1);
     assert.equal(m.leader?.name, 'pd1');
     assert.notEqual(m.header?.clusterId, '0');
+    // URLs with the scheme the proto describes; the status URL once the member has reported it.
+    const spec = cluster.spec('pd1');
+    const reported = await waitFor('pd1 to report its HTTP address', async () => {
+      const r = await pd.members();
+      return r.leader?.statusUrl === '' ? undefined : r;
+    });
+    assert.equal(reported.leader?.statusUrl, `http://127.0.0.1:${spec.httpPort}`);
+    assert.deepEqual(reported.leader?.peerUrls, [`http://127.0.0.1:${spec.peerPort}`]);
+    assert.deepEqual(reported.leader?.clientUrls, [`http://127.0.0.1:${spec.clientPort}`]);
+    const health = await httpJson(`${reported.leader?.statusUrl ?? ''}/pd/api/v1/health`);
+    assert.equal((health.body as { name: string }).name, 'pd1', 'the status URL reaches the member');
   });
 
   it('bootstraps once, registers stores, and serves region lookups', async () => {

@@ -43,6 +43,11 @@ const EXPECTED = [
   'ENGINE_ERROR',
   'CORRUPTION',
   'INTERNAL',
+  // Client-side outcomes
+  'TXN_ABORTED',
+  'COMMIT_UNKNOWN',
+  'OUTCOME_UNKNOWN',
+  'REGION_UNAVAILABLE',
 ];
 
 /** The enum as protobufjs parsed it from errorpb.proto: [name, number] in declaration order. */

@@ -1,0 +1,176 @@
+// The client's request layer against fake stores (real gRPC, scripted answers): batching onto the
+// stream, following NotLeader, regrouping after EpochNotMatch, backing off on busy/stale answers,
+// moving past an unreachable store — and never sending a non-idempotent write twice when its
+// outcome is unknown.
+import { after, afterEach, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ChannelCache, channelCredentials, encodeKey, INSECURE, silentLogger, type PeerMeta, type RegionMeta } from '../../common/index.js';
+import type { kvservicepb } from '../../proto/index.js';
+import { KvRpc } from '../../client/kv-rpc.js';
+import { ClientMetrics } from '../../client/metrics.js';
+import { RawClient } from '../../client/raw-client.js';
+import { OutcomeUnknownError, RegionUnavailableError, TimeoutError } from '../../client/errors.js';
+import { FakeDirectory, FakeStore, type FakeScript, type Received } from '../support/fake-kv-store.js';
+
+const peer = (id: number, storeId: number): PeerMeta => ({ id, storeId, role: 'voter' });
+function region(id: number, start: string, end: string, version = 1): RegionMeta {
+  return {
+    id,
+    startKey: start === '' ? Buffer.alloc(0) : encodeKey(Buffer.from(start)),
+    endKey: end === '' ? Buffer.alloc(0) : encodeKey(Buffer.from(end)),
+    epoch: { confVer: 1, version },
+    peers: [peer(id * 10 + 1, 1), peer(id * 10 + 2, 2), peer(id * 10 + 3, 3)],
+  };
+}
+const wirePeer = (p: PeerMeta): { id: string; storeId: string; role: 'Voter' } => ({ id: String(p.id), storeId: String(p.storeId), role: 'Voter' });
+const wireRegion = (r: RegionMeta): object => ({ id: String(r.id), startKey: r.startKey, endKey: r.endKey, regionEpoch: { confVer: String(r.epoch.confVer), version: String(r.epoch.version) }, peers: r.peers.map(wirePeer) });
+
+/** The answer a healthy leader gives to each command the tests send. */
+function ok(request: kvservicepb.KvRequest, storeId: number): kvservicepb.KvResponse__Input {
+  if (request.cmd === 'rawGet') return { rawGet: { value: Buffer.from(`v@${storeId}`) } };
+  if (request.cmd === 'rawBatchGet') return { rawBatchGet: { pairs: request.rawBatchGet!.keys.map((key) => ({ key, value: Buffer.from(`${key.toString()}@${storeId}`) })) } };
+  if (request.cmd === 'rawPut') return { rawPut: {} };
+  throw new Error(`unexpected ${String(request.cmd)}`);
+}
+const regionIdOf = (r: kvservicepb.KvRequest): number => Number((r[r.cmd!] as { context: { regionId: string } }).context.regionId);
+
+describe('client request layer (fake stores, real gRPC)', () => {
+  const log: Received[] = [];
+  let script: FakeScript = (s, r) => ({ answer: ok(r, s.id) });
+  const stores: FakeStore[] = [];
+  let dir: FakeDirectory;
+  let channels: ChannelCache;
+  let rpc: KvRpc;
+  let raw: RawClient;
+
+  before(async () => {
+    for (const id of [1, 2, 3]) stores.push(await FakeStore.start(id, log, () => script));
+  });
+  after(async () => {
+    for (const s of stores) await s.stop();
+  });
+  const setup = async (regions: { region: RegionMeta; leader: PeerMeta | null }[], timeoutMs = 3_000): Promise<void> => {
+    log.length = 0;
+    for (const s of stores) s.messages.length = 0;
+    dir = new FakeDirectory();
+    dir.regions = regions;
+    for (const s of stores) dir.stores.set(s.id, s.address);
+    channels = new ChannelCache(await channelCredentials(INSECURE));
+    rpc = new KvRpc({ pd: dir, channels, logger: silentLogger(), metrics: new ClientMetrics() });
+    raw = new RawClient(rpc, timeoutMs);
+  };
+  afterEach(() => {
+    rpc?.close();
+    channels?.close();
+    script = (s, r) => ({ answer: ok(r, s.id) });
+  });
+
+  it('sends every request of one event-loop turn to a store in one stream message', async () => {
+    const r1 = region(1, '', '');
+    await setup([{ region: r1, leader: r1.peers[0]! }]);
+    await raw.get('warm-up'); // connects the channel
+    stores[0]!.messages.length = 0;
+    const values = await Promise.all(Array.from({ length: 200 }, (_, i) => raw.get(`k${i}`)));
+    assert.equal(values.length, 200);
+    assert.ok(values.every((v) => v?.toString() === 'v@1'));
+    assert.deepEqual(stores[0]!.messages, [200], 'one message carried all 200 requests');
+  });
+
+  it('follows NotLeader to the named leader and remembers it', async () => {
+    const r1 = region(1, '', '');
+    await setup([{ region: r1, leader: r1.peers[0]! }]);
+    script = (s, r) => (s.id === 3 ? { answer: ok(r, 3) } : { answer: { rawGet: { regionError: { message: 'not leader', notLeader: { regionId: '1', leader: wirePeer(r1.peers[2]!) } } } } });
+    assert.equal((await raw.get('a'))?.toString(), 'v@3');
+    assert.equal((await raw.get('b'))?.toString(), 'v@3');
+    assert.deepEqual(log.map((x) => x.storeId), [1, 3, 3], 'the second read went straight to the new leader');
+  });
+
+  it('regroups a batch by the regions an EpochNotMatch returns (a split it had not seen)', async () => {
+    const whole = region(1, '', '');
+    const left = { ...region(1, '', 'm', 2), peers: whole.peers };
+    const right = region(2, 'm', '', 1);
+    await setup([{ region: whole, leader: whole.peers[0]! }]);
+    script = (s, r) => {
+      const rid = regionIdOf(r);
+      const epoch = (r[r.cmd!] as { context: { regionEpoch: { version: string } } }).context.regionEpoch.version;
+      if (rid === 1 && epoch === '1') return { answer: { rawBatchGet: { regionError: { message: 'epoch', epochNotMatch: { currentRegions: [wireRegion(left), wireRegion(right)] } } } } };
+      return { answer: ok(r, s.id) };
+    };
+    const got = await raw.batchGet(['a', 'z', 'b', 'y']);
+    assert.deepEqual(got.map((v) => v?.toString().split('@')[0]), ['a', 'z', 'b', 'y']);
+    const after = log.slice(1).map((x) => `${regionIdOf(x.request)}:${x.request.rawBatchGet!.keys.map(String).join(',')}`).sort();
+    assert.deepEqual(after, ['1:a,b', '2:z,y']);
+  });
+
+  it('never re-sends a raw put whose stream broke after the store received it (OutcomeUnknownError)', async () => {
+    const r1 = region(1, '', '');
+    await setup([{ region: r1, leader: r1.peers[0]! }]);
+    await raw.get('warm-up');
+    log.length = 0;
+    script = (s, r) => (r.cmd === 'rawPut' ? 'break' : { answer: ok(r, s.id) });
+    await assert.rejects(raw.put('k', 'v'), (e: unknown) => e instanceof OutcomeUnknownError && e.code === 'OutcomeUnknown');
+    // Give a wrongful resend every chance to show up.
+    await raw.get('after');
+    assert.equal(log.filter((x) => x.cmd === 'rawPut').length, 1);
+  });
+
+  it('re-sends an idempotent read whose stream broke, and it succeeds', async () => {
+    const r1 = region(1, '', '');
+    await setup([{ region: r1, leader: r1.peers[0]! }]);
+    await raw.get('warm-up');
+    let broken = 0;
+    script = (s, r) => (broken++ === 0 ? 'break' : { answer: ok(r, s.id) });
+    assert.match((await raw.get('k'))?.toString() ?? '', /^v@/);
+    assert.ok(broken >= 2, 'the read was sent again');
+  });
+
+  it('a put that never reached anyone (leader store unreachable) goes to another peer, once', async () => {
+    const r1 = region(1, '', '');
+    await setup([{ region: r1, leader: r1.peers[0]! }]);
+    dir.stores.set(1, '127.0.0.1:1'); // nothing listens there: the request is never sent
+    script = (s, r) => ({ answer: ok(r, s.id) });
+    await raw.put('k', 'v');
+    const puts = log.filter((x) => x.cmd === 'rawPut');
+    assert.equal(puts.length, 1);
+    assert.notEqual(puts[0]!.storeId, 1);
+  });
+
+  it('a read nobody answers fails with TimeoutError at its deadline; a put with OutcomeUnknownError', async () => {
+    const r1 = region(1, '', '');
+    await setup([{ region: r1, leader: r1.peers[0]! }], 400);
+    script = () => 'drop';
+    await assert.rejects(raw.get('k'), (e: unknown) => e instanceof TimeoutError);
+    await assert.rejects(raw.put('k', 'v'), (e: unknown) => e instanceof OutcomeUnknownError);
+    assert.equal(log.filter((x) => x.cmd === 'rawPut').length, 1);
+  });
+
+  it('backs off on ServerIsBusy and StaleCommand, then succeeds (a stale put did not apply: resent)', async () => {
+    const r1 = region(1, '', '');
+    await setup([{ region: r1, leader: r1.peers[0]! }]);
+    let n = 0;
+    script = (s, r) => {
+      n++;
+      if (n === 1) return { answer: { rawPut: { regionError: { message: 'busy', serverIsBusy: { reason: 'queue full', backoffMs: '5' } } } } };
+      if (n === 2) return { answer: { rawPut: { regionError: { message: 'stale', staleCommand: {} } } } };
+      return { answer: ok(r, s.id) };
+    };
+    await raw.put('k', 'v');
+    assert.equal(log.filter((x) => x.cmd === 'rawPut').length, 3);
+  });
+
+  it('NotLeader without a leader (an election) tries the other peers until one leads', async () => {
+    const r1 = region(1, '', '');
+    await setup([{ region: r1, leader: r1.peers[0]! }]);
+    script = (s, r) => (s.id === 2 ? { answer: ok(r, 2) } : { answer: { rawGet: { regionError: { message: 'no leader', notLeader: { regionId: '1' } } } } });
+    assert.equal((await raw.get('k'))?.toString(), 'v@2');
+  });
+
+  it('every store unreachable: RegionUnavailableError within the deadline, PD asked again', async () => {
+    const r1 = region(1, '', '');
+    await setup([{ region: r1, leader: r1.peers[0]! }], 600);
+    for (const id of [1, 2, 3]) dir.stores.set(id, '127.0.0.1:1');
+    const lookupsBefore = dir.lookups;
+    await assert.rejects(raw.get('k'), (e: unknown) => e instanceof RegionUnavailableError);
+    assert.ok(dir.lookups > lookupsBefore, 'the region was reloaded from PD after every peer failed');
+  });
+});
