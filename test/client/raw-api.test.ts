@@ -334,10 +334,12 @@ describe('client raw API (1 PD + 3 stores)', { timeout: 15 * 60_000 }, () => {
     await client.raw.put('r/ttl/short', 's', { ttlSeconds: 1 });
     await client.raw.put('r/ttl/long', 'l', { ttlSeconds: 3600 });
     await client.raw.put('r/ttl/none', 'n');
+    await client.raw.batchPut([['r/ttl/batch-a', 'a'], ['r/ttl/batch-b', 'b']], { ttlSeconds: 1 }); // batchPut takes a TTL too
     await client.raw.put('r/ttl/rewritten', 'second');
     assert.equal((await client.raw.get('r/ttl/long'))?.toString(), 'l');
     await waitFor('the 1 s TTL to expire', async () => ((await client.raw.get('r/ttl/short')) === null ? true : undefined), { timeoutMs: CONDITION_TIMEOUT_MS, intervalMs: 200 });
-    assert.deepEqual((await client.raw.batchGet(['r/ttl/short', 'r/ttl/long', 'r/ttl/none', 'r/ttl/rewritten'])).map((v) => v?.toString() ?? null), [null, 'l', 'n', 'second']);
+    await waitFor('the batch-put TTL to expire', async () => ((await client.raw.get('r/ttl/batch-b')) === null ? true : undefined), { timeoutMs: CONDITION_TIMEOUT_MS, intervalMs: 200 });
+    assert.deepEqual((await client.raw.batchGet(['r/ttl/short', 'r/ttl/long', 'r/ttl/none', 'r/ttl/rewritten', 'r/ttl/batch-a'])).map((v) => v?.toString() ?? null), [null, 'l', 'n', 'second', null]);
     assert.deepEqual(await scanKeys(client, 'r/ttl/', prefixEnd('r/ttl/')), ['r/ttl/long', 'r/ttl/none', 'r/ttl/rewritten']);
     // An expired key can be written again and reads back.
     await client.raw.put('r/ttl/short', 'again');

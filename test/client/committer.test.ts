@@ -1,0 +1,139 @@
+// The two-phase commit's decision table against scripted fake stores (real gRPC): what the
+// committer does after each answer of prewrite and of the primary's commit — above all, that an
+// unknown commit outcome is reported as CommitUnknownError and never rolled back, and that a
+// pushed min_commit_ts is answered with a newer commit ts.
+import { after, afterEach, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ChannelCache, channelCredentials, composeTs, INSECURE, silentLogger, type Ts } from '../../common/index.js';
+import type { kvservicepb } from '../../proto/index.js';
+import { Committer, type Mutation } from '../../client/committer.js';
+import { KvRpc } from '../../client/kv-rpc.js';
+import { LockResolver } from '../../client/lock-resolver.js';
+import { ClientMetrics } from '../../client/metrics.js';
+import { CommitUnknownError, TxnAbortedError, WriteConflictError } from '../../client/errors.js';
+import { FakeDirectory, FakeStore, type FakeScript, type Received } from '../support/fake-kv-store.js';
+
+const ok = (r: kvservicepb.KvRequest): kvservicepb.KvResponse__Input => {
+  if (r.cmd === 'prewrite') return { prewrite: { errors: [] } };
+  if (r.cmd === 'commit') return { commit: {} };
+  if (r.cmd === 'batchRollback') return { batchRollback: {} };
+  if (r.cmd === 'resolveLock') return { resolveLock: {} };
+  if (r.cmd === 'checkTxnStatus') return { checkTxnStatus: { commitVersion: '0', lockTtl: '0', action: 'NoAction' } };
+  if (r.cmd === 'txnHeartBeat') return { txnHeartBeat: { lockTtl: '3000' } };
+  throw new Error(`unexpected ${String(r.cmd)}`);
+};
+
+describe('committer decisions (fake stores, real gRPC)', () => {
+  const log: Received[] = [];
+  let script: FakeScript = (_s, r) => ({ answer: ok(r) });
+  let store: FakeStore;
+  let channels: ChannelCache;
+  let rpc: KvRpc;
+  let nextLogical = 1;
+  const tso = (): Promise<Ts> => Promise.resolve(composeTs(Date.now(), nextLogical++));
+  const background: Promise<void>[] = [];
+
+  before(async () => {
+    store = await FakeStore.start(1, log, () => script);
+  });
+  after(async () => {
+    await store.stop();
+  });
+  afterEach(async () => {
+    await Promise.allSettled(background.splice(0));
+    rpc?.close();
+    channels?.close();
+    script = (_s, r) => ({ answer: ok(r) });
+  });
+
+  const committer = async (keys: string[], timeoutMs = 2_000): Promise<{ c: Committer; startTs: Ts }> => {
+    log.length = 0;
+    const dir = new FakeDirectory();
+    dir.regions = [{ region: { id: 1, startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), epoch: { confVer: 1, version: 1 }, peers: [{ id: 11, storeId: 1, role: 'voter' }] }, leader: { id: 11, storeId: 1, role: 'voter' } }];
+    dir.stores.set(1, store.address);
+    channels = new ChannelCache(await channelCredentials(INSECURE));
+    const metrics = new ClientMetrics();
+    rpc = new KvRpc({ pd: dir, channels, logger: silentLogger(), metrics });
+    const track = (w: Promise<void>): void => void background.push(w);
+    const resolver = new LockResolver(rpc, tso, metrics, silentLogger(), track);
+    const startTs = await tso();
+    const mutations: Mutation[] = keys.map((k) => ({ key: Buffer.from(k), value: Buffer.from(`v-${k}`) }));
+    return { c: new Committer({ rpc, resolver, timestamp: tso, logger: silentLogger(), timeoutMs, background: track }, startTs, mutations), startTs };
+  };
+  const sent = (cmd: string): Received[] => log.filter((x) => x.cmd === cmd);
+  const settle = (): Promise<unknown> => Promise.allSettled(background.splice(0));
+
+  it('commits: primary (the smallest key) first, then the secondaries at the same commit ts', async () => {
+    const { c, startTs } = await committer(['b', 'a', 'c']);
+    const commitTs = await c.commit();
+    await settle();
+    assert.ok(commitTs > startTs);
+    const commits = sent('commit').map((x) => ({ keys: x.request.commit!.keys.map(String), ts: x.request.commit!.commitVersion }));
+    assert.deepEqual(commits[0]!.keys, ['a'], 'the primary alone first');
+    assert.deepEqual(commits.slice(1).flatMap((x) => x.keys).sort(), ['b', 'c']);
+    assert.ok(commits.every((x) => x.ts === String(commitTs)));
+    assert.equal(sent('batchRollback').length, 0);
+    assert.equal(sent('prewrite')[0]!.request.prewrite!.primaryLock.toString(), 'a');
+  });
+
+  it('a pushed min_commit_ts (CommitTsExpired) is answered with a newer commit ts', async () => {
+    const { c } = await committer(['a', 'b']);
+    let expiredOnce = false;
+    script = (_s, r) => {
+      if (r.cmd === 'commit' && !expiredOnce) {
+        expiredOnce = true;
+        return { answer: { commit: { error: { message: 'expired', commitTsExpired: { startTs: r.commit!.startVersion, attemptedCommitTs: r.commit!.commitVersion, key: r.commit!.keys[0]!, minCommitTs: r.commit!.commitVersion } } } } };
+      }
+      return { answer: ok(r) };
+    };
+    const commitTs = await c.commit();
+    await settle();
+    const primaryCommits = sent('commit').filter((x) => x.request.commit!.keys.map(String).join() === 'a');
+    assert.equal(primaryCommits.length, 2);
+    assert.ok(BigInt(primaryCommits[1]!.request.commit!.commitVersion) > BigInt(primaryCommits[0]!.request.commit!.commitVersion));
+    assert.equal(String(commitTs), primaryCommits[1]!.request.commit!.commitVersion);
+  });
+
+  it('a primary commit that is never answered is CommitUnknownError, and nothing is rolled back', async () => {
+    const { c } = await committer(['a', 'b'], 600);
+    script = (_s, r) => (r.cmd === 'commit' ? 'drop' : { answer: ok(r) });
+    await assert.rejects(c.commit(), (e: unknown) => e instanceof CommitUnknownError);
+    await settle();
+    assert.equal(sent('batchRollback').length, 0, 'an unknown outcome must never be rolled back');
+    assert.ok(sent('commit').every((x) => x.request.commit!.keys.map(String).join() === 'a'), 'no secondary committed either');
+  });
+
+  it('a primary whose lock was rolled back (TxnLockNotFound) is TxnAbortedError', async () => {
+    const { c } = await committer(['a', 'b']);
+    script = (_s, r) => (r.cmd === 'commit' ? { answer: { commit: { error: { message: 'gone', txnLockNotFound: { startTs: r.commit!.startVersion, key: r.commit!.keys[0]! } } } } } : { answer: ok(r) });
+    await assert.rejects(c.commit(), (e: unknown) => e instanceof TxnAbortedError);
+  });
+
+  it('a write conflict in prewrite is WriteConflictError; every key is rolled back; nothing committed', async () => {
+    const { c, startTs } = await committer(['a', 'b', 'c']);
+    script = (_s, r) => (r.cmd === 'prewrite'
+      ? { answer: { prewrite: { errors: [{ message: 'conflict', conflict: { startTs: String(startTs), conflictTs: '1', conflictCommitTs: '2', key: Buffer.from('c'), primary: Buffer.from('c'), reason: 'Optimistic' } }] } } }
+      : { answer: ok(r) });
+    await assert.rejects(c.commit(), (e: unknown) => e instanceof WriteConflictError);
+    await settle();
+    assert.equal(sent('commit').length, 0);
+    assert.deepEqual(sent('batchRollback').flatMap((x) => x.request.batchRollback!.keys.map(String)).sort(), ['a', 'b', 'c']);
+  });
+
+  it('a key locked by a transaction that committed is resolved, then the prewrite succeeds', async () => {
+    const { c } = await committer(['a']);
+    let prewrites = 0;
+    script = (_s, r) => {
+      if (r.cmd === 'prewrite' && prewrites++ === 0) {
+        return { answer: { prewrite: { errors: [{ message: 'locked', locked: { primaryLock: Buffer.from('p'), lockVersion: '5', key: Buffer.from('a'), lockTtl: '3000', txnSize: '1', lockType: 'Put', minCommitTs: '6' } }] } } };
+      }
+      if (r.cmd === 'checkTxnStatus') return { answer: { checkTxnStatus: { commitVersion: '7', lockTtl: '0', action: 'NoAction' } } };
+      return { answer: ok(r) };
+    };
+    await c.commit();
+    const resolves = sent('resolveLock');
+    assert.equal(resolves.length, 1);
+    assert.equal(resolves[0]!.request.resolveLock!.commitVersion, '7', 'rolled forward at the other transaction\'s commit ts');
+    assert.equal(sent('prewrite').length, 2);
+  });
+});
