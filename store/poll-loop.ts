@@ -107,7 +107,7 @@ export class PollLoop {
   tick(due: number): void {
     if (this.stopped || due === 0) return;
     for (const peer of this.peers.values()) {
-      for (let i = 0; i < due; i++) peer.raw.tick();
+      peer.tick(due);
       if (peer.raw.hasReady()) this.dirty.add(peer);
     }
     this.schedule();

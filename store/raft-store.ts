@@ -15,6 +15,7 @@ import { type ApplyState, decodeApplyState, decodeRegionState, encodeApplyState,
 import { confStateOf, Peer, type PeerRaftOptions } from './peer.js';
 import { EntryCacheBudget, PeerStorage } from './peer-storage.js';
 import { type PollLoopMetrics, PollLoop, type RaftSender } from './poll-loop.js';
+import type { RaftLogGcOptions } from './raft-log-gc.js';
 import { StoreTransport } from './transport.js';
 
 /** A bootstrapped region's replicas all start from this log position (as TiKV's do). */
@@ -26,6 +27,7 @@ export interface RaftStoreOptions {
   readonly clusterId: bigint;
   readonly engine: Engine;
   readonly raft: PeerRaftOptions;
+  readonly raftLogGc: RaftLogGcOptions;
   readonly tickMs: number;
   readonly entryCacheBytes: number;
   /** Raft messages accepted between two poll rounds; past it they are dropped (raft resends). */
@@ -45,6 +47,7 @@ export interface RaftStoreMetrics extends PollLoopMetrics {
   countProposal(outcome: 'applied' | 'stale' | 'timeout' | 'failed'): void;
   countElection(): void;
   countRaftMessages(direction: 'sent' | 'received' | 'dropped', n: number): void;
+  countRaftLogGc(event: 'proposed' | 'compacted' | 'heldBack', entries: number): void;
 }
 
 export class RaftStore {
@@ -58,6 +61,8 @@ export class RaftStore {
   entryLoads = 0;
   /** A peer here became a ready leader (the owner tells PD at once). */
   onLeaderReady: (peer: Peer) => void = () => {};
+  /** Raft log GC on this store's peers since start (tests check it happened). */
+  readonly raftLogGc = { proposed: 0, compactions: 0, compactedEntries: 0, hardLimitHeldBack: 0 };
 
   private constructor(private readonly options: RaftStoreOptions) {
     this.log = options.logger;
@@ -148,7 +153,7 @@ export class RaftStore {
       hardState = { ...hardState, commit: apply.appliedIndex };
     }
     this.addPeer(region, hardState, apply, entries);
-    this.log.info({ regionId: region.id, applied: apply.appliedIndex, lastIndex: last, term: hardState.term }, 'loaded region');
+    this.log.info({ regionId: region.id, applied: apply.appliedIndex, truncatedIndex: apply.truncatedIndex, lastIndex: last, term: hardState.term }, 'loaded region');
   }
 
   private addPeer(region: RegionMeta, hardState: HardState, apply: ApplyState, entries: readonly Entry[]): Peer {
@@ -163,14 +168,29 @@ export class RaftStore {
       }
     }, (err) => this.options.onFatal(err));
     const metrics = this.options.metrics;
+    const gc = this.raftLogGc;
     const peer = new Peer(storage, {
       storeId: this.options.storeId,
       region,
       storage,
       applied: apply.appliedIndex,
-      truncatedIndex: apply.truncatedIndex,
-      truncatedTerm: apply.truncatedTerm,
       raft: this.options.raft,
+      raftLogGc: this.options.raftLogGc,
+      onRaftLogGc: {
+        onProposed: () => {
+          gc.proposed++;
+          metrics?.countRaftLogGc('proposed', 0);
+        },
+        onCompacted: (entries) => {
+          gc.compactions++;
+          gc.compactedEntries += entries;
+          metrics?.countRaftLogGc('compacted', entries);
+        },
+        onHardLimitHeldBack: () => {
+          gc.hardLimitHeldBack++;
+          metrics?.countRaftLogGc('heldBack', 0);
+        },
+      },
       rng: createRng(region.id * 7_919 + this.options.storeId),
       logger: this.log,
       markDirty: (p) => this.loop.markDirty(p),

@@ -95,6 +95,7 @@ export class StoreServer {
         clusterId: pd.clusterId,
         engine,
         raft: { electionTicks: config.raftElectionTicks, heartbeatTicks: config.raftHeartbeatTicks },
+        raftLogGc: { countLimit: config.raftLogGcCountLimit, hardCountLimit: config.raftLogGcHardCountLimit, checkTicks: config.raftLogGcCheckTicks },
         tickMs: config.raftTickMs,
         entryCacheBytes: config.raftEntryCacheBytes,
         inboundMessagesMax: config.inboundMessagesMax,
@@ -231,8 +232,13 @@ export class StoreServer {
 
   private updateGauges(): void {
     let leaders = 0;
-    for (const peer of this.raftStore.peers.values()) if (peer.isLeader) leaders++;
+    let logEntries = 0;
+    for (const peer of this.raftStore.peers.values()) {
+      if (peer.isLeader) leaders++;
+      logEntries += peer.storage.lastIndex() - peer.storage.truncatedIndex;
+    }
     this.metrics.setRegionCounts(this.raftStore.peers.size, leaders);
+    this.metrics.setRaftLogEntries(logEntries);
     this.metrics.setQueueDepth('proposals', this.writes.pendingProposals);
   }
 
@@ -314,6 +320,8 @@ export class StoreServer {
       leaderPeerId: p.leaderId,
       term: p.term,
       appliedIndex: p.applied,
+      truncatedIndex: p.storage.truncatedIndex,
+      firstIndex: p.storage.firstIndex(),
       lastIndex: p.storage.lastIndex(),
     }));
     return {

@@ -2,13 +2,17 @@
 // commit, apply, raw write path) over crashable in-memory engines and a simulated network that
 // drops, delays and partitions, with crashes anywhere — including between a round's durable log
 // write and its apply. Checked after healing: every acknowledged write is readable with its value
-// through the leader, and the three replicas' data are identical. Seeds are replayable:
-// FLOTILLA_STORE_SIM_SEED=n runs one.
+// through the leader, and the three replicas' data are identical. Raft log GC runs with tiny
+// limits the seed picks (a few entries to a few dozen): the run checks compactions happened, that
+// restarts loaded truncated logs, that a down follower held the log back past the hard limit, and
+// at the end that every log is bounded and no raft log key below a replica's first index is left.
+// Seeds are replayable: FLOTILLA_STORE_SIM_SEED=n runs one.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRng, type Rng } from '../../common/index.js';
 import type { kvrpcpb } from '../../proto/index.js';
-import { rawContents, type SimNode, StoreSim } from '../support/store-sim.js';
+import type { RaftLogGcOptions } from '../../store/raft-log-gc.js';
+import { raftLogKeysBelow, rawContents, type SimNode, StoreSim } from '../support/store-sim.js';
 
 const STEPS = 400;
 const SEEDS = process.env['FLOTILLA_STORE_SIM_SEED'] !== undefined ? [Number(process.env['FLOTILLA_STORE_SIM_SEED'])] : Array.from({ length: 12 }, (_, i) => 1 + i);
@@ -17,6 +21,20 @@ interface Outcome {
   readonly acked: Map<string, string>;
   readonly counters: StoreSim['counters'];
   readonly readsChecked: number;
+  /** Most raft log entries any replica held at any step. */
+  readonly heldMax: number;
+}
+
+/** Tiny raft log GC limits, picked by the seed (VOPR-style: the seed picks the fault parameters). */
+function gcOptionsOf(seed: number): RaftLogGcOptions {
+  const countLimit = [4, 16, 48][seed % 3]!;
+  return { countLimit, hardCountLimit: countLimit * 3, checkTicks: 1 + (seed % 4) };
+}
+
+/** Entries a replica's log holds (after its truncated index). */
+function heldEntries(node: SimNode, regionId: number): number {
+  const storage = node.store?.peers.get(regionId)?.storage;
+  return storage === undefined ? 0 : storage.lastIndex() - storage.truncatedIndex;
 }
 
 function putRequest(sim: StoreSim, node: SimNode, key: string, value: string): kvrpcpb.RawPutRequest {
@@ -26,8 +44,10 @@ function putRequest(sim: StoreSim, node: SimNode, key: string, value: string): k
 async function runSeed(seed: number): Promise<Outcome> {
   const rng: Rng = createRng(seed);
   // Odd seeds read by lease where valid; even seeds send every read through ReadIndex.
-  const sim = await StoreSim.start(3, { rng: rng.fork(), dropRate: 0.05, maxDelaySteps: 3, isLeaseReadEnabled: seed % 2 === 1 });
+  const gc = gcOptionsOf(seed);
+  const sim = await StoreSim.start(3, { rng: rng.fork(), dropRate: 0.05, maxDelaySteps: 3, isLeaseReadEnabled: seed % 2 === 1, raftLogGc: gc });
   const acked = new Map<string, string>();
+  let heldMax = 0;
   const readRng = rng.fork();
   const staleReads: string[] = [];
   let readsChecked = 0;
@@ -84,6 +104,7 @@ async function runSeed(seed: number): Promise<Outcome> {
         }
       }
       await sim.advance();
+      for (const node of sim.nodes) heldMax = Math.max(heldMax, heldEntries(node, sim.region.id));
     }
     // Heal completely and let everything converge.
     sim.cut.clear();
@@ -101,7 +122,20 @@ async function runSeed(seed: number): Promise<Outcome> {
       const last = leader.store!.peers.get(sim.region.id)!.storage.lastIndex();
       converged = applied.every((a) => a === last);
     }
-    assert.ok(converged, `seed ${seed}: replicas did not converge`);
+    assert.ok(converged, `seed ${seed}: replicas did not converge (replay: FLOTILLA_STORE_SIM_SEED=${seed})`);
+    // With every follower caught up, the leader compacts and every replica applies it: each log
+    // ends bounded by the limit, and holds no raft log key below its first index.
+    let isBounded = false;
+    for (let i = 0; i < 200 && !isBounded; i++) {
+      await sim.advance();
+      isBounded = sim.nodes.every((n) => heldEntries(n, sim.region.id) <= gc.countLimit);
+    }
+    const held = sim.nodes.map((n) => heldEntries(n, sim.region.id));
+    assert.ok(isBounded, `seed ${seed}: raft logs hold ${held.join(', ')} entries, limit ${gc.countLimit} (replay: FLOTILLA_STORE_SIM_SEED=${seed})`);
+    for (const node of sim.nodes) {
+      const first = node.store!.peers.get(sim.region.id)!.storage.firstIndex();
+      assert.equal(await raftLogKeysBelow(node.engine, sim.region.id, first), 0, `seed ${seed}: store ${node.storeId} keeps raft log keys below its first index ${first}`);
+    }
     const leader = sim.leader()!;
     for (const [key, value] of acked) {
       const r = await leader.raw!.get({ context: sim.context(leader), key: Buffer.from(key) });
@@ -111,7 +145,7 @@ async function runSeed(seed: number): Promise<Outcome> {
     const contents = await Promise.all(sim.nodes.map((n) => rawContents(n.engine)));
     assert.deepEqual(contents[1], contents[0], `seed ${seed}: replicas 1 and 2 differ`);
     assert.deepEqual(contents[2], contents[0], `seed ${seed}: replicas 1 and 3 differ`);
-    return { acked, counters: sim.counters, readsChecked };
+    return { acked, counters: sim.counters, readsChecked, heldMax };
   } finally {
     await sim.stop();
   }
@@ -119,7 +153,10 @@ async function runSeed(seed: number): Promise<Outcome> {
 
 describe('store poll loop under a simulated network and crashes', () => {
   it(`keeps every acknowledged write over ${SEEDS.length} seeds`, async () => {
-    const totals = { entryLoads: 0, acked: 0, readsChecked: 0, crashes: 0, crashesBeforeApply: 0, restarts: 0, dropped: 0, delivered: 0 };
+    const totals = {
+      entryLoads: 0, acked: 0, readsChecked: 0, crashes: 0, crashesBeforeApply: 0, restarts: 0, dropped: 0, delivered: 0,
+      gcProposed: 0, gcCompactions: 0, gcCompactedEntries: 0, gcHardLimitHeldBack: 0, restartsWithTruncatedLog: 0, heldMax: 0,
+    };
     for (const seed of SEEDS) {
       const out = await runSeed(seed);
       totals.acked += out.acked.size;
@@ -130,6 +167,12 @@ describe('store poll loop under a simulated network and crashes', () => {
       totals.restarts += out.counters.restarts;
       totals.dropped += out.counters.dropped;
       totals.delivered += out.counters.delivered;
+      totals.gcProposed += out.counters.gcProposed;
+      totals.gcCompactions += out.counters.gcCompactions;
+      totals.gcCompactedEntries += out.counters.gcCompactedEntries;
+      totals.gcHardLimitHeldBack += out.counters.gcHardLimitHeldBack;
+      totals.restartsWithTruncatedLog += out.counters.restartsWithTruncatedLog;
+      totals.heldMax = Math.max(totals.heldMax, out.heldMax);
     }
     // The run must reach what it claims to test.
     assert.ok(totals.acked > 1_000, JSON.stringify(totals));
@@ -137,6 +180,9 @@ describe('store poll loop under a simulated network and crashes', () => {
     assert.ok(totals.readsChecked > 1_000, JSON.stringify(totals));
     assert.ok(totals.entryLoads > 0, `no lagging follower was caught up from disk: ${JSON.stringify(totals)}`);
     assert.ok(totals.crashes > totals.crashesBeforeApply, JSON.stringify(totals));
+    assert.ok(totals.gcCompactions > 0 && totals.gcCompactedEntries > totals.acked / 2, `raft log GC did not run: ${JSON.stringify(totals)}`);
+    assert.ok(totals.restartsWithTruncatedLog > 0, `no restart loaded a truncated log: ${JSON.stringify(totals)}`);
+    assert.ok(totals.gcHardLimitHeldBack > 0, `no lagging follower held a log back past the hard limit: ${JSON.stringify(totals)}`);
     console.log(`store sim: ${JSON.stringify(totals)}`);
   });
 });

@@ -4,7 +4,7 @@
 // delays, partitions), and crashes that keep only what a machine crash keeps: every synced write
 // and whatever prefix of the unsynced ones the seed decides (RocksDB's WAL semantics).
 
-import { ChannelCache, grpc, type Logger, type RegionMeta, type Rng, silentLogger, type WriteOp } from '../../common/index.js';
+import { ChannelCache, grpc, type Logger, raftLogRange, type RegionMeta, type Rng, silentLogger, type WriteOp } from '../../common/index.js';
 import { messageCodec, type kvrpcpb, type raft_serverpb } from '../../proto/index.js';
 import type { Message } from '../../raft/index.js';
 import { messageToWire } from '../../raft-host/index.js';
@@ -14,7 +14,8 @@ import { KvWrites } from '../../store/kv-writes.js';
 import { LatchSet } from '../../store/latch-set.js';
 import type { Peer } from '../../store/peer.js';
 import type { RaftSender } from '../../store/poll-loop.js';
-import { RaftStore } from '../../store/raft-store.js';
+import { RAFT_INIT_INDEX, RaftStore } from '../../store/raft-store.js';
+import type { RaftLogGcOptions } from '../../store/raft-log-gc.js';
 import { RawKv } from '../../store/raw-kv.js';
 
 /** A MemoryEngine that remembers its write batches, so a crash can keep only what was durable. */
@@ -82,7 +83,11 @@ export interface SimOptions {
   readonly isLeaseReadEnabled?: boolean;
   readonly dropRate: number;
   readonly maxDelaySteps: number;
+  /** Raft log GC limits of every store (default: the store's defaults, which a short run never reaches). */
+  readonly raftLogGc?: RaftLogGcOptions;
 }
+
+const RAFT_LOG_GC_DEFAULT: RaftLogGcOptions = { countLimit: 10_000, hardCountLimit: 100_000, checkTicks: 10 };
 
 export class StoreSim {
   readonly nodes: SimNode[] = [];
@@ -92,7 +97,10 @@ export class StoreSim {
   readonly cut = new Set<string>();
   private readonly channels = new ChannelCache(grpc.credentials.createInsecure());
   private readonly log: Logger = silentLogger();
-  readonly counters = { sent: 0, delivered: 0, dropped: 0, crashes: 0, crashesBeforeApply: 0, restarts: 0, entryLoads: 0 };
+  readonly counters = {
+    sent: 0, delivered: 0, dropped: 0, crashes: 0, crashesBeforeApply: 0, restarts: 0, entryLoads: 0,
+    gcProposed: 0, gcCompactions: 0, gcCompactedEntries: 0, gcHardLimitHeldBack: 0, restartsWithTruncatedLog: 0,
+  };
 
   constructor(readonly region: RegionMeta, private readonly options: SimOptions) {}
 
@@ -122,6 +130,7 @@ export class StoreSim {
       clusterId: 1n,
       engine: node.engine,
       raft: { electionTicks: 10, heartbeatTicks: 2 },
+      raftLogGc: this.options.raftLogGc ?? RAFT_LOG_GC_DEFAULT,
       tickMs: 100,
       entryCacheBytes: 8 * 1024, // small: lagging followers are caught up from disk, as on a busy store
       inboundMessagesMax: 100_000,
@@ -142,6 +151,7 @@ export class StoreSim {
       simulated: { sender, isLeaseReadEnabled: this.options.isLeaseReadEnabled !== false },
     });
     node.store = store;
+    if ((store.peers.get(this.region.id)?.storage.truncatedIndex ?? 0) > RAFT_INIT_INDEX) this.counters.restartsWithTruncatedLog++;
     const writes = new KvWrites(node.engine, store.loop, new LatchSet(256), LIMITS);
     node.raw = new RawKv(new KvRouting(node.storeId, store.peers, LIMITS), writes);
   }
@@ -196,7 +206,7 @@ export class StoreSim {
   private markCrashed(node: SimNode): void {
     if (node.store === null) return;
     const store = node.store;
-    this.counters.entryLoads += store.entryLoads;
+    this.addStoreCounters(store);
     node.store = null;
     node.raw = null;
     node.generation++;
@@ -241,8 +251,16 @@ export class StoreSim {
     };
   }
 
+  private addStoreCounters(store: RaftStore): void {
+    this.counters.entryLoads += store.entryLoads;
+    this.counters.gcProposed += store.raftLogGc.proposed;
+    this.counters.gcCompactions += store.raftLogGc.compactions;
+    this.counters.gcCompactedEntries += store.raftLogGc.compactedEntries;
+    this.counters.gcHardLimitHeldBack += store.raftLogGc.hardLimitHeldBack;
+  }
+
   async stop(): Promise<void> {
-    for (const node of this.nodes) this.counters.entryLoads += node.store?.entryLoads ?? 0;
+    for (const node of this.nodes) if (node.store !== null) this.addStoreCounters(node.store);
     for (const node of this.nodes) await node.store?.stop();
     this.channels.close();
   }
@@ -251,6 +269,17 @@ export class StoreSim {
 /** Lets every pending round, write and callback run (a few macrotask turns). */
 export async function settle(turns = 4): Promise<void> {
   for (let i = 0; i < turns; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/** How many raft log keys of `regionId` an engine holds below `index` (log GC must leave none below the first index). */
+export async function raftLogKeysBelow(engine: MemoryEngine, regionId: number, index: number): Promise<number> {
+  const range = raftLogRange(regionId, 0, index);
+  const snap = await engine.snapshot();
+  try {
+    return (await snap.scan(range.start, range.end, { limit: 1_000_000 })).length;
+  } finally {
+    await snap.release();
+  }
 }
 
 /** Keys of the raw CF of an engine with their stored bytes, for replica comparison. */
