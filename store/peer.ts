@@ -11,6 +11,13 @@
 // CompactLog (one in flight per term). Every replica applies it the same way: the truncated index
 // and term go into the apply state and the entries up to it are deleted, both in the apply write
 // batch (so a crash keeps both or neither), and the in-memory log drops them at once.
+//
+// Key count (approximateKeys, reported to PD): the region's records in the one-per-user-key CFs,
+// raw and latest. Applying a batch collects its puts and deletes there; the poll loop looks up, in
+// one multiGet for every region of the batch, which of those keys existed before it; then a put
+// of a new key adds one, a delete of a present key takes one away, and the count goes into the
+// apply state in the same batch. Every replica applies the same operations to the same state, so
+// every replica keeps the same count, and a crash keeps it in step with the applied index.
 
 import type { Logger } from 'pino';
 import {
@@ -53,6 +60,8 @@ export interface PeerInit {
   readonly region: RegionMeta;
   readonly storage: PeerStorage;
   readonly applied: number;
+  /** Keys in the region's raw and latest CFs as of `applied` (see the file comment). */
+  readonly approximateKeys: number;
   readonly raft: PeerRaftOptions;
   readonly raftLogGc: RaftLogGcOptions;
   readonly onRaftLogGc?: RaftLogGcObserver;
@@ -93,6 +102,8 @@ export class Peer {
   readonly log: Logger;
   region: RegionMeta;
   applied: number;
+  /** Keys in the region's raw and latest CFs as of `applied` (see the file comment). */
+  approximateKeys: number;
   private role: StateRole = 'Follower';
   private leaderReady = false;
   /** An entry of this term is being applied; leadership is ready once its batch is written. */
@@ -113,6 +124,12 @@ export class Peer {
   private compactLogTerm = 0;
   /** The hard-limit warning was logged for the current episode (reset once the log is compacted). */
   private isGcHeldBackWarned = false;
+  /** Puts and deletes of raw/latest keys applied since the last finishApply(), in order. */
+  private countedOps: WriteOp[] = [];
+  /** countedOps' keys as strings (map keys), and the distinct ones to look up. */
+  private countedKeys: string[] = [];
+  /** Entries were applied since the last finishApply(): the apply state is to be written. */
+  private isApplyStatePending = false;
 
   constructor(readonly storage: PeerStorage, private readonly init: PeerInit) {
     this.region = init.region;
@@ -122,6 +139,7 @@ export class Peer {
     this.peerId = me.id;
     this.log = init.logger.child({ regionId: this.regionId, peerId: this.peerId });
     this.applied = init.applied;
+    this.approximateKeys = init.approximateKeys;
     this.raw = new RawNode({
       id: this.peerId,
       storage,
@@ -342,11 +360,12 @@ export class Peer {
   }
 
   /**
-   * Applies committed entries: their data modifications and this region's new apply state go into
-   * `ops` (one write batch for every region of the round); `done` collects the answers to give
-   * once that batch is written.
+   * Applies committed entries: their data modifications go into `ops` (one write batch for every
+   * region of the round); `done` collects the answers to give once that batch is written. Returns
+   * whether anything was applied: then the caller looks up keyCountProbes() and calls
+   * finishApply(), which adds the apply state, before writing the batch.
    */
-  applyCommitted(entries: readonly Entry[], ops: WriteOp[], done: (() => void)[]): void {
+  applyCommitted(entries: readonly Entry[], ops: WriteOp[], done: (() => void)[]): boolean {
     let changed = false;
     for (const e of entries) {
       if (e.index <= this.applied) continue;
@@ -354,6 +373,7 @@ export class Peer {
       const result = this.applyEntry(e, ops);
       this.applied = e.index;
       changed = true;
+      this.isApplyStatePending = true;
       const { index, term } = e;
       if (this.waiters.size > 0) done.push(() => this.waiters.applied(index, term, result));
       if (!this.leaderReady && !this.isReadyPending && this.role === 'Leader' && e.term === this.raw.term) {
@@ -370,12 +390,47 @@ export class Peer {
         });
       }
     }
-    if (changed) {
-      ops.push({
-        kind: 'put', cf: 'local', key: applyStateKey(this.regionId),
-        value: encodeApplyState({ appliedIndex: this.applied, truncatedIndex: this.storage.truncatedIndex, truncatedTerm: this.storage.truncatedTerm }),
-      });
+    return changed;
+  }
+
+  /** Appends the distinct raw/latest keys this batch put or deleted (their presence before it is looked up). */
+  keyCountProbes(out: Buffer[]): void {
+    const seen = new Set<string>();
+    for (let i = 0; i < this.countedOps.length; i++) {
+      const key = this.countedOps[i]!.key.toString('latin1');
+      this.countedKeys.push(key);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push(this.countedOps[i]!.key);
     }
+  }
+
+  /**
+   * Settles the key count of what applyCommitted() applied since the last call, given the probed
+   * keys that were present before (`present`, latin1 strings), and appends the apply state to `ops`.
+   */
+  finishApply(present: ReadonlySet<string>, ops: WriteOp[]): void {
+    if (!this.isApplyStatePending) return;
+    invariant(this.countedKeys.length === this.countedOps.length, () => `region ${this.regionId}: finishApply without keyCountProbes`);
+    const isPresent = new Map<string, boolean>();
+    let delta = 0;
+    for (let i = 0; i < this.countedOps.length; i++) {
+      const key = this.countedKeys[i]!;
+      const was = isPresent.get(key) ?? present.has(key);
+      const is = this.countedOps[i]!.kind === 'put';
+      delta += Number(is) - Number(was);
+      isPresent.set(key, is);
+    }
+    this.countedOps = [];
+    this.countedKeys = [];
+    this.isApplyStatePending = false;
+    this.approximateKeys = Math.max(0, this.approximateKeys + delta);
+    ops.push({
+      kind: 'put', cf: 'local', key: applyStateKey(this.regionId),
+      value: encodeApplyState({
+        appliedIndex: this.applied, truncatedIndex: this.storage.truncatedIndex, truncatedTerm: this.storage.truncatedTerm, approximateKeys: this.approximateKeys,
+      }),
+    });
   }
 
   private applyEntry(e: Entry, ops: WriteOp[]): ApplyResult {
@@ -393,6 +448,7 @@ export class Peer {
       }
       for (const op of cmd.ops) {
         ops.push(op);
+        if (op.cf === 'raw' || op.cf === 'latest') this.countedOps.push(op);
         if (op.cf === 'raw' || op.cf === 'write') {
           this.traffic.keysWritten++;
           this.traffic.bytesWritten += op.key.length + (op.kind === 'put' ? op.value.length : 0);

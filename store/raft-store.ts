@@ -4,7 +4,7 @@
 
 import type { Logger } from 'pino';
 import {
-  applyStateKey, type ChannelCache, createRng, FlotillaError, raftHardStateKey, raftLogIndexOf, raftLogRange, type RegionMeta,
+  applyStateKey, cfRangeOf, type ChannelCache, createRng, decodeKey, FlotillaError, raftHardStateKey, raftLogIndexOf, raftLogRange, type RegionMeta,
   regionIdOfStateKey, regionStateKey, regionStatesRange, u64ToSafeNumber, type WriteOp,
 } from '../common/index.js';
 import type { raft_serverpb } from '../proto/index.js';
@@ -17,6 +17,9 @@ import { EntryCacheBudget, PeerStorage } from './peer-storage.js';
 import { type PollLoopMetrics, PollLoop, type RaftSender } from './poll-loop.js';
 import type { RaftLogGcOptions } from './raft-log-gc.js';
 import { StoreTransport } from './transport.js';
+
+/** Keys read per page when a region's keys are counted at load (a version-1 apply state). */
+const KEY_COUNT_PAGE = 10_000;
 
 /** A bootstrapped region's replicas all start from this log position (as TiKV's do). */
 export const RAFT_INIT_INDEX = 5;
@@ -127,7 +130,14 @@ export class RaftStore {
     const applyBytes = await engine.get(applyStateKey(region.id));
     const hsBytes = await engine.get(raftHardStateKey(region.id));
     if (applyBytes === null || hsBytes === null) throw new FlotillaError('Corruption', `${what}: region state without apply state or hard state`);
-    const apply = decodeApplyState(applyBytes, region.id);
+    const saved = decodeApplyState(applyBytes, region.id);
+    let approximateKeys = saved.approximateKeys;
+    if (approximateKeys === null) {
+      // Written before the apply state kept the key count: count once; the next apply keeps it.
+      approximateKeys = await countRegionKeys(engine, region);
+      this.log.info({ regionId: region.id, keys: approximateKeys }, 'counted the region\'s keys (apply state without a key count)');
+    }
+    const apply = { ...saved, approximateKeys };
     let hardState = decodeHardState(hsBytes, `${what} raft log`);
     const range = raftLogRange(region.id, apply.truncatedIndex + 1, Number.MAX_SAFE_INTEGER);
     const snap = await engine.snapshot();
@@ -156,7 +166,7 @@ export class RaftStore {
     this.log.info({ regionId: region.id, applied: apply.appliedIndex, truncatedIndex: apply.truncatedIndex, lastIndex: last, term: hardState.term }, 'loaded region');
   }
 
-  private addPeer(region: RegionMeta, hardState: HardState, apply: ApplyState, entries: readonly Entry[]): Peer {
+  private addPeer(region: RegionMeta, hardState: HardState, apply: ApplyState & { readonly approximateKeys: number }, entries: readonly Entry[]): Peer {
     const ref: { peer?: Peer } = {};
     const storage = new PeerStorage(region.id, this.options.engine, this.budget, {
       hardState, confState: confStateOf(region), truncatedIndex: apply.truncatedIndex, truncatedTerm: apply.truncatedTerm, entries,
@@ -174,6 +184,7 @@ export class RaftStore {
       region,
       storage,
       applied: apply.appliedIndex,
+      approximateKeys: apply.approximateKeys,
       raft: this.options.raft,
       raftLogGc: this.options.raftLogGc,
       onRaftLogGc: {
@@ -209,7 +220,7 @@ export class RaftStore {
    */
   async createBootstrapPeer(region: RegionMeta): Promise<void> {
     if (this.loop.peers.has(region.id)) return;
-    const apply: ApplyState = { appliedIndex: RAFT_INIT_INDEX, truncatedIndex: RAFT_INIT_INDEX, truncatedTerm: RAFT_INIT_TERM };
+    const apply = { appliedIndex: RAFT_INIT_INDEX, truncatedIndex: RAFT_INIT_INDEX, truncatedTerm: RAFT_INIT_TERM, approximateKeys: 0 };
     const hardState: HardState = { term: RAFT_INIT_TERM, vote: 0, commit: RAFT_INIT_INDEX };
     const ops: WriteOp[] = [
       { kind: 'put', cf: 'local', key: regionStateKey(region.id), value: encodeRegionState({ state: 'normal', region }) },
@@ -265,4 +276,27 @@ export class RaftStore {
     const err = new FlotillaError('Unavailable', 'the store is stopping');
     for (const peer of this.loop.peers.values()) peer.destroy(err);
   }
+}
+
+/** The region's records in the raw and latest CFs (one per user key), counted page by page. */
+async function countRegionKeys(engine: Engine, region: RegionMeta): Promise<number> {
+  const start = region.startKey.length === 0 ? Buffer.alloc(0) : decodeKey(region.startKey).key;
+  const end = region.endKey.length === 0 ? null : decodeKey(region.endKey).key;
+  let keys = 0;
+  const snap = await engine.snapshot();
+  try {
+    for (const cf of ['raw', 'latest'] as const) {
+      const range = cfRangeOf(cf, start, end);
+      let from = range.start;
+      for (;;) {
+        const page = await snap.scan(from, range.end, { limit: KEY_COUNT_PAGE });
+        keys += page.length;
+        if (page.length < KEY_COUNT_PAGE) break;
+        from = Buffer.concat([page[page.length - 1]!.key, Buffer.from([0])]);
+      }
+    }
+  } finally {
+    await snap.release();
+  }
+  return keys;
 }

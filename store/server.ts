@@ -263,8 +263,8 @@ export class StoreServer {
 
   /**
    * Tells PD this store leads `peer`'s region (on leadership, then periodically), with the
-   * region's traffic since the last beat and its approximate size on disk (flushed data only;
-   * approximate key counts arrive with F7's split checker).
+   * region's traffic since the last beat, its approximate size on disk (flushed data only) and
+   * its key count (raw and latest records, kept at apply: peer.ts).
    */
   regionHeartbeat(peer: Peer): void {
     if (this.stopped || !peer.isLeader) return;
@@ -276,7 +276,7 @@ export class StoreServer {
     const traffic = peer.takeTraffic();
     void this.approximateSize(peer).then((size) => {
       this.pd.regionHeartbeat({
-        region: peer.region, leader, term: peer.term, approximateSizeBytes: size, approximateKeys: 0,
+        region: peer.region, leader, term: peer.term, approximateSizeBytes: size, approximateKeys: peer.approximateKeys,
         ...traffic, intervalMs, pendingPeers: [], downPeers: [],
       });
     });
@@ -320,6 +320,7 @@ export class StoreServer {
       leaderPeerId: p.leaderId,
       term: p.term,
       appliedIndex: p.applied,
+      approximateKeys: p.approximateKeys,
       truncatedIndex: p.storage.truncatedIndex,
       firstIndex: p.storage.firstIndex(),
       lastIndex: p.storage.lastIndex(),

@@ -2,7 +2,8 @@
 // 127.0.0.1). The bootstrap region serves raw and transactional requests through its leader;
 // every other addressing answers a typed region error; bad requests get typed errors and the
 // store keeps serving; kill -9 of the leader's store under a write load loses no acknowledged
-// write; restarted stores catch up and read their regions back.
+// write; restarted stores catch up and read their regions back. Region heartbeats (every 500 ms
+// here) carry the region's key count to PD.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -20,6 +21,7 @@ interface RegionStatus {
   leaderPeerId: number;
   term: number;
   appliedIndex: number;
+  approximateKeys: number;
 }
 
 interface Leader {
@@ -57,7 +59,7 @@ describe('flotilla-store: 1 PD + 3 stores', () => {
   let cluster: StoreTestCluster;
 
   before(async () => {
-    cluster = await StoreTestCluster.start({ stores: 3, pdCount: 1 });
+    cluster = await StoreTestCluster.start({ stores: 3, pdCount: 1, extraStoreArgs: ['--pd-heartbeat-ms', '500'] });
   });
   after(async () => {
     await cluster?.stop();
@@ -134,6 +136,40 @@ describe('flotilla-store: 1 PD + 3 stores', () => {
     assert.ok(late.errors[0]?.conflict !== null && late.errors[0]?.conflict !== undefined, JSON.stringify(late.errors));
     const status = await kv.call('KvCheckTxnStatus', { context: ctx, primaryKey: b('t/a'), lockTs: String(start), currentTs: String(start + 20n) });
     assert.equal(status.commitVersion, String(start + 5n));
+  });
+
+  it('reports the region\'s key count to PD: new raw and transactional keys count, overwrites do not, deletes take away', async () => {
+    const leader = await findLeader(cluster);
+    const { kv, ctx } = leader;
+    const before = (await regionOf(cluster, leader.index))!.approximateKeys;
+    const keys = Array.from({ length: 100 }, (_, i) => b(`count/${String(i).padStart(3, '0')}`));
+    assert.equal((await kv.call('RawBatchPut', { context: ctx, pairs: keys.map((key) => ({ key, value: b('v') })) })).otherError, null);
+    assert.equal((await kv.call('RawBatchPut', { context: ctx, pairs: keys.slice(0, 10).map((key) => ({ key, value: b('again') })) })).otherError, null);
+    assert.equal((await kv.call('RawBatchDelete', { context: ctx, keys: [...keys.slice(90, 95), b('count/absent')] })).otherError, null);
+    const start = 5_000n << 18n;
+    const txnKeys = [b('count-txn/a'), b('count-txn/b'), b('count-txn/c')];
+    const pw = await kv.call('KvPrewrite', { context: ctx, primaryLock: txnKeys[0]!, startVersion: String(start), lockTtl: '3000', mutations: txnKeys.map((key) => ({ op: 'Put' as const, key, value: b('t') })) });
+    assert.deepEqual(pw.errors, []);
+    assert.equal((await kv.call('KvCommit', { context: ctx, keys: txnKeys, startVersion: String(start), commitVersion: String(start + 1n) })).error, null);
+    // 100 new − 5 deleted + 3 transactional; a concurrent TTL sweep may remove one expired raw key.
+    const expected = before + 98;
+    const regionId = leader.region.id;
+    const seen = await waitFor('PD to show the key count the leader keeps', async () => {
+      const pd = await cluster.pdApi(`region/id/${regionId}`);
+      const pdKeys = (pd.body as { approximateKeys?: number } | null)?.approximateKeys;
+      const own = (await regionOf(cluster, leader.index))!.approximateKeys;
+      return pdKeys === own && own >= expected - 1 && own <= expected ? pdKeys : undefined;
+    }, { timeoutMs: 15_000, intervalMs: 100 });
+    assert.ok(seen > 0);
+    // Plausible against what a client sees: every visible key, and at most one expired raw key more.
+    const visibleRaw = (await kv.call('RawScan', { context: ctx, startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), limit: 10_000 })).kvs.length;
+    const visibleTxn = (await kv.call('KvScan', { context: ctx, startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), limit: 10_000, version: String(start + 10n) })).pairs.length;
+    assert.ok(seen >= visibleRaw + visibleTxn && seen <= visibleRaw + visibleTxn + 1, `PD shows ${seen} keys; a client sees ${visibleRaw} raw and ${visibleTxn} transactional`);
+    // Every replica keeps the same count.
+    await waitFor('every replica to count the same', async () => {
+      const counts = await Promise.all([0, 1, 2].map(async (i) => (await regionOf(cluster, i))!.approximateKeys));
+      return counts.every((c) => c === counts[0]) ? true : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 100 });
   });
 
   it('answers typed region errors for every other addressing', async () => {

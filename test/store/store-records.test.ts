@@ -4,7 +4,7 @@
 // including keys outside a bounded region (which a one-region cluster never shows).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeKey, FlotillaError, lockKey, rawKey, type RegionMeta, writeKey, latestKey, defaultKey, type WriteOp } from '../../common/index.js';
+import { crc32, encodeKey, FlotillaError, lockKey, rawKey, type RegionMeta, writeKey, latestKey, defaultKey, type WriteOp } from '../../common/index.js';
 import type { kvrpcpb } from '../../proto/index.js';
 import {
   decodeApplyState, decodeRegionState, decodeStoreIdent, encodeApplyState, encodeRegionState, encodeStoreIdent,
@@ -36,9 +36,18 @@ describe('store local records', () => {
     const ident = { clusterId: 0xfedcba9876543210n, storeId: 42 };
     assert.deepEqual(decodeStoreIdent(encodeStoreIdent(ident)), ident);
     everyBitFlip(encodeStoreIdent(ident), decodeStoreIdent);
-    const apply = { appliedIndex: 123_456, truncatedIndex: 5, truncatedTerm: 5 };
+    const apply = { appliedIndex: 123_456, truncatedIndex: 5, truncatedTerm: 5, approximateKeys: 2 ** 40 + 3 };
     assert.deepEqual(decodeApplyState(encodeApplyState(apply), 9), apply);
     everyBitFlip(encodeApplyState(apply), (b) => decodeApplyState(b, 9));
+    // A version-1 apply state (no key count) still loads: the count is unknown (counted at load).
+    const v1 = Buffer.alloc(29);
+    v1[0] = 1;
+    v1.writeBigUInt64BE(123_456n, 1);
+    v1.writeBigUInt64BE(5n, 9);
+    v1.writeBigUInt64BE(5n, 17);
+    v1.writeUInt32BE(crc32(v1, 0, 25), 25);
+    assert.deepEqual(decodeApplyState(v1, 9), { appliedIndex: 123_456, truncatedIndex: 5, truncatedTerm: 5, approximateKeys: null });
+    everyBitFlip(v1, (b) => decodeApplyState(b, 9));
     const state = { state: 'normal' as const, region };
     assert.deepEqual(decodeRegionState(encodeRegionState(state), 9), state);
     assert.equal(decodeRegionState(encodeRegionState({ state: 'tombstone', region }), 9).state, 'tombstone');

@@ -9,10 +9,10 @@
 // Seeds are replayable: FLOTILLA_STORE_SIM_SEED=n runs one.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRng, type Rng } from '../../common/index.js';
+import { applyStateKey, crc32, createRng, type Rng } from '../../common/index.js';
 import type { kvrpcpb } from '../../proto/index.js';
 import type { RaftLogGcOptions } from '../../store/raft-log-gc.js';
-import { raftLogKeysBelow, rawContents, type SimNode, StoreSim } from '../support/store-sim.js';
+import { countedKeys, raftLogKeysBelow, rawContents, type SimNode, StoreSim } from '../support/store-sim.js';
 
 const STEPS = 400;
 const SEEDS = process.env['FLOTILLA_STORE_SIM_SEED'] !== undefined ? [Number(process.env['FLOTILLA_STORE_SIM_SEED'])] : Array.from({ length: 12 }, (_, i) => 1 + i);
@@ -133,8 +133,11 @@ async function runSeed(seed: number): Promise<Outcome> {
     const held = sim.nodes.map((n) => heldEntries(n, sim.region.id));
     assert.ok(isBounded, `seed ${seed}: raft logs hold ${held.join(', ')} entries, limit ${gc.countLimit} (replay: FLOTILLA_STORE_SIM_SEED=${seed})`);
     for (const node of sim.nodes) {
-      const first = node.store!.peers.get(sim.region.id)!.storage.firstIndex();
+      const peer = node.store!.peers.get(sim.region.id)!;
+      const first = peer.storage.firstIndex();
       assert.equal(await raftLogKeysBelow(node.engine, sim.region.id, first), 0, `seed ${seed}: store ${node.storeId} keeps raft log keys below its first index ${first}`);
+      // The key count kept at apply (and persisted across every crash) is the engine's own.
+      assert.equal(peer.approximateKeys, await countedKeys(node.engine), `seed ${seed}: store ${node.storeId}'s key count`);
     }
     const leader = sim.leader()!;
     for (const [key, value] of acked) {
@@ -268,6 +271,100 @@ describe('a new leader serves reads only once it has applied what earlier leader
         }
       }
       assert.ok(checked, 'no new leader became ready');
+    } finally {
+      await sim.stop();
+    }
+  });
+});
+
+describe('region key counts (approximateKeys) are kept at apply', () => {
+  it('equal the raw and latest records of every replica through overwrites, deletes, batches, transactions, crashes and an old apply state', async () => {
+    const sim = await StoreSim.start(3, { rng: createRng(23), dropRate: 0, maxDelaySteps: 1 });
+    const peerOf = (n: SimNode) => n.store!.peers.get(sim.region.id)!;
+    /** Runs `op` against the current leader while the simulation advances; returns its answer. */
+    const run = async <T>(op: (leader: SimNode) => Promise<T>): Promise<T> => {
+      let leader: SimNode | undefined;
+      for (let i = 0; i < 300 && leader === undefined; i++) {
+        await sim.advance();
+        leader = sim.leader();
+      }
+      assert.ok(leader !== undefined, 'no leader');
+      let settled = false;
+      const p = op(leader).finally(() => {
+        settled = true;
+      });
+      for (let i = 0; i < 300 && !settled; i++) await sim.advance();
+      return p;
+    };
+    /** Every replica caught up with the leader holds exactly as many keys as it counts. */
+    const check = async (what: string, expected?: number): Promise<void> => {
+      let isCaughtUp = false;
+      for (let i = 0; i < 300 && !isCaughtUp; i++) {
+        await sim.advance();
+        const leader = sim.leader();
+        isCaughtUp = leader !== undefined && sim.nodes.every((n) => n.store !== null && peerOf(n).applied === peerOf(leader).applied);
+      }
+      assert.ok(isCaughtUp, `${what}: replicas did not catch up`);
+      for (const n of sim.nodes) {
+        const actual = await countedKeys(n.engine);
+        assert.equal(peerOf(n).approximateKeys, actual, `${what}: store ${n.storeId} counts ${peerOf(n).approximateKeys}, holds ${actual}`);
+        if (expected !== undefined) assert.equal(actual, expected, `${what}: store ${n.storeId} holds ${actual} keys`);
+      }
+    };
+    const b = (s: string): Buffer => Buffer.from(s);
+    const ctx = (n: SimNode) => sim.context(n);
+    const pair = (k: string) => ({ key: b(k), value: b(`v-${k}`), error: null });
+    try {
+      await run((l) => l.raw!.batchPut({ context: ctx(l), pairs: Array.from({ length: 20 }, (_, i) => pair(`k${String(i).padStart(2, '0')}`)), ttlsSeconds: [] }));
+      await check('20 new keys', 20);
+      for (let i = 0; i < 5; i++) await run((l) => l.raw!.put({ context: ctx(l), key: b(`k0${i}`), value: b('again'), ttlSeconds: '0' }));
+      await check('5 overwrites', 20);
+      await run((l) => l.raw!.batchPut({ context: ctx(l), pairs: [pair('x'), pair('x'), pair('y')], ttlsSeconds: [] }));
+      await check('a batch putting one new key twice', 22);
+      await run((l) => l.raw!.delete({ context: ctx(l), key: b('k05') }));
+      await run((l) => l.raw!.delete({ context: ctx(l), key: b('absent') }));
+      await check('a delete and a delete of an absent key', 21);
+      await run((l) => l.raw!.batchDelete({ context: ctx(l), keys: [b('k06'), b('k06'), b('absent2')] }));
+      await check('a batch deleting one key twice and an absent one', 20);
+      await run((l) => l.raw!.compareAndSwap({ context: ctx(l), key: b('c'), value: b('1'), previousValue: Buffer.alloc(0), previousNotExist: true, ttlSeconds: '0' }));
+      await check('a CAS creating a key', 21);
+      await run((l) => l.raw!.deleteRange({ context: ctx(l), startKey: b('k1'), endKey: b('k2') }));
+      await check('a delete range over k10..k19', 11);
+      // Transactions: a committed put creates a latest record; a committed delete keeps it (kind delete).
+      const txn = async (startTs: bigint, mutations: { op: 'Put' | 'Del'; key: string }[]): Promise<void> => {
+        const keys = mutations.map((m) => b(m.key));
+        const pw = await run((l) => l.txn!.prewrite({
+          context: ctx(l), mutations: mutations.map((m) => ({ op: m.op, key: b(m.key), value: b('t') })), primaryLock: keys[0]!,
+          startVersion: String(startTs), lockTtl: '3000', skipConstraintCheck: false, txnSize: String(keys.length), minCommitTs: '0', maxCommitTs: '0',
+        }));
+        assert.deepEqual(pw.errors ?? [], []);
+        const c = await run((l) => l.txn!.commit({ context: ctx(l), keys, startVersion: String(startTs), commitVersion: String(startTs + 1n) }));
+        assert.equal(c.error ?? null, null);
+      };
+      await txn(100n, [{ op: 'Put', key: 't1' }, { op: 'Put', key: 't2' }, { op: 'Put', key: 't3' }]);
+      await check('a transaction writing three keys', 14);
+      await txn(200n, [{ op: 'Put', key: 't1' }, { op: 'Del', key: 't2' }]);
+      await check('a transaction overwriting one and deleting one', 14);
+      // Crashes: the count is persisted with the apply state, in step with the applied index.
+      for (const victim of [sim.nodes[0]!, sim.leader()!]) {
+        await sim.crash(victim);
+        await run((l) => l.raw!.batchPut({ context: ctx(l), pairs: [pair(`z${victim.storeId}a`), pair(`z${victim.storeId}b`)], ttlsSeconds: [] }));
+        await sim.restart(victim);
+        await check(`store ${victim.storeId} crashed and restarted`);
+      }
+      // An apply state written before it kept a key count (version 1): counted at load.
+      const old = sim.nodes[2]!;
+      await sim.crash(old);
+      const saved = (await old.engine.get(applyStateKey(sim.region.id)))!;
+      const v1 = Buffer.alloc(29);
+      saved.copy(v1, 0, 0, 25);
+      v1[0] = 1;
+      v1.writeUInt32BE(crc32(v1, 0, 25), 25);
+      await old.engine.write([{ kind: 'put', cf: 'local', key: applyStateKey(sim.region.id), value: v1 }], { sync: true });
+      await sim.restart(old);
+      assert.equal(peerOf(old).approximateKeys, await countedKeys(old.engine), 'counted at load');
+      await run((l) => l.raw!.put({ context: ctx(l), key: b('after-v1'), value: b('1'), ttlSeconds: '0' }));
+      await check('after loading a version-1 apply state');
     } finally {
       await sim.stop();
     }

@@ -4,7 +4,7 @@
 // delays, partitions), and crashes that keep only what a machine crash keeps: every synced write
 // and whatever prefix of the unsynced ones the seed decides (RocksDB's WAL semantics).
 
-import { ChannelCache, grpc, type Logger, raftLogRange, type RegionMeta, type Rng, silentLogger, type WriteOp } from '../../common/index.js';
+import { cfRange, ChannelCache, grpc, type Logger, raftLogRange, type RegionMeta, type Rng, silentLogger, type WriteOp } from '../../common/index.js';
 import { messageCodec, type kvrpcpb, type raft_serverpb } from '../../proto/index.js';
 import type { Message } from '../../raft/index.js';
 import { messageToWire } from '../../raft-host/index.js';
@@ -17,6 +17,7 @@ import type { RaftSender } from '../../store/poll-loop.js';
 import { RAFT_INIT_INDEX, RaftStore } from '../../store/raft-store.js';
 import type { RaftLogGcOptions } from '../../store/raft-log-gc.js';
 import { RawKv } from '../../store/raw-kv.js';
+import { TxnKv } from '../../store/txn-kv.js';
 
 /** A MemoryEngine that remembers its write batches, so a crash can keep only what was durable. */
 export class CrashableEngine extends MemoryEngine {
@@ -67,6 +68,9 @@ export interface SimNode {
   engine: CrashableEngine;
   store: RaftStore | null;
   raw: RawKv | null;
+  txn: TxnKv | null;
+  /** The store's write path (latches → read barrier → decide → propose), for targeted tests. */
+  writes: KvWrites | null;
   generation: number;
   /** Set: the next round throws between its durable log write and its apply (a crash there). */
   crashBeforeApply: boolean;
@@ -110,7 +114,7 @@ export class StoreSim {
     const sim = new StoreSim(region, options);
     for (let i = 0; i < storeCount; i++) {
       const diskRng = options.rng.fork();
-      const node: SimNode = { storeId: i + 1, engine: new CrashableEngine(), store: null, raw: null, generation: 0, crashBeforeApply: false, crashedAtStep: -1, needsDiskCrash: false, writeTurns: null };
+      const node: SimNode = { storeId: i + 1, engine: new CrashableEngine(), store: null, raw: null, txn: null, writes: null, generation: 0, crashBeforeApply: false, crashedAtStep: -1, needsDiskCrash: false, writeTurns: null };
       node.engine = new CrashableEngine(() => node.writeTurns ?? diskRng.nextInt(3));
       sim.nodes.push(node);
       await sim.open(node);
@@ -153,7 +157,10 @@ export class StoreSim {
     node.store = store;
     if ((store.peers.get(this.region.id)?.storage.truncatedIndex ?? 0) > RAFT_INIT_INDEX) this.counters.restartsWithTruncatedLog++;
     const writes = new KvWrites(node.engine, store.loop, new LatchSet(256), LIMITS);
-    node.raw = new RawKv(new KvRouting(node.storeId, store.peers, LIMITS), writes);
+    const routing = new KvRouting(node.storeId, store.peers, LIMITS);
+    node.writes = writes;
+    node.raw = new RawKv(routing, writes);
+    node.txn = new TxnKv(routing, writes);
   }
 
   private enqueue(node: SimNode, generation: number, peer: Peer, messages: readonly Message[]): void {
@@ -209,6 +216,8 @@ export class StoreSim {
     this.addStoreCounters(store);
     node.store = null;
     node.raw = null;
+    node.txn = null;
+    node.writes = null;
     node.generation++;
     node.crashedAtStep = this.step;
     this.counters.crashes++;
@@ -277,6 +286,21 @@ export async function raftLogKeysBelow(engine: MemoryEngine, regionId: number, i
   const snap = await engine.snapshot();
   try {
     return (await snap.scan(range.start, range.end, { limit: 1_000_000 })).length;
+  } finally {
+    await snap.release();
+  }
+}
+
+/** Records in the raw and latest CFs of an engine: what a region's key count must equal. */
+export async function countedKeys(engine: MemoryEngine): Promise<number> {
+  const snap = await engine.snapshot();
+  try {
+    let n = 0;
+    for (const cf of ['raw', 'latest'] as const) {
+      const range = cfRange(cf);
+      n += (await snap.scan(range.start, range.end, { limit: 1_000_000 })).length;
+    }
+    return n;
   } finally {
     await snap.release();
   }
