@@ -1,7 +1,8 @@
 // flotilla-store as users run it: 1 PD + 3 stores as real processes (real RocksDB, real gRPC on
 // 127.0.0.1). The bootstrap region serves raw and transactional requests through its leader;
 // every other addressing answers a typed region error; bad requests get typed errors and the
-// store keeps serving; kill -9 of the leader's store under a write load loses no acknowledged
+// store keeps serving (an oversized Insert value too; Insert itself is prewritten with TiKV's
+// semantics); kill -9 of the leader's store under a write load loses no acknowledged
 // write; restarted stores catch up and read their regions back. Region heartbeats (every 500 ms
 // here) carry the region's key count to PD.
 import { after, before, describe, it } from 'node:test';
@@ -172,6 +173,37 @@ describe('flotilla-store: 1 PD + 3 stores', () => {
     }, { timeoutMs: 10_000, intervalMs: 100 });
   });
 
+  it('prewrites Insert: AlreadyExist for a key with a committed value, a put lock otherwise; the commit reads as a put', async () => {
+    const { kv, ctx } = await findLeader(cluster);
+    const start = 6_000n << 18n;
+    const prewrite = (startTs: bigint, mutations: kvrpcpb.Mutation__Input[]) => kv.call('KvPrewrite', { context: ctx, primaryLock: mutations[0]!.key!, startVersion: String(startTs), lockTtl: '3000', mutations });
+    const commit = async (startTs: bigint, keys: Buffer[]) => assert.equal((await kv.call('KvCommit', { context: ctx, keys, startVersion: String(startTs), commitVersion: String(startTs + 1n) })).error, null);
+    // A fresh key: inserted, committed, read back.
+    assert.deepEqual((await prewrite(start, [{ op: 'Insert', key: b('ins/a'), value: b('first') }])).errors, []);
+    await commit(start, [b('ins/a')]);
+    assert.equal((await kv.call('KvGet', { context: ctx, key: b('ins/a'), version: String(start + 5n) })).value.toString(), 'first');
+    // Inserting it again (alone, or beside a fresh key) fails whole: AlreadyExist names the key, nothing is locked.
+    const dup = await prewrite(start + 10n, [{ op: 'Insert', key: b('ins/b'), value: b('x') }, { op: 'Insert', key: b('ins/a'), value: b('second') }]);
+    assert.equal(dup.errors.length, 1);
+    assert.equal(dup.errors[0]?.alreadyExist?.key.toString(), 'ins/a');
+    const locks = await kv.call('KvScanLock', { context: ctx, startKey: b('ins/'), endKey: b('ins0'), maxVersion: String(start + 100n), limit: 10 });
+    assert.deepEqual(locks.locks, []);
+    // A plain Put of the same key still works; once it is deleted, Insert works again.
+    assert.deepEqual((await prewrite(start + 20n, [{ op: 'Del', key: b('ins/a') }])).errors, []);
+    await commit(start + 20n, [b('ins/a')]);
+    const again = await prewrite(start + 30n, [{ op: 'Insert', key: b('ins/a'), value: b('third') }, { op: 'Put', key: b('ins/c'), value: b('c') }]);
+    assert.deepEqual(again.errors, []);
+    const lock = await kv.call('KvScanLock', { context: ctx, startKey: b('ins/a'), endKey: b('ins/b'), maxVersion: String(start + 100n), limit: 10 });
+    assert.equal(lock.locks[0]?.lockType, 'Put', 'an Insert locks as a Put');
+    // A retried Insert prewrite (the client lost the answer) finds its own lock: no AlreadyExist.
+    assert.deepEqual((await prewrite(start + 30n, [{ op: 'Insert', key: b('ins/a'), value: b('third') }])).errors, []);
+    await commit(start + 30n, [b('ins/a'), b('ins/c')]);
+    assert.equal((await kv.call('KvGet', { context: ctx, key: b('ins/a'), version: String(start + 40n) })).value.toString(), 'third');
+    // An Insert that started before a later commit of the key conflicts (it does not see it as existing).
+    const late = await prewrite(start + 25n, [{ op: 'Insert', key: b('ins/a'), value: b('late') }]);
+    assert.ok(late.errors[0]?.conflict !== null && late.errors[0]?.conflict !== undefined, JSON.stringify(late.errors));
+  });
+
   it('answers typed region errors for every other addressing', async () => {
     const leader = await findLeader(cluster);
     const follower = [0, 1, 2].find((i) => i !== leader.index)!;
@@ -204,8 +236,8 @@ describe('flotilla-store: 1 PD + 3 stores', () => {
     assert.equal(tooMany.otherError?.code, 'LIMIT_EXCEEDED');
     const badScan = await kv.call('RawScan', { context: ctx, startKey: b('b'), endKey: b('a'), limit: 10 });
     assert.equal(badScan.otherError?.code, 'INVALID_ARGUMENT');
-    const insert = await kv.call('KvPrewrite', { context: ctx, primaryLock: b('k'), startVersion: '5', mutations: [{ op: 'Insert', key: b('k'), value: b('v') }] });
-    assert.equal(insert.otherError?.code, 'INVALID_ARGUMENT');
+    const bigInsert = await kv.call('KvPrewrite', { context: ctx, primaryLock: b('k'), startVersion: '5', mutations: [{ op: 'Insert', key: b('k'), value: Buffer.alloc(7 * 1024 * 1024) }] });
+    assert.equal(bigInsert.otherError?.code, 'INVALID_ARGUMENT');
     // Bytes that are not a RawGetRequest at all: the call fails, the store does not.
     await assert.rejects(new Promise((resolve, reject) => {
       kv.raw.makeUnaryRequest('/flotilla.kvservicepb.Kv/RawGet', (x: Buffer) => x, (x: Buffer) => x, Buffer.from([0x0a, 0xff, 0xff, 0xff, 0x0f]), (err, r) => (err ? reject(err) : resolve(r)));
