@@ -6,10 +6,14 @@
 // limits the seed picks (a few entries to a few dozen): the run checks compactions happened, that
 // restarts loaded truncated logs, that a down follower held the log back past the hard limit, and
 // at the end that every log is bounded and no raft log key below a replica's first index is left.
-// Seeds are replayable: FLOTILLA_STORE_SIM_SEED=n runs one.
+// Seeds are replayable: FLOTILLA_STORE_SIM_SEED=n runs one. Targeted scenarios follow: the TTL
+// sweep, a new leader's first reads, region key counts through every kind of write and crash, a
+// write command whose leader lost and regained leadership mid-command (P3 in planted-bugs.md),
+// and a deposed leader's pending ReadIndex reads (P10).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyStateKey, crc32, createRng, type Rng } from '../../common/index.js';
+import { applyStateKey, crc32, createRng, FlotillaError, rawKey, type Rng } from '../../common/index.js';
+import { encodeRawValue } from '../../store/raw-value.js';
 import type { kvrpcpb } from '../../proto/index.js';
 import type { RaftLogGcOptions } from '../../store/raft-log-gc.js';
 import { countedKeys, raftLogKeysBelow, rawContents, type SimNode, StoreSim } from '../support/store-sim.js';
@@ -365,6 +369,102 @@ describe('region key counts (approximateKeys) are kept at apply', () => {
       assert.equal(peerOf(old).approximateKeys, await countedKeys(old.engine), 'counted at load');
       await run((l) => l.raw!.put({ context: ctx(l), key: b('after-v1'), value: b('1'), ttlSeconds: '0' }));
       await check('after loading a version-1 apply state');
+    } finally {
+      await sim.stop();
+    }
+  });
+});
+
+/** Advances the simulation until `done()` holds (at most `steps` steps); returns whether it did. */
+async function advanceUntil(sim: StoreSim, done: () => boolean, steps = 500): Promise<boolean> {
+  for (let i = 0; i < steps && !done(); i++) await sim.advance();
+  return done();
+}
+
+/** The error code of a settled rejection, or 'pending' / 'ok'. */
+function outcomeOf(state: { settled: boolean; error: unknown }): string {
+  if (!state.settled) return 'pending';
+  if (state.error === null) return 'ok';
+  return state.error instanceof FlotillaError ? state.error.code : state.error instanceof Error ? state.error.message : 'non-Error rejection';
+}
+
+function track(p: Promise<unknown>): { settled: boolean; error: unknown } {
+  const state: { settled: boolean; error: unknown } = { settled: false, error: null };
+  p.then(() => {
+    state.settled = true;
+  }, (err: unknown) => {
+    state.settled = true;
+    state.error = err;
+  });
+  return state;
+}
+
+describe('a write command whose leader lost and regained leadership between its read and its proposal (planted bug P3)', () => {
+  it('is refused (StaleCommand), so a compare-and-swap decided on the old read cannot overwrite the other leader\'s acknowledged write', async () => {
+    const sim = await StoreSim.start(3, { rng: createRng(31), dropRate: 0, maxDelaySteps: 0 });
+    const peerOf = (n: SimNode) => n.store!.peers.get(sim.region.id)!;
+    try {
+      assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
+      const a = sim.leader()!;
+      const others = sim.nodes.filter((n) => n !== a);
+      const key = rawKey(Buffer.from('cas'));
+      // A compare-and-swap on A: "put from-A if the key is absent". It reads, then stalls (an
+      // await gap: a slow engine, a long decide) with its latch held.
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let hasRead = false;
+      const cas = track(a.writes!.latched(peerOf(a), [key], async () => {
+        const current = await a.engine.readView().get(key);
+        hasRead = true;
+        await gate;
+        return { ops: current === null ? [{ kind: 'put' as const, cf: 'raw' as const, key, value: encodeRawValue(Buffer.from('from-A'), 0) }] : [], result: current === null };
+      }));
+      assert.ok(await advanceUntil(sim, () => hasRead), 'the CAS never read');
+      const termOfRead = peerOf(a).term;
+      // A is cut off and deposed; another leader acknowledges a write of the key…
+      for (const o of others) sim.setCut(a.storeId, o.storeId, true);
+      assert.ok(await advanceUntil(sim, () => !peerOf(a).isLeader && sim.leader() !== undefined && sim.leader() !== a), 'A was not deposed');
+      const b = sim.leader()!;
+      const put = track(b.raw!.put({ context: sim.context(b), key: Buffer.from('cas'), value: Buffer.from('from-B'), ttlSeconds: '0' }));
+      assert.ok(await advanceUntil(sim, () => put.settled), 'the write on the new leader did not settle');
+      assert.equal(outcomeOf(put), 'ok');
+      // …then A comes back and leads again, in a later term, before the CAS proposes.
+      for (const o of others) sim.setCut(a.storeId, o.storeId, false);
+      assert.ok(await advanceUntil(sim, () => peerOf(a).applied >= peerOf(b).applied), 'A did not catch up');
+      peerOf(b).raw.transferLeader(peerOf(a).peerId);
+      b.store!.loop.markDirty(peerOf(b));
+      assert.ok(await advanceUntil(sim, () => peerOf(a).isLeaderReady), 'A did not lead again');
+      assert.ok(peerOf(a).term > termOfRead);
+      release();
+      assert.ok(await advanceUntil(sim, () => cas.settled), 'the CAS never settled');
+      assert.equal(outcomeOf(cas), 'StaleCommand', 'a command must not propose in a term other than the one it read in');
+      for (let i = 0; i < 20; i++) await sim.advance();
+      const got = await a.raw!.get({ context: sim.context(a), key: Buffer.from('cas') });
+      assert.equal(got.value?.toString(), 'from-B', 'the acknowledged write was overwritten by a CAS decided on a stale read');
+    } finally {
+      await sim.stop();
+    }
+  });
+});
+
+describe('a deposed leader\'s pending ReadIndex reads (planted bug P10)', () => {
+  it('fail at once with NotLeader when it steps down, not at their timeout', async () => {
+    const sim = await StoreSim.start(3, { rng: createRng(37), dropRate: 0, maxDelaySteps: 0, isLeaseReadEnabled: false });
+    const peerOf = (n: SimNode) => n.store!.peers.get(sim.region.id)!;
+    try {
+      assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
+      const a = sim.leader()!;
+      for (const o of sim.nodes) if (o !== a) sim.setCut(a.storeId, o.storeId, true);
+      // Every read is a ReadIndex round here; cut off, A cannot have it confirmed.
+      const read = track(a.raw!.get({ context: sim.context(a), key: Buffer.from('k') }));
+      for (let i = 0; i < 3; i++) await sim.advance();
+      assert.equal(outcomeOf(read), 'pending', 'the read was answered without a quorum');
+      assert.ok(await advanceUntil(sim, () => !peerOf(a).isLeader), 'A never stepped down (check quorum)');
+      // The role change is handled in the round that reports it: a step or two, not 5 s.
+      await advanceUntil(sim, () => read.settled, 3);
+      assert.equal(outcomeOf(read), 'NotLeader', 'a deposed leader must fail its pending reads at once');
     } finally {
       await sim.stop();
     }
