@@ -125,6 +125,18 @@ for (const kind of ENGINE_KINDS) {
       assertErr(await insert('a', 'later', 50n), 'KeyAlreadyExists', 'insert over the inserted key');
     }));
 
+    it('insert sees a live put under newer lock and rollback records (the newest put/delete decides, not the newest record)', () => withHarness(kind, async (h) => {
+      await h.mustPrewritePut('a', 'v', 'a', 10n);
+      await h.mustCommit('a', 10n, 11n);
+      await h.mustPrewriteLock('a', 'a', 20n);
+      await h.mustCommit('a', 20n, 21n);
+      await h.mustWritten('a', 20n, 21n, 'lock');
+      assertErr(await h.prewrite([{ kind: 'insert', key: k('a'), value: k('n') }], k('a'), 30n), 'KeyAlreadyExists', 'insert under a lock record');
+      await h.mustRollback('a', 40n);
+      assertErr(await h.prewrite([{ kind: 'insert', key: k('a'), value: k('n') }], k('a'), 50n), 'KeyAlreadyExists', 'insert under a rollback record');
+      await h.mustUnlocked('a');
+    }));
+
     it('is all-or-nothing: one locked key → nothing is written; every locked key is reported', () => withHarness(kind, async (h) => {
       await h.mustPrewritePut('b', 'x', 'b', 5n);
       await h.mustPrewritePut('c', 'x', 'b', 5n);
