@@ -2,6 +2,7 @@
 // JSON file (--config), validated at start with one clear line for a bad value.
 
 import { ConfigError, field, loadConfigWithFile, type ConfigOf } from '../common/index.js';
+import { RAFT_LOG_GC_CHECK_TICKS_DEFAULT, RAFT_LOG_GC_COUNT_LIMIT_DEFAULT, RAFT_LOG_GC_HARD_COUNT_LIMIT_DEFAULT } from './raft-log-gc.js';
 
 export const STORE_ENV_PREFIX = 'FLOTILLA_STORE';
 
@@ -19,6 +20,9 @@ export const STORE_CONFIG_SCHEMA = {
   raftHeartbeatTicks: field.int({ doc: 'ticks between a region leader\'s heartbeats', default: 2, min: 1, max: 1_000 }),
   regionSplitSize: field.bytes({ doc: 'split a region past this approximate size (regions split from issue F7 on)', default: 96 * MiB, min: 1 }),
   regionSplitKeys: field.int({ doc: 'split a region past this many keys (regions split from issue F7 on)', default: 960_000, min: 1 }),
+  raftLogGcCountLimit: field.int({ doc: 'a region leader compacts its raft log once this many applied entries are held (never past a follower\'s match index)', default: RAFT_LOG_GC_COUNT_LIMIT_DEFAULT, min: 1, max: 100_000_000 }),
+  raftLogGcHardCountLimit: field.int({ doc: 'raft log entries past which a lagging follower holding the log back is reported (compacted past once region snapshots exist, issue F7)', default: RAFT_LOG_GC_HARD_COUNT_LIMIT_DEFAULT, min: 1, max: 1_000_000_000 }),
+  raftLogGcCheckTicks: field.int({ doc: 'ticks between a region leader\'s raft log GC checks', default: RAFT_LOG_GC_CHECK_TICKS_DEFAULT, min: 1, max: 1_000_000 }),
   raftEntryCacheBytes: field.bytes({ doc: 'raft log entries kept in memory per store (older ones are read from RocksDB)', default: 64 * MiB, min: 0 }),
   blockCacheBytes: field.bytes({ doc: 'RocksDB block cache', default: 256 * MiB, min: 0 }),
   pdHeartbeatMs: field.durationMs({ doc: 'interval of store heartbeats and periodic region heartbeats to PD', default: 10_000, min: 10, max: 600_000 }),
@@ -60,7 +64,11 @@ export async function loadStoreConfig(argv: readonly string[], env: Readonly<Rec
     argv,
     env,
     envPrefix: STORE_ENV_PREFIX,
-    validate: (c) => (Number(c['raftElectionTicks']) <= Number(c['raftHeartbeatTicks']) ? { field: '--raft-election-ticks', reason: 'must be greater than --raft-heartbeat-ticks' } : null),
+    validate: (c) => {
+      if (Number(c['raftElectionTicks']) <= Number(c['raftHeartbeatTicks'])) return { field: '--raft-election-ticks', reason: 'must be greater than --raft-heartbeat-ticks' };
+      if (Number(c['raftLogGcHardCountLimit']) <= Number(c['raftLogGcCountLimit'])) return { field: '--raft-log-gc-hard-count-limit', reason: 'must be greater than --raft-log-gc-count-limit' };
+      return null;
+    },
   });
   for (const p of config.pd) parseHostPort(p, '--pd');
   parseHostPort(config.addr, '--addr');

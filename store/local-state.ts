@@ -3,7 +3,8 @@
 // damaged record stops with Corruption rather than serve from it.
 //
 //   store ident   [ver][cluster id u64][store id u64][crc32]
-//   apply state   [ver][applied u64][truncated index u64][truncated term u64][crc32]
+//   apply state   [ver 2][applied u64][truncated index u64][truncated term u64][keys u64][crc32]
+//                 (ver 1 had no key count: it decodes as keys unknown, rebuilt at load)
 //   region state  [ver][state u8][crc32 of the rest][JSON of the region, keys in hex]
 
 import { crc32, FlotillaError, type RegionMeta, type PeerMeta } from '../common/index.js';
@@ -39,22 +40,39 @@ export interface ApplyState {
   /** The log below and at this index is gone (initial state or compaction); its term is kept. */
   readonly truncatedIndex: number;
   readonly truncatedTerm: number;
+  /**
+   * Keys in the region's raw and latest CFs as of appliedIndex (kept at apply, peer.ts); null
+   * when read from a version-1 record, which did not keep it (the loader counts them).
+   */
+  readonly approximateKeys: number | null;
 }
 
-export function encodeApplyState(s: ApplyState): Buffer {
-  const b = Buffer.allocUnsafe(1 + 24 + 4);
-  b[0] = VERSION;
+const APPLY_STATE_VERSION = 2;
+const APPLY_STATE_V1_BYTES = 1 + 24 + 4;
+const APPLY_STATE_BYTES = 1 + 32 + 4;
+
+export function encodeApplyState(s: ApplyState & { readonly approximateKeys: number }): Buffer {
+  const b = Buffer.allocUnsafe(APPLY_STATE_BYTES);
+  b[0] = APPLY_STATE_VERSION;
   b.writeBigUInt64BE(BigInt(s.appliedIndex), 1);
   b.writeBigUInt64BE(BigInt(s.truncatedIndex), 9);
   b.writeBigUInt64BE(BigInt(s.truncatedTerm), 17);
-  b.writeUInt32BE(crc32(b, 0, 25), 25);
+  b.writeBigUInt64BE(BigInt(s.approximateKeys), 25);
+  b.writeUInt32BE(crc32(b, 0, 33), 33);
   return b;
 }
 
 export function decodeApplyState(b: Buffer, regionId: number): ApplyState {
-  if (b.length !== 29 || b[0] !== VERSION) throw corrupt(`region ${regionId}: apply state has a bad length or version`);
-  if (b.readUInt32BE(25) !== crc32(b, 0, 25)) throw corrupt(`region ${regionId}: apply state checksum mismatch`);
-  return { appliedIndex: Number(b.readBigUInt64BE(1)), truncatedIndex: Number(b.readBigUInt64BE(9)), truncatedTerm: Number(b.readBigUInt64BE(17)) };
+  const isV1 = b.length === APPLY_STATE_V1_BYTES && b[0] === 1;
+  if (!isV1 && (b.length !== APPLY_STATE_BYTES || b[0] !== APPLY_STATE_VERSION)) throw corrupt(`region ${regionId}: apply state has a bad length or version`);
+  const body = b.length - 4;
+  if (b.readUInt32BE(body) !== crc32(b, 0, body)) throw corrupt(`region ${regionId}: apply state checksum mismatch`);
+  return {
+    appliedIndex: Number(b.readBigUInt64BE(1)),
+    truncatedIndex: Number(b.readBigUInt64BE(9)),
+    truncatedTerm: Number(b.readBigUInt64BE(17)),
+    approximateKeys: isV1 ? null : Number(b.readBigUInt64BE(25)),
+  };
 }
 
 export type PeerState = 'normal' | 'tombstone';

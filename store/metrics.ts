@@ -1,6 +1,7 @@
 // The store's prom-client instruments (DESIGN.md §9): group-commit writes (fsync latency and batch
 // sizes), apply, propose → apply latency, proposals by outcome, elections, raft message traffic,
-// KV requests by type and outcome, queue depths, region and leader counts, reads by kind. Every
+// KV requests by type and outcome, queue depths, region and leader counts, reads by kind, raft log
+// GC (entries held, compactions, hard-limit hold-backs). Every
 // metric is created once here; observing one allocates nothing after its label child is cached.
 // Label values are bounded: fixed unions, and at most KV_LABEL_VALUES_MAX distinct request types
 // and outcomes (anything past it is counted as 'other', so a bug cannot explode the series count).
@@ -23,6 +24,7 @@ export type ProposalOutcome = 'applied' | 'stale' | 'refused' | 'timeout' | 'fai
 export type RaftMessageDirection = 'sent' | 'received' | 'dropped';
 export type StoreQueue = 'proposals' | 'inbound' | 'apply' | 'transport';
 export type ReadKind = 'lease' | 'read-index';
+export type RaftLogGcEvent = 'proposed' | 'compacted' | 'heldBack';
 
 interface RequestSeries {
   readonly count: ReturnType<Counter<'type' | 'outcome'>['labels']>;
@@ -46,6 +48,9 @@ export class StoreMetrics {
   private readonly regions: Gauge;
   private readonly leaders: Gauge;
   private readonly reads: Counter<'kind'>;
+  private readonly raftLogEntries: Gauge;
+  private readonly raftLogGc: Counter<'event'>;
+  private readonly raftLogCompactedEntries: Counter;
   /** Label children by type, then outcome: no string building or object per observation. */
   private readonly requestSeries = new Map<string, Map<string, RequestSeries>>();
   private readonly outcomesSeen = new Set<string>();
@@ -74,7 +79,16 @@ export class StoreMetrics {
     this.regions = new Gauge({ name: 'flotilla_store_regions', help: 'Region peers hosted by this store', registers });
     this.leaders = new Gauge({ name: 'flotilla_store_leaders', help: "Region peers on this store that are leaders", registers });
     this.reads = new Counter({ name: 'flotilla_store_reads_total', help: 'Linearizable read barriers by kind (lease, read-index)', labelNames: ['kind'], registers });
+    this.raftLogEntries = new Gauge({ name: 'flotilla_store_raft_log_entries', help: "Raft log entries held (after the truncated index) across this store's regions", registers });
+    this.raftLogGc = new Counter({
+      name: 'flotilla_store_raft_log_gc_total',
+      help: 'Raft log GC: CompactLog proposed by a leader here, applied here (compacted), or held back past the hard limit by a lagging follower (heldBack)',
+      labelNames: ['event'],
+      registers,
+    });
+    this.raftLogCompactedEntries = new Counter({ name: 'flotilla_store_raft_log_compacted_entries_total', help: 'Raft log entries deleted by CompactLog on this store', registers });
     // Zero series for the fixed unions, so dashboards see them before the first event.
+    for (const event of ['proposed', 'compacted', 'heldBack'] satisfies RaftLogGcEvent[]) this.raftLogGc.labels(event).inc(0);
     for (const outcome of ['applied', 'stale', 'refused', 'timeout', 'failed', 'busy'] satisfies ProposalOutcome[]) this.proposals.labels(outcome).inc(0);
     for (const direction of ['sent', 'received', 'dropped'] satisfies RaftMessageDirection[]) this.raftMessages.labels(direction).inc(0);
     for (const queue of ['proposals', 'inbound', 'apply', 'transport'] satisfies StoreQueue[]) this.queueDepth.labels(queue).set(0);
@@ -126,6 +140,16 @@ export class StoreMetrics {
   setRegionCounts(regions: number, leaders: number): void {
     this.regions.set(regions);
     this.leaders.set(leaders);
+  }
+
+  /** One raft log GC event; `entries` is what a compaction deleted (0 for the others). */
+  countRaftLogGc(event: RaftLogGcEvent, entries: number): void {
+    this.raftLogGc.labels(event).inc();
+    if (entries > 0) this.raftLogCompactedEntries.inc(entries);
+  }
+
+  setRaftLogEntries(n: number): void {
+    this.raftLogEntries.set(n);
   }
 
   countReads(kind: ReadKind): void {

@@ -6,6 +6,12 @@
 //
 // The poll loop writes the log (raft-host readyPersistOps under this region's keys) and, once the
 // write is durable, mirrors it here with append()/setHardState(). Nothing here writes to disk.
+//
+// Raft log GC (raft-log-gc.ts): applying CompactLog calls compactTo() at once, before the apply
+// batch that deletes those entries from disk is written. The view here is then never wider than
+// the disk (a crash before the write reloads the longer log, which is fine); raft reads below the
+// new first index answer 'compacted', and a background load that raced with the compaction is
+// dropped rather than taken for a hole in the log.
 
 import { FlotillaError, raftHardStateKey, raftLogIndexOf, raftLogKey, raftLogRange } from '../common/index.js';
 import { decodeEntry, type RaftKeyScheme } from '../raft-host/index.js';
@@ -44,8 +50,8 @@ export class PeerStorage implements RaftStorage {
   readonly scheme: RaftKeyScheme;
   private hardState: HardState;
   private confState: ConfState;
-  private truncatedIndex: number;
-  private truncatedTerm: number;
+  #truncatedIndex: number;
+  #truncatedTerm: number;
   /** terms[i] is the term of entry truncatedIndex + 1 + i. */
   private terms: number[] = [];
   /** Cached entries: cache[i] is entry cacheFirst + i; cacheFirst ≥ truncatedIndex + 1. */
@@ -67,8 +73,8 @@ export class PeerStorage implements RaftStorage {
     this.scheme = regionKeyScheme(regionId);
     this.hardState = state.hardState;
     this.confState = state.confState;
-    this.truncatedIndex = state.truncatedIndex;
-    this.truncatedTerm = state.truncatedTerm;
+    this.#truncatedIndex = state.truncatedIndex;
+    this.#truncatedTerm = state.truncatedTerm;
     this.cacheFirst = state.truncatedIndex + 1;
     this.append(state.entries);
   }
@@ -109,9 +115,37 @@ export class PeerStorage implements RaftStorage {
 
   snapshot(_minIndex: number): Snapshot | 'unavailable' {
     // Region snapshots (generated from a consistent iterator over the region's data) arrive with
-    // issue F7; until then a follower behind the truncated log cannot be caught up. The log is
-    // never truncated in F5, so raft never asks.
+    // issue F7; until then a follower behind the truncated log cannot be caught up. Log GC never
+    // compacts past a follower's match index (raft-log-gc.ts), so raft does not ask.
     return 'unavailable';
+  }
+
+  // ---- the log's compacted prefix --------------------------------------------------------------
+
+  get truncatedIndex(): number {
+    return this.#truncatedIndex;
+  }
+
+  get truncatedTerm(): number {
+    return this.#truncatedTerm;
+  }
+
+  /**
+   * Drops entries up to and including `index` (raft log GC), whose term must be `term`: their
+   * terms, cached data and any loaded range. Precondition: index ≤ the applied index, which is
+   * ≤ the last index. A no-op when `index` is at or below the truncated index already.
+   */
+  compactTo(index: number, term: number): void {
+    if (index <= this.#truncatedIndex) return;
+    if (index > this.lastIndex()) throw new RangeError(`region ${this.regionId}: compact to ${index} beyond the last index ${this.lastIndex()}`);
+    const held = this.term(index);
+    if (held !== term) throw new FlotillaError('Internal', `region ${this.regionId}: compact to ${index} of term ${term}, but the log has term ${String(held)} there`);
+    this.terms.splice(0, index - this.#truncatedIndex);
+    this.#truncatedIndex = index;
+    this.#truncatedTerm = term;
+    this.evictTo(index);
+    if (this.cacheFirst <= index) this.cacheFirst = index + 1; // the cache was empty below
+    if (this.loaded !== null && this.loaded.first <= index) this.loaded = null;
   }
 
   // ---- the owner's writes (after they are durable) --------------------------------------------
@@ -187,7 +221,8 @@ export class PeerStorage implements RaftStorage {
     void this.load(lo, hi)
       .then((entries) => {
         this.loading = false;
-        if (entries.length > 0 && entries[0]!.index === lo) this.loaded = { first: lo, entries };
+        // A compaction since the load began dropped [lo, …): raft no longer needs it.
+        if (entries.length > 0 && entries[0]!.index === lo && lo > this.#truncatedIndex) this.loaded = { first: lo, entries };
         this.onLoaded();
       })
       .catch((err: unknown) => {
@@ -204,7 +239,11 @@ export class PeerStorage implements RaftStorage {
       const out: Entry[] = [];
       for (const kv of kvs) {
         const index = raftLogIndexOf(kv.key);
-        if (index !== lo + out.length) throw new FlotillaError('Corruption', `region ${this.regionId}: raft log entry ${lo + out.length} is missing (found ${index})`);
+        if (index !== lo + out.length) {
+          // Raft log GC deleted the front of the range while it was read: not a hole.
+          if (lo + out.length <= this.#truncatedIndex) return [];
+          throw new FlotillaError('Corruption', `region ${this.regionId}: raft log entry ${lo + out.length} is missing (found ${index})`);
+        }
         out.push(decodeEntry(index, kv.value, `region ${this.regionId} raft log`));
       }
       return out;

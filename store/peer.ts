@@ -6,10 +6,22 @@
 // Leadership is "ready" only once the leader has applied an entry of its own term: only then does
 // its applied state include everything earlier leaders committed, so only then may it serve
 // reads or run write commands whose reads must see every acknowledged write.
+//
+// Raft log GC: every few ticks a ready leader asks raft-log-gc.ts whether to compact, and proposes
+// CompactLog (one in flight per term). Every replica applies it the same way: the truncated index
+// and term go into the apply state and the entries up to it are deleted, both in the apply write
+// batch (so a crash keeps both or neither), and the in-memory log drops them at once.
+//
+// Key count (approximateKeys, reported to PD): the region's records in the one-per-user-key CFs,
+// raw and latest. Applying a batch collects its puts and deletes there; the poll loop looks up, in
+// one multiGet for every region of the batch, which of those keys existed before it; then a put
+// of a new key adds one, a delete of a present key takes one away, and the count goes into the
+// apply state in the same batch. Every replica applies the same operations to the same state, so
+// every replica keeps the same count, and a crash keeps it in step with the applied index.
 
 import type { Logger } from 'pino';
 import {
-  applyStateKey, FlotillaError, type PeerMeta, type RegionMeta, type Rng, type WriteOp,
+  applyStateKey, FlotillaError, invariant, type PeerMeta, raftLogKey, type RegionMeta, type Rng, type WriteOp,
 } from '../common/index.js';
 import {
   type ConfState, decodeConfChange, type Entry, RawNode, type ReadState, type StateRole,
@@ -17,7 +29,8 @@ import {
 import { ProposalWaiters, raftLogger, refusalError, type Refused } from '../raft-host/index.js';
 import { encodeApplyState } from './local-state.js';
 import { type PeerStorage } from './peer-storage.js';
-import { decodeCommand } from './raft-cmd.js';
+import { type DecodedCommand, decodeCommand, encodeCompactLogCommand } from './raft-cmd.js';
+import { decideRaftLogGc, type FollowerProgress, type RaftLogGcOptions } from './raft-log-gc.js';
 
 /** A proposal waits at most this long for its entry to apply; then its outcome is unknown. */
 export const PROPOSAL_TIMEOUT_MS = 10_000;
@@ -32,14 +45,26 @@ export interface PeerRaftOptions {
   readonly heartbeatTicks: number;
 }
 
+/** What raft log GC reports (RaftStore counts it; the sim checks it happened). */
+export interface RaftLogGcObserver {
+  /** This leader proposed CompactLog up to an index. */
+  onProposed(): void;
+  /** A CompactLog applied here deleted `entries` entries. */
+  onCompacted(entries: number): void;
+  /** A check found the log past its hard limit, held back by a lagging follower. */
+  onHardLimitHeldBack(): void;
+}
+
 export interface PeerInit {
   readonly storeId: number;
   readonly region: RegionMeta;
   readonly storage: PeerStorage;
   readonly applied: number;
-  readonly truncatedIndex: number;
-  readonly truncatedTerm: number;
+  /** Keys in the region's raw and latest CFs as of `applied` (see the file comment). */
+  readonly approximateKeys: number;
   readonly raft: PeerRaftOptions;
+  readonly raftLogGc: RaftLogGcOptions;
+  readonly onRaftLogGc?: RaftLogGcObserver;
   readonly rng: Rng;
   readonly logger: Logger;
   /** The peer has work (a Ready, or reads to serve): the poll loop picks it up. */
@@ -77,8 +102,8 @@ export class Peer {
   readonly log: Logger;
   region: RegionMeta;
   applied: number;
-  private truncatedIndex: number;
-  private truncatedTerm: number;
+  /** Keys in the region's raw and latest CFs as of `applied` (see the file comment). */
+  approximateKeys: number;
   private role: StateRole = 'Follower';
   private leaderReady = false;
   /** An entry of this term is being applied; leadership is ready once its batch is written. */
@@ -93,6 +118,18 @@ export class Peer {
   /** Traffic since the last region heartbeat (reset by takeTraffic). */
   private traffic = { bytesWritten: 0, keysWritten: 0, bytesRead: 0, keysRead: 0 };
   private queued: { readonly data: Uint8Array; readonly resolve: (r: ApplyResult) => void; readonly reject: (e: unknown) => void }[] = [];
+  /** Ticks since the last raft log GC check. */
+  private gcTicks = 0;
+  /** The term in which this leader's CompactLog proposal is in flight; 0: none. */
+  private compactLogTerm = 0;
+  /** The hard-limit warning was logged for the current episode (reset once the log is compacted). */
+  private isGcHeldBackWarned = false;
+  /** Puts and deletes of raw/latest keys applied since the last finishApply(), in order. */
+  private countedOps: WriteOp[] = [];
+  /** countedOps' keys as strings (map keys), and the distinct ones to look up. */
+  private countedKeys: string[] = [];
+  /** Entries were applied since the last finishApply(): the apply state is to be written. */
+  private isApplyStatePending = false;
 
   constructor(readonly storage: PeerStorage, private readonly init: PeerInit) {
     this.region = init.region;
@@ -102,8 +139,7 @@ export class Peer {
     this.peerId = me.id;
     this.log = init.logger.child({ regionId: this.regionId, peerId: this.peerId });
     this.applied = init.applied;
-    this.truncatedIndex = init.truncatedIndex;
-    this.truncatedTerm = init.truncatedTerm;
+    this.approximateKeys = init.approximateKeys;
     this.raw = new RawNode({
       id: this.peerId,
       storage,
@@ -253,6 +289,51 @@ export class Peer {
 
   // ---- called by the poll loop ----------------------------------------------------------------
 
+  /** Delivers `ticks` ticks to raft; a leader checks its log for GC every checkTicks of them. */
+  tick(ticks: number): void {
+    for (let i = 0; i < ticks; i++) this.raw.tick();
+    this.gcTicks += ticks;
+    if (this.gcTicks < this.init.raftLogGc.checkTicks) return;
+    this.gcTicks = 0;
+    this.maybeCompactLog();
+  }
+
+  /** On a ready leader: proposes CompactLog if raft-log-gc.ts says so (one in flight per term). */
+  private maybeCompactLog(): void {
+    if (!this.isLeaderReady || this.destroyed || this.compactLogTerm === this.raw.term) return;
+    const gc = this.init.raftLogGc;
+    const firstIndex = this.storage.firstIndex();
+    if (this.applied - (firstIndex - 1) < gc.countLimit) return; // before status(): it allocates
+    const followers: FollowerProgress[] = [];
+    for (const [id, pr] of this.raw.status().progress ?? []) {
+      if (id !== this.peerId) followers.push({ match: pr.match, isRecentlyActive: pr.recentActive });
+    }
+    // 'holdBack' until issue F7: no region snapshots yet, so never compact past any follower.
+    const decision = decideRaftLogGc({ applied: this.applied, firstIndex, followers, policy: 'holdBack' }, gc);
+    if (decision.isHardLimitHeldBack) {
+      this.init.onRaftLogGc?.onHardLimitHeldBack();
+      if (!this.isGcHeldBackWarned) {
+        this.isGcHeldBackWarned = true;
+        const slowest = Math.min(...followers.map((f) => f.match));
+        this.log.warn({ held: this.applied - (firstIndex - 1), hardCountLimit: gc.hardCountLimit, slowestMatch: slowest },
+          'raft log past its hard limit; a lagging follower holds it back (no region snapshots before issue F7)');
+      }
+    } else {
+      this.isGcHeldBackWarned = false;
+    }
+    if (decision.kind === 'skip') return;
+    const compactTerm = this.storage.term(decision.compactIndex);
+    if (typeof compactTerm !== 'number') return; // at or below the applied index: held in memory
+    const term = this.raw.term;
+    this.compactLogTerm = term;
+    const settled = (): void => {
+      if (this.compactLogTerm === term) this.compactLogTerm = 0;
+    };
+    const data = encodeCompactLogCommand({ regionId: this.regionId, peerId: this.peerId, epoch: this.region.epoch, compactIndex: decision.compactIndex, compactTerm });
+    this.propose(data).then(settled, settled); // its outcome needs no answer: the next check retries
+    this.init.onRaftLogGc?.onProposed();
+  }
+
   onRoleChange(role: StateRole): void {
     const was = this.role;
     this.role = role;
@@ -279,11 +360,12 @@ export class Peer {
   }
 
   /**
-   * Applies committed entries: their data modifications and this region's new apply state go into
-   * `ops` (one write batch for every region of the round); `done` collects the answers to give
-   * once that batch is written.
+   * Applies committed entries: their data modifications go into `ops` (one write batch for every
+   * region of the round); `done` collects the answers to give once that batch is written. Returns
+   * whether anything was applied: then the caller looks up keyCountProbes() and calls
+   * finishApply(), which adds the apply state, before writing the batch.
    */
-  applyCommitted(entries: readonly Entry[], ops: WriteOp[], done: (() => void)[]): void {
+  applyCommitted(entries: readonly Entry[], ops: WriteOp[], done: (() => void)[]): boolean {
     let changed = false;
     for (const e of entries) {
       if (e.index <= this.applied) continue;
@@ -291,6 +373,7 @@ export class Peer {
       const result = this.applyEntry(e, ops);
       this.applied = e.index;
       changed = true;
+      this.isApplyStatePending = true;
       const { index, term } = e;
       if (this.waiters.size > 0) done.push(() => this.waiters.applied(index, term, result));
       if (!this.leaderReady && !this.isReadyPending && this.role === 'Leader' && e.term === this.raw.term) {
@@ -307,20 +390,56 @@ export class Peer {
         });
       }
     }
-    if (changed) {
-      ops.push({
-        kind: 'put', cf: 'local', key: applyStateKey(this.regionId),
-        value: encodeApplyState({ appliedIndex: this.applied, truncatedIndex: this.truncatedIndex, truncatedTerm: this.truncatedTerm }),
-      });
+    return changed;
+  }
+
+  /** Appends the distinct raw/latest keys this batch put or deleted (their presence before it is looked up). */
+  keyCountProbes(out: Buffer[]): void {
+    const seen = new Set<string>();
+    for (let i = 0; i < this.countedOps.length; i++) {
+      const key = this.countedOps[i]!.key.toString('latin1');
+      this.countedKeys.push(key);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push(this.countedOps[i]!.key);
     }
+  }
+
+  /**
+   * Settles the key count of what applyCommitted() applied since the last call, given the probed
+   * keys that were present before (`present`, latin1 strings), and appends the apply state to `ops`.
+   */
+  finishApply(present: ReadonlySet<string>, ops: WriteOp[]): void {
+    if (!this.isApplyStatePending) return;
+    invariant(this.countedKeys.length === this.countedOps.length, () => `region ${this.regionId}: finishApply without keyCountProbes`);
+    const isPresent = new Map<string, boolean>();
+    let delta = 0;
+    for (let i = 0; i < this.countedOps.length; i++) {
+      const key = this.countedKeys[i]!;
+      const was = isPresent.get(key) ?? present.has(key);
+      const is = this.countedOps[i]!.kind === 'put';
+      delta += Number(is) - Number(was);
+      isPresent.set(key, is);
+    }
+    this.countedOps = [];
+    this.countedKeys = [];
+    this.isApplyStatePending = false;
+    this.approximateKeys = Math.max(0, this.approximateKeys + delta);
+    ops.push({
+      kind: 'put', cf: 'local', key: applyStateKey(this.regionId),
+      value: encodeApplyState({
+        appliedIndex: this.applied, truncatedIndex: this.storage.truncatedIndex, truncatedTerm: this.storage.truncatedTerm, approximateKeys: this.approximateKeys,
+      }),
+    });
   }
 
   private applyEntry(e: Entry, ops: WriteOp[]): ApplyResult {
     if (e.type === 'Normal') {
       if (e.data.length === 0) return APPLIED_OK; // a new leader's empty entry
       const cmd = decodeCommand(e.data, `region ${this.regionId} entry ${e.index}`);
-      if (cmd.isAdmin) {
-        return { kind: 'error', error: new FlotillaError('InvalidArgument', `region ${this.regionId}: admin commands arrive with issue F7`) };
+      if (cmd.kind === 'compactLog') return this.applyCompactLog(cmd, e.index, ops);
+      if (cmd.kind === 'unsupportedAdmin') {
+        return { kind: 'error', error: new FlotillaError('InvalidArgument', `region ${this.regionId}: admin command ${cmd.what} arrives with issue F7`) };
       }
       if (cmd.regionId !== this.regionId || cmd.epoch.version !== this.region.epoch.version) {
         // Proposed under a region shape that no longer holds (a split or merge applied first): its
@@ -329,6 +448,7 @@ export class Peer {
       }
       for (const op of cmd.ops) {
         ops.push(op);
+        if (op.cf === 'raw' || op.cf === 'latest') this.countedOps.push(op);
         if (op.cf === 'raw' || op.cf === 'write') {
           this.traffic.keysWritten++;
           this.traffic.bytesWritten += op.key.length + (op.kind === 'put' ? op.value.length : 0);
@@ -343,6 +463,22 @@ export class Peer {
     const applied = this.raw.applyConfChange(decoded.confChange);
     if (applied.kind === 'ok') this.storage.setConfState(applied.confState);
     return applied.kind === 'ok' ? APPLIED_OK : { kind: 'error', error: new FlotillaError('InvalidArgument', `region ${this.regionId}: membership change refused: ${applied.reason}`) };
+  }
+
+  /**
+   * CompactLog at entry `index`: the log up to compactIndex goes, in this apply batch (its keys
+   * deleted next to the apply state that records the new truncated index and term) and in memory
+   * at once. No epoch check: compaction is about this replica's log, not the region's keys. An
+   * index at or below the truncated one is stale (compacted already) and changes nothing.
+   */
+  private applyCompactLog(cmd: DecodedCommand & { readonly kind: 'compactLog' }, index: number, ops: WriteOp[]): ApplyResult {
+    const from = this.storage.truncatedIndex + 1;
+    if (cmd.compactIndex < from) return APPLIED_OK;
+    invariant(cmd.compactIndex < index, () => `region ${this.regionId}: CompactLog at ${index} compacts to ${cmd.compactIndex}, not below itself`);
+    this.storage.compactTo(cmd.compactIndex, cmd.compactTerm);
+    for (let i = from; i <= cmd.compactIndex; i++) ops.push({ kind: 'delete', cf: 'local', key: raftLogKey(this.regionId, i) });
+    this.init.onRaftLogGc?.onCompacted(cmd.compactIndex - from + 1);
+    return APPLIED_OK;
   }
 
   /** Counts keys and value bytes a read returned (for PD's hot-region view). */

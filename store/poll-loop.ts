@@ -8,6 +8,8 @@
 //      append acks) — one batch per destination store;
 //   4. apply every peer's committed entries in one more write batch (no fsync: the log is durable
 //      and the apply state is in the same batch as the data, so a crash re-applies from the log);
+//      one multiGet before it tells which raw/latest keys the batch creates or removes (the
+//      regions' key counts, peer.ts, go into their apply states);
 //   5. answer the proposals and reads the applied entries settle; advance every Ready.
 //
 // Rounds never overlap; whatever arrives during a round's writes is served by the next one, so
@@ -107,7 +109,7 @@ export class PollLoop {
   tick(due: number): void {
     if (this.stopped || due === 0) return;
     for (const peer of this.peers.values()) {
-      for (let i = 0; i < due; i++) peer.raw.tick();
+      peer.tick(due);
       if (peer.raw.hasReady()) this.dirty.add(peer);
     }
     this.schedule();
@@ -185,6 +187,7 @@ export class PollLoop {
     // flight; the others only after it, so no replica ever applies an entry its own log lost.
     const earlyOps: WriteOp[] = [];
     const earlyDone: (() => void)[] = [];
+    const earlyPeers: Peer[] = [];
     const late: [Peer, readonly Entry[]][] = [];
     let earlyEntries = 0;
     for (const [peer, rd] of readies) {
@@ -196,12 +199,12 @@ export class PollLoop {
       while (split < ents.length && ents[split]!.index <= durableEnd) split++;
       if (split > 0) {
         earlyEntries += split;
-        peer.applyCommitted(split === ents.length ? ents : ents.slice(0, split), earlyOps, earlyDone);
+        if (peer.applyCommitted(split === ents.length ? ents : ents.slice(0, split), earlyOps, earlyDone)) earlyPeers.push(peer);
       }
       if (split < ents.length) late.push([peer, ents.slice(split)]);
     }
     const persisted = ops.length === 0 ? undefined : this.timed(engine.write(ops, { sync }), (s) => this.options.metrics?.observeRaftWrite(s, ops.length, bytes, readies.length, sync));
-    const applied = earlyOps.length === 0 ? undefined : this.timed(engine.write(earlyOps, { sync: false }), (s) => this.options.metrics?.observeApply(s, earlyEntries));
+    const applied = earlyPeers.length === 0 ? undefined : this.timed(this.writeApplied(earlyPeers, earlyOps), (s) => this.options.metrics?.observeApply(s, earlyEntries));
     // Both writes are in flight; if the apply fails first, the log write's failure is still seen.
     persisted?.catch(() => undefined);
     if (applied !== undefined) await applied;
@@ -218,14 +221,15 @@ export class PollLoop {
 
     const applyOps: WriteOp[] = [];
     const done: (() => void)[] = [];
+    const latePeers: Peer[] = [];
     let entries = 0;
     for (const [peer, ents] of late) {
       entries += ents.length;
-      peer.applyCommitted(ents, applyOps, done);
+      if (peer.applyCommitted(ents, applyOps, done)) latePeers.push(peer);
     }
-    if (applyOps.length > 0) {
+    if (latePeers.length > 0) {
       const start = performance.now();
-      await engine.write(applyOps, { sync: false });
+      await this.writeApplied(latePeers, applyOps);
       this.options.metrics?.observeApply((performance.now() - start) / 1000, entries);
     }
     for (const settle of done) settle();
@@ -239,6 +243,24 @@ export class PollLoop {
     if (this.options.budget.isOver) {
       for (const peer of this.peers.values()) peer.storage.evictTo(peer.applied);
     }
+  }
+
+  /**
+   * Writes an apply batch: first one multiGet of the raw/latest keys it puts or deletes (their
+   * presence before the batch settles each region's key count), then each region's apply state
+   * joins the batch. Rounds never overlap and the batch is not written yet, so the lookup sees
+   * exactly the state the batch applies to.
+   */
+  private async writeApplied(peers: readonly Peer[], ops: WriteOp[]): Promise<void> {
+    const probes: Buffer[] = [];
+    for (const peer of peers) peer.keyCountProbes(probes);
+    const present = new Set<string>();
+    if (probes.length > 0) {
+      const found = await this.options.engine.multiGet(probes);
+      for (let i = 0; i < probes.length; i++) if (found[i] !== null && found[i] !== undefined) present.add(probes[i]!.toString('latin1'));
+    }
+    for (const peer of peers) peer.finishApply(present, ops);
+    await this.options.engine.write(ops, { sync: false });
   }
 
   private countLockDeletes(ops: readonly WriteOp[]): void {

@@ -1,7 +1,9 @@
 // What a region's raft entries carry: raft_serverpb.RaftCmdRequest — a header naming the region,
-// the proposing peer and the epoch it was proposed under, then data modifications (or, from F7,
-// an admin command). Encoded with the proto codec; keys travel without their CF prefix byte (the
-// cf field says which) and get it back at apply.
+// the proposing peer and the epoch it was proposed under, then data modifications or one admin
+// command (today CompactLog; split, merge and conf change arrive with F7). Encoded with the proto
+// codec; keys travel without their CF prefix byte (the cf field says which) and get it back at
+// apply. Decoding answers a union on `kind`: an entry either writes, compacts, or names an admin
+// command this store cannot apply (apply answers it with an error; it changes nothing).
 
 import { CF_PREFIX, type DataCf, FlotillaError, type RegionEpoch, u64ToSafeNumber, type WriteOp } from '../common/index.js';
 import { messageCodec, type raft_serverpb } from '../proto/index.js';
@@ -39,12 +41,32 @@ export function encodeWriteCommand(cmd: WriteCommand): Buffer {
   });
 }
 
-export interface DecodedCommand {
+export interface CompactLogCommand {
+  readonly regionId: number;
+  readonly peerId: number;
+  readonly epoch: RegionEpoch;
+  /** The last index to drop (inclusive); its term is kept as the truncated term. */
+  readonly compactIndex: number;
+  readonly compactTerm: number;
+}
+
+export function encodeCompactLogCommand(cmd: CompactLogCommand): Buffer {
+  return codec.encode({
+    header: { regionId: String(cmd.regionId), peer: { id: String(cmd.peerId) }, regionEpoch: { confVer: String(cmd.epoch.confVer), version: String(cmd.epoch.version) } },
+    adminRequest: { compactLog: { compactIndex: String(cmd.compactIndex), compactTerm: String(cmd.compactTerm) } },
+  });
+}
+
+interface CommandHeader {
   readonly regionId: number;
   readonly epoch: RegionEpoch;
-  readonly ops: WriteOp[];
-  readonly isAdmin: boolean;
 }
+
+export type DecodedCommand =
+  | CommandHeader & { readonly kind: 'write'; readonly ops: WriteOp[] }
+  | CommandHeader & { readonly kind: 'compactLog'; readonly compactIndex: number; readonly compactTerm: number }
+  /** An admin command this store does not apply yet (split, merge, conf change: issue F7). */
+  | CommandHeader & { readonly kind: 'unsupportedAdmin'; readonly what: string };
 
 /** Decodes an entry's command; a malformed one is Corruption (entries passed their checksum). */
 export function decodeCommand(data: Uint8Array, what: string): DecodedCommand {
@@ -56,6 +78,22 @@ export function decodeCommand(data: Uint8Array, what: string): DecodedCommand {
   }
   const header = req.header;
   if (header === null || header.regionEpoch === null) throw new FlotillaError('Corruption', `${what}: command without a header`);
+  const head: CommandHeader = {
+    regionId: u64ToSafeNumber(header.regionId, 'header.regionId'),
+    epoch: { confVer: u64ToSafeNumber(header.regionEpoch.confVer, 'epoch.confVer'), version: u64ToSafeNumber(header.regionEpoch.version, 'epoch.version') },
+  };
+  const admin = req.adminRequest;
+  if (admin !== null) {
+    if (req.writes.length > 0) throw new FlotillaError('Corruption', `${what}: a command with both writes and an admin request`);
+    const compact = admin.compactLog;
+    if (admin.kind !== 'compactLog' || compact === null || compact === undefined) return { ...head, kind: 'unsupportedAdmin', what: String(admin.kind) };
+    return {
+      ...head,
+      kind: 'compactLog',
+      compactIndex: u64ToSafeNumber(compact.compactIndex, 'compactLog.compactIndex'),
+      compactTerm: u64ToSafeNumber(compact.compactTerm, 'compactLog.compactTerm'),
+    };
+  }
   const ops = new Array<WriteOp>(req.writes.length);
   for (let i = 0; i < req.writes.length; i++) {
     const w = req.writes[i]!;
@@ -68,10 +106,5 @@ export function decodeCommand(data: Uint8Array, what: string): DecodedCommand {
     else if (w.kind === 'Delete') ops[i] = { kind: 'delete', cf, key };
     else throw new FlotillaError('Corruption', `${what}: unsupported modification ${String(w.kind)}`);
   }
-  return {
-    regionId: u64ToSafeNumber(header.regionId, 'header.regionId'),
-    epoch: { confVer: u64ToSafeNumber(header.regionEpoch.confVer, 'epoch.confVer'), version: u64ToSafeNumber(header.regionEpoch.version, 'epoch.version') },
-    ops,
-    isAdmin: req.adminRequest !== null,
-  };
+  return { ...head, kind: 'write', ops };
 }

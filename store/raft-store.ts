@@ -4,7 +4,7 @@
 
 import type { Logger } from 'pino';
 import {
-  applyStateKey, type ChannelCache, createRng, FlotillaError, raftHardStateKey, raftLogIndexOf, raftLogRange, type RegionMeta,
+  applyStateKey, cfRangeOf, type ChannelCache, createRng, decodeKey, FlotillaError, raftHardStateKey, raftLogIndexOf, raftLogRange, type RegionMeta,
   regionIdOfStateKey, regionStateKey, regionStatesRange, u64ToSafeNumber, type WriteOp,
 } from '../common/index.js';
 import type { raft_serverpb } from '../proto/index.js';
@@ -15,7 +15,11 @@ import { type ApplyState, decodeApplyState, decodeRegionState, encodeApplyState,
 import { confStateOf, Peer, type PeerRaftOptions } from './peer.js';
 import { EntryCacheBudget, PeerStorage } from './peer-storage.js';
 import { type PollLoopMetrics, PollLoop, type RaftSender } from './poll-loop.js';
+import type { RaftLogGcOptions } from './raft-log-gc.js';
 import { StoreTransport } from './transport.js';
+
+/** Keys read per page when a region's keys are counted at load (a version-1 apply state). */
+const KEY_COUNT_PAGE = 10_000;
 
 /** A bootstrapped region's replicas all start from this log position (as TiKV's do). */
 export const RAFT_INIT_INDEX = 5;
@@ -26,6 +30,7 @@ export interface RaftStoreOptions {
   readonly clusterId: bigint;
   readonly engine: Engine;
   readonly raft: PeerRaftOptions;
+  readonly raftLogGc: RaftLogGcOptions;
   readonly tickMs: number;
   readonly entryCacheBytes: number;
   /** Raft messages accepted between two poll rounds; past it they are dropped (raft resends). */
@@ -45,6 +50,7 @@ export interface RaftStoreMetrics extends PollLoopMetrics {
   countProposal(outcome: 'applied' | 'stale' | 'timeout' | 'failed'): void;
   countElection(): void;
   countRaftMessages(direction: 'sent' | 'received' | 'dropped', n: number): void;
+  countRaftLogGc(event: 'proposed' | 'compacted' | 'heldBack', entries: number): void;
 }
 
 export class RaftStore {
@@ -58,6 +64,8 @@ export class RaftStore {
   entryLoads = 0;
   /** A peer here became a ready leader (the owner tells PD at once). */
   onLeaderReady: (peer: Peer) => void = () => {};
+  /** Raft log GC on this store's peers since start (tests check it happened). */
+  readonly raftLogGc = { proposed: 0, compactions: 0, compactedEntries: 0, hardLimitHeldBack: 0 };
 
   private constructor(private readonly options: RaftStoreOptions) {
     this.log = options.logger;
@@ -122,7 +130,14 @@ export class RaftStore {
     const applyBytes = await engine.get(applyStateKey(region.id));
     const hsBytes = await engine.get(raftHardStateKey(region.id));
     if (applyBytes === null || hsBytes === null) throw new FlotillaError('Corruption', `${what}: region state without apply state or hard state`);
-    const apply = decodeApplyState(applyBytes, region.id);
+    const saved = decodeApplyState(applyBytes, region.id);
+    let approximateKeys = saved.approximateKeys;
+    if (approximateKeys === null) {
+      // Written before the apply state kept the key count: count once; the next apply keeps it.
+      approximateKeys = await countRegionKeys(engine, region);
+      this.log.info({ regionId: region.id, keys: approximateKeys }, 'counted the region\'s keys (apply state without a key count)');
+    }
+    const apply = { ...saved, approximateKeys };
     let hardState = decodeHardState(hsBytes, `${what} raft log`);
     const range = raftLogRange(region.id, apply.truncatedIndex + 1, Number.MAX_SAFE_INTEGER);
     const snap = await engine.snapshot();
@@ -148,10 +163,10 @@ export class RaftStore {
       hardState = { ...hardState, commit: apply.appliedIndex };
     }
     this.addPeer(region, hardState, apply, entries);
-    this.log.info({ regionId: region.id, applied: apply.appliedIndex, lastIndex: last, term: hardState.term }, 'loaded region');
+    this.log.info({ regionId: region.id, applied: apply.appliedIndex, truncatedIndex: apply.truncatedIndex, lastIndex: last, term: hardState.term }, 'loaded region');
   }
 
-  private addPeer(region: RegionMeta, hardState: HardState, apply: ApplyState, entries: readonly Entry[]): Peer {
+  private addPeer(region: RegionMeta, hardState: HardState, apply: ApplyState & { readonly approximateKeys: number }, entries: readonly Entry[]): Peer {
     const ref: { peer?: Peer } = {};
     const storage = new PeerStorage(region.id, this.options.engine, this.budget, {
       hardState, confState: confStateOf(region), truncatedIndex: apply.truncatedIndex, truncatedTerm: apply.truncatedTerm, entries,
@@ -163,14 +178,30 @@ export class RaftStore {
       }
     }, (err) => this.options.onFatal(err));
     const metrics = this.options.metrics;
+    const gc = this.raftLogGc;
     const peer = new Peer(storage, {
       storeId: this.options.storeId,
       region,
       storage,
       applied: apply.appliedIndex,
-      truncatedIndex: apply.truncatedIndex,
-      truncatedTerm: apply.truncatedTerm,
+      approximateKeys: apply.approximateKeys,
       raft: this.options.raft,
+      raftLogGc: this.options.raftLogGc,
+      onRaftLogGc: {
+        onProposed: () => {
+          gc.proposed++;
+          metrics?.countRaftLogGc('proposed', 0);
+        },
+        onCompacted: (entries) => {
+          gc.compactions++;
+          gc.compactedEntries += entries;
+          metrics?.countRaftLogGc('compacted', entries);
+        },
+        onHardLimitHeldBack: () => {
+          gc.hardLimitHeldBack++;
+          metrics?.countRaftLogGc('heldBack', 0);
+        },
+      },
       rng: createRng(region.id * 7_919 + this.options.storeId),
       logger: this.log,
       markDirty: (p) => this.loop.markDirty(p),
@@ -189,7 +220,7 @@ export class RaftStore {
    */
   async createBootstrapPeer(region: RegionMeta): Promise<void> {
     if (this.loop.peers.has(region.id)) return;
-    const apply: ApplyState = { appliedIndex: RAFT_INIT_INDEX, truncatedIndex: RAFT_INIT_INDEX, truncatedTerm: RAFT_INIT_TERM };
+    const apply = { appliedIndex: RAFT_INIT_INDEX, truncatedIndex: RAFT_INIT_INDEX, truncatedTerm: RAFT_INIT_TERM, approximateKeys: 0 };
     const hardState: HardState = { term: RAFT_INIT_TERM, vote: 0, commit: RAFT_INIT_INDEX };
     const ops: WriteOp[] = [
       { kind: 'put', cf: 'local', key: regionStateKey(region.id), value: encodeRegionState({ state: 'normal', region }) },
@@ -245,4 +276,27 @@ export class RaftStore {
     const err = new FlotillaError('Unavailable', 'the store is stopping');
     for (const peer of this.loop.peers.values()) peer.destroy(err);
   }
+}
+
+/** The region's records in the raw and latest CFs (one per user key), counted page by page. */
+async function countRegionKeys(engine: Engine, region: RegionMeta): Promise<number> {
+  const start = region.startKey.length === 0 ? Buffer.alloc(0) : decodeKey(region.startKey).key;
+  const end = region.endKey.length === 0 ? null : decodeKey(region.endKey).key;
+  let keys = 0;
+  const snap = await engine.snapshot();
+  try {
+    for (const cf of ['raw', 'latest'] as const) {
+      const range = cfRangeOf(cf, start, end);
+      let from = range.start;
+      for (;;) {
+        const page = await snap.scan(from, range.end, { limit: KEY_COUNT_PAGE });
+        keys += page.length;
+        if (page.length < KEY_COUNT_PAGE) break;
+        from = Buffer.concat([page[page.length - 1]!.key, Buffer.from([0])]);
+      }
+    }
+  } finally {
+    await snap.release();
+  }
+  return keys;
 }

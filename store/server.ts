@@ -95,6 +95,7 @@ export class StoreServer {
         clusterId: pd.clusterId,
         engine,
         raft: { electionTicks: config.raftElectionTicks, heartbeatTicks: config.raftHeartbeatTicks },
+        raftLogGc: { countLimit: config.raftLogGcCountLimit, hardCountLimit: config.raftLogGcHardCountLimit, checkTicks: config.raftLogGcCheckTicks },
         tickMs: config.raftTickMs,
         entryCacheBytes: config.raftEntryCacheBytes,
         inboundMessagesMax: config.inboundMessagesMax,
@@ -231,8 +232,13 @@ export class StoreServer {
 
   private updateGauges(): void {
     let leaders = 0;
-    for (const peer of this.raftStore.peers.values()) if (peer.isLeader) leaders++;
+    let logEntries = 0;
+    for (const peer of this.raftStore.peers.values()) {
+      if (peer.isLeader) leaders++;
+      logEntries += peer.storage.lastIndex() - peer.storage.truncatedIndex;
+    }
     this.metrics.setRegionCounts(this.raftStore.peers.size, leaders);
+    this.metrics.setRaftLogEntries(logEntries);
     this.metrics.setQueueDepth('proposals', this.writes.pendingProposals);
   }
 
@@ -257,8 +263,8 @@ export class StoreServer {
 
   /**
    * Tells PD this store leads `peer`'s region (on leadership, then periodically), with the
-   * region's traffic since the last beat and its approximate size on disk (flushed data only;
-   * approximate key counts arrive with F7's split checker).
+   * region's traffic since the last beat, its approximate size on disk (flushed data only) and
+   * its key count (raw and latest records, kept at apply: peer.ts).
    */
   regionHeartbeat(peer: Peer): void {
     if (this.stopped || !peer.isLeader) return;
@@ -270,7 +276,7 @@ export class StoreServer {
     const traffic = peer.takeTraffic();
     void this.approximateSize(peer).then((size) => {
       this.pd.regionHeartbeat({
-        region: peer.region, leader, term: peer.term, approximateSizeBytes: size, approximateKeys: 0,
+        region: peer.region, leader, term: peer.term, approximateSizeBytes: size, approximateKeys: peer.approximateKeys,
         ...traffic, intervalMs, pendingPeers: [], downPeers: [],
       });
     });
@@ -314,6 +320,9 @@ export class StoreServer {
       leaderPeerId: p.leaderId,
       term: p.term,
       appliedIndex: p.applied,
+      approximateKeys: p.approximateKeys,
+      truncatedIndex: p.storage.truncatedIndex,
+      firstIndex: p.storage.firstIndex(),
       lastIndex: p.storage.lastIndex(),
     }));
     return {

@@ -74,8 +74,8 @@ function mutationFromWire(m: kvrpcpb.Mutation): Mutation {
     case 'Del': return { kind: 'delete', key: m.key };
     case 'Lock': return { kind: 'lock', key: m.key };
     case 'CheckNotExists': return { kind: 'checkNotExists', key: m.key };
-    case 'Insert': throw new FlotillaError('InvalidArgument', 'mutation op Insert is not supported: send CheckNotExists in one prewrite and Put in the next');
-    default: throw new FlotillaError('InvalidArgument', `mutation op ${String(m.op)} is not supported (Put, Del, Lock, CheckNotExists)`);
+    case 'Insert': return { kind: 'insert', key: m.key, value: m.value };
+    default: throw new FlotillaError('InvalidArgument', `mutation op ${String(m.op)} is not supported (Put, Del, Lock, Insert, CheckNotExists)`);
   }
 }
 
@@ -143,7 +143,7 @@ export class TxnKv {
     const peer = this.routing.route(req.context);
     const mutations = req.mutations.map(mutationFromWire);
     this.routing.checkKeys(peer, mutations.map((m) => m.key), 'mutations');
-    for (const m of mutations) if (m.kind === 'put') this.routing.checkValue(m.value);
+    for (const m of mutations) if (m.kind === 'put' || m.kind === 'insert') this.routing.checkValue(m.value);
     if (req.primaryLock.length === 0) throw new FlotillaError('InvalidArgument', 'primary_lock is required');
     const args = {
       mutations,

@@ -24,6 +24,9 @@ describe('StoreMetrics', () => {
       'flotilla_store_proposals_total',
       'flotilla_store_propose_to_apply_duration_seconds',
       'flotilla_store_queue_depth',
+      'flotilla_store_raft_log_compacted_entries_total',
+      'flotilla_store_raft_log_entries',
+      'flotilla_store_raft_log_gc_total',
       'flotilla_store_raft_messages_total',
       'flotilla_store_raft_write_batch_bytes',
       'flotilla_store_raft_write_batch_ops',
@@ -54,6 +57,10 @@ describe('StoreMetrics', () => {
     m.countReads('lease');
     m.countReads('read-index');
     m.countReads('read-index');
+    m.countRaftLogGc('proposed', 0);
+    m.countRaftLogGc('compacted', 40);
+    m.countRaftLogGc('compacted', 2);
+    m.setRaftLogEntries(123);
     const text = await m.registry.metrics();
     const expect = [
       'flotilla_store_raft_write_duration_seconds_count{sync="true"} 1',
@@ -78,6 +85,11 @@ describe('StoreMetrics', () => {
       'flotilla_store_regions 10',
       'flotilla_store_leaders 4',
       'flotilla_store_reads_total{kind="lease"} 1',
+      'flotilla_store_raft_log_gc_total{event="proposed"} 1',
+      'flotilla_store_raft_log_gc_total{event="compacted"} 2',
+      'flotilla_store_raft_log_gc_total{event="heldBack"} 0',
+      'flotilla_store_raft_log_compacted_entries_total 42',
+      'flotilla_store_raft_log_entries 123',
       'flotilla_store_reads_total{kind="read-index"} 2',
     ];
     const lines = new Set(text.split('\n'));

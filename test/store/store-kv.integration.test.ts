@@ -1,8 +1,10 @@
 // flotilla-store as users run it: 1 PD + 3 stores as real processes (real RocksDB, real gRPC on
 // 127.0.0.1). The bootstrap region serves raw and transactional requests through its leader;
 // every other addressing answers a typed region error; bad requests get typed errors and the
-// store keeps serving; kill -9 of the leader's store under a write load loses no acknowledged
-// write; restarted stores catch up and read their regions back.
+// store keeps serving (an oversized Insert value too; Insert itself is prewritten with TiKV's
+// semantics); kill -9 of the leader's store under a write load loses no acknowledged
+// write; restarted stores catch up and read their regions back. Region heartbeats (every 500 ms
+// here) carry the region's key count to PD.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -20,6 +22,7 @@ interface RegionStatus {
   leaderPeerId: number;
   term: number;
   appliedIndex: number;
+  approximateKeys: number;
 }
 
 interface Leader {
@@ -57,7 +60,7 @@ describe('flotilla-store: 1 PD + 3 stores', () => {
   let cluster: StoreTestCluster;
 
   before(async () => {
-    cluster = await StoreTestCluster.start({ stores: 3, pdCount: 1 });
+    cluster = await StoreTestCluster.start({ stores: 3, pdCount: 1, extraStoreArgs: ['--pd-heartbeat-ms', '500'] });
   });
   after(async () => {
     await cluster?.stop();
@@ -136,6 +139,71 @@ describe('flotilla-store: 1 PD + 3 stores', () => {
     assert.equal(status.commitVersion, String(start + 5n));
   });
 
+  it('reports the region\'s key count to PD: new raw and transactional keys count, overwrites do not, deletes take away', async () => {
+    const leader = await findLeader(cluster);
+    const { kv, ctx } = leader;
+    const before = (await regionOf(cluster, leader.index))!.approximateKeys;
+    const keys = Array.from({ length: 100 }, (_, i) => b(`count/${String(i).padStart(3, '0')}`));
+    assert.equal((await kv.call('RawBatchPut', { context: ctx, pairs: keys.map((key) => ({ key, value: b('v') })) })).otherError, null);
+    assert.equal((await kv.call('RawBatchPut', { context: ctx, pairs: keys.slice(0, 10).map((key) => ({ key, value: b('again') })) })).otherError, null);
+    assert.equal((await kv.call('RawBatchDelete', { context: ctx, keys: [...keys.slice(90, 95), b('count/absent')] })).otherError, null);
+    const start = 5_000n << 18n;
+    const txnKeys = [b('count-txn/a'), b('count-txn/b'), b('count-txn/c')];
+    const pw = await kv.call('KvPrewrite', { context: ctx, primaryLock: txnKeys[0]!, startVersion: String(start), lockTtl: '3000', mutations: txnKeys.map((key) => ({ op: 'Put' as const, key, value: b('t') })) });
+    assert.deepEqual(pw.errors, []);
+    assert.equal((await kv.call('KvCommit', { context: ctx, keys: txnKeys, startVersion: String(start), commitVersion: String(start + 1n) })).error, null);
+    // 100 new − 5 deleted + 3 transactional; a concurrent TTL sweep may remove one expired raw key.
+    const expected = before + 98;
+    const regionId = leader.region.id;
+    const seen = await waitFor('PD to show the key count the leader keeps', async () => {
+      const pd = await cluster.pdApi(`region/id/${regionId}`);
+      const pdKeys = (pd.body as { approximateKeys?: number } | null)?.approximateKeys;
+      const own = (await regionOf(cluster, leader.index))!.approximateKeys;
+      return pdKeys === own && own >= expected - 1 && own <= expected ? pdKeys : undefined;
+    }, { timeoutMs: 15_000, intervalMs: 100 });
+    assert.ok(seen > 0);
+    // Plausible against what a client sees: every visible key, and at most one expired raw key more.
+    const visibleRaw = (await kv.call('RawScan', { context: ctx, startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), limit: 10_000 })).kvs.length;
+    const visibleTxn = (await kv.call('KvScan', { context: ctx, startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), limit: 10_000, version: String(start + 10n) })).pairs.length;
+    assert.ok(seen >= visibleRaw + visibleTxn && seen <= visibleRaw + visibleTxn + 1, `PD shows ${seen} keys; a client sees ${visibleRaw} raw and ${visibleTxn} transactional`);
+    // Every replica keeps the same count.
+    await waitFor('every replica to count the same', async () => {
+      const counts = await Promise.all([0, 1, 2].map(async (i) => (await regionOf(cluster, i))!.approximateKeys));
+      return counts.every((c) => c === counts[0]) ? true : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 100 });
+  });
+
+  it('prewrites Insert: AlreadyExist for a key with a committed value, a put lock otherwise; the commit reads as a put', async () => {
+    const { kv, ctx } = await findLeader(cluster);
+    const start = 6_000n << 18n;
+    const prewrite = (startTs: bigint, mutations: kvrpcpb.Mutation__Input[]) => kv.call('KvPrewrite', { context: ctx, primaryLock: mutations[0]!.key!, startVersion: String(startTs), lockTtl: '3000', mutations });
+    const commit = async (startTs: bigint, keys: Buffer[]) => assert.equal((await kv.call('KvCommit', { context: ctx, keys, startVersion: String(startTs), commitVersion: String(startTs + 1n) })).error, null);
+    // A fresh key: inserted, committed, read back.
+    assert.deepEqual((await prewrite(start, [{ op: 'Insert', key: b('ins/a'), value: b('first') }])).errors, []);
+    await commit(start, [b('ins/a')]);
+    assert.equal((await kv.call('KvGet', { context: ctx, key: b('ins/a'), version: String(start + 5n) })).value.toString(), 'first');
+    // Inserting it again (alone, or beside a fresh key) fails whole: AlreadyExist names the key, nothing is locked.
+    const dup = await prewrite(start + 10n, [{ op: 'Insert', key: b('ins/b'), value: b('x') }, { op: 'Insert', key: b('ins/a'), value: b('second') }]);
+    assert.equal(dup.errors.length, 1);
+    assert.equal(dup.errors[0]?.alreadyExist?.key.toString(), 'ins/a');
+    const locks = await kv.call('KvScanLock', { context: ctx, startKey: b('ins/'), endKey: b('ins0'), maxVersion: String(start + 100n), limit: 10 });
+    assert.deepEqual(locks.locks, []);
+    // A plain Put of the same key still works; once it is deleted, Insert works again.
+    assert.deepEqual((await prewrite(start + 20n, [{ op: 'Del', key: b('ins/a') }])).errors, []);
+    await commit(start + 20n, [b('ins/a')]);
+    const again = await prewrite(start + 30n, [{ op: 'Insert', key: b('ins/a'), value: b('third') }, { op: 'Put', key: b('ins/c'), value: b('c') }]);
+    assert.deepEqual(again.errors, []);
+    const lock = await kv.call('KvScanLock', { context: ctx, startKey: b('ins/a'), endKey: b('ins/b'), maxVersion: String(start + 100n), limit: 10 });
+    assert.equal(lock.locks[0]?.lockType, 'Put', 'an Insert locks as a Put');
+    // A retried Insert prewrite (the client lost the answer) finds its own lock: no AlreadyExist.
+    assert.deepEqual((await prewrite(start + 30n, [{ op: 'Insert', key: b('ins/a'), value: b('third') }])).errors, []);
+    await commit(start + 30n, [b('ins/a'), b('ins/c')]);
+    assert.equal((await kv.call('KvGet', { context: ctx, key: b('ins/a'), version: String(start + 40n) })).value.toString(), 'third');
+    // An Insert that started before a later commit of the key conflicts (it does not see it as existing).
+    const late = await prewrite(start + 25n, [{ op: 'Insert', key: b('ins/a'), value: b('late') }]);
+    assert.ok(late.errors[0]?.conflict !== null && late.errors[0]?.conflict !== undefined, JSON.stringify(late.errors));
+  });
+
   it('answers typed region errors for every other addressing', async () => {
     const leader = await findLeader(cluster);
     const follower = [0, 1, 2].find((i) => i !== leader.index)!;
@@ -168,8 +236,8 @@ describe('flotilla-store: 1 PD + 3 stores', () => {
     assert.equal(tooMany.otherError?.code, 'LIMIT_EXCEEDED');
     const badScan = await kv.call('RawScan', { context: ctx, startKey: b('b'), endKey: b('a'), limit: 10 });
     assert.equal(badScan.otherError?.code, 'INVALID_ARGUMENT');
-    const insert = await kv.call('KvPrewrite', { context: ctx, primaryLock: b('k'), startVersion: '5', mutations: [{ op: 'Insert', key: b('k'), value: b('v') }] });
-    assert.equal(insert.otherError?.code, 'INVALID_ARGUMENT');
+    const bigInsert = await kv.call('KvPrewrite', { context: ctx, primaryLock: b('k'), startVersion: '5', mutations: [{ op: 'Insert', key: b('k'), value: Buffer.alloc(7 * 1024 * 1024) }] });
+    assert.equal(bigInsert.otherError?.code, 'INVALID_ARGUMENT');
     // Bytes that are not a RawGetRequest at all: the call fails, the store does not.
     await assert.rejects(new Promise((resolve, reject) => {
       kv.raw.makeUnaryRequest('/flotilla.kvservicepb.Kv/RawGet', (x: Buffer) => x, (x: Buffer) => x, Buffer.from([0x0a, 0xff, 0xff, 0xff, 0x0f]), (err, r) => (err ? reject(err) : resolve(r)));

@@ -4,14 +4,15 @@
 // including keys outside a bounded region (which a one-region cluster never shows).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeKey, FlotillaError, lockKey, rawKey, type RegionMeta, writeKey, latestKey, defaultKey, type WriteOp } from '../../common/index.js';
+import { crc32, encodeKey, FlotillaError, lockKey, rawKey, type RegionMeta, writeKey, latestKey, defaultKey, type WriteOp } from '../../common/index.js';
 import type { kvrpcpb } from '../../proto/index.js';
 import {
   decodeApplyState, decodeRegionState, decodeStoreIdent, encodeApplyState, encodeRegionState, encodeStoreIdent,
 } from '../../store/local-state.js';
 import { KvRouting } from '../../store/kv-routing.js';
 import type { Peer } from '../../store/peer.js';
-import { decodeCommand, encodeWriteCommand } from '../../store/raft-cmd.js';
+import { decodeCommand, encodeCompactLogCommand, encodeWriteCommand } from '../../store/raft-cmd.js';
+import { messageCodec } from '../../proto/index.js';
 import { decodeRawValue, encodeRawValue, liveRawValue } from '../../store/raw-value.js';
 
 function everyBitFlip(record: Buffer, decode: (b: Buffer) => unknown): void {
@@ -35,9 +36,18 @@ describe('store local records', () => {
     const ident = { clusterId: 0xfedcba9876543210n, storeId: 42 };
     assert.deepEqual(decodeStoreIdent(encodeStoreIdent(ident)), ident);
     everyBitFlip(encodeStoreIdent(ident), decodeStoreIdent);
-    const apply = { appliedIndex: 123_456, truncatedIndex: 5, truncatedTerm: 5 };
+    const apply = { appliedIndex: 123_456, truncatedIndex: 5, truncatedTerm: 5, approximateKeys: 2 ** 40 + 3 };
     assert.deepEqual(decodeApplyState(encodeApplyState(apply), 9), apply);
     everyBitFlip(encodeApplyState(apply), (b) => decodeApplyState(b, 9));
+    // A version-1 apply state (no key count) still loads: the count is unknown (counted at load).
+    const v1 = Buffer.alloc(29);
+    v1[0] = 1;
+    v1.writeBigUInt64BE(123_456n, 1);
+    v1.writeBigUInt64BE(5n, 9);
+    v1.writeBigUInt64BE(5n, 17);
+    v1.writeUInt32BE(crc32(v1, 0, 25), 25);
+    assert.deepEqual(decodeApplyState(v1, 9), { appliedIndex: 123_456, truncatedIndex: 5, truncatedTerm: 5, approximateKeys: null });
+    everyBitFlip(v1, (b) => decodeApplyState(b, 9));
     const state = { state: 'normal' as const, region };
     assert.deepEqual(decodeRegionState(encodeRegionState(state), 9), state);
     assert.equal(decodeRegionState(encodeRegionState({ state: 'tombstone', region }), 9).state, 'tombstone');
@@ -76,10 +86,25 @@ describe('raft write commands', () => {
     const decoded = decodeCommand(encodeWriteCommand({ regionId: 9, peerId: 91, epoch: { confVer: 2, version: 5 }, ops }), 'test');
     assert.deepEqual(decoded.epoch, { confVer: 2, version: 5 });
     assert.equal(decoded.regionId, 9);
-    assert.equal(decoded.isAdmin, false);
-    assert.deepEqual(decoded.ops, ops);
+    assert.equal(decoded.kind, 'write');
+    assert.deepEqual(decoded.kind === 'write' ? decoded.ops : null, ops);
     assert.throws(() => encodeWriteCommand({ regionId: 9, peerId: 91, epoch: region.epoch, ops: [{ kind: 'put', cf: 'local', key: Buffer.from([1, 2]), value: Buffer.alloc(0) }] }), FlotillaError);
     assert.throws(() => decodeCommand(Buffer.from([0xff, 0xff, 0xff]), 'test'), (e: unknown) => e instanceof FlotillaError && e.code === 'Corruption');
+  });
+});
+
+describe('raft admin commands', () => {
+  it('CompactLog round-trips; other admin kinds decode as unsupported; writes beside an admin request are corrupt', () => {
+    const epoch = { confVer: 2, version: 5 };
+    const compact = decodeCommand(encodeCompactLogCommand({ regionId: 9, peerId: 91, epoch, compactIndex: 2 ** 40, compactTerm: 7 }), 'test');
+    assert.deepEqual(compact, { regionId: 9, epoch, kind: 'compactLog', compactIndex: 2 ** 40, compactTerm: 7 });
+    const codec = messageCodec('flotilla.raft_serverpb.RaftCmdRequest');
+    const header = { regionId: '9', peer: { id: '91' }, regionEpoch: { confVer: '2', version: '5' } };
+    const split = decodeCommand(codec.encode({ header, adminRequest: { batchSplit: { requests: [] } } }), 'test');
+    assert.equal(split.kind, 'unsupportedAdmin');
+    assert.equal(split.kind === 'unsupportedAdmin' ? split.what : '', 'batchSplit');
+    const both = codec.encode({ header, writes: [{ cf: 'CfRaw', kind: 'Put', key: Buffer.from('k'), value: Buffer.from('v') }], adminRequest: { compactLog: { compactIndex: '5', compactTerm: '5' } } });
+    assert.throws(() => decodeCommand(both, 'test'), (e: unknown) => e instanceof FlotillaError && e.code === 'Corruption');
   });
 });
 

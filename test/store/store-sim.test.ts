@@ -2,13 +2,21 @@
 // commit, apply, raw write path) over crashable in-memory engines and a simulated network that
 // drops, delays and partitions, with crashes anywhere — including between a round's durable log
 // write and its apply. Checked after healing: every acknowledged write is readable with its value
-// through the leader, and the three replicas' data are identical. Seeds are replayable:
-// FLOTILLA_STORE_SIM_SEED=n runs one.
+// through the leader, and the three replicas' data are identical. Raft log GC runs with tiny
+// limits the seed picks (a few entries to a few dozen): the run checks compactions happened, that
+// restarts loaded truncated logs, that a down follower held the log back past the hard limit, and
+// at the end that every log is bounded and no raft log key below a replica's first index is left.
+// Seeds are replayable: FLOTILLA_STORE_SIM_SEED=n runs one. Targeted scenarios follow: the TTL
+// sweep, a new leader's first reads, region key counts through every kind of write and crash, a
+// write command whose leader lost and regained leadership mid-command (P3 in planted-bugs.md),
+// and a deposed leader's pending ReadIndex reads (P10).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRng, type Rng } from '../../common/index.js';
+import { applyStateKey, crc32, createRng, FlotillaError, rawKey, type Rng } from '../../common/index.js';
+import { encodeRawValue } from '../../store/raw-value.js';
 import type { kvrpcpb } from '../../proto/index.js';
-import { rawContents, type SimNode, StoreSim } from '../support/store-sim.js';
+import type { RaftLogGcOptions } from '../../store/raft-log-gc.js';
+import { countedKeys, raftLogKeysBelow, rawContents, type SimNode, StoreSim } from '../support/store-sim.js';
 
 const STEPS = 400;
 const SEEDS = process.env['FLOTILLA_STORE_SIM_SEED'] !== undefined ? [Number(process.env['FLOTILLA_STORE_SIM_SEED'])] : Array.from({ length: 12 }, (_, i) => 1 + i);
@@ -17,6 +25,20 @@ interface Outcome {
   readonly acked: Map<string, string>;
   readonly counters: StoreSim['counters'];
   readonly readsChecked: number;
+  /** Most raft log entries any replica held at any step. */
+  readonly heldMax: number;
+}
+
+/** Tiny raft log GC limits, picked by the seed (VOPR-style: the seed picks the fault parameters). */
+function gcOptionsOf(seed: number): RaftLogGcOptions {
+  const countLimit = [4, 16, 48][seed % 3]!;
+  return { countLimit, hardCountLimit: countLimit * 3, checkTicks: 1 + (seed % 4) };
+}
+
+/** Entries a replica's log holds (after its truncated index). */
+function heldEntries(node: SimNode, regionId: number): number {
+  const storage = node.store?.peers.get(regionId)?.storage;
+  return storage === undefined ? 0 : storage.lastIndex() - storage.truncatedIndex;
 }
 
 function putRequest(sim: StoreSim, node: SimNode, key: string, value: string): kvrpcpb.RawPutRequest {
@@ -26,8 +48,10 @@ function putRequest(sim: StoreSim, node: SimNode, key: string, value: string): k
 async function runSeed(seed: number): Promise<Outcome> {
   const rng: Rng = createRng(seed);
   // Odd seeds read by lease where valid; even seeds send every read through ReadIndex.
-  const sim = await StoreSim.start(3, { rng: rng.fork(), dropRate: 0.05, maxDelaySteps: 3, isLeaseReadEnabled: seed % 2 === 1 });
+  const gc = gcOptionsOf(seed);
+  const sim = await StoreSim.start(3, { rng: rng.fork(), dropRate: 0.05, maxDelaySteps: 3, isLeaseReadEnabled: seed % 2 === 1, raftLogGc: gc });
   const acked = new Map<string, string>();
+  let heldMax = 0;
   const readRng = rng.fork();
   const staleReads: string[] = [];
   let readsChecked = 0;
@@ -84,6 +108,7 @@ async function runSeed(seed: number): Promise<Outcome> {
         }
       }
       await sim.advance();
+      for (const node of sim.nodes) heldMax = Math.max(heldMax, heldEntries(node, sim.region.id));
     }
     // Heal completely and let everything converge.
     sim.cut.clear();
@@ -101,7 +126,23 @@ async function runSeed(seed: number): Promise<Outcome> {
       const last = leader.store!.peers.get(sim.region.id)!.storage.lastIndex();
       converged = applied.every((a) => a === last);
     }
-    assert.ok(converged, `seed ${seed}: replicas did not converge`);
+    assert.ok(converged, `seed ${seed}: replicas did not converge (replay: FLOTILLA_STORE_SIM_SEED=${seed})`);
+    // With every follower caught up, the leader compacts and every replica applies it: each log
+    // ends bounded by the limit, and holds no raft log key below its first index.
+    let isBounded = false;
+    for (let i = 0; i < 200 && !isBounded; i++) {
+      await sim.advance();
+      isBounded = sim.nodes.every((n) => heldEntries(n, sim.region.id) <= gc.countLimit);
+    }
+    const held = sim.nodes.map((n) => heldEntries(n, sim.region.id));
+    assert.ok(isBounded, `seed ${seed}: raft logs hold ${held.join(', ')} entries, limit ${gc.countLimit} (replay: FLOTILLA_STORE_SIM_SEED=${seed})`);
+    for (const node of sim.nodes) {
+      const peer = node.store!.peers.get(sim.region.id)!;
+      const first = peer.storage.firstIndex();
+      assert.equal(await raftLogKeysBelow(node.engine, sim.region.id, first), 0, `seed ${seed}: store ${node.storeId} keeps raft log keys below its first index ${first}`);
+      // The key count kept at apply (and persisted across every crash) is the engine's own.
+      assert.equal(peer.approximateKeys, await countedKeys(node.engine), `seed ${seed}: store ${node.storeId}'s key count`);
+    }
     const leader = sim.leader()!;
     for (const [key, value] of acked) {
       const r = await leader.raw!.get({ context: sim.context(leader), key: Buffer.from(key) });
@@ -111,7 +152,7 @@ async function runSeed(seed: number): Promise<Outcome> {
     const contents = await Promise.all(sim.nodes.map((n) => rawContents(n.engine)));
     assert.deepEqual(contents[1], contents[0], `seed ${seed}: replicas 1 and 2 differ`);
     assert.deepEqual(contents[2], contents[0], `seed ${seed}: replicas 1 and 3 differ`);
-    return { acked, counters: sim.counters, readsChecked };
+    return { acked, counters: sim.counters, readsChecked, heldMax };
   } finally {
     await sim.stop();
   }
@@ -119,7 +160,10 @@ async function runSeed(seed: number): Promise<Outcome> {
 
 describe('store poll loop under a simulated network and crashes', () => {
   it(`keeps every acknowledged write over ${SEEDS.length} seeds`, async () => {
-    const totals = { entryLoads: 0, acked: 0, readsChecked: 0, crashes: 0, crashesBeforeApply: 0, restarts: 0, dropped: 0, delivered: 0 };
+    const totals = {
+      entryLoads: 0, acked: 0, readsChecked: 0, crashes: 0, crashesBeforeApply: 0, restarts: 0, dropped: 0, delivered: 0,
+      gcProposed: 0, gcCompactions: 0, gcCompactedEntries: 0, gcHardLimitHeldBack: 0, restartsWithTruncatedLog: 0, heldMax: 0,
+    };
     for (const seed of SEEDS) {
       const out = await runSeed(seed);
       totals.acked += out.acked.size;
@@ -130,6 +174,12 @@ describe('store poll loop under a simulated network and crashes', () => {
       totals.restarts += out.counters.restarts;
       totals.dropped += out.counters.dropped;
       totals.delivered += out.counters.delivered;
+      totals.gcProposed += out.counters.gcProposed;
+      totals.gcCompactions += out.counters.gcCompactions;
+      totals.gcCompactedEntries += out.counters.gcCompactedEntries;
+      totals.gcHardLimitHeldBack += out.counters.gcHardLimitHeldBack;
+      totals.restartsWithTruncatedLog += out.counters.restartsWithTruncatedLog;
+      totals.heldMax = Math.max(totals.heldMax, out.heldMax);
     }
     // The run must reach what it claims to test.
     assert.ok(totals.acked > 1_000, JSON.stringify(totals));
@@ -137,6 +187,9 @@ describe('store poll loop under a simulated network and crashes', () => {
     assert.ok(totals.readsChecked > 1_000, JSON.stringify(totals));
     assert.ok(totals.entryLoads > 0, `no lagging follower was caught up from disk: ${JSON.stringify(totals)}`);
     assert.ok(totals.crashes > totals.crashesBeforeApply, JSON.stringify(totals));
+    assert.ok(totals.gcCompactions > 0 && totals.gcCompactedEntries > totals.acked / 2, `raft log GC did not run: ${JSON.stringify(totals)}`);
+    assert.ok(totals.restartsWithTruncatedLog > 0, `no restart loaded a truncated log: ${JSON.stringify(totals)}`);
+    assert.ok(totals.gcHardLimitHeldBack > 0, `no lagging follower held a log back past the hard limit: ${JSON.stringify(totals)}`);
     console.log(`store sim: ${JSON.stringify(totals)}`);
   });
 });
@@ -222,6 +275,196 @@ describe('a new leader serves reads only once it has applied what earlier leader
         }
       }
       assert.ok(checked, 'no new leader became ready');
+    } finally {
+      await sim.stop();
+    }
+  });
+});
+
+describe('region key counts (approximateKeys) are kept at apply', () => {
+  it('equal the raw and latest records of every replica through overwrites, deletes, batches, transactions, crashes and an old apply state', async () => {
+    const sim = await StoreSim.start(3, { rng: createRng(23), dropRate: 0, maxDelaySteps: 1 });
+    const peerOf = (n: SimNode) => n.store!.peers.get(sim.region.id)!;
+    /** Runs `op` against the current leader while the simulation advances; returns its answer. */
+    const run = async <T>(op: (leader: SimNode) => Promise<T>): Promise<T> => {
+      let leader: SimNode | undefined;
+      for (let i = 0; i < 300 && leader === undefined; i++) {
+        await sim.advance();
+        leader = sim.leader();
+      }
+      assert.ok(leader !== undefined, 'no leader');
+      let settled = false;
+      const p = op(leader).finally(() => {
+        settled = true;
+      });
+      for (let i = 0; i < 300 && !settled; i++) await sim.advance();
+      return p;
+    };
+    /** Every replica caught up with the leader holds exactly as many keys as it counts. */
+    const check = async (what: string, expected?: number): Promise<void> => {
+      let isCaughtUp = false;
+      for (let i = 0; i < 300 && !isCaughtUp; i++) {
+        await sim.advance();
+        const leader = sim.leader();
+        isCaughtUp = leader !== undefined && sim.nodes.every((n) => n.store !== null && peerOf(n).applied === peerOf(leader).applied);
+      }
+      assert.ok(isCaughtUp, `${what}: replicas did not catch up`);
+      for (const n of sim.nodes) {
+        const actual = await countedKeys(n.engine);
+        assert.equal(peerOf(n).approximateKeys, actual, `${what}: store ${n.storeId} counts ${peerOf(n).approximateKeys}, holds ${actual}`);
+        if (expected !== undefined) assert.equal(actual, expected, `${what}: store ${n.storeId} holds ${actual} keys`);
+      }
+    };
+    const b = (s: string): Buffer => Buffer.from(s);
+    const ctx = (n: SimNode) => sim.context(n);
+    const pair = (k: string) => ({ key: b(k), value: b(`v-${k}`), error: null });
+    try {
+      await run((l) => l.raw!.batchPut({ context: ctx(l), pairs: Array.from({ length: 20 }, (_, i) => pair(`k${String(i).padStart(2, '0')}`)), ttlsSeconds: [] }));
+      await check('20 new keys', 20);
+      for (let i = 0; i < 5; i++) await run((l) => l.raw!.put({ context: ctx(l), key: b(`k0${i}`), value: b('again'), ttlSeconds: '0' }));
+      await check('5 overwrites', 20);
+      await run((l) => l.raw!.batchPut({ context: ctx(l), pairs: [pair('x'), pair('x'), pair('y')], ttlsSeconds: [] }));
+      await check('a batch putting one new key twice', 22);
+      await run((l) => l.raw!.delete({ context: ctx(l), key: b('k05') }));
+      await run((l) => l.raw!.delete({ context: ctx(l), key: b('absent') }));
+      await check('a delete and a delete of an absent key', 21);
+      await run((l) => l.raw!.batchDelete({ context: ctx(l), keys: [b('k06'), b('k06'), b('absent2')] }));
+      await check('a batch deleting one key twice and an absent one', 20);
+      await run((l) => l.raw!.compareAndSwap({ context: ctx(l), key: b('c'), value: b('1'), previousValue: Buffer.alloc(0), previousNotExist: true, ttlSeconds: '0' }));
+      await check('a CAS creating a key', 21);
+      await run((l) => l.raw!.deleteRange({ context: ctx(l), startKey: b('k1'), endKey: b('k2') }));
+      await check('a delete range over k10..k19', 11);
+      // Transactions: a committed put creates a latest record; a committed delete keeps it (kind delete).
+      const txn = async (startTs: bigint, mutations: { op: 'Put' | 'Del'; key: string }[]): Promise<void> => {
+        const keys = mutations.map((m) => b(m.key));
+        const pw = await run((l) => l.txn!.prewrite({
+          context: ctx(l), mutations: mutations.map((m) => ({ op: m.op, key: b(m.key), value: b('t') })), primaryLock: keys[0]!,
+          startVersion: String(startTs), lockTtl: '3000', skipConstraintCheck: false, txnSize: String(keys.length), minCommitTs: '0', maxCommitTs: '0',
+        }));
+        assert.deepEqual(pw.errors ?? [], []);
+        const c = await run((l) => l.txn!.commit({ context: ctx(l), keys, startVersion: String(startTs), commitVersion: String(startTs + 1n) }));
+        assert.equal(c.error ?? null, null);
+      };
+      await txn(100n, [{ op: 'Put', key: 't1' }, { op: 'Put', key: 't2' }, { op: 'Put', key: 't3' }]);
+      await check('a transaction writing three keys', 14);
+      await txn(200n, [{ op: 'Put', key: 't1' }, { op: 'Del', key: 't2' }]);
+      await check('a transaction overwriting one and deleting one', 14);
+      // Crashes: the count is persisted with the apply state, in step with the applied index.
+      for (const victim of [sim.nodes[0]!, sim.leader()!]) {
+        await sim.crash(victim);
+        await run((l) => l.raw!.batchPut({ context: ctx(l), pairs: [pair(`z${victim.storeId}a`), pair(`z${victim.storeId}b`)], ttlsSeconds: [] }));
+        await sim.restart(victim);
+        await check(`store ${victim.storeId} crashed and restarted`);
+      }
+      // An apply state written before it kept a key count (version 1): counted at load.
+      const old = sim.nodes[2]!;
+      await sim.crash(old);
+      const saved = (await old.engine.get(applyStateKey(sim.region.id)))!;
+      const v1 = Buffer.alloc(29);
+      saved.copy(v1, 0, 0, 25);
+      v1[0] = 1;
+      v1.writeUInt32BE(crc32(v1, 0, 25), 25);
+      await old.engine.write([{ kind: 'put', cf: 'local', key: applyStateKey(sim.region.id), value: v1 }], { sync: true });
+      await sim.restart(old);
+      assert.equal(peerOf(old).approximateKeys, await countedKeys(old.engine), 'counted at load');
+      await run((l) => l.raw!.put({ context: ctx(l), key: b('after-v1'), value: b('1'), ttlSeconds: '0' }));
+      await check('after loading a version-1 apply state');
+    } finally {
+      await sim.stop();
+    }
+  });
+});
+
+/** Advances the simulation until `done()` holds (at most `steps` steps); returns whether it did. */
+async function advanceUntil(sim: StoreSim, done: () => boolean, steps = 500): Promise<boolean> {
+  for (let i = 0; i < steps && !done(); i++) await sim.advance();
+  return done();
+}
+
+/** The error code of a settled rejection, or 'pending' / 'ok'. */
+function outcomeOf(state: { settled: boolean; error: unknown }): string {
+  if (!state.settled) return 'pending';
+  if (state.error === null) return 'ok';
+  return state.error instanceof FlotillaError ? state.error.code : state.error instanceof Error ? state.error.message : 'non-Error rejection';
+}
+
+function track(p: Promise<unknown>): { settled: boolean; error: unknown } {
+  const state: { settled: boolean; error: unknown } = { settled: false, error: null };
+  p.then(() => {
+    state.settled = true;
+  }, (err: unknown) => {
+    state.settled = true;
+    state.error = err;
+  });
+  return state;
+}
+
+describe('a write command whose leader lost and regained leadership between its read and its proposal (planted bug P3)', () => {
+  it('is refused (StaleCommand), so a compare-and-swap decided on the old read cannot overwrite the other leader\'s acknowledged write', async () => {
+    const sim = await StoreSim.start(3, { rng: createRng(31), dropRate: 0, maxDelaySteps: 0 });
+    const peerOf = (n: SimNode) => n.store!.peers.get(sim.region.id)!;
+    try {
+      assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
+      const a = sim.leader()!;
+      const others = sim.nodes.filter((n) => n !== a);
+      const key = rawKey(Buffer.from('cas'));
+      // A compare-and-swap on A: "put from-A if the key is absent". It reads, then stalls (an
+      // await gap: a slow engine, a long decide) with its latch held.
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let hasRead = false;
+      const cas = track(a.writes!.latched(peerOf(a), [key], async () => {
+        const current = await a.engine.readView().get(key);
+        hasRead = true;
+        await gate;
+        return { ops: current === null ? [{ kind: 'put' as const, cf: 'raw' as const, key, value: encodeRawValue(Buffer.from('from-A'), 0) }] : [], result: current === null };
+      }));
+      assert.ok(await advanceUntil(sim, () => hasRead), 'the CAS never read');
+      const termOfRead = peerOf(a).term;
+      // A is cut off and deposed; another leader acknowledges a write of the key…
+      for (const o of others) sim.setCut(a.storeId, o.storeId, true);
+      assert.ok(await advanceUntil(sim, () => !peerOf(a).isLeader && sim.leader() !== undefined && sim.leader() !== a), 'A was not deposed');
+      const b = sim.leader()!;
+      const put = track(b.raw!.put({ context: sim.context(b), key: Buffer.from('cas'), value: Buffer.from('from-B'), ttlSeconds: '0' }));
+      assert.ok(await advanceUntil(sim, () => put.settled), 'the write on the new leader did not settle');
+      assert.equal(outcomeOf(put), 'ok');
+      // …then A comes back and leads again, in a later term, before the CAS proposes.
+      for (const o of others) sim.setCut(a.storeId, o.storeId, false);
+      assert.ok(await advanceUntil(sim, () => peerOf(a).applied >= peerOf(b).applied), 'A did not catch up');
+      peerOf(b).raw.transferLeader(peerOf(a).peerId);
+      b.store!.loop.markDirty(peerOf(b));
+      assert.ok(await advanceUntil(sim, () => peerOf(a).isLeaderReady), 'A did not lead again');
+      assert.ok(peerOf(a).term > termOfRead);
+      release();
+      assert.ok(await advanceUntil(sim, () => cas.settled), 'the CAS never settled');
+      assert.equal(outcomeOf(cas), 'StaleCommand', 'a command must not propose in a term other than the one it read in');
+      for (let i = 0; i < 20; i++) await sim.advance();
+      const got = await a.raw!.get({ context: sim.context(a), key: Buffer.from('cas') });
+      assert.equal(got.value?.toString(), 'from-B', 'the acknowledged write was overwritten by a CAS decided on a stale read');
+    } finally {
+      await sim.stop();
+    }
+  });
+});
+
+describe('a deposed leader\'s pending ReadIndex reads (planted bug P10)', () => {
+  it('fail at once with NotLeader when it steps down, not at their timeout', async () => {
+    const sim = await StoreSim.start(3, { rng: createRng(37), dropRate: 0, maxDelaySteps: 0, isLeaseReadEnabled: false });
+    const peerOf = (n: SimNode) => n.store!.peers.get(sim.region.id)!;
+    try {
+      assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
+      const a = sim.leader()!;
+      for (const o of sim.nodes) if (o !== a) sim.setCut(a.storeId, o.storeId, true);
+      // Every read is a ReadIndex round here; cut off, A cannot have it confirmed.
+      const read = track(a.raw!.get({ context: sim.context(a), key: Buffer.from('k') }));
+      for (let i = 0; i < 3; i++) await sim.advance();
+      assert.equal(outcomeOf(read), 'pending', 'the read was answered without a quorum');
+      assert.ok(await advanceUntil(sim, () => !peerOf(a).isLeader), 'A never stepped down (check quorum)');
+      // The role change is handled in the round that reports it: a step or two, not 5 s.
+      await advanceUntil(sim, () => read.settled, 3);
+      assert.equal(outcomeOf(read), 'NotLeader', 'a deposed leader must fail its pending reads at once');
     } finally {
       await sim.stop();
     }

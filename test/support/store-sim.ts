@@ -4,7 +4,7 @@
 // delays, partitions), and crashes that keep only what a machine crash keeps: every synced write
 // and whatever prefix of the unsynced ones the seed decides (RocksDB's WAL semantics).
 
-import { ChannelCache, grpc, type Logger, type RegionMeta, type Rng, silentLogger, type WriteOp } from '../../common/index.js';
+import { cfRange, ChannelCache, grpc, type Logger, raftLogRange, type RegionMeta, type Rng, silentLogger, type WriteOp } from '../../common/index.js';
 import { messageCodec, type kvrpcpb, type raft_serverpb } from '../../proto/index.js';
 import type { Message } from '../../raft/index.js';
 import { messageToWire } from '../../raft-host/index.js';
@@ -14,8 +14,10 @@ import { KvWrites } from '../../store/kv-writes.js';
 import { LatchSet } from '../../store/latch-set.js';
 import type { Peer } from '../../store/peer.js';
 import type { RaftSender } from '../../store/poll-loop.js';
-import { RaftStore } from '../../store/raft-store.js';
+import { RAFT_INIT_INDEX, RaftStore } from '../../store/raft-store.js';
+import type { RaftLogGcOptions } from '../../store/raft-log-gc.js';
 import { RawKv } from '../../store/raw-kv.js';
+import { TxnKv } from '../../store/txn-kv.js';
 
 /** A MemoryEngine that remembers its write batches, so a crash can keep only what was durable. */
 export class CrashableEngine extends MemoryEngine {
@@ -66,6 +68,9 @@ export interface SimNode {
   engine: CrashableEngine;
   store: RaftStore | null;
   raw: RawKv | null;
+  txn: TxnKv | null;
+  /** The store's write path (latches → read barrier → decide → propose), for targeted tests. */
+  writes: KvWrites | null;
   generation: number;
   /** Set: the next round throws between its durable log write and its apply (a crash there). */
   crashBeforeApply: boolean;
@@ -82,7 +87,11 @@ export interface SimOptions {
   readonly isLeaseReadEnabled?: boolean;
   readonly dropRate: number;
   readonly maxDelaySteps: number;
+  /** Raft log GC limits of every store (default: the store's defaults, which a short run never reaches). */
+  readonly raftLogGc?: RaftLogGcOptions;
 }
+
+const RAFT_LOG_GC_DEFAULT: RaftLogGcOptions = { countLimit: 10_000, hardCountLimit: 100_000, checkTicks: 10 };
 
 export class StoreSim {
   readonly nodes: SimNode[] = [];
@@ -92,7 +101,10 @@ export class StoreSim {
   readonly cut = new Set<string>();
   private readonly channels = new ChannelCache(grpc.credentials.createInsecure());
   private readonly log: Logger = silentLogger();
-  readonly counters = { sent: 0, delivered: 0, dropped: 0, crashes: 0, crashesBeforeApply: 0, restarts: 0, entryLoads: 0 };
+  readonly counters = {
+    sent: 0, delivered: 0, dropped: 0, crashes: 0, crashesBeforeApply: 0, restarts: 0, entryLoads: 0,
+    gcProposed: 0, gcCompactions: 0, gcCompactedEntries: 0, gcHardLimitHeldBack: 0, restartsWithTruncatedLog: 0,
+  };
 
   constructor(readonly region: RegionMeta, private readonly options: SimOptions) {}
 
@@ -102,7 +114,7 @@ export class StoreSim {
     const sim = new StoreSim(region, options);
     for (let i = 0; i < storeCount; i++) {
       const diskRng = options.rng.fork();
-      const node: SimNode = { storeId: i + 1, engine: new CrashableEngine(), store: null, raw: null, generation: 0, crashBeforeApply: false, crashedAtStep: -1, needsDiskCrash: false, writeTurns: null };
+      const node: SimNode = { storeId: i + 1, engine: new CrashableEngine(), store: null, raw: null, txn: null, writes: null, generation: 0, crashBeforeApply: false, crashedAtStep: -1, needsDiskCrash: false, writeTurns: null };
       node.engine = new CrashableEngine(() => node.writeTurns ?? diskRng.nextInt(3));
       sim.nodes.push(node);
       await sim.open(node);
@@ -122,6 +134,7 @@ export class StoreSim {
       clusterId: 1n,
       engine: node.engine,
       raft: { electionTicks: 10, heartbeatTicks: 2 },
+      raftLogGc: this.options.raftLogGc ?? RAFT_LOG_GC_DEFAULT,
       tickMs: 100,
       entryCacheBytes: 8 * 1024, // small: lagging followers are caught up from disk, as on a busy store
       inboundMessagesMax: 100_000,
@@ -142,8 +155,12 @@ export class StoreSim {
       simulated: { sender, isLeaseReadEnabled: this.options.isLeaseReadEnabled !== false },
     });
     node.store = store;
+    if ((store.peers.get(this.region.id)?.storage.truncatedIndex ?? 0) > RAFT_INIT_INDEX) this.counters.restartsWithTruncatedLog++;
     const writes = new KvWrites(node.engine, store.loop, new LatchSet(256), LIMITS);
-    node.raw = new RawKv(new KvRouting(node.storeId, store.peers, LIMITS), writes);
+    const routing = new KvRouting(node.storeId, store.peers, LIMITS);
+    node.writes = writes;
+    node.raw = new RawKv(routing, writes);
+    node.txn = new TxnKv(routing, writes);
   }
 
   private enqueue(node: SimNode, generation: number, peer: Peer, messages: readonly Message[]): void {
@@ -196,9 +213,11 @@ export class StoreSim {
   private markCrashed(node: SimNode): void {
     if (node.store === null) return;
     const store = node.store;
-    this.counters.entryLoads += store.entryLoads;
+    this.addStoreCounters(store);
     node.store = null;
     node.raw = null;
+    node.txn = null;
+    node.writes = null;
     node.generation++;
     node.crashedAtStep = this.step;
     this.counters.crashes++;
@@ -241,8 +260,16 @@ export class StoreSim {
     };
   }
 
+  private addStoreCounters(store: RaftStore): void {
+    this.counters.entryLoads += store.entryLoads;
+    this.counters.gcProposed += store.raftLogGc.proposed;
+    this.counters.gcCompactions += store.raftLogGc.compactions;
+    this.counters.gcCompactedEntries += store.raftLogGc.compactedEntries;
+    this.counters.gcHardLimitHeldBack += store.raftLogGc.hardLimitHeldBack;
+  }
+
   async stop(): Promise<void> {
-    for (const node of this.nodes) this.counters.entryLoads += node.store?.entryLoads ?? 0;
+    for (const node of this.nodes) if (node.store !== null) this.addStoreCounters(node.store);
     for (const node of this.nodes) await node.store?.stop();
     this.channels.close();
   }
@@ -251,6 +278,32 @@ export class StoreSim {
 /** Lets every pending round, write and callback run (a few macrotask turns). */
 export async function settle(turns = 4): Promise<void> {
   for (let i = 0; i < turns; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/** How many raft log keys of `regionId` an engine holds below `index` (log GC must leave none below the first index). */
+export async function raftLogKeysBelow(engine: MemoryEngine, regionId: number, index: number): Promise<number> {
+  const range = raftLogRange(regionId, 0, index);
+  const snap = await engine.snapshot();
+  try {
+    return (await snap.scan(range.start, range.end, { limit: 1_000_000 })).length;
+  } finally {
+    await snap.release();
+  }
+}
+
+/** Records in the raw and latest CFs of an engine: what a region's key count must equal. */
+export async function countedKeys(engine: MemoryEngine): Promise<number> {
+  const snap = await engine.snapshot();
+  try {
+    let n = 0;
+    for (const cf of ['raw', 'latest'] as const) {
+      const range = cfRange(cf);
+      n += (await snap.scan(range.start, range.end, { limit: 1_000_000 })).length;
+    }
+    return n;
+  } finally {
+    await snap.release();
+  }
 }
 
 /** Keys of the raw CF of an engine with their stored bytes, for replica comparison. */

@@ -63,7 +63,7 @@ const S = (b: Buffer): string => b.toString('latin1');
 /** Counters that must be non-zero after a CI-sized run (both engines add into their own copy). */
 const REQUIRED_COUNTERS = [
   'mutation.put.short', 'mutation.put.long', 'mutation.put.empty', 'mutation.put.255', 'mutation.put.256', 'mutation.delete',
-  'mutation.lock', 'mutation.checkNotExists',
+  'mutation.lock', 'mutation.checkNotExists', 'mutation.insert', 'prewrite.insertOnLiveKey', 'prewrite.insertOverDelete',
   'error.KeyIsLocked', 'error.WriteConflict', 'error.TxnLockNotFound', 'error.AlreadyCommitted', 'error.AlreadyRolledBack',
   'error.CommitTsExpired', 'error.KeyAlreadyExists', 'error.TxnNotFound', 'error.InvalidArgument',
   'prewrite.alreadyLocked', 'prewrite.alreadyCommitted', 'prewrite.checked', 'prewrite.checkNotExistsOverDelete', 'prewrite.startTsIsCommitTs', 'prewrite.locked',
@@ -92,7 +92,7 @@ const REQUIRED_COUNTERS = [
  */
 const RARE_ON_SMALL_RUNS = new Set<string>([
   'gc.deleted.longValue', 'gc.over256Versions', 'scanLock.limitHit', 'commit.overRollbackSlot', 'cleanup.expired',
-  'batchGet.secondKeyLocked', 'prewrite.checkNotExistsOverDelete', 'scan.forward.limitOnLockedKey',
+  'batchGet.secondKeyLocked', 'prewrite.checkNotExistsOverDelete', 'prewrite.insertOverDelete', 'scan.forward.limitOnLockedKey',
   'scan.reverse.limitOnLockedKey', 'read.lockPassedMinCommitTs', 'cts.expired', 'cts.expiryBoundary',
   'prewrite.latest.staleBound', 'prewrite.engine.seek',
 ]);
@@ -421,8 +421,10 @@ class CaseRun {
       // A unique check where the value was deleted (an older put beneath) is the telling case.
       const newestData = this.model.versionsDesc(key).find(([, w]) => w.kind === 'put' || w.kind === 'delete');
       const isDeleted = newestData?.[1].kind === 'delete';
-      const kind = isDeleted && this.rng.chance(0.5) ? 'checkNotExists' : this.pick(['put', 'put', 'put', 'delete', 'lock', 'checkNotExists'] as const);
-      return kind === 'put' ? { kind, key: B(key), value: this.pickValue() } : { kind, key: B(key) };
+      const kind = isDeleted && this.rng.chance(0.5)
+        ? this.pick(['checkNotExists', 'insert'] as const)
+        : this.pick(['put', 'put', 'put', 'delete', 'lock', 'checkNotExists', 'insert'] as const);
+      return kind === 'put' || kind === 'insert' ? { kind, key: B(key), value: this.pickValue() } : { kind, key: B(key) };
     });
     const first = mutations.find((m) => m.kind !== 'checkNotExists') ?? mutations[0]!;
     const plan: TxnPlan = {
@@ -625,6 +627,8 @@ class CaseRun {
         if ([...(this.model.writes.get(S(m.key))?.keys() ?? [])].includes(plan.startTs)) c.hit('prewrite.startTsIsCommitTs');
         const data = this.model.versionsDesc(S(m.key)).filter(([, w]) => w.kind === 'put' || w.kind === 'delete');
         if (m.kind === 'checkNotExists' && data[0]?.[1].kind === 'delete' && data.some(([, w]) => w.kind === 'put')) c.hit('prewrite.checkNotExistsOverDelete');
+        if (m.kind === 'insert' && data[0]?.[1].kind === 'delete' && data.some(([, w]) => w.kind === 'put')) c.hit('prewrite.insertOverDelete');
+        if (m.kind === 'insert' && data[0]?.[1].kind === 'put') c.hit('prewrite.insertOnLiveKey');
       }
       const split = plan.mutations.length > 1 && this.rng.chance(0.3) ? this.rng.nextRange(1, plan.mutations.length - 1) : plan.mutations.length;
       return this.prewriteStep(plan, plan.mutations.slice(0, split));

@@ -23,7 +23,9 @@ export type Mutation =
   /** Locks the key without changing it (SELECT … FOR UPDATE: conflicts, but readers ignore it). */
   | { readonly kind: 'lock'; readonly key: Buffer }
   /** Asserts the key has no value; writes nothing (unique checks). */
-  | { readonly kind: 'checkNotExists'; readonly key: Buffer };
+  | { readonly kind: 'checkNotExists'; readonly key: Buffer }
+  /** A put that asserts the key has no value first (TiKV's Insert): checkNotExists, then put. */
+  | { readonly kind: 'insert'; readonly key: Buffer; readonly value: Buffer };
 
 export interface TxnProps {
   readonly primary: Buffer;
@@ -40,7 +42,7 @@ export type PrewriteOutcome =
   | { readonly kind: 'alreadyLocked' }
   /** Our commit record is already the newest write: a prewrite retried after the commit. */
   | { readonly kind: 'alreadyCommitted'; readonly commitTs: Ts }
-  /** checkNotExists passed. */
+  /** checkNotExists passed (an insert that passes its check is 'prewritten'). */
   | { readonly kind: 'checked' };
 
 /**
@@ -48,7 +50,8 @@ export type PrewriteOutcome =
  * read from the reader's snapshot (the command fetches all of them in one multiGet). Errors:
  * KeyIsLocked (another transaction's lock), WriteConflict (a write with commit_ts ≥ start_ts),
  * AlreadyRolledBack (a rollback of this start_ts is recorded on the key), KeyAlreadyExists
- * (checkNotExists).
+ * (checkNotExists and insert: the newest committed put/delete is a put). An insert whose lock is
+ * already there is a retry and answers alreadyLocked without checking again, as a put does.
  */
 export async function prewrite(
   buf: MvccWriteBuffer, reader: MvccReader, props: TxnProps, mutation: Mutation, lock: Lock | null, latest: LatestRecord | null,
@@ -73,18 +76,20 @@ export async function prewrite(
       conflictStartTs: write.startTs, conflictCommitTs: commitTs,
     };
   }
-  if (mutation.kind === 'checkNotExists') {
-    // The newest put/delete is the latest record's data part (invariant D): no read.
-    return latest?.data?.write.kind === 'put' ? { kind: 'error', code: 'KeyAlreadyExists', key } : { kind: 'checked' };
+  if (mutation.kind === 'checkNotExists' || mutation.kind === 'insert') {
+    // The newest put/delete is the latest record's data part (invariant D): no read. Every
+    // record at or after start_ts was a conflict above, so this is the newest committed before it.
+    if (latest?.data?.write.kind === 'put') return { kind: 'error', code: 'KeyAlreadyExists', key };
+    if (mutation.kind === 'checkNotExists') return { kind: 'checked' };
   }
   let shortValue: Buffer | null = null;
-  if (mutation.kind === 'put') {
+  if (mutation.kind === 'put' || mutation.kind === 'insert') {
     if (mutation.value.length <= SHORT_VALUE_BYTES_MAX) shortValue = mutation.value;
     else buf.putValue(key, props.startTs, mutation.value);
   }
   const minCommitTs = props.minCommitTs > props.startTs ? props.minCommitTs : props.startTs + 1n;
   buf.putLock(key, {
-    kind: mutation.kind, primary: props.primary, startTs: props.startTs, ttlMs: props.lockTtlMs,
+    kind: mutation.kind === 'insert' ? 'put' : mutation.kind, primary: props.primary, startTs: props.startTs, ttlMs: props.lockTtlMs,
     shortValue, txnSize: props.txnSize, minCommitTs,
   });
   return { kind: 'prewritten' };

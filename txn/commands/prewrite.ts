@@ -26,7 +26,7 @@ export function validatePrewrite(args: PrewriteArgs): TxnError | null {
   if (!Number.isSafeInteger(args.txnSize) || args.txnSize < 0 || args.txnSize > 0xffffffff) return invalidArgument(`txn size ${args.txnSize}`);
   if (args.minCommitTs < 0n) return invalidArgument('min_commit_ts is negative');
   for (const m of args.mutations) {
-    if (m.kind === 'put') {
+    if (m.kind === 'put' || m.kind === 'insert') {
       const badValue = checkValue(m.value);
       if (badValue !== null) return badValue;
     }

@@ -94,6 +94,49 @@ for (const kind of ENGINE_KINDS) {
       assertOk(await h.prewrite([{ kind: 'checkNotExists', key: k('a') }], k('a'), 40n), 'check after delete');
     }));
 
+    it('insert: a put that needs the key absent — KeyAlreadyExists on a live key, a put lock on an absent or deleted one, idempotent', () => withHarness(kind, async (h) => {
+      const insert = (key: string, value: string | Buffer, startTs: bigint) => h.prewrite([{ kind: 'insert', key: k(key), value: typeof value === 'string' ? k(value) : value }], k(key), startTs);
+      await h.mustPrewritePut('a', 'v', 'a', 10n);
+      await h.mustCommit('a', 10n, 11n);
+      assertErr(await insert('a', 'n', 20n), 'KeyAlreadyExists', 'insert over a live key');
+      await h.mustUnlocked('a');
+      const fresh = assertOk(await insert('x', 'new', 20n), 'insert x');
+      assert.deepEqual(fresh.kind === 'prewritten' ? fresh.outcomes.map((o) => o.kind) : [], ['prewritten']);
+      const lock = await h.mustLocked('x', 20n);
+      assert.equal(lock.kind, 'put', 'an insert locks as a put');
+      assert.equal(lock.shortValue?.toString(), 'new');
+      // A retry finds its own lock: no second check, nothing written again.
+      const again = assertOk(await insert('x', 'new', 20n), 'retry');
+      assert.deepEqual(again.kind === 'prewritten' ? again.outcomes.map((o) => o.kind) : [], ['alreadyLocked']);
+      await h.mustCommit('x', 20n, 21n);
+      await h.mustGet('x', 22n, 'new');
+      await h.mustWritten('x', 20n, 21n, 'put');
+      // Deleted (and a rollback newest on top): the key may be inserted again, with a long value.
+      await h.mustPrewriteDelete('a', 'a', 30n);
+      await h.mustCommit('a', 30n, 31n);
+      await h.mustRollback('a', 35n);
+      const long = Buffer.alloc(SHORT_VALUE_BYTES_MAX + 1, 7);
+      assertOk(await insert('a', long, 40n), 'insert after a delete');
+      assert.deepEqual(await h.engine.get(defaultKey(k('a'), 40n)), long);
+      await h.mustCommit('a', 40n, 41n);
+      assert.deepEqual(assertOk(await h.get('a', 42n), 'get').value, long);
+      // A commit at or after start_ts is a conflict before it is an existing key.
+      assertErr(await insert('a', 'late', 41n), 'WriteConflict', 'insert below a newer commit');
+      assertErr(await insert('a', 'later', 50n), 'KeyAlreadyExists', 'insert over the inserted key');
+    }));
+
+    it('insert sees a live put under newer lock and rollback records (the newest put/delete decides, not the newest record)', () => withHarness(kind, async (h) => {
+      await h.mustPrewritePut('a', 'v', 'a', 10n);
+      await h.mustCommit('a', 10n, 11n);
+      await h.mustPrewriteLock('a', 'a', 20n);
+      await h.mustCommit('a', 20n, 21n);
+      await h.mustWritten('a', 20n, 21n, 'lock');
+      assertErr(await h.prewrite([{ kind: 'insert', key: k('a'), value: k('n') }], k('a'), 30n), 'KeyAlreadyExists', 'insert under a lock record');
+      await h.mustRollback('a', 40n);
+      assertErr(await h.prewrite([{ kind: 'insert', key: k('a'), value: k('n') }], k('a'), 50n), 'KeyAlreadyExists', 'insert under a rollback record');
+      await h.mustUnlocked('a');
+    }));
+
     it('is all-or-nothing: one locked key → nothing is written; every locked key is reported', () => withHarness(kind, async (h) => {
       await h.mustPrewritePut('b', 'x', 'b', 5n);
       await h.mustPrewritePut('c', 'x', 'b', 5n);

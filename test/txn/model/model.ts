@@ -243,15 +243,15 @@ export class TxnModel {
         conflictStartTs: w.startTs, conflictCommitTs: commitTs,
       });
     }
-    if (m.kind === 'checkNotExists') {
+    if (m.kind === 'checkNotExists' || m.kind === 'insert') {
       const data = this.versionsDesc(key).find(([, w]) => w.kind === 'put' || w.kind === 'delete');
       if (data !== undefined && data[1].kind === 'put') return err({ kind: 'error', code: 'KeyAlreadyExists', key: m.key });
-      return { kind: 'checked' };
+      if (m.kind === 'checkNotExists') return { kind: 'checked' };
     }
     const minCommitTs = props.minCommitTs > props.startTs ? props.minCommitTs : props.startTs + 1n;
     this.locks.set(key, {
-      kind: m.kind, primary: props.primary, startTs: props.startTs, ttlMs: props.lockTtlMs,
-      value: m.kind === 'put' ? m.value : null, txnSize: props.txnSize, minCommitTs,
+      kind: m.kind === 'insert' ? 'put' : m.kind, primary: props.primary, startTs: props.startTs, ttlMs: props.lockTtlMs,
+      value: m.kind === 'put' || m.kind === 'insert' ? m.value : null, txnSize: props.txnSize, minCommitTs,
     });
     return { kind: 'prewritten' };
   }
