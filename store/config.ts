@@ -23,6 +23,7 @@ export const STORE_CONFIG_SCHEMA = {
   raftLogGcCountLimit: field.int({ doc: 'a region leader compacts its raft log once this many applied entries are held (never past a follower\'s match index)', default: RAFT_LOG_GC_COUNT_LIMIT_DEFAULT, min: 1, max: 100_000_000 }),
   raftLogGcHardCountLimit: field.int({ doc: 'raft log entries past which a lagging follower holding the log back is reported (compacted past once region snapshots exist, issue F7)', default: RAFT_LOG_GC_HARD_COUNT_LIMIT_DEFAULT, min: 1, max: 1_000_000_000 }),
   raftLogGcCheckTicks: field.int({ doc: 'ticks between a region leader\'s raft log GC checks', default: RAFT_LOG_GC_CHECK_TICKS_DEFAULT, min: 1, max: 1_000_000 }),
+  regionKeyCount: field.bool({ doc: 'keep an exact key count per region at apply, reported to PD (costs one lookup per applied write on every replica, ~25% of raw-put throughput); off: regions report the count last kept', default: false }),
   raftEntryCacheBytes: field.bytes({ doc: 'raft log entries kept in memory per store (older ones are read from RocksDB)', default: 64 * MiB, min: 0 }),
   blockCacheBytes: field.bytes({ doc: 'RocksDB block cache', default: 256 * MiB, min: 0 }),
   pdHeartbeatMs: field.durationMs({ doc: 'interval of store heartbeats and periodic region heartbeats to PD', default: 10_000, min: 10, max: 600_000 }),

@@ -64,6 +64,8 @@ export interface PeerInit {
   readonly approximateKeys: number;
   readonly raft: PeerRaftOptions;
   readonly raftLogGc: RaftLogGcOptions;
+  /** Keep the exact key count at apply (one presence lookup per applied raw/latest write). */
+  readonly countKeys: boolean;
   readonly onRaftLogGc?: RaftLogGcObserver;
   readonly rng: Rng;
   readonly logger: Logger;
@@ -448,7 +450,7 @@ export class Peer {
       }
       for (const op of cmd.ops) {
         ops.push(op);
-        if (op.cf === 'raw' || op.cf === 'latest') this.countedOps.push(op);
+        if (this.init.countKeys && (op.cf === 'raw' || op.cf === 'latest')) this.countedOps.push(op);
         if (op.cf === 'raw' || op.cf === 'write') {
           this.traffic.keysWritten++;
           this.traffic.bytesWritten += op.key.length + (op.kind === 'put' ? op.value.length : 0);

@@ -31,6 +31,8 @@ export interface RaftStoreOptions {
   readonly engine: Engine;
   readonly raft: PeerRaftOptions;
   readonly raftLogGc: RaftLogGcOptions;
+  /** Keep exact key counts at apply (peer.ts, --region-key-count). */
+  readonly countKeys?: boolean;
   readonly tickMs: number;
   readonly entryCacheBytes: number;
   /** Raft messages accepted between two poll rounds; past it they are dropped (raft resends). */
@@ -187,6 +189,7 @@ export class RaftStore {
       approximateKeys: apply.approximateKeys,
       raft: this.options.raft,
       raftLogGc: this.options.raftLogGc,
+      countKeys: this.options.countKeys ?? false,
       onRaftLogGc: {
         onProposed: () => {
           gc.proposed++;

@@ -96,6 +96,7 @@ export class StoreServer {
         engine,
         raft: { electionTicks: config.raftElectionTicks, heartbeatTicks: config.raftHeartbeatTicks },
         raftLogGc: { countLimit: config.raftLogGcCountLimit, hardCountLimit: config.raftLogGcHardCountLimit, checkTicks: config.raftLogGcCheckTicks },
+        countKeys: config.regionKeyCount,
         tickMs: config.raftTickMs,
         entryCacheBytes: config.raftEntryCacheBytes,
         inboundMessagesMax: config.inboundMessagesMax,

@@ -60,7 +60,7 @@ describe('flotilla-store: 1 PD + 3 stores', () => {
   let cluster: StoreTestCluster;
 
   before(async () => {
-    cluster = await StoreTestCluster.start({ stores: 3, pdCount: 1, extraStoreArgs: ['--pd-heartbeat-ms', '500'] });
+    cluster = await StoreTestCluster.start({ stores: 3, pdCount: 1, extraStoreArgs: ['--pd-heartbeat-ms', '500', '--region-key-count', 'true'] });
   });
   after(async () => {
     await cluster?.stop();

@@ -135,6 +135,7 @@ export class StoreSim {
       engine: node.engine,
       raft: { electionTicks: 10, heartbeatTicks: 2 },
       raftLogGc: this.options.raftLogGc ?? RAFT_LOG_GC_DEFAULT,
+      countKeys: true,
       tickMs: 100,
       entryCacheBytes: 8 * 1024, // small: lagging followers are caught up from disk, as on a busy store
       inboundMessagesMax: 100_000,
