@@ -220,6 +220,11 @@ export class KvRpc {
         }
         lastFailure = fe;
         if (fe.code === 'DeadlineExceeded') throw this.deadlineError(cmd, fe);
+        if (fe.code === 'ServerIsBusy') {
+          // Our own connection's bound: not the store's fault, the same peer is fine after a pause.
+          await this.backoffOrThrow(backoff(), deadlineMs, () => this.deadlineError(cmd, lastFailure), 5);
+          continue;
+        }
         // The store is unreachable (or its stream broke on an idempotent request): try elsewhere.
         this.options.logger.debug({ regionId: region.id, storeId: peer.storeId, address, err: fe.message }, 'store unreachable; trying another peer');
         failedPeers.add(peer.id);

@@ -15,6 +15,8 @@ import { encodeBatch, type EncodedRequest } from './batch-encoder.js';
 
 /** Requests in one stream message at most (the store pauses a stream past 4,096 unanswered). */
 export const STREAM_MESSAGE_REQUESTS_MAX = 1_024;
+/** Requests queued or unanswered per store at most; past it send() refuses (unsent) with ServerIsBusy. */
+export const CONNECTION_REQUESTS_MAX = 100_000;
 /** Streams per store: requests rotate over them so one slow answer does not hold a window. */
 export const STREAMS_PER_STORE = 2;
 /** How often requests past their deadline are failed. */
@@ -145,6 +147,10 @@ export class StoreConnection {
   /** Sends one request; settles with its answer or a transport error (see the file header). */
   send(request: EncodedRequest, deadlineMs: number): Promise<KvResponse> {
     if (this.isClosed) return Promise.reject(transportError('Unavailable', 'client closed', false));
+    if (this.queued.length >= CONNECTION_REQUESTS_MAX || this.unanswered >= CONNECTION_REQUESTS_MAX) {
+      // Bounded: past it the caller backs off (kv-rpc treats ServerIsBusy as "retry later"); unsent.
+      return Promise.reject(new FlotillaError('ServerIsBusy', `${CONNECTION_REQUESTS_MAX} requests already in flight to store ${this.address}`, { details: { sent: false, backoffMs: 5 } }));
+    }
     return new Promise((resolve, reject) => {
       this.queued.push({ request, deadlineMs, resolve, reject });
       if (!this.isFlushScheduled) {
