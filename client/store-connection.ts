@@ -140,6 +140,7 @@ export class StoreConnection {
     readonly address: string,
     private readonly client: kvservicepb.KvClient,
     streamCount = STREAMS_PER_STORE,
+    private readonly requestsMax = CONNECTION_REQUESTS_MAX,
   ) {
     this.streams = new Array<TaggedStream | undefined>(streamCount);
   }
@@ -147,9 +148,9 @@ export class StoreConnection {
   /** Sends one request; settles with its answer or a transport error (see the file header). */
   send(request: EncodedRequest, deadlineMs: number): Promise<KvResponse> {
     if (this.isClosed) return Promise.reject(transportError('Unavailable', 'client closed', false));
-    if (this.queued.length >= CONNECTION_REQUESTS_MAX || this.unanswered >= CONNECTION_REQUESTS_MAX) {
+    if (this.unanswered >= this.requestsMax) {
       // Bounded: past it the caller backs off (kv-rpc treats ServerIsBusy as "retry later"); unsent.
-      return Promise.reject(new FlotillaError('ServerIsBusy', `${CONNECTION_REQUESTS_MAX} requests already in flight to store ${this.address}`, { details: { sent: false, backoffMs: 5 } }));
+      return Promise.reject(new FlotillaError('ServerIsBusy', `${this.requestsMax} requests already in flight to store ${this.address}`, { details: { sent: false, backoffMs: 5 } }));
     }
     return new Promise((resolve, reject) => {
       this.queued.push({ request, deadlineMs, resolve, reject });

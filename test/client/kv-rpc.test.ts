@@ -5,8 +5,10 @@
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChannelCache, channelCredentials, decodeKey, encodeKey, INSECURE, silentLogger, type PeerMeta, type RegionMeta } from '../../common/index.js';
-import type { kvservicepb } from '../../proto/index.js';
+import { loadProtos, type kvservicepb } from '../../proto/index.js';
 import { KvRpc } from '../../client/kv-rpc.js';
+import { StoreConnection } from '../../client/store-connection.js';
+import { encodeContextField, encodeRequest } from '../../client/batch-encoder.js';
 import { ClientMetrics } from '../../client/metrics.js';
 import { RawClient } from '../../client/raw-client.js';
 import { OutcomeUnknownError, RegionUnavailableError, TimeoutError } from '../../client/errors.js';
@@ -248,4 +250,28 @@ describe('raw scans across regions that split under the scan (fake stores)', () 
       }
     });
   }
+});
+
+describe('a store connection is bounded', () => {
+  it('refuses requests past its bound, unsent, and serves again once answers come', async () => {
+    const log: Received[] = [];
+    let hold = true;
+    const store = await FakeStore.start(1, log, () => (_s, r) => (hold ? 'drop' : { answer: { rawGet: { value: Buffer.from(String(r.cmd)) } } }));
+    const channels = new ChannelCache(await channelCredentials(INSECURE));
+    try {
+      const conn = new StoreConnection(store.address, channels.get(loadProtos().flotilla.kvservicepb.Kv, store.address), 1, 10);
+      const ctx = encodeContextField({ regionId: 1, regionEpoch: { confVer: 1, version: 1 }, peer: { id: 11, storeId: 1, role: 'Voter' } });
+      const deadline = Date.now() + 2_000;
+      const inflight = Array.from({ length: 10 }, () => conn.send(encodeRequest('rawGet', { key: Buffer.from('k') }, ctx), deadline).then(() => 'answered', (e: unknown) => (e as { code: string }).code));
+      await assert.rejects(conn.send(encodeRequest('rawGet', { key: Buffer.from('k') }, ctx), deadline), (e: unknown) => (e as { code: string; details: { sent: boolean } }).code === 'ServerIsBusy' && (e as { details: { sent: boolean } }).details.sent === false);
+      // The ten held requests time out (sent, no answer); then the connection takes requests again.
+      assert.deepEqual(await Promise.all(inflight), Array.from({ length: 10 }, () => 'DeadlineExceeded'));
+      hold = false;
+      assert.equal((await conn.send(encodeRequest('rawGet', { key: Buffer.from('k') }, ctx), Date.now() + 2_000)).cmd, 'rawGet');
+      conn.close();
+    } finally {
+      channels.close();
+      await store.stop();
+    }
+  });
 });
