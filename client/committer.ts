@@ -16,6 +16,7 @@
 
 import { isFlotillaError, physicalMsOf, u64FromWire, u64ToWire, type Logger, type Ts } from '../common/index.js';
 import type { kvrpcpb } from '../proto/index.js';
+import { keyId } from './bytes.js';
 import { CommitUnknownError, TimeoutError, TxnAbortedError, WriteConflictError } from './errors.js';
 import { runBounded, type KvRpc } from './kv-rpc.js';
 import type { LockResolver } from './lock-resolver.js';
@@ -87,7 +88,7 @@ export class Committer {
     const sorted = [...mutations].sort((a, b) => Buffer.compare(a.key, b.key));
     this.mutations = sorted;
     this.primary = sorted[0]!.key;
-    for (const m of sorted) this.byKey.set(m.key.toString('latin1'), m);
+    for (const m of sorted) this.byKey.set(keyId(m.key), m);
     this.lockTtlMs = this.ttlFor(sorted.length);
   }
 
@@ -125,7 +126,7 @@ export class Committer {
     const txnSize = String(this.mutations.length);
     const keys = this.mutations.map((m) => m.key);
     await rpc.forEachRegion(keys, deadlineMs, async (region, regionKeys) => {
-      const chunks = requestChunks(regionKeys.map((k) => this.byKey.get(k.toString('latin1'))!));
+      const chunks = requestChunks(regionKeys.map((k) => this.byKey.get(keyId(k))!));
       await runBounded(chunks, COMMIT_CONCURRENCY_MAX, (chunk) => this.prewriteChunk(region, chunk, txnSize, deadlineMs));
     });
   }

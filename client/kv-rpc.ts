@@ -181,7 +181,7 @@ export class KvRpc {
     const backoff = (): Backoff => (backoffState ??= this.newBackoff(deadlineMs));
     const startedAt = performance.now();
     let entry = start;
-    const failedPeers = new Set<number>();
+    const failedPeers = new LazySet();
     let lastFailure: FlotillaError | null = null;
     for (;;) {
       this.throwIfClosed();
@@ -421,8 +421,22 @@ function contextOf(entry: CachedRegion, peer: PeerMeta): Buffer {
   return field;
 }
 
+/** A set of peer ids allocated on first add: the common request never fails a peer. */
+class LazySet {
+  private set: Set<number> | null = null;
+  add(id: number): void {
+    (this.set ??= new Set()).add(id);
+  }
+  has(id: number): boolean {
+    return this.set !== null && this.set.has(id);
+  }
+  clear(): void {
+    this.set?.clear();
+  }
+}
+
 /** The first voter not yet failed in this attempt, or null when all have. */
-function pickPeer(region: RegionMeta, failed: ReadonlySet<number>): PeerMeta | null {
+function pickPeer(region: RegionMeta, failed: { has(id: number): boolean }): PeerMeta | null {
   for (const p of region.peers) if (p.role === 'voter' && !failed.has(p.id)) return p;
   return null;
 }

@@ -183,7 +183,7 @@ export async function* scanForward(rpc: KvRpc, range: { start: Buffer; end: Buff
   while (remaining > 0) {
     const deadlineMs = Date.now() + timeoutMs;
     const from = cur;
-    const { pairs, regionEnd, want } = await rpc.withRegion(from.length === 0 ? Buffer.alloc(0) : from, deadlineMs, async (region) => {
+    const { pairs, regionEnd, want } = await rpc.withRegion(from, deadlineMs, async (region) => {
       const rEnd = userBoundary(region.region.endKey);
       const to = rEnd.length > 0 && (range.end.length === 0 || Buffer.compare(rEnd, range.end) < 0) ? rEnd : range.end;
       const want = Math.min(remaining, SCAN_PAGE_MAX);

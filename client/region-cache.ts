@@ -5,7 +5,7 @@
 // by startKey; inserting a region removes every entry it overlaps (unless the same region is
 // already known at a newer epoch — a late PD answer never replaces what a store reported).
 
-import { compareKeys, regionContains, type PeerMeta, type RegionMeta } from '../common/index.js';
+import { compareKeys, floorIndexByKey, regionContains, type PeerMeta, type RegionMeta } from '../common/index.js';
 
 export interface CachedRegion {
   readonly region: RegionMeta;
@@ -13,6 +13,10 @@ export interface CachedRegion {
   leader: PeerMeta | null;
   /** The encoded request context last built for this region (kv-rpc.ts), with the peer it names. */
   wireContext?: { readonly peerId: number; readonly field: Buffer };
+}
+
+function entryStartKey(e: CachedRegion): Uint8Array {
+  return e.region.startKey;
 }
 
 function isNewer(a: RegionMeta, b: RegionMeta): boolean {
@@ -36,19 +40,7 @@ export class RegionCache {
 
   /** Index of the last entry whose startKey ≤ key, or -1. */
   private floorIndex(encodedKey: Uint8Array): number {
-    let lo = 0;
-    let hi = this.entries.length - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (compareKeys(this.entries[mid]!.region.startKey, encodedKey) <= 0) {
-        found = mid;
-        lo = mid + 1;
-      } else {
-        hi = mid - 1;
-      }
-    }
-    return found;
+    return floorIndexByKey(this.entries, entryStartKey, encodedKey);
   }
 
   /** The cached region holding the encoded key, or undefined. */

@@ -13,6 +13,8 @@ import { keyErrorToError, lockOf, type LockInfo } from './txn-wire.js';
 
 export type ScanOptions = RawScanOptions;
 
+/** Keys per BatchGet request. */
+export const BATCH_GET_KEYS_MAX = 2_048;
 /** Waits while a live lock blocks a read: from this, doubling, to LOCK_WAIT_MAX_MS. */
 const LOCK_WAIT_MIN_MS = 5;
 const LOCK_WAIT_MAX_MS = 500;
@@ -137,5 +139,3 @@ export class Snapshot {
   }
 }
 
-/** Keys per BatchGet request. */
-export const BATCH_GET_KEYS_MAX = 2_048;

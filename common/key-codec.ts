@@ -92,3 +92,24 @@ export function decodeKey(encoded: Uint8Array, offset = 0): { key: Buffer; bytes
 export function compareKeys(a: Uint8Array, b: Uint8Array): number {
   return Buffer.compare(a, b);
 }
+
+/**
+ * Index of the last item whose key (by `keyOf`) is ≤ `key` in `items` sorted ascending by it, or
+ * −1: the floor of a sorted key list in O(log n). PD's region index and the client's region cache
+ * both find "the region whose start is at or before this key" with it.
+ */
+export function floorIndexByKey<T>(items: readonly T[], keyOf: (item: T) => Uint8Array, key: Uint8Array): number {
+  let lo = 0;
+  let hi = items.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareKeys(keyOf(items[mid]!), key) <= 0) {
+      found = mid;
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return found;
+}

@@ -5,10 +5,14 @@
 //
 // Sorted array + binary search: lookups O(log n), updates O(n) splices — fine to ~10^5 regions.
 
-import { compareKeys, invariant } from '../common/index.js';
+import { compareKeys, floorIndexByKey, invariant } from '../common/index.js';
 
 export type { PeerMeta, PeerRole, RegionEpoch, RegionMeta } from '../common/index.js';
 import type { RegionMeta } from '../common/index.js';
+
+function startKeyOf(r: RegionMeta): Uint8Array {
+  return r.startKey;
+}
 
 export type RegionUpsert =
   | { readonly kind: 'updated'; /** regions dropped because the new one covers them */ readonly removed: readonly RegionMeta[] }
@@ -61,19 +65,7 @@ export class RegionIndex {
 
   /** Index of the last region whose startKey ≤ key, or −1. */
   private floorIndex(key: Uint8Array): number {
-    let lo = 0;
-    let hi = this.byStart.length - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (compareKeys(this.byStart[mid]!.startKey, key) <= 0) {
-        found = mid;
-        lo = mid + 1;
-      } else {
-        hi = mid - 1;
-      }
-    }
-    return found;
+    return floorIndexByKey(this.byStart, startKeyOf, key);
   }
 
   /** The region holding `key`, if PD knows one. */
