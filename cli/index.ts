@@ -1,2 +1,2 @@
-// cli/: see README.md and ../../shared/DESIGN.md §2. Public surface grows here.
-export {};
+// cli/: the `flotilla` admin CLI (oclif). See README.md and ../../shared/DESIGN.md §2.
+export { COMMANDS } from './commands.js';

@@ -54,6 +54,24 @@ export interface RegionRoute {
   readonly leader: PeerMeta | null;
 }
 
+/** A PD member as GetMembers reports it; URLs carry their scheme ("http://host:port"). */
+export interface PdMemberInfo {
+  readonly name: string;
+  /** u64 as a decimal string. */
+  readonly memberId: string;
+  readonly peerUrls: readonly string[];
+  readonly clientUrls: readonly string[];
+  /** Its HTTP API and dashboard ("http://host:port"); empty until the member reported it. */
+  readonly statusUrl: string;
+}
+
+export interface PdMembers {
+  readonly clusterId: bigint;
+  readonly members: readonly PdMemberInfo[];
+  /** null while no leader is known (an election is running). */
+  readonly leader: PdMemberInfo | null;
+}
+
 export interface PdClientOptions {
   /** host:port of any PD members (URLs with a scheme work too). */
   readonly pdEndpoints: readonly string[];
@@ -251,6 +269,16 @@ export class PdClient {
   async getGcSafePoint(deadlineMs?: number): Promise<Ts> {
     const resp = await this.session.unary('GetGCSafePoint', {}, this.callOptions(deadlineMs));
     return u64FromWire(resp.safePoint, 'GetGCSafePointResponse.safePoint');
+  }
+
+  /** The PD members and which one leads, as PD reports them (for admin tools such as the CLI). */
+  async getMembers(deadlineMs?: number): Promise<PdMembers> {
+    this.throwIfClosed('getMembers');
+    const resp = await this.session.members(deadlineMs);
+    const member = (m: pdpb.Member): PdMemberInfo => ({
+      name: m.name, memberId: m.memberId, peerUrls: [...m.peerUrls], clientUrls: [...m.clientUrls], statusUrl: m.statusUrl,
+    });
+    return { clusterId: this.clusterId, members: resp.members.map(member), leader: resp.leader === null ? null : member(resp.leader) };
   }
 
   /** Fails every waiting and later call with Unavailable and closes the connections. Idempotent. */

@@ -361,6 +361,34 @@ export class PdSession {
     return this.setLeader(found.leader.address, 'GetMembers');
   }
 
+  /**
+   * The PD members and the leader as PD reports them (GetMembers on the known leader first, then
+   * on every other known member), for admin tools. Rejects with Unavailable naming each member's
+   * failure when none answers by `deadlineMs`.
+   */
+  async members(deadlineMs: number = Date.now() + this.requestTimeoutMs): Promise<pdpb.GetMembersResponse> {
+    this.throwIfClosed('GetMembers');
+    const PD = loadProtos().flotilla.pdpb.PD;
+    const addresses = [this.lastLeaderAddress, ...this.knownAddresses.filter((a) => a !== this.lastLeaderAddress)];
+    const failures: string[] = [];
+    for (const address of addresses) {
+      if (Date.now() >= deadlineMs) break;
+      const attemptDeadlineMs = Math.min(deadlineMs, Date.now() + PD_ATTEMPT_TIMEOUT_MS_MAX);
+      try {
+        const resp = await new Promise<pdpb.GetMembersResponse>((resolve, reject) => {
+          unaryCall<pdpb.GetMembersRequest__Input, pdpb.GetMembersResponse>(this.channels.get(PD, address), 'GetMembers', { header: this.header() }, attemptDeadlineMs, (r) =>
+            r.ok ? resolve(r.resp) : reject(r.err),
+          );
+        });
+        this.checkHeader(resp, 'GetMembers');
+        return resp;
+      } catch (err) {
+        failures.push(`${address}: ${pdCallError(err, 'GetMembers').message}`);
+      }
+    }
+    throw new FlotillaError('Unavailable', oneLine(`PD GetMembers: no member answered (${failures.join('; ')})`));
+  }
+
   private learnMembers(addresses: readonly string[]): void {
     for (const a of addresses) if (!this.knownAddresses.includes(a)) this.knownAddresses.push(a);
   }

@@ -1,0 +1,40 @@
+// Every `flotilla` command, by id (oclif's explicit discovery: package.json `oclif.commands`).
+// Ids use ':' between topic and command; users type spaces (`flotilla store list`).
+import type { Command } from '@oclif/core';
+import { ClusterStatus } from './commands/cluster.js';
+import { ConfigSet, ConfigShow } from './commands/config.js';
+import { GcSafepoint, GcSafepointSet } from './commands/gc.js';
+import { KvDelete, KvGet, KvPut, KvScan } from './commands/kv.js';
+import { MemberAdd, MemberList, MemberRemove } from './commands/member.js';
+import { OperatorCancel, OperatorList } from './commands/operator.js';
+import { Playground } from './commands/playground.js';
+import { RegionKey, RegionList, RegionShow } from './commands/region.js';
+import { StoreDelete, StoreList, StoreShow } from './commands/store.js';
+import { Tso } from './commands/tso.js';
+import { Txn } from './commands/txn.js';
+
+export const COMMANDS: Record<string, Command.Class> = {
+  playground: Playground,
+  'cluster:status': ClusterStatus,
+  'member:list': MemberList,
+  'member:add': MemberAdd,
+  'member:remove': MemberRemove,
+  'store:list': StoreList,
+  'store:show': StoreShow,
+  'store:delete': StoreDelete,
+  'region:list': RegionList,
+  'region:show': RegionShow,
+  'region:key': RegionKey,
+  'operator:list': OperatorList,
+  'operator:cancel': OperatorCancel,
+  'config:show': ConfigShow,
+  'config:set': ConfigSet,
+  tso: Tso,
+  'gc:safepoint': GcSafepoint,
+  'gc:safepoint:set': GcSafepointSet,
+  'kv:get': KvGet,
+  'kv:put': KvPut,
+  'kv:delete': KvDelete,
+  'kv:scan': KvScan,
+  txn: Txn,
+};

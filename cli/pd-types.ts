@@ -1,0 +1,63 @@
+// The shapes of PD's HTTP answers the CLI reads (see placement-driver/README.md for the API).
+// Fields the CLI does not print are left out; unknown fields pass through to --json untouched.
+
+export interface StoreStatsJson {
+  readonly capacity?: string;
+  readonly available?: string;
+  readonly usedSize?: string;
+  readonly regionCount?: number;
+  readonly leaderCount?: number;
+}
+
+export interface StoreJson {
+  readonly id: number;
+  readonly address: string;
+  readonly statusAddress?: string;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly state: string;
+  readonly version?: string;
+  readonly startTimestampMs?: number;
+  readonly regionCount: number;
+  readonly leaderCount: number;
+  readonly lastHeartbeatMs: number;
+  readonly stats: StoreStatsJson | null;
+}
+
+export interface PeerJson {
+  readonly id: number;
+  readonly storeId: number;
+  readonly role?: string;
+}
+
+export interface RegionJson {
+  readonly id: number;
+  /** Raw user key, hex ('' = the start or end of the key space). */
+  readonly startKey: string;
+  readonly endKey: string;
+  readonly epoch: { readonly confVer: number; readonly version: number };
+  readonly peers: readonly PeerJson[];
+  readonly leaderPeerId: number;
+  readonly approximateSizeBytes: number;
+  readonly approximateKeys: number;
+}
+
+export interface RegionsPageJson {
+  readonly count: number;
+  readonly regions: readonly RegionJson[];
+  readonly nextStartKey: string | null;
+}
+
+export interface OperatorJson {
+  readonly regionId: number;
+  readonly kind?: string;
+  readonly steps: readonly unknown[];
+  readonly createdAtMs?: number;
+  readonly [field: string]: unknown;
+}
+
+/** A store is "up" while its heartbeats arrive; PD's state says whether it is in service. */
+export const STORE_HEARTBEAT_STALE_MS = 30_000;
+
+export function storeLiveness(store: StoreJson, nowMs: number = Date.now()): 'up' | 'down' {
+  return store.lastHeartbeatMs > 0 && nowMs - store.lastHeartbeatMs <= STORE_HEARTBEAT_STALE_MS ? 'up' : 'down';
+}
