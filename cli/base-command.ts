@@ -3,10 +3,10 @@
 // connections, closed when the command ends; and one clear error line on failure.
 
 import { Command, Flags } from '@oclif/core';
-import { Client } from '../client/index.js';
+import type { Client } from '../client/index.js';
 import { toJson } from './output.js';
 import { CliError, describeError, EXIT_USAGE, usageError } from './errors.js';
-import { PdAdmin } from './pd-admin.js';
+import type { PdAdmin } from './pd-admin.js';
 
 /** PD's client endpoint of the playground (`flotilla playground`, `npm start`). */
 export const PD_ENDPOINT_DEFAULT = '127.0.0.1:2379';
@@ -58,6 +58,7 @@ export abstract class FlotillaCommand extends BareCommand {
   /** PD's admin API (opened on first use). */
   protected async admin(flags: { pd: string; timeout: number }): Promise<PdAdmin> {
     const endpoints = this.endpoints(flags);
+    const { PdAdmin } = await import('./pd-admin.js');
     this.adminConnection ??= await PdAdmin.connect(endpoints, flags.timeout * 1000).catch((err: unknown) => {
       throw pdConnectError(err, endpoints);
     });
@@ -67,6 +68,8 @@ export abstract class FlotillaCommand extends BareCommand {
   /** A client of the cluster (opened on first use). */
   protected async client(flags: { pd: string; timeout: number }): Promise<Client> {
     const endpoints = this.endpoints(flags);
+    // Loaded on first use: the client (gRPC, protobufs) is most of a command's start-up time.
+    const { Client } = await import('../client/index.js');
     this.clientConnection ??= await Client.connect({ pdEndpoints: endpoints, requestTimeoutMs: flags.timeout * 1000 }).catch((err: unknown) => {
       throw pdConnectError(err, endpoints);
     });

@@ -1,7 +1,7 @@
 // The CLI's error line: every failure prints one line `flotilla: <what failed>` on stderr and
 // exits non-zero — 2 for a bad invocation (flag, argument, key encoding), 1 for everything else.
 
-import { FlotillaError, isFlotillaError } from '../common/index.js';
+import { FlotillaError, isFlotillaError } from '../common/pure.js';
 
 /** Exit code of a bad invocation (usage), as most Unix tools use. */
 export const EXIT_USAGE = 2;

@@ -9,7 +9,7 @@
 import { createServer } from 'node:net';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FlotillaError } from '../common/index.js';
+import { FlotillaError } from '../common/pure.js';
 import { type LocalProcess, type PdMemberSpec, startPdProcess, startStoreProcess, waitFor } from './local-process.js';
 
 /** PD members a local cluster may have (an odd count: 1, 3, 5 or 7). */

@@ -1,5 +1,5 @@
 import { Args } from '@oclif/core';
-import { extractLogical, extractPhysical, TS_MAX } from '../../common/index.js';
+import { extractLogical, extractPhysical, TS_MAX } from '../../common/pure.js';
 import { FlotillaCommand, jsonFlag } from '../base-command.js';
 import { usageError } from '../errors.js';
 import { renderFields } from '../output.js';
