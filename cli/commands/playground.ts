@@ -1,6 +1,11 @@
 import { Flags } from '@oclif/core';
 import { LOCAL_CLUSTER_DEFAULTS, LocalCluster, type LocalClusterInfo } from '../../deploy/index.js';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BareCommand } from '../base-command.js';
+
+/** The checkout the CLI runs from, where `./flotilla` lives. */
+const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 export class Playground extends BareCommand {
   static override summary = 'Start a local cluster (PD members and stores as real processes on 127.0.0.1) and keep it running until Ctrl-C';
@@ -13,7 +18,7 @@ JSON to <data-dir>/cluster.json. Ports: PD member i (from 0) uses --pd-port + 3i
     '<%= config.bin %> playground --data-dir /tmp/flotilla --pd-port 12379 --store-port 30160 --status-port 30180',
   ];
   static override flags = {
-    pd: Flags.integer({ description: 'PD members (1, 3, 5 or 7)', default: LOCAL_CLUSTER_DEFAULTS.pds, options: undefined, min: 1, max: 7 }),
+    pd: Flags.integer({ description: 'PD members (1, 3, 5 or 7)', default: LOCAL_CLUSTER_DEFAULTS.pds, min: 1, max: 7 }),
     stores: Flags.integer({ description: 'stores', default: LOCAL_CLUSTER_DEFAULTS.stores, min: 1, max: 16 }),
     'data-dir': Flags.string({ description: 'where the cluster keeps its data and logs', default: LOCAL_CLUSTER_DEFAULTS.dataDir }),
     clean: Flags.boolean({ description: 'remove the data dir first (start empty)', default: false }),
@@ -58,14 +63,14 @@ function banner(info: LocalClusterInfo, defaultEndpoint: boolean): string {
     `  PD endpoint  ${info.pdEndpoints}`,
     `  dashboard    ${info.dashboardUrl}`,
     '',
-    'In another terminal, try:',
-    `  npx flotilla cluster status${pdFlag}`,
-    `  npx flotilla kv put greeting hello${pdFlag}`,
-    `  npx flotilla kv get greeting${pdFlag}`,
-    `  npx flotilla kv put counter 1 --txn${pdFlag}`,
-    `  npx flotilla kv scan --prefix g${pdFlag}`,
-    `  npx flotilla region list${pdFlag}`,
-    `  npx flotilla tso${pdFlag}`,
+    `In another terminal${process.cwd() === PACKAGE_ROOT ? '' : ` (in ${PACKAGE_ROOT})`}, try:`,
+    `  ./flotilla cluster status${pdFlag}`,
+    `  ./flotilla kv put greeting hello${pdFlag}`,
+    `  ./flotilla kv get greeting${pdFlag}`,
+    `  ./flotilla kv put counter 1 --txn${pdFlag}`,
+    `  ./flotilla kv scan --prefix g${pdFlag}`,
+    `  ./flotilla region list${pdFlag}`,
+    `  ./flotilla tso${pdFlag}`,
     '',
     'Ctrl-C stops the cluster; its data stays for the next run (--clean starts empty).',
   ];

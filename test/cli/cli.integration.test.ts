@@ -54,7 +54,7 @@ describe('flotilla CLI against a playground', { timeout: 600_000 }, () => {
     assert.equal(info.pd.clientAddress, `127.0.0.1:${pg.ports.pdPort}`);
     assert.equal(info.dashboardUrl, `http://127.0.0.1:${pg.ports.pdPort + 2}/dashboard`);
     for (const s of info.stores) assert.ok(processAlive(s.pid), `${s.name} pid ${s.pid} alive`);
-    assert.match(pg.log, /npx flotilla kv put greeting hello --pd 127\.0\.0\.1:\d+/);
+    assert.match(pg.log, /\.\/flotilla kv put greeting hello --pd 127\.0\.0\.1:\d+/);
     assert.match(pg.log, new RegExp(`dashboard +http://127\\.0\\.0\\.1:${pg.ports.pdPort + 2}/dashboard`));
   });
 
