@@ -107,6 +107,11 @@ describe('flotilla CLI against a playground', { timeout: 600_000 }, () => {
     assert.equal(byKey.id, first.id);
     const byHexKey = JSON.parse(ok(await cli('region', 'key', 'ff00', '--hex', '--json'), 'region key --hex')) as { id: number };
     assert.equal(byHexKey.id, regions.regions[regions.regions.length - 1]!.id);
+    // --start begins at the region holding the key (with one region: that one), --limit bounds the list.
+    const fromKey = JSON.parse(ok(await cli('region', 'list', '--start', 'user/1', '--json'), 'region list --start')) as { regions: { id: number }[] };
+    assert.deepEqual(fromKey.regions.map((r) => r.id), regions.regions.map((r) => r.id), 'region list --start from the region holding the key');
+    const limited = JSON.parse(ok(await cli('region', 'list', '--limit', '1', '--json'), 'region list --limit')) as { regions: unknown[] };
+    assert.equal(limited.regions.length, 1);
     assert.match(ok(await cli('region', 'show', String(first.id)), 'region show table'), /start key: +\(start of key space\)/);
     fails(await cli('region', 'show', '987654'), 1, /987654 not found \[RegionNotFound\]/, 'region show unknown');
     fails(await cli('region', 'show', '-1'), 2, /not a positive integer/, 'region show -1');
