@@ -1,6 +1,7 @@
 // Every `flotilla` command, by id (oclif's explicit discovery: package.json `oclif.commands`).
 // Ids use ':' between topic and command; users type spaces (`flotilla store list`).
 import type { Command } from '@oclif/core';
+import { Backup, Restore } from './commands/backup.js';
 import { ClusterStatus } from './commands/cluster.js';
 import { ConfigSet, ConfigShow } from './commands/config.js';
 import { GcSafepoint, GcSafepointSet } from './commands/gc.js';
@@ -37,4 +38,6 @@ export const COMMANDS: Record<string, Command.Class> = {
   'kv:delete': KvDelete,
   'kv:scan': KvScan,
   txn: Txn,
+  backup: Backup,
+  restore: Restore,
 };
