@@ -25,11 +25,12 @@ export const HTTP_BODY_BYTES_MAX = 1024 * 1024;
 /** Regions per page of /regions. */
 export const HTTP_REGIONS_PAGE_MAX = 1_000;
 /**
- * Request line plus headers (Node's default is 16 KiB): room for the longest key a lookup takes,
- * REGION_KEY_BYTES_MAX bytes as hex in the path, plus 16 KiB for the rest of the request.
+ * Request line plus headers (Node's default is 16 KiB): room for the longest URL a lookup takes,
+ * two keys of REGION_KEY_BYTES_MAX bytes as hex (`/regions?start_key=…&end_key=…`), plus 16 KiB
+ * for the rest of the request. Per connection, only while the head is read.
  */
-export const HTTP_HEADER_BYTES_MAX = 2 * REGION_KEY_BYTES_MAX + 16 * 1024;
-assert(HTTP_HEADER_BYTES_MAX > 2 * REGION_KEY_BYTES_MAX + '/pd/api/v1/region/key/'.length);
+export const HTTP_HEADER_BYTES_MAX = 2 * 2 * REGION_KEY_BYTES_MAX + 16 * 1024;
+assert(HTTP_HEADER_BYTES_MAX > 2 * 2 * REGION_KEY_BYTES_MAX + '/pd/api/v1/regions?start_key=&end_key='.length);
 const PREFIX = '/pd/api/v1';
 const U64_MAX = (1n << 64n) - 1n;
 
@@ -146,9 +147,9 @@ function matchRoute(routes: readonly Route[], segments: readonly string[]): { ro
   return undefined;
 }
 
+/** The methods a route answers, HEAD wherever GET is, in one fixed order (the `Allow` header, the index). */
 function allowedMethods(route: Route): string[] {
-  const methods = Object.keys(route.methods);
-  return methods.includes('GET') ? [...methods, 'HEAD'] : methods;
+  return (['GET', 'HEAD', 'POST', 'DELETE'] as const).filter((m) => route.methods[m === 'HEAD' ? 'GET' : m] !== undefined);
 }
 
 /** Writes a JSON answer; HEAD gets the same status and headers, no body. */
