@@ -7,7 +7,6 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { encodeKey } from '../../common/index.js';
 import { waitFor } from '../../deploy/index.js';
 import { CLUSTER_CONFIG_FIELDS } from '../../placement-driver/cluster-config.js';
 import type { metapb, pdpb } from '../../proto/index.js';
