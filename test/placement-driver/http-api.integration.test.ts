@@ -120,6 +120,26 @@ describe('PD HTTP API, one member (real process)', () => {
     assert.equal((health.body as { serving: boolean }).serving, true);
   });
 
+  it('answers a body over 1 MiB with 413 MessageTooLarge, then closes the connection (not an aborted upload)', async () => {
+    // Raw socket: the answer comes while the upload is still under way, which fetch may report as
+    // a failed upload instead of the response.
+    const answer = await new Promise<string>((resolve) => {
+      let text = '';
+      const socket = connect(cluster.spec('pd1').httpPort, '127.0.0.1', () => {
+        socket.write(`POST ${PREFIX}/config HTTP/1.1\r\nHost: pd\r\nContent-Type: application/json\r\nContent-Length: ${2 * 1024 * 1024}\r\n\r\n`);
+        for (let i = 0; i < 18; i++) socket.write(Buffer.alloc(64 * 1024, 0x20));
+      });
+      socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      socket.on('error', () => undefined); // the server closes while we still write: EPIPE/ECONNRESET are expected
+      socket.on('close', () => resolve(text));
+    });
+    assert.match(answer, /^HTTP\/1\.1 413 /, answer.slice(0, 200));
+    assert.match(answer, /"code":"MessageTooLarge"/);
+    assert.match(answer, /connection: close/i);
+    const health = await httpJson(url('health'));
+    assert.equal((health.body as { serving: boolean }).serving, true);
+  });
+
   it('matches every path exactly: extra or missing segments are 404 NotFound', async () => {
     const paths = [
       'health/extra', 'leader/x', 'members/name', 'members/name/a/b', 'members/x', 'stores/1', 'store', 'store/1/x', 'region', 'region/id', 'region/id/1/x', 'region/key',
