@@ -277,7 +277,7 @@ export class PdHttpApi {
       {
         path: '/members',
         description: 'GET: every member with its URLs, and the leader id (any member); POST {name, peerUrls, clientUrls}: add a member (leader)',
-        methods: { GET: () => ok(this.members()), POST: L(async (r) => ({ status: 201, body: await this.addMember(r.req) })) },
+        methods: { GET: () => ok(this.members()), POST: L(async (r) => ({ status: 201, body: this.memberJson(await this.addMember(r.req)) })) },
       },
       {
         path: '/members/name/{name}',
