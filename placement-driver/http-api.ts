@@ -187,6 +187,11 @@ async function readObject(req: IncomingMessage, shape: string): Promise<Readonly
   return body as Readonly<Record<string, unknown>>;
 }
 
+/** `new URL` refused the request target (absolute-form with a bad host or port: `GET http://[ HTTP/1.1`). */
+function isInvalidUrl(err: unknown): boolean {
+  return err instanceof TypeError && (err as { code?: unknown }).code === 'ERR_INVALID_URL';
+}
+
 function applied(result: PdApplyResult): void {
   if (result.kind === 'refused') throw new FlotillaError(result.code, result.message);
 }
@@ -240,7 +245,7 @@ export class PdHttpApi {
       res.destroy();
       return;
     }
-    const err = withLeaderHint(thrown, () => leadershipOf(this.ctx));
+    const err = withLeaderHint(isInvalidUrl(thrown) ? new FlotillaError('InvalidArgument', `request target ${JSON.stringify(req.url?.slice(0, 80))} is not a URL`) : thrown, () => leadershipOf(this.ctx));
     if (err instanceof HttpError) return send(req, res, err.status, { code: err.code, message: err.message }, err.headers);
     if (!isFlotillaError(err)) {
       this.log.error({ err, url: req.url }, 'HTTP request failed');

@@ -97,6 +97,18 @@ describe('PD HTTP API, one member (real process)', () => {
       assert.equal(r.status, 400, `${method} ${path}: ${r.text}`);
       assert.equal(errorOf(r).code, 'InvalidArgument');
     }
+    // An absolute-form request target that is no URL (fetch cannot send one: a raw socket).
+    for (const target of ['http://[', 'http://pd:99999/pd/api/v1/health']) {
+      const answer = await new Promise<string>((resolve, reject) => {
+        let text = '';
+        const socket = connect(cluster.spec('pd1').httpPort, '127.0.0.1', () => socket.write(`GET ${target} HTTP/1.1\r\nHost: pd\r\nConnection: close\r\n\r\n`));
+        socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+        socket.on('error', reject);
+        socket.on('close', () => resolve(text));
+      });
+      assert.match(answer, /^HTTP\/1\.1 400 /, `${target}: ${answer.slice(0, 100)}`);
+      assert.match(answer, /"code":"InvalidArgument"/);
+    }
     assert.deepEqual(await errorLines(), []);
   });
 
