@@ -1,16 +1,19 @@
 // The cluster's scheduling configuration, replicated in PD's state machine and editable through
 // PutClusterConfig and HTTP /config. Defaults in one place; validate() names the field and range.
+// One name per setting everywhere: the field names of metapb.Cluster (max_peer_count) and
+// metapb.ClusterSchedule in their proto3 JSON form (maxPeerCount, regionMergeSizeBytesMax, …),
+// flat, as HTTP GET/POST /config shows and accepts them.
 
 export interface ClusterConfig {
-  /** Replicas per region the replica checker maintains (metapb.Cluster.max_peer_count). Odd. */
-  readonly maxReplicas: number;
+  /** Replicas (voters) per region the replica checker maintains (metapb.Cluster.max_peer_count). Odd. */
+  readonly maxPeerCount: number;
   /** A region past this approximate size is split (TiKV: 96 MiB). */
   readonly regionSplitSizeBytes: number;
   /** …or past this many keys (TiKV: 960,000). */
   readonly regionSplitKeys: number;
   /** Adjacent regions both below these are merge candidates (TiKV: 20 MiB / 200,000 keys). */
-  readonly mergeMaxSizeBytes: number;
-  readonly mergeMaxKeys: number;
+  readonly regionMergeSizeBytesMax: number;
+  readonly regionMergeKeysMax: number;
   /** A region split or merged less than this long ago is not merged (avoids split/merge flapping). */
   readonly splitMergeIntervalMs: number;
   /** Concurrent operators of each kind; bounds the load scheduling adds. */
@@ -27,11 +30,11 @@ export interface ClusterConfig {
 const MiB = 1024 * 1024;
 
 export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
-  maxReplicas: 3,
+  maxPeerCount: 3,
   regionSplitSizeBytes: 96 * MiB,
   regionSplitKeys: 960_000,
-  mergeMaxSizeBytes: 20 * MiB,
-  mergeMaxKeys: 200_000,
+  regionMergeSizeBytesMax: 20 * MiB,
+  regionMergeKeysMax: 200_000,
   splitMergeIntervalMs: 3_600_000,
   leaderScheduleLimit: 4,
   regionScheduleLimit: 2_048,
@@ -47,11 +50,11 @@ interface Range {
 }
 
 const RANGES: Readonly<Record<Exclude<keyof ClusterConfig, 'disableMerge'>, Range>> = {
-  maxReplicas: { min: 1, max: 7 },
+  maxPeerCount: { min: 1, max: 7 },
   regionSplitSizeBytes: { min: 1 * MiB, max: 10 * 1024 * MiB },
   regionSplitKeys: { min: 1_000, max: 100_000_000 },
-  mergeMaxSizeBytes: { min: 0, max: 10 * 1024 * MiB },
-  mergeMaxKeys: { min: 0, max: 100_000_000 },
+  regionMergeSizeBytesMax: { min: 0, max: 10 * 1024 * MiB },
+  regionMergeKeysMax: { min: 0, max: 100_000_000 },
   splitMergeIntervalMs: { min: 0, max: 7 * 24 * 3_600_000 },
   leaderScheduleLimit: { min: 0, max: 1_024 },
   regionScheduleLimit: { min: 0, max: 65_536 },
@@ -63,6 +66,17 @@ const RANGES: Readonly<Record<Exclude<keyof ClusterConfig, 'disableMerge'>, Rang
 const BOOLEAN_FIELDS: ReadonlySet<string> = new Set(['disableMerge']);
 
 export const CLUSTER_CONFIG_FIELDS = [...Object.keys(RANGES), ...BOOLEAN_FIELDS] as (keyof ClusterConfig)[];
+
+/**
+ * Names before F8 (maxReplicas, mergeMaxSizeBytes, mergeMaxKeys) → today's. Only the state
+ * machine uses this, for snapshots and committed patchConfig entries written before the rename;
+ * the HTTP API and gRPC accept today's names only.
+ */
+const RENAMED_FIELDS: Readonly<Record<string, keyof ClusterConfig>> = { maxReplicas: 'maxPeerCount', mergeMaxSizeBytes: 'regionMergeSizeBytesMax', mergeMaxKeys: 'regionMergeKeysMax' };
+
+export function withCurrentConfigNames<T>(record: Readonly<Record<string, T>>): Record<string, T> {
+  return Object.fromEntries(Object.entries(record).map(([field, value]) => [RENAMED_FIELDS[field] ?? field, value]));
+}
 
 export type ConfigCheck = { readonly ok: true; readonly config: ClusterConfig } | { readonly ok: false; readonly field: string; readonly reason: string };
 
@@ -85,8 +99,8 @@ export function patchClusterConfig(base: ClusterConfig, patch: Readonly<Record<s
     next[field] = value;
   }
   const config = next as unknown as ClusterConfig;
-  if (config.maxReplicas % 2 === 0) return { ok: false, field: 'maxReplicas', reason: `${config.maxReplicas} is even: an odd count tolerates as many failures with one replica less` };
-  if (config.mergeMaxSizeBytes >= config.regionSplitSizeBytes) return { ok: false, field: 'mergeMaxSizeBytes', reason: 'must be below regionSplitSizeBytes, or merges and splits would undo each other' };
-  if (config.mergeMaxKeys >= config.regionSplitKeys) return { ok: false, field: 'mergeMaxKeys', reason: 'must be below regionSplitKeys' };
+  if (config.maxPeerCount % 2 === 0) return { ok: false, field: 'maxPeerCount', reason: `${config.maxPeerCount} is even: an odd count tolerates as many failures with one replica less` };
+  if (config.regionMergeSizeBytesMax >= config.regionSplitSizeBytes) return { ok: false, field: 'regionMergeSizeBytesMax', reason: 'must be below regionSplitSizeBytes, or merges and splits would undo each other' };
+  if (config.regionMergeKeysMax >= config.regionSplitKeys) return { ok: false, field: 'regionMergeKeysMax', reason: 'must be below regionSplitKeys' };
   return { ok: true, config };
 }

@@ -1,17 +1,22 @@
 // flotilla-pd's configuration: flags (--name, --data-dir, --client-urls, --peer-urls, --http-url,
 // --initial-cluster, …), env (FLOTILLA_PD_*), a JSON file (--config), validated at start.
 
-import { ConfigError, field, loadConfigWithFile, type ConfigOf } from '../common/index.js';
+import { ConfigError, field, loadConfigWithFile, type ConfigOf, type FieldSpec } from '../common/index.js';
 
 export const PD_ENV_PREFIX = 'FLOTILLA_PD';
 
+/** A field whose empty default stands for a value derived from other fields: --help shows `derived`, once. */
+function derivedDefault(spec: FieldSpec<string>, derived: string): FieldSpec<string> {
+  return { ...spec, show: (v) => (v === '' ? derived : spec.show(v)) };
+}
+
 export const PD_CONFIG_SCHEMA = {
   name: field.string({ doc: 'this member\'s name, unique in the cluster', nonEmpty: true, default: 'pd1' }),
-  dataDir: field.string({ doc: 'data directory (default: ./flotilla-pd.<name>)', default: '' }),
+  dataDir: derivedDefault(field.string({ doc: 'data directory', default: '' }), './flotilla-pd.<name>'),
   clientUrls: field.list({ doc: 'host:port for the PD gRPC API (clients, stores); port 0 picks a free port', default: ['127.0.0.1:2379'], minItems: 1 }),
   peerUrls: field.list({ doc: 'host:port for raft traffic between PD members', default: ['127.0.0.1:2380'], minItems: 1 }),
   httpUrl: field.string({ doc: 'host:port for the HTTP dashboard API and /metrics; port 0 picks a free port', default: '127.0.0.1:2381' }),
-  initialCluster: field.string({ doc: 'every initial member as name=peerUrl, comma-separated (default: <name>=<first peer url>)', default: '' }),
+  initialCluster: derivedDefault(field.string({ doc: 'every initial member as name=peerUrl, comma-separated', default: '' }), '<name>=<first peer url>'),
   initialClusterState: field.enumOf(['new', 'existing'] as const, { doc: '"new" forms a cluster from --initial-cluster; "existing" joins one (after POST /pd/api/v1/members on its leader)', default: 'new' }),
   tickMs: field.durationMs({ doc: 'raft tick interval', default: 100, min: 1, max: 10_000 }),
   electionTicks: field.int({ doc: 'ticks without a leader before an election', default: 10, min: 2, max: 1_000 }),

@@ -16,12 +16,12 @@ function invalid(field: string, reason: string): FlotillaError {
 export function clusterConfigToWire(clusterId: bigint, c: ClusterConfig): metapb.Cluster__Input {
   return {
     id: u64ToWire(clusterId),
-    maxPeerCount: c.maxReplicas,
+    maxPeerCount: c.maxPeerCount,
     schedule: {
       regionSplitSizeBytes: String(c.regionSplitSizeBytes),
       regionSplitKeys: String(c.regionSplitKeys),
-      regionMergeSizeBytesMax: String(c.mergeMaxSizeBytes),
-      regionMergeKeysMax: String(c.mergeMaxKeys),
+      regionMergeSizeBytesMax: String(c.regionMergeSizeBytesMax),
+      regionMergeKeysMax: String(c.regionMergeKeysMax),
       splitMergeIntervalMs: String(c.splitMergeIntervalMs),
       leaderScheduleLimit: c.leaderScheduleLimit,
       regionScheduleLimit: c.regionScheduleLimit,
@@ -40,11 +40,11 @@ export function clusterConfigPatchFromWire(c: metapb.Cluster | null | undefined)
   if (s === null) throw invalid('cluster.schedule', 'is required');
   const n = (v: string, f: string): number => u64ToSafeNumber(v, `cluster.schedule.${f}`);
   return {
-    maxReplicas: c.maxPeerCount,
+    maxPeerCount: c.maxPeerCount,
     regionSplitSizeBytes: n(s.regionSplitSizeBytes, 'regionSplitSizeBytes'),
     regionSplitKeys: n(s.regionSplitKeys, 'regionSplitKeys'),
-    mergeMaxSizeBytes: n(s.regionMergeSizeBytesMax, 'regionMergeSizeBytesMax'),
-    mergeMaxKeys: n(s.regionMergeKeysMax, 'regionMergeKeysMax'),
+    regionMergeSizeBytesMax: n(s.regionMergeSizeBytesMax, 'regionMergeSizeBytesMax'),
+    regionMergeKeysMax: n(s.regionMergeKeysMax, 'regionMergeKeysMax'),
     splitMergeIntervalMs: n(s.splitMergeIntervalMs, 'splitMergeIntervalMs'),
     leaderScheduleLimit: s.leaderScheduleLimit,
     regionScheduleLimit: s.regionScheduleLimit,

@@ -1,30 +1,72 @@
-// PD's HTTP dashboard endpoints under /pd/api/v1 (JSON; errors as { code, message } with a proper
-// status) and /metrics. Reads of cluster state come from the serving leader only; a follower
-// answers 503 PdNotLeader with the leader as `leader` (a PdLeaderHint), as the gRPC service does. Keys in URLs are raw user
-// keys, hex-encoded (`?start_key=6162`); PD encodes them memcomparably.
+// PD's HTTP API under /pd/api/v1 (JSON; errors as { code, message } with a proper status) and
+// /metrics. One route table below is the router, the index (GET /pd/api/v1) and the source of the
+// README's reference table: every path matches exactly (one handler per path and method), HEAD is
+// answered like GET without a body, any other method gets 405 with `Allow`. Reads of cluster
+// state come from the serving leader only; a follower answers 503 PdNotLeader with the leader as
+// `leader` (a PdLeaderHint, its HTTP API in `statusUrl`). Keys in URLs are raw user keys,
+// hex-encoded (`?start_key=6162`); PD encodes them memcomparably.
 
+import assert from 'node:assert';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import {
-  decodeKey, encodeKey, extractLogical, extractPhysical, FlotillaError, handleMetricsRequest, httpStatusOf, isFlotillaError, type Registry,
+  decodeKey, encodeKey, extractLogical, extractPhysical, FlotillaError, handleMetricsRequest, httpStatusOf, isFlotillaError, pdLeaderHintOf, REGION_KEY_BYTES_MAX,
+  type Registry,
 } from '../common/index.js';
-import { CLUSTER_CONFIG_FIELDS } from './cluster-config.js';
-import { leadershipOf, pdNotLeader, withLeaderHint } from './members.js';
+import { CLUSTER_CONFIG_FIELDS, patchClusterConfig } from './cluster-config.js';
+import { leadershipOf, memberToWire, pdNotLeader, withLeaderHint } from './members.js';
 import type { OperatorStep } from './operators.js';
 import type { RegionMeta } from './region-index.js';
 import type { PdServiceContext } from './service.js';
-import type { PdMember } from './state-machine.js';
+import type { PdApplyResult, PdMember } from './state-machine.js';
 
 /** Largest request body accepted (config patches and operator requests are tiny). */
 export const HTTP_BODY_BYTES_MAX = 1024 * 1024;
 /** Regions per page of /regions. */
 export const HTTP_REGIONS_PAGE_MAX = 1_000;
+/**
+ * Request line plus headers (Node's default is 16 KiB): room for the longest URL a lookup takes,
+ * two keys of REGION_KEY_BYTES_MAX bytes as hex (`/regions?start_key=…&end_key=…`), plus 16 KiB
+ * for the rest of the request. Per connection, only while the head is read.
+ */
+export const HTTP_HEADER_BYTES_MAX = 2 * 2 * REGION_KEY_BYTES_MAX + 16 * 1024;
+assert(HTTP_HEADER_BYTES_MAX > 2 * 2 * REGION_KEY_BYTES_MAX + '/pd/api/v1/regions?start_key=&end_key='.length);
 const PREFIX = '/pd/api/v1';
+const U64_MAX = (1n << 64n) - 1n;
 
 export interface PdHttpContext extends PdServiceContext {
   readonly metrics: Registry;
   addMember(member: { name: string; peerUrls: string[]; clientUrls: string[] }): Promise<PdMember>;
   removeMember(name: string): Promise<void>;
+}
+
+type Method = 'GET' | 'POST' | 'DELETE';
+
+/** What a handler answers; the dispatcher writes it (and leaves out the body for HEAD). */
+interface Reply {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/** A matched request: the path's `{…}` segments (percent-decoded), in order, and the query. */
+interface RouteRequest {
+  readonly params: readonly string[];
+  readonly query: URLSearchParams;
+  readonly req: IncomingMessage;
+}
+
+interface Route {
+  /** The path under /pd/api/v1 as documented, `{name}` for one path segment. */
+  readonly path: string;
+  readonly description: string;
+  readonly methods: Readonly<Partial<Record<Method, (r: RouteRequest) => Reply | Promise<Reply>>>>;
+}
+
+/** One entry of GET /pd/api/v1. */
+export interface HttpRouteInfo {
+  readonly path: string;
+  readonly methods: readonly string[];
+  readonly description: string;
 }
 
 /** An HTTP-only outcome with no Flotilla code (no such path, method not allowed, operator conflict). */
@@ -33,40 +75,103 @@ class HttpError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
   }
 }
+
+/** The client went away before its request was read whole (aborted upload): nobody to answer. */
+class ClientGone extends Error {}
+
+const ok = (body: unknown): Reply => ({ status: 200, body });
 
 function hexKey(encoded: Buffer): string {
   if (encoded.length === 0) return '';
   return decodeKey(encoded).key.toString('hex');
 }
 
+/** A raw user key as hex, at most REGION_KEY_BYTES_MAX bytes, memcomparably encoded. */
 function parseHexKey(value: string | null, field: string): Buffer {
   if (value === null || value === '') return Buffer.alloc(0);
   if (!/^([0-9a-fA-F]{2})*$/.test(value)) throw new FlotillaError('InvalidArgument', `${field}: ${JSON.stringify(value.slice(0, 40))} is not hex`);
+  if (value.length > 2 * REGION_KEY_BYTES_MAX) throw new FlotillaError('InvalidArgument', `${field}: ${value.length / 2} bytes is longer than ${REGION_KEY_BYTES_MAX}`);
   return encodeKey(Buffer.from(value, 'hex'));
 }
 
+/** A positive id PD could have issued (a safe integer); anything else is InvalidArgument. */
 function parseId(text: string | undefined, field: string): number {
-  if (text === undefined || !/^[1-9][0-9]{0,15}$/.test(text) || !Number.isSafeInteger(Number(text))) throw new FlotillaError('InvalidArgument', `${field}: ${JSON.stringify(text)} is not an id`);
+  if (text === undefined || !/^[1-9][0-9]{0,15}$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    throw new FlotillaError('InvalidArgument', `${field}: ${JSON.stringify(text)} is not an id (a decimal integer in [1, ${Number.MAX_SAFE_INTEGER}])`);
+  }
   return Number(text);
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function parseU64(value: unknown, field: string): bigint {
+  if (typeof value !== 'string' || !/^(0|[1-9][0-9]{0,19})$/.test(value) || BigInt(value) > U64_MAX) {
+    throw new FlotillaError('InvalidArgument', `${field}: ${JSON.stringify(value)} is not a u64 as a decimal string`);
+  }
+  return BigInt(value);
+}
+
+/** Path segments after the prefix, percent-decoded; a malformed escape is InvalidArgument. */
+function pathSegments(pathname: string): string[] | undefined {
+  if (pathname === PREFIX) return [];
+  if (!pathname.startsWith(`${PREFIX}/`)) return undefined;
+  return pathname
+    .slice(PREFIX.length + 1)
+    .split('/')
+    .map((raw) => {
+      try {
+        return decodeURIComponent(raw);
+      } catch {
+        throw new FlotillaError('InvalidArgument', `path segment ${JSON.stringify(raw.slice(0, 40))} is not valid percent-encoding`);
+      }
+    });
+}
+
+/** The route whose pattern has exactly these segments, and its `{…}` values. */
+function matchRoute(routes: readonly Route[], segments: readonly string[]): { route: Route; params: string[] } | undefined {
+  for (const route of routes) {
+    const pattern = route.path === '' ? [] : route.path.slice(1).split('/');
+    if (pattern.length !== segments.length) continue;
+    const params: string[] = [];
+    const isMatch = pattern.every((p, i) => {
+      const s = segments[i]!;
+      if (!p.startsWith('{')) return p === s;
+      params.push(s);
+      return s !== '';
+    });
+    if (isMatch) return { route, params };
+  }
+  return undefined;
+}
+
+/** The methods a route answers, HEAD wherever GET is, in one fixed order (the `Allow` header, the index). */
+function allowedMethods(route: Route): string[] {
+  return (['GET', 'HEAD', 'POST', 'DELETE'] as const).filter((m) => route.methods[m === 'HEAD' ? 'GET' : m] !== undefined);
+}
+
+/** Writes a JSON answer; HEAD gets the same status and headers, no body. */
+function send(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
+  if (res.headersSent || res.destroyed) return;
   const text = JSON.stringify(body, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(text);
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) });
+  res.end(req.method === 'HEAD' ? undefined : text);
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > HTTP_BODY_BYTES_MAX) throw new FlotillaError('MessageTooLarge', `body exceeds ${HTTP_BODY_BYTES_MAX} bytes`);
-    chunks.push(chunk);
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > HTTP_BODY_BYTES_MAX) throw new FlotillaError('MessageTooLarge', `body exceeds ${HTTP_BODY_BYTES_MAX} bytes`);
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    if (isFlotillaError(err)) throw err;
+    throw new ClientGone('the client closed the connection before its body was read', { cause: err });
   }
   const text = Buffer.concat(chunks).toString('utf8');
   try {
@@ -76,162 +181,251 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
+async function readObject(req: IncomingMessage, shape: string): Promise<Readonly<Record<string, unknown>>> {
+  const body = await readJson(req);
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new FlotillaError('InvalidArgument', `body must be a JSON object: ${shape}`);
+  return body as Readonly<Record<string, unknown>>;
+}
+
+/** `new URL` refused the request target (absolute-form with a bad host or port: `GET http://[ HTTP/1.1`). */
+function isInvalidUrl(err: unknown): boolean {
+  return err instanceof TypeError && (err as { code?: unknown }).code === 'ERR_INVALID_URL';
+}
+
+function applied(result: PdApplyResult): void {
+  if (result.kind === 'refused') throw new FlotillaError(result.code, result.message);
+}
+
 export class PdHttpApi {
+  private readonly routes: readonly Route[];
+
   constructor(
     private readonly ctx: PdHttpContext,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.routes = this.routeTable();
+  }
 
   createServer(): Server {
-    return createServer((req, res) => {
-      this.handle(req, res).catch((thrown: unknown) => {
-        const err = withLeaderHint(thrown, () => leadershipOf(this.ctx));
-        if (err instanceof HttpError) {
-          send(res, err.status, { code: err.code, message: err.message });
-          return;
-        }
-        if (isFlotillaError(err)) {
-          if (err.code === 'MessageTooLarge') {
-            // The rest of the body was not read: this connection cannot carry another request.
-            res.setHeader('connection', 'close');
-            res.once('finish', () => req.destroy());
-          }
-          send(res, httpStatusOf(err.code), { code: err.code, message: err.message, ...err.details });
-          return;
-        }
-        this.log.error({ err, url: req.url }, 'HTTP request failed');
-        send(res, 500, { code: 'Internal', message: err instanceof Error ? err.message : String(err) });
-      });
+    return createServer({ maxHeaderSize: HTTP_HEADER_BYTES_MAX }, (req, res) => {
+      this.handle(req, res).catch((thrown: unknown) => this.fail(req, res, thrown));
     });
+  }
+
+  /** Every path this API serves, for GET /pd/api/v1 and the README's table. */
+  index(): HttpRouteInfo[] {
+    const api = this.routes.map((r) => ({ path: PREFIX + r.path, methods: allowedMethods(r), description: r.description }));
+    return [...api, { path: '/metrics', methods: ['GET', 'HEAD'], description: 'Prometheus metrics of this member' }];
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (handleMetricsRequest(this.ctx.metrics, req, res)) return;
+    const url = new URL(req.url ?? '/', 'http://pd');
+    const reply = await this.dispatch(req, url);
+    send(req, res, reply.status, reply.body);
+  }
+
+  private async dispatch(req: IncomingMessage, url: URL): Promise<Reply> {
+    const segments = pathSegments(url.pathname);
+    const match = segments === undefined ? undefined : matchRoute(this.routes, segments);
+    if (match === undefined) throw new HttpError(404, 'NotFound', `no such path: ${url.pathname} (GET ${PREFIX} lists every path)`);
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
+    const handler = method === 'GET' || method === 'POST' || method === 'DELETE' ? match.route.methods[method] : undefined;
+    if (handler === undefined) {
+      const allow = allowedMethods(match.route).join(', ');
+      throw new HttpError(405, 'MethodNotAllowed', `${req.method ?? '?'} is not allowed on ${url.pathname} (allowed: ${allow})`, { allow });
+    }
+    return handler({ params: match.params, query: url.searchParams, req });
+  }
+
+  private fail(req: IncomingMessage, res: ServerResponse, thrown: unknown): void {
+    if (thrown instanceof ClientGone) {
+      // Nobody is left to answer; the server is unaffected. Not an error of ours.
+      this.log.debug({ err: thrown, url: req.url }, 'HTTP client went away mid-request');
+      res.destroy();
+      return;
+    }
+    const err = withLeaderHint(isInvalidUrl(thrown) ? new FlotillaError('InvalidArgument', `request target ${JSON.stringify(req.url?.slice(0, 80))} is not a URL`) : thrown, () => leadershipOf(this.ctx));
+    if (err instanceof HttpError) return send(req, res, err.status, { code: err.code, message: err.message }, err.headers);
+    if (!isFlotillaError(err)) {
+      this.log.error({ err, url: req.url }, 'HTTP request failed');
+      return send(req, res, 500, { code: 'Internal', message: err instanceof Error ? err.message : String(err) });
+    }
+    if (err.code === 'MessageTooLarge') {
+      // The rest of the body was not read: this connection cannot carry another request.
+      res.setHeader('connection', 'close');
+      res.once('finish', () => req.destroy());
+    }
+    const statusUrl = err.code === 'PdNotLeader' ? (pdLeaderHintOf(err)?.statusUrl ?? '') : '';
+    const message = statusUrl === '' ? err.message : `${err.message}; the leader's HTTP API is ${statusUrl}${PREFIX}`;
+    send(req, res, httpStatusOf(err.code), { code: err.code, message, ...err.details });
   }
 
   private requireLeader(): void {
     if (!this.ctx.node.canServe) throw pdNotLeader(leadershipOf(this.ctx));
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (handleMetricsRequest(this.ctx.metrics, req, res)) return;
-    const url = new URL(req.url ?? '/', 'http://pd');
-    const method = req.method ?? 'GET';
-    if (!url.pathname.startsWith(PREFIX)) throw new HttpError(404, 'NotFound', `no such path: ${url.pathname}`);
-    const parts = url.pathname.slice(PREFIX.length).split('/').filter((p) => p.length > 0);
-    const route = parts.join('/');
-    const only = (...allowed: string[]): void => {
-      if (!allowed.includes(method)) throw new HttpError(405, 'MethodNotAllowed', `${method} not allowed on ${url.pathname}`);
+  /** Wraps a handler that reads or writes cluster state: only the serving leader answers. */
+  private leaderOnly(handler: (r: RouteRequest) => Reply | Promise<Reply>): (r: RouteRequest) => Reply | Promise<Reply> {
+    return (r) => {
+      this.requireLeader();
+      return handler(r);
     };
-    const sm = this.ctx.sm;
-    switch (parts[0]) {
-      case 'health':
-        only('GET');
-        return send(res, 200, { name: this.ctx.name, memberId: this.ctx.memberId, healthy: this.ctx.node.leaderId !== 0, isLeader: this.ctx.node.isLeader, serving: this.ctx.node.canServe, appliedIndex: this.ctx.node.appliedIndex });
-      case 'leader': {
-        only('GET');
-        const leader = this.ctx.memberList().find((m) => m.id === this.ctx.node.leaderId);
-        if (leader === undefined) throw new FlotillaError('Unavailable', 'no PD leader is known (election in progress?)');
-        return send(res, 200, leader);
-      }
-      case 'members':
-        if (parts.length === 1 && method === 'GET') return send(res, 200, { members: this.ctx.memberList(), leaderId: this.ctx.node.leaderId });
-        if (parts.length === 1 && method === 'POST') {
-          this.requireLeader();
-          const body = (await readJson(req)) as { name?: unknown; peerUrls?: unknown; clientUrls?: unknown } | null;
-          const strings = (v: unknown): v is string[] => Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string');
-          if (body === null || typeof body.name !== 'string' || body.name === '' || !strings(body.peerUrls) || !strings(body.clientUrls)) {
-            throw new FlotillaError('InvalidArgument', 'body must be { name: string, peerUrls: string[], clientUrls: string[] }');
-          }
-          return send(res, 201, await this.ctx.addMember({ name: body.name, peerUrls: body.peerUrls, clientUrls: body.clientUrls }));
-        }
-        if (parts.length === 3 && parts[1] === 'name' && method === 'DELETE') {
-          this.requireLeader();
-          await this.ctx.removeMember(decodeURIComponent(parts[2]!));
-          return send(res, 200, { removed: parts[2] });
-        }
-        throw new HttpError(route === 'members' ? 405 : 404, route === 'members' ? 'MethodNotAllowed' : 'NotFound', `${method} ${url.pathname}`);
-      case 'stores': {
-        only('GET');
-        this.requireLeader();
-        const counts = this.storeCounts();
-        return send(res, 200, { count: sm.stores.size, stores: [...sm.stores.values()].map((s) => this.storeJson(s.id, counts)) });
-      }
-      case 'store': {
-        only('GET');
-        this.requireLeader();
-        const id = parseId(parts[1], 'store id');
-        if (!sm.stores.has(id)) throw new FlotillaError('StoreNotFound', `store ${id} not found`);
-        return send(res, 200, this.storeJson(id, this.storeCounts()));
-      }
-      case 'regions': {
-        only('GET');
-        this.requireLeader();
-        const limitText = url.searchParams.get('limit');
-        const limit = limitText === null ? 100 : Number(limitText);
-        if (!Number.isInteger(limit) || limit < 1 || limit > HTTP_REGIONS_PAGE_MAX) throw new FlotillaError('InvalidArgument', `limit must be within [1, ${HTTP_REGIONS_PAGE_MAX}]`);
-        const start = parseHexKey(url.searchParams.get('start_key'), 'start_key');
-        const end = parseHexKey(url.searchParams.get('end_key'), 'end_key');
-        const page = sm.regions.scan(start, end, limit + 1);
-        const more = page.length > limit;
-        const regions = page.slice(0, limit);
-        const last = regions[regions.length - 1];
-        return send(res, 200, { count: sm.regions.size, regions: regions.map((r) => this.regionJson(r)), nextStartKey: more && last !== undefined ? hexKey(last.endKey) : null });
-      }
-      case 'region': {
-        only('GET');
-        this.requireLeader();
-        if (parts[1] === 'id') {
-          const id = parseId(parts[2], 'region id');
-          const region = sm.regions.getById(id);
-          if (region === undefined) throw new FlotillaError('RegionNotFound', `region ${id} not found`);
-          return send(res, 200, this.regionJson(region));
-        }
-        if (parts[1] === 'key' && parts[2] !== undefined) {
-          const region = sm.regions.getByKey(parseHexKey(parts[2], 'key'));
-          if (region === undefined) throw new FlotillaError('RegionNotFound', 'no region holds that key (cluster not bootstrapped?)');
-          return send(res, 200, this.regionJson(region));
-        }
-        throw new HttpError(404, 'NotFound', 'use /region/id/{id} or /region/key/{hex key}');
-      }
-      case 'tso': {
-        only('GET');
-        this.requireLeader();
-        const r = this.ctx.tso.allocate(1);
-        if (r.kind !== 'ok') throw new FlotillaError('Unavailable', `TSO not serving (${r.kind})`);
-        this.ctx.tsoIssued.inc();
-        return send(res, 200, { ts: r.lastTs.toString(), physical: Number(extractPhysical(r.lastTs)), logical: Number(extractLogical(r.lastTs)) });
-      }
-      case 'config':
-        this.requireLeader();
-        if (method === 'GET') return send(res, 200, sm.config);
-        if (method === 'POST') {
-          const patch = await readJson(req);
-          if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) throw new FlotillaError('InvalidArgument', `body must be a JSON object with any of: ${CLUSTER_CONFIG_FIELDS.join(', ')}`);
-          const result = await this.ctx.node.propose({ kind: 'patchConfig', patch: patch as Record<string, number | boolean> });
-          if (result.kind === 'refused') throw new FlotillaError('ConfigInvalid', result.message);
-          return send(res, 200, sm.config);
-        }
-        throw new HttpError(405, 'MethodNotAllowed', `${method} not allowed on /config`);
-      case 'operators':
-        this.requireLeader();
-        if (method === 'GET' && parts.length === 1) return send(res, 200, { operators: this.ctx.operators.list().map((o) => ({ ...o, steps: o.steps.map(stepJson) })) });
-        if (method === 'POST' && parts.length === 1) return send(res, 201, this.addOperator(await readJson(req)));
-        if (method === 'DELETE' && parts.length === 2) {
-          const regionId = parseId(parts[1], 'region id');
-          if (!this.ctx.operators.cancel(regionId)) throw new HttpError(404, 'NotFound', `region ${regionId} has no operator`);
-          return send(res, 200, { cancelled: regionId });
-        }
-        throw new HttpError(405, 'MethodNotAllowed', `${method} ${url.pathname}`);
-      case 'schedulers':
-        only('GET');
-        // Schedulers (replica, balance-leader, balance-region, merge, hot-region) arrive with F7.
-        return send(res, 200, { schedulers: [] });
-      case 'gc':
-        only('GET');
-        this.requireLeader();
-        if (parts[1] !== 'safepoint') throw new HttpError(404, 'NotFound', 'use /gc/safepoint');
-        return send(res, 200, { safePoint: sm.gcSafePoint.toString() });
-      case undefined:
-      default:
-        throw new HttpError(404, 'NotFound', `no such path: ${url.pathname}`);
-    }
+  }
+
+  private routeTable(): Route[] {
+    const L = this.leaderOnly.bind(this);
+    return [
+      { path: '', description: 'this list: every path, its methods and what it does', methods: { GET: () => ok({ routes: this.index() }) } },
+      { path: '/health', description: "this member's name, id, raft leadership and applied index (any member)", methods: { GET: () => ok(this.health()) } },
+      { path: '/leader', description: 'the PD leader: id, name, peerUrls, clientUrls (gRPC), statusUrl (HTTP API)', methods: { GET: () => ok(this.leader()) } },
+      {
+        path: '/members',
+        description: 'GET: every member with its URLs, and the leader id (any member); POST {name, peerUrls, clientUrls}: add a member (leader)',
+        methods: { GET: () => ok(this.members()), POST: L(async (r) => ({ status: 201, body: this.memberJson(await this.addMember(r.req)) })) },
+      },
+      {
+        path: '/members/name/{name}',
+        description: 'DELETE: remove the member of that name (leader)',
+        methods: {
+          DELETE: L(async (r) => {
+            await this.ctx.removeMember(r.params[0]!);
+            return ok({ removed: r.params[0] });
+          }),
+        },
+      },
+      { path: '/stores', description: 'every store with its state, region and leader counts', methods: { GET: L(() => ok(this.stores())) } },
+      {
+        path: '/store/{id}',
+        description: 'GET: one store; DELETE: remove it (offline while it holds region peers, else tombstone)',
+        methods: { GET: L((r) => ok(this.store(parseId(r.params[0], 'store id')))), DELETE: L((r) => this.deleteStore(parseId(r.params[0], 'store id'))) },
+      },
+      { path: '/regions', description: 'regions in key order, paged: ?start_key=hex&end_key=hex&limit=1..1000', methods: { GET: L((r) => ok(this.regions(r.query))) } },
+      { path: '/region/id/{id}', description: 'the region with that id', methods: { GET: L((r) => ok(this.regionById(parseId(r.params[0], 'region id')))) } },
+      { path: '/region/key/{hexKey}', description: 'the region holding that raw key (hex, at most 16 KiB)', methods: { GET: L((r) => ok(this.regionByKey(parseHexKey(r.params[0]!, 'key')))) } },
+      { path: '/tso', description: 'one timestamp from the TSO', methods: { GET: L(() => ok(this.tso())) } },
+      {
+        path: '/config',
+        description: `GET: the scheduling config; POST {field: value, …}: change some of it (fields: ${CLUSTER_CONFIG_FIELDS.join(', ')})`,
+        methods: { GET: L(() => ok(this.ctx.sm.config)), POST: L((r) => this.patchConfig(r.req)) },
+      },
+      {
+        path: '/operators',
+        description: "GET: pending operators; POST {regionId, kind: 'transfer-leader', toStoreId} | {regionId, kind: 'split', keys?: hex[]}: add one",
+        methods: {
+          GET: L(() => ok({ operators: this.ctx.operators.list().map((o) => ({ ...o, steps: o.steps.map(stepJson) })) })),
+          POST: L(async (r) => ({ status: 201, body: this.addOperator(await readJson(r.req)) })),
+        },
+      },
+      { path: '/operators/{regionId}', description: "DELETE: cancel the region's operator", methods: { DELETE: L((r) => ok(this.cancelOperator(parseId(r.params[0], 'region id')))) } },
+      // Schedulers (replica, balance-leader, balance-region, merge, hot-region) arrive with F7.
+      { path: '/schedulers', description: 'the running schedulers (none before F7)', methods: { GET: () => ok({ schedulers: [] }) } },
+      {
+        path: '/gc/safepoint',
+        description: 'GET: the GC safe point; POST {safePoint: "<u64>"}: advance it (never backwards)',
+        methods: { GET: L(() => ok({ safePoint: this.ctx.sm.gcSafePoint.toString() })), POST: L((r) => this.updateGcSafePoint(r.req)) },
+      },
+    ];
+  }
+
+  private health(): unknown {
+    const node = this.ctx.node;
+    return { name: this.ctx.name, memberId: this.ctx.memberId, healthy: node.leaderId !== 0, isLeader: node.isLeader, serving: node.canServe, appliedIndex: node.appliedIndex };
+  }
+
+  /** A member as HTTP shows it: URLs with their scheme, as pdpb.Member and PdLeaderHint carry them. */
+  private memberJson(m: PdMember): unknown {
+    const wire = memberToWire(m);
+    return { id: m.id, name: m.name, peerUrls: wire.peerUrls, clientUrls: wire.clientUrls, statusUrl: wire.statusUrl, isLeader: m.id === this.ctx.node.leaderId };
+  }
+
+  private leader(): unknown {
+    const leader = this.ctx.memberList().find((m) => m.id === this.ctx.node.leaderId);
+    if (leader === undefined) throw new FlotillaError('Unavailable', 'no PD leader is known (election in progress?)');
+    return this.memberJson(leader);
+  }
+
+  private members(): unknown {
+    return { members: this.ctx.memberList().map((m) => this.memberJson(m)), leaderId: this.ctx.node.leaderId };
+  }
+
+  private async addMember(req: IncomingMessage): Promise<PdMember> {
+    const shape = '{ name: string, peerUrls: string[], clientUrls: string[] }';
+    const body = await readObject(req, shape);
+    const strings = (v: unknown): v is string[] => Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string');
+    if (typeof body.name !== 'string' || body.name === '' || !strings(body.peerUrls) || !strings(body.clientUrls)) throw new FlotillaError('InvalidArgument', `body must be ${shape}`);
+    return this.ctx.addMember({ name: body.name, peerUrls: body.peerUrls, clientUrls: body.clientUrls });
+  }
+
+  private stores(): unknown {
+    const counts = this.storeCounts();
+    return { count: this.ctx.sm.stores.size, stores: [...this.ctx.sm.stores.keys()].map((id) => this.storeJson(id, counts)) };
+  }
+
+  private store(id: number): unknown {
+    if (!this.ctx.sm.stores.has(id)) throw new FlotillaError('StoreNotFound', `store ${id} not found`);
+    return this.storeJson(id, this.storeCounts());
+  }
+
+  /** Offline (or tombstone at once when it holds no peers), through raft; deleting a tombstone again is a no-op. */
+  private async deleteStore(id: number): Promise<Reply> {
+    applied(await this.ctx.node.propose({ kind: 'deleteStore', storeId: id }));
+    return ok(this.storeJson(id, this.storeCounts()));
+  }
+
+  private regions(query: URLSearchParams): unknown {
+    const limitText = query.get('limit');
+    const limit = limitText === null ? 100 : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > HTTP_REGIONS_PAGE_MAX) throw new FlotillaError('InvalidArgument', `limit must be within [1, ${HTTP_REGIONS_PAGE_MAX}]`);
+    const start = parseHexKey(query.get('start_key'), 'start_key');
+    const end = parseHexKey(query.get('end_key'), 'end_key');
+    const page = this.ctx.sm.regions.scan(start, end, limit + 1);
+    const more = page.length > limit;
+    const regions = page.slice(0, limit);
+    const last = regions[regions.length - 1];
+    return { count: this.ctx.sm.regions.size, regions: regions.map((r) => this.regionJson(r)), nextStartKey: more && last !== undefined ? hexKey(last.endKey) : null };
+  }
+
+  private regionById(id: number): unknown {
+    const region = this.ctx.sm.regions.getById(id);
+    if (region === undefined) throw new FlotillaError('RegionNotFound', `region ${id} not found`);
+    return this.regionJson(region);
+  }
+
+  private regionByKey(key: Buffer): unknown {
+    const region = this.ctx.sm.regions.getByKey(key);
+    if (region === undefined) throw new FlotillaError('RegionNotFound', 'no region holds that key (cluster not bootstrapped?)');
+    return this.regionJson(region);
+  }
+
+  private tso(): unknown {
+    const r = this.ctx.tso.allocate(1);
+    if (r.kind !== 'ok') throw new FlotillaError('Unavailable', `TSO not serving (${r.kind})`);
+    this.ctx.tsoIssued.inc();
+    return { ts: r.lastTs.toString(), physical: Number(extractPhysical(r.lastTs)), logical: Number(extractLogical(r.lastTs)) };
+  }
+
+  /** Names and values are checked here, against the documented names, and again at apply. */
+  private async patchConfig(req: IncomingMessage): Promise<Reply> {
+    const patch = await readObject(req, `any of ${CLUSTER_CONFIG_FIELDS.join(', ')}`);
+    const checked = patchClusterConfig(this.ctx.sm.config, patch);
+    if (!checked.ok) throw new FlotillaError('ConfigInvalid', `config ${checked.field}: ${checked.reason}`, { details: { field: checked.field } });
+    const result = await this.ctx.node.propose({ kind: 'patchConfig', patch: patch as Readonly<Record<string, number | boolean>> });
+    if (result.kind === 'refused') throw new FlotillaError('ConfigInvalid', result.message);
+    return ok(this.ctx.sm.config);
+  }
+
+  /** As gRPC UpdateGCSafePoint: equal is accepted (no change), lower is GcSafePointBackwards (409). */
+  private async updateGcSafePoint(req: IncomingMessage): Promise<Reply> {
+    const body = await readObject(req, '{ "safePoint": "<u64 as a decimal string>" }');
+    const safePoint = parseU64(body.safePoint, 'safePoint');
+    applied(await this.ctx.node.propose({ kind: 'updateGcSafePoint', safePoint }));
+    return ok({ safePoint: this.ctx.sm.gcSafePoint.toString() });
+  }
+
+  private cancelOperator(regionId: number): unknown {
+    if (!this.ctx.operators.cancel(regionId)) throw new HttpError(404, 'OperatorNotFound', `region ${regionId} has no operator`);
+    return { cancelled: regionId };
   }
 
   /** Region and leader counts of every store, in one pass over the regions. */

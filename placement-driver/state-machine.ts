@@ -8,7 +8,7 @@
 // would is answered with a refusal and changes nothing.
 
 import { FlotillaError, invariant } from '../common/index.js';
-import { DEFAULT_CLUSTER_CONFIG, patchClusterConfig, type ClusterConfig } from './cluster-config.js';
+import { DEFAULT_CLUSTER_CONFIG, patchClusterConfig, withCurrentConfigNames, type ClusterConfig } from './cluster-config.js';
 import { RegionIndex, type RegionMeta } from './region-index.js';
 import { decodeChecksummedRecord, decodeJsonRecord, encodeChecksummedRecord, encodeJsonRecord } from './state-codec.js';
 
@@ -34,6 +34,8 @@ export type PdCommand =
   | { readonly kind: 'initCluster'; readonly clusterId: bigint }
   | { readonly kind: 'bootstrap'; readonly store: StoreMeta; readonly region: RegionMeta }
   | { readonly kind: 'putStore'; readonly store: StoreMeta }
+  /** An admin removes a store: Offline while it holds region peers, else Tombstone at once. */
+  | { readonly kind: 'deleteStore'; readonly storeId: number }
   | { readonly kind: 'putRegion'; readonly region: RegionMeta; /** leader peer id, 0 if unknown */ readonly leaderPeerId: number }
   | { readonly kind: 'raiseIdHighWater'; readonly highWater: bigint }
   | { readonly kind: 'raiseTsoBound'; readonly boundMs: bigint }
@@ -47,7 +49,11 @@ export type PdCommandKind = PdCommand['kind'];
 export type PdApplyResult =
   | { readonly kind: 'ok' }
   | { readonly kind: 'unchanged' }
-  | { readonly kind: 'refused'; readonly code: 'AlreadyBootstrapped' | 'NotBootstrapped' | 'StoreTombstone' | 'GcSafePointBackwards' | 'InvalidArgument'; readonly message: string }
+  | {
+      readonly kind: 'refused';
+      readonly code: 'AlreadyBootstrapped' | 'NotBootstrapped' | 'StoreNotFound' | 'StoreTombstone' | 'GcSafePointBackwards' | 'InvalidArgument';
+      readonly message: string;
+    }
   | { readonly kind: 'staleRegion'; readonly current: RegionMeta }
   | { readonly kind: 'gcSafePoint'; readonly safePoint: bigint };
 
@@ -112,7 +118,20 @@ export class PdStateMachine {
             return { kind: 'refused', code: 'InvalidArgument', message: `address ${cmd.store.address} is already used by store ${s.id}` };
           }
         }
-        this.stores.set(cmd.store.id, cmd.store);
+        // A store reports itself Up; Offline is an admin's decision and stays until it is Tombstone.
+        this.stores.set(cmd.store.id, existing?.state === 'offline' ? { ...cmd.store, state: 'offline' } : cmd.store);
+        return { kind: 'ok' };
+      }
+      case 'deleteStore': {
+        // Up ──► Offline (holds region peers; F7's replica checker moves them away) ──► Tombstone.
+        // Decided here, at apply, from the replicated regions, so every member decides the same.
+        const store = this.stores.get(cmd.storeId);
+        if (store === undefined) return { kind: 'refused', code: 'StoreNotFound', message: `store ${cmd.storeId} not found` };
+        if (store.state === 'tombstone') return { kind: 'unchanged' };
+        const holdsPeers = this.regions.all().some((r) => r.peers.some((p) => p.storeId === cmd.storeId));
+        const state = holdsPeers ? 'offline' : 'tombstone';
+        if (store.state === state) return { kind: 'unchanged' };
+        this.stores.set(cmd.storeId, { ...store, state });
         return { kind: 'ok' };
       }
       case 'putRegion': {
@@ -142,7 +161,7 @@ export class PdStateMachine {
         this.gcSafePoint = cmd.safePoint;
         return { kind: 'gcSafePoint', safePoint: this.gcSafePoint };
       case 'patchConfig': {
-        const checked = patchClusterConfig(this.config, cmd.patch);
+        const checked = patchClusterConfig(this.config, withCurrentConfigNames(cmd.patch));
         if (!checked.ok) return { kind: 'refused', code: 'InvalidArgument', message: `config ${checked.field}: ${checked.reason}` };
         this.config = checked.config;
         return { kind: 'ok' };
@@ -194,14 +213,14 @@ export class PdStateMachine {
     this.idHighWater = body.idHighWater;
     this.tsoBoundMs = body.tsoBoundMs;
     this.gcSafePoint = body.gcSafePoint;
-    this.config = { ...DEFAULT_CLUSTER_CONFIG, ...body.config };
+    this.config = { ...DEFAULT_CLUSTER_CONFIG, ...withCurrentConfigNames(body.config as unknown as Readonly<Record<string, number | boolean>>) };
     this.members.clear();
     for (const m of body.members) this.members.set(m.id, m);
   }
 }
 
 const COMMAND_KINDS: ReadonlySet<string> = new Set<PdCommandKind>([
-  'initCluster', 'bootstrap', 'putStore', 'putRegion', 'raiseIdHighWater', 'raiseTsoBound', 'updateGcSafePoint', 'patchConfig', 'putMember', 'removeMember',
+  'initCluster', 'bootstrap', 'putStore', 'deleteStore', 'putRegion', 'raiseIdHighWater', 'raiseTsoBound', 'updateGcSafePoint', 'patchConfig', 'putMember', 'removeMember',
 ]);
 
 export function encodePdCommand(cmd: PdCommand): Buffer {

@@ -25,6 +25,12 @@ describe('flotilla-pd command line', () => {
       assert.ok(r.stdout.includes(flag), `help mentions ${flag}`);
     }
     assert.match(r.stdout, /FLOTILLA_PD_DATA_DIR/);
+    // Regression (F8): --data-dir showed two defaults, `(default: ./flotilla-pd.<name>) (default "")`.
+    for (const line of r.stdout.split('\n').filter((l) => l.trimStart().startsWith('--'))) {
+      assert.ok((line.match(/default/g) ?? []).length <= 1, `one default: ${line}`);
+    }
+    assert.match(r.stdout, /--data-dir <string> +data directory \(default \.\/flotilla-pd\.<name>; env FLOTILLA_PD_DATA_DIR\)/);
+    assert.match(r.stdout, /node dist\/placement-driver\/bin\/flotilla-pd\.js/, 'says how to run it from a checkout');
   });
 
   it('rejects bad flags with one line naming the field, and writes nothing', async () => {

@@ -189,7 +189,7 @@ describe('PD, one member (real process)', () => {
     const goodCfg = await pd.call('PutClusterConfig', { header: pd.header(), cluster: { ...cfg.cluster, maxPeerCount: 5 } });
     assert.equal(errCode(goodCfg), undefined);
     const viaHttp = await httpJson(cluster.httpUrl('pd1', 'config'));
-    assert.equal((viaHttp.body as { maxReplicas: number }).maxReplicas, 5);
+    assert.equal((viaHttp.body as { maxPeerCount: number }).maxPeerCount, 5);
     const badHttp = await httpJson(cluster.httpUrl('pd1', 'config'), { method: 'POST', body: JSON.stringify({ regionSplitKeys: 'many' }) });
     assert.equal(badHttp.status, 400);
     assert.match((badHttp.body as { message: string }).message, /regionSplitKeys/);
@@ -256,7 +256,7 @@ describe('PD, one member (real process)', () => {
     assert.ok(t2 > t1);
     assert.deepEqual(await get('schedulers'), { schedulers: [] });
     assert.ok(Array.isArray((await get('operators')).operators));
-    assert.ok(typeof (await get('config')).maxReplicas === 'number');
+    assert.ok(typeof (await get('config')).maxPeerCount === 'number');
     const notAllowed = await httpJson(cluster.httpUrl('pd1', 'stores'), { method: 'DELETE' });
     assert.equal(notAllowed.status, 405);
     const res = await fetch(`http://127.0.0.1:${cluster.spec('pd1').httpPort}/metrics`);

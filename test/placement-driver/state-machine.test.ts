@@ -90,13 +90,46 @@ describe('PD state machine', () => {
 
   it('validates config patches', () => {
     const sm = bootstrapped();
-    assert.equal(sm.apply({ kind: 'patchConfig', patch: { maxReplicas: 5 } }).kind, 'ok');
-    assert.equal(sm.config.maxReplicas, 5);
-    for (const patch of [{ maxReplicas: 4 }, { maxReplicas: 0 }, { bogus: 1 }, { mergeMaxSizeBytes: DEFAULT_CLUSTER_CONFIG.regionSplitSizeBytes }] as Record<string, number | boolean>[]) {
+    assert.equal(sm.apply({ kind: 'patchConfig', patch: { maxPeerCount: 5 } }).kind, 'ok');
+    assert.equal(sm.config.maxPeerCount, 5);
+    for (const patch of [{ maxPeerCount: 4 }, { maxPeerCount: 0 }, { bogus: 1 }, { regionMergeSizeBytesMax: DEFAULT_CLUSTER_CONFIG.regionSplitSizeBytes }] as Record<string, number | boolean>[]) {
       const r = sm.apply({ kind: 'patchConfig', patch });
       assert.equal(r.kind, 'refused', JSON.stringify(patch));
     }
-    assert.equal(sm.config.maxReplicas, 5);
+    assert.equal(sm.config.maxPeerCount, 5);
+  });
+
+  it('reads config names from before F8 in committed entries and snapshots (maxReplicas → maxPeerCount)', () => {
+    const sm = bootstrapped();
+    assert.equal(sm.apply({ kind: 'patchConfig', patch: { maxReplicas: 5, mergeMaxKeys: 1_000 } }).kind, 'ok');
+    assert.equal(sm.config.maxPeerCount, 5);
+    assert.equal(sm.config.regionMergeKeysMax, 1_000);
+    // A snapshot written before the rename carries the old names.
+    const old = new PdStateMachine();
+    const legacy = JSON.parse(JSON.stringify({ ...sm.config, maxReplicas: 7, mergeMaxSizeBytes: 1, maxPeerCount: undefined, regionMergeSizeBytesMax: undefined })) as Record<string, unknown>;
+    Object.assign(old, { config: legacy });
+    const restored = new PdStateMachine();
+    restored.restore(old.snapshot());
+    assert.equal(restored.config.maxPeerCount, 7);
+    assert.equal(restored.config.regionMergeSizeBytesMax, 1);
+    assert.equal('maxReplicas' in restored.config, false);
+  });
+
+  it('deletes a store: offline while it holds region peers, tombstone once it holds none; again is a no-op', () => {
+    const sm = bootstrapped();
+    assert.equal(sm.apply({ kind: 'putStore', store: store(3) }).kind, 'ok');
+    assert.deepEqual(sm.apply({ kind: 'deleteStore', storeId: 1 }), { kind: 'ok' });
+    assert.equal(sm.stores.get(1)?.state, 'offline', 'store 1 holds region 2');
+    assert.deepEqual(sm.apply({ kind: 'deleteStore', storeId: 1 }), { kind: 'unchanged' });
+    // The store restarts and reports itself up: it stays offline.
+    assert.equal(sm.apply({ kind: 'putStore', store: store(1) }).kind, 'ok');
+    assert.equal(sm.stores.get(1)?.state, 'offline');
+    assert.deepEqual(sm.apply({ kind: 'deleteStore', storeId: 3 }), { kind: 'ok' });
+    assert.equal(sm.stores.get(3)?.state, 'tombstone', 'store 3 holds nothing');
+    assert.deepEqual(sm.apply({ kind: 'deleteStore', storeId: 3 }), { kind: 'unchanged' });
+    assert.equal(sm.stores.get(3)?.state, 'tombstone');
+    const missing = sm.apply({ kind: 'deleteStore', storeId: 99 });
+    assert.equal(missing.kind === 'refused' && missing.code, 'StoreNotFound');
   });
 
   it('encodes commands losslessly (u64 above 2^53, bytes)', () => {

@@ -33,12 +33,13 @@ export class PdTestCluster {
     readonly members: PdMemberSpec[],
   ) {}
 
-  static async start(count: number, options: { tickMs?: number } = {}): Promise<PdTestCluster> {
+  static async start(count: number, options: { tickMs?: number; logLevel?: string } = {}): Promise<PdTestCluster> {
     const dir = await mkdtemp(join(tmpdir(), 'flotilla-pd-test-'));
     const members: PdMemberSpec[] = [];
     for (let i = 1; i <= count; i++) members.push(await allocatePdMember(`pd${i}`));
     const cluster = new PdTestCluster(dir, members);
     cluster.tickMs = options.tickMs ?? 50;
+    cluster.logLevel = options.logLevel ?? 'info';
     try {
       for (const m of members) await cluster.startMember(m.name);
       await cluster.waitForLeader();
@@ -51,6 +52,17 @@ export class PdTestCluster {
   }
 
   /** The last lines of every member's log, for failure messages. */
+  /** A member's log as pino records (one JSON object a line; other lines are skipped). */
+  async logRecords(name: string): Promise<{ level: number; msg?: string; [field: string]: unknown }[]> {
+    const proc = this.processes.get(name);
+    if (proc === undefined) throw new Error(`no process ${name}`);
+    const text = await readFile(proc.logPath, 'utf8');
+    return text
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { level: number; msg?: string });
+  }
+
   async logTails(lines = 15): Promise<string> {
     const parts: string[] = [];
     for (const [name, proc] of this.processes) {
@@ -61,6 +73,7 @@ export class PdTestCluster {
   }
 
   tickMs = 50;
+  logLevel = 'info';
 
   spec(name: string): PdMemberSpec {
     const m = this.members.find((x) => x.name === name);
@@ -69,7 +82,7 @@ export class PdTestCluster {
   }
 
   async startMember(name: string, state: 'new' | 'existing' = 'new', cluster: readonly PdMemberSpec[] = this.members): Promise<void> {
-    const proc = await startPdProcess({ member: this.spec(name), cluster, dataDir: this.dir, initialClusterState: state, tickMs: this.tickMs });
+    const proc = await startPdProcess({ member: this.spec(name), cluster, dataDir: this.dir, initialClusterState: state, tickMs: this.tickMs, logLevel: this.logLevel });
     this.processes.set(name, proc);
   }
 
