@@ -26,7 +26,7 @@ export function parseConfigValue(name: string, text: string): number | boolean {
 
 export class ConfigSet extends FlotillaCommand {
   static override summary = 'Change one cluster configuration value (replicated through PD\'s raft group)';
-  static override examples = ['<%= config.bin %> config set max-replicas 5', '<%= config.bin %> config set disable-merge true'];
+  static override examples = ['<%= config.bin %> config set maxPeerCount 5', '<%= config.bin %> config set disableMerge true'];
   static override args = {
     name: Args.string({ description: 'the setting, as `config show` names it', required: true }),
     value: Args.string({ description: 'its new value (a number, or true/false)', required: true }),
