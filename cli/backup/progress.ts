@@ -40,8 +40,9 @@ export class ProgressMeter<Phase extends string> {
   }
 
   /**
-   * Reports the current phase's final counts, then starts `next` with its own totals; its counts
-   * start from zero ('reset') or go on from the last phase's ('keep': one bar over both).
+   * Reports the current phase's final counts, then starts `next` with its own totals and reports
+   * that too (a bar shows the new phase at once); its counts start from zero ('reset') or go on
+   * from the last phase's ('keep': one bar over both).
    */
   startPhase(next: Phase, counts: 'reset' | 'keep', totals: { keys?: number; bytes?: number } = {}): void {
     this.report(this.nowMs());
@@ -51,6 +52,7 @@ export class ProgressMeter<Phase extends string> {
       this.doneKeys = 0;
       this.doneBytes = 0;
     }
+    this.report(this.nowMs());
   }
 
   /** Reports now, whatever the interval. */
