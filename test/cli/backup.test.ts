@@ -8,23 +8,27 @@
 //   - restores of a corrupted, truncated, incomplete or future-version backup are refused before
 //     anything is written (the target stays empty); a file changed between the check and its use
 //     is refused too, and nothing of it is written;
-//   - a restore aborted part-way, run again, leaves the target equal to the model byte for byte,
-//     with no extra key, and the rerun skipped the files the journal had recorded.
+//   - a restore aborted part-way, then run in another process that is killed (SIGKILL) part-way,
+//     then run again, leaves the target equal to the model byte for byte, with no extra key;
+//     after each interruption every file the journal lists is in the target, and the rerun
+//     skipped exactly those files;
+//   - the journal of one backup does not make another backup's restore skip files.
 // Tests run in order and share the clusters (the target's state carries from one to the next).
 //
 // Replay: FLOTILLA_BACKUP_SEED=<seed> node --test dist/test/cli/backup.test.js
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cp, mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  backupCluster, BackupCorruptionError, BackupExistsError, BackupTsTooOldError, MANIFEST_FILE, readCheckedFile, recordsOf, restoreCluster,
+  backupCluster, BackupCorruptionError, BackupExistsError, BackupTsTooOldError, MANIFEST_FILE, readCheckedFile, readManifest, recordsOf, restoreCluster,
   UnsupportedBackupVersionError, type BackupPhase, type Manifest, type Progress, type RestorePhase,
 } from '../../cli/backup/index.js';
 import { type Client, PdClient } from '../../client/index.js';
 import { createRng, type Rng } from '../../common/index.js';
-import { ClientTestEnv, collect, seedFrom, show } from '../support/client-cluster.js';
+import { ClientTestEnv, collect, seedFrom, settleWithin, show } from '../support/client-cluster.js';
 
 const SEED = seedFrom('FLOTILLA_BACKUP_SEED');
 const REPLAY = `seed ${SEED}; replay: FLOTILLA_BACKUP_SEED=${SEED} node --test dist/test/cli/backup.test.js`;
@@ -35,6 +39,10 @@ const RAW_KEYS = 600;
 const CHUNK_BYTES = 256 * 1024;
 const BANK_ACCOUNTS = 32;
 const BANK_BALANCE = 100;
+const FULL_DIR = join(SCRATCH, 'full');
+const BANK_DIR = join(SCRATCH, 'bank');
+/** Child processes started by the tests, killed in after() if still running. */
+const children: ChildProcess[] = [];
 
 type Model = Map<string, Buffer>; // keyed by hex of the key
 
@@ -126,6 +134,51 @@ function assertProgressSane<P extends string>(reports: readonly Progress<P>[], w
   }
 }
 
+/** The files the journal lists as restored into the cluster `clusterKey`. */
+async function finishedFiles(journalPath: string, clusterKey: string): Promise<string[]> {
+  const journal = JSON.parse(await readFile(journalPath, 'utf8')) as { targets: Record<string, { finishedFiles: string[] }> };
+  return journal.targets[clusterKey]?.finishedFiles ?? [];
+}
+
+/**
+ * Runs restoreCluster in a child process and kills it (SIGKILL) once its progress passes
+ * `killAtKeys`; resolves with the keys it had reported done, after the process has exited.
+ */
+async function restoreKilledPartWay(pdEndpoints: readonly string[], journalPath: string, clusterId: bigint, killAtKeys: number): Promise<number> {
+  const code = `
+    import { restoreCluster } from ${JSON.stringify(new URL('../../cli/backup/index.js', import.meta.url).href)};
+    import { Client } from ${JSON.stringify(new URL('../../client/index.js', import.meta.url).href)};
+    const client = await Client.connect({ pdEndpoints: ${JSON.stringify(pdEndpoints)} });
+    await restoreCluster(client, ${JSON.stringify(FULL_DIR)}, { targetClusterId: ${clusterId}n, journalPath: ${JSON.stringify(journalPath)}, txnKeys: 20, concurrency: 2,
+      onProgress: (p) => { if (p.phase === 'restore') process.stdout.write(p.doneKeys + '\\n'); } });
+    process.stdout.write('finished\\n');
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<string>((resolve) => child.on('exit', (status, signal) => resolve(signal ?? `status ${status}`)));
+  const killedAt = new Promise<number>((resolve, reject) => {
+    let pending = '';
+    child.stdout.on('data', (d: Buffer) => {
+      pending += d.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop()!;
+      for (const line of lines) {
+        if (line === 'finished') reject(new Error('the child restore finished before it was killed'));
+        else if (Number(line) >= killAtKeys) {
+          child.kill('SIGKILL');
+          resolve(Number(line));
+        }
+      }
+    });
+    void exited.then((how) => reject(new Error(`the child restore ended (${how}) before it was killed: ${stderr}`)));
+  });
+  const done = await settleWithin(killedAt, 120_000, 'the child restore');
+  assert.equal(await exited, 'SIGKILL');
+  return done;
+}
+
 async function listDir(dir: string): Promise<string[]> {
   return (await readdir(dir)).sort();
 }
@@ -138,7 +191,8 @@ describe('backup and restore (two clusters of 1 PD + 3 stores)', { timeout: 10 *
   let targetPd: PdClient;
   const txnModel: Model = new Map();
   const rawModel: Model = new Map();
-  const fullDir = join(SCRATCH, 'full');
+  const fullDir = FULL_DIR;
+  const bankDir = BANK_DIR;
   let manifest: Manifest;
 
   before(async () => {
@@ -152,11 +206,27 @@ describe('backup and restore (two clusters of 1 PD + 3 stores)', { timeout: 10 *
     pds.push(targetPd);
   });
   after(async () => {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     for (const pd of pds) pd.close();
     await source?.stop();
     await target?.stop();
     await rm(SCRATCH, { recursive: true, force: true });
   });
+
+  /** Every pair of the listed backup files is in the target with its value (the journal lists only finished files). */
+  async function assertFilesRestored(client: Client, names: readonly string[], what: string): Promise<void> {
+    const snapshot = await client.snapshot();
+    for (const name of names) {
+      const file = manifest.files.find((f) => f.name === name);
+      assert.ok(file !== undefined, `${what}: the journal lists ${name}, not in the manifest`);
+      const pairs = [...recordsOf(await readCheckedFile(fullDir, file), name)];
+      const values = file.keySpace === 'txn' ? await snapshot.batchGet(pairs.map((p) => p.key)) : await client.raw.batchGet(pairs.map((p) => p.key));
+      pairs.forEach((p, i) => {
+        const v = values[i];
+        assert.ok(v !== null && v !== undefined && v.equals(p.value), `${what}: the journal lists ${name} as restored, but ${show(p.key)} is ${show(v)}, want ${show(p.value)}`);
+      });
+    }
+  }
 
   it(`a backup holds exactly the transactional keys at its ts and the raw keys (${REPLAY})`, async () => {
     const client = source!.client(0);
@@ -263,7 +333,6 @@ describe('backup and restore (two clusters of 1 PD + 3 stores)', { timeout: 10 *
       }
     };
     const writers = [transfer(source!.client(1), rng.fork()), transfer(source!.client(1), rng.fork())];
-    const bankDir = join(SCRATCH, 'bank');
     try {
       // A stale backup is there: overwrite replaces it, leftover data files included.
       await cp(fullDir, bankDir, { recursive: true });
@@ -343,18 +412,21 @@ describe('backup and restore (two clusters of 1 PD + 3 stores)', { timeout: 10 *
     assert.deepEqual(await rawContents(client), []);
   });
 
-  it('a restore aborted part-way and run again leaves every value right and no extra key', async () => {
+  it('a restore aborted part-way, then killed part-way in another process, then run again leaves every value right and no extra key', async () => {
     const client = target!.client(0);
     const journalPath = join(SCRATCH, 'restore-journal.json');
+    const clusterKey = targetPd.clusterId.toString();
     const controller = new AbortController();
     const reports: Progress<RestorePhase>[] = [];
     const abortAtKeys = Math.floor(manifest.totals.txnKeys / 3);
+    // Small transactions, few in flight: a file takes many batches, so the abort lands inside one.
     await assert.rejects(
       restoreCluster(client, fullDir, {
         signal: controller.signal,
         targetClusterId: targetPd.clusterId,
         journalPath,
-        txnKeys: 250,
+        txnKeys: 20,
+        concurrency: 2,
         onProgress: (p) => {
           reports.push(p);
           if (p.phase === 'restore' && p.doneKeys >= abortAtKeys) controller.abort();
@@ -365,17 +437,36 @@ describe('backup and restore (two clusters of 1 PD + 3 stores)', { timeout: 10 *
     assertProgressSane(reports, 'aborted restore');
     const partial = await txnContents(client);
     assert.ok(partial.length >= abortAtKeys && partial.length < txnModel.size, `after the abort the target holds ${partial.length} of ${txnModel.size} keys`);
-    const journal = JSON.parse(await readFile(journalPath, 'utf8')) as { targets: Record<string, { finishedFiles: string[] }> };
-    const finished = journal.targets[targetPd.clusterId.toString()]?.finishedFiles ?? [];
-    assert.ok(finished.length > 0 && finished.length < manifest.files.length, `the journal lists ${finished.length} of ${manifest.files.length} files`);
+    const afterAbort = await finishedFiles(journalPath, clusterKey);
+    assert.ok(afterAbort.length > 0 && afterAbort.length < manifest.files.length, `the journal lists ${afterAbort.length} of ${manifest.files.length} files`);
+    await assertFilesRestored(client, afterAbort, 'after the abort');
+
+    // Another process runs the same restore and is killed (SIGKILL) part-way: transactions it
+    // had in flight leave locks behind, which the rerun's transactions must resolve.
+    const killedAtKeys = await restoreKilledPartWay(target!.cluster.pdEndpoints, journalPath, targetPd.clusterId, Math.floor((manifest.totals.txnKeys * 2) / 3));
+    assert.ok(killedAtKeys < manifest.totals.txnKeys + manifest.totals.rawKeys);
+    const afterKill = await finishedFiles(journalPath, clusterKey);
+    assert.ok(afterKill.length >= afterAbort.length && afterKill.length < manifest.files.length, `the journal lists ${afterKill.length} of ${manifest.files.length} files after the kill`);
+    await assertFilesRestored(client, afterKill, 'after the kill');
 
     const rerun: Progress<RestorePhase>[] = [];
     const summary = await restoreCluster(client, fullDir, { targetClusterId: targetPd.clusterId, journalPath, onProgress: (p) => rerun.push(p) });
-    assert.equal(summary.filesSkipped, finished.length);
+    assert.equal(summary.filesSkipped, afterKill.length);
     assert.equal(summary.backupTs, BigInt(manifest.backupTs));
     assertProgressSane(rerun, 'rerun');
     assert.deepEqual(rerun.at(-1), { phase: 'done', doneKeys: txnModel.size + rawModel.size, totalKeys: txnModel.size + rawModel.size, doneBytes: manifest.totals.dataBytes, totalBytes: manifest.totals.dataBytes });
     assertEqualsModel(await txnContents(client), txnModel, 'restored txn keys');
     assertEqualsModel(await rawContents(client), rawModel, 'restored raw keys');
+  });
+
+  it('the journal of one backup does not make another backup skip files in the same cluster', async () => {
+    const client = target!.client(0);
+    const journalPath = join(SCRATCH, 'restore-journal.json');
+    // The bank backup has files of the same names as the full one, some with other contents.
+    const bankManifest = (await readManifest(bankDir)).manifest;
+    const summary = await restoreCluster(client, bankDir, { targetClusterId: targetPd.clusterId, journalPath });
+    assert.equal(summary.filesSkipped, 0);
+    const want: Model = new Map((await backupContents(bankDir, bankManifest, 'txn')).map((p) => [hex(p.key), p.value]));
+    assertEqualsModel(await txnContents(client), want, 'txn keys after restoring the bank backup over the full one');
   });
 });
