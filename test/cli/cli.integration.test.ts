@@ -260,6 +260,35 @@ describe('flotilla CLI against a playground', { timeout: 600_000 }, () => {
     fails(await cli('config', 'set', limitName, 'lots'), 2, /neither a number nor true\/false/, 'config set bad value');
   });
 
+  it('backup then restore through the CLI brings deleted keys back; a damaged backup is refused in one line', async () => {
+    const keys = Array.from({ length: 300 }, (_, i) => `bk/${String(i).padStart(4, '0')}`);
+    await client.withTransaction(async (txn) => {
+      for (const k of keys) txn.put(k, `value of ${k}`);
+    });
+    await client.raw.put('bk-raw/one', 'raw value');
+    const dir = join(scratch, 'backup');
+    const manifest = JSON.parse(ok(await cli('backup', dir, '--json', '--no-progress'), 'backup')) as { backupTs: string; totals: { txnKeys: number; rawKeys: number }; files: unknown[] };
+    assert.ok(manifest.totals.txnKeys >= keys.length);
+    assert.ok(manifest.totals.rawKeys >= 1);
+    fails(await cli('backup', dir), 2, /already holds a backup|overwrite/i, 'backup into a finished backup');
+    // Lose data, then restore it.
+    await client.withTransaction(async (txn) => {
+      for (const k of keys.slice(0, 150)) txn.delete(k);
+    });
+    await client.raw.delete('bk-raw/one');
+    const restored = JSON.parse(ok(await cli('restore', dir, '--json'), 'restore')) as { txnKeysWritten: number; rawKeysWritten: number; backupTs: string };
+    assert.equal(restored.backupTs, manifest.backupTs);
+    const snap = await client.snapshot();
+    const values = await snap.batchGet(keys);
+    values.forEach((v, i) => assert.equal(String(v), `value of ${keys[i]!}`, keys[i]));
+    assert.equal(String(await client.raw.get('bk-raw/one')), 'raw value');
+    const text = ok(await cli('restore', dir), 'restore again (idempotent; files already restored are skipped)');
+    assert.match(text, /already restored/);
+    await writeFile(join(dir, 'manifest.json'), '{"format": "flotilla-backup", "formatVersion": 99}');
+    fails(await cli('restore', dir), 2, /version|manifest/i, 'restore of a damaged manifest');
+    fails(await cli('restore', join(scratch, 'no-such-backup')), 1, /manifest|no backup|not found/i, 'restore of a missing dir');
+  });
+
   it('operator list is empty; cancelling a missing operator fails with one line', async () => {
     const ops = JSON.parse(ok(await cli('operator', 'list', '--json'), 'operator list')) as { operators: unknown[] };
     assert.deepEqual(ops.operators, []);
