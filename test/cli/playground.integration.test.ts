@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { waitFor } from '../../deploy/index.js';
 import { Playground, processAlive, runCli } from '../support/cli.js';
 
 describe('flotilla playground --pd 3', { timeout: 600_000 }, () => {
@@ -35,6 +36,18 @@ describe('flotilla playground --pd 3', { timeout: 600_000 }, () => {
       const r = await runCli(['kv', 'put', `pg3/${member.name}`, member.name, '--txn', '--pd', member.clientAddress]);
       assert.equal(r.code, 0, r.stderr);
     }
+    // With pd1 gone, admin commands find the new leader's HTTP API (never the first member's).
+    process.kill(info.pdMembers[0]!.pid, 'SIGKILL');
+    const survivors = info.pdMembers.slice(1).map((m) => m.clientAddress).join(',');
+    await waitFor('a PD leader among pd2 and pd3', async () => {
+      const r = await runCli(['member', 'list', '--json', '--pd', survivors, '--timeout', '3']);
+      const leader = r.code === 0 ? (JSON.parse(r.stdout) as { leader: string | null }).leader : null;
+      return leader !== null && leader !== 'pd1' ? true : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 200 });
+    const stores = await runCli(['store', 'list', '--json', '--pd', survivors]);
+    assert.equal(stores.code, 0, stores.stderr);
+    assert.equal((JSON.parse(stores.stdout) as { stores: unknown[] }).stores.length, 3);
+    assert.equal((await runCli(['kv', 'get', 'pg3/pd1', '--txn', '--pd', survivors])).stdout, 'pd1\n');
     assert.equal(await pg.stop(), 0);
     for (const p of [...info.pdMembers, ...info.stores]) assert.equal(processAlive(p.pid), false, `${p.name} stopped`);
 
