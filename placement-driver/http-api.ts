@@ -80,6 +80,8 @@ export class PdHttpApi {
   constructor(
     private readonly ctx: PdHttpContext,
     private readonly log: Logger,
+    /** The dashboard (dashboard-http.ts): answers its own paths first and returns true for them. */
+    private readonly dashboard?: { handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> },
   ) {}
 
   createServer(): Server {
@@ -111,6 +113,7 @@ export class PdHttpApi {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (handleMetricsRequest(this.ctx.metrics, req, res)) return;
+    if (this.dashboard !== undefined && (await this.dashboard.handle(req, res))) return;
     const url = new URL(req.url ?? '/', 'http://pd');
     const method = req.method ?? 'GET';
     if (!url.pathname.startsWith(PREFIX)) throw new HttpError(404, 'NotFound', `no such path: ${url.pathname}`);
