@@ -262,7 +262,7 @@ function fineTotals(spans: readonly (readonly Span[])[], fineRows: number): Floa
 function bucketRow(spans: readonly Span[], cuts: readonly number[]): number[] {
   const rows = cuts.length - 1;
   const rowOf = new Int32Array(cuts[rows]!);
-  for (let r = 0; r < rows; r++) rowOf.fill(r, cuts[r]!, cuts[r + 1]!);
+  for (let r = 0; r < rows; r++) rowOf.fill(r, cuts[r], cuts[r + 1]);
   const values = new Array<number>(rows).fill(0);
   const densityDiff = new Float64Array(rows + 1);
   for (const s of spans) {
@@ -316,8 +316,8 @@ export function mergeRows(totals: Float64Array, rowsMax: number): number[] {
     width[left]! += width[right]!;
     isAlive[right] = 0;
     next[left] = next[right]!;
-    if (next[left]! < n) prev[next[left]!] = left;
-    version[left]!++;
+    if (next[left] < n) prev[next[left]] = left;
+    version[left]++;
     rows--;
     if (prev[left]! >= 0) push(prev[left]!);
     push(left);

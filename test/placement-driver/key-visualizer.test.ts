@@ -34,7 +34,7 @@ interface Heartbeat {
 /** Keys from a tiny alphabet so prefixes, 0x00 and 0xff boundaries occur often. */
 const keyArb = fc.array(fc.constantFrom(0x00, 0x01, 0x61, 0x62, 0xff), { minLength: 1, maxLength: 4 }).map((bytes) => Buffer.from(bytes));
 /** A region layout: sorted distinct split keys; regions are ['', k0), [k0, k1) … [kn, ''). */
-const layoutArb = fc.uniqueArray(keyArb, { maxLength: 8, comparator: (x, y) => x.equals(y) }).map((keys) => keys.sort(Buffer.compare));
+const layoutArb = fc.uniqueArray(keyArb, { maxLength: 8, comparator: (x, y) => x.equals(y) }).map((keys) => keys.sort((x, y) => Buffer.compare(x, y)));
 const trafficArb = fc.record({
   writtenBytes: fc.integer({ min: 0, max: 10_000 }),
   readBytes: fc.integer({ min: 0, max: 10_000 }),
