@@ -11,7 +11,9 @@
   const REGION_ROWS_MAX = 1000;
   /** A store with no heartbeat for this long is shown down (stores beat every 10 s by default). */
   const STORE_DOWN_AFTER_MS = 30000;
-  /** Key-axis labels drawn at most (every region boundary is still a grid line). */
+  /** The heatmap shows at least this much time, so a young cluster's few buckets do not fill the width. */
+  const HEATMAP_WINDOW_MS_MIN = 5 * 60 * 1000;
+  /** Key-axis labels drawn at most. */
   const KEY_LABELS_MAX = 24;
   const HEATMAP_BACKGROUND = '#0b1020';
 
@@ -213,6 +215,7 @@
     event.preventDefault();
     const out = $('search-result');
     out.className = '';
+    delete out.dataset.regionId;
     const input = $('search-input').value;
     const mode = $('search-mode').value;
     let hex;
@@ -235,7 +238,7 @@
       const r = await getLeaderOnly(`${API}/region/key/${hex}`);
       const region = r.body;
       state.foundRegionId = region.id;
-      out.textContent = `key 0x${hex} is in region ${region.id} [${region.startKey === '' ? '−∞' : keyText(region.startKey)}, ${region.endKey === '' ? '+∞' : keyText(region.endKey)})`;
+      out.textContent = `key ${keyText(hex)} is in region ${region.id} [${region.startKey === '' ? '−∞' : keyText(region.startKey)}, ${region.endKey === '' ? '+∞' : keyText(region.endKey)})`;
       out.dataset.regionId = String(region.id);
       for (const tr of $('regions').querySelectorAll('tbody tr')) tr.className = tr.dataset.regionId === String(region.id) ? 'found' : '';
       const row = $('regions').querySelector(`tr[data-region-id="${region.id}"]`);
@@ -344,8 +347,11 @@
     info.textContent = `${new Date(heat.times[t]).toLocaleTimeString()} +${heat.bucketMs / 1000}s · [${boundaryLabel(heat, row)}, ${boundaryLabel(heat, row + 1)}) · ${heat.metric.replace('_', ' ')}: ${formatCount(value)}`;
   }
 
+  /** uPlot's data: the bucket starts (s) framed by the window's ends; one empty series (cells are drawn in the hook). */
   function heatmapData(heat, nowMs) {
-    const xs = heat.times.length === 0 ? [(nowMs - 60000) / 1000, nowMs / 1000] : [...heat.times.map((t) => t / 1000), (heat.times[heat.times.length - 1] + heat.bucketMs) / 1000];
+    const lastEndMs = heat.times.length === 0 ? nowMs : Math.max(nowMs, heat.times[heat.times.length - 1] + heat.bucketMs);
+    const firstMs = Math.min(heat.times.length === 0 ? nowMs : heat.times[0], lastEndMs - HEATMAP_WINDOW_MS_MIN);
+    const xs = [firstMs, ...heat.times.filter((t) => t > firstMs), lastEndMs].map((ms) => ms / 1000);
     return [xs, xs.map(() => null)];
   }
 
@@ -391,7 +397,7 @@
     $('heatmap-summary').textContent =
       heat.times.length === 0
         ? 'no region heartbeats with traffic yet (stores report every 10 s by default)'
-        : `${heat.times.length} buckets of ${heat.bucketMs / 1000} s × ${rows} key ranges${heat.fineRows > rows ? ` (merged from ${heat.fineRows})` : ''} · max ${formatCount(heat.valueMax)} per cell`;
+        : `${heat.times.length} bucket${heat.times.length === 1 ? '' : 's'} of ${heat.bucketMs / 1000} s × ${rows} key range${rows === 1 ? '' : 's'}${heat.fineRows > rows ? ` (merged from ${heat.fineRows})` : ''} · max ${formatCount(heat.valueMax)} per cell`;
   }
 
   // ───────────────────────────── refresh ─────────────────────────────
@@ -430,12 +436,14 @@
         ]);
         state.serverNowMs = stores.serverNowMs;
         $('leader-banner').hidden = true;
+        document.body.classList.remove('not-leader');
         renderStores(stores.body, heat.body.nowMs);
         renderRegions(regions.body);
         renderOperators(operators.body, heat.body.nowMs);
         renderHeatmap(heat.body);
       } catch (err) {
         if (!(err instanceof NotLeader)) throw err;
+        document.body.classList.add('not-leader');
         showLeaderBanner(err);
       }
       errors.hidden = true;
