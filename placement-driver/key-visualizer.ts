@@ -101,6 +101,8 @@ export class KeyVisualizer {
   readonly keyBytesMax: number;
   /** Ascending by index; at most bucketsMax, all within bucketsMax of the newest. */
   private readonly buckets: Bucket[] = [];
+  /** Times a full bucket was coalesced (tests count it: a run that never coalesces proves nothing about it). */
+  coalescings = 0;
 
   constructor(options: KeyVisualizerOptions = {}) {
     this.bucketMs = options.bucketMs ?? KEYVIS_BUCKET_MS_DEFAULT;
@@ -137,8 +139,13 @@ export class KeyVisualizer {
     const bucket = this.bucketFor(Math.floor(nowMs / this.bucketMs));
     const id = `${start}|${end}`;
     let sums = bucket.ranges.get(id);
+    if (sums === undefined && bucket.ranges.size >= this.bucketRangesMax) {
+      coalesce(bucket);
+      this.coalescings++;
+      // Coalescing may have produced this very range: add to it rather than replace it.
+      sums = bucket.ranges.get(id);
+    }
     if (sums === undefined) {
-      if (bucket.ranges.size >= this.bucketRangesMax) coalesce(bucket);
       sums = { start, end, sums: [0, 0, 0, 0] };
       bucket.ranges.set(id, sums);
     }
@@ -236,22 +243,44 @@ interface Span {
   readonly value: number;
 }
 
+/**
+ * A running sum over difference arrays of densities. Floating-point additions and subtractions do
+ * not cancel exactly, so where no range is open the sum is reset to 0: a row no range covers is
+ * exactly 0 (never ±1e-17, which would draw a faint cell or a negative value).
+ */
+class RunningDensity {
+  readonly densityDiff: Float64Array;
+  readonly openDiff: Int32Array;
+  private density = 0;
+  private open = 0;
+
+  constructor(size: number) {
+    this.densityDiff = new Float64Array(size + 1);
+    this.openDiff = new Int32Array(size + 1);
+  }
+
+  /** Adds `density` over positions [first, last]. */
+  add(first: number, last: number, density: number): void {
+    this.densityDiff[first]! += density;
+    this.densityDiff[last + 1]! -= density;
+    this.openDiff[first]!++;
+    this.openDiff[last + 1]!--;
+  }
+
+  /** The density at position i; call for i = 0, 1, 2, … in order. */
+  next(i: number): number {
+    this.open += this.openDiff[i]!;
+    this.density = this.open === 0 ? 0 : this.density + this.densityDiff[i]!;
+    return Math.max(0, this.density);
+  }
+}
+
 /** Each fine row's total over all buckets (a range spread evenly over its rows). */
 function fineTotals(spans: readonly (readonly Span[])[], fineRows: number): Float64Array {
-  const diff = new Float64Array(fineRows + 1);
-  for (const bucket of spans) {
-    for (const s of bucket) {
-      const density = s.value / (s.last - s.first + 1);
-      diff[s.first]! += density;
-      diff[s.last + 1]! -= density;
-    }
-  }
+  const running = new RunningDensity(fineRows);
+  for (const bucket of spans) for (const s of bucket) running.add(s.first, s.last, s.value / (s.last - s.first + 1));
   const totals = new Float64Array(fineRows);
-  let running = 0;
-  for (let i = 0; i < fineRows; i++) {
-    running += diff[i]!;
-    totals[i] = running;
-  }
+  for (let i = 0; i < fineRows; i++) totals[i] = running.next(i);
   return totals;
 }
 
@@ -264,7 +293,7 @@ function bucketRow(spans: readonly Span[], cuts: readonly number[]): number[] {
   const rowOf = new Int32Array(cuts[rows]!);
   for (let r = 0; r < rows; r++) rowOf.fill(r, cuts[r], cuts[r + 1]);
   const values = new Array<number>(rows).fill(0);
-  const densityDiff = new Float64Array(rows + 1);
+  const running = new RunningDensity(rows);
   for (const s of spans) {
     const first = rowOf[s.first]!;
     const last = rowOf[s.last]!;
@@ -275,14 +304,9 @@ function bucketRow(spans: readonly Span[], cuts: readonly number[]): number[] {
     const density = s.value / (s.last - s.first + 1);
     values[first]! += density * (cuts[first + 1]! - s.first);
     values[last]! += density * (s.last - cuts[last]! + 1);
-    densityDiff[first + 1]! += density;
-    densityDiff[last]! -= density;
+    if (last > first + 1) running.add(first + 1, last - 1, density);
   }
-  let density = 0;
-  for (let r = 0; r < rows; r++) {
-    density += densityDiff[r]!;
-    values[r]! += density * (cuts[r + 1]! - cuts[r]!);
-  }
+  for (let r = 0; r < rows; r++) values[r]! += running.next(r) * (cuts[r + 1]! - cuts[r]!);
   return values;
 }
 

@@ -2,7 +2,8 @@
 // heartbeats over region layouts that change (splits, merges) with time. Judged: exact values at
 // full resolution against a naive spread; merged rows are sums of fine rows; every bucket's column
 // sums to what its heartbeats reported, also when ranges are coalesced, keys cut and buckets aged
-// out; bounds on buckets, ranges and rows hold. FLOTILLA_KEYVIS_SEED=N replays a property run.
+// out; bounds on buckets, ranges and rows hold. FLOTILLA_KEYVIS_SEED=N replays a property run
+// (with the path fast-check prints, or run FLOTILLA_KEYVIS_RUNS=N to search longer).
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -11,7 +12,8 @@ import { encodeKey } from '../../common/index.js';
 import { KEYVIS_METRICS, KeyVisualizer, mergeRows, type KeyVisualMatrix, type KeyVisualMetric, type RegionTraffic } from '../../placement-driver/key-visualizer.js';
 
 const SEED = process.env['FLOTILLA_KEYVIS_SEED'] === undefined ? undefined : Number(process.env['FLOTILLA_KEYVIS_SEED']);
-const RUNS = 200;
+/** Runs per property; FLOTILLA_KEYVIS_RUNS=5000 for a longer search. */
+const RUNS = Number(process.env['FLOTILLA_KEYVIS_RUNS'] ?? 1_000);
 
 const b = (hex: string): Buffer => Buffer.from(hex, 'hex');
 const traffic = (writtenBytes: number, readBytes = 0, writtenKeys = 0, readKeys = 0): RegionTraffic => ({ writtenBytes, readBytes, writtenKeys, readKeys });
@@ -47,7 +49,8 @@ function heartbeatsArb(bucketMs: number): fc.Arbitrary<Heartbeat[]> {
   return fc
     .record({
       layouts: fc.array(layoutArb, { minLength: 1, maxLength: 4 }),
-      steps: fc.array(fc.record({ advanceMs: fc.integer({ min: 0, max: 3 * bucketMs }), layout: fc.nat(), region: fc.nat(), traffic: trafficArb }), { minLength: 1, maxLength: 60 }),
+      // Mostly several heartbeats per bucket (full buckets, coalescing), sometimes gaps of buckets.
+      steps: fc.array(fc.record({ advanceMs: fc.oneof({ arbitrary: fc.constant(0), weight: 3 }, { arbitrary: fc.integer({ min: 1, max: 3 * bucketMs }), weight: 1 }), layout: fc.nat(), region: fc.nat(), traffic: trafficArb }), { minLength: 1, maxLength: 60 }),
       startMs: fc.integer({ min: 0, max: 1_000_000 }),
     })
     .map(({ layouts, steps, startMs }) => {
@@ -161,6 +164,8 @@ describe('key visualizer against a reference model', () => {
   });
 
   it('every bucket column sums to its heartbeats under small caps (coalesced ranges, cut keys, aged-out buckets)', () => {
+    let coalescings = 0;
+    let oddCoalescings = 0;
     fc.assert(
       fc.property(
         heartbeatsArb(500),
@@ -169,6 +174,8 @@ describe('key visualizer against a reference model', () => {
         (list, caps, queryLaterMs) => {
           const kv = new KeyVisualizer({ bucketMs: 500, bucketsMax: caps.bucketsMax, bucketRangesMax: caps.bucketRangesMax, keyBytesMax: caps.keyBytesMax });
           feed(kv, list);
+          coalescings += kv.coalescings;
+          if (caps.bucketRangesMax % 2 === 1) oddCoalescings += kv.coalescings;
           assert.ok(kv.bucketCount <= caps.bucketsMax, `${kv.bucketCount} buckets > ${caps.bucketsMax}`);
           assert.ok(kv.rangeCount <= caps.bucketsMax * caps.bucketRangesMax, `${kv.rangeCount} ranges held`);
           const nowMs = list[list.length - 1]!.nowMs + queryLaterMs;
@@ -189,6 +196,8 @@ describe('key visualizer against a reference model', () => {
       ),
       { numRuns: RUNS, seed: SEED },
     );
+    // A run that never filled a bucket proves nothing about coalescing (TESTING.md: count coverage).
+    assert.ok(coalescings > 0 && oddCoalescings > 0, `coalescings: ${coalescings}, of an odd count: ${oddCoalescings}`);
   });
 });
 
@@ -259,13 +268,42 @@ describe('key visualizer scenarios', () => {
     assert.equal(kv.matrix(0, 'written_bytes').times.length, 0);
   });
 
-  it('a full bucket coalesces adjacent ranges pairwise and keeps every sum', () => {
-    const kv = new KeyVisualizer({ bucketRangesMax: 4 });
-    const keys = ['', '10', '20', '30', '40', '50', ''];
-    for (let i = 0; i + 1 < keys.length; i++) kv.record(0, b(keys[i]!), b(keys[i + 1]!), traffic(i + 1));
-    assert.ok(kv.rangeCount <= 4);
-    const m = kv.matrix(0, 'written_bytes');
-    near(m.values[0]!.reduce((s, v) => s + v, 0), 21, 'sum');
+  it('a full bucket coalesces adjacent ranges pairwise and keeps every sum, of an even and an odd count', () => {
+    for (const bucketRangesMax of [4, 3]) {
+      const kv = new KeyVisualizer({ bucketRangesMax });
+      const keys = ['', '10', '20', '30', '40', '50', ''];
+      for (let i = 0; i + 1 < keys.length; i++) kv.record(0, b(keys[i]!), b(keys[i + 1]!), traffic(i + 1));
+      assert.ok(kv.rangeCount <= bucketRangesMax);
+      assert.ok(kv.coalescings > 0);
+      const m = kv.matrix(0, 'written_bytes');
+      near(m.values[0]!.reduce((s, v) => s + v, 0), 21, `sum with bucketRangesMax ${bucketRangesMax}`);
+      assert.deepEqual(m.keys[0], '');
+      assert.deepEqual(m.keys[m.keys.length - 1], '', 'the coalesced ranges still reach +∞');
+    }
+  });
+
+  it('a range that coalescing itself produced is added to, not replaced', () => {
+    // Found by the generator: a full bucket of ['', 00) and [00, +∞) coalesces into ['', +∞), the range being recorded.
+    const kv = new KeyVisualizer({ bucketRangesMax: 2 });
+    kv.record(0, b('00'), b(''), traffic(1));
+    kv.record(0, b(''), b('00'), traffic(2));
+    kv.record(0, b(''), b(''), traffic(4));
+    assert.deepEqual(kv.matrix(0, 'written_bytes').values, [[7]]);
+  });
+
+  it('a row no range covers is exactly 0 (no floating-point residue between ranges)', () => {
+    const kv = new KeyVisualizer();
+    // Densities 24/3 and 1/5 open and close over the same rows; the gap after them must be 0, not ±1e-17.
+    kv.record(0, b(''), b('61'), traffic(0, 24));
+    kv.record(0, b(''), b('620161'), traffic(0, 1));
+    kv.record(0, b('61'), b(''), traffic(0, 0));
+    kv.record(0, b(''), b('00'), traffic(0, 0));
+    kv.record(0, b('0162'), b('62'), traffic(0, 0));
+    kv.record(0, b('7000'), b('7001'), traffic(0, 0));
+    const m = kv.matrix(0, 'read_bytes', 10_000);
+    const gap = m.keys.indexOf('620161');
+    assert.equal(m.values[0]![gap], 0);
+    for (const v of m.values[0]!) assert.ok(v >= 0);
   });
 
   it('merging keeps the hottest row apart and merges the cold ones', () => {
@@ -281,6 +319,7 @@ describe('key visualizer scenarios', () => {
     const m = kv.matrix(0, 'read_bytes');
     assert.deepEqual(m.keys, ['6162', '']);
     assert.deepEqual(m.values, [[20]]);
+    assert.deepEqual(KEYVIS_METRICS.map((metric) => kv.matrix(0, metric).values[0]), [[10], [20], [1], [2]], 'each counter to its metric');
     assert.throws(() => kv.recordHeartbeat(0, { startKey: Buffer.alloc(0), endKey: Buffer.alloc(0) }, { bytesWritten: '9007199254740992', bytesRead: '0', keysWritten: '0', keysRead: '0' }), /exceeds/);
   });
 
