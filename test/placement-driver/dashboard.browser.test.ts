@@ -41,21 +41,33 @@ interface CanvasLike {
   getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { readonly data: Uint8ClampedArray } } | null;
 }
 
-/** Saturated pixels on the heatmap's canvas: heat colours, not the dark background, grid or axis text. */
-async function heatPixels(page: Page): Promise<number> {
+/**
+ * Saturated pixels on the heatmap's canvas — heat colours, not the dark background, grid or axis
+ * text — and how many colours cover at least 50 of them (cells of different values).
+ */
+async function heatPixelsAndColors(page: Page): Promise<{ pixels: number; colors: number }> {
   return page.evaluate(() => {
     const doc = (globalThis as unknown as { document: { querySelector(selector: string): CanvasLike | null } }).document;
     const canvas = doc.querySelector('#heatmap canvas');
     const ctx = canvas?.getContext('2d');
-    if (canvas === null || canvas === undefined || ctx === null || ctx === undefined) return -1;
+    if (canvas === null || canvas === undefined || ctx === null || ctx === undefined) return { pixels: -1, colors: 0 };
     const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-    let count = 0;
+    let pixels = 0;
+    const byColor = new Map<number, number>();
     for (let i = 0; i < data.length; i += 4) {
       const [r, g, b, a] = [data[i]!, data[i + 1]!, data[i + 2]!, data[i + 3]!];
-      if (a > 200 && Math.max(r, g, b) - Math.min(r, g, b) > 60) count++;
+      if (a > 200 && Math.max(r, g, b) - Math.min(r, g, b) > 60) {
+        pixels++;
+        const rgb = (r << 16) | (g << 8) | b;
+        byColor.set(rgb, (byColor.get(rgb) ?? 0) + 1);
+      }
     }
-    return count;
+    return { pixels, colors: [...byColor.values()].filter((n) => n >= 50).length };
   });
+}
+
+async function heatPixels(page: Page): Promise<number> {
+  return (await heatPixelsAndColors(page)).pixels;
 }
 
 async function text(page: Page, selector: string): Promise<string> {
@@ -72,6 +84,7 @@ describe('PD dashboard in a headless browser', { skip: isChromiumMissing && proc
   let client: Client | undefined;
   let browser: Browser | undefined;
   let follower: StubPd | undefined;
+  let splitLeader: StubPd | undefined;
   const pageErrors: string[] = [];
 
   before(async () => {
@@ -85,6 +98,7 @@ describe('PD dashboard in a headless browser', { skip: isChromiumMissing && proc
     await browser?.close().catch(() => undefined);
     await client?.close().catch(() => undefined);
     await follower?.close().catch(() => undefined);
+    await splitLeader?.close().catch(() => undefined);
     await cluster?.stop();
   });
 
@@ -110,13 +124,7 @@ describe('PD dashboard in a headless browser', { skip: isChromiumMissing && proc
       return body.valueMax > 0 && body.keys.length >= 2 ? true : undefined;
     }, { timeoutMs: CONDITION_TIMEOUT_MS, intervalMs: 200 });
 
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1800 } });
-    page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`));
-    page.on('console', (msg) => {
-      // A follower's refusals (503 PdNotLeader) are expected and shown in the banner; any other error is not.
-      if (msg.type() === 'error' && !/status of 503/.test(msg.text())) pageErrors.push(`console: ${msg.text()} (${msg.location().url})`);
-    });
+    const page = await newPage();
     await page.goto(`${pdHttp}/dashboard`);
 
     // Overview: two stores, both up; the PD member is the leader.
@@ -186,4 +194,49 @@ describe('PD dashboard in a headless browser', { skip: isChromiumMissing && proc
 
     assert.deepEqual(pageErrors, [], 'no script errors on the page');
   });
+
+  it('several regions: a row each, search in hex and UTF-8 finds each, the heatmap draws each range over time', async () => {
+    if (isChromiumMissing) assert.fail(CHROMIUM_MISSING);
+    // Stores cannot split regions yet (F7), so a stub leader with a real state machine holds two: ['', m) and [m, +∞).
+    splitLeader = await startStubPd({ isServing: true, splitKeys: [Buffer.from('m')] });
+    const now = Date.now();
+    const kv = splitLeader.keyVisual;
+    kv.record(now - 3_000, Buffer.alloc(0), Buffer.alloc(0), { writtenBytes: 100, readBytes: 0, writtenKeys: 0, readKeys: 0 });
+    kv.record(now - 2_000, Buffer.alloc(0), Buffer.from('m'), { writtenBytes: 30, readBytes: 0, writtenKeys: 0, readKeys: 0 });
+    kv.record(now - 2_000, Buffer.from('m'), Buffer.alloc(0), { writtenBytes: 70, readBytes: 0, writtenKeys: 0, readKeys: 0 });
+    kv.record(now - 1_000, Buffer.alloc(0), Buffer.from('m'), { writtenBytes: 5, readBytes: 0, writtenKeys: 0, readKeys: 0 });
+    const page = await newPage();
+    await page.goto(`${splitLeader.url}/dashboard`);
+    await until('two region rows', async () => (await page.locator('#regions tbody tr').count()) === 2);
+    assert.equal(await text(page, '#region-count'), '2');
+
+    await page.fill('#search-input', '7a'); // "z"
+    await page.selectOption('#search-mode', 'hex');
+    await page.click('#search-button');
+    await until('hex search to find region 2', async () => (await page.getAttribute('#search-result', 'data-region-id')) === '2');
+    assert.match(await text(page, '#search-result'), /^key "z" is in region 2 \["m", \+∞\)/);
+    await page.fill('#search-input', 'apple');
+    await page.selectOption('#search-mode', 'utf8');
+    await page.click('#search-button');
+    await until('UTF-8 search to find region 1', async () => (await page.getAttribute('#search-result', 'data-region-id')) === '1');
+    assert.equal(await page.locator('#regions tr.found[data-region-id="1"]').count(), 1);
+
+    // 3 buckets × 2 ranges; values 50|50, 30|70, 5|0 draw in at least 4 colours.
+    await until('the heatmap summary', async () => /3 buckets of 1 s × 2 key ranges/.test(await text(page, '#heatmap-summary')));
+    await until('cells of several values on the heatmap', async () => (await heatPixelsAndColors(page)).colors >= 4);
+    await page.screenshot({ path: join(ARTIFACTS_DIR, 'dashboard-regions.png'), fullPage: true });
+    assert.deepEqual(pageErrors, [], 'no script errors on the page');
+  });
+
+  /** A page of the shared browser (launched on first use), its script errors collected. */
+  async function newPage(): Promise<Page> {
+    browser ??= await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1800 } });
+    page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`));
+    page.on('console', (msg) => {
+      // A follower's refusals (503 PdNotLeader) are expected and shown in the banner; any other error is not.
+      if (msg.type() === 'error' && !/status of 503/.test(msg.text())) pageErrors.push(`console: ${msg.text()} (${msg.location().url})`);
+    });
+    return page;
+  }
 });
