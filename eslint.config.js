@@ -27,6 +27,15 @@ export default tseslint.config(
     },
   },
   {
+    // The PD dashboard: plain browser JavaScript served as is (no build step, no type information).
+    files: ['placement-driver/dashboard/**/*.js'],
+    extends: [tseslint.configs.disableTypeChecked],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { window: 'readonly', document: 'readonly', fetch: 'readonly', Node: 'readonly', TextEncoder: 'readonly', setInterval: 'readonly', uPlot: 'readonly' },
+    },
+  },
+  {
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: {
       // node:test's describe/it return promises the runner itself tracks.

@@ -202,6 +202,8 @@ export class PdHttpApi {
   constructor(
     private readonly ctx: PdHttpContext,
     private readonly log: Logger,
+    /** The dashboard (dashboard-http.ts): answers its own paths first and returns true for them. */
+    private readonly dashboard?: { handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> },
   ) {
     this.routes = this.routeTable();
   }
@@ -215,11 +217,16 @@ export class PdHttpApi {
   /** Every path this API serves, for GET /pd/api/v1 and the README's table. */
   index(): HttpRouteInfo[] {
     const api = this.routes.map((r) => ({ path: PREFIX + r.path, methods: allowedMethods(r), description: r.description }));
-    return [...api, { path: '/metrics', methods: ['GET', 'HEAD'], description: 'Prometheus metrics of this member' }];
+    const dashboard: HttpRouteInfo[] = this.dashboard === undefined ? [] : [
+      { path: `${PREFIX}/keyvisual`, methods: ['GET', 'HEAD'], description: 'the key visualizer: read/write traffic per key range over time, ?metric=written_bytes|read_bytes|written_keys|read_keys&rows=1..1024 (leader)' },
+      { path: '/dashboard', methods: ['GET', 'HEAD'], description: 'the dashboard page (any member; a follower links to the leader\'s)' },
+    ];
+    return [...api, ...dashboard, { path: '/metrics', methods: ['GET', 'HEAD'], description: 'Prometheus metrics of this member' }];
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (handleMetricsRequest(this.ctx.metrics, req, res)) return;
+    if (this.dashboard !== undefined && (await this.dashboard.handle(req, res))) return;
     const url = new URL(req.url ?? '/', 'http://pd');
     const reply = await this.dispatch(req, url);
     send(req, res, reply.status, reply.body);

@@ -13,7 +13,9 @@ import {
 import { serviceDefinition, type pdpb } from '../proto/index.js';
 import { EMPTY_CONF_STATE, type ConfChange, type ConfState } from '../raft/index.js';
 import { hostPort, initialClusterOf, memberIdOf, type PdConfig } from './config.js';
+import { PdDashboardHttp } from './dashboard-http.js';
 import { PdHttpApi } from './http-api.js';
+import { KeyVisualizer, type KeyVisualizerOptions } from './key-visualizer.js';
 import { PdLeaderServices } from './leader-services.js';
 import { OperatorController } from './operators.js';
 import { PeerFaults } from './peer-faults.js';
@@ -31,6 +33,8 @@ const MEMBER_SELF_CHECK_INTERVAL_MS = 1_000;
 export interface PdServerOptions {
   /** Called once if the member hits an error it cannot continue from (the executable exits). */
   readonly onFatal?: (err: unknown) => void;
+  /** The dashboard heatmap's bucket width and history (key-visualizer.ts defaults: 10 s × 360). */
+  readonly keyVisualizer?: KeyVisualizerOptions;
 }
 
 export interface PdAddresses {
@@ -149,7 +153,8 @@ export class PdServer {
       regionRuntime.delete(regionId);
       operators.removeRegion(regionId);
     };
-    const ctx = { memberId: this.memberId, name: config.name, node, sm, tso, ids, operators, storeRuntime, regionRuntime, logger: this.log, requests, tsoIssued, memberList, nowMs: () => Date.now() };
+    const keyVisual = new KeyVisualizer(this.options.keyVisualizer);
+    const ctx = { memberId: this.memberId, name: config.name, node, sm, tso, ids, operators, storeRuntime, regionRuntime, keyVisual, logger: this.log, requests, tsoIssued, memberList, nowMs: () => Date.now() };
 
     // Peer service first: the other members need it to elect a leader.
     const peerServer = createGrpcServer();
@@ -162,7 +167,7 @@ export class PdServer {
     const client = hostPort(config.clientUrls[0]!, '--client-urls');
     this.grpcClient = await startGrpcServer(clientServer, client.host, client.port);
 
-    const httpApi = new PdHttpApi({ ...ctx, metrics: registry, addMember: (m) => this.addMember(m, sm), removeMember: (n) => this.removeMember(n, sm) }, this.log);
+    const httpApi = new PdHttpApi({ ...ctx, metrics: registry, addMember: (m) => this.addMember(m, sm), removeMember: (n) => this.removeMember(n, sm) }, this.log, new PdDashboardHttp(ctx));
     const httpAddr = hostPort(config.httpUrl, '--http-url');
     this.http = httpApi.createServer();
     const http = this.http;

@@ -12,6 +12,7 @@ import {
   clusterConfigPatchFromWire, clusterConfigToWire, peerFromWire, peerToWire, positiveId, regionFromWire, regionToWire, storeFromWire, storeToWire,
 } from './convert.js';
 import type { IdAllocator } from './id-allocator.js';
+import type { KeyVisualizer } from './key-visualizer.js';
 import { leadershipOf, memberToWire, pdNotLeader, withLeaderHint } from './members.js';
 import type { OperatorController, OperatorStep } from './operators.js';
 import type { PdRaftNode } from './raft-node.js';
@@ -51,6 +52,8 @@ export interface PdServiceContext {
   readonly operators: OperatorController;
   readonly storeRuntime: Map<number, StoreRuntime>;
   readonly regionRuntime: Map<number, RegionRuntime>;
+  /** Traffic per key range over time, for the dashboard's heatmap (fed by region heartbeats). */
+  readonly keyVisual?: KeyVisualizer;
   readonly logger: Logger;
   readonly requests: Counter<'type' | 'outcome'>;
   readonly tsoIssued: Counter;
@@ -294,6 +297,7 @@ export class PdService {
         downPeers: req.downPeers,
         pendingPeers: req.pendingPeers,
       });
+      this.ctx.keyVisual?.recordHeartbeat(this.ctx.nowMs(), region, req);
       const known = this.ctx.sm.regions.getById(region.id);
       const changed =
         known === undefined ||

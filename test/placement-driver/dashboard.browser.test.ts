@@ -1,0 +1,242 @@
+// The PD dashboard in a real browser: a real PD and two stores (processes), traffic written through
+// the client into two regions, then Debian's chromium (headless, through playwright-core) on
+// /dashboard. Judged from what the page shows: the store count and rows, region rows, search by
+// key (UTF-8 and hex) finding the region PD names, a heatmap canvas with drawn cells, no page
+// errors; and on a follower (a stub member naming the real PD as leader), the banner and its link to
+// the leader's dashboard. A screenshot goes to ${FLOTILLA_ARTIFACTS_DIR ?? 'artifacts'}/dashboard.png.
+// Without chromium: skipped locally, a failure under CI (.ci/run installs it).
+
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { Client } from '../../client/index.js';
+import { waitFor } from '../../deploy/index.js';
+import type { PdMember } from '../../placement-driver/state-machine.js';
+import { CONDITION_TIMEOUT_MS } from '../support/client-cluster.js';
+import { startStubPd, type StubPd } from '../support/pd-dashboard-stub.js';
+import { StoreTestCluster } from '../support/store-cluster.js';
+
+const CHROMIUM = process.env['FLOTILLA_CHROMIUM'] ?? '/usr/bin/chromium';
+const CHROMIUM_MISSING = 'chromium not found: .ci/run installs it';
+const isChromiumMissing = !existsSync(CHROMIUM);
+const ARTIFACTS_DIR = process.env['FLOTILLA_ARTIFACTS_DIR'] ?? 'artifacts';
+/** How long the page may take to show a condition (it refreshes every 2 s; the machine is slow in bursts). */
+const PAGE_TIMEOUT_MS = 30_000;
+/** Heatmap pixels that must be heat-coloured (saturated) for the heatmap to count as drawn. */
+const HEAT_PIXELS_MIN = 100;
+
+interface RegionJson {
+  id: number;
+  startKey: string;
+  endKey: string;
+}
+
+/** The little of the DOM the pixel count needs (the project compiles without lib.dom). */
+interface CanvasLike {
+  readonly width: number;
+  readonly height: number;
+  getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { readonly data: Uint8ClampedArray } } | null;
+}
+
+/**
+ * Saturated pixels on the heatmap's canvas — heat colours, not the dark background, grid or axis
+ * text — and how many colours cover at least 50 of them (cells of different values).
+ */
+async function heatPixelsAndColors(page: Page): Promise<{ pixels: number; colors: number }> {
+  return page.evaluate(() => {
+    const doc = (globalThis as unknown as { document: { querySelector(selector: string): CanvasLike | null } }).document;
+    const canvas = doc.querySelector('#heatmap canvas');
+    const ctx = canvas?.getContext('2d');
+    if (canvas === null || canvas === undefined || ctx === null || ctx === undefined) return { pixels: -1, colors: 0 };
+    const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    let pixels = 0;
+    const byColor = new Map<number, number>();
+    for (let i = 0; i < data.length; i += 4) {
+      const [r, g, b, a] = [data[i]!, data[i + 1]!, data[i + 2]!, data[i + 3]!];
+      if (a > 200 && Math.max(r, g, b) - Math.min(r, g, b) > 60) {
+        pixels++;
+        const rgb = (r << 16) | (g << 8) | b;
+        byColor.set(rgb, (byColor.get(rgb) ?? 0) + 1);
+      }
+    }
+    return { pixels, colors: [...byColor.values()].filter((n) => n >= 50).length };
+  });
+}
+
+async function heatPixels(page: Page): Promise<number> {
+  return (await heatPixelsAndColors(page)).pixels;
+}
+
+async function text(page: Page, selector: string): Promise<string> {
+  return (await page.textContent(selector)) ?? '';
+}
+
+/** Polls the page until `check` holds (it refreshes every 2 s). */
+async function until(what: string, check: () => Promise<boolean>): Promise<void> {
+  await waitFor(what, async () => ((await check()) ? true : undefined), { timeoutMs: PAGE_TIMEOUT_MS, intervalMs: 100 });
+}
+
+describe('PD dashboard in a headless browser', { skip: isChromiumMissing && process.env['CI'] === undefined ? CHROMIUM_MISSING : false }, () => {
+  let cluster: StoreTestCluster | undefined;
+  let client: Client | undefined;
+  let browser: Browser | undefined;
+  let follower: StubPd | undefined;
+  let splitLeader: StubPd | undefined;
+  const pageErrors: string[] = [];
+
+  before(async () => {
+    if (isChromiumMissing) return;
+    cluster = await StoreTestCluster.start({ stores: 2, pdCount: 1, extraStoreArgs: ['--pd-heartbeat-ms', '300'] });
+    await cluster.waitForRegionLeader(undefined, CONDITION_TIMEOUT_MS);
+  });
+
+  after(async () => {
+    // Everything started is stopped, also when a test failed; one failure must not keep the rest alive.
+    await browser?.close().catch(() => undefined);
+    await client?.close().catch(() => undefined);
+    await follower?.close().catch(() => undefined);
+    await splitLeader?.close().catch(() => undefined);
+    await cluster?.stop();
+  });
+
+  it('shows stores, regions, search by key and a drawn heatmap; a follower links to the leader', async () => {
+    if (isChromiumMissing) assert.fail(CHROMIUM_MISSING);
+    const c = cluster!;
+    const pdHttp = `http://127.0.0.1:${c.pd.members[0]!.httpPort}`;
+
+    // An operator in flight: a split at "m" (stores carry splits out with F7; until then it stays listed).
+    const regions = ((await c.pdApi('regions')).body as { regions: RegionJson[] }).regions;
+    assert.ok(regions.length >= 1);
+    const split = await fetch(`${pdHttp}/pd/api/v1/operators`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ regionId: regions[0]!.id, kind: 'split', keys: ['6d'] }) });
+    assert.equal(split.status, 201, await split.text());
+
+    // Traffic, then wait until region heartbeats brought it to the key visualizer.
+    client = await Client.connect({ pdEndpoints: c.pdEndpoints });
+    const pairs = Array.from({ length: 200 }, (_, i) => [`${i % 2 === 0 ? 'apple' : 'zebra'}/${String(i).padStart(4, '0')}`, 'v'.repeat(100)] as const);
+    await client.raw.batchPut(pairs);
+    for (let i = 0; i < 20; i++) await client.raw.get(`zebra/${String(2 * i + 1).padStart(4, '0')}`);
+    await waitFor('written bytes in the key visualizer', async () => {
+      const r = await fetch(`${pdHttp}/pd/api/v1/keyvisual?metric=written_bytes`);
+      const body = (await r.json()) as { valueMax: number; keys: string[] };
+      return body.valueMax > 0 && body.keys.length >= 2 ? true : undefined;
+    }, { timeoutMs: CONDITION_TIMEOUT_MS, intervalMs: 200 });
+
+    const page = await newPage();
+    await page.goto(`${pdHttp}/dashboard`);
+
+    // Overview: two stores, both up; the PD member is the leader.
+    await until('the store count 2', async () => (await text(page, '#store-count')) === '2');
+    assert.equal(await page.locator('#stores tbody tr').count(), 2);
+    await until('both stores up', async () => (await page.locator('#stores tbody td.state-up').count()) === 2);
+    assert.match(await text(page, '#member-role'), /serving leader/);
+    assert.match(await text(page, '#members tbody'), /pd1.*leader/);
+    assert.equal(await page.locator('#leader-banner').isHidden(), true);
+    assert.equal(await page.locator('#keyvisual').isVisible(), true);
+
+    // Regions: a row per region PD knows.
+    await until(`${regions.length} region rows`, async () => (await page.locator('#regions tbody tr').count()) >= regions.length);
+    assert.equal(await text(page, '#region-count'), String(regions.length));
+    for (const r of regions) assert.equal(await page.locator(`#regions tr[data-region-id="${r.id}"]`).count(), 1, `row of region ${r.id}`);
+
+    // Search by key — hex, a malformed hex key (refused, the last answer cleared), then UTF-8: the
+    // region PD itself names for that key, highlighted in the table.
+    const want = async (hex: string): Promise<number> => ((await c.pdApi(`region/key/${hex}`)).body as RegionJson).id;
+    await page.fill('#search-input', '6170706c65'); // "apple"
+    await page.selectOption('#search-mode', 'hex');
+    await page.click('#search-button');
+    const appleRegion = String(await want('6170706c65'));
+    await until(`search to find region ${appleRegion}`, async () => (await page.getAttribute('#search-result', 'data-region-id')) === appleRegion);
+    // The key searched is the one typed in hex (one region holds every key today, so the region alone does not tell).
+    assert.match(await text(page, '#search-result'), /^key "apple" is in region/);
+
+    await page.fill('#search-input', 'xyz');
+    await page.selectOption('#search-mode', 'hex');
+    await page.click('#search-button');
+    await until('bad hex refused', async () => (await page.getAttribute('#search-result', 'class')) === 'error');
+    assert.match(await text(page, '#search-result'), /even number/);
+    assert.equal(await page.getAttribute('#search-result', 'data-region-id'), null);
+    await page.fill('#search-input', 'zebra/0001');
+    await page.selectOption('#search-mode', 'utf8');
+    await page.click('#search-button');
+    const zebraRegion = String(await want(Buffer.from('zebra/0001').toString('hex')));
+    await until(`search to find region ${zebraRegion}`, async () => (await page.getAttribute('#search-result', 'data-region-id')) === zebraRegion);
+    assert.match(await text(page, '#search-result'), new RegExp(`^key "zebra/0001" is in region ${zebraRegion}\\b`));
+    assert.equal(await page.locator(`#regions tr.found[data-region-id="${zebraRegion}"]`).count(), 1, 'the found region is highlighted');
+    // Operators in flight: the split.
+    await until('the operator count 1', async () => (await text(page, '#operator-count')) === '1');
+    assert.match(await text(page, '#operators tbody'), new RegExp(`^${regions[0]!.id}admin-split`));
+
+    // The heatmap: uPlot's canvas with heat-coloured cells, axes drawn by uPlot.
+    await until('the heatmap summary', async () => /buckets? of 10 s × 1 key range/.test(await text(page, '#heatmap-summary')));
+    await until('heat-coloured cells on the heatmap canvas', async () => (await heatPixels(page)) >= HEAT_PIXELS_MIN);
+    assert.ok((await page.locator('#heatmap .uplot .u-axis').count()) >= 2, 'uPlot drew the time and key axes');
+
+    await mkdir(ARTIFACTS_DIR, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS_DIR, 'dashboard.png'), fullPage: true });
+
+    // A follower: the banner says so plainly and links to the leader's dashboard, which works.
+    const leader: PdMember = { id: 1, name: 'pd1', peerUrls: ['127.0.0.1:1'], clientUrls: [c.pdEndpoint], statusAddress: `127.0.0.1:${c.pd.members[0]!.httpPort}` };
+    follower = await startStubPd({ isServing: false, leader });
+    await page.goto(`${follower.url}/dashboard`);
+    await page.waitForSelector('#leader-banner:not([hidden])', { timeout: PAGE_TIMEOUT_MS });
+    assert.match(await text(page, '#leader-banner'), /not the serving leader.*pd1/);
+    assert.equal(await page.getAttribute('#leader-link', 'href'), `${pdHttp}/dashboard`);
+    assert.match(await text(page, '#member-role'), /follower/);
+    assert.equal(await page.locator('#keyvisual').isHidden(), true, 'leader-only sections are hidden on a follower');
+    assert.match(await text(page, '#members tbody'), /pd1.*leader/);
+    await page.screenshot({ path: join(ARTIFACTS_DIR, 'dashboard-follower.png'), fullPage: true });
+    await page.click('#leader-link');
+    await until("the leader's dashboard showing 2 stores", async () => (await text(page, '#store-count')) === '2');
+    assert.equal(page.url(), `${pdHttp}/dashboard`);
+
+    assert.deepEqual(pageErrors, [], 'no script errors on the page');
+  });
+
+  it('several regions: a row each, search in hex and UTF-8 finds each, the heatmap draws each range over time', async () => {
+    if (isChromiumMissing) assert.fail(CHROMIUM_MISSING);
+    // Stores cannot split regions yet (F7), so a stub leader with a real state machine holds two: ['', m) and [m, +∞).
+    splitLeader = await startStubPd({ isServing: true, splitKeys: [Buffer.from('m')] });
+    const now = Date.now();
+    const kv = splitLeader.keyVisual;
+    kv.record(now - 3_000, Buffer.alloc(0), Buffer.alloc(0), { writtenBytes: 100, readBytes: 0, writtenKeys: 0, readKeys: 0 });
+    kv.record(now - 2_000, Buffer.alloc(0), Buffer.from('m'), { writtenBytes: 30, readBytes: 0, writtenKeys: 0, readKeys: 0 });
+    kv.record(now - 2_000, Buffer.from('m'), Buffer.alloc(0), { writtenBytes: 70, readBytes: 0, writtenKeys: 0, readKeys: 0 });
+    kv.record(now - 1_000, Buffer.alloc(0), Buffer.from('m'), { writtenBytes: 5, readBytes: 0, writtenKeys: 0, readKeys: 0 });
+    const page = await newPage();
+    await page.goto(`${splitLeader.url}/dashboard`);
+    await until('two region rows', async () => (await page.locator('#regions tbody tr').count()) === 2);
+    assert.equal(await text(page, '#region-count'), '2');
+
+    await page.fill('#search-input', '7a'); // "z"
+    await page.selectOption('#search-mode', 'hex');
+    await page.click('#search-button');
+    await until('hex search to find region 2', async () => (await page.getAttribute('#search-result', 'data-region-id')) === '2');
+    assert.match(await text(page, '#search-result'), /^key "z" is in region 2 \["m", \+∞\)/);
+    await page.fill('#search-input', 'apple');
+    await page.selectOption('#search-mode', 'utf8');
+    await page.click('#search-button');
+    await until('UTF-8 search to find region 1', async () => (await page.getAttribute('#search-result', 'data-region-id')) === '1');
+    assert.equal(await page.locator('#regions tr.found[data-region-id="1"]').count(), 1);
+
+    // 3 buckets × 2 ranges; values 50|50, 30|70, 5|0 draw in at least 4 colours.
+    await until('the heatmap summary', async () => /3 buckets of 1 s × 2 key ranges/.test(await text(page, '#heatmap-summary')));
+    await until('cells of several values on the heatmap', async () => (await heatPixelsAndColors(page)).colors >= 4);
+    await page.screenshot({ path: join(ARTIFACTS_DIR, 'dashboard-regions.png'), fullPage: true });
+    assert.deepEqual(pageErrors, [], 'no script errors on the page');
+  });
+
+  /** A page of the shared browser (launched on first use), its script errors collected. */
+  async function newPage(): Promise<Page> {
+    browser ??= await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1800 } });
+    page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`));
+    page.on('console', (msg) => {
+      // A follower's refusals (503 PdNotLeader) are expected and shown in the banner; any other error is not.
+      if (msg.type() === 'error' && !/status of 503/.test(msg.text())) pageErrors.push(`console: ${msg.text()} (${msg.location().url})`);
+    });
+    return page;
+  }
+});
