@@ -2,7 +2,7 @@
 // `--timeout`, `--json` where a command prints data; lazily opened PD admin and client
 // connections, closed when the command ends; and one clear error line on failure.
 
-import { Command, Flags } from '@oclif/core';
+import { Command, Errors, Flags } from '@oclif/core';
 import type { Client } from '../client/index.js';
 import { toJson } from './output.js';
 import { CliError, describeError, EXIT_USAGE, usageError } from './errors.js';
@@ -16,10 +16,10 @@ export abstract class BareCommand extends Command {
   /** Prints `flotilla: <one line>` and exits 2 (usage) or 1 (failure); --help and exit pass through. */
   protected override async catch(err: Error & { oclif?: { exit?: number }; code?: unknown }): Promise<never> {
     // oclif's own exits (this.exit(), --help, --version) carry no message to print.
-    if (err.constructor.name === 'ExitError') throw err;
+    if (err instanceof Errors.ExitError) throw err;
     let line: string;
     let exitCode: number;
-    if (typeof err.oclif?.exit === 'number' && !(err.constructor.name === 'CliError')) {
+    if (typeof err.oclif?.exit === 'number' && !(err instanceof CliError)) {
       // A parse error from oclif: its lines, but the pointer to --help, say what was wrong.
       const what = err.message.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('See more help')).join(' ');
       line = `${what.replace(/\s+/g, ' ')} (see --help)`;
