@@ -135,7 +135,8 @@
       $('members'),
       members.members.map((m) => {
         const isLeader = m.id === members.leaderId;
-        const dash = m.statusAddress ? el('a', { href: `http://${m.statusAddress}/dashboard` }, m.statusAddress) : '—';
+        const url = m.statusUrl ? m.statusUrl.replace(/\/+$/, '') : '';
+        const dash = url ? el('a', { href: `${url}/dashboard` }, url) : '—';
         return el(
           'tr',
           {},

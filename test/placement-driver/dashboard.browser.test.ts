@@ -133,6 +133,8 @@ describe('PD dashboard in a headless browser', { skip: isChromiumMissing && proc
     await until('both stores up', async () => (await page.locator('#stores tbody td.state-up').count()) === 2);
     assert.match(await text(page, '#member-role'), /serving leader/);
     assert.match(await text(page, '#members tbody'), /pd1.*leader/);
+    // Each member links to its own dashboard (the member list's statusUrl).
+    assert.equal(await page.getAttribute('#members tbody a', 'href'), `${pdHttp}/dashboard`);
     assert.equal(await page.locator('#leader-banner').isHidden(), true);
     assert.equal(await page.locator('#keyvisual').isVisible(), true);
 
