@@ -70,11 +70,9 @@ reported and never retried.`;
     const encoding = encodingOf(flags);
     const ops = parseTxnOps((await readInput(args.file ?? '-')).toString('utf8'), encoding);
     const client = await this.client(flags);
-    let startTs = 0n;
-    const reads: { key: string; value: string | null }[] = [];
-    const commitTs = await client.withTransaction(async (txn) => {
-      startTs = txn.startTs;
-      reads.length = 0;
+    // Each attempt returns its own reads: a retried attempt never sees an earlier one's.
+    const { startTs, reads, commitTs } = await client.withTransaction(async (txn) => {
+      const reads: { key: string; value: string | null }[] = [];
       for (const o of ops) {
         if (o.op === 'put') txn.put(o.key, o.value);
         else if (o.op === 'delete') txn.delete(o.key);
@@ -83,7 +81,7 @@ reported and never retried.`;
           reads.push({ key: formatBytes(o.key, encoding), value: v === null ? null : formatBytes(v, encoding) });
         }
       }
-      return txn.commit();
+      return { startTs: txn.startTs, reads, commitTs: await txn.commit() };
     }, { maxRetries: flags.retries });
     const writes = ops.filter((o) => o.op !== 'get').length;
     if (flags.json) return this.printJson({ startTs: startTs.toString(), commitTs: commitTs.toString(), writes, reads });
