@@ -23,6 +23,12 @@ export const ETCD_NOT_FOUND_MESSAGE = "etcd not found: run `npm run bench:setup`
 export const ETCD_READY_TIMEOUT_MS_DEFAULT = 30_000;
 /** One /health request; etcd answers it with a linearizable read, so it waits for a leader. */
 const ETCD_HEALTH_REQUEST_TIMEOUT_MS = 2_000;
+/**
+ * Asking a member whether it leads. A member that has no leader yet does not serve its client URL
+ * at all (etcd 3.4 serves clients only once it has joined through raft), so the ask hangs; a
+ * healthy member answers in milliseconds. Unanswered means "not the leader" (see stopMembers).
+ */
+const ETCD_ROLE_PROBE_TIMEOUT_MS = 1_000;
 /** SIGTERM to SIGKILL. etcd flushes its WAL and bbolt on SIGTERM: well under a second idle. */
 const ETCD_STOP_GRACE_MS = 5_000;
 /** A member count must be odd and small: the comparison runs on one 2-core machine. */
@@ -145,7 +151,7 @@ export async function startEtcdCluster(options: EtcdClusterOptions): Promise<Etc
  * A member whose role is unknown (it did not answer) is stopped with the followers.
  */
 async function stopMembers(processes: readonly LocalProcess[], endpoints: readonly string[]): Promise<void> {
-  const isLeader = await Promise.all(processes.map((p, i) => (p.isRunning ? isMemberLeader(endpoints[i] ?? '') : false)));
+  const isLeader = await Promise.all(processes.map((p, i) => (p.isRunning ? isMemberLeader(endpoints[i] ?? '') : Promise.resolve(false))));
   await Promise.all(processes.filter((_, i) => isLeader[i] !== true).map((p) => p.stop(ETCD_STOP_GRACE_MS)));
   await Promise.all(processes.filter((_, i) => isLeader[i] === true).map((p) => p.stop(ETCD_STOP_GRACE_MS)));
 }
@@ -153,7 +159,7 @@ async function stopMembers(processes: readonly LocalProcess[], endpoints: readon
 /** Whether the member at `endpoint` says it leads (its Maintenance.Status via etcd's JSON gateway). */
 async function isMemberLeader(endpoint: string): Promise<boolean> {
   try {
-    const res = await fetch(`${endpoint}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(ETCD_HEALTH_REQUEST_TIMEOUT_MS) });
+    const res = await fetch(`${endpoint}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(ETCD_ROLE_PROBE_TIMEOUT_MS) });
     const body = (await res.json()) as { header?: { member_id?: unknown }; leader?: unknown };
     return res.status === 200 && body.leader !== undefined && body.leader === body.header?.member_id;
   } catch {
@@ -161,12 +167,17 @@ async function isMemberLeader(endpoint: string): Promise<boolean> {
   }
 }
 
-/** true once every member's /health says so; throws MemberExitedError when a member has exited. */
+/**
+ * true once every member's /health says so; throws MemberExitedError when a member has exited —
+ * also while the health requests are out: a member without a leader holds /health until the
+ * request times out, and a dead peer is the usual reason there is no leader.
+ */
 async function allHealthy(processes: readonly LocalProcess[], endpoints: readonly string[]): Promise<true | undefined> {
-  for (const p of processes) {
-    if (!p.isRunning) throw new MemberExitedError(`${p.name} exited with code ${String(await p.waitExit())} before the cluster was healthy (log: ${p.logPath})`);
-  }
-  const answers = await Promise.all(endpoints.map((e) => isHealthy(e)));
+  const firstExit = Promise.race(processes.map(async (p) => {
+    const code = await p.waitExit();
+    throw new MemberExitedError(`${p.name} exited with code ${String(code)} before the cluster was healthy (log: ${p.logPath})`);
+  }));
+  const answers = await Promise.race([Promise.all(endpoints.map((e) => isHealthy(e))), firstExit]);
   return answers.every((healthy) => healthy) ? true : undefined;
 }
 
