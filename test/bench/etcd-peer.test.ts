@@ -155,6 +155,18 @@ describe('etcd peer: a real 3-member cluster behind BenchTarget', { skip: SKIP_W
     assert.ok(outcomes.includes('committed'), 'at least one transfer commits');
   });
 
+  it('concurrent transfers from distinct accounts into one account lose no credit', async () => {
+    // Every transfer shares only its `to` account with the others: each one that commits must
+    // have seen the sink's latest balance, or a credit is overwritten and money vanishes.
+    const sources = Array.from({ length: 8 }, (_, i) => `acct/t6-src${i}`);
+    await setBalances(target, { ...Object.fromEntries(sources.map((a) => [a, 10])), 'acct/t6-sink': 0 });
+    const outcomes = await Promise.all(sources.map((s) => target.transfer(key(s), key('acct/t6-sink'), 10)));
+    const committed = outcomes.filter((o) => o === 'committed').length;
+    assert.ok(committed >= 1, `outcomes: ${outcomes.join(', ')}`);
+    assert.equal(await balanceOf(target, 'acct/t6-sink'), 10 * committed, `outcomes: ${outcomes.join(', ')}`);
+    for (const [i, s] of sources.entries()) assert.equal(await balanceOf(target, s), outcomes[i] === 'committed' ? 0 : 10, s);
+  });
+
   it('stop ends every member process', async () => {
     await target.close();
     await cluster.stop();
