@@ -55,7 +55,8 @@ export interface EtcdCluster {
   stop(): Promise<void>;
 }
 
-interface EtcdMemberSpec {
+/** One member's identity and ports (client: the API; peer: raft between members). */
+export interface EtcdMemberSpec {
   readonly name: string;
   readonly clientPort: number;
   readonly peerPort: number;
