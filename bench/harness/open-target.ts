@@ -1,0 +1,47 @@
+// Opens the system under test a TargetSpec names — in a worker process or in the parent (preload,
+// invariant check). etcd's target and cluster lifecycle live in bench/peers/ (another change);
+// they are loaded by a computed path so that this compiles and fails with one clear line without it.
+
+import { FlotillaTarget } from './flotilla-target.js';
+import type { BenchTarget, TargetSpec } from './target.js';
+
+/** What bench/peers/etcd-target.ts exports. */
+interface EtcdTargetModule {
+  openEtcdTarget(endpoints: readonly string[]): Promise<BenchTarget>;
+}
+
+/** What bench/peers/etcd-cluster.ts exports. */
+export interface EtcdClusterModule {
+  startEtcdCluster(options: { readonly members: number; readonly dir: string }): Promise<{ readonly endpoints: string[]; stop(): Promise<void> }>;
+}
+
+export class PeerMissingError extends Error {
+  override readonly name = 'PeerMissingError';
+}
+
+/** Imports a bench/peers/ module by its path relative to this file; a missing one is PeerMissingError. */
+export async function importPeerModule<T>(relativePath: string, exportName: string): Promise<T> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(relativePath)) as Record<string, unknown>;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') {
+      throw new PeerMissingError(`the etcd peer is not built here: ${relativePath} is missing (bench/peers/ comes with the etcd helper's change)`);
+    }
+    throw err;
+  }
+  if (typeof mod[exportName] !== 'function') throw new PeerMissingError(`${relativePath} does not export ${exportName}()`);
+  return mod as T;
+}
+
+export async function openTarget(spec: TargetSpec): Promise<BenchTarget> {
+  switch (spec.kind) {
+    case 'flotilla':
+      return FlotillaTarget.open(spec.pdEndpoints);
+    case 'etcd': {
+      const etcdTargetPath = '../peers/etcd-target.js';
+      const mod = await importPeerModule<EtcdTargetModule>(etcdTargetPath, 'openEtcdTarget');
+      return mod.openEtcdTarget(spec.endpoints);
+    }
+  }
+}
