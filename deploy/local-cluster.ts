@@ -96,6 +96,7 @@ export function validateLocalClusterOptions(o: LocalClusterOptions): void {
   if (!Number.isInteger(o.stores) || o.stores < 1 || o.stores > LOCAL_CLUSTER_STORES_MAX) {
     throw new FlotillaError('ConfigInvalid', `stores must be within [1, ${LOCAL_CLUSTER_STORES_MAX}] (got ${o.stores})`);
   }
+  if (o.portMode === 'free') return; // the port fields are ignored: the OS picks every port
   for (const [name, port] of [['PD port', o.pdClientPort], ['store port', o.storePortBase], ['status port', o.statusPortBase]] as const) {
     if (!Number.isInteger(port) || port < 1 || port > 65_535 - 3 * LOCAL_CLUSTER_PD_MAX) throw new FlotillaError('ConfigInvalid', `${name} ${port} is not a usable port`);
   }
