@@ -32,6 +32,7 @@ export function mergeHistograms(parts: readonly Histogram[]): Histogram {
   return merged;
 }
 
+/** Milliseconds; max is p100 (bucket-precise like the others: merged histograms know buckets, not samples). */
 export interface LatencySummaryMs {
   readonly p50: number;
   readonly p95: number;
@@ -46,6 +47,6 @@ export function latencySummaryMs(h: Histogram): LatencySummaryMs {
   if (h.totalCount === 0) return { p50: 0, p95: 0, p99: 0, p999: 0, max: 0, mean: 0 };
   return {
     p50: ms(h.getValueAtPercentile(50)), p95: ms(h.getValueAtPercentile(95)), p99: ms(h.getValueAtPercentile(99)),
-    p999: ms(h.getValueAtPercentile(99.9)), max: ms(h.maxValue), mean: ms(h.mean),
+    p999: ms(h.getValueAtPercentile(99.9)), max: ms(h.getValueAtPercentile(100)), mean: ms(h.mean),
   };
 }
