@@ -35,7 +35,8 @@ export function renderMarkdown(results: readonly RunResult[]): string {
   if (first === undefined) return '# Bench\n\nNo results.\n';
   const s = first.settings;
   lines.push(`# ${first.workload} — ${first.startedAt}`, '');
-  lines.push(`${s.concurrency} operations in flight from ${s.workers} workers, ${s.warmupS} s warm-up, ${s.durationS} s measured; ${s.keys} keys (${s.distribution}), ${s.valueSize}-byte values, seed ${s.seed}.`, '');
+  const space = first.opsByKind.transfer !== undefined ? `${s.accounts} accounts` : `${s.keys} keys, ${s.valueSize}-byte values`;
+  lines.push(`${s.concurrency} operations in flight from ${s.workers} workers, ${s.warmupS} s warm-up, ${s.durationS} s measured; ${space}, ${s.distribution} key choice, seed ${s.seed}.`, '');
   lines.push('| target | cluster | ops/s | p50 ms | p95 ms | p99 ms | p99.9 ms | max ms | errors |', '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const r of results) {
     const l = r.latencyMs;

@@ -215,7 +215,7 @@ export async function runWorkload(sut: SystemUnderTest, settings: BenchSettings,
         servers: sut.servers.map((s) => {
           const before = window.serversBefore.get(s.pid);
           const after = window.serversAfter.get(s.pid);
-          return cpuFigure(s.name, before == null || after == null ? NaN : after - before, durationMs, ops);
+          return cpuFigure(s.name, before === undefined || before === null || after === undefined || after === null ? NaN : after - before, durationMs, ops);
         }),
       },
       invariant,
