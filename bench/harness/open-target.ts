@@ -15,6 +15,9 @@ export interface EtcdClusterModule {
   startEtcdCluster(options: { readonly members: number; readonly dir: string }): Promise<{ readonly endpoints: string[]; stop(): Promise<void> }>;
 }
 
+/** bench/peers/etcd-target.js, relative to this module (computed: the module may be absent). */
+export const ETCD_TARGET_MODULE = '../peers/etcd-target.js';
+
 export class PeerMissingError extends Error {
   override readonly name = 'PeerMissingError';
 }
@@ -25,7 +28,9 @@ export async function importPeerModule<T>(relativePath: string, exportName: stri
   try {
     mod = (await import(relativePath)) as Record<string, unknown>;
   } catch (err) {
-    if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') {
+    // Only the peer module itself being absent is "not built here"; a missing import inside it is its own error.
+    const fileName = relativePath.slice(relativePath.lastIndexOf('/') + 1);
+    if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && err instanceof Error && err.message.includes(`peers/${fileName}'`)) {
       throw new PeerMissingError(`the etcd peer is not built here: ${relativePath} is missing (bench/peers/ comes with the etcd helper's change)`);
     }
     throw err;
@@ -39,8 +44,7 @@ export async function openTarget(spec: TargetSpec): Promise<BenchTarget> {
     case 'flotilla':
       return FlotillaTarget.open(spec.pdEndpoints);
     case 'etcd': {
-      const etcdTargetPath = '../peers/etcd-target.js';
-      const mod = await importPeerModule<EtcdTargetModule>(etcdTargetPath, 'openEtcdTarget');
+      const mod = await importPeerModule<EtcdTargetModule>(ETCD_TARGET_MODULE, 'openEtcdTarget');
       return mod.openEtcdTarget(spec.endpoints);
     }
   }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { LocalCluster } from '../../deploy/index.js';
 import type { BenchSettings } from './args.js';
 import type { ServerProcess } from './cpu.js';
-import { importPeerModule, type EtcdClusterModule } from './open-target.js';
+import { ETCD_TARGET_MODULE, importPeerModule, type EtcdClusterModule } from './open-target.js';
 import type { TargetKind, TargetSpec } from './target.js';
 
 export interface SystemUnderTest {
@@ -61,9 +61,22 @@ async function startFlotilla(settings: BenchSettings): Promise<SystemUnderTest> 
   };
 }
 
+const ETCD_CLUSTER_MODULE = '../peers/etcd-cluster.js';
+
+/** Fails (PeerMissingError, one line) before anything starts when a target's modules are missing. */
+export async function checkSystemAvailable(kind: TargetKind): Promise<void> {
+  if (kind === 'etcd') {
+    await importPeerModule<EtcdClusterModule>(ETCD_CLUSTER_MODULE, 'startEtcdCluster');
+    await openTargetModuleCheck();
+  }
+}
+
+async function openTargetModuleCheck(): Promise<void> {
+  await importPeerModule<unknown>(ETCD_TARGET_MODULE, 'openEtcdTarget');
+}
+
 async function startEtcd(settings: BenchSettings): Promise<SystemUnderTest> {
-  const etcdClusterPath = '../peers/etcd-cluster.js';
-  const mod = await importPeerModule<EtcdClusterModule>(etcdClusterPath, 'startEtcdCluster');
+  const mod = await importPeerModule<EtcdClusterModule>(ETCD_CLUSTER_MODULE, 'startEtcdCluster');
   const dir = await mkdtemp(join(tmpdir(), 'etcd-bench-'));
   let cluster: Awaited<ReturnType<EtcdClusterModule['startEtcdCluster']>>;
   try {
