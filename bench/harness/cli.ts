@@ -18,6 +18,8 @@ import type { TargetKind } from './target.js';
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 let current: SystemUnderTest | null = null;
+/** Set by Ctrl-C: the failure the interrupted run then reports is not the news, the interrupt is. */
+let isInterrupted = false;
 
 function log(line: string): void {
   console.log(line);
@@ -42,8 +44,8 @@ async function runOn(kind: TargetKind, settings: BenchSettings): Promise<RunResu
     return await runWorkload(sut, settings, log);
   } finally {
     killWorkers();
-    current = null;
     await sut.stop();
+    current = null;
   }
 }
 
@@ -74,6 +76,7 @@ async function main(): Promise<number> {
 }
 
 async function interrupted(signal: NodeJS.Signals): Promise<void> {
+  isInterrupted = true;
   console.error(`bench: ${signal}: stopping what was started`);
   killWorkers();
   await current?.stop().catch(() => undefined); // exiting anyway; stop() already tried every process
@@ -86,6 +89,7 @@ process.once('SIGTERM', (s) => void interrupted(s));
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
+    if (isInterrupted) return; // interrupted() stops the system and exits 130
     if (err instanceof UsageError) {
       console.error(`bench: ${err.message}`);
       process.exitCode = 2;

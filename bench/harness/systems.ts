@@ -25,10 +25,18 @@ export interface SystemUnderTest {
 const ETCD_MEMBERS = 3;
 
 export async function startSystem(kind: TargetKind, settings: BenchSettings): Promise<SystemUnderTest> {
-  switch (kind) {
-    case 'flotilla': return startFlotilla(settings);
-    case 'etcd': return startEtcd(settings);
-  }
+  const sut = kind === 'flotilla' ? await startFlotilla(settings) : await startEtcd(settings);
+  return { ...sut, stop: once(sut.stop) };
+}
+
+/**
+ * stop() may be called twice at once (a run's finally and the Ctrl-C handler): both must wait
+ * for the one stop in progress — an idempotent stop that returns at once the second time let the
+ * harness exit with servers still running.
+ */
+function once(stop: () => Promise<void>): () => Promise<void> {
+  let stopping: Promise<void> | null = null;
+  return () => (stopping ??= stop());
 }
 
 async function startFlotilla(settings: BenchSettings): Promise<SystemUnderTest> {
