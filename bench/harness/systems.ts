@@ -26,7 +26,7 @@ const ETCD_MEMBERS = 3;
 
 export async function startSystem(kind: TargetKind, settings: BenchSettings): Promise<SystemUnderTest> {
   const sut = kind === 'flotilla' ? await startFlotilla(settings) : await startEtcd(settings);
-  return { ...sut, stop: once(sut.stop) };
+  return { ...sut, stop: once(() => sut.stop()) };
 }
 
 /**
