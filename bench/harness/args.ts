@@ -55,7 +55,7 @@ Options:
   --warmup <s>          unmeasured seconds before (default 1)
   --keys <n>            key space of raw/YCSB workloads, preloaded for reads (default 10000)
   --accounts <n>        accounts of txn-transfer (default 1000)
-  --distribution <d>    zipfian | uniform key choice (default zipfian, θ 0.99)
+  --distribution <d>    zipfian (θ 0.99) | uniform key choice (default: zipfian for ycsb-*, uniform for the others)
   --value-size <bytes>  value size (default 256)
   --seed <n>            PRNG seed of key and operation choice (default 1)
   --out <dir>           where result.json, summary.md and chart.svg go (default bench/results/<timestamp>-<workload>/)
@@ -105,7 +105,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings | 'help' 
         warmup: { type: 'string', default: '1' },
         keys: { type: 'string', default: '10000' },
         accounts: { type: 'string', default: '1000' },
-        distribution: { type: 'string', default: 'zipfian' },
+        distribution: { type: 'string' },
         'value-size': { type: 'string', default: '256' },
         seed: { type: 'string', default: '1' },
         out: { type: 'string' },
@@ -142,7 +142,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings | 'help' 
     warmupS: secondsIn('warmup', values.warmup, 0),
     keys: integerIn('keys', values.keys, 1, 10_000_000),
     accounts: integerIn('accounts', values.accounts, 2, 1_000_000),
-    distribution: oneOf('distribution', values.distribution, DISTRIBUTIONS),
+    distribution: values.distribution === undefined ? workload.distributionDefault : oneOf('distribution', values.distribution, DISTRIBUTIONS),
     valueSize: integerIn('value-size', values['value-size'], 1, VALUE_SIZE_MAX),
     seed: integerIn('seed', values.seed, 0, 2 ** 32 - 1),
     out: values.out ?? null,

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import type { TargetKind } from './target.js';
-import type { Rng } from './key-chooser.js';
+import type { Distribution, Rng } from './key-chooser.js';
 
 /** One operation a worker loop issues. */
 export type OpKind = 'read' | 'update' | 'transfer';
@@ -22,6 +22,8 @@ export interface WorkloadSpec {
   readonly description: string;
   readonly preload: Preload;
   readonly mix: readonly OpWeight[];
+  /** Key choice unless --distribution says otherwise: YCSB's zipfian for YCSB, uniform (as bench:store) for the rest. */
+  readonly distributionDefault: Distribution;
   /** The targets that implement every operation of the mix. */
   readonly targets: readonly TargetKind[];
 }
@@ -29,12 +31,12 @@ export interface WorkloadSpec {
 const BOTH: readonly TargetKind[] = ['flotilla', 'etcd'];
 
 export const WORKLOADS: readonly WorkloadSpec[] = [
-  { name: 'raw-put', description: 'single-key puts over --keys keys (overwrites)', preload: 'none', mix: [{ op: 'update', share: 1 }], targets: BOTH },
-  { name: 'raw-get', description: 'single-key linearizable gets of preloaded keys', preload: 'keys', mix: [{ op: 'read', share: 1 }], targets: BOTH },
-  { name: 'txn-transfer', description: 'transfer between two accounts (Flotilla: a Percolator txn; etcd: a Txn); balances conserved', preload: 'accounts', mix: [{ op: 'transfer', share: 1 }], targets: BOTH },
-  { name: 'ycsb-a', description: 'YCSB A: 50% read, 50% update', preload: 'keys', mix: [{ op: 'read', share: 0.5 }, { op: 'update', share: 0.5 }], targets: BOTH },
-  { name: 'ycsb-b', description: 'YCSB B: 95% read, 5% update', preload: 'keys', mix: [{ op: 'read', share: 0.95 }, { op: 'update', share: 0.05 }], targets: BOTH },
-  { name: 'ycsb-c', description: 'YCSB C: 100% read', preload: 'keys', mix: [{ op: 'read', share: 1 }], targets: BOTH },
+  { name: 'raw-put', description: 'single-key puts over --keys keys (overwrites)', preload: 'none', mix: [{ op: 'update', share: 1 }], distributionDefault: 'uniform', targets: BOTH },
+  { name: 'raw-get', description: 'single-key linearizable gets of preloaded keys', preload: 'keys', mix: [{ op: 'read', share: 1 }], distributionDefault: 'uniform', targets: BOTH },
+  { name: 'txn-transfer', description: 'transfer between two accounts (Flotilla: a Percolator txn; etcd: a Txn); balances conserved', preload: 'accounts', mix: [{ op: 'transfer', share: 1 }], distributionDefault: 'uniform', targets: BOTH },
+  { name: 'ycsb-a', description: 'YCSB A: 50% read, 50% update', preload: 'keys', mix: [{ op: 'read', share: 0.5 }, { op: 'update', share: 0.5 }], distributionDefault: 'zipfian', targets: BOTH },
+  { name: 'ycsb-b', description: 'YCSB B: 95% read, 5% update', preload: 'keys', mix: [{ op: 'read', share: 0.95 }, { op: 'update', share: 0.05 }], distributionDefault: 'zipfian', targets: BOTH },
+  { name: 'ycsb-c', description: 'YCSB C: 100% read', preload: 'keys', mix: [{ op: 'read', share: 1 }], distributionDefault: 'zipfian', targets: BOTH },
 ];
 
 export function workloadNamed(name: string): WorkloadSpec | undefined {

@@ -139,8 +139,10 @@ describe('arguments', () => {
     assert.equal(s.workers, 2);
     assert.equal(s.concurrency, 64);
     assert.equal(s.valueSize, 256);
-    assert.equal(s.distribution, 'zipfian');
+    assert.equal(s.distribution, 'uniform');
     assert.equal(s.durationS, 10);
+    assert.equal(parse('ycsb-b').distribution, 'zipfian');
+    assert.equal(parse('ycsb-b --distribution uniform').distribution, 'uniform');
   });
 
   it('flags', () => {
