@@ -8,6 +8,7 @@ import { keyOf, Rng, UniformChooser, zeta, ZipfianChooser, zipfianProbability } 
 import { niceMax, renderComparison, renderMarkdown, renderSvg } from '../../bench/harness/report.js';
 import type { RunResult, TimelinePoint } from '../../bench/harness/result.js';
 import { IntervalMerger } from '../../bench/harness/run.js';
+import { LOCAL_CLUSTER_DEFAULTS, validateLocalClusterOptions } from '../../deploy/index.js';
 import { OpPicker, WORKLOADS, workloadNamed, type OpKind } from '../../bench/harness/workloads.js';
 
 /** Pearson's χ² of observed counts against expected probabilities. */
@@ -280,5 +281,15 @@ describe('writers', () => {
 
   it('axis maxima are 1, 2 or 5 times a power of ten at or above the data', () => {
     assert.deepEqual([niceMax(0), niceMax(0.3), niceMax(1), niceMax(1.01), niceMax(3), niceMax(7), niceMax(4321)], [1, 0.5, 1, 2, 5, 10, 5000]);
+  });
+});
+
+describe('the cluster the harness starts', () => {
+  it("LocalCluster's free-port mode ignores the port fields; the fixed mode (the playground's) still checks them", () => {
+    const o = { ...LOCAL_CLUSTER_DEFAULTS, pdClientPort: 0, storePortBase: 0, statusPortBase: 0 };
+    assert.doesNotThrow(() => validateLocalClusterOptions({ ...o, portMode: 'free' }));
+    assert.throws(() => validateLocalClusterOptions(o), /PD port 0 is not a usable port/);
+    assert.equal(LOCAL_CLUSTER_DEFAULTS.portMode, undefined);
+    assert.throws(() => validateLocalClusterOptions({ ...o, portMode: 'free', pds: 2 }), /PD members must be 1, 3, 5 or 7/);
   });
 });
