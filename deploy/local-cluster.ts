@@ -5,12 +5,13 @@
 //
 // Ports: PD member i (0-based) listens on pdClientPort + 3i (client gRPC), +1 (raft peers),
 // +2 (HTTP API and dashboard); store i on storePortBase + i (gRPC) and statusPortBase + i (HTTP).
+// portMode 'free' instead takes every port from the OS (the bench harness, tests).
 
 import { createServer } from 'node:net';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FlotillaError } from '../common/pure.js';
-import { type LocalProcess, type PdMemberSpec, startPdProcess, startStoreProcess, waitFor } from './local-process.js';
+import { freePort, type LocalProcess, type PdMemberSpec, startPdProcess, startStoreProcess, waitFor } from './local-process.js';
 
 /** PD members a local cluster may have (an odd count: 1, 3, 5 or 7). */
 export const LOCAL_CLUSTER_PD_MAX = 7;
@@ -32,6 +33,12 @@ export interface LocalClusterOptions {
   /** Remove the data dir first. */
   readonly clean: boolean;
   readonly logLevel?: string;
+  /**
+   * 'fixed' (the default: the playground's well-known ports from pdClientPort, storePortBase and
+   * statusPortBase) or 'free': every port chosen by the OS (freePort), the port fields ignored —
+   * for the bench harness and tests, which must not collide with a running playground.
+   */
+  readonly portMode?: 'fixed' | 'free';
 }
 
 export const LOCAL_CLUSTER_DEFAULTS: LocalClusterOptions = {
@@ -89,6 +96,7 @@ export function validateLocalClusterOptions(o: LocalClusterOptions): void {
   if (!Number.isInteger(o.stores) || o.stores < 1 || o.stores > LOCAL_CLUSTER_STORES_MAX) {
     throw new FlotillaError('ConfigInvalid', `stores must be within [1, ${LOCAL_CLUSTER_STORES_MAX}] (got ${o.stores})`);
   }
+  if (o.portMode === 'free') return; // the port fields are ignored: the OS picks every port
   for (const [name, port] of [['PD port', o.pdClientPort], ['store port', o.storePortBase], ['status port', o.statusPortBase]] as const) {
     if (!Number.isInteger(port) || port < 1 || port > 65_535 - 3 * LOCAL_CLUSTER_PD_MAX) throw new FlotillaError('ConfigInvalid', `${name} ${port} is not a usable port`);
   }
@@ -100,6 +108,13 @@ export function localPdMembers(o: Pick<LocalClusterOptions, 'pds' | 'pdClientPor
     const base = o.pdClientPort + 3 * i;
     return { name: `pd${i + 1}`, clientPort: base, peerPort: base + 1, httpPort: base + 2 };
   });
+}
+
+/** PD members pd1… with OS-chosen ports (portMode 'free'). */
+async function freePdMembers(count: number): Promise<PdMemberSpec[]> {
+  const members: PdMemberSpec[] = [];
+  for (let i = 0; i < count; i++) members.push({ name: `pd${i + 1}`, clientPort: await freePort(), peerPort: await freePort(), httpPort: await freePort() });
+  return members;
 }
 
 export class LocalCluster {
@@ -117,10 +132,17 @@ export class LocalCluster {
    */
   static async start(o: LocalClusterOptions): Promise<LocalCluster> {
     validateLocalClusterOptions(o);
-    const members = localPdMembers(o);
-    const ports = members.flatMap((m) => [m.clientPort, m.peerPort, m.httpPort]);
-    for (let i = 0; i < o.stores; i++) ports.push(o.storePortBase + i, o.statusPortBase + i);
-    for (const port of ports) await assertPortFree(port);
+    const isFreePorts = o.portMode === 'free';
+    const members = isFreePorts ? await freePdMembers(o.pds) : localPdMembers(o);
+    const storePortList: { port: number; statusPort: number }[] = [];
+    for (let i = 0; i < o.stores; i++) {
+      storePortList.push(isFreePorts ? { port: await freePort(), statusPort: await freePort() } : { port: o.storePortBase + i, statusPort: o.statusPortBase + i });
+    }
+    if (!isFreePorts) {
+      const ports = members.flatMap((m) => [m.clientPort, m.peerPort, m.httpPort]);
+      for (const p of storePortList) ports.push(p.port, p.statusPort);
+      for (const port of ports) await assertPortFree(port);
+    }
     if (o.clean) await rm(o.dataDir, { recursive: true, force: true });
     await mkdir(o.dataDir, { recursive: true });
     await checkTopology(o);
@@ -146,7 +168,7 @@ export class LocalCluster {
       const stores: LocalStoreInfo[] = [];
       for (let i = 0; i < o.stores; i++) {
         const name = `store${i + 1}`;
-        const storePorts = { port: o.storePortBase + i, statusPort: o.statusPortBase + i };
+        const storePorts = storePortList[i]!;
         const dataDir = join(o.dataDir, name);
         const proc = await startStoreProcess({
           name, pd: endpoints, ports: storePorts, dataDir, logPath: join(o.dataDir, `${name}.log`),

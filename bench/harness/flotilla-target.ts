@@ -1,0 +1,94 @@
+// The BenchTarget for Flotilla, over client/: raw put/get/scan, and a transfer that is one
+// Percolator transaction reading both balances at its start_ts and writing both. Accounts are
+// transactional keys (a raw read does not see them), so this target also loads and sums them
+// transactionally (AccountStore, accounts.ts).
+
+import { Client, WriteConflictError } from '../../client/index.js';
+import type { AccountStore } from './accounts.js';
+import type { BenchTarget } from './target.js';
+
+/** Accounts per preload transaction: one prewrite request per region stays well under limits. */
+const ACCOUNTS_PER_LOAD_TXN = 1_000;
+/** Account keys per snapshot batchGet when summing (the client's batch limit is 2,048). */
+const ACCOUNTS_PER_READ = 1_000;
+
+export class FlotillaTarget implements BenchTarget, AccountStore {
+  readonly kind = 'flotilla' as const;
+
+  private constructor(private readonly client: Client) {}
+
+  static async open(pdEndpoints: readonly string[]): Promise<FlotillaTarget> {
+    return new FlotillaTarget(await Client.connect({ pdEndpoints: [...pdEndpoints] }));
+  }
+
+  async put(key: Buffer, value: Buffer): Promise<void> {
+    await this.client.raw.put(key, value);
+  }
+
+  async get(key: Buffer): Promise<Buffer | null> {
+    return this.client.raw.get(key);
+  }
+
+  async scan(start: Buffer, limit: number): Promise<number> {
+    let count = 0;
+    for await (const pair of this.client.raw.scan(start, null, { limit })) {
+      void pair;
+      count++;
+    }
+    return count;
+  }
+
+  async transfer(from: Buffer, to: Buffer, amount: number): Promise<'committed' | 'insufficient' | 'conflict'> {
+    const txn = await this.client.begin();
+    try {
+      const [fromValue, toValue] = await txn.batchGet([from, to]);
+      const fromBalance = balanceOf(fromValue, from);
+      const toBalance = balanceOf(toValue, to);
+      if (fromBalance < amount) {
+        await txn.rollback();
+        return 'insufficient';
+      }
+      txn.put(from, String(fromBalance - amount));
+      txn.put(to, String(toBalance + amount));
+      await txn.commit();
+      return 'committed';
+    } catch (err) {
+      if (!txn.isFinished) await txn.rollback().catch(() => undefined); // the original error is the one to report
+      if (err instanceof WriteConflictError) return 'conflict';
+      throw err;
+    }
+  }
+
+  async loadAccounts(keys: readonly Buffer[], balance: number): Promise<void> {
+    for (let i = 0; i < keys.length; i += ACCOUNTS_PER_LOAD_TXN) {
+      const chunk = keys.slice(i, i + ACCOUNTS_PER_LOAD_TXN);
+      await this.client.withTransaction(async (txn) => {
+        for (const key of chunk) txn.put(key, String(balance));
+      });
+    }
+  }
+
+  /** The sum of every account's balance read at one snapshot (one start_ts). */
+  async sumBalances(keys: readonly Buffer[]): Promise<number> {
+    const snapshot = await this.client.snapshot();
+    let total = 0;
+    for (let i = 0; i < keys.length; i += ACCOUNTS_PER_READ) {
+      const chunk = keys.slice(i, i + ACCOUNTS_PER_READ);
+      const values = await snapshot.batchGet(chunk);
+      for (const [j, value] of values.entries()) total += balanceOf(value, chunk[j]!);
+    }
+    return total;
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}
+
+/** A balance is a decimal string; a missing account is an error (every account is preloaded). */
+export function balanceOf(value: Buffer | null | undefined, key: Buffer): number {
+  if (value === null || value === undefined) throw new Error(`account ${key.toString()} is missing`);
+  const n = Number(value.toString());
+  if (!Number.isSafeInteger(n)) throw new Error(`account ${key.toString()} holds ${value.toString().slice(0, 40)}, not an integer balance`);
+  return n;
+}

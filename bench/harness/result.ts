@@ -1,0 +1,47 @@
+// The result of one workload on one target: what result.json holds and the Markdown summary and
+// SVG chart are drawn from.
+
+import type { LatencySummaryMs } from './histogram.js';
+import type { CpuFigure } from './cpu.js';
+import type { TargetKind } from './target.js';
+
+export interface TimelinePoint {
+  /** Seconds since the measured window began (end of the interval). */
+  readonly second: number;
+  readonly opsPerSec: number;
+  readonly p99Ms: number;
+}
+
+export interface RunResult {
+  readonly target: TargetKind;
+  readonly workload: string;
+  readonly startedAt: string;
+  readonly settings: {
+    readonly workers: number;
+    readonly concurrency: number;
+    readonly durationS: number;
+    readonly warmupS: number;
+    readonly keys: number;
+    readonly accounts: number;
+    readonly distribution: string;
+    readonly valueSize: number;
+    readonly seed: number;
+    /** Servers started by the harness, e.g. "1 PD + 3 stores"; "existing" for --pd. */
+    readonly cluster: string;
+  };
+  readonly ops: number;
+  readonly opsPerSec: number;
+  readonly opsByKind: Readonly<Record<string, number>>;
+  readonly latencyMs: LatencySummaryMs;
+  readonly errors: Readonly<Record<string, number>>;
+  readonly timeline: readonly TimelinePoint[];
+  readonly cpu: {
+    /** The parent and each worker process. */
+    readonly generator: readonly CpuFigure[];
+    readonly generatorTotal: CpuFigure;
+    /** Server processes the harness started (empty otherwise). */
+    readonly servers: readonly CpuFigure[];
+  };
+  /** txn-transfer: the total of balances before and after. */
+  readonly invariant: { readonly expectedTotal: number; readonly actualTotal: number; readonly isConserved: boolean } | null;
+}

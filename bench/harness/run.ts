@@ -1,0 +1,252 @@
+// One workload on one system under test: preload through a target opened in this process, fork
+// the workers, start them together, merge their once-a-second reports (a progress line each
+// second), sample the servers' and the generator's CPU over the measured window, check the
+// transfer invariant, and return the RunResult. The caller owns the system's lifecycle.
+
+import { fork, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Histogram } from 'hdr-histogram-js';
+import { ACCOUNT_BALANCE_INITIAL, forEachConcurrently, loadAccounts, sumBalances } from './accounts.js';
+import { loopsOfWorker, type BenchSettings } from './args.js';
+import { cpuFigure, sampleServers, type CpuFigure } from './cpu.js';
+import { decodeHistogram, latencySummaryMs, mergeHistograms, newLatencyHistogram } from './histogram.js';
+import { keyOf } from './key-chooser.js';
+import { openTarget } from './open-target.js';
+import { ACCOUNT_KEY_PREFIX, RAW_KEY_PREFIX, type ParentMessage, type WorkerInterval, type WorkerMessage } from './protocol.js';
+import type { RunResult, TimelinePoint } from './result.js';
+import type { SystemUnderTest } from './systems.js';
+
+/** Puts in flight while preloading keys. */
+const PRELOAD_CONCURRENCY = 128;
+/** How long after the window a worker may take to report 'done' (its last operations' deadline). */
+const WORKER_DRAIN_MS = 30_000;
+/** Delay between 'go' and the workers' common start, so that all start at one instant. */
+const START_DELAY_MS = 200;
+
+/** Processes a run started, for the CLI's Ctrl-C handler. */
+export const liveWorkers = new Set<ChildProcess>();
+
+export function killWorkers(): void {
+  for (const w of liveWorkers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
+  liveWorkers.clear();
+}
+
+class WorkerHandle {
+  readonly child: ChildProcess;
+  private readonly waiters = new Map<string, (m: WorkerMessage) => void>();
+  private failure: Error | null = null;
+  private onFailure: ((e: Error) => void) | null = null;
+
+  constructor(readonly index: number, onInterval: (m: WorkerInterval) => void) {
+    const script = join(dirname(fileURLToPath(import.meta.url)), 'worker.js');
+    // execArgv []: a worker must not inherit the harness's inspector or profiler flags.
+    this.child = fork(script, [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    liveWorkers.add(this.child);
+    this.child.on('message', (m: WorkerMessage) => {
+      if (m.kind === 'interval') onInterval(m);
+      else if (m.kind === 'failed') this.fail(new Error(`worker ${index}: ${m.message}`));
+      else this.waiters.get(m.kind)?.(m);
+    });
+    this.child.on('exit', (code, signal) => {
+      liveWorkers.delete(this.child);
+      if (code !== 0) this.fail(new Error(`worker ${index} exited (code ${code}, signal ${signal})`));
+    });
+  }
+
+  private fail(err: Error): void {
+    if (this.failure !== null) return;
+    this.failure = err;
+    this.onFailure?.(err);
+  }
+
+  send(message: ParentMessage): void {
+    this.child.send(message);
+  }
+
+  /** Resolves with the worker's next message of `kind`; rejects when the worker fails first. */
+  wait<K extends 'ready' | 'done'>(kind: K, timeoutMs: number): Promise<Extract<WorkerMessage, { kind: K }>> {
+    return new Promise((resolve, reject) => {
+      if (this.failure !== null) return reject(this.failure);
+      const timer = setTimeout(() => reject(new Error(`worker ${this.index}: no '${kind}' within ${timeoutMs} ms`)), timeoutMs);
+      this.onFailure = (e) => {
+        clearTimeout(timer);
+        reject(e);
+      };
+      this.waiters.set(kind, (m) => {
+        clearTimeout(timer);
+        resolve(m as Extract<WorkerMessage, { kind: K }>);
+      });
+    });
+  }
+}
+
+/** Merges the workers' intervals second by second; prints a line once every worker has reported a second. */
+export class IntervalMerger {
+  private readonly bySecond = new Map<number, { histograms: Histogram[]; ops: number; errors: number; reporters: Set<number> }>();
+  readonly total = newLatencyHistogram();
+  readonly opsByKind: Record<string, number> = {};
+  readonly errors: Record<string, number> = {};
+
+  constructor(private readonly workers: number, private readonly onSecond: (p: TimelinePoint, errors: number) => void) {}
+
+  add(m: WorkerInterval): void {
+    const h = decodeHistogram(m.histogram);
+    this.total.add(h);
+    let ops = 0;
+    for (const [k, n] of Object.entries(m.ops)) {
+      this.opsByKind[k] = (this.opsByKind[k] ?? 0) + n;
+      ops += n;
+    }
+    let errors = 0;
+    for (const [k, n] of Object.entries(m.errors)) {
+      this.errors[k] = (this.errors[k] ?? 0) + n;
+      errors += n;
+    }
+    const slot = this.bySecond.get(m.second) ?? { histograms: [], ops: 0, errors: 0, reporters: new Set<number>() };
+    slot.histograms.push(h);
+    slot.ops += ops;
+    slot.errors += errors;
+    const isFirstReport = !slot.reporters.has(m.index);
+    slot.reporters.add(m.index);
+    this.bySecond.set(m.second, slot);
+    if (isFirstReport && slot.reporters.size === this.workers) this.onSecond(this.pointOf(m.second), slot.errors);
+  }
+
+  private pointOf(second: number): TimelinePoint {
+    const slot = this.bySecond.get(second)!;
+    return { second, opsPerSec: slot.ops, p99Ms: latencySummaryMs(mergeHistograms(slot.histograms)).p99 };
+  }
+
+  /** Every second reported, in order (late tails included). */
+  timeline(): TimelinePoint[] {
+    return [...this.bySecond.keys()].sort((a, b) => a - b).map((s) => this.pointOf(s));
+  }
+}
+
+async function preload(sut: SystemUnderTest, settings: BenchSettings, log: (line: string) => void): Promise<number | null> {
+  const target = await openTarget(sut.spec);
+  try {
+    switch (settings.workload.preload) {
+      case 'keys': {
+        log(`preloading ${settings.keys} keys of ${settings.valueSize} bytes…`);
+        const value = Buffer.alloc(settings.valueSize, 0x61);
+        const indexes = Array.from({ length: settings.keys }, (_, i) => i);
+        await forEachConcurrently(indexes, PRELOAD_CONCURRENCY, (i) => target.put(keyOf(RAW_KEY_PREFIX, i), value));
+        return null;
+      }
+      case 'accounts': {
+        log(`preloading ${settings.accounts} accounts of balance ${ACCOUNT_BALANCE_INITIAL}…`);
+        await loadAccounts(target, accountKeys(settings.accounts), ACCOUNT_BALANCE_INITIAL);
+        return settings.accounts * ACCOUNT_BALANCE_INITIAL;
+      }
+      case 'none':
+        return null;
+    }
+  } finally {
+    await target.close();
+  }
+}
+
+function accountKeys(n: number): Buffer[] {
+  return Array.from({ length: n }, (_, i) => keyOf(ACCOUNT_KEY_PREFIX, i));
+}
+
+export async function runWorkload(sut: SystemUnderTest, settings: BenchSettings, log: (line: string) => void): Promise<RunResult> {
+  const startedAt = new Date().toISOString();
+  const expectedTotal = await preload(sut, settings, log);
+  const merger = new IntervalMerger(settings.workers, (p, errors) => {
+    log(`[${sut.spec.kind} ${settings.workload.name}] ${String(p.second).padStart(3)} s  ${Math.round(p.opsPerSec).toLocaleString('en-US').padStart(8)} ops/s  p99 ${p.p99Ms.toFixed(2)} ms${errors > 0 ? `  errors ${errors}` : ''}`);
+  });
+  const workers = Array.from({ length: settings.workers }, (_, i) => new WorkerHandle(i, (m) => merger.add(m)));
+  try {
+    for (const w of workers) {
+      w.send({
+        kind: 'start', index: w.index, target: sut.spec, loops: loopsOfWorker(settings.concurrency, settings.workers, w.index), mix: settings.workload.mix,
+        keys: settings.keys, accounts: settings.accounts, distribution: settings.distribution, valueSize: settings.valueSize, seed: settings.seed,
+      });
+    }
+    await Promise.all(workers.map((w) => w.wait('ready', 60_000)));
+    const warmupMs = settings.warmupS * 1000;
+    const durationMs = settings.durationS * 1000;
+    const startAtEpochMs = Date.now() + START_DELAY_MS;
+    log(`running ${settings.workload.name} on ${sut.spec.kind}: ${settings.concurrency} in flight from ${settings.workers} workers, ${settings.warmupS} s warm-up, ${settings.durationS} s measured`);
+    const done = workers.map((w) => w.wait('done', START_DELAY_MS + warmupMs + durationMs + WORKER_DRAIN_MS));
+    for (const w of workers) w.send({ kind: 'go', startAtEpochMs, warmupMs, durationMs });
+    // The window's CPU samples: at its start and its end, on this process's clock.
+    const windowStartMs = startAtEpochMs + warmupMs;
+    const sampled = sampleWindow(sut, windowStartMs, windowStartMs + durationMs);
+    const finals = await Promise.all(done);
+    const window = await sampled;
+    const ops = Object.values(merger.opsByKind).reduce((a, b) => a + b, 0);
+    const generator: CpuFigure[] = [
+      cpuFigure('harness', window.parentCpuMs, durationMs, ops),
+      ...finals.map((f) => cpuFigure(`worker${f.index}`, (f.cpuUserUs + f.cpuSystemUs) / 1000, durationMs, ops)),
+    ];
+    const generatorCpuMs = window.parentCpuMs + finals.reduce((a, f) => a + (f.cpuUserUs + f.cpuSystemUs) / 1000, 0);
+    let invariant: RunResult['invariant'] = null;
+    if (expectedTotal !== null) {
+      const target = await openTarget(sut.spec);
+      try {
+        const actualTotal = await sumBalances(target, accountKeys(settings.accounts));
+        invariant = { expectedTotal, actualTotal, isConserved: actualTotal === expectedTotal };
+      } finally {
+        await target.close();
+      }
+    }
+    return {
+      target: sut.spec.kind,
+      workload: settings.workload.name,
+      startedAt,
+      settings: {
+        workers: settings.workers, concurrency: settings.concurrency, durationS: settings.durationS, warmupS: settings.warmupS, keys: settings.keys,
+        accounts: settings.accounts, distribution: settings.distribution, valueSize: settings.valueSize, seed: settings.seed,
+        cluster: clusterLabel(sut, settings),
+      },
+      ops,
+      opsPerSec: ops / settings.durationS,
+      opsByKind: merger.opsByKind,
+      latencyMs: latencySummaryMs(merger.total),
+      errors: merger.errors,
+      timeline: merger.timeline(),
+      cpu: {
+        generator,
+        generatorTotal: cpuFigure('generator', generatorCpuMs, durationMs, ops),
+        servers: sut.servers.map((s) => {
+          const before = window.serversBefore.get(s.pid);
+          const after = window.serversAfter.get(s.pid);
+          return cpuFigure(s.name, before === undefined || before === null || after === undefined || after === null ? NaN : after - before, durationMs, ops);
+        }),
+      },
+      invariant,
+    };
+  } finally {
+    for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+  }
+}
+
+function clusterLabel(sut: SystemUnderTest, settings: BenchSettings): string {
+  if (sut.spec.kind === 'etcd') return `etcd, ${sut.spec.endpoints.length} members`;
+  if (sut.servers.length === 0) return `existing (${sut.spec.pdEndpoints.join(',')})`;
+  return `${settings.pds} PD + ${settings.stores} stores`;
+}
+
+interface WindowSamples {
+  readonly parentCpuMs: number;
+  readonly serversBefore: Map<number, number | null>;
+  readonly serversAfter: Map<number, number | null>;
+}
+
+async function sampleWindow(sut: SystemUnderTest, startEpochMs: number, endEpochMs: number): Promise<WindowSamples> {
+  await sleepUntil(startEpochMs);
+  const parentBefore = process.cpuUsage();
+  const serversBefore = sampleServers(sut.servers);
+  await sleepUntil(endEpochMs);
+  const parent = process.cpuUsage(parentBefore);
+  const serversAfter = sampleServers(sut.servers);
+  return { parentCpuMs: (parent.user + parent.system) / 1000, serversBefore, serversAfter };
+}
+
+function sleepUntil(epochMs: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.max(0, epochMs - Date.now())));
+}

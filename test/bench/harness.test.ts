@@ -1,0 +1,295 @@
+// The F9 bench harness's pure parts, no cluster: key choice against its formula, histogram merge,
+// operation mixes, argument parsing, the per-second merge of worker reports, and the writers.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { loopsOfWorker, parseBenchArgs, UsageError, type BenchSettings } from '../../bench/harness/args.js';
+import { decodeHistogram, encodeHistogram, latencySummaryMs, mergeHistograms, newLatencyHistogram, recordLatencyUs } from '../../bench/harness/histogram.js';
+import { keyOf, Rng, UniformChooser, zeta, ZipfianChooser, zipfianProbability } from '../../bench/harness/key-chooser.js';
+import { niceMax, renderComparison, renderMarkdown, renderSvg } from '../../bench/harness/report.js';
+import type { RunResult, TimelinePoint } from '../../bench/harness/result.js';
+import { IntervalMerger } from '../../bench/harness/run.js';
+import { LOCAL_CLUSTER_DEFAULTS, validateLocalClusterOptions } from '../../deploy/index.js';
+import { OpPicker, WORKLOADS, workloadNamed, type OpKind } from '../../bench/harness/workloads.js';
+
+/** Pearson's χ² of observed counts against expected probabilities. */
+function chiSquare(counts: readonly number[], probabilities: readonly number[], total: number): number {
+  let chi = 0;
+  for (const [i, observed] of counts.entries()) {
+    const expected = probabilities[i]! * total;
+    chi += (observed - expected) ** 2 / expected;
+  }
+  return chi;
+}
+
+describe('key choice', () => {
+  it('zipfian ranks follow P(i) = (1/(i+1)^θ) / ζ(n, θ) (χ² well under its 99.99th percentile)', () => {
+    const n = 50;
+    const theta = 0.99;
+    const samples = 200_000;
+    const chooser = new ZipfianChooser(n, new Rng(42), theta);
+    const counts = new Array<number>(n).fill(0);
+    for (let i = 0; i < samples; i++) counts[chooser.next()]!++;
+    const z = zeta(n, theta);
+    const probabilities = Array.from({ length: n }, (_, i) => zipfianProbability(i, n, theta, z));
+    assert.ok(Math.abs(probabilities.reduce((a, b) => a + b, 0) - 1) < 1e-9);
+    // χ²(49): the 99.99th percentile is about 95.
+    const chi = chiSquare(counts, probabilities, samples);
+    assert.ok(chi < 95, `χ² ${chi.toFixed(1)} over 49 degrees of freedom`);
+    // The hottest rank's share is its formula's within 1 %.
+    assert.ok(Math.abs(counts[0]! / samples - probabilities[0]!) < 0.01, `rank 0: ${counts[0]! / samples} vs ${probabilities[0]!}`);
+  });
+
+  it('zipfian over one key always answers 0; over many stays in range', () => {
+    const one = new ZipfianChooser(1, new Rng(1));
+    for (let i = 0; i < 100; i++) assert.equal(one.next(), 0);
+    const many = new ZipfianChooser(10_000, new Rng(7));
+    for (let i = 0; i < 10_000; i++) {
+      const k = many.next();
+      assert.ok(Number.isInteger(k) && k >= 0 && k < 10_000, String(k));
+    }
+  });
+
+  it('uniform choice is uniform (χ²) and in range', () => {
+    const n = 20;
+    const samples = 100_000;
+    const chooser = new UniformChooser(n, new Rng(3));
+    const counts = new Array<number>(n).fill(0);
+    for (let i = 0; i < samples; i++) counts[chooser.next()]!++;
+    // χ²(19): the 99.99th percentile is about 50.
+    assert.ok(chiSquare(counts, new Array<number>(n).fill(1 / n), samples) < 50);
+  });
+
+  it('the same seed gives the same sequence; keys sort like their indexes', () => {
+    const a = new Rng(9);
+    const b = new Rng(9);
+    for (let i = 0; i < 100; i++) assert.equal(a.next(), b.next());
+    assert.ok(Buffer.compare(keyOf('k', 9), keyOf('k', 10)) < 0);
+    assert.equal(keyOf('k', 12).toString(), 'k0000000012');
+  });
+});
+
+describe('latency histograms', () => {
+  it('merging per-worker histograms equals one histogram of all samples, through the wire encoding', () => {
+    const rng = new Rng(5);
+    const parts = [newLatencyHistogram(), newLatencyHistogram(), newLatencyHistogram()];
+    const all = newLatencyHistogram();
+    for (let i = 0; i < 30_000; i++) {
+      const us = 50 + Math.floor(rng.next() ** 3 * 2_000_000);
+      recordLatencyUs(parts[i % 3]!, us);
+      recordLatencyUs(all, us);
+    }
+    const merged = mergeHistograms(parts.map((p) => decodeHistogram(encodeHistogram(p))));
+    assert.equal(merged.totalCount, all.totalCount);
+    // maxValue itself is exact only where recorded; an added histogram knows buckets: compare p100.
+    for (const p of [0, 1, 25, 50, 90, 95, 99, 99.9, 99.99, 100]) assert.equal(merged.getValueAtPercentile(p), all.getValueAtPercentile(p), `p${p}`);
+    assert.deepEqual(latencySummaryMs(merged), latencySummaryMs(all));
+  });
+
+  it('an empty histogram summarizes to zeros; latencies are clamped to [1 µs, 60 s]', () => {
+    assert.deepEqual(latencySummaryMs(newLatencyHistogram()), { p50: 0, p95: 0, p99: 0, p999: 0, max: 0, mean: 0 });
+    const h = newLatencyHistogram();
+    recordLatencyUs(h, 0.2);
+    recordLatencyUs(h, 1e12);
+    assert.equal(h.totalCount, 2);
+    assert.ok(h.maxValue >= 60_000_000 && h.maxValue < 60_100_000);
+  });
+});
+
+describe('workloads', () => {
+  it('every workload mix sums to 1 and the names are unique', () => {
+    assert.equal(new Set(WORKLOADS.map((w) => w.name)).size, WORKLOADS.length);
+    for (const w of WORKLOADS) assert.doesNotThrow(() => new OpPicker(w.mix, new Rng(1)), w.name);
+  });
+
+  for (const [name, expected] of [['ycsb-a', { read: 0.5, update: 0.5 }], ['ycsb-b', { read: 0.95, update: 0.05 }], ['ycsb-c', { read: 1 }], ['raw-put', { update: 1 }], ['txn-transfer', { transfer: 1 }]] as const) {
+    it(`${name} issues its mix's proportions`, () => {
+      const w = workloadNamed(name)!;
+      const picker = new OpPicker(w.mix, new Rng(11));
+      const picks = 100_000;
+      const counts: Partial<Record<OpKind, number>> = {};
+      for (let i = 0; i < picks; i++) {
+        const op = picker.next();
+        counts[op] = (counts[op] ?? 0) + 1;
+      }
+      const shares = expected as Partial<Record<OpKind, number>>;
+      assert.deepEqual(Object.keys(counts).sort(), Object.keys(shares).sort());
+      for (const [op, share] of Object.entries(shares)) {
+        const observed = counts[op as OpKind]! / picks;
+        assert.ok(Math.abs(observed - share) < 0.006, `${op}: ${observed} vs ${share}`);
+      }
+    });
+  }
+
+  it('a mix whose shares do not sum to 1 is refused', () => {
+    assert.throws(() => new OpPicker([{ op: 'read', share: 0.5 }, { op: 'update', share: 0.4 }], new Rng(1)), /sum to 1/);
+  });
+});
+
+describe('arguments', () => {
+  const parse = (args: string): BenchSettings => {
+    const s = parseBenchArgs(args.split(' ').filter((a) => a !== ''));
+    assert.notEqual(s, 'help');
+    return s as BenchSettings;
+  };
+
+  it('defaults', () => {
+    const s = parse('raw-put');
+    assert.equal(s.workload.name, 'raw-put');
+    assert.equal(s.target, 'flotilla');
+    assert.equal(s.pdEndpoints, null);
+    assert.equal(s.workers, 2);
+    assert.equal(s.concurrency, 64);
+    assert.equal(s.valueSize, 256);
+    assert.equal(s.distribution, 'uniform');
+    assert.equal(s.durationS, 10);
+    assert.equal(parse('ycsb-b').distribution, 'zipfian');
+    assert.equal(parse('ycsb-b --distribution uniform').distribution, 'uniform');
+  });
+
+  it('flags', () => {
+    const s = parse('ycsb-a --workers 3 --concurrency 10 --duration 5 --distribution uniform --value-size 1024 --pd 127.0.0.1:2379,h:1 --keys 50');
+    assert.deepEqual([s.workers, s.concurrency, s.durationS, s.distribution, s.valueSize, s.keys], [3, 10, 5, 'uniform', 1024, 50]);
+    assert.deepEqual(s.pdEndpoints, ['127.0.0.1:2379', 'h:1']);
+    assert.equal(parse('raw-get --target both').target, 'both');
+    assert.equal(parseBenchArgs(['--help']), 'help');
+  });
+
+  for (const [args, message] of [
+    ['', /expected one workload/],
+    ['nope', /unknown workload nope/],
+    ['raw-put raw-get', /expected one workload/],
+    ['raw-put --workers 0', /--workers 0/],
+    ['raw-put --workers 4 --concurrency 3', /below --workers/],
+    ['raw-put --concurrency 1.5', /--concurrency 1.5/],
+    ['raw-put --distribution pareto', /--distribution pareto: expected one of zipfian, uniform/],
+    ['raw-put --target mysql', /--target mysql/],
+    ['raw-put --target etcd --pd 127.0.0.1:2379', /needs --target flotilla/],
+    ['raw-put --pd nohost', /not host:port/],
+    ['raw-put --pds 2', /odd count/],
+    ['raw-put --duration 0', /--duration 0/],
+    ['raw-put --frobnicate', /frobnicate/],
+  ] as const) {
+    it(`refuses "${args}"`, () => {
+      assert.throws(() => parseBenchArgs(args.split(' ').filter((a) => a !== '')), (err: unknown) => err instanceof UsageError && message.test(err.message));
+    });
+  }
+
+  it('concurrency is spread over workers: the loops sum to C and differ by at most one', () => {
+    for (const [c, w] of [[64, 2], [10, 3], [7, 7], [1, 1], [100, 8]] as const) {
+      const loops = Array.from({ length: w }, (_, i) => loopsOfWorker(c, w, i));
+      assert.equal(loops.reduce((a, b) => a + b, 0), c, `${c}/${w}`);
+      assert.ok(Math.max(...loops) - Math.min(...loops) <= 1, `${c}/${w}: ${loops.join(',')}`);
+    }
+  });
+});
+
+describe('merging worker reports', () => {
+  it('a second is reported once every worker has sent it, with the ops and p99 of all', () => {
+    const lines: TimelinePoint[] = [];
+    const merger = new IntervalMerger(2, (p) => lines.push(p));
+    const interval = (index: number, second: number, us: number[], errors: Record<string, number> = {}) => {
+      const h = newLatencyHistogram();
+      for (const v of us) recordLatencyUs(h, v);
+      merger.add({ kind: 'interval', index, second, ops: { read: us.length }, errors, histogram: encodeHistogram(h) });
+    };
+    interval(0, 1, [1000, 2000]);
+    assert.equal(lines.length, 0);
+    interval(1, 1, [3000], { conflict: 2 });
+    assert.equal(lines.length, 1);
+    assert.equal(lines[0]!.opsPerSec, 3);
+    assert.ok(Math.abs(lines[0]!.p99Ms - 3) < 0.01);
+    interval(1, 2, [500]);
+    interval(0, 2, [700]);
+    interval(0, 2, [900]); // a worker's tail folded into its last second: not a second line
+    assert.equal(lines.length, 2);
+    assert.deepEqual(merger.timeline().map((p) => [p.second, p.opsPerSec]), [[1, 3], [2, 3]]);
+    assert.equal(merger.total.totalCount, 6);
+    assert.deepEqual(merger.errors, { conflict: 2 });
+    assert.equal(merger.opsByKind.read, 6);
+  });
+});
+
+function syntheticResult(target: 'flotilla' | 'etcd', opsPerSec: number, p99Ms: number): RunResult {
+  const cpu = { name: 'x', cpuPercent: 50, cpuUsPerOp: 100 };
+  return {
+    target, workload: 'ycsb-a <&>', startedAt: '2026-11-30T00:00:00.000Z',
+    settings: { workers: 2, concurrency: 64, durationS: 3, warmupS: 1, keys: 100, accounts: 10, distribution: 'zipfian', valueSize: 256, seed: 1, cluster: '1 PD | 3 stores' },
+    ops: opsPerSec * 3, opsPerSec, opsByKind: { read: opsPerSec * 3 },
+    latencyMs: { p50: p99Ms / 4, p95: p99Ms / 2, p99: p99Ms, p999: p99Ms * 2, max: p99Ms * 3, mean: p99Ms / 3 },
+    errors: { conflict: 3, DeadlineExceeded: 1 },
+    timeline: [1, 2, 3].map((second) => ({ second, opsPerSec: opsPerSec + second, p99Ms })),
+    cpu: { generator: [cpu], generatorTotal: cpu, servers: [cpu, { name: 'gone', cpuPercent: NaN, cpuUsPerOp: NaN }] },
+    invariant: target === 'flotilla' ? { expectedTotal: 10, actualTotal: 10, isConserved: true } : null,
+  };
+}
+
+/** Tags balance: every opened element is closed in order (self-closing ones stand alone). */
+function assertBalancedXml(xml: string): void {
+  const stack: string[] = [];
+  for (const m of xml.matchAll(/<(\/?)([a-zA-Z]+)([^>]*?)(\/?)>/g)) {
+    const [, closing, name, attrs, selfClosing] = m;
+    assert.equal((attrs!.match(/"/g) ?? []).length % 2, 0, `unbalanced quotes in <${name}${attrs}>`);
+    if (selfClosing === '/') continue;
+    if (closing === '/') assert.equal(stack.pop(), name, `</${name}> closes the wrong element`);
+    else stack.push(name!);
+  }
+  assert.deepEqual(stack, [], 'unclosed elements');
+  assert.ok(!/&(?!amp;|lt;|gt;|quot;)/.test(xml), 'a bare & in the SVG');
+}
+
+describe('writers', () => {
+  const results = [syntheticResult('flotilla', 2000, 8), syntheticResult('etcd', 1000, 4)];
+
+  it('the SVG is well-formed: two panels, a polyline per series and panel, one point per second', () => {
+    const svg = renderSvg(results);
+    assert.ok(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"'));
+    assertBalancedXml(svg);
+    const polylines = [...svg.matchAll(/<polyline [^>]*points="([^"]*)"/g)];
+    assert.equal(polylines.length, 4);
+    for (const p of polylines) {
+      const points = p[1]!.split(' ');
+      assert.equal(points.length, 3);
+      for (const pt of points) assert.match(pt, /^-?\d+(\.\d+)?,-?\d+(\.\d+)?$/);
+    }
+    assert.match(svg, /ycsb-a &lt;&amp;&gt;: throughput/);
+    assert.match(svg, />ops\/s</);
+    assert.match(svg, />p99 ms</);
+    assert.match(svg, />seconds</);
+    assertBalancedXml(renderSvg([{ ...results[0]!, timeline: [] }]));
+  });
+
+  it('the Markdown tables have as many cells as their header; the comparison has the ratios', () => {
+    const md = renderMarkdown(results);
+    let columns = 0;
+    for (const line of md.split('\n')) {
+      if (!line.startsWith('|')) {
+        columns = 0;
+        continue;
+      }
+      const cells = line.replace(/\\\|/g, '').split('|').length - 2;
+      if (columns === 0) columns = cells;
+      else assert.equal(cells, columns, line);
+    }
+    assert.match(md, /\| flotilla \| 1 PD \\\| 3 stores \| 2,000 \| 2\.00 \| 4\.00 \| 8\.00 \| 16\.00 \| 24\.00 \| conflict 3, DeadlineExceeded 1 \|/);
+    assert.match(md, /Balances on flotilla: conserved/);
+    assert.match(md, /\| gone \| unknown \|/);
+    const comparison = renderComparison(results)!;
+    assert.match(comparison, /\| ops\/s \| 2,000 \| 1,000 \| 2\.00× \|/);
+    assert.match(comparison, /\| p99 ms \| 8\.00 \| 4\.00 \| 2\.00× \|/);
+    assert.equal(renderComparison([results[0]!]), null);
+  });
+
+  it('axis maxima are 1, 2 or 5 times a power of ten at or above the data', () => {
+    assert.deepEqual([niceMax(0), niceMax(0.3), niceMax(1), niceMax(1.01), niceMax(3), niceMax(7), niceMax(4321)], [1, 0.5, 1, 2, 5, 10, 5000]);
+  });
+});
+
+describe('the cluster the harness starts', () => {
+  it("LocalCluster's free-port mode ignores the port fields; the fixed mode (the playground's) still checks them", () => {
+    const o = { ...LOCAL_CLUSTER_DEFAULTS, pdClientPort: 0, storePortBase: 0, statusPortBase: 0 };
+    assert.doesNotThrow(() => validateLocalClusterOptions({ ...o, portMode: 'free' }));
+    assert.throws(() => validateLocalClusterOptions(o), /PD port 0 is not a usable port/);
+    assert.equal(LOCAL_CLUSTER_DEFAULTS.portMode, undefined);
+    assert.throws(() => validateLocalClusterOptions({ ...o, portMode: 'free', pds: 2 }), /PD members must be 1, 3, 5 or 7/);
+  });
+});
