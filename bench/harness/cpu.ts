@@ -25,7 +25,7 @@ export function processCpuMs(pid: number): number | null {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces and parentheses: fields restart after the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[13])) * 1000) / CLOCK_TICKS_PER_SECOND; // fields 14 (utime), 15 (stime)
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND; // fields 14 (utime), 15 (stime)
   } catch {
     return null; // exited, or not Linux: the figure is reported as unknown
   }

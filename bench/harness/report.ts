@@ -68,7 +68,7 @@ export function renderComparison(results: readonly RunResult[]): string | null {
     '| | Flotilla | etcd | Flotilla / etcd |',
     '| --- | ---: | ---: | ---: |',
     `| ops/s | ${fmtInt(flotilla.opsPerSec)} | ${fmtInt(etcd.opsPerSec)} | ${ratio(flotilla.opsPerSec, etcd.opsPerSec)} |`,
-    `| p50 ms | ${fmtMs(flotilla.latencyMs.p50)} | ${fmtMs(etcd.latencyMs.p50)} | ${ratio(flotilla.latencyMs.p50, etcd.latencyMs.p99)} |`,
+    `| p50 ms | ${fmtMs(flotilla.latencyMs.p50)} | ${fmtMs(etcd.latencyMs.p50)} | ${ratio(flotilla.latencyMs.p50, etcd.latencyMs.p50)} |`,
     `| p99 ms | ${fmtMs(flotilla.latencyMs.p99)} | ${fmtMs(etcd.latencyMs.p99)} | ${ratio(flotilla.latencyMs.p99, etcd.latencyMs.p99)} |`,
   ].join('\n');
 }
