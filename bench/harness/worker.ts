@@ -26,7 +26,7 @@ export function errorTypeOf(err: unknown): string {
   return typeof err;
 }
 
-class Recorder {
+export class Recorder {
   private histogram = newLatencyHistogram();
   private ops: Record<string, number> = {};
   private errors: Record<string, number> = {};
@@ -50,7 +50,7 @@ class Recorder {
   }
 }
 
-interface LoopContext {
+export interface LoopContext {
   readonly target: BenchTarget;
   readonly start: WorkerStart;
   readonly value: Buffer;
@@ -59,7 +59,7 @@ interface LoopContext {
   readonly endAtMs: number;
 }
 
-async function runLoop(ctx: LoopContext, loopIndex: number): Promise<void> {
+export async function runLoop(ctx: LoopContext, loopIndex: number): Promise<void> {
   const rng = new Rng((ctx.start.seed * 7919 + ctx.start.index * 104_729 + loopIndex * 31) >>> 0);
   const keyChooser: KeyChooser = makeKeyChooser(ctx.start.distribution, ctx.start.keys, rng);
   const accountChooser: KeyChooser = makeKeyChooser(ctx.start.distribution, ctx.start.accounts, rng);

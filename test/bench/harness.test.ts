@@ -1,5 +1,6 @@
 // The F9 bench harness's pure parts, no cluster: key choice against its formula, histogram merge,
 // operation mixes, argument parsing, the per-second merge of worker reports, and the writers.
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { loopsOfWorker, parseBenchArgs, UsageError, type BenchSettings } from '../../bench/harness/args.js';
@@ -8,6 +9,10 @@ import { keyOf, Rng, UniformChooser, zeta, ZipfianChooser, zipfianProbability } 
 import { niceMax, renderComparison, renderMarkdown, renderSvg } from '../../bench/harness/report.js';
 import type { RunResult, TimelinePoint } from '../../bench/harness/result.js';
 import { IntervalMerger } from '../../bench/harness/run.js';
+import { CLOCK_TICKS_PER_SECOND, processCpuMs } from '../../bench/harness/cpu.js';
+import type { WorkerStart } from '../../bench/harness/protocol.js';
+import type { BenchTarget } from '../../bench/harness/target.js';
+import { Recorder, runLoop, type LoopContext } from '../../bench/harness/worker.js';
 import { LOCAL_CLUSTER_DEFAULTS, validateLocalClusterOptions } from '../../deploy/index.js';
 import { OpPicker, WORKLOADS, workloadNamed, type OpKind } from '../../bench/harness/workloads.js';
 
@@ -291,5 +296,66 @@ describe('the cluster the harness starts', () => {
     assert.throws(() => validateLocalClusterOptions(o), /PD port 0 is not a usable port/);
     assert.equal(LOCAL_CLUSTER_DEFAULTS.portMode, undefined);
     assert.throws(() => validateLocalClusterOptions({ ...o, portMode: 'free', pds: 2 }), /PD members must be 1, 3, 5 or 7/);
+  });
+});
+
+describe('held-back checks (plants of the F9 checkpoint)', () => {
+  it('the comparison table divides like by like: each row is Flotilla / etcd of the same figure', () => {
+    const flotilla = syntheticResult('flotilla', 3000, 8); // p50 2, p99 8
+    const etcd = syntheticResult('etcd', 1500, 40); // p50 10, p99 40
+    const table = renderComparison([flotilla, etcd]) ?? '';
+    const row = (name: string): string[] => (table.split('\n').find((l) => l.startsWith(`| ${name} `)) ?? '').split('|').map((c) => c.trim());
+    assert.equal(row('ops/s')[4], '2.00×');
+    assert.equal(row('p50 ms')[4], '0.20×', table);
+    assert.equal(row('p99 ms')[4], '0.20×', table);
+  });
+
+  it("a process's CPU from /proc counts user and system time, as process.cpuUsage() does", () => {
+    const before = process.cpuUsage();
+    const procBefore = processCpuMs(process.pid)!;
+    // Burn system time (syscalls) and user time for a while.
+    const until = performance.now() + 400;
+    let n = 0;
+    while (performance.now() < until) {
+      readFileSync('/proc/self/stat');
+      n++;
+    }
+    const used = process.cpuUsage(before);
+    const procMs = processCpuMs(process.pid)! - procBefore;
+    assert.ok(n > 0);
+    assert.ok(used.system / 1000 >= 40, `the loop spent ${used.system / 1000} ms of system time (needs ≥ 40 to tell user from user+system)`);
+    const tickMs = 1000 / CLOCK_TICKS_PER_SECOND;
+    const expectedMs = (used.user + used.system) / 1000;
+    assert.ok(Math.abs(procMs - expectedMs) <= 4 * tickMs + 0.15 * expectedMs, `/proc says ${procMs} ms, cpuUsage ${expectedMs} ms`);
+  });
+
+  it('only operations that start inside the measured window are recorded (the warm-up is run and dropped)', async () => {
+    const started: number[] = [];
+    const target: BenchTarget = {
+      kind: 'flotilla',
+      get: async () => {
+        started.push(performance.now());
+        await new Promise((r) => setTimeout(r, 40));
+        return null;
+      },
+      put: () => Promise.resolve(),
+      scan: () => Promise.resolve(0),
+      transfer: () => Promise.resolve('committed'),
+      close: () => Promise.resolve(),
+    };
+    const start: WorkerStart = {
+      kind: 'start', index: 0, target: { kind: 'flotilla', pdEndpoints: [] }, loops: 1, mix: workloadNamed('ycsb-c')!.mix,
+      keys: 10, accounts: 10, distribution: 'uniform', valueSize: 8, seed: 1,
+    };
+    const recorder = new Recorder();
+    const t0 = performance.now();
+    // The first operation starts at once and ends after the window opened: it must not count.
+    const ctx: LoopContext = { target, start, value: Buffer.alloc(8), recorder, measureFromMs: t0 + 20, endAtMs: t0 + 150 };
+    await runLoop(ctx, 0);
+    const inWindow = started.filter((s) => s >= ctx.measureFromMs).length;
+    assert.ok(started.length >= 2 && started[0]! < ctx.measureFromMs, `operations started at ${started.map((s) => (s - t0).toFixed(0)).join(', ')} ms`);
+    const message = recorder.flush(0, 1);
+    assert.equal(message.kind, 'interval');
+    assert.equal(message.kind === 'interval' ? message.ops.read : -1, inWindow);
   });
 });
