@@ -23,6 +23,7 @@ import {
   regionFromWire,
   silentLogger,
   sleepMs,
+  unboundedAbortController,
   storeFromWire,
   u64FromWire,
   withDeadline,
@@ -100,7 +101,12 @@ export class PdClient {
   private readonly storeFetches = new Map<number, StoreFetch>();
   /** How often each store was invalidated (bounded by the number of stores). */
   private readonly storeGenerations = new Map<number, number>();
-  private readonly closing = new AbortController();
+  /**
+   * Aborted by close(). Every call waiting on PD (a back-off, a deadline) listens to it while it
+   * waits and stops listening when it settles, so the listeners are the calls in flight — often
+   * more than Node's warning threshold of 10, never a leak.
+   */
+  private readonly closing = unboundedAbortController();
 
   private constructor(
     private readonly session: PdSession,

@@ -1,6 +1,7 @@
 // Retry with exponential back-off, jitter from an injected Rng (so a seed replays it), an attempt
 // cap and a total deadline. grpc-js's backoff uses Math.random; ours must be replayable.
 
+import { setMaxListeners } from 'node:events';
 import { FlotillaError } from './errors.js';
 import { invariant } from './invariant.js';
 import type { Rng } from './rng.js';
@@ -66,6 +67,17 @@ export class Backoff {
     this.attempts++;
     return delay;
   }
+}
+
+/**
+ * An AbortController whose signal may have any number of listeners without Node's
+ * MaxListenersExceededWarning: for a shared "closing" signal that every waiting call listens to
+ * (and stops listening to when it settles), so the count is the calls in flight, not a leak.
+ */
+export function unboundedAbortController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
 
 /** Resolves after `ms`; rejects with Unavailable (cause: the abort reason) if `signal` aborts first. */

@@ -15,7 +15,7 @@
 //      │                                                               discover (one GetMembers round shared by all callers)
 //      └ anything else ──► thrown as is; the call's deadline reached ──► the last error's code
 
-import { Backoff, sleepMs, type BackoffPolicy } from './backoff.js';
+import { Backoff, sleepMs, unboundedAbortController, type BackoffPolicy } from './backoff.js';
 import { FlotillaError } from './errors.js';
 import { ChannelCache, channelCredentials, INSECURE, type grpc, type SecurityConfig } from './grpc.js';
 import type { Logger } from './logger.js';
@@ -170,7 +170,12 @@ export class PdSession {
   private lastLeaderAddress: string;
   private discovering: Promise<PdLeader> | null = null;
   private readonly inflight = new Set<grpc.ClientUnaryCall>();
-  private readonly closing = new AbortController();
+  /**
+   * Aborted by close(). Every call waiting on PD (a back-off, a deadline) listens to it while it
+   * waits and stops listening when it settles, so the listeners are the calls in flight — often
+   * more than Node's warning threshold of 10, never a leak.
+   */
+  private readonly closing = unboundedAbortController();
   private isClosedNow = false;
 
   private constructor(

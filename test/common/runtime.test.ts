@@ -7,6 +7,7 @@ import {
   createRng, Backoff, retryWithBackoff, FlotillaError, TaskGroup, silentLogger, armFailpoint, disarmAllFailpoints,
   failpoint, armFailpointsFromSpec, parseFailAction, createMetricsRegistry, startMetricsServer, Counter,
   createGrpcServer, startGrpcServer, ChannelCache, channelCredentials, INSECURE, grpc, deadlineAfterMs, describeFatal, ConfigError,
+  sleepMs, unboundedAbortController,
 } from '../../common/index.js';
 
 function httpGet(port: number, path: string): Promise<{ status: number; body: string; type: string }> {
@@ -99,6 +100,26 @@ describe('backoff', () => {
       { code: 'TxnLockNotFound' },
     );
     assert.equal(calls, 1);
+  });
+
+  it('a shared closing signal takes any number of waiting sleeps without a leak warning, and they all stop listening', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w.name);
+    };
+    process.on('warning', onWarning);
+    try {
+      const closing = unboundedAbortController();
+      await Promise.all(Array.from({ length: 100 }, () => sleepMs(5, closing.signal)));
+      const aborted = Promise.allSettled(Array.from({ length: 100 }, () => sleepMs(60_000, closing.signal)));
+      closing.abort();
+      const outcomes = await aborted;
+      assert.ok(outcomes.every((o) => o.status === 'rejected'));
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(warnings, []);
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 });
 
