@@ -10,7 +10,7 @@ import { keyOf, makeKeyChooser, Rng, type KeyChooser } from './key-chooser.js';
 import { openTarget } from './open-target.js';
 import { ACCOUNT_KEY_PREFIX, RAW_KEY_PREFIX, TRANSFER_AMOUNT_MAX, type ParentMessage, type WorkerGo, type WorkerMessage, type WorkerStart } from './protocol.js';
 import type { BenchTarget } from './target.js';
-import { OpPicker, type OpKind } from './workloads.js';
+import { OpPicker, SCAN_LENGTH_MAX, type OpKind } from './workloads.js';
 
 /** How often a worker reports. */
 const INTERVAL_MS = 1_000;
@@ -59,16 +59,28 @@ export interface LoopContext {
   readonly endAtMs: number;
 }
 
+/** Keys one loop inserts before it overwrites its own (YCSB E inserts 5% of its operations). */
+const INSERTS_PER_LOOP_MAX = 10_000;
+/** Loops per worker the insert key blocks leave room for (more share blocks: harmless overwrites). */
+const LOOPS_PER_WORKER_MAX = 4_096;
+
+/** A loop's inserted keys: its own block above the preloaded keys. */
+interface InsertState {
+  readonly base: number;
+  count: number;
+}
+
 export async function runLoop(ctx: LoopContext, loopIndex: number): Promise<void> {
   const rng = new Rng((ctx.start.seed * 7919 + ctx.start.index * 104_729 + loopIndex * 31) >>> 0);
   const keyChooser: KeyChooser = makeKeyChooser(ctx.start.distribution, ctx.start.keys, rng);
   const accountChooser: KeyChooser = makeKeyChooser(ctx.start.distribution, ctx.start.accounts, rng);
   const picker = new OpPicker(ctx.start.mix, rng);
+  const inserts: InsertState = { base: ctx.start.keys + (ctx.start.index * LOOPS_PER_WORKER_MAX + loopIndex) * INSERTS_PER_LOOP_MAX, count: 0 };
   while (performance.now() < ctx.endAtMs) {
     const op = picker.next();
     const startedMs = performance.now();
     try {
-      const outcome = await runOp(ctx, op, keyChooser, accountChooser, rng);
+      const outcome = await runOp(ctx, op, keyChooser, accountChooser, rng, inserts);
       if (startedMs < ctx.measureFromMs) continue;
       if (outcome === 'ok') ctx.recorder.success(op, (performance.now() - startedMs) * 1000);
       else ctx.recorder.failure(outcome);
@@ -78,13 +90,26 @@ export async function runLoop(ctx: LoopContext, loopIndex: number): Promise<void
   }
 }
 
-async function runOp(ctx: LoopContext, op: OpKind, keys: KeyChooser, accounts: KeyChooser, rng: Rng): Promise<'ok' | 'conflict' | 'insufficient'> {
+async function runOp(ctx: LoopContext, op: OpKind, keys: KeyChooser, accounts: KeyChooser, rng: Rng, inserts: InsertState): Promise<'ok' | 'conflict' | 'insufficient'> {
   switch (op) {
     case 'read':
       await ctx.target.get(keyOf(RAW_KEY_PREFIX, keys.next()));
       return 'ok';
     case 'update':
       await ctx.target.put(keyOf(RAW_KEY_PREFIX, keys.next()), ctx.value);
+      return 'ok';
+    case 'scan':
+      await ctx.target.scan(keyOf(RAW_KEY_PREFIX, keys.next()), 1 + rng.below(SCAN_LENGTH_MAX));
+      return 'ok';
+    case 'rmw': {
+      const key = keyOf(RAW_KEY_PREFIX, keys.next());
+      await ctx.target.get(key);
+      await ctx.target.put(key, ctx.value);
+      return 'ok';
+    }
+    case 'insert':
+      // A key above the preloaded ones that no other loop inserts (each loop has its own block).
+      await ctx.target.put(keyOf(RAW_KEY_PREFIX, inserts.base + (inserts.count++ % INSERTS_PER_LOOP_MAX)), ctx.value);
       return 'ok';
     case 'transfer': {
       const from = accounts.next();

@@ -7,7 +7,10 @@ import type { TargetKind } from './target.js';
 import type { Distribution, Rng } from './key-chooser.js';
 
 /** One operation a worker loop issues. */
-export type OpKind = 'read' | 'update' | 'transfer';
+export type OpKind = 'read' | 'update' | 'transfer' | 'scan' | 'rmw' | 'insert';
+
+/** Longest scan of YCSB E: a scan reads a uniform 1 … this many pairs (YCSB's maxscanlength). */
+export const SCAN_LENGTH_MAX = 100;
 /** What the parent loads before the measured run: raw keys, transactional accounts, or nothing. */
 export type Preload = 'keys' | 'accounts' | 'none';
 
@@ -37,6 +40,8 @@ export const WORKLOADS: readonly WorkloadSpec[] = [
   { name: 'ycsb-a', description: 'YCSB A: 50% read, 50% update', preload: 'keys', mix: [{ op: 'read', share: 0.5 }, { op: 'update', share: 0.5 }], distributionDefault: 'zipfian', targets: BOTH },
   { name: 'ycsb-b', description: 'YCSB B: 95% read, 5% update', preload: 'keys', mix: [{ op: 'read', share: 0.95 }, { op: 'update', share: 0.05 }], distributionDefault: 'zipfian', targets: BOTH },
   { name: 'ycsb-c', description: 'YCSB C: 100% read', preload: 'keys', mix: [{ op: 'read', share: 1 }], distributionDefault: 'zipfian', targets: BOTH },
+  { name: 'ycsb-e', description: `YCSB E: 95% scan of 1…${SCAN_LENGTH_MAX} pairs from a chosen key, 5% insert of a new key`, preload: 'keys', mix: [{ op: 'scan', share: 0.95 }, { op: 'insert', share: 0.05 }], distributionDefault: 'zipfian', targets: BOTH },
+  { name: 'ycsb-f', description: 'YCSB F: 50% read, 50% read-modify-write (a get, then a put of the same key)', preload: 'keys', mix: [{ op: 'read', share: 0.5 }, { op: 'rmw', share: 0.5 }], distributionDefault: 'zipfian', targets: BOTH },
 ];
 
 export function workloadNamed(name: string): WorkloadSpec | undefined {

@@ -106,7 +106,7 @@ describe('workloads', () => {
     for (const w of WORKLOADS) assert.doesNotThrow(() => new OpPicker(w.mix, new Rng(1)), w.name);
   });
 
-  for (const [name, expected] of [['ycsb-a', { read: 0.5, update: 0.5 }], ['ycsb-b', { read: 0.95, update: 0.05 }], ['ycsb-c', { read: 1 }], ['raw-put', { update: 1 }], ['txn-transfer', { transfer: 1 }]] as const) {
+  for (const [name, expected] of [['ycsb-a', { read: 0.5, update: 0.5 }], ['ycsb-b', { read: 0.95, update: 0.05 }], ['ycsb-c', { read: 1 }], ['ycsb-e', { scan: 0.95, insert: 0.05 }], ['ycsb-f', { read: 0.5, rmw: 0.5 }], ['raw-put', { update: 1 }], ['txn-transfer', { transfer: 1 }]] as const) {
     it(`${name} issues its mix's proportions`, () => {
       const w = workloadNamed(name)!;
       const picker = new OpPicker(w.mix, new Rng(11));
@@ -357,5 +357,73 @@ describe('held-back checks (plants of the F9 checkpoint)', () => {
     const message = recorder.flush(0, 1);
     assert.equal(message.kind, 'interval');
     assert.equal(message.kind === 'interval' ? message.ops.read : -1, inWindow);
+  });
+});
+
+describe('YCSB E and F operations in the worker loop', () => {
+  /** Runs one loop of `workload` for `ms` against a recording fake target. */
+  async function drive(workload: string, index: number, loopIndex: number, ms: number): Promise<{ calls: [string, string, number?][] }> {
+    const calls: [string, string, number?][] = [];
+    const target: BenchTarget = {
+      kind: 'flotilla',
+      get: async (key) => {
+        calls.push(['get', key.toString()]);
+        await new Promise((r) => setImmediate(r));
+        return null;
+      },
+      put: async (key) => {
+        calls.push(['put', key.toString()]);
+        await new Promise((r) => setImmediate(r));
+      },
+      scan: async (start, limit) => {
+        calls.push(['scan', start.toString(), limit]);
+        await new Promise((r) => setImmediate(r));
+        return limit;
+      },
+      transfer: () => Promise.resolve('committed'),
+      close: () => Promise.resolve(),
+    };
+    const start: WorkerStart = {
+      kind: 'start', index, target: { kind: 'flotilla', pdEndpoints: [] }, loops: 1, mix: workloadNamed(workload)!.mix,
+      keys: 1_000, accounts: 10, distribution: 'uniform', valueSize: 8, seed: 7,
+    };
+    const t0 = performance.now();
+    await runLoop({ target, start, value: Buffer.alloc(8), recorder: new Recorder(), measureFromMs: t0, endAtMs: t0 + ms }, loopIndex);
+    return { calls };
+  }
+
+  it('ycsb-e scans 1…100 pairs from a preloaded key and inserts keys above the preloaded ones, never the same twice in a loop nor across loops', async () => {
+    // Loops of two workers with the same loop index, and two loops of one worker.
+    const a = await drive('ycsb-e', 0, 0, 150);
+    const b = await drive('ycsb-e', 1, 0, 150);
+    const c = await drive('ycsb-e', 0, 1, 150);
+    const scans = a.calls.filter((c) => c[0] === 'scan');
+    assert.ok(scans.length > 20);
+    for (const [, key, limit] of scans) {
+      assert.ok(limit! >= 1 && limit! <= 100, `scan limit ${limit}`);
+      assert.ok(Number(key.slice(1)) < 1_000, `scan from a preloaded key, got ${key}`);
+    }
+    const inserted = (calls: [string, string, number?][]): string[] => calls.filter((c) => c[0] === 'put').map((c) => c[1]);
+    const ia = inserted(a.calls);
+    const ib = inserted(b.calls);
+    const ic = inserted(c.calls);
+    assert.ok(ia.length > 0 && ib.length > 0 && ic.length > 0);
+    const all = [...ia, ...ib, ...ic];
+    for (const k of all) assert.ok(Number(k.slice(1)) >= 1_000, `insert above the preloaded keys, got ${k}`);
+    assert.equal(new Set(all).size, all.length, 'no key inserted twice');
+  });
+
+  it('ycsb-f reads a key, and a read-modify-write is a get then a put of the same key', async () => {
+    const { calls } = await drive('ycsb-f', 0, 0, 150);
+    let rmw = 0;
+    for (let i = 0; i < calls.length; i++) {
+      const [kind, key] = calls[i]!;
+      assert.notEqual(kind, 'scan');
+      if (kind === 'put') {
+        assert.deepEqual(calls[i - 1], ['get', key], 'a put follows the get of its own key');
+        rmw++;
+      }
+    }
+    assert.ok(rmw > 5, `read-modify-writes: ${rmw}`);
   });
 });
