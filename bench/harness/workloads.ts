@@ -1,5 +1,5 @@
 // The workloads the harness runs, as data: what each preloads and its operation mix. A new
-// workload (YCSB D–F, txn point get, TSO) is a row here plus, for a new operation kind, one case
+// workload (YCSB D, txn point get, TSO) is a row here plus, for a new operation kind, one case
 // in the worker's operation switch (worker.ts) — nothing else changes.
 
 import assert from 'node:assert/strict';
