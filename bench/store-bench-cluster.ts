@@ -2,13 +2,13 @@
 // with free ports and fresh data dirs under one temp dir — and the samples taken around each
 // measured point: every process's CPU time and RSS from /proc, every store's /metrics.
 
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   allocatePdMember, allocateStorePorts, startPdProcess, startStoreProcess, waitFor, type LocalProcess, type StorePorts,
 } from '../deploy/index.js';
+import { processCpuMs } from './harness/cpu.js';
 import type { RegionRoute } from './store-bench-protocol.js';
 
 /**
@@ -153,15 +153,7 @@ async function storeStatus(store: BenchStore): Promise<StoreStatus> {
 
 // ── /proc ──
 
-/** Clock ticks per second of /proc/<pid>/stat's utime and stime. */
-export const CLOCK_TICKS_PER_SECOND: number = (() => {
-  try {
-    const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-    return Number.isFinite(n) && n > 0 ? n : 100;
-  } catch {
-    return 100; // getconf missing: 100 is Linux's USER_HZ on every common platform
-  }
-})();
+export { CLOCK_TICKS_PER_SECOND } from './harness/cpu.js';
 
 export interface ProcessSample {
   /** utime + stime, ms. */
@@ -169,15 +161,11 @@ export interface ProcessSample {
   readonly rssKiB: number;
 }
 
-/** CPU time and RSS of a live process from /proc (Linux only). */
+/** CPU time (harness/cpu.ts's one /proc reader) and RSS of a live process (Linux only). */
 export function sampleProcess(pid: number): ProcessSample {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // The command name (field 2) may hold spaces and parentheses: fields restart after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]); // fields 14 (utime) and 15 (stime)
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const rss = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
-  return { cpuMs: (ticks * 1000) / CLOCK_TICKS_PER_SECOND, rssKiB: rss === null ? NaN : Number(rss[1]) };
+  return { cpuMs: processCpuMs(pid) ?? NaN, rssKiB: rss === null ? NaN : Number(rss[1]) };
 }
 
 // ── /metrics ──
