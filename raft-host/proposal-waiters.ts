@@ -9,6 +9,8 @@ export type WaiterOutcome = 'applied' | 'stale' | 'timeout' | 'failed';
 
 interface Waiter<T> {
   readonly term: number;
+  /** Proposals the entry answers (a store's write-batch entry carries many). */
+  readonly count: number;
   readonly resolve: (r: T) => void;
   readonly reject: (e: unknown) => void;
   readonly timer: NodeJS.Timeout | null;
@@ -18,8 +20,8 @@ export interface ProposalWaitersOptions {
   /** Names the group in error messages ("PD", "region 7"). */
   readonly what: string;
   readonly timeoutMs: number;
-  /** Called once per settled proposal (metrics). */
-  readonly onOutcome?: (outcome: WaiterOutcome) => void;
+  /** Called once per settled entry with the proposals it answers (metrics). */
+  readonly onOutcome?: (outcome: WaiterOutcome, proposals: number) => void;
 }
 
 export class ProposalWaiters<T> {
@@ -37,7 +39,7 @@ export class ProposalWaiters<T> {
    * (2) leader B of term 3, with a log ending at 5, overwrites A's tail; (3) A wins term 4,
    * appends its empty entry at 6 and the next proposal at 7 — so it is settled StaleCommand now.
    */
-  wait(index: number, term: number): Promise<T> {
+  wait(index: number, term: number, count = 1): Promise<T> {
     invariant(index > 0, 'a leader proposal names its entry');
     const old = this.waiters.get(index);
     if (old !== undefined) {
@@ -49,12 +51,12 @@ export class ProposalWaiters<T> {
       if (this.options.timeoutMs > 0) {
         timer = setTimeout(() => {
           this.waiters.delete(index);
-          this.options.onOutcome?.('timeout');
+          this.options.onOutcome?.('timeout', count);
           reject(new FlotillaError('DeadlineExceeded', `${this.options.what}: proposal at index ${index} not applied within ${this.options.timeoutMs} ms (outcome unknown)`));
         }, this.options.timeoutMs);
         timer.unref();
       }
-      this.waiters.set(index, { term, resolve, reject, timer });
+      this.waiters.set(index, { term, count, resolve, reject, timer });
     });
   }
 
@@ -66,7 +68,7 @@ export class ProposalWaiters<T> {
     this.waiters.delete(index);
     if (w.timer !== null) clearTimeout(w.timer);
     if (w.term === term) {
-      this.options.onOutcome?.('applied');
+      this.options.onOutcome?.('applied', w.count);
       w.resolve(result);
     } else {
       this.settleStale(index, w);
@@ -76,7 +78,7 @@ export class ProposalWaiters<T> {
   private settleStale(index: number, w: Waiter<T>): void {
     this.waiters.delete(index);
     if (w.timer !== null) clearTimeout(w.timer);
-    this.options.onOutcome?.('stale');
+    this.options.onOutcome?.('stale', w.count);
     w.reject(new FlotillaError('StaleCommand', `${this.options.what}: proposal at index ${index} was superseded by a leader change`));
   }
 
@@ -86,7 +88,7 @@ export class ProposalWaiters<T> {
       if (i > index) continue;
       this.waiters.delete(i);
       if (w.timer !== null) clearTimeout(w.timer);
-      this.options.onOutcome?.('failed');
+      this.options.onOutcome?.('failed', w.count);
       w.reject(err);
     }
   }
@@ -94,7 +96,7 @@ export class ProposalWaiters<T> {
   failAll(err: FlotillaError): void {
     for (const w of this.waiters.values()) {
       if (w.timer !== null) clearTimeout(w.timer);
-      this.options.onOutcome?.('failed');
+      this.options.onOutcome?.('failed', w.count);
       w.reject(err);
     }
     this.waiters.clear();

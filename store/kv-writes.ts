@@ -9,7 +9,6 @@ import type { KvLimits } from './kv-routing.js';
 import type { LatchSet } from './latch-set.js';
 import type { Peer } from './peer.js';
 import type { PollLoop } from './poll-loop.js';
-import { encodeWriteCommand } from './raft-cmd.js';
 
 /** Commands waiting for a latch, store-wide; past it new writes answer ServerIsBusy (a hot key cannot queue without bound). */
 export const LATCH_WAITERS_MAX = 10_000;
@@ -81,11 +80,10 @@ export class KvWrites {
     if (!peer.isLeader) throw peer.notLeader();
     if (peer.term !== term) throw new FlotillaError('StaleCommand', `region ${peer.regionId}: leadership changed while the command ran (term ${term} → ${peer.term})`);
     if (this.pending >= this.limits.pendingProposalsMax) throw this.busy();
-    const data = encodeWriteCommand({ regionId: peer.regionId, peerId: peer.peerId, epoch: peer.region.epoch, ops });
     this.pending++;
     const start = performance.now();
     try {
-      const result = await peer.propose(data);
+      const result = await peer.proposeWrite(ops);
       this.metrics?.observeCommitLatency((performance.now() - start) / 1000);
       if (result.kind === 'error') throw result.error;
     } finally {

@@ -113,8 +113,8 @@ export class StoreMetrics {
     this.commitSeconds.observe(seconds);
   }
 
-  countProposal(outcome: ProposalOutcome): void {
-    this.proposals.labels(outcome).inc();
+  countProposal(outcome: ProposalOutcome, proposals = 1): void {
+    this.proposals.labels(outcome).inc(proposals);
   }
 
   /** A peer on this store became leader. */

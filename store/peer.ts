@@ -31,6 +31,7 @@ import { encodeApplyState } from './local-state.js';
 import { type PeerStorage } from './peer-storage.js';
 import { type DecodedCommand, decodeCommand, encodeCompactLogCommand } from './raft-cmd.js';
 import { decideRaftLogGc, type FollowerProgress, type RaftLogGcOptions } from './raft-log-gc.js';
+import { encodeWriteBatch, WRITE_BATCH_OVERHEAD_MAX, writeOpsBytes } from './write-batch-cmd.js';
 
 /** A proposal waits at most this long for its entry to apply; then its outcome is unknown. */
 export const PROPOSAL_TIMEOUT_MS = 10_000;
@@ -71,12 +72,26 @@ export interface PeerInit {
   readonly logger: Logger;
   /** The peer has work (a Ready, or reads to serve): the poll loop picks it up. */
   readonly markDirty: (peer: Peer) => void;
-  readonly onProposalOutcome?: (outcome: 'applied' | 'stale' | 'timeout' | 'failed') => void;
+  /** Proposals settled with an outcome (write commands count one each, also when they share an entry). */
+  readonly onProposalOutcome?: (outcome: 'applied' | 'stale' | 'timeout' | 'failed', proposals: number) => void;
   readonly onBecameLeader?: () => void;
   /** Leadership became ready (the leader applied an entry of its term): tell PD at once. */
   readonly onLeaderReady?: (peer: Peer) => void;
   /** Tests: false sends every read through ReadIndex (default true: lease reads when valid). */
   readonly isLeaseReadEnabled?: boolean;
+}
+
+/** Bytes of write commands joined into one entry, at most (a larger command goes alone). */
+export const WRITE_BATCH_ENTRY_BYTES = 1024 * 1024;
+
+type QueuedProposal =
+  | { readonly kind: 'write'; readonly ops: readonly WriteOp[]; readonly bytes: number; readonly epoch: RegionMeta['epoch']; readonly resolve: (r: ApplyResult) => void; readonly reject: (e: unknown) => void }
+  | { readonly kind: 'data'; readonly data: Uint8Array; readonly resolve: (r: ApplyResult) => void; readonly reject: (e: unknown) => void };
+
+/** One entry of a round's proposal batch and the proposals it answers. */
+interface EntryGroup {
+  readonly data: Uint8Array;
+  readonly members: readonly QueuedProposal[];
 }
 
 interface PendingRead {
@@ -119,7 +134,8 @@ export class Peer {
   private destroyed = false;
   /** Traffic since the last region heartbeat (reset by takeTraffic). */
   private traffic = { bytesWritten: 0, keysWritten: 0, bytesRead: 0, keysRead: 0 };
-  private queued: { readonly data: Uint8Array; readonly resolve: (r: ApplyResult) => void; readonly reject: (e: unknown) => void }[] = [];
+  /** Proposals waiting for the next round: write commands are joined into write-batch entries. */
+  private queued: QueuedProposal[] = [];
   /** Ticks since the last raft log GC check. */
   private gcTicks = 0;
   /** The term in which this leader's CompactLog proposal is in flight; 0: none. */
@@ -195,21 +211,42 @@ export class Peer {
   }
 
   /**
-   * Proposes an encoded command; resolves with its apply result once applied here. Proposals are
-   * queued and handed to raft once per poll round as one batch (one append, one message per
-   * follower carrying them all), not one raft message per request.
+   * Proposes an encoded command (an admin command: it gets an entry of its own); resolves with its
+   * apply result once applied here. Proposals are queued and handed to raft once per poll round as
+   * one batch (one append, one message per follower carrying them all).
    */
   propose(data: Uint8Array): Promise<ApplyResult> {
-    if (this.destroyed) return Promise.reject(new FlotillaError('RegionNotFound', `region ${this.regionId} is gone from this store`, { details: { regionId: this.regionId } }));
-    if (!this.isLeader) return Promise.reject(this.notLeader());
+    const refusal = this.proposalRefusal(data.byteLength);
+    if (refusal !== null) return Promise.reject(refusal);
+    return new Promise<ApplyResult>((resolve, reject) => this.enqueue({ kind: 'data', data, resolve, reject }));
+  }
+
+  /**
+   * Proposes a write command: data modifications decided under the region's current epoch. Every
+   * write command queued in one round travels in one write-batch entry (write-batch-cmd.ts) and
+   * shares its apply result.
+   */
+  proposeWrite(ops: readonly WriteOp[]): Promise<ApplyResult> {
+    const bytes = writeOpsBytes(ops);
+    const refusal = this.proposalRefusal(bytes + WRITE_BATCH_OVERHEAD_MAX);
+    if (refusal !== null) return Promise.reject(refusal);
+    const epoch = this.region.epoch;
+    return new Promise<ApplyResult>((resolve, reject) => this.enqueue({ kind: 'write', ops, bytes, epoch, resolve, reject }));
+  }
+
+  private proposalRefusal(bytes: number): FlotillaError | null {
+    if (this.destroyed) return new FlotillaError('RegionNotFound', `region ${this.regionId} is gone from this store`, { details: { regionId: this.regionId } });
+    if (!this.isLeader) return this.notLeader();
     const limit = this.raw.config.maxEntryBytes;
-    if (data.byteLength > limit) {
-      return Promise.reject(new FlotillaError('RaftEntryTooLarge', `region ${this.regionId}: a command of ${data.byteLength} bytes exceeds ${limit}`, { details: { regionId: this.regionId, entrySize: data.byteLength } }));
+    if (bytes > limit) {
+      return new FlotillaError('RaftEntryTooLarge', `region ${this.regionId}: a command of ${bytes} bytes exceeds ${limit}`, { details: { regionId: this.regionId, entrySize: bytes } });
     }
-    return new Promise<ApplyResult>((resolve, reject) => {
-      this.queued.push({ data, resolve, reject });
-      if (this.queued.length === 1) this.init.markDirty(this);
-    });
+    return null;
+  }
+
+  private enqueue(p: QueuedProposal): void {
+    this.queued.push(p);
+    if (this.queued.length === 1) this.init.markDirty(this);
   }
 
   /** Hands the queued proposals to raft as one batch (the poll loop calls this each round). */
@@ -222,17 +259,62 @@ export class Peer {
       for (const p of batch) p.reject(err);
       return;
     }
-    const r = this.raw.proposeBatch(batch.map((p) => p.data));
+    const groups = this.groupEntries(batch);
+    const r = this.raw.proposeBatch(groups.map((g) => g.data));
     if (r.kind !== 'ok') {
       const err = this.refused(r);
       for (const p of batch) p.reject(err);
       return;
     }
-    const first = r.index - batch.length + 1;
-    for (let i = 0; i < batch.length; i++) {
-      const p = batch[i]!;
-      this.waiters.wait(first + i, r.term).then(p.resolve, p.reject);
+    const first = r.index - groups.length + 1;
+    for (let i = 0; i < groups.length; i++) {
+      const members = groups[i]!.members;
+      if (members.length === 1) {
+        this.waiters.wait(first + i, r.term).then(members[0]!.resolve, members[0]!.reject);
+        continue;
+      }
+      this.waiters.wait(first + i, r.term, members.length).then(
+        (result) => {
+          for (const p of members) p.resolve(result);
+        },
+        (err: unknown) => {
+          for (const p of members) p.reject(err);
+        },
+      );
     }
+  }
+
+  /**
+   * The round's entries: runs of write commands of one epoch joined into write batches of at most
+   * WRITE_BATCH_ENTRY_BYTES (a larger command alone), each admin command on its own, in queue order.
+   */
+  private groupEntries(batch: readonly QueuedProposal[]): EntryGroup[] {
+    const groups: EntryGroup[] = [];
+    let run: (QueuedProposal & { readonly kind: 'write' })[] = [];
+    let runBytes = 0;
+    const closeRun = (): void => {
+      if (run.length === 0) return;
+      const epoch = run[0]!.epoch;
+      const data = encodeWriteBatch({ regionId: this.regionId, peerId: this.peerId, epoch }, run.map((p) => p.ops), runBytes);
+      groups.push({ data, members: run });
+      run = [];
+      runBytes = 0;
+    };
+    for (const p of batch) {
+      if (p.kind === 'data') {
+        closeRun();
+        groups.push({ data: p.data, members: [p] });
+        continue;
+      }
+      if (run.length > 0) {
+        const e = run[0]!.epoch;
+        if (e.version !== p.epoch.version || e.confVer !== p.epoch.confVer || runBytes + p.bytes > WRITE_BATCH_ENTRY_BYTES) closeRun();
+      }
+      run.push(p);
+      runBytes += p.bytes;
+    }
+    closeRun();
+    return groups;
   }
 
   /**

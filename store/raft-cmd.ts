@@ -7,6 +7,7 @@
 
 import { CF_PREFIX, type DataCf, FlotillaError, type RegionEpoch, u64ToSafeNumber, type WriteOp } from '../common/index.js';
 import { messageCodec, type raft_serverpb } from '../proto/index.js';
+import { decodeWriteBatch, isWriteBatch } from './write-batch-cmd.js';
 
 const codec = messageCodec('flotilla.raft_serverpb.RaftCmdRequest');
 
@@ -68,8 +69,16 @@ export type DecodedCommand =
   /** An admin command this store does not apply yet (split, merge, conf change: issue F7). */
   | CommandHeader & { readonly kind: 'unsupportedAdmin'; readonly what: string };
 
-/** Decodes an entry's command; a malformed one is Corruption (entries passed their checksum). */
+/**
+ * Decodes an entry's command: a write batch (write-batch-cmd.ts, what leaders propose for writes)
+ * or a proto RaftCmdRequest (admin commands, and writes in logs of earlier versions). A malformed
+ * one is Corruption (entries passed their checksum).
+ */
 export function decodeCommand(data: Uint8Array, what: string): DecodedCommand {
+  if (isWriteBatch(data)) {
+    const batch = decodeWriteBatch(data, what);
+    return { regionId: batch.regionId, epoch: batch.epoch, kind: 'write', ops: batch.ops };
+  }
   let req: raft_serverpb.RaftCmdRequest;
   try {
     req = codec.decode(data);

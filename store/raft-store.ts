@@ -49,7 +49,7 @@ export interface RaftStoreOptions {
 }
 
 export interface RaftStoreMetrics extends PollLoopMetrics {
-  countProposal(outcome: 'applied' | 'stale' | 'timeout' | 'failed'): void;
+  countProposal(outcome: 'applied' | 'stale' | 'timeout' | 'failed', proposals: number): void;
   countElection(): void;
   countRaftMessages(direction: 'sent' | 'received' | 'dropped', n: number): void;
   countRaftLogGc(event: 'proposed' | 'compacted' | 'heldBack', entries: number): void;
@@ -210,7 +210,7 @@ export class RaftStore {
       markDirty: (p) => this.loop.markDirty(p),
       onLeaderReady: (p) => this.onLeaderReady(p),
       ...(this.options.simulated?.isLeaseReadEnabled === false ? { isLeaseReadEnabled: false } : {}),
-      ...(metrics === undefined ? {} : { onProposalOutcome: (o: 'applied' | 'stale' | 'timeout' | 'failed') => metrics.countProposal(o), onBecameLeader: () => metrics.countElection() }),
+      ...(metrics === undefined ? {} : { onProposalOutcome: (o: 'applied' | 'stale' | 'timeout' | 'failed', proposals: number) => metrics.countProposal(o, proposals), onBecameLeader: () => metrics.countElection() }),
     });
     ref.peer = peer;
     this.loop.addPeer(peer);

@@ -60,16 +60,17 @@ describe('raft log GC: 1 PD + 3 stores with a tiny GC limit', () => {
     return undefined;
   }, { timeoutMs: 30_000, intervalMs: 50 });
 
-  /** `count` puts, 16 at a time, each its own raft entry; every acknowledged one is remembered. */
+  /**
+   * `count` puts, one at a time so that each is its own raft entry (writes in flight together share
+   * one write-batch entry); every acknowledged one is remembered.
+   */
   const writeKeys = async (leader: Leader, prefix: string, count: number): Promise<void> => {
-    for (let n = 0; n < count; n += 16) {
-      await Promise.all(Array.from({ length: Math.min(16, count - n) }, async (_, j) => {
-        const key = `${prefix}/${String(n + j).padStart(5, '0')}`;
-        const r = await leader.kv.call('RawPut', { context: leader.ctx, key: b(key), value: b(`v-${key}`) });
-        assert.equal(r.regionError, null, `${key}: ${JSON.stringify(r.regionError)}`);
-        assert.equal(r.otherError, null);
-        acked.set(key, `v-${key}`);
-      }));
+    for (let n = 0; n < count; n++) {
+      const key = `${prefix}/${String(n).padStart(5, '0')}`;
+      const r = await leader.kv.call('RawPut', { context: leader.ctx, key: b(key), value: b(`v-${key}`) });
+      assert.equal(r.regionError, null, `${key}: ${JSON.stringify(r.regionError)}`);
+      assert.equal(r.otherError, null);
+      acked.set(key, `v-${key}`);
     }
   };
 
