@@ -19,6 +19,8 @@ export interface KvWritesMetrics {
   observeCommitLatency(seconds: number): void;
 }
 
+const noop = (): void => undefined;
+
 export interface WriteDecision<T> {
   readonly ops: readonly WriteOp[];
   readonly result: T;
@@ -53,7 +55,13 @@ export class KvWrites {
 
   /**
    * Runs `decide` with `latchKeys` latched after a read barrier, proposes its operations (if any)
-   * and answers once they are applied. `needsRead: false` skips the barrier for blind writes.
+   * and answers once they are applied.
+   *
+   * `needsRead: false` is a blind write (raw put, delete): no read barrier, and its latches go as
+   * soon as its proposal is queued — queue order is log order, so a later write to the same key
+   * lands after it whatever happens, and one hot key is not held to one write per raft commit. A
+   * command that reads (compare-and-swap, the TTL sweep) waits, under its latches, until every
+   * blind write queued on its keys before it has settled, so its read sees them.
    */
   async latched<T>(peer: Peer, latchKeys: readonly Buffer[], decide: () => Promise<WriteDecision<T>>, options: { readonly needsRead?: boolean } = {}): Promise<T> {
     if (this.pending >= this.limits.pendingProposalsMax) throw this.busy();
@@ -63,17 +71,62 @@ export class KvWrites {
         details: { reason: 'too many commands waiting for latches', backoffMs: 20 },
       });
     }
+    const isBlind = options.needsRead === false;
     const release = await this.latches.acquire(latchKeys);
     try {
-      if (options.needsRead !== false) await this.readBarrier(peer);
-      else if (!peer.isLeader) throw peer.notLeader();
+      if (isBlind) {
+        if (!peer.isLeader) throw peer.notLeader();
+      } else {
+        await this.readBarrier(peer);
+        await this.blindWritesSettled(latchKeys);
+      }
       const term = peer.term;
       const decision = await decide();
-      if (decision.ops.length > 0) await this.propose(peer, decision.ops, term);
+      if (decision.ops.length > 0) {
+        const applied = this.propose(peer, decision.ops, term);
+        if (isBlind) {
+          this.trackBlindWrite(latchKeys, applied);
+          release();
+        }
+        await applied;
+      }
       return decision.result;
     } finally {
       release();
     }
+  }
+
+  /** Blind writes whose latches were released before they applied, by latch key (latin1). */
+  private readonly blindInFlight = new Map<string, Promise<unknown>>();
+
+  /** Keys with a blind write still in flight (tests and metrics). */
+  get blindWriteKeys(): number {
+    return this.blindInFlight.size;
+  }
+
+  private trackBlindWrite(keys: readonly Buffer[], applied: Promise<void>): void {
+    const settled = applied.then(noop, noop);
+    for (const key of keys) {
+      const id = key.toString('latin1');
+      const before = this.blindInFlight.get(id);
+      // Chained: the latest entry of a key settles only after every earlier one did (an earlier
+      // one can outlive a later one that was refused at once).
+      const last = before === undefined ? settled : Promise.all([before, settled]);
+      this.blindInFlight.set(id, last);
+      void last.then(() => {
+        if (this.blindInFlight.get(id) === last) this.blindInFlight.delete(id);
+      });
+    }
+  }
+
+  private async blindWritesSettled(keys: readonly Buffer[]): Promise<void> {
+    if (this.blindInFlight.size === 0) return;
+    const waits: Promise<unknown>[] = [];
+    for (const key of keys) {
+      const w = this.blindInFlight.get(key.toString('latin1'));
+      if (w !== undefined) waits.push(w);
+    }
+    if (waits.length > 0) await Promise.all(waits);
   }
 
   private async propose(peer: Peer, ops: readonly WriteOp[], term: number): Promise<void> {

@@ -12,8 +12,10 @@
 // and a deposed leader's pending ReadIndex reads (P10).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyStateKey, crc32, createRng, FlotillaError, rawKey, type Rng } from '../../common/index.js';
-import { encodeRawValue } from '../../store/raw-value.js';
+import { applyStateKey, crc32, createRng, FlotillaError, raftLogIndexOf, raftLogRange, rawKey, type Rng } from '../../common/index.js';
+import { decodeEntry } from '../../raft-host/index.js';
+import { decodeCommand } from '../../store/raft-cmd.js';
+import { decodeRawValue, encodeRawValue } from '../../store/raw-value.js';
 import type { kvrpcpb } from '../../proto/index.js';
 import type { RaftLogGcOptions } from '../../store/raft-log-gc.js';
 import { countedKeys, raftLogKeysBelow, rawContents, type SimNode, StoreSim } from '../support/store-sim.js';
@@ -469,4 +471,108 @@ describe('a deposed leader\'s pending ReadIndex reads (planted bug P10)', () => 
       await sim.stop();
     }
   });
+});
+
+describe('one hot key: blind writes release their latch once queued, compare-and-swaps still see them', () => {
+  // Puts and compare-and-swaps of one key, many in flight over random disk and network delays.
+  // The leader's raft log is the witness order: every acknowledged write is in it once; a
+  // successful CAS's write directly follows a write of the value it expected (or no write, for
+  // "absent"); a failed CAS reports a value that was written before it; and an operation that
+  // answered before another was issued comes first. A CAS that read the key while a blind write
+  // queued before it was still unapplied breaks the second rule.
+  for (const seed of [1, 2, 3, 4]) {
+    it(`keeps log order and CAS reads consistent (seed ${seed})`, async () => {
+      const rng = createRng(1000 + seed);
+      const sim = await StoreSim.start(3, {
+        rng: rng.fork(), dropRate: 0, maxDelaySteps: 2, raftLogGc: { countLimit: 1_000_000, hardCountLimit: 10_000_000, checkTicks: 1_000 },
+      });
+      try {
+        assert.ok(await advanceUntil(sim, () => sim.leader()?.store?.peers.get(sim.region.id)?.isLeaderReady === true), 'no ready leader');
+        const leader = sim.leader()!;
+        const key = Buffer.from('hot');
+        interface Op { kind: 'put' | 'cas'; value: string; expected: string | null; invokedAt: number; answeredAt: number; outcome: 'pending' | 'ok' | 'failed' | 'error'; previous: string | null }
+        const ops: Op[] = [];
+        const issued: string[] = [];
+        let n = 0;
+        for (let step = 0; step < 120; step++) {
+          const count = rng.nextInt(4);
+          for (let i = 0; i < count; i++) {
+            const isCas = rng.chance(0.4);
+            const value = `${isCas ? 'c' : 'p'}${n++}`;
+            const op: Op = { kind: isCas ? 'cas' : 'put', value, expected: null, invokedAt: sim.step, answeredAt: -1, outcome: 'pending', previous: null };
+            ops.push(op);
+            if (!isCas) {
+              leader.raw!.put({ context: sim.context(leader), key, value: Buffer.from(value), ttlSeconds: '0' }).then(() => {
+                op.outcome = 'ok';
+                op.answeredAt = sim.step;
+              }, () => {
+                op.outcome = 'error';
+              });
+            } else {
+              // Expect the latest value issued (often still in flight), an older one, or absence.
+              const roll = rng.nextFloat();
+              op.expected = issued.length === 0 || roll < 0.1 ? null : roll < 0.8 ? issued[issued.length - 1]! : issued[rng.nextInt(issued.length)]!;
+              leader.raw!.compareAndSwap({
+                context: sim.context(leader), key, value: Buffer.from(value), ttlSeconds: '0',
+                previousNotExist: op.expected === null, previousValue: op.expected === null ? Buffer.alloc(0) : Buffer.from(op.expected),
+              }).then((r) => {
+                op.outcome = r.succeeded ? 'ok' : 'failed';
+                op.previous = r.previousNotExist ? null : String(r.previousValue);
+                op.answeredAt = sim.step;
+              }, () => {
+                op.outcome = 'error';
+              });
+            }
+            issued.push(value);
+          }
+          await sim.advance();
+        }
+        assert.ok(await advanceUntil(sim, () => ops.every((o) => o.outcome !== 'pending'), 2_000), 'operations never settled');
+        assert.ok(ops.every((o) => o.outcome !== 'error'), `errors on a stable leader: ${ops.filter((o) => o.outcome === 'error').length}`);
+        // The witness: every put of the key in the leader's log, in order.
+        const order: string[] = [];
+        const range = raftLogRange(sim.region.id, 0, Number.MAX_SAFE_INTEGER);
+        const snap = await leader.engine.snapshot();
+        try {
+          for (const kv of await snap.scan(range.start, range.end, { limit: 1_000_000 })) {
+            const e = decodeEntry(raftLogIndexOf(kv.key), kv.value);
+            if (e.type !== 'Normal' || e.data.length === 0) continue;
+            const cmd = decodeCommand(e.data, 'witness');
+            if (cmd.kind !== 'write') continue;
+            for (const w of cmd.ops) if (w.kind === 'put' && w.key.equals(rawKey(key))) order.push(decodeRawValue(w.value).value.toString());
+          }
+        } finally {
+          await snap.release();
+        }
+        const position = new Map(order.map((v, i) => [v, i]));
+        assert.equal(position.size, order.length, 'a value written twice');
+        const writes = ops.filter((o) => o.outcome === 'ok');
+        assert.equal(order.length, writes.length, 'the log holds other writes than the acknowledged ones');
+        let checkedCas = 0;
+        for (const o of ops) {
+          if (o.outcome === 'ok') {
+            const at = position.get(o.value);
+            assert.ok(at !== undefined, `${o.value} acknowledged but not in the log`);
+            if (o.kind === 'cas') {
+              checkedCas++;
+              assert.equal(at === 0 ? null : order[at - 1], o.expected, `CAS ${o.value} expected ${String(o.expected)} but followed ${String(order[at - 1])}`);
+            }
+          } else if (o.kind === 'cas') {
+            assert.notEqual(o.previous, o.expected, `CAS ${o.value} failed though it read what it expected`);
+            assert.ok(o.previous === null || position.has(o.previous), `CAS ${o.value} read ${o.previous}, never written`);
+          }
+        }
+        for (const a of writes) {
+          for (const b of writes) {
+            if (a.answeredAt < b.invokedAt) assert.ok(position.get(a.value)! < position.get(b.value)!, `${a.value} answered before ${b.value} was issued but comes after it`);
+          }
+        }
+        assert.ok(checkedCas > 0, 'no CAS succeeded: the check saw nothing');
+        const got = await leader.raw!.get({ context: sim.context(leader), key });
+        assert.equal(got.value?.toString(), order[order.length - 1]);
+      } finally {
+        await sim.stop();
+      }
+    });
+  }
 });
