@@ -1,17 +1,18 @@
 // Reads at a ts: point get, batch get, forward/reverse scan. A lock of another transaction with
 // start_ts ≤ the read ts blocks the read (KeyIsLocked), except the locks lockBlocksRead lets
 // pass; the caller resolves it (checkTxnStatus, resolveLock) and retries. Every read looks at a
-// key's lock before its latest/write/default records (a scan reads its range's locks before its
-// write records), so they are correct on a TxnEngine.readView after a read barrier, not only on
+// key's lock before its latest/write/default records (a scan reads each window's locks before the
+// records it answers from; its probe of the window only bounds it), so they are correct on a TxnEngine.readView after a read barrier, not only on
 // a snapshot (the argument is in mvcc/snapshot.ts).
 
 import { type Ts } from '../../common/pure.js';
-import { cfRangeOf, decodeDataKey, versionOf } from '../../common/pure.js';
+import { cfRangeOf, decodeDataKey } from '../../common/pure.js';
 import { keyIsLocked, type TxnError } from '../errors.js';
 import { SCAN_BATCH_ENTRIES } from '../limits.js';
-import { type BypassLocks, keyAfter, keyInRange, lockBlocksRead, type MvccReader } from '../mvcc/reader.js';
+import { type BypassLocks, keyAfter, lockBlocksRead, type MvccReader, type VersionedWrite } from '../mvcc/reader.js';
+import { decodeLatest } from '../records/latest.js';
 import { decodeLockEntry, type Lock } from '../records/lock.js';
-import { decodeWrite, type Write } from '../records/write.js';
+import { type Write } from '../records/write.js';
 
 export interface KvPair {
   readonly key: Buffer;
@@ -62,53 +63,107 @@ export interface ScanArgs {
 
 /**
  * Up to `limit` pairs in [startKey, endKey) at readTs, ascending (or descending from endKey).
- * Fails with the first (lowest) blocking lock among the keys the scan covered. The lock range is
- * read first, then the write range (lock first, see the file header): a forward scan needs only
- * the lowest blocking lock of the whole range (it is in the covered range iff it is ≤ the last
- * key returned); a reverse scan keeps every blocking lock of the range, since its covered range
- * ends where it stops.
+ * Fails with the first (lowest) blocking lock among the keys the scan covered.
+ *
+ * Window by window, each read lock first (see the file header):
+ *   1. probe: which keys the next pairs would be — the latest CF, one record per key (not every
+ *      version of the write CF), falling back to the write CF only for a key whose newest data is
+ *      newer than readTs. This read only bounds the window; nothing of it is answered;
+ *   2. the window's locks: [start, just past the probe's last key) — or the whole rest when the
+ *      probe ran out — so a page never walks the locks (and released-lock tombstones) of the rest
+ *      of the range;
+ *   3. the window's pairs, read again now that its locks are known: whatever committed between 1
+ *      and 2 is seen here. If fewer pairs come back than the probe promised (keys deleted
+ *      meanwhile), the next window continues past this one.
  */
 export async function scan(reader: MvccReader, args: ScanArgs): Promise<{ readonly kind: 'pairs'; readonly pairs: KvPair[] } | TxnError> {
   const bypass = args.bypassLocks ?? new Set<Ts>();
-  const blocking = await blockingLocks(reader, args.startKey, args.endKey, args.readTs, bypass, args.isReverse ? 'all' : 'first');
-  const found: { key: Buffer; write: Write }[] = [];
-  await reader.forEachKeyVersions(args.startKey, args.endKey, args.isReverse ? 'reverse' : 'forward', (key, versions) => {
-    for (const entry of versions) {
-      if (versionOf(entry.key) > args.readTs) continue;
-      const write = decodeWrite(entry.value);
-      if (write.kind === 'rollback' || write.kind === 'lock') continue;
-      if (write.kind === 'put') found.push({ key, write });
-      break;
-    }
-    return found.length >= args.limit ? 'stop' : 'continue';
-  });
-  // The keys this scan vouches for: up to its last key if it stopped at the limit, else all.
-  const last = found.length >= args.limit ? found[found.length - 1] : undefined;
-  const coveredStart = args.isReverse && last !== undefined ? last.key : args.startKey;
-  const coveredEnd = !args.isReverse && last !== undefined ? keyAfter(last.key) : args.endKey;
-  const firstCovered = blocking.find(({ key }) => keyInRange(key, coveredStart, coveredEnd));
-  if (firstCovered !== undefined) return keyIsLocked(firstCovered.key, firstCovered.lock);
+  const fallbacks = new Map<string, { readonly latest: Buffer; readonly write: VersionedWrite | null }>();
+  const found: Found[] = [];
+  let lo = args.startKey;
+  let hi = args.endKey;
+  for (;;) {
+    const want = args.limit - found.length;
+    const probe = await visiblePuts(reader, lo, hi, args.readTs, want, args.isReverse, fallbacks);
+    const isExhausted = probe.length < want;
+    const last = probe[probe.length - 1];
+    const windowLo = args.isReverse && !isExhausted && last !== undefined ? last.key : lo;
+    const windowHi = !args.isReverse && !isExhausted && last !== undefined ? keyAfter(last.key) : hi;
+    const blocking = await firstBlockingLock(reader, windowLo, windowHi, args.readTs, bypass);
+    if (blocking !== null) return keyIsLocked(blocking.key, blocking.lock);
+    const pairs = await visiblePuts(reader, windowLo, windowHi, args.readTs, want, args.isReverse, fallbacks);
+    for (const p of pairs) found.push(p);
+    if (found.length >= args.limit || isExhausted) break;
+    if (args.isReverse) hi = windowLo;
+    else lo = windowHi;
+  }
   const values = await reader.loadValues(found);
   return { kind: 'pairs', pairs: found.map(({ key }, i) => ({ key, value: values[i]! })) };
 }
 
-/** Blocking locks of [startKey, endKey) in key order: the first only, or all. */
-async function blockingLocks(
-  reader: MvccReader, startKey: Buffer, endKey: Buffer, readTs: Ts, bypassLocks: BypassLocks, which: 'first' | 'all',
-): Promise<{ key: Buffer; lock: Lock }[]> {
+interface Found {
+  readonly key: Buffer;
+  readonly write: Write;
+}
+
+/**
+ * Up to `want` keys of [lo, hi) with a put visible at readTs, in scan order, from the latest CF;
+ * a key whose newest data is newer than readTs is looked up in the write CF (remembered in
+ * `fallbacks` against its latest record's bytes, so the second read of a window does not repeat it).
+ */
+async function visiblePuts(
+  reader: MvccReader, lo: Buffer, hi: Buffer, readTs: Ts, want: number, isReverse: boolean,
+  fallbacks: Map<string, { readonly latest: Buffer; readonly write: VersionedWrite | null }>,
+): Promise<Found[]> {
+  const out: Found[] = [];
+  const range = cfRangeOf('latest', lo, hi);
+  let start = range.start;
+  let end = range.end;
+  let batch = Math.min(Math.max(want, 1), SCAN_BATCH_ENTRIES);
+  for (;;) {
+    const entries = await reader.snapshot.scan(start, end, { limit: batch, isReverse });
+    for (const entry of entries) {
+      const latest = decodeLatest(entry.value);
+      if (latest.data === null) continue;
+      const key = decodeDataKey(entry.key).userKey;
+      let write: VersionedWrite | null = latest.data;
+      if (latest.data.commitTs > readTs) {
+        const id = key.toString('latin1');
+        const known = fallbacks.get(id);
+        if (known !== undefined && known.latest.equals(entry.value)) {
+          write = known.write;
+        } else {
+          write = await reader.scanWrite(key, readTs);
+          fallbacks.set(id, { latest: entry.value, write });
+        }
+      }
+      if (write === null || write.write.kind !== 'put') continue;
+      out.push({ key, write: write.write });
+      if (out.length >= want) return out;
+    }
+    const lastEntry = entries[entries.length - 1];
+    if (entries.length < batch || lastEntry === undefined) return out;
+    if (isReverse) end = lastEntry.key;
+    else start = keyAfter(lastEntry.key);
+    batch = Math.min(batch * 4, SCAN_BATCH_ENTRIES);
+  }
+}
+
+/** The lowest blocking lock of [startKey, endKey), or null. */
+async function firstBlockingLock(
+  reader: MvccReader, startKey: Buffer, endKey: Buffer, readTs: Ts, bypassLocks: BypassLocks,
+): Promise<{ key: Buffer; lock: Lock } | null> {
   const range = cfRangeOf('lock', startKey, endKey);
-  const out: { key: Buffer; lock: Lock }[] = [];
   let start = range.start;
   for (;;) {
     const entries = await reader.snapshot.scan(start, range.end, { limit: SCAN_BATCH_ENTRIES });
     for (const entry of entries) {
       const lock = decodeLockEntry(entry.value);
       if (lock === null || !lockBlocksRead(lock, readTs, bypassLocks)) continue;
-      out.push({ key: decodeDataKey(entry.key).userKey, lock });
-      if (which === 'first') return out;
+      return { key: decodeDataKey(entry.key).userKey, lock };
     }
     const lastEntry = entries[entries.length - 1];
-    if (entries.length < SCAN_BATCH_ENTRIES || lastEntry === undefined) return out;
+    if (entries.length < SCAN_BATCH_ENTRIES || lastEntry === undefined) return null;
     start = keyAfter(lastEntry.key);
   }
 }

@@ -1,7 +1,7 @@
 // MvccReader: Percolator's view of one snapshot or read view. Point reads check the lock CF, then
 // find the newest put/delete at or below a ts — by a point lookup of the latest record when it is
-// at or below the ts, else by walking the write CF; scans walk the write CF grouping versions per
-// user key. All keys handed in and out are user keys; the keyspace module turns them into engine
+// at or below the ts, else by walking the write CF; scans (actions/get.ts) walk the latest CF, one
+// record per key, with the same fallback; GC walks the write CF grouping versions per user key. All keys handed in and out are user keys; the keyspace module turns them into engine
 // keys.
 //
 // Lock first: every read path here reads a key's lock before its latest/write/default records, and
