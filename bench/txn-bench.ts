@@ -22,18 +22,38 @@ import {
   type SnapshotScanOptions, type TxnEngine, TxnScheduler, type WriteOptions,
 } from '../txn/index.js';
 
-const { values: args } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '3' },
-    concurrency: { type: 'string', default: '64' },
-    keys: { type: 'string', default: '100000' },
-    'value-bytes': { type: 'string', default: '64' },
-    'read-seconds': { type: 'string', default: '2' },
-    'read-keys': { type: 'string', default: '2000' },
-    'only-reads': { type: 'boolean', default: false },
-    'only-writes': { type: 'boolean', default: false },
-  },
-});
+const USAGE = 'usage: npm run bench:txn [-- --seconds 3 --concurrency 64 --keys 100000 --value-bytes 64 --read-seconds 2 --read-keys 2000 --only-reads | --only-writes]';
+
+function parseTxnBenchArgs(): ReturnType<typeof parseTxnBenchArgsUnchecked> {
+  try {
+    return parseTxnBenchArgsUnchecked();
+  } catch (err) {
+    process.stderr.write(`bench:txn: ${(err as Error).message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+}
+
+function parseTxnBenchArgsUnchecked() {
+  return parseArgs({
+    options: {
+      seconds: { type: 'string', default: '3' },
+      concurrency: { type: 'string', default: '64' },
+      keys: { type: 'string', default: '100000' },
+      'value-bytes': { type: 'string', default: '64' },
+      'read-seconds': { type: 'string', default: '2' },
+      'read-keys': { type: 'string', default: '2000' },
+      'only-reads': { type: 'boolean', default: false },
+      'only-writes': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+}
+
+const { values: args } = parseTxnBenchArgs();
+if (args.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
 const READ_SECONDS = Number(args['read-seconds']);
 const READ_KEYS = Number(args['read-keys']);
 const RELEASED_LOCKS = 5000;
