@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { createRng, isFlotillaError } from '../../../common/index.js';
 import { type Engine, MemoryEngine, RocksEngine, type WriteOp } from '../../../store/index.js';
+import { READ_COALESCE_KEYS_MAX } from '../../../store/engine/rocks-engine.js';
 import { cfRange, dataKey, deleteOp, latestKey, lockKey, putOp, writeKey } from '../../../common/pure.js';
 import { ENGINE_KINDS, openTestEngine, type EngineKind } from '../../txn/helpers.js';
 
@@ -232,6 +233,54 @@ describe('engine (rocksdb) specifics', () => {
     } finally {
       await s.release();
     }
+  }));
+});
+
+describe('RocksDB point reads are coalesced per turn of the event loop', () => {
+  it('answer every get and multiGet of a turn exactly (model), in few getMany calls, split past the key limit', () => withEngine('rocksdb', async (engine) => {
+    const rocks = engine as RocksEngine;
+    const rng = createRng(99);
+    const model = new Map<string, string>();
+    const ops: WriteOp[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const key = `c/${String(i).padStart(5, '0')}`;
+      if (rng.chance(0.7)) {
+        const value = `v${i}-${rng.nextU32()}`;
+        model.set(key, value);
+        ops.push(put(key, value));
+      }
+    }
+    await engine.write(ops, { sync: false });
+    const keyOf = (): string => `c/${String(rng.nextInt(3100)).padStart(5, '0')}`;
+    for (let turn = 0; turn < 20; turn++) {
+      const before = rocks.readStats;
+      const view = engine.readView();
+      const reads: Promise<void>[] = [];
+      let keysAsked = 0;
+      for (let r = 0; r < 1 + rng.nextInt(60); r++) {
+        if (rng.chance(0.5)) {
+          const key = keyOf();
+          keysAsked++;
+          reads.push((rng.chance(0.5) ? engine.get(b(key)) : view.get(b(key))).then((got) => assert.equal(got?.toString() ?? null, model.get(key) ?? null, key)));
+        } else {
+          // Now and then a read larger than a whole coalesced call.
+          const n = turn % 7 === 3 && r === 0 ? READ_COALESCE_KEYS_MAX + 5 : 1 + rng.nextInt(40);
+          const keys = Array.from({ length: n }, keyOf);
+          keysAsked += n;
+          reads.push(view.multiGet(keys.map(b)).then((got) => assert.deepEqual(got.map((v) => v?.toString() ?? null), keys.map((k) => model.get(k) ?? null))));
+        }
+      }
+      await Promise.all(reads);
+      const after = rocks.readStats;
+      assert.equal(after.reads - before.reads, reads.length);
+      assert.ok(after.calls - before.calls <= Math.ceil(keysAsked / READ_COALESCE_KEYS_MAX) + 1, `turn ${turn}: ${reads.length} reads took ${after.calls - before.calls} getMany calls`);
+    }
+    // A read issued after a write completed sees it; one issued in a later turn than another sees
+    // what landed in between.
+    await engine.write([put('c/late', 'x')], { sync: false });
+    assert.equal((await engine.get(b('c/late')))?.toString(), 'x');
+    await engine.write([del('c/late')], { sync: false });
+    assert.equal(await engine.get(b('c/late')), null);
   }));
 });
 
