@@ -30,7 +30,7 @@ import { ProposalWaiters, raftLogger, refusalError, type Refused } from '../raft
 import { encodeApplyState } from './local-state.js';
 import { type PeerStorage } from './peer-storage.js';
 import { type DecodedCommand, decodeCommand, encodeCompactLogCommand } from './raft-cmd.js';
-import { decideRaftLogGc, type FollowerProgress, type RaftLogGcOptions } from './raft-log-gc.js';
+import { decideRaftLogGc, type FollowerProgress, type LaggingFollowerPolicy, type RaftLogGcOptions } from './raft-log-gc.js';
 
 /** A proposal waits at most this long for its entry to apply; then its outcome is unknown. */
 export const PROPOSAL_TIMEOUT_MS = 10_000;
@@ -64,6 +64,8 @@ export interface PeerInit {
   readonly approximateKeys: number;
   readonly raft: PeerRaftOptions;
   readonly raftLogGc: RaftLogGcOptions;
+  /** 'compactPast' once the store can send region snapshots; default 'holdBack' (raft-log-gc.ts). */
+  readonly laggingFollowerPolicy?: LaggingFollowerPolicy;
   /** Keep the exact key count at apply (one presence lookup per applied raw/latest write). */
   readonly countKeys: boolean;
   readonly onRaftLogGc?: RaftLogGcObserver;
@@ -310,15 +312,16 @@ export class Peer {
     for (const [id, pr] of this.raw.status().progress ?? []) {
       if (id !== this.peerId) followers.push({ match: pr.match, isRecentlyActive: pr.recentActive });
     }
-    // 'holdBack' until issue F7: no region snapshots yet, so never compact past any follower.
-    const decision = decideRaftLogGc({ applied: this.applied, firstIndex, followers, policy: 'holdBack' }, gc);
+    // 'compactPast' where region snapshots exist (store/snapshot/): a follower behind the
+    // compacted log is caught up by one, so only recently active followers hold the log back.
+    const decision = decideRaftLogGc({ applied: this.applied, firstIndex, followers, policy: this.init.laggingFollowerPolicy ?? 'holdBack' }, gc);
     if (decision.isHardLimitHeldBack) {
       this.init.onRaftLogGc?.onHardLimitHeldBack();
       if (!this.isGcHeldBackWarned) {
         this.isGcHeldBackWarned = true;
         const slowest = Math.min(...followers.map((f) => f.match));
         this.log.warn({ held: this.applied - (firstIndex - 1), hardCountLimit: gc.hardCountLimit, slowestMatch: slowest },
-          'raft log past its hard limit; a lagging follower holds it back (no region snapshots before issue F7)');
+          'raft log past its hard limit; a lagging follower holds it back');
       }
     } else {
       this.isGcHeldBackWarned = false;
@@ -481,6 +484,20 @@ export class Peer {
     for (let i = from; i <= cmd.compactIndex; i++) ops.push({ kind: 'delete', cf: 'local', key: raftLogKey(this.regionId, i) });
     this.init.onRaftLogGc?.onCompacted(cmd.compactIndex - from + 1);
     return APPLIED_OK;
+  }
+
+  /**
+   * A region snapshot was installed durably (store/snapshot/apply.ts): the region, the applied
+   * index and the key count are the snapshot's. The caller mirrored the log in `storage`.
+   */
+  onSnapshotInstalled(region: RegionMeta, index: number, approximateKeys: number): void {
+    invariant(index >= this.applied, () => `region ${this.regionId}: snapshot at ${index} below applied ${this.applied}`);
+    this.region = region;
+    this.applied = index;
+    this.approximateKeys = approximateKeys;
+    this.countedOps = [];
+    this.countedKeys = [];
+    this.isApplyStatePending = false;
   }
 
   /** Counts keys and value bytes a read returned (for PD's hot-region view). */

@@ -4,12 +4,12 @@
 
 import type { Logger } from 'pino';
 import {
-  applyStateKey, cfRangeOf, type ChannelCache, createRng, decodeKey, FlotillaError, raftHardStateKey, raftLogIndexOf, raftLogRange, type RegionMeta,
+  applyStateKey, cfRangeOf, invariant, type ChannelCache, createRng, decodeKey, FlotillaError, raftHardStateKey, raftLogIndexOf, raftLogRange, type RegionMeta,
   regionIdOfStateKey, regionStateKey, regionStatesRange, u64ToSafeNumber, type WriteOp,
 } from '../common/index.js';
 import type { raft_serverpb } from '../proto/index.js';
 import { decodeEntry, decodeHardState, encodeHardState, messageFromWire } from '../raft-host/index.js';
-import type { Entry, HardState } from '../raft/index.js';
+import type { Entry, HardState, Ready } from '../raft/index.js';
 import type { Engine } from './engine/index.js';
 import { type ApplyState, decodeApplyState, decodeRegionState, encodeApplyState, encodeRegionState } from './local-state.js';
 import { confStateOf, Peer, type PeerRaftOptions } from './peer.js';
@@ -17,6 +17,11 @@ import { EntryCacheBudget, PeerStorage } from './peer-storage.js';
 import { type PollLoopMetrics, PollLoop, type RaftSender } from './poll-loop.js';
 import type { RaftLogGcOptions } from './raft-log-gc.js';
 import { StoreTransport } from './transport.js';
+import {
+  cleanSnapshotDir, decodeSnapshotData, type ReceivedSnapshot, SnapshotDivertingSender, SnapshotGenerator, SnapshotInstaller, type SnapshotMetrics,
+  type SnapshotOffer, SnapshotReceiver, SnapshotSender,
+} from './snapshot/index.js';
+import { mkdir } from 'node:fs/promises';
 
 /** Keys read per page when a region's keys are counted at load (a version-1 apply state). */
 const KEY_COUNT_PAGE = 10_000;
@@ -44,6 +49,12 @@ export interface RaftStoreOptions {
   readonly onFatal: (err: unknown) => void;
   /** Test seam between the durable log write and the apply of a round. */
   readonly afterPersist?: () => Promise<void> | undefined;
+  /**
+   * Where received snapshot payloads are kept (store/snapshot/). Absent (deterministic tests):
+   * no region snapshots — raft log GC then holds the log back for every follower.
+   */
+  readonly snapshotDir?: string;
+  readonly snapshotMetrics?: SnapshotMetrics;
   /** Deterministic tests: raft messages go here instead of gRPC, and ticks are the test's. */
   readonly simulated?: { readonly sender: RaftSender; readonly isLeaseReadEnabled?: boolean };
 }
@@ -60,6 +71,16 @@ export class RaftStore {
   readonly transport: StoreTransport;
   private readonly budget: EntryCacheBudget;
   private readonly log: Logger;
+  /** What the poll loop sends through (MsgSnap diverted to the snapshot sender when snapshots exist). */
+  private readonly sender: RaftSender;
+  /** Region snapshots (null without a snapshot dir). */
+  readonly snapshots: {
+    readonly generator: SnapshotGenerator;
+    readonly sender: SnapshotSender;
+    readonly receiver: SnapshotReceiver;
+    readonly installer: SnapshotInstaller;
+  } | null;
+  private snapshotSweep: NodeJS.Timeout | null = null;
   /** Regions a message named that this store does not host (told to the owner for discovery). */
   onUnknownRegion: (regionId: number) => void = () => {};
   /** Log ranges read back from disk for lagging followers (the entry cache did not hold them). */
@@ -86,9 +107,12 @@ export class RaftStore {
         onDropped: (n: number) => options.metrics!.countRaftMessages('dropped', n),
       }),
     });
+    this.snapshots = options.snapshotDir === undefined ? null : this.createSnapshots(options.snapshotDir);
+    this.sender = options.simulated?.sender ?? (this.snapshots === null ? this.transport : new SnapshotDivertingSender(this.transport, this.snapshots.sender));
     this.loop = new PollLoop({
       engine: options.engine,
-      sender: options.simulated?.sender ?? this.transport,
+      sender: this.sender,
+      ...(this.snapshots === null ? {} : { onSnapshotReady: (peer: Peer, rd: Ready) => this.installSnapshotReady(peer, rd) }),
       isManualTick: options.simulated !== undefined,
       budget: this.budget,
       tickMs: options.tickMs,
@@ -100,10 +124,52 @@ export class RaftStore {
     });
   }
 
+  private createSnapshots(dir: string): NonNullable<RaftStore['snapshots']> {
+    const { options } = this;
+    const metrics = options.snapshotMetrics;
+    const generator = new SnapshotGenerator({
+      engine: options.engine,
+      logger: options.logger,
+      onGenerated: (regionId) => {
+        const peer = this.loop.peers.get(regionId);
+        if (peer === undefined) return;
+        peer.raw.onStorageReady();
+        this.loop.markDirty(peer);
+      },
+      onError: (regionId, err) => this.log.warn({ regionId, err }, 'region snapshot generation failed; raft asks again'),
+    });
+    const sender = new SnapshotSender({
+      storeId: options.storeId,
+      clusterId: options.clusterId,
+      channels: options.channels,
+      resolveAddress: options.resolveAddress,
+      generator,
+      logger: options.logger,
+      ...(metrics === undefined ? {} : { metrics }),
+      onOutcome: (peer, to, outcome) => {
+        if (this.loop.peers.get(peer.regionId) !== peer) return;
+        peer.raw.reportSnapshot(to, outcome);
+        this.loop.markDirty(peer);
+      },
+    });
+    const receiver = new SnapshotReceiver({
+      storeId: options.storeId,
+      clusterId: options.clusterId,
+      dir,
+      logger: options.logger,
+      ...(metrics === undefined ? {} : { metrics }),
+      check: (offer) => this.checkSnapshotOffer(offer),
+      onReceived: (message) => this.onSnapshotMessage(message),
+    });
+    const installer = new SnapshotInstaller({ engine: options.engine, dir, logger: options.logger, ...(metrics === undefined ? {} : { metrics }) });
+    return { generator, sender, receiver, installer };
+  }
+
   /** Opens the store's regions as saved in the engine and starts ticking. */
   static async open(options: RaftStoreOptions): Promise<RaftStore> {
     const store = new RaftStore(options);
     const { engine } = options;
+    if (options.snapshotDir !== undefined) await mkdir(options.snapshotDir, { recursive: true });
     const snap = await engine.snapshot();
     let states;
     try {
@@ -116,10 +182,84 @@ export class RaftStore {
       const regionId = regionIdOfStateKey(kv.key);
       const state = decodeRegionState(kv.value, regionId);
       if (state.state === 'tombstone') continue;
+      if (state.state === 'applying') {
+        // A snapshot install was cut off: finish it before the region loads (store/snapshot/apply.ts).
+        if (store.snapshots === null || state.applying === undefined) throw new FlotillaError('Corruption', `region ${regionId}: an interrupted snapshot install, and no snapshot dir to finish it from`);
+        const hsBytes = await engine.get(raftHardStateKey(regionId));
+        const saved = hsBytes === null ? { term: 0, vote: 0, commit: 0 } : decodeHardState(hsBytes, `region ${regionId} raft log`);
+        await store.snapshots.installer.redo(state.region, state.applying, saved);
+      }
       await store.loadPeer(state.region);
+    }
+    if (options.snapshotDir !== undefined) {
+      // Every install is finished: any payload left is a partial receive, one raft never took,
+      // or one whose delete a crash cut off (store/snapshot/files.ts).
+      const removed = await cleanSnapshotDir(options.snapshotDir, new Set());
+      if (removed > 0) store.log.info({ removed }, 'removed leftover snapshot files');
+      store.snapshotSweep = setInterval(() => store.sweepSnapshots(), 10_000);
+      store.snapshotSweep.unref();
     }
     store.loop.start();
     return store;
+  }
+
+  private sweepSnapshots(): void {
+    const s = this.snapshots;
+    if (s === null) return;
+    s.generator.sweep();
+    s.receiver.sweep((r) => s.installer.installing.has(r.regionId));
+  }
+
+  /** Whether this store takes a snapshot stream (null) or refuses it (the error says why). */
+  private checkSnapshotOffer(offer: SnapshotOffer): FlotillaError | null {
+    const peer = this.loop.peers.get(offer.regionId);
+    if (peer === undefined) return new FlotillaError('RegionNotFound', `region ${offer.regionId} has no peer on store ${this.options.storeId}`, { details: { regionId: offer.regionId } });
+    if (peer.peerId !== offer.toPeerId) return new FlotillaError('RegionNotFound', `region ${offer.regionId}: snapshot for peer ${offer.toPeerId}, this store holds peer ${peer.peerId}`, { details: { regionId: offer.regionId } });
+    return null;
+  }
+
+  /** A received, checked snapshot: its MsgSnap goes to the region's raft node. */
+  private onSnapshotMessage(msg: raft_serverpb.RaftMessage): void {
+    this.stepMessage(msg, { isSnapshotStream: true });
+  }
+
+  /**
+   * Owns a Ready that carries a snapshot (the poll loop skips the peer until advance): sends what
+   * needs nothing durable, installs the snapshot (store/snapshot/apply.ts), mirrors it in memory,
+   * then sends the acks and advances. A failed install stops the store: a restart redoes it.
+   */
+  private installSnapshotReady(peer: Peer, rd: Ready): void {
+    const snapshots = this.snapshots!;
+    const snap = rd.snapshot!;
+    const { index, term, confState } = snap.metadata;
+    const what = `region ${peer.regionId}`;
+    const received: ReceivedSnapshot | undefined = snapshots.receiver.find(peer.regionId, index, term);
+    if (received === undefined) {
+      this.options.onFatal(new FlotillaError('Internal', `${what}: raft installs snapshot ${index}/${term}, which this store did not receive`));
+      return;
+    }
+    invariant(rd.committedEntries.length === 0, () => `${what}: a snapshot Ready with committed entries`);
+    if (rd.messages.length > 0) this.sender.send(peer, rd.messages);
+    this.sender.flush();
+    const region = decodeSnapshotData(snap.data, what);
+    const hardState = rd.hardState ?? peer.storage.initialState().hardState;
+    const isInitialized = peer.storage.lastIndex() > 0;
+    snapshots.installer.install({
+      region, index, term, payload: received, hardState, entries: rd.entries, previousRegion: isInitialized ? peer.region : null,
+    }).then((installed) => {
+      snapshots.receiver.forget(received);
+      if (this.loop.peers.get(peer.regionId) !== peer) return; // stopped meanwhile; the disk has it all
+      peer.storage.installSnapshot(index, term, confState, { ...hardState, commit: Math.max(hardState.commit, index) });
+      if (rd.entries.length > 0) peer.storage.append(rd.entries);
+      peer.onSnapshotInstalled(region, index, installed.approximateKeys);
+      if (rd.persistedMessages.length > 0) this.sender.send(peer, rd.persistedMessages);
+      this.sender.flush();
+      peer.raw.advance(rd);
+      this.loop.markDirty(peer);
+    }, (err: unknown) => {
+      this.log.fatal({ regionId: peer.regionId, index, err }, 'region snapshot install failed; the store stops (a restart finishes it)');
+      this.options.onFatal(err);
+    });
   }
 
   get peers(): ReadonlyMap<number, Peer> {
@@ -179,6 +319,8 @@ export class RaftStore {
         this.loop.markDirty(ref.peer);
       }
     }, (err) => this.options.onFatal(err));
+    const generator = this.snapshots?.generator;
+    if (generator !== undefined) storage.snapshotSource = (minIndex) => generator.snapshot(region.id, minIndex);
     const metrics = this.options.metrics;
     const gc = this.raftLogGc;
     const peer = new Peer(storage, {
@@ -189,6 +331,7 @@ export class RaftStore {
       approximateKeys: apply.approximateKeys,
       raft: this.options.raft,
       raftLogGc: this.options.raftLogGc,
+      laggingFollowerPolicy: this.snapshots === null ? 'holdBack' : 'compactPast',
       countKeys: this.options.countKeys ?? false,
       onRaftLogGc: {
         onProposed: () => {
@@ -245,17 +388,31 @@ export class RaftStore {
     }
     this.loop.inboundSinceRound++;
     this.options.metrics?.countRaftMessages('received', 1);
-    let regionId: number;
-    let toPeerId: number;
     let toStoreId: number;
     try {
-      regionId = u64ToSafeNumber(msg.regionId, 'regionId');
-      toPeerId = u64ToSafeNumber(msg.toPeer?.id ?? '0', 'toPeer.id');
       toStoreId = u64ToSafeNumber(msg.toPeer?.storeId ?? '0', 'toPeer.storeId');
     } catch {
       return;
     }
     if (toStoreId !== this.options.storeId || msg.message === null) return;
+    this.stepMessage(msg, { isSnapshotStream: false });
+  }
+
+  /**
+   * Steps a raft message into its region's peer. A MsgSnap is taken only from the snapshot
+   * stream (its payload is on disk by then); on the ordinary stream it is dropped.
+   */
+  private stepMessage(msg: raft_serverpb.RaftMessage, source: { readonly isSnapshotStream: boolean }): void {
+    let regionId: number;
+    let toPeerId: number;
+    try {
+      regionId = u64ToSafeNumber(msg.regionId, 'regionId');
+      toPeerId = u64ToSafeNumber(msg.toPeer?.id ?? '0', 'toPeer.id');
+    } catch {
+      return;
+    }
+    if (msg.message === null) return;
+    if ((msg.message.msgType === 'MsgSnapshot') !== source.isSnapshotStream) return;
     const peer = this.loop.peers.get(regionId);
     if (peer === undefined) {
       this.onUnknownRegion(regionId);
@@ -274,7 +431,10 @@ export class RaftStore {
   }
 
   async stop(): Promise<void> {
+    if (this.snapshotSweep !== null) clearInterval(this.snapshotSweep);
     await this.loop.stop();
+    this.snapshots?.sender.close();
+    this.snapshots?.generator.close();
     this.transport.close();
     const err = new FlotillaError('Unavailable', 'the store is stopping');
     for (const peer of this.loop.peers.values()) peer.destroy(err);

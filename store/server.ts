@@ -21,6 +21,7 @@ import { type RegionOrder, StorePdClient } from './pd-client.js';
 import type { Peer } from './peer.js';
 import { RaftStore } from './raft-store.js';
 import { RawKv } from './raw-kv.js';
+import { SnapshotMetrics } from './snapshot/index.js';
 import { startStatusServer, type StatusServer } from './status-http.js';
 import { CLUSTER_ID_METADATA } from './transport.js';
 import { TxnKv } from './txn-kv.js';
@@ -104,6 +105,8 @@ export class StoreServer {
         resolveAddress: async (id) => (await pd.getStore(id)).address,
         logger: log,
         metrics,
+        snapshotDir: join(config.dataDir, 'snap'),
+        snapshotMetrics: new SnapshotMetrics(registry),
         onFatal: fatal,
       });
       cleanups.push(() => raftStore.stop());
@@ -138,8 +141,8 @@ export class StoreServer {
           call.on('end', () => cb(null, {}));
           call.on('error', () => undefined);
         },
-        Snapshot: (_call: grpc.ServerReadableStream<raft_serverpb.SnapshotChunk, raft_serverpb.Done__Input>, cb: grpc.sendUnaryData<raft_serverpb.Done__Input>) => {
-          cb({ code: grpc.status.UNIMPLEMENTED, details: 'region snapshots arrive with issue F7' });
+        Snapshot: (call: grpc.ServerReadableStream<raft_serverpb.SnapshotChunk, raft_serverpb.Done__Input>, cb: grpc.sendUnaryData<raft_serverpb.Done__Input>) => {
+          raftStore.snapshots!.receiver.handle(call, cb);
         },
       } satisfies raft_serverpb.RaftTransportHandlers);
       const started = await startGrpcServer(grpcServer, listen.host, listen.port);
