@@ -116,7 +116,9 @@ export class PeerStorage implements RaftStorage {
   snapshot(minIndex: number): Snapshot | 'unavailable' {
     // Region snapshots are generated in the background from a pinned RocksDB snapshot
     // (store/snapshot/generator.ts); raft is told through onStorageReady() when one is ready.
-    return this.snapshotSource?.(minIndex) ?? 'unavailable';
+    // A snapshot older than the compacted prefix would leave the follower needing another at
+    // once (its next entries are gone): ask for one at least at the truncated index.
+    return this.snapshotSource?.(Math.max(minIndex, this.#truncatedIndex)) ?? 'unavailable';
   }
 
   /** Where snapshot() gets region snapshots (the store sets it; none: 'unavailable'). */
