@@ -21,13 +21,14 @@
 
 import type { Logger } from 'pino';
 import {
-  applyStateKey, FlotillaError, invariant, type PeerMeta, raftLogKey, type RegionMeta, type Rng, type WriteOp,
+  applyStateKey, FlotillaError, invariant, type PeerMeta, raftLogKey, type RegionMeta, regionStateKey, type Rng, type WriteOp,
 } from '../common/index.js';
 import {
   type ConfState, decodeConfChange, type Entry, RawNode, type ReadState, type StateRole,
 } from '../raft/index.js';
 import { ProposalWaiters, raftLogger, refusalError, type Refused } from '../raft-host/index.js';
-import { encodeApplyState } from './local-state.js';
+import { changePeerOf, type ChangePeerKind, confChangeOf, decideChangePeer } from './conf-change.js';
+import { encodeApplyState, encodeRegionState } from './local-state.js';
 import { type PeerStorage } from './peer-storage.js';
 import { type DecodedCommand, decodeCommand, encodeCompactLogCommand } from './raft-cmd.js';
 import { decideRaftLogGc, type FollowerProgress, type LaggingFollowerPolicy, type RaftLogGcOptions } from './raft-log-gc.js';
@@ -75,6 +76,8 @@ export interface PeerInit {
   readonly markDirty: (peer: Peer) => void;
   readonly onProposalOutcome?: (outcome: 'applied' | 'stale' | 'timeout' | 'failed') => void;
   readonly onBecameLeader?: () => void;
+  /** This replica applied its own removal (the batch with it is written): destroy it, leave a tombstone. */
+  readonly onRemoved?: (peer: Peer, region: RegionMeta) => void;
   /** Leadership became ready (the leader applied an entry of its term): tell PD at once. */
   readonly onLeaderReady?: (peer: Peer) => void;
   /** Tests: false sends every read through ReadIndex (default true: lease reads when valid). */
@@ -134,6 +137,8 @@ export class Peer {
   private countedKeys: string[] = [];
   /** Entries were applied since the last finishApply(): the apply state is to be written. */
   private isApplyStatePending = false;
+  /** This replica applied a conf change that removed it (it is destroyed after the batch). */
+  isRemoved = false;
 
   constructor(readonly storage: PeerStorage, private readonly init: PeerInit) {
     this.region = init.region;
@@ -373,6 +378,7 @@ export class Peer {
   applyCommitted(entries: readonly Entry[], ops: WriteOp[], done: (() => void)[]): boolean {
     let changed = false;
     for (const e of entries) {
+      if (this.isRemoved) break;
       if (e.index <= this.applied) continue;
       if (e.index !== this.applied + 1) throw new FlotillaError('Internal', `region ${this.regionId}: apply gap, applied ${this.applied}, next ${e.index}`);
       const result = this.applyEntry(e, ops);
@@ -381,6 +387,13 @@ export class Peer {
       this.isApplyStatePending = true;
       const { index, term } = e;
       if (this.waiters.size > 0) done.push(() => this.waiters.applied(index, term, result));
+      if (this.isRemoved) {
+        // This replica applied its own removal: once the batch is written it is destroyed
+        // (raft-store.ts); nothing after that entry is applied here.
+        const region = this.region;
+        done.push(() => this.init.onRemoved?.(this, region));
+        break;
+      }
       if (!this.leaderReady && !this.isReadyPending && this.role === 'Leader' && e.term === this.raw.term) {
         // Ready only once this apply batch is written: a read served before would miss what
         // earlier leaders committed (and acknowledged) that this batch is applying now.
@@ -461,13 +474,47 @@ export class Peer {
       }
       return APPLIED_OK;
     }
-    // Membership changes: raft's view changes here; moving the region's peer list with it (and
-    // creating or destroying replicas) is issue F7's conf-change plumbing.
+    // Membership changes (conf-change.ts): raft's view and the region's peer list change at the
+    // same entry, and the region state goes into this apply batch.
     const decoded = decodeConfChange(e.data);
     if (decoded.kind !== 'ok') throw new FlotillaError('Corruption', `region ${this.regionId} entry ${e.index}: ${decoded.reason}`);
+    const cmd = changePeerOf(decoded.confChange, `region ${this.regionId} entry ${e.index}`);
+    let next: RegionMeta | null = null;
+    if (cmd !== null) {
+      const decision = decideChangePeer(this.region, cmd);
+      if (decision.kind === 'error') return decision; // stale or invalid: raft's view stays too
+      next = decision.region;
+    }
     const applied = this.raw.applyConfChange(decoded.confChange);
-    if (applied.kind === 'ok') this.storage.setConfState(applied.confState);
-    return applied.kind === 'ok' ? APPLIED_OK : { kind: 'error', error: new FlotillaError('InvalidArgument', `region ${this.regionId}: membership change refused: ${applied.reason}`) };
+    if (applied.kind !== 'ok') return { kind: 'error', error: new FlotillaError('InvalidArgument', `region ${this.regionId}: membership change refused: ${applied.reason}`) };
+    this.storage.setConfState(applied.confState);
+    if (next !== null) {
+      this.region = next;
+      ops.push({ kind: 'put', cf: 'local', key: regionStateKey(this.regionId), value: encodeRegionState({ state: 'normal', region: next }) });
+      this.log.info({ change: cmd!.kind, peer: cmd!.peer, confVer: next.epoch.confVer, index: e.index }, 'applied conf change');
+      if (!next.peers.some((p) => p.id === this.peerId)) this.isRemoved = true;
+    }
+    return APPLIED_OK;
+  }
+
+  /**
+   * Proposes one membership step (conf-change.ts) under the region's current epoch; resolves
+   * once it applied here (an error result when it was stale or invalid at apply).
+   */
+  proposeChangePeer(kind: ChangePeerKind, peer: PeerMeta): Promise<ApplyResult> {
+    if (this.destroyed) return Promise.reject(new FlotillaError('RegionNotFound', `region ${this.regionId} is gone from this store`, { details: { regionId: this.regionId } }));
+    if (!this.isLeaderReady) return Promise.reject(this.notLeader());
+    const r = this.raw.proposeConfChange(confChangeOf({ regionId: this.regionId, epoch: this.region.epoch, kind, peer }, this.peerId));
+    if (r.kind !== 'ok') return Promise.reject(this.refused(r));
+    this.init.markDirty(this);
+    return this.waiters.wait(r.index, r.term);
+  }
+
+  /** Follower progress as this leader sees it (peer id → match index); empty on a follower. */
+  progressMatch(): ReadonlyMap<number, number> {
+    const out = new Map<number, number>();
+    for (const [id, pr] of this.raw.status().progress ?? []) out.set(id, pr.match);
+    return out;
   }
 
   /**

@@ -79,6 +79,7 @@ export class PollLoop {
   /** Raft messages stepped since the last round began (the store bounds it: inbound back-pressure). */
   inboundSinceRound = 0;
   private lockDeletes = 0;
+  private roundEndWaiters: (() => void)[] = [];
   private isCompactingLocks = false;
 
   constructor(private readonly options: PollLoopOptions) {
@@ -126,6 +127,15 @@ export class PollLoop {
     this.schedule();
   }
 
+  /**
+   * Resolves once the round running now (if any) has ended: after removePeer(), nothing of that
+   * peer is written by a round after this (a destroyed region's keys can then be cleared).
+   */
+  roundEnd(): Promise<void> {
+    if (this.running === null) return Promise.resolve();
+    return new Promise<void>((resolve) => this.roundEndWaiters.push(resolve));
+  }
+
   /** No round running and nothing dirty (tests settle on this). */
   get isIdle(): boolean {
     return this.running === null && this.dirty.size === 0;
@@ -168,6 +178,7 @@ export class PollLoop {
     let sync = false;
     const { sender, engine } = this.options;
     for (const peer of batch) {
+      if (this.peers.get(peer.regionId) !== peer) continue; // removed (destroyed) meanwhile
       peer.flushProposals();
       peer.flushReads();
       if (!peer.raw.hasReady()) {
@@ -247,8 +258,11 @@ export class PollLoop {
     for (const [peer, rd] of readies) {
       peer.raw.advance(rd);
       peer.serveReads();
-      if (peer.raw.hasReady()) this.dirty.add(peer);
+      if (peer.raw.hasReady() && this.peers.get(peer.regionId) === peer) this.dirty.add(peer);
     }
+    const waiters = this.roundEndWaiters;
+    this.roundEndWaiters = [];
+    for (const w of waiters) w();
     if (this.options.budget.isOver) {
       for (const peer of this.peers.values()) peer.storage.evictTo(peer.applied);
     }

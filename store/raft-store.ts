@@ -9,7 +9,7 @@ import {
 } from '../common/index.js';
 import type { raft_serverpb } from '../proto/index.js';
 import { decodeEntry, decodeHardState, encodeHardState, messageFromWire } from '../raft-host/index.js';
-import type { Entry, HardState, Ready } from '../raft/index.js';
+import { type ConfState, EMPTY_CONF_STATE, type Entry, type HardState, type Ready } from '../raft/index.js';
 import type { Engine } from './engine/index.js';
 import { type ApplyState, decodeApplyState, decodeRegionState, encodeApplyState, encodeRegionState } from './local-state.js';
 import { confStateOf, Peer, type PeerRaftOptions } from './peer.js';
@@ -22,6 +22,7 @@ import {
   type SnapshotOffer, SnapshotReceiver, SnapshotSender,
 } from './snapshot/index.js';
 import { mkdir } from 'node:fs/promises';
+import { destroyRegionData, isStaleForTombstone, placeholderRegion } from './peer-lifecycle.js';
 
 /** Keys read per page when a region's keys are counted at load (a version-1 apply state). */
 const KEY_COUNT_PAGE = 10_000;
@@ -81,6 +82,10 @@ export class RaftStore {
     readonly installer: SnapshotInstaller;
   } | null;
   private snapshotSweep: NodeJS.Timeout | null = null;
+  /** Regions whose replica here was removed: the region as of the removal (peer-lifecycle.ts). */
+  readonly tombstones = new Map<number, RegionMeta>();
+  /** Regions an uninitialized peer is being created for (one at a time each). */
+  private readonly creating = new Set<number>();
   /** Regions a message named that this store does not host (told to the owner for discovery). */
   onUnknownRegion: (regionId: number) => void = () => {};
   /** Log ranges read back from disk for lagging followers (the entry cache did not hold them). */
@@ -181,7 +186,12 @@ export class RaftStore {
     for (const kv of states) {
       const regionId = regionIdOfStateKey(kv.key);
       const state = decodeRegionState(kv.value, regionId);
-      if (state.state === 'tombstone') continue;
+      if (state.state === 'tombstone') {
+        store.tombstones.set(regionId, state.region);
+        // A destroy cut off by a crash is finished (its apply state is deleted last).
+        if ((await engine.get(applyStateKey(regionId))) !== null) await destroyRegionData(engine, state.region, { hasData: true });
+        continue;
+      }
       if (state.state === 'applying') {
         // A snapshot install was cut off: finish it before the region loads (store/snapshot/apply.ts).
         if (store.snapshots === null || state.applying === undefined) throw new FlotillaError('Corruption', `region ${regionId}: an interrupted snapshot install, and no snapshot dir to finish it from`);
@@ -308,10 +318,10 @@ export class RaftStore {
     this.log.info({ regionId: region.id, applied: apply.appliedIndex, truncatedIndex: apply.truncatedIndex, lastIndex: last, term: hardState.term }, 'loaded region');
   }
 
-  private addPeer(region: RegionMeta, hardState: HardState, apply: ApplyState & { readonly approximateKeys: number }, entries: readonly Entry[]): Peer {
+  private addPeer(region: RegionMeta, hardState: HardState, apply: ApplyState & { readonly approximateKeys: number }, entries: readonly Entry[], confState: ConfState = confStateOf(region)): Peer {
     const ref: { peer?: Peer } = {};
     const storage = new PeerStorage(region.id, this.options.engine, this.budget, {
-      hardState, confState: confStateOf(region), truncatedIndex: apply.truncatedIndex, truncatedTerm: apply.truncatedTerm, entries,
+      hardState, confState, truncatedIndex: apply.truncatedIndex, truncatedTerm: apply.truncatedTerm, entries,
     }, () => {
       this.entryLoads++;
       if (ref.peer !== undefined) {
@@ -352,6 +362,7 @@ export class RaftStore {
       logger: this.log,
       markDirty: (p) => this.loop.markDirty(p),
       onLeaderReady: (p) => this.onLeaderReady(p),
+      onRemoved: (p, r) => this.destroyPeer(p, r),
       ...(this.options.simulated?.isLeaseReadEnabled === false ? { isLeaseReadEnabled: false } : {}),
       ...(metrics === undefined ? {} : { onProposalOutcome: (o: 'applied' | 'stale' | 'timeout' | 'failed') => metrics.countProposal(o), onBecameLeader: () => metrics.countElection() }),
     });
@@ -415,7 +426,7 @@ export class RaftStore {
     if ((msg.message.msgType === 'MsgSnapshot') !== source.isSnapshotStream) return;
     const peer = this.loop.peers.get(regionId);
     if (peer === undefined) {
-      this.onUnknownRegion(regionId);
+      if (!this.maybeCreatePeer(msg, regionId)) this.onUnknownRegion(regionId);
       return;
     }
     if (peer.peerId !== toPeerId) return;
@@ -430,6 +441,70 @@ export class RaftStore {
     if (r.kind !== 'invalid-message') this.loop.markDirty(peer);
   }
 
+  /**
+   * A leader's message (append, heartbeat) for a region this store lacks: creates an
+   * uninitialized peer for it (no data, no membership; it cannot campaign) that the leader then
+   * fills with a region snapshot — how a peer added by a conf change comes to life (issue F7).
+   * Not for a region whose tombstone is as new as the message's epoch, nor over a range another
+   * region here holds. The message itself is dropped (raft resends); the peer is created once its
+   * saved hard state is read (an earlier incarnation's vote is kept). Returns whether it applies.
+   */
+  private maybeCreatePeer(msg: raft_serverpb.RaftMessage, regionId: number): boolean {
+    const type = msg.message?.msgType;
+    if (type !== 'MsgAppend' && type !== 'MsgHeartbeat') return false;
+    let region: RegionMeta;
+    try {
+      region = placeholderRegion(msg);
+    } catch {
+      return false;
+    }
+    const tombstone = this.tombstones.get(regionId);
+    if (tombstone !== undefined && isStaleForTombstone(msg, tombstone)) return true; // a stale leader: ignore
+    for (const p of this.loop.peers.values()) {
+      if (p.storage.lastIndex() > 0 && regionsOverlap(p.region, region)) return true;
+    }
+    if (this.creating.has(regionId)) return true;
+    this.creating.add(regionId);
+    void this.createUninitializedPeer(region)
+      .catch((err: unknown) => this.log.warn({ regionId, err }, 'creating an uninitialized peer failed'))
+      .finally(() => this.creating.delete(regionId));
+    return true;
+  }
+
+  private async createUninitializedPeer(region: RegionMeta): Promise<void> {
+    const { engine } = this.options;
+    const stateBytes = await engine.get(regionStateKey(region.id));
+    if (stateBytes !== null || this.loop.peers.has(region.id)) return; // a tombstone (or a peer) appeared meanwhile
+    const hsBytes = await engine.get(raftHardStateKey(region.id));
+    const saved = hsBytes === null ? { term: 0, vote: 0, commit: 0 } : decodeHardState(hsBytes, `region ${region.id} raft log`);
+    if (this.loop.peers.has(region.id)) return;
+    this.addPeer(region, { ...saved, commit: 0 }, { appliedIndex: 0, truncatedIndex: 0, truncatedTerm: 0, approximateKeys: 0 }, [], EMPTY_CONF_STATE);
+    this.log.info({ regionId: region.id, peerId: region.peers[0]?.id }, 'created an uninitialized peer (waits for a snapshot)');
+  }
+
+  /**
+   * Destroys this store's replica of a region it was removed from (or learnt it was removed
+   * from): out of the poll loop at once, then — once the round running now has ended, so no
+   * later write of that round lands after — tombstone, data and log cleared (peer-lifecycle.ts).
+   */
+  destroyPeer(peer: Peer, region: RegionMeta): void {
+    if (this.loop.peers.get(peer.regionId) !== peer) return;
+    const hasData = peer.storage.lastIndex() > 0;
+    const dataRegion = peer.region;
+    this.loop.removePeer(peer.regionId);
+    this.snapshots?.generator.forget(peer.regionId);
+    peer.destroy(new FlotillaError('RegionNotFound', `region ${peer.regionId}: the replica on store ${this.options.storeId} was removed`, { details: { regionId: peer.regionId } }));
+    this.tombstones.set(region.id, region);
+    this.log.info({ regionId: region.id, peerId: peer.peerId, confVer: region.epoch.confVer }, 'removed from the region; destroying the replica');
+    this.loop.roundEnd()
+      .then(() => destroyRegionData(this.options.engine, { ...region, startKey: dataRegion.startKey, endKey: dataRegion.endKey }, { hasData }))
+      .then(() => this.log.info({ regionId: region.id }, 'replica destroyed; tombstone written'))
+      .catch((err: unknown) => {
+        this.log.fatal({ regionId: region.id, err }, 'destroying a removed replica failed');
+        this.options.onFatal(err);
+      });
+  }
+
   async stop(): Promise<void> {
     if (this.snapshotSweep !== null) clearInterval(this.snapshotSweep);
     await this.loop.stop();
@@ -439,6 +514,12 @@ export class RaftStore {
     const err = new FlotillaError('Unavailable', 'the store is stopping');
     for (const peer of this.loop.peers.values()) peer.destroy(err);
   }
+}
+
+function regionsOverlap(a: RegionMeta, b: RegionMeta): boolean {
+  const aEndsBeforeB = a.endKey.length > 0 && Buffer.compare(a.endKey, b.startKey) <= 0;
+  const bEndsBeforeA = b.endKey.length > 0 && Buffer.compare(b.endKey, a.startKey) <= 0;
+  return !aEndsBeforeB && !bEndsBeforeA;
 }
 
 /** The region's records in the raw and latest CFs (one per user key), counted page by page. */
