@@ -258,6 +258,7 @@ export class RaftStore {
       region, index, term, payload: received, hardState, entries: rd.entries, previousRegion: isInitialized ? peer.region : null,
     }).then((installed) => {
       snapshots.receiver.forget(received);
+      this.tombstones.delete(region.id);
       if (this.loop.peers.get(peer.regionId) !== peer) return; // stopped meanwhile; the disk has it all
       peer.storage.installSnapshot(index, term, confState, { ...hardState, commit: Math.max(hardState.commit, index) });
       if (rd.entries.length > 0) peer.storage.append(rd.entries);
@@ -474,7 +475,9 @@ export class RaftStore {
   private async createUninitializedPeer(region: RegionMeta): Promise<void> {
     const { engine } = this.options;
     const stateBytes = await engine.get(regionStateKey(region.id));
-    if (stateBytes !== null || this.loop.peers.has(region.id)) return; // a tombstone (or a peer) appeared meanwhile
+    // A tombstone here is older than the message (maybeCreatePeer checked): the store was
+    // removed and is being added again; the snapshot install overwrites it.
+    if ((stateBytes !== null && decodeRegionState(stateBytes, region.id).state !== 'tombstone') || this.loop.peers.has(region.id)) return;
     const hsBytes = await engine.get(raftHardStateKey(region.id));
     const saved = hsBytes === null ? { term: 0, vote: 0, commit: 0 } : decodeHardState(hsBytes, `region ${region.id} raft log`);
     if (this.loop.peers.has(region.id)) return;
@@ -496,7 +499,10 @@ export class RaftStore {
     peer.destroy(new FlotillaError('RegionNotFound', `region ${peer.regionId}: the replica on store ${this.options.storeId} was removed`, { details: { regionId: peer.regionId } }));
     this.tombstones.set(region.id, region);
     this.log.info({ regionId: region.id, peerId: peer.peerId, confVer: region.epoch.confVer }, 'removed from the region; destroying the replica');
+    // An install of a snapshot of this region may be running: its final batch would overwrite
+    // the tombstone, so the destroy waits for it; the round running now may still write its log.
     this.loop.roundEnd()
+      .then(() => this.snapshots?.installer.settled(region.id))
       .then(() => destroyRegionData(this.options.engine, { ...region, startKey: dataRegion.startKey, endKey: dataRegion.endKey }, { hasData }))
       .then(() => this.log.info({ regionId: region.id }, 'replica destroyed; tombstone written'))
       .catch((err: unknown) => {

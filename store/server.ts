@@ -376,7 +376,8 @@ export class StoreServer {
    */
   private async checkStalePeers(): Promise<void> {
     for (const peer of [...this.raftStore.peers.values()]) {
-      if (this.stopped || peer.leaderId !== 0 || peer.isLeader) continue;
+      // An uninitialized replica (no snapshot yet, epoch 0) has no membership to be stale about.
+      if (this.stopped || peer.leaderId !== 0 || peer.isLeader || peer.storage.lastIndex() === 0) continue;
       const known = await this.pd.getRegionByKey(peer.region.startKey).catch(() => null);
       if (known === null || known.id !== peer.regionId || known.epoch.confVer <= peer.region.epoch.confVer) continue;
       if (known.peers.some((p) => p.id === peer.peerId)) continue;

@@ -86,12 +86,28 @@ export class SnapshotInstaller {
   private readonly log: Logger;
   /** Regions with an install running or queued (the receiver keeps their payloads). */
   readonly installing = new Set<number>();
+  private readonly pendingInstalls = new Map<number, Promise<InstalledSnapshot>>();
 
   constructor(private readonly options: SnapshotInstallerOptions) {
     this.log = options.logger.child({ component: 'snapshot-installer' });
   }
 
-  async install(s: SnapshotInstall): Promise<InstalledSnapshot> {
+  /** Resolves once no install of the region is queued or running (a destroy waits for it). */
+  async settled(regionId: number): Promise<void> {
+    await this.pendingInstalls.get(regionId)?.catch(() => undefined);
+  }
+
+  install(s: SnapshotInstall): Promise<InstalledSnapshot> {
+    const p = this.installQueued(s);
+    this.pendingInstalls.set(s.region.id, p);
+    const forget = (): void => {
+      if (this.pendingInstalls.get(s.region.id) === p) this.pendingInstalls.delete(s.region.id);
+    };
+    p.then(forget, forget);
+    return p;
+  }
+
+  private async installQueued(s: SnapshotInstall): Promise<InstalledSnapshot> {
     this.installing.add(s.region.id);
     try {
       if (this.running >= SNAPSHOT_APPLIES_MAX) await new Promise<void>((resolve) => this.waiting.push(resolve));
