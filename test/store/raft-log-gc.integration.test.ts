@@ -185,8 +185,10 @@ describe('raft log GC: 1 PD + 3 stores with a tiny GC limit', () => {
           assert.deepEqual(await snap.scan(below.start, below.end, { limit: 10 }), [], `store ${i} keeps raft log keys at or below ${apply.truncatedIndex}`);
           const rest = raftLogRange(regionId, apply.truncatedIndex + 1, Number.MAX_SAFE_INTEGER);
           const held = await snap.scan(rest.start, rest.end, { limit: 100_000 });
-          assert.ok(held.length >= 1 && held.length <= COUNT_LIMIT + 1, `store ${i} holds ${held.length} log entries on disk`);
-          assert.equal(raftLogIndexOf(held[0]!.key), apply.truncatedIndex + 1);
+          // Empty is fine: compaction may reach the last index (every follower matched the applied
+          // one), and a store caught up by a snapshot starts with an empty log.
+          assert.ok(held.length <= COUNT_LIMIT + 1, `store ${i} holds ${held.length} log entries on disk`);
+          if (held.length > 0) assert.equal(raftLogIndexOf(held[0]!.key), apply.truncatedIndex + 1);
         } finally {
           await snap.release();
         }
