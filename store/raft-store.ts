@@ -84,6 +84,8 @@ export class RaftStore {
   private snapshotSweep: NodeJS.Timeout | null = null;
   /** Regions whose replica here was removed: the region as of the removal (peer-lifecycle.ts). */
   readonly tombstones = new Map<number, RegionMeta>();
+  /** Destroys of removed replicas still clearing their data (/status shows it; tests wait on it). */
+  pendingDestroys = 0;
   /** Regions an uninitialized peer is being created for (one at a time each). */
   private readonly creating = new Set<number>();
   /** Regions a message named that this store does not host (told to the owner for discovery). */
@@ -501,10 +503,14 @@ export class RaftStore {
     this.log.info({ regionId: region.id, peerId: peer.peerId, confVer: region.epoch.confVer }, 'removed from the region; destroying the replica');
     // An install of a snapshot of this region may be running: its final batch would overwrite
     // the tombstone, so the destroy waits for it; the round running now may still write its log.
+    this.pendingDestroys++;
     this.loop.roundEnd()
       .then(() => this.snapshots?.installer.settled(region.id))
       .then(() => destroyRegionData(this.options.engine, { ...region, startKey: dataRegion.startKey, endKey: dataRegion.endKey }, { hasData }))
-      .then(() => this.log.info({ regionId: region.id }, 'replica destroyed; tombstone written'))
+      .then(() => {
+        this.pendingDestroys--;
+        this.log.info({ regionId: region.id }, 'replica destroyed; tombstone written');
+      })
       .catch((err: unknown) => {
         this.log.fatal({ regionId: region.id, err }, 'destroying a removed replica failed');
         this.options.onFatal(err);

@@ -405,7 +405,7 @@ export class StoreServer {
     }));
     return {
       storeId: this.storeId, clusterId: String(this.clusterId), address: this.address, statusAddress: this.statusAddress,
-      version: STORE_VERSION, startedAtMs: this.startedAtMs, regions,
+      version: STORE_VERSION, startedAtMs: this.startedAtMs, regions, pendingDestroys: this.raftStore.pendingDestroys,
     };
   }
 

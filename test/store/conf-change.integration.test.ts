@@ -62,6 +62,12 @@ describe('conf change: learner → voter by snapshot, removal, tombstones', () =
     }
   };
 
+  /** Waits until store i hosts no region and no destroy is still clearing data. */
+  const waitDestroyed = (i: number): Promise<true> => waitFor(`store ${i} to destroy its replica`, async () => {
+    const status = await cluster.storeStatus(i);
+    return (status['regions'] as unknown[]).length === 0 && status['pendingDestroys'] === 0 ? true : undefined;
+  }, { timeoutMs: 60_000, intervalMs: 100 });
+
   it('adds a 4th store\'s peer as a learner, which gets all data by snapshot, then promotes it to voter', async () => {
     const leader = await probe.leader();
     await probe.writeKeys(leader, 'a', COUNT_LIMIT * 5);
@@ -89,7 +95,7 @@ describe('conf change: learner → voter by snapshot, removal, tombstones', () =
     const victim = [0, 1, 2, 3].find((i) => i !== leader.index)!;
     const regionId = leader.region.id;
     assert.match(await changePeer('removePeer', victim), /applied: remove/);
-    await waitFor('the removed store to drop the region', async () => ((await cluster.storeStatus(victim))['regions'] as unknown[]).length === 0 ? true : undefined, { timeoutMs: 30_000, intervalMs: 100 });
+    await waitDestroyed(victim);
     // The rest keep serving; the removed store hears nothing of it.
     await probe.writeKeys(await probe.leader(), 'c', COUNT_LIMIT);
     await cluster.killStore(victim, 'SIGTERM');
@@ -112,7 +118,7 @@ describe('conf change: learner → voter by snapshot, removal, tombstones', () =
     assert.match(await changePeer('removePeer', victim), /applied: remove/);
     await probe.writeKeys(await probe.leader(), 'e', COUNT_LIMIT);
     await cluster.restartStore(victim);
-    await waitFor('the returned store to destroy its stale replica', async () => ((await cluster.storeStatus(victim))['regions'] as unknown[]).length === 0 ? true : undefined, { timeoutMs: 60_000, intervalMs: 200 });
+    await waitDestroyed(victim);
     await cluster.killStore(victim, 'SIGTERM');
     assert.deepEqual(await inspect(victim, regionId), { rawKeys: 0, state: 'tombstone', hasApplyState: false });
     await cluster.restartStore(victim);
