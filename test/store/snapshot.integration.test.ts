@@ -40,6 +40,11 @@ describe('region snapshots: crashes of the receiving store', () => {
     return victim;
   };
 
+  const regionTerm = async (i: number): Promise<number> => {
+    const status = await cluster.storeStatus(i);
+    return ((status['regions'] as { term: number }[] | undefined)?.[0]?.term) ?? 0;
+  };
+
   const catchUpAndCheck = async (victim: number): Promise<void> => {
     const leader = await probe.leader(new Set([victim]));
     await probe.waitApplied(victim, (await probe.mustRegionOf(leader.index)).appliedIndex);
@@ -47,6 +52,48 @@ describe('region snapshots: crashes of the receiving store', () => {
     await cluster.restartStore(victim);
     await probe.readAll(await probe.leader());
   };
+
+  it('a snapshot taken after a leader change carries the applied entry\'s term, not the compacted one\'s', async () => {
+    // Compact past a down follower in one term, move leadership (a new term), then write fewer
+    // entries than the GC limit: the snapshot's index is in the new term, the truncated log's
+    // last entry in the old one. A wrong snapshot term would fail the new leader's next append.
+    const leader = await probe.leader();
+    const victim = (leader.index + 1) % 3;
+    const other = (leader.index + 2) % 3;
+    const victimApplied = (await probe.mustRegionOf(victim)).appliedIndex;
+    await cluster.killStore(victim);
+    await probe.writeKeys(leader, 't', COUNT_LIMIT * 3);
+    await waitFor('the leader to compact past the down store', async () => ((await probe.mustRegionOf(leader.index)).truncatedIndex > victimApplied ? true : undefined), { timeoutMs: 30_000, intervalMs: 100 });
+    // Leave the log just compacted (few entries held), so the writes after the leader change stay
+    // below the GC limit and the truncated index stays in the old term.
+    let n = 0;
+    await waitFor('a fresh compaction', async () => {
+      const r = await probe.mustRegionOf(leader.index);
+      if (r.appliedIndex - r.truncatedIndex <= 8) return true;
+      await probe.writeKeys(leader, `t${n++}`, 8);
+      return undefined;
+    }, { timeoutMs: 30_000, intervalMs: 200 });
+    const lastOldTermIndex = (await probe.mustRegionOf(leader.index)).appliedIndex;
+    const termBefore = await regionTerm(leader.index);
+    await waitFor('leadership to move to the other live store', async () => {
+      if ((await probe.regionOf(other))?.isLeader === true) return true;
+      const pd = await cluster.pd.waitForLeader();
+      await fetch(cluster.pd.httpUrl(pd, 'operators'), {
+        method: 'POST', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(5_000),
+        body: JSON.stringify({ regionId: leader.region.id, kind: 'transfer-leader', toStoreId: cluster.stores[other]!.id }),
+      }).catch(() => undefined);
+      return undefined;
+    }, { timeoutMs: 60_000, intervalMs: 500 });
+    const now = await probe.leader(new Set([victim]));
+    assert.ok((await regionTerm(now.index)) > termBefore, 'a new term');
+    await probe.writeKeys(now, 'u', 2);
+    const shape = await probe.mustRegionOf(now.index);
+    assert.ok(shape.truncatedIndex <= lastOldTermIndex && shape.appliedIndex > lastOldTermIndex, `truncated ${shape.truncatedIndex} in the old term (≤ ${lastOldTermIndex}), applied ${shape.appliedIndex} in the new one`);
+    await cluster.restartStore(victim);
+    await probe.waitApplied(victim, (await probe.mustRegionOf(now.index)).appliedIndex);
+    assert.ok((await probe.metric(victim, 'flotilla_store_snapshots_total', 'event="applied"')) >= 1, 'caught up by a snapshot');
+    await catchUpAndCheck(victim);
+  });
 
   it('a crash between snapshot chunks leaves a partial file that is discarded; the snapshot is fetched again', async () => {
     const victim = await leaveBehind('a');
