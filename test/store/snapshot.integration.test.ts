@@ -92,6 +92,8 @@ describe('region snapshots: crashes of the receiving store', () => {
     await cluster.restartStore(victim);
     await probe.waitApplied(victim, (await probe.mustRegionOf(now.index)).appliedIndex);
     assert.ok((await probe.metric(victim, 'flotilla_store_snapshots_total', 'event="applied"')) >= 1, 'caught up by a snapshot');
+    // And it goes on by appends from the snapshot (the leader's log-term check at its index holds).
+    await probe.writeKeys(now, 'v', 4);
     await catchUpAndCheck(victim);
   });
 
