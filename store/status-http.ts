@@ -1,5 +1,6 @@
 // The store's HTTP status server: GET /metrics (Prometheus text), /status (the store's own JSON
-// view: store id, regions, leaders), /health. A route table of small handlers; every answer is
+// view: store id, regions, leaders), /health, and the POST actions its owner registers (admin:
+// /region/change-peer; a JSON body of at most ACTION_BODY_BYTES_MAX). A route table of small handlers; every answer is
 // JSON except /metrics. A bad request, a throwing status() or a failing collector is answered
 // (4xx/5xx JSON) — nothing a client sends can crash the process.
 
