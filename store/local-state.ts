@@ -6,6 +6,9 @@
 //   apply state   [ver 2][applied u64][truncated index u64][truncated term u64][keys u64][crc32]
 //                 (ver 1 had no key count: it decodes as keys unknown, rebuilt at load)
 //   region state  [ver][state u8][crc32 of the rest][JSON of the region, keys in hex]
+//                 state 0 normal, 1 tombstone, 2 applying (a region snapshot is being installed:
+//                 the JSON also names it — index, term, payload crc32/bytes — see
+//                 store/snapshot/apply.ts for why a restart redoes it)
 
 import { crc32, FlotillaError, type RegionMeta, type PeerMeta } from '../common/index.js';
 
@@ -75,12 +78,26 @@ export function decodeApplyState(b: Buffer, regionId: number): ApplyState {
   };
 }
 
-export type PeerState = 'normal' | 'tombstone';
+export type PeerState = 'normal' | 'tombstone' | 'applying';
+
+/** The snapshot an 'applying' region state is installing (its payload file is named by it). */
+export interface ApplyingSnapshot {
+  readonly index: number;
+  readonly term: number;
+  /** CRC-32 and length of the payload (the concatenated data chunks), checked before a redo. */
+  readonly crc32: number;
+  readonly bytes: number;
+}
 
 export interface RegionLocalState {
   readonly state: PeerState;
   readonly region: RegionMeta;
+  /** Set exactly when state is 'applying'. */
+  readonly applying?: ApplyingSnapshot;
 }
+
+const STATE_BYTE: Readonly<Record<PeerState, number>> = { normal: 0, tombstone: 1, applying: 2 };
+const STATE_OF_BYTE: readonly PeerState[] = ['normal', 'tombstone', 'applying'];
 
 interface RegionJson {
   id: number;
@@ -89,6 +106,7 @@ interface RegionJson {
   confVer: number;
   version: number;
   peers: { id: number; storeId: number; role: 'voter' | 'learner' }[];
+  applying?: ApplyingSnapshot;
 }
 
 export function encodeRegionState(s: RegionLocalState): Buffer {
@@ -101,17 +119,20 @@ export function encodeRegionState(s: RegionLocalState): Buffer {
     version: r.epoch.version,
     peers: r.peers.map((p) => ({ id: p.id, storeId: p.storeId, role: p.role })),
   };
+  if ((s.state === 'applying') !== (s.applying !== undefined)) throw new FlotillaError('Internal', `region ${r.id}: an applying region state names its snapshot, and only it does`);
+  if (s.applying !== undefined) json.applying = { index: s.applying.index, term: s.applying.term, crc32: s.applying.crc32, bytes: s.applying.bytes };
   const body = Buffer.from(JSON.stringify(json), 'utf8');
   const b = Buffer.allocUnsafe(1 + 1 + 4 + body.length);
   b[0] = VERSION;
-  b[1] = s.state === 'normal' ? 0 : 1;
+  b[1] = STATE_BYTE[s.state];
   body.copy(b, 6);
   b.writeUInt32BE(crc32(b, 6, b.length, crc32(b, 0, 2)), 2);
   return b;
 }
 
 export function decodeRegionState(b: Buffer, regionId: number): RegionLocalState {
-  if (b.length < 6 || b[0] !== VERSION || (b[1] !== 0 && b[1] !== 1)) throw corrupt(`region ${regionId}: region state has a bad length, version or state`);
+  const state = b.length < 6 ? undefined : STATE_OF_BYTE[b[1]!];
+  if (b.length < 6 || b[0] !== VERSION || state === undefined) throw corrupt(`region ${regionId}: region state has a bad length, version or state`);
   if (b.readUInt32BE(2) !== crc32(b, 6, b.length, crc32(b, 0, 2))) throw corrupt(`region ${regionId}: region state checksum mismatch`);
   let json: RegionJson;
   try {
@@ -120,8 +141,10 @@ export function decodeRegionState(b: Buffer, regionId: number): RegionLocalState
     throw corrupt(`region ${regionId}: region state is not JSON`);
   }
   const peers: PeerMeta[] = json.peers.map((p) => ({ id: p.id, storeId: p.storeId, role: p.role }));
+  if ((state === 'applying') !== (json.applying !== undefined)) throw corrupt(`region ${regionId}: region state ${state} ${json.applying === undefined ? 'without' : 'with'} a snapshot`);
   return {
-    state: b[1] === 0 ? 'normal' : 'tombstone',
+    state,
+    ...(json.applying === undefined ? {} : { applying: json.applying }),
     region: {
       id: json.id,
       startKey: Buffer.from(json.startKey, 'hex'),

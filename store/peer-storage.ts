@@ -113,11 +113,31 @@ export class PeerStorage implements RaftStorage {
     return 'unavailable';
   }
 
-  snapshot(_minIndex: number): Snapshot | 'unavailable' {
-    // Region snapshots (generated from a consistent iterator over the region's data) arrive with
-    // issue F7; until then a follower behind the truncated log cannot be caught up. Log GC never
-    // compacts past a follower's match index (raft-log-gc.ts), so raft does not ask.
-    return 'unavailable';
+  snapshot(minIndex: number): Snapshot | 'unavailable' {
+    // Region snapshots are generated in the background from a pinned RocksDB snapshot
+    // (store/snapshot/generator.ts); raft is told through onStorageReady() when one is ready.
+    // A snapshot older than the compacted prefix would leave the follower needing another at
+    // once (its next entries are gone): ask for one at least at the truncated index.
+    return this.snapshotSource?.(Math.max(minIndex, this.#truncatedIndex)) ?? 'unavailable';
+  }
+
+  /** Where snapshot() gets region snapshots (the store sets it; none: 'unavailable'). */
+  snapshotSource: ((minIndex: number) => Snapshot | 'unavailable') | null = null;
+
+  /**
+   * Mirrors an installed region snapshot (store/snapshot/apply.ts wrote it durably): the log is
+   * empty up to `index` (of `term`), membership is the snapshot's. Entries after it are appended
+   * by the caller.
+   */
+  installSnapshot(index: number, term: number, confState: ConfState, hardState: HardState): void {
+    this.dropCache();
+    this.loaded = null;
+    this.terms = [];
+    this.#truncatedIndex = index;
+    this.#truncatedTerm = term;
+    this.cacheFirst = index + 1;
+    this.confState = confState;
+    this.hardState = hardState;
   }
 
   // ---- the log's compacted prefix --------------------------------------------------------------

@@ -21,16 +21,17 @@
 
 import type { Logger } from 'pino';
 import {
-  applyStateKey, FlotillaError, invariant, type PeerMeta, raftLogKey, type RegionMeta, type Rng, type WriteOp,
+  applyStateKey, FlotillaError, invariant, type PeerMeta, raftLogKey, type RegionMeta, regionStateKey, type Rng, type WriteOp,
 } from '../common/index.js';
 import {
   type ConfState, decodeConfChange, type Entry, RawNode, type ReadState, type StateRole,
 } from '../raft/index.js';
 import { ProposalWaiters, raftLogger, refusalError, type Refused } from '../raft-host/index.js';
-import { encodeApplyState } from './local-state.js';
+import { changePeerOf, type ChangePeerKind, confChangeOf, decideChangePeer } from './conf-change.js';
+import { encodeApplyState, encodeRegionState } from './local-state.js';
 import { type PeerStorage } from './peer-storage.js';
 import { type DecodedCommand, decodeCommand, encodeCompactLogCommand } from './raft-cmd.js';
-import { decideRaftLogGc, type FollowerProgress, type RaftLogGcOptions } from './raft-log-gc.js';
+import { decideRaftLogGc, type FollowerProgress, type LaggingFollowerPolicy, type RaftLogGcOptions } from './raft-log-gc.js';
 import { encodeWriteBatch, WRITE_BATCH_OVERHEAD_MAX, writeOpsBytes } from './write-batch-cmd.js';
 
 /** A proposal waits at most this long for its entry to apply; then its outcome is unknown. */
@@ -65,6 +66,8 @@ export interface PeerInit {
   readonly approximateKeys: number;
   readonly raft: PeerRaftOptions;
   readonly raftLogGc: RaftLogGcOptions;
+  /** 'compactPast' once the store can send region snapshots; default 'holdBack' (raft-log-gc.ts). */
+  readonly laggingFollowerPolicy?: LaggingFollowerPolicy;
   /** Keep the exact key count at apply (one presence lookup per applied raw/latest write). */
   readonly countKeys: boolean;
   readonly onRaftLogGc?: RaftLogGcObserver;
@@ -75,6 +78,8 @@ export interface PeerInit {
   /** Proposals settled with an outcome (write commands count one each, also when they share an entry). */
   readonly onProposalOutcome?: (outcome: 'applied' | 'stale' | 'timeout' | 'failed', proposals: number) => void;
   readonly onBecameLeader?: () => void;
+  /** This replica applied its own removal (the batch with it is written): destroy it, leave a tombstone. */
+  readonly onRemoved?: (peer: Peer, region: RegionMeta) => void;
   /** Leadership became ready (the leader applied an entry of its term): tell PD at once. */
   readonly onLeaderReady?: (peer: Peer) => void;
   /** Tests: false sends every read through ReadIndex (default true: lease reads when valid). */
@@ -148,6 +153,8 @@ export class Peer {
   private countedKeys: string[] = [];
   /** Entries were applied since the last finishApply(): the apply state is to be written. */
   private isApplyStatePending = false;
+  /** This replica applied a conf change that removed it (it is destroyed after the batch). */
+  isRemoved = false;
 
   constructor(readonly storage: PeerStorage, private readonly init: PeerInit) {
     this.region = init.region;
@@ -392,15 +399,16 @@ export class Peer {
     for (const [id, pr] of this.raw.status().progress ?? []) {
       if (id !== this.peerId) followers.push({ match: pr.match, isRecentlyActive: pr.recentActive });
     }
-    // 'holdBack' until issue F7: no region snapshots yet, so never compact past any follower.
-    const decision = decideRaftLogGc({ applied: this.applied, firstIndex, followers, policy: 'holdBack' }, gc);
+    // 'compactPast' where region snapshots exist (store/snapshot/): a follower behind the
+    // compacted log is caught up by one, so only recently active followers hold the log back.
+    const decision = decideRaftLogGc({ applied: this.applied, firstIndex, followers, policy: this.init.laggingFollowerPolicy ?? 'holdBack' }, gc);
     if (decision.isHardLimitHeldBack) {
       this.init.onRaftLogGc?.onHardLimitHeldBack();
       if (!this.isGcHeldBackWarned) {
         this.isGcHeldBackWarned = true;
         const slowest = Math.min(...followers.map((f) => f.match));
         this.log.warn({ held: this.applied - (firstIndex - 1), hardCountLimit: gc.hardCountLimit, slowestMatch: slowest },
-          'raft log past its hard limit; a lagging follower holds it back (no region snapshots before issue F7)');
+          'raft log past its hard limit; a lagging follower holds it back');
       }
     } else {
       this.isGcHeldBackWarned = false;
@@ -452,6 +460,7 @@ export class Peer {
   applyCommitted(entries: readonly Entry[], ops: WriteOp[], done: (() => void)[]): boolean {
     let changed = false;
     for (const e of entries) {
+      if (this.isRemoved) break;
       if (e.index <= this.applied) continue;
       if (e.index !== this.applied + 1) throw new FlotillaError('Internal', `region ${this.regionId}: apply gap, applied ${this.applied}, next ${e.index}`);
       const result = this.applyEntry(e, ops);
@@ -460,6 +469,13 @@ export class Peer {
       this.isApplyStatePending = true;
       const { index, term } = e;
       if (this.waiters.size > 0) done.push(() => this.waiters.applied(index, term, result));
+      if (this.isRemoved) {
+        // This replica applied its own removal: once the batch is written it is destroyed
+        // (raft-store.ts); nothing after that entry is applied here.
+        const region = this.region;
+        done.push(() => this.init.onRemoved?.(this, region));
+        break;
+      }
       if (!this.leaderReady && !this.isReadyPending && this.role === 'Leader' && e.term === this.raw.term) {
         // Ready only once this apply batch is written: a read served before would miss what
         // earlier leaders committed (and acknowledged) that this batch is applying now.
@@ -540,13 +556,47 @@ export class Peer {
       }
       return APPLIED_OK;
     }
-    // Membership changes: raft's view changes here; moving the region's peer list with it (and
-    // creating or destroying replicas) is issue F7's conf-change plumbing.
+    // Membership changes (conf-change.ts): raft's view and the region's peer list change at the
+    // same entry, and the region state goes into this apply batch.
     const decoded = decodeConfChange(e.data);
     if (decoded.kind !== 'ok') throw new FlotillaError('Corruption', `region ${this.regionId} entry ${e.index}: ${decoded.reason}`);
+    const cmd = changePeerOf(decoded.confChange, `region ${this.regionId} entry ${e.index}`);
+    let next: RegionMeta | null = null;
+    if (cmd !== null) {
+      const decision = decideChangePeer(this.region, cmd);
+      if (decision.kind === 'error') return decision; // stale or invalid: raft's view stays too
+      next = decision.region;
+    }
     const applied = this.raw.applyConfChange(decoded.confChange);
-    if (applied.kind === 'ok') this.storage.setConfState(applied.confState);
-    return applied.kind === 'ok' ? APPLIED_OK : { kind: 'error', error: new FlotillaError('InvalidArgument', `region ${this.regionId}: membership change refused: ${applied.reason}`) };
+    if (applied.kind !== 'ok') return { kind: 'error', error: new FlotillaError('InvalidArgument', `region ${this.regionId}: membership change refused: ${applied.reason}`) };
+    this.storage.setConfState(applied.confState);
+    if (next !== null) {
+      this.region = next;
+      ops.push({ kind: 'put', cf: 'local', key: regionStateKey(this.regionId), value: encodeRegionState({ state: 'normal', region: next }) });
+      this.log.info({ change: cmd!.kind, peer: cmd!.peer, confVer: next.epoch.confVer, index: e.index }, 'applied conf change');
+      if (!next.peers.some((p) => p.id === this.peerId)) this.isRemoved = true;
+    }
+    return APPLIED_OK;
+  }
+
+  /**
+   * Proposes one membership step (conf-change.ts) under the region's current epoch; resolves
+   * once it applied here (an error result when it was stale or invalid at apply).
+   */
+  proposeChangePeer(kind: ChangePeerKind, peer: PeerMeta): Promise<ApplyResult> {
+    if (this.destroyed) return Promise.reject(new FlotillaError('RegionNotFound', `region ${this.regionId} is gone from this store`, { details: { regionId: this.regionId } }));
+    if (!this.isLeaderReady) return Promise.reject(this.notLeader());
+    const r = this.raw.proposeConfChange(confChangeOf({ regionId: this.regionId, epoch: this.region.epoch, kind, peer }, this.peerId));
+    if (r.kind !== 'ok') return Promise.reject(this.refused(r));
+    this.init.markDirty(this);
+    return this.waiters.wait(r.index, r.term);
+  }
+
+  /** Follower progress as this leader sees it (peer id → match index); empty on a follower. */
+  progressMatch(): ReadonlyMap<number, number> {
+    const out = new Map<number, number>();
+    for (const [id, pr] of this.raw.status().progress ?? []) out.set(id, pr.match);
+    return out;
   }
 
   /**
@@ -563,6 +613,20 @@ export class Peer {
     for (let i = from; i <= cmd.compactIndex; i++) ops.push({ kind: 'delete', cf: 'local', key: raftLogKey(this.regionId, i) });
     this.init.onRaftLogGc?.onCompacted(cmd.compactIndex - from + 1);
     return APPLIED_OK;
+  }
+
+  /**
+   * A region snapshot was installed durably (store/snapshot/apply.ts): the region, the applied
+   * index and the key count are the snapshot's. The caller mirrored the log in `storage`.
+   */
+  onSnapshotInstalled(region: RegionMeta, index: number, approximateKeys: number): void {
+    invariant(index >= this.applied, () => `region ${this.regionId}: snapshot at ${index} below applied ${this.applied}`);
+    this.region = region;
+    this.applied = index;
+    this.approximateKeys = approximateKeys;
+    this.countedOps = [];
+    this.countedKeys = [];
+    this.isApplyStatePending = false;
   }
 
   /** Counts keys and value bytes a read returned (for PD's hot-region view). */

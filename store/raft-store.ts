@@ -4,12 +4,12 @@
 
 import type { Logger } from 'pino';
 import {
-  applyStateKey, cfRangeOf, type ChannelCache, createRng, decodeKey, FlotillaError, raftHardStateKey, raftLogIndexOf, raftLogRange, type RegionMeta,
+  applyStateKey, cfRangeOf, invariant, type ChannelCache, createRng, decodeKey, FlotillaError, raftHardStateKey, raftLogIndexOf, raftLogRange, type RegionMeta,
   regionIdOfStateKey, regionStateKey, regionStatesRange, u64ToSafeNumber, type WriteOp,
 } from '../common/index.js';
 import type { raft_serverpb } from '../proto/index.js';
 import { decodeEntry, decodeHardState, encodeHardState, messageFromWire } from '../raft-host/index.js';
-import type { Entry, HardState } from '../raft/index.js';
+import { type ConfState, EMPTY_CONF_STATE, type Entry, type HardState, type Ready } from '../raft/index.js';
 import type { Engine } from './engine/index.js';
 import { type ApplyState, decodeApplyState, decodeRegionState, encodeApplyState, encodeRegionState } from './local-state.js';
 import { confStateOf, Peer, type PeerRaftOptions } from './peer.js';
@@ -17,6 +17,12 @@ import { EntryCacheBudget, PeerStorage } from './peer-storage.js';
 import { type PollLoopMetrics, PollLoop, type RaftSender } from './poll-loop.js';
 import type { RaftLogGcOptions } from './raft-log-gc.js';
 import { StoreTransport } from './transport.js';
+import {
+  cleanSnapshotDir, decodeSnapshotData, type ReceivedSnapshot, SnapshotDivertingSender, SnapshotGenerator, SnapshotInstaller, type SnapshotMetrics,
+  type SnapshotOffer, SnapshotReceiver, SnapshotSender,
+} from './snapshot/index.js';
+import { mkdir } from 'node:fs/promises';
+import { destroyRegionData, isStaleForTombstone, placeholderRegion } from './peer-lifecycle.js';
 
 /** Keys read per page when a region's keys are counted at load (a version-1 apply state). */
 const KEY_COUNT_PAGE = 10_000;
@@ -44,6 +50,12 @@ export interface RaftStoreOptions {
   readonly onFatal: (err: unknown) => void;
   /** Test seam between the durable log write and the apply of a round. */
   readonly afterPersist?: () => Promise<void> | undefined;
+  /**
+   * Where received snapshot payloads are kept (store/snapshot/). Absent (deterministic tests):
+   * no region snapshots — raft log GC then holds the log back for every follower.
+   */
+  readonly snapshotDir?: string;
+  readonly snapshotMetrics?: SnapshotMetrics;
   /** Deterministic tests: raft messages go here instead of gRPC, and ticks are the test's. */
   readonly simulated?: { readonly sender: RaftSender; readonly isLeaseReadEnabled?: boolean };
 }
@@ -60,6 +72,22 @@ export class RaftStore {
   readonly transport: StoreTransport;
   private readonly budget: EntryCacheBudget;
   private readonly log: Logger;
+  /** What the poll loop sends through (MsgSnap diverted to the snapshot sender when snapshots exist). */
+  private readonly sender: RaftSender;
+  /** Region snapshots (null without a snapshot dir). */
+  readonly snapshots: {
+    readonly generator: SnapshotGenerator;
+    readonly sender: SnapshotSender;
+    readonly receiver: SnapshotReceiver;
+    readonly installer: SnapshotInstaller;
+  } | null;
+  private snapshotSweep: NodeJS.Timeout | null = null;
+  /** Regions whose replica here was removed: the region as of the removal (peer-lifecycle.ts). */
+  readonly tombstones = new Map<number, RegionMeta>();
+  /** Destroys of removed replicas still clearing their data (/status shows it; tests wait on it). */
+  pendingDestroys = 0;
+  /** Regions an uninitialized peer is being created for (one at a time each). */
+  private readonly creating = new Set<number>();
   /** Regions a message named that this store does not host (told to the owner for discovery). */
   onUnknownRegion: (regionId: number) => void = () => {};
   /** Log ranges read back from disk for lagging followers (the entry cache did not hold them). */
@@ -86,9 +114,12 @@ export class RaftStore {
         onDropped: (n: number) => options.metrics!.countRaftMessages('dropped', n),
       }),
     });
+    this.snapshots = options.snapshotDir === undefined ? null : this.createSnapshots(options.snapshotDir);
+    this.sender = options.simulated?.sender ?? (this.snapshots === null ? this.transport : new SnapshotDivertingSender(this.transport, this.snapshots.sender));
     this.loop = new PollLoop({
       engine: options.engine,
-      sender: options.simulated?.sender ?? this.transport,
+      sender: this.sender,
+      ...(this.snapshots === null ? {} : { onSnapshotReady: (peer: Peer, rd: Ready) => this.installSnapshotReady(peer, rd) }),
       isManualTick: options.simulated !== undefined,
       budget: this.budget,
       tickMs: options.tickMs,
@@ -100,10 +131,52 @@ export class RaftStore {
     });
   }
 
+  private createSnapshots(dir: string): NonNullable<RaftStore['snapshots']> {
+    const { options } = this;
+    const metrics = options.snapshotMetrics;
+    const generator = new SnapshotGenerator({
+      engine: options.engine,
+      logger: options.logger,
+      onGenerated: (regionId) => {
+        const peer = this.loop.peers.get(regionId);
+        if (peer === undefined) return;
+        peer.raw.onStorageReady();
+        this.loop.markDirty(peer);
+      },
+      onError: (regionId, err) => this.log.warn({ regionId, err }, 'region snapshot generation failed; raft asks again'),
+    });
+    const sender = new SnapshotSender({
+      storeId: options.storeId,
+      clusterId: options.clusterId,
+      channels: options.channels,
+      resolveAddress: options.resolveAddress,
+      generator,
+      logger: options.logger,
+      ...(metrics === undefined ? {} : { metrics }),
+      onOutcome: (peer, to, outcome) => {
+        if (this.loop.peers.get(peer.regionId) !== peer) return;
+        peer.raw.reportSnapshot(to, outcome);
+        this.loop.markDirty(peer);
+      },
+    });
+    const receiver = new SnapshotReceiver({
+      storeId: options.storeId,
+      clusterId: options.clusterId,
+      dir,
+      logger: options.logger,
+      ...(metrics === undefined ? {} : { metrics }),
+      check: (offer) => this.checkSnapshotOffer(offer),
+      onReceived: (message) => this.onSnapshotMessage(message),
+    });
+    const installer = new SnapshotInstaller({ engine: options.engine, dir, logger: options.logger, ...(metrics === undefined ? {} : { metrics }) });
+    return { generator, sender, receiver, installer };
+  }
+
   /** Opens the store's regions as saved in the engine and starts ticking. */
   static async open(options: RaftStoreOptions): Promise<RaftStore> {
     const store = new RaftStore(options);
     const { engine } = options;
+    if (options.snapshotDir !== undefined) await mkdir(options.snapshotDir, { recursive: true });
     const snap = await engine.snapshot();
     let states;
     try {
@@ -115,11 +188,91 @@ export class RaftStore {
     for (const kv of states) {
       const regionId = regionIdOfStateKey(kv.key);
       const state = decodeRegionState(kv.value, regionId);
-      if (state.state === 'tombstone') continue;
+      if (state.state === 'tombstone') {
+        store.tombstones.set(regionId, state.region);
+        // A destroy cut off by a crash is finished (its apply state is deleted last).
+        if ((await engine.get(applyStateKey(regionId))) !== null) await destroyRegionData(engine, state.region, { hasData: true });
+        continue;
+      }
+      if (state.state === 'applying') {
+        // A snapshot install was cut off: finish it before the region loads (store/snapshot/apply.ts).
+        if (store.snapshots === null || state.applying === undefined) throw new FlotillaError('Corruption', `region ${regionId}: an interrupted snapshot install, and no snapshot dir to finish it from`);
+        const hsBytes = await engine.get(raftHardStateKey(regionId));
+        const saved = hsBytes === null ? { term: 0, vote: 0, commit: 0 } : decodeHardState(hsBytes, `region ${regionId} raft log`);
+        await store.snapshots.installer.redo(state.region, state.applying, saved);
+      }
       await store.loadPeer(state.region);
+    }
+    if (options.snapshotDir !== undefined) {
+      // Every install is finished: any payload left is a partial receive, one raft never took,
+      // or one whose delete a crash cut off (store/snapshot/files.ts).
+      const removed = await cleanSnapshotDir(options.snapshotDir, new Set());
+      if (removed > 0) store.log.info({ removed }, 'removed leftover snapshot files');
+      store.snapshotSweep = setInterval(() => store.sweepSnapshots(), 10_000);
+      store.snapshotSweep.unref();
     }
     store.loop.start();
     return store;
+  }
+
+  private sweepSnapshots(): void {
+    const s = this.snapshots;
+    if (s === null) return;
+    s.generator.sweep();
+    s.receiver.sweep((r) => s.installer.installing.has(r.regionId));
+  }
+
+  /** Whether this store takes a snapshot stream (null) or refuses it (the error says why). */
+  private checkSnapshotOffer(offer: SnapshotOffer): FlotillaError | null {
+    const peer = this.loop.peers.get(offer.regionId);
+    if (peer === undefined) return new FlotillaError('RegionNotFound', `region ${offer.regionId} has no peer on store ${this.options.storeId}`, { details: { regionId: offer.regionId } });
+    if (peer.peerId !== offer.toPeerId) return new FlotillaError('RegionNotFound', `region ${offer.regionId}: snapshot for peer ${offer.toPeerId}, this store holds peer ${peer.peerId}`, { details: { regionId: offer.regionId } });
+    return null;
+  }
+
+  /** A received, checked snapshot: its MsgSnap goes to the region's raft node. */
+  private onSnapshotMessage(msg: raft_serverpb.RaftMessage): void {
+    this.stepMessage(msg, { isSnapshotStream: true });
+  }
+
+  /**
+   * Owns a Ready that carries a snapshot (the poll loop skips the peer until advance): sends what
+   * needs nothing durable, installs the snapshot (store/snapshot/apply.ts), mirrors it in memory,
+   * then sends the acks and advances. A failed install stops the store: a restart redoes it.
+   */
+  private installSnapshotReady(peer: Peer, rd: Ready): void {
+    const snapshots = this.snapshots!;
+    const snap = rd.snapshot!;
+    const { index, term, confState } = snap.metadata;
+    const what = `region ${peer.regionId}`;
+    const received: ReceivedSnapshot | undefined = snapshots.receiver.find(peer.regionId, index, term);
+    if (received === undefined) {
+      this.options.onFatal(new FlotillaError('Internal', `${what}: raft installs snapshot ${index}/${term}, which this store did not receive`));
+      return;
+    }
+    invariant(rd.committedEntries.length === 0, () => `${what}: a snapshot Ready with committed entries`);
+    if (rd.messages.length > 0) this.sender.send(peer, rd.messages);
+    this.sender.flush();
+    const region = decodeSnapshotData(snap.data, what);
+    const hardState = rd.hardState ?? peer.storage.initialState().hardState;
+    const isInitialized = peer.storage.lastIndex() > 0;
+    snapshots.installer.install({
+      region, index, term, payload: received, hardState, entries: rd.entries, previousRegion: isInitialized ? peer.region : null,
+    }).then((installed) => {
+      snapshots.receiver.forget(received);
+      this.tombstones.delete(region.id);
+      if (this.loop.peers.get(peer.regionId) !== peer) return; // stopped meanwhile; the disk has it all
+      peer.storage.installSnapshot(index, term, confState, { ...hardState, commit: Math.max(hardState.commit, index) });
+      if (rd.entries.length > 0) peer.storage.append(rd.entries);
+      peer.onSnapshotInstalled(region, index, installed.approximateKeys);
+      if (rd.persistedMessages.length > 0) this.sender.send(peer, rd.persistedMessages);
+      this.sender.flush();
+      peer.raw.advance(rd);
+      this.loop.markDirty(peer);
+    }, (err: unknown) => {
+      this.log.fatal({ regionId: peer.regionId, index, err }, 'region snapshot install failed; the store stops (a restart finishes it)');
+      this.options.onFatal(err);
+    });
   }
 
   get peers(): ReadonlyMap<number, Peer> {
@@ -168,10 +321,10 @@ export class RaftStore {
     this.log.info({ regionId: region.id, applied: apply.appliedIndex, truncatedIndex: apply.truncatedIndex, lastIndex: last, term: hardState.term }, 'loaded region');
   }
 
-  private addPeer(region: RegionMeta, hardState: HardState, apply: ApplyState & { readonly approximateKeys: number }, entries: readonly Entry[]): Peer {
+  private addPeer(region: RegionMeta, hardState: HardState, apply: ApplyState & { readonly approximateKeys: number }, entries: readonly Entry[], confState: ConfState = confStateOf(region)): Peer {
     const ref: { peer?: Peer } = {};
     const storage = new PeerStorage(region.id, this.options.engine, this.budget, {
-      hardState, confState: confStateOf(region), truncatedIndex: apply.truncatedIndex, truncatedTerm: apply.truncatedTerm, entries,
+      hardState, confState, truncatedIndex: apply.truncatedIndex, truncatedTerm: apply.truncatedTerm, entries,
     }, () => {
       this.entryLoads++;
       if (ref.peer !== undefined) {
@@ -179,6 +332,8 @@ export class RaftStore {
         this.loop.markDirty(ref.peer);
       }
     }, (err) => this.options.onFatal(err));
+    const generator = this.snapshots?.generator;
+    if (generator !== undefined) storage.snapshotSource = (minIndex) => generator.snapshot(region.id, minIndex);
     const metrics = this.options.metrics;
     const gc = this.raftLogGc;
     const peer = new Peer(storage, {
@@ -189,6 +344,7 @@ export class RaftStore {
       approximateKeys: apply.approximateKeys,
       raft: this.options.raft,
       raftLogGc: this.options.raftLogGc,
+      laggingFollowerPolicy: this.snapshots === null ? 'holdBack' : 'compactPast',
       countKeys: this.options.countKeys ?? false,
       onRaftLogGc: {
         onProposed: () => {
@@ -209,6 +365,7 @@ export class RaftStore {
       logger: this.log,
       markDirty: (p) => this.loop.markDirty(p),
       onLeaderReady: (p) => this.onLeaderReady(p),
+      onRemoved: (p, r) => this.destroyPeer(p, r),
       ...(this.options.simulated?.isLeaseReadEnabled === false ? { isLeaseReadEnabled: false } : {}),
       ...(metrics === undefined ? {} : { onProposalOutcome: (o: 'applied' | 'stale' | 'timeout' | 'failed', proposals: number) => metrics.countProposal(o, proposals), onBecameLeader: () => metrics.countElection() }),
     });
@@ -245,20 +402,34 @@ export class RaftStore {
     }
     this.loop.inboundSinceRound++;
     this.options.metrics?.countRaftMessages('received', 1);
-    let regionId: number;
-    let toPeerId: number;
     let toStoreId: number;
     try {
-      regionId = u64ToSafeNumber(msg.regionId, 'regionId');
-      toPeerId = u64ToSafeNumber(msg.toPeer?.id ?? '0', 'toPeer.id');
       toStoreId = u64ToSafeNumber(msg.toPeer?.storeId ?? '0', 'toPeer.storeId');
     } catch {
       return;
     }
     if (toStoreId !== this.options.storeId || msg.message === null) return;
+    this.stepMessage(msg, { isSnapshotStream: false });
+  }
+
+  /**
+   * Steps a raft message into its region's peer. A MsgSnap is taken only from the snapshot
+   * stream (its payload is on disk by then); on the ordinary stream it is dropped.
+   */
+  private stepMessage(msg: raft_serverpb.RaftMessage, source: { readonly isSnapshotStream: boolean }): void {
+    let regionId: number;
+    let toPeerId: number;
+    try {
+      regionId = u64ToSafeNumber(msg.regionId, 'regionId');
+      toPeerId = u64ToSafeNumber(msg.toPeer?.id ?? '0', 'toPeer.id');
+    } catch {
+      return;
+    }
+    if (msg.message === null) return;
+    if ((msg.message.msgType === 'MsgSnapshot') !== source.isSnapshotStream) return;
     const peer = this.loop.peers.get(regionId);
     if (peer === undefined) {
-      this.onUnknownRegion(regionId);
+      if (!this.maybeCreatePeer(msg, regionId)) this.onUnknownRegion(regionId);
       return;
     }
     if (peer.peerId !== toPeerId) return;
@@ -273,12 +444,94 @@ export class RaftStore {
     if (r.kind !== 'invalid-message') this.loop.markDirty(peer);
   }
 
+  /**
+   * A leader's message (append, heartbeat) for a region this store lacks: creates an
+   * uninitialized peer for it (no data, no membership; it cannot campaign) that the leader then
+   * fills with a region snapshot — how a peer added by a conf change comes to life (issue F7).
+   * Not for a region whose tombstone is as new as the message's epoch, nor over a range another
+   * region here holds. The message itself is dropped (raft resends); the peer is created once its
+   * saved hard state is read (an earlier incarnation's vote is kept). Returns whether it applies.
+   */
+  private maybeCreatePeer(msg: raft_serverpb.RaftMessage, regionId: number): boolean {
+    const type = msg.message?.msgType;
+    if (type !== 'MsgAppend' && type !== 'MsgHeartbeat') return false;
+    let region: RegionMeta;
+    try {
+      region = placeholderRegion(msg);
+    } catch {
+      return false;
+    }
+    const tombstone = this.tombstones.get(regionId);
+    if (tombstone !== undefined && isStaleForTombstone(msg, tombstone)) return true; // a stale leader: ignore
+    for (const p of this.loop.peers.values()) {
+      if (p.storage.lastIndex() > 0 && regionsOverlap(p.region, region)) return true;
+    }
+    if (this.creating.has(regionId)) return true;
+    this.creating.add(regionId);
+    void this.createUninitializedPeer(region)
+      .catch((err: unknown) => this.log.warn({ regionId, err }, 'creating an uninitialized peer failed'))
+      .finally(() => this.creating.delete(regionId));
+    return true;
+  }
+
+  private async createUninitializedPeer(region: RegionMeta): Promise<void> {
+    const { engine } = this.options;
+    const stateBytes = await engine.get(regionStateKey(region.id));
+    // A tombstone here is older than the message (maybeCreatePeer checked): the store was
+    // removed and is being added again; the snapshot install overwrites it.
+    if ((stateBytes !== null && decodeRegionState(stateBytes, region.id).state !== 'tombstone') || this.loop.peers.has(region.id)) return;
+    const hsBytes = await engine.get(raftHardStateKey(region.id));
+    const saved = hsBytes === null ? { term: 0, vote: 0, commit: 0 } : decodeHardState(hsBytes, `region ${region.id} raft log`);
+    if (this.loop.peers.has(region.id)) return;
+    this.addPeer(region, { ...saved, commit: 0 }, { appliedIndex: 0, truncatedIndex: 0, truncatedTerm: 0, approximateKeys: 0 }, [], EMPTY_CONF_STATE);
+    this.log.info({ regionId: region.id, peerId: region.peers[0]?.id }, 'created an uninitialized peer (waits for a snapshot)');
+  }
+
+  /**
+   * Destroys this store's replica of a region it was removed from (or learnt it was removed
+   * from): out of the poll loop at once, then — once the round running now has ended, so no
+   * later write of that round lands after — tombstone, data and log cleared (peer-lifecycle.ts).
+   */
+  destroyPeer(peer: Peer, region: RegionMeta): void {
+    if (this.loop.peers.get(peer.regionId) !== peer) return;
+    const hasData = peer.storage.lastIndex() > 0;
+    const dataRegion = peer.region;
+    this.loop.removePeer(peer.regionId);
+    this.snapshots?.generator.forget(peer.regionId);
+    peer.destroy(new FlotillaError('RegionNotFound', `region ${peer.regionId}: the replica on store ${this.options.storeId} was removed`, { details: { regionId: peer.regionId } }));
+    this.tombstones.set(region.id, region);
+    this.log.info({ regionId: region.id, peerId: peer.peerId, confVer: region.epoch.confVer }, 'removed from the region; destroying the replica');
+    // An install of a snapshot of this region may be running: its final batch would overwrite
+    // the tombstone, so the destroy waits for it; the round running now may still write its log.
+    this.pendingDestroys++;
+    this.loop.roundEnd()
+      .then(() => this.snapshots?.installer.settled(region.id))
+      .then(() => destroyRegionData(this.options.engine, { ...region, startKey: dataRegion.startKey, endKey: dataRegion.endKey }, { hasData }))
+      .then(() => {
+        this.pendingDestroys--;
+        this.log.info({ regionId: region.id }, 'replica destroyed; tombstone written');
+      })
+      .catch((err: unknown) => {
+        this.log.fatal({ regionId: region.id, err }, 'destroying a removed replica failed');
+        this.options.onFatal(err);
+      });
+  }
+
   async stop(): Promise<void> {
+    if (this.snapshotSweep !== null) clearInterval(this.snapshotSweep);
     await this.loop.stop();
+    this.snapshots?.sender.close();
+    this.snapshots?.generator.close();
     this.transport.close();
     const err = new FlotillaError('Unavailable', 'the store is stopping');
     for (const peer of this.loop.peers.values()) peer.destroy(err);
   }
+}
+
+function regionsOverlap(a: RegionMeta, b: RegionMeta): boolean {
+  const aEndsBeforeB = a.endKey.length > 0 && Buffer.compare(a.endKey, b.startKey) <= 0;
+  const bEndsBeforeA = b.endKey.length > 0 && Buffer.compare(b.endKey, a.startKey) <= 0;
+  return !aEndsBeforeB && !bEndsBeforeA;
 }
 
 /** The region's records in the raw and latest CFs (one per user key), counted page by page. */

@@ -21,6 +21,8 @@ import { type RegionOrder, StorePdClient } from './pd-client.js';
 import type { Peer } from './peer.js';
 import { RaftStore } from './raft-store.js';
 import { RawKv } from './raw-kv.js';
+import { type MembershipOrder, planMembershipOrder } from './region-orders.js';
+import { SnapshotMetrics } from './snapshot/index.js';
 import { startStatusServer, type StatusServer } from './status-http.js';
 import { CLUSTER_ID_METADATA } from './transport.js';
 import { TxnKv } from './txn-kv.js';
@@ -33,6 +35,8 @@ export const TTL_SWEEP_INTERVAL_MS = 1_000;
 /** Wait this long for max-replicas stores to register before bootstrapping with fewer. */
 export const BOOTSTRAP_WAIT_FOR_STORES_MS = 5_000;
 const BOOTSTRAP_POLL_MS = 200;
+/** How often replicas that hear from no leader ask PD whether they were removed (checkStalePeers). */
+export const STALE_PEER_CHECK_MS = 3_000;
 
 export interface StoreServerOptions {
   /** The store cannot go on (its raft loop failed): the executable exits. */
@@ -47,6 +51,8 @@ export class StoreServer {
   private isSweeping = false;
   private readonly sweepCursors = new Map<number, Buffer>();
   private readonly lastRegionBeatMs = new Map<number, number>();
+  /** Regions with a conf change of ours in flight (one at a time). */
+  private readonly changingRegions = new Set<number>();
 
   private constructor(
     readonly storeId: number,
@@ -104,6 +110,8 @@ export class StoreServer {
         resolveAddress: async (id) => (await pd.getStore(id)).address,
         logger: log,
         metrics,
+        snapshotDir: join(config.dataDir, 'snap'),
+        snapshotMetrics: new SnapshotMetrics(registry),
         onFatal: fatal,
       });
       cleanups.push(() => raftStore.stop());
@@ -138,8 +146,8 @@ export class StoreServer {
           call.on('end', () => cb(null, {}));
           call.on('error', () => undefined);
         },
-        Snapshot: (_call: grpc.ServerReadableStream<raft_serverpb.SnapshotChunk, raft_serverpb.Done__Input>, cb: grpc.sendUnaryData<raft_serverpb.Done__Input>) => {
-          cb({ code: grpc.status.UNIMPLEMENTED, details: 'region snapshots arrive with issue F7' });
+        Snapshot: (call: grpc.ServerReadableStream<raft_serverpb.SnapshotChunk, raft_serverpb.Done__Input>, cb: grpc.sendUnaryData<raft_serverpb.Done__Input>) => {
+          raftStore.snapshots!.receiver.handle(call, cb);
         },
       } satisfies raft_serverpb.RaftTransportHandlers);
       const started = await startGrpcServer(grpcServer, listen.host, listen.port);
@@ -149,6 +157,10 @@ export class StoreServer {
       const status = await startStatusServer({
         host: statusListen.host, port: statusListen.port, registry, logger: log,
         status: () => ref.server?.statusJson() ?? { storeId, starting: true },
+        actions: new Map([['/region/change-peer', async (body: unknown) => {
+          if (ref.server === undefined) return { status: 503, body: { code: 'Unavailable', message: 'the store is starting' } };
+          return ref.server.changePeerAction(body);
+        }]]),
       });
       cleanups.push(() => status.stop());
 
@@ -209,7 +221,9 @@ export class StoreServer {
     this.timers.push(sweep);
     const gauges = setInterval(() => this.updateGauges(), 1_000);
     gauges.unref();
-    this.timers.push(heartbeat, gauges);
+    const stale = setInterval(() => void this.checkStalePeers(), STALE_PEER_CHECK_MS);
+    stale.unref();
+    this.timers.push(heartbeat, gauges, stale);
     void this.heartbeat();
   }
 
@@ -307,7 +321,69 @@ export class StoreServer {
       this.raftStore.loop.markDirty(peer);
       return;
     }
-    this.log.info({ order: order.kind, regionId: order.regionId }, 'PD order not supported before issue F7; ignored');
+    if (order.kind === 'addPeer' || order.kind === 'removePeer') {
+      this.executeMembershipOrder(peer, { kind: order.kind, peer: order.peer }).catch((err: unknown) => {
+        this.log.info({ err, order: order.kind, regionId: order.regionId }, 'PD membership order failed; PD resends it');
+      });
+      return;
+    }
+    this.log.info({ order: order.kind, regionId: order.regionId }, 'PD order not supported yet (split and merge: issue F7); ignored');
+  }
+
+  /**
+   * Proposes what a membership order asks (region-orders.ts decides whether and what), one
+   * conf change in flight per region; resolves with what happened once it applied here.
+   */
+  private async executeMembershipOrder(peer: Peer, order: MembershipOrder): Promise<{ readonly outcome: string; readonly region: unknown }> {
+    const plan = planMembershipOrder(peer.region, order, { leaderPeerId: peer.peerId, match: peer.progressMatch(), truncatedIndex: peer.storage.truncatedIndex });
+    if (plan.kind === 'skip') return { outcome: `skipped: ${plan.reason}`, region: peer.region };
+    if (this.changingRegions.has(peer.regionId)) return { outcome: 'skipped: a conf change is in flight', region: peer.region };
+    this.changingRegions.add(peer.regionId);
+    try {
+      this.log.info({ regionId: peer.regionId, change: plan.change, peer: plan.peer }, 'proposing conf change');
+      const result = await peer.proposeChangePeer(plan.change, plan.peer);
+      if (result.kind === 'error') throw result.error;
+      this.regionHeartbeat(peer);
+      return { outcome: `applied: ${plan.change}`, region: peer.region };
+    } finally {
+      this.changingRegions.delete(peer.regionId);
+    }
+  }
+
+  /**
+   * POST /region/change-peer {regionId, kind: addLearner|addVoter|removePeer, storeId, peerId?}:
+   * the admin form of PD's membership orders (PD's HTTP API cannot add such operators yet). An
+   * added peer without peerId gets the id of the store's learner (a promotion) or a new one from PD.
+   */
+  private async changePeerAction(body: unknown): Promise<{ readonly status: number; readonly body: unknown }> {
+    const b = body as { regionId?: unknown; kind?: unknown; storeId?: unknown; peerId?: unknown } | null;
+    if (b === null || typeof b !== 'object' || typeof b.regionId !== 'number' || typeof b.storeId !== 'number' || !['addLearner', 'addVoter', 'removePeer'].includes(String(b.kind))) {
+      throw new FlotillaError('InvalidArgument', 'body: {regionId: number, kind: addLearner|addVoter|removePeer, storeId: number, peerId?: number}');
+    }
+    const peer = this.raftStore.peers.get(b.regionId);
+    if (peer === undefined || !peer.isLeaderReady) return { status: 409, body: { code: 'NotLeader', message: `store ${this.storeId} does not lead region ${b.regionId}` } };
+    const existing = peer.region.peers.find((p) => p.storeId === b.storeId);
+    const peerId = typeof b.peerId === 'number' ? b.peerId : existing?.id ?? (b.kind === 'removePeer' ? 0 : await this.pd.allocId());
+    const role = b.kind === 'addLearner' ? 'learner' as const : 'voter' as const;
+    const order: MembershipOrder = { kind: b.kind === 'removePeer' ? 'removePeer' : 'addPeer', peer: { id: peerId, storeId: b.storeId, role } };
+    return { status: 200, body: await this.executeMembershipOrder(peer, order) };
+  }
+
+  /**
+   * A replica that hears from no leader asks PD about its region: a newer membership without it
+   * means it was removed while it was down (nobody will tell it otherwise) — it destroys itself
+   * and leaves a tombstone.
+   */
+  private async checkStalePeers(): Promise<void> {
+    for (const peer of [...this.raftStore.peers.values()]) {
+      // An uninitialized replica (no snapshot yet, epoch 0) has no membership to be stale about.
+      if (this.stopped || peer.leaderId !== 0 || peer.isLeader || peer.storage.lastIndex() === 0) continue;
+      const known = await this.pd.getRegionByKey(peer.region.startKey).catch(() => null);
+      if (known === null || known.id !== peer.regionId || known.epoch.confVer <= peer.region.epoch.confVer) continue;
+      if (known.peers.some((p) => p.id === peer.peerId)) continue;
+      this.log.info({ regionId: peer.regionId, peerId: peer.peerId, confVer: peer.region.epoch.confVer, pdConfVer: known.epoch.confVer }, 'PD\'s region no longer lists this replica: it was removed');
+      this.raftStore.destroyPeer(peer, known);
+    }
   }
 
   statusJson(): unknown {
@@ -329,7 +405,7 @@ export class StoreServer {
     }));
     return {
       storeId: this.storeId, clusterId: String(this.clusterId), address: this.address, statusAddress: this.statusAddress,
-      version: STORE_VERSION, startedAtMs: this.startedAtMs, regions,
+      version: STORE_VERSION, startedAtMs: this.startedAtMs, regions, pendingDestroys: this.raftStore.pendingDestroys,
     };
   }
 

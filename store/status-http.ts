@@ -1,5 +1,6 @@
 // The store's HTTP status server: GET /metrics (Prometheus text), /status (the store's own JSON
-// view: store id, regions, leaders), /health. A route table of small handlers; every answer is
+// view: store id, regions, leaders), /health, and the POST actions its owner registers (admin:
+// /region/change-peer; a JSON body of at most ACTION_BODY_BYTES_MAX). A route table of small handlers; every answer is
 // JSON except /metrics. A bad request, a throwing status() or a failing collector is answered
 // (4xx/5xx JSON) — nothing a client sends can crash the process.
 
@@ -14,7 +15,15 @@ export interface StatusServerOptions {
   /** The body of /status; may return a promise. Bigints are rendered as decimal strings. */
   readonly status: () => unknown;
   readonly logger: Logger;
+  /**
+   * POST routes (admin actions, e.g. /region/change-peer): the JSON body (at most
+   * ACTION_BODY_BYTES_MAX) in, a status and JSON body out.
+   */
+  readonly actions?: ReadonlyMap<string, (body: unknown) => Promise<{ readonly status: number; readonly body: unknown }>>;
 }
+
+/** Largest body a POST action reads; an action's arguments are a few fields. */
+export const ACTION_BODY_BYTES_MAX = 64 * 1024;
 
 export interface StatusServer {
   /** host:port as bound. */
@@ -67,6 +76,29 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
 
 async function handle(req: IncomingMessage, res: ServerResponse, options: StatusServerOptions): Promise<void> {
   const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
+  const action = options.actions?.get(path);
+  if (action !== undefined && req.method === 'POST') {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      if (bytes > ACTION_BODY_BYTES_MAX) {
+        sendJson(res, 413, { code: 'InvalidArgument', message: `body exceeds ${ACTION_BODY_BYTES_MAX} bytes` });
+        return;
+      }
+      chunks.push(chunk);
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch {
+      sendJson(res, 400, { code: 'InvalidArgument', message: 'the body is not JSON' });
+      return;
+    }
+    const out = await action(body).catch((err: unknown) => ({ status: err instanceof FlotillaError && err.code === 'InvalidArgument' ? 400 : 500, body: { code: isFlotillaCode(err) ? err.code : 'Internal', message: messageOf(err) } }));
+    sendJson(res, out.status, out.body);
+    return;
+  }
   const route = ROUTES.get(path);
   if (route === undefined) {
     sendJson(res, 404, { code: 'NotFound', message: `no such path: ${path} (try /metrics, /status, /health)` });

@@ -112,7 +112,7 @@ export class StoreTestCluster {
     return this.pd.members.map((m) => `127.0.0.1:${m.clientPort}`);
   }
 
-  private launchOptions(name: string, ports: StorePorts): StoreLaunchOptions {
+  private launchOptions(name: string, ports: StorePorts, env: Readonly<Record<string, string>> = {}): StoreLaunchOptions {
     const tickMs = this.options.tickMs ?? 50;
     return {
       name,
@@ -126,7 +126,7 @@ export class StoreTestCluster {
       raftHeartbeatTicks: 2,
       logLevel: 'info',
       extraArgs: this.options.extraStoreArgs ?? [],
-      env: this.options.storeEnv ?? {},
+      env: { ...this.options.storeEnv, ...env },
     };
   }
 
@@ -173,10 +173,10 @@ export class StoreTestCluster {
   }
 
   /** Starts store i again with its data dir and ports (killing it first if it runs); same store id expected. */
-  async restartStore(i: number): Promise<TestStore> {
+  async restartStore(i: number, options: { readonly env?: Readonly<Record<string, string>> } = {}): Promise<TestStore> {
     const s = this.store(i);
     await s.process.kill();
-    s.process = await startStoreProcess(this.launchOptions(s.name, s.ports));
+    s.process = await startStoreProcess(this.launchOptions(s.name, s.ports, options.env));
     s.pid = s.process.pid;
     const status = await this.storeStatus(i);
     if (s.id !== 0 && status.storeId !== s.id) throw new Error(`${s.name} came back as store ${status.storeId}, was ${s.id}`);

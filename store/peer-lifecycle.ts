@@ -1,0 +1,54 @@
+// How a replica leaves a store, and how one arrives before it has data (issue F7).
+//
+// Destroy (a replica applied its own removal, or learnt from PD that it was removed while down):
+//   1. region state := 'tombstone' (the region as of the removal), fsynced — from here on the
+//      replica is never loaded again, and messages of that region at or below the tombstone's
+//      confVer never recreate it;
+//   2. the region's ranges in every data CF and its raft log are cleared (bounded range deletes);
+//   3. its apply state and hard state are deleted, fsynced — the mark that 2 is complete.
+// A crash between 1 and 3 leaves a tombstone with an apply state: start-up runs 2–3 again
+// (raft-store.ts). Clearing is idempotent, and no other region can own that range before the
+// store is back (nothing is created while it is down).
+//
+// Uninitialized peer: a leader's message for a region this store lacks creates a replica with no
+// data and no membership (placeholderRegion: the message's range, epoch 0/0, the two peers of the
+// message), so it cannot campaign; the leader finds its log empty and sends a region snapshot,
+// whose install writes the first region state (store/snapshot/apply.ts). Nothing is persisted for
+// it before that but raft's hard state.
+
+import { applyStateKey, FlotillaError, peerFromWire, raftHardStateKey, raftLogRange, type RegionMeta, regionStateKey, u64ToSafeNumber } from '../common/index.js';
+import type { raft_serverpb } from '../proto/index.js';
+import type { Engine } from './engine/index.js';
+import { encodeRegionState } from './local-state.js';
+import { regionDataRanges, SNAPSHOT_CLEAR_KEYS_PER_CALL } from './snapshot/index.js';
+
+/** Steps 1–3 of a destroy (see the file comment). `hasData`: the replica held data (else only raft keys). */
+export async function destroyRegionData(engine: Engine, tombstone: RegionMeta, options: { readonly hasData: boolean }): Promise<void> {
+  const regionId = tombstone.id;
+  await engine.write([{ kind: 'put', cf: 'local', key: regionStateKey(regionId), value: encodeRegionState({ state: 'tombstone', region: tombstone }) }], { sync: true });
+  const ranges = options.hasData ? regionDataRanges(tombstone).map((r) => r.range) : [];
+  ranges.push(raftLogRange(regionId, 0, Number.MAX_SAFE_INTEGER));
+  for (const range of ranges) {
+    while ((await engine.deleteRange(range.start, range.end, { limit: SNAPSHOT_CLEAR_KEYS_PER_CALL })).hasMore);
+  }
+  await engine.write([
+    { kind: 'delete', cf: 'local', key: applyStateKey(regionId) },
+    { kind: 'delete', cf: 'local', key: raftHardStateKey(regionId) },
+  ], { sync: true });
+}
+
+/** Whether a message of a region tombstoned here comes from a membership at or before the removal. */
+export function isStaleForTombstone(msg: raft_serverpb.RaftMessage, tombstone: RegionMeta): boolean {
+  const confVer = msg.regionEpoch === null ? 0 : Number(msg.regionEpoch.confVer);
+  return !(confVer > tombstone.epoch.confVer);
+}
+
+/** The region an uninitialized peer starts with (see the file comment); InvalidArgument if malformed. */
+export function placeholderRegion(msg: raft_serverpb.RaftMessage): RegionMeta {
+  const id = u64ToSafeNumber(msg.regionId, 'regionId');
+  if (id <= 0) throw new FlotillaError('InvalidArgument', 'regionId must be positive');
+  const to = peerFromWire(msg.toPeer, 'toPeer');
+  const from = peerFromWire(msg.fromPeer, 'fromPeer');
+  if (to.id === from.id || to.storeId === from.storeId) throw new FlotillaError('InvalidArgument', 'a message between two peers of one store');
+  return { id, startKey: Buffer.from(msg.startKey), endKey: Buffer.from(msg.endKey), epoch: { confVer: 0, version: 0 }, peers: [to, from] };
+}

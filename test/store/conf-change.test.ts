@@ -1,0 +1,86 @@
+// The ChangePeer rules (store/conf-change.ts) and what a leader does with a membership order
+// (store/region-orders.ts), over every kind and every relation of the named peer to the region.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { FlotillaError, type RegionMeta } from '../../common/index.js';
+import { changePeerOf, type ChangePeerKind, confChangeOf, decideChangePeer } from '../../store/conf-change.js';
+import { planMembershipOrder } from '../../store/region-orders.js';
+
+const region: RegionMeta = {
+  id: 7, startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), epoch: { confVer: 3, version: 2 },
+  peers: [{ id: 10, storeId: 1, role: 'voter' }, { id: 11, storeId: 2, role: 'voter' }, { id: 12, storeId: 3, role: 'learner' }],
+};
+const cmd = (kind: ChangePeerKind, id: number, storeId: number, confVer = 3) => ({ regionId: 7, epoch: { confVer, version: 2 }, kind, peer: { id, storeId, role: kind === 'addLearner' ? 'learner' as const : 'voter' as const } });
+
+describe('ChangePeer at apply', () => {
+  it('adds a learner on a new store, bumping confVer by one and nothing else', () => {
+    const d = decideChangePeer(region, cmd('addLearner', 13, 4));
+    assert.equal(d.kind, 'ok');
+    if (d.kind !== 'ok') return;
+    assert.deepEqual(d.region.epoch, { confVer: 4, version: 2 });
+    assert.deepEqual(d.region.peers.at(-1), { id: 13, storeId: 4, role: 'learner' });
+    assert.equal(d.region.peers.length, 4);
+  });
+
+  it('promotes a learner with addVoter, keeping its id and store', () => {
+    const d = decideChangePeer(region, cmd('addVoter', 12, 3));
+    assert.equal(d.kind, 'ok');
+    if (d.kind === 'ok') assert.deepEqual(d.region.peers.find((p) => p.id === 12), { id: 12, storeId: 3, role: 'voter' });
+  });
+
+  it('removes a peer', () => {
+    const d = decideChangePeer(region, cmd('remove', 11, 2));
+    assert.equal(d.kind, 'ok');
+    if (d.kind === 'ok') assert.deepEqual(d.region.peers.map((p) => p.id), [10, 12]);
+  });
+
+  it('refuses a change proposed under another confVer (stale), older or newer', () => {
+    for (const confVer of [2, 4]) {
+      const d = decideChangePeer(region, cmd('addLearner', 13, 4, confVer));
+      assert.equal(d.kind, 'error');
+      if (d.kind === 'error') assert.equal(d.error.code, 'EpochNotMatch');
+    }
+  });
+
+  it('refuses what would break the region: a second peer on a store, a voter "promoted", an absent peer removed, the last peer removed', () => {
+    const bad = [cmd('addLearner', 13, 2), cmd('addLearner', 10, 9), cmd('addVoter', 10, 1), cmd('addVoter', 14, 1), cmd('remove', 99, 9)];
+    for (const c of bad) assert.equal(decideChangePeer(region, c).kind, 'error', JSON.stringify(c));
+    const single: RegionMeta = { ...region, peers: [{ id: 10, storeId: 1, role: 'voter' }] };
+    assert.equal(decideChangePeer(single, cmd('remove', 10, 1)).kind, 'error');
+  });
+
+  it('round-trips through the conf change context for every kind, and refuses a context that disagrees with raft\'s change', () => {
+    for (const kind of ['addLearner', 'addVoter', 'remove'] as const) {
+      const c = cmd(kind, 13, 4);
+      const cc = confChangeOf(c, 10);
+      assert.deepEqual(changePeerOf(cc, 'test'), c);
+      assert.throws(() => changePeerOf({ ...cc, changes: [{ type: 'AddNode', nodeId: 99 }] }, 'test'), (e: unknown) => e instanceof FlotillaError && e.code === 'Corruption');
+    }
+    assert.equal(changePeerOf({ transition: 'auto', changes: [{ type: 'AddNode', nodeId: 3 }], context: new Uint8Array(0) }, 'test'), null);
+    assert.throws(() => changePeerOf({ transition: 'auto', changes: [], context: Buffer.from([0xff, 0xff]) }, 'test'), FlotillaError);
+  });
+});
+
+describe('membership orders on a leader', () => {
+  const view = { leaderPeerId: 10, match: new Map([[11, 50], [12, 40]]), truncatedIndex: 30 };
+
+  it('adds a learner once; a repeat is done, a store with a peer is refused', () => {
+    assert.deepEqual(planMembershipOrder(region, { kind: 'addPeer', peer: { id: 13, storeId: 4, role: 'learner' } }, view), { kind: 'propose', change: 'addLearner', peer: { id: 13, storeId: 4, role: 'learner' } });
+    assert.deepEqual(planMembershipOrder(region, { kind: 'addPeer', peer: { id: 12, storeId: 3, role: 'learner' } }, view), { kind: 'skip', reason: 'done' });
+    assert.deepEqual(planMembershipOrder(region, { kind: 'addPeer', peer: { id: 13, storeId: 3, role: 'learner' } }, view), { kind: 'skip', reason: 'storeHasPeer' });
+  });
+
+  it('promotes a learner only once it is caught up past the truncated log', () => {
+    const order = { kind: 'addPeer' as const, peer: { id: 12, storeId: 3, role: 'voter' as const } };
+    assert.equal(planMembershipOrder(region, order, view).kind, 'propose');
+    assert.deepEqual(planMembershipOrder(region, order, { ...view, match: new Map([[12, 29]]) }), { kind: 'skip', reason: 'catchingUp' });
+    assert.deepEqual(planMembershipOrder(region, order, { ...view, match: new Map() }), { kind: 'skip', reason: 'catchingUp' });
+    assert.deepEqual(planMembershipOrder(region, { kind: 'addPeer', peer: { id: 11, storeId: 2, role: 'voter' } }, view), { kind: 'skip', reason: 'done' });
+  });
+
+  it('removes a follower, never the leader itself; an absent peer is done', () => {
+    assert.equal(planMembershipOrder(region, { kind: 'removePeer', peer: { id: 11, storeId: 2, role: 'voter' } }, view).kind, 'propose');
+    assert.deepEqual(planMembershipOrder(region, { kind: 'removePeer', peer: { id: 10, storeId: 1, role: 'voter' } }, view), { kind: 'skip', reason: 'isLeader' });
+    assert.deepEqual(planMembershipOrder(region, { kind: 'removePeer', peer: { id: 99, storeId: 9, role: 'voter' } }, view), { kind: 'skip', reason: 'done' });
+  });
+});

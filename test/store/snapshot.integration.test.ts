@@ -1,0 +1,122 @@
+// Region snapshots on real processes (1 PD + 3 stores, real RocksDB and gRPC, a tiny raft log GC
+// limit so the leader compacts past a store that is down): a crash of the receiving store between
+// snapshot chunks, and in the middle of installing one (the 'applying' region state is durable, the
+// region's ranges half rewritten), each leaves it recoverable — after a restart it finishes or
+// re-fetches the snapshot and holds every acknowledged write. The payload is > 1 chunk (1 MiB).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { waitFor } from '../../deploy/index.js';
+import { FAILPOINT_SNAPSHOT_APPLY_BATCH, FAILPOINT_SNAPSHOT_RECEIVE_CHUNK } from '../../store/snapshot/index.js';
+import { StoreTestCluster } from '../support/store-cluster.js';
+import { RegionProbe } from '../support/store-regions.js';
+
+const COUNT_LIMIT = 40;
+const GC_ARGS = ['--raft-log-gc-count-limit', String(COUNT_LIMIT), '--raft-log-gc-hard-count-limit', String(COUNT_LIMIT * 4), '--raft-log-gc-check-ticks', '2'];
+/** 4 KiB values: 400 keys make a payload of ~1.6 MiB, two chunks at least. */
+const VALUE_BYTES = 4096;
+
+describe('region snapshots: crashes of the receiving store', () => {
+  let cluster: StoreTestCluster;
+  let probe: RegionProbe;
+
+  before(async () => {
+    cluster = await StoreTestCluster.start({ stores: 3, pdCount: 1, extraStoreArgs: GC_ARGS });
+    probe = new RegionProbe(cluster);
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  /** Kills a follower, writes past the GC limit so the log is compacted past it; returns the follower. */
+  const leaveBehind = async (prefix: string): Promise<number> => {
+    const leader = await probe.leader();
+    const victim = (leader.index + 1) % 3;
+    const victimApplied = (await probe.mustRegionOf(victim)).appliedIndex;
+    await cluster.killStore(victim);
+    await probe.writeKeys(leader, prefix, 400, VALUE_BYTES);
+    await waitFor('the leader to compact past the down store', async () => ((await probe.mustRegionOf(leader.index)).truncatedIndex > victimApplied ? true : undefined), { timeoutMs: 30_000, intervalMs: 100 });
+    return victim;
+  };
+
+  const regionTerm = async (i: number): Promise<number> => {
+    const status = await cluster.storeStatus(i);
+    return ((status['regions'] as { term: number }[] | undefined)?.[0]?.term) ?? 0;
+  };
+
+  const catchUpAndCheck = async (victim: number): Promise<void> => {
+    const leader = await probe.leader(new Set([victim]));
+    await probe.waitApplied(victim, (await probe.mustRegionOf(leader.index)).appliedIndex);
+    await probe.assertStoppedReplicaHolds(victim);
+    await cluster.restartStore(victim);
+    await probe.readAll(await probe.leader());
+  };
+
+  it('a snapshot taken after a leader change carries the applied entry\'s term, not the compacted one\'s', async () => {
+    // Compact past a down follower in one term, move leadership (a new term), then write fewer
+    // entries than the GC limit: the snapshot's index is in the new term, the truncated log's
+    // last entry in the old one. A wrong snapshot term would fail the new leader's next append.
+    const leader = await probe.leader();
+    const victim = (leader.index + 1) % 3;
+    const other = (leader.index + 2) % 3;
+    const victimApplied = (await probe.mustRegionOf(victim)).appliedIndex;
+    await cluster.killStore(victim);
+    await probe.writeKeys(leader, 't', COUNT_LIMIT * 3);
+    await waitFor('the leader to compact past the down store', async () => ((await probe.mustRegionOf(leader.index)).truncatedIndex > victimApplied ? true : undefined), { timeoutMs: 30_000, intervalMs: 100 });
+    // Leave the log just compacted (few entries held), so the writes after the leader change stay
+    // below the GC limit and the truncated index stays in the old term.
+    let n = 0;
+    await waitFor('a fresh compaction', async () => {
+      const r = await probe.mustRegionOf(leader.index);
+      if (r.appliedIndex - r.truncatedIndex <= 8) return true;
+      await probe.writeKeys(leader, `t${n++}`, 8);
+      return undefined;
+    }, { timeoutMs: 30_000, intervalMs: 200 });
+    const lastOldTermIndex = (await probe.mustRegionOf(leader.index)).appliedIndex;
+    const termBefore = await regionTerm(leader.index);
+    await waitFor('leadership to move to the other live store', async () => {
+      if ((await probe.regionOf(other))?.isLeader === true) return true;
+      const pd = await cluster.pd.waitForLeader();
+      await fetch(cluster.pd.httpUrl(pd, 'operators'), {
+        method: 'POST', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(5_000),
+        body: JSON.stringify({ regionId: leader.region.id, kind: 'transfer-leader', toStoreId: cluster.stores[other]!.id }),
+      }).catch(() => undefined);
+      return undefined;
+    }, { timeoutMs: 60_000, intervalMs: 500 });
+    const now = await probe.leader(new Set([victim]));
+    assert.ok((await regionTerm(now.index)) > termBefore, 'a new term');
+    await probe.writeKeys(now, 'u', 2);
+    const shape = await probe.mustRegionOf(now.index);
+    assert.ok(shape.truncatedIndex <= lastOldTermIndex && shape.appliedIndex > lastOldTermIndex, `truncated ${shape.truncatedIndex} in the old term (≤ ${lastOldTermIndex}), applied ${shape.appliedIndex} in the new one`);
+    await cluster.restartStore(victim);
+    await probe.waitApplied(victim, (await probe.mustRegionOf(now.index)).appliedIndex);
+    assert.ok((await probe.metric(victim, 'flotilla_store_snapshots_total', 'event="applied"')) >= 1, 'caught up by a snapshot');
+    // And it goes on by appends from the snapshot (the leader's log-term check at its index holds).
+    await probe.writeKeys(now, 'v', 4);
+    await catchUpAndCheck(victim);
+  });
+
+  it('a crash between snapshot chunks leaves a partial file that is discarded; the snapshot is fetched again', async () => {
+    const victim = await leaveBehind('a');
+    await cluster.restartStore(victim, { env: { FLOTILLA_FAILPOINTS: `${FAILPOINT_SNAPSHOT_RECEIVE_CHUNK}=pause` } });
+    const snapDir = join(cluster.stores[victim]!.dataDir, 'snap');
+    await waitFor('a partial snapshot file', async () => ((await readdir(snapDir)).some((f) => f.endsWith('.tmp')) ? true : undefined), { timeoutMs: 60_000, intervalMs: 50 });
+    await cluster.killStore(victim);
+    await cluster.restartStore(victim);
+    await catchUpAndCheck(victim);
+    assert.deepEqual((await readdir(snapDir)).filter((f) => f.endsWith('.tmp')), [], 'the partial file was removed at start');
+  });
+
+  it('a crash in the middle of an install is finished from the payload file at restart', async () => {
+    const victim = await leaveBehind('b');
+    // panic at the site: the install fails after writing part of the payload, and the store exits
+    // at once — on disk: the 'applying' state, the region's ranges cleared and half rewritten.
+    await cluster.restartStore(victim, { env: { FLOTILLA_FAILPOINTS: `${FAILPOINT_SNAPSHOT_APPLY_BATCH}=panic` } });
+    const code = await cluster.stores[victim]!.process.waitExit();
+    assert.notEqual(code, 0, 'the store stopped at the failpoint');
+    await cluster.restartStore(victim);
+    await waitFor('the interrupted install to be redone', async () => ((await probe.metric(victim, 'flotilla_store_snapshots_total', 'event="redone"')) >= 1 ? true : undefined), { timeoutMs: 30_000, intervalMs: 100 });
+    await catchUpAndCheck(victim);
+  });
+});
