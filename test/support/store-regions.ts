@@ -65,17 +65,19 @@ export class RegionProbe {
     }, { timeoutMs, intervalMs: 50 });
   }
 
-  /** `count` raw puts of `valueBytes`-byte values, 16 at a time; each acknowledged one is remembered. */
+  /**
+   * `count` raw puts of `valueBytes`-byte values, one at a time so that each is its own raft entry
+   * (puts in flight together share one write-batch entry, and these tests count entries against
+   * the log GC limit); each acknowledged one is remembered.
+   */
   async writeKeys(leader: RegionLeader, prefix: string, count: number, valueBytes = 16): Promise<void> {
-    for (let n = 0; n < count; n += 16) {
-      await Promise.all(Array.from({ length: Math.min(16, count - n) }, async (_, j) => {
-        const key = `${prefix}/${String(n + j).padStart(5, '0')}`;
-        const value = `v-${key}-`.padEnd(valueBytes, 'x');
-        const r = await leader.kv.call('RawPut', { context: leader.ctx, key: b(key), value: b(value) });
-        assert.equal(r.regionError, null, `${key}: ${JSON.stringify(r.regionError)}`);
-        assert.equal(r.otherError, null);
-        this.acked.set(key, value);
-      }));
+    for (let n = 0; n < count; n++) {
+      const key = `${prefix}/${String(n).padStart(5, '0')}`;
+      const value = `v-${key}-`.padEnd(valueBytes, 'x');
+      const r = await leader.kv.call('RawPut', { context: leader.ctx, key: b(key), value: b(value) });
+      assert.equal(r.regionError, null, `${key}: ${JSON.stringify(r.regionError)}`);
+      assert.equal(r.otherError, null);
+      this.acked.set(key, value);
     }
   }
 
