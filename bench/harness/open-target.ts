@@ -3,11 +3,11 @@
 // they are loaded by a computed path so that this compiles and fails with one clear line without it.
 
 import { FlotillaTarget } from './flotilla-target.js';
-import type { BenchTarget, TargetSpec } from './target.js';
+import type { BenchTarget, EtcdTransportKind, TargetSpec } from './target.js';
 
 /** What bench/peers/etcd-target.ts exports. */
 interface EtcdTargetModule {
-  openEtcdTarget(endpoints: readonly string[]): Promise<BenchTarget>;
+  openEtcdTarget(endpoints: readonly string[], options?: { readonly transport?: EtcdTransportKind }): Promise<BenchTarget>;
 }
 
 /** What bench/peers/etcd-cluster.ts exports. */
@@ -45,7 +45,7 @@ export async function openTarget(spec: TargetSpec): Promise<BenchTarget> {
       return FlotillaTarget.open(spec.pdEndpoints);
     case 'etcd': {
       const mod = await importPeerModule<EtcdTargetModule>(ETCD_TARGET_MODULE, 'openEtcdTarget');
-      return mod.openEtcdTarget(spec.endpoints);
+      return mod.openEtcdTarget(spec.endpoints, { transport: spec.transport });
     }
   }
 }

@@ -34,6 +34,8 @@ export interface RunResult {
   readonly opsByKind: Readonly<Record<string, number>>;
   readonly latencyMs: LatencySummaryMs;
   readonly errors: Readonly<Record<string, number>>;
+  /** Conflicts run again, by op kind (transfer, txnRmw): inside the operations' latencies. */
+  readonly retries: Readonly<Record<string, number>>;
   readonly timeline: readonly TimelinePoint[];
   readonly cpu: {
     /** The parent and each worker process. */

@@ -13,9 +13,10 @@ import { cpuFigure, sampleServers, type CpuFigure } from './cpu.js';
 import { decodeHistogram, latencySummaryMs, mergeHistograms, newLatencyHistogram } from './histogram.js';
 import { keyOf } from './key-chooser.js';
 import { openTarget } from './open-target.js';
-import { ACCOUNT_KEY_PREFIX, RAW_KEY_PREFIX, type ParentMessage, type WorkerInterval, type WorkerMessage } from './protocol.js';
+import { ACCOUNT_KEY_PREFIX, RAW_KEY_PREFIX, TXN_KEY_PREFIX, type ParentMessage, type WorkerInterval, type WorkerMessage } from './protocol.js';
 import type { RunResult, TimelinePoint } from './result.js';
 import type { SystemUnderTest } from './systems.js';
+import { isTxnKeyLoader } from './target.js';
 
 /** Puts in flight while preloading keys. */
 const PRELOAD_CONCURRENCY = 128;
@@ -87,6 +88,7 @@ export class IntervalMerger {
   readonly total = newLatencyHistogram();
   readonly opsByKind: Record<string, number> = {};
   readonly errors: Record<string, number> = {};
+  readonly retries: Record<string, number> = {};
 
   constructor(private readonly workers: number, private readonly onSecond: (p: TimelinePoint, errors: number) => void) {}
 
@@ -103,6 +105,7 @@ export class IntervalMerger {
       this.errors[k] = (this.errors[k] ?? 0) + n;
       errors += n;
     }
+    for (const [k, n] of Object.entries(m.retries)) this.retries[k] = (this.retries[k] ?? 0) + n;
     const slot = this.bySecond.get(m.second) ?? { histograms: [], ops: 0, errors: 0, reporters: new Set<number>() };
     slot.histograms.push(h);
     slot.ops += ops;
@@ -129,10 +132,22 @@ async function preload(sut: SystemUnderTest, settings: BenchSettings, log: (line
   try {
     switch (settings.workload.preload) {
       case 'keys': {
+        if (sut.preloaded.has(preloadTag(settings))) return null;
         log(`preloading ${settings.keys} keys of ${settings.valueSize} bytes…`);
         const value = Buffer.alloc(settings.valueSize, 0x61);
         const indexes = Array.from({ length: settings.keys }, (_, i) => i);
         await forEachConcurrently(indexes, PRELOAD_CONCURRENCY, (i) => target.put(keyOf(RAW_KEY_PREFIX, i), value));
+        sut.preloaded.add(preloadTag(settings));
+        return null;
+      }
+      case 'txnKeys': {
+        if (sut.preloaded.has(preloadTag(settings))) return null;
+        log(`preloading ${settings.keys} transactional keys of ${settings.valueSize} bytes…`);
+        const value = Buffer.alloc(settings.valueSize, 0x61);
+        const keys = Array.from({ length: settings.keys }, (_, i) => keyOf(TXN_KEY_PREFIX, i));
+        if (isTxnKeyLoader(target)) await target.loadTxnKeys(keys, value);
+        else await forEachConcurrently(keys, PRELOAD_CONCURRENCY, (key) => target.put(key, value));
+        sut.preloaded.add(preloadTag(settings));
         return null;
       }
       case 'accounts': {
@@ -146,6 +161,15 @@ async function preload(sut: SystemUnderTest, settings: BenchSettings, log: (line
   } finally {
     await target.close();
   }
+}
+
+/**
+ * What a key preload wrote: a run on the same system with the same tag (the next point of a sweep,
+ * the next workload of `compare`) finds it there and skips loading. Accounts are always reloaded:
+ * the transfer invariant needs their total known at the start.
+ */
+function preloadTag(settings: BenchSettings): string {
+  return `${settings.workload.preload}:${settings.keys}:${settings.valueSize}`;
 }
 
 function accountKeys(n: number): Buffer[] {
@@ -208,6 +232,7 @@ export async function runWorkload(sut: SystemUnderTest, settings: BenchSettings,
       opsByKind: merger.opsByKind,
       latencyMs: latencySummaryMs(merger.total),
       errors: merger.errors,
+      retries: merger.retries,
       timeline: merger.timeline(),
       cpu: {
         generator,

@@ -18,15 +18,19 @@ export interface SystemUnderTest {
   readonly servers: readonly ServerProcess[];
   /** Where its data and logs are; null for an existing cluster. */
   readonly dir: string | null;
+  /** Preloads done on it (run.ts's tags), so that the next run on the same system skips them. */
+  readonly preloaded: Set<string>;
   stop(): Promise<void>;
 }
+
+type StartedSystem = Omit<SystemUnderTest, 'preloaded'>;
 
 /** etcd members the peer comparison starts (issue F9: 3 members on loopback). */
 const ETCD_MEMBERS = 3;
 
 export async function startSystem(kind: TargetKind, settings: BenchSettings): Promise<SystemUnderTest> {
   const sut = kind === 'flotilla' ? await startFlotilla(settings) : await startEtcd(settings);
-  return { ...sut, stop: once(() => sut.stop()) };
+  return { ...sut, preloaded: new Set<string>(), stop: once(() => sut.stop()) };
 }
 
 /**
@@ -39,7 +43,7 @@ function once(stop: () => Promise<void>): () => Promise<void> {
   return () => (stopping ??= stop());
 }
 
-async function startFlotilla(settings: BenchSettings): Promise<SystemUnderTest> {
+async function startFlotilla(settings: BenchSettings): Promise<StartedSystem> {
   if (settings.pdEndpoints !== null) {
     return { spec: { kind: 'flotilla', pdEndpoints: settings.pdEndpoints }, servers: [], dir: null, stop: () => Promise.resolve() };
   }
@@ -83,7 +87,7 @@ async function openTargetModuleCheck(): Promise<void> {
   await importPeerModule<unknown>(ETCD_TARGET_MODULE, 'openEtcdTarget');
 }
 
-async function startEtcd(settings: BenchSettings): Promise<SystemUnderTest> {
+async function startEtcd(settings: BenchSettings): Promise<StartedSystem> {
   const mod = await importPeerModule<EtcdClusterModule>(ETCD_CLUSTER_MODULE, 'startEtcdCluster');
   const dir = await mkdtemp(join(tmpdir(), 'etcd-bench-'));
   let cluster: Awaited<ReturnType<EtcdClusterModule['startEtcdCluster']>>;
@@ -97,7 +101,7 @@ async function startEtcd(settings: BenchSettings): Promise<SystemUnderTest> {
   const pids = (cluster as { pids?: unknown }).pids;
   const servers = Array.isArray(pids) ? pids.filter((p): p is number => typeof p === 'number').map((pid, i) => ({ name: `etcd${i + 1}`, pid })) : [];
   return {
-    spec: { kind: 'etcd', endpoints: cluster.endpoints },
+    spec: { kind: 'etcd', endpoints: cluster.endpoints, transport: settings.etcdTransport },
     servers,
     dir,
     stop: async () => {

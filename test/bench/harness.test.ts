@@ -16,6 +16,14 @@ import { Recorder, runLoop, type LoopContext } from '../../bench/harness/worker.
 import { LOCAL_CLUSTER_DEFAULTS, validateLocalClusterOptions } from '../../deploy/index.js';
 import { OpPicker, WORKLOADS, workloadNamed, type OpKind } from '../../bench/harness/workloads.js';
 
+/** The operations a fake target of these tests never expects to be called. */
+const UNUSED_TXN_OPS: Pick<BenchTarget, 'txnGet' | 'readModifyWrite' | 'snapshotScan' | 'timestamp'> = {
+  txnGet: () => Promise.reject(new Error('txnGet not expected')),
+  readModifyWrite: () => Promise.reject(new Error('readModifyWrite not expected')),
+  snapshotScan: () => Promise.reject(new Error('snapshotScan not expected')),
+  timestamp: () => Promise.reject(new Error('timestamp not expected')),
+};
+
 /** Pearson's χ² of observed counts against expected probabilities. */
 function chiSquare(counts: readonly number[], probabilities: readonly number[], total: number): number {
   let chi = 0;
@@ -195,7 +203,7 @@ describe('merging worker reports', () => {
     const interval = (index: number, second: number, us: number[], errors: Record<string, number> = {}) => {
       const h = newLatencyHistogram();
       for (const v of us) recordLatencyUs(h, v);
-      merger.add({ kind: 'interval', index, second, ops: { read: us.length }, errors, histogram: encodeHistogram(h) });
+      merger.add({ kind: 'interval', index, second, ops: { read: us.length }, errors, retries: {}, histogram: encodeHistogram(h) });
     };
     interval(0, 1, [1000, 2000]);
     assert.equal(lines.length, 0);
@@ -222,6 +230,7 @@ function syntheticResult(target: 'flotilla' | 'etcd', opsPerSec: number, p99Ms: 
     ops: opsPerSec * 3, opsPerSec, opsByKind: { read: opsPerSec * 3 },
     latencyMs: { p50: p99Ms / 4, p95: p99Ms / 2, p99: p99Ms, p999: p99Ms * 2, max: p99Ms * 3, mean: p99Ms / 3 },
     errors: { conflict: 3, DeadlineExceeded: 1 },
+    retries: { transfer: 5 },
     timeline: [1, 2, 3].map((second) => ({ second, opsPerSec: opsPerSec + second, p99Ms })),
     cpu: { generator: [cpu], generatorTotal: cpu, servers: [cpu, { name: 'gone', cpuPercent: NaN, cpuUsPerOp: NaN }] },
     invariant: target === 'flotilla' ? { expectedTotal: 10, actualTotal: 10, isConserved: true } : null,
@@ -341,6 +350,7 @@ describe('held-back checks (plants of the F9 checkpoint)', () => {
       put: () => Promise.resolve(),
       scan: () => Promise.resolve(0),
       transfer: () => Promise.resolve('committed'),
+      ...UNUSED_TXN_OPS,
       close: () => Promise.resolve(),
     };
     const start: WorkerStart = {
@@ -381,6 +391,7 @@ describe('YCSB E and F operations in the worker loop', () => {
         return limit;
       },
       transfer: () => Promise.resolve('committed'),
+      ...UNUSED_TXN_OPS,
       close: () => Promise.resolve(),
     };
     const start: WorkerStart = {
