@@ -159,6 +159,11 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings | 'help' 
   });
   const workload = workloads[0]!;
   const target = oneOf('target', values.target ?? (isCompare ? 'both' : 'flotilla'), TARGET_CHOICES);
+  for (const w of workloads) {
+    for (const t of target === 'both' ? (['flotilla', 'etcd'] as const) : [target]) {
+      if (!w.targets.includes(t)) throw new UsageError(`workload ${w.name} does not run on ${t} (it runs on ${w.targets.join(', ')})`);
+    }
+  }
   const pdEndpoints = values.pd === undefined ? null : endpointList(values.pd);
   if (pdEndpoints !== null && target !== 'flotilla') throw new UsageError(`--pd targets an existing Flotilla cluster: it needs --target flotilla, not ${target}`);
   const pds = integerIn('pds', values.pds, 1, 7);

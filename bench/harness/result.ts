@@ -28,6 +28,8 @@ export interface RunResult {
     readonly seed: number;
     /** Servers started by the harness, e.g. "1 PD + 3 stores"; "existing" for --pd. */
     readonly cluster: string;
+    /** Flotilla stores the harness started; null for etcd and an existing cluster. */
+    readonly stores: number | null;
   };
   readonly ops: number;
   readonly opsPerSec: number;

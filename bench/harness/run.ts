@@ -226,6 +226,7 @@ export async function runWorkload(sut: SystemUnderTest, settings: BenchSettings,
         workers: settings.workers, concurrency: settings.concurrency, durationS: settings.durationS, warmupS: settings.warmupS, keys: settings.keys,
         accounts: settings.accounts, distribution: settings.distribution, valueSize: settings.valueSize, seed: settings.seed,
         cluster: clusterLabel(sut, settings),
+        stores: sut.spec.kind === 'flotilla' && sut.servers.length > 0 ? settings.stores : null,
       },
       ops,
       opsPerSec: ops / settings.durationS,
@@ -250,7 +251,7 @@ export async function runWorkload(sut: SystemUnderTest, settings: BenchSettings,
   }
 }
 
-function clusterLabel(sut: SystemUnderTest, settings: BenchSettings): string {
+export function clusterLabel(sut: SystemUnderTest, settings: BenchSettings): string {
   if (sut.spec.kind === 'etcd') return `etcd, ${sut.spec.endpoints.length} members`;
   if (sut.servers.length === 0) return `existing (${sut.spec.pdEndpoints.join(',')})`;
   return `${settings.pds} PD + ${settings.stores} stores`;

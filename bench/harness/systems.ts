@@ -3,10 +3,13 @@
 // module (bench/peers/etcd-cluster.ts). Each comes up as a TargetSpec, the server processes whose
 // CPU is sampled, and a stop() that removes what was started.
 
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { LocalCluster } from '../../deploy/index.js';
+import { summarizeCpuProfileFile, type SelfTimeEntry } from '../cpuprofile-top.js';
+import { CPU_PROF_DIR_ENV } from '../store-bench-protocol.js';
 import type { BenchSettings } from './args.js';
 import type { ServerProcess } from './cpu.js';
 import { ETCD_TARGET_MODULE, importPeerModule, type EtcdClusterModule } from './open-target.js';
@@ -20,17 +23,85 @@ export interface SystemUnderTest {
   readonly dir: string | null;
   /** Preloads done on it (run.ts's tags), so that the next run on the same system skips them. */
   readonly preloaded: Set<string>;
+  /** Where the servers' CPU profiles are written when they stop (--cpu-prof); null when not profiled. */
+  readonly profileDir: string | null;
   stop(): Promise<void>;
 }
 
-type StartedSystem = Omit<SystemUnderTest, 'preloaded'>;
+/** One server's CPU profile, summarized: the functions with the most self time. */
+export interface ServerProfile {
+  /** The cluster the server belonged to ("1 PD + 3 stores"). */
+  readonly cluster: string;
+  readonly server: string;
+  readonly path: string;
+  readonly busyMs: number;
+  readonly totalMs: number;
+  /** By self time, (idle) left out. */
+  readonly top: readonly SelfTimeEntry[];
+}
+
+/** Functions named per server in the summary. */
+export const PROFILE_TOP_FUNCTIONS = 8;
+
+/**
+ * The profiles the stopped servers of `sut` left (cpu-profile-preload.ts writes CPU.<pid>.cpuprofile
+ * at exit), matched to server names by pid. A server killed before it could write one is missing.
+ */
+export async function collectProfiles(sut: SystemUnderTest, cluster: string): Promise<ServerProfile[]> {
+  if (sut.profileDir === null) return [];
+  const files = (await readdir(sut.profileDir).catch(() => [] as string[])).filter((f) => f.endsWith('.cpuprofile'));
+  const profiles: ServerProfile[] = [];
+  for (const server of sut.servers) {
+    const file = files.find((f) => f === `CPU.${server.pid}.cpuprofile`);
+    if (file === undefined) continue;
+    const path = join(sut.profileDir, file);
+    const summary = await summarizeCpuProfileFile(path, PROFILE_TOP_FUNCTIONS + 1);
+    profiles.push({
+      cluster, server: server.name, path, busyMs: summary.totalMs - summary.idleMs, totalMs: summary.totalMs,
+      top: summary.top.filter((e) => e.functionName !== '(idle)').slice(0, PROFILE_TOP_FUNCTIONS),
+    });
+  }
+  return profiles;
+}
+
+/** bench/cpu-profile-preload.js, next to this folder once compiled. */
+const CPU_PROFILE_PRELOAD = join(dirname(fileURLToPath(import.meta.url)), '..', 'cpu-profile-preload.js');
+
+/**
+ * Runs `start` with the environment that makes every node process it spawns profile itself:
+ * deploy/'s launcher passes this process's environment to its children and has no option for
+ * more, and node 20 refuses --cpu-prof in NODE_OPTIONS, so NODE_OPTIONS=--import the preload and
+ * the profile dir are set for the duration of the start and restored after (the workers, forked
+ * later, are not profiled).
+ */
+async function withProfilingEnv<T>(profileDir: string, start: () => Promise<T>): Promise<T> {
+  const saved = { nodeOptions: process.env['NODE_OPTIONS'], dir: process.env[CPU_PROF_DIR_ENV] };
+  process.env['NODE_OPTIONS'] = `${saved.nodeOptions ?? ''} --import ${CPU_PROFILE_PRELOAD}`.trim();
+  process.env[CPU_PROF_DIR_ENV] = profileDir;
+  try {
+    return await start();
+  } finally {
+    restoreEnv('NODE_OPTIONS', saved.nodeOptions);
+    restoreEnv(CPU_PROF_DIR_ENV, saved.dir);
+  }
+}
+
+function restoreEnv(name: string, value: string | undefined): void {
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+}
+
+type StartedSystem = Omit<SystemUnderTest, 'preloaded' | 'profileDir'>;
 
 /** etcd members the peer comparison starts (issue F9: 3 members on loopback). */
 const ETCD_MEMBERS = 3;
 
-export async function startSystem(kind: TargetKind, settings: BenchSettings): Promise<SystemUnderTest> {
-  const sut = kind === 'flotilla' ? await startFlotilla(settings) : await startEtcd(settings);
-  return { ...sut, preloaded: new Set<string>(), stop: once(() => sut.stop()) };
+/** `profileDir`: profile the Flotilla servers started into it (ignored for etcd and an existing cluster). */
+export async function startSystem(kind: TargetKind, settings: BenchSettings, profileDir: string | null): Promise<SystemUnderTest> {
+  const isProfiled = kind === 'flotilla' && settings.pdEndpoints === null && profileDir !== null;
+  if (isProfiled) await mkdir(profileDir, { recursive: true });
+  const sut = kind === 'flotilla' ? await (isProfiled ? withProfilingEnv(profileDir, () => startFlotilla(settings)) : startFlotilla(settings)) : await startEtcd(settings);
+  return { ...sut, preloaded: new Set<string>(), profileDir: isProfiled ? profileDir : null, stop: once(() => sut.stop()) };
 }
 
 /**
