@@ -108,6 +108,11 @@ async function main(): Promise<number> {
 }
 
 async function interrupted(signal: NodeJS.Signals): Promise<void> {
+  // A second Ctrl-C must not kill this process halfway through stopping the servers.
+  if (isInterrupted) {
+    console.error(`bench: ${signal}: still stopping what was started`);
+    return;
+  }
   isInterrupted = true;
   console.error(`bench: ${signal}: stopping what was started`);
   killWorkers();
@@ -118,8 +123,8 @@ async function interrupted(signal: NodeJS.Signals): Promise<void> {
   process.exit(130);
 }
 
-process.once('SIGINT', (s) => void interrupted(s));
-process.once('SIGTERM', (s) => void interrupted(s));
+process.on('SIGINT', (s) => void interrupted(s));
+process.on('SIGTERM', (s) => void interrupted(s));
 
 main().then(
   (code) => process.exit(code),
