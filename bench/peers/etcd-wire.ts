@@ -66,6 +66,8 @@ export interface KeyValue {
 export interface RangeResponse {
   /** The store revision the read was served at (header.revision). */
   readonly revision: bigint;
+  /** The member that answered (header.member_id). */
+  readonly memberId: bigint;
   readonly kvs: KeyValue[];
   readonly more: boolean;
   readonly count: bigint;
@@ -73,6 +75,7 @@ export interface RangeResponse {
 
 export interface PutResponse {
   readonly revision: bigint;
+  readonly memberId: bigint;
 }
 
 export type ResponseOp =
@@ -83,6 +86,7 @@ export type ResponseOp =
 
 export interface TxnResponse {
   readonly revision: bigint;
+  readonly memberId: bigint;
   readonly succeeded: boolean;
   readonly responses: ResponseOp[];
 }
@@ -291,15 +295,15 @@ class Reader {
     return this.pos >= this.end;
   }
 
-  /** A varint as a bigint (int64/uint64 fields: cluster ids use all 64 bits). */
-  varintBig(): bigint {
+  /** A varint as a bigint: int64 (two's complement) by default, uint64 (cluster and member ids use all 64 bits) when asked. */
+  varintBig(isUnsigned = false): bigint {
     let result = 0n;
     let shift = 0n;
     for (let i = 0; i < 10; i++) {
       if (this.pos >= this.end) throw new EtcdWireError('truncated varint');
       const b = this.buf[this.pos++]!;
       result |= BigInt(b & 0x7f) << shift;
-      if (b < 0x80) return BigInt.asIntN(64, result);
+      if (b < 0x80) return isUnsigned ? BigInt.asUintN(64, result) : BigInt.asIntN(64, result);
       shift += 7n;
     }
     throw new EtcdWireError('varint longer than 10 bytes');
@@ -374,16 +378,27 @@ function expectWireType(what: string, actual: number, expected: number): void {
   if (actual !== expected) throw new EtcdWireError(`${what}: wire type ${actual}, expected ${expected}`);
 }
 
-/** ResponseHeader {revision = 3}: the other fields (cluster, member, term) are not needed. */
-function readHeaderRevision(r: Reader): bigint {
+/** ResponseHeader {member_id = 2, revision = 3}: the cluster id and raft term are not needed. */
+interface Header {
+  readonly memberId: bigint;
+  readonly revision: bigint;
+}
+
+function readHeader(r: Reader): Header {
+  let memberId = 0n;
   let revision = 0n;
   readFields(r, (field, wireType) => {
+    if (field === 2) {
+      expectWireType('header.member_id', wireType, VARINT);
+      memberId = r.varintBig(true);
+      return true;
+    }
     if (field !== 3) return false;
     expectWireType('header.revision', wireType, VARINT);
     revision = r.varintBig();
     return true;
   });
-  return revision;
+  return { memberId, revision };
 }
 
 /** mvccpb.KeyValue {key = 1, create_revision = 2, mod_revision = 3, version = 4, value = 5}. */
@@ -423,9 +438,11 @@ function readKeyValue(r: Reader): KeyValue {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** A response without a header (never from etcd; decoded as zeros, as protobuf does). */
+const NO_HEADER: Header = { memberId: 0n, revision: 0n };
 
 function readRangeResponse(r: Reader): RangeResponse {
-  let revision = 0n;
+  let header: Header = NO_HEADER;
   const kvs: KeyValue[] = [];
   let more = false;
   let count = 0n;
@@ -433,7 +450,7 @@ function readRangeResponse(r: Reader): RangeResponse {
     switch (field) {
       case 1:
         expectWireType('range.header', wireType, LEN);
-        revision = readHeaderRevision(r.sub());
+        header = readHeader(r.sub());
         return true;
       case 2:
         expectWireType('range.kvs', wireType, LEN);
@@ -451,18 +468,18 @@ function readRangeResponse(r: Reader): RangeResponse {
         return false;
     }
   });
-  return { revision, kvs, more, count };
+  return { revision: header.revision, memberId: header.memberId, kvs, more, count };
 }
 
 function readPutResponse(r: Reader): PutResponse {
-  let revision = 0n;
+  let header: Header = NO_HEADER;
   readFields(r, (field, wireType) => {
     if (field !== 1) return false;
     expectWireType('put.header', wireType, LEN);
-    revision = readHeaderRevision(r.sub());
+    header = readHeader(r.sub());
     return true;
   });
-  return { revision };
+  return header;
 }
 
 function readResponseOp(r: Reader): ResponseOp {
@@ -490,14 +507,14 @@ export function decodePutResponse(buf: Buffer): PutResponse {
 /** etcdserverpb.TxnResponse {header = 1, succeeded = 2, responses = 3}. */
 export function decodeTxnResponse(buf: Buffer): TxnResponse {
   const r = new Reader(buf, 0, buf.length);
-  let revision = 0n;
+  let header: Header = NO_HEADER;
   let succeeded = false;
   const responses: ResponseOp[] = [];
   readFields(r, (field, wireType) => {
     switch (field) {
       case 1:
         expectWireType('txn.header', wireType, LEN);
-        revision = readHeaderRevision(r.sub());
+        header = readHeader(r.sub());
         return true;
       case 2:
         expectWireType('txn.succeeded', wireType, VARINT);
@@ -511,5 +528,5 @@ export function decodeTxnResponse(buf: Buffer): TxnResponse {
         return false;
     }
   });
-  return { revision, succeeded, responses };
+  return { revision: header.revision, memberId: header.memberId, succeeded, responses };
 }

@@ -174,12 +174,15 @@ describe('etcd peer: a real 3-member cluster behind BenchTarget', { skip: SKIP_W
       const first = await client.put({ key: key('raw/r'), value: key('1') });
       const second = await client.put({ key: key('raw/r'), value: key('2') });
       assert.ok(second.revision > first.revision && first.revision > 0n, `revisions ${first.revision}, ${second.revision}`);
-      // Round-robin: three ranges in a row go to the three members.
+      // Round-robin: three ranges in a row go to the three members (each answer names its member).
+      const members = new Set<bigint>();
       for (let i = 0; i < cluster.endpoints.length; i++) {
         const r = await client.range({ key: key('raw/r') });
         assert.deepEqual(r.kvs.map((kv) => [kv.value.toString(), kv.modRevision, kv.version]), [['2', second.revision, 2n]]);
         assert.ok(r.revision >= second.revision);
+        members.add(r.memberId);
       }
+      assert.equal(members.size, 3, `answered by members ${[...members].join(', ')}`);
       const member = new EtcdKvClient([cluster.endpoints[2]!]);
       try {
         // A serializable read may lag, but a member's own data includes the put once it applied: poll with a deadline.

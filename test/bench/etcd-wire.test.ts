@@ -162,6 +162,7 @@ describe('etcd wire: responses written by protobufjs, read here', () => {
       const bytesOut = encodedByProtobufjs('RangeResponse', str({ header: h, kvs, more, count }));
       const r = decodeRangeResponse(bytesOut);
       assert.equal(r.revision, h.revision);
+      assert.equal(r.memberId, h.member_id, 'a uint64 member id, not sign-extended');
       assert.deepEqual(r.kvs, kvs.map(expectKv));
       assert.equal(r.more, more);
       assert.equal(r.count, count);
@@ -177,6 +178,7 @@ describe('etcd wire: responses written by protobufjs, read here', () => {
     fc.assert(fc.property(header, fc.boolean(), fc.array(responseOp, { maxLength: 4 }), (h, succeeded, responses) => {
       const t = decodeTxnResponse(encodedByProtobufjs('TxnResponse', str({ header: h, succeeded, responses })));
       assert.equal(t.revision, h.revision);
+      assert.equal(t.memberId, h.member_id);
       assert.equal(t.succeeded, succeeded);
       assert.equal(t.responses.length, responses.length);
       responses.forEach((expected, i) => {
@@ -186,12 +188,12 @@ describe('etcd wire: responses written by protobufjs, read here', () => {
           assert.deepEqual(got.kind === 'range' ? got.range.kvs : null, expected.response_range.kvs.map(expectKv));
           assert.equal(got.kind === 'range' ? got.range.revision : null, expected.response_range.header.revision);
         } else if ('response_put' in expected) {
-          assert.deepEqual(got, { kind: 'put', put: { revision: expected.response_put.header.revision } });
+          assert.deepEqual(got, { kind: 'put', put: { revision: expected.response_put.header.revision, memberId: expected.response_put.header.member_id } });
         } else {
           assert.deepEqual(got, { kind: 'other', field: 3 });
         }
       });
-      assert.equal(decodePutResponse(encodedByProtobufjs('PutResponse', str({ header: h }))).revision, h.revision);
+      assert.deepEqual(decodePutResponse(encodedByProtobufjs('PutResponse', str({ header: h }))), { revision: h.revision, memberId: h.member_id });
     }), { seed: 12, numRuns: 300 });
   });
 
