@@ -348,6 +348,11 @@ describe('the plan report', () => {
     assert.equal(curveAxis(compare), 'workload');
     const ratiosOfSweep = renderRatios(sweep)!;
     assert.equal(ratiosOfSweep.split('\n').length, 2 + 3, 'a ratio row per concurrency');
+    // Each row sets Flotilla beside etcd at the same concurrency (etcd ran c × 50 ops/s): always 2×.
+    for (const c of [1, 8, 64]) {
+      const row = ratiosOfSweep.split('\n').find((l) => l.startsWith(`| raw-get | ${c} |`));
+      assert.ok(row?.includes(`| ${(c * 50).toLocaleString('en-US')} | **2.00×** |`), `row at ${c}: ${row}`);
+    }
   });
 
   it('profiles name each server\'s top functions with their share of busy time', () => {
