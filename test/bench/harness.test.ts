@@ -322,11 +322,12 @@ describe('held-back checks (plants of the F9 checkpoint)', () => {
   it("a process's CPU from /proc counts user and system time, as process.cpuUsage() does", () => {
     const before = process.cpuUsage();
     const procBefore = processCpuMs(process.pid)!;
-    // Burn system time (syscalls) and user time for a while.
-    const until = performance.now() + 400;
+    // Burn system time (syscalls) and user time until there is enough of it — measured, not
+    // assumed from wall time: a loaded machine gives this process a fraction of a core.
+    const deadline = performance.now() + 20_000;
     let n = 0;
-    while (performance.now() < until) {
-      readFileSync('/proc/self/stat');
+    while (process.cpuUsage(before).system < 50_000 && performance.now() < deadline) {
+      for (let i = 0; i < 100; i++) readFileSync('/proc/self/stat');
       n++;
     }
     const used = process.cpuUsage(before);
@@ -359,11 +360,21 @@ describe('held-back checks (plants of the F9 checkpoint)', () => {
     };
     const recorder = new Recorder();
     const t0 = performance.now();
-    // The first operation starts at once and ends after the window opened: it must not count.
-    const ctx: LoopContext = { target, start, value: Buffer.alloc(8), recorder, measureFromMs: t0 + 20, endAtMs: t0 + 150 };
+    // The first operation ends after the window opened: it must not count. The window opens 20 ms
+    // after the first operation started (it takes ≥ 40 ms) and closes once three have started, so
+    // no stall of a loaded machine can move an operation across it.
+    const ctx: LoopContext = {
+      target, start, value: Buffer.alloc(8), recorder,
+      get measureFromMs() {
+        return started.length === 0 ? Number.POSITIVE_INFINITY : started[0]! + 20;
+      },
+      get endAtMs() {
+        return started.length < 3 ? Number.POSITIVE_INFINITY : 0;
+      },
+    };
     await runLoop(ctx, 0);
     const inWindow = started.filter((s) => s >= ctx.measureFromMs).length;
-    assert.ok(started.length >= 2 && started[0]! < ctx.measureFromMs, `operations started at ${started.map((s) => (s - t0).toFixed(0)).join(', ')} ms`);
+    assert.ok(started.length === 3 && started[0]! < ctx.measureFromMs && inWindow === 2, `operations started at ${started.map((s) => (s - t0).toFixed(0)).join(', ')} ms`);
     const message = recorder.flush(0, 1);
     assert.equal(message.kind, 'interval');
     assert.equal(message.kind === 'interval' ? message.ops.read : -1, inWindow);
