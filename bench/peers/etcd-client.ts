@@ -38,7 +38,6 @@ const METHOD_RANGE = '/etcdserverpb.KV/Range';
 const METHOD_TXN = '/etcdserverpb.KV/Txn';
 
 export type { EtcdTransportKind } from '../harness/target.js';
-export const ETCD_TRANSPORTS: readonly EtcdTransportKind[] = ['http2', 'grpc-js'];
 
 /** A failed etcd call: `code` is the gRPC status name (UNAVAILABLE, DEADLINE_EXCEEDED, …). */
 export class EtcdCallError extends Error {

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import protobuf from 'protobufjs';
+import { EtcdCallError, grpcFrame, grpcTarget, grpcUnframe, statusName } from '../../bench/peers/etcd-client.js';
 import {
   type Compare, decodePutResponse, decodeRangeResponse, decodeTxnResponse, encodePutRequest, encodeRangeRequest, encodeTxnRequest, EtcdWireError,
   type RangeRequest, type RequestOp,
@@ -222,5 +223,29 @@ describe('etcd wire: responses written by protobufjs, read here', () => {
     assert.throws(() => decodeRangeResponse(hex('0001')), EtcdWireError, 'field number 0');
     assert.throws(() => decodeRangeResponse(hex('18ffffffffffffffffffff01')), EtcdWireError, 'an 11-byte varint');
     assert.throws(() => decodeTxnResponse(hex('0800')), EtcdWireError, 'the header (a message) as a varint');
+  });
+});
+
+describe('gRPC framing and endpoints of the bench client', () => {
+  it('a message is framed as flag 0, a 4-byte big-endian length, the bytes; unframing gives it back', () => {
+    const message = Buffer.from('0a0161', 'hex');
+    assert.deepEqual(grpcFrame(message), hex('00 00000003 0a0161'));
+    assert.deepEqual(grpcUnframe('/m', grpcFrame(message)), message);
+    assert.deepEqual(grpcUnframe('/m', grpcFrame(Buffer.alloc(0))), Buffer.alloc(0), 'an empty message (all defaults) is valid');
+  });
+
+  it('a short, compressed, truncated or padded body is EtcdCallError INTERNAL naming the method', () => {
+    for (const body of [hex('0000'), hex('01 00000001 00'), hex('00 00000005 0102'), hex('00 00000001 0102')]) {
+      assert.throws(() => grpcUnframe('/etcdserverpb.KV/Put', body), (err: unknown) => err instanceof EtcdCallError && err.code === 'INTERNAL' && err.method === '/etcdserverpb.KV/Put', body.toString('hex'));
+    }
+  });
+
+  it('endpoints: http:// or bare host:port; https and junk are refused; status codes have their names', () => {
+    assert.equal(grpcTarget('http://127.0.0.1:2379'), '127.0.0.1:2379');
+    assert.equal(grpcTarget('http://127.0.0.1:2379/'), '127.0.0.1:2379');
+    assert.equal(grpcTarget('localhost:1'), 'localhost:1');
+    assert.throws(() => grpcTarget('https://127.0.0.1:2379'), /TLS/);
+    assert.throws(() => grpcTarget('127.0.0.1'), /not \[http:\/\/\]host:port/);
+    assert.deepEqual([0, 4, 14, 16, 99].map(statusName), ['OK', 'DEADLINE_EXCEEDED', 'UNAVAILABLE', 'UNAUTHENTICATED', 'status 99']);
   });
 });
