@@ -106,20 +106,45 @@ function renderPlan(results: readonly RunResult[]): string {
   return lines.join('\n');
 }
 
-/** Flotilla beside etcd at every point both ran (same workload and concurrency); null when none. */
-export function renderRatios(results: readonly RunResult[]): string | null {
-  const rows: string[] = [];
-  const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}×` : '–');
+/** Flotilla beside etcd at one point both ran: result.json's `comparison` rows and the ratio table's. */
+export interface ComparisonRow {
+  readonly workload: string;
+  readonly concurrency: number;
+  readonly flotillaCluster: string;
+  readonly flotillaOpsPerSec: number;
+  readonly etcdOpsPerSec: number;
+  /** Flotilla / etcd; NaN when etcd did nothing. */
+  readonly opsRatio: number;
+  readonly flotillaP99Ms: number;
+  readonly etcdP99Ms: number;
+  readonly p99Ratio: number;
+}
+
+/** Every Flotilla point with the etcd run of the same workload and concurrency. */
+export function comparisonRows(results: readonly RunResult[]): ComparisonRow[] {
+  const rows: ComparisonRow[] = [];
+  const ratio = (a: number, b: number): number => (b > 0 ? a / b : NaN);
   for (const f of results.filter((r) => r.target === 'flotilla')) {
     const e = results.find((r) => r.target === 'etcd' && r.workload === f.workload && r.settings.concurrency === f.settings.concurrency);
     if (e === undefined) continue;
-    rows.push(`| ${f.workload} | ${f.settings.concurrency} | ${cell(f.settings.cluster)} | ${fmtInt(f.opsPerSec)} | ${fmtInt(e.opsPerSec)} | **${ratio(f.opsPerSec, e.opsPerSec)}** | ${fmtMs(f.latencyMs.p99)} | ${fmtMs(e.latencyMs.p99)} | ${ratio(f.latencyMs.p99, e.latencyMs.p99)} |`);
+    rows.push({
+      workload: f.workload, concurrency: f.settings.concurrency, flotillaCluster: f.settings.cluster,
+      flotillaOpsPerSec: f.opsPerSec, etcdOpsPerSec: e.opsPerSec, opsRatio: ratio(f.opsPerSec, e.opsPerSec),
+      flotillaP99Ms: f.latencyMs.p99, etcdP99Ms: e.latencyMs.p99, p99Ratio: ratio(f.latencyMs.p99, e.latencyMs.p99),
+    });
   }
+  return rows;
+}
+
+/** The ratio table of comparisonRows; null when no point ran on both targets. */
+export function renderRatios(results: readonly RunResult[]): string | null {
+  const rows = comparisonRows(results);
   if (rows.length === 0) return null;
+  const times = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}×` : '–');
   return [
     '| workload | in flight | Flotilla cluster | Flotilla ops/s | etcd ops/s | ops/s Flotilla / etcd | Flotilla p99 ms | etcd p99 ms | p99 Flotilla / etcd |',
     '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...rows,
+    ...rows.map((r) => `| ${r.workload} | ${r.concurrency} | ${cell(r.flotillaCluster)} | ${fmtInt(r.flotillaOpsPerSec)} | ${fmtInt(r.etcdOpsPerSec)} | **${times(r.opsRatio)}** | ${fmtMs(r.flotillaP99Ms)} | ${fmtMs(r.etcdP99Ms)} | ${times(r.p99Ratio)} |`),
   ].join('\n');
 }
 
@@ -226,12 +251,13 @@ export function renderSvg(results: readonly RunResult[]): string {
 }
 
 /**
- * result.json: one run's RunResult, or an array of them; with profiles, `{ results, profiles }`.
+ * result.json: one run's RunResult; for several (a plan, or --target both), `{ results,
+ * comparison, profiles }` — comparison the Flotilla / etcd rows, profiles those of --cpu-prof.
  * chart.svg: timelines for one point, curves over the points of a plan.
  */
 export async function writeResults(dir: string, results: readonly RunResult[], profiles: readonly ServerProfile[] = []): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const json = profiles.length > 0 ? { results, profiles } : results.length === 1 ? results[0] : results;
+  const json = results.length === 1 && profiles.length === 0 ? results[0] : { results, comparison: comparisonRows(results), profiles };
   await writeFile(join(dir, 'result.json'), `${JSON.stringify(json, null, 2)}\n`);
   await writeFile(join(dir, 'summary.md'), renderMarkdown(results, profiles));
   await writeFile(join(dir, 'chart.svg'), isSinglePoint(results) ? renderSvg(results) : renderCurvesSvg(results));

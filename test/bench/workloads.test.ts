@@ -4,11 +4,14 @@
 // --etcd-client); and the plan's report (table, ratios, curves, profiles).
 
 import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadAccounts, sumBalances } from '../../bench/harness/accounts.js';
 import { COMPARE_WORKLOADS, parseBenchArgs, pointSettings, UsageError, type BenchSettings } from '../../bench/harness/args.js';
 import type { WorkerStart } from '../../bench/harness/protocol.js';
-import { curveAxis, isSinglePoint, renderCurvesSvg, renderMarkdown, renderProfiles, renderRatios } from '../../bench/harness/report.js';
+import { type ComparisonRow, curveAxis, isSinglePoint, renderCurvesSvg, renderMarkdown, renderProfiles, renderRatios, writeResults } from '../../bench/harness/report.js';
 import type { RunResult } from '../../bench/harness/result.js';
 import type { ServerProfile } from '../../bench/harness/systems.js';
 import type { BenchTarget, TxnOutcome } from '../../bench/harness/target.js';
@@ -352,6 +355,23 @@ describe('the plan report', () => {
     for (const c of [1, 8, 64]) {
       const row = ratiosOfSweep.split('\n').find((l) => l.startsWith(`| raw-get | ${c} |`));
       assert.ok(row?.includes(`| ${(c * 50).toLocaleString('en-US')} | **2.00×** |`), `row at ${c}: ${row}`);
+    }
+  });
+
+  it('result.json of a plan holds the results and the comparison rows, with the same ratios as the table', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'flotilla-bench-report-'));
+    try {
+      await writeResults(out, compare);
+      const json = JSON.parse(await readFile(join(out, 'result.json'), 'utf8')) as { results: RunResult[]; comparison: ComparisonRow[]; profiles: ServerProfile[] };
+      assert.equal(json.results.length, 4);
+      assert.deepEqual(json.comparison.map((r) => [r.workload, r.concurrency, r.opsRatio, r.p99Ratio]), [['raw-put', 64, 2, 0.5], ['txn-transfer', 64, 0.5, 3]]);
+      assert.deepEqual(json.profiles, []);
+      assert.match(await readFile(join(out, 'summary.md'), 'utf8'), /\*\*2\.00×\*\*/);
+      assert.ok((await readFile(join(out, 'chart.svg'), 'utf8')).startsWith('<svg'));
+      await writeResults(out, [compare[0]!]);
+      assert.equal((JSON.parse(await readFile(join(out, 'result.json'), 'utf8')) as RunResult).workload, 'raw-put', 'one run: the result itself');
+    } finally {
+      await rm(out, { recursive: true, force: true });
     }
   });
 
