@@ -1,6 +1,7 @@
 // Opens the system under test a TargetSpec names — in a worker process or in the parent (preload,
-// invariant check). etcd's target and cluster lifecycle live in bench/peers/ (another change);
-// they are loaded by a computed path so that this compiles and fails with one clear line without it.
+// invariant check). etcd's target and cluster lifecycle live in bench/peers/; they are loaded by a
+// computed path, so that a Flotilla-only run never loads them and a build without them fails an
+// etcd run with one clear line (PeerMissingError) before anything starts.
 
 import { FlotillaTarget } from './flotilla-target.js';
 import type { BenchTarget, EtcdTransportKind, TargetSpec } from './target.js';
