@@ -9,6 +9,8 @@ import { WORKLOADS, workloadNamed, type WorkloadSpec } from './workloads.js';
 /** `compare`: the workloads of issue F9's comparison table, each on Flotilla and on etcd. */
 export const COMPARE_WORKLOADS: readonly string[] = ['raw-put', 'raw-get', 'txn-transfer', 'ycsb-a'];
 const ETCD_TRANSPORT_CHOICES: readonly EtcdTransportKind[] = ['http2', 'grpc-js'];
+/** --rate's ceiling: far above what 2 cores serve; a typo of a zero too many is refused. */
+export const RATE_MAX = 1_000_000;
 /** Points of one sweep list: each point is a measured run; more is a soak, not a sweep. */
 export const SWEEP_POINTS_MAX = 16;
 
@@ -58,6 +60,8 @@ export interface BenchSettings {
   readonly out: string | null;
   readonly serverLogLevel: string;
   readonly isKeep: boolean;
+  /** --rate: offered ops/s over all loops (open loop, latency from when each operation was due); null: closed loops. */
+  readonly rateOpsPerSec: number | null;
   /** Profile the started Flotilla servers (V8 sampling profiler); profiles kept under <out>/profiles/. */
   readonly isCpuProf: boolean;
   readonly etcdTransport: EtcdTransportKind;
@@ -76,6 +80,8 @@ Options:
   --stores <n,...>      stores of the cluster started (default 3); a list sweeps: one cluster per count, e.g. 1,3,5
   --workers <n>         load generator processes (default 2; a sweep point below it uses as many as it has operations)
   --concurrency <n,...> operations in flight over all workers (default 64); a list sweeps, e.g. 1,8,64,256
+  --rate <ops/s>        open loop: offer this many operations a second over all loops, latency counted from when each was due
+                        (for p99 at equal throughput; default: closed loops, each issuing its next operation at once)
   --duration <s>        measured seconds (default 10)
   --warmup <s>          unmeasured seconds before (default 1)
   --keys <n>            key space of raw/YCSB workloads, preloaded for reads (default 10000)
@@ -139,6 +145,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings | 'help' 
         'server-log-level': { type: 'string', default: 'warn' },
         keep: { type: 'boolean', default: false },
         'cpu-prof': { type: 'boolean', default: false },
+        rate: { type: 'string' },
         'etcd-client': { type: 'string', default: 'http2' },
         help: { type: 'boolean', default: false },
       },
@@ -198,6 +205,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings | 'help' 
     out: values.out ?? null,
     serverLogLevel: values['server-log-level'],
     isKeep: values.keep,
+    rateOpsPerSec: values.rate === undefined ? null : integerIn('rate', values.rate, 1, RATE_MAX),
     isCpuProf: values['cpu-prof'],
     etcdTransport: oneOf('etcd-client', values['etcd-client'], ETCD_TRANSPORT_CHOICES),
   };

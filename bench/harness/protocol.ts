@@ -18,6 +18,8 @@ export interface WorkerStart {
   readonly distribution: Distribution;
   readonly valueSize: number;
   readonly seed: number;
+  /** Open loop (--rate): each loop's operations are due this often; null: closed loops (the next at once). */
+  readonly loopIntervalMs: number | null;
 }
 
 /** Begin the load at `startAtEpochMs`: warm up for warmupMs, then measure for durationMs. */

@@ -30,6 +30,11 @@ function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 }
 
+/** What --rate adds to a summary's first line. */
+function openLoopText(rateOpsPerSec: number | null): string {
+  return rateOpsPerSec === null ? '' : ` (open loop: ${fmtInt(rateOpsPerSec)} ops/s offered, latency from when each operation was due)`;
+}
+
 function retriesText(retries: Readonly<Record<string, number>>): string {
   const entries = Object.entries(retries).sort((a, b) => b[1] - a[1]);
   return entries.length === 0 ? '0' : entries.map(([k, n]) => `${k} ${n}`).join(', ');
@@ -54,7 +59,7 @@ function renderSingle(results: readonly RunResult[]): string {
   const s = first.settings;
   lines.push(`# ${first.workload} — ${first.startedAt}`, '');
   const space = first.opsByKind.transfer !== undefined ? `${s.accounts} accounts` : `${s.keys} keys, ${s.valueSize}-byte values`;
-  lines.push(`${s.concurrency} operations in flight from ${s.workers} workers, ${s.warmupS} s warm-up, ${s.durationS} s measured; ${space}, ${s.distribution} key choice, seed ${s.seed}.`, '');
+  lines.push(`${s.concurrency} operations in flight from ${s.workers} workers${openLoopText(s.rateOpsPerSec)}, ${s.warmupS} s warm-up, ${s.durationS} s measured; ${space}, ${s.distribution} key choice, seed ${s.seed}.`, '');
   lines.push('| target | cluster | ops/s | p50 ms | p95 ms | p99 ms | p99.9 ms | max ms | errors | retries |', '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |');
   for (const r of results) {
     const l = r.latencyMs;
@@ -87,7 +92,7 @@ function renderPlan(results: readonly RunResult[]): string {
   const s = first.settings;
   const lines: string[] = [];
   lines.push(`# ${[...new Set(results.map((r) => r.workload))].join(', ')} — ${first.startedAt}`, '');
-  lines.push(`${s.warmupS} s warm-up, ${s.durationS} s measured per point; ${s.keys} keys of ${s.valueSize} bytes, ${s.accounts} accounts, seed ${s.seed}.`, '');
+  lines.push(`${s.warmupS} s warm-up, ${s.durationS} s measured per point${openLoopText(s.rateOpsPerSec)}; ${s.keys} keys of ${s.valueSize} bytes, ${s.accounts} accounts, seed ${s.seed}.`, '');
   lines.push(
     '| workload | target | cluster | in flight | workers | ops/s | p50 ms | p99 ms | p99.9 ms | errors | retries | generator µs/op | servers µs/op |',
     '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: |',

@@ -26,6 +26,8 @@ export interface RunResult {
     readonly distribution: string;
     readonly valueSize: number;
     readonly seed: number;
+    /** --rate: the offered load of an open-loop run; null: closed loops. */
+    readonly rateOpsPerSec: number | null;
     /** Servers started by the harness, e.g. "1 PD + 3 stores"; "existing" for --pd. */
     readonly cluster: string;
     /** Flotilla stores the harness started; null for etcd and an existing cluster. */

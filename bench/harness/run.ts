@@ -188,13 +188,15 @@ export async function runWorkload(sut: SystemUnderTest, settings: BenchSettings,
       w.send({
         kind: 'start', index: w.index, target: sut.spec, loops: loopsOfWorker(settings.concurrency, settings.workers, w.index), mix: settings.workload.mix,
         keys: settings.keys, accounts: settings.accounts, distribution: settings.distribution, valueSize: settings.valueSize, seed: settings.seed,
+        loopIntervalMs: settings.rateOpsPerSec === null ? null : (1000 * settings.concurrency) / settings.rateOpsPerSec,
       });
     }
     await Promise.all(workers.map((w) => w.wait('ready', 60_000)));
     const warmupMs = settings.warmupS * 1000;
     const durationMs = settings.durationS * 1000;
     const startAtEpochMs = Date.now() + START_DELAY_MS;
-    log(`running ${settings.workload.name} on ${sut.spec.kind}: ${settings.concurrency} in flight from ${settings.workers} workers, ${settings.warmupS} s warm-up, ${settings.durationS} s measured`);
+    const rate = settings.rateOpsPerSec === null ? '' : `, open loop at ${settings.rateOpsPerSec.toLocaleString('en-US')} ops/s`;
+    log(`running ${settings.workload.name} on ${sut.spec.kind}: ${settings.concurrency} in flight from ${settings.workers} workers${rate}, ${settings.warmupS} s warm-up, ${settings.durationS} s measured`);
     const done = workers.map((w) => w.wait('done', START_DELAY_MS + warmupMs + durationMs + WORKER_DRAIN_MS));
     for (const w of workers) w.send({ kind: 'go', startAtEpochMs, warmupMs, durationMs });
     // The window's CPU samples: at its start and its end, on this process's clock.
@@ -225,6 +227,7 @@ export async function runWorkload(sut: SystemUnderTest, settings: BenchSettings,
       settings: {
         workers: settings.workers, concurrency: settings.concurrency, durationS: settings.durationS, warmupS: settings.warmupS, keys: settings.keys,
         accounts: settings.accounts, distribution: settings.distribution, valueSize: settings.valueSize, seed: settings.seed,
+        rateOpsPerSec: settings.rateOpsPerSec,
         cluster: clusterLabel(sut, settings),
         stores: sut.spec.kind === 'flotilla' && sut.servers.length > 0 ? settings.stores : null,
       },

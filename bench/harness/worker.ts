@@ -64,7 +64,19 @@ export interface LoopContext {
   readonly recorder: Recorder;
   readonly measureFromMs: number;
   readonly endAtMs: number;
+  /** The clock and the wait of a rate-limited loop; default performance.now and setTimeout (a test injects its own). */
+  readonly clock?: LoopClock;
 }
+
+export interface LoopClock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+const REAL_CLOCK: LoopClock = {
+  now: () => performance.now(),
+  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+};
 
 /** Keys one loop inserts before it overwrites its own (YCSB E inserts 5% of its operations). */
 const INSERTS_PER_LOOP_MAX = 10_000;
@@ -84,15 +96,27 @@ export async function runLoop(ctx: LoopContext, loopIndex: number): Promise<void
   const picker = new OpPicker(ctx.start.mix, rng);
   const inserts: InsertState = { base: ctx.start.keys + (ctx.start.index * LOOPS_PER_WORKER_MAX + loopIndex) * INSERTS_PER_LOOP_MAX, count: 0 };
   const loop: LoopState = { keys: keyChooser, accounts: accountChooser, rng, inserts, retries: 0 };
-  while (performance.now() < ctx.endAtMs) {
+  const clock = ctx.clock ?? REAL_CLOCK;
+  const intervalMs = ctx.start.loopIntervalMs;
+  // Open loop (--rate): operations are due every intervalMs from a random phase (loops must not
+  // fire in lock step), and latency counts from when an operation was due, not from when the loop
+  // got to it — a slow answer delays the next operations, and that wait is latency the user sees
+  // (coordinated omission, as wrk2 and YCSB's "intended" latency correct it).
+  let dueMs = intervalMs === null ? 0 : clock.now() + rng.next() * intervalMs;
+  while ((intervalMs === null ? clock.now() : dueMs) < ctx.endAtMs) {
+    if (intervalMs !== null) {
+      const waitMs = dueMs - clock.now();
+      if (waitMs > 0) await clock.sleep(waitMs);
+    }
     const op = picker.next();
-    const startedMs = performance.now();
+    const startedMs = intervalMs === null ? clock.now() : dueMs;
+    if (intervalMs !== null) dueMs += intervalMs;
     loop.retries = 0;
     try {
       const outcome = await runOp(ctx, op, loop);
       if (startedMs < ctx.measureFromMs) continue;
       ctx.recorder.retried(op, loop.retries);
-      if (outcome === 'ok') ctx.recorder.success(op, (performance.now() - startedMs) * 1000);
+      if (outcome === 'ok') ctx.recorder.success(op, (clock.now() - startedMs) * 1000);
       else ctx.recorder.failure(outcome);
     } catch (err) {
       if (startedMs < ctx.measureFromMs) continue;

@@ -6,7 +6,7 @@
 // and an operation that gave up after its last conflict wrote nothing).
 
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -27,9 +27,16 @@ describe('FlotillaTarget on a real cluster', { timeout: SUITE_TIMEOUT_MS }, () =
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'flotilla-bench-target-'));
-    cluster = await LocalCluster.start({
-      dataDir: dir, pds: 1, stores: 3, clean: false, portMode: 'free', pdClientPort: 0, storePortBase: 0, statusPortBase: 0, logLevel: 'warn',
-    });
+    try {
+      cluster = await LocalCluster.start({
+        dataDir: dir, pds: 1, stores: 3, clean: false, portMode: 'free', pdClientPort: 0, storePortBase: 0, statusPortBase: 0, logLevel: 'warn',
+      });
+    } catch (err) {
+      // The dir (and its logs) is removed after: say what the servers said first.
+      const logs = (await readdir(dir)).filter((f) => f.endsWith('.log'));
+      const tails = await Promise.all(logs.map(async (f) => `${f}: ${(await readFile(join(dir, f), 'utf8')).slice(-1_500)}`));
+      throw new Error(`the cluster did not start: ${err instanceof Error ? err.message : String(err)}\n${tails.join('\n')}`, { cause: err });
+    }
     target = await FlotillaTarget.open(cluster.info.pdMembers.map((p) => p.clientAddress));
   });
 
@@ -60,7 +67,7 @@ describe('FlotillaTarget on a real cluster', { timeout: SUITE_TIMEOUT_MS }, () =
     await target.loadTxnKeys(keys, Buffer.alloc(8, 0)); // counters at 0
     const start: WorkerStart = {
       kind: 'start', index: 0, target: { kind: 'flotilla', pdEndpoints: [] }, loops: 16, mix: workloadNamed('txn-rmw')!.mix,
-      keys: 2, accounts: 2, distribution: 'uniform', valueSize: 8, seed: 3,
+      keys: 2, accounts: 2, distribution: 'uniform', valueSize: 8, seed: 3, loopIntervalMs: null,
     };
     const recorder = new Recorder();
     // The loops write t…100 and t…101: keyOf(TXN_KEY_PREFIX, 0 | 1) with keys = 2 → remap by a base of 100.

@@ -226,7 +226,7 @@ function syntheticResult(target: 'flotilla' | 'etcd', opsPerSec: number, p99Ms: 
   const cpu = { name: 'x', cpuPercent: 50, cpuUsPerOp: 100 };
   return {
     target, workload: 'ycsb-a <&>', startedAt: '2026-11-30T00:00:00.000Z',
-    settings: { workers: 2, concurrency: 64, durationS: 3, warmupS: 1, keys: 100, accounts: 10, distribution: 'zipfian', valueSize: 256, seed: 1, cluster: '1 PD | 3 stores', stores: target === 'flotilla' ? 3 : null },
+    settings: { workers: 2, concurrency: 64, durationS: 3, warmupS: 1, keys: 100, accounts: 10, distribution: 'zipfian', valueSize: 256, seed: 1, rateOpsPerSec: null, cluster: '1 PD | 3 stores', stores: target === 'flotilla' ? 3 : null },
     ops: opsPerSec * 3, opsPerSec, opsByKind: { read: opsPerSec * 3 },
     latencyMs: { p50: p99Ms / 4, p95: p99Ms / 2, p99: p99Ms, p999: p99Ms * 2, max: p99Ms * 3, mean: p99Ms / 3 },
     errors: { conflict: 3, DeadlineExceeded: 1 },
@@ -356,7 +356,7 @@ describe('held-back checks (plants of the F9 checkpoint)', () => {
     };
     const start: WorkerStart = {
       kind: 'start', index: 0, target: { kind: 'flotilla', pdEndpoints: [] }, loops: 1, mix: workloadNamed('ycsb-c')!.mix,
-      keys: 10, accounts: 10, distribution: 'uniform', valueSize: 8, seed: 1,
+      keys: 10, accounts: 10, distribution: 'uniform', valueSize: 8, seed: 1, loopIntervalMs: null,
     };
     const recorder = new Recorder();
     const t0 = performance.now();
@@ -383,7 +383,7 @@ describe('held-back checks (plants of the F9 checkpoint)', () => {
 
 describe('YCSB E and F operations in the worker loop', () => {
   /** Runs one loop of `workload` for `ms` against a recording fake target. */
-  async function drive(workload: string, index: number, loopIndex: number, ms: number): Promise<{ calls: [string, string, number?][] }> {
+  async function drive(workload: string, index: number, loopIndex: number, callsWanted: number): Promise<{ calls: [string, string, number?][] }> {
     const calls: [string, string, number?][] = [];
     const target: BenchTarget = {
       kind: 'flotilla',
@@ -407,18 +407,24 @@ describe('YCSB E and F operations in the worker loop', () => {
     };
     const start: WorkerStart = {
       kind: 'start', index, target: { kind: 'flotilla', pdEndpoints: [] }, loops: 1, mix: workloadNamed(workload)!.mix,
-      keys: 1_000, accounts: 10, distribution: 'uniform', valueSize: 8, seed: 7,
+      keys: 1_000, accounts: 10, distribution: 'uniform', valueSize: 8, seed: 7, loopIntervalMs: null,
     };
-    const t0 = performance.now();
-    await runLoop({ target, start, value: Buffer.alloc(8), recorder: new Recorder(), measureFromMs: t0, endAtMs: t0 + ms }, loopIndex);
+    // The loop ends after `calls` target calls (a count, not a time: a loaded machine runs fewer in a window).
+    const ctx: LoopContext = {
+      target, start, value: Buffer.alloc(8), recorder: new Recorder(), measureFromMs: 0,
+      get endAtMs() {
+        return calls.length < callsWanted ? Number.POSITIVE_INFINITY : 0;
+      },
+    };
+    await runLoop(ctx, loopIndex);
     return { calls };
   }
 
   it('ycsb-e scans 1…100 pairs from a preloaded key and inserts keys above the preloaded ones, never the same twice in a loop nor across loops', async () => {
     // Loops of two workers with the same loop index, and two loops of one worker.
-    const a = await drive('ycsb-e', 0, 0, 150);
-    const b = await drive('ycsb-e', 1, 0, 150);
-    const c = await drive('ycsb-e', 0, 1, 150);
+    const a = await drive('ycsb-e', 0, 0, 200);
+    const b = await drive('ycsb-e', 1, 0, 200);
+    const c = await drive('ycsb-e', 0, 1, 200);
     const scans = a.calls.filter((c) => c[0] === 'scan');
     assert.ok(scans.length > 20);
     for (const [, key, limit] of scans) {
@@ -436,7 +442,7 @@ describe('YCSB E and F operations in the worker loop', () => {
   });
 
   it('ycsb-f reads a key, and a read-modify-write is a get then a put of the same key', async () => {
-    const { calls } = await drive('ycsb-f', 0, 0, 150);
+    const { calls } = await drive('ycsb-f', 0, 0, 200);
     let rmw = 0;
     for (let i = 0; i < calls.length; i++) {
       const [kind, key] = calls[i]!;

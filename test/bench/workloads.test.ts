@@ -15,9 +15,10 @@ import { type ComparisonRow, curveAxis, isSinglePoint, renderCurvesSvg, renderMa
 import type { RunResult } from '../../bench/harness/result.js';
 import type { ServerProfile } from '../../bench/harness/systems.js';
 import type { BenchTarget, TxnOutcome } from '../../bench/harness/target.js';
-import { incremented, latestKeyIndex, Recorder, runLoop, TXN_ATTEMPTS_MAX, type InsertState, type LoopContext } from '../../bench/harness/worker.js';
+import { incremented, latestKeyIndex, Recorder, runLoop, TXN_ATTEMPTS_MAX, type InsertState, type LoopClock, type LoopContext } from '../../bench/harness/worker.js';
 import { OpPicker, SNAPSHOT_SCAN_LENGTH, workloadNamed, type OpKind } from '../../bench/harness/workloads.js';
 import { Rng } from '../../bench/harness/key-chooser.js';
+import { decodeHistogram } from '../../bench/harness/histogram.js';
 
 type Call = readonly [op: string, key: string, extra?: number | string];
 
@@ -83,18 +84,26 @@ function recordingTarget(options: FakeOptions = {}): { target: BenchTarget; call
   return { target, calls, values };
 }
 
-function startOf(workload: string, keys = 1_000, overrides: Partial<WorkerStart> = {}): WorkerStart {
+function startOf(workload: string, keys = 1_000, loopIntervalMs: number | null = null): WorkerStart {
   return {
     kind: 'start', index: 0, target: { kind: 'flotilla', pdEndpoints: [] }, loops: 1, mix: workloadNamed(workload)!.mix,
-    keys, accounts: 20, distribution: 'zipfian', valueSize: 16, seed: 5, ...overrides,
+    keys, accounts: 20, distribution: 'zipfian', valueSize: 16, seed: 5, loopIntervalMs,
   };
 }
 
-/** Runs one loop for `ms` (all of it measured); returns the recorder's one interval. */
-async function drive(target: BenchTarget, start: WorkerStart, ms: number): Promise<ReturnType<Recorder['flush']>> {
+/**
+ * Runs one loop (all of it measured) until the fake target has seen `callsWanted` calls — a count,
+ * not a time window: a loaded machine runs fewer operations in any window. Returns the recorder's interval.
+ */
+async function drive(fake: { target: BenchTarget; calls: readonly Call[] }, start: WorkerStart, callsWanted: number): Promise<ReturnType<Recorder['flush']>> {
   const recorder = new Recorder();
-  const t0 = performance.now();
-  await runLoop({ target, start, value: Buffer.alloc(start.valueSize, 0x61), recorder, measureFromMs: t0, endAtMs: t0 + ms }, 0);
+  const ctx: LoopContext = {
+    target: fake.target, start, value: Buffer.alloc(start.valueSize, 0x61), recorder, measureFromMs: 0,
+    get endAtMs() {
+      return fake.calls.length < callsWanted ? Number.POSITIVE_INFINITY : 0;
+    },
+  };
+  await runLoop(ctx, 0);
   return recorder.flush(0, 1);
 }
 
@@ -133,8 +142,9 @@ describe('YCSB D: read latest', () => {
   });
 
   it('every read is of a preloaded key or one this loop already inserted, and the newest insert is read most', async () => {
-    const { target, calls } = recordingTarget();
-    await drive(target, startOf('ycsb-d', 200), 300);
+    const fake = recordingTarget();
+    const { calls } = fake;
+    await drive(fake, startOf('ycsb-d', 200), 400);
     const inserted = new Set<string>();
     const readCounts = new Map<string, number>();
     let lastInsert = '';
@@ -161,8 +171,9 @@ describe('YCSB D: read latest', () => {
 
 describe('transactional workloads in the worker loop', () => {
   it('txn-get reads transactional keys (t…) of the preloaded range through txnGet', async () => {
-    const { target, calls } = recordingTarget();
-    const interval = await drive(target, startOf('txn-get', 50), 100);
+    const fake = recordingTarget();
+    const { calls } = fake;
+    const interval = await drive(fake, startOf('txn-get', 50), 100);
     assert.ok(calls.length > 10);
     for (const [op, key] of calls) {
       assert.equal(op, 'txnGet');
@@ -173,8 +184,9 @@ describe('transactional workloads in the worker loop', () => {
   });
 
   it(`scan is a snapshot scan of ${SNAPSHOT_SCAN_LENGTH} pairs from a transactional key`, async () => {
-    const { target, calls } = recordingTarget();
-    await drive(target, startOf('scan', 50), 100);
+    const fake = recordingTarget();
+    const { calls } = fake;
+    await drive(fake, startOf('scan', 50), 100);
     assert.ok(calls.length > 10);
     for (const c of calls) {
       assert.equal(c[0], 'snapshotScan');
@@ -184,16 +196,18 @@ describe('transactional workloads in the worker loop', () => {
   });
 
   it('tso asks for timestamps and nothing else', async () => {
-    const { target, calls } = recordingTarget();
-    const interval = await drive(target, startOf('tso'), 60);
+    const fake = recordingTarget();
+    const { calls } = fake;
+    const interval = await drive(fake, startOf('tso'), 60);
     assert.ok(calls.length > 5);
     assert.ok(calls.every((c) => c[0] === 'timestamp'));
     assert.equal(interval.kind === 'interval' ? interval.ops.tso : -1, calls.length);
   });
 
   it('txn-rmw writes the value read with its counter one higher, on transactional keys', async () => {
-    const { target, calls, values } = recordingTarget();
-    await drive(target, startOf('txn-rmw', 3), 100);
+    const fake = recordingTarget();
+    const { calls, values } = fake;
+    await drive(fake, startOf('txn-rmw', 3), 100);
     const commits = calls.filter((c) => c[0] === 'readModifyWrite' && c[2] === 'committed');
     assert.ok(commits.length > 10);
     // Each key's counter counts its committed read-modify-writes.
@@ -234,6 +248,66 @@ describe('transactional workloads in the worker loop', () => {
     assert.deepEqual(interval.errors, { conflict: 1 });
     assert.deepEqual(interval.retries, { transfer: TXN_ATTEMPTS_MAX - 1 });
     assert.deepEqual(interval.ops, {});
+  });
+});
+
+describe('open loop (--rate)', () => {
+  /** A fake clock the loop waits on, and a target whose get takes `opMs` of that clock. */
+  function openLoop(opMs: number, intervalMs: number): { ctx: LoopContext; starts: number[] } {
+    let now = 1_000;
+    const starts: number[] = [];
+    const clock: LoopClock = {
+      now: () => now,
+      sleep: (ms) => {
+        now += ms;
+        return Promise.resolve();
+      },
+    };
+    const { target } = recordingTarget();
+    const timed: BenchTarget = {
+      ...target,
+      get: (key) => {
+        starts.push(now);
+        now += opMs;
+        return target.get(key);
+      },
+    };
+    const ctx: LoopContext = { target: timed, start: startOf('ycsb-c', 10, intervalMs), value: Buffer.alloc(16), recorder: new Recorder(), measureFromMs: 1_000, endAtMs: 1_100, clock };
+    return { ctx, starts };
+  }
+
+  it('an answer faster than the interval: operations start every interval, each with its own latency', async () => {
+    const { ctx, starts } = openLoop(2, 10);
+    await runLoop(ctx, 0);
+    assert.equal(starts.length, 10, 'due every 10 ms over a 100 ms window');
+    for (let i = 1; i < starts.length; i++) assert.equal(starts[i]! - starts[i - 1]!, 10);
+    const interval = ctx.recorder.flush(0, 1);
+    assert.ok(interval.kind === 'interval');
+    const h = decodeHistogram(interval.histogram);
+    assert.equal(h.totalCount, 10);
+    assert.ok(Math.abs(h.minNonZeroValue - 2_000) <= 2 && Math.abs(h.maxValue - 2_000) <= 2, `latencies ${h.minNonZeroValue}…${h.maxValue} µs`);
+  });
+
+  it('an answer slower than the interval: the next operations start late, and their latency counts from when they were due', async () => {
+    const { ctx, starts } = openLoop(25, 10);
+    await runLoop(ctx, 0);
+    // Operation k was due at φ + 10k and ends at φ + 25(k + 1): latency 25 + 15k ms, k = 0…9.
+    assert.equal(starts.length, 10);
+    for (let i = 1; i < starts.length; i++) assert.equal(starts[i]! - starts[i - 1]!, 25, 'back to back: the loop is behind');
+    const interval = ctx.recorder.flush(0, 1);
+    assert.ok(interval.kind === 'interval');
+    const h = decodeHistogram(interval.histogram);
+    assert.equal(h.totalCount, 10);
+    assert.ok(Math.abs(h.minNonZeroValue - 25_000) <= 25, `min ${h.minNonZeroValue} µs`);
+    assert.ok(Math.abs(h.maxValue - 160_000) <= 160, `max ${h.maxValue} µs: the last was due 135 ms before it ended`);
+  });
+
+  it('--rate is the offered load over all loops; a loop is due every concurrency / rate seconds', () => {
+    const s = parseBenchArgs(['raw-get', '--rate', '2000', '--concurrency', '64']);
+    assert.notEqual(s, 'help');
+    assert.equal((s as BenchSettings).rateOpsPerSec, 2000);
+    assert.equal((parseBenchArgs(['raw-get']) as BenchSettings).rateOpsPerSec, null);
+    assert.throws(() => parseBenchArgs(['raw-get', '--rate', '0']), UsageError);
   });
 });
 
@@ -297,7 +371,7 @@ function result(target: 'flotilla' | 'etcd', workload: string, concurrency: numb
   const cpu = { name: 'x', cpuPercent: 50, cpuUsPerOp: 100 };
   return {
     target, workload, startedAt: '2026-11-30T00:00:00.000Z',
-    settings: { workers: 2, concurrency, durationS: 3, warmupS: 1, keys: 100, accounts: 10, distribution: 'uniform', valueSize: 256, seed: 1, cluster: stores === null ? 'etcd, 3 members' : `1 PD + ${stores} stores`, stores },
+    settings: { workers: 2, concurrency, durationS: 3, warmupS: 1, keys: 100, accounts: 10, distribution: 'uniform', valueSize: 256, seed: 1, rateOpsPerSec: null, cluster: stores === null ? 'etcd, 3 members' : `1 PD + ${stores} stores`, stores },
     ops: opsPerSec * 3, opsPerSec, opsByKind: { read: opsPerSec * 3 },
     latencyMs: { p50: p99Ms / 4, p95: p99Ms / 2, p99: p99Ms, p999: p99Ms * 2, max: p99Ms * 3, mean: p99Ms / 3 },
     errors: {}, retries: workload === 'txn-transfer' ? { transfer: 7 } : {},
