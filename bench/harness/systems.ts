@@ -7,7 +7,8 @@ import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LocalCluster } from '../../deploy/index.js';
+import { FlotillaError } from '../../common/index.js';
+import { LocalCluster, waitFor } from '../../deploy/index.js';
 import { summarizeCpuProfileFile, type SelfTimeEntry } from '../cpuprofile-top.js';
 import { CPU_PROF_DIR_ENV } from '../store-bench-protocol.js';
 import type { BenchSettings } from './args.js';
@@ -129,6 +130,11 @@ async function startFlotilla(settings: BenchSettings): Promise<StartedSystem> {
     if (!settings.isKeep) await rm(dir, { recursive: true, force: true });
     throw err;
   }
+  const voters = Math.min(REPLICAS_DEFAULT, settings.stores);
+  if (!(await waitForFullReplication(cluster.info.pdMembers.map((p) => p.httpUrl), voters))) {
+    // Best effort: a run on a partly replicated region is still a run; the line says so.
+    console.error(`flotilla: the regions did not all have ${voters} voters within ${REPLICATION_WAIT_MS / 1000} s; measuring anyway`);
+  }
   const servers: ServerProcess[] = [
     ...cluster.info.pdMembers.map((p) => ({ name: p.name, pid: p.pid })),
     ...cluster.info.stores.map((s) => ({ name: s.name, pid: s.pid })),
@@ -142,6 +148,41 @@ async function startFlotilla(settings: BenchSettings): Promise<StartedSystem> {
       if (!settings.isKeep) await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** PD's default replica count (maxPeerCount): a region is fully replicated with this many voters, or one per store if fewer. */
+const REPLICAS_DEFAULT = 3;
+/** PD adds the first region's replicas within seconds of the stores' first heartbeats; past this the run starts anyway. */
+const REPLICATION_WAIT_MS = 20_000;
+
+/**
+ * LocalCluster.start resolves once the first region has a leader — on one store: PD then adds
+ * the other replicas (learner, snapshot, promotion). A run started at once measured that: in an
+ * open-loop raw-put run the first 3 s served 16–320 puts/s. Waits (at most REPLICATION_WAIT_MS)
+ * until every region PD lists has `voters` voters and a leader; false when it gave up waiting.
+ */
+async function waitForFullReplication(pdHttpUrls: readonly string[], voters: number): Promise<boolean> {
+  try {
+    await waitForVoters(pdHttpUrls, voters);
+    return true;
+  } catch (err) {
+    if (err instanceof FlotillaError && err.code === 'DeadlineExceeded') return false;
+    throw err;
+  }
+}
+
+async function waitForVoters(pdHttpUrls: readonly string[], voters: number): Promise<void> {
+  await waitFor(`every region to have ${voters} voters`, async () => {
+    for (const url of pdHttpUrls) {
+      const res = await fetch(`${url}/pd/api/v1/regions?limit=100`, { signal: AbortSignal.timeout(1_000) }).catch(() => null);
+      if (res?.status !== 200) continue;
+      const body = (await res.json()) as { regions?: { leaderPeerId?: number; peers?: { role?: string }[] }[] };
+      const regions = body.regions ?? [];
+      const isReplicated = regions.length > 0 && regions.every((r) => (r.leaderPeerId ?? 0) !== 0 && (r.peers ?? []).filter((p) => p.role === 'voter').length >= voters);
+      return isReplicated ? true : undefined;
+    }
+    return undefined;
+  }, { timeoutMs: REPLICATION_WAIT_MS, intervalMs: 100 });
 }
 
 const ETCD_CLUSTER_MODULE = '../peers/etcd-cluster.js';
