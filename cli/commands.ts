@@ -2,6 +2,7 @@
 // Ids use ':' between topic and command; users type spaces (`flotilla store list`).
 import type { Command } from '@oclif/core';
 import { Backup, Restore } from './commands/backup.js';
+import { Bench } from './commands/bench.js';
 import { ClusterStatus } from './commands/cluster.js';
 import { ConfigSet, ConfigShow } from './commands/config.js';
 import { GcSafepoint, GcSafepointSet } from './commands/gc.js';
@@ -40,4 +41,5 @@ export const COMMANDS: Record<string, Command.Class> = {
   txn: Txn,
   backup: Backup,
   restore: Restore,
+  bench: Bench,
 };

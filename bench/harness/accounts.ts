@@ -31,7 +31,10 @@ export async function sumBalances(target: BenchTarget, keys: readonly Buffer[]):
   if (isAccountStore(target)) return target.sumBalances(keys);
   let total = 0;
   await forEachConcurrently(keys, LOAD_CONCURRENCY, async (key) => {
-    total += balanceOf(await target.get(key), key);
+    // Not `total += balanceOf(await …)`: that reads `total` before the await, and concurrent
+    // reads then overwrite each other's additions (an etcd run reported NOT CONSERVED for it).
+    const balance = balanceOf(await target.get(key), key);
+    total += balance;
   });
   return total;
 }

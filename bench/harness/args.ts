@@ -3,7 +3,16 @@
 
 import { parseArgs } from 'node:util';
 import { DISTRIBUTIONS, type Distribution } from './key-chooser.js';
+import type { EtcdTransportKind } from './target.js';
 import { WORKLOADS, workloadNamed, type WorkloadSpec } from './workloads.js';
+
+/** `compare`: the workloads of issue F9's comparison table, each on Flotilla and on etcd. */
+export const COMPARE_WORKLOADS: readonly string[] = ['raw-put', 'raw-get', 'txn-transfer', 'ycsb-a'];
+const ETCD_TRANSPORT_CHOICES: readonly EtcdTransportKind[] = ['http2', 'grpc-js'];
+/** --rate's ceiling: far above what 2 cores serve; a typo of a zero too many is refused. */
+export const RATE_MAX = 1_000_000;
+/** Points of one sweep list: each point is a measured run; more is a soak, not a sweep. */
+export const SWEEP_POINTS_MAX = 16;
 
 export type TargetChoice = 'flotilla' | 'etcd' | 'both';
 const TARGET_CHOICES: readonly TargetChoice[] = ['flotilla', 'etcd', 'both'];
@@ -17,8 +26,22 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+/**
+ * One invocation. The plan is `workloads` × `storeCounts` × `concurrencies` on each target; the
+ * fields `workload`, `stores`, `concurrency` and `workers` are those of the point being run (the
+ * first point's after parsing; the CLI spreads each point over them).
+ */
 export interface BenchSettings {
+  /** `compare` (several workloads, a ratio table) or one workload's name. */
+  readonly command: string;
+  readonly workloads: readonly WorkloadSpec[];
+  readonly concurrencies: readonly number[];
+  readonly storeCounts: readonly number[];
   readonly workload: WorkloadSpec;
+  /** --workers as given; a point runs min(this, its concurrency). */
+  readonly workersRequested: number;
+  /** --distribution as given; null: each workload's default. */
+  readonly distributionGiven: Distribution | null;
   readonly target: TargetChoice;
   /** Existing Flotilla cluster's PD endpoints; null: start one. */
   readonly pdEndpoints: readonly string[] | null;
@@ -37,20 +60,28 @@ export interface BenchSettings {
   readonly out: string | null;
   readonly serverLogLevel: string;
   readonly isKeep: boolean;
+  /** --rate: offered ops/s over all loops (open loop, latency from when each operation was due); null: closed loops. */
+  readonly rateOpsPerSec: number | null;
+  /** Profile the started Flotilla servers (V8 sampling profiler); profiles kept under <out>/profiles/. */
+  readonly isCpuProf: boolean;
+  readonly etcdTransport: EtcdTransportKind;
 }
 
 export const USAGE = `npm run bench -- <workload> [options]
+npm run bench -- compare [options]      ${COMPARE_WORKLOADS.join(', ')} on Flotilla and on etcd, one ratio table
 
 Workloads:
 ${WORKLOADS.map((w) => `  ${w.name.padEnd(14)} ${w.description}`).join('\n')}
 
 Options:
-  --target <t>          flotilla | etcd | both (default flotilla; both: the same run on each, then a comparison table)
+  --target <t>          flotilla | etcd | both (default flotilla, for compare both; both: the same run on each, then a comparison table)
   --pd <host:port,...>  an existing Flotilla cluster's PD endpoints (default: start one: fresh temp dir, free ports)
   --pds <n>             PD members of the cluster started (1, 3, 5, 7; default 1)
-  --stores <n>          stores of the cluster started (default 3)
-  --workers <n>         load generator processes (default 2)
-  --concurrency <n>     operations in flight over all workers (default 64)
+  --stores <n,...>      stores of the cluster started (default 3); a list sweeps: one cluster per count, e.g. 1,3,5
+  --workers <n>         load generator processes (default 2; a sweep point below it uses as many as it has operations)
+  --concurrency <n,...> operations in flight over all workers (default 64); a list sweeps, e.g. 1,8,64,256
+  --rate <ops/s>        open loop: offer this many operations a second over all loops, latency counted from when each was due
+                        (for p99 at equal throughput; default: closed loops, each issuing its next operation at once)
   --duration <s>        measured seconds (default 10)
   --warmup <s>          unmeasured seconds before (default 1)
   --keys <n>            key space of raw/YCSB workloads, preloaded for reads (default 10000)
@@ -61,6 +92,8 @@ Options:
   --out <dir>           where result.json, summary.md and chart.svg go (default bench/results/<timestamp>-<workload>/)
   --server-log-level <l> the started servers' log level (default warn)
   --keep                keep the started cluster's temp dir (data and logs)
+  --cpu-prof            profile the started Flotilla servers (V8 sampler, 1 ms); profiles in <out>/profiles/, top functions in the summary
+  --etcd-client <c>     http2 (default: gRPC over node:http2) | grpc-js (the same calls through @grpc/grpc-js)
   --help                this text`;
 
 function integerIn(name: string, text: string, min: number, max: number): number {
@@ -95,7 +128,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings | 'help' 
       args: [...argv],
       allowPositionals: true,
       options: {
-        target: { type: 'string', default: 'flotilla' },
+        target: { type: 'string' },
         pd: { type: 'string' },
         pds: { type: 'string', default: '1' },
         stores: { type: 'string', default: '3' },
@@ -111,6 +144,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings | 'help' 
         out: { type: 'string' },
         'server-log-level': { type: 'string', default: 'warn' },
         keep: { type: 'boolean', default: false },
+        'cpu-prof': { type: 'boolean', default: false },
+        rate: { type: 'string' },
+        'etcd-client': { type: 'string', default: 'http2' },
         help: { type: 'boolean', default: false },
       },
     });
@@ -119,25 +155,46 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings | 'help' 
   }
   const { values, positionals } = parsed;
   if (values.help) return 'help';
-  if (positionals.length !== 1) throw new UsageError(`expected one workload (${WORKLOADS.map((w) => w.name).join(', ')}), got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
-  const workload = workloadNamed(positionals[0]!);
-  if (workload === undefined) throw new UsageError(`unknown workload ${positionals[0]!} (${WORKLOADS.map((w) => w.name).join(', ')})`);
-  const target = oneOf('target', values.target, TARGET_CHOICES);
+  const names = WORKLOADS.map((w) => w.name).join(', ');
+  if (positionals.length !== 1) throw new UsageError(`expected one workload (${names}) or compare, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
+  const command = positionals[0]!;
+  const isCompare = command === 'compare';
+  const workloads = (isCompare ? COMPARE_WORKLOADS : [command]).map((name) => {
+    const w = workloadNamed(name);
+    if (w === undefined) throw new UsageError(`unknown workload ${name} (${names}, or compare)`);
+    return w;
+  });
+  const workload = workloads[0]!;
+  const target = oneOf('target', values.target ?? (isCompare ? 'both' : 'flotilla'), TARGET_CHOICES);
+  for (const w of workloads) {
+    for (const t of target === 'both' ? (['flotilla', 'etcd'] as const) : [target]) {
+      if (!w.targets.includes(t)) throw new UsageError(`workload ${w.name} does not run on ${t} (it runs on ${w.targets.join(', ')})`);
+    }
+  }
   const pdEndpoints = values.pd === undefined ? null : endpointList(values.pd);
   if (pdEndpoints !== null && target !== 'flotilla') throw new UsageError(`--pd targets an existing Flotilla cluster: it needs --target flotilla, not ${target}`);
   const pds = integerIn('pds', values.pds, 1, 7);
   if (pds % 2 === 0) throw new UsageError(`--pds ${pds}: expected an odd count (1, 3, 5, 7)`);
   const workers = integerIn('workers', values.workers, 1, WORKERS_MAX);
-  const concurrency = integerIn('concurrency', values.concurrency, 1, CONCURRENCY_MAX);
-  if (concurrency < workers) throw new UsageError(`--concurrency ${concurrency} is below --workers ${workers}: every worker needs at least one loop`);
+  const concurrencies = integerList('concurrency', values.concurrency, 1, CONCURRENCY_MAX);
+  if (concurrencies.length === 1 && concurrencies[0]! < workers) throw new UsageError(`--concurrency ${concurrencies[0]!} is below --workers ${workers}: every worker needs at least one loop`);
+  const storeCounts = integerList('stores', values.stores, 1, 16);
+  if (pdEndpoints !== null && storeCounts.length > 1) throw new UsageError('--stores with several counts starts a cluster per count: not with --pd');
+  if (target === 'etcd' && storeCounts.length > 1) throw new UsageError('--stores sweeps Flotilla clusters: etcd runs 3 members; use --target flotilla or both');
   return {
+    command,
+    workloads,
+    concurrencies,
+    storeCounts,
     workload,
+    workersRequested: workers,
+    distributionGiven: values.distribution === undefined ? null : oneOf('distribution', values.distribution, DISTRIBUTIONS),
     target,
     pdEndpoints,
     pds,
-    stores: integerIn('stores', values.stores, 1, 16),
-    workers,
-    concurrency,
+    stores: storeCounts[0]!,
+    workers: Math.min(workers, concurrencies[0]!),
+    concurrency: concurrencies[0]!,
     durationS: secondsIn('duration', values.duration, 1),
     warmupS: secondsIn('warmup', values.warmup, 0),
     keys: integerIn('keys', values.keys, 1, 10_000_000),
@@ -148,6 +205,33 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings | 'help' 
     out: values.out ?? null,
     serverLogLevel: values['server-log-level'],
     isKeep: values.keep,
+    rateOpsPerSec: values.rate === undefined ? null : integerIn('rate', values.rate, 1, RATE_MAX),
+    isCpuProf: values['cpu-prof'],
+    etcdTransport: oneOf('etcd-client', values['etcd-client'], ETCD_TRANSPORT_CHOICES),
+  };
+}
+
+/** A comma-separated list of integers within [min, max], duplicates refused (a sweep measures each point once). */
+function integerList(name: string, text: string, min: number, max: number): number[] {
+  const list = text.split(',').map((t) => integerIn(name, t, min, max));
+  if (list.length > SWEEP_POINTS_MAX) throw new UsageError(`--${name} ${text}: at most ${SWEEP_POINTS_MAX} points`);
+  if (new Set(list).size !== list.length) throw new UsageError(`--${name} ${text}: a point is listed twice`);
+  return list;
+}
+
+/**
+ * The settings of one point of the plan: `workload` at `concurrency` on `stores` stores, with the
+ * workers no more than the operations in flight, and the key distribution the workload's own
+ * default unless --distribution was given (`compare` mixes uniform and zipfian workloads).
+ */
+export function pointSettings(settings: BenchSettings, workload: WorkloadSpec, concurrency: number, stores: number): BenchSettings {
+  return {
+    ...settings,
+    workload,
+    concurrency,
+    stores,
+    workers: Math.min(settings.workersRequested, concurrency),
+    distribution: settings.distributionGiven ?? workload.distributionDefault,
   };
 }
 

@@ -3,16 +3,16 @@
 // transactional keys (a raw read does not see them), so this target also loads and sums them
 // transactionally (AccountStore, accounts.ts).
 
-import { Client, WriteConflictError } from '../../client/index.js';
+import { Client, TxnAbortedError, WriteConflictError } from '../../client/index.js';
 import type { AccountStore } from './accounts.js';
-import type { BenchTarget } from './target.js';
+import type { BenchTarget, TxnKeyLoader, TxnOutcome } from './target.js';
 
 /** Accounts per preload transaction: one prewrite request per region stays well under limits. */
 const ACCOUNTS_PER_LOAD_TXN = 1_000;
 /** Account keys per snapshot batchGet when summing (the client's batch limit is 2,048). */
 const ACCOUNTS_PER_READ = 1_000;
 
-export class FlotillaTarget implements BenchTarget, AccountStore {
+export class FlotillaTarget implements BenchTarget, AccountStore, TxnKeyLoader {
   readonly kind = 'flotilla' as const;
 
   private constructor(private readonly client: Client) {}
@@ -38,7 +38,49 @@ export class FlotillaTarget implements BenchTarget, AccountStore {
     return count;
   }
 
-  async transfer(from: Buffer, to: Buffer, amount: number): Promise<'committed' | 'insufficient' | 'conflict'> {
+  /** A fresh start_ts from TSO, then one transactional get at it (a snapshot; nothing to commit). */
+  async txnGet(key: Buffer): Promise<Buffer | null> {
+    const snapshot = await this.client.snapshot();
+    return snapshot.get(key);
+  }
+
+  async snapshotScan(start: Buffer, limit: number): Promise<number> {
+    const snapshot = await this.client.snapshot();
+    let count = 0;
+    for await (const pair of snapshot.scan(start, null, { limit })) {
+      void pair;
+      count++;
+    }
+    return count;
+  }
+
+  async timestamp(): Promise<void> {
+    await this.client.currentTimestamp();
+  }
+
+  async readModifyWrite(key: Buffer, modify: (old: Buffer | null) => Buffer): Promise<TxnOutcome> {
+    const txn = await this.client.begin();
+    try {
+      txn.put(key, modify(await txn.get(key)));
+      await txn.commit();
+      return 'committed';
+    } catch (err) {
+      if (!txn.isFinished) await txn.rollback().catch(() => undefined); // the original error is the one to report
+      if (isConflict(err)) return 'conflict';
+      throw err;
+    }
+  }
+
+  async loadTxnKeys(keys: readonly Buffer[], value: Buffer): Promise<void> {
+    for (let i = 0; i < keys.length; i += ACCOUNTS_PER_LOAD_TXN) {
+      const chunk = keys.slice(i, i + ACCOUNTS_PER_LOAD_TXN);
+      await this.client.withTransaction(async (txn) => {
+        for (const key of chunk) txn.put(key, value);
+      });
+    }
+  }
+
+  async transfer(from: Buffer, to: Buffer, amount: number): Promise<TxnOutcome | 'insufficient'> {
     const txn = await this.client.begin();
     try {
       const [fromValue, toValue] = await txn.batchGet([from, to]);
@@ -54,7 +96,7 @@ export class FlotillaTarget implements BenchTarget, AccountStore {
       return 'committed';
     } catch (err) {
       if (!txn.isFinished) await txn.rollback().catch(() => undefined); // the original error is the one to report
-      if (err instanceof WriteConflictError) return 'conflict';
+      if (isConflict(err)) return 'conflict';
       throw err;
     }
   }
@@ -83,6 +125,15 @@ export class FlotillaTarget implements BenchTarget, AccountStore {
   async close(): Promise<void> {
     await this.client.close();
   }
+}
+
+/**
+ * A transaction that did not commit because another won: a write conflict at prewrite, or its lock
+ * rolled back by a reader that found it expired (TxnAborted). Both are safe to run again, as
+ * Client.withTransaction does.
+ */
+function isConflict(err: unknown): boolean {
+  return err instanceof WriteConflictError || err instanceof TxnAbortedError;
 }
 
 /** A balance is a decimal string; a missing account is an error (every account is preloaded). */

@@ -1,13 +1,14 @@
 // Opens the system under test a TargetSpec names — in a worker process or in the parent (preload,
-// invariant check). etcd's target and cluster lifecycle live in bench/peers/ (another change);
-// they are loaded by a computed path so that this compiles and fails with one clear line without it.
+// invariant check). etcd's target and cluster lifecycle live in bench/peers/; they are loaded by a
+// computed path, so that a Flotilla-only run never loads them and a build without them fails an
+// etcd run with one clear line (PeerMissingError) before anything starts.
 
 import { FlotillaTarget } from './flotilla-target.js';
-import type { BenchTarget, TargetSpec } from './target.js';
+import type { BenchTarget, EtcdTransportKind, TargetSpec } from './target.js';
 
 /** What bench/peers/etcd-target.ts exports. */
 interface EtcdTargetModule {
-  openEtcdTarget(endpoints: readonly string[]): Promise<BenchTarget>;
+  openEtcdTarget(endpoints: readonly string[], options?: { readonly transport?: EtcdTransportKind }): Promise<BenchTarget>;
 }
 
 /** What bench/peers/etcd-cluster.ts exports. */
@@ -45,7 +46,7 @@ export async function openTarget(spec: TargetSpec): Promise<BenchTarget> {
       return FlotillaTarget.open(spec.pdEndpoints);
     case 'etcd': {
       const mod = await importPeerModule<EtcdTargetModule>(ETCD_TARGET_MODULE, 'openEtcdTarget');
-      return mod.openEtcdTarget(spec.endpoints);
+      return mod.openEtcdTarget(spec.endpoints, { transport: spec.transport });
     }
   }
 }

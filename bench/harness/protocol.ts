@@ -18,6 +18,8 @@ export interface WorkerStart {
   readonly distribution: Distribution;
   readonly valueSize: number;
   readonly seed: number;
+  /** Open loop (--rate): each loop's operations are due this often; null: closed loops (the next at once). */
+  readonly loopIntervalMs: number | null;
 }
 
 /** Begin the load at `startAtEpochMs`: warm up for warmupMs, then measure for durationMs. */
@@ -39,6 +41,8 @@ export interface WorkerInterval {
   readonly ops: Readonly<Record<string, number>>;
   /** Failed operations by error type ("conflict", "insufficient", error codes). */
   readonly errors: Readonly<Record<string, number>>;
+  /** Optimistic transactions run again after a conflict (transfer, txn-rmw), by op kind. */
+  readonly retries: Readonly<Record<string, number>>;
   /** The interval's latencies of successful operations, µs, compressed base64. */
   readonly histogram: string;
 }
@@ -57,8 +61,9 @@ export type WorkerMessage =
   | WorkerDone
   | { readonly kind: 'failed'; readonly index: number; readonly message: string };
 
-/** Accounts and raw keys live apart: raw keys `k…`, accounts `acct…`. */
+/** Accounts and raw keys live apart: raw keys `k…`, accounts `acct…`, transactional keys `t…`. */
 export const RAW_KEY_PREFIX = 'k';
+export const TXN_KEY_PREFIX = 't';
 export const ACCOUNT_KEY_PREFIX = 'acct';
 /** The most one transfer moves; balances start at ACCOUNT_BALANCE_INITIAL. */
 export const TRANSFER_AMOUNT_MAX = 100;

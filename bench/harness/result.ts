@@ -26,14 +26,20 @@ export interface RunResult {
     readonly distribution: string;
     readonly valueSize: number;
     readonly seed: number;
+    /** --rate: the offered load of an open-loop run; null: closed loops. */
+    readonly rateOpsPerSec: number | null;
     /** Servers started by the harness, e.g. "1 PD + 3 stores"; "existing" for --pd. */
     readonly cluster: string;
+    /** Flotilla stores the harness started; null for etcd and an existing cluster. */
+    readonly stores: number | null;
   };
   readonly ops: number;
   readonly opsPerSec: number;
   readonly opsByKind: Readonly<Record<string, number>>;
   readonly latencyMs: LatencySummaryMs;
   readonly errors: Readonly<Record<string, number>>;
+  /** Conflicts run again, by op kind (transfer, txnRmw): inside the operations' latencies. */
+  readonly retries: Readonly<Record<string, number>>;
   readonly timeline: readonly TimelinePoint[];
   readonly cpu: {
     /** The parent and each worker process. */

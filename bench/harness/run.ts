@@ -13,9 +13,10 @@ import { cpuFigure, sampleServers, type CpuFigure } from './cpu.js';
 import { decodeHistogram, latencySummaryMs, mergeHistograms, newLatencyHistogram } from './histogram.js';
 import { keyOf } from './key-chooser.js';
 import { openTarget } from './open-target.js';
-import { ACCOUNT_KEY_PREFIX, RAW_KEY_PREFIX, type ParentMessage, type WorkerInterval, type WorkerMessage } from './protocol.js';
+import { ACCOUNT_KEY_PREFIX, RAW_KEY_PREFIX, TXN_KEY_PREFIX, type ParentMessage, type WorkerInterval, type WorkerMessage } from './protocol.js';
 import type { RunResult, TimelinePoint } from './result.js';
 import type { SystemUnderTest } from './systems.js';
+import { isTxnKeyLoader } from './target.js';
 
 /** Puts in flight while preloading keys. */
 const PRELOAD_CONCURRENCY = 128;
@@ -87,6 +88,7 @@ export class IntervalMerger {
   readonly total = newLatencyHistogram();
   readonly opsByKind: Record<string, number> = {};
   readonly errors: Record<string, number> = {};
+  readonly retries: Record<string, number> = {};
 
   constructor(private readonly workers: number, private readonly onSecond: (p: TimelinePoint, errors: number) => void) {}
 
@@ -103,6 +105,7 @@ export class IntervalMerger {
       this.errors[k] = (this.errors[k] ?? 0) + n;
       errors += n;
     }
+    for (const [k, n] of Object.entries(m.retries)) this.retries[k] = (this.retries[k] ?? 0) + n;
     const slot = this.bySecond.get(m.second) ?? { histograms: [], ops: 0, errors: 0, reporters: new Set<number>() };
     slot.histograms.push(h);
     slot.ops += ops;
@@ -129,10 +132,22 @@ async function preload(sut: SystemUnderTest, settings: BenchSettings, log: (line
   try {
     switch (settings.workload.preload) {
       case 'keys': {
+        if (sut.preloaded.has(preloadTag(settings))) return null;
         log(`preloading ${settings.keys} keys of ${settings.valueSize} bytes…`);
         const value = Buffer.alloc(settings.valueSize, 0x61);
         const indexes = Array.from({ length: settings.keys }, (_, i) => i);
         await forEachConcurrently(indexes, PRELOAD_CONCURRENCY, (i) => target.put(keyOf(RAW_KEY_PREFIX, i), value));
+        sut.preloaded.add(preloadTag(settings));
+        return null;
+      }
+      case 'txnKeys': {
+        if (sut.preloaded.has(preloadTag(settings))) return null;
+        log(`preloading ${settings.keys} transactional keys of ${settings.valueSize} bytes…`);
+        const value = Buffer.alloc(settings.valueSize, 0x61);
+        const keys = Array.from({ length: settings.keys }, (_, i) => keyOf(TXN_KEY_PREFIX, i));
+        if (isTxnKeyLoader(target)) await target.loadTxnKeys(keys, value);
+        else await forEachConcurrently(keys, PRELOAD_CONCURRENCY, (key) => target.put(key, value));
+        sut.preloaded.add(preloadTag(settings));
         return null;
       }
       case 'accounts': {
@@ -146,6 +161,15 @@ async function preload(sut: SystemUnderTest, settings: BenchSettings, log: (line
   } finally {
     await target.close();
   }
+}
+
+/**
+ * What a key preload wrote: a run on the same system with the same tag (the next point of a sweep,
+ * the next workload of `compare`) finds it there and skips loading. Accounts are always reloaded:
+ * the transfer invariant needs their total known at the start.
+ */
+function preloadTag(settings: BenchSettings): string {
+  return `${settings.workload.preload}:${settings.keys}:${settings.valueSize}`;
 }
 
 function accountKeys(n: number): Buffer[] {
@@ -164,13 +188,15 @@ export async function runWorkload(sut: SystemUnderTest, settings: BenchSettings,
       w.send({
         kind: 'start', index: w.index, target: sut.spec, loops: loopsOfWorker(settings.concurrency, settings.workers, w.index), mix: settings.workload.mix,
         keys: settings.keys, accounts: settings.accounts, distribution: settings.distribution, valueSize: settings.valueSize, seed: settings.seed,
+        loopIntervalMs: settings.rateOpsPerSec === null ? null : (1000 * settings.concurrency) / settings.rateOpsPerSec,
       });
     }
     await Promise.all(workers.map((w) => w.wait('ready', 60_000)));
     const warmupMs = settings.warmupS * 1000;
     const durationMs = settings.durationS * 1000;
     const startAtEpochMs = Date.now() + START_DELAY_MS;
-    log(`running ${settings.workload.name} on ${sut.spec.kind}: ${settings.concurrency} in flight from ${settings.workers} workers, ${settings.warmupS} s warm-up, ${settings.durationS} s measured`);
+    const rate = settings.rateOpsPerSec === null ? '' : `, open loop at ${settings.rateOpsPerSec.toLocaleString('en-US')} ops/s`;
+    log(`running ${settings.workload.name} on ${sut.spec.kind}: ${settings.concurrency} in flight from ${settings.workers} workers${rate}, ${settings.warmupS} s warm-up, ${settings.durationS} s measured`);
     const done = workers.map((w) => w.wait('done', START_DELAY_MS + warmupMs + durationMs + WORKER_DRAIN_MS));
     for (const w of workers) w.send({ kind: 'go', startAtEpochMs, warmupMs, durationMs });
     // The window's CPU samples: at its start and its end, on this process's clock.
@@ -201,13 +227,16 @@ export async function runWorkload(sut: SystemUnderTest, settings: BenchSettings,
       settings: {
         workers: settings.workers, concurrency: settings.concurrency, durationS: settings.durationS, warmupS: settings.warmupS, keys: settings.keys,
         accounts: settings.accounts, distribution: settings.distribution, valueSize: settings.valueSize, seed: settings.seed,
+        rateOpsPerSec: settings.rateOpsPerSec,
         cluster: clusterLabel(sut, settings),
+        stores: sut.spec.kind === 'flotilla' && sut.servers.length > 0 ? settings.stores : null,
       },
       ops,
       opsPerSec: ops / settings.durationS,
       opsByKind: merger.opsByKind,
       latencyMs: latencySummaryMs(merger.total),
       errors: merger.errors,
+      retries: merger.retries,
       timeline: merger.timeline(),
       cpu: {
         generator,
@@ -225,7 +254,7 @@ export async function runWorkload(sut: SystemUnderTest, settings: BenchSettings,
   }
 }
 
-function clusterLabel(sut: SystemUnderTest, settings: BenchSettings): string {
+export function clusterLabel(sut: SystemUnderTest, settings: BenchSettings): string {
   if (sut.spec.kind === 'etcd') return `etcd, ${sut.spec.endpoints.length} members`;
   if (sut.servers.length === 0) return `existing (${sut.spec.pdEndpoints.join(',')})`;
   return `${settings.pds} PD + ${settings.stores} stores`;

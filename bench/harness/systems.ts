@@ -3,10 +3,14 @@
 // module (bench/peers/etcd-cluster.ts). Each comes up as a TargetSpec, the server processes whose
 // CPU is sampled, and a stop() that removes what was started.
 
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { LocalCluster } from '../../deploy/index.js';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FlotillaError } from '../../common/index.js';
+import { LocalCluster, waitFor } from '../../deploy/index.js';
+import { summarizeCpuProfileFile, type SelfTimeEntry } from '../cpuprofile-top.js';
+import { CPU_PROF_DIR_ENV } from '../store-bench-protocol.js';
 import type { BenchSettings } from './args.js';
 import type { ServerProcess } from './cpu.js';
 import { ETCD_TARGET_MODULE, importPeerModule, type EtcdClusterModule } from './open-target.js';
@@ -18,15 +22,87 @@ export interface SystemUnderTest {
   readonly servers: readonly ServerProcess[];
   /** Where its data and logs are; null for an existing cluster. */
   readonly dir: string | null;
+  /** Preloads done on it (run.ts's tags), so that the next run on the same system skips them. */
+  readonly preloaded: Set<string>;
+  /** Where the servers' CPU profiles are written when they stop (--cpu-prof); null when not profiled. */
+  readonly profileDir: string | null;
   stop(): Promise<void>;
 }
+
+/** One server's CPU profile, summarized: the functions with the most self time. */
+export interface ServerProfile {
+  /** The cluster the server belonged to ("1 PD + 3 stores"). */
+  readonly cluster: string;
+  readonly server: string;
+  readonly path: string;
+  readonly busyMs: number;
+  readonly totalMs: number;
+  /** By self time, (idle) left out. */
+  readonly top: readonly SelfTimeEntry[];
+}
+
+/** Functions named per server in the summary. */
+export const PROFILE_TOP_FUNCTIONS = 8;
+
+/**
+ * The profiles the stopped servers of `sut` left (cpu-profile-preload.ts writes CPU.<pid>.cpuprofile
+ * at exit), matched to server names by pid. A server killed before it could write one is missing.
+ */
+export async function collectProfiles(sut: SystemUnderTest, cluster: string): Promise<ServerProfile[]> {
+  if (sut.profileDir === null) return [];
+  const files = (await readdir(sut.profileDir).catch(() => [] as string[])).filter((f) => f.endsWith('.cpuprofile'));
+  const profiles: ServerProfile[] = [];
+  for (const server of sut.servers) {
+    const file = files.find((f) => f === `CPU.${server.pid}.cpuprofile`);
+    if (file === undefined) continue;
+    const path = join(sut.profileDir, file);
+    const summary = await summarizeCpuProfileFile(path, PROFILE_TOP_FUNCTIONS + 1);
+    profiles.push({
+      cluster, server: server.name, path, busyMs: summary.totalMs - summary.idleMs, totalMs: summary.totalMs,
+      top: summary.top.filter((e) => e.functionName !== '(idle)').slice(0, PROFILE_TOP_FUNCTIONS),
+    });
+  }
+  return profiles;
+}
+
+/** bench/cpu-profile-preload.js, next to this folder once compiled. */
+const CPU_PROFILE_PRELOAD = join(dirname(fileURLToPath(import.meta.url)), '..', 'cpu-profile-preload.js');
+
+/**
+ * Runs `start` with the environment that makes every node process it spawns profile itself:
+ * deploy/'s launcher passes this process's environment to its children and has no option for
+ * more, and node 20 refuses --cpu-prof in NODE_OPTIONS, so NODE_OPTIONS=--import the preload and
+ * the profile dir are set for the duration of the start and restored after (the workers, forked
+ * later, are not profiled).
+ */
+async function withProfilingEnv<T>(profileDir: string, start: () => Promise<T>): Promise<T> {
+  const saved = { nodeOptions: process.env['NODE_OPTIONS'], dir: process.env[CPU_PROF_DIR_ENV] };
+  process.env['NODE_OPTIONS'] = `${saved.nodeOptions ?? ''} --import ${CPU_PROFILE_PRELOAD}`.trim();
+  process.env[CPU_PROF_DIR_ENV] = profileDir;
+  try {
+    return await start();
+  } finally {
+    restoreEnv('NODE_OPTIONS', saved.nodeOptions);
+    restoreEnv(CPU_PROF_DIR_ENV, saved.dir);
+  }
+}
+
+function restoreEnv(name: string, value: string | undefined): void {
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+}
+
+type StartedSystem = Omit<SystemUnderTest, 'preloaded' | 'profileDir'>;
 
 /** etcd members the peer comparison starts (issue F9: 3 members on loopback). */
 const ETCD_MEMBERS = 3;
 
-export async function startSystem(kind: TargetKind, settings: BenchSettings): Promise<SystemUnderTest> {
-  const sut = kind === 'flotilla' ? await startFlotilla(settings) : await startEtcd(settings);
-  return { ...sut, stop: once(() => sut.stop()) };
+/** `profileDir`: profile the Flotilla servers started into it (ignored for etcd and an existing cluster). */
+export async function startSystem(kind: TargetKind, settings: BenchSettings, profileDir: string | null): Promise<SystemUnderTest> {
+  const isProfiled = kind === 'flotilla' && settings.pdEndpoints === null && profileDir !== null;
+  if (isProfiled) await mkdir(profileDir, { recursive: true });
+  const sut = kind === 'flotilla' ? await (isProfiled ? withProfilingEnv(profileDir, () => startFlotilla(settings)) : startFlotilla(settings)) : await startEtcd(settings);
+  return { ...sut, preloaded: new Set<string>(), profileDir: isProfiled ? profileDir : null, stop: once(() => sut.stop()) };
 }
 
 /**
@@ -39,7 +115,7 @@ function once(stop: () => Promise<void>): () => Promise<void> {
   return () => (stopping ??= stop());
 }
 
-async function startFlotilla(settings: BenchSettings): Promise<SystemUnderTest> {
+async function startFlotilla(settings: BenchSettings): Promise<StartedSystem> {
   if (settings.pdEndpoints !== null) {
     return { spec: { kind: 'flotilla', pdEndpoints: settings.pdEndpoints }, servers: [], dir: null, stop: () => Promise.resolve() };
   }
@@ -53,6 +129,11 @@ async function startFlotilla(settings: BenchSettings): Promise<SystemUnderTest> 
   } catch (err) {
     if (!settings.isKeep) await rm(dir, { recursive: true, force: true });
     throw err;
+  }
+  const voters = Math.min(REPLICAS_DEFAULT, settings.stores);
+  if (!(await waitForFullReplication(cluster.info.pdMembers.map((p) => p.httpUrl), voters))) {
+    // Best effort: a run on a partly replicated region is still a run; the line says so.
+    console.error(`flotilla: the regions did not all have ${voters} voters within ${REPLICATION_WAIT_MS / 1000} s; measuring anyway`);
   }
   const servers: ServerProcess[] = [
     ...cluster.info.pdMembers.map((p) => ({ name: p.name, pid: p.pid })),
@@ -69,6 +150,41 @@ async function startFlotilla(settings: BenchSettings): Promise<SystemUnderTest> 
   };
 }
 
+/** PD's default replica count (maxPeerCount): a region is fully replicated with this many voters, or one per store if fewer. */
+const REPLICAS_DEFAULT = 3;
+/** PD adds the first region's replicas within seconds of the stores' first heartbeats; past this the run starts anyway. */
+const REPLICATION_WAIT_MS = 20_000;
+
+/**
+ * LocalCluster.start resolves once the first region has a leader — on one store: PD then adds
+ * the other replicas (learner, snapshot, promotion). A run started at once measured that: in an
+ * open-loop raw-put run the first 3 s served 16–320 puts/s. Waits (at most REPLICATION_WAIT_MS)
+ * until every region PD lists has `voters` voters and a leader; false when it gave up waiting.
+ */
+async function waitForFullReplication(pdHttpUrls: readonly string[], voters: number): Promise<boolean> {
+  try {
+    await waitForVoters(pdHttpUrls, voters);
+    return true;
+  } catch (err) {
+    if (err instanceof FlotillaError && err.code === 'DeadlineExceeded') return false;
+    throw err;
+  }
+}
+
+async function waitForVoters(pdHttpUrls: readonly string[], voters: number): Promise<void> {
+  await waitFor(`every region to have ${voters} voters`, async () => {
+    for (const url of pdHttpUrls) {
+      const res = await fetch(`${url}/pd/api/v1/regions?limit=100`, { signal: AbortSignal.timeout(1_000) }).catch(() => null);
+      if (res?.status !== 200) continue;
+      const body = (await res.json()) as { regions?: { leaderPeerId?: number; peers?: { role?: string }[] }[] };
+      const regions = body.regions ?? [];
+      const isReplicated = regions.length > 0 && regions.every((r) => (r.leaderPeerId ?? 0) !== 0 && (r.peers ?? []).filter((p) => p.role === 'voter').length >= voters);
+      return isReplicated ? true : undefined;
+    }
+    return undefined;
+  }, { timeoutMs: REPLICATION_WAIT_MS, intervalMs: 100 });
+}
+
 const ETCD_CLUSTER_MODULE = '../peers/etcd-cluster.js';
 
 /** Fails (PeerMissingError, one line) before anything starts when a target's modules are missing. */
@@ -83,7 +199,7 @@ async function openTargetModuleCheck(): Promise<void> {
   await importPeerModule<unknown>(ETCD_TARGET_MODULE, 'openEtcdTarget');
 }
 
-async function startEtcd(settings: BenchSettings): Promise<SystemUnderTest> {
+async function startEtcd(settings: BenchSettings): Promise<StartedSystem> {
   const mod = await importPeerModule<EtcdClusterModule>(ETCD_CLUSTER_MODULE, 'startEtcdCluster');
   const dir = await mkdtemp(join(tmpdir(), 'etcd-bench-'));
   let cluster: Awaited<ReturnType<EtcdClusterModule['startEtcdCluster']>>;
@@ -97,7 +213,7 @@ async function startEtcd(settings: BenchSettings): Promise<SystemUnderTest> {
   const pids = (cluster as { pids?: unknown }).pids;
   const servers = Array.isArray(pids) ? pids.filter((p): p is number => typeof p === 'number').map((pid, i) => ({ name: `etcd${i + 1}`, pid })) : [];
   return {
-    spec: { kind: 'etcd', endpoints: cluster.endpoints },
+    spec: { kind: 'etcd', endpoints: cluster.endpoints, transport: settings.etcdTransport },
     servers,
     dir,
     stop: async () => {

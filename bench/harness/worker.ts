@@ -8,9 +8,9 @@ import { FlotillaError } from '../../common/index.js';
 import { encodeHistogram, newLatencyHistogram, recordLatencyUs } from './histogram.js';
 import { keyOf, makeKeyChooser, Rng, type KeyChooser } from './key-chooser.js';
 import { openTarget } from './open-target.js';
-import { ACCOUNT_KEY_PREFIX, RAW_KEY_PREFIX, TRANSFER_AMOUNT_MAX, type ParentMessage, type WorkerGo, type WorkerMessage, type WorkerStart } from './protocol.js';
-import type { BenchTarget } from './target.js';
-import { OpPicker, SCAN_LENGTH_MAX, type OpKind } from './workloads.js';
+import { ACCOUNT_KEY_PREFIX, RAW_KEY_PREFIX, TRANSFER_AMOUNT_MAX, TXN_KEY_PREFIX, type ParentMessage, type WorkerGo, type WorkerMessage, type WorkerStart } from './protocol.js';
+import type { BenchTarget, TxnOutcome } from './target.js';
+import { OpPicker, SCAN_LENGTH_MAX, SNAPSHOT_SCAN_LENGTH, type OpKind } from './workloads.js';
 
 /** How often a worker reports. */
 const INTERVAL_MS = 1_000;
@@ -30,6 +30,12 @@ export class Recorder {
   private histogram = newLatencyHistogram();
   private ops: Record<string, number> = {};
   private errors: Record<string, number> = {};
+  private retries: Record<string, number> = {};
+
+  /** `n` conflicts that `op` ran again (counted whether or not it finally committed). */
+  retried(op: OpKind, n: number): void {
+    if (n > 0) this.retries[op] = (this.retries[op] ?? 0) + n;
+  }
 
   success(op: OpKind, latencyUs: number): void {
     recordLatencyUs(this.histogram, latencyUs);
@@ -42,10 +48,11 @@ export class Recorder {
 
   /** The interval so far, and a fresh one begins. */
   flush(index: number, second: number): WorkerMessage {
-    const message: WorkerMessage = { kind: 'interval', index, second, ops: this.ops, errors: this.errors, histogram: encodeHistogram(this.histogram) };
+    const message: WorkerMessage = { kind: 'interval', index, second, ops: this.ops, errors: this.errors, retries: this.retries, histogram: encodeHistogram(this.histogram) };
     this.histogram = newLatencyHistogram();
     this.ops = {};
     this.errors = {};
+    this.retries = {};
     return message;
   }
 }
@@ -57,7 +64,19 @@ export interface LoopContext {
   readonly recorder: Recorder;
   readonly measureFromMs: number;
   readonly endAtMs: number;
+  /** The clock and the wait of a rate-limited loop; default performance.now and setTimeout (a test injects its own). */
+  readonly clock?: LoopClock;
 }
+
+export interface LoopClock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+const REAL_CLOCK: LoopClock = {
+  now: () => performance.now(),
+  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+};
 
 /** Keys one loop inserts before it overwrites its own (YCSB E inserts 5% of its operations). */
 const INSERTS_PER_LOOP_MAX = 10_000;
@@ -65,7 +84,7 @@ const INSERTS_PER_LOOP_MAX = 10_000;
 const LOOPS_PER_WORKER_MAX = 4_096;
 
 /** A loop's inserted keys: its own block above the preloaded keys. */
-interface InsertState {
+export interface InsertState {
   readonly base: number;
   count: number;
 }
@@ -76,24 +95,95 @@ export async function runLoop(ctx: LoopContext, loopIndex: number): Promise<void
   const accountChooser: KeyChooser = makeKeyChooser(ctx.start.distribution, ctx.start.accounts, rng);
   const picker = new OpPicker(ctx.start.mix, rng);
   const inserts: InsertState = { base: ctx.start.keys + (ctx.start.index * LOOPS_PER_WORKER_MAX + loopIndex) * INSERTS_PER_LOOP_MAX, count: 0 };
-  while (performance.now() < ctx.endAtMs) {
+  const loop: LoopState = { keys: keyChooser, accounts: accountChooser, rng, inserts, retries: 0 };
+  const clock = ctx.clock ?? REAL_CLOCK;
+  const intervalMs = ctx.start.loopIntervalMs;
+  // Open loop (--rate): operations are due every intervalMs from a random phase (loops must not
+  // fire in lock step), and latency counts from when an operation was due, not from when the loop
+  // got to it — a slow answer delays the next operations, and that wait is latency the user sees
+  // (coordinated omission, as wrk2 and YCSB's "intended" latency correct it).
+  let dueMs = intervalMs === null ? 0 : clock.now() + rng.next() * intervalMs;
+  while ((intervalMs === null ? clock.now() : dueMs) < ctx.endAtMs) {
+    if (intervalMs !== null) {
+      const waitMs = dueMs - clock.now();
+      if (waitMs > 0) await clock.sleep(waitMs);
+    }
     const op = picker.next();
-    const startedMs = performance.now();
+    const startedMs = intervalMs === null ? clock.now() : dueMs;
+    if (intervalMs !== null) dueMs += intervalMs;
+    loop.retries = 0;
     try {
-      const outcome = await runOp(ctx, op, keyChooser, accountChooser, rng, inserts);
+      const outcome = await runOp(ctx, op, loop);
       if (startedMs < ctx.measureFromMs) continue;
-      if (outcome === 'ok') ctx.recorder.success(op, (performance.now() - startedMs) * 1000);
+      ctx.recorder.retried(op, loop.retries);
+      if (outcome === 'ok') ctx.recorder.success(op, (clock.now() - startedMs) * 1000);
       else ctx.recorder.failure(outcome);
     } catch (err) {
-      if (startedMs >= ctx.measureFromMs) ctx.recorder.failure(errorTypeOf(err));
+      if (startedMs < ctx.measureFromMs) continue;
+      ctx.recorder.retried(op, loop.retries);
+      ctx.recorder.failure(errorTypeOf(err));
     }
   }
 }
 
-async function runOp(ctx: LoopContext, op: OpKind, keys: KeyChooser, accounts: KeyChooser, rng: Rng, inserts: InsertState): Promise<'ok' | 'conflict' | 'insufficient'> {
+/** What one loop keeps between its operations. */
+export interface LoopState {
+  readonly keys: KeyChooser;
+  readonly accounts: KeyChooser;
+  readonly rng: Rng;
+  readonly inserts: InsertState;
+  /** Conflicts the current operation ran again (reset before each operation). */
+  retries: number;
+}
+
+/**
+ * Attempts of one optimistic transaction (transfer, txn-rmw) before it counts as a 'conflict'
+ * failure: as many as client/'s withTransaction makes (1 + TXN_RETRIES_DEFAULT), so the bench
+ * behaves as an application would.
+ */
+export const TXN_ATTEMPTS_MAX = 11;
+/** Back-off before retry n: equal jitter over min(cap, base·2^(n-1)) ms — conflicting loops must not collide again in lock step. */
+const RETRY_BASE_MS = 1;
+const RETRY_CAP_MS = 100;
+
+/** Runs `attempt` until it does not conflict, at most TXN_ATTEMPTS_MAX times; counts the retries in `loop`. */
+export async function withConflictRetries<T extends string>(loop: LoopState, attempt: () => Promise<T | 'conflict'>): Promise<T | 'conflict'> {
+  for (let n = 1; ; n++) {
+    const outcome = await attempt();
+    if (outcome !== 'conflict' || n >= TXN_ATTEMPTS_MAX) return outcome;
+    loop.retries++;
+    const exp = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** (n - 1));
+    await new Promise((r) => setTimeout(r, exp / 2 + (loop.rng.next() * exp) / 2));
+  }
+}
+
+/**
+ * YCSB D's "latest" key: a recency rank r from the key chooser (zipfian by default: rank 0, the
+ * newest, likeliest), counted back from the loop's newest insert through its inserts, then the
+ * preloaded keys (position p < keys is preloaded key p; p ≥ keys is the loop's insert p − keys).
+ * A loop reads what it inserted itself (other loops' inserts are in their own blocks).
+ */
+export function latestKeyIndex(keysPreloaded: number, inserts: InsertState, rank: number): number {
+  const position = keysPreloaded + inserts.count - 1 - rank;
+  if (position < keysPreloaded) return position;
+  return inserts.base + ((position - keysPreloaded) % INSERTS_PER_LOOP_MAX);
+}
+
+/** The value a txn-rmw writes: the loop's value with its first 4 bytes a counter one above the old value's. */
+export function incremented(old: Buffer | null, value: Buffer): Buffer {
+  const next = Buffer.from(value);
+  if (next.length >= 4) next.writeUInt32BE(((old !== null && old.length >= 4 ? old.readUInt32BE(0) : 0) + 1) >>> 0, 0);
+  return next;
+}
+
+async function runOp(ctx: LoopContext, op: OpKind, loop: LoopState): Promise<'ok' | 'conflict' | 'insufficient'> {
+  const { keys, accounts, rng, inserts } = loop;
   switch (op) {
     case 'read':
       await ctx.target.get(keyOf(RAW_KEY_PREFIX, keys.next()));
+      return 'ok';
+    case 'readLatest':
+      await ctx.target.get(keyOf(RAW_KEY_PREFIX, latestKeyIndex(ctx.start.keys, inserts, keys.next())));
       return 'ok';
     case 'update':
       await ctx.target.put(keyOf(RAW_KEY_PREFIX, keys.next()), ctx.value);
@@ -111,11 +201,26 @@ async function runOp(ctx: LoopContext, op: OpKind, keys: KeyChooser, accounts: K
       // A key above the preloaded ones that no other loop inserts (each loop has its own block).
       await ctx.target.put(keyOf(RAW_KEY_PREFIX, inserts.base + (inserts.count++ % INSERTS_PER_LOOP_MAX)), ctx.value);
       return 'ok';
+    case 'txnGet':
+      await ctx.target.txnGet(keyOf(TXN_KEY_PREFIX, keys.next()));
+      return 'ok';
+    case 'snapshotScan':
+      await ctx.target.snapshotScan(keyOf(TXN_KEY_PREFIX, keys.next()), SNAPSHOT_SCAN_LENGTH);
+      return 'ok';
+    case 'tso':
+      await ctx.target.timestamp();
+      return 'ok';
+    case 'txnRmw': {
+      const key = keyOf(TXN_KEY_PREFIX, keys.next());
+      const outcome = await withConflictRetries<TxnOutcome>(loop, () => ctx.target.readModifyWrite(key, (old) => incremented(old, ctx.value)));
+      return outcome === 'committed' ? 'ok' : outcome;
+    }
     case 'transfer': {
       const from = accounts.next();
       let to = accounts.next();
       if (to === from) to = (from + 1) % ctx.start.accounts;
-      const outcome = await ctx.target.transfer(keyOf(ACCOUNT_KEY_PREFIX, from), keyOf(ACCOUNT_KEY_PREFIX, to), 1 + rng.below(TRANSFER_AMOUNT_MAX));
+      const amount = 1 + rng.below(TRANSFER_AMOUNT_MAX);
+      const outcome = await withConflictRetries(loop, () => ctx.target.transfer(keyOf(ACCOUNT_KEY_PREFIX, from), keyOf(ACCOUNT_KEY_PREFIX, to), amount));
       return outcome === 'committed' ? 'ok' : outcome;
     }
   }

@@ -1,29 +1,34 @@
-// etcd behind the F9 BenchTarget interface, through the `etcd3` client (gRPC, etcd's v3 API):
-// put = Put, get = a linearizable Range of one key, scan = a Range with a limit, transfer = a
-// read of both accounts, then a Txn that puts both new balances only if neither key's mod revision
-// moved since — optimistic concurrency, etcd's nearest thing to a Percolator transfer.
+// etcd behind the F9 BenchTarget interface, through the bench's own minimal v3 client
+// (etcd-client.ts: grpc-js unary calls, hand-rolled protobuf): put = Put, get = a linearizable
+// Range of one key, scan = a Range with a limit, transfer = a read of both accounts, then a Txn
+// that puts both new balances only if neither key's mod revision moved since — optimistic
+// concurrency, etcd's nearest thing to a Percolator transfer; read-modify-write the same on one key.
 
 import assert from 'node:assert/strict';
-import { Etcd3, type IKeyValue, type IRequestOp } from 'etcd3';
 import { FlotillaError } from '../../common/index.js';
-import { type BenchTarget } from '../harness/target.js';
+import type { BenchTarget, TxnOutcome } from '../harness/target.js';
+import { EtcdKvClient, type EtcdKvClientOptions } from './etcd-client.js';
+import type { KeyValue, RequestOp } from './etcd-wire.js';
 
-/**
- * Every unary call's deadline. etcd answers in milliseconds on loopback; 10 s covers a leader
- * election (1 s default timeout) plus the client's retries on another member, and still bounds a
- * call against a dead cluster so a bench run ends.
- */
-export const ETCD_CALL_DEADLINE_MS = 10_000;
+export { ETCD_CALL_DEADLINE_MS } from './etcd-client.js';
 
 /** Range end "\0": every key from the start key on (etcd's api/v3 RangeRequest.range_end). */
 const RANGE_END_ALL_KEYS = Buffer.from([0]);
 
-/** One account as read: its balance and the revision of its last write (0: never written). */
+/** One key as read for an optimistic write: its value and the revision of its last write. */
+export interface VersionedRead {
+  readonly key: Buffer;
+  /** null: absent. */
+  readonly value: Buffer | null;
+  /** etcd's mod_revision; 0n when the key is absent (etcd compares an absent key's as 0). */
+  readonly modRevision: bigint;
+}
+
+/** One account as read: its balance and the revision of its last write (0n: never written). */
 export interface AccountRead {
   readonly key: Buffer;
   readonly balance: number;
-  /** etcd's mod_revision as a decimal string (an int64 on the wire); '0' when the key is absent. */
-  readonly modRevision: string;
+  readonly modRevision: bigint;
 }
 
 export interface TransferRead {
@@ -32,19 +37,17 @@ export interface TransferRead {
 }
 
 /**
- * Opens a client on `endpoints` (client URLs, `http://host:port`; a bare `host:port` gets
- * `http://`) and checks it can reach the cluster with one linearizable read, so a wrong endpoint
- * fails here and not on the first measured operation. The client spreads calls over all
- * endpoints (a random member per call; followers forward writes to the leader).
+ * Opens a client on `endpoints` (client URLs, `http://host:port`, or bare `host:port`) and checks it
+ * can reach the cluster with one linearizable read, so a wrong endpoint fails here and not on the
+ * first measured operation. Calls go to the members round-robin (followers forward writes to the
+ * leader and ask it for the read index), as etcd's clientv3 balancer does.
  */
-export async function openEtcdTarget(endpoints: readonly string[]): Promise<EtcdTarget> {
+export async function openEtcdTarget(endpoints: readonly string[], options: EtcdKvClientOptions = {}): Promise<EtcdTarget> {
   assert(endpoints.length > 0, 'openEtcdTarget: at least one endpoint');
-  const client = new Etcd3({
-    hosts: endpoints.map((e) => (/^https?:\/\//.test(e) ? e : `http://${e}`)),
-    defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + ETCD_CALL_DEADLINE_MS }),
-  });
+  const client = new EtcdKvClient(endpoints, options);
   try {
-    await client.kv.range({ key: Buffer.from('flotilla-bench-probe') });
+    // One probe per member: every channel is connected before the measured window.
+    for (let i = 0; i < endpoints.length; i++) await client.range({ key: Buffer.from('flotilla-bench-probe') });
   } catch (err) {
     client.close();
     throw new FlotillaError('Unavailable', `etcd at ${endpoints.join(', ')} did not answer a read: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
@@ -55,27 +58,61 @@ export async function openEtcdTarget(endpoints: readonly string[]): Promise<Etcd
 export class EtcdTarget implements BenchTarget {
   readonly kind = 'etcd';
 
-  constructor(private readonly client: Etcd3) {}
+  constructor(private readonly client: EtcdKvClient) {}
 
   async put(key: Buffer, value: Buffer): Promise<void> {
-    await this.client.kv.put({ key, value });
+    await this.client.put({ key, value });
   }
 
   async get(key: Buffer): Promise<Buffer | null> {
-    // No `serializable`: etcd's default Range is linearizable (a ReadIndex round to the leader).
-    const res = await this.client.kv.range({ key });
+    // serializable unset: etcd's default Range is linearizable (a ReadIndex round to the leader).
+    const res = await this.client.range({ key });
     assert(res.kvs.length <= 1, `etcd: a Range of one key returned ${res.kvs.length} pairs`);
     return res.kvs[0]?.value ?? null;
   }
 
   async scan(start: Buffer, limit: number): Promise<number> {
     assert(Number.isSafeInteger(limit) && limit >= 1, `scan: limit ${limit} must be a positive integer (etcd reads limit 0 as no limit)`);
-    const res = await this.client.kv.range({ key: start, range_end: RANGE_END_ALL_KEYS, limit });
+    const res = await this.client.range({ key: start, rangeEnd: RANGE_END_ALL_KEYS, limit });
     assert(res.kvs.length <= limit, `etcd: a Range with limit ${limit} returned ${res.kvs.length} pairs`);
     return res.kvs.length;
   }
 
-  async transfer(from: Buffer, to: Buffer, amount: number): Promise<'committed' | 'insufficient' | 'conflict'> {
+  /** etcd reads are all at one revision: a Range is already a snapshot read. */
+  txnGet(key: Buffer): Promise<Buffer | null> {
+    return this.get(key);
+  }
+
+  snapshotScan(start: Buffer, limit: number): Promise<number> {
+    return this.scan(start, limit);
+  }
+
+  timestamp(): Promise<void> {
+    return Promise.reject(new FlotillaError('InvalidArgument', 'etcd has no timestamp oracle: the tso workload runs on Flotilla only'));
+  }
+
+  async readModifyWrite(key: Buffer, modify: (old: Buffer | null) => Buffer): Promise<TxnOutcome> {
+    const read = await this.readVersioned(key);
+    return this.commitIfUnchanged(read, modify(read.value));
+  }
+
+  /** Step 1 of readModifyWrite: the key's value and mod revision (a linearizable Range). */
+  async readVersioned(key: Buffer): Promise<VersionedRead> {
+    const res = await this.client.range({ key });
+    return versionedOf(key, res.kvs);
+  }
+
+  /** Step 2: puts `value` if and only if the key's mod revision is still the one read; else 'conflict'. */
+  async commitIfUnchanged(read: VersionedRead, value: Buffer): Promise<TxnOutcome> {
+    const res = await this.client.txn({
+      compare: [{ key: read.key, target: 'mod', result: 'equal', modRevision: read.modRevision }],
+      success: [{ put: { key: read.key, value } }],
+      failure: [],
+    });
+    return res.succeeded ? 'committed' : 'conflict';
+  }
+
+  async transfer(from: Buffer, to: Buffer, amount: number): Promise<TxnOutcome | 'insufficient'> {
     const read = await this.readAccounts(from, to);
     return this.commitTransfer(read, amount);
   }
@@ -87,11 +124,11 @@ export class EtcdTarget implements BenchTarget {
    */
   async readAccounts(from: Buffer, to: Buffer): Promise<TransferRead> {
     assert(!from.equals(to), `transfer: from and to are the same account ${from.toString('hex')}`);
-    const res = await this.client.kv.txn({ success: [{ request_range: { key: from } }, { request_range: { key: to } }] });
+    const res = await this.client.txn({ compare: [], success: [{ range: { key: from } }, { range: { key: to } }], failure: [] });
     assert(res.succeeded, 'etcd: a Txn without compares did not succeed');
-    const [fromRange, toRange] = res.responses.map((r) => r.response_range?.kvs);
-    assert(fromRange !== undefined && toRange !== undefined, 'etcd: a read-only Txn did not answer both ranges');
-    return { from: accountOf(from, fromRange), to: accountOf(to, toRange) };
+    const [fromOp, toOp] = res.responses;
+    assert(fromOp?.kind === 'range' && toOp?.kind === 'range', 'etcd: a read-only Txn did not answer both ranges');
+    return { from: accountOf(versionedOf(from, fromOp.range.kvs)), to: accountOf(versionedOf(to, toOp.range.kvs)) };
   }
 
   /**
@@ -99,15 +136,16 @@ export class EtcdTarget implements BenchTarget {
    * else one Txn that puts both new balances if and only if both keys' mod revisions are still
    * the ones read — 'conflict' when either moved (another writer won; nothing written).
    */
-  async commitTransfer(read: TransferRead, amount: number): Promise<'committed' | 'insufficient' | 'conflict'> {
+  async commitTransfer(read: TransferRead, amount: number): Promise<TxnOutcome | 'insufficient'> {
     assert(Number.isSafeInteger(amount) && amount > 0, `transfer: amount ${amount} must be a positive integer`);
     if (read.from.balance < amount) return 'insufficient';
-    const res = await this.client.kv.txn({
+    const res = await this.client.txn({
       compare: [
-        { key: read.from.key, target: 'Mod', result: 'Equal', mod_revision: read.from.modRevision },
-        { key: read.to.key, target: 'Mod', result: 'Equal', mod_revision: read.to.modRevision },
+        { key: read.from.key, target: 'mod', result: 'equal', modRevision: read.from.modRevision },
+        { key: read.to.key, target: 'mod', result: 'equal', modRevision: read.to.modRevision },
       ],
       success: [putBalance(read.from.key, read.from.balance - amount), putBalance(read.to.key, read.to.balance + amount)],
+      failure: [],
     });
     return res.succeeded ? 'committed' : 'conflict';
   }
@@ -117,17 +155,20 @@ export class EtcdTarget implements BenchTarget {
   }
 }
 
-function putBalance(key: Buffer, balance: number): IRequestOp {
+function putBalance(key: Buffer, balance: number): RequestOp {
   assert(Number.isSafeInteger(balance) && balance >= 0, `transfer: balance ${balance} out of range`);
-  return { request_put: { key, value: Buffer.from(String(balance)) } };
+  return { put: { key, value: Buffer.from(String(balance)) } };
+}
+
+function versionedOf(key: Buffer, kvs: readonly KeyValue[]): VersionedRead {
+  assert(kvs.length <= 1, `etcd: a Range of one key returned ${kvs.length} pairs`);
+  const kv = kvs[0];
+  return kv === undefined ? { key, value: null, modRevision: 0n } : { key, value: kv.value, modRevision: kv.modRevision };
 }
 
 /** An absent account holds 0 at mod revision 0 (etcd compares an absent key's mod revision as 0). */
-function accountOf(key: Buffer, kvs: readonly IKeyValue[]): AccountRead {
-  assert(kvs.length <= 1, `etcd: a Range of one key returned ${kvs.length} pairs`);
-  const kv = kvs[0];
-  if (kv === undefined) return { key, balance: 0, modRevision: '0' };
-  return { key, balance: parseBalance(key, kv.value), modRevision: kv.mod_revision };
+function accountOf(read: VersionedRead): AccountRead {
+  return { key: read.key, balance: read.value === null ? 0 : parseBalance(read.key, read.value), modRevision: read.modRevision };
 }
 
 function parseBalance(key: Buffer, value: Buffer): number {

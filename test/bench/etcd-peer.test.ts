@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ETCD_NOT_FOUND_MESSAGE, findEtcdBinary, startEtcdCluster, type EtcdCluster } from '../../bench/peers/etcd-cluster.js';
+import { EtcdCallError, EtcdKvClient } from '../../bench/peers/etcd-client.js';
 import { openEtcdTarget, type EtcdTarget } from '../../bench/peers/etcd-target.js';
 
 const etcdBinary = await findEtcdBinary();
@@ -165,6 +166,69 @@ describe('etcd peer: a real 3-member cluster behind BenchTarget', { skip: SKIP_W
     assert.ok(committed >= 1, `outcomes: ${outcomes.join(', ')}`);
     assert.equal(await balanceOf(target, 'acct/t6-sink'), 10 * committed, `outcomes: ${outcomes.join(', ')}`);
     for (const [i, s] of sources.entries()) assert.equal(await balanceOf(target, s), outcomes[i] === 'committed' ? 0 : 10, s);
+  });
+
+  it('the bench client: a Put answers a new revision, a linearizable and a serializable Range see it, on every member', async () => {
+    const client = new EtcdKvClient(cluster.endpoints);
+    try {
+      const first = await client.put({ key: key('raw/r'), value: key('1') });
+      const second = await client.put({ key: key('raw/r'), value: key('2') });
+      assert.ok(second.revision > first.revision && first.revision > 0n, `revisions ${first.revision}, ${second.revision}`);
+      // Round-robin: three ranges in a row go to the three members (each answer names its member).
+      const members = new Set<bigint>();
+      for (let i = 0; i < cluster.endpoints.length; i++) {
+        const r = await client.range({ key: key('raw/r') });
+        assert.deepEqual(r.kvs.map((kv) => [kv.value.toString(), kv.modRevision, kv.version]), [['2', second.revision, 2n]]);
+        assert.ok(r.revision >= second.revision);
+        members.add(r.memberId);
+      }
+      assert.equal(members.size, 3, `answered by members ${[...members].join(', ')}`);
+      const member = new EtcdKvClient([cluster.endpoints[2]!]);
+      try {
+        // A serializable read may lag, but a member's own data includes the put once it applied: poll with a deadline.
+        const deadline = Date.now() + 10_000;
+        let seen = '';
+        while (seen !== '2' && Date.now() < deadline) seen = (await member.range({ key: key('raw/r'), serializable: true })).kvs[0]?.value.toString() ?? '';
+        assert.equal(seen, '2');
+      } finally {
+        member.close();
+      }
+      const txn = await client.txn({ compare: [{ key: key('raw/absent'), result: 'equal', target: 'mod', modRevision: 0n }], success: [{ put: { key: key('raw/absent'), value: key('x') } }], failure: [] });
+      assert.equal(txn.succeeded, true, 'an absent key compares equal to mod revision 0 (the oneof member is sent even when 0)');
+      assert.deepEqual(txn.responses.map((r) => r.kind), ['put']);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('the bench client: a call to a member that is not there fails with a typed error naming the method', async () => {
+    const client = new EtcdKvClient(['127.0.0.1:1']);
+    try {
+      await assert.rejects(client.range({ key: key('x') }), (err: unknown) => err instanceof EtcdCallError && err.method === '/etcdserverpb.KV/Range' && err.code === 'UNAVAILABLE');
+    } finally {
+      client.close();
+    }
+    await assert.rejects(client.put({ key: key('x'), value: key('y') }), (err: unknown) => err instanceof EtcdCallError && err.code === 'CLOSED');
+  });
+
+  it('readModifyWrite writes what modify returns from the value read; an interleaved write makes it conflict', async () => {
+    await target.put(key('rmw/a'), key('5'));
+    assert.equal(await target.readModifyWrite(key('rmw/a'), (old) => key(String(Number(old?.toString()) + 1))), 'committed');
+    assert.deepEqual(await target.get(key('rmw/a')), key('6'));
+    assert.equal(await target.readModifyWrite(key('rmw/new'), (old) => key(old === null ? 'was-absent' : 'was-there')), 'committed');
+    assert.deepEqual(await target.get(key('rmw/new')), key('was-absent'));
+    const read = await target.readVersioned(key('rmw/a'));
+    await target.put(key('rmw/a'), key('100'));
+    assert.equal(await target.commitIfUnchanged(read, key('7')), 'conflict');
+    assert.deepEqual(await target.get(key('rmw/a')), key('100'), 'the conflicting write is not applied');
+  });
+
+  it('txnGet and snapshotScan read like get and scan; timestamp is refused (etcd has no TSO)', async () => {
+    await target.put(key('snap/1'), key('one'));
+    assert.deepEqual(await target.txnGet(key('snap/1')), key('one'));
+    assert.equal(await target.txnGet(key('snap/absent')), null);
+    assert.equal(await target.snapshotScan(key('snap/'), 1), 1);
+    await assert.rejects(target.timestamp(), /no timestamp oracle/);
   });
 
   it('stop ends every member process', async () => {

@@ -16,6 +16,14 @@ import { Recorder, runLoop, type LoopContext } from '../../bench/harness/worker.
 import { LOCAL_CLUSTER_DEFAULTS, validateLocalClusterOptions } from '../../deploy/index.js';
 import { OpPicker, WORKLOADS, workloadNamed, type OpKind } from '../../bench/harness/workloads.js';
 
+/** The operations a fake target of these tests never expects to be called. */
+const UNUSED_TXN_OPS: Pick<BenchTarget, 'txnGet' | 'readModifyWrite' | 'snapshotScan' | 'timestamp'> = {
+  txnGet: () => Promise.reject(new Error('txnGet not expected')),
+  readModifyWrite: () => Promise.reject(new Error('readModifyWrite not expected')),
+  snapshotScan: () => Promise.reject(new Error('snapshotScan not expected')),
+  timestamp: () => Promise.reject(new Error('timestamp not expected')),
+};
+
 /** Pearson's χ² of observed counts against expected probabilities. */
 function chiSquare(counts: readonly number[], probabilities: readonly number[], total: number): number {
   let chi = 0;
@@ -195,7 +203,7 @@ describe('merging worker reports', () => {
     const interval = (index: number, second: number, us: number[], errors: Record<string, number> = {}) => {
       const h = newLatencyHistogram();
       for (const v of us) recordLatencyUs(h, v);
-      merger.add({ kind: 'interval', index, second, ops: { read: us.length }, errors, histogram: encodeHistogram(h) });
+      merger.add({ kind: 'interval', index, second, ops: { read: us.length }, errors, retries: {}, histogram: encodeHistogram(h) });
     };
     interval(0, 1, [1000, 2000]);
     assert.equal(lines.length, 0);
@@ -218,10 +226,11 @@ function syntheticResult(target: 'flotilla' | 'etcd', opsPerSec: number, p99Ms: 
   const cpu = { name: 'x', cpuPercent: 50, cpuUsPerOp: 100 };
   return {
     target, workload: 'ycsb-a <&>', startedAt: '2026-11-30T00:00:00.000Z',
-    settings: { workers: 2, concurrency: 64, durationS: 3, warmupS: 1, keys: 100, accounts: 10, distribution: 'zipfian', valueSize: 256, seed: 1, cluster: '1 PD | 3 stores' },
+    settings: { workers: 2, concurrency: 64, durationS: 3, warmupS: 1, keys: 100, accounts: 10, distribution: 'zipfian', valueSize: 256, seed: 1, rateOpsPerSec: null, cluster: '1 PD | 3 stores', stores: target === 'flotilla' ? 3 : null },
     ops: opsPerSec * 3, opsPerSec, opsByKind: { read: opsPerSec * 3 },
     latencyMs: { p50: p99Ms / 4, p95: p99Ms / 2, p99: p99Ms, p999: p99Ms * 2, max: p99Ms * 3, mean: p99Ms / 3 },
     errors: { conflict: 3, DeadlineExceeded: 1 },
+    retries: { transfer: 5 },
     timeline: [1, 2, 3].map((second) => ({ second, opsPerSec: opsPerSec + second, p99Ms })),
     cpu: { generator: [cpu], generatorTotal: cpu, servers: [cpu, { name: 'gone', cpuPercent: NaN, cpuUsPerOp: NaN }] },
     invariant: target === 'flotilla' ? { expectedTotal: 10, actualTotal: 10, isConserved: true } : null,
@@ -313,11 +322,12 @@ describe('held-back checks (plants of the F9 checkpoint)', () => {
   it("a process's CPU from /proc counts user and system time, as process.cpuUsage() does", () => {
     const before = process.cpuUsage();
     const procBefore = processCpuMs(process.pid)!;
-    // Burn system time (syscalls) and user time for a while.
-    const until = performance.now() + 400;
+    // Burn system time (syscalls) and user time until there is enough of it — measured, not
+    // assumed from wall time: a loaded machine gives this process a fraction of a core.
+    const deadline = performance.now() + 20_000;
     let n = 0;
-    while (performance.now() < until) {
-      readFileSync('/proc/self/stat');
+    while (process.cpuUsage(before).system < 50_000 && performance.now() < deadline) {
+      for (let i = 0; i < 100; i++) readFileSync('/proc/self/stat');
       n++;
     }
     const used = process.cpuUsage(before);
@@ -341,19 +351,30 @@ describe('held-back checks (plants of the F9 checkpoint)', () => {
       put: () => Promise.resolve(),
       scan: () => Promise.resolve(0),
       transfer: () => Promise.resolve('committed'),
+      ...UNUSED_TXN_OPS,
       close: () => Promise.resolve(),
     };
     const start: WorkerStart = {
       kind: 'start', index: 0, target: { kind: 'flotilla', pdEndpoints: [] }, loops: 1, mix: workloadNamed('ycsb-c')!.mix,
-      keys: 10, accounts: 10, distribution: 'uniform', valueSize: 8, seed: 1,
+      keys: 10, accounts: 10, distribution: 'uniform', valueSize: 8, seed: 1, loopIntervalMs: null,
     };
     const recorder = new Recorder();
     const t0 = performance.now();
-    // The first operation starts at once and ends after the window opened: it must not count.
-    const ctx: LoopContext = { target, start, value: Buffer.alloc(8), recorder, measureFromMs: t0 + 20, endAtMs: t0 + 150 };
+    // The first operation ends after the window opened: it must not count. The window opens 20 ms
+    // after the first operation started (it takes ≥ 40 ms) and closes once three have started, so
+    // no stall of a loaded machine can move an operation across it.
+    const ctx: LoopContext = {
+      target, start, value: Buffer.alloc(8), recorder,
+      get measureFromMs() {
+        return started.length === 0 ? Number.POSITIVE_INFINITY : started[0]! + 20;
+      },
+      get endAtMs() {
+        return started.length < 3 ? Number.POSITIVE_INFINITY : 0;
+      },
+    };
     await runLoop(ctx, 0);
     const inWindow = started.filter((s) => s >= ctx.measureFromMs).length;
-    assert.ok(started.length >= 2 && started[0]! < ctx.measureFromMs, `operations started at ${started.map((s) => (s - t0).toFixed(0)).join(', ')} ms`);
+    assert.ok(started.length === 3 && started[0]! < ctx.measureFromMs && inWindow === 2, `operations started at ${started.map((s) => (s - t0).toFixed(0)).join(', ')} ms`);
     const message = recorder.flush(0, 1);
     assert.equal(message.kind, 'interval');
     assert.equal(message.kind === 'interval' ? message.ops.read : -1, inWindow);
@@ -362,7 +383,7 @@ describe('held-back checks (plants of the F9 checkpoint)', () => {
 
 describe('YCSB E and F operations in the worker loop', () => {
   /** Runs one loop of `workload` for `ms` against a recording fake target. */
-  async function drive(workload: string, index: number, loopIndex: number, ms: number): Promise<{ calls: [string, string, number?][] }> {
+  async function drive(workload: string, index: number, loopIndex: number, callsWanted: number): Promise<{ calls: [string, string, number?][] }> {
     const calls: [string, string, number?][] = [];
     const target: BenchTarget = {
       kind: 'flotilla',
@@ -381,22 +402,29 @@ describe('YCSB E and F operations in the worker loop', () => {
         return limit;
       },
       transfer: () => Promise.resolve('committed'),
+      ...UNUSED_TXN_OPS,
       close: () => Promise.resolve(),
     };
     const start: WorkerStart = {
       kind: 'start', index, target: { kind: 'flotilla', pdEndpoints: [] }, loops: 1, mix: workloadNamed(workload)!.mix,
-      keys: 1_000, accounts: 10, distribution: 'uniform', valueSize: 8, seed: 7,
+      keys: 1_000, accounts: 10, distribution: 'uniform', valueSize: 8, seed: 7, loopIntervalMs: null,
     };
-    const t0 = performance.now();
-    await runLoop({ target, start, value: Buffer.alloc(8), recorder: new Recorder(), measureFromMs: t0, endAtMs: t0 + ms }, loopIndex);
+    // The loop ends after `calls` target calls (a count, not a time: a loaded machine runs fewer in a window).
+    const ctx: LoopContext = {
+      target, start, value: Buffer.alloc(8), recorder: new Recorder(), measureFromMs: 0,
+      get endAtMs() {
+        return calls.length < callsWanted ? Number.POSITIVE_INFINITY : 0;
+      },
+    };
+    await runLoop(ctx, loopIndex);
     return { calls };
   }
 
   it('ycsb-e scans 1…100 pairs from a preloaded key and inserts keys above the preloaded ones, never the same twice in a loop nor across loops', async () => {
     // Loops of two workers with the same loop index, and two loops of one worker.
-    const a = await drive('ycsb-e', 0, 0, 150);
-    const b = await drive('ycsb-e', 1, 0, 150);
-    const c = await drive('ycsb-e', 0, 1, 150);
+    const a = await drive('ycsb-e', 0, 0, 200);
+    const b = await drive('ycsb-e', 1, 0, 200);
+    const c = await drive('ycsb-e', 0, 1, 200);
     const scans = a.calls.filter((c) => c[0] === 'scan');
     assert.ok(scans.length > 20);
     for (const [, key, limit] of scans) {
@@ -414,7 +442,7 @@ describe('YCSB E and F operations in the worker loop', () => {
   });
 
   it('ycsb-f reads a key, and a read-modify-write is a get then a put of the same key', async () => {
-    const { calls } = await drive('ycsb-f', 0, 0, 150);
+    const { calls } = await drive('ycsb-f', 0, 0, 200);
     let rmw = 0;
     for (let i = 0; i < calls.length; i++) {
       const [kind, key] = calls[i]!;
