@@ -318,10 +318,10 @@ export class PdHttpApi {
       },
       {
         path: '/operators',
-        description: "GET: pending operators; POST {regionId, kind: 'transfer-leader', toStoreId} | {regionId, kind: 'split', keys?: hex[]}: add one",
+        description: "GET: pending operators; POST {regionId, kind: 'transfer-leader', toStoreId} | {regionId, kind: 'split', keys?: hex[]} | {regionId, kind: 'add-peer' | 'remove-peer', storeId}: add one",
         methods: {
           GET: L(() => ok({ operators: this.ctx.operators.list().map((o) => ({ ...o, steps: o.steps.map(stepJson) })) })),
-          POST: L(async (r) => ({ status: 201, body: this.addOperator(await readJson(r.req)) })),
+          POST: L(async (r) => ({ status: 201, body: await this.addOperator(await readJson(r.req)) })),
         },
       },
       { path: '/operators/{regionId}', description: "DELETE: cancel the region's operator", methods: { DELETE: L((r) => ok(this.cancelOperator(parseId(r.params[0], 'region id')))) } },
@@ -471,9 +471,14 @@ export class PdHttpApi {
     };
   }
 
-  /** Admin operators: { regionId, kind: 'transfer-leader', toStoreId } | { regionId, kind: 'split', keys?: hex[] }. */
-  private addOperator(body: unknown): unknown {
-    const b = body as { regionId?: unknown; kind?: unknown; toStoreId?: unknown; keys?: unknown } | null;
+  /**
+   * Admin operators: { regionId, kind: 'transfer-leader', toStoreId } | { regionId, kind: 'split',
+   * keys?: hex[] } | { regionId, kind: 'add-peer', storeId } (a new learner on the store, then its
+   * promotion once it caught up) | { regionId, kind: 'remove-peer', storeId } (leadership moved
+   * off the store first when it leads).
+   */
+  private async addOperator(body: unknown): Promise<unknown> {
+    const b = body as { regionId?: unknown; kind?: unknown; toStoreId?: unknown; storeId?: unknown; keys?: unknown } | null;
     if (b === null || typeof b !== 'object' || typeof b.regionId !== 'number') throw new FlotillaError('InvalidArgument', 'body must name regionId and kind');
     const region = this.ctx.sm.regions.getById(b.regionId);
     if (region === undefined) throw new FlotillaError('RegionNotFound', `region ${b.regionId} not found`);
@@ -485,12 +490,40 @@ export class PdHttpApi {
     } else if (b.kind === 'split') {
       const keys = Array.isArray(b.keys) ? b.keys.map((k, i) => parseHexKey(typeof k === 'string' ? k : null, `keys[${i}]`)) : [];
       steps = [{ kind: 'split', keys }];
+    } else if (b.kind === 'add-peer' || b.kind === 'remove-peer') {
+      if (typeof b.storeId !== 'number' || !Number.isSafeInteger(b.storeId)) throw new FlotillaError('InvalidArgument', `${b.kind} needs storeId (a number)`);
+      steps = b.kind === 'add-peer' ? await this.addPeerSteps(region, b.storeId) : this.removePeerSteps(region, b.storeId);
     } else {
-      throw new FlotillaError('InvalidArgument', 'kind must be transfer-leader or split (more operators arrive with the schedulers)');
+      throw new FlotillaError('InvalidArgument', 'kind must be transfer-leader, split, add-peer or remove-peer (more operators arrive with the schedulers)');
     }
     const result = this.ctx.operators.add(region.id, region.epoch, `admin-${String(b.kind)}`, steps);
     if (result.kind === 'refused') throw new HttpError(409, 'Conflict', result.reason);
     return { ...result.operator, steps: result.operator.steps.map(stepJson) };
+  }
+
+  /** A learner on `storeId` (an up store without a peer of the region), then its promotion. */
+  private async addPeerSteps(region: RegionMeta, storeId: number): Promise<OperatorStep[]> {
+    const store = this.ctx.sm.stores.get(storeId);
+    if (store === undefined) throw new FlotillaError('StoreNotFound', `store ${storeId} not found`);
+    if (store.state !== 'up') throw new FlotillaError('InvalidArgument', `store ${storeId} is ${store.state}: peers go to up stores only`);
+    if (region.peers.some((p) => p.storeId === storeId)) throw new FlotillaError('InvalidArgument', `region ${region.id} already has a peer on store ${storeId}`);
+    if (this.ctx.operators.get(region.id) !== undefined) throw new HttpError(409, 'Conflict', `region ${region.id} already has an operator`);
+    const [id] = await this.ctx.ids.alloc(1);
+    if (id === undefined || id > BigInt(Number.MAX_SAFE_INTEGER)) throw new FlotillaError('Internal', `peer id ${String(id)} is not a safe integer`);
+    const peer = { id: Number(id), storeId, role: 'learner' as const };
+    return [{ kind: 'addPeer', peer }, { kind: 'promoteLearner', peer }];
+  }
+
+  /** The region's peer on `storeId` removed; leadership moved to another voter first when it leads. */
+  private removePeerSteps(region: RegionMeta, storeId: number): OperatorStep[] {
+    const peer = region.peers.find((p) => p.storeId === storeId);
+    if (peer === undefined) throw new FlotillaError('InvalidArgument', `region ${region.id} has no peer on store ${storeId}`);
+    const voters = region.peers.filter((p) => p.role === 'voter');
+    if (peer.role === 'voter' && voters.length <= 1) throw new FlotillaError('InvalidArgument', `region ${region.id}: removing its only voter would leave it without a quorum`);
+    if (this.ctx.sm.leaders.get(region.id) !== peer.id) return [{ kind: 'removePeer', peer }];
+    const toPeer = voters.find((p) => p.id !== peer.id);
+    if (toPeer === undefined) throw new FlotillaError('InvalidArgument', `region ${region.id}: no other voter to take over its leadership`);
+    return [{ kind: 'transferLeader', toPeer }, { kind: 'removePeer', peer }];
   }
 }
 
