@@ -102,13 +102,9 @@ export class FlotillaTarget implements BenchTarget, AccountStore, TxnKeyLoader {
   }
 
   async loadAccounts(keys: readonly Buffer[], balance: number): Promise<void> {
-    for (let i = 0; i < keys.length; i += ACCOUNTS_PER_LOAD_TXN) {
-      const chunk = keys.slice(i, i + ACCOUNTS_PER_LOAD_TXN);
-      await this.client.withTransaction(async (txn) => {
-        for (const key of chunk) txn.put(key, String(balance));
-      });
-    }
+    await this.loadTxnKeys(keys, Buffer.from(String(balance)));
   }
+
 
   /** The sum of every account's balance read at one snapshot (one start_ts). */
   async sumBalances(keys: readonly Buffer[]): Promise<number> {

@@ -14,10 +14,9 @@ import { RocksEngine } from '../../store/engine/index.js';
 import { decodeRegionState } from '../../store/local-state.js';
 import { StoreTestCluster } from '../support/store-cluster.js';
 import { httpJson } from '../support/pd-cluster.js';
-import { RegionProbe } from '../support/store-regions.js';
+import { GC_ARGS, GC_COUNT_LIMIT, RegionProbe } from '../support/store-regions.js';
 
-const COUNT_LIMIT = 40;
-const GC_ARGS = ['--raft-log-gc-count-limit', String(COUNT_LIMIT), '--raft-log-gc-hard-count-limit', String(COUNT_LIMIT * 4), '--raft-log-gc-check-ticks', '2'];
+const COUNT_LIMIT = GC_COUNT_LIMIT;
 
 describe('conf change: learner → voter by snapshot, removal, tombstones', () => {
   let cluster: StoreTestCluster;

@@ -11,10 +11,9 @@ import assert from 'node:assert/strict';
 import { waitFor } from '../../deploy/index.js';
 import { StoreTestCluster } from '../support/store-cluster.js';
 import { httpJson } from '../support/pd-cluster.js';
-import { RegionProbe } from '../support/store-regions.js';
+import { GC_ARGS, GC_COUNT_LIMIT, RegionProbe } from '../support/store-regions.js';
 
-const COUNT_LIMIT = 40;
-const GC_ARGS = ['--raft-log-gc-count-limit', String(COUNT_LIMIT), '--raft-log-gc-hard-count-limit', String(COUNT_LIMIT * 4), '--raft-log-gc-check-ticks', '2'];
+const COUNT_LIMIT = GC_COUNT_LIMIT;
 
 interface PdRegion {
   id: number;

@@ -14,9 +14,9 @@ import { RocksEngine } from '../../store/engine/index.js';
 import { decodeApplyState } from '../../store/local-state.js';
 import { decodeRawValue } from '../../store/raw-value.js';
 import { type KvTestClient, StoreTestCluster } from '../support/store-cluster.js';
+import { GC_ARGS, GC_COUNT_LIMIT } from '../support/store-regions.js';
 
-const COUNT_LIMIT = 40;
-const GC_ARGS = ['--raft-log-gc-count-limit', String(COUNT_LIMIT), '--raft-log-gc-hard-count-limit', String(COUNT_LIMIT * 4), '--raft-log-gc-check-ticks', '2'];
+const COUNT_LIMIT = GC_COUNT_LIMIT;
 
 interface RegionStatus {
   id: number;

@@ -10,10 +10,9 @@ import { join } from 'node:path';
 import { waitFor } from '../../deploy/index.js';
 import { FAILPOINT_SNAPSHOT_APPLY_BATCH, FAILPOINT_SNAPSHOT_RECEIVE_CHUNK } from '../../store/snapshot/index.js';
 import { StoreTestCluster } from '../support/store-cluster.js';
-import { RegionProbe } from '../support/store-regions.js';
+import { GC_ARGS, GC_COUNT_LIMIT, RegionProbe } from '../support/store-regions.js';
 
-const COUNT_LIMIT = 40;
-const GC_ARGS = ['--raft-log-gc-count-limit', String(COUNT_LIMIT), '--raft-log-gc-hard-count-limit', String(COUNT_LIMIT * 4), '--raft-log-gc-check-ticks', '2'];
+const COUNT_LIMIT = GC_COUNT_LIMIT;
 /** 4 KiB values: 400 keys make a payload of ~1.6 MiB, two chunks at least. */
 const VALUE_BYTES = 4096;
 

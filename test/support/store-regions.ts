@@ -32,6 +32,11 @@ export interface RegionLeader {
 
 const b = (s: string): Buffer => Buffer.from(s);
 
+/** A tiny raft log GC limit for lifecycle tests: a few dozen writes compact the log. */
+export const GC_COUNT_LIMIT = 40;
+/** Store flags for GC_COUNT_LIMIT (hard limit 4×, checked every 2 ticks). */
+export const GC_ARGS: readonly string[] = ['--raft-log-gc-count-limit', String(GC_COUNT_LIMIT), '--raft-log-gc-hard-count-limit', String(GC_COUNT_LIMIT * 4), '--raft-log-gc-check-ticks', '2'];
+
 export class RegionProbe {
   /** Every acknowledged raw put: key → value. */
   readonly acked = new Map<string, string>();
