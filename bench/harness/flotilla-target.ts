@@ -65,9 +65,7 @@ export class FlotillaTarget implements BenchTarget, AccountStore, TxnKeyLoader {
       await txn.commit();
       return 'committed';
     } catch (err) {
-      if (!txn.isFinished) await txn.rollback().catch(() => undefined); // the original error is the one to report
-      if (isConflict(err)) return 'conflict';
-      throw err;
+      return abandoned(txn, err);
     }
   }
 
@@ -95,9 +93,7 @@ export class FlotillaTarget implements BenchTarget, AccountStore, TxnKeyLoader {
       await txn.commit();
       return 'committed';
     } catch (err) {
-      if (!txn.isFinished) await txn.rollback().catch(() => undefined); // the original error is the one to report
-      if (isConflict(err)) return 'conflict';
-      throw err;
+      return abandoned(txn, err);
     }
   }
 
@@ -138,4 +134,11 @@ export function balanceOf(value: Buffer | null | undefined, key: Buffer): number
   const n = Number(value.toString());
   if (!Number.isSafeInteger(n)) throw new Error(`account ${key.toString()} holds ${value.toString().slice(0, 40)}, not an integer balance`);
   return n;
+}
+
+/** A failed attempt: rolled back if still open ('conflict' when it lost a write conflict); other errors rethrown. */
+async function abandoned(txn: { readonly isFinished: boolean; rollback(): Promise<void> }, err: unknown): Promise<'conflict'> {
+  if (!txn.isFinished) await txn.rollback().catch(() => undefined); // the original error is the one to report
+  if (isConflict(err)) return 'conflict';
+  throw err;
 }

@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { loopsOfWorker, parseBenchArgs, UsageError, type BenchSettings } from '../../bench/harness/args.js';
+import { loopsOfWorker, parseBenchArgs, UsageError } from '../../bench/harness/args.js';
+import { parseBench } from '../support/bench-args.js';
 import { decodeHistogram, encodeHistogram, latencySummaryMs, mergeHistograms, newLatencyHistogram, recordLatencyUs } from '../../bench/harness/histogram.js';
 import { keyOf, Rng, UniformChooser, zeta, ZipfianChooser, zipfianProbability } from '../../bench/harness/key-chooser.js';
 import { niceMax, renderComparison, renderMarkdown, renderSvg } from '../../bench/harness/report.js';
@@ -139,11 +140,7 @@ describe('workloads', () => {
 });
 
 describe('arguments', () => {
-  const parse = (args: string): BenchSettings => {
-    const s = parseBenchArgs(args.split(' ').filter((a) => a !== ''));
-    assert.notEqual(s, 'help');
-    return s as BenchSettings;
-  };
+  const parse = parseBench;
 
   it('defaults', () => {
     const s = parse('raw-put');

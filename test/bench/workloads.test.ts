@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadAccounts, sumBalances } from '../../bench/harness/accounts.js';
 import { COMPARE_WORKLOADS, parseBenchArgs, pointSettings, UsageError, type BenchSettings } from '../../bench/harness/args.js';
+import { parseBench } from '../support/bench-args.js';
 import type { WorkerStart } from '../../bench/harness/protocol.js';
 import { type ComparisonRow, curveAxis, isSinglePoint, renderCurvesSvg, renderMarkdown, renderProfiles, renderRatios, writeResults } from '../../bench/harness/report.js';
 import type { RunResult } from '../../bench/harness/result.js';
@@ -323,11 +324,7 @@ describe('account totals', () => {
 });
 
 describe('plan flags', () => {
-  const parse = (args: string): BenchSettings => {
-    const s = parseBenchArgs(args.split(' ').filter((a) => a !== ''));
-    assert.notEqual(s, 'help');
-    return s as BenchSettings;
-  };
+  const parse = parseBench;
 
   it('compare runs the four comparison workloads on both targets', () => {
     const s = parse('compare --duration 3');
