@@ -3,9 +3,9 @@
 // dir — plus KvTestClient, a promise wrapper over the Kv service and its batch stream. stop() kills
 // every process by pid and removes the temp dirs; start() does the same itself when it fails.
 
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { grpc } from '../../common/index.js';
 import { allocateStorePorts, startStoreProcess, waitFor, type LocalProcess, type StoreLaunchOptions, type StorePorts } from '../../deploy/index.js';
 import { loadProtos, type kvrpcpb, type kvservicepb } from '../../proto/index.js';
@@ -74,6 +74,8 @@ interface PdRegionJson {
 export class StoreTestCluster {
   readonly stores: TestStore[] = [];
   private readonly kvClients: KvTestClient[] = [];
+  /** Store processes the test stopped itself; any other that exited crashed. */
+  private readonly stoppedOnPurpose = new Set<LocalProcess>();
   private isStopped = false;
 
   private constructor(
@@ -160,6 +162,7 @@ export class StoreTestCluster {
   /** kill -9 by default; SIGTERM stops gracefully; SIGSTOP/SIGCONT freeze and thaw. */
   async killStore(i: number, signal: 'SIGKILL' | 'SIGTERM' | 'SIGSTOP' | 'SIGCONT' = 'SIGKILL'): Promise<void> {
     const p = this.store(i).process;
+    if (signal === 'SIGKILL' || signal === 'SIGTERM') this.stoppedOnPurpose.add(p);
     switch (signal) {
       case 'SIGKILL':
         return p.kill();
@@ -175,6 +178,7 @@ export class StoreTestCluster {
   /** Starts store i again with its data dir and ports (killing it first if it runs); same store id expected. */
   async restartStore(i: number, options: { readonly env?: Readonly<Record<string, string>> } = {}): Promise<TestStore> {
     const s = this.store(i);
+    this.stoppedOnPurpose.add(s.process);
     await s.process.kill();
     s.process = await startStoreProcess(this.launchOptions(s.name, s.ports, options.env));
     s.pid = s.process.pid;
@@ -244,13 +248,26 @@ export class StoreTestCluster {
     return parts.join('\n');
   }
 
-  /** Kills every store and PD process by pid and removes the temp dirs. Idempotent. */
+  /**
+   * Kills every store and PD process by pid and removes the temp dirs. Idempotent. A store that
+   * exited without the test stopping it crashed: its log tail goes to stderr. With
+   * FLOTILLA_KEEP_TEST_LOGS=<dir>, every log is copied there first (the data dir is removed).
+   */
   async stop(): Promise<void> {
     if (this.isStopped) return;
     this.isStopped = true;
     for (const c of this.kvClients) c.close();
+    for (const s of this.stores) {
+      if (s.process.isRunning || this.stoppedOnPurpose.has(s.process)) continue;
+      const text = await readFile(s.process.logPath, 'utf8').catch(() => '(no log)');
+      process.stderr.write(`store cluster: ${s.name} (pid ${s.pid}) exited on its own; its log ends:\n${text.split('\n').slice(-40).join('\n')}\n`);
+    }
     await Promise.all(this.stores.map((s) => s.process.kill()));
     await this.pd.close();
+    const keep = process.env['FLOTILLA_KEEP_TEST_LOGS'];
+    if (keep !== undefined && keep !== '') {
+      await cp(this.dir, join(keep, basename(this.dir)), { recursive: true, filter: (src) => src === this.dir || src.endsWith('.log') }).catch(() => undefined);
+    }
     await rm(this.dir, { recursive: true, force: true });
   }
 }
