@@ -136,6 +136,12 @@ export class PollLoop {
     return new Promise<void>((resolve) => this.roundEndWaiters.push(resolve));
   }
 
+  private releaseRoundEndWaiters(): void {
+    const waiters = this.roundEndWaiters;
+    this.roundEndWaiters = [];
+    for (const w of waiters) w();
+  }
+
   /** No round running and nothing dirty (tests settle on this). */
   get isIdle(): boolean {
     return this.running === null && this.dirty.size === 0;
@@ -149,6 +155,9 @@ export class PollLoop {
     }
     this.running = this.loop().finally(() => {
       this.running = null;
+      // A loop may end without a round (its only dirty peer was removed during the yield): the
+      // waiters of roundEnd() are released here too, or a destroy would wait for a round forever.
+      this.releaseRoundEndWaiters();
     });
     this.running.catch((err: unknown) => {
       this.fatal = err;
@@ -260,9 +269,7 @@ export class PollLoop {
       peer.serveReads();
       if (peer.raw.hasReady() && this.peers.get(peer.regionId) === peer) this.dirty.add(peer);
     }
-    const waiters = this.roundEndWaiters;
-    this.roundEndWaiters = [];
-    for (const w of waiters) w();
+    this.releaseRoundEndWaiters();
     if (this.options.budget.isOver) {
       for (const peer of this.peers.values()) peer.storage.evictTo(peer.applied);
     }
