@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FlotillaError } from '../common/pure.js';
-import { freePort, type LocalProcess, type PdMemberSpec, startPdProcess, startStoreProcess, waitFor } from './local-process.js';
+import { BOOTSTRAP_WAIT_ALL_MS, freePort, type LocalProcess, type PdMemberSpec, startPdProcess, startStoreProcess, waitFor } from './local-process.js';
 
 /** PD members a local cluster may have (an odd count: 1, 3, 5 or 7). */
 export const LOCAL_CLUSTER_PD_MAX = 7;
@@ -173,6 +173,9 @@ export class LocalCluster {
         const proc = await startStoreProcess({
           name, pd: endpoints, ports: storePorts, dataDir, logPath: join(o.dataDir, `${name}.log`),
           raftTickMs: 100, raftElectionTicks: 10, raftHeartbeatTicks: 2, logLevel: o.logLevel ?? 'info',
+          // They start one after another: with max-replicas (3) of them, the first waits for the
+          // others before it bootstraps; with fewer, the store's default wait applies.
+          ...(o.stores >= 3 ? { bootstrapWaitMs: BOOTSTRAP_WAIT_ALL_MS } : {}),
         });
         started.push(proc);
         stores.push({ name, address: `127.0.0.1:${storePorts.port}`, statusUrl: `http://127.0.0.1:${storePorts.statusPort}/status`, pid: proc.pid, dataDir });

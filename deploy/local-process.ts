@@ -203,6 +203,9 @@ export interface StorePorts {
   readonly statusPort: number;
 }
 
+/** A bootstrap wait long enough for a launcher to start max-replicas stores one after another. */
+export const BOOTSTRAP_WAIT_ALL_MS = 120_000;
+
 export interface StoreLaunchOptions {
   /** A name for logs and errors, e.g. "store1". */
   readonly name: string;
@@ -218,6 +221,12 @@ export interface StoreLaunchOptions {
   readonly raftElectionTicks?: number;
   readonly raftHeartbeatTicks?: number;
   readonly logLevel?: string;
+  /**
+   * How long a store of a new cluster waits for max-replicas stores to register before it
+   * bootstraps the first region with fewer (--bootstrap-wait-ms; the store's default if absent).
+   * A launcher that starts that many stores one after another sets it long enough for all.
+   */
+  readonly bootstrapWaitMs?: number;
   readonly extraArgs?: readonly string[];
   /** Extra environment, e.g. FLOTILLA_FAILPOINTS for fault tests. */
   readonly env?: Readonly<Record<string, string>>;
@@ -239,6 +248,7 @@ export function storeArgs(o: StoreLaunchOptions): string[] {
     '--raft-election-ticks', String(o.raftElectionTicks ?? 10),
     '--raft-heartbeat-ticks', String(o.raftHeartbeatTicks ?? 2),
     '--log-level', o.logLevel ?? 'info',
+    ...(o.bootstrapWaitMs === undefined ? [] : ['--bootstrap-wait-ms', String(o.bootstrapWaitMs)]),
     ...(o.extraArgs ?? []),
   ];
 }

@@ -41,6 +41,7 @@ export class StoreMetrics {
   private readonly commitSeconds: Histogram;
   private readonly proposals: Counter<'outcome'>;
   private readonly elections: Counter;
+  private readonly splits: Counter;
   private readonly raftMessages: Counter<'direction'>;
   private readonly requests: Counter<'type' | 'outcome'>;
   private readonly requestSeconds: Histogram<'type' | 'outcome'>;
@@ -72,6 +73,7 @@ export class StoreMetrics {
     this.commitSeconds = new Histogram({ name: 'flotilla_store_propose_to_apply_duration_seconds', help: 'From a leader proposing a command to its being applied', buckets: [...LATENCY_BUCKETS_SECONDS], registers });
     this.proposals = new Counter({ name: 'flotilla_store_proposals_total', help: 'Proposals by outcome (applied, stale, refused, timeout, failed, busy)', labelNames: ['outcome'], registers });
     this.elections = new Counter({ name: 'flotilla_store_elections_won_total', help: "Times one of this store's peers became leader", registers });
+    this.splits = new Counter({ name: 'flotilla_store_region_splits_total', help: 'Region splits this store led, by outcome (split, skipped, failed)', labelNames: ['outcome'], registers });
     this.raftMessages = new Counter({ name: 'flotilla_store_raft_messages_total', help: 'Raft messages sent, received and dropped (queue full or store unreachable)', labelNames: ['direction'], registers });
     this.requests = new Counter({ name: 'flotilla_store_kv_requests_total', help: 'KV requests by type and outcome (ok or an error code)', labelNames: ['type', 'outcome'], registers });
     this.requestSeconds = new Histogram({ name: 'flotilla_store_kv_request_duration_seconds', help: 'KV request latency by type and outcome', labelNames: ['type', 'outcome'], buckets: [...LATENCY_BUCKETS_SECONDS], registers });
@@ -115,6 +117,11 @@ export class StoreMetrics {
 
   countProposal(outcome: ProposalOutcome, proposals = 1): void {
     this.proposals.labels(outcome).inc(proposals);
+  }
+
+  /** A split this store's leader ran. */
+  countSplit(outcome: 'split' | 'skipped' | 'failed'): void {
+    this.splits.labels(outcome).inc();
   }
 
   /** A peer on this store became leader. */

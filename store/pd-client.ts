@@ -215,6 +215,22 @@ export class StorePdClient {
     return resp.region === null ? null : regionFromWire(resp.region, 'GetRegionResponse.region');
   }
 
+  /** Ids for `count` new regions split off `region` (each with one peer id per peer of it), in key order. */
+  async askBatchSplit(region: RegionMeta, count: number): Promise<{ readonly newRegionId: number; readonly newPeerIds: readonly number[] }[]> {
+    const resp = await this.call('AskBatchSplit', { region: regionToWire(region), splitCount: count });
+    if (resp.ids.length !== count) throw new FlotillaError('Internal', `AskBatchSplit answered ${resp.ids.length} ids for ${count} regions`);
+    return resp.ids.map((id, i) => {
+      const newPeerIds = id.newPeerIds.map((p) => positiveId(p, `AskBatchSplitResponse.ids[${i}].newPeerIds`));
+      if (newPeerIds.length !== region.peers.length) throw new FlotillaError('Internal', `AskBatchSplit answered ${newPeerIds.length} peer ids for ${region.peers.length} peers`);
+      return { newRegionId: positiveId(id.newRegionId, `AskBatchSplitResponse.ids[${i}].newRegionId`), newPeerIds };
+    });
+  }
+
+  /** Tells PD every region a split produced (the original included), in key order. */
+  async reportBatchSplit(regions: readonly RegionMeta[]): Promise<void> {
+    await this.call('ReportBatchSplit', { regions: regions.map(regionToWire) });
+  }
+
   /** The cluster's max-replicas setting. */
   async maxReplicas(): Promise<number> {
     const resp = await this.call('GetClusterConfig', {});

@@ -31,6 +31,7 @@ import { changePeerOf, type ChangePeerKind, confChangeOf, decideChangePeer } fro
 import { encodeApplyState, encodeRegionState } from './local-state.js';
 import { type PeerStorage } from './peer-storage.js';
 import { type DecodedCommand, decodeCommand, encodeCompactLogCommand } from './raft-cmd.js';
+import { type BatchSplitCommand, decideBatchSplit } from './split.js';
 import { decideRaftLogGc, type FollowerProgress, type LaggingFollowerPolicy, type RaftLogGcOptions } from './raft-log-gc.js';
 import { encodeWriteBatch, WRITE_BATCH_OVERHEAD_MAX, writeOpsBytes } from './write-batch-cmd.js';
 
@@ -80,10 +81,27 @@ export interface PeerInit {
   readonly onBecameLeader?: () => void;
   /** This replica applied its own removal (the batch with it is written): destroy it, leave a tombstone. */
   readonly onRemoved?: (peer: Peer, region: RegionMeta) => void;
+  /**
+   * This replica applied a split (split.ts): `ops` is the apply batch, where the store adds the
+   * new regions' initial states; the callback it returns runs once that batch is written (it
+   * creates their peers).
+   */
+  readonly onSplit?: (peer: Peer, split: AppliedSplit, ops: WriteOp[]) => () => void;
   /** Leadership became ready (the leader applied an entry of its term): tell PD at once. */
   readonly onLeaderReady?: (peer: Peer) => void;
   /** Tests: false sends every read through ReadIndex (default true: lease reads when valid). */
   readonly isLeaseReadEnabled?: boolean;
+}
+
+/** What a split applied here produced. */
+export interface AppliedSplit {
+  /** This region with its new range and epoch. */
+  readonly derived: RegionMeta;
+  /** The new regions in key order, and the key counts they start from. */
+  readonly created: readonly RegionMeta[];
+  readonly createdKeys: readonly number[];
+  /** Whether this replica led the region when it applied the split (its new peers campaign at once). */
+  readonly wasLeader: boolean;
 }
 
 /** Bytes of write commands joined into one entry, at most (a larger command goes alone). */
@@ -155,6 +173,8 @@ export class Peer {
   private isApplyStatePending = false;
   /** This replica applied a conf change that removed it (it is destroyed after the batch). */
   isRemoved = false;
+  /** Work to run once the apply batch being built is written (a split's new peers). */
+  private afterApplyWritten: (() => void)[] = [];
 
   constructor(readonly storage: PeerStorage, private readonly init: PeerInit) {
     this.region = init.region;
@@ -468,6 +488,10 @@ export class Peer {
       changed = true;
       this.isApplyStatePending = true;
       const { index, term } = e;
+      if (this.afterApplyWritten.length > 0) {
+        done.push(...this.afterApplyWritten);
+        this.afterApplyWritten = [];
+      }
       if (this.waiters.size > 0) done.push(() => this.waiters.applied(index, term, result));
       if (this.isRemoved) {
         // This replica applied its own removal: once the batch is written it is destroyed
@@ -538,6 +562,7 @@ export class Peer {
       if (e.data.length === 0) return APPLIED_OK; // a new leader's empty entry
       const cmd = decodeCommand(e.data, `region ${this.regionId} entry ${e.index}`);
       if (cmd.kind === 'compactLog') return this.applyCompactLog(cmd, e.index, ops);
+      if (cmd.kind === 'batchSplit') return this.applyBatchSplit({ ...cmd, peerId: 0 }, e.index, ops);
       if (cmd.kind === 'unsupportedAdmin') {
         return { kind: 'error', error: new FlotillaError('InvalidArgument', `region ${this.regionId}: admin command ${cmd.what} arrives with issue F7`) };
       }
@@ -612,6 +637,24 @@ export class Peer {
     this.storage.compactTo(cmd.compactIndex, cmd.compactTerm);
     for (let i = from; i <= cmd.compactIndex; i++) ops.push({ kind: 'delete', cf: 'local', key: raftLogKey(this.regionId, i) });
     this.init.onRaftLogGc?.onCompacted(cmd.compactIndex - from + 1);
+    return APPLIED_OK;
+  }
+
+  /**
+   * BatchSplit at entry `index` (split.ts): this region keeps its part of the range under the new
+   * epoch; the store writes the new regions' states into this batch and creates their peers once
+   * it is written. Write commands proposed under the old epoch fail at apply from here on.
+   */
+  private applyBatchSplit(cmd: BatchSplitCommand, index: number, ops: WriteOp[]): ApplyResult {
+    const d = decideBatchSplit(this.region, this.approximateKeys, cmd);
+    if (d.kind === 'error') return d;
+    this.region = d.derived;
+    this.approximateKeys = d.derivedKeys;
+    ops.push({ kind: 'put', cf: 'local', key: regionStateKey(this.regionId), value: encodeRegionState({ state: 'normal', region: d.derived }) });
+    const split: AppliedSplit = { derived: d.derived, created: d.created, createdKeys: d.createdKeys, wasLeader: this.role === 'Leader' };
+    const after = this.init.onSplit?.(this, split, ops);
+    if (after !== undefined) this.afterApplyWritten.push(after);
+    this.log.info({ index, version: d.derived.epoch.version, regions: [d.derived, ...d.created].map((r) => r.id) }, 'applied split');
     return APPLIED_OK;
   }
 

@@ -1,12 +1,14 @@
 // What a region's raft entries carry: raft_serverpb.RaftCmdRequest — a header naming the region,
 // the proposing peer and the epoch it was proposed under, then data modifications or one admin
-// command (today CompactLog; split, merge and conf change arrive with F7). Encoded with the proto
+// command (CompactLog, BatchSplit; merge arrives with F7, conf changes travel as raft ConfChange
+// entries: conf-change.ts). Encoded with the proto
 // codec; keys travel without their CF prefix byte (the cf field says which) and get it back at
 // apply. Decoding answers a union on `kind`: an entry either writes, compacts, or names an admin
 // command this store cannot apply (apply answers it with an error; it changes nothing).
 
 import { CF_PREFIX, type DataCf, FlotillaError, type RegionEpoch, u64ToSafeNumber, type WriteOp } from '../common/index.js';
 import { messageCodec, type raft_serverpb } from '../proto/index.js';
+import type { BatchSplitCommand, SplitSpec } from './split.js';
 import { decodeWriteBatch, isWriteBatch } from './write-batch-cmd.js';
 
 const codec = messageCodec('flotilla.raft_serverpb.RaftCmdRequest');
@@ -58,6 +60,20 @@ export function encodeCompactLogCommand(cmd: CompactLogCommand): Buffer {
   });
 }
 
+export function encodeBatchSplitCommand(cmd: BatchSplitCommand): Buffer {
+  return codec.encode({
+    header: { regionId: String(cmd.regionId), peer: { id: String(cmd.peerId) }, regionEpoch: { confVer: String(cmd.epoch.confVer), version: String(cmd.epoch.version) } },
+    adminRequest: {
+      batchSplit: {
+        rightDerive: cmd.rightDerive,
+        requests: cmd.splits.map((s) => ({
+          splitKey: s.splitKey, newRegionId: String(s.newRegionId), newPeerIds: s.newPeerIds.map(String), approximateKeys: String(s.approximateKeys),
+        })),
+      },
+    },
+  });
+}
+
 interface CommandHeader {
   readonly regionId: number;
   readonly epoch: RegionEpoch;
@@ -66,7 +82,8 @@ interface CommandHeader {
 export type DecodedCommand =
   | CommandHeader & { readonly kind: 'write'; readonly ops: WriteOp[] }
   | CommandHeader & { readonly kind: 'compactLog'; readonly compactIndex: number; readonly compactTerm: number }
-  /** An admin command this store does not apply yet (split, merge, conf change: issue F7). */
+  | CommandHeader & { readonly kind: 'batchSplit'; readonly splits: readonly SplitSpec[]; readonly rightDerive: boolean }
+  /** An admin command this store does not apply yet (merge: issue F7). */
   | CommandHeader & { readonly kind: 'unsupportedAdmin'; readonly what: string };
 
 /**
@@ -94,6 +111,16 @@ export function decodeCommand(data: Uint8Array, what: string): DecodedCommand {
   const admin = req.adminRequest;
   if (admin !== null) {
     if (req.writes.length > 0) throw new FlotillaError('Corruption', `${what}: a command with both writes and an admin request`);
+    const split = admin.batchSplit;
+    if (admin.kind === 'batchSplit' && split !== null && split !== undefined) {
+      const splits = split.requests.map((r, i): SplitSpec => ({
+        splitKey: Buffer.from(r.splitKey),
+        newRegionId: u64ToSafeNumber(r.newRegionId, `batchSplit.requests[${i}].newRegionId`),
+        newPeerIds: r.newPeerIds.map((id) => u64ToSafeNumber(id, `batchSplit.requests[${i}].newPeerIds`)),
+        approximateKeys: u64ToSafeNumber(r.approximateKeys, `batchSplit.requests[${i}].approximateKeys`),
+      }));
+      return { ...head, kind: 'batchSplit', splits, rightDerive: split.rightDerive };
+    }
     const compact = admin.compactLog;
     if (admin.kind !== 'compactLog' || compact === null || compact === undefined) return { ...head, kind: 'unsupportedAdmin', what: String(admin.kind) };
     return {

@@ -12,7 +12,7 @@ import { decodeEntry, decodeHardState, encodeHardState, messageFromWire } from '
 import { type ConfState, EMPTY_CONF_STATE, type Entry, type HardState, type Ready } from '../raft/index.js';
 import type { Engine } from './engine/index.js';
 import { type ApplyState, decodeApplyState, decodeRegionState, encodeApplyState, encodeRegionState } from './local-state.js';
-import { confStateOf, Peer, type PeerRaftOptions } from './peer.js';
+import { type AppliedSplit, confStateOf, Peer, type PeerRaftOptions } from './peer.js';
 import { EntryCacheBudget, PeerStorage } from './peer-storage.js';
 import { type PollLoopMetrics, PollLoop, type RaftSender } from './poll-loop.js';
 import type { RaftLogGcOptions } from './raft-log-gc.js';
@@ -94,6 +94,10 @@ export class RaftStore {
   entryLoads = 0;
   /** A peer here became a ready leader (the owner tells PD at once). */
   onLeaderReady: (peer: Peer) => void = () => {};
+  /** A peer here applied a split and the new regions' peers exist (the owner tells PD if it leads). */
+  onSplitApplied: (peer: Peer, regions: readonly RegionMeta[]) => void = () => {};
+  /** Splits applied on this store since start. */
+  splitsApplied = 0;
   /** Raft log GC on this store's peers since start (tests check it happened). */
   readonly raftLogGc = { proposed: 0, compactions: 0, compactedEntries: 0, hardLimitHeldBack: 0 };
 
@@ -366,12 +370,64 @@ export class RaftStore {
       markDirty: (p) => this.loop.markDirty(p),
       onLeaderReady: (p) => this.onLeaderReady(p),
       onRemoved: (p, r) => this.destroyPeer(p, r),
+      onSplit: (p, split, ops) => this.onSplit(p, split, ops),
       ...(this.options.simulated?.isLeaseReadEnabled === false ? { isLeaseReadEnabled: false } : {}),
       ...(metrics === undefined ? {} : { onProposalOutcome: (o: 'applied' | 'stale' | 'timeout' | 'failed', proposals: number) => metrics.countProposal(o, proposals), onBecameLeader: () => metrics.countElection() }),
     });
     ref.peer = peer;
     this.loop.addPeer(peer);
     return peer;
+  }
+
+  /**
+   * A split applied on `parent` (split.ts): writes, into the apply batch `ops`, the initial state
+   * of this store's peer of each new region — its log starts at RAFT_INIT_INDEX, as a bootstrapped
+   * region's, with the data already in place — and returns what creates those peers once the
+   * batch is written. A new region is skipped when its replica here was removed already (a
+   * tombstone) or exists initialized (a snapshot filled it first: it is ahead of this split). An
+   * uninitialized peer of it (created by a message of its leader) is replaced, keeping its term
+   * and vote: a vote cast must never be forgotten.
+   */
+  private onSplit(parent: Peer, split: AppliedSplit, ops: WriteOp[]): () => void {
+    const births: { region: RegionMeta; hardState: HardState; apply: ApplyState & { readonly approximateKeys: number }; replaces: Peer | undefined }[] = [];
+    split.created.forEach((region, i) => {
+      if (this.tombstones.has(region.id)) return;
+      const existing = this.loop.peers.get(region.id);
+      if (existing !== undefined && existing.storage.lastIndex() > 0) return;
+      if (this.snapshots?.installer.installing.has(region.id) === true || this.creating.has(region.id)) return;
+      const saved = existing?.raw.status().hardState;
+      const hardState: HardState = saved !== undefined && saved.term > RAFT_INIT_TERM
+        ? { term: saved.term, vote: saved.vote, commit: RAFT_INIT_INDEX }
+        : { term: RAFT_INIT_TERM, vote: 0, commit: RAFT_INIT_INDEX };
+      const apply = { appliedIndex: RAFT_INIT_INDEX, truncatedIndex: RAFT_INIT_INDEX, truncatedTerm: RAFT_INIT_TERM, approximateKeys: split.createdKeys[i] ?? 0 };
+      ops.push(
+        { kind: 'put', cf: 'local', key: regionStateKey(region.id), value: encodeRegionState({ state: 'normal', region }) },
+        { kind: 'put', cf: 'local', key: applyStateKey(region.id), value: encodeApplyState(apply) },
+        { kind: 'put', cf: 'local', key: raftHardStateKey(region.id), value: encodeHardState(hardState) },
+      );
+      births.push({ region, hardState, apply, replaces: existing });
+    });
+    return () => {
+      this.splitsApplied++;
+      for (const b of births) {
+        if (b.replaces !== undefined) {
+          if (this.loop.peers.get(b.region.id) !== b.replaces) continue; // gone meanwhile: the state written is harmless, a restart loads it
+          this.loop.removePeer(b.region.id);
+          b.replaces.destroy(new FlotillaError('RegionNotFound', `region ${b.region.id}: replaced by the peer its split created`, { details: { regionId: b.region.id } }));
+        } else if (this.loop.peers.has(b.region.id)) {
+          continue;
+        }
+        const peer = this.addPeer(b.region, b.hardState, b.apply, []);
+        // The old leader's store campaigns for the new regions at once: they would otherwise wait
+        // an election timeout with no leader (their other replicas may not have split yet; the
+        // campaign is retried by the election timer then).
+        if (split.wasLeader) {
+          peer.raw.campaign();
+          this.loop.markDirty(peer);
+        }
+      }
+      this.onSplitApplied(parent, [split.derived, ...split.created].sort((a, b) => Buffer.compare(a.startKey, b.startKey)));
+    };
   }
 
   /**

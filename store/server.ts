@@ -6,7 +6,7 @@ import { mkdir, readdir, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   cfRangeOf, ChannelCache, channelCredentials, DATA_CFS, decodeKey, createGrpcServer, createMetricsRegistry, FlotillaError, grpc, INSECURE, type Logger,
-  type PeerMeta, type StoreMeta, startGrpcServer, type StartedGrpcServer, u64FromWire, sleepMs,
+  type PeerMeta, type RegionMeta, type StoreMeta, startGrpcServer, type StartedGrpcServer, u64FromWire, sleepMs,
 } from '../common/index.js';
 import { type raft_serverpb, serviceDefinition } from '../proto/index.js';
 import { bootstrapClusterIfNeeded, findBootstrapRegion, loadOrCreateStoreId } from './bootstrap.js';
@@ -21,6 +21,7 @@ import { type RegionOrder, StorePdClient } from './pd-client.js';
 import type { Peer } from './peer.js';
 import { RaftStore } from './raft-store.js';
 import { RawKv } from './raw-kv.js';
+import { checkSplitKeys, RegionSplitter } from './region-splitter.js';
 import { type MembershipOrder, planMembershipOrder } from './region-orders.js';
 import { SnapshotMetrics } from './snapshot/index.js';
 import { startStatusServer, type StatusServer } from './status-http.js';
@@ -32,8 +33,6 @@ export const STORE_VERSION = '0.1.0';
 export const LATCH_SLOTS = 16_384;
 /** Interval of TTL sweep steps (expired raw keys read as absent at once; this deletes them). */
 export const TTL_SWEEP_INTERVAL_MS = 1_000;
-/** Wait this long for max-replicas stores to register before bootstrapping with fewer. */
-export const BOOTSTRAP_WAIT_FOR_STORES_MS = 5_000;
 const BOOTSTRAP_POLL_MS = 200;
 /** How often replicas that hear from no leader ask PD whether they were removed (checkStalePeers). */
 export const STALE_PEER_CHECK_MS = 3_000;
@@ -71,6 +70,7 @@ export class StoreServer {
     private readonly log: Logger,
     private readonly startedAtMs: number,
     private readonly labels: Readonly<Record<string, string>>,
+    private readonly splitter: RegionSplitter,
   ) {}
 
   static async start(config: StoreConfig, logger: Logger, options: StoreServerOptions = {}): Promise<StoreServer> {
@@ -157,21 +157,32 @@ export class StoreServer {
       const status = await startStatusServer({
         host: statusListen.host, port: statusListen.port, registry, logger: log,
         status: () => ref.server?.statusJson() ?? { storeId, starting: true },
-        actions: new Map([['/region/change-peer', async (body: unknown) => {
-          if (ref.server === undefined) return { status: 503, body: { code: 'Unavailable', message: 'the store is starting' } };
-          return ref.server.changePeerAction(body);
-        }]]),
+        actions: new Map([
+          ['/region/change-peer', async (body: unknown) => {
+            if (ref.server === undefined) return { status: 503, body: { code: 'Unavailable', message: 'the store is starting' } };
+            return ref.server.changePeerAction(body);
+          }],
+          ['/region/split', async (body: unknown) => {
+            if (ref.server === undefined) return { status: 503, body: { code: 'Unavailable', message: 'the store is starting' } };
+            return ref.server.splitAction(body);
+          }],
+        ]),
       });
       cleanups.push(() => status.stop());
 
-      const server = new StoreServer(storeId, pd.clusterId, address, status.address, config, engine, pd, started, raftStore, status, metrics, writes, raw, log, startedAtMs, labels);
+      const splitter = new RegionSplitter({
+        engine, pd, logger: log, limits: { sizeBytes: config.regionSplitSize, keys: config.regionSplitKeys }, isKeyCountKept: config.regionKeyCount,
+        onSplit: (outcome) => metrics.countSplit(outcome),
+      });
+      const server = new StoreServer(storeId, pd.clusterId, address, status.address, config, engine, pd, started, raftStore, status, metrics, writes, raw, log, startedAtMs, labels, splitter);
       ref.server = server;
       await pd.putStore(server.storeMeta());
       raftStore.onUnknownRegion = () => server.discoverSoon();
       raftStore.onLeaderReady = (peer) => server.regionHeartbeat(peer);
+      raftStore.onSplitApplied = (peer, regions) => server.onSplitApplied(peer, regions);
       pd.onRegionOrder((order) => server.onRegionOrder(order));
       if (raftStore.peers.size === 0) {
-        await bootstrapClusterIfNeeded(pd, { self: server.storeMeta(), waitForStoresMs: BOOTSTRAP_WAIT_FOR_STORES_MS, pollMs: BOOTSTRAP_POLL_MS, signal: server.abort.signal, log });
+        await bootstrapClusterIfNeeded(pd, { self: server.storeMeta(), waitForStoresMs: config.bootstrapWaitMs, pollMs: BOOTSTRAP_POLL_MS, signal: server.abort.signal, log });
         await server.discover();
       }
       server.startWorkers();
@@ -295,6 +306,7 @@ export class StoreServer {
         region: peer.region, leader, term: peer.term, approximateSizeBytes: size, approximateKeys: peer.approximateKeys,
         ...traffic, intervalMs, pendingPeers: [], downPeers: [],
       });
+      if (!this.stopped && peer.isLeaderReady) this.splitter.maybeSplit(peer, size);
     });
   }
 
@@ -327,7 +339,41 @@ export class StoreServer {
       });
       return;
     }
-    this.log.info({ order: order.kind, regionId: order.regionId }, 'PD order not supported yet (split and merge: issue F7); ignored');
+    if (order.kind === 'split') {
+      const how = order.keys.length === 0 ? { sizeBytes: 0 } : { at: order.keys.map((k) => decodeKey(k).key) };
+      this.splitter.split(peer, how).then(
+        (outcome) => this.log.info({ regionId: order.regionId, outcome: outcome.kind, reason: outcome.kind === 'skipped' ? outcome.reason : undefined }, 'PD split order done'),
+        (err: unknown) => this.log.info({ err, regionId: order.regionId }, 'PD split order failed; PD resends it'),
+      );
+      return;
+    }
+    this.log.info({ order: order.kind, regionId: order.regionId }, 'PD order not supported yet (merge: issue F7); ignored');
+  }
+
+  /** A split applied here: the leader tells PD every resulting region at once (heartbeats follow). */
+  onSplitApplied(peer: Peer, regions: readonly RegionMeta[]): void {
+    if (this.stopped || !peer.isLeader) return;
+    this.pd.reportBatchSplit(regions).catch((err: unknown) => this.log.info({ err, regionId: peer.regionId }, 'ReportBatchSplit failed; region heartbeats tell PD'));
+    this.regionHeartbeat(peer);
+  }
+
+  /**
+   * POST /region/split {regionId, keys?: hex user keys}: splits a region this store leads at the
+   * keys, or in the middle of its keys. Answers the resulting regions once the split applied here.
+   */
+  async splitAction(body: unknown): Promise<{ readonly status: number; readonly body: unknown }> {
+    const b = body as { regionId?: unknown; keys?: unknown } | null;
+    const isHex = (k: unknown): k is string => typeof k === 'string' && /^([0-9a-fA-F]{2})*$/.test(k);
+    if (b === null || typeof b !== 'object' || typeof b.regionId !== 'number' || (b.keys !== undefined && (!Array.isArray(b.keys) || !b.keys.every(isHex)))) {
+      throw new FlotillaError('InvalidArgument', 'body: {regionId: number, keys?: hex user keys[]}');
+    }
+    const peer = this.raftStore.peers.get(b.regionId);
+    if (peer === undefined || !peer.isLeaderReady) return { status: 409, body: { code: 'NotLeader', message: `store ${this.storeId} does not lead region ${b.regionId}` } };
+    const keys = b.keys?.map((k) => Buffer.from(k, 'hex'));
+    if (keys !== undefined) checkSplitKeys(peer.region, keys);
+    const outcome = await this.splitter.split(peer, keys === undefined || keys.length === 0 ? { sizeBytes: 0 } : { at: keys });
+    if (outcome.kind === 'skipped') return { status: 200, body: { outcome: `skipped: ${outcome.reason}` } };
+    return { status: 200, body: { outcome: 'split', regions: outcome.regions.map(regionJson) } };
   }
 
   /**
@@ -453,4 +499,9 @@ async function diskUsage(dataDir: string): Promise<{ capacityBytes: number; avai
   };
   await walk(dataDir);
   return { capacityBytes, availableBytes, usedBytes };
+}
+
+/** A region as the status server's JSON shows it (keys in hex, encoded). */
+function regionJson(r: RegionMeta): unknown {
+  return { id: r.id, startKey: r.startKey.toString('hex'), endKey: r.endKey.toString('hex'), epoch: r.epoch, peers: r.peers };
 }

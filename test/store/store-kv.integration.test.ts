@@ -279,16 +279,20 @@ describe('flotilla-store: 1 PD + 3 stores', () => {
       }
     };
     const writers = Array.from({ length: 8 }, (_, w) => writer(w));
-    await waitFor('some writes acknowledged', () => (acked.size >= 200 ? true : undefined), { timeoutMs: 20_000, intervalMs: 20 });
     const victim = leader.index;
-    await cluster.killStore(victim);
-    down.add(victim);
-    const beforeKill = acked.size;
-    leader = await findLeader(cluster, down);
-    assert.notEqual(leader.index, victim);
-    await waitFor('writes acknowledged by the new leader', () => (acked.size >= beforeKill + 200 ? true : undefined), { timeoutMs: 30_000, intervalMs: 20 });
-    stop = true;
-    await Promise.all(writers);
+    try {
+      await waitFor('some writes acknowledged', () => (acked.size >= 200 ? true : undefined), { timeoutMs: 20_000, intervalMs: 20 });
+      await cluster.killStore(victim);
+      down.add(victim);
+      const beforeKill = acked.size;
+      leader = await findLeader(cluster, down);
+      assert.notEqual(leader.index, victim);
+      await waitFor('writes acknowledged by the new leader', () => (acked.size >= beforeKill + 200 ? true : undefined), { timeoutMs: 30_000, intervalMs: 20 });
+    } finally {
+      // Also on failure: writers left running would keep the test process alive for ever.
+      stop = true;
+      await Promise.all(writers);
+    }
 
     const readAll = async (l: Leader): Promise<void> => {
       const keys = [...acked.keys()];

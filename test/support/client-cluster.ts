@@ -29,8 +29,8 @@ export class ClientTestEnv {
    * clients and waits until the first of them serves a raw read and a transactional read.
    * On failure everything started is stopped before the error is rethrown.
    */
-  static async start(options: { clients: number; clientOptions?: Partial<ClientOptions> }): Promise<ClientTestEnv> {
-    const cluster = await StoreTestCluster.start({ stores: 3, pdCount: 1 });
+  static async start(options: { clients: number; clientOptions?: Partial<ClientOptions>; extraStoreArgs?: readonly string[] }): Promise<ClientTestEnv> {
+    const cluster = await StoreTestCluster.start({ stores: 3, pdCount: 1, ...(options.extraStoreArgs === undefined ? {} : { extraStoreArgs: options.extraStoreArgs }) });
     const env = new ClientTestEnv(cluster);
     try {
       await cluster.waitForRegionLeader(undefined, CONDITION_TIMEOUT_MS);

@@ -7,7 +7,7 @@ import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { grpc } from '../../common/index.js';
-import { allocateStorePorts, startStoreProcess, waitFor, type LocalProcess, type StoreLaunchOptions, type StorePorts } from '../../deploy/index.js';
+import { allocateStorePorts, BOOTSTRAP_WAIT_ALL_MS, startStoreProcess, waitFor, type LocalProcess, type StoreLaunchOptions, type StorePorts } from '../../deploy/index.js';
 import { loadProtos, type kvrpcpb, type kvservicepb } from '../../proto/index.js';
 import { httpJson, PdTestCluster } from './pd-cluster.js';
 
@@ -127,6 +127,9 @@ export class StoreTestCluster {
       raftElectionTicks: 10,
       raftHeartbeatTicks: 2,
       logLevel: 'info',
+      // Stores start one after another; on a loaded machine that takes longer than the default
+      // wait, and the first region would be bootstrapped with fewer replicas than every test assumes.
+      ...(this.options.stores >= 3 ? { bootstrapWaitMs: BOOTSTRAP_WAIT_ALL_MS } : {}),
       extraArgs: this.options.extraStoreArgs ?? [],
       env: { ...this.options.storeEnv, ...env },
     };
