@@ -53,6 +53,8 @@ export interface BenchSettings {
   readonly warmupS: number;
   readonly keys: number;
   readonly accounts: number;
+  /** Flotilla: regions the workload's key range is split into before the run (1 = no pre-split). */
+  readonly regions: number;
   readonly distribution: Distribution;
   readonly valueSize: number;
   readonly seed: number;
@@ -86,6 +88,7 @@ Options:
   --warmup <s>          unmeasured seconds before (default 1)
   --keys <n>            key space of raw/YCSB workloads, preloaded for reads (default 10000)
   --accounts <n>        accounts of txn-transfer (default 1000)
+  --regions <n>         Flotilla: split the workload's key range into n regions before the run (default 1: no pre-split)
   --distribution <d>    zipfian (θ 0.99) | uniform key choice (default: zipfian for ycsb-*, uniform for the others)
   --value-size <bytes>  value size (default 256)
   --seed <n>            PRNG seed of key and operation choice (default 1)
@@ -138,6 +141,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings | 'help' 
         warmup: { type: 'string', default: '1' },
         keys: { type: 'string', default: '10000' },
         accounts: { type: 'string', default: '1000' },
+        regions: { type: 'string', default: '1' },
         distribution: { type: 'string' },
         'value-size': { type: 'string', default: '256' },
         seed: { type: 'string', default: '1' },
@@ -199,6 +203,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings | 'help' 
     warmupS: secondsIn('warmup', values.warmup, 0),
     keys: integerIn('keys', values.keys, 1, 10_000_000),
     accounts: integerIn('accounts', values.accounts, 2, 1_000_000),
+    regions: integerIn('regions', values.regions, 1, 100_000),
     distribution: values.distribution === undefined ? workload.distributionDefault : oneOf('distribution', values.distribution, DISTRIBUTIONS),
     valueSize: integerIn('value-size', values['value-size'], 1, VALUE_SIZE_MAX),
     seed: integerIn('seed', values.seed, 0, 2 ** 32 - 1),

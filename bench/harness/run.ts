@@ -13,6 +13,7 @@ import { cpuFigure, sampleServers, type CpuFigure } from './cpu.js';
 import { decodeHistogram, latencySummaryMs, mergeHistograms, newLatencyHistogram } from './histogram.js';
 import { keyOf } from './key-chooser.js';
 import { openTarget } from './open-target.js';
+import { presplit, presplitKeys } from './presplit.js';
 import { ACCOUNT_KEY_PREFIX, RAW_KEY_PREFIX, TXN_KEY_PREFIX, type ParentMessage, type WorkerInterval, type WorkerMessage } from './protocol.js';
 import type { RunResult, TimelinePoint } from './result.js';
 import type { SystemUnderTest } from './systems.js';
@@ -127,6 +128,18 @@ export class IntervalMerger {
   }
 }
 
+/** --regions: the workload's key range split into that many regions (once per system). */
+async function presplitFor(sut: SystemUnderTest, settings: BenchSettings, log: (line: string) => void): Promise<void> {
+  if (settings.regions <= 1 || sut.spec.kind !== 'flotilla') return;
+  const tag = `presplit:${settings.regions}:${settings.workload.preload}:${settings.keys}:${settings.accounts}`;
+  if (sut.preloaded.has(tag)) return;
+  const [prefix, count] = settings.workload.preload === 'accounts' ? [ACCOUNT_KEY_PREFIX, settings.accounts]
+    : settings.workload.preload === 'txnKeys' ? [TXN_KEY_PREFIX, settings.keys] : [RAW_KEY_PREFIX, settings.keys];
+  log(`pre-splitting ${count} keys into ${settings.regions} regions…`);
+  await presplit(sut.spec.pdEndpoints, presplitKeys(settings.regions, count, (i) => keyOf(prefix, i)), log);
+  sut.preloaded.add(tag);
+}
+
 async function preload(sut: SystemUnderTest, settings: BenchSettings, log: (line: string) => void): Promise<number | null> {
   const target = await openTarget(sut.spec);
   try {
@@ -178,6 +191,7 @@ function accountKeys(n: number): Buffer[] {
 
 export async function runWorkload(sut: SystemUnderTest, settings: BenchSettings, log: (line: string) => void): Promise<RunResult> {
   const startedAt = new Date().toISOString();
+  await presplitFor(sut, settings, log);
   const expectedTotal = await preload(sut, settings, log);
   const merger = new IntervalMerger(settings.workers, (p, errors) => {
     log(`[${sut.spec.kind} ${settings.workload.name}] ${String(p.second).padStart(3)} s  ${Math.round(p.opsPerSec).toLocaleString('en-US').padStart(8)} ops/s  p99 ${p.p99Ms.toFixed(2)} ms${errors > 0 ? `  errors ${errors}` : ''}`);

@@ -10,6 +10,7 @@ import { keyOf, Rng, UniformChooser, zeta, ZipfianChooser, zipfianProbability } 
 import { niceMax, renderComparison, renderMarkdown, renderSvg } from '../../bench/harness/report.js';
 import type { RunResult, TimelinePoint } from '../../bench/harness/result.js';
 import { IntervalMerger } from '../../bench/harness/run.js';
+import { presplitKeys } from '../../bench/harness/presplit.js';
 import { CLOCK_TICKS_PER_SECOND, processCpuMs } from '../../bench/harness/cpu.js';
 import type { WorkerStart } from '../../bench/harness/protocol.js';
 import type { BenchTarget } from '../../bench/harness/target.js';
@@ -79,6 +80,21 @@ describe('key choice', () => {
     for (let i = 0; i < 100; i++) assert.equal(a.next(), b.next());
     assert.ok(Buffer.compare(keyOf('k', 9), keyOf('k', 10)) < 0);
     assert.equal(keyOf('k', 12).toString(), 'k0000000012');
+  });
+});
+
+describe('pre-split keys (--regions)', () => {
+  it('n − 1 ascending keys cutting the key range into n pieces of about equal size; none for 1 region; at most count − 1', () => {
+    for (const [n, count] of [[1, 100], [2, 100], [100, 10_000], [1_000, 10_000], [7, 3], [50, 50]] as const) {
+      const keys = presplitKeys(n, count, (i) => keyOf('k', i));
+      const pieces = Math.min(n, count);
+      assert.equal(keys.length, n <= 1 ? 0 : pieces - 1, `${n} regions over ${count} keys`);
+      const at = keys.map((k) => Number(k.toString().slice(1)));
+      for (let i = 0; i < at.length; i++) {
+        assert.ok(at[i]! > (i === 0 ? 0 : at[i - 1]!), `ascending and above key 0: ${at.join(',')}`);
+        assert.ok(Math.abs(at[i]! - ((i + 1) * count) / pieces) < 1, `evenly spaced: ${at[i]} for piece ${i + 1}`);
+      }
+    }
   });
 });
 

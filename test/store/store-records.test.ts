@@ -94,15 +94,15 @@ describe('raft write commands', () => {
 });
 
 describe('raft admin commands', () => {
-  it('CompactLog round-trips; other admin kinds decode as unsupported; writes beside an admin request are corrupt', () => {
+  it('CompactLog round-trips; admin kinds without an apply rule (merge) decode as unsupported; writes beside an admin request are corrupt', () => {
     const epoch = { confVer: 2, version: 5 };
     const compact = decodeCommand(encodeCompactLogCommand({ regionId: 9, peerId: 91, epoch, compactIndex: 2 ** 40, compactTerm: 7 }), 'test');
     assert.deepEqual(compact, { regionId: 9, epoch, kind: 'compactLog', compactIndex: 2 ** 40, compactTerm: 7 });
     const codec = messageCodec('flotilla.raft_serverpb.RaftCmdRequest');
     const header = { regionId: '9', peer: { id: '91' }, regionEpoch: { confVer: '2', version: '5' } };
-    const split = decodeCommand(codec.encode({ header, adminRequest: { batchSplit: { requests: [] } } }), 'test');
-    assert.equal(split.kind, 'unsupportedAdmin');
-    assert.equal(split.kind === 'unsupportedAdmin' ? split.what : '', 'batchSplit');
+    const merge = decodeCommand(codec.encode({ header, adminRequest: { prepareMerge: { minIndex: '3' } } }), 'test');
+    assert.equal(merge.kind, 'unsupportedAdmin');
+    assert.equal(merge.kind === 'unsupportedAdmin' ? merge.what : '', 'prepareMerge');
     const both = codec.encode({ header, writes: [{ cf: 'CfRaw', kind: 'Put', key: Buffer.from('k'), value: Buffer.from('v') }], adminRequest: { compactLog: { compactIndex: '5', compactTerm: '5' } } });
     assert.throws(() => decodeCommand(both, 'test'), (e: unknown) => e instanceof FlotillaError && e.code === 'Corruption');
   });

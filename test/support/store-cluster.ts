@@ -326,11 +326,19 @@ export class KvTestClient {
     this.raw = new Kv(address, grpc.credentials.createInsecure());
   }
 
-  /** One unary call with a deadline (default 10 s); a gRPC error rejects with the ServiceError. */
-  call<K extends keyof KvUnaryMethods>(name: K, req: KvUnaryMethods[K][0], options: { timeoutMs?: number } = {}): Promise<KvUnaryMethods[K][1]> {
+  /**
+   * One unary call with a deadline (default 10 s); a gRPC error rejects with the ServiceError. It
+   * waits for a connection within the deadline (waitForReady): grpc-js shares connections between
+   * clients of one address, and right after a store restarts that connection may still be in its
+   * reconnect back-off — a call that does not wait fails at once with UNAVAILABLE.
+   */
+  async call<K extends keyof KvUnaryMethods>(name: K, req: KvUnaryMethods[K][0], options: { timeoutMs?: number } = {}): Promise<KvUnaryMethods[K][1]> {
     const method = (this.raw[name] as unknown as Unary<KvUnaryMethods[K][0], KvUnaryMethods[K][1]>).bind(this.raw);
+    const deadline = new Date(Date.now() + (options.timeoutMs ?? 10_000));
+    // Not ready by the deadline: the call below then fails with the real error.
+    await new Promise<void>((resolve) => this.raw.waitForReady(deadline, () => resolve()));
     return new Promise((resolve, reject) => {
-      method(req, { deadline: new Date(Date.now() + (options.timeoutMs ?? 10_000)) }, (err, resp) => (err !== null || resp === undefined ? reject(err ?? new Error('no response')) : resolve(resp)));
+      method(req, { deadline }, (err, resp) => (err !== null || resp === undefined ? reject(err ?? new Error('no response')) : resolve(resp)));
     });
   }
 
