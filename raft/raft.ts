@@ -406,7 +406,12 @@ export class Raft {
       this.enterQuietAsFollower(m);
       return STEP_OK;
     }
-    if (this.quiet && !this.absorbsWhileQuiet(m)) this.wake(wakeCauseOf(m));
+    if (this.quiet) {
+      // Dropped, not processed: a heartbeat answer from a follower in Probe would otherwise make
+      // a quiet leader send an append (and wake everyone). Waking resets what they would update.
+      if (this.absorbsWhileQuiet(m)) return STEP_OK;
+      this.wake(wakeCauseOf(m));
+    }
     if (m.term === 0) {
       // local message (or a proposal / read forwarded without a term)
     } else if (m.term > this.term) {
@@ -997,7 +1002,7 @@ export class Raft {
   }
 
   /**
-   * While quiet, a leader absorbs acknowledgements that change nothing — answers to heartbeats
+   * While quiet, a leader drops acknowledgements that change nothing — answers to heartbeats
    * and appends sent before it went quiet, still in flight — instead of waking for them (else
    * every leader would wake right after quiescing). Only when the follower already holds our
    * last entry; a heartbeat answer echoing the quiesce marker (a refusal, or a follower the host
