@@ -310,6 +310,36 @@ describe('quiet mode: a follower goes quiet only on a matching quiesce heartbeat
     assert.deepEqual(c.sent.slice(from).filter((m) => m.type === 'MsgHeartbeat').map((m) => m.to).sort(), [2, 3]);
   });
 
+  it('a follower that missed the commit learns it from the quiesce heartbeat (planted bug Q5)', () => {
+    const c = settled();
+    c.raw(1).propose(text('x'));
+    c.processReady(1);
+    c.deliverAll();
+    c.processAllReadies();
+    c.dropIf = (m) => m.to === 2 && m.from === 1; // the appends carrying the new commit to 2 are lost
+    c.deliverAll();
+    c.processAllReadies();
+    c.deliverAll();
+    c.heal();
+    const last = c.raw(1).raft.raftLog.lastIndex();
+    assert.ok(c.raw(2).raft.raftLog.committed < last);
+    c.raw(1).quiesce();
+    c.stabilize();
+    assert.equal(c.raw(2).isQuiet, true);
+    assert.equal(c.raw(2).raft.raftLog.committed, last);
+    assert.ok(c.appliedData(2).includes('x'), 'applied while quiet');
+  });
+
+  it('a duplicated quiesce heartbeat keeps a quiet follower quiet and silent (planted bug Q6)', () => {
+    const c = settled();
+    const m = quiesceHeartbeat(c);
+    c.queue = [];
+    c.raw(2).step(m);
+    c.raw(2).step(m);
+    assert.equal(c.raw(2).isQuiet, true);
+    assert.equal(c.raw(2).hasReady(), false);
+  });
+
   it('a learner goes quiet too', () => {
     const c = asleep({ learner: true });
     assert.equal(c.raw(4).isQuiet, true);
@@ -387,6 +417,13 @@ describe('quiet mode: every wake source wakes', () => {
     assert.equal(c.raw(1).hasReady(), false);
   });
 
+  it('a quiet leader told of a newer term by an append answer wakes and steps down (planted bug Q8)', () => {
+    const c = asleep();
+    c.raw(1).step(makeMessage({ type: 'MsgAppResp', to: 1, from: 2, term: c.raw(1).term + 1 }));
+    assert.equal(c.raw(1).role, 'Follower');
+    assert.equal(c.raw(1).isQuiet, false);
+  });
+
   it('a woken leader heartbeats every member at once', () => {
     const c = asleep({ learner: true });
     const from = c.sent.length;
@@ -395,6 +432,23 @@ describe('quiet mode: every wake source wakes', () => {
     const hbs = c.sent.slice(from).filter((m) => m.type === 'MsgHeartbeat');
     assert.deepEqual(hbs.map((m) => m.to).sort(), [2, 3, 4]);
     assert.ok(hbs.every((m) => !isQuiesceContext(m.context)), 'ordinary heartbeats');
+  });
+
+  it('a woken leader counts no member active until it hears from it again (planted bug Q3)', () => {
+    const c = asleep();
+    c.down.add(3); // 3 died while the group slept
+    c.raw(1).wake();
+    c.stabilize(); // 2 answers the wake heartbeat, 3 cannot
+    const check = c.raw(1).quiesceCheck();
+    assert.deepEqual(check, { kind: 'peerInactive', peerId: 3 }, 'activity from before the sleep does not count');
+  });
+
+  it('a woken leader cut off from everyone steps down within one election timeout (check-quorum counts from waking)', () => {
+    const c = asleep();
+    c.isolate(1);
+    c.raw(1).wake();
+    c.tick(1, 10);
+    assert.equal(c.raw(1).role, 'Follower');
   });
 
   it('a follower woken by the host asks its leader to wake', () => {

@@ -1093,6 +1093,29 @@ export class Simulation {
     }
   }
 
+  /**
+   * A read answered at once from a lease: in real (simulated) time, a quorum of every half of the
+   * leader's configuration accepted, in its term, a heartbeat it sent less than an election
+   * timeout ago — the lease's premise, judged from deliveries rather than from the leader's own
+   * tick stamps (which stop while a group sleeps; found by planting a lease floor off by one).
+   */
+  private checkLeaseRead(n: SimNode, key: string): void {
+    const raw = n.raw;
+    if (raw === undefined) return;
+    const cfg = raw.raft.trk.config;
+    const since = this.now - ELECTION_TICK;
+    for (const half of [cfg.incoming, cfg.outgoing]) {
+      if (half.size === 0) continue;
+      let confirmed = 0;
+      for (const id of half) {
+        if (id === n.id || (this.heartbeatSentAt.get(`${n.id}|${raw.term}|${id}`) ?? -1) > since) confirmed++;
+      }
+      if (confirmed * 2 <= half.size) {
+        violation(`lease read: leader ${n.id} of term ${raw.term} answered read ${key} at once at tick ${this.now} with only ${confirmed} of {${[...half].join(',')}} having accepted a heartbeat sent after tick ${since}`);
+      }
+    }
+  }
+
   // ---- client and nemesis actions ------------------------------------------------------------
 
   private propose(): void {
@@ -1163,6 +1186,7 @@ export class Simulation {
     this.pendingReads.set(key, { node: n.id, term: raw.term, issuedAt: this.now, floor, atLeader, liveness: !this.faulty, answeredAtOnce });
     if (this.p.leaseReads) this.cov.readsWithLeases++;
     if (!atLeader) return;
+    if (answeredAtOnce && this.p.leaseReads) this.checkLeaseRead(n, key);
     this.cov.readsAtLeaders++;
     if (leaseValid && answeredAtOnce) this.cov.leaseReadsServed++;
     if (this.maxLeaderTerm > raw.term) {
