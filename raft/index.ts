@@ -10,3 +10,4 @@ export { encodeConfChange, decodeConfChange, type DecodeConfChangeResult } from 
 export { RawNode, type Ready, type Status, type ProgressStatus, type ApplyConfChangeResult } from './raw-node.js';
 export { type CampaignKind, CAMPAIGN_TRANSFER_CONTEXT } from './raft.js';
 export { type ProgressState } from './progress.js';
+export { type QuiesceBlocker, type QuiesceCheck, type WakeCause, QUIESCE_CONTEXT, isQuiesceContext } from './quiesce.js';

@@ -11,6 +11,7 @@ import { type RaftLogger } from './logger.js';
 import { RaftLog } from './raft-log.js';
 import { ReadOnly } from './read-only.js';
 import { type Refusal, type StepResult, STEP_OK } from './results.js';
+import { type QuiesceCheck, type WakeCause, QUIESCE_CONTEXT, QUIESCE_OK, isQuiesceContext } from './quiesce.js';
 import { ProgressTracker, confStateOf, isJoint } from './tracker.js';
 import { type Progress } from './progress.js';
 import {
@@ -44,6 +45,13 @@ function isTransferContext(ctx: Uint8Array): boolean {
   return true;
 }
 
+function wakeCauseOf(m: Message): WakeCause {
+  if (m.type === 'MsgProp') return 'proposal';
+  if (m.type === 'MsgReadIndex') return 'readIndex';
+  if (m.type === 'MsgTransferLeader') return 'transfer';
+  return 'message';
+}
+
 function voteRespType(t: MessageType): MessageType {
   return t === 'MsgVote' ? 'MsgVoteResp' : 'MsgPreVoteResp';
 }
@@ -75,8 +83,14 @@ export class Raft {
   leaderContactElapsed = 0;
   /** Monotonic tick counter; a leader stamps heartbeats with it to measure its lease. */
   tickCount = 0;
-  /** Acks for heartbeats stamped at or below this do not extend the lease (set on a transfer). */
+  /** Acks for heartbeats stamped at or below this do not extend the lease (set on a transfer, and on waking). */
   leaseFloorTick = -1;
+  /**
+   * Quiet mode (quiesce.ts): tick() does nothing, so no heartbeat, election or check-quorum runs.
+   * Only a leader (after quiesce()) or a follower (after a matching quiesce heartbeat) is quiet;
+   * every role change, and every input but the few listed in step(), wakes the node.
+   */
+  quiet = false;
   randomizedElectionTimeout = 0;
 
   private readonly cfg: Config;
@@ -195,6 +209,7 @@ export class Raft {
       this.vote = NONE;
     }
     this.lead = NONE;
+    this.quiet = false;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
     this.resetRandomizedElectionTimeout();
@@ -269,6 +284,9 @@ export class Raft {
   // ---- ticks ---------------------------------------------------------------------------------
 
   tick(): void {
+    // Quiet: time stands still for this group. Its lease clock (tickCount) stops too, which is
+    // why waking raises the lease floor: acks stamped before the sleep would look fresh.
+    if (this.quiet) return;
     this.tickCount++;
     this.leaderContactElapsed++;
     if (this.role === 'Leader') this.tickHeartbeat();
@@ -316,6 +334,7 @@ export class Raft {
   // ---- elections -----------------------------------------------------------------------------
 
   hup(kind: CampaignKind): void {
+    this.wake('campaign');
     if (this.role === 'Leader') return;
     if (kind !== 'transfer' && this.cfg.readOnlyOption === 'lease-based' && !this.trk.isSingleton() && this.isInLease()) {
       // This node may have acked the current leader's lease: its own vote plus one from a voter
@@ -383,6 +402,16 @@ export class Raft {
   // ---- step ----------------------------------------------------------------------------------
 
   step(m: Message): StepResult {
+    if (m.type === 'MsgHeartbeat' && isQuiesceContext(m.context) && this.acceptsQuiesce(m)) {
+      this.enterQuietAsFollower(m);
+      return STEP_OK;
+    }
+    if (this.quiet) {
+      // Dropped, not processed: a heartbeat answer from a follower in Probe would otherwise make
+      // a quiet leader send an append (and wake everyone). Waking resets what they would update.
+      if (this.absorbsWhileQuiet(m)) return STEP_OK;
+      this.wake(wakeCauseOf(m));
+    }
     if (m.term === 0) {
       // local message (or a proposal / read forwarded without a term)
     } else if (m.term > this.term) {
@@ -854,7 +883,7 @@ export class Raft {
    * transfer began. Followers that acked it refuse votes for electionTick of their own ticks.
    */
   leaseValid(): boolean {
-    if (this.role !== 'Leader' || this.leadTransferee !== NONE) return false;
+    if (this.role !== 'Leader' || this.leadTransferee !== NONE || this.quiet) return false;
     const acked = this.trk.quorumValue((id) => (id === this.id ? this.tickCount : this.trk.progress.get(id)?.leaseAckTick));
     return acked > this.leaseFloorTick && this.tickCount - acked < this.cfg.electionTick - 1;
   }
@@ -903,6 +932,118 @@ export class Raft {
     this.leadTransferee = NONE;
   }
 
+  // ---- quiet mode (quiesce.ts) ----------------------------------------------------------------
+
+  /**
+   * Whether this leader may go quiet: nothing in flight anywhere. Every entry is committed,
+   * applied and durable on every member (voters and learners), every member was heard from
+   * recently, and no read, conf change or leader transfer is pending. RawNode adds "no Ready
+   * outstanding or waiting".
+   */
+  quiesceCheck(): QuiesceCheck {
+    if (this.role !== 'Leader') return { kind: 'notLeader' };
+    if (this.quiet) return { kind: 'alreadyQuiet' };
+    if (this.leadTransferee !== NONE) return { kind: 'leaderTransferring', transfereeId: this.leadTransferee };
+    const reads = this.readOnly.size() + this.pendingReadIndexMessages.length;
+    if (reads > 0 || this.readIndexHeartbeatPending) return { kind: 'readsPending', count: reads };
+    const log = this.raftLog;
+    if (this.pendingConfIndex > log.applied) return { kind: 'confChangePending', pendingConfIndex: this.pendingConfIndex, applied: log.applied };
+    const lastIndex = log.lastIndex();
+    if (log.committed !== lastIndex) return { kind: 'entriesUncommitted', committed: log.committed, lastIndex };
+    if (log.applied !== log.committed) return { kind: 'entriesUnapplied', applied: log.applied, committed: log.committed };
+    for (const [id, pr] of this.trk.progress) {
+      if (pr.match !== lastIndex) return { kind: 'peerBehind', peerId: id, match: pr.match, lastIndex };
+      if (id !== this.id && !pr.recentActive) return { kind: 'peerInactive', peerId: id };
+    }
+    return QUIESCE_OK;
+  }
+
+  /**
+   * Goes quiet if quiesceCheck() allows: one last heartbeat to every member, marked quiesce and
+   * carrying our last entry (commit = last index, logTerm = last term) so that only a follower
+   * whose log ends exactly there goes quiet. We do not learn who did: a follower that refuses
+   * answers, and its answer wakes us (the host then tries again later).
+   */
+  quiesce(): QuiesceCheck {
+    const check = this.quiesceCheck();
+    if (check.kind !== 'ok') return check;
+    const lastTerm = this.raftLog.lastTerm();
+    for (const [id, pr] of this.trk.progress) {
+      if (id === this.id) continue;
+      // commit = min(match, committed) as for any heartbeat; here both equal the last index.
+      const commit = Math.min(pr.match, this.raftLog.committed);
+      this.send({ type: 'MsgHeartbeat', to: id, commit, logTerm: lastTerm, context: QUIESCE_CONTEXT, index: this.tickCount });
+    }
+    this.quiet = true;
+    this.log.debug({ id: this.id, term: this.term, lastIndex: this.raftLog.lastIndex() }, 'quiesced');
+    return check;
+  }
+
+  /**
+   * A follower goes quiet on a quiesce heartbeat only from the leader it already follows, in its
+   * own term, when its log ends exactly at the leader's last entry. Anything else is an ordinary
+   * heartbeat (answered, which wakes the leader): a stale or reordered quiesce heartbeat, one
+   * from a leader we do not know yet, or one that reaches us while we lack entries.
+   */
+  private acceptsQuiesce(m: Message): boolean {
+    if (this.role !== 'Follower' || m.term !== this.term || this.lead !== m.from) return false;
+    const log = this.raftLog;
+    if (log.pendingSnapshot() !== undefined) return false;
+    return m.commit === log.lastIndex() && m.logTerm === log.lastTerm();
+  }
+
+  private enterQuietAsFollower(m: Message): void {
+    this.electionElapsed = 0;
+    this.heardFromLeader();
+    this.raftLog.commitTo(m.commit);
+    if (!this.quiet) this.log.debug({ id: this.id, term: this.term, lead: this.lead, lastIndex: m.commit }, 'quiesced as follower');
+    this.quiet = true;
+    // No answer: an answer would wake the leader.
+  }
+
+  /**
+   * While quiet, a leader drops acknowledgements that change nothing — answers to heartbeats
+   * and appends sent before it went quiet, still in flight — instead of waking for them (else
+   * every leader would wake right after quiescing). Only when the follower already holds our
+   * last entry; a heartbeat answer echoing the quiesce marker (a refusal, or a follower the host
+   * woke) always wakes us.
+   */
+  private absorbsWhileQuiet(m: Message): boolean {
+    if (this.role !== 'Leader' || m.term !== this.term || m.reject) return false;
+    if (m.type !== 'MsgHeartbeatResp' && m.type !== 'MsgAppResp') return false;
+    if (m.type === 'MsgHeartbeatResp' && isQuiesceContext(m.context)) return false;
+    const pr = this.trk.progress.get(m.from);
+    const lastIndex = this.raftLog.lastIndex();
+    if (pr === undefined || pr.match !== lastIndex) return false;
+    return m.type === 'MsgHeartbeatResp' || m.index <= lastIndex;
+  }
+
+  /**
+   * Leaves quiet mode. A leader heartbeats at once (waking its followers), counts no follower as
+   * active until it hears from it again, and serves no lease read until a quorum acks a heartbeat
+   * stamped after now: its lease clock stood still while it slept. A follower restarts its
+   * election timer with a fresh random timeout and asks its leader to wake, so that a leader
+   * that is alive reasserts itself before anyone campaigns.
+   */
+  wake(cause: WakeCause): void {
+    if (!this.quiet) return;
+    this.quiet = false;
+    this.electionElapsed = 0;
+    this.log.debug({ id: this.id, term: this.term, role: this.role, cause }, 'woke');
+    if (this.role === 'Leader') {
+      this.heartbeatElapsed = 0;
+      this.leaseFloorTick = Math.max(this.leaseFloorTick, this.tickCount);
+      for (const [id, pr] of this.trk.progress) if (id !== this.id) pr.recentActive = false;
+      this.bcastHeartbeat();
+      return;
+    }
+    this.resetRandomizedElectionTimeout();
+    // Whatever woke us (the host, a client, a peer's campaign, a heartbeat delayed from before
+    // the sleep), our leader may still be asleep: ask it to wake, so that a live leader reasserts
+    // itself at once instead of after our election timeout.
+    if (this.lead !== NONE) this.send({ type: 'MsgHeartbeatResp', to: this.lead, context: QUIESCE_CONTEXT });
+  }
+
   // ---- persistence and application callbacks (from RawNode.advance) ---------------------------
 
   /** The caller made entries up to (index, term) durable. */
@@ -942,6 +1083,8 @@ export class Raft {
 
   /** Applies a committed membership change; returns the resulting membership. */
   applyConfChange(cc: ConfChange): ConfState | { kind: 'refused'; reason: string } {
+    // Membership changed: a leader must reach its new members, a follower re-arm its timer.
+    this.wake('confChange');
     const r = changeFor(this.trk, this.raftLog.lastIndex(), cc);
     if (r.kind === 'refused') {
       this.log.warn({ id: this.id, reason: r.reason }, 'conf change refused at apply');
@@ -981,6 +1124,11 @@ export class Raft {
     const log = this.raftLog;
     invariant(log.applied <= log.committed, () => `node ${this.id}: applied ${log.applied} > committed ${log.committed}`);
     invariant(log.committed <= log.lastIndex(), () => `node ${this.id}: committed ${log.committed} > last index ${log.lastIndex()}`);
+    if (this.quiet) {
+      invariant(this.role === 'Leader' || this.role === 'Follower', () => `node ${this.id}: quiet as ${this.role}`);
+      invariant(this.role !== 'Leader' || log.committed === log.lastIndex(), () => `node ${this.id}: quiet leader with uncommitted entries (commit ${log.committed}, last ${log.lastIndex()})`);
+      invariant(this.role !== 'Follower' || this.lead !== NONE, () => `node ${this.id}: quiet follower without a leader`);
+    }
     if (this.role === 'Leader') {
       invariant(this.lead === this.id, () => `node ${this.id}: leader without lead = self`);
       this.trk.checkConsistent();

@@ -5,6 +5,7 @@ import { invariant } from '../common/pure.js';
 import { type Config, type ConfigInput, makeConfig } from './config.js';
 import { encodeConfChange } from './confchange-codec.js';
 import { Raft, type CampaignKind } from './raft.js';
+import { type QuiesceCheck } from './quiesce.js';
 import { type ProposeResult, type StepResult, STEP_OK } from './results.js';
 import { confStateOf } from './tracker.js';
 import {
@@ -66,6 +67,8 @@ export interface Status {
   readonly applied: number;
   readonly lastIndex: number;
   readonly leadTransferee: NodeId;
+  /** Quiet mode: the host may stop ticking this group (README "Quiet mode"). */
+  readonly isQuiet: boolean;
   readonly confState: ConfState;
   /** Followers' progress; only on a leader. */
   readonly progress: ReadonlyMap<NodeId, ProgressStatus> | undefined;
@@ -94,9 +97,47 @@ export class RawNode {
 
   // ---- inputs --------------------------------------------------------------------------------
 
-  /** Advances logical time by one tick. Allocates nothing on an idle follower. */
+  /** Advances logical time by one tick. Allocates nothing on an idle follower; does nothing while quiet. */
   tick(): void {
     this.raft.tick();
+  }
+
+  /**
+   * Whether this leader may go quiet now (see quiesce()): `ok`, or the first blocker found.
+   * Cheap when blocked early; O(members) otherwise.
+   */
+  quiesceCheck(): QuiesceCheck {
+    if (this.outstanding !== undefined || this.hasReady()) return { kind: 'readyPending' };
+    return this.raft.quiesceCheck();
+  }
+
+  /**
+   * Puts this leader's group to sleep if quiesceCheck() allows: the next Ready carries one quiesce
+   * heartbeat per member, and from then tick() does nothing until the group wakes. Returns the
+   * check's result (`ok`: now quiet). Followers go quiet only if their log matches (they do not
+   * tell us), so a leader never assumes its followers sleep. Contract: while a group is quiet
+   * nobody in it starts an election — the host must wake() a quiet follower when it suspects its
+   * leader is gone (the leader's store down or unreachable).
+   */
+  quiesce(): QuiesceCheck {
+    const check = this.quiesceCheck();
+    if (check.kind !== 'ok') return check;
+    return this.raft.quiesce();
+  }
+
+  /**
+   * Wakes a quiet node (no-op when awake): a leader heartbeats at once; a follower re-arms its
+   * election timer and asks its leader to wake. Every other input (a message other than a quiesce
+   * heartbeat the node accepts or an acknowledgement that changes nothing, a proposal, a read,
+   * a transfer, a campaign, applying a conf change) wakes the node by itself.
+   */
+  wake(): void {
+    this.raft.wake('host');
+  }
+
+  /** Whether the group is quiet here: tick() does nothing and the host may skip ticking it. */
+  get isQuiet(): boolean {
+    return this.raft.quiet;
   }
 
   /** Starts an election now (pre-vote first if configured). */
@@ -286,6 +327,7 @@ export class RawNode {
       applied: r.raftLog.applied,
       lastIndex: r.raftLog.lastIndex(),
       leadTransferee: r.leadTransferee,
+      isQuiet: r.quiet,
       confState: confStateOf(r.trk.config),
       progress,
     };

@@ -4,8 +4,9 @@
 // slow storage, reads at every node that believes it leads, lease reads, membership changes —
 // learners, joint configurations held for many ticks, removal of the leader — and leader
 // transfers under faults; 15% of seeds are membership churn: back-to-back single-step changes,
-// lagging applies and partitions right after a conf change commits), each with a safety phase and a liveness phase that must converge and
-// answer its reads. The sweep's coverage counters must all be non-zero. FLOTILLA_SIM_SEEDS=N
+// lagging applies and partitions right after a conf change commits; ~30% run quiet mode — hosts
+// quiesce leaders whenever allowed and wake sleepers under faults, see raft-sim-quiet.test.ts),
+// each with a safety phase and a liveness phase that must converge and answer its reads. The sweep's coverage counters must all be non-zero. FLOTILLA_SIM_SEEDS=N
 // runs N more seeds after those. A failure prints the seed and a one-line replay command.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,6 +21,7 @@ const FREQUENT_COVERAGE: Partial<Record<keyof SimCoverage, number>> = {
   readsWithLeases: 5, restartsWithLeases: 20, messagesDuringWrite: 1, ticksDuringWrite: 1, crashesWithWriteInFlight: 20,
   confChanges: 20, jointConfigs: 100, transfers: 20, snapshotsInstalled: 20, partitions: 20, readsAtDeposedLeaders: 200,
   readsAtAbortedTransferLeaders: 100, churnSeeds: 20, confChangeWhilePrevUnapplied: 50, partitionsAfterConfCommit: 50,
+  quietSeeds: 5, quiesces: 5, followersQuiesced: 5, wakesLeaderUnreachable: 20,
 };
 
 function failureText(r: Extract<SimResult, { ok: false }>): string {

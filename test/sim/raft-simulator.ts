@@ -8,6 +8,15 @@
 // safety, vote safety, log matching, the commit rule, leader completeness, state-machine safety
 // and linearizable reads.
 //
+// Quiet mode (hibernation, issue 20): in a share of seeds (all with `quiet: 'always'`) the hosts
+// quiesce a leader whenever the library allows, skip ticking quiet nodes, wake random quiet
+// nodes, and — the policy the library's contract requires — wake a quiet follower once they learn
+// its leader's process is down, restarted or cut off from it. The client goes idle for stretches
+// so groups really sleep, and a sleeping leader is sometimes cut off on its own. Extra checks: a
+// quiet leader never has a lease, tick() on a quiet node changes nothing, a leader exists within
+// LEADER_AFTER_HEAL_TICKS_MAX of healing, and every proposal made after healing to the leader
+// that then converges (directly or forwarded by a follower, quiet or not) commits.
+//
 // Persistence follows the servers' loop (placement-driver/raft-node.ts over raft-log.ts): ready()
 // → send `messages` → start an atomic write → (ticks run and messages arrive meanwhile; no second
 // Ready until this one is advanced) → the write lands in storage → send `persistedMessages` →
@@ -25,6 +34,7 @@ import {
   NONE,
   RawNode,
   decodeConfChange,
+  isQuiesceContext,
 } from '../../raft/index.js';
 import { type Rng, createRng } from '../../common/pure.js';
 
@@ -36,6 +46,8 @@ export interface SimOptions {
   readonly livenessTicks?: number;
   /** Collect a textual trace (for determinism checks and debugging). */
   readonly trace?: boolean;
+  /** Quiet mode: in a share of seeds chosen by the seed ('seeded', the default), in all, or none. */
+  readonly quiet?: 'seeded' | 'always' | 'off';
 }
 
 /**
@@ -108,6 +120,36 @@ export interface SimCoverage {
   configsTwoApart: number;
   /** Partitions started right after the leader saw a conf change commit. */
   partitionsAfterConfCommit: number;
+  /** Seeds with quiet mode on. */
+  quietSeeds: number;
+  /** Leaders that went quiet (quiesce() accepted). */
+  quiesces: number;
+  /** Followers that went quiet on a quiesce heartbeat. */
+  followersQuiesced: number;
+  /** Quiesce heartbeats a follower refused (it stayed awake and answered). */
+  quiesceRefused: number;
+  /** Node-ticks the hosts skipped because the node was quiet. */
+  quietTicks: number;
+  /** Quiet nodes woken by the host at random (a host's own reasons). */
+  hostWakes: number;
+  /** Quiet followers woken by the host because their leader was down, restarted or cut off. */
+  wakesLeaderUnreachable: number;
+  /** Proposals made at a quiet node. */
+  proposalsAtQuiet: number;
+  /** Reads issued at a quiet leader. */
+  readsAtQuietLeaders: number;
+  /** Reads issued at a quiet leader while a newer term has a leader. */
+  readsAtQuietDeposedLeaders: number;
+  /** Leaders elected while a leader of an older term slept. */
+  electionsPastQuietLeader: number;
+  /** A quiet leader cut off on its own. */
+  quietLeaderIsolations: number;
+  /** Crashes of a quiet node. */
+  crashesWhileQuiet: number;
+  /** Quiet-mode seeds whose group was quiet when healing began (liveness from sleep). */
+  healsWhileQuiet: number;
+  /** Proposals made after healing that the liveness check required to commit. */
+  livenessProposalsRequired: number;
 }
 
 function emptyCoverage(): SimCoverage {
@@ -120,6 +162,9 @@ function emptyCoverage(): SimCoverage {
     explicitJointLeaves: 0, learnersAdded: 0, learnersPromoted: 0, learnersRemoved: 0, leaderRemovals: 0,
     transfers: 0, transfersDuringJoint: 0, abortedTransfers: 0, snapshotsInstalled: 0,
     churnSeeds: 0, confChangeWhilePrevUnapplied: 0, configsTwoApart: 0, partitionsAfterConfCommit: 0,
+    quietSeeds: 0, quiesces: 0, followersQuiesced: 0, quiesceRefused: 0, quietTicks: 0, hostWakes: 0, wakesLeaderUnreachable: 0,
+    proposalsAtQuiet: 0, readsAtQuietLeaders: 0, readsAtQuietDeposedLeaders: 0, electionsPastQuietLeader: 0,
+    quietLeaderIsolations: 0, crashesWhileQuiet: 0, healsWhileQuiet: 0, livenessProposalsRequired: 0,
   };
 }
 
@@ -134,7 +179,7 @@ export function newCoverage(): SimCoverage {
   return emptyCoverage();
 }
 
-export type SimStats = SimCoverage & { readonly nodes: number };
+export type SimStats = SimCoverage & { readonly nodes: number; readonly leaderAfterHealTicks: number };
 
 export type SimResult =
   | { readonly ok: true; readonly seed: number; readonly stats: SimStats; readonly traceHash: number; readonly trace: readonly string[] }
@@ -225,6 +270,8 @@ interface SimNode {
   /** Paused (frozen process) until this tick; its owed ticks are replayed on resume. */
   pausedUntil: number;
   pausedTicks: number;
+  /** Times paused so far (a proposal forwarded to a leader that is paused later may be lost). */
+  pauseCount: number;
   /** Term in which a transfer was requested of this leader, and whether it was seen aborted. */
   transferTerm: number;
   abortedTransferTerm: number;
@@ -244,6 +291,11 @@ interface SimNode {
   applyBatchBytes: number;
   /** Per tick, chance that a load of evicted entries completes (churn: some disks are slow). */
   loadRate: number;
+  /** Restarts so far: a host sees a peer's process restart (store liveness epochs). */
+  incarnation: number;
+  /** Quiet follower: its leader and that leader's incarnation when it went quiet. */
+  quietLeader: NodeId;
+  quietLeaderIncarnation: number;
 }
 
 interface InFlight {
@@ -264,6 +316,18 @@ interface PendingRead {
   readonly liveness: boolean;
   /** Answered within readIndex() itself (a lease, or a group of one): no heartbeat round owed. */
   readonly answeredAtOnce: boolean;
+}
+
+/** A proposal made after healing, and what it takes for it to be owed a commit. */
+interface LivenessProposal {
+  readonly leaderId: NodeId;
+  readonly term: number;
+  readonly at: number;
+  /** The leader's pause count then: a pause since may lose a forwarded proposal. */
+  readonly pauses: number;
+  /** The follower that forwarded it (NONE: appended at the leader), and its incarnation then. */
+  readonly forwarder: NodeId;
+  readonly forwarderIncarnation: number;
 }
 
 interface FaultParams {
@@ -307,6 +371,24 @@ interface FaultParams {
   readonly partitionAfterConfCommitRate: number;
 }
 
+/**
+ * Quiet-mode parameters, drawn from a generator of their own so that seeds without quiet mode
+ * replay exactly as before it existed.
+ */
+interface QuietParams {
+  /** Per delivery round, chance that a leader's host tries quiesce() (it succeeds only when allowed). */
+  readonly quiesceRate: number;
+  /** Per tick, chance that the host wakes a random quiet node for reasons of its own. */
+  readonly hostWakeRate: number;
+  /** Per tick, chance that a host notices a quiet follower's leader is down, restarted or cut off. */
+  readonly suspectRate: number;
+  /** Per tick, chance that the client goes idle (no requests) for a stretch, so groups sleep. */
+  readonly idleRate: number;
+  readonly idleTicksMax: number;
+  /** Per tick, chance that a quiet leader is cut off on its own for several election timeouts. */
+  readonly isolateQuietLeaderRate: number;
+}
+
 const ELECTION_TICK = 10;
 const HEARTBEAT_TICK = 2;
 const MAX_NODE_IDS = 9;
@@ -316,6 +398,14 @@ const MAX_NODE_IDS_CHURN = 40;
 const REPLAY_TICKS_MAX = ELECTION_TICK * 4;
 /** A read at the converged leader, issued this long before convergence, must have been answered. */
 const READ_ANSWER_TICKS_MAX = 3 * ELECTION_TICK;
+/**
+ * After healing, a leader no other running node's term exceeds must exist within this many
+ * ticks. Budget: crashed nodes restart at once; a host notices an unreachable leader within a few
+ * ticks (suspectRate ≥ 0.2 per tick); a woken follower waits out its frozen leader lease (one
+ * election timeout) and its randomized timeout (< 2), then pre-vote and vote rounds; split votes
+ * repeat that. Measured: see test/sim/raft-sim-quiet.test.ts.
+ */
+export const LEADER_AFTER_HEAL_TICKS_MAX = 20 * ELECTION_TICK;
 
 export class Simulation {
   readonly seed: number;
@@ -335,7 +425,7 @@ export class Simulation {
   private traceHash = 0x811c9dc5;
   private faulty = true;
   /** Liveness phase after convergence: no new client requests. */
-  private quiet = false;
+  private clientsStopped = false;
 
   // ---- checker state ----
   private readonly leaderOfTerm = new Map<number, NodeId>();
@@ -370,6 +460,20 @@ export class Simulation {
   private readonly confIndexes: number[] = [];
 
   private readonly cov: SimCoverage = emptyCoverage();
+
+  // ---- quiet mode ----
+  /** Quiet-mode parameters; undefined: the hosts never quiesce. */
+  private readonly q: QuietParams | undefined;
+  private readonly quietRng: Rng;
+  /** Client requests pause until this tick (quiet seeds): the groups may sleep. */
+  private idleUntil = 0;
+  private healedAt = 0;
+  /** First tick after healing at which a leader existed. */
+  private leaderAfterHealAt = -1;
+  /** Proposals made after healing: payload → where it went and what it got. */
+  private readonly livenessProposals = new Map<string, LivenessProposal>();
+  /** Payloads of applied entries made after healing. */
+  private readonly appliedLivenessPayloads = new Set<string>();
 
   private readonly safetyTicks: number;
   private readonly livenessTicks: number;
@@ -426,6 +530,21 @@ export class Simulation {
       partitionAfterConfCommitRate: churn ? r.nextFloat() : 0,
     };
     if (churn) this.cov.churnSeeds++;
+    // Quiet mode draws from its own generator: seeds without it replay exactly as before.
+    this.quietRng = createRng(opts.seed * 7 + 0x5eed);
+    const qr = this.quietRng;
+    const quietOn = opts.quiet === 'always' || (opts.quiet !== 'off' && qr.chance(0.3));
+    this.q = quietOn
+      ? {
+          quiesceRate: 0.2 + qr.nextFloat() * 0.8,
+          hostWakeRate: qr.chance(0.3) ? 0 : qr.nextFloat() * 0.03,
+          suspectRate: 0.2 + qr.nextFloat() * 0.6,
+          idleRate: 0.02 + qr.nextFloat() * 0.1,
+          idleTicksMax: ELECTION_TICK * (2 + qr.nextInt(8)),
+          isolateQuietLeaderRate: qr.chance(0.3) ? 0 : qr.nextFloat() * 0.05,
+        }
+      : undefined;
+    if (quietOn) this.cov.quietSeeds++;
     this.safetyTicks = opts.safetyTicks ?? 250;
     // Generous: a seed with one entry per append and one append in flight drains a long backlog
     // slowly once healed (converged seeds stop early, so this costs only the slow ones).
@@ -449,6 +568,7 @@ export class Simulation {
     this.maxCommit = 1;
     this.commitSeenInTerm[1] = 1;
     this.tr(`seed ${this.seed} nodes ${nodeCount} params ${JSON.stringify(this.p)}`);
+    if (this.q !== undefined) this.tr(`quiet mode ${JSON.stringify(this.q)}`);
   }
 
   private tr(line: string): void {
@@ -464,6 +584,7 @@ export class Simulation {
       writeDelayMax: this.p.churn ? this.rng.nextInt(10) - 1 : this.p.writeDelayMax, confCommitSeen: 0,
       applyBatchBytes: this.p.churn && this.rng.chance(0.5) ? 1 + this.rng.nextInt(64) : 0,
       loadRate: this.p.churn && this.rng.chance(0.5) ? 0.02 + this.rng.nextFloat() * 0.2 : 0.5,
+      incarnation: 0, quietLeader: NONE, quietLeaderIncarnation: 0, pauseCount: 0,
     };
     this.nodes.set(id, node);
     this.start(node);
@@ -505,6 +626,7 @@ export class Simulation {
     if (raw === undefined) return;
     this.tr(`crash ${node.id}`);
     node.crashedAsLeader = raw.role === 'Leader';
+    if (raw.isQuiet) this.cov.crashesWhileQuiet++;
     if (node.crashedAsLeader) this.cov.leaderCrashes++;
     const w = node.write;
     if (w !== undefined) {
@@ -596,7 +718,9 @@ export class Simulation {
     if (to.write !== undefined) this.cov.messagesDuringWrite++;
     if (this.traceOn) this.tr(`${m.from}->${m.to} ${m.type} t${m.term} i${m.index}/${m.logTerm} c${m.commit} n${m.entries.length}${m.reject ? ' rej' : ''}`);
     else this.traceHash = fnvInt(fnvInt(fnvInt(this.traceHash, m.from * 16 + m.to), m.term), m.index);
+    const wasQuiet = raw.isQuiet;
     raw.step(m);
+    if (m.type === 'MsgHeartbeat' && isQuiesceContext(m.context)) this.observeQuiesceHeartbeat(to, m, wasQuiet);
     if (m.type === 'MsgHeartbeat' && raw.term === m.term) {
       // A heartbeat of term T accepted in term T: the receiver vouches for the sender's leadership at sentAt.
       const key = `${m.from}|${m.term}|${m.to}`;
@@ -705,7 +829,10 @@ export class Simulation {
       if (e.type !== 'Normal') this.confIndexes.push(e.index);
     }
     if (e.index > this.maxApplied) this.maxApplied = e.index;
-    if (e.type === 'Normal') return false;
+    if (e.type === 'Normal') {
+      if (e.data.length > 0 && e.data[e.data.length - 1] === 0x4c /* 'L': made after healing */) this.appliedLivenessPayloads.add(bytesKey(e.data));
+      return false;
+    }
     const d = decodeConfChange(e.data);
     if (d.kind !== 'ok') violation(`node ${n.id}: undecodable conf change at ${e.index}: ${d.reason}`);
     const raw = n.raw;
@@ -776,6 +903,13 @@ export class Simulation {
         if (term > this.maxLeaderTerm) this.maxLeaderTerm = term;
         this.cov.elections++;
         this.tr(`${n.id} leads term ${term}`);
+        for (const o of this.nodes.values()) {
+          if (o.raw?.isQuiet === true && o.raw.role === 'Leader' && o.raw.term < term) {
+            this.cov.electionsPastQuietLeader++;
+            this.tr(`${n.id} leads term ${term} while ${o.id}, leader of term ${o.raw.term}, sleeps`);
+            break;
+          }
+        }
         this.checkLeaderCompleteness(n);
       }
     }
@@ -959,6 +1093,29 @@ export class Simulation {
     }
   }
 
+  /**
+   * A read answered at once from a lease: in real (simulated) time, a quorum of every half of the
+   * leader's configuration accepted, in its term, a heartbeat it sent less than an election
+   * timeout ago — the lease's premise, judged from deliveries rather than from the leader's own
+   * tick stamps (which stop while a group sleeps; found by planting a lease floor off by one).
+   */
+  private checkLeaseRead(n: SimNode, key: string): void {
+    const raw = n.raw;
+    if (raw === undefined) return;
+    const cfg = raw.raft.trk.config;
+    const since = this.now - ELECTION_TICK;
+    for (const half of [cfg.incoming, cfg.outgoing]) {
+      if (half.size === 0) continue;
+      let confirmed = 0;
+      for (const id of half) {
+        if (id === n.id || (this.heartbeatSentAt.get(`${n.id}|${raw.term}|${id}`) ?? -1) > since) confirmed++;
+      }
+      if (confirmed * 2 <= half.size) {
+        violation(`lease read: leader ${n.id} of term ${raw.term} answered read ${key} at once at tick ${this.now} with only ${confirmed} of {${[...half].join(',')}} having accepted a heartbeat sent after tick ${since}`);
+      }
+    }
+  }
+
   // ---- client and nemesis actions ------------------------------------------------------------
 
   private propose(): void {
@@ -968,7 +1125,27 @@ export class Simulation {
     const batch = 1 + this.rng.nextInt(3);
     const datas: Uint8Array[] = [];
     for (let i = 0; i < batch; i++) datas.push(enc.encode(`p${this.nextProposalId++}${this.faulty ? '' : 'L'}`));
-    raw.proposeBatch(datas);
+    if (raw.isQuiet) this.cov.proposalsAtQuiet++;
+    const wasTransferring = raw.raft.leadTransferee !== NONE;
+    const r = raw.proposeBatch(datas);
+    if (this.faulty) return;
+    this.tr(`propose ${datas.map(bytesKey).join(',')} at ${target?.id ?? NONE}: ${r.kind}${r.kind === 'forwarded' ? ` to ${r.leaderId}` : ''}`);
+    // Liveness: a proposal the leader appended must commit unless that leader loses its term; one
+    // a follower forwarded, too, unless the leader was transferring or is paused since, or the
+    // follower crashed or left the group before sending it (the message is lost then, which raft
+    // allows: clients retry).
+    let leaderId: NodeId = NONE;
+    let forwarder: SimNode | undefined;
+    if (r.kind === 'ok') leaderId = target?.id ?? NONE;
+    else if (r.kind === 'forwarded' && !wasTransferring) {
+      const l = this.nodes.get(r.leaderId);
+      if (l !== undefined && this.isRunning(l) && l.raw?.raft.leadTransferee === NONE) leaderId = r.leaderId;
+      forwarder = target;
+    }
+    if (leaderId === NONE) return;
+    const pauses = this.nodes.get(leaderId)?.pauseCount ?? 0;
+    const p = { leaderId, term: raw.term, at: this.now, pauses, forwarder: forwarder?.id ?? NONE, forwarderIncarnation: forwarder?.incarnation ?? 0 };
+    for (const d of datas) this.livenessProposals.set(bytesKey(d), p);
   }
 
   /** Reads at every node that believes it leads (deposed ones included), or at a random node. */
@@ -998,6 +1175,10 @@ export class Simulation {
     let floor = this.maxCommit;
     for (const o of this.nodes.values()) if (o.raw !== undefined) floor = Math.max(floor, o.raw.raft.raftLog.committed);
     const atLeader = raw.role === 'Leader';
+    if (atLeader && raw.isQuiet) {
+      this.cov.readsAtQuietLeaders++;
+      if (this.maxLeaderTerm > raw.term) this.cov.readsAtQuietDeposedLeaders++;
+    }
     const leaseValid = atLeader && raw.isLeaseValid();
     const r = raw.readIndex(enc.encode(key));
     if (r.kind !== 'ok' && r.kind !== 'forwarded') return;
@@ -1005,6 +1186,7 @@ export class Simulation {
     this.pendingReads.set(key, { node: n.id, term: raw.term, issuedAt: this.now, floor, atLeader, liveness: !this.faulty, answeredAtOnce });
     if (this.p.leaseReads) this.cov.readsWithLeases++;
     if (!atLeader) return;
+    if (answeredAtOnce && this.p.leaseReads) this.checkLeaseRead(n, key);
     this.cov.readsAtLeaders++;
     if (leaseValid && answeredAtOnce) this.cov.leaseReadsServed++;
     if (this.maxLeaderTerm > raw.term) {
@@ -1272,12 +1454,14 @@ export class Simulation {
   private pause(n: SimNode): void {
     n.pausedUntil = this.now + 1 + this.rng.nextInt(3 * ELECTION_TICK);
     n.pausedTicks = 0;
+    n.pauseCount++;
     this.cov.pauses++;
     this.tr(`pause ${n.id} until ${n.pausedUntil}`);
   }
 
   private restart(n: SimNode): void {
     this.tr(`restart ${n.id}`);
+    n.incarnation++;
     this.cov.restarts++;
     if (this.p.leaseReads) {
       this.cov.restartsWithLeases++;
@@ -1321,6 +1505,12 @@ export class Simulation {
         if (n.write !== undefined) this.cov.ticksDuringWrite += owed;
         continue;
       }
+      if (raw.isQuiet) {
+        // The host skips quiet groups; now and then it ticks one anyway, which must change nothing.
+        this.cov.quietTicks++;
+        if (this.quietRng.chance(0.1)) this.checkQuietTick(n, raw);
+        continue;
+      }
       if (n.write !== undefined) this.cov.ticksDuringWrite++;
       raw.tick();
       this.checkCommitDurable(n);
@@ -1332,12 +1522,15 @@ export class Simulation {
     this.cov.ticks++;
     if (this.faulty) {
       this.nemesis();
-      if (this.rng.chance(this.p.proposeRate)) this.propose();
-      if (this.rng.chance(this.p.readRate)) this.read();
-      this.readAtDeposedLeaders();
-      if (this.p.confChangeRate > 0 && !this.p.churn && this.rng.chance(this.p.confChangeRate)) this.confChange();
-      if (this.p.transferRate > 0 && this.rng.chance(this.p.transferRate)) this.transfer();
-    } else if (!this.quiet) {
+      if (this.q !== undefined) this.quietNemesis(this.q);
+      if (!this.clientIdle()) {
+        if (this.rng.chance(this.p.proposeRate)) this.propose();
+        if (this.rng.chance(this.p.readRate)) this.read();
+        this.readAtDeposedLeaders();
+        if (this.p.confChangeRate > 0 && !this.p.churn && this.rng.chance(this.p.confChangeRate)) this.confChange();
+        if (this.p.transferRate > 0 && this.rng.chance(this.p.transferRate)) this.transfer();
+      }
+    } else if (!this.clientsStopped) {
       if (this.rng.chance(0.1)) this.propose();
       if (this.rng.chance(0.2)) this.read();
       // Leave a joint configuration the simulator entered explicitly.
@@ -1352,8 +1545,131 @@ export class Simulation {
       if (churn) this.churnHooks();
       this.processReadies();
       if (churn) this.churnHooks();
+      if (this.q !== undefined) this.hostQuietPolicy(this.q);
     }
+    if (this.q !== undefined) this.checkQuietInvariants();
     if (this.p.churn) this.observeConfigSpread();
+  }
+
+  // ---- quiet mode: the hosts' policy and its checks -------------------------------------------
+
+  /** Quiet seeds: the client goes idle for stretches so that groups get to sleep. */
+  private clientIdle(): boolean {
+    const q = this.q;
+    if (q === undefined) return false;
+    if (this.now < this.idleUntil) return true;
+    if (!this.quietRng.chance(q.idleRate)) return false;
+    this.idleUntil = this.now + 1 + this.quietRng.nextInt(q.idleTicksMax);
+    this.tr(`client idle until ${this.idleUntil}`);
+    return true;
+  }
+
+  /** Faults aimed at sleeping groups: a quiet leader cut off on its own. */
+  private quietNemesis(q: QuietParams): void {
+    if (this.blocked.size > 0 || q.isolateQuietLeaderRate === 0 || !this.quietRng.chance(q.isolateQuietLeaderRate)) return;
+    const l = [...this.nodes.values()].find((n) => this.isRunning(n) && n.raw?.isQuiet === true && n.raw.role === 'Leader');
+    if (l === undefined) return;
+    for (const b of this.nodes.keys()) {
+      if (b === l.id) continue;
+      this.blocked.add(linkKey(l.id, b));
+      this.blocked.add(linkKey(b, l.id));
+    }
+    this.partitionHealAt = this.now + 2 * ELECTION_TICK + this.quietRng.nextInt(6 * ELECTION_TICK);
+    this.cov.quietLeaderIsolations++;
+    this.cov.partitions++;
+    this.tr(`quiet leader ${l.id} cut off until ${this.partitionHealAt}`);
+  }
+
+  /**
+   * The hosts, after every delivery round: a leader's host quiesces it when the library allows;
+   * a follower's host wakes it once it notices the leader it fell asleep under is down, paused,
+   * restarted or cut off from it (the contract: nobody in a quiet group campaigns by itself);
+   * and now and then a host wakes a quiet node for reasons of its own.
+   */
+  private hostQuietPolicy(q: QuietParams): void {
+    const qr = this.quietRng;
+    for (const n of this.nodes.values()) {
+      const raw = n.raw;
+      if (raw === undefined || !this.isRunning(n)) continue;
+      if (raw.role === 'Leader' && !raw.isQuiet) {
+        if (!qr.chance(q.quiesceRate)) continue;
+        if (raw.quiesce().kind === 'ok') {
+          this.cov.quiesces++;
+          this.tr(`${n.id} quiesced in term ${raw.term} at ${raw.raft.raftLog.lastIndex()}`);
+        }
+        continue;
+      }
+      if (!raw.isQuiet || raw.role !== 'Follower') continue;
+      if (this.leaderUnreachable(n) && qr.chance(q.suspectRate)) {
+        raw.wake();
+        this.cov.wakesLeaderUnreachable++;
+        this.tr(`host wakes ${n.id}: its leader ${n.quietLeader} is unreachable`);
+      }
+    }
+    if (q.hostWakeRate > 0 && qr.chance(q.hostWakeRate / 2)) {
+      const sleepers = [...this.nodes.values()].filter((n) => this.isRunning(n) && n.raw?.isQuiet === true);
+      const n = sleepers.length === 0 ? undefined : sleepers[qr.nextInt(sleepers.length)];
+      if (n !== undefined) {
+        n.raw?.wake();
+        this.cov.hostWakes++;
+        this.tr(`host wakes ${n.id}`);
+      }
+    }
+  }
+
+  /** What a store learns from store liveness and its transport: the leader's process is gone or cut off. */
+  private leaderUnreachable(n: SimNode): boolean {
+    const l = this.nodes.get(n.quietLeader);
+    if (l === undefined || l.removed || l.raw === undefined || l.pausedUntil !== 0) return true;
+    if (l.incarnation !== n.quietLeaderIncarnation) return true;
+    return this.blocked.has(linkKey(l.id, n.id)) || this.blocked.has(linkKey(n.id, l.id));
+  }
+
+  private observeQuiesceHeartbeat(to: SimNode, m: Message, wasQuiet: boolean): void {
+    const raw = to.raw;
+    if (raw === undefined) return;
+    if (!raw.isQuiet) {
+      this.cov.quiesceRefused++;
+      return;
+    }
+    if (!wasQuiet) {
+      this.cov.followersQuiesced++;
+      this.tr(`${to.id} quiet under leader ${m.from} of term ${m.term}`);
+    }
+    to.quietLeader = m.from;
+    to.quietLeaderIncarnation = this.nodes.get(m.from)?.incarnation ?? 0;
+  }
+
+  /** A tick on a quiet node must change nothing (the host may skip it). */
+  private checkQuietTick(n: SimNode, raw: RawNode): void {
+    const r = raw.raft;
+    const before = `${r.tickCount}/${r.electionElapsed}/${r.heartbeatElapsed}/${r.leaderContactElapsed}/${r.term}/${r.role}/${r.msgs.length}/${raw.isLeaseValid()}`;
+    raw.tick();
+    const after = `${r.tickCount}/${r.electionElapsed}/${r.heartbeatElapsed}/${r.leaderContactElapsed}/${r.term}/${r.role}/${r.msgs.length}/${raw.isLeaseValid()}`;
+    if (before !== after || !raw.isQuiet) violation(`quiet mode: a tick changed quiet node ${n.id}: ${before} -> ${after}`);
+  }
+
+  /** Lease reads are off while quiet. */
+  private checkQuietInvariants(): void {
+    for (const n of this.nodes.values()) {
+      const raw = n.raw;
+      if (raw === undefined || !raw.isQuiet) continue;
+      if (raw.role === 'Leader' && raw.isLeaseValid()) violation(`quiet mode: quiet leader ${n.id} of term ${raw.term} reports a valid lease`);
+    }
+  }
+
+  /** After healing, a leader that no running node's term exceeds exists within LEADER_AFTER_HEAL_TICKS_MAX. */
+  private checkLeaderAfterHeal(): void {
+    if (this.leaderAfterHealAt >= 0) return;
+    const l = this.leader();
+    if (l?.raw !== undefined && this.live().every((n) => (n.raw?.term ?? 0) <= (l.raw?.term ?? 0))) {
+      this.leaderAfterHealAt = this.now;
+      return;
+    }
+    if (this.now - this.healedAt > LEADER_AFTER_HEAL_TICKS_MAX) {
+      const status = [...this.nodes.values()].map((n) => (n.raw === undefined ? `${n.id}:down` : `${n.id}:${n.raw.role}/t${n.raw.term}${n.raw.isQuiet ? '/quiet' : ''}`));
+      violation(`liveness: no leader ${LEADER_AFTER_HEAL_TICKS_MAX} ticks after healing (${status.join(' ')})`);
+    }
   }
 
   private confChangeLeaveOnly(): void {
@@ -1367,6 +1683,8 @@ export class Simulation {
 
   private heal(): void {
     this.faulty = false;
+    this.healedAt = this.now;
+    if ([...this.nodes.values()].some((n) => n.raw?.isQuiet === true)) this.cov.healsWhileQuiet++;
     this.blocked.clear();
     for (const n of this.nodes.values()) {
       if (!n.removed && n.raw === undefined) this.restart(n);
@@ -1401,6 +1719,17 @@ export class Simulation {
     if (cs.votersOutgoing.length > 0) return false;
     const members = [...cs.voters, ...cs.learners];
     if (!members.every((id) => (this.nodes.get(id)?.sm.applied ?? 0) >= this.markerIndex)) return false;
+    // Every proposal made after healing to this leader in this term (directly, or forwarded while
+    // it could receive it) has committed.
+    let required = 0;
+    for (const [payload, p] of this.livenessProposals) {
+      if (p.leaderId !== l.id || p.term !== raw.term || p.pauses !== l.pauseCount) continue;
+      const f = p.forwarder === NONE ? undefined : this.nodes.get(p.forwarder);
+      if (f !== undefined && (f.removed || f.raw === undefined || f.incarnation !== p.forwarderIncarnation)) continue;
+      if (!this.appliedLivenessPayloads.has(payload)) return false;
+      required++;
+    }
+    this.cov.livenessProposalsRequired += required;
     return true;
   }
 
@@ -1427,7 +1756,7 @@ export class Simulation {
         waiting = true;
       }
       if (!waiting) return;
-      this.quiet = true;
+      this.clientsStopped = true;
       this.step();
     }
   }
@@ -1439,6 +1768,7 @@ export class Simulation {
       let ok = false;
       for (let i = 0; i < this.livenessTicks; i++) {
         this.step();
+        this.checkLeaderAfterHeal();
         if (this.converged()) {
           ok = true;
           this.drainReads();
@@ -1447,9 +1777,10 @@ export class Simulation {
       }
       if (!ok) {
         const status = [...this.nodes.values()].map((n) => (n.raw === undefined ? `${n.id}:down${n.removed ? '(removed)' : ''}` : `${n.id}:${n.raw.role}/t${n.raw.term}/c${n.raw.raft.raftLog.committed}/a${n.sm.applied}`));
-        violation(`liveness: no convergence within ${this.livenessTicks} ticks of healing (${status.join(' ')})`);
+        const owed = [...this.livenessProposals.keys()].filter((k) => !this.appliedLivenessPayloads.has(k));
+        violation(`liveness: no convergence within ${this.livenessTicks} ticks of healing (${status.join(' ')}; proposals not committed: ${owed.slice(0, 5).join(',')})`);
       }
-      return { ok: true, seed: this.seed, stats: { nodes: this.nodes.size, ...this.cov }, traceHash: this.traceHash, trace: this.trace };
+      return { ok: true, seed: this.seed, stats: { nodes: this.nodes.size, leaderAfterHealTicks: this.leaderAfterHealAt - this.healedAt, ...this.cov }, traceHash: this.traceHash, trace: this.trace };
     } catch (e) {
       const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
       const stack = e instanceof Error && !(e instanceof SimViolation) ? `\n${e.stack ?? ''}` : '';
