@@ -17,6 +17,7 @@ export const STORE_CONFIG_SCHEMA = {
   labels: field.list({ doc: 'location labels as key=value, comma-separated (e.g. zone=z1,host=h1)', default: [] }),
   raftTickMs: field.durationMs({ doc: 'raft tick interval', default: 100, min: 1, max: 10_000 }),
   raftElectionTicks: field.int({ doc: 'ticks without a leader before a region elects', default: 10, min: 2, max: 1_000 }),
+  raftQuietAfterTicks: field.int({ doc: 'a region whose leader saw no proposal or read for this many ticks goes quiet (hibernates: no ticks, no heartbeats) until traffic wakes it; 0: never', default: 20, min: 0, max: 1_000_000 }),
   raftHeartbeatTicks: field.int({ doc: 'ticks between a region leader\'s heartbeats', default: 2, min: 1, max: 1_000 }),
   regionSplitSize: field.bytes({ doc: 'a region leader splits its region past this approximate size on disk (flushed data), into pieces of about half of it', default: 96 * MiB, min: 1 }),
   regionSplitKeys: field.int({ doc: 'a region leader splits its region past this many keys (needs --region-key-count), into pieces of about half of it', default: 960_000, min: 1 }),

@@ -48,6 +48,7 @@ export class StoreMetrics {
   private readonly queueDepth: Gauge<'queue'>;
   private readonly regions: Gauge;
   private readonly leaders: Gauge;
+  private readonly quietRegions: Gauge;
   private readonly reads: Counter<'kind'>;
   private readonly raftLogEntries: Gauge;
   private readonly raftLogGc: Counter<'event'>;
@@ -80,6 +81,7 @@ export class StoreMetrics {
     this.queueDepth = new Gauge({ name: 'flotilla_store_queue_depth', help: 'Items waiting in each bounded queue of the store', labelNames: ['queue'], registers });
     this.regions = new Gauge({ name: 'flotilla_store_regions', help: 'Region peers hosted by this store', registers });
     this.leaders = new Gauge({ name: 'flotilla_store_leaders', help: "Region peers on this store that are leaders", registers });
+    this.quietRegions = new Gauge({ name: 'flotilla_store_quiet_regions', help: "This store's region replicas whose raft group is quiet (hibernating: not ticked, no heartbeats)", registers });
     this.reads = new Counter({ name: 'flotilla_store_reads_total', help: 'Linearizable read barriers by kind (lease, read-index)', labelNames: ['kind'], registers });
     this.raftLogEntries = new Gauge({ name: 'flotilla_store_raft_log_entries', help: "Raft log entries held (after the truncated index) across this store's regions", registers });
     this.raftLogGc = new Counter({
@@ -144,9 +146,10 @@ export class StoreMetrics {
     this.queueDepth.labels(queue).set(n);
   }
 
-  setRegionCounts(regions: number, leaders: number): void {
+  setRegionCounts(regions: number, leaders: number, quiet = 0): void {
     this.regions.set(regions);
     this.leaders.set(leaders);
+    this.quietRegions.set(quiet);
   }
 
   /** One raft log GC event; `entries` is what a compaction deleted (0 for the others). */

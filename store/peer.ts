@@ -46,6 +46,11 @@ const APPLIED_OK: ApplyResult = Object.freeze({ kind: 'ok' });
 export interface PeerRaftOptions {
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
+  /**
+   * A ready leader with no proposal or read for this many ticks puts its group to sleep (raft's
+   * quiet mode: no ticks, no heartbeats) when raft allows; 0 or absent: never.
+   */
+  readonly quietAfterTicks?: number;
 }
 
 /** What raft log GC reports (RaftStore counts it; the sim checks it happened). */
@@ -175,6 +180,8 @@ export class Peer {
   isRemoved = false;
   /** Work to run once the apply batch being built is written (a split's new peers). */
   private afterApplyWritten: (() => void)[] = [];
+  /** Ticks since the last proposal or read here (quiet mode: see tick()). */
+  private idleTicks = 0;
 
   constructor(readonly storage: PeerStorage, private readonly init: PeerInit) {
     this.region = init.region;
@@ -272,6 +279,7 @@ export class Peer {
   }
 
   private enqueue(p: QueuedProposal): void {
+    this.idleTicks = 0;
     this.queued.push(p);
     if (this.queued.length === 1) this.init.markDirty(this);
   }
@@ -351,6 +359,7 @@ export class Peer {
    */
   readBarrier(): Promise<'lease' | 'read-index'> {
     if (!this.isLeader) return Promise.reject(this.notLeader());
+    this.idleTicks = 0;
     if (this.init.isLeaseReadEnabled !== false && this.leaderReady && this.raw.isLeaseValid()) return Promise.resolve('lease');
     // Every read that arrives before the next poll round shares one ReadIndex request, issued in
     // that round — so each read's barrier is still issued after the read arrived.
@@ -400,13 +409,33 @@ export class Peer {
 
   // ---- called by the poll loop ----------------------------------------------------------------
 
-  /** Delivers `ticks` ticks to raft; a leader checks its log for GC every checkTicks of them. */
+  /**
+   * Delivers `ticks` ticks to raft; a leader checks its log for GC every checkTicks of them, and
+   * an idle ready leader tries to put its group to sleep (quiet mode). A quiet group is not ticked
+   * (the poll loop skips it): any proposal, read or message wakes it (raft/README.md).
+   */
   tick(ticks: number): void {
     for (let i = 0; i < ticks; i++) this.raw.tick();
+    this.idleTicks += ticks;
+    const quietAfter = this.init.raft.quietAfterTicks ?? 0;
+    if (quietAfter > 0 && this.idleTicks >= quietAfter) this.maybeQuiesce();
     this.gcTicks += ticks;
     if (this.gcTicks < this.init.raftLogGc.checkTicks) return;
     this.gcTicks = 0;
     this.maybeCompactLog();
+  }
+
+  /**
+   * An idle ready leader with nothing of its own pending (proposals, reads) asks raft to go
+   * quiet; raft refuses while anything is in flight (a follower behind, a Ready pending…), and the
+   * next tick asks again. Once quiet, the next round sends the quiesce heartbeats.
+   */
+  private maybeQuiesce(): void {
+    if (!this.isLeaderReady || this.destroyed || this.raw.isQuiet) return;
+    if (this.queued.length > 0 || this.readGroup !== null || this.reads.size > 0 || this.confirmedReads.length > 0 || this.waiters.size > 0) return;
+    if (this.raw.hasReady()) return;
+    if (this.raw.quiesce().kind !== 'ok') return;
+    this.init.markDirty(this);
   }
 
   /** On a ready leader: proposes CompactLog if raft-log-gc.ts says so (one in flight per term). */

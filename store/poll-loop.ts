@@ -115,6 +115,7 @@ export class PollLoop {
   tick(due: number): void {
     if (this.stopped || due === 0) return;
     for (const peer of this.peers.values()) {
+      if (peer.raw.isQuiet) continue; // asleep: a message, proposal or read wakes it
       peer.tick(due);
       if (peer.raw.hasReady()) this.dirty.add(peer);
     }

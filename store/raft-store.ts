@@ -98,6 +98,12 @@ export class RaftStore {
   onSplitApplied: (peer: Peer, regions: readonly RegionMeta[]) => void = () => {};
   /** Splits applied on this store since start. */
   splitsApplied = 0;
+  /** When each store was last heard from (any raft message or keepalive), ms; quiet followers' liveness check. */
+  private readonly lastHeardMs = new Map<number, number>();
+  private readonly openedAtMs = Date.now();
+  private livenessTimer: NodeJS.Timeout | null = null;
+  /** Quiet followers woken because their leader's store went silent. */
+  quietWakes = 0;
   /** Raft log GC on this store's peers since start (tests check it happened). */
   readonly raftLogGc = { proposed: 0, compactions: 0, compactedEntries: 0, hardLimitHeldBack: 0 };
 
@@ -216,7 +222,39 @@ export class RaftStore {
       store.snapshotSweep.unref();
     }
     store.loop.start();
+    if (options.simulated === undefined && (options.raft.quietAfterTicks ?? 0) > 0) {
+      const intervalMs = Math.max(10, (options.tickMs * options.raft.electionTicks) / 2);
+      store.livenessTimer = setInterval(() => store.checkLiveness(Date.now(), intervalMs * 4), intervalMs);
+      store.livenessTimer.unref();
+    }
     return store;
+  }
+
+  /**
+   * Store liveness for quiet regions (raft/README.md "Quiet mode"): while a group sleeps nobody
+   * in it starts an election, so a quiet follower whose leader's store has been silent for
+   * `suspectAfterMs` is woken (it then asks its leader to wake, and elects a new one if none
+   * answers). Every store this one shares a region with gets a keepalive, so a store whose
+   * regions are all quiet is not taken for dead.
+   */
+  checkLiveness(nowMs: number, suspectAfterMs: number): void {
+    const stores = new Set<number>();
+    for (const peer of this.loop.peers.values()) {
+      for (const p of peer.region.peers) if (p.storeId !== this.options.storeId) stores.add(p.storeId);
+      if (!peer.raw.isQuiet || peer.isLeader) continue;
+      const leaderStore = peer.peerById(peer.leaderId)?.storeId;
+      const heard = leaderStore === undefined ? undefined : this.lastHeardMs.get(leaderStore) ?? this.openedAtMs;
+      if (heard !== undefined && nowMs - heard <= suspectAfterMs) continue;
+      peer.raw.wake();
+      this.quietWakes++;
+      this.loop.markDirty(peer);
+    }
+    this.transport.keepalive(stores);
+  }
+
+  /** A keepalive (an empty batch) from a store: it is up. */
+  onKeepalive(storeId: number): void {
+    this.lastHeardMs.set(storeId, Date.now());
   }
 
   private sweepSnapshots(): void {
@@ -459,11 +497,14 @@ export class RaftStore {
     this.loop.inboundSinceRound++;
     this.options.metrics?.countRaftMessages('received', 1);
     let toStoreId: number;
+    let fromStoreId: number;
     try {
       toStoreId = u64ToSafeNumber(msg.toPeer?.storeId ?? '0', 'toPeer.storeId');
+      fromStoreId = u64ToSafeNumber(msg.fromPeer?.storeId ?? '0', 'fromPeer.storeId');
     } catch {
       return;
     }
+    if (fromStoreId !== 0) this.lastHeardMs.set(fromStoreId, Date.now());
     if (toStoreId !== this.options.storeId || msg.message === null) return;
     this.stepMessage(msg, { isSnapshotStream: false });
   }
@@ -575,6 +616,7 @@ export class RaftStore {
 
   async stop(): Promise<void> {
     if (this.snapshotSweep !== null) clearInterval(this.snapshotSweep);
+    if (this.livenessTimer !== null) clearInterval(this.livenessTimer);
     await this.loop.stop();
     this.snapshots?.sender.close();
     this.snapshots?.generator.close();

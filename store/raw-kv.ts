@@ -156,7 +156,10 @@ export class RawKv {
     const whole = cfRangeOf('raw', range.start, range.end);
     const start = from ?? whole.start;
     const end = whole.end;
-    await this.writes.readBarrier(peer);
+    // A quiet leader's state is complete (everything committed is applied), and a barrier would
+    // wake it every second: it only looks. If it finds expired keys, their delete wakes it, and
+    // a deposed leader's proposal never commits.
+    if (!peer.raw.isQuiet) await this.writes.readBarrier(peer);
     const batch = await this.writes.engine.readView().scan(start, end, { limit: TTL_SWEEP_KEYS });
     const now = this.nowMs();
     const expired = batch.filter((kv) => liveRawValue(kv.value, now) === null).map((kv) => kv.key);

@@ -100,7 +100,7 @@ export class StoreServer {
         storeId,
         clusterId: pd.clusterId,
         engine,
-        raft: { electionTicks: config.raftElectionTicks, heartbeatTicks: config.raftHeartbeatTicks },
+        raft: { electionTicks: config.raftElectionTicks, heartbeatTicks: config.raftHeartbeatTicks, quietAfterTicks: config.raftQuietAfterTicks },
         raftLogGc: { countLimit: config.raftLogGcCountLimit, hardCountLimit: config.raftLogGcHardCountLimit, checkTicks: config.raftLogGcCheckTicks },
         countKeys: config.regionKeyCount,
         tickMs: config.raftTickMs,
@@ -141,6 +141,11 @@ export class StoreServer {
             return;
           }
           call.on('data', (batch: raft_serverpb.RaftMessageBatch) => {
+            if (batch.msgs.length === 0) {
+              const from = Number(batch.fromStoreId);
+              if (Number.isSafeInteger(from) && from > 0) raftStore.onKeepalive(from);
+              return;
+            }
             for (const msg of batch.msgs) raftStore.onRaftMessage(msg);
           });
           call.on('end', () => cb(null, {}));
@@ -259,11 +264,13 @@ export class StoreServer {
   private updateGauges(): void {
     let leaders = 0;
     let logEntries = 0;
+    let quiet = 0;
     for (const peer of this.raftStore.peers.values()) {
       if (peer.isLeader) leaders++;
+      if (peer.raw.isQuiet) quiet++;
       logEntries += peer.storage.lastIndex() - peer.storage.truncatedIndex;
     }
-    this.metrics.setRegionCounts(this.raftStore.peers.size, leaders);
+    this.metrics.setRegionCounts(this.raftStore.peers.size, leaders, quiet);
     this.metrics.setRaftLogEntries(logEntries);
     this.metrics.setQueueDepth('proposals', this.writes.pendingProposals);
   }
@@ -441,6 +448,7 @@ export class StoreServer {
       epoch: p.region.epoch,
       peers: p.region.peers,
       isLeader: p.isLeader,
+      isQuiet: p.raw.isQuiet,
       leaderPeerId: p.leaderId,
       term: p.term,
       appliedIndex: p.applied,

@@ -97,6 +97,24 @@ export class StoreTransport implements RaftSender {
     }
   }
 
+  /**
+   * Writes an empty batch naming this store to each of `storeIds` that has a writable stream: a
+   * keepalive, so that followers of regions this store leads quietly know it is up.
+   */
+  keepalive(storeIds: Iterable<number>): void {
+    if (this.closed) return;
+    for (const storeId of storeIds) {
+      const stream = this.streamTo(storeId);
+      if (stream === undefined || !stream.isWritable) continue;
+      if (!stream.call.write({ msgs: [], fromStoreId: String(this.options.storeId) })) {
+        stream.isWritable = false;
+        stream.call.once('drain', () => {
+          stream.isWritable = true;
+        });
+      }
+    }
+  }
+
   private streamTo(storeId: number): StoreStream | undefined {
     const existing = this.streams.get(storeId);
     if (existing !== undefined) return existing;

@@ -24,6 +24,7 @@ describe('StoreMetrics', () => {
       'flotilla_store_proposals_total',
       'flotilla_store_propose_to_apply_duration_seconds',
       'flotilla_store_queue_depth',
+      'flotilla_store_quiet_regions',
       'flotilla_store_raft_log_compacted_entries_total',
       'flotilla_store_raft_log_entries',
       'flotilla_store_raft_log_gc_total',

@@ -1,0 +1,101 @@
+// Quiet regions (hibernation, issue F7) end to end, real processes: 1 PD + 3 stores with
+// --raft-quiet-after-ticks, the key space split into many regions.
+//   - idle regions go quiet on every store, and then the stores exchange almost no raft messages
+//     (keepalives only; awake, the same regions would send hundreds of heartbeats a second);
+//   - a write and a read of a quiet region wake it and succeed;
+//   - the store leading quiet regions is killed -9: their followers, woken by store liveness
+//     (no message from that store), elect new leaders, and every region serves writes and reads.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Client } from '../../client/index.js';
+import { waitFor } from '../../deploy/index.js';
+import { b, ClientTestEnv, CONDITION_TIMEOUT_MS } from '../support/client-cluster.js';
+import { httpJson } from '../support/pd-cluster.js';
+
+const REGIONS = 16;
+const STORE_ARGS = ['--raft-quiet-after-ticks', '10', '--pd-heartbeat-ms', '500'];
+
+interface StoreRegionJson {
+  readonly id: number;
+  readonly isLeader: boolean;
+  readonly isQuiet: boolean;
+}
+
+const keyOf = (i: number): string => `q/${String(i).padStart(3, '0')}`;
+
+describe('quiet regions (1 PD + 3 stores)', { timeout: 5 * 60_000 }, () => {
+  let env: ClientTestEnv;
+  let client: Client;
+
+  before(async () => {
+    env = await ClientTestEnv.start({ clients: 1, extraStoreArgs: STORE_ARGS });
+    client = env.client(0);
+    // REGIONS regions: the first region split at q/001 … q/015 through its leader's store.
+    const cut = Array.from({ length: REGIONS - 1 }, (_, i) => b(keyOf(i + 1)).toString('hex'));
+    await waitFor('the split', async () => {
+      const leader = await env.cluster.waitForRegionLeader();
+      const r = await httpJson(`http://${env.cluster.stores[leader.storeIndex]!.statusAddress}/region/split`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ regionId: leader.regionId, keys: cut }),
+      }).catch(() => ({ status: 0, body: null }));
+      return r.status === 200 ? true : undefined;
+    }, { timeoutMs: CONDITION_TIMEOUT_MS, intervalMs: 200 });
+    for (let i = 0; i < REGIONS; i++) await client.raw.put(keyOf(i), `v${i}`);
+  });
+  after(async () => {
+    await env?.stop();
+  });
+
+  const regionsOf = async (i: number): Promise<StoreRegionJson[]> => (await env.cluster.storeStatus(i))['regions'] as StoreRegionJson[];
+
+  const messagesSent = async (i: number): Promise<number> => {
+    const r = await fetch(`http://${env.cluster.stores[i]!.statusAddress}/metrics`);
+    const line = (await r.text()).split('\n').find((l) => l.startsWith('flotilla_store_raft_messages_total{direction="sent"'));
+    return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+  };
+
+  const waitAllQuiet = (stores: readonly number[], what: string): Promise<true> => waitFor(what, async () => {
+    for (const i of stores) {
+      const regions = await regionsOf(i);
+      if (regions.length < REGIONS || !regions.every((r) => r.isQuiet)) return undefined;
+    }
+    return true;
+  }, { timeoutMs: CONDITION_TIMEOUT_MS, intervalMs: 200 });
+
+  it('idle regions go quiet on every store, and then the stores send almost no raft messages', async () => {
+    await waitAllQuiet([0, 1, 2], 'every region on every store to go quiet');
+    const before = await Promise.all([0, 1, 2].map(messagesSent));
+    const started = Date.now();
+    await new Promise((r) => setTimeout(r, 2_000)); // a measurement window, not a wait for a condition
+    const seconds = (Date.now() - started) / 1000;
+    const sent = (await Promise.all([0, 1, 2].map(messagesSent))).map((n, i) => n - before[i]!);
+    // Awake, REGIONS regions heartbeat 2 followers every 2 ticks of 50 ms: ~REGIONS × 20 messages a
+    // second from the leaders alone. Quiet, only a wake (e.g. a PD order) may send a few.
+    for (const n of sent) assert.ok(n / seconds < REGIONS, `a store sent ${n} raft messages in ${seconds.toFixed(1)} s while every region was quiet`);
+  });
+
+  it('a write and a read of a quiet region wake it and succeed', async () => {
+    await waitAllQuiet([0, 1, 2], 'every region to be quiet');
+    await client.raw.put(keyOf(7), 'woken');
+    assert.equal((await client.raw.get(keyOf(7)))?.toString(), 'woken');
+    const snap = await client.snapshot();
+    assert.equal(await snap.get('q/none'), null);
+  });
+
+  it('the store leading quiet regions is killed -9: the others elect new leaders and every region serves', async () => {
+    await waitAllQuiet([0, 1, 2], 'every region to be quiet again');
+    const leaders = await Promise.all([0, 1, 2].map(async (i) => (await regionsOf(i)).filter((r) => r.isLeader).length));
+    const victim = leaders.indexOf(Math.max(...leaders));
+    assert.ok(leaders[victim]! > 0);
+    await env.cluster.killStore(victim);
+    // Every region, including those the victim led while quiet, takes a write and reads it back.
+    for (let i = 0; i < REGIONS; i++) {
+      await client.raw.put(keyOf(i), `after-${i}`);
+      assert.equal((await client.raw.get(keyOf(i)))?.toString(), `after-${i}`);
+    }
+    const survivors = [0, 1, 2].filter((i) => i !== victim);
+    const led = await Promise.all(survivors.map(async (i) => (await regionsOf(i)).filter((r) => r.isLeader).length));
+    assert.equal(led.reduce((a, n) => a + n, 0), REGIONS, `leaders on the survivors: ${led.join(', ')}`);
+    await env.cluster.restartStore(victim);
+    await waitAllQuiet([0, 1, 2], 'the regions to go quiet again after the restart');
+  });
+});
