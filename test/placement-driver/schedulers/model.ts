@@ -81,6 +81,7 @@ export class ModelCluster {
         target.region = { ...target.region, startKey: start, endKey: end, epoch: { ...target.region.epoch, version: Math.max(region.epoch.version, target.region.epoch.version) + 1 } };
         target.approximateSizeBytes += r.approximateSizeBytes;
         target.approximateKeys += r.approximateKeys;
+        target.versionAgeMs = 0;
         this.regions = this.regions.filter((x) => x !== r);
         return;
       }
