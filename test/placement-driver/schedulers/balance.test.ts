@@ -132,7 +132,7 @@ describe('balance-leader on generated clusters', () => {
         runToQuiescence(model, new BalanceLeader(), seed, 4, model.regions.length * 10);
         const counts = [...leaderCounts(model).values()];
         const avg = counts.reduce((a, b) => a + b, 0) / counts.length;
-        assert.ok(Math.max(...counts) - Math.min(...counts) <= Math.max(1, TOLERANCE * avg), `leader counts ${counts}`);
+        assert.ok(Math.max(...counts) - Math.min(...counts) <= Math.max(1, TOLERANCE * avg), `leader counts ${counts.join(", ")}`);
       });
     }
   });
@@ -161,7 +161,7 @@ describe('balance-region on generated clusters', () => {
         runToQuiescence(model, new BalanceRegion(), seed, 8, 10_000);
         const counts = [...regionScores(model).values()].map((v) => v / MiB);
         const avg = counts.reduce((a, b) => a + b, 0) / counts.length;
-        assert.ok(Math.max(...counts) - Math.min(...counts) <= Math.max(1, TOLERANCE * avg), `region counts ${counts}`);
+        assert.ok(Math.max(...counts) - Math.min(...counts) <= Math.max(1, TOLERANCE * avg), `region counts ${counts.join(", ")}`);
       });
     }
   });
