@@ -5,10 +5,8 @@
 // run — after the leader is stopped, and after every member restarts.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeKey } from '../../common/index.js';
 import { waitFor } from '../../deploy/index.js';
-import type { metapb } from '../../proto/index.js';
-import { httpJson, PdTestCluster, type PdTestClient } from '../support/pd-cluster.js';
+import { bootstrapThreeRegions, httpJson, PdTestCluster, wireRegion, type PdTestClient } from '../support/pd-cluster.js';
 
 interface SchedulerJson {
   name: string;
@@ -22,37 +20,6 @@ interface SchedulerJson {
 const NAMES = ['balance-leader', 'balance-region', 'hot-region', 'merge-checker', 'replica-checker'];
 const hex = (s: string): string => Buffer.from(s).toString('hex');
 
-function store(id: string, port: number): metapb.Store__Input {
-  return { id, address: `127.0.0.1:${port}`, statusAddress: '', labels: [], state: 'Up', version: '0.1.0', startTimestamp: String(Date.now()) };
-}
-
-function region(id: string, start: string, end: string, version: number, peers: [string, string][]): metapb.Region__Input {
-  return { id, startKey: Buffer.from(start), endKey: Buffer.from(end), regionEpoch: { confVer: '1', version: String(version) }, peers: peers.map(([pid, storeId]) => ({ id: pid, storeId, role: 'Voter' })) };
-}
-
-/** Bootstraps with store 1 and regions a=[−∞,m) and b=[m,t) on store 1, c=[t,+∞) on store 2; returns their ids. */
-async function bootstrap(pd: PdTestClient): Promise<{ a: number; b: number; c: number }> {
-  await pd.members();
-  const boot = await pd.call('Bootstrap', { header: pd.header(), store: store('1', 21001), region: region('10', '', '', 1, [['11', '1']]) });
-  assert.equal(boot.header?.error ?? null, null, JSON.stringify(boot.header?.error));
-  for (const id of ['2', '3']) assert.equal((await pd.call('PutStore', { header: pd.header(), store: store(id, 21000 + Number(id)) })).header?.error ?? null, null);
-  const split = await pd.call('ReportBatchSplit', {
-    header: pd.header(),
-    regions: [region('10', '', 'm', 2, [['11', '1']]), region('20', 'm', 't', 2, [['21', '1']]), region('30', 't', '', 2, [['31', '2']])].map(encodeRegionKeys),
-  });
-  assert.equal(split.header?.error ?? null, null, JSON.stringify(split.header?.error));
-  return { a: 10, b: 20, c: 30 };
-}
-
-/** Region keys on the wire are memcomparable-encoded (common/key-codec.ts); '' stays the open edge. */
-function encodeRegionKeys(r: metapb.Region__Input): metapb.Region__Input {
-  const enc = (k: unknown): Buffer => {
-    const raw = Buffer.from(k as Buffer);
-    return raw.length === 0 ? raw : encodeKey(raw);
-  };
-  return { ...r, startKey: enc(r.startKey), endKey: enc(r.endKey) };
-}
-
 describe('PD schedulers and admin operators over HTTP, one member', () => {
   let cluster: PdTestCluster;
   let pd: PdTestClient;
@@ -63,7 +30,7 @@ describe('PD schedulers and admin operators over HTTP, one member', () => {
   before(async () => {
     cluster = await PdTestCluster.start(1);
     pd = cluster.client('pd1');
-    ids = await bootstrap(pd);
+    ids = await bootstrapThreeRegions(pd);
   });
   after(async () => cluster?.close());
 
@@ -171,7 +138,7 @@ describe('PD schedulers and admin operators over HTTP, one member', () => {
       const stream = pd.raw.RegionHeartbeat();
       stream.on('data', () => undefined);
       try {
-        stream.write({ header: pd.header(), region: encodeRegionKeys(region('10', '', 'm', 2, [['11', '1']])), leader: { id: '11', storeId: '1', role: 'Voter' } });
+        stream.write({ header: pd.header(), region: wireRegion('10', '', 'm', 2, [['11', '1']]), leader: { id: '11', storeId: '1', role: 'Voter' } });
         await waitFor('region a to have a leader', async () => (((await call('GET', `region/id/${ids.a}`)).body as { leaderPeerId: number }).leaderPeerId === 11 ? true : undefined));
       } finally {
         stream.end();
@@ -213,7 +180,7 @@ describe('PD scheduler switches, three members', () => {
 
   it('a scheduler switched off stays off, and does not run, after a leader change and after every member restarts', async () => {
     const leader = await cluster.waitForLeader();
-    await bootstrap(cluster.client(leader));
+    await bootstrapThreeRegions(cluster.client(leader));
     const off = await httpJson(cluster.httpUrl(leader, 'schedulers/hot-region'), { method: 'DELETE' });
     assert.equal(off.status, 200, JSON.stringify(off.body));
     await cluster.processes.get(leader)!.stop();
