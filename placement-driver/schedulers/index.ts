@@ -3,7 +3,7 @@ export * from './scheduler.js';
 export * from './cluster-view.js';
 export * from './balance.js';
 export * from './placement.js';
-export { ReplicaChecker, checkRegion } from './replica-checker.js';
+export { ReplicaChecker, canRemoveVoter, checkRegion } from './replica-checker.js';
 export { BalanceLeader } from './balance-leader.js';
 export { BalanceRegion, REGION_WEIGHT_FLOOR_BYTES, moveTargets, regionScores, regionWeight } from './balance-region.js';
 export { MergeChecker, areAdjacent, checkAdminMerge, haveSameStores, isJustBefore, isMergeSmall, type MergeCheck } from './merge-checker.js';

@@ -86,7 +86,7 @@ function replaceRepair(view: ClusterView, r: RegionView, loads: ReadonlyMap<numb
     const steps = moveReplicaSteps(view, r, victim, target, newPeerId(), loads);
     if (steps !== undefined) return { description: `${label} store ${victim.storeId} → ${target}`, steps, from: victim.storeId, to: target };
   }
-  if (voters.length > view.config.maxPeerCount && canRemove(view, r, victim)) {
+  if (voters.length > view.config.maxPeerCount && canRemoveVoter(view, r, victim)) {
     const steps = removeReplicaSteps(view, r, victim, loads);
     if (steps !== undefined) return { description: `remove-${healthOf(view, victim.storeId)}-peer on store ${victim.storeId}`, steps, from: victim.storeId };
   }
@@ -100,8 +100,11 @@ function addRepair(view: ClusterView, r: RegionView, loads: ReadonlyMap<number, 
   return { description: `add-replica on store ${target}`, steps: addReplicaSteps(target, newPeerId()), to: target };
 }
 
-/** Whether removing `victim` leaves the live voters a quorum of the voters left. */
-function canRemove(view: ClusterView, r: RegionView, victim: PeerMeta): boolean {
+/**
+ * Whether removing `victim` leaves the live voters a quorum of the voters left. Defence in depth:
+ * the removal order (dead voters first) already keeps it true; this refuses anything else.
+ */
+export function canRemoveVoter(view: ClusterView, r: RegionView, victim: PeerMeta): boolean {
   const left = votersOf(r.region).filter((p) => p.id !== victim.id);
   return left.length >= 1 && left.filter((p) => isLivePeer(view, p)).length >= quorumOf(left.length);
 }
@@ -124,7 +127,7 @@ function removeRepair(view: ClusterView, r: RegionView, loads: ReadonlyMap<numbe
   ];
   const ordered = [...voters].sort((a, b) => compareRanks(rank(a), rank(b)));
   for (const victim of ordered) {
-    if (!canRemove(view, r, victim)) continue;
+    if (!canRemoveVoter(view, r, victim)) continue;
     const steps = removeReplicaSteps(view, r, victim, loads);
     if (steps !== undefined) return { description: `remove-extra-peer on store ${victim.storeId}`, steps, from: victim.storeId };
   }

@@ -136,6 +136,12 @@ describe('merge checker on generated clusters', () => {
     assert.match(refusal(checkAdminMerge(view(a), view(a))), /itself/);
     assert.match(refusal(checkAdminMerge(view(a), view(c))), /not adjacent/);
     assert.match(refusal(checkAdminMerge(view(b), view(c))), /not on the same stores/);
+    // The key space's two open edges do not touch: the last region is not "before" the first.
+    // (Planted bug F7 P5 went uncaught before this case.)
+    const first = at(5, '', 'a', [1, 2, 3]);
+    const last = at(6, 'e', '', [1, 2, 3]);
+    assert.match(refusal(checkAdminMerge(view(last), view(first))), /not adjacent/);
+    assert.match(refusal(checkAdminMerge(view(first), view(last))), /not adjacent/);
     const busy = checkAdminMerge(view(c), view(d));
     assert.ok(busy.kind === 'refused' && busy.code === 'Conflict');
   });

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRng } from '../../../common/index.js';
 import {
-  hasLiveLeader, hasLiveQuorum, hostOf, isLivePeer, isPlacementTarget, ReplicaChecker, votersOf, type OperatorPlan,
+  canRemoveVoter, hasLiveLeader, hasLiveQuorum, hostOf, isLivePeer, isPlacementTarget, ReplicaChecker, votersOf, type OperatorPlan,
 } from '../../../placement-driver/schedulers/index.js';
 import { generateCluster, seeds, withSeed, type ModelCluster } from './model.js';
 
@@ -112,6 +112,26 @@ describe('replica checker on generated clusters', () => {
           assert.ok(plans.length <= budget, `${plans.length} plans for a budget of ${budget}`);
         }
       });
+    }
+  });
+
+  it('removes a voter only when the live voters left are a quorum of the voters left: every size, at N and N+1 live', () => {
+    // Planted bug that went uncaught (test/placement-driver/planted-bugs.md, F7 P1): an off-by-one
+    // here is unreachable through the removal order, so the check is tested on its own.
+    for (let voters = 2; voters <= 7; voters++) {
+      for (let live = 0; live <= voters; live++) {
+        const model = generateCluster(voters, { storesMin: voters, storesMax: voters, regionsMax: 1, unhealthy: 0, labels: false });
+        for (let id = 1; id <= voters; id++) model.stores.set(id, { id, labels: {}, health: id <= live ? 'up' : 'down', isHeard: true });
+        const r = model.regions[0]!;
+        r.region = { ...r.region, peers: Array.from({ length: voters }, (_, i) => ({ id: i + 1, storeId: i + 1, role: 'voter' as const })) };
+        const view = model.view();
+        const rv = view.regions[0]!;
+        const quorumLeft = Math.floor((voters - 1) / 2) + 1;
+        const liveVictim = rv.region.peers[0]!;
+        const deadVictim = rv.region.peers[voters - 1]!;
+        if (live >= 1) assert.equal(canRemoveVoter(view, rv, liveVictim), live - 1 >= quorumLeft, `${voters} voters, ${live} live: remove a live one`);
+        if (live < voters) assert.equal(canRemoveVoter(view, rv, deadVictim), live >= quorumLeft, `${voters} voters, ${live} live: remove a dead one`);
+      }
     }
   });
 
