@@ -164,6 +164,7 @@ export class PdServer {
       // Scheduling randomness (tie-breaks, scatter) needs no replay across processes; a seed per member start.
       rng: createRng(Date.now() ^ this.memberId),
       proposeDeleteStore: (storeId) => node.proposeAndForget({ kind: 'deleteStore', storeId }),
+      membershipSettleMs: config.membershipSettleMs,
     });
     this.schedulers = schedulers;
     sm.onRegionRemoved = (regionId) => {

@@ -47,6 +47,8 @@ export interface RegionRuntime {
    * region merges before splitMergeIntervalMs has passed, as in TiKV's PD.
    */
   versionSeenAtMs: number;
+  /** Likewise for its conf version (membership): when this member first saw the current one. */
+  confVerSeenAtMs: number;
 }
 
 /** The interval a heartbeat's traffic covers, ms (0 when absent or malformed). */
@@ -308,6 +310,7 @@ export class PdService {
       const before = this.ctx.regionRuntime.get(region.id);
       const knownBefore = this.ctx.sm.regions.getById(region.id);
       const isSameVersion = before !== undefined && knownBefore !== undefined && knownBefore.epoch.version === region.epoch.version;
+      const isSameConfVer = before !== undefined && knownBefore !== undefined && knownBefore.epoch.confVer === region.epoch.confVer;
       this.ctx.regionRuntime.set(region.id, {
         approximateSizeBytes: u64ToSafeNumber(req.approximateSize, 'approximateSize'),
         approximateKeys: u64ToSafeNumber(req.approximateKeys, 'approximateKeys'),
@@ -317,6 +320,7 @@ export class PdService {
         downPeers: req.downPeers,
         pendingPeers: req.pendingPeers,
         versionSeenAtMs: isSameVersion ? before.versionSeenAtMs : this.ctx.nowMs(),
+        confVerSeenAtMs: isSameConfVer ? before.confVerSeenAtMs : this.ctx.nowMs(),
       });
       this.ctx.keyVisual?.recordHeartbeat(this.ctx.nowMs(), region, req);
       const known = this.ctx.sm.regions.getById(region.id);

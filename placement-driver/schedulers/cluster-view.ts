@@ -36,6 +36,8 @@ export interface RegionView {
   readonly readBytesPerSec: number;
   /** How long ago (ms) this leader first saw the region at its current epoch version. */
   readonly versionAgeMs: number;
+  /** How long ago (ms) this leader first saw the region at its current conf version (membership). */
+  readonly membershipAgeMs: number;
   /** An operator is queued for it, or it is the target of a queued merge. */
   readonly hasOperator: boolean;
   /** A balance or hot-region operator was created for it within the cool-down. */

@@ -38,8 +38,8 @@ export const REGION_COOLDOWN_MS_DEFAULT = 30_000;
 export const LEADER_OPERATOR_TIMEOUT_MS = 60_000;
 
 /** Every scheduler, in the order a round runs them: repairs before balance. */
-export function allSchedulers(): Scheduler[] {
-  return [new ReplicaChecker(), new MergeChecker(), new BalanceLeader(), new BalanceRegion(), new HotRegion()];
+export function allSchedulers(options: { readonly membershipSettleMs?: number } = {}): Scheduler[] {
+  return [new ReplicaChecker(options.membershipSettleMs), new MergeChecker(), new BalanceLeader(), new BalanceRegion(), new HotRegion()];
 }
 
 export interface SchedulerControllerOptions {
@@ -58,6 +58,8 @@ export interface SchedulerControllerOptions {
   /** Proposes deleting a store again (an offline store without replicas becomes a tombstone at apply). */
   readonly proposeDeleteStore?: (storeId: number) => void;
   readonly regionCooldownMs?: number;
+  /** The replica checker's membership settle time (replica-checker.ts); default MEMBERSHIP_SETTLE_MS_DEFAULT. */
+  readonly membershipSettleMs?: number;
   /** Default allSchedulers(); tests pass their own. */
   readonly schedulers?: readonly Scheduler[];
 }
@@ -92,7 +94,7 @@ export class SchedulerController {
   private isRunning = false;
 
   constructor(private readonly options: SchedulerControllerOptions) {
-    this.schedulers = options.schedulers ?? allSchedulers();
+    this.schedulers = options.schedulers ?? allSchedulers({ ...(options.membershipSettleMs === undefined ? {} : { membershipSettleMs: options.membershipSettleMs }) });
     invariant(new Set(this.schedulers.map((s) => s.name)).size === this.schedulers.length, 'scheduler names are unique');
     this.logs = new Map(this.schedulers.map((s) => [s.name, options.logger.child({ component: 'scheduler', scheduler: s.name })]));
     const registers = options.registry === undefined ? undefined : [options.registry];
@@ -245,6 +247,7 @@ export class SchedulerController {
         writeBytesPerSec: perSec(rt?.bytesWritten ?? 0),
         readBytesPerSec: perSec(rt?.bytesRead ?? 0),
         versionAgeMs: rt === undefined ? 0 : Math.max(0, now - rt.versionSeenAtMs),
+        membershipAgeMs: rt === undefined ? 0 : Math.max(0, now - rt.confVerSeenAtMs),
         hasOperator: operators.get(region.id) !== undefined || mergeTargets.has(region.id),
         isRecentlyScheduled: last !== undefined && now - last < cooldownMs,
       };

@@ -14,6 +14,10 @@
 //      then on the store with the most regions — only if the live voters left still form a quorum
 //   6. two voters on one machine ─► move one to a machine without a replica, when there is one
 //
+// 1 (removing a learner), 5 and 6 are not repairs of lost redundancy: they wait until the region's
+// membership has not changed for `membershipSettleMs`, so that a change someone else is making
+// (an admin adding a learner to promote it, a voter on its way in) is not undone half-way.
+//
 // Placement and the add-before-remove order are placement.ts's.
 
 import type { ClusterConfig } from '../cluster-config.js';
@@ -24,13 +28,18 @@ import {
 import { addReplicaSteps, moveReplicaSteps, rankTargets, removeReplicaSteps, shiftLoad } from './placement.js';
 import type { OperatorPlan, ScheduleInput, Scheduler } from './scheduler.js';
 
+/** Default membership settle time: a minute, longer than a learner's snapshot and promotion take. */
+export const MEMBERSHIP_SETTLE_MS_DEFAULT = 60_000;
+
 export class ReplicaChecker implements Scheduler {
+  constructor(private readonly membershipSettleMs: number = MEMBERSHIP_SETTLE_MS_DEFAULT) {}
+
   readonly name = 'replica-checker' as const;
   readonly kind = 'region' as const;
   readonly summary = 'keeps maxPeerCount voters per region on distinct stores and hosts; replaces replicas on down, removed and offline stores; removes extra ones';
 
   settings(config: ClusterConfig): Readonly<Record<string, unknown>> {
-    return { maxPeerCount: config.maxPeerCount, maxStoreDownTimeMs: config.maxStoreDownTimeMs, locationLabels: ['host', 'zone'], limit: 'regionScheduleLimit' };
+    return { maxPeerCount: config.maxPeerCount, maxStoreDownTimeMs: config.maxStoreDownTimeMs, locationLabels: ['host', 'zone'], membershipSettleMs: this.membershipSettleMs, limit: 'regionScheduleLimit' };
   }
 
   schedule(input: ScheduleInput): OperatorPlan[] {
@@ -40,7 +49,7 @@ export class ReplicaChecker implements Scheduler {
     for (const r of view.regions) {
       if (plans.length >= budget) break;
       if (r.hasOperator || !hasLiveLeader(view, r) || !hasLiveQuorum(view, r.region)) continue;
-      const plan = checkRegion(view, r, loads, input.newPeerId);
+      const plan = checkRegion(view, r, loads, input.newPeerId, { isSettled: r.membershipAgeMs >= this.membershipSettleMs });
       if (plan !== undefined) plans.push(plan);
     }
     return plans;
@@ -54,15 +63,15 @@ function plan(r: RegionView, repair: Repair): OperatorPlan {
 }
 
 /** The one repair `r` needs most, if any; `loads` is updated as if it were done. */
-export function checkRegion(view: ClusterView, r: RegionView, loads: Map<number, StoreLoad>, newPeerId: () => number): OperatorPlan | undefined {
-  const repair = learnerRepair(view, r) ?? replaceRepair(view, r, loads, newPeerId, 'down') ?? addRepair(view, r, loads, newPeerId) ??
-    replaceRepair(view, r, loads, newPeerId, 'offline') ?? removeRepair(view, r, loads) ?? hostRepair(view, r, loads, newPeerId);
+export function checkRegion(view: ClusterView, r: RegionView, loads: Map<number, StoreLoad>, newPeerId: () => number, membership: { readonly isSettled: boolean }): OperatorPlan | undefined {
+  const repair = learnerRepair(view, r, membership) ?? replaceRepair(view, r, loads, newPeerId, 'down', membership) ?? addRepair(view, r, loads, newPeerId) ??
+    replaceRepair(view, r, loads, newPeerId, 'offline', membership) ?? (membership.isSettled ? (removeRepair(view, r, loads) ?? hostRepair(view, r, loads, newPeerId)) : undefined);
   if (repair === undefined) return undefined;
   shiftLoad(loads, r, repair.from, repair.to);
   return plan(r, repair);
 }
 
-function learnerRepair(view: ClusterView, r: RegionView): Repair | undefined {
+function learnerRepair(view: ClusterView, r: RegionView, membership: { readonly isSettled: boolean }): Repair | undefined {
   const learner = r.region.peers.find((p) => p.role === 'learner');
   if (learner === undefined) return undefined;
   const voters = votersOf(r.region);
@@ -72,11 +81,19 @@ function learnerRepair(view: ClusterView, r: RegionView): Repair | undefined {
   if (voters.length < view.config.maxPeerCount && isGoodPlace) {
     return { description: `promote-learner on store ${learner.storeId}`, steps: [{ kind: 'promoteLearner', peer: learner }] };
   }
+  if (!membership.isSettled) return undefined;
   return { description: `remove-learner on store ${learner.storeId}`, steps: [{ kind: 'removePeer', peer: learner }], from: learner.storeId };
 }
 
 /** Replaces the first voter on a store in `state` ('down' covers down and gone). */
-function replaceRepair(view: ClusterView, r: RegionView, loads: ReadonlyMap<number, StoreLoad>, newPeerId: () => number, state: 'down' | 'offline'): Repair | undefined {
+function replaceRepair(
+  view: ClusterView,
+  r: RegionView,
+  loads: ReadonlyMap<number, StoreLoad>,
+  newPeerId: () => number,
+  state: 'down' | 'offline',
+  membership: { readonly isSettled: boolean },
+): Repair | undefined {
   const voters = votersOf(r.region);
   const victim = voters.find((p) => (state === 'down' ? !isLivePeer(view, p) : healthOf(view, p.storeId) === 'offline'));
   if (victim === undefined) return undefined;
@@ -86,7 +103,8 @@ function replaceRepair(view: ClusterView, r: RegionView, loads: ReadonlyMap<numb
     const steps = moveReplicaSteps(view, r, victim, target, newPeerId(), loads);
     if (steps !== undefined) return { description: `${label} store ${victim.storeId} → ${target}`, steps, from: victim.storeId, to: target };
   }
-  if (voters.length > view.config.maxPeerCount && canRemoveVoter(view, r, victim)) {
+  // Without a place to move it: only an extra replica goes — a dead one at once, a live (offline) one once the membership settled.
+  if (voters.length > view.config.maxPeerCount && (state === 'down' || membership.isSettled) && canRemoveVoter(view, r, victim)) {
     const steps = removeReplicaSteps(view, r, victim, loads);
     if (steps !== undefined) return { description: `remove-${healthOf(view, victim.storeId)}-peer on store ${victim.storeId}`, steps, from: victim.storeId };
   }

@@ -13,8 +13,10 @@ import { httpJson } from '../support/pd-cluster.js';
 import { StoreTestCluster } from '../support/store-cluster.js';
 import { GC_ARGS, RegionProbe } from '../support/store-regions.js';
 
-// PD members inherit the environment (deploy/local-process.ts): schedulers run every 200 ms.
+// PD members inherit the environment (deploy/local-process.ts): schedulers run every 200 ms, and
+// the replica checker removes extra replicas once a region's membership was stable for 1 s.
 process.env['FLOTILLA_PD_SCHEDULE_INTERVAL_MS'] = '200';
+process.env['FLOTILLA_PD_MEMBERSHIP_SETTLE_MS'] = '1000';
 const STORE_ARGS = [...GC_ARGS, '--pd-heartbeat-ms', '300'];
 
 interface PdRegion {

@@ -55,7 +55,7 @@ class Harness {
   putRegion(id: number, start: string, end: string, peers: RegionMeta['peers'] = [{ id: id + 1, storeId: 1, role: 'voter' }]): void {
     const region: RegionMeta = { id, startKey: k(start), endKey: k(end), epoch: { confVer: 1, version: 2 }, peers };
     assert.equal(this.sm.apply({ kind: 'putRegion', region, leaderPeerId: peers[0]!.id }).kind, 'ok');
-    this.regionRuntime.set(id, { approximateSizeBytes: 0, approximateKeys: 0, bytesWritten: 0, bytesRead: 0, trafficIntervalMs: 0, downPeers: [], pendingPeers: [], versionSeenAtMs: this.nowMs });
+    this.regionRuntime.set(id, { approximateSizeBytes: 0, approximateKeys: 0, bytesWritten: 0, bytesRead: 0, trafficIntervalMs: 0, downPeers: [], pendingPeers: [], versionSeenAtMs: this.nowMs, confVerSeenAtMs: this.nowMs - 24 * 3_600_000 });
   }
 
   runs(name: SchedulerName): number {

@@ -19,6 +19,7 @@ export interface ModelRegion {
   writeBytesPerSec: number;
   readBytesPerSec: number;
   versionAgeMs: number;
+  membershipAgeMs: number;
   hasOperator: boolean;
 }
 
@@ -192,6 +193,7 @@ export function generateCluster(seed: number, options: GenOptions = {}): ModelCl
       writeBytesPerSec: rng.chance(0.3) ? rng.nextInt(1024) * 1024 : rng.nextInt(1024),
       readBytesPerSec: rng.chance(0.3) ? rng.nextInt(1024) * 1024 : 0,
       versionAgeMs: rng.chance(0.5) ? 0 : 2 * DEFAULT_CLUSTER_CONFIG.splitMergeIntervalMs,
+      membershipAgeMs: 24 * 3_600_000,
       hasOperator: options.settled !== true && rng.chance(0.05),
     });
   }

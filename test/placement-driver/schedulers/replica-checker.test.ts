@@ -103,6 +103,24 @@ describe('replica checker on generated clusters', () => {
     }
   });
 
+  it('leaves stray learners, extra voters and shared hosts alone while the membership is settling; repairs lost redundancy at once', () => {
+    const urgent = /^(add-replica|replace-|promote-learner|remove-down-peer|remove-gone-peer)/;
+    let young = 0;
+    for (const seed of seeds(200)) {
+      withSeed(FILE, seed, () => {
+        const model = generateCluster(seed);
+        for (const r of model.regions) r.membershipAgeMs = seed % 2 === 0 ? 0 : 59_999;
+        const plans = new ReplicaChecker(60_000).schedule({ view: model.view(), budget: 1_000, newPeerId: model.newPeerId, rng: createRng(seed) });
+        for (const plan of plans) assert.match(plan.description, urgent, `region ${plan.regionId} (membership changed just now): ${plan.description}`);
+        young += plans.length;
+        for (const r of model.regions) r.membershipAgeMs = 60_000;
+        const settled = new ReplicaChecker(60_000).schedule({ view: model.view(), budget: 1_000, newPeerId: model.newPeerId, rng: createRng(seed) });
+        assert.ok(settled.length >= plans.length, 'a settled region got fewer repairs than a young one');
+      });
+    }
+    assert.ok(young > 50, `only ${young} urgent repairs of young regions`);
+  });
+
   it('never plans more operators than its budget', () => {
     for (const seed of seeds(100)) {
       withSeed(FILE, seed, () => {
