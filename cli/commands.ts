@@ -10,7 +10,10 @@ import { KvDelete, KvGet, KvPut, KvScan } from './commands/kv.js';
 import { MemberAdd, MemberList, MemberRemove } from './commands/member.js';
 import { OperatorCancel, OperatorList } from './commands/operator.js';
 import { Playground } from './commands/playground.js';
-import { RegionKey, RegionList, RegionShow } from './commands/region.js';
+import {
+  RegionAddPeer, RegionKey, RegionList, RegionMerge, RegionRemovePeer, RegionScatter, RegionShow, RegionSplit, RegionTransferLeader,
+} from './commands/region.js';
+import { SchedulerAdd, SchedulerList, SchedulerRemove } from './commands/scheduler.js';
 import { StoreDelete, StoreList, StoreShow } from './commands/store.js';
 import { Tso } from './commands/tso.js';
 import { Txn } from './commands/txn.js';
@@ -27,8 +30,17 @@ export const COMMANDS: Record<string, Command.Class> = {
   'region:list': RegionList,
   'region:show': RegionShow,
   'region:key': RegionKey,
+  'region:split': RegionSplit,
+  'region:merge': RegionMerge,
+  'region:transfer-leader': RegionTransferLeader,
+  'region:add-peer': RegionAddPeer,
+  'region:remove-peer': RegionRemovePeer,
+  'region:scatter': RegionScatter,
   'operator:list': OperatorList,
   'operator:cancel': OperatorCancel,
+  'scheduler:list': SchedulerList,
+  'scheduler:add': SchedulerAdd,
+  'scheduler:remove': SchedulerRemove,
   'config:show': ConfigShow,
   'config:set': ConfigSet,
   tso: Tso,

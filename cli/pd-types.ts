@@ -61,3 +61,25 @@ export const STORE_HEARTBEAT_STALE_MS = 30_000;
 export function storeLiveness(store: StoreJson, nowMs: number = Date.now()): 'up' | 'down' {
   return store.lastHeartbeatMs > 0 && nowMs - store.lastHeartbeatMs <= STORE_HEARTBEAT_STALE_MS ? 'up' : 'down';
 }
+
+export interface SchedulerJson {
+  readonly name: string;
+  readonly isEnabled: boolean;
+  readonly kind: string;
+  readonly summary?: string;
+  readonly config: Readonly<Record<string, unknown>>;
+  readonly limit: number;
+  readonly inFlight: number;
+  readonly runs?: number;
+  readonly operatorsCreated: number;
+}
+
+/** An operator as POST /operators answers it (201), or a scatter with nothing to move (200, no id). */
+export interface CreatedOperatorJson {
+  readonly id?: number;
+  readonly regionId: number;
+  readonly kind: string;
+  readonly description?: string;
+  readonly steps: readonly Readonly<Record<string, unknown>>[];
+  readonly message?: string;
+}

@@ -60,7 +60,7 @@ const RANGES: Readonly<Record<Exclude<keyof ClusterConfig, 'disableMerge'>, Rang
   regionScheduleLimit: { min: 0, max: 65_536 },
   mergeScheduleLimit: { min: 0, max: 1_024 },
   hotRegionScheduleLimit: { min: 0, max: 1_024 },
-  maxStoreDownTimeMs: { min: 60_000, max: 7 * 24 * 3_600_000 },
+  maxStoreDownTimeMs: { min: 1_000, max: 7 * 24 * 3_600_000 },
 };
 
 const BOOLEAN_FIELDS: ReadonlySet<string> = new Set(['disableMerge']);

@@ -10,13 +10,14 @@ import assert from 'node:assert';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import {
-  decodeKey, encodeKey, extractLogical, extractPhysical, FlotillaError, handleMetricsRequest, httpStatusOf, isFlotillaError, pdLeaderHintOf, REGION_KEY_BYTES_MAX,
-  type Registry,
+  compareKeys, decodeKey, encodeKey, extractLogical, extractPhysical, FlotillaError, handleMetricsRequest, httpStatusOf, isFlotillaError, pdLeaderHintOf, REGION_KEY_BYTES_MAX,
+  type Registry, type Rng,
 } from '../common/index.js';
 import { CLUSTER_CONFIG_FIELDS, patchClusterConfig } from './cluster-config.js';
 import { leadershipOf, memberToWire, pdNotLeader, withLeaderHint } from './members.js';
 import type { OperatorStep } from './operators.js';
 import type { RegionMeta } from './region-index.js';
+import { checkAdminMerge, isSchedulerName, planScatter, SCHEDULER_NAMES, type SchedulerController, type SchedulerName } from './schedulers/index.js';
 import type { PdServiceContext } from './service.js';
 import type { PdApplyResult, PdMember } from './state-machine.js';
 
@@ -36,6 +37,9 @@ const U64_MAX = (1n << 64n) - 1n;
 
 export interface PdHttpContext extends PdServiceContext {
   readonly metrics: Registry;
+  readonly schedulers: SchedulerController;
+  /** Randomness of admin operators (scatter's store choice). */
+  readonly rng: Rng;
   addMember(member: { name: string; peerUrls: string[]; clientUrls: string[] }): Promise<PdMember>;
   removeMember(name: string): Promise<void>;
 }
@@ -318,15 +322,25 @@ export class PdHttpApi {
       },
       {
         path: '/operators',
-        description: "GET: pending operators; POST {regionId, kind: 'transfer-leader', toStoreId} | {regionId, kind: 'split', keys?: hex[]} | {regionId, kind: 'add-peer' | 'remove-peer', storeId}: add one",
+        description:
+          "GET: pending operators; POST {regionId, kind: 'transfer-leader', toStoreId} | {regionId, kind: 'split', keys?: hex[]} | {regionId, kind: 'add-peer' | 'remove-peer', storeId}" +
+          " | {regionId, kind: 'scatter'} (replicas and leader to random less-loaded stores) | {regionId, kind: 'merge', targetRegionId} (adjacent, same stores): add one",
         methods: {
           GET: L(() => ok({ operators: this.ctx.operators.list().map((o) => ({ ...o, steps: o.steps.map(stepJson) })) })),
-          POST: L(async (r) => ({ status: 201, body: await this.addOperator(await readJson(r.req)) })),
+          POST: L(async (r) => this.addOperator(await readJson(r.req))),
         },
       },
       { path: '/operators/{regionId}', description: "DELETE: cancel the region's operator", methods: { DELETE: L((r) => ok(this.cancelOperator(parseId(r.params[0], 'region id')))) } },
-      // Schedulers (replica, balance-leader, balance-region, merge, hot-region) arrive with F7.
-      { path: '/schedulers', description: 'the running schedulers (none before F7)', methods: { GET: () => ok({ schedulers: [] }) } },
+      {
+        path: '/schedulers',
+        description: `GET: every scheduler, whether it is on, its settings and operators in flight; POST {name}: switch one on (through raft; names: ${SCHEDULER_NAMES.join(', ')})`,
+        methods: { GET: L(() => ok({ schedulers: this.ctx.schedulers.status() })), POST: L((r) => this.switchScheduler(r.req)) },
+      },
+      {
+        path: '/schedulers/{name}',
+        description: 'GET: one scheduler; DELETE: switch it off (through raft; it stays off across PD leader changes and restarts)',
+        methods: { GET: L((r) => ok(this.scheduler(schedulerName(r.params[0])))), DELETE: L((r) => this.setScheduler(schedulerName(r.params[0]), { isEnabled: false })) },
+      },
       {
         path: '/gc/safepoint',
         description: 'GET: the GC safe point; POST {safePoint: "<u64>"}: advance it (never backwards)',
@@ -430,6 +444,22 @@ export class PdHttpApi {
     return ok({ safePoint: this.ctx.sm.gcSafePoint.toString() });
   }
 
+  private scheduler(name: SchedulerName): unknown {
+    return this.ctx.schedulers.status().find((s) => s.name === name)!;
+  }
+
+  private async switchScheduler(req: IncomingMessage): Promise<Reply> {
+    const body = await readObject(req, `{ "name": one of ${SCHEDULER_NAMES.join(', ')} }`);
+    if (typeof body.name !== 'string') throw new FlotillaError('InvalidArgument', `name: must be a string, one of ${SCHEDULER_NAMES.join(', ')}`);
+    return this.setScheduler(schedulerName(body.name), { isEnabled: true });
+  }
+
+  /** Switches a scheduler through raft; answers its status once applied here. */
+  private async setScheduler(name: SchedulerName, options: { readonly isEnabled: boolean }): Promise<Reply> {
+    applied(await this.ctx.node.propose({ kind: 'setSchedulerEnabled', name, isEnabled: options.isEnabled }));
+    return ok(this.scheduler(name));
+  }
+
   private cancelOperator(regionId: number): unknown {
     if (!this.ctx.operators.cancel(regionId)) throw new HttpError(404, 'OperatorNotFound', `region ${regionId} has no operator`);
     return { cancelled: regionId };
@@ -475,30 +505,80 @@ export class PdHttpApi {
    * Admin operators: { regionId, kind: 'transfer-leader', toStoreId } | { regionId, kind: 'split',
    * keys?: hex[] } | { regionId, kind: 'add-peer', storeId } (a new learner on the store, then its
    * promotion once it caught up) | { regionId, kind: 'remove-peer', storeId } (leadership moved
-   * off the store first when it leads).
+   * off the store first when it leads) | { regionId, kind: 'scatter' } (replicas and leadership to
+   * random less-loaded stores) | { regionId, kind: 'merge', targetRegionId } (adjacent, replicas on
+   * the same stores). One builder per kind (ADMIN_OPERATOR_KINDS).
    */
-  private async addOperator(body: unknown): Promise<unknown> {
-    const b = body as { regionId?: unknown; kind?: unknown; toStoreId?: unknown; storeId?: unknown; keys?: unknown } | null;
-    if (b === null || typeof b !== 'object' || typeof b.regionId !== 'number') throw new FlotillaError('InvalidArgument', 'body must name regionId and kind');
-    const region = this.ctx.sm.regions.getById(b.regionId);
-    if (region === undefined) throw new FlotillaError('RegionNotFound', `region ${b.regionId} not found`);
-    let steps: OperatorStep[];
-    if (b.kind === 'transfer-leader') {
-      const toPeer = region.peers.find((p) => p.storeId === b.toStoreId);
-      if (toPeer === undefined) throw new FlotillaError('InvalidArgument', `region ${region.id} has no peer on store ${String(b.toStoreId)}`);
-      steps = [{ kind: 'transferLeader', toPeer }];
-    } else if (b.kind === 'split') {
-      const keys = Array.isArray(b.keys) ? b.keys.map((k, i) => parseHexKey(typeof k === 'string' ? k : null, `keys[${i}]`)) : [];
-      steps = [{ kind: 'split', keys }];
-    } else if (b.kind === 'add-peer' || b.kind === 'remove-peer') {
-      if (typeof b.storeId !== 'number' || !Number.isSafeInteger(b.storeId)) throw new FlotillaError('InvalidArgument', `${b.kind} needs storeId (a number)`);
-      steps = b.kind === 'add-peer' ? await this.addPeerSteps(region, b.storeId) : this.removePeerSteps(region, b.storeId);
-    } else {
-      throw new FlotillaError('InvalidArgument', 'kind must be transfer-leader, split, add-peer or remove-peer (more operators arrive with the schedulers)');
-    }
-    const result = this.ctx.operators.add(region.id, region.epoch, `admin-${String(b.kind)}`, steps);
+  private async addOperator(body: unknown): Promise<Reply> {
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new FlotillaError('InvalidArgument', 'body must be a JSON object naming regionId and kind');
+    const b = body as Readonly<Record<string, unknown>>;
+    const regionId = bodyId(b.regionId, 'regionId');
+    const kind = b.kind;
+    if (typeof kind !== 'string' || !isAdminOperatorKind(kind)) throw new FlotillaError('InvalidArgument', `kind must be ${ADMIN_OPERATOR_KINDS.join(', ')}; got ${JSON.stringify(kind)}`);
+    const region = this.ctx.sm.regions.getById(regionId);
+    if (region === undefined) throw new FlotillaError('RegionNotFound', `region ${regionId} not found`);
+    if (this.ctx.operators.get(region.id) !== undefined) throw new HttpError(409, 'Conflict', `region ${region.id} already has an operator`);
+    const steps = await this.adminSteps(kind, region, b);
+    if (steps.length === 0) return ok({ regionId: region.id, kind, steps: [], message: `region ${region.id} is already where ${kind} would put it: nothing to do` });
+    const result = this.ctx.operators.add(region.id, region.epoch, `admin-${kind}`, steps);
     if (result.kind === 'refused') throw new HttpError(409, 'Conflict', result.reason);
-    return { ...result.operator, steps: result.operator.steps.map(stepJson) };
+    this.log.info({ regionId: region.id, operatorId: result.operator.id, kind, steps: steps.map((s) => s.kind) }, 'admin operator created');
+    return { status: 201, body: { ...result.operator, steps: result.operator.steps.map(stepJson) } };
+  }
+
+  private async adminSteps(kind: AdminOperatorKind, region: RegionMeta, b: Readonly<Record<string, unknown>>): Promise<OperatorStep[]> {
+    switch (kind) {
+      case 'transfer-leader': {
+        const toStoreId = bodyId(b.toStoreId, 'toStoreId');
+        const toPeer = region.peers.find((p) => p.storeId === toStoreId);
+        if (toPeer === undefined) throw new FlotillaError('InvalidArgument', `region ${region.id} has no peer on store ${toStoreId}`);
+        if (toPeer.role !== 'voter') throw new FlotillaError('InvalidArgument', `region ${region.id}'s peer on store ${toStoreId} is a learner: only a voter can lead`);
+        return [{ kind: 'transferLeader', toPeer }];
+      }
+      case 'split': {
+        if (b.keys !== undefined && !Array.isArray(b.keys)) throw new FlotillaError('InvalidArgument', 'keys: must be an array of hex keys');
+        const keys = ((b.keys ?? []) as unknown[]).map((k, i) => parseHexKey(typeof k === 'string' ? k : null, `keys[${i}]`));
+        for (const [i, key] of keys.entries()) {
+          if (key.length === 0) throw new FlotillaError('InvalidArgument', `keys[${i}]: a split key must not be empty`);
+          if (!isInside(region, key)) throw new FlotillaError('InvalidArgument', `keys[${i}]: ${hexKey(key)} is not inside region ${region.id} (a split key must be after its start and before its end)`);
+        }
+        return [{ kind: 'split', keys }];
+      }
+      case 'add-peer':
+        return this.addPeerSteps(region, bodyId(b.storeId, 'storeId'));
+      case 'remove-peer':
+        return this.removePeerSteps(region, bodyId(b.storeId, 'storeId'));
+      case 'scatter':
+        return this.scatterSteps(region);
+      case 'merge':
+        return this.mergeSteps(region, bodyId(b.targetRegionId, 'targetRegionId'));
+    }
+  }
+
+  private async scatterSteps(region: RegionMeta): Promise<OperatorStep[]> {
+    const view = this.ctx.schedulers.view();
+    const r = view.regions.find((x) => x.region.id === region.id)!;
+    const ids = await this.ctx.ids.alloc(region.peers.length);
+    const fresh = ids.map((id) => {
+      if (id > BigInt(Number.MAX_SAFE_INTEGER)) throw new FlotillaError('Internal', `peer id ${id} is not a safe integer`);
+      return Number(id);
+    });
+    const plan = planScatter(view, r, this.ctx.rng, () => fresh.shift()!);
+    if (plan.kind === 'refused') throw new FlotillaError('InvalidArgument', plan.reason);
+    return [...plan.steps];
+  }
+
+  private mergeSteps(source: RegionMeta, targetRegionId: number): OperatorStep[] {
+    const target = this.ctx.sm.regions.getById(targetRegionId);
+    if (target === undefined) throw new FlotillaError('RegionNotFound', `target region ${targetRegionId} not found`);
+    const view = this.ctx.schedulers.view();
+    const find = (id: number) => view.regions.find((x) => x.region.id === id)!;
+    const check = checkAdminMerge(find(source.id), find(target.id));
+    if (check.kind === 'refused') {
+      if (check.code === 'Conflict') throw new HttpError(409, 'Conflict', check.reason);
+      throw new FlotillaError('InvalidArgument', check.reason);
+    }
+    return [...check.steps];
   }
 
   /** A learner on `storeId` (an up store without a peer of the region), then its promotion. */
@@ -507,7 +587,6 @@ export class PdHttpApi {
     if (store === undefined) throw new FlotillaError('StoreNotFound', `store ${storeId} not found`);
     if (store.state !== 'up') throw new FlotillaError('InvalidArgument', `store ${storeId} is ${store.state}: peers go to up stores only`);
     if (region.peers.some((p) => p.storeId === storeId)) throw new FlotillaError('InvalidArgument', `region ${region.id} already has a peer on store ${storeId}`);
-    if (this.ctx.operators.get(region.id) !== undefined) throw new HttpError(409, 'Conflict', `region ${region.id} already has an operator`);
     const [id] = await this.ctx.ids.alloc(1);
     if (id === undefined || id > BigInt(Number.MAX_SAFE_INTEGER)) throw new FlotillaError('Internal', `peer id ${String(id)} is not a safe integer`);
     const peer = { id: Number(id), storeId, role: 'learner' as const };
@@ -525,6 +604,32 @@ export class PdHttpApi {
     if (toPeer === undefined) throw new FlotillaError('InvalidArgument', `region ${region.id}: no other voter to take over its leadership`);
     return [{ kind: 'transferLeader', toPeer }, { kind: 'removePeer', peer }];
   }
+}
+
+const ADMIN_OPERATOR_KINDS = ['transfer-leader', 'split', 'add-peer', 'remove-peer', 'scatter', 'merge'] as const;
+type AdminOperatorKind = (typeof ADMIN_OPERATOR_KINDS)[number];
+
+function isAdminOperatorKind(kind: string): kind is AdminOperatorKind {
+  return (ADMIN_OPERATOR_KINDS as readonly string[]).includes(kind);
+}
+
+/** An id in a JSON body: a positive safe integer (a number, as the API documents). */
+function bodyId(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new FlotillaError('InvalidArgument', `${field}: ${JSON.stringify(value) ?? 'missing'} is not an id (an integer in [1, ${Number.MAX_SAFE_INTEGER}])`);
+  }
+  return value;
+}
+
+/** A scheduler name from a path or body; an unknown one is 404 SchedulerNotFound naming the known ones. */
+function schedulerName(name: string | undefined): SchedulerName {
+  if (!isSchedulerName(name)) throw new HttpError(404, 'SchedulerNotFound', `no scheduler named ${JSON.stringify(name)} (known: ${SCHEDULER_NAMES.join(', ')})`);
+  return name;
+}
+
+/** `key` (memcomparable) lies strictly inside `region`: after its start, before its end. */
+function isInside(region: RegionMeta, key: Buffer): boolean {
+  return compareKeys(key, region.startKey) > 0 && (region.endKey.length === 0 || compareKeys(key, region.endKey) < 0);
 }
 
 function stepJson(step: OperatorStep): unknown {

@@ -6,8 +6,8 @@
 //   created ──heartbeat──► step i sent ──region shows step i done──► step i+1 … ──► finished
 //      └──── timeout, region gone, or cancelled ─────────────────────────────────► removed
 //
-// The schedulers that create operators (replica, balance, merge, hot region) come with F7; today
-// operators come from the admin API.
+// Operators come from the admin API (http-api.ts) and from the schedulers (schedulers/), each
+// tagged with its kind so the scheduler controller can bound how many of a kind are in flight.
 
 import type { PeerMeta, RegionEpoch, RegionMeta } from './region-index.js';
 
@@ -19,9 +19,20 @@ export type OperatorStep =
   | { readonly kind: 'split'; /** memcomparable split keys; empty = the store picks the middle */ readonly keys: readonly Buffer[] }
   | { readonly kind: 'merge'; readonly targetRegionId: number };
 
+/**
+ * What an operator does, for the schedule limits (cluster-config.ts): `leader` moves leadership,
+ * `region` moves or repairs replicas, `merge` merges (or moves peers to merge), `hotRegion`
+ * spreads hot traffic; `admin` operators were asked for over HTTP and count against no limit.
+ */
+export type OperatorKind = 'admin' | 'leader' | 'region' | 'merge' | 'hotRegion';
+export const OPERATOR_KINDS: readonly OperatorKind[] = ['admin', 'leader', 'region', 'merge', 'hotRegion'];
+
 export interface Operator {
   readonly id: number;
   readonly regionId: number;
+  readonly kind: OperatorKind;
+  /** Who created it: a scheduler's name, or "admin". */
+  readonly source: string;
   /** Who asked and why, e.g. "admin-transfer-leader". */
   readonly description: string;
   /** The region's epoch when the operator was created: split and merge are done when it moves. */
@@ -68,12 +79,19 @@ export class OperatorController {
     return this.byRegion.size;
   }
 
-  add(regionId: number, epoch: RegionEpoch, description: string, steps: readonly OperatorStep[], timeoutMs = OPERATOR_TIMEOUT_MS_DEFAULT): AddOperatorResult {
+  add(
+    regionId: number,
+    epoch: RegionEpoch,
+    description: string,
+    steps: readonly OperatorStep[],
+    options: { readonly kind?: OperatorKind; readonly source?: string; readonly timeoutMs?: number } = {},
+  ): AddOperatorResult {
     if (steps.length === 0) return { kind: 'refused', reason: 'an operator needs at least one step' };
     const existing = this.byRegion.get(regionId);
     if (existing !== undefined) return { kind: 'refused', reason: `region ${regionId} already has operator ${existing.op.id} (${existing.op.description})` };
     if (this.byRegion.size >= OPERATORS_MAX) return { kind: 'refused', reason: `${OPERATORS_MAX} operators are queued` };
-    const operator: Operator = { id: this.nextId++, regionId, description, epoch, steps, createdAtMs: this.nowMs(), timeoutMs };
+    const { kind = 'admin', source = 'admin', timeoutMs = OPERATOR_TIMEOUT_MS_DEFAULT } = options;
+    const operator: Operator = { id: this.nextId++, regionId, kind, source, description, epoch, steps, createdAtMs: this.nowMs(), timeoutMs };
     this.byRegion.set(regionId, { op: operator, step: 0 });
     return { kind: 'ok', operator };
   }
@@ -89,6 +107,29 @@ export class OperatorController {
 
   list(): OperatorView[] {
     return [...this.byRegion.values()].map((e) => ({ ...e.op, currentStep: e.step }));
+  }
+
+  /**
+   * Operators in flight of each kind. Timed-out ones still count until their region's next
+   * heartbeat drops them; expireTimedOut() drops them without waiting for one.
+   */
+  countByKind(): Map<OperatorKind, number> {
+    const counts = new Map<OperatorKind, number>();
+    for (const { op } of this.byRegion.values()) counts.set(op.kind, (counts.get(op.kind) ?? 0) + 1);
+    return counts;
+  }
+
+  /** Drops every operator past its timeout (a region whose leader went silent sends no heartbeat). */
+  expireTimedOut(): number {
+    const now = this.nowMs();
+    let dropped = 0;
+    for (const [regionId, { op }] of this.byRegion) {
+      if (now - op.createdAtMs > op.timeoutMs) {
+        this.byRegion.delete(regionId);
+        dropped++;
+      }
+    }
+    return dropped;
   }
 
   /**

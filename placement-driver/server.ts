@@ -7,7 +7,7 @@ import type { Server as HttpServer } from 'node:http';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import {
-  ChannelCache, channelCredentials, Counter, createGrpcServer, createMetricsRegistry, FlotillaError, Gauge, Histogram, INSECURE, LATENCY_BUCKETS_SECONDS, SimpleRocks, startGrpcServer,
+  ChannelCache, channelCredentials, Counter, createGrpcServer, createRng, createMetricsRegistry, FlotillaError, Gauge, Histogram, INSECURE, LATENCY_BUCKETS_SECONDS, SimpleRocks, startGrpcServer,
   TaskGroup, u64FromWire, type StartedGrpcServer, grpc,
 } from '../common/index.js';
 import { serviceDefinition, type pdpb } from '../proto/index.js';
@@ -25,6 +25,7 @@ import { PdRaftNode } from './raft-node.js';
 import { messageFromWire } from '../raft-host/index.js';
 import { PdService, type RegionRuntime, type StoreRuntime } from './service.js';
 import { PdStateMachine, type PdMember } from './state-machine.js';
+import { SchedulerController } from './schedulers/index.js';
 import { TSO_UPDATE_INTERVAL_MS } from './tso.js';
 
 /** How often a member re-checks that its own record (URLs) is in the replicated member list. */
@@ -53,6 +54,7 @@ export class PdServer {
   private transport: PeerTransport | undefined;
   private channels: ChannelCache | undefined;
   private node: PdRaftNode | undefined;
+  private schedulers: SchedulerController | undefined;
   private db: SimpleRocks | undefined;
   addresses: PdAddresses = { client: '', peer: '', http: '' };
   private stopping = false;
@@ -149,9 +151,26 @@ export class PdServer {
     const memberList = (): PdMember[] => [...sm.members.values()].sort((a, b) => a.name.localeCompare(b.name));
     const storeRuntime = new Map<number, StoreRuntime>();
     const regionRuntime = new Map<number, RegionRuntime>();
+    const schedulers = new SchedulerController({
+      sm,
+      canServe: () => node.canServe,
+      operators,
+      allocIds: (count) => ids.alloc(count),
+      storeRuntime,
+      regionRuntime,
+      nowMs: () => Date.now(),
+      logger: this.log,
+      registry,
+      // Scheduling randomness (tie-breaks, scatter) needs no replay across processes; a seed per member start.
+      rng: createRng(Date.now() ^ this.memberId),
+      proposeDeleteStore: (storeId) => node.proposeAndForget({ kind: 'deleteStore', storeId }),
+      membershipSettleMs: config.membershipSettleMs,
+    });
+    this.schedulers = schedulers;
     sm.onRegionRemoved = (regionId) => {
       regionRuntime.delete(regionId);
       operators.removeRegion(regionId);
+      schedulers.removeRegion(regionId);
     };
     const keyVisual = new KeyVisualizer(this.options.keyVisualizer);
     const ctx = { memberId: this.memberId, name: config.name, node, sm, tso, ids, operators, storeRuntime, regionRuntime, keyVisual, logger: this.log, requests, tsoIssued, memberList, nowMs: () => Date.now() };
@@ -167,7 +186,7 @@ export class PdServer {
     const client = hostPort(config.clientUrls[0]!, '--client-urls');
     this.grpcClient = await startGrpcServer(clientServer, client.host, client.port);
 
-    const httpApi = new PdHttpApi({ ...ctx, metrics: registry, addMember: (m) => this.addMember(m, sm), removeMember: (n) => this.removeMember(n, sm) }, this.log, new PdDashboardHttp(ctx));
+    const httpApi = new PdHttpApi({ ...ctx, metrics: registry, schedulers, rng: createRng(Date.now() ^ (this.memberId >>> 1)), addMember: (m) => this.addMember(m, sm), removeMember: (n) => this.removeMember(n, sm) }, this.log, new PdDashboardHttp(ctx));
     const httpAddr = hostPort(config.httpUrl, '--http-url');
     this.http = httpApi.createServer();
     const http = this.http;
@@ -188,6 +207,7 @@ export class PdServer {
     );
     this.timers.push(setInterval(() => this.selfCheck(sm, transport), MEMBER_SELF_CHECK_INTERVAL_MS));
     for (const t of this.timers) t.unref();
+    schedulers.start(config.scheduleIntervalMs);
     this.syncPeerAddresses(sm, transport);
     if (node.members.voters.length === 1 && node.members.voters[0] === this.memberId) node.campaign();
     this.log.info({ memberId: this.memberId, ...this.addresses, dataDir }, 'PD member started');
@@ -298,6 +318,7 @@ export class PdServer {
     if (this.stopping) return;
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
+    this.schedulers?.stop();
     await Promise.all([this.grpcClient?.stop(500), this.grpcPeer?.stop(500)]);
     if (this.http !== undefined) {
       const http = this.http;

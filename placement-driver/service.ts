@@ -37,8 +37,26 @@ export interface RegionRuntime {
   approximateKeys: number;
   bytesWritten: number;
   bytesRead: number;
+  /** The window the traffic counters cover (the heartbeat's interval), ms; 0 when not reported. */
+  trafficIntervalMs: number;
   downPeers: pdpb.PeerStats[];
   pendingPeers: metapb.Peer[];
+  /**
+   * When this member first saw the region at its current epoch version (a split or merge bumps
+   * it), Unix ms. A region first heard of counts as just changed: after a PD leader change no
+   * region merges before splitMergeIntervalMs has passed, as in TiKV's PD.
+   */
+  versionSeenAtMs: number;
+  /** Likewise for its conf version (membership): when this member first saw the current one. */
+  confVerSeenAtMs: number;
+}
+
+/** The interval a heartbeat's traffic covers, ms (0 when absent or malformed). */
+function trafficIntervalMsOf(interval: pdpb.TimeInterval | null): number {
+  if (interval === null) return 0;
+  const start = Number(interval.startTimestamp);
+  const end = Number(interval.endTimestamp);
+  return Number.isFinite(start) && Number.isFinite(end) && end > start ? end - start : 0;
 }
 
 export interface PdServiceContext {
@@ -289,13 +307,20 @@ export class PdService {
       const region = regionFromWire(req.region);
       const leader = peerFromWire(req.leader, 'leader');
       if (!region.peers.some((p) => p.id === leader.id)) throw new FlotillaError('InvalidArgument', `leader peer ${leader.id} is not a peer of region ${region.id}`);
+      const before = this.ctx.regionRuntime.get(region.id);
+      const knownBefore = this.ctx.sm.regions.getById(region.id);
+      const isSameVersion = before !== undefined && knownBefore !== undefined && knownBefore.epoch.version === region.epoch.version;
+      const isSameConfVer = before !== undefined && knownBefore !== undefined && knownBefore.epoch.confVer === region.epoch.confVer;
       this.ctx.regionRuntime.set(region.id, {
         approximateSizeBytes: u64ToSafeNumber(req.approximateSize, 'approximateSize'),
         approximateKeys: u64ToSafeNumber(req.approximateKeys, 'approximateKeys'),
         bytesWritten: u64ToSafeNumber(req.bytesWritten, 'bytesWritten'),
         bytesRead: u64ToSafeNumber(req.bytesRead, 'bytesRead'),
+        trafficIntervalMs: trafficIntervalMsOf(req.interval),
         downPeers: req.downPeers,
         pendingPeers: req.pendingPeers,
+        versionSeenAtMs: isSameVersion ? before.versionSeenAtMs : this.ctx.nowMs(),
+        confVerSeenAtMs: isSameConfVer ? before.confVerSeenAtMs : this.ctx.nowMs(),
       });
       this.ctx.keyVisual?.recordHeartbeat(this.ctx.nowMs(), region, req);
       const known = this.ctx.sm.regions.getById(region.id);

@@ -3,13 +3,15 @@
 // no randomness: whatever varies is decided by the proposer and carried in the command).
 //
 // State: cluster id and bootstrap flag; stores; regions and their leaders; the ID allocator's
-// high-water mark; the TSO's saved bound; the GC safe point; the scheduling config; PD members.
+// high-water mark; the TSO's saved bound; the GC safe point; the scheduling config and which
+// schedulers are switched on; PD members.
 // Monotonic fields (id high-water, TSO bound, GC safe point) never move back: a command that
 // would is answered with a refusal and changes nothing.
 
 import { FlotillaError, invariant } from '../common/index.js';
 import { DEFAULT_CLUSTER_CONFIG, patchClusterConfig, withCurrentConfigNames, type ClusterConfig } from './cluster-config.js';
 import { RegionIndex, type RegionMeta } from './region-index.js';
+import { SCHEDULER_NAMES } from './schedulers/scheduler.js';
 import { decodeChecksummedRecord, decodeJsonRecord, encodeChecksummedRecord, encodeJsonRecord } from './state-codec.js';
 
 export type { StoreMeta, StoreState } from '../common/index.js';
@@ -41,6 +43,8 @@ export type PdCommand =
   | { readonly kind: 'raiseTsoBound'; readonly boundMs: bigint }
   | { readonly kind: 'updateGcSafePoint'; readonly safePoint: bigint }
   | { readonly kind: 'patchConfig'; readonly patch: Readonly<Record<string, number | boolean>> }
+  /** Turns a scheduler on or off (schedulers/scheduler.ts SCHEDULER_NAMES); replicated so it survives leader changes. */
+  | { readonly kind: 'setSchedulerEnabled'; readonly name: string; readonly isEnabled: boolean }
   | { readonly kind: 'putMember'; readonly member: PdMember }
   | { readonly kind: 'removeMember'; readonly memberId: number };
 
@@ -68,6 +72,8 @@ interface PdSnapshotBody {
   readonly gcSafePoint: bigint;
   readonly config: ClusterConfig;
   readonly members: readonly PdMember[];
+  /** Schedulers switched on or off at runtime (absent in snapshots written before F7: all at their defaults). */
+  readonly schedulers?: readonly (readonly [string, boolean])[];
 }
 
 export class PdStateMachine {
@@ -82,6 +88,8 @@ export class PdStateMachine {
   gcSafePoint = 0n;
   config: ClusterConfig = DEFAULT_CLUSTER_CONFIG;
   readonly members = new Map<number, PdMember>();
+  /** Scheduler name → switched on (true) or off, for schedulers switched at runtime; others run by default. */
+  readonly schedulerSwitches = new Map<string, boolean>();
   /**
    * Told of every region the state machine drops (covered by a split or merge report, or absent
    * from a restored snapshot), so in-memory companions (heartbeat stats, operators) can drop it
@@ -166,6 +174,14 @@ export class PdStateMachine {
         this.config = checked.config;
         return { kind: 'ok' };
       }
+      case 'setSchedulerEnabled': {
+        if (!(SCHEDULER_NAMES as readonly string[]).includes(cmd.name)) {
+          return { kind: 'refused', code: 'InvalidArgument', message: `unknown scheduler ${JSON.stringify(cmd.name)} (known: ${SCHEDULER_NAMES.join(', ')})` };
+        }
+        if (this.schedulerSwitches.get(cmd.name) === cmd.isEnabled) return { kind: 'unchanged' };
+        this.schedulerSwitches.set(cmd.name, cmd.isEnabled);
+        return { kind: 'ok' };
+      }
       case 'putMember':
         this.members.set(cmd.member.id, cmd.member);
         return { kind: 'ok' };
@@ -187,6 +203,7 @@ export class PdStateMachine {
       gcSafePoint: this.gcSafePoint,
       config: this.config,
       members: [...this.members.values()],
+      schedulers: [...this.schedulerSwitches.entries()],
     };
     return encodeChecksummedRecord(body);
   }
@@ -216,11 +233,14 @@ export class PdStateMachine {
     this.config = { ...DEFAULT_CLUSTER_CONFIG, ...withCurrentConfigNames(body.config as unknown as Readonly<Record<string, number | boolean>>) };
     this.members.clear();
     for (const m of body.members) this.members.set(m.id, m);
+    this.schedulerSwitches.clear();
+    for (const [name, isEnabled] of body.schedulers ?? []) this.schedulerSwitches.set(name, isEnabled);
   }
 }
 
 const COMMAND_KINDS: ReadonlySet<string> = new Set<PdCommandKind>([
-  'initCluster', 'bootstrap', 'putStore', 'deleteStore', 'putRegion', 'raiseIdHighWater', 'raiseTsoBound', 'updateGcSafePoint', 'patchConfig', 'putMember', 'removeMember',
+  'initCluster', 'bootstrap', 'putStore', 'deleteStore', 'putRegion', 'raiseIdHighWater', 'raiseTsoBound', 'updateGcSafePoint', 'patchConfig', 'setSchedulerEnabled', 'putMember',
+  'removeMember',
 ]);
 
 export function encodePdCommand(cmd: PdCommand): Buffer {

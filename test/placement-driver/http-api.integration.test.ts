@@ -155,7 +155,7 @@ describe('PD HTTP API, one member (real process)', () => {
   it('matches every path exactly: extra or missing segments are 404 NotFound', async () => {
     const paths = [
       'health/extra', 'leader/x', 'members/name', 'members/name/a/b', 'members/x', 'stores/1', 'store', 'store/1/x', 'region', 'region/id', 'region/id/1/x', 'region/key',
-      'region/key/61/x', 'region/x/1', 'regions/x', 'tso/x', 'config/x', 'gc', 'gc/safepoint/x', 'operators/1/x', 'schedulers/x', 'health/', 'nothing',
+      'region/key/61/x', 'region/x/1', 'regions/x', 'tso/x', 'config/x', 'gc', 'gc/safepoint/x', 'operators/1/x', 'schedulers/x/y', 'health/', 'nothing',
     ];
     for (const path of paths) {
       const r = await raw(url(path));

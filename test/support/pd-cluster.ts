@@ -5,9 +5,9 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ChannelCache, channelCredentials, grpc, INSECURE, u64ToWire } from '../../common/index.js';
+import { ChannelCache, channelCredentials, encodeKey, grpc, INSECURE, u64ToWire } from '../../common/index.js';
 import { allocatePdMember, startPdProcess, waitFor, type LocalProcess, type PdMemberSpec } from '../../deploy/index.js';
-import { loadProtos, type pdpb } from '../../proto/index.js';
+import { loadProtos, type metapb, type pdpb } from '../../proto/index.js';
 
 export interface HealthJson {
   name: string;
@@ -210,3 +210,33 @@ export function tsOf(r: pdpb.TsoResponse): bigint {
 }
 
 export { u64ToWire, channelCredentials, INSECURE };
+
+// ───────────────────────────── Scheduler and admin-operator fixtures (F7) ─────────────────────────────
+
+function fixtureStore(id: string, port: number): metapb.Store__Input {
+  return { id, address: `127.0.0.1:${port}`, statusAddress: '', labels: [], state: 'Up', version: '0.1.0', startTimestamp: String(Date.now()) };
+}
+
+/** A region on the wire with raw keys memcomparable-encoded ('' stays an open edge) and voters [peerId, storeId]. */
+export function wireRegion(id: string, start: string, end: string, version: number, peers: readonly (readonly [string, string])[]): metapb.Region__Input {
+  const enc = (raw: string): Buffer => (raw === '' ? Buffer.alloc(0) : encodeKey(Buffer.from(raw)));
+  return { id, startKey: enc(start), endKey: enc(end), regionEpoch: { confVer: '1', version: String(version) }, peers: peers.map(([pid, storeId]) => ({ id: pid, storeId, role: 'Voter' })) };
+}
+
+/**
+ * Bootstraps a PD with stores 1-3 (registered, no heartbeats) and three regions, as a split would
+ * report them: a = [−∞, "m") and b = ["m", "t") with a voter on store 1, c = ["t", +∞) with one on
+ * store 2. No leader is reported, so schedulers leave them alone. Returns the region ids.
+ */
+export async function bootstrapThreeRegions(pd: PdTestClient): Promise<{ readonly a: number; readonly b: number; readonly c: number }> {
+  await pd.members();
+  const boot = await pd.call('Bootstrap', { header: pd.header(), store: fixtureStore('1', 21001), region: wireRegion('10', '', '', 1, [['11', '1']]) });
+  if (boot.header?.error) throw new Error(`Bootstrap: ${JSON.stringify(boot.header.error)}`);
+  for (const id of ['2', '3']) {
+    const put = await pd.call('PutStore', { header: pd.header(), store: fixtureStore(id, 21000 + Number(id)) });
+    if (put.header?.error) throw new Error(`PutStore ${id}: ${JSON.stringify(put.header.error)}`);
+  }
+  const split = await pd.call('ReportBatchSplit', { header: pd.header(), regions: [wireRegion('10', '', 'm', 2, [['11', '1']]), wireRegion('20', 'm', 't', 2, [['21', '1']]), wireRegion('30', 't', '', 2, [['31', '2']])] });
+  if (split.header?.error) throw new Error(`ReportBatchSplit: ${JSON.stringify(split.header.error)}`);
+  return { a: 10, b: 20, c: 30 };
+}
