@@ -25,7 +25,8 @@ function generate(seed: number): ModelCluster {
     r.versionAgeMs = [0, model.config.splitMergeIntervalMs - 1, model.config.splitMergeIntervalMs, 10 * model.config.splitMergeIntervalMs][rng.nextInt(4)]!;
     r.hasOperator = rng.chance(0.1);
   }
-  if (rng.chance(0.1)) model.config = { ...model.config, disableMerge: true };
+  // Merges are on here (the default is off until the stores execute them); one case in ten off.
+  model.config = { ...model.config, disableMerge: rng.chance(0.1) };
   return model;
 }
 
