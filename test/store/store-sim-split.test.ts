@@ -176,6 +176,53 @@ function isCaughtUp(sim: StoreSim, regionId: number): boolean {
   return peer.region.peers.every((p) => progress.get(p.id)?.state === 'Replicate' && progress.get(p.id)!.match >= last - 4);
 }
 
+/** No store holds two initialized regions whose ranges overlap — at every step, also right after a restart. */
+function checkNoOverlap(sim: StoreSim, what: string): void {
+  for (const node of sim.nodes) {
+    if (node.store === null) continue;
+    const regions = initializedRegions(node);
+    for (let i = 1; i < regions.length; i++) {
+      const prev = regions[i - 1]!;
+      assert.ok(prev.endKey.length > 0 && Buffer.compare(prev.endKey, regions[i]!.startKey) <= 0, `${what}: store ${node.storeId} holds overlapping regions ${describeRegion(prev)} and ${describeRegion(regions[i]!)} at step ${sim.step}`);
+    }
+  }
+}
+
+/** Records every region shape (id, version, range) any live store holds now. */
+function noteEpochs(sim: StoreSim, seen: Map<string, RegionMeta>): void {
+  for (const node of sim.nodes) {
+    for (const peer of node.store?.peers.values() ?? []) {
+      if (peer.storage.lastIndex() === 0) continue;
+      const r = peer.region;
+      seen.set(`${r.id}/${r.epoch.version}/${r.startKey.toString('hex')}/${r.endKey.toString('hex')}`, r);
+    }
+  }
+}
+
+/**
+ * Two region shapes of different ids whose ranges overlap must differ in version (a split gives
+ * every resulting region a version above the parent's): PD, and a store weighing a message against
+ * a stale replica, orders overlapping regions by version. One id must have one range per version.
+ */
+function checkEpochOrder(seen: ReadonlyMap<string, RegionMeta>, what: string): void {
+  const shapes = [...seen.values()];
+  const rangeOf = new Map<string, string>();
+  for (const r of shapes) {
+    const key = `${r.id}/${r.epoch.version}`;
+    const range = `${r.startKey.toString('hex')}-${r.endKey.toString('hex')}`;
+    assert.ok((rangeOf.get(key) ?? range) === range, `${what}: region ${r.id} at version ${r.epoch.version} had two ranges`);
+    rangeOf.set(key, range);
+  }
+  for (let i = 0; i < shapes.length; i++) {
+    for (let j = i + 1; j < shapes.length; j++) {
+      const x = shapes[i]!;
+      const y = shapes[j]!;
+      if (x.id === y.id || !overlaps(x, y)) continue;
+      assert.notEqual(x.epoch.version, y.epoch.version, `${what}: overlapping regions ${describeRegion(x)} and ${describeRegion(y)} share a version`);
+    }
+  }
+}
+
 // ───────────────────────────── the model ─────────────────────────────
 
 /** One client operation on a key: per key, operations run one at a time (the next starts after the last answered). */
@@ -280,6 +327,7 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
   const busy = new Set<string>();
   const splits: SplitWindow[] = [];
   let change: MembershipChange | null = null;
+  const seen = new Map<string, RegionMeta>();
   let written = 0;
   const opRng = rng.fork();
   const faultRng = rng.fork();
@@ -387,6 +435,8 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
   };
 
   const noteSplitEnds = (): void => {
+    noteEpochs(sim, seen);
+    checkNoOverlap(sim, `seed ${seed} ${replay(seed)}`);
     const regions = sim.newestRegions();
     for (const s of splits) {
       if (s.endStep !== Number.MAX_SAFE_INTEGER) continue;
@@ -479,8 +529,9 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
     assert.deepEqual(sim.fatals, [], `seed ${seed}: a store stopped itself ${replay(seed)}`);
     assert.ok(quiet >= 20, `seed ${seed}: the cluster did not converge ${replay(seed)}\n${stuck}\nbusy keys: ${busy.size}`);
 
-    // (b) tiling and agreement.
+    // (b) tiling and agreement; and every region shape any store held ordered by its epoch.
     const regions = checkTiling(sim, `seed ${seed}`);
+    checkEpochOrder(seen, `seed ${seed} ${replay(seed)}`);
     cov.regionsAtEnd = regions.length;
     // (c) replicas identical per region.
     await checkReplicas(sim, `seed ${seed}`);
@@ -579,6 +630,9 @@ async function checkSettled(sim: StoreSim, what: string, expected: ReadonlyMap<s
   assert.ok(await advanceUntil(sim, () => isQuiet(sim), 2_000), `${what}: the cluster did not settle`);
   assert.deepEqual(sim.fatals, [], `${what}: a store stopped itself`);
   const regions = checkTiling(sim, what);
+  const seen = new Map<string, RegionMeta>([['initial', sim.region]]);
+  noteEpochs(sim, seen);
+  checkEpochOrder(seen, what);
   await checkReplicas(sim, what);
   for (const [key, value] of expected) assert.equal(await get(sim, key), value, `${what}: ${key}`);
   if (options.isCountExact) {
@@ -777,6 +831,119 @@ describe('a write proposed under the old epoch (rule (e))', () => {
       assert.equal(codeOf(left.error), 'EpochNotMatch');
       assert.equal(codeOf(right.error), 'EpochNotMatch');
       await checkSettled(sim, 'old-epoch write', written(), { isCountExact: true });
+    } finally {
+      await sim.stop();
+    }
+  });
+});
+
+describe('a store crashed at any point around a split it applied', () => {
+  it('loads a consistent set of regions (never overlapping), whatever prefix of its unsynced writes the crash keeps', async () => {
+    for (let trial = 0; trial < 8; trial++) {
+      const sim = await loaded(200 + trial, { snapshots: false });
+      try {
+        const victim = sim.nodes[trial % 3]!;
+        const split = track(sim.split(7, [b('a05'), b('a12')]));
+        // Crash the victim in the step where it applied the split (its writes may still be in flight).
+        assert.ok(await advanceUntil(sim, () => victim.store!.peers.get(7)!.region.epoch.version > 1, 300), 'the victim never applied the split');
+        await sim.crash(victim);
+        await sim.restart(victim);
+        checkNoOverlap(sim, `trial ${trial}, right after the restart`);
+        await advanceUntil(sim, () => split.settled, 600);
+        for (let i = 0; i < 50; i++) {
+          await sim.advance();
+          checkNoOverlap(sim, `trial ${trial}`);
+        }
+        await checkSettled(sim, `trial ${trial}`, written(), { isCountExact: true });
+      } finally {
+        await sim.stop();
+      }
+    }
+  });
+});
+
+// ───────────────────────────── known bugs (outside split code) ─────────────────────────────
+// Found by the random run above; each fails today and is marked todo (it runs, and reports,
+// without failing the suite). The random run works around them with the sim's peer cache and its
+// stale-peer lookup by id. Fixes belong in raft-store.ts stepMessage / server.ts checkStalePeers /
+// peer-lifecycle.ts (outside this change).
+
+/** Removes store `storeId`'s peer of region 7 while the store is cut off; returns the removed peer. */
+async function removeWhileIsolated(sim: StoreSim, storeId: number): Promise<void> {
+  sim.isolate(storeId, true);
+  assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined && sim.leader()!.storeId !== storeId), 'no leader away from the isolated store');
+  applyOk(await drive(sim, sim.changePeer(7, 'remove', storeId)));
+}
+
+describe('known bugs found by the split sim', () => {
+  it('a replica removed while cut off, whose region then split (right_derive), is destroyed once healed — PD asked by start key as server.ts does (bug A, first seen at seed 6)', { todo: 'server.ts checkStalePeers asks PD by start key: after a right_derive split it gets the new region, skips, and the stale replica blocks the range on its store for ever' }, async () => {
+    const sim = await loaded(73);
+    try {
+      await removeWhileIsolated(sim, 3);
+      const out = await drive(sim, sim.split(7, [b('a10')]));
+      assert.equal(out.kind, 'split');
+      sim.isolate(3, false);
+      let isGone = false;
+      for (let i = 0; i < 60 && !isGone; i++) {
+        for (let j = 0; j < 10; j++) await sim.advance();
+        sim.checkStalePeers('startKey');
+        isGone = sim.nodes[2]!.store!.peers.get(7) === undefined;
+      }
+      assert.ok(isGone, 'store 3 still holds its removed replica of region 7 (and its old range)');
+    } finally {
+      await sim.stop();
+    }
+  });
+
+  it('an uninitialized peer answers a leader other than the one whose message created it (bug B, first seen at seed 6)', { todo: 'an uninitialized peer knows only [itself, the first sender] (placeholderRegion); transport drops its answers to any other leader, so it never gets a snapshot' }, async () => {
+    const sim = await loaded(79);
+    try {
+      const leader = sim.leader()!;
+      const [other, target] = sim.nodes.filter((n) => n !== leader) as [SimNode, SimNode];
+      applyOk(await drive(sim, sim.changePeer(7, 'remove', target.storeId)));
+      assert.ok(await advanceUntil(sim, () => target.store!.peers.get(7) === undefined && target.store!.pendingDestroys === 0), 'the removed replica was not destroyed');
+      const added = track(sim.changePeer(7, 'addLearner', target.storeId));
+      // As soon as the target created its uninitialized peer from the leader's message, cut the
+      // leader off from it and move leadership: the new leader must be able to fill it.
+      assert.ok(await advanceUntil(sim, () => target.store!.peers.get(7) !== undefined, 300), 'no uninitialized peer was created');
+      sim.setCut(leader.storeId, target.storeId, true);
+      assert.ok(await advanceUntil(sim, () => added.settled));
+      sim.transferLeader(7, other.storeId);
+      assert.ok(await advanceUntil(sim, () => sim.leader()?.storeId === other.storeId), 'the leadership did not move');
+      assert.ok(await advanceUntil(sim, () => (target.store!.peers.get(7)?.storage.lastIndex() ?? 0) > 0, 1_000), 'the new learner never got its snapshot');
+    } finally {
+      await sim.stop();
+    }
+  });
+
+  it('a quiet split: each new region is led from the old leader\'s store within a few steps, as onSplit\'s campaign intends (finding D)', { todo: 'the old leader\'s new peers campaign before any follower applied the split; their (pre-)vote requests reach stores that lack the region and are dropped (maybeCreatePeer takes only appends and heartbeats, and refuses ranges overlapping the unsplit parent), so each new region waits an election timeout and is led from whichever store times out first; onSplit\'s "replace an uninitialized peer, keeping its vote" path is unreachable for the same reason' }, async () => {
+    const sim = await loaded(300, { snapshots: false });
+    try {
+      const leader = sim.leader()!;
+      const out = await drive(sim, sim.split(7, [b('a04'), b('a08'), b('a12'), b('a16')]));
+      assert.ok(out.kind === 'split');
+      const created = out.regions.filter((r) => r.id !== 7);
+      assert.ok(await advanceUntil(sim, () => created.every((r) => sim.leader(r.id) !== undefined), 5), 'a new region has no leader 5 steps after the split applied on its leader');
+      for (const r of created) assert.equal(sim.leader(r.id), leader, `region ${r.id} is led from store ${sim.leader(r.id)!.storeId}, not the old leader's store ${leader.storeId}`);
+    } finally {
+      await sim.stop();
+    }
+  });
+
+  it('a replica removed while cut off, and added back before it heard, is created again after PD\'s stale check destroys the old one (bug C, first seen at seed 20)', { todo: 'server.ts destroys the stale replica with PD\'s region as tombstone; that region already lists the learner added back on this store, so isStaleForTombstone refuses the learner\'s messages (same confVer) for ever' }, async () => {
+    const sim = await loaded(83);
+    try {
+      await removeWhileIsolated(sim, 3);
+      applyOk(await drive(sim, sim.changePeer(7, 'addLearner', 3)));
+      sim.isolate(3, false);
+      let isCreated = false;
+      for (let i = 0; i < 60 && !isCreated; i++) {
+        for (let j = 0; j < 10; j++) await sim.advance();
+        sim.checkStalePeers('startKey');
+        const peer = sim.nodes[2]!.store!.peers.get(7);
+        isCreated = peer !== undefined && peer.peerId !== 102 && peer.storage.lastIndex() > 0;
+      }
+      assert.ok(isCreated, 'the learner added back on store 3 never came to life');
     } finally {
       await sim.stop();
     }
