@@ -1,0 +1,960 @@
+// Region split under faults, deterministic (issue F7: "a deterministic test of split and merge
+// racing with conf change and leader transfer" — the split half; merge does not exist yet). Three
+// in-process stores (store-sim.ts: real RaftStores, RegionSplitters, snapshots through the
+// simulated network) run a workload of raw puts, deletes and compare-and-swaps over a small key
+// space while, at seeded moments, regions split (at random keys and in the middle), leadership
+// moves, a peer is removed and added back, and the network drops, delays and partitions while
+// stores crash (also between a round's durable log write and its apply). After healing, judged
+// against a model:
+//   (a) every key reads back, through the leader of the region now holding it, a value the
+//       per-key register model allows (the last acknowledged write, or a later write whose
+//       outcome is unknown); no key holds what nobody wrote;
+//   (b) on every store the initialized regions tile the key space, and every store agrees on
+//       every region's range, epoch and peers;
+//   (c) every replica of a region holds the same data in that region's range;
+//   (d) each region's key count is within its drift budget of the records it holds: a split
+//       carries the counts of the leader's scan, so a write that applies between that scan and
+//       the split entry leaves the counts off by one (complementary, in a new region and the
+//       derived one). The budget of a region is the number of writes whose invocation-to-answer
+//       interval overlapped a split of a range that overlaps it, from the split's start to the
+//       first step any store showed the region's next version (writes never answered count as
+//       overlapping everything). A region with no such write is exact (±0);
+//   (e) a write that answered EpochNotMatch never applied (the model treats it as not written;
+//       a write proposed under an old epoch that applied anyway shows in (a) or (d)).
+// Targeted scenarios follow. Replay a seed: FLOTILLA_STORE_SIM_SEED=n; more seeds:
+// FLOTILLA_STORE_SIM_SPLIT_SEEDS=n (default 8).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRng, decodeKey, encodeKey, FlotillaError, type RegionMeta, type Rng } from '../../common/index.js';
+import type { ApplyResult, Peer } from '../../store/peer.js';
+import { encodeBatchSplitCommand } from '../../store/raft-cmd.js';
+import { countedKeys, rawContents, type SimNode, StoreSim } from '../support/store-sim.js';
+
+const STEPS = 360;
+const SEED_COUNT = Number(process.env['FLOTILLA_STORE_SIM_SPLIT_SEEDS'] ?? '8');
+const SEEDS = process.env['FLOTILLA_STORE_SIM_SEED'] !== undefined ? [Number(process.env['FLOTILLA_STORE_SIM_SEED'])] : Array.from({ length: SEED_COUNT }, (_, i) => 1 + i);
+const KEYS = 48;
+const keyName = (i: number): string => `key-${String(i).padStart(3, '0')}`;
+const b = (s: string): Buffer => Buffer.from(s);
+const replay = (seed: number): string => `(replay: FLOTILLA_STORE_SIM_SEED=${seed} node --test dist/test/store/store-sim-split.test.js)`;
+
+// ───────────────────────────── helpers ─────────────────────────────
+
+/** Advances the simulation until `done()` holds (at most `steps` steps); returns whether it did. */
+async function advanceUntil(sim: StoreSim, done: () => boolean, steps = 500): Promise<boolean> {
+  for (let i = 0; i < steps && !done(); i++) await sim.advance();
+  return done();
+}
+
+interface Tracked<T> { settled: boolean; value: T | undefined; error: unknown }
+
+function track<T>(p: Promise<T>): Tracked<T> {
+  const state: Tracked<T> = { settled: false, value: undefined, error: null };
+  p.then((v) => {
+    state.settled = true;
+    state.value = v;
+  }, (err: unknown) => {
+    state.settled = true;
+    state.error = err;
+  });
+  return state;
+}
+
+function codeOf(err: unknown): string {
+  return err instanceof FlotillaError ? err.code : err instanceof Error ? err.message : String(err);
+}
+
+/** Runs `op` while the simulation advances; its value, or it throws what it threw. */
+async function drive<T>(sim: StoreSim, p: Promise<T>, steps = 600): Promise<T> {
+  const t = track(p);
+  assert.ok(await advanceUntil(sim, () => t.settled, steps), 'the operation never settled');
+  if (t.error !== null) throw t.error instanceof Error ? t.error : new Error(codeOf(t.error));
+  return t.value as T;
+}
+
+function applyOk(r: ApplyResult): void {
+  if (r.kind === 'error') throw r.error;
+}
+
+/** Puts through the leader of the key's region, retrying routing errors (a test's setup, not the thing judged). */
+async function put(sim: StoreSim, key: string, value: string): Promise<void> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    await advanceUntil(sim, () => sim.leaderFor(b(key)) !== undefined);
+    const l = sim.leaderFor(b(key));
+    assert.ok(l !== undefined, `no leader for ${key}`);
+    try {
+      await drive(sim, l.node.raw!.put({ context: sim.context(l.node, l.peer), key: b(key), value: b(value), ttlSeconds: '0' }));
+      return;
+    } catch (err) {
+      if (!['NotLeader', 'EpochNotMatch', 'StaleCommand', 'KeyNotInRegion', 'RegionNotFound'].includes(codeOf(err))) throw err;
+    }
+  }
+  assert.fail(`put ${key} kept failing`);
+}
+
+/** Reads a key through the leader of the region holding it (null: absent). */
+async function get(sim: StoreSim, key: string): Promise<string | null> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    await advanceUntil(sim, () => sim.leaderFor(b(key)) !== undefined);
+    const l = sim.leaderFor(b(key));
+    assert.ok(l !== undefined, `no leader for ${key}`);
+    try {
+      const r = await drive(sim, l.node.raw!.get({ context: sim.context(l.node, l.peer), key: b(key) }));
+      return r.notFound === true ? null : String(r.value);
+    } catch (err) {
+      if (!['NotLeader', 'EpochNotMatch', 'KeyNotInRegion', 'RegionNotFound'].includes(codeOf(err))) throw err;
+    }
+  }
+  return assert.fail(`get ${key} kept failing`);
+}
+
+function initializedRegions(node: SimNode): RegionMeta[] {
+  return [...node.store!.peers.values()].filter((p) => p.storage.lastIndex() > 0).map((p) => p.region).sort((x, y) => Buffer.compare(x.startKey, y.startKey));
+}
+
+function describeRegion(r: RegionMeta): string {
+  const peers = [...r.peers].sort((x, y) => x.id - y.id).map((p) => `${p.id}@${p.storeId}${p.role === 'learner' ? 'L' : ''}`).join(',');
+  return `${r.id}[${r.startKey.toString('hex')},${r.endKey.toString('hex')}) v${r.epoch.version}c${r.epoch.confVer} {${peers}}`;
+}
+
+/** (b): every store's initialized regions tile the key space, and all stores agree on them. */
+function checkTiling(sim: StoreSim, what: string): RegionMeta[] {
+  let first: string[] | null = null;
+  for (const node of sim.nodes) {
+    const regions = initializedRegions(node);
+    assert.ok(regions.length > 0, `${what}: store ${node.storeId} holds no region`);
+    assert.equal(regions[0]!.startKey.length, 0, `${what}: store ${node.storeId}: the first region starts at ${regions[0]!.startKey.toString('hex')}`);
+    for (let i = 1; i < regions.length; i++) {
+      assert.ok(regions[i - 1]!.endKey.equals(regions[i]!.startKey), `${what}: store ${node.storeId}: gap or overlap between ${describeRegion(regions[i - 1]!)} and ${describeRegion(regions[i]!)}`);
+    }
+    assert.equal(regions[regions.length - 1]!.endKey.length, 0, `${what}: store ${node.storeId}: the last region ends before +∞`);
+    const described = regions.map(describeRegion);
+    if (first === null) first = described;
+    else assert.deepEqual(described, first, `${what}: stores ${sim.nodes[0]!.storeId} and ${node.storeId} disagree about the regions`);
+  }
+  return initializedRegions(sim.nodes[0]!);
+}
+
+/** (c): every replica of every region holds the same raw data in the region's range. */
+async function checkReplicas(sim: StoreSim, what: string): Promise<void> {
+  for (const region of initializedRegions(sim.nodes[0]!)) {
+    const contents = await Promise.all(region.peers.map((p) => rawContents(sim.nodes[p.storeId - 1]!.engine, region)));
+    for (let i = 1; i < contents.length; i++) assert.deepEqual(contents[i], contents[0], `${what}: replicas of region ${describeRegion(region)} differ`);
+  }
+}
+
+/** Every replica of every region applied the same index, and every region has a ready leader. */
+function isQuiet(sim: StoreSim): boolean {
+  if (sim.nodes.some((n) => n.store === null || n.store.pendingDestroys > 0)) return false;
+  const regions = sim.newestRegions();
+  for (const node of sim.nodes) {
+    for (const peer of node.store!.peers.values()) {
+      if (peer.storage.lastIndex() === 0) return false; // an uninitialized peer still waits for its snapshot
+      if (regions.get(peer.regionId) !== peer.region && describeRegion(regions.get(peer.regionId)!) !== describeRegion(peer.region)) return false;
+    }
+  }
+  for (const region of regions.values()) {
+    const leader = sim.leader(region.id);
+    if (leader === undefined) return false;
+    const last = leader.store!.peers.get(region.id)!.storage.lastIndex();
+    for (const p of region.peers) {
+      const peer = sim.nodes[p.storeId - 1]!.store!.peers.get(region.id);
+      if (peer === undefined || peer.peerId !== p.id || peer.applied !== last) return false;
+    }
+  }
+  return true;
+}
+
+/** Every peer of the region matches its leader's last index (the leader's view). */
+function isCaughtUp(sim: StoreSim, regionId: number): boolean {
+  const peer = sim.leader(regionId)?.store?.peers.get(regionId);
+  if (peer === undefined) return false;
+  const last = peer.storage.lastIndex();
+  const progress = peer.raw.status().progress;
+  if (progress === undefined) return false;
+  // Within a few entries (writes keep coming): what PD's "no pending peer" check amounts to.
+  return peer.region.peers.every((p) => progress.get(p.id)?.state === 'Replicate' && progress.get(p.id)!.match >= last - 4);
+}
+
+/** No store holds two initialized regions whose ranges overlap — at every step, also right after a restart. */
+function checkNoOverlap(sim: StoreSim, what: string): void {
+  for (const node of sim.nodes) {
+    if (node.store === null) continue;
+    const regions = initializedRegions(node);
+    for (let i = 1; i < regions.length; i++) {
+      const prev = regions[i - 1]!;
+      assert.ok(prev.endKey.length > 0 && Buffer.compare(prev.endKey, regions[i]!.startKey) <= 0, `${what}: store ${node.storeId} holds overlapping regions ${describeRegion(prev)} and ${describeRegion(regions[i]!)} at step ${sim.step}`);
+    }
+  }
+}
+
+/** Records every region shape (id, version, range) any live store holds now. */
+function noteEpochs(sim: StoreSim, seen: Map<string, RegionMeta>): void {
+  for (const node of sim.nodes) {
+    for (const peer of node.store?.peers.values() ?? []) {
+      if (peer.storage.lastIndex() === 0) continue;
+      const r = peer.region;
+      seen.set(`${r.id}/${r.epoch.version}/${r.startKey.toString('hex')}/${r.endKey.toString('hex')}`, r);
+    }
+  }
+}
+
+/**
+ * Two region shapes of different ids whose ranges overlap must differ in version (a split gives
+ * every resulting region a version above the parent's): PD, and a store weighing a message against
+ * a stale replica, orders overlapping regions by version. One id must have one range per version.
+ */
+function checkEpochOrder(seen: ReadonlyMap<string, RegionMeta>, what: string): void {
+  const shapes = [...seen.values()];
+  const rangeOf = new Map<string, string>();
+  for (const r of shapes) {
+    const key = `${r.id}/${r.epoch.version}`;
+    const range = `${r.startKey.toString('hex')}-${r.endKey.toString('hex')}`;
+    assert.ok((rangeOf.get(key) ?? range) === range, `${what}: region ${r.id} at version ${r.epoch.version} had two ranges`);
+    rangeOf.set(key, range);
+  }
+  for (let i = 0; i < shapes.length; i++) {
+    for (let j = i + 1; j < shapes.length; j++) {
+      const x = shapes[i]!;
+      const y = shapes[j]!;
+      if (x.id === y.id || !overlaps(x, y)) continue;
+      assert.notEqual(x.epoch.version, y.epoch.version, `${what}: overlapping regions ${describeRegion(x)} and ${describeRegion(y)} share a version`);
+    }
+  }
+}
+
+// ───────────────────────────── the model ─────────────────────────────
+
+/** One client operation on a key: per key, operations run one at a time (the next starts after the last answered). */
+interface KeyOp {
+  readonly kind: 'put' | 'delete' | 'cas';
+  /** Written value (null for a delete). */
+  readonly value: string | null;
+  /** CAS: the value expected (null: absent). */
+  readonly expected: string | null;
+  readonly invokedStep: number;
+  answeredStep: number;
+  outcome: 'pending' | 'ok' | 'notApplied' | 'unknown';
+  /** CAS that answered: whether it swapped, and what it saw. */
+  swapped: boolean;
+  seen: string | null;
+  code: string;
+}
+
+/**
+ * Errors that prove the write did not apply: refused before it was proposed (routing, NotLeader,
+ * StaleCommand before proposing), superseded in the log (StaleCommand), or refused at apply for
+ * an epoch that moved on (EpochNotMatch: rule (e)). Anything else — a timeout, a destroyed
+ * replica, a crash — leaves the outcome unknown.
+ */
+const NOT_APPLIED = new Set(['EpochNotMatch', 'KeyNotInRegion', 'StaleCommand', 'NotLeader']);
+
+/**
+ * The values a key may hold after its operations (a register with unknown outcomes): a write
+ * known applied sets it, one of unknown outcome may have; a CAS that answered read the value it
+ * reports, which must be a possible one. Returns the possible values, or why the history is impossible.
+ */
+function possibleValues(ops: readonly KeyOp[]): { readonly values: Set<string | null> } | { readonly error: string } {
+  let values = new Set<string | null>([null]);
+  for (const op of ops) {
+    const written = op.kind === 'delete' ? null : op.value;
+    if (op.outcome === 'notApplied') continue;
+    if (op.outcome === 'unknown' || op.outcome === 'pending') {
+      if (op.kind !== 'cas' || values.has(op.expected)) values.add(written);
+      continue;
+    }
+    if (op.kind === 'cas') {
+      if (op.swapped) {
+        if (!values.has(op.expected)) return { error: `CAS ${op.value} swapped from ${String(op.expected)}, which the key could not hold then (${[...values].map(String).join(', ')})` };
+        values = new Set([written]);
+      } else {
+        if (!values.has(op.seen)) return { error: `CAS ${op.value} saw ${String(op.seen)}, which the key could not hold then (${[...values].map(String).join(', ')})` };
+        values = new Set([op.seen]);
+      }
+      continue;
+    }
+    values = new Set([written]);
+  }
+  return { values };
+}
+
+interface SplitWindow {
+  readonly regionId: number;
+  readonly fromVersion: number;
+  readonly startKey: Buffer;
+  readonly endKey: Buffer;
+  readonly startStep: number;
+  endStep: number;
+}
+
+function holds(r: { startKey: Buffer; endKey: Buffer }, encodedKey: Buffer): boolean {
+  return Buffer.compare(encodedKey, r.startKey) >= 0 && (r.endKey.length === 0 || Buffer.compare(encodedKey, r.endKey) < 0);
+}
+
+function overlaps(a: { startKey: Buffer; endKey: Buffer }, c: { startKey: Buffer; endKey: Buffer }): boolean {
+  const aEndsFirst = a.endKey.length > 0 && Buffer.compare(a.endKey, c.startKey) <= 0;
+  const cEndsFirst = c.endKey.length > 0 && Buffer.compare(c.endKey, a.startKey) <= 0;
+  return !aEndsFirst && !cEndsFirst;
+}
+
+// ───────────────────────────── the random run ─────────────────────────────
+
+interface Coverage {
+  acked: number; notApplied: number; epochNotMatch: number; unknown: number; casSwapped: number; casFailed: number;
+  splitsProposed: number; splitsOk: number; splitsRefused: number; transfers: number;
+  removesApplied: number; addsApplied: number; promotesApplied: number; confChangesRefused: number;
+  regionsAtEnd: number; exactRegions: number; driftedRegions: number;
+}
+
+/** The conf change in progress: a store's peer of a region removed, then added back as learner, then promoted. */
+interface MembershipChange { regionId: number; storeId: number; phase: 'remove' | 'addLearner' | 'addVoter'; inFlight: Tracked<ApplyResult> | null }
+
+async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: StoreSim['counters'] }> {
+  const rng: Rng = createRng(seed);
+  // The seed picks the fault parameters: tiny raft log GC on most seeds (followers caught up by
+  // snapshot), a store default on some (caught up by log); PD's answer delay; drop rate.
+  const countLimit = [6, 24, 10_000][seed % 3]!;
+  const sim = await StoreSim.start(3, {
+    rng: rng.fork(), dropRate: [0.02, 0.05, 0.1][seed % 3]!, maxDelaySteps: 1 + (seed % 3), isLeaseReadEnabled: seed % 2 === 1,
+    raftLogGc: { countLimit, hardCountLimit: countLimit * 3, checkTicks: 1 + (seed % 3) }, snapshots: true, pdDelayStepsMax: seed % 4,
+    hasPeerCache: true, // masks known bug 2 (see the known-bug tests below)
+  });
+  const cov: Coverage = {
+    acked: 0, notApplied: 0, epochNotMatch: 0, unknown: 0, casSwapped: 0, casFailed: 0, splitsProposed: 0, splitsOk: 0, splitsRefused: 0, transfers: 0,
+    removesApplied: 0, addsApplied: 0, promotesApplied: 0, confChangesRefused: 0, regionsAtEnd: 0, exactRegions: 0, driftedRegions: 0,
+  };
+  const history = new Map<string, KeyOp[]>(Array.from({ length: KEYS }, (_, i) => [keyName(i), []]));
+  const busy = new Set<string>();
+  const splits: SplitWindow[] = [];
+  let change: MembershipChange | null = null;
+  const seen = new Map<string, RegionMeta>();
+  let written = 0;
+  const opRng = rng.fork();
+  const faultRng = rng.fork();
+
+  const issue = (key: string): void => {
+    const ops = history.get(key)!;
+    const roll = opRng.nextFloat();
+    const kind: KeyOp['kind'] = roll < 0.65 ? 'put' : roll < 0.8 ? 'delete' : 'cas';
+    // A CAS expects the last value written (often what the key holds) or absence.
+    const last = [...ops].reverse().find((o) => o.outcome === 'ok' && o.kind !== 'cas');
+    const expected = kind !== 'cas' ? null : opRng.chance(0.2) ? null : last?.value ?? null;
+    const op: KeyOp = { kind, value: kind === 'delete' ? null : `v${seed}-${written++}`, expected, invokedStep: sim.step, answeredStep: -1, outcome: 'pending', swapped: false, seen: null, code: '' };
+    // Mostly to the leader of the key's region; sometimes to any store (NotLeader, a stale epoch…).
+    const l = opRng.chance(0.9) ? sim.leaderFor(b(key)) : undefined;
+    if (l === undefined && opRng.chance(0.7)) return; // no leader now: mostly wait for one
+    const node = l?.node ?? sim.nodes[opRng.nextInt(sim.nodes.length)]!;
+    const peer = l?.peer ?? sim.peerFor(node, b(key));
+    if (node.raw === null || peer === undefined) return;
+    ops.push(op);
+    busy.add(key);
+    const context = sim.context(node, peer);
+    const request: Promise<unknown> = kind === 'put'
+      ? node.raw.put({ context, key: b(key), value: b(op.value!), ttlSeconds: '0' })
+      : kind === 'delete'
+        ? node.raw.delete({ context, key: b(key) })
+        : node.raw.compareAndSwap({
+          context, key: b(key), value: b(op.value!), ttlSeconds: '0', previousNotExist: expected === null, previousValue: expected === null ? Buffer.alloc(0) : b(expected),
+        }).then((r) => {
+          op.swapped = r.succeeded === true;
+          op.seen = r.previousNotExist === true ? null : String(r.previousValue);
+        });
+    request.then(() => {
+      op.outcome = 'ok';
+      op.answeredStep = sim.step;
+      busy.delete(key);
+    }, (err: unknown) => {
+      op.code = codeOf(err);
+      op.outcome = NOT_APPLIED.has(op.code) ? 'notApplied' : 'unknown';
+      op.answeredStep = sim.step;
+      busy.delete(key);
+    });
+  };
+
+  const startSplit = (): void => {
+    const regions = [...sim.newestRegions().values()].filter((r) => sim.leader(r.id) !== undefined);
+    if (regions.length === 0) return;
+    const region = regions[faultRng.nextInt(regions.length)]!;
+    // Half at a random key of the key space (inside the region or not: KeyNotInRegion is fine), half in the middle of its keys.
+    const at = faultRng.chance(0.5) ? [b(keyName(faultRng.nextInt(KEYS)))] : undefined;
+    cov.splitsProposed++;
+    splits.push({ regionId: region.id, fromVersion: region.epoch.version, startKey: region.startKey, endKey: region.endKey, startStep: sim.step, endStep: Number.MAX_SAFE_INTEGER });
+    sim.split(region.id, at).then((outcome) => {
+      if (outcome.kind === 'split') cov.splitsOk++;
+    }, () => {
+      cov.splitsRefused++;
+    });
+  };
+
+  const stepMembership = (): void => {
+    if (change === null) {
+      // A region with three voters: remove a follower's peer.
+      const regions = [...sim.newestRegions().values()].filter((r) => r.peers.length === 3 && r.peers.every((p) => p.role === 'voter') && sim.leader(r.id) !== undefined);
+      if (regions.length === 0) return;
+      const region = regions[faultRng.nextInt(regions.length)]!;
+      const leaderStore = sim.leader(region.id)!.storeId;
+      const victims = region.peers.filter((p) => p.storeId !== leaderStore);
+      change = { regionId: region.id, storeId: victims[faultRng.nextInt(victims.length)]!.storeId, phase: 'remove', inFlight: null };
+    }
+    const c = change;
+    if (c.inFlight !== null && !c.inFlight.settled) return;
+    if (c.inFlight !== null) {
+      const r = c.inFlight;
+      c.inFlight = null;
+      if (r.error === null && r.value?.kind === 'ok') {
+        if (c.phase === 'remove') {
+          cov.removesApplied++;
+          c.phase = 'addLearner';
+        } else if (c.phase === 'addLearner') {
+          cov.addsApplied++;
+          c.phase = 'addVoter';
+        } else {
+          cov.promotesApplied++;
+          change = null;
+          return;
+        }
+      } else {
+        cov.confChangesRefused++;
+      }
+    }
+    // The region may have split meanwhile: the change goes on in the region now holding its start.
+    const region = sim.newestRegions().get(c.regionId);
+    if (region === undefined || sim.leader(c.regionId) === undefined) return;
+    const has = region.peers.find((p) => p.storeId === c.storeId);
+    if (c.phase === 'remove' && has === undefined) c.phase = 'addLearner';
+    if (c.phase === 'addLearner' && has !== undefined) c.phase = has.role === 'learner' ? 'addVoter' : 'remove';
+    if (c.phase === 'addVoter' && has?.role === 'voter') {
+      change = null;
+      return;
+    }
+    if (c.phase === 'remove' && sim.leader(c.regionId)!.storeId === c.storeId) return; // it leads now: wait
+    // As PD: remove or promote only while every peer is caught up — the store does not refuse a
+    // removal that leaves no live quorum (TiKV's "unsafe to perform conf change" check; reported).
+    if ((c.phase === 'remove' || c.phase === 'addVoter') && !isCaughtUp(sim, c.regionId)) return;
+    c.inFlight = track(sim.changePeer(c.regionId, c.phase, c.storeId));
+  };
+
+  const noteSplitEnds = (): void => {
+    noteEpochs(sim, seen);
+    checkNoOverlap(sim, `seed ${seed} ${replay(seed)}`);
+    const regions = sim.newestRegions();
+    for (const s of splits) {
+      if (s.endStep !== Number.MAX_SAFE_INTEGER) continue;
+      const r = regions.get(s.regionId);
+      if (r !== undefined && r.epoch.version > s.fromVersion) s.endStep = sim.step;
+    }
+  };
+
+  try {
+    for (let step = 0; step < STEPS; step++) {
+      const ops = 1 + opRng.nextInt(3);
+      for (let i = 0; i < ops; i++) {
+        const key = keyName(opRng.nextInt(KEYS));
+        if (!busy.has(key)) issue(key);
+      }
+      if (step < STEPS * 0.75) {
+        const roll = faultRng.nextFloat();
+        const up = sim.nodes.filter((n) => n.store !== null);
+        if (roll < 0.008 && up.length === 3) {
+          await sim.crash(up[faultRng.nextInt(up.length)]!);
+        } else if (roll < 0.016 && up.length === 3) {
+          up[faultRng.nextInt(up.length)]!.crashBeforeApply = true;
+        } else if (roll < 0.022 && up.length === 3) {
+          up[faultRng.nextInt(up.length)]!.engine.failNextSyncWrite = true;
+        } else if (roll < 0.04) {
+          const a = 1 + faultRng.nextInt(3);
+          const c = 1 + ((a + faultRng.nextInt(2)) % 3);
+          sim.setCut(a, c, !sim.cut.has(`${Math.min(a, c)}-${Math.max(a, c)}`));
+        } else if (roll < 0.085) {
+          startSplit();
+        } else if (roll < 0.11) {
+          const regions = [...sim.newestRegions().values()];
+          const region = regions[faultRng.nextInt(regions.length)];
+          if (region !== undefined && sim.transferLeader(region.id, 1 + faultRng.nextInt(3))) cov.transfers++;
+        } else if (roll < 0.17) {
+          stepMembership();
+        }
+      } else {
+        sim.cut.clear();
+      }
+      for (const node of sim.nodes) {
+        if (node.store === null && node.crashedAtStep >= 0 && step - node.crashedAtStep >= 10 + faultRng.nextInt(30)) {
+          await sim.settleCrashed(node);
+          node.crashedAtStep = -1;
+          await sim.restart(node);
+        }
+      }
+      await sim.advance();
+      noteSplitEnds();
+      if (step % 20 === 0) sim.checkStalePeers('id'); // by id: see the known-bug test below
+    }
+    // Liveness: heal, restart, finish membership changes, give every region three voters again.
+    sim.cut.clear();
+    const restartCrashed = async (): Promise<void> => {
+      for (const node of sim.nodes) {
+        node.crashBeforeApply = false;
+        node.engine.failNextSyncWrite = false;
+        if (node.store !== null) continue;
+        await sim.settleCrashed(node);
+        await sim.restart(node);
+      }
+    };
+    await restartCrashed();
+    const repairs = new Map<number, Tracked<ApplyResult>>();
+    let quiet = 0;
+    for (let i = 0; i < 4_000 && quiet < 20; i++) {
+      await sim.advance();
+      noteSplitEnds();
+      await restartCrashed();
+      if (i % 20 === 0) sim.checkStalePeers('id');
+      const pending = change as MembershipChange | null;
+      if (pending?.phase === 'remove' && pending.inFlight === null) change = null; // healing: no new removal
+      if (change !== null) {
+        stepMembership();
+      } else {
+        for (const region of sim.newestRegions().values()) {
+          const pending = repairs.get(region.id);
+          if ((pending !== undefined && !pending.settled) || sim.leader(region.id) === undefined) continue;
+          const missing = sim.nodes.find((n) => !region.peers.some((p) => p.storeId === n.storeId));
+          const learner = region.peers.find((p) => p.role === 'learner');
+          if (learner !== undefined && isCaughtUp(sim, region.id)) repairs.set(region.id, track(sim.changePeer(region.id, 'addVoter', learner.storeId)));
+          else if (learner === undefined && missing !== undefined) repairs.set(region.id, track(sim.changePeer(region.id, 'addLearner', missing.storeId)));
+        }
+      }
+      const regions = [...sim.newestRegions().values()];
+      const isWhole = change === null && regions.every((r) => r.peers.length === 3 && r.peers.every((p) => p.role === 'voter'));
+      quiet = isWhole && isQuiet(sim) ? quiet + 1 : 0; // an operation still unanswered counts as unknown in the model
+    }
+    const stuck = sim.nodes.map((n) => `store ${n.storeId}: ${[...(n.store?.peers.values() ?? [])].map((p: Peer) => `${describeRegion(p.region)} applied ${p.applied}/${p.storage.lastIndex()}${p.isLeaderReady ? ` leader ${JSON.stringify([...(p.raw.status().progress ?? [])].map(([id, pr]) => [id, pr.state, pr.match, pr.next]))}` : ''}`).join('; ')}`).join('\n');
+    assert.deepEqual(sim.fatals, [], `seed ${seed}: a store stopped itself ${replay(seed)}`);
+    assert.ok(quiet >= 20, `seed ${seed}: the cluster did not converge ${replay(seed)}\n${stuck}\nbusy keys: ${busy.size}`);
+
+    // (b) tiling and agreement; and every region shape any store held ordered by its epoch.
+    const regions = checkTiling(sim, `seed ${seed}`);
+    checkEpochOrder(seen, `seed ${seed} ${replay(seed)}`);
+    cov.regionsAtEnd = regions.length;
+    // (c) replicas identical per region.
+    await checkReplicas(sim, `seed ${seed}`);
+    // (a) every key against the model; nothing written that nobody wrote.
+    for (const [key, ops] of history) {
+      const possible = possibleValues(ops);
+      assert.ok('values' in possible, `seed ${seed}: ${key}: ${'error' in possible ? possible.error : ''} ${replay(seed)}`);
+      const got = await get(sim, key);
+      assert.ok(possible.values.has(got), `seed ${seed}: ${key} reads ${String(got)}; the model allows ${[...possible.values].map(String).join(', ')}; ops ${JSON.stringify(ops.map((o) => [o.kind, o.value, o.outcome, o.code]))} ${replay(seed)}`);
+      for (const op of ops) {
+        if (op.outcome === 'ok') cov.acked++;
+        else if (op.outcome === 'notApplied') cov.notApplied++;
+        else cov.unknown++;
+        if (op.code === 'EpochNotMatch') cov.epochNotMatch++;
+        if (op.kind === 'cas' && op.outcome === 'ok') {
+          if (op.swapped) cov.casSwapped++;
+          else cov.casFailed++;
+        }
+      }
+    }
+    for (const node of sim.nodes) {
+      for (const kv of await rawContents(node.engine)) {
+        const userKey = decodeKey(Buffer.from(kv.split('=')[0]!, 'hex').subarray(1)).key.toString();
+        assert.ok(history.has(userKey), `seed ${seed}: store ${node.storeId} holds raw key ${userKey}, which nobody wrote`);
+      }
+    }
+    // (d) key counts within their drift budget.
+    const allOps = [...history.entries()].flatMap(([key, ops]) => ops.map((o) => ({ key, o })));
+    for (const region of regions) {
+      const windows = splits.filter((s) => overlaps(s, region));
+      const budget = allOps.filter(({ key, o }) => {
+        const enc = encodeKey(b(key));
+        return windows.some((s) => {
+          const inRange = holds(s, enc);
+          const answered = o.answeredStep < 0 ? Number.MAX_SAFE_INTEGER : o.answeredStep;
+          return inRange && o.invokedStep <= s.endStep + 1 && answered >= s.startStep - 1;
+        });
+      }).length;
+      if (budget === 0) cov.exactRegions++;
+      for (const p of region.peers) {
+        const node = sim.nodes[p.storeId - 1]!;
+        const peer = node.store!.peers.get(region.id)!;
+        const actual = await countedKeys(node.engine, region);
+        const drift = Math.abs(peer.approximateKeys - actual);
+        if (drift > 0) cov.driftedRegions++;
+        assert.ok(drift <= budget, `seed ${seed}: region ${describeRegion(region)} on store ${node.storeId} counts ${peer.approximateKeys}, holds ${actual}; its drift budget is ${budget} ${replay(seed)}`);
+      }
+    }
+    return { coverage: cov, counters: { ...sim.counters } };
+  } finally {
+    await sim.stop();
+  }
+}
+
+
+describe('region split under a simulated network, crashes, leader transfers and conf changes', () => {
+  it(`keeps every acknowledged write, tiles the key space and agrees on every region over ${SEEDS.length} seeds`, async () => {
+    const totals: Record<string, number> = {};
+    const add = (o: object): void => {
+      for (const [k, v] of Object.entries(o)) if (typeof v === 'number') totals[k] = (totals[k] ?? 0) + v;
+    };
+    for (const seed of SEEDS) {
+      const out = await runSeed(seed);
+      add(out.coverage);
+      add(out.counters);
+    }
+    const t = (k: string): number => totals[k] ?? 0;
+    const all = JSON.stringify(totals);
+    console.log(`store sim split: ${all}`);
+    // A run that proves nothing fails (TESTING.md): every fault and feature happened.
+    const mustHappen = [
+      'acked', 'notApplied', 'epochNotMatch', 'casSwapped', 'casFailed', 'splitsOk', 'splitsRefused', 'splitsApplied', 'transfers', 'removesApplied', 'addsApplied',
+      'promotesApplied', 'crashes', 'crashesBeforeApply', 'snapshotsSent', 'snapshotsToNewRegions', 'snapshotsToUninitialized', 'snapshotsInstalled', 'gcCompactions',
+    ];
+    if (SEEDS.length >= 3) for (const k of mustHappen) assert.ok(t(k) > 0, `${k} never happened: ${all}`);
+    assert.ok(t('acked') > 200 * SEEDS.length, `too few acknowledged writes: ${all}`);
+    assert.ok(t('regionsAtEnd') >= 4 * SEEDS.length, `too few regions at the end: ${all}`);
+  });
+});
+
+describe('the split sim is deterministic', () => {
+  it('a seed run twice gives the same outcome, every counter equal (snapshot file I/O included)', async () => {
+    const seed = SEEDS[0]! + 1;
+    const first = await runSeed(seed);
+    const second = await runSeed(seed);
+    assert.deepEqual(second, first, `seed ${seed} did not replay ${replay(seed)}`);
+  });
+});
+
+// ───────────────────────────── targeted scenarios ─────────────────────────────
+
+/** A quiet cluster with keys a00..a19 written; returns it started. */
+async function loaded(seed: number, options: { readonly gcCountLimit?: number; readonly snapshots?: boolean } = {}): Promise<StoreSim> {
+  const limit = options.gcCountLimit ?? 10_000;
+  const sim = await StoreSim.start(3, {
+    rng: createRng(seed), dropRate: 0, maxDelaySteps: 1, raftLogGc: { countLimit: limit, hardCountLimit: limit * 3, checkTicks: 1 }, snapshots: options.snapshots ?? true,
+  });
+  assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
+  for (let i = 0; i < 20; i++) await put(sim, `a${String(i).padStart(2, '0')}`, `v${i}`);
+  return sim;
+}
+
+/** Waits until the cluster is quiet, then checks (b), (c), exact key counts and the given values. */
+async function checkSettled(sim: StoreSim, what: string, expected: ReadonlyMap<string, string | null>, options: { readonly isCountExact: boolean }): Promise<RegionMeta[]> {
+  assert.ok(await advanceUntil(sim, () => isQuiet(sim), 2_000), `${what}: the cluster did not settle`);
+  assert.deepEqual(sim.fatals, [], `${what}: a store stopped itself`);
+  const regions = checkTiling(sim, what);
+  const seen = new Map<string, RegionMeta>([['initial', sim.region]]);
+  noteEpochs(sim, seen);
+  checkEpochOrder(seen, what);
+  await checkReplicas(sim, what);
+  for (const [key, value] of expected) assert.equal(await get(sim, key), value, `${what}: ${key}`);
+  if (options.isCountExact) {
+    for (const region of regions) {
+      for (const p of region.peers) {
+        const node = sim.nodes[p.storeId - 1]!;
+        assert.equal(node.store!.peers.get(region.id)!.approximateKeys, await countedKeys(node.engine, region), `${what}: region ${describeRegion(region)} key count on store ${node.storeId}`);
+      }
+    }
+  }
+  return regions;
+}
+
+function written(n = 20): Map<string, string | null> {
+  return new Map(Array.from({ length: n }, (_, i) => [`a${String(i).padStart(2, '0')}`, `v${i}`]));
+}
+
+describe('a follower partitioned during a split catches up afterwards', () => {
+  it('by log: it applies the split from its log and creates the new regions\' peers (no snapshot)', async () => {
+    const sim = await loaded(41, { snapshots: false });
+    try {
+      const follower = sim.nodes.find((n) => n !== sim.leader())!;
+      sim.isolate(follower.storeId, true);
+      const out = await drive(sim, sim.split(7, [b('a10')]));
+      assert.equal(out.kind, 'split');
+      await put(sim, 'a05', 'after');
+      await put(sim, 'a15', 'after');
+      assert.equal(initializedRegions(follower).length, 1, 'the cut-off follower split already');
+      sim.isolate(follower.storeId, false);
+      const expected = written();
+      expected.set('a05', 'after');
+      expected.set('a15', 'after');
+      const regions = await checkSettled(sim, 'by log', expected, { isCountExact: true });
+      assert.equal(regions.length, 2);
+      assert.equal(sim.counters.snapshotsSent, 0, 'caught up by snapshot, not by log');
+    } finally {
+      await sim.stop();
+    }
+  });
+
+  it('by snapshot: with the log compacted, the parent\'s snapshot narrows it and the new region\'s snapshot fills an uninitialized peer', async () => {
+    const sim = await loaded(43, { gcCountLimit: 4 });
+    try {
+      const follower = sim.nodes.find((n) => n !== sim.leader())!;
+      sim.isolate(follower.storeId, true);
+      const out = await drive(sim, sim.split(7, [b('a10')]));
+      assert.equal(out.kind, 'split');
+      // Enough writes on both sides that both logs compact past what the follower has.
+      const expected = written();
+      for (let i = 0; i < 20; i++) {
+        const key = `a${String(i).padStart(2, '0')}`;
+        await put(sim, key, `w${i}`);
+        expected.set(key, `w${i}`);
+      }
+      sim.isolate(follower.storeId, false);
+      await checkSettled(sim, 'by snapshot', expected, { isCountExact: true });
+      assert.ok(sim.counters.snapshotsToNewRegions > 0 && sim.counters.snapshotsToUninitialized > 0, `the new region's snapshot path was not taken: ${JSON.stringify(sim.counters)}`);
+    } finally {
+      await sim.stop();
+    }
+  });
+});
+
+describe('a crash right after a split entry is durable, before it applies', () => {
+  for (const who of ['follower', 'leader'] as const) {
+    it(`on the ${who}: the restarted store applies the split from its log (once) and the regions agree`, async () => {
+      const sim = await loaded(who === 'leader' ? 47 : 53, { snapshots: false });
+      try {
+        const leader = sim.leader()!;
+        const victim = who === 'leader' ? leader : sim.nodes.find((n) => n !== leader)!;
+        const peer = victim.store!.peers.get(7)!;
+        const before = peer.storage.lastIndex();
+        const split = track(sim.split(7, [b('a07'), b('a14')]));
+        // The victim's next round after the split entry reached its log crashes before applying.
+        assert.ok(await advanceUntil(sim, () => victim.store === null || victim.store.peers.get(7)!.storage.lastIndex() > before, 200), 'the split entry never reached the victim');
+        if (victim.store !== null) {
+          assert.ok(victim.store.peers.get(7)!.region.epoch.version === 1, 'the victim applied the split already');
+          victim.crashBeforeApply = true;
+        }
+        assert.ok(await advanceUntil(sim, () => victim.store === null, 200), 'the victim did not crash');
+        assert.ok(sim.counters.crashesBeforeApply > 0);
+        await sim.settleCrashed(victim);
+        await sim.restart(victim);
+        await advanceUntil(sim, () => split.settled, 600);
+        const regions = await checkSettled(sim, `crash of the ${who}`, written(), { isCountExact: true });
+        assert.ok(regions.length === 3 || (who === 'leader' && regions.length === 1), `${regions.length} regions`);
+      } finally {
+        await sim.stop();
+      }
+    });
+  }
+});
+
+describe('a split racing a conf change on the same region', () => {
+  // Both proposed under one epoch, in one round. A split checks confVer and version, a conf
+  // change confVer only (TiKV's rules): conf change first → the split fails with EpochNotMatch;
+  // split first → the change applies to the derived region only and the new regions keep the old
+  // membership. Either way every store agrees.
+  for (const first of ['split', 'confChange'] as const) {
+    it(`${first} first: the other fails with EpochNotMatch or applies to the derived region only; every store agrees`, async () => {
+      const sim = await loaded(first === 'split' ? 59 : 61);
+      try {
+        const leader = sim.leader()!;
+        const peer = leader.store!.peers.get(7)!;
+        const victim = peer.region.peers.find((p) => p.storeId !== leader.storeId)!;
+        const cmd = {
+          regionId: 7, peerId: peer.peerId, epoch: peer.region.epoch, rightDerive: true,
+          splits: [{ splitKey: encodeKey(b('a10')), newRegionId: sim.allocId(), newPeerIds: peer.region.peers.map(() => sim.allocId()), approximateKeys: 10 }],
+        };
+        const proposeSplit = (): Tracked<ApplyResult> => track(peer.propose(encodeBatchSplitCommand(cmd)));
+        const proposeChange = (): Tracked<ApplyResult> => track(peer.proposeChangePeer('remove', victim));
+        // A conf change goes into raft's log at once, a split at the next round's flush: for the
+        // split to go first, the change is proposed once the split entry is in the log (not applied).
+        let s: Tracked<ApplyResult>;
+        let c: Tracked<ApplyResult>;
+        if (first === 'split') {
+          const last = peer.storage.lastIndex();
+          s = proposeSplit();
+          assert.ok(await advanceUntil(sim, () => peer.raw.status().hardState !== undefined && peer.storage.lastIndex() > last, 50));
+          assert.equal(peer.region.epoch.version, 1, 'the split applied before the change was proposed');
+          c = proposeChange();
+        } else {
+          c = proposeChange();
+          s = proposeSplit();
+        }
+        assert.ok(await advanceUntil(sim, () => s.settled && c.settled), 'a proposal never settled');
+        assert.equal(s.error, null);
+        assert.equal(c.error, null);
+        const splitResult = s.value!;
+        const changeResult = c.value!;
+        if (first === 'confChange') {
+          applyOk(changeResult);
+          assert.equal(splitResult.kind, 'error');
+          assert.equal(splitResult.kind === 'error' ? splitResult.error.code : '', 'EpochNotMatch');
+        } else {
+          applyOk(splitResult);
+          applyOk(changeResult);
+        }
+        // Give the removed store its peer back where it is missing, then judge.
+        for (const region of sim.newestRegions().values()) {
+          if (region.peers.some((p) => p.storeId === victim.storeId)) continue;
+          applyOk(await drive(sim, sim.changePeer(region.id, 'addLearner', victim.storeId)));
+          assert.ok(await advanceUntil(sim, () => isCaughtUp(sim, region.id), 1_000), 'the learner did not catch up');
+          applyOk(await drive(sim, sim.changePeer(region.id, 'addVoter', victim.storeId)));
+        }
+        const regions = await checkSettled(sim, `${first} first`, written(), { isCountExact: true });
+        assert.equal(regions.length, first === 'split' ? 2 : 1);
+      } finally {
+        await sim.stop();
+      }
+    });
+  }
+});
+
+describe('leadership transferred right after a split', () => {
+  it('of the derived and the new region: writes through the new leaders are kept, reads see them', async () => {
+    const sim = await loaded(67, { gcCountLimit: 8 });
+    try {
+      const out = await drive(sim, sim.split(7, [b('a10')]));
+      assert.ok(out.kind === 'split');
+      const regionIds = out.regions.map((r) => r.id);
+      // At once, before the new region's first entries settle: to another store each.
+      for (const id of regionIds) {
+        const holder = sim.believedLeaders(id)[0] ?? sim.nodes[0]!;
+        sim.transferLeader(id, 1 + (holder.storeId % 3));
+      }
+      const expected = written();
+      for (let i = 0; i < 20; i += 3) {
+        const key = `a${String(i).padStart(2, '0')}`;
+        await put(sim, key, `t${i}`);
+        expected.set(key, `t${i}`);
+      }
+      await checkSettled(sim, 'transfer after split', expected, { isCountExact: true });
+    } finally {
+      await sim.stop();
+    }
+  });
+});
+
+describe('a write proposed under the old epoch (rule (e))', () => {
+  it('queued behind the split in the same round, it fails with EpochNotMatch and writes nothing', async () => {
+    const sim = await loaded(71);
+    try {
+      const leader = sim.leader()!;
+      const peer = leader.store!.peers.get(7)!;
+      const cmd = {
+        regionId: 7, peerId: peer.peerId, epoch: peer.region.epoch, rightDerive: true,
+        splits: [{ splitKey: encodeKey(b('a10')), newRegionId: sim.allocId(), newPeerIds: peer.region.peers.map(() => sim.allocId()), approximateKeys: 10 }],
+      };
+      const split = track(peer.propose(encodeBatchSplitCommand(cmd)));
+      // Both keys: one now in the new region (left), one still in the derived region (right).
+      const left = track(leader.raw!.put({ context: sim.context(leader, peer), key: b('a03'), value: b('stale'), ttlSeconds: '0' }));
+      const right = track(leader.raw!.put({ context: sim.context(leader, peer), key: b('a13'), value: b('stale'), ttlSeconds: '0' }));
+      assert.ok(await advanceUntil(sim, () => split.settled && left.settled && right.settled), 'never settled');
+      applyOk(split.value!);
+      assert.equal(codeOf(left.error), 'EpochNotMatch');
+      assert.equal(codeOf(right.error), 'EpochNotMatch');
+      await checkSettled(sim, 'old-epoch write', written(), { isCountExact: true });
+    } finally {
+      await sim.stop();
+    }
+  });
+});
+
+describe('a store crashed at any point around a split it applied', () => {
+  it('loads a consistent set of regions (never overlapping), whatever prefix of its unsynced writes the crash keeps', async () => {
+    for (let trial = 0; trial < 8; trial++) {
+      const sim = await loaded(200 + trial, { snapshots: false });
+      try {
+        const victim = sim.nodes[trial % 3]!;
+        const split = track(sim.split(7, [b('a05'), b('a12')]));
+        // Crash the victim in the step where it applied the split (its writes may still be in flight).
+        assert.ok(await advanceUntil(sim, () => victim.store!.peers.get(7)!.region.epoch.version > 1, 300), 'the victim never applied the split');
+        await sim.crash(victim);
+        await sim.restart(victim);
+        checkNoOverlap(sim, `trial ${trial}, right after the restart`);
+        await advanceUntil(sim, () => split.settled, 600);
+        for (let i = 0; i < 50; i++) {
+          await sim.advance();
+          checkNoOverlap(sim, `trial ${trial}`);
+        }
+        await checkSettled(sim, `trial ${trial}`, written(), { isCountExact: true });
+      } finally {
+        await sim.stop();
+      }
+    }
+  });
+});
+
+// ───────────────────────────── known bugs (outside split code) ─────────────────────────────
+// Found by the random run above; each fails today and is marked todo (it runs, and reports,
+// without failing the suite). The random run works around them with the sim's peer cache and its
+// stale-peer lookup by id. Fixes belong in raft-store.ts stepMessage / server.ts checkStalePeers /
+// peer-lifecycle.ts (outside this change).
+
+/** Removes store `storeId`'s peer of region 7 while the store is cut off; returns the removed peer. */
+async function removeWhileIsolated(sim: StoreSim, storeId: number): Promise<void> {
+  sim.isolate(storeId, true);
+  assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined && sim.leader()!.storeId !== storeId), 'no leader away from the isolated store');
+  applyOk(await drive(sim, sim.changePeer(7, 'remove', storeId)));
+}
+
+describe('known bugs found by the split sim', () => {
+  it('a replica removed while cut off, whose region then split (right_derive), is destroyed once healed — PD asked by start key as server.ts does (bug A, first seen at seed 6)', { todo: 'server.ts checkStalePeers asks PD by start key: after a right_derive split it gets the new region, skips, and the stale replica blocks the range on its store for ever' }, async () => {
+    const sim = await loaded(73);
+    try {
+      await removeWhileIsolated(sim, 3);
+      const out = await drive(sim, sim.split(7, [b('a10')]));
+      assert.equal(out.kind, 'split');
+      sim.isolate(3, false);
+      let isGone = false;
+      for (let i = 0; i < 60 && !isGone; i++) {
+        for (let j = 0; j < 10; j++) await sim.advance();
+        sim.checkStalePeers('startKey');
+        isGone = sim.nodes[2]!.store!.peers.get(7) === undefined;
+      }
+      assert.ok(isGone, 'store 3 still holds its removed replica of region 7 (and its old range)');
+    } finally {
+      await sim.stop();
+    }
+  });
+
+  it('an uninitialized peer answers a leader other than the one whose message created it (bug B, first seen at seed 6)', { todo: 'an uninitialized peer knows only [itself, the first sender] (placeholderRegion); transport drops its answers to any other leader, so it never gets a snapshot' }, async () => {
+    const sim = await loaded(79);
+    try {
+      const leader = sim.leader()!;
+      const [other, target] = sim.nodes.filter((n) => n !== leader) as [SimNode, SimNode];
+      applyOk(await drive(sim, sim.changePeer(7, 'remove', target.storeId)));
+      assert.ok(await advanceUntil(sim, () => target.store!.peers.get(7) === undefined && target.store!.pendingDestroys === 0), 'the removed replica was not destroyed');
+      const added = track(sim.changePeer(7, 'addLearner', target.storeId));
+      // As soon as the target created its uninitialized peer from the leader's message, cut the
+      // leader off from it and move leadership: the new leader must be able to fill it.
+      assert.ok(await advanceUntil(sim, () => target.store!.peers.get(7) !== undefined, 300), 'no uninitialized peer was created');
+      sim.setCut(leader.storeId, target.storeId, true);
+      assert.ok(await advanceUntil(sim, () => added.settled));
+      sim.transferLeader(7, other.storeId);
+      assert.ok(await advanceUntil(sim, () => sim.leader()?.storeId === other.storeId), 'the leadership did not move');
+      assert.ok(await advanceUntil(sim, () => (target.store!.peers.get(7)?.storage.lastIndex() ?? 0) > 0, 1_000), 'the new learner never got its snapshot');
+    } finally {
+      await sim.stop();
+    }
+  });
+
+  it('a quiet split: each new region is led from the old leader\'s store within a few steps, as onSplit\'s campaign intends (finding D)', { todo: 'the old leader\'s new peers campaign before any follower applied the split; their (pre-)vote requests reach stores that lack the region and are dropped (maybeCreatePeer takes only appends and heartbeats, and refuses ranges overlapping the unsplit parent), so each new region waits an election timeout and is led from whichever store times out first; onSplit\'s "replace an uninitialized peer, keeping its vote" path is unreachable for the same reason' }, async () => {
+    const sim = await loaded(300, { snapshots: false });
+    try {
+      const leader = sim.leader()!;
+      const out = await drive(sim, sim.split(7, [b('a04'), b('a08'), b('a12'), b('a16')]));
+      assert.ok(out.kind === 'split');
+      const created = out.regions.filter((r) => r.id !== 7);
+      assert.ok(await advanceUntil(sim, () => created.every((r) => sim.leader(r.id) !== undefined), 5), 'a new region has no leader 5 steps after the split applied on its leader');
+      for (const r of created) assert.equal(sim.leader(r.id), leader, `region ${r.id} is led from store ${sim.leader(r.id)!.storeId}, not the old leader's store ${leader.storeId}`);
+    } finally {
+      await sim.stop();
+    }
+  });
+
+  it('a replica removed while cut off, and added back before it heard, is created again after PD\'s stale check destroys the old one (bug C, first seen at seed 20)', { todo: 'server.ts destroys the stale replica with PD\'s region as tombstone; that region already lists the learner added back on this store, so isStaleForTombstone refuses the learner\'s messages (same confVer) for ever' }, async () => {
+    const sim = await loaded(83);
+    try {
+      await removeWhileIsolated(sim, 3);
+      applyOk(await drive(sim, sim.changePeer(7, 'addLearner', 3)));
+      sim.isolate(3, false);
+      let isCreated = false;
+      for (let i = 0; i < 60 && !isCreated; i++) {
+        for (let j = 0; j < 10; j++) await sim.advance();
+        sim.checkStalePeers('startKey');
+        const peer = sim.nodes[2]!.store!.peers.get(7);
+        isCreated = peer !== undefined && peer.peerId !== 102 && peer.storage.lastIndex() > 0;
+      }
+      assert.ok(isCreated, 'the learner added back on store 3 never came to life');
+    } finally {
+      await sim.stop();
+    }
+  });
+});
