@@ -145,7 +145,7 @@ export class RawNode {
     this.raft.hup(this.config.preVote ? 'pre-election' : 'election');
   }
 
-  /** Campaign of the given kind (tests). */
+  /** Campaign of the given kind: tests, and a host starting a new region that never had a leader (a split: store/raft-store.ts). */
   campaignAs(kind: CampaignKind): void {
     this.raft.hup(kind);
   }

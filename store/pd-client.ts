@@ -231,6 +231,15 @@ export class StorePdClient {
     await this.call('ReportBatchSplit', { regions: regions.map(regionToWire) });
   }
 
+  /** The region with this id as PD knows it, or null when PD knows none. */
+  async getRegionById(regionId: number): Promise<RegionMeta | null> {
+    const resp = await this.call('GetRegionByID', { regionId: String(regionId) }).catch((err: unknown) => {
+      if (isFlotillaError(err, 'RegionNotFound')) return null;
+      throw err;
+    });
+    return resp === null || resp.region === null ? null : regionFromWire(resp.region, 'GetRegionResponse.region');
+  }
+
   /** The cluster's max-replicas setting. */
   async maxReplicas(): Promise<number> {
     const resp = await this.call('GetClusterConfig', {});

@@ -52,3 +52,17 @@ export function placeholderRegion(msg: raft_serverpb.RaftMessage): RegionMeta {
   if (to.id === from.id || to.storeId === from.storeId) throw new FlotillaError('InvalidArgument', 'a message between two peers of one store');
   return { id, startKey: Buffer.from(msg.startKey), endKey: Buffer.from(msg.endKey), epoch: { confVer: 0, version: 0 }, peers: [to, from] };
 }
+
+/**
+ * Whether PD's view of a region (`known`, looked up by id) says this store's replica (`peerId`,
+ * with the region as it applied it, `local`) was removed while it could not hear it: PD lists the
+ * region at a newer confVer without that peer. Then the tombstone to leave: PD's region at the
+ * earliest confVer the removal can have had (the replica's + 1) — not PD's own confVer, which may
+ * already count a peer added back on this store since (its messages must not be refused).
+ * Null: keep the replica.
+ */
+export function staleReplicaTombstone(local: RegionMeta, peerId: number, known: RegionMeta | null): RegionMeta | null {
+  if (known === null || known.id !== local.id || known.epoch.confVer <= local.epoch.confVer) return null;
+  if (known.peers.some((p) => p.id === peerId)) return null;
+  return { ...known, epoch: { ...known.epoch, confVer: local.epoch.confVer + 1 } };
+}

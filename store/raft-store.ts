@@ -24,6 +24,10 @@ import {
 import { mkdir } from 'node:fs/promises';
 import { destroyRegionData, isStaleForTombstone, placeholderRegion } from './peer-lifecycle.js';
 
+/** Vote requests kept per region a pending split will create, and regions kept at most. */
+const PENDING_SPLIT_VOTES_PER_REGION = 4;
+const PENDING_SPLIT_VOTE_REGIONS_MAX = 1_024;
+
 /** Keys read per page when a region's keys are counted at load (a version-1 apply state). */
 const KEY_COUNT_PAGE = 10_000;
 
@@ -457,12 +461,15 @@ export class RaftStore {
         }
         const peer = this.addPeer(b.region, b.hardState, b.apply, []);
         // The old leader's store campaigns for the new regions at once: they would otherwise wait
-        // an election timeout with no leader (their other replicas may not have split yet; the
-        // campaign is retried by the election timer then).
+        // an election timeout with no leader. Stores that had not split yet keep the vote
+        // requests (maybeCreatePeer) and answer them once their split creates the peer. A plain
+        // campaign would be refused: a new node counts as within a leader's lease (raft.ts hup),
+        // though a new region has had no leader — the forced kind a leader transfer uses is right.
         if (split.wasLeader) {
-          peer.raw.campaign();
+          peer.raw.campaignAs('transfer');
           this.loop.markDirty(peer);
         }
+        this.replaySplitVotes(b.region.id);
       }
       this.onSplitApplied(parent, [split.derived, ...split.created].sort((a, b) => Buffer.compare(a.startKey, b.startKey)));
     };
@@ -551,12 +558,22 @@ export class RaftStore {
    */
   private maybeCreatePeer(msg: raft_serverpb.RaftMessage, regionId: number): boolean {
     const type = msg.message?.msgType;
-    if (type !== 'MsgAppend' && type !== 'MsgHeartbeat') return false;
+    const isVote = type === 'MsgRequestVote' || type === 'MsgRequestPreVote';
+    if (type !== 'MsgAppend' && type !== 'MsgHeartbeat' && !isVote) return false;
     let region: RegionMeta;
     try {
       region = placeholderRegion(msg);
     } catch {
       return false;
+    }
+    if (isVote) {
+      // A new region's first campaign, from the store whose parent applied the split first: our
+      // parent has not split yet (it overlaps, at an older version). Kept, and stepped into the
+      // new peer once the split creates it — else every split waits an election timeout.
+      const version = Number(msg.regionEpoch?.version ?? 0);
+      const isSplitPending = [...this.loop.peers.values()].some((p) => p.storage.lastIndex() > 0 && regionsOverlap(p.region, region) && p.region.epoch.version < version);
+      if (isSplitPending) this.keepForSplit(regionId, msg);
+      return true;
     }
     const tombstone = this.tombstones.get(regionId);
     if (tombstone !== undefined && isStaleForTombstone(msg, tombstone)) return true; // a stale leader: ignore
@@ -569,6 +586,25 @@ export class RaftStore {
       .catch((err: unknown) => this.log.warn({ regionId, err }, 'creating an uninitialized peer failed'))
       .finally(() => this.creating.delete(regionId));
     return true;
+  }
+
+  /** Vote requests for regions a pending split here will create (bounded; the oldest region's go first). */
+  private readonly pendingSplitVotes = new Map<number, raft_serverpb.RaftMessage[]>();
+
+  private keepForSplit(regionId: number, msg: raft_serverpb.RaftMessage): void {
+    const kept = this.pendingSplitVotes.get(regionId) ?? [];
+    if (kept.length >= PENDING_SPLIT_VOTES_PER_REGION) kept.shift();
+    kept.push(msg);
+    this.pendingSplitVotes.set(regionId, kept);
+    if (this.pendingSplitVotes.size > PENDING_SPLIT_VOTE_REGIONS_MAX) this.pendingSplitVotes.delete(this.pendingSplitVotes.keys().next().value!);
+  }
+
+  /** The vote requests kept for a region its split just created, stepped into its new peer. */
+  private replaySplitVotes(regionId: number): void {
+    const kept = this.pendingSplitVotes.get(regionId);
+    if (kept === undefined) return;
+    this.pendingSplitVotes.delete(regionId);
+    for (const msg of kept) this.stepMessage(msg, { isSnapshotStream: false });
   }
 
   private async createUninitializedPeer(region: RegionMeta): Promise<void> {

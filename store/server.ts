@@ -21,6 +21,7 @@ import { type RegionOrder, StorePdClient } from './pd-client.js';
 import type { Peer } from './peer.js';
 import { RaftStore } from './raft-store.js';
 import { RawKv } from './raw-kv.js';
+import { staleReplicaTombstone } from './peer-lifecycle.js';
 import { checkSplitKeys, RegionSplitter } from './region-splitter.js';
 import { type MembershipOrder, planMembershipOrder } from './region-orders.js';
 import { SnapshotMetrics } from './snapshot/index.js';
@@ -33,6 +34,8 @@ export const STORE_VERSION = '0.1.0';
 export const LATCH_SLOTS = 16_384;
 /** Interval of TTL sweep steps (expired raw keys read as absent at once; this deletes them). */
 export const TTL_SWEEP_INTERVAL_MS = 1_000;
+/** A quiet region's TTL sweep runs this seldom (its expired keys read as absent meanwhile). */
+export const TTL_QUIET_SWEEP_INTERVAL_MS = 60_000;
 const BOOTSTRAP_POLL_MS = 200;
 /** How often replicas that hear from no leader ask PD whether they were removed (checkStalePeers). */
 export const STALE_PEER_CHECK_MS = 3_000;
@@ -49,6 +52,8 @@ export class StoreServer {
   private stopped = false;
   private isSweeping = false;
   private readonly sweepCursors = new Map<number, Buffer>();
+  /** When each quiet region was last swept for expired keys. */
+  private readonly lastQuietSweepMs = new Map<number, number>();
   private readonly lastRegionBeatMs = new Map<number, number>();
   /** Regions with a conf change of ours in flight (one at a time). */
   private readonly changingRegions = new Set<number>();
@@ -248,8 +253,12 @@ export class StoreServer {
     if (this.isSweeping || this.stopped) return;
     this.isSweeping = true;
     try {
+      const now = Date.now();
       for (const peer of this.raftStore.peers.values()) {
         if (!peer.isLeaderReady) continue;
+        // A quiet region is looked at once a minute, not every second (thousands of idle regions).
+        if (peer.raw.isQuiet && !this.sweepCursors.has(peer.regionId) && now - (this.lastQuietSweepMs.get(peer.regionId) ?? 0) < TTL_QUIET_SWEEP_INTERVAL_MS) continue;
+        if (peer.raw.isQuiet) this.lastQuietSweepMs.set(peer.regionId, now);
         const next = await this.raw.sweepExpired(peer, this.sweepCursors.get(peer.regionId) ?? null);
         if (next === null) this.sweepCursors.delete(peer.regionId);
         else this.sweepCursors.set(peer.regionId, next);
@@ -431,11 +440,12 @@ export class StoreServer {
     for (const peer of [...this.raftStore.peers.values()]) {
       // An uninitialized replica (no snapshot yet, epoch 0) has no membership to be stale about.
       if (this.stopped || peer.leaderId !== 0 || peer.isLeader || peer.storage.lastIndex() === 0) continue;
-      const known = await this.pd.getRegionByKey(peer.region.startKey).catch(() => null);
-      if (known === null || known.id !== peer.regionId || known.epoch.confVer <= peer.region.epoch.confVer) continue;
-      if (known.peers.some((p) => p.id === peer.peerId)) continue;
-      this.log.info({ regionId: peer.regionId, peerId: peer.peerId, confVer: peer.region.epoch.confVer, pdConfVer: known.epoch.confVer }, 'PD\'s region no longer lists this replica: it was removed');
-      this.raftStore.destroyPeer(peer, known);
+      // By id: after a split (right_derive) the replica's start key belongs to another region.
+      const known = await this.pd.getRegionById(peer.regionId).catch(() => null);
+      const tombstone = staleReplicaTombstone(peer.region, peer.peerId, known);
+      if (tombstone === null) continue;
+      this.log.info({ regionId: peer.regionId, peerId: peer.peerId, confVer: peer.region.epoch.confVer, pdConfVer: known?.epoch.confVer }, 'PD\'s region no longer lists this replica: it was removed');
+      this.raftStore.destroyPeer(peer, tombstone);
     }
   }
 

@@ -486,7 +486,7 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
       }
       await sim.advance();
       noteSplitEnds();
-      if (step % 20 === 0) sim.checkStalePeers('id'); // by id: see the known-bug test below
+      if (step % 20 === 0) sim.checkStalePeers(); // by id, as server.ts does: see bug A below
     }
     // Liveness: heal, restart, finish membership changes, give every region three voters again.
     sim.cut.clear();
@@ -506,7 +506,7 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
       await sim.advance();
       noteSplitEnds();
       await restartCrashed();
-      if (i % 20 === 0) sim.checkStalePeers('id');
+      if (i % 20 === 0) sim.checkStalePeers();
       const pending = change as MembershipChange | null;
       if (pending?.phase === 'remove' && pending.inFlight === null) change = null; // healing: no new removal
       if (change !== null) {
@@ -872,7 +872,8 @@ describe('a store crashed at any point around a split it applied', () => {
 });
 
 // ───────────────────────────── known bugs (outside split code) ─────────────────────────────
-// Found by the random run above; each fails today and is marked todo (it runs, and reports,
+// Found by the random run above. A, C and D are fixed (their tests run); B fails today and is
+// marked todo (it runs, and reports,
 // without failing the suite). The random run works around them with the sim's peer cache and its
 // stale-peer lookup by id. Fixes belong in raft-store.ts stepMessage / server.ts checkStalePeers /
 // peer-lifecycle.ts (outside this change).
@@ -885,7 +886,9 @@ async function removeWhileIsolated(sim: StoreSim, storeId: number): Promise<void
 }
 
 describe('known bugs found by the split sim', () => {
-  it('a replica removed while cut off, whose region then split (right_derive), is destroyed once healed — PD asked by start key as server.ts does (bug A, first seen at seed 6)', { todo: 'server.ts checkStalePeers asks PD by start key: after a right_derive split it gets the new region, skips, and the stale replica blocks the range on its store for ever' }, async () => {
+  // Bug A (fixed): server.ts asked PD by start key; after a right_derive split that found the new
+  // region, skipped, and the stale replica blocked the range on its store for ever. Now by id.
+  it('a replica removed while cut off, whose region then split (right_derive), is destroyed once healed (bug A, first seen at seed 6)', async () => {
     const sim = await loaded(73);
     try {
       await removeWhileIsolated(sim, 3);
@@ -895,7 +898,7 @@ describe('known bugs found by the split sim', () => {
       let isGone = false;
       for (let i = 0; i < 60 && !isGone; i++) {
         for (let j = 0; j < 10; j++) await sim.advance();
-        sim.checkStalePeers('startKey');
+        sim.checkStalePeers();
         isGone = sim.nodes[2]!.store!.peers.get(7) === undefined;
       }
       assert.ok(isGone, 'store 3 still holds its removed replica of region 7 (and its old range)');
@@ -925,7 +928,10 @@ describe('known bugs found by the split sim', () => {
     }
   });
 
-  it('a quiet split: each new region is led from the old leader\'s store within a few steps, as onSplit\'s campaign intends (finding D)', { todo: 'the old leader\'s new peers campaign before any follower applied the split; their (pre-)vote requests reach stores that lack the region and are dropped (maybeCreatePeer takes only appends and heartbeats, and refuses ranges overlapping the unsplit parent), so each new region waits an election timeout and is led from whichever store times out first; onSplit\'s "replace an uninitialized peer, keeping its vote" path is unreachable for the same reason' }, async () => {
+  // Finding D (fixed): the old leader's new peers campaigned before any follower had applied the
+  // split, and the (pre-)vote requests were dropped, so each new region waited an election timeout
+  // and was led from whichever store timed out first. Stores now keep such requests for the split.
+  it('a quiet split: each new region is led from the old leader\'s store within a few steps, as onSplit\'s campaign intends (finding D)', async () => {
     const sim = await loaded(300, { snapshots: false });
     try {
       const leader = sim.leader()!;
@@ -939,7 +945,10 @@ describe('known bugs found by the split sim', () => {
     }
   });
 
-  it('a replica removed while cut off, and added back before it heard, is created again after PD\'s stale check destroys the old one (bug C, first seen at seed 20)', { todo: 'server.ts destroys the stale replica with PD\'s region as tombstone; that region already lists the learner added back on this store, so isStaleForTombstone refuses the learner\'s messages (same confVer) for ever' }, async () => {
+  // Bug C (fixed): the stale replica's tombstone was PD's region, which already listed the learner
+  // added back on this store, so its messages (same confVer) were refused for ever. The tombstone
+  // now sits at the earliest confVer of the removal (staleReplicaTombstone).
+  it('a replica removed while cut off, and added back before it heard, is created again after PD\'s stale check destroys the old one (bug C, first seen at seed 20)', async () => {
     const sim = await loaded(83);
     try {
       await removeWhileIsolated(sim, 3);
@@ -948,7 +957,7 @@ describe('known bugs found by the split sim', () => {
       let isCreated = false;
       for (let i = 0; i < 60 && !isCreated; i++) {
         for (let j = 0; j < 10; j++) await sim.advance();
-        sim.checkStalePeers('startKey');
+        sim.checkStalePeers();
         const peer = sim.nodes[2]!.store!.peers.get(7);
         isCreated = peer !== undefined && peer.peerId !== 102 && peer.storage.lastIndex() > 0;
       }

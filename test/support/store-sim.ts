@@ -30,6 +30,7 @@ import { KvRouting, type KvLimits } from '../../store/kv-routing.js';
 import { KvWrites } from '../../store/kv-writes.js';
 import { LatchSet } from '../../store/latch-set.js';
 import type { ApplyResult, Peer } from '../../store/peer.js';
+import { staleReplicaTombstone } from '../../store/peer-lifecycle.js';
 import type { RaftSender } from '../../store/poll-loop.js';
 import { RAFT_INIT_INDEX, RaftStore } from '../../store/raft-store.js';
 import type { RaftLogGcOptions } from '../../store/raft-log-gc.js';
@@ -605,32 +606,22 @@ export class StoreSim {
   }
 
   /**
-   * PD's part in server.ts checkStalePeers: a replica that hears no leader, whose region PD lists
-   * at a newer confVer without it, was removed while it could not hear it — it is destroyed and
-   * leaves a tombstone. `lookup`: 'startKey' does what server.ts does today (GetRegion by the
-   * replica's start key; the tombstone is PD's region). 'id' works around two known bugs
-   * (store-sim-split.test.ts): it asks by region id — a replica removed while partitioned whose
-   * region then split with right_derive (its start key now in a new region) is found only so —
-   * and writes the tombstone at the earliest confVer the removal can have had (the replica's + 1),
-   * not PD's: PD's region may list a peer added back on this store since, whose messages a
-   * tombstone at PD's confVer refuses for ever.
+   * PD's part in server.ts checkStalePeers: a replica that hears no leader asks PD for its region
+   * by id; if PD lists it at a newer confVer without that replica, it was removed while it could
+   * not hear it — it is destroyed behind the tombstone peer-lifecycle.ts's staleReplicaTombstone
+   * chooses (the same decision server.ts makes).
    */
-  checkStalePeers(lookup: 'startKey' | 'id' = 'startKey'): void {
+  checkStalePeers(): void {
     const newest = this.newestRegions();
-    const regions = [...newest.values()];
     for (const node of this.nodes) {
       const store = node.store;
       if (store === null) continue;
       for (const peer of [...store.peers.values()]) {
         if (peer.leaderId !== 0 || peer.isLeader || peer.storage.lastIndex() === 0) continue;
-        const start = peer.region.startKey;
-        const known = lookup === 'id' ? newest.get(peer.regionId) : regions
-          .filter((r) => Buffer.compare(start, r.startKey) >= 0 && (r.endKey.length === 0 || Buffer.compare(start, r.endKey) < 0))
-          .sort((a, b) => b.epoch.version - a.epoch.version)[0];
-        if (known === undefined || known.id !== peer.regionId || known.epoch.confVer <= peer.region.epoch.confVer) continue;
-        if (known.peers.some((p) => p.id === peer.peerId)) continue;
+        const tombstone = staleReplicaTombstone(peer.region, peer.peerId, newest.get(peer.regionId) ?? null);
+        if (tombstone === null) continue;
         this.counters.stalePeersDestroyed++;
-        store.destroyPeer(peer, lookup === 'id' ? { ...known, epoch: { ...known.epoch, confVer: peer.region.epoch.confVer + 1 } } : known);
+        store.destroyPeer(peer, tombstone);
       }
     }
   }
