@@ -129,6 +129,12 @@ describe('PD schedulers and admin operators over HTTP, one member', () => {
 
   it('scatters a region with a leader onto the heard-from stores', async () => {
     // The replica checker would add replicas to the one-voter region first: switch it off.
+    // The controller counts a store as heard only from the first scheduling round of this
+    // leadership on: heartbeats before it would not count.
+    await waitFor('a scheduling round', async () => {
+      const list = (await call('GET', 'schedulers')).body as { schedulers: { name: string; runs: number }[] };
+      return list.schedulers.some((x) => x.runs > 0) ? true : undefined;
+    });
     assert.equal((await call('DELETE', 'schedulers/replica-checker')).status, 200);
     try {
       for (const id of ['1', '2', '3']) {

@@ -30,6 +30,12 @@ describe('quiet regions (1 PD + 3 stores)', { timeout: 5 * 60_000 }, () => {
   before(async () => {
     env = await ClientTestEnv.start({ clients: 1, extraStoreArgs: STORE_ARGS });
     client = env.client(0);
+    // PD's balancers would move leaders of the new regions (each move wakes a region): off here.
+    const pdLeader = await env.cluster.pd.waitForLeader();
+    for (const name of ['balance-leader', 'balance-region', 'hot-region']) {
+      const off = await httpJson(env.cluster.pd.httpUrl(pdLeader, `schedulers/${name}`), { method: 'DELETE' });
+      assert.equal(off.status, 200, JSON.stringify(off.body));
+    }
     // REGIONS regions: the first region split at q/001 … q/015 through its leader's store.
     const cut = Array.from({ length: REGIONS - 1 }, (_, i) => b(keyOf(i + 1)).toString('hex'));
     await waitFor('the split', async () => {
