@@ -4,7 +4,7 @@
 // at most SPLIT_KEYS_PER_CALL keys a call), found through PD; a call that meets a moved leader or
 // region is retried after a fresh lookup.
 
-import { PdClient } from '../../client/pd-client.js';
+import { PdClient } from '../../client/index.js';
 import { encodeKey, FlotillaError } from '../../common/index.js';
 import { waitFor } from '../../deploy/index.js';
 
