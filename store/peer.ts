@@ -433,8 +433,7 @@ export class Peer {
   private maybeQuiesce(): void {
     if (!this.isLeaderReady || this.destroyed || this.raw.isQuiet) return;
     if (this.queued.length > 0 || this.readGroup !== null || this.reads.size > 0 || this.confirmedReads.length > 0 || this.waiters.size > 0) return;
-    if (this.raw.hasReady()) return;
-    if (this.raw.quiesce().kind !== 'ok') return;
+    if (this.raw.quiesce().kind !== 'ok') return; // raft refuses while a Ready is pending, among others
     this.init.markDirty(this);
   }
 

@@ -4,7 +4,7 @@
 
 import type { Logger } from 'pino';
 import {
-  applyStateKey, cfRangeOf, invariant, type ChannelCache, createRng, decodeKey, FlotillaError, raftHardStateKey, raftLogIndexOf, raftLogRange, type RegionMeta,
+  applyStateKey, invariant, type ChannelCache, createRng, FlotillaError, raftHardStateKey, raftLogIndexOf, raftLogRange, type RegionMeta,
   regionIdOfStateKey, regionStateKey, regionStatesRange, u64ToSafeNumber, type WriteOp,
 } from '../common/index.js';
 import type { raft_serverpb } from '../proto/index.js';
@@ -23,6 +23,7 @@ import {
 } from './snapshot/index.js';
 import { mkdir } from 'node:fs/promises';
 import { destroyRegionData, isStaleForTombstone, placeholderRegion } from './peer-lifecycle.js';
+import { regionKeyPages } from './split.js';
 
 /** Vote requests kept per region a pending split will create, and regions kept at most. */
 const PENDING_SPLIT_VOTES_PER_REGION = 4;
@@ -571,8 +572,12 @@ export class RaftStore {
       // parent has not split yet (it overlaps, at an older version). Kept, and stepped into the
       // new peer once the split creates it — else every split waits an election timeout.
       const version = Number(msg.regionEpoch?.version ?? 0);
-      const isSplitPending = [...this.loop.peers.values()].some((p) => p.storage.lastIndex() > 0 && regionsOverlap(p.region, region) && p.region.epoch.version < version);
-      if (isSplitPending) this.keepForSplit(regionId, msg);
+      for (const p of this.loop.peers.values()) {
+        if (p.storage.lastIndex() > 0 && regionsOverlap(p.region, region) && p.region.epoch.version < version) {
+          this.keepForSplit(regionId, msg);
+          break;
+        }
+      }
       return true;
     }
     const tombstone = this.tombstones.get(regionId);
@@ -670,23 +675,7 @@ function regionsOverlap(a: RegionMeta, b: RegionMeta): boolean {
 
 /** The region's records in the raw and latest CFs (one per user key), counted page by page. */
 async function countRegionKeys(engine: Engine, region: RegionMeta): Promise<number> {
-  const start = region.startKey.length === 0 ? Buffer.alloc(0) : decodeKey(region.startKey).key;
-  const end = region.endKey.length === 0 ? null : decodeKey(region.endKey).key;
   let keys = 0;
-  const snap = await engine.snapshot();
-  try {
-    for (const cf of ['raw', 'latest'] as const) {
-      const range = cfRangeOf(cf, start, end);
-      let from = range.start;
-      for (;;) {
-        const page = await snap.scan(from, range.end, { limit: KEY_COUNT_PAGE });
-        keys += page.length;
-        if (page.length < KEY_COUNT_PAGE) break;
-        from = Buffer.concat([page[page.length - 1]!.key, Buffer.from([0])]);
-      }
-    }
-  } finally {
-    await snap.release();
-  }
+  for await (const page of regionKeyPages(engine, region, KEY_COUNT_PAGE)) keys += page.length;
   return keys;
 }

@@ -5,8 +5,8 @@
 import { mkdir, readdir, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  cfRangeOf, ChannelCache, channelCredentials, DATA_CFS, decodeKey, createGrpcServer, createMetricsRegistry, FlotillaError, grpc, INSECURE, type Logger,
-  type PeerMeta, type RegionMeta, type StoreMeta, startGrpcServer, type StartedGrpcServer, u64FromWire, sleepMs,
+  cfRangeOf, ChannelCache, channelCredentials, DATA_CFS, decodeKey, createGrpcServer, createMetricsRegistry, FlotillaError, type grpc, INSECURE, type Logger,
+  type PeerMeta, type RegionMeta, type StoreMeta, startGrpcServer, type StartedGrpcServer, sleepMs,
 } from '../common/index.js';
 import { type raft_serverpb, serviceDefinition } from '../proto/index.js';
 import { bootstrapClusterIfNeeded, findBootstrapRegion, loadOrCreateStoreId } from './bootstrap.js';
@@ -22,11 +22,11 @@ import type { Peer } from './peer.js';
 import { RaftStore } from './raft-store.js';
 import { RawKv } from './raw-kv.js';
 import { staleReplicaTombstone } from './peer-lifecycle.js';
-import { checkSplitKeys, RegionSplitter } from './region-splitter.js';
+import { RegionSplitter } from './region-splitter.js';
 import { type MembershipOrder, planMembershipOrder } from './region-orders.js';
 import { SnapshotMetrics } from './snapshot/index.js';
 import { startStatusServer, type StatusServer } from './status-http.js';
-import { CLUSTER_ID_METADATA } from './transport.js';
+import { streamClusterRefusal } from './transport.js';
 import { TxnKv } from './txn-kv.js';
 
 export const STORE_VERSION = '0.1.0';
@@ -134,15 +134,9 @@ export class StoreServer {
       grpcServer.addService(serviceDefinition('flotilla.kvservicepb.Kv'), kv.handlers());
       grpcServer.addService(serviceDefinition('flotilla.raft_serverpb.RaftTransport'), {
         Raft: (call: grpc.ServerReadableStream<raft_serverpb.RaftMessageBatch, raft_serverpb.Done__Input>, cb: grpc.sendUnaryData<raft_serverpb.Done__Input>) => {
-          const theirs = call.metadata.get(CLUSTER_ID_METADATA)[0];
-          let theirId: bigint | null;
-          try {
-            theirId = typeof theirs === 'string' ? u64FromWire(theirs, CLUSTER_ID_METADATA) : null;
-          } catch {
-            theirId = null;
-          }
-          if (theirId !== pd.clusterId) {
-            cb({ code: grpc.status.FAILED_PRECONDITION, details: `raft stream from cluster ${String(theirs)}; this store is in cluster ${pd.clusterId}` });
+          const refusal = streamClusterRefusal(call.metadata, pd.clusterId, 'raft stream');
+          if (refusal !== null) {
+            cb(refusal);
             return;
           }
           call.on('data', (batch: raft_serverpb.RaftMessageBatch) => {
@@ -386,7 +380,6 @@ export class StoreServer {
     const peer = this.raftStore.peers.get(b.regionId);
     if (peer === undefined || !peer.isLeaderReady) return { status: 409, body: { code: 'NotLeader', message: `store ${this.storeId} does not lead region ${b.regionId}` } };
     const keys = b.keys?.map((k) => Buffer.from(k, 'hex'));
-    if (keys !== undefined) checkSplitKeys(peer.region, keys);
     const outcome = await this.splitter.split(peer, keys === undefined || keys.length === 0 ? { sizeBytes: 0 } : { at: keys });
     if (outcome.kind === 'skipped') return { status: 200, body: { outcome: `skipped: ${outcome.reason}` } };
     return { status: 200, body: { outcome: 'split', regions: outcome.regions.map(regionJson) } };

@@ -6,7 +6,7 @@
 // metadata; a receiver of another cluster refuses the stream.
 
 import type { Logger } from 'pino';
-import { type ChannelCache, epochToWire, grpc, type PeerMeta, peerToWire, u64ToWire } from '../common/index.js';
+import { type ChannelCache, epochToWire, grpc, type PeerMeta, peerToWire, u64FromWire, u64ToWire } from '../common/index.js';
 import { loadProtos, type raft_serverpb } from '../proto/index.js';
 import type { Message } from '../raft/index.js';
 import { messageToWire } from '../raft-host/index.js';
@@ -17,6 +17,22 @@ import type { RaftSender } from './poll-loop.js';
 export const STORE_REDIAL_INTERVAL_MS = 500;
 /** Metadata key carrying the sender's cluster id on raft streams. */
 export const CLUSTER_ID_METADATA = 'flotilla-cluster-id';
+
+/**
+ * Why a raft or snapshot stream must be refused (FAILED_PRECONDITION): its metadata names another
+ * cluster than `clusterId`, or none; null when it is ours.
+ */
+export function streamClusterRefusal(metadata: grpc.Metadata, clusterId: bigint, what: string): grpc.StatusObject | null {
+  const theirs = metadata.get(CLUSTER_ID_METADATA)[0];
+  let theirId: bigint | null;
+  try {
+    theirId = typeof theirs === 'string' ? u64FromWire(theirs, CLUSTER_ID_METADATA) : null;
+  } catch {
+    theirId = null;
+  }
+  if (theirId === clusterId) return null;
+  return { code: grpc.status.FAILED_PRECONDITION, details: `${what} from cluster ${String(theirs)}; this store is in cluster ${clusterId}`, metadata: new grpc.Metadata() };
+}
 
 export interface StoreTransportOptions {
   readonly storeId: number;

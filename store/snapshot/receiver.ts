@@ -10,11 +10,11 @@
 // epoch); chunks out of order; a payload that does not match its trailer.
 
 import type { Logger } from 'pino';
-import { failpoint, FlotillaError, grpc, u64FromWire, u64ToSafeNumber } from '../../common/index.js';
+import { failpoint, FlotillaError, grpc, u64ToSafeNumber } from '../../common/index.js';
 import type { raft_serverpb } from '../../proto/index.js';
 import { messageFromWire } from '../../raft-host/index.js';
 import { type RegionMeta } from '../../common/index.js';
-import { CLUSTER_ID_METADATA } from '../transport.js';
+import { streamClusterRefusal } from '../transport.js';
 import { decodeSnapshotData } from './codec.js';
 import { SnapshotFileWriter, snapshotFileName } from './files.js';
 import { SNAPSHOT_RECEIVED_TTL_MS, SNAPSHOT_RECEIVES_MAX } from './limits.js';
@@ -95,15 +95,9 @@ export class SnapshotReceiver {
 
   /** The gRPC handler. */
   handle(call: grpc.ServerReadableStream<raft_serverpb.SnapshotChunk, raft_serverpb.Done__Input>, cb: grpc.sendUnaryData<raft_serverpb.Done__Input>): void {
-    const theirs = call.metadata.get(CLUSTER_ID_METADATA)[0];
-    let theirId: bigint | null;
-    try {
-      theirId = typeof theirs === 'string' ? u64FromWire(theirs, CLUSTER_ID_METADATA) : null;
-    } catch {
-      theirId = null;
-    }
-    if (theirId !== this.options.clusterId) {
-      cb({ code: grpc.status.FAILED_PRECONDITION, details: `snapshot stream from cluster ${String(theirs)}; this store is in cluster ${this.options.clusterId}` });
+    const refusal = streamClusterRefusal(call.metadata, this.options.clusterId, 'snapshot stream');
+    if (refusal !== null) {
+      cb(refusal);
       return;
     }
     if (this.active >= SNAPSHOT_RECEIVES_MAX) {
