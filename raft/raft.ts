@@ -181,6 +181,19 @@ export class Raft {
     for (const id of this.trk.progress.keys()) if (id !== this.id) this.sendAppend(id);
   }
 
+  /**
+   * The commit index advanced: tell the followers — in appends of their own, unless
+   * cfg.skipBcastCommit leaves it to the next append or heartbeat (entries still unsent go out
+   * now; a pending membership change is broadcast at once, so every member applies it soon).
+   */
+  private bcastCommit(): void {
+    if (!this.cfg.skipBcastCommit || this.pendingConfIndex > this.raftLog.applied) {
+      this.bcastAppend();
+      return;
+    }
+    for (const id of this.trk.progress.keys()) if (id !== this.id) this.maybeSendAppend(id, false);
+  }
+
   private sendHeartbeat(to: NodeId, ctx: Uint8Array): void {
     const pr = this.trk.progress.get(to);
     // Never tell a follower to commit beyond what it is known to hold.
@@ -581,7 +594,7 @@ export class Raft {
     }
     if (this.maybeCommit()) {
       this.releasePendingReadIndexMessages();
-      this.bcastAppend();
+      this.bcastCommit();
     } else if (m.from !== this.id && wasPaused) {
       this.sendAppend(m.from);
     }
@@ -1055,7 +1068,7 @@ export class Raft {
     if (self === undefined || !self.maybeUpdate(index)) return;
     if (this.maybeCommit()) {
       this.releasePendingReadIndexMessages();
-      this.bcastAppend();
+      this.bcastCommit();
     }
   }
 

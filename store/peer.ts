@@ -30,6 +30,7 @@ import { ProposalWaiters, raftLogger, refusalError, type Refused } from '../raft
 import { changePeerOf, type ChangePeerKind, confChangeOf, decideChangePeer } from './conf-change.js';
 import { encodeApplyState, encodeRegionState } from './local-state.js';
 import { type PeerStorage } from './peer-storage.js';
+import { hasTtl } from './raw-value.js';
 import { type DecodedCommand, decodeCommand, encodeCompactLogCommand } from './raft-cmd.js';
 import { type BatchSplitCommand, decideBatchSplit } from './split.js';
 import { decideRaftLogGc, type FollowerProgress, type LaggingFollowerPolicy, type RaftLogGcOptions } from './raft-log-gc.js';
@@ -180,6 +181,12 @@ export class Peer {
   isRemoved = false;
   /** Work to run once the apply batch being built is written (a split's new peers). */
   private afterApplyWritten: (() => void)[] = [];
+  /**
+   * What the leader's TTL sweep (ttl-sweep.ts) knows of this replica: whether the region may hold
+   * raw keys with a TTL — true until a whole sweep pass finds none, set again by every TTL put
+   * applied and by a snapshot install (unknown data).
+   */
+  readonly ttlSweepTarget: { readonly regionId: number; readonly isQuiet: boolean; mayHoldTtlKeys: boolean; ttlPutsApplied: number };
   /** Ticks since the last proposal or read here (quiet mode: see tick()). */
   private idleTicks = 0;
 
@@ -192,6 +199,8 @@ export class Peer {
     this.log = init.logger.child({ regionId: this.regionId, peerId: this.peerId });
     this.applied = init.applied;
     this.approximateKeys = init.approximateKeys;
+    const raw = (): RawNode => this.raw;
+    this.ttlSweepTarget = { regionId: this.regionId, get isQuiet() { return raw().isQuiet; }, mayHoldTtlKeys: true, ttlPutsApplied: 0 };
     this.raw = new RawNode({
       id: this.peerId,
       storage,
@@ -200,6 +209,9 @@ export class Peer {
       heartbeatTick: init.raft.heartbeatTicks,
       checkQuorum: true,
       preVote: true,
+      // Followers learn a commit with the next append or heartbeat: a lightly loaded region sends
+      // half the messages per write (thousands of regions; raft/config.ts).
+      skipBcastCommit: true,
       readOnlyOption: 'lease-based',
       rng: init.rng,
       logger: raftLogger(this.log),
@@ -602,6 +614,10 @@ export class Peer {
       for (const op of cmd.ops) {
         ops.push(op);
         if (this.init.countKeys && (op.cf === 'raw' || op.cf === 'latest')) this.countedOps.push(op);
+        if (op.cf === 'raw' && op.kind === 'put' && hasTtl(op.value)) {
+          this.ttlSweepTarget.mayHoldTtlKeys = true;
+          this.ttlSweepTarget.ttlPutsApplied++;
+        }
         if (op.cf === 'raw' || op.cf === 'write') {
           this.traffic.keysWritten++;
           this.traffic.bytesWritten += op.key.length + (op.kind === 'put' ? op.value.length : 0);
@@ -695,6 +711,8 @@ export class Peer {
     this.region = region;
     this.applied = index;
     this.approximateKeys = approximateKeys;
+    this.ttlSweepTarget.mayHoldTtlKeys = true;
+    this.ttlSweepTarget.ttlPutsApplied++;
     this.countedOps = [];
     this.countedKeys = [];
     this.isApplyStatePending = false;

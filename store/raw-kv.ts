@@ -9,7 +9,7 @@ import type { kvrpcpb } from '../proto/index.js';
 import type { KvRouting } from './kv-routing.js';
 import type { KvWrites } from './kv-writes.js';
 import type { Peer } from './peer.js';
-import { encodeRawValue, liveRawValue } from './raw-value.js';
+import { encodeRawValue, hasTtl, liveRawValue } from './raw-value.js';
 
 /** Keys deleted per raft command by RawDeleteRange (it is not atomic across chunks). */
 export const DELETE_RANGE_CHUNK_KEYS = 1_000;
@@ -149,9 +149,10 @@ export class RawKv {
    * One step of the TTL sweep on a region this store leads: examines up to TTL_SWEEP_KEYS raw keys
    * from `from` (an engine key; null = the region's start) and deletes, through raft and under their
    * latches, those whose TTL has passed (re-checked under the latch: a key rewritten meanwhile
-   * stays). Returns where the next step starts, or null at the region's end.
+   * stays). Returns where the next step starts (null at the region's end) and whether any key it
+   * examined carries a TTL, expired or not.
    */
-  async sweepExpired(peer: Peer, from: Buffer | null): Promise<Buffer | null> {
+  async sweepExpired(peer: Peer, from: Buffer | null): Promise<{ readonly next: Buffer | null; readonly sawTtl: boolean }> {
     const range = this.routing.clampRange(peer, Buffer.alloc(0), Buffer.alloc(0));
     const whole = cfRangeOf('raw', range.start, range.end);
     const start = from ?? whole.start;
@@ -162,7 +163,8 @@ export class RawKv {
     if (!peer.raw.isQuiet) await this.writes.readBarrier(peer);
     const batch = await this.writes.engine.readView().scan(start, end, { limit: TTL_SWEEP_KEYS });
     const now = this.nowMs();
-    const expired = batch.filter((kv) => liveRawValue(kv.value, now) === null).map((kv) => kv.key);
+    const sawTtl = batch.some((kv) => hasTtl(kv.value));
+    const expired = sawTtl ? batch.filter((kv) => liveRawValue(kv.value, now) === null).map((kv) => kv.key) : [];
     if (expired.length > 0) {
       await this.writes.latched(peer, expired, async () => {
         const current = await this.writes.engine.readView().multiGet(expired);
@@ -174,8 +176,8 @@ export class RawKv {
         return { ops, result: undefined };
       });
     }
-    if (batch.length < TTL_SWEEP_KEYS) return null;
-    return Buffer.concat([batch[batch.length - 1]!.key, Buffer.from([0])]);
+    if (batch.length < TTL_SWEEP_KEYS) return { next: null, sawTtl };
+    return { next: Buffer.concat([batch[batch.length - 1]!.key, Buffer.from([0])]), sawTtl };
   }
 
   async compareAndSwap(req: kvrpcpb.RawCompareAndSwapRequest): Promise<kvrpcpb.RawCompareAndSwapResponse__Input> {

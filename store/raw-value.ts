@@ -23,6 +23,11 @@ export function encodeRawValue(value: Buffer, expiresAtMs: number): Buffer {
   return out;
 }
 
+/** Whether a stored raw value carries an expiry (its header; no decoding). */
+export function hasTtl(stored: Buffer): boolean {
+  return stored.length >= 9 && stored[0] === WITH_TTL;
+}
+
 export interface RawValue {
   readonly value: Buffer;
   /** 0 = never expires. */

@@ -28,14 +28,11 @@ import { SnapshotMetrics } from './snapshot/index.js';
 import { startStatusServer, type StatusServer } from './status-http.js';
 import { streamClusterRefusal } from './transport.js';
 import { TxnKv } from './txn-kv.js';
+import { TTL_SWEEP_INTERVAL_MS, TtlSweepPlanner } from './ttl-sweep.js';
 
 export const STORE_VERSION = '0.1.0';
 /** Latch slots (hash buckets of keys) of the store's write commands. */
 export const LATCH_SLOTS = 16_384;
-/** Interval of TTL sweep steps (expired raw keys read as absent at once; this deletes them). */
-export const TTL_SWEEP_INTERVAL_MS = 1_000;
-/** A quiet region's TTL sweep runs this seldom (its expired keys read as absent meanwhile). */
-export const TTL_QUIET_SWEEP_INTERVAL_MS = 60_000;
 const BOOTSTRAP_POLL_MS = 200;
 /** How often replicas that hear from no leader ask PD whether they were removed (checkStalePeers). */
 export const STALE_PEER_CHECK_MS = 3_000;
@@ -51,9 +48,7 @@ export class StoreServer {
   private lastDiscoveryMs = 0;
   private stopped = false;
   private isSweeping = false;
-  private readonly sweepCursors = new Map<number, Buffer>();
-  /** When each quiet region was last swept for expired keys. */
-  private readonly lastQuietSweepMs = new Map<number, number>();
+  private readonly ttlSweep = new TtlSweepPlanner();
   private readonly lastRegionBeatMs = new Map<number, number>();
   /** Regions with a conf change of ours in flight (one at a time). */
   private readonly changingRegions = new Set<number>();
@@ -242,7 +237,7 @@ export class StoreServer {
     void this.heartbeat();
   }
 
-  /** One TTL sweep step on every region this store leads (cursors kept per region). */
+  /** One TTL sweep step on every region this store leads (ttl-sweep.ts decides which and from where). */
   private async sweepTtl(): Promise<void> {
     if (this.isSweeping || this.stopped) return;
     this.isSweeping = true;
@@ -250,13 +245,12 @@ export class StoreServer {
       const now = Date.now();
       for (const peer of this.raftStore.peers.values()) {
         if (!peer.isLeaderReady) continue;
-        // A quiet region is looked at once a minute, not every second (thousands of idle regions).
-        if (peer.raw.isQuiet && !this.sweepCursors.has(peer.regionId) && now - (this.lastQuietSweepMs.get(peer.regionId) ?? 0) < TTL_QUIET_SWEEP_INTERVAL_MS) continue;
-        if (peer.raw.isQuiet) this.lastQuietSweepMs.set(peer.regionId, now);
-        const next = await this.raw.sweepExpired(peer, this.sweepCursors.get(peer.regionId) ?? null);
-        if (next === null) this.sweepCursors.delete(peer.regionId);
-        else this.sweepCursors.set(peer.regionId, next);
+        const target = peer.ttlSweepTarget;
+        const start = this.ttlSweep.begin(target, now);
+        if (start === undefined) continue;
+        this.ttlSweep.end(target, await this.raw.sweepExpired(peer, start.from));
       }
+      this.ttlSweep.retain((id) => this.raftStore.peers.get(id)?.isLeaderReady === true);
     } catch (err) {
       this.log.debug({ err }, 'TTL sweep step failed; the next one retries');
     } finally {

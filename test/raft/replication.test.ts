@@ -210,3 +210,49 @@ describe('proposals', () => {
     assert.deepEqual(c.raw(1).propose(new Uint8Array(65)), { kind: 'entry-too-large', bytes: 65, limitBytes: 64 });
   });
 });
+
+describe('skipBcastCommit', () => {
+  /** Proposes one entry on a settled 3-node group and returns the messages the proposal caused. */
+  function oneWrite(skip: boolean): { c: Cluster; sent: Message[] } {
+    const c = new Cluster([1, 2, 3], { skipBcastCommit: skip });
+    c.elect(1);
+    c.stabilize();
+    const before = c.sent.length;
+    assert.equal(c.raw(1).propose(text('x')).kind, 'ok');
+    c.stabilize();
+    return { c, sent: c.sent.slice(before) };
+  }
+
+  it('off: the advanced commit goes out in an append of its own; on: only the entries and their acks travel', () => {
+    const plain = oneWrite(false);
+    const skipping = oneWrite(true);
+    const kinds = (ms: Message[]) => ms.map((m) => `${m.type}:${m.from}->${m.to}:${m.entries.length}`).sort();
+    assert.deepEqual(kinds(plain.sent), ['MsgApp:1->2:0', 'MsgApp:1->2:1', 'MsgApp:1->3:0', 'MsgApp:1->3:1', 'MsgAppResp:2->1:0', 'MsgAppResp:2->1:0', 'MsgAppResp:3->1:0', 'MsgAppResp:3->1:0']);
+    assert.deepEqual(kinds(skipping.sent), ['MsgApp:1->2:1', 'MsgApp:1->3:1', 'MsgAppResp:2->1:0', 'MsgAppResp:3->1:0']);
+    const last = skipping.c.raw(1).raft.raftLog.lastIndex();
+    assert.equal(skipping.c.raw(1).raft.raftLog.committed, last, 'the leader commits either way');
+    assert.equal(skipping.c.raw(2).raft.raftLog.committed, last - 1, 'a follower has not heard of the commit yet');
+    // The next heartbeat carries it.
+    skipping.c.tick(1, 2);
+    skipping.c.stabilize();
+    for (const id of [2, 3]) assert.equal(skipping.c.raw(id).raft.raftLog.committed, last, `node ${id} learns the commit from the heartbeat`);
+  });
+
+  it('on: a commit that rides on new entries reaches the followers with them', () => {
+    const { c } = oneWrite(true);
+    assert.equal(c.raw(1).propose(text('y')).kind, 'ok');
+    c.stabilize();
+    const last = c.raw(1).raft.raftLog.lastIndex();
+    for (const id of [2, 3]) assert.equal(c.raw(id).raft.raftLog.committed, last - 1, `node ${id} holds the first write as committed`);
+  });
+
+  it('on: a pending membership change is still broadcast at once', () => {
+    const c = new Cluster([1, 2, 3], { skipBcastCommit: true });
+    c.elect(1);
+    c.stabilize();
+    assert.equal(c.raw(1).proposeConfChange({ transition: 'auto', changes: [{ type: 'AddLearnerNode', nodeId: 4 }], context: new Uint8Array() }).kind, 'ok');
+    c.stabilize();
+    const last = c.raw(1).raft.raftLog.lastIndex();
+    for (const id of [2, 3]) assert.equal(c.raw(id).raft.raftLog.committed, last, `node ${id} learns the conf change's commit without a heartbeat`);
+  });
+});

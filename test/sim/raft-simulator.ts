@@ -350,6 +350,8 @@ interface FaultParams {
   readonly asyncSnapshots: boolean;
   readonly preVote: boolean;
   readonly checkQuorum: boolean;
+  /** raft's skipBcastCommit (what the store runs): followers learn commits with the next append or heartbeat. */
+  readonly skipBcastCommit: boolean;
   readonly leaseReads: boolean;
   readonly snapshotInterval: number;
   readonly maxSizePerMsg: number;
@@ -528,6 +530,8 @@ export class Simulation {
       churn,
       churnRate: churn ? 0.2 + r.nextFloat() * 0.8 : 0,
       partitionAfterConfCommitRate: churn ? r.nextFloat() : 0,
+      // Its own generator: the other parameters of every seed stay as they were.
+      skipBcastCommit: createRng(opts.seed * 13 + 0xbca5).chance(0.5),
     };
     if (churn) this.cov.churnSeeds++;
     // Quiet mode draws from its own generator: seeds without it replay exactly as before.
@@ -608,6 +612,7 @@ export class Simulation {
       heartbeatTick: HEARTBEAT_TICK,
       preVote: this.p.preVote,
       checkQuorum: this.p.checkQuorum,
+      skipBcastCommit: this.p.skipBcastCommit,
       readOnlyOption: this.p.leaseReads ? 'lease-based' : 'safe',
       maxSizePerMsg: this.p.maxSizePerMsg,
       maxInflightMsgs: this.p.maxInflightMsgs,

@@ -218,7 +218,7 @@ describe('TTL sweep', () => {
       const rewrite = put('rewritten', '0');
       for (let i = 0; i < 20; i++) await sim.advance();
       await rewrite;
-      assert.equal(await sweep, null);
+      assert.deepEqual(await sweep, { next: null, sawTtl: true });
       for (let i = 0; i < 20; i++) await sim.advance();
       for (const node of sim.nodes) {
         const keys = (await rawContents(node.engine)).map((kv) => Buffer.from(kv.split('=')[0]!, 'hex').subarray(1).toString('latin1'));
