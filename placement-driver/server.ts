@@ -23,7 +23,7 @@ import { clusterMismatch, PeerTransport } from './peer-transport.js';
 import { PdRaftLog } from './raft-log.js';
 import { PdRaftNode } from './raft-node.js';
 import { messageFromWire } from '../raft-host/index.js';
-import { PdService, type RegionRuntime, type StoreRuntime } from './service.js';
+import { OPERATOR_PUSH_INTERVAL_MS, PdService, type RegionRuntime, type StoreRuntime } from './service.js';
 import { PdStateMachine, type PdMember } from './state-machine.js';
 import { SchedulerController } from './schedulers/index.js';
 import { TSO_UPDATE_INTERVAL_MS } from './tso.js';
@@ -182,7 +182,8 @@ export class PdServer {
     this.grpcPeer = await startGrpcServer(peerServer, peer.host, peer.port);
 
     const clientServer = createGrpcServer();
-    clientServer.addService(serviceDefinition('flotilla.pdpb.PD'), new PdService(ctx).handlers());
+    const service = new PdService(ctx);
+    clientServer.addService(serviceDefinition('flotilla.pdpb.PD'), service.handlers());
     const client = hostPort(config.clientUrls[0]!, '--client-urls');
     this.grpcClient = await startGrpcServer(clientServer, client.host, client.port);
 
@@ -206,6 +207,7 @@ export class PdServer {
       }, TSO_UPDATE_INTERVAL_MS),
     );
     this.timers.push(setInterval(() => this.selfCheck(sm, transport), MEMBER_SELF_CHECK_INTERVAL_MS));
+    this.timers.push(setInterval(() => service.pushOperatorSteps(), OPERATOR_PUSH_INTERVAL_MS));
     for (const t of this.timers) t.unref();
     schedulers.start(config.scheduleIntervalMs);
     this.syncPeerAddresses(sm, transport);

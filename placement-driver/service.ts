@@ -94,8 +94,46 @@ function applyOrThrow(result: PdApplyResult): void {
   if (result.kind === 'refused') throw new FlotillaError(result.code, result.message);
 }
 
+/** How often pending operator steps are pushed to their regions' leader stores. */
+export const OPERATOR_PUSH_INTERVAL_MS = 100;
+/** A step pushed and not done yet is pushed again after this (a lost or refused push). */
+export const OPERATOR_RESEND_MS = 3_000;
+
+type HeartbeatCall = grpc.ServerDuplexStream<pdpb.RegionHeartbeatRequest, pdpb.RegionHeartbeatResponse__Input>;
+
 export class PdService {
+  /** Each store's region heartbeat stream (the latest one it heartbeat on): operator steps are pushed on it. */
+  private readonly heartbeatStreams = new Map<number, HeartbeatCall>();
+  /** When each operator's current step ("id:step") was last sent. */
+  private readonly sentSteps = new Map<string, number>();
+
   constructor(private readonly ctx: PdServiceContext) {}
+
+  /**
+   * Sends every pending operator step not sent lately to its region's leader store, on that
+   * store's heartbeat stream, without waiting for the region's next heartbeat (a quiet region's
+   * comes once per store heartbeat interval): a transfer or membership step starts within
+   * OPERATOR_PUSH_INTERVAL_MS of its operator. The heartbeat that shows a step done advances it.
+   */
+  pushOperatorSteps(): void {
+    const now = this.ctx.nowMs();
+    const live = new Set<string>();
+    for (const op of this.ctx.operators.list()) {
+      const key = `${op.id}:${op.currentStep}`;
+      live.add(key);
+      if (now - (this.sentSteps.get(key) ?? -Infinity) < OPERATOR_RESEND_MS) continue;
+      const step = op.steps[op.currentStep];
+      const region = this.ctx.sm.regions.getById(op.regionId);
+      const leaderPeerId = this.ctx.sm.leaders.get(op.regionId);
+      const leader = region?.peers.find((p) => p.id === leaderPeerId);
+      if (step === undefined || region === undefined || leader === undefined) continue;
+      const call = this.heartbeatStreams.get(leader.storeId);
+      if (call === undefined || call.destroyed) continue;
+      this.sentSteps.set(key, now);
+      call.write({ header: headerOk(this.clusterId), regionId: String(region.id), regionEpoch: { confVer: String(region.epoch.confVer), version: String(region.epoch.version) }, targetPeer: peerToWire(leader), ...stepToWire(step) });
+    }
+    for (const key of this.sentSteps.keys()) if (!live.has(key)) this.sentSteps.delete(key);
+  }
 
   private get clusterId(): bigint {
     return this.ctx.sm.clusterId;
@@ -296,17 +334,23 @@ export class PdService {
    * Region heartbeats: record changed region metadata through raft (epoch or leader changed),
    * keep sizes and traffic in memory, and answer with the region's pending operator step.
    */
-  private regionHeartbeatStream(call: grpc.ServerDuplexStream<pdpb.RegionHeartbeatRequest, pdpb.RegionHeartbeatResponse__Input>): void {
-    serveInOrder(call, (req: pdpb.RegionHeartbeatRequest) => this.onRegionHeartbeat(req));
+  private regionHeartbeatStream(call: HeartbeatCall): void {
+    const forget = (): void => {
+      for (const [storeId, c] of this.heartbeatStreams) if (c === call) this.heartbeatStreams.delete(storeId);
+    };
+    call.on('close', forget);
+    call.on('error', forget);
+    serveInOrder(call, (req: pdpb.RegionHeartbeatRequest) => this.onRegionHeartbeat(req, call));
   }
 
   /** Answers with the region's pending operator step, an error header, or nothing. */
-  private async onRegionHeartbeat(req: pdpb.RegionHeartbeatRequest): Promise<pdpb.RegionHeartbeatResponse__Input | undefined> {
+  private async onRegionHeartbeat(req: pdpb.RegionHeartbeatRequest, call: HeartbeatCall): Promise<pdpb.RegionHeartbeatResponse__Input | undefined> {
     try {
       this.admit(req);
       const region = regionFromWire(req.region);
       const leader = peerFromWire(req.leader, 'leader');
       if (!region.peers.some((p) => p.id === leader.id)) throw new FlotillaError('InvalidArgument', `leader peer ${leader.id} is not a peer of region ${region.id}`);
+      if (this.heartbeatStreams.get(leader.storeId) !== call) this.heartbeatStreams.set(leader.storeId, call);
       const before = this.ctx.regionRuntime.get(region.id);
       const knownBefore = this.ctx.sm.regions.getById(region.id);
       const isSameVersion = before !== undefined && knownBefore !== undefined && knownBefore.epoch.version === region.epoch.version;

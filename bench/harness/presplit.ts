@@ -13,6 +13,11 @@ const SPLIT_KEYS_PER_CALL = 60;
 /** How long a pre-split may take in all. */
 const PRESPLIT_TIMEOUT_MS = 10 * 60_000;
 
+/** How long the wait for PD to spread the new regions' leaders over the stores may take. */
+const SPREAD_TIMEOUT_MS = 5 * 60_000;
+/** Leaders are spread when no store leads more than this times an even share (plus one). */
+const LEADER_SPREAD_RATIO = 1.1;
+
 /** n − 1 keys cutting `count` keys named keyOf(i) into n ranges of about equal size. */
 export function presplitKeys(n: number, count: number, keyOf: (i: number) => Buffer): Buffer[] {
   if (n <= 1 || count <= 1) return [];
@@ -66,7 +71,31 @@ export async function presplit(pdEndpoints: readonly string[], keys: readonly Bu
       return regions.length >= want && regions.every((r) => r.leader !== null) ? true : undefined;
     }, { timeoutMs: PRESPLIT_TIMEOUT_MS, intervalMs: 200 });
     log(`pre-split into ${want} regions in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    await spreadLeaders(pd, want, log);
   } finally {
     pd.close();
   }
+}
+
+/**
+ * A split's new regions are led from the store that led their parent, so a freshly pre-split
+ * cluster has nearly every leader on one store, and a run measured then measures one store. PD's
+ * balance-leader spreads them; this waits until no store leads more than LEADER_SPREAD_RATIO of
+ * an even share (plus one), or SPREAD_TIMEOUT_MS passes (then the run goes on, and the line says
+ * how the leaders sit).
+ */
+async function spreadLeaders(pd: PdClient, regions: number, log: (line: string) => void): Promise<void> {
+  const started = Date.now();
+  let counts = new Map<number, number>();
+  while (Date.now() - started < SPREAD_TIMEOUT_MS) {
+    const routes = await pd.scanRegions(Buffer.alloc(0), Buffer.alloc(0), regions + 10);
+    const stores = new Set<number>();
+    for (const r of routes) for (const p of r.region.peers) if (p.role === 'voter') stores.add(p.storeId);
+    counts = new Map([...stores].map((id) => [id, 0]));
+    for (const r of routes) if (r.leader !== null) counts.set(r.leader.storeId, (counts.get(r.leader.storeId) ?? 0) + 1);
+    const most = (LEADER_SPREAD_RATIO * routes.length) / Math.max(1, stores.size) + 1;
+    if ([...counts.values()].every((c) => c <= most)) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  log(`leaders per store: ${[...counts].map(([id, n]) => `${id}: ${n}`).join(', ')} (waited ${((Date.now() - started) / 1000).toFixed(1)} s)`);
 }
