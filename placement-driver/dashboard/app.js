@@ -374,7 +374,11 @@
    */
   function renderEventMarkers(u) {
     const strip = $('heatmap-events');
-    const offset = u.over.getBoundingClientRect().left - strip.getBoundingClientRect().left;
+    // The strip spans the plot area (not the key axis' labels), then markers are placed within it.
+    const plot = u.over.getBoundingClientRect();
+    strip.style.marginLeft = `${Math.max(0, plot.left - strip.parentElement.getBoundingClientRect().left)}px`;
+    strip.style.width = `${plot.width}px`;
+    const offset = plot.left - strip.getBoundingClientRect().left;
     const width = u.over.clientWidth;
     const markers = [];
     for (const e of state.events) {
