@@ -16,6 +16,7 @@ import {
 import { CLUSTER_CONFIG_FIELDS, patchClusterConfig } from './cluster-config.js';
 import { leadershipOf, memberToWire, pdNotLeader, withLeaderHint } from './members.js';
 import type { OperatorStep } from './operators.js';
+import { REGION_EVENTS_LIMIT_DEFAULT, REGION_EVENTS_LIMIT_MAX, type RegionEventLog } from './region-events.js';
 import type { RegionMeta } from './region-index.js';
 import { checkAdminMerge, isSchedulerName, planScatter, SCHEDULER_NAMES, type SchedulerController, type SchedulerName } from './schedulers/index.js';
 import type { PdServiceContext } from './service.js';
@@ -37,6 +38,8 @@ const U64_MAX = (1n << 64n) - 1n;
 
 export interface PdHttpContext extends PdServiceContext {
   readonly metrics: Registry;
+  /** Splits, merges and operators on the leader, for GET /region-events (region-events.ts). */
+  readonly regionEvents: RegionEventLog;
   readonly schedulers: SchedulerController;
   /** Randomness of admin operators (scatter's store choice). */
   readonly rng: Rng;
@@ -109,6 +112,16 @@ function parseId(text: string | undefined, field: string): number {
     throw new FlotillaError('InvalidArgument', `${field}: ${JSON.stringify(text)} is not an id (a decimal integer in [1, ${Number.MAX_SAFE_INTEGER}])`);
   }
   return Number(text);
+}
+
+/** A query parameter that is a decimal integer within [min, max] (no sign, exponent or fraction); `absent` when missing. */
+function parseDecimal(text: string | null, field: string, bounds: { readonly min: number; readonly max: number; readonly absent: number }): number {
+  if (text === null) return bounds.absent;
+  const value = /^(0|[1-9][0-9]{0,15})$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value) || value < bounds.min || value > bounds.max) {
+    throw new FlotillaError('InvalidArgument', `${field}: ${JSON.stringify(text.slice(0, 40))} must be a decimal integer within [${bounds.min}, ${bounds.max}]`);
+  }
+  return value;
 }
 
 function parseU64(value: unknown, field: string): bigint {
@@ -314,6 +327,11 @@ export class PdHttpApi {
       { path: '/regions', description: 'regions in key order, paged: ?start_key=hex&end_key=hex&limit=1..1000', methods: { GET: L((r) => ok(this.regions(r.query))) } },
       { path: '/region/id/{id}', description: 'the region with that id', methods: { GET: L((r) => ok(this.regionById(parseId(r.params[0], 'region id')))) } },
       { path: '/region/key/{hexKey}', description: 'the region holding that raw key (hex, at most 16 KiB)', methods: { GET: L((r) => ok(this.regionByKey(parseHexKey(r.params[0]!, 'key')))) } },
+      {
+        path: '/region-events',
+        description: `splits, merges and operators (created, finished, cancelled, timed out, region gone) as PD saw them, oldest first: ?since=<Unix ms>&limit=1..${REGION_EVENTS_LIMIT_MAX} (the newest that many)`,
+        methods: { GET: L((r) => ok(this.regionEvents(r.query))) },
+      },
       { path: '/tso', description: 'one timestamp from the TSO', methods: { GET: L(() => ok(this.tso())) } },
       {
         path: '/config',
@@ -405,6 +423,15 @@ export class PdHttpApi {
     const regions = page.slice(0, limit);
     const last = regions[regions.length - 1];
     return { count: this.ctx.sm.regions.size, regions: regions.map((r) => this.regionJson(r)), nextStartKey: more && last !== undefined ? hexKey(last.endKey) : null };
+  }
+
+  /** The region event log from `since` (Unix ms, default 0: all it holds), the newest `limit` events. */
+  private regionEvents(query: URLSearchParams): unknown {
+    const since = parseDecimal(query.get('since'), 'since', { min: 0, max: Number.MAX_SAFE_INTEGER, absent: 0 });
+    const limit = parseDecimal(query.get('limit'), 'limit', { min: 1, max: REGION_EVENTS_LIMIT_MAX, absent: REGION_EVENTS_LIMIT_DEFAULT });
+    const log = this.ctx.regionEvents;
+    const page = log.query(since, limit);
+    return { nowMs: this.ctx.nowMs(), eventsMax: log.capacity, recorded: log.recorded, since, limit, omitted: page.omitted, events: page.events };
   }
 
   private regionById(id: number): unknown {

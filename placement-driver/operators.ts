@@ -51,6 +51,14 @@ export const OPERATOR_TIMEOUT_MS_DEFAULT = 10 * 60_000;
 /** Operators queued at once across the cluster; more are refused. */
 export const OPERATORS_MAX = 10_000;
 
+/**
+ * How an operator's life reached a point the region event log records (region-events.ts):
+ * created; finished (every step done); cancelled (admin); timedOut (dropped past its timeout);
+ * regionGone (its region left PD's index: merged away, or replaced by a newer report).
+ */
+export type OperatorOutcome = 'created' | 'finished' | 'cancelled' | 'timedOut' | 'regionGone';
+export type OperatorListener = (op: Operator, outcome: OperatorOutcome) => void;
+
 export type AddOperatorResult = { readonly kind: 'ok'; readonly operator: Operator } | { readonly kind: 'refused'; readonly reason: string };
 
 function isStepDone(step: OperatorStep, op: Operator, region: RegionMeta, leaderPeerId: number): boolean {
@@ -73,7 +81,11 @@ export class OperatorController {
   private readonly byRegion = new Map<number, { op: Operator; step: number }>();
   private nextId = 1;
 
-  constructor(private readonly nowMs: () => number) {}
+  /** `onOutcome` observes every operator's creation and end (the region event log); it must not throw. */
+  constructor(
+    private readonly nowMs: () => number,
+    private readonly onOutcome: OperatorListener = () => {},
+  ) {}
 
   get size(): number {
     return this.byRegion.size;
@@ -93,11 +105,21 @@ export class OperatorController {
     const { kind = 'admin', source = 'admin', timeoutMs = OPERATOR_TIMEOUT_MS_DEFAULT } = options;
     const operator: Operator = { id: this.nextId++, regionId, kind, source, description, epoch, steps, createdAtMs: this.nowMs(), timeoutMs };
     this.byRegion.set(regionId, { op: operator, step: 0 });
+    this.onOutcome(operator, 'created');
     return { kind: 'ok', operator };
   }
 
   cancel(regionId: number): boolean {
-    return this.byRegion.delete(regionId);
+    return this.drop(regionId, 'cancelled');
+  }
+
+  /** Removes the region's operator, telling the listener why; false when it had none. */
+  private drop(regionId: number, outcome: Exclude<OperatorOutcome, 'created'>): boolean {
+    const entry = this.byRegion.get(regionId);
+    if (entry === undefined) return false;
+    this.byRegion.delete(regionId);
+    this.onOutcome(entry.op, outcome);
+    return true;
   }
 
   get(regionId: number): OperatorView | undefined {
@@ -125,7 +147,7 @@ export class OperatorController {
     let dropped = 0;
     for (const [regionId, { op }] of this.byRegion) {
       if (now - op.createdAtMs > op.timeoutMs) {
-        this.byRegion.delete(regionId);
+        this.drop(regionId, 'timedOut');
         dropped++;
       }
     }
@@ -140,12 +162,12 @@ export class OperatorController {
     const entry = this.byRegion.get(region.id);
     if (entry === undefined) return undefined;
     if (this.nowMs() - entry.op.createdAtMs > entry.op.timeoutMs) {
-      this.byRegion.delete(region.id);
+      this.drop(region.id, 'timedOut');
       return undefined;
     }
     while (entry.step < entry.op.steps.length && isStepDone(entry.op.steps[entry.step]!, entry.op, region, leaderPeerId)) entry.step++;
     if (entry.step >= entry.op.steps.length) {
-      this.byRegion.delete(region.id);
+      this.drop(region.id, 'finished');
       return undefined;
     }
     return entry.op.steps[entry.step];
@@ -153,6 +175,6 @@ export class OperatorController {
 
   /** Drops operators of regions that no longer exist (merged away). */
   removeRegion(regionId: number): void {
-    this.byRegion.delete(regionId);
+    this.drop(regionId, 'regionGone');
   }
 }

@@ -136,6 +136,15 @@ export class PdRaftNode {
     return this.leaderReady && this.raw.isLeaseValid();
   }
 
+  /**
+   * Leader that has applied an entry of its own term — canServe without the lease check. Reads no
+   * clock and ticks nothing, so it may be asked in the middle of an apply (the region event log
+   * records only then: entries replayed after a restart, or applied as a follower, are history).
+   */
+  get isLeaderReady(): boolean {
+    return this.leaderReady;
+  }
+
   /** No round running and nothing ready (tests settle a simulated step on this). */
   get isIdle(): boolean {
     return this.running === null && (this.stopped || this.fatal !== null || !this.raw.hasReady());

@@ -22,6 +22,7 @@ import { PeerFaults } from './peer-faults.js';
 import { clusterMismatch, PeerTransport } from './peer-transport.js';
 import { PdRaftLog } from './raft-log.js';
 import { PdRaftNode } from './raft-node.js';
+import { operatorEvent, regionChangeEvents, RegionEventLog, type RegionEventInput } from './region-events.js';
 import { messageFromWire } from '../raft-host/index.js';
 import { OPERATOR_PUSH_INTERVAL_MS, PdService, type RegionRuntime, type StoreRuntime } from './service.js';
 import { PdStateMachine, type PdMember } from './state-machine.js';
@@ -118,7 +119,29 @@ export class PdServer {
 
     const leaderServices = new PdLeaderServices({ sm, node: () => this.node, nowMs: () => Date.now(), logger: this.log, tasks: this.tasks, isStopping: () => this.stopping });
     const { tso, ids } = leaderServices;
-    const operators = new OperatorController(() => Date.now());
+    // The region event log (dashboard markers, GET /region-events) records on the serving leader
+    // only: a follower's applies, and entries replayed after a restart, are not news.
+    const regionEvents = new RegionEventLog();
+    const isRecording = (): boolean => this.node?.isLeaderReady === true;
+    const record = (what: string, events: () => readonly RegionEventInput[]): void => {
+      if (!isRecording()) return;
+      try {
+        for (const e of events()) regionEvents.append(e);
+      } catch (err) {
+        // An event is never worth failing the apply or the heartbeat that observed it.
+        this.log.warn({ err, what }, 'region event not recorded');
+      }
+    };
+    const operators = new OperatorController(
+      () => Date.now(),
+      (op, outcome) =>
+        record('operator', () => {
+          const leaderPeerId = sm.leaders.get(op.regionId);
+          const leaderStoreId = sm.regions.getById(op.regionId)?.peers.find((p) => p.id === leaderPeerId)?.storeId;
+          return [operatorEvent(op, outcome, Date.now(), leaderStoreId)];
+        }),
+    );
+    sm.onRegionChanged = (change) => record('region', () => regionChangeEvents(change, Date.now()));
     const persistSeconds = new Histogram({ name: 'flotilla_pd_raft_persist_duration_seconds', help: 'Durable write of one raft ready round', labelNames: ['sync'] as const, buckets: [...LATENCY_BUCKETS_SECONDS], registers: [registry] });
     const proposals = new Counter({ name: 'flotilla_pd_raft_proposals_total', help: 'PD raft proposals by outcome', labelNames: ['outcome'] as const, registers: [registry] });
     const leaderships = new Counter({ name: 'flotilla_pd_leader_changes_total', help: 'Times this member became the serving leader', registers: [registry] });
@@ -146,6 +169,7 @@ export class PdServer {
     new Gauge({ name: 'flotilla_pd_raft_term', help: 'Current raft term', registers: [registry], collect() { this.set(node.raw.term); } });
     new Gauge({ name: 'flotilla_pd_raft_applied_index', help: 'Last applied raft index', registers: [registry], collect() { this.set(node.appliedIndex); } });
     new Gauge({ name: 'flotilla_pd_regions', help: 'Regions known to PD', registers: [registry], collect() { this.set(sm.regions.size); } });
+    new Gauge({ name: 'flotilla_pd_region_events', help: `Region events held in memory (at most ${regionEvents.capacity})`, registers: [registry], collect() { this.set(regionEvents.size); } });
     new Gauge({ name: 'flotilla_pd_stores', help: 'Stores known to PD', registers: [registry], collect() { this.set(sm.stores.size); } });
 
     const memberList = (): PdMember[] => [...sm.members.values()].sort((a, b) => a.name.localeCompare(b.name));
@@ -173,7 +197,7 @@ export class PdServer {
       schedulers.removeRegion(regionId);
     };
     const keyVisual = new KeyVisualizer(this.options.keyVisualizer);
-    const ctx = { memberId: this.memberId, name: config.name, node, sm, tso, ids, operators, storeRuntime, regionRuntime, keyVisual, logger: this.log, requests, tsoIssued, memberList, nowMs: () => Date.now() };
+    const ctx = { memberId: this.memberId, name: config.name, node, sm, tso, ids, operators, storeRuntime, regionRuntime, keyVisual, regionEvents, logger: this.log, requests, tsoIssued, memberList, nowMs: () => Date.now() };
 
     // Peer service first: the other members need it to elect a leader.
     const peerServer = createGrpcServer();

@@ -269,8 +269,14 @@ export class PdService {
         return { ids: out };
       }),
       ReportBatchSplit: this.unary<pdpb.ReportBatchSplitRequest, pdpb.ReportBatchSplitResponse__Input>('ReportBatchSplit', async (req) => {
-        const regions = req.regions.map((r, i) => regionFromWire(r, `regions[${i}]`));
-        // Proposed together: raft carries them in one round (one fsync), applied in this order.
+        const reported = req.regions.map((r, i) => regionFromWire(r, `regions[${i}]`));
+        // Proposed together: raft carries them in one round (one fsync), applied in this order —
+        // the regions PD already knows by id first (the split region, now smaller), then the new
+        // ones into the room it left. The other way round, a new region (with right_derive the
+        // first in key order) would displace the old one whole: PD would drop it, its operator
+        // (the split's: "region gone" instead of finished) and its heartbeat stats, then add it
+        // back as if new; the region event log would see the split either way (region-events.ts).
+        const regions = [...reported.filter((r) => this.ctx.sm.regions.getById(r.id) !== undefined), ...reported.filter((r) => this.ctx.sm.regions.getById(r.id) === undefined)];
         const results = await Promise.all(regions.map((region) => this.ctx.node.propose({ kind: 'putRegion', region, leaderPeerId: 0 })));
         for (const result of results) applyOrThrow(result);
         return {};

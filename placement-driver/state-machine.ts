@@ -10,6 +10,7 @@
 
 import { FlotillaError, invariant } from '../common/index.js';
 import { DEFAULT_CLUSTER_CONFIG, patchClusterConfig, withCurrentConfigNames, type ClusterConfig } from './cluster-config.js';
+import type { RegionChange } from './region-events.js';
 import { RegionIndex, type RegionMeta } from './region-index.js';
 import { SCHEDULER_NAMES } from './schedulers/scheduler.js';
 import { decodeChecksummedRecord, decodeJsonRecord, encodeChecksummedRecord, encodeJsonRecord } from './state-codec.js';
@@ -96,6 +97,12 @@ export class PdStateMachine {
    * too. Only observes; apply stays deterministic.
    */
   onRegionRemoved: ((regionId: number) => void) | undefined;
+  /**
+   * Told of every region report that changed the region index (range, epoch or peers), with the
+   * region as known before and the regions it displaced, so the region event log can see splits
+   * and merges (region-events.ts). Only observes; apply stays deterministic.
+   */
+  onRegionChanged: ((change: RegionChange) => void) | undefined;
 
   apply(cmd: PdCommand): PdApplyResult {
     switch (cmd.kind) {
@@ -144,12 +151,14 @@ export class PdStateMachine {
       }
       case 'putRegion': {
         if (!this.bootstrapped) return { kind: 'refused', code: 'NotBootstrapped', message: 'cluster is not bootstrapped' };
+        const previous = this.regions.getById(cmd.region.id);
         const result = this.regions.upsert(cmd.region);
         if (result.kind === 'stale') return { kind: 'staleRegion', current: result.current };
         for (const removed of result.kind === 'updated' ? result.removed : []) {
           this.leaders.delete(removed.id);
           this.onRegionRemoved?.(removed.id);
         }
+        if (result.kind === 'updated') this.onRegionChanged?.({ incoming: cmd.region, previous, removed: result.removed });
         const leaderChanged = cmd.leaderPeerId !== 0 && this.leaders.get(cmd.region.id) !== cmd.leaderPeerId;
         if (cmd.leaderPeerId !== 0) this.leaders.set(cmd.region.id, cmd.leaderPeerId);
         return result.kind === 'unchanged' && !leaderChanged ? { kind: 'unchanged' } : { kind: 'ok' };

@@ -1,7 +1,8 @@
 // Flotilla PD dashboard: polls PD's HTTP API every 2 s and renders the cluster overview, the region
 // table (with search by key), operators in flight, and the key-space heatmap (uPlot provides the
-// time axis and the key axis; the cells are drawn in a draw hook). Plain browser JavaScript, no
-// build step. Every value from PD reaches the page through textContent, never as HTML.
+// time axis and the key axis; the cells are drawn in a draw hook) with the region events of its
+// time window (splits, merges, operators) as markers above it. Plain browser JavaScript, no build
+// step. Every value from PD reaches the page through textContent or attributes, never as HTML.
 'use strict';
 
 (function dashboard() {
@@ -16,6 +17,10 @@
   /** Key-axis labels drawn at most. */
   const KEY_LABELS_MAX = 24;
   const HEATMAP_BACKGROUND = '#0b1020';
+  /** Region events drawn at most (the newest of the window; PD answers up to 1,024 a request). */
+  const EVENT_MARKERS_MAX = 500;
+  /** The line an event draws down the heatmap: pale and unsaturated, so it never reads as heat. */
+  const EVENT_LINE_COLOR = 'rgba(235, 240, 255, 0.28)';
 
   const $ = (id) => document.getElementById(id);
 
@@ -116,6 +121,8 @@
     regions: [],
     foundRegionId: null,
     heat: null,
+    /** The region events of the heatmap's window, oldest first (GET /region-events). */
+    events: [],
     plot: null,
     serverNowMs: Date.now(),
   };
@@ -319,7 +326,85 @@
         }
       }
     }
+    ctx.strokeStyle = EVENT_LINE_COLOR;
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    for (const e of state.events) {
+      const x = Math.round(u.valToPos(e.atMs / 1000, 'x', true)) + 0.5;
+      ctx.moveTo(x, top);
+      ctx.lineTo(x, top + height);
+    }
+    ctx.stroke();
     ctx.restore();
+  }
+
+  // ───────────────────────────── region events ─────────────────────────────
+
+  function rangeText(startHex, endHex) {
+    return `[${startHex === '' ? '−∞' : keyText(startHex)}, ${endHex === '' ? '+∞' : keyText(endHex)})`;
+  }
+
+  const OUTCOME_TEXT = { created: 'created', finished: 'finished', cancelled: 'cancelled', timedOut: 'timed out', regionGone: 'dropped (region gone)' };
+
+  /** One line describing an event: its tooltip and, on hover, the info line. */
+  function eventText(e) {
+    const time = new Date(e.atMs).toLocaleTimeString();
+    if (e.kind === 'split') {
+      const at = e.splitKeys.length === 0 ? '' : ` at ${e.splitKeys.map(keyText).join(', ')}`;
+      const created = e.newRegionIds.length === 0 ? '' : `; new region ${e.newRegionIds.join(', ')}`;
+      return `${time} · split: region ${e.regionId}${at}, was ${rangeText(e.startKey, e.endKey)}, now version ${e.version}${created}`;
+    }
+    if (e.kind === 'merge') {
+      return `${time} · merge: region ${e.mergedRegionIds.join(', ')} into region ${e.regionId}, now ${rangeText(e.startKey, e.endKey)}, version ${e.version}`;
+    }
+    const from = e.fromStoreIds.length === 0 ? '' : `store ${e.fromStoreIds.join(', ')}`;
+    const to = e.toStoreIds.length === 0 ? '' : `store ${e.toStoreIds.join(', ')}`;
+    const move = from === '' && to === '' ? '' : ` · ${from === '' ? '' : `from ${from}`}${from !== '' && to !== '' ? ' ' : ''}${to === '' ? '' : `to ${to}`}`;
+    return `${time} · operator ${e.operatorId} ${OUTCOME_TEXT[e.outcome] || e.outcome}: region ${e.regionId}, ${e.description} (by ${e.source}, ${e.operatorKind})${move}`;
+  }
+
+  function markerClass(e) {
+    return e.kind === 'operator' ? `event-marker event-operator outcome-${e.outcome}` : `event-marker event-${e.kind}`;
+  }
+
+  /**
+   * A marker per event above the heatmap, at the event's time on uPlot's x scale (the same scale
+   * the cells are drawn on), in the lane of its kind; its title is the event's details. Runs on
+   * every redraw, so markers follow resizes and new windows.
+   */
+  function renderEventMarkers(u) {
+    const strip = $('heatmap-events');
+    // The strip spans the plot area (not the key axis' labels), then markers are placed within it.
+    const plot = u.over.getBoundingClientRect();
+    strip.style.marginLeft = `${Math.max(0, plot.left - strip.parentElement.getBoundingClientRect().left)}px`;
+    strip.style.width = `${plot.width}px`;
+    const offset = plot.left - strip.getBoundingClientRect().left;
+    const width = u.over.clientWidth;
+    const markers = [];
+    for (const e of state.events) {
+      const x = u.valToPos(e.atMs / 1000, 'x');
+      if (!(x >= 0 && x <= width)) continue;
+      const text = eventText(e);
+      const marker = el('span', { className: markerClass(e), role: 'listitem', title: text, 'data-kind': e.kind, 'data-region-id': String(e.regionId), 'data-at-ms': String(e.atMs) });
+      if (e.kind === 'operator') marker.setAttribute('data-outcome', e.outcome);
+      marker.style.left = `${offset + x}px`;
+      marker.addEventListener('mouseenter', () => {
+        $('heatmap-info').textContent = text;
+      });
+      markers.push(marker);
+    }
+    strip.replaceChildren(...markers);
+  }
+
+  function renderEventSummary(page, error) {
+    const out = $('heatmap-events-summary');
+    if (error) {
+      out.textContent = `region events unavailable: ${error}`;
+      return;
+    }
+    const count = (kind) => page.events.filter((e) => e.kind === kind).length;
+    const older = page.omitted > 0 ? ` (${page.omitted} older not shown)` : '';
+    out.textContent = `${page.events.length} event${page.events.length === 1 ? '' : 's'} in this window: ${count('split')} split, ${count('merge')} merge, ${count('operator')} operator${older}`;
   }
 
   function keySplits() {
@@ -348,10 +433,16 @@
     info.textContent = `${new Date(heat.times[t]).toLocaleTimeString()} +${heat.bucketMs / 1000}s · [${boundaryLabel(heat, row)}, ${boundaryLabel(heat, row + 1)}) · ${heat.metric.replace('_', ' ')}: ${formatCount(value)}`;
   }
 
-  /** uPlot's data: the bucket starts (s) framed by the window's ends; one empty series (cells are drawn in the hook). */
-  function heatmapData(heat, nowMs) {
+  /** The heatmap's time window, ms: its buckets, at least HEATMAP_WINDOW_MS_MIN, ending now or at the last bucket's end. */
+  function heatmapWindow(heat, nowMs) {
     const lastEndMs = heat.times.length === 0 ? nowMs : Math.max(nowMs, heat.times[heat.times.length - 1] + heat.bucketMs);
     const firstMs = Math.min(heat.times.length === 0 ? nowMs : heat.times[0], lastEndMs - HEATMAP_WINDOW_MS_MIN);
+    return { firstMs, lastEndMs };
+  }
+
+  /** uPlot's data: the bucket starts (s) framed by the window's ends; one empty series (cells are drawn in the hook). */
+  function heatmapData(heat, nowMs) {
+    const { firstMs, lastEndMs } = heatmapWindow(heat, nowMs);
     const xs = [firstMs, ...heat.times.filter((t) => t > firstMs), lastEndMs].map((ms) => ms / 1000);
     return [xs, xs.map(() => null)];
   }
@@ -377,17 +468,24 @@
         },
       ],
       series: [{}, { label: 'traffic', stroke: 'transparent', points: { show: false }, paths: () => null }],
-      hooks: { draw: [drawCells], setCursor: [showCell] },
+      hooks: { draw: [drawCells, renderEventMarkers], setCursor: [showCell] },
     };
     return new uPlot(opts, heatmapData({ times: [], bucketMs: 10000 }, state.serverNowMs), container);
   }
 
-  function renderHeatmap(heat) {
+  /** Draws the heatmap and the events of its window (`events`: a /region-events answer, or null when it failed). */
+  function renderHeatmap(heat, events, eventsError) {
     state.heat = heat;
+    state.events = events ? events.events : [];
+    renderEventSummary(events, eventsError);
     const container = $('heatmap');
     if (state.plot === null) state.plot = createPlot(container);
     const u = state.plot;
     const data = heatmapData(heat, heat.nowMs);
+    // The window's ends, for anyone checking where markers and cells land (the browser test does).
+    const span = heatmapWindow(heat, heat.nowMs);
+    container.dataset.windowStartMs = String(span.firstMs);
+    container.dataset.windowEndMs = String(span.lastEndMs);
     u.setData(data, false);
     u.batch(() => {
       u.setScale('x', { min: data[0][0], max: data[0][data[0].length - 1] });
@@ -435,13 +533,23 @@
           getLeaderOnly(`${API}/operators`),
           getLeaderOnly(`${API}/keyvisual?metric=${encodeURIComponent(metric)}`),
         ]);
+        // The events of the heatmap's window (its start is known only now); without them the heatmap still draws.
+        let events = null;
+        let eventsError = '';
+        try {
+          const since = Math.floor(heatmapWindow(heat.body, heat.body.nowMs).firstMs);
+          events = (await getLeaderOnly(`${API}/region-events?since=${since}&limit=${EVENT_MARKERS_MAX}`)).body;
+        } catch (err) {
+          if (err instanceof NotLeader) throw err;
+          eventsError = String(err.message || err);
+        }
         state.serverNowMs = stores.serverNowMs;
         $('leader-banner').hidden = true;
         document.body.classList.remove('not-leader');
         renderStores(stores.body, heat.body.nowMs);
         renderRegions(regions.body);
         renderOperators(operators.body, heat.body.nowMs);
-        renderHeatmap(heat.body);
+        renderHeatmap(heat.body, events, eventsError);
       } catch (err) {
         if (!(err instanceof NotLeader)) throw err;
         document.body.classList.add('not-leader');

@@ -2,13 +2,15 @@
 // stub member, no browser: content types and cache headers, HEAD, ETag revalidation, 404 for
 // unknown files, 400 for every traversal attempt (sent raw: fetch would normalize them away), and
 // GET /pd/api/v1/keyvisual — its shape, its parameters at N and N+1, and a follower's 503 with
-// the leader hint.
+// the leader hint; GET /pd/api/v1/region-events the same way, judged against the events the test
+// put in the log (since inclusive, the newest `limit`, the ring's wrap seen over HTTP).
 
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { isTraversal } from '../../placement-driver/dashboard-http.js';
 import { KEYVIS_ROWS_MAX } from '../../placement-driver/key-visualizer.js';
+import { REGION_EVENTS_LIMIT_DEFAULT, REGION_EVENTS_LIMIT_MAX, REGION_EVENTS_MAX, type RegionEvent, type RegionEventInput } from '../../placement-driver/region-events.js';
 import type { PdMember } from '../../placement-driver/state-machine.js';
 import { rawRequest, startStubPd, type StubPd } from '../support/pd-dashboard-stub.js';
 
@@ -192,6 +194,113 @@ describe('dashboard on a follower', () => {
       assert.equal(r.status, 404);
       assert.match(r.body, /missing/);
       assert.equal((await rawRequest(pd.url, '/pd/api/v1/health')).status, 200);
+    } finally {
+      await pd.close();
+    }
+  });
+});
+
+describe('GET /pd/api/v1/region-events', () => {
+  const nowMs = 1_700_000_000_000;
+  const split = (atMs: number, regionId: number): RegionEventInput => ({ kind: 'split', atMs, regionId, version: 2, startKey: '', endKey: '', splitKeys: ['6d'], newRegionIds: [regionId + 1] });
+  const op = (atMs: number, regionId: number, outcome: 'created' | 'cancelled'): RegionEventInput => ({
+    kind: 'operator', atMs, regionId, outcome, operatorId: 9, operatorKind: 'leader', source: 'balance-leader', description: 'balance-leader', fromStoreIds: [1], toStoreIds: [2],
+  });
+  interface Page { nowMs: number; eventsMax: number; recorded: number; since: number; limit: number; omitted: number; events: RegionEvent[] }
+  const page = async (pd: StubPd, query: string): Promise<Page> => {
+    const r = await rawRequest(pd.url, `/pd/api/v1/region-events${query}`);
+    assert.equal(r.status, 200, `${query}: ${r.body}`);
+    assert.match(String(r.headers['content-type']), /^application\/json/);
+    return JSON.parse(r.body) as Page;
+  };
+
+  it('answers the events recorded from `since` (inclusive), oldest first, exactly as recorded', async () => {
+    const pd = await startStubPd({ isServing: true, nowMs: () => nowMs });
+    try {
+      const inputs = [split(nowMs - 3_000, 1), op(nowMs - 2_000, 2, 'created'), op(nowMs - 2_000, 2, 'cancelled'), { kind: 'merge', atMs: nowMs - 1_000, regionId: 4, version: 5, startKey: '61', endKey: '', mergedRegionIds: [3] } as const];
+      for (const e of inputs) pd.regionEvents.append(e);
+      const all = await page(pd, '');
+      assert.deepEqual(all, { nowMs, eventsMax: REGION_EVENTS_MAX, recorded: 4, since: 0, limit: REGION_EVENTS_LIMIT_DEFAULT, omitted: 0, events: inputs.map((e, i) => ({ ...e, seq: i + 1 })) });
+      const from = await page(pd, `?since=${nowMs - 2_000}`);
+      assert.deepEqual(from.events.map((e) => e.seq), [2, 3, 4], 'an event at exactly since is answered');
+      assert.deepEqual((await page(pd, `?since=${nowMs - 1_999}`)).events.map((e) => e.seq), [4]);
+      assert.deepEqual((await page(pd, `?since=${nowMs}`)).events, []);
+      const newest = await page(pd, `?since=${nowMs - 3_000}&limit=2`);
+      assert.deepEqual([newest.events.map((e) => e.seq), newest.omitted, newest.limit], [[3, 4], 2, 2]);
+    } finally {
+      await pd.close();
+    }
+  });
+
+  it('limit is enforced at REGION_EVENTS_LIMIT_MAX (N answers at most N events, N + 1 is refused)', async () => {
+    const pd = await startStubPd({ isServing: true, nowMs: () => nowMs });
+    try {
+      const total = REGION_EVENTS_LIMIT_MAX + 10;
+      for (let i = 0; i < total; i++) pd.regionEvents.append(split(nowMs - total + i, i + 1));
+      const max = await page(pd, `?limit=${REGION_EVENTS_LIMIT_MAX}`);
+      assert.equal(max.events.length, REGION_EVENTS_LIMIT_MAX);
+      assert.equal(max.omitted, 10);
+      assert.equal(max.events[0]!.seq, 11, 'the newest limit events');
+      assert.equal(max.events[max.events.length - 1]!.seq, total);
+      const byDefault = await page(pd, '');
+      assert.equal(byDefault.events.length, REGION_EVENTS_LIMIT_DEFAULT);
+      assert.equal(byDefault.omitted, total - REGION_EVENTS_LIMIT_DEFAULT);
+      const over = await rawRequest(pd.url, `/pd/api/v1/region-events?limit=${REGION_EVENTS_LIMIT_MAX + 1}`);
+      assert.equal(over.status, 400);
+      assert.equal((JSON.parse(over.body) as { code: string }).code, 'InvalidArgument');
+    } finally {
+      await pd.close();
+    }
+  });
+
+  it('the ring keeps the newest eventsMax: after a wrap the oldest are gone, seq keeps counting', async () => {
+    const pd = await startStubPd({ isServing: true, nowMs: () => nowMs, regionEventsMax: 3 });
+    try {
+      for (let i = 1; i <= 5; i++) pd.regionEvents.append(split(nowMs + i, i));
+      const body = await page(pd, '');
+      assert.deepEqual([body.eventsMax, body.recorded, body.events.map((e) => [e.seq, e.regionId])], [3, 5, [[3, 3], [4, 4], [5, 5]]]);
+    } finally {
+      await pd.close();
+    }
+  });
+
+  it('bad since or limit answers 400 InvalidArgument; HEAD and 405 as every API path', async () => {
+    const pd = await startStubPd({ isServing: true, nowMs: () => nowMs });
+    try {
+      for (const good of ['since=0', `since=${Number.MAX_SAFE_INTEGER}`, 'limit=1', `since=${nowMs}&limit=${REGION_EVENTS_LIMIT_MAX}`]) {
+        assert.equal((await rawRequest(pd.url, `/pd/api/v1/region-events?${good}`)).status, 200, good);
+      }
+      for (const bad of ['since=-1', 'since=1.5', 'since=abc', 'since=1e3', 'since=', 'since=01', `since=${Number.MAX_SAFE_INTEGER + 1}`, 'limit=0', 'limit=-1', 'limit=2.5', 'limit=x', 'limit=', `limit=${REGION_EVENTS_LIMIT_MAX + 1}`]) {
+        const r = await rawRequest(pd.url, `/pd/api/v1/region-events?${bad}`);
+        assert.equal(r.status, 400, bad);
+        const body = JSON.parse(r.body) as { code: string; message: string };
+        assert.equal(body.code, 'InvalidArgument', bad);
+        assert.match(body.message, /^(since|limit): /, bad);
+      }
+      const get = await rawRequest(pd.url, '/pd/api/v1/region-events');
+      const head = await rawRequest(pd.url, '/pd/api/v1/region-events', { method: 'HEAD' });
+      assert.equal(head.status, 200);
+      assert.equal(head.body, '');
+      assert.equal(Number(head.headers['content-length']), Buffer.byteLength(get.body));
+      const post = await rawRequest(pd.url, '/pd/api/v1/region-events', { method: 'POST' });
+      assert.equal(post.status, 405);
+      assert.equal(post.headers['allow'], 'GET, HEAD');
+      const index = JSON.parse((await rawRequest(pd.url, '/pd/api/v1')).body) as { routes: { path: string; methods: string[] }[] };
+      assert.deepEqual(index.routes.find((r) => r.path === '/pd/api/v1/region-events')?.methods, ['GET', 'HEAD']);
+    } finally {
+      await pd.close();
+    }
+  });
+
+  it('a follower answers 503 PdNotLeader naming the leader', async () => {
+    const pd = await startStubPd({ isServing: false, leader: LEADER });
+    try {
+      pd.regionEvents.append(split(nowMs, 1));
+      const r = await rawRequest(pd.url, '/pd/api/v1/region-events');
+      assert.equal(r.status, 503);
+      const body = JSON.parse(r.body) as { code: string; leader?: { name: string } };
+      assert.equal(body.code, 'PdNotLeader');
+      assert.equal(body.leader?.name, 'pd1');
     } finally {
       await pd.close();
     }

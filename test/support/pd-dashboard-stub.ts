@@ -1,8 +1,9 @@
 // Test support for the PD dashboard: PD's real HTTP API (PdHttpApi) and dashboard (PdDashboardHttp)
 // on 127.0.0.1:0 over a stub member — serving leader or follower, a key visualizer the test feeds —
-// with no raft, RocksDB or gRPC behind it. Enough for the routes, the follower banner and the
-// heatmap endpoint; with `splitKeys` it also holds a real state machine with one store and the
-// regions those keys make, so the page can show several regions (stores cannot split yet: F7).
+// with no raft, RocksDB or gRPC behind it. Enough for the routes, the follower banner, the heatmap
+// endpoint and the region event log the test fills (GET /region-events, the heatmap's markers);
+// with `splitKeys` it also holds a real state machine with one store and the regions those keys
+// make, so the page can show several regions.
 
 import { request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,11 +11,14 @@ import { createMetricsRegistry, encodeKey, silentLogger } from '../../common/ind
 import { PdDashboardHttp } from '../../placement-driver/dashboard-http.js';
 import { PdHttpApi, type PdHttpContext } from '../../placement-driver/http-api.js';
 import { KeyVisualizer } from '../../placement-driver/key-visualizer.js';
+import { RegionEventLog } from '../../placement-driver/region-events.js';
 import { PdStateMachine, type PdMember } from '../../placement-driver/state-machine.js';
 
 export interface StubPd {
   readonly url: string;
   readonly keyVisual: KeyVisualizer;
+  /** The region event log the page and GET /region-events read; tests append to it. */
+  readonly regionEvents: RegionEventLog;
   close(): Promise<void>;
 }
 
@@ -24,8 +28,17 @@ export const STUB_SELF: PdMember = { id: 2, name: 'pd2', peerUrls: ['127.0.0.1:1
  * A stub PD member: `isServing` decides whether leader-only routes answer or refuse with
  * PdNotLeader naming `leader` (omit it: no leader known).
  */
-export async function startStubPd(options: { isServing: boolean; leader?: PdMember; nowMs?: () => number; dashboardDir?: string; splitKeys?: readonly Buffer[] }): Promise<StubPd> {
+export async function startStubPd(options: {
+  isServing: boolean;
+  leader?: PdMember;
+  nowMs?: () => number;
+  dashboardDir?: string;
+  splitKeys?: readonly Buffer[];
+  /** The event log's capacity (default REGION_EVENTS_MAX). */
+  regionEventsMax?: number;
+}): Promise<StubPd> {
   const keyVisual = new KeyVisualizer({ bucketMs: 1_000 });
+  const regionEvents = new RegionEventLog(options.regionEventsMax);
   const leader = options.isServing ? STUB_SELF : options.leader;
   const members = leader === undefined || leader.id === STUB_SELF.id ? [STUB_SELF] : [leader, STUB_SELF];
   const node = { canServe: options.isServing, isLeader: options.isServing, leaderId: leader?.id ?? 0, appliedIndex: 1 };
@@ -33,7 +46,7 @@ export async function startStubPd(options: { isServing: boolean; leader?: PdMemb
   const sm = stubStateMachine(options.splitKeys ?? []);
   const storeRuntime = new Map([[1, { stats: null, lastHeartbeatMs: nowMs() }]]);
   const cluster = { sm, storeRuntime, regionRuntime: new Map(), operators: { list: () => [] } };
-  const ctx = { memberId: STUB_SELF.id, name: STUB_SELF.name, node, memberList: () => members, nowMs, metrics: createMetricsRegistry(), keyVisual, ...cluster };
+  const ctx = { memberId: STUB_SELF.id, name: STUB_SELF.name, node, memberList: () => members, nowMs, metrics: createMetricsRegistry(), keyVisual, regionEvents, ...cluster };
   const dashboard = new PdDashboardHttp(ctx, options.dashboardDir === undefined ? {} : { dashboardDir: options.dashboardDir });
   // Only what the health, members, stores, regions, operators, refusal and dashboard paths read is present.
   const server: Server = new PdHttpApi(ctx as unknown as PdHttpContext, silentLogger(), dashboard).createServer();
@@ -42,6 +55,7 @@ export async function startStubPd(options: { isServing: boolean; leader?: PdMemb
   return {
     url: `http://127.0.0.1:${port}`,
     keyVisual,
+    regionEvents,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
