@@ -127,6 +127,18 @@ export function deadlineAfterMs(ms: number): Date {
 
 type ClientConstructor<C extends grpc.Client> = new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ClientOptions) => C;
 
+const ctorIds = new WeakMap<object, number>();
+let nextCtorId = 1;
+/** A client constructor's identity: grpc names every generated client class ServiceClientImpl. */
+function ctorId(ctor: object): number {
+  let id = ctorIds.get(ctor);
+  if (id === undefined) {
+    id = nextCtorId++;
+    ctorIds.set(ctor, id);
+  }
+  return id;
+}
+
 /**
  * One client per (service, address), created on first use and reused: a channel is costly
  * (TCP + HTTP/2 handshake) and a store's requests should share one connection and one batch stream.
@@ -142,7 +154,7 @@ export class ChannelCache {
 
   get<C extends grpc.Client>(ctor: ClientConstructor<C>, address: string): C {
     if (this.closed) throw new FlotillaError('Unavailable', 'channel cache is closed');
-    const key = `${ctor.name}@${address}`;
+    const key = `${ctorId(ctor)}@${address}`;
     const existing = this.clients.get(key);
     if (existing !== undefined) return existing as C;
     const created = new ctor(address, this.credentials, this.options);

@@ -16,8 +16,8 @@
 // whose install writes the first region state (store/snapshot/apply.ts). Nothing is persisted for
 // it before that but raft's hard state.
 
-import { applyStateKey, FlotillaError, peerFromWire, raftHardStateKey, raftLogRange, type RegionMeta, regionStateKey, u64ToSafeNumber } from '../common/index.js';
-import type { raft_serverpb } from '../proto/index.js';
+import { applyStateKey, FlotillaError, raftHardStateKey, raftLogRange, type RegionMeta, regionStateKey } from '../common/index.js';
+import type { StoreRaftMessage } from './raft-codec.js';
 import type { Engine } from './engine/index.js';
 import { encodeRegionState } from './local-state.js';
 import { regionDataRanges, SNAPSHOT_CLEAR_KEYS_PER_CALL } from './snapshot/index.js';
@@ -38,19 +38,16 @@ export async function destroyRegionData(engine: Engine, tombstone: RegionMeta, o
 }
 
 /** Whether a message of a region tombstoned here comes from a membership at or before the removal. */
-export function isStaleForTombstone(msg: raft_serverpb.RaftMessage, tombstone: RegionMeta): boolean {
-  const confVer = msg.regionEpoch === null ? 0 : Number(msg.regionEpoch.confVer);
-  return !(confVer > tombstone.epoch.confVer);
+export function isStaleForTombstone(msg: StoreRaftMessage, tombstone: RegionMeta): boolean {
+  return !(msg.epoch.confVer > tombstone.epoch.confVer);
 }
 
 /** The region an uninitialized peer starts with (see the file comment); InvalidArgument if malformed. */
-export function placeholderRegion(msg: raft_serverpb.RaftMessage): RegionMeta {
-  const id = u64ToSafeNumber(msg.regionId, 'regionId');
-  if (id <= 0) throw new FlotillaError('InvalidArgument', 'regionId must be positive');
-  const to = peerFromWire(msg.toPeer, 'toPeer');
-  const from = peerFromWire(msg.fromPeer, 'fromPeer');
+export function placeholderRegion(msg: StoreRaftMessage): RegionMeta {
+  const { toPeer: to, fromPeer: from } = msg;
   if (to.id === from.id || to.storeId === from.storeId) throw new FlotillaError('InvalidArgument', 'a message between two peers of one store');
-  return { id, startKey: Buffer.from(msg.startKey), endKey: Buffer.from(msg.endKey), epoch: { confVer: 0, version: 0 }, peers: [to, from] };
+  // Copies: the keys decoded from a raft batch share its buffer, and the region outlives it.
+  return { id: msg.regionId, startKey: Buffer.from(msg.startKey), endKey: Buffer.from(msg.endKey), epoch: { confVer: 0, version: 0 }, peers: [to, from] };
 }
 
 /**

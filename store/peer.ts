@@ -21,7 +21,7 @@
 
 import type { Logger } from 'pino';
 import {
-  applyStateKey, FlotillaError, invariant, type PeerMeta, raftLogKey, type RegionMeta, regionStateKey, type Rng, type WriteOp,
+  applyStateKey, FlotillaError, invariant, type PeerMeta, raftLogKey, REGION_PEERS_MAX, type RegionMeta, regionStateKey, type Rng, type WriteOp,
 } from '../common/index.js';
 import {
   type ConfState, decodeConfChange, type Entry, RawNode, type ReadState, type StateRole,
@@ -242,6 +242,20 @@ export class Peer {
 
   peerById(id: number): PeerMeta | undefined {
     return this.region.peers.find((p) => p.id === id);
+  }
+
+  /**
+   * An uninitialized peer (no data yet: its region is the placeholder raft-store.ts made from the
+   * first message, [itself, that sender]) learns who else talks to it, so that it can answer
+   * them: a leader elected after it was created must reach it to fill it with a snapshot. A
+   * sender on a store already listed replaces that entry (a peer re-added there has a new id).
+   * Initialized peers know their members from their region and ignore this.
+   */
+  learnSender(sender: PeerMeta): void {
+    if (this.storage.lastIndex() > 0 || sender.id === this.peerId || this.peerById(sender.id) !== undefined) return;
+    const others = this.region.peers.filter((p) => p.storeId !== sender.storeId);
+    if (others.length >= REGION_PEERS_MAX) return;
+    this.region = { ...this.region, peers: [...others, sender] };
   }
 
   /** NotLeader naming the leader this peer knows (if any). */

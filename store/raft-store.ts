@@ -5,10 +5,10 @@
 import type { Logger } from 'pino';
 import {
   applyStateKey, invariant, type ChannelCache, createRng, FlotillaError, raftHardStateKey, raftLogIndexOf, raftLogRange, type RegionMeta,
-  regionIdOfStateKey, regionStateKey, regionStatesRange, u64ToSafeNumber, type WriteOp,
+  regionIdOfStateKey, regionStateKey, regionStatesRange, type WriteOp,
 } from '../common/index.js';
 import type { raft_serverpb } from '../proto/index.js';
-import { decodeEntry, decodeHardState, encodeHardState, messageFromWire } from '../raft-host/index.js';
+import { decodeEntry, decodeHardState, encodeHardState } from '../raft-host/index.js';
 import { type ConfState, EMPTY_CONF_STATE, type Entry, type HardState, type Ready } from '../raft/index.js';
 import type { Engine } from './engine/index.js';
 import { type ApplyState, decodeApplyState, decodeRegionState, encodeApplyState, encodeRegionState } from './local-state.js';
@@ -16,6 +16,7 @@ import { type AppliedSplit, confStateOf, Peer, type PeerRaftOptions } from './pe
 import { EntryCacheBudget, PeerStorage } from './peer-storage.js';
 import { type PollLoopMetrics, PollLoop, type RaftSender } from './poll-loop.js';
 import type { RaftLogGcOptions } from './raft-log-gc.js';
+import { type StoreRaftMessage, storeRaftMessageFromProto } from './raft-codec.js';
 import { StoreTransport } from './transport.js';
 import {
   cleanSnapshotDir, decodeSnapshotData, type ReceivedSnapshot, SnapshotDivertingSender, SnapshotGenerator, SnapshotInstaller, type SnapshotMetrics,
@@ -279,7 +280,15 @@ export class RaftStore {
 
   /** A received, checked snapshot: its MsgSnap goes to the region's raft node. */
   private onSnapshotMessage(msg: raft_serverpb.RaftMessage): void {
-    this.stepMessage(msg, { isSnapshotStream: true });
+    let checked: StoreRaftMessage;
+    try {
+      checked = storeRaftMessageFromProto(msg);
+    } catch (err) {
+      this.log.debug({ err }, 'dropped a malformed snapshot message');
+      return;
+    }
+    if (checked.toPeer.storeId !== this.options.storeId) return;
+    this.stepMessage(checked, { isSnapshotStream: true });
   }
 
   /**
@@ -495,8 +504,8 @@ export class RaftStore {
     this.log.info({ regionId: region.id, peers: region.peers }, 'created bootstrap replica');
   }
 
-  /** A raft message from another store. Never throws: a bad or stray message is dropped. */
-  onRaftMessage(msg: raft_serverpb.RaftMessage): void {
+  /** A raft message from another store (raft-codec.ts checked it). Never throws: a stray message is dropped. */
+  onRaftMessage(msg: StoreRaftMessage): void {
     if (this.loop.inboundSinceRound >= this.options.inboundMessagesMax) {
       // The loop is behind (a slow disk, a flood): drop, as a lossy network would; raft resends.
       this.options.metrics?.countRaftMessages('dropped', 1);
@@ -504,48 +513,30 @@ export class RaftStore {
     }
     this.loop.inboundSinceRound++;
     this.options.metrics?.countRaftMessages('received', 1);
-    let toStoreId: number;
-    let fromStoreId: number;
-    try {
-      toStoreId = u64ToSafeNumber(msg.toPeer?.storeId ?? '0', 'toPeer.storeId');
-      fromStoreId = u64ToSafeNumber(msg.fromPeer?.storeId ?? '0', 'fromPeer.storeId');
-    } catch {
-      return;
-    }
-    if (fromStoreId !== 0) this.lastHeardMs.set(fromStoreId, Date.now());
-    if (toStoreId !== this.options.storeId || msg.message === null) return;
+    this.lastHeardMs.set(msg.fromPeer.storeId, Date.now());
+    if (msg.toPeer.storeId !== this.options.storeId) return;
     this.stepMessage(msg, { isSnapshotStream: false });
+  }
+
+  /** Messages of a raft batch the codec refused (counted as dropped; raft resends). */
+  onMalformedMessages(count: number): void {
+    this.options.metrics?.countRaftMessages('dropped', count);
   }
 
   /**
    * Steps a raft message into its region's peer. A MsgSnap is taken only from the snapshot
    * stream (its payload is on disk by then); on the ordinary stream it is dropped.
    */
-  private stepMessage(msg: raft_serverpb.RaftMessage, source: { readonly isSnapshotStream: boolean }): void {
-    let regionId: number;
-    let toPeerId: number;
-    try {
-      regionId = u64ToSafeNumber(msg.regionId, 'regionId');
-      toPeerId = u64ToSafeNumber(msg.toPeer?.id ?? '0', 'toPeer.id');
-    } catch {
-      return;
-    }
-    if (msg.message === null) return;
-    if ((msg.message.msgType === 'MsgSnapshot') !== source.isSnapshotStream) return;
-    const peer = this.loop.peers.get(regionId);
+  private stepMessage(msg: StoreRaftMessage, source: { readonly isSnapshotStream: boolean }): void {
+    if ((msg.message.type === 'MsgSnap') !== source.isSnapshotStream) return;
+    const peer = this.loop.peers.get(msg.regionId);
     if (peer === undefined) {
-      if (!this.maybeCreatePeer(msg, regionId)) this.onUnknownRegion(regionId);
+      if (!this.maybeCreatePeer(msg, msg.regionId)) this.onUnknownRegion(msg.regionId);
       return;
     }
-    if (peer.peerId !== toPeerId) return;
-    let m;
-    try {
-      m = messageFromWire(msg.message);
-    } catch (err) {
-      this.log.debug({ regionId, err }, 'dropped a malformed raft message');
-      return;
-    }
-    const r = peer.raw.step(m);
+    if (peer.peerId !== msg.toPeer.id) return;
+    peer.learnSender(msg.fromPeer);
+    const r = peer.raw.step(msg.message);
     if (r.kind !== 'invalid-message') this.loop.markDirty(peer);
   }
 
@@ -557,10 +548,10 @@ export class RaftStore {
    * region here holds. The message itself is dropped (raft resends); the peer is created once its
    * saved hard state is read (an earlier incarnation's vote is kept). Returns whether it applies.
    */
-  private maybeCreatePeer(msg: raft_serverpb.RaftMessage, regionId: number): boolean {
-    const type = msg.message?.msgType;
-    const isVote = type === 'MsgRequestVote' || type === 'MsgRequestPreVote';
-    if (type !== 'MsgAppend' && type !== 'MsgHeartbeat' && !isVote) return false;
+  private maybeCreatePeer(msg: StoreRaftMessage, regionId: number): boolean {
+    const type = msg.message.type;
+    const isVote = type === 'MsgVote' || type === 'MsgPreVote';
+    if (type !== 'MsgApp' && type !== 'MsgHeartbeat' && !isVote) return false;
     let region: RegionMeta;
     try {
       region = placeholderRegion(msg);
@@ -571,7 +562,7 @@ export class RaftStore {
       // A new region's first campaign, from the store whose parent applied the split first: our
       // parent has not split yet (it overlaps, at an older version). Kept, and stepped into the
       // new peer once the split creates it — else every split waits an election timeout.
-      const version = Number(msg.regionEpoch?.version ?? 0);
+      const version = msg.epoch.version;
       for (const p of this.loop.peers.values()) {
         if (p.storage.lastIndex() > 0 && regionsOverlap(p.region, region) && p.region.epoch.version < version) {
           this.keepForSplit(regionId, msg);
@@ -594,9 +585,9 @@ export class RaftStore {
   }
 
   /** Vote requests for regions a pending split here will create (bounded; the oldest region's go first). */
-  private readonly pendingSplitVotes = new Map<number, raft_serverpb.RaftMessage[]>();
+  private readonly pendingSplitVotes = new Map<number, StoreRaftMessage[]>();
 
-  private keepForSplit(regionId: number, msg: raft_serverpb.RaftMessage): void {
+  private keepForSplit(regionId: number, msg: StoreRaftMessage): void {
     const kept = this.pendingSplitVotes.get(regionId) ?? [];
     if (kept.length >= PENDING_SPLIT_VOTES_PER_REGION) kept.shift();
     kept.push(msg);

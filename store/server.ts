@@ -26,7 +26,8 @@ import { RegionSplitter } from './region-splitter.js';
 import { type MembershipOrder, planMembershipOrder } from './region-orders.js';
 import { SnapshotMetrics } from './snapshot/index.js';
 import { startStatusServer, type StatusServer } from './status-http.js';
-import { streamClusterRefusal } from './transport.js';
+import type { DecodedRaftBatch } from './raft-codec.js';
+import { raftTransportDefinition, streamClusterRefusal } from './transport.js';
 import { TxnKv } from './txn-kv.js';
 import { TTL_SWEEP_INTERVAL_MS, TtlSweepPlanner } from './ttl-sweep.js';
 
@@ -127,17 +128,21 @@ export class StoreServer {
 
       const grpcServer = createGrpcServer();
       grpcServer.addService(serviceDefinition('flotilla.kvservicepb.Kv'), kv.handlers());
-      grpcServer.addService(serviceDefinition('flotilla.raft_serverpb.RaftTransport'), {
-        Raft: (call: grpc.ServerReadableStream<raft_serverpb.RaftMessageBatch, raft_serverpb.Done__Input>, cb: grpc.sendUnaryData<raft_serverpb.Done__Input>) => {
+      const raftLog = log.child({ component: 'raft-stream' });
+      grpcServer.addService(raftTransportDefinition(), {
+        Raft: (call: grpc.ServerReadableStream<DecodedRaftBatch, raft_serverpb.Done__Input>, cb: grpc.sendUnaryData<raft_serverpb.Done__Input>) => {
           const refusal = streamClusterRefusal(call.metadata, pd.clusterId, 'raft stream');
           if (refusal !== null) {
             cb(refusal);
             return;
           }
-          call.on('data', (batch: raft_serverpb.RaftMessageBatch) => {
+          call.on('data', (batch: DecodedRaftBatch) => {
+            if (batch.droppedMalformed > 0) {
+              raftStore.onMalformedMessages(batch.droppedMalformed);
+              raftLog.debug({ dropped: batch.droppedMalformed, err: batch.firstMalformed }, 'dropped malformed raft messages');
+            }
             if (batch.msgs.length === 0) {
-              const from = Number(batch.fromStoreId);
-              if (Number.isSafeInteger(from) && from > 0) raftStore.onKeepalive(from);
+              if (batch.fromStoreId > 0) raftStore.onKeepalive(batch.fromStoreId);
               return;
             }
             for (const msg of batch.msgs) raftStore.onRaftMessage(msg);
@@ -148,7 +153,7 @@ export class StoreServer {
         Snapshot: (call: grpc.ServerReadableStream<raft_serverpb.SnapshotChunk, raft_serverpb.Done__Input>, cb: grpc.sendUnaryData<raft_serverpb.Done__Input>) => {
           raftStore.snapshots!.receiver.handle(call, cb);
         },
-      } satisfies raft_serverpb.RaftTransportHandlers);
+      } satisfies grpc.UntypedServiceImplementation);
       const started = await startGrpcServer(grpcServer, listen.host, listen.port);
       cleanups.push(() => started.stop(500));
       const address = config.advertiseAddr !== '' ? config.advertiseAddr : started.address;

@@ -6,12 +6,12 @@
 // metadata; a receiver of another cluster refuses the stream.
 
 import type { Logger } from 'pino';
-import { type ChannelCache, epochToWire, grpc, type PeerMeta, peerToWire, u64FromWire, u64ToWire } from '../common/index.js';
-import { loadProtos, type raft_serverpb } from '../proto/index.js';
+import { type ChannelCache, FlotillaError, grpc, u64FromWire, u64ToWire } from '../common/index.js';
+import { serviceDefinition } from '../proto/index.js';
 import type { Message } from '../raft/index.js';
-import { messageToWire } from '../raft-host/index.js';
 import type { Peer } from './peer.js';
 import type { RaftSender } from './poll-loop.js';
+import { type DecodedRaftBatch, decodeRaftBatch, encodeRaftBatch, RAFT_BATCH_MESSAGES_MAX, type StoreRaftMessage } from './raft-codec.js';
 
 /** A broken stream is re-dialled no more often than this. */
 export const STORE_REDIAL_INTERVAL_MS = 500;
@@ -47,13 +47,40 @@ export interface StoreTransportOptions {
   readonly onDropped?: (messages: number) => void;
 }
 
+/**
+ * RaftTransport's service definition with the Raft stream's requests as raw bytes: the store
+ * encodes and decodes RaftMessageBatch itself (raft-codec.ts), the same protobuf on the wire,
+ * without protobufjs. The Snapshot stream keeps proto-loader's codec.
+ */
+export function raftTransportDefinition(): grpc.ServiceDefinition {
+  const loaded = serviceDefinition('flotilla.raft_serverpb.RaftTransport');
+  return {
+    ...loaded,
+    Raft: {
+      ...loaded.Raft,
+      requestSerialize: (bytes: Buffer): Buffer => bytes,
+      requestDeserialize: (bytes: Buffer): DecodedRaftBatch => decodeRaftBatch(bytes),
+    },
+  };
+}
+
+type RaftTransportClient = grpc.Client & {
+  Raft(metadata: grpc.Metadata, callback: (err: grpc.ServiceError | null) => void): grpc.ClientWritableStream<Buffer>;
+};
+let rawClientCtor: (new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ClientOptions) => RaftTransportClient) | null = null;
+
+function raftTransportClient(): new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ClientOptions) => RaftTransportClient {
+  rawClientCtor ??= grpc.makeGenericClientConstructor(raftTransportDefinition(), 'RaftTransportRaw') as unknown as typeof rawClientCtor & object;
+  return rawClientCtor;
+}
+
 interface StoreStream {
-  readonly call: grpc.ClientWritableStream<raft_serverpb.RaftMessageBatch__Input>;
+  readonly call: grpc.ClientWritableStream<Buffer>;
   isWritable: boolean;
 }
 
 interface Queued {
-  readonly msgs: raft_serverpb.RaftMessage__Input[];
+  readonly msgs: StoreRaftMessage[];
   /** For unreachable reports: which peer sent to which. */
   readonly senders: [Peer, number][];
 }
@@ -86,7 +113,7 @@ export class StoreTransport implements RaftSender {
         q = { msgs: [], senders: [] };
         this.queued.set(to.storeId, q);
       }
-      q.msgs.push(raftMessage(region.id, from, to, m, peer));
+      q.msgs.push({ regionId: region.id, fromPeer: from, toPeer: to, message: m, epoch: region.epoch, isTombstone: false, startKey: region.startKey, endKey: region.endKey });
       q.senders.push([peer, to.id]);
     }
   }
@@ -102,8 +129,18 @@ export class StoreTransport implements RaftSender {
         for (const [peer, to] of q.senders) this.options.onUnreachable(peer, to);
         continue;
       }
+      let bytes: Buffer;
+      try {
+        bytes = this.encode(q.msgs);
+      } catch (err) {
+        // Past a batch limit (a flood of messages, a message too large): dropped; raft resends.
+        this.log.warn({ storeId, err }, 'raft batch not sent');
+        this.options.onDropped?.(q.msgs.length);
+        for (const [peer, to] of q.senders) this.options.onUnreachable(peer, to);
+        continue;
+      }
       this.options.onSent?.(q.msgs.length);
-      if (!stream.call.write({ msgs: q.msgs })) {
+      if (!stream.call.write(bytes)) {
         // The receiver is slow: stop writing until it drains; raft resends what is dropped meanwhile.
         stream.isWritable = false;
         stream.call.once('drain', () => {
@@ -122,7 +159,7 @@ export class StoreTransport implements RaftSender {
     for (const storeId of storeIds) {
       const stream = this.streamTo(storeId);
       if (stream === undefined || !stream.isWritable) continue;
-      if (!stream.call.write({ msgs: [], fromStoreId: String(this.options.storeId) })) {
+      if (!stream.call.write(encodeRaftBatch({ msgs: [], fromStoreId: this.options.storeId }))) {
         stream.isWritable = false;
         stream.call.once('drain', () => {
           stream.isWritable = true;
@@ -142,7 +179,7 @@ export class StoreTransport implements RaftSender {
     const now = Date.now();
     if (now - (this.lastDialMs.get(storeId) ?? 0) < STORE_REDIAL_INTERVAL_MS) return undefined;
     this.lastDialMs.set(storeId, now);
-    const client = this.options.channels.get(loadProtos().flotilla.raft_serverpb.RaftTransport, address);
+    const client = this.options.channels.get(raftTransportClient(), address);
     const metadata = new grpc.Metadata();
     metadata.set(CLUSTER_ID_METADATA, u64ToWire(this.options.clusterId));
     const call = client.Raft(metadata, (err) => {
@@ -178,6 +215,12 @@ export class StoreTransport implements RaftSender {
     );
   }
 
+  /** One stream write's bytes: a batch past RAFT_BATCH_MESSAGES_MAX is refused by the codec. */
+  private encode(msgs: readonly StoreRaftMessage[]): Buffer {
+    if (msgs.length > RAFT_BATCH_MESSAGES_MAX) throw new FlotillaError('LimitExceeded', `${msgs.length} raft messages for one store in one round (limit ${RAFT_BATCH_MESSAGES_MAX})`);
+    return encodeRaftBatch({ msgs, fromStoreId: this.options.storeId });
+  }
+
   private dropStream(storeId: number): void {
     const s = this.streams.get(storeId);
     if (s === undefined) return;
@@ -189,16 +232,4 @@ export class StoreTransport implements RaftSender {
     this.closed = true;
     for (const id of [...this.streams.keys()]) this.dropStream(id);
   }
-}
-
-function raftMessage(regionId: number, from: PeerMeta, to: PeerMeta, m: Message, peer: Peer): raft_serverpb.RaftMessage__Input {
-  return {
-    regionId: String(regionId),
-    fromPeer: peerToWire(from),
-    toPeer: peerToWire(to),
-    message: messageToWire(m),
-    regionEpoch: epochToWire(peer.region.epoch),
-    startKey: peer.region.startKey,
-    endKey: peer.region.endKey,
-  };
 }

@@ -317,7 +317,6 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
   const sim = await StoreSim.start(3, {
     rng: rng.fork(), dropRate: [0.02, 0.05, 0.1][seed % 3]!, maxDelaySteps: 1 + (seed % 3), isLeaseReadEnabled: seed % 2 === 1,
     raftLogGc: { countLimit, hardCountLimit: countLimit * 3, checkTicks: 1 + (seed % 3) }, snapshots: true, pdDelayStepsMax: seed % 4,
-    hasPeerCache: true, // masks known bug 2 (see the known-bug tests below)
   });
   const cov: Coverage = {
     acked: 0, notApplied: 0, epochNotMatch: 0, unknown: 0, casSwapped: 0, casFailed: 0, splitsProposed: 0, splitsOk: 0, splitsRefused: 0, transfers: 0,
@@ -872,11 +871,7 @@ describe('a store crashed at any point around a split it applied', () => {
 });
 
 // ───────────────────────────── known bugs (outside split code) ─────────────────────────────
-// Found by the random run above. A, C and D are fixed (their tests run); B fails today and is
-// marked todo (it runs, and reports,
-// without failing the suite). The random run works around them with the sim's peer cache and its
-// stale-peer lookup by id. Fixes belong in raft-store.ts stepMessage / server.ts checkStalePeers /
-// peer-lifecycle.ts (outside this change).
+// Found by the random run above; all four are fixed and their tests run.
 
 /** Removes store `storeId`'s peer of region 7 while the store is cut off; returns the removed peer. */
 async function removeWhileIsolated(sim: StoreSim, storeId: number): Promise<void> {
@@ -907,7 +902,10 @@ describe('known bugs found by the split sim', () => {
     }
   });
 
-  it('an uninitialized peer answers a leader other than the one whose message created it (bug B, first seen at seed 6)', { todo: 'an uninitialized peer knows only [itself, the first sender] (placeholderRegion); transport drops its answers to any other leader, so it never gets a snapshot' }, async () => {
+  // Bug B (fixed): an uninitialized peer knew only [itself, the first sender] (placeholderRegion),
+  // so the transport dropped its answers to any other leader and it never got a snapshot. It now
+  // learns every sender (peer.ts learnSender).
+  it('an uninitialized peer answers a leader other than the one whose message created it (bug B, first seen at seed 6)', async () => {
     const sim = await loaded(79);
     try {
       const leader = sim.leader()!;

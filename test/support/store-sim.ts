@@ -34,6 +34,7 @@ import { staleReplicaTombstone } from '../../store/peer-lifecycle.js';
 import type { RaftSender } from '../../store/poll-loop.js';
 import { RAFT_INIT_INDEX, RaftStore } from '../../store/raft-store.js';
 import type { RaftLogGcOptions } from '../../store/raft-log-gc.js';
+import { decodeRaftBatch, encodeRaftBatch } from '../../store/raft-codec.js';
 import { RawKv } from '../../store/raw-kv.js';
 import { RegionSplitter, type SplitOutcome } from '../../store/region-splitter.js';
 import { ChunkWriter, regionDataRanges } from '../../store/snapshot/index.js';
@@ -84,7 +85,6 @@ export class CrashableEngine extends MemoryEngine {
 }
 
 const LIMITS: KvLimits = { keyBytesMax: 8192, valueBytesMax: 1 << 20, batchKeysMax: 1000, scanLimitMax: 1000, pendingProposalsMax: 10_000 };
-const batchCodec = messageCodec('flotilla.raft_serverpb.RaftMessageBatch');
 const chunkCodec = messageCodec('flotilla.raft_serverpb.SnapshotChunk');
 /** The simulated clock: one step is one tick of 100 ms (the stores' tickMs). */
 const STEP_MS = 100;
@@ -133,12 +133,6 @@ export interface SimOptions {
   readonly raftLogGc?: RaftLogGcOptions;
   /** Region snapshots through the simulated network (default off: log GC holds back for lagging followers). */
   readonly snapshots?: boolean;
-  /**
-   * Let a peer answer any peer that sent it a message (TiKV's peer cache). The store lacks it: an
-   * uninitialized peer knows only the peer whose message created it, so it cannot answer a later
-   * leader and never gets its snapshot (a known bug, store-sim-split.test.ts). Default off.
-   */
-  readonly hasPeerCache?: boolean;
   /** Steps PD's AskBatchSplit takes, at most (seeded; default 0: answered at once). */
   readonly pdDelayStepsMax?: number;
 }
@@ -177,8 +171,6 @@ export class StoreSim {
   readonly fatals: { readonly storeId: number; readonly step: number; readonly message: string }[] = [];
   /** Snapshot streams being received now (advance waits for them). */
   private readonly receiving = new Set<Promise<void>>();
-  /** hasPeerCache: the peers each store heard from, by region ("storeId/regionId/peerId"). */
-  private readonly peerCache = new Map<string, { readonly id: number; readonly storeId: number; readonly role: 'voter' }>();
 
   /** `region`: the region every store starts with (id 7); splits make the others. */
   constructor(readonly region: RegionMeta, private readonly options: SimOptions) {
@@ -305,7 +297,7 @@ export class StoreSim {
   private enqueue(node: SimNode, generation: number, peer: Peer, messages: readonly Message[]): void {
     if (node.generation !== generation || node.store === null) return;
     for (const m of messages) {
-      const to = peer.peerById(m.to) ?? (this.options.hasPeerCache === true ? this.peerCache.get(`${node.storeId}/${peer.regionId}/${m.to}`) : undefined);
+      const to = peer.peerById(m.to);
       const from = peer.peerById(peer.peerId);
       if (to === undefined || from === undefined) continue;
       this.counters.sent++;
@@ -317,11 +309,9 @@ export class StoreSim {
       // As transport.ts: the region's epoch and range travel with every message (a store that
       // lacks the region creates an uninitialized peer from them; a tombstone is checked by them).
       const region = peer.region;
-      const bytes = batchCodec.encode({
-        msgs: [{
-          regionId: String(peer.regionId), fromPeer: { id: String(from.id), storeId: String(from.storeId) }, toPeer: { id: String(to.id), storeId: String(to.storeId) },
-          message: messageToWire(m), regionEpoch: epochToWire(region.epoch), startKey: region.startKey, endKey: region.endKey,
-        }],
+      const bytes = encodeRaftBatch({
+        msgs: [{ regionId: peer.regionId, fromPeer: from, toPeer: to, message: m, epoch: region.epoch, isTombstone: false, startKey: region.startKey, endKey: region.endKey }],
+        fromStoreId: node.storeId,
       });
       this.network.push({ kind: 'raft', deliverAt: this.step + delay, from: node.storeId, to: to.storeId, bytes });
     }
@@ -457,10 +447,7 @@ export class StoreSim {
         void p.finally(() => this.receiving.delete(p));
         continue;
       }
-      for (const msg of batchCodec.decode(f.bytes).msgs) {
-        if (this.options.hasPeerCache === true && msg.fromPeer !== null) {
-          this.peerCache.set(`${target.storeId}/${msg.regionId}/${msg.fromPeer.id}`, { id: Number(msg.fromPeer.id), storeId: Number(msg.fromPeer.storeId), role: 'voter' });
-        }
+      for (const msg of decodeRaftBatch(f.bytes).msgs) {
         target.store.onRaftMessage(msg);
       }
     }
