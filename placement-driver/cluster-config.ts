@@ -41,9 +41,8 @@ export const DEFAULT_CLUSTER_CONFIG: ClusterConfig = {
   mergeScheduleLimit: 8,
   hotRegionScheduleLimit: 4,
   maxStoreDownTimeMs: 30 * 60_000,
-  // On until the stores execute merges (PrepareMerge/CommitMerge, issue F7): the merge checker's
-  // operators would only time out.
-  disableMerge: true,
+  // Stores execute merges (store/merge.ts); splitMergeIntervalMs keeps new regions from merging.
+  disableMerge: false,
 };
 
 interface Range {

@@ -150,6 +150,21 @@ export class RawNode {
     this.raft.hup(kind);
   }
 
+  /**
+   * The host learnt from outside this group that everything up to `index` is committed — the
+   * source of a region merge, whose group may have no leader left to say so (store/merge.ts): the
+   * target group committed the merge, which names the source's PrepareMerge entry. Taken only
+   * when this log holds `index` at `term`: by log matching every entry up to it is then the
+   * committed one. Returns whether the commit index is at least `index` now.
+   */
+  commitTo(index: number, term: number): boolean {
+    const log = this.raft.raftLog;
+    if (index <= log.committed) return true;
+    if (index > log.lastIndex() || log.term(index) !== term) return false;
+    log.commitTo(index);
+    return true;
+  }
+
   /** Proposes `data` as one Normal entry. */
   propose(data: Uint8Array): ProposeResult {
     return this.stepLocal(makeMessage({ type: 'MsgProp', to: NONE, from: this.raft.id, entries: [{ type: 'Normal', term: 0, index: 0, data }] }));

@@ -10,7 +10,7 @@
 //                 the JSON also names it — index, term, payload crc32/bytes — see
 //                 store/snapshot/apply.ts for why a restart redoes it)
 
-import { crc32, FlotillaError, type RegionMeta, type PeerMeta } from '../common/index.js';
+import { crc32, FlotillaError, type RegionMeta } from '../common/index.js';
 
 const VERSION = 1;
 
@@ -78,7 +78,18 @@ export function decodeApplyState(b: Buffer, regionId: number): ApplyState {
   };
 }
 
-export type PeerState = 'normal' | 'tombstone' | 'applying';
+export type PeerState = 'normal' | 'tombstone' | 'applying' | 'merging';
+
+/** A merge in progress, on its source region (state 'merging'; store/merge.ts). */
+export interface MergeState {
+  /** The lowest index every source peer held when PrepareMerge was proposed. */
+  readonly minIndex: number;
+  /** The target region as the source saw it at PrepareMerge. */
+  readonly target: RegionMeta;
+  /** Index and term of the PrepareMerge entry in the source's log. */
+  readonly commit: number;
+  readonly commitTerm: number;
+}
 
 /** The snapshot an 'applying' region state is installing (its payload file is named by it). */
 export interface ApplyingSnapshot {
@@ -94,10 +105,17 @@ export interface RegionLocalState {
   readonly region: RegionMeta;
   /** Set exactly when state is 'applying'. */
   readonly applying?: ApplyingSnapshot;
+  /** Set exactly when state is 'merging'. */
+  readonly merge?: MergeState;
+  /**
+   * Only on a tombstone: the region that absorbed this one (a merge, store/merge.ts). Its keys
+   * belong to that region now: a restart must never clear them as a removed replica's.
+   */
+  readonly mergedInto?: number;
 }
 
-const STATE_BYTE: Readonly<Record<PeerState, number>> = { normal: 0, tombstone: 1, applying: 2 };
-const STATE_OF_BYTE: readonly PeerState[] = ['normal', 'tombstone', 'applying'];
+const STATE_BYTE: Readonly<Record<PeerState, number>> = { normal: 0, tombstone: 1, applying: 2, merging: 3 };
+const STATE_OF_BYTE: readonly PeerState[] = ['normal', 'tombstone', 'applying', 'merging'];
 
 interface RegionJson {
   id: number;
@@ -107,11 +125,12 @@ interface RegionJson {
   version: number;
   peers: { id: number; storeId: number; role: 'voter' | 'learner' }[];
   applying?: ApplyingSnapshot;
+  merge?: { minIndex: number; commit: number; commitTerm: number; target: RegionJson };
+  mergedInto?: number;
 }
 
-export function encodeRegionState(s: RegionLocalState): Buffer {
-  const r = s.region;
-  const json: RegionJson = {
+function regionToJson(r: RegionMeta): RegionJson {
+  return {
     id: r.id,
     startKey: r.startKey.toString('hex'),
     endKey: r.endKey.toString('hex'),
@@ -119,8 +138,27 @@ export function encodeRegionState(s: RegionLocalState): Buffer {
     version: r.epoch.version,
     peers: r.peers.map((p) => ({ id: p.id, storeId: p.storeId, role: p.role })),
   };
+}
+
+function regionFromJson(json: RegionJson): RegionMeta {
+  return {
+    id: json.id,
+    startKey: Buffer.from(json.startKey, 'hex'),
+    endKey: Buffer.from(json.endKey, 'hex'),
+    epoch: { confVer: json.confVer, version: json.version },
+    peers: json.peers.map((p) => ({ id: p.id, storeId: p.storeId, role: p.role })),
+  };
+}
+
+export function encodeRegionState(s: RegionLocalState): Buffer {
+  const r = s.region;
+  const json = regionToJson(r);
   if ((s.state === 'applying') !== (s.applying !== undefined)) throw new FlotillaError('Internal', `region ${r.id}: an applying region state names its snapshot, and only it does`);
+  if ((s.state === 'merging') !== (s.merge !== undefined)) throw new FlotillaError('Internal', `region ${r.id}: a merging region state names its merge, and only it does`);
   if (s.applying !== undefined) json.applying = { index: s.applying.index, term: s.applying.term, crc32: s.applying.crc32, bytes: s.applying.bytes };
+  if (s.mergedInto !== undefined && s.state !== 'tombstone') throw new FlotillaError('Internal', `region ${r.id}: only a tombstone names the region it merged into`);
+  if (s.mergedInto !== undefined) json.mergedInto = s.mergedInto;
+  if (s.merge !== undefined) json.merge = { minIndex: s.merge.minIndex, commit: s.merge.commit, commitTerm: s.merge.commitTerm, target: regionToJson(s.merge.target) };
   const body = Buffer.from(JSON.stringify(json), 'utf8');
   const b = Buffer.allocUnsafe(1 + 1 + 4 + body.length);
   b[0] = VERSION;
@@ -140,17 +178,14 @@ export function decodeRegionState(b: Buffer, regionId: number): RegionLocalState
   } catch {
     throw corrupt(`region ${regionId}: region state is not JSON`);
   }
-  const peers: PeerMeta[] = json.peers.map((p) => ({ id: p.id, storeId: p.storeId, role: p.role }));
   if ((state === 'applying') !== (json.applying !== undefined)) throw corrupt(`region ${regionId}: region state ${state} ${json.applying === undefined ? 'without' : 'with'} a snapshot`);
+  if ((state === 'merging') !== (json.merge !== undefined)) throw corrupt(`region ${regionId}: region state ${state} ${json.merge === undefined ? 'without' : 'with'} a merge`);
+  const m = json.merge;
   return {
     state,
     ...(json.applying === undefined ? {} : { applying: json.applying }),
-    region: {
-      id: json.id,
-      startKey: Buffer.from(json.startKey, 'hex'),
-      endKey: Buffer.from(json.endKey, 'hex'),
-      epoch: { confVer: json.confVer, version: json.version },
-      peers,
-    },
+    ...(json.mergedInto === undefined ? {} : { mergedInto: json.mergedInto }),
+    ...(m === undefined ? {} : { merge: { minIndex: m.minIndex, commit: m.commit, commitTerm: m.commitTerm, target: regionFromJson(m.target) } }),
+    region: regionFromJson(json),
   };
 }

@@ -22,11 +22,16 @@ import type { Engine } from './engine/index.js';
 import { encodeRegionState } from './local-state.js';
 import { regionDataRanges, SNAPSHOT_CLEAR_KEYS_PER_CALL } from './snapshot/index.js';
 
-/** Steps 1–3 of a destroy (see the file comment). `hasData`: the replica held data (else only raft keys). */
-export async function destroyRegionData(engine: Engine, tombstone: RegionMeta, options: { readonly hasData: boolean }): Promise<void> {
+/**
+ * Steps 1–3 of a destroy (see the file comment). `hasData`: the replica held data (else only raft
+ * keys). `mergedInto`: the replica was retired by a merge — its data belongs to that region and
+ * stays; only its raft state goes, and the tombstone keeps saying so.
+ */
+export async function destroyRegionData(engine: Engine, tombstone: RegionMeta, options: { readonly hasData: boolean; readonly mergedInto?: number }): Promise<void> {
   const regionId = tombstone.id;
-  await engine.write([{ kind: 'put', cf: 'local', key: regionStateKey(regionId), value: encodeRegionState({ state: 'tombstone', region: tombstone }) }], { sync: true });
-  const ranges = options.hasData ? regionDataRanges(tombstone).map((r) => r.range) : [];
+  const mergedInto = options.mergedInto;
+  await engine.write([{ kind: 'put', cf: 'local', key: regionStateKey(regionId), value: encodeRegionState({ state: 'tombstone', region: tombstone, ...(mergedInto === undefined ? {} : { mergedInto }) }) }], { sync: true });
+  const ranges = options.hasData && mergedInto === undefined ? regionDataRanges(tombstone).map((r) => r.range) : [];
   ranges.push(raftLogRange(regionId, 0, Number.MAX_SAFE_INTEGER));
   for (const range of ranges) {
     while ((await engine.deleteRange(range.start, range.end, { limit: SNAPSHOT_CLEAR_KEYS_PER_CALL })).hasMore);

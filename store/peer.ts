@@ -28,10 +28,11 @@ import {
 } from '../raft/index.js';
 import { ProposalWaiters, raftLogger, refusalError, type Refused } from '../raft-host/index.js';
 import { changePeerOf, type ChangePeerKind, confChangeOf, decideChangePeer } from './conf-change.js';
-import { encodeApplyState, encodeRegionState } from './local-state.js';
+import { encodeApplyState, encodeRegionState, type MergeState } from './local-state.js';
 import { type PeerStorage } from './peer-storage.js';
 import { hasTtl } from './raw-value.js';
 import { type DecodedCommand, decodeCommand, encodeCompactLogCommand } from './raft-cmd.js';
+import { mergedRegion, mergeRefusal } from './merge.js';
 import { type BatchSplitCommand, decideBatchSplit } from './split.js';
 import { decideRaftLogGc, type FollowerProgress, type LaggingFollowerPolicy, type RaftLogGcOptions } from './raft-log-gc.js';
 import { encodeWriteBatch, WRITE_BATCH_OVERHEAD_MAX, writeOpsBytes } from './write-batch-cmd.js';
@@ -97,7 +98,34 @@ export interface PeerInit {
   readonly onLeaderReady?: (peer: Peer) => void;
   /** Tests: false sends every read through ReadIndex (default true: lease reads when valid). */
   readonly isLeaseReadEnabled?: boolean;
+  /** The merge this replica is the source of, as its region state recorded it (store/merge.ts). */
+  readonly merge?: MergeState;
+  /** This replica applied PrepareMerge (the batch with it is written): drive the merge on. */
+  readonly onPrepareMergeApplied?: (peer: Peer) => void;
+  /** A merging source replica applied entries (the batch is written): a target may wait on it. */
+  readonly onMergingApplied?: (peer: Peer) => void;
+  /**
+   * This (target) replica applies CommitMerge (store/merge.ts): the store checks its replica of
+   * the source, and either adds the source's retirement to `ops` (and a callback for once the
+   * batch is written), refuses, or says to wait until that replica has applied its PrepareMerge.
+   */
+  readonly onCommitMerge?: (peer: Peer, cmd: CommitMergeApply, ops: WriteOp[]) => CommitMergeDecision;
 }
+
+/** A CommitMerge as the target applies it. */
+export interface CommitMergeApply {
+  readonly source: RegionMeta;
+  readonly commit: number;
+  readonly commitTerm: number;
+}
+
+export type CommitMergeDecision =
+  | { readonly kind: 'ok'; readonly sourceKeys: number; readonly after: () => void }
+  | { readonly kind: 'wait' }
+  | { readonly kind: 'error'; readonly error: FlotillaError };
+
+/** applyEntry's answer when the entry cannot apply yet (a CommitMerge waiting for its source). */
+const APPLY_WAIT = Symbol('apply-wait');
 
 /** What a split applied here produced. */
 export interface AppliedSplit {
@@ -187,6 +215,10 @@ export class Peer {
    * applied and by a snapshot install (unknown data).
    */
   readonly ttlSweepTarget: { readonly regionId: number; readonly isQuiet: boolean; mayHoldTtlKeys: boolean; ttlPutsApplied: number };
+  /** The merge this replica is the source of (state 'merging': it refuses reads and writes); null: none. */
+  mergeState: MergeState | null;
+  /** Committed entries handed out by raft and not applied yet: a CommitMerge waits for its source. */
+  private held: Entry[] = [];
   /** Ticks since the last proposal or read here (quiet mode: see tick()). */
   private idleTicks = 0;
 
@@ -199,6 +231,7 @@ export class Peer {
     this.log = init.logger.child({ regionId: this.regionId, peerId: this.peerId });
     this.applied = init.applied;
     this.approximateKeys = init.approximateKeys;
+    this.mergeState = init.merge ?? null;
     const raw = (): RawNode => this.raw;
     this.ttlSweepTarget = { regionId: this.regionId, get isQuiet() { return raw().isQuiet; }, mayHoldTtlKeys: true, ttlPutsApplied: 0 };
     this.raw = new RawNode({
@@ -275,8 +308,8 @@ export class Peer {
    * apply result once applied here. Proposals are queued and handed to raft once per poll round as
    * one batch (one append, one message per follower carrying them all).
    */
-  propose(data: Uint8Array): Promise<ApplyResult> {
-    const refusal = this.proposalRefusal(data.byteLength);
+  propose(data: Uint8Array, options: { readonly isMergeCommand?: boolean } = {}): Promise<ApplyResult> {
+    const refusal = this.proposalRefusal(data.byteLength, options.isMergeCommand === true);
     if (refusal !== null) return Promise.reject(refusal);
     return new Promise<ApplyResult>((resolve, reject) => this.enqueue({ kind: 'data', data, resolve, reject }));
   }
@@ -294,9 +327,10 @@ export class Peer {
     return new Promise<ApplyResult>((resolve, reject) => this.enqueue({ kind: 'write', ops, bytes, epoch, resolve, reject }));
   }
 
-  private proposalRefusal(bytes: number): FlotillaError | null {
+  private proposalRefusal(bytes: number, isMergeCommand = false): FlotillaError | null {
     if (this.destroyed) return new FlotillaError('RegionNotFound', `region ${this.regionId} is gone from this store`, { details: { regionId: this.regionId } });
     if (!this.isLeader) return this.notLeader();
+    if (this.mergeState !== null && !isMergeCommand) return this.mergingRefusal();
     const limit = this.raw.config.maxEntryBytes;
     if (bytes > limit) {
       return new FlotillaError('RaftEntryTooLarge', `region ${this.regionId}: a command of ${bytes} bytes exceeds ${limit}`, { details: { regionId: this.regionId, entrySize: bytes } });
@@ -385,6 +419,8 @@ export class Peer {
    */
   readBarrier(): Promise<'lease' | 'read-index'> {
     if (!this.isLeader) return Promise.reject(this.notLeader());
+    // A merging source serves no reads: once the target took its range, writes land there.
+    if (this.mergeState !== null) return Promise.reject(this.mergingRefusal());
     this.idleTicks = 0;
     if (this.init.isLeaseReadEnabled !== false && this.leaderReady && this.raw.isLeaseValid()) return Promise.resolve('lease');
     // Every read that arrives before the next poll round shares one ReadIndex request, issued in
@@ -458,6 +494,7 @@ export class Peer {
    */
   private maybeQuiesce(): void {
     if (!this.isLeaderReady || this.destroyed || this.raw.isQuiet) return;
+    if (this.mergeState !== null || this.held.length > 0) return; // a merge is moving: stay awake
     if (this.queued.length > 0 || this.readGroup !== null || this.reads.size > 0 || this.confirmedReads.length > 0 || this.waiters.size > 0) return;
     if (this.raw.quiesce().kind !== 'ok') return; // raft refuses while a Ready is pending, among others
     this.init.markDirty(this);
@@ -466,6 +503,7 @@ export class Peer {
   /** On a ready leader: proposes CompactLog if raft-log-gc.ts says so (one in flight per term). */
   private maybeCompactLog(): void {
     if (!this.isLeaderReady || this.destroyed || this.compactLogTerm === this.raw.term) return;
+    if (this.mergeState !== null) return; // merge.ts: every source peer keeps its log up to PrepareMerge
     const gc = this.init.raftLogGc;
     const firstIndex = this.storage.firstIndex();
     if (this.applied - (firstIndex - 1) < gc.countLimit) return; // before status(): it allocates
@@ -531,13 +569,22 @@ export class Peer {
    * whether anything was applied: then the caller looks up keyCountProbes() and calls
    * finishApply(), which adds the apply state, before writing the batch.
    */
-  applyCommitted(entries: readonly Entry[], ops: WriteOp[], done: (() => void)[]): boolean {
+  applyCommitted(handed: readonly Entry[], ops: WriteOp[], done: (() => void)[]): boolean {
     let changed = false;
-    for (const e of entries) {
+    const entries = this.held.length === 0 ? handed : [...this.held, ...handed];
+    this.held = [];
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
       if (this.isRemoved) break;
       if (e.index <= this.applied) continue;
       if (e.index !== this.applied + 1) throw new FlotillaError('Internal', `region ${this.regionId}: apply gap, applied ${this.applied}, next ${e.index}`);
       const result = this.applyEntry(e, ops);
+      if (result === APPLY_WAIT) {
+        // A CommitMerge whose source replica here has not applied its PrepareMerge yet: this entry
+        // and the ones after it wait (raft counts them handed out; this.applied says where we are).
+        this.held = entries.slice(i);
+        break;
+      }
       this.applied = e.index;
       changed = true;
       this.isApplyStatePending = true;
@@ -554,6 +601,7 @@ export class Peer {
         done.push(() => this.init.onRemoved?.(this, region));
         break;
       }
+      if (this.mergeState !== null && this.init.onMergingApplied !== undefined) done.push(() => this.init.onMergingApplied?.(this));
       if (!this.leaderReady && !this.isReadyPending && this.role === 'Leader' && e.term === this.raw.term) {
         // Ready only once this apply batch is written: a read served before would miss what
         // earlier leaders committed (and acknowledged) that this batch is applying now.
@@ -611,14 +659,17 @@ export class Peer {
     });
   }
 
-  private applyEntry(e: Entry, ops: WriteOp[]): ApplyResult {
+  private applyEntry(e: Entry, ops: WriteOp[]): ApplyResult | typeof APPLY_WAIT {
     if (e.type === 'Normal') {
       if (e.data.length === 0) return APPLIED_OK; // a new leader's empty entry
       const cmd = decodeCommand(e.data, `region ${this.regionId} entry ${e.index}`);
       if (cmd.kind === 'compactLog') return this.applyCompactLog(cmd, e.index, ops);
-      if (cmd.kind === 'batchSplit') return this.applyBatchSplit({ ...cmd, peerId: 0 }, e.index, ops);
+      if (cmd.kind === 'batchSplit') return this.mergeState !== null ? { kind: 'error', error: this.mergingRefusal() } : this.applyBatchSplit({ ...cmd, peerId: 0 }, e.index, ops);
+      if (cmd.kind === 'prepareMerge') return this.applyPrepareMerge(cmd, e, ops);
+      if (cmd.kind === 'commitMerge') return this.applyCommitMerge(cmd, e.index, ops);
+      if (cmd.kind === 'rollbackMerge') return this.applyRollbackMerge(cmd, e.index, ops);
       if (cmd.kind === 'unsupportedAdmin') {
-        return { kind: 'error', error: new FlotillaError('InvalidArgument', `region ${this.regionId}: admin command ${cmd.what} arrives with issue F7`) };
+        return { kind: 'error', error: new FlotillaError('InvalidArgument', `region ${this.regionId}: admin command ${cmd.what} is not supported`) };
       }
       if (cmd.regionId !== this.regionId || cmd.epoch.version !== this.region.epoch.version) {
         // Proposed under a region shape that no longer holds (a split or merge applied first): its
@@ -669,10 +720,21 @@ export class Peer {
   proposeChangePeer(kind: ChangePeerKind, peer: PeerMeta): Promise<ApplyResult> {
     if (this.destroyed) return Promise.reject(new FlotillaError('RegionNotFound', `region ${this.regionId} is gone from this store`, { details: { regionId: this.regionId } }));
     if (!this.isLeaderReady) return Promise.reject(this.notLeader());
+    if (this.mergeState !== null) return Promise.reject(this.mergingRefusal());
     const r = this.raw.proposeConfChange(confChangeOf({ regionId: this.regionId, epoch: this.region.epoch, kind, peer }, this.peerId));
     if (r.kind !== 'ok') return Promise.reject(this.refused(r));
     this.init.markDirty(this);
     return this.waiters.wait(r.index, r.term);
+  }
+
+  /** ServerIsBusy: the region is merging into another (clients back off; then it is gone). */
+  mergingRefusal(): FlotillaError {
+    return new FlotillaError('ServerIsBusy', `region ${this.regionId} is merging into region ${this.mergeState?.target.id ?? 0}`, { details: { regionId: this.regionId } });
+  }
+
+  /** Whether committed entries wait here for a merge's source (the poll loop retries them). */
+  get hasHeldEntries(): boolean {
+    return this.held.length > 0;
   }
 
   /** Follower progress as this leader sees it (peer id → match index); empty on a follower. */
@@ -680,6 +742,59 @@ export class Peer {
     const out = new Map<number, number>();
     for (const [id, pr] of this.raw.status().progress ?? []) out.set(id, pr.match);
     return out;
+  }
+
+  /**
+   * PrepareMerge (merge step 1, store/merge.ts): the region stops taking writes and reads, its
+   * epoch moves (version and confVer: a split or membership change proposed before cannot apply
+   * after it), and its state records the merge. Refused unless proposed under the current epoch,
+   * with no merge running, into an adjacent target on the same stores.
+   */
+  private applyPrepareMerge(cmd: DecodedCommand & { readonly kind: 'prepareMerge' }, e: Entry, ops: WriteOp[]): ApplyResult {
+    if (cmd.epoch.version !== this.region.epoch.version || cmd.epoch.confVer !== this.region.epoch.confVer) return { kind: 'error', error: this.epochNotMatch() };
+    if (this.mergeState !== null) return { kind: 'error', error: this.mergingRefusal() };
+    const refusal = mergeRefusal(this.region, cmd.target);
+    if (refusal !== null) return { kind: 'error', error: refusal };
+    this.region = { ...this.region, epoch: { confVer: this.region.epoch.confVer + 1, version: this.region.epoch.version + 1 } };
+    this.mergeState = { minIndex: cmd.minIndex, target: cmd.target, commit: e.index, commitTerm: e.term };
+    ops.push({ kind: 'put', cf: 'local', key: regionStateKey(this.regionId), value: encodeRegionState({ state: 'merging', region: this.region, merge: this.mergeState }) });
+    this.log.info({ target: cmd.target.id, index: e.index, minIndex: cmd.minIndex }, 'applied PrepareMerge');
+    if (this.init.onPrepareMergeApplied !== undefined) this.afterApplyWritten.push(() => this.init.onPrepareMergeApplied?.(this));
+    return APPLIED_OK;
+  }
+
+  /** RollbackMerge: the source takes reads and writes again, at a new epoch version. */
+  private applyRollbackMerge(cmd: DecodedCommand & { readonly kind: 'rollbackMerge' }, index: number, ops: WriteOp[]): ApplyResult {
+    if (this.mergeState === null || this.mergeState.commit !== cmd.commit) {
+      return { kind: 'error', error: new FlotillaError('InvalidArgument', `region ${this.regionId}: RollbackMerge of the merge at ${cmd.commit}, which is not running`) };
+    }
+    this.region = { ...this.region, epoch: { ...this.region.epoch, version: this.region.epoch.version + 1 } };
+    this.mergeState = null;
+    ops.push({ kind: 'put', cf: 'local', key: regionStateKey(this.regionId), value: encodeRegionState({ state: 'normal', region: this.region }) });
+    this.log.info({ index }, 'applied RollbackMerge');
+    return APPLIED_OK;
+  }
+
+  /**
+   * CommitMerge (merge step 2) on the target: proposed under the target's epoch as of then; the
+   * store (raft-store.ts) retires its replica of the source once that replica has applied the
+   * PrepareMerge the command names — until then this entry waits. The region becomes the union
+   * of both ranges at a version above both.
+   */
+  private applyCommitMerge(cmd: DecodedCommand & { readonly kind: 'commitMerge' }, index: number, ops: WriteOp[]): ApplyResult | typeof APPLY_WAIT {
+    if (cmd.epoch.version !== this.region.epoch.version || cmd.epoch.confVer !== this.region.epoch.confVer) return { kind: 'error', error: this.epochNotMatch() };
+    if (this.mergeState !== null) return { kind: 'error', error: this.mergingRefusal() };
+    const merged = mergedRegion(cmd.source, this.region);
+    if (merged === null) return { kind: 'error', error: new FlotillaError('InvalidArgument', `region ${this.regionId}: region ${cmd.source.id} is not adjacent`) };
+    const decision = this.init.onCommitMerge?.(this, { source: cmd.source, commit: cmd.commit, commitTerm: cmd.commitTerm }, ops) ?? { kind: 'error', error: new FlotillaError('Internal', 'no merge support') };
+    if (decision.kind === 'wait') return APPLY_WAIT;
+    if (decision.kind === 'error') return decision;
+    this.region = merged;
+    this.approximateKeys += decision.sourceKeys;
+    ops.push({ kind: 'put', cf: 'local', key: regionStateKey(this.regionId), value: encodeRegionState({ state: 'normal', region: merged }) });
+    this.afterApplyWritten.push(decision.after);
+    this.log.info({ source: cmd.source.id, index, version: merged.epoch.version }, 'applied CommitMerge');
+    return APPLIED_OK;
   }
 
   /**

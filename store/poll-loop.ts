@@ -183,6 +183,7 @@ export class PollLoop {
     this.dirty = new Set();
     this.inboundSinceRound = 0;
     const readies: [Peer, Ready][] = [];
+    const held: Peer[] = [];
     const ops: WriteOp[] = [];
     let bytes = 0;
     let sync = false;
@@ -192,6 +193,8 @@ export class PollLoop {
       peer.flushProposals();
       peer.flushReads();
       if (!peer.raw.hasReady()) {
+        // Entries waiting for a merge's source (peer.ts) are tried again in this round's apply.
+        if (peer.hasHeldEntries) held.push(peer);
         peer.serveReads();
         continue;
       }
@@ -223,7 +226,10 @@ export class PollLoop {
     for (const [peer, rd] of readies) {
       if (rd.readStates.length > 0) peer.onReadStates(rd.readStates);
       const ents = rd.committedEntries;
-      if (ents.length === 0) continue;
+      if (ents.length === 0) {
+        if (peer.hasHeldEntries) late.push([peer, []]);
+        continue;
+      }
       const durableEnd = peer.storage.lastIndex();
       let split = 0;
       while (split < ents.length && ents[split]!.index <= durableEnd) split++;
@@ -253,6 +259,7 @@ export class PollLoop {
     const done: (() => void)[] = [];
     const latePeers: Peer[] = [];
     let entries = 0;
+    for (const peer of held) late.push([peer, []]);
     for (const [peer, ents] of late) {
       entries += ents.length;
       if (peer.applyCommitted(ents, applyOps, done)) latePeers.push(peer);

@@ -6,7 +6,7 @@
 // apply. Decoding answers a union on `kind`: an entry either writes, compacts, or names an admin
 // command this store cannot apply (apply answers it with an error; it changes nothing).
 
-import { CF_PREFIX, type DataCf, FlotillaError, type RegionEpoch, u64ToSafeNumber, type WriteOp } from '../common/index.js';
+import { CF_PREFIX, type DataCf, FlotillaError, type RegionEpoch, type RegionMeta, regionFromWire, regionToWire, u64ToSafeNumber, type WriteOp } from '../common/index.js';
 import { messageCodec, type raft_serverpb } from '../proto/index.js';
 import type { BatchSplitCommand, SplitSpec } from './split.js';
 import { decodeWriteBatch, isWriteBatch } from './write-batch-cmd.js';
@@ -74,6 +74,49 @@ export function encodeBatchSplitCommand(cmd: BatchSplitCommand): Buffer {
   });
 }
 
+/** Merge step 1, on the source region (store/merge.ts). */
+export interface PrepareMergeCommand {
+  readonly regionId: number;
+  readonly peerId: number;
+  readonly epoch: RegionEpoch;
+  readonly minIndex: number;
+  readonly target: RegionMeta;
+}
+
+/** Merge step 2, on the target region: `source` as of its PrepareMerge at `commit`. */
+export interface CommitMergeCommand {
+  readonly regionId: number;
+  readonly peerId: number;
+  readonly epoch: RegionEpoch;
+  readonly source: RegionMeta;
+  readonly commit: number;
+  readonly commitTerm: number;
+}
+
+/** Merge abort, on the source region. */
+export interface RollbackMergeCommand {
+  readonly regionId: number;
+  readonly peerId: number;
+  readonly epoch: RegionEpoch;
+  readonly commit: number;
+}
+
+function header(cmd: { readonly regionId: number; readonly peerId: number; readonly epoch: RegionEpoch }): raft_serverpb.RaftRequestHeader__Input {
+  return { regionId: String(cmd.regionId), peer: { id: String(cmd.peerId) }, regionEpoch: { confVer: String(cmd.epoch.confVer), version: String(cmd.epoch.version) } };
+}
+
+export function encodePrepareMergeCommand(cmd: PrepareMergeCommand): Buffer {
+  return codec.encode({ header: header(cmd), adminRequest: { prepareMerge: { minIndex: String(cmd.minIndex), target: regionToWire(cmd.target) } } });
+}
+
+export function encodeCommitMergeCommand(cmd: CommitMergeCommand): Buffer {
+  return codec.encode({ header: header(cmd), adminRequest: { commitMerge: { source: regionToWire(cmd.source), commit: String(cmd.commit), commitTerm: String(cmd.commitTerm), entries: [] } } });
+}
+
+export function encodeRollbackMergeCommand(cmd: RollbackMergeCommand): Buffer {
+  return codec.encode({ header: header(cmd), adminRequest: { rollbackMerge: { commit: String(cmd.commit) } } });
+}
+
 interface CommandHeader {
   readonly regionId: number;
   readonly epoch: RegionEpoch;
@@ -83,7 +126,10 @@ export type DecodedCommand =
   | CommandHeader & { readonly kind: 'write'; readonly ops: WriteOp[] }
   | CommandHeader & { readonly kind: 'compactLog'; readonly compactIndex: number; readonly compactTerm: number }
   | CommandHeader & { readonly kind: 'batchSplit'; readonly splits: readonly SplitSpec[]; readonly rightDerive: boolean }
-  /** An admin command this store does not apply yet (merge: issue F7). */
+  | CommandHeader & { readonly kind: 'prepareMerge'; readonly minIndex: number; readonly target: RegionMeta }
+  | CommandHeader & { readonly kind: 'commitMerge'; readonly source: RegionMeta; readonly commit: number; readonly commitTerm: number }
+  | CommandHeader & { readonly kind: 'rollbackMerge'; readonly commit: number }
+  /** An admin command this store does not apply (apply answers it with an error). */
   | CommandHeader & { readonly kind: 'unsupportedAdmin'; readonly what: string };
 
 /**
@@ -121,6 +167,15 @@ export function decodeCommand(data: Uint8Array, what: string): DecodedCommand {
       }));
       return { ...head, kind: 'batchSplit', splits, rightDerive: split.rightDerive };
     }
+    if (admin.kind === 'prepareMerge' && admin.prepareMerge !== null && admin.prepareMerge !== undefined) {
+      return { ...head, kind: 'prepareMerge', minIndex: u64ToSafeNumber(admin.prepareMerge.minIndex, 'prepareMerge.minIndex'), target: corruptIfBad(() => regionFromWire(admin.prepareMerge!.target, 'prepareMerge.target'), what) };
+    }
+    if (admin.kind === 'commitMerge' && admin.commitMerge !== null && admin.commitMerge !== undefined) {
+      return { ...head, kind: 'commitMerge', commit: u64ToSafeNumber(admin.commitMerge.commit, 'commitMerge.commit'), commitTerm: u64ToSafeNumber(admin.commitMerge.commitTerm, 'commitMerge.commitTerm'), source: corruptIfBad(() => regionFromWire(admin.commitMerge!.source, 'commitMerge.source'), what) };
+    }
+    if (admin.kind === 'rollbackMerge' && admin.rollbackMerge !== null && admin.rollbackMerge !== undefined) {
+      return { ...head, kind: 'rollbackMerge', commit: u64ToSafeNumber(admin.rollbackMerge.commit, 'rollbackMerge.commit') };
+    }
     const compact = admin.compactLog;
     if (admin.kind !== 'compactLog' || compact === null || compact === undefined) return { ...head, kind: 'unsupportedAdmin', what: String(admin.kind) };
     return {
@@ -143,4 +198,13 @@ export function decodeCommand(data: Uint8Array, what: string): DecodedCommand {
     else throw new FlotillaError('Corruption', `${what}: unsupported modification ${String(w.kind)}`);
   }
   return { ...head, kind: 'write', ops };
+}
+
+/** Entries passed their checksum: a region that does not parse in one is Corruption. */
+function corruptIfBad<T>(parse: () => T, what: string): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new FlotillaError('Corruption', `${what}: ${(err as Error).message}`);
+  }
 }

@@ -11,8 +11,8 @@ import type { raft_serverpb } from '../proto/index.js';
 import { decodeEntry, decodeHardState, encodeHardState } from '../raft-host/index.js';
 import { type ConfState, EMPTY_CONF_STATE, type Entry, type HardState, type Ready } from '../raft/index.js';
 import type { Engine } from './engine/index.js';
-import { type ApplyState, decodeApplyState, decodeRegionState, encodeApplyState, encodeRegionState } from './local-state.js';
-import { type AppliedSplit, confStateOf, Peer, type PeerRaftOptions } from './peer.js';
+import { type ApplyState, decodeApplyState, decodeRegionState, encodeApplyState, encodeRegionState, type MergeState } from './local-state.js';
+import { type AppliedSplit, type CommitMergeApply, type CommitMergeDecision, confStateOf, Peer, type PeerRaftOptions } from './peer.js';
 import { EntryCacheBudget, PeerStorage } from './peer-storage.js';
 import { type PollLoopMetrics, PollLoop, type RaftSender } from './poll-loop.js';
 import type { RaftLogGcOptions } from './raft-log-gc.js';
@@ -207,7 +207,10 @@ export class RaftStore {
       if (state.state === 'tombstone') {
         store.tombstones.set(regionId, state.region);
         // A destroy cut off by a crash is finished (its apply state is deleted last).
-        if ((await engine.get(applyStateKey(regionId))) !== null) await destroyRegionData(engine, state.region, { hasData: true });
+        // A merged region's keys belong to the region that absorbed it: only its raft state goes.
+        if ((await engine.get(applyStateKey(regionId))) !== null) {
+          await destroyRegionData(engine, state.region, state.mergedInto === undefined ? { hasData: true } : { hasData: false, mergedInto: state.mergedInto });
+        }
         continue;
       }
       if (state.state === 'applying') {
@@ -217,7 +220,7 @@ export class RaftStore {
         const saved = hsBytes === null ? { term: 0, vote: 0, commit: 0 } : decodeHardState(hsBytes, `region ${regionId} raft log`);
         await store.snapshots.installer.redo(state.region, state.applying, saved);
       }
-      await store.loadPeer(state.region);
+      await store.loadPeer(state.region, state.merge);
     }
     if (options.snapshotDir !== undefined) {
       // Every install is finished: any payload left is a partial receive, one raft never took,
@@ -335,7 +338,7 @@ export class RaftStore {
     return this.loop.peers;
   }
 
-  private async loadPeer(region: RegionMeta): Promise<void> {
+  private async loadPeer(region: RegionMeta, merge?: MergeState): Promise<void> {
     const { engine } = this.options;
     const what = `region ${region.id}`;
     const applyBytes = await engine.get(applyStateKey(region.id));
@@ -373,11 +376,11 @@ export class RaftStore {
       this.log.info({ regionId: region.id, applied: apply.appliedIndex, commit: hardState.commit }, 'saved commit index behind the applied index; raised');
       hardState = { ...hardState, commit: apply.appliedIndex };
     }
-    this.addPeer(region, hardState, apply, entries);
+    this.addPeer(region, hardState, apply, entries, confStateOf(region), merge);
     this.log.info({ regionId: region.id, applied: apply.appliedIndex, truncatedIndex: apply.truncatedIndex, lastIndex: last, term: hardState.term }, 'loaded region');
   }
 
-  private addPeer(region: RegionMeta, hardState: HardState, apply: ApplyState & { readonly approximateKeys: number }, entries: readonly Entry[], confState: ConfState = confStateOf(region)): Peer {
+  private addPeer(region: RegionMeta, hardState: HardState, apply: ApplyState & { readonly approximateKeys: number }, entries: readonly Entry[], confState: ConfState = confStateOf(region), merge?: MergeState): Peer {
     const ref: { peer?: Peer } = {};
     const storage = new PeerStorage(region.id, this.options.engine, this.budget, {
       hardState, confState, truncatedIndex: apply.truncatedIndex, truncatedTerm: apply.truncatedTerm, entries,
@@ -423,12 +426,92 @@ export class RaftStore {
       onLeaderReady: (p) => this.onLeaderReady(p),
       onRemoved: (p, r) => this.destroyPeer(p, r),
       onSplit: (p, split, ops) => this.onSplit(p, split, ops),
+      ...(merge === undefined ? {} : { merge }),
+      onPrepareMergeApplied: (p) => this.onPrepareMergeApplied(p),
+      onMergingApplied: (p) => this.onMergingApplied(p),
+      onCommitMerge: (p, cmd, ops) => this.onCommitMerge(p, cmd, ops),
       ...(this.options.simulated?.isLeaseReadEnabled === false ? { isLeaseReadEnabled: false } : {}),
       ...(metrics === undefined ? {} : { onProposalOutcome: (o: 'applied' | 'stale' | 'timeout' | 'failed', proposals: number) => metrics.countProposal(o, proposals), onBecameLeader: () => metrics.countElection() }),
     });
     ref.peer = peer;
     this.loop.addPeer(peer);
     return peer;
+  }
+
+  /** A source replica applied PrepareMerge: the driver (server.ts, merge.ts) moves it on. */
+  onPrepareMergeApplied: (peer: Peer) => void = () => {};
+  /** A target replica absorbed its source (the batch is written): tell PD at once if it leads. */
+  onMergeApplied: (target: Peer) => void = () => {};
+
+  /** Target replicas waiting for their source replica here to apply its PrepareMerge (source id → target). */
+  private readonly mergeWaiters = new Map<number, Peer>();
+
+  private onMergingApplied(source: Peer): void {
+    const target = this.mergeWaiters.get(source.regionId);
+    if (target !== undefined && source.mergeState !== null && source.applied >= source.mergeState.commit) {
+      this.mergeWaiters.delete(source.regionId);
+      if (this.loop.peers.get(target.regionId) === target) this.loop.markDirty(target);
+    }
+  }
+
+  /**
+   * A target replica applies CommitMerge (merge.ts step 3). This store's source replica must have
+   * applied the PrepareMerge the command names: if it has not, it is told that entry is
+   * committed (its log holds it: the source leader proposed the merge only then) and the target
+   * waits. Then the source's retirement joins the target's apply batch — a tombstone naming the
+   * target (its keys stay: they are the target's now) — and, once written, the source replica
+   * leaves the loop and its raft state is cleared.
+   */
+  private onCommitMerge(target: Peer, cmd: CommitMergeApply, ops: WriteOp[]): CommitMergeDecision {
+    const source = this.loop.peers.get(cmd.source.id);
+    const what = `region ${target.regionId}: CommitMerge of region ${cmd.source.id}`;
+    if (source === undefined || source.storage.lastIndex() === 0) {
+      // Merges need a replica of both regions on every store (merge.ts); without the source's
+      // this replica cannot take the range. It waits (an operator must repair the store) rather
+      // than diverge from the other replicas.
+      this.log.error({ regionId: target.regionId, source: cmd.source.id }, `${what}: no initialized replica of the source on this store; the target waits`);
+      return { kind: 'wait' };
+    }
+    if (source.applied < cmd.commit) {
+      if (!source.raw.commitTo(cmd.commit, cmd.commitTerm)) this.log.warn({ regionId: source.regionId, commit: cmd.commit }, `${what}: the source's log lacks the PrepareMerge entry yet`);
+      this.mergeWaiters.set(source.regionId, target);
+      this.loop.markDirty(source);
+      return { kind: 'wait' };
+    }
+    if (source.mergeState === null || source.mergeState.commit !== cmd.commit) {
+      this.log.error({ regionId: target.regionId, source: cmd.source.id, merge: source.mergeState }, `${what}: the source replica here is not in that merge; the target waits`);
+      return { kind: 'wait' };
+    }
+    const retired = source.region;
+    ops.push({ kind: 'put', cf: 'local', key: regionStateKey(retired.id), value: encodeRegionState({ state: 'tombstone', region: retired, mergedInto: target.regionId }) });
+    return {
+      kind: 'ok',
+      sourceKeys: source.approximateKeys,
+      after: () => {
+        this.retireMergedSource(source, retired, target.regionId);
+        this.onMergeApplied(target);
+      },
+    };
+  }
+
+  private retireMergedSource(source: Peer, retired: RegionMeta, targetId: number): void {
+    this.mergeWaiters.delete(source.regionId);
+    this.tombstones.set(retired.id, retired);
+    if (this.loop.peers.get(source.regionId) !== source) return;
+    this.loop.removePeer(source.regionId);
+    this.snapshots?.generator.forget(source.regionId);
+    source.destroy(new FlotillaError('RegionNotFound', `region ${source.regionId} merged into region ${targetId}`, { details: { regionId: source.regionId } }));
+    this.log.info({ regionId: source.regionId, target: targetId }, 'merged into its neighbour; clearing its raft state');
+    this.pendingDestroys++;
+    this.loop.roundEnd()
+      .then(() => destroyRegionData(this.options.engine, retired, { hasData: false, mergedInto: targetId }))
+      .then(() => {
+        this.pendingDestroys--;
+      })
+      .catch((err: unknown) => {
+        this.log.fatal({ regionId: retired.id, err }, 'clearing a merged region\'s raft state failed');
+        this.options.onFatal(err);
+      });
   }
 
   /**

@@ -22,6 +22,7 @@ import type { Peer } from './peer.js';
 import { RaftStore } from './raft-store.js';
 import { RawKv } from './raw-kv.js';
 import { staleReplicaTombstone } from './peer-lifecycle.js';
+import { MERGE_DRIVE_INTERVAL_MS, MergeDriver } from './merge.js';
 import { RegionSplitter } from './region-splitter.js';
 import { type MembershipOrder, planMembershipOrder } from './region-orders.js';
 import { SnapshotMetrics } from './snapshot/index.js';
@@ -50,6 +51,7 @@ export class StoreServer {
   private stopped = false;
   private isSweeping = false;
   private readonly ttlSweep = new TtlSweepPlanner();
+  private readonly merges: MergeDriver;
   private readonly lastRegionBeatMs = new Map<number, number>();
   /** Regions with a conf change of ours in flight (one at a time). */
   private readonly changingRegions = new Set<number>();
@@ -72,7 +74,9 @@ export class StoreServer {
     private readonly startedAtMs: number,
     private readonly labels: Readonly<Record<string, string>>,
     private readonly splitter: RegionSplitter,
-  ) {}
+  ) {
+    this.merges = new MergeDriver({ storeId, peers: raftStore.peers, markDirty: (p) => raftStore.loop.markDirty(p), logger: log });
+  }
 
   static async start(config: StoreConfig, logger: Logger, options: StoreServerOptions = {}): Promise<StoreServer> {
     const startedAtMs = Date.now();
@@ -183,6 +187,11 @@ export class StoreServer {
       await pd.putStore(server.storeMeta());
       raftStore.onUnknownRegion = () => server.discoverSoon();
       raftStore.onLeaderReady = (peer) => server.regionHeartbeat(peer);
+      raftStore.onMergeApplied = (peer) => server.regionHeartbeat(peer);
+      raftStore.onPrepareMergeApplied = (peer) => {
+        server.regionHeartbeat(peer);
+        server.merges.tick();
+      };
       raftStore.onSplitApplied = (peer, regions) => server.onSplitApplied(peer, regions);
       pd.onRegionOrder((order) => server.onRegionOrder(order));
       if (raftStore.peers.size === 0) {
@@ -238,6 +247,9 @@ export class StoreServer {
     gauges.unref();
     const stale = setInterval(() => void this.checkStalePeers(), STALE_PEER_CHECK_MS);
     stale.unref();
+    const merges = setInterval(() => this.merges.tick(), MERGE_DRIVE_INTERVAL_MS);
+    merges.unref();
+    this.timers.push(merges);
     this.timers.push(heartbeat, gauges, stale);
     void this.heartbeat();
   }
@@ -356,7 +368,14 @@ export class StoreServer {
       );
       return;
     }
-    this.log.info({ order: order.kind, regionId: order.regionId }, 'PD order not supported yet (merge: issue F7); ignored');
+    if (order.kind === 'merge') {
+      this.merges.prepare(peer, order.targetRegionId).then(
+        () => this.log.info({ regionId: order.regionId, target: order.targetRegionId }, 'PD merge order: PrepareMerge applied'),
+        (err: unknown) => this.log.info({ err, regionId: order.regionId, target: order.targetRegionId }, 'PD merge order refused or failed; PD resends it'),
+      );
+      return;
+    }
+    this.log.info({ order: (order as { kind: string }).kind, regionId: (order as { regionId: number }).regionId }, 'unknown PD order; ignored');
   }
 
   /** A split applied here: the leader tells PD every resulting region at once (heartbeats follow). */

@@ -44,7 +44,7 @@ describe('PD schedulers and admin operators over HTTP, one member', () => {
       assert.ok(['leader', 'region', 'merge', 'hotRegion'].includes(s.kind), s.kind);
       assert.equal(typeof s.config, 'object');
     }
-    assert.equal(list.find((s) => s.name === 'merge-checker')!.config['disableMerge'], true, 'merges stay off by default until the stores execute them');
+    assert.equal(list.find((s) => s.name === 'merge-checker')!.config['disableMerge'], false, 'merges are on by default (the stores execute them)');
   });
 
   it('switches a scheduler off and on; unknown names are 404 SchedulerNotFound naming the known ones; bad bodies 400', async () => {

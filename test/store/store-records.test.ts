@@ -11,7 +11,7 @@ import {
 } from '../../store/local-state.js';
 import { KvRouting } from '../../store/kv-routing.js';
 import type { Peer } from '../../store/peer.js';
-import { decodeCommand, encodeCompactLogCommand, encodeWriteCommand } from '../../store/raft-cmd.js';
+import { decodeCommand, encodeCommitMergeCommand, encodeCompactLogCommand, encodePrepareMergeCommand, encodeRollbackMergeCommand, encodeWriteCommand } from '../../store/raft-cmd.js';
 import { messageCodec } from '../../proto/index.js';
 import { decodeRawValue, encodeRawValue, liveRawValue } from '../../store/raw-value.js';
 
@@ -94,15 +94,21 @@ describe('raft write commands', () => {
 });
 
 describe('raft admin commands', () => {
-  it('CompactLog round-trips; admin kinds without an apply rule (merge) decode as unsupported; writes beside an admin request are corrupt', () => {
+  it('CompactLog and the merge commands round-trip; admin kinds without an apply rule decode as unsupported; writes beside an admin request are corrupt', () => {
     const epoch = { confVer: 2, version: 5 };
     const compact = decodeCommand(encodeCompactLogCommand({ regionId: 9, peerId: 91, epoch, compactIndex: 2 ** 40, compactTerm: 7 }), 'test');
     assert.deepEqual(compact, { regionId: 9, epoch, kind: 'compactLog', compactIndex: 2 ** 40, compactTerm: 7 });
     const codec = messageCodec('flotilla.raft_serverpb.RaftCmdRequest');
     const header = { regionId: '9', peer: { id: '91' }, regionEpoch: { confVer: '2', version: '5' } };
-    const merge = decodeCommand(codec.encode({ header, adminRequest: { prepareMerge: { minIndex: '3' } } }), 'test');
-    assert.equal(merge.kind, 'unsupportedAdmin');
-    assert.equal(merge.kind === 'unsupportedAdmin' ? merge.what : '', 'prepareMerge');
+    const target = { id: 12, startKey: Buffer.from('m'), endKey: Buffer.alloc(0), epoch: { confVer: 3, version: 8 }, peers: [{ id: 13, storeId: 1, role: 'voter' as const }, { id: 14, storeId: 2, role: 'voter' as const }] };
+    assert.deepEqual(decodeCommand(encodePrepareMergeCommand({ regionId: 9, peerId: 91, epoch, minIndex: 2 ** 35, target }), 'test'), { regionId: 9, epoch, kind: 'prepareMerge', minIndex: 2 ** 35, target });
+    assert.deepEqual(decodeCommand(encodeCommitMergeCommand({ regionId: 12, peerId: 13, epoch, source: target, commit: 77, commitTerm: 6 }), 'test'), { regionId: 12, epoch, kind: 'commitMerge', source: target, commit: 77, commitTerm: 6 });
+    assert.deepEqual(decodeCommand(encodeRollbackMergeCommand({ regionId: 9, peerId: 91, epoch, commit: 77 }), 'test'), { regionId: 9, epoch, kind: 'rollbackMerge', commit: 77 });
+    // A PrepareMerge without its target passed the entry checksum: the log is corrupt.
+    assert.throws(() => decodeCommand(codec.encode({ header, adminRequest: { prepareMerge: { minIndex: '3' } } }), 'test'), (e: unknown) => e instanceof FlotillaError && e.code === 'Corruption');
+    const other = decodeCommand(codec.encode({ header, adminRequest: { transferLeader: { peer: { id: '3' } } } }), 'test');
+    assert.equal(other.kind, 'unsupportedAdmin');
+    assert.equal(other.kind === 'unsupportedAdmin' ? other.what : '', 'transferLeader');
     const both = codec.encode({ header, writes: [{ cf: 'CfRaw', kind: 'Put', key: Buffer.from('k'), value: Buffer.from('v') }], adminRequest: { compactLog: { compactIndex: '5', compactTerm: '5' } } });
     assert.throws(() => decodeCommand(both, 'test'), (e: unknown) => e instanceof FlotillaError && e.code === 'Corruption');
   });
