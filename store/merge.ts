@@ -104,6 +104,9 @@ export class MergeDriver {
     const match = source.progressMatch();
     if (match.size < source.region.peers.length) throw new FlotillaError('ServerIsBusy', `region ${source.regionId}: not every peer is replicating yet`);
     const minIndex = Math.min(...match.values());
+    // Raft log GC stops at PrepareMerge, so every source peer must be able to catch up from the
+    // log: one that needs a snapshot would install a region state without the merge.
+    if (minIndex < source.storage.truncatedIndex) throw new FlotillaError('ServerIsBusy', `region ${source.regionId}: a peer needs a snapshot (match ${minIndex}, log from ${source.storage.truncatedIndex + 1})`);
     this.busy.add(source.regionId);
     try {
       const result = await source.propose(encodePrepareMergeCommand({ regionId: source.regionId, peerId: source.peerId, epoch: source.region.epoch, minIndex, target: target.region }));
