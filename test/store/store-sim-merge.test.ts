@@ -13,10 +13,10 @@
 //   (e) the target's epoch moves (a split) after PrepareMerge: the source rolls back and serves again.
 // Then a randomized run: writes, splits, merges, leader transfers, conf changes, drops, delays,
 // cuts and crashes, judged against a model. Replay a seed: FLOTILLA_STORE_SIM_SEED=n; more
-// seeds: FLOTILLA_STORE_SIM_MERGE_SEEDS=n (default 4).
+// seeds: FLOTILLA_STORE_SIM_MERGE_SEEDS=n (default 12).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRng, FlotillaError, rawKey, type RegionMeta } from '../../common/index.js';
+import { createRng, FlotillaError, rawKey, type RegionMeta, type Rng } from '../../common/index.js';
 import type { ApplyResult, Peer } from '../../store/peer.js';
 import { decodeCommand } from '../../store/raft-cmd.js';
 import { encodeRawValue, liveRawValue } from '../../store/raw-value.js';
@@ -417,6 +417,339 @@ describe('region merge in the store sim: focused scenarios', () => {
         sim.intercept = null;
         await sim.stop();
       }
+    }
+  });
+});
+
+// ───────────────────────────── the random run ─────────────────────────────
+
+const STEPS = 400;
+const SEED_COUNT = Number(process.env['FLOTILLA_STORE_SIM_MERGE_SEEDS'] ?? '12');
+const SEEDS = process.env['FLOTILLA_STORE_SIM_SEED'] !== undefined ? [Number(process.env['FLOTILLA_STORE_SIM_SEED'])] : Array.from({ length: SEED_COUNT }, (_, i) => 101 + i);
+const KEYS = 40;
+const rk = (i: number): string => `key-${String(i).padStart(3, '0')}`;
+
+/** One client write: per key one at a time (the next starts after the last answered). */
+interface KeyOp { readonly value: string | null; outcome: 'pending' | 'ok' | 'notApplied' | 'unknown'; code: string }
+
+/** Refused before proposing, or refused at apply for an epoch that moved on: never applied. Anything else is unknown. */
+const NOT_APPLIED = new Set(['EpochNotMatch', 'KeyNotInRegion', 'StaleCommand', 'NotLeader']);
+
+/** The values a key may hold: the last acknowledged write, or any later one of unknown outcome. */
+function possibleValues(ops: readonly KeyOp[]): Set<string | null> {
+  let values = new Set<string | null>([null]);
+  for (const op of ops) {
+    if (op.outcome === 'notApplied') continue;
+    if (op.outcome === 'ok') values = new Set([op.value]);
+    else values.add(op.value);
+  }
+  return values;
+}
+
+function isCaughtUp(sim: StoreSim, regionId: number): boolean {
+  const peer = sim.leader(regionId)?.store?.peers.get(regionId);
+  const progress = peer?.raw.status().progress;
+  if (peer === undefined || progress === undefined) return false;
+  const last = peer.storage.lastIndex();
+  return peer.region.peers.every((p) => progress.get(p.id)?.state === 'Replicate' && progress.get(p.id)!.match >= last - 4);
+}
+
+function checkNoOverlap(sim: StoreSim, what: string): void {
+  for (const node of sim.nodes) {
+    if (node.store === null) continue;
+    const regions = initializedRegions(node);
+    for (let i = 1; i < regions.length; i++) {
+      const prev = regions[i - 1]!;
+      assert.ok(prev.endKey.length > 0 && Buffer.compare(prev.endKey, regions[i]!.startKey) <= 0, `${what}: store ${node.storeId} holds overlapping regions ${describeRegion(prev)} and ${describeRegion(regions[i]!)} at step ${sim.step}`);
+    }
+  }
+}
+
+interface Coverage {
+  acked: number; notApplied: number; unknown: number; splitsOk: number; splitsRefused: number; transfers: number;
+  mergesOrdered: number; mergesPrepared: number; mergesRefused: number; confChangesApplied: number; confChangesRefused: number; regionsAtEnd: number;
+}
+
+/** A conf change in progress: a follower's peer of a region removed, added back as learner, promoted. */
+interface MembershipChange { regionId: number; storeId: number; phase: 'remove' | 'addLearner' | 'addVoter'; inFlight: Tracked<ApplyResult> | null }
+
+async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: StoreSim['counters'] }> {
+  const rng: Rng = createRng(seed);
+  const countLimit = [8, 10_000][seed % 2]!;
+  const sim = await StoreSim.start(3, {
+    rng: rng.fork(), dropRate: [0.02, 0.05, 0.08][seed % 3]!, maxDelaySteps: 1 + (seed % 3), isLeaseReadEnabled: seed % 2 === 0,
+    raftLogGc: { countLimit, hardCountLimit: countLimit * 3, checkTicks: 2 }, snapshots: true, pdDelayStepsMax: seed % 3,
+  });
+  const cov: Coverage = {
+    acked: 0, notApplied: 0, unknown: 0, splitsOk: 0, splitsRefused: 0, transfers: 0, mergesOrdered: 0, mergesPrepared: 0, mergesRefused: 0,
+    confChangesApplied: 0, confChangesRefused: 0, regionsAtEnd: 0,
+  };
+  const history = new Map<string, KeyOp[]>(Array.from({ length: KEYS }, (_, i) => [rk(i), []]));
+  const busy = new Set<string>();
+  let change: MembershipChange | null = null;
+  let written = 0;
+  const opRng = rng.fork();
+  const faultRng = rng.fork();
+  const what = `seed ${seed} ${replay(seed)}`;
+
+  const issue = (key: string): void => {
+    const l = sim.leaderFor(b(key));
+    if (l === undefined || l.node.raw === null) return;
+    const op: KeyOp = { value: opRng.chance(0.8) ? `v${seed}-${written++}` : null, outcome: 'pending', code: '' };
+    history.get(key)!.push(op);
+    busy.add(key);
+    const context = sim.context(l.node, l.peer);
+    const request: Promise<unknown> = op.value === null ? l.node.raw.delete({ context, key: b(key) }) : l.node.raw.put({ context, key: b(key), value: b(op.value), ttlSeconds: '0' });
+    request.then(() => {
+      op.outcome = 'ok';
+      busy.delete(key);
+    }, (err: unknown) => {
+      op.code = codeOf(err);
+      op.outcome = NOT_APPLIED.has(op.code) ? 'notApplied' : 'unknown';
+      busy.delete(key);
+    });
+  };
+
+  const startSplit = (regionId?: number): void => {
+    const regions = [...sim.newestRegions().values()].filter((r) => sim.leader(r.id) !== undefined && (regionId === undefined || r.id === regionId));
+    if (regions.length === 0) return;
+    const region = regions[faultRng.nextInt(regions.length)]!;
+    sim.split(region.id, [b(rk(faultRng.nextInt(KEYS)))]).then((o) => {
+      if (o.kind === 'split') cov.splitsOk++;
+      else cov.splitsRefused++;
+    }, () => {
+      cov.splitsRefused++;
+    });
+  };
+
+  const startMerge = (): void => {
+    const regions = [...sim.newestRegions().values()].sort((x, y) => Buffer.compare(x.startKey, y.startKey));
+    if (regions.length < 2) return;
+    const i = faultRng.nextInt(regions.length - 1);
+    const [source, target] = faultRng.chance(0.5) ? [regions[i]!, regions[i + 1]!] : [regions[i + 1]!, regions[i]!];
+    // As PD (a settled region, no pending peer): the store does not refuse a merge whose source
+    // has a replica needing a snapshot, and then hangs — the todo test at the end of this file.
+    if (!isCaughtUp(sim, source.id) || !isCaughtUp(sim, target.id)) return;
+    cov.mergesOrdered++;
+    const roll = faultRng.nextFloat();
+    const sourceLeader = sim.leader(source.id)!;
+    if (roll < 0.35) {
+      // A follower of the source hears of no commit past now for a while (its log still fills):
+      // its store's target replica may reach CommitMerge first (merge.ts step 3 must wait).
+      const followers = source.peers.filter((p) => p.storeId !== sourceLeader.storeId);
+      const cap = sourceLeader.store!.peers.get(source.id)!.applied;
+      lag = { regionId: source.id, storeId: followers[faultRng.nextInt(followers.length)]!.storeId, untilStep: sim.step + 5 + faultRng.nextInt(20), commitAbove: cap };
+    } else if (roll < 0.6) {
+      startSplit(target.id); // races the merge: after PrepareMerge applied it forces a rollback
+    }
+    sim.merge(source.id, target.id).then(() => {
+      cov.mergesPrepared++;
+    }, () => {
+      cov.mergesRefused++;
+    });
+  };
+
+  const stepMembership = (): void => {
+    if (change === null) {
+      const regions = [...sim.newestRegions().values()].filter((r) => r.peers.length === 3 && r.peers.every((p) => p.role === 'voter') && sim.leader(r.id) !== undefined);
+      if (regions.length === 0) return;
+      const region = regions[faultRng.nextInt(regions.length)]!;
+      const victims = region.peers.filter((p) => p.storeId !== sim.leader(region.id)!.storeId);
+      change = { regionId: region.id, storeId: victims[faultRng.nextInt(victims.length)]!.storeId, phase: 'remove', inFlight: null };
+    }
+    const c = change;
+    if (c.inFlight !== null && !c.inFlight.settled) return;
+    if (c.inFlight !== null) {
+      const r = c.inFlight;
+      c.inFlight = null;
+      if (r.error === null && r.value?.kind === 'ok') {
+        cov.confChangesApplied++;
+        if (c.phase === 'addVoter') {
+          change = null;
+          return;
+        }
+        c.phase = c.phase === 'remove' ? 'addLearner' : 'addVoter';
+      } else {
+        cov.confChangesRefused++;
+      }
+    }
+    const region = sim.newestRegions().get(c.regionId);
+    if (region === undefined) {
+      change = null; // merged away (or never known here): the change ends with it
+      return;
+    }
+    if (sim.leader(c.regionId) === undefined) return;
+    const has = region.peers.find((p) => p.storeId === c.storeId);
+    if (c.phase === 'remove' && has === undefined) c.phase = 'addLearner';
+    if (c.phase === 'addLearner' && has !== undefined) c.phase = has.role === 'learner' ? 'addVoter' : 'remove';
+    if (c.phase === 'addVoter' && has?.role === 'voter') {
+      change = null;
+      return;
+    }
+    if (c.phase === 'remove' && sim.leader(c.regionId)!.storeId === c.storeId) return;
+    if ((c.phase === 'remove' || c.phase === 'addVoter') && !isCaughtUp(sim, c.regionId)) return;
+    c.inFlight = track(sim.changePeer(c.regionId, c.phase, c.storeId));
+  };
+
+  const restartCrashed = async (always: boolean): Promise<void> => {
+    for (const node of sim.nodes) {
+      if (node.store !== null || node.crashedAtStep < 0 && !always) continue;
+      if (!always && sim.step - node.crashedAtStep < 10 + faultRng.nextInt(30)) continue;
+      await sim.settleCrashed(node);
+      node.crashedAtStep = -1;
+      await sim.restart(node);
+    }
+  };
+
+  // A slow link for one region's messages to one store (a lagging replica, as a busy store's
+  // connection gives): its held messages go on when the lag ends.
+  // With `commitAbove`, only messages telling of a commit past it are held.
+  let lag: { regionId: number; storeId: number; untilStep: number; commitAbove: number } | null = null;
+  sim.intercept = (m) => (lag !== null && sim.step < lag.untilStep && m.regionId === lag.regionId && m.to === lag.storeId && m.message.commit > lag.commitAbove ? 'hold' : 'deliver');
+  try {
+    for (let step = 0; step < STEPS; step++) {
+      const ops = 1 + opRng.nextInt(3);
+      for (let i = 0; i < ops; i++) {
+        const key = rk(opRng.nextInt(KEYS));
+        if (!busy.has(key)) issue(key);
+      }
+      if (step < STEPS * 0.75) {
+        const roll = faultRng.nextFloat();
+        const up = sim.nodes.filter((n) => n.store !== null);
+        if (roll < 0.008 && up.length === 3) await sim.crash(up[faultRng.nextInt(3)]!);
+        else if (roll < 0.014 && up.length === 3) up[faultRng.nextInt(3)]!.crashBeforeApply = true;
+        else if (roll < 0.03) {
+          const a = 1 + faultRng.nextInt(3);
+          const c = 1 + ((a + faultRng.nextInt(2)) % 3);
+          sim.setCut(a, c, !sim.cut.has(`${Math.min(a, c)}-${Math.max(a, c)}`));
+        } else if (roll < 0.08) startSplit();
+        else if (roll < 0.2) startMerge();
+        else if (roll < 0.22) {
+          const regions = [...sim.newestRegions().values()];
+          const region = regions[faultRng.nextInt(regions.length)];
+          if (region !== undefined) lag = { regionId: region.id, storeId: 1 + faultRng.nextInt(3), untilStep: sim.step + 2 + faultRng.nextInt(12), commitAbove: -1 };
+        } else if (roll < 0.25) {
+          const regions = [...sim.newestRegions().values()];
+          const region = regions[faultRng.nextInt(regions.length)];
+          if (region !== undefined && sim.transferLeader(region.id, 1 + faultRng.nextInt(3))) cov.transfers++;
+        } else if (roll < 0.31) stepMembership();
+      } else {
+        sim.cut.clear();
+      }
+      await restartCrashed(false);
+      await sim.advance();
+      checkNoOverlap(sim, what);
+      if (step % 20 === 0) sim.checkStalePeers();
+    }
+    // Liveness: heal, restart, finish the membership change, give every region three voters again.
+    sim.cut.clear();
+    lag = null;
+    for (const node of sim.nodes) {
+      node.crashBeforeApply = false;
+      node.engine.failNextSyncWrite = false;
+    }
+    await restartCrashed(true);
+    const repairs = new Map<number, Tracked<ApplyResult>>();
+    let quiet = 0;
+    for (let i = 0; i < 4_000 && quiet < 20; i++) {
+      await sim.advance();
+      checkNoOverlap(sim, what);
+      await restartCrashed(true);
+      if (i % 20 === 0) sim.checkStalePeers();
+      const pending = change as MembershipChange | null;
+      if (pending?.phase === 'remove' && pending.inFlight === null) change = null;
+      if (change !== null) {
+        stepMembership();
+      } else {
+        for (const region of sim.newestRegions().values()) {
+          const inFlight = repairs.get(region.id);
+          if ((inFlight !== undefined && !inFlight.settled) || sim.leader(region.id) === undefined) continue;
+          const missing = sim.nodes.find((n) => !region.peers.some((p) => p.storeId === n.storeId));
+          const learner = region.peers.find((p) => p.role === 'learner');
+          if (learner !== undefined && isCaughtUp(sim, region.id)) repairs.set(region.id, track(sim.changePeer(region.id, 'addVoter', learner.storeId)));
+          else if (learner === undefined && missing !== undefined) repairs.set(region.id, track(sim.changePeer(region.id, 'addLearner', missing.storeId)));
+        }
+      }
+      const isWhole = change === null && [...sim.newestRegions().values()].every((r) => r.peers.length === 3 && r.peers.every((p) => p.role === 'voter'));
+      quiet = isWhole && isQuiet(sim) ? quiet + 1 : 0;
+    }
+    const stuck = sim.nodes.map((n) => `store ${n.storeId}: ${[...(n.store?.peers.values() ?? [])].map((p: Peer) => `${describeRegion(p.region)} applied ${p.applied}/${p.storage.lastIndex()}${p.mergeState !== null ? ` merging into ${p.mergeState.target.id}` : ''}${p.hasHeldEntries ? ' HELD' : ''}${p.isLeaderReady ? ` leader ${JSON.stringify([...(p.raw.status().progress ?? [])].map(([id, pr]) => [id, pr.state, pr.match, pr.next]))}` : ''}`).join('; ')}`).join('\n');
+    assert.deepEqual(sim.fatals, [], `${what}: a store stopped itself`);
+    assert.ok(quiet >= 20, `${what}: the cluster did not converge\n${stuck}`);
+    const regions = checkTiling(sim, what);
+    cov.regionsAtEnd = regions.length;
+    await checkReplicas(sim, what);
+    for (const [key, ops] of history) {
+      const possible = possibleValues(ops);
+      const got = await get(sim, key);
+      assert.ok(possible.has(got), `${what}: ${key} reads ${String(got)}; the model allows ${[...possible].map(String).join(', ')}; ops ${JSON.stringify(ops.map((o) => [o.value, o.outcome, o.code]))}`);
+      for (const node of sim.nodes) assert.equal(await replicaValue(node, key), got, `${what}: ${key} on store ${node.storeId}`);
+      for (const op of ops) {
+        if (op.outcome === 'ok') cov.acked++;
+        else if (op.outcome === 'notApplied') cov.notApplied++;
+        else cov.unknown++;
+      }
+    }
+    return { coverage: cov, counters: { ...sim.counters } };
+  } finally {
+    await sim.stop();
+  }
+}
+
+describe('region merge racing splits, leader transfers, conf changes, a lossy network and crashes', () => {
+  it(`keeps every acknowledged write, tiles the key space and agrees on every region over ${SEEDS.length} seeds`, async () => {
+    const totals: Record<string, number> = {};
+    for (const seed of SEEDS) {
+      const out = await runSeed(seed);
+      for (const [k, v] of Object.entries({ ...out.coverage, ...out.counters })) totals[k] = (totals[k] ?? 0) + v;
+    }
+    const all = JSON.stringify(totals);
+    console.log(`store sim merge: ${all}`);
+    const t = (k: string): number => totals[k] ?? 0;
+    // A run that proves nothing fails (TESTING.md).
+    const mustHappen = ['acked', 'notApplied', 'splitsOk', 'transfers', 'mergesPrepared', 'mergesRefused', 'prepareMergesApplied', 'mergesApplied', 'mergeRollbacksApplied', 'mergeWaits', 'confChangesApplied', 'crashes', 'crashesBeforeApply', 'snapshotsInstalled'];
+    if (SEEDS.length >= 3) for (const k of mustHappen) assert.ok(t(k) > 0, `${k} never happened: ${all}`);
+    assert.ok(t('acked') > 150 * SEEDS.length, `too few acknowledged writes: ${all}`);
+  });
+
+  it('a seed run twice gives the same outcome, every counter equal', async () => {
+    const seed = SEEDS[0]!;
+    const first = await runSeed(seed);
+    const second = await runSeed(seed);
+    assert.deepEqual(second, first, `seed ${seed} did not replay ${replay(seed)}`);
+  });
+});
+
+// ───────────────────────────── product bugs found here ─────────────────────────────
+
+describe('known bugs found by the merge sim', () => {
+  it('a source replica that needs a snapshot at PrepareMerge: the merge completes or rolls back, and the source serves again (first seen at seed 102)', {
+    todo: 'MergeDriver.prepare refuses only when a peer is missing from the leader\'s progress, not when one is in Probe/Snapshot (needs a snapshot); after PrepareMerge the source\'s region state is \'merging\', SnapshotGenerator.generate refuses every state but \'normal\', so that replica never catches up, drive() waits forever for its match, no RollbackMerge comes (the target\'s epoch did not move), and the source refuses reads and writes (ServerIsBusy) for good',
+  }, async () => {
+    const seed = 71;
+    const what = `seed ${seed} ${replay(seed)}`;
+    const sim = await StoreSim.start(3, { rng: createRng(seed), dropRate: 0, maxDelaySteps: 1, snapshots: true, raftLogGc: { countLimit: 4, hardCountLimit: 12, checkTicks: 1 } });
+    try {
+      assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
+      await put(sim, 'a00', 'v0');
+      const out = await drive(sim, sim.split(7, [b('a10')]));
+      assert.equal(out.kind, 'split');
+      assert.ok(await advanceUntil(sim, () => isQuiet(sim), 1_000), 'the split did not settle');
+      const regions = [...sim.newestRegions().values()].sort((x, y) => Buffer.compare(x.startKey, y.startKey));
+      const [left, right] = [regions[0]!.id, regions[1]!.id];
+      await leadFrom(sim, left, 1);
+      await leadFrom(sim, right, 1);
+      // Store 3 is cut off while the source's log moves past its hard GC limit: it needs a snapshot.
+      sim.isolate(3, true);
+      for (let i = 0; i < 30; i++) await put(sim, keyName('a', 10 + (i % 10)), `cut${i}`);
+      assert.ok(await advanceUntil(sim, () => sim.nodes[0]!.store!.peers.get(right)!.storage.truncatedIndex > sim.nodes[2]!.store!.peers.get(right)!.storage.lastIndex(), 300), `${what}: the source's log was never compacted past store 3`);
+      await drive(sim, sim.merge(right, left));
+      sim.isolate(3, false);
+      const source = (): Peer | undefined => sim.leader(right)?.store?.peers.get(right);
+      const settled = await advanceUntil(sim, () => isMerged(sim, right) || (source() !== undefined && source()!.mergeState === null), 2_000);
+      assert.ok(settled, `${what}: 200 s after healing the source is still merging: store 3's replica applied ${String(sim.nodes[2]!.store!.peers.get(right)?.applied)}, the leader's progress ${JSON.stringify([...(source() ?? sim.nodes[0]!.store!.peers.get(right)!).raw.status().progress ?? []].map(([id, pr]) => [id, pr.state, pr.match]))}`);
+    } finally {
+      await sim.stop();
     }
   });
 });
