@@ -14,6 +14,10 @@
 // installed by its real installer); the sim waits for every install to finish within the step
 // that started it, and gives the generator the sim's clock, so a seed replays the same steps.
 // `checkStalePeers()` plays PD's answer to a replica that hears no leader (server.ts).
+// Merges (store/merge.ts): each store incarnation gets its own MergeDriver, wired as server.ts
+// wires it (a tick after PrepareMerge applies, and one every MERGE_TICK_STEPS steps — the 200 ms
+// interval on the sim's clock); `merge()` plays PD's merge order to the source's leader.
+// `intercept` lets a test decide, per raft message at delivery, to deliver, drop or hold it.
 
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +31,7 @@ import { messageToWire } from '../../raft-host/index.js';
 import type { ChangePeerKind } from '../../store/conf-change.js';
 import { MemoryEngine, type DeleteRangeOptions, type WriteOptions } from '../../store/engine/index.js';
 import { KvRouting, type KvLimits } from '../../store/kv-routing.js';
+import { MERGE_DRIVE_INTERVAL_MS, MergeDriver } from '../../store/merge.js';
 import { KvWrites } from '../../store/kv-writes.js';
 import { LatchSet } from '../../store/latch-set.js';
 import type { ApplyResult, Peer } from '../../store/peer.js';
@@ -88,6 +93,8 @@ const LIMITS: KvLimits = { keyBytesMax: 8192, valueBytesMax: 1 << 20, batchKeysM
 const chunkCodec = messageCodec('flotilla.raft_serverpb.SnapshotChunk');
 /** The simulated clock: one step is one tick of 100 ms (the stores' tickMs). */
 const STEP_MS = 100;
+/** Steps between two merge driver ticks: server.ts's interval on the sim's clock. */
+const MERGE_TICK_STEPS = Math.max(1, Math.round(MERGE_DRIVE_INTERVAL_MS / STEP_MS));
 /** Split limits no store reaches by itself: splits happen when a test asks for them. */
 const SPLIT_LIMITS_NEVER = { sizeBytes: Number.MAX_SAFE_INTEGER, keys: Number.MAX_SAFE_INTEGER };
 
@@ -111,6 +118,8 @@ export interface SimNode {
   writes: KvWrites | null;
   /** The store's real split driver (its PD is the sim's id allocator). */
   splitter: RegionSplitter | null;
+  /** The store's merge driver (store/merge.ts), one per incarnation. */
+  merges: MergeDriver | null;
   generation: number;
   /** Set: the next round throws between its durable log write and its apply (a crash there). */
   crashBeforeApply: boolean;
@@ -145,7 +154,24 @@ export interface SimCounters {
   gcProposed: number; gcCompactions: number; gcCompactedEntries: number; gcHardLimitHeldBack: number; restartsWithTruncatedLog: number;
   splitsApplied: number; snapshotsSent: number; snapshotsFailed: number; snapshotsToNewRegions: number; snapshotsToUninitialized: number;
   snapshotsInstalled: number; stalePeersDestroyed: number; idsAllocated: number;
+  /** Replicas that applied PrepareMerge / absorbed their source (CommitMerge) / applied RollbackMerge. */
+  prepareMergesApplied: number; mergesApplied: number; mergeRollbacksApplied: number;
+  /** CommitMerge applies that the store told to wait for its source replica (merge.ts step 3). */
+  mergeWaits: number;
+  /** Raft messages a test's `intercept` dropped or held back (one count per step held). */
+  intercepted: number;
 }
+
+/** A raft message as `intercept` sees it at delivery. */
+export interface SimRaftMessage {
+  readonly from: number;
+  readonly to: number;
+  readonly regionId: number;
+  readonly message: Message;
+}
+
+/** What `intercept` does with a message: deliver it (subject to cuts and drops), drop it, or hold it one more step. */
+export type InterceptVerdict = 'deliver' | 'drop' | 'hold';
 
 export class StoreSim {
   readonly nodes: SimNode[] = [];
@@ -160,7 +186,12 @@ export class StoreSim {
     gcProposed: 0, gcCompactions: 0, gcCompactedEntries: 0, gcHardLimitHeldBack: 0, restartsWithTruncatedLog: 0,
     splitsApplied: 0, snapshotsSent: 0, snapshotsFailed: 0, snapshotsToNewRegions: 0, snapshotsToUninitialized: 0,
     snapshotsInstalled: 0, stalePeersDestroyed: 0, idsAllocated: 0,
+    prepareMergesApplied: 0, mergesApplied: 0, mergeRollbacksApplied: 0, mergeWaits: 0, intercepted: 0,
   };
+  /** A test's say over each raft message due for delivery (null: every message goes on). */
+  intercept: ((m: SimRaftMessage) => InterceptVerdict) | null = null;
+  /** Merges running per store incarnation and source region ("store/generation/region" → PrepareMerge index), to see rollbacks. */
+  private readonly merging = new Map<string, number>();
   /** PD's id allocator (region and peer ids of splits and added peers). */
   private nextId = 1_000;
   /** Promises resolved when the sim reaches a step (PD's answer delay). */
@@ -184,7 +215,7 @@ export class StoreSim {
     for (let i = 0; i < storeCount; i++) {
       const diskRng = options.rng.fork();
       const node: SimNode = {
-        storeId: i + 1, engine: new CrashableEngine(), store: null, raw: null, txn: null, writes: null, splitter: null, generation: 0,
+        storeId: i + 1, engine: new CrashableEngine(), store: null, raw: null, txn: null, writes: null, splitter: null, merges: null, generation: 0,
         crashBeforeApply: false, crashedAtStep: -1, needsDiskCrash: false, writeTurns: null, snapshotDir: sim.newSnapshotDir(i + 1, null),
       };
       node.engine = new CrashableEngine(() => node.writeTurns ?? diskRng.nextInt(3));
@@ -272,6 +303,25 @@ export class StoreSim {
     }
     store.onSplitApplied = () => {
       if (node.generation === generation) this.counters.splitsApplied++;
+    };
+    const merges = new MergeDriver({ storeId: node.storeId, peers: store.peers, markDirty: (p) => store.loop.markDirty(p), logger: this.log });
+    node.merges = merges;
+    store.onPrepareMergeApplied = () => {
+      if (node.generation !== generation) return;
+      this.counters.prepareMergesApplied++;
+      merges.tick(); // as server.ts: drive the merge on at once
+    };
+    store.onMergeApplied = () => {
+      if (node.generation === generation) this.counters.mergesApplied++;
+    };
+    // Counting the waits of step 3 needs the store's decision, which no hook reports: wrap the
+    // private method the peers call through (a test seam the store lacks, as the generator's clock above).
+    const seam = store as unknown as { onCommitMerge: (...args: unknown[]) => { readonly kind: string } };
+    const decide = seam.onCommitMerge.bind(store);
+    seam.onCommitMerge = (...args: unknown[]) => {
+      const decision = decide(...args);
+      if (decision.kind === 'wait' && node.generation === generation) this.counters.mergeWaits++;
+      return decision;
     };
     for (const peer of store.peers.values()) if (peer.storage.truncatedIndex > RAFT_INIT_INDEX) this.counters.restartsWithTruncatedLog++;
     const writes = new KvWrites(node.engine, store.loop, new LatchSet(256), LIMITS);
@@ -431,10 +481,17 @@ export class StoreSim {
     this.timers = this.timers.filter((t) => t.at > this.step);
     for (const t of due) t.resolve();
     for (const node of this.nodes) node.store?.loop.tick(1);
+    if (this.step % MERGE_TICK_STEPS === 0) for (const node of this.nodes) node.merges?.tick();
     const arriving = this.network.filter((f) => f.deliverAt <= this.step);
     this.network = this.network.filter((f) => f.deliverAt > this.step);
     for (const f of arriving) {
       const target = this.nodes[f.to - 1]!;
+      const verdict = this.verdictOf(f);
+      if (verdict !== 'deliver') {
+        this.counters.intercepted++;
+        if (verdict === 'hold') this.network.push({ ...f, deliverAt: this.step + 1 });
+        continue;
+      }
       if (target.store === null || this.isCut(f.from, f.to) || this.options.rng.chance(this.options.dropRate)) {
         this.counters.dropped++;
         if (f.kind === 'snapshot') this.reportSnapshot(this.nodes[f.from - 1]!, f.fromGeneration, f.peer, f.toPeerId, 'failure');
@@ -453,6 +510,40 @@ export class StoreSim {
     }
     await settle();
     await this.settleSnapshots();
+    this.noteMerges();
+  }
+
+  private verdictOf(f: InFlight): InterceptVerdict {
+    if (this.intercept === null || f.kind !== 'raft') return 'deliver';
+    const msgs = decodeRaftBatch(f.bytes).msgs;
+    let verdict: InterceptVerdict = 'deliver';
+    for (const m of msgs) {
+      const v = this.intercept({ from: f.from, to: f.to, regionId: m.regionId, message: m.message });
+      if (v === 'hold' || (v === 'drop' && verdict === 'deliver')) verdict = v;
+    }
+    return verdict;
+  }
+
+  /** Counts rollbacks: a merging source of the same store incarnation that serves again. */
+  private noteMerges(): void {
+    for (const node of this.nodes) {
+      for (const peer of node.store?.peers.values() ?? []) {
+        const key = `${node.storeId}/${node.generation}/${peer.regionId}`;
+        if (peer.mergeState !== null) this.merging.set(key, peer.mergeState.commit);
+        else if (this.merging.delete(key)) this.counters.mergeRollbacksApplied++;
+      }
+    }
+  }
+
+  /**
+   * PD's merge order: the source region's leader's MergeDriver proposes PrepareMerge into
+   * `targetRegionId` (it refuses what merge.ts refuses); the driver ticks take it on from there.
+   */
+  merge(sourceRegionId: number, targetRegionId: number): Promise<void> {
+    const node = this.leader(sourceRegionId);
+    const peer = node?.store?.peers.get(sourceRegionId);
+    if (node?.merges === null || node === undefined || peer === undefined) return Promise.reject(new Error(`region ${sourceRegionId} has no ready leader`));
+    return node.merges.prepare(peer, targetRegionId);
   }
 
   /**
@@ -478,6 +569,7 @@ export class StoreSim {
     node.txn = null;
     node.writes = null;
     node.splitter = null;
+    node.merges = null;
     node.generation++;
     node.crashedAtStep = this.step;
     // The crash consumes planted faults: a restarted store starts clean.
