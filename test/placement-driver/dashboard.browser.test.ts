@@ -175,18 +175,22 @@ describe('PD dashboard in a headless browser', { skip: isChromiumMissing && proc
     const c = cluster!;
     const pdHttp = `http://127.0.0.1:${c.pd.members[0]!.httpPort}`;
 
-    // A split at "m" through PD's operator, carried out by the stores; then an operator that stays
-    // in flight: a merge of the two halves (stores do not execute merges yet, issue F7).
+    // A split at "m" through PD's operator, carried out by the stores; then a merge of the two
+    // halves back into one, carried out too.
     const first = ((await c.pdApi('regions')).body as { regions: RegionJson[] }).regions;
     assert.ok(first.length >= 1);
     const split = await fetch(`${pdHttp}/pd/api/v1/operators`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ regionId: first[0]!.id, kind: 'split', keys: ['6d'] }) });
     assert.equal(split.status, 201, await split.text());
-    const regions = await waitFor('the split at "m" carried out', async () => {
+    const halves = await waitFor('the split at "m" carried out', async () => {
       const now = ((await c.pdApi('regions')).body as { regions: RegionJson[] }).regions;
       return now.length >= 2 && now.every((r) => r.leaderPeerId !== 0) ? now : undefined;
     }, { timeoutMs: CONDITION_TIMEOUT_MS, intervalMs: 200 });
-    const merge = await fetch(`${pdHttp}/pd/api/v1/operators`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ regionId: regions[0]!.id, kind: 'merge', targetRegionId: regions[1]!.id }) });
+    const merge = await fetch(`${pdHttp}/pd/api/v1/operators`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ regionId: halves[0]!.id, kind: 'merge', targetRegionId: halves[1]!.id }) });
     assert.equal(merge.status, 201, await merge.text());
+    const regions = await waitFor('the merge carried out', async () => {
+      const now = ((await c.pdApi('regions')).body as { regions: RegionJson[] }).regions;
+      return now.length === 1 && now[0]!.id === halves[1]!.id && now[0]!.leaderPeerId !== 0 ? now : undefined;
+    }, { timeoutMs: CONDITION_TIMEOUT_MS, intervalMs: 200 });
 
     // Traffic, then wait until region heartbeats brought it to the key visualizer.
     client = await Client.connect({ pdEndpoints: c.pdEndpoints });
@@ -242,9 +246,8 @@ describe('PD dashboard in a headless browser', { skip: isChromiumMissing && proc
     await until(`search to find region ${zebraRegion}`, async () => (await page.getAttribute('#search-result', 'data-region-id')) === zebraRegion);
     assert.match(await text(page, '#search-result'), new RegExp(`^key "zebra/0001" is in region ${zebraRegion}\\b`));
     assert.equal(await page.locator(`#regions tr.found[data-region-id="${zebraRegion}"]`).count(), 1, 'the found region is highlighted');
-    // Operators in flight: the merge.
-    await until('the operator count 1', async () => (await text(page, '#operator-count')) === '1');
-    assert.match(await text(page, '#operators tbody'), new RegExp(`^${regions[0]!.id}admin-merge`));
+    // Operators in flight: none (the merge finished).
+    await until('the operator count 0', async () => (await text(page, '#operator-count')) === '0');
 
     // The heatmap: uPlot's canvas with heat-coloured cells, axes drawn by uPlot.
     await until('the heatmap summary', async () => /buckets? of 10 s × [12] key ranges?/.test(await text(page, '#heatmap-summary')));
@@ -258,9 +261,10 @@ describe('PD dashboard in a headless browser', { skip: isChromiumMissing && proc
     const wanted = [
       recorded.find((e) => e.kind === 'operator' && e.outcome === 'created' && e.regionId === splitRegion && e.description === 'admin-split'),
       recorded.find((e) => e.kind === 'split' && e.regionId === splitRegion),
-      recorded.find((e) => e.kind === 'operator' && e.outcome === 'created' && e.regionId === regions[0]!.id && e.description === 'admin-merge'),
+      recorded.find((e) => e.kind === 'operator' && e.outcome === 'created' && e.regionId === halves[0]!.id && e.description === 'admin-merge'),
+      recorded.find((e) => e.kind === 'merge' && e.regionId === halves[1]!.id),
     ];
-    assert.ok(wanted.every((e) => e !== undefined), `PD recorded the split and both operators: ${JSON.stringify(recorded)}`);
+    assert.ok(wanted.every((e) => e !== undefined), `PD recorded the split, the merge and both operators: ${JSON.stringify(recorded)}`);
     const splitEvent = wanted[1]!;
     assert.deepEqual(splitEvent.kind === 'split' && splitEvent.splitKeys, ['6d'], 'split at "m"');
     await until('a marker for each of those events', async () => {

@@ -37,6 +37,9 @@ export const GC_COUNT_LIMIT = 40;
 /** Store flags for GC_COUNT_LIMIT (hard limit 4×, checked every 2 ticks). */
 export const GC_ARGS: readonly string[] = ['--raft-log-gc-count-limit', String(GC_COUNT_LIMIT), '--raft-log-gc-hard-count-limit', String(GC_COUNT_LIMIT * 4), '--raft-log-gc-check-ticks', '2'];
 
+/** Resends of one probe write after a region error (the region changed under it). */
+const WRITE_RETRIES_MAX = 20;
+
 export class RegionProbe {
   /** Every acknowledged raw put: key → value. */
   readonly acked = new Map<string, string>();
@@ -76,10 +79,17 @@ export class RegionProbe {
    * the log GC limit); each acknowledged one is remembered.
    */
   async writeKeys(leader: RegionLeader, prefix: string, count: number, valueBytes = 16): Promise<void> {
+    let current = leader;
     for (let n = 0; n < count; n++) {
       const key = `${prefix}/${String(n).padStart(5, '0')}`;
       const value = `v-${key}-`.padEnd(valueBytes, 'x');
-      const r = await leader.kv.call('RawPut', { context: leader.ctx, key: b(key), value: b(value) });
+      let r = await current.kv.call('RawPut', { context: current.ctx, key: b(key), value: b(value) });
+      // PD's schedulers may change the region meanwhile (a replica re-added, a leader moved): a
+      // region error means the put was not applied; find the leader again and resend, as a client does.
+      for (let attempt = 0; attempt < WRITE_RETRIES_MAX && r.regionError !== null && (r.regionError.epochNotMatch !== null || r.regionError.notLeader !== null); attempt++) {
+        current = await this.leader();
+        r = await current.kv.call('RawPut', { context: current.ctx, key: b(key), value: b(value) });
+      }
       assert.equal(r.regionError, null, `${key}: ${JSON.stringify(r.regionError)}`);
       assert.equal(r.otherError, null);
       this.acked.set(key, value);
