@@ -20,42 +20,13 @@ import { createRng, FlotillaError, rawKey, type RegionMeta, type Rng } from '../
 import type { ApplyResult, Peer } from '../../store/peer.js';
 import { decodeCommand } from '../../store/raft-cmd.js';
 import { encodeRawValue, liveRawValue } from '../../store/raw-value.js';
-import { rawContents, type SimNode, StoreSim } from '../support/store-sim.js';
+import { type SimNode, StoreSim } from '../support/store-sim.js';
+import { advanceUntil, checkReplicas, checkTiling, codeOf, describeRegion, drive, initializedRegions, track, type Tracked } from '../support/store-sim-checks.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
 const replay = (seed: number): string => `(replay: FLOTILLA_STORE_SIM_SEED=${seed} node --test dist/test/store/store-sim-merge.test.js)`;
 
 // ───────────────────────────── helpers ─────────────────────────────
-
-async function advanceUntil(sim: StoreSim, done: () => boolean, steps = 500): Promise<boolean> {
-  for (let i = 0; i < steps && !done(); i++) await sim.advance();
-  return done();
-}
-
-interface Tracked<T> { settled: boolean; value: T | undefined; error: unknown }
-
-function track<T>(p: Promise<T>): Tracked<T> {
-  const state: Tracked<T> = { settled: false, value: undefined, error: null };
-  p.then((v) => {
-    state.settled = true;
-    state.value = v;
-  }, (err: unknown) => {
-    state.settled = true;
-    state.error = err;
-  });
-  return state;
-}
-
-function codeOf(err: unknown): string {
-  return err instanceof FlotillaError ? err.code : err instanceof Error ? err.message : String(err);
-}
-
-async function drive<T>(sim: StoreSim, p: Promise<T>, steps = 600): Promise<T> {
-  const t = track(p);
-  assert.ok(await advanceUntil(sim, () => t.settled, steps), 'the operation never settled');
-  if (t.error !== null) throw t.error instanceof Error ? t.error : new Error(codeOf(t.error));
-  return t.value as T;
-}
 
 const RETRYABLE = ['NotLeader', 'EpochNotMatch', 'StaleCommand', 'KeyNotInRegion', 'RegionNotFound', 'ServerIsBusy'];
 
@@ -91,41 +62,6 @@ async function get(sim: StoreSim, key: string): Promise<string | null> {
     }
   }
   return assert.fail(`get ${key} kept failing`);
-}
-
-function initializedRegions(node: SimNode): RegionMeta[] {
-  return [...node.store!.peers.values()].filter((p) => p.storage.lastIndex() > 0).map((p) => p.region).sort((x, y) => Buffer.compare(x.startKey, y.startKey));
-}
-
-function describeRegion(r: RegionMeta): string {
-  const peers = [...r.peers].sort((x, y) => x.id - y.id).map((p) => `${p.id}@${p.storeId}${p.role === 'learner' ? 'L' : ''}`).join(',');
-  return `${r.id}[${r.startKey.toString('hex')},${r.endKey.toString('hex')}) v${r.epoch.version}c${r.epoch.confVer} {${peers}}`;
-}
-
-/** Every store's initialized regions tile the key space, and all stores agree on range, epoch and peers. */
-function checkTiling(sim: StoreSim, what: string): RegionMeta[] {
-  let first: string[] | null = null;
-  for (const node of sim.nodes) {
-    const regions = initializedRegions(node);
-    assert.ok(regions.length > 0, `${what}: store ${node.storeId} holds no region`);
-    assert.equal(regions[0]!.startKey.length, 0, `${what}: store ${node.storeId}: the first region starts at ${regions[0]!.startKey.toString('hex')}`);
-    for (let i = 1; i < regions.length; i++) {
-      assert.ok(regions[i - 1]!.endKey.equals(regions[i]!.startKey), `${what}: store ${node.storeId}: gap or overlap between ${describeRegion(regions[i - 1]!)} and ${describeRegion(regions[i]!)}`);
-    }
-    assert.equal(regions[regions.length - 1]!.endKey.length, 0, `${what}: store ${node.storeId}: the last region ends before +∞`);
-    const described = regions.map(describeRegion);
-    if (first === null) first = described;
-    else assert.deepEqual(described, first, `${what}: stores ${sim.nodes[0]!.storeId} and ${node.storeId} disagree about the regions`);
-  }
-  return initializedRegions(sim.nodes[0]!);
-}
-
-/** Every replica of every region holds the same raw data in the region's range. */
-async function checkReplicas(sim: StoreSim, what: string): Promise<void> {
-  for (const region of initializedRegions(sim.nodes[0]!)) {
-    const contents = await Promise.all(region.peers.map((p) => rawContents(sim.nodes[p.storeId - 1]!.engine, region)));
-    for (let i = 1; i < contents.length; i++) assert.deepEqual(contents[i], contents[0], `${what}: replicas of region ${describeRegion(region)} differ (stores ${region.peers[0]!.storeId} and ${region.peers[i]!.storeId})`);
-  }
 }
 
 /** Every replica applied its leader's last index, every region has a ready leader, nothing is merging or held. */
