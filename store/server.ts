@@ -375,7 +375,8 @@ export class StoreServer {
       );
       return;
     }
-    this.log.info({ order: (order as { kind: string }).kind, regionId: (order as { regionId: number }).regionId }, 'unknown PD order; ignored');
+    const unhandled: never = order;
+    return unhandled;
   }
 
   /** A split applied here: the leader tells PD every resulting region at once (heartbeats follow). */

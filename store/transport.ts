@@ -6,12 +6,12 @@
 // metadata; a receiver of another cluster refuses the stream.
 
 import type { Logger } from 'pino';
-import { type ChannelCache, FlotillaError, grpc, u64FromWire, u64ToWire } from '../common/index.js';
+import { type ChannelCache, grpc, u64FromWire, u64ToWire } from '../common/index.js';
 import { serviceDefinition } from '../proto/index.js';
 import type { Message } from '../raft/index.js';
 import type { Peer } from './peer.js';
 import type { RaftSender } from './poll-loop.js';
-import { type DecodedRaftBatch, decodeRaftBatch, encodeRaftBatch, RAFT_BATCH_MESSAGES_MAX, type StoreRaftMessage } from './raft-codec.js';
+import { type DecodedRaftBatch, decodeRaftBatch, encodeRaftBatch, type StoreRaftMessage } from './raft-codec.js';
 
 /** A broken stream is re-dialled no more often than this. */
 export const STORE_REDIAL_INTERVAL_MS = 500;
@@ -131,7 +131,8 @@ export class StoreTransport implements RaftSender {
       }
       let bytes: Buffer;
       try {
-        bytes = this.encode(q.msgs);
+        // The codec refuses a batch past its limits (RAFT_BATCH_MESSAGES_MAX, RAFT_BATCH_BYTES_MAX).
+        bytes = encodeRaftBatch({ msgs: q.msgs, fromStoreId: this.options.storeId });
       } catch (err) {
         // Past a batch limit (a flood of messages, a message too large): dropped; raft resends.
         this.log.warn({ storeId, err }, 'raft batch not sent');
@@ -213,12 +214,6 @@ export class StoreTransport implements RaftSender {
         this.log.debug({ storeId, err }, 'cannot resolve store address');
       },
     );
-  }
-
-  /** One stream write's bytes: a batch past RAFT_BATCH_MESSAGES_MAX is refused by the codec. */
-  private encode(msgs: readonly StoreRaftMessage[]): Buffer {
-    if (msgs.length > RAFT_BATCH_MESSAGES_MAX) throw new FlotillaError('LimitExceeded', `${msgs.length} raft messages for one store in one round (limit ${RAFT_BATCH_MESSAGES_MAX})`);
-    return encodeRaftBatch({ msgs, fromStoreId: this.options.storeId });
   }
 
   private dropStream(storeId: number): void {
