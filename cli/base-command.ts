@@ -59,8 +59,8 @@ export abstract class FlotillaCommand extends BareCommand {
   protected async admin(flags: { pd: string; timeout: number }): Promise<PdAdmin> {
     const endpoints = this.endpoints(flags);
     const { PdAdmin } = await import('./pd-admin.js');
-    this.adminConnection ??= await PdAdmin.connect(endpoints, flags.timeout * 1000).catch((err: unknown) => {
-      throw pdConnectError(err, endpoints);
+    this.adminConnection ??= await PdAdmin.connect(endpoints, flags.timeout * 1000).catch(async (err: unknown) => {
+      throw await pdConnectError(err, endpoints);
     });
     return this.adminConnection;
   }
@@ -70,8 +70,8 @@ export abstract class FlotillaCommand extends BareCommand {
     const endpoints = this.endpoints(flags);
     // Loaded on first use: the client (gRPC, protobufs) is most of a command's start-up time.
     const { Client } = await import('../client/index.js');
-    this.clientConnection ??= await Client.connect({ pdEndpoints: endpoints, requestTimeoutMs: flags.timeout * 1000 }).catch((err: unknown) => {
-      throw pdConnectError(err, endpoints);
+    this.clientConnection ??= await Client.connect({ pdEndpoints: endpoints, requestTimeoutMs: flags.timeout * 1000 }).catch(async (err: unknown) => {
+      throw await pdConnectError(err, endpoints);
     });
     return this.clientConnection;
   }
@@ -90,12 +90,34 @@ export abstract class FlotillaCommand extends BareCommand {
   }
 }
 
-/** Connecting failed: "nothing listens there" gets one plain line; other errors keep theirs. */
-function pdConnectError(err: unknown, endpoints: readonly string[]): Error {
-  if (err instanceof Error && /ECONNREFUSED|No connection established/.test(err.message)) {
+/**
+ * Connecting failed: "nothing listens there" gets one plain line; other errors keep theirs.
+ * gRPC does not always say "refused": when the deadline passes while its channel waits to
+ * reconnect, the error is a deadline ("Waiting for LB pick"). Then a plain TCP dial to every
+ * endpoint decides: if each one refuses, nothing listens there.
+ */
+async function pdConnectError(err: unknown, endpoints: readonly string[]): Promise<Error> {
+  const refusedByGrpc = err instanceof Error && /ECONNREFUSED|No connection established/.test(err.message);
+  if (refusedByGrpc || (await everyDialRefused(endpoints))) {
     return new CliError(`cannot reach PD at ${endpoints.join(', ')} (connection refused): is the cluster running? \`npm start\` starts one; --pd names another`, 1, 'Unavailable');
   }
   return err instanceof Error ? err : new Error(String(err));
+}
+
+/** True when a TCP connection to every endpoint is refused (a timeout or another error is not "refused"). */
+async function everyDialRefused(endpoints: readonly string[]): Promise<boolean> {
+  const { connect } = await import('node:net');
+  const refused = (endpoint: string): Promise<boolean> => new Promise((resolve) => {
+    const m = /^(?:https?:\/\/)?([^\s/:]+):(\d{1,5})\/?$/.exec(endpoint);
+    if (m === null) return resolve(false);
+    const socket = connect({ host: m[1], port: Number(m[2]), timeout: 1_000 });
+    const done = (answer: boolean): void => { socket.destroy(); resolve(answer); };
+    socket.once('connect', () => done(false));
+    socket.once('timeout', () => done(false));
+    socket.once('error', (e: NodeJS.ErrnoException) => done(e.code === 'ECONNREFUSED'));
+  });
+  const answers = await Promise.all(endpoints.map(refused));
+  return answers.every((a) => a);
 }
 
 /** `--json` for commands that print data. */

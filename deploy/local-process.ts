@@ -5,7 +5,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,37 +14,47 @@ import { FlotillaError } from '../common/pure.js';
 const DIST_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const PD_BIN = join(DIST_ROOT, 'placement-driver', 'bin', 'flotilla-pd.js');
 
-/** Ports this process has handed out: the OS may offer a just-closed port again at once. */
-const portsHandedOut = new Set<number>();
-/** Fresh ports asked of the OS before giving up on finding one not handed out already. */
-const FREE_PORT_ATTEMPTS_MAX = 100;
+/**
+ * Test and playground ports come from below the kernel's ephemeral range. A port from that range
+ * (what `listen(0)` gives) can be taken, once its process is killed, as the local port of any
+ * outgoing connection on the machine — a store restarted on its own port then failed with
+ * EADDRINUSE. Each process walks its own stretch from a random start, skipping ports in use.
+ */
+const PORT_FLOOR = 10_000;
+/** Ports tried before giving up on finding a free one. */
+const FREE_PORT_ATTEMPTS_MAX = 1_000;
+let nextPort: number | null = null;
+let portCeiling = 32_768;
 
-function osFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+async function ephemeralFloor(): Promise<number> {
+  const text = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '');
+  const low = Number(text.trim().split(/\s+/)[0]);
+  return Number.isSafeInteger(low) && low > PORT_FLOOR + 1_000 ? low : 32_768;
+}
+
+export function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
 }
 
 /**
- * A TCP port on 127.0.0.1 that was free a moment ago (the OS's choice) and not handed out before
- * by this process: two members of one test cluster once got the same port (the OS re-offered a
- * port freed a moment earlier), so one never started and the cluster had no quorum to spare.
+ * A TCP port on 127.0.0.1 that was free a moment ago, below the ephemeral range, and not handed
+ * out before by this process (two members of one test cluster once got the same port).
  */
 export async function freePort(): Promise<number> {
-  for (let i = 0; i < FREE_PORT_ATTEMPTS_MAX; i++) {
-    const port = await osFreePort();
-    if (!portsHandedOut.has(port)) {
-      portsHandedOut.add(port);
-      return port;
-    }
+  if (nextPort === null) {
+    portCeiling = await ephemeralFloor();
+    nextPort = PORT_FLOOR + Math.floor(Math.random() * (portCeiling - PORT_FLOOR));
   }
-  throw new FlotillaError('Unavailable', `no free port in ${FREE_PORT_ATTEMPTS_MAX} tries that this process has not handed out already`);
+  for (let i = 0; i < FREE_PORT_ATTEMPTS_MAX; i++) {
+    const port = nextPort;
+    nextPort = nextPort + 1 >= portCeiling ? PORT_FLOOR : nextPort + 1;
+    if (await portFree(port)) return port;
+  }
+  throw new FlotillaError('Unavailable', `no free port on 127.0.0.1 in ${FREE_PORT_ATTEMPTS_MAX} tries between ${PORT_FLOOR} and ${portCeiling}`);
 }
 
 /** Polls `check` every `intervalMs` until it returns a value other than undefined, or the deadline passes. */
@@ -279,7 +289,10 @@ export async function startStoreProcess(o: StoreLaunchOptions): Promise<LocalPro
     await waitFor(
       `${o.name} to answer ${statusUrl} with a store id`,
       async () => {
-        if (!proc.isRunning) throw new ProcessExitedError(`${o.name} exited with code ${String(await proc.waitExit())} before it was ready (log: ${logPath})`);
+        if (!proc.isRunning) {
+          const code = String(await proc.waitExit());
+          throw new ProcessExitedError(`${o.name} exited with code ${code} before it was ready: ${await lastFatalLine(logPath)} (log: ${logPath})`);
+        }
         const res = await fetch(statusUrl, { signal: AbortSignal.timeout(2_000) });
         if (res.status !== 200) return undefined;
         return storeIdOfStatus(await res.json());
@@ -291,6 +304,23 @@ export async function startStoreProcess(o: StoreLaunchOptions): Promise<LocalPro
     throw err instanceof FlotillaError ? err : new FlotillaError('Unavailable', err instanceof Error ? err.message : String(err), { cause: err });
   }
   return proc;
+}
+
+/** The message of the last fatal record in a pino log (what a server that failed to start said), or a placeholder. */
+export async function lastFatalLine(logPath: string): Promise<string> {
+  const text = await readFile(logPath, 'utf8').catch(() => '');
+  const lines = text.slice(-256 * 1024).split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i]!;
+    if (!line.includes('"level":60')) continue;
+    try {
+      const record = JSON.parse(line) as { msg?: unknown };
+      if (typeof record.msg === 'string') return record.msg;
+    } catch {
+      return line.slice(0, 500);
+    }
+  }
+  return 'no fatal line in its log';
 }
 
 /** A launched process exited while we waited for it: waiting longer cannot help. */

@@ -5,12 +5,11 @@
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LocalClusterInfo } from '../../deploy/index.js';
-import { waitFor } from '../../deploy/index.js';
+import { portFree, waitFor } from '../../deploy/index.js';
 
 const DIST = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const FLOTILLA_BIN = join(DIST, 'cli', 'bin', 'flotilla.js');
@@ -35,14 +34,6 @@ export function runCli(args: readonly string[], options: { stdin?: string; env?:
     });
     if (options.stdin !== undefined) child.stdin?.end(options.stdin);
     else child.stdin?.end();
-  });
-}
-
-async function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
 }
 
