@@ -45,22 +45,26 @@ export interface ApplyState {
   readonly truncatedTerm: number;
   /**
    * Keys in the region's raw and latest CFs as of appliedIndex (kept at apply, peer.ts); null
-   * when read from a version-1 record, which did not keep it (the loader counts them).
+   * when unknown — a split or merge changed the range and the recount had not ended, or a
+   * version-1 record, which did not keep it — then the loader counts them.
    */
   readonly approximateKeys: number | null;
 }
+
+/** The count field's value for "unknown" (no region holds 2^64-1 keys). */
+const KEY_COUNT_UNKNOWN = 0xffff_ffff_ffff_ffffn;
 
 const APPLY_STATE_VERSION = 2;
 const APPLY_STATE_V1_BYTES = 1 + 24 + 4;
 const APPLY_STATE_BYTES = 1 + 32 + 4;
 
-export function encodeApplyState(s: ApplyState & { readonly approximateKeys: number }): Buffer {
+export function encodeApplyState(s: ApplyState): Buffer {
   const b = Buffer.allocUnsafe(APPLY_STATE_BYTES);
   b[0] = APPLY_STATE_VERSION;
   b.writeBigUInt64BE(BigInt(s.appliedIndex), 1);
   b.writeBigUInt64BE(BigInt(s.truncatedIndex), 9);
   b.writeBigUInt64BE(BigInt(s.truncatedTerm), 17);
-  b.writeBigUInt64BE(BigInt(s.approximateKeys), 25);
+  b.writeBigUInt64BE(s.approximateKeys === null ? KEY_COUNT_UNKNOWN : BigInt(s.approximateKeys), 25);
   b.writeUInt32BE(crc32(b, 0, 33), 33);
   return b;
 }
@@ -74,7 +78,7 @@ export function decodeApplyState(b: Buffer, regionId: number): ApplyState {
     appliedIndex: Number(b.readBigUInt64BE(1)),
     truncatedIndex: Number(b.readBigUInt64BE(9)),
     truncatedTerm: Number(b.readBigUInt64BE(17)),
-    approximateKeys: isV1 ? null : Number(b.readBigUInt64BE(25)),
+    approximateKeys: isV1 || b.readBigUInt64BE(25) === KEY_COUNT_UNKNOWN ? null : Number(b.readBigUInt64BE(25)),
   };
 }
 

@@ -18,6 +18,11 @@
 // of a new key adds one, a delete of a present key takes one away, and the count goes into the
 // apply state in the same batch. Every replica applies the same operations to the same state, so
 // every replica keeps the same count, and a crash keeps it in step with the applied index.
+// A split or merge changes the range: the count of each piece is then unknown (the proposer's key
+// walk is older than the apply). Each replica recounts the piece over a view pinned right after
+// the batch that changed the range (raft-store.ts), while applies go on moving the working count;
+// when the walk ends, the count is the walk plus what was applied since the pin. Until then the
+// apply state says "unknown" (a restart counts at load) and the working count is an estimate.
 
 import type { Logger } from 'pino';
 import {
@@ -33,7 +38,7 @@ import { type PeerStorage } from './peer-storage.js';
 import { hasTtl } from './raw-value.js';
 import { type DecodedCommand, decodeCommand, encodeCompactLogCommand } from './raft-cmd.js';
 import { mergedRegion, mergeRefusal } from './merge.js';
-import { type BatchSplitCommand, decideBatchSplit } from './split.js';
+import { type BatchSplitCommand, decideBatchSplit, opOutsideRegion, type RegionDataBounds, regionDataBounds } from './split.js';
 import { decideRaftLogGc, type FollowerProgress, type LaggingFollowerPolicy, type RaftLogGcOptions } from './raft-log-gc.js';
 import { encodeWriteBatch, WRITE_BATCH_OVERHEAD_MAX, writeOpsBytes } from './write-batch-cmd.js';
 
@@ -72,6 +77,8 @@ export interface PeerInit {
   readonly applied: number;
   /** Keys in the region's raw and latest CFs as of `applied` (see the file comment). */
   readonly approximateKeys: number;
+  /** approximateKeys is an estimate (a split's new region): a recount is to start (beginKeyRecount). */
+  readonly isKeyCountUnknown?: boolean;
   readonly raft: PeerRaftOptions;
   readonly raftLogGc: RaftLogGcOptions;
   /** 'compactPast' once the store can send region snapshots; default 'holdBack' (raft-log-gc.ts). */
@@ -120,7 +127,7 @@ export interface CommitMergeApply {
 }
 
 export type CommitMergeDecision =
-  | { readonly kind: 'ok'; readonly sourceKeys: number; readonly after: () => void }
+  | { readonly kind: 'ok'; readonly sourceKeys: number; readonly isSourceKeyCountExact: boolean; readonly after: () => void }
   | { readonly kind: 'wait' }
   | { readonly kind: 'error'; readonly error: FlotillaError };
 
@@ -176,8 +183,18 @@ export class Peer {
   readonly log: Logger;
   region: RegionMeta;
   applied: number;
-  /** Keys in the region's raw and latest CFs as of `applied` (see the file comment). */
-  approximateKeys: number;
+  /**
+   * Keys in the region's raw and latest CFs as of `applied` (see the file comment): exact unless
+   * a recount is pending, then an estimate that applies move like the exact one (it may dip below 0).
+   */
+  private keyCount: number;
+  /** dataBounds()'s cache and the region it was built for. */
+  private cachedDataBounds: RegionDataBounds | null = null;
+  private dataBoundsOf: RegionMeta | null = null;
+  /** A split or merge changed the range and the recount has not ended: the count is an estimate. */
+  private isKeyCountUnknown = false;
+  /** The recount in flight (beginKeyRecount): its number and the working count when its view was pinned. */
+  private keyRecount = { gen: 0, base: 0 };
   private role: StateRole = 'Follower';
   private leaderReady = false;
   /** An entry of this term is being applied; leadership is ready once its batch is written. */
@@ -230,7 +247,8 @@ export class Peer {
     this.peerId = me.id;
     this.log = init.logger.child({ regionId: this.regionId, peerId: this.peerId });
     this.applied = init.applied;
-    this.approximateKeys = init.approximateKeys;
+    this.keyCount = init.approximateKeys;
+    this.isKeyCountUnknown = init.isKeyCountUnknown ?? false;
     this.mergeState = init.merge ?? null;
     const raw = (): RawNode => this.raw;
     this.ttlSweepTarget = { regionId: this.regionId, get isQuiet() { return raw().isQuiet; }, mayHoldTtlKeys: true, ttlPutsApplied: 0 };
@@ -323,6 +341,9 @@ export class Peer {
     const bytes = writeOpsBytes(ops);
     const refusal = this.proposalRefusal(bytes + WRITE_BATCH_OVERHEAD_MAX);
     if (refusal !== null) return Promise.reject(refusal);
+    // The command was routed under the region as it was then; a split or merge applied since
+    // may have moved its keys elsewhere (apply checks again: the region may change in the queue).
+    if (opOutsideRegion(ops, this.dataBounds()) !== null) return Promise.reject(this.epochNotMatch());
     const epoch = this.region.epoch;
     return new Promise<ApplyResult>((resolve, reject) => this.enqueue({ kind: 'write', ops, bytes, epoch, resolve, reject }));
   }
@@ -650,13 +671,67 @@ export class Peer {
     this.countedOps = [];
     this.countedKeys = [];
     this.isApplyStatePending = false;
-    this.approximateKeys = Math.max(0, this.approximateKeys + delta);
+    this.keyCount += delta;
     ops.push({
       kind: 'put', cf: 'local', key: applyStateKey(this.regionId),
       value: encodeApplyState({
-        appliedIndex: this.applied, truncatedIndex: this.storage.truncatedIndex, truncatedTerm: this.storage.truncatedTerm, approximateKeys: this.approximateKeys,
+        appliedIndex: this.applied, truncatedIndex: this.storage.truncatedIndex, truncatedTerm: this.storage.truncatedTerm,
+        approximateKeys: this.isKeyCountUnknown ? null : this.approximateKeys,
       }),
     });
+  }
+
+  /** The region's data-key range per CF, rebuilt when the region changes. */
+  private dataBounds(): RegionDataBounds {
+    if (this.dataBoundsOf !== this.region) {
+      this.cachedDataBounds = regionDataBounds(this.region);
+      this.dataBoundsOf = this.region;
+    }
+    return this.cachedDataBounds!;
+  }
+
+  /** The key count reported to PD and on /status (file comment); an estimate while isKeyCountPending. */
+  get approximateKeys(): number {
+    return Math.max(0, this.keyCount);
+  }
+
+  /** The range changed (split, merge) and the recount has not ended. */
+  get isKeyCountPending(): boolean {
+    return this.isKeyCountUnknown;
+  }
+
+  /** The count is unknown from here on (an earlier recount's result no longer applies). */
+  private forgetKeyCount(estimate: number): void {
+    this.keyCount = estimate;
+    this.keyRecount = { gen: this.keyRecount.gen + 1, base: 0 };
+    this.isKeyCountUnknown = this.init.countKeys;
+  }
+
+  /**
+   * A recount starts over a view pinned now (by the caller, synchronously, after the batch that
+   * changed the range was written and before the next one): returns its number for endKeyRecount.
+   */
+  beginKeyRecount(): number {
+    this.keyRecount = { gen: this.keyRecount.gen + 1, base: this.keyCount };
+    this.isKeyCountUnknown = true;
+    return this.keyRecount.gen;
+  }
+
+  /** Recount `gen` still matters: no newer range change superseded it and the peer lives. */
+  isKeyRecountCurrent(gen: number): boolean {
+    return gen === this.keyRecount.gen && this.isKeyCountUnknown && !this.destroyed;
+  }
+
+  /**
+   * The recount `gen` found `walked` keys in the pinned view: the count is that plus what applies
+   * moved since the pin. Returns false (and changes nothing) when a newer change superseded it.
+   * The exact count is written with the next apply state; until then a restart counts at load.
+   */
+  endKeyRecount(gen: number, walked: number): boolean {
+    if (!this.isKeyRecountCurrent(gen)) return false;
+    this.keyCount = walked + (this.keyCount - this.keyRecount.base);
+    this.isKeyCountUnknown = false;
+    return true;
   }
 
   private applyEntry(e: Entry, ops: WriteOp[]): ApplyResult | typeof APPLY_WAIT {
@@ -676,6 +751,9 @@ export class Peer {
         // keys may lie outside the region now, so it must not apply anywhere.
         return { kind: 'error', error: this.epochNotMatch() };
       }
+      // Stamped with the epoch at the round it was proposed in, but decided earlier: its keys must
+      // still be this region's, or they belong to a region whose log orders its writes.
+      if (opOutsideRegion(cmd.ops, this.dataBounds()) !== null) return { kind: 'error', error: this.epochNotMatch() };
       for (const op of cmd.ops) {
         ops.push(op);
         if (this.init.countKeys && (op.cf === 'raw' || op.cf === 'latest')) this.countedOps.push(op);
@@ -790,7 +868,8 @@ export class Peer {
     if (decision.kind === 'wait') return APPLY_WAIT;
     if (decision.kind === 'error') return decision;
     this.region = merged;
-    this.approximateKeys += decision.sourceKeys;
+    if (decision.isSourceKeyCountExact && !this.isKeyCountUnknown) this.keyCount += decision.sourceKeys;
+    else this.forgetKeyCount(this.keyCount + decision.sourceKeys);
     ops.push({ kind: 'put', cf: 'local', key: regionStateKey(this.regionId), value: encodeRegionState({ state: 'normal', region: merged }) });
     this.afterApplyWritten.push(decision.after);
     this.log.info({ source: cmd.source.id, index, version: merged.epoch.version }, 'applied CommitMerge');
@@ -822,7 +901,7 @@ export class Peer {
     const d = decideBatchSplit(this.region, this.approximateKeys, cmd);
     if (d.kind === 'error') return d;
     this.region = d.derived;
-    this.approximateKeys = d.derivedKeys;
+    this.forgetKeyCount(d.derivedKeys);
     ops.push({ kind: 'put', cf: 'local', key: regionStateKey(this.regionId), value: encodeRegionState({ state: 'normal', region: d.derived }) });
     const split: AppliedSplit = { derived: d.derived, created: d.created, createdKeys: d.createdKeys, wasLeader: this.role === 'Leader' };
     const after = this.init.onSplit?.(this, split, ops);
@@ -839,7 +918,9 @@ export class Peer {
     invariant(index >= this.applied, () => `region ${this.regionId}: snapshot at ${index} below applied ${this.applied}`);
     this.region = region;
     this.applied = index;
-    this.approximateKeys = approximateKeys;
+    this.keyCount = approximateKeys;
+    this.keyRecount = { gen: this.keyRecount.gen + 1, base: 0 };
+    this.isKeyCountUnknown = false;
     this.ttlSweepTarget.mayHoldTtlKeys = true;
     this.ttlSweepTarget.ttlPutsApplied++;
     this.countedOps = [];

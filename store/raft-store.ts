@@ -25,6 +25,7 @@ import {
 import { mkdir } from 'node:fs/promises';
 import { destroyRegionData, isStaleForTombstone, placeholderRegion } from './peer-lifecycle.js';
 import { regionKeyPages } from './split.js';
+import { KeyRecounter } from './key-recount.js';
 
 /** Vote requests kept per region a pending split will create, and regions kept at most. */
 const PENDING_SPLIT_VOTES_PER_REGION = 4;
@@ -104,6 +105,10 @@ export class RaftStore {
   onSplitApplied: (peer: Peer, regions: readonly RegionMeta[]) => void = () => {};
   /** Splits applied on this store since start. */
   splitsApplied = 0;
+  /** A peer's key count became exact after a split or merge (the owner tells PD if it leads). */
+  onKeyCountSettled: (peer: Peer) => void = () => {};
+  /** Recounts of regions whose range a split or merge changed (key-recount.ts). */
+  readonly keyRecounter: KeyRecounter;
   /** When each store was last heard from (any raft message or keepalive), ms; quiet followers' liveness check. */
   private readonly lastHeardMs = new Map<number, number>();
   private readonly openedAtMs = Date.now();
@@ -131,6 +136,7 @@ export class RaftStore {
       }),
     });
     this.snapshots = options.snapshotDir === undefined ? null : this.createSnapshots(options.snapshotDir);
+    this.keyRecounter = new KeyRecounter(options.engine, options.logger.child({ component: 'key-recount' }), (peer) => this.onKeyCountSettled(peer));
     this.sender = options.simulated?.sender ?? (this.snapshots === null ? this.transport : new SnapshotDivertingSender(this.transport, this.snapshots.sender));
     this.loop = new PollLoop({
       engine: options.engine,
@@ -380,7 +386,10 @@ export class RaftStore {
     this.log.info({ regionId: region.id, applied: apply.appliedIndex, truncatedIndex: apply.truncatedIndex, lastIndex: last, term: hardState.term }, 'loaded region');
   }
 
-  private addPeer(region: RegionMeta, hardState: HardState, apply: ApplyState & { readonly approximateKeys: number }, entries: readonly Entry[], confState: ConfState = confStateOf(region), merge?: MergeState): Peer {
+  private addPeer(
+    region: RegionMeta, hardState: HardState, apply: ApplyState & { readonly approximateKeys: number }, entries: readonly Entry[],
+    confState: ConfState = confStateOf(region), merge?: MergeState, isKeyCountUnknown = false,
+  ): Peer {
     const ref: { peer?: Peer } = {};
     const storage = new PeerStorage(region.id, this.options.engine, this.budget, {
       hardState, confState, truncatedIndex: apply.truncatedIndex, truncatedTerm: apply.truncatedTerm, entries,
@@ -401,6 +410,7 @@ export class RaftStore {
       storage,
       applied: apply.appliedIndex,
       approximateKeys: apply.approximateKeys,
+      isKeyCountUnknown,
       raft: this.options.raft,
       raftLogGc: this.options.raftLogGc,
       laggingFollowerPolicy: this.snapshots === null ? 'holdBack' : 'compactPast',
@@ -487,8 +497,10 @@ export class RaftStore {
     return {
       kind: 'ok',
       sourceKeys: source.approximateKeys,
+      isSourceKeyCountExact: !source.isKeyCountPending,
       after: () => {
         this.retireMergedSource(source, retired, target.regionId);
+        if (target.isKeyCountPending) this.keyRecounter.start(target);
         this.onMergeApplied(target);
       },
     };
@@ -525,6 +537,7 @@ export class RaftStore {
    */
   private onSplit(parent: Peer, split: AppliedSplit, ops: WriteOp[]): () => void {
     const births: { region: RegionMeta; hardState: HardState; apply: ApplyState & { readonly approximateKeys: number }; replaces: Peer | undefined }[] = [];
+    const countKeys = this.options.countKeys ?? false;
     split.created.forEach((region, i) => {
       if (this.tombstones.has(region.id)) return;
       const existing = this.loop.peers.get(region.id);
@@ -534,16 +547,19 @@ export class RaftStore {
       const hardState: HardState = saved !== undefined && saved.term > RAFT_INIT_TERM
         ? { term: saved.term, vote: saved.vote, commit: RAFT_INIT_INDEX }
         : { term: RAFT_INIT_TERM, vote: 0, commit: RAFT_INIT_INDEX };
+      // The proposer's walk is the estimate; the saved count is unknown until this replica's recount ends.
       const apply = { appliedIndex: RAFT_INIT_INDEX, truncatedIndex: RAFT_INIT_INDEX, truncatedTerm: RAFT_INIT_TERM, approximateKeys: split.createdKeys[i] ?? 0 };
       ops.push(
         { kind: 'put', cf: 'local', key: regionStateKey(region.id), value: encodeRegionState({ state: 'normal', region }) },
-        { kind: 'put', cf: 'local', key: applyStateKey(region.id), value: encodeApplyState(apply) },
+        { kind: 'put', cf: 'local', key: applyStateKey(region.id), value: encodeApplyState(countKeys ? { ...apply, approximateKeys: null } : apply) },
         { kind: 'put', cf: 'local', key: raftHardStateKey(region.id), value: encodeHardState(hardState) },
       );
       births.push({ region, hardState, apply, replaces: existing });
     });
     return () => {
       this.splitsApplied++;
+      // Pinned before any peer of the split applies more: the parent's range as of this batch.
+      if (countKeys && this.loop.peers.get(parent.regionId) === parent) this.keyRecounter.start(parent);
       for (const b of births) {
         if (b.replaces !== undefined) {
           if (this.loop.peers.get(b.region.id) !== b.replaces) continue; // gone meanwhile: the state written is harmless, a restart loads it
@@ -552,7 +568,8 @@ export class RaftStore {
         } else if (this.loop.peers.has(b.region.id)) {
           continue;
         }
-        const peer = this.addPeer(b.region, b.hardState, b.apply, []);
+        const peer = this.addPeer(b.region, b.hardState, b.apply, [], undefined, undefined, countKeys);
+        if (countKeys) this.keyRecounter.start(peer);
         // The old leader's store campaigns for the new regions at once: they would otherwise wait
         // an election timeout with no leader. Stores that had not split yet keep the vote
         // requests (maybeCreatePeer) and answer them once their split creates the peer. A plain
@@ -733,6 +750,7 @@ export class RaftStore {
     if (this.snapshotSweep !== null) clearInterval(this.snapshotSweep);
     if (this.livenessTimer !== null) clearInterval(this.livenessTimer);
     await this.loop.stop();
+    await this.keyRecounter.close();
     this.snapshots?.sender.close();
     this.snapshots?.generator.close();
     this.transport.close();

@@ -188,6 +188,7 @@ export class StoreServer {
       raftStore.onUnknownRegion = () => server.discoverSoon();
       raftStore.onLeaderReady = (peer) => server.regionHeartbeat(peer);
       raftStore.onMergeApplied = (peer) => server.regionHeartbeat(peer);
+      raftStore.onKeyCountSettled = (peer) => server.regionHeartbeat(peer);
       raftStore.onPrepareMergeApplied = (peer) => {
         server.regionHeartbeat(peer);
         server.merges.tick();
@@ -475,6 +476,7 @@ export class StoreServer {
       term: p.term,
       appliedIndex: p.applied,
       approximateKeys: p.approximateKeys,
+      isKeyCountPending: p.isKeyCountPending,
       truncatedIndex: p.storage.truncatedIndex,
       firstIndex: p.storage.firstIndex(),
       lastIndex: p.storage.lastIndex(),
@@ -482,6 +484,7 @@ export class StoreServer {
     return {
       storeId: this.storeId, clusterId: String(this.clusterId), address: this.address, statusAddress: this.statusAddress,
       version: STORE_VERSION, startedAtMs: this.startedAtMs, regions, pendingDestroys: this.raftStore.pendingDestroys,
+      keyRecountsPending: this.raftStore.keyRecounter.pending,
     };
   }
 

@@ -13,7 +13,7 @@
 //
 // Data does not move: the keys stay where they are, only the regions' ranges change.
 
-import { cfRangeOf, compareKeys, decodeKey, FlotillaError, type RegionMeta } from '../common/index.js';
+import { cfRangeOf, compareKeys, DATA_CFS, type DataCf, decodeKey, FlotillaError, type KeyRange, type RegionMeta, type WriteOp } from '../common/index.js';
 import type { Engine, Snapshot } from './engine/index.js';
 
 /** New regions one BatchSplit may create (PD's AskBatchSplit limit is the same). */
@@ -113,6 +113,28 @@ export function userKeyBounds(region: RegionMeta): { readonly start: Buffer; rea
   };
 }
 
+/** The data-key range of a region in every data CF (one entry per CF). */
+export type RegionDataBounds = ReadonlyMap<DataCf, KeyRange>;
+
+export function regionDataBounds(region: RegionMeta): RegionDataBounds {
+  const { start, end } = userKeyBounds(region);
+  return new Map(DATA_CFS.map((cf) => [cf, cfRangeOf(cf, start, end)]));
+}
+
+/**
+ * The first operation whose key lies outside the region (a key of another region, or not a data
+ * key at all), or null. A write command decided under one region shape must not apply under
+ * another: a split that applies while the command waits for latches or reads leaves its keys to
+ * a new region, whose own log must order every write to them.
+ */
+export function opOutsideRegion(ops: readonly WriteOp[], bounds: RegionDataBounds): WriteOp | null {
+  for (const op of ops) {
+    const range = op.cf === 'local' ? undefined : bounds.get(op.cf);
+    if (range === undefined || Buffer.compare(op.key, range.start) < 0 || Buffer.compare(op.key, range.end) >= 0) return op;
+  }
+  return null;
+}
+
 /** Walks a region's keys in order, one page at a time. */
 export type KeyPages = AsyncIterable<readonly Buffer[]>;
 
@@ -206,31 +228,36 @@ class CfCursor {
  * `pageSize` keys.
  */
 export async function* regionKeyPages(engine: Engine, region: RegionMeta, pageSize = SPLIT_SCAN_PAGE): AsyncGenerator<readonly Buffer[]> {
-  const { start, end } = userKeyBounds(region);
   const snap = await engine.snapshot();
   try {
-    const cursors = (['raw', 'latest'] as const).map((cf) => {
-      const r = cfRangeOf(cf, start, end);
-      return new CfCursor(snap, r.start, r.end, pageSize);
-    });
-    let out: Buffer[] = [];
-    for (;;) {
-      const [a, b] = [await cursors[0]!.peek(), await cursors[1]!.peek()];
-      if (a === null && b === null) break;
-      if (b === null || (a !== null && compareKeys(a, b) <= 0)) {
-        out.push(a!);
-        cursors[0]!.take();
-      } else {
-        out.push(b);
-        cursors[1]!.take();
-      }
-      if (out.length >= pageSize) {
-        yield out;
-        out = [];
-      }
-    }
-    if (out.length > 0) yield out;
+    yield* regionKeyPagesIn(snap, region, pageSize);
   } finally {
     await snap.release();
   }
+}
+
+/** regionKeyPages over a snapshot the caller holds (and releases). */
+export async function* regionKeyPagesIn(snap: Snapshot, region: RegionMeta, pageSize = SPLIT_SCAN_PAGE): AsyncGenerator<readonly Buffer[]> {
+  const { start, end } = userKeyBounds(region);
+  const cursors = (['raw', 'latest'] as const).map((cf) => {
+    const r = cfRangeOf(cf, start, end);
+    return new CfCursor(snap, r.start, r.end, pageSize);
+  });
+  let out: Buffer[] = [];
+  for (;;) {
+    const [a, b] = [await cursors[0]!.peek(), await cursors[1]!.peek()];
+    if (a === null && b === null) break;
+    if (b === null || (a !== null && compareKeys(a, b) <= 0)) {
+      out.push(a!);
+      cursors[0]!.take();
+    } else {
+      out.push(b);
+      cursors[1]!.take();
+    }
+    if (out.length >= pageSize) {
+      yield out;
+      out = [];
+    }
+  }
+  if (out.length > 0) yield out;
 }

@@ -140,6 +140,14 @@ export class MemoryEngine implements Engine {
     return snapshot;
   }
 
+  pinSnapshot(): Snapshot {
+    if (this.closed) throw closedError();
+    this.state.isShared = true;
+    const snapshot = new MemorySnapshot(this, this.state);
+    this.snapshots.add(snapshot);
+    return snapshot;
+  }
+
   readView(): Snapshot {
     return new MemoryReadView(this);
   }

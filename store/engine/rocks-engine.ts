@@ -330,7 +330,7 @@ export class RocksEngine implements Engine {
 
   async snapshot(options: SnapshotOptions = {}): Promise<Snapshot> {
     this.check();
-    if (options.isReverseEnabled !== true) return this.register(this.openIterator('forward'), null);
+    if (options.isReverseEnabled !== true) return this.pinSnapshot();
     // Two iterators must pin one point in time: no write may land between their creation.
     this.isGateClosed = true;
     try {
@@ -343,6 +343,11 @@ export class RocksEngine implements Engine {
       this.heldWrites = [];
       for (const resume of held) resume();
     }
+  }
+
+  pinSnapshot(): Snapshot {
+    this.check();
+    return this.register(this.openIterator('forward'), null);
   }
 
   readView(): Snapshot {

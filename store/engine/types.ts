@@ -39,6 +39,12 @@ export interface Engine extends TxnEngine {
   /** A true point-in-time view: pins engine state (on RocksDB an iterator) until released. */
   snapshot(options?: SnapshotOptions): Promise<Snapshot>;
   /**
+   * A forward-only point-in-time view of the state as of this very call: no write can land
+   * between the call and the view (the key-count recount after a split pins the state its apply
+   * batch left, before the next batch). Throws EngineError once the engine is closed.
+   */
+  pinSnapshot(): Snapshot;
+  /**
    * The LIVE state behind txn's Snapshot interface, for reads that need no snapshot (see
    * TxnEngine.readView for exactly when): get → a point get, multiGet → one batched get, scan → a
    * fresh iterator per call (consistent within that call, reverse allowed); release is a no-op and

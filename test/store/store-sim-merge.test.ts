@@ -16,12 +16,12 @@
 // seeds: FLOTILLA_STORE_SIM_MERGE_SEEDS=n (default 12).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRng, FlotillaError, rawKey, type RegionMeta, type Rng } from '../../common/index.js';
+import { armFailpoint, createRng, disarmFailpoint, FlotillaError, rawKey, type RegionMeta, type Rng } from '../../common/index.js';
 import type { ApplyResult, Peer } from '../../store/peer.js';
 import { decodeCommand } from '../../store/raft-cmd.js';
 import { encodeRawValue, liveRawValue } from '../../store/raw-value.js';
 import { type SimNode, StoreSim } from '../support/store-sim.js';
-import { advanceUntil, checkReplicas, checkTiling, codeOf, describeRegion, drive, initializedRegions, track, type Tracked } from '../support/store-sim-checks.js';
+import { advanceUntil, checkKeyCounts, checkReplicas, checkTiling, codeOf, describeRegion, drive, initializedRegions, track, type Tracked } from '../support/store-sim-checks.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
 const replay = (seed: number): string => `(replay: FLOTILLA_STORE_SIM_SEED=${seed} node --test dist/test/store/store-sim-merge.test.js)`;
@@ -101,6 +101,7 @@ async function checkSettled(sim: StoreSim, what: string, expected: ReadonlyMap<s
   assert.deepEqual(sim.fatals, [], `${what}: a store stopped itself`);
   const regions = checkTiling(sim, what);
   await checkReplicas(sim, what);
+  await checkKeyCounts(sim, what);
   for (const [key, value] of expected) {
     assert.equal(await get(sim, key), value, `${what}: ${key} through its leader`);
     for (const node of sim.nodes) assert.equal(await replicaValue(node, key), value, `${what}: ${key} on store ${node.storeId}`);
@@ -295,6 +296,36 @@ describe('region merge in the store sim: focused scenarios', () => {
       });
     }
   }
+
+  it('(f) a split and a merge back while every key recount is held: the merged region recounts its union, every replica exact', async () => {
+    const sim = await StoreSim.start(3, { rng: createRng(13), dropRate: 0, maxDelaySteps: 1, snapshots: false });
+    const expected = new Map<string, string>();
+    armFailpoint('store::key-recount-walk', 'pause');
+    try {
+      assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
+      for (let i = 0; i < 20; i++) {
+        await put(sim, keyName('a', i), `v${i}`);
+        expected.set(keyName('a', i), `v${i}`);
+      }
+      const out = await drive(sim, sim.split(7, [b('a10')]));
+      assert.equal(out.kind, 'split');
+      const [left, right] = [...sim.newestRegions().values()].sort((x, y) => Buffer.compare(x.startKey, y.startKey)).map((r) => r.id);
+      for (let i = 0; i < 6; i++) {
+        await put(sim, keyName('c', i), `w${i}`);
+        expected.set(keyName('c', i), `w${i}`);
+      }
+      await drive(sim, sim.merge(right!, left!));
+      assert.ok(await advanceUntil(sim, () => isMerged(sim, right!), 1_000), 'the source was never retired');
+      assert.ok(sim.nodes.every((n) => n.store!.peers.get(left!)!.isKeyCountPending), 'the merged region\'s count is unknown while the recounts are held');
+      await put(sim, keyName('a', 3), 'after');
+      expected.set(keyName('a', 3), 'after');
+      disarmFailpoint('store::key-recount-walk');
+      await checkSettled(sim, 'held recounts', expected);
+    } finally {
+      disarmFailpoint('store::key-recount-walk');
+      await sim.stop();
+    }
+  });
 
   it('(d) a merging source refuses reads and writes on its leader with ServerIsBusy', async () => {
     const t = await twoRegions(51);
@@ -615,6 +646,7 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
     const regions = checkTiling(sim, what);
     cov.regionsAtEnd = regions.length;
     await checkReplicas(sim, what);
+    await checkKeyCounts(sim, what);
     for (const [key, ops] of history) {
       const possible = possibleValues(ops);
       const got = await get(sim, key);

@@ -1,9 +1,10 @@
 // Driving the deterministic store simulator (store-sim.ts) from a test and judging its stores:
 // advance until a condition holds, run an operation while the simulation advances, and check that
-// every store's regions tile the key space, agree, and hold the same data on every replica.
+// every store's regions tile the key space, agree, and hold the same data on every replica, and
+// that every replica's key count is exact.
 import assert from 'node:assert/strict';
 import { FlotillaError, type RegionMeta } from '../../common/index.js';
-import { rawContents, type SimNode, type StoreSim } from './store-sim.js';
+import { countedKeys, rawContents, type SimNode, type StoreSim } from './store-sim.js';
 
 /** Advances the simulation until `done()` holds (at most `steps` steps); returns whether it did. */
 export async function advanceUntil(sim: StoreSim, done: () => boolean, steps = 500): Promise<boolean> {
@@ -71,4 +72,24 @@ export async function checkReplicas(sim: StoreSim, what: string): Promise<void> 
     const contents = await Promise.all(region.peers.map((p) => rawContents(sim.nodes[p.storeId - 1]!.engine, region)));
     for (let i = 1; i < contents.length; i++) assert.deepEqual(contents[i], contents[0], `${what}: replicas of region ${describeRegion(region)} differ (stores ${region.peers[0]!.storeId} and ${region.peers[i]!.storeId})`);
   }
+}
+
+/**
+ * Once every key recount has ended (key-recount.ts), every replica's key count is exact: the
+ * records it holds in the raw and latest CFs of its region.
+ */
+export async function checkKeyCounts(sim: StoreSim, what: string): Promise<number> {
+  const recountsDone = await advanceUntil(sim, () => sim.nodes.every((n) => (n.store?.keyRecounter.pending ?? 0) === 0), 2_000);
+  assert.ok(recountsDone, `${what}: key recounts still pending`);
+  let counted = 0;
+  for (const region of initializedRegions(sim.nodes[0]!)) {
+    for (const p of region.peers) {
+      const node = sim.nodes[p.storeId - 1]!;
+      const peer = node.store!.peers.get(region.id)!;
+      assert.equal(peer.isKeyCountPending, false, `${what}: region ${describeRegion(region)} on store ${node.storeId}: recount still pending`);
+      assert.equal(peer.approximateKeys, await countedKeys(node.engine, region), `${what}: region ${describeRegion(region)} key count on store ${node.storeId}`);
+      counted++;
+    }
+  }
+  return counted;
 }

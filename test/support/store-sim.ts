@@ -29,7 +29,7 @@ import { messageCodec, type kvrpcpb, type raft_serverpb } from '../../proto/inde
 import type { Message } from '../../raft/index.js';
 import { messageToWire } from '../../raft-host/index.js';
 import type { ChangePeerKind } from '../../store/conf-change.js';
-import { MemoryEngine, type DeleteRangeOptions, type WriteOptions } from '../../store/engine/index.js';
+import { MemoryEngine, type DeleteRangeOptions, type Snapshot, type WriteOptions } from '../../store/engine/index.js';
 import { KvRouting, type KvLimits } from '../../store/kv-routing.js';
 import { MERGE_DRIVE_INTERVAL_MS, MergeDriver } from '../../store/merge.js';
 import { KvWrites } from '../../store/kv-writes.js';
@@ -67,6 +67,25 @@ export class CrashableEngine extends MemoryEngine {
     }
     this.history.push({ ops, sync: options.sync });
     await super.write(ops, options);
+  }
+
+  /**
+   * A pinned view whose scans take event-loop turns, as disk reads do: a walk over it (the key
+   * recount after a split) then overlaps later rounds' applies, as it does on a real store.
+   */
+  override pinSnapshot(): Snapshot {
+    const inner = super.pinSnapshot();
+    const turns = this.latencyTurns;
+    const wait = async (): Promise<void> => {
+      // Many turns: a walk then spans rounds (a round of the sim takes a few turns).
+      for (let n = turns() * 20 + 10; n > 0; n--) await new Promise<void>((resolve) => setImmediate(resolve));
+    };
+    return {
+      get: async (key) => (await wait(), inner.get(key)),
+      multiGet: async (keys) => (await wait(), inner.multiGet(keys)),
+      scan: async (start, end, options) => (await wait(), inner.scan(start, end, options)),
+      release: () => inner.release(),
+    };
   }
 
   override async deleteRange(start: Buffer, end: Buffer, options: DeleteRangeOptions): Promise<{ readonly hasMore: boolean }> {
