@@ -58,6 +58,16 @@ export interface Config {
    * skip_bcast_commit). A pending membership change is still broadcast at once.
    */
   readonly skipBcastCommit: boolean;
+  /**
+   * A leader's periodic heartbeat is not sent to a follower in Replicate that got an append this
+   * heartbeat interval: the append already reset its election timer. The lease then rests on
+   * append acks — each vouches for the tick at which the leader appended the entry it
+   * acknowledges (any message carrying that entry left no earlier). A follower's commit index may
+   * lag until the next append, or the next interval's heartbeat once appends stop. Under load,
+   * thousands of groups send no heartbeats (this host's cost is CPU per message). Heartbeats that
+   * confirm ReadIndex requests, wake a group or answer MsgBeat always go.
+   */
+  readonly skipHeartbeatsWhileAppending: boolean;
   /** Randomness for election timeouts (inject a seeded Rng; never Math.random). */
   readonly rng: Rng;
   readonly logger: RaftLogger;
@@ -85,6 +95,7 @@ export function makeConfig(input: ConfigInput): Config {
     readOnlyOption: 'safe',
     disableProposalForwarding: false,
     skipBcastCommit: false,
+    skipHeartbeatsWhileAppending: false,
     logger: NOOP_LOGGER,
     verify: false,
     ...input,

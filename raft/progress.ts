@@ -88,8 +88,14 @@ export class Progress {
   lastSnapshotSentIndex = 0;
   /** The follower refused a snapshot below this index (e.g. it predates its joining): ask for newer. */
   snapshotMinIndex = 0;
-  /** Leader lease clock value echoed by the follower's latest heartbeat response. */
+  /**
+   * Leader lease clock value the follower's acks vouch for: the tick its latest heartbeat
+   * response echoes, or (skipHeartbeatsWhileAppending) the tick at which the leader appended the
+   * newest entry the follower acknowledged — any message carrying that entry left no earlier.
+   */
   leaseAckTick = -1;
+  /** Tick of the last append sent to this follower (-1: none this term). */
+  lastAppendTick = -1;
 
   constructor(next: number, maxInflightMsgs: number, maxInflightBytes: number, isLearner: boolean) {
     this.match = 0;

@@ -96,6 +96,8 @@ export class Raft {
   private readonly cfg: Config;
   private readonly rng: Rng;
   private readonly log: RaftLogger;
+  /** Leader, skipHeartbeatsWhileAppending: the tick of each append batch of this term, by first index (ascending). */
+  private appendTicks: { readonly firstIndex: number; readonly tick: number }[] = [];
   /** ReadIndex requests that arrived before this leader committed an entry of its term. */
   private pendingReadIndexMessages: Message[] = [];
 
@@ -156,6 +158,7 @@ export class Raft {
     }
     if (ents.length === 0 && !sendIfEmpty) return false;
     this.send({ type: 'MsgApp', to, index: prevIndex, logTerm: prevTerm, entries: ents, commit: this.raftLog.committed });
+    pr.lastAppendTick = this.tickCount;
     let bytes = 0;
     for (const e of ents) bytes += entrySizeBytes(e);
     pr.sentEntries(ents.length, bytes);
@@ -206,6 +209,51 @@ export class Raft {
     for (const id of this.trk.progress.keys()) if (id !== this.id) this.sendHeartbeat(id, ctx);
   }
 
+  /** The heartbeat tick's broadcast: skips followers an append reached this interval (cfg.skipHeartbeatsWhileAppending). */
+  private tickHeartbeatBroadcast(): void {
+    const ctx = this.readOnly.lastPendingContext() ?? EMPTY_BYTES;
+    const isSkipping = this.cfg.skipHeartbeatsWhileAppending && ctx.length === 0;
+    const since = this.tickCount - this.cfg.heartbeatTick; // the previous broadcast's tick
+    for (const [id, pr] of this.trk.progress) {
+      if (id === this.id) continue;
+      // The follower's commit index may lag by what the last append did not carry: the next
+      // append brings it, or, once appends stop, the next interval's heartbeat.
+      if (isSkipping && pr.state === 'Replicate' && pr.lastAppendTick >= since) continue;
+      this.sendHeartbeat(id, ctx);
+    }
+  }
+
+  /** The tick at which this leader appended entry `index` in its term; undefined if older or unknown. */
+  private appendTickOf(index: number): number | undefined {
+    const marks = this.appendTicks;
+    let lo = 0;
+    let hi = marks.length - 1;
+    let found: number | undefined;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (marks[mid]!.firstIndex <= index) {
+        found = marks[mid]!.tick;
+        lo = mid + 1;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    return found;
+  }
+
+  /** Notes the tick of an append batch starting at `firstIndex`; forgets marks too old to extend a lease. */
+  private noteAppendTick(firstIndex: number): void {
+    if (!this.cfg.skipHeartbeatsWhileAppending) return;
+    const marks = this.appendTicks;
+    const last = marks[marks.length - 1];
+    if (last !== undefined && last.tick === this.tickCount) return; // same tick: the earlier mark covers it
+    marks.push({ firstIndex, tick: this.tickCount });
+    const oldest = this.tickCount - this.cfg.electionTick;
+    let drop = 0;
+    while (drop < marks.length - 1 && marks[drop + 1]!.tick < oldest) drop++;
+    if (drop > 0) marks.splice(0, drop);
+  }
+
   /** Sends the heartbeat round that confirms the pending batch of ReadIndex requests. */
   flushReadIndexHeartbeat(): void {
     if (!this.readIndexHeartbeatPending) return;
@@ -238,6 +286,7 @@ export class Raft {
       pr.inflights.reset();
       pr.recentActive = false;
       pr.leaseAckTick = -1;
+      pr.lastAppendTick = -1;
       if (id === this.id) pr.match = this.raftLog.stableLastIndex();
     }
     this.pendingConfIndex = 0;
@@ -246,6 +295,7 @@ export class Raft {
     this.pendingReadIndexMessages = [];
     this.readIndexHeartbeatPending = false;
     this.leaseFloorTick = -1;
+    this.appendTicks = [];
   }
 
   private resetRandomizedElectionTimeout(): void {
@@ -331,7 +381,7 @@ export class Raft {
     if (this.role !== 'Leader') return;
     if (this.heartbeatElapsed >= this.cfg.heartbeatTick) {
       this.heartbeatElapsed = 0;
-      this.bcastHeartbeat();
+      this.tickHeartbeatBroadcast();
     }
   }
 
@@ -575,6 +625,10 @@ export class Raft {
       // The follower did not install our snapshot (it predates the follower's joining, so the
       // follower is not in its conf state): the next one must be newer.
       pr.snapshotMinIndex = Math.max(pr.snapshotMinIndex, pr.lastSnapshotSentIndex + 1);
+    }
+    if (this.cfg.skipHeartbeatsWhileAppending) {
+      const tick = this.appendTickOf(m.index);
+      if (tick !== undefined && tick > pr.leaseAckTick) pr.leaseAckTick = tick;
     }
     const wasPaused = pr.isPaused();
     if (!(pr.maybeUpdate(m.index) || (pr.match === m.index && pr.state === 'Probe'))) return;
@@ -852,6 +906,7 @@ export class Raft {
     const out: Entry[] = [];
     for (const e of es) out.push({ type: e.type, term: this.term, index: ++li, data: e.data });
     this.raftLog.append(out);
+    if (out.length > 0) this.noteAppendTick(out[0]!.index);
     return out;
   }
 

@@ -256,3 +256,69 @@ describe('skipBcastCommit', () => {
     for (const id of [2, 3]) assert.equal(c.raw(id).raft.raftLog.committed, last, `node ${id} learns the conf change's commit without a heartbeat`);
   });
 });
+
+describe('skipHeartbeatsWhileAppending', () => {
+  /** A settled 3-node group; returns the cluster. */
+  function group(skip: boolean): Cluster {
+    // Lease reads need no mode here: the lease clock runs the same way (leaseValid); lease-based
+    // mode would only make a fresh node refuse to campaign.
+    const c = new Cluster([1, 2, 3], { skipHeartbeatsWhileAppending: skip, skipBcastCommit: true });
+    c.elect(1);
+    c.stabilize();
+    return c;
+  }
+
+  /** One write and one tick of every node per step, for `steps` steps; the messages they caused. */
+  function busy(c: Cluster, steps: number): Message[] {
+    const before = c.sent.length;
+    for (let i = 0; i < steps; i++) {
+      assert.equal(c.raw(1).propose(text(`w${i}`)).kind, 'ok');
+      c.stabilize();
+      c.tickAll();
+      c.stabilize();
+      assert.equal(c.raw(1).isLeaseValid(), true, `step ${i}: the lease holds`);
+    }
+    return c.sent.slice(before);
+  }
+
+  it('off: a busy leader still sends a heartbeat round every interval; on: none while appends flow, and the lease holds on append acks', () => {
+    const heartbeats = (ms: Message[]) => ms.filter((m) => m.type === 'MsgHeartbeat' || m.type === 'MsgHeartbeatResp').length;
+    const plain = busy(group(false), 20);
+    const skipping = busy(group(true), 20);
+    assert.ok(heartbeats(plain) >= 20, `off: ${heartbeats(plain)} heartbeat messages in 20 ticks`);
+    assert.equal(heartbeats(skipping), 0, 'on: no heartbeat while every follower gets appends');
+    assert.equal(skipping.filter((m) => m.type === 'MsgApp').length, plain.filter((m) => m.type === 'MsgApp').length, 'the same appends');
+  });
+
+  it('on: once the writes stop, heartbeats resume within an interval and carry the last commit to the followers', () => {
+    const c = group(true);
+    busy(c, 5);
+    const last = c.raw(1).raft.raftLog.lastIndex();
+    assert.equal(c.raw(1).raft.raftLog.committed, last);
+    assert.ok(c.raw(2).raft.raftLog.committed < last, 'a follower lags by the last commit');
+    const before = c.sent.length;
+    for (let i = 0; i < 4; i++) {
+      c.tickAll();
+      c.stabilize();
+    }
+    assert.ok(c.sent.slice(before).some((m) => m.type === 'MsgHeartbeat'), 'a heartbeat went out');
+    for (const id of [2, 3]) assert.equal(c.raw(id).raft.raftLog.committed, last, `node ${id} learned the commit`);
+    assert.equal(c.raw(1).isLeaseValid(), true, 'the lease holds on heartbeats again');
+  });
+
+  it('on: a follower that stops acking loses the lease its acks gave (no heartbeat stands in for appends it never answered)', () => {
+    const c = group(true);
+    busy(c, 3);
+    c.isolate(2);
+    c.isolate(3);
+    let lost = -1;
+    for (let i = 0; i < 20 && lost < 0; i++) {
+      c.raw(1).propose(text(`x${i}`));
+      c.stabilize();
+      c.tick(1);
+      c.stabilize();
+      if (!c.raw(1).isLeaseValid()) lost = i;
+    }
+    assert.ok(lost >= 0 && lost < 10, `the lease ran out within an election timeout of the last acks (lost at step ${lost})`);
+  });
+});

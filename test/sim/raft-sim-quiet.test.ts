@@ -51,7 +51,9 @@ describe('raft simulation, quiet mode', () => {
   });
 
   it('a quiet seed gives the same trace twice (determinism)', () => {
-    for (const seed of [FIRST_SEED + 4, FIRST_SEED + 9]) {
+    // Two seeds whose traces show groups going quiet (+9 stopped doing so when the seeds began
+    // drawing skipHeartbeatsWhileAppending: fewer messages, fewer of the host's quiesce attempts).
+    for (const seed of [FIRST_SEED + 4, FIRST_SEED + 10]) {
       const a = runSeed(seed, { trace: true, quiet: 'always' });
       const b = runSeed(seed, { trace: true, quiet: 'always' });
       assert.ok(a.ok && b.ok, `seed ${seed} must pass to compare traces (${replay(seed)})`);

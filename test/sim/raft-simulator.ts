@@ -352,6 +352,8 @@ interface FaultParams {
   readonly checkQuorum: boolean;
   /** raft's skipBcastCommit (what the store runs): followers learn commits with the next append or heartbeat. */
   readonly skipBcastCommit: boolean;
+  /** raft's skipHeartbeatsWhileAppending (what the store runs): leases rest on append acks under load. */
+  readonly skipHeartbeatsWhileAppending: boolean;
   readonly leaseReads: boolean;
   readonly snapshotInterval: number;
   readonly maxSizePerMsg: number;
@@ -446,6 +448,8 @@ export class Simulation {
   private readonly pendingReads = new Map<string, PendingRead>();
   /** "leader|term|follower" → latest send tick of a heartbeat of that term the follower accepted. */
   private readonly heartbeatSentAt = new Map<string, number>();
+  /** Like heartbeatSentAt, for any message of the leader a follower accepted (heartbeats and appends): the lease's evidence. */
+  private readonly leaderContactSentAt = new Map<string, number>();
   private nextReadId = 0;
   private readonly voteOf = new Map<string, NodeId>();
   private readonly committedTerm: number[] = [];
@@ -532,6 +536,7 @@ export class Simulation {
       partitionAfterConfCommitRate: churn ? r.nextFloat() : 0,
       // Its own generator: the other parameters of every seed stay as they were.
       skipBcastCommit: createRng(opts.seed * 13 + 0xbca5).chance(0.5),
+      skipHeartbeatsWhileAppending: createRng(opts.seed * 17 + 0x4b3a).chance(0.5),
     };
     if (churn) this.cov.churnSeeds++;
     // Quiet mode draws from its own generator: seeds without it replay exactly as before.
@@ -613,6 +618,7 @@ export class Simulation {
       preVote: this.p.preVote,
       checkQuorum: this.p.checkQuorum,
       skipBcastCommit: this.p.skipBcastCommit,
+      skipHeartbeatsWhileAppending: this.p.skipHeartbeatsWhileAppending,
       readOnlyOption: this.p.leaseReads ? 'lease-based' : 'safe',
       maxSizePerMsg: this.p.maxSizePerMsg,
       maxInflightMsgs: this.p.maxInflightMsgs,
@@ -730,6 +736,12 @@ export class Simulation {
       // A heartbeat of term T accepted in term T: the receiver vouches for the sender's leadership at sentAt.
       const key = `${m.from}|${m.term}|${m.to}`;
       if ((this.heartbeatSentAt.get(key) ?? -1) < sentAt) this.heartbeatSentAt.set(key, sentAt);
+    }
+    if ((m.type === 'MsgHeartbeat' || m.type === 'MsgApp') && raw.term === m.term && raw.raft.lead === m.from) {
+      // Any message of its leader in term T resets a follower's election timer: it will not vote
+      // for another candidate for an election timeout from here (the lease's premise).
+      const key = `${m.from}|${m.term}|${m.to}`;
+      if ((this.leaderContactSentAt.get(key) ?? -1) < sentAt) this.leaderContactSentAt.set(key, sentAt);
     }
     this.checkCommitDurable(to);
     if (!this.p.leaseReads && raw.role === 'Leader') this.checkNewReadStates(to);
@@ -1100,8 +1112,8 @@ export class Simulation {
 
   /**
    * A read answered at once from a lease: in real (simulated) time, a quorum of every half of the
-   * leader's configuration accepted, in its term, a heartbeat it sent less than an election
-   * timeout ago — the lease's premise, judged from deliveries rather than from the leader's own
+   * leader's configuration accepted, in its term, a heartbeat or append it sent less than an
+   * election timeout ago — the lease's premise, judged from deliveries rather than from the leader's own
    * tick stamps (which stop while a group sleeps; found by planting a lease floor off by one).
    */
   private checkLeaseRead(n: SimNode, key: string): void {
@@ -1113,10 +1125,10 @@ export class Simulation {
       if (half.size === 0) continue;
       let confirmed = 0;
       for (const id of half) {
-        if (id === n.id || (this.heartbeatSentAt.get(`${n.id}|${raw.term}|${id}`) ?? -1) > since) confirmed++;
+        if (id === n.id || (this.leaderContactSentAt.get(`${n.id}|${raw.term}|${id}`) ?? -1) > since) confirmed++;
       }
       if (confirmed * 2 <= half.size) {
-        violation(`lease read: leader ${n.id} of term ${raw.term} answered read ${key} at once at tick ${this.now} with only ${confirmed} of {${[...half].join(',')}} having accepted a heartbeat sent after tick ${since}`);
+        violation(`lease read: leader ${n.id} of term ${raw.term} answered read ${key} at once at tick ${this.now} with only ${confirmed} of {${[...half].join(',')}} having accepted a heartbeat or append sent after tick ${since}`);
       }
     }
   }

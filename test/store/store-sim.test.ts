@@ -459,7 +459,11 @@ describe('a deposed leader\'s pending ReadIndex reads (planted bug P10)', () => 
       assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
       const a = sim.leader()!;
       for (const o of sim.nodes) if (o !== a) sim.setCut(a.storeId, o.storeId, true);
-      // Every read is a ReadIndex round here; cut off, A cannot have it confirmed.
+      // Every read is a ReadIndex round here. Raft answers one from its lease while that holds
+      // (the store's raft runs lease-based), so wait until the lease has run out and A still
+      // leads; cut off, A cannot have the read confirmed.
+      assert.ok(await advanceUntil(sim, () => !peerOf(a).raw.isLeaseValid()), 'A\'s lease never ran out');
+      assert.ok(peerOf(a).isLeader, 'A stepped down before its lease ran out');
       const read = track(a.raw!.get({ context: sim.context(a), key: Buffer.from('k') }));
       for (let i = 0; i < 3; i++) await sim.advance();
       assert.equal(outcomeOf(read), 'pending', 'the read was answered without a quorum');
