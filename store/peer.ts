@@ -922,6 +922,11 @@ export class Peer {
     invariant(index >= this.applied, () => `region ${this.regionId}: snapshot at ${index} below applied ${this.applied}`);
     this.region = region;
     this.applied = index;
+    // A snapshot is only made of a region in the 'normal' state (snapshot/generator.ts): a merge
+    // this replica was preparing was rolled back before it (found by the merge sim, seed 104:
+    // the replica stayed 'merging' — refusing reads and writes — beside the others).
+    this.mergeState = null;
+    this.held = this.held.filter((e) => e.index > index);
     this.keyCount = approximateKeys;
     this.keyRecount = { gen: this.keyRecount.gen + 1, base: 0 };
     this.isKeyCountUnknown = false;

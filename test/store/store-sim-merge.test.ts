@@ -132,8 +132,12 @@ interface TwoRegions {
 }
 
 /** A quiet cluster: keys a00..a19 written, split at a10, both regions led from store 1, b00..b19 written after. */
-async function twoRegions(seed: number): Promise<TwoRegions> {
-  const sim = await StoreSim.start(3, { rng: createRng(seed), dropRate: 0, maxDelaySteps: 1, snapshots: false });
+async function twoRegions(seed: number, options: { readonly gcCountLimit?: number } = {}): Promise<TwoRegions> {
+  const limit = options.gcCountLimit;
+  const sim = await StoreSim.start(3, {
+    rng: createRng(seed), dropRate: 0, maxDelaySteps: 1, snapshots: limit !== undefined,
+    ...(limit === undefined ? {} : { raftLogGc: { countLimit: limit, hardCountLimit: limit * 3, checkTicks: 1 } }),
+  });
   const expected = new Map<string, string>();
   assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
   for (let i = 0; i < 20; i++) {
@@ -384,6 +388,34 @@ describe('region merge in the store sim: focused scenarios', () => {
         sim.intercept = null;
         await sim.stop();
       }
+    }
+  });
+
+  it('(g) a replica still \'merging\' that installs a snapshot of its region leaves the merge (the snapshot is of a normal region)', async () => {
+    // Seen in the random run with raft's skipHeartbeatsWhileAppending on (seed 104): a source
+    // replica that applied PrepareMerge, was cut off while the merge rolled back, and caught up by
+    // snapshot, kept its merge in memory — refusing reads and writes, its driver acting on a merge
+    // that no longer ran. The state is set directly here (a cut-off replica that applied
+    // PrepareMerge, as there); the snapshot install that must clear it is the real one.
+    const t = await twoRegions(73, { gcCountLimit: 4 });
+    const { sim, expected } = t;
+    try {
+      const replica = sim.nodes[2]!.store!.peers.get(t.right)!;
+      sim.isolate(3, true);
+      replica.mergeState = { minIndex: replica.applied, target: sim.nodes[0]!.store!.peers.get(t.left)!.region, commit: replica.applied, commitTerm: replica.raw.term };
+      // Enough writes that the source's log compacts past what store 3 holds: it needs a snapshot.
+      for (let i = 0; i < 20; i++) {
+        await put(sim, keyName('b', i), `s${i}`);
+        expected.set(keyName('b', i), `s${i}`);
+      }
+      const installed = sim.counters.snapshotsInstalled;
+      sim.isolate(3, false);
+      assert.ok(await advanceUntil(sim, () => sim.counters.snapshotsInstalled > installed, 1_000), 'store 3 never installed a snapshot');
+      await checkSettled(sim, 'snapshot over a merge', expected);
+      const after = sim.nodes[2]!.store!.peers.get(t.right)!;
+      assert.equal(after.mergeState, null, 'store 3\'s replica still thinks it is merging');
+    } finally {
+      await sim.stop();
     }
   });
 });
