@@ -95,6 +95,8 @@ export class RaftStore {
   pendingDestroys = 0;
   /** Regions an uninitialized peer is being created for (one at a time each). */
   private readonly creating = new Set<number>();
+  /** New regions a split applied here creates once its batch is written: their ranges are taken (checkSnapshotRange). */
+  private readonly splitBirths = new Map<number, RegionMeta>();
   /** Regions a message named that this store does not host (told to the owner for discovery). */
   onUnknownRegion: (regionId: number) => void = () => {};
   /** Log ranges read back from disk for lagging followers (the entry cache did not hold them). */
@@ -188,7 +190,7 @@ export class RaftStore {
       logger: options.logger,
       ...(metrics === undefined ? {} : { metrics }),
       check: (offer) => this.checkSnapshotOffer(offer),
-      onReceived: (message) => this.onSnapshotMessage(message),
+      onReceived: (message, received) => this.onSnapshotMessage(message, received),
     });
     const installer = new SnapshotInstaller({ engine: options.engine, dir, logger: options.logger, ...(metrics === undefined ? {} : { metrics }) });
     return { generator, sender, receiver, installer };
@@ -284,11 +286,50 @@ export class RaftStore {
     const peer = this.loop.peers.get(offer.regionId);
     if (peer === undefined) return new FlotillaError('RegionNotFound', `region ${offer.regionId} has no peer on store ${this.options.storeId}`, { details: { regionId: offer.regionId } });
     if (peer.peerId !== offer.toPeerId) return new FlotillaError('RegionNotFound', `region ${offer.regionId}: snapshot for peer ${offer.toPeerId}, this store holds peer ${peer.peerId}`, { details: { regionId: offer.regionId } });
+    return this.checkSnapshotRange(offer.region);
+  }
+
+  /**
+   * A store never holds two initialized regions whose ranges overlap (store/README.md, "No two
+   * regions overlap on a store"; TiKV's check_snapshot): a snapshot of `region` is refused while another region here
+   * holds data in its range, has a snapshot raft took and not yet installed there, or is being
+   * created there by a split whose batch is being written. Such a snapshot is older than what the
+   * store holds (taken before a split, delivered after the store got a new region of that split)
+   * or newer (this store's replica has not applied the split yet); either way its install would
+   * clear the other region's data and write its own over it. The leader retries: the stale replica
+   * catches up by log, and a held snapshot is not offered again once its region's epoch moved on
+   * (snapshot/generator.ts). A region the snapshot supersedes (isSupersededBy) does not count: it
+   * is retired when the snapshot is installed.
+   */
+  private checkSnapshotRange(region: RegionMeta): FlotillaError | null {
+    const other = this.regionOverlapping(region);
+    if (other === null) return null;
+    return new FlotillaError('EpochNotMatch', `snapshot of region ${describeRange(region)} overlaps region ${describeRange(other)} on store ${this.options.storeId}`, {
+      details: { regionId: region.id, currentRegions: [other] },
+    });
+  }
+
+  /** Another region that holds, or is about to hold, data on this store in `region`'s range (see checkSnapshotRange). */
+  private regionOverlapping(region: RegionMeta): RegionMeta | null {
+    for (const p of this.loop.peers.values()) {
+      if (p.regionId === region.id) continue;
+      const isInitialized = p.storage.lastIndex() > 0;
+      if (isInitialized && regionsOverlap(p.region, region) && !isSupersededBy(p.region, region)) return p.region;
+      const pending = pendingSnapshotRegion(p);
+      if (pending !== null && regionsOverlap(pending, region)) return pending;
+    }
+    for (const born of this.splitBirths.values()) {
+      if (born.id === region.id || regionsOverlap(born, region)) return born;
+    }
     return null;
   }
 
-  /** A received, checked snapshot: its MsgSnap goes to the region's raft node. */
-  private onSnapshotMessage(msg: raft_serverpb.RaftMessage): void {
+  /**
+   * A received, checked snapshot: its MsgSnap goes to the region's raft node — unless its range
+   * now overlaps another region here (checked at the stream's header, but a split or another
+   * install may have happened while it streamed; nothing runs between this check and the step).
+   */
+  private onSnapshotMessage(msg: raft_serverpb.RaftMessage, received: ReceivedSnapshot): void {
     let checked: StoreRaftMessage;
     try {
       checked = storeRaftMessageFromProto(msg);
@@ -297,6 +338,12 @@ export class RaftStore {
       return;
     }
     if (checked.toPeer.storeId !== this.options.storeId) return;
+    const refusal = this.checkSnapshotRange(received.region);
+    if (refusal !== null) {
+      this.snapshots?.receiver.discard(received);
+      this.log.info({ regionId: received.regionId, index: received.index, err: refusal }, 'dropped a received snapshot: its range overlaps another region here');
+      return;
+    }
     this.stepMessage(checked, { isSnapshotStream: true });
   }
 
@@ -321,8 +368,11 @@ export class RaftStore {
     const region = decodeSnapshotData(snap.data, what);
     const hardState = rd.hardState ?? peer.storage.initialState().hardState;
     const isInitialized = peer.storage.lastIndex() > 0;
+    const superseded = this.regionsSupersededBy(region);
+    // Their tombstones are durable before the install begins: a restart never loads both ranges.
+    const retired = superseded.length === 0 ? undefined : Promise.all(superseded.map((p) => this.retireSuperseded(p, region))).then(() => undefined);
     snapshots.installer.install({
-      region, index, term, payload: received, hardState, entries: rd.entries, previousRegion: isInitialized ? peer.region : null,
+      region, index, term, payload: received, hardState, entries: rd.entries, previousRegion: isInitialized ? peer.region : null, ...(retired === undefined ? {} : { after: retired }),
     }).then((installed) => {
       snapshots.receiver.forget(received);
       this.tombstones.delete(region.id);
@@ -401,7 +451,8 @@ export class RaftStore {
       }
     }, (err) => this.options.onFatal(err));
     const generator = this.snapshots?.generator;
-    if (generator !== undefined) storage.snapshotSource = (minIndex) => generator.snapshot(region.id, minIndex);
+    // The peer's current epoch: a snapshot held from before a split or conf change is not offered.
+    if (generator !== undefined) storage.snapshotSource = (minIndex) => generator.snapshot(region.id, minIndex, ref.peer?.region.epoch);
     const metrics = this.options.metrics;
     const gc = this.raftLogGc;
     const peer = new Peer(storage, {
@@ -499,31 +550,50 @@ export class RaftStore {
       sourceKeys: source.approximateKeys,
       isSourceKeyCountExact: !source.isKeyCountPending,
       after: () => {
-        this.retireMergedSource(source, retired, target.regionId);
+        void this.retireMergedSource(source, retired, target.regionId).catch(() => undefined); // a failure stopped the store
         if (target.isKeyCountPending) this.keyRecounter.start(target);
         this.onMergeApplied(target);
       },
     };
   }
 
-  private retireMergedSource(source: Peer, retired: RegionMeta, targetId: number): void {
+  /** Resolves once the source's tombstone is durable and its raft state cleared (rejects if that failed: the store stops). */
+  private retireMergedSource(source: Peer, retired: RegionMeta, targetId: number): Promise<void> {
     this.mergeWaiters.delete(source.regionId);
     this.tombstones.set(retired.id, retired);
-    if (this.loop.peers.get(source.regionId) !== source) return;
+    if (this.loop.peers.get(source.regionId) !== source) return Promise.resolve();
     this.loop.removePeer(source.regionId);
     this.snapshots?.generator.forget(source.regionId);
     source.destroy(new FlotillaError('RegionNotFound', `region ${source.regionId} merged into region ${targetId}`, { details: { regionId: source.regionId } }));
     this.log.info({ regionId: source.regionId, target: targetId }, 'merged into its neighbour; clearing its raft state');
     this.pendingDestroys++;
-    this.loop.roundEnd()
+    const cleared = this.loop.roundEnd()
       .then(() => destroyRegionData(this.options.engine, retired, { hasData: false, mergedInto: targetId }))
       .then(() => {
         this.pendingDestroys--;
-      })
-      .catch((err: unknown) => {
-        this.log.fatal({ regionId: retired.id, err }, 'clearing a merged region\'s raft state failed');
-        this.options.onFatal(err);
       });
+    cleared.catch((err: unknown) => {
+      this.log.fatal({ regionId: retired.id, err }, 'clearing a merged region\'s raft state failed');
+      this.options.onFatal(err);
+    });
+    return cleared;
+  }
+
+  /**
+   * The initialized regions here that a snapshot of `region` supersedes (isSupersededBy): their
+   * raft groups are gone — each was merged away, into `region` or into a region `region` later
+   * absorbed — and this store missed it (its replica of the target fell behind the compacted log,
+   * so the snapshot comes instead of the CommitMerge entry). Without retiring them the snapshot
+   * could never be taken here (checkSnapshotRange) and they would hold their range for ever.
+   */
+  private regionsSupersededBy(region: RegionMeta): Peer[] {
+    return [...this.loop.peers.values()].filter((p) => p.regionId !== region.id && p.storage.lastIndex() > 0 && isSupersededBy(p.region, region));
+  }
+
+  /** Retires a region a snapshot supersedes, as a merge retires its source: its keys are the snapshot's to rewrite. */
+  private retireSuperseded(peer: Peer, by: RegionMeta): Promise<void> {
+    this.log.info({ regionId: peer.regionId, region: describeRange(peer.region), by: describeRange(by) }, 'a snapshot supersedes this region (merged away while this store was behind)');
+    return this.retireMergedSource(peer, peer.region, by.id);
   }
 
   /**
@@ -531,9 +601,11 @@ export class RaftStore {
    * of this store's peer of each new region — its log starts at RAFT_INIT_INDEX, as a bootstrapped
    * region's, with the data already in place — and returns what creates those peers once the
    * batch is written. A new region is skipped when its replica here was removed already (a
-   * tombstone) or exists initialized (a snapshot filled it first: it is ahead of this split). An
-   * uninitialized peer of it (created by a message of its leader) is replaced, keeping its term
-   * and vote: a vote cast must never be forgotten.
+   * tombstone) or exists initialized, or raft took a snapshot of it (a snapshot filled it first,
+   * while this store held no data in its range — checkSnapshotRange: it is ahead of this split).
+   * An uninitialized peer of it (created by a message of its leader) is replaced, keeping its
+   * term and vote: a vote cast must never be forgotten. Until the batch is written, no snapshot of
+   * (or over) a new region is taken here.
    */
   private onSplit(parent: Peer, split: AppliedSplit, ops: WriteOp[]): () => void {
     const births: { region: RegionMeta; hardState: HardState; apply: ApplyState & { readonly approximateKeys: number }; replaces: Peer | undefined }[] = [];
@@ -541,7 +613,7 @@ export class RaftStore {
     split.created.forEach((region, i) => {
       if (this.tombstones.has(region.id)) return;
       const existing = this.loop.peers.get(region.id);
-      if (existing !== undefined && existing.storage.lastIndex() > 0) return;
+      if (existing !== undefined && (existing.storage.lastIndex() > 0 || pendingSnapshotRegion(existing) !== null)) return;
       if (this.snapshots?.installer.installing.has(region.id) === true || this.creating.has(region.id)) return;
       const saved = existing?.raw.status().hardState;
       const hardState: HardState = saved !== undefined && saved.term > RAFT_INIT_TERM
@@ -555,8 +627,10 @@ export class RaftStore {
         { kind: 'put', cf: 'local', key: raftHardStateKey(region.id), value: encodeHardState(hardState) },
       );
       births.push({ region, hardState, apply, replaces: existing });
+      this.splitBirths.set(region.id, region);
     });
     return () => {
+      for (const b of births) this.splitBirths.delete(b.region.id);
       this.splitsApplied++;
       // Pinned before any peer of the split applies more: the parent's range as of this batch.
       if (countKeys && this.loop.peers.get(parent.regionId) === parent) this.keyRecounter.start(parent);
@@ -645,8 +719,10 @@ export class RaftStore {
    * uninitialized peer for it (no data, no membership; it cannot campaign) that the leader then
    * fills with a region snapshot — how a peer added by a conf change comes to life (issue F7).
    * Not for a region whose tombstone is as new as the message's epoch, nor over a range another
-   * region here holds. The message itself is dropped (raft resends); the peer is created once its
-   * saved hard state is read (an earlier incarnation's vote is kept). Returns whether it applies.
+   * region here holds — unless the sender's region supersedes it (isSupersededBy: merged away
+   * while this store was behind; the snapshot that fills the new peer retires it). The message
+   * itself is dropped (raft resends); the peer is created once its saved hard state is read (an
+   * earlier incarnation's vote is kept). Returns whether it applies.
    */
   private maybeCreatePeer(msg: StoreRaftMessage, regionId: number): boolean {
     const type = msg.message.type;
@@ -673,8 +749,10 @@ export class RaftStore {
     }
     const tombstone = this.tombstones.get(regionId);
     if (tombstone !== undefined && isStaleForTombstone(msg, tombstone)) return true; // a stale leader: ignore
+    // A region here that the sender's shape supersedes does not hold the range: the snapshot retires it.
+    const shape: RegionMeta = { ...region, epoch: msg.epoch };
     for (const p of this.loop.peers.values()) {
-      if (p.storage.lastIndex() > 0 && regionsOverlap(p.region, region)) return true;
+      if (p.storage.lastIndex() > 0 && regionsOverlap(p.region, region) && !isSupersededBy(p.region, shape)) return true;
     }
     if (this.creating.has(regionId)) return true;
     this.creating.add(regionId);
@@ -757,6 +835,39 @@ export class RaftStore {
     const err = new FlotillaError('Unavailable', 'the store is stopping');
     for (const peer of this.loop.peers.values()) peer.destroy(err);
   }
+}
+
+/**
+ * The region of the snapshot raft took for this peer and has not installed yet (it stays pending
+ * until the install's advance), or null. Read from raft's log: whether raft takes a MsgSnap is
+ * raft's decision (a snapshot at or below its commit index is not taken), seen only there.
+ */
+function pendingSnapshotRegion(peer: Peer): RegionMeta | null {
+  const snap = peer.raw.raft.raftLog.pendingSnapshot();
+  return snap === undefined ? null : decodeSnapshotData(snap.data, `region ${peer.regionId} pending snapshot`);
+}
+
+/**
+ * Whether a snapshot of `by` makes the region shape `held` obsolete: `by` covers all of `held`'s
+ * range at a higher version. Then `held`'s raft group no longer exists. A region keeps at least
+ * part of its range while it lives (a split leaves it one piece, absorbing a neighbour only adds),
+ * so a live `held` would overlap `by`; and `by` cannot have handed `held` that range since (a
+ * split or a merge giving it away would have put `held` above `by`'s version). The reverse — a
+ * wider snapshot at a lower version (a parent's, from before its split) — is refused instead.
+ */
+function isSupersededBy(held: RegionMeta, by: RegionMeta): boolean {
+  return by.epoch.version > held.epoch.version && rangeContains(by, held);
+}
+
+function rangeContains(outer: RegionMeta, inner: RegionMeta): boolean {
+  const startsBefore = Buffer.compare(outer.startKey, inner.startKey) <= 0;
+  const endsAfter = outer.endKey.length === 0 || (inner.endKey.length > 0 && Buffer.compare(inner.endKey, outer.endKey) <= 0);
+  return startsBefore && endsAfter;
+}
+
+/** "id[start,end) vN" for log lines and errors. */
+function describeRange(r: RegionMeta): string {
+  return `${r.id}[${r.startKey.toString('hex')},${r.endKey.toString('hex')}) v${r.epoch.version}`;
 }
 
 function regionsOverlap(a: RegionMeta, b: RegionMeta): boolean {

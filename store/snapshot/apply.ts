@@ -64,6 +64,11 @@ export interface SnapshotInstall {
   readonly entries: readonly Entry[];
   /** The region's range before, if the replica held data (cleared too if it differs). */
   readonly previousRegion: RegionMeta | null;
+  /**
+   * Settles once the install may begin (the tombstones of regions the snapshot supersedes are
+   * durable, raft-store.ts); meanwhile the install counts as queued. A rejection fails the install.
+   */
+  readonly after?: Promise<void>;
 }
 
 export interface InstalledSnapshot {
@@ -110,6 +115,7 @@ export class SnapshotInstaller {
   private async installQueued(s: SnapshotInstall): Promise<InstalledSnapshot> {
     this.installing.add(s.region.id);
     try {
+      if (s.after !== undefined) await s.after;
       if (this.running >= SNAPSHOT_APPLIES_MAX) await new Promise<void>((resolve) => this.waiting.push(resolve));
       this.running++;
       try {

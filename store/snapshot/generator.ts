@@ -8,7 +8,10 @@
 // state's index — the snapshot's index — and the region state (range, peers; conf changes write it
 // in the same batch too) is the membership at that index. The pinned snapshot stays open while a
 // sender streams from it (reference-counted), and is released once unused and superseded or older
-// than SNAPSHOT_GENERATED_TTL_MS.
+// than SNAPSHOT_GENERATED_TTL_MS. A held snapshot is not offered once the region's epoch has moved
+// past it (a split, a merge, a conf change since): a receiver that holds a region the split
+// created refuses the old, wider range (raft-store.ts), and one added by the conf change is not in
+// its membership — a new one is taken instead.
 
 import type { Logger } from 'pino';
 import { applyStateKey, FlotillaError, raftLogKey, regionStateKey } from '../../common/index.js';
@@ -61,11 +64,11 @@ export class SnapshotGenerator {
   }
 
   /**
-   * raft's RaftStorage.snapshot for `regionId`: the held snapshot if it is at least `minIndex`
-   * and fresh, else 'unavailable' (and one is generated, unless one was started within
-   * SNAPSHOT_REGENERATE_INTERVAL_MS).
+   * raft's RaftStorage.snapshot for `regionId`: the held snapshot if it is at least `minIndex`,
+   * fresh, and of the region's current `epoch` (absent: any), else 'unavailable' (and one is
+   * generated, unless one was started within SNAPSHOT_REGENERATE_INTERVAL_MS).
    */
-  snapshot(regionId: number, minIndex: number): RaftSnapshot | 'unavailable' {
+  snapshot(regionId: number, minIndex: number, epoch?: RegionMeta['epoch']): RaftSnapshot | 'unavailable' {
     let r = this.regions.get(regionId);
     if (r === undefined) {
       r = { current: null, isGenerating: false, lastStartMs: -Infinity };
@@ -73,7 +76,7 @@ export class SnapshotGenerator {
     }
     const now = this.nowMs();
     const cur = r.current;
-    if (cur !== null && cur.snapshot.metadata.index >= minIndex && now - cur.createdMs < SNAPSHOT_GENERATED_TTL_MS) return cur.snapshot;
+    if (cur !== null && cur.snapshot.metadata.index >= minIndex && now - cur.createdMs < SNAPSHOT_GENERATED_TTL_MS && !isEpochBehind(cur.region.epoch, epoch)) return cur.snapshot;
     if (!r.isGenerating && !this.isClosed && now - r.lastStartMs >= SNAPSHOT_REGENERATE_INTERVAL_MS) {
       r.isGenerating = true;
       r.lastStartMs = now;
@@ -171,4 +174,9 @@ export class SnapshotGenerator {
       throw err;
     }
   }
+}
+
+/** Whether a snapshot's region epoch is older than the region's `current` one in either part. */
+function isEpochBehind(held: RegionMeta['epoch'], current: RegionMeta['epoch'] | undefined): boolean {
+  return current !== undefined && (held.version < current.version || held.confVer < current.confVer);
 }

@@ -6,8 +6,9 @@
 //
 // Refused (a gRPC status, nothing written): another cluster's stream; more than
 // SNAPSHOT_RECEIVES_MAX at once (RESOURCE_EXHAUSTED); a header that is not a MsgSnap to a peer on
-// this store or names a region the store will not take (RaftStore decides: a tombstone, a stale
-// epoch); chunks out of order; a payload that does not match its trailer.
+// this store or names a region the store will not take (RaftStore decides: no such peer, or a
+// range overlapping another region here — checked again before raft steps it); chunks out of
+// order; a payload that does not match its trailer.
 
 import type { Logger } from 'pino';
 import { failpoint, FlotillaError, grpc, u64ToSafeNumber } from '../../common/index.js';
@@ -83,13 +84,18 @@ export class SnapshotReceiver {
     this.held.delete(key(r.regionId, r.index, r.term));
   }
 
+  /** A payload the store will not hand to raft after all (RaftStore's check before the step): forgotten and deleted. */
+  discard(r: ReceivedSnapshot): void {
+    this.forget(r);
+    void rm(r.path, { force: true }).catch(() => undefined);
+  }
+
   /** Deletes payloads raft did not take within SNAPSHOT_RECEIVED_TTL_MS. */
   sweep(isInstalling: (r: ReceivedSnapshot) => boolean): void {
     const now = this.nowMs();
     for (const r of [...this.held.values()]) {
       if (now - r.receivedMs < SNAPSHOT_RECEIVED_TTL_MS || isInstalling(r)) continue;
-      this.forget(r);
-      void rm(r.path, { force: true }).catch(() => undefined);
+      this.discard(r);
     }
   }
 

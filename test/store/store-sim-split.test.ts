@@ -30,7 +30,7 @@ import { encodeRawValue, liveRawValue } from '../../store/raw-value.js';
 import { encodeWriteBatch, writeOpsBytes } from '../../store/write-batch-cmd.js';
 import type { ApplyResult, Peer } from '../../store/peer.js';
 import { encodeBatchSplitCommand } from '../../store/raft-cmd.js';
-import { rawContents, type SimNode, StoreSim } from '../support/store-sim.js';
+import { rawContents, type SimNode, type SimSnapshotStream, StoreSim } from '../support/store-sim.js';
 import { advanceUntil, checkKeyCounts, checkReplicas, checkTiling, codeOf, describeRegion, drive, initializedRegions, track, type Tracked } from '../support/store-sim-checks.js';
 
 const STEPS = 360;
@@ -808,7 +808,7 @@ describe('a store crashed at any point around a split it applied', () => {
 });
 
 // ───────────────────────────── known bugs (outside split code) ─────────────────────────────
-// Found by the random run above; all four are fixed and their tests run.
+// Found by the random run above; all five are fixed and their tests run.
 
 /** Removes store `storeId`'s peer of region 7 while the store is cut off; returns the removed peer. */
 async function removeWhileIsolated(sim: StoreSim, storeId: number): Promise<void> {
@@ -898,6 +898,118 @@ describe('known bugs found by the split sim', () => {
       }
       assert.ok(isCreated, 'the learner added back on store 3 never came to life');
     } finally {
+      await sim.stop();
+    }
+  });
+
+  // Bug E (fixed): a snapshot of region 7 taken before 7 split reached store 3 after store 3 had
+  // installed a snapshot of a region the split created — and was installed over it: store 3
+  // then held two initialized regions over one range (first seen at seed 14: "store 3 holds
+  // overlapping regions 7[…,) v2 and 1013[…) v3"), and the install had cleared the new region's
+  // range and written the old snapshot's data there. A store now refuses a snapshot whose range
+  // overlaps a region it holds data of (TiKV's check_snapshot), and a leader does not offer a
+  // snapshot taken before its region's epoch moved.
+  it('a snapshot taken before its region split is refused by a store holding a region the split created (bug E, first seen at seed 14)', async () => {
+    const sim = await loaded(89);
+    try {
+      const leader = sim.leader()!;
+      const target = sim.nodes.find((n) => n !== leader)!;
+      applyOk(await drive(sim, sim.changePeer(7, 'remove', target.storeId)));
+      assert.ok(await advanceUntil(sim, () => target.store!.peers.get(7) === undefined && target.store!.pendingDestroys === 0), 'the removed replica was not destroyed');
+      // Region 7's snapshot for the learner added back is taken at the old epoch and held in the network.
+      const held: SimSnapshotStream[] = [];
+      sim.interceptSnapshot = (s) => {
+        if (s.region.id !== 7 || s.to !== target.storeId) return 'deliver';
+        if (held.length === 0) held.push(s);
+        return 'hold';
+      };
+      applyOk(await drive(sim, sim.changePeer(7, 'addLearner', target.storeId)));
+      assert.ok(await advanceUntil(sim, () => held.length > 0, 300), 'no snapshot of region 7 was sent to the learner');
+      // Region 7 splits; the new region's own snapshot fills the learner's peer of it; a write lands there.
+      const out = await drive(sim, sim.split(7, [b('a10')]));
+      assert.ok(out.kind === 'split');
+      const created = out.regions.find((r) => r.id !== 7)!;
+      assert.ok(await advanceUntil(sim, () => (target.store!.peers.get(created.id)?.storage.lastIndex() ?? 0) > 0, 600), 'the new region never reached the learner');
+      await put(sim, 'a03', 'after');
+      assert.ok(held[0]!.region.epoch.version < created.epoch.version && overlaps(held[0]!.region, created), 'the held snapshot is not of the region before its split');
+      // The old snapshot of 7 arrives now: refused; the leader then sends one of 7 as it is now
+      // (not the held one again, for the minute a held snapshot lives).
+      sim.interceptSnapshot = null;
+      const learnerOf7 = (): Peer | undefined => target.store!.peers.get(7);
+      for (let i = 0; i < 100 && (learnerOf7()?.storage.lastIndex() ?? 0) === 0; i++) {
+        await sim.advance();
+        checkNoOverlap(sim, 'bug E');
+      }
+      assert.ok((learnerOf7()?.storage.lastIndex() ?? 0) > 0, 'the learner of region 7 got no snapshot within 100 steps');
+      assert.ok(learnerOf7()!.region.epoch.version >= created.epoch.version, `the learner of region 7 holds ${describeRegion(learnerOf7()!.region)}`);
+      for (let i = 0; i < 50; i++) {
+        await sim.advance();
+        checkNoOverlap(sim, 'bug E');
+      }
+      for (const region of sim.newestRegions().values()) {
+        const learner = region.peers.find((p) => p.role === 'learner');
+        if (learner === undefined) continue;
+        assert.ok(await advanceUntil(sim, () => isCaughtUp(sim, region.id), 1_000), `the learner of region ${region.id} did not catch up`);
+        applyOk(await drive(sim, sim.changePeer(region.id, 'addVoter', learner.storeId)));
+      }
+      const expected = written();
+      expected.set('a03', 'after');
+      const regions = await checkSettled(sim, 'bug E', expected, { isCountExact: true });
+      assert.equal(regions.length, 2);
+    } finally {
+      sim.interceptSnapshot = null;
+      await sim.stop();
+    }
+  });
+
+  // Bug E's merge form (fixed with it): a store whose replica of a merge target fell behind the
+  // compacted log while its replica of the source had applied PrepareMerge got the target's
+  // snapshot — covering the source's range — instead of the CommitMerge entry. The snapshot was
+  // installed over the source replica, which stayed, overlapping, for ever (nothing retires it
+  // but CommitMerge). A snapshot now retires the regions it supersedes (its range covers theirs
+  // at a higher version: their groups are gone) before it is installed, as CommitMerge would.
+  it('a merge target\'s snapshot reaching a store that missed the merge retires the source replica there, then installs (bug E, merge form)', async () => {
+    const sim = await StoreSim.start(3, { rng: createRng(97), dropRate: 0, maxDelaySteps: 1, snapshots: true, raftLogGc: { countLimit: 4, hardCountLimit: 12, checkTicks: 1 } });
+    try {
+      assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
+      const expected = new Map<string, string | null>([['a00', 'v0']]);
+      await put(sim, 'a00', 'v0');
+      const out = await drive(sim, sim.split(7, [b('a10')]));
+      assert.ok(out.kind === 'split');
+      assert.ok(await advanceUntil(sim, () => isQuiet(sim), 1_000), 'the split did not settle');
+      const [target, source] = [...sim.newestRegions().values()].sort((x, y) => Buffer.compare(x.startKey, y.startKey)).map((r) => r.id) as [number, number];
+      for (const id of [target, source]) {
+        for (let i = 0; i < 20 && sim.leader(id)?.storeId !== 1; i++) {
+          sim.transferLeader(id, 1);
+          await advanceUntil(sim, () => sim.leader(id)?.storeId === 1, 40);
+        }
+        assert.equal(sim.leader(id)?.storeId, 1, `region ${id} is not led from store 1`);
+      }
+      // Store 3 hears the source (it applies PrepareMerge) but nothing of the target from now on.
+      const store3 = sim.nodes[2]!;
+      sim.intercept = (m) => (m.regionId === target && m.to === 3 ? 'drop' : 'deliver');
+      await drive(sim, sim.merge(source, target));
+      assert.ok(await advanceUntil(sim, () => (store3.store!.peers.get(source)?.mergeState ?? null) !== null, 300), 'store 3 never applied PrepareMerge');
+      assert.ok(await advanceUntil(sim, () => sim.nodes.slice(0, 2).every((n) => !n.store!.peers.has(source)), 1_000), 'the merge did not complete on stores 1 and 2');
+      for (let i = 0; i < 30; i++) {
+        const key = `a${String(i % 20).padStart(2, '0')}`;
+        await put(sim, key, `m${i}`);
+        expected.set(key, `m${i}`);
+      }
+      const behind = (): boolean => sim.leader(target)!.store!.peers.get(target)!.storage.truncatedIndex > store3.store!.peers.get(target)!.storage.lastIndex();
+      assert.ok(await advanceUntil(sim, behind, 300), 'the target\'s log was never compacted past store 3');
+      const installedBefore = sim.counters.snapshotsInstalled;
+      sim.intercept = null;
+      for (let i = 0; i < 100 && store3.store!.peers.has(source); i++) {
+        await sim.advance();
+        checkNoOverlap(sim, 'bug E, merge form');
+      }
+      assert.ok(!store3.store!.peers.has(source), 'store 3 still holds the source replica');
+      const regions = await checkSettled(sim, 'bug E, merge form', expected, { isCountExact: true });
+      assert.equal(regions.length, 1);
+      assert.ok(sim.counters.snapshotsInstalled > installedBefore, 'store 3 caught up without a snapshot (the scenario did not happen)');
+    } finally {
+      sim.intercept = null;
       await sim.stop();
     }
   });

@@ -17,7 +17,8 @@
 // Merges (store/merge.ts): each store incarnation gets its own MergeDriver, wired as server.ts
 // wires it (a tick after PrepareMerge applies, and one every MERGE_TICK_STEPS steps — the 200 ms
 // interval on the sim's clock); `merge()` plays PD's merge order to the source's leader.
-// `intercept` lets a test decide, per raft message at delivery, to deliver, drop or hold it.
+// `intercept` lets a test decide, per raft message at delivery, to deliver, drop or hold it;
+// `interceptSnapshot` the same per snapshot stream (a dropped one fails, as a cut link does).
 
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -123,6 +124,8 @@ type InFlight =
     readonly kind: 'snapshot'; readonly deliverAt: number; readonly from: number; readonly to: number;
     /** The sending store's incarnation and peer: the outcome goes back to it if it is still there. */
     readonly fromGeneration: number; readonly peer: Peer; readonly toPeerId: number; readonly regionId: number;
+    /** The region as the snapshot holds it (its range and epoch), and the snapshot's index. */
+    readonly region: RegionMeta; readonly index: number;
     /** The encoded stream: header, data chunks, trailer. */
     readonly chunks: readonly Buffer[];
   };
@@ -177,7 +180,7 @@ export interface SimCounters {
   prepareMergesApplied: number; mergesApplied: number; mergeRollbacksApplied: number;
   /** CommitMerge applies that the store told to wait for its source replica (merge.ts step 3). */
   mergeWaits: number;
-  /** Raft messages a test's `intercept` dropped or held back (one count per step held). */
+  /** Raft messages and snapshot streams a test's `intercept`/`interceptSnapshot` dropped or held back (one count per step held). */
   intercepted: number;
 }
 
@@ -187,6 +190,15 @@ export interface SimRaftMessage {
   readonly to: number;
   readonly regionId: number;
   readonly message: Message;
+}
+
+/** A region snapshot stream as `interceptSnapshot` sees it at delivery. */
+export interface SimSnapshotStream {
+  readonly from: number;
+  readonly to: number;
+  /** The region as the snapshot holds it (range, epoch, peers). */
+  readonly region: RegionMeta;
+  readonly index: number;
 }
 
 /** What `intercept` does with a message: deliver it (subject to cuts and drops), drop it, or hold it one more step. */
@@ -209,6 +221,8 @@ export class StoreSim {
   };
   /** A test's say over each raft message due for delivery (null: every message goes on). */
   intercept: ((m: SimRaftMessage) => InterceptVerdict) | null = null;
+  /** The same over each snapshot stream due for delivery (null: every stream goes on). */
+  interceptSnapshot: ((s: SimSnapshotStream) => InterceptVerdict) | null = null;
   /** Merges running per store incarnation and source region ("store/generation/region" → PrepareMerge index), to see rollbacks. */
   private readonly merging = new Map<string, number>();
   /** PD's id allocator (region and peer ids of splits and added peers). */
@@ -436,7 +450,8 @@ export class StoreSim {
     };
     build().then((chunks) => {
       this.network.push({
-        kind: 'snapshot', deliverAt: this.step + delay, from: node.storeId, to: to.storeId, fromGeneration: generation, peer, toPeerId: m.to, regionId: peer.regionId, chunks,
+        kind: 'snapshot', deliverAt: this.step + delay, from: node.storeId, to: to.storeId, fromGeneration: generation, peer, toPeerId: m.to, regionId: peer.regionId,
+        region: held.region, index, chunks,
       });
     }, () => {
       this.reportSnapshot(node, generation, peer, m.to, 'failure');
@@ -509,6 +524,7 @@ export class StoreSim {
       if (verdict !== 'deliver') {
         this.counters.intercepted++;
         if (verdict === 'hold') this.network.push({ ...f, deliverAt: this.step + 1 });
+        else if (f.kind === 'snapshot') this.reportSnapshot(this.nodes[f.from - 1]!, f.fromGeneration, f.peer, f.toPeerId, 'failure');
         continue;
       }
       if (target.store === null || this.isCut(f.from, f.to) || this.options.rng.chance(this.options.dropRate)) {
@@ -533,7 +549,8 @@ export class StoreSim {
   }
 
   private verdictOf(f: InFlight): InterceptVerdict {
-    if (this.intercept === null || f.kind !== 'raft') return 'deliver';
+    if (f.kind === 'snapshot') return this.interceptSnapshot?.({ from: f.from, to: f.to, region: f.region, index: f.index }) ?? 'deliver';
+    if (this.intercept === null) return 'deliver';
     const msgs = decodeRaftBatch(f.bytes).msgs;
     let verdict: InterceptVerdict = 'deliver';
     for (const m of msgs) {
@@ -567,16 +584,23 @@ export class StoreSim {
 
   /**
    * Waits for snapshot receives and installs (real file I/O) to finish, so that a step's outcome
-   * does not depend on how fast the disk is.
+   * does not depend on how fast the disk is. A received snapshot is installed by its region's
+   * next round, which runs only in the turns after the receive: the check is repeated after those
+   * turns, else that install would end in some later step, depending on the disk.
    */
   private async settleSnapshots(): Promise<void> {
     if (this.snapshotRoot === null) return;
     const isBusy = (): boolean => this.receiving.size > 0 || this.nodes.some((n) => (n.store?.snapshots?.installer.installing.size ?? 0) > 0);
-    for (let i = 0; i < 100_000 && isBusy(); i++) {
-      if (this.receiving.size > 0) await Promise.all([...this.receiving]);
-      else await new Promise<void>((resolve) => setTimeout(resolve, 1));
+    for (let i = 0; i < 100_000; i++) {
+      if (this.receiving.size > 0) {
+        await Promise.all([...this.receiving]);
+      } else if (isBusy()) {
+        await new Promise<void>((resolve) => setTimeout(resolve, 1));
+      } else {
+        await settle();
+        if (!isBusy()) return;
+      }
     }
-    await settle();
   }
 
   private markCrashed(node: SimNode): void {
