@@ -230,7 +230,12 @@ export class PollLoop {
         if (peer.hasHeldEntries) late.push([peer, []]);
         continue;
       }
-      const durableEnd = peer.storage.lastIndex();
+      // The log is durable below the first entry this round writes: entries from there on replace
+      // the old tail (a new leader's), and until this round's write lands only the old ones are
+      // on disk. Applying a committed entry of the new tail early, then crashing before the log
+      // write, left a replica whose applied state held an entry its log did not (split sim seeds
+      // 150 and 368: its log kept the old term there and refused the leader's appends for ever).
+      const durableEnd = rd.entries.length > 0 ? Math.min(peer.storage.lastIndex(), rd.entries[0]!.index - 1) : peer.storage.lastIndex();
       let split = 0;
       while (split < ents.length && ents[split]!.index <= durableEnd) split++;
       if (split > 0) {
