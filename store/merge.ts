@@ -25,6 +25,7 @@
 
 import type { Logger } from 'pino';
 import { FlotillaError, type RegionEpoch, type RegionMeta } from '../common/index.js';
+import type { MergeState } from './local-state.js';
 import type { Peer } from './peer.js';
 import { encodeCommitMergeCommand, encodePrepareMergeCommand, encodeRollbackMergeCommand } from './raft-cmd.js';
 
@@ -130,15 +131,20 @@ export class MergeDriver {
   private async drive(source: Peer): Promise<void> {
     const merge = source.mergeState!;
     const target = this.host.peers.get(merge.target.id);
-    if (target === undefined) return; // gone from here: it merged (this replica is retired soon) or moved
+    if (target === undefined) {
+      // Gone from here. If a region here took our range (the target absorbed us, then merged
+      // into it), our retirement is on its way. Otherwise the target merged away itself or left
+      // this store: its epoch moved past the prepared one either way (its own PrepareMerge or a
+      // conf change), and this store's replica applied everything before that — our CommitMerge
+      // would have retired us — so none can apply any more (seen in the merge sim, seed 113).
+      for (const p of this.host.peers.values()) if (p !== source && p.storage.lastIndex() > 0 && mergedCovers(p.region, source.region)) return;
+      return this.rollBack(source, merge, 'merge target gone from this store');
+    }
     if (!sameEpoch(target.region.epoch, merge.target.epoch)) {
       // The target moved on: if it absorbed us, our retirement is on its way; otherwise no
       // CommitMerge (all carry the prepared epoch) can apply any more — roll back.
       if (target.region.epoch.version > merge.target.epoch.version && mergedCovers(target.region, source.region)) return;
-      this.log.info({ regionId: source.regionId, target: target.regionId }, 'merge target changed; rolling back');
-      const result = await source.propose(encodeRollbackMergeCommand({ regionId: source.regionId, peerId: source.peerId, epoch: source.region.epoch, commit: merge.commit }), { isMergeCommand: true });
-      if (result.kind === 'error') throw result.error;
-      return;
+      return this.rollBack(source, merge, 'merge target changed');
     }
     // Every source replica must hold the log up to PrepareMerge (step 3 relies on it).
     const match = source.progressMatch();
@@ -159,6 +165,12 @@ export class MergeDriver {
     );
     if (result.kind === 'error') throw result.error;
     this.log.info({ source: source.regionId, target: target.regionId }, 'merge committed');
+  }
+
+  private async rollBack(source: Peer, merge: MergeState, why: string): Promise<void> {
+    this.log.info({ regionId: source.regionId, target: merge.target.id }, `${why}; rolling back`);
+    const result = await source.propose(encodeRollbackMergeCommand({ regionId: source.regionId, peerId: source.peerId, epoch: source.region.epoch, commit: merge.commit }), { isMergeCommand: true });
+    if (result.kind === 'error') throw result.error;
   }
 }
 

@@ -424,9 +424,9 @@ describe('region merge in the store sim: focused scenarios', () => {
 
 const STEPS = 400;
 // 20: since stop 28's fixes moved the runs' paths, seeds 101-112 alone apply no RollbackMerge (a
-// run that proves nothing fails); 101-120 do. Seed 113 failed to converge now and then in
-// 14- and 16-seed runs (a region left 'merging into' a target merged away since: the merge
-// driver's liveness, open in F7).
+// run that proves nothing fails); 101-120 do. Seed 113 failed to converge now and then (1 run
+// in 5): a source left 'merging into' a target that had merged away since — the driver waited
+// for a target gone from its store; it rolls back now (merge.ts drive()).
 const SEED_COUNT = Number(process.env['FLOTILLA_STORE_SIM_MERGE_SEEDS'] ?? '20');
 const SEEDS = process.env['FLOTILLA_STORE_SIM_SEED'] !== undefined ? [Number(process.env['FLOTILLA_STORE_SIM_SEED'])] : Array.from({ length: SEED_COUNT }, (_, i) => 101 + i);
 const KEYS = 40;
