@@ -131,6 +131,17 @@ interface TwoRegions {
   readonly expected: Map<string, string>;
 }
 
+/** Once a leader exists: writes a00..a19 (noted in `expected`) and splits region 7 at a10. */
+async function writeAndSplit(sim: StoreSim, expected: Map<string, string>): Promise<void> {
+  assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
+  for (let i = 0; i < 20; i++) {
+    await put(sim, keyName('a', i), `v${i}`);
+    expected.set(keyName('a', i), `v${i}`);
+  }
+  const out = await drive(sim, sim.split(7, [b('a10')]));
+  assert.equal(out.kind, 'split');
+}
+
 /** A quiet cluster: keys a00..a19 written, split at a10, both regions led from store 1, b00..b19 written after. */
 async function twoRegions(seed: number, options: { readonly gcCountLimit?: number } = {}): Promise<TwoRegions> {
   const limit = options.gcCountLimit;
@@ -139,13 +150,7 @@ async function twoRegions(seed: number, options: { readonly gcCountLimit?: numbe
     ...(limit === undefined ? {} : { raftLogGc: { countLimit: limit, hardCountLimit: limit * 3, checkTicks: 1 } }),
   });
   const expected = new Map<string, string>();
-  assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
-  for (let i = 0; i < 20; i++) {
-    await put(sim, keyName('a', i), `v${i}`);
-    expected.set(keyName('a', i), `v${i}`);
-  }
-  const out = await drive(sim, sim.split(7, [b('a10')]));
-  assert.equal(out.kind, 'split');
+  await writeAndSplit(sim, expected);
   assert.ok(await advanceUntil(sim, () => isQuiet(sim), 1_000), 'the split did not settle');
   const regions = [...sim.newestRegions().values()].sort((x, y) => Buffer.compare(x.startKey, y.startKey));
   assert.equal(regions.length, 2);
@@ -306,13 +311,7 @@ describe('region merge in the store sim: focused scenarios', () => {
     const expected = new Map<string, string>();
     armFailpoint('store::key-recount-walk', 'pause');
     try {
-      assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
-      for (let i = 0; i < 20; i++) {
-        await put(sim, keyName('a', i), `v${i}`);
-        expected.set(keyName('a', i), `v${i}`);
-      }
-      const out = await drive(sim, sim.split(7, [b('a10')]));
-      assert.equal(out.kind, 'split');
+      await writeAndSplit(sim, expected);
       const [left, right] = [...sim.newestRegions().values()].sort((x, y) => Buffer.compare(x.startKey, y.startKey)).map((r) => r.id);
       for (let i = 0; i < 6; i++) {
         await put(sim, keyName('c', i), `w${i}`);
