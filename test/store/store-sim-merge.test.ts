@@ -21,70 +21,12 @@ import type { ApplyResult, Peer } from '../../store/peer.js';
 import { decodeCommand } from '../../store/raft-cmd.js';
 import { encodeRawValue, liveRawValue } from '../../store/raw-value.js';
 import { type SimNode, StoreSim } from '../support/store-sim.js';
-import { advanceUntil, checkKeyCounts, checkReplicas, checkTiling, codeOf, describeRegion, drive, initializedRegions, track, type Tracked } from '../support/store-sim-checks.js';
+import { advanceUntil, checkKeyCounts, checkReplicas, checkTiling, getThroughLeader as get, isQuiet, putThroughLeader as put, codeOf, describeRegion, drive, initializedRegions, track, type Tracked } from '../support/store-sim-checks.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
 const replay = (seed: number): string => `(replay: FLOTILLA_STORE_SIM_SEED=${seed} node --test dist/test/store/store-sim-merge.test.js)`;
 
 // ───────────────────────────── helpers ─────────────────────────────
-
-const RETRYABLE = ['NotLeader', 'EpochNotMatch', 'StaleCommand', 'KeyNotInRegion', 'RegionNotFound', 'ServerIsBusy'];
-
-/** Puts through the leader of the key's region, retrying routing errors (setup, not the thing judged). */
-async function put(sim: StoreSim, key: string, value: string): Promise<void> {
-  for (let attempt = 0; attempt < 30; attempt++) {
-    await advanceUntil(sim, () => sim.leaderFor(b(key)) !== undefined);
-    const l = sim.leaderFor(b(key));
-    assert.ok(l !== undefined, `no leader for ${key}`);
-    try {
-      await drive(sim, l.node.raw!.put({ context: sim.context(l.node, l.peer), key: b(key), value: b(value), ttlSeconds: '0' }));
-      return;
-    } catch (err) {
-      if (!RETRYABLE.includes(codeOf(err))) throw err;
-      await sim.advance();
-    }
-  }
-  assert.fail(`put ${key} kept failing`);
-}
-
-/** Reads a key through the leader of the region holding it (null: absent). */
-async function get(sim: StoreSim, key: string): Promise<string | null> {
-  for (let attempt = 0; attempt < 30; attempt++) {
-    await advanceUntil(sim, () => sim.leaderFor(b(key)) !== undefined);
-    const l = sim.leaderFor(b(key));
-    assert.ok(l !== undefined, `no leader for ${key}`);
-    try {
-      const r = await drive(sim, l.node.raw!.get({ context: sim.context(l.node, l.peer), key: b(key) }));
-      return r.notFound === true ? null : String(r.value);
-    } catch (err) {
-      if (!RETRYABLE.includes(codeOf(err))) throw err;
-      await sim.advance();
-    }
-  }
-  return assert.fail(`get ${key} kept failing`);
-}
-
-/** Every replica applied its leader's last index, every region has a ready leader, nothing is merging or held. */
-function isQuiet(sim: StoreSim): boolean {
-  if (sim.nodes.some((n) => n.store === null || n.store.pendingDestroys > 0)) return false;
-  const regions = sim.newestRegions();
-  for (const node of sim.nodes) {
-    for (const peer of node.store!.peers.values()) {
-      if (peer.storage.lastIndex() === 0 || peer.mergeState !== null || peer.hasHeldEntries) return false;
-      if (describeRegion(regions.get(peer.regionId)!) !== describeRegion(peer.region)) return false;
-    }
-  }
-  for (const region of regions.values()) {
-    const leader = sim.leader(region.id);
-    if (leader === undefined) return false;
-    const last = leader.store!.peers.get(region.id)!.storage.lastIndex();
-    for (const p of region.peers) {
-      const peer = sim.nodes[p.storeId - 1]!.store!.peers.get(region.id);
-      if (peer === undefined || peer.peerId !== p.id || peer.applied !== last) return false;
-    }
-  }
-  return true;
-}
 
 /** What every replica's engine holds for each key (null: absent), read directly (no raft). */
 async function replicaValue(node: SimNode, key: string): Promise<string | null> {

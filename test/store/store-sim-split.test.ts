@@ -31,7 +31,7 @@ import { encodeWriteBatch, writeOpsBytes } from '../../store/write-batch-cmd.js'
 import type { ApplyResult, Peer } from '../../store/peer.js';
 import { encodeBatchSplitCommand } from '../../store/raft-cmd.js';
 import { rawContents, type SimNode, type SimSnapshotStream, StoreSim } from '../support/store-sim.js';
-import { advanceUntil, checkKeyCounts, checkReplicas, checkTiling, codeOf, describeRegion, drive, initializedRegions, track, type Tracked } from '../support/store-sim-checks.js';
+import { advanceUntil, checkKeyCounts, checkReplicas, checkTiling, getThroughLeader as get, isQuiet, putThroughLeader as put, codeOf, describeRegion, drive, initializedRegions, track, type Tracked } from '../support/store-sim-checks.js';
 
 const STEPS = 360;
 const SEED_COUNT = Number(process.env['FLOTILLA_STORE_SIM_SPLIT_SEEDS'] ?? '8');
@@ -45,60 +45,6 @@ const replay = (seed: number): string => `(replay: FLOTILLA_STORE_SIM_SEED=${see
 
 function applyOk(r: ApplyResult): void {
   if (r.kind === 'error') throw r.error;
-}
-
-/** Puts through the leader of the key's region, retrying routing errors (a test's setup, not the thing judged). */
-async function put(sim: StoreSim, key: string, value: string): Promise<void> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    await advanceUntil(sim, () => sim.leaderFor(b(key)) !== undefined);
-    const l = sim.leaderFor(b(key));
-    assert.ok(l !== undefined, `no leader for ${key}`);
-    try {
-      await drive(sim, l.node.raw!.put({ context: sim.context(l.node, l.peer), key: b(key), value: b(value), ttlSeconds: '0' }));
-      return;
-    } catch (err) {
-      if (!['NotLeader', 'EpochNotMatch', 'StaleCommand', 'KeyNotInRegion', 'RegionNotFound'].includes(codeOf(err))) throw err;
-    }
-  }
-  assert.fail(`put ${key} kept failing`);
-}
-
-/** Reads a key through the leader of the region holding it (null: absent). */
-async function get(sim: StoreSim, key: string): Promise<string | null> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    await advanceUntil(sim, () => sim.leaderFor(b(key)) !== undefined);
-    const l = sim.leaderFor(b(key));
-    assert.ok(l !== undefined, `no leader for ${key}`);
-    try {
-      const r = await drive(sim, l.node.raw!.get({ context: sim.context(l.node, l.peer), key: b(key) }));
-      return r.notFound === true ? null : String(r.value);
-    } catch (err) {
-      if (!['NotLeader', 'EpochNotMatch', 'KeyNotInRegion', 'RegionNotFound'].includes(codeOf(err))) throw err;
-    }
-  }
-  return assert.fail(`get ${key} kept failing`);
-}
-
-/** Every replica of every region applied the same index, and every region has a ready leader. */
-function isQuiet(sim: StoreSim): boolean {
-  if (sim.nodes.some((n) => n.store === null || n.store.pendingDestroys > 0)) return false;
-  const regions = sim.newestRegions();
-  for (const node of sim.nodes) {
-    for (const peer of node.store!.peers.values()) {
-      if (peer.storage.lastIndex() === 0) return false; // an uninitialized peer still waits for its snapshot
-      if (regions.get(peer.regionId) !== peer.region && describeRegion(regions.get(peer.regionId)!) !== describeRegion(peer.region)) return false;
-    }
-  }
-  for (const region of regions.values()) {
-    const leader = sim.leader(region.id);
-    if (leader === undefined) return false;
-    const last = leader.store!.peers.get(region.id)!.storage.lastIndex();
-    for (const p of region.peers) {
-      const peer = sim.nodes[p.storeId - 1]!.store!.peers.get(region.id);
-      if (peer === undefined || peer.peerId !== p.id || peer.applied !== last) return false;
-    }
-  }
-  return true;
 }
 
 /** Every peer of the region matches its leader's last index (the leader's view). */

@@ -93,3 +93,58 @@ export async function checkKeyCounts(sim: StoreSim, what: string): Promise<numbe
   }
   return counted;
 }
+
+/** Errors of routing and leadership a test's setup retries (the thing judged is elsewhere). */
+const ROUTING_RETRYABLE = ['NotLeader', 'EpochNotMatch', 'StaleCommand', 'KeyNotInRegion', 'RegionNotFound', 'ServerIsBusy'];
+
+/** Puts a raw key through the leader of its region, retrying routing errors (a step later each time). */
+export async function putThroughLeader(sim: StoreSim, key: string, value: string): Promise<void> {
+  await throughLeader(sim, key, (l) => l.node.raw!.put({ context: sim.context(l.node, l.peer), key: Buffer.from(key), value: Buffer.from(value), ttlSeconds: '0' }));
+}
+
+/** Reads a raw key through the leader of its region (null: absent), retrying routing errors. */
+export async function getThroughLeader(sim: StoreSim, key: string): Promise<string | null> {
+  const r = await throughLeader(sim, key, (l) => l.node.raw!.get({ context: sim.context(l.node, l.peer), key: Buffer.from(key) }));
+  return r.notFound === true ? null : String(r.value);
+}
+
+async function throughLeader<T>(sim: StoreSim, key: string, call: (l: NonNullable<ReturnType<StoreSim['leaderFor']>>) => Promise<T>): Promise<T> {
+  for (let attempt = 0; attempt < 30; attempt++) {
+    await advanceUntil(sim, () => sim.leaderFor(Buffer.from(key)) !== undefined);
+    const l = sim.leaderFor(Buffer.from(key));
+    assert.ok(l !== undefined, `no leader for ${key}`);
+    try {
+      return await drive(sim, call(l));
+    } catch (err) {
+      if (!ROUTING_RETRYABLE.includes(codeOf(err))) throw err;
+      await sim.advance();
+    }
+  }
+  return assert.fail(`${key}: kept failing through its leader`);
+}
+
+/**
+ * Nothing left to do: every store runs with no destroy pending; every peer is initialized, holds
+ * its region's newest shape and is neither merging nor holding entries; every region has a leader
+ * and every member applied the leader's last index.
+ */
+export function isQuiet(sim: StoreSim): boolean {
+  if (sim.nodes.some((n) => n.store === null || n.store.pendingDestroys > 0)) return false;
+  const regions = sim.newestRegions();
+  for (const node of sim.nodes) {
+    for (const peer of node.store!.peers.values()) {
+      if (peer.storage.lastIndex() === 0 || peer.mergeState !== null || peer.hasHeldEntries) return false;
+      if (describeRegion(regions.get(peer.regionId)!) !== describeRegion(peer.region)) return false;
+    }
+  }
+  for (const region of regions.values()) {
+    const leader = sim.leader(region.id);
+    if (leader === undefined) return false;
+    const last = leader.store!.peers.get(region.id)!.storage.lastIndex();
+    for (const p of region.peers) {
+      const peer = sim.nodes[p.storeId - 1]!.store!.peers.get(region.id);
+      if (peer === undefined || peer.peerId !== p.id || peer.applied !== last) return false;
+    }
+  }
+  return true;
+}
