@@ -4,7 +4,7 @@
 // changed the range was written, before the next apply batch — and tells the peer a recount began
 // (the peer notes its working count then). Walks run one at a time in the background, page by
 // page over the pinned view, so a burst of splits costs one walk at a time and never blocks the
-// poll loop. When a walk ends the peer takes "walked + applied since the pin" as its exact count,
+// poll loop; at most one walk per peer waits (each pins a view). When a walk ends the peer takes "walked + applied since the pin" as its exact count,
 // unless a newer range change superseded the recount (then the result is dropped).
 // Failpoint: `store::key-recount-walk` before each walk (pause: recounts wait; tests race them).
 
@@ -41,6 +41,9 @@ export class KeyRecounter {
   /** Recounts `peer`'s current range as of now (see the file comment). */
   start(peer: Peer): void {
     if (this.isClosed) return;
+    // One queued walk per peer: a newer range change supersedes the queued one (release its view).
+    const queued = this.queue.findIndex((job) => job.peer === peer);
+    if (queued >= 0) void this.queue.splice(queued, 1)[0]!.view.release().catch(() => undefined);
     const view = this.engine.pinSnapshot();
     this.queue.push({ peer, gen: peer.beginKeyRecount(), region: peer.region, view });
     if (!this.isRunning) void this.drain();

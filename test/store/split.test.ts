@@ -7,11 +7,11 @@
 // Replay: FLOTILLA_SPLIT_SEED=<seed> node --test dist/test/store/split.test.js
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRng, dataKey, decodeKey, encodeKey, FlotillaError, type RegionMeta, type Rng, type WriteOp } from '../../common/index.js';
+import { createRng, dataKey, decodeKey, defaultKey, encodeKey, FlotillaError, latestKey, lockKey, rawKey, type RegionMeta, type Rng, type WriteOp, writeKey } from '../../common/index.js';
 import { MemoryEngine } from '../../store/engine/index.js';
 import { decodeCommand, encodeBatchSplitCommand } from '../../store/raft-cmd.js';
 import { checkSplitKeys } from '../../store/region-splitter.js';
-import { type BatchSplitCommand, decideBatchSplit, type KeyPages, regionKeyPages, SPLIT_KEYS_MAX, splitPieces, splitPoints } from '../../store/split.js';
+import { type BatchSplitCommand, decideBatchSplit, type KeyPages, opOutsideRegion, regionDataBounds, regionKeyPages, SPLIT_KEYS_MAX, splitPieces, splitPoints } from '../../store/split.js';
 
 const SEED = Number(process.env['FLOTILLA_SPLIT_SEED'] ?? 20261130);
 const REPLAY = `seed ${SEED}; replay: FLOTILLA_SPLIT_SEED=${SEED} node --test dist/test/store/split.test.js`;
@@ -268,5 +268,39 @@ describe('a region\'s keys from the engine (regionKeyPages)', () => {
       assert.deepEqual(got.map((k) => k.toString('hex')), expected.map((k) => k.toString('hex')), `${REPLAY}; round ${round}`);
       await engine.close();
     }
+  });
+});
+
+describe('opOutsideRegion: a write command\'s keys against the region, in every CF', () => {
+  const shape = (start: string, end: string): RegionMeta => ({
+    id: 9, startKey: start === '' ? Buffer.alloc(0) : encodeKey(Buffer.from(start)), endKey: end === '' ? Buffer.alloc(0) : encodeKey(Buffer.from(end)),
+    epoch: { confVer: 1, version: 1 }, peers: [],
+  });
+  const opsFor = (user: string): WriteOp[] => {
+    const k = Buffer.from(user);
+    const v = Buffer.from('v');
+    return [
+      { kind: 'put', cf: 'raw', key: rawKey(k), value: v },
+      { kind: 'put', cf: 'lock', key: lockKey(k), value: v },
+      { kind: 'put', cf: 'write', key: writeKey(k, 7n), value: v },
+      { kind: 'put', cf: 'default', key: defaultKey(k, 5n), value: v },
+      { kind: 'delete', cf: 'latest', key: latestKey(k) },
+    ];
+  };
+  it('the start key is inside, the end key and beyond are outside, for every CF; open ends hold everything', () => {
+    const bounds = regionDataBounds(shape('b', 'd'));
+    for (const op of opsFor('b')) assert.equal(opOutsideRegion([op], bounds), null, `${op.cf} at the start key`);
+    for (const op of opsFor('c\xff\xff')) assert.equal(opOutsideRegion([op], bounds), null, `${op.cf} just below the end key`);
+    for (const user of ['d', 'd\x00', 'a', 'a\xff', '']) {
+      for (const op of opsFor(user)) assert.equal(opOutsideRegion([op], bounds), op, `${op.cf} at ${JSON.stringify(user)}`);
+    }
+    const whole = regionDataBounds(shape('', ''));
+    for (const user of ['', 'a', '\xff\xff']) for (const op of opsFor(user)) assert.equal(opOutsideRegion([op], whole), null);
+    // The first op outside is named, whatever comes before it; a local-CF op is never a region's.
+    const inside = opsFor('c');
+    const stray = opsFor('d')[2]!;
+    assert.equal(opOutsideRegion([...inside, stray, ...inside], bounds), stray);
+    const local: WriteOp = { kind: 'put', cf: 'local', key: Buffer.from([1, 2]), value: Buffer.alloc(0) };
+    assert.equal(opOutsideRegion([local], whole), local);
   });
 });
