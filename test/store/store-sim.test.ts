@@ -341,7 +341,7 @@ describe('region key counts (approximateKeys) are kept at apply', () => {
         const keys = mutations.map((m) => b(m.key));
         const pw = await run((l) => l.txn!.prewrite({
           context: ctx(l), mutations: mutations.map((m) => ({ op: m.op, key: b(m.key), value: b('t') })), primaryLock: keys[0]!,
-          startVersion: String(startTs), lockTtl: '3000', skipConstraintCheck: false, txnSize: String(keys.length), minCommitTs: '0', maxCommitTs: '0',
+          startVersion: String(startTs), lockTtl: '3000', skipConstraintCheck: false, txnSize: String(keys.length), minCommitTs: '0', maxCommitTs: '0', tryOnePc: false,
         }));
         assert.deepEqual(pw.errors ?? [], []);
         const c = await run((l) => l.txn!.commit({ context: ctx(l), keys, startVersion: String(startTs), commitVersion: String(startTs + 1n) }));

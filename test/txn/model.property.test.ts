@@ -83,6 +83,7 @@ const REQUIRED_COUNTERS = [
   'prewrite.latest.absent', 'prewrite.latest.below', 'prewrite.latest.atStartTs', 'prewrite.latest.above', 'prewrite.latest.staleBound',
   'prewrite.engine.latestOnly', 'prewrite.engine.pointGet', 'prewrite.engine.seek',
   'latest.noData', 'latest.maxAboveData', 'latest.boundAboveRecords', 'rollback.belowMaxWriteTs',
+  'onePc.free', 'onePc.invalid', 'onePc.fallbackToLock', 'onePc.retryAfterCommit', 'onePc.retryAfterLaterWrite', 'onePc.overRollbackSlot',
 ] as const;
 
 /**
@@ -437,26 +438,64 @@ class CaseRun {
 
   // -- steps ------------------------------------------------------------------------------------
 
-  prewriteStep(plan: TxnPlan, mutations: readonly Mutation[]): Step {
-    const args = { primary: plan.primary, startTs: plan.startTs, lockTtlMs: plan.lockTtlMs, txnSize: plan.mutations.length, minCommitTs: plan.minCommitTs };
+  prewriteStep(plan: TxnPlan, mutations: readonly Mutation[], onePcCommitTs?: Ts): Step {
+    const args = {
+      primary: plan.primary, startTs: plan.startTs, lockTtlMs: plan.lockTtlMs, txnSize: plan.mutations.length, minCommitTs: plan.minCommitTs,
+      ...(onePcCommitTs === undefined ? {} : { onePcCommitTs }),
+    };
     const r = this.real;
     let isLatestOnly = false;
     return {
-      name: 'prewrite', isWrite: true,
-      describe: `prewrite start ${T(plan.startTs)} primary ${JSON.stringify(S(plan.primary))} ttl ${plan.lockTtlMs} min ${T(plan.minCommitTs)} [${mutations.map((m) => `${m.kind} ${JSON.stringify(S(m.key))}${m.kind === 'put' ? `=${m.value.length}B` : ''}`).join(', ')}]`,
+      name: onePcCommitTs === undefined ? 'prewrite' : 'prewrite1pc', isWrite: true,
+      describe: `prewrite${onePcCommitTs === undefined ? '' : ` one-phase at ${T(onePcCommitTs)}`} start ${T(plan.startTs)} primary ${JSON.stringify(S(plan.primary))} ttl ${plan.lockTtlMs} min ${T(plan.minCommitTs)} [${mutations.map((m) => `${m.kind} ${JSON.stringify(S(m.key))}${m.kind === 'put' ? `=${m.value.length}B` : ''}`).join(', ')}]`,
       real: async () => {
         r.calls.reset();
         const result = await r.scheduler.run(mutations.map((m) => r.key(m.key)), (s) => prewriteCommand(s, {
           ...args, primary: r.key(args.primary), mutations: mutations.map((m) => ({ ...m, key: r.key(m.key) })),
         }));
-        this.checkPrewriteCalls(isLatestOnly, result);
+        if (onePcCommitTs === undefined) this.checkPrewriteCalls(isLatestOnly, result);
         return result;
       },
       model: () => {
-        isLatestOnly = this.countPrewriteLatest(plan.startTs, mutations);
+        if (onePcCommitTs === undefined) isLatestOnly = this.countPrewriteLatest(plan.startTs, mutations);
+        else this.countOnePc(plan, mutations, onePcCommitTs);
         return this.model.prewrite({ ...args, mutations });
       },
     };
+  }
+
+  /** A one-phase commit_ts for `plan`: mostly just above start_ts, sometimes onto a record's slot, sometimes invalid. */
+  pickOnePcCommitTs(plan: TxnPlan): Ts {
+    if (this.rng.chance(0.1)) return this.pickTs(); // may lie at or below start_ts: InvalidArgument
+    const floor = plan.minCommitTs > plan.startTs ? plan.minCommitTs : plan.startTs + 1n;
+    if (this.rng.chance(0.3)) {
+      // Onto an existing record's slot above the floor (a rollback there becomes the overlapped flag).
+      const slots = plan.mutations.flatMap((m) => [...(this.model.writes.get(S(m.key))?.keys() ?? [])]).filter((ts) => ts >= floor);
+      if (slots.length > 0) return this.pick(slots);
+    }
+    return floor + BigInt(this.rng.nextInt(3));
+  }
+
+  /** Coverage of one-phase commits, from the model's state before the command. */
+  countOnePc(plan: TxnPlan, mutations: readonly Mutation[], commitTs: Ts): void {
+    const c = this.counters;
+    if (commitTs <= plan.startTs || commitTs < plan.minCommitTs || mutations.length !== plan.mutations.length) {
+      c.hit('onePc.invalid');
+      return;
+    }
+    const locks = mutations.map((m) => this.model.locks.get(S(m.key)));
+    if (locks.some((l) => l?.startTs === plan.startTs)) {
+      c.hit('onePc.fallbackToLock');
+      return;
+    }
+    const records = mutations.map((m) => this.model.commitRecordOf(S(m.key), plan.startTs));
+    if (records.some((r) => r.kind === 'committed')) {
+      c.hit('onePc.retryAfterCommit');
+      if (mutations.some((m, i) => records[i]!.kind === 'committed' && (locks[i] !== undefined || (this.model.maxWriteTs.get(S(m.key)) ?? 0n) > (records[i] as { commitTs: Ts }).commitTs))) c.hit('onePc.retryAfterLaterWrite');
+      return;
+    }
+    if (mutations.some((m) => { const w = this.model.writes.get(S(m.key))?.get(commitTs); return w !== undefined && w.kind === 'rollback'; })) c.hit('onePc.overRollbackSlot');
+    if (locks.every((l) => l === undefined)) c.hit('onePc.free');
   }
 
   /**
@@ -631,11 +670,15 @@ class CaseRun {
         if (m.kind === 'insert' && data[0]?.[1].kind === 'put') c.hit('prewrite.insertOnLiveKey');
       }
       const split = plan.mutations.length > 1 && this.rng.chance(0.3) ? this.rng.nextRange(1, plan.mutations.length - 1) : plan.mutations.length;
+      // One-phase commit of the whole transaction (or, rarely, of a part: refused).
+      if (this.rng.chance(0.3)) return this.prewriteStep(plan, plan.mutations.slice(0, this.rng.chance(0.9) ? plan.mutations.length : split), this.pickOnePcCommitTs(plan));
       return this.prewriteStep(plan, plan.mutations.slice(0, split));
     }
     if (roll < 18) {
-      // The rest of a split prewrite, or the whole again (a retry with another batch shape).
+      // The rest of a split prewrite, or the whole again (a retry with another batch shape), or a
+      // one-phase retry (after a one-phase commit, a prewrite, or a rollback).
       const plan = this.pick(this.plans);
+      if (this.rng.chance(0.3)) return this.prewriteStep(plan, plan.mutations, this.pickOnePcCommitTs(plan));
       return this.prewriteStep(plan, plan.mutations.length > 1 && this.rng.chance(0.5) ? plan.mutations.slice(1) : plan.mutations);
     }
     if (roll < 32) return this.genCommit();

@@ -9,13 +9,15 @@
 // Otherwise one point get at maxWriteTs, and the iterator only when GC left the bound above every
 // record (MvccReader.newestWriteFrom).
 
-import { type Ts } from '../../common/pure.js';
+import { invariant, type Ts } from '../../common/pure.js';
 import { keyIsLocked, type TxnError } from '../errors.js';
 import { SHORT_VALUE_BYTES_MAX } from '../limits.js';
 import { type MvccReader } from '../mvcc/reader.js';
 import { type MvccWriteBuffer } from '../mvcc/write-buffer.js';
 import { type LatestRecord } from '../records/latest.js';
 import { type Lock } from '../records/lock.js';
+import { type Write } from '../records/write.js';
+import { putWriteRecord } from './common.js';
 
 export type Mutation =
   | { readonly kind: 'put'; readonly key: Buffer; readonly value: Buffer }
@@ -36,6 +38,18 @@ export interface TxnProps {
   readonly minCommitTs: Ts;
 }
 
+/**
+ * What a prewrite leaves on the key: a lock (two-phase commit), or — one-phase commit, when the
+ * mutations are the whole transaction — its commit record at `commitTs` right away. `slot` is the
+ * key's write record at commitTs as read (a rollback of the transaction whose start_ts equals
+ * commitTs may sit there: it becomes the overlapped-rollback flag, as in commit).
+ */
+export type PrewriteMode =
+  | { readonly kind: 'lock' }
+  | { readonly kind: 'onePc'; readonly commitTs: Ts; readonly slot: Write | null };
+
+const LOCK_MODE: PrewriteMode = { kind: 'lock' };
+
 export type PrewriteOutcome =
   | { readonly kind: 'prewritten' }
   /** Our lock was already there: a retried prewrite (idempotent, nothing written). */
@@ -55,6 +69,7 @@ export type PrewriteOutcome =
  */
 export async function prewrite(
   buf: MvccWriteBuffer, reader: MvccReader, props: TxnProps, mutation: Mutation, lock: Lock | null, latest: LatestRecord | null,
+  mode: PrewriteMode = LOCK_MODE,
 ): Promise<PrewriteOutcome | TxnError> {
   const { key } = mutation;
   if (lock !== null) {
@@ -86,6 +101,21 @@ export async function prewrite(
   if (mutation.kind === 'put' || mutation.kind === 'insert') {
     if (mutation.value.length <= SHORT_VALUE_BYTES_MAX) shortValue = mutation.value;
     else buf.putValue(key, props.startTs, mutation.value);
+  }
+  if (mode.kind === 'onePc') {
+    // Committed at once. Invariant D of records/latest.ts holds as in commit (actions/commit.ts):
+    // the check above found no write at or after start_ts, the command holds the key's latch,
+    // and commitTs > start_ts — so every data write on the key is older than this one.
+    const { commitTs, slot } = mode;
+    invariant(commitTs > props.startTs, () => `one-phase commit_ts ${commitTs} must exceed start_ts ${props.startTs}`);
+    invariant(latest === null || latest.data === null || latest.data.commitTs < props.startTs,
+      () => `one-phase commit of start_ts ${props.startTs} under a newer data write`);
+    const write: Write = {
+      kind: mutation.kind === 'insert' ? 'put' : mutation.kind, startTs: props.startTs, shortValue,
+      hasOverlappedRollback: slot !== null && (slot.kind === 'rollback' || slot.hasOverlappedRollback), isProtected: false,
+    };
+    putWriteRecord(buf, key, commitTs, write, latest);
+    return { kind: 'prewritten' };
   }
   const minCommitTs = props.minCommitTs > props.startTs ? props.minCommitTs : props.startTs + 1n;
   buf.putLock(key, {

@@ -1,7 +1,16 @@
 // The prewrite command: validate, fetch every key's lock and latest record in one engine call, run
 // the prewrite rule per mutation. All-or-nothing: any error means no modification is applied (KeyIsLocked
 // errors are all collected so the client can resolve every lock at once).
+//
+// One-phase commit (`onePcCommitTs`, TiKV's 1PC): the mutations are the whole transaction, and the
+// caller picked a commit_ts (store: above every ts it has read at, txn-kv.ts). The same checks,
+// then every key's commit record at that ts instead of a lock — one write, nothing left for anyone
+// to resolve. A retry of a one-phase commit that already happened must say so, not fail: a key
+// whose check fails (another transaction wrote or locked it since) is searched for our own commit
+// record first. A lock of ours already there (an earlier attempt prewrote instead) turns the whole
+// command into an ordinary prewrite: the caller then commits as usual.
 
+import { type Ts } from '../../common/pure.js';
 import { invalidArgument, type TxnError } from '../errors.js';
 import { MvccReader } from '../mvcc/reader.js';
 import { type Snapshot } from '../mvcc/snapshot.js';
@@ -11,10 +20,16 @@ import { checkKey, checkKeys, checkTs, checkTtl, checkValue, type CommandOutput,
 
 export interface PrewriteArgs extends TxnProps {
   readonly mutations: readonly Mutation[];
+  /**
+   * Commit at once at this ts (> start_ts, ≥ min_commit_ts) instead of locking: the mutations
+   * must be the whole transaction (txn_size = their count, the primary among them).
+   */
+  readonly onePcCommitTs?: Ts;
 }
 
 export type PrewriteResult =
-  | { readonly kind: 'prewritten'; readonly outcomes: readonly PrewriteOutcome[] }
+  /** `committedAt` non-null: committed at that ts by one-phase commit (now, or by an earlier attempt). */
+  | { readonly kind: 'prewritten'; readonly outcomes: readonly PrewriteOutcome[]; readonly committedAt: Ts | null }
   | { readonly kind: 'locked'; readonly errors: readonly TxnError[] };
 
 export function validatePrewrite(args: PrewriteArgs): TxnError | null {
@@ -31,12 +46,22 @@ export function validatePrewrite(args: PrewriteArgs): TxnError | null {
       if (badValue !== null) return badValue;
     }
   }
+  const c = args.onePcCommitTs;
+  if (c !== undefined) {
+    if (c <= args.startTs || c < args.minCommitTs) return invalidArgument(`one-phase commit_ts ${c} must exceed start_ts ${args.startTs} and reach min_commit_ts ${args.minCommitTs}`);
+    if (args.txnSize !== args.mutations.length) return invalidArgument(`one-phase commit of ${args.mutations.length} mutations of a transaction of ${args.txnSize} keys`);
+    if (!args.mutations.some((m) => m.key.equals(args.primary))) return invalidArgument('one-phase commit without its primary key');
+  }
   return null;
 }
 
 export async function prewriteCommand(snapshot: Snapshot, args: PrewriteArgs): Promise<CommandOutput<PrewriteResult>> {
   const bad = validatePrewrite(args);
   if (bad !== null) return failed(bad);
+  if (args.onePcCommitTs !== undefined) {
+    const done = await onePc(snapshot, args, args.onePcCommitTs);
+    if (done !== null) return done;
+  }
   const reader = new MvccReader(snapshot);
   const buf = new MvccWriteBuffer();
   const { locks, latests } = await reader.loadLocksAndLatests(args.mutations.map((m) => m.key));
@@ -52,5 +77,44 @@ export async function prewriteCommand(snapshot: Snapshot, args: PrewriteArgs): P
     outcomes.push(outcome);
   }
   if (lockErrors.length > 0) return { modifications: [], result: { kind: 'locked', errors: lockErrors } };
-  return { modifications: buf.modifications, result: { kind: 'prewritten', outcomes } };
+  return { modifications: buf.modifications, result: { kind: 'prewritten', outcomes, committedAt: null } };
+}
+
+/** The one-phase form of the command; null = a lock of ours is there: prewrite as usual instead. */
+async function onePc(snapshot: Snapshot, args: PrewriteArgs, commitTs: Ts): Promise<CommandOutput<PrewriteResult> | null> {
+  const reader = new MvccReader(snapshot);
+  const buf = new MvccWriteBuffer();
+  // One multiGet: each key's lock, its write record at commit_ts (the slot) and latest record.
+  const records = await reader.loadKeyRecords(args.mutations.map((m) => m.key), commitTs);
+  const outcomes: PrewriteOutcome[] = [];
+  const lockErrors: TxnError[] = [];
+  let committedBefore: Ts | null = null;
+  let written = 0;
+  for (let i = 0; i < args.mutations.length; i++) {
+    const m = args.mutations[i]!;
+    const { lock, slot, latest } = records[i]!;
+    let outcome = await prewrite(buf, reader, args, m, lock, latest, { kind: 'onePc', commitTs, slot });
+    if (outcome.kind === 'alreadyLocked') return null;
+    if (outcome.kind === 'error' && m.kind !== 'checkNotExists') {
+      // Another transaction may have written or locked the key after our earlier attempt committed.
+      const own = await reader.findTxnCommitRecord(m.key, args.startTs, latest);
+      if (own.kind === 'committed') outcome = { kind: 'alreadyCommitted', commitTs: own.commitTs };
+    }
+    if (outcome.kind === 'error') {
+      if (outcome.code !== 'KeyIsLocked') return failed(outcome);
+      lockErrors.push(outcome);
+      continue;
+    }
+    if (outcome.kind === 'alreadyCommitted') committedBefore = outcome.commitTs;
+    if (outcome.kind === 'prewritten') written++;
+    outcomes.push(outcome);
+  }
+  if (lockErrors.length > 0) return { modifications: [], result: { kind: 'locked', errors: lockErrors } };
+  if (committedBefore !== null) {
+    // An earlier attempt committed every key in one batch; a key written now as well would mean
+    // the transaction committed only in part — never produced here, refused rather than hidden.
+    if (written > 0) return failed(invalidArgument(`one-phase commit of start_ts ${args.startTs}: some keys committed at ${committedBefore}, others not`));
+    return { modifications: [], result: { kind: 'prewritten', outcomes, committedAt: committedBefore } };
+  }
+  return { modifications: buf.modifications, result: { kind: 'prewritten', outcomes, committedAt: commitTs } };
 }

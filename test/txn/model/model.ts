@@ -194,8 +194,14 @@ export class TxnModel {
 
   prewrite(args: {
     readonly mutations: readonly Mutation[]; readonly primary: Buffer; readonly startTs: Ts; readonly lockTtlMs: number;
-    readonly txnSize: number; readonly minCommitTs: Ts;
+    readonly txnSize: number; readonly minCommitTs: Ts; readonly onePcCommitTs?: Ts;
   }): ModelResult<PrewriteResult> {
+    const c = args.onePcCommitTs;
+    if (c !== undefined) {
+      if (c <= args.startTs || c < args.minCommitTs || args.txnSize !== args.mutations.length || !args.mutations.some((m) => m.key.equals(args.primary))) return invalid();
+      // A lock of ours on any key: an earlier attempt prewrote; the command prewrites as usual.
+      if (!args.mutations.some((m) => this.locks.get(id(m.key))?.startTs === args.startTs)) return this.onePc(args, c);
+    }
     const saved = this.clone();
     const outcomes: PrewriteOutcome[] = [];
     const lockErrors: TxnError[] = [];
@@ -218,7 +224,75 @@ export class TxnModel {
       this.restore(saved);
       return result;
     }
-    return { kind: 'prewritten', outcomes };
+    return { kind: 'prewritten', outcomes, committedAt: null };
+  }
+
+  /**
+   * One-phase commit: the prewrite checks; a key that fails them but holds this transaction's
+   * commit record answers alreadyCommitted (a retry after the commit). Every key committed by an
+   * earlier attempt: committed at that ts, nothing written. Otherwise each key's commit record at
+   * `commitTs` at once (a rollback in that slot becomes the overlapped flag, as in commit).
+   */
+  private onePc(args: { readonly mutations: readonly Mutation[]; readonly primary: Buffer; readonly startTs: Ts }, commitTs: Ts): ModelResult<PrewriteResult> {
+    const outcomes: PrewriteOutcome[] = [];
+    const lockErrors: TxnError[] = [];
+    const fresh: Mutation[] = [];
+    let committedBefore: Ts | null = null;
+    for (const m of args.mutations) {
+      const key = id(m.key);
+      const lock = this.locks.get(key);
+      let outcome: ModelResult<PrewriteOutcome>;
+      if (lock !== undefined) outcome = keyIsLocked(key, lock);
+      else outcome = this.conflictOf(args, m) ?? (m.kind === 'checkNotExists' ? { kind: 'checked' } : { kind: 'prewritten' });
+      if (isError(outcome) && m.kind !== 'checkNotExists') {
+        const record = this.commitRecordOf(key, args.startTs);
+        if (record.kind === 'committed') outcome = { kind: 'alreadyCommitted', commitTs: record.commitTs };
+      }
+      if (isError(outcome)) {
+        if (outcome.code !== 'KeyIsLocked') return outcome;
+        lockErrors.push(outcome);
+        continue;
+      }
+      if (outcome.kind === 'alreadyCommitted') committedBefore = outcome.commitTs;
+      if (outcome.kind === 'prewritten') fresh.push(m);
+      outcomes.push(outcome);
+    }
+    if (lockErrors.length > 0) return { kind: 'locked', errors: lockErrors };
+    if (committedBefore !== null) return fresh.length > 0 ? invalid() : { kind: 'prewritten', outcomes, committedAt: committedBefore };
+    for (const m of fresh) {
+      const key = id(m.key);
+      const versions = this.versions(key);
+      const slot = versions.get(commitTs);
+      if (slot !== undefined && slot.kind !== 'rollback' && !slot.hasOverlappedRollback) throw new Error(`model: one-phase commit at ${commitTs} onto another commit record (unreachable)`);
+      versions.set(commitTs, {
+        kind: m.kind === 'insert' ? 'put' : m.kind === 'put' ? 'put' : m.kind === 'delete' ? 'delete' : 'lock',
+        startTs: args.startTs, value: m.kind === 'put' || m.kind === 'insert' ? m.value : null, hasOverlappedRollback: slot !== undefined, isProtected: false,
+      });
+      this.noteWrite(key, commitTs);
+    }
+    return { kind: 'prewritten', outcomes, committedAt: commitTs };
+  }
+
+  /** prewriteOne's checks on a key with no lock: the error (or alreadyCommitted) they give, else null. */
+  private conflictOf(props: { readonly primary: Buffer; readonly startTs: Ts }, m: Mutation): ModelResult<PrewriteOutcome> | null {
+    const key = id(m.key);
+    const newest = this.versionsDesc(key)[0];
+    if (newest !== undefined && newest[0] >= props.startTs) {
+      const [commitTs, w] = newest;
+      if (commitTs === props.startTs && (w.kind === 'rollback' || w.hasOverlappedRollback)) {
+        return err({ kind: 'error', code: 'AlreadyRolledBack', key: m.key, startTs: props.startTs });
+      }
+      if (w.startTs === props.startTs) return { kind: 'alreadyCommitted', commitTs };
+      return err({
+        kind: 'error', code: 'WriteConflict', key: m.key, primary: props.primary, startTs: props.startTs,
+        conflictStartTs: w.startTs, conflictCommitTs: commitTs,
+      });
+    }
+    if (m.kind === 'checkNotExists' || m.kind === 'insert') {
+      const data = this.versionsDesc(key).find(([, w]) => w.kind === 'put' || w.kind === 'delete');
+      if (data !== undefined && data[1].kind === 'put') return err({ kind: 'error', code: 'KeyAlreadyExists', key: m.key });
+    }
+    return null;
   }
 
   private prewriteOne(
