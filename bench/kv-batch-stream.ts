@@ -44,6 +44,8 @@ export interface WireResult {
   readonly pairs?: readonly WirePair[];
   readonly value?: Buffer;
   readonly notFound?: boolean;
+  /** Prewrite: the one-phase commit_ts ('0' = locks were written). */
+  readonly onePcCommitTs?: string;
 }
 export interface WireKvResponse {
   readonly cmd?: string;

@@ -210,12 +210,15 @@ class Generator {
         { op: 'Put', key: keys[0], value: this.accountValue(balances[0].readBigInt64BE(0) - amount) },
         { op: 'Put', key: keys[1], value: this.accountValue(balances[1].readBigInt64BE(0) + amount) },
       ];
-      const pre = await this.call('prewrite', { mutations, primaryLock: keys[0], startVersion, lockTtl: String(TRANSFER_LOCK_TTL_MS), txnSize: '2' });
+      const tryOnePc = this.settings.isOnePc;
+      const pre = await this.call('prewrite', { mutations, primaryLock: keys[0], startVersion, lockTtl: String(TRANSFER_LOCK_TTL_MS), txnSize: '2', tryOnePc });
       const preErrors = pre.errors ?? [];
+      if (preErrors.length === 0 && tryOnePc && pre.onePcCommitTs !== undefined && pre.onePcCommitTs !== '0') return;
       if (preErrors.length > 0) {
         const kind = keyErrorKind(preErrors[0]!);
         run.countRetry(`prewrite:${kind}`);
-        // One key may have been locked by this attempt: release it before trying again.
+        // One key may have been locked by this attempt: release it before trying again. (A
+        // one-phase request that failed here committed nothing: its errors are final.)
         const rb = await this.call('batchRollback', { keys, startVersion });
         if (rb.error !== null && rb.error !== undefined) throw new OpError(`rollback:${keyErrorKind(rb.error)}`);
         if (kind === 'KeyIsLocked') await sleepMs(1 + this.rng.nextInt(LOCKED_BACKOFF_MS_MAX));

@@ -29,6 +29,8 @@ export interface GeneratorSettings {
   readonly accounts: number;
   /** Balance every account starts with. */
   readonly balanceInitial: number;
+  /** Transfers ask for one-phase commit (both accounts lie in the one region). */
+  readonly isOnePc: boolean;
 }
 
 export type GeneratorCommand =

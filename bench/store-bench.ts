@@ -30,6 +30,7 @@ const USAGE = `npm run bench:store -- [flags]
   --keys <n>              raw keys loaded for raw-get (raw-put overwrites them) (default 10000)
   --accounts <n>          transactional keys loaded for txn-get and transfer (default 10000)
   --streams <n>           BatchCommands streams to the leader (default 4)
+  --two-phase             transfers never ask for one-phase commit (default: they do)
   --stores <n>            store processes (default 3)
   --store-log-level <l>   the stores' --log-level (default warn)
   --cpu-prof-dir <dir>    profile the stores' main threads (V8 sampling profiler) into <dir>; summarize the leader's
@@ -57,6 +58,7 @@ interface Settings {
   readonly cpuProfDir: string | null;
   readonly out: string;
   readonly isKeep: boolean;
+  readonly isOnePc: boolean;
 }
 
 function positive(name: string, text: string, options: { readonly isInteger: boolean } = { isInteger: true }): number {
@@ -83,6 +85,7 @@ function parseSettings(): Settings {
       'cpu-prof-dir': { type: 'string' },
       out: { type: 'string' },
       keep: { type: 'boolean', default: false },
+      'two-phase': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -109,6 +112,7 @@ function parseSettings(): Settings {
     cpuProfDir: values['cpu-prof-dir'] === undefined ? null : resolve(values['cpu-prof-dir']),
     out: resolve(values.out ?? join(tmpdir(), 'flotilla-bench', `store-${date}.json`)),
     isKeep: values.keep,
+    isOnePc: !values['two-phase'],
   };
 }
 
@@ -396,7 +400,7 @@ async function main(): Promise<void> {
     gen = new GeneratorProcess();
     await gen.request({
       kind: 'init',
-      settings: { pdEndpoint: cluster.pdEndpoint, route, streams: settings.streams, valueBytes: settings.valueBytes, rawKeys: settings.rawKeys, accounts: settings.accounts, balanceInitial: BALANCE_INITIAL },
+      settings: { pdEndpoint: cluster.pdEndpoint, route, streams: settings.streams, valueBytes: settings.valueBytes, rawKeys: settings.rawKeys, accounts: settings.accounts, balanceInitial: BALANCE_INITIAL, isOnePc: settings.isOnePc },
     }, 'ready');
     const loaded = await gen.request({ kind: 'load' }, 'loaded');
     console.error(`loaded ${loaded.rawKeys} raw keys and ${loaded.accounts} accounts in ${(loaded.ms / 1000).toFixed(1)} s`);

@@ -31,6 +31,11 @@ export interface ClientOptions {
   readonly logger?: Logger;
   /** prom-client registry to register the client's metrics in (a private one by default). */
   readonly metricsRegistry?: Registry;
+  /**
+   * Commit a transaction whose writes all lie in one region in one phase (one raft write, no
+   * locks; the store picks the commit_ts). Default true; false always runs two-phase commit.
+   */
+  readonly onePc?: boolean;
 }
 
 export interface WithTransactionOptions {
@@ -51,6 +56,7 @@ export class Client {
     private readonly metrics: ClientMetrics,
     private readonly logger: Logger,
     private readonly timeoutMs: number,
+    private readonly isOnePcAllowed: boolean,
   ) {
     this.raw = new RawClient(rpc, timeoutMs);
     this.resolver = new LockResolver(rpc, () => this.pd.getTimestamp(), metrics, logger, (work) => this.track(work));
@@ -67,7 +73,7 @@ export class Client {
     const channels = new ChannelCache(await channelCredentials(security), { ...grpcChannelOptions(), 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1_000 });
     const metrics = new ClientMetrics(options.metricsRegistry);
     const rpc = new KvRpc({ pd, channels, logger, metrics });
-    return new Client(pd, rpc, channels, metrics, logger, timeoutMs);
+    return new Client(pd, rpc, channels, metrics, logger, timeoutMs, options.onePc ?? true);
   }
 
   /** A fresh timestamp from PD's TSO (batched with other callers). */
@@ -86,6 +92,7 @@ export class Client {
       logger: this.logger,
       timeoutMs: this.timeoutMs,
       background: (work) => this.track(work),
+      isOnePcAllowed: this.isOnePcAllowed,
     }, this.metrics);
   }
 

@@ -7,6 +7,13 @@
 //   4. commit the secondaries in the background; a failure there is harmless (readers roll the
 //      locks forward from the committed primary) and only logged
 //
+// One-phase commit: when every write lies in one region (one prewrite request holds the whole
+// transaction), the prewrite asks the store to commit at once (try_one_pc). Its answer's
+// one_pc_commit_ts says it did (steps 2–4 skipped); 0 means locks were written, and the commit
+// goes on as above. A one-phase request whose answer never came may have committed: before such
+// a transaction reports failure, its keys are rolled back synchronously, and a rollback that
+// answers AlreadyCommitted turns the failure into the commit it was.
+//
 // Failure before the commit point rolls every prewritten key back (BatchRollback also leaves
 // rollback records, so a late prewrite of ours cannot land) and throws WriteConflictError or
 // TxnAbortedError: the transaction did not commit. A primary commit whose answer never came
@@ -48,6 +55,8 @@ export interface CommitterDeps {
   readonly timeoutMs: number;
   /** Tracks background work (secondary commits, rollbacks) so close() can wait for it. */
   readonly background: (work: Promise<void>) => void;
+  /** Whether a single-region transaction may commit in one phase (default true). */
+  readonly isOnePcAllowed?: boolean;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -78,6 +87,10 @@ export class Committer {
   private readonly byKey = new Map<string, Mutation>();
   private heartbeat: NodeJS.Timeout | null = null;
   private lockTtlMs: number;
+  /** A one-phase prewrite was sent: a failure may hide a commit (see the file header). */
+  private isOnePcSent = false;
+  /** Set when the store committed the transaction in one phase. */
+  private onePcCommitTs: Ts | null = null;
 
   constructor(
     private readonly deps: CommitterDeps,
@@ -107,12 +120,14 @@ export class Committer {
       try {
         await this.prewrite(deadlineMs);
       } catch (err) {
+        if (this.isOnePcSent) return await this.settleOnePc(err);
         this.rollbackInBackground();
         if (err instanceof WriteConflictError || err instanceof TxnAbortedError) throw err;
         if (isFlotillaError(err) && (err.code === 'KeyAlreadyExists' || err.code === 'InvalidArgument' || err.code === 'LimitExceeded')) throw err;
         // The prewrite may have partly landed; the rollback above makes sure it never commits.
         throw new TxnAbortedError(`transaction ${this.startTs} did not commit: prewrite failed (${err instanceof Error ? err.message : String(err)})`, { cause: err });
       }
+      if (this.onePcCommitTs !== null) return this.onePcCommitTs;
       const commitTs = await this.commitPrimary(deadlineMs);
       this.commitSecondariesInBackground(commitTs);
       return commitTs;
@@ -133,15 +148,23 @@ export class Committer {
 
   private async prewriteChunk(region: CachedRegion, chunk: readonly Mutation[], txnSize: string, deadlineMs: number): Promise<void> {
     const mutations: kvrpcpb.Mutation__Input[] = chunk.map((m) => (m.value === null ? { op: 'Del', key: m.key } : { op: 'Put', key: m.key, value: m.value }));
+    // The whole transaction in one request (so in one region): the store may commit it at once.
+    const tryOnePc = (this.deps.isOnePcAllowed ?? true) && chunk.length === this.mutations.length;
     for (let attempt = 0; ; attempt++) {
+      if (tryOnePc) this.isOnePcSent = true;
       const r = await this.deps.rpc.send(region, 'prewrite', {
         mutations,
         primaryLock: this.primary,
         startVersion: u64ToWire(this.startTs),
         lockTtl: String(this.lockTtlMs),
         txnSize,
+        tryOnePc,
       }, { deadlineMs, idempotent: true });
-      if (r.errors.length === 0) return;
+      if (r.errors.length === 0) {
+        const committedAt = tryOnePc ? u64FromWire(r.onePcCommitTs, 'one_pc_commit_ts') : 0n;
+        if (committedAt !== 0n) this.onePcCommitTs = committedAt;
+        return;
+      }
       const locks: LockInfo[] = [];
       for (const e of r.errors) {
         const lock = lockOf(e);
@@ -156,6 +179,39 @@ export class Committer {
         await sleep(wait);
       }
     }
+  }
+
+  /**
+   * The prewrite failed after a one-phase request was sent, which may have committed (its answer
+   * lost, then a retry met the transaction's own writes as conflicts). Roll every key back now:
+   * AlreadyCommitted from any key means it did commit (at that ts); a rollback that went through
+   * means it never will (the rollback records stop a late request); no answer leaves it unknown.
+   */
+  private async settleOnePc(cause: unknown): Promise<Ts> {
+    const { rpc } = this.deps;
+    const deadlineMs = Date.now() + this.deps.timeoutMs;
+    let committedAt: Ts | null = null;
+    try {
+      await rpc.forEachRegion(this.mutations.map((m) => m.key), deadlineMs, async (region, keys) => {
+        for (let i = 0; i < keys.length; i += MUTATIONS_PER_REQUEST_MAX) {
+          const part = keys.slice(i, i + MUTATIONS_PER_REQUEST_MAX);
+          const r = await rpc.send(region, 'batchRollback', { startVersion: u64ToWire(this.startTs), keys: part }, { deadlineMs, idempotent: true });
+          if (r.error === null) continue;
+          if (r.error.kind === 'alreadyCommitted') {
+            committedAt = u64FromWire(r.error.alreadyCommitted?.commitTs ?? '0', 'commitTs');
+            continue;
+          }
+          throw keyErrorToError(r.error, this.startTs);
+        }
+      });
+    } catch (err) {
+      if (committedAt !== null) return committedAt;
+      throw new CommitUnknownError(`transaction ${this.startTs}: a one-phase commit may have happened and could not be ruled out (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+    }
+    if (committedAt !== null) return committedAt;
+    if (cause instanceof WriteConflictError || cause instanceof TxnAbortedError) throw cause;
+    if (isFlotillaError(cause) && (cause.code === 'KeyAlreadyExists' || cause.code === 'InvalidArgument' || cause.code === 'LimitExceeded')) throw cause;
+    throw new TxnAbortedError(`transaction ${this.startTs} did not commit: prewrite failed (${cause instanceof Error ? cause.message : String(cause)})`, { cause });
   }
 
   /** The commit point. Resolves with the commit ts, or throws one of the file header's errors. */

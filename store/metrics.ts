@@ -25,6 +25,8 @@ export type RaftMessageDirection = 'sent' | 'received' | 'dropped';
 export type StoreQueue = 'proposals' | 'inbound' | 'apply' | 'transport';
 export type ReadKind = 'lease' | 'read-index';
 export type RaftLogGcEvent = 'proposed' | 'compacted' | 'heldBack';
+/** A try_one_pc prewrite: committed at once, prewritten instead (leader not synced), or found committed by an earlier attempt. */
+export type OnePcOutcome = 'committed' | 'prewritten' | 'alreadyCommitted';
 
 interface RequestSeries {
   readonly count: ReturnType<Counter<'type' | 'outcome'>['labels']>;
@@ -50,6 +52,7 @@ export class StoreMetrics {
   private readonly leaders: Gauge;
   private readonly quietRegions: Gauge;
   private readonly reads: Counter<'kind'>;
+  private readonly onePc: Counter<'outcome'>;
   private readonly raftLogEntries: Gauge;
   private readonly raftLogGc: Counter<'event'>;
   private readonly raftLogCompactedEntries: Counter;
@@ -83,6 +86,12 @@ export class StoreMetrics {
     this.leaders = new Gauge({ name: 'flotilla_store_leaders', help: "Region peers on this store that are leaders", registers });
     this.quietRegions = new Gauge({ name: 'flotilla_store_quiet_regions', help: "This store's region replicas whose raft group is quiet (hibernating: not ticked, no heartbeats)", registers });
     this.reads = new Counter({ name: 'flotilla_store_reads_total', help: 'Linearizable read barriers by kind (lease, read-index)', labelNames: ['kind'], registers });
+    this.onePc = new Counter({
+      name: 'flotilla_store_one_pc_total',
+      help: 'Prewrites asking for one-phase commit, by outcome (committed at once; prewritten instead, the leader not yet synced with PD; alreadyCommitted by an earlier attempt)',
+      labelNames: ['outcome'],
+      registers,
+    });
     this.raftLogEntries = new Gauge({ name: 'flotilla_store_raft_log_entries', help: "Raft log entries held (after the truncated index) across this store's regions", registers });
     this.raftLogGc = new Counter({
       name: 'flotilla_store_raft_log_gc_total',
@@ -164,6 +173,10 @@ export class StoreMetrics {
 
   countReads(kind: ReadKind): void {
     this.reads.labels(kind).inc();
+  }
+
+  countOnePc(outcome: OnePcOutcome): void {
+    this.onePc.labels(outcome).inc();
   }
 
   private seriesOf(type: string, outcome: string): RequestSeries {

@@ -15,6 +15,7 @@
 
 import {
   Backoff,
+  composeTs,
   createRng,
   errorFromWire,
   FlotillaError,
@@ -43,6 +44,8 @@ import {
   type Rng,
   type SecurityConfig,
   type StoreMeta,
+  u64FromWire,
+  withDeadline,
 } from '../common/index.js';
 import type { pdpb } from '../proto/index.js';
 
@@ -52,6 +55,8 @@ import type { pdpb } from '../proto/index.js';
  * so this bounds the queue near 20 MB — and a dropped one is resent at the next periodic beat.
  */
 export const REGION_HEARTBEATS_PENDING_MAX = 100_000;
+/** How long one TSO fetch may take. */
+export const TSO_TIMEOUT_MS = 3_000;
 /** A stream that lived this long is healthy: the next failure starts the back-off from the start. */
 export const REGION_HEARTBEAT_STREAM_HEALTHY_MS = 5_000;
 
@@ -284,6 +289,39 @@ export class StorePdClient {
   /** The address of the PD leader as last known. */
   get leaderAddress(): string {
     return this.session.leaderAddress;
+  }
+
+  /**
+   * One fresh timestamp from PD's TSO (a one-shot stream on the leader). Rare on a store — once
+   * per region leadership before its first one-phase commit (concurrency-manager.ts) — so no
+   * batching and no retry here: a failure is reported and the caller tries again later.
+   */
+  async getTimestamp(timeoutMs = TSO_TIMEOUT_MS): Promise<bigint> {
+    const deadlineMs = Date.now() + timeoutMs;
+    const leader = await this.session.leaderClient(deadlineMs);
+    const stream = leader.client.Tso();
+    stream.on('error', () => undefined); // the cancel below must never surface as an unhandled 'error'
+    try {
+      const resp = await withDeadline(new Promise<pdpb.TsoResponse>((resolve, reject) => {
+        stream.once('data', resolve);
+        stream.once('error', reject);
+        stream.once('end', () => reject(new FlotillaError('Unavailable', 'TSO stream ended')));
+        stream.write({ header: this.session.header(), count: 1 });
+      }), deadlineMs, 'PD Tso');
+      const error = resp.header?.error;
+      if (error !== null && error !== undefined) {
+        const typed = errorFromWire(error);
+        throw new FlotillaError(typed.code, `PD Tso: ${typed.message}`, { details: typed.details });
+      }
+      if (resp.timestamp === null) throw new FlotillaError('Internal', 'PD Tso answered no timestamp');
+      return composeTs(u64FromWire(resp.timestamp.physical, 'timestamp.physical'), resp.timestamp.logical);
+    } catch (err) {
+      const typed = pdCallError(err, 'PD Tso');
+      this.session.reportFailure(leader, typed);
+      throw typed;
+    } finally {
+      stream.cancel();
+    }
   }
 
   /** Stops the stream, aborts calls in their back-off, closes the channels. Idempotent. */

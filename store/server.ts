@@ -17,6 +17,7 @@ import { KvService } from './kv-service.js';
 import { KvWrites } from './kv-writes.js';
 import { LatchSet } from './latch-set.js';
 import { StoreMetrics } from './metrics.js';
+import { ConcurrencyManager } from './concurrency-manager.js';
 import { type RegionOrder, StorePdClient } from './pd-client.js';
 import type { Peer } from './peer.js';
 import { RaftStore } from './raft-store.js';
@@ -128,7 +129,9 @@ export class StoreServer {
       const routing = new KvRouting(storeId, raftStore.peers, limits);
       const writes = new KvWrites(engine, raftStore.loop, new LatchSet(LATCH_SLOTS), limits, metrics);
       const raw = new RawKv(routing, writes);
-      const kv = new KvService(raw, new TxnKv(routing, writes), log.child({ component: 'kv' }), metrics);
+      // One-phase commits need a PD timestamp newer than each leadership (concurrency-manager.ts).
+      const concurrency = new ConcurrencyManager(() => pd.getTimestamp());
+      const kv = new KvService(raw, new TxnKv(routing, writes, concurrency, metrics), log.child({ component: 'kv' }), metrics);
 
       const grpcServer = createGrpcServer();
       grpcServer.addService(serviceDefinition('flotilla.kvservicepb.Kv'), kv.handlers());

@@ -3,15 +3,17 @@
 // the keys they write: latches → read barrier → read → action → propose the modifications →
 // applied → answer (kv-writes.ts). Keys are user keys; txn/ builds the engine keys.
 
-import { FlotillaError, lockKey, type Ts, u64FromWire, u64ToWire } from '../common/index.js';
+import { failpoint, FlotillaError, lockKey, type Ts, u64FromWire, u64ToWire } from '../common/index.js';
 import type { kvrpcpb } from '../proto/index.js';
 import {
   batchGetCommand, batchRollbackCommand, type BypassLocks, checkTxnStatusCommand, cleanupCommand, commitCommand, type CommandOutput,
   findTxnLocksCommand, gcCommand, gcLatestCommand, getCommand, isTxnError, type LockInfo, type Mutation, MvccReader, MvccWriteBuffer, output,
-  prewriteCommand, resolveLockCommand, scanCommand, scanLockCommand, type Snapshot, type TxnError, txnHeartBeat,
+  type PrewriteArgs, prewriteCommand, type PrewriteOutcome, type PrewriteResult, resolveLockCommand, scanCommand, scanLockCommand, type Snapshot, type TxnError, txnHeartBeat,
 } from '../txn/index.js';
+import { ConcurrencyManager, type OnePcGuard } from './concurrency-manager.js';
 import type { KvRouting } from './kv-routing.js';
 import type { KvWrites } from './kv-writes.js';
+import type { OnePcOutcome } from './metrics.js';
 import type { Peer } from './peer.js';
 
 /** Keys resolved per latched batch by a range ResolveLock, and keys per GC batch. */
@@ -80,8 +82,27 @@ function mutationFromWire(m: kvrpcpb.Mutation): Mutation {
 }
 
 
+/** What a read covers, for the one-phase commits it must wait for (concurrency-manager.ts). */
+type ReadSpan = { readonly keys: readonly Buffer[] } | { readonly start: Buffer; readonly end: Buffer };
+/** The commit_ts when every outcome says this transaction already committed the key (else null). */
+function committedByEarlierAttempt(outcomes: readonly PrewriteOutcome[]): Ts | null {
+  let ts: Ts | null = null;
+  for (const o of outcomes) {
+    if (o.kind === 'checked') continue;
+    if (o.kind !== 'alreadyCommitted') return null;
+    ts = o.commitTs;
+  }
+  return ts;
+}
+
 export class TxnKv {
-  constructor(private readonly routing: KvRouting, private readonly writes: KvWrites) {}
+  constructor(
+    private readonly routing: KvRouting,
+    private readonly writes: KvWrites,
+    /** One-phase commit's guard; the default never allows one (no PD timestamps). */
+    readonly concurrency: ConcurrencyManager = new ConcurrencyManager(null),
+    private readonly metrics?: { countOnePc(outcome: OnePcOutcome): void },
+  ) {}
 
   /**
    * The view a command reads: the live engine (point lookups, no iterator per command). Correct
@@ -97,6 +118,20 @@ export class TxnKv {
     return run(this.view());
   }
 
+  /**
+   * A transactional read at `readTs`: raises the store's max read ts first, then — after the read
+   * barrier — waits for one-phase commits in flight on what it reads with commit_ts ≤ readTs, and
+   * only then reads (the order concurrency-manager.ts argues for).
+   */
+  private async readAt<T>(peer: Peer, readTs: Ts, span: ReadSpan, run: (view: Snapshot) => Promise<T>): Promise<T> {
+    const cm = this.concurrency;
+    cm.observeReadTs(readTs);
+    await this.writes.readBarrier(peer);
+    if ('keys' in span) await cm.waitForKeys(span.keys, readTs);
+    else await cm.waitForRange(span.start, span.end, readTs);
+    return run(this.view());
+  }
+
   /** A latched write command: `keys` are the user keys it may write. */
   private write<T>(peer: Peer, keys: readonly Buffer[], run: (snap: Snapshot) => Promise<CommandOutput<T>>): Promise<T | TxnError> {
     return this.writes.latched(peer, keys.map((k) => lockKey(k)), async () => {
@@ -109,7 +144,7 @@ export class TxnKv {
     const peer = this.routing.route(req.context);
     this.routing.checkKey(peer, req.key);
     const readTs = ts(req.version, 'version');
-    const r = await this.read(peer, (snap) => getCommand(snap, req.key, readTs, bypassOf(req.context)));
+    const r = await this.readAt(peer, readTs, { keys: [req.key] }, (snap) => getCommand(snap, req.key, readTs, bypassOf(req.context)));
     if (r.kind === 'error') return { error: keyErrorToWire(r) };
     peer.countRead(1, r.value?.length ?? 0);
     return r.value === null ? { notFound: true } : { value: r.value };
@@ -119,7 +154,7 @@ export class TxnKv {
     const peer = this.routing.route(req.context);
     this.routing.checkKeys(peer, req.keys);
     const readTs = ts(req.version, 'version');
-    const r = await this.read(peer, (snap) => batchGetCommand(snap, req.keys, readTs, bypassOf(req.context)));
+    const r = await this.readAt(peer, readTs, { keys: req.keys }, (snap) => batchGetCommand(snap, req.keys, readTs, bypassOf(req.context)));
     if (r.kind === 'error') return { error: keyErrorToWire(r) };
     peer.countRead(req.keys.length, r.pairs.reduce((n, p) => n + p.value.length, 0));
     return { pairs: r.pairs.map((p) => ({ key: p.key, value: p.value })) };
@@ -131,7 +166,7 @@ export class TxnKv {
     const range = this.routing.clampRange(peer, req.startKey, req.endKey);
     const readTs = ts(req.version, 'version');
     const bypass = bypassOf(req.context);
-    const r = await this.read(peer, (snap) => scanCommand(snap, {
+    const r = await this.readAt(peer, readTs, { start: range.start, end: range.end }, (snap) => scanCommand(snap, {
       startKey: range.start, endKey: range.end, readTs, limit: req.limit, isReverse: req.reverse, ...(bypass === undefined ? {} : { bypassLocks: bypass }),
     }));
     if (r.kind === 'error') return { error: keyErrorToWire(r) };
@@ -153,10 +188,70 @@ export class TxnKv {
       txnSize: Number(req.txnSize),
       minCommitTs: u64FromWire(req.minCommitTs, 'min_commit_ts'),
     };
-    const r = await this.write(peer, mutations.map((m) => m.key), (snap) => prewriteCommand(snap, args));
+    const keys = mutations.map((m) => m.key);
+    if (!req.tryOnePc) {
+      const r = await this.write(peer, keys, (snap) => prewriteCommand(snap, args));
+      if (isTxnError(r)) return { errors: [keyErrorToWire(r)] };
+      if (r.kind === 'locked') return { errors: r.errors.map((e) => keyErrorToWire(e)) };
+      return {};
+    }
+    if (args.txnSize !== mutations.length || !keys.some((k) => k.equals(args.primary))) {
+      throw new FlotillaError('InvalidArgument', `try_one_pc needs the whole transaction: ${mutations.length} mutations, txn_size ${args.txnSize}, primary ${keys.some((k) => k.equals(args.primary)) ? 'among them' : 'missing'}`);
+    }
+    const r = await this.onePc(peer, keys, args);
     if (isTxnError(r)) return { errors: [keyErrorToWire(r)] };
     if (r.kind === 'locked') return { errors: r.errors.map((e) => keyErrorToWire(e)) };
-    return {};
+    // A prewrite (not allowed to commit at once) that found every key committed by this
+    // transaction: an earlier one-phase attempt did it.
+    const done = r.committedAt ?? committedByEarlierAttempt(r.outcomes);
+    return done === null ? {} : { onePcCommitTs: u64ToWire(done) };
+  }
+
+  /**
+   * A prewrite that commits at once if this leader may (ConcurrencyManager.isSynced): under the
+   * latches, after the read barrier, the keys are locked in memory and commit_ts picked in one
+   * step; the memory locks go once the write is applied (or failed). Otherwise a prewrite.
+   */
+  private async onePc(peer: Peer, keys: readonly Buffer[], args: PrewriteArgs): Promise<PrewriteResult | TxnError> {
+    const cm = this.concurrency;
+    const floor = args.minCommitTs > args.startTs ? args.minCommitTs : args.startTs + 1n;
+    let guard: OnePcGuard | null = null;
+    let fence: Promise<void> | null = null;
+    let r: PrewriteResult | TxnError;
+    try {
+      r = await this.write(peer, keys, async (snap) => {
+        const era = { regionId: peer.regionId, term: peer.term, version: peer.region.epoch.version };
+        if (peer.isLeader && cm.isSynced(era)) {
+          guard = cm.lockForOnePc(keys, floor);
+          fence = cm.fenceTso();
+          fence.catch(() => undefined); // awaited below only if the commit happens
+          const site = failpoint('store::one-pc-locked'); // tests: pause holds the commit with its memory locks
+          if (site instanceof Promise) await site;
+        }
+        const out = await prewriteCommand(snap, guard === null ? args : { ...args, onePcCommitTs: guard.commitTs });
+        // No one-phase write comes of it (an error, a fallback, a retry): nothing to wait for.
+        const result = out.result;
+        if (isTxnError(result) || result.kind !== 'prewritten' || result.committedAt !== guard?.commitTs || out.modifications.length === 0) guard?.release();
+        return out;
+      });
+    } finally {
+      (guard as OnePcGuard | null)?.release();
+    }
+    if (!isTxnError(r) && r.kind === 'prewritten') {
+      const g = guard as OnePcGuard | null;
+      this.metrics?.countOnePc(r.committedAt === null ? 'prewritten' : g !== null && r.committedAt === g.commitTs ? 'committed' : 'alreadyCommitted');
+    }
+    if (!isTxnError(r) && r.kind === 'prewritten' && r.committedAt !== null) {
+      // Committed (now or by an earlier attempt): acknowledged once PD has issued a ts ≥ its
+      // commit_ts (ConcurrencyManager.fenceTso). If PD cannot say, the commit stands all the same.
+      try {
+        await ((fence as Promise<void> | null) ?? cm.fenceTso());
+      } catch {
+        // No PD timestamp: a transaction starting right after may meet this commit as a conflict
+        // (never miss it: its start_ts is ≥ commit_ts). Acknowledged anyway — it is durable.
+      }
+    }
+    return r;
   }
 
   async commit(req: kvrpcpb.CommitRequest): Promise<kvrpcpb.CommitResponse__Input> {

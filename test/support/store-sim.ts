@@ -46,6 +46,7 @@ import { RegionSplitter, type SplitOutcome } from '../../store/region-splitter.j
 import { ChunkWriter, regionDataRanges } from '../../store/snapshot/index.js';
 import { CLUSTER_ID_METADATA } from '../../store/transport.js';
 import { TxnKv } from '../../store/txn-kv.js';
+import { ConcurrencyManager } from '../../store/concurrency-manager.js';
 
 /** A MemoryEngine that remembers its write batches, so a crash can keep only what was durable. */
 export class CrashableEngine extends MemoryEngine {
@@ -166,6 +167,8 @@ export interface SimOptions {
   readonly snapshots?: boolean;
   /** Steps PD's AskBatchSplit takes, at most (seeded; default 0: answered at once). */
   readonly pdDelayStepsMax?: number;
+  /** PD's TSO for one-phase commit (default none: one-phase requests are prewritten as usual). */
+  readonly tso?: () => Promise<bigint>;
 }
 
 const RAFT_LOG_GC_DEFAULT: RaftLogGcOptions = { countLimit: 10_000, hardCountLimit: 100_000, checkTicks: 10 };
@@ -361,7 +364,7 @@ export class StoreSim {
     const routing = new KvRouting(node.storeId, store.peers, LIMITS);
     node.writes = writes;
     node.raw = new RawKv(routing, writes);
-    node.txn = new TxnKv(routing, writes);
+    node.txn = new TxnKv(routing, writes, new ConcurrencyManager(this.options.tso ?? null));
     const pdRng = this.options.rng.fork();
     node.splitter = new RegionSplitter({
       engine: node.engine,

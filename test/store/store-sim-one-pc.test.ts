@@ -1,0 +1,249 @@
+// One-phase commit on the store, deterministic: three in-process stores (real RaftStore, peers,
+// raft, apply, TxnKv with its ConcurrencyManager) over in-memory engines and a simulated network,
+// with a counter for PD's TSO. What one-phase commit must never break (store/concurrency-manager.ts):
+//   - a read at ts R that did not see a commit never sees it later: the commit_ts lands above R,
+//     also when R was served by the region's previous leader on another store (the new leader
+//     commits in one phase only after a TSO fetch newer than its leadership);
+//   - a read at R ≥ an in-flight one-phase commit's ts waits for it (point reads and scans); a
+//     read below it does not;
+//   - the answer comes only after PD issued a ts ≥ commit_ts (a later start_ts is above it);
+//   - a retried one-phase request answers the commit it made, not a conflict.
+import { afterEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { armFailpoint, composeTs, createRng, disarmAllFailpoints, type Ts } from '../../common/index.js';
+import type { kvrpcpb } from '../../proto/index.js';
+import { type SimNode, StoreSim } from '../support/store-sim.js';
+
+const b = (s: string): Buffer => Buffer.from(s);
+
+/**
+ * PD's TSO: a counter from the wall clock's current ms (so the store's far-future check passes).
+ * A store's fetch is answered — its ts issued — only when the simulation next advances (pump), as
+ * over a network: an answer sent before it would be visible as a later start_ts equal to commit_ts.
+ */
+class FakeTso {
+  private last: Ts = composeTs(Date.now(), 0);
+  private readonly waiting: ((ts: Ts) => void)[] = [];
+  next(): Ts {
+    return ++this.last;
+  }
+  /** The newest ts issued so far. */
+  get issued(): Ts {
+    return this.last;
+  }
+  readonly fetch = (): Promise<Ts> => new Promise<Ts>((resolve) => this.waiting.push(resolve));
+  /** While set, fetches wait (PD slow). */
+  isHeld = false;
+  pump(): void {
+    if (this.isHeld) return;
+    for (const resolve of this.waiting.splice(0)) resolve(this.next());
+  }
+}
+
+let activeTso: FakeTso | null = null;
+
+async function advance(sim: StoreSim): Promise<void> {
+  await sim.advance();
+  activeTso?.pump();
+}
+
+async function startSim(tso: FakeTso): Promise<StoreSim> {
+  activeTso = tso;
+  return StoreSim.start(3, { rng: createRng(11), dropRate: 0, maxDelaySteps: 0, isLeaseReadEnabled: true, tso: tso.fetch });
+}
+
+/** Runs `op` against the current ready leader while the simulation advances. */
+async function run<T>(sim: StoreSim, op: (leader: SimNode) => Promise<T>): Promise<T> {
+  let leader: SimNode | undefined;
+  for (let i = 0; i < 300 && leader === undefined; i++) {
+    await advance(sim);
+    leader = sim.leader();
+  }
+  assert.ok(leader !== undefined, 'no leader');
+  return settle(sim, op(leader));
+}
+
+/** Advances the simulation until `p` settles. */
+async function settle<T>(sim: StoreSim, p: Promise<T>): Promise<T> {
+  let isSettled = false;
+  const watched = p.finally(() => {
+    isSettled = true;
+  });
+  for (let i = 0; i < 400 && !isSettled; i++) await advance(sim);
+  assert.ok(isSettled, 'the request never settled');
+  return watched;
+}
+
+function prewriteRequest(sim: StoreSim, node: SimNode, startTs: Ts, pairs: readonly [string, string][], tryOnePc = true): kvrpcpb.PrewriteRequest {
+  return {
+    context: sim.context(node), mutations: pairs.map(([k, v]) => ({ op: 'Put', key: b(k), value: b(v), assertion: 'None' })),
+    primaryLock: b(pairs[0]![0]), startVersion: String(startTs), lockTtl: '3000', skipConstraintCheck: false, txnSize: String(pairs.length),
+    minCommitTs: '0', maxCommitTs: '0', tryOnePc,
+  };
+}
+
+async function get(sim: StoreSim, node: SimNode, key: string, ts: Ts): Promise<string | null> {
+  const r = await settle(sim, node.txn!.get({ context: sim.context(node), key: b(key), version: String(ts), needCommitTs: false } as kvrpcpb.GetRequest));
+  assert.equal(r.error ?? null, null, `get ${key} at ${ts}: ${JSON.stringify(r.error)}`);
+  return r.notFound === true ? null : (r.value as Buffer).toString();
+}
+
+/** A one-phase commit through `node`, retried (new start_ts each time) until the store commits it at once. */
+async function commitOnePc(sim: StoreSim, tso: FakeTso, node: SimNode, pairs: readonly [string, string][], startTs?: Ts): Promise<{ startTs: Ts; commitTs: Ts }> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const s = startTs ?? tso.next();
+    let issuedAtAnswer = 0n;
+    const r = await settle(sim, node.txn!.prewrite(prewriteRequest(sim, node, s, pairs)).then((answer) => {
+      issuedAtAnswer = tso.issued;
+      return answer;
+    }));
+    assert.deepEqual(r.errors ?? [], [], `prewrite at ${s}`);
+    const committed = BigInt(String(r.onePcCommitTs ?? '0'));
+    if (committed !== 0n) {
+      // Answered only once PD had issued a ts ≥ commit_ts: every later start_ts lies above it.
+      assert.ok(issuedAtAnswer >= committed, `answered at ${committed} while PD had issued only up to ${issuedAtAnswer}`);
+      return { startTs: s, commitTs: committed };
+    }
+    // Not synced yet: it prewrote; finish it as two-phase, then try again once synced.
+    const c = tso.next();
+    const done = await settle(sim, node.txn!.commit({ context: sim.context(node), keys: pairs.map(([k]) => b(k)), startVersion: String(s), commitVersion: String(c) }));
+    assert.equal(done.error ?? null, null);
+    for (let i = 0; i < 5; i++) await advance(sim);
+    if (startTs !== undefined) throw new Error('the given start_ts was used by a two-phase commit');
+  }
+  throw new Error('the leader never committed in one phase');
+}
+
+describe('one-phase commit on the store (deterministic simulation)', { timeout: 120_000 }, () => {
+  afterEach(() => disarmAllFailpoints());
+
+  it('commits at once once the leader holds a TSO newer than its leadership, above every read ts served; a retry answers the same commit', async () => {
+    const tso = new FakeTso();
+    const sim = await startSim(tso);
+    try {
+      const leader = await run(sim, async (l) => l);
+      await commitOnePc(sim, tso, leader, [['warm', '1']]); // the first request only starts the sync
+      const startTs = tso.next();
+      const readTs = tso.next();
+      assert.equal(await get(sim, leader, 'k', readTs), null);
+      const { commitTs } = await commitOnePc(sim, tso, leader, [['k', 'v1'], ['k2', 'w1']], startTs);
+      assert.ok(commitTs > readTs, `commit_ts ${commitTs} must lie above the read at ${readTs} that did not see it`);
+      assert.equal(await get(sim, leader, 'k', readTs), null, 'a reread at the old read ts sees what the first read saw');
+      assert.equal(await get(sim, leader, 'k', commitTs), 'v1');
+      assert.equal(await get(sim, leader, 'k2', commitTs), 'w1');
+      assert.equal(await get(sim, leader, 'k', commitTs - 1n), null);
+      // The answer waited for PD: the next timestamp lies above commit_ts.
+      assert.ok(tso.next() > commitTs);
+      // A retry of the same request answers the commit it made, also after another transaction wrote the key.
+      const again = await settle(sim, leader.txn!.prewrite(prewriteRequest(sim, leader, startTs, [['k', 'v1'], ['k2', 'w1']])));
+      assert.deepEqual(again.errors ?? [], []);
+      assert.equal(BigInt(String(again.onePcCommitTs)), commitTs);
+      await commitOnePc(sim, tso, leader, [['k', 'v2']]);
+      const late = await settle(sim, leader.txn!.prewrite(prewriteRequest(sim, leader, startTs, [['k', 'v1'], ['k2', 'w1']])));
+      assert.deepEqual(late.errors ?? [], [], 'a late retry after a newer write answers the commit, not a conflict');
+      assert.equal(BigInt(String(late.onePcCommitTs)), commitTs);
+      // PD slow: the commit is applied, but the answer waits for PD's timestamp.
+      tso.isHeld = true;
+      let answer: kvrpcpb.PrewriteResponse__Input | null = null;
+      const slow = leader.txn!.prewrite(prewriteRequest(sim, leader, tso.next(), [['slow', 's']])).then((a) => {
+        answer = a;
+      });
+      for (let i = 0; i < 30; i++) await advance(sim);
+      assert.equal(answer, null, 'no answer before PD issued a ts ≥ its commit_ts');
+      tso.isHeld = false;
+      await settle(sim, slow);
+      assert.ok(BigInt(String(answer!.onePcCommitTs ?? '0')) > 0n);
+      // No lock was ever left.
+      const locks = await settle(sim, leader.txn!.scanLock({ context: sim.context(leader), maxVersion: String(tso.next()), startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), limit: 100 }));
+      assert.deepEqual(locks.locks ?? [], []);
+    } finally {
+      await sim.stop();
+    }
+  });
+
+  it("after a leader transfer, no one-phase commit lands at or below a read the old leader served", async () => {
+    const tso = new FakeTso();
+    const sim = await startSim(tso);
+    try {
+      const first = await run(sim, async (l) => l);
+      await commitOnePc(sim, tso, first, [['warm', '1']]);
+      for (const [round, target] of [2, 3, 1, 2].entries()) {
+        const leader = sim.leader()!;
+        if (leader.storeId === target) continue;
+        const startTs = tso.next();
+        const readTs = tso.next();
+        const key = `r${round}-${leader.storeId}-to-${target}`;
+        assert.equal(await get(sim, leader, key, readTs), null, 'the old leader serves the read');
+        assert.ok(sim.transferLeader(sim.region.id, target));
+        let next: SimNode | undefined;
+        for (let i = 0; i < 300 && next?.storeId !== target; i++) {
+          await advance(sim);
+          next = sim.leader();
+        }
+        assert.equal(next?.storeId, target, `leadership reached store ${target}`);
+        // The new leader's first request: whether it commits in one phase or prewrites, the
+        // transaction must end above the read.
+        const r = await settle(sim, next.txn!.prewrite(prewriteRequest(sim, next, startTs, [[key, 'x']])));
+        assert.deepEqual(r.errors ?? [], []);
+        let commitTs = BigInt(String(r.onePcCommitTs ?? '0'));
+        if (commitTs === 0n) {
+          commitTs = tso.next();
+          const c = await settle(sim, next.txn!.commit({ context: sim.context(next), keys: [b(key)], startVersion: String(startTs), commitVersion: String(commitTs) }));
+          assert.equal(c.error ?? null, null);
+        }
+        assert.ok(commitTs > readTs, `commit_ts ${commitTs} on the new leader is not above ${readTs}, read on the old one`);
+        assert.equal(await get(sim, next, key, readTs), null, 'a reread at the old read ts on the new leader');
+        // Once synced, the new leader commits in one phase — still above the old leader's reads.
+        const readTs2 = tso.next();
+        assert.equal(await get(sim, next, `${key}-b`, readTs2), null);
+        const { commitTs: c2 } = await commitOnePc(sim, tso, next, [[`${key}-b`, 'y']]);
+        assert.ok(c2 > readTs2);
+      }
+    } finally {
+      await sim.stop();
+    }
+  });
+
+  it('a read at or above an in-flight one-phase commit waits for it (get, batchGet, scan); a read below does not', async () => {
+    const tso = new FakeTso();
+    const sim = await startSim(tso);
+    try {
+      const leader = await run(sim, async (l) => l);
+      await commitOnePc(sim, tso, leader, [['warm', '1']]);
+      const startTs = tso.next();
+      armFailpoint('store::one-pc-locked', 'pause');
+      let answer: kvrpcpb.PrewriteResponse__Input | null = null;
+      const commit = leader.txn!.prewrite(prewriteRequest(sim, leader, startTs, [['m', 'new'], ['n', 'new']])).then((r) => {
+        answer = r;
+      });
+      for (let i = 0; i < 50 && leader.txn!.concurrency.memoryLockCount === 0; i++) await advance(sim);
+      assert.equal(leader.txn!.concurrency.memoryLockCount, 2, 'the commit holds its memory locks');
+      const above = tso.next() + 1000n;
+      let seen: (string | null)[] | null = null;
+      const reads = Promise.all([
+        leader.txn!.get({ context: sim.context(leader), key: b('m'), version: String(above) }),
+        leader.txn!.batchGet({ context: sim.context(leader), keys: [b('a'), b('n')], version: String(above) }),
+        leader.txn!.scan({ context: sim.context(leader), startKey: b('l'), endKey: b('mz'), version: String(above), limit: 10, keyOnly: false, reverse: false }),
+      ]).then(([g, bg, sc]) => {
+        seen = [
+          g.notFound === true ? null : String(g.value),
+          (bg.pairs ?? []).map((p) => `${String(p.key)}=${String(p.value)}`).join(','),
+          (sc.pairs ?? []).map((p) => `${String(p.key)}=${String(p.value)}`).join(','),
+        ];
+      });
+      // Below the commit: answered while the commit is held.
+      assert.equal(await get(sim, leader, 'm', startTs), null);
+      for (let i = 0; i < 20; i++) await advance(sim);
+      assert.equal(seen, null, 'reads at or above the held commit wait');
+      assert.equal(answer, null);
+      armFailpoint('store::one-pc-locked', 'off');
+      await settle(sim, commit);
+      await settle(sim, reads);
+      assert.ok(BigInt(String(answer!.onePcCommitTs ?? '0')) > 0n, 'committed in one phase');
+      assert.deepEqual(seen, ['new', 'n=new', 'm=new'], 'the waiting reads see the commit');
+      assert.equal(leader.txn!.concurrency.memoryLockCount, 0);
+    } finally {
+      await sim.stop();
+    }
+  });
+});
