@@ -1,0 +1,142 @@
+// One-phase commit as a user meets it, on real processes (1 PD + 3 stores): a transaction whose
+// writes lie in one region commits in one raft write with no lock left (the stores' metric
+// flotilla_store_one_pc_total counts it), is readable at its commit ts and not below, and every
+// later timestamp lies above it; a client with `onePc: false`, and a transaction spanning two
+// regions, commit in two phases. Across a leader transfer, a read served by the old leader at R
+// stays repeatable: whatever the new leader commits lands above R (it commits in one phase only
+// after fetching a PD timestamp newer than its leadership — the real TSO path of the store).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { type Client } from '../../client/index.js';
+import { waitFor } from '../../deploy/index.js';
+import { b, ClientTestEnv, CONDITION_TIMEOUT_MS, PercolatorProbe, prefixEnd } from '../support/client-cluster.js';
+import { httpJson } from '../support/pd-cluster.js';
+
+const TS_MAX = (1n << 64n) - 1n;
+
+interface PdRegion {
+  readonly id: number;
+  readonly startKey: string;
+  readonly endKey: string;
+  readonly peers: readonly { readonly id: number; readonly storeId: number; readonly role: string }[];
+  readonly leaderPeerId: number;
+}
+
+describe('one-phase commit through the client (1 PD + 3 stores)', { timeout: 10 * 60_000 }, () => {
+  let env: ClientTestEnv;
+  let client: Client;
+  let probe: PercolatorProbe;
+
+  before(async () => {
+    env = await ClientTestEnv.start({ clients: 1 });
+    client = env.client(0);
+    probe = new PercolatorProbe(env.cluster);
+  });
+  after(async () => {
+    await env?.stop();
+  });
+
+  /** flotilla_store_one_pc_total{outcome} summed over the stores (or one store). */
+  async function onePcCount(outcome: 'committed' | 'prewritten' | 'alreadyCommitted', storeIndex?: number): Promise<number> {
+    let total = 0;
+    for (const [i, store] of env.cluster.stores.entries()) {
+      if (storeIndex !== undefined && i !== storeIndex) continue;
+      const text = await fetch(`http://${store.statusAddress}/metrics`).then((r) => r.text());
+      for (const m of text.matchAll(new RegExp(`^flotilla_store_one_pc_total\\{[^}]*outcome="${outcome}"[^}]*\\} (\\d+)`, 'gm'))) total += Number(m[1]);
+    }
+    return total;
+  }
+
+  async function commitPuts(c: Client, pairs: readonly [string, string][]): Promise<bigint> {
+    const txn = await c.begin();
+    for (const [k, v] of pairs) txn.put(k, v);
+    return txn.commit();
+  }
+
+  /** Commits small transactions until the region's leader commits one in one phase (its first request only starts the sync). */
+  async function untilOnePc(prefix: string, storeIndex?: number): Promise<void> {
+    const before = await onePcCount('committed', storeIndex);
+    let i = 0;
+    await waitFor('a one-phase commit', async () => {
+      await commitPuts(client, [[`${prefix}/warm${i++}`, 'w']]);
+      return (await onePcCount('committed', storeIndex)) > before ? true : undefined;
+    }, { timeoutMs: CONDITION_TIMEOUT_MS, intervalMs: 50 });
+  }
+
+  async function pdRegions(): Promise<PdRegion[]> {
+    return ((await env.cluster.pdApi('regions')).body as { regions: PdRegion[] }).regions;
+  }
+
+  async function pdOperator(body: object): Promise<void> {
+    const r = await httpJson(env.cluster.pd.httpUrl(await env.cluster.pd.waitForLeader(), 'operators'), {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+  }
+
+  it('a single-region transaction commits in one phase: no lock, readable at its commit ts and not below, later timestamps above it', async () => {
+    await untilOnePc('one');
+    const before = await onePcCount('committed');
+    const commitTs = await commitPuts(client, [['one/a', 'A'], ['one/b', 'B'], ['one/c', 'C']]);
+    assert.equal(await onePcCount('committed'), before + 1, 'counted as a one-phase commit');
+    assert.deepEqual(await probe.scanLocks(b('one/'), prefixEnd('one/'), TS_MAX), [], 'no lock left behind');
+    const at = await client.snapshot(commitTs);
+    assert.deepEqual((await at.batchGet(['one/a', 'one/b', 'one/c'])).map((v) => v?.toString() ?? null), ['A', 'B', 'C']);
+    const below = await client.snapshot(commitTs - 1n);
+    assert.deepEqual((await below.batchGet(['one/a', 'one/b', 'one/c'])).map((v) => v?.toString() ?? null), [null, null, null]);
+    assert.ok((await client.currentTimestamp()) > commitTs, 'a timestamp taken after the commit lies above it');
+    const next = await client.begin();
+    assert.ok(next.startTs > commitTs);
+    next.put('one/a', 'A2');
+    assert.ok((await next.commit()) > next.startTs, 'a transaction right after it writes the same key without a conflict');
+  });
+
+  it('onePc: false, and a transaction over two regions, commit in two phases', async () => {
+    const twoPhase = await env.connect({ onePc: false });
+    try {
+      await untilOnePc('two');
+      const before = await Promise.all([onePcCount('committed'), onePcCount('prewritten')]);
+      const c1 = await commitPuts(twoPhase, [['two/a', '1'], ['two/b', '1']]);
+      assert.deepEqual(await Promise.all([onePcCount('committed'), onePcCount('prewritten')]), before, 'no one-phase request was sent');
+      assert.equal((await (await client.snapshot(c1)).get('two/b'))?.toString(), '1');
+
+      // Split at two/m; a transaction writing on both sides is prewritten in two regions.
+      const region = (await pdRegions()).find((r) => Buffer.compare(Buffer.from(r.startKey, 'hex'), b('two/m')) <= 0 && (r.endKey === '' || Buffer.compare(b('two/m'), Buffer.from(r.endKey, 'hex')) < 0))!;
+      await pdOperator({ regionId: region.id, kind: 'split', keys: [b('two/m').toString('hex')] });
+      await waitFor('the split at two/m', async () => ((await pdRegions()).some((r) => r.startKey === b('two/m').toString('hex')) ? true : undefined), { timeoutMs: CONDITION_TIMEOUT_MS, intervalMs: 200 });
+      const mid = await Promise.all([onePcCount('committed'), onePcCount('prewritten')]);
+      const c2 = await commitPuts(client, [['two/a', '2'], ['two/z', '2']]);
+      assert.deepEqual(await Promise.all([onePcCount('committed'), onePcCount('prewritten')]), mid, 'two regions: no one-phase request');
+      const snap = await client.snapshot(c2);
+      assert.deepEqual((await snap.batchGet(['two/a', 'two/z'])).map((v) => v?.toString() ?? null), ['2', '2']);
+      const belowBoth = await client.snapshot(c2 - 1n);
+      assert.deepEqual((await belowBoth.batchGet(['two/a', 'two/z'])).map((v) => v?.toString() ?? null), ['1', null]);
+    } finally {
+      await twoPhase.close();
+    }
+  });
+
+  it('a read served by the old leader stays repeatable after a leader transfer; the new leader commits in one phase once synced with PD', async () => {
+    await untilOnePc('lt');
+    const region = (await pdRegions()).find((r) => Buffer.compare(Buffer.from(r.startKey, 'hex'), b('lt/')) <= 0 && (r.endKey === '' || Buffer.compare(b('lt/'), Buffer.from(r.endKey, 'hex')) < 0))!;
+    for (let round = 0; round < 2; round++) {
+      const oldLeader = await env.cluster.waitForRegionLeader(region.id);
+      const writer = await client.begin(); // start_ts S
+      const reader = await client.snapshot(); // R > S, read on the old leader
+      const key = `lt/k${round}`;
+      assert.equal(await reader.get(key), null);
+      const to = (await pdRegions()).find((r) => r.id === region.id)!.peers.find((p) => p.storeId !== env.cluster.stores[oldLeader.storeIndex]!.id && p.role === 'voter')!;
+      await pdOperator({ regionId: region.id, kind: 'transfer-leader', toStoreId: to.storeId });
+      const newLeader = await waitFor('the leadership to move', async () => {
+        const l = await env.cluster.waitForRegionLeader(region.id);
+        return env.cluster.stores[l.storeIndex]!.id === to.storeId ? l : undefined;
+      }, { timeoutMs: CONDITION_TIMEOUT_MS, intervalMs: 100 });
+      writer.put(key, 'new');
+      const commitTs = await writer.commit();
+      assert.ok(commitTs > reader.ts, `round ${round}: committed at ${commitTs}, not above the old leader's read at ${reader.ts}`);
+      assert.equal(await reader.get(key), null, `round ${round}: the reread at ${reader.ts} sees what the first read saw`);
+      // The new leader fetched a PD timestamp (the store's own TSO call) and now commits in one phase.
+      await untilOnePc(`lt/${round}`, newLeader.storeIndex);
+    }
+  });
+});
