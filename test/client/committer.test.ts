@@ -46,7 +46,7 @@ describe('committer decisions (fake stores, real gRPC)', () => {
     script = (_s, r) => ({ answer: ok(r) });
   });
 
-  const committer = async (keys: string[], timeoutMs = 2_000): Promise<{ c: Committer; startTs: Ts }> => {
+  const committer = async (keys: string[], timeoutMs = 2_000, isOnePcAllowed = true): Promise<{ c: Committer; startTs: Ts }> => {
     log.length = 0;
     const dir = new FakeDirectory();
     dir.regions = [{ region: { id: 1, startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), epoch: { confVer: 1, version: 1 }, peers: [{ id: 11, storeId: 1, role: 'voter' }] }, leader: { id: 11, storeId: 1, role: 'voter' } }];
@@ -58,7 +58,7 @@ describe('committer decisions (fake stores, real gRPC)', () => {
     const resolver = new LockResolver(rpc, tso, metrics, silentLogger(), track);
     const startTs = await tso();
     const mutations: Mutation[] = keys.map((k) => ({ key: Buffer.from(k), value: Buffer.from(`v-${k}`) }));
-    return { c: new Committer({ rpc, resolver, timestamp: tso, logger: silentLogger(), timeoutMs, background: track }, startTs, mutations), startTs };
+    return { c: new Committer({ rpc, resolver, timestamp: tso, logger: silentLogger(), timeoutMs, background: track, isOnePcAllowed }, startTs, mutations), startTs };
   };
   const sent = (cmd: string): Received[] => log.filter((x) => x.cmd === cmd);
   const settle = (): Promise<unknown> => Promise.allSettled(background.splice(0));
@@ -118,6 +118,50 @@ describe('committer decisions (fake stores, real gRPC)', () => {
     await settle();
     assert.equal(sent('commit').length, 0);
     assert.deepEqual(sent('batchRollback').flatMap((x) => x.request.batchRollback!.keys.map(String)).sort(), ['a', 'b', 'c']);
+  });
+
+  it('one region: the prewrite asks for one-phase commit; its commit_ts answer ends the commit (no commit, no rollback)', async () => {
+    const { c, startTs } = await committer(['b', 'a']);
+    script = (_s, r) => (r.cmd === 'prewrite' ? { answer: { prewrite: { errors: [], onePcCommitTs: String(startTs + 5n) } } } : { answer: ok(r) });
+    assert.equal(await c.commit(), startTs + 5n);
+    await settle();
+    assert.equal(sent('prewrite').length, 1);
+    assert.equal(sent('prewrite')[0]!.request.prewrite!.tryOnePc, true);
+    assert.equal(sent('prewrite')[0]!.request.prewrite!.txnSize, '2');
+    assert.equal(sent('commit').length + sent('batchRollback').length, 0);
+  });
+
+  it('one_pc_commit_ts 0 (locks written) goes on as two-phase; onePc off never asks', async () => {
+    const { c } = await committer(['a', 'b']);
+    const commitTs = await c.commit();
+    await settle();
+    assert.equal(sent('prewrite')[0]!.request.prewrite!.tryOnePc, true);
+    assert.equal(sent('commit')[0]!.request.commit!.commitVersion, String(commitTs));
+    const { c: off } = await committer(['a', 'b'], 2_000, false);
+    await off.commit();
+    await settle();
+    assert.equal(sent('prewrite')[0]!.request.prewrite!.tryOnePc, false);
+  });
+
+  it('a one-phase prewrite never answered: a rollback answering AlreadyCommitted makes it committed at that ts', async () => {
+    const { c, startTs } = await committer(['a', 'b'], 600);
+    script = (_s, r) => {
+      if (r.cmd === 'prewrite') return 'drop';
+      if (r.cmd === 'batchRollback') return { answer: { batchRollback: { error: { message: 'committed', alreadyCommitted: { startTs: String(startTs), commitTs: String(startTs + 9n), key: Buffer.from('a') } } } } };
+      return { answer: ok(r) };
+    };
+    assert.equal(await c.commit(), startTs + 9n);
+    assert.equal(sent('commit').length, 0);
+  });
+
+  it('a one-phase prewrite never answered: a rollback that goes through is TxnAbortedError; one never answered either is CommitUnknownError', async () => {
+    const { c } = await committer(['a', 'b'], 600);
+    script = (_s, r) => (r.cmd === 'prewrite' ? 'drop' : { answer: ok(r) });
+    await assert.rejects(c.commit(), (e: unknown) => e instanceof TxnAbortedError);
+    assert.deepEqual(sent('batchRollback').flatMap((x) => x.request.batchRollback!.keys.map(String)).sort(), ['a', 'b']);
+    const { c: c2 } = await committer(['a', 'b'], 600);
+    script = (_s, r) => (r.cmd === 'prewrite' || r.cmd === 'batchRollback' ? 'drop' : { answer: ok(r) });
+    await assert.rejects(c2.commit(), (e: unknown) => e instanceof CommitUnknownError);
   });
 
   it('a key locked by a transaction that committed is resolved, then the prewrite succeeds', async () => {
