@@ -84,6 +84,32 @@ function mutationFromWire(m: kvrpcpb.Mutation): Mutation {
 
 /** What a read covers, for the one-phase commits it must wait for (concurrency-manager.ts). */
 type ReadSpan = { readonly keys: readonly Buffer[] } | { readonly start: Buffer; readonly end: Buffer };
+/** How often a one-phase commit whose proposal failed checks whether its entry settled. */
+const SETTLE_POLL_MS = 20;
+
+/**
+ * A one-phase commit's proposal failed (timed out, or leadership changed) — its entry may still
+ * be in the log and apply later. Its memory locks stay until that cannot happen any more: the
+ * peer applied everything it had appended (in the same term a leader never drops its own
+ * entries), or it no longer leads in that term (reads here stop; a later leader applies every
+ * earlier committed entry before it serves). Releasing at once would let a read at ts ≥
+ * commit_ts miss a commit that applies after it.
+ */
+function releaseOnceSettled(peer: Peer, term: number, guard: OnePcGuard): void {
+  const appended = peer.storage.lastIndex();
+  const isSettled = (): boolean => !peer.isLeader || peer.term !== term || peer.applied >= appended;
+  if (isSettled()) {
+    guard.release();
+    return;
+  }
+  const timer = setInterval(() => {
+    if (!isSettled()) return;
+    clearInterval(timer);
+    guard.release();
+  }, SETTLE_POLL_MS);
+  timer.unref();
+}
+
 /** The commit_ts when every outcome says this transaction already committed the key (else null). */
 function committedByEarlierAttempt(outcomes: readonly PrewriteOutcome[]): Ts | null {
   let ts: Ts | null = null;
@@ -218,6 +244,8 @@ export class TxnKv {
     let guard: OnePcGuard | null = null;
     let fence: Promise<void> | null = null;
     let r: PrewriteResult | TxnError;
+    let isSettled = false;
+    const term = peer.term;
     try {
       r = await this.write(peer, keys, async (snap) => {
         const era = { regionId: peer.regionId, term: peer.term, version: peer.region.epoch.version };
@@ -234,8 +262,13 @@ export class TxnKv {
         if (isTxnError(result) || result.kind !== 'prewritten' || result.committedAt !== guard?.commitTs || out.modifications.length === 0) guard?.release();
         return out;
       });
+      isSettled = true;
     } finally {
-      (guard as OnePcGuard | null)?.release();
+      const g = guard as OnePcGuard | null;
+      if (g !== null) {
+        if (isSettled) g.release();
+        else releaseOnceSettled(peer, term, g);
+      }
     }
     if (!isTxnError(r) && r.kind === 'prewritten') {
       const g = guard as OnePcGuard | null;
