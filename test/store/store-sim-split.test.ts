@@ -1060,7 +1060,7 @@ describe('known bugs found by the split sim', () => {
       assert.ok(await advanceUntil(sim, () => bare.store!.peers.get(7) === undefined && bare.store!.pendingDestroys === 0), 'the removed replica was not destroyed');
       const tombstone = bare.store!.tombstones.get(7)!;
       const vote = (to: SimNode, regionId: number, type: 'MsgVote' | 'MsgPreVote', epoch: RegionMeta['epoch'], options: { readonly fromPeer?: number; readonly toPeer?: number; readonly isTransfer?: boolean } = {}): void => {
-        const fromPeer = { id: options.fromPeer ?? regionId * 10 + 1, storeId: other.storeId, role: 'voter' as const };
+        const fromPeer = { id: options.fromPeer ?? regionId * 10 + 1, storeId: (to === other ? leader : other).storeId, role: 'voter' as const };
         const toPeer = { id: options.toPeer ?? regionId * 10 + 3, storeId: to.storeId, role: 'voter' as const };
         const message: Message = {
           type, from: fromPeer.id, to: toPeer.id, term: 9, logTerm: 5, index: 5, entries: [], commit: 0, reject: false, rejectHint: 0,
