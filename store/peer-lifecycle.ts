@@ -10,11 +10,12 @@
 // (raft-store.ts). Clearing is idempotent, and no other region can own that range before the
 // store is back (nothing is created while it is down).
 //
-// Uninitialized peer: a leader's message for a region this store lacks creates a replica with no
-// data and no membership (placeholderRegion: the message's range, epoch 0/0, the two peers of the
-// message), so it cannot campaign; the leader finds its log empty and sends a region snapshot,
-// whose install writes the first region state (store/snapshot/apply.ts). Nothing is persisted for
-// it before that but raft's hard state.
+// Uninitialized peer: a leader's message (or a candidate's vote request) for a region this store
+// lacks creates a replica with no data and no membership (placeholderRegion: the message's range,
+// epoch 0/0, the two peers of the message), so it cannot campaign, though it may vote (its log is
+// empty); the leader finds its log empty and sends a region snapshot, whose install writes the
+// first region state (store/snapshot/apply.ts). Nothing is persisted for it before that but raft's
+// hard state. Nothing collects one that never gets its snapshot (store/README.md, "Not yet").
 
 import { applyStateKey, FlotillaError, raftHardStateKey, raftLogRange, type RegionMeta, regionStateKey } from '../common/index.js';
 import type { StoreRaftMessage } from './raft-codec.js';

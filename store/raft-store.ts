@@ -715,14 +715,23 @@ export class RaftStore {
   }
 
   /**
-   * A leader's message (append, heartbeat) for a region this store lacks: creates an
+   * A message for a region this store lacks. A leader's (append, heartbeat) creates an
    * uninitialized peer for it (no data, no membership; it cannot campaign) that the leader then
    * fills with a region snapshot — how a peer added by a conf change comes to life (issue F7).
-   * Not for a region whose tombstone is as new as the message's epoch, nor over a range another
-   * region here holds — unless the sender's region supersedes it (isSupersededBy: merged away
-   * while this store was behind; the snapshot that fills the new peer retires it). The message
-   * itself is dropped (raft resends); the peer is created once its saved hard state is read (an
-   * earlier incarnation's vote is kept). Returns whether it applies.
+   * A candidate's (MsgVote, MsgPreVote) does too, as TiKV's maybe_create_peer: a region whose
+   * other replicas all skipped the split that created it (their parent was filled by a snapshot
+   * taken after the split) exists only on the store that applied it, and its peer there can win
+   * no election without these votes — an uninitialized peer has an empty log, so it may grant
+   * them; the leader it elects then sends it a snapshot. But a vote whose region a split of an
+   * older overlapping parent here will create is kept for that split instead (keepForSplit).
+   * Nothing is created for a region whose tombstone is as new as the message's epoch (a removed
+   * or merged replica's campaign must not resurrect it), nor over a range another region here
+   * holds, has a snapshot pending in or is being born in by a split (regionOverlapping) — unless
+   * the sender's region supersedes it (isSupersededBy: merged away while this store was behind;
+   * the snapshot that fills the new peer retires it). The peer is created once its saved hard
+   * state is read (an earlier incarnation's vote is kept); an append or heartbeat is dropped
+   * meanwhile (raft resends), a vote request is stepped into the new peer. Returns whether the
+   * message was one of these kinds.
    */
   private maybeCreatePeer(msg: StoreRaftMessage, regionId: number): boolean {
     const type = msg.message.type;
@@ -734,29 +743,34 @@ export class RaftStore {
     } catch {
       return false;
     }
+    // The sender's region as it knows it: a region here that it supersedes does not hold the range.
+    const shape: RegionMeta = { ...region, epoch: msg.epoch };
     if (isVote) {
       // A new region's first campaign, from the store whose parent applied the split first: our
-      // parent has not split yet (it overlaps, at an older version). Kept, and stepped into the
-      // new peer once the split creates it — else every split waits an election timeout.
-      const version = msg.epoch.version;
+      // parent has not split yet (it overlaps, at an older version), or its split's batch is being
+      // written. Kept, and stepped into the new peer once the split creates it — else every split
+      // waits an election timeout.
+      if (this.splitBirths.has(regionId)) {
+        this.keepForSplit(regionId, msg);
+        return true;
+      }
       for (const p of this.loop.peers.values()) {
-        if (p.storage.lastIndex() > 0 && regionsOverlap(p.region, region) && p.region.epoch.version < version) {
+        if (p.storage.lastIndex() > 0 && regionsOverlap(p.region, region) && p.region.epoch.version < msg.epoch.version && !isSupersededBy(p.region, shape)) {
           this.keepForSplit(regionId, msg);
-          break;
+          return true;
         }
       }
-      return true;
     }
     const tombstone = this.tombstones.get(regionId);
-    if (tombstone !== undefined && isStaleForTombstone(msg, tombstone)) return true; // a stale leader: ignore
-    // A region here that the sender's shape supersedes does not hold the range: the snapshot retires it.
-    const shape: RegionMeta = { ...region, epoch: msg.epoch };
-    for (const p of this.loop.peers.values()) {
-      if (p.storage.lastIndex() > 0 && regionsOverlap(p.region, region) && !isSupersededBy(p.region, shape)) return true;
-    }
+    if (tombstone !== undefined && isStaleForTombstone(msg, tombstone)) return true; // a stale leader or candidate: ignore
+    if (this.regionOverlapping(shape) !== null) return true;
     if (this.creating.has(regionId)) return true;
     this.creating.add(regionId);
-    void this.createUninitializedPeer(region)
+    void this.createUninitializedPeer(region, shape)
+      .then((peer) => {
+        // Raft would resend an append; a vote request is answered now (an election timeout sooner).
+        if (peer !== null && isVote) this.stepMessage(msg, { isSnapshotStream: false });
+      })
       .catch((err: unknown) => this.log.warn({ regionId, err }, 'creating an uninitialized peer failed'))
       .finally(() => this.creating.delete(regionId));
     return true;
@@ -781,17 +795,20 @@ export class RaftStore {
     for (const msg of kept) this.stepMessage(msg, { isSnapshotStream: false });
   }
 
-  private async createUninitializedPeer(region: RegionMeta): Promise<void> {
+  /** The new peer (`shape`: its region as the message's sender knows it), or null when none was created (the region appeared here meanwhile). */
+  private async createUninitializedPeer(region: RegionMeta, shape: RegionMeta): Promise<Peer | null> {
     const { engine } = this.options;
     const stateBytes = await engine.get(regionStateKey(region.id));
     // A tombstone here is older than the message (maybeCreatePeer checked): the store was
     // removed and is being added again; the snapshot install overwrites it.
-    if ((stateBytes !== null && decodeRegionState(stateBytes, region.id).state !== 'tombstone') || this.loop.peers.has(region.id)) return;
+    if ((stateBytes !== null && decodeRegionState(stateBytes, region.id).state !== 'tombstone') || this.loop.peers.has(region.id)) return null;
     const hsBytes = await engine.get(raftHardStateKey(region.id));
     const saved = hsBytes === null ? { term: 0, vote: 0, commit: 0 } : decodeHardState(hsBytes, `region ${region.id} raft log`);
-    if (this.loop.peers.has(region.id)) return;
-    this.addPeer(region, { ...saved, commit: 0 }, { appliedIndex: 0, truncatedIndex: 0, truncatedTerm: 0, approximateKeys: 0 }, [], EMPTY_CONF_STATE);
+    // The range may have been taken while the state was read (a split's batch, a snapshot).
+    if (this.loop.peers.has(region.id) || this.regionOverlapping(shape) !== null) return null;
+    const peer = this.addPeer(region, { ...saved, commit: 0 }, { appliedIndex: 0, truncatedIndex: 0, truncatedTerm: 0, approximateKeys: 0 }, [], EMPTY_CONF_STATE);
     this.log.info({ regionId: region.id, peerId: region.peers[0]?.id }, 'created an uninitialized peer (waits for a snapshot)');
+    return peer;
   }
 
   /**

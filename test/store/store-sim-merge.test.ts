@@ -708,4 +708,55 @@ describe('known bugs found by the merge sim', () => {
       await sim.stop();
     }
   });
+
+  // Found while chasing seed 108 with heartbeat skipping on (raft's skipHeartbeatsWhileAppending):
+  // there store 2's replica of region 7 held the entry removing it but never heard it committed,
+  // and region 7 merged away before the stale check ran. This test needs no skipping: a replica
+  // removed while cut off learns of it from PD (server.ts checkStalePeers, by id); once
+  // its region merged away PD no longer knows the id, so the replica is kept for ever, holding its
+  // old range. A snapshot of the region that absorbed it retires it (isSupersededBy) — but only
+  // one covering its whole range: after that region splits, no piece does, and the store can host
+  // none of them (their snapshots are refused as overlapping). The fix needs a signal this store
+  // cannot get alone: TiKV's gc message (a store holding the region's tombstone answers a stale
+  // peer's vote with is_tombstone and the region as of the removal; the stale replica checks it is
+  // not in it — staleReplicaTombstone — and destroys itself), which needs transport.ts to send a
+  // message no local peer owns; or PD asked by key when it does not know the id. Neither is in
+  // this change's files: a todo test.
+  it('a replica removed while cut off, whose region then merged away and the merged region split, is collected and the store gets the new regions', { todo: 'stale replica of a merged-away region: needs the is_tombstone reply (transport.ts) or a by-key PD check (server.ts)' }, async () => {
+    const { sim, left, right, expected } = await twoRegions(113, { gcCountLimit: 8 });
+    try {
+      const store3 = sim.nodes[2]!;
+      sim.isolate(3, true);
+      for (const id of [left, right]) {
+        const r = await drive(sim, sim.changePeer(id, 'remove', 3));
+        assert.equal(r.kind, 'ok', `removing store 3 from region ${id}`);
+      }
+      await drive(sim, sim.merge(right, left));
+      assert.ok(await advanceUntil(sim, () => sim.nodes.slice(0, 2).every((n) => !n.store!.peers.has(right)), 1_000), 'the merge did not complete on stores 1 and 2');
+      const out = await drive(sim, sim.split(left, [b('a15')]));
+      assert.ok(out.kind === 'split');
+      assert.ok(store3.store!.peers.has(right), 'store 3 lost its stale replica of the source before it could hear anything');
+      sim.isolate(3, false);
+      // PD's replica checker: every region gets store 3 back, as a learner first.
+      const added = new Set<number>();
+      let isDone = false;
+      for (let i = 0; i < 100 && !isDone; i++) {
+        for (let j = 0; j < 10; j++) await sim.advance();
+        sim.checkStalePeers();
+        for (const region of sim.newestRegions().values()) {
+          if (added.has(region.id) || region.peers.some((p) => p.storeId === 3) || sim.leader(region.id) === undefined) continue;
+          added.add(region.id);
+          void sim.changePeer(region.id, 'addLearner', 3).catch(() => added.delete(region.id));
+        }
+        const regions = [...sim.newestRegions().values()];
+        isDone = !store3.store!.peers.has(right) && regions.every((r) => (store3.store!.peers.get(r.id)?.storage.lastIndex() ?? 0) > 0);
+      }
+      const held = [...store3.store!.peers.values()].map((p) => `${describeRegion(p.region)}${p.storage.lastIndex() === 0 ? ' (uninitialized)' : ''}`).join('; ');
+      assert.ok(!store3.store!.peers.has(right), `store 3 still holds its removed replica of region ${right}, merged away: ${held}`);
+      assert.ok(isDone, `store 3 never got the regions it was added to: ${held}`);
+      for (const [key, value] of expected) assert.equal(await get(sim, key), value, key);
+    } finally {
+      await sim.stop();
+    }
+  });
 });

@@ -25,7 +25,9 @@
 // FLOTILLA_STORE_SIM_SPLIT_SEEDS=n (default 8).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRng, decodeKey, encodeKey, rawKey, type RegionMeta, type Rng } from '../../common/index.js';
+import { createRng, decodeKey, encodeKey, raftHardStateKey, rawKey, type RegionMeta, type Rng } from '../../common/index.js';
+import { CAMPAIGN_TRANSFER_CONTEXT, type Message } from '../../raft/index.js';
+import { decodeHardState } from '../../raft-host/index.js';
 import { encodeRawValue, liveRawValue } from '../../store/raw-value.js';
 import { encodeWriteBatch, writeOpsBytes } from '../../store/write-batch-cmd.js';
 import type { ApplyResult, Peer } from '../../store/peer.js';
@@ -969,6 +971,131 @@ describe('known bugs found by the split sim', () => {
       assert.ok(sim.counters.snapshotsInstalled > installedBefore, 'store 3 caught up without a snapshot (the scenario did not happen)');
     } finally {
       sim.intercept = null;
+      await sim.stop();
+    }
+  });
+
+  // Bug F (fixed): both followers of a region skipped its split — each had its replica of the
+  // parent filled by a snapshot taken after the split — so the region the split created existed
+  // only on the store that applied it. Its peer there campaigned for ever: a store dropped a vote
+  // request for a region it lacked unless an older parent of it here would create it by the split.
+  // First seen at seed 4 of the random run, on a loaded machine (about 2 runs in 5). A vote
+  // request now creates an uninitialized peer (TiKV's maybe_create_peer), which may vote (its log
+  // is empty); the leader it helps elect fills it with a snapshot.
+  it('a new region held by one store only (both followers skipped its split by snapshot) gets a leader and serves a write (bug F, first seen at seed 4)', async () => {
+    const sim = await loaded(101, { gcCountLimit: 4 });
+    try {
+      const leader = sim.leader()!;
+      const [acker, late] = sim.nodes.filter((n) => n !== leader) as [SimNode, SimNode];
+      const parentOn = (n: SimNode): Peer => n.store!.peers.get(7)!;
+      const isNarrowed = (n: SimNode): boolean => parentOn(n).region.epoch.version > 1;
+      const expected = written();
+      // (1) `late` hears nothing from here on; the parent's log is compacted past it.
+      sim.isolate(late.storeId, true);
+      for (let i = 0; i < 20; i++) {
+        const key = `a${String(i).padStart(2, '0')}`;
+        await put(sim, key, `w${i}`);
+        expected.set(key, `w${i}`);
+      }
+      for (let i = 0; i < 10; i++) await sim.advance();
+      // (2) The split commits with `acker`'s append, but `acker` never learns it is committed:
+      //     from the leader's store it gets only region 7's messages that commit nothing new,
+      //     then nothing at all, until a snapshot narrowed its parent.
+      const c0 = parentOn(leader).raw.raft.raftLog.committed;
+      let isAckerCut = false;
+      sim.intercept = (m) => {
+        if (m.from !== leader.storeId || m.to !== acker.storeId || isNarrowed(acker)) return 'deliver';
+        return !isAckerCut && m.regionId === 7 && m.message.commit <= c0 ? 'deliver' : 'drop';
+      };
+      const split = track(sim.split(7, [b('a10')]));
+      assert.ok(await advanceUntil(sim, () => isNarrowed(leader), 100), 'the split never applied on the leader');
+      isAckerCut = true;
+      assert.ok(parentOn(acker).storage.lastIndex() > c0 && !isNarrowed(acker), 'acker does not hold the split entry unapplied');
+      // (3) `late` is back: a snapshot of the parent taken after the split fills it.
+      sim.isolate(late.storeId, false);
+      assert.ok(await advanceUntil(sim, () => isNarrowed(late), 300), 'late never got the parent\'s snapshot');
+      // (4) Writes to the parent until `late`'s log starts after everything `acker` holds; then the
+      //     parent's leadership moves to `late`, which knows nothing of acker's log (its
+      //     heartbeats commit nothing there, its probes are refused): acker gets a snapshot too.
+      for (let i = 10; i < 20 && parentOn(late).storage.truncatedIndex <= parentOn(acker).storage.lastIndex(); i++) {
+        const key = `a${String(i).padStart(2, '0')}`;
+        await put(sim, key, `x${i}`);
+        expected.set(key, `x${i}`);
+      }
+      assert.ok(await advanceUntil(sim, () => parentOn(late).storage.truncatedIndex > parentOn(acker).storage.lastIndex(), 100), 'late\'s log was never compacted past acker\'s');
+      for (let i = 0; i < 20 && sim.leader(7) !== late; i++) {
+        sim.transferLeader(7, late.storeId);
+        await advanceUntil(sim, () => sim.leader(7) === late, 40);
+      }
+      assert.equal(sim.leader(7), late, 'the parent\'s leadership did not move to late');
+      assert.ok(await advanceUntil(sim, () => isNarrowed(acker), 300), 'acker never got the parent\'s snapshot');
+      assert.ok(await advanceUntil(sim, () => split.settled, 100) && split.value?.kind === 'split', 'the split did not complete');
+      const created = split.value.regions.find((r) => r.id !== 7)!;
+      for (const n of [acker, late]) {
+        assert.equal(n.store!.splitsApplied, 0, `store ${n.storeId} applied the split (the scenario did not happen)`);
+        assert.equal(initializedRegions(n).length, 1, `store ${n.storeId} holds region ${created.id} already`);
+      }
+      // The new region now exists on the leader's store only; it must still elect a leader.
+      sim.intercept = null;
+      assert.ok(await advanceUntil(sim, () => sim.leader(created.id) !== undefined, 300), `region ${created.id}, held by store ${leader.storeId} only, never got a leader`);
+      await put(sim, 'a03', 'after');
+      expected.set('a03', 'after');
+      const regions = await checkSettled(sim, 'bug F', expected, { isCountExact: true });
+      assert.equal(regions.length, 2);
+    } finally {
+      sim.intercept = null;
+      await sim.stop();
+    }
+  });
+
+  // Bug F's fix, case by case, through a store's real entry point (onRaftMessage): which vote
+  // requests for a region the store lacks create an uninitialized peer, and that it votes.
+  it('a vote request for a region this store lacks creates an uninitialized peer that votes — not over a range held here, nor past a tombstone (bug F)', async () => {
+    const sim = await loaded(103);
+    try {
+      const leader = sim.leader()!;
+      const [other, bare] = sim.nodes.filter((n) => n !== leader) as [SimNode, SimNode];
+      const stale = leader.store!.peers.get(7)!.region;
+      applyOk(await drive(sim, sim.changePeer(7, 'remove', bare.storeId)));
+      assert.ok(await advanceUntil(sim, () => bare.store!.peers.get(7) === undefined && bare.store!.pendingDestroys === 0), 'the removed replica was not destroyed');
+      const tombstone = bare.store!.tombstones.get(7)!;
+      const vote = (to: SimNode, regionId: number, type: 'MsgVote' | 'MsgPreVote', epoch: RegionMeta['epoch'], options: { readonly fromPeer?: number; readonly toPeer?: number; readonly isTransfer?: boolean } = {}): void => {
+        const fromPeer = { id: options.fromPeer ?? regionId * 10 + 1, storeId: (to === other ? leader : other).storeId, role: 'voter' as const };
+        const toPeer = { id: options.toPeer ?? regionId * 10 + 3, storeId: to.storeId, role: 'voter' as const };
+        const message: Message = {
+          type, from: fromPeer.id, to: toPeer.id, term: 9, logTerm: 5, index: 5, entries: [], commit: 0, reject: false, rejectHint: 0,
+          context: options.isTransfer === true ? CAMPAIGN_TRANSFER_CONTEXT : new Uint8Array(0),
+        };
+        to.store!.onRaftMessage({ regionId, fromPeer, toPeer, message, epoch, isTombstone: false, startKey: encodeKey(b('a00')), endKey: encodeKey(b('a05')) });
+      };
+      const settleSteps = async (n = 2): Promise<void> => {
+        for (let i = 0; i < n; i++) await sim.advance();
+      };
+      // A region nothing here overlaps: a MsgVote creates the peer and is answered at once (a
+      // leader transfer's vote, which no lease holds back); the vote is durable.
+      vote(bare, 900, 'MsgVote', { confVer: 1, version: 2 }, { isTransfer: true });
+      await settleSteps();
+      const created = bare.store!.peers.get(900);
+      assert.ok(created !== undefined && created.storage.lastIndex() === 0, 'a MsgVote created no uninitialized peer');
+      assert.equal(created.raw.raft.vote, 9001, 'the new peer did not grant the vote');
+      const saved = await bare.engine.get(raftHardStateKey(900));
+      assert.ok(saved !== null && decodeHardState(saved, 'region 900').vote === 9001, 'the vote is not durable');
+      // A MsgPreVote creates one too.
+      vote(bare, 901, 'MsgPreVote', { confVer: 1, version: 2 });
+      await settleSteps();
+      assert.ok(bare.store!.peers.get(901) !== undefined, 'a MsgPreVote created no uninitialized peer');
+      // A removed replica's region: a campaign from its membership at or before the removal recreates nothing.
+      vote(bare, 7, 'MsgPreVote', stale.epoch, { fromPeer: stale.peers.find((p) => p.storeId === other.storeId)!.id, toPeer: stale.peers.find((p) => p.storeId === bare.storeId)!.id });
+      vote(bare, 7, 'MsgVote', tombstone.epoch, { fromPeer: stale.peers.find((p) => p.storeId === other.storeId)!.id, toPeer: stale.peers.find((p) => p.storeId === bare.storeId)!.id, isTransfer: true });
+      await settleSteps();
+      assert.equal(bare.store!.peers.get(7), undefined, 'a stale campaign recreated the removed replica');
+      // A range region 7 holds here, at the same version: nothing is created (a newer version
+      // would be a region 7's split creates, kept for it).
+      for (const type of ['MsgVote', 'MsgPreVote'] as const) vote(other, 902, type, { confVer: 1, version: 1 }, { isTransfer: type === 'MsgVote' });
+      await settleSteps();
+      assert.equal(other.store!.peers.get(902), undefined, 'a peer was created over a range region 7 holds');
+      assert.deepEqual(sim.fatals, []);
+    } finally {
       await sim.stop();
     }
   });

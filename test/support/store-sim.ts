@@ -48,6 +48,12 @@ import { CLUSTER_ID_METADATA } from '../../store/transport.js';
 import { TxnKv } from '../../store/txn-kv.js';
 import { ConcurrencyManager } from '../../store/concurrency-manager.js';
 
+function rangesOverlap(a: Pick<RegionMeta, 'startKey' | 'endKey'>, b: Pick<RegionMeta, 'startKey' | 'endKey'>): boolean {
+  const aEndsFirst = a.endKey.length > 0 && Buffer.compare(a.endKey, b.startKey) <= 0;
+  const bEndsFirst = b.endKey.length > 0 && Buffer.compare(b.endKey, a.startKey) <= 0;
+  return !aEndsFirst && !bEndsFirst;
+}
+
 /** A MemoryEngine that remembers its write batches, so a crash can keep only what was durable. */
 export class CrashableEngine extends MemoryEngine {
   /** Write batches and range deletes in order (a range delete is never synced by itself, as on RocksDB). */
@@ -714,20 +720,27 @@ export class StoreSim {
   }
 
   /**
-   * The newest region of every id any live store holds (what PD learns from heartbeats): the
-   * highest epoch wins, by version then confVer.
+   * What PD knows of the regions (placement-driver/region-index.ts, fed by heartbeats): the newest
+   * region of every id any live store holds — the highest epoch wins, by version then confVer —
+   * except a region overlapped by one of a higher version. PD drops such a region when the newer
+   * one is reported, and a replica that fell behind (a removed replica that never heard of its
+   * removal, the source of a merge it missed) never leads, so never reports its old shape again.
    */
   newestRegions(): Map<number, RegionMeta> {
-    const out = new Map<number, RegionMeta>();
+    const byId = new Map<number, RegionMeta>();
     for (const node of this.nodes) {
       for (const peer of node.store?.peers.values() ?? []) {
         if (peer.storage.lastIndex() === 0) continue;
         const r = peer.region;
-        const seen = out.get(r.id);
-        if (seen === undefined || r.epoch.version > seen.epoch.version || (r.epoch.version === seen.epoch.version && r.epoch.confVer > seen.epoch.confVer)) out.set(r.id, r);
+        const seen = byId.get(r.id);
+        if (seen === undefined || r.epoch.version > seen.epoch.version || (r.epoch.version === seen.epoch.version && r.epoch.confVer > seen.epoch.confVer)) byId.set(r.id, r);
       }
     }
-    return out;
+    const kept: RegionMeta[] = [];
+    for (const r of [...byId.values()].sort((x, y) => y.epoch.version - x.epoch.version)) {
+      if (!kept.some((k) => k.epoch.version > r.epoch.version && rangesOverlap(k, r))) kept.push(r);
+    }
+    return new Map(kept.map((r) => [r.id, r]));
   }
 
   /**
