@@ -11,5 +11,5 @@ export type { Bytes } from './bytes.js';
 export type { KvPair, RawClient, RawPutOptions, RawScanOptions } from './raw-client.js';
 export type { Snapshot, ScanOptions } from './snapshot.js';
 export type { Transaction } from './transaction.js';
-export * from './tso-client.js';
+export { TsoClient, type TsoClientOptions, TSO_BATCH_MAX, TSO_INFLIGHT_REQUESTS_MAX, TSO_PENDING_CALLERS_MAX, TSO_REQUEST_TIMEOUT_MS } from '../common/index.js';
 export * from './pd-client.js';

@@ -25,6 +25,7 @@ import {
   sleepMs,
   unboundedAbortController,
   storeFromWire,
+  TsoClient,
   u64FromWire,
   withDeadline,
   type BackoffPolicy,
@@ -38,7 +39,6 @@ import {
   type Ts,
 } from '../common/index.js';
 import type { pdpb } from '../proto/index.js';
-import { TsoClient } from './tso-client.js';
 
 /**
  * Regions one ScanRegions request asks for: PD's own cap (placement-driver SCAN_REGIONS_LIMIT_MAX,

@@ -17,3 +17,4 @@ export * from './region.js';
 export * from './wire-errors.js';
 export * from './grpc-stream.js';
 export * from './pd-session.js';
+export * from './tso-client.js';

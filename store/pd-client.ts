@@ -15,7 +15,6 @@
 
 import {
   Backoff,
-  composeTs,
   createRng,
   errorFromWire,
   FlotillaError,
@@ -44,8 +43,7 @@ import {
   type Rng,
   type SecurityConfig,
   type StoreMeta,
-  u64FromWire,
-  withDeadline,
+  TsoClient,
 } from '../common/index.js';
 import type { pdpb } from '../proto/index.js';
 
@@ -140,6 +138,8 @@ export class StorePdClient {
   private streamBackoff: Backoff;
   private readonly pending = new Map<number, RegionHeartbeat>();
   private readonly orderHandlers: ((order: RegionOrder) => void)[] = [];
+  /** PD's TSO over one stream, opened on first use. */
+  private tso: TsoClient | null = null;
 
   private constructor(
     private readonly session: PdSession,
@@ -292,35 +292,21 @@ export class StorePdClient {
   }
 
   /**
-   * One fresh timestamp from PD's TSO (a one-shot stream on the leader). Rare on a store — once
-   * per region leadership before its first one-phase commit (concurrency-manager.ts) — so no
-   * batching and no retry here: a failure is reported and the caller tries again later.
+   * One fresh timestamp from PD's TSO: callers of one event-loop turn share one request on a
+   * long-lived stream to the leader (common/tso-client.ts). Used once per region leadership
+   * before its first one-phase commit and for the TSO fence after each batch of one-phase commits
+   * (concurrency-manager.ts). No retry here: a failure is reported, and the caller tries later.
    */
-  async getTimestamp(timeoutMs = TSO_TIMEOUT_MS): Promise<bigint> {
-    const deadlineMs = Date.now() + timeoutMs;
-    const leader = await this.session.leaderClient(deadlineMs);
-    const stream = leader.client.Tso();
-    stream.on('error', () => undefined); // the cancel below must never surface as an unhandled 'error'
+  async getTimestamp(): Promise<bigint> {
+    const leader = await this.session.leaderClient(Date.now() + TSO_TIMEOUT_MS);
+    if (this.tso === null) this.tso = new TsoClient({ client: leader.client, clusterId: this.clusterId, requestTimeoutMs: TSO_TIMEOUT_MS });
+    else this.tso.setClient(leader.client);
     try {
-      const resp = await withDeadline(new Promise<pdpb.TsoResponse>((resolve, reject) => {
-        stream.once('data', resolve);
-        stream.once('error', reject);
-        stream.once('end', () => reject(new FlotillaError('Unavailable', 'TSO stream ended')));
-        stream.write({ header: this.session.header(), count: 1 });
-      }), deadlineMs, 'PD Tso');
-      const error = resp.header?.error;
-      if (error !== null && error !== undefined) {
-        const typed = errorFromWire(error);
-        throw new FlotillaError(typed.code, `PD Tso: ${typed.message}`, { details: typed.details });
-      }
-      if (resp.timestamp === null) throw new FlotillaError('Internal', 'PD Tso answered no timestamp');
-      return composeTs(u64FromWire(resp.timestamp.physical, 'timestamp.physical'), resp.timestamp.logical);
+      return await this.tso.getTimestamp();
     } catch (err) {
       const typed = pdCallError(err, 'PD Tso');
       this.session.reportFailure(leader, typed);
       throw typed;
-    } finally {
-      stream.cancel();
     }
   }
 
@@ -332,6 +318,7 @@ export class StorePdClient {
     const stream = this.stream;
     this.stream = null;
     stream?.cancel();
+    this.tso?.close();
     this.session.close();
   }
 

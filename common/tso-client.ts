@@ -1,4 +1,4 @@
-// Timestamps for the client library: every caller's getTimestamp() that arrives while a request is
+// Timestamps from PD's TSO for the client library and the store: every caller's getTimestamp() that arrives while a request is
 // in flight joins the next batch, sent as ONE stream request for `count` timestamps (the response
 // names the last; the batch gets last−count+1 … last in caller order). Several batches may be in
 // flight on the stream (pipelining); a stream failure fails the callers waiting on it, and the
@@ -8,7 +8,11 @@
 // leader hint, ServerIsBusy with its back-off, ClusterIdMismatch as final. Following the leader
 // is the caller's job (PdClient: setClient, then retry within the caller's deadline).
 
-import { composeTs, errorFromGrpc, errorFromWire, FlotillaError, type grpc, u64FromWire, u64ToWire, type Ts } from '../common/index.js';
+import { FlotillaError } from './errors.js';
+import type { grpc } from './grpc.js';
+import { composeTs, type Ts } from './timestamp.js';
+import { u64FromWire, u64ToWire } from './u64.js';
+import { errorFromGrpc, errorFromWire } from './wire-errors.js';
 import type { pdpb } from '../proto/index.js';
 
 /** Callers folded into one request at most (PD's TSO_COUNT_MAX is 65,536). */
