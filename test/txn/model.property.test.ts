@@ -83,7 +83,7 @@ const REQUIRED_COUNTERS = [
   'prewrite.latest.absent', 'prewrite.latest.below', 'prewrite.latest.atStartTs', 'prewrite.latest.above', 'prewrite.latest.staleBound',
   'prewrite.engine.latestOnly', 'prewrite.engine.pointGet', 'prewrite.engine.seek',
   'latest.noData', 'latest.maxAboveData', 'latest.boundAboveRecords', 'rollback.belowMaxWriteTs',
-  'onePc.free', 'onePc.invalid', 'onePc.fallbackToLock', 'onePc.retryAfterCommit', 'onePc.retryAfterLaterWrite', 'onePc.overRollbackSlot',
+  'onePc.free', 'onePc.invalid', 'onePc.fallbackToLock', 'onePc.retryAfterCommit', 'onePc.retryAfterLaterWrite', 'onePc.rollbackInSlot',
 ] as const;
 
 /**
@@ -494,7 +494,8 @@ class CaseRun {
       if (mutations.some((m, i) => records[i]!.kind === 'committed' && (locks[i] !== undefined || (this.model.maxWriteTs.get(S(m.key)) ?? 0n) > (records[i] as { commitTs: Ts }).commitTs))) c.hit('onePc.retryAfterLaterWrite');
       return;
     }
-    if (mutations.some((m) => { const w = this.model.writes.get(S(m.key))?.get(commitTs); return w !== undefined && w.kind === 'rollback'; })) c.hit('onePc.overRollbackSlot');
+    // A rollback in the commit_ts slot lies after start_ts: always a conflict (never the overlapped flag).
+    if (mutations.some((m) => { const w = this.model.writes.get(S(m.key))?.get(commitTs); return w !== undefined && w.kind === 'rollback'; })) c.hit('onePc.rollbackInSlot');
     if (locks.every((l) => l === undefined)) c.hit('onePc.free');
   }
 

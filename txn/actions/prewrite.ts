@@ -40,13 +40,13 @@ export interface TxnProps {
 
 /**
  * What a prewrite leaves on the key: a lock (two-phase commit), or — one-phase commit, when the
- * mutations are the whole transaction — its commit record at `commitTs` right away. `slot` is the
- * key's write record at commitTs as read (a rollback of the transaction whose start_ts equals
- * commitTs may sit there: it becomes the overlapped-rollback flag, as in commit).
+ * mutations are the whole transaction — its commit record at `commitTs` right away. Unlike
+ * commit, no record can sit in that slot: the check found none at or after start_ts < commitTs
+ * (a rollback there would have been a WriteConflict), and the latch keeps it so.
  */
 export type PrewriteMode =
   | { readonly kind: 'lock' }
-  | { readonly kind: 'onePc'; readonly commitTs: Ts; readonly slot: Write | null };
+  | { readonly kind: 'onePc'; readonly commitTs: Ts };
 
 const LOCK_MODE: PrewriteMode = { kind: 'lock' };
 
@@ -106,13 +106,12 @@ export async function prewrite(
     // Committed at once. Invariant D of records/latest.ts holds as in commit (actions/commit.ts):
     // the check above found no write at or after start_ts, the command holds the key's latch,
     // and commitTs > start_ts — so every data write on the key is older than this one.
-    const { commitTs, slot } = mode;
+    const { commitTs } = mode;
     invariant(commitTs > props.startTs, () => `one-phase commit_ts ${commitTs} must exceed start_ts ${props.startTs}`);
-    invariant(latest === null || latest.data === null || latest.data.commitTs < props.startTs,
-      () => `one-phase commit of start_ts ${props.startTs} under a newer data write`);
+    // Invariant M (records/latest.ts): no record at or after start_ts means maxWriteTs < start_ts.
+    invariant(latest === null || latest.maxWriteTs < props.startTs, () => `one-phase commit of start_ts ${props.startTs} over a record at ${latest?.maxWriteTs}`);
     const write: Write = {
-      kind: mutation.kind === 'insert' ? 'put' : mutation.kind, startTs: props.startTs, shortValue,
-      hasOverlappedRollback: slot !== null && (slot.kind === 'rollback' || slot.hasOverlappedRollback), isProtected: false,
+      kind: mutation.kind === 'insert' ? 'put' : mutation.kind, startTs: props.startTs, shortValue, hasOverlappedRollback: false, isProtected: false,
     };
     putWriteRecord(buf, key, commitTs, write, latest);
     return { kind: 'prewritten' };

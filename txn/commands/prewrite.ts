@@ -84,16 +84,16 @@ export async function prewriteCommand(snapshot: Snapshot, args: PrewriteArgs): P
 async function onePc(snapshot: Snapshot, args: PrewriteArgs, commitTs: Ts): Promise<CommandOutput<PrewriteResult> | null> {
   const reader = new MvccReader(snapshot);
   const buf = new MvccWriteBuffer();
-  // One multiGet: each key's lock, its write record at commit_ts (the slot) and latest record.
-  const records = await reader.loadKeyRecords(args.mutations.map((m) => m.key), commitTs);
+  // One multiGet of every key's lock and latest record, as for a prewrite.
+  const { locks, latests } = await reader.loadLocksAndLatests(args.mutations.map((m) => m.key));
   const outcomes: PrewriteOutcome[] = [];
   const lockErrors: TxnError[] = [];
   let committedBefore: Ts | null = null;
   let written = 0;
   for (let i = 0; i < args.mutations.length; i++) {
     const m = args.mutations[i]!;
-    const { lock, slot, latest } = records[i]!;
-    let outcome = await prewrite(buf, reader, args, m, lock, latest, { kind: 'onePc', commitTs, slot });
+    const latest = latests[i] ?? null;
+    let outcome = await prewrite(buf, reader, args, m, locks[i] ?? null, latest, { kind: 'onePc', commitTs });
     if (outcome.kind === 'alreadyLocked') return null;
     if (outcome.kind === 'error' && m.kind !== 'checkNotExists') {
       // Another transaction may have written or locked the key after our earlier attempt committed.

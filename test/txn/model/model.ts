@@ -262,11 +262,11 @@ export class TxnModel {
     for (const m of fresh) {
       const key = id(m.key);
       const versions = this.versions(key);
-      const slot = versions.get(commitTs);
-      if (slot !== undefined && slot.kind !== 'rollback' && !slot.hasOverlappedRollback) throw new Error(`model: one-phase commit at ${commitTs} onto another commit record (unreachable)`);
+      // The checks found no record at or after start_ts, so none at commit_ts > start_ts.
+      if (versions.has(commitTs)) throw new Error(`model: one-phase commit at ${commitTs} onto a record (unreachable)`);
       versions.set(commitTs, {
         kind: m.kind === 'insert' ? 'put' : m.kind === 'put' ? 'put' : m.kind === 'delete' ? 'delete' : 'lock',
-        startTs: args.startTs, value: m.kind === 'put' || m.kind === 'insert' ? m.value : null, hasOverlappedRollback: slot !== undefined, isProtected: false,
+        startTs: args.startTs, value: m.kind === 'put' || m.kind === 'insert' ? m.value : null, hasOverlappedRollback: false, isProtected: false,
       });
       this.noteWrite(key, commitTs);
     }
