@@ -87,7 +87,7 @@ export class Committer {
   private readonly byKey = new Map<string, Mutation>();
   private heartbeat: NodeJS.Timeout | null = null;
   private lockTtlMs: number;
-  /** A one-phase prewrite was sent: a failure may hide a commit (see the file header). */
+  /** A one-phase prewrite may have reached a store: a failure may hide a commit (see the file header). */
   private isOnePcSent = false;
   /** Set when the store committed the transaction in one phase. */
   private onePcCommitTs: Ts | null = null;
@@ -150,8 +150,8 @@ export class Committer {
     const mutations: kvrpcpb.Mutation__Input[] = chunk.map((m) => (m.value === null ? { op: 'Del', key: m.key } : { op: 'Put', key: m.key, value: m.value }));
     // The whole transaction in one request (so in one region): the store may commit it at once.
     const tryOnePc = (this.deps.isOnePcAllowed ?? true) && chunk.length === this.mutations.length;
+    const onSent = tryOnePc ? (): void => { this.isOnePcSent = true; } : undefined;
     for (let attempt = 0; ; attempt++) {
-      if (tryOnePc) this.isOnePcSent = true;
       const r = await this.deps.rpc.send(region, 'prewrite', {
         mutations,
         primaryLock: this.primary,
@@ -159,7 +159,7 @@ export class Committer {
         lockTtl: String(this.lockTtlMs),
         txnSize,
         tryOnePc,
-      }, { deadlineMs, idempotent: true });
+      }, { deadlineMs, idempotent: true, ...(onSent === undefined ? {} : { onSent }) });
       if (r.errors.length === 0) {
         const committedAt = tryOnePc ? u64FromWire(r.onePcCommitTs, 'one_pc_commit_ts') : 0n;
         if (committedAt !== 0n) this.onePcCommitTs = committedAt;

@@ -58,6 +58,8 @@ export interface SendOptions {
   readonly idempotent: boolean;
   /** start_ts of transactions whose locks a read may pass (lock-resolver.ts says when). */
   readonly resolvedLocks?: ReadonlySet<Ts>;
+  /** Called each time the request may have reached a store (answered, or lost after it was written). */
+  readonly onSent?: () => void;
 }
 
 /** The fields every command's answer has. */
@@ -212,8 +214,10 @@ export class KvRpc {
       let resp: kvservicepb.KvResponse;
       try {
         resp = await this.connection(address).send(encodeRequest(cmd, request, contextField), deadlineMs);
+        options.onSent?.();
       } catch (err) {
         const fe = err as FlotillaError;
+        if (wasSent(fe)) options.onSent?.();
         if (wasSent(fe) && !idempotent) {
           this.options.metrics.requests.inc({ cmd, outcome: 'unknown' });
           throw new OutcomeUnknownError(`${cmd} to region ${region.id} was sent and its outcome is unknown (${fe.message}); it was not re-sent`, { cause: fe });

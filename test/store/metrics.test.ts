@@ -21,6 +21,7 @@ describe('StoreMetrics', () => {
       'flotilla_store_kv_request_duration_seconds',
       'flotilla_store_kv_requests_total',
       'flotilla_store_leaders',
+      'flotilla_store_one_pc_total',
       'flotilla_store_proposals_total',
       'flotilla_store_propose_to_apply_duration_seconds',
       'flotilla_store_queue_depth',

@@ -185,7 +185,7 @@ for (const kind of ENGINE_KINDS) {
       await h.mustPrewritePut('a', 'v1', 'a', 10n);
       await h.mustCommit('a', 10n, 11n);
       const again = await counted(h, (s) => prewriteCommand(s, prewriteArgs([put('a')], 10n)));
-      assert.deepEqual([again.result, again.calls], [{ kind: 'prewritten', outcomes: [{ kind: 'alreadyCommitted', commitTs: 11n }] }, '1 get, 1 multiGet, 0 scan']);
+      assert.deepEqual([again.result, again.calls], [{ kind: 'prewritten', outcomes: [{ kind: 'alreadyCommitted', commitTs: 11n }], committedAt: null }, '1 get, 1 multiGet, 0 scan']);
       const commitAgain = await counted(h, (s) => commitCommand(s, { keys: [k('a')], startTs: 10n, commitTs: 11n }));
       assert.deepEqual([commitAgain.result.kind, commitAgain.calls], ['committed', '0 get, 1 multiGet, 0 scan']);
       // Never prewritten here and nothing at or after start_ts: TxnLockNotFound without a walk.
