@@ -32,7 +32,7 @@
 // that ts as its start_ts — it would see the commit, but its own writes to the keys would meet a
 // record at commit_ts = start_ts, a conflict. So a one-phase commit is acknowledged only after a
 // PD timestamp fetched after its commit_ts was chosen (fenceTso, one fetch for all the commits
-// waiting, run while their raft write is in flight): PD then has issued a ts ≥ commit_ts, and
+// waiting in one event-loop turn, run while their raft write is in flight): PD then has issued a ts ≥ commit_ts, and
 // every later start_ts is above it — the order two-phase commit gets from fetching commit_ts.
 
 import { FlotillaError, physicalMsOf, TS_MAX, type Ts } from '../common/index.js';
@@ -161,39 +161,14 @@ export class ConcurrencyManager {
   }
 
   /**
-   * Resolves once PD has issued a timestamp ≥ every commit_ts chosen before this call: the next
-   * fetch that STARTS after the call (one in flight may have been issued earlier) — shared by
-   * every caller waiting for it. Rejects if that fetch fails (or no PD: simulations).
+   * Resolves once PD has issued a timestamp ≥ every commit_ts chosen before this call: a fetch
+   * begun by this call (the PD client folds the calls of one event-loop turn into one request on
+   * its stream, sent after them). Rejects if it fails (or no PD: simulations).
    */
-  fenceTso(): Promise<void> {
-    if (this.fetchTs === null) return Promise.reject(new FlotillaError('Unavailable', 'no PD timestamps here'));
-    return new Promise<void>((resolve, reject) => {
-      this.fenceWaiters.push({ resolve, reject });
-      this.startFence();
-    });
-  }
-
-  private fenceWaiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
-  private isFencing = false;
-
-  private startFence(): void {
-    const fetchTs = this.fetchTs;
-    if (fetchTs === null || this.isFencing || this.fenceWaiters.length === 0) return;
-    const waiters = this.fenceWaiters;
-    this.fenceWaiters = [];
-    this.isFencing = true;
-    fetchTs().then(
-      (ts) => {
-        if (ts > this.maxTs) this.maxTs = ts;
-        for (const w of waiters) w.resolve();
-      },
-      (err: unknown) => {
-        for (const w of waiters) w.reject(err);
-      },
-    ).finally(() => {
-      this.isFencing = false;
-      this.startFence();
-    });
+  async fenceTso(): Promise<void> {
+    if (this.fetchTs === null) throw new FlotillaError('Unavailable', 'no PD timestamps here');
+    const ts = await this.fetchTs();
+    if (ts > this.maxTs) this.maxTs = ts;
   }
 
   /** Forgets a region this store no longer holds. */
