@@ -201,6 +201,9 @@ export interface StoreFigures {
   /** Raft messages the transport dropped (stream not draining or store unreachable); raft resends. */
   readonly raftMessagesDroppedPerSec: number;
   readonly leaseReadsPerSec: number;
+  /** try_one_pc prewrites committed at once, and prewritten instead (leader not synced), per second. */
+  readonly onePcCommittedPerSec: number;
+  readonly onePcPrewrittenPerSec: number;
   readonly readIndexReadsPerSec: number;
   readonly electionsWon: number;
 }
@@ -245,6 +248,8 @@ function storeFigures(store: BenchStore, route: RegionRoute, before: ClusterSamp
     raftMessagesSentPerSec: m('flotilla_store_raft_messages_total', { direction: 'sent' }) / seconds,
     raftMessagesDroppedPerSec: m('flotilla_store_raft_messages_total', { direction: 'dropped' }) / seconds,
     leaseReadsPerSec: m('flotilla_store_reads_total', { kind: 'lease' }) / seconds,
+    onePcCommittedPerSec: m('flotilla_store_one_pc_total', { outcome: 'committed' }) / seconds,
+    onePcPrewrittenPerSec: m('flotilla_store_one_pc_total', { outcome: 'prewritten' }) / seconds,
     readIndexReadsPerSec: m('flotilla_store_reads_total', { kind: 'read-index' }) / seconds,
     electionsWon: m('flotilla_store_elections_won_total'),
   };
@@ -324,8 +329,8 @@ export function renderTable(points: readonly PointFigures[]): string {
 /** What the stores' own metrics say about each point: where the time of a write goes. */
 export function renderInternalsTable(points: readonly PointFigures[]): string {
   const lines = [
-    '| workload | in flight | fsync ms (mean, L) | propose→apply ms (mean, L) | write ops per group commit L / F / F | raft msgs sent/s L / F / F | dropped/s L / F / F | lease / read-index reads/s (L) | elections won | PD CPU % |',
-    '| --- | ---: | ---: | ---: | --- | --- | --- | --- | ---: | ---: |',
+    '| workload | in flight | fsync ms (mean, L) | propose→apply ms (mean, L) | write ops per group commit L / F / F | raft msgs sent/s L / F / F | dropped/s L / F / F | lease / read-index reads/s (L) | one-phase committed / prewritten per s (L) | elections won | PD CPU % |',
+    '| --- | ---: | ---: | ---: | --- | --- | --- | --- | --- | ---: | ---: |',
   ];
   for (const p of points) {
     const leader = p.stores.find((s) => s.isLeader);
@@ -333,7 +338,7 @@ export function renderInternalsTable(points: readonly PointFigures[]): string {
     lines.push(
       `| ${p.workload} | ${p.concurrency} | ${fmt(leader?.fsyncMsMean ?? NaN, 2)} | ${fmt(leader?.proposeToApplyMsMean ?? NaN, 1)} ` +
         `| ${perStore(p, (s) => fmt(s.raftWriteBatchOpsMean, 1))} | ${perStore(p, (s) => fmt(s.raftMessagesSentPerSec))} | ${perStore(p, (s) => fmt(s.raftMessagesDroppedPerSec))} ` +
-        `| ${fmt(leader?.leaseReadsPerSec ?? NaN)} / ${fmt(leader?.readIndexReadsPerSec ?? NaN)} | ${elections} | ${fmt(p.pd.cpuPercent)} |`,
+        `| ${fmt(leader?.leaseReadsPerSec ?? NaN)} / ${fmt(leader?.readIndexReadsPerSec ?? NaN)} | ${fmt(leader?.onePcCommittedPerSec ?? NaN)} / ${fmt(leader?.onePcPrewrittenPerSec ?? NaN)} | ${elections} | ${fmt(p.pd.cpuPercent)} |`,
     );
   }
   return lines.join('\n');
