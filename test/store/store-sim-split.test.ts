@@ -365,7 +365,7 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
       }
       await sim.advance();
       noteSplitEnds();
-      if (step % 20 === 0) sim.checkStalePeers(); // by id, as server.ts does: see bug A below
+      if (step % 20 === 0) await sim.checkStalePeers(); // by id, as server.ts does: see bug A below
     }
     // Liveness: heal, restart, finish membership changes, give every region three voters again.
     sim.cut.clear();
@@ -385,7 +385,7 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
       await sim.advance();
       noteSplitEnds();
       await restartCrashed();
-      if (i % 20 === 0) sim.checkStalePeers();
+      if (i % 20 === 0) await sim.checkStalePeers();
       const pending = change as MembershipChange | null;
       if (pending?.phase === 'remove' && pending.inFlight === null) change = null; // healing: no new removal
       if (change !== null) {
@@ -791,7 +791,7 @@ describe('known bugs found by the split sim', () => {
       let isGone = false;
       for (let i = 0; i < 60 && !isGone; i++) {
         for (let j = 0; j < 10; j++) await sim.advance();
-        sim.checkStalePeers();
+        await sim.checkStalePeers();
         isGone = sim.nodes[2]!.store!.peers.get(7) === undefined;
       }
       assert.ok(isGone, 'store 3 still holds its removed replica of region 7 (and its old range)');
@@ -853,7 +853,7 @@ describe('known bugs found by the split sim', () => {
       let isCreated = false;
       for (let i = 0; i < 60 && !isCreated; i++) {
         for (let j = 0; j < 10; j++) await sim.advance();
-        sim.checkStalePeers();
+        await sim.checkStalePeers();
         const peer = sim.nodes[2]!.store!.peers.get(7);
         isCreated = peer !== undefined && peer.peerId !== 102 && peer.storage.lastIndex() > 0;
       }
