@@ -16,11 +16,19 @@
 // empty); the leader finds its log empty and sends a region snapshot, whose install writes the
 // first region state (store/snapshot/apply.ts). Nothing is persisted for it before that but raft's
 // hard state. Nothing collects one that never gets its snapshot (store/README.md, "Not yet").
+//
+// Stale replicas (server.ts checkStalePeers): a replica that hears from no leader asks PD about
+// its region. By id: a newer membership without it — removed while cut off (staleReplicaTombstone).
+// PD knows no region with its id: asked by key (mergedAwayReplicaTombstone) — merged away while
+// cut off, if PD's region at its start key is newer and nothing here can still retire it.
 
-import { applyStateKey, FlotillaError, raftHardStateKey, raftLogRange, type RegionMeta, regionStateKey } from '../common/index.js';
+import { applyStateKey, FlotillaError, raftHardStateKey, raftLogIndexOf, raftLogRange, regionContains, type RegionMeta, regionStateKey } from '../common/index.js';
+import { decodeEntry } from '../raft-host/index.js';
 import type { StoreRaftMessage } from './raft-codec.js';
 import type { Engine } from './engine/index.js';
 import { encodeRegionState } from './local-state.js';
+import { decodeCommand } from './raft-cmd.js';
+import { isWriteBatch } from './write-batch-cmd.js';
 import { regionDataRanges, SNAPSHOT_CLEAR_KEYS_PER_CALL } from './snapshot/index.js';
 
 /**
@@ -68,4 +76,91 @@ export function staleReplicaTombstone(local: RegionMeta, peerId: number, known: 
   if (known === null || known.id !== local.id || known.epoch.confVer <= local.epoch.confVer) return null;
   if (known.peers.some((p) => p.id === peerId)) return null;
   return { ...known, epoch: { ...known.epoch, confVer: local.epoch.confVer + 1 } };
+}
+
+/**
+ * The confVer of the tombstone a merged-away replica leaves (mergedAwayReplicaTombstone): above
+ * every confVer, so no message of that region recreates it (isStaleForTombstone) — a region id is
+ * never reused, and a region merged away has no live group left to send one.
+ */
+export const MERGED_AWAY_CONF_VER = Number.MAX_SAFE_INTEGER;
+
+/** What a replica that PD knows no region of (by id) learns by key, and what this store holds. */
+export interface MergedAwayEvidence {
+  /** PD's region holding the replica's start key (an encoded key, as region keys are), or null when PD knows none there. */
+  readonly atStartKey: RegionMeta | null;
+  /**
+   * The targets named by the PrepareMerge entries in the replica's log — the one it applied (its
+   * merge state) and any it holds unapplied (prepareMergeTargetsInLog).
+   */
+  readonly mergeTargets: readonly number[];
+  /** Whether this store holds an initialized replica (some data, a membership) of a region. */
+  readonly isInitializedHere: (regionId: number) => boolean;
+}
+
+/**
+ * Whether this store's replica of `local` (initialized, hearing from no leader, of a region PD
+ * knows no more by id) was merged away while it could not hear it — and then the tombstone to
+ * leave. Null: keep it. Destroyed only when both hold:
+ *
+ * 1. PD's region at the replica's start key has a higher version than the replica. A merge gives
+ *    the target a version above both regions' (merge.ts mergedRegion), and every region later
+ *    holding that key descends from it by splits and merges, each raising the version again; so
+ *    a merged-away replica always sees a higher version there. A region PD has not heard of yet
+ *    (a split's report and heartbeats not in) sees its parent there, at a LOWER version (a split
+ *    raises the pieces' versions), or an equal one: kept — it is alive.
+ * 2. Nothing on this store can still retire it the way a merge does (CommitMerge, which needs the
+ *    source replica: raft-store.ts onCommitMerge — without it the target replica waits for ever).
+ *    Only a replica of the target lagging behind CommitMerge can apply one naming this region.
+ *    Merges need voters of both regions on the same stores (merge.ts mergeRefusal), and the
+ *    source leader proposes CommitMerge only once every source peer's log holds PrepareMerge: so
+ *    if a target replica here can apply CommitMerge of this region, this replica's log holds the
+ *    PrepareMerge naming that target — `mergeTargets` has it. While this store holds an
+ *    initialized replica of one of those targets, the replica is kept (that target catches up by
+ *    log and retires it, or gets a snapshot that supersedes it, or is itself found stale and
+ *    destroyed — then this check runs again). PD's region at the key is checked the same way:
+ *    the target may still be that region (TiKV likewise keeps a source while a local target
+ *    lags), and a replica of it here that lags behind the merge overlaps nothing yet.
+ *    An uninitialized replica of any of them does not count: it can apply nothing before its
+ *    snapshot, and that snapshot, overlapping this replica's range without covering it all (the
+ *    merged region split since), is refused while this replica holds the range — the very trap
+ *    this check exists to break. One that covers it all retires it anyway (isSupersededBy).
+ *
+ * The tombstone: the replica's region at confVer MERGED_AWAY_CONF_VER — every message of the
+ * region is stale for it (a merged-away region has no live membership). Should PD's view be wrong
+ * (a live region PD lost track of, whose piece at this key it knows: a split's report lost and the
+ * piece's heartbeat first), the replica is lost as a crash-stopped one: it never comes back with
+ * an empty log under its old id, so raft's safety holds (its group has two replicas left).
+ */
+export function mergedAwayReplicaTombstone(local: RegionMeta, evidence: MergedAwayEvidence): RegionMeta | null {
+  const known = evidence.atStartKey;
+  if (known === null || known.id === local.id || !regionContains(known, local.startKey)) return null;
+  if (known.epoch.version <= local.epoch.version) return null;
+  for (const id of [known.id, ...evidence.mergeTargets]) {
+    if (id !== local.id && evidence.isInitializedHere(id)) return null;
+  }
+  return { ...local, epoch: { version: local.epoch.version, confVer: MERGED_AWAY_CONF_VER } };
+}
+
+/**
+ * The targets named by PrepareMerge entries in a replica's raft log from index `from` through
+ * `last` (its unapplied entries), read from the engine (not the entry cache: nothing raft reads
+ * is disturbed). Corruption if an entry is malformed.
+ */
+export async function prepareMergeTargetsInLog(engine: Engine, regionId: number, from: number, last: number): Promise<number[]> {
+  if (last < from) return [];
+  const range = raftLogRange(regionId, from, last + 1);
+  const snap = await engine.snapshot();
+  try {
+    const targets: number[] = [];
+    for (const kv of await snap.scan(range.start, range.end, { limit: last + 1 - from })) {
+      const e = decodeEntry(raftLogIndexOf(kv.key), kv.value, `region ${regionId} raft log`);
+      if (e.type !== 'Normal' || e.data.length === 0 || isWriteBatch(e.data)) continue;
+      const cmd = decodeCommand(e.data, `region ${regionId} entry ${e.index}`);
+      if (cmd.kind === 'prepareMerge') targets.push(cmd.target.id);
+    }
+    return targets;
+  } finally {
+    await snap.release();
+  }
 }

@@ -93,6 +93,12 @@ export class RaftStore {
   readonly tombstones = new Map<number, RegionMeta>();
   /** Destroys of removed replicas still clearing their data (/status shows it; tests wait on it). */
   pendingDestroys = 0;
+  /**
+   * The ranges destroys are clearing (region id → the destroyed replica's region): taken until the
+   * clear ends (checkSnapshotRange) — a snapshot of a region there installed meanwhile would
+   * have its data deleted by the clear.
+   */
+  private readonly clearing = new Map<number, RegionMeta>();
   /** Regions an uninitialized peer is being created for (one at a time each). */
   private readonly creating = new Set<number>();
   /** New regions a split applied here creates once its batch is written: their ranges are taken (checkSnapshotRange). */
@@ -292,8 +298,9 @@ export class RaftStore {
   /**
    * A store never holds two initialized regions whose ranges overlap (store/README.md, "No two
    * regions overlap on a store"; TiKV's check_snapshot): a snapshot of `region` is refused while another region here
-   * holds data in its range, has a snapshot raft took and not yet installed there, or is being
-   * created there by a split whose batch is being written. Such a snapshot is older than what the
+   * holds data in its range, has a snapshot raft took and not yet installed there, is being
+   * created there by a split whose batch is being written, or a destroyed replica's data there is
+   * still being cleared (destroyPeer: the clear would delete what the install wrote). Such a snapshot is older than what the
    * store holds (taken before a split, delivered after the store got a new region of that split)
    * or newer (this store's replica has not applied the split yet); either way its install would
    * clear the other region's data and write its own over it. The leader retries: the stale replica
@@ -320,6 +327,9 @@ export class RaftStore {
     }
     for (const born of this.splitBirths.values()) {
       if (born.id === region.id || regionsOverlap(born, region)) return born;
+    }
+    for (const cleared of this.clearing.values()) {
+      if (regionsOverlap(cleared, region)) return cleared;
     }
     return null;
   }
@@ -828,11 +838,13 @@ export class RaftStore {
     // An install of a snapshot of this region may be running: its final batch would overwrite
     // the tombstone, so the destroy waits for it; the round running now may still write its log.
     this.pendingDestroys++;
+    if (hasData) this.clearing.set(region.id, dataRegion);
     this.loop.roundEnd()
       .then(() => this.snapshots?.installer.settled(region.id))
       .then(() => destroyRegionData(this.options.engine, { ...region, startKey: dataRegion.startKey, endKey: dataRegion.endKey }, { hasData }))
       .then(() => {
         this.pendingDestroys--;
+        this.clearing.delete(region.id);
         this.log.info({ regionId: region.id }, 'replica destroyed; tombstone written');
       })
       .catch((err: unknown) => {

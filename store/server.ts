@@ -22,7 +22,7 @@ import { type RegionOrder, StorePdClient } from './pd-client.js';
 import type { Peer } from './peer.js';
 import { RaftStore } from './raft-store.js';
 import { RawKv } from './raw-kv.js';
-import { staleReplicaTombstone } from './peer-lifecycle.js';
+import { mergedAwayReplicaTombstone, prepareMergeTargetsInLog, staleReplicaTombstone } from './peer-lifecycle.js';
 import { MERGE_DRIVE_INTERVAL_MS, MergeDriver } from './merge.js';
 import { RegionSplitter } from './region-splitter.js';
 import { type MembershipOrder, planMembershipOrder } from './region-orders.js';
@@ -450,18 +450,40 @@ export class StoreServer {
   /**
    * A replica that hears from no leader asks PD about its region: a newer membership without it
    * means it was removed while it was down (nobody will tell it otherwise) — it destroys itself
-   * and leaves a tombstone.
+   * and leaves a tombstone. A region PD does not know by id is looked up by the replica's start
+   * key: merged away while the replica was cut off (peer-lifecycle.ts mergedAwayReplicaTombstone
+   * has when that is safe to conclude), it is destroyed too — else it would hold its old range for
+   * ever, and this store could host none of the regions there.
    */
   private async checkStalePeers(): Promise<void> {
     for (const peer of [...this.raftStore.peers.values()]) {
       // An uninitialized replica (no snapshot yet, epoch 0) has no membership to be stale about.
       if (this.stopped || peer.leaderId !== 0 || peer.isLeader || peer.storage.lastIndex() === 0) continue;
-      // By id: after a split (right_derive) the replica's start key belongs to another region.
-      const known = await this.pd.getRegionById(peer.regionId).catch(() => null);
-      const tombstone = staleReplicaTombstone(peer.region, peer.peerId, known);
-      if (tombstone === null) continue;
-      this.log.info({ regionId: peer.regionId, peerId: peer.peerId, confVer: peer.region.epoch.confVer, pdConfVer: known?.epoch.confVer }, 'PD\'s region no longer lists this replica: it was removed');
-      this.raftStore.destroyPeer(peer, tombstone);
+      try {
+        // By id: after a split (right_derive) the replica's start key belongs to another region.
+        const known = await this.pd.getRegionById(peer.regionId);
+        if (known !== null) {
+          const tombstone = staleReplicaTombstone(peer.region, peer.peerId, known);
+          if (tombstone === null) continue;
+          this.log.info({ regionId: peer.regionId, peerId: peer.peerId, confVer: peer.region.epoch.confVer, pdConfVer: known.epoch.confVer }, 'PD\'s region no longer lists this replica: it was removed');
+          this.raftStore.destroyPeer(peer, tombstone);
+          continue;
+        }
+        // Unknown by id (null, not an error: a failed call tells nothing). Region keys are encoded
+        // keys, and PD's GetRegion takes one.
+        const atStartKey = await this.pd.getRegionByKey(peer.region.startKey);
+        const inLog = await prepareMergeTargetsInLog(this.engine, peer.regionId, peer.applied + 1, peer.storage.lastIndex());
+        const mergeTargets = peer.mergeState === null ? inLog : [peer.mergeState.target.id, ...inLog];
+        const isInitializedHere = (id: number): boolean => (this.raftStore.peers.get(id)?.storage.lastIndex() ?? 0) > 0;
+        // The awaits above let the store move on: act only on the replica still current and leaderless.
+        if (this.stopped || this.raftStore.peers.get(peer.regionId) !== peer || peer.leaderId !== 0 || peer.isLeader) continue;
+        const tombstone = mergedAwayReplicaTombstone(peer.region, { atStartKey, mergeTargets, isInitializedHere });
+        if (tombstone === null) continue;
+        this.log.info({ regionId: peer.regionId, peerId: peer.peerId, version: peer.region.epoch.version, pdRegionId: atStartKey?.id, pdVersion: atStartKey?.epoch.version }, 'PD knows no region with this id and a newer one at its start key: merged away; destroying the replica');
+        this.raftStore.destroyPeer(peer, tombstone);
+      } catch (err) {
+        this.log.debug({ err, regionId: peer.regionId }, 'stale replica check failed; tried again later');
+      }
     }
   }
 

@@ -16,7 +16,7 @@
 // seeds: FLOTILLA_STORE_SIM_MERGE_SEEDS=n (default 12).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { armFailpoint, createRng, disarmFailpoint, FlotillaError, rawKey, type RegionMeta, type Rng } from '../../common/index.js';
+import { armFailpoint, createRng, disarmFailpoint, FlotillaError, rawKey, regionContains, type RegionMeta, type Rng } from '../../common/index.js';
 import type { ApplyResult, Peer } from '../../store/peer.js';
 import { decodeCommand } from '../../store/raft-cmd.js';
 import { encodeRawValue, liveRawValue } from '../../store/raw-value.js';
@@ -472,7 +472,7 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
     const i = faultRng.nextInt(regions.length - 1);
     const [source, target] = faultRng.chance(0.5) ? [regions[i]!, regions[i + 1]!] : [regions[i + 1]!, regions[i]!];
     // As PD (a settled region, no pending peer): the store does not refuse a merge whose source
-    // has a replica needing a snapshot, and then hangs — the todo test at the end of this file.
+    // has a replica needing a snapshot, and then hangs (the seed 102 test at the end of this file).
     if (!isCaughtUp(sim, source.id) || !isCaughtUp(sim, target.id)) return;
     cov.mergesOrdered++;
     const roll = faultRng.nextFloat();
@@ -583,7 +583,7 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
       await restartCrashed(false);
       await sim.advance();
       checkNoOverlap(sim, what);
-      if (step % 20 === 0) sim.checkStalePeers();
+      if (step % 20 === 0) await sim.checkStalePeers();
     }
     // Liveness: heal, restart, finish the membership change, give every region three voters again.
     sim.cut.clear();
@@ -599,7 +599,7 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
       await sim.advance();
       checkNoOverlap(sim, what);
       await restartCrashed(true);
-      if (i % 20 === 0) sim.checkStalePeers();
+      if (i % 20 === 0) await sim.checkStalePeers();
       const pending = change as MembershipChange | null;
       if (pending?.phase === 'remove' && pending.inFlight === null) change = null;
       if (change !== null) {
@@ -712,17 +712,13 @@ describe('known bugs found by the merge sim', () => {
   // Found while chasing seed 108 with heartbeat skipping on (raft's skipHeartbeatsWhileAppending):
   // there store 2's replica of region 7 held the entry removing it but never heard it committed,
   // and region 7 merged away before the stale check ran. This test needs no skipping: a replica
-  // removed while cut off learns of it from PD (server.ts checkStalePeers, by id); once
-  // its region merged away PD no longer knows the id, so the replica is kept for ever, holding its
-  // old range. A snapshot of the region that absorbed it retires it (isSupersededBy) — but only
-  // one covering its whole range: after that region splits, no piece does, and the store can host
-  // none of them (their snapshots are refused as overlapping). The fix needs a signal this store
-  // cannot get alone: TiKV's gc message (a store holding the region's tombstone answers a stale
-  // peer's vote with is_tombstone and the region as of the removal; the stale replica checks it is
-  // not in it — staleReplicaTombstone — and destroys itself), which needs transport.ts to send a
-  // message no local peer owns; or PD asked by key when it does not know the id. Neither is in
-  // this change's files: a todo test.
-  it('a replica removed while cut off, whose region then merged away and the merged region split, is collected and the store gets the new regions', { todo: 'stale replica of a merged-away region: needs the is_tombstone reply (transport.ts) or a by-key PD check (server.ts)' }, async () => {
+  // removed while cut off learns of it from PD (server.ts checkStalePeers, by id); once its region
+  // merged away PD no longer knows the id, and the replica was kept for ever, holding its old
+  // range. A snapshot of the region that absorbed it retires it (isSupersededBy) — but only one
+  // covering its whole range: after that region splits, no piece does, and the store could host
+  // none of them (their snapshots refused as overlapping). Now PD is asked by the replica's start
+  // key when it does not know the id (peer-lifecycle.ts mergedAwayReplicaTombstone).
+  it('a replica removed while cut off, whose region then merged away and the merged region split, is collected and the store gets the new regions', async () => {
     const { sim, left, right, expected } = await twoRegions(113, { gcCountLimit: 8 });
     try {
       const store3 = sim.nodes[2]!;
@@ -742,7 +738,7 @@ describe('known bugs found by the merge sim', () => {
       let isDone = false;
       for (let i = 0; i < 100 && !isDone; i++) {
         for (let j = 0; j < 10; j++) await sim.advance();
-        sim.checkStalePeers();
+        await sim.checkStalePeers();
         for (const region of sim.newestRegions().values()) {
           if (added.has(region.id) || region.peers.some((p) => p.storeId === 3) || sim.leader(region.id) === undefined) continue;
           added.add(region.id);
@@ -753,9 +749,54 @@ describe('known bugs found by the merge sim', () => {
       }
       const held = [...store3.store!.peers.values()].map((p) => `${describeRegion(p.region)}${p.storage.lastIndex() === 0 ? ' (uninitialized)' : ''}`).join('; ');
       assert.ok(!store3.store!.peers.has(right), `store 3 still holds its removed replica of region ${right}, merged away: ${held}`);
+      assert.ok(sim.counters.mergedAwayPeersDestroyed > 0, 'the by-key check did not destroy it');
       assert.ok(isDone, `store 3 never got the regions it was added to: ${held}`);
       for (const [key, value] of expected) assert.equal(await get(sim, key), value, key);
     } finally {
+      await sim.stop();
+    }
+  });
+  // The other side of that check: a source replica cut off between PrepareMerge and CommitMerge —
+  // PrepareMerge in its log, unapplied, and its store's target replica behind CommitMerge. PD
+  // knows neither the source's id nor (the merged region split at a key past the source's start)
+  // the target at the source's start key. The source must be kept: once healed, the target here
+  // applies CommitMerge, which needs it (raft-store.ts onCommitMerge) — destroyed, the target
+  // replica would wait for ever.
+  it('a source replica cut off with PrepareMerge in its log, whose target replica here lags behind CommitMerge, is kept though PD knows neither at its key, and retired by CommitMerge once healed', async () => {
+    const seed = 114;
+    const what = `seed ${seed} ${replay(seed)}`;
+    const { sim, left, right, expected } = await twoRegions(seed);
+    try {
+      const store3 = sim.nodes[2]!;
+      // Store 3 gets both logs (the source leader sees PrepareMerge matched there) but hears of no commit past now.
+      const sourceCommitted = sim.nodes[0]!.store!.peers.get(right)!.applied;
+      const targetCommitted = sim.nodes[0]!.store!.peers.get(left)!.applied;
+      sim.intercept = (m) => (m.to === 3 && ((m.regionId === right && m.message.commit > sourceCommitted) || (m.regionId === left && m.message.commit > targetCommitted)) ? 'hold' : 'deliver');
+      const prepare = track(sim.merge(right, left));
+      assert.ok(await advanceUntil(sim, () => sim.nodes.slice(0, 2).every((n) => !n.store!.peers.has(right)), 1_000), `${what}: the merge did not complete on stores 1 and 2`);
+      assert.ok(prepare.settled && prepare.error === null, `${what}: PrepareMerge failed: ${codeOf(prepare.error)}`);
+      sim.isolate(3, true);
+      sim.intercept = null;
+      const source3 = store3.store!.peers.get(right)!;
+      assert.ok(source3.mergeState === null && source3.storage.lastIndex() > source3.applied, `${what}: store 3's source replica applied PrepareMerge, or never got it`);
+      // The merged region splits past the source's start key (a10): PD's region there is the new piece.
+      const out = await drive(sim, sim.split(left, [b('a15')]));
+      assert.ok(out.kind === 'split', what);
+      const atKey = [...sim.newestRegions().values()].find((r) => regionContains(r, source3.region.startKey));
+      assert.ok(!sim.newestRegions().has(right) && atKey !== undefined && atKey.id !== left && atKey.epoch.version > source3.region.epoch.version, `${what}: PD's view is not the one this test needs`);
+      for (let i = 0; i < 20; i++) {
+        for (let j = 0; j < 10; j++) await sim.advance();
+        await sim.checkStalePeers();
+      }
+      assert.equal(source3.leaderId, 0, `${what}: store 3's source replica heard a leader: the check never looked at it`);
+      assert.equal(store3.store!.peers.get(right), source3, `${what}: store 3's source replica was destroyed while its target replica there lags behind CommitMerge`);
+      sim.isolate(3, false);
+      assert.ok(await advanceUntil(sim, () => !store3.store!.peers.has(right) && (store3.store!.peers.get(atKey.id)?.storage.lastIndex() ?? 0) > 0, 2_000), `${what}: store 3's target never applied CommitMerge and the split`);
+      const regions = await checkSettled(sim, what, expected);
+      assert.equal(regions.length, 2, `${what}: ${regions.map(describeRegion).join(' ')}`);
+      assert.equal(sim.counters.mergedAwayPeersDestroyed, 0, what);
+    } finally {
+      sim.intercept = null;
       await sim.stop();
     }
   });

@@ -24,7 +24,7 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  cfRange, cfRangeOf, ChannelCache, crc32, decodeKey, encodeKey, epochToWire, grpc, type Logger, peerToWire, raftLogRange, type RegionMeta, type Rng, silentLogger, u64ToWire, type WriteOp,
+  cfRange, cfRangeOf, ChannelCache, crc32, decodeKey, encodeKey, epochToWire, grpc, type Logger, peerToWire, raftLogRange, regionContains, type RegionMeta, type Rng, silentLogger, u64ToWire, type WriteOp,
 } from '../../common/index.js';
 import { messageCodec, type kvrpcpb, type raft_serverpb } from '../../proto/index.js';
 import type { Message } from '../../raft/index.js';
@@ -36,7 +36,7 @@ import { MERGE_DRIVE_INTERVAL_MS, MergeDriver } from '../../store/merge.js';
 import { KvWrites } from '../../store/kv-writes.js';
 import { LatchSet } from '../../store/latch-set.js';
 import type { ApplyResult, Peer } from '../../store/peer.js';
-import { staleReplicaTombstone } from '../../store/peer-lifecycle.js';
+import { mergedAwayReplicaTombstone, prepareMergeTargetsInLog, staleReplicaTombstone } from '../../store/peer-lifecycle.js';
 import type { RaftSender } from '../../store/poll-loop.js';
 import { RAFT_INIT_INDEX, RaftStore } from '../../store/raft-store.js';
 import type { RaftLogGcOptions } from '../../store/raft-log-gc.js';
@@ -184,7 +184,7 @@ export interface SimCounters {
   sent: number; delivered: number; dropped: number; crashes: number; crashesBeforeApply: number; restarts: number; entryLoads: number;
   gcProposed: number; gcCompactions: number; gcCompactedEntries: number; gcHardLimitHeldBack: number; restartsWithTruncatedLog: number;
   splitsApplied: number; snapshotsSent: number; snapshotsFailed: number; snapshotsToNewRegions: number; snapshotsToUninitialized: number;
-  snapshotsInstalled: number; stalePeersDestroyed: number; idsAllocated: number;
+  snapshotsInstalled: number; stalePeersDestroyed: number; mergedAwayPeersDestroyed: number; idsAllocated: number;
   /** Replicas that applied PrepareMerge / absorbed their source (CommitMerge) / applied RollbackMerge. */
   prepareMergesApplied: number; mergesApplied: number; mergeRollbacksApplied: number;
   /** CommitMerge applies that the store told to wait for its source replica (merge.ts step 3). */
@@ -225,7 +225,7 @@ export class StoreSim {
     sent: 0, delivered: 0, dropped: 0, crashes: 0, crashesBeforeApply: 0, restarts: 0, entryLoads: 0,
     gcProposed: 0, gcCompactions: 0, gcCompactedEntries: 0, gcHardLimitHeldBack: 0, restartsWithTruncatedLog: 0,
     splitsApplied: 0, snapshotsSent: 0, snapshotsFailed: 0, snapshotsToNewRegions: 0, snapshotsToUninitialized: 0,
-    snapshotsInstalled: 0, stalePeersDestroyed: 0, idsAllocated: 0,
+    snapshotsInstalled: 0, stalePeersDestroyed: 0, mergedAwayPeersDestroyed: 0, idsAllocated: 0,
     prepareMergesApplied: 0, mergesApplied: 0, mergeRollbacksApplied: 0, mergeWaits: 0, intercepted: 0,
   };
   /** A test's say over each raft message due for delivery (null: every message goes on). */
@@ -747,16 +747,30 @@ export class StoreSim {
    * PD's part in server.ts checkStalePeers: a replica that hears no leader asks PD for its region
    * by id; if PD lists it at a newer confVer without that replica, it was removed while it could
    * not hear it — it is destroyed behind the tombstone peer-lifecycle.ts's staleReplicaTombstone
-   * chooses (the same decision server.ts makes).
+   * chooses. If PD knows no region with that id, it asks by its start key, and is destroyed when
+   * mergedAwayReplicaTombstone says it merged away (the same decisions server.ts makes, with the
+   * same inputs: PD's regions, the PrepareMerge targets in the replica's log, the store's replicas).
    */
-  checkStalePeers(): void {
+  async checkStalePeers(): Promise<void> {
     const newest = this.newestRegions();
+    const atKey = (key: Buffer): RegionMeta | null => [...newest.values()].find((r) => regionContains(r, key)) ?? null;
     for (const node of this.nodes) {
       const store = node.store;
       if (store === null) continue;
       for (const peer of [...store.peers.values()]) {
         if (peer.leaderId !== 0 || peer.isLeader || peer.storage.lastIndex() === 0) continue;
-        const tombstone = staleReplicaTombstone(peer.region, peer.peerId, newest.get(peer.regionId) ?? null);
+        const known = newest.get(peer.regionId) ?? null;
+        let tombstone: RegionMeta | null;
+        if (known !== null) {
+          tombstone = staleReplicaTombstone(peer.region, peer.peerId, known);
+        } else {
+          const inLog = await prepareMergeTargetsInLog(node.engine, peer.regionId, peer.applied + 1, peer.storage.lastIndex());
+          if (node.store !== store || store.peers.get(peer.regionId) !== peer || peer.leaderId !== 0 || peer.isLeader) continue;
+          const mergeTargets = peer.mergeState === null ? inLog : [peer.mergeState.target.id, ...inLog];
+          const isInitializedHere = (id: number): boolean => (store.peers.get(id)?.storage.lastIndex() ?? 0) > 0;
+          tombstone = mergedAwayReplicaTombstone(peer.region, { atStartKey: atKey(peer.region.startKey), mergeTargets, isInitializedHere });
+          if (tombstone !== null) this.counters.mergedAwayPeersDestroyed++;
+        }
         if (tombstone === null) continue;
         this.counters.stalePeersDestroyed++;
         store.destroyPeer(peer, tombstone);

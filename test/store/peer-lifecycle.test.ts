@@ -1,0 +1,121 @@
+// A stale replica's fate from PD's answers (store/peer-lifecycle.ts): by id (removed while cut off)
+// and by key (merged away while cut off) — every boundary of mergedAwayReplicaTombstone, the
+// tombstone it leaves against the region's stale messages, and the PrepareMerge targets read from
+// a replica's unapplied log.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { encodeKey, raftLogKey, type RegionMeta } from '../../common/index.js';
+import type { Message } from '../../raft/index.js';
+import { encodeEntry } from '../../raft-host/index.js';
+import { MemoryEngine } from '../../store/engine/index.js';
+import {
+  isStaleForTombstone, MERGED_AWAY_CONF_VER, type MergedAwayEvidence, mergedAwayReplicaTombstone, prepareMergeTargetsInLog, staleReplicaTombstone,
+} from '../../store/peer-lifecycle.js';
+import type { StoreRaftMessage } from '../../store/raft-codec.js';
+import { encodeCommitMergeCommand, encodeCompactLogCommand, encodePrepareMergeCommand, encodeWriteCommand } from '../../store/raft-cmd.js';
+
+const k = (s: string): Buffer => (s === '' ? Buffer.alloc(0) : encodeKey(Buffer.from(s)));
+
+function region(id: number, start: string, end: string, version: number, confVer = 3, peerIds: readonly number[] = [id * 10 + 1, id * 10 + 2, id * 10 + 3]): RegionMeta {
+  return { id, startKey: k(start), endKey: k(end), epoch: { confVer, version }, peers: peerIds.map((p, i) => ({ id: p, storeId: i + 1, role: 'voter' as const })) };
+}
+
+/** The source replica on store 3 (peer 23): region 2 [m, +∞) at version 5, confVer 4. */
+const SOURCE = region(2, 'm', '', 5, 4);
+/** PD's region at the source's start key after the merge and a split: region 9 [a, p), version 7. */
+const PIECE = region(9, 'a', 'p', 7, 2);
+
+function evidence(over: Partial<MergedAwayEvidence> = {}, initialized: readonly number[] = []): MergedAwayEvidence {
+  return { atStartKey: PIECE, mergeTargets: [], isInitializedHere: (id) => initialized.includes(id), ...over };
+}
+
+function msgOf(regionId: number, confVer: number, to = 23, from = 21): StoreRaftMessage {
+  const message = { type: 'MsgHeartbeat', from, to, term: 9, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0 } as unknown as Message;
+  return { regionId, fromPeer: { id: from, storeId: 1, role: 'voter' }, toPeer: { id: to, storeId: 3, role: 'voter' }, message, epoch: { confVer, version: 5 }, isTombstone: false, startKey: k('m'), endKey: k('') };
+}
+
+describe('mergedAwayReplicaTombstone: a replica PD knows no region of by id', () => {
+  it('is destroyed when PD\'s region at its start key is newer and nothing here can retire it', () => {
+    const t = mergedAwayReplicaTombstone(SOURCE, evidence());
+    assert.ok(t !== null);
+    assert.equal(t.id, SOURCE.id);
+    assert.deepEqual([t.startKey, t.endKey], [SOURCE.startKey, SOURCE.endKey], 'the tombstone keeps the replica\'s range (the data cleared)');
+  });
+
+  it('version at the key: one above the replica\'s destroys it; equal or lower (a split PD has not heard of: its parent, older) keeps it', () => {
+    assert.notEqual(mergedAwayReplicaTombstone(SOURCE, evidence({ atStartKey: { ...PIECE, epoch: { confVer: 2, version: 6 } } })), null, 'version + 1');
+    assert.equal(mergedAwayReplicaTombstone(SOURCE, evidence({ atStartKey: { ...PIECE, epoch: { confVer: 2, version: 5 } } })), null, 'equal version');
+    assert.equal(mergedAwayReplicaTombstone(SOURCE, evidence({ atStartKey: { ...PIECE, epoch: { confVer: 2, version: 4 } } })), null, 'the parent of an unreported split');
+    // The parent has a higher confVer than the new region: confVer decides nothing here.
+    assert.equal(mergedAwayReplicaTombstone(SOURCE, evidence({ atStartKey: region(1, '', '', 4, 40) })), null, 'a parent with a higher confVer');
+  });
+
+  it('PD knows nothing at the key: kept', () => {
+    assert.equal(mergedAwayReplicaTombstone(SOURCE, evidence({ atStartKey: null })), null);
+  });
+
+  it('PD answers a region that does not hold the key, or the replica\'s own id: kept', () => {
+    assert.equal(mergedAwayReplicaTombstone(SOURCE, evidence({ atStartKey: region(9, 'n', 'p', 7) })), null, 'starts after the key');
+    assert.equal(mergedAwayReplicaTombstone(SOURCE, evidence({ atStartKey: region(9, 'a', 'm', 7) })), null, 'ends at the key');
+    assert.equal(mergedAwayReplicaTombstone(SOURCE, evidence({ atStartKey: { ...SOURCE, epoch: { confVer: 4, version: 9 } } })), null, 'its own region');
+  });
+
+  it('an initialized replica here of PD\'s region keeps it; an uninitialized one, or none, does not', () => {
+    assert.equal(mergedAwayReplicaTombstone(SOURCE, evidence({}, [PIECE.id])), null, 'initialized replica of PD\'s region');
+    // isInitializedHere answers false for an uninitialized replica: it can apply no CommitMerge before its snapshot.
+    assert.notEqual(mergedAwayReplicaTombstone(SOURCE, evidence({}, [])), null, 'none, or uninitialized');
+    assert.notEqual(mergedAwayReplicaTombstone(SOURCE, evidence({}, [5, 6])), null, 'replicas of other regions only');
+  });
+
+  it('an initialized replica here of a target its log names (PrepareMerge, applied or not) keeps it: that target may still apply CommitMerge', () => {
+    assert.equal(mergedAwayReplicaTombstone(SOURCE, evidence({ mergeTargets: [1] }, [1])), null, 'the target, lagging behind CommitMerge');
+    assert.equal(mergedAwayReplicaTombstone(SOURCE, evidence({ mergeTargets: [4, 1] }, [1])), null, 'a later PrepareMerge\'s target');
+    assert.notEqual(mergedAwayReplicaTombstone(SOURCE, evidence({ mergeTargets: [1] }, [])), null, 'the target is not here (or uninitialized)');
+    assert.notEqual(mergedAwayReplicaTombstone(SOURCE, evidence({ mergeTargets: [] }, [1])), null, 'no PrepareMerge in its log: no target here can wait for it');
+  });
+
+  it('leaves a tombstone no message of the region gets past: above every confVer', () => {
+    const t = mergedAwayReplicaTombstone(SOURCE, evidence());
+    assert.ok(t !== null);
+    assert.equal(t.epoch.confVer, MERGED_AWAY_CONF_VER);
+    // Its own membership, one after it (a stale replica that applied one more conf change), and
+    // one re-adding this store under a new peer id: the region is gone, none may recreate it.
+    for (const confVer of [SOURCE.epoch.confVer, SOURCE.epoch.confVer + 1, SOURCE.epoch.confVer + 2, 1_000_000]) {
+      assert.equal(isStaleForTombstone(msgOf(SOURCE.id, confVer), t), true, `a message at confVer ${confVer}`);
+    }
+    assert.equal(isStaleForTombstone(msgOf(SOURCE.id, 1_000, 99), t), true, 'to another peer id of this store');
+  });
+});
+
+describe('staleReplicaTombstone: a replica PD knows by id', () => {
+  it('destroyed at the earliest confVer of its removal when PD\'s newer membership lacks it; kept otherwise', () => {
+    const without = { ...SOURCE, epoch: { confVer: 6, version: 5 }, peers: SOURCE.peers.filter((p) => p.id !== 23) };
+    assert.deepEqual(staleReplicaTombstone(SOURCE, 23, without)?.epoch, { confVer: 5, version: 5 });
+    assert.equal(staleReplicaTombstone(SOURCE, 23, { ...without, epoch: { confVer: 4, version: 5 } }), null, 'same confVer');
+    assert.equal(staleReplicaTombstone(SOURCE, 23, { ...SOURCE, epoch: { confVer: 6, version: 5 } }), null, 'still a member');
+    assert.equal(staleReplicaTombstone(SOURCE, 23, null), null, 'unknown by id: the by-key check decides');
+  });
+});
+
+describe('prepareMergeTargetsInLog', () => {
+  it('finds the targets of the PrepareMerge entries in the range, and nothing in writes, other admin commands or empty entries', async () => {
+    const engine = new MemoryEngine();
+    const epoch = { confVer: 4, version: 5 };
+    const data = [
+      encodeWriteCommand({ regionId: 2, peerId: 21, epoch, ops: [] }),
+      Buffer.alloc(0),
+      encodePrepareMergeCommand({ regionId: 2, peerId: 21, epoch, minIndex: 10, target: region(1, '', 'm', 4) }),
+      encodeCompactLogCommand({ regionId: 2, peerId: 21, epoch, compactIndex: 5, compactTerm: 2 }),
+      encodeCommitMergeCommand({ regionId: 2, peerId: 21, epoch, source: region(3, 'z', '', 2), commit: 9, commitTerm: 2 }),
+      encodePrepareMergeCommand({ regionId: 2, peerId: 21, epoch, minIndex: 10, target: region(4, 'z', '', 4) }),
+    ];
+    await engine.write(data.map((d, i) => ({ kind: 'put' as const, cf: 'local' as const, key: raftLogKey(2, 11 + i), value: encodeEntry({ type: 'Normal', term: 2, index: 11 + i, data: d }) })), { sync: false });
+    // Another region's log next to it is not read.
+    await engine.write([{ kind: 'put', cf: 'local', key: raftLogKey(3, 12), value: encodeEntry({ type: 'Normal', term: 2, index: 12, data: data[2]! }) }], { sync: false });
+    assert.deepEqual(await prepareMergeTargetsInLog(engine, 2, 11, 16), [1, 4]);
+    assert.deepEqual(await prepareMergeTargetsInLog(engine, 2, 14, 16), [4], 'from its first unapplied entry');
+    assert.deepEqual(await prepareMergeTargetsInLog(engine, 2, 11, 12), [], 'up to its last entry');
+    assert.deepEqual(await prepareMergeTargetsInLog(engine, 2, 17, 16), [], 'nothing unapplied');
+    assert.deepEqual(await prepareMergeTargetsInLog(engine, 3, 1, 20), [1]);
+  });
+});
