@@ -217,8 +217,13 @@ class Generator {
       if (preErrors.length > 0) {
         const kind = keyErrorKind(preErrors[0]!);
         run.countRetry(`prewrite:${kind}`);
-        // One key may have been locked by this attempt: release it before trying again. (A
-        // one-phase request that failed here committed nothing: its errors are final.)
+        if (tryOnePc) {
+          // A prewrite is all or nothing, and this answer is clear (not a retry): nothing was
+          // written, and no late copy of the request can land — nothing to roll back.
+          if (kind === 'KeyIsLocked') await sleepMs(1 + this.rng.nextInt(LOCKED_BACKOFF_MS_MAX));
+          continue;
+        }
+        // One key may have been locked by this attempt: release it before trying again.
         const rb = await this.call('batchRollback', { keys, startVersion });
         if (rb.error !== null && rb.error !== undefined) throw new OpError(`rollback:${keyErrorKind(rb.error)}`);
         if (kind === 'KeyIsLocked') await sleepMs(1 + this.rng.nextInt(LOCKED_BACKOFF_MS_MAX));

@@ -10,9 +10,11 @@
 // One-phase commit: when every write lies in one region (one prewrite request holds the whole
 // transaction), the prewrite asks the store to commit at once (try_one_pc). Its answer's
 // one_pc_commit_ts says it did (steps 2–4 skipped); 0 means locks were written, and the commit
-// goes on as above. A one-phase request whose answer never came may have committed: before such
-// a transaction reports failure, its keys are rolled back synchronously, and a rollback that
-// answers AlreadyCommitted turns the failure into the commit it was.
+// goes on as above. A one-phase request whose answer never came (or came as an error) may have
+// committed: later sends of it say so (is_retry_request: the store then looks for the commit),
+// and before such a transaction reports failure, its keys are rolled back synchronously — a
+// rollback that answers AlreadyCommitted turns the failure into the commit it was. A clear answer
+// (a key error from the one-phase check) stands: nothing was written.
 //
 // Failure before the commit point rolls every prewritten key back (BatchRollback also leaves
 // rollback records, so a late prewrite of ours cannot land) and throws WriteConflictError or
@@ -87,8 +89,11 @@ export class Committer {
   private readonly byKey = new Map<string, Mutation>();
   private heartbeat: NodeJS.Timeout | null = null;
   private lockTtlMs: number;
-  /** A one-phase prewrite may have reached a store: a failure may hide a commit (see the file header). */
-  private isOnePcSent = false;
+  /**
+   * A one-phase prewrite may have run without a clear answer (lost, or answered with an error):
+   * a failure may then hide a commit (see the file header), and later sends say they may repeat it.
+   */
+  private isOnePcAmbiguous = false;
   /** Set when the store committed the transaction in one phase. */
   private onePcCommitTs: Ts | null = null;
 
@@ -120,7 +125,7 @@ export class Committer {
       try {
         await this.prewrite(deadlineMs);
       } catch (err) {
-        if (this.isOnePcSent) return await this.settleOnePc(err);
+        if (this.isOnePcAmbiguous) return await this.settleOnePc(err);
         this.rollbackInBackground();
         if (err instanceof WriteConflictError || err instanceof TxnAbortedError) throw err;
         if (isFlotillaError(err) && (err.code === 'KeyAlreadyExists' || err.code === 'InvalidArgument' || err.code === 'LimitExceeded')) throw err;
@@ -150,7 +155,7 @@ export class Committer {
     const mutations: kvrpcpb.Mutation__Input[] = chunk.map((m) => (m.value === null ? { op: 'Del', key: m.key } : { op: 'Put', key: m.key, value: m.value }));
     // The whole transaction in one request (so in one region): the store may commit it at once.
     const tryOnePc = (this.deps.isOnePcAllowed ?? true) && chunk.length === this.mutations.length;
-    const onSent = tryOnePc ? (): void => { this.isOnePcSent = true; } : undefined;
+    const onAmbiguous = tryOnePc ? (): void => { this.isOnePcAmbiguous = true; } : undefined;
     for (let attempt = 0; ; attempt++) {
       const r = await this.deps.rpc.send(region, 'prewrite', {
         mutations,
@@ -159,7 +164,7 @@ export class Committer {
         lockTtl: String(this.lockTtlMs),
         txnSize,
         tryOnePc,
-      }, { deadlineMs, idempotent: true, ...(onSent === undefined ? {} : { onSent }) });
+      }, { deadlineMs, idempotent: true, ...(onAmbiguous === undefined ? {} : { onAmbiguous, isRetryRequest: this.isOnePcAmbiguous }) });
       if (r.errors.length === 0) {
         const committedAt = tryOnePc ? u64FromWire(r.onePcCommitTs, 'one_pc_commit_ts') : 0n;
         if (committedAt !== 0n) this.onePcCommitTs = committedAt;

@@ -58,8 +58,13 @@ export interface SendOptions {
   readonly idempotent: boolean;
   /** start_ts of transactions whose locks a read may pass (lock-resolver.ts says when). */
   readonly resolvedLocks?: ReadonlySet<Ts>;
-  /** Called each time the request may have reached a store (answered, or lost after it was written). */
-  readonly onSent?: () => void;
+  /**
+   * Called when a send may have run on a store without a clear answer (lost after it was
+   * written, or answered with an error). Later sends then carry context.is_retry_request.
+   */
+  readonly onAmbiguous?: () => void;
+  /** Mark every send as a possible repeat (an earlier call of the same request was ambiguous). */
+  readonly isRetryRequest?: boolean;
 }
 
 /** The fields every command's answer has. */
@@ -185,6 +190,11 @@ export class KvRpc {
     let entry = start;
     const failedPeers = new LazySet();
     let lastFailure: FlotillaError | null = null;
+    let isRetryRequest = options.isRetryRequest === true;
+    const ambiguous = (): void => {
+      isRetryRequest = true;
+      options.onAmbiguous?.();
+    };
     for (;;) {
       this.throwIfClosed();
       if (Date.now() >= deadlineMs) throw this.deadlineError(cmd, lastFailure);
@@ -210,14 +220,15 @@ export class KvRpc {
         }
         throw err;
       }
-      const contextField = resolvedLocks === undefined ? contextOf(entry, peer) : encodeContextField({ ...contextInputOf(region, peer), resolvedLocks });
+      const contextField = resolvedLocks === undefined && !isRetryRequest
+        ? contextOf(entry, peer)
+        : encodeContextField({ ...contextInputOf(region, peer), ...(resolvedLocks === undefined ? {} : { resolvedLocks }), ...(isRetryRequest ? { isRetryRequest } : {}) });
       let resp: kvservicepb.KvResponse;
       try {
         resp = await this.connection(address).send(encodeRequest(cmd, request, contextField), deadlineMs);
-        options.onSent?.();
       } catch (err) {
         const fe = err as FlotillaError;
-        if (wasSent(fe)) options.onSent?.();
+        if (wasSent(fe)) ambiguous();
         if (wasSent(fe) && !idempotent) {
           this.options.metrics.requests.inc({ cmd, outcome: 'unknown' });
           throw new OutcomeUnknownError(`${cmd} to region ${region.id} was sent and its outcome is unknown (${fe.message}); it was not re-sent`, { cause: fe });
@@ -238,6 +249,7 @@ export class KvRpc {
         continue;
       }
       if (resp.cmd === 'error' || resp.error !== null && resp.error !== undefined) {
+        ambiguous();
         const err = resp.error === null || resp.error === undefined ? new FlotillaError('Internal', 'empty error answer') : errorFromWire(resp.error);
         if (err.code === 'ServerIsBusy' || err.code === 'Unavailable') {
           lastFailure = err;

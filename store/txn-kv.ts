@@ -224,7 +224,8 @@ export class TxnKv {
     if (args.txnSize !== mutations.length || !keys.some((k) => k.equals(args.primary))) {
       throw new FlotillaError('InvalidArgument', `try_one_pc needs the whole transaction: ${mutations.length} mutations, txn_size ${args.txnSize}, primary ${keys.some((k) => k.equals(args.primary)) ? 'among them' : 'missing'}`);
     }
-    const r = await this.onePc(peer, keys, args);
+    // Not a retry: no earlier send can have committed, so a failed check needs no search.
+    const r = await this.onePc(peer, keys, { ...args, searchesOwnCommit: req.context?.isRetryRequest === true });
     if (isTxnError(r)) return { errors: [keyErrorToWire(r)] };
     if (r.kind === 'locked') return { errors: r.errors.map((e) => keyErrorToWire(e)) };
     // A prewrite (not allowed to commit at once) that found every key committed by this

@@ -143,6 +143,29 @@ describe('committer decisions (fake stores, real gRPC)', () => {
     assert.equal(sent('prewrite')[0]!.request.prewrite!.tryOnePc, false);
   });
 
+  it('a one-phase prewrite answered with a conflict is final: no rollback round, never marked as a retry', async () => {
+    const { c, startTs } = await committer(['a', 'b']);
+    script = (_s, r) => (r.cmd === 'prewrite'
+      ? { answer: { prewrite: { errors: [{ message: 'conflict', conflict: { startTs: String(startTs), conflictTs: '1', conflictCommitTs: '2', key: Buffer.from('a'), primary: Buffer.from('a'), reason: 'Optimistic' } }] } } }
+      : { answer: ok(r) });
+    await assert.rejects(c.commit(), (e: unknown) => e instanceof WriteConflictError);
+    assert.equal(sent('prewrite')[0]!.request.prewrite!.context?.isRetryRequest ?? false, false);
+    assert.equal(sent('commit').length, 0);
+  });
+
+  it('a one-phase prewrite lost once is resent marked as a retry, and its answer then stands', async () => {
+    const { c, startTs } = await committer(['a', 'b'], 2_000);
+    let prewrites = 0;
+    script = (_s, r) => {
+      if (r.cmd === 'prewrite' && prewrites++ === 0) return 'break';
+      if (r.cmd === 'prewrite') return { answer: { prewrite: { errors: [], onePcCommitTs: String(startTs + 3n) } } };
+      return { answer: ok(r) };
+    };
+    assert.equal(await c.commit(), startTs + 3n);
+    const marks = sent('prewrite').map((x) => x.request.prewrite!.context?.isRetryRequest ?? false);
+    assert.deepEqual(marks.slice(-1), [true], 'the resend says it may repeat the lost one');
+  });
+
   it('a one-phase prewrite never answered: a rollback answering AlreadyCommitted makes it committed at that ts', async () => {
     const { c, startTs } = await committer(['a', 'b'], 600);
     script = (_s, r) => {

@@ -67,11 +67,20 @@ describe('one-phase commit through the client (1 PD + 3 stores)', { timeout: 10 
     return ((await env.cluster.pdApi('regions')).body as { regions: PdRegion[] }).regions;
   }
 
+  /** Adds a PD operator; 409 (another operator of the region still pending, e.g. a split's) is retried. */
   async function pdOperator(body: object): Promise<void> {
-    const r = await httpJson(env.cluster.pd.httpUrl(await env.cluster.pd.waitForLeader(), 'operators'), {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+    let last: unknown = null;
+    await waitFor('PD to take the operator', async () => {
+      const r = await httpJson(env.cluster.pd.httpUrl(await env.cluster.pd.waitForLeader(), 'operators'), {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+      });
+      last = r.body;
+      if (r.status === 409) return undefined;
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      return true;
+    }, { timeoutMs: CONDITION_TIMEOUT_MS, intervalMs: 100 }).catch((err: unknown) => {
+      throw new Error(`operator ${JSON.stringify(body)} refused: ${JSON.stringify(last)}`, { cause: err });
     });
-    assert.equal(r.status, 201, JSON.stringify(r.body));
   }
 
   it('a single-region transaction commits in one phase: no lock, readable at its commit ts and not below, later timestamps above it', async () => {

@@ -124,7 +124,7 @@ describe('KV routing', () => {
   const limits = { keyBytesMax: 16, valueBytesMax: 32, batchKeysMax: 4, scanLimitMax: 10, pendingProposalsMax: 1 };
   const ctx = (over: Partial<kvrpcpb.Context> = {}): kvrpcpb.Context => ({
     regionId: '9', regionEpoch: { confVer: '2', version: '5' }, peer: { id: '91', storeId: '1', role: 'Voter' }, term: '0', priority: 'Normal',
-    isolationLevel: 'SI', notFillCache: false, syncLog: false, replicaRead: false, staleRead: false, maxExecutionDurationMs: '0', requestSource: '', resolvedLocks: [], ...over,
+    isolationLevel: 'SI', notFillCache: false, syncLog: false, replicaRead: false, staleRead: false, maxExecutionDurationMs: '0', requestSource: '', resolvedLocks: [], isRetryRequest: false, ...over,
   });
   const codeOf = (f: () => unknown): string => {
     try {

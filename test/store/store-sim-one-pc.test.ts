@@ -74,9 +74,9 @@ async function settle<T>(sim: StoreSim, p: Promise<T>): Promise<T> {
   return watched;
 }
 
-function prewriteRequest(sim: StoreSim, node: SimNode, startTs: Ts, pairs: readonly [string, string][], tryOnePc = true): kvrpcpb.PrewriteRequest {
+function prewriteRequest(sim: StoreSim, node: SimNode, startTs: Ts, pairs: readonly [string, string][], tryOnePc = true, isRetryRequest = false): kvrpcpb.PrewriteRequest {
   return {
-    context: sim.context(node), mutations: pairs.map(([k, v]) => ({ op: 'Put', key: b(k), value: b(v), assertion: 'None' })),
+    context: { ...sim.context(node), isRetryRequest }, mutations: pairs.map(([k, v]) => ({ op: 'Put', key: b(k), value: b(v), assertion: 'None' })),
     primaryLock: b(pairs[0]![0]), startVersion: String(startTs), lockTtl: '3000', skipConstraintCheck: false, txnSize: String(pairs.length),
     minCommitTs: '0', maxCommitTs: '0', tryOnePc,
   };
@@ -139,9 +139,13 @@ describe('one-phase commit on the store (deterministic simulation)', { timeout: 
       assert.deepEqual(again.errors ?? [], []);
       assert.equal(BigInt(String(again.onePcCommitTs)), commitTs);
       await commitOnePc(sim, tso, leader, [['k', 'v2']]);
-      const late = await settle(sim, leader.txn!.prewrite(prewriteRequest(sim, leader, startTs, [['k', 'v1'], ['k2', 'w1']])));
+      const late = await settle(sim, leader.txn!.prewrite(prewriteRequest(sim, leader, startTs, [['k', 'v1'], ['k2', 'w1']], true, true)));
       assert.deepEqual(late.errors ?? [], [], 'a late retry after a newer write answers the commit, not a conflict');
       assert.equal(BigInt(String(late.onePcCommitTs)), commitTs);
+      // Not marked as a retry, the same request is answered on its own: a conflict, nothing written.
+      const fresh = await settle(sim, leader.txn!.prewrite(prewriteRequest(sim, leader, startTs, [['k', 'v1'], ['k2', 'w1']])));
+      assert.equal(fresh.errors?.[0]?.conflict !== undefined && fresh.errors[0].conflict !== null, true, JSON.stringify(fresh.errors));
+      assert.equal(await get(sim, leader, 'k', tso.next()), 'v2');
       // PD slow: the commit is applied, but the answer waits for PD's timestamp.
       tso.isHeld = true;
       let answer: kvrpcpb.PrewriteResponse__Input | null = null;

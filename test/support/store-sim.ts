@@ -686,7 +686,7 @@ export class StoreSim {
     return {
       regionId: String(region.id), regionEpoch: epochToWire(region.epoch) as kvrpcpb.Context['regionEpoch'], peer: { id: String(me.id), storeId: String(node.storeId), role: 'Voter' },
       term: '0', priority: 'Normal', isolationLevel: 'SI', notFillCache: false, syncLog: false, replicaRead: false, staleRead: false,
-      maxExecutionDurationMs: '0', requestSource: '', resolvedLocks: [],
+      maxExecutionDurationMs: '0', requestSource: '', resolvedLocks: [], isRetryRequest: false,
     };
   }
 

@@ -25,6 +25,13 @@ export interface PrewriteArgs extends TxnProps {
    * must be the whole transaction (txn_size = their count, the primary among them).
    */
   readonly onePcCommitTs?: Ts;
+  /**
+   * One-phase only: whether a key that fails the checks is searched for our own commit record
+   * (an earlier attempt may have committed). Default true; false when the caller knows no
+   * earlier attempt can have run (the request is not a retry) — the search walks the key's
+   * versions, and a contended key fails often.
+   */
+  readonly searchesOwnCommit?: boolean;
 }
 
 export type PrewriteResult =
@@ -95,7 +102,7 @@ async function onePc(snapshot: Snapshot, args: PrewriteArgs, commitTs: Ts): Prom
     const latest = latests[i] ?? null;
     let outcome = await prewrite(buf, reader, args, m, locks[i] ?? null, latest, { kind: 'onePc', commitTs });
     if (outcome.kind === 'alreadyLocked') return null;
-    if (outcome.kind === 'error' && m.kind !== 'checkNotExists') {
+    if (outcome.kind === 'error' && m.kind !== 'checkNotExists' && args.searchesOwnCommit !== false) {
       // Another transaction may have written or locked the key after our earlier attempt committed.
       const own = await reader.findTxnCommitRecord(m.key, args.startTs, latest);
       if (own.kind === 'committed') outcome = { kind: 'alreadyCommitted', commitTs: own.commitTs };
