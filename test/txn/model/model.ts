@@ -273,7 +273,7 @@ export class TxnModel {
     return { kind: 'prewritten', outcomes, committedAt: commitTs };
   }
 
-  /** prewriteOne's checks on a key with no lock: the error (or alreadyCommitted) they give, else null. */
+  /** A prewrite's checks on a key with no lock (two- and one-phase): the error or alreadyCommitted they give, else null. */
   private conflictOf(props: { readonly primary: Buffer; readonly startTs: Ts }, m: Mutation): ModelResult<PrewriteOutcome> | null {
     const key = id(m.key);
     const newest = this.versionsDesc(key)[0];
@@ -305,23 +305,9 @@ export class TxnModel {
       if (lock.startTs !== props.startTs) return keyIsLocked(key, lock);
       return { kind: 'alreadyLocked' };
     }
-    const newest = this.versionsDesc(key)[0];
-    if (newest !== undefined && newest[0] >= props.startTs) {
-      const [commitTs, w] = newest;
-      if (commitTs === props.startTs && (w.kind === 'rollback' || w.hasOverlappedRollback)) {
-        return err({ kind: 'error', code: 'AlreadyRolledBack', key: m.key, startTs: props.startTs });
-      }
-      if (w.startTs === props.startTs) return { kind: 'alreadyCommitted', commitTs };
-      return err({
-        kind: 'error', code: 'WriteConflict', key: m.key, primary: props.primary, startTs: props.startTs,
-        conflictStartTs: w.startTs, conflictCommitTs: commitTs,
-      });
-    }
-    if (m.kind === 'checkNotExists' || m.kind === 'insert') {
-      const data = this.versionsDesc(key).find(([, w]) => w.kind === 'put' || w.kind === 'delete');
-      if (data !== undefined && data[1].kind === 'put') return err({ kind: 'error', code: 'KeyAlreadyExists', key: m.key });
-      if (m.kind === 'checkNotExists') return { kind: 'checked' };
-    }
+    const decided = this.conflictOf(props, m);
+    if (decided !== null) return decided;
+    if (m.kind === 'checkNotExists') return { kind: 'checked' };
     const minCommitTs = props.minCommitTs > props.startTs ? props.minCommitTs : props.startTs + 1n;
     this.locks.set(key, {
       kind: m.kind === 'insert' ? 'put' : m.kind, primary: props.primary, startTs: props.startTs, ttlMs: props.lockTtlMs,
