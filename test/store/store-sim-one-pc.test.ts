@@ -3,7 +3,8 @@
 // with a counter for PD's TSO. What one-phase commit must never break (store/concurrency-manager.ts):
 //   - a read at ts R that did not see a commit never sees it later: the commit_ts lands above R,
 //     also when R was served by the region's previous leader on another store (the new leader
-//     commits in one phase only after a TSO fetch newer than its leadership);
+//     commits in one phase only after a TSO fetch newer than its leadership), or by a merged
+//     source's leader on another store (a new epoch version needs a new fetch);
 //   - a read at R ≥ an in-flight one-phase commit's ts waits for it (point reads and scans); a
 //     read below it does not;
 //   - the answer comes only after PD issued a ts ≥ commit_ts (a later start_ts is above it);
@@ -12,6 +13,8 @@ import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { armFailpoint, composeTs, createRng, disarmAllFailpoints, type Ts } from '../../common/index.js';
 import type { kvrpcpb } from '../../proto/index.js';
+import type { RegionMeta } from '../../common/index.js';
+import type { Peer } from '../../store/peer.js';
 import { type SimNode, StoreSim } from '../support/store-sim.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
@@ -89,11 +92,12 @@ async function get(sim: StoreSim, node: SimNode, key: string, ts: Ts): Promise<s
 }
 
 /** A one-phase commit through `node`, retried (new start_ts each time) until the store commits it at once. */
-async function commitOnePc(sim: StoreSim, tso: FakeTso, node: SimNode, pairs: readonly [string, string][], startTs?: Ts): Promise<{ startTs: Ts; commitTs: Ts }> {
+async function commitOnePc(sim: StoreSim, tso: FakeTso, node: SimNode, pairs: readonly [string, string][], startTs?: Ts, peer?: () => Peer): Promise<{ startTs: Ts; commitTs: Ts }> {
+  const context = (): kvrpcpb.Context => (peer === undefined ? sim.context(node) : sim.context(node, peer()));
   for (let attempt = 0; attempt < 50; attempt++) {
     const s = startTs ?? tso.next();
     let issuedAtAnswer = 0n;
-    const r = await settle(sim, node.txn!.prewrite(prewriteRequest(sim, node, s, pairs)).then((answer) => {
+    const r = await settle(sim, node.txn!.prewrite({ ...prewriteRequest(sim, node, s, pairs), context: { ...context(), isRetryRequest: false } }).then((answer) => {
       issuedAtAnswer = tso.issued;
       return answer;
     }));
@@ -106,7 +110,7 @@ async function commitOnePc(sim: StoreSim, tso: FakeTso, node: SimNode, pairs: re
     }
     // Not synced yet: it prewrote; finish it as two-phase, then try again once synced.
     const c = tso.next();
-    const done = await settle(sim, node.txn!.commit({ context: sim.context(node), keys: pairs.map(([k]) => b(k)), startVersion: String(s), commitVersion: String(c) }));
+    const done = await settle(sim, node.txn!.commit({ context: context(), keys: pairs.map(([k]) => b(k)), startVersion: String(s), commitVersion: String(c) }));
     assert.equal(done.error ?? null, null);
     for (let i = 0; i < 5; i++) await advance(sim);
     if (startTs !== undefined) throw new Error('the given start_ts was used by a two-phase commit');
@@ -203,6 +207,60 @@ describe('one-phase commit on the store (deterministic simulation)', { timeout: 
         const { commitTs: c2 } = await commitOnePc(sim, tso, next, [[`${key}-b`, 'y']]);
         assert.ok(c2 > readTs2);
       }
+    } finally {
+      await sim.stop();
+    }
+  });
+
+  it('after a merge, the target leader commits nothing at or below a read the source leader served on another store', async () => {
+    const tso = new FakeTso();
+    const sim = await startSim(tso);
+    try {
+      await run(sim, async (l) => l);
+      const out = await settle(sim, sim.split(sim.region.id, [b('m')]));
+      assert.equal(out.kind, 'split');
+      let regions: RegionMeta[] = [];
+      for (let i = 0; i < 300 && regions.length !== 2; i++) {
+        await advance(sim);
+        regions = [...sim.newestRegions().values()].filter((r) => sim.leader(r.id) !== undefined).sort((x, y) => Buffer.compare(x.startKey, y.startKey));
+      }
+      assert.equal(regions.length, 2, 'two regions with leaders');
+      const [source, target] = [regions[0]!.id, regions[1]!.id]; // [, m) merges into [m, )
+      // Source led from store 2, target from store 1: the source's reads never reach store 1.
+      const leadFrom = async (regionId: number, storeId: number): Promise<SimNode> => {
+        for (let i = 0; i < 300 && sim.leader(regionId)?.storeId !== storeId; i++) {
+          if (i % 20 === 0) sim.transferLeader(regionId, storeId);
+          await advance(sim);
+        }
+        const node = sim.leader(regionId);
+        assert.equal(node?.storeId, storeId, `region ${regionId} led from store ${storeId}`);
+        return node;
+      };
+      const sourceLeader = await leadFrom(source, 2);
+      const targetLeader = await leadFrom(target, 1);
+      const targetPeer = (): Peer => targetLeader.store!.peers.get(target)!;
+      await commitOnePc(sim, tso, targetLeader, [['x-warm', '1']], undefined, targetPeer); // synced at the pre-merge version
+      const startTs = tso.next();
+      const readTs = tso.next();
+      const sourcePeer = sourceLeader.store!.peers.get(source)!;
+      const r = await settle(sim, sourceLeader.txn!.get({ context: sim.context(sourceLeader, sourcePeer), key: b('a'), version: String(readTs), needCommitTs: false } as kvrpcpb.GetRequest));
+      assert.equal(r.notFound, true, 'the source leader serves the read');
+      await settle(sim, sim.merge(source, target));
+      for (let i = 0; i < 500 && sim.nodes.some((n) => n.store?.peers.has(source) === true); i++) await advance(sim);
+      assert.ok(sim.nodes.every((n) => n.store?.peers.has(source) !== true), 'the merge completed');
+      assert.equal(sim.leader(target)?.storeId, 1);
+      // The first request after the merge: one phase or not, the commit lands above the read.
+      const p = await settle(sim, targetLeader.txn!.prewrite({ ...prewriteRequest(sim, targetLeader, startTs, [['a', 'new']]), context: { ...sim.context(targetLeader, targetPeer()), isRetryRequest: false } }));
+      assert.deepEqual(p.errors ?? [], []);
+      let commitTs = BigInt(String(p.onePcCommitTs ?? '0'));
+      if (commitTs === 0n) {
+        commitTs = tso.next();
+        const c = await settle(sim, targetLeader.txn!.commit({ context: sim.context(targetLeader, targetPeer()), keys: [b('a')], startVersion: String(startTs), commitVersion: String(commitTs) }));
+        assert.equal(c.error ?? null, null);
+      }
+      assert.ok(commitTs > readTs, `committed at ${commitTs} on the merged region, not above ${readTs} read on the source`);
+      const again = await settle(sim, targetLeader.txn!.get({ context: sim.context(targetLeader, targetPeer()), key: b('a'), version: String(readTs), needCommitTs: false } as kvrpcpb.GetRequest));
+      assert.equal(again.notFound, true, 'a reread at the old read ts sees what the source leader served');
     } finally {
       await sim.stop();
     }
