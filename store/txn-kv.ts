@@ -246,12 +246,13 @@ export class TxnKv {
     let fence: Promise<void> | null = null;
     let r: PrewriteResult | TxnError;
     let isSettled = false;
-    const term = peer.term;
+    let guardTerm = 0;
     try {
       r = await this.write(peer, keys, async (snap) => {
         const era = { regionId: peer.regionId, term: peer.term, version: peer.region.epoch.version };
         if (peer.isLeader && cm.isSynced(era)) {
           guard = cm.lockForOnePc(keys, floor);
+          guardTerm = era.term;
           fence = cm.fenceTso();
           fence.catch(() => undefined); // awaited below only if the commit happens
           const site = failpoint('store::one-pc-locked'); // tests: pause holds the commit with its memory locks
@@ -268,7 +269,7 @@ export class TxnKv {
       const g = guard as OnePcGuard | null;
       if (g !== null) {
         if (isSettled) g.release();
-        else releaseOnceSettled(peer, term, g);
+        else releaseOnceSettled(peer, guardTerm, g);
       }
     }
     if (!isTxnError(r) && r.kind === 'prewritten') {
