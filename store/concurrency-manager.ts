@@ -61,6 +61,14 @@ export interface OnePcGuard {
   release(): void;
 }
 
+export interface ConcurrencyManagerOptions {
+  readonly nowMs?: () => number;
+  /** Told when a leader-sync fetch fails (at most once per MAX_TS_SYNC_RETRY_MS). */
+  readonly onSyncFailure?: (err: unknown) => void;
+  /** Whether this store still holds a region: synced leaderships of others are dropped at each sync (bounded). */
+  readonly isRegionHeld?: (regionId: number) => boolean;
+}
+
 export class ConcurrencyManager {
   private maxTs: Ts = 0n;
   private readonly memoryLocks = new Map<string, MemoryLock>();
@@ -69,8 +77,14 @@ export class ConcurrencyManager {
   private isFetching = false;
   private lastFailureMs = -Infinity;
 
+  private readonly nowMs: () => number;
+  private readonly options: ConcurrencyManagerOptions;
+
   /** `fetchTs`: a fresh PD timestamp; null (simulations) = one-phase commit never allowed. */
-  constructor(private readonly fetchTs: (() => Promise<Ts>) | null, private readonly nowMs: () => number = Date.now) {}
+  constructor(private readonly fetchTs: (() => Promise<Ts>) | null, options: ConcurrencyManagerOptions = {}) {
+    this.nowMs = options.nowMs ?? Date.now;
+    this.options = options;
+  }
 
   get maxReadTs(): Ts {
     return this.maxTs;
@@ -171,21 +185,6 @@ export class ConcurrencyManager {
     if (ts > this.maxTs) this.maxTs = ts;
   }
 
-  /** Forgets a region this store no longer holds. */
-  forget(regionId: number): void {
-    this.synced.delete(regionId);
-    this.pending.delete(regionId);
-  }
-
-  /** Resolves when the running or next fetch finished (tests). */
-  async syncNow(): Promise<void> {
-    if (this.fetchTs === null) return;
-    this.lastFailureMs = -Infinity;
-    while (this.pending.size > 0 || this.isFetching) {
-      this.startSync();
-      await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-  }
 
   private startSync(): void {
     const fetchTs = this.fetchTs;
@@ -199,12 +198,16 @@ export class ConcurrencyManager {
       (ts) => {
         this.isFetching = false;
         if (ts > this.maxTs) this.maxTs = ts;
+        // Leaderships of regions gone from this store are dropped here: the map stays bounded.
+        const isHeld = this.options.isRegionHeld;
+        if (isHeld !== undefined) for (const id of [...this.synced.keys()]) if (!isHeld(id)) this.synced.delete(id);
         for (const era of eras.values()) this.synced.set(era.regionId, { term: era.term, version: era.version });
         this.startSync();
       },
-      () => {
+      (err: unknown) => {
         this.isFetching = false;
         this.lastFailureMs = this.nowMs();
+        this.options.onSyncFailure?.(err);
         for (const [id, era] of eras) if (!this.pending.has(id)) this.pending.set(id, era);
       },
     );

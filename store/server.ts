@@ -130,7 +130,10 @@ export class StoreServer {
       const writes = new KvWrites(engine, raftStore.loop, new LatchSet(LATCH_SLOTS), limits, metrics);
       const raw = new RawKv(routing, writes);
       // One-phase commits need a PD timestamp newer than each leadership (concurrency-manager.ts).
-      const concurrency = new ConcurrencyManager(() => pd.getTimestamp());
+      const concurrency = new ConcurrencyManager(() => pd.getTimestamp(), {
+        isRegionHeld: (id) => raftStore.peers.has(id),
+        onSyncFailure: (err) => log.warn({ err }, 'one-phase commit: no PD timestamp for a new leadership; its regions commit in two phases until one comes'),
+      });
       const kv = new KvService(raw, new TxnKv(routing, writes, concurrency, metrics), log.child({ component: 'kv' }), metrics);
 
       const grpcServer = createGrpcServer();

@@ -153,8 +153,10 @@ export class TxnKv {
     const cm = this.concurrency;
     cm.observeReadTs(readTs);
     await this.writes.readBarrier(peer);
-    if ('keys' in span) await cm.waitForKeys(span.keys, readTs);
-    else await cm.waitForRange(span.start, span.end, readTs);
+    if (cm.memoryLockCount > 0) {
+      if ('keys' in span) await cm.waitForKeys(span.keys, readTs);
+      else await cm.waitForRange(span.start, span.end, readTs);
+    }
     return run(this.view());
   }
 

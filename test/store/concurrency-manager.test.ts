@@ -34,7 +34,7 @@ async function isSettled(p: Promise<unknown>): Promise<boolean> {
 
 describe('ConcurrencyManager', () => {
   it('picks commit_ts above every read ts seen and at least the floor, and later picks above it', () => {
-    const cm = new ConcurrencyManager(null, () => NOW_MS);
+    const cm = new ConcurrencyManager(null, { nowMs: () => NOW_MS });
     assert.equal(cm.lockForOnePc([k('a')], 5n).commitTs, 5n, 'nothing read: the floor');
     cm.observeReadTs(base + 10n);
     cm.observeReadTs(base + 3n); // lower: no effect
@@ -45,7 +45,7 @@ describe('ConcurrencyManager', () => {
   });
 
   it('refuses a read ts far ahead of the clock; takes TS_MAX without raising maxTs', () => {
-    const cm = new ConcurrencyManager(null, () => NOW_MS);
+    const cm = new ConcurrencyManager(null, { nowMs: () => NOW_MS });
     const edge = composeTs(NOW_MS + READ_TS_AHEAD_MS_MAX, (1 << 18) - 1);
     cm.observeReadTs(edge);
     assert.equal(cm.maxReadTs, edge);
@@ -56,7 +56,7 @@ describe('ConcurrencyManager', () => {
   });
 
   it('holds back exactly the reads at or above a memory lock’s commit_ts on its keys, until released', async () => {
-    const cm = new ConcurrencyManager(null, () => NOW_MS);
+    const cm = new ConcurrencyManager(null, { nowMs: () => NOW_MS });
     const g = cm.lockForOnePc([k('m'), k('p')], base + 50n);
     assert.equal(cm.memoryLockCount, 2);
     assert.ok(await isSettled(cm.waitForKeys([k('m')], base + 49n)), 'one below commit_ts');
@@ -81,7 +81,7 @@ describe('ConcurrencyManager', () => {
   });
 
   it('a released lock does not drop a newer lock on the same key', async () => {
-    const cm = new ConcurrencyManager(null, () => NOW_MS);
+    const cm = new ConcurrencyManager(null, { nowMs: () => NOW_MS });
     const first = cm.lockForOnePc([k('m')], base);
     const second = cm.lockForOnePc([k('m')], base);
     first.release();
@@ -94,7 +94,9 @@ describe('ConcurrencyManager', () => {
   it('a leader is synced only by a TSO fetch begun after its era; a new term or version needs another', async () => {
     const tso = new ManualTso();
     let now = NOW_MS;
-    const cm = new ConcurrencyManager(tso.fetch, () => now);
+    const failures: unknown[] = [];
+    const held = new Set([7, 8]);
+    const cm = new ConcurrencyManager(tso.fetch, { nowMs: () => now, onSyncFailure: (err) => failures.push(err), isRegionHeld: (id) => held.has(id) });
     const era = { regionId: 7, term: 3, version: 2 };
     assert.equal(cm.isSynced(era), false);
     assert.equal(tso.calls.length, 1);
@@ -110,6 +112,7 @@ describe('ConcurrencyManager', () => {
     assert.equal(cm.isSynced({ ...era, version: 3 }), false, 'a new version (a merge)');
     tso.calls[1]!.reject(new FlotillaError('Unavailable', 'PD down'));
     await turn();
+    assert.equal(failures.length, 1, 'a failed sync is reported');
     assert.equal(cm.isSynced({ regionId: 8, term: 1, version: 1 }), false);
     assert.equal(tso.calls.length, 2, 'no fetch right after a failure');
     now += MAX_TS_SYNC_RETRY_MS;
@@ -118,18 +121,24 @@ describe('ConcurrencyManager', () => {
     tso.answer(2, base + 600n);
     await turn();
     assert.equal(cm.isSynced({ regionId: 8, term: 1, version: 1 }), true);
-    cm.forget(8);
-    assert.equal(cm.isSynced({ regionId: 8, term: 1, version: 1 }), false);
+    // Region 7 leaves the store: the next sync drops its leadership, keeps region 8's.
+    held.delete(7);
+    assert.equal(cm.isSynced({ regionId: 9, term: 1, version: 1 }), false);
+    tso.answer(3, base + 700n);
+    await turn();
+    assert.equal(cm.isSynced({ regionId: 8, term: 1, version: 1 }), true, 'a held region is kept');
+    held.add(7);
+    assert.equal(cm.isSynced(era), false, 'a region no longer held was forgotten');
   });
 
   it('without PD no leader is ever synced', () => {
-    const cm = new ConcurrencyManager(null, () => NOW_MS);
+    const cm = new ConcurrencyManager(null, { nowMs: () => NOW_MS });
     assert.equal(cm.isSynced({ regionId: 1, term: 1, version: 1 }), false);
   });
 
   it('the TSO fence waits for a fetch begun after it was asked for, and raises maxTs', async () => {
     const tso = new ManualTso();
-    const cm = new ConcurrencyManager(tso.fetch, () => NOW_MS);
+    const cm = new ConcurrencyManager(tso.fetch, { nowMs: () => NOW_MS });
     tso.fetch().catch(() => undefined); // a fetch already in flight before the fence
     const a = cm.fenceTso();
     assert.equal(tso.calls.length, 2, 'the fence begins its own fetch');

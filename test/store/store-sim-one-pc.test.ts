@@ -304,6 +304,21 @@ describe('one-phase commit on the store (deterministic simulation)', { timeout: 
       assert.ok(BigInt(String(answer!.onePcCommitTs ?? '0')) > 0n, 'committed in one phase');
       assert.deepEqual(seen, ['new', 'n=new', 'm=new'], 'the waiting reads see the commit');
       assert.equal(leader.txn!.concurrency.memoryLockCount, 0);
+      // A one-key commit held alone (a single memory lock) holds a read back just the same.
+      armFailpoint('store::one-pc-locked', 'pause');
+      const single = leader.txn!.prewrite(prewriteRequest(sim, leader, tso.next(), [['solo', 'one']]));
+      for (let i = 0; i < 50 && leader.txn!.concurrency.memoryLockCount === 0; i++) await advance(sim);
+      assert.equal(leader.txn!.concurrency.memoryLockCount, 1);
+      let soloSeen: string | null | undefined;
+      const soloRead = leader.txn!.get({ context: sim.context(leader), key: b('solo'), version: String(tso.next() + 1000n) }).then((g) => {
+        soloSeen = g.notFound === true ? null : String(g.value);
+      });
+      for (let i = 0; i < 20; i++) await advance(sim);
+      assert.equal(soloSeen, undefined, 'the read waits for the single held commit');
+      armFailpoint('store::one-pc-locked', 'off');
+      await settle(sim, single);
+      await settle(sim, soloRead);
+      assert.equal(soloSeen, 'one');
     } finally {
       await sim.stop();
     }
