@@ -193,21 +193,11 @@ export class Committer {
    * means it never will (the rollback records stop a late request); no answer leaves it unknown.
    */
   private async settleOnePc(cause: unknown): Promise<Ts> {
-    const { rpc } = this.deps;
-    const deadlineMs = Date.now() + this.deps.timeoutMs;
     let committedAt: Ts | null = null;
     try {
-      await rpc.forEachRegion(this.mutations.map((m) => m.key), deadlineMs, async (region, keys) => {
-        for (let i = 0; i < keys.length; i += MUTATIONS_PER_REQUEST_MAX) {
-          const part = keys.slice(i, i + MUTATIONS_PER_REQUEST_MAX);
-          const r = await rpc.send(region, 'batchRollback', { startVersion: u64ToWire(this.startTs), keys: part }, { deadlineMs, idempotent: true });
-          if (r.error === null) continue;
-          if (r.error.kind === 'alreadyCommitted') {
-            committedAt = u64FromWire(r.error.alreadyCommitted?.commitTs ?? '0', 'commitTs');
-            continue;
-          }
-          throw keyErrorToError(r.error, this.startTs);
-        }
+      await this.rollbackAll(Date.now() + this.deps.timeoutMs, (e) => {
+        if (e.kind !== 'alreadyCommitted') throw keyErrorToError(e, this.startTs);
+        committedAt = u64FromWire(e.alreadyCommitted?.commitTs ?? '0', 'commitTs');
       });
     } catch (err) {
       if (committedAt !== null) return committedAt;
@@ -279,20 +269,28 @@ export class Committer {
 
   /** Rolls back every key (prewritten or not): idempotent, and protects against late prewrites. */
   private rollbackInBackground(): void {
-    const { rpc, logger } = this.deps;
-    const deadlineMs = Date.now() + this.deps.timeoutMs;
-    const work = rpc.forEachRegion(this.mutations.map((m) => m.key), deadlineMs, async (region, keys) => {
-      for (let i = 0; i < keys.length; i += MUTATIONS_PER_REQUEST_MAX) {
-        const part = keys.slice(i, i + MUTATIONS_PER_REQUEST_MAX);
-        const r = await rpc.send(region, 'batchRollback', { startVersion: u64ToWire(this.startTs), keys: part }, { deadlineMs, idempotent: true });
-        if (r.error !== null) logger.warn({ startTs: String(this.startTs), err: r.error.message }, 'rollback answered an error');
-      }
+    const { logger } = this.deps;
+    const work = this.rollbackAll(Date.now() + this.deps.timeoutMs, (e) => {
+      logger.warn({ startTs: String(this.startTs), err: e.message }, 'rollback answered an error');
     }).then(
       () => undefined,
       (err: unknown) => logger.warn({ startTs: String(this.startTs), err: err instanceof Error ? err.message : String(err) }, 'rollback failed; readers will resolve the locks after their TTL'),
     );
     this.deps.background(work);
   }
+
+  /** BatchRollback of every key (prewritten or not), region by region; each error answer goes to `onError`. */
+  private async rollbackAll(deadlineMs: number, onError: (error: kvrpcpb.KeyError) => void): Promise<void> {
+    const { rpc } = this.deps;
+    await rpc.forEachRegion(this.mutations.map((m) => m.key), deadlineMs, async (region, keys) => {
+      for (let i = 0; i < keys.length; i += MUTATIONS_PER_REQUEST_MAX) {
+        const part = keys.slice(i, i + MUTATIONS_PER_REQUEST_MAX);
+        const r = await rpc.send(region, 'batchRollback', { startVersion: u64ToWire(this.startTs), keys: part }, { deadlineMs, idempotent: true });
+        if (r.error !== null) onError(r.error);
+      }
+    });
+  }
+
 
   /** Extends the primary lock's TTL every third of it while the commit runs. */
   private startHeartbeat(): void {
