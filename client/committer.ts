@@ -14,7 +14,11 @@
 // committed: later sends of it say so (is_retry_request: the store then looks for the commit),
 // and before such a transaction reports failure, its keys are rolled back synchronously — a
 // rollback that answers AlreadyCommitted turns the failure into the commit it was. A clear answer
-// (a key error from the one-phase check) stands: nothing was written.
+// (a key error from the one-phase check) stands: nothing was written. The one-phase request
+// carries min_commit_ts = a timestamp fetched after commit() began (TiDB's "guarantee
+// linearizability"): the store picks commit_ts from its own read ts otherwise, which may lie
+// below the start_ts of a transaction that began earlier in real time — that one would then not
+// conflict with us, though it overlapped us (the write-write conflict test found it).
 //
 // Failure before the commit point rolls every prewritten key back (BatchRollback also leaves
 // rollback records, so a late prewrite of ours cannot land) and throws WriteConflictError or
@@ -96,6 +100,8 @@ export class Committer {
   private isOnePcAmbiguous = false;
   /** Set when the store committed the transaction in one phase. */
   private onePcCommitTs: Ts | null = null;
+  /** The one-phase request's min_commit_ts: a timestamp fetched after commit() began. */
+  private onePcMinCommitTs: Ts | null = null;
 
   constructor(
     private readonly deps: CommitterDeps,
@@ -156,6 +162,8 @@ export class Committer {
     // The whole transaction in one request (so in one region): the store may commit it at once.
     const tryOnePc = (this.deps.isOnePcAllowed ?? true) && chunk.length === this.mutations.length;
     const onAmbiguous = tryOnePc ? (): void => { this.isOnePcAmbiguous = true; } : undefined;
+    if (tryOnePc && this.onePcMinCommitTs === null) this.onePcMinCommitTs = await this.deps.timestamp();
+    const minCommitTs = tryOnePc ? u64ToWire(this.onePcMinCommitTs!) : '0';
     for (let attempt = 0; ; attempt++) {
       const r = await this.deps.rpc.send(region, 'prewrite', {
         mutations,
@@ -164,6 +172,7 @@ export class Committer {
         lockTtl: String(this.lockTtlMs),
         txnSize,
         tryOnePc,
+        minCommitTs,
       }, { deadlineMs, idempotent: true, ...(onAmbiguous === undefined ? {} : { onAmbiguous, isRetryRequest: this.isOnePcAmbiguous }) });
       if (r.errors.length === 0) {
         const committedAt = tryOnePc ? u64FromWire(r.onePcCommitTs, 'one_pc_commit_ts') : 0n;

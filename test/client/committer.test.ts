@@ -131,6 +131,19 @@ describe('committer decisions (fake stores, real gRPC)', () => {
     assert.equal(sent('commit').length + sent('batchRollback').length, 0);
   });
 
+  it('a one-phase prewrite carries min_commit_ts above every timestamp issued before commit() began; a two-phase one none', async () => {
+    const { c } = await committer(['b', 'a']);
+    const issuedBefore = await tso();
+    await c.commit();
+    await settle();
+    const min = BigInt(sent('prewrite')[0]!.request.prewrite!.minCommitTs);
+    assert.ok(min > issuedBefore, `min_commit_ts ${min} > ${issuedBefore}`);
+    const { c: off } = await committer(['a', 'b'], 2_000, false);
+    await off.commit();
+    await settle();
+    assert.equal(sent('prewrite')[0]!.request.prewrite!.minCommitTs, '0');
+  });
+
   it('one_pc_commit_ts 0 (locks written) goes on as two-phase; onePc off never asks', async () => {
     const { c } = await committer(['a', 'b']);
     const commitTs = await c.commit();

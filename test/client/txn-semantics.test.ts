@@ -245,7 +245,15 @@ describe('client transactions: snapshot isolation (1 PD + 3 stores)', { timeout:
       const key = `s/ww/${order === 'older commits first' ? 'k1' : 'k2'}`;
       await commitPuts(client, [[key, 'base']]);
       const older = await client.begin();
-      const younger = await other.begin();
+      // A gap of more than one timestamp between them, as on any machine where the two begins
+      // fall in different milliseconds: a one-phase commit at the older's start_ts + 1 then lies
+      // below the younger's start_ts, and only a commit ts fetched after commit() began keeps
+      // the two in conflict (found on CI, where they did fall in different milliseconds).
+      let younger = await other.begin();
+      while (younger.startTs <= older.startTs + 1n) {
+        await younger.rollback();
+        younger = await other.begin();
+      }
       older.put(key, 'older');
       younger.put(key, 'younger');
       const [first, second, winner] = order === 'older commits first' ? [older, younger, 'older'] : [younger, older, 'younger'];
