@@ -69,8 +69,10 @@ export class KeyRecounter {
           const site = failpoint('store::key-recount-walk'); // tests: pause holds every walk back
           if (site instanceof Promise) await site;
           const walked = await this.walk(job);
+          const estimate = job.peer.approximateKeys;
           if (walked !== null && job.peer.endKeyRecount(job.gen, walked)) {
             this.settled++;
+            this.log.info({ regionId: job.region.id, version: job.region.epoch.version, walked, estimate, keys: job.peer.approximateKeys }, 'region key recount ended');
             this.onSettled(job.peer);
           }
         } catch (err) {

@@ -107,7 +107,8 @@ export class RegionSplitter {
     };
     const expected = decideBatchSplit(region, peer.approximateKeys, cmd);
     if (expected.kind === 'error') throw expected.error;
-    this.log.info({ regionId: region.id, splitKeys: points.keys.length, newRegions: ids.map((i) => i.newRegionId) }, 'proposing split');
+    const why = 'at' in plan ? { reason: 'split keys given' } : { keys: plan.total, keysKept: peer.approximateKeys, sizeBytes: 'sizeBytes' in how ? how.sizeBytes : 0 };
+    this.log.info({ regionId: region.id, splitKeys: points.keys.length, newRegions: ids.map((i) => i.newRegionId), ...why }, 'proposing split');
     const result = await peer.propose(encodeBatchSplitCommand(cmd));
     if (result.kind === 'error') throw result.error;
     return { kind: 'split', regions: [...expected.created, expected.derived] };

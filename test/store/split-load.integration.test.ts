@@ -3,10 +3,10 @@
 //   1. A load of LOAD_BYTES (raw batch puts in parallel, and some transactions) grows the key space
 //      into dozens of regions. Then: every key reads back with its exact value (batch gets); PD's
 //      regions tile the key space; each has 3 voters on the 3 stores and a leader; their number is
-//      inside the band a model of the split rule gives (below); no region holds far more keys than
+//      inside the band a model of the split rule gives (below); no region holds more keys than
 //      the limit (by the model of the keys written); every store's own /status agrees with PD's
-//      ranges and epochs, one replica of each region leading. A todo test records that the
-//      regions' key counts are not exact under this load (a product bug, described there).
+//      ranges and epochs, one replica of each region leading. Then every region's key count is
+//      exact, on PD and on every replica.
 //   2. Bank transfers across those regions while they split — forced at keys between accounts
 //      (a store's POST /region/split, PD's split operator with and without keys), and on their own
 //      from filler writes — and while PD moves leaders (transfer-leader operators). Every snapshot
@@ -321,17 +321,27 @@ describe('region split under load (1 PD + 3 stores, small split limits)', { time
     const loadMs = Date.now() - startedMs;
     assert.equal(rawModel.size, RAW_KEYS);
 
-    // Settled: no region is past the key limit by the count PD was told (kept at apply; the
-    // counts are not exact under splits — see the todo test below — so the truth is judged
-    // against the model of the keys instead).
+    // Settled: no region is past the key limit by the count PD was told, and that count is exact.
+    // Right after a split each piece's count is the proposer's estimate (older than the apply:
+    // below the truth when writes came in between) until every replica's recount ends; settling
+    // on an estimate let a region that truly held more than the limit split after this point (3
+    // runs in ~20 here, and on CI: the regions, and so the key counts below, then changed under
+    // the test). So: no recount pending on any store, and the counts PD was told sum to the keys
+    // written. The truth per region is still judged against the model of the keys (below).
     const totalKeys = RAW_KEYS + TXN_KEYS;
     let lastCounts = '';
-    const settledCounts = await waitFor('the regions to split down to the limit and report every key', async () => {
+    const settledCounts = await waitFor('the regions to split down to the limit and report every key exactly', async () => {
+      let pending = 0;
+      for (let i = 0; i < env.cluster.stores.length; i++) {
+        const status = await env.cluster.storeStatus(i);
+        pending += Number(status['keyRecountsPending'] ?? 0);
+        pending += (status['regions'] as { isKeyCountPending?: boolean }[]).filter((r) => r.isKeyCountPending === true).length;
+      }
       const regions = await pdRegions();
       const sum = regions.reduce((s, r) => s + r.approximateKeys, 0);
       const biggest = Math.max(...regions.map((r) => r.approximateKeys));
-      lastCounts = `${regions.length} regions, ${sum} keys reported (wrote ${totalKeys}), biggest ${biggest}`;
-      return biggest <= REGION_SPLIT_KEYS ? regions : undefined;
+      lastCounts = `${regions.length} regions, ${sum} keys reported (wrote ${totalKeys}), biggest ${biggest}, ${pending} recounts pending`;
+      return biggest <= REGION_SPLIT_KEYS && sum === totalKeys && pending === 0 ? regions : undefined;
     }, { timeoutMs: CONDITION_TIMEOUT_MS, intervalMs: 250 }).catch((err: unknown) => {
       throw new Error(`not settled: ${lastCounts} (${REPLAY})`, { cause: err });
     });
@@ -356,8 +366,8 @@ describe('region split under load (1 PD + 3 stores, small split limits)', { time
     assert.equal(k, allKeys.length, `${REPLAY}: ${allKeys.length - k} keys in no region`);
     afterLoad = { regions, trueCounts, totalKeys };
     const trueBiggest = Math.max(...trueCounts);
-    // The drift of the counts (todo test below) lets a region hold more than the limit; by far more would be another bug.
-    assert.ok(trueBiggest <= 1.5 * REGION_SPLIT_KEYS, `${REPLAY}: a region holds ${trueBiggest} keys, the limit is ${REGION_SPLIT_KEYS}`);
+    // Settled on exact counts (above): none past the limit.
+    assert.ok(trueBiggest <= REGION_SPLIT_KEYS, `${REPLAY}: a region holds ${trueBiggest} keys, the limit is ${REGION_SPLIT_KEYS}`);
 
     // Every key reads back with its exact value: raw keys by raw batch gets, transactional keys by snapshot batch gets.
     await assertRawModelReadsBack(env.client(1), 'after the load');
@@ -389,14 +399,19 @@ describe('region split under load (1 PD + 3 stores, small split limits)', { time
     let problems: unknown = null;
     const settled = await waitFor('every key count to be exact on PD and every replica', async () => {
       const pd = new Map((await pdRegions()).map((r) => [r.id, r.approximateKeys]));
-      const rows = new Map(regions.map((r, i) => [r.id, { pd: pd.get(r.id) ?? -1, actual: trueCounts[i]!, replicas: [] as number[] }]));
+      const rows = new Map(regions.map((r, i) => [r.id, { range: `${r.startKey}..${r.endKey}`, pd: pd.get(r.id) ?? -1, actual: trueCounts[i]!, replicas: [] as number[], pendingOn: [] as number[] }]));
       let pending = 0;
       for (let i = 0; i < env.cluster.stores.length; i++) {
         const status = await env.cluster.storeStatus(i);
         pending += Number(status['keyRecountsPending'] ?? 0);
-        for (const r of status['regions'] as (StoreRegionJson & { approximateKeys: number })[]) rows.get(r.id)?.replicas.push(r.approximateKeys);
+        for (const r of status['regions'] as (StoreRegionJson & { approximateKeys: number; isKeyCountPending?: boolean })[]) {
+          const row = rows.get(r.id);
+          row?.replicas.push(r.approximateKeys);
+          // A count still pending once no recount is queued anywhere would stay an estimate for ever.
+          if (r.isKeyCountPending === true) row?.pendingOn.push(i);
+        }
       }
-      const wrongReplicas = [...rows].filter(([, x]) => x.replicas.length !== 3 || x.replicas.some((n) => n !== x.actual));
+      const wrongReplicas = [...rows].filter(([, x]) => x.replicas.length !== 3 || x.replicas.some((n) => n !== x.actual) || x.pendingOn.length > 0);
       const miscounted = [...rows].filter(([, x]) => x.pd !== x.actual);
       const reportedSum = [...rows.values()].reduce((sum, x) => sum + x.pd, 0);
       problems = {
@@ -500,11 +515,21 @@ describe('region split under load (1 PD + 3 stores, small split limits)', { time
       }
     };
 
-    /** PD's region holding a user key. */
+    /**
+     * PD's region holding a user key. Right after a split PD may hold no region there for a moment
+     * (the parent's heartbeat with its smaller range came before the new region's): 404 until then.
+     */
     const regionOf = async (key: Buffer): Promise<PdRegionJson> => {
-      const r = await env.cluster.pdApi(`region/key/${key.toString('hex')}`);
-      assert.equal(r.status, 200, JSON.stringify(r.body));
-      return r.body as PdRegionJson;
+      let last: unknown = null;
+      return waitFor(`PD to know the region of ${show(key)}`, async () => {
+        const r = await env.cluster.pdApi(`region/key/${key.toString('hex')}`);
+        last = r.body;
+        if (r.status === 404) return undefined;
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        return r.body as PdRegionJson;
+      }, { timeoutMs: CONDITION_TIMEOUT_MS, intervalMs: 50 }).catch((err: unknown) => {
+        throw new Error(`${REPLAY}: no region holds ${show(key)} on PD: ${JSON.stringify(last)}`, { cause: err });
+      });
     };
     /** Splits at `key` (between two accounts) through the region leader's /region/split, or PD's split operator; waits until PD sees the cut. */
     const forceSplitAt = async (key: Buffer, via: 'store' | 'pd'): Promise<void> => {

@@ -254,7 +254,8 @@ export class StoreTestCluster {
   /**
    * Kills every store and PD process by pid and removes the temp dirs. Idempotent. A store that
    * exited without the test stopping it crashed: its log tail goes to stderr. With
-   * FLOTILLA_KEEP_TEST_LOGS=<dir>, every log is copied there first (the data dir is removed).
+   * FLOTILLA_KEEP_TEST_LOGS=<dir>, every log is copied there first (the data dir is removed); with
+   * FLOTILLA_KEEP_TEST_DATA=1 as well, the whole data dir (RocksDB included) goes there.
    */
   async stop(): Promise<void> {
     if (this.isStopped) return;
@@ -269,7 +270,7 @@ export class StoreTestCluster {
     await this.pd.close();
     const keep = process.env['FLOTILLA_KEEP_TEST_LOGS'];
     if (keep !== undefined && keep !== '') {
-      await cp(this.dir, join(keep, basename(this.dir)), { recursive: true, filter: (src) => src === this.dir || src.endsWith('.log') }).catch(() => undefined);
+      await cp(this.dir, join(keep, basename(this.dir)), { recursive: true, filter: (src) => process.env['FLOTILLA_KEEP_TEST_DATA'] === '1' || src === this.dir || src.endsWith('.log') }).catch(() => undefined);
     }
     await rm(this.dir, { recursive: true, force: true });
   }
