@@ -56,6 +56,7 @@ export class StoreMetrics {
   private readonly raftLogEntries: Gauge;
   private readonly raftLogGc: Counter<'event'>;
   private readonly raftLogCompactedEntries: Counter;
+  private readonly regionSizeChecks: Counter;
   /** Label children by type, then outcome: no string building or object per observation. */
   private readonly requestSeries = new Map<string, Map<string, RequestSeries>>();
   private readonly outcomesSeen = new Set<string>();
@@ -100,6 +101,13 @@ export class StoreMetrics {
       registers,
     });
     this.raftLogCompactedEntries = new Counter({ name: 'flotilla_store_raft_log_compacted_entries_total', help: 'Raft log entries deleted by CompactLog on this store', registers });
+    this.regionSizeChecks = new Counter({
+      name: 'flotilla_store_region_size_checks_total',
+      help: "Region heartbeats by how the region's approximate size was found: measured on disk, or the last measure reused (no write since)",
+      labelNames: ['how'],
+      registers,
+    });
+    for (const how of ['measured', 'reused']) this.regionSizeChecks.labels(how).inc(0);
     // Zero series for the fixed unions, so dashboards see them before the first event.
     for (const event of ['proposed', 'compacted', 'heldBack'] satisfies RaftLogGcEvent[]) this.raftLogGc.labels(event).inc(0);
     for (const outcome of ['applied', 'stale', 'refused', 'timeout', 'failed', 'busy'] satisfies ProposalOutcome[]) this.proposals.labels(outcome).inc(0);
@@ -138,6 +146,11 @@ export class StoreMetrics {
   /** A peer on this store became leader. */
   countElection(): void {
     this.elections.inc();
+  }
+
+  /** A region heartbeat's approximate size: measured on disk, or the last measure reused. */
+  countRegionSizeCheck(how: 'measured' | 'reused'): void {
+    this.regionSizeChecks.labels(how).inc();
   }
 
   countRaftMessages(direction: RaftMessageDirection, n: number): void {

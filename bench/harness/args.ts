@@ -55,6 +55,8 @@ export interface BenchSettings {
   readonly accounts: number;
   /** Flotilla: regions the workload's key range is split into before the run (1 = no pre-split). */
   readonly regions: number;
+  /** Flotilla: empty regions split off beside the workload's keys (idle during the run; F7: idle regions cost nothing). */
+  readonly idleRegions: number;
   readonly distribution: Distribution;
   readonly valueSize: number;
   readonly seed: number;
@@ -89,6 +91,7 @@ Options:
   --keys <n>            key space of raw/YCSB workloads, preloaded for reads (default 10000)
   --accounts <n>        accounts of txn-transfer (default 1000)
   --regions <n>         Flotilla: split the workload's key range into n regions before the run (default 1: no pre-split)
+  --idle-regions <n>    Flotilla: also split n empty regions off beside the workload's keys (no traffic reaches them; default 0)
   --distribution <d>    zipfian (θ 0.99) | uniform key choice (default: zipfian for ycsb-*, uniform for the others)
   --value-size <bytes>  value size (default 256)
   --seed <n>            PRNG seed of key and operation choice (default 1)
@@ -142,6 +145,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings | 'help' 
         keys: { type: 'string', default: '10000' },
         accounts: { type: 'string', default: '1000' },
         regions: { type: 'string', default: '1' },
+        'idle-regions': { type: 'string', default: '0' },
         distribution: { type: 'string' },
         'value-size': { type: 'string', default: '256' },
         seed: { type: 'string', default: '1' },
@@ -204,6 +208,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings | 'help' 
     keys: integerIn('keys', values.keys, 1, 10_000_000),
     accounts: integerIn('accounts', values.accounts, 2, 1_000_000),
     regions: integerIn('regions', values.regions, 1, 100_000),
+    idleRegions: integerIn('idle-regions', values['idle-regions'], 0, 100_000),
     distribution: values.distribution === undefined ? workload.distributionDefault : oneOf('distribution', values.distribution, DISTRIBUTIONS),
     valueSize: integerIn('value-size', values['value-size'], 1, VALUE_SIZE_MAX),
     seed: integerIn('seed', values.seed, 0, 2 ** 32 - 1),

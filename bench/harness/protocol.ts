@@ -65,5 +65,7 @@ export type WorkerMessage =
 export const RAW_KEY_PREFIX = 'k';
 export const TXN_KEY_PREFIX = 't';
 export const ACCOUNT_KEY_PREFIX = 'acct';
+/** --idle-regions split keys: after every workload prefix, so those regions get no traffic. */
+export const IDLE_KEY_PREFIX = '~idle/';
 /** The most one transfer moves; balances start at ACCOUNT_BALANCE_INITIAL. */
 export const TRANSFER_AMOUNT_MAX = 100;

@@ -14,7 +14,7 @@ import { decodeHistogram, latencySummaryMs, mergeHistograms, newLatencyHistogram
 import { keyOf } from './key-chooser.js';
 import { openTarget } from './open-target.js';
 import { presplit, presplitKeys } from './presplit.js';
-import { ACCOUNT_KEY_PREFIX, RAW_KEY_PREFIX, TXN_KEY_PREFIX, type ParentMessage, type WorkerInterval, type WorkerMessage } from './protocol.js';
+import { ACCOUNT_KEY_PREFIX, IDLE_KEY_PREFIX, RAW_KEY_PREFIX, TXN_KEY_PREFIX, type ParentMessage, type WorkerInterval, type WorkerMessage } from './protocol.js';
 import type { RunResult, TimelinePoint } from './result.js';
 import type { SystemUnderTest } from './systems.js';
 import { isTxnKeyLoader } from './target.js';
@@ -128,15 +128,21 @@ export class IntervalMerger {
   }
 }
 
-/** --regions: the workload's key range split into that many regions (once per system). */
+/**
+ * --regions: the workload's key range split into that many regions; --idle-regions: that many
+ * empty regions split off after it (keys `~idle/…` sort after every workload prefix), which no
+ * operation reaches. Once per system.
+ */
 async function presplitFor(sut: SystemUnderTest, settings: BenchSettings, log: (line: string) => void): Promise<void> {
-  if (settings.regions <= 1 || sut.spec.kind !== 'flotilla') return;
-  const tag = `presplit:${settings.regions}:${settings.workload.preload}:${settings.keys}:${settings.accounts}`;
+  if ((settings.regions <= 1 && settings.idleRegions === 0) || sut.spec.kind !== 'flotilla') return;
+  const tag = `presplit:${settings.regions}:${settings.idleRegions}:${settings.workload.preload}:${settings.keys}:${settings.accounts}`;
   if (sut.preloaded.has(tag)) return;
   const [prefix, count] = settings.workload.preload === 'accounts' ? [ACCOUNT_KEY_PREFIX, settings.accounts]
     : settings.workload.preload === 'txnKeys' ? [TXN_KEY_PREFIX, settings.keys] : [RAW_KEY_PREFIX, settings.keys];
-  log(`pre-splitting ${count} keys into ${settings.regions} regions…`);
-  await presplit(sut.spec.pdEndpoints, presplitKeys(settings.regions, count, (i) => keyOf(prefix, i)), log);
+  const busy = presplitKeys(settings.regions, count, (i) => keyOf(prefix, i));
+  const idle = Array.from({ length: settings.idleRegions }, (_, i) => keyOf(IDLE_KEY_PREFIX, i));
+  log(`pre-splitting ${count} keys into ${settings.regions} regions${settings.idleRegions > 0 ? `, and ${settings.idleRegions} idle regions beside them` : ''}…`);
+  await presplit(sut.spec.pdEndpoints, [...busy, ...idle], log);
   sut.preloaded.add(tag);
 }
 
@@ -271,7 +277,8 @@ export async function runWorkload(sut: SystemUnderTest, settings: BenchSettings,
 export function clusterLabel(sut: SystemUnderTest, settings: BenchSettings): string {
   if (sut.spec.kind === 'etcd') return `etcd, ${sut.spec.endpoints.length} members`;
   if (sut.servers.length === 0) return `existing (${sut.spec.pdEndpoints.join(',')})`;
-  return `${settings.pds} PD + ${settings.stores} stores`;
+  const regions = settings.regions > 1 || settings.idleRegions > 0 ? `, ${settings.regions} region${settings.regions === 1 ? '' : 's'}${settings.idleRegions > 0 ? ` + ${settings.idleRegions} idle` : ''}` : '';
+  return `${settings.pds} PD + ${settings.stores} stores${regions}`;
 }
 
 interface WindowSamples {

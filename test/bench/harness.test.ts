@@ -177,6 +177,8 @@ describe('arguments', () => {
     assert.deepEqual([s.workers, s.concurrency, s.durationS, s.distribution, s.valueSize, s.keys], [3, 10, 5, 'uniform', 1024, 50]);
     assert.deepEqual(s.pdEndpoints, ['127.0.0.1:2379', 'h:1']);
     assert.equal(parse('raw-get --target both').target, 'both');
+    assert.deepEqual([parse('raw-put').regions, parse('raw-put').idleRegions], [1, 0]);
+    assert.deepEqual([parse('raw-put --regions 100 --idle-regions 900').regions, parse('raw-put --idle-regions 999').idleRegions], [100, 999]);
     assert.equal(parseBenchArgs(['--help']), 'help');
   });
 
@@ -193,6 +195,8 @@ describe('arguments', () => {
     ['raw-put --pd nohost', /not host:port/],
     ['raw-put --pds 2', /odd count/],
     ['raw-put --duration 0', /--duration 0/],
+    ['raw-put --idle-regions=-1', /--idle-regions -1/],
+    ['raw-put --idle-regions 100001', /--idle-regions 100001/],
     ['raw-put --frobnicate', /frobnicate/],
   ] as const) {
     it(`refuses "${args}"`, () => {

@@ -35,6 +35,7 @@ describe('StoreMetrics', () => {
       'flotilla_store_raft_write_batch_regions',
       'flotilla_store_raft_write_duration_seconds',
       'flotilla_store_reads_total',
+    'flotilla_store_region_size_checks_total',
       'flotilla_store_region_splits_total',
       'flotilla_store_regions',
     ]);

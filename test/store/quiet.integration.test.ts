@@ -2,6 +2,7 @@
 // --raft-quiet-after-ticks, the key space split into many regions.
 //   - idle regions go quiet on every store, and then the stores exchange almost no raft messages
 //     (keepalives only; awake, the same regions would send hundreds of heartbeats a second);
+//   - idle regions' approximate sizes are reused at their heartbeats, not measured on disk each time;
 //   - a write and a read of a quiet region wake it and succeed;
 //   - the store leading quiet regions is killed -9: their followers, woken by store liveness
 //     (no message from that store), elect new leaders, and every region serves writes and reads.
@@ -13,7 +14,8 @@ import { b, ClientTestEnv, CONDITION_TIMEOUT_MS } from '../support/client-cluste
 import { httpJson } from '../support/pd-cluster.js';
 
 const REGIONS = 16;
-const STORE_ARGS = ['--raft-quiet-after-ticks', '10', '--pd-heartbeat-ms', '500'];
+// Sizes measured again only after a write here (a refresh every 10,000 heartbeats never comes).
+const STORE_ARGS = ['--raft-quiet-after-ticks', '10', '--pd-heartbeat-ms', '500', '--region-size-refresh-beats', '10000'];
 
 interface StoreRegionJson {
   readonly id: number;
@@ -77,6 +79,35 @@ describe('quiet regions (1 PD + 3 stores)', { timeout: 5 * 60_000 }, () => {
     // Awake, REGIONS regions heartbeat 2 followers every 2 ticks of 50 ms: ~REGIONS × 20 messages a
     // second from the leaders alone. Quiet, only a wake (e.g. a PD order) may send a few.
     for (const n of sent) assert.ok(n / seconds < REGIONS, `a store sent ${n} raft messages in ${seconds.toFixed(1)} s while every region was quiet`);
+  });
+
+  const sizeChecks = async (i: number, how: 'measured' | 'reused'): Promise<number> => {
+    const r = await fetch(`http://${env.cluster.stores[i]!.statusAddress}/metrics`);
+    const line = (await r.text()).split('\n').find((l) => l.startsWith(`flotilla_store_region_size_checks_total{how="${how}"`));
+    return line === undefined ? NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
+  };
+  const sumOver = async (how: 'measured' | 'reused'): Promise<number> => (await Promise.all([0, 1, 2].map((i) => sizeChecks(i, how)))).reduce((a, x) => a + x, 0);
+
+  it('idle regions are not measured on disk at their heartbeats (their last size is reused); a write has its region measured again', async () => {
+    await waitAllQuiet([0, 1, 2], 'every region on every store to go quiet');
+    // The last writes (before) may still be measured at a first heartbeat: then none is.
+    let measured0 = await sumOver('measured');
+    await waitFor('the measures after the last writes to end', async () => {
+      const now = await sumOver('measured');
+      const isSteady = now === measured0 && (await sumOver('reused')) > 0;
+      measured0 = now;
+      return isSteady ? true : undefined;
+    }, { timeoutMs: CONDITION_TIMEOUT_MS, intervalMs: 1_500 });
+    const reused0 = await sumOver('reused');
+    const started = Date.now();
+    await new Promise((r) => setTimeout(r, 3_000)); // a measurement window, not a wait for a condition
+    const beats = (Date.now() - started) / 500; // --pd-heartbeat-ms 500
+    const [measured, reused] = [(await sumOver('measured')) - measured0, (await sumOver('reused')) - reused0];
+    assert.equal(measured, 0, `${measured} measures of ${REGIONS} idle regions in ${beats.toFixed(1)} heartbeats`);
+    assert.ok(reused >= REGIONS * (beats - 2) * 0.5, `only ${reused} reused sizes of ${REGIONS} idle regions in ${beats.toFixed(1)} heartbeats`);
+    // A write: that region's next heartbeat measures it (nothing else measures here).
+    for (let i = 0; i < REGIONS; i++) await client.raw.put(keyOf(i), `w${i}`);
+    await waitFor('every written region to be measured again', async () => ((await sumOver('measured')) - measured0 >= REGIONS ? true : undefined), { timeoutMs: CONDITION_TIMEOUT_MS, intervalMs: 200 });
   });
 
   it('a write and a read of a quiet region wake it and succeed', async () => {
