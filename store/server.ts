@@ -343,8 +343,9 @@ export class StoreServer {
     const known = this.regionSizes.get(peer.regionId);
     const isKnown = known !== undefined && traffic.keysWritten === 0 && known.region === peer.region && now - known.atMs < this.config.regionSizeRefreshBeats * this.config.pdHeartbeatMs;
     this.metrics.countRegionSizeCheck(isKnown ? 'reused' : 'measured');
-    const sized = isKnown ? Promise.resolve(known.sizeBytes) : this.approximateSize(peer).then((sizeBytes) => {
-      this.regionSizes.set(peer.regionId, { sizeBytes, atMs: now, region: peer.region });
+    const measuredRegion = peer.region; // the range measured (a change meanwhile measures again next time)
+    const sized = isKnown ? Promise.resolve(known.sizeBytes) : this.approximateSize(peer).then(({ sizeBytes, isComplete }) => {
+      if (isComplete) this.regionSizes.set(peer.regionId, { sizeBytes, atMs: now, region: measuredRegion });
       return sizeBytes;
     });
     void sized.then((size) => {
@@ -356,7 +357,8 @@ export class StoreServer {
     });
   }
 
-  private async approximateSize(peer: Peer): Promise<number> {
+  /** The region's flushed size on disk; isComplete false when a RocksDB call failed (then not kept). */
+  private async approximateSize(peer: Peer): Promise<{ readonly sizeBytes: number; readonly isComplete: boolean }> {
     let total = 0;
     try {
       const start = peer.region.startKey.length === 0 ? Buffer.alloc(0) : decodeKey(peer.region.startKey).key;
@@ -367,8 +369,9 @@ export class StoreServer {
       }
     } catch (err) {
       this.log.debug({ err, regionId: peer.regionId }, 'approximate size failed');
+      return { sizeBytes: total, isComplete: false };
     }
-    return total;
+    return { sizeBytes: total, isComplete: true };
   }
 
   private onRegionOrder(order: RegionOrder): void {
