@@ -30,6 +30,7 @@ import { SnapshotMetrics } from './snapshot/index.js';
 import { startStatusServer, type StatusServer } from './status-http.js';
 import type { DecodedRaftBatch } from './raft-codec.js';
 import { raftTransportDefinition, streamClusterRefusal } from './transport.js';
+import { RegionSizeCache } from './region-size-cache.js';
 import { TxnKv } from './txn-kv.js';
 import { TTL_SWEEP_INTERVAL_MS, TtlSweepPlanner } from './ttl-sweep.js';
 
@@ -54,13 +55,8 @@ export class StoreServer {
   private readonly ttlSweep = new TtlSweepPlanner();
   private readonly merges: MergeDriver;
   private readonly lastRegionBeatMs = new Map<number, number>();
-  /**
-   * Each led region's approximate size as last measured (one RocksDB call per data CF, run on the
-   * libuv pool beside the raft writes): a region that took no write since is not measured again
-   * until --region-size-refresh-beats heartbeats passed (a flush may still change it) — so idle
-   * regions cost next to nothing here. A range change (a new region object) measures again.
-   */
-  private readonly regionSizes = new Map<number, { readonly sizeBytes: number; readonly atMs: number; readonly region: RegionMeta }>();
+  /** Led regions' last measured sizes, reused while they take no write (region-size-cache.ts). */
+  private readonly regionSizes: RegionSizeCache;
   /** Regions with a conf change of ours in flight (one at a time). */
   private readonly changingRegions = new Set<number>();
 
@@ -84,6 +80,7 @@ export class StoreServer {
     private readonly splitter: RegionSplitter,
   ) {
     this.merges = new MergeDriver({ storeId, peers: raftStore.peers, markDirty: (p) => raftStore.loop.markDirty(p), logger: log });
+    this.regionSizes = new RegionSizeCache(config.regionSizeRefreshBeats * config.pdHeartbeatMs);
   }
 
   static async start(config: StoreConfig, logger: Logger, options: StoreServerOptions = {}): Promise<StoreServer> {
@@ -313,9 +310,9 @@ export class StoreServer {
       this.regionHeartbeat(peer);
     }
     // Regions no longer led here (moved, merged, removed) leave the per-region maps.
-    for (const map of [this.lastRegionBeatMs, this.regionSizes]) {
-      for (const id of map.keys()) if (this.raftStore.peers.get(id)?.isLeader !== true) map.delete(id);
-    }
+    const isLedHere = (id: number): boolean => this.raftStore.peers.get(id)?.isLeader === true;
+    for (const id of this.lastRegionBeatMs.keys()) if (!isLedHere(id)) this.lastRegionBeatMs.delete(id);
+    this.regionSizes.prune(isLedHere);
     const disk = await diskUsage(this.config.dataDir);
     try {
       await this.pd.storeHeartbeat({
@@ -340,12 +337,11 @@ export class StoreServer {
     const intervalMs = Math.max(1, now - (this.lastRegionBeatMs.get(peer.regionId) ?? this.startedAtMs));
     this.lastRegionBeatMs.set(peer.regionId, now);
     const traffic = peer.takeTraffic();
-    const known = this.regionSizes.get(peer.regionId);
-    const isKnown = known !== undefined && traffic.keysWritten === 0 && known.region === peer.region && now - known.atMs < this.config.regionSizeRefreshBeats * this.config.pdHeartbeatMs;
-    this.metrics.countRegionSizeCheck(isKnown ? 'reused' : 'measured');
+    const known = this.regionSizes.reusable(peer.region, traffic.keysWritten, now);
+    this.metrics.countRegionSizeCheck(known !== null ? 'reused' : 'measured');
     const measuredRegion = peer.region; // the range measured (a change meanwhile measures again next time)
-    const sized = isKnown ? Promise.resolve(known.sizeBytes) : this.approximateSize(peer).then(({ sizeBytes, isComplete }) => {
-      if (isComplete) this.regionSizes.set(peer.regionId, { sizeBytes, atMs: now, region: measuredRegion });
+    const sized = known !== null ? Promise.resolve(known) : this.approximateSize(peer).then(({ sizeBytes, isComplete }) => {
+      if (isComplete) this.regionSizes.set(measuredRegion, sizeBytes, now);
       return sizeBytes;
     });
     void sized.then((size) => {
