@@ -1093,3 +1093,24 @@ describe('txn reference-model property: real RocksDB, snapshot reads', () => run
 describe('txn reference-model property: in-memory engine, snapshot reads', () => runProperty('memory', RUNS_MEMORY, 'snapshot'));
 describe('txn reference-model property: real RocksDB, read-view reads', () => runProperty('rocksdb', RUNS_ROCKSDB, 'readView'));
 describe('txn reference-model property: in-memory engine, read-view reads', () => runProperty('memory', RUNS_MEMORY, 'readView'));
+
+// Case seeds that found bugs, run by name on every run (the random base seed changes per run).
+//   801624250: a one-phase prewrite of a transaction with a lock of its own on its LAST key and its
+//   own rollback on an earlier one answered AlreadyRolledBack instead of prewriting as usual (txn/
+//   decided "a lock of ours: ordinary prewrite" in key order; CI, stop 30).
+describe('txn reference-model property: case seeds that found bugs', () => {
+  for (const seed of [801624250]) {
+    it(`case seed ${seed} (memory, snapshot and read-view reads)`, async () => {
+      for (const readSource of ['snapshot', 'readView'] as const) {
+        const own = await openTestEngine('memory');
+        try {
+          const counting = new CountingEngine(own.engine);
+          const scheduler = new TxnScheduler(counting, { latchSlots: 64, isSyncWrite: false, readSource });
+          await new CaseRun(new RealTxn(own.engine, scheduler, counting.calls, Buffer.alloc(0), readSource), seed, new Counters()).run();
+        } finally {
+          await own.cleanup();
+        }
+      }
+    });
+  }
+});

@@ -93,6 +93,10 @@ async function onePc(snapshot: Snapshot, args: PrewriteArgs, commitTs: Ts): Prom
   const buf = new MvccWriteBuffer();
   // One multiGet of every key's lock and latest record, as for a prewrite.
   const { locks, latests } = await reader.loadLocksAndLatests(args.mutations.map((m) => m.key));
+  // A lock of ours on ANY key decides first: an earlier attempt prewrote, so this is an ordinary
+  // prewrite (checked in key order instead, an error on an earlier key — say, a rollback of ours
+  // there — answered before the lock was reached: the reference model found it, case seed 801624250).
+  if (locks.some((l) => l !== null && l !== undefined && l.startTs === args.startTs)) return null;
   const outcomes: PrewriteOutcome[] = [];
   const lockErrors: TxnError[] = [];
   let committedBefore: Ts | null = null;
