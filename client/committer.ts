@@ -300,7 +300,6 @@ export class Committer {
     });
   }
 
-
   /** Extends the primary lock's TTL every third of it while the commit runs. */
   private startHeartbeat(): void {
     const period = Math.max(100, Math.floor(LOCK_TTL_MS_DEFAULT / 3));

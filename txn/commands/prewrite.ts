@@ -10,11 +10,13 @@
 // record first. A lock of ours already there (an earlier attempt prewrote instead) turns the whole
 // command into an ordinary prewrite: the caller then commits as usual.
 
-import { type Ts } from '../../common/pure.js';
+import { invariant, type Ts } from '../../common/pure.js';
 import { invalidArgument, type TxnError } from '../errors.js';
 import { MvccReader } from '../mvcc/reader.js';
 import { type Snapshot } from '../mvcc/snapshot.js';
 import { MvccWriteBuffer } from '../mvcc/write-buffer.js';
+import { type LatestRecord } from '../records/latest.js';
+import { type Lock } from '../records/lock.js';
 import { type Mutation, prewrite, type PrewriteOutcome, type TxnProps } from '../actions/prewrite.js';
 import { checkKey, checkKeys, checkTs, checkTtl, checkValue, type CommandOutput, failed, firstError } from './validate.js';
 
@@ -65,13 +67,16 @@ export function validatePrewrite(args: PrewriteArgs): TxnError | null {
 export async function prewriteCommand(snapshot: Snapshot, args: PrewriteArgs): Promise<CommandOutput<PrewriteResult>> {
   const bad = validatePrewrite(args);
   if (bad !== null) return failed(bad);
-  if (args.onePcCommitTs !== undefined) {
-    const done = await onePc(snapshot, args, args.onePcCommitTs);
-    if (done !== null) return done;
-  }
   const reader = new MvccReader(snapshot);
   const buf = new MvccWriteBuffer();
+  // One multiGet of every key's lock and latest record, for either form.
   const { locks, latests } = await reader.loadLocksAndLatests(args.mutations.map((m) => m.key));
+  // One phase unless a lock of ours is on ANY key (an earlier attempt prewrote: prewrite as usual).
+  // Decided before any key is checked — in key order, an error on an earlier key (our own rollback
+  // there) was answered before the lock was reached: the reference model found it (case 801624250).
+  if (args.onePcCommitTs !== undefined && !locks.some((l) => l?.startTs === args.startTs)) {
+    return onePc(reader, buf, args, args.onePcCommitTs, locks, latests);
+  }
   const outcomes: PrewriteOutcome[] = [];
   const lockErrors: TxnError[] = [];
   for (let i = 0; i < args.mutations.length; i++) {
@@ -87,16 +92,11 @@ export async function prewriteCommand(snapshot: Snapshot, args: PrewriteArgs): P
   return { modifications: buf.modifications, result: { kind: 'prewritten', outcomes, committedAt: null } };
 }
 
-/** The one-phase form of the command; null = a lock of ours is there: prewrite as usual instead. */
-async function onePc(snapshot: Snapshot, args: PrewriteArgs, commitTs: Ts): Promise<CommandOutput<PrewriteResult> | null> {
-  const reader = new MvccReader(snapshot);
-  const buf = new MvccWriteBuffer();
-  // One multiGet of every key's lock and latest record, as for a prewrite.
-  const { locks, latests } = await reader.loadLocksAndLatests(args.mutations.map((m) => m.key));
-  // A lock of ours on ANY key decides first: an earlier attempt prewrote, so this is an ordinary
-  // prewrite (checked in key order instead, an error on an earlier key — say, a rollback of ours
-  // there — answered before the lock was reached: the reference model found it, case seed 801624250).
-  if (locks.some((l) => l !== null && l !== undefined && l.startTs === args.startTs)) return null;
+/** The one-phase form of the command (no lock of ours on any key), over the locks and latest records loaded. */
+async function onePc(
+  reader: MvccReader, buf: MvccWriteBuffer, args: PrewriteArgs, commitTs: Ts,
+  locks: readonly (Lock | null)[], latests: readonly (LatestRecord | null)[],
+): Promise<CommandOutput<PrewriteResult>> {
   const outcomes: PrewriteOutcome[] = [];
   const lockErrors: TxnError[] = [];
   let committedBefore: Ts | null = null;
@@ -105,7 +105,7 @@ async function onePc(snapshot: Snapshot, args: PrewriteArgs, commitTs: Ts): Prom
     const m = args.mutations[i]!;
     const latest = latests[i] ?? null;
     let outcome = await prewrite(buf, reader, args, m, locks[i] ?? null, latest, { kind: 'onePc', commitTs });
-    if (outcome.kind === 'alreadyLocked') return null;
+    invariant(outcome.kind !== 'alreadyLocked', () => `one-phase prewrite of start_ts ${args.startTs}: a lock of ours was checked for first`);
     if (outcome.kind === 'error' && m.kind !== 'checkNotExists' && args.searchesOwnCommit !== false) {
       // Another transaction may have written or locked the key after our earlier attempt committed.
       const own = await reader.findTxnCommitRecord(m.key, args.startTs, latest);
