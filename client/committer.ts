@@ -20,12 +20,18 @@
 // below the start_ts of a transaction that began earlier in real time — that one would then not
 // conflict with us, though it overlapped us (the write-write conflict test found it).
 //
-// Failure before the commit point rolls every prewritten key back (BatchRollback also leaves
-// rollback records, so a late prewrite of ours cannot land) and throws WriteConflictError or
+// Failure before the commit point rolls every key back that a prewrite may have locked (BatchRollback
+// also leaves rollback records, so a late prewrite of ours cannot land) and throws WriteConflictError or
 // TxnAbortedError: the transaction did not commit. A primary commit whose answer never came
 // (deadline, connection lost) is retried while the deadline allows — commit is idempotent, keyed
 // by start_ts — and otherwise ends in CommitUnknownError, never in a report of a failure that may
 // not have happened. Long commits keep the primary lock alive with TxnHeartBeat.
+//
+// "May have locked": a key of a prewrite request that was answered without errors, or sent without
+// a clear answer. A request answered with key errors wrote nothing (prewrite is all-or-nothing on a
+// store), so a key only ever in such requests needs no rollback — and its rollback would cost the
+// store a walk of the key's versions (no lock of ours there: it looks for a commit record). Under
+// contention most failed transactions are such: a one-phase prewrite refused as a write conflict.
 
 import { isFlotillaError, physicalMsOf, u64FromWire, u64ToWire, type Logger, type Ts } from '../common/index.js';
 import type { kvrpcpb } from '../proto/index.js';
@@ -102,6 +108,8 @@ export class Committer {
   private onePcCommitTs: Ts | null = null;
   /** The one-phase request's min_commit_ts: a timestamp fetched after commit() began. */
   private onePcMinCommitTs: Ts | null = null;
+  /** Keys a prewrite may have locked (file header): the ones a rollback must cover. */
+  private readonly mayHaveLocked = new Set<string>();
 
   constructor(
     private readonly deps: CommitterDeps,
@@ -161,7 +169,10 @@ export class Committer {
     const mutations: kvrpcpb.Mutation__Input[] = chunk.map((m) => (m.value === null ? { op: 'Del', key: m.key } : { op: 'Put', key: m.key, value: m.value }));
     // The whole transaction in one request (so in one region): the store may commit it at once.
     const tryOnePc = (this.deps.isOnePcAllowed ?? true) && chunk.length === this.mutations.length;
-    const onAmbiguous = tryOnePc ? (): void => { this.isOnePcAmbiguous = true; } : undefined;
+    const onAmbiguous = (): void => {
+      this.noteMayHaveLocked(chunk);
+      if (tryOnePc) this.isOnePcAmbiguous = true;
+    };
     if (tryOnePc && this.onePcMinCommitTs === null) this.onePcMinCommitTs = await this.deps.timestamp();
     const minCommitTs = tryOnePc ? u64ToWire(this.onePcMinCommitTs!) : '0';
     for (let attempt = 0; ; attempt++) {
@@ -173,10 +184,11 @@ export class Committer {
         txnSize,
         tryOnePc,
         minCommitTs,
-      }, { deadlineMs, idempotent: true, ...(onAmbiguous === undefined ? {} : { onAmbiguous, isRetryRequest: this.isOnePcAmbiguous }) });
+      }, { deadlineMs, idempotent: true, onAmbiguous, isRetryRequest: tryOnePc && this.isOnePcAmbiguous });
       if (r.errors.length === 0) {
         const committedAt = tryOnePc ? u64FromWire(r.onePcCommitTs, 'one_pc_commit_ts') : 0n;
         if (committedAt !== 0n) this.onePcCommitTs = committedAt;
+        else this.noteMayHaveLocked(chunk);
         return;
       }
       const locks: LockInfo[] = [];
@@ -195,6 +207,10 @@ export class Committer {
     }
   }
 
+  private noteMayHaveLocked(chunk: readonly Mutation[]): void {
+    for (const m of chunk) this.mayHaveLocked.add(keyId(m.key));
+  }
+
   /**
    * The prewrite failed after a one-phase request was sent, which may have committed (its answer
    * lost, then a retry met the transaction's own writes as conflicts). Roll every key back now:
@@ -204,7 +220,7 @@ export class Committer {
   private async settleOnePc(cause: unknown): Promise<Ts> {
     let committedAt: Ts | null = null;
     try {
-      await this.rollbackAll(Date.now() + this.deps.timeoutMs, (e) => {
+      await this.rollbackAll(this.mutations, Date.now() + this.deps.timeoutMs, (e) => {
         if (e.kind !== 'alreadyCommitted') throw keyErrorToError(e, this.startTs);
         committedAt = u64FromWire(e.alreadyCommitted?.commitTs ?? '0', 'commitTs');
       });
@@ -276,10 +292,15 @@ export class Committer {
     this.deps.background(work);
   }
 
-  /** Rolls back every key (prewritten or not): idempotent, and protects against late prewrites. */
+  /**
+   * Rolls back every key a prewrite may have locked (none: nothing to do): idempotent, and protects
+   * against late prewrites.
+   */
   private rollbackInBackground(): void {
     const { logger } = this.deps;
-    const work = this.rollbackAll(Date.now() + this.deps.timeoutMs, (e) => {
+    const keys = this.mutations.filter((m) => this.mayHaveLocked.has(keyId(m.key)));
+    if (keys.length === 0) return;
+    const work = this.rollbackAll(keys, Date.now() + this.deps.timeoutMs, (e) => {
       logger.warn({ startTs: String(this.startTs), err: e.message }, 'rollback answered an error');
     }).then(
       () => undefined,
@@ -288,10 +309,10 @@ export class Committer {
     this.deps.background(work);
   }
 
-  /** BatchRollback of every key (prewritten or not), region by region; each error answer goes to `onError`. */
-  private async rollbackAll(deadlineMs: number, onError: (error: kvrpcpb.KeyError) => void): Promise<void> {
+  /** BatchRollback of `mutations`' keys, region by region; each error answer goes to `onError`. */
+  private async rollbackAll(mutations: readonly Mutation[], deadlineMs: number, onError: (error: kvrpcpb.KeyError) => void): Promise<void> {
     const { rpc } = this.deps;
-    await rpc.forEachRegion(this.mutations.map((m) => m.key), deadlineMs, async (region, keys) => {
+    await rpc.forEachRegion(mutations.map((m) => m.key), deadlineMs, async (region, keys) => {
       for (let i = 0; i < keys.length; i += MUTATIONS_PER_REQUEST_MAX) {
         const part = keys.slice(i, i + MUTATIONS_PER_REQUEST_MAX);
         const r = await rpc.send(region, 'batchRollback', { startVersion: u64ToWire(this.startTs), keys: part }, { deadlineMs, idempotent: true });

@@ -4,7 +4,7 @@
 // pushed min_commit_ts is answered with a newer commit ts.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChannelCache, channelCredentials, composeTs, INSECURE, silentLogger, type Ts } from '../../common/index.js';
+import { ChannelCache, channelCredentials, composeTs, encodeKey, INSECURE, silentLogger, type Ts } from '../../common/index.js';
 import type { kvservicepb } from '../../proto/index.js';
 import { Committer, type Mutation } from '../../client/committer.js';
 import { KvRpc } from '../../client/kv-rpc.js';
@@ -46,10 +46,17 @@ describe('committer decisions (fake stores, real gRPC)', () => {
     script = (_s, r) => ({ answer: ok(r) });
   });
 
-  const committer = async (keys: string[], timeoutMs = 2_000, isOnePcAllowed = true): Promise<{ c: Committer; startTs: Ts }> => {
+  /** `splitAt`: two regions, 1 below that user key and 2 from it. */
+  const committer = async (keys: string[], timeoutMs = 2_000, isOnePcAllowed = true, splitAt?: string): Promise<{ c: Committer; startTs: Ts }> => {
     log.length = 0;
     const dir = new FakeDirectory();
-    dir.regions = [{ region: { id: 1, startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), epoch: { confVer: 1, version: 1 }, peers: [{ id: 11, storeId: 1, role: 'voter' }] }, leader: { id: 11, storeId: 1, role: 'voter' } }];
+    const route = (id: number, startKey: Buffer, endKey: Buffer): FakeDirectory['regions'][number] => ({
+      region: { id, startKey, endKey, epoch: { confVer: 1, version: 1 }, peers: [{ id: id * 10 + 1, storeId: 1, role: 'voter' }] },
+      leader: { id: id * 10 + 1, storeId: 1, role: 'voter' },
+    });
+    dir.regions = splitAt === undefined
+      ? [route(1, Buffer.alloc(0), Buffer.alloc(0))]
+      : [route(1, Buffer.alloc(0), encodeKey(Buffer.from(splitAt))), route(2, encodeKey(Buffer.from(splitAt)), Buffer.alloc(0))];
     dir.stores.set(1, store.address);
     channels = new ChannelCache(await channelCredentials(INSECURE));
     const metrics = new ClientMetrics();
@@ -109,16 +116,40 @@ describe('committer decisions (fake stores, real gRPC)', () => {
     await assert.rejects(c.commit(), (e: unknown) => e instanceof TxnAbortedError);
   });
 
-  it('a write conflict in prewrite is WriteConflictError; every key is rolled back; nothing committed', async () => {
-    const { c, startTs } = await committer(['a', 'b', 'c']);
-    script = (_s, r) => (r.cmd === 'prewrite'
-      ? { answer: { prewrite: { errors: [{ message: 'conflict', conflict: { startTs: String(startTs), conflictTs: '1', conflictCommitTs: '2', key: Buffer.from('c'), primary: Buffer.from('c'), reason: 'Optimistic' } }] } } }
-      : { answer: ok(r) });
-    await assert.rejects(c.commit(), (e: unknown) => e instanceof WriteConflictError);
-    await settle();
-    assert.equal(sent('commit').length, 0);
-    assert.deepEqual(sent('batchRollback').flatMap((x) => x.request.batchRollback!.keys.map(String)).sort(), ['a', 'b', 'c']);
-  });
+  // A prewrite answered with key errors wrote nothing (all-or-nothing on the store): only the keys
+  // of requests answered without errors, or sent without a clear answer, are rolled back.
+  const prewriteRollbacks: {
+    readonly name: string;
+    readonly splitAt?: string;
+    readonly onePc: boolean;
+    /** The answer to each region's prewrite: ok, conflict, or never answered. */
+    readonly answers: Readonly<Record<number, 'ok' | 'conflict' | 'drop'>>;
+    readonly rolledBack: readonly string[];
+  }[] = [
+    { name: 'one region, one-phase, conflict', onePc: true, answers: { 1: 'conflict' }, rolledBack: [] },
+    { name: 'one region, two-phase, conflict', onePc: false, answers: { 1: 'conflict' }, rolledBack: [] },
+    { name: 'two regions, the first locked, the second conflicts', splitAt: 'm', onePc: true, answers: { 1: 'ok', 2: 'conflict' }, rolledBack: ['a', 'b'] },
+    { name: 'two regions, the first conflicts, the second locked', splitAt: 'm', onePc: true, answers: { 1: 'conflict', 2: 'ok' }, rolledBack: ['x', 'y'] },
+    { name: 'two regions, both conflict', splitAt: 'm', onePc: true, answers: { 1: 'conflict', 2: 'conflict' }, rolledBack: [] },
+    { name: 'two regions, the first never answered, the second conflicts', splitAt: 'm', onePc: false, answers: { 1: 'drop', 2: 'conflict' }, rolledBack: ['a', 'b'] },
+  ];
+  for (const t of prewriteRollbacks) {
+    it(`a write conflict in prewrite is WriteConflictError, nothing committed, and only keys that may be locked are rolled back: ${t.name}`, async () => {
+      const { c, startTs } = await committer(['a', 'b', 'x', 'y'], 600, t.onePc, t.splitAt);
+      script = (_s, r) => {
+        if (r.cmd !== 'prewrite') return { answer: ok(r) };
+        const answer = t.answers[Number(r.prewrite!.context!.regionId)]!;
+        if (answer === 'drop') return 'drop';
+        if (answer === 'ok') return { answer: ok(r) };
+        const key = r.prewrite!.mutations[0]!.key;
+        return { answer: { prewrite: { errors: [{ message: 'conflict', conflict: { startTs: String(startTs), conflictTs: '1', conflictCommitTs: '2', key, primary: Buffer.from('a'), reason: 'Optimistic' } }] } } };
+      };
+      await assert.rejects(c.commit(), (e: unknown) => e instanceof WriteConflictError);
+      await settle();
+      assert.equal(sent('commit').length, 0);
+      assert.deepEqual(sent('batchRollback').flatMap((x) => x.request.batchRollback!.keys.map(String)).sort(), t.rolledBack);
+    });
+  }
 
   it('one region: the prewrite asks for one-phase commit; its commit_ts answer ends the commit (no commit, no rollback)', async () => {
     const { c, startTs } = await committer(['b', 'a']);
@@ -162,8 +193,9 @@ describe('committer decisions (fake stores, real gRPC)', () => {
       ? { answer: { prewrite: { errors: [{ message: 'conflict', conflict: { startTs: String(startTs), conflictTs: '1', conflictCommitTs: '2', key: Buffer.from('a'), primary: Buffer.from('a'), reason: 'Optimistic' } }] } } }
       : { answer: ok(r) });
     await assert.rejects(c.commit(), (e: unknown) => e instanceof WriteConflictError);
+    await settle();
     assert.equal(sent('prewrite')[0]!.request.prewrite!.context?.isRetryRequest ?? false, false);
-    assert.equal(sent('commit').length, 0);
+    assert.equal(sent('commit').length + sent('batchRollback').length, 0);
   });
 
   it('a one-phase prewrite lost once is resent marked as a retry, and its answer then stands', async () => {
