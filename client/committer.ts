@@ -14,11 +14,11 @@
 // committed: later sends of it say so (is_retry_request: the store then looks for the commit),
 // and before such a transaction reports failure, its keys are rolled back synchronously — a
 // rollback that answers AlreadyCommitted turns the failure into the commit it was. A clear answer
-// (a key error from the one-phase check) stands: nothing was written. The one-phase request
-// carries min_commit_ts = a timestamp fetched after commit() began (TiDB's "guarantee
-// linearizability"): the store picks commit_ts from its own read ts otherwise, which may lie
-// below the start_ts of a transaction that began earlier in real time — that one would then not
-// conflict with us, though it overlapped us (the write-write conflict test found it).
+// (a key error from the one-phase check) stands: nothing was written. The store picks a one-phase
+// commit_ts at least a PD timestamp it fetched when the request arrived (store/concurrency-manager.ts,
+// the "before" rule — TiDB's "guarantee linearizability", which fetches it in the client): every
+// transaction that began before our commit did then lies below it, and conflicts with us as
+// overlapping transactions do (the write-write conflict test found a commit_ts below one).
 //
 // Failure before the commit point rolls every key back that a prewrite may have locked (BatchRollback
 // also leaves rollback records, so a late prewrite of ours cannot land) and throws WriteConflictError or
@@ -106,8 +106,6 @@ export class Committer {
   private isOnePcAmbiguous = false;
   /** Set when the store committed the transaction in one phase. */
   private onePcCommitTs: Ts | null = null;
-  /** The one-phase request's min_commit_ts: a timestamp fetched after commit() began. */
-  private onePcMinCommitTs: Ts | null = null;
   /** Keys a prewrite may have locked (file header): the ones a rollback must cover. */
   private readonly mayHaveLocked = new Set<string>();
 
@@ -173,8 +171,6 @@ export class Committer {
       this.noteMayHaveLocked(chunk);
       if (tryOnePc) this.isOnePcAmbiguous = true;
     };
-    if (tryOnePc && this.onePcMinCommitTs === null) this.onePcMinCommitTs = await this.deps.timestamp();
-    const minCommitTs = tryOnePc ? u64ToWire(this.onePcMinCommitTs!) : '0';
     for (let attempt = 0; ; attempt++) {
       const r = await this.deps.rpc.send(region, 'prewrite', {
         mutations,
@@ -183,7 +179,6 @@ export class Committer {
         lockTtl: String(this.lockTtlMs),
         txnSize,
         tryOnePc,
-        minCommitTs,
       }, { deadlineMs, idempotent: true, onAmbiguous, isRetryRequest: tryOnePc && this.isOnePcAmbiguous });
       if (r.errors.length === 0) {
         const committedAt = tryOnePc ? u64FromWire(r.onePcCommitTs, 'one_pc_commit_ts') : 0n;

@@ -27,13 +27,20 @@
 // clock are refused (a bogus ts would push every later commit_ts out of reach of real readers);
 // TS_MAX ("the newest") waits for memory locks but does not raise maxTs.
 //
-// One more guarantee, for what comes AFTER the commit: maxTs + 1 may be a timestamp PD has not
-// issued yet, so a transaction that begins after the commit is acknowledged could get exactly
-// that ts as its start_ts — it would see the commit, but its own writes to the keys would meet a
-// record at commit_ts = start_ts, a conflict. So a one-phase commit is acknowledged only after a
-// PD timestamp fetched after its commit_ts was chosen (fenceTso, one fetch for all the commits
-// waiting in one event-loop turn, run while their raft write is in flight): PD then has issued a ts ≥ commit_ts, and
-// every later start_ts is above it — the order two-phase commit gets from fetching commit_ts.
+// Two more guarantees, about real time — what two-phase commit gets from fetching commit_ts at PD:
+//
+//   before   a transaction that began before the commit did (its start_ts issued before the
+//            request arrived) must conflict with it on a common key, as two overlapping
+//            transactions do: the commit_ts must lie above that start_ts. So a one-phase
+//            request first fetches a PD timestamp (issuedTs, one fetch for the requests of one
+//            event-loop turn, before the latches) and the commit_ts is at least that.
+//   after    a transaction that begins after the commit is acknowledged must get a start_ts above
+//            the commit_ts (else its own writes would meet a record at commit_ts = start_ts). A
+//            commit_ts ≤ the fetched ts is one PD has issued — every later start_ts is above it.
+//            maxTs + 1 above it (a read at a newer ts came in meanwhile) may not be issued yet:
+//            then, once the write is applied, the answer waits for a PD timestamp fetched after
+//            commit_ts was chosen (fenceTso) — unless one of the store's fetches (other requests'
+//            since) already got a ts ≥ commit_ts (isIssued): under load, nearly always.
 
 import { FlotillaError, physicalMsOf, TS_MAX, type Ts } from '../common/index.js';
 
@@ -71,6 +78,8 @@ export interface ConcurrencyManagerOptions {
 
 export class ConcurrencyManager {
   private maxTs: Ts = 0n;
+  /** The newest ts any of this store's PD fetches got: PD has issued every ts up to it. */
+  private maxIssued: Ts = 0n;
   private readonly memoryLocks = new Map<string, MemoryLock>();
   private readonly synced = new Map<number, { term: number; version: number }>();
   private pending = new Map<number, LeaderEra>();
@@ -175,13 +184,37 @@ export class ConcurrencyManager {
   }
 
   /**
+   * A PD timestamp fetched now: above every one PD issued before this call (the PD client folds the
+   * calls of one event-loop turn into one request). Not a read: maxTs stays. null when PD cannot
+   * answer (or there is none: simulations).
+   */
+  async issuedTs(): Promise<Ts | null> {
+    if (this.fetchTs === null) return null;
+    try {
+      return this.noteIssued(await this.fetchTs());
+    } catch {
+      return null;
+    }
+  }
+
+  private noteIssued(ts: Ts): Ts {
+    if (ts > this.maxIssued) this.maxIssued = ts;
+    return ts;
+  }
+
+  /** Whether PD has issued a ts ≥ `ts` (one of this store's fetches answered with one). */
+  isIssued(ts: Ts): boolean {
+    return ts <= this.maxIssued;
+  }
+
+  /**
    * Resolves once PD has issued a timestamp ≥ every commit_ts chosen before this call: a fetch
    * begun by this call (the PD client folds the calls of one event-loop turn into one request on
    * its stream, sent after them). Rejects if it fails (or no PD: simulations).
    */
   async fenceTso(): Promise<void> {
     if (this.fetchTs === null) throw new FlotillaError('Unavailable', 'no PD timestamps here');
-    const ts = await this.fetchTs();
+    const ts = this.noteIssued(await this.fetchTs());
     if (ts > this.maxTs) this.maxTs = ts;
   }
 
@@ -196,6 +229,7 @@ export class ConcurrencyManager {
     this.isFetching = true;
     fetchTs().then(
       (ts) => {
+        this.noteIssued(ts);
         this.isFetching = false;
         if (ts > this.maxTs) this.maxTs = ts;
         // Leaderships of regions gone from this store are dropped here: the map stays bounded.

@@ -116,6 +116,32 @@ export class StoreMetrics {
     for (const kind of ['lease', 'read-index'] satisfies ReadKind[]) this.reads.labels(kind).inc(0);
   }
 
+  /**
+   * Point reads the engine served and the getMany calls that carried them (reads of one event-loop
+   * turn share a call): counters read from `stats` at each scrape.
+   */
+  watchEngineReads(stats: () => { readonly reads: number; readonly calls: number }): void {
+    const registers = [this.registry];
+    new Counter({
+      name: 'flotilla_store_engine_point_reads_total',
+      help: 'Point reads (get, multi-get) the engine served',
+      registers,
+      collect(): void {
+        this.reset();
+        this.inc(stats().reads);
+      },
+    });
+    new Counter({
+      name: 'flotilla_store_engine_read_calls_total',
+      help: "RocksDB getMany calls that carried the engine's point reads (reads issued in one event-loop turn share a call)",
+      registers,
+      collect(): void {
+        this.reset();
+        this.inc(stats().calls);
+      },
+    });
+  }
+
   /** One group-commit write batch: its duration, operations, bytes, regions, and whether it fsynced. */
   observeRaftWrite(seconds: number, ops: number, bytes: number, regions: number, isSynced: boolean): void {
     this.raftWriteSeconds.labels(isSynced ? 'true' : 'false').observe(seconds);

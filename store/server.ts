@@ -98,6 +98,7 @@ export class StoreServer {
       const log = logger.child({ storeId });
       const registry = createMetricsRegistry({ defaultLabels: { storeId: String(storeId) } });
       const metrics = new StoreMetrics(registry);
+      metrics.watchEngineReads(() => engine.readStats);
       const channels = new ChannelCache(await channelCredentials(INSECURE));
       cleanups.push(() => channels.close());
 

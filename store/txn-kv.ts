@@ -237,26 +237,27 @@ export class TxnKv {
   }
 
   /**
-   * A prewrite that commits at once if this leader may (ConcurrencyManager.isSynced): under the
-   * latches, after the read barrier, the keys are locked in memory and commit_ts picked in one
-   * step; the memory locks go once the write is applied (or failed). Otherwise a prewrite.
+   * A prewrite that commits at once if this leader may (ConcurrencyManager.isSynced) and PD gave a
+   * timestamp fetched as the request arrived (the commit_ts is at least that: the "before" rule of
+   * concurrency-manager.ts): under the latches, after the read barrier, the keys are locked in
+   * memory and commit_ts picked in one step; the memory locks go once the write is applied (or
+   * failed). Otherwise a prewrite.
    */
   private async onePc(peer: Peer, keys: readonly Buffer[], args: PrewriteArgs): Promise<PrewriteResult | TxnError> {
     const cm = this.concurrency;
-    const floor = args.minCommitTs > args.startTs ? args.minCommitTs : args.startTs + 1n;
+    const issued = await cm.issuedTs();
+    let floor = args.minCommitTs > args.startTs ? args.minCommitTs : args.startTs + 1n;
+    if (issued !== null && issued > floor) floor = issued;
     let guard: OnePcGuard | null = null;
-    let fence: Promise<void> | null = null;
     let r: PrewriteResult | TxnError;
     let isSettled = false;
     let guardTerm = 0;
     try {
       r = await this.write(peer, keys, async (snap) => {
         const era = { regionId: peer.regionId, term: peer.term, version: peer.region.epoch.version };
-        if (peer.isLeader && cm.isSynced(era)) {
+        if (issued !== null && peer.isLeader && cm.isSynced(era)) {
           guard = cm.lockForOnePc(keys, floor);
           guardTerm = era.term;
-          fence = cm.fenceTso();
-          fence.catch(() => undefined); // awaited below only if the commit happens
           const site = failpoint('store::one-pc-locked'); // tests: pause holds the commit with its memory locks
           if (site instanceof Promise) await site;
         }
@@ -278,11 +279,12 @@ export class TxnKv {
       const g = guard as OnePcGuard | null;
       this.metrics?.countOnePc(r.committedAt === null ? 'prewritten' : g !== null && r.committedAt === g.commitTs ? 'committed' : 'alreadyCommitted');
     }
-    if (!isTxnError(r) && r.kind === 'prewritten' && r.committedAt !== null) {
-      // Committed (now or by an earlier attempt): acknowledged once PD has issued a ts ≥ its
-      // commit_ts (ConcurrencyManager.fenceTso). If PD cannot say, the commit stands all the same.
+    if (!isTxnError(r) && r.kind === 'prewritten' && r.committedAt !== null && !cm.isIssued(r.committedAt)) {
+      // Committed (now or by an earlier attempt) at a ts PD may not have issued (the "after" rule
+      // of concurrency-manager.ts): acknowledged once it has issued one ≥ commit_ts. If PD cannot
+      // say, the commit stands all the same.
       try {
-        await ((fence as Promise<void> | null) ?? cm.fenceTso());
+        await cm.fenceTso();
       } catch {
         // No PD timestamp: a transaction starting right after may meet this commit as a conflict
         // (never miss it: its start_ts is ≥ commit_ts). Acknowledged anyway — it is durable.

@@ -32,6 +32,8 @@ describe('committer decisions (fake stores, real gRPC)', () => {
   let nextLogical = 1;
   const tso = (): Promise<Ts> => Promise.resolve(composeTs(Date.now(), nextLogical++));
   const background: Promise<void>[] = [];
+  /** Timestamps the committer fetched (start_ts is fetched by the helper, not counted). */
+  let commitTsFetches = 0;
 
   before(async () => {
     store = await FakeStore.start(1, log, () => script);
@@ -65,7 +67,12 @@ describe('committer decisions (fake stores, real gRPC)', () => {
     const resolver = new LockResolver(rpc, tso, metrics, silentLogger(), track);
     const startTs = await tso();
     const mutations: Mutation[] = keys.map((k) => ({ key: Buffer.from(k), value: Buffer.from(`v-${k}`) }));
-    return { c: new Committer({ rpc, resolver, timestamp: tso, logger: silentLogger(), timeoutMs, background: track, isOnePcAllowed }, startTs, mutations), startTs };
+    commitTsFetches = 0;
+    const timestamp = (): Promise<Ts> => {
+      commitTsFetches++;
+      return tso();
+    };
+    return { c: new Committer({ rpc, resolver, timestamp, logger: silentLogger(), timeoutMs, background: track, isOnePcAllowed }, startTs, mutations), startTs };
   };
   const sent = (cmd: string): Received[] => log.filter((x) => x.cmd === cmd);
   const settle = (): Promise<unknown> => Promise.allSettled(background.splice(0));
@@ -162,16 +169,17 @@ describe('committer decisions (fake stores, real gRPC)', () => {
     assert.equal(sent('commit').length + sent('batchRollback').length, 0);
   });
 
-  it('a one-phase prewrite carries min_commit_ts above every timestamp issued before commit() began; a two-phase one none', async () => {
-    const { c } = await committer(['b', 'a']);
-    const issuedBefore = await tso();
+  it('a one-phase commit costs no timestamp beyond start_ts (the store fetches the one its commit_ts must reach); two-phase fetches commit_ts', async () => {
+    const { c, startTs } = await committer(['b', 'a']);
+    script = (_s, r) => (r.cmd === 'prewrite' ? { answer: { prewrite: { errors: [], onePcCommitTs: String(startTs + 5n) } } } : { answer: ok(r) });
     await c.commit();
-    await settle();
-    const min = BigInt(sent('prewrite')[0]!.request.prewrite!.minCommitTs);
-    assert.ok(min > issuedBefore, `min_commit_ts ${min} > ${issuedBefore}`);
+    assert.equal(commitTsFetches, 0);
+    assert.equal(sent('prewrite')[0]!.request.prewrite!.minCommitTs, '0');
+    script = (_s, r) => ({ answer: ok(r) });
     const { c: off } = await committer(['a', 'b'], 2_000, false);
     await off.commit();
     await settle();
+    assert.equal(commitTsFetches, 1, 'commit_ts');
     assert.equal(sent('prewrite')[0]!.request.prewrite!.minCommitTs, '0');
   });
 

@@ -7,7 +7,9 @@
 //     source's leader on another store (a new epoch version needs a new fetch);
 //   - a read at R ≥ an in-flight one-phase commit's ts waits for it (point reads and scans); a
 //     read below it does not;
-//   - the answer comes only after PD issued a ts ≥ commit_ts (a later start_ts is above it);
+//   - the commit_ts lies above every ts PD issued before the request arrived (a transaction that
+//     began before the commit conflicts with it), and the answer comes only after PD issued a
+//     ts ≥ commit_ts (a later start_ts is above it);
 //   - a retried one-phase request answers the commit it made, not a conflict.
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,7 +28,7 @@ const b = (s: string): Buffer => Buffer.from(s);
  */
 class FakeTso {
   private last: Ts = composeTs(Date.now(), 0);
-  private readonly waiting: ((ts: Ts) => void)[] = [];
+  private readonly waiting: (() => void)[] = [];
   next(): Ts {
     return ++this.last;
   }
@@ -34,12 +36,24 @@ class FakeTso {
   get issued(): Ts {
     return this.last;
   }
-  readonly fetch = (): Promise<Ts> => new Promise<Ts>((resolve) => this.waiting.push(resolve));
+  /**
+   * Set: a fetch's ts is issued when the fetch is made (PD got the request at once), its answer
+   * still delivered at the next pump.
+   */
+  isIssuedAtFetch = false;
+  readonly fetch = (): Promise<Ts> => {
+    const early = this.isIssuedAtFetch ? this.next() : null;
+    return new Promise<Ts>((resolve) => this.waiting.push(() => resolve(early ?? this.next())));
+  };
+  /** Fetches waiting for their answer. */
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
   /** While set, fetches wait (PD slow). */
   isHeld = false;
   pump(): void {
     if (this.isHeld) return;
-    for (const resolve of this.waiting.splice(0)) resolve(this.next());
+    for (const answer of this.waiting.splice(0)) answer();
   }
 }
 
@@ -138,6 +152,15 @@ describe('one-phase commit on the store (deterministic simulation)', { timeout: 
       assert.equal(await get(sim, leader, 'k', commitTs - 1n), null);
       // The answer waited for PD: the next timestamp lies above commit_ts.
       assert.ok(tso.next() > commitTs);
+      // A transaction that began before the commit did (its start_ts issued before the request
+      // arrived, no read of ours raising the max) lies below the commit_ts: it conflicts with us,
+      // as overlapping transactions do (the "before" rule).
+      const older = tso.next();
+      const overlapping = tso.next();
+      const { commitTs: overCommitTs } = await commitOnePc(sim, tso, leader, [['ww', 'older']], older);
+      assert.ok(overCommitTs > overlapping, `commit_ts ${overCommitTs} of a commit that began after a transaction at ${overlapping} must lie above it`);
+      const loser = await settle(sim, leader.txn!.prewrite(prewriteRequest(sim, leader, overlapping, [['ww', 'younger']])));
+      assert.ok(loser.errors?.[0]?.conflict !== undefined && loser.errors[0].conflict !== null, `the overlapping writer conflicts: ${JSON.stringify(loser.errors)}`);
       // A retry of the same request answers the commit it made, also after another transaction wrote the key.
       const again = await settle(sim, leader.txn!.prewrite(prewriteRequest(sim, leader, startTs, [['k', 'v1'], ['k2', 'w1']])));
       assert.deepEqual(again.errors ?? [], []);
@@ -164,6 +187,34 @@ describe('one-phase commit on the store (deterministic simulation)', { timeout: 
       // No lock was ever left.
       const locks = await settle(sim, leader.txn!.scanLock({ context: sim.context(leader), maxVersion: String(tso.next()), startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), limit: 100 }));
       assert.deepEqual(locks.locks ?? [], []);
+    } finally {
+      await sim.stop();
+    }
+  });
+
+  it('a commit_ts above the ts its request fetched (a read at a newer ts came in meanwhile) is answered only once PD issued one ≥ it', async () => {
+    const tso = new FakeTso();
+    const sim = await startSim(tso);
+    try {
+      const leader = await run(sim, async (l) => l);
+      await commitOnePc(sim, tso, leader, [['warm', '1']]);
+      tso.isIssuedAtFetch = true;
+      tso.isHeld = true;
+      let answer: kvrpcpb.PrewriteResponse__Input | null = null;
+      let issuedAtAnswer = 0n;
+      const commit = leader.txn!.prewrite(prewriteRequest(sim, leader, tso.next(), [['f', '1']])).then((a) => {
+        answer = a;
+        issuedAtAnswer = tso.issued;
+      });
+      for (let i = 0; i < 50 && tso.waitingCount === 0; i++) await advance(sim);
+      assert.equal(tso.waitingCount, 1, "the request waits for its timestamp");
+      const newer = tso.next(); // issued after the request's own
+      assert.equal(await get(sim, leader, 'f', newer), null);
+      tso.isHeld = false;
+      await settle(sim, commit);
+      const commitTs = BigInt(String(answer!.onePcCommitTs ?? '0'));
+      assert.ok(commitTs > newer, `commit_ts ${commitTs} above the read at ${newer}`);
+      assert.ok(issuedAtAnswer >= commitTs, `answered at ${commitTs} while PD had issued only up to ${issuedAtAnswer}`);
     } finally {
       await sim.stop();
     }
