@@ -265,12 +265,12 @@ export async function loadConfigWithFile<S extends ConfigSchema>(schema: S, sour
 
 /** `--help` text for a schema: one line per flag with its default and env var. */
 export function renderConfigHelp(schema: ConfigSchema, envPrefix?: string): string {
-  const lines: string[] = ['  --config FILE'.padEnd(34) + 'JSON file with any of the settings below (camelCase or kebab-case keys)'];
+  const lines: string[] = ['  --config FILE'.padEnd(33) + ' ' + 'JSON file with any of the settings below (camelCase or kebab-case keys)'];
   for (const [key, spec] of Object.entries(schema)) {
     const flag = `  --${flagName(key)} <${spec.kind}>`;
     const dflt = spec.default === undefined ? 'required' : `default ${spec.show(spec.default)}`;
     const env = envPrefix === undefined ? '' : `; env ${envName(envPrefix, key)}`;
-    lines.push(`${flag.padEnd(34)}${spec.doc} (${dflt}${env})`);
+    lines.push(`${flag.padEnd(33)} ${spec.doc} (${dflt}${env})`);
   }
   return lines.join('\n');
 }

@@ -22,6 +22,7 @@ export const PD_CONFIG_SCHEMA = {
   electionTicks: field.int({ doc: 'ticks without a leader before an election', default: 10, min: 2, max: 1_000 }),
   heartbeatTicks: field.int({ doc: 'ticks between leader heartbeats', default: 1, min: 1, max: 1_000 }),
   membershipSettleMs: field.durationMs({ doc: 'the replica checker leaves a region\'s stray learners, extra voters and shared-host voters alone until its membership has not changed for this long (someone may be mid-change)', default: 60_000, min: 0, max: 86_400_000 }),
+  regionCooldownMs: field.durationMs({ doc: 'a region any scheduler just moved is left alone by the balancing ones (balance-leader, balance-region, hot-region) this long, so that its new placement settles first', default: 30_000, min: 0, max: 86_400_000 }),
   scheduleIntervalMs: field.durationMs({ doc: 'how often the leader runs its schedulers (replica checker, balance, merge, hot region)', default: 1_000, min: 10, max: 600_000 }),
   logLevel: field.enumOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const, { doc: 'log level', default: 'info' }),
 };

@@ -189,6 +189,7 @@ export class PdServer {
       rng: createRng(Date.now() ^ this.memberId),
       proposeDeleteStore: (storeId) => node.proposeAndForget({ kind: 'deleteStore', storeId }),
       membershipSettleMs: config.membershipSettleMs,
+      regionCooldownMs: config.regionCooldownMs,
     });
     this.schedulers = schedulers;
     sm.onRegionRemoved = (regionId) => {
