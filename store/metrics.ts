@@ -57,6 +57,7 @@ export class StoreMetrics {
   private readonly raftLogGc: Counter<'event'>;
   private readonly raftLogCompactedEntries: Counter;
   private readonly regionSizeChecks: Counter;
+  private readonly catchUpBeats: Counter;
   /** Label children by type, then outcome: no string building or object per observation. */
   private readonly requestSeries = new Map<string, Map<string, RequestSeries>>();
   private readonly outcomesSeen = new Set<string>();
@@ -108,6 +109,11 @@ export class StoreMetrics {
       registers,
     });
     for (const how of ['measured', 'reused']) this.regionSizeChecks.labels(how).inc(0);
+    this.catchUpBeats = new Counter({
+      name: 'flotilla_store_catch_up_heartbeats_total',
+      help: 'Region heartbeats sent at once because a learner a promotion waited for caught up (PD then answers with the promotion)',
+      registers,
+    });
     // Zero series for the fixed unions, so dashboards see them before the first event.
     for (const event of ['proposed', 'compacted', 'heldBack'] satisfies RaftLogGcEvent[]) this.raftLogGc.labels(event).inc(0);
     for (const outcome of ['applied', 'stale', 'refused', 'timeout', 'failed', 'busy'] satisfies ProposalOutcome[]) this.proposals.labels(outcome).inc(0);
@@ -177,6 +183,10 @@ export class StoreMetrics {
   /** A region heartbeat's approximate size: measured on disk, or the last measure reused. */
   countRegionSizeCheck(how: 'measured' | 'reused'): void {
     this.regionSizeChecks.labels(how).inc();
+  }
+
+  countCatchUpBeat(): void {
+    this.catchUpBeats.inc();
   }
 
   countRaftMessages(direction: RaftMessageDirection, n: number): void {

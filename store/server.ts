@@ -40,6 +40,8 @@ export const LATCH_SLOTS = 16_384;
 const BOOTSTRAP_POLL_MS = 200;
 /** How often replicas that hear from no leader ask PD whether they were removed (checkStalePeers). */
 export const STALE_PEER_CHECK_MS = 3_000;
+/** How often learners a promotion waits for are looked at (checkCatchUps). */
+export const CATCH_UP_CHECK_MS = 200;
 
 export interface StoreServerOptions {
   /** The store cannot go on (its raft loop failed): the executable exits. */
@@ -59,6 +61,12 @@ export class StoreServer {
   private readonly regionSizes: RegionSizeCache;
   /** Regions with a conf change of ours in flight (one at a time). */
   private readonly changingRegions = new Set<number>();
+  /**
+   * Learners a promotion order was skipped for (still catching up), by region: once one caught
+   * up, the region's heartbeat goes at once, and PD answers with the promotion again — instead of
+   * a periodic heartbeat up to --pd-heartbeat-ms later (TiKV's heartbeat on a new peer's catch-up).
+   */
+  private readonly catchingUp = new Map<number, number>();
 
   private constructor(
     readonly storeId: number,
@@ -262,6 +270,9 @@ export class StoreServer {
     const merges = setInterval(() => this.merges.tick(), MERGE_DRIVE_INTERVAL_MS);
     merges.unref();
     this.timers.push(merges);
+    const catchUps = setInterval(() => this.checkCatchUps(), CATCH_UP_CHECK_MS);
+    catchUps.unref();
+    this.timers.push(catchUps);
     this.timers.push(heartbeat, gauges, stale);
     void this.heartbeat();
   }
@@ -435,7 +446,10 @@ export class StoreServer {
    */
   private async executeMembershipOrder(peer: Peer, order: MembershipOrder): Promise<{ readonly outcome: string; readonly region: unknown }> {
     const plan = planMembershipOrder(peer.region, order, { leaderPeerId: peer.peerId, match: peer.progressMatch(), truncatedIndex: peer.storage.truncatedIndex });
-    if (plan.kind === 'skip') return { outcome: `skipped: ${plan.reason}`, region: peer.region };
+    if (plan.kind === 'skip') {
+      if (plan.reason === 'catchingUp') this.catchingUp.set(peer.regionId, order.peer.id);
+      return { outcome: `skipped: ${plan.reason}`, region: peer.region };
+    }
     if (this.changingRegions.has(peer.regionId)) return { outcome: 'skipped: a conf change is in flight', region: peer.region };
     this.changingRegions.add(peer.regionId);
     try {
@@ -446,6 +460,24 @@ export class StoreServer {
       return { outcome: `applied: ${plan.change}`, region: peer.region };
     } finally {
       this.changingRegions.delete(peer.regionId);
+    }
+  }
+
+  /** A learner a promotion waits for caught up (the rule of region-orders.ts): the region's heartbeat goes now. */
+  private checkCatchUps(): void {
+    if (this.catchingUp.size === 0 || this.stopped) return;
+    for (const [regionId, learnerId] of [...this.catchingUp]) {
+      const peer = this.raftStore.peers.get(regionId);
+      const learner = peer?.region.peers.find((p) => p.id === learnerId);
+      if (peer === undefined || !peer.isLeader || learner === undefined || learner.role !== 'learner') {
+        this.catchingUp.delete(regionId);
+        continue;
+      }
+      const plan = planMembershipOrder(peer.region, { kind: 'addPeer', peer: { ...learner, role: 'voter' } }, { leaderPeerId: peer.peerId, match: peer.progressMatch(), truncatedIndex: peer.storage.truncatedIndex });
+      if (plan.kind === 'skip' && plan.reason === 'catchingUp') continue;
+      this.catchingUp.delete(regionId);
+      this.metrics.countCatchUpBeat();
+      this.regionHeartbeat(peer);
     }
   }
 

@@ -132,6 +132,7 @@ export class SnapshotInstaller {
   private async installNow(s: SnapshotInstall): Promise<InstalledSnapshot> {
     const { engine } = this.options;
     const regionId = s.region.id;
+    const startedAt = performance.now();
     // Verify the whole payload before touching the engine (the receiver checked it; the disk may not have kept it).
     await readSnapshotFile(s.payload.path, s.payload, async () => {});
     await engine.write([{
@@ -142,7 +143,9 @@ export class SnapshotInstaller {
     if (gate !== undefined && typeof gate !== 'string') await gate;
     const result = await this.clearAndWrite(s);
     this.options.metrics?.count('applied');
-    this.log.info({ regionId, index: s.index, term: s.term, records: result.records, bytes: s.payload.bytes }, 'installed region snapshot');
+    const seconds = (performance.now() - startedAt) / 1000;
+    this.options.metrics?.observeStage('apply', seconds);
+    this.log.info({ regionId, index: s.index, term: s.term, records: result.records, bytes: s.payload.bytes, seconds }, 'installed region snapshot');
     return result;
   }
 

@@ -111,9 +111,11 @@ export class SnapshotReceiver {
       return;
     }
     this.active++;
+    const startedAt = performance.now();
     this.receive(call).then(
       (r) => {
         this.options.metrics?.count('received');
+        this.options.metrics?.observeStage('receive', (performance.now() - startedAt) / 1000);
         this.options.metrics?.addBytes('received', r.received.bytes);
         cb(null, {});
         this.options.onReceived(r.message, r.received);

@@ -66,9 +66,11 @@ export class SnapshotSender {
       return;
     }
     this.active++;
+    const startedAt = performance.now();
     this.stream(peer, m, from, to, held).then(
       (bytes) => {
         this.options.metrics?.count('sent');
+        this.options.metrics?.observeStage('send', (performance.now() - startedAt) / 1000);
         this.options.metrics?.addBytes('sent', bytes);
         this.log.info({ regionId: peer.regionId, toStoreId: to.storeId, index, bytes }, 'sent region snapshot');
         this.options.onOutcome(peer, m.to, 'finish');

@@ -41,7 +41,13 @@ class FakeTso {
    * still delivered at the next pump.
    */
   isIssuedAtFetch = false;
+  /** Fetches to refuse (PD unreachable) before answering again. */
+  failing = 0;
   readonly fetch = (): Promise<Ts> => {
+    if (this.failing > 0) {
+      this.failing--;
+      return Promise.reject(new Error('PD unreachable'));
+    }
     const early = this.isIssuedAtFetch ? this.next() : null;
     return new Promise<Ts>((resolve) => this.waiting.push(() => resolve(early ?? this.next())));
   };
@@ -215,6 +221,28 @@ describe('one-phase commit on the store (deterministic simulation)', { timeout: 
       const commitTs = BigInt(String(answer!.onePcCommitTs ?? '0'));
       assert.ok(commitTs > newer, `commit_ts ${commitTs} above the read at ${newer}`);
       assert.ok(issuedAtAnswer >= commitTs, `answered at ${commitTs} while PD had issued only up to ${issuedAtAnswer}`);
+    } finally {
+      await sim.stop();
+    }
+  });
+
+  it('without a timestamp from PD a one-phase request prewrites as usual (locks), and the transaction commits in two phases', async () => {
+    const tso = new FakeTso();
+    const sim = await startSim(tso);
+    try {
+      const leader = await run(sim, async (l) => l);
+      await commitOnePc(sim, tso, leader, [['warm', '1']]);
+      const startTs = tso.next();
+      tso.failing = 1;
+      const r = await settle(sim, leader.txn!.prewrite(prewriteRequest(sim, leader, startTs, [['nopd', 'v'], ['nopd2', 'w']])));
+      assert.deepEqual(r.errors ?? [], []);
+      assert.equal(BigInt(String(r.onePcCommitTs ?? '0')), 0n, 'no one-phase commit without the timestamp its commit_ts must reach');
+      const locks = await settle(sim, leader.txn!.scanLock({ context: sim.context(leader), maxVersion: String(tso.next()), startKey: b('nopd'), endKey: b('nope'), limit: 10 }));
+      assert.deepEqual((locks.locks ?? []).map((l) => String(l.key)).sort(), ['nopd', 'nopd2']);
+      const commitTs = tso.next();
+      const c = await settle(sim, leader.txn!.commit({ context: sim.context(leader), keys: [b('nopd'), b('nopd2')], startVersion: String(startTs), commitVersion: String(commitTs) }));
+      assert.equal(c.error ?? null, null);
+      assert.equal(await get(sim, leader, 'nopd2', commitTs), 'w');
     } finally {
       await sim.stop();
     }
