@@ -58,6 +58,8 @@ export interface PeerRaftOptions {
    * quiet mode: no ticks, no heartbeats) when raft allows; 0 or absent: never.
    */
   readonly quietAfterTicks?: number;
+  /** A proposal not applied within this is answered DeadlineExceeded (outcome unknown); default PROPOSAL_TIMEOUT_MS. */
+  readonly proposalTimeoutMs?: number;
 }
 
 /** What raft log GC reports (RaftStore counts it; the sim checks it happened). */
@@ -275,7 +277,7 @@ export class Peer {
     });
     this.waiters = new ProposalWaiters<ApplyResult>({
       what: `region ${this.regionId}`,
-      timeoutMs: PROPOSAL_TIMEOUT_MS,
+      timeoutMs: init.raft.proposalTimeoutMs ?? PROPOSAL_TIMEOUT_MS,
       ...(init.onProposalOutcome === undefined ? {} : { onOutcome: init.onProposalOutcome }),
     });
   }

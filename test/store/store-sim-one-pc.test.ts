@@ -17,6 +17,7 @@ import { armFailpoint, composeTs, createRng, disarmAllFailpoints, type Ts } from
 import type { kvrpcpb } from '../../proto/index.js';
 import type { RegionMeta } from '../../common/index.js';
 import type { Peer } from '../../store/peer.js';
+import { waitFor } from '../../deploy/index.js';
 import { type SimNode, StoreSim } from '../support/store-sim.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
@@ -243,6 +244,44 @@ describe('one-phase commit on the store (deterministic simulation)', { timeout: 
       const c = await settle(sim, leader.txn!.commit({ context: sim.context(leader), keys: [b('nopd'), b('nopd2')], startVersion: String(startTs), commitVersion: String(commitTs) }));
       assert.equal(c.error ?? null, null);
       assert.equal(await get(sim, leader, 'nopd2', commitTs), 'w');
+    } finally {
+      await sim.stop();
+    }
+  });
+
+  it('a one-phase commit answered DeadlineExceeded (its proposal timed out, the leader still leading) keeps its memory locks until its entry applies', async () => {
+    const tso = new FakeTso();
+    activeTso = tso;
+    const sim = await StoreSim.start(3, { rng: createRng(11), dropRate: 0, maxDelaySteps: 0, isLeaseReadEnabled: true, tso: tso.fetch, proposalTimeoutMs: 200 });
+    try {
+      const leader = await run(sim, async (l) => l);
+      await commitOnePc(sim, tso, leader, [['warm', '1']]);
+      // Cut off, the leader appends the entry but cannot commit it; a few steps only (well inside
+      // an election timeout), so it keeps leading and the followers stay followers.
+      sim.isolate(leader.storeId, true);
+      let outcome: unknown = null;
+      void leader.txn!.prewrite(prewriteRequest(sim, leader, tso.next(), [['late', 'v']])).then((a) => {
+        outcome = a;
+      }, (err: unknown) => {
+        outcome = err;
+      });
+      for (let i = 0; i < 5 && leader.txn!.concurrency.memoryLockCount === 0; i++) await advance(sim);
+      assert.equal(leader.txn!.concurrency.memoryLockCount, 1, 'the commit holds its memory lock');
+      // No step taken: the proposal times out in real time.
+      await waitFor('the proposal to time out', async () => (outcome !== null ? true : undefined), { timeoutMs: 10_000, intervalMs: 10 });
+      assert.ok(outcome instanceof Error && (outcome as { code?: string }).code === 'DeadlineExceeded', `answered ${String(outcome)}`);
+      assert.equal(leader.store!.peers.get(sim.region.id)!.isLeader, true);
+      assert.equal(leader.txn!.concurrency.memoryLockCount, 1, 'an unknown outcome keeps the memory lock: the entry may still apply');
+      let seen: string | null | undefined;
+      const read = leader.txn!.get({ context: sim.context(leader), key: b('late'), version: String(tso.next() + 1000n) }).then((g) => {
+        seen = g.notFound === true ? null : String(g.value);
+      });
+      for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+      assert.equal(seen, undefined, 'a read above the commit waits for it');
+      sim.isolate(leader.storeId, false);
+      await settle(sim, read);
+      assert.equal(seen, 'v', 'the entry applied, and the waiting read sees it');
+      assert.equal(leader.txn!.concurrency.memoryLockCount, 0);
     } finally {
       await sim.stop();
     }

@@ -175,6 +175,8 @@ export interface SimOptions {
   readonly pdDelayStepsMax?: number;
   /** PD's TSO for one-phase commit (default none: one-phase requests are prewritten as usual). */
   readonly tso?: () => Promise<bigint>;
+  /** Real milliseconds before an unapplied proposal is answered DeadlineExceeded (default the store's 10 s). */
+  readonly proposalTimeoutMs?: number;
 }
 
 const RAFT_LOG_GC_DEFAULT: RaftLogGcOptions = { countLimit: 10_000, hardCountLimit: 100_000, checkTicks: 10 };
@@ -307,7 +309,7 @@ export class StoreSim {
       storeId: node.storeId,
       clusterId: 1n,
       engine: node.engine,
-      raft: { electionTicks: 10, heartbeatTicks: 2 },
+      raft: { electionTicks: 10, heartbeatTicks: 2, ...(this.options.proposalTimeoutMs === undefined ? {} : { proposalTimeoutMs: this.options.proposalTimeoutMs }) },
       raftLogGc: this.options.raftLogGc ?? RAFT_LOG_GC_DEFAULT,
       countKeys: true,
       tickMs: STEP_MS,
