@@ -174,6 +174,16 @@ async function main(): Promise<void> {
         stage.set(m[2]!, e);
       }
     }
+    // What PD did meanwhile: operators by scheduler and move.
+    const events = (await pdGet<{ events: { kind: string; atMs: number; outcome?: string; source?: string; description?: string }[] }>(pdHttp, `region-events?since=${started}&limit=1000`)).events;
+    const ops = new Map<string, number>();
+    for (const e of events) {
+      if (e.kind !== 'operator' || e.outcome !== 'created' || e.atMs < started) continue;
+      const key = `${e.source ?? '?'}: ${e.description ?? '?'}`;
+      ops.set(key, (ops.get(key) ?? 0) + 1);
+    }
+    console.log(`operators created during the rebalance (${[...ops.values()].reduce((a, b) => a + b, 0)}):`);
+    for (const [k, n] of [...ops].sort((a, b) => b[1] - a[1])) console.log(`  ${n} × ${k}`);
     console.log(`snapshot stages (all stores): ${[...stage].map(([k, v]) => `${k} ${v.count} × ${(v.seconds / Math.max(1, v.count)).toFixed(2)} s`).join(', ')}`);
   } finally {
     await client?.close();

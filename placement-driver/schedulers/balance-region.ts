@@ -6,7 +6,7 @@
 // weight. Moves are add-then-remove (placement.ts), so a quorum stays live throughout.
 
 import type { ClusterConfig } from '../cluster-config.js';
-import { hostOf, isPlacementTarget, type ClusterView, type PeerMeta, type RegionView } from './cluster-view.js';
+import { countedPeers, hostOf, isPlacementTarget, type ClusterView, type PeerMeta, type RegionView } from './cluster-view.js';
 import { averageOf, BALANCE_TOLERANCE_RATIO, isWorthMoving } from './balance.js';
 import { isSettled, moveReplicaSteps } from './placement.js';
 import type { OperatorPlan, ScheduleInput, Scheduler } from './scheduler.js';
@@ -19,12 +19,12 @@ export function regionWeight(r: RegionView): number {
   return Math.max(r.approximateSizeBytes, REGION_WEIGHT_FLOOR_BYTES);
 }
 
-/** Each up store's score: the weight of the regions it holds a replica of. */
+/** Each up store's score: the weight of the regions it holds a replica of, moves in flight counted as done (countedPeers). */
 export function regionScores(view: ClusterView): Map<number, number> {
   const scores = new Map<number, number>();
   for (const s of view.stores.values()) if (s.health === 'up') scores.set(s.id, 0);
   for (const r of view.regions) {
-    for (const p of r.region.peers) {
+    for (const p of countedPeers(r)) {
       const score = scores.get(p.storeId);
       if (score !== undefined) scores.set(p.storeId, score + regionWeight(r));
     }

@@ -14,6 +14,7 @@
 
 import type { PeerMeta, RegionEpoch, RegionMeta, StoreMeta } from '../../common/index.js';
 import type { ClusterConfig } from '../cluster-config.js';
+import type { OperatorStep } from '../operators.js';
 
 export type StoreHealth = 'up' | 'offline' | 'down' | 'gone';
 
@@ -42,6 +43,13 @@ export interface RegionView {
   readonly hasOperator: boolean;
   /** A balance or hot-region operator was created for it within the cool-down. */
   readonly isRecentlyScheduled: boolean;
+  /**
+   * Its replicas and leader once its queued operator has run (the operator's influence, as TiKV's
+   * schedulers count it); absent when it has none. Balance counts these: a move in flight already
+   * counts on its target and no longer on its source — else every round until the move lands
+   * sees the target still empty and piles more moves onto it, which later rounds move away again.
+   */
+  readonly planned?: { readonly peers: readonly PeerMeta[]; readonly leaderPeerId: number };
 }
 
 export interface ClusterView {
@@ -105,17 +113,60 @@ export interface StoreLoad {
   sizeBytes: number;
 }
 
-/** Region, leader and size totals per store (every store in the view, zero when it holds nothing). */
+/** The replicas a region counts with: as its queued operator leaves them, else as they are. */
+export function countedPeers(r: RegionView): readonly PeerMeta[] {
+  return r.planned?.peers ?? r.region.peers;
+}
+
+/** The leader a region counts with: as its queued operator leaves it, else as it is. */
+export function countedLeaderPeerId(r: RegionView): number {
+  return r.planned?.leaderPeerId ?? r.leaderPeerId;
+}
+
+/**
+ * The replicas and leader of `region` once `steps` (an operator's steps not yet done) have run;
+ * a split or merge step leaves them as they are (the regions change, not the placement).
+ */
+export function plannedPlacement(region: RegionMeta, leaderPeerId: number, steps: readonly OperatorStep[]): { peers: PeerMeta[]; leaderPeerId: number } {
+  let peers = [...region.peers];
+  let leader = leaderPeerId;
+  for (const step of steps) {
+    switch (step.kind) {
+      case 'addPeer':
+        if (!peers.some((p) => p.id === step.peer.id)) peers.push(step.peer);
+        break;
+      case 'promoteLearner':
+        peers = peers.map((p) => (p.id === step.peer.id ? { ...p, role: 'voter' } : p));
+        break;
+      case 'removePeer':
+        peers = peers.filter((p) => p.id !== step.peer.id);
+        break;
+      case 'transferLeader':
+        leader = step.toPeer.id;
+        break;
+      case 'split':
+      case 'merge':
+        break;
+    }
+  }
+  return { peers, leaderPeerId: leader };
+}
+
+/**
+ * Region, leader and size totals per store (every store in the view, zero when it holds nothing),
+ * counting each region as its queued operator leaves it (countedPeers).
+ */
 export function storeLoads(view: ClusterView): Map<number, StoreLoad> {
   const loads = new Map<number, StoreLoad>();
   for (const id of view.stores.keys()) loads.set(id, { regionCount: 0, leaderCount: 0, sizeBytes: 0 });
   for (const r of view.regions) {
-    for (const p of r.region.peers) {
+    const leader = countedLeaderPeerId(r);
+    for (const p of countedPeers(r)) {
       const load = loads.get(p.storeId);
       if (load === undefined) continue;
       load.regionCount++;
       load.sizeBytes += r.approximateSizeBytes;
-      if (p.id === r.leaderPeerId) load.leaderCount++;
+      if (p.id === leader) load.leaderCount++;
     }
   }
   return loads;

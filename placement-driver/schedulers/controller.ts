@@ -20,7 +20,7 @@ import type { RegionRuntime, StoreRuntime } from '../service.js';
 import type { PdStateMachine } from '../state-machine.js';
 import { BalanceLeader } from './balance-leader.js';
 import { BalanceRegion } from './balance-region.js';
-import { storeHealthAt, type ClusterView, type RegionView, type StoreView } from './cluster-view.js';
+import { plannedPlacement, storeHealthAt, type ClusterView, type RegionView, type StoreView } from './cluster-view.js';
 import { HotRegion } from './hot-region.js';
 import { MergeChecker } from './merge-checker.js';
 import { ReplicaChecker } from './replica-checker.js';
@@ -239,9 +239,12 @@ export class SchedulerController {
       const rt = regionRuntime.get(region.id);
       const perSec = (bytes: number): number => (rt === undefined || rt.trafficIntervalMs <= 0 ? 0 : (bytes * 1000) / rt.trafficIntervalMs);
       const last = this.lastScheduledMs.get(region.id);
+      const leaderPeerId = sm.leaders.get(region.id) ?? 0;
+      const op = operators.get(region.id);
       return {
         region,
-        leaderPeerId: sm.leaders.get(region.id) ?? 0,
+        leaderPeerId,
+        ...(op === undefined ? {} : { planned: plannedPlacement(region, leaderPeerId, op.steps.slice(op.currentStep)) }),
         approximateSizeBytes: rt?.approximateSizeBytes ?? 0,
         approximateKeys: rt?.approximateKeys ?? 0,
         writeBytesPerSec: perSec(rt?.bytesWritten ?? 0),
