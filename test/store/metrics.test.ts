@@ -17,6 +17,7 @@ describe('StoreMetrics', () => {
     assert.deepEqual(names, [
       'flotilla_store_apply_batch_entries',
       'flotilla_store_apply_duration_seconds',
+      'flotilla_store_catch_up_heartbeats_total',
       'flotilla_store_elections_won_total',
       'flotilla_store_kv_request_duration_seconds',
       'flotilla_store_kv_requests_total',

@@ -61,6 +61,8 @@ describe('PD pushes operator steps to the leader store at once', () => {
     // promotion. PD also resends a pending step every 3 s, so the promotion alone proves nothing
     // about the beat: the leader store's counter of such beats does.
     const added = await cluster.addStore();
+    // The store answers /status once registered; PD's view of it comes with its first heartbeat.
+    await waitFor(`PD to know store ${added.id}`, async () => ((await cluster.pdApi(`store/${added.id}`)).status === 200 ? true : undefined), { timeoutMs: DEADLINE_MS, intervalMs: 100 });
     const region = ((await cluster.pdApi('regions')).body as { regions: PdRegion[] }).regions[0]!;
     const pd = await cluster.pd.waitForLeader();
     const r = await httpJson(cluster.pd.httpUrl(pd, 'operators'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ regionId: region.id, kind: 'add-peer', storeId: added.id }) });

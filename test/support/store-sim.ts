@@ -43,7 +43,7 @@ import type { RaftLogGcOptions } from '../../store/raft-log-gc.js';
 import { decodeRaftBatch, encodeRaftBatch } from '../../store/raft-codec.js';
 import { RawKv } from '../../store/raw-kv.js';
 import { RegionSplitter, type SplitOutcome } from '../../store/region-splitter.js';
-import { ChunkWriter, regionDataRanges } from '../../store/snapshot/index.js';
+import { ChunkWriter, regionDataRanges, type SnapshotMetrics } from '../../store/snapshot/index.js';
 import { CLUSTER_ID_METADATA } from '../../store/transport.js';
 import { TxnKv } from '../../store/txn-kv.js';
 import { ConcurrencyManager } from '../../store/concurrency-manager.js';
@@ -304,7 +304,8 @@ export class StoreSim {
         if (event === 'applied' && node.generation === generation) this.counters.snapshotsInstalled++;
       },
       addBytes: () => undefined,
-    };
+      observeStage: () => undefined,
+    } satisfies { [K in keyof SnapshotMetrics]: SnapshotMetrics[K] }; // every public method: a new one breaks the build here, not the sim at run time
     const store = await RaftStore.open({
       storeId: node.storeId,
       clusterId: 1n,
