@@ -110,6 +110,12 @@ async function main(): Promise<void> {
       return Date.now() - stableSince >= 10_000 ? true : undefined;
     }, { timeoutMs: 10 * 60_000, intervalMs: 500 });
     const before = (await pdGet<{ stores: PdStore[] }>(pdHttp, 'stores')).stores;
+    const loadOps = (await pdGet<{ events: { kind: string; atMs: number; outcome?: string; source?: string }[] }>(pdHttp, `region-events?since=${loadStarted}&limit=1000`)).events
+      .filter((e) => e.kind === 'operator' && e.outcome === 'created');
+    if (loadOps.length > 0) {
+      const last = Math.max(...loadOps.map((e) => e.atMs));
+      console.log(`during the load PD created ${loadOps.length} operators (${[...new Set(loadOps.map((e) => e.source))].join(', ')}), the last ${seconds(Date.now() - last)} ago: their regions stay in their cooldown (--region-cooldown-ms) that long after`);
+    }
     console.log(`${regions} regions; stores hold ${before.map((s) => `${(Number(s.stats?.usedSize ?? 0) / MiB).toFixed(0)} MiB`).join(', ')}`);
 
     // A 4th store joins.
