@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client } from '../client/index.js';
-import { allocateStorePorts, LocalCluster, type LocalProcess, startStoreProcess, waitFor } from '../deploy/index.js';
+import { allocateStorePorts, LocalCluster, type LocalProcess, type PdRegionPlacement, replicasAndLeaders, startStoreProcess, waitFor } from '../deploy/index.js';
 
 const MiB = 1024 * 1024;
 const BATCH_BYTES = MiB;
@@ -27,11 +27,6 @@ const LOADS_IN_FLIGHT = 8;
 const QUIET_MS = 40_000;
 const REBALANCE_TIMEOUT_MS = 30 * 60_000;
 
-interface PdRegion {
-  readonly id: number;
-  readonly peers: readonly { readonly id: number; readonly storeId: number; readonly role: string }[];
-  readonly leaderPeerId: number;
-}
 interface PdStore {
   readonly id: number;
   readonly stats?: { readonly usedSize?: string };
@@ -50,16 +45,6 @@ async function pdGet<T>(httpUrl: string, path: string): Promise<T> {
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
-function replicasAndLeaders(regions: readonly PdRegion[], storeIds: readonly number[]): { replicas: Map<number, number>; leaders: Map<number, number> } {
-  const replicas = new Map(storeIds.map((id) => [id, 0]));
-  const leaders = new Map(storeIds.map((id) => [id, 0]));
-  for (const r of regions) {
-    for (const p of r.peers) replicas.set(p.storeId, (replicas.get(p.storeId) ?? 0) + 1);
-    const leader = r.peers.find((p) => p.id === r.leaderPeerId);
-    if (leader !== undefined) leaders.set(leader.storeId, (leaders.get(leader.storeId) ?? 0) + 1);
-  }
-  return { replicas, leaders };
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -102,7 +87,7 @@ async function main(): Promise<void> {
     let regions = 0;
     let stableSince = Date.now();
     await waitFor('the splits to settle', async () => {
-      const n = (await pdGet<{ regions: PdRegion[] }>(pdHttp, 'regions?limit=1000')).regions.length;
+      const n = (await pdGet<{ regions: PdRegionPlacement[] }>(pdHttp, 'regions?limit=1000')).regions.length;
       if (n !== regions) {
         regions = n;
         stableSince = Date.now();
@@ -138,7 +123,7 @@ async function main(): Promise<void> {
       const stores = (await pdGet<{ stores: PdStore[] }>(pdHttp, 'stores')).stores;
       const operators = (await pdGet<{ operators: unknown[] }>(pdHttp, 'operators')).operators.length;
       newId = stores.find((s) => !before.some((b) => b.id === s.id))?.id ?? 0;
-      const spread = replicasAndLeaders((await pdGet<{ regions: PdRegion[] }>(pdHttp, 'regions?limit=1000')).regions, stores.map((s) => s.id));
+      const spread = replicasAndLeaders((await pdGet<{ regions: PdRegionPlacement[] }>(pdHttp, 'regions?limit=1000')).regions, stores.map((s) => s.id));
       const added = { regionCount: spread.replicas.get(newId) ?? 0 };
       const counts = [...spread.replicas].map(([id, n]) => `${id}:${n}`).join(' ');
       const leaders = [...spread.leaders].map(([id, n]) => `${id}:${n}`).join(' ');
@@ -161,7 +146,7 @@ async function main(): Promise<void> {
       return now - Math.max(quietSince, lastReplicaMoveMs, lastLeaderMoveMs) >= QUIET_MS ? true : undefined;
     }, { timeoutMs: REBALANCE_TIMEOUT_MS, intervalMs: 500 });
     const stores = (await pdGet<{ stores: PdStore[] }>(pdHttp, 'stores')).stores;
-    const spread = replicasAndLeaders((await pdGet<{ regions: PdRegion[] }>(pdHttp, 'regions?limit=1000')).regions, stores.map((s) => s.id));
+    const spread = replicasAndLeaders((await pdGet<{ regions: PdRegionPlacement[] }>(pdHttp, 'regions?limit=1000')).regions, stores.map((s) => s.id));
     const movedBytes = Number(stores.find((s) => s.id === newId)?.stats?.usedSize ?? 0);
     const moveMs = lastReplicaMoveMs - started;
     console.log('');

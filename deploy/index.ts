@@ -2,3 +2,4 @@
 // namespaces, Docker and Kubernetes manifests come later (ROADMAP F8, F10).
 export * from './local-process.js';
 export * from './local-cluster.js';
+export * from './pd-placement.js';

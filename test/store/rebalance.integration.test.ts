@@ -18,7 +18,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { type Client, CommitUnknownError, TxnAbortedError, WriteConflictError } from '../../client/index.js';
 import { createRng, type Rng } from '../../common/index.js';
-import { waitFor } from '../../deploy/index.js';
+import { replicasAndLeaders, waitFor } from '../../deploy/index.js';
 import { ClientTestEnv, CONDITION_TIMEOUT_MS, seedFrom } from '../support/client-cluster.js';
 import { httpJson } from '../support/pd-cluster.js';
 import { GC_ARGS } from '../support/store-regions.js';
@@ -65,18 +65,6 @@ function balanceOf(v: Buffer | null | undefined, what: string): number {
   const n = Number(v.toString());
   assert.ok(Number.isSafeInteger(n) && n >= 0, `${what}: balance ${JSON.stringify(v.toString())}`);
   return n;
-}
-
-/** Replicas and leaders per store, from PD's regions. */
-function spread(regions: readonly PdRegionJson[], storeIds: readonly number[]): { replicas: Map<number, number>; leaders: Map<number, number> } {
-  const replicas = new Map(storeIds.map((id) => [id, 0]));
-  const leaders = new Map(storeIds.map((id) => [id, 0]));
-  for (const r of regions) {
-    for (const p of r.peers) replicas.set(p.storeId, (replicas.get(p.storeId) ?? 0) + 1);
-    const leader = r.peers.find((p) => p.id === r.leaderPeerId);
-    if (leader !== undefined) leaders.set(leader.storeId, (leaders.get(leader.storeId) ?? 0) + 1);
-  }
-  return { replicas, leaders };
 }
 
 const range = (m: Map<number, number>): number => Math.max(...m.values()) - Math.min(...m.values());
@@ -177,11 +165,11 @@ describe('rebalance onto new stores, real processes', { timeout: 240_000 }, () =
     // Balanced as far as PD's rules go: nothing pending for QUIET_MS, and both new stores used.
     let quietSince: number | null = null;
     let lastMoveMs = startedMs;
-    let last = spread(before, storeIds);
+    let last = replicasAndLeaders(before, storeIds);
     await waitFor('PD to finish rebalancing onto the new stores', async () => {
       if (isDone) return true; // a worker failed: its error is the one to report
       const regions = await pdRegions();
-      const now = spread(regions, storeIds);
+      const now = replicasAndLeaders(regions, storeIds);
       if ([...now.replicas].some(([id, n]) => last.replicas.get(id) !== n) || [...now.leaders].some(([id, n]) => last.leaders.get(id) !== n)) lastMoveMs = Date.now();
       last = now;
       const isUsed = (now.replicas.get(fourth) ?? 0) > 0 && (now.replicas.get(fifth) ?? 0) > 0;
@@ -195,7 +183,7 @@ describe('rebalance onto new stores, real processes', { timeout: 240_000 }, () =
     isDone = true;
     await Promise.all(workers);
     const regions = await pdRegions();
-    const { replicas, leaders } = spread(regions, storeIds);
+    const { replicas, leaders } = replicasAndLeaders(regions, storeIds);
     console.log(`rebalance onto 2 new stores: ${REGIONS} regions, moves took ${((lastMoveMs - startedMs) / 1000).toFixed(1)} s; replicas per store ${[...replicas.values()].join(' ')}, leaders ${[...leaders.values()].join(' ')}; ${transfers} transfers and ${snapshots} snapshot sums ran through them`);
     const pdState = JSON.stringify({ stores: (await env.cluster.pdApi('stores')).body, schedulers: (await env.cluster.pdApi('schedulers')).body, events: (await env.cluster.pdApi('region-events')).body }).slice(0, 20_000);
     const show = `${REPLAY}: replicas ${JSON.stringify([...replicas])}, leaders ${JSON.stringify([...leaders])}; PD: ${pdState}`;

@@ -71,9 +71,9 @@ async function advance(sim: StoreSim): Promise<void> {
   activeTso?.pump();
 }
 
-async function startSim(tso: FakeTso): Promise<StoreSim> {
+async function startSim(tso: FakeTso, options: { readonly proposalTimeoutMs?: number } = {}): Promise<StoreSim> {
   activeTso = tso;
-  return StoreSim.start(3, { rng: createRng(11), dropRate: 0, maxDelaySteps: 0, isLeaseReadEnabled: true, tso: tso.fetch });
+  return StoreSim.start(3, { rng: createRng(11), dropRate: 0, maxDelaySteps: 0, isLeaseReadEnabled: true, tso: tso.fetch, ...options });
 }
 
 /** Runs `op` against the current ready leader while the simulation advances. */
@@ -139,153 +139,133 @@ async function commitOnePc(sim: StoreSim, tso: FakeTso, node: SimNode, pairs: re
   throw new Error('the leader never committed in one phase');
 }
 
+/** A sim whose leader has committed once in one phase (so it is synced), handed to `body`; stopped after, also on failure. */
+async function withSyncedLeader(body: (sim: StoreSim, tso: FakeTso, leader: SimNode) => Promise<void>, options: { readonly proposalTimeoutMs?: number } = {}): Promise<void> {
+  const tso = new FakeTso();
+  const sim = await startSim(tso, options);
+  try {
+    const leader = await run(sim, async (l) => l);
+    await commitOnePc(sim, tso, leader, [['warm', '1']]); // the first request only starts the sync
+    await body(sim, tso, leader);
+  } finally {
+    await sim.stop();
+  }
+}
+
 describe('one-phase commit on the store (deterministic simulation)', { timeout: 120_000 }, () => {
   afterEach(() => disarmAllFailpoints());
 
-  it('commits at once once the leader holds a TSO newer than its leadership, above every read ts served; a retry answers the same commit', async () => {
-    const tso = new FakeTso();
-    const sim = await startSim(tso);
-    try {
-      const leader = await run(sim, async (l) => l);
-      await commitOnePc(sim, tso, leader, [['warm', '1']]); // the first request only starts the sync
-      const startTs = tso.next();
-      const readTs = tso.next();
-      assert.equal(await get(sim, leader, 'k', readTs), null);
-      const { commitTs } = await commitOnePc(sim, tso, leader, [['k', 'v1'], ['k2', 'w1']], startTs);
-      assert.ok(commitTs > readTs, `commit_ts ${commitTs} must lie above the read at ${readTs} that did not see it`);
-      assert.equal(await get(sim, leader, 'k', readTs), null, 'a reread at the old read ts sees what the first read saw');
-      assert.equal(await get(sim, leader, 'k', commitTs), 'v1');
-      assert.equal(await get(sim, leader, 'k2', commitTs), 'w1');
-      assert.equal(await get(sim, leader, 'k', commitTs - 1n), null);
-      // The answer waited for PD: the next timestamp lies above commit_ts.
-      assert.ok(tso.next() > commitTs);
-      // A transaction that began before the commit did (its start_ts issued before the request
-      // arrived, no read of ours raising the max) lies below the commit_ts: it conflicts with us,
-      // as overlapping transactions do (the "before" rule).
-      const older = tso.next();
-      const overlapping = tso.next();
-      const { commitTs: overCommitTs } = await commitOnePc(sim, tso, leader, [['ww', 'older']], older);
-      assert.ok(overCommitTs > overlapping, `commit_ts ${overCommitTs} of a commit that began after a transaction at ${overlapping} must lie above it`);
-      const loser = await settle(sim, leader.txn!.prewrite(prewriteRequest(sim, leader, overlapping, [['ww', 'younger']])));
-      assert.ok(loser.errors?.[0]?.conflict !== undefined && loser.errors[0].conflict !== null, `the overlapping writer conflicts: ${JSON.stringify(loser.errors)}`);
-      // A retry of the same request answers the commit it made, also after another transaction wrote the key.
-      const again = await settle(sim, leader.txn!.prewrite(prewriteRequest(sim, leader, startTs, [['k', 'v1'], ['k2', 'w1']])));
-      assert.deepEqual(again.errors ?? [], []);
-      assert.equal(BigInt(String(again.onePcCommitTs)), commitTs);
-      await commitOnePc(sim, tso, leader, [['k', 'v2']]);
-      const late = await settle(sim, leader.txn!.prewrite(prewriteRequest(sim, leader, startTs, [['k', 'v1'], ['k2', 'w1']], true, true)));
-      assert.deepEqual(late.errors ?? [], [], 'a late retry after a newer write answers the commit, not a conflict');
-      assert.equal(BigInt(String(late.onePcCommitTs)), commitTs);
-      // Not marked as a retry, the same request is answered on its own: a conflict, nothing written.
-      const fresh = await settle(sim, leader.txn!.prewrite(prewriteRequest(sim, leader, startTs, [['k', 'v1'], ['k2', 'w1']])));
-      assert.equal(fresh.errors?.[0]?.conflict !== undefined && fresh.errors[0].conflict !== null, true, JSON.stringify(fresh.errors));
-      assert.equal(await get(sim, leader, 'k', tso.next()), 'v2');
-      // PD slow: the commit is applied, but the answer waits for PD's timestamp.
-      tso.isHeld = true;
-      let answer: kvrpcpb.PrewriteResponse__Input | null = null;
-      const slow = leader.txn!.prewrite(prewriteRequest(sim, leader, tso.next(), [['slow', 's']])).then((a) => {
-        answer = a;
-      });
-      for (let i = 0; i < 30; i++) await advance(sim);
-      assert.equal(answer, null, 'no answer before PD issued a ts ≥ its commit_ts');
-      tso.isHeld = false;
-      await settle(sim, slow);
-      assert.ok(BigInt(String(answer!.onePcCommitTs ?? '0')) > 0n);
-      // No lock was ever left.
-      const locks = await settle(sim, leader.txn!.scanLock({ context: sim.context(leader), maxVersion: String(tso.next()), startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), limit: 100 }));
-      assert.deepEqual(locks.locks ?? [], []);
-    } finally {
-      await sim.stop();
-    }
-  });
+  it('commits at once once the leader holds a TSO newer than its leadership, above every read ts served; a retry answers the same commit', () => withSyncedLeader(async (sim, tso, leader) => {
+    const startTs = tso.next();
+    const readTs = tso.next();
+    assert.equal(await get(sim, leader, 'k', readTs), null);
+    const { commitTs } = await commitOnePc(sim, tso, leader, [['k', 'v1'], ['k2', 'w1']], startTs);
+    assert.ok(commitTs > readTs, `commit_ts ${commitTs} must lie above the read at ${readTs} that did not see it`);
+    assert.equal(await get(sim, leader, 'k', readTs), null, 'a reread at the old read ts sees what the first read saw');
+    assert.equal(await get(sim, leader, 'k', commitTs), 'v1');
+    assert.equal(await get(sim, leader, 'k2', commitTs), 'w1');
+    assert.equal(await get(sim, leader, 'k', commitTs - 1n), null);
+    // The answer waited for PD: the next timestamp lies above commit_ts.
+    assert.ok(tso.next() > commitTs);
+    // A transaction that began before the commit did (its start_ts issued before the request
+    // arrived, no read of ours raising the max) lies below the commit_ts: it conflicts with us,
+    // as overlapping transactions do (the "before" rule).
+    const older = tso.next();
+    const overlapping = tso.next();
+    const { commitTs: overCommitTs } = await commitOnePc(sim, tso, leader, [['ww', 'older']], older);
+    assert.ok(overCommitTs > overlapping, `commit_ts ${overCommitTs} of a commit that began after a transaction at ${overlapping} must lie above it`);
+    const loser = await settle(sim, leader.txn!.prewrite(prewriteRequest(sim, leader, overlapping, [['ww', 'younger']])));
+    assert.ok(loser.errors?.[0]?.conflict !== undefined && loser.errors[0].conflict !== null, `the overlapping writer conflicts: ${JSON.stringify(loser.errors)}`);
+    // A retry of the same request answers the commit it made, also after another transaction wrote the key.
+    const again = await settle(sim, leader.txn!.prewrite(prewriteRequest(sim, leader, startTs, [['k', 'v1'], ['k2', 'w1']])));
+    assert.deepEqual(again.errors ?? [], []);
+    assert.equal(BigInt(String(again.onePcCommitTs)), commitTs);
+    await commitOnePc(sim, tso, leader, [['k', 'v2']]);
+    const late = await settle(sim, leader.txn!.prewrite(prewriteRequest(sim, leader, startTs, [['k', 'v1'], ['k2', 'w1']], true, true)));
+    assert.deepEqual(late.errors ?? [], [], 'a late retry after a newer write answers the commit, not a conflict');
+    assert.equal(BigInt(String(late.onePcCommitTs)), commitTs);
+    // Not marked as a retry, the same request is answered on its own: a conflict, nothing written.
+    const fresh = await settle(sim, leader.txn!.prewrite(prewriteRequest(sim, leader, startTs, [['k', 'v1'], ['k2', 'w1']])));
+    assert.equal(fresh.errors?.[0]?.conflict !== undefined && fresh.errors[0].conflict !== null, true, JSON.stringify(fresh.errors));
+    assert.equal(await get(sim, leader, 'k', tso.next()), 'v2');
+    // PD slow: the commit is applied, but the answer waits for PD's timestamp.
+    tso.isHeld = true;
+    let answer: kvrpcpb.PrewriteResponse__Input | null = null;
+    const slow = leader.txn!.prewrite(prewriteRequest(sim, leader, tso.next(), [['slow', 's']])).then((a) => {
+      answer = a;
+    });
+    for (let i = 0; i < 30; i++) await advance(sim);
+    assert.equal(answer, null, 'no answer before PD issued a ts ≥ its commit_ts');
+    tso.isHeld = false;
+    await settle(sim, slow);
+    assert.ok(BigInt(String(answer!.onePcCommitTs ?? '0')) > 0n);
+    // No lock was ever left.
+    const locks = await settle(sim, leader.txn!.scanLock({ context: sim.context(leader), maxVersion: String(tso.next()), startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), limit: 100 }));
+    assert.deepEqual(locks.locks ?? [], []);
+  }));
 
-  it('a commit_ts above the ts its request fetched (a read at a newer ts came in meanwhile) is answered only once PD issued one ≥ it', async () => {
-    const tso = new FakeTso();
-    const sim = await startSim(tso);
-    try {
-      const leader = await run(sim, async (l) => l);
-      await commitOnePc(sim, tso, leader, [['warm', '1']]);
-      tso.isIssuedAtFetch = true;
-      tso.isHeld = true;
-      let answer: kvrpcpb.PrewriteResponse__Input | null = null;
-      let issuedAtAnswer = 0n;
-      const commit = leader.txn!.prewrite(prewriteRequest(sim, leader, tso.next(), [['f', '1']])).then((a) => {
-        answer = a;
-        issuedAtAnswer = tso.issued;
-      });
-      for (let i = 0; i < 50 && tso.waitingCount === 0; i++) await advance(sim);
-      assert.equal(tso.waitingCount, 1, "the request waits for its timestamp");
-      const newer = tso.next(); // issued after the request's own
-      assert.equal(await get(sim, leader, 'f', newer), null);
-      tso.isHeld = false;
-      await settle(sim, commit);
-      const commitTs = BigInt(String(answer!.onePcCommitTs ?? '0'));
-      assert.ok(commitTs > newer, `commit_ts ${commitTs} above the read at ${newer}`);
-      assert.ok(issuedAtAnswer >= commitTs, `answered at ${commitTs} while PD had issued only up to ${issuedAtAnswer}`);
-    } finally {
-      await sim.stop();
-    }
-  });
+  it('a commit_ts above the ts its request fetched (a read at a newer ts came in meanwhile) is answered only once PD issued one ≥ it', () => withSyncedLeader(async (sim, tso, leader) => {
+    tso.isIssuedAtFetch = true;
+    tso.isHeld = true;
+    let answer: kvrpcpb.PrewriteResponse__Input | null = null;
+    let issuedAtAnswer = 0n;
+    const commit = leader.txn!.prewrite(prewriteRequest(sim, leader, tso.next(), [['f', '1']])).then((a) => {
+      answer = a;
+      issuedAtAnswer = tso.issued;
+    });
+    for (let i = 0; i < 50 && tso.waitingCount === 0; i++) await advance(sim);
+    assert.equal(tso.waitingCount, 1, "the request waits for its timestamp");
+    const newer = tso.next(); // issued after the request's own
+    assert.equal(await get(sim, leader, 'f', newer), null);
+    tso.isHeld = false;
+    await settle(sim, commit);
+    const commitTs = BigInt(String(answer!.onePcCommitTs ?? '0'));
+    assert.ok(commitTs > newer, `commit_ts ${commitTs} above the read at ${newer}`);
+    assert.ok(issuedAtAnswer >= commitTs, `answered at ${commitTs} while PD had issued only up to ${issuedAtAnswer}`);
+  }));
 
-  it('without a timestamp from PD a one-phase request prewrites as usual (locks), and the transaction commits in two phases', async () => {
-    const tso = new FakeTso();
-    const sim = await startSim(tso);
-    try {
-      const leader = await run(sim, async (l) => l);
-      await commitOnePc(sim, tso, leader, [['warm', '1']]);
-      const startTs = tso.next();
-      tso.failing = 1;
-      const r = await settle(sim, leader.txn!.prewrite(prewriteRequest(sim, leader, startTs, [['nopd', 'v'], ['nopd2', 'w']])));
-      assert.deepEqual(r.errors ?? [], []);
-      assert.equal(BigInt(String(r.onePcCommitTs ?? '0')), 0n, 'no one-phase commit without the timestamp its commit_ts must reach');
-      const locks = await settle(sim, leader.txn!.scanLock({ context: sim.context(leader), maxVersion: String(tso.next()), startKey: b('nopd'), endKey: b('nope'), limit: 10 }));
-      assert.deepEqual((locks.locks ?? []).map((l) => String(l.key)).sort(), ['nopd', 'nopd2']);
-      const commitTs = tso.next();
-      const c = await settle(sim, leader.txn!.commit({ context: sim.context(leader), keys: [b('nopd'), b('nopd2')], startVersion: String(startTs), commitVersion: String(commitTs) }));
-      assert.equal(c.error ?? null, null);
-      assert.equal(await get(sim, leader, 'nopd2', commitTs), 'w');
-    } finally {
-      await sim.stop();
-    }
-  });
+  it('without a timestamp from PD a one-phase request prewrites as usual (locks), and the transaction commits in two phases', () => withSyncedLeader(async (sim, tso, leader) => {
+    const startTs = tso.next();
+    tso.failing = 1;
+    const r = await settle(sim, leader.txn!.prewrite(prewriteRequest(sim, leader, startTs, [['nopd', 'v'], ['nopd2', 'w']])));
+    assert.deepEqual(r.errors ?? [], []);
+    assert.equal(BigInt(String(r.onePcCommitTs ?? '0')), 0n, 'no one-phase commit without the timestamp its commit_ts must reach');
+    const locks = await settle(sim, leader.txn!.scanLock({ context: sim.context(leader), maxVersion: String(tso.next()), startKey: b('nopd'), endKey: b('nope'), limit: 10 }));
+    assert.deepEqual((locks.locks ?? []).map((l) => String(l.key)).sort(), ['nopd', 'nopd2']);
+    const commitTs = tso.next();
+    const c = await settle(sim, leader.txn!.commit({ context: sim.context(leader), keys: [b('nopd'), b('nopd2')], startVersion: String(startTs), commitVersion: String(commitTs) }));
+    assert.equal(c.error ?? null, null);
+    assert.equal(await get(sim, leader, 'nopd2', commitTs), 'w');
+  }));
 
-  it('a one-phase commit answered DeadlineExceeded (its proposal timed out, the leader still leading) keeps its memory locks until its entry applies', async () => {
-    const tso = new FakeTso();
-    activeTso = tso;
-    const sim = await StoreSim.start(3, { rng: createRng(11), dropRate: 0, maxDelaySteps: 0, isLeaseReadEnabled: true, tso: tso.fetch, proposalTimeoutMs: 200 });
-    try {
-      const leader = await run(sim, async (l) => l);
-      await commitOnePc(sim, tso, leader, [['warm', '1']]);
-      // Cut off, the leader appends the entry but cannot commit it; a few steps only (well inside
-      // an election timeout), so it keeps leading and the followers stay followers.
-      sim.isolate(leader.storeId, true);
-      let outcome: unknown = null;
-      void leader.txn!.prewrite(prewriteRequest(sim, leader, tso.next(), [['late', 'v']])).then((a) => {
-        outcome = a;
-      }, (err: unknown) => {
-        outcome = err;
-      });
-      for (let i = 0; i < 5 && leader.txn!.concurrency.memoryLockCount === 0; i++) await advance(sim);
-      assert.equal(leader.txn!.concurrency.memoryLockCount, 1, 'the commit holds its memory lock');
-      // No step taken: the proposal times out in real time.
-      await waitFor('the proposal to time out', async () => (outcome !== null ? true : undefined), { timeoutMs: 10_000, intervalMs: 10 });
-      assert.ok(outcome instanceof Error && (outcome as { code?: string }).code === 'DeadlineExceeded', `answered ${String(outcome)}`);
-      assert.equal(leader.store!.peers.get(sim.region.id)!.isLeader, true);
-      assert.equal(leader.txn!.concurrency.memoryLockCount, 1, 'an unknown outcome keeps the memory lock: the entry may still apply');
-      let seen: string | null | undefined;
-      const read = leader.txn!.get({ context: sim.context(leader), key: b('late'), version: String(tso.next() + 1000n) }).then((g) => {
-        seen = g.notFound === true ? null : String(g.value);
-      });
-      for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
-      assert.equal(seen, undefined, 'a read above the commit waits for it');
-      sim.isolate(leader.storeId, false);
-      await settle(sim, read);
-      assert.equal(seen, 'v', 'the entry applied, and the waiting read sees it');
-      assert.equal(leader.txn!.concurrency.memoryLockCount, 0);
-    } finally {
-      await sim.stop();
-    }
-  });
+  it('a one-phase commit answered DeadlineExceeded (its proposal timed out, the leader still leading) keeps its memory locks until its entry applies', () => withSyncedLeader(async (sim, tso, leader) => {
+    // Cut off, the leader appends the entry but cannot commit it; a few steps only (well inside
+    // an election timeout), so it keeps leading and the followers stay followers.
+    sim.isolate(leader.storeId, true);
+    let outcome: unknown = null;
+    void leader.txn!.prewrite(prewriteRequest(sim, leader, tso.next(), [['late', 'v']])).then((a) => {
+      outcome = a;
+    }, (err: unknown) => {
+      outcome = err;
+    });
+    for (let i = 0; i < 5 && leader.txn!.concurrency.memoryLockCount === 0; i++) await advance(sim);
+    assert.equal(leader.txn!.concurrency.memoryLockCount, 1, 'the commit holds its memory lock');
+    // No step taken: the proposal times out in real time.
+    await waitFor('the proposal to time out', async () => (outcome !== null ? true : undefined), { timeoutMs: 10_000, intervalMs: 10 });
+    assert.ok(outcome instanceof Error && (outcome as { code?: string }).code === 'DeadlineExceeded', `answered ${String(outcome)}`);
+    assert.equal(leader.store!.peers.get(sim.region.id)!.isLeader, true);
+    assert.equal(leader.txn!.concurrency.memoryLockCount, 1, 'an unknown outcome keeps the memory lock: the entry may still apply');
+    let seen: string | null | undefined;
+    const read = leader.txn!.get({ context: sim.context(leader), key: b('late'), version: String(tso.next() + 1000n) }).then((g) => {
+      seen = g.notFound === true ? null : String(g.value);
+    });
+    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(seen, undefined, 'a read above the commit waits for it');
+    sim.isolate(leader.storeId, false);
+    await settle(sim, read);
+    assert.equal(seen, 'v', 'the entry applied, and the waiting read sees it');
+    assert.equal(leader.txn!.concurrency.memoryLockCount, 0);
+  }, { proposalTimeoutMs: 200 }));
 
   it("after a leader transfer, no one-phase commit lands at or below a read the old leader served", async () => {
     const tso = new FakeTso();
@@ -384,61 +364,53 @@ describe('one-phase commit on the store (deterministic simulation)', { timeout: 
     }
   });
 
-  it('a read at or above an in-flight one-phase commit waits for it (get, batchGet, scan); a read below does not', async () => {
-    const tso = new FakeTso();
-    const sim = await startSim(tso);
-    try {
-      const leader = await run(sim, async (l) => l);
-      await commitOnePc(sim, tso, leader, [['warm', '1']]);
-      const startTs = tso.next();
-      armFailpoint('store::one-pc-locked', 'pause');
-      let answer: kvrpcpb.PrewriteResponse__Input | null = null;
-      const commit = leader.txn!.prewrite(prewriteRequest(sim, leader, startTs, [['m', 'new'], ['n', 'new']])).then((r) => {
-        answer = r;
-      });
-      for (let i = 0; i < 50 && leader.txn!.concurrency.memoryLockCount === 0; i++) await advance(sim);
-      assert.equal(leader.txn!.concurrency.memoryLockCount, 2, 'the commit holds its memory locks');
-      const above = tso.next() + 1000n;
-      let seen: (string | null)[] | null = null;
-      const reads = Promise.all([
-        leader.txn!.get({ context: sim.context(leader), key: b('m'), version: String(above) }),
-        leader.txn!.batchGet({ context: sim.context(leader), keys: [b('a'), b('n')], version: String(above) }),
-        leader.txn!.scan({ context: sim.context(leader), startKey: b('l'), endKey: b('mz'), version: String(above), limit: 10, keyOnly: false, reverse: false }),
-      ]).then(([g, bg, sc]) => {
-        seen = [
-          g.notFound === true ? null : String(g.value),
-          (bg.pairs ?? []).map((p) => `${String(p.key)}=${String(p.value)}`).join(','),
-          (sc.pairs ?? []).map((p) => `${String(p.key)}=${String(p.value)}`).join(','),
-        ];
-      });
-      // Below the commit: answered while the commit is held.
-      assert.equal(await get(sim, leader, 'm', startTs), null);
-      for (let i = 0; i < 20; i++) await advance(sim);
-      assert.equal(seen, null, 'reads at or above the held commit wait');
-      assert.equal(answer, null);
-      armFailpoint('store::one-pc-locked', 'off');
-      await settle(sim, commit);
-      await settle(sim, reads);
-      assert.ok(BigInt(String(answer!.onePcCommitTs ?? '0')) > 0n, 'committed in one phase');
-      assert.deepEqual(seen, ['new', 'n=new', 'm=new'], 'the waiting reads see the commit');
-      assert.equal(leader.txn!.concurrency.memoryLockCount, 0);
-      // A one-key commit held alone (a single memory lock) holds a read back just the same.
-      armFailpoint('store::one-pc-locked', 'pause');
-      const single = leader.txn!.prewrite(prewriteRequest(sim, leader, tso.next(), [['solo', 'one']]));
-      for (let i = 0; i < 50 && leader.txn!.concurrency.memoryLockCount === 0; i++) await advance(sim);
-      assert.equal(leader.txn!.concurrency.memoryLockCount, 1);
-      let soloSeen: string | null | undefined;
-      const soloRead = leader.txn!.get({ context: sim.context(leader), key: b('solo'), version: String(tso.next() + 1000n) }).then((g) => {
-        soloSeen = g.notFound === true ? null : String(g.value);
-      });
-      for (let i = 0; i < 20; i++) await advance(sim);
-      assert.equal(soloSeen, undefined, 'the read waits for the single held commit');
-      armFailpoint('store::one-pc-locked', 'off');
-      await settle(sim, single);
-      await settle(sim, soloRead);
-      assert.equal(soloSeen, 'one');
-    } finally {
-      await sim.stop();
-    }
-  });
+  it('a read at or above an in-flight one-phase commit waits for it (get, batchGet, scan); a read below does not', () => withSyncedLeader(async (sim, tso, leader) => {
+    const startTs = tso.next();
+    armFailpoint('store::one-pc-locked', 'pause');
+    let answer: kvrpcpb.PrewriteResponse__Input | null = null;
+    const commit = leader.txn!.prewrite(prewriteRequest(sim, leader, startTs, [['m', 'new'], ['n', 'new']])).then((r) => {
+      answer = r;
+    });
+    for (let i = 0; i < 50 && leader.txn!.concurrency.memoryLockCount === 0; i++) await advance(sim);
+    assert.equal(leader.txn!.concurrency.memoryLockCount, 2, 'the commit holds its memory locks');
+    const above = tso.next() + 1000n;
+    let seen: (string | null)[] | null = null;
+    const reads = Promise.all([
+      leader.txn!.get({ context: sim.context(leader), key: b('m'), version: String(above) }),
+      leader.txn!.batchGet({ context: sim.context(leader), keys: [b('a'), b('n')], version: String(above) }),
+      leader.txn!.scan({ context: sim.context(leader), startKey: b('l'), endKey: b('mz'), version: String(above), limit: 10, keyOnly: false, reverse: false }),
+    ]).then(([g, bg, sc]) => {
+      seen = [
+        g.notFound === true ? null : String(g.value),
+        (bg.pairs ?? []).map((p) => `${String(p.key)}=${String(p.value)}`).join(','),
+        (sc.pairs ?? []).map((p) => `${String(p.key)}=${String(p.value)}`).join(','),
+      ];
+    });
+    // Below the commit: answered while the commit is held.
+    assert.equal(await get(sim, leader, 'm', startTs), null);
+    for (let i = 0; i < 20; i++) await advance(sim);
+    assert.equal(seen, null, 'reads at or above the held commit wait');
+    assert.equal(answer, null);
+    armFailpoint('store::one-pc-locked', 'off');
+    await settle(sim, commit);
+    await settle(sim, reads);
+    assert.ok(BigInt(String(answer!.onePcCommitTs ?? '0')) > 0n, 'committed in one phase');
+    assert.deepEqual(seen, ['new', 'n=new', 'm=new'], 'the waiting reads see the commit');
+    assert.equal(leader.txn!.concurrency.memoryLockCount, 0);
+    // A one-key commit held alone (a single memory lock) holds a read back just the same.
+    armFailpoint('store::one-pc-locked', 'pause');
+    const single = leader.txn!.prewrite(prewriteRequest(sim, leader, tso.next(), [['solo', 'one']]));
+    for (let i = 0; i < 50 && leader.txn!.concurrency.memoryLockCount === 0; i++) await advance(sim);
+    assert.equal(leader.txn!.concurrency.memoryLockCount, 1);
+    let soloSeen: string | null | undefined;
+    const soloRead = leader.txn!.get({ context: sim.context(leader), key: b('solo'), version: String(tso.next() + 1000n) }).then((g) => {
+      soloSeen = g.notFound === true ? null : String(g.value);
+    });
+    for (let i = 0; i < 20; i++) await advance(sim);
+    assert.equal(soloSeen, undefined, 'the read waits for the single held commit');
+    armFailpoint('store::one-pc-locked', 'off');
+    await settle(sim, single);
+    await settle(sim, soloRead);
+    assert.equal(soloSeen, 'one');
+  }));
 });
