@@ -125,6 +125,41 @@ describe('balance-leader on generated clusters', () => {
     assert.ok(moves > 100, `only ${moves} leader moves over every seed: the generator makes no imbalance`);
   });
 
+  it('counts leader transfers in flight as done: transfers that land rounds later cost no more than ones that land at once', () => {
+    let delayedTotal = 0;
+    let instantTotal = 0;
+    for (const seed of seeds(150)) {
+      withSeed(FILE, seed, () => {
+        const options = { settled: true, unhealthy: 0, storesMin: 3, storesMax: 6, labels: false, regionsMax: 60 } as const;
+        const instantMoves = runToQuiescence(generateCluster(seed, options), new BalanceLeader(), seed, 4, 10_000);
+        const model = generateCluster(seed, options);
+        const rng = createRng(seed);
+        const pending: { plan: OperatorPlan; landsAt: number }[] = [];
+        let moves = 0;
+        for (let round = 0; ; round++) {
+          for (const p of pending.filter((x) => x.landsAt <= round)) model.applyPlan(p.plan);
+          pending.splice(0, pending.length, ...pending.filter((x) => x.landsAt > round));
+          const base = model.view();
+          const regions: RegionView[] = base.regions.map((r) => {
+            const p = pending.find((x) => x.plan.regionId === r.region.id);
+            return p === undefined ? r : { ...r, hasOperator: true, planned: plannedPlacement(r.region, r.leaderPeerId, p.plan.steps) };
+          });
+          const plans = new BalanceLeader().schedule({ view: { ...base, regions }, budget: 4, newPeerId: model.newPeerId, rng });
+          for (const plan of plans) pending.push({ plan, landsAt: round + 1 + rng.nextInt(4) });
+          moves += plans.length;
+          if (plans.length === 0 && pending.length === 0) break;
+          assert.ok(round < 10_000, 'never settles');
+        }
+        assert.equal(dueLeaderMove(model), undefined, 'a due leader move is left');
+        assert.ok(moves <= Math.ceil(instantMoves * 1.6) + 4, `${moves} transfers with operators in flight, ${instantMoves} when they land at once`);
+        delayedTotal += moves;
+        instantTotal += instantMoves;
+      });
+    }
+    assert.ok(instantTotal > 100, `only ${instantTotal} transfers over every seed`);
+    assert.ok(delayedTotal <= instantTotal * 1.1, `${delayedTotal} transfers with operators in flight against ${instantTotal} landing at once`);
+  });
+
   it('with a replica of every region on every store, ends with leader counts within max(1, 5% of the average)', () => {
     for (const seed of seeds(100)) {
       withSeed(FILE, seed, () => {
