@@ -152,4 +152,25 @@ describe('ConcurrencyManager', () => {
     await assert.rejects(c);
     await assert.rejects(new ConcurrencyManager(null).fenceTso());
   });
+
+  it('issuedTs: a fresh PD timestamp that does not raise maxTs; isIssued knows exactly the newest ts any fetch got; null without PD', async () => {
+    const tso = new ManualTso();
+    const cm = new ConcurrencyManager(tso.fetch, { nowMs: () => NOW_MS });
+    assert.equal(cm.isIssued(base), false, 'nothing fetched yet');
+    const a = cm.issuedTs();
+    tso.answer(0, base + 10n);
+    assert.equal(await a, base + 10n);
+    assert.equal(cm.maxReadTs, 0n, 'a fetched ts is not a read');
+    assert.equal(cm.isIssued(base + 10n), true);
+    assert.equal(cm.isIssued(base + 11n), false, 'one past the newest fetched ts is not issued');
+    const f = cm.fenceTso();
+    tso.answer(1, base + 20n);
+    await f;
+    assert.equal(cm.isIssued(base + 20n), true, 'a fence fetch counts too');
+    assert.equal(cm.isIssued(base + 21n), false);
+    const failed = cm.issuedTs();
+    tso.calls[2]!.reject(new FlotillaError('Unavailable', 'PD down'));
+    assert.equal(await failed, null);
+    assert.equal(await new ConcurrencyManager(null).issuedTs(), null);
+  });
 });

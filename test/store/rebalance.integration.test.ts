@@ -20,7 +20,6 @@ import { type Client, CommitUnknownError, TxnAbortedError, WriteConflictError } 
 import { createRng, type Rng } from '../../common/index.js';
 import { replicasAndLeaders, waitFor } from '../../deploy/index.js';
 import { ClientTestEnv, CONDITION_TIMEOUT_MS, seedFrom } from '../support/client-cluster.js';
-import { httpJson } from '../support/pd-cluster.js';
 import { GC_ARGS } from '../support/store-regions.js';
 
 process.env['FLOTILLA_PD_SCHEDULE_INTERVAL_MS'] = '200';
@@ -79,14 +78,8 @@ describe('rebalance onto new stores, real processes', { timeout: 240_000 }, () =
     await env?.stop();
   });
 
-  const pdRegions = async (): Promise<PdRegionJson[]> => {
-    const r = await env.cluster.pdApi('regions?limit=1000');
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-    return [...(r.body as { regions: PdRegionJson[] }).regions].sort((x, y) => Buffer.compare(Buffer.from(x.startKey, 'hex'), Buffer.from(y.startKey, 'hex')));
-  };
-  const pdPost = async (path: string, body: unknown): Promise<{ status: number; body: unknown }> => httpJson(env.cluster.pd.httpUrl(await env.cluster.pd.waitForLeader(), path), {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
-  });
+  const pdRegions = (): Promise<PdRegionJson[]> => env.cluster.pdRegionsInKeyOrder<PdRegionJson>();
+  const pdPost = (path: string, body: unknown): Promise<{ status: number; body: unknown }> => env.cluster.pdPost(path, body);
   const operatorsPending = async (): Promise<number> => ((await env.cluster.pdApi('operators')).body as { operators: unknown[] }).operators.length;
 
   /** Cuts the key space at the start of each region's slice through PD's split operator; waits until PD sees every cut. */

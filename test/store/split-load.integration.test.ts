@@ -174,17 +174,8 @@ describe('region split under load (1 PD + 3 stores, small split limits)', { time
     await env?.stop();
   });
 
-  const pdRegions = async (): Promise<PdRegionJson[]> => {
-    const r = await env.cluster.pdApi('regions?limit=1000');
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-    const body = r.body as { count: number; regions: PdRegionJson[] };
-    assert.ok(body.count <= 1000, `${body.count} regions: more than one page`);
-    return [...body.regions].sort((x, y) => compareKeys(startOf(x), startOf(y)));
-  };
-
-  const pdPost = async (path: string, body: unknown): Promise<{ status: number; body: unknown }> => httpJson(env.cluster.pd.httpUrl(await env.cluster.pd.waitForLeader(), path), {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
-  });
+  const pdRegions = (): Promise<PdRegionJson[]> => env.cluster.pdRegionsInKeyOrder<PdRegionJson>();
+  const pdPost = (path: string, body: unknown): Promise<{ status: number; body: unknown }> => env.cluster.pdPost(path, body);
 
   /** PD's regions tile the key space: sorted by start, the first starts at '', each ends where the next starts, the last ends at ''. */
   const assertTiling = (sorted: readonly PdRegionJson[], what: string): void => {

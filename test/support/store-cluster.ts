@@ -207,6 +207,21 @@ export class StoreTestCluster {
     return httpJson(this.pd.httpUrl(leader, path));
   }
 
+  /** POST a JSON body to a PD HTTP API path on the serving PD leader (the status is the caller's to check). */
+  async pdPost(path: string, body: unknown): Promise<{ status: number; body: unknown }> {
+    const leader = await this.pd.waitForLeader();
+    return httpJson(this.pd.httpUrl(leader, path), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  }
+
+  /** PD's regions (at most one page of 1,000: more fails), sorted by start key (user keys in hex). */
+  async pdRegionsInKeyOrder<T extends { readonly startKey: string }>(): Promise<T[]> {
+    const r = await this.pdApi('regions?limit=1000');
+    if (r.status !== 200) throw new Error(`PD regions: HTTP ${r.status}: ${JSON.stringify(r.body)}`);
+    const body = r.body as { count: number; regions: T[] };
+    if (body.count > 1000) throw new Error(`${body.count} regions: more than one page`);
+    return [...body.regions].sort((x, y) => Buffer.compare(Buffer.from(x.startKey, 'hex'), Buffer.from(y.startKey, 'hex')));
+  }
+
   /**
    * Waits until PD knows a leader for the region (the first region when no id is given), as
    * reported by region heartbeats, and names the store it is on.

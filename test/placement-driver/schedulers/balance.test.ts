@@ -110,6 +110,31 @@ function runToQuiescence(model: ModelCluster, scheduler: Scheduler, seed: number
   }
 }
 
+/**
+ * Runs `scheduler` as PD does, operators taking rounds: each plan lands 1–4 rounds after it was
+ * made, its region meanwhile showing hasOperator and the placement the plan leaves (`planned`).
+ * Returns the operators planned once nothing is pending and the scheduler plans nothing more.
+ */
+function runWithOperatorsInFlight(model: ModelCluster, scheduler: Scheduler, seed: number, budget: number): number {
+  const rng = createRng(seed);
+  const pending: { plan: OperatorPlan; landsAt: number }[] = [];
+  let moves = 0;
+  for (let round = 0; ; round++) {
+    for (const p of pending.filter((x) => x.landsAt <= round)) model.applyPlan(p.plan);
+    pending.splice(0, pending.length, ...pending.filter((x) => x.landsAt > round));
+    const base = model.view();
+    const regions: RegionView[] = base.regions.map((r) => {
+      const p = pending.find((x) => x.plan.regionId === r.region.id);
+      return p === undefined ? r : { ...r, hasOperator: true, planned: plannedPlacement(r.region, r.leaderPeerId, p.plan.steps) };
+    });
+    const plans = scheduler.schedule({ view: { ...base, regions }, budget, newPeerId: model.newPeerId, rng });
+    for (const plan of plans) pending.push({ plan, landsAt: round + 1 + rng.nextInt(4) });
+    moves += plans.length;
+    if (plans.length === 0 && pending.length === 0) return moves;
+    assert.ok(round < 10_000, 'never settles');
+  }
+}
+
 describe('balance-leader on generated clusters', () => {
   it('converges until no leader transfer is due, keeps quorums, and is quiet once balanced', () => {
     let moves = 0;
@@ -133,23 +158,7 @@ describe('balance-leader on generated clusters', () => {
         const options = { settled: true, unhealthy: 0, storesMin: 3, storesMax: 6, labels: false, regionsMax: 60 } as const;
         const instantMoves = runToQuiescence(generateCluster(seed, options), new BalanceLeader(), seed, 4, 10_000);
         const model = generateCluster(seed, options);
-        const rng = createRng(seed);
-        const pending: { plan: OperatorPlan; landsAt: number }[] = [];
-        let moves = 0;
-        for (let round = 0; ; round++) {
-          for (const p of pending.filter((x) => x.landsAt <= round)) model.applyPlan(p.plan);
-          pending.splice(0, pending.length, ...pending.filter((x) => x.landsAt > round));
-          const base = model.view();
-          const regions: RegionView[] = base.regions.map((r) => {
-            const p = pending.find((x) => x.plan.regionId === r.region.id);
-            return p === undefined ? r : { ...r, hasOperator: true, planned: plannedPlacement(r.region, r.leaderPeerId, p.plan.steps) };
-          });
-          const plans = new BalanceLeader().schedule({ view: { ...base, regions }, budget: 4, newPeerId: model.newPeerId, rng });
-          for (const plan of plans) pending.push({ plan, landsAt: round + 1 + rng.nextInt(4) });
-          moves += plans.length;
-          if (plans.length === 0 && pending.length === 0) break;
-          assert.ok(round < 10_000, 'never settles');
-        }
+        const moves = runWithOperatorsInFlight(model, new BalanceLeader(), seed, 4);
         assert.equal(dueLeaderMove(model), undefined, 'a due leader move is left');
         assert.ok(moves <= Math.ceil(instantMoves * 1.6) + 4, `${moves} transfers with operators in flight, ${instantMoves} when they land at once`);
         delayedTotal += moves;
@@ -218,24 +227,7 @@ describe('balance-region on generated clusters', () => {
         const instantMoves = runToQuiescence(instant, new BalanceRegion(), seed, 16, 10_000);
         const model = generateCluster(seed, options);
         for (const s of model.stores.values()) model.stores.set(s.id, { ...s, isHeard: true });
-        const rng = createRng(seed);
-        const scheduler = new BalanceRegion();
-        const pending: { plan: OperatorPlan; landsAt: number }[] = [];
-        let moves = 0;
-        for (let round = 0; ; round++) {
-          for (const p of pending.filter((x) => x.landsAt <= round)) model.applyPlan(p.plan);
-          pending.splice(0, pending.length, ...pending.filter((x) => x.landsAt > round));
-          const base = model.view();
-          const regions: RegionView[] = base.regions.map((r) => {
-            const p = pending.find((x) => x.plan.regionId === r.region.id);
-            return p === undefined ? r : { ...r, hasOperator: true, planned: plannedPlacement(r.region, r.leaderPeerId, p.plan.steps) };
-          });
-          const plans = scheduler.schedule({ view: { ...base, regions }, budget: 16, newPeerId: model.newPeerId, rng });
-          for (const plan of plans) pending.push({ plan, landsAt: round + 1 + rng.nextInt(4) });
-          moves += plans.length;
-          if (plans.length === 0 && pending.length === 0) break;
-          assert.ok(round < 10_000, 'never settles');
-        }
+        const moves = runWithOperatorsInFlight(model, new BalanceRegion(), seed, 16);
         assert.equal(dueRegionMove(model), undefined, 'a due replica move is left');
         // Per cluster a little more is fair (the regions in flight cannot be picked meanwhile, so
         // a round chooses among fewer; seen up to 1.48×); without the influence it was up to 450×.
