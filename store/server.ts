@@ -97,7 +97,7 @@ export class StoreServer {
     const listen = parseHostPort(config.addr, '--addr');
     const statusListen = parseHostPort(config.statusAddr, '--status-addr');
     await mkdir(config.dataDir, { recursive: true });
-    const engine = await RocksEngine.open(join(config.dataDir, 'db'), { blockCacheBytes: config.blockCacheBytes });
+    const engine = await RocksEngine.open(join(config.dataDir, 'db'), { blockCacheBytes: config.blockCacheBytes, writeBufferBytes: config.writeBufferBytes });
     const cleanups: (() => Promise<void> | void)[] = [() => engine.close()];
     try {
       const pd = await StorePdClient.connect({ endpoints: config.pd, logger });

@@ -21,7 +21,12 @@ import {
 export interface RocksEngineOptions {
   /** LRU block cache; hot index/filter/data blocks stay in memory. */
   readonly blockCacheBytes: number;
-  /** Memtable size before a flush; larger absorbs write bursts, costs memory and recovery time. */
+  /**
+   * Memtable size before a flush; larger absorbs write bursts, costs memory and recovery time,
+   * and makes every memtable insert and lookup slower (a deeper skip list over more memory: with
+   * 64 MiB, skip-list search and splice recomputation were most of a store's RocksDB CPU under
+   * raw puts and transfers; 16 MiB gave +6 % raw puts, +3 % transfers, bench/README.md).
+   */
   readonly writeBufferBytes: number;
   readonly blockBytes: number;
   readonly maxOpenFiles: number;
@@ -32,7 +37,7 @@ export interface RocksEngineOptions {
 
 export const ROCKS_ENGINE_DEFAULTS: RocksEngineOptions = {
   blockCacheBytes: 256 * 1024 * 1024,
-  writeBufferBytes: 64 * 1024 * 1024,
+  writeBufferBytes: 16 * 1024 * 1024,
   blockBytes: 16 * 1024,
   maxOpenFiles: 4096,
   maxFileBytes: 64 * 1024 * 1024,
