@@ -82,10 +82,27 @@ export async function bootstrapClusterIfNeeded(pd: BootstrapPd, options: Bootstr
   }
 }
 
+/**
+ * What PD says of the bootstrap region for `storeId`: `mine` — the region at the start of the key
+ * space is still the bootstrap region (epoch 1/1) and lists a replica here, which this store must
+ * create (another store bootstrapped the cluster with it); `none` — PD holds no region yet (a
+ * bootstrap is under way: ask again); `other` — the cluster has moved on (the region split or
+ * changed members) or never chose this store: its replicas, if any, reach it through raft.
+ */
+export type BootstrapRegionLookup =
+  | { readonly kind: 'mine'; readonly region: RegionMeta }
+  | { readonly kind: 'none' }
+  | { readonly kind: 'other' };
+
+export async function lookUpBootstrapRegion(pd: BootstrapPd, storeId: number): Promise<BootstrapRegionLookup> {
+  const region = await pd.getRegionByKey(Buffer.alloc(0));
+  if (region === null) return { kind: 'none' };
+  if (region.epoch.confVer !== 1 || region.epoch.version !== 1) return { kind: 'other' };
+  return region.peers.some((p) => p.storeId === storeId) ? { kind: 'mine', region } : { kind: 'other' };
+}
+
 /** The bootstrap region (epoch 1/1) if PD lists a replica of it on `storeId`. */
 export async function findBootstrapRegion(pd: BootstrapPd, storeId: number): Promise<RegionMeta | null> {
-  const region = await pd.getRegionByKey(Buffer.alloc(0));
-  if (region === null) return null;
-  if (region.epoch.confVer !== 1 || region.epoch.version !== 1) return null;
-  return region.peers.some((p) => p.storeId === storeId) ? region : null;
+  const found = await lookUpBootstrapRegion(pd, storeId);
+  return found.kind === 'mine' ? found.region : null;
 }

@@ -9,7 +9,7 @@ import {
   type PeerMeta, type RegionMeta, type StoreMeta, startGrpcServer, type StartedGrpcServer, sleepMs,
 } from '../common/index.js';
 import { type raft_serverpb, serviceDefinition } from '../proto/index.js';
-import { bootstrapClusterIfNeeded, findBootstrapRegion, loadOrCreateStoreId } from './bootstrap.js';
+import { bootstrapClusterIfNeeded, findBootstrapRegion, loadOrCreateStoreId, lookUpBootstrapRegion } from './bootstrap.js';
 import { parseHostPort, parseLabels, type StoreConfig } from './config.js';
 import { RocksEngine } from './engine/index.js';
 import { KvRouting } from './kv-routing.js';
@@ -235,14 +235,21 @@ export class StoreServer {
   }
 
   /** Creates this store's replica of the bootstrap region if PD lists one and it is not here yet. */
+  /**
+   * A store starting without regions: creates its replica of the bootstrap region if PD lists
+   * one here, waiting while PD holds no region yet (another store is bootstrapping). A store
+   * joining a cluster that has moved on returns at once — its replicas come through raft — and
+   * only then heartbeats: waiting here (10 s, once) kept every new store out of PD's placement
+   * for that long.
+   */
   private async discover(): Promise<void> {
     for (let attempt = 0; attempt < 50 && !this.stopped; attempt++) {
-      const region = await findBootstrapRegion(this.pd, this.storeId);
-      if (region !== null) {
-        await this.raftStore.createBootstrapPeer(region);
+      const found = await lookUpBootstrapRegion(this.pd, this.storeId);
+      if (found.kind === 'mine') {
+        await this.raftStore.createBootstrapPeer(found.region);
         return;
       }
-      if (this.raftStore.peers.size > 0) return;
+      if (found.kind === 'other' || this.raftStore.peers.size > 0) return;
       await sleepMs(BOOTSTRAP_POLL_MS, this.abort.signal);
     }
   }

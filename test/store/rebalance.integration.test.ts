@@ -155,6 +155,12 @@ describe('rebalance onto new stores, real processes', { timeout: 240_000 }, () =
     await env.cluster.addStore();
     const storeIds = env.cluster.stores.map((s) => s.id);
     const [fourth, fifth] = storeIds.slice(3) as [number, number];
+    // A store joining a cluster that has moved on heartbeats at once: it used to wait 10 s for a
+    // bootstrap region that would never list it, and PD placed nothing on it meanwhile.
+    await waitFor('PD to hear from both new stores', async () => {
+      const { stores } = (await env.cluster.pdApi('stores')).body as { stores: { id: number; lastHeartbeatMs: number }[] };
+      return [fourth, fifth].every((id) => (stores.find((s) => s.id === id)?.lastHeartbeatMs ?? 0) > 0) ? true : undefined;
+    }, { timeoutMs: 5_000 });
     // Balanced as far as PD's rules go: nothing pending for QUIET_MS, and both new stores used.
     let quietSince: number | null = null;
     let lastMoveMs = startedMs;
