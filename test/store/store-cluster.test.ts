@@ -3,7 +3,8 @@
 // fail fast, naming the store, with every process killed and the temp dir removed.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { access } from 'node:fs/promises';
+import { access, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { storeArgs } from '../../deploy/index.js';
 import { StoreClusterStartError, StoreTestCluster } from '../support/store-cluster.js';
 import { httpJson } from '../support/pd-cluster.js';
@@ -68,6 +69,19 @@ describe('StoreTestCluster', () => {
     assert.equal(flag('--labels'), 'zone=z1,host=h1');
     assert.equal(flag('--raft-tick-ms'), '20');
     assert.deepEqual(args.slice(-2), ['--log-level', 'debug'], 'extra args last, so they win');
+  });
+
+  it("passes the RocksDB settings to the store's engine (--write-buffer-bytes, in RocksDB's own OPTIONS file)", async () => {
+    const cluster = await StoreTestCluster.start({ stores: 1, pdCount: 1, extraStoreArgs: ['--write-buffer-bytes', '5MiB'] });
+    try {
+      const db = join(cluster.stores[0]!.dataDir, 'db');
+      const files = (await readdir(db)).filter((f) => f.startsWith('OPTIONS-')).sort();
+      assert.ok(files.length > 0, `no OPTIONS file in ${db}`);
+      const text = await readFile(join(db, files[files.length - 1]!), 'utf8');
+      assert.match(text, /^\s*write_buffer_size=5242880$/m);
+    } finally {
+      await cluster.stop();
+    }
   });
 
   it('reads PD regions through the leader (no region before bootstrap)', async () => {
