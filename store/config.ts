@@ -29,6 +29,7 @@ export const STORE_CONFIG_SCHEMA = {
   blockCacheBytes: field.bytes({ doc: 'RocksDB block cache', default: 256 * MiB, min: 1 }),
   writeBufferBytes: field.bytes({ doc: 'RocksDB memtable size before a flush (larger: fewer flushes, but slower inserts and lookups in a deeper skip list)', default: 16 * MiB, min: 1 * MiB, max: 1024 * MiB }),
   bootstrapWaitMs: field.durationMs({ doc: 'a new cluster\'s first region gets a replica on max-replicas stores: how long to wait for that many to register before bootstrapping with fewer', default: 5_000, min: 0, max: 3_600_000 }),
+  uninitializedPeerGcMs: field.durationMs({ doc: 'a replica still waiting for its first snapshot that heard no raft message this long asks PD whether it is a member; if not (removed before a snapshot reached it), it is destroyed and tombstoned', default: 60_000, min: 100, max: 24 * 3_600_000 }),
   pdHeartbeatMs: field.durationMs({ doc: 'interval of store heartbeats and periodic region heartbeats to PD', default: 10_000, min: 10, max: 600_000 }),
   regionSizeRefreshBeats: field.int({ doc: 'a region that took no write since its approximate size was last measured on disk is measured again after this many region heartbeats (a flush may have changed it); until then the last size is reported', default: 6, min: 1, max: 1_000_000 }),
   keyBytesMax: field.bytes({ doc: 'largest key a request may carry', default: 8 * 1024, min: 1, max: 64 * 1024 }),

@@ -58,6 +58,7 @@ export class StoreMetrics {
   private readonly raftLogCompactedEntries: Counter;
   private readonly regionSizeChecks: Counter;
   private readonly catchUpBeats: Counter;
+  private readonly uninitializedPeerGcs: Counter;
   /** Label children by type, then outcome: no string building or object per observation. */
   private readonly requestSeries = new Map<string, Map<string, RequestSeries>>();
   private readonly outcomesSeen = new Set<string>();
@@ -112,6 +113,11 @@ export class StoreMetrics {
     this.catchUpBeats = new Counter({
       name: 'flotilla_store_catch_up_heartbeats_total',
       help: 'Region heartbeats sent at once because a learner a promotion waited for caught up (PD then answers with the promotion)',
+      registers,
+    });
+    this.uninitializedPeerGcs = new Counter({
+      name: 'flotilla_store_uninitialized_peer_gc_total',
+      help: 'Uninitialized replicas (never filled by a snapshot) destroyed because PD\'s region did not list them',
       registers,
     });
     // Zero series for the fixed unions, so dashboards see them before the first event.
@@ -183,6 +189,11 @@ export class StoreMetrics {
   /** A region heartbeat's approximate size: measured on disk, or the last measure reused. */
   countRegionSizeCheck(how: 'measured' | 'reused'): void {
     this.regionSizeChecks.labels(how).inc();
+  }
+
+  /** An uninitialized replica destroyed because PD's region does not list it. */
+  countUninitializedPeerGc(): void {
+    this.uninitializedPeerGcs.inc();
   }
 
   countCatchUpBeat(): void {

@@ -79,6 +79,37 @@ export function staleReplicaTombstone(local: RegionMeta, peerId: number, known: 
 }
 
 /**
+ * Whether an uninitialized replica (created by a leader's or candidate's message, never filled by
+ * a snapshot) of a region PD knows (`known`, by id) is no member of it: PD does not list its peer
+ * id. Its peer was removed before a snapshot reached it — or it was created by a stale message of
+ * a membership it had already left. Then the tombstone to leave: PD's region one confVer below
+ * PD's (every message to the removed peer predates its removal, which PD's confVer counts; a
+ * later peer on this store, added at PD's confVer or above, is not refused). Null: keep it (PD
+ * lists it: it waits for its snapshot; PD knows no such region: nothing to judge by).
+ */
+export function uninitializedReplicaTombstone(peerId: number, known: RegionMeta | null): RegionMeta | null {
+  if (known === null || known.epoch.confVer < 1) return null;
+  if (known.peers.some((p) => p.id === peerId)) return null;
+  return { ...known, epoch: { ...known.epoch, confVer: known.epoch.confVer - 1 } };
+}
+
+/**
+ * An uninitialized replica (`localPeerId`) that a message addressed to a newer peer of its region
+ * on this store supersedes: peer ids only grow and a region has one peer per store, so the newer
+ * peer was added after the older one was removed, and the older one, never filled, can go. The
+ * tombstone sits one confVer below the message's (which counts the newer peer's addition, later
+ * than the removal): no message to the old peer recreates it, the newer peer's are taken. Null:
+ * not superseded (an older peer id, or a message of no membership).
+ */
+export function supersededReplicaTombstone(localPeerId: number, msg: StoreRaftMessage): RegionMeta | null {
+  if (msg.toPeer.id <= localPeerId || msg.epoch.confVer < 1) return null;
+  return {
+    id: msg.regionId, startKey: Buffer.from(msg.startKey), endKey: Buffer.from(msg.endKey),
+    epoch: { confVer: msg.epoch.confVer - 1, version: msg.epoch.version }, peers: [],
+  };
+}
+
+/**
  * The confVer of the tombstone a merged-away replica leaves (mergedAwayReplicaTombstone): above
  * every confVer, so no message of that region recreates it (isStaleForTombstone) — a region id is
  * never reused, and a region merged away has no live group left to send one.

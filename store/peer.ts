@@ -226,6 +226,11 @@ export class Peer {
   private isApplyStatePending = false;
   /** This replica applied a conf change that removed it (it is destroyed after the batch). */
   isRemoved = false;
+  /**
+   * When a raft message was last stepped into this peer (ms since the epoch; its creation
+   * before the first): an uninitialized replica silent for long is asked about (server.ts).
+   */
+  lastMessageMs = Date.now();
   /** Work to run once the apply batch being built is written (a split's new peers). */
   private afterApplyWritten: (() => void)[] = [];
   /**

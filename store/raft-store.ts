@@ -23,7 +23,7 @@ import {
   type SnapshotOffer, SnapshotReceiver, SnapshotSender,
 } from './snapshot/index.js';
 import { mkdir } from 'node:fs/promises';
-import { destroyRegionData, isStaleForTombstone, placeholderRegion } from './peer-lifecycle.js';
+import { destroyRegionData, isStaleForTombstone, placeholderRegion, supersededReplicaTombstone } from './peer-lifecycle.js';
 import { regionKeyPages } from './split.js';
 import { KeyRecounter } from './key-recount.js';
 
@@ -99,6 +99,11 @@ export class RaftStore {
    * have its data deleted by the clear.
    */
   private readonly clearing = new Map<number, RegionMeta>();
+  /**
+   * Regions whose destroyed replica's raft state is still being cleared: no new peer of them is
+   * created until it is (the clearing would delete the new peer's hard state — a vote it cast).
+   */
+  private readonly destroying = new Set<number>();
   /** Regions an uninitialized peer is being created for (one at a time each). */
   private readonly creating = new Set<number>();
   /** New regions a split applied here creates once its batch is written: their ranges are taken (checkSnapshotRange). */
@@ -718,7 +723,11 @@ export class RaftStore {
       if (!this.maybeCreatePeer(msg, msg.regionId)) this.onUnknownRegion(msg.regionId);
       return;
     }
-    if (peer.peerId !== msg.toPeer.id) return;
+    if (peer.peerId !== msg.toPeer.id) {
+      this.maybeRetireSuperseded(peer, msg);
+      return;
+    }
+    peer.lastMessageMs = Date.now();
     peer.learnSender(msg.fromPeer);
     const r = peer.raw.step(msg.message);
     if (r.kind !== 'invalid-message') this.loop.markDirty(peer);
@@ -774,7 +783,7 @@ export class RaftStore {
     const tombstone = this.tombstones.get(regionId);
     if (tombstone !== undefined && isStaleForTombstone(msg, tombstone)) return true; // a stale leader or candidate: ignore
     if (this.regionOverlapping(shape) !== null) return true;
-    if (this.creating.has(regionId)) return true;
+    if (this.creating.has(regionId) || this.destroying.has(regionId)) return true;
     this.creating.add(regionId);
     void this.createUninitializedPeer(region, shape)
       .then((peer) => {
@@ -784,6 +793,21 @@ export class RaftStore {
       .catch((err: unknown) => this.log.warn({ regionId, err }, 'creating an uninitialized peer failed'))
       .finally(() => this.creating.delete(regionId));
     return true;
+  }
+
+  /**
+   * A message for a newer peer of a region whose replica here is an older, uninitialized one
+   * (removed before a snapshot reached it, then added again): the old one is destroyed with a
+   * tombstone below the message's membership, so raft's next message creates the new peer —
+   * until then every message to it was dropped here, and it never came to life. Not while a
+   * snapshot of the region is being installed (its install would outlive the destroy).
+   */
+  private maybeRetireSuperseded(peer: Peer, msg: StoreRaftMessage): void {
+    if (peer.storage.lastIndex() > 0 || this.snapshots?.installer.installing.has(peer.regionId) === true) return;
+    const tombstone = supersededReplicaTombstone(peer.peerId, msg);
+    if (tombstone === null) return;
+    this.log.info({ regionId: peer.regionId, peerId: peer.peerId, newPeerId: msg.toPeer.id, confVer: msg.epoch.confVer }, 'a newer peer of this region was added here: retiring the uninitialized old one');
+    this.destroyPeer(peer, tombstone);
   }
 
   /** Vote requests for regions a pending split here will create (bounded; the oldest region's go first). */
@@ -838,12 +862,14 @@ export class RaftStore {
     // An install of a snapshot of this region may be running: its final batch would overwrite
     // the tombstone, so the destroy waits for it; the round running now may still write its log.
     this.pendingDestroys++;
+    this.destroying.add(region.id);
     if (hasData) this.clearing.set(region.id, dataRegion);
     this.loop.roundEnd()
       .then(() => this.snapshots?.installer.settled(region.id))
       .then(() => destroyRegionData(this.options.engine, { ...region, startKey: dataRegion.startKey, endKey: dataRegion.endKey }, { hasData }))
       .then(() => {
         this.pendingDestroys--;
+        this.destroying.delete(region.id);
         this.clearing.delete(region.id);
         this.log.info({ regionId: region.id }, 'replica destroyed; tombstone written');
       })

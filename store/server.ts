@@ -22,7 +22,7 @@ import { type RegionOrder, StorePdClient } from './pd-client.js';
 import type { Peer } from './peer.js';
 import { RaftStore } from './raft-store.js';
 import { RawKv } from './raw-kv.js';
-import { mergedAwayReplicaTombstone, prepareMergeTargetsInLog, staleReplicaTombstone } from './peer-lifecycle.js';
+import { mergedAwayReplicaTombstone, prepareMergeTargetsInLog, staleReplicaTombstone, uninitializedReplicaTombstone } from './peer-lifecycle.js';
 import { MERGE_DRIVE_INTERVAL_MS, MergeDriver } from './merge.js';
 import { RegionSplitter } from './region-splitter.js';
 import { type MembershipOrder, planMembershipOrder } from './region-orders.js';
@@ -517,8 +517,11 @@ export class StoreServer {
    */
   private async checkStalePeers(): Promise<void> {
     for (const peer of [...this.raftStore.peers.values()]) {
-      // An uninitialized replica (no snapshot yet, epoch 0) has no membership to be stale about.
-      if (this.stopped || peer.leaderId !== 0 || peer.isLeader || peer.storage.lastIndex() === 0) continue;
+      if (this.stopped || peer.leaderId !== 0 || peer.isLeader) continue;
+      if (peer.storage.lastIndex() === 0) {
+        await this.checkUninitializedPeer(peer);
+        continue;
+      }
       try {
         // By id: after a split (right_derive) the replica's start key belongs to another region.
         const known = await this.pd.getRegionById(peer.regionId);
@@ -544,6 +547,30 @@ export class StoreServer {
       } catch (err) {
         this.log.debug({ err, regionId: peer.regionId }, 'stale replica check failed; tried again later');
       }
+    }
+  }
+
+  /**
+   * An uninitialized replica (no snapshot yet, epoch 0: no membership of its own to compare)
+   * that heard nothing for --uninitialized-peer-gc-ms: if PD's region does not list its peer, it
+   * was removed before a snapshot reached it (or a stale message created it) and nothing will
+   * ever fill it — destroyed, with a tombstone so that no late message recreates it. A member
+   * still waiting for its snapshot hears its leader's appends, and PD lists it.
+   */
+  private async checkUninitializedPeer(peer: Peer): Promise<void> {
+    if (Date.now() - peer.lastMessageMs < this.config.uninitializedPeerGcMs) return;
+    try {
+      const known = await this.pd.getRegionById(peer.regionId);
+      // The await let the store move on: act only on the replica still current, silent and empty.
+      if (this.stopped || this.raftStore.peers.get(peer.regionId) !== peer || peer.storage.lastIndex() > 0) return;
+      if (Date.now() - peer.lastMessageMs < this.config.uninitializedPeerGcMs) return;
+      const tombstone = uninitializedReplicaTombstone(peer.peerId, known);
+      if (tombstone === null) return;
+      this.log.info({ regionId: peer.regionId, peerId: peer.peerId, pdConfVer: known?.epoch.confVer }, 'an uninitialized replica PD\'s region does not list: destroying it');
+      this.metrics.countUninitializedPeerGc();
+      this.raftStore.destroyPeer(peer, tombstone);
+    } catch (err) {
+      this.log.debug({ err, regionId: peer.regionId }, 'uninitialized replica check failed; tried again later');
     }
   }
 

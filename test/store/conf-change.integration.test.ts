@@ -3,7 +3,9 @@
 // peer created by the leader's message) and gets all data by a region snapshot, then is promoted
 // to voter; a removed peer's data is gone, a tombstone is left, and it does not rejoin after a
 // restart; a peer removed while its store was down learns it from PD when it returns and destroys
-// itself. Changes go through the store's admin action (POST /region/change-peer), which runs the
+// itself; a learner removed before any snapshot reached it (its store refuses every snapshot) is
+// retired at once by a newer peer of the region on its store, or else, silent, collected through
+// PD — and a peer added there later comes to life. Changes go through the store's admin action (POST /region/change-peer), which runs the
 // same code as PD's operator steps.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +16,7 @@ import { RocksEngine } from '../../store/engine/index.js';
 import { decodeRegionState } from '../../store/local-state.js';
 import { StoreTestCluster } from '../support/store-cluster.js';
 import { httpJson } from '../support/pd-cluster.js';
-import { GC_ARGS, GC_COUNT_LIMIT, RegionProbe } from '../support/store-regions.js';
+import { GC_ARGS, GC_COUNT_LIMIT, RegionProbe, type RegionStatus } from '../support/store-regions.js';
 
 const COUNT_LIMIT = GC_COUNT_LIMIT;
 
@@ -122,6 +124,46 @@ describe('conf change: learner → voter by snapshot, removal, tombstones', () =
     assert.deepEqual(await inspect(victim, regionId), { rawKeys: 0, state: 'tombstone', hasApplyState: false });
     await cluster.restartStore(victim);
     assert.deepEqual((await cluster.storeStatus(victim))['regions'], []);
+    await probe.readAll(await probe.leader());
+  });
+
+  it('a learner removed before a snapshot reached it is retired by a newer peer, or collected when silent; a later peer comes to life', async () => {
+    const regionId = (await probe.leader()).region.id;
+    let target = -1;
+    for (let i = 0; i < cluster.stores.length && target < 0; i++) if ((await probe.regionOf(i)) === undefined) target = i;
+    assert.ok(target >= 0, 'a store without the region');
+    const refuseSnapshots = { FLOTILLA_FAILPOINTS: 'store::snapshot-receive-chunk=panic' };
+    /** Store `target`'s replica once it exists uninitialized as a peer other than `not`. */
+    const waitUninitialized = (not: number): Promise<RegionStatus> => waitFor(`an uninitialized replica on store ${target}`, async () => {
+      const r = await probe.regionOf(target);
+      return r !== undefined && r.lastIndex === 0 && r.peerId !== not ? r : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 100 });
+
+    // A newer peer retires the old one at once (the collection's grace, 60 s, is far off).
+    await cluster.restartStore(target, { env: refuseSnapshots });
+    assert.match(await changePeer('addLearner', target), /applied: addLearner/);
+    const first = await waitUninitialized(0);
+    assert.match(await changePeer('removePeer', target), /applied: remove/);
+    assert.match(await changePeer('addLearner', target), /applied: addLearner/);
+    const second = await waitUninitialized(first.peerId);
+    assert.ok(second.peerId > first.peerId, `peer ${second.peerId} after ${first.peerId}`);
+    assert.equal(await probe.metric(target, 'flotilla_store_uninitialized_peer_gc_total'), 0, 'retired by the newer peer, not collected');
+
+    // Removed for good: silent, it is collected through PD and leaves a tombstone.
+    await cluster.restartStore(target, { env: { ...refuseSnapshots, FLOTILLA_STORE_UNINITIALIZED_PEER_GC_MS: '1000' } });
+    await waitUninitialized(0);
+    assert.match(await changePeer('removePeer', target), /applied: remove/);
+    await waitDestroyed(target);
+    assert.equal(await probe.metric(target, 'flotilla_store_uninitialized_peer_gc_total'), 1);
+    await cluster.killStore(target, 'SIGTERM');
+    assert.equal((await inspect(target, regionId)).state, 'tombstone');
+
+    // Snapshots taken again: a peer added later is created over the tombstone and filled.
+    await cluster.restartStore(target);
+    assert.match(await changePeer('addLearner', target), /applied: addLearner/);
+    await probe.waitApplied(target, (await probe.mustRegionOf((await probe.leader()).index)).appliedIndex);
+    assert.match(await changePeer('removePeer', target), /applied: remove/);
+    await waitDestroyed(target);
     await probe.readAll(await probe.leader());
   });
 });

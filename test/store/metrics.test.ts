@@ -36,9 +36,10 @@ describe('StoreMetrics', () => {
       'flotilla_store_raft_write_batch_regions',
       'flotilla_store_raft_write_duration_seconds',
       'flotilla_store_reads_total',
-    'flotilla_store_region_size_checks_total',
+      'flotilla_store_region_size_checks_total',
       'flotilla_store_region_splits_total',
       'flotilla_store_regions',
+      'flotilla_store_uninitialized_peer_gc_total',
     ]);
     for (const x of metrics) assert.ok(x.help.length > 10, `${x.name} has help`);
   });

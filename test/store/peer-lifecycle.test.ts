@@ -10,6 +10,7 @@ import { encodeEntry } from '../../raft-host/index.js';
 import { MemoryEngine } from '../../store/engine/index.js';
 import {
   isStaleForTombstone, MERGED_AWAY_CONF_VER, type MergedAwayEvidence, mergedAwayReplicaTombstone, prepareMergeTargetsInLog, staleReplicaTombstone,
+  supersededReplicaTombstone, uninitializedReplicaTombstone,
 } from '../../store/peer-lifecycle.js';
 import type { StoreRaftMessage } from '../../store/raft-codec.js';
 import { encodeCommitMergeCommand, encodeCompactLogCommand, encodePrepareMergeCommand, encodeWriteCommand } from '../../store/raft-cmd.js';
@@ -117,5 +118,43 @@ describe('prepareMergeTargetsInLog', () => {
     assert.deepEqual(await prepareMergeTargetsInLog(engine, 2, 11, 12), [], 'up to its last entry');
     assert.deepEqual(await prepareMergeTargetsInLog(engine, 2, 17, 16), [], 'nothing unapplied');
     assert.deepEqual(await prepareMergeTargetsInLog(engine, 3, 1, 20), [1]);
+  });
+});
+
+describe('uninitializedReplicaTombstone: a replica never filled, silent, asked about', () => {
+  it('keeps it while PD lists its peer, or knows no region, or no membership', () => {
+    assert.equal(uninitializedReplicaTombstone(23, SOURCE), null, 'PD lists peer 23: it waits for its snapshot');
+    assert.equal(uninitializedReplicaTombstone(23, null), null, 'nothing to judge by');
+    assert.equal(uninitializedReplicaTombstone(99, { ...SOURCE, epoch: { confVer: 0, version: 5 } }), null, 'no membership at all');
+  });
+
+  it('retires it when PD does not list its peer: stale messages to it refused, a later peer here taken', () => {
+    const t = uninitializedReplicaTombstone(99, SOURCE)!;
+    assert.notEqual(t, null);
+    assert.equal(t.id, SOURCE.id);
+    assert.equal(t.epoch.confVer, SOURCE.epoch.confVer - 1);
+    // Every message to peer 99 predates its removal, which PD's confVer (4) already counts.
+    for (const confVer of [0, 1, 3]) assert.equal(isStaleForTombstone(msgOf(SOURCE.id, confVer, 99), t), true, `confVer ${confVer}`);
+    // A peer added on this store at PD's confVer or later is created.
+    for (const confVer of [4, 5, 9]) assert.equal(isStaleForTombstone(msgOf(SOURCE.id, confVer, 120), t), false, `confVer ${confVer}`);
+  });
+});
+
+describe('supersededReplicaTombstone: a message to a newer peer of the region on this store', () => {
+  it('supersedes only an older peer id, and only a message of some membership', () => {
+    assert.equal(supersededReplicaTombstone(23, msgOf(SOURCE.id, 6, 23)), null, 'its own peer');
+    assert.equal(supersededReplicaTombstone(23, msgOf(SOURCE.id, 6, 22)), null, 'an older peer id');
+    assert.equal(supersededReplicaTombstone(23, msgOf(SOURCE.id, 0, 40)), null, 'no membership');
+  });
+
+  it('retires the old peer below the message\'s membership: the new peer\'s messages are taken, the old\'s refused', () => {
+    const msg = msgOf(SOURCE.id, 6, 40);
+    const t = supersededReplicaTombstone(23, msg)!;
+    assert.notEqual(t, null);
+    assert.deepEqual({ id: t.id, confVer: t.epoch.confVer, version: t.epoch.version }, { id: SOURCE.id, confVer: 5, version: 5 });
+    assert.equal(isStaleForTombstone(msg, t), false, 'the message that superseded it');
+    assert.equal(isStaleForTombstone(msgOf(SOURCE.id, 7, 40), t), false, 'a later one to the new peer');
+    assert.equal(isStaleForTombstone(msgOf(SOURCE.id, 5, 23), t), true, 'a stale one to the old peer');
+    assert.ok(t.startKey.equals(msg.startKey) && t.startKey !== msg.startKey, 'keys copied (a batch buffer is reused)');
   });
 });
