@@ -310,7 +310,7 @@ export class RaftStore {
    * or newer (this store's replica has not applied the split yet); either way its install would
    * clear the other region's data and write its own over it. The leader retries: the stale replica
    * catches up by log, and a held snapshot is not offered again once its region's epoch moved on
-   * (snapshot/generator.ts). A region the snapshot supersedes (isSupersededBy) does not count: it
+   * (snapshot/generator.ts). A region the snapshot supersedes (isRetiredBy) does not count: it
    * is retired when the snapshot is installed.
    */
   private checkSnapshotRange(region: RegionMeta): FlotillaError | null {
@@ -326,7 +326,7 @@ export class RaftStore {
     for (const p of this.loop.peers.values()) {
       if (p.regionId === region.id) continue;
       const isInitialized = p.storage.lastIndex() > 0;
-      if (isInitialized && regionsOverlap(p.region, region) && !isSupersededBy(p.region, region)) return p.region;
+      if (isInitialized && regionsOverlap(p.region, region) && !isRetiredBy(p, region)) return p.region;
       const pending = pendingSnapshotRegion(p);
       if (pending !== null && regionsOverlap(pending, region)) return pending;
     }
@@ -595,14 +595,14 @@ export class RaftStore {
   }
 
   /**
-   * The initialized regions here that a snapshot of `region` supersedes (isSupersededBy): their
+   * The initialized regions here that a snapshot of `region` supersedes (isRetiredBy): their
    * raft groups are gone — each was merged away, into `region` or into a region `region` later
    * absorbed — and this store missed it (its replica of the target fell behind the compacted log,
    * so the snapshot comes instead of the CommitMerge entry). Without retiring them the snapshot
    * could never be taken here (checkSnapshotRange) and they would hold their range for ever.
    */
   private regionsSupersededBy(region: RegionMeta): Peer[] {
-    return [...this.loop.peers.values()].filter((p) => p.regionId !== region.id && p.storage.lastIndex() > 0 && isSupersededBy(p.region, region));
+    return [...this.loop.peers.values()].filter((p) => p.regionId !== region.id && p.storage.lastIndex() > 0 && isRetiredBy(p, region));
   }
 
   /** Retires a region a snapshot supersedes, as a merge retires its source: its keys are the snapshot's to rewrite. */
@@ -912,6 +912,22 @@ function pendingSnapshotRegion(peer: Peer): RegionMeta | null {
  */
 function isSupersededBy(held: RegionMeta, by: RegionMeta): boolean {
   return by.epoch.version > held.epoch.version && rangeContains(by, held);
+}
+
+/**
+ * Whether region `by` (a snapshot's, or a message's) shows that this store's replica `held` is
+ * gone: `by` holds its whole range at a newer version (isSupersededBy), or `held` is a merge
+ * source in its merging state, `by` is that merge's target at a version past the one PrepareMerge
+ * saw, and their ranges overlap. A target gains keys only by merges, so the source's range went
+ * into it — and the merged region may have split since, so it need not hold all of it (else its
+ * snapshot was refused here for ever, while the source waited for that very target to apply
+ * CommitMerge). The part of the source's range the target no longer holds keeps its keys until
+ * the snapshot of the region that holds it now clears them.
+ */
+function isRetiredBy(held: Peer, by: RegionMeta): boolean {
+  if (isSupersededBy(held.region, by)) return true;
+  const merge = held.mergeState;
+  return merge !== null && merge.target.id === by.id && by.epoch.version > merge.target.epoch.version && regionsOverlap(held.region, by);
 }
 
 function rangeContains(outer: RegionMeta, inner: RegionMeta): boolean {

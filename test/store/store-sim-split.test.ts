@@ -983,6 +983,118 @@ describe('known bugs found by the split sim', () => {
     }
   });
 
+  it('a merge target\'s snapshot taken after the merged region split again retires the source replica it only partly covers (bug G)', async () => {
+    const sim = await StoreSim.start(3, { rng: createRng(97), dropRate: 0, maxDelaySteps: 1, snapshots: true, raftLogGc: { countLimit: 4, hardCountLimit: 12, checkTicks: 1 } });
+    try {
+      assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
+      const expected = new Map<string, string | null>([['a00', 'v0']]);
+      await put(sim, 'a00', 'v0');
+      const out = await drive(sim, sim.split(7, [b('a10')]));
+      assert.ok(out.kind === 'split');
+      assert.ok(await advanceUntil(sim, () => isQuiet(sim), 1_000), 'the split did not settle');
+      const [target, source] = [...sim.newestRegions().values()].sort((x, y) => Buffer.compare(x.startKey, y.startKey)).map((r) => r.id) as [number, number];
+      for (const id of [target, source]) {
+        for (let i = 0; i < 20 && sim.leader(id)?.storeId !== 1; i++) {
+          sim.transferLeader(id, 1);
+          await advanceUntil(sim, () => sim.leader(id)?.storeId === 1, 40);
+        }
+        assert.equal(sim.leader(id)?.storeId, 1, `region ${id} is not led from store 1`);
+      }
+      // As in the merge form of bug E: store 3 applies PrepareMerge and then hears nothing of the target.
+      const store3 = sim.nodes[2]!;
+      const isPrepared3 = (): boolean => (store3.store?.peers.get(source)?.mergeState ?? null) !== null;
+      sim.intercept = (m) => (m.regionId === target && (m.to === 3 || (m.to === 2 && m.message.entries.length > 0 && !isPrepared3())) ? (m.to === 3 ? 'drop' : 'hold') : 'deliver');
+      await drive(sim, sim.merge(source, target));
+      assert.ok(await advanceUntil(sim, isPrepared3, 300), 'store 3 never applied PrepareMerge');
+      assert.ok(await advanceUntil(sim, () => sim.nodes.slice(0, 2).every((n) => !n.store!.peers.has(source)), 1_000), 'the merge did not complete on stores 1 and 2');
+      // The merged region splits inside the source's old range: the target's snapshot will cover
+      // only part of the source replica store 3 still holds.
+      const again = await drive(sim, sim.split(target, [b('a15')]));
+      assert.ok(again.kind === 'split', `split of the merged region: ${again.kind}`);
+      for (let i = 0; i < 30; i++) {
+        const key = `a${String(i % 20).padStart(2, '0')}`;
+        await put(sim, key, `m${i}`);
+        expected.set(key, `m${i}`);
+      }
+      const behind = (): boolean => sim.leader(target)!.store!.peers.get(target)!.storage.truncatedIndex > store3.store!.peers.get(target)!.storage.lastIndex();
+      assert.ok(await advanceUntil(sim, behind, 300), 'the target\'s log was never compacted past store 3');
+      sim.intercept = null;
+      for (let i = 0; i < 300 && store3.store!.peers.has(source); i++) {
+        await sim.advance();
+        checkNoOverlap(sim, 'bug G');
+      }
+      assert.ok(!store3.store!.peers.has(source), 'store 3 still holds the source replica');
+      const regions = await checkSettled(sim, 'bug G', expected, { isCountExact: true });
+      assert.equal(regions.length, 2);
+    } finally {
+      sim.intercept = null;
+      await sim.stop();
+    }
+  });
+
+  it('a merge target that split before CommitMerge (the merge rolls back): its snapshot leaves the merging source replica of a store that missed both (bug G\'s guard)', async () => {
+    const sim = await StoreSim.start(3, { rng: createRng(97), dropRate: 0, maxDelaySteps: 1, snapshots: true, raftLogGc: { countLimit: 4, hardCountLimit: 12, checkTicks: 1 } });
+    try {
+      assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
+      const expected = new Map<string, string | null>([['a00', 'v0'], ['a12', 'v12']]);
+      await put(sim, 'a00', 'v0');
+      await put(sim, 'a12', 'v12');
+      const out = await drive(sim, sim.split(7, [b('a10')]));
+      assert.ok(out.kind === 'split');
+      assert.ok(await advanceUntil(sim, () => isQuiet(sim), 1_000), 'the split did not settle');
+      const [target, source] = [...sim.newestRegions().values()].sort((x, y) => Buffer.compare(x.startKey, y.startKey)).map((r) => r.id) as [number, number];
+      for (const id of [target, source]) {
+        for (let i = 0; i < 20 && sim.leader(id)?.storeId !== 1; i++) {
+          sim.transferLeader(id, 1);
+          await advanceUntil(sim, () => sim.leader(id)?.storeId === 1, 40);
+        }
+        assert.equal(sim.leader(id)?.storeId, 1, `region ${id} is not led from store 1`);
+      }
+      // Store 3 hears nothing of the target; store 2 none of its entries while they are held:
+      // the target commits nothing until released, so its split (proposed first) lands before
+      // the CommitMerge, which then fails its epoch check and the merge rolls back.
+      const store3 = sim.nodes[2]!;
+      const isPrepared3 = (): boolean => (store3.store?.peers.get(source)?.mergeState ?? null) !== null;
+      let isTargetHeld = true;
+      let isSourceCut = false;
+      sim.intercept = (m) => {
+        if (m.regionId === target && m.to === 3) return 'drop';
+        if (m.regionId === target && m.to === 2 && isTargetHeld && m.message.entries.length > 0) return 'hold';
+        if (m.regionId === source && m.to === 3 && isSourceCut) return 'drop';
+        return 'deliver';
+      };
+      const splitting = sim.split(target, [b('a05')]);
+      for (let i = 0; i < 20; i++) await sim.advance();
+      const merging = sim.merge(source, target).catch(() => undefined);
+      assert.ok(await advanceUntil(sim, isPrepared3, 300), 'store 3 never applied PrepareMerge');
+      isSourceCut = true; // store 3's source replica stays in its merging state
+      isTargetHeld = false;
+      const again = await drive(sim, splitting);
+      assert.ok(again.kind === 'split', `split of the target: ${again.kind}`);
+      await drive(sim, merging);
+      assert.ok(await advanceUntil(sim, () => sim.counters.mergeRollbacksApplied > 0, 1_000), 'the merge did not roll back');
+      assert.ok(isPrepared3(), 'store 3 left its merging state (the scenario did not happen)');
+      for (let i = 0; i < 30; i++) {
+        const key = `a0${i % 10}`;
+        await put(sim, key, `m${i}`);
+        expected.set(key, `m${i}`);
+      }
+      const behind = (): boolean => sim.leader(target)!.store!.peers.get(target)!.storage.truncatedIndex > store3.store!.peers.get(target)!.storage.lastIndex();
+      assert.ok(await advanceUntil(sim, behind, 300), 'the target\'s log was never compacted past store 3');
+      // The target's snapshot reaches store 3 while its source replica still merges.
+      const installedBefore = sim.counters.snapshotsInstalled;
+      sim.intercept = (m) => (m.regionId === source && m.to === 3 ? 'drop' : 'deliver');
+      assert.ok(await advanceUntil(sim, () => sim.counters.snapshotsInstalled > installedBefore, 300), 'store 3 got no snapshot');
+      assert.ok(store3.store!.peers.has(source), 'the target\'s snapshot retired a source that was never merged into it');
+      sim.intercept = null;
+      const regions = await checkSettled(sim, 'bug G guard', expected, { isCountExact: true });
+      assert.equal(regions.length, 3);
+    } finally {
+      sim.intercept = null;
+      await sim.stop();
+    }
+  });
+
   // Bug F (fixed): both followers of a region skipped its split — each had its replica of the
   // parent filled by a snapshot taken after the split — so the region the split created existed
   // only on the store that applied it. Its peer there campaigned for ever: a store dropped a vote
