@@ -44,6 +44,13 @@ export interface RocksIterator {
 /** The binding's own batch shape. Only this file builds it: everyone else writes `WriteOp`s. */
 export type RocksBatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
 
+/** The binding's chained batch: one native call per operation, no per-operation objects. */
+export interface RocksChainedBatch {
+  put(key: Buffer, value: Buffer): RocksChainedBatch;
+  del(key: Buffer): RocksChainedBatch;
+  write(options: { sync: boolean }, callback: (err?: Error | null) => void): void;
+}
+
 export interface RocksDb {
   readonly status: string;
   open(options: RocksOpenOptions, callback: (err?: Error | null) => void): void;
@@ -51,6 +58,7 @@ export interface RocksDb {
   get(key: Buffer, options: { asBuffer: boolean; fillCache?: boolean }, callback: RocksCallback<Buffer>): void;
   getMany(keys: Buffer[], options: { asBuffer: boolean }, callback: RocksCallback<(Buffer | undefined)[]>): void;
   batch(ops: RocksBatchOp[], options: { sync: boolean }, callback: (err?: Error | null) => void): void;
+  batch(): RocksChainedBatch;
   clear(options: { gte: Buffer; lt: Buffer; limit: number }, callback: (err?: Error | null) => void): void;
   approximateSize(start: Buffer, end: Buffer, callback: RocksCallback<number>): void;
   compactRange(start: Buffer, end: Buffer, callback: (err?: Error | null) => void): void;
@@ -66,18 +74,27 @@ export function createRocksDb(location: string): RocksDb {
 }
 
 /**
- * Writes `ops` as one atomic batch of the binding (the one place `WriteOp` becomes the binding's
- * `{type:'put'|'del'}`). `sync` fsyncs the WAL before resolving. An empty list writes nothing.
+ * Writes `ops` as one atomic batch of the binding (the one place `WriteOp` reaches the binding).
+ * `sync` fsyncs the WAL before resolving. An empty list writes nothing. Built through the chained
+ * batch: the array form's native side reads three named properties of a fresh object per
+ * operation (~0.85 µs each on the event loop, against ~0.4 µs a put here).
  */
 export function writeRocksBatch(db: RocksDb, ops: readonly WriteOp[], options: { readonly sync: boolean }): Promise<void> {
   if (ops.length === 0) return Promise.resolve();
-  const batch = new Array<RocksBatchOp>(ops.length);
-  for (let i = 0; i < ops.length; i++) {
-    const op = ops[i]!;
-    batch[i] = op.kind === 'put' ? { type: 'put', key: op.key, value: op.value } : { type: 'del', key: op.key };
+  let batch: RocksChainedBatch;
+  try {
+    batch = db.batch();
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      if (op.kind === 'put') batch.put(op.key, op.value);
+      else batch.del(op.key);
+    }
+  } catch (err) {
+    // The chained batch checks each key and value as it is added (the array form, at the call).
+    return Promise.reject(engineError('write batch', err));
   }
   return new Promise((resolve, reject) => {
-    db.batch(batch, { sync: options.sync }, (err) => (err ? reject(engineError('write batch', err)) : resolve()));
+    batch.write({ sync: options.sync }, (err) => (err ? reject(engineError('write batch', err)) : resolve()));
   });
 }
 
