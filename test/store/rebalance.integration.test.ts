@@ -79,26 +79,11 @@ describe('rebalance onto new stores, real processes', { timeout: 240_000 }, () =
   });
 
   const pdRegions = (): Promise<PdRegionJson[]> => env.cluster.pdRegionsInKeyOrder<PdRegionJson>();
-  const pdPost = (path: string, body: unknown): Promise<{ status: number; body: unknown }> => env.cluster.pdPost(path, body);
   const operatorsPending = async (): Promise<number> => ((await env.cluster.pdApi('operators')).body as { operators: unknown[] }).operators.length;
-
-  /** Cuts the key space at the start of each region's slice through PD's split operator; waits until PD sees every cut. */
-  const splitIntoRegions = async (): Promise<void> => {
-    for (let r = 1; r < REGIONS; r++) {
-      const key = Buffer.from(slice(r));
-      await waitFor(`a split at ${slice(r)}`, async () => {
-        const regions = await pdRegions();
-        if (regions.some((x) => x.startKey === key.toString('hex'))) return true;
-        const holder = regions.find((x) => Buffer.compare(Buffer.from(x.startKey, 'hex'), key) <= 0 && (x.endKey === '' || Buffer.compare(key, Buffer.from(x.endKey, 'hex')) < 0));
-        if (holder !== undefined) await pdPost('operators', { regionId: holder.id, kind: 'split', keys: [key.toString('hex')] }); // 409 while one is pending
-        return undefined;
-      }, { timeoutMs: CONDITION_TIMEOUT_MS, intervalMs: 200 });
-    }
-  };
 
   it('a 4th and 5th store get their share of replicas and leaders; every key, and the bank total, survive the moves', async () => {
     const [loader, transferClient, reader] = env.clients as [Client, Client, Client];
-    await splitIntoRegions();
+    await env.cluster.splitAtKeys(Array.from({ length: REGIONS - 1 }, (_, i) => Buffer.from(slice(i + 1))), CONDITION_TIMEOUT_MS);
     for (let r = 0; r < REGIONS; r++) {
       const pairs = Array.from({ length: RAW_KEYS_PER_REGION }, (_, i): [Buffer, Buffer] => [rawKey(r, i), valueOf(rawKey(r, i))]);
       await loader.raw.batchPut(pairs);

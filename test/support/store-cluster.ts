@@ -213,6 +213,23 @@ export class StoreTestCluster {
     return httpJson(this.pd.httpUrl(leader, path), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   }
 
+  /**
+   * Cuts the key space at each of `keys` (user keys) through PD's split operator, one after
+   * another; waits until PD's regions start at every cut.
+   */
+  async splitAtKeys(keys: readonly Buffer[], timeoutMs = 60_000): Promise<void> {
+    type Range = { readonly id: number; readonly startKey: string; readonly endKey: string };
+    for (const key of keys) {
+      await waitFor(`a split at ${key.toString()}`, async () => {
+        const regions = await this.pdRegionsInKeyOrder<Range>();
+        if (regions.some((x) => x.startKey === key.toString('hex'))) return true;
+        const holder = regions.find((x) => Buffer.compare(Buffer.from(x.startKey, 'hex'), key) <= 0 && (x.endKey === '' || Buffer.compare(key, Buffer.from(x.endKey, 'hex')) < 0));
+        if (holder !== undefined) await this.pdPost('operators', { regionId: holder.id, kind: 'split', keys: [key.toString('hex')] }); // 409 while one is pending
+        return undefined;
+      }, { timeoutMs, intervalMs: 200 });
+    }
+  }
+
   /** PD's regions (at most one page of 1,000: more fails), sorted by start key (user keys in hex). */
   async pdRegionsInKeyOrder<T extends { readonly startKey: string }>(): Promise<T[]> {
     const r = await this.pdApi('regions?limit=1000');
