@@ -21,7 +21,7 @@ import type { ApplyResult, Peer } from '../../store/peer.js';
 import { decodeCommand } from '../../store/raft-cmd.js';
 import { encodeRawValue, liveRawValue } from '../../store/raw-value.js';
 import { type SimNode, StoreSim } from '../support/store-sim.js';
-import { advanceUntil, checkKeyCounts, checkReplicas, checkTiling, getThroughLeader as get, isQuiet, putThroughLeader as put, codeOf, describeRegion, drive, initializedRegions, track, type Tracked } from '../support/store-sim-checks.js';
+import { advanceUntil, checkKeyCounts, EpochLog, checkReplicas, checkTiling, getThroughLeader as get, isQuiet, putThroughLeader as put, codeOf, describeRegion, drive, initializedRegions, track, type Tracked } from '../support/store-sim-checks.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
 const replay = (seed: number): string => `(replay: FLOTILLA_STORE_SIM_SEED=${seed} node --test dist/test/store/store-sim-merge.test.js)`;
@@ -435,6 +435,7 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
   const opRng = rng.fork();
   const faultRng = rng.fork();
   const what = `seed ${seed} ${replay(seed)}`;
+  const epochs = new EpochLog(sim.region);
 
   const issue = (key: string): void => {
     const l = sim.leaderFor(b(key));
@@ -583,6 +584,7 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
       await restartCrashed(false);
       await sim.advance();
       checkNoOverlap(sim, what);
+      epochs.note(sim);
       if (step % 20 === 0) await sim.checkStalePeers();
     }
     // Liveness: heal, restart, finish the membership change, give every region three voters again.
@@ -598,6 +600,7 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
     for (let i = 0; i < 4_000 && quiet < 20; i++) {
       await sim.advance();
       checkNoOverlap(sim, what);
+      epochs.note(sim);
       await restartCrashed(true);
       if (i % 20 === 0) await sim.checkStalePeers();
       const pending = change as MembershipChange | null;
@@ -621,6 +624,7 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
     assert.deepEqual(sim.fatals, [], `${what}: a store stopped itself`);
     assert.ok(quiet >= 20, `${what}: the cluster did not converge\n${stuck}`);
     const regions = checkTiling(sim, what);
+    epochs.check(what);
     cov.regionsAtEnd = regions.length;
     await checkReplicas(sim, what);
     await checkKeyCounts(sim, what);

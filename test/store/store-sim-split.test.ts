@@ -33,7 +33,7 @@ import { encodeWriteBatch, writeOpsBytes } from '../../store/write-batch-cmd.js'
 import type { ApplyResult, Peer } from '../../store/peer.js';
 import { encodeBatchSplitCommand } from '../../store/raft-cmd.js';
 import { rawContents, type SimNode, type SimSnapshotStream, StoreSim } from '../support/store-sim.js';
-import { advanceUntil, checkKeyCounts, checkReplicas, checkTiling, getThroughLeader as get, isQuiet, putThroughLeader as put, codeOf, describeRegion, drive, initializedRegions, track, type Tracked } from '../support/store-sim-checks.js';
+import { advanceUntil, checkKeyCounts, EpochLog, checkReplicas, checkTiling, getThroughLeader as get, isQuiet, putThroughLeader as put, codeOf, describeRegion, drive, initializedRegions, track, type Tracked } from '../support/store-sim-checks.js';
 
 const STEPS = 360;
 const SEED_COUNT = Number(process.env['FLOTILLA_STORE_SIM_SPLIT_SEEDS'] ?? '8');
@@ -68,41 +68,6 @@ function checkNoOverlap(sim: StoreSim, what: string): void {
     for (let i = 1; i < regions.length; i++) {
       const prev = regions[i - 1]!;
       assert.ok(prev.endKey.length > 0 && Buffer.compare(prev.endKey, regions[i]!.startKey) <= 0, `${what}: store ${node.storeId} holds overlapping regions ${describeRegion(prev)} and ${describeRegion(regions[i]!)} at step ${sim.step}`);
-    }
-  }
-}
-
-/** Records every region shape (id, version, range) any live store holds now. */
-function noteEpochs(sim: StoreSim, seen: Map<string, RegionMeta>): void {
-  for (const node of sim.nodes) {
-    for (const peer of node.store?.peers.values() ?? []) {
-      if (peer.storage.lastIndex() === 0) continue;
-      const r = peer.region;
-      seen.set(`${r.id}/${r.epoch.version}/${r.startKey.toString('hex')}/${r.endKey.toString('hex')}`, r);
-    }
-  }
-}
-
-/**
- * Two region shapes of different ids whose ranges overlap must differ in version (a split gives
- * every resulting region a version above the parent's): PD, and a store weighing a message against
- * a stale replica, orders overlapping regions by version. One id must have one range per version.
- */
-function checkEpochOrder(seen: ReadonlyMap<string, RegionMeta>, what: string): void {
-  const shapes = [...seen.values()];
-  const rangeOf = new Map<string, string>();
-  for (const r of shapes) {
-    const key = `${r.id}/${r.epoch.version}`;
-    const range = `${r.startKey.toString('hex')}-${r.endKey.toString('hex')}`;
-    assert.ok((rangeOf.get(key) ?? range) === range, `${what}: region ${r.id} at version ${r.epoch.version} had two ranges`);
-    rangeOf.set(key, range);
-  }
-  for (let i = 0; i < shapes.length; i++) {
-    for (let j = i + 1; j < shapes.length; j++) {
-      const x = shapes[i]!;
-      const y = shapes[j]!;
-      if (x.id === y.id || !overlaps(x, y)) continue;
-      assert.notEqual(x.epoch.version, y.epoch.version, `${what}: overlapping regions ${describeRegion(x)} and ${describeRegion(y)} share a version`);
     }
   }
 }
@@ -206,7 +171,7 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
   const busy = new Set<string>();
   const splits: SplitWindow[] = [];
   let change: MembershipChange | null = null;
-  const seen = new Map<string, RegionMeta>();
+  const epochs = new EpochLog();
   let written = 0;
   const opRng = rng.fork();
   const faultRng = rng.fork();
@@ -314,7 +279,7 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
   };
 
   const noteSplitEnds = (): void => {
-    noteEpochs(sim, seen);
+    epochs.note(sim);
     checkNoOverlap(sim, `seed ${seed} ${replay(seed)}`);
     const regions = sim.newestRegions();
     for (const s of splits) {
@@ -410,7 +375,7 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
 
     // (b) tiling and agreement; and every region shape any store held ordered by its epoch.
     const regions = checkTiling(sim, `seed ${seed}`);
-    checkEpochOrder(seen, `seed ${seed} ${replay(seed)}`);
+    epochs.check(`seed ${seed} ${replay(seed)}`);
     cov.regionsAtEnd = regions.length;
     // (c) replicas identical per region.
     await checkReplicas(sim, `seed ${seed}`);
@@ -511,9 +476,9 @@ async function checkSettled(sim: StoreSim, what: string, expected: ReadonlyMap<s
   assert.ok(await advanceUntil(sim, () => isQuiet(sim), 2_000), `${what}: the cluster did not settle`);
   assert.deepEqual(sim.fatals, [], `${what}: a store stopped itself`);
   const regions = checkTiling(sim, what);
-  const seen = new Map<string, RegionMeta>([['initial', sim.region]]);
-  noteEpochs(sim, seen);
-  checkEpochOrder(seen, what);
+  const epochs = new EpochLog(sim.region);
+  epochs.note(sim);
+  epochs.check(what);
   await checkReplicas(sim, what);
   for (const [key, value] of expected) assert.equal(await get(sim, key), value, `${what}: ${key}`);
   if (options.isCountExact) await checkKeyCounts(sim, what);

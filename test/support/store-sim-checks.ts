@@ -148,3 +148,58 @@ export function isQuiet(sim: StoreSim): boolean {
   }
   return true;
 }
+
+/**
+ * Every region shape (id, version, range) any live store held, with the step it was first seen
+ * (note() once per step). check() asserts what PD, and a store weighing a message against a stale
+ * replica, rely on to order overlapping regions: one range per (id, version); two overlapping
+ * shapes of different ids differ in version; and the one seen later has the higher version (a
+ * split gives every piece a version above its parent's, a merge the union one above both halves).
+ */
+export class EpochLog {
+  private readonly shapes = new Map<string, { readonly region: RegionMeta; readonly step: number }>();
+
+  constructor(initial?: RegionMeta) {
+    if (initial !== undefined) this.add(initial, -1);
+  }
+
+  note(sim: StoreSim): void {
+    for (const node of sim.nodes) {
+      for (const peer of node.store?.peers.values() ?? []) {
+        if (peer.storage.lastIndex() > 0) this.add(peer.region, sim.step);
+      }
+    }
+  }
+
+  private add(r: RegionMeta, step: number): void {
+    const key = `${r.id}/${r.epoch.version}/${r.startKey.toString('hex')}/${r.endKey.toString('hex')}`;
+    if (!this.shapes.has(key)) this.shapes.set(key, { region: r, step });
+  }
+
+  check(what: string): void {
+    const shapes = [...this.shapes.values()];
+    const rangeOf = new Map<string, string>();
+    for (const { region: r } of shapes) {
+      const key = `${r.id}/${r.epoch.version}`;
+      const range = `${r.startKey.toString('hex')}-${r.endKey.toString('hex')}`;
+      assert.ok((rangeOf.get(key) ?? range) === range, `${what}: region ${r.id} at version ${r.epoch.version} had two ranges`);
+      rangeOf.set(key, range);
+    }
+    for (let i = 0; i < shapes.length; i++) {
+      for (let j = i + 1; j < shapes.length; j++) {
+        const [x, y] = [shapes[i]!, shapes[j]!];
+        if (x.region.id === y.region.id || !rangesOverlap(x.region, y.region)) continue;
+        assert.notEqual(x.region.epoch.version, y.region.epoch.version, `${what}: overlapping regions ${describeRegion(x.region)} and ${describeRegion(y.region)} share a version`);
+        if (x.step === y.step) continue;
+        const [older, newer] = x.step < y.step ? [x, y] : [y, x];
+        assert.ok(newer.region.epoch.version > older.region.epoch.version, `${what}: ${describeRegion(newer.region)} (first seen at step ${newer.step}) overlaps the older ${describeRegion(older.region)} (step ${older.step}) at a lower version`);
+      }
+    }
+  }
+}
+
+function rangesOverlap(a: RegionMeta, c: RegionMeta): boolean {
+  const aEndsFirst = a.endKey.length > 0 && Buffer.compare(a.endKey, c.startKey) <= 0;
+  const cEndsFirst = c.endKey.length > 0 && Buffer.compare(c.endKey, a.startKey) <= 0;
+  return !aEndsFirst && !cEndsFirst;
+}
