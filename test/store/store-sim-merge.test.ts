@@ -21,7 +21,7 @@ import type { ApplyResult, Peer } from '../../store/peer.js';
 import { decodeCommand } from '../../store/raft-cmd.js';
 import { encodeRawValue, liveRawValue } from '../../store/raw-value.js';
 import { type SimNode, StoreSim } from '../support/store-sim.js';
-import { advanceUntil, checkKeyCounts, EpochLog, checkReplicas, checkTiling, getThroughLeader as get, isQuiet, putThroughLeader as put, codeOf, describeRegion, drive, initializedRegions, track, type Tracked } from '../support/store-sim-checks.js';
+import { advanceUntil, checkKeyCounts, checkNoOverlap, EpochLog, checkReplicas, checkTiling, getThroughLeader as get, isQuiet, putThroughLeader as put, codeOf, describeRegion, drive, track, type Tracked } from '../support/store-sim-checks.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
 const replay = (seed: number): string => `(replay: FLOTILLA_STORE_SIM_SEED=${seed} node --test dist/test/store/store-sim-merge.test.js)`;
@@ -398,16 +398,6 @@ function isCaughtUp(sim: StoreSim, regionId: number): boolean {
   return peer.region.peers.every((p) => progress.get(p.id)?.state === 'Replicate' && progress.get(p.id)!.match >= last - 4);
 }
 
-function checkNoOverlap(sim: StoreSim, what: string): void {
-  for (const node of sim.nodes) {
-    if (node.store === null) continue;
-    const regions = initializedRegions(node);
-    for (let i = 1; i < regions.length; i++) {
-      const prev = regions[i - 1]!;
-      assert.ok(prev.endKey.length > 0 && Buffer.compare(prev.endKey, regions[i]!.startKey) <= 0, `${what}: store ${node.storeId} holds overlapping regions ${describeRegion(prev)} and ${describeRegion(regions[i]!)} at step ${sim.step}`);
-    }
-  }
-}
 
 interface Coverage {
   acked: number; notApplied: number; unknown: number; splitsOk: number; splitsRefused: number; transfers: number;
@@ -659,6 +649,10 @@ describe('region merge racing splits, leader transfers, conf changes, a lossy ne
     const mustHappen = ['acked', 'notApplied', 'splitsOk', 'transfers', 'mergesPrepared', 'mergesRefused', 'prepareMergesApplied', 'mergesApplied', 'mergeRollbacksApplied', 'mergeWaits', 'confChangesApplied', 'crashes', 'crashesBeforeApply', 'snapshotsInstalled'];
     if (SEEDS.length >= 3) for (const k of mustHappen) assert.ok(t(k) > 0, `${k} never happened: ${all}`);
     assert.ok(t('acked') > 150 * SEEDS.length, `too few acknowledged writes: ${all}`);
+  });
+
+  it('seed 151: a store restarted behind both halves of a merge applies PrepareMerge and CommitMerge in one round (the checker allows the source until the batch is written)', async () => {
+    await runSeed(151);
   });
 
   it('a seed run twice gives the same outcome, every counter equal', async () => {

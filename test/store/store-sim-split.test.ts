@@ -33,7 +33,7 @@ import { encodeWriteBatch, writeOpsBytes } from '../../store/write-batch-cmd.js'
 import type { ApplyResult, Peer } from '../../store/peer.js';
 import { encodeBatchSplitCommand } from '../../store/raft-cmd.js';
 import { rawContents, type SimNode, type SimSnapshotStream, StoreSim } from '../support/store-sim.js';
-import { advanceUntil, checkKeyCounts, EpochLog, checkReplicas, checkTiling, getThroughLeader as get, isQuiet, putThroughLeader as put, codeOf, describeRegion, drive, initializedRegions, track, type Tracked } from '../support/store-sim-checks.js';
+import { advanceUntil, checkKeyCounts, checkNoOverlap, EpochLog, checkReplicas, checkTiling, getThroughLeader as get, isQuiet, putThroughLeader as put, codeOf, describeRegion, drive, initializedRegions, track, type Tracked } from '../support/store-sim-checks.js';
 
 const STEPS = 360;
 const SEED_COUNT = Number(process.env['FLOTILLA_STORE_SIM_SPLIT_SEEDS'] ?? '8');
@@ -60,17 +60,6 @@ function isCaughtUp(sim: StoreSim, regionId: number): boolean {
   return peer.region.peers.every((p) => progress.get(p.id)?.state === 'Replicate' && progress.get(p.id)!.match >= last - 4);
 }
 
-/** No store holds two initialized regions whose ranges overlap — at every step, also right after a restart. */
-function checkNoOverlap(sim: StoreSim, what: string): void {
-  for (const node of sim.nodes) {
-    if (node.store === null) continue;
-    const regions = initializedRegions(node);
-    for (let i = 1; i < regions.length; i++) {
-      const prev = regions[i - 1]!;
-      assert.ok(prev.endKey.length > 0 && Buffer.compare(prev.endKey, regions[i]!.startKey) <= 0, `${what}: store ${node.storeId} holds overlapping regions ${describeRegion(prev)} and ${describeRegion(regions[i]!)} at step ${sim.step}`);
-    }
-  }
-}
 
 // ───────────────────────────── the model ─────────────────────────────
 

@@ -203,3 +203,34 @@ function rangesOverlap(a: RegionMeta, c: RegionMeta): boolean {
   const cEndsFirst = c.endKey.length > 0 && Buffer.compare(c.endKey, a.startKey) <= 0;
   return !aEndsFirst && !cEndsFirst;
 }
+
+/**
+ * No store holds two initialized regions whose ranges overlap — at every step, also right after a
+ * restart. One window is allowed: a merge source whose target replica on the same store has
+ * applied CommitMerge (the target took the union at apply) and which leaves once that apply batch
+ * is written — visible when a step ends mid-round (merge sim seed 151: a store restarted and
+ * caught up on both logs at once). The source refuses every request meanwhile (merging).
+ */
+export function checkNoOverlap(sim: StoreSim, what: string): void {
+  for (const node of sim.nodes) {
+    if (node.store === null) continue;
+    const peers = [...node.store.peers.values()].filter((p) => p.storage.lastIndex() > 0);
+    const isAbsorbed = (p: (typeof peers)[number]): boolean => {
+      const merge = p.mergeState;
+      if (merge === null) return false;
+      const target = node.store!.peers.get(merge.target.id);
+      return target !== undefined && target.region.epoch.version > merge.target.epoch.version && rangeHolds(target.region, p.region);
+    };
+    const regions = peers.filter((p) => !isAbsorbed(p)).map((p) => p.region).sort((x, y) => Buffer.compare(x.startKey, y.startKey));
+    for (let i = 1; i < regions.length; i++) {
+      const prev = regions[i - 1]!;
+      assert.ok(prev.endKey.length > 0 && Buffer.compare(prev.endKey, regions[i]!.startKey) <= 0, `${what}: store ${node.storeId} holds overlapping regions ${describeRegion(prev)} and ${describeRegion(regions[i]!)} at step ${sim.step}`);
+    }
+  }
+}
+
+function rangeHolds(outer: RegionMeta, inner: RegionMeta): boolean {
+  const startsBefore = Buffer.compare(outer.startKey, inner.startKey) <= 0;
+  const endsAfter = outer.endKey.length === 0 || (inner.endKey.length > 0 && Buffer.compare(inner.endKey, outer.endKey) <= 0);
+  return startsBefore && endsAfter;
+}
