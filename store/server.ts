@@ -517,11 +517,14 @@ export class StoreServer {
    */
   private async checkStalePeers(): Promise<void> {
     for (const peer of [...this.raftStore.peers.values()]) {
-      if (this.stopped || peer.leaderId !== 0 || peer.isLeader) continue;
+      if (this.stopped || peer.isLeader) continue;
+      // An uninitialized replica is judged by its silence alone: it cannot campaign (no
+      // membership of its own), so raft keeps the last leader it heard as its leader for ever.
       if (peer.storage.lastIndex() === 0) {
         await this.checkUninitializedPeer(peer);
         continue;
       }
+      if (peer.leaderId !== 0) continue;
       try {
         // By id: after a split (right_derive) the replica's start key belongs to another region.
         const known = await this.pd.getRegionById(peer.regionId);
