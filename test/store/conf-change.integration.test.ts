@@ -5,8 +5,8 @@
 // restart; a peer removed while its store was down learns it from PD when it returns and destroys
 // itself; a learner removed before any snapshot reached it (its store refuses every snapshot) is
 // retired at once by a newer peer of the region on its store, or else, silent, collected through
-// PD — and a peer added there later comes to life. Changes go through the store's admin action (POST /region/change-peer), which runs the
-// same code as PD's operator steps.
+// PD — and a peer added there later comes to life. Changes go through the store's admin action
+// (POST /region/change-peer), which runs the same code as PD's operator steps.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';

@@ -45,7 +45,7 @@ describe('hot-region under real write traffic', { timeout: 180_000 }, () => {
   });
 
   const pdRegions = (): Promise<PdRegionJson[]> => env.cluster.pdRegionsInKeyOrder<PdRegionJson>();
-  const operatorsPending = async (): Promise<number> => ((await env.cluster.pdApi('operators')).body as { operators: unknown[] }).operators.length;
+  const operatorsPending = (): Promise<number> => env.cluster.operatorsPending();
   /** The region holding slice r (slices sort inside one region each once split). */
   const regionOfSlice = (regions: readonly PdRegionJson[], r: number): PdRegionJson => {
     const key = Buffer.from(slice(r));

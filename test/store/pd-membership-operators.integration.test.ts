@@ -44,7 +44,7 @@ describe('PD membership operators: add-peer and remove-peer, executed by the sto
     return httpJson(cluster.pd.httpUrl(leader, 'operators'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   };
 
-  const operatorsPending = async (): Promise<number> => ((await cluster.pdApi('operators')).body as { operators: unknown[] }).operators.length;
+  const operatorsPending = (): Promise<number> => cluster.operatorsPending();
 
   it('adds a 4th store\'s peer: learner, snapshot, promotion — and the data is there', async () => {
     const leader = await probe.leader();

@@ -46,7 +46,7 @@ function pdHelpers(cluster: () => StoreTestCluster) {
     const r = await cluster().pdApi('schedulers');
     return new Map((r.body as { schedulers: SchedulerJson[] }).schedulers.map((s) => [s.name, s]));
   };
-  const operatorsPending = async (): Promise<number> => ((await cluster().pdApi('operators')).body as { operators: unknown[] }).operators.length;
+  const operatorsPending = (): Promise<number> => cluster().operatorsPending();
   const voterStores = (r: PdRegion): number[] => r.peers.filter((p) => p.role === 'voter').map((p) => p.storeId).sort((a, b) => a - b);
   return { region, post, schedulers, operatorsPending, voterStores };
 }

@@ -79,7 +79,7 @@ describe('rebalance onto new stores, real processes', { timeout: 240_000 }, () =
   });
 
   const pdRegions = (): Promise<PdRegionJson[]> => env.cluster.pdRegionsInKeyOrder<PdRegionJson>();
-  const operatorsPending = async (): Promise<number> => ((await env.cluster.pdApi('operators')).body as { operators: unknown[] }).operators.length;
+  const operatorsPending = (): Promise<number> => env.cluster.operatorsPending();
 
   it('a 4th and 5th store get their share of replicas and leaders; every key, and the bank total, survive the moves', async () => {
     const [loader, transferClient, reader] = env.clients as [Client, Client, Client];

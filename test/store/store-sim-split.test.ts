@@ -732,6 +732,61 @@ async function removeWhileIsolated(sim: StoreSim, storeId: number): Promise<void
   applyOk(await drive(sim, sim.changePeer(7, 'remove', storeId)));
 }
 
+/**
+ * The merge-form cases' start: a 3-store sim with snapshots and a tiny log GC, `writes` put, the
+ * key space split at a10 into `target` (left) and `source` (right), both led from store 1.
+ */
+async function mergePair(writes: readonly [string, string][]): Promise<{ sim: StoreSim; target: number; source: number; expected: Map<string, string | null> }> {
+  const sim = await StoreSim.start(3, { rng: createRng(97), dropRate: 0, maxDelaySteps: 1, snapshots: true, raftLogGc: { countLimit: 4, hardCountLimit: 12, checkTicks: 1 } });
+  try {
+    assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
+    const expected = new Map<string, string | null>(writes);
+    for (const [key, value] of writes) await put(sim, key, value);
+    const out = await drive(sim, sim.split(7, [b('a10')]));
+    assert.ok(out.kind === 'split');
+    assert.ok(await advanceUntil(sim, () => isQuiet(sim), 1_000), 'the split did not settle');
+    const [target, source] = [...sim.newestRegions().values()].sort((x, y) => Buffer.compare(x.startKey, y.startKey)).map((r) => r.id) as [number, number];
+    for (const id of [target, source]) {
+      for (let i = 0; i < 20 && sim.leader(id)?.storeId !== 1; i++) {
+        sim.transferLeader(id, 1);
+        await advanceUntil(sim, () => sim.leader(id)?.storeId === 1, 40);
+      }
+      assert.equal(sim.leader(id)?.storeId, 1, `region ${id} is not led from store 1`);
+    }
+    return { sim, target, source, expected };
+  } catch (err) {
+    await sim.stop();
+    throw err;
+  }
+}
+
+/**
+ * Merges `source` into `target` while store 3 applies PrepareMerge and then hears nothing of the
+ * target (store 2 gets no target entry until store 3 prepared: CommitMerge cannot commit before);
+ * then splits the merged region at `splitAt` if given, writes 30 keys into `expected`, and waits
+ * until the target's log is compacted past store 3's replica. Returns store 3 (still cut off).
+ */
+async function mergeMissedByStore3(sim: StoreSim, target: number, source: number, expected: Map<string, string | null>, splitAt?: Buffer): Promise<SimNode> {
+  const store3 = sim.nodes[2]!;
+  const isPrepared3 = (): boolean => (store3.store?.peers.get(source)?.mergeState ?? null) !== null;
+  sim.intercept = (m) => (m.regionId === target && (m.to === 3 || (m.to === 2 && m.message.entries.length > 0 && !isPrepared3())) ? (m.to === 3 ? 'drop' : 'hold') : 'deliver');
+  await drive(sim, sim.merge(source, target));
+  assert.ok(await advanceUntil(sim, isPrepared3, 300), 'store 3 never applied PrepareMerge');
+  assert.ok(await advanceUntil(sim, () => sim.nodes.slice(0, 2).every((n) => !n.store!.peers.has(source)), 1_000), 'the merge did not complete on stores 1 and 2');
+  if (splitAt !== undefined) {
+    const again = await drive(sim, sim.split(target, [splitAt]));
+    assert.ok(again.kind === 'split', `split of the merged region: ${again.kind}`);
+  }
+  for (let i = 0; i < 30; i++) {
+    const key = `a${String(i % 20).padStart(2, '0')}`;
+    await put(sim, key, `m${i}`);
+    expected.set(key, `m${i}`);
+  }
+  const behind = (): boolean => sim.leader(target)!.store!.peers.get(target)!.storage.truncatedIndex > store3.store!.peers.get(target)!.storage.lastIndex();
+  assert.ok(await advanceUntil(sim, behind, 300), 'the target\'s log was never compacted past store 3');
+  return store3;
+}
+
 describe('known bugs found by the split sim', () => {
   // Bug A (fixed): server.ts asked PD by start key; after a right_derive split that found the new
   // region, skipped, and the stale replica blocked the range on its store for ever. Now by id.
@@ -884,22 +939,8 @@ describe('known bugs found by the split sim', () => {
   // but CommitMerge). A snapshot now retires the regions it supersedes (its range covers theirs
   // at a higher version: their groups are gone) before it is installed, as CommitMerge would.
   it('a merge target\'s snapshot reaching a store that missed the merge retires the source replica there, then installs (bug E, merge form)', async () => {
-    const sim = await StoreSim.start(3, { rng: createRng(97), dropRate: 0, maxDelaySteps: 1, snapshots: true, raftLogGc: { countLimit: 4, hardCountLimit: 12, checkTicks: 1 } });
+    const { sim, target, source, expected } = await mergePair([['a00', 'v0']]);
     try {
-      assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
-      const expected = new Map<string, string | null>([['a00', 'v0']]);
-      await put(sim, 'a00', 'v0');
-      const out = await drive(sim, sim.split(7, [b('a10')]));
-      assert.ok(out.kind === 'split');
-      assert.ok(await advanceUntil(sim, () => isQuiet(sim), 1_000), 'the split did not settle');
-      const [target, source] = [...sim.newestRegions().values()].sort((x, y) => Buffer.compare(x.startKey, y.startKey)).map((r) => r.id) as [number, number];
-      for (const id of [target, source]) {
-        for (let i = 0; i < 20 && sim.leader(id)?.storeId !== 1; i++) {
-          sim.transferLeader(id, 1);
-          await advanceUntil(sim, () => sim.leader(id)?.storeId === 1, 40);
-        }
-        assert.equal(sim.leader(id)?.storeId, 1, `region ${id} is not led from store 1`);
-      }
       // Store 3 hears the source (it applies PrepareMerge) but nothing of the target from now on.
       // Store 2 gets no target entry until then: CommitMerge cannot commit, so the source leader
       // is not retired before it tells store 3 PrepareMerge committed. With skipBcastCommit a
@@ -908,19 +949,7 @@ describe('known bugs found by the split sim', () => {
       // that brought PrepareMerge, and CommitMerge retired the leader first: store 3's source
       // replica never applied it (no product bug — its target replica's CommitMerge would tell it
       // (commitTo), a superseding snapshot retires it either way — but not this test's scenario).
-      const store3 = sim.nodes[2]!;
-      const isPrepared3 = (): boolean => (store3.store?.peers.get(source)?.mergeState ?? null) !== null;
-      sim.intercept = (m) => (m.regionId === target && (m.to === 3 || (m.to === 2 && m.message.entries.length > 0 && !isPrepared3())) ? (m.to === 3 ? 'drop' : 'hold') : 'deliver');
-      await drive(sim, sim.merge(source, target));
-      assert.ok(await advanceUntil(sim, isPrepared3, 300), 'store 3 never applied PrepareMerge');
-      assert.ok(await advanceUntil(sim, () => sim.nodes.slice(0, 2).every((n) => !n.store!.peers.has(source)), 1_000), 'the merge did not complete on stores 1 and 2');
-      for (let i = 0; i < 30; i++) {
-        const key = `a${String(i % 20).padStart(2, '0')}`;
-        await put(sim, key, `m${i}`);
-        expected.set(key, `m${i}`);
-      }
-      const behind = (): boolean => sim.leader(target)!.store!.peers.get(target)!.storage.truncatedIndex > store3.store!.peers.get(target)!.storage.lastIndex();
-      assert.ok(await advanceUntil(sim, behind, 300), 'the target\'s log was never compacted past store 3');
+      const store3 = await mergeMissedByStore3(sim, target, source, expected);
       const installedBefore = sim.counters.snapshotsInstalled;
       sim.intercept = null;
       for (let i = 0; i < 100 && store3.store!.peers.has(source); i++) {
@@ -938,40 +967,12 @@ describe('known bugs found by the split sim', () => {
   });
 
   it('a merge target\'s snapshot taken after the merged region split again retires the source replica it only partly covers (bug G)', async () => {
-    const sim = await StoreSim.start(3, { rng: createRng(97), dropRate: 0, maxDelaySteps: 1, snapshots: true, raftLogGc: { countLimit: 4, hardCountLimit: 12, checkTicks: 1 } });
+    const { sim, target, source, expected } = await mergePair([['a00', 'v0']]);
     try {
-      assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
-      const expected = new Map<string, string | null>([['a00', 'v0']]);
-      await put(sim, 'a00', 'v0');
-      const out = await drive(sim, sim.split(7, [b('a10')]));
-      assert.ok(out.kind === 'split');
-      assert.ok(await advanceUntil(sim, () => isQuiet(sim), 1_000), 'the split did not settle');
-      const [target, source] = [...sim.newestRegions().values()].sort((x, y) => Buffer.compare(x.startKey, y.startKey)).map((r) => r.id) as [number, number];
-      for (const id of [target, source]) {
-        for (let i = 0; i < 20 && sim.leader(id)?.storeId !== 1; i++) {
-          sim.transferLeader(id, 1);
-          await advanceUntil(sim, () => sim.leader(id)?.storeId === 1, 40);
-        }
-        assert.equal(sim.leader(id)?.storeId, 1, `region ${id} is not led from store 1`);
-      }
       // As in the merge form of bug E: store 3 applies PrepareMerge and then hears nothing of the target.
-      const store3 = sim.nodes[2]!;
-      const isPrepared3 = (): boolean => (store3.store?.peers.get(source)?.mergeState ?? null) !== null;
-      sim.intercept = (m) => (m.regionId === target && (m.to === 3 || (m.to === 2 && m.message.entries.length > 0 && !isPrepared3())) ? (m.to === 3 ? 'drop' : 'hold') : 'deliver');
-      await drive(sim, sim.merge(source, target));
-      assert.ok(await advanceUntil(sim, isPrepared3, 300), 'store 3 never applied PrepareMerge');
-      assert.ok(await advanceUntil(sim, () => sim.nodes.slice(0, 2).every((n) => !n.store!.peers.has(source)), 1_000), 'the merge did not complete on stores 1 and 2');
       // The merged region splits inside the source's old range: the target's snapshot will cover
       // only part of the source replica store 3 still holds.
-      const again = await drive(sim, sim.split(target, [b('a15')]));
-      assert.ok(again.kind === 'split', `split of the merged region: ${again.kind}`);
-      for (let i = 0; i < 30; i++) {
-        const key = `a${String(i % 20).padStart(2, '0')}`;
-        await put(sim, key, `m${i}`);
-        expected.set(key, `m${i}`);
-      }
-      const behind = (): boolean => sim.leader(target)!.store!.peers.get(target)!.storage.truncatedIndex > store3.store!.peers.get(target)!.storage.lastIndex();
-      assert.ok(await advanceUntil(sim, behind, 300), 'the target\'s log was never compacted past store 3');
+      const store3 = await mergeMissedByStore3(sim, target, source, expected, b('a15'));
       sim.intercept = null;
       for (let i = 0; i < 300 && store3.store!.peers.has(source); i++) {
         await sim.advance();
@@ -987,23 +988,8 @@ describe('known bugs found by the split sim', () => {
   });
 
   it('a merge target that split before CommitMerge (the merge rolls back): its snapshot leaves the merging source replica of a store that missed both (bug G\'s guard)', async () => {
-    const sim = await StoreSim.start(3, { rng: createRng(97), dropRate: 0, maxDelaySteps: 1, snapshots: true, raftLogGc: { countLimit: 4, hardCountLimit: 12, checkTicks: 1 } });
+    const { sim, target, source, expected } = await mergePair([['a00', 'v0'], ['a12', 'v12']]);
     try {
-      assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
-      const expected = new Map<string, string | null>([['a00', 'v0'], ['a12', 'v12']]);
-      await put(sim, 'a00', 'v0');
-      await put(sim, 'a12', 'v12');
-      const out = await drive(sim, sim.split(7, [b('a10')]));
-      assert.ok(out.kind === 'split');
-      assert.ok(await advanceUntil(sim, () => isQuiet(sim), 1_000), 'the split did not settle');
-      const [target, source] = [...sim.newestRegions().values()].sort((x, y) => Buffer.compare(x.startKey, y.startKey)).map((r) => r.id) as [number, number];
-      for (const id of [target, source]) {
-        for (let i = 0; i < 20 && sim.leader(id)?.storeId !== 1; i++) {
-          sim.transferLeader(id, 1);
-          await advanceUntil(sim, () => sim.leader(id)?.storeId === 1, 40);
-        }
-        assert.equal(sim.leader(id)?.storeId, 1, `region ${id} is not led from store 1`);
-      }
       // Store 3 hears nothing of the target; store 2 none of its entries while they are held:
       // the target commits nothing until released, so its split (proposed first) lands before
       // the CommitMerge, which then fails its epoch check and the merge rolls back.

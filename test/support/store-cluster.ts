@@ -230,6 +230,13 @@ export class StoreTestCluster {
     }
   }
 
+  /** Operators PD has pending (queued or running). */
+  async operatorsPending(): Promise<number> {
+    const r = await this.pdApi('operators');
+    if (r.status !== 200) throw new Error(`PD operators: HTTP ${r.status}: ${JSON.stringify(r.body)}`);
+    return (r.body as { operators: unknown[] }).operators.length;
+  }
+
   /** PD's regions (at most one page of 1,000: more fails), sorted by start key (user keys in hex). */
   async pdRegionsInKeyOrder<T extends { readonly startKey: string }>(): Promise<T[]> {
     const r = await this.pdApi('regions?limit=1000');
