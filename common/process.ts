@@ -90,4 +90,28 @@ export async function runServerMain<C>(spec: ServerMainSpec<C>): Promise<void> {
     fail('cannot start')(err);
   }
   installProcessHandlers(log, () => server.stop());
+  watchParent(log, process.env[PARENT_PID_ENV]);
+}
+
+/**
+ * Set by the local launchers (deploy/local-process.ts) to their own pid: a server they started
+ * stops, as on SIGTERM, once that process is gone — a test runner or bench killed mid-run (or one
+ * that died on a closed pipe) leaves no cluster behind. Unset (systemd, containers, a shell): no
+ * effect.
+ */
+export const PARENT_PID_ENV = 'FLOTILLA_PARENT_PID';
+/** How often a server started by a local launcher checks that the launcher is still there. */
+export const PARENT_CHECK_MS = 1_000;
+
+function watchParent(log: Logger, parentPid: string | undefined): void {
+  if (parentPid === undefined || parentPid === '') return;
+  const expected = Number(parentPid);
+  if (!Number.isSafeInteger(expected) || expected <= 0) return;
+  const timer = setInterval(() => {
+    if (process.ppid === expected) return;
+    clearInterval(timer);
+    log.warn({ parentPid: expected, ppid: process.ppid }, 'the process that started this server is gone; stopping');
+    process.kill(process.pid, 'SIGTERM');
+  }, PARENT_CHECK_MS);
+  timer.unref();
 }

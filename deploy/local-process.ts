@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FlotillaError } from '../common/pure.js';
+import { PARENT_PID_ENV } from '../common/process.js';
 
 const DIST_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const PD_BIN = join(DIST_ROOT, 'placement-driver', 'bin', 'flotilla-pd.js');
@@ -141,7 +142,8 @@ export class LocalProcess {
 export async function spawnNodeProcess(name: string, script: string, args: readonly string[], logPath: string, env: Readonly<Record<string, string>> = {}): Promise<LocalProcess> {
   await mkdir(dirname(logPath), { recursive: true });
   const out = createWriteStream(logPath, { flags: 'a' });
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  // The server stops once this process is gone (common/process.ts): nothing outlives its launcher.
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, [PARENT_PID_ENV]: String(process.pid), ...env } });
   child.stdout?.pipe(out);
   child.stderr?.pipe(out);
   await new Promise<void>((resolve, reject) => {
