@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import { ConfigError, FlotillaError } from './errors.js';
 import { armFailpointsFromSpec } from './failpoints.js';
+import { PARENT_PID_ENV } from './launch-env.js';
 
 /** One line naming why the process cannot go on: for stderr before a logger exists. */
 export function describeFatal(err: unknown): string {
@@ -93,13 +94,6 @@ export async function runServerMain<C>(spec: ServerMainSpec<C>): Promise<void> {
   watchParent(log, process.env[PARENT_PID_ENV]);
 }
 
-/**
- * Set by the local launchers (deploy/local-process.ts) to their own pid: a server they started
- * stops, as on SIGTERM, once that process is gone — a test runner or bench killed mid-run (or one
- * that died on a closed pipe) leaves no cluster behind. Unset (systemd, containers, a shell): no
- * effect.
- */
-export const PARENT_PID_ENV = 'FLOTILLA_PARENT_PID';
 /** How often a server started by a local launcher checks that the launcher is still there. */
 export const PARENT_CHECK_MS = 1_000;
 

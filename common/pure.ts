@@ -10,3 +10,4 @@ export * from './timestamp.js';
 export * from './crc32.js';
 export * from './keyspace.js';
 export * from './write-op.js';
+export * from './launch-env.js';

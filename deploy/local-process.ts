@@ -9,8 +9,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FlotillaError } from '../common/pure.js';
-import { PARENT_PID_ENV } from '../common/process.js';
+import { FlotillaError, PARENT_PID_ENV } from '../common/pure.js';
 
 const DIST_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const PD_BIN = join(DIST_ROOT, 'placement-driver', 'bin', 'flotilla-pd.js');
