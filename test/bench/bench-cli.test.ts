@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { RunResult } from '../../bench/harness/result.js';
+import { processAlive } from '../support/cli.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const FLOTILLA = join(ROOT, 'dist', 'cli', 'bin', 'flotilla.js');
@@ -60,14 +61,6 @@ async function descendants(pid: number): Promise<Map<number, string>> {
   return found;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false; // ESRCH: gone
-  }
-}
 
 async function pollUntil<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -118,7 +111,7 @@ describe('flotilla bench', { timeout: TEST_TIMEOUT_MS * 3 }, () => {
     assert.ok(result.ops > 0 && result.opsByKind['tso'] === result.ops, `ops ${result.ops}`);
     assert.deepEqual(result.errors, {});
     assert.ok([...seen.values()].some((cmd) => cmd.includes('flotilla-store')), 'a store process ran under the command');
-    for (const [pid, cmd] of seen) assert.equal(isAlive(pid), false, `${pid} (${cmd}) outlived the run`);
+    for (const [pid, cmd] of seen) assert.equal(processAlive(pid), false, `${pid} (${cmd}) outlived the run`);
   });
 
   it('SIGTERM while the cluster is still starting: the harness waits for the start, stops it, exits 130, and nothing is left', { timeout: TEST_TIMEOUT_MS }, async () => {
@@ -134,6 +127,6 @@ describe('flotilla bench', { timeout: TEST_TIMEOUT_MS * 3 }, () => {
     assert.equal(finished.code, 130, `${finished.stdout}\n${finished.stderr}`);
     assert.match(finished.stderr, /SIGTERM: stopping what was started/);
     assert.doesNotMatch(finished.stdout, /running raw-get/, 'no run started after the interrupt');
-    for (const [pid, cmd] of seen) assert.equal(isAlive(pid), false, `${pid} (${cmd}) outlived the interrupt`);
+    for (const [pid, cmd] of seen) assert.equal(processAlive(pid), false, `${pid} (${cmd}) outlived the interrupt`);
   });
 });

@@ -12,17 +12,10 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { waitFor } from '../../deploy/index.js';
+import { processAlive } from '../support/cli.js';
 
 const DEPLOY = pathToFileURL(join(import.meta.dirname, '..', '..', 'deploy', 'index.js')).href;
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false; // ESRCH: gone
-  }
-}
 
 describe('servers outlive no launcher', () => {
   it('a PD whose launcher was killed -9 stops by itself', { timeout: 60_000 }, async () => {
@@ -46,11 +39,11 @@ describe('servers outlive no launcher', () => {
         });
         launcher.once('exit', (code) => reject(new Error(`the launcher exited (${String(code)}) before starting PD`)));
       });
-      assert.ok(pdPid > 0 && isAlive(pdPid), `PD ${pdPid} is running`);
+      assert.ok(pdPid > 0 && processAlive(pdPid), `PD ${pdPid} is running`);
       launcher.kill('SIGKILL');
-      await waitFor('the PD to stop after its launcher was killed', () => (isAlive(pdPid) ? undefined : true), { timeoutMs: 30_000, intervalMs: 100 });
+      await waitFor('the PD to stop after its launcher was killed', () => (processAlive(pdPid) ? undefined : true), { timeoutMs: 30_000, intervalMs: 100 });
     } finally {
-      if (pdPid > 0 && isAlive(pdPid)) process.kill(pdPid, 'SIGKILL');
+      if (pdPid > 0 && processAlive(pdPid)) process.kill(pdPid, 'SIGKILL');
       await rm(dir, { recursive: true, force: true });
     }
   });

@@ -17,19 +17,12 @@ import assert from 'node:assert/strict';
 import type { Client } from '../../client/index.js';
 import { waitFor } from '../../deploy/index.js';
 import { ClientTestEnv, CONDITION_TIMEOUT_MS } from '../support/client-cluster.js';
+import { type PdRegionJson, regionHolding } from '../support/store-cluster.js';
 
 const REGIONS = 6;
 const VALUE_BYTES = 4096;
 /** PD has had nothing to do for this long (past a region's cooldown): at rest. */
 const QUIET_MS = 3_000;
-
-interface PdRegionJson {
-  readonly id: number;
-  readonly startKey: string;
-  readonly endKey: string;
-  readonly peers: readonly { readonly id: number; readonly storeId: number; readonly role: 'voter' | 'learner' }[];
-  readonly leaderPeerId: number;
-}
 
 const slice = (r: number): string => `hot/${r}/`;
 const leaderStoreOf = (r: PdRegionJson): number | undefined => r.peers.find((p) => p.id === r.leaderPeerId)?.storeId;
@@ -48,8 +41,7 @@ describe('hot-region under real write traffic', { timeout: 180_000 }, () => {
   const operatorsPending = (): Promise<number> => env.cluster.operatorsPending();
   /** The region holding slice r (slices sort inside one region each once split). */
   const regionOfSlice = (regions: readonly PdRegionJson[], r: number): PdRegionJson => {
-    const key = Buffer.from(slice(r));
-    const found = regions.find((x) => Buffer.compare(Buffer.from(x.startKey, 'hex'), key) <= 0 && (x.endKey === '' || Buffer.compare(key, Buffer.from(x.endKey, 'hex')) < 0));
+    const found = regionHolding(regions, Buffer.from(slice(r)));
     assert.ok(found !== undefined, `no region holds ${slice(r)}`);
     return found;
   };

@@ -21,6 +21,7 @@ import { createRng, type Rng } from '../../common/index.js';
 import { replicasAndLeaders, waitFor } from '../../deploy/index.js';
 import { ClientTestEnv, CONDITION_TIMEOUT_MS, seedFrom } from '../support/client-cluster.js';
 import { GC_ARGS } from '../support/store-regions.js';
+import type { PdRegionJson } from '../support/store-cluster.js';
 
 process.env['FLOTILLA_PD_SCHEDULE_INTERVAL_MS'] = '200';
 process.env['FLOTILLA_PD_MEMBERSHIP_SETTLE_MS'] = '1000';
@@ -39,14 +40,6 @@ const TOTAL = ACCOUNTS * INITIAL_BALANCE;
 const TRANSFER_WORKERS = 4;
 /** PD has had nothing to do for this long (well past a region's cooldown): balanced as far as its rules go. */
 const QUIET_MS = 4_000;
-
-interface PdRegionJson {
-  readonly id: number;
-  readonly startKey: string;
-  readonly endKey: string;
-  readonly peers: readonly { readonly id: number; readonly storeId: number; readonly role: 'voter' | 'learner' }[];
-  readonly leaderPeerId: number;
-}
 
 /** Region r's slice of the key space: raw keys and accounts both sort inside it. */
 const slice = (r: number): string => `rb/${String(r).padStart(2, '0')}/`;

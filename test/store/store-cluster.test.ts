@@ -8,16 +8,8 @@ import { join } from 'node:path';
 import { storeArgs } from '../../deploy/index.js';
 import { StoreClusterStartError, StoreTestCluster } from '../support/store-cluster.js';
 import { httpJson } from '../support/pd-cluster.js';
+import { processAlive } from '../support/cli.js';
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    // ESRCH: no such process — it is gone, which is what the caller asks about.
-    return false;
-  }
-}
 
 async function exists(path: string): Promise<boolean> {
   return access(path).then(
@@ -40,7 +32,7 @@ describe('StoreTestCluster', () => {
       await cluster.stop();
     }
     assert.equal(await exists(cluster.dir), false);
-    for (const pid of pids) assert.equal(isAlive(pid), false, `pid ${pid} killed`);
+    for (const pid of pids) assert.equal(processAlive(pid), false, `pid ${pid} killed`);
     await cluster.stop(); // idempotent
   });
 
@@ -54,7 +46,7 @@ describe('StoreTestCluster', () => {
     assert.match(err.message, /store1 exited with code/);
     assert.ok(Date.now() - startedMs < 25_000, 'failed on the exit, not the readiness deadline');
     assert.ok(err.pids.length >= 1);
-    for (const pid of err.pids) assert.equal(isAlive(pid), false, `pid ${pid} killed`);
+    for (const pid of err.pids) assert.equal(processAlive(pid), false, `pid ${pid} killed`);
     assert.equal(await exists(err.dir), false, `${err.dir} removed`);
   });
 

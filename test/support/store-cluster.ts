@@ -65,10 +65,18 @@ export class StoreClusterStartError extends Error {
   }
 }
 
-interface PdRegionJson {
-  id: number;
-  peers: { id: number; storeId: number }[];
-  leaderPeerId: number;
+/** A region as PD's HTTP API lists it (keys: hex of user keys, "" an open end). */
+export interface PdRegionJson {
+  readonly id: number;
+  readonly startKey: string;
+  readonly endKey: string;
+  readonly peers: readonly { readonly id: number; readonly storeId: number; readonly role: 'voter' | 'learner' }[];
+  readonly leaderPeerId: number;
+}
+
+/** The region of `regions` (PD's, keys in hex) that holds user key `key`. */
+export function regionHolding<R extends { readonly startKey: string; readonly endKey: string }>(regions: readonly R[], key: Buffer): R | undefined {
+  return regions.find((x) => Buffer.compare(Buffer.from(x.startKey, 'hex'), key) <= 0 && (x.endKey === '' || Buffer.compare(key, Buffer.from(x.endKey, 'hex')) < 0));
 }
 
 export class StoreTestCluster {
@@ -218,12 +226,11 @@ export class StoreTestCluster {
    * another; waits until PD's regions start at every cut.
    */
   async splitAtKeys(keys: readonly Buffer[], timeoutMs = 60_000): Promise<void> {
-    type Range = { readonly id: number; readonly startKey: string; readonly endKey: string };
     for (const key of keys) {
       await waitFor(`a split at ${key.toString()}`, async () => {
-        const regions = await this.pdRegionsInKeyOrder<Range>();
+        const regions = await this.pdRegionsInKeyOrder<PdRegionJson>();
         if (regions.some((x) => x.startKey === key.toString('hex'))) return true;
-        const holder = regions.find((x) => Buffer.compare(Buffer.from(x.startKey, 'hex'), key) <= 0 && (x.endKey === '' || Buffer.compare(key, Buffer.from(x.endKey, 'hex')) < 0));
+        const holder = regionHolding(regions, key);
         if (holder !== undefined) await this.pdPost('operators', { regionId: holder.id, kind: 'split', keys: [key.toString('hex')] }); // 409 while one is pending
         return undefined;
       }, { timeoutMs, intervalMs: 200 });
