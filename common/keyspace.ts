@@ -23,7 +23,7 @@ import { FlotillaError } from './errors.js';
 import { invariant } from './invariant.js';
 import { encodedKeyLength, encodeKeyInto, tryDecodeKey } from './key-codec.js';
 import { type Ts } from './timestamp.js';
-import { U64_MAX } from './u64.js';
+import { readSafeU64BE, U64_MAX, writeSafeU64BE } from './u64.js';
 
 /** A data column family (everything but local/meta). */
 export type DataCf = 'default' | 'lock' | 'write' | 'latest' | 'raw';
@@ -189,11 +189,11 @@ function regionKey(kind: number, regionId: number, suffix: number, index: number
   const out = Buffer.allocUnsafe(2 + 8 + 1 + (index === null ? 0 : 8));
   out[0] = CF_PREFIX.local;
   out[1] = kind;
-  out.writeBigUInt64BE(BigInt(regionId), 2);
+  writeSafeU64BE(out, 2, regionId);
   out[10] = suffix;
   if (index !== null) {
     checkId(index, 'raft index');
-    out.writeBigUInt64BE(BigInt(index), 11);
+    writeSafeU64BE(out, 11, index);
   }
   return out;
 }
@@ -233,9 +233,7 @@ export function regionIdOfStateKey(key: Uint8Array): number {
   if (key.length !== 11 || key[0] !== CF_PREFIX.local || key[1] !== LOCAL_REGION_META || key[10] !== REGION_STATE_SUFFIX) {
     throw new FlotillaError('Corruption', 'keyspace: not a region state key');
   }
-  const id = Buffer.from(key.buffer, key.byteOffset, key.byteLength).readBigUInt64BE(2);
-  if (id > BigInt(Number.MAX_SAFE_INTEGER)) throw new FlotillaError('Corruption', `keyspace: region id ${id} exceeds 2^53-1`);
-  return Number(id);
+  return readSafeU64BE(Buffer.from(key.buffer, key.byteOffset, key.byteLength), 2, 'keyspace: region id');
 }
 
 /** The index of a raft log key (inverse of raftLogKey). */
@@ -243,9 +241,7 @@ export function raftLogIndexOf(key: Uint8Array): number {
   if (key.length !== 19 || key[0] !== CF_PREFIX.local || key[1] !== LOCAL_REGION_RAFT || key[10] !== RAFT_LOG_SUFFIX) {
     throw new FlotillaError('Corruption', 'keyspace: not a raft log key');
   }
-  const index = Buffer.from(key.buffer, key.byteOffset, key.byteLength).readBigUInt64BE(11);
-  if (index > BigInt(Number.MAX_SAFE_INTEGER)) throw new FlotillaError('Corruption', `keyspace: raft index ${index} exceeds 2^53-1`);
-  return Number(index);
+  return readSafeU64BE(Buffer.from(key.buffer, key.byteOffset, key.byteLength), 11, 'keyspace: raft index');
 }
 
 /** Every local key of one region (raft log, hard state, apply state; region state separately). */

@@ -27,6 +27,31 @@ export function readU64BE(buf: Uint8Array, offset: number): bigint {
   return Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).readBigUInt64BE(offset);
 }
 
+const TWO_32 = 0x1_0000_0000;
+
+/**
+ * Writes a safe non-negative integer (raft terms and indexes, ids) as a big-endian u64 — the same
+ * bytes as writeBigUInt64BE(BigInt(value)), without a BigInt per call (they sit on the raft write
+ * path: every entry, hard state and apply state). Returns the offset after it.
+ */
+export function writeSafeU64BE(buf: Buffer, offset: number, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw new FlotillaError('InvalidArgument', `writeSafeU64BE: ${value} is not a safe non-negative integer`);
+  const hi = Math.floor(value / TWO_32);
+  buf.writeUInt32BE(hi, offset);
+  buf.writeUInt32BE(value - hi * TWO_32, offset + 4);
+  return offset + U64_BYTES;
+}
+
+/**
+ * Reads a big-endian u64 that must be a safe integer (the inverse of writeSafeU64BE); a larger
+ * value is Corruption — `what` names the field in the message.
+ */
+export function readSafeU64BE(buf: Buffer, offset: number, what = 'u64'): number {
+  const hi = buf.readUInt32BE(offset);
+  if (hi > 0x1f_ffff) throw new FlotillaError('Corruption', `${what}: ${buf.readBigUInt64BE(offset)} exceeds 2^53-1`);
+  return hi * TWO_32 + buf.readUInt32BE(offset + 4);
+}
+
 /** Big-endian u64: byte order equals numeric order. */
 export function encodeU64(value: bigint): Buffer {
   const buf = Buffer.allocUnsafe(U64_BYTES);

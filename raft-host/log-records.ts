@@ -6,7 +6,7 @@
 //   entry       [ver][type u8][term u64][crc32 of header+data][data]
 //   snapshot    [ver][crc32][index u64][term u64][confState len u32][confState JSON][data]
 
-import { crc32, FlotillaError } from '../common/index.js';
+import { crc32, FlotillaError, readSafeU64BE, writeSafeU64BE } from '../common/index.js';
 import type { ConfState, Entry, EntryType, HardState, Snapshot } from '../raft/index.js';
 
 const VERSION = 1;
@@ -21,9 +21,9 @@ function corrupt(what: string, detail: string): FlotillaError {
 export function encodeHardState(hs: HardState): Buffer {
   const b = Buffer.allocUnsafe(1 + 24 + 4);
   b[0] = VERSION;
-  b.writeBigUInt64BE(BigInt(hs.term), 1);
-  b.writeBigUInt64BE(BigInt(hs.vote), 9);
-  b.writeBigUInt64BE(BigInt(hs.commit), 17);
+  writeSafeU64BE(b, 1, hs.term);
+  writeSafeU64BE(b, 9, hs.vote);
+  writeSafeU64BE(b, 17, hs.commit);
   b.writeUInt32BE(crc32(b, 0, 25), 25);
   return b;
 }
@@ -32,14 +32,14 @@ export function encodeHardState(hs: HardState): Buffer {
 export function decodeHardState(b: Buffer, what = 'raft log'): HardState {
   if (b.length !== 29 || b[0] !== VERSION) throw corrupt(what, 'hard state has a bad length or version');
   if (b.readUInt32BE(25) !== crc32(b, 0, 25)) throw corrupt(what, 'hard state checksum mismatch');
-  return { term: Number(b.readBigUInt64BE(1)), vote: Number(b.readBigUInt64BE(9)), commit: Number(b.readBigUInt64BE(17)) };
+  return { term: readSafeU64BE(b, 1, `${what}: hard state term`), vote: readSafeU64BE(b, 9, `${what}: hard state vote`), commit: readSafeU64BE(b, 17, `${what}: hard state commit`) };
 }
 
 export function encodeEntry(e: Entry): Buffer {
   const b = Buffer.allocUnsafe(ENTRY_RECORD_HEADER_BYTES + e.data.length);
   b[0] = VERSION;
   b[1] = ENTRY_TYPES.indexOf(e.type);
-  b.writeBigUInt64BE(BigInt(e.term), 2);
+  writeSafeU64BE(b, 2, e.term);
   b.set(e.data, ENTRY_RECORD_HEADER_BYTES);
   b.writeUInt32BE(crc32(b, ENTRY_RECORD_HEADER_BYTES, b.length, crc32(b, 0, 10)), 10);
   return b;
@@ -55,15 +55,15 @@ export function decodeEntry(index: number, b: Buffer, what = 'raft log'): Entry 
   const type = ENTRY_TYPES[b[1]!];
   if (type === undefined) throw corrupt(what, `entry ${index} has unknown type ${b[1]}`);
   if (b.readUInt32BE(10) !== crc32(b, ENTRY_RECORD_HEADER_BYTES, b.length, crc32(b, 0, 10))) throw corrupt(what, `entry ${index} checksum mismatch`);
-  return { type, term: Number(b.readBigUInt64BE(2)), index, data: new Uint8Array(b.buffer, b.byteOffset + ENTRY_RECORD_HEADER_BYTES, b.length - ENTRY_RECORD_HEADER_BYTES) };
+  return { type, term: readSafeU64BE(b, 2, `${what}: entry ${index} term`), index, data: new Uint8Array(b.buffer, b.byteOffset + ENTRY_RECORD_HEADER_BYTES, b.length - ENTRY_RECORD_HEADER_BYTES) };
 }
 
 export function encodeSnapshot(s: Snapshot): Buffer {
   const cs = Buffer.from(JSON.stringify(s.metadata.confState), 'utf8');
   const b = Buffer.allocUnsafe(1 + 4 + 16 + 4 + cs.length + s.data.length);
   b[0] = VERSION;
-  b.writeBigUInt64BE(BigInt(s.metadata.index), 5);
-  b.writeBigUInt64BE(BigInt(s.metadata.term), 13);
+  writeSafeU64BE(b, 5, s.metadata.index);
+  writeSafeU64BE(b, 13, s.metadata.term);
   b.writeUInt32BE(cs.length, 21);
   cs.copy(b, 25);
   b.set(s.data, 25 + cs.length);

@@ -10,7 +10,7 @@
 //                 the JSON also names it — index, term, payload crc32/bytes — see
 //                 store/snapshot/apply.ts for why a restart redoes it)
 
-import { crc32, FlotillaError, type RegionMeta } from '../common/index.js';
+import { crc32, FlotillaError, readSafeU64BE, type RegionMeta, writeSafeU64BE } from '../common/index.js';
 
 const VERSION = 1;
 
@@ -51,8 +51,10 @@ export interface ApplyState {
   readonly approximateKeys: number | null;
 }
 
-/** The count field's value for "unknown" (no region holds 2^64-1 keys). */
-const KEY_COUNT_UNKNOWN = 0xffff_ffff_ffff_ffffn;
+/** The count field's value for "unknown" (no region holds 2^64-1 keys): all ones. */
+function isKeyCountUnknown(b: Buffer, offset: number): boolean {
+  return b.readUInt32BE(offset) === 0xffff_ffff && b.readUInt32BE(offset + 4) === 0xffff_ffff;
+}
 
 const APPLY_STATE_VERSION = 2;
 const APPLY_STATE_V1_BYTES = 1 + 24 + 4;
@@ -61,10 +63,11 @@ const APPLY_STATE_BYTES = 1 + 32 + 4;
 export function encodeApplyState(s: ApplyState): Buffer {
   const b = Buffer.allocUnsafe(APPLY_STATE_BYTES);
   b[0] = APPLY_STATE_VERSION;
-  b.writeBigUInt64BE(BigInt(s.appliedIndex), 1);
-  b.writeBigUInt64BE(BigInt(s.truncatedIndex), 9);
-  b.writeBigUInt64BE(BigInt(s.truncatedTerm), 17);
-  b.writeBigUInt64BE(s.approximateKeys === null ? KEY_COUNT_UNKNOWN : BigInt(s.approximateKeys), 25);
+  writeSafeU64BE(b, 1, s.appliedIndex);
+  writeSafeU64BE(b, 9, s.truncatedIndex);
+  writeSafeU64BE(b, 17, s.truncatedTerm);
+  if (s.approximateKeys === null) b.fill(0xff, 25, 33);
+  else writeSafeU64BE(b, 25, s.approximateKeys);
   b.writeUInt32BE(crc32(b, 0, 33), 33);
   return b;
 }
@@ -75,10 +78,10 @@ export function decodeApplyState(b: Buffer, regionId: number): ApplyState {
   const body = b.length - 4;
   if (b.readUInt32BE(body) !== crc32(b, 0, body)) throw corrupt(`region ${regionId}: apply state checksum mismatch`);
   return {
-    appliedIndex: Number(b.readBigUInt64BE(1)),
-    truncatedIndex: Number(b.readBigUInt64BE(9)),
-    truncatedTerm: Number(b.readBigUInt64BE(17)),
-    approximateKeys: isV1 || b.readBigUInt64BE(25) === KEY_COUNT_UNKNOWN ? null : Number(b.readBigUInt64BE(25)),
+    appliedIndex: readSafeU64BE(b, 1, `region ${regionId}: applied index`),
+    truncatedIndex: readSafeU64BE(b, 9, `region ${regionId}: truncated index`),
+    truncatedTerm: readSafeU64BE(b, 17, `region ${regionId}: truncated term`),
+    approximateKeys: isV1 || isKeyCountUnknown(b, 25) ? null : readSafeU64BE(b, 25, `region ${regionId}: key count`),
   };
 }
 

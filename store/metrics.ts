@@ -22,6 +22,7 @@ const BYTES_BUCKETS: readonly number[] = [64, 256, 1_024, 4_096, 16_384, 65_536,
 
 export type ProposalOutcome = 'applied' | 'stale' | 'refused' | 'timeout' | 'failed' | 'busy';
 export type RaftMessageDirection = 'sent' | 'received' | 'dropped';
+export const RAFT_MESSAGE_DIRECTIONS: readonly RaftMessageDirection[] = ['sent', 'received', 'dropped'];
 export type StoreQueue = 'proposals' | 'inbound' | 'apply' | 'transport';
 export type ReadKind = 'lease' | 'read-index';
 export type RaftLogGcEvent = 'proposed' | 'compacted' | 'heldBack';
@@ -44,7 +45,8 @@ export class StoreMetrics {
   private readonly proposals: Counter<'outcome'>;
   private readonly elections: Counter;
   private readonly splits: Counter;
-  private readonly raftMessages: Counter<'direction'>;
+  /** Raft messages by direction: plain numbers on the per-message path, read at each scrape. */
+  private readonly raftMessageCounts: Record<RaftMessageDirection, number> = { sent: 0, received: 0, dropped: 0 };
   private readonly requests: Counter<'type' | 'outcome'>;
   private readonly requestSeconds: Histogram<'type' | 'outcome'>;
   private readonly queueDepth: Gauge<'queue'>;
@@ -81,7 +83,17 @@ export class StoreMetrics {
     this.proposals = new Counter({ name: 'flotilla_store_proposals_total', help: 'Proposals by outcome (applied, stale, refused, timeout, failed, busy)', labelNames: ['outcome'], registers });
     this.elections = new Counter({ name: 'flotilla_store_elections_won_total', help: "Times one of this store's peers became leader", registers });
     this.splits = new Counter({ name: 'flotilla_store_region_splits_total', help: 'Region splits this store led, by outcome (split, skipped, failed)', labelNames: ['outcome'], registers });
-    this.raftMessages = new Counter({ name: 'flotilla_store_raft_messages_total', help: 'Raft messages sent, received and dropped (queue full or store unreachable)', labelNames: ['direction'], registers });
+    const raftMessageCounts = this.raftMessageCounts;
+    new Counter({
+      name: 'flotilla_store_raft_messages_total',
+      help: 'Raft messages sent, received and dropped (queue full or store unreachable)',
+      labelNames: ['direction'],
+      registers,
+      collect(): void {
+        this.reset();
+        for (const direction of RAFT_MESSAGE_DIRECTIONS) this.labels(direction).inc(raftMessageCounts[direction]);
+      },
+    });
     this.requests = new Counter({ name: 'flotilla_store_kv_requests_total', help: 'KV requests by type and outcome (ok or an error code)', labelNames: ['type', 'outcome'], registers });
     this.requestSeconds = new Histogram({ name: 'flotilla_store_kv_request_duration_seconds', help: 'KV request latency by type and outcome', labelNames: ['type', 'outcome'], buckets: [...LATENCY_BUCKETS_SECONDS], registers });
     this.queueDepth = new Gauge({ name: 'flotilla_store_queue_depth', help: 'Items waiting in each bounded queue of the store', labelNames: ['queue'], registers });
@@ -123,7 +135,6 @@ export class StoreMetrics {
     // Zero series for the fixed unions, so dashboards see them before the first event.
     for (const event of ['proposed', 'compacted', 'heldBack'] satisfies RaftLogGcEvent[]) this.raftLogGc.labels(event).inc(0);
     for (const outcome of ['applied', 'stale', 'refused', 'timeout', 'failed', 'busy'] satisfies ProposalOutcome[]) this.proposals.labels(outcome).inc(0);
-    for (const direction of ['sent', 'received', 'dropped'] satisfies RaftMessageDirection[]) this.raftMessages.labels(direction).inc(0);
     for (const queue of ['proposals', 'inbound', 'apply', 'transport'] satisfies StoreQueue[]) this.queueDepth.labels(queue).set(0);
     for (const kind of ['lease', 'read-index'] satisfies ReadKind[]) this.reads.labels(kind).inc(0);
   }
@@ -201,7 +212,7 @@ export class StoreMetrics {
   }
 
   countRaftMessages(direction: RaftMessageDirection, n: number): void {
-    if (n > 0) this.raftMessages.labels(direction).inc(n);
+    this.raftMessageCounts[direction] += n;
   }
 
   /** One KV request: `type` the RPC name, `outcome` 'ok' or an error code. */

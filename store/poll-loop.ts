@@ -81,13 +81,23 @@ export class PollLoop {
   private lockDeletes = 0;
   private roundEndWaiters: (() => void)[] = [];
   private isCompactingLocks = false;
+  private isStarted = false;
 
   constructor(private readonly options: PollLoopOptions) {
     this.clock = new TickClock({ tickMs: options.tickMs, maxReplayTicks: options.electionTicks * 4 });
     this.log = options.logger.child({ component: 'poll-loop' });
   }
 
+  /**
+   * Lets rounds run (and starts the tick timer). Until then events only mark peers dirty: a store
+   * runs no round while it is still opening — loading regions, redoing an install, sweeping its
+   * snapshot dir — so what a restart does first does not depend on how fast that I/O is.
+   */
   start(): void {
+    if (!this.isStarted) {
+      this.isStarted = true;
+      if (this.dirty.size > 0) this.schedule();
+    }
     if (this.timer !== null || this.options.isManualTick === true) return;
     this.timer = setInterval(() => this.catchUpTicks(), this.options.tickMs);
     this.timer.unref();
@@ -149,7 +159,7 @@ export class PollLoop {
   }
 
   private schedule(): void {
-    if (this.stopped || this.fatal !== null) return;
+    if (this.stopped || this.fatal !== null || !this.isStarted) return;
     if (this.running !== null) {
       this.again = true;
       return;

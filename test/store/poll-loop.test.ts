@@ -9,7 +9,7 @@ import { EntryCacheBudget } from '../../store/peer-storage.js';
 import { PollLoop } from '../../store/poll-loop.js';
 
 function loopWithoutRounds(): PollLoop {
-  return new PollLoop({
+  const loop = new PollLoop({
     // No round may run in these tests: every use of the engine or sender is a failure.
     engine: new Proxy({}, { get: () => { throw new Error('no round may touch the engine'); } }) as Engine,
     sender: { send: () => assert.fail('no round may send'), flush: () => assert.fail('no round may flush') },
@@ -20,6 +20,8 @@ function loopWithoutRounds(): PollLoop {
     onFatal: (err) => assert.fail(`fatal: ${String(err)}`),
     isManualTick: true,
   });
+  loop.start();
+  return loop;
 }
 
 /** Resolves 'resolved' when p does, 'pending' if it has not after many event-loop turns. */

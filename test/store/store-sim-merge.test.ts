@@ -205,7 +205,12 @@ describe('region merge in the store sim: focused scenarios', () => {
   for (const phase of ['prepare', 'commit'] as const) {
     for (const storeId of [1, 3]) {
       it(`(c) store ${storeId} crashed right after ${phase === 'prepare' ? 'PrepareMerge applied on it' : 'CommitMerge is durable in its log, before it applied'}: the merge completes, nothing is lost`, async () => {
-        const seed = 30 + storeId + (phase === 'commit' ? 10 : 0);
+        // The crash point is a window of a few steps; a seed whose run leaps over it (PrepareMerge
+        // and CommitMerge applied in one step) proves nothing, so the first seed of the series
+        // that reaches it runs the case — the series is fixed, so the case stays deterministic.
+        const baseSeed = 30 + storeId + (phase === 'commit' ? 10 : 0);
+        for (let attempt = 0; ; attempt++) {
+        const seed = baseSeed + 100 * attempt;
         const what = `seed ${seed} ${replay(seed)}`;
         const t = await twoRegions(seed);
         const { sim, expected } = t;
@@ -225,7 +230,10 @@ describe('region merge in the store sim: focused scenarios', () => {
             const target = node.store.peers.get(t.left);
             return commitMergeIndex > 0 && target !== undefined && target.storage.lastIndex() >= commitMergeIndex && target.applied < commitMergeIndex;
           };
-          assert.ok(await advanceUntil(sim, isDue, 400), `${what}: the crash point was never reached`);
+          if (!await advanceUntil(sim, isDue, 400)) {
+            assert.ok(attempt < 4, `${what}: none of 5 seeds reached the crash point`);
+            continue;
+          }
           await sim.crash(node);
           for (let i = 0; i < 15; i++) await sim.advance();
           await sim.restart(node);
@@ -240,9 +248,11 @@ describe('region merge in the store sim: focused scenarios', () => {
           }
           const regions = await checkSettled(sim, what, expected);
           assert.equal(regions.length, 1, `${what}: ${regions.map(describeRegion).join(' ')}`);
+          return;
         } finally {
           sim.intercept = null;
           await sim.stop();
+        }
         }
       });
     }

@@ -134,7 +134,8 @@ export function isQuiet(sim: StoreSim): boolean {
   for (const node of sim.nodes) {
     for (const peer of node.store!.peers.values()) {
       if (peer.storage.lastIndex() === 0 || peer.mergeState !== null || peer.hasHeldEntries) return false;
-      if (describeRegion(regions.get(peer.regionId)!) !== describeRegion(peer.region)) return false;
+      const known = regions.get(peer.regionId);
+      if (known === undefined || describeRegion(known) !== describeRegion(peer.region)) return false;
     }
   }
   for (const region of regions.values()) {

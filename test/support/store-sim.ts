@@ -20,6 +20,7 @@
 // `intercept` lets a test decide, per raft message at delivery, to deliver, drop or hold it;
 // `interceptSnapshot` the same per snapshot stream (a dropped one fails, as a cut link does).
 
+import { pino } from 'pino';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -222,7 +223,9 @@ export class StoreSim {
   /** Pairs "a-b" that cannot talk (both ways). */
   readonly cut = new Set<string>();
   private readonly channels = new ChannelCache(grpc.credentials.createInsecure());
-  private readonly log: Logger = silentLogger();
+  /** PD's memory of the regions (newestRegions). */
+  private pdRegions = new Map<number, RegionMeta>();
+  private readonly log: Logger = process.env['SIMLOG'] !== undefined ? pino({ level: 'info' }) : silentLogger();
   readonly counters: SimCounters = {
     sent: 0, delivered: 0, dropped: 0, crashes: 0, crashesBeforeApply: 0, restarts: 0, entryLoads: 0,
     gcProposed: 0, gcCompactions: 0, gcCompactedEntries: 0, gcHardLimitHeldBack: 0, restartsWithTruncatedLog: 0,
@@ -264,6 +267,7 @@ export class StoreSim {
       };
       node.engine = new CrashableEngine(() => node.writeTurns ?? diskRng.nextInt(3));
       sim.nodes.push(node);
+      await sim.quiesce();
       await sim.open(node);
       await node.store!.createBootstrapPeer(region);
     }
@@ -558,6 +562,7 @@ export class StoreSim {
     await settle();
     await this.settleSnapshots();
     this.noteMerges();
+    this.newestRegions(); // PD hears the stores' regions every step (heartbeats)
   }
 
   private verdictOf(f: InFlight): InterceptVerdict {
@@ -649,7 +654,20 @@ export class StoreSim {
 
   async restart(node: SimNode): Promise<void> {
     this.counters.restarts++;
+    await this.quiesce();
     await this.open(node);
+  }
+
+  /**
+   * Waits (a bounded number of turns) until no live store is in a round or a key recount walk.
+   * Opening a store does real file I/O (its snapshot dir), which takes a machine-dependent number
+   * of event-loop turns; a round or walk of another store running meanwhile would end at a
+   * different point of the open on every run, and a seed would not replay (the merge sim's replay
+   * case caught that once rounds got shorter). A walk held by a failpoint is not waited for.
+   */
+  private async quiesce(): Promise<void> {
+    const isQuiet = (): boolean => this.nodes.every((n) => n.store === null || (n.store.loop.isIdle && n.store.keyRecounter.pending === 0));
+    for (let i = 0; i < 2_000 && !isQuiet(); i++) await new Promise<void>((resolve) => setImmediate(resolve));
   }
 
   /** The store whose peer of the first region (or `regionId`) is a ready leader. */
@@ -724,13 +742,16 @@ export class StoreSim {
 
   /**
    * What PD knows of the regions (placement-driver/region-index.ts, fed by heartbeats): the newest
-   * region of every id any live store holds — the highest epoch wins, by version then confVer —
-   * except a region overlapped by one of a higher version. PD drops such a region when the newer
-   * one is reported, and a replica that fell behind (a removed replica that never heard of its
-   * removal, the source of a merge it missed) never leads, so never reports its old shape again.
+   * region of every id any live store holds, or held when PD last looked — the highest epoch wins,
+   * by version then confVer — except a region overlapped by one of a higher version. PD drops such
+   * a region when the newer one is reported, and a replica that fell behind (a removed replica
+   * that never heard of its removal, the source of a merge it missed) never leads, so never
+   * reports its old shape again. PD does not forget a region because the stores holding its
+   * newest shape are down (the split sim's seed 209 once destroyed a live region's replica as
+   * "merged away" when the only store that knew the region's newest shape was crashed).
    */
   newestRegions(): Map<number, RegionMeta> {
-    const byId = new Map<number, RegionMeta>();
+    const byId = new Map<number, RegionMeta>(this.pdRegions);
     for (const node of this.nodes) {
       for (const peer of node.store?.peers.values() ?? []) {
         if (peer.storage.lastIndex() === 0) continue;
@@ -743,7 +764,8 @@ export class StoreSim {
     for (const r of [...byId.values()].sort((x, y) => y.epoch.version - x.epoch.version)) {
       if (!kept.some((k) => k.epoch.version > r.epoch.version && rangesOverlap(k, r))) kept.push(r);
     }
-    return new Map(kept.map((r) => [r.id, r]));
+    this.pdRegions = new Map(kept.map((r) => [r.id, r]));
+    return new Map(this.pdRegions);
   }
 
   /**
