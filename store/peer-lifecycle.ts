@@ -24,6 +24,7 @@
 
 import { applyStateKey, FlotillaError, raftHardStateKey, raftLogIndexOf, raftLogRange, regionContains, type RegionMeta, regionStateKey } from '../common/index.js';
 import { decodeEntry } from '../raft-host/index.js';
+import type { Entry } from '../raft/index.js';
 import type { StoreRaftMessage } from './raft-codec.js';
 import type { Engine } from './engine/index.js';
 import { encodeRegionState } from './local-state.js';
@@ -171,6 +172,26 @@ export function mergedAwayReplicaTombstone(local: RegionMeta, evidence: MergedAw
     if (id !== local.id && evidence.isInitializedHere(id)) return null;
   }
   return { ...local, epoch: { version: local.epoch.version, confVer: MERGED_AWAY_CONF_VER } };
+}
+
+/**
+ * The merge targets (as PrepareMerge saw them) named by PrepareMerge entries among `entries` —
+ * a replica's unapplied log, held in memory (PeerStorage keeps every entry above the applied
+ * index). An entry that does not decode names none: this only ever widens what may retire a
+ * replica, so an unreadable entry must not.
+ */
+export function prepareMergeTargetsIn(regionId: number, entries: readonly Entry[]): RegionMeta[] {
+  const targets: RegionMeta[] = [];
+  for (const e of entries) {
+    if (e.type !== 'Normal' || e.data.length === 0 || isWriteBatch(e.data)) continue;
+    try {
+      const cmd = decodeCommand(e.data, `region ${regionId} entry ${e.index}`);
+      if (cmd.kind === 'prepareMerge') targets.push(cmd.target);
+    } catch {
+      // Corruption would surface when the entry is applied; here it simply names no target.
+    }
+  }
+  return targets;
 }
 
 /**

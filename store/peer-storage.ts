@@ -205,6 +205,16 @@ export class PeerStorage implements RaftStorage {
     }
   }
 
+  /**
+   * The cached entries from `lo` to the last index, or null when the cache does not reach down to
+   * `lo` — without loading anything (entries() would start a load that raft then waits for).
+   * Entries above the applied index are always cached (evictTo takes only applied ones).
+   */
+  cachedEntriesFrom(lo: number): readonly Entry[] | null {
+    if (lo < this.cacheFirst) return null;
+    return this.cache.slice(lo - this.cacheFirst);
+  }
+
   /** Evicts cached entries up to and including `index` (only applied ones should be evicted). */
   evictTo(index: number): void {
     let n = 0;

@@ -23,7 +23,7 @@ import {
   type SnapshotOffer, SnapshotReceiver, SnapshotSender,
 } from './snapshot/index.js';
 import { mkdir } from 'node:fs/promises';
-import { destroyRegionData, isStaleForTombstone, placeholderRegion, supersededReplicaTombstone } from './peer-lifecycle.js';
+import { destroyRegionData, isStaleForTombstone, placeholderRegion, prepareMergeTargetsIn, supersededReplicaTombstone } from './peer-lifecycle.js';
 import { regionKeyPages } from './split.js';
 import { KeyRecounter } from './key-recount.js';
 
@@ -917,17 +917,29 @@ function isSupersededBy(held: RegionMeta, by: RegionMeta): boolean {
 /**
  * Whether region `by` (a snapshot's, or a message's) shows that this store's replica `held` is
  * gone: `by` holds its whole range at a newer version (isSupersededBy), or `held` is a merge
- * source in its merging state, `by` is that merge's target at a version past the one PrepareMerge
- * saw, and their ranges overlap. A target gains keys only by merges, so the source's range went
- * into it — and the merged region may have split since, so it need not hold all of it (else its
- * snapshot was refused here for ever, while the source waited for that very target to apply
- * CommitMerge). The part of the source's range the target no longer holds keeps its keys until
- * the snapshot of the region that holds it now clears them.
+ * source — in its merging state, or with a PrepareMerge in its log it has not applied — `by` is
+ * that merge's target at a version past the one PrepareMerge saw, and their ranges overlap. A
+ * target gains keys only by merges, so the source's range went into it — and the merged region
+ * may have split since, so it need not hold all of it (else its snapshot was refused here for
+ * ever, while the source waited for that very target to apply CommitMerge). The part of the
+ * source's range the target no longer holds keeps its keys until the snapshot of the region that
+ * holds it now clears them.
+ *
+ * The unapplied PrepareMerge: a replica whose group retired (the merge done on the other stores)
+ * before it learned that the entry was committed — the commit index reached it in messages it
+ * missed, or in a hard state a crash took — never applies it; nothing is left to tell it. Should
+ * that PrepareMerge have been rolled back instead (never committed, overwritten by a new leader)
+ * while a piece split off this region merged into the same target, the replica retired here is
+ * of a live region: it is lost as a crash-stopped replica is (the tombstone keeps it from coming
+ * back with an empty log), and the region's other replicas go on.
  */
 function isRetiredBy(held: Peer, by: RegionMeta): boolean {
   if (isSupersededBy(held.region, by)) return true;
+  if (!regionsOverlap(held.region, by)) return false;
   const merge = held.mergeState;
-  return merge !== null && merge.target.id === by.id && by.epoch.version > merge.target.epoch.version && regionsOverlap(held.region, by);
+  if (merge !== null) return merge.target.id === by.id && by.epoch.version > merge.target.epoch.version;
+  const unapplied = held.storage.cachedEntriesFrom(held.applied + 1) ?? [];
+  return prepareMergeTargetsIn(held.regionId, unapplied).some((t) => t.id === by.id && by.epoch.version > t.epoch.version);
 }
 
 function rangeContains(outer: RegionMeta, inner: RegionMeta): boolean {

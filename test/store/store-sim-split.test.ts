@@ -31,7 +31,7 @@ import { decodeHardState } from '../../raft-host/index.js';
 import { encodeRawValue, liveRawValue } from '../../store/raw-value.js';
 import { encodeWriteBatch, writeOpsBytes } from '../../store/write-batch-cmd.js';
 import type { ApplyResult, Peer } from '../../store/peer.js';
-import { encodeBatchSplitCommand } from '../../store/raft-cmd.js';
+import { decodeCommand, encodeBatchSplitCommand } from '../../store/raft-cmd.js';
 import { rawContents, type SimNode, type SimSnapshotStream, StoreSim } from '../support/store-sim.js';
 import { advanceUntil, checkKeyCounts, checkNoOverlap, EpochLog, checkReplicas, checkTiling, getThroughLeader as get, isQuiet, putThroughLeader as put, codeOf, describeRegion, drive, initializedRegions, track, type Tracked } from '../support/store-sim-checks.js';
 
@@ -980,6 +980,60 @@ describe('known bugs found by the split sim', () => {
       }
       assert.ok(!store3.store!.peers.has(source), 'store 3 still holds the source replica');
       const regions = await checkSettled(sim, 'bug G', expected, { isCountExact: true });
+      assert.equal(regions.length, 2);
+    } finally {
+      sim.intercept = null;
+      await sim.stop();
+    }
+  });
+
+  it('a source replica holding PrepareMerge unapplied when its group retired: the target\'s snapshot retires it (the other half of bug G)', async () => {
+    const { sim, target, source, expected } = await mergePair([['a00', 'v0']]);
+    try {
+      // Store 3 takes the source's PrepareMerge into its log but never hears that it committed
+      // (every later source message to it carries the commit and is dropped), and hears nothing
+      // of the target: the merge completes on stores 1 and 2, and the source's group is gone
+      // there. The merged region splits inside the source's old range and compacts past store 3,
+      // so only a snapshot that covers part of store 3's source replica can bring it on.
+      const store3 = sim.nodes[2]!;
+      let prepareIndex = 0;
+      const isPrepareMerge = (m: Message): boolean => m.entries.some((e) => {
+        try {
+          return e.data.length > 0 && decodeCommand(e.data, 'sim').kind === 'prepareMerge';
+        } catch {
+          return false;
+        }
+      });
+      sim.intercept = (m) => {
+        if (m.regionId === target) return m.to === 3 ? 'drop' : 'deliver';
+        if (m.regionId !== source || m.to !== 3) return 'deliver';
+        if (prepareIndex === 0 && isPrepareMerge(m.message)) prepareIndex = m.message.entries.find((e) => isPrepareMerge({ ...m.message, entries: [e] }))!.index;
+        return prepareIndex > 0 && m.message.commit >= prepareIndex ? 'drop' : 'deliver';
+      };
+      await drive(sim, sim.merge(source, target));
+      const holdsUnapplied = (): boolean => {
+        const p = store3.store?.peers.get(source);
+        return p !== undefined && prepareIndex > 0 && p.storage.lastIndex() >= prepareIndex && p.applied < prepareIndex && p.mergeState === null;
+      };
+      assert.ok(await advanceUntil(sim, () => holdsUnapplied() && sim.nodes.slice(0, 2).every((n) => !n.store!.peers.has(source)), 1_000), 'the merge did not complete on stores 1 and 2 with PrepareMerge unapplied on store 3');
+      const again = await drive(sim, sim.split(target, [b('a15')]));
+      assert.ok(again.kind === 'split', `split of the merged region: ${again.kind}`);
+      for (let i = 0; i < 30; i++) {
+        const key = `a${String(i % 20).padStart(2, '0')}`;
+        await put(sim, key, `m${i}`);
+        expected.set(key, `m${i}`);
+      }
+      const behind = (): boolean => sim.leader(target)!.store!.peers.get(target)!.storage.truncatedIndex > store3.store!.peers.get(target)!.storage.lastIndex();
+      assert.ok(await advanceUntil(sim, behind, 300), 'the target\'s log was never compacted past store 3');
+      assert.ok(holdsUnapplied(), 'store 3 learned that PrepareMerge committed (the scenario did not happen)');
+      sim.intercept = null;
+      for (let i = 0; i < 400 && store3.store!.peers.has(source); i++) {
+        await sim.advance();
+        if (i % 20 === 19) await sim.checkStalePeers();
+        checkNoOverlap(sim, 'bug G, unapplied PrepareMerge');
+      }
+      assert.ok(!store3.store!.peers.has(source), 'store 3 still holds the source replica');
+      const regions = await checkSettled(sim, 'bug G, unapplied PrepareMerge', expected, { isCountExact: true });
       assert.equal(regions.length, 2);
     } finally {
       sim.intercept = null;
