@@ -122,12 +122,13 @@ export interface MergedAwayEvidence {
   /** PD's region holding the replica's start key (an encoded key, as region keys are), or null when PD knows none there. */
   readonly atStartKey: RegionMeta | null;
   /**
-   * The targets named by the PrepareMerge entries in the replica's log — the one it applied (its
-   * merge state) and any it holds unapplied (prepareMergeTargetsInLog).
+   * The targets named by the PrepareMerge entries in the replica's log, as each PrepareMerge saw
+   * them — the one it applied (its merge state) and any it holds unapplied
+   * (prepareMergeTargetsInLog).
    */
-  readonly mergeTargets: readonly number[];
-  /** Whether this store holds an initialized replica (some data, a membership) of a region. */
-  readonly isInitializedHere: (regionId: number) => boolean;
+  readonly mergeTargets: readonly RegionMeta[];
+  /** The epoch version of this store's initialized replica (some data, a membership) of a region; null when it holds none. */
+  readonly versionHere: (regionId: number) => number | null;
 }
 
 /**
@@ -148,11 +149,16 @@ export interface MergedAwayEvidence {
  *    source leader proposes CommitMerge only once every source peer's log holds PrepareMerge: so
  *    if a target replica here can apply CommitMerge of this region, this replica's log holds the
  *    PrepareMerge naming that target — `mergeTargets` has it. While this store holds an
- *    initialized replica of one of those targets, the replica is kept (that target catches up by
- *    log and retires it, or gets a snapshot that supersedes it, or is itself found stale and
- *    destroyed — then this check runs again). PD's region at the key is checked the same way:
- *    the target may still be that region (TiKV likewise keeps a source while a local target
- *    lags), and a replica of it here that lags behind the merge overlaps nothing yet.
+ *    initialized replica of one of those targets that has not moved past the shape PrepareMerge
+ *    saw (its version is no higher), the replica is kept (that target catches up by log and
+ *    retires it, or gets a snapshot that supersedes it, or is itself found stale and destroyed —
+ *    then this check runs again). A target replica here at a higher version is past the merge —
+ *    it applied CommitMerge (which would have retired this replica), or took a snapshot from
+ *    after it — and will never retire it (merge sim seed 430: the target here had installed a
+ *    snapshot of its later shape, which no longer overlapped, and the source held its range for
+ *    ever). PD's region at the key is checked likewise: the target may still be that region (TiKV
+ *    likewise keeps a source while a local target lags), and a replica of it here below PD's
+ *    version of it may lag behind the merge; one at PD's version does not.
  *    An uninitialized replica of any of them does not count: it can apply nothing before its
  *    snapshot, and that snapshot, overlapping this replica's range without covering it all (the
  *    merged region split since), is refused while this replica holds the range — the very trap
@@ -168,8 +174,13 @@ export function mergedAwayReplicaTombstone(local: RegionMeta, evidence: MergedAw
   const known = evidence.atStartKey;
   if (known === null || known.id === local.id || !regionContains(known, local.startKey)) return null;
   if (known.epoch.version <= local.epoch.version) return null;
-  for (const id of [known.id, ...evidence.mergeTargets]) {
-    if (id !== local.id && evidence.isInitializedHere(id)) return null;
+  // A replica here of PD's region that lags behind PD's shape of it may still be our target.
+  const knownHere = evidence.versionHere(known.id);
+  if (knownHere !== null && knownHere < known.epoch.version) return null;
+  for (const target of evidence.mergeTargets) {
+    if (target.id === local.id) continue;
+    const here = evidence.versionHere(target.id);
+    if (here !== null && here <= target.epoch.version) return null;
   }
   return { ...local, epoch: { version: local.epoch.version, confVer: MERGED_AWAY_CONF_VER } };
 }
@@ -199,17 +210,17 @@ export function prepareMergeTargetsIn(regionId: number, entries: readonly Entry[
  * `last` (its unapplied entries), read from the engine (not the entry cache: nothing raft reads
  * is disturbed). Corruption if an entry is malformed.
  */
-export async function prepareMergeTargetsInLog(engine: Engine, regionId: number, from: number, last: number): Promise<number[]> {
+export async function prepareMergeTargetsInLog(engine: Engine, regionId: number, from: number, last: number): Promise<RegionMeta[]> {
   if (last < from) return [];
   const range = raftLogRange(regionId, from, last + 1);
   const snap = await engine.snapshot();
   try {
-    const targets: number[] = [];
+    const targets: RegionMeta[] = [];
     for (const kv of await snap.scan(range.start, range.end, { limit: last + 1 - from })) {
       const e = decodeEntry(raftLogIndexOf(kv.key), kv.value, `region ${regionId} raft log`);
       if (e.type !== 'Normal' || e.data.length === 0 || isWriteBatch(e.data)) continue;
       const cmd = decodeCommand(e.data, `region ${regionId} entry ${e.index}`);
-      if (cmd.kind === 'prepareMerge') targets.push(cmd.target.id);
+      if (cmd.kind === 'prepareMerge') targets.push(cmd.target);
     }
     return targets;
   } finally {

@@ -129,7 +129,12 @@ export interface CommitMergeApply {
 }
 
 export type CommitMergeDecision =
-  | { readonly kind: 'ok'; readonly sourceKeys: number; readonly isSourceKeyCountExact: boolean; readonly after: () => void }
+  | {
+    readonly kind: 'ok'; readonly sourceKeys: number; readonly isSourceKeyCountExact: boolean;
+    /** The source's raw/latest writes applied in this same batch, not yet in sourceKeys (Peer.takeUnsettledKeyOps). */
+    readonly unsettledKeyOps: readonly WriteOp[];
+    readonly after: () => void;
+  }
   | { readonly kind: 'wait' }
   | { readonly kind: 'error'; readonly error: FlotillaError };
 
@@ -653,6 +658,19 @@ export class Peer {
     return changed;
   }
 
+  /**
+   * Hands over the raw/latest writes this replica applied in the batch being built and has not
+   * settled into its key count yet (finishApply does that once the batch's keys are looked up):
+   * a merge source whose CommitMerge the target applies in the same batch. Its count would
+   * otherwise reach the target without them (merge sim seed 411: two deletes the target never
+   * counted).
+   */
+  takeUnsettledKeyOps(): WriteOp[] {
+    const ops = this.countedOps;
+    this.countedOps = [];
+    return ops;
+  }
+
   /** Appends the distinct raw/latest keys this batch put or deleted (their presence before it is looked up). */
   keyCountProbes(out: Buffer[]): void {
     const seen = new Set<string>();
@@ -883,6 +901,8 @@ export class Peer {
     this.region = merged;
     if (decision.isSourceKeyCountExact && !this.isKeyCountUnknown) this.keyCount += decision.sourceKeys;
     else this.forgetKeyCount(this.keyCount + decision.sourceKeys);
+    // The source's writes of this batch are settled here now (finishApply), as the keys are ours.
+    for (const op of decision.unsettledKeyOps) this.countedOps.push(op);
     ops.push({ kind: 'put', cf: 'local', key: regionStateKey(this.regionId), value: encodeRegionState({ state: 'normal', region: merged }) });
     this.afterApplyWritten.push(decision.after);
     this.log.info({ source: cmd.source.id, index, version: merged.epoch.version }, 'applied CommitMerge');

@@ -564,6 +564,7 @@ export class RaftStore {
       kind: 'ok',
       sourceKeys: source.approximateKeys,
       isSourceKeyCountExact: !source.isKeyCountPending,
+      unsettledKeyOps: source.takeUnsettledKeyOps(),
       after: () => {
         void this.retireMergedSource(source, retired, target.regionId).catch(() => undefined); // a failure stopped the store
         if (target.isKeyCountPending) this.keyRecounter.start(target);

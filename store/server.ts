@@ -539,11 +539,14 @@ export class StoreServer {
         // keys, and PD's GetRegion takes one.
         const atStartKey = await this.pd.getRegionByKey(peer.region.startKey);
         const inLog = await prepareMergeTargetsInLog(this.engine, peer.regionId, peer.applied + 1, peer.storage.lastIndex());
-        const mergeTargets = peer.mergeState === null ? inLog : [peer.mergeState.target.id, ...inLog];
-        const isInitializedHere = (id: number): boolean => (this.raftStore.peers.get(id)?.storage.lastIndex() ?? 0) > 0;
+        const mergeTargets = peer.mergeState === null ? inLog : [peer.mergeState.target, ...inLog];
+        const versionHere = (id: number): number | null => {
+          const p = this.raftStore.peers.get(id);
+          return p === undefined || p.storage.lastIndex() === 0 ? null : p.region.epoch.version;
+        };
         // The awaits above let the store move on: act only on the replica still current and leaderless.
         if (this.stopped || this.raftStore.peers.get(peer.regionId) !== peer || peer.leaderId !== 0 || peer.isLeader) continue;
-        const tombstone = mergedAwayReplicaTombstone(peer.region, { atStartKey, mergeTargets, isInitializedHere });
+        const tombstone = mergedAwayReplicaTombstone(peer.region, { atStartKey, mergeTargets, versionHere });
         if (tombstone === null) continue;
         this.log.info({ regionId: peer.regionId, peerId: peer.peerId, version: peer.region.epoch.version, pdRegionId: atStartKey?.id, pdVersion: atStartKey?.epoch.version }, 'PD knows no region with this id and a newer one at its start key: merged away; destroying the replica');
         this.raftStore.destroyPeer(peer, tombstone);

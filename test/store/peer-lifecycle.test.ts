@@ -9,7 +9,7 @@ import type { Message } from '../../raft/index.js';
 import { encodeEntry } from '../../raft-host/index.js';
 import { MemoryEngine } from '../../store/engine/index.js';
 import {
-  isStaleForTombstone, MERGED_AWAY_CONF_VER, type MergedAwayEvidence, mergedAwayReplicaTombstone, prepareMergeTargetsInLog, staleReplicaTombstone,
+  isStaleForTombstone, MERGED_AWAY_CONF_VER, type MergedAwayEvidence, mergedAwayReplicaTombstone, prepareMergeTargetsIn, prepareMergeTargetsInLog, staleReplicaTombstone,
   supersededReplicaTombstone, uninitializedReplicaTombstone,
 } from '../../store/peer-lifecycle.js';
 import type { StoreRaftMessage } from '../../store/raft-codec.js';
@@ -26,9 +26,14 @@ const SOURCE = region(2, 'm', '', 5, 4);
 /** PD's region at the source's start key after the merge and a split: region 9 [a, p), version 7. */
 const PIECE = region(9, 'a', 'p', 7, 2);
 
-function evidence(over: Partial<MergedAwayEvidence> = {}, initialized: readonly number[] = []): MergedAwayEvidence {
-  return { atStartKey: PIECE, mergeTargets: [], isInitializedHere: (id) => initialized.includes(id), ...over };
+/** `here`: this store's initialized replicas, region id → epoch version. */
+function evidence(over: Partial<MergedAwayEvidence> = {}, here: Readonly<Record<number, number>> = {}): MergedAwayEvidence {
+  return { atStartKey: PIECE, mergeTargets: [], versionHere: (id) => here[id] ?? null, ...over };
 }
+
+/** The target a PrepareMerge of SOURCE named: region 1 [a, m) as it was then, version 4. */
+const TARGET = region(1, 'a', 'm', 4);
+const LATER_TARGET = region(4, 'z', '', 6);
 
 function msgOf(regionId: number, confVer: number, to = 23, from = 21): StoreRaftMessage {
   const message = { type: 'MsgHeartbeat', from, to, term: 9, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0 } as unknown as Message;
@@ -61,18 +66,23 @@ describe('mergedAwayReplicaTombstone: a replica PD knows no region of by id', ()
     assert.equal(mergedAwayReplicaTombstone(SOURCE, evidence({ atStartKey: { ...SOURCE, epoch: { confVer: 4, version: 9 } } })), null, 'its own region');
   });
 
-  it('an initialized replica here of PD\'s region keeps it; an uninitialized one, or none, does not', () => {
-    assert.equal(mergedAwayReplicaTombstone(SOURCE, evidence({}, [PIECE.id])), null, 'initialized replica of PD\'s region');
-    // isInitializedHere answers false for an uninitialized replica: it can apply no CommitMerge before its snapshot.
-    assert.notEqual(mergedAwayReplicaTombstone(SOURCE, evidence({}, [])), null, 'none, or uninitialized');
-    assert.notEqual(mergedAwayReplicaTombstone(SOURCE, evidence({}, [5, 6])), null, 'replicas of other regions only');
+  it('an initialized replica here of PD\'s region keeps it while it lags behind PD\'s shape of it; caught up, uninitialized or absent, it does not', () => {
+    assert.equal(mergedAwayReplicaTombstone(SOURCE, evidence({}, { [PIECE.id]: PIECE.epoch.version - 1 })), null, 'a lagging replica of PD\'s region (it may be the target, before CommitMerge)');
+    assert.notEqual(mergedAwayReplicaTombstone(SOURCE, evidence({}, { [PIECE.id]: PIECE.epoch.version })), null, 'a replica at PD\'s version is past any merge');
+    // versionHere answers null for an uninitialized replica: it can apply no CommitMerge before its snapshot.
+    assert.notEqual(mergedAwayReplicaTombstone(SOURCE, evidence({}, {})), null, 'none, or uninitialized');
+    assert.notEqual(mergedAwayReplicaTombstone(SOURCE, evidence({}, { 5: 1, 6: 1 })), null, 'replicas of other regions only');
   });
 
-  it('an initialized replica here of a target its log names (PrepareMerge, applied or not) keeps it: that target may still apply CommitMerge', () => {
-    assert.equal(mergedAwayReplicaTombstone(SOURCE, evidence({ mergeTargets: [1] }, [1])), null, 'the target, lagging behind CommitMerge');
-    assert.equal(mergedAwayReplicaTombstone(SOURCE, evidence({ mergeTargets: [4, 1] }, [1])), null, 'a later PrepareMerge\'s target');
-    assert.notEqual(mergedAwayReplicaTombstone(SOURCE, evidence({ mergeTargets: [1] }, [])), null, 'the target is not here (or uninitialized)');
-    assert.notEqual(mergedAwayReplicaTombstone(SOURCE, evidence({ mergeTargets: [] }, [1])), null, 'no PrepareMerge in its log: no target here can wait for it');
+  it('an initialized replica here of a target its log names (PrepareMerge, applied or not), not past the shape PrepareMerge saw, keeps it: that target may still apply CommitMerge', () => {
+    assert.equal(mergedAwayReplicaTombstone(SOURCE, evidence({ mergeTargets: [TARGET] }, { 1: 4 })), null, 'the target, lagging behind CommitMerge');
+    assert.equal(mergedAwayReplicaTombstone(SOURCE, evidence({ mergeTargets: [TARGET] }, { 1: 3 })), null, 'a target replica further behind still');
+    assert.equal(mergedAwayReplicaTombstone(SOURCE, evidence({ mergeTargets: [LATER_TARGET, TARGET] }, { 1: 4 })), null, 'an earlier PrepareMerge\'s target');
+    assert.equal(mergedAwayReplicaTombstone(SOURCE, evidence({ mergeTargets: [TARGET, LATER_TARGET] }, { 1: 9, 4: 6 })), null, 'a later PrepareMerge\'s target');
+    // Seed 430 of the merge sim: the target here took a snapshot of its later shape and will never apply CommitMerge.
+    assert.notEqual(mergedAwayReplicaTombstone(SOURCE, evidence({ mergeTargets: [TARGET] }, { 1: 5 })), null, 'the target here is past the merge');
+    assert.notEqual(mergedAwayReplicaTombstone(SOURCE, evidence({ mergeTargets: [TARGET] }, {})), null, 'the target is not here (or uninitialized)');
+    assert.notEqual(mergedAwayReplicaTombstone(SOURCE, evidence({ mergeTargets: [] }, { 1: 4 })), null, 'no PrepareMerge in its log: no target here can wait for it');
   });
 
   it('leaves a tombstone no message of the region gets past: above every confVer', () => {
@@ -113,11 +123,18 @@ describe('prepareMergeTargetsInLog', () => {
     await engine.write(data.map((d, i) => ({ kind: 'put' as const, cf: 'local' as const, key: raftLogKey(2, 11 + i), value: encodeEntry({ type: 'Normal', term: 2, index: 11 + i, data: d }) })), { sync: false });
     // Another region's log next to it is not read.
     await engine.write([{ kind: 'put', cf: 'local', key: raftLogKey(3, 12), value: encodeEntry({ type: 'Normal', term: 2, index: 12, data: data[2]! }) }], { sync: false });
-    assert.deepEqual(await prepareMergeTargetsInLog(engine, 2, 11, 16), [1, 4]);
-    assert.deepEqual(await prepareMergeTargetsInLog(engine, 2, 14, 16), [4], 'from its first unapplied entry');
-    assert.deepEqual(await prepareMergeTargetsInLog(engine, 2, 11, 12), [], 'up to its last entry');
-    assert.deepEqual(await prepareMergeTargetsInLog(engine, 2, 17, 16), [], 'nothing unapplied');
-    assert.deepEqual(await prepareMergeTargetsInLog(engine, 3, 1, 20), [1]);
+    const ids = async (regionId: number, from: number, last: number): Promise<number[]> => (await prepareMergeTargetsInLog(engine, regionId, from, last)).map((t) => t.id);
+    assert.deepEqual(await ids(2, 11, 16), [1, 4]);
+    assert.deepEqual((await prepareMergeTargetsInLog(engine, 2, 11, 16))[0], region(1, '', 'm', 4), 'each target as its PrepareMerge saw it');
+    assert.deepEqual(await ids(2, 14, 16), [4], 'from its first unapplied entry');
+    assert.deepEqual(await ids(2, 11, 12), [], 'up to its last entry');
+    assert.deepEqual(await ids(2, 17, 16), [], 'nothing unapplied');
+    assert.deepEqual(await ids(3, 1, 20), [1]);
+    // The in-memory form (a replica's cached unapplied entries) reads the same targets.
+    const entries = data.map((d, i) => ({ type: 'Normal' as const, term: 2, index: 11 + i, data: d }));
+    assert.deepEqual(prepareMergeTargetsIn(2, entries).map((t) => t.id), [1, 4]);
+    assert.deepEqual(prepareMergeTargetsIn(2, entries.slice(3)).map((t) => t.id), [4]);
+    assert.deepEqual(prepareMergeTargetsIn(2, [{ type: 'Normal', term: 2, index: 30, data: Buffer.from([0xff, 0x01]) }]), [], 'an entry that does not decode names none');
   });
 });
 

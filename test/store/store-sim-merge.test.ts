@@ -665,6 +665,14 @@ describe('region merge racing splits, leader transfers, conf changes, a lossy ne
     await runSeed(151);
   });
 
+  it('seed 411: a source that applies its last writes in the batch where the target applies CommitMerge — the target counts them (key counts exact)', async () => {
+    await runSeed(411);
+  });
+
+  it('seed 430: a source replica whose target here took a snapshot of its later shape (past the merge) is found merged away, not kept for ever', async () => {
+    await runSeed(430);
+  });
+
   it('a seed run twice gives the same outcome, every counter equal', async () => {
     const seed = SEEDS[0]!;
     const first = await runSeed(seed);

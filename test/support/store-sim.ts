@@ -20,7 +20,6 @@
 // `intercept` lets a test decide, per raft message at delivery, to deliver, drop or hold it;
 // `interceptSnapshot` the same per snapshot stream (a dropped one fails, as a cut link does).
 
-import { pino } from 'pino';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -225,7 +224,7 @@ export class StoreSim {
   private readonly channels = new ChannelCache(grpc.credentials.createInsecure());
   /** PD's memory of the regions (newestRegions). */
   private pdRegions = new Map<number, RegionMeta>();
-  private readonly log: Logger = process.env['SIMLOG'] !== undefined ? pino({ level: 'info' }) : silentLogger();
+  private readonly log: Logger = silentLogger();
   readonly counters: SimCounters = {
     sent: 0, delivered: 0, dropped: 0, crashes: 0, crashesBeforeApply: 0, restarts: 0, entryLoads: 0,
     gcProposed: 0, gcCompactions: 0, gcCompactedEntries: 0, gcHardLimitHeldBack: 0, restartsWithTruncatedLog: 0,
@@ -791,9 +790,12 @@ export class StoreSim {
         } else {
           const inLog = await prepareMergeTargetsInLog(node.engine, peer.regionId, peer.applied + 1, peer.storage.lastIndex());
           if (node.store !== store || store.peers.get(peer.regionId) !== peer || peer.leaderId !== 0 || peer.isLeader) continue;
-          const mergeTargets = peer.mergeState === null ? inLog : [peer.mergeState.target.id, ...inLog];
-          const isInitializedHere = (id: number): boolean => (store.peers.get(id)?.storage.lastIndex() ?? 0) > 0;
-          tombstone = mergedAwayReplicaTombstone(peer.region, { atStartKey: atKey(peer.region.startKey), mergeTargets, isInitializedHere });
+          const mergeTargets = peer.mergeState === null ? inLog : [peer.mergeState.target, ...inLog];
+          const versionHere = (id: number): number | null => {
+            const p = store.peers.get(id);
+            return p === undefined || p.storage.lastIndex() === 0 ? null : p.region.epoch.version;
+          };
+          tombstone = mergedAwayReplicaTombstone(peer.region, { atStartKey: atKey(peer.region.startKey), mergeTargets, versionHere });
           if (tombstone !== null) this.counters.mergedAwayPeersDestroyed++;
         }
         if (tombstone === null) continue;
