@@ -47,3 +47,35 @@ describe('PollLoop.roundEnd', () => {
     assert.equal(loop.isIdle, true);
   });
 });
+
+describe('PollLoop.start', () => {
+  it('runs no round before start() — events only mark peers dirty — and serves them once started', async () => {
+    let rounds = 0;
+    const loop = new PollLoop({
+      engine: new Proxy({}, { get: () => { throw new Error('a round with nothing to write touches no engine'); } }) as Engine,
+      // A round flushes the sender once per phase even with nothing to send: it counts rounds here.
+      sender: { send: () => assert.fail('nothing to send'), flush: () => { rounds++; } },
+      budget: new EntryCacheBudget(1 << 20),
+      tickMs: 50,
+      electionTicks: 10,
+      logger: silentLogger(),
+      onFatal: (err) => assert.fail(`fatal: ${String(err)}`),
+      isManualTick: true,
+    });
+    let served = 0;
+    const peer = {
+      regionId: 7, hasHeldEntries: false, raw: { hasReady: () => false, isQuiet: false },
+      flushProposals: () => undefined, flushReads: () => undefined, serveReads: () => { served++; }, tick: () => undefined,
+    } as unknown as Peer;
+    loop.addPeer(peer); // a store loading its regions while it opens
+    loop.markDirty(peer);
+    loop.tick(1);
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(rounds, 0, 'a round ran before start()');
+    assert.equal(loop.isIdle, false, 'the peer waits, dirty');
+    loop.start();
+    for (let i = 0; i < 20 && !loop.isIdle; i++) await new Promise((r) => setImmediate(r));
+    assert.ok(rounds > 0 && served > 0, 'the dirty peer was not served after start()');
+    assert.equal(loop.isIdle, true);
+  });
+});

@@ -39,6 +39,12 @@ describe('store local records', () => {
     const apply = { appliedIndex: 123_456, truncatedIndex: 5, truncatedTerm: 5, approximateKeys: 2 ** 40 + 3 };
     assert.deepEqual(decodeApplyState(encodeApplyState(apply), 9), apply);
     everyBitFlip(encodeApplyState(apply), (b) => decodeApplyState(b, 9));
+    // Every key count round-trips, the unknown one too (all ones on disk, whatever the buffer held before).
+    for (const approximateKeys of [null, 0, 1, 0xffff_ffff, 2 ** 32, Number.MAX_SAFE_INTEGER]) {
+      const s = { appliedIndex: 7, truncatedIndex: 5, truncatedTerm: 5, approximateKeys };
+      assert.deepEqual(decodeApplyState(encodeApplyState(s), 9), s, String(approximateKeys));
+    }
+    assert.equal(encodeApplyState({ appliedIndex: 7, truncatedIndex: 5, truncatedTerm: 5, approximateKeys: null }).subarray(25, 33).toString('hex'), 'ff'.repeat(8));
     // A version-1 apply state (no key count) still loads: the count is unknown (counted at load).
     const v1 = Buffer.alloc(29);
     v1[0] = 1;
