@@ -108,6 +108,9 @@ export class MergeDriver {
     // Raft log GC stops at PrepareMerge, so every source peer must be able to catch up from the
     // log: one that needs a snapshot would install a region state without the merge.
     if (minIndex < source.storage.truncatedIndex) throw new FlotillaError('ServerIsBusy', `region ${source.regionId}: a peer needs a snapshot (match ${minIndex}, log from ${source.storage.truncatedIndex + 1})`);
+    // A CompactLog already in the log applies before PrepareMerge and may compact past that match
+    // (a follower not recently active does not hold the log back): wait until it has applied.
+    if (source.isCompactLogInFlight) throw new FlotillaError('ServerIsBusy', `region ${source.regionId}: a log compaction is in flight`);
     this.busy.add(source.regionId);
     try {
       const result = await source.propose(encodePrepareMergeCommand({ regionId: source.regionId, peerId: source.peerId, epoch: source.region.epoch, minIndex, target: target.region }));

@@ -539,6 +539,11 @@ export class Peer {
     this.init.markDirty(this);
   }
 
+  /** A CompactLog this leader proposed is not applied yet (merge.ts: no PrepareMerge meanwhile). */
+  get isCompactLogInFlight(): boolean {
+    return this.compactLogTerm !== 0 && this.compactLogTerm === this.raw.term;
+  }
+
   /** On a ready leader: proposes CompactLog if raft-log-gc.ts says so (one in flight per term). */
   private maybeCompactLog(): void {
     if (!this.isLeaderReady || this.destroyed || this.compactLogTerm === this.raw.term) return;

@@ -207,6 +207,12 @@ export class RaftStore {
     return { generator, sender, receiver, installer };
   }
 
+  /** The epoch version of this store's initialized replica of a region; null when it holds none (or an uninitialized one). */
+  initializedVersionOf(regionId: number): number | null {
+    const p = this.loop.peers.get(regionId);
+    return p === undefined || p.storage.lastIndex() === 0 ? null : p.region.epoch.version;
+  }
+
   /** Opens the store's regions as saved in the engine and starts ticking. */
   static async open(options: RaftStoreOptions): Promise<RaftStore> {
     const store = new RaftStore(options);

@@ -540,10 +540,7 @@ export class StoreServer {
         const atStartKey = await this.pd.getRegionByKey(peer.region.startKey);
         const inLog = await prepareMergeTargetsInLog(this.engine, peer.regionId, peer.applied + 1, peer.storage.lastIndex());
         const mergeTargets = peer.mergeState === null ? inLog : [peer.mergeState.target, ...inLog];
-        const versionHere = (id: number): number | null => {
-          const p = this.raftStore.peers.get(id);
-          return p === undefined || p.storage.lastIndex() === 0 ? null : p.region.epoch.version;
-        };
+        const versionHere = (id: number): number | null => this.raftStore.initializedVersionOf(id);
         // The awaits above let the store move on: act only on the replica still current and leaderless.
         if (this.stopped || this.raftStore.peers.get(peer.regionId) !== peer || peer.leaderId !== 0 || peer.isLeader) continue;
         const tombstone = mergedAwayReplicaTombstone(peer.region, { atStartKey, mergeTargets, versionHere });

@@ -725,6 +725,65 @@ describe('known bugs found by the merge sim', () => {
     }
   });
 
+  // A gap next to the one above: the leader's CompactLog was proposed (not applied) when the merge
+  // was ordered, so the log still reached back to the cut-off store's match and PrepareMerge went
+  // out — then the CompactLog applied first and compacted past it; the merging source generates
+  // no snapshot, and the merge hung. PrepareMerge now waits for an in-flight CompactLog.
+  it('a CompactLog in flight when the merge is ordered: PrepareMerge is refused (ServerIsBusy) until it applied, then the cut-off store gets its snapshot and the merge completes', async () => {
+    const seed = 72;
+    const what = `seed ${seed} ${replay(seed)}`;
+    const sim = await StoreSim.start(3, { rng: createRng(seed), dropRate: 0, maxDelaySteps: 1, snapshots: true, raftLogGc: { countLimit: 4, hardCountLimit: 12, checkTicks: 1 } });
+    try {
+      assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
+      await put(sim, 'a00', 'v0');
+      const out = await drive(sim, sim.split(7, [b('a10')]));
+      assert.equal(out.kind, 'split');
+      assert.ok(await advanceUntil(sim, () => isQuiet(sim), 1_000), 'the split did not settle');
+      const regions = [...sim.newestRegions().values()].sort((x, y) => Buffer.compare(x.startKey, y.startKey));
+      const [left, right] = [regions[0]!.id, regions[1]!.id];
+      await leadFrom(sim, left, 1);
+      await leadFrom(sim, right, 1);
+      const leader = sim.nodes[0]!.store!.peers.get(right)!;
+      // Store 3 is cut off; the source's CompactLog reaches nobody: it stays in flight.
+      const isCompactLog = (data: Uint8Array): boolean => {
+        try {
+          return data.length > 0 && decodeCommand(data, 'sim').kind === 'compactLog';
+        } catch {
+          return false;
+        }
+      };
+      sim.intercept = (m) => (m.regionId === right && m.message.entries.some((e) => isCompactLog(e.data)) ? 'hold' : 'deliver');
+      sim.isolate(3, true);
+      // Long enough for the leader to count store 3 as not recently active: it no longer holds the log back.
+      for (let i = 0; i < 60; i++) await sim.advance();
+      // Writes (not awaited: those behind the held CompactLog commit only once it is released).
+      for (let i = 0; i < 30 && !leader.isCompactLogInFlight; i++) {
+        void Promise.all(proposePuts(leader, [[keyName('a', 10 + (i % 10)), `cut${i}`]])).catch(() => undefined);
+        for (let j = 0; j < 3; j++) await sim.advance();
+      }
+      assert.ok(await advanceUntil(sim, () => leader.isCompactLogInFlight, 300), `${what}: the source's leader never proposed CompactLog`);
+      const truncatedBefore = leader.storage.truncatedIndex;
+      const refused = await drive(sim, sim.merge(right, left)).then(() => null, (err: unknown) => err);
+      assert.ok(refused instanceof FlotillaError && refused.code === 'ServerIsBusy', `${what}: PrepareMerge with a CompactLog in flight: ${String(refused)}`);
+      assert.equal(leader.mergeState, null, `${what}: the source is not merging`);
+      sim.intercept = null;
+      assert.ok(await advanceUntil(sim, () => leader.storage.truncatedIndex > truncatedBefore, 300), `${what}: the CompactLog never applied`);
+      assert.ok(leader.storage.truncatedIndex > sim.nodes[2]!.store!.peers.get(right)!.storage.lastIndex(), `${what}: the CompactLog did not compact past store 3 (the case did not happen)`);
+      sim.isolate(3, false);
+      // PD resends its merge order until the source leader takes it: store 3 gets its snapshot first.
+      let isPrepared = false;
+      for (let i = 0; i < 80 && !isPrepared; i++) {
+        isPrepared = await drive(sim, sim.merge(right, left)).then(() => true, () => false);
+        for (let j = 0; j < 10 && !isPrepared; j++) await sim.advance();
+      }
+      assert.ok(isPrepared, `${what}: PrepareMerge still refused`);
+      assert.ok(await advanceUntil(sim, () => isMerged(sim, right), 2_000), `${what}: the merge did not complete`);
+    } finally {
+      sim.intercept = null;
+      await sim.stop();
+    }
+  });
+
   // Found while chasing seed 108 with heartbeat skipping on (raft's skipHeartbeatsWhileAppending):
   // there store 2's replica of region 7 held the entry removing it but never heard it committed,
   // and region 7 merged away before the stale check ran. This test needs no skipping: a replica

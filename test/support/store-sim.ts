@@ -791,10 +791,7 @@ export class StoreSim {
           const inLog = await prepareMergeTargetsInLog(node.engine, peer.regionId, peer.applied + 1, peer.storage.lastIndex());
           if (node.store !== store || store.peers.get(peer.regionId) !== peer || peer.leaderId !== 0 || peer.isLeader) continue;
           const mergeTargets = peer.mergeState === null ? inLog : [peer.mergeState.target, ...inLog];
-          const versionHere = (id: number): number | null => {
-            const p = store.peers.get(id);
-            return p === undefined || p.storage.lastIndex() === 0 ? null : p.region.epoch.version;
-          };
+          const versionHere = (id: number): number | null => store.initializedVersionOf(id);
           tombstone = mergedAwayReplicaTombstone(peer.region, { atStartKey: atKey(peer.region.startKey), mergeTargets, versionHere });
           if (tombstone !== null) this.counters.mergedAwayPeersDestroyed++;
         }
