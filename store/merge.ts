@@ -27,7 +27,8 @@ import type { Logger } from 'pino';
 import { FlotillaError, type RegionEpoch, type RegionMeta } from '../common/index.js';
 import type { MergeState } from './local-state.js';
 import type { Peer } from './peer.js';
-import { encodeCommitMergeCommand, encodePrepareMergeCommand, encodeRollbackMergeCommand } from './raft-cmd.js';
+import { decodeCommand, encodeCommitMergeCommand, encodePrepareMergeCommand, encodeRollbackMergeCommand } from './raft-cmd.js';
+import { isWriteBatch } from './write-batch-cmd.js';
 
 /** How often each merge this store leads is driven on (and how soon after PrepareMerge applied). */
 export const MERGE_DRIVE_INTERVAL_MS = 200;
@@ -109,8 +110,9 @@ export class MergeDriver {
     // log: one that needs a snapshot would install a region state without the merge.
     if (minIndex < source.storage.truncatedIndex) throw new FlotillaError('ServerIsBusy', `region ${source.regionId}: a peer needs a snapshot (match ${minIndex}, log from ${source.storage.truncatedIndex + 1})`);
     // A CompactLog already in the log applies before PrepareMerge and may compact past that match
-    // (a follower not recently active does not hold the log back): wait until it has applied.
-    if (source.isCompactLogInFlight) throw new FlotillaError('ServerIsBusy', `region ${source.regionId}: a log compaction is in flight`);
+    // (a follower not recently active does not hold the log back): wait until it has applied —
+    // this leader's, or one an earlier leader proposed (merge sim seed 724).
+    if (source.isCompactLogInFlight || hasUnappliedCompactLog(source)) throw new FlotillaError('ServerIsBusy', `region ${source.regionId}: a log compaction is in flight`);
     this.busy.add(source.regionId);
     try {
       const result = await source.propose(encodePrepareMergeCommand({ regionId: source.regionId, peerId: source.peerId, epoch: source.region.epoch, minIndex, target: target.region }));
@@ -181,4 +183,23 @@ function mergedCovers(target: RegionMeta, source: RegionMeta): boolean {
   const startsBefore = target.startKey.length === 0 || (source.startKey.length > 0 && Buffer.compare(target.startKey, source.startKey) <= 0);
   const endsAfter = target.endKey.length === 0 || (source.endKey.length > 0 && Buffer.compare(source.endKey, target.endKey) <= 0);
   return startsBefore && endsAfter;
+}
+
+/**
+ * Whether `peer`'s log holds a CompactLog it has not applied (its entries above the applied index
+ * are cached: PeerStorage never evicts them). Not readable from the cache: answered true (the
+ * merge waits; PD asks again).
+ */
+function hasUnappliedCompactLog(peer: Peer): boolean {
+  const unapplied = peer.storage.cachedEntriesFrom(peer.applied + 1);
+  if (unapplied === null) return true;
+  for (const e of unapplied) {
+    if (e.type !== 'Normal' || e.data.length === 0 || isWriteBatch(e.data)) continue;
+    try {
+      if (decodeCommand(e.data, `region ${peer.regionId} entry ${e.index}`).kind === 'compactLog') return true;
+    } catch {
+      return true; // unreadable: it may be one (and its apply will stop the store anyway)
+    }
+  }
+  return false;
 }

@@ -38,6 +38,7 @@ import { type PeerStorage } from './peer-storage.js';
 import { hasTtl } from './raw-value.js';
 import { type DecodedCommand, decodeCommand, encodeCompactLogCommand } from './raft-cmd.js';
 import { mergedRegion, mergeRefusal } from './merge.js';
+import { prepareMergeTargetsIn } from './peer-lifecycle.js';
 import { type BatchSplitCommand, decideBatchSplit, opOutsideRegion, type RegionDataBounds, regionDataBounds } from './split.js';
 import { decideRaftLogGc, type FollowerProgress, type LaggingFollowerPolicy, type RaftLogGcOptions } from './raft-log-gc.js';
 import { encodeWriteBatch, WRITE_BATCH_OVERHEAD_MAX, writeOpsBytes } from './write-batch-cmd.js';
@@ -548,9 +549,11 @@ export class Peer {
   private maybeCompactLog(): void {
     if (!this.isLeaderReady || this.destroyed || this.compactLogTerm === this.raw.term) return;
     if (this.mergeState !== null) return; // merge.ts: every source peer keeps its log up to PrepareMerge
+    // Nor while a PrepareMerge is in flight: the CompactLog would land after it, and be skipped at apply.
     const gc = this.init.raftLogGc;
     const firstIndex = this.storage.firstIndex();
     if (this.applied - (firstIndex - 1) < gc.countLimit) return; // before status(): it allocates
+    if (prepareMergeTargetsIn(this.regionId, this.storage.cachedEntriesFrom(this.applied + 1) ?? []).length > 0) return;
     const followers: FollowerProgress[] = [];
     for (const [id, pr] of this.raw.status().progress ?? []) {
       if (id !== this.peerId) followers.push({ match: pr.match, isRecentlyActive: pr.recentActive });
@@ -921,6 +924,11 @@ export class Peer {
    * index at or below the truncated one is stale (compacted already) and changes nothing.
    */
   private applyCompactLog(cmd: DecodedCommand & { readonly kind: 'compactLog' }, index: number, ops: WriteOp[]): ApplyResult {
+    // A merging source keeps its log: a peer behind can catch up only from it (no snapshot is
+    // generated while merging). A CompactLog proposed while PrepareMerge was in flight lands after
+    // it (merge sim seed 724: it compacted past a store that was down, and the merge hung). Every
+    // replica is merging at this index or none is: the skip is the same everywhere.
+    if (this.mergeState !== null) return APPLIED_OK;
     const from = this.storage.truncatedIndex + 1;
     if (cmd.compactIndex < from) return APPLIED_OK;
     invariant(cmd.compactIndex < index, () => `region ${this.regionId}: CompactLog at ${index} compacts to ${cmd.compactIndex}, not below itself`);
