@@ -126,6 +126,16 @@ export class PdRaftNode {
   }
 
   /**
+   * Whether raft itself leads now. `role` follows the Readys, so right after raft stepped down
+   * (a message of a newer term, stepped since the last Ready) it still says leader; a proposal
+   * made then would be forwarded to the new leader and could apply there while its caller was
+   * told PdNotLeader and retried — applied twice. Proposals whose outcome is reported check this.
+   */
+  private get isRaftLeader(): boolean {
+    return this.role === 'Leader' && this.raw.raft.role === 'Leader';
+  }
+
+  /**
    * Leader, has applied an entry of its own term, and holds a valid lease: may serve reads and
    * timestamps. The lease is counted in raft ticks, and ticks come from a timer that a paused
    * process (GC stall, SIGSTOP, a frozen VM) does not run; so the ticks real time owes raft are
@@ -232,7 +242,7 @@ export class PdRaftNode {
    */
   propose(cmd: PdCommand): Promise<PdApplyResult> {
     if (this.stopped) return Promise.reject(new FlotillaError('Unavailable', 'PD is stopping'));
-    if (!this.isLeader) return Promise.reject(this.notLeader());
+    if (!this.isRaftLeader) return Promise.reject(this.notLeader());
     if (this.pending.size >= PD_PENDING_PROPOSALS_MAX) {
       return Promise.reject(new FlotillaError('ServerIsBusy', `${this.pending.size} PD proposals pending`, { details: { backoffMs: 50 } }));
     }
@@ -246,7 +256,7 @@ export class PdRaftNode {
 
   /** Proposes a membership change of the PD group. Resolves when the change is applied. */
   proposeConfChange(cc: ConfChange): Promise<void> {
-    if (!this.isLeader) return Promise.reject(this.notLeader());
+    if (!this.isRaftLeader) return Promise.reject(this.notLeader());
     const result = this.raw.proposeConfChange(cc);
     if (result.kind !== 'ok') return Promise.reject(this.refusal(result));
     return this.waitForApply(result.index, result.term).then((r) => {

@@ -273,6 +273,10 @@ export class Peer {
       heartbeatTick: init.raft.heartbeatTicks,
       checkQuorum: true,
       preVote: true,
+      // A proposal on a node that has just stepped down (the peer has not seen the role change
+      // yet) is refused, not forwarded: forwarded, it could apply at the new leader while this
+      // peer answered NotLeader — a write reported as not applied that applied (split sim seed 1148).
+      disableProposalForwarding: true,
       // Followers learn a commit with the next append or heartbeat: a lightly loaded region sends
       // half the messages per write (thousands of regions; raft/config.ts).
       skipBcastCommit: true,

@@ -1,7 +1,9 @@
-// PdRaftNode's lease: judged on real elapsed time, not on how many timer callbacks happened to
-// run. Three in-process members on real RocksDB share a simulated monotonic clock; the leader is
-// frozen (no ticks, no messages — a SIGSTOP or a long GC pause) while the others elect a new
-// leader; on waking it must not consider its old lease valid.
+// PdRaftNode. Its lease is judged on real elapsed time, not on how many timer callbacks happened
+// to run: three in-process members on real RocksDB share a simulated monotonic clock; the leader
+// is frozen (no ticks, no messages — a SIGSTOP or a long GC pause) while the others elect a new
+// leader; on waking it must not consider its old lease valid. And a proposal made after raft
+// stepped down, while the node's view of its role still lags (a round in flight), is refused —
+// not forwarded to the new leader, where it could apply after its caller was told PdNotLeader.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -72,6 +74,47 @@ describe('PD raft node lease', () => {
       assert.equal(nodes.get(first)!.canServe, false, 'the woken leader must not trust a lease that expired while it was frozen');
     } finally {
       await Promise.all([...nodes.values()].map((n) => n.stop()));
+    }
+  });
+
+  it('a proposal made after raft stepped down, before the node saw the Ready, is refused PdNotLeader and not forwarded', async () => {
+    const clock = { now: 10_000 };
+    const sent: Message[] = [];
+    const dir = await mkdtemp(join(tmpdir(), 'flotilla-pd-node-'));
+    dirs.push(dir);
+    const db = await SimpleRocks.open(dir);
+    dbs.push(db);
+    const log = await PdRaftLog.open(db);
+    const sm = new PdStateMachine();
+    // A two-member group; member 2 is played by hand (its votes, then its newer term).
+    await log.persist({ snapshot: { metadata: { index: 1, term: 1, confState: { ...EMPTY_CONF_STATE, voters: [1, 2] } }, data: sm.snapshot() }, hardState: { term: 1, vote: 0, commit: 1 }, entries: [], mustSync: true });
+    const node = new PdRaftNode({ id: 1, log, sm, applied: 1, electionTicks: 10, heartbeatTicks: 1, tickMs: TICK_MS, seed: 1, monotonicMs: () => clock.now, logger: silentLogger(), send: (msgs) => sent.push(...msgs) });
+    try {
+      // A new member counts as within a leader's lease: it campaigns once its election timeout
+      // passed; member 2 grants every (pre-)vote it asks for.
+      let answered = 0;
+      for (let i = 0; i < 300 && !node.isLeader; i++) {
+        for (; answered < sent.length; answered++) {
+          const m = sent[answered]!;
+          if (m.type === 'MsgPreVote' || m.type === 'MsgVote') node.step({ ...m, type: m.type === 'MsgPreVote' ? 'MsgPreVoteResp' : 'MsgVoteResp', from: 2, to: 1, reject: false });
+        }
+        clock.now += TICK_MS;
+        node.tick();
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      assert.equal(node.isLeader, true, 'member 1 never led');
+      sent.length = 0;
+      // A proposal is being persisted (a round in flight: the next Ready waits for it) when
+      // member 2 leads a newer term: raft steps down at once; the node's role follows only at
+      // its next Ready.
+      void node.propose({ kind: 'raiseIdHighWater', highWater: 4000n }).catch(() => undefined);
+      node.step({ type: 'MsgHeartbeat', from: 2, to: 1, term: 99, logTerm: 0, index: 0, entries: [], commit: 1, reject: false, rejectHint: 0, context: new Uint8Array(0) } as unknown as Message);
+      const refused = await node.propose({ kind: 'raiseIdHighWater', highWater: 5000n }).then(() => null, (err: unknown) => err);
+      assert.ok(refused instanceof Error && (refused as { code?: string }).code === 'PdNotLeader', `expected PdNotLeader, got ${String(refused)}`);
+      await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(sent.filter((m) => m.type === 'MsgProp'), [], 'the proposal was forwarded to the new leader');
+    } finally {
+      await node.stop();
     }
   });
 });
