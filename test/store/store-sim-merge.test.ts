@@ -21,7 +21,7 @@ import type { ApplyResult, Peer } from '../../store/peer.js';
 import { decodeCommand } from '../../store/raft-cmd.js';
 import { encodeRawValue, liveRawValue } from '../../store/raw-value.js';
 import { type SimNode, StoreSim } from '../support/store-sim.js';
-import { advanceUntil, checkKeyCounts, checkNoOverlap, EpochLog, checkReplicas, checkTiling, getThroughLeader as get, isQuiet, putThroughLeader as put, codeOf, describeRegion, drive, track, type Tracked } from '../support/store-sim-checks.js';
+import { advanceUntil, CONF_CHANGE_STEPS_MAX, checkKeyCounts, checkNoOverlap, EpochLog, checkReplicas, checkTiling, getThroughLeader as get, isQuiet, putThroughLeader as put, codeOf, describeRegion, drive, track, type Tracked } from '../support/store-sim-checks.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
 const replay = (seed: number): string => `(replay: FLOTILLA_STORE_SIM_SEED=${seed} node --test dist/test/store/store-sim-merge.test.js)`;
@@ -418,13 +418,6 @@ interface Coverage {
 /** A conf change in progress: a follower's peer of a region removed, added back as learner, promoted. */
 interface MembershipChange { regionId: number; storeId: number; phase: 'remove' | 'addLearner' | 'addVoter'; inFlight: Tracked<ApplyResult> | null; sinceStep: number }
 
-/**
- * Steps a conf change may stay unanswered before the run gives up on it, as PD's operator step
- * times out: a proposal whose leader lost leadership while the region then went idle is undecided
- * (its index not reached by the new leader's log) until the store's proposal timeout, real time
- * the sim does not pass (merge seed 574 waited for ever).
- */
-const CHANGE_STEPS_MAX = 300;
 
 async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: StoreSim['counters'] }> {
   const rng: Rng = createRng(seed);
@@ -513,7 +506,7 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
     }
     const c = change;
     if (c.inFlight !== null && !c.inFlight.settled) {
-      if (sim.step - c.sinceStep < CHANGE_STEPS_MAX) return;
+      if (sim.step - c.sinceStep < CONF_CHANGE_STEPS_MAX) return;
       cov.confChangesAbandoned++;
       change = null;
       return;

@@ -33,7 +33,7 @@ import { encodeWriteBatch, writeOpsBytes } from '../../store/write-batch-cmd.js'
 import type { ApplyResult, Peer } from '../../store/peer.js';
 import { decodeCommand, encodeBatchSplitCommand } from '../../store/raft-cmd.js';
 import { rawContents, type SimNode, type SimSnapshotStream, StoreSim } from '../support/store-sim.js';
-import { advanceUntil, checkKeyCounts, checkNoOverlap, EpochLog, checkReplicas, checkTiling, getThroughLeader as get, isQuiet, putThroughLeader as put, codeOf, describeRegion, drive, initializedRegions, track, type Tracked } from '../support/store-sim-checks.js';
+import { advanceUntil, CONF_CHANGE_STEPS_MAX, checkKeyCounts, checkNoOverlap, EpochLog, checkReplicas, checkTiling, getThroughLeader as get, isQuiet, putThroughLeader as put, codeOf, describeRegion, drive, initializedRegions, track, type Tracked } from '../support/store-sim-checks.js';
 
 const STEPS = 360;
 const SEED_COUNT = Number(process.env['FLOTILLA_STORE_SIM_SPLIT_SEEDS'] ?? '8');
@@ -136,12 +136,12 @@ function overlaps(a: { startKey: Buffer; endKey: Buffer }, c: { startKey: Buffer
 interface Coverage {
   acked: number; notApplied: number; epochNotMatch: number; unknown: number; casSwapped: number; casFailed: number;
   splitsProposed: number; splitsOk: number; splitsRefused: number; transfers: number;
-  removesApplied: number; addsApplied: number; promotesApplied: number; confChangesRefused: number;
+  removesApplied: number; addsApplied: number; promotesApplied: number; confChangesRefused: number; confChangesAbandoned: number;
   regionsAtEnd: number; countedReplicas: number;
 }
 
 /** The conf change in progress: a store's peer of a region removed, then added back as learner, then promoted. */
-interface MembershipChange { regionId: number; storeId: number; phase: 'remove' | 'addLearner' | 'addVoter'; inFlight: Tracked<ApplyResult> | null }
+interface MembershipChange { regionId: number; storeId: number; phase: 'remove' | 'addLearner' | 'addVoter'; inFlight: Tracked<ApplyResult> | null; sinceStep: number }
 
 async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: StoreSim['counters'] }> {
   const rng: Rng = createRng(seed);
@@ -154,7 +154,7 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
   });
   const cov: Coverage = {
     acked: 0, notApplied: 0, epochNotMatch: 0, unknown: 0, casSwapped: 0, casFailed: 0, splitsProposed: 0, splitsOk: 0, splitsRefused: 0, transfers: 0,
-    removesApplied: 0, addsApplied: 0, promotesApplied: 0, confChangesRefused: 0, regionsAtEnd: 0, countedReplicas: 0,
+    removesApplied: 0, addsApplied: 0, promotesApplied: 0, confChangesRefused: 0, confChangesAbandoned: 0, regionsAtEnd: 0, countedReplicas: 0,
   };
   const history = new Map<string, KeyOp[]>(Array.from({ length: KEYS }, (_, i) => [keyName(i), []]));
   const busy = new Set<string>();
@@ -227,10 +227,15 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
       const region = regions[faultRng.nextInt(regions.length)]!;
       const leaderStore = sim.leader(region.id)!.storeId;
       const victims = region.peers.filter((p) => p.storeId !== leaderStore);
-      change = { regionId: region.id, storeId: victims[faultRng.nextInt(victims.length)]!.storeId, phase: 'remove', inFlight: null };
+      change = { regionId: region.id, storeId: victims[faultRng.nextInt(victims.length)]!.storeId, phase: 'remove', inFlight: null, sinceStep: sim.step };
     }
     const c = change;
-    if (c.inFlight !== null && !c.inFlight.settled) return;
+    if (c.inFlight !== null && !c.inFlight.settled) {
+      if (sim.step - c.sinceStep < CONF_CHANGE_STEPS_MAX) return;
+      cov.confChangesAbandoned++;
+      change = null;
+      return;
+    }
     if (c.inFlight !== null) {
       const r = c.inFlight;
       c.inFlight = null;
@@ -265,6 +270,7 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
     // removal that leaves no live quorum (TiKV's "unsafe to perform conf change" check; reported).
     if ((c.phase === 'remove' || c.phase === 'addVoter') && !isCaughtUp(sim, c.regionId)) return;
     c.inFlight = track(sim.changePeer(c.regionId, c.phase, c.storeId));
+    c.sinceStep = sim.step;
   };
 
   const noteSplitEnds = (): void => {
