@@ -95,9 +95,9 @@ export function uninitializedReplicaTombstone(peerId: number, known: RegionMeta 
 }
 
 /**
- * An uninitialized replica (`localPeerId`) that a message addressed to a newer peer of its region
- * on this store supersedes: peer ids only grow and a region has one peer per store, so the newer
- * peer was added after the older one was removed, and the older one, never filled, can go. The
+ * A replica (`localPeerId`) that a message addressed to a newer peer of its region on this store
+ * supersedes: peer ids only grow and a region has one peer per store, so the newer peer was added
+ * after the older one was removed, and the older one can go (its data cleared). The
  * tombstone sits one confVer below the message's (which counts the newer peer's addition, later
  * than the removal): no message to the old peer recreates it, the newer peer's are taken. Null:
  * not superseded (an older peer id, or a message of no membership).
