@@ -25,6 +25,18 @@ describe('PD raft node lease', () => {
     await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
   });
 
+  /** Member `id` of a fresh group of `voters` on its own RocksDB (closed and removed after the suite). */
+  const openNode = async (id: number, voters: readonly number[], now: () => number, send: (msgs: readonly Message[]) => void): Promise<PdRaftNode> => {
+    const dir = await mkdtemp(join(tmpdir(), 'flotilla-pd-node-'));
+    dirs.push(dir);
+    const db = await SimpleRocks.open(dir);
+    dbs.push(db);
+    const log = await PdRaftLog.open(db);
+    const sm = new PdStateMachine();
+    await log.persist({ snapshot: { metadata: { index: 1, term: 1, confState: { ...EMPTY_CONF_STATE, voters: [...voters] } }, data: sm.snapshot() }, hardState: { term: 1, vote: 0, commit: 1 }, entries: [], mustSync: true });
+    return new PdRaftNode({ id, log, sm, applied: 1, electionTicks: 10, heartbeatTicks: 1, tickMs: TICK_MS, seed: id, monotonicMs: now, logger: silentLogger(), send });
+  };
+
   it('a leader frozen past its lease does not serve when it wakes, before hearing anything', async () => {
     const clock = { now: 10_000 };
     const frozen = new Set<number>();
@@ -35,16 +47,7 @@ describe('PD raft node lease', () => {
         setImmediate(() => nodes.get(m.to)?.step(m));
       }
     };
-    for (const id of [1, 2, 3]) {
-      const dir = await mkdtemp(join(tmpdir(), 'flotilla-pd-node-'));
-      dirs.push(dir);
-      const db = await SimpleRocks.open(dir);
-      dbs.push(db);
-      const log = await PdRaftLog.open(db);
-      const sm = new PdStateMachine();
-      await log.persist({ snapshot: { metadata: { index: 1, term: 1, confState: { ...EMPTY_CONF_STATE, voters: [1, 2, 3] } }, data: sm.snapshot() }, hardState: { term: 1, vote: 0, commit: 1 }, entries: [], mustSync: true });
-      nodes.set(id, new PdRaftNode({ id, log, sm, applied: 1, electionTicks: 10, heartbeatTicks: 1, tickMs: TICK_MS, seed: id, monotonicMs: () => clock.now, logger: silentLogger(), send: (msgs) => deliver(id, msgs) }));
-    }
+    for (const id of [1, 2, 3]) nodes.set(id, await openNode(id, [1, 2, 3], () => clock.now, (msgs) => deliver(id, msgs)));
     /** Advances simulated time by one tick for every member not frozen, letting I/O settle. */
     const step = async (): Promise<void> => {
       clock.now += TICK_MS;
@@ -80,15 +83,8 @@ describe('PD raft node lease', () => {
   it('a proposal made after raft stepped down, before the node saw the Ready, is refused PdNotLeader and not forwarded', async () => {
     const clock = { now: 10_000 };
     const sent: Message[] = [];
-    const dir = await mkdtemp(join(tmpdir(), 'flotilla-pd-node-'));
-    dirs.push(dir);
-    const db = await SimpleRocks.open(dir);
-    dbs.push(db);
-    const log = await PdRaftLog.open(db);
-    const sm = new PdStateMachine();
     // A two-member group; member 2 is played by hand (its votes, then its newer term).
-    await log.persist({ snapshot: { metadata: { index: 1, term: 1, confState: { ...EMPTY_CONF_STATE, voters: [1, 2] } }, data: sm.snapshot() }, hardState: { term: 1, vote: 0, commit: 1 }, entries: [], mustSync: true });
-    const node = new PdRaftNode({ id: 1, log, sm, applied: 1, electionTicks: 10, heartbeatTicks: 1, tickMs: TICK_MS, seed: 1, monotonicMs: () => clock.now, logger: silentLogger(), send: (msgs) => sent.push(...msgs) });
+    const node = await openNode(1, [1, 2], () => clock.now, (msgs) => sent.push(...msgs));
     try {
       // A new member counts as within a leader's lease: it campaigns once its election timeout
       // passed; member 2 grants every (pre-)vote it asks for.

@@ -6,13 +6,13 @@ import { silentLogger } from '../../common/index.js';
 import type { Engine } from '../../store/engine/index.js';
 import type { Peer } from '../../store/peer.js';
 import { EntryCacheBudget } from '../../store/peer-storage.js';
-import { PollLoop } from '../../store/poll-loop.js';
+import { PollLoop, type RaftSender } from '../../store/poll-loop.js';
 
-function loopWithoutRounds(): PollLoop {
-  const loop = new PollLoop({
-    // No round may run in these tests: every use of the engine or sender is a failure.
+/** A manual-tick loop whose engine fails every use; `sender` defaults to one that fails every use too. */
+function loopWith(sender: RaftSender = { send: () => assert.fail('no round may send'), flush: () => assert.fail('no round may flush') }): PollLoop {
+  return new PollLoop({
     engine: new Proxy({}, { get: () => { throw new Error('no round may touch the engine'); } }) as Engine,
-    sender: { send: () => assert.fail('no round may send'), flush: () => assert.fail('no round may flush') },
+    sender,
     budget: new EntryCacheBudget(1 << 20),
     tickMs: 50,
     electionTicks: 10,
@@ -20,6 +20,11 @@ function loopWithoutRounds(): PollLoop {
     onFatal: (err) => assert.fail(`fatal: ${String(err)}`),
     isManualTick: true,
   });
+}
+
+function loopWithoutRounds(): PollLoop {
+  // No round may run in these tests: every use of the engine or sender is a failure.
+  const loop = loopWith();
   loop.start();
   return loop;
 }
@@ -51,17 +56,9 @@ describe('PollLoop.roundEnd', () => {
 describe('PollLoop.start', () => {
   it('runs no round before start() — events only mark peers dirty — and serves them once started', async () => {
     let rounds = 0;
-    const loop = new PollLoop({
-      engine: new Proxy({}, { get: () => { throw new Error('a round with nothing to write touches no engine'); } }) as Engine,
-      // A round flushes the sender once per phase even with nothing to send: it counts rounds here.
-      sender: { send: () => assert.fail('nothing to send'), flush: () => { rounds++; } },
-      budget: new EntryCacheBudget(1 << 20),
-      tickMs: 50,
-      electionTicks: 10,
-      logger: silentLogger(),
-      onFatal: (err) => assert.fail(`fatal: ${String(err)}`),
-      isManualTick: true,
-    });
+    // A round with nothing to write touches no engine; it flushes the sender once per phase even
+    // with nothing to send: that counts rounds here.
+    const loop = loopWith({ send: () => assert.fail('nothing to send'), flush: () => { rounds++; } });
     let served = 0;
     const peer = {
       regionId: 7, hasHeldEntries: false, raw: { hasReady: () => false, isQuiet: false },

@@ -693,6 +693,29 @@ describe('region merge racing splits, leader transfers, conf changes, a lossy ne
   });
 });
 
+/**
+ * A sim with snapshots and a tiny raft log GC limit (4 entries, hard 12): region 7 split at a10,
+ * both halves led from store 1 (left the target, right the source of the merges tried on it).
+ */
+async function pairLedFromStore1(seed: number): Promise<{ sim: StoreSim; left: number; right: number }> {
+  const sim = await StoreSim.start(3, { rng: createRng(seed), dropRate: 0, maxDelaySteps: 1, snapshots: true, raftLogGc: { countLimit: 4, hardCountLimit: 12, checkTicks: 1 } });
+  try {
+    assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
+    await put(sim, 'a00', 'v0');
+    const out = await drive(sim, sim.split(7, [b('a10')]));
+    assert.equal(out.kind, 'split');
+    assert.ok(await advanceUntil(sim, () => isQuiet(sim), 1_000), 'the split did not settle');
+    const regions = [...sim.newestRegions().values()].sort((x, y) => Buffer.compare(x.startKey, y.startKey));
+    const [left, right] = [regions[0]!.id, regions[1]!.id];
+    await leadFrom(sim, left, 1);
+    await leadFrom(sim, right, 1);
+    return { sim, left, right };
+  } catch (err) {
+    await sim.stop();
+    throw err;
+  }
+}
+
 // ───────────────────────────── product bugs found here ─────────────────────────────
 
 describe('known bugs found by the merge sim', () => {
@@ -702,17 +725,8 @@ describe('known bugs found by the merge sim', () => {
   it('a source replica that needs a snapshot: PrepareMerge is refused (ServerIsBusy) until it caught up, then the merge completes (first seen at seed 102)', async () => {
     const seed = 71;
     const what = `seed ${seed} ${replay(seed)}`;
-    const sim = await StoreSim.start(3, { rng: createRng(seed), dropRate: 0, maxDelaySteps: 1, snapshots: true, raftLogGc: { countLimit: 4, hardCountLimit: 12, checkTicks: 1 } });
+    const { sim, left, right } = await pairLedFromStore1(seed);
     try {
-      assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
-      await put(sim, 'a00', 'v0');
-      const out = await drive(sim, sim.split(7, [b('a10')]));
-      assert.equal(out.kind, 'split');
-      assert.ok(await advanceUntil(sim, () => isQuiet(sim), 1_000), 'the split did not settle');
-      const regions = [...sim.newestRegions().values()].sort((x, y) => Buffer.compare(x.startKey, y.startKey));
-      const [left, right] = [regions[0]!.id, regions[1]!.id];
-      await leadFrom(sim, left, 1);
-      await leadFrom(sim, right, 1);
       // Store 3 is cut off while the source's log moves past its hard GC limit: it needs a snapshot.
       sim.isolate(3, true);
       for (let i = 0; i < 30; i++) await put(sim, keyName('a', 10 + (i % 10)), `cut${i}`);
@@ -744,17 +758,8 @@ describe('known bugs found by the merge sim', () => {
   it('a CompactLog in flight when the merge is ordered: PrepareMerge is refused (ServerIsBusy) until it applied, then the cut-off store gets its snapshot and the merge completes', async () => {
     const seed = 72;
     const what = `seed ${seed} ${replay(seed)}`;
-    const sim = await StoreSim.start(3, { rng: createRng(seed), dropRate: 0, maxDelaySteps: 1, snapshots: true, raftLogGc: { countLimit: 4, hardCountLimit: 12, checkTicks: 1 } });
+    const { sim, left, right } = await pairLedFromStore1(seed);
     try {
-      assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
-      await put(sim, 'a00', 'v0');
-      const out = await drive(sim, sim.split(7, [b('a10')]));
-      assert.equal(out.kind, 'split');
-      assert.ok(await advanceUntil(sim, () => isQuiet(sim), 1_000), 'the split did not settle');
-      const regions = [...sim.newestRegions().values()].sort((x, y) => Buffer.compare(x.startKey, y.startKey));
-      const [left, right] = [regions[0]!.id, regions[1]!.id];
-      await leadFrom(sim, left, 1);
-      await leadFrom(sim, right, 1);
       const leader = sim.nodes[0]!.store!.peers.get(right)!;
       // Store 3 is cut off; the source's CompactLog reaches nobody: it stays in flight.
       const isCompactLog = (data: Uint8Array): boolean => {

@@ -785,6 +785,16 @@ async function mergeMissedByStore3(sim: StoreSim, target: number, source: number
   await drive(sim, sim.merge(source, target));
   assert.ok(await advanceUntil(sim, isPrepared3, 300), 'store 3 never applied PrepareMerge');
   assert.ok(await advanceUntil(sim, () => sim.nodes.slice(0, 2).every((n) => !n.store!.peers.has(source)), 1_000), 'the merge did not complete on stores 1 and 2');
+  await splitWriteAndCompactPast(sim, target, store3, expected, splitAt);
+  return store3;
+}
+
+/**
+ * After a merge into `target` that `store3` missed: splits the merged region at `splitAt` if
+ * given, writes 30 keys into `expected`, and waits until the target's log is compacted past
+ * store 3's replica (only a snapshot can bring it on now).
+ */
+async function splitWriteAndCompactPast(sim: StoreSim, target: number, store3: SimNode, expected: Map<string, string | null>, splitAt?: Buffer): Promise<void> {
   if (splitAt !== undefined) {
     const again = await drive(sim, sim.split(target, [splitAt]));
     assert.ok(again.kind === 'split', `split of the merged region: ${again.kind}`);
@@ -796,7 +806,6 @@ async function mergeMissedByStore3(sim: StoreSim, target: number, source: number
   }
   const behind = (): boolean => sim.leader(target)!.store!.peers.get(target)!.storage.truncatedIndex > store3.store!.peers.get(target)!.storage.lastIndex();
   assert.ok(await advanceUntil(sim, behind, 300), 'the target\'s log was never compacted past store 3');
-  return store3;
 }
 
 describe('known bugs found by the split sim', () => {
@@ -1028,15 +1037,7 @@ describe('known bugs found by the split sim', () => {
         return p !== undefined && prepareIndex > 0 && p.storage.lastIndex() >= prepareIndex && p.applied < prepareIndex && p.mergeState === null;
       };
       assert.ok(await advanceUntil(sim, () => holdsUnapplied() && sim.nodes.slice(0, 2).every((n) => !n.store!.peers.has(source)), 1_000), 'the merge did not complete on stores 1 and 2 with PrepareMerge unapplied on store 3');
-      const again = await drive(sim, sim.split(target, [b('a15')]));
-      assert.ok(again.kind === 'split', `split of the merged region: ${again.kind}`);
-      for (let i = 0; i < 30; i++) {
-        const key = `a${String(i % 20).padStart(2, '0')}`;
-        await put(sim, key, `m${i}`);
-        expected.set(key, `m${i}`);
-      }
-      const behind = (): boolean => sim.leader(target)!.store!.peers.get(target)!.storage.truncatedIndex > store3.store!.peers.get(target)!.storage.lastIndex();
-      assert.ok(await advanceUntil(sim, behind, 300), 'the target\'s log was never compacted past store 3');
+      await splitWriteAndCompactPast(sim, target, store3, expected, b('a15'));
       assert.ok(holdsUnapplied(), 'store 3 learned that PrepareMerge committed (the scenario did not happen)');
       sim.intercept = null;
       for (let i = 0; i < 400 && store3.store!.peers.has(source); i++) {
