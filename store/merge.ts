@@ -27,8 +27,8 @@ import type { Logger } from 'pino';
 import { FlotillaError, type RegionEpoch, type RegionMeta } from '../common/index.js';
 import type { MergeState } from './local-state.js';
 import type { Peer } from './peer.js';
-import { decodeCommand, encodeCommitMergeCommand, encodePrepareMergeCommand, encodeRollbackMergeCommand } from './raft-cmd.js';
-import { isWriteBatch } from './write-batch-cmd.js';
+import { adminCommandsIn } from './peer-lifecycle.js';
+import { encodeCommitMergeCommand, encodePrepareMergeCommand, encodeRollbackMergeCommand } from './raft-cmd.js';
 
 /** How often each merge this store leads is driven on (and how soon after PrepareMerge applied). */
 export const MERGE_DRIVE_INTERVAL_MS = 200;
@@ -187,19 +187,12 @@ function mergedCovers(target: RegionMeta, source: RegionMeta): boolean {
 
 /**
  * Whether `peer`'s log holds a CompactLog it has not applied (its entries above the applied index
- * are cached: PeerStorage never evicts them). Not readable from the cache: answered true (the
- * merge waits; PD asks again).
+ * are cached: PeerStorage never evicts them). Not readable from the cache, or an entry that does
+ * not decode: answered true (the merge waits; PD asks again).
  */
 function hasUnappliedCompactLog(peer: Peer): boolean {
   const unapplied = peer.storage.cachedEntriesFrom(peer.applied + 1);
   if (unapplied === null) return true;
-  for (const e of unapplied) {
-    if (e.type !== 'Normal' || e.data.length === 0 || isWriteBatch(e.data)) continue;
-    try {
-      if (decodeCommand(e.data, `region ${peer.regionId} entry ${e.index}`).kind === 'compactLog') return true;
-    } catch {
-      return true; // unreadable: it may be one (and its apply will stop the store anyway)
-    }
-  }
-  return false;
+  const { commands, isUnreadable } = adminCommandsIn(peer.regionId, unapplied);
+  return isUnreadable || commands.some((c) => c.kind === 'compactLog');
 }

@@ -28,7 +28,7 @@ import type { Entry } from '../raft/index.js';
 import type { StoreRaftMessage } from './raft-codec.js';
 import type { Engine } from './engine/index.js';
 import { encodeRegionState } from './local-state.js';
-import { decodeCommand } from './raft-cmd.js';
+import { type DecodedCommand, decodeCommand } from './raft-cmd.js';
 import { isWriteBatch } from './write-batch-cmd.js';
 import { regionDataRanges, SNAPSHOT_CLEAR_KEYS_PER_CALL } from './snapshot/index.js';
 
@@ -186,22 +186,33 @@ export function mergedAwayReplicaTombstone(local: RegionMeta, evidence: MergedAw
 }
 
 /**
- * The merge targets (as PrepareMerge saw them) named by PrepareMerge entries among `entries` —
- * a replica's unapplied log, held in memory (PeerStorage keeps every entry above the applied
- * index). An entry that does not decode names none: this only ever widens what may retire a
- * replica, so an unreadable entry must not.
+ * The admin commands among `entries` — a replica's unapplied log, held in memory (PeerStorage
+ * keeps every entry above the applied index); writes and empty entries are skipped without a
+ * decode. `isUnreadable`: an entry did not decode (Corruption surfaces when it is applied; each
+ * caller decides what an unknown entry means for it).
  */
-export function prepareMergeTargetsIn(regionId: number, entries: readonly Entry[]): RegionMeta[] {
-  const targets: RegionMeta[] = [];
+export function adminCommandsIn(regionId: number, entries: readonly Entry[]): { readonly commands: DecodedCommand[]; readonly isUnreadable: boolean } {
+  const commands: DecodedCommand[] = [];
+  let isUnreadable = false;
   for (const e of entries) {
     if (e.type !== 'Normal' || e.data.length === 0 || isWriteBatch(e.data)) continue;
     try {
-      const cmd = decodeCommand(e.data, `region ${regionId} entry ${e.index}`);
-      if (cmd.kind === 'prepareMerge') targets.push(cmd.target);
+      commands.push(decodeCommand(e.data, `region ${regionId} entry ${e.index}`));
     } catch {
-      // Corruption would surface when the entry is applied; here it simply names no target.
+      isUnreadable = true;
     }
   }
+  return { commands, isUnreadable };
+}
+
+/**
+ * The merge targets (as PrepareMerge saw them) named by PrepareMerge entries among `entries` (a
+ * replica's unapplied log). An entry that does not decode names none: this only ever widens what
+ * may retire a replica, so an unreadable entry must not.
+ */
+export function prepareMergeTargetsIn(regionId: number, entries: readonly Entry[]): RegionMeta[] {
+  const targets: RegionMeta[] = [];
+  for (const cmd of adminCommandsIn(regionId, entries).commands) if (cmd.kind === 'prepareMerge') targets.push(cmd.target);
   return targets;
 }
 

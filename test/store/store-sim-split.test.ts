@@ -808,6 +808,22 @@ async function splitWriteAndCompactPast(sim: StoreSim, target: number, store3: S
   assert.ok(await advanceUntil(sim, behind, 300), 'the target\'s log was never compacted past store 3');
 }
 
+/**
+ * Advances until store 3 no longer holds the merge source (checking that no two regions overlap
+ * at every step; with `withStaleChecks`, PD's stale-replica answers every 20 steps, as a server
+ * asks), then checks the cluster settles into two regions holding `expected`.
+ */
+async function sourceRetiredAndSettled(sim: StoreSim, store3: SimNode, source: number, expected: Map<string, string | null>, what: string, options: { readonly steps: number; readonly withStaleChecks: boolean }): Promise<void> {
+  for (let i = 0; i < options.steps && store3.store!.peers.has(source); i++) {
+    await sim.advance();
+    if (options.withStaleChecks && i % 20 === 19) await sim.checkStalePeers();
+    checkNoOverlap(sim, what);
+  }
+  assert.ok(!store3.store!.peers.has(source), 'store 3 still holds the source replica');
+  const regions = await checkSettled(sim, what, expected, { isCountExact: true });
+  assert.equal(regions.length, 2);
+}
+
 describe('known bugs found by the split sim', () => {
   // Bug A (fixed): server.ts asked PD by start key; after a right_derive split that found the new
   // region, skipped, and the stale replica blocked the range on its store for ever. Now by id.
@@ -995,13 +1011,7 @@ describe('known bugs found by the split sim', () => {
       // only part of the source replica store 3 still holds.
       const store3 = await mergeMissedByStore3(sim, target, source, expected, b('a15'));
       sim.intercept = null;
-      for (let i = 0; i < 300 && store3.store!.peers.has(source); i++) {
-        await sim.advance();
-        checkNoOverlap(sim, 'bug G');
-      }
-      assert.ok(!store3.store!.peers.has(source), 'store 3 still holds the source replica');
-      const regions = await checkSettled(sim, 'bug G', expected, { isCountExact: true });
-      assert.equal(regions.length, 2);
+      await sourceRetiredAndSettled(sim, store3, source, expected, 'bug G', { steps: 300, withStaleChecks: false });
     } finally {
       sim.intercept = null;
       await sim.stop();
@@ -1040,14 +1050,7 @@ describe('known bugs found by the split sim', () => {
       await splitWriteAndCompactPast(sim, target, store3, expected, b('a15'));
       assert.ok(holdsUnapplied(), 'store 3 learned that PrepareMerge committed (the scenario did not happen)');
       sim.intercept = null;
-      for (let i = 0; i < 400 && store3.store!.peers.has(source); i++) {
-        await sim.advance();
-        if (i % 20 === 19) await sim.checkStalePeers();
-        checkNoOverlap(sim, 'bug G, unapplied PrepareMerge');
-      }
-      assert.ok(!store3.store!.peers.has(source), 'store 3 still holds the source replica');
-      const regions = await checkSettled(sim, 'bug G, unapplied PrepareMerge', expected, { isCountExact: true });
-      assert.equal(regions.length, 2);
+      await sourceRetiredAndSettled(sim, store3, source, expected, 'bug G, unapplied PrepareMerge', { steps: 400, withStaleChecks: true });
     } finally {
       sim.intercept = null;
       await sim.stop();
