@@ -6,6 +6,8 @@
 //   NotLeader (no leader)     → an election is running: back off, try another peer
 //   ServerIsBusy, StaleCommand → back off (the hint when given), resend
 //   StoreNotMatch             → forget the store's address, resend
+//   ClusterIdMismatch (the store refused our stream: the address reaches another cluster's store)
+//                             → unsent: forget the address, try the region's other peers
 //   store unreachable (unsent) → try the region's other peers, then PD, with backoff
 //   EpochNotMatch, RegionNotFound, KeyNotInRegion → the region's range moved: RegionMovedError,
 //                               so the caller regroups its keys against the refreshed cache
@@ -39,7 +41,7 @@ import type { ClientMetrics } from './metrics.js';
 import type { PdClient } from './pd-client.js';
 
 /** What routing needs of PD (PdClient has it; tests pass a fake). */
-export type RegionDirectory = Pick<PdClient, 'getRegionByKey' | 'getRegionById' | 'scanRegions' | 'getStore' | 'invalidateStore'>;
+export type RegionDirectory = Pick<PdClient, 'clusterId' | 'getRegionByKey' | 'getRegionById' | 'scanRegions' | 'getStore' | 'invalidateStore'>;
 import { RegionCache, type CachedRegion } from './region-cache.js';
 import { StoreConnection, wasSent } from './store-connection.js';
 import { encodeContextField, encodeRequest } from './batch-encoder.js';
@@ -169,7 +171,7 @@ export class KvRpc {
   private connection(address: string): StoreConnection {
     let conn = this.connections.get(address);
     if (conn === undefined) {
-      conn = new StoreConnection(address, this.options.channels.get(this.KvClient, address));
+      conn = new StoreConnection(address, this.options.channels.get(this.KvClient, address), { clusterId: this.pd.clusterId });
       this.connections.set(address, conn);
     }
     return conn;
@@ -239,6 +241,12 @@ export class KvRpc {
           // Our own connection's bound: not the store's fault, the same peer is fine after a pause.
           await this.backoffOrThrow(backoff(), deadlineMs, () => this.deadlineError(cmd, lastFailure), 5);
           continue;
+        }
+        if (fe.code === 'ClusterIdMismatch') {
+          // Unsent: the address now reaches a store of another cluster (ours moved or is gone).
+          // The connection stays: its refused streams are broken already, and closing it would
+          // fail other requests on it as sent when none of them was read.
+          this.options.logger.warn({ regionId: region.id, storeId: peer.storeId, address, err: fe.message }, 'store address reaches another cluster; trying another peer');
         }
         // The store is unreachable (or its stream broke on an idempotent request): try elsewhere.
         this.options.logger.debug({ regionId: region.id, storeId: peer.storeId, address, err: fe.message }, 'store unreachable; trying another peer');

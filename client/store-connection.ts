@@ -6,10 +6,12 @@
 // (the channel never became ready) failed with `sent: false` and may go anywhere else; one that
 // was written to a stream and got no answer (the stream broke, the deadline passed) failed with
 // `sent: true` — the store may have run it, and only idempotent requests may be sent again
-// (region-request.ts decides). Invariants: every request is settled exactly once; a late answer
+// (kv-rpc.ts decides). A stream the store refused because our cluster id is not its
+// cluster's (the address now reaches another cluster's store) fails its requests with
+// ClusterIdMismatch and `sent: false`: the store refuses before it reads one. Invariants: every request is settled exactly once; a late answer
 // to a request already failed locally is dropped; no stream is written before the channel is READY.
 
-import { FlotillaError, grpc } from '../common/index.js';
+import { errorFromGrpc, FlotillaError, grpc, setClusterIdMetadata } from '../common/index.js';
 import { loadProtos, type kvservicepb } from '../proto/index.js';
 import { encodeBatch, type EncodedRequest } from './batch-encoder.js';
 
@@ -52,7 +54,7 @@ function deserializeAnswers(bytes: Buffer): kvservicepb.BatchCommandsResponse {
 }
 
 /** A transport failure; `details.sent` says whether the store may have received the request. */
-export function transportError(code: 'Unavailable' | 'DeadlineExceeded', message: string, sent: boolean, cause?: unknown): FlotillaError {
+export function transportError(code: 'Unavailable' | 'DeadlineExceeded' | 'ClusterIdMismatch', message: string, sent: boolean, cause?: unknown): FlotillaError {
   return new FlotillaError(code, message, { details: { sent }, cause });
 }
 
@@ -67,7 +69,12 @@ class TaggedStream {
 
   constructor(private readonly call: Duplex, private readonly address: string) {
     call.on('data', (batch: kvservicepb.BatchCommandsResponse) => this.onAnswers(batch));
-    call.on('error', (err: Error) => this.fail(`BatchCommands stream to ${address} failed: ${err.message}`, err));
+    call.on('error', (err: Error) => {
+      const fe = errorFromGrpc(err);
+      // Refused at the start, before the store read a request: nothing of it ran.
+      if (fe.code === 'ClusterIdMismatch') this.failWith(transportError('ClusterIdMismatch', `store ${address} is not in our cluster: ${fe.message}`, false, err));
+      else this.fail(`BatchCommands stream to ${address} failed: ${err.message}`, err);
+    });
     call.on('end', () => this.fail(`BatchCommands stream to ${address} ended`));
   }
 
@@ -101,9 +108,12 @@ class TaggedStream {
 
   /** Fails every unanswered request as sent (the store may have run it). */
   fail(message: string, cause?: unknown): void {
+    this.failWith(transportError('Unavailable', message, true, cause));
+  }
+
+  private failWith(err: FlotillaError): void {
     if (this.isBroken && this.waiting.size === 0) return;
     this.isBroken = true;
-    const err = transportError('Unavailable', message, true, cause);
     const waiting = [...this.waiting.values()];
     this.waiting.clear();
     for (const p of waiting) p.reject(err);
@@ -124,6 +134,13 @@ class TaggedStream {
   }
 }
 
+export interface StoreConnectionOptions {
+  /** Our cluster's id, sent on every stream: a store of another cluster refuses it. */
+  readonly clusterId: bigint;
+  readonly streamCount?: number;
+  readonly requestsMax?: number;
+}
+
 export class StoreConnection {
   private readonly streams: (TaggedStream | undefined)[];
   private nextStream = 0;
@@ -136,13 +153,17 @@ export class StoreConnection {
   requestsSent = 0;
   messagesSent = 0;
 
+  private readonly requestsMax: number;
+  private readonly clusterId: bigint;
+
   constructor(
     readonly address: string,
     private readonly client: kvservicepb.KvClient,
-    streamCount = STREAMS_PER_STORE,
-    private readonly requestsMax = CONNECTION_REQUESTS_MAX,
+    options: StoreConnectionOptions,
   ) {
-    this.streams = new Array<TaggedStream | undefined>(streamCount);
+    this.streams = new Array<TaggedStream | undefined>(options.streamCount ?? STREAMS_PER_STORE);
+    this.requestsMax = options.requestsMax ?? CONNECTION_REQUESTS_MAX;
+    this.clusterId = options.clusterId;
   }
 
   /** Sends one request; settles with its answer or a transport error (see the file header). */
@@ -238,7 +259,8 @@ export class StoreConnection {
     this.nextStream = (i + 1) % this.streams.length;
     let stream = this.streams[i];
     if (stream === undefined || stream.isBroken) {
-      stream = new TaggedStream(this.client.makeBidiStreamRequest(BATCH_COMMANDS.path, serializeBatch, deserializeAnswers), this.address);
+      const metadata = setClusterIdMetadata(new grpc.Metadata(), this.clusterId);
+      stream = new TaggedStream(this.client.makeBidiStreamRequest(BATCH_COMMANDS.path, serializeBatch, deserializeAnswers, metadata), this.address);
       this.streams[i] = stream;
     }
     return stream;

@@ -18,3 +18,4 @@ export * from './wire-errors.js';
 export * from './grpc-stream.js';
 export * from './pd-session.js';
 export * from './tso-client.js';
+export * from './cluster-metadata.js';

@@ -5,10 +5,15 @@
 // answers, as they finish, are written back batched (one stream message per turn of the event
 // loop); the stream stops reading while too many requests are in flight, or while the client
 // does not read its answers (bounded memory both ways).
+//
+// A call whose metadata names another cluster (or a malformed id) fails as a whole with
+// FAILED_PRECONDITION / ClusterIdMismatch before any request of it is read: the client's address
+// for a store now reaches another cluster's store. A call without a cluster id is served (tools
+// without one); Flotilla's client always sends it.
 
 import type { Logger } from 'pino';
 import {
-  asFlotillaError, errorToWire, FlotillaError, type grpc, isRegionErrorCode, regionErrorToWire,
+  asFlotillaError, clusterIdRefusal, errorToWire, FlotillaError, type grpc, grpcStatusOf, isRegionErrorCode, regionErrorToWire,
 } from '../common/index.js';
 import type { kvservicepb } from '../proto/index.js';
 import type { RawKv } from './raw-kv.js';
@@ -35,10 +40,14 @@ export interface KvServiceMetrics {
   observeRequest(type: string, outcome: string, seconds: number): void;
 }
 
+/** A client of another cluster retries: its refusals are logged at most this often. */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+
 export class KvService {
   private readonly executors: Executors;
+  private lastRefusalLogMs = 0;
 
-  constructor(raw: RawKv, txn: TxnKv, private readonly log: Logger, private readonly metrics?: KvServiceMetrics) {
+  constructor(private readonly clusterId: bigint, raw: RawKv, txn: TxnKv, private readonly log: Logger, private readonly metrics?: KvServiceMetrics) {
     this.executors = {
       rawGet: (r) => raw.get(r), rawBatchGet: (r) => raw.batchGet(r), rawPut: (r) => raw.put(r), rawBatchPut: (r) => raw.batchPut(r),
       rawDelete: (r) => raw.delete(r), rawBatchDelete: (r) => raw.batchDelete(r), rawDeleteRange: (r) => raw.deleteRange(r),
@@ -71,6 +80,11 @@ export class KvService {
   /** gRPC handlers for server.addService(serviceDefinition('flotilla.kvservicepb.Kv'), …). */
   handlers(): kvservicepb.KvHandlers {
     const unary = <C extends Cmd>(cmd: C) => (call: grpc.ServerUnaryCall<Req<C>, Resp<C>>, cb: grpc.sendUnaryData<Resp<C>>): void => {
+      const refusal = this.clusterRefusal(call.metadata, RPC_OF[cmd]);
+      if (refusal !== null) {
+        cb(grpcStatusOf(refusal));
+        return;
+      }
       void this.execute(cmd, call.request).then((resp) => cb(null, resp));
     };
     return {
@@ -84,7 +98,25 @@ export class KvService {
     };
   }
 
+  /** A call from another cluster, logged (it means an address now reaches the wrong store); null when it may be served. */
+  private clusterRefusal(metadata: grpc.Metadata, what: string): FlotillaError | null {
+    const refusal = clusterIdRefusal(metadata, this.clusterId, what, false);
+    if (refusal === null) return null;
+    const now = Date.now();
+    if (now - this.lastRefusalLogMs >= REFUSAL_LOG_INTERVAL_MS) {
+      this.lastRefusalLogMs = now;
+      this.log.warn({ err: refusal.message }, 'refused a KV call of another cluster (repeats are not logged for a while)');
+    }
+    return refusal;
+  }
+
   private serveBatchStream(call: grpc.ServerDuplexStream<kvservicepb.BatchCommandsRequest, kvservicepb.BatchCommandsResponse__Input>): void {
+    const refusal = this.clusterRefusal(call.metadata, 'BatchCommands');
+    if (refusal !== null) {
+      // Ends the call with this status; not one request of it has been read.
+      call.emit('error', grpcStatusOf(refusal));
+      return;
+    }
     let inflight = 0;
     let isEnded = false;
     let isClosed = false;

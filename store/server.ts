@@ -147,7 +147,7 @@ export class StoreServer {
         isRegionHeld: (id) => raftStore.peers.has(id),
         onSyncFailure: (err) => log.warn({ err }, 'one-phase commit: no PD timestamp for a new leadership; its regions commit in two phases until one comes'),
       });
-      const kv = new KvService(raw, new TxnKv(routing, writes, concurrency, metrics), log.child({ component: 'kv' }), metrics);
+      const kv = new KvService(pd.clusterId, raw, new TxnKv(routing, writes, concurrency, metrics), log.child({ component: 'kv' }), metrics);
 
       const grpcServer = createGrpcServer();
       grpcServer.addService(serviceDefinition('flotilla.kvservicepb.Kv'), kv.handlers());

@@ -6,7 +6,7 @@
 // metadata; a receiver of another cluster refuses the stream.
 
 import type { Logger } from 'pino';
-import { type ChannelCache, grpc, u64FromWire, u64ToWire } from '../common/index.js';
+import { type ChannelCache, clusterIdRefusal, grpc, grpcStatusOf, type GrpcStatus, setClusterIdMetadata } from '../common/index.js';
 import { serviceDefinition } from '../proto/index.js';
 import type { Message } from '../raft/index.js';
 import type { Peer } from './peer.js';
@@ -15,23 +15,13 @@ import { type DecodedRaftBatch, decodeRaftBatch, encodeRaftBatch, type StoreRaft
 
 /** A broken stream is re-dialled no more often than this. */
 export const STORE_REDIAL_INTERVAL_MS = 500;
-/** Metadata key carrying the sender's cluster id on raft streams. */
-export const CLUSTER_ID_METADATA = 'flotilla-cluster-id';
-
 /**
- * Why a raft or snapshot stream must be refused (FAILED_PRECONDITION): its metadata names another
- * cluster than `clusterId`, or none; null when it is ours.
+ * Why a raft or snapshot stream must be refused (FAILED_PRECONDITION, ClusterIdMismatch): its
+ * metadata names another cluster than `clusterId`, or none; null when it is ours.
  */
-export function streamClusterRefusal(metadata: grpc.Metadata, clusterId: bigint, what: string): grpc.StatusObject | null {
-  const theirs = metadata.get(CLUSTER_ID_METADATA)[0];
-  let theirId: bigint | null;
-  try {
-    theirId = typeof theirs === 'string' ? u64FromWire(theirs, CLUSTER_ID_METADATA) : null;
-  } catch {
-    theirId = null;
-  }
-  if (theirId === clusterId) return null;
-  return { code: grpc.status.FAILED_PRECONDITION, details: `${what} from cluster ${String(theirs)}; this store is in cluster ${clusterId}`, metadata: new grpc.Metadata() };
+export function streamClusterRefusal(metadata: grpc.Metadata, clusterId: bigint, what: string): GrpcStatus | null {
+  const refusal = clusterIdRefusal(metadata, clusterId, what, true);
+  return refusal === null ? null : grpcStatusOf(refusal);
 }
 
 export interface StoreTransportOptions {
@@ -181,9 +171,7 @@ export class StoreTransport implements RaftSender {
     if (now - (this.lastDialMs.get(storeId) ?? 0) < STORE_REDIAL_INTERVAL_MS) return undefined;
     this.lastDialMs.set(storeId, now);
     const client = this.options.channels.get(raftTransportClient(), address);
-    const metadata = new grpc.Metadata();
-    metadata.set(CLUSTER_ID_METADATA, u64ToWire(this.options.clusterId));
-    const call = client.Raft(metadata, (err) => {
+    const call = client.Raft(setClusterIdMetadata(new grpc.Metadata(), this.options.clusterId), (err) => {
       if (err !== null && !this.closed) {
         this.log.debug({ storeId, err: err.message }, 'raft stream to store ended');
         if (err.code === grpc.status.FAILED_PRECONDITION) this.log.warn({ storeId, err: err.message }, 'store refused our raft stream');

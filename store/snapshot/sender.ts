@@ -11,14 +11,13 @@
 
 import type { Logger } from 'pino';
 import {
-  type ChannelCache, crc32, deadlineAfterMs, epochToWire, failpoint, FlotillaError, grpc, type PeerMeta, peerToWire, u64ToWire,
+  type ChannelCache, crc32, deadlineAfterMs, epochToWire, failpoint, FlotillaError, grpc, type PeerMeta, peerToWire, setClusterIdMetadata,
 } from '../../common/index.js';
 import { loadProtos, type raft_serverpb } from '../../proto/index.js';
 import type { Message } from '../../raft/index.js';
 import { messageToWire } from '../../raft-host/index.js';
 import type { Peer } from '../peer.js';
 import type { RaftSender } from '../poll-loop.js';
-import { CLUSTER_ID_METADATA } from '../transport.js';
 import { ChunkWriter, regionDataRanges } from './codec.js';
 import type { GeneratedSnapshot, SnapshotGenerator } from './generator.js';
 import { SNAPSHOT_CHUNK_BYTES_MAX, SNAPSHOT_SCAN_PAGE_KEYS, SNAPSHOT_SEND_TIMEOUT_MS, SNAPSHOT_SENDS_MAX } from './limits.js';
@@ -89,8 +88,7 @@ export class SnapshotSender {
   private async stream(peer: Peer, m: Message, from: PeerMeta, to: PeerMeta, held: GeneratedSnapshot): Promise<number> {
     const address = await this.options.resolveAddress(to.storeId);
     const client = this.options.channels.get(loadProtos().flotilla.raft_serverpb.RaftTransport, address);
-    const metadata = new grpc.Metadata();
-    metadata.set(CLUSTER_ID_METADATA, u64ToWire(this.options.clusterId));
+    const metadata = setClusterIdMetadata(new grpc.Metadata(), this.options.clusterId);
     let settle: { resolve: () => void; reject: (e: unknown) => void } | undefined;
     const done = new Promise<void>((resolve, reject) => {
       settle = { resolve, reject };

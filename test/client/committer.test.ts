@@ -11,7 +11,7 @@ import { KvRpc } from '../../client/kv-rpc.js';
 import { LockResolver } from '../../client/lock-resolver.js';
 import { ClientMetrics } from '../../client/metrics.js';
 import { CommitUnknownError, TxnAbortedError, WriteConflictError } from '../../client/errors.js';
-import { FakeDirectory, FakeStore, type FakeScript, type Received } from '../support/fake-kv-store.js';
+import { FAKE_CLUSTER_ID, FakeDirectory, FakeStore, type FakeScript, type Received } from '../support/fake-kv-store.js';
 
 const ok = (r: kvservicepb.KvRequest): kvservicepb.KvResponse__Input => {
   if (r.cmd === 'prewrite') return { prewrite: { errors: [] } };
@@ -49,7 +49,7 @@ describe('committer decisions (fake stores, real gRPC)', () => {
   });
 
   /** `splitAt`: two regions, 1 below that user key and 2 from it. */
-  const committer = async (keys: string[], timeoutMs = 2_000, isOnePcAllowed = true, splitAt?: string): Promise<{ c: Committer; startTs: Ts }> => {
+  const committer = async (keys: string[], timeoutMs = 2_000, isOnePcAllowed = true, splitAt?: string, storeAddress?: string): Promise<{ c: Committer; startTs: Ts }> => {
     log.length = 0;
     const dir = new FakeDirectory();
     const route = (id: number, startKey: Buffer, endKey: Buffer): FakeDirectory['regions'][number] => ({
@@ -59,7 +59,7 @@ describe('committer decisions (fake stores, real gRPC)', () => {
     dir.regions = splitAt === undefined
       ? [route(1, Buffer.alloc(0), Buffer.alloc(0))]
       : [route(1, Buffer.alloc(0), encodeKey(Buffer.from(splitAt))), route(2, encodeKey(Buffer.from(splitAt)), Buffer.alloc(0))];
-    dir.stores.set(1, store.address);
+    dir.stores.set(1, storeAddress ?? store.address);
     channels = new ChannelCache(await channelCredentials(INSECURE));
     const metrics = new ClientMetrics();
     rpc = new KvRpc({ pd: dir, channels, logger: silentLogger(), metrics });
@@ -238,6 +238,19 @@ describe('committer decisions (fake stores, real gRPC)', () => {
     const { c: c2 } = await committer(['a', 'b'], 600);
     script = (_s, r) => (r.cmd === 'prewrite' || r.cmd === 'batchRollback' ? 'drop' : { answer: ok(r) });
     await assert.rejects(c2.commit(), (e: unknown) => e instanceof CommitUnknownError);
+  });
+
+  it('a one-phase prewrite refused by a store of another cluster (its address reused) is TxnAbortedError, never CommitUnknownError', async () => {
+    // The foreign store would commit anything: only its cluster check stops it, before reading.
+    const foreign = await FakeStore.start(1, log, () => (_s, r) => ({ answer: ok(r) }), FAKE_CLUSTER_ID + 1n);
+    try {
+      const { c } = await committer(['a'], 600, true, undefined, foreign.address);
+      await assert.rejects(c.commit(), (e: unknown) => e instanceof TxnAbortedError);
+      await settle();
+      assert.equal(log.length, 0, 'no request of ours was read by the other cluster');
+    } finally {
+      await foreign.stop();
+    }
   });
 
   it('a key locked by a transaction that committed is resolved, then the prewrite succeeds', async () => {

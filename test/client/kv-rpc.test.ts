@@ -12,7 +12,7 @@ import { encodeContextField, encodeRequest } from '../../client/batch-encoder.js
 import { ClientMetrics } from '../../client/metrics.js';
 import { RawClient } from '../../client/raw-client.js';
 import { OutcomeUnknownError, RegionUnavailableError, TimeoutError } from '../../client/errors.js';
-import { FakeDirectory, FakeStore, type FakeScript, type Received } from '../support/fake-kv-store.js';
+import { FAKE_CLUSTER_ID, FakeDirectory, FakeStore, type FakeScript, type Received } from '../support/fake-kv-store.js';
 
 const peer = (id: number, storeId: number): PeerMeta => ({ id, storeId, role: 'voter' });
 function region(id: number, start: string, end: string, version = 1): RegionMeta {
@@ -137,6 +137,28 @@ describe('client request layer (fake stores, real gRPC)', () => {
     assert.notEqual(puts[0]!.storeId, 1);
   });
 
+  it('a store of another cluster at a peer\'s address refuses the stream unread: the put goes to another peer, never counted as ambiguous', async () => {
+    // It would serve anything (its script answers ok): only the cluster check stops it.
+    const foreign = await FakeStore.start(1, log, () => (s, r) => ({ answer: ok(r, s.id) }), FAKE_CLUSTER_ID + 1n);
+    try {
+      const r1 = region(1, '', '');
+      await setup([{ region: r1, leader: r1.peers[0]! }]);
+      dir.stores.set(1, foreign.address);
+      await raw.put('k', 'v');
+      const puts = log.filter((x) => x.cmd === 'rawPut');
+      assert.equal(puts.length, 1);
+      assert.notEqual(puts[0]!.storeId, 1);
+      // Every peer's address reaches the other cluster: a non-idempotent write fails as unsent
+      // (RegionUnavailable), not OutcomeUnknown, and no store of either cluster ran it.
+      await setup([{ region: r1, leader: r1.peers[0]! }], 600);
+      for (const id of [1, 2, 3]) dir.stores.set(id, foreign.address);
+      await assert.rejects(raw.put('k2', 'v'), (e: unknown) => e instanceof RegionUnavailableError && /ClusterIdMismatch/.test(e.message));
+      assert.equal(log.length, 0);
+    } finally {
+      await foreign.stop();
+    }
+  });
+
   it('a read nobody answers fails with TimeoutError at its deadline; a put with OutcomeUnknownError', async () => {
     const r1 = region(1, '', '');
     await setup([{ region: r1, leader: r1.peers[0]! }], 400);
@@ -259,7 +281,7 @@ describe('a store connection is bounded', () => {
     const store = await FakeStore.start(1, log, () => (_s, r) => (hold ? 'drop' : { answer: { rawGet: { value: Buffer.from(String(r.cmd)) } } }));
     const channels = new ChannelCache(await channelCredentials(INSECURE));
     try {
-      const conn = new StoreConnection(store.address, channels.get(loadProtos().flotilla.kvservicepb.Kv, store.address), 1, 10);
+      const conn = new StoreConnection(store.address, channels.get(loadProtos().flotilla.kvservicepb.Kv, store.address), { clusterId: FAKE_CLUSTER_ID, streamCount: 1, requestsMax: 10 });
       const ctx = encodeContextField({ regionId: 1, regionEpoch: { confVer: 1, version: 1 }, peer: { id: 11, storeId: 1, role: 'Voter' } });
       const deadline = Date.now() + 2_000;
       const inflight = Array.from({ length: 10 }, () => conn.send(encodeRequest('rawGet', { key: Buffer.from('k') }, ctx), deadline).then(() => 'answered', (e: unknown) => (e as { code: string }).code));

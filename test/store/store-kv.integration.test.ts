@@ -8,9 +8,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { ChannelCache, channelCredentials, CLUSTER_ID_METADATA, errorFromGrpc, FlotillaError, grpc, INSECURE } from '../../common/index.js';
 import { allocateStorePorts, STORE_BIN, storeArgs, waitFor } from '../../deploy/index.js';
+import { StoreConnection, wasSent } from '../../client/store-connection.js';
+import { encodeContextField, encodeRequest } from '../../client/batch-encoder.js';
 import { PdTestCluster } from '../support/pd-cluster.js';
-import { type kvrpcpb, messageCodec } from '../../proto/index.js';
+import { type kvrpcpb, loadProtos, messageCodec } from '../../proto/index.js';
 import { type KvTestClient, StoreTestCluster } from '../support/store-cluster.js';
 
 interface RegionStatus {
@@ -256,6 +259,44 @@ describe('flotilla-store: 1 PD + 3 stores', () => {
     assert.equal(answers[0]?.rawGet?.value.toString(), '3');
     assert.equal(answers[1]?.error?.code, 'INVALID_ARGUMENT');
     assert.equal(answers[2]?.rawGet?.otherError?.code, 'INVALID_ARGUMENT');
+  });
+
+  it('refuses KV calls of another cluster before reading a request — unary, batch stream, and the client\'s connection (unsent) — and keeps serving', async () => {
+    const { kv, ctx } = await findLeader(cluster);
+    const ours = BigInt(String((await cluster.storeStatus(0))['clusterId']));
+    const withId = (id: string): grpc.Metadata => {
+      const m = new grpc.Metadata();
+      m.set(CLUSTER_ID_METADATA, id);
+      return m;
+    };
+    const isRefusal = (e: unknown): boolean => {
+      const fe = errorFromGrpc(e as grpc.ServiceError);
+      return (e as grpc.ServiceError).code === grpc.status.FAILED_PRECONDITION && fe.code === 'ClusterIdMismatch' && fe.message.includes(`this store is in cluster ${ours}`);
+    };
+    for (const id of [String(ours + 1n), 'not-a-number', '']) {
+      // A write the store would take from its own cluster: refused, and it did not run.
+      await assert.rejects(kv.call('RawPut', { context: ctx, key: b('foreign/unary'), value: b('x') }, { metadata: withId(id) }), isRefusal);
+      const stream = kv.batchCommands({ metadata: withId(id) });
+      await assert.rejects(stream.send([{ rawPut: { context: ctx, key: b('foreign/stream'), value: b('x') } }]), isRefusal);
+      stream.close();
+    }
+    // Flotilla's client connection names its cluster: another id is refused unsent (never ambiguous).
+    const channels = new ChannelCache(await channelCredentials(INSECURE));
+    try {
+      const Kv = loadProtos().flotilla.kvservicepb.Kv;
+      const foreign = new StoreConnection(kv.address, channels.get(Kv, kv.address), { clusterId: ours + 1n });
+      const put = encodeRequest('rawPut', { key: b('foreign/client'), value: b('x') }, encodeContextField({ regionId: Number(ctx.regionId), regionEpoch: { confVer: Number(ctx.regionEpoch!.confVer), version: Number(ctx.regionEpoch!.version) }, peer: { id: Number(ctx.peer!.id), storeId: Number(ctx.peer!.storeId), role: 'Voter' } }));
+      await assert.rejects(foreign.send(put, Date.now() + 10_000), (e: unknown) => e instanceof FlotillaError && e.code === 'ClusterIdMismatch' && !wasSent(e));
+      foreign.close();
+      const own = new StoreConnection(kv.address, channels.get(Kv, kv.address), { clusterId: ours });
+      assert.equal((await own.send(put, Date.now() + 10_000)).rawPut?.regionError, null);
+      own.close();
+    } finally {
+      channels.close();
+    }
+    // Our own id and no id at all (a tool) are served; nothing of the refused calls was written.
+    assert.equal((await kv.call('RawGet', { context: ctx, key: b('foreign/client') }, { metadata: withId(String(ours)) })).value.toString(), 'x');
+    for (const key of ['foreign/unary', 'foreign/stream']) assert.equal((await kv.call('RawGet', { context: ctx, key: b(key) })).notFound, true, `${key} was written by a refused call`);
   });
 
   it('loses no acknowledged write when the leader\'s store is killed -9 under load; restarted stores catch up and read their regions back', async () => {

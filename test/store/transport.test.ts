@@ -3,8 +3,8 @@
 // receiver): only a stream naming this store's cluster gets through.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { grpc } from '../../common/index.js';
-import { CLUSTER_ID_METADATA, streamClusterRefusal } from '../../store/transport.js';
+import { CLUSTER_ID_METADATA, grpc } from '../../common/index.js';
+import { streamClusterRefusal } from '../../store/transport.js';
 
 const CLUSTER = 18_446_744_073_709_551_615n; // u64 max: the id travels as a decimal string
 

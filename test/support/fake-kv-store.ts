@@ -1,9 +1,13 @@
 // Fake stores for client unit tests: real gRPC servers on 127.0.0.1 serving only BatchCommands,
 // whose answers a test scripts per request (answer, never answer, or break the stream after
 // receiving), plus a fake region directory standing in for PD. Every request received is logged,
-// so a test can count how often a write reached a store.
+// so a test can count how often a write reached a store. A fake store checks the cluster id of a
+// stream as a real one does (store/kv-service.ts): one started with another cluster's id refuses
+// the client's streams before reading a request.
 
-import { grpc, startGrpcServer, type PeerMeta, type RegionMeta, type StartedGrpcServer, type StoreMeta } from '../../common/index.js';
+import {
+  clusterIdRefusal, grpc, grpcStatusOf, startGrpcServer, type PeerMeta, type RegionMeta, type StartedGrpcServer, type StoreMeta,
+} from '../../common/index.js';
 import { serviceDefinition, type kvservicepb } from '../../proto/index.js';
 import type { RegionDirectory } from '../../client/kv-rpc.js';
 import type { RegionRoute } from '../../client/pd-client.js';
@@ -18,6 +22,9 @@ export interface Received {
   readonly request: kvservicepb.KvRequest;
 }
 
+/** The cluster id of FakeDirectory (what the client sends) and, by default, of every fake store. */
+export const FAKE_CLUSTER_ID = 7n;
+
 export class FakeStore {
   readonly messages: number[] = []; // requests per stream message received
   private constructor(
@@ -30,11 +37,16 @@ export class FakeStore {
     return this.server.address;
   }
 
-  static async start(id: number, log: Received[], script: () => FakeScript): Promise<FakeStore> {
+  static async start(id: number, log: Received[], script: () => FakeScript, clusterId = FAKE_CLUSTER_ID): Promise<FakeStore> {
     const server = new grpc.Server();
     const holder: { store?: FakeStore } = {};
     server.addService(serviceDefinition('flotilla.kvservicepb.Kv'), {
       BatchCommands: (call: grpc.ServerDuplexStream<kvservicepb.BatchCommandsRequest, kvservicepb.BatchCommandsResponse__Input>) => {
+        const refusal = clusterIdRefusal(call.metadata, clusterId, 'BatchCommands', false);
+        if (refusal !== null) {
+          call.emit('error', grpcStatusOf(refusal));
+          return;
+        }
         call.on('data', (batch: kvservicepb.BatchCommandsRequest) => {
           holder.store!.messages.push(batch.requests.length);
           const responses: kvservicepb.KvResponse__Input[] = [];
@@ -70,6 +82,7 @@ export class FakeStore {
 
 /** PD's routing answers from a fixed table the test edits. */
 export class FakeDirectory implements RegionDirectory {
+  readonly clusterId = FAKE_CLUSTER_ID;
   regions: { region: RegionMeta; leader: PeerMeta | null }[] = [];
   readonly stores = new Map<number, string>();
   lookups = 0;

@@ -328,7 +328,13 @@ function messageOf(err: unknown): string {
 
 // ───────────────────────────── KV client ─────────────────────────────
 
-type Unary<Req, Resp> = (req: Req, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, resp?: Resp) => void) => grpc.ClientUnaryCall;
+type Unary<Req, Resp> = (req: Req, metadata: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, resp?: Resp) => void) => grpc.ClientUnaryCall;
+
+/** Per-call options of KvTestClient: a deadline, and metadata (a cluster id, say) to send. */
+export interface KvCallOptions {
+  readonly timeoutMs?: number;
+  readonly metadata?: grpc.Metadata;
+}
 
 /** The Kv service's unary methods with their request and response types. */
 export interface KvUnaryMethods {
@@ -379,13 +385,13 @@ export class KvTestClient {
    * clients of one address, and right after a store restarts that connection may still be in its
    * reconnect back-off — a call that does not wait fails at once with UNAVAILABLE.
    */
-  async call<K extends keyof KvUnaryMethods>(name: K, req: KvUnaryMethods[K][0], options: { timeoutMs?: number } = {}): Promise<KvUnaryMethods[K][1]> {
+  async call<K extends keyof KvUnaryMethods>(name: K, req: KvUnaryMethods[K][0], options: KvCallOptions = {}): Promise<KvUnaryMethods[K][1]> {
     const method = (this.raw[name] as unknown as Unary<KvUnaryMethods[K][0], KvUnaryMethods[K][1]>).bind(this.raw);
     const deadline = new Date(Date.now() + (options.timeoutMs ?? 10_000));
     // Not ready by the deadline: the call below then fails with the real error.
     await new Promise<void>((resolve) => this.raw.waitForReady(deadline, () => resolve()));
     return new Promise((resolve, reject) => {
-      method(req, { deadline }, (err, resp) => (err !== null || resp === undefined ? reject(err ?? new Error('no response')) : resolve(resp)));
+      method(req, options.metadata ?? new grpc.Metadata(), { deadline }, (err, resp) => (err !== null || resp === undefined ? reject(err ?? new Error('no response')) : resolve(resp)));
     });
   }
 
@@ -394,8 +400,8 @@ export class KvTestClient {
    * out of order and split across messages, are matched by id. A stream error or end rejects
    * every unanswered request.
    */
-  batchCommands(options: { timeoutMs?: number } = {}): BatchCommandsStream {
-    const call = this.raw.BatchCommands({ deadline: new Date(Date.now() + (options.timeoutMs ?? 120_000)) });
+  batchCommands(options: KvCallOptions = {}): BatchCommandsStream {
+    const call = this.raw.BatchCommands(options.metadata ?? new grpc.Metadata(), { deadline: new Date(Date.now() + (options.timeoutMs ?? 120_000)) });
     const waiting = new Map<string, { resolve: (r: kvservicepb.KvResponse) => void; reject: (e: unknown) => void }>();
     let nextId = 1;
     let failure: Error | null = null;

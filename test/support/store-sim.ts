@@ -24,7 +24,7 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  cfRange, cfRangeOf, ChannelCache, crc32, decodeKey, encodeKey, epochToWire, grpc, type Logger, peerToWire, raftLogRange, regionContains, type RegionMeta, type Rng, silentLogger, u64ToWire, type WriteOp,
+  cfRange, cfRangeOf, ChannelCache, CLUSTER_ID_METADATA, crc32, decodeKey, encodeKey, epochToWire, grpc, type Logger, peerToWire, raftLogRange, regionContains, type RegionMeta, type Rng, silentLogger, u64ToWire, type WriteOp,
 } from '../../common/index.js';
 import { messageCodec, type kvrpcpb, type raft_serverpb } from '../../proto/index.js';
 import type { Message } from '../../raft/index.js';
@@ -44,7 +44,6 @@ import { decodeRaftBatch, encodeRaftBatch } from '../../store/raft-codec.js';
 import { RawKv } from '../../store/raw-kv.js';
 import { RegionSplitter, type SplitOutcome } from '../../store/region-splitter.js';
 import { ChunkWriter, regionDataRanges, type SnapshotMetrics } from '../../store/snapshot/index.js';
-import { CLUSTER_ID_METADATA } from '../../store/transport.js';
 import { TxnKv } from '../../store/txn-kv.js';
 import { ConcurrencyManager } from '../../store/concurrency-manager.js';
 
