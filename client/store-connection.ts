@@ -8,7 +8,8 @@
 // `sent: true` — the store may have run it, and only idempotent requests may be sent again
 // (kv-rpc.ts decides). A stream the store refused because our cluster id is not its
 // cluster's (the address now reaches another cluster's store) fails its requests with
-// ClusterIdMismatch and `sent: false`: the store refuses before it reads one. Invariants: every request is settled exactly once; a late answer
+// ClusterIdMismatch and `sent: false`: the store refuses before it reads one; so does a stream
+// answered UNIMPLEMENTED (the address reaches a gRPC server that is not a store). Invariants: every request is settled exactly once; a late answer
 // to a request already failed locally is dropped; no stream is written before the channel is READY.
 
 import { errorFromGrpc, FlotillaError, grpc, setClusterIdMetadata } from '../common/index.js';
@@ -73,6 +74,8 @@ class TaggedStream {
       const fe = errorFromGrpc(err);
       // Refused at the start, before the store read a request: nothing of it ran.
       if (fe.code === 'ClusterIdMismatch') this.failWith(transportError('ClusterIdMismatch', `store ${address} is not in our cluster: ${fe.message}`, false, err));
+      // The address reaches a gRPC server without the KV service (a PD now on a store's old port): nothing ran.
+      else if ((err as Partial<grpc.ServiceError>).code === grpc.status.UNIMPLEMENTED) this.failWith(transportError('Unavailable', `${address} does not serve the KV service (not a store): ${err.message}`, false, err));
       else this.fail(`BatchCommands stream to ${address} failed: ${err.message}`, err);
     });
     call.on('end', () => this.fail(`BatchCommands stream to ${address} ended`));

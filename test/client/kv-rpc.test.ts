@@ -4,7 +4,7 @@
 // outcome is unknown.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChannelCache, channelCredentials, decodeKey, encodeKey, INSECURE, silentLogger, type PeerMeta, type RegionMeta } from '../../common/index.js';
+import { ChannelCache, channelCredentials, decodeKey, encodeKey, grpc, INSECURE, silentLogger, startGrpcServer, type PeerMeta, type RegionMeta } from '../../common/index.js';
 import { loadProtos, type kvservicepb } from '../../proto/index.js';
 import { KvRpc } from '../../client/kv-rpc.js';
 import { StoreConnection } from '../../client/store-connection.js';
@@ -156,6 +156,24 @@ describe('client request layer (fake stores, real gRPC)', () => {
       assert.equal(log.length, 0);
     } finally {
       await foreign.stop();
+    }
+  });
+
+  it('an address that reaches a gRPC server without the KV service (a PD on a store\'s old port) is unsent: the put goes to another peer, once', async () => {
+    const notAStore = await startGrpcServer(new grpc.Server(), '127.0.0.1', 0);
+    try {
+      const r1 = region(1, '', '');
+      await setup([{ region: r1, leader: r1.peers[0]! }]);
+      dir.stores.set(1, notAStore.address);
+      await raw.put('k', 'v');
+      const puts = log.filter((x) => x.cmd === 'rawPut');
+      assert.equal(puts.length, 1);
+      assert.notEqual(puts[0]!.storeId, 1);
+      await setup([{ region: r1, leader: r1.peers[0]! }], 600);
+      for (const id of [1, 2, 3]) dir.stores.set(id, notAStore.address);
+      await assert.rejects(raw.put('k2', 'v'), (e: unknown) => e instanceof RegionUnavailableError && /not a store/.test(e.message));
+    } finally {
+      await notAStore.stop(100);
     }
   });
 
