@@ -6,11 +6,11 @@
 // (the channel never became ready) failed with `sent: false` and may go anywhere else; one that
 // was written to a stream and got no answer (the stream broke, the deadline passed) failed with
 // `sent: true` — the store may have run it, and only idempotent requests may be sent again
-// (kv-rpc.ts decides). A stream the store refused because our cluster id is not its
-// cluster's (the address now reaches another cluster's store) fails its requests with
-// ClusterIdMismatch and `sent: false`: the store refuses before it reads one; so does a stream
-// answered UNIMPLEMENTED (the address reaches a gRPC server that is not a store). Invariants: every request is settled exactly once; a late answer
-// to a request already failed locally is dropped; no stream is written before the channel is READY.
+// (kv-rpc.ts decides). Two stream failures prove nothing was read, so their requests fail with
+// `sent: false`: a store of another cluster refusing our cluster id (ClusterIdMismatch: the address
+// now reaches that store), and UNIMPLEMENTED (it reaches a gRPC server that is not a store).
+// Invariants: every request is settled exactly once; a late answer to a request already failed
+// locally is dropped; no stream is written before the channel is READY.
 
 import { errorFromGrpc, FlotillaError, grpc, setClusterIdMetadata } from '../common/index.js';
 import { loadProtos, type kvservicepb } from '../proto/index.js';
