@@ -3,3 +3,4 @@
 export * from './local-process.js';
 export * from './local-cluster.js';
 export * from './pd-placement.js';
+export * from './port-reservations.js';

@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FlotillaError, PARENT_PID_ENV } from '../common/pure.js';
+import { reservePort } from './port-reservations.js';
 
 const DIST_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const PD_BIN = join(DIST_ROOT, 'placement-driver', 'bin', 'flotilla-pd.js');
@@ -41,8 +42,9 @@ export function portFree(port: number): Promise<boolean> {
 }
 
 /**
- * A TCP port on 127.0.0.1 that was free a moment ago, below the ephemeral range, and not handed
- * out before by this process (two members of one test cluster once got the same port).
+ * A TCP port on 127.0.0.1 that was free a moment ago, below the ephemeral range, not handed out
+ * before by this process (two members of one test cluster once got the same port), and held for
+ * this process's life against other processes picking ports (port-reservations.ts).
  */
 export async function freePort(): Promise<number> {
   if (nextPort === null) {
@@ -52,7 +54,7 @@ export async function freePort(): Promise<number> {
   for (let i = 0; i < FREE_PORT_ATTEMPTS_MAX; i++) {
     const port = nextPort;
     nextPort = nextPort + 1 >= portCeiling ? PORT_FLOOR : nextPort + 1;
-    if (await portFree(port)) return port;
+    if ((await portFree(port)) && (await reservePort(port))) return port;
   }
   throw new FlotillaError('Unavailable', `no free port on 127.0.0.1 in ${FREE_PORT_ATTEMPTS_MAX} tries between ${PORT_FLOOR} and ${portCeiling}`);
 }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LocalClusterInfo } from '../../deploy/index.js';
-import { portFree, waitFor } from '../../deploy/index.js';
+import { portFree, reservePort, waitFor } from '../../deploy/index.js';
 
 const DIST = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const FLOTILLA_BIN = join(DIST, 'cli', 'bin', 'flotilla.js');
@@ -42,7 +42,7 @@ export async function freePortBlock(count: number): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
     const base = 10_000 + Math.floor(Math.random() * 20_000);
     let ok = true;
-    for (let p = base; p < base + count && ok; p++) ok = await portFree(p);
+    for (let p = base; p < base + count && ok; p++) ok = (await portFree(p)) && (await reservePort(p));
     if (ok) return base;
   }
   throw new Error(`no block of ${count} free ports found`);
