@@ -21,6 +21,12 @@
 // its region. By id: a newer membership without it — removed while cut off (staleReplicaTombstone).
 // PD knows no region with its id: asked by key (mergedAwayReplicaTombstone) — merged away while
 // cut off, if PD's region at its start key is newer and nothing here can still retire it.
+//
+// Told by a member (raft-store.ts): a replica that gets a message from a peer its membership no
+// longer has, at an older confVer (isFromRemovedPeer: that peer was removed while it could not
+// hear it — peer ids are never reused), drops it and answers is_tombstone with its own epoch; the
+// removed replica destroys itself at once (gcMessageTombstone), instead of waiting for the stale
+// check to find it leaderless, as TiKV's stores do.
 
 import { applyStateKey, FlotillaError, raftHardStateKey, raftLogIndexOf, raftLogRange, regionContains, type RegionMeta, regionStateKey } from '../common/index.js';
 import { decodeEntry } from '../raft-host/index.js';
@@ -77,6 +83,30 @@ export function staleReplicaTombstone(local: RegionMeta, peerId: number, known: 
   if (known === null || known.id !== local.id || known.epoch.confVer <= local.epoch.confVer) return null;
   if (known.peers.some((p) => p.id === peerId)) return null;
   return { ...known, epoch: { ...known.epoch, confVer: local.epoch.confVer + 1 } };
+}
+
+/**
+ * Whether `msg`, to this store's initialized replica of its region (`local`, as applied here),
+ * comes from a peer that replica's membership no longer lists, at an older confVer than its own:
+ * a peer removed while it could not hear it (peer ids are never reused, so it never belongs again).
+ * An uninitialized sender (confVer 0: a peer added after this replica's view, waiting for its
+ * snapshot) is never judged — it may be newer than us.
+ */
+export function isFromRemovedPeer(local: RegionMeta, msg: StoreRaftMessage): boolean {
+  if (local.epoch.confVer < 1 || msg.epoch.confVer < 1 || msg.epoch.confVer >= local.epoch.confVer) return false;
+  return !local.peers.some((p) => p.id === msg.fromPeer.id);
+}
+
+/**
+ * The tombstone a replica (`peerId`, its region `local` as applied here, initialized) leaves when
+ * a member answers its message with is_tombstone (isFromRemovedPeer there): the member's epoch
+ * must be newer in confVer — the member's membership, without us, is later than ours — and the
+ * message addressed to this very peer. As staleReplicaTombstone with the member's view for PD's:
+ * the earliest confVer the removal can have had. Null: not for us, or not newer — keep it.
+ */
+export function gcMessageTombstone(local: RegionMeta, peerId: number, msg: StoreRaftMessage): RegionMeta | null {
+  if (!msg.isTombstone || msg.regionId !== local.id || msg.toPeer.id !== peerId || local.epoch.confVer < 1) return null;
+  return staleReplicaTombstone(local, peerId, { ...local, epoch: msg.epoch, peers: [] });
 }
 
 /**
@@ -162,7 +192,7 @@ export interface MergedAwayEvidence {
  *    An uninitialized replica of any of them does not count: it can apply nothing before its
  *    snapshot, and that snapshot, overlapping this replica's range without covering it all (the
  *    merged region split since), is refused while this replica holds the range — the very trap
- *    this check exists to break. One that covers it all retires it anyway (isSupersededBy).
+ *    this check exists to break (one that covers it all is refused too: raft-store.ts isRetiredBy).
  *
  * The tombstone: the replica's region at confVer MERGED_AWAY_CONF_VER — every message of the
  * region is stale for it (a merged-away region has no live membership). Should PD's view be wrong

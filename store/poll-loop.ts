@@ -17,7 +17,7 @@
 // delivers the ticks real time owes (TickClock) to every peer.
 
 import type { Logger } from 'pino';
-import { cfRange, FlotillaError, type WriteOp } from '../common/index.js';
+import { cfRange, FlotillaError, type PeerMeta, type WriteOp } from '../common/index.js';
 import type { Entry, Message, Ready } from '../raft/index.js';
 import { readyPersistOps, TickClock } from '../raft-host/index.js';
 import type { Engine } from './engine/index.js';
@@ -35,6 +35,11 @@ export const LOCK_COMPACTION_AFTER_DELETES = 50_000;
 export interface RaftSender {
   /** Queues `peer`'s messages (addressed by peer id) for their stores. */
   send(peer: Peer, messages: readonly Message[]): void;
+  /**
+   * Queues an is_tombstone answer from `peer` to `to`, a peer its region no longer has
+   * (raft-store.ts): it carries `peer`'s region epoch, and no raft message to step.
+   */
+  sendTombstone(peer: Peer, to: PeerMeta): void;
   /** Sends everything queued: one batch per destination store. */
   flush(): void;
 }

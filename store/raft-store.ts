@@ -23,7 +23,7 @@ import {
   type SnapshotOffer, SnapshotReceiver, SnapshotSender,
 } from './snapshot/index.js';
 import { mkdir } from 'node:fs/promises';
-import { destroyRegionData, isStaleForTombstone, placeholderRegion, prepareMergeTargetsIn, supersededReplicaTombstone } from './peer-lifecycle.js';
+import { destroyRegionData, gcMessageTombstone, isFromRemovedPeer, isStaleForTombstone, placeholderRegion, prepareMergeTargetsIn, supersededReplicaTombstone } from './peer-lifecycle.js';
 import { regionKeyPages } from './split.js';
 import { KeyRecounter } from './key-recount.js';
 
@@ -316,8 +316,8 @@ export class RaftStore {
    * or newer (this store's replica has not applied the split yet); either way its install would
    * clear the other region's data and write its own over it. The leader retries: the stale replica
    * catches up by log, and a held snapshot is not offered again once its region's epoch moved on
-   * (snapshot/generator.ts). A region the snapshot supersedes (isRetiredBy) does not count: it
-   * is retired when the snapshot is installed.
+   * (snapshot/generator.ts). A merge source the snapshot's region retires (isRetiredBy) does not
+   * count: it is retired when the snapshot is installed.
    */
   private checkSnapshotRange(region: RegionMeta): FlotillaError | null {
     const other = this.regionOverlapping(region);
@@ -711,7 +711,30 @@ export class RaftStore {
     this.options.metrics?.countRaftMessages('received', 1);
     this.lastHeardMs.set(msg.fromPeer.storeId, Date.now());
     if (msg.toPeer.storeId !== this.options.storeId) return;
+    if (msg.isTombstone) {
+      this.onTombstoneMessage(msg);
+      return;
+    }
     this.stepMessage(msg, { isSnapshotStream: false });
+  }
+
+  /**
+   * A member of a newer membership of the region says this store's replica was removed
+   * (peer-lifecycle.ts gcMessageTombstone): destroyed now rather than when the stale check finds
+   * it leaderless. Not an uninitialized replica (PD's check judges those), nor one merging, with a
+   * PrepareMerge in its unapplied log (or a log it cannot read), or installing a snapshot: those
+   * settle first, and the next stale message brings another answer.
+   */
+  private onTombstoneMessage(msg: StoreRaftMessage): void {
+    const peer = this.loop.peers.get(msg.regionId);
+    if (peer === undefined || peer.storage.lastIndex() === 0) return;
+    const tombstone = gcMessageTombstone(peer.region, peer.peerId, msg);
+    if (tombstone === null) return;
+    if (peer.mergeState !== null || this.snapshots?.installer.installing.has(peer.regionId) === true) return;
+    const unapplied = peer.storage.cachedEntriesFrom(peer.applied + 1);
+    if (unapplied === null || prepareMergeTargetsIn(peer.regionId, unapplied).length > 0) return;
+    this.log.info({ regionId: peer.regionId, peerId: peer.peerId, confVer: peer.region.epoch.confVer, memberConfVer: msg.epoch.confVer, fromStoreId: msg.fromPeer.storeId }, 'a member of a newer membership says this replica was removed (is_tombstone)');
+    this.destroyPeer(peer, tombstone);
   }
 
   /** Messages of a raft batch the codec refused (counted as dropped; raft resends). */
@@ -734,6 +757,14 @@ export class RaftStore {
       this.maybeRetireSuperseded(peer, msg);
       return;
     }
+    if (peer.storage.lastIndex() > 0 && isFromRemovedPeer(peer.region, msg)) {
+      // A peer removed while it could not hear it (it campaigns, or answers an old leader): it is
+      // told so, and its message is dropped — it is no member, and raft must not count it.
+      this.sender.sendTombstone(peer, msg.fromPeer);
+      this.sender.flush();
+      this.options.metrics?.countRaftMessages('dropped', 1);
+      return;
+    }
     peer.lastMessageMs = Date.now();
     peer.learnSender(msg.fromPeer);
     const r = peer.raw.step(msg.message);
@@ -753,8 +784,8 @@ export class RaftStore {
    * Nothing is created for a region whose tombstone is as new as the message's epoch (a removed
    * or merged replica's campaign must not resurrect it), nor over a range another region here
    * holds, has a snapshot pending in or is being born in by a split (regionOverlapping) — unless
-   * the sender's region supersedes it (isSupersededBy: merged away while this store was behind;
-   * the snapshot that fills the new peer retires it). The peer is created once its saved hard
+   * that region is a merge source the sender's region retires (isRetiredBy; the snapshot that
+   * fills the new peer retires it). The peer is created once its saved hard
    * state is read (an earlier incarnation's vote is kept); an append or heartbeat is dropped
    * meanwhile (raft resends), a vote request is stepped into the new peer. Returns whether the
    * message was one of these kinds.
@@ -926,8 +957,7 @@ function isSupersededBy(held: RegionMeta, by: RegionMeta): boolean {
 
 /**
  * Whether region `by` (a snapshot's, or a message's) shows that this store's replica `held` is
- * gone: `by` holds its whole range at a newer version (isSupersededBy), or `held` is a merge
- * source — in its merging state, or with a PrepareMerge in its log it has not applied — `by` is
+ * gone: `held` is a merge source — in its merging state, or with a PrepareMerge in its log it has not applied — `by` is
  * that merge's target at a version past the one PrepareMerge saw, and their ranges overlap. A
  * target gains keys only by merges, so the source's range went into it — and the merged region
  * may have split since, so it need not hold all of it (else its snapshot was refused here for
@@ -942,9 +972,13 @@ function isSupersededBy(held: RegionMeta, by: RegionMeta): boolean {
  * while a piece split off this region merged into the same target, the replica retired here is
  * of a live region: it is lost as a crash-stopped replica is (the tombstone keeps it from coming
  * back with an empty log), and the region's other replicas go on.
+ *
+ * Not enough: `by` holding all of `held`'s range at a newer version. A region can lose its whole
+ * old range and live on — merged as a target, then split so that its original range went to the
+ * new region (merge seed 582) — and its replica here, behind both, catches up by its own group.
+ * A merged-away source without PrepareMerge in its log is found by the stale check instead.
  */
 function isRetiredBy(held: Peer, by: RegionMeta): boolean {
-  if (isSupersededBy(held.region, by)) return true;
   if (!regionsOverlap(held.region, by)) return false;
   const merge = held.mergeState;
   if (merge !== null) return merge.target.id === by.id && by.epoch.version > merge.target.epoch.version;

@@ -6,7 +6,7 @@
 // metadata; a receiver of another cluster refuses the stream.
 
 import type { Logger } from 'pino';
-import { type ChannelCache, clusterIdRefusal, grpc, grpcStatusOf, type GrpcStatus, setClusterIdMetadata } from '../common/index.js';
+import { type ChannelCache, clusterIdRefusal, grpc, grpcStatusOf, type GrpcStatus, type PeerMeta, setClusterIdMetadata } from '../common/index.js';
 import { serviceDefinition } from '../proto/index.js';
 import type { Message } from '../raft/index.js';
 import type { Peer } from './peer.js';
@@ -23,6 +23,20 @@ export function streamClusterRefusal(metadata: grpc.Metadata, clusterId: bigint,
   const refusal = clusterIdRefusal(metadata, clusterId, what, true);
   return refusal === null ? null : grpcStatusOf(refusal);
 }
+
+/**
+ * The is_tombstone answer of `peer`'s replica to `to`, a peer its region no longer lists: the
+ * region's epoch and range, and an empty heartbeat as its raft message (never stepped: the
+ * receiver acts on is_tombstone alone).
+ */
+export function tombstoneMessage(peer: Peer, to: PeerMeta): StoreRaftMessage {
+  const region = peer.region;
+  const from = peer.peerById(peer.peerId) ?? { id: peer.peerId, storeId: 0, role: 'voter' as const };
+  const message: Message = { type: 'MsgHeartbeat', to: to.id, from: peer.peerId, term: 0, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, context: EMPTY_CONTEXT };
+  return { regionId: region.id, fromPeer: from, toPeer: to, message, epoch: region.epoch, isTombstone: true, startKey: region.startKey, endKey: region.endKey };
+}
+
+const EMPTY_CONTEXT = new Uint8Array(0);
 
 export interface StoreTransportOptions {
   readonly storeId: number;
@@ -106,6 +120,17 @@ export class StoreTransport implements RaftSender {
       q.msgs.push({ regionId: region.id, fromPeer: from, toPeer: to, message: m, epoch: region.epoch, isTombstone: false, startKey: region.startKey, endKey: region.endKey });
       q.senders.push([peer, to.id]);
     }
+  }
+
+  sendTombstone(peer: Peer, to: PeerMeta): void {
+    if (this.closed) return;
+    let q = this.queued.get(to.storeId);
+    if (q === undefined) {
+      q = { msgs: [], senders: [] };
+      this.queued.set(to.storeId, q);
+    }
+    // Not among `senders`: a tombstone answer that is lost is sent again at the next stale message.
+    q.msgs.push(tombstoneMessage(peer, to));
   }
 
   flush(): void {

@@ -193,6 +193,10 @@ export class SnapshotDivertingSender implements RaftSender {
     if (rest.length > 0) this.inner.send(peer, rest);
   }
 
+  sendTombstone(peer: Peer, to: PeerMeta): void {
+    this.inner.sendTombstone(peer, to);
+  }
+
   flush(): void {
     this.inner.flush();
   }

@@ -9,7 +9,7 @@ import type { Message } from '../../raft/index.js';
 import { encodeEntry } from '../../raft-host/index.js';
 import { MemoryEngine } from '../../store/engine/index.js';
 import {
-  isStaleForTombstone, MERGED_AWAY_CONF_VER, type MergedAwayEvidence, mergedAwayReplicaTombstone, prepareMergeTargetsIn, prepareMergeTargetsInLog, staleReplicaTombstone,
+  gcMessageTombstone, isFromRemovedPeer, isStaleForTombstone, MERGED_AWAY_CONF_VER, type MergedAwayEvidence, mergedAwayReplicaTombstone, prepareMergeTargetsIn, prepareMergeTargetsInLog, staleReplicaTombstone,
   supersededReplicaTombstone, uninitializedReplicaTombstone,
 } from '../../store/peer-lifecycle.js';
 import type { StoreRaftMessage } from '../../store/raft-codec.js';
@@ -173,5 +173,35 @@ describe('supersededReplicaTombstone: a message to a newer peer of the region on
     assert.equal(isStaleForTombstone(msgOf(SOURCE.id, 7, 40), t), false, 'a later one to the new peer');
     assert.equal(isStaleForTombstone(msgOf(SOURCE.id, 5, 23), t), true, 'a stale one to the old peer');
     assert.ok(t.startKey.equals(msg.startKey) && t.startKey !== msg.startKey, 'keys copied (a batch buffer is reused)');
+  });
+});
+
+describe('is_tombstone: a member tells a removed peer (isFromRemovedPeer, gcMessageTombstone)', () => {
+  // The member's replica: SOURCE at confVer 4 with peers 21, 22, 23 — plus removed peer 24 (store 4).
+  const fromPeer = (id: number, confVer: number): StoreRaftMessage => ({ ...msgOf(SOURCE.id, confVer, 21, id), fromPeer: { id, storeId: 4, role: 'voter' } });
+
+  it('a member answers only a non-member at an older, real membership', () => {
+    assert.equal(isFromRemovedPeer(SOURCE, fromPeer(24, 3)), true, 'removed at confVer 4, still at 3');
+    assert.equal(isFromRemovedPeer(SOURCE, fromPeer(22, 3)), false, 'a member behind is no removed peer');
+    assert.equal(isFromRemovedPeer(SOURCE, fromPeer(24, 4)), false, 'the same confVer: not older');
+    assert.equal(isFromRemovedPeer(SOURCE, fromPeer(24, 5)), false, 'a newer membership: this replica is the one behind');
+    assert.equal(isFromRemovedPeer(SOURCE, fromPeer(24, 0)), false, 'an uninitialized sender may be a peer added after our view');
+    assert.equal(isFromRemovedPeer({ ...SOURCE, epoch: { confVer: 0, version: 0 } }, fromPeer(24, 0)), false, 'a replica without a membership judges nobody');
+  });
+
+  it('the removed replica destroys itself only for a newer membership, addressed to it, of its region', () => {
+    const local = { ...SOURCE, epoch: { confVer: 3, version: 5 } }; // store 4's view, before its removal
+    const answer = (over: Partial<StoreRaftMessage>): StoreRaftMessage => ({ ...msgOf(SOURCE.id, 4, 24, 21), isTombstone: true, ...over });
+    const t = gcMessageTombstone(local, 24, answer({}));
+    assert.ok(t !== null);
+    assert.deepEqual({ id: t.id, confVer: t.epoch.confVer, version: t.epoch.version, peers: t.peers.length }, { id: SOURCE.id, confVer: 4, version: 5, peers: 0 });
+    assert.ok(t.startKey.equals(local.startKey), 'its own range');
+    assert.equal(isStaleForTombstone(msgOf(SOURCE.id, 3, 24), t), true, 'no late message to it recreates it');
+    assert.equal(isStaleForTombstone(msgOf(SOURCE.id, 5, 40), t), false, 'a peer added here later is taken');
+    assert.equal(gcMessageTombstone(local, 24, answer({ isTombstone: false })), null, 'not an is_tombstone answer');
+    assert.equal(gcMessageTombstone(local, 23, answer({})), null, 'addressed to another peer');
+    assert.equal(gcMessageTombstone(local, 24, answer({ regionId: 99 })), null, 'another region');
+    assert.equal(gcMessageTombstone(local, 24, answer({ epoch: { confVer: 3, version: 9 } })), null, 'not a newer membership');
+    assert.equal(gcMessageTombstone({ ...local, epoch: { confVer: 0, version: 0 } }, 24, answer({})), null, 'an uninitialized replica (PD\'s check judges it)');
   });
 });

@@ -9,7 +9,7 @@ import { EntryCacheBudget } from '../../store/peer-storage.js';
 import { PollLoop, type RaftSender } from '../../store/poll-loop.js';
 
 /** A manual-tick loop whose engine fails every use; `sender` defaults to one that fails every use too. */
-function loopWith(sender: RaftSender = { send: () => assert.fail('no round may send'), flush: () => assert.fail('no round may flush') }): PollLoop {
+function loopWith(sender: RaftSender = { send: () => assert.fail('no round may send'), sendTombstone: () => assert.fail('no round may send'), flush: () => assert.fail('no round may flush') }): PollLoop {
   return new PollLoop({
     engine: new Proxy({}, { get: () => { throw new Error('no round may touch the engine'); } }) as Engine,
     sender,
@@ -58,7 +58,7 @@ describe('PollLoop.start', () => {
     let rounds = 0;
     // A round with nothing to write touches no engine; it flushes the sender once per phase even
     // with nothing to send: that counts rounds here.
-    const loop = loopWith({ send: () => assert.fail('nothing to send'), flush: () => { rounds++; } });
+    const loop = loopWith({ send: () => assert.fail('nothing to send'), sendTombstone: () => assert.fail('nothing to send'), flush: () => { rounds++; } });
     let served = 0;
     const peer = {
       regionId: 7, hasHeldEntries: false, raw: { hasReady: () => false, isQuiet: false },

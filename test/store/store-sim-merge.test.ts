@@ -681,6 +681,10 @@ describe('region merge racing splits, leader transfers, conf changes, a lossy ne
     await runSeed(430);
   });
 
+  it('seed 582: a merge target that fell behind here, merged and then split off its original range to a new region, is not retired by that region\'s snapshot — it lives on, and catches up', async () => {
+    await runSeed(582);
+  });
+
   it('seed 724: a CompactLog proposed while PrepareMerge was in flight lands after it and must not compact a merging source past a store that was down', async () => {
     await runSeed(724);
   });

@@ -580,3 +580,49 @@ describe('one hot key: blind writes release their latch once queued, compare-and
     });
   }
 });
+
+describe('a replica removed while it was cut off is told so by a member (is_tombstone)', () => {
+  it('destroys itself as soon as it is heard again — no stale check, no PD — and the members keep serving', async () => {
+    const sim = await StoreSim.start(3, { rng: createRng(43), dropRate: 0, maxDelaySteps: 1 });
+    try {
+      const regionId = sim.region.id;
+      sim.isolate(3, true);
+      let leader: SimNode | undefined;
+      for (let i = 0; i < 300 && leader === undefined; i++) {
+        await sim.advance();
+        leader = sim.leader();
+      }
+      assert.ok(leader !== undefined && leader.storeId !== 3, 'stores 1 and 2 elected a leader');
+      const store3 = sim.nodes[2]!;
+      const stale = store3.store!.peers.get(regionId)!;
+      const staleConfVer = stale.region.epoch.confVer;
+      // A write store 3 gets as data before it is cut off for good: it must be cleared with the replica.
+      sim.isolate(3, false);
+      const before = leader.raw!.put(putRequest(sim, leader, 'before', 'v'));
+      assert.ok(await advanceUntil(sim, () => store3.store!.peers.get(regionId)!.applied >= leader.store!.peers.get(regionId)!.applied, 300), 'store 3 caught up');
+      await before;
+      sim.isolate(3, true);
+      const removal = sim.changePeer(regionId, 'remove', 3);
+      for (let i = 0; i < 50; i++) await sim.advance();
+      assert.equal((await removal).kind, 'ok');
+      assert.equal(stale.region.epoch.confVer, staleConfVer, 'store 3 did not hear its removal');
+      // Healed: store 3 hears no leader (the leader no longer sends to it) and campaigns; the
+      // members answer is_tombstone. No stale check runs in this test.
+      sim.isolate(3, false);
+      assert.ok(await advanceUntil(sim, () => !store3.store!.peers.has(regionId), 600), 'store 3 kept its removed replica');
+      assert.ok(sim.counters.tombstonesSent > 0, 'the members sent is_tombstone');
+      assert.equal(sim.counters.stalePeersDestroyed, 0);
+      const tombstone = store3.store!.tombstones.get(regionId);
+      assert.equal(tombstone?.epoch.confVer, staleConfVer + 1, 'the tombstone sits at the earliest confVer of the removal');
+      for (let i = 0; i < 20; i++) await sim.advance();
+      assert.deepEqual(await rawContents(store3.engine), [], 'the removed replica\'s data is cleared');
+      // Its campaigns never reached raft: the members kept their leader and serve.
+      const after = sim.leader()!;
+      const put = after.raw!.put(putRequest(sim, after, 'after', 'v'));
+      for (let i = 0; i < 50; i++) await sim.advance();
+      assert.equal((await put).regionError ?? null, null, 'the members serve');
+    } finally {
+      await sim.stop();
+    }
+  });
+});

@@ -24,7 +24,7 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  cfRange, cfRangeOf, ChannelCache, CLUSTER_ID_METADATA, crc32, decodeKey, encodeKey, epochToWire, grpc, type Logger, peerToWire, raftLogRange, regionContains, type RegionMeta, type Rng, silentLogger, u64ToWire, type WriteOp,
+  cfRange, cfRangeOf, ChannelCache, CLUSTER_ID_METADATA, crc32, decodeKey, encodeKey, epochToWire, grpc, type Logger, type PeerMeta, peerToWire, raftLogRange, regionContains, type RegionMeta, type Rng, silentLogger, u64ToWire, type WriteOp,
 } from '../../common/index.js';
 import { messageCodec, type kvrpcpb, type raft_serverpb } from '../../proto/index.js';
 import type { Message } from '../../raft/index.js';
@@ -41,6 +41,7 @@ import type { RaftSender } from '../../store/poll-loop.js';
 import { RAFT_INIT_INDEX, RaftStore } from '../../store/raft-store.js';
 import type { RaftLogGcOptions } from '../../store/raft-log-gc.js';
 import { decodeRaftBatch, encodeRaftBatch } from '../../store/raft-codec.js';
+import { tombstoneMessage } from '../../store/transport.js';
 import { RawKv } from '../../store/raw-kv.js';
 import { RegionSplitter, type SplitOutcome } from '../../store/region-splitter.js';
 import { ChunkWriter, regionDataRanges, type SnapshotMetrics } from '../../store/snapshot/index.js';
@@ -186,6 +187,8 @@ export interface SimCounters {
   gcProposed: number; gcCompactions: number; gcCompactedEntries: number; gcHardLimitHeldBack: number; restartsWithTruncatedLog: number;
   splitsApplied: number; snapshotsSent: number; snapshotsFailed: number; snapshotsToNewRegions: number; snapshotsToUninitialized: number;
   snapshotsInstalled: number; stalePeersDestroyed: number; mergedAwayPeersDestroyed: number; idsAllocated: number;
+  /** is_tombstone answers sent to removed peers (raft-store.ts). */
+  tombstonesSent: number;
   /** Replicas that applied PrepareMerge / absorbed their source (CommitMerge) / applied RollbackMerge. */
   prepareMergesApplied: number; mergesApplied: number; mergeRollbacksApplied: number;
   /** CommitMerge applies that the store told to wait for its source replica (merge.ts step 3). */
@@ -228,7 +231,7 @@ export class StoreSim {
     sent: 0, delivered: 0, dropped: 0, crashes: 0, crashesBeforeApply: 0, restarts: 0, entryLoads: 0,
     gcProposed: 0, gcCompactions: 0, gcCompactedEntries: 0, gcHardLimitHeldBack: 0, restartsWithTruncatedLog: 0,
     splitsApplied: 0, snapshotsSent: 0, snapshotsFailed: 0, snapshotsToNewRegions: 0, snapshotsToUninitialized: 0,
-    snapshotsInstalled: 0, stalePeersDestroyed: 0, mergedAwayPeersDestroyed: 0, idsAllocated: 0,
+    snapshotsInstalled: 0, stalePeersDestroyed: 0, mergedAwayPeersDestroyed: 0, idsAllocated: 0, tombstonesSent: 0,
     prepareMergesApplied: 0, mergesApplied: 0, mergeRollbacksApplied: 0, mergeWaits: 0, intercepted: 0,
   };
   /** A test's say over each raft message due for delivery (null: every message goes on). */
@@ -299,6 +302,7 @@ export class StoreSim {
     let isFatalWhileOpening = false;
     const sender: RaftSender = {
       send: (peer: Peer, messages: readonly Message[]) => this.enqueue(node, generation, peer, messages),
+      sendTombstone: (peer: Peer, to: PeerMeta) => this.enqueueTombstone(node, generation, peer, to),
       flush: () => undefined,
     };
     const snapshotMetrics = {
@@ -412,6 +416,16 @@ export class StoreSim {
       });
       this.network.push({ kind: 'raft', deliverAt: this.step + delay, from: node.storeId, to: to.storeId, bytes });
     }
+  }
+
+  /** An is_tombstone answer (raft-store.ts), as transport.ts builds it, through the same network. */
+  private enqueueTombstone(node: SimNode, generation: number, peer: Peer, to: PeerMeta): void {
+    if (node.generation !== generation || node.store === null) return;
+    this.counters.sent++;
+    this.counters.tombstonesSent++;
+    const delay = this.options.rng.nextInt(this.options.maxDelaySteps + 1);
+    const bytes = encodeRaftBatch({ msgs: [tombstoneMessage(peer, to)], fromStoreId: node.storeId });
+    this.network.push({ kind: 'raft', deliverAt: this.step + delay, from: node.storeId, to: to.storeId, bytes });
   }
 
   /**
