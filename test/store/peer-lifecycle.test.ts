@@ -198,6 +198,11 @@ describe('is_tombstone: a member tells a removed peer (isFromRemovedPeer, gcMess
     assert.ok(t.startKey.equals(local.startKey), 'its own range');
     assert.equal(isStaleForTombstone(msgOf(SOURCE.id, 3, 24), t), true, 'no late message to it recreates it');
     assert.equal(isStaleForTombstone(msgOf(SOURCE.id, 5, 40), t), false, 'a peer added here later is taken');
+    // A member two memberships ahead: the removal may have been the first of them, and a peer of
+    // this store added back in the second must be taken — the tombstone sits at ours + 1, not theirs.
+    const ahead = gcMessageTombstone(local, 24, answer({ epoch: { confVer: 5, version: 6 } }))!;
+    assert.equal(ahead.epoch.confVer, 4);
+    assert.equal(isStaleForTombstone(msgOf(SOURCE.id, 5, 40), ahead), false, 'a peer added back at confVer 5 is taken');
     assert.equal(gcMessageTombstone(local, 24, answer({ isTombstone: false })), null, 'not an is_tombstone answer');
     assert.equal(gcMessageTombstone(local, 23, answer({})), null, 'addressed to another peer');
     assert.equal(gcMessageTombstone(local, 24, answer({ regionId: 99 })), null, 'another region');
