@@ -957,13 +957,13 @@ function isSupersededBy(held: RegionMeta, by: RegionMeta): boolean {
 
 /**
  * Whether region `by` (a snapshot's, or a message's) shows that this store's replica `held` is
- * gone: `held` is a merge source — in its merging state, or with a PrepareMerge in its log it has not applied — `by` is
- * that merge's target at a version past the one PrepareMerge saw, and their ranges overlap. A
- * target gains keys only by merges, so the source's range went into it — and the merged region
- * may have split since, so it need not hold all of it (else its snapshot was refused here for
- * ever, while the source waited for that very target to apply CommitMerge). The part of the
- * source's range the target no longer holds keeps its keys until the snapshot of the region that
- * holds it now clears them.
+ * gone: `held` is a merge source — in its merging state, or with a PrepareMerge in its log it
+ * has not applied — `by` is that merge's target at a version past the one PrepareMerge saw, and
+ * their ranges overlap. A target gains keys only by merges, so the source's range went into it
+ * — and the merged region may have split since, so it need not hold all of it (else its snapshot
+ * was refused here for ever, while the source waited for that very target to apply CommitMerge).
+ * The part of the source's range the target no longer holds keeps its keys until the snapshot
+ * of the region that holds it now clears them.
  *
  * The unapplied PrepareMerge: a replica whose group retired (the merge done on the other stores)
  * before it learned that the entry was committed — the commit index reached it in messages it
