@@ -137,23 +137,30 @@ describe('client request layer (fake stores, real gRPC)', () => {
     assert.notEqual(puts[0]!.storeId, 1);
   });
 
+  /**
+   * A peer's address reaches `wrong` (not our store): the put is refused there unread and goes to
+   * another peer, once; with every address there, a non-idempotent write fails as unsent
+   * (RegionUnavailable naming `lastFailure`), not OutcomeUnknown.
+   */
+  const putGoesElsewhereFrom = async (wrong: string, lastFailure: RegExp): Promise<void> => {
+    const r1 = region(1, '', '');
+    await setup([{ region: r1, leader: r1.peers[0]! }]);
+    dir.stores.set(1, wrong);
+    await raw.put('k', 'v');
+    const puts = log.filter((x) => x.cmd === 'rawPut');
+    assert.equal(puts.length, 1);
+    assert.notEqual(puts[0]!.storeId, 1);
+    await setup([{ region: r1, leader: r1.peers[0]! }], 600);
+    for (const id of [1, 2, 3]) dir.stores.set(id, wrong);
+    await assert.rejects(raw.put('k2', 'v'), (e: unknown) => e instanceof RegionUnavailableError && lastFailure.test(e.message));
+  };
+
   it('a store of another cluster at a peer\'s address refuses the stream unread: the put goes to another peer, never counted as ambiguous', async () => {
     // It would serve anything (its script answers ok): only the cluster check stops it.
     const foreign = await FakeStore.start(1, log, () => (s, r) => ({ answer: ok(r, s.id) }), FAKE_CLUSTER_ID + 1n);
     try {
-      const r1 = region(1, '', '');
-      await setup([{ region: r1, leader: r1.peers[0]! }]);
-      dir.stores.set(1, foreign.address);
-      await raw.put('k', 'v');
-      const puts = log.filter((x) => x.cmd === 'rawPut');
-      assert.equal(puts.length, 1);
-      assert.notEqual(puts[0]!.storeId, 1);
-      // Every peer's address reaches the other cluster: a non-idempotent write fails as unsent
-      // (RegionUnavailable), not OutcomeUnknown, and no store of either cluster ran it.
-      await setup([{ region: r1, leader: r1.peers[0]! }], 600);
-      for (const id of [1, 2, 3]) dir.stores.set(id, foreign.address);
-      await assert.rejects(raw.put('k2', 'v'), (e: unknown) => e instanceof RegionUnavailableError && /ClusterIdMismatch/.test(e.message));
-      assert.equal(log.length, 0);
+      await putGoesElsewhereFrom(foreign.address, /ClusterIdMismatch/);
+      assert.equal(log.length, 0, 'no store of either cluster ran the refused put');
     } finally {
       await foreign.stop();
     }
@@ -162,16 +169,7 @@ describe('client request layer (fake stores, real gRPC)', () => {
   it('an address that reaches a gRPC server without the KV service (a PD on a store\'s old port) is unsent: the put goes to another peer, once', async () => {
     const notAStore = await startGrpcServer(new grpc.Server(), '127.0.0.1', 0);
     try {
-      const r1 = region(1, '', '');
-      await setup([{ region: r1, leader: r1.peers[0]! }]);
-      dir.stores.set(1, notAStore.address);
-      await raw.put('k', 'v');
-      const puts = log.filter((x) => x.cmd === 'rawPut');
-      assert.equal(puts.length, 1);
-      assert.notEqual(puts[0]!.storeId, 1);
-      await setup([{ region: r1, leader: r1.peers[0]! }], 600);
-      for (const id of [1, 2, 3]) dir.stores.set(id, notAStore.address);
-      await assert.rejects(raw.put('k2', 'v'), (e: unknown) => e instanceof RegionUnavailableError && /not a store/.test(e.message));
+      await putGoesElsewhereFrom(notAStore.address, /not a store/);
     } finally {
       await notAStore.stop(100);
     }
