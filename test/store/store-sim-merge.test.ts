@@ -685,6 +685,10 @@ describe('region merge racing splits, leader transfers, conf changes, a lossy ne
     await runSeed(582);
   });
 
+  it('seed 7495: a target that applied CommitMerge and split in the same apply batch — its source leaves once the batch is written (the per-step overlap check allows that window)', async () => {
+    await runSeed(7495);
+  });
+
   it('seed 724: a CompactLog proposed while PrepareMerge was in flight lands after it and must not compact a merging source past a store that was down', async () => {
     await runSeed(724);
   });

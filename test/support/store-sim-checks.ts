@@ -218,7 +218,10 @@ function rangesOverlap(a: RegionMeta, c: RegionMeta): boolean {
  * restart. One window is allowed: a merge source whose target replica on the same store has
  * applied CommitMerge (the target took the union at apply) and which leaves once that apply batch
  * is written — visible when a step ends mid-round (merge sim seed 151: a store restarted and
- * caught up on both logs at once). The source refuses every request meanwhile (merging).
+ * caught up on both logs at once). The source refuses every request meanwhile (merging). The
+ * target may have split in that same batch (merge sim seed 7495), so it need not hold all of the
+ * source's range: past the merge's version and overlapping it is enough (as raft-store.ts's
+ * isRetiredBy judges); a source that never leaves fails the run's convergence check instead.
  */
 export function checkNoOverlap(sim: StoreSim, what: string): void {
   for (const node of sim.nodes) {
@@ -228,7 +231,7 @@ export function checkNoOverlap(sim: StoreSim, what: string): void {
       const merge = p.mergeState;
       if (merge === null) return false;
       const target = node.store!.peers.get(merge.target.id);
-      return target !== undefined && target.region.epoch.version > merge.target.epoch.version && rangeHolds(target.region, p.region);
+      return target !== undefined && target.region.epoch.version > merge.target.epoch.version && rangesOverlap(target.region, p.region);
     };
     const regions = peers.filter((p) => !isAbsorbed(p)).map((p) => p.region).sort((x, y) => Buffer.compare(x.startKey, y.startKey));
     for (let i = 1; i < regions.length; i++) {
@@ -236,10 +239,4 @@ export function checkNoOverlap(sim: StoreSim, what: string): void {
       assert.ok(prev.endKey.length > 0 && Buffer.compare(prev.endKey, regions[i]!.startKey) <= 0, `${what}: store ${node.storeId} holds overlapping regions ${describeRegion(prev)} and ${describeRegion(regions[i]!)} at step ${sim.step}`);
     }
   }
-}
-
-function rangeHolds(outer: RegionMeta, inner: RegionMeta): boolean {
-  const startsBefore = Buffer.compare(outer.startKey, inner.startKey) <= 0;
-  const endsAfter = outer.endKey.length === 0 || (inner.endKey.length > 0 && Buffer.compare(inner.endKey, outer.endKey) <= 0);
-  return startsBefore && endsAfter;
 }
