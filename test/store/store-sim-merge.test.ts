@@ -669,29 +669,20 @@ describe('region merge racing splits, leader transfers, conf changes, a lossy ne
     assert.ok(t('acked') > 150 * SEEDS.length, `too few acknowledged writes: ${all}`);
   });
 
-  it('seed 151: a store restarted behind both halves of a merge applies PrepareMerge and CommitMerge in one round (the checker allows the source until the batch is written)', async () => {
-    await runSeed(151);
-  });
-
-  it('seed 411: a source that applies its last writes in the batch where the target applies CommitMerge — the target counts them (key counts exact)', async () => {
-    await runSeed(411);
-  });
-
-  it('seed 430: a source replica whose target here took a snapshot of its later shape (past the merge) is found merged away, not kept for ever', async () => {
-    await runSeed(430);
-  });
-
-  it('seed 582: a merge target that fell behind here, merged and then split off its original range to a new region, is not retired by that region\'s snapshot — it lives on, and catches up', async () => {
-    await runSeed(582);
-  });
-
-  it('seed 7495: a target that applied CommitMerge and split in the same apply batch — its source leaves once the batch is written (the per-step overlap check allows that window)', async () => {
-    await runSeed(7495);
-  });
-
-  it('seed 724: a CompactLog proposed while PrepareMerge was in flight lands after it and must not compact a merging source past a store that was down', async () => {
-    await runSeed(724);
-  });
+  /** Seeds that found bugs (each failed on the code before its fix), with what each one shows. */
+  const namedSeeds: readonly [number, string][] = [
+    [151, 'a store restarted behind both halves of a merge applies PrepareMerge and CommitMerge in one round (the checker allows the source until the batch is written)'],
+    [411, 'a source that applies its last writes in the batch where the target applies CommitMerge — the target counts them (key counts exact)'],
+    [430, 'a source replica whose target here took a snapshot of its later shape (past the merge) is found merged away, not kept for ever'],
+    [582, 'a merge target that fell behind here, merged and then split off its original range to a new region, is not retired by that region\'s snapshot — it lives on, and catches up'],
+    [7495, 'a target that applied CommitMerge and split in the same apply batch — its source leaves once the batch is written (the per-step overlap check allows that window)'],
+    [724, 'a CompactLog proposed while PrepareMerge was in flight lands after it and must not compact a merging source past a store that was down'],
+  ];
+  for (const [seed, shows] of namedSeeds) {
+    it(`seed ${seed}: ${shows}`, async () => {
+      await runSeed(seed);
+    });
+  }
 
   it('a seed run twice gives the same outcome, every counter equal', async () => {
     const seed = SEEDS[0]!;
