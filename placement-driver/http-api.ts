@@ -525,6 +525,9 @@ export class PdHttpApi {
       leaderPeerId: this.ctx.sm.leaders.get(r.id) ?? 0,
       approximateSizeBytes: runtime?.approximateSizeBytes ?? 0,
       approximateKeys: runtime?.approximateKeys ?? 0,
+      // As its leader's last heartbeat reported them: members it has not heard from, and members a snapshot must catch up.
+      downPeers: (runtime?.downPeers ?? []).map((s) => ({ peerId: Number(s.peer?.id ?? 0), storeId: Number(s.peer?.storeId ?? 0), downSeconds: Number(s.downSeconds) })),
+      pendingPeerIds: (runtime?.pendingPeers ?? []).map((p) => Number(p.id)),
     };
   }
 

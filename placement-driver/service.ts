@@ -356,6 +356,10 @@ export class PdService {
       const region = regionFromWire(req.region);
       const leader = peerFromWire(req.leader, 'leader');
       if (!region.peers.some((p) => p.id === leader.id)) throw new FlotillaError('InvalidArgument', `leader peer ${leader.id} is not a peer of region ${region.id}`);
+      for (const stats of req.downPeers) {
+        peerFromWire(stats.peer, 'downPeers.peer');
+        u64ToSafeNumber(stats.downSeconds, 'downPeers.downSeconds');
+      }
       if (this.heartbeatStreams.get(leader.storeId) !== call) this.heartbeatStreams.set(leader.storeId, call);
       const before = this.ctx.regionRuntime.get(region.id);
       const knownBefore = this.ctx.sm.regions.getById(region.id);

@@ -39,6 +39,7 @@ import { hasTtl } from './raw-value.js';
 import { type DecodedCommand, decodeCommand, encodeCompactLogCommand } from './raft-cmd.js';
 import { mergedRegion, mergeRefusal } from './merge.js';
 import { prepareMergeTargetsIn } from './peer-lifecycle.js';
+import { type DownPeer, PeerLiveness } from './peer-liveness.js';
 import { type BatchSplitCommand, decideBatchSplit, opOutsideRegion, type RegionDataBounds, regionDataBounds } from './split.js';
 import { decideRaftLogGc, type FollowerProgress, type LaggingFollowerPolicy, type RaftLogGcOptions } from './raft-log-gc.js';
 import { encodeWriteBatch, WRITE_BATCH_OVERHEAD_MAX, writeOpsBytes } from './write-batch-cmd.js';
@@ -237,6 +238,8 @@ export class Peer {
    * before the first): an uninitialized replica silent for long is asked about (server.ts).
    */
   lastMessageMs = Date.now();
+  /** When this peer, as leader, last heard each member: the down peers of its region heartbeats. */
+  readonly liveness = new PeerLiveness();
   /** Work to run once the apply batch being built is written (a split's new peers). */
   private afterApplyWritten: (() => void)[] = [];
   /**
@@ -599,6 +602,7 @@ export class Peer {
     } else if (was !== 'Leader' && role === 'Leader') {
       this.leaderReady = false;
       this.log.info({ term: this.raw.term }, 'became region leader');
+      this.liveness.reset();
       this.init.onBecameLeader?.();
     }
   }
@@ -995,6 +999,24 @@ export class Peer {
     this.traffic = { bytesWritten: 0, keysWritten: 0, bytesRead: 0, keysRead: 0 };
     return t;
   }
+  /**
+   * What a region heartbeat reports of the members (a leader's view): the ones not heard for
+   * `downAfterMs` (peer-liveness.ts), and the ones behind the log's start — a snapshot must
+   * catch them up (TiKV's pending peers).
+   */
+  memberHealth(nowMs: number, downAfterMs: number): { readonly down: DownPeer[]; readonly pending: PeerMeta[] } {
+    if (!this.isLeader) return { down: [], pending: [] };
+    const down = this.liveness.downPeers(this.region.peers, this.peerId, nowMs, downAfterMs, this.raw.isQuiet);
+    const pending: PeerMeta[] = [];
+    const compacted = this.storage.firstIndex() - 1;
+    for (const [id, pr] of this.raw.status().progress ?? []) {
+      if (id === this.peerId || pr.match >= compacted) continue;
+      const peer = this.peerById(id);
+      if (peer !== undefined) pending.push(peer);
+    }
+    return { down, pending };
+  }
+
 
   epochNotMatch(): FlotillaError {
     return new FlotillaError('EpochNotMatch', `region ${this.regionId}: epoch is now ${this.region.epoch.confVer}/${this.region.epoch.version}`, {

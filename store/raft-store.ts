@@ -684,9 +684,17 @@ export class RaftStore {
   /**
    * Creates this store's replica of a region bootstrapped with every peer at once (epoch 1/1):
    * every replica starts from the same log position and membership, so no snapshot is needed.
+   * Never where this store's replica of it was destroyed (a tombstone): raft may count that
+   * peer's acknowledgements of entries since, and a replica back at the start under the same peer
+   * id would deny them (a leader holding its old match index fails at once; one that does not
+   * could elect or commit on a log this replica no longer has). PD replaces it with a new peer.
    */
   async createBootstrapPeer(region: RegionMeta): Promise<void> {
     if (this.loop.peers.has(region.id)) return;
+    if (this.tombstones.has(region.id)) {
+      this.log.warn({ regionId: region.id }, 'not creating the bootstrap replica of a region whose replica here was destroyed (tombstone)');
+      return;
+    }
     const apply = { appliedIndex: RAFT_INIT_INDEX, truncatedIndex: RAFT_INIT_INDEX, truncatedTerm: RAFT_INIT_TERM, approximateKeys: 0 };
     const hardState: HardState = { term: RAFT_INIT_TERM, vote: 0, commit: RAFT_INIT_INDEX };
     const ops: WriteOp[] = [
@@ -695,7 +703,7 @@ export class RaftStore {
       { kind: 'put', cf: 'local', key: raftHardStateKey(region.id), value: encodeHardState(hardState) },
     ];
     await this.options.engine.write(ops, { sync: true });
-    if (this.loop.peers.has(region.id)) return;
+    if (this.loop.peers.has(region.id) || this.tombstones.has(region.id)) return;
     this.addPeer(region, hardState, apply, []);
     this.log.info({ regionId: region.id, peers: region.peers }, 'created bootstrap replica');
   }
@@ -765,7 +773,9 @@ export class RaftStore {
       this.options.metrics?.countRaftMessages('dropped', 1);
       return;
     }
-    peer.lastMessageMs = Date.now();
+    const nowMs = Date.now();
+    peer.lastMessageMs = nowMs;
+    peer.liveness.heard(msg.fromPeer.id, nowMs);
     peer.learnSender(msg.fromPeer);
     const r = peer.raw.step(msg.message);
     if (r.kind !== 'invalid-message') this.loop.markDirty(peer);

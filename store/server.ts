@@ -364,9 +364,11 @@ export class StoreServer {
       return sizeBytes;
     });
     void sized.then((size) => {
+      if (this.stopped || !peer.isLeader) return;
+      const health = peer.memberHealth(Date.now(), this.config.maxPeerDownMs);
       this.pd.regionHeartbeat({
         region: peer.region, leader, term: peer.term, approximateSizeBytes: size, approximateKeys: peer.approximateKeys,
-        ...traffic, intervalMs, pendingPeers: [], downPeers: [],
+        ...traffic, intervalMs, pendingPeers: health.pending, downPeers: health.down.map((d) => d.peer), downSeconds: health.down.map((d) => d.downSeconds),
       });
       if (!this.stopped && peer.isLeaderReady) this.splitter.maybeSplit(peer, size);
     });

@@ -11,6 +11,9 @@
 //   state offline (an admin is removing it), heartbeating ─► offline (replicas move off, alive)
 //   otherwise ──────────────────────────────────────────────► up      (may take new replicas once
 //                                                                       this leader heard from it)
+//
+// A peer on a live store its region's leader reports not hearing from for maxStoreDownTimeMs is
+// silent (isSilentPeer): lost there, it is replaced as one on a down store would be.
 
 import type { PeerMeta, RegionEpoch, RegionMeta, StoreMeta } from '../../common/index.js';
 import type { ClusterConfig } from '../cluster-config.js';
@@ -39,6 +42,11 @@ export interface RegionView {
   readonly versionAgeMs: number;
   /** How long ago (ms) this leader first saw the region at its current conf version (membership). */
   readonly membershipAgeMs: number;
+  /**
+   * Members its leader reported not hearing from (store/peer-liveness.ts), with how long, ms: a
+   * replica lost on a store that is itself up. Empty when none or no leader reported.
+   */
+  readonly downPeers: readonly { readonly peerId: number; readonly downMs: number }[];
   /** An operator is queued for it, or it is the target of a queued merge. */
   readonly hasOperator: boolean;
   /** A balance or hot-region operator was created for it within the cool-down. */
@@ -94,6 +102,28 @@ export function votersOf(region: RegionMeta): PeerMeta[] {
 export function hasLiveQuorum(view: ClusterView, region: RegionMeta): boolean {
   const voters = votersOf(region);
   return voters.filter((p) => isLivePeer(view, p)).length >= quorumOf(voters.length);
+}
+
+/**
+ * Its region's leader has not heard from it for maxStoreDownTimeMs though its store runs: a
+ * replica lost on a live store (its data gone, a tombstone where it was) — it votes no more.
+ */
+export function isSilentPeer(view: ClusterView, r: RegionView, peer: PeerMeta): boolean {
+  return r.downPeers.some((d) => d.peerId === peer.id && d.downMs >= view.config.maxStoreDownTimeMs);
+}
+
+/**
+ * A peer that votes: on a live store, and not reported down by its leader at all (however briefly:
+ * quorum checks are conservative; replacing it waits until it is silent).
+ */
+export function isWorkingPeer(view: ClusterView, r: RegionView, peer: PeerMeta): boolean {
+  return isLivePeer(view, peer) && !r.downPeers.some((d) => d.peerId === peer.id);
+}
+
+/** The working voters form a quorum of all voters: the group can commit a conf change. */
+export function hasWorkingQuorum(view: ClusterView, r: RegionView): boolean {
+  const voters = votersOf(r.region);
+  return voters.filter((p) => isWorkingPeer(view, r, p)).length >= quorumOf(voters.length);
 }
 
 /** May take a new replica: up, heard from by this leader. */

@@ -251,6 +251,7 @@ export class SchedulerController {
         readBytesPerSec: perSec(rt?.bytesRead ?? 0),
         versionAgeMs: rt === undefined ? 0 : Math.max(0, now - rt.versionSeenAtMs),
         membershipAgeMs: rt === undefined ? 0 : Math.max(0, now - rt.confVerSeenAtMs),
+        downPeers: (rt?.downPeers ?? []).map((s) => ({ peerId: Number(s.peer?.id ?? 0), downMs: Number(s.downSeconds) * 1000 })),
         hasOperator: operators.get(region.id) !== undefined || mergeTargets.has(region.id),
         isRecentlyScheduled: last !== undefined && now - last < cooldownMs,
       };

@@ -12,7 +12,7 @@
 
 import type { OperatorStep } from '../operators.js';
 import {
-  healthOf, hostOf, isPlacementTarget, zoneOf, type ClusterView, type PeerMeta, type RegionMeta, type RegionView, type StoreLoad,
+  healthOf, hostOf, isPlacementTarget, isWorkingPeer, zoneOf, type ClusterView, type PeerMeta, type RegionMeta, type RegionView, type StoreLoad,
 } from './cluster-view.js';
 
 /** Stores that may take a replica of `region` in place of `replacing` (or in addition, if undefined), best first. */
@@ -45,13 +45,13 @@ export function addReplicaSteps(storeId: number, peerId: number): OperatorStep[]
 }
 
 /**
- * Removes `peer`; when it leads, leadership first goes to another voter on an up store (the one
+ * Removes `peer`; when it leads, leadership first goes to another working voter on an up store (the one
  * with the fewest leaders, then the lowest store id; `extraVoter` — a replica this same operator
  * adds — only when there is no other). Undefined when nobody could take the leadership over.
  */
 export function removeReplicaSteps(view: ClusterView, r: RegionView, peer: PeerMeta, loads: ReadonlyMap<number, StoreLoad>, extraVoter?: PeerMeta): OperatorStep[] | undefined {
   if (peer.id !== r.leaderPeerId) return [{ kind: 'removePeer', peer }];
-  const candidates = r.region.peers.filter((p) => p.role === 'voter' && p.id !== peer.id && healthOf(view, p.storeId) === 'up');
+  const candidates = r.region.peers.filter((p) => p.role === 'voter' && p.id !== peer.id && healthOf(view, p.storeId) === 'up' && isWorkingPeer(view, r, p));
   candidates.sort((a, b) => (loads.get(a.storeId)?.leaderCount ?? 0) - (loads.get(b.storeId)?.leaderCount ?? 0) || a.storeId - b.storeId);
   const toPeer = candidates[0] ?? (extraVoter === undefined ? undefined : { ...extraVoter, role: 'voter' as const });
   if (toPeer === undefined) return undefined;
@@ -82,9 +82,9 @@ export function shiftLoad(loads: Map<number, StoreLoad>, r: RegionView, fromStor
   }
 }
 
-/** A region that may be moved for balance: leader live, every voter live, exactly the replica count, no learner, not busy. */
+/** A region that may be moved for balance: leader live, every voter live and heard, exactly the replica count, no learner, not busy. */
 export function isSettled(view: ClusterView, r: RegionView): boolean {
-  if (r.hasOperator || r.isRecentlyScheduled) return false;
+  if (r.hasOperator || r.isRecentlyScheduled || r.downPeers.length > 0) return false;
   const leader = r.region.peers.find((p) => p.id === r.leaderPeerId);
   if (leader === undefined || healthOf(view, leader.storeId) !== 'up') return false;
   if (r.region.peers.some((p) => p.role !== 'voter' || healthOf(view, p.storeId) !== 'up')) return false;

@@ -2,16 +2,21 @@
 // (`host` labels; zones spread when labelled). One operator per region per round, the most urgent
 // repair first:
 //
-//   region busy (operator), no live leader, or fewer live voters than a quorum ─► nothing (a
+//   region busy (operator), no live leader, or fewer working voters than a quorum ─► nothing (a
 //       group without a quorum cannot commit a conf change; a stale leader cannot receive one)
 //   1. a learner no operator is promoting ─► promote it if a voter is missing and its place is
-//      good, else remove it
+//      good, else remove it (a silent one at once)
 //   2. a voter on a down or gone store ─► replace it (add elsewhere, then remove it); with no
 //      place for it and more voters than wanted ─► remove it
+//   2b. a silent voter (its store is up, its leader has not heard it for maxStoreDownTimeMs: a
+//      replica lost there) ─► replace it; with no place for it ─► remove it, and step 3 adds a
+//      replica again — on its own store, if that is the only place (a new peer id, which the
+//      store's tombstone of the lost one lets in)
 //   3. fewer voters than maxPeerCount ─► add one
 //   4. a voter on an offline store (an admin is removing the store) ─► replace it
-//   5. more voters than maxPeerCount ─► remove one: down, then offline, then sharing a machine,
-//      then on the store with the most regions — only if the live voters left still form a quorum
+//   5. more voters than maxPeerCount ─► remove one: down or silent, then offline, then sharing a
+//      machine, then on the store with the most regions — only if the working voters left still
+//      form a quorum
 //   6. two voters on one machine ─► move one to a machine without a replica, when there is one
 //
 // 1 (removing a learner), 5 and 6 are not repairs of lost redundancy: they wait until the region's
@@ -22,7 +27,7 @@
 
 import type { ClusterConfig } from '../cluster-config.js';
 import {
-  hasLiveLeader, hasLiveQuorum, healthOf, hostOf, isLivePeer, isPlacementTarget, quorumOf, storeLoads, votersOf, type ClusterView, type PeerMeta, type RegionView,
+  hasLiveLeader, hasWorkingQuorum, healthOf, hostOf, isLivePeer, isPlacementTarget, isSilentPeer, isWorkingPeer, quorumOf, storeLoads, votersOf, type ClusterView, type PeerMeta, type RegionView,
   type StoreLoad,
 } from './cluster-view.js';
 import { addReplicaSteps, moveReplicaSteps, rankTargets, removeReplicaSteps, shiftLoad } from './placement.js';
@@ -36,7 +41,7 @@ export class ReplicaChecker implements Scheduler {
 
   readonly name = 'replica-checker' as const;
   readonly kind = 'region' as const;
-  readonly summary = 'keeps maxPeerCount voters per region on distinct stores and hosts; replaces replicas on down, removed and offline stores; removes extra ones';
+  readonly summary = 'keeps maxPeerCount voters per region on distinct stores and hosts; replaces replicas on down, removed and offline stores and ones their leader has not heard from; removes extra ones';
 
   settings(config: ClusterConfig): Readonly<Record<string, unknown>> {
     return { maxPeerCount: config.maxPeerCount, maxStoreDownTimeMs: config.maxStoreDownTimeMs, locationLabels: ['host', 'zone'], membershipSettleMs: this.membershipSettleMs, limit: 'regionScheduleLimit' };
@@ -48,7 +53,7 @@ export class ReplicaChecker implements Scheduler {
     const plans: OperatorPlan[] = [];
     for (const r of view.regions) {
       if (plans.length >= budget) break;
-      if (r.hasOperator || !hasLiveLeader(view, r) || !hasLiveQuorum(view, r.region)) continue;
+      if (r.hasOperator || !hasLiveLeader(view, r) || !hasWorkingQuorum(view, r)) continue;
       const plan = checkRegion(view, r, loads, input.newPeerId, { isSettled: r.membershipAgeMs >= this.membershipSettleMs });
       if (plan !== undefined) plans.push(plan);
     }
@@ -64,7 +69,8 @@ function plan(r: RegionView, repair: Repair): OperatorPlan {
 
 /** The one repair `r` needs most, if any; `loads` is updated as if it were done. */
 export function checkRegion(view: ClusterView, r: RegionView, loads: Map<number, StoreLoad>, newPeerId: () => number, membership: { readonly isSettled: boolean }): OperatorPlan | undefined {
-  const repair = learnerRepair(view, r, membership) ?? replaceRepair(view, r, loads, newPeerId, 'down', membership) ?? addRepair(view, r, loads, newPeerId) ??
+  const repair = learnerRepair(view, r, membership) ?? replaceRepair(view, r, loads, newPeerId, 'down', membership) ?? silentRepair(view, r, loads, newPeerId) ??
+    addRepair(view, r, loads, newPeerId) ??
     replaceRepair(view, r, loads, newPeerId, 'offline', membership) ?? (membership.isSettled ? (removeRepair(view, r, loads) ?? hostRepair(view, r, loads, newPeerId)) : undefined);
   if (repair === undefined) return undefined;
   shiftLoad(loads, r, repair.from, repair.to);
@@ -78,11 +84,13 @@ function learnerRepair(view: ClusterView, r: RegionView, membership: { readonly 
   const voterHosts = new Set(voters.map((p) => hostOf(view.stores.get(p.storeId), p.storeId)));
   const store = view.stores.get(learner.storeId);
   const isGoodPlace = isPlacementTarget(store) && !voterHosts.has(hostOf(store, learner.storeId));
-  if (voters.length < view.config.maxPeerCount && isGoodPlace) {
+  const isSilent = isSilentPeer(view, r, learner);
+  // A learner its leader does not hear is not promoted: as a voter it would count against the quorum.
+  if (voters.length < view.config.maxPeerCount && isGoodPlace && isWorkingPeer(view, r, learner)) {
     return { description: `promote-learner on store ${learner.storeId}`, steps: [{ kind: 'promoteLearner', peer: learner }] };
   }
-  if (!membership.isSettled) return undefined;
-  return { description: `remove-learner on store ${learner.storeId}`, steps: [{ kind: 'removePeer', peer: learner }], from: learner.storeId };
+  if (!membership.isSettled && !isSilent) return undefined;
+  return { description: `remove-${isSilent ? 'silent-' : ''}learner on store ${learner.storeId}`, steps: [{ kind: 'removePeer', peer: learner }], from: learner.storeId };
 }
 
 /** Replaces the first voter on a store in `state` ('down' covers down and gone). */
@@ -111,6 +119,20 @@ function replaceRepair(
   return undefined;
 }
 
+/** Replaces a silent voter (lost on a live store), or removes it where no other store can take it. */
+function silentRepair(view: ClusterView, r: RegionView, loads: ReadonlyMap<number, StoreLoad>, newPeerId: () => number): Repair | undefined {
+  const victim = votersOf(r.region).find((p) => isLivePeer(view, p) && isSilentPeer(view, r, p));
+  if (victim === undefined) return undefined;
+  const target = rankTargets(view, r.region, loads, victim)[0];
+  if (target !== undefined) {
+    const steps = moveReplicaSteps(view, r, victim, target, newPeerId(), loads);
+    if (steps !== undefined) return { description: `replace-silent-peer store ${victim.storeId} → ${target}`, steps, from: victim.storeId, to: target };
+  }
+  if (!canRemoveVoter(view, r, victim)) return undefined;
+  const steps = removeReplicaSteps(view, r, victim, loads);
+  return steps === undefined ? undefined : { description: `remove-silent-peer on store ${victim.storeId}`, steps, from: victim.storeId };
+}
+
 function addRepair(view: ClusterView, r: RegionView, loads: ReadonlyMap<number, StoreLoad>, newPeerId: () => number): Repair | undefined {
   if (votersOf(r.region).length >= view.config.maxPeerCount) return undefined;
   const target = rankTargets(view, r.region, loads)[0];
@@ -119,12 +141,13 @@ function addRepair(view: ClusterView, r: RegionView, loads: ReadonlyMap<number, 
 }
 
 /**
- * Whether removing `victim` leaves the live voters a quorum of the voters left. Defence in depth:
- * the removal order (dead voters first) already keeps it true; this refuses anything else.
+ * Whether removing `victim` leaves the working voters a quorum of the voters left. Defence in
+ * depth: the removal order (dead and silent voters first) already keeps it true; this refuses
+ * anything else.
  */
 export function canRemoveVoter(view: ClusterView, r: RegionView, victim: PeerMeta): boolean {
   const left = votersOf(r.region).filter((p) => p.id !== victim.id);
-  return left.length >= 1 && left.filter((p) => isLivePeer(view, p)).length >= quorumOf(left.length);
+  return left.length >= 1 && left.filter((p) => isWorkingPeer(view, r, p)).length >= quorumOf(left.length);
 }
 
 function removeRepair(view: ClusterView, r: RegionView, loads: ReadonlyMap<number, StoreLoad>): Repair | undefined {
@@ -136,7 +159,7 @@ function removeRepair(view: ClusterView, r: RegionView, loads: ReadonlyMap<numbe
     hostCount.set(h, (hostCount.get(h) ?? 0) + 1);
   }
   const rank = (p: PeerMeta): number[] => [
-    isLivePeer(view, p) ? 1 : 0,
+    isWorkingPeer(view, r, p) ? 1 : 0,
     healthOf(view, p.storeId) === 'offline' ? 0 : 1,
     (hostCount.get(hostOf(view.stores.get(p.storeId), p.storeId)) ?? 0) > 1 ? 0 : 1,
     -(loads.get(p.storeId)?.regionCount ?? 0),

@@ -5,10 +5,19 @@
 // maxPeerCount to 5 makes the replica checker spread replicas onto both new stores (learner,
 // snapshot, promotion), lowering it to 3 removes two again, and every acknowledged write stays
 // readable. (b) With maxStoreDownTimeMs at 3 s, a killed store's replica is rebuilt on a spare
-// store by the replica checker, and the rebuilt replica holds every acknowledged write.
+// store by the replica checker, and the rebuilt replica holds every acknowledged write. (c) A
+// replica lost on a store that stays up (its data destroyed and a tombstone written while the store
+// was stopped, as a replica wrongly retired leaves it — merge sim seed 582) is reported down by its
+// leader, and with no spare store PD removes it and adds a new replica on the same store, which
+// then holds every acknowledged write.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { waitFor } from '../../deploy/index.js';
+import { join } from 'node:path';
+import { regionStateKey } from '../../common/index.js';
+import { RocksEngine } from '../../store/engine/index.js';
+import { decodeRegionState } from '../../store/local-state.js';
+import { destroyRegionData } from '../../store/peer-lifecycle.js';
 import { httpJson } from '../support/pd-cluster.js';
 import { StoreTestCluster } from '../support/store-cluster.js';
 import { GC_ARGS, RegionProbe } from '../support/store-regions.js';
@@ -142,5 +151,56 @@ describe('PD schedulers on real stores: a store down longer than maxStoreDownTim
     const target = (await probe.mustRegionOf(now.index)).appliedIndex;
     await probe.waitApplied(spareIndex, target);
     await probe.assertStoppedReplicaHolds(spareIndex);
+  });
+});
+
+describe('PD schedulers on real stores: a replica lost on a store that stays up', () => {
+  let cluster: StoreTestCluster;
+  let probe: RegionProbe;
+  const pd = pdHelpers(() => cluster);
+
+  before(async () => {
+    cluster = await StoreTestCluster.start({ stores: 3, pdCount: 1, extraStoreArgs: [...STORE_ARGS, '--max-peer-down-ms', '500'] });
+    probe = new RegionProbe(cluster);
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  it('its leader reports it down; PD removes it and adds a new replica on the same store, which holds every acknowledged write', { timeout: 120_000 }, async () => {
+    await pd.post('config', { maxStoreDownTimeMs: 1_000 });
+    const leader = await probe.leader();
+    const regionId = leader.region.id;
+    await probe.writeKeys(leader, 'f', 60);
+    const victimIndex = [0, 1, 2].find((i) => i !== leader.index)!;
+    const victimStore = cluster.stores[victimIndex]!;
+    const lostPeerId = (await pd.region(regionId)).peers.find((p) => p.storeId === victimStore.id)!.id;
+    // Lose the replica while its store is stopped: data and raft state gone, a tombstone at the
+    // region's epoch, so the leader's messages (same membership) are refused as stale.
+    await cluster.killStore(victimIndex, 'SIGTERM');
+    const engine = await RocksEngine.open(join(victimStore.dataDir, 'db'));
+    try {
+      const stored = await engine.get(regionStateKey(regionId));
+      assert.ok(stored !== null, `store ${victimStore.id} has no state for region ${regionId}`);
+      await destroyRegionData(engine, decodeRegionState(stored, regionId).region, { hasData: true });
+    } finally {
+      await engine.close();
+    }
+    await cluster.restartStore(victimIndex);
+    // The store is up and heartbeating: only the leader's report can tell PD the replica is gone.
+    await probe.writeKeys(await probe.leader(new Set([victimIndex])), 'g', 20);
+    const repaired = await waitFor('the lost replica to be removed and a new one added on the same store', async () => {
+      const r = await pd.region(regionId);
+      const there = r.peers.find((p) => p.storeId === victimStore.id);
+      return there !== undefined && there.id !== lostPeerId && there.role === 'voter' && pd.voterStores(r).length === 3 ? r : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 200 });
+    assert.ok(!repaired.peers.some((p) => p.id === lostPeerId), 'the lost peer is still a member');
+    await waitFor('the operators to finish', async () => ((await pd.operatorsPending()) === 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 200 });
+    const now = await probe.leader();
+    await probe.writeKeys(now, 'h', 20);
+    await probe.readAll(now);
+    const target = (await probe.mustRegionOf(now.index)).appliedIndex;
+    await probe.waitApplied(victimIndex, target);
+    await probe.assertStoppedReplicaHolds(victimIndex);
   });
 });

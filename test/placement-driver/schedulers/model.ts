@@ -20,6 +20,8 @@ export interface ModelRegion {
   readBytesPerSec: number;
   versionAgeMs: number;
   membershipAgeMs: number;
+  /** Members the leader reports not hearing from (a replica lost on a live store when long enough). */
+  downPeers: { readonly peerId: number; readonly downMs: number }[];
   hasOperator: boolean;
 }
 
@@ -67,11 +69,13 @@ export class ModelCluster {
         assert.ok(region.peers.some((p) => p.id === step.peer.id), `region ${regionId}: remove of missing peer ${step.peer.id}`);
         assert.notEqual(step.peer.id, r.leaderPeerId, `region ${regionId}: the leader's own peer removed (stores refuse: transfer first)`);
         bumpConf(region.peers.filter((p) => p.id !== step.peer.id));
+        r.downPeers = r.downPeers.filter((d) => d.peerId !== step.peer.id);
         return;
       case 'transferLeader': {
         const p = region.peers.find((x) => x.id === step.toPeer.id);
         assert.ok(p !== undefined && p.role === 'voter', `region ${regionId}: leadership to ${step.toPeer.id}, not a voter`);
         assert.ok(isLivePeer(this.view(), p), `region ${regionId}: leadership to a peer on a dead store`);
+        assert.ok(!r.downPeers.some((d) => d.peerId === p.id), `region ${regionId}: leadership to a peer its leader does not hear`);
         r.leaderPeerId = p.id;
         return;
       }
@@ -105,11 +109,12 @@ export class ModelCluster {
     return hostOf(this.stores.get(storeId), storeId);
   }
 
-  /** Live voters ≥ quorum of voters. */
+  /** Working voters (on live stores, heard by their leader) ≥ quorum of voters. */
   hasLiveQuorum(regionId: number): boolean {
-    const r = this.byId(regionId).region;
-    const voters = votersOf(r);
-    return voters.filter((p) => isLivePeer(this.view(), p)).length >= quorumOf(voters.length);
+    const m = this.byId(regionId);
+    const voters = votersOf(m.region);
+    const view = this.view();
+    return voters.filter((p) => isLivePeer(view, p) && !m.downPeers.some((d) => d.peerId === p.id)).length >= quorumOf(voters.length);
   }
 }
 
@@ -124,6 +129,8 @@ export interface GenOptions {
   /** Use host/zone labels (some stores sharing a host). */
   readonly labels?: boolean;
   readonly maxPeerCount?: number;
+  /** Probability that a region's leader reports a peer on a live store down (silent: lost there, or not yet long enough). */
+  readonly silent?: number;
 }
 
 const HEALTHS: readonly StoreHealth[] = ['down', 'gone', 'offline'];
@@ -185,7 +192,16 @@ export function generateCluster(seed: number, options: GenOptions = {}): ModelCl
     const peers: PeerMeta[] = storeIds.map((storeId) => ({ id: peerId++, storeId, role: options.settled !== true && rng.chance(0.1) ? 'learner' : 'voter' }));
     const voters = peers.filter((p) => p.role === 'voter');
     const leader = voters.length === 0 ? undefined : pick(rng, voters);
+    // A member on an up store its leader does not hear: silent long enough to count (mostly), or not yet.
+    const downPeers: ModelRegion['downPeers'] = [];
+    const quiet = peers.filter((p) => p.id !== leader?.id && model.stores.get(p.storeId)?.health === 'up');
+    const silentChance = options.silent ?? (options.settled === true ? 0 : 0.15);
+    if (silentChance > 0 && quiet.length > 0 && rng.chance(silentChance)) {
+      const maxDown = DEFAULT_CLUSTER_CONFIG.maxStoreDownTimeMs;
+      downPeers.push({ peerId: pick(rng, quiet).id, downMs: rng.chance(0.75) ? maxDown + rng.nextInt(maxDown) : rng.nextInt(maxDown) });
+    }
     model.regions.push({
+      downPeers,
       region: { id: 10_000 + i, startKey: i === 0 ? Buffer.alloc(0) : regionKey(i), endKey: i === regionCount - 1 ? Buffer.alloc(0) : regionKey(i + 1), epoch: { confVer: 1, version: 1 }, peers },
       leaderPeerId: leader === undefined || (options.settled !== true && rng.chance(0.05)) ? 0 : leader.id,
       approximateSizeBytes: rng.chance(0.3) ? 0 : rng.nextInt(64) * 1024 * 1024,

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRng } from '../../../common/index.js';
 import {
-  canRemoveVoter, hasLiveLeader, hasLiveQuorum, hostOf, isLivePeer, isPlacementTarget, ReplicaChecker, votersOf, type OperatorPlan,
+  canRemoveVoter, hasLiveLeader, hasLiveQuorum, hasWorkingQuorum, hostOf, isLivePeer, isPlacementTarget, isSilentPeer, ReplicaChecker, votersOf, type OperatorPlan,
 } from '../../../placement-driver/schedulers/index.js';
 import { generateCluster, seeds, withSeed, type ModelCluster } from './model.js';
 
@@ -18,12 +18,12 @@ const ROUNDS_MAX = 60;
 
 function touchable(model: ModelCluster): Set<number> {
   const view = model.view();
-  return new Set(view.regions.filter((r) => !r.hasOperator && hasLiveLeader(view, r) && hasLiveQuorum(view, r.region)).map((r) => r.region.id));
+  return new Set(view.regions.filter((r) => !r.hasOperator && hasLiveLeader(view, r) && hasWorkingQuorum(view, r)).map((r) => r.region.id));
 }
 
 function checkStep(model: ModelCluster, regionId: number): void {
   const r = model.byId(regionId);
-  assert.ok(model.hasLiveQuorum(regionId), `region ${regionId}: live voters fell below a quorum: ${JSON.stringify(r.region.peers)}`);
+  assert.ok(model.hasLiveQuorum(regionId), `region ${regionId}: working voters (live, heard) fell below a quorum: ${JSON.stringify(r.region.peers)} down ${JSON.stringify(r.downPeers)}`);
   const stores = r.region.peers.map((p) => p.storeId);
   assert.equal(new Set(stores).size, stores.length, `region ${regionId}: two replicas on one store`);
   const leader = r.region.peers.find((p) => p.id === r.leaderPeerId);
@@ -76,13 +76,18 @@ describe('replica checker on generated clusters', () => {
           coverage.set('enough hosts', (coverage.get('enough hosts') ?? 0) + 1);
           assert.deepEqual(r.peers.filter((p) => p.role === 'learner'), [], `region ${id}: a learner was left`);
           assert.equal(voters.length, model.config.maxPeerCount, `region ${id}: ${voters.length} voters, want ${model.config.maxPeerCount}`);
+          const rv = view.regions.find((x) => x.region.id === id)!;
           for (const p of voters) assert.equal(view.stores.get(p.storeId)?.health, 'up', `region ${id}: a voter on store ${p.storeId}, which is not up`);
+          for (const p of voters) assert.ok(!isSilentPeer(view, rv, p), `region ${id}: voter ${p.id} on store ${p.storeId} is silent (lost there) and was kept`);
           assert.equal(new Set(voters.map((p) => model.host(p.storeId))).size, voters.length, `region ${id}: two voters on one host`);
         }
       });
     }
     // A run that proves nothing fails: every repair must have happened.
-    for (const kind of ['add-replica', 'replace-down-peer', 'replace-gone-peer', 'replace-offline-peer', 'remove-extra-peer', 'remove-learner', 'promote-learner', 'isolate-host', 'enough hosts']) {
+    for (const kind of [
+      'add-replica', 'replace-down-peer', 'replace-gone-peer', 'replace-offline-peer', 'replace-silent-peer', 'remove-silent-peer', 'remove-silent-learner', 'remove-extra-peer', 'remove-learner',
+      'promote-learner', 'isolate-host', 'enough hosts',
+    ]) {
       assert.ok((coverage.get(kind) ?? 0) > 0, `no generated case exercised ${kind}: ${JSON.stringify([...coverage])}`);
     }
   });
@@ -104,7 +109,7 @@ describe('replica checker on generated clusters', () => {
   });
 
   it('leaves stray learners, extra voters and shared hosts alone while the membership is settling; repairs lost redundancy at once', () => {
-    const urgent = /^(add-replica|replace-|promote-learner|remove-down-peer|remove-gone-peer)/;
+    const urgent = /^(add-replica|replace-|promote-learner|remove-down-peer|remove-gone-peer|remove-silent-)/;
     let young = 0;
     for (const seed of seeds(200)) {
       withSeed(FILE, seed, () => {
@@ -138,7 +143,7 @@ describe('replica checker on generated clusters', () => {
     // here is unreachable through the removal order, so the check is tested on its own.
     for (let voters = 2; voters <= 7; voters++) {
       for (let live = 0; live <= voters; live++) {
-        const model = generateCluster(voters, { storesMin: voters, storesMax: voters, regionsMax: 1, unhealthy: 0, labels: false });
+        const model = generateCluster(voters, { storesMin: voters, storesMax: voters, regionsMax: 1, unhealthy: 0, labels: false, silent: 0 });
         for (let id = 1; id <= voters; id++) model.stores.set(id, { id, labels: {}, health: id <= live ? 'up' : 'down', isHeard: true });
         const r = model.regions[0]!;
         r.region = { ...r.region, peers: Array.from({ length: voters }, (_, i) => ({ id: i + 1, storeId: i + 1, role: 'voter' as const })) };

@@ -1,0 +1,53 @@
+// When a region leader last heard each member of its group (TiKV's peer_heartbeats): the down
+// peers its region heartbeat reports to PD. PD replaces a replica reported down long enough
+// (placement-driver/schedulers/replica-checker.ts) — the only way a replica lost on a store that
+// is itself alive (its data gone, a tombstone where it was) comes back: the store's own checks see
+// nothing wrong with it, and PD, hearing from the store, takes the store for healthy.
+//
+// A member counts as heard when a raft message from it is stepped, and as just heard when this
+// peer starts tracking it (on becoming leader, or when it joins the membership). A quiet group
+// says nothing on purpose — raft lets a group go quiet only with every follower caught up — so
+// while the group is quiet every member counts as heard; silence counts once it wakes.
+
+import type { PeerMeta } from '../common/index.js';
+
+export interface DownPeer {
+  readonly peer: PeerMeta;
+  /** Whole seconds since the leader last heard it. */
+  readonly downSeconds: number;
+}
+
+export class PeerLiveness {
+  private readonly heardMs = new Map<number, number>();
+
+  /** A raft message from `peerId` was stepped at `nowMs`. */
+  heard(peerId: number, nowMs: number): void {
+    this.heardMs.set(peerId, nowMs);
+  }
+
+  /** Forget every member: each counts as heard at its next check (on becoming leader). */
+  reset(): void {
+    this.heardMs.clear();
+  }
+
+  /**
+   * The members other than `selfId` not heard for at least `downAfterMs`, in membership order. A
+   * member seen here for the first time counts as heard now; members that left are forgotten.
+   * `isQuiet`: the group sleeps — everyone counts as heard now, none is down.
+   */
+  downPeers(members: readonly PeerMeta[], selfId: number, nowMs: number, downAfterMs: number, isQuiet: boolean): DownPeer[] {
+    for (const id of this.heardMs.keys()) if (!members.some((p) => p.id === id)) this.heardMs.delete(id);
+    const down: DownPeer[] = [];
+    for (const peer of members) {
+      if (peer.id === selfId) continue;
+      const heard = this.heardMs.get(peer.id);
+      if (heard === undefined || isQuiet) {
+        this.heardMs.set(peer.id, nowMs);
+        continue;
+      }
+      const silentMs = nowMs - heard;
+      if (silentMs >= downAfterMs) down.push({ peer, downSeconds: Math.floor(silentMs / 1000) });
+    }
+    return down;
+  }
+}
