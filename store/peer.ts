@@ -602,7 +602,6 @@ export class Peer {
     } else if (was !== 'Leader' && role === 'Leader') {
       this.leaderReady = false;
       this.log.info({ term: this.raw.term }, 'became region leader');
-      this.liveness.reset();
       this.init.onBecameLeader?.();
     }
   }
@@ -1006,7 +1005,7 @@ export class Peer {
    */
   memberHealth(nowMs: number, downAfterMs: number): { readonly down: DownPeer[]; readonly pending: PeerMeta[] } {
     if (!this.isLeader) return { down: [], pending: [] };
-    const down = this.liveness.downPeers(this.region.peers, this.peerId, nowMs, downAfterMs, this.raw.isQuiet);
+    const down = this.liveness.downPeers(this.region.peers, this.peerId, this.raw.term, nowMs, downAfterMs, this.raw.isQuiet);
     const pending: PeerMeta[] = [];
     const compacted = this.storage.firstIndex() - 1;
     for (const [id, pr] of this.raw.status().progress ?? []) {

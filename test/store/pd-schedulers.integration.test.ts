@@ -201,6 +201,11 @@ describe('PD schedulers on real stores: a replica lost on a store that stays up'
     await probe.readAll(now);
     const target = (await probe.mustRegionOf(now.index)).appliedIndex;
     await probe.waitApplied(victimIndex, target);
+    // Repaired: its leader reports every member heard and none behind the compacted log.
+    await waitFor('the leader to report no down or pending member', async () => {
+      const r = (await cluster.pdApi(`region/id/${regionId}`)).body as { downPeers: unknown[]; pendingPeerIds: unknown[] };
+      return r.downPeers.length === 0 && r.pendingPeerIds.length === 0 ? true : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 200 });
     await probe.assertStoppedReplicaHolds(victimIndex);
   });
 });

@@ -1,6 +1,6 @@
 // PeerLiveness (store/peer-liveness.ts): which members a region leader reports down to PD, judged
 // against a reference model — for every sequence of events drawn from a seed (messages heard,
-// leadership regained, members joining and leaving, the group going quiet and waking, checks at
+// new leadership terms, members joining and leaving, the group going quiet and waking, checks at
 // moving times), a member is reported exactly when the model's last-heard time, counting from
 // when the leader started tracking it, is at least the threshold old, with whole seconds of it.
 
@@ -11,6 +11,8 @@ import { PeerLiveness } from '../../store/peer-liveness.js';
 
 const SELF = 1;
 const DOWN_AFTER_MS = 10_000;
+/** The leader term of the hand-written cases. */
+const T = 7;
 
 const peer = (id: number): PeerMeta => ({ id, storeId: id, role: id === 5 ? 'learner' : 'voter' });
 
@@ -18,32 +20,34 @@ describe('PeerLiveness', () => {
   it('reports a member only once it is silent for the threshold, counting from when it was first tracked', () => {
     const live = new PeerLiveness();
     const members = [peer(1), peer(2), peer(3)];
-    assert.deepEqual(live.downPeers(members, SELF, 1_000, DOWN_AFTER_MS, false), [], 'first check: everyone counts as heard now');
+    assert.deepEqual(live.downPeers(members, SELF, T, 1_000, DOWN_AFTER_MS, false), [], 'first check: everyone counts as heard now');
     live.heard(2, 5_000);
-    assert.deepEqual(live.downPeers(members, SELF, 10_999, DOWN_AFTER_MS, false), []);
-    assert.deepEqual(live.downPeers(members, SELF, 11_000, DOWN_AFTER_MS, false), [{ peer: peer(3), downSeconds: 10 }]);
-    assert.deepEqual(live.downPeers(members, SELF, 15_000, DOWN_AFTER_MS, false), [{ peer: peer(2), downSeconds: 10 }, { peer: peer(3), downSeconds: 14 }]);
+    assert.deepEqual(live.downPeers(members, SELF, T, 10_999, DOWN_AFTER_MS, false), []);
+    assert.deepEqual(live.downPeers(members, SELF, T, 11_000, DOWN_AFTER_MS, false), [{ peer: peer(3), downSeconds: 10 }]);
+    assert.deepEqual(live.downPeers(members, SELF, T, 15_000, DOWN_AFTER_MS, false), [{ peer: peer(2), downSeconds: 10 }, { peer: peer(3), downSeconds: 14 }]);
     live.heard(3, 15_500);
-    assert.deepEqual(live.downPeers(members, SELF, 16_000, DOWN_AFTER_MS, false), [{ peer: peer(2), downSeconds: 11 }]);
+    assert.deepEqual(live.downPeers(members, SELF, T, 16_000, DOWN_AFTER_MS, false), [{ peer: peer(2), downSeconds: 11 }]);
   });
 
   it('reports nobody while the group is quiet, and counts silence again from the last quiet check', () => {
     const live = new PeerLiveness();
     const members = [peer(1), peer(2), peer(3)];
-    live.downPeers(members, SELF, 0, DOWN_AFTER_MS, false);
-    assert.deepEqual(live.downPeers(members, SELF, 50_000, DOWN_AFTER_MS, true), []);
-    assert.deepEqual(live.downPeers(members, SELF, 59_999, DOWN_AFTER_MS, false), []);
-    assert.deepEqual(live.downPeers(members, SELF, 60_000, DOWN_AFTER_MS, false).map((d) => d.peer.id), [2, 3]);
+    live.downPeers(members, SELF, T, 0, DOWN_AFTER_MS, false);
+    assert.deepEqual(live.downPeers(members, SELF, T, 50_000, DOWN_AFTER_MS, true), []);
+    assert.deepEqual(live.downPeers(members, SELF, T, 59_999, DOWN_AFTER_MS, false), []);
+    assert.deepEqual(live.downPeers(members, SELF, T, 60_000, DOWN_AFTER_MS, false).map((d) => d.peer.id), [2, 3]);
   });
 
-  it('forgets members on reset (new leadership) and members that left; a member that joins starts heard', () => {
+  it('forgets what it heard before a new leadership term and members that left; a member that joins starts heard', () => {
     const live = new PeerLiveness();
-    live.downPeers([peer(1), peer(2)], SELF, 0, DOWN_AFTER_MS, false);
-    live.reset();
-    assert.deepEqual(live.downPeers([peer(1), peer(2)], SELF, 100_000, DOWN_AFTER_MS, false), []);
-    live.downPeers([peer(1)], SELF, 100_001, DOWN_AFTER_MS, false); // 2 left
-    assert.deepEqual(live.downPeers([peer(1), peer(2), peer(5)], SELF, 200_000, DOWN_AFTER_MS, false), [], 'a re-joined member starts heard');
-    assert.deepEqual(live.downPeers([peer(1), peer(2), peer(5)], SELF, 210_000, DOWN_AFTER_MS, false).map((d) => d.peer.id), [2, 5]);
+    live.downPeers([peer(1), peer(2)], SELF, T, 0, DOWN_AFTER_MS, false);
+    live.heard(2, 1_000); // e.g. a vote as a candidate, or the old leader's messages as a follower
+    assert.deepEqual(live.downPeers([peer(1), peer(2)], SELF, T + 2, 100_000, DOWN_AFTER_MS, false), [], 'a new term starts everyone heard');
+    assert.deepEqual(live.downPeers([peer(1), peer(2)], SELF, T + 2, 109_999, DOWN_AFTER_MS, false), []);
+    assert.deepEqual(live.downPeers([peer(1), peer(2)], SELF, T + 2, 110_000, DOWN_AFTER_MS, false).map((d) => d.peer.id), [2]);
+    live.downPeers([peer(1)], SELF, T + 2, 110_001, DOWN_AFTER_MS, false); // 2 left
+    assert.deepEqual(live.downPeers([peer(1), peer(2), peer(5)], SELF, T + 2, 200_000, DOWN_AFTER_MS, false), [], 'a re-joined member starts heard');
+    assert.deepEqual(live.downPeers([peer(1), peer(2), peer(5)], SELF, T + 2, 210_000, DOWN_AFTER_MS, false).map((d) => d.peer.id), [2, 5]);
   });
 
   it('agrees with a reference model on generated event sequences', () => {
@@ -53,6 +57,8 @@ describe('PeerLiveness', () => {
       const model = new Map<number, number>(); // member → last heard (or first tracked), ms
       let members = [1, 2, 3];
       let now = 0;
+      let term = 1;
+      let modelTerm = 0;
       for (let step = 0; step < 200; step++) {
         now += rng.nextInt(4_000);
         const what = rng.nextInt(10);
@@ -61,14 +67,17 @@ describe('PeerLiveness', () => {
           live.heard(id, now);
           model.set(id, now);
         } else if (what === 4) {
-          live.reset();
-          model.clear();
+          term += 1 + rng.nextInt(2); // leadership lost and won again, or kept across a term
         } else if (what === 5) {
           const id = 2 + rng.nextInt(5);
           members = members.includes(id) ? members.filter((m) => m !== id) : [...members, id];
         } else {
           const isQuiet = rng.chance(0.15);
-          const got = live.downPeers(members.map(peer), SELF, now, DOWN_AFTER_MS, isQuiet);
+          const got = live.downPeers(members.map(peer), SELF, term, now, DOWN_AFTER_MS, isQuiet);
+          if (term !== modelTerm) {
+            modelTerm = term;
+            model.clear();
+          }
           for (const id of [...model.keys()]) if (!members.includes(id)) model.delete(id);
           const want: { peer: PeerMeta; downSeconds: number }[] = [];
           for (const id of members) {

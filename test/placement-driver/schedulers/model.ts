@@ -198,7 +198,9 @@ export function generateCluster(seed: number, options: GenOptions = {}): ModelCl
     const silentChance = options.silent ?? (options.settled === true ? 0 : 0.15);
     if (silentChance > 0 && quiet.length > 0 && rng.chance(silentChance)) {
       const maxDown = DEFAULT_CLUSTER_CONFIG.maxStoreDownTimeMs;
-      downPeers.push({ peerId: pick(rng, quiet).id, downMs: rng.chance(0.75) ? maxDown + rng.nextInt(maxDown) : rng.nextInt(maxDown) });
+      // Silent (at the threshold exactly, or past it) three times in four; else reported but not yet silent (just below it, or anywhere below).
+      const downMs = rng.chance(0.75) ? maxDown + (rng.chance(0.3) ? 0 : rng.nextInt(maxDown)) : maxDown - 1 - (rng.chance(0.3) ? 0 : rng.nextInt(maxDown - 1));
+      downPeers.push({ peerId: pick(rng, quiet).id, downMs });
     }
     model.regions.push({
       downPeers,
