@@ -360,6 +360,7 @@ export class PdService {
         peerFromWire(stats.peer, 'downPeers.peer');
         u64ToSafeNumber(stats.downSeconds, 'downPeers.downSeconds');
       }
+      for (const peer of req.pendingPeers) peerFromWire(peer, 'pendingPeers');
       if (this.heartbeatStreams.get(leader.storeId) !== call) this.heartbeatStreams.set(leader.storeId, call);
       const before = this.ctx.regionRuntime.get(region.id);
       const knownBefore = this.ctx.sm.regions.getById(region.id);

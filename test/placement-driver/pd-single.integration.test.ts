@@ -95,7 +95,10 @@ describe('PD, one member (real process)', () => {
 
     // A region heartbeat with a leader records it; HTTP shows it.
     const stream = pd.raw.RegionHeartbeat();
-    stream.write({ header: pd.header(), region: region(newId, 'm', '', 2, [[newPeer, storeId!]]), leader: { id: newPeer, storeId: storeId!, role: 'Voter' }, approximateSize: '12345', approximateKeys: '10' });
+    stream.write({
+      header: pd.header(), region: region(newId, 'm', '', 2, [[newPeer, storeId!]]), leader: { id: newPeer, storeId: storeId!, role: 'Voter' }, approximateSize: '12345', approximateKeys: '10',
+      downPeers: [{ peer: { id: '4242', storeId: storeId!, role: 'Voter' }, downSeconds: '42' }], pendingPeers: [{ id: '4243', storeId: storeId!, role: 'Learner' }],
+    });
     const leader = await (async () => {
       for (let i = 0; i < 200; i++) {
         const r = await pd.call('GetRegionByID', { header: pd.header(), regionId: newId });
@@ -109,6 +112,8 @@ describe('PD, one member (real process)', () => {
     const http = await httpJson(cluster.httpUrl('pd1', `region/id/${newId}`));
     assert.equal(http.status, 200);
     assert.equal((http.body as { approximateSizeBytes: number }).approximateSizeBytes, 12345);
+    assert.deepEqual((http.body as { downPeers: unknown }).downPeers, [{ peerId: 4242, storeId: Number(storeId), downSeconds: 42 }], 'the leader\'s down peers, as reported');
+    assert.deepEqual((http.body as { pendingPeerIds: unknown }).pendingPeerIds, [4243]);
     const byHexKey = await httpJson(cluster.httpUrl('pd1', `region/key/${Buffer.from('zebra').toString('hex')}`));
     assert.equal((byHexKey.body as { id: number }).id, Number(newId));
   });
@@ -223,6 +228,19 @@ describe('PD, one member (real process)', () => {
     }
     const huge = await httpJson(cluster.httpUrl('pd1', 'config'), { method: 'POST', body: 'x'.repeat(2 * 1024 * 1024) }).catch(() => ({ status: 413, body: null }));
     assert.equal(huge.status, 413);
+    // A region heartbeat with a malformed down peer: an error header on the stream, which stays open.
+    const beats = pd.raw.RegionHeartbeat();
+    const answers: pdpb.RegionHeartbeatResponse[] = [];
+    beats.on('data', (resp: pdpb.RegionHeartbeatResponse) => answers.push(resp));
+    const someRegion = (await pd.call('GetRegion', { header: pd.header(), regionKey: k('a') })).region!;
+    const leaderPeer = someRegion.peers[0]!;
+    for (const downPeers of [[{ peer: { id: '5', storeId: '1', role: 'Voter' as const }, downSeconds: '18446744073709551615' }], [{ peer: null, downSeconds: '1' }]]) {
+      beats.write({ header: pd.header(), region: someRegion, leader: leaderPeer, downPeers });
+    }
+    beats.write({ header: pd.header(), region: someRegion, leader: leaderPeer, pendingPeers: [{ id: '0', storeId: '1', role: 'Learner' }] });
+    await waitFor('three answers on the heartbeat stream', async () => (answers.length >= 3 ? true : undefined), { timeoutMs: 10_000, intervalMs: 25 });
+    beats.end();
+    for (const a of answers) assert.equal(errCode(a), 'INVALID_ARGUMENT', JSON.stringify(a.header));
     const health = await httpJson(cluster.httpUrl('pd1', 'health'));
     assert.equal((health.body as { serving: boolean }).serving, true);
   });
