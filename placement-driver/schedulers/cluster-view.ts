@@ -47,6 +47,8 @@ export interface RegionView {
    * replica lost on a store that is itself up. Empty when none or no leader reported.
    */
   readonly downPeers: readonly { readonly peerId: number; readonly downMs: number }[];
+  /** Members its leader reported behind its compacted log (a snapshot must catch them up). */
+  readonly pendingPeerIds: readonly number[];
   /** An operator is queued for it, or it is the target of a queued merge. */
   readonly hasOperator: boolean;
   /** A balance or hot-region operator was created for it within the cool-down. */
@@ -113,11 +115,12 @@ export function isSilentPeer(view: ClusterView, r: RegionView, peer: PeerMeta): 
 }
 
 /**
- * A peer that votes: on a live store, and not reported down by its leader at all (however briefly:
- * quorum checks are conservative; replacing it waits until it is silent).
+ * A peer that helps commit: on a live store, not reported down by its leader at all (however
+ * briefly: quorum checks are conservative; replacing it waits until it is silent), and not
+ * pending (behind the compacted log, it acknowledges nothing until a snapshot catches it up).
  */
 export function isWorkingPeer(view: ClusterView, r: RegionView, peer: PeerMeta): boolean {
-  return isLivePeer(view, peer) && !r.downPeers.some((d) => d.peerId === peer.id);
+  return isLivePeer(view, peer) && !r.downPeers.some((d) => d.peerId === peer.id) && !r.pendingPeerIds.includes(peer.id);
 }
 
 /** The working voters form a quorum of all voters: the group can commit a conf change. */

@@ -252,6 +252,7 @@ export class SchedulerController {
         versionAgeMs: rt === undefined ? 0 : Math.max(0, now - rt.versionSeenAtMs),
         membershipAgeMs: rt === undefined ? 0 : Math.max(0, now - rt.confVerSeenAtMs),
         downPeers: (rt?.downPeers ?? []).map((s) => ({ peerId: Number(s.peer?.id ?? 0), downMs: Number(s.downSeconds) * 1000 })),
+        pendingPeerIds: (rt?.pendingPeers ?? []).map((p) => Number(p.id)),
         hasOperator: operators.get(region.id) !== undefined || mergeTargets.has(region.id),
         isRecentlyScheduled: last !== undefined && now - last < cooldownMs,
       };

@@ -82,9 +82,9 @@ export function shiftLoad(loads: Map<number, StoreLoad>, r: RegionView, fromStor
   }
 }
 
-/** A region that may be moved for balance: leader live, every voter live and heard, exactly the replica count, no learner, not busy. */
+/** A region that may be moved for balance: leader live, every voter live, heard and caught up, exactly the replica count, no learner, not busy. */
 export function isSettled(view: ClusterView, r: RegionView): boolean {
-  if (r.hasOperator || r.isRecentlyScheduled || r.downPeers.length > 0) return false;
+  if (r.hasOperator || r.isRecentlyScheduled || r.downPeers.length > 0 || r.pendingPeerIds.length > 0) return false;
   const leader = r.region.peers.find((p) => p.id === r.leaderPeerId);
   if (leader === undefined || healthOf(view, leader.storeId) !== 'up') return false;
   if (r.region.peers.some((p) => p.role !== 'voter' || healthOf(view, p.storeId) !== 'up')) return false;

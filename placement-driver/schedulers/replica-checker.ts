@@ -85,9 +85,11 @@ function learnerRepair(view: ClusterView, r: RegionView, membership: { readonly 
   const store = view.stores.get(learner.storeId);
   const isGoodPlace = isPlacementTarget(store) && !voterHosts.has(hostOf(store, learner.storeId));
   const isSilent = isSilentPeer(view, r, learner);
-  // A learner its leader does not hear is not promoted: as a voter it would count against the quorum.
-  if (voters.length < view.config.maxPeerCount && isGoodPlace && isWorkingPeer(view, r, learner)) {
-    return { description: `promote-learner on store ${learner.storeId}`, steps: [{ kind: 'promoteLearner', peer: learner }] };
+  if (voters.length < view.config.maxPeerCount && isGoodPlace) {
+    // Promoted once its leader hears it and it is caught up (as a voter it counts in the quorum);
+    // one waiting for its snapshot is left to get it (removing it would only start another).
+    if (isWorkingPeer(view, r, learner)) return { description: `promote-learner on store ${learner.storeId}`, steps: [{ kind: 'promoteLearner', peer: learner }] };
+    if (r.pendingPeerIds.includes(learner.id) && !isSilent) return undefined;
   }
   if (!membership.isSettled && !isSilent) return undefined;
   return { description: `remove-${isSilent ? 'silent-' : ''}learner on store ${learner.storeId}`, steps: [{ kind: 'removePeer', peer: learner }], from: learner.storeId };

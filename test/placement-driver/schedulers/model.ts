@@ -22,6 +22,8 @@ export interface ModelRegion {
   membershipAgeMs: number;
   /** Members the leader reports not hearing from (a replica lost on a live store when long enough). */
   downPeers: { readonly peerId: number; readonly downMs: number }[];
+  /** Members the leader reports behind its compacted log (waiting for a snapshot). */
+  pendingPeerIds: number[];
   hasOperator: boolean;
 }
 
@@ -70,12 +72,14 @@ export class ModelCluster {
         assert.notEqual(step.peer.id, r.leaderPeerId, `region ${regionId}: the leader's own peer removed (stores refuse: transfer first)`);
         bumpConf(region.peers.filter((p) => p.id !== step.peer.id));
         r.downPeers = r.downPeers.filter((d) => d.peerId !== step.peer.id);
+        r.pendingPeerIds = r.pendingPeerIds.filter((id) => id !== step.peer.id);
         return;
       case 'transferLeader': {
         const p = region.peers.find((x) => x.id === step.toPeer.id);
         assert.ok(p !== undefined && p.role === 'voter', `region ${regionId}: leadership to ${step.toPeer.id}, not a voter`);
         assert.ok(isLivePeer(this.view(), p), `region ${regionId}: leadership to a peer on a dead store`);
         assert.ok(!r.downPeers.some((d) => d.peerId === p.id), `region ${regionId}: leadership to a peer its leader does not hear`);
+        assert.ok(!r.pendingPeerIds.includes(p.id), `region ${regionId}: leadership to a peer waiting for a snapshot`);
         r.leaderPeerId = p.id;
         return;
       }
@@ -105,16 +109,21 @@ export class ModelCluster {
     }
   }
 
+  /** Time passes: every snapshot in flight lands (no member is pending any more). */
+  landSnapshots(): void {
+    for (const r of this.regions) r.pendingPeerIds = [];
+  }
+
   host(storeId: number): string {
     return hostOf(this.stores.get(storeId), storeId);
   }
 
-  /** Working voters (on live stores, heard by their leader) ≥ quorum of voters. */
+  /** Working voters (on live stores, heard by their leader, not waiting for a snapshot) ≥ quorum of voters. */
   hasLiveQuorum(regionId: number): boolean {
     const m = this.byId(regionId);
     const voters = votersOf(m.region);
     const view = this.view();
-    return voters.filter((p) => isLivePeer(view, p) && !m.downPeers.some((d) => d.peerId === p.id)).length >= quorumOf(voters.length);
+    return voters.filter((p) => isLivePeer(view, p) && !m.downPeers.some((d) => d.peerId === p.id) && !m.pendingPeerIds.includes(p.id)).length >= quorumOf(voters.length);
   }
 }
 
@@ -202,8 +211,13 @@ export function generateCluster(seed: number, options: GenOptions = {}): ModelCl
       const downMs = rng.chance(0.75) ? maxDown + (rng.chance(0.3) ? 0 : rng.nextInt(maxDown)) : maxDown - 1 - (rng.chance(0.3) ? 0 : rng.nextInt(maxDown - 1));
       downPeers.push({ peerId: pick(rng, quiet).id, downMs });
     }
+    // A member waiting for a snapshot (not one already reported down).
+    const pendingPeerIds: number[] = [];
+    const caughtUp = quiet.filter((p) => !downPeers.some((d) => d.peerId === p.id));
+    if (silentChance > 0 && caughtUp.length > 0 && rng.chance(0.1)) pendingPeerIds.push(pick(rng, caughtUp).id);
     model.regions.push({
       downPeers,
+      pendingPeerIds,
       region: { id: 10_000 + i, startKey: i === 0 ? Buffer.alloc(0) : regionKey(i), endKey: i === regionCount - 1 ? Buffer.alloc(0) : regionKey(i + 1), epoch: { confVer: 1, version: 1 }, peers },
       leaderPeerId: leader === undefined || (options.settled !== true && rng.chance(0.05)) ? 0 : leader.id,
       approximateSizeBytes: rng.chance(0.3) ? 0 : rng.nextInt(64) * 1024 * 1024,
