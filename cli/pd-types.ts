@@ -39,6 +39,10 @@ export interface RegionJson {
   readonly leaderPeerId: number;
   readonly approximateSizeBytes: number;
   readonly approximateKeys: number;
+  /** As the region's leader last reported: members it has not heard from, with how long. */
+  readonly downPeers?: readonly { readonly peerId: number; readonly storeId: number; readonly downSeconds: number }[];
+  /** Members behind the leader's compacted log (waiting for a snapshot). */
+  readonly pendingPeerIds?: readonly number[];
 }
 
 export interface RegionsPageJson {

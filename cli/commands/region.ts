@@ -20,6 +20,8 @@ function regionFields(r: RegionJson): [string, unknown][] {
     ['epoch', `conf_ver ${r.epoch.confVer}, version ${r.epoch.version}`], ['peers', peersText(r)],
     ['leader', r.leaderPeerId === 0 ? 'none reported' : `peer ${r.leaderPeerId} on store ${r.peers.find((p) => p.id === r.leaderPeerId)?.storeId ?? '?'}`],
     ['approximate size', formatSize(r.approximateSizeBytes)], ['approximate keys', r.approximateKeys],
+    ['down peers', (r.downPeers ?? []).map((d) => `${d.peerId}@store${d.storeId} (not heard for ${d.downSeconds} s)`).join(', ') || 'none'],
+    ['pending peers', (r.pendingPeerIds ?? []).join(', ') || 'none'],
   ];
 }
 

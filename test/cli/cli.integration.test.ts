@@ -112,7 +112,10 @@ describe('flotilla CLI against a playground', { timeout: 600_000 }, () => {
     assert.deepEqual(fromKey.regions.map((r) => r.id), regions.regions.map((r) => r.id), 'region list --start from the region holding the key');
     const limited = JSON.parse(ok(await cli('region', 'list', '--limit', '1', '--json'), 'region list --limit')) as { regions: unknown[] };
     assert.equal(limited.regions.length, 1);
-    assert.match(ok(await cli('region', 'show', String(first.id)), 'region show table'), /start key: +\(start of key space\)/);
+    const table = ok(await cli('region', 'show', String(first.id)), 'region show table');
+    assert.match(table, /start key: +\(start of key space\)/);
+    assert.match(table, /down peers: +none/);
+    assert.match(table, /pending peers: +none/);
     fails(await cli('region', 'show', '987654'), 1, /987654 not found \[RegionNotFound\]/, 'region show unknown');
     fails(await cli('region', 'show', '-1'), 2, /not a positive integer/, 'region show -1');
     fails(await cli('region', 'key', 'zz', '--hex'), 2, /key "zz" is not hex/, 'region key bad hex');
