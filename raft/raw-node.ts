@@ -356,6 +356,15 @@ export class RawNode {
     return this.raft.lead;
   }
 
+  /**
+   * Ticks since a follower last heard its leader (or reset its timer to campaign); a learner,
+   * which never campaigns, counts on while its leader stays silent. On a leader: ticks into its
+   * current check-quorum window. Not advanced while quiet (no ticks).
+   */
+  get electionElapsed(): number {
+    return this.raft.electionElapsed;
+  }
+
   get term(): number {
     return this.raft.term;
   }

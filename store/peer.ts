@@ -48,6 +48,8 @@ import { encodeWriteBatch, WRITE_BATCH_OVERHEAD_MAX, writeOpsBytes } from './wri
 export const PROPOSAL_TIMEOUT_MS = 10_000;
 /** A ReadIndex request waits at most this long for the leader's confirmation. */
 export const READ_INDEX_TIMEOUT_MS = 5_000;
+/** Election timeouts a follower's known leader may stay silent before the replica counts as hearing no leader. */
+export const LEADER_SILENT_ELECTIONS = 2;
 
 export type ApplyResult = { readonly kind: 'ok' } | { readonly kind: 'error'; readonly error: FlotillaError };
 const APPLIED_OK: ApplyResult = Object.freeze({ kind: 'ok' });
@@ -311,6 +313,18 @@ export class Peer {
 
   get leaderId(): number {
     return this.raw.leaderId;
+  }
+
+  /**
+   * A replica that hears no leader (the stale check asks PD about it, server.ts): none known, or
+   * the one it knows silent for LEADER_SILENT_ELECTIONS election timeouts while this group is
+   * awake. A learner never campaigns, so it keeps the last leader it heard for ever — a learner
+   * removed while cut off, whose region then merged away, would otherwise never be asked about
+   * (merge sim seed 13241: it held its range, and no snapshot of the merged region could land).
+   */
+  get hearsNoLeader(): boolean {
+    if (this.isLeader) return false;
+    return this.raw.leaderId === 0 || this.raw.electionElapsed >= LEADER_SILENT_ELECTIONS * this.init.raft.electionTicks;
   }
 
   get term(): number {

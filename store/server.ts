@@ -526,7 +526,7 @@ export class StoreServer {
         await this.checkUninitializedPeer(peer);
         continue;
       }
-      if (peer.leaderId !== 0) continue;
+      if (!peer.hearsNoLeader) continue;
       try {
         // By id: after a split (right_derive) the replica's start key belongs to another region.
         const known = await this.pd.getRegionById(peer.regionId);
@@ -544,7 +544,7 @@ export class StoreServer {
         const mergeTargets = peer.mergeState === null ? inLog : [peer.mergeState.target, ...inLog];
         const versionHere = (id: number): number | null => this.raftStore.initializedVersionOf(id);
         // The awaits above let the store move on: act only on the replica still current and leaderless.
-        if (this.stopped || this.raftStore.peers.get(peer.regionId) !== peer || peer.leaderId !== 0 || peer.isLeader) continue;
+        if (this.stopped || this.raftStore.peers.get(peer.regionId) !== peer || !peer.hearsNoLeader) continue;
         const tombstone = mergedAwayReplicaTombstone(peer.region, { atStartKey, mergeTargets, versionHere });
         if (tombstone === null) continue;
         this.log.info({ regionId: peer.regionId, peerId: peer.peerId, version: peer.region.epoch.version, pdRegionId: atStartKey?.id, pdVersion: atStartKey?.epoch.version }, 'PD knows no region with this id and a newer one at its start key: merged away; destroying the replica');

@@ -795,14 +795,14 @@ export class StoreSim {
       const store = node.store;
       if (store === null) continue;
       for (const peer of [...store.peers.values()]) {
-        if (peer.leaderId !== 0 || peer.isLeader || peer.storage.lastIndex() === 0) continue;
+        if (!peer.hearsNoLeader || peer.storage.lastIndex() === 0) continue;
         const known = newest.get(peer.regionId) ?? null;
         let tombstone: RegionMeta | null;
         if (known !== null) {
           tombstone = staleReplicaTombstone(peer.region, peer.peerId, known);
         } else {
           const inLog = await prepareMergeTargetsInLog(node.engine, peer.regionId, peer.applied + 1, peer.storage.lastIndex());
-          if (node.store !== store || store.peers.get(peer.regionId) !== peer || peer.leaderId !== 0 || peer.isLeader) continue;
+          if (node.store !== store || store.peers.get(peer.regionId) !== peer || !peer.hearsNoLeader) continue;
           const mergeTargets = peer.mergeState === null ? inLog : [peer.mergeState.target, ...inLog];
           const versionHere = (id: number): number | null => store.initializedVersionOf(id);
           tombstone = mergedAwayReplicaTombstone(peer.region, { atStartKey: atKey(peer.region.startKey), mergeTargets, versionHere });
