@@ -245,6 +245,14 @@ export class RaftStore {
         const saved = hsBytes === null ? { term: 0, vote: 0, commit: 0 } : decodeHardState(hsBytes, `region ${regionId} raft log`);
         await store.snapshots.installer.redo(state.region, state.applying, saved);
       }
+      if (!state.region.peers.some((p) => p.storeId === options.storeId)) {
+        // The replica applied its own removal and the store stopped before the destroy wrote the
+        // tombstone (destroyPeer runs once the apply batch is written): finish the destroy.
+        store.log.info({ regionId, confVer: state.region.epoch.confVer }, 'the replica applied its own removal before the store stopped; finishing its destroy');
+        await destroyRegionData(engine, state.region, { hasData: true });
+        store.tombstones.set(regionId, state.region);
+        continue;
+      }
       await store.loadPeer(state.region, state.merge);
     }
     if (options.snapshotDir !== undefined) {
