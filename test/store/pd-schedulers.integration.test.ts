@@ -60,20 +60,29 @@ function pdHelpers(cluster: () => StoreTestCluster) {
   return { region, post, schedulers, operatorsPending, voterStores };
 }
 
-describe('PD schedulers on real stores: new stores, replica count changes', () => {
-  let cluster: StoreTestCluster;
-  let probe: RegionProbe;
-  const pd = pdHelpers(() => cluster);
 
+/** 1 PD + 3 stores for one describe block: started before its tests, stopped after (also on failure). */
+function threeStores(extraStoreArgs: readonly string[] = []): { readonly cluster: StoreTestCluster; readonly probe: RegionProbe; readonly pd: ReturnType<typeof pdHelpers> } {
+  let cluster: StoreTestCluster | undefined;
+  let probe: RegionProbe | undefined;
   before(async () => {
-    cluster = await StoreTestCluster.start({ stores: 3, pdCount: 1, extraStoreArgs: STORE_ARGS });
+    cluster = await StoreTestCluster.start({ stores: 3, pdCount: 1, extraStoreArgs: [...STORE_ARGS, ...extraStoreArgs] });
     probe = new RegionProbe(cluster);
   });
   after(async () => {
     await cluster?.stop();
   });
+  const started = <T>(x: T | undefined): T => {
+    assert.ok(x !== undefined, 'the cluster did not start');
+    return x;
+  };
+  return { get cluster() { return started(cluster); }, get probe() { return started(probe); }, pd: pdHelpers(() => started(cluster)) };
+}
+describe('PD schedulers on real stores: new stores, replica count changes', () => {
+  const fx = threeStores();
 
   it('adding a 4th and 5th store keeps the region healthy; maxPeerCount 5 spreads replicas onto them, 3 takes two away; data intact', { timeout: 120_000 }, async () => {
+    const { cluster, probe, pd } = fx;
     const leader = await probe.leader();
     const regionId = leader.region.id;
     await probe.writeKeys(leader, 'a', 60);
@@ -117,19 +126,10 @@ describe('PD schedulers on real stores: new stores, replica count changes', () =
 });
 
 describe('PD schedulers on real stores: a store down longer than maxStoreDownTimeMs', () => {
-  let cluster: StoreTestCluster;
-  let probe: RegionProbe;
-  const pd = pdHelpers(() => cluster);
-
-  before(async () => {
-    cluster = await StoreTestCluster.start({ stores: 3, pdCount: 1, extraStoreArgs: STORE_ARGS });
-    probe = new RegionProbe(cluster);
-  });
-  after(async () => {
-    await cluster?.stop();
-  });
+  const fx = threeStores();
 
   it('rebuilds a killed store\'s replica on the spare store, which then holds every acknowledged write', { timeout: 120_000 }, async () => {
+    const { cluster, probe, pd } = fx;
     await pd.post('config', { maxStoreDownTimeMs: 3_000 });
     const leader = await probe.leader();
     const regionId = leader.region.id;
@@ -155,19 +155,10 @@ describe('PD schedulers on real stores: a store down longer than maxStoreDownTim
 });
 
 describe('PD schedulers on real stores: a replica lost on a store that stays up', () => {
-  let cluster: StoreTestCluster;
-  let probe: RegionProbe;
-  const pd = pdHelpers(() => cluster);
-
-  before(async () => {
-    cluster = await StoreTestCluster.start({ stores: 3, pdCount: 1, extraStoreArgs: [...STORE_ARGS, '--max-peer-down-ms', '500'] });
-    probe = new RegionProbe(cluster);
-  });
-  after(async () => {
-    await cluster?.stop();
-  });
+  const fx = threeStores(['--max-peer-down-ms', '500']);
 
   it('its leader reports it down; PD removes it and adds a new replica on the same store, which holds every acknowledged write', { timeout: 120_000 }, async () => {
+    const { cluster, probe, pd } = fx;
     await pd.post('config', { maxStoreDownTimeMs: 1_000 });
     const leader = await probe.leader();
     const regionId = leader.region.id;
