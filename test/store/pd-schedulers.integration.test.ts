@@ -78,6 +78,14 @@ function threeStores(extraStoreArgs: readonly string[] = []): { readonly cluster
   };
   return { get cluster() { return started(cluster); }, get probe() { return started(probe); }, pd: pdHelpers(() => started(cluster)) };
 }
+
+/** Sets PD's maxStoreDownTimeMs, then writes 60 keys under `prefix` through the first region's leader. */
+async function downTimeAndKeys(fx: ReturnType<typeof threeStores>, maxStoreDownTimeMs: number, prefix: string): Promise<{ readonly leader: Awaited<ReturnType<RegionProbe['leader']>>; readonly regionId: number }> {
+  await fx.pd.post('config', { maxStoreDownTimeMs });
+  const leader = await fx.probe.leader();
+  await fx.probe.writeKeys(leader, prefix, 60);
+  return { leader, regionId: leader.region.id };
+}
 describe('PD schedulers on real stores: new stores, replica count changes', () => {
   const fx = threeStores();
 
@@ -130,10 +138,7 @@ describe('PD schedulers on real stores: a store down longer than maxStoreDownTim
 
   it('rebuilds a killed store\'s replica on the spare store, which then holds every acknowledged write', { timeout: 120_000 }, async () => {
     const { cluster, probe, pd } = fx;
-    await pd.post('config', { maxStoreDownTimeMs: 3_000 });
-    const leader = await probe.leader();
-    const regionId = leader.region.id;
-    await probe.writeKeys(leader, 'd', 60);
+    const { leader, regionId } = await downTimeAndKeys(fx, 3_000, 'd');
     const spare = await cluster.addStore();
     const spareIndex = cluster.stores.length - 1;
     const victimIndex = [0, 1, 2].find((i) => i !== leader.index)!;
@@ -159,10 +164,7 @@ describe('PD schedulers on real stores: a replica lost on a store that stays up'
 
   it('its leader reports it down; PD removes it and adds a new replica on the same store, which holds every acknowledged write', { timeout: 120_000 }, async () => {
     const { cluster, probe, pd } = fx;
-    await pd.post('config', { maxStoreDownTimeMs: 1_000 });
-    const leader = await probe.leader();
-    const regionId = leader.region.id;
-    await probe.writeKeys(leader, 'f', 60);
+    const { leader, regionId } = await downTimeAndKeys(fx, 1_000, 'f');
     const victimIndex = [0, 1, 2].find((i) => i !== leader.index)!;
     const victimStore = cluster.stores[victimIndex]!;
     const lostPeerId = (await pd.region(regionId)).peers.find((p) => p.storeId === victimStore.id)!.id;
