@@ -990,6 +990,11 @@ export class Peer {
     // the replica stayed 'merging' — refusing reads and writes — beside the others).
     this.mergeState = null;
     this.held = this.held.filter((e) => e.index > index);
+    // Proposals waiting on entries the snapshot covers are never applied one by one here: each
+    // may be in it or may have been overwritten — outcome unknown, answered now (before, they
+    // waited for their timeout; in the merge sim, seed 21520, the merge driver's CommitMerge
+    // waited for ever and the merge neither committed nor rolled back).
+    this.waiters.failUpTo(index, new FlotillaError('DeadlineExceeded', `region ${this.regionId}: a snapshot at index ${index} replaced this replica's log before its proposal applied (outcome unknown)`));
     this.keyCount = approximateKeys;
     this.keyRecount = { gen: this.keyRecount.gen + 1, base: 0 };
     this.isKeyCountUnknown = false;

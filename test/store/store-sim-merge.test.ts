@@ -677,6 +677,7 @@ describe('region merge racing splits, leader transfers, conf changes, a lossy ne
     [582, 'a merge target that fell behind here, merged and then split off its original range to a new region, is not retired by that region\'s snapshot — it lives on, and catches up'],
     [7495, 'a target that applied CommitMerge and split in the same apply batch — its source leaves once the batch is written (the per-step overlap check allows that window)'],
     [724, 'a CompactLog proposed while PrepareMerge was in flight lands after it and must not compact a merging source past a store that was down'],
+    [21520, 'a CommitMerge proposed on a target replica that then installed a snapshot past it is answered at once (outcome unknown), not left waiting for ever: the merge rolls back'],
     [13241, 'a learner removed while cut off, whose region then merged away, keeps its last leader for ever (learners never campaign): it must still be found stale, else no snapshot of the merged region lands on its store'],
   ];
   for (const [seed, shows] of namedSeeds) {
