@@ -962,12 +962,11 @@ function pendingSnapshotRegion(peer: Peer): RegionMeta | null {
 }
 
 /**
- * Whether a snapshot of `by` makes the region shape `held` obsolete: `by` covers all of `held`'s
- * range at a higher version. Then `held`'s raft group no longer exists. A region keeps at least
- * part of its range while it lives (a split leaves it one piece, absorbing a neighbour only adds),
- * so a live `held` would overlap `by`; and `by` cannot have handed `held` that range since (a
- * split or a merge giving it away would have put `held` above `by`'s version). The reverse — a
- * wider snapshot at a lower version (a parent's, from before its split) — is refused instead.
+ * Whether `by` covers all of `held`'s range at a higher version: `held`'s shape is out of date
+ * there, usually because its group is gone. Not proof of it — a region can lose its whole old
+ * range and live on (merged as a target, then split so that its original range went to a new
+ * region: merge seed 582), which is why isRetiredBy does not use this. Used only to decide
+ * whether a candidate's vote for a region not here waits for a split of ours to create it.
  */
 function isSupersededBy(held: RegionMeta, by: RegionMeta): boolean {
   return by.epoch.version > held.epoch.version && rangeContains(by, held);
