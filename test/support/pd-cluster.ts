@@ -6,6 +6,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChannelCache, channelCredentials, encodeKey, grpc, INSECURE, u64ToWire } from '../../common/index.js';
+import { endProcess } from './teardown.js';
 import { allocatePdMember, startPdProcess, waitFor, type LocalProcess, type PdMemberSpec } from '../../deploy/index.js';
 import { loadProtos, type metapb, type pdpb } from '../../proto/index.js';
 
@@ -127,7 +128,7 @@ export class PdTestCluster {
 
   async close(): Promise<void> {
     this.channels?.close();
-    await Promise.all([...this.processes.values()].map((p) => p.kill()));
+    await Promise.all([...this.processes.values()].map((p) => endProcess(p)));
     await rm(this.dir, { recursive: true, force: true });
   }
 }

@@ -7,6 +7,7 @@ import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { grpc } from '../../common/index.js';
+import { endProcess } from './teardown.js';
 import { allocateStorePorts, BOOTSTRAP_WAIT_ALL_MS, startStoreProcess, waitFor, type LocalProcess, type StoreLaunchOptions, type StorePorts } from '../../deploy/index.js';
 import { loadProtos, type kvrpcpb, type kvservicepb } from '../../proto/index.js';
 import { httpJson, PdTestCluster } from './pd-cluster.js';
@@ -312,7 +313,7 @@ export class StoreTestCluster {
       const text = await readFile(s.process.logPath, 'utf8').catch(() => '(no log)');
       process.stderr.write(`store cluster: ${s.name} (pid ${s.pid}) exited on its own; its log ends:\n${text.split('\n').slice(-40).join('\n')}\n`);
     }
-    await Promise.all(this.stores.map((s) => s.process.kill()));
+    await Promise.all(this.stores.map((s) => endProcess(s.process)));
     await this.pd.close();
     const keep = process.env['FLOTILLA_KEEP_TEST_LOGS'];
     if (keep !== undefined && keep !== '') {

@@ -1,0 +1,291 @@
+// The KV service's paths that a whole-suite coverage run (`npm run coverage`) found no test
+// reaching, on a real store process (1 PD + 1 store, real RocksDB and gRPC):
+//   - KvGC over a region, several GC batches, judged against a model of every key's versions:
+//     every read at or above the safe point is unchanged, the versions it may drop are gone, and
+//     the latest records stay right (Insert and new writes after it);
+//   - KvCleanup (TTL check, always, a committed transaction), AlreadyCommitted, Lock mutations,
+//     and the requests refused as InvalidArgument;
+//   - RawDeleteRange over more keys than one delete chunk, and the raw requests refused;
+//   - the proposal queue bound (--pending-proposals-max): ServerIsBusy, nothing written for a
+//     refused request, every accepted one durable, and the store serves on;
+//   - a BatchCommands stream past its in-flight bound (the server pauses reading and resumes)
+//     and a stream message whose ids do not match its requests.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRng } from '../../common/index.js';
+import { waitFor } from '../../deploy/index.js';
+import type { kvrpcpb } from '../../proto/index.js';
+import { DELETE_RANGE_CHUNK_KEYS } from '../../store/raw-kv.js';
+import { BATCH_STREAM_INFLIGHT_MAX } from '../../store/kv-service.js';
+import { GC_BATCH_KEYS } from '../../store/txn-kv.js';
+import { type KvTestClient, StoreTestCluster } from '../support/store-cluster.js';
+
+const PENDING_PROPOSALS_MAX = 8;
+const b = (s: string): Buffer => Buffer.from(s);
+/** A timestamp of physical time `ms` (logical 0). */
+const tsAt = (ms: number): bigint => BigInt(ms) << 18n;
+
+interface RegionStatus {
+  id: number;
+  epoch: { confVer: number; version: number };
+  peers: { id: number; storeId: number }[];
+  isLeader: boolean;
+}
+
+describe('flotilla-store: KV paths the coverage run found untested', () => {
+  let cluster: StoreTestCluster;
+  let kv: KvTestClient;
+  let ctx: kvrpcpb.Context__Input;
+
+  before(async () => {
+    cluster = await StoreTestCluster.start({ stores: 1, pdCount: 1, extraStoreArgs: ['--pending-proposals-max', String(PENDING_PROPOSALS_MAX)] });
+    const region = await waitFor('the store to lead its region', async () => {
+      const status = await cluster.storeStatus(0).catch(() => undefined);
+      const r = (status?.['regions'] as RegionStatus[] | undefined)?.[0];
+      return r?.isLeader === true ? r : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 50 });
+    const storeId = cluster.stores[0]!.id;
+    const peer = region.peers.find((p) => p.storeId === storeId)!;
+    ctx = { regionId: String(region.id), regionEpoch: { confVer: String(region.epoch.confVer), version: String(region.epoch.version) }, peer: { id: String(peer.id), storeId: String(storeId) } };
+    kv = cluster.kvClient(0);
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  const prewrite = (startTs: bigint, primary: Buffer, mutations: kvrpcpb.Mutation__Input[], extra: Partial<kvrpcpb.PrewriteRequest__Input> = {}): Promise<kvrpcpb.PrewriteResponse> =>
+    kv.call('KvPrewrite', { context: ctx, primaryLock: primary, startVersion: String(startTs), lockTtl: '3000', txnSize: String(mutations.length), mutations, ...extra });
+  const commit = async (startTs: bigint, commitTs: bigint, keys: Buffer[]): Promise<void> => {
+    const r = await kv.call('KvCommit', { context: ctx, keys, startVersion: String(startTs), commitVersion: String(commitTs) });
+    assert.equal(r.error, null, JSON.stringify(r.error));
+  };
+  /** Every key of `prefix` and its value as a read at `readTs` sees them. */
+  const snapshot = async (prefix: string, readTs: bigint): Promise<Map<string, string>> => {
+    const r = await kv.call('KvScan', { context: ctx, startKey: b(prefix), endKey: b(`${prefix}\xff`), limit: 10_000, version: String(readTs) });
+    assert.equal(r.error, null, JSON.stringify(r.error));
+    return new Map(r.pairs.map((p) => [p.key.toString(), p.value.toString()]));
+  };
+
+  it('KvGC keeps every read at or above the safe point, drops what it may, and leaves the latest records right (a model over several GC batches)', async () => {
+    const rng = createRng(3_601);
+    const keyCount = GC_BATCH_KEYS * 2 + 77; // three GC batches
+    const keys = Array.from({ length: keyCount }, (_, i) => `gc/${String(i).padStart(4, '0')}`);
+    // Model: per key, its committed data versions (commit ts → value, null = delete), oldest first.
+    const history = new Map<string, { commitTs: bigint; value: string | null }[]>(keys.map((k) => [k, []]));
+    const rounds = 5;
+    const commitTsOf = (round: number): bigint => tsAt(10_000 + round * 1_000) + 5n;
+    for (let round = 0; round < rounds; round++) {
+      const startTs = tsAt(10_000 + round * 1_000);
+      const mutations: kvrpcpb.Mutation__Input[] = [];
+      const written: Buffer[] = [];
+      for (const k of keys) {
+        const dice = rng.nextInt(10);
+        if (dice < 4) continue; // untouched this round
+        // A short value (in the write record) or one over 255 bytes (in the default CF).
+        const value = dice < 8 ? `${k}@${round}${rng.nextInt(2) === 0 ? '' : '#'.repeat(300)}` : null;
+        mutations.push(value === null ? { op: 'Del', key: b(k) } : { op: 'Put', key: b(k), value: b(value) });
+        written.push(b(k));
+        history.get(k)!.push({ commitTs: commitTsOf(round), value });
+      }
+      assert.deepEqual((await prewrite(startTs, written[0]!, mutations)).errors, []);
+      await commit(startTs, commitTsOf(round), written);
+    }
+    const visibleAt = (k: string, readTs: bigint): string | null => {
+      let v: string | null = null;
+      for (const h of history.get(k)!) if (h.commitTs <= readTs) v = h.value;
+      return v;
+    };
+    const modelAt = (readTs: bigint): Map<string, string> => {
+      const m = new Map<string, string>();
+      for (const k of keys) {
+        const v = visibleAt(k, readTs);
+        if (v !== null) m.set(k, v);
+      }
+      return m;
+    };
+    const safePoint = commitTsOf(2) + 100n;
+    const readTss = [safePoint, commitTsOf(3), commitTsOf(4), commitTsOf(4) + 1_000n];
+    for (const t of readTss) assert.deepEqual(await snapshot('gc/', t), modelAt(t), `before GC, at ${t}`);
+
+    assert.equal((await kv.call('KvGC', { context: ctx, safePoint: String(safePoint) })).error, null);
+
+    for (const t of readTss) assert.deepEqual(await snapshot('gc/', t), modelAt(t), `after GC, at ${t}`);
+    // Below the safe point only what GC must keep is left: a key whose newest version ≤ the safe
+    // point is a put keeps that one alone (older versions gone), one whose newest is a delete
+    // keeps nothing ≤ the safe point. So a read at an older round sees exactly the kept versions.
+    const oldTs = commitTsOf(0);
+    const kept = new Map<string, string>();
+    for (const k of keys) {
+      const newest = history.get(k)!.filter((h) => h.commitTs <= safePoint).at(-1);
+      if (newest !== undefined && newest.value !== null && newest.commitTs <= oldTs) kept.set(k, newest.value);
+    }
+    assert.deepEqual(await snapshot('gc/', oldTs), kept, 'a read below the safe point sees only the versions GC keeps');
+    // GC again at the same safe point changes nothing.
+    assert.equal((await kv.call('KvGC', { context: ctx, safePoint: String(safePoint) })).error, null);
+    for (const t of readTss) assert.deepEqual(await snapshot('gc/', t), modelAt(t), `after a second GC, at ${t}`);
+
+    // The latest records: Insert succeeds exactly where the newest version is absent or a delete,
+    // and a new write on every key reads back.
+    const late = tsAt(50_000);
+    let inserted = 0;
+    for (const k of keys.slice(0, 200)) {
+      const r = await prewrite(late, b(k), [{ op: 'Insert', key: b(k), value: b('ins') }]);
+      const exists = visibleAt(k, late) !== null;
+      if (exists) {
+        assert.equal(r.errors[0]?.alreadyExist?.key.toString(), k, `${k}: Insert over a live value`);
+      } else {
+        assert.deepEqual(r.errors, [], `${k}: Insert over nothing`);
+        await kv.call('KvBatchRollback', { context: ctx, keys: [b(k)], startVersion: String(late) });
+        inserted++;
+      }
+    }
+    assert.ok(inserted > 0 && inserted < 200, `both kinds of key generated (${inserted} absent of 200)`);
+    const final = tsAt(60_000);
+    const all = keys.map((k): kvrpcpb.Mutation__Input => ({ op: 'Put', key: b(k), value: b(`${k}!`) }));
+    assert.deepEqual((await prewrite(final, b(keys[0]!), all)).errors, []);
+    await commit(final, final + 5n, keys.map((k) => b(k)));
+    assert.deepEqual(await snapshot('gc/', final + 10n), new Map(keys.map((k) => [k, `${k}!`])));
+  });
+
+  it('KvCleanup rolls back an expired lock (or any, with current_ts 0), answers a live one with the lock and a committed one with its commit ts', async () => {
+    const start = tsAt(100_000);
+    assert.deepEqual((await prewrite(start, b('cl/a'), [{ op: 'Put', key: b('cl/a'), value: b('A') }], { lockTtl: '500' })).errors, []);
+    const live = await kv.call('KvCleanup', { context: ctx, key: b('cl/a'), startVersion: String(start), currentTs: String(tsAt(100_400)) });
+    assert.equal(live.error?.locked?.lockVersion, String(start), JSON.stringify(live.error));
+    const expired = await kv.call('KvCleanup', { context: ctx, key: b('cl/a'), startVersion: String(start), currentTs: String(tsAt(100_501)) });
+    assert.equal(expired.error, null);
+    const locks = await kv.call('KvScanLock', { context: ctx, startKey: b('cl/'), endKey: b('cl0'), maxVersion: String(tsAt(200_000)), limit: 10 });
+    assert.deepEqual(locks.locks, []);
+    // Rolled back: the transaction cannot commit, nor prewrite again.
+    const late = await kv.call('KvCommit', { context: ctx, keys: [b('cl/a')], startVersion: String(start), commitVersion: String(start + 10n) });
+    assert.ok(late.error !== null, 'a rolled-back transaction cannot commit');
+    // current_ts 0: rolled back whatever its TTL.
+    const start2 = tsAt(101_000);
+    assert.deepEqual((await prewrite(start2, b('cl/b'), [{ op: 'Put', key: b('cl/b'), value: b('B') }], { lockTtl: '60000' })).errors, []);
+    assert.equal((await kv.call('KvCleanup', { context: ctx, key: b('cl/b'), startVersion: String(start2), currentTs: '0' })).error, null);
+    assert.equal((await kv.call('KvGet', { context: ctx, key: b('cl/b'), version: String(tsAt(102_000)) })).notFound, true);
+    // Committed: AlreadyCommitted, with the commit ts in the error and the response.
+    const start3 = tsAt(103_000);
+    assert.deepEqual((await prewrite(start3, b('cl/c'), [{ op: 'Put', key: b('cl/c'), value: b('C') }])).errors, []);
+    await commit(start3, start3 + 7n, [b('cl/c')]);
+    const committed = await kv.call('KvCleanup', { context: ctx, key: b('cl/c'), startVersion: String(start3), currentTs: '0' });
+    assert.equal(committed.commitVersion, String(start3 + 7n));
+    assert.equal(committed.error?.alreadyCommitted?.commitTs, String(start3 + 7n));
+    assert.equal(committed.error?.alreadyCommitted?.startTs, String(start3));
+    // Rolling back a committed transaction: AlreadyCommitted too, and the value stays.
+    const rb = await kv.call('KvBatchRollback', { context: ctx, keys: [b('cl/c')], startVersion: String(start3) });
+    assert.equal(rb.error?.alreadyCommitted?.commitTs, String(start3 + 7n));
+    assert.equal((await kv.call('KvGet', { context: ctx, key: b('cl/c'), version: String(tsAt(104_000)) })).value.toString(), 'C');
+  });
+
+  it('prewrites a Lock mutation as a lock that commits no new value; refuses malformed transactional requests as InvalidArgument', async () => {
+    const start = tsAt(110_000);
+    assert.deepEqual((await prewrite(start, b('lk/a'), [{ op: 'Put', key: b('lk/a'), value: b('v1') }])).errors, []);
+    await commit(start, start + 1n, [b('lk/a')]);
+    const start2 = tsAt(111_000);
+    assert.deepEqual((await prewrite(start2, b('lk/a'), [{ op: 'Lock', key: b('lk/a') }])).errors, []);
+    const lock = await kv.call('KvScanLock', { context: ctx, startKey: b('lk/'), endKey: b('lk0'), maxVersion: String(tsAt(200_000)), limit: 10 });
+    assert.equal(lock.locks[0]?.lockType, 'Lock');
+    const blocked = await kv.call('KvGet', { context: ctx, key: b('lk/a'), version: String(tsAt(111_500)) });
+    assert.equal(blocked.error, null, 'a Lock lock does not block reads');
+    assert.equal(blocked.value.toString(), 'v1');
+    await commit(start2, start2 + 1n, [b('lk/a')]);
+    assert.equal((await kv.call('KvGet', { context: ctx, key: b('lk/a'), version: String(tsAt(112_000)) })).value.toString(), 'v1');
+    // A transaction that started before the Lock's commit conflicts with it (it is a write record).
+    const conflict = await prewrite(start2 - 1n, b('lk/a'), [{ op: 'Put', key: b('lk/a'), value: b('x') }]);
+    assert.ok(conflict.errors[0]?.conflict !== null && conflict.errors[0]?.conflict !== undefined, JSON.stringify(conflict.errors));
+
+    const invalid = async (what: string, p: Promise<{ otherError: { code: string } | null }>): Promise<void> => {
+      assert.equal((await p).otherError?.code, 'INVALID_ARGUMENT', what);
+    };
+    await invalid('start_version 0', prewrite(0n, b('lk/z'), [{ op: 'Put', key: b('lk/z'), value: b('z') }]));
+    await invalid('no primary', prewrite(tsAt(113_000), Buffer.alloc(0), [{ op: 'Put', key: b('lk/z'), value: b('z') }]));
+    await invalid('try_one_pc without the whole transaction', prewrite(tsAt(113_000), b('lk/z'), [{ op: 'Put', key: b('lk/z'), value: b('z') }], { tryOnePc: true, txnSize: '2' }));
+    await invalid('try_one_pc without its primary', prewrite(tsAt(113_000), b('lk/y'), [{ op: 'Put', key: b('lk/z'), value: b('z') }], { tryOnePc: true }));
+    await invalid('batched resolve', kv.call('KvResolveLock', { context: ctx, startVersion: String(start), txnInfos: [{ txn: String(start), status: '0' }] }));
+    await invalid('commit_version 0', kv.call('KvCommit', { context: ctx, keys: [b('lk/a')], startVersion: String(start), commitVersion: '0' }));
+    await invalid('check_txn_status of a key not the primary', (async () => {
+      const s = tsAt(114_000);
+      assert.deepEqual((await prewrite(s, b('lk/p'), [{ op: 'Put', key: b('lk/p'), value: b('p') }, { op: 'Put', key: b('lk/q'), value: b('q') }])).errors, []);
+      return kv.call('KvCheckTxnStatus', { context: ctx, primaryKey: b('lk/q'), lockTs: String(s), currentTs: String(s + 1n) });
+    })());
+    await invalid('GC without a safe point', kv.call('KvGC', { context: ctx, safePoint: '0' }));
+    // Nothing of the refused prewrites was written.
+    const locks = await kv.call('KvScanLock', { context: ctx, startKey: b('lk/y'), endKey: b('lk/zz'), maxVersion: String(tsAt(200_000)), limit: 10 });
+    assert.deepEqual(locks.locks, []);
+  });
+
+  it('RawDeleteRange deletes a range of several delete chunks and nothing outside it; bad raw requests are InvalidArgument', async () => {
+    const count = DELETE_RANGE_CHUNK_KEYS * 2 + 321;
+    const key = (i: number): Buffer => b(`dr/${String(i).padStart(5, '0')}`);
+    for (let from = 0; from < count + 2; from += 1_000) {
+      const pairs = [];
+      for (let i = from; i < Math.min(from + 1_000, count + 2); i++) pairs.push({ key: key(i), value: b(`v${i}`) });
+      assert.equal((await kv.call('RawBatchPut', { context: ctx, pairs })).otherError, null);
+    }
+    // Delete [1, count]: keys 0 and count+1 are just outside.
+    assert.equal((await kv.call('RawDeleteRange', { context: ctx, startKey: key(1), endKey: key(count + 1) })).otherError, null);
+    const left = await kv.call('RawScan', { context: ctx, startKey: b('dr/'), endKey: b('dr0'), limit: 10_000 });
+    assert.deepEqual(left.kvs.map((p) => p.key.toString()), [key(0).toString(), key(count + 1).toString()]);
+
+    const invalid = async (what: string, p: Promise<{ otherError: { code: string } | null }>): Promise<void> => {
+      assert.equal((await p).otherError?.code, 'INVALID_ARGUMENT', what);
+    };
+    await invalid('delete range without a start key', kv.call('RawDeleteRange', { context: ctx, startKey: Buffer.alloc(0), endKey: b('dr0') }));
+    await invalid('a TTL past any date', kv.call('RawPut', { context: ctx, key: b('dr/t'), value: b('t'), ttlSeconds: '18446744073709551615' }));
+    await invalid('two TTLs for three pairs', kv.call('RawBatchPut', { context: ctx, pairs: [0, 1, 2].map((i) => ({ key: b(`dr/b${i}`), value: b('x') })), ttlsSeconds: ['10', '20'] }));
+    const none = await kv.call('RawBatchGet', { context: ctx, keys: [b('dr/t'), b('dr/b0'), b('dr/b1')] });
+    assert.deepEqual(none.pairs, [], 'refused writes wrote nothing');
+  });
+
+  it('answers ServerIsBusy past --pending-proposals-max, writes nothing it refused, keeps every write it took, and serves on', async () => {
+    const stream = kv.batchCommands();
+    const n = PENDING_PROPOSALS_MAX * 8;
+    const answers = await stream.send(Array.from({ length: n }, (_, i) => ({ rawPut: { context: ctx, key: b(`busy/${i}`), value: b(`v${i}`) } })));
+    const busy: number[] = [];
+    const done: number[] = [];
+    answers.forEach((a, i) => {
+      const put = a.rawPut;
+      assert.ok(put !== null && put !== undefined, JSON.stringify(a));
+      if (put.regionError?.serverIsBusy !== null && put.regionError?.serverIsBusy !== undefined) {
+        assert.ok(Number(put.regionError.serverIsBusy.backoffMs) > 0, 'a busy answer says how long to back off');
+        busy.push(i);
+      } else {
+        assert.equal(put.regionError, null, JSON.stringify(put.regionError));
+        assert.equal(put.otherError, null);
+        done.push(i);
+      }
+    });
+    assert.ok(busy.length > 0, 'past the bound some writes are refused');
+    assert.ok(done.length >= 1 && done.length <= PENDING_PROPOSALS_MAX, `at most the bound are taken at once (${done.length})`);
+    const got = await kv.call('RawBatchGet', { context: ctx, keys: Array.from({ length: n }, (_, i) => b(`busy/${i}`)) });
+    assert.deepEqual(got.pairs.map((p) => p.key.toString()).sort(), done.map((i) => `busy/${i}`).sort(), 'exactly the taken writes are there');
+    // Within the bound, everything is taken.
+    const again = await stream.send(busy.slice(0, PENDING_PROPOSALS_MAX).map((i) => ({ rawPut: { context: ctx, key: b(`busy/${i}`), value: b(`v${i}`) } })));
+    for (const a of again) assert.equal(a.rawPut?.regionError, null);
+    stream.close();
+  });
+
+  it('serves a BatchCommands stream past its in-flight bound (reads paused, then resumed) and answers a message whose ids do not match its requests', async () => {
+    await kv.call('RawPut', { context: ctx, key: b('bs/k'), value: b('v') });
+    const stream = kv.batchCommands();
+    const per = Math.ceil(BATCH_STREAM_INFLIGHT_MAX / 2) + 100;
+    const sends = [0, 1, 2].map(() => stream.send(Array.from({ length: per }, () => ({ rawGet: { context: ctx, key: b('bs/k') } }))));
+    const all = (await Promise.all(sends)).flat();
+    assert.equal(all.length, per * 3);
+    for (const a of all) assert.equal(a.rawGet?.value.toString(), 'v');
+    stream.close();
+
+    const call = kv.raw.BatchCommands();
+    const reply = new Promise<{ ids: string[]; code: string | undefined }>((resolve, reject) => {
+      call.on('data', (m: { requestIds: string[]; responses: { error?: { code: string } | null }[] }) => resolve({ ids: m.requestIds, code: m.responses[0]?.error?.code }));
+      call.on('error', reject);
+    });
+    call.write({ requests: [{ rawGet: { context: ctx, key: b('bs/k') } }, { rawGet: { context: ctx, key: b('bs/k') } }], requestIds: ['1'] });
+    const r = await reply;
+    assert.deepEqual(r, { ids: ['0'], code: 'INVALID_ARGUMENT' });
+    call.end();
+    // The store serves on.
+    assert.equal((await kv.call('RawGet', { context: ctx, key: b('bs/k') })).value.toString(), 'v');
+  });
+});
