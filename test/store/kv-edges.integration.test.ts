@@ -12,10 +12,13 @@
 //     and a stream message whose ids do not match its requests.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRng } from '../../common/index.js';
+import { join } from 'node:path';
+import { cfRange, createRng, type DataCf, decodeDataKey } from '../../common/index.js';
 import { waitFor } from '../../deploy/index.js';
 import type { kvrpcpb } from '../../proto/index.js';
+import { RocksEngine } from '../../store/engine/index.js';
 import { DELETE_RANGE_CHUNK_KEYS } from '../../store/raw-kv.js';
+import { decodeLatest, decodeWrite, type LatestRecord, type Write } from '../../txn/index.js';
 import { BATCH_STREAM_INFLIGHT_MAX } from '../../store/kv-service.js';
 import { GC_BATCH_KEYS } from '../../store/txn-kv.js';
 import { type KvTestClient, StoreTestCluster } from '../support/store-cluster.js';
@@ -37,8 +40,8 @@ describe('flotilla-store: KV paths the coverage run found untested', () => {
   let kv: KvTestClient;
   let ctx: kvrpcpb.Context__Input;
 
-  before(async () => {
-    cluster = await StoreTestCluster.start({ stores: 1, pdCount: 1, extraStoreArgs: ['--pending-proposals-max', String(PENDING_PROPOSALS_MAX)] });
+  /** Waits until the store leads its region; sets ctx and kv. */
+  const leadership = async (): Promise<void> => {
     const region = await waitFor('the store to lead its region', async () => {
       const status = await cluster.storeStatus(0).catch(() => undefined);
       const r = (status?.['regions'] as RegionStatus[] | undefined)?.[0];
@@ -48,6 +51,11 @@ describe('flotilla-store: KV paths the coverage run found untested', () => {
     const peer = region.peers.find((p) => p.storeId === storeId)!;
     ctx = { regionId: String(region.id), regionEpoch: { confVer: String(region.epoch.confVer), version: String(region.epoch.version) }, peer: { id: String(peer.id), storeId: String(storeId) } };
     kv = cluster.kvClient(0);
+  };
+
+  before(async () => {
+    cluster = await StoreTestCluster.start({ stores: 1, pdCount: 1, extraStoreArgs: ['--pending-proposals-max', String(PENDING_PROPOSALS_MAX)] });
+    await leadership();
   });
   after(async () => {
     await cluster?.stop();
@@ -103,7 +111,7 @@ describe('flotilla-store: KV paths the coverage run found untested', () => {
       }
       return m;
     };
-    const safePoint = commitTsOf(2) + 100n;
+    const safePoint = commitTsOf(2); // exactly a commit ts: the version there is at or below it
     const readTss = [safePoint, commitTsOf(3), commitTsOf(4), commitTsOf(4) + 1_000n];
     for (const t of readTss) assert.deepEqual(await snapshot('gc/', t), modelAt(t), `before GC, at ${t}`);
 
@@ -123,6 +131,30 @@ describe('flotilla-store: KV paths the coverage run found untested', () => {
     // GC again at the same safe point changes nothing.
     assert.equal((await kv.call('KvGC', { context: ctx, safePoint: String(safePoint) })).error, null);
     for (const t of readTss) assert.deepEqual(await snapshot('gc/', t), modelAt(t), `after a second GC, at ${t}`);
+
+    // On disk (the store stopped, its RocksDB opened here): each key keeps exactly the write
+    // records the model says GC keeps, no value without the put that references it, and a latest
+    // record exactly where a write record is left, holding the newest data write.
+    await cluster.killStore(0, 'SIGTERM');
+    const disk = await readTxnCfs(join(cluster.stores[0]!.dataDir, 'db'), 'gc/');
+    await cluster.restartStore(0);
+    await leadership();
+    for (const k of keys) {
+      const versions = history.get(k)!;
+      const newestBelow = versions.filter((h) => h.commitTs <= safePoint).at(-1);
+      const expected = versions.filter((h) => h.commitTs > safePoint || (h === newestBelow && h.value !== null));
+      const records = disk.writes.get(k) ?? [];
+      assert.deepEqual(records.map((r) => [r.commitTs, r.write.kind]), expected.reverse().map((h) => [h.commitTs, h.value === null ? 'delete' : 'put']), `${k}: the write records GC keeps`);
+      const latest = disk.latests.get(k);
+      if (records.length === 0) {
+        assert.equal(latest, undefined, `${k}: no write record left, so no latest record`);
+      } else {
+        assert.equal(latest?.data?.commitTs, records[0]!.commitTs, `${k}: the latest record holds the newest data write`);
+      }
+    }
+    const referenced = new Set<string>();
+    for (const [k, records] of disk.writes) for (const r of records) if (r.write.kind === 'put' && r.write.shortValue === null) referenced.add(`${k}@${r.write.startTs}`);
+    assert.deepEqual([...disk.values].sort(), [...referenced].sort(), 'the default CF holds exactly the values of the puts left');
 
     // The latest records: Insert succeeds exactly where the newest version is absent or a delete,
     // and a new write on every key reads back.
@@ -289,3 +321,34 @@ describe('flotilla-store: KV paths the coverage run found untested', () => {
     assert.equal((await kv.call('RawGet', { context: ctx, key: b('bs/k') })).value.toString(), 'v');
   });
 });
+
+/** The write, default and latest records of the user keys under `prefix`, read from a stopped store's RocksDB. */
+async function readTxnCfs(location: string, prefix: string): Promise<{
+  writes: Map<string, { commitTs: bigint; write: Write }[]>;
+  values: Set<string>;
+  latests: Map<string, LatestRecord>;
+}> {
+  const engine = await RocksEngine.open(location);
+  try {
+    const snap = await engine.snapshot();
+    try {
+      const read = async (cf: DataCf) => {
+        const range = cfRange(cf);
+        const kvs = await snap.scan(range.start, range.end, { limit: 1_000_000 });
+        return kvs.map((kv) => ({ ...decodeDataKey(kv.key), value: kv.value })).filter((d) => d.userKey.toString().startsWith(prefix));
+      };
+      const writes = new Map<string, { commitTs: bigint; write: Write }[]>();
+      for (const d of await read('write')) {
+        const k = d.userKey.toString();
+        writes.set(k, [...(writes.get(k) ?? []), { commitTs: d.ts!, write: decodeWrite(d.value) }]);
+      }
+      const values = new Set((await read('default')).map((d) => `${d.userKey.toString()}@${d.ts!}`));
+      const latests = new Map((await read('latest')).map((d) => [d.userKey.toString(), decodeLatest(d.value)]));
+      return { writes, values, latests };
+    } finally {
+      await snap.release();
+    }
+  } finally {
+    await engine.close();
+  }
+}
