@@ -4,14 +4,14 @@
 // outcome is unknown.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChannelCache, channelCredentials, decodeKey, encodeKey, grpc, INSECURE, silentLogger, startGrpcServer, type PeerMeta, type RegionMeta } from '../../common/index.js';
+import { ChannelCache, channelCredentials, decodeKey, encodeKey, FlotillaError, grpc, INSECURE, isFlotillaError, silentLogger, startGrpcServer, type PeerMeta, type RegionMeta } from '../../common/index.js';
 import { loadProtos, type kvservicepb } from '../../proto/index.js';
 import { KvRpc } from '../../client/kv-rpc.js';
 import { StoreConnection } from '../../client/store-connection.js';
 import { encodeContextField, encodeRequest } from '../../client/batch-encoder.js';
 import { ClientMetrics } from '../../client/metrics.js';
 import { RawClient } from '../../client/raw-client.js';
-import { OutcomeUnknownError, RegionUnavailableError, TimeoutError } from '../../client/errors.js';
+import { InvalidArgumentError, OutcomeUnknownError, RegionUnavailableError, TimeoutError } from '../../client/errors.js';
 import { FAKE_CLUSTER_ID, FakeDirectory, FakeStore, type FakeScript, type Received } from '../support/fake-kv-store.js';
 
 const peer = (id: number, storeId: number): PeerMeta => ({ id, storeId, role: 'voter' });
@@ -203,6 +203,50 @@ describe('client request layer (fake stores, real gRPC)', () => {
     await setup([{ region: r1, leader: r1.peers[0]! }]);
     script = (s, r) => (s.id === 2 ? { answer: ok(r, 2) } : { answer: { rawGet: { regionError: { message: 'no leader', notLeader: { regionId: '1' } } } } });
     assert.equal((await raw.get('k'))?.toString(), 'v@2');
+  });
+
+  it('StoreNotMatch (the address now reaches another store): the address is looked up again and the request goes to the right store', async () => {
+    const r1 = region(1, '', '');
+    await setup([{ region: r1, leader: r1.peers[0]! }]);
+    dir.stores.set(1, stores[1]!.address); // store 1's address reaches store 2
+    script = (s, r) => {
+      const asked = Number((r[r.cmd!] as { context: { peer: { storeId: string } } }).context.peer.storeId);
+      if (asked === s.id) return { answer: ok(r, s.id) };
+      dir.stores.set(1, stores[0]!.address); // PD learns store 1's new address
+      return { answer: { rawGet: { regionError: { message: `store ${s.id}, not ${asked}`, storeNotMatch: { requestStoreId: String(asked), actualStoreId: String(s.id) } } } } };
+    };
+    assert.equal((await raw.get('k'))?.toString(), 'v@1');
+    assert.deepEqual(log.map((x) => x.storeId), [2, 1]);
+  });
+
+  it('a peer whose store PD reports removed (StoreTombstone) is passed over for another peer', async () => {
+    const r1 = region(1, '', '');
+    await setup([{ region: r1, leader: r1.peers[0]! }]);
+    const getStore = dir.getStore.bind(dir);
+    dir.getStore = (id: number) => (id === 1 ? Promise.reject(new FlotillaError('StoreTombstone', 'store 1 was removed')) : getStore(id));
+    assert.equal((await raw.get('k'))?.toString(), 'v@2');
+    assert.deepEqual(log.map((x) => x.storeId), [2]);
+  });
+
+  it('answers the store refuses are not retried: InvalidArgument as InvalidArgumentError, RaftEntryTooLarge as itself, each sent once', async () => {
+    const r1 = region(1, '', '');
+    await setup([{ region: r1, leader: r1.peers[0]! }]);
+    script = () => ({ answer: { rawPut: { otherError: { code: 'INVALID_ARGUMENT', message: 'value too large' } } } });
+    await assert.rejects(raw.put('k', 'v'), (e: unknown) => e instanceof InvalidArgumentError);
+    assert.equal(log.length, 1);
+    log.length = 0;
+    script = () => ({ answer: { rawPut: { regionError: { message: 'entry too large', raftEntryTooLarge: { regionId: '1', entrySize: '99999999' } } } } });
+    await assert.rejects(raw.put('k', 'v'), (e: unknown) => isFlotillaError(e, 'RaftEntryTooLarge'));
+    assert.equal(log.length, 1);
+  });
+
+  it('a whole-request ServerIsBusy answer (not a region error) backs off and retries the same store', async () => {
+    const r1 = region(1, '', '');
+    await setup([{ region: r1, leader: r1.peers[0]! }]);
+    let n = 0;
+    script = (s, r) => (++n <= 2 ? { answer: { error: { code: 'SERVER_IS_BUSY', message: 'busy', backoffMs: '5' } } } : { answer: ok(r, s.id) });
+    assert.equal((await raw.get('k'))?.toString(), 'v@1');
+    assert.deepEqual(log.map((x) => x.storeId), [1, 1, 1]);
   });
 
   it('every store unreachable: RegionUnavailableError within the deadline, PD asked again', async () => {
