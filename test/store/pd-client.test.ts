@@ -284,6 +284,39 @@ describe('StorePdClient: following the PD leader among 3 members', () => {
     }
   });
 
+  it('moves its region heartbeat stream off a deposed (alive) leader that refuses heartbeats, to the new leader', async () => {
+    const pd = await PdTestCluster.start(3);
+    let client: StorePdClient | undefined;
+    try {
+      const oldLeader = await pd.waitForLeader();
+      client = await StorePdClient.connect({ endpoints: [`127.0.0.1:${pd.spec(oldLeader).clientPort}`], logger: silentLogger(), rng: createRng(SEED), requestTimeoutMs: 20_000 });
+      const storeId = await client.allocId();
+      const region: RegionMeta = { id: await client.allocId(), startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), epoch: { confVer: 1, version: 1 }, peers: [{ id: await client.allocId(), storeId, role: 'voter' }] };
+      assert.equal(await client.bootstrap(storeMeta(storeId, 20160), region), 'bootstrapped');
+      const shows = (name: string, keys: number) => waitFor(`${name} to show ${keys} keys`, async () => {
+        client!.regionHeartbeat(heartbeat(region, { approximateKeys: keys }));
+        const r = await httpJson(pd.httpUrl(name, `region/id/${region.id}`)).catch(() => undefined);
+        return r?.status === 200 && (r.body as RegionJson).approximateKeys === keys ? true : undefined;
+      }, { timeoutMs: 30_000, intervalMs: 100 });
+      await shows(oldLeader, 7);
+      // The stream's leader is frozen while the others elect; thawed, it is a follower that
+      // answers every heartbeat on the still-open stream with a not-leader header error.
+      const proc = pd.processes.get(oldLeader)!;
+      proc.pause();
+      const newLeader = await waitFor('a new PD leader', async () => {
+        const names = pd.members.map((m) => m.name).filter((n) => n !== oldLeader);
+        const healths = await Promise.all(names.map((n) => pd.health(n)));
+        return names.find((_, i) => healths[i]?.serving === true);
+      }, { timeoutMs: 30_000, intervalMs: 100 });
+      proc.resume();
+      await shows(newLeader, 8);
+      assert.equal(client.isRegionStreamOpen, true);
+    } finally {
+      client?.close();
+      await pd.close();
+    }
+  });
+
   it('retries a call that reaches a deposed (alive) leader answering PdNotLeader', async () => {
     const pd = await PdTestCluster.start(3);
     let client: StorePdClient | undefined;
