@@ -9,12 +9,15 @@
 //   - the proposal queue bound (--pending-proposals-max): ServerIsBusy, nothing written for a
 //     refused request, every accepted one durable, and the store serves on;
 //   - a BatchCommands stream past its in-flight bound (the server pauses reading and resumes)
-//     and a stream message whose ids do not match its requests.
+//     and a stream message whose ids do not match its requests;
+//   - the store's admin actions (POST /region/split, /region/change-peer): malformed bodies are
+//     400 InvalidArgument, a region it does not lead 409 NotLeader, a split at a boundary skipped.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { cfRange, createRng, type DataCf, decodeDataKey } from '../../common/index.js';
 import { waitFor } from '../../deploy/index.js';
+import { httpJson } from '../support/pd-cluster.js';
 import type { kvrpcpb } from '../../proto/index.js';
 import { RocksEngine } from '../../store/engine/index.js';
 import { DELETE_RANGE_CHUNK_KEYS } from '../../store/raw-kv.js';
@@ -319,6 +322,33 @@ describe('flotilla-store: KV paths the coverage run found untested', () => {
     call.end();
     // The store serves on.
     assert.equal((await kv.call('RawGet', { context: ctx, key: b('bs/k') })).value.toString(), 'v');
+  });
+
+  it('answers its admin actions\' bad input: malformed bodies 400, a region it does not lead 409, a split at a region boundary skipped; a good split splits', async () => {
+    const post = (path: string, body: unknown) => httpJson(`http://${cluster.stores[0]!.statusAddress}${path}`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+    });
+    const regionId = Number(ctx.regionId);
+    for (const bad of [null, [], { regionId: String(regionId) }, { regionId, keys: 'ab' }, { regionId, keys: ['xyz'] }, { regionId, keys: ['abc'] }]) {
+      const r = await post('/region/split', bad);
+      assert.equal(r.status, 400, `split ${JSON.stringify(bad)}`);
+      assert.equal((r.body as { code: string }).code, 'InvalidArgument');
+    }
+    for (const bad of [{ regionId, kind: 'addWitness', storeId: 1 }, { regionId, kind: 'addLearner' }, { regionId: 'x', kind: 'removePeer', storeId: 1 }]) {
+      const r = await post('/region/change-peer', bad);
+      assert.equal(r.status, 400, `change-peer ${JSON.stringify(bad)}`);
+      assert.equal((r.body as { code: string }).code, 'InvalidArgument');
+    }
+    assert.equal((await post('/region/split', { regionId: 987_654, keys: [] })).status, 409);
+    assert.equal((await post('/region/change-peer', { regionId: 987_654, kind: 'addLearner', storeId: 5 })).status, 409);
+    // The region is the whole key space: its start key is already a boundary.
+    const skipped = await post('/region/split', { regionId, keys: [''] });
+    assert.equal(skipped.status, 200);
+    assert.match((skipped.body as { outcome: string }).outcome, /^skipped: /);
+    const split = await post('/region/split', { regionId, keys: [b('m').toString('hex')] });
+    assert.equal(split.status, 200, JSON.stringify(split.body));
+    assert.equal((split.body as { outcome: string; regions: unknown[] }).outcome, 'split');
+    assert.equal((split.body as { regions: unknown[] }).regions.length, 2);
   });
 });
 
