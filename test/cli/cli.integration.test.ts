@@ -92,6 +92,33 @@ describe('flotilla CLI against a playground', { timeout: 600_000 }, () => {
     }
     fails(await cli('store', 'show', 'abc'), 2, /store id "abc" is not a positive integer/, 'store show abc');
     fails(await cli('store', 'show', '999'), 1, /999.*\[StoreNotFound\]/, 'store show 999');
+
+    // The tables, as a user reads them.
+    const memberTable = ok(await cli('member', 'list'), 'member list table').split('\n');
+    assert.match(memberTable[0]!, /^NAME +MEMBER ID +LEADER +CLIENT URLS +PEER URLS +HTTP URL$/);
+    assert.match(memberTable[1]!, new RegExp(`^pd1 +\\d+ +yes +http://127\\.0\\.0\\.1:${pg.ports.pdPort} `));
+    const storeTable = ok(await cli('store', 'list'), 'store list table').split('\n').filter((l) => l.length > 0);
+    assert.match(storeTable[0]!, /^ID +ADDRESS +STATE +STATUS +HEARTBEAT +REGIONS +LEADERS +CAPACITY +LABELS$/);
+    assert.equal(storeTable.length, 4, 'a header and one row per store');
+    for (const s of stores.stores) assert.ok(storeTable.some((row) => new RegExp(`^${s.id} +${s.address.replace(/\./g, '\\.')} +up +up `).test(row)), `store ${s.id} listed`);
+    const shownTable = ok(await cli('store', 'show', String(stores.stores[0]!.id)), 'store show fields');
+    assert.match(shownTable, new RegExp(`address: +${stores.stores[0]!.address.replace(/\./g, '\\.')}`));
+    const cap = /capacity: +([\d.]+ \w+) free of ([\d.]+ \w+)/.exec(shownTable);
+    assert.ok(cap !== null, shownTable);
+    const shownJson = JSON.parse(ok(await cli('store', 'show', String(stores.stores[0]!.id), '--json'), 'store show')) as { stats: { capacity: string; available: string } };
+    const bytes = (text: string): number => {
+      const [n, unit] = text.split(' ');
+      return Number(n) * 1024 ** ['B', 'KiB', 'MiB', 'GiB', 'TiB'].indexOf(unit!);
+    };
+    const near = (a: number, b: number): boolean => Math.abs(a - b) <= 0.01 * b + 1;
+    assert.ok(near(bytes(cap[2]!), Number(shownJson.stats.capacity)), `capacity ${cap[2]} vs ${shownJson.stats.capacity} bytes`);
+    assert.ok(bytes(cap[1]!) <= bytes(cap[2]!) && near(bytes(cap[1]!), Number(shownJson.stats.available)), `free ${cap[1]} vs ${shownJson.stats.available} bytes`);
+    // Membership and store removal: only the refusals here (a real change would take the
+    // playground's one PD member out of quorum, or a store it needs).
+    fails(await cli('member', 'add', 'pd9', '--peer-urls', 'nowhere', '--client-urls', '127.0.0.1:2388'), 2, /--peer-urls: "nowhere" is not host:port/, 'member add bad url');
+    fails(await cli('member', 'add', 'pd9', '--peer-urls', ' , ', '--client-urls', '127.0.0.1:2388'), 2, /--peer-urls: no URL given/, 'member add no url');
+    fails(await cli('member', 'remove', 'pd9'), 2, /no PD member is named "pd9" \(members: pd1\)/, 'member remove unknown');
+    fails(await cli('store', 'delete', '999'), 1, /999.*\[StoreNotFound\]/, 'store delete 999');
   });
 
   it('region list/show/key describe the regions PD knows', async () => {
