@@ -3,11 +3,16 @@
 // snapshot chunks, and in the middle of installing one (the 'applying' region state is durable, the
 // region's ranges half rewritten), each leaves it recoverable — after a restart it finishes or
 // re-fetches the snapshot and holds every acknowledged write. The payload is > 1 chunk (1 MiB).
+// And a snapshot of more keys than one generator scan page in every data CF arrives whole (the
+// coverage run found no snapshot that had ever needed a second page).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { cfRange, type DataCf, decodeDataKey } from '../../common/index.js';
 import { waitFor } from '../../deploy/index.js';
+import { RocksEngine } from '../../store/engine/index.js';
+import { SNAPSHOT_SCAN_PAGE_KEYS } from '../../store/snapshot/limits.js';
 import { FAILPOINT_SNAPSHOT_APPLY_BATCH, FAILPOINT_SNAPSHOT_RECEIVE_CHUNK } from '../../store/snapshot/index.js';
 import { StoreTestCluster } from '../support/store-cluster.js';
 import { GC_ARGS, GC_COUNT_LIMIT, RegionProbe } from '../support/store-regions.js';
@@ -94,6 +99,74 @@ describe('region snapshots: crashes of the receiving store', () => {
     // And it goes on by appends from the snapshot (the leader's log-term check at its index holds).
     await probe.writeKeys(now, 'v', 4);
     await catchUpAndCheck(victim);
+  });
+
+  it('a snapshot of more keys than a generator scan page, in every data CF, arrives whole', async () => {
+    const leader = await probe.leader();
+    const victim = (leader.index + 1) % 3;
+    const victimApplied = (await probe.mustRegionOf(victim)).appliedIndex;
+    const snapshotsBefore = await probe.metric(victim, 'flotilla_store_snapshots_total', 'event="applied"');
+    await cluster.killStore(victim);
+    // Raw keys: 2.5 pages, in batches. Transactional keys: 1.3 pages in the write and latest CFs,
+    // and in the default CF (values over 255 bytes live there) as well.
+    const rawCount = Math.floor(SNAPSHOT_SCAN_PAGE_KEYS * 2.5);
+    for (let from = 0; from < rawCount; from += 500) {
+      const pairs = [];
+      for (let i = from; i < Math.min(from + 500, rawCount); i++) {
+        const key = `pg/${String(i).padStart(5, '0')}`;
+        const value = `v-${key}`;
+        pairs.push({ key: Buffer.from(key), value: Buffer.from(value) });
+        probe.acked.set(key, value);
+      }
+      const r = await leader.kv.call('RawBatchPut', { context: leader.ctx, pairs });
+      assert.equal(r.regionError, null, JSON.stringify(r.regionError));
+    }
+    const txnCount = Math.floor(SNAPSHOT_SCAN_PAGE_KEYS * 1.3);
+    const txnValue = (i: number): string => `tv-${i}-`.padEnd(300, 'y');
+    const txnKeys = Array.from({ length: txnCount }, (_, i) => `tpg/${String(i).padStart(5, '0')}`);
+    const startTs = 7_000n << 18n;
+    const pre = await leader.kv.call('KvPrewrite', {
+      context: leader.ctx, primaryLock: Buffer.from(txnKeys[0]!), startVersion: String(startTs), lockTtl: '3000', txnSize: String(txnCount),
+      mutations: txnKeys.map((k, i) => ({ op: 'Put' as const, key: Buffer.from(k), value: Buffer.from(txnValue(i)) })),
+    });
+    assert.deepEqual(pre.errors, []);
+    const commit = await leader.kv.call('KvCommit', { context: leader.ctx, keys: txnKeys.map((k) => Buffer.from(k)), startVersion: String(startTs), commitVersion: String(startTs + 1n) });
+    assert.equal(commit.error, null);
+    // Enough single entries that the log is compacted past the down store.
+    await probe.writeKeys(leader, 'pgpad', COUNT_LIMIT * 2);
+    await waitFor('the leader to compact past the down store', async () => ((await probe.mustRegionOf(leader.index)).truncatedIndex > victimApplied ? true : undefined), { timeoutMs: 30_000, intervalMs: 100 });
+
+    await cluster.restartStore(victim);
+    const now = await probe.leader(new Set([victim]));
+    await probe.waitApplied(victim, (await probe.mustRegionOf(now.index)).appliedIndex);
+    assert.ok((await probe.metric(victim, 'flotilla_store_snapshots_total', 'event="applied"')) > snapshotsBefore, 'caught up by a snapshot');
+    await probe.assertStoppedReplicaHolds(victim); // every raw key, from the RocksDB of the stopped store
+    const engine = await RocksEngine.open(join(cluster.stores[victim]!.dataDir, 'db'));
+    try {
+      const userKeys = async (cf: DataCf): Promise<Map<string, Buffer>> => {
+        const range = cfRange(cf);
+        const out = new Map<string, Buffer>();
+        const snap = await engine.snapshot();
+        try {
+          for (const kv of await snap.scan(range.start, range.end, { limit: 1_000_000 })) {
+            const k = decodeDataKey(kv.key).userKey.toString();
+            if (k.startsWith('tpg/')) out.set(k, kv.value);
+          }
+        } finally {
+          await snap.release();
+        }
+        return out;
+      };
+      assert.deepEqual([...(await userKeys('write')).keys()], txnKeys, 'a write record per transactional key');
+      assert.deepEqual([...(await userKeys('latest')).keys()], txnKeys, 'a latest record per transactional key');
+      const values = await userKeys('default');
+      assert.deepEqual([...values.keys()], txnKeys, 'a value per transactional key');
+      txnKeys.forEach((k, i) => assert.equal(values.get(k)?.toString(), txnValue(i), k));
+    } finally {
+      await engine.close();
+    }
+    await cluster.restartStore(victim);
+    await probe.readAll(await probe.leader());
   });
 
   it('a crash between snapshot chunks leaves a partial file that is discarded; the snapshot is fetched again', async () => {
