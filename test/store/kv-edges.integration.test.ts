@@ -303,11 +303,13 @@ describe('flotilla-store: KV paths the coverage run found untested', () => {
 
   it('serves a BatchCommands stream past its in-flight bound (reads paused, then resumed) and answers a message whose ids do not match its requests', async () => {
     await kv.call('RawPut', { context: ctx, key: b('bs/k'), value: b('v') });
-    const stream = kv.batchCommands();
-    const per = Math.ceil(BATCH_STREAM_INFLIGHT_MAX / 2) + 100;
-    const sends = [0, 1, 2].map(() => stream.send(Array.from({ length: per }, () => ({ rawGet: { context: ctx, key: b('bs/k') } }))));
+    const stream = kv.batchCommands({ timeoutMs: 30_000 }); // a server that never resumes fails here
+    // One message past the bound (every request of a message is taken: the server then pauses
+    // reading), and two more behind it, read once answers bring it below half the bound.
+    const sizes = [BATCH_STREAM_INFLIGHT_MAX + 500, 300, 300];
+    const sends = sizes.map((n) => stream.send(Array.from({ length: n }, () => ({ rawGet: { context: ctx, key: b('bs/k') } }))));
     const all = (await Promise.all(sends)).flat();
-    assert.equal(all.length, per * 3);
+    assert.equal(all.length, sizes.reduce((x, y) => x + y));
     for (const a of all) assert.equal(a.rawGet?.value.toString(), 'v');
     stream.close();
 
