@@ -10,6 +10,8 @@
 //     refused request, every accepted one durable, and the store serves on;
 //   - a BatchCommands stream past its in-flight bound (the server pauses reading and resumes)
 //     and a stream message whose ids do not match its requests;
+//   - the raft entry bound: one request past it is RaftEntryTooLarge (nothing written); requests
+//     within it that arrive together, whose sum is past it, all succeed;
 //   - the store's admin actions (POST /region/split, /region/change-peer): malformed bodies are
 //     400 InvalidArgument, a region it does not lead 409 NotLeader, a split at a boundary skipped.
 import { after, before, describe, it } from 'node:test';
@@ -24,6 +26,7 @@ import { DELETE_RANGE_CHUNK_KEYS } from '../../store/raw-kv.js';
 import { decodeLatest, decodeWrite, type LatestRecord, type Write } from '../../txn/index.js';
 import { BATCH_STREAM_INFLIGHT_MAX } from '../../store/kv-service.js';
 import { GC_BATCH_KEYS } from '../../store/txn-kv.js';
+import { RAFT_ENTRY_BYTES_MAX } from '../../raft/index.js';
 import { type KvTestClient, StoreTestCluster } from '../support/store-cluster.js';
 
 const PENDING_PROPOSALS_MAX = 8;
@@ -324,6 +327,24 @@ describe('flotilla-store: KV paths the coverage run found untested', () => {
     call.end();
     // The store serves on.
     assert.equal((await kv.call('RawGet', { context: ctx, key: b('bs/k') })).value.toString(), 'v');
+  });
+
+  it('refuses one request past the raft entry bound (RaftEntryTooLarge, nothing written); takes requests within it whose sum is past it, arriving together', async () => {
+    const big = Math.floor(RAFT_ENTRY_BYTES_MAX / 3) + 1024; // three are past the bound, two are not
+    const value = (i: number): Buffer => Buffer.alloc(big, 0x61 + i);
+    const tooLarge = await kv.call('RawBatchPut', { context: ctx, pairs: [0, 1, 2].map((i) => ({ key: b(`el/${i}`), value: value(i) })) });
+    assert.ok(tooLarge.regionError?.raftEntryTooLarge !== null && tooLarge.regionError?.raftEntryTooLarge !== undefined, JSON.stringify(tooLarge.regionError?.message));
+    assert.deepEqual((await kv.call('RawBatchGet', { context: ctx, keys: [0, 1, 2].map((i) => b(`el/${i}`)) })).pairs, []);
+    // Three puts of one value each in one stream message: proposed in one round, they must not
+    // be refused for their sum (each is well within the bound).
+    const stream = kv.batchCommands({ timeoutMs: 60_000 });
+    const answers = await stream.send([0, 1, 2].map((i) => ({ rawPut: { context: ctx, key: b(`el/${i}`), value: value(i) } })));
+    stream.close();
+    for (const a of answers) {
+      assert.equal(a.rawPut?.regionError, null, JSON.stringify(a.rawPut?.regionError?.message));
+      assert.equal(a.rawPut?.otherError, null);
+    }
+    for (const i of [0, 1, 2]) assert.ok((await kv.call('RawGet', { context: ctx, key: b(`el/${i}`) })).value.equals(value(i)), `el/${i}`);
   });
 
   it('answers its admin actions\' bad input: malformed bodies 400, a region it does not lead 409, a split at a region boundary skipped; a good split splits', async () => {
