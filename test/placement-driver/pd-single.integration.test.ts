@@ -241,6 +241,36 @@ describe('PD, one member (real process)', () => {
     await waitFor('three answers on the heartbeat stream', async () => (answers.length >= 3 ? true : undefined), { timeoutMs: 10_000, intervalMs: 25 });
     beats.end();
     for (const a of answers) assert.equal(errCode(a), 'INVALID_ARGUMENT', JSON.stringify(a.header));
+
+    // A heartbeat whose leader is not a peer of its region.
+    const strangers = pd.raw.RegionHeartbeat();
+    const strangerAnswers: pdpb.RegionHeartbeatResponse[] = [];
+    strangers.on('data', (resp: pdpb.RegionHeartbeatResponse) => strangerAnswers.push(resp));
+    strangers.write({ header: pd.header(), region: someRegion, leader: { id: '999999', storeId: leaderPeer.storeId, role: 'Voter' } });
+    await waitFor('an answer to the stranger leader', async () => (strangerAnswers.length >= 1 ? true : undefined), { timeoutMs: 10_000, intervalMs: 25 });
+    strangers.end();
+    assert.equal(errCode(strangerAnswers[0]!), 'INVALID_ARGUMENT');
+    // Split id requests: at least one region, at most the bound.
+    for (const splitCount of [0, 1_000_000]) assert.equal(errCode(await pd.call('AskBatchSplit', { header: pd.header(), region: someRegion, splitCount })), 'INVALID_ARGUMENT', `splitCount ${splitCount}`);
+    // A removed store: tombstone at once (it holds no replica), never registered again, no peer added there.
+    assert.equal(errCode(await pd.call('PutStore', { header: pd.header(), store: store('903', 20163) })), undefined);
+    const removed = await httpJson(cluster.httpUrl('pd1', 'store/903'), { method: 'DELETE' });
+    assert.equal(removed.status, 200, JSON.stringify(removed.body));
+    assert.equal(errCode(await pd.call('PutStore', { header: pd.header(), store: store('903', 20163) })), 'STORE_TOMBSTONE');
+    // Operators PD refuses before queueing anything.
+    const op = (body: object) => httpJson(cluster.httpUrl('pd1', 'operators'), { method: 'POST', body: JSON.stringify({ regionId: Number(someRegion.id), ...body }) });
+    const refusals: [string, object][] = [
+      ['an empty split key', { kind: 'split', keys: [''] }],
+      ['a leader on a store without a peer', { kind: 'transfer-leader', toStoreId: 424242 }],
+      ['a peer on a tombstone store', { kind: 'add-peer', storeId: 903 }],
+      ['removing the only voter', { kind: 'remove-peer', storeId: Number(leaderPeer.storeId) }],
+    ];
+    for (const [what, body] of refusals) {
+      const r = await op(body);
+      assert.equal(r.status, 400, `${what}: ${JSON.stringify(r.body)}`);
+      assert.equal((r.body as { code: string }).code, 'InvalidArgument', what);
+    }
+    assert.deepEqual((await httpJson(cluster.httpUrl('pd1', 'operators'))).body, { operators: [] }, 'nothing was queued');
     const health = await httpJson(cluster.httpUrl('pd1', 'health'));
     assert.equal((health.body as { serving: boolean }).serving, true);
   });
@@ -301,7 +331,9 @@ describe('PD, one member (real process)', () => {
     const boot = await again.call('IsBootstrapped', { header: again.header() });
     assert.equal(boot.bootstrapped, true);
     const stores = await again.call('GetAllStores', { header: again.header() });
-    assert.equal(stores.stores.length, 2);
+    assert.equal(stores.stores.length, 3);
+    assert.equal(stores.stores.find((st) => st.id === '903')?.state, 'Tombstone', 'a removed store stays removed across a restart');
+    assert.equal((await again.call('GetAllStores', { header: again.header(), excludeTombstoneStores: true })).stores.length, 2);
     const gc = await again.call('GetGCSafePoint', { header: again.header() });
     assert.equal(gc.safePoint, '1000');
     const tso2 = again.tsoStream();
