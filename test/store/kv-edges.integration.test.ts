@@ -12,15 +12,19 @@
 //     and a stream message whose ids do not match its requests;
 //   - the raft entry bound: one request past it is RaftEntryTooLarge (nothing written); requests
 //     within it that arrive together, whose sum is past it, all succeed;
+//   - the store-to-store snapshot stream refuses what is not a snapshot for it (no header first, a
+//     header for another store or carrying no snapshot, another cluster's id), typed, and the
+//     store serves on;
 //   - the store's admin actions (POST /region/split, /region/change-peer): malformed bodies are
 //     400 InvalidArgument, a region it does not lead 409 NotLeader, a split at a boundary skipped.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cfRange, createRng, type DataCf, decodeDataKey } from '../../common/index.js';
+import { cfRange, createRng, type DataCf, decodeDataKey, grpc, setClusterIdMetadata } from '../../common/index.js';
 import { waitFor } from '../../deploy/index.js';
 import { httpJson } from '../support/pd-cluster.js';
-import type { kvrpcpb } from '../../proto/index.js';
+import { type kvrpcpb, loadProtos, type raft_serverpb } from '../../proto/index.js';
 import { RocksEngine } from '../../store/engine/index.js';
 import { DELETE_RANGE_CHUNK_KEYS } from '../../store/raw-kv.js';
 import { decodeLatest, decodeWrite, type LatestRecord, type Write } from '../../txn/index.js';
@@ -345,6 +349,40 @@ describe('flotilla-store: KV paths the coverage run found untested', () => {
       assert.equal(a.rawPut?.otherError, null);
     }
     for (const i of [0, 1, 2]) assert.ok((await kv.call('RawGet', { context: ctx, key: b(`el/${i}`) })).value.equals(value(i)), `el/${i}`);
+  });
+
+  it('refuses a snapshot stream that is not a snapshot for this store, typed, and serves on', async () => {
+    const clusterId = BigInt(String((await cluster.storeStatus(0))['clusterId']));
+    const RaftTransport = loadProtos().flotilla.raft_serverpb.RaftTransport;
+    const client = new RaftTransport(cluster.stores[0]!.address, grpc.credentials.createInsecure());
+    const storeId = String(cluster.stores[0]!.id);
+    const send = (chunks: raft_serverpb.SnapshotChunk__Input[], clusterIdOf = clusterId): Promise<grpc.ServiceError | null> => new Promise((resolve) => {
+      const call = client.Snapshot(setClusterIdMetadata(new grpc.Metadata(), clusterIdOf), (err: grpc.ServiceError | null) => resolve(err));
+      for (const c of chunks) call.write(c);
+      call.end();
+    });
+    const header = (toStoreId: string, msgType: string): raft_serverpb.SnapshotChunk__Input => ({
+      header: { message: { regionId: ctx.regionId!, fromPeer: { id: '999', storeId: '998' }, toPeer: { id: ctx.peer!.id!, storeId: toStoreId }, regionEpoch: ctx.regionEpoch!, message: { msgType: msgType as 'MsgSnapshot', to: ctx.peer!.id!, from: '999', term: '99' } } },
+    });
+    const cases: [string, raft_serverpb.SnapshotChunk__Input[], bigint, number, RegExp][] = [
+      ['data before the header', [{ data: Buffer.from('junk') }], clusterId, grpc.status.INVALID_ARGUMENT, /must open with its header/],
+      ['a header for another store', [header('424242', 'MsgSnapshot'), { data: Buffer.from('junk') }], clusterId, grpc.status.INVALID_ARGUMENT, /for store 424242 sent to store/],
+      ['a header carrying no snapshot', [header(storeId, 'MsgHeartbeat')], clusterId, grpc.status.INVALID_ARGUMENT, /not a snapshot/],
+      ['another cluster', [header(storeId, 'MsgSnapshot')], clusterId + 1n, grpc.status.FAILED_PRECONDITION, /cluster/],
+    ];
+    try {
+      for (const [what, chunks, id, code, pattern] of cases) {
+        const err = await send(chunks, id);
+        assert.ok(err !== null, `${what}: accepted`);
+        assert.equal(err.code, code, `${what}: ${err.message}`);
+        assert.match(err.details, pattern, what);
+      }
+    } finally {
+      client.close();
+    }
+    const snapDir = join(cluster.stores[0]!.dataDir, 'snap');
+    assert.deepEqual((await readdir(snapDir).catch(() => [])).filter((f) => !f.startsWith('.')), [], 'no payload file left behind');
+    assert.equal((await kv.call('RawPut', { context: ctx, key: b('snap/after'), value: b('ok') })).regionError, null);
   });
 
   it('answers its admin actions\' bad input: malformed bodies 400, a region it does not lead 409, a split at a region boundary skipped; a good split splits', async () => {

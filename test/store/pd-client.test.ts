@@ -55,6 +55,24 @@ function connect(pd: PdTestCluster, extra: { requestTimeoutMs?: number; endpoint
   });
 }
 
+/**
+ * Freezes PD member `leader` (SIGSTOP) until the others elect a new leader, then thaws it: alive,
+ * deposed, and still the leader a client that knew it would call. Returns the new leader's name.
+ */
+async function depose(pd: PdTestCluster, leader: string): Promise<string> {
+  const proc = pd.processes.get(leader)!;
+  proc.pause();
+  try {
+    return await waitFor('a new PD leader', async () => {
+      const names = pd.members.map((m) => m.name).filter((n) => n !== leader);
+      const healths = await Promise.all(names.map((n) => pd.health(n)));
+      return names.find((_, i) => healths[i]?.serving === true);
+    }, { timeoutMs: 30_000, intervalMs: 100 });
+  } finally {
+    proc.resume();
+  }
+}
+
 describe('StorePdClient against a real PD', () => {
   let pd: PdTestCluster;
   let client: StorePdClient;
@@ -301,14 +319,7 @@ describe('StorePdClient: following the PD leader among 3 members', () => {
       await shows(oldLeader, 7);
       // The stream's leader is frozen while the others elect; thawed, it is a follower that
       // answers every heartbeat on the still-open stream with a not-leader header error.
-      const proc = pd.processes.get(oldLeader)!;
-      proc.pause();
-      const newLeader = await waitFor('a new PD leader', async () => {
-        const names = pd.members.map((m) => m.name).filter((n) => n !== oldLeader);
-        const healths = await Promise.all(names.map((n) => pd.health(n)));
-        return names.find((_, i) => healths[i]?.serving === true);
-      }, { timeoutMs: 30_000, intervalMs: 100 });
-      proc.resume();
+      const newLeader = await depose(pd, oldLeader);
       await shows(newLeader, 8);
       assert.equal(client.isRegionStreamOpen, true);
     } finally {
@@ -326,14 +337,7 @@ describe('StorePdClient: following the PD leader among 3 members', () => {
       const before = await client.allocId();
       // Freeze the leader until the others elect a new one, then thaw it: it is alive, a follower,
       // and still the client's idea of the leader — its answer is PdNotLeader.
-      const proc = pd.processes.get(oldLeader)!;
-      proc.pause();
-      const newLeader = await waitFor('a new PD leader', async () => {
-        const names = pd.members.map((m) => m.name).filter((n) => n !== oldLeader);
-        const healths = await Promise.all(names.map((n) => pd.health(n)));
-        return names.find((_, i) => healths[i]?.serving === true);
-      }, { timeoutMs: 30_000, intervalMs: 100 });
-      proc.resume();
+      const newLeader = await depose(pd, oldLeader);
       await waitFor('the old leader to serve as a follower', async () => {
         const h = await pd.health(oldLeader);
         return h !== undefined && !h.isLeader ? true : undefined;
