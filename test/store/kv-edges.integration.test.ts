@@ -361,13 +361,19 @@ describe('flotilla-store: KV paths the coverage run found untested', () => {
       for (const c of chunks) call.write(c);
       call.end();
     });
-    const header = (toStoreId: string, msgType: string): raft_serverpb.SnapshotChunk__Input => ({
-      header: { message: { regionId: ctx.regionId!, fromPeer: { id: '999', storeId: '998' }, toPeer: { id: ctx.peer!.id!, storeId: toStoreId }, regionEpoch: ctx.regionEpoch!, message: { msgType: msgType as 'MsgSnapshot', to: ctx.peer!.id!, from: '999', term: '99' } } },
+    const header = (toStoreId: string, msgType: string, withSnapshot = false): raft_serverpb.SnapshotChunk__Input => ({
+      header: {
+        message: {
+          regionId: ctx.regionId!, fromPeer: { id: '999', storeId: '998' }, toPeer: { id: ctx.peer!.id!, storeId: toStoreId }, regionEpoch: ctx.regionEpoch!,
+          message: { msgType: msgType as 'MsgSnapshot', to: ctx.peer!.id!, from: '999', term: '99', ...(withSnapshot ? { snapshot: { metadata: { index: '1000', term: '99' }, data: Buffer.from('junk') } } : {}) },
+        },
+      },
     });
     const cases: [string, raft_serverpb.SnapshotChunk__Input[], bigint, number, RegExp][] = [
       ['data before the header', [{ data: Buffer.from('junk') }], clusterId, grpc.status.INVALID_ARGUMENT, /must open with its header/],
       ['a header for another store', [header('424242', 'MsgSnapshot'), { data: Buffer.from('junk') }], clusterId, grpc.status.INVALID_ARGUMENT, /for store 424242 sent to store/],
       ['a header carrying no snapshot', [header(storeId, 'MsgHeartbeat')], clusterId, grpc.status.INVALID_ARGUMENT, /not a snapshot/],
+      ['a heartbeat that carries a snapshot field', [header(storeId, 'MsgHeartbeat', true)], clusterId, grpc.status.INVALID_ARGUMENT, /MsgHeartbeat, not a snapshot/],
       ['another cluster', [header(storeId, 'MsgSnapshot')], clusterId + 1n, grpc.status.FAILED_PRECONDITION, /cluster/],
     ];
     try {
