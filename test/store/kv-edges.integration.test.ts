@@ -14,7 +14,8 @@
 //     within it that arrive together, whose sum is past it, all succeed;
 //   - the store-to-store snapshot stream refuses what is not a snapshot for it (no header first, a
 //     header for another store or carrying no snapshot, another cluster's id), typed, and the
-//     store serves on;
+//     store serves on; on the raft stream, a malformed message is dropped and counted, a batch
+//     with broken framing fails its stream, and the store serves on;
 //   - the store's admin actions (POST /region/split, /region/change-peer): malformed bodies are
 //     400 InvalidArgument, a region it does not lead 409 NotLeader, a split at a boundary skipped.
 import { after, before, describe, it } from 'node:test';
@@ -389,6 +390,34 @@ describe('flotilla-store: KV paths the coverage run found untested', () => {
     const snapDir = join(cluster.stores[0]!.dataDir, 'snap');
     assert.deepEqual((await readdir(snapDir).catch(() => [])).filter((f) => !f.startsWith('.')), [], 'no payload file left behind');
     assert.equal((await kv.call('RawPut', { context: ctx, key: b('snap/after'), value: b('ok') })).regionError, null);
+  });
+
+  it('drops and counts a malformed message on the raft stream, fails a stream whose batch framing is broken, and serves on', async () => {
+    const clusterId = BigInt(String((await cluster.storeStatus(0))['clusterId']));
+    const dropped = async (): Promise<number> => {
+      const text = await (await fetch(`http://${cluster.stores[0]!.statusAddress}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+      const line = text.split('\n').find((l) => l.startsWith('flotilla_store_raft_messages_total{') && l.includes('direction="dropped"'));
+      return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+    };
+    const client = new grpc.Client(cluster.stores[0]!.address, grpc.credentials.createInsecure());
+    const stream = (batches: Buffer[]): Promise<grpc.ServiceError | null> => new Promise((resolve) => {
+      const call = client.makeClientStreamRequest('/flotilla.raft_serverpb.RaftTransport/Raft', (x: Buffer) => x, (x: Buffer) => x,
+        setClusterIdMetadata(new grpc.Metadata(), clusterId), (err: grpc.ServiceError | null) => resolve(err));
+      for (const batch of batches) call.write(batch);
+      call.end();
+    });
+    try {
+      const before = await dropped();
+      // msgs[0]: an empty RaftMessage (region id 0); from_store_id 5.
+      assert.equal(await stream([Buffer.from([0x0a, 0x00, 0x10, 0x05])]), null, 'a batch with a malformed message is taken');
+      await waitFor('the malformed message counted as dropped', async () => ((await dropped()) >= before + 1 ? true : undefined), { timeoutMs: 10_000, intervalMs: 100 });
+      // msgs[0] claims 5 bytes and has 1: the batch cannot be framed.
+      const broken = await stream([Buffer.from([0x0a, 0x05, 0x01])]);
+      assert.ok(broken !== null, 'a batch whose framing is broken fails the stream');
+    } finally {
+      client.close();
+    }
+    assert.equal((await kv.call('RawPut', { context: ctx, key: b('raftstream/after'), value: b('ok') })).regionError, null);
   });
 
   it('answers its admin actions\' bad input: malformed bodies 400, a region it does not lead 409, a split at a region boundary skipped; a good split splits', async () => {
