@@ -124,6 +124,17 @@ describe('flotilla-store: KV paths the coverage run found untested', () => {
     };
     const safePoint = commitTsOf(2); // exactly a commit ts: the version there is at or below it
     const readTss = [safePoint, commitTsOf(3), commitTsOf(4), commitTsOf(4) + 1_000n];
+    // Keys GC empties in two passes: put and delete below the safe point, a rollback record above
+    // it — the first GC drops the data versions and clears the latest record's data part (the
+    // rollback is left), the second, past the rollback, must drop the whole latest record.
+    const emptied = ['gc2/a', 'gc2/b', 'gc2/c'];
+    const rollbackTs = tsAt(12_500);
+    for (const [startMs, op] of [[5_000, 'Put'], [6_000, 'Del']] as const) {
+      const startTs = tsAt(startMs);
+      assert.deepEqual((await prewrite(startTs, b(emptied[0]!), emptied.map((k): kvrpcpb.Mutation__Input => (op === 'Put' ? { op, key: b(k), value: b('old') } : { op, key: b(k) })))).errors, []);
+      await commit(startTs, startTs + 5n, emptied.map((k) => b(k)));
+    }
+    assert.equal((await kv.call('KvBatchRollback', { context: ctx, keys: emptied.map((k) => b(k)), startVersion: String(rollbackTs) })).error, null);
     for (const t of readTss) assert.deepEqual(await snapshot('gc/', t), modelAt(t), `before GC, at ${t}`);
 
     assert.equal((await kv.call('KvGC', { context: ctx, safePoint: String(safePoint) })).error, null);
@@ -139,15 +150,18 @@ describe('flotilla-store: KV paths the coverage run found untested', () => {
       if (newest !== undefined && newest.value !== null && newest.commitTs <= oldTs) kept.set(k, newest.value);
     }
     assert.deepEqual(await snapshot('gc/', oldTs), kept, 'a read below the safe point sees only the versions GC keeps');
-    // GC again at the same safe point changes nothing.
-    assert.equal((await kv.call('KvGC', { context: ctx, safePoint: String(safePoint) })).error, null);
+    // GC again, past the rollback records but below round 3: no gc/ version moves across it, so
+    // the gc/ keys keep exactly what the first GC left.
+    const secondSafePoint = rollbackTs + 100n;
+    assert.ok(secondSafePoint < commitTsOf(3));
+    assert.equal((await kv.call('KvGC', { context: ctx, safePoint: String(secondSafePoint) })).error, null);
     for (const t of readTss) assert.deepEqual(await snapshot('gc/', t), modelAt(t), `after a second GC, at ${t}`);
 
     // On disk (the store stopped, its RocksDB opened here): each key keeps exactly the write
     // records the model says GC keeps, no value without the put that references it, and a latest
     // record exactly where a write record is left, holding the newest data write.
     await cluster.killStore(0, 'SIGTERM');
-    const disk = await readTxnCfs(join(cluster.stores[0]!.dataDir, 'db'), 'gc/');
+    const disk = await readTxnCfs(join(cluster.stores[0]!.dataDir, 'db'), 'gc');
     await cluster.restartStore(0);
     await leadership();
     for (const k of keys) {
@@ -162,6 +176,10 @@ describe('flotilla-store: KV paths the coverage run found untested', () => {
       } else {
         assert.equal(latest?.data?.commitTs, records[0]!.commitTs, `${k}: the latest record holds the newest data write`);
       }
+    }
+    for (const k of emptied) {
+      assert.equal(disk.writes.get(k), undefined, `${k}: every record gone`);
+      assert.equal(disk.latests.get(k), undefined, `${k}: its latest record gone with the last record`);
     }
     const referenced = new Set<string>();
     for (const [k, records] of disk.writes) for (const r of records) if (r.write.kind === 'put' && r.write.shortValue === null) referenced.add(`${k}@${r.write.startTs}`);
