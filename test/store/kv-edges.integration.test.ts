@@ -28,7 +28,7 @@ import { httpJson } from '../support/pd-cluster.js';
 import { type kvrpcpb, loadProtos, type raft_serverpb } from '../../proto/index.js';
 import { RocksEngine } from '../../store/engine/index.js';
 import { DELETE_RANGE_CHUNK_KEYS } from '../../store/raw-kv.js';
-import { decodeLatest, decodeWrite, type LatestRecord, type Write } from '../../txn/index.js';
+import { decodeLatest, decodeWrite, type LatestRecord, SHORT_VALUE_BYTES_MAX, type Write } from '../../txn/index.js';
 import { BATCH_STREAM_INFLIGHT_MAX } from '../../store/kv-service.js';
 import { GC_BATCH_KEYS } from '../../store/txn-kv.js';
 import { RAFT_ENTRY_BYTES_MAX } from '../../raft/index.js';
@@ -100,8 +100,8 @@ describe('flotilla-store: KV paths the coverage run found untested', () => {
       for (const k of keys) {
         const dice = rng.nextInt(10);
         if (dice < 4) continue; // untouched this round
-        // A short value (in the write record) or one over 255 bytes (in the default CF).
-        const value = dice < 8 ? `${k}@${round}${rng.nextInt(2) === 0 ? '' : '#'.repeat(300)}` : null;
+        // A short value (in the write record) or one over SHORT_VALUE_BYTES_MAX (in the default CF).
+        const value = dice < 8 ? `${k}@${round}${rng.nextInt(2) === 0 ? '' : '#'.repeat(SHORT_VALUE_BYTES_MAX + 1)}` : null;
         mutations.push(value === null ? { op: 'Del', key: b(k) } : { op: 'Put', key: b(k), value: b(value) });
         written.push(b(k));
         history.get(k)!.push({ commitTs: commitTsOf(round), value });

@@ -14,6 +14,7 @@ import { waitFor } from '../../deploy/index.js';
 import { RocksEngine } from '../../store/engine/index.js';
 import { SNAPSHOT_SCAN_PAGE_KEYS } from '../../store/snapshot/limits.js';
 import { FAILPOINT_SNAPSHOT_APPLY_BATCH, FAILPOINT_SNAPSHOT_RECEIVE_CHUNK } from '../../store/snapshot/index.js';
+import { SHORT_VALUE_BYTES_MAX } from '../../txn/index.js';
 import { StoreTestCluster } from '../support/store-cluster.js';
 import { GC_ARGS, GC_COUNT_LIMIT, RegionProbe } from '../support/store-regions.js';
 
@@ -108,7 +109,7 @@ describe('region snapshots: crashes of the receiving store', () => {
     const snapshotsBefore = await probe.metric(victim, 'flotilla_store_snapshots_total', 'event="applied"');
     await cluster.killStore(victim);
     // Raw keys: 2.5 pages, in batches. Transactional keys: 1.3 pages in the write and latest CFs,
-    // and in the default CF (values over 255 bytes live there) as well.
+    // and in the default CF (values over SHORT_VALUE_BYTES_MAX live there) as well.
     const rawCount = Math.floor(SNAPSHOT_SCAN_PAGE_KEYS * 2.5);
     for (let from = 0; from < rawCount; from += 500) {
       const pairs = [];
@@ -122,7 +123,7 @@ describe('region snapshots: crashes of the receiving store', () => {
       assert.equal(r.regionError, null, JSON.stringify(r.regionError));
     }
     const txnCount = Math.floor(SNAPSHOT_SCAN_PAGE_KEYS * 1.3);
-    const txnValue = (i: number): string => `tv-${i}-`.padEnd(300, 'y');
+    const txnValue = (i: number): string => `tv-${i}-`.padEnd(SHORT_VALUE_BYTES_MAX + 1, 'y');
     const txnKeys = Array.from({ length: txnCount }, (_, i) => `tpg/${String(i).padStart(5, '0')}`);
     const startTs = 7_000n << 18n;
     const pre = await leader.kv.call('KvPrewrite', {

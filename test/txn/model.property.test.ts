@@ -62,7 +62,7 @@ const S = (b: Buffer): string => b.toString('latin1');
 
 /** Counters that must be non-zero after a CI-sized run (both engines add into their own copy). */
 const REQUIRED_COUNTERS = [
-  'mutation.put.short', 'mutation.put.long', 'mutation.put.empty', 'mutation.put.255', 'mutation.put.256', 'mutation.delete',
+  'mutation.put.short', 'mutation.put.long', 'mutation.put.empty', 'mutation.put.255', 'mutation.put.256', 'mutation.put.1024', 'mutation.put.1025', 'mutation.delete',
   'mutation.lock', 'mutation.checkNotExists', 'mutation.insert', 'prewrite.insertOnLiveKey', 'prewrite.insertOverDelete',
   'error.KeyIsLocked', 'error.WriteConflict', 'error.TxnLockNotFound', 'error.AlreadyCommitted', 'error.AlreadyRolledBack',
   'error.CommitTsExpired', 'error.KeyAlreadyExists', 'error.TxnNotFound', 'error.InvalidArgument',
@@ -376,7 +376,7 @@ class CaseRun {
   }
 
   pickValue(): Buffer {
-    const size = this.pick([0, 1, 3, 8, 255, 256, 300, 5, 12]);
+    const size = this.pick([0, 1, 3, 8, 255, 256, 300, 1024, 1025, 1100, 5, 12]);
     const fill = String.fromCharCode(0x61 + this.rng.nextInt(26));
     const tag = `v${this.rng.nextInt(1000)}`;
     return B((tag + fill.repeat(size)).slice(0, size));
@@ -662,7 +662,7 @@ class CaseRun {
         c.hit(`mutation.${m.kind}`);
         if (m.kind === 'put') {
           c.hit(isLongValue(m.value) ? 'mutation.put.long' : 'mutation.put.short');
-          if (m.value.length === 0 || m.value.length === 255 || m.value.length === 256) c.hit(`mutation.put.${m.value.length === 0 ? 'empty' : m.value.length}`);
+          if ([0, 255, 256, 1024, 1025].includes(m.value.length)) c.hit(`mutation.put.${m.value.length === 0 ? 'empty' : m.value.length}`);
         }
         if ([...(this.model.writes.get(S(m.key))?.keys() ?? [])].includes(plan.startTs)) c.hit('prewrite.startTsIsCommitTs');
         const data = this.model.versionsDesc(S(m.key)).filter(([, w]) => w.kind === 'put' || w.kind === 'delete');

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { isFlotillaError, TS_MAX, U64_MAX } from '../../common/index.js';
 import { crc32 } from '../../common/index.js';
-import { decodeLock, decodeWrite, encodeLock, encodeWrite, type Lock, type Write } from '../../txn/index.js';
+import { decodeLock, decodeWrite, encodeLock, encodeWrite, type Lock, SHORT_VALUE_BYTES_MAX, type Write } from '../../txn/index.js';
 import {
   applyStateKey, cfRangeOf, decodeDataKey, defaultKey, lockKey, raftHardStateKey, raftLogIndexOf, raftLogKey, regionRaftRange,
   regionStateKey, versionsEndKey, writeKey,
@@ -13,13 +13,15 @@ import {
 
 const tsArb = fc.bigInt({ min: 0n, max: U64_MAX });
 const bytesArb = (max: number) => fc.uint8Array({ maxLength: max }).map((a) => Buffer.from(a));
+/** Inline values of every length class: none, one-byte length (≤ 255), two-byte length (256 … max). */
+const inlineValueArb = fc.option(fc.oneof(bytesArb(255), fc.integer({ min: 250, max: SHORT_VALUE_BYTES_MAX }).map((n) => Buffer.alloc(n, n & 0xff))), { nil: null });
 
 const lockArb: fc.Arbitrary<Lock> = fc.record({
   kind: fc.constantFrom<Lock['kind']>('put', 'delete', 'lock'),
   primary: bytesArb(64),
   startTs: tsArb,
   ttlMs: fc.nat(0xffffffff),
-  shortValue: fc.option(bytesArb(255), { nil: null }),
+  shortValue: inlineValueArb,
   txnSize: fc.nat(0xffffffff),
   minCommitTs: tsArb,
 }).map((l) => (l.kind === 'put' ? l : { ...l, shortValue: null }));
@@ -27,7 +29,7 @@ const lockArb: fc.Arbitrary<Lock> = fc.record({
 const writeArb: fc.Arbitrary<Write> = fc.record({
   kind: fc.constantFrom<Write['kind']>('put', 'delete', 'lock', 'rollback'),
   startTs: tsArb,
-  shortValue: fc.option(bytesArb(255), { nil: null }),
+  shortValue: inlineValueArb,
   hasOverlappedRollback: fc.boolean(),
   isProtected: fc.boolean(),
 }).map((w) => (w.kind === 'put' ? w : { ...w, shortValue: null }));
@@ -55,6 +57,37 @@ describe('records', () => {
     const wrongVersion = encodeWrite({ kind: 'put', startTs: 1n, shortValue: null, hasOverlappedRollback: false, isProtected: false });
     wrongVersion[0] = 2;
     assert.throws(() => decodeWrite(wrongVersion), /unknown version/);
+  });
+
+  it('an inline value up to 255 bytes keeps the one-byte length; a longer one takes the two-byte form, and only it', () => {
+    const write = (n: number): Write => ({ kind: 'put', startTs: 7n, shortValue: Buffer.alloc(n, 0x61), hasOverlappedRollback: false, isProtected: false });
+    const lock = (n: number): Lock => ({ kind: 'put', primary: Buffer.from('p'), startTs: 7n, ttlMs: 1, shortValue: Buffer.alloc(n, 0x61), txnSize: 1, minCommitTs: 8n });
+    // Write record: flags byte 2 (bit 0 one-byte length, bit 3 two-byte), the value after byte 11.
+    for (const [n, flag, lengthBytes] of [[0, 1, 1], [255, 1, 1], [256, 8, 2], [SHORT_VALUE_BYTES_MAX, 8, 2]] as const) {
+      const encoded = encodeWrite(write(n));
+      assert.equal(encoded[2], flag, `flags of a ${n}-byte value`);
+      assert.equal(encoded.length, 11 + lengthBytes + n + 4, `size of a ${n}-byte value's write record`);
+      const lockEncoded = encodeLock(lock(n));
+      assert.equal(lockEncoded[28 + 1], lengthBytes, `has_short of a ${n}-byte value's lock`);
+      assert.equal(lockEncoded.length, 28 + 1 + 1 + lengthBytes + n + 4);
+    }
+    // A two-byte length that a one-byte length could hold, or both flags: Corruption (re-checksummed, so only the layout is wrong).
+    const reseal = (b: Buffer): Buffer => {
+      b.writeUInt32BE(crc32(b, 0, b.length - 4), b.length - 4);
+      return b;
+    };
+    const wide = Buffer.alloc(11 + 2 + 200 + 4);
+    encodeWrite(write(0)).copy(wide, 0, 0, 11);
+    wide[2] = 8;
+    wide.writeUInt16BE(200, 11);
+    assert.throws(() => decodeWrite(reseal(wide)), /bad inline value length/);
+    const both = encodeWrite(write(300));
+    both[2] = 8 | 1;
+    assert.throws(() => decodeWrite(reseal(both)), /two inline value lengths/);
+    const wideLock = encodeLock(lock(300));
+    wideLock.writeUInt16BE(299, 30);
+    assert.throws(() => decodeLock(reseal(wideLock)), /bad inline value length/);
+    assert.throws(() => encodeWrite(write(0x10000)), /too long/);
   });
 });
 

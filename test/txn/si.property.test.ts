@@ -21,7 +21,7 @@ import { type Engine } from '../../store/index.js';
 import {
   batchGetCommand, batchRollbackCommand, checkTxnStatusCommand, commitCommand, formatTxnError, gcRange, type KvPair,
   type LockInfo, MvccReader, prewriteCommand, resolveLockCommand, resolveLockOverRange, scanCommand, scanLockCommand, type Snapshot, type TxnError,
-  TxnScheduler, txnHeartBeatCommand,
+  SHORT_VALUE_BYTES_MAX, TxnScheduler, txnHeartBeatCommand,
 } from '../../txn/index.js';
 import { type EngineKind, openTestEngine, type TestEngine } from './helpers.js';
 
@@ -148,7 +148,7 @@ class CaseRun {
 
   encodeBalance(balance: number, isLong: boolean): Buffer {
     const text = String(balance);
-    return Buffer.from(isLong ? text.padEnd(300, '.') : text);
+    return Buffer.from(isLong ? text.padEnd(SHORT_VALUE_BYTES_MAX + 50, '.') : text);
   }
 
   decodeBalance(value: Buffer | null): number | null {

@@ -4,7 +4,8 @@
 //   0  version u8 = 1          1  kind u8 (1 put, 2 delete, 3 lock)
 //   2  start_ts u64            10 ttl_ms u32          14 txn_size u32
 //   18 min_commit_ts u64       26 primary_len u16     28 primary bytes
-//   .. has_short u8 [short_len u8, short bytes]       .. crc32 u32 of everything before
+//   .. has_short u8: 0 none | 1 [short_len u8, short bytes] | 2 [len u16, bytes] (a value over 255
+//      bytes, up to SHORT_VALUE_BYTES_MAX)                   .. crc32 u32 of everything before
 
 import { FlotillaError, invariant, type Ts } from '../../common/pure.js';
 import { crc32 } from '../../common/pure.js';
@@ -30,6 +31,7 @@ const LOCK_RECORD_VERSION = 1;
 const KIND_CODE: Readonly<Record<LockKind, number>> = { put: 1, delete: 2, lock: 3 };
 const FIXED_BYTES = 28;
 const CRC_BYTES = 4;
+const ONE_BYTE_LENGTH_MAX = 0xff;
 
 function kindOfCode(code: number): LockKind | null {
   switch (code) {
@@ -42,9 +44,11 @@ function kindOfCode(code: number): LockKind | null {
 
 export function encodeLock(lock: Lock): Buffer {
   invariant(lock.primary.length <= 0xffff, 'lock primary too long');
-  invariant(lock.shortValue === null || lock.shortValue.length <= 255, 'lock short value too long');
-  invariant(lock.kind === 'put' || lock.shortValue === null, 'only a put lock carries a value');
-  const shortBytes = lock.shortValue === null ? 1 : 2 + lock.shortValue.length;
+  const value = lock.shortValue;
+  invariant(value === null || value.length <= 0xffff, 'lock inline value too long');
+  invariant(lock.kind === 'put' || value === null, 'only a put lock carries a value');
+  const isWide = value !== null && value.length > ONE_BYTE_LENGTH_MAX;
+  const shortBytes = value === null ? 1 : (isWide ? 3 : 2) + value.length;
   const out = Buffer.allocUnsafe(FIXED_BYTES + lock.primary.length + shortBytes + CRC_BYTES);
   out[0] = LOCK_RECORD_VERSION;
   out[1] = KIND_CODE[lock.kind];
@@ -55,13 +59,19 @@ export function encodeLock(lock: Lock): Buffer {
   out.writeUInt16BE(lock.primary.length, 26);
   lock.primary.copy(out, FIXED_BYTES);
   let at = FIXED_BYTES + lock.primary.length;
-  if (lock.shortValue === null) {
+  if (value === null) {
     out[at++] = 0;
   } else {
-    out[at++] = 1;
-    out[at++] = lock.shortValue.length;
-    lock.shortValue.copy(out, at);
-    at += lock.shortValue.length;
+    if (isWide) {
+      out[at++] = 2;
+      out.writeUInt16BE(value.length, at);
+      at += 2;
+    } else {
+      out[at++] = 1;
+      out[at++] = value.length;
+    }
+    value.copy(out, at);
+    at += value.length;
   }
   out.writeUInt32BE(crc32(out, 0, at), at);
   return out;
@@ -97,6 +107,14 @@ export function decodeLock(bytes: Buffer): Lock {
   if (hasShort === 1) {
     const length = bytes[at++];
     if (length === undefined || at + length !== bodyEnd) throw corrupt('bad short value length');
+    shortValue = Buffer.from(bytes.subarray(at, at + length));
+    at += length;
+  } else if (hasShort === 2) {
+    if (at + 2 > bodyEnd) throw corrupt('bad inline value length');
+    const length = bytes.readUInt16BE(at);
+    at += 2;
+    // The wide form is only written for values the one-byte length cannot hold.
+    if (length <= ONE_BYTE_LENGTH_MAX || at + length !== bodyEnd) throw corrupt('bad inline value length');
     shortValue = Buffer.from(bytes.subarray(at, at + length));
     at += length;
   } else if (hasShort !== 0) {

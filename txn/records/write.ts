@@ -2,8 +2,14 @@
 // that it was rolled back. Layout (version 1), big-endian, checksummed:
 //
 //   0 version u8 = 1    1 kind u8 (1 put, 2 delete, 3 lock, 4 rollback)
-//   2 flags u8 (bit 0 short value present, bit 1 overlapped rollback, bit 2 protected rollback)
-//   3 start_ts u64      11 [short_len u8, short bytes]      .. crc32 u32 of everything before
+//   2 flags u8 (bit 0 short value present, bit 1 overlapped rollback, bit 2 protected rollback,
+//               bit 3 inline value with a u16 length)
+//   3 start_ts u64      11 [short_len u8, short bytes] (bit 0) | [len u16, bytes] (bit 3)
+//   .. crc32 u32 of everything before
+//
+// An inline value of up to 255 bytes takes the one-byte length (bit 0), as every record written
+// before longer inline values existed; a longer one (up to SHORT_VALUE_BYTES_MAX, txn/limits.ts)
+// the two-byte length (bit 3). The two bits never come together.
 //
 // A rollback record sits at commit_ts = start_ts of the rolled-back transaction. If another
 // transaction already committed at exactly that ts, the rollback cannot take the slot, so it is
@@ -32,6 +38,8 @@ const KIND_CODE: Readonly<Record<WriteKind, number>> = { put: 1, delete: 2, lock
 const FLAG_SHORT = 1;
 const FLAG_OVERLAPPED = 2;
 const FLAG_PROTECTED = 4;
+const FLAG_INLINE_U16 = 8;
+const ONE_BYTE_LENGTH_MAX = 0xff;
 const FIXED_BYTES = 11;
 const CRC_BYTES = 4;
 
@@ -52,19 +60,26 @@ export function isDataWrite(write: Write): boolean {
 
 export function encodeWrite(write: Write): Buffer {
   invariant(write.shortValue === null || write.kind === 'put', 'only a put write carries a value');
-  invariant(write.shortValue === null || write.shortValue.length <= 255, 'write short value too long');
-  const shortBytes = write.shortValue === null ? 0 : 1 + write.shortValue.length;
+  const value = write.shortValue;
+  invariant(value === null || value.length <= 0xffff, 'write inline value too long');
+  const isWide = value !== null && value.length > ONE_BYTE_LENGTH_MAX;
+  const shortBytes = value === null ? 0 : (isWide ? 2 : 1) + value.length;
   const out = Buffer.allocUnsafe(FIXED_BYTES + shortBytes + CRC_BYTES);
   out[0] = WRITE_RECORD_VERSION;
   out[1] = KIND_CODE[write.kind];
-  out[2] = (write.shortValue === null ? 0 : FLAG_SHORT) | (write.hasOverlappedRollback ? FLAG_OVERLAPPED : 0) |
+  out[2] = (value === null ? 0 : isWide ? FLAG_INLINE_U16 : FLAG_SHORT) | (write.hasOverlappedRollback ? FLAG_OVERLAPPED : 0) |
     (write.isProtected ? FLAG_PROTECTED : 0);
   out.writeBigUInt64BE(write.startTs, 3);
   let at = FIXED_BYTES;
-  if (write.shortValue !== null) {
-    out[at++] = write.shortValue.length;
-    write.shortValue.copy(out, at);
-    at += write.shortValue.length;
+  if (value !== null) {
+    if (isWide) {
+      out.writeUInt16BE(value.length, at);
+      at += 2;
+    } else {
+      out[at++] = value.length;
+    }
+    value.copy(out, at);
+    at += value.length;
   }
   out.writeUInt32BE(crc32(out, 0, at), at);
   return out;
@@ -82,12 +97,19 @@ export function decodeWrite(bytes: Buffer): Write {
   const kind = kindOfCode(bytes[1]!);
   if (kind === null) throw corrupt(`unknown kind ${bytes[1]}`);
   const flags = bytes[2]!;
-  if ((flags & ~(FLAG_SHORT | FLAG_OVERLAPPED | FLAG_PROTECTED)) !== 0) throw corrupt(`unknown flags ${flags}`);
+  if ((flags & ~(FLAG_SHORT | FLAG_OVERLAPPED | FLAG_PROTECTED | FLAG_INLINE_U16)) !== 0) throw corrupt(`unknown flags ${flags}`);
   let shortValue: Buffer | null = null;
+  if ((flags & FLAG_SHORT) !== 0 && (flags & FLAG_INLINE_U16) !== 0) throw corrupt('two inline value lengths');
   if ((flags & FLAG_SHORT) !== 0) {
     const length = bytes[FIXED_BYTES];
     if (length === undefined || FIXED_BYTES + 1 + length !== bodyEnd) throw corrupt('bad short value length');
     shortValue = Buffer.from(bytes.subarray(FIXED_BYTES + 1, bodyEnd));
+  } else if ((flags & FLAG_INLINE_U16) !== 0) {
+    if (FIXED_BYTES + 2 > bodyEnd) throw corrupt('bad inline value length');
+    const length = bytes.readUInt16BE(FIXED_BYTES);
+    // The wide form is only written for values the one-byte length cannot hold.
+    if (length <= ONE_BYTE_LENGTH_MAX || FIXED_BYTES + 2 + length !== bodyEnd) throw corrupt('bad inline value length');
+    shortValue = Buffer.from(bytes.subarray(FIXED_BYTES + 2, bodyEnd));
   } else if (bodyEnd !== FIXED_BYTES) {
     throw corrupt('trailing bytes');
   }

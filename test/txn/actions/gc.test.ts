@@ -3,11 +3,12 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ENGINE_KINDS, k, withHarness } from '../helpers.js';
 import { defaultKey } from '../../../common/pure.js';
+import { SHORT_VALUE_BYTES_MAX } from '../../../txn/index.js';
 
 for (const kind of ENGINE_KINDS) {
   describe(`gc (${kind})`, () => {
     it('keeps the newest visible version at the safe point, drops older ones and their long values', () => withHarness(kind, async (h) => {
-      const long = (c: number): Buffer => Buffer.alloc(300, c);
+      const long = (c: number): Buffer => Buffer.alloc(SHORT_VALUE_BYTES_MAX + 50, c);
       await h.mustPrewritePut('a', long(1), 'a', 10n);
       await h.mustCommit('a', 10n, 11n);
       await h.mustPrewritePut('a', long(2), 'a', 20n);

@@ -17,7 +17,7 @@ import {
 } from '../../../txn/index.js';
 
 /** Values of at most this many bytes live inline in lock/write records (the contract's limit). */
-export const MODEL_SHORT_VALUE_BYTES_MAX = 255;
+export const MODEL_SHORT_VALUE_BYTES_MAX = 1024;
 
 export interface ModelLock {
   readonly kind: LockKind;

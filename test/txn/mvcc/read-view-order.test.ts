@@ -6,7 +6,7 @@
 // read locks and latest records in one multiGet, so their lock-first is within that call.)
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { type KvEntry, type Snapshot, type SnapshotScanOptions, batchGetCommand, commitCommand, getCommand, scanCommand } from '../../../txn/index.js';
+import { type KvEntry, SHORT_VALUE_BYTES_MAX, type Snapshot, type SnapshotScanOptions, batchGetCommand, commitCommand, getCommand, scanCommand } from '../../../txn/index.js';
 import { ENGINE_KINDS, k, type TxnHarness, withHarness } from '../helpers.js';
 
 /** Runs `inject` (once) just before engine call number `gapAt` of the wrapped view. */
@@ -60,7 +60,7 @@ for (const kind of ENGINE_KINDS) {
     for (const read of ['get', 'batchGet', 'scan', 'reverseScan'] as const) {
       for (const valueKind of ['short', 'long'] as const) {
         it(`${read} (${valueKind} value): a commit at ≤ read ts in any gap never yields the pre-commit value`, async () => {
-          const newValue = valueKind === 'short' ? 'new' : 'n'.repeat(300);
+          const newValue = valueKind === 'short' ? 'new' : 'n'.repeat(SHORT_VALUE_BYTES_MAX + 1);
           let calls = 1;
           for (let gapAt = 0; gapAt <= calls; gapAt++) {
             await withHarness(kind, async (h) => {
