@@ -23,6 +23,7 @@ export {
   type ServiceDefinitions,
   type ServiceName,
 } from './load.js';
+export { installLongDecimalFastPaths, type LongClass, protobufLongClass } from './long-decimal.js';
 
 export * as adminpb from './adminpb.js';
 export * as eraftpb from './eraftpb.js';

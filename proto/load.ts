@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { installLongDecimalFastPaths, protobufLongClass } from './long-decimal.js';
 
 import type { ProtoGrpcType as AdminpbGrpc } from './generated/adminpb.js';
 import type { ProtoGrpcType as EraftpbGrpc } from './generated/eraftpb.js';
@@ -86,6 +87,7 @@ let protos: FlotillaProtos | undefined;
  * Loaded synchronously on first use (start-up), then memoized.
  */
 export function loadPackageDefinition(): protoLoader.PackageDefinition {
+  if (packageDefinition === undefined) installLongDecimalFastPaths(protobufLongClass());
   packageDefinition ??= protoLoader.loadSync([...PROTO_FILES], {
     ...PROTO_LOADER_OPTIONS,
     includeDirs: [PROTO_DIR],
