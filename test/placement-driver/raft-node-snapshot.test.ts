@@ -1,9 +1,14 @@
 // A PD member cut off while the others compact their log past what it has catches up by a raft
-// snapshot: three in-process PdRaftNodes on real RocksDB; member 3 is partitioned away while the
+// snapshot: in-process PdRaftNodes on real RocksDB; one member is partitioned away while the
 // leader applies more than PD_SNAPSHOT_EVERY_ENTRIES commands (so it snapshots and compacts,
-// keeping only PD_LOG_KEEP_ENTRIES behind); healed, member 3 must install the snapshot and end
+// keeping only PD_LOG_KEEP_ENTRIES behind); healed, that member must install the snapshot and end
 // with the same state machine as the others — also after more commands, and after a restart of
-// member 3 from its own disk. (The coverage run found no process that ever installed a PD snapshot.)
+// it from its own disk. (The coverage run found no process that ever installed a PD snapshot.)
+// Then the same with the group's membership changed while the member is cut off (a voter and a
+// learner join, another voter leaves): the snapshot is all that carries the change to it, so its
+// conf state must come from the snapshot (held-back plant HB4 kept the old one) — in the raft
+// node, in raft, in its saved snapshot and on disk, after a restart — and its quorum must be the
+// new set's.
 // And a leader that cannot commit (its followers cut off) takes PD_PENDING_PROPOSALS_MAX proposals
 // and refuses the next with ServerIsBusy; healed, it commits every one it took.
 import { after, describe, it } from 'node:test';
@@ -12,12 +17,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isFlotillaError, SimpleRocks, silentLogger } from '../../common/index.js';
-import { EMPTY_CONF_STATE, type Message } from '../../raft/index.js';
+import { type ConfChangeType, type ConfState, EMPTY_CONF_STATE, type Message } from '../../raft/index.js';
 import { PdRaftLog } from '../../placement-driver/raft-log.js';
+import { decodeSnapshot } from '../../raft-host/index.js';
 import { PD_LOG_KEEP_ENTRIES, PD_PENDING_PROPOSALS_MAX, PD_SNAPSHOT_EVERY_ENTRIES, PdRaftNode } from '../../placement-driver/raft-node.js';
-import { type PdCommand, PdStateMachine } from '../../placement-driver/state-machine.js';
+import { type PdCommand, type PdMember, PdStateMachine } from '../../placement-driver/state-machine.js';
 
 const TICK_MS = 100;
+/** Where a PD member's saved snapshot lives in its RocksDB (placement-driver/raft-log.ts's layout). */
+const PD_SNAPSHOT_KEY = Buffer.from([0x03]);
 
 interface Member {
   node: PdRaftNode;
@@ -27,7 +35,7 @@ interface Member {
   dir: string;
 }
 
-/** Three in-process PD members on real RocksDB, with a partition switch, a simulated clock and a command source. */
+/** In-process PD members on real RocksDB, with a partition switch, a simulated clock and a command source. */
 function pdGroup(dirs: string[], dbs: Set<SimpleRocks>) {
   const clock = { now: 10_000 };
   const cut = new Set<number>();
@@ -44,29 +52,45 @@ function pdGroup(dirs: string[], dbs: Set<SimpleRocks>) {
       });
     }
   };
-  /** Opens member `id` on `dir` (fresh: a new group of 1–3; else what its disk holds). */
-  const open = async (id: number, dir: string | null): Promise<Member> => {
-    const isFresh = dir === null;
-    const at = dir ?? (await mkdtemp(join(tmpdir(), 'flotilla-pd-snap-')));
-    if (isFresh) dirs.push(at);
+  /**
+   * Opens member `id`: 'bootstrap' on a new disk as one of the first group of 3 (voters 1–3);
+   * 'join' on an empty disk, as a member added later starts (it learns everything by snapshot);
+   * else on what `dir` holds.
+   */
+  const open = async (id: number, from: 'bootstrap' | 'join' | { readonly dir: string }): Promise<Member> => {
+    const isNew = typeof from === 'string';
+    const at = isNew ? await mkdtemp(join(tmpdir(), 'flotilla-pd-snap-')) : from.dir;
+    if (isNew) dirs.push(at);
     const db = await SimpleRocks.open(at);
     dbs.add(db);
     const log = await PdRaftLog.open(db);
     const sm = new PdStateMachine();
     let applied = 1;
-    if (isFresh) {
+    if (from === 'bootstrap') {
       await log.persist({ snapshot: { metadata: { index: 1, term: 1, confState: { ...EMPTY_CONF_STATE, voters: [1, 2, 3] } }, data: sm.snapshot() }, hardState: { term: 1, vote: 0, commit: 1 }, entries: [], mustSync: true });
     } else {
-      // As a PD process restarts (placement-driver/server.ts): the saved snapshot, then the log.
+      // As a PD process starts (placement-driver/server.ts): the saved snapshot, then the log.
       const snap = log.storage.snapshot();
       assert.notEqual(snap, 'unavailable');
-      if (snap !== 'unavailable') {
-        sm.restore(snap.data);
-        applied = snap.metadata.index;
-      }
+      applied = snap === 'unavailable' ? 0 : snap.metadata.index;
+      if (snap !== 'unavailable' && applied > 0) sm.restore(snap.data);
     }
     const node = new PdRaftNode({ id, log, sm, applied, electionTicks: 10, heartbeatTicks: 1, tickMs: TICK_MS, seed: id, monotonicMs: () => clock.now, logger: silentLogger(), send: (msgs) => deliver(id, msgs) });
     return { node, log, sm, db, dir: at };
+  };
+  /** Stops member `id` and closes its disk (it receives nothing more). */
+  const stop = async (id: number): Promise<Member> => {
+    const m = members.get(id)!;
+    await m.node.stop();
+    members.delete(id);
+    await m.db.close();
+    dbs.delete(m.db);
+    return m;
+  };
+  /** Stops member `id` and opens it again on its own disk. */
+  const restart = async (id: number): Promise<void> => {
+    const { dir } = await stop(id);
+    members.set(id, await open(id, { dir }));
   };
   const step = async (): Promise<void> => {
     clock.now += TICK_MS;
@@ -79,6 +103,14 @@ function pdGroup(dirs: string[], dbs: Set<SimpleRocks>) {
       await step();
     }
     assert.fail(`timed out waiting for ${what}`);
+  };
+  /** Ticks until `p` settles (as a PD process's timer goes on ticking meanwhile); its value, or what it threw. */
+  const settle = async <T>(what: string, p: Promise<T>): Promise<T> => {
+    let isSettled = false;
+    const settled = p.finally(() => (isSettled = true));
+    settled.catch(() => undefined); // awaited below; until() must not see an unhandled rejection meanwhile
+    await until(what, () => isSettled);
+    return settled;
   };
   const leader = (): Member => [...members.values()].find((m) => m.node.isLeader)!;
   let high = 1_000n;
@@ -98,16 +130,13 @@ function pdGroup(dirs: string[], dbs: Set<SimpleRocks>) {
         batch.push(leader().node.propose(cmd));
       }
       // Ticking meanwhile, as a PD process's timer does (a follower a snapshot fed resumes on a tick).
-      let isApplied = false;
-      const applied = Promise.all(batch).then(() => (isApplied = true));
-      await until('a batch of commands to apply', () => isApplied);
-      await applied;
+      await settle('a batch of commands to apply', Promise.all(batch));
     }
   };
-  return { cut, members, open, until, leader, commands };
+  return { cut, members, open, stop, restart, until, settle, leader, commands };
 }
 
-describe('PD raft node: a member behind the compacted log; the pending-proposal bound', () => {
+describe('PD raft node: a member behind the compacted log (also across a membership change); the pending-proposal bound', () => {
   const dirs: string[] = [];
   const dbs = new Set<SimpleRocks>();
   after(async () => {
@@ -116,9 +145,9 @@ describe('PD raft node: a member behind the compacted log; the pending-proposal 
   });
 
   it('catches up by snapshot and ends with the leader\'s state, also after more commands and a restart', async () => {
-    const { cut, members, open, until, leader, commands } = pdGroup(dirs, dbs);
+    const { cut, members, open, restart, until, leader, commands } = pdGroup(dirs, dbs);
     try {
-      for (const id of [1, 2, 3]) members.set(id, await open(id, null));
+      for (const id of [1, 2, 3]) members.set(id, await open(id, 'bootstrap'));
       members.get(1)!.node.campaign();
       await until('a leader', () => [...members.values()].some((m) => m.node.canServe));
       await commands(30);
@@ -143,12 +172,7 @@ describe('PD raft node: a member behind the compacted log; the pending-proposal 
       for (const m of members.values()) assert.deepEqual(m.sm.snapshot(), leader().sm.snapshot());
 
       // Restarted from its own disk (the installed snapshot and the entries after it), it is still right.
-      const old = members.get(behind)!;
-      await old.node.stop();
-      members.delete(behind);
-      await old.db.close();
-      dbs.delete(old.db);
-      members.set(behind, await open(behind, old.dir));
+      await restart(behind);
       await commands(10);
       await until('the restarted member to catch up', () => members.get(behind)!.node.appliedIndex === leader().node.appliedIndex);
       assert.deepEqual(members.get(behind)!.sm.snapshot(), leader().sm.snapshot(), 'after a restart too');
@@ -157,10 +181,101 @@ describe('PD raft node: a member behind the compacted log; the pending-proposal 
     }
   });
 
+  it('catches up by a snapshot carrying a membership change it missed: the new conf state everywhere, after a restart too, and the new set\'s quorum', async () => {
+    const { cut, members, open, stop, restart, until, settle, leader, commands } = pdGroup(dirs, dbs);
+    /**
+     * What member `id` holds as the group's membership: its raft node's, raft's own, its log's
+     * saved snapshot's, and what a restart would start from — the snapshot record on its disk
+     * (PdRaftLog.open restores raft's conf state from it), read while the member runs on.
+     */
+    const confStatesOf = async (id: number): Promise<Record<'node' | 'raft' | 'saved' | 'disk', ConfState>> => {
+      const m = members.get(id)!;
+      const record = await m.db.get(PD_SNAPSHOT_KEY);
+      assert.ok(record !== undefined, `member ${id} has a saved snapshot`);
+      const disk = decodeSnapshot(record, 'test').metadata.confState;
+      return { node: m.node.members, raft: m.node.raw.status().confState, saved: m.log.storage.initialState().confState, disk };
+    };
+    const all = (cs: ConfState): Record<'node' | 'raft' | 'saved' | 'disk', ConfState> => ({ node: cs, raft: cs, saved: cs, disk: cs });
+    const pdMember = (id: number): PdMember => ({ id, name: `pd-${id}`, peerUrls: [`127.0.0.1:${2_380 + id}`], clientUrls: [] });
+    const change = (type: ConfChangeType, nodeId: number): Promise<void> =>
+      settle(`${type} ${nodeId}`, leader().node.proposeConfChange({ transition: 'auto', changes: [{ type, nodeId }], context: new Uint8Array(0) }));
+    const isEveryMemberApplying = (): boolean => [...members.values()].every((m) => m.node.appliedIndex === leader().node.appliedIndex);
+    try {
+      for (const id of [1, 2, 3]) members.set(id, await open(id, 'bootstrap'));
+      members.get(1)!.node.campaign();
+      await until('a leader', () => [...members.values()].some((m) => m.node.canServe));
+      await commands(30);
+      await until('every member applying', isEveryMemberApplying);
+      const lead = [...members.entries()].find(([, m]) => m.node.isLeader)![0];
+      const [behind, leaving] = [1, 2, 3].filter((id) => id !== lead) as [number, number];
+      const behindAt = members.get(behind)!.node.appliedIndex;
+      const oldSet: ConfState = { ...EMPTY_CONF_STATE, voters: [1, 2, 3] };
+      assert.deepEqual(await confStatesOf(behind), all(oldSet), 'before the cut');
+
+      // Cut off, `behind` misses the whole change: 4 joins as a voter and 5 as a learner (each
+      // starts on an empty disk and is brought on by snapshot), then `leaving` is removed — in
+      // PdServer's order (the member record, then the conf change; the conf change, then the
+      // record's removal). With `behind` cut off the group commits on lead, `leaving` and 4 of
+      // four voters, then on lead and 4 of three.
+      cut.add(behind);
+      for (const id of [4, 5]) members.set(id, await open(id, 'join'));
+      await settle('member 4 recorded', leader().node.propose({ kind: 'putMember', member: pdMember(4) }));
+      await change('AddNode', 4);
+      await settle('member 5 recorded', leader().node.propose({ kind: 'putMember', member: pdMember(5) }));
+      await change('AddLearnerNode', 5);
+      await change('RemoveNode', leaving);
+      await settle('member removed', leader().node.propose({ kind: 'removeMember', memberId: leaving }));
+      const changedAt = leader().node.appliedIndex;
+      await stop(leaving); // a removed PD member no longer votes or serves; its process is not needed here
+      const newSet: ConfState = { ...EMPTY_CONF_STATE, voters: [lead, behind, 4].sort((a, b) => a - b), learners: [5] };
+      assert.deepEqual(await confStatesOf(lead), all(newSet), 'the leader applied the changes');
+
+      await commands(PD_SNAPSHOT_EVERY_ENTRIES + PD_LOG_KEEP_ENTRIES + 200);
+      const ahead = leader();
+      assert.ok(ahead.log.storage.firstIndex() > changedAt, `the leader compacted the membership changes away (first index ${ahead.log.storage.firstIndex()}, changed at ${changedAt}): only a snapshot carries them now`);
+      assert.equal(members.get(behind)!.node.appliedIndex, behindAt, 'the cut-off member applied nothing meanwhile');
+      assert.deepEqual(await confStatesOf(behind), all(oldSet), 'the cut-off member still knows the old membership');
+
+      cut.delete(behind);
+      await until('the member behind to catch up', () => members.get(behind)!.node.appliedIndex >= leader().node.appliedIndex);
+      const installedAt = members.get(behind)!.log.storage.snapshot();
+      assert.ok(installedAt !== 'unavailable' && installedAt.metadata.index > changedAt, 'it caught up by a snapshot taken after the changes (it never held their entries)');
+      assert.deepEqual(await confStatesOf(behind), all(newSet), 'its conf state is the snapshot\'s, not its old one (in memory and on disk)');
+      assert.deepEqual(members.get(behind)!.sm.snapshot(), leader().sm.snapshot(), 'its state machine is the leader\'s');
+
+      // Past a snapshot of its own — taken by the process that installed, so what it saves is the
+      // conf state that process holds — and restarted from it.
+      await commands(PD_SNAPSHOT_EVERY_ENTRIES + 10);
+      await until('every member applying again', isEveryMemberApplying);
+      const own = members.get(behind)!.log.storage.snapshot();
+      assert.ok(own !== 'unavailable' && own.metadata.index > installedAt.metadata.index, 'it took a snapshot of its own');
+      assert.deepEqual(await confStatesOf(behind), all(newSet), 'after a snapshot of its own');
+      await restart(behind);
+      assert.deepEqual(await confStatesOf(behind), all(newSet), 'restarted from its own snapshot');
+      await until('the restarted member to catch up', isEveryMemberApplying);
+
+      // Quorum is counted on the new set: with `behind` leading and the old leader gone, `behind`
+      // and 4 are two of the three voters {lead, behind, 4} and commit. Counted on the old set
+      // {1, 2, 3}, `behind` would be one of three (`leaving` is gone) and commit nothing; the
+      // learner 5 counts in neither.
+      assert.equal(members.get(lead)!.node.raw.transferLeader(behind).kind, 'ok');
+      await until(`member ${behind} to lead`, () => members.get(behind)!.node.canServe);
+      await stop(lead);
+      const before = members.get(behind)!.node.appliedIndex;
+      await commands(20);
+      await until('4 and 5 applying', isEveryMemberApplying);
+      assert.ok(leader() === members.get(behind) && leader().node.appliedIndex >= before + 20, `member ${behind} leads and committed on the new set`);
+      for (const m of members.values()) assert.deepEqual(m.sm.snapshot(), leader().sm.snapshot());
+      for (const id of [behind, 4, 5]) assert.deepEqual(await confStatesOf(id), all(newSet), `member ${id}`);
+    } finally {
+      await Promise.all([...members.values()].map((m) => m.node.stop()));
+    }
+  });
+
   it('takes PD_PENDING_PROPOSALS_MAX proposals it cannot commit, refuses the next with ServerIsBusy, and commits all it took once healed', async () => {
     const { cut, members, open, until, leader } = pdGroup(dirs, dbs);
     try {
-      for (const id of [1, 2, 3]) members.set(id, await open(id, null));
+      for (const id of [1, 2, 3]) members.set(id, await open(id, 'bootstrap'));
       members.get(1)!.node.campaign();
       await until('a leader', () => [...members.values()].some((m) => m.node.canServe));
       const lead = leader();

@@ -18,7 +18,9 @@
 // wires it (a tick after PrepareMerge applies, and one every MERGE_TICK_STEPS steps — the 200 ms
 // interval on the sim's clock); `merge()` plays PD's merge order to the source's leader.
 // `intercept` lets a test decide, per raft message at delivery, to deliver, drop or hold it;
-// `interceptSnapshot` the same per snapshot stream (a dropped one fails, as a cut link does).
+// `interceptSnapshot` the same per snapshot stream (a dropped one fails, as a cut link does);
+// `rewriteSnapshot` changes a delivered stream's chunks (a corrupting link or sender), and
+// `snapshotAnswers` records what each receiver answered.
 
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -214,6 +216,13 @@ export interface SimSnapshotStream {
   readonly index: number;
 }
 
+/** What a store's snapshot receiver answered to one delivered stream. */
+export interface SimSnapshotAnswer extends SimSnapshotStream {
+  readonly step: number;
+  /** The gRPC status it refused the stream with; null: Done (the payload was taken). */
+  readonly refusal: { readonly code: number; readonly details: string } | null;
+}
+
 /** What `intercept` does with a message: deliver it (subject to cuts and drops), drop it, or hold it one more step. */
 export type InterceptVerdict = 'deliver' | 'drop' | 'hold';
 
@@ -238,6 +247,10 @@ export class StoreSim {
   intercept: ((m: SimRaftMessage) => InterceptVerdict) | null = null;
   /** The same over each snapshot stream due for delivery (null: every stream goes on). */
   interceptSnapshot: ((s: SimSnapshotStream) => InterceptVerdict) | null = null;
+  /** Rewrites each snapshot stream's chunks (header, data…, trailer) as its receiver gets them (null: as sent). */
+  rewriteSnapshot: ((s: SimSnapshotStream, chunks: readonly raft_serverpb.SnapshotChunk[]) => raft_serverpb.SnapshotChunk[]) | null = null;
+  /** Every delivered snapshot stream's answer, in order (one per stream a receiver got). */
+  readonly snapshotAnswers: SimSnapshotAnswer[] = [];
   /** Merges running per store incarnation and source region ("store/generation/region" → PrepareMerge index), to see rollbacks. */
   private readonly merging = new Map<string, number>();
   /** PD's id allocator (region and peer ids of splits and added peers). */
@@ -503,15 +516,20 @@ export class StoreSim {
     }
     const existing = target.store!.peers.get(f.regionId);
     const isToUninitialized = existing === undefined || existing.storage.lastIndex() === 0;
+    const stream: SimSnapshotStream = { from: f.from, to: f.to, region: f.region, index: f.index };
+    const sent = f.chunks.map((c) => chunkCodec.decode(c));
+    const chunks = this.rewriteSnapshot?.(stream, sent) ?? sent;
     const call = {
       metadata: { get: (key: string) => (key === CLUSTER_ID_METADATA ? [u64ToWire(1n)] : []) },
       [Symbol.asyncIterator]: async function* () {
-        for (const c of f.chunks) yield chunkCodec.decode(c);
+        for (const c of chunks) yield c;
       },
     };
-    const outcome = await new Promise<'finish' | 'failure'>((resolve) => {
-      receiver.handle(call as never, (err) => resolve(err === null ? 'finish' : 'failure'));
+    const refusal = await new Promise<SimSnapshotAnswer['refusal']>((resolve) => {
+      receiver.handle(call as never, (err) => resolve(err === null ? null : { code: err.code ?? grpc.status.UNKNOWN, details: err.details ?? '' }));
     });
+    this.snapshotAnswers.push({ ...stream, step: this.step, refusal });
+    const outcome = refusal === null ? 'finish' : 'failure';
     if (outcome === 'finish') {
       this.counters.snapshotsSent++;
       if (f.regionId !== this.region.id) this.counters.snapshotsToNewRegions++;
