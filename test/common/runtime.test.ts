@@ -2,6 +2,7 @@
 // and gRPC server start on port 0 with the channel cache.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { request } from 'node:http';
 import {
   createRng, Backoff, retryWithBackoff, FlotillaError, TaskGroup, silentLogger, armFailpoint, disarmAllFailpoints,
@@ -59,6 +60,23 @@ describe('backoff', () => {
     assert.equal(delays.length, 4); // 5 attempts = 4 waits
     const caps = [10, 20, 40, 80];
     delays.forEach((d, i) => assert.ok(d >= caps[i]! / 2 && d <= caps[i]!, `delay ${d} within [${caps[i]! / 2}, ${caps[i]}]`));
+  });
+
+  it('every delay lies in [cap/2, cap] of its attempt, cap = min(max, base × multiplier^(attempt−1)); attemptsMax − 1 waits', () => {
+    fc.assert(fc.property(
+      fc.integer({ min: 1, max: 50 }), fc.integer({ min: 0, max: 400 }), fc.constantFrom(1, 1.5, 2, 3), fc.integer({ min: 1, max: 12 }), fc.nat(),
+      (base, extra, multiplier, attemptsMax, seed) => {
+        const p = { baseDelayMs: base, maxDelayMs: base + extra, multiplier, attemptsMax, totalDeadlineMs: 1e12 };
+        const b = new Backoff(p, createRng(seed), 0);
+        let waits = 0;
+        for (let d = b.next(0); d !== null; d = b.next(0)) {
+          const cap = Math.min(p.maxDelayMs, base * multiplier ** waits);
+          assert.ok(d >= cap / 2 && d <= Math.ceil(cap), `wait ${waits + 1}: ${d} ms outside [${cap / 2}, ${cap}]`);
+          waits++;
+        }
+        assert.equal(waits, attemptsMax - 1);
+        assert.equal(b.attemptCount, attemptsMax);
+      }), { numRuns: 500 });
   });
 
   it('stops before the total deadline', () => {
