@@ -274,3 +274,16 @@ export function renderConfigHelp(schema: ConfigSchema, envPrefix?: string): stri
   }
   return lines.join('\n');
 }
+
+/**
+ * `host:port` (a name, an IPv4 address or a bracketed IPv6 one, also with an embedded IPv4 part;
+ * a port 0..65535), with an optional `scheme://` and trailing slash: `http://127.0.0.1:2380/` →
+ * host 127.0.0.1, port 2380, address `127.0.0.1:2380`. Anything else is a ConfigError naming `field`.
+ */
+export function parseHostPort(text: string, field: string): { readonly host: string; readonly port: number; readonly address: string } {
+  const bare = text.replace(/^[a-z]+:\/\//i, '').replace(/\/+$/, '');
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:/\s]+):([0-9]{1,5})$/.exec(bare);
+  const port = m === null ? NaN : Number(m[2]);
+  if (m === null || port > 65535) throw new ConfigError(field, `${JSON.stringify(text)} is not host:port`);
+  return { host: m[1]!, port, address: bare };
+}

@@ -1,7 +1,7 @@
 // flotilla-pd's configuration: flags (--name, --data-dir, --client-urls, --peer-urls, --http-url,
 // --initial-cluster, …), env (FLOTILLA_PD_*), a JSON file (--config), validated at start.
 
-import { ConfigError, field, loadConfigWithFile, type ConfigOf, type FieldSpec } from '../common/index.js';
+import { ConfigError, field, loadConfigWithFile, parseHostPort, type ConfigOf, type FieldSpec } from '../common/index.js';
 
 export const PD_ENV_PREFIX = 'FLOTILLA_PD';
 
@@ -29,14 +29,8 @@ export const PD_CONFIG_SCHEMA = {
 
 export type PdConfig = ConfigOf<typeof PD_CONFIG_SCHEMA>;
 
-/** `http://127.0.0.1:2380/` → `127.0.0.1:2380`. */
-export function hostPort(url: string, field: string): { host: string; port: number; address: string } {
-  const bare = url.replace(/^[a-z]+:\/\//i, '').replace(/\/+$/, '');
-  const m = /^(\[[0-9a-fA-F:]+\]|[^:/\s]+):([0-9]{1,5})$/.exec(bare);
-  const port = m === null ? NaN : Number(m[2]);
-  if (m === null || port > 65535) throw new ConfigError(field, `${JSON.stringify(url)} is not host:port`);
-  return { host: m[1]!, port, address: bare };
-}
+/** `http://127.0.0.1:2380/` → `127.0.0.1:2380` (common/config.ts parseHostPort). */
+export const hostPort = parseHostPort;
 
 /** Parses `pd1=127.0.0.1:2380,pd2=…` into name → peer address. */
 export function parseInitialCluster(text: string, fieldName = '--initial-cluster'): Map<string, string> {

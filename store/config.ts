@@ -1,7 +1,7 @@
 // flotilla-store's configuration: flags (--pd, --addr, --data-dir, …), env (FLOTILLA_STORE_*), a
 // JSON file (--config), validated at start with one clear line for a bad value.
 
-import { ConfigError, field, loadConfigWithFile, type ConfigOf } from '../common/index.js';
+import { ConfigError, field, loadConfigWithFile, parseHostPort, type ConfigOf } from '../common/index.js';
 import { RAFT_LOG_GC_CHECK_TICKS_DEFAULT, RAFT_LOG_GC_COUNT_LIMIT_DEFAULT, RAFT_LOG_GC_HARD_COUNT_LIMIT_DEFAULT } from './raft-log-gc.js';
 
 export const STORE_ENV_PREFIX = 'FLOTILLA_STORE';
@@ -44,14 +44,8 @@ export const STORE_CONFIG_SCHEMA = {
 
 export type StoreConfig = ConfigOf<typeof STORE_CONFIG_SCHEMA>;
 
-/** `127.0.0.1:20160` → host, port. */
-export function parseHostPort(text: string, fieldName: string): { readonly host: string; readonly port: number } {
-  const bare = text.replace(/^[a-z]+:\/\//i, '').replace(/\/+$/, '');
-  const m = /^(\[[0-9a-fA-F:]+\]|[^:/\s]+):([0-9]{1,5})$/.exec(bare);
-  const port = m === null ? NaN : Number(m[2]);
-  if (m === null || port > 65535) throw new ConfigError(fieldName, `${JSON.stringify(text)} is not host:port`);
-  return { host: m[1]!, port };
-}
+/** `127.0.0.1:20160` → host, port (common/config.ts). */
+export { parseHostPort };
 
 /** `zone=z1,host=h1` → { zone: 'z1', host: 'h1' }. */
 export function parseLabels(items: readonly string[]): Record<string, string> {

@@ -1,6 +1,7 @@
 // Config: defaults < file < env < flags, and a bad value is rejected with one line naming the field.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,6 +63,22 @@ describe('config loader', () => {
     expectConfigError(() => loadConfig(schema, { argv: ['pd1'] }), 'pd1', /unexpected argument/);
     expectConfigError(() => loadConfig(schema, { file: { name: 'x', bogus: 1 } }), 'bogus', /unknown key in config file/);
     expectConfigError(() => loadConfig(schema, { env: { FLOTILLA_PD_PORT: '-5' }, envPrefix: 'FLOTILLA_PD', argv: ['--name', 'x'] }), 'FLOTILLA_PD_PORT', /below the minimum 0/);
+  });
+
+  it('numeric bounds are inclusive on both sides, for every kind of numeric field and source', () => {
+    fc.assert(fc.property(
+      fc.constantFrom('int', 'bytes', 'durationMs'), fc.integer({ min: 0, max: 1_000_000 }), fc.integer({ min: 0, max: 1_000_000 }), fc.constantFrom('flag', 'env', 'file'),
+      (kind, a, b, source) => {
+        const [min, max] = a <= b ? [a, b] : [b, a];
+        const spec = { doc: 'n', default: min, min, max };
+        const s = { n: kind === 'int' ? field.int(spec) : kind === 'bytes' ? field.bytes(spec) : field.durationMs(spec) };
+        const load = (v: number): number => loadConfig(s, source === 'flag' ? { argv: ['--n', String(v)] } : source === 'env' ? { env: { X_N: String(v) }, envPrefix: 'X' } : { file: { n: v } }).n;
+        const where = source === 'env' ? 'X_N' : source === 'file' ? 'n (config file)' : '--n';
+        assert.equal(load(min), min);
+        assert.equal(load(max), max);
+        if (min > 0) expectConfigError(() => load(min - 1), where, /below the minimum/);
+        expectConfigError(() => load(max + 1), where, /above the maximum/);
+      }), { numRuns: 300 });
   });
 
   it('runs cross-field validation after each field is valid', () => {
