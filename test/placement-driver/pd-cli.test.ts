@@ -41,6 +41,8 @@ describe('flotilla-pd command line', () => {
         [['--election-ticks', '3', '--heartbeat-ticks', '3'], /--election-ticks: must be greater than --heartbeat-ticks/],
         [['--client-urls', 'nowhere'], /--client-urls: "nowhere" is not host:port/],
         [['--initial-cluster', 'pd2=127.0.0.1:1'], /--initial-cluster: does not list this member \(pd1\)/],
+        [['--initial-cluster', 'pd1=127.0.0.1:1,pd1=127.0.0.1:2'], /--initial-cluster: member pd1 is listed twice/],
+        [['--initial-cluster', 'pd1=127.0.0.1:1,=127.0.0.1:2'], /--initial-cluster: "=127.0.0.1:2" is not name=peerUrl/],
         [['--bogus', '1'], /--bogus: unknown flag/],
       ];
       for (const [args, message] of cases) {
