@@ -23,7 +23,17 @@ describe('cli keys', () => {
     const bytes = fc.uint8Array({ maxLength: 6 }).map((a) => Buffer.from(a));
     // Bytes near 0x00 and 0xff, where carries happen.
     const edgy = fc.array(fc.constantFrom(0x00, 0x01, 0x7f, 0xfe, 0xff), { maxLength: 5 }).map((a) => Buffer.from(a));
-    fc.assert(fc.property(fc.oneof(bytes, edgy), fc.oneof(bytes, edgy), (prefix, key) => {
+    // Keys near the prefix: the prefix itself, extended, cut short, or with one byte moved up or down.
+    const near = (prefix: Buffer): fc.Arbitrary<Buffer> => fc.tuple(fc.nat({ max: prefix.length }), fc.constantFrom(-1, 0, 1), edgy).map(([at, delta, tail]) => {
+      const head = Buffer.from(prefix.subarray(0, at));
+      if (at > 0) head[at - 1] = (head[at - 1]! + delta + 256) % 256;
+      return Buffer.concat([head, tail]);
+    });
+    const prefixAndKey = fc.oneof(
+      fc.tuple(fc.oneof(bytes, edgy), fc.oneof(bytes, edgy)),
+      fc.oneof(bytes, edgy).chain((prefix) => fc.tuple(fc.constant(prefix), near(prefix))),
+    );
+    fc.assert(fc.property(prefixAndKey, ([prefix, key]) => {
       const end = prefixEnd(prefix);
       const inRange = Buffer.compare(key, prefix) >= 0 && (end === null || Buffer.compare(key, end) < 0);
       const starts = key.length >= prefix.length && key.subarray(0, prefix.length).equals(prefix);
