@@ -1,7 +1,8 @@
 // The two-phase commit's decision table against scripted fake stores (real gRPC): what the
 // committer does after each answer of prewrite and of the primary's commit — above all, that an
 // unknown commit outcome is reported as CommitUnknownError and never rolled back, and that a
-// pushed min_commit_ts is answered with a newer commit ts.
+// pushed min_commit_ts is answered with a newer commit ts. Also what the lock resolver asks of a
+// lock's primary (rollbackIfNotExist only once the lock met has expired).
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChannelCache, channelCredentials, composeTs, encodeKey, INSECURE, silentLogger, type Ts } from '../../common/index.js';
@@ -251,6 +252,38 @@ describe('committer decisions (fake stores, real gRPC)', () => {
     } finally {
       await foreign.stop();
     }
+  });
+
+  it('a reader asks to roll back a missing primary exactly when the lock it met has expired (current physical ms ≥ start + TTL), over the boundary', async () => {
+    // Until the lock met expires, the primary's prewrite may still be on its way (the committer
+    // prewrites every region at once): rolling the missing primary back then would abort a live
+    // transaction. Every offset around the expiry, with logical parts that must not count.
+    await committer(['a']);
+    const received: boolean[] = [];
+    script = (_s, r) => {
+      if (r.cmd !== 'checkTxnStatus') return { answer: ok(r) };
+      received.push(r.checkTxnStatus!.rollbackIfNotExist);
+      // Alive, pushed past the reader: the reader bypasses it (no wait).
+      return { answer: { checkTxnStatus: { commitVersion: '0', lockTtl: '3000', action: 'MinCommitTSPushed', lockInfo: { primaryLock: Buffer.from('p'), lockVersion: '1', key: Buffer.from('p'), lockTtl: '3000', txnSize: '1', lockType: 'Put', minCommitTs: String(composeTs(9_000_000, 0)) } } } };
+    };
+    const expected: boolean[] = [];
+    let startMs = 1_000_000;
+    for (const ttlMs of [0, 1, 20, 3_000]) {
+      for (const offsetMs of [-2, -1, 0, 1, 2, 10_000]) {
+        for (const [startLogical, nowLogical] of [[0, 0], [5, 0], [0, 5]] as const) {
+          startMs += 20_000; // a new transaction each time: no fate is remembered across cases
+          const lockTs = composeTs(startMs, startLogical);
+          const nowMs = startMs + ttlMs + offsetMs;
+          if (nowMs < 0) continue;
+          const resolver = new LockResolver(rpc, () => Promise.resolve(composeTs(nowMs, nowLogical)), new ClientMetrics(), silentLogger(), (w) => void background.push(w));
+          const lock = { key: Buffer.from('a'), primary: Buffer.from('p'), startTs: lockTs, ttlMs, txnSize: 1, minCommitTs: lockTs + 1n };
+          const outcome = await resolver.resolve([lock], composeTs(8_000_000, 0), Date.now() + 2_000);
+          assert.deepEqual(outcome.bypass, [lockTs]);
+          expected.push(offsetMs >= 0);
+        }
+      }
+    }
+    assert.deepEqual(received, expected);
   });
 
   it('a key locked by a transaction that committed is resolved, then the prewrite succeeds', async () => {

@@ -3,6 +3,8 @@
 //   - KvGC over a region, several GC batches, judged against a model of every key's versions:
 //     every read at or above the safe point is unchanged, the versions it may drop are gone, and
 //     the latest records stay right (Insert and new writes after it);
+//   - KvResolveLock over a whole region (no keys), more locks than one resolve batch, judged
+//     against a model of three interleaved transactions (committed, rolled back, left alone);
 //   - KvCleanup (TTL check, always, a committed transaction), AlreadyCommitted, Lock mutations,
 //     and the requests refused as InvalidArgument;
 //   - RawDeleteRange over more keys than one delete chunk, and the raw requests refused;
@@ -30,7 +32,7 @@ import { RocksEngine } from '../../store/engine/index.js';
 import { DELETE_RANGE_CHUNK_KEYS } from '../../store/raw-kv.js';
 import { decodeLatest, decodeWrite, type LatestRecord, SHORT_VALUE_BYTES_MAX, type Write } from '../../txn/index.js';
 import { BATCH_STREAM_INFLIGHT_MAX } from '../../store/kv-service.js';
-import { GC_BATCH_KEYS } from '../../store/txn-kv.js';
+import { GC_BATCH_KEYS, RESOLVE_BATCH_KEYS } from '../../store/txn-kv.js';
 import { RAFT_ENTRY_BYTES_MAX } from '../../raft/index.js';
 import { type KvTestClient, StoreTestCluster } from '../support/store-cluster.js';
 
@@ -237,6 +239,40 @@ describe('flotilla-store: KV paths the coverage run found untested', () => {
     const rb = await kv.call('KvBatchRollback', { context: ctx, keys: [b('cl/c')], startVersion: String(start3) });
     assert.equal(rb.error?.alreadyCommitted?.commitTs, String(start3 + 7n));
     assert.equal((await kv.call('KvGet', { context: ctx, key: b('cl/c'), version: String(tsAt(104_000)) })).value.toString(), 'C');
+  });
+
+  it('KvResolveLock without keys resolves every lock of its transaction over several batches (commit and rollback), and no other transaction\'s', async () => {
+    // Three transactions' locks interleaved over one region: A (committed by a region-wide
+    // resolve), C (rolled back by one) and B (left alone, and started above the read below so
+    // its locks do not block it). A and C hold more locks than one resolve batch.
+    const rng = createRng(3_602);
+    const startA = tsAt(300_000);
+    const startC = tsAt(301_000);
+    const startB = tsAt(305_000);
+    const readTs = tsAt(304_000);
+    const owner = new Map<string, 'A' | 'B' | 'C'>();
+    for (let i = 0; i < RESOLVE_BATCH_KEYS * 4 + 37; i++) {
+      const dice = rng.nextInt(10);
+      owner.set(`rl/${String(i).padStart(4, '0')}`, dice < 5 ? 'A' : dice < 8 ? 'C' : 'B');
+    }
+    const keysOf = (t: 'A' | 'B' | 'C'): string[] => [...owner].filter(([, o]) => o === t).map(([k]) => k);
+    assert.ok(keysOf('A').length > RESOLVE_BATCH_KEYS * 2 && keysOf('C').length > RESOLVE_BATCH_KEYS, 'A and C each need more than one resolve batch');
+    for (const [t, startTs] of [['A', startA], ['C', startC], ['B', startB]] as const) {
+      const keys = keysOf(t);
+      const mutations = keys.map((k): kvrpcpb.Mutation__Input => ({ op: 'Put', key: b(k), value: b(`${k}=${t}`) }));
+      assert.deepEqual((await prewrite(startTs, b(keys[0]!), mutations, { lockTtl: '60000' })).errors, []);
+    }
+    const resolveA = await kv.call('KvResolveLock', { context: ctx, startVersion: String(startA), commitVersion: String(startA + 5n) });
+    assert.equal(resolveA.error, null, JSON.stringify(resolveA.error));
+    const resolveC = await kv.call('KvResolveLock', { context: ctx, startVersion: String(startC), commitVersion: '0' });
+    assert.equal(resolveC.error, null, JSON.stringify(resolveC.error));
+    // Model: A's puts visible, C's gone, B's locks the only ones left.
+    assert.deepEqual(await snapshot('rl/', readTs), new Map(keysOf('A').map((k) => [k, `${k}=A`])));
+    const locks = await kv.call('KvScanLock', { context: ctx, startKey: b('rl/'), endKey: b('rl0'), maxVersion: String(tsAt(400_000)), limit: 10_000 });
+    assert.deepEqual(locks.locks.map((l) => `${l.key.toString()}@${l.lockVersion}`), keysOf('B').map((k) => `${k}@${startB}`));
+    // C was rolled back on every key: it cannot commit any of them later.
+    const lateC = await kv.call('KvCommit', { context: ctx, keys: keysOf('C').slice(-3).map(b), startVersion: String(startC), commitVersion: String(startC + 5n) });
+    assert.ok(lateC.error !== null, 'a transaction rolled back region-wide cannot commit');
   });
 
   it('prewrites a Lock mutation as a lock that commits no new value; refuses malformed transactional requests as InvalidArgument', async () => {

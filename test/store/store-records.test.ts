@@ -185,4 +185,32 @@ describe('KV routing', () => {
     assert.equal(codeOf(() => r('n', '')), 'KeyNotInRegion');
     assert.equal(codeOf(() => r('d', 'c')), 'InvalidArgument');
   });
+
+  it('clamps every scan range over the region boundary keys like a reference model (a start at the region end is outside it)', () => {
+    // Every pair of keys below, at, inside, at the end of and past the region [b, m): the start must
+    // lie in the region (empty = its start), the end is cut at the region's end (empty = its end).
+    // A start equal to the end key is KeyNotInRegion: a stale client's next page must learn that
+    // its region ended there, not get an empty page (it would take the rest of its range as empty).
+    const routing = new KvRouting(1, new Map([[9, fakePeer(true)]]), limits);
+    const peer = routing.route(ctx());
+    const keys = ['', 'a', 'az', 'b', 'b\u0000', 'bz', 'c', 'l', 'lzzz', 'm', 'm\u0000', 'mz', 'n', 'z'];
+    const cmp = (x: string, y: string): number => Buffer.compare(Buffer.from(x), Buffer.from(y));
+    const model = (start: string, end: string): string => {
+      if (end !== '' && cmp(start, end) >= 0) return 'InvalidArgument';
+      if (start !== '' && (cmp(start, 'b') < 0 || cmp(start, 'm') >= 0)) return 'KeyNotInRegion';
+      const to = end === '' || cmp(end, 'm') > 0 ? 'm' : end;
+      return `${start === '' ? 'b' : start}..${to}`;
+    };
+    for (const start of keys) {
+      for (const end of keys) {
+        const got = codeOf(() => r2(start, end));
+        const want = model(start, end);
+        assert.equal(got === 'ok' ? r2(start, end) : got, want, `clampRange(${JSON.stringify(start)}, ${JSON.stringify(end)})`);
+      }
+    }
+    function r2(start: string, end: string): string {
+      const out = routing.clampRange(peer, Buffer.from(start), Buffer.from(end));
+      return `${out.start.toString()}..${out.end.toString()}`;
+    }
+  });
 });

@@ -179,6 +179,8 @@ export interface SimOptions {
   readonly tso?: () => Promise<bigint>;
   /** Real milliseconds before an unapplied proposal is answered DeadlineExceeded (default the store's 10 s). */
   readonly proposalTimeoutMs?: number;
+  /** The raw API's clock (TTL expiry), so a test can move it (default Date.now, as the server). */
+  readonly rawNowMs?: () => number;
 }
 
 const RAFT_LOG_GC_DEFAULT: RaftLogGcOptions = { countLimit: 10_000, hardCountLimit: 100_000, checkTicks: 10 };
@@ -391,7 +393,7 @@ export class StoreSim {
     const writes = new KvWrites(node.engine, store.loop, new LatchSet(256), LIMITS);
     const routing = new KvRouting(node.storeId, store.peers, LIMITS);
     node.writes = writes;
-    node.raw = new RawKv(routing, writes);
+    node.raw = new RawKv(routing, writes, this.options.rawNowMs);
     node.txn = new TxnKv(routing, writes, new ConcurrencyManager(this.options.tso ?? null));
     const pdRng = this.options.rng.fork();
     node.splitter = new RegionSplitter({

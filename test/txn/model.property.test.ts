@@ -12,10 +12,11 @@
 // The generator is state-driven, boundaries first: 3–6 keys, a timestamp domain of ~32 values so
 // they collide (reads at exactly a commit ts, rollbacks at another transaction's commit ts,
 // prewrites at an existing commit ts, commits at exactly min_commit_ts), scan limits that stop on
-// a locked key, checkTxnStatus from callers with falling timestamps, keys with > 256 versions,
-// retries of earlier commands. Coverage counters are printed; a zero where there should be hits
-// fails the run. FLOTILLA_PROP_RUNS=N sets cases per engine; FLOTILLA_PROP_SEED=S replays the
-// case with seed S (printed with a replay command on failure).
+// a locked key, checkTxnStatus from callers with falling timestamps and on a secondary key (a
+// key in the wrong role), keys with > 256 versions, retries of earlier commands. Coverage
+// counters are printed; a zero where there should be hits fails the run. FLOTILLA_PROP_RUNS=N
+// sets cases per engine; FLOTILLA_PROP_SEED=S replays the case with seed S (printed with a
+// replay command on failure).
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -72,7 +73,7 @@ const REQUIRED_COUNTERS = [
   'scan.forward.limitHit', 'scan.reverse.limitHit', 'scan.forward.limitOnLockedKey', 'scan.reverse.limitOnLockedKey',
   'scan.over256Versions', 'batchGet.secondKeyLocked',
   'cts.pushed', 'cts.lowerCallerAfterPush', 'cts.expired', 'cts.expiryBoundary', 'cts.committed', 'cts.alreadyRolledBack',
-  'cts.missing.rollback', 'cts.missing.error', 'cts.noPushCaller',
+  'cts.missing.rollback', 'cts.missing.error', 'cts.noPushCaller', 'cts.secondaryKey',
   'cleanup.notExpired', 'cleanup.expired', 'heartBeat.raised', 'heartBeat.kept', 'heartBeat.notFound',
   'resolve.keys.commit', 'resolve.keys.rollback', 'resolve.range.commit', 'resolve.range.rollback',
   'scanLock.maxTsIsLockTs', 'scanLock.limitHit',
@@ -793,6 +794,13 @@ class CaseRun {
     const currentTs = this.pickTs();
     const missingLockAction = this.rng.chance(0.5) ? 'rollback' : 'error';
     if (callerStartTs !== 0n && callerStartTs !== TS_MAX && callerStartTs > plan.lastCallerStartTs) plan.lastCallerStartTs = callerStartTs;
+    // Now and then asked on a secondary that still holds this transaction's lock (a key in the
+    // wrong role): refused as InvalidArgument, its lock untouched.
+    const secondaries = plan.mutations.filter((m) => !m.key.equals(plan.primary) && this.model.locks.get(S(m.key))?.startTs === plan.startTs);
+    if (secondaries.length > 0 && this.rng.chance(0.15)) {
+      c.hit('cts.secondaryKey');
+      return this.checkTxnStatusStep(this.pick(secondaries).key, plan.startTs, callerStartTs, currentTs, missingLockAction);
+    }
     if (lock !== undefined && lock.startTs === plan.startTs) {
       if (isExpired(lock, currentTs)) c.hit('cts.expired');
       else if (extractPhysical(lock.startTs) + BigInt(lock.ttlMs) === extractPhysical(currentTs)) c.hit('cts.expiryBoundary');

@@ -89,6 +89,48 @@ describe('records', () => {
     assert.throws(() => decodeLock(reseal(wideLock)), /bad inline value length/);
     assert.throws(() => encodeWrite(write(0x10000)), /too long/);
   });
+
+  it('an inline value whose length field disagrees with the bytes that follow is Corruption in both forms, at every length boundary (re-checksummed)', () => {
+    // Each record at the lengths around both forms' limits, then: its length field one or two
+    // off either way, a byte appended after the value, or its last byte dropped — every one
+    // resealed with a correct checksum, so only the layout is wrong. A decoder that takes the
+    // rest of the record as the value would hand back a value that was never written.
+    const reseal = (b: Buffer): Buffer => {
+      b.writeUInt32BE(crc32(b, 0, b.length - 4), b.length - 4);
+      return b;
+    };
+    const write = (n: number): Write => ({ kind: 'put', startTs: 7n, shortValue: Buffer.alloc(n, 0x61), hasOverlappedRollback: false, isProtected: false });
+    const lock = (n: number): Lock => ({ kind: 'put', primary: Buffer.from('p'), startTs: 7n, ttlMs: 1, shortValue: Buffer.alloc(n, 0x61), txnSize: 1, minCommitTs: 8n });
+    const forms = [
+      { name: 'write', encode: (n: number) => encodeWrite(write(n)), decode: decodeWrite, lengthAt: 11 },
+      { name: 'lock', encode: (n: number) => encodeLock(lock(n)), decode: decodeLock, lengthAt: 28 + 1 + 1 },
+    ];
+    let cases = 0;
+    for (const form of forms) {
+      for (const n of [0, 1, 254, 255, 256, 257, SHORT_VALUE_BYTES_MAX - 1, SHORT_VALUE_BYTES_MAX]) {
+        const good = form.encode(n);
+        assert.equal(form.decode(good).shortValue?.length, n, `${form.name}: a ${n}-byte value round-trips`);
+        const isWide = n > 255;
+        const mutants: [string, Buffer][] = [];
+        for (const delta of [-2, -1, 1, 2]) {
+          const length = n + delta;
+          if (length < 0 || length > (isWide ? 0xffff : 0xff)) continue;
+          const b = Buffer.from(good);
+          if (isWide) b.writeUInt16BE(length, form.lengthAt);
+          else b[form.lengthAt] = length;
+          mutants.push([`length field ${length}`, b]);
+        }
+        const body = good.subarray(0, good.length - 4);
+        mutants.push(['a byte appended after the value', Buffer.concat([body, Buffer.from([0x61]), Buffer.alloc(4)])]);
+        if (n > 0) mutants.push(['the last value byte dropped', Buffer.concat([body.subarray(0, body.length - 1), Buffer.alloc(4)])]);
+        for (const [what, b] of mutants) {
+          assert.throws(() => form.decode(reseal(b)), (e: unknown) => isFlotillaError(e) && e.code === 'Corruption', `${form.name}, ${n}-byte value, ${what}: decoded instead of Corruption`);
+          cases++;
+        }
+      }
+    }
+    assert.ok(cases > 80, `only ${cases} malformed records`);
+  });
 });
 
 describe('keyspace', () => {

@@ -196,6 +196,36 @@ describe('balance-region on generated clusters', () => {
     assert.ok(moves > 100, `only ${moves} replica moves over every seed: the generator makes no imbalance`);
   });
 
+  it('plans each move of a round only when it is due on the scores the round\'s earlier moves leave', () => {
+    // One round with a large budget plans many moves at once; each must be worth it as the
+    // earlier ones of the same round leave the scores (they will land), not as they were when the
+    // round began — else a round piles moves onto the emptiest store for the next to undo.
+    let checked = 0;
+    let laterInRound = 0;
+    for (const seed of seeds(200)) {
+      withSeed(FILE, seed, () => {
+        const model = generateCluster(seed, { settled: true, unhealthy: 0.1, storesMin: 3, regionsMax: 40 });
+        const plans = new BalanceRegion().schedule({ view: model.view(), budget: 64, newPeerId: model.newPeerId, rng: createRng(seed) });
+        const avg = average(regionScores(model));
+        for (const [i, plan] of plans.entries()) {
+          const r = model.byId(plan.regionId);
+          const added = plan.steps.find((st) => st.kind === 'addPeer');
+          const removed = plan.steps.find((st) => st.kind === 'removePeer');
+          assert.ok(added?.kind === 'addPeer' && removed?.kind === 'removePeer', `plan ${plan.description}: a move is an add and a remove`);
+          const scores = regionScores(model);
+          assert.ok(
+            isDue(scores.get(removed.peer.storeId)!, scores.get(added.peer.storeId)!, weight(r), avg),
+            `move ${i + 1} of the round (${plan.description}) is not due: store ${removed.peer.storeId} scores ${scores.get(removed.peer.storeId)! / MiB} MiB, store ${added.peer.storeId} ${scores.get(added.peer.storeId)! / MiB} MiB, amount ${weight(r) / MiB} MiB`,
+          );
+          model.applyPlan(plan);
+          checked++;
+          if (i > 0) laterInRound++;
+        }
+      });
+    }
+    assert.ok(laterInRound > 100, `only ${laterInRound} moves after the first of their round (of ${checked}): the generator makes no rounds worth checking`);
+  });
+
   it('with empty regions and unlabelled stores, ends with region counts within max(1, 5% of the average)', () => {
     for (const seed of seeds(100)) {
       withSeed(FILE, seed, () => {

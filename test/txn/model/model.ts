@@ -361,6 +361,9 @@ export class TxnModel {
       const key = id(args.primary);
       const lock = this.locks.get(key);
       if (lock !== undefined && lock.startTs === args.startTs) {
+        // Asked on a secondary: refused, the lock untouched (rolling a secondary back alone would
+        // lose its write when the primary commits).
+        if (!lock.primary.equals(args.primary)) return invalid();
         if (isExpired(lock, args.currentTs)) {
           this.rollbackLock(key, lock);
           return { kind: 'rolledBack', reason: 'ttlExpired' };
