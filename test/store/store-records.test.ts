@@ -13,7 +13,7 @@ import { KvRouting } from '../../store/kv-routing.js';
 import type { Peer } from '../../store/peer.js';
 import { decodeCommand, encodeCommitMergeCommand, encodeCompactLogCommand, encodePrepareMergeCommand, encodeRollbackMergeCommand, encodeWriteCommand } from '../../store/raft-cmd.js';
 import { messageCodec } from '../../proto/index.js';
-import { decodeRawValue, encodeRawValue, liveRawValue } from '../../store/raw-value.js';
+import { decodeRawValue, encodeRawValue, hasTtl, liveRawValue } from '../../store/raw-value.js';
 
 function everyBitFlip(record: Buffer, decode: (b: Buffer) => unknown): void {
   for (let i = 0; i < record.length; i++) {
@@ -66,6 +66,9 @@ describe('raw values', () => {
     for (const value of [Buffer.alloc(0), Buffer.from('x'), Buffer.alloc(300, 7)]) {
       assert.deepEqual(decodeRawValue(encodeRawValue(value, 0)), { value, expiresAtMs: 0 });
       assert.deepEqual(decodeRawValue(encodeRawValue(value, 1_800_000_000_000)), { value, expiresAtMs: 1_800_000_000_000 });
+      // The TTL sweep and the apply path look at the header alone: every value with an expiry, the empty one too.
+      assert.equal(hasTtl(encodeRawValue(value, 1_800_000_000_000)), true, `a ${value.length}-byte value with a TTL`);
+      assert.equal(hasTtl(encodeRawValue(value, 0)), false, `a ${value.length}-byte value without`);
     }
     const stored = encodeRawValue(Buffer.from('v'), 1_000);
     assert.equal(liveRawValue(stored, 999)?.toString(), 'v');
