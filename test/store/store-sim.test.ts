@@ -196,22 +196,29 @@ describe('store poll loop under a simulated network and crashes', () => {
   });
 });
 
+/** Advances a fresh sim until a leader with a raw API is elected (at most 200 steps). */
+async function electedLeader(sim: StoreSim): Promise<SimNode & { readonly raw: NonNullable<SimNode['raw']> }> {
+  let leader: SimNode | undefined;
+  for (let i = 0; i < 200 && leader === undefined; i++) {
+    await sim.advance();
+    leader = sim.leader();
+  }
+  assert.ok(leader !== undefined && leader.raw !== null, 'no leader within 200 sim steps');
+  return leader as SimNode & { readonly raw: NonNullable<SimNode['raw']> };
+}
+
 describe('TTL sweep', () => {
   it('deletes expired raw keys through raft on every replica and leaves live and rewritten ones', async () => {
-    const sim = await StoreSim.start(3, { rng: createRng(7), dropRate: 0, maxDelaySteps: 0 });
+    // The raw API's clock is the test's: the short TTLs expire by moving it, not by waiting.
+    let nowMs = 1_000_000;
+    const sim = await StoreSim.start(3, { rng: createRng(7), dropRate: 0, maxDelaySteps: 0, rawNowMs: () => nowMs });
     try {
-      let leader: SimNode | undefined;
-      for (let i = 0; i < 200 && leader === undefined; i++) {
-        await sim.advance();
-        leader = sim.leader();
-      }
-      assert.ok(leader?.raw !== null && leader !== undefined);
-      const put = (key: string, ttl: string): Promise<unknown> => leader.raw!.put({ ...putRequest(sim, leader, key, 'v'), ttlSeconds: ttl });
+      const leader = await electedLeader(sim);
+      const put = (key: string, ttl: string): Promise<unknown> => leader.raw.put({ ...putRequest(sim, leader, key, 'v'), ttlSeconds: ttl });
       const pending = [put('short', '1'), put('long', '3600'), put('forever', '0'), put('rewritten', '1')];
       for (let i = 0; i < 20; i++) await sim.advance();
       await Promise.all(pending);
-      const deadline = Date.now() + 1_100;
-      while (Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      nowMs += 1_001;
       const peer = leader.store!.peers.get(sim.region.id)!;
       const sweep = leader.raw.sweepExpired(peer, null);
       // Rewritten (without a TTL) while the sweep runs: the sweep must re-check under the latch.
@@ -239,12 +246,7 @@ describe('raw scan over expired keys', () => {
     const rng = createRng(4_701);
     const sim = await StoreSim.start(3, { rng: rng.fork(), dropRate: 0, maxDelaySteps: 0, rawNowMs: () => nowMs });
     try {
-      let leader: SimNode | undefined;
-      for (let i = 0; i < 200 && leader === undefined; i++) {
-        await sim.advance();
-        leader = sim.leader();
-      }
-      assert.ok(leader?.raw !== null && leader !== undefined);
+      const leader = await electedLeader(sim);
       const node: SimNode = leader;
       const raw = leader.raw;
       /** Runs a request to its answer, driving the sim meanwhile (writes and read barriers need rounds). */
