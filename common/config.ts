@@ -282,7 +282,7 @@ export function renderConfigHelp(schema: ConfigSchema, envPrefix?: string): stri
  */
 export function parseHostPort(text: string, field: string): { readonly host: string; readonly port: number; readonly address: string } {
   const bare = text.replace(/^[a-z]+:\/\//i, '').replace(/\/+$/, '');
-  const m = /^(\[[0-9a-fA-F:.]+\]|[^:/\s]+):([0-9]{1,5})$/.exec(bare);
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:/\s[\]]+):([0-9]{1,5})$/.exec(bare);
   const port = m === null ? NaN : Number(m[2]);
   if (m === null || port > 65535) throw new ConfigError(field, `${JSON.stringify(text)} is not host:port`);
   return { host: m[1]!, port, address: bare };

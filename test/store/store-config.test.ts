@@ -36,7 +36,7 @@ describe('store config', () => {
       if (port <= 65535) assert.deepEqual(parseHostPort(text, '--addr'), { host, port, address: `${host}:${port}` }, text);
       else assert.equal(refusal(() => parseHostPort(text, '--addr')), '--addr', text);
     }), { numRuns: 1000 });
-    for (const bad of ['', 'host', ':80', 'host:', 'host:port', 'host:123456', 'a b:80', 'host:80:90', 'fe80::1:80', 'host/x:80']) {
+    for (const bad of ['', 'host', ':80', 'host:', 'host:port', 'host:123456', 'a b:80', 'host:80:90', 'fe80::1:80', 'host/x:80', '[]:80', '[::1]', '[::1]80', '[g::1]:80']) {
       assert.equal(refusal(() => parseHostPort(bad, '--pd')), '--pd', JSON.stringify(bad));
     }
   });
