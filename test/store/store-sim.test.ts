@@ -237,6 +237,49 @@ describe('TTL sweep', () => {
   });
 });
 
+describe('blind writes refused at once', () => {
+  it('a blind put refused at once does not let a later compare-and-swap read past an earlier blind put still in flight', async () => {
+    // Blind puts release their latches once proposed; a reading command waits for every blind
+    // write queued on its keys before it. Here the second put is refused at once (its entry is too
+    // large for raft) while the first is still unapplied: the CAS must still wait for the first.
+    const sim = await StoreSim.start(3, { rng: createRng(77), dropRate: 0, maxDelaySteps: 0, kvLimits: { valueBytesMax: 16 << 20 } });
+    try {
+      assert.ok(await advanceUntil(sim, () => sim.leader()?.store?.peers.get(sim.region.id)?.isLeaderReady === true), 'no ready leader');
+      const leader = await electedLeader(sim);
+      const key = Buffer.from('k');
+      // A write first wakes the region (a quiet group serves no lease reads), and its acks renew
+      // the lease; then the leader is cut off, so the next put cannot commit while the lease
+      // still serves reads.
+      let isWarm = false;
+      void leader.raw.put({ context: sim.context(leader), key: Buffer.from('warm'), value: Buffer.from('w'), ttlSeconds: '0' }).then(() => {
+        isWarm = true;
+      });
+      assert.ok(await advanceUntil(sim, () => isWarm), 'the first write was never answered');
+      sim.isolate(leader.storeId, true);
+      let isFirstDone = false;
+      void leader.raw.put({ context: sim.context(leader), key, value: Buffer.from('v1'), ttlSeconds: '0' }).finally(() => {
+        isFirstDone = true;
+      }).catch(() => undefined);
+      const refused = leader.raw.put({ context: sim.context(leader), key, value: Buffer.alloc(9 << 20, 1), ttlSeconds: '0' });
+      await assert.rejects(refused, (e: unknown) => e instanceof FlotillaError && e.code === 'RaftEntryTooLarge');
+      let answer: { succeeded: boolean; previous: string | null } | string | undefined;
+      void leader.raw.compareAndSwap({ context: sim.context(leader), key, value: Buffer.from('v2'), ttlSeconds: '0', previousNotExist: false, previousValue: Buffer.from('v1') })
+        .then((r) => {
+          answer = { succeeded: r.succeeded === true, previous: r.previousNotExist === true ? null : String(r.previousValue) };
+        }, (err: unknown) => {
+          answer = `refused: ${String(err)}`;
+        });
+      for (let i = 0; i < 3 && answer === undefined; i++) await sim.advance();
+      sim.isolate(leader.storeId, false);
+      assert.ok(await advanceUntil(sim, () => answer !== undefined), 'the compare-and-swap was never answered');
+      assert.ok(await advanceUntil(sim, () => isFirstDone), 'the first put was never answered');
+      assert.deepEqual(answer, { succeeded: true, previous: 'v1' }, 'the CAS read the key before the put queued ahead of it applied');
+    } finally {
+      await sim.stop();
+    }
+  });
+});
+
 describe('raw scan over expired keys', () => {
   it('skips expired keys and still returns exactly limit live pairs when there are that many: a model over ranges, limits, directions and keyOnly', async () => {
     // The raw CF keeps expired keys until the sweep deletes them; a scan drops them as it reads,

@@ -181,6 +181,8 @@ export interface SimOptions {
   readonly proposalTimeoutMs?: number;
   /** The raw API's clock (TTL expiry), so a test can move it (default Date.now, as the server). */
   readonly rawNowMs?: () => number;
+  /** Request limits of every store's KV API (default LIMITS below). */
+  readonly kvLimits?: Partial<KvLimits>;
 }
 
 const RAFT_LOG_GC_DEFAULT: RaftLogGcOptions = { countLimit: 10_000, hardCountLimit: 100_000, checkTicks: 10 };
@@ -390,8 +392,9 @@ export class StoreSim {
       return decision;
     };
     for (const peer of store.peers.values()) if (peer.storage.truncatedIndex > RAFT_INIT_INDEX) this.counters.restartsWithTruncatedLog++;
-    const writes = new KvWrites(node.engine, store.loop, new LatchSet(256), LIMITS);
-    const routing = new KvRouting(node.storeId, store.peers, LIMITS);
+    const limits: KvLimits = { ...LIMITS, ...this.options.kvLimits };
+    const writes = new KvWrites(node.engine, store.loop, new LatchSet(256), limits);
+    const routing = new KvRouting(node.storeId, store.peers, limits);
     node.writes = writes;
     node.raw = new RawKv(routing, writes, this.options.rawNowMs);
     node.txn = new TxnKv(routing, writes, new ConcurrencyManager(this.options.tso ?? null));
