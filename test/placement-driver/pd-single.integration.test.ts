@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { encodeKey } from '../../common/index.js';
 import type { metapb, pdpb } from '../../proto/index.js';
 import { waitFor } from '../../deploy/index.js';
+import { SCAN_REGIONS_LIMIT_MAX } from '../../placement-driver/service.js';
 import { httpJson, PdTestCluster, tsOf, type PdTestClient } from '../support/pd-cluster.js';
 
 const k = (s: string): Buffer => (s === '' ? Buffer.alloc(0) : encodeKey(Buffer.from(s)));
@@ -215,6 +216,11 @@ describe('PD, one member (real process)', () => {
     assert.equal(errCode(badStore), 'INVALID_ARGUMENT');
     const tooMany = await pd.call('ScanRegions', { header: pd.header(), limit: 1_000_000 });
     assert.equal(errCode(tooMany), 'LIMIT_EXCEEDED');
+    // The limit at N and N + 1: the largest allowed scan is served, one more is refused.
+    const atMax = await pd.call('ScanRegions', { header: pd.header(), limit: SCAN_REGIONS_LIMIT_MAX });
+    assert.equal(errCode(atMax), undefined, `limit ${SCAN_REGIONS_LIMIT_MAX}: ${JSON.stringify(atMax.header?.error)}`);
+    assert.ok((atMax.regions ?? []).length >= 1);
+    assert.equal(errCode(await pd.call('ScanRegions', { header: pd.header(), limit: SCAN_REGIONS_LIMIT_MAX + 1 })), 'LIMIT_EXCEEDED');
     const longKey = await pd.call('GetRegion', { header: pd.header(), regionKey: k('a') });
     assert.equal(errCode(longKey), undefined);
     const hugeKey = await pd.call('ReportBatchSplit', { header: pd.header(), regions: [region('77', 'a', 'b', 3, [['78', '1']]), { ...region('79', '', '', 3, [['80', '1']]), startKey: Buffer.alloc(20_000, 1) }] });
@@ -288,15 +294,24 @@ describe('PD, one member (real process)', () => {
     const store900 = await get('store/900');
     assert.equal(store900.address, '127.0.0.1:20161');
     assert.ok((store900.lastHeartbeatMs as number) > 0, 'the heartbeat was recorded');
-    // Paging: one region per page, following nextStartKey to the end.
+    // Paging: one region per page, following nextStartKey to the end (never past it: a page that
+    // ends at the last region has no next key).
+    const count = (await get('regions')).count as number;
+    assert.ok(count >= 2, `${count} regions`);
     const ids: number[] = [];
     let next: string | null = '';
     while (next !== null) {
       const page: Record<string, unknown> = await get(`regions?limit=1&start_key=${next}`);
       ids.push(...(page.regions as { id: number }[]).map((r) => r.id));
       next = page.nextStartKey as string | null;
+      assert.ok(ids.length <= count, `paging went on past the last region: ${ids.join(', ')} (next ${JSON.stringify(next)})`);
     }
-    assert.equal(ids.length, (await get('regions')).count);
+    assert.equal(ids.length, count);
+    assert.equal(new Set(ids).size, count, `a region paged twice: ${ids.join(', ')}`);
+    // A limit of exactly the regions left ends the paging; one less leaves a next key.
+    assert.equal((await get(`regions?limit=${count}`)).nextStartKey, null);
+    assert.equal(((await get(`regions?limit=${count}`)).regions as unknown[]).length, count);
+    assert.notEqual((await get(`regions?limit=${count - 1}`)).nextStartKey, null);
     const filtered = await get(`regions?start_key=${Buffer.from('n').toString('hex')}`);
     assert.ok((filtered.regions as unknown[]).length >= 1);
     const t1 = BigInt((await get('tso')).ts as string);

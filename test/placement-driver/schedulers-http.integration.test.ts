@@ -5,6 +5,7 @@
 // run — after the leader is stopped, and after every member restarts.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { REGION_KEY_BYTES_MAX } from '../../common/index.js';
 import { waitFor } from '../../deploy/index.js';
 import { bootstrapThreeRegions, httpJson, PdTestCluster, wireRegion, type PdTestClient } from '../support/pd-cluster.js';
 
@@ -115,6 +116,11 @@ describe('PD schedulers and admin operators over HTTP, one member', () => {
       [{ regionId: ids.a, kind: 'remove-peer', storeId: 9_999 }, 400, /no peer on store 9999/],
       [{ regionId: ids.a, kind: 'split', keys: [hex('z')] }, 400, /not inside region/],
       [{ regionId: ids.b, kind: 'split', keys: [hex('m')] }, 400, /not inside region/],
+      // A region's end key is the next region's start: never a split key of this one.
+      [{ regionId: ids.a, kind: 'split', keys: [hex('m')] }, 400, /not inside region/],
+      [{ regionId: ids.b, kind: 'split', keys: [hex('t')] }, 400, /not inside region/],
+      [{ regionId: ids.b, kind: 'split', keys: [hex('p'), hex('t')] }, 400, /keys\[1\].*not inside region/],
+      [{ regionId: ids.b, kind: 'split', keys: [hex('m') + '61'.repeat(REGION_KEY_BYTES_MAX)] }, 400, /longer than/],
       [{ regionId: ids.b, kind: 'split', keys: ['zz'] }, 400, /not hex/],
       [{ regionId: ids.b, kind: 'split', keys: '6d' }, 400, /array/],
       [{ regionId: ids.a, kind: 'scatter' }, 400, /no known leader/],
@@ -125,6 +131,13 @@ describe('PD schedulers and admin operators over HTTP, one member', () => {
       assert.match(JSON.stringify(r.body), text, JSON.stringify(body));
     }
     assert.deepEqual(((await call('GET', 'operators')).body as { operators: unknown[] }).operators, []);
+    // The boundaries that are taken: the keys right after the start and right before the end, and
+    // a key of exactly REGION_KEY_BYTES_MAX bytes.
+    for (const keys of [[hex('m') + '00', hex('s') + 'ff'.repeat(8)], [hex('m') + '61'.repeat(REGION_KEY_BYTES_MAX - 1)]]) {
+      const r = await call('POST', 'operators', { regionId: ids.b, kind: 'split', keys });
+      assert.equal(r.status, 201, `${keys.map((k) => k.slice(0, 20)).join(', ')} → ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
+      assert.equal((await call('DELETE', `operators/${ids.b}`)).status, 200);
+    }
   });
 
   it('scatters a region with a leader onto the heard-from stores', async () => {

@@ -49,6 +49,48 @@ describe('ChangePeer at apply', () => {
     assert.equal(decideChangePeer(single, cmd('remove', 10, 1)).kind, 'error');
   });
 
+  it('decides every kind × peer id × store × confVer like a reference model (ids and stores in, out of and across the region)', () => {
+    const regions: RegionMeta[] = [region, { ...region, peers: [{ id: 10, storeId: 1, role: 'voter' }] }, { ...region, peers: [{ id: 12, storeId: 3, role: 'learner' }, { id: 11, storeId: 2, role: 'voter' }] }];
+    const model = (r: RegionMeta, c: ReturnType<typeof cmd>): RegionMeta['peers'] | 'EpochNotMatch' | 'InvalidArgument' => {
+      if (c.epoch.confVer !== r.epoch.confVer) return 'EpochNotMatch';
+      const sameId = r.peers.filter((p) => p.id === c.peer.id);
+      const sameStore = r.peers.filter((p) => p.storeId === c.peer.storeId);
+      if (c.kind === 'addLearner') return sameId.length > 0 || sameStore.length > 0 ? 'InvalidArgument' : [...r.peers, { id: c.peer.id, storeId: c.peer.storeId, role: 'learner' }];
+      if (c.kind === 'addVoter') {
+        if (sameId.length === 0) return sameStore.length > 0 ? 'InvalidArgument' : [...r.peers, { id: c.peer.id, storeId: c.peer.storeId, role: 'voter' }];
+        // Only a promotion: the same peer (id AND store), a learner.
+        return sameId[0]!.role === 'learner' && sameId[0]!.storeId === c.peer.storeId ? r.peers.map((p) => (p.id === c.peer.id ? { ...p, role: 'voter' } : p)) : 'InvalidArgument';
+      }
+      if (sameId.length === 0 || r.peers.length === 1) return 'InvalidArgument';
+      return r.peers.filter((p) => p.id !== c.peer.id);
+    };
+    const seen = new Map<string, number>();
+    for (const r of regions) {
+      for (const kind of ['addLearner', 'addVoter', 'remove'] as const) {
+        for (const id of [10, 11, 12, 13, 99]) {
+          for (const storeId of [1, 2, 3, 4, 9]) {
+            for (const confVer of [2, 3, 4]) {
+              const c = cmd(kind, id, storeId, confVer);
+              const want = model(r, c);
+              const got = decideChangePeer(r, c);
+              const what = `${kind} peer ${id} store ${storeId} confVer ${confVer} on ${JSON.stringify(r.peers)}`;
+              const outcome = typeof want === 'string' ? want : 'ok';
+              seen.set(`${kind}:${outcome}`, (seen.get(`${kind}:${outcome}`) ?? 0) + 1);
+              if (typeof want === 'string') {
+                assert.equal(got.kind, 'error', `${what}: allowed, the model refuses (${want}): ${JSON.stringify(got.kind === 'ok' ? got.region.peers : null)}`);
+                if (got.kind === 'error') assert.equal(got.error.code, want, what);
+              } else {
+                assert.equal(got.kind, 'ok', `${what}: refused (${got.kind === 'error' ? got.error.message : ''})`);
+                if (got.kind === 'ok') assert.deepEqual(got.region, { ...r, epoch: { confVer: r.epoch.confVer + 1, version: r.epoch.version }, peers: want }, what);
+              }
+            }
+          }
+        }
+      }
+    }
+    for (const kind of ['addLearner', 'addVoter', 'remove']) for (const outcome of ['ok', 'InvalidArgument', 'EpochNotMatch']) assert.ok((seen.get(`${kind}:${outcome}`) ?? 0) > 0, `no ${kind} case ${outcome}`);
+  });
+
   it('round-trips through the conf change context for every kind, and refuses a context that disagrees with raft\'s change', () => {
     for (const kind of ['addLearner', 'addVoter', 'remove'] as const) {
       const c = cmd(kind, 13, 4);

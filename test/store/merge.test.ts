@@ -56,6 +56,31 @@ describe('merge rules', () => {
     assert.match(mergeRefusal(region(1), region(1))!.message, /same region/);
   });
 
+  it('refuses a learner on either side, at every position, in both directions (model: every role assignment of both regions)', () => {
+    const withRoles = (i: number, mask: number): RegionMeta => {
+      const base = region(i);
+      return { ...base, peers: base.peers.map((p, j) => ({ ...p, role: (mask >> j) & 1 ? 'learner' as const : 'voter' as const })) };
+    };
+    let refusedForTarget = 0;
+    for (const [s, t] of [[1, 2], [2, 1], [0, 1], [4, 3]] as const) {
+      for (let sourceMask = 0; sourceMask < 8; sourceMask++) {
+        for (let targetMask = 0; targetMask < 8; targetMask++) {
+          const refusal = mergeRefusal(withRoles(s, sourceMask), withRoles(t, targetMask));
+          const what = `${s} (learners ${sourceMask.toString(2)}) into ${t} (learners ${targetMask.toString(2)})`;
+          if (sourceMask === 0 && targetMask === 0) {
+            assert.equal(refusal, null, `${what}: ${refusal?.message ?? ''}`);
+            continue;
+          }
+          assert.notEqual(refusal, null, `${what} was allowed`);
+          assert.equal(refusal!.code, 'InvalidArgument', what);
+          assert.match(refusal!.message, /learner/, what);
+          if (sourceMask === 0) refusedForTarget++;
+        }
+      }
+    }
+    assert.equal(refusedForTarget, 4 * 7);
+  });
+
   it('random ranges: merged is exactly the union when adjacent (model: key sets)', () => {
     const rng = createRng(27);
     const keys = ['', 'a', 'b', 'c', 'd', 'e'];

@@ -218,6 +218,18 @@ describe('StorePdClient: bounded heartbeat queue while PD is away', () => {
       assert.ok(client.pendingRegionHeartbeats <= 100, `pending ${client.pendingRegionHeartbeats} > 100 regions`);
       assert.ok(client.pendingRegionHeartbeats >= 1);
       assert.ok(REGION_HEARTBEATS_PENDING_MAX >= 10_000);
+      // Past the bound the OLDEST heartbeat goes: a region heartbeating again moves to the back.
+      // Fill to the bound, heartbeat region 1 (the oldest) again, then one region more: region 2
+      // is dropped, region 1's fresh heartbeat kept. (White box: the queue is read directly.)
+      for (let id = 101; id <= REGION_HEARTBEATS_PENDING_MAX; id++) client.regionHeartbeat(heartbeat({ ...base, id }));
+      assert.equal(client.pendingRegionHeartbeats, REGION_HEARTBEATS_PENDING_MAX);
+      client.regionHeartbeat(heartbeat({ ...base, id: 1 }, { approximateKeys: 777 }));
+      client.regionHeartbeat(heartbeat({ ...base, id: REGION_HEARTBEATS_PENDING_MAX + 1 }));
+      assert.equal(client.pendingRegionHeartbeats, REGION_HEARTBEATS_PENDING_MAX);
+      const pending = (client as unknown as { pending: ReadonlyMap<number, RegionHeartbeat> }).pending;
+      assert.equal(pending.get(1)?.approximateKeys, 777, 'the freshest heartbeat (region 1, sent again) was dropped');
+      assert.equal(pending.has(2), false, 'the oldest heartbeat (region 2) was kept past the bound');
+      assert.equal(pending.has(REGION_HEARTBEATS_PENDING_MAX + 1), true);
     } finally {
       client.close();
       await pd.close();
