@@ -9,6 +9,7 @@
 
 import { FlotillaError, invariant, type Ts } from '../../common/pure.js';
 import { crc32 } from '../../common/pure.js';
+import { inlineFormOf, inlineValueBytes, readInlineValue, writeInlineValue } from './inline-value.js';
 
 export type LockKind = 'put' | 'delete' | 'lock';
 
@@ -31,7 +32,6 @@ const LOCK_RECORD_VERSION = 1;
 const KIND_CODE: Readonly<Record<LockKind, number>> = { put: 1, delete: 2, lock: 3 };
 const FIXED_BYTES = 28;
 const CRC_BYTES = 4;
-const ONE_BYTE_LENGTH_MAX = 0xff;
 
 function kindOfCode(code: number): LockKind | null {
   switch (code) {
@@ -45,10 +45,8 @@ function kindOfCode(code: number): LockKind | null {
 export function encodeLock(lock: Lock): Buffer {
   invariant(lock.primary.length <= 0xffff, 'lock primary too long');
   const value = lock.shortValue;
-  invariant(value === null || value.length <= 0xffff, 'lock inline value too long');
   invariant(lock.kind === 'put' || value === null, 'only a put lock carries a value');
-  const isWide = value !== null && value.length > ONE_BYTE_LENGTH_MAX;
-  const shortBytes = value === null ? 1 : (isWide ? 3 : 2) + value.length;
+  const shortBytes = 1 + (value === null ? 0 : inlineValueBytes(value));
   const out = Buffer.allocUnsafe(FIXED_BYTES + lock.primary.length + shortBytes + CRC_BYTES);
   out[0] = LOCK_RECORD_VERSION;
   out[1] = KIND_CODE[lock.kind];
@@ -62,16 +60,8 @@ export function encodeLock(lock: Lock): Buffer {
   if (value === null) {
     out[at++] = 0;
   } else {
-    if (isWide) {
-      out[at++] = 2;
-      out.writeUInt16BE(value.length, at);
-      at += 2;
-    } else {
-      out[at++] = 1;
-      out[at++] = value.length;
-    }
-    value.copy(out, at);
-    at += value.length;
+    out[at++] = inlineFormOf(value) === 'wide' ? 2 : 1;
+    at = writeInlineValue(out, at, value);
   }
   out.writeUInt32BE(crc32(out, 0, at), at);
   return out;
@@ -104,19 +94,10 @@ export function decodeLock(bytes: Buffer): Lock {
   const primary = Buffer.from(bytes.subarray(FIXED_BYTES, at));
   let shortValue: Buffer | null = null;
   const hasShort = bytes[at++];
-  if (hasShort === 1) {
-    const length = bytes[at++];
-    if (length === undefined || at + length !== bodyEnd) throw corrupt('bad short value length');
-    shortValue = Buffer.from(bytes.subarray(at, at + length));
-    at += length;
-  } else if (hasShort === 2) {
-    if (at + 2 > bodyEnd) throw corrupt('bad inline value length');
-    const length = bytes.readUInt16BE(at);
-    at += 2;
-    // The wide form is only written for values the one-byte length cannot hold.
-    if (length <= ONE_BYTE_LENGTH_MAX || at + length !== bodyEnd) throw corrupt('bad inline value length');
-    shortValue = Buffer.from(bytes.subarray(at, at + length));
-    at += length;
+  if (hasShort === 1 || hasShort === 2) {
+    shortValue = readInlineValue(bytes, at, bodyEnd, hasShort === 2 ? 'wide' : 'short');
+    if (shortValue === null) throw corrupt(hasShort === 2 ? 'bad inline value length' : 'bad short value length');
+    at = bodyEnd;
   } else if (hasShort !== 0) {
     throw corrupt(`bad short value flag ${hasShort}`);
   }

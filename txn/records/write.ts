@@ -20,6 +20,7 @@
 
 import { FlotillaError, invariant, type Ts } from '../../common/pure.js';
 import { crc32 } from '../../common/pure.js';
+import { inlineFormOf, inlineValueBytes, readInlineValue, writeInlineValue } from './inline-value.js';
 
 export type WriteKind = 'put' | 'delete' | 'lock' | 'rollback';
 
@@ -39,7 +40,6 @@ const FLAG_SHORT = 1;
 const FLAG_OVERLAPPED = 2;
 const FLAG_PROTECTED = 4;
 const FLAG_INLINE_U16 = 8;
-const ONE_BYTE_LENGTH_MAX = 0xff;
 const FIXED_BYTES = 11;
 const CRC_BYTES = 4;
 
@@ -61,26 +61,14 @@ export function isDataWrite(write: Write): boolean {
 export function encodeWrite(write: Write): Buffer {
   invariant(write.shortValue === null || write.kind === 'put', 'only a put write carries a value');
   const value = write.shortValue;
-  invariant(value === null || value.length <= 0xffff, 'write inline value too long');
-  const isWide = value !== null && value.length > ONE_BYTE_LENGTH_MAX;
-  const shortBytes = value === null ? 0 : (isWide ? 2 : 1) + value.length;
+  const shortBytes = value === null ? 0 : inlineValueBytes(value);
   const out = Buffer.allocUnsafe(FIXED_BYTES + shortBytes + CRC_BYTES);
   out[0] = WRITE_RECORD_VERSION;
   out[1] = KIND_CODE[write.kind];
-  out[2] = (value === null ? 0 : isWide ? FLAG_INLINE_U16 : FLAG_SHORT) | (write.hasOverlappedRollback ? FLAG_OVERLAPPED : 0) |
+  out[2] = (value === null ? 0 : inlineFormOf(value) === 'wide' ? FLAG_INLINE_U16 : FLAG_SHORT) | (write.hasOverlappedRollback ? FLAG_OVERLAPPED : 0) |
     (write.isProtected ? FLAG_PROTECTED : 0);
   out.writeBigUInt64BE(write.startTs, 3);
-  let at = FIXED_BYTES;
-  if (value !== null) {
-    if (isWide) {
-      out.writeUInt16BE(value.length, at);
-      at += 2;
-    } else {
-      out[at++] = value.length;
-    }
-    value.copy(out, at);
-    at += value.length;
-  }
+  const at = value === null ? FIXED_BYTES : writeInlineValue(out, FIXED_BYTES, value);
   out.writeUInt32BE(crc32(out, 0, at), at);
   return out;
 }
@@ -101,15 +89,11 @@ export function decodeWrite(bytes: Buffer): Write {
   let shortValue: Buffer | null = null;
   if ((flags & FLAG_SHORT) !== 0 && (flags & FLAG_INLINE_U16) !== 0) throw corrupt('two inline value lengths');
   if ((flags & FLAG_SHORT) !== 0) {
-    const length = bytes[FIXED_BYTES];
-    if (length === undefined || FIXED_BYTES + 1 + length !== bodyEnd) throw corrupt('bad short value length');
-    shortValue = Buffer.from(bytes.subarray(FIXED_BYTES + 1, bodyEnd));
+    shortValue = readInlineValue(bytes, FIXED_BYTES, bodyEnd, 'short');
+    if (shortValue === null) throw corrupt('bad short value length');
   } else if ((flags & FLAG_INLINE_U16) !== 0) {
-    if (FIXED_BYTES + 2 > bodyEnd) throw corrupt('bad inline value length');
-    const length = bytes.readUInt16BE(FIXED_BYTES);
-    // The wide form is only written for values the one-byte length cannot hold.
-    if (length <= ONE_BYTE_LENGTH_MAX || FIXED_BYTES + 2 + length !== bodyEnd) throw corrupt('bad inline value length');
-    shortValue = Buffer.from(bytes.subarray(FIXED_BYTES + 2, bodyEnd));
+    shortValue = readInlineValue(bytes, FIXED_BYTES, bodyEnd, 'wide');
+    if (shortValue === null) throw corrupt('bad inline value length');
   } else if (bodyEnd !== FIXED_BYTES) {
     throw corrupt('trailing bytes');
   }
