@@ -7,7 +7,7 @@
 //   └─────────┘ ────────────────► └───────────┘ ◄── (via Probe) └──────────┘
 //     one append per heartbeat      append ack                    snapshot applied / failed
 //                                   pipelined, bounded by Inflights
-import { invariant } from '../common/pure.js';
+import { invariant, InvariantError } from '../common/pure.js';
 
 export type ProgressState = 'Probe' | 'Replicate' | 'Snapshot';
 
@@ -33,7 +33,7 @@ export class Inflights {
     const at = (this.start + this.count) % this.capacity;
     if (this.count > 0) {
       const prev = this.indexes[(at + this.capacity - 1) % this.capacity];
-      invariant(prev !== undefined && index > prev, () => `inflights: index ${index} not above ${String(prev)}`);
+      if (prev === undefined || index <= prev) throw new InvariantError(`inflights: index ${index} not above ${String(prev)}`);
     }
     this.indexes[at] = index;
     this.sizes[at] = bytes;

@@ -9,12 +9,25 @@ export type VoteResult = 'pending' | 'lost' | 'won';
 export function majorityCommittedIndex(voters: ReadonlySet<NodeId>, acked: (id: NodeId) => number | undefined): number {
   const n = voters.size;
   if (n === 0) return Number.MAX_SAFE_INTEGER;
-  const values: number[] = [];
-  for (const id of voters) values.push(acked(id) ?? 0);
-  values.sort((a, b) => b - a);
+  // Runs on every append acknowledgement of every region: no array or comparator per call. The
+  // values are insertion-sorted descending into a reused scratch array (n is a handful).
+  const values = n <= scratch.length ? scratch : new Array<number>(n);
+  let count = 0;
+  for (const id of voters) {
+    const v = acked(id) ?? 0;
+    let i = count++;
+    while (i > 0 && values[i - 1]! < v) {
+      values[i] = values[i - 1]!;
+      i--;
+    }
+    values[i] = v;
+  }
   // With values sorted descending, the (n/2 + 1)-th largest is held by a majority.
-  return values[Math.floor(n / 2)] ?? 0;
+  return values[Math.floor(n / 2)]!;
 }
+
+/** majorityCommittedIndex's scratch space (synchronous use only; larger configs allocate). */
+const scratch: number[] = new Array<number>(16).fill(0);
 
 export function majorityVoteResult(voters: ReadonlySet<NodeId>, votes: ReadonlyMap<NodeId, boolean>): VoteResult {
   if (voters.size === 0) return 'won';

@@ -1,6 +1,6 @@
 // The node's log: a durable prefix in RaftStorage followed by an unstable suffix (entries and
 // maybe a snapshot) that the caller has not persisted yet. Keeps applied ≤ committed ≤ lastIndex.
-import { invariant } from '../common/pure.js';
+import { invariant, InvariantError } from '../common/pure.js';
 import { type RaftStorage, type StorageEntries, type StorageTerm, limitSize } from './storage.js';
 import { type Entry, type Snapshot, entrySizeBytes } from './types.js';
 
@@ -111,7 +111,7 @@ export class RaftLog {
 
   lastTerm(): number {
     const t = this.term(this.lastIndex());
-    invariant(typeof t === 'number', () => `raft log: term of last index must be available, got ${String(t)}`);
+    if (typeof t !== 'number') throw new InvariantError(`raft log: term of last index must be available, got ${String(t)}`);
     return t;
   }
 
@@ -175,7 +175,7 @@ export class RaftLog {
   append(ents: readonly Entry[]): number {
     const first = ents[0];
     if (first === undefined) return this.lastIndex();
-    invariant(first.index - 1 >= this.committed, () => `raft log: append after ${first.index - 1} would overwrite committed ${this.committed}`);
+    if (first.index - 1 < this.committed) throw new InvariantError(`raft log: append after ${first.index - 1} would overwrite committed ${this.committed}`);
     this.unstable.truncateAndAppend(ents);
     return this.lastIndex();
   }
@@ -193,7 +193,7 @@ export class RaftLog {
     if (lo >= hi) return [];
     const first = this.firstIndex();
     if (lo < first) return 'compacted';
-    invariant(hi <= this.lastIndex() + 1, () => `raft log: slice [${lo}, ${hi}) beyond last ${this.lastIndex()}`);
+    if (hi > this.lastIndex() + 1) throw new InvariantError(`raft log: slice [${lo}, ${hi}) beyond last ${this.lastIndex()}`);
     const uOff = this.unstable.offset;
     let out: Entry[] = [];
     if (lo < uOff) {
@@ -227,7 +227,7 @@ export class RaftLog {
 
   commitTo(toCommit: number): void {
     if (toCommit <= this.committed) return;
-    invariant(toCommit <= this.lastIndex(), () => `raft log: commit ${toCommit} beyond last index ${this.lastIndex()} (log corrupted, truncated or lost?)`);
+    if (toCommit > this.lastIndex()) throw new InvariantError(`raft log: commit ${toCommit} beyond last index ${this.lastIndex()} (log corrupted, truncated or lost?)`);
     this.committed = toCommit;
   }
 
@@ -241,7 +241,7 @@ export class RaftLog {
 
   appliedTo(i: number): void {
     if (i === 0) return;
-    invariant(i <= this.committed && i >= this.applied, () => `raft log: applied ${i} out of range [${this.applied}, ${this.committed}]`);
+    if (i > this.committed || i < this.applied) throw new InvariantError(`raft log: applied ${i} out of range [${this.applied}, ${this.committed}]`);
     this.applied = i;
   }
 

@@ -3,7 +3,7 @@
 // messages; outputs accumulate in `msgs`, `readStates` and the log, drained by RawNode.ready().
 // step() settles the term question once at the top, then hands the message to the role's step
 // function (etcd-io/raft's structure).
-import { invariant } from '../common/pure.js';
+import { invariant, InvariantError } from '../common/pure.js';
 import { type Config } from './config.js';
 import { changeFor, restoreFrom } from './confchange.js';
 import { decodeConfChange, encodeConfChange } from './confchange-codec.js';
@@ -138,7 +138,8 @@ export class Raft {
     let term = m.term;
     if (term === undefined) {
       // Votes and pre-vote responses set their own term; everything else carries ours.
-      invariant(m.type !== 'MsgVote' && m.type !== 'MsgPreVote' && m.type !== 'MsgVoteResp' && m.type !== 'MsgPreVoteResp', () => `node ${this.id}: ${m.type} needs an explicit term`);
+      // Inline, not invariant(): a lazy message would be a closure allocated per message sent.
+      if (m.type === 'MsgVote' || m.type === 'MsgPreVote' || m.type === 'MsgVoteResp' || m.type === 'MsgPreVoteResp') throw new InvariantError(`node ${this.id}: ${m.type} needs an explicit term`);
       term = m.type === 'MsgProp' || m.type === 'MsgReadIndex' ? 0 : this.term;
     }
     this.msgs.push(makeMessage(m, this.id, term));
@@ -861,7 +862,7 @@ export class Raft {
   // ---- leader handlers -----------------------------------------------------------------------
 
   private leaderPropose(m: Message): StepResult {
-    invariant(m.entries.length > 0, () => `node ${this.id}: empty proposal`);
+    if (m.entries.length === 0) throw new InvariantError(`node ${this.id}: empty proposal`);
     if (!this.trk.progress.has(this.id)) return { kind: 'removed' };
     if (this.leadTransferee !== NONE) return { kind: 'leader-transferring', leaderId: this.id, transfereeId: this.leadTransferee };
     for (const e of m.entries) {

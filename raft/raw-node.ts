@@ -1,7 +1,7 @@
 // RawNode: the API a caller drives. Inputs (tick, step, propose, …) change the state machine;
 // hasReady()/ready() hand out what to persist, send and apply; advance() acknowledges it.
 // One Ready is outstanding at a time: ready() → persist → send → apply → advance().
-import { invariant } from '../common/pure.js';
+import { invariant, InvariantError } from '../common/pure.js';
 import { type Config, type ConfigInput, makeConfig } from './config.js';
 import { encodeConfChange } from './confchange-codec.js';
 import { Raft, type CampaignKind } from './raft.js';
@@ -22,12 +22,16 @@ import {
   type StateRole,
   NONE,
   entryPayloadBytes,
-  hardStateEqual,
   isLocalMessageType,
   isResponseMessageType,
   makeMessage,
 } from './types.js';
 import { type ProgressState } from './progress.js';
+
+/** The empty lists of a Ready (frozen: shared by every Ready that has nothing there). */
+const NO_ENTRIES: readonly Entry[] = Object.freeze([]);
+const NO_MESSAGES: readonly Message[] = Object.freeze([]);
+const NO_READ_STATES: readonly ReadState[] = Object.freeze([]);
 
 /** Everything the caller must do, in order (see README.md "The caller's loop"). */
 export interface Ready {
@@ -212,8 +216,9 @@ export class RawNode {
     const termBefore = this.raft.term;
     const commitBefore = this.raft.raftLog.committed;
     const r = this.raft.step(m);
-    invariant(this.raft.term >= termBefore, () => `node ${this.raft.id}: term decreased ${termBefore} -> ${this.raft.term}`);
-    invariant(this.raft.raftLog.committed >= commitBefore, () => `node ${this.raft.id}: commit moved back ${commitBefore} -> ${this.raft.raftLog.committed}`);
+    // Checked inline, not through invariant(): a lazy message is a closure allocated per step.
+    if (this.raft.term < termBefore) throw new InvariantError(`node ${this.raft.id}: term decreased ${termBefore} -> ${this.raft.term}`);
+    if (this.raft.raftLog.committed < commitBefore) throw new InvariantError(`node ${this.raft.id}: commit moved back ${commitBefore} -> ${this.raft.raftLog.committed}`);
     if (this.config.verify) this.raft.checkInvariants();
     return r;
   }
@@ -271,27 +276,45 @@ export class RawNode {
     invariant(this.outstanding === undefined, 'ready() called again before advance()');
     const r = this.raft;
     r.flushReadIndexHeartbeat();
-    const ss = this.softState();
-    const hs = r.hardState();
-    const softChanged = ss.leaderId !== this.prevSoftState.leaderId || ss.role !== this.prevSoftState.role;
-    const hardChanged = !hardStateEqual(hs, this.prevHardState);
-    const entries = r.raftLog.unstableEntries().slice();
+    // A Ready is taken per busy region per round: what did not change is not allocated (soft and
+    // hard state are built only when they changed, empty lists are one shared frozen array).
+    const prevSoft = this.prevSoftState;
+    const prevHard = this.prevHardState;
+    const softChanged = r.lead !== prevSoft.leaderId || r.role !== prevSoft.role;
+    const hardChanged = r.term !== prevHard.term || r.vote !== prevHard.vote || r.raftLog.committed !== prevHard.commit;
+    const ss = softChanged ? this.softState() : undefined;
+    const hs = hardChanged ? r.hardState() : undefined;
+    const unstable = r.raftLog.unstableEntries();
+    const entries = unstable.length === 0 ? NO_ENTRIES : unstable.slice();
     const snapshot = r.raftLog.pendingSnapshot();
     const committed = r.raftLog.nextCommittedEntries(this.config.maxCommittedSizePerReady);
-    const committedEntries = typeof committed === 'string' ? [] : committed;
-    const mustSync = entries.length > 0 || snapshot !== undefined || hs.term !== this.prevHardState.term || hs.vote !== this.prevHardState.vote;
-    const messages: Message[] = [];
-    const persistedMessages: Message[] = [];
-    for (const m of r.msgs) {
-      if (!mustSync || isSendableBeforePersist(m.type)) messages.push(m);
-      else persistedMessages.push(m);
+    const committedEntries = typeof committed === 'string' || committed.length === 0 ? NO_ENTRIES : committed;
+    const mustSync = entries.length > 0 || snapshot !== undefined || r.term !== prevHard.term || r.vote !== prevHard.vote;
+    let messages: readonly Message[] = NO_MESSAGES;
+    let persistedMessages: readonly Message[] = NO_MESSAGES;
+    const msgs = r.msgs;
+    if (msgs.length > 0) {
+      r.msgs = [];
+      if (!mustSync) messages = msgs;
+      else {
+        const now: Message[] = [];
+        const later: Message[] = [];
+        for (const m of msgs) {
+          if (isSendableBeforePersist(m.type)) now.push(m);
+          else later.push(m);
+        }
+        if (now.length > 0) messages = now;
+        if (later.length > 0) persistedMessages = later;
+      }
     }
-    r.msgs = [];
-    const readStates = r.readStates;
-    r.readStates = [];
+    let readStates: readonly ReadState[] = NO_READ_STATES;
+    if (r.readStates.length > 0) {
+      readStates = r.readStates;
+      r.readStates = [];
+    }
     const rd: Ready = {
-      softState: softChanged ? ss : undefined,
-      hardState: hardChanged ? hs : undefined,
+      softState: ss,
+      hardState: hs,
       entries,
       snapshot,
       committedEntries,
@@ -300,7 +323,7 @@ export class RawNode {
       readStates,
       mustSync,
     };
-    if (softChanged) this.prevSoftState = ss;
+    if (ss !== undefined) this.prevSoftState = ss;
     this.outstanding = rd;
     return rd;
   }

@@ -84,8 +84,11 @@ export class ProgressTracker {
 
   /** The highest index replicated on a quorum (joint: on both quorums). */
   committed(): number {
-    return jointCommittedIndex(this.config.incoming, this.config.outgoing, (id) => this.progress.get(id)?.match);
+    return jointCommittedIndex(this.config.incoming, this.config.outgoing, this.matchOf);
   }
+
+  /** A member's match index (one function for the tracker's life, not one per committed() call). */
+  private readonly matchOf = (id: NodeId): number | undefined => this.progress.get(id)?.match;
 
   /** Quorum-acknowledged value of any per-progress number (used for the lease clock). */
   quorumValue(value: (id: NodeId) => number | undefined): number {

@@ -20,6 +20,7 @@ import {
   FlotillaError,
   GRPC_MESSAGE_BYTES_MAX,
   invariant,
+  InvariantError,
   type PeerMeta,
   peerFromWire,
   peerToWire,
@@ -184,7 +185,8 @@ function writeVarint(buf: Buffer, pos: number, v: number): number {
 
 /** A uint64 field of an in-memory value: must be a safe integer (raft/ and common/ promise it). */
 function u64Size(v: number, field: string): number {
-  invariant(Number.isSafeInteger(v) && v >= 0, () => `raft codec: ${field} ${v} is not a safe non-negative integer`);
+  // Inline, not invariant(): a lazy message would be a closure allocated per field encoded.
+  if (!(Number.isSafeInteger(v) && v >= 0)) throw new InvariantError(`raft codec: ${field} ${v} is not a safe non-negative integer`);
   return varintSize(v);
 }
 
