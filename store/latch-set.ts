@@ -19,6 +19,17 @@ export class LatchSet {
     return this.parked.size;
   }
 
+  /**
+   * Takes every key's latch now if all are free (no holder, nobody queued) and returns their
+   * release function; else returns null and queues nothing (the caller then waits in acquire()).
+   */
+  tryAcquire(keys: readonly Buffer[]): (() => void) | null {
+    const id = this.nextId++;
+    const lock = this.latches.gen(keys);
+    if (!this.latches.tryAcquire(lock, id)) return null;
+    return this.releaser(lock, id);
+  }
+
   /** Resolves with a release function once every key's latch is held. */
   async acquire(keys: readonly Buffer[]): Promise<() => void> {
     const id = this.nextId++;
@@ -26,6 +37,11 @@ export class LatchSet {
     if (!this.latches.acquire(lock, id)) {
       await new Promise<void>((resume) => this.parked.set(id, { lock, resume }));
     }
+    return this.releaser(lock, id);
+  }
+
+  /** Releases `lock` once (later calls do nothing) and wakes the commands that head its slots. */
+  private releaser(lock: LatchLock, id: number): () => void {
     let released = false;
     return () => {
       if (released) return;

@@ -83,7 +83,7 @@ export class RawKv {
     this.routing.checkValue(req.value);
     const key = rawKey(req.key);
     const value = encodeRawValue(req.value, ttlExpiry(req.ttlSeconds, this.nowMs()));
-    await this.writes.latched(peer, [key], async () => ({ ops: [{ kind: 'put', cf: 'raw', key, value }], result: undefined }), { needsRead: false });
+    await this.writes.blindWrite(peer, [key], [{ kind: 'put', cf: 'raw', key, value }]);
     return {};
   }
 
@@ -106,7 +106,7 @@ export class RawKv {
       engineKeys.push(key);
       ops.push({ kind: 'put', cf: 'raw', key, value: encodeRawValue(pair.value, ttlExpiry(ttl, now)) });
     }
-    await this.writes.latched(peer, engineKeys, async () => ({ ops, result: undefined }), { needsRead: false });
+    await this.writes.blindWrite(peer, engineKeys, ops);
     return {};
   }
 
@@ -114,7 +114,7 @@ export class RawKv {
     const peer = this.routing.route(req.context);
     this.routing.checkKey(peer, req.key);
     const key = rawKey(req.key);
-    await this.writes.latched(peer, [key], async () => ({ ops: [{ kind: 'delete', cf: 'raw', key }], result: undefined }), { needsRead: false });
+    await this.writes.blindWrite(peer, [key], [{ kind: 'delete', cf: 'raw', key }]);
     return {};
   }
 
@@ -122,7 +122,7 @@ export class RawKv {
     const peer = this.routing.route(req.context);
     this.routing.checkKeys(peer, req.keys);
     const keys = req.keys.map((k) => rawKey(k));
-    await this.writes.latched(peer, keys, async () => ({ ops: keys.map((key): WriteOp => ({ kind: 'delete', cf: 'raw', key })), result: undefined }), { needsRead: false });
+    await this.writes.blindWrite(peer, keys, keys.map((key): WriteOp => ({ kind: 'delete', cf: 'raw', key })));
     return {};
   }
 

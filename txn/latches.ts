@@ -45,8 +45,29 @@ export class Latches {
 
   /** The latch lock for a command writing `keys`. */
   gen(keys: readonly Uint8Array[]): LatchLock {
+    // One or two keys (a raw write, a transfer) without the set, the copies and the comparator.
+    if (keys.length === 1) return new LatchLock([hashKey(keys[0]!) & this.mask]);
+    if (keys.length === 2) {
+      const a = hashKey(keys[0]!) & this.mask;
+      const b = hashKey(keys[1]!) & this.mask;
+      return new LatchLock(a === b ? [a] : a < b ? [a, b] : [b, a]);
+    }
     const slots = [...new Set(keys.map((k) => hashKey(k) & this.mask))].sort((a, b) => a - b);
     return new LatchLock(slots);
+  }
+
+  /**
+   * Takes every slot of a fresh `lock` for `commandId` if none is held or queued for; else changes
+   * nothing (the command is not queued) and returns false. A command that gets false and still
+   * wants its latches calls acquire(), which queues it.
+   */
+  tryAcquire(lock: LatchLock, commandId: number): boolean {
+    if (lock.ownedCount !== 0) return false;
+    const required = lock.requiredSlots;
+    for (let i = 0; i < required.length; i++) if (this.slots[required[i]!]!.length > 0) return false;
+    for (let i = 0; i < required.length; i++) this.slots[required[i]!]!.push(commandId);
+    lock.ownedCount = required.length;
+    return true;
   }
 
   /**

@@ -18,7 +18,7 @@ import { decodeCommand } from '../../store/raft-cmd.js';
 import { decodeRawValue, encodeRawValue } from '../../store/raw-value.js';
 import type { kvrpcpb } from '../../proto/index.js';
 import type { RaftLogGcOptions } from '../../store/raft-log-gc.js';
-import { countedKeys, raftLogKeysBelow, rawContents, type SimNode, StoreSim } from '../support/store-sim.js';
+import { countedKeys, raftLogKeysBelow, rawContents, settle, type SimNode, StoreSim } from '../support/store-sim.js';
 
 const STEPS = 400;
 const SEEDS = process.env['FLOTILLA_STORE_SIM_SEED'] !== undefined ? [Number(process.env['FLOTILLA_STORE_SIM_SEED'])] : Array.from({ length: 12 }, (_, i) => 1 + i);
@@ -274,6 +274,61 @@ describe('blind writes refused at once', () => {
       assert.ok(await advanceUntil(sim, () => answer !== undefined), 'the compare-and-swap was never answered');
       assert.ok(await advanceUntil(sim, () => isFirstDone), 'the first put was never answered');
       assert.deepEqual(answer, { succeeded: true, previous: 'v1' }, 'the CAS read the key before the put queued ahead of it applied');
+    } finally {
+      await sim.stop();
+    }
+  });
+});
+
+describe('write admission', () => {
+  it('every write kind is refused ServerIsBusy exactly while the store has pendingProposalsMax proposals in flight, and taken again once they apply', async () => {
+    // The rule (kv-writes.ts): a write command is admitted only while fewer than
+    // pendingProposalsMax proposals are in flight on the store. Each kind — the blind raw writes
+    // (put, batch put, delete, batch delete: the uncontended path runs without awaits) and a
+    // reading write (compare-and-swap) — is tried with the store one below the bound and at it,
+    // the in-flight writes held unapplied by cutting the leader off.
+    const LIMIT = 3;
+    const sim = await StoreSim.start(3, { rng: createRng(91), dropRate: 0, maxDelaySteps: 0, kvLimits: { pendingProposalsMax: LIMIT } });
+    try {
+      const leader = await electedLeader(sim);
+      const raw = leader.raw;
+      const ctx = (): kvrpcpb.Context => sim.context(leader);
+      const b = (s: string): Buffer => Buffer.from(s);
+      const kinds: Record<string, (key: Buffer) => Promise<unknown>> = {
+        put: (key) => raw.put({ context: ctx(), key, value: b('v'), ttlSeconds: '0' }),
+        batchPut: (key) => raw.batchPut({ context: ctx(), pairs: [{ key, value: b('v'), error: null }], ttlsSeconds: [] }),
+        delete: (key) => raw.delete({ context: ctx(), key }),
+        batchDelete: (key) => raw.batchDelete({ context: ctx(), keys: [key] }),
+        compareAndSwap: (key) => raw.compareAndSwap({ context: ctx(), key, value: b('1'), previousValue: Buffer.alloc(0), previousNotExist: true, ttlSeconds: '0' }),
+      };
+      let n = 0;
+      let cases = 0;
+      for (const [kind, write] of Object.entries(kinds)) {
+        for (const inFlight of [LIMIT - 1, LIMIT]) {
+          // A write first wakes the region and renews the lease (the CAS reads by it while cut off).
+          const warm = track(kinds['put']!(b(`warm${n}`)));
+          assert.ok(await advanceUntil(sim, () => warm.settled), 'the warm-up write was never answered');
+          sim.isolate(leader.storeId, true);
+          const held = Array.from({ length: inFlight }, (_, i) => track(kinds['put']!(b(`held${n}-${i}`))));
+          assert.equal(leader.writes!.pendingProposals, inFlight, `${kind}: proposals held in flight`);
+          const probe = track(write(b(`probe${n++}`)));
+          await settle();
+          const what = `${kind} with ${inFlight} of ${LIMIT} proposals in flight`;
+          if (inFlight >= LIMIT) {
+            assert.equal(outcomeOf(probe), 'ServerIsBusy', what);
+          } else {
+            assert.equal(probe.settled, false, `${what}: answered ${outcomeOf(probe)} instead of being proposed`);
+            assert.equal(leader.writes!.pendingProposals, LIMIT, `${what}: not proposed`);
+          }
+          sim.isolate(leader.storeId, false);
+          assert.ok(await advanceUntil(sim, () => probe.settled && held.every((h) => h.settled)), `${what}: never answered after healing`);
+          for (const h of held) assert.equal(outcomeOf(h), 'ok', `${what}: a held put`);
+          if (inFlight < LIMIT) assert.equal(outcomeOf(probe), 'ok', `${what}: after healing`);
+          assert.equal(leader.writes!.pendingProposals, 0);
+          cases++;
+        }
+      }
+      assert.equal(cases, 10);
     } finally {
       await sim.stop();
     }

@@ -32,6 +32,16 @@ describe('latches', () => {
     assert.equal(latches.queuedCount, 0);
   });
 
+  it('a lock names the sorted, distinct slots of its keys (1, 2 and more keys)', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 8 }), fc.array(fc.uint8Array({ minLength: 0, maxLength: 4 }), { minLength: 1, maxLength: 5 }), (slotCount, keys) => {
+      const latches = new Latches(slotCount);
+      const one = (k: Uint8Array): number[] => latches.gen([k]).requiredSlots.slice();
+      const want = [...new Set(keys.map((k) => one(k)[0]!))].sort((a, b) => a - b);
+      assert.deepEqual(latches.gen(keys).requiredSlots, want);
+      assert.deepEqual(latches.gen([...keys].reverse()).requiredSlots, want);
+    }), { numRuns: 500 });
+  });
+
   it('over generated workloads: never two holders of one slot, and every command gets its latches (no deadlock)', () => {
     // Commands of 1–4 keys over a small key space and few slots arrive one by one while holders
     // release in an order the generator picks; woken commands try again, as the scheduler does.
@@ -49,16 +59,38 @@ describe('latches', () => {
         const tryAcquire = (id: number): void => {
           if (!holding.has(id) && latches.acquire(locks[id]!, id)) holding.add(id);
         };
+        /** Commands that arrived and are not done (holding or queued): the model of who is on which slot. */
+        const present = new Set<number>();
         while (done < commands.length) {
           const canArrive = arrived < commands.length;
           assert.ok(canArrive || holding.size > 0, `deadlock: ${commands.length - done} commands wait and none holds its latches`);
           const pick = choices[step++ % choices.length]!;
           if (canArrive && (holding.size === 0 || pick % 2 === 0)) {
-            tryAcquire(arrived++);
+            const id = arrived++;
+            // Every third arrival first tries without queueing (the store's blind writes): it must
+            // get its latches exactly when acquire() would at once — none of its slots is held or
+            // queued on (a holder is on all its slots; a waiter on those it heads and the one it
+            // waits in line for) — and leave nothing behind when it does not.
+            if (pick % 3 === 0) {
+              const occupied = new Set<number>();
+              for (const other of present) {
+                const slots = locks[other]!.requiredSlots;
+                for (const slot of holding.has(other) ? slots : slots.slice(0, locks[other]!.ownedCount + 1)) occupied.add(slot);
+              }
+              const free = locks[id]!.requiredSlots.every((slot) => !occupied.has(slot));
+              const queuedBefore = latches.queuedCount;
+              const got = latches.tryAcquire(locks[id]!, id);
+              assert.equal(got, free, `tryAcquire of command ${id} (slots ${locks[id]!.requiredSlots.join(',')}) with slots ${free ? 'free' : 'taken'}`);
+              if (got) holding.add(id);
+              else assert.equal(latches.queuedCount, queuedBefore, 'a refused tryAcquire queued something');
+            }
+            present.add(id);
+            tryAcquire(id);
           } else {
             const ids = [...holding];
             const id = ids[pick % ids.length]!;
             holding.delete(id);
+            present.delete(id);
             done++;
             for (const woken of latches.release(locks[id]!, id)) tryAcquire(woken);
           }
