@@ -22,17 +22,19 @@ export function encodedKeyLength(rawLength: number): number {
 export function encodeKeyInto(raw: Uint8Array, out: Uint8Array, offset: number): number {
   let pos = offset;
   let index = 0;
+  // Byte by byte: every key of every command is encoded here, and a subarray per group was an
+  // object per 8 bytes of key.
   for (;;) {
     const remaining = raw.length - index;
     if (remaining >= KEY_GROUP_BYTES) {
-      out.set(raw.subarray(index, index + KEY_GROUP_BYTES), pos);
+      for (let i = 0; i < KEY_GROUP_BYTES; i++) out[pos + i] = raw[index + i]!;
       out[pos + KEY_GROUP_BYTES] = MARKER_FULL;
       pos += ENCODED_GROUP_BYTES;
       index += KEY_GROUP_BYTES;
       continue;
     }
-    out.set(raw.subarray(index), pos);
-    out.fill(PAD, pos + remaining, pos + KEY_GROUP_BYTES);
+    for (let i = 0; i < remaining; i++) out[pos + i] = raw[index + i]!;
+    for (let i = remaining; i < KEY_GROUP_BYTES; i++) out[pos + i] = PAD;
     out[pos + KEY_GROUP_BYTES] = MARKER_FULL - (KEY_GROUP_BYTES - remaining);
     return pos + ENCODED_GROUP_BYTES;
   }

@@ -20,7 +20,7 @@
 // region_id and index are u64 big-endian (so a region's log entries sort by index).
 
 import { FlotillaError } from './errors.js';
-import { invariant } from './invariant.js';
+import { invariant, InvariantError } from './invariant.js';
 import { encodedKeyLength, encodeKeyInto, tryDecodeKey } from './key-codec.js';
 import { type Ts } from './timestamp.js';
 import { readSafeU64BE, U64_MAX, writeSafeU64BE } from './u64.js';
@@ -56,7 +56,7 @@ function cfOfPrefix(byte: number): Cf | null {
 }
 
 function writeTsDesc(buf: Buffer, offset: number, ts: Ts): void {
-  invariant(ts >= 0n && ts <= U64_MAX, () => `timestamp ${ts} is not a u64`);
+  if (ts < 0n || ts > U64_MAX) throw new InvariantError(`timestamp ${ts} is not a u64`); // inline: a lazy message is a closure per key
   buf.writeBigUInt64BE(U64_MAX ^ ts, offset);
 }
 

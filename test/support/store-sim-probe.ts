@@ -1,4 +1,4 @@
-// A probe, not a test: what one raw put costs the stores' code at 1 or N regions, measured in
+// A probe, not a test: what one raw put (or one 1PC transfer) costs the stores' code at 1 or N regions, measured in
 // process on the store sim (three real RaftStores, peers, poll loops, raft codec; in-memory
 // engines and network, no gRPC, no RocksDB). The workload is fixed by the seed, so its two
 // figures compare across builds:
@@ -7,7 +7,10 @@
 //   - CPU µs per put of this process — the in-memory engine's sorted arrays dominate it at many
 //     regions, so read it for large differences only.
 //
-//   node dist/test/support/store-sim-probe.js [--regions 100] [--inflight 256] [--puts 20000] [--top 30]
+//   node dist/test/support/store-sim-probe.js [--regions 100] [--inflight 256] [--puts 20000] [--top 30] [--workload raw-put|transfer]
+//
+// transfer: bench:store's transaction — a KvBatchGet of two accounts at a fresh start_ts, then a
+// one-phase prewrite of both (the probe's TSO answers at once); a conflict starts over.
 //
 // Used for F7 (bench/README.md, "Per-region costs, stop 38"): the difference between 1 and 100
 // regions is what each region's entry costs (Ready, messages, persist and apply records).
@@ -31,7 +34,7 @@ interface HeapNode {
 }
 
 const { values } = parseArgs({
-  options: { regions: { type: 'string', default: '1' }, inflight: { type: 'string', default: '256' }, puts: { type: 'string', default: '20000' }, top: { type: 'string', default: '30' } },
+  options: { workload: { type: 'string', default: 'raw-put' }, regions: { type: 'string', default: '1' }, inflight: { type: 'string', default: '256' }, puts: { type: 'string', default: '20000' }, top: { type: 'string', default: '30' } },
 });
 const regions = Number(values.regions);
 const inflight = Number(values.inflight);
@@ -41,8 +44,11 @@ for (const [name, v] of [['regions', regions], ['inflight', inflight], ['puts', 
   if (!Number.isSafeInteger(v) || v < (name === 'top' ? 0 : 1)) throw new Error(`--${name} must be a positive integer`);
 }
 
+const workload = values.workload;
+if (workload !== 'raw-put' && workload !== 'transfer') throw new Error('--workload must be raw-put or transfer');
 const rng = createRng(1);
-const sim = await StoreSim.start(3, { rng, dropRate: 0, maxDelaySteps: 0 });
+let ts = 1_000n;
+const sim = await StoreSim.start(3, { rng, dropRate: 0, maxDelaySteps: 0, isLeaseReadEnabled: true, tso: () => Promise.resolve(++ts) });
 const keyOf = (i: number): Buffer => Buffer.from(`k${String(i).padStart(6, '0')}`);
 
 async function until(cond: () => boolean, what: string): Promise<void> {
@@ -83,7 +89,49 @@ const value = Buffer.alloc(256, 7);
 let acked = 0;
 let inFlight = 0;
 let failed = 0;
+let conflicts = 0;
+
+/** One transfer between two random accounts, started over (new start_ts) after a conflict. */
+async function transfer(): Promise<void> {
+  for (;;) {
+    const from = rng.nextInt(KEYS);
+    const keys = [keyOf(from), keyOf((from + 1 + rng.nextInt(KEYS - 1)) % KEYS)];
+    const target = sim.leaderFor(keys[0]!);
+    if (target?.node.txn === null || target === undefined || sim.leaderFor(keys[1]!)?.peer !== target.peer) {
+      conflicts++; // another region (or no leader): a two-region transfer is not this probe's
+      continue;
+    }
+    const txn = target.node.txn;
+    const startVersion = String(++ts);
+    const read = await txn.batchGet({ context: contextOf(target.node, target.peer), keys, version: startVersion });
+    if (read.error !== null && read.error !== undefined) {
+      conflicts++;
+      continue;
+    }
+    const pre = await txn.prewrite({
+      context: contextOf(target.node, target.peer), mutations: keys.map((key) => ({ op: 'Put', key, value, assertion: 'None' })), primaryLock: keys[0]!,
+      startVersion, lockTtl: '3000', skipConstraintCheck: false, txnSize: '2', minCommitTs: '0', maxCommitTs: '0', tryOnePc: true,
+    });
+    if ((pre.errors ?? []).length === 0 && pre.onePcCommitTs !== undefined && pre.onePcCommitTs !== '0') return;
+    conflicts++;
+  }
+}
+
 function issue(): void {
+  if (workload === 'transfer') {
+    inFlight++;
+    void transfer().then(
+      () => {
+        acked++;
+        inFlight--;
+      },
+      () => {
+        failed++;
+        inFlight--;
+      },
+    );
+    return;
+  }
   const key = keyOf(rng.nextInt(KEYS));
   const target = sim.leaderFor(key);
   if (target?.node.raw === null || target === undefined) {
@@ -133,9 +181,9 @@ walk(profile.head);
 let bytes = 0;
 for (const b of byFunction.values()) bytes += b;
 console.log(JSON.stringify({
-  regions, inflight, puts, steps: sim.step - stepBefore, failed,
-  bytesPerPut: Math.round(bytes / puts), cpuMicrosPerPut: Math.round((cpu.user + cpu.system) / puts),
+  workload, regions, inflight, ops: puts, steps: sim.step - stepBefore, failed, conflicts,
+  bytesPerOp: Math.round(bytes / puts), cpuMicrosPerOp: Math.round((cpu.user + cpu.system) / puts),
 }));
-for (const [where, b] of [...byFunction].sort((x, y) => y[1] - x[1]).slice(0, top)) console.log(`${String(Math.round(b / puts)).padStart(7)} B/put  ${where}`);
+for (const [where, b] of [...byFunction].sort((x, y) => y[1] - x[1]).slice(0, top)) console.log(`${String(Math.round(b / puts)).padStart(7)} B/op  ${where}`);
 session.disconnect();
 process.exit(0);
