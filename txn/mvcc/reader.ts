@@ -87,9 +87,21 @@ export class MvccReader {
 
   /** Locks and latest records of several keys in one engine call (locks first), each in the order of `keys`. */
   async loadLocksAndLatests(keys: readonly Buffer[]): Promise<{ locks: (Lock | null)[]; latests: (LatestRecord | null)[] }> {
-    const values = await this.snapshot.multiGet([...keys.map((k) => lockKey(k)), ...keys.map((k) => latestKey(k))]);
+    // Plain loops: every transactional read and prewrite comes through here.
     const n = keys.length;
-    return { locks: values.slice(0, n).map((v) => decodeLockEntry(v)), latests: values.slice(n).map((v) => decodeLatestEntry(v)) };
+    const engineKeys = new Array<Buffer>(2 * n);
+    for (let i = 0; i < n; i++) {
+      engineKeys[i] = lockKey(keys[i]!);
+      engineKeys[n + i] = latestKey(keys[i]!);
+    }
+    const values = await this.snapshot.multiGet(engineKeys);
+    const locks = new Array<Lock | null>(n);
+    const latests = new Array<LatestRecord | null>(n);
+    for (let i = 0; i < n; i++) {
+      locks[i] = decodeLockEntry(values[i]);
+      latests[i] = decodeLatestEntry(values[n + i]);
+    }
+    return { locks, latests };
   }
 
   /**
