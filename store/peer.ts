@@ -256,10 +256,13 @@ export class Peer {
   private held: Entry[] = [];
   /** Ticks since the last proposal or read here (quiet mode: see tick()). */
   private idleTicks = 0;
+  /** Where the apply state goes (written with every apply batch; never mutated, so shared by them). */
+  private readonly applyStateKeyBytes: Buffer;
 
   constructor(readonly storage: PeerStorage, private readonly init: PeerInit) {
     this.region = init.region;
     this.regionId = init.region.id;
+    this.applyStateKeyBytes = applyStateKey(init.region.id);
     const me = init.region.peers.find((p) => p.storeId === init.storeId);
     if (me === undefined) throw new FlotillaError('Internal', `region ${init.region.id} has no peer on store ${init.storeId}`);
     this.peerId = me.id;
@@ -733,7 +736,7 @@ export class Peer {
     this.isApplyStatePending = false;
     this.keyCount += delta;
     ops.push({
-      kind: 'put', cf: 'local', key: applyStateKey(this.regionId),
+      kind: 'put', cf: 'local', key: this.applyStateKeyBytes,
       value: encodeApplyState({
         appliedIndex: this.applied, truncatedIndex: this.storage.truncatedIndex, truncatedTerm: this.storage.truncatedTerm,
         approximateKeys: this.isKeyCountUnknown ? null : this.approximateKeys,
