@@ -173,6 +173,34 @@ describe('KV routing', () => {
     assert.equal(codeOf(() => routing.checkLimit(11)), 'LimitExceeded');
   });
 
+  it('holds every limit at N − 1, N and N + 1 and every addressed store id to the rule', () => {
+    // The rule (store/config.ts, TESTING.md "every limit at N and N+1"): a size or count up to its
+    // limit is served, one past it refused — keys and range keys InvalidArgument, values
+    // InvalidArgument, batches and scan limits LimitExceeded. A request addressed to store 0 (no
+    // store named) or to this store routes; any other store is StoreNotMatch.
+    const routing = new KvRouting(1, new Map([[9, fakePeer(true)]]), limits);
+    const peer = routing.route(ctx());
+    let cases = 0;
+    for (const delta of [-1, 0, 1]) {
+      const over = delta > 0;
+      const key = Buffer.from('c'.repeat(limits.keyBytesMax + delta));
+      assert.equal(codeOf(() => routing.checkKey(peer, key)), over ? 'InvalidArgument' : 'ok', `key of ${key.length} bytes, limit ${limits.keyBytesMax}`);
+      assert.equal(codeOf(() => routing.clampRange(peer, key, Buffer.alloc(0))), over ? 'InvalidArgument' : 'ok', `scan start of ${key.length} bytes`);
+      assert.equal(codeOf(() => routing.clampRange(peer, Buffer.from('c'), Buffer.from('d'.repeat(limits.keyBytesMax + delta)))), over ? 'InvalidArgument' : 'ok', `scan end of ${limits.keyBytesMax + delta} bytes`);
+      assert.equal(codeOf(() => routing.checkValue(Buffer.alloc(limits.valueBytesMax + delta))), over ? 'InvalidArgument' : 'ok', `value of ${limits.valueBytesMax + delta} bytes`);
+      const keys = Array.from({ length: limits.batchKeysMax + delta }, (_, i) => Buffer.from(`c${i}`));
+      assert.equal(codeOf(() => routing.checkKeys(peer, keys)), over ? 'LimitExceeded' : 'ok', `batch of ${keys.length} keys, limit ${limits.batchKeysMax}`);
+      assert.equal(codeOf(() => routing.checkLimit(limits.scanLimitMax + delta)), over ? 'LimitExceeded' : 'ok', `scan limit ${limits.scanLimitMax + delta}`);
+      cases += 6;
+    }
+    for (const peerField of [null, { id: '91', storeId: '0', role: 'Voter' as const }, { id: '91', storeId: '1', role: 'Voter' as const }, { id: '92', storeId: '2', role: 'Voter' as const }]) {
+      const want = peerField === null || peerField.storeId === '0' || peerField.storeId === '1' ? 'ok' : 'StoreNotMatch';
+      assert.equal(codeOf(() => routing.route(ctx({ peer: peerField }))), want, `peer ${JSON.stringify(peerField)}`);
+      cases++;
+    }
+    assert.equal(cases, 22);
+  });
+
   it('clamps scan ranges to the region', () => {
     const routing = new KvRouting(1, new Map([[9, fakePeer(true)]]), limits);
     const peer = routing.route(ctx());
