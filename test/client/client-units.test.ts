@@ -79,6 +79,89 @@ describe('RegionCache against a list model', () => {
   });
 });
 
+describe('RegionCache leaders against a model', () => {
+  // Regions with three peers each and every epoch order (version and confVer, equal included);
+  // inserts name a leader that is one of the region's peers, another region's peer, or none; a
+  // store's NotLeader names a member or a stranger. The rules: a cached leader is always a peer of
+  // its cached region (a leader the region lacks is not taken); an insert at an epoch not older
+  // than the cached one replaces it with its own leader (an equal epoch too: a fresh PD answer);
+  // an older one changes nothing; NotLeader naming a member moves the leader there, naming a
+  // stranger drops the region (the view is stale) and reports false.
+  type LeaderOp =
+    | { kind: 'insert'; id: number; version: number; confVer: number; start: string; end: string; leader: number }
+    | { kind: 'notLeader'; id: number; peer: number }
+    | { kind: 'invalidate'; id: number };
+  const peersOf = (id: number): { id: number; storeId: number; role: 'voter' }[] => [1, 2, 3].map((k) => ({ id: id * 10 + k, storeId: k, role: 'voter' as const }));
+  // Leader candidates: a member (id*10+1..3), a peer of another region, none (0).
+  const leaderOp: fc.Arbitrary<LeaderOp> = fc.oneof(
+    { weight: 4, arbitrary: fc.record({ kind: fc.constant('insert' as const), id: fc.integer({ min: 1, max: 4 }), version: fc.integer({ min: 1, max: 2 }), confVer: fc.integer({ min: 1, max: 2 }), start: boundary, end: boundary, leader: fc.constantFrom(0, 1, 2, 3, 99) }) },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('notLeader' as const), id: fc.integer({ min: 1, max: 4 }), peer: fc.constantFrom(1, 2, 3, 99) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('invalidate' as const), id: fc.integer({ min: 1, max: 4 }) }) },
+  );
+  interface ModelEntry {
+    region: RegionMeta;
+    leader: number | null;
+  }
+  const counts = { leaderKept: 0, strangerRefused: 0, equalEpoch: 0, notLeaderMoved: 0, notLeaderDropped: 0 };
+  it('a cached leader is a member of its cached region; inserts and NotLeader follow the rules', () => {
+    fc.assert(
+      fc.property(fc.array(leaderOp, { maxLength: 40 }), (ops) => {
+        const cache = new RegionCache();
+        let model: ModelEntry[] = [];
+        const peerId = (regionId: number, k: number): number => (k === 99 ? 9_999 : regionId * 10 + k);
+        for (const op of ops) {
+          if (op.kind === 'invalidate') {
+            cache.invalidate(op.id);
+            model = model.filter((x) => x.region.id !== op.id);
+            continue;
+          }
+          if (op.kind === 'notLeader') {
+            const cached = model.find((x) => x.region.id === op.id);
+            const leader = { id: peerId(op.id, op.peer), storeId: op.peer === 99 ? 9 : op.peer, role: 'voter' as const };
+            const got = cache.updateLeader(op.id, leader);
+            if (cached === undefined) {
+              assert.equal(got, false, 'NotLeader for an uncached region');
+              continue;
+            }
+            if (cached.region.peers.some((p) => p.id === leader.id)) {
+              assert.equal(got, true, 'NotLeader naming a member is taken');
+              cached.leader = leader.id;
+              counts.notLeaderMoved++;
+            } else {
+              assert.equal(got, false, 'NotLeader naming a stranger is refused');
+              model = model.filter((x) => x.region.id !== op.id);
+              counts.notLeaderDropped++;
+            }
+            continue;
+          }
+          if (op.end !== '' && op.start >= op.end) continue;
+          const region: RegionMeta = { id: op.id, startKey: enc(op.start), endKey: enc(op.end), epoch: { confVer: op.confVer, version: op.version }, peers: peersOf(op.id) };
+          const leader = op.leader === 0 ? null : { id: peerId(op.id, op.leader), storeId: op.leader === 99 ? 9 : op.leader, role: 'voter' as const };
+          cache.insert(region, leader);
+          const same = model.find((x) => x.region.id === op.id);
+          if (same !== undefined && (same.region.epoch.version > op.version || (same.region.epoch.version === op.version && same.region.epoch.confVer > op.confVer))) continue;
+          if (same !== undefined && same.region.epoch.version === op.version && same.region.epoch.confVer === op.confVer) counts.equalEpoch++;
+          const isMember = leader !== null && region.peers.some((p) => p.id === leader.id);
+          if (isMember) counts.leaderKept++;
+          if (leader !== null && !isMember) counts.strangerRefused++;
+          model = [...model.filter((x) => x.region.id !== op.id && !overlaps(x.region, region)), { region, leader: isMember ? leader.id : null }];
+        }
+        const all = cache.all();
+        assert.equal(all.length, model.length, 'same number of regions');
+        for (const m of model) {
+          const e = cache.getById(m.region.id);
+          assert.ok(e !== undefined, `region ${m.region.id} cached`);
+          assert.equal(e.region, m.region, `region ${m.region.id}: the shape inserted last (not older)`);
+          assert.equal(e.leader?.id ?? null, m.leader, `region ${m.region.id}: leader`);
+        }
+        for (const e of all) if (e.leader !== null) assert.ok(e.region.peers.some((p) => p.id === e.leader!.id), `region ${e.region.id}: leader ${e.leader.id} is not one of its peers`);
+      }),
+      { numRuns: 500, seed: 38 },
+    );
+    for (const [name, n] of Object.entries(counts)) assert.ok(n > 0, `coverage: ${name} is 0 (${JSON.stringify(counts)})`);
+  });
+});
+
 describe('transaction scan merge against a map model', () => {
   const key = fc.constantFrom(...ALPHABET.flatMap((a) => [a, `${a}a`]));
   it('equals the stored pairs with the buffered writes applied, in order, limited, keys only or with values', async () => {
