@@ -92,6 +92,27 @@ describe('TTL sweep planner', () => {
     });
   }
 
+  it('a quiet region starts its next pass exactly once the interval has passed since the last one began (not earlier, not later)', () => {
+    // The other half of "at most once per interval": a quiet region holding TTL keys must not
+    // wait longer than the interval. Every offset around it, for a pass that ended and for one
+    // still under way at the boundary (a pass under way continues regardless of quiet).
+    let cases = 0;
+    for (const offsetMs of [-1_000, -1, 0, 1, 1_000]) {
+      for (const firstPassEnds of [true, false]) {
+        const planner = new TtlSweepPlanner();
+        const target: SweepTarget = { regionId: 5, isQuiet: true, mayHoldTtlKeys: true, ttlPutsApplied: 1 };
+        const t0 = 7_000_000;
+        assert.deepEqual(planner.begin(target, t0), { from: null }, 'the first quiet pass starts at once');
+        planner.end(target, firstPassEnds ? { next: null, sawTtl: true } : { next: Buffer.from([9]), sawTtl: true });
+        const got = planner.begin(target, t0 + TTL_QUIET_SWEEP_INTERVAL_MS + offsetMs);
+        const want = !firstPassEnds ? { from: Buffer.from([9]) } : offsetMs >= 0 ? { from: null } : undefined;
+        assert.deepEqual(got, want, `offset ${offsetMs} ms, first pass ${firstPassEnds ? 'ended' : 'under way'}`);
+        cases++;
+      }
+    }
+    assert.equal(cases, 10);
+  });
+
   it('forgets regions no longer led here', () => {
     const planner = new TtlSweepPlanner();
     const target: SweepTarget = { regionId: 3, isQuiet: false, mayHoldTtlKeys: true, ttlPutsApplied: 0 };
