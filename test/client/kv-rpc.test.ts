@@ -87,6 +87,42 @@ describe('client request layer (fake stores, real gRPC)', () => {
     assert.deepEqual(log.map((x) => x.storeId), [1, 3, 3], 'the second read went straight to the new leader');
   });
 
+  it('after every answer that says the cached region is stale, the next send routes with what the store or PD says now', async () => {
+    // The rule (kv-rpc.ts header): EpochNotMatch, RegionNotFound and KeyNotInRegion mean the
+    // region's range moved — the cached shape is dropped, and the request is resent once at the
+    // current epoch (from the answer's current regions, else from PD). Every such answer, with and
+    // without current regions, for a read and a write; PD already knows the new epoch.
+    const stale = region(1, '', '', 1);
+    const fresh = { ...region(1, '', '', 2), epoch: { confVer: 2, version: 2 } };
+    const answers: [string, kvservicepb.KvResponse__Input['rawGet']][] = [
+      ['EpochNotMatch without current regions', { regionError: { message: 'epoch', epochNotMatch: { currentRegions: [] } } }],
+      ['EpochNotMatch with the current region', { regionError: { message: 'epoch', epochNotMatch: { currentRegions: [wireRegion(fresh)] } } }],
+      ['RegionNotFound', { regionError: { message: 'gone', regionNotFound: { regionId: '1' } } }],
+      ['KeyNotInRegion', { regionError: { message: 'range', keyNotInRegion: { key: Buffer.from('k'), regionId: '1', startKey: Buffer.alloc(0), endKey: Buffer.alloc(0) } } }],
+    ];
+    let cases = 0;
+    for (const [what, staleAnswer] of answers) {
+      for (const cmd of ['rawGet', 'rawPut'] as const) {
+        await setup([{ region: stale, leader: stale.peers[0]! }], 1_500);
+        await rpc.locate(Buffer.from('k'), Date.now() + 1_000); // cached at version 1
+        dir.regions = [{ region: fresh, leader: fresh.peers[0]! }]; // PD has moved on
+        script = (st, r) => {
+          const epoch = (r[r.cmd!] as { context: { regionEpoch: { version: string; confVer: string } } }).context.regionEpoch;
+          if (epoch.version === '1') return { answer: { [r.cmd!]: staleAnswer } };
+          return { answer: ok(r, st.id) };
+        };
+        if (cmd === 'rawGet') await raw.get('k');
+        else await raw.put('k', 'v');
+        const sends = log.filter((x) => x.cmd === cmd).map((x) => (x.request[cmd] as { context: { regionEpoch: { version: string; confVer: string } } }).context.regionEpoch);
+        assert.deepEqual(sends.map((e) => `${e.version}/${e.confVer}`), ['1/1', '2/2'], `${what}, ${cmd}: sent at the stale epoch once, then at the current one`);
+        rpc.close();
+        channels.close();
+        cases++;
+      }
+    }
+    assert.equal(cases, 8);
+  });
+
   it('regroups a batch by the regions an EpochNotMatch returns (a split it had not seen)', async () => {
     const whole = region(1, '', '');
     const left = { ...region(1, '', 'm', 2), peers: whole.peers };
