@@ -117,29 +117,10 @@ async function transfer(): Promise<void> {
   }
 }
 
-function issue(): void {
-  if (workload === 'transfer') {
-    inFlight++;
-    void transfer().then(
-      () => {
-        acked++;
-        inFlight--;
-      },
-      () => {
-        failed++;
-        inFlight--;
-      },
-    );
-    return;
-  }
-  const key = keyOf(rng.nextInt(KEYS));
-  const target = sim.leaderFor(key);
-  if (target?.node.raw === null || target === undefined) {
-    failed++;
-    return;
-  }
+/** Counts one operation in flight until `op` settles (acknowledged or failed). */
+function track(op: Promise<unknown>): void {
   inFlight++;
-  void target.node.raw.put({ context: contextOf(target.node, target.peer), key, value, ttlSeconds: '0' }).then(
+  void op.then(
     () => {
       acked++;
       inFlight--;
@@ -149,6 +130,20 @@ function issue(): void {
       inFlight--;
     },
   );
+}
+
+function issue(): void {
+  if (workload === 'transfer') {
+    track(transfer());
+    return;
+  }
+  const key = keyOf(rng.nextInt(KEYS));
+  const target = sim.leaderFor(key);
+  if (target?.node.raw === null || target === undefined) {
+    failed++;
+    return;
+  }
+  track(target.node.raw.put({ context: contextOf(target.node, target.peer), key, value, ttlSeconds: '0' }));
 }
 
 async function drive(puts: number): Promise<void> {
