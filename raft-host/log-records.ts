@@ -41,7 +41,8 @@ export function encodeEntry(e: Entry): Buffer {
   b[1] = ENTRY_TYPES.indexOf(e.type);
   writeSafeU64BE(b, 2, e.term);
   b.set(e.data, ENTRY_RECORD_HEADER_BYTES);
-  b.writeUInt32BE(crc32(b, ENTRY_RECORD_HEADER_BYTES, b.length, crc32(b, 0, 10)), 10);
+  // The payload's checksum over e.data itself (the same bytes): no view of `b` per entry.
+  b.writeUInt32BE(crc32(e.data, 0, e.data.length, crc32(b, 0, 10)), 10);
   return b;
 }
 
@@ -54,8 +55,9 @@ export function decodeEntry(index: number, b: Buffer, what = 'raft log'): Entry 
   if (b.length < ENTRY_RECORD_HEADER_BYTES || b[0] !== VERSION) throw corrupt(what, `entry ${index} has a bad length or version`);
   const type = ENTRY_TYPES[b[1]!];
   if (type === undefined) throw corrupt(what, `entry ${index} has unknown type ${b[1]}`);
-  if (b.readUInt32BE(10) !== crc32(b, ENTRY_RECORD_HEADER_BYTES, b.length, crc32(b, 0, 10))) throw corrupt(what, `entry ${index} checksum mismatch`);
-  return { type, term: readSafeU64BE(b, 2, `${what}: entry ${index} term`), index, data: new Uint8Array(b.buffer, b.byteOffset + ENTRY_RECORD_HEADER_BYTES, b.length - ENTRY_RECORD_HEADER_BYTES) };
+  const data = new Uint8Array(b.buffer, b.byteOffset + ENTRY_RECORD_HEADER_BYTES, b.length - ENTRY_RECORD_HEADER_BYTES);
+  if (b.readUInt32BE(10) !== crc32(data, 0, data.length, crc32(b, 0, 10))) throw corrupt(what, `entry ${index} checksum mismatch`);
+  return { type, term: readSafeU64BE(b, 2, `${what}: entry ${index} term`), index, data };
 }
 
 export function encodeSnapshot(s: Snapshot): Buffer {
