@@ -46,14 +46,18 @@ export class Latches {
   /** The latch lock for a command writing `keys`. */
   gen(keys: readonly Uint8Array[]): LatchLock {
     // One or two keys (a raw write, a transfer) without the set, the copies and the comparator.
-    if (keys.length === 1) return new LatchLock([hashKey(keys[0]!) & this.mask]);
+    if (keys.length === 1) return new LatchLock([this.slotOf(keys[0]!)]);
     if (keys.length === 2) {
-      const a = hashKey(keys[0]!) & this.mask;
-      const b = hashKey(keys[1]!) & this.mask;
+      const a = this.slotOf(keys[0]!);
+      const b = this.slotOf(keys[1]!);
       return new LatchLock(a === b ? [a] : a < b ? [a, b] : [b, a]);
     }
-    const slots = [...new Set(keys.map((k) => hashKey(k) & this.mask))].sort((a, b) => a - b);
+    const slots = [...new Set(keys.map((k) => this.slotOf(k)))].sort((a, b) => a - b);
     return new LatchLock(slots);
+  }
+
+  private slotOf(key: Uint8Array): number {
+    return hashKey(key) & this.mask;
   }
 
   /**

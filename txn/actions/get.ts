@@ -9,7 +9,7 @@ import { type Ts } from '../../common/pure.js';
 import { cfRangeOf, decodeDataKey } from '../../common/pure.js';
 import { keyIsLocked, type TxnError } from '../errors.js';
 import { SCAN_BATCH_ENTRIES } from '../limits.js';
-import { type BypassLocks, keyAfter, lockBlocksRead, type MvccReader, type VersionedWrite } from '../mvcc/reader.js';
+import { type BypassLocks, keyAfter, lockBlocksRead, type MvccReader, NO_BYPASS, type VersionedWrite, writeAtOrBelowFromLatest } from '../mvcc/reader.js';
 import { decodeLatest } from '../records/latest.js';
 import { decodeLockEntry, type Lock } from '../records/lock.js';
 import { type Write } from '../records/write.js';
@@ -43,25 +43,17 @@ export async function batchGet(
   }
   // The common case answers from the latest records alone (writeAtOrBelow without its promise per
   // key); only keys whose newest data is newer than readTs walk the write CF.
-  const writes: (VersionedWrite | null)[] = new Array<VersionedWrite | null>(keys.length).fill(null);
-  let isWalkNeeded = false;
-  for (let i = 0; i < keys.length; i++) {
-    const data = latests[i]?.data ?? null;
-    if (data === null) continue;
-    if (data.commitTs <= readTs) writes[i] = data;
-    else isWalkNeeded = true;
-  }
-  if (isWalkNeeded) {
-    await Promise.all(keys.map(async (key, i) => {
-      const data = latests[i]?.data ?? null;
-      if (data !== null && data.commitTs > readTs) writes[i] = await reader.scanWrite(key, readTs);
+  const writes = latests.map((latest) => writeAtOrBelowFromLatest(latest, readTs));
+  if (writes.includes('walk')) {
+    await Promise.all(writes.map(async (w, i) => {
+      if (w === 'walk') writes[i] = await reader.scanWrite(keys[i]!, readTs);
     }));
   }
   const found: { key: Buffer; write: Write }[] = [];
   let isLongValue = false;
   for (let i = 0; i < keys.length; i++) {
     const write = writes[i];
-    if (write === null || write === undefined || write.write.kind !== 'put') continue;
+    if (write === null || write === undefined || write === 'walk' || write.write.kind !== 'put') continue;
     found.push({ key: keys[i]!, write: write.write });
     if (write.write.shortValue === null) isLongValue = true;
   }
@@ -70,7 +62,6 @@ export async function batchGet(
   return { kind: 'pairs', pairs: found.map(({ key }, i) => ({ key, value: values[i]! })) };
 }
 
-const NO_BYPASS: BypassLocks = new Set<Ts>();
 
 export interface ScanArgs {
   readonly startKey: Buffer;
@@ -98,7 +89,7 @@ export interface ScanArgs {
  *      meanwhile), the next window continues past this one.
  */
 export async function scan(reader: MvccReader, args: ScanArgs): Promise<{ readonly kind: 'pairs'; readonly pairs: KvPair[] } | TxnError> {
-  const bypass = args.bypassLocks ?? new Set<Ts>();
+  const bypass = args.bypassLocks ?? NO_BYPASS;
   const fallbacks = new Map<string, { readonly latest: Buffer; readonly write: VersionedWrite | null }>();
   const found: Found[] = [];
   let lo = args.startKey;

@@ -49,7 +49,8 @@ export interface KeyRecords {
 /** Locks a read may pass: TiKV's bypass set, filled from checkTxnStatus answers (min_commit_ts pushed). */
 export type BypassLocks = ReadonlySet<Ts>;
 
-const NO_BYPASS: BypassLocks = new Set<Ts>();
+/** No locks bypassed (the default of every read). */
+export const NO_BYPASS: BypassLocks = new Set<Ts>();
 const EMPTY = Buffer.alloc(0);
 
 /**
@@ -64,6 +65,17 @@ export function lockBlocksRead(lock: Lock, readTs: Ts, bypassLocks: BypassLocks)
   if (lock.minCommitTs > readTs) return false;
   if (bypassLocks.has(lock.startTs)) return false;
   return true;
+}
+
+/**
+ * What a key's latest record alone says of its newest put/delete with commit_ts ≤ ts (the rule of
+ * MvccReader.writeAtOrBelow, synchronous for batch reads): that write, null (none), or 'walk'
+ * (its newest data is newer than ts: only the write CF can say).
+ */
+export function writeAtOrBelowFromLatest(latest: LatestRecord | null, ts: Ts): VersionedWrite | null | 'walk' {
+  const data = latest?.data ?? null;
+  if (data === null) return null;
+  return data.commitTs <= ts ? data : 'walk';
 }
 
 /** Whether the user key `key` is in [startKey, endKey) (empty endKey = +∞). */
@@ -180,10 +192,8 @@ export class MvccReader {
    * actions/commit.ts; GC clears it exactly when it collects that write, actions/gc.ts).
    */
   async writeAtOrBelow(key: Buffer, ts: Ts, latest: LatestRecord | null): Promise<VersionedWrite | null> {
-    const data = latest?.data ?? null;
-    if (data === null) return null;
-    if (data.commitTs <= ts) return data;
-    return this.scanWrite(key, ts);
+    const known = writeAtOrBelowFromLatest(latest, ts);
+    return known === 'walk' ? this.scanWrite(key, ts) : known;
   }
 
   /**
