@@ -68,6 +68,12 @@ export interface Config {
    * confirm ReadIndex requests, wake a group or answer MsgBeat always go.
    */
   readonly skipHeartbeatsWhileAppending: boolean;
+  /**
+   * The caller writes behind its Readys (README "Writes behind the Readys"): it may take the next
+   * Ready while earlier ones are being written, acknowledging each with advanceAppend() and
+   * advanceApply(). Committed entries are then handed out only up to the durable end of the log.
+   */
+  readonly asyncStorageWrites: boolean;
   /** Randomness for election timeouts (inject a seeded Rng; never Math.random). */
   readonly rng: Rng;
   readonly logger: RaftLogger;
@@ -96,6 +102,7 @@ export function makeConfig(input: ConfigInput): Config {
     disableProposalForwarding: false,
     skipBcastCommit: false,
     skipHeartbeatsWhileAppending: false,
+    asyncStorageWrites: false,
     logger: NOOP_LOGGER,
     verify: false,
     ...input,

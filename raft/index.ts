@@ -7,7 +7,7 @@ export { type Config, type ConfigInput, type ReadOnlyOption, makeConfig, validat
 export { type RaftLogger, NOOP_LOGGER } from './logger.js';
 export { type RaftStorage, type RaftInitialState, type StorageEntries, type StorageTerm, MemoryStorage } from './storage.js';
 export { encodeConfChange, decodeConfChange, type DecodeConfChangeResult } from './confchange-codec.js';
-export { RawNode, type Ready, type Status, type ProgressStatus, type ApplyConfChangeResult } from './raw-node.js';
+export { RawNode, readyNeedsWrite, type Ready, type Status, type ProgressStatus, type ApplyConfChangeResult } from './raw-node.js';
 export { type CampaignKind, CAMPAIGN_TRANSFER_CONTEXT } from './raft.js';
 export { type ProgressState } from './progress.js';
 export { type QuiesceBlocker, type QuiesceCheck, type WakeCause, QUIESCE_CONTEXT, isQuiesceContext } from './quiesce.js';

@@ -4,14 +4,34 @@ import { invariant, InvariantError } from '../common/pure.js';
 import { type RaftStorage, type StorageEntries, type StorageTerm, limitSize } from './storage.js';
 import { type Entry, type Snapshot, entrySizeBytes } from './types.js';
 
-/** The not-yet-persisted tail. `offset` is the index of entries[0]. */
+const NO_ENTRIES: readonly Entry[] = Object.freeze([]);
+
+/**
+ * The not-yet-persisted tail. `offset` is the index of entries[0]. Entries up to `inProgressTo`
+ * were handed out to be persisted (a Ready) and are not handed out again; an append that
+ * replaces some of them hands the replacements out afresh.
+ */
 class Unstable {
   snapshot: Snapshot | undefined = undefined;
   entries: Entry[] = [];
   offset: number;
+  inProgressTo: number;
 
   constructor(offset: number) {
     this.offset = offset;
+    this.inProgressTo = offset - 1;
+  }
+
+  /** The entries not handed out yet. */
+  notInProgress(): readonly Entry[] {
+    const from = this.inProgressTo + 1 - this.offset;
+    if (from <= 0) return this.entries;
+    return from >= this.entries.length ? NO_ENTRIES : this.entries.slice(from);
+  }
+
+  acceptInProgress(): void {
+    const last = this.maybeLastIndex();
+    if (last !== undefined && last > this.inProgressTo) this.inProgressTo = last;
   }
 
   maybeFirstIndex(): number | undefined {
@@ -38,6 +58,7 @@ class Unstable {
     if (term === undefined || term !== t || i < this.offset) return false;
     this.entries = this.entries.slice(i + 1 - this.offset);
     this.offset = i + 1;
+    if (this.inProgressTo < i) this.inProgressTo = i;
     return true;
   }
 
@@ -49,12 +70,15 @@ class Unstable {
     this.offset = s.metadata.index + 1;
     this.entries = [];
     this.snapshot = s;
+    this.inProgressTo = s.metadata.index;
   }
 
   truncateAndAppend(ents: readonly Entry[]): void {
     const first = ents[0];
     if (first === undefined) return;
     const after = first.index;
+    // Entries from `after` on are replaced: their replacements are handed out anew.
+    if (this.inProgressTo >= after) this.inProgressTo = after - 1;
     if (after === this.offset + this.entries.length) {
       for (const e of ents) this.entries.push(e);
     } else if (after <= this.offset) {
@@ -75,6 +99,8 @@ export class RaftLog {
   committed: number;
   /** Highest index the caller has applied (advanced with committed entries). */
   applied: number;
+  /** Highest index handed out to be applied (≥ applied; a Ready's committed entries). */
+  applying: number;
 
   constructor(storage: RaftStorage) {
     this.storage = storage;
@@ -83,6 +109,7 @@ export class RaftLog {
     this.unstable = new Unstable(last + 1);
     this.committed = first - 1;
     this.applied = first - 1;
+    this.applying = first - 1;
   }
 
   firstIndex(): number {
@@ -184,6 +211,16 @@ export class RaftLog {
     return this.unstable.entries;
   }
 
+  /** Unstable entries not yet handed out to be persisted. */
+  entriesToPersist(): readonly Entry[] {
+    return this.unstable.notInProgress();
+  }
+
+  /** Every unstable entry is handed out now (a Ready took them). */
+  acceptEntriesInProgress(): void {
+    this.unstable.acceptInProgress();
+  }
+
   pendingSnapshot(): Snapshot | undefined {
     return this.unstable.snapshot;
   }
@@ -216,13 +253,27 @@ export class RaftLog {
     return this.slice(i, this.lastIndex() + 1, maxBytes);
   }
 
-  hasNextCommittedEntries(): boolean {
-    return this.unstable.snapshot === undefined && this.applied < this.committed;
+  /**
+   * The highest index whose entry may be handed out to apply: the commit index, or with
+   * `isStableOnly` (a caller whose writes run behind its Readys) the durable end of the log if
+   * lower — a replica never applies an entry its own log might still lose.
+   */
+  private applyLimit(isStableOnly: boolean): number {
+    return isStableOnly ? Math.min(this.committed, this.stableLastIndex()) : this.committed;
   }
 
-  nextCommittedEntries(maxBytes: number): StorageEntries {
-    if (!this.hasNextCommittedEntries()) return [];
-    return this.slice(this.applied + 1, this.committed + 1, maxBytes);
+  hasNextCommittedEntries(isStableOnly = false): boolean {
+    return this.unstable.snapshot === undefined && this.applying < this.applyLimit(isStableOnly);
+  }
+
+  nextCommittedEntries(maxBytes: number, isStableOnly = false): StorageEntries {
+    if (!this.hasNextCommittedEntries(isStableOnly)) return [];
+    return this.slice(this.applying + 1, this.applyLimit(isStableOnly) + 1, maxBytes);
+  }
+
+  /** Committed entries up to `i` are handed out to be applied. */
+  applyingTo(i: number): void {
+    if (i > this.applying) this.applying = i;
   }
 
   commitTo(toCommit: number): void {
@@ -243,6 +294,7 @@ export class RaftLog {
     if (i === 0) return;
     if (i > this.committed || i < this.applied) throw new InvariantError(`raft log: applied ${i} out of range [${this.applied}, ${this.committed}]`);
     this.applied = i;
+    if (this.applying < i) this.applying = i;
   }
 
   stableTo(i: number, t: number): boolean {

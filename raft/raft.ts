@@ -34,6 +34,15 @@ import {
 } from './types.js';
 import { type Rng } from '../common/pure.js';
 
+/** `context` of a follower's answer to a snapshot it refused because it is not in its conf state. */
+const SNAPSHOT_REFUSED_CONTEXT: Uint8Array = Uint8Array.from('\u0000snapshot-refused', (c) => c.charCodeAt(0));
+
+function isSnapshotRefusal(ctx: Uint8Array): boolean {
+  if (ctx.length !== SNAPSHOT_REFUSED_CONTEXT.length) return false;
+  for (let i = 0; i < ctx.length; i++) if (ctx[i] !== SNAPSHOT_REFUSED_CONTEXT[i]) return false;
+  return true;
+}
+
 /** Marks a MsgVote sent because of a leader transfer: it may disrupt a leader lease. */
 export const CAMPAIGN_TRANSFER_CONTEXT: Uint8Array = Uint8Array.from('CampaignTransfer', (c) => c.charCodeAt(0));
 
@@ -622,9 +631,12 @@ export class Raft {
       }
       return;
     }
-    if (m.index < pr.lastSnapshotSentIndex && pr.match < pr.lastSnapshotSentIndex) {
+    if (m.index < pr.lastSnapshotSentIndex && pr.match < pr.lastSnapshotSentIndex && isSnapshotRefusal(m.context)) {
       // The follower did not install our snapshot (it predates the follower's joining, so the
-      // follower is not in its conf state): the next one must be newer.
+      // follower is not in its conf state): the next one must be newer. Only its refusal says
+      // so: an older ack arriving late is no refusal, and a leader that took it for one waited
+      // for a newer snapshot it could not make while it needed that follower to commit (raft
+      // sim seed 5903, writes behind the Readys).
       pr.snapshotMinIndex = Math.max(pr.snapshotMinIndex, pr.lastSnapshotSentIndex + 1);
     }
     if (this.cfg.skipHeartbeatsWhileAppending) {
@@ -825,9 +837,16 @@ export class Raft {
   private handleSnapshot(m: Message): void {
     const s = m.snapshot;
     if (s === undefined) return;
+    const cs = s.metadata.confState;
+    const isMember = [cs.voters, cs.learners, cs.votersOutgoing].some((ids) => ids.includes(this.id));
+    const isNewer = s.metadata.index > this.raftLog.committed;
+    const wasFollower = this.role === 'Follower';
     if (this.restore(s)) {
       this.log.info({ id: this.id, index: s.metadata.index, term: s.metadata.term }, 'restored snapshot');
       this.send({ type: 'MsgAppResp', to: m.from, index: this.raftLog.lastIndex() });
+    } else if (isNewer && !isMember && wasFollower) {
+      // Refused because it predates our joining: say so, or the leader resends the same one.
+      this.send({ type: 'MsgAppResp', to: m.from, index: this.raftLog.committed, context: SNAPSHOT_REFUSED_CONTEXT });
     } else {
       this.send({ type: 'MsgAppResp', to: m.from, index: this.raftLog.committed });
     }

@@ -1,6 +1,10 @@
 // RawNode: the API a caller drives. Inputs (tick, step, propose, …) change the state machine;
 // hasReady()/ready() hand out what to persist, send and apply; advance() acknowledges it.
 // One Ready is outstanding at a time: ready() → persist → send → apply → advance().
+// With `asyncStorageWrites` (README "Writes behind the Readys") the caller may take the next
+// Ready while earlier ones are still being written and applied, and acknowledges each part
+// apart: advanceAppend() once its writes are durable, advanceApply() once its entries are
+// applied, each in the order the Readys were taken.
 import { invariant, InvariantError } from '../common/pure.js';
 import { type Config, type ConfigInput, makeConfig } from './config.js';
 import { encodeConfChange } from './confchange-codec.js';
@@ -55,6 +59,14 @@ export interface Ready {
   readonly mustSync: boolean;
 }
 
+/**
+ * Whether a Ready has anything to write or to send only once written (async mode: such a Ready
+ * goes through the caller's writes, in order, and is acknowledged with advanceAppend()).
+ */
+export function readyNeedsWrite(rd: Ready): boolean {
+  return rd.entries.length > 0 || rd.hardState !== undefined || rd.snapshot !== undefined || rd.persistedMessages.length > 0;
+}
+
 export interface ProgressStatus {
   readonly match: number;
   readonly next: number;
@@ -89,8 +101,14 @@ export class RawNode {
   readonly raft: Raft;
   readonly config: Config;
   private prevSoftState: SoftState;
+  /** The hard state last handed out (what the caller's writes end with). */
   private prevHardState: HardState;
+  /** The Ready the caller must advance() before the next one (sync mode; a snapshot's in async mode). */
   private outstanding: Ready | undefined = undefined;
+  /** Async mode: Readys handed out whose writes (readyNeedsWrite) are not acknowledged yet. */
+  private writesInFlight = 0;
+  /** Async mode: Readys handed out whose committed entries are not acknowledged applied yet. */
+  private appliesInFlight = 0;
 
   constructor(input: ConfigInput) {
     this.config = makeConfig(input);
@@ -111,7 +129,7 @@ export class RawNode {
    * Cheap when blocked early; O(members) otherwise.
    */
   quiesceCheck(): QuiesceCheck {
-    if (this.outstanding !== undefined || this.hasReady()) return { kind: 'readyPending' };
+    if (this.outstanding !== undefined || this.writesInFlight > 0 || this.appliesInFlight > 0 || this.hasReady()) return { kind: 'readyPending' };
     return this.raft.quiesceCheck();
   }
 
@@ -258,22 +276,26 @@ export class RawNode {
   hasReady(): boolean {
     if (this.outstanding !== undefined) return false;
     const r = this.raft;
+    // A snapshot is handed out alone, once every earlier Ready is written and applied (async).
+    if (r.raftLog.pendingSnapshot() !== undefined) return this.writesInFlight === 0 && this.appliesInFlight === 0;
     if (r.lead !== this.prevSoftState.leaderId || r.role !== this.prevSoftState.role) return true;
     if (r.term !== this.prevHardState.term || r.vote !== this.prevHardState.vote || r.raftLog.committed !== this.prevHardState.commit) return true;
     if (r.msgs.length > 0 || r.readStates.length > 0 || r.readIndexHeartbeatPending) return true;
-    if (r.raftLog.unstableEntries().length > 0 || r.raftLog.pendingSnapshot() !== undefined) return true;
-    return r.raftLog.hasNextCommittedEntries() && this.committedEntriesAvailable();
+    if (r.raftLog.entriesToPersist().length > 0) return true;
+    return r.raftLog.hasNextCommittedEntries(this.config.asyncStorageWrites) && this.committedEntriesAvailable();
   }
 
   private committedEntriesAvailable(): boolean {
     const log = this.raft.raftLog;
-    const t = log.term(log.applied + 1);
+    const t = log.term(log.applying + 1);
     return typeof t === 'number';
   }
 
   /** Takes what is ready. Must be followed by advance(ready) before the next ready(). */
   ready(): Ready {
-    invariant(this.outstanding === undefined, 'ready() called again before advance()');
+    if (this.outstanding !== undefined) throw new InvariantError('ready() called again before advance()');
+    const isAsync = this.config.asyncStorageWrites;
+    if (!isAsync && (this.writesInFlight > 0 || this.appliesInFlight > 0)) throw new InvariantError('ready() before the last Ready was advanced');
     const r = this.raft;
     r.flushReadIndexHeartbeat();
     // A Ready is taken per busy region per round: what did not change is not allocated (soft and
@@ -284,18 +306,24 @@ export class RawNode {
     const hardChanged = r.term !== prevHard.term || r.vote !== prevHard.vote || r.raftLog.committed !== prevHard.commit;
     const ss = softChanged ? this.softState() : undefined;
     const hs = hardChanged ? r.hardState() : undefined;
-    const unstable = r.raftLog.unstableEntries();
-    const entries = unstable.length === 0 ? NO_ENTRIES : unstable.slice();
-    const snapshot = r.raftLog.pendingSnapshot();
-    const committed = r.raftLog.nextCommittedEntries(this.config.maxCommittedSizePerReady);
+    const log = r.raftLog;
+    // Async: a snapshot only once nothing handed out before is in flight (hasReady waits for it).
+    const snapshot = this.writesInFlight > 0 || this.appliesInFlight > 0 ? undefined : log.pendingSnapshot();
+    const toPersist = log.entriesToPersist();
+    const entries = toPersist.length === 0 ? NO_ENTRIES : toPersist.slice();
+    log.acceptEntriesInProgress();
+    const committed = log.nextCommittedEntries(this.config.maxCommittedSizePerReady, isAsync);
     const committedEntries = typeof committed === 'string' || committed.length === 0 ? NO_ENTRIES : committed;
+    if (committedEntries.length > 0) log.applyingTo(committedEntries[committedEntries.length - 1]!.index);
     const mustSync = entries.length > 0 || snapshot !== undefined || r.term !== prevHard.term || r.vote !== prevHard.vote;
     let messages: readonly Message[] = NO_MESSAGES;
     let persistedMessages: readonly Message[] = NO_MESSAGES;
     const msgs = r.msgs;
     if (msgs.length > 0) {
       r.msgs = [];
-      if (!mustSync) messages = msgs;
+      // An acknowledgement may vouch for entries an earlier Ready is still writing: while any
+      // write is in flight it waits for this Ready's (written after it) like a vouching one.
+      if (!mustSync && this.writesInFlight === 0) messages = msgs;
       else {
         const now: Message[] = [];
         const later: Message[] = [];
@@ -324,7 +352,10 @@ export class RawNode {
       mustSync,
     };
     if (ss !== undefined) this.prevSoftState = ss;
-    this.outstanding = rd;
+    if (hs !== undefined) this.prevHardState = hs;
+    if (!isAsync || snapshot !== undefined) this.outstanding = rd;
+    if (readyNeedsWrite(rd)) this.writesInFlight++;
+    if (committedEntries.length > 0) this.appliesInFlight++;
     return rd;
   }
 
@@ -333,20 +364,53 @@ export class RawNode {
    * entries applied (the caller applied conf changes through applyConfChange meanwhile).
    */
   advance(rd: Ready): void {
-    invariant(this.outstanding === rd, 'advance() must be given the Ready last returned by ready()');
+    if (this.config.asyncStorageWrites && rd.snapshot === undefined) {
+      this.advanceAppend(rd);
+      this.advanceApply(rd);
+      return;
+    }
+    if (this.outstanding !== rd) throw new InvariantError('advance() must be given the Ready last returned by ready()');
     this.outstanding = undefined;
+    this.acknowledgeWrite(rd);
+    this.acknowledgeApply(rd);
+  }
+
+  /**
+   * Async mode: `rd`'s writes are durable (call it for every Ready, in the order they were taken;
+   * one with nothing to write may be acknowledged at once). The leader counts its own copy of
+   * the entries from now on.
+   */
+  advanceAppend(rd: Ready): void {
+    if (!this.config.asyncStorageWrites || rd.snapshot !== undefined) throw new InvariantError('advanceAppend() is for Readys taken in async mode without a snapshot (advance() those)');
+    this.acknowledgeWrite(rd);
+  }
+
+  /** Async mode: `rd`'s committed entries are applied (every Ready, in the order they were taken). */
+  advanceApply(rd: Ready): void {
+    if (!this.config.asyncStorageWrites || rd.snapshot !== undefined) throw new InvariantError('advanceApply() is for Readys taken in async mode without a snapshot (advance() those)');
+    this.acknowledgeApply(rd);
+  }
+
+  private acknowledgeWrite(rd: Ready): void {
+    if (!readyNeedsWrite(rd)) return;
+    if (this.writesInFlight === 0) throw new InvariantError('a Ready\'s writes acknowledged twice');
+    this.writesInFlight--;
     const r = this.raft;
-    if (rd.hardState !== undefined) this.prevHardState = rd.hardState;
     if (rd.snapshot !== undefined) r.onSnapshotPersisted(rd.snapshot.metadata.index);
     const lastEntry = rd.entries[rd.entries.length - 1];
     if (lastEntry !== undefined) r.onPersisted(lastEntry.index, lastEntry.term);
-    const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
-    if (lastApplied !== undefined) {
-      let bytes = 0;
-      for (const e of rd.committedEntries) bytes += entryPayloadBytes(e);
-      r.onApplied(lastApplied.index, bytes);
-    }
     if (this.config.verify) r.checkInvariants();
+  }
+
+  private acknowledgeApply(rd: Ready): void {
+    const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
+    if (lastApplied === undefined) return;
+    if (this.appliesInFlight === 0) throw new InvariantError('a Ready\'s committed entries acknowledged twice');
+    this.appliesInFlight--;
+    let bytes = 0;
+    for (const e of rd.committedEntries) bytes += entryPayloadBytes(e);
+    this.raft.onApplied(lastApplied.index, bytes);
+    if (this.config.verify) this.raft.checkInvariants();
   }
 
   status(): Status {

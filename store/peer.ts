@@ -193,7 +193,10 @@ export class Peer {
   readonly raw: RawNode;
   readonly log: Logger;
   region: RegionMeta;
+  /** The last index applied: its writes are in the apply batch being built or written. */
   applied: number;
+  /** The last index whose apply batch is written (reads wait for this one). */
+  private appliedWritten: number;
   /**
    * Keys in the region's raw and latest CFs as of `applied` (see the file comment): exact unless
    * a recount is pending, then an estimate that applies move like the exact one (it may dip below 0).
@@ -268,6 +271,7 @@ export class Peer {
     this.peerId = me.id;
     this.log = init.logger.child({ regionId: this.regionId, peerId: this.peerId });
     this.applied = init.applied;
+    this.appliedWritten = init.applied;
     this.keyCount = init.approximateKeys;
     this.isKeyCountUnknown = init.isKeyCountUnknown ?? false;
     this.mergeState = init.merge ?? null;
@@ -295,6 +299,9 @@ export class Peer {
       // collected — all fixed, stop 28–29).
       skipHeartbeatsWhileAppending: true,
       readOnlyOption: 'lease-based',
+      // The poll loop writes behind the Readys (poll-loop.ts): acks are stepped and entries
+      // applied while a log write is in flight.
+      asyncStorageWrites: true,
       rng: init.rng,
       logger: raftLogger(this.log),
     });
@@ -988,6 +995,7 @@ export class Peer {
     invariant(index >= this.applied, () => `region ${this.regionId}: snapshot at ${index} below applied ${this.applied}`);
     this.region = region;
     this.applied = index;
+    this.appliedWritten = index;
     // A snapshot is only made of a region in the 'normal' state (snapshot/generator.ts): a merge
     // this replica was preparing was rolled back before it (found by the merge sim, seed 104:
     // the replica stayed 'merging' — refusing reads and writes — beside the others).
@@ -1045,12 +1053,17 @@ export class Peer {
     });
   }
 
-  /** After the round's apply batch is written: serves confirmed reads now covered by applied. */
+  /** The apply batch that applied up to `applied` is written: what it applied is readable. */
+  onApplyWritten(): void {
+    this.appliedWritten = this.applied;
+  }
+
+  /** Serves confirmed reads now covered by what is applied and written. */
   serveReads(): void {
     if (this.confirmedReads.length === 0) return;
     let kept = 0;
     for (const read of this.confirmedReads) {
-      if (read.index <= this.applied) {
+      if (read.index <= this.appliedWritten) {
         clearTimeout(read.timer);
         read.resolve();
       } else {

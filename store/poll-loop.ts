@@ -1,24 +1,29 @@
 // The store's batch system (DESIGN.md §5). Events — inbound messages, proposals, ticks — only mark
-// peers dirty; one round then serves every dirty peer at once:
+// peers dirty; a round (once per turn of the event loop with dirty peers) takes each dirty peer's
+// Ready and hands its parts to three places at once:
 //
-//   1. collect each dirty peer's Ready; send the messages that need nothing durable (a leader's
-//      appends go out while its own write is in flight);
-//   2. write every peer's entries and hard state in ONE write batch with ONE fsync (group commit);
-//   3. mirror the durable log in each peer's storage; send the messages that vouch for it (votes,
-//      append acks) — one batch per destination store;
-//   4. apply every peer's committed entries in one more write batch (no fsync: the log is durable
-//      and the apply state is in the same batch as the data, so a crash re-applies from the log);
-//      one multiGet before it tells which raw/latest keys the batch creates or removes (the
-//      regions' key counts, peer.ts, go into their apply states);
-//   5. answer the proposals and reads the applied entries settle; advance every Ready.
+//   1. messages that need nothing durable go out now (a leader's appends overlap its own write),
+//      one batch per destination store;
+//   2. the raft log writer: every Ready with something to write joins the next write batch, and
+//      ONE write batch with ONE fsync carries all of them (group commit). One write is in flight
+//      at a time; whatever rounds hand over meanwhile waits and goes into the next batch. Once a
+//      batch is durable, each peer's storage mirrors it, the messages that vouch for it (votes,
+//      append acks) go out, and raft learns it (advanceAppend: a leader counts its own copy);
+//   3. the applier: committed entries — raft hands them out only once they are durable in this
+//      replica's log — are applied in one more write batch (no fsync: the log is durable and the
+//      apply state is in the same batch as the data, so a crash re-applies from the log); one
+//      multiGet before it tells which raw/latest keys the batch creates or removes (the regions'
+//      key counts, peer.ts). One apply batch is in flight at a time; once written, the proposals
+//      and reads it settles are answered and raft learns it (advanceApply).
 //
-// Rounds never overlap; whatever arrives during a round's writes is served by the next one, so
-// under load each fsync carries the work of many requests. No timer per region: one tick timer
-// delivers the ticks real time owes (TickClock) to every peer.
+// Writes run behind the Readys (raft/README.md "Writes behind the Readys", TiKV's async I/O):
+// acknowledgements arriving while a log write is in flight are stepped, committed and applied
+// without waiting for that write, and a write never waits for an apply. No timer per region: one
+// tick timer delivers the ticks real time owes (TickClock) to every peer.
 
 import type { Logger } from 'pino';
 import { cfRange, FlotillaError, type PeerMeta, type WriteOp } from '../common/index.js';
-import type { Entry, Message, Ready } from '../raft/index.js';
+import { type Message, type Ready, readyNeedsWrite } from '../raft/index.js';
 import { readyPersistOps, TickClock } from '../raft-host/index.js';
 import type { Engine } from './engine/index.js';
 import type { Peer } from './peer.js';
@@ -60,7 +65,10 @@ export interface PollLoopOptions {
   readonly metrics?: PollLoopMetrics;
   /** A round failed (a write threw): raft's view and the disk may disagree; the store must stop. */
   readonly onFatal: (err: unknown) => void;
-  /** Test seam: awaited between the durable log write and the apply (crash-point tests). */
+  /**
+   * Test seam: awaited after a log write is durable, before anything learns of it — no ack sent,
+   * none of its entries applied (crash-point tests).
+   */
   readonly afterPersist?: () => Promise<void> | undefined;
   /**
    * A peer's Ready carries a raft snapshot to install: the callee owns that Ready (persist,
@@ -71,11 +79,28 @@ export interface PollLoopOptions {
   readonly isManualTick?: boolean;
 }
 
+/** A peer's Ready waiting for (or in) a log write. */
+interface PendingWrite {
+  readonly peer: Peer;
+  readonly rd: Ready;
+}
+
+/** A peer's committed entries waiting for (or in) an apply batch; `rd` null: only its held entries are retried. */
+interface PendingApply {
+  readonly peer: Peer;
+  readonly rd: Ready | null;
+}
+
+/** Per peer: the last log index its queued and in-flight writes end with, and how many there are. */
+interface WrittenTail {
+  last: number;
+  writes: number;
+}
+
 export class PollLoop {
   readonly peers = new Map<number, Peer>();
   private dirty = new Set<Peer>();
-  private running: Promise<void> | null = null;
-  private again = false;
+  private isRoundScheduled = false;
   private stopped = false;
   private fatal: unknown = null;
   private readonly clock: TickClock;
@@ -84,9 +109,14 @@ export class PollLoop {
   /** Raft messages stepped since the last round began (the store bounds it: inbound back-pressure). */
   inboundSinceRound = 0;
   private lockDeletes = 0;
-  private roundEndWaiters: (() => void)[] = [];
   private isCompactingLocks = false;
   private isStarted = false;
+  private pendingWrites: PendingWrite[] = [];
+  private writing: Promise<void> | null = null;
+  private pendingApplies: PendingApply[] = [];
+  private applying: Promise<void> | null = null;
+  /** Where each peer's log ends once its queued writes land (a write replacing a tail deletes past it). */
+  private readonly tails = new Map<Peer, WrittenTail>();
 
   constructor(private readonly options: PollLoopOptions) {
     this.clock = new TickClock({ tickMs: options.tickMs, maxReplayTicks: options.electionTicks * 4 });
@@ -113,11 +143,13 @@ export class PollLoop {
     this.markDirty(peer);
   }
 
+  /** Takes a peer out: nothing of it is written or applied from the next batch on (see roundEnd). */
   removePeer(regionId: number): void {
     const peer = this.peers.get(regionId);
     if (peer === undefined) return;
     this.peers.delete(regionId);
     this.dirty.delete(peer);
+    this.tails.delete(peer);
   }
 
   /** Delivers the ticks real time owes to every peer (also called before a lease check). */
@@ -144,160 +176,206 @@ export class PollLoop {
   }
 
   /**
-   * Resolves once the round running now (if any) has ended: after removePeer(), nothing of that
-   * peer is written by a round after this (a destroyed region's keys can then be cleared).
+   * Resolves once the log write and the apply batch in flight now (if any) have ended: after
+   * removePeer(), nothing of that peer is written later (a destroyed region's keys can then be
+   * cleared). Rounds themselves write nothing: they only hand Readys to the two writers.
    */
   roundEnd(): Promise<void> {
-    if (this.running === null) return Promise.resolve();
-    return new Promise<void>((resolve) => this.roundEndWaiters.push(resolve));
+    const inFlight: Promise<void>[] = [];
+    if (this.writing !== null) inFlight.push(this.writing.catch(() => undefined));
+    if (this.applying !== null) inFlight.push(this.applying.catch(() => undefined));
+    if (inFlight.length === 0) return Promise.resolve();
+    return Promise.all(inFlight).then(() => undefined);
   }
 
-  private releaseRoundEndWaiters(): void {
-    const waiters = this.roundEndWaiters;
-    this.roundEndWaiters = [];
-    for (const w of waiters) w();
-  }
-
-  /** No round running and nothing dirty (tests settle on this). */
+  /** No round due, nothing dirty, nothing queued or in flight (tests settle on this). */
   get isIdle(): boolean {
-    return this.running === null && this.dirty.size === 0;
+    return !this.isRoundScheduled && this.dirty.size === 0 && this.writing === null && this.applying === null
+      && this.pendingWrites.length === 0 && this.pendingApplies.length === 0;
+  }
+
+  private get isHalted(): boolean {
+    return this.stopped || this.fatal !== null;
   }
 
   private schedule(): void {
-    if (this.stopped || this.fatal !== null || !this.isStarted) return;
-    if (this.running !== null) {
-      this.again = true;
-      return;
-    }
-    this.running = this.loop().finally(() => {
-      this.running = null;
-      // A loop may end without a round (its only dirty peer was removed during the yield): the
-      // waiters of roundEnd() are released here too, or a destroy would wait for a round forever.
-      this.releaseRoundEndWaiters();
-    });
-    this.running.catch((err: unknown) => {
-      this.fatal = err;
-      this.log.fatal({ err }, 'raft poll loop failed; the store must stop');
-      const failure = new FlotillaError('Unavailable', 'the store\'s raft loop failed', { cause: err });
-      for (const peer of this.peers.values()) peer.destroy(failure);
-      this.options.onFatal(err);
-    });
-  }
-
-  private async loop(): Promise<void> {
+    if (this.isHalted || !this.isStarted || this.isRoundScheduled) return;
+    this.isRoundScheduled = true;
     // Yield once so that every event of this turn of the event loop joins the round.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    do {
-      this.again = false;
-      while (!this.stopped && this.dirty.size > 0) await this.round();
-    } while (this.again && !this.stopped);
+    setImmediate(() => {
+      this.isRoundScheduled = false;
+      if (this.isHalted) return;
+      try {
+        this.round();
+      } catch (err) {
+        this.fail(err);
+      }
+    });
   }
 
-  private async round(): Promise<void> {
+  /** Something failed: raft's view and the disk may disagree — every peer fails, the store stops. */
+  private fail(err: unknown): void {
+    if (this.fatal !== null) return;
+    this.fatal = err;
+    this.log.fatal({ err }, 'raft poll loop failed; the store must stop');
+    const failure = new FlotillaError('Unavailable', 'the store\'s raft loop failed', { cause: err });
+    for (const peer of this.peers.values()) peer.destroy(failure);
+    this.pendingWrites = [];
+    this.pendingApplies = [];
+    this.options.onFatal(err);
+  }
+
+  private isLive(peer: Peer): boolean {
+    return this.peers.get(peer.regionId) === peer;
+  }
+
+  /** Takes every dirty peer's Ready and hands its parts on (file comment). Synchronous. */
+  private round(): void {
     const batch = this.dirty;
-    this.dirty = new Set();
     this.inboundSinceRound = 0;
-    const readies: [Peer, Ready][] = [];
-    const held: Peer[] = [];
-    const ops: WriteOp[] = [];
-    let bytes = 0;
-    let sync = false;
-    const { sender, engine } = this.options;
+    if (batch.size > 0) {
+      this.dirty = new Set();
+      this.takeReadies(batch);
+    }
+    this.kickWrite();
+    this.kickApply();
+  }
+
+  private takeReadies(batch: ReadonlySet<Peer>): void {
+    const { sender } = this.options;
     for (const peer of batch) {
-      if (this.peers.get(peer.regionId) !== peer) continue; // removed (destroyed) meanwhile
+      if (!this.isLive(peer)) continue; // removed (destroyed) meanwhile
       peer.flushProposals();
       peer.flushReads();
       if (!peer.raw.hasReady()) {
-        // Entries waiting for a merge's source (peer.ts) are tried again in this round's apply.
-        if (peer.hasHeldEntries) held.push(peer);
+        // Entries waiting for a merge's source (peer.ts) are tried again with the next apply batch.
+        if (peer.hasHeldEntries) this.pendingApplies.push({ peer, rd: null });
         peer.serveReads();
         continue;
       }
       const rd = peer.raw.ready();
       if (rd.softState !== undefined) peer.onRoleChange(rd.softState.role);
       if (rd.snapshot !== undefined) {
-        // Installing a region snapshot takes long (clear, rewrite): it runs outside the rounds,
-        // which skip this peer until it calls advance() (a Ready is outstanding till then).
+        // Installing a region snapshot takes long (clear, rewrite): it runs outside the rounds.
+        // Raft hands a snapshot out alone, once this peer has nothing written or applied in
+        // flight, and hands out nothing more until the callee calls advance().
         if (this.options.onSnapshotReady === undefined) throw new FlotillaError('Internal', `region ${peer.regionId}: received a raft snapshot, and nothing installs them`);
         this.options.onSnapshotReady(peer, rd);
         continue;
       }
-      readies.push([peer, rd]);
+      if (rd.readStates.length > 0) peer.onReadStates(rd.readStates);
       if (rd.messages.length > 0) sender.send(peer, rd.messages);
-      bytes += readyPersistOps(peer.storage.scheme, {
-        hardState: rd.hardState, entries: rd.entries, snapshot: undefined, previousLastIndex: peer.storage.lastIndex(),
-      }, ops);
-      sync ||= rd.mustSync;
+      if (readyNeedsWrite(rd)) this.pendingWrites.push({ peer, rd });
+      else peer.raw.advanceAppend(rd); // nothing to write: acknowledged at once (a no-op)
+      if (rd.committedEntries.length > 0 || peer.hasHeldEntries) this.pendingApplies.push({ peer, rd: rd.committedEntries.length > 0 ? rd : null });
+      else peer.serveReads();
     }
     sender.flush();
-    // Committed entries already durable here (at or below the log's durable end before this
-    // round — on a leader nearly all of them) are applied while this round's log write is in
-    // flight; the others only after it, so no replica ever applies an entry its own log lost.
-    const earlyOps: WriteOp[] = [];
-    const earlyDone: (() => void)[] = [];
-    const earlyPeers: Peer[] = [];
-    const late: [Peer, readonly Entry[]][] = [];
-    let earlyEntries = 0;
-    for (const [peer, rd] of readies) {
-      if (rd.readStates.length > 0) peer.onReadStates(rd.readStates);
-      const ents = rd.committedEntries;
-      if (ents.length === 0) {
-        if (peer.hasHeldEntries) late.push([peer, []]);
-        continue;
+  }
+
+  // ---- the raft log writer ---------------------------------------------------------------------
+
+  private kickWrite(): void {
+    if (this.writing !== null || this.pendingWrites.length === 0 || this.isHalted) return;
+    const batch = this.pendingWrites;
+    this.pendingWrites = [];
+    const ops: WriteOp[] = [];
+    let bytes = 0;
+    let sync = false;
+    const written: PendingWrite[] = [];
+    for (const item of batch) {
+      const { peer, rd } = item;
+      if (!this.isLive(peer)) continue;
+      let tail = this.tails.get(peer);
+      if (tail === undefined) {
+        tail = { last: peer.storage.lastIndex(), writes: 0 };
+        this.tails.set(peer, tail);
       }
-      // The log is durable below the first entry this round writes: entries from there on replace
-      // the old tail (a new leader's), and until this round's write lands only the old ones are
-      // on disk. Applying a committed entry of the new tail early, then crashing before the log
-      // write, left a replica whose applied state held an entry its log did not (split sim seeds
-      // 150 and 368: its log kept the old term there and refused the leader's appends for ever).
-      const durableEnd = rd.entries.length > 0 ? Math.min(peer.storage.lastIndex(), rd.entries[0]!.index - 1) : peer.storage.lastIndex();
-      let split = 0;
-      while (split < ents.length && ents[split]!.index <= durableEnd) split++;
-      if (split > 0) {
-        earlyEntries += split;
-        if (peer.applyCommitted(split === ents.length ? ents : ents.slice(0, split), earlyOps, earlyDone)) earlyPeers.push(peer);
-      }
-      if (split < ents.length) late.push([peer, ents.slice(split)]);
+      tail.writes++;
+      bytes += readyPersistOps(peer.storage.scheme, { hardState: rd.hardState, entries: rd.entries, snapshot: undefined, previousLastIndex: tail.last }, ops);
+      if (rd.entries.length > 0) tail.last = rd.entries[rd.entries.length - 1]!.index;
+      sync ||= rd.mustSync;
+      written.push(item);
     }
-    const persisted = ops.length === 0 ? undefined : this.timed(engine.write(ops, { sync }), (s) => this.options.metrics?.observeRaftWrite(s, ops.length, bytes, readies.length, sync));
-    const applied = earlyPeers.length === 0 ? undefined : this.timed(this.writeApplied(earlyPeers, earlyOps), (s) => this.options.metrics?.observeApply(s, earlyEntries));
-    // Both writes are in flight; if the apply fails first, the log write's failure is still seen.
-    persisted?.catch(() => undefined);
-    if (applied !== undefined) await applied;
-    for (const settle of earlyDone) settle();
-    if (persisted !== undefined) await persisted;
-    for (const [peer, rd] of readies) {
+    this.writing = this.writeLog(written, ops, bytes, sync).then(
+      () => {
+        this.writing = null;
+        this.schedule(); // the round first: what it hands over joins the next batch
+      },
+      (err: unknown) => {
+        this.writing = null;
+        this.fail(err);
+      },
+    );
+  }
+
+  private async writeLog(batch: readonly PendingWrite[], ops: WriteOp[], bytes: number, sync: boolean): Promise<void> {
+    if (ops.length > 0) {
+      const start = performance.now();
+      await this.options.engine.write(ops, { sync });
+      this.options.metrics?.observeRaftWrite((performance.now() - start) / 1000, ops.length, bytes, batch.length, sync);
+    }
+    const gate = this.options.afterPersist?.();
+    if (gate !== undefined) await gate;
+    if (this.isHalted) return;
+    const { sender } = this.options;
+    for (const { peer, rd } of batch) {
+      const tail = this.tails.get(peer);
+      if (tail !== undefined && --tail.writes === 0) this.tails.delete(peer);
+      if (!this.isLive(peer)) continue;
       if (rd.entries.length > 0) peer.storage.append(rd.entries);
       if (rd.hardState !== undefined) peer.storage.setHardState(rd.hardState);
       if (rd.persistedMessages.length > 0) sender.send(peer, rd.persistedMessages);
+      peer.raw.advanceAppend(rd);
+      this.dirty.add(peer);
     }
     sender.flush();
-    const gate = this.options.afterPersist?.();
-    if (gate !== undefined) await gate;
+  }
 
-    const applyOps: WriteOp[] = [];
+  // ---- the applier -----------------------------------------------------------------------------
+
+  private kickApply(): void {
+    if (this.applying !== null || this.pendingApplies.length === 0 || this.isHalted) return;
+    const batch = this.pendingApplies;
+    this.pendingApplies = [];
+    this.applying = this.applyBatch(batch).then(
+      () => {
+        this.applying = null;
+        this.schedule(); // the round first: what it hands over joins the next batch
+      },
+      (err: unknown) => {
+        this.applying = null;
+        this.fail(err);
+      },
+    );
+  }
+
+  private async applyBatch(batch: readonly PendingApply[]): Promise<void> {
+    const ops: WriteOp[] = [];
     const done: (() => void)[] = [];
-    const latePeers: Peer[] = [];
+    const applied = new Set<Peer>();
     let entries = 0;
-    for (const peer of held) late.push([peer, []]);
-    for (const [peer, ents] of late) {
+    for (const { peer, rd } of batch) {
+      if (!this.isLive(peer)) continue;
+      const ents = rd === null ? [] : rd.committedEntries;
       entries += ents.length;
-      if (peer.applyCommitted(ents, applyOps, done)) latePeers.push(peer);
+      if (peer.applyCommitted(ents, ops, done)) applied.add(peer);
     }
-    if (latePeers.length > 0) {
+    if (applied.size > 0) {
       const start = performance.now();
-      await this.writeApplied(latePeers, applyOps);
+      await this.writeApplied([...applied], ops);
       this.options.metrics?.observeApply((performance.now() - start) / 1000, entries);
+      for (const peer of applied) peer.onApplyWritten();
     }
+    if (this.isHalted) return;
     for (const settle of done) settle();
-    this.countLockDeletes(earlyOps);
-    this.countLockDeletes(applyOps);
-    for (const [peer, rd] of readies) {
-      peer.raw.advance(rd);
+    this.countLockDeletes(ops);
+    for (const { peer, rd } of batch) {
+      if (!this.isLive(peer)) continue;
+      if (rd !== null) peer.raw.advanceApply(rd);
       peer.serveReads();
-      if (peer.raw.hasReady() && this.peers.get(peer.regionId) === peer) this.dirty.add(peer);
+      this.dirty.add(peer);
     }
-    this.releaseRoundEndWaiters();
     if (this.options.budget.isOver) {
       for (const peer of this.peers.values()) peer.storage.evictTo(peer.applied);
     }
@@ -306,8 +384,8 @@ export class PollLoop {
   /**
    * Writes an apply batch: first one multiGet of the raw/latest keys it puts or deletes (their
    * presence before the batch settles each region's key count), then each region's apply state
-   * joins the batch. Rounds never overlap and the batch is not written yet, so the lookup sees
-   * exactly the state the batch applies to.
+   * joins the batch. Apply batches never overlap and this one is not written yet, so the lookup
+   * sees exactly the state the batch applies to.
    */
   private async writeApplied(peers: readonly Peer[], ops: WriteOp[]): Promise<void> {
     const probes: Buffer[] = [];
@@ -338,17 +416,11 @@ export class PollLoop {
     );
   }
 
-  private async timed(write: Promise<void>, observe: (seconds: number) => void): Promise<void> {
-    const start = performance.now();
-    await write;
-    observe((performance.now() - start) / 1000);
-  }
-
-  /** Stops ticking and processing; waits for a running round. */
+  /** Stops ticking and processing; waits for the writes in flight. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
-    await this.running?.catch(() => undefined);
+    await this.roundEnd();
   }
 }

@@ -3,7 +3,9 @@
 // lose or land an in-flight write, paused processes, asynchronous writes like the servers',
 // slow storage, reads at every node that believes it leads, lease reads, membership changes —
 // learners, joint configurations held for many ticks, removal of the leader — and leader
-// transfers under faults; 15% of seeds are membership churn: back-to-back single-step changes,
+// transfers under faults; half the seeds write behind the Readys like the store's poll loop
+// (asyncStorageWrites: Readys taken while writes are in flight, applies queued, crashes landing a
+// prefix of the queued writes); 15% of seeds are membership churn: back-to-back single-step changes,
 // lagging applies and partitions right after a conf change commits; ~30% run quiet mode — hosts
 // quiesce leaders whenever allowed and wake sleepers under faults, see raft-sim-quiet.test.ts),
 // each with a safety phase and a liveness phase that must converge and answer its reads. The sweep's coverage counters must all be non-zero. FLOTILLA_SIM_SEEDS=N
@@ -21,7 +23,7 @@ const FREQUENT_COVERAGE: Partial<Record<keyof SimCoverage, number>> = {
   readsWithLeases: 5, restartsWithLeases: 20, messagesDuringWrite: 1, ticksDuringWrite: 1, crashesWithWriteInFlight: 20,
   confChanges: 20, jointConfigs: 100, transfers: 20, snapshotsInstalled: 20, partitions: 20, readsAtDeposedLeaders: 200,
   readsAtAbortedTransferLeaders: 100, churnSeeds: 20, confChangeWhilePrevUnapplied: 50, partitionsAfterConfCommit: 50,
-  quietSeeds: 5, quiesces: 5, followersQuiesced: 5, wakesLeaderUnreachable: 20,
+  quietSeeds: 5, quiesces: 5, followersQuiesced: 5, wakesLeaderUnreachable: 20, readiesDuringWrite: 1, crashesLandingPrefix: 100,
 };
 
 function failureText(r: Extract<SimResult, { ok: false }>): string {

@@ -21,6 +21,11 @@
 // → send `messages` → start an atomic write → (ticks run and messages arrive meanwhile; no second
 // Ready until this one is advanced) → the write lands in storage → send `persistedMessages` →
 // apply → advance(). A crash loses an in-flight write or, the batch being atomic, lands it whole.
+// Half the seeds (their own generator) write behind the Readys instead, like the store's poll
+// loop (raft config asyncStorageWrites): a node takes Readys while earlier writes are in flight,
+// queues their writes in order (each lands after the one before), applies the committed entries
+// a Ready hands out at once (raft hands out only durable ones) and acknowledges each part apart;
+// a crash lands a prefix of the queued writes, or none.
 import {
   type ConfChange,
   type ConfChangeSingle,
@@ -35,6 +40,7 @@ import {
   RawNode,
   decodeConfChange,
   isQuiesceContext,
+  readyNeedsWrite,
 } from '../../raft/index.js';
 import { type Rng, createRng } from '../../common/pure.js';
 
@@ -86,6 +92,10 @@ export interface SimCoverage {
   readsWithLeases: number;
   /** Ready writes that were asynchronous (completed in a later round). */
   asyncWrites: number;
+  /** Async seeds: Readys taken while an earlier write of the node was still in flight. */
+  readiesDuringWrite: number;
+  /** Async seeds: crashes that landed some but not all of the queued writes. */
+  crashesLandingPrefix: number;
   /** Messages stepped into a node while its write was in flight. */
   messagesDuringWrite: number;
   /** Ticks of a node while its write was in flight. */
@@ -157,7 +167,7 @@ function emptyCoverage(): SimCoverage {
     ticks: 0, committed: 0, elections: 0, messagesDelivered: 0, longDelays: 0, partitions: 0, longOneWayIsolations: 0,
     crashes: 0, leaderCrashes: 0, restarts: 0, restartsWithLeases: 0, leaderRestartsWithLeases: 0, pauses: 0,
     readsAtLeaders: 0, readsAtDeposedLeaders: 0, readsAtAbortedTransferLeaders: 0, readsAnswered: 0, leaseReadsServed: 0,
-    readsWithLeases: 0, asyncWrites: 0, messagesDuringWrite: 0, ticksDuringWrite: 0, entriesReplacedDuringWrite: 0,
+    readsWithLeases: 0, asyncWrites: 0, readiesDuringWrite: 0, crashesLandingPrefix: 0, messagesDuringWrite: 0, ticksDuringWrite: 0, entriesReplacedDuringWrite: 0,
     crashesWithWriteInFlight: 0, writesLandedAtCrash: 0, confChanges: 0, jointConfigs: 0, ticksInJoint: 0,
     explicitJointLeaves: 0, learnersAdded: 0, learnersPromoted: 0, learnersRemoved: 0, leaderRemovals: 0,
     transfers: 0, transfersDuringJoint: 0, abortedTransfers: 0, snapshotsInstalled: 0,
@@ -267,6 +277,10 @@ interface SimNode {
   /** Was leader when it crashed. */
   crashedAsLeader: boolean;
   write: PendingWrite | undefined;
+  /** Async seeds: writes queued behind the Readys, oldest first (each lands after the one before). */
+  queue: PendingWrite[];
+  /** Async seeds: Readys whose committed entries wait to be applied, oldest first. */
+  applyQueue: PendingWrite[];
   /** Paused (frozen process) until this tick; its owed ticks are replayed on resume. */
   pausedUntil: number;
   pausedTicks: number;
@@ -348,6 +362,8 @@ interface FaultParams {
   readonly transferRate: number;
   readonly evictRate: number;
   readonly asyncSnapshots: boolean;
+  /** Writes behind the Readys (raft config asyncStorageWrites; the store's poll loop). */
+  readonly asyncStorageWrites: boolean;
   readonly preVote: boolean;
   readonly checkQuorum: boolean;
   /** raft's skipBcastCommit (what the store runs): followers learn commits with the next append or heartbeat. */
@@ -537,6 +553,7 @@ export class Simulation {
       // Its own generator: the other parameters of every seed stay as they were.
       skipBcastCommit: createRng(opts.seed * 13 + 0xbca5).chance(0.5),
       skipHeartbeatsWhileAppending: createRng(opts.seed * 17 + 0x4b3a).chance(0.5),
+      asyncStorageWrites: createRng(opts.seed * 19 + 0xa5e7).chance(0.5),
     };
     if (churn) this.cov.churnSeeds++;
     // Quiet mode draws from its own generator: seeds without it replay exactly as before.
@@ -588,7 +605,7 @@ export class Simulation {
   private addNode(id: NodeId, storage: MemoryStorage): SimNode {
     const node: SimNode = {
       id, storage, raw: undefined, sm: { applied: 0, hash: 0 }, removed: false, downSince: undefined, crashedAsLeader: false,
-      write: undefined, pausedUntil: 0, pausedTicks: 0, transferTerm: 0, abortedTransferTerm: 0, leaderCommitChecked: 0, leaderCommitCheckedTerm: 0, readStatesSeen: 0, ownCommitAt: 0, ownCommitTerm: 0,
+      write: undefined, queue: [], applyQueue: [], pausedUntil: 0, pausedTicks: 0, transferTerm: 0, abortedTransferTerm: 0, leaderCommitChecked: 0, leaderCommitCheckedTerm: 0, readStatesSeen: 0, ownCommitAt: 0, ownCommitTerm: 0,
       // Churn: each node its own write (and so apply) latency, some far slower than others.
       writeDelayMax: this.p.churn ? this.rng.nextInt(10) - 1 : this.p.writeDelayMax, confCommitSeen: 0,
       applyBatchBytes: this.p.churn && this.rng.chance(0.5) ? 1 + this.rng.nextInt(64) : 0,
@@ -604,6 +621,11 @@ export class Simulation {
     const snap = node.storage.snapshot(0);
     const s: Snapshot | undefined = snap === 'unavailable' ? undefined : snap;
     node.sm = s !== undefined && s.metadata.index > 0 ? decodeSm(s.data) : { applied: 0, hash: 0 };
+    // Async seeds apply (and snapshot) entries while the hard state carrying the commit index that
+    // let them apply may still be queued; a crash in between leaves the saved commit behind. What
+    // was applied was committed: raise it, as the store does when it loads a region.
+    const hs = node.storage.initialState().hardState;
+    if (hs.commit < node.sm.applied) node.storage.setHardState({ ...hs, commit: node.sm.applied });
     // Snapshots are generated on demand (asynchronously: storage answers 'unavailable' until the
     // simulator produces one) so a new member always gets one that includes its own addition.
     // With `asyncSnapshots` off a slightly stale snapshot is served first when one exists.
@@ -619,6 +641,7 @@ export class Simulation {
       checkQuorum: this.p.checkQuorum,
       skipBcastCommit: this.p.skipBcastCommit,
       skipHeartbeatsWhileAppending: this.p.skipHeartbeatsWhileAppending,
+      asyncStorageWrites: this.p.asyncStorageWrites,
       readOnlyOption: this.p.leaseReads ? 'lease-based' : 'safe',
       maxSizePerMsg: this.p.maxSizePerMsg,
       maxInflightMsgs: this.p.maxInflightMsgs,
@@ -628,6 +651,8 @@ export class Simulation {
     });
     node.downSince = undefined;
     node.write = undefined;
+    node.queue = [];
+    node.applyQueue = [];
     node.pausedUntil = 0;
     node.pausedTicks = 0;
   }
@@ -650,8 +675,21 @@ export class Simulation {
         this.tr(`${node.id}: in-flight write landed before the crash`);
       }
     }
+    if (node.queue.length > 0) {
+      this.cov.crashesWithWriteInFlight++;
+      // Queued writes land in order: some prefix of them (maybe all, maybe none) is durable.
+      if (this.rng.chance(this.p.landOnCrashRate)) {
+        const landed = 1 + this.rng.nextInt(node.queue.length);
+        this.cov.writesLandedAtCrash++;
+        if (landed < node.queue.length) this.cov.crashesLandingPrefix++;
+        for (let i = 0; i < landed; i++) this.persist(node, node.queue[i]!.rd);
+        this.tr(`${node.id}: ${landed} of ${node.queue.length} queued writes landed before the crash`);
+      }
+    }
     node.raw = undefined;
     node.write = undefined;
+    node.queue = [];
+    node.applyQueue = [];
     node.downSince = this.now;
     this.cov.crashes++;
   }
@@ -726,7 +764,7 @@ export class Simulation {
     const raw = to.raw;
     if (raw === undefined) return;
     this.cov.messagesDelivered++;
-    if (to.write !== undefined) this.cov.messagesDuringWrite++;
+    if (to.write !== undefined || to.queue.length > 0) this.cov.messagesDuringWrite++;
     if (this.traceOn) this.tr(`${m.from}->${m.to} ${m.type} t${m.term} i${m.index}/${m.logTerm} c${m.commit} n${m.entries.length}${m.reject ? ' rej' : ''}`);
     else this.traceHash = fnvInt(fnvInt(fnvInt(this.traceHash, m.from * 16 + m.to), m.term), m.index);
     const wasQuiet = raw.isQuiet;
@@ -762,8 +800,118 @@ export class Simulation {
     for (const n of ns) {
       const w = n.write;
       if (w !== undefined && w.doneAt <= this.now && w.round < this.round) this.completeWrite(n);
+      if (this.p.asyncStorageWrites) {
+        while (n.queue.length > 0 && n.queue[0]!.doneAt <= this.now && n.queue[0]!.round < this.round) this.completeQueuedWrite(n);
+        while (n.raw !== undefined && n.applyQueue.length > 0 && n.applyQueue[0]!.doneAt <= this.now && n.applyQueue[0]!.round < this.round) this.completeApply(n);
+        // Up to three Readys a round: later ones are taken while earlier writes are in flight.
+        for (let k = 0; k < 3 && n.write === undefined && n.raw?.hasReady() === true; k++) this.takeReadyAsync(n);
+        continue;
+      }
       if (n.write === undefined && n.raw?.hasReady() === true) this.startWrite(n);
     }
+  }
+
+  /**
+   * Async seeds: takes a Ready while earlier writes may be in flight — sends what needs nothing
+   * durable, queues the write (it lands after every earlier one), applies the committed entries
+   * at once (raft hands out only entries durable here) and acknowledges the apply.
+   */
+  private takeReadyAsync(n: SimNode): void {
+    const raw = n.raw;
+    if (raw === undefined) return;
+    if (n.queue.length > 0) this.cov.readiesDuringWrite++;
+    const rd = raw.ready();
+    n.readStatesSeen = 0;
+    this.checkReady(n, rd);
+    this.sendAll(rd.messages);
+    if (rd.snapshot !== undefined) {
+      // Handed out alone once nothing is in flight, and advance()d whole: the synchronous path.
+      if (n.queue.length > 0) violation(`node ${n.id}: a snapshot Ready while ${n.queue.length} writes are in flight`);
+      const delayMax = this.faulty ? n.writeDelayMax : Math.min(n.writeDelayMax, 0);
+      if (delayMax < 0) {
+        n.write = { rd, doneAt: this.now, round: this.round - 1 };
+        this.completeWrite(n);
+      } else {
+        n.write = { rd, doneAt: this.now + this.rng.nextInt(delayMax + 1), round: this.round };
+      }
+      return;
+    }
+    for (const e of rd.committedEntries) {
+      if (!this.holdsDurably(n.id, e.index, e.term)) violation(`node ${n.id}: committed entry ${e.index}/${e.term} handed out to apply before it is durable here`);
+    }
+    if (readyNeedsWrite(rd)) {
+      const delayMax = this.faulty ? n.writeDelayMax : Math.min(n.writeDelayMax, 0);
+      if (delayMax < 0 && n.queue.length === 0) {
+        this.landWrite(n, rd);
+      } else {
+        this.cov.asyncWrites++;
+        const prev = n.queue[n.queue.length - 1];
+        const doneAt = Math.max(prev?.doneAt ?? 0, this.now + this.rng.nextInt(Math.max(0, delayMax) + 1));
+        n.queue.push({ rd, doneAt, round: this.round });
+      }
+    } else {
+      raw.advanceAppend(rd);
+    }
+    if (n.raw === undefined) return;
+    if (rd.committedEntries.length === 0 && rd.readStates.length === 0) return;
+    // Applies run behind too (the store's apply batches), in order, each after the one before.
+    const delayMax = this.faulty ? n.writeDelayMax : Math.min(n.writeDelayMax, 0);
+    if (delayMax < 0 && n.applyQueue.length === 0) {
+      this.applyReady(n, rd);
+      return;
+    }
+    const prev = n.applyQueue[n.applyQueue.length - 1];
+    n.applyQueue.push({ rd, doneAt: Math.max(prev?.doneAt ?? 0, this.now + this.rng.nextInt(Math.max(0, delayMax) + 1)), round: this.round });
+  }
+
+  /** Async seeds: the oldest queued apply runs. */
+  private completeApply(n: SimNode): void {
+    const a = n.applyQueue.shift();
+    if (a !== undefined) this.applyReady(n, a.rd);
+  }
+
+  /** Async seeds: applies a Ready's committed entries, judges its reads, acknowledges the apply. */
+  private applyReady(n: SimNode, rd: Ready): void {
+    const raw = n.raw;
+    if (raw === undefined) return;
+    let removedSelf = false;
+    for (const e of rd.committedEntries) {
+      if (this.apply(n, e)) removedSelf = true;
+    }
+    for (const rs of rd.readStates) this.checkRead(n, rs.index, rs.requestContext);
+    if (rd.committedEntries.length > 0) raw.advanceApply(rd);
+    this.checkCommitDurable(n);
+    if (removedSelf) {
+      this.tr(`${n.id} removed from the group; stopping`);
+      n.removed = true;
+      n.raw = undefined;
+      n.queue = [];
+      n.applyQueue = [];
+      return;
+    }
+    this.maybeSnapshot(n);
+  }
+
+  /** Async seeds: the oldest queued write lands. */
+  private completeQueuedWrite(n: SimNode): void {
+    const w = n.queue.shift();
+    if (w === undefined || n.raw === undefined) return;
+    this.landWrite(n, w.rd);
+  }
+
+  /** Async seeds: a write landed — durable, then what vouched for it goes out, then raft learns it. */
+  private landWrite(n: SimNode, rd: Ready): void {
+    const raw = n.raw;
+    if (raw === undefined) return;
+    const last = rd.entries[rd.entries.length - 1];
+    if (last !== undefined && raw.raft.raftLog.term(last.index) !== last.term) {
+      this.cov.entriesReplacedDuringWrite++;
+      this.tr(`${n.id}: entries up to ${last.index}/${last.term} replaced while their write was in flight`);
+    }
+    this.persist(n, rd);
+    this.sendAll(rd.persistedMessages);
+    raw.advanceAppend(rd);
+    this.checkCommitDurable(n);
   }
 
   /** ready(): check it, send what needs nothing durable, and start the (atomic) write. */
@@ -1519,7 +1667,7 @@ export class Simulation {
         const owed = Math.min(n.pausedTicks, REPLAY_TICKS_MAX);
         this.tr(`resume ${n.id}: replaying ${owed} ticks`);
         for (let i = 0; i < owed; i++) raw.tick();
-        if (n.write !== undefined) this.cov.ticksDuringWrite += owed;
+        if (n.write !== undefined || n.queue.length > 0) this.cov.ticksDuringWrite += owed;
         continue;
       }
       if (raw.isQuiet) {
@@ -1528,7 +1676,7 @@ export class Simulation {
         if (this.quietRng.chance(0.1)) this.checkQuietTick(n, raw);
         continue;
       }
-      if (n.write !== undefined) this.cov.ticksDuringWrite++;
+      if (n.write !== undefined || n.queue.length > 0) this.cov.ticksDuringWrite++;
       raw.tick();
       this.checkCommitDurable(n);
     }
