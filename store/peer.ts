@@ -571,6 +571,11 @@ export class Peer {
     this.init.markDirty(this);
   }
 
+  /** Proposals queued and not yet handed to raft (flushProposals). */
+  get hasQueuedProposals(): boolean {
+    return this.queued.length > 0;
+  }
+
   /** A CompactLog this leader proposed is not applied yet (merge.ts: no PrepareMerge meanwhile). */
   get isCompactLogInFlight(): boolean {
     return this.compactLogTerm !== 0 && this.compactLogTerm === this.raw.term;

@@ -115,6 +115,8 @@ export class PollLoop {
   private writing: Promise<void> | null = null;
   private pendingApplies: PendingApply[] = [];
   private applying: Promise<void> | null = null;
+  /** Peers whose proposals wait for the log write in flight (they are served once it lands). */
+  private readonly proposalsHeld = new Set<Peer>();
   /** Where each peer's log ends once its queued writes land (a write replacing a tail deletes past it). */
   private readonly tails = new Map<Peer, WrittenTail>();
 
@@ -150,6 +152,7 @@ export class PollLoop {
     this.peers.delete(regionId);
     this.dirty.delete(peer);
     this.tails.delete(peer);
+    this.proposalsHeld.delete(peer);
   }
 
   /** Delivers the ticks real time owes to every peer (also called before a lease check). */
@@ -245,7 +248,10 @@ export class PollLoop {
     const { sender } = this.options;
     for (const peer of batch) {
       if (!this.isLive(peer)) continue; // removed (destroyed) meanwhile
-      peer.flushProposals();
+      // Proposals wait while a log write is in flight: they could not be written before it lands
+      // anyway, and proposed together once it does they make fewer, larger entries and appends.
+      if (this.writing === null) peer.flushProposals();
+      else if (peer.hasQueuedProposals) this.proposalsHeld.add(peer);
       peer.flushReads();
       if (!peer.raw.hasReady()) {
         // Entries waiting for a merge's source (peer.ts) are tried again with the next apply batch.
@@ -300,6 +306,8 @@ export class PollLoop {
     this.writing = this.writeLog(written, ops, bytes, sync).then(
       () => {
         this.writing = null;
+        for (const peer of this.proposalsHeld) if (this.isLive(peer)) this.dirty.add(peer);
+        this.proposalsHeld.clear();
         this.schedule(); // the round first: what it hands over joins the next batch
       },
       (err: unknown) => {
