@@ -446,7 +446,12 @@ export class RaftStore {
         const index = raftLogIndexOf(kv.key);
         const expected = apply.truncatedIndex + 1 + entries.length;
         if (index !== expected) throw new FlotillaError('Corruption', `${what}: raft log entry ${expected} is missing (found ${index})`);
-        entries.push(decodeEntry(index, kv.value, `${what} raft log`));
+        const entry = decodeEntry(index, kv.value, `${what} raft log`);
+        // Terms never go back along a raft log: one that does kept a tail a truncation should
+        // have deleted (a replaced suffix longer than its replacement).
+        const prev = entries[entries.length - 1];
+        if (prev !== undefined && entry.term < prev.term) throw new FlotillaError('Corruption', `${what}: raft log term goes back at entry ${index} (${prev.term} → ${entry.term}): a stale tail`);
+        entries.push(entry);
       }
     } finally {
       await snap.release();

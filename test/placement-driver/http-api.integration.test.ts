@@ -393,13 +393,22 @@ describe('PD HTTP API, three members (real processes)', () => {
   });
 
   it('keeps store states, config and the GC safe point written over HTTP across a leader change', async () => {
-    const leader = await cluster.waitForLeader();
+    let leader = await cluster.waitForLeader();
     const pd = cluster.client(leader);
     await bootstrap(pd, '1');
     assert.equal(errCode(await pd.call('PutStore', { header: pd.header(), store: store('2', 21002) })), undefined);
+    // Each write goes to the serving leader; one that meets a leader change (PdNotLeader, 503) is
+    // sent again to the next one, as a client does (a loaded machine can move leadership here).
     const write = async (method: string, path: string, body?: unknown): Promise<void> => {
-      const r = await httpJson(cluster.httpUrl(leader, path), { method, body: body === undefined ? undefined : JSON.stringify(body) });
-      assert.equal(r.status, 200, `${method} ${path}: ${JSON.stringify(r.body)}`);
+      for (let attempt = 1; ; attempt++) {
+        const r = await httpJson(cluster.httpUrl(leader, path), { method, body: body === undefined ? undefined : JSON.stringify(body) });
+        if (r.status === 503 && (r.body as ErrorBody).code === 'PdNotLeader' && attempt < 5) {
+          leader = await cluster.waitForLeader();
+          continue;
+        }
+        assert.equal(r.status, 200, `${method} ${path}: ${JSON.stringify(r.body)}`);
+        return;
+      }
     };
     await write('DELETE', 'store/1');
     await write('DELETE', 'store/2');

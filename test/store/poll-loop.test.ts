@@ -2,10 +2,10 @@
 // the loop running now has ended, also when that loop ran no round at all.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { silentLogger } from '../../common/index.js';
-import type { Engine } from '../../store/engine/index.js';
-import type { Peer } from '../../store/peer.js';
-import { EntryCacheBudget } from '../../store/peer-storage.js';
+import { createRng, type RegionMeta, silentLogger, type WriteOp } from '../../common/index.js';
+import { type Engine, MemoryEngine, type WriteOptions } from '../../store/engine/index.js';
+import { confStateOf, Peer } from '../../store/peer.js';
+import { EntryCacheBudget, PeerStorage } from '../../store/peer-storage.js';
 import { PollLoop, type RaftSender } from '../../store/poll-loop.js';
 
 /** A manual-tick loop whose engine fails every use; `sender` defaults to one that fails every use too. */
@@ -74,5 +74,67 @@ describe('PollLoop.start', () => {
     for (let i = 0; i < 20 && !loop.isIdle; i++) await new Promise((r) => setImmediate(r));
     assert.ok(rounds > 0 && served > 0, 'the dirty peer was not served after start()');
     assert.equal(loop.isIdle, true);
+  });
+});
+
+describe('PollLoop writes behind the Readys', () => {
+  // While a follower's write is in flight, two Readys queue for the next batch: one appending
+  // entries, one from a new leader replacing part of them. The batch must delete the old tail past
+  // the replacement, measured against what the batch's earlier Ready leaves — not against the
+  // durable mirror, which does not have it yet (a stale tail survives a restart: held-back plant
+  // P2 of stop 39, which the store sims missed).
+  it('a write that replaces entries still being written deletes their tail', async () => {
+    const writes: { ops: readonly WriteOp[]; release: () => void }[] = [];
+    class GatedEngine extends MemoryEngine {
+      override async write(ops: readonly WriteOp[], options: WriteOptions): Promise<void> {
+        await new Promise<void>((release) => writes.push({ ops, release }));
+        await super.write(ops, options);
+      }
+    }
+    const engine = new GatedEngine();
+    const region: RegionMeta = { id: 7, startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), epoch: { confVer: 3, version: 1 }, peers: [1, 2, 3].map((id) => ({ id, storeId: id, role: 'voter' as const })) };
+    const budget = new EntryCacheBudget(1 << 20);
+    const storage = new PeerStorage(region.id, engine, budget, {
+      hardState: { term: 5, vote: 0, commit: 5 }, confState: confStateOf(region), truncatedIndex: 5, truncatedTerm: 5, entries: [],
+    }, () => undefined, (err) => assert.fail(String(err)));
+    let loop: PollLoop | undefined;
+    const peer = new Peer(storage, {
+      storeId: 1, region, storage, applied: 5, approximateKeys: 0,
+      raft: { electionTicks: 10, heartbeatTicks: 1, proposalTimeoutMs: 0 },
+      raftLogGc: { countLimit: 1_000, hardCountLimit: 10_000, checkTicks: 1_000_000 },
+      countKeys: false, rng: createRng(7), logger: silentLogger(), markDirty: (p) => loop?.markDirty(p),
+    });
+    loop = new PollLoop({
+      engine, sender: { send: () => undefined, sendTombstone: () => undefined, flush: () => undefined }, budget,
+      tickMs: 50, electionTicks: 10, logger: silentLogger(), onFatal: (err) => assert.fail(`fatal: ${String(err)}`), isManualTick: true,
+    });
+    loop.addPeer(peer);
+    loop.start();
+    const turns = async (): Promise<void> => {
+      for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+    };
+    const append = (from: number, term: number, index: number, logTerm: number, terms: number[]): void => {
+      const entries = terms.map((t, i) => ({ type: 'Normal' as const, term: t, index: index + 1 + i, data: new Uint8Array([i]) }));
+      assert.equal(peer.raw.step({ type: 'MsgApp', from, to: 1, term, logTerm, index, entries, commit: 5, reject: false, rejectHint: 0, context: new Uint8Array(0) }).kind, 'ok');
+      loop!.markDirty(peer);
+    };
+    append(2, 6, 5, 5, [6]); // entry 6 of term 6
+    await turns();
+    assert.equal(writes.length, 1, 'the first write is in flight');
+    append(2, 6, 6, 6, [6, 6, 6]); // entries 7, 8, 9 of term 6: a Ready that waits for the write in flight
+    await turns();
+    append(3, 7, 7, 6, [7]); // a new leader: entry 8 of term 7 replaces 8 and 9, in a later Ready
+    await turns();
+    assert.equal(writes.length, 1, 'the later Readys wait for the first write');
+    writes[0]!.release();
+    await turns();
+    assert.equal(writes.length, 2, 'both later Readys go into one write');
+    const deleted = writes[1]!.ops.filter((op) => op.kind === 'delete').map((op) => op.key.toString('hex'));
+    assert.deepEqual(deleted, [storage.scheme.entryKey(9).toString('hex')], 'entry 9 of the replaced tail is deleted in the same batch');
+    writes[1]!.release();
+    await turns();
+    assert.equal(await engine.get(storage.scheme.entryKey(9)), null);
+    assert.equal(storage.lastIndex(), 8);
+    await loop.stop();
   });
 });
