@@ -291,7 +291,11 @@ export class RawNode {
     return typeof t === 'number';
   }
 
-  /** Takes what is ready. Must be followed by advance(ready) before the next ready(). */
+  /**
+   * Takes what is ready. Synchronous mode: advance(ready) before the next ready(). Async mode
+   * (asyncStorageWrites): the next ready() may come at once; acknowledge each Ready with
+   * advanceAppend() and advanceApply(), in order (a snapshot's with advance(), before anything else).
+   */
   ready(): Ready {
     if (this.outstanding !== undefined) throw new InvariantError('ready() called again before advance()');
     const isAsync = this.config.asyncStorageWrites;
