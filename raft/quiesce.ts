@@ -19,8 +19,13 @@ import { type NodeId } from './types.js';
 export const QUIESCE_CONTEXT: Uint8Array = Uint8Array.from('\u0000quiesce', (c) => c.charCodeAt(0));
 
 export function isQuiesceContext(ctx: Uint8Array): boolean {
-  if (ctx.length !== QUIESCE_CONTEXT.length) return false;
-  for (let i = 0; i < ctx.length; i++) if (ctx[i] !== QUIESCE_CONTEXT[i]) return false;
+  return isContext(ctx, QUIESCE_CONTEXT);
+}
+
+/** Whether a message's `context` is exactly `marker` (the markers raft puts there). */
+export function isContext(ctx: Uint8Array, marker: Uint8Array): boolean {
+  if (ctx.length !== marker.length) return false;
+  for (let i = 0; i < ctx.length; i++) if (ctx[i] !== marker[i]) return false;
   return true;
 }
 

@@ -11,7 +11,7 @@ import { type RaftLogger } from './logger.js';
 import { RaftLog } from './raft-log.js';
 import { ReadOnly } from './read-only.js';
 import { type Refusal, type StepResult, STEP_OK } from './results.js';
-import { type QuiesceCheck, type WakeCause, QUIESCE_CONTEXT, QUIESCE_OK, isQuiesceContext } from './quiesce.js';
+import { type QuiesceCheck, type WakeCause, QUIESCE_CONTEXT, QUIESCE_OK, isContext, isQuiesceContext } from './quiesce.js';
 import { ProgressTracker, confStateOf, isJoint } from './tracker.js';
 import { type Progress } from './progress.js';
 import {
@@ -37,10 +37,9 @@ import { type Rng } from '../common/pure.js';
 /** `context` of a follower's answer to a snapshot it refused because it is not in its conf state. */
 const SNAPSHOT_REFUSED_CONTEXT: Uint8Array = Uint8Array.from('\u0000snapshot-refused', (c) => c.charCodeAt(0));
 
-function isSnapshotRefusal(ctx: Uint8Array): boolean {
-  if (ctx.length !== SNAPSHOT_REFUSED_CONTEXT.length) return false;
-  for (let i = 0; i < ctx.length; i++) if (ctx[i] !== SNAPSHOT_REFUSED_CONTEXT[i]) return false;
-  return true;
+/** Whether `id` is a member (voter, learner, or outgoing voter) of the snapshot's conf state. */
+function isInConfState(cs: ConfState, id: NodeId): boolean {
+  return cs.voters.includes(id) || cs.learners.includes(id) || cs.votersOutgoing.includes(id);
 }
 
 /** Marks a MsgVote sent because of a leader transfer: it may disrupt a leader lease. */
@@ -631,7 +630,7 @@ export class Raft {
       }
       return;
     }
-    if (m.index < pr.lastSnapshotSentIndex && pr.match < pr.lastSnapshotSentIndex && isSnapshotRefusal(m.context)) {
+    if (m.index < pr.lastSnapshotSentIndex && pr.match < pr.lastSnapshotSentIndex && isContext(m.context, SNAPSHOT_REFUSED_CONTEXT)) {
       // The follower did not install our snapshot (it predates the follower's joining, so the
       // follower is not in its conf state): the next one must be newer. Only its refusal says
       // so: an older ack arriving late is no refusal, and a leader that took it for one waited
@@ -837,8 +836,7 @@ export class Raft {
   private handleSnapshot(m: Message): void {
     const s = m.snapshot;
     if (s === undefined) return;
-    const cs = s.metadata.confState;
-    const isMember = [cs.voters, cs.learners, cs.votersOutgoing].some((ids) => ids.includes(this.id));
+    const isMember = isInConfState(s.metadata.confState, this.id);
     const isNewer = s.metadata.index > this.raftLog.committed;
     const wasFollower = this.role === 'Follower';
     if (this.restore(s)) {
@@ -860,8 +858,7 @@ export class Raft {
       return false;
     }
     const cs = s.metadata.confState;
-    const member = [cs.voters, cs.learners, cs.votersOutgoing].some((ids) => ids.includes(this.id));
-    if (!member) {
+    if (!isInConfState(cs, this.id)) {
       this.log.warn({ id: this.id, index: s.metadata.index }, 'refused snapshot: this node is not in its conf state');
       return false;
     }

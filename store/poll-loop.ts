@@ -335,7 +335,7 @@ export class PollLoop {
       if (rd.hardState !== undefined) peer.storage.setHardState(rd.hardState);
       if (rd.persistedMessages.length > 0) sender.send(peer, rd.persistedMessages);
       peer.raw.advanceAppend(rd);
-      this.dirty.add(peer);
+      if (peer.raw.hasReady()) this.dirty.add(peer); // a leader's own copy may commit; durable entries may apply
     }
     sender.flush();
   }
@@ -382,7 +382,7 @@ export class PollLoop {
       if (!this.isLive(peer)) continue;
       if (rd !== null) peer.raw.advanceApply(rd);
       peer.serveReads();
-      this.dirty.add(peer);
+      if (peer.raw.hasReady() || peer.hasHeldEntries) this.dirty.add(peer);
     }
     if (this.options.budget.isOver) {
       for (const peer of this.peers.values()) peer.storage.evictTo(peer.applied);
