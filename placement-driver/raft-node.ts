@@ -364,6 +364,13 @@ export class PdRaftNode {
       if (applied.kind === 'ok') {
         this.confState = applied.confState;
         membershipChanged = true;
+        // A removed member leaves the member list in the same entry, on every replica: a separate
+        // proposal after it would be lost whenever the leader changed in between (or was the one
+        // removed), leaving a member listed that is no longer in the raft group.
+        const inConfig = new Set([...applied.confState.voters, ...applied.confState.learners]);
+        for (const c of decoded.confChange.changes) {
+          if (c.type === 'RemoveNode' && !inConfig.has(c.nodeId)) this.options.sm.apply({ kind: 'removeMember', memberId: c.nodeId });
+        }
         this.log.info({ index: e.index, changes: decoded.confChange.changes, voters: applied.confState.voters }, 'applied PD membership change');
         this.options.onConfChange?.(decoded.confChange, applied.confState);
       } else {

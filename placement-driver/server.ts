@@ -335,8 +335,8 @@ export class PdServer {
     const node = this.node!;
     const member = [...sm.members.values()].find((m) => m.name === name);
     if (member === undefined) throw new FlotillaError('InvalidArgument', `no member named ${name}`);
+    // Applying the conf change also drops the member from the replicated member list (raft-node).
     await node.proposeConfChange({ transition: 'auto', changes: [{ type: 'RemoveNode', nodeId: member.id }], context: new Uint8Array(0) });
-    if (node.isLeader) await node.propose({ kind: 'removeMember', memberId: member.id });
     this.transport?.removePeer(member.id);
   }
 

@@ -47,6 +47,7 @@ export type PdCommand =
   /** Turns a scheduler on or off (schedulers/scheduler.ts SCHEDULER_NAMES); replicated so it survives leader changes. */
   | { readonly kind: 'setSchedulerEnabled'; readonly name: string; readonly isEnabled: boolean }
   | { readonly kind: 'putMember'; readonly member: PdMember }
+  /** Applied with every RemoveNode conf change (raft-node); also read from logs written before that. */
   | { readonly kind: 'removeMember'; readonly memberId: number };
 
 export type PdCommandKind = PdCommand['kind'];

@@ -218,5 +218,20 @@ describe('PD, three members (real processes)', () => {
     // The remaining three still serve.
     const { client } = await leaderClient(cluster);
     assert.equal((await client.allocId()).header?.error, null);
+
+    // The leader removes itself: it steps down, and the member list the other two agree on no
+    // longer names it (the conf change's own entry drops it; no later proposal is needed).
+    const old = await cluster.waitForLeader();
+    const selfDel = await httpJson(cluster.httpUrl(old, `members/name/${old}`), { method: 'DELETE' });
+    assert.equal(selfDel.status, 200, JSON.stringify(selfDel.body));
+    await cluster.processes.get(old)!.kill();
+    const rest = ['pd1', 'pd2', 'pd3'].filter((n) => n !== old);
+    await waitFor('the other two list only themselves', async () => {
+      const lists = await Promise.all(rest.map(async (n) => (await cluster.client(n).members().catch(() => undefined))?.members.map((m) => m.name).sort()));
+      return lists.every((l) => l !== undefined && JSON.stringify(l) === JSON.stringify(rest)) ? true : undefined;
+    });
+    const next = await leaderClient(cluster);
+    assert.ok(rest.includes(next.name));
+    assert.equal((await next.client.allocId()).header?.error, null);
   });
 });
