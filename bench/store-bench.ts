@@ -14,6 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { renderCpuProfileSummary, summarizeCpuProfileFile, type CpuProfileSummary } from './cpuprofile-top.js';
+import { measureCpuSpeed } from './cpu-speed.js';
 import {
   BenchCluster, CLOCK_TICKS_PER_SECOND, sampleProcess, scrapeMetrics, sumMetric, type BenchStore, type MetricSample, type ProcessSample,
 } from './store-bench-cluster.js';
@@ -440,9 +441,9 @@ async function main(): Promise<void> {
   if (settings.cpuProfDir !== null && leaderPid > 0) profile = await leaderProfile(settings.cpuProfDir, leaderPid);
   if (points.length === 0) return;
 
-  const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', node: process.version, platform: `${process.platform} ${process.arch}`, clockTicksPerSecond: CLOCK_TICKS_PER_SECOND };
+  const machine = { cpuSpeed: measureCpuSpeed(), cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', node: process.version, platform: `${process.platform} ${process.arch}`, clockTicksPerSecond: CLOCK_TICKS_PER_SECOND };
   const table = renderTable(points);
-  console.log(`\n## bench:store — ${new Date().toISOString()} — ${machine.cpus} cores, node ${machine.node}, commit ${gitCommit() ?? '?'}\n`);
+  console.log(`\n## bench:store — ${new Date().toISOString()} — ${machine.cpus} cores, cpu speed ${machine.cpuSpeed} (bench/cpu-speed.ts), node ${machine.node}, commit ${gitCommit() ?? '?'}\n`);
   console.log(`${settings.durationS} s per point after ${settings.warmupS} s warm-up; ${settings.valueBytes}-byte values; ${settings.streams} BatchCommands streams; L = leader store, F = followers\n`);
   console.log(table);
   console.log('\nStore internals (from each store\'s /metrics over the same window):\n');

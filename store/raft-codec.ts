@@ -505,13 +505,16 @@ function truncated(field: string): FlotillaError {
   return malformed(field, 'truncated');
 }
 
-/** A uint64 that must be a safe integer (ids, terms, indexes, lengths): InvalidArgument above 2^53-1. */
-function readU64(r: Reader, end: number, field: string): number {
+/**
+ * A uint64 that must be a safe integer (ids, terms, indexes, lengths): InvalidArgument above 2^53-1.
+ * `sub` is appended to `field` in an error only: no string is built per read.
+ */
+function readU64(r: Reader, end: number, field: string, sub = ''): number {
   const buf = r.buf;
   let pos = r.pos;
   let v = 0;
   for (let shift = 0; shift < 28; shift += 7) {
-    if (pos >= end) throw truncated(field);
+    if (pos >= end) throw truncated(field + sub);
     const b = buf[pos++]!;
     v |= (b & 0x7f) << shift;
     if (b < 0x80) {
@@ -523,32 +526,32 @@ function readU64(r: Reader, end: number, field: string): number {
   // only grows, so the comparison below still sees it).
   let scale = TWO_POW_28;
   for (let i = 4; i < 10; i++) {
-    if (pos >= end) throw truncated(field);
+    if (pos >= end) throw truncated(field + sub);
     const b = buf[pos++]!;
     v += (b & 0x7f) * scale;
     if (b < 0x80) {
       r.pos = pos;
-      if (v > Number.MAX_SAFE_INTEGER) throw malformed(field, 'exceeds 2^53-1');
+      if (v > Number.MAX_SAFE_INTEGER) throw malformed(field + sub, 'exceeds 2^53-1');
       return v;
     }
     scale *= 0x80;
   }
-  throw malformed(field, 'varint longer than 10 bytes');
+  throw malformed(field + sub, 'varint longer than 10 bytes');
 }
 
 /** The low 32 bits of a varint (enums are int32 on the wire; protobufjs reads them so too). */
-function readLow32(r: Reader, end: number, field: string): number {
+function readLow32(r: Reader, end: number, field: string, sub = ''): number {
   const buf = r.buf;
   let v = 0;
   let scale = 1;
   for (let i = 0; i < 10; i++) {
-    if (r.pos >= end) throw truncated(field);
+    if (r.pos >= end) throw truncated(field + sub);
     const b = buf[r.pos++]!;
     if (i < 5) v += (b & 0x7f) * scale;
     scale *= 0x80;
     if (b < 0x80) return v % 2 ** 32;
   }
-  throw malformed(field, 'varint longer than 10 bytes');
+  throw malformed(field + sub, 'varint longer than 10 bytes');
 }
 
 /**
@@ -726,13 +729,13 @@ function decodePeer(r: Reader, end: number, field: string): PeerMeta {
     const tag = readTag(r, end, field);
     switch (tag) {
       case tagOf(1, WIRE_VARINT):
-        id = readU64(r, end, `${field}.id`);
+        id = readU64(r, end, field, '.id');
         break;
       case tagOf(2, WIRE_VARINT):
-        storeId = readU64(r, end, `${field}.storeId`);
+        storeId = readU64(r, end, field, '.storeId');
         break;
       case tagOf(3, WIRE_VARINT):
-        role = readLow32(r, end, `${field}.role`);
+        role = readLow32(r, end, field, '.role');
         break;
       default:
         skipField(r, end, tag, 3, field);
@@ -741,8 +744,20 @@ function decodePeer(r: Reader, end: number, field: string): PeerMeta {
   if (id === 0) throw malformed(`${field}.id`, 'must not be 0');
   if (storeId === 0) throw malformed(`${field}.storeId`, 'must not be 0');
   if (role > PEER_ROLE_LEARNER) throw malformed(`${field}.role`, `role ${PEER_ROLE_NAMES[role] ?? role} is not supported (Voter or Learner)`);
-  return { id, storeId, role: role === PEER_ROLE_LEARNER ? 'learner' : 'voter' };
+  const roleName = role === PEER_ROLE_LEARNER ? 'learner' : 'voter';
+  // Every raft message names two peers, and they are nearly always ones seen before: hand out
+  // the same frozen object for the same (id, store, role) instead of two new ones per message.
+  const known = decodedPeers.get(id);
+  if (known !== undefined && known.storeId === storeId && known.role === roleName) return known;
+  if (decodedPeers.size >= DECODED_PEERS_MAX) decodedPeers.clear();
+  const peer: PeerMeta = Object.freeze({ id, storeId, role: roleName });
+  decodedPeers.set(id, peer);
+  return peer;
 }
+
+/** Peers decoded so far, by id (see decodePeer); cleared when it reaches its bound. */
+const decodedPeers = new Map<number, PeerMeta>();
+const DECODED_PEERS_MAX = 65_536;
 
 function decodeEpoch(r: Reader, end: number): RegionEpoch {
   let confVer = 0;

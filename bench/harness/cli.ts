@@ -7,6 +7,7 @@
 
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { measureCpuSpeed } from '../cpu-speed.js';
 import { parseBenchArgs, pointSettings, USAGE, UsageError, type BenchSettings } from './args.js';
 import { PeerMissingError } from './open-target.js';
 import { renderMarkdown, writeResults } from './report.js';
@@ -54,6 +55,8 @@ async function runCluster(kind: TargetKind, settings: BenchSettings, stores: num
   const first = pointSettings(settings, settings.workloads[0]!, settings.concurrencies[0]!, stores);
   log(kind === 'flotilla' && settings.pdEndpoints !== null ? `flotilla: using the cluster at ${settings.pdEndpoints.join(',')}` : `${kind}: starting a cluster${kind === 'flotilla' ? ` of ${settings.pds} PD + ${stores} stores` : ''}…`);
   const profileDir = settings.isCpuProf ? join(out, 'profiles', `${kind}-${stores}-stores`) : null;
+  // Before the cluster starts: a starting cluster takes CPU for seconds and would lower the score.
+  const cpuSpeed = measureCpuSpeed();
   const starting = startSystem(kind, first, profileDir);
   current = starting.catch(() => null);
   const sut = await starting;
@@ -62,7 +65,7 @@ async function runCluster(kind: TargetKind, settings: BenchSettings, stores: num
     if (isInterrupted) throw new InterruptedError('interrupted while the cluster started');
     if (sut.dir !== null) log(`${kind}: serving (${sut.dir}${settings.isKeep ? ', kept' : ''})`);
     for (const workload of settings.workloads) {
-      for (const concurrency of settings.concurrencies) results.push(await runWorkload(sut, pointSettings(settings, workload, concurrency, stores), log));
+      for (const concurrency of settings.concurrencies) results.push(await runWorkload(sut, pointSettings(settings, workload, concurrency, stores), log, cpuSpeed));
     }
   } finally {
     killWorkers();

@@ -33,6 +33,8 @@ export interface RunResult {
     /** Flotilla stores the harness started; null for etcd and an existing cluster. */
     readonly stores: number | null;
   };
+  /** bench/cpu-speed.ts's score just before the run (higher is faster): runs compare only at close speeds. */
+  readonly cpuSpeed: number;
   readonly ops: number;
   readonly opsPerSec: number;
   readonly opsByKind: Readonly<Record<string, number>>;

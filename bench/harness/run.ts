@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { Histogram } from 'hdr-histogram-js';
 import { ACCOUNT_BALANCE_INITIAL, forEachConcurrently, loadAccounts, sumBalances } from './accounts.js';
 import { loopsOfWorker, type BenchSettings } from './args.js';
+import { measureCpuSpeed } from '../cpu-speed.js';
 import { cpuFigure, sampleServers, type CpuFigure } from './cpu.js';
 import { decodeHistogram, latencySummaryMs, mergeHistograms, newLatencyHistogram } from './histogram.js';
 import { keyOf } from './key-chooser.js';
@@ -195,7 +196,8 @@ function accountKeys(n: number): Buffer[] {
   return Array.from({ length: n }, (_, i) => keyOf(ACCOUNT_KEY_PREFIX, i));
 }
 
-export async function runWorkload(sut: SystemUnderTest, settings: BenchSettings, log: (line: string) => void): Promise<RunResult> {
+/** `cpuSpeed`: bench/cpu-speed.ts's score, measured before the cluster started (default: now). */
+export async function runWorkload(sut: SystemUnderTest, settings: BenchSettings, log: (line: string) => void, cpuSpeed = measureCpuSpeed()): Promise<RunResult> {
   const startedAt = new Date().toISOString();
   await presplitFor(sut, settings, log);
   const expectedTotal = await preload(sut, settings, log);
@@ -251,6 +253,7 @@ export async function runWorkload(sut: SystemUnderTest, settings: BenchSettings,
         cluster: clusterLabel(sut, settings),
         stores: sut.spec.kind === 'flotilla' && sut.servers.length > 0 ? settings.stores : null,
       },
+      cpuSpeed,
       ops,
       opsPerSec: ops / settings.durationS,
       opsByKind: merger.opsByKind,

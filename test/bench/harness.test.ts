@@ -244,7 +244,7 @@ function syntheticResult(target: 'flotilla' | 'etcd', opsPerSec: number, p99Ms: 
   return {
     target, workload: 'ycsb-a <&>', startedAt: '2026-11-30T00:00:00.000Z',
     settings: { workers: 2, concurrency: 64, durationS: 3, warmupS: 1, keys: 100, accounts: 10, distribution: 'zipfian', valueSize: 256, seed: 1, rateOpsPerSec: null, cluster: '1 PD | 3 stores', stores: target === 'flotilla' ? 3 : null },
-    ops: opsPerSec * 3, opsPerSec, opsByKind: { read: opsPerSec * 3 },
+    cpuSpeed: 3000, ops: opsPerSec * 3, opsPerSec, opsByKind: { read: opsPerSec * 3 },
     latencyMs: { p50: p99Ms / 4, p95: p99Ms / 2, p99: p99Ms, p999: p99Ms * 2, max: p99Ms * 3, mean: p99Ms / 3 },
     errors: { conflict: 3, DeadlineExceeded: 1 },
     retries: { transfer: 5 },

@@ -369,7 +369,7 @@ function result(target: 'flotilla' | 'etcd', workload: string, concurrency: numb
   return {
     target, workload, startedAt: '2026-11-30T00:00:00.000Z',
     settings: { workers: 2, concurrency, durationS: 3, warmupS: 1, keys: 100, accounts: 10, distribution: 'uniform', valueSize: 256, seed: 1, rateOpsPerSec: null, cluster: stores === null ? 'etcd, 3 members' : `1 PD + ${stores} stores`, stores },
-    ops: opsPerSec * 3, opsPerSec, opsByKind: { read: opsPerSec * 3 },
+    cpuSpeed: 3000, ops: opsPerSec * 3, opsPerSec, opsByKind: { read: opsPerSec * 3 },
     latencyMs: { p50: p99Ms / 4, p95: p99Ms / 2, p99: p99Ms, p999: p99Ms * 2, max: p99Ms * 3, mean: p99Ms / 3 },
     errors: {}, retries: workload === 'txn-transfer' ? { transfer: 7 } : {},
     timeline: [{ second: 1, opsPerSec, p99Ms }],
