@@ -27,6 +27,7 @@ export const STORE_CONFIG_SCHEMA = {
   regionKeyCount: field.bool({ doc: 'keep an exact key count per region at apply, reported to PD (costs one lookup per applied write on every replica, ~25% of raw-put throughput); off: regions report the count last kept', default: false }),
   raftEntryCacheBytes: field.bytes({ doc: 'raft log entries kept in memory per store (older ones are read from RocksDB)', default: 64 * MiB, min: 0 }),
   blockCacheBytes: field.bytes({ doc: 'RocksDB block cache', default: 256 * MiB, min: 1 }),
+  rowCacheBytes: field.bytes({ doc: 'locks and latest records kept in memory in front of RocksDB (transactional reads and prewrites look them up by key); 0: off', default: 64 * MiB, min: 0 }),
   writeBufferBytes: field.bytes({ doc: 'RocksDB memtable size before a flush (larger: fewer flushes, but slower inserts and lookups in a deeper skip list)', default: 16 * MiB, min: 1 * MiB, max: 1024 * MiB }),
   bootstrapWaitMs: field.durationMs({ doc: 'a new cluster\'s first region gets a replica on max-replicas stores: how long to wait for that many to register before bootstrapping with fewer', default: 5_000, min: 0, max: 3_600_000 }),
   uninitializedPeerGcMs: field.durationMs({ doc: 'a replica still waiting for its first snapshot that heard no raft message this long asks PD whether it is a member; if not (removed before a snapshot reached it), it is destroyed and tombstoned', default: 60_000, min: 100, max: 24 * 3_600_000 }),

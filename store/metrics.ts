@@ -7,6 +7,7 @@
 // and outcomes (anything past it is counted as 'other', so a bug cannot explode the series count).
 
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from '../common/index.js';
+import type { RowCacheStats } from './engine/index.js';
 
 /**
  * Distinct values each of the KV `type` and `outcome` labels may take. The KV service has ~22
@@ -161,6 +162,41 @@ export class StoreMetrics {
       collect(): void {
         this.reset();
         this.inc(stats().calls);
+      },
+    });
+  }
+
+  /** The engine's row cache (engine/row-cache.ts), read at each scrape; nothing when it is off. */
+  watchRowCache(stats: () => RowCacheStats | null): void {
+    const registers = [this.registry];
+    new Counter({
+      name: 'flotilla_store_row_cache_reads_total',
+      help: 'Point reads of locks and latest records by whether the row cache answered them all (hit) or RocksDB did (miss)',
+      labelNames: ['result'],
+      registers,
+      collect(): void {
+        const s = stats();
+        this.reset();
+        if (s === null) return;
+        this.inc({ result: 'hit' }, s.hits);
+        this.inc({ result: 'miss' }, s.misses);
+      },
+    });
+    new Gauge({
+      name: 'flotilla_store_row_cache_bytes',
+      help: 'Bytes the row cache holds (keys, values and per-row overhead)',
+      registers,
+      collect(): void {
+        this.set(stats()?.bytes ?? 0);
+      },
+    });
+    new Counter({
+      name: 'flotilla_store_row_cache_evictions_total',
+      help: 'Rows the row cache evicted to stay within --row-cache-bytes',
+      registers,
+      collect(): void {
+        this.reset();
+        this.inc(stats()?.evictions ?? 0);
       },
     });
   }

@@ -97,7 +97,7 @@ export class StoreServer {
     const listen = parseHostPort(config.addr, '--addr');
     const statusListen = parseHostPort(config.statusAddr, '--status-addr');
     await mkdir(config.dataDir, { recursive: true });
-    const engine = await RocksEngine.open(join(config.dataDir, 'db'), { blockCacheBytes: config.blockCacheBytes, writeBufferBytes: config.writeBufferBytes });
+    const engine = await RocksEngine.open(join(config.dataDir, 'db'), { blockCacheBytes: config.blockCacheBytes, writeBufferBytes: config.writeBufferBytes, rowCacheBytes: config.rowCacheBytes });
     const cleanups: (() => Promise<void> | void)[] = [() => engine.close()];
     try {
       const pd = await StorePdClient.connect({ endpoints: config.pd, logger });
@@ -107,6 +107,7 @@ export class StoreServer {
       const registry = createMetricsRegistry({ defaultLabels: { storeId: String(storeId) } });
       const metrics = new StoreMetrics(registry);
       metrics.watchEngineReads(() => engine.readStats);
+      metrics.watchRowCache(() => engine.rowCacheStats);
       const channels = new ChannelCache(await channelCredentials(INSECURE));
       cleanups.push(() => channels.close());
 

@@ -3,3 +3,4 @@
 export * from './types.js';
 export * from './memory-engine.js';
 export * from './rocks-engine.js';
+export { isCachedKey, RowCache, type RowCacheStats } from './row-cache.js';

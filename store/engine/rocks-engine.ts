@@ -13,6 +13,7 @@
 import { FlotillaError, invariant } from '../../common/index.js';
 import { type KvEntry, type SnapshotScanOptions } from '../../txn/index.js';
 import { createRocksDb, type RocksDb, type RocksIterator, writeRocksBatch } from '../../common/index.js';
+import { isCachedKey, RowCache, type RowCacheStats } from './row-cache.js';
 import {
   type DeleteRangeOptions, type Engine, type EngineStats, type Snapshot, type SnapshotOptions, type WriteOp,
   type WriteOptions,
@@ -33,6 +34,8 @@ export interface RocksEngineOptions {
   /** Target SST size. */
   readonly maxFileBytes: number;
   readonly isCompressed: boolean;
+  /** The row cache of the lock and latest CFs (row-cache.ts); 0 turns it off. */
+  readonly rowCacheBytes: number;
 }
 
 export const ROCKS_ENGINE_DEFAULTS: RocksEngineOptions = {
@@ -42,6 +45,7 @@ export const ROCKS_ENGINE_DEFAULTS: RocksEngineOptions = {
   maxOpenFiles: 4096,
   maxFileBytes: 64 * 1024 * 1024,
   isCompressed: true,
+  rowCacheBytes: 64 * 1024 * 1024,
 };
 
 /** Keys per coalesced getMany call, at most (a read of more keys goes alone). */
@@ -67,7 +71,8 @@ class ReadCoalescer {
   reads = 0;
   calls = 0;
 
-  constructor(private readonly db: RocksDb) {}
+  /** `cache`: filled with what each getMany read (row-cache.ts says when it may be). */
+  constructor(private readonly db: RocksDb, private readonly cache: RowCache | null) {}
 
   read(keys: readonly Buffer[]): Promise<(Buffer | null)[]> {
     this.reads++;
@@ -103,6 +108,8 @@ class ReadCoalescer {
     const keys: Buffer[] = new Array<Buffer>(count);
     let at = 0;
     for (const r of group) for (const k of r.keys) keys[at++] = k;
+    // Taken as the call takes its RocksDB snapshot (synchronously, below).
+    const stamp = this.cache?.stamp ?? 0;
     this.db.getMany(keys, { asBuffer: true }, (err, values) => {
       if (err || values === undefined) {
         const failure = engineError('getMany', err ?? new Error('no values'));
@@ -114,6 +121,7 @@ class ReadCoalescer {
         const out = new Array<Buffer | null>(r.keys.length);
         for (let i = 0; i < r.keys.length; i++) out[i] = values[from + i] ?? null;
         from += r.keys.length;
+        this.cache?.fill(r.keys, out, stamp);
         r.resolve(out);
       }
     });
@@ -274,16 +282,19 @@ export class RocksEngine implements Engine {
 
   private readonly liveView: Snapshot = new RocksReadView(this);
   private readonly reads: ReadCoalescer;
+  private readonly rowCache: RowCache | null;
 
-  private constructor(private readonly db: RocksDb, readonly location: string) {
-    this.reads = new ReadCoalescer(db);
+  private constructor(private readonly db: RocksDb, readonly location: string, rowCacheBytes: number) {
+    this.rowCache = rowCacheBytes > 0 ? new RowCache(rowCacheBytes) : null;
+    this.reads = new ReadCoalescer(db, this.rowCache);
   }
 
   /** Opens (creating if missing) the database at `location`. */
   static async open(location: string, options: Partial<RocksEngineOptions> = {}): Promise<RocksEngine> {
     const o = { ...ROCKS_ENGINE_DEFAULTS, ...options };
     for (const [field, value] of Object.entries(o)) {
-      if (typeof value === 'number') invariant(Number.isSafeInteger(value) && value > 0 && value <= 0xffffffff, () => `rocks option ${field}: ${value}`);
+      if (field === 'rowCacheBytes') invariant(Number.isSafeInteger(value) && (value as number) >= 0, () => `rocks option ${field}: ${value}`);
+      else if (typeof value === 'number') invariant(Number.isSafeInteger(value) && value > 0 && value <= 0xffffffff, () => `rocks option ${field}: ${value}`);
     }
     const db = createRocksDb(location);
     await new Promise<void>((resolve, reject) => {
@@ -298,7 +309,7 @@ export class RocksEngine implements Engine {
         maxFileSize: o.maxFileBytes,
       }, (err) => (err ? reject(engineError(`open ${location}`, err)) : resolve()));
     });
-    return new RocksEngine(db, location);
+    return new RocksEngine(db, location, o.rowCacheBytes);
   }
 
   get isClosed(): boolean {
@@ -316,6 +327,8 @@ export class RocksEngine implements Engine {
   async get(key: Buffer): Promise<Buffer | null> {
     this.check();
     invariant(key.length > 0, 'get: empty key');
+    const hit = this.rowCache !== null && isCachedKey(key) ? this.rowCache.lookupAll([key]) : undefined;
+    if (hit !== undefined) return hit[0] ?? null;
     const [value] = await this.reads.read([key]);
     return value ?? null;
   }
@@ -325,7 +338,12 @@ export class RocksEngine implements Engine {
     this.check();
     for (const k of keys) invariant(k.length > 0, 'multiGet: empty key'); // the binding skips empty keys
     if (keys.length === 0) return [];
-    return this.reads.read(keys);
+    return (this.rowCache !== null && isCachedKey(keys[0]!) ? this.rowCache.lookupAll(keys) : undefined) ?? this.reads.read(keys);
+  }
+
+  /** The row cache's counters (null when it is off). */
+  get rowCacheStats(): RowCacheStats | null {
+    return this.rowCache?.stats ?? null;
   }
 
   /** Reads issued so far, and getMany calls that carried them (coalescing at work; tests). */
@@ -365,11 +383,15 @@ export class RocksEngine implements Engine {
     if (this.isGateClosed) await new Promise<void>((resolve) => this.heldWrites.push(resolve));
     this.check();
     this.writesInFlight++;
+    const pinned = this.rowCache?.beginWrite(ops);
+    let isWritten = false;
     try {
       await writeRocksBatch(this.db, ops, options);
+      isWritten = true;
       this.writeCount++;
       if (options.sync) this.syncWriteCount++;
     } finally {
+      if (pinned !== undefined) this.rowCache!.endWrite(pinned, isWritten);
       this.writesInFlight--;
       if (this.writesInFlight === 0) {
         const waiters = this.drainWaiters;
@@ -383,9 +405,14 @@ export class RocksEngine implements Engine {
     this.check();
     invariant(Number.isSafeInteger(options.limit) && options.limit >= 1 && options.limit <= 0x7fffffff, 'deleteRange limit must be a positive int32');
     if (Buffer.compare(start, end) >= 0) return { hasMore: false };
-    await new Promise<void>((resolve, reject) => {
-      this.db.clear({ gte: start, lt: end, limit: options.limit }, (err) => (err ? reject(engineError('clear', err)) : resolve()));
-    });
+    this.rowCache?.beginRangeDelete(start, end);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.db.clear({ gte: start, lt: end, limit: options.limit }, (err) => (err ? reject(engineError('clear', err)) : resolve()));
+      });
+    } finally {
+      this.rowCache?.endRangeDelete();
+    }
     const snapshot = await this.snapshot();
     try {
       const rest = await snapshot.scan(start, end, { limit: 1 });
