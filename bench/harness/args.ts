@@ -66,7 +66,7 @@ export interface BenchSettings {
   readonly isKeep: boolean;
   /** --rate: offered ops/s over all loops (open loop, latency from when each operation was due); null: closed loops. */
   readonly rateOpsPerSec: number | null;
-  /** Profile the started Flotilla servers (V8 sampling profiler); profiles kept under <out>/profiles/. */
+  /** Profile the started Flotilla servers and the workers (V8 sampling profiler); profiles kept under <out>/profiles/. */
   readonly isCpuProf: boolean;
   readonly etcdTransport: EtcdTransportKind;
 }
@@ -98,7 +98,7 @@ Options:
   --out <dir>           where result.json, summary.md and chart.svg go (default bench/results/<timestamp>-<workload>/)
   --server-log-level <l> the started servers' log level (default warn)
   --keep                keep the started cluster's temp dir (data and logs)
-  --cpu-prof            profile the started Flotilla servers (V8 sampler, 1 ms); profiles in <out>/profiles/, top functions in the summary
+  --cpu-prof            profile the started Flotilla servers and the load generator's workers (V8 sampler, 1 ms); profiles in <out>/profiles/, top functions in the summary
   --etcd-client <c>     http2 (default: gRPC over node:http2) | grpc-js (the same calls through @grpc/grpc-js)
   --help                this text`;
 

@@ -65,15 +65,15 @@ async function runCluster(kind: TargetKind, settings: BenchSettings, stores: num
     if (isInterrupted) throw new InterruptedError('interrupted while the cluster started');
     if (sut.dir !== null) log(`${kind}: serving (${sut.dir}${settings.isKeep ? ', kept' : ''})`);
     for (const workload of settings.workloads) {
-      for (const concurrency of settings.concurrencies) results.push(await runWorkload(sut, pointSettings(settings, workload, concurrency, stores), log, cpuSpeed));
+      for (const concurrency of settings.concurrencies) results.push(await runWorkload(sut, pointSettings(settings, workload, concurrency, stores), log, cpuSpeed, profileDir === null ? null : join(profileDir, 'workers')));
     }
   } finally {
     killWorkers();
     await sut.stop();
     current = null;
   }
-  const profiles = await collectProfiles(sut, clusterLabel(sut, first));
-  if (sut.profileDir !== null) log(`${kind}: ${profiles.length} CPU profiles in ${sut.profileDir}`);
+  const profiles = await collectProfiles(sut, clusterLabel(sut, first), profileDir === null ? null : join(profileDir, 'workers'));
+  if (profileDir !== null) log(`${kind}: ${profiles.length} CPU profiles in ${profileDir}`);
   return { results, profiles };
 }
 

@@ -156,7 +156,7 @@ export function renderRatios(results: readonly RunResult[]): string | null {
 /** The servers' top functions by self time (--cpu-prof); null without profiles. */
 export function renderProfiles(profiles: readonly ServerProfile[]): string | null {
   if (profiles.length === 0) return null;
-  const lines = ['## CPU profiles of the servers', '', 'Whole process lifetime (start, preload, every run of the cluster); self time, % of busy time.', ''];
+  const lines = ['## CPU profiles of the servers and the workers', '', 'Whole process lifetime (a server: start, preload, every run of the cluster; a worker: one run); self time, % of busy time.', ''];
   lines.push('| cluster | server | busy s | top functions (self time, % of busy) |', '| --- | --- | ---: | --- |');
   for (const p of profiles) {
     const top = p.top.map((e) => `\`${e.functionName || '(anonymous)'}\` ${e.location === '' ? '' : `(${e.location}) `}${e.percentOfBusy.toFixed(1)} %`).join('; ');

@@ -4,6 +4,7 @@
 // transfer invariant, and return the RunResult. The caller owns the system's lifecycle.
 
 import { fork, type ChildProcess } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Histogram } from 'hdr-histogram-js';
@@ -24,6 +25,8 @@ import { isTxnKeyLoader } from './target.js';
 const PRELOAD_CONCURRENCY = 128;
 /** How long after the window a worker may take to report 'done' (its last operations' deadline). */
 const WORKER_DRAIN_MS = 30_000;
+/** How long a profiled worker gets to exit (and write its profile) before it is killed. */
+const WORKER_PROFILE_EXIT_MS = 10_000;
 /** Delay between 'go' and the workers' common start, so that all start at one instant. */
 const START_DELAY_MS = 200;
 
@@ -41,10 +44,12 @@ class WorkerHandle {
   private failure: Error | null = null;
   private onFailure: ((e: Error) => void) | null = null;
 
-  constructor(readonly index: number, onInterval: (m: WorkerInterval) => void) {
+  /** `profileDir`: the worker profiles itself (V8 sampler) into it, written as it exits. */
+  constructor(readonly index: number, onInterval: (m: WorkerInterval) => void, profileDir: string | null = null) {
     const script = join(dirname(fileURLToPath(import.meta.url)), 'worker.js');
-    // execArgv []: a worker must not inherit the harness's inspector or profiler flags.
-    this.child = fork(script, [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // A worker must not inherit the harness's inspector or profiler flags: only these.
+    const execArgv = profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
+    this.child = fork(script, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     liveWorkers.add(this.child);
     this.child.on('message', (m: WorkerMessage) => {
       if (m.kind === 'interval') onInterval(m);
@@ -65,6 +70,18 @@ class WorkerHandle {
 
   send(message: ParentMessage): void {
     this.child.send(message);
+  }
+
+  /** Resolves once the process has exited, or after `timeoutMs`. */
+  exited(timeoutMs: number): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   /** Resolves with the worker's next message of `kind`; rejects when the worker fails first. */
@@ -196,15 +213,20 @@ function accountKeys(n: number): Buffer[] {
   return Array.from({ length: n }, (_, i) => keyOf(ACCOUNT_KEY_PREFIX, i));
 }
 
-/** `cpuSpeed`: bench/cpu-speed.ts's score, measured before the cluster started (default: now). */
-export async function runWorkload(sut: SystemUnderTest, settings: BenchSettings, log: (line: string) => void, cpuSpeed = measureCpuSpeed()): Promise<RunResult> {
+/**
+ * `cpuSpeed`: bench/cpu-speed.ts's score, measured before the cluster started (default: now).
+ * `workerProfileDir`: the workers profile themselves into it (--cpu-prof: the client library's
+ * share of the load generator).
+ */
+export async function runWorkload(sut: SystemUnderTest, settings: BenchSettings, log: (line: string) => void, cpuSpeed = measureCpuSpeed(), workerProfileDir: string | null = null): Promise<RunResult> {
   const startedAt = new Date().toISOString();
   await presplitFor(sut, settings, log);
   const expectedTotal = await preload(sut, settings, log);
   const merger = new IntervalMerger(settings.workers, (p, errors) => {
     log(`[${sut.spec.kind} ${settings.workload.name}] ${String(p.second).padStart(3)} s  ${Math.round(p.opsPerSec).toLocaleString('en-US').padStart(8)} ops/s  p99 ${p.p99Ms.toFixed(2)} ms${errors > 0 ? `  errors ${errors}` : ''}`);
   });
-  const workers = Array.from({ length: settings.workers }, (_, i) => new WorkerHandle(i, (m) => merger.add(m)));
+  if (workerProfileDir !== null) await mkdir(workerProfileDir, { recursive: true });
+  const workers = Array.from({ length: settings.workers }, (_, i) => new WorkerHandle(i, (m) => merger.add(m), workerProfileDir));
   try {
     for (const w of workers) {
       w.send({
@@ -273,6 +295,8 @@ export async function runWorkload(sut: SystemUnderTest, settings: BenchSettings,
       invariant,
     };
   } finally {
+    // A profiled worker writes its profile as it exits (it exits by itself once done).
+    if (workerProfileDir !== null) await Promise.all(workers.map((w) => w.exited(WORKER_PROFILE_EXIT_MS)));
     for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
   }
 }

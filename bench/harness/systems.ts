@@ -48,21 +48,29 @@ export const PROFILE_TOP_FUNCTIONS = 8;
  * The profiles the stopped servers of `sut` left (cpu-profile-preload.ts writes CPU.<pid>.cpuprofile
  * at exit), matched to server names by pid. A server killed before it could write one is missing.
  */
-export async function collectProfiles(sut: SystemUnderTest, cluster: string): Promise<ServerProfile[]> {
-  if (sut.profileDir === null) return [];
-  const files = (await readdir(sut.profileDir).catch(() => [] as string[])).filter((f) => f.endsWith('.cpuprofile'));
+export async function collectProfiles(sut: SystemUnderTest, cluster: string, workerProfileDir: string | null = null): Promise<ServerProfile[]> {
   const profiles: ServerProfile[] = [];
+  // The load generator's workers (node's own file names: CPU.<date>.<time>.<pid>.<tid>.<seq>.cpuprofile).
+  if (workerProfileDir !== null) {
+    const workerFiles = (await readdir(workerProfileDir).catch(() => [] as string[])).filter((f) => f.endsWith('.cpuprofile')).sort();
+    for (const file of workerFiles) profiles.push(await profileOf(cluster, `worker (pid ${file.split('.')[3] ?? '?'})`, join(workerProfileDir, file)));
+  }
+  if (sut.profileDir === null) return profiles;
+  const files = (await readdir(sut.profileDir).catch(() => [] as string[])).filter((f) => f.endsWith('.cpuprofile'));
   for (const server of sut.servers) {
     const file = files.find((f) => f === `CPU.${server.pid}.cpuprofile`);
     if (file === undefined) continue;
-    const path = join(sut.profileDir, file);
-    const summary = await summarizeCpuProfileFile(path, PROFILE_TOP_FUNCTIONS + 1);
-    profiles.push({
-      cluster, server: server.name, path, busyMs: summary.totalMs - summary.idleMs, totalMs: summary.totalMs,
-      top: summary.top.filter((e) => e.functionName !== '(idle)').slice(0, PROFILE_TOP_FUNCTIONS),
-    });
+    profiles.push(await profileOf(cluster, server.name, join(sut.profileDir, file)));
   }
   return profiles;
+}
+
+async function profileOf(cluster: string, server: string, path: string): Promise<ServerProfile> {
+  const summary = await summarizeCpuProfileFile(path, PROFILE_TOP_FUNCTIONS + 1);
+  return {
+    cluster, server, path, busyMs: summary.totalMs - summary.idleMs, totalMs: summary.totalMs,
+    top: summary.top.filter((e) => e.functionName !== '(idle)').slice(0, PROFILE_TOP_FUNCTIONS),
+  };
 }
 
 /** bench/cpu-profile-preload.js, next to this folder once compiled. */

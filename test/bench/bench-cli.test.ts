@@ -92,9 +92,9 @@ describe('flotilla bench', { timeout: TEST_TIMEOUT_MS * 3 }, () => {
     for (const w of ['raw-put', 'ycsb-d', 'txn-get', 'txn-rmw', 'scan', 'tso', 'compare', '--cpu-prof', '--etcd-client']) assert.ok(help.stdout.includes(w), w);
   });
 
-  it('a short tso run on a cluster it starts writes result.json with operations and leaves no process', { timeout: TEST_TIMEOUT_MS }, async () => {
+  it('a short tso run on a cluster it starts writes result.json with operations, profiles servers and workers, and leaves no process', { timeout: TEST_TIMEOUT_MS }, async () => {
     const out = join(dir, 'tso');
-    const run = start(['tso', '--duration', '1', '--warmup', '0', '--concurrency', '4', '--workers', '1', '--out', out]);
+    const run = start(['tso', '--duration', '1', '--warmup', '0', '--concurrency', '4', '--workers', '1', '--cpu-prof', '--out', out]);
     const seen = new Map<number, string>();
     const watch = setInterval(() => {
       void descendants(run.child.pid!).then((d) => d.forEach((cmd, pid) => seen.set(pid, cmd)));
@@ -106,11 +106,20 @@ describe('flotilla bench', { timeout: TEST_TIMEOUT_MS * 3 }, () => {
       clearInterval(watch);
     }
     assert.equal(finished.code, 0, finished.stderr);
-    const result = JSON.parse(await readFile(join(out, 'result.json'), 'utf8')) as RunResult;
+    // With profiles, result.json holds { results, comparison, profiles } (report.ts writeResults).
+    const json = JSON.parse(await readFile(join(out, 'result.json'), 'utf8')) as { results: RunResult[]; profiles: { server: string }[] };
+    const result = json.results[0]!;
+    assert.equal(json.results.length, 1);
     assert.equal(result.workload, 'tso');
     assert.ok(result.ops > 0 && result.opsByKind['tso'] === result.ops, `ops ${result.ops}`);
     assert.deepEqual(result.errors, {});
     assert.ok([...seen.values()].some((cmd) => cmd.includes('flotilla-store')), 'a store process ran under the command');
+    // --cpu-prof: every server and the one worker wrote a profile, and the summary names them.
+    const profiles = join(out, 'profiles', 'flotilla-3-stores');
+    assert.equal((await readdir(profiles)).filter((f) => f.endsWith('.cpuprofile')).length, 4, 'PD and 3 stores');
+    assert.equal((await readdir(join(profiles, 'workers'))).filter((f) => f.endsWith('.cpuprofile')).length, 1, 'the worker');
+    assert.deepEqual(json.profiles.map((p) => p.server.replace(/\d+/g, 'N')).sort(), ['pdN', 'storeN', 'storeN', 'storeN', 'worker (pid N)']);
+    assert.match(await readFile(join(out, 'summary.md'), 'utf8'), /\| worker \(pid \d+\) \|/);
     for (const [pid, cmd] of seen) assert.equal(processAlive(pid), false, `${pid} (${cmd}) outlived the run`);
   });
 

@@ -454,7 +454,7 @@ describe('the plan report', () => {
     const text = renderProfiles(profiles)!;
     assertTablesRectangular(text);
     assert.match(text, /\| 1 PD \+ 3 stores \| store1 \| 2\.5 \| `LevelDOWN\._get` \(leveldown\.js:59\) 24\.0 %; `\(program\)` 20\.0 % \|/);
-    assert.match(renderMarkdown(compare, profiles), /## CPU profiles of the servers/);
+    assert.match(renderMarkdown(compare, profiles), /## CPU profiles of the servers and the workers/);
     assert.equal(renderProfiles([]), null);
   });
 });
