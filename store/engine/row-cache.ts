@@ -32,6 +32,7 @@ const EVICT_TO = 0.9;
 const COPY_WHEN_BACKING_TIMES = 4;
 
 interface Row {
+  readonly key: string;
   value: Buffer | null;
   /** Writes in flight that touch this row: never evicted while > 0. */
   pins: number;
@@ -106,26 +107,18 @@ export class RowCache {
    * A write is being submitted: its rows take their new values now, pinned until `endWrite`.
    * Returns the pinned rows (empty when the write touches no cached key).
    */
-  beginWrite(ops: readonly WriteOp[]): readonly string[] {
-    let pinned: string[] | null = null;
+  beginWrite(ops: readonly WriteOp[]): readonly Row[] {
+    let pinned: Row[] | null = null;
     for (const op of ops) {
       if (!isCachedKey(op.key)) continue;
       const k = mapKey(op.key);
-      const value = op.kind === 'put' ? owned(op.value) : null;
-      const size = k.length + (value?.length ?? 0) + ROW_OVERHEAD_BYTES;
       const old = this.rows.get(k);
       if (old !== undefined) {
-        this.bytes -= old.size;
-        this.rows.delete(k); // to the back: written rows are the ones read next
-        old.value = value;
-        old.size = size;
+        this.remove(old); // to the back: written rows are the ones read next
         old.pins++;
-        this.rows.set(k, old);
-      } else {
-        this.rows.set(k, { value, pins: 1, size });
       }
-      this.bytes += size;
-      (pinned ??= []).push(k);
+      const row = this.add(k, op.kind === 'put' ? op.value : null, old?.pins ?? 1, old);
+      (pinned ??= []).push(row);
     }
     if (pinned === null) return NO_ROWS;
     this.evictIfFull();
@@ -133,12 +126,12 @@ export class RowCache {
   }
 
   /** The write landed (`isWritten`) or failed: its rows unpin; a failed write's rows are dropped. */
-  endWrite(pinned: readonly string[], isWritten: boolean): void {
-    for (const k of pinned) {
-      const row = this.rows.get(k);
-      if (row === undefined) continue; // invalidated meanwhile
+  endWrite(pinned: readonly Row[], isWritten: boolean): void {
+    for (const row of pinned) {
+      // The very rows this write pinned: one a range delete dropped meanwhile (and a fill may
+      // have replaced) is no longer in the map and is left alone.
       row.pins--;
-      if (!isWritten && row.pins === 0) this.remove(k, row);
+      if (!isWritten && row.pins === 0 && this.rows.get(row.key) === row) this.remove(row);
     }
     if (!isWritten && pinned.length > 0) this.changes++;
     this.evictIfFull();
@@ -153,11 +146,7 @@ export class RowCache {
       if (!isCachedKey(key)) continue;
       const k = mapKey(key);
       if (this.rows.has(k)) continue;
-      const v = values[i] ?? null;
-      const value = v === null ? null : owned(v);
-      const size = k.length + (value?.length ?? 0) + ROW_OVERHEAD_BYTES;
-      this.rows.set(k, { value, pins: 0, size });
-      this.bytes += size;
+      this.add(k, values[i] ?? null, 0, undefined);
       added = true;
     }
     if (added) this.evictIfFull();
@@ -176,7 +165,7 @@ export class RowCache {
     const from = start.toString('latin1');
     const to = end.toString('latin1');
     if (from >= CACHED_KEYS_END || to <= CACHED_KEYS_START) return;
-    for (const [k, row] of this.rows) if (k >= from && k < to) this.remove(k, row);
+    for (const [k, row] of this.rows) if (k >= from && k < to) this.remove(row);
   }
 
   /** The range delete landed (or failed): reads whose snapshot it may postdate must not fill. */
@@ -185,8 +174,20 @@ export class RowCache {
     this.changes++;
   }
 
-  private remove(k: string, row: Row): void {
-    this.rows.delete(k);
+  /** Sets a row at the back (reusing `reuse`, already removed, to keep its pins). */
+  private add(key: string, v: Buffer | null, pins: number, reuse: Row | undefined): Row {
+    const value = v === null ? null : owned(v);
+    const size = key.length + (value?.length ?? 0) + ROW_OVERHEAD_BYTES;
+    const row = reuse ?? { key, value, pins, size };
+    row.value = value;
+    row.size = size;
+    this.rows.set(key, row);
+    this.bytes += size;
+    return row;
+  }
+
+  private remove(row: Row): void {
+    this.rows.delete(row.key);
     this.bytes -= row.size;
   }
 
@@ -194,10 +195,10 @@ export class RowCache {
     if (this.bytes <= this.maxBytes) return;
     const target = this.maxBytes * EVICT_TO;
     let evicted = false;
-    for (const [k, row] of this.rows) {
+    for (const row of this.rows.values()) {
       if (this.bytes <= target) break;
       if (row.pins > 0) continue;
-      this.remove(k, row);
+      this.remove(row);
       this.evictions++;
       evicted = true;
     }
@@ -205,4 +206,4 @@ export class RowCache {
   }
 }
 
-const NO_ROWS: readonly string[] = Object.freeze([]);
+const NO_ROWS: readonly Row[] = Object.freeze([]);
