@@ -286,7 +286,7 @@ export class PdServer {
     const isCurrent =
       self !== undefined && self.clientUrls.length === 1 && self.clientUrls[0] === client && self.peerUrls.length === 1 && self.peerUrls[0] === peer && self.statusAddress === http;
     if (node.leaderId !== 0 && self !== undefined && !isCurrent) {
-      node.proposeAndForget({ kind: 'putMember', member: { ...self, clientUrls: [client], peerUrls: [peer], statusAddress: http } });
+      node.proposeAndForget({ kind: 'updateMember', member: { ...self, clientUrls: [client], peerUrls: [peer], statusAddress: http } });
     }
   }
 

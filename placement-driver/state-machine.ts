@@ -47,6 +47,11 @@ export type PdCommand =
   /** Turns a scheduler on or off (schedulers/scheduler.ts SCHEDULER_NAMES); replicated so it survives leader changes. */
   | { readonly kind: 'setSchedulerEnabled'; readonly name: string; readonly isEnabled: boolean }
   | { readonly kind: 'putMember'; readonly member: PdMember }
+  /**
+   * A member refreshes its own addresses. Unlike putMember it never adds: proposed by the member
+   * itself, it may commit after that member's removal, which must stay removed.
+   */
+  | { readonly kind: 'updateMember'; readonly member: PdMember }
   /** Applied with every RemoveNode conf change (raft-node); also read from logs written before that. */
   | { readonly kind: 'removeMember'; readonly memberId: number };
 
@@ -195,6 +200,10 @@ export class PdStateMachine {
       case 'putMember':
         this.members.set(cmd.member.id, cmd.member);
         return { kind: 'ok' };
+      case 'updateMember':
+        if (!this.members.has(cmd.member.id)) return { kind: 'unchanged' };
+        this.members.set(cmd.member.id, cmd.member);
+        return { kind: 'ok' };
       case 'removeMember':
         return this.members.delete(cmd.memberId) ? { kind: 'ok' } : { kind: 'unchanged' };
     }
@@ -250,7 +259,7 @@ export class PdStateMachine {
 
 const COMMAND_KINDS: ReadonlySet<string> = new Set<PdCommandKind>([
   'initCluster', 'bootstrap', 'putStore', 'deleteStore', 'putRegion', 'raiseIdHighWater', 'raiseTsoBound', 'updateGcSafePoint', 'patchConfig', 'setSchedulerEnabled', 'putMember',
-  'removeMember',
+  'removeMember', 'updateMember',
 ]);
 
 export function encodePdCommand(cmd: PdCommand): Buffer {

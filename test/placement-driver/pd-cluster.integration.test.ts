@@ -229,6 +229,9 @@ describe('PD, three members (real processes)', () => {
     await waitFor('the other two list only themselves', async () => {
       const lists = await Promise.all(rest.map(async (n) => (await cluster.client(n).members().catch(() => undefined))?.members.map((m) => m.name).sort()));
       return lists.every((l) => l !== undefined && JSON.stringify(l) === JSON.stringify(rest)) ? true : undefined;
+    }).catch(async (err: unknown) => {
+      const lists = await Promise.all(rest.map(async (n) => JSON.stringify(await cluster.client(n).members().catch((e: unknown) => String(e)))));
+      throw new Error(`${String(err)}\nmember lists: ${lists.join(' | ')}\n${await cluster.logTails(40)}`);
     });
     const next = await leaderClient(cluster);
     assert.ok(rest.includes(next.name));

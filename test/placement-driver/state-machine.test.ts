@@ -132,6 +132,21 @@ describe('PD state machine', () => {
     assert.equal(missing.kind === 'refused' && missing.code, 'StoreNotFound');
   });
 
+  it("a member's own address refresh never re-adds it after its removal (it may commit after the RemoveNode)", () => {
+    const sm = bootstrapped();
+    const pd4 = { id: 4, name: 'pd4', peerUrls: ['127.0.0.1:2384'], clientUrls: ['127.0.0.1:2383'] };
+    assert.deepEqual(sm.apply({ kind: 'updateMember', member: pd4 }), { kind: 'unchanged' }, 'not listed yet: nothing to update');
+    assert.equal(sm.members.has(4), false);
+    assert.deepEqual(sm.apply({ kind: 'putMember', member: pd4 }), { kind: 'ok' });
+    const refreshed = { ...pd4, statusAddress: '127.0.0.1:2385' };
+    assert.deepEqual(sm.apply({ kind: 'updateMember', member: refreshed }), { kind: 'ok' });
+    assert.deepEqual(sm.members.get(4), refreshed);
+    assert.deepEqual(sm.apply({ kind: 'removeMember', memberId: 4 }), { kind: 'ok' });
+    assert.deepEqual(sm.apply({ kind: 'updateMember', member: refreshed }), { kind: 'unchanged' });
+    assert.equal(sm.members.has(4), false);
+    assert.deepEqual(decodePdCommand(encodePdCommand({ kind: 'updateMember', member: refreshed })), { kind: 'updateMember', member: refreshed });
+  });
+
   it('encodes commands losslessly (u64 above 2^53, bytes)', () => {
     const cmds: PdCommand[] = [
       { kind: 'raiseTsoBound', boundMs: U64_MAX },
