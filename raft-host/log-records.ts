@@ -35,12 +35,40 @@ export function decodeHardState(b: Buffer, what = 'raft log'): HardState {
   return { term: readSafeU64BE(b, 1, `${what}: hard state term`), vote: readSafeU64BE(b, 9, `${what}: hard state vote`), commit: readSafeU64BE(b, 17, `${what}: hard state commit`) };
 }
 
+/**
+ * Entry data allocated with room for its record's header right in front of it (allocEntryData,
+ * entryDataIn). The first encodeEntry of such data writes the header there and hands out the
+ * record around the data instead of copying it; it takes the room out of this set, so a second
+ * entry carrying the same data (a proposal appended again) copies as usual. Members live only
+ * from allocation to their first persist.
+ */
+const HEADROOM = new WeakSet<Uint8Array>();
+
+/** `length` bytes for an entry's data, with room for its record header in front (no copy at persist). */
+export function allocEntryData(length: number): Buffer {
+  return entryDataIn(Buffer.allocUnsafe(ENTRY_RECORD_HEADER_BYTES + length), 0, length);
+}
+
+/**
+ * The entry data `block[at + ENTRY_RECORD_HEADER_BYTES, … + length)`, whose header room
+ * `block[at, at + ENTRY_RECORD_HEADER_BYTES)` the caller reserves for it and never uses otherwise.
+ */
+export function entryDataIn(block: Buffer, at: number, length: number): Buffer {
+  const data = block.subarray(at + ENTRY_RECORD_HEADER_BYTES, at + ENTRY_RECORD_HEADER_BYTES + length);
+  HEADROOM.add(data);
+  return data;
+}
+
 export function encodeEntry(e: Entry): Buffer {
-  const b = Buffer.allocUnsafe(ENTRY_RECORD_HEADER_BYTES + e.data.length);
+  const d = e.data;
+  const isInPlace = HEADROOM.delete(d);
+  const b = isInPlace
+    ? Buffer.from(d.buffer, d.byteOffset - ENTRY_RECORD_HEADER_BYTES, ENTRY_RECORD_HEADER_BYTES + d.length)
+    : Buffer.allocUnsafe(ENTRY_RECORD_HEADER_BYTES + d.length);
   b[0] = VERSION;
   b[1] = ENTRY_TYPES.indexOf(e.type);
   writeSafeU64BE(b, 2, e.term);
-  b.set(e.data, ENTRY_RECORD_HEADER_BYTES);
+  if (!isInPlace) b.set(d, ENTRY_RECORD_HEADER_BYTES);
   // The payload's checksum over e.data itself (the same bytes): no view of `b` per entry.
   b.writeUInt32BE(crc32(e.data, 0, e.data.length, crc32(b, 0, 10)), 10);
   return b;

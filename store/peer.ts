@@ -31,7 +31,7 @@ import {
 import {
   type ConfState, decodeConfChange, type Entry, RawNode, type ReadState, type StateRole,
 } from '../raft/index.js';
-import { ProposalWaiters, raftLogger, refusalError, type Refused } from '../raft-host/index.js';
+import { allocEntryData, ProposalWaiters, raftLogger, refusalError, type Refused } from '../raft-host/index.js';
 import { changePeerOf, type ChangePeerKind, confChangeOf, decideChangePeer } from './conf-change.js';
 import { encodeApplyState, encodeRegionState, type MergeState } from './local-state.js';
 import { type PeerStorage } from './peer-storage.js';
@@ -461,7 +461,7 @@ export class Peer {
     const closeRun = (): void => {
       if (run.length === 0) return;
       const epoch = run[0]!.epoch;
-      const data = encodeWriteBatch({ regionId: this.regionId, peerId: this.peerId, epoch }, run.map((p) => p.ops), runBytes);
+      const data = encodeWriteBatch({ regionId: this.regionId, peerId: this.peerId, epoch }, run.map((p) => p.ops), runBytes, allocEntryData);
       groups.push({ data, members: run });
       run = [];
       runBytes = 0;

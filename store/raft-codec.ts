@@ -41,7 +41,7 @@ import {
   NO_ENTRIES,
   type Snapshot,
 } from '../raft/index.js';
-import { messageFromWire, messageToWire } from '../raft-host/index.js';
+import { ENTRY_RECORD_HEADER_BYTES, entryDataIn, messageFromWire, messageToWire } from '../raft-host/index.js';
 
 // ───────────────────────────── Types and limits ─────────────────────────────
 
@@ -891,10 +891,17 @@ function decodeEntry(r: Reader, end: number, k: number): MutableEntry {
   return { type: entryType, term, index, data: EMPTY_BUFFER };
 }
 
-/** Copies the message's entry data out of the input into one new Buffer (see "Aliasing"). */
+/**
+ * Copies the message's entry data out of the input into one new Buffer (see "Aliasing"), each
+ * entry's data after room for its raft log record header: persisting it then writes the header
+ * in place instead of copying the data again (raft-host entryDataIn).
+ */
 function copyEntryData(input: Buffer, entries: MutableEntry[]): void {
   let total = 0;
-  for (let k = 0; k < entries.length; k++) total += entrySpans[2 * k + 1]!;
+  for (let k = 0; k < entries.length; k++) {
+    const length = entrySpans[2 * k + 1]!;
+    if (length > 0) total += ENTRY_RECORD_HEADER_BYTES + length;
+  }
   if (total === 0) return;
   const block = Buffer.allocUnsafe(total);
   let offset = 0;
@@ -902,9 +909,9 @@ function copyEntryData(input: Buffer, entries: MutableEntry[]): void {
     const start = entrySpans[2 * k]!;
     const length = entrySpans[2 * k + 1]!;
     if (length === 0) continue;
-    input.copy(block, offset, start, start + length);
-    entries[k]!.data = block.subarray(offset, offset + length);
-    offset += length;
+    input.copy(block, offset + ENTRY_RECORD_HEADER_BYTES, start, start + length);
+    entries[k]!.data = entryDataIn(block, offset, length);
+    offset += ENTRY_RECORD_HEADER_BYTES + length;
   }
 }
 

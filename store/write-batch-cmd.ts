@@ -67,13 +67,17 @@ export function writeOpsBytes(ops: readonly WriteOp[]): number {
 /** Bytes of a batch's fixed part: magic, version, header and the op count (at most). */
 export const WRITE_BATCH_OVERHEAD_MAX = 2 + 4 * 8 + 8;
 
-/** Encodes the commands `parts` (in order) as one entry; `bytes` is the sum of their writeOpsBytes. */
-export function encodeWriteBatch(header: WriteBatchHeader, parts: readonly (readonly WriteOp[])[], bytes: number): Buffer {
+/**
+ * Encodes the commands `parts` (in order) as one entry; `bytes` is the sum of their writeOpsBytes.
+ * `alloc` gives the entry's buffer (a proposer passes raft-host's allocEntryData: no copy when the
+ * entry is persisted).
+ */
+export function encodeWriteBatch(header: WriteBatchHeader, parts: readonly (readonly WriteOp[])[], bytes: number, alloc: (size: number) => Buffer = Buffer.allocUnsafe): Buffer {
   let count = 0;
   for (const ops of parts) count += ops.length;
   const size = 2 + varintBytes(header.regionId) + varintBytes(header.peerId) + varintBytes(header.epoch.confVer)
     + varintBytes(header.epoch.version) + varintBytes(count) + bytes;
-  const buf = Buffer.allocUnsafe(size);
+  const buf = alloc(size);
   buf[0] = MAGIC;
   buf[1] = VERSION;
   let at = writeVarint(buf, 2, header.regionId);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { isFlotillaError } from '../../common/index.js';
 import { EMPTY_CONF_STATE, type Entry, type EntryType, type Snapshot } from '../../raft/index.js';
 import {
-  decodeEntry, decodeHardState, decodeSnapshot, encodeEntry, encodeHardState, encodeSnapshot, ENTRY_RECORD_HEADER_BYTES,
+  allocEntryData, decodeEntry, decodeHardState, decodeSnapshot, encodeEntry, encodeHardState, encodeSnapshot, ENTRY_RECORD_HEADER_BYTES, entryDataIn,
 } from '../../raft-host/index.js';
 
 const ENTRY_TYPES: readonly EntryType[] = ['Normal', 'ConfChange', 'ConfChangeV2'];
@@ -51,6 +51,31 @@ describe('raft-host log records', () => {
         assert.equal(Object.getPrototypeOf(back.data), Uint8Array.prototype, 'not a Buffer: decoded and proposed entries compare equal');
       }
     }
+  });
+
+  it('entry data allocated with header room is persisted in place once, byte-identical to a copy; a second entry with it copies', () => {
+    for (const size of [1, 3, 300, 5000, 64 * 1024]) {
+      const data = allocEntryData(size);
+      for (let i = 0; i < size; i++) data[i] = (i * 31 + size) & 0xff;
+      const copy = new Uint8Array(data);
+      const record = encodeEntry(entry(12, 3, 'Normal', data));
+      assert.deepEqual(record, encodeEntry(entry(12, 3, 'Normal', copy)), `${size} bytes`);
+      const isAround = (r: Buffer): boolean => r.buffer === data.buffer && r.byteOffset + ENTRY_RECORD_HEADER_BYTES === data.byteOffset;
+      assert.ok(isAround(record), 'the record is the allocation around the data');
+      const before = Buffer.from(record);
+      // The same data in another entry (another term): a fresh record; the first stays as written.
+      const again = encodeEntry(entry(13, 4, 'ConfChange', data));
+      assert.ok(!isAround(again), 'a copy');
+      assert.deepEqual(decodeEntry(13, again), entry(13, 4, 'ConfChange', copy));
+      assert.deepEqual(record, before);
+      assert.deepEqual(decodeEntry(12, record), entry(12, 3, 'Normal', copy));
+    }
+    // Several entries' data in one block, each after its own header room (a received message).
+    const block = Buffer.alloc(3 * ENTRY_RECORD_HEADER_BYTES + 2 + 5 + 1, 0xee);
+    const parts = [entryDataIn(block, 0, 2), entryDataIn(block, ENTRY_RECORD_HEADER_BYTES + 2, 5), entryDataIn(block, 2 * ENTRY_RECORD_HEADER_BYTES + 7, 1)];
+    parts.forEach((p, k) => p.fill(k + 1));
+    const records = parts.map((p, k) => encodeEntry(entry(20 + k, 5, 'Normal', p)));
+    records.forEach((r, k) => assert.deepEqual(decodeEntry(20 + k, r), entry(20 + k, 5, 'Normal', new Uint8Array(parts[k]!.length).fill(k + 1))));
   });
 
   it('snapshots round-trip with their conf state', () => {
