@@ -32,7 +32,7 @@ export interface BenchClusterOptions {
   readonly dir: string;
   readonly storeCount: number;
   readonly storeLogLevel: string;
-  /** Environment of the store processes (NODE_OPTIONS for --cpu-prof). */
+  /** Environment of the store and PD processes (NODE_OPTIONS for --cpu-prof). */
   readonly storeEnv: Readonly<Record<string, string>>;
 }
 
@@ -50,7 +50,7 @@ export class BenchCluster {
 
   async start(): Promise<void> {
     const member = await allocatePdMember('pd1');
-    this.pd = await startPdProcess({ member, cluster: [member], dataDir: join(this.options.dir, 'pd'), logLevel: 'warn' });
+    this.pd = await startPdProcess({ member, cluster: [member], dataDir: join(this.options.dir, 'pd'), logLevel: 'warn', env: this.options.storeEnv });
     this.processes.push(this.pd);
     this.logPaths.push({ name: 'pd1', path: this.pd.logPath });
     this.pdEndpoint = `127.0.0.1:${member.clientPort}`;

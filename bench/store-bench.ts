@@ -34,7 +34,7 @@ const USAGE = `npm run bench:store -- [flags]
   --two-phase             transfers never ask for one-phase commit (default: they do)
   --stores <n>            store processes (default 3)
   --store-log-level <l>   the stores' --log-level (default warn)
-  --cpu-prof-dir <dir>    profile the stores' main threads (V8 sampling profiler) into <dir>; summarize the leader's
+  --cpu-prof-dir <dir>    profile the stores' and PD's main threads (V8 sampling profiler) into <dir>; summarize the leader's
   --out <file>            JSON results (default <tmpdir>/flotilla-bench/store-<date>.json)
   --keep                  keep the cluster's temp dir (data and logs)`;
 
