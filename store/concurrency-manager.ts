@@ -106,10 +106,19 @@ export class ConcurrencyManager {
   /** A transactional read at `ts` is about to run: throws InvalidArgument for a ts far ahead of the clock. */
   observeReadTs(ts: Ts, field = 'version'): void {
     if (ts === TS_MAX || ts <= this.maxTs) return;
+    this.checkNotAhead(ts, field);
+    this.maxTs = ts;
+  }
+
+  /**
+   * Throws InvalidArgument for a ts more than READ_TS_AHEAD_MS_MAX ahead of this store's clock:
+   * one that would raise max_ts there (a read's, a one-phase commit's floor) would push every
+   * later one-phase commit_ts past what PD issues, or past u64 max.
+   */
+  checkNotAhead(ts: Ts, field: string): void {
     if (physicalMsOf(ts) > this.nowMs() + READ_TS_AHEAD_MS_MAX) {
       throw new FlotillaError('InvalidArgument', `${field} ${ts} lies more than ${READ_TS_AHEAD_MS_MAX / 60_000} minutes ahead of this store's clock (a timestamp not from PD?)`);
     }
-    this.maxTs = ts;
   }
 
   /**

@@ -6,7 +6,7 @@
 import { failpoint, FlotillaError, lockKey, type Ts, u64FromWire, u64ToWire } from '../common/index.js';
 import type { kvrpcpb } from '../proto/index.js';
 import {
-  batchGetCommand, batchRollbackCommand, type BypassLocks, checkTxnStatusCommand, cleanupCommand, commitCommand, type CommandOutput,
+  batchGetCommand, batchRollbackCommand, type BypassLocks, checkStartTs, checkTxnStatusCommand, cleanupCommand, commitCommand, type CommandOutput,
   findTxnLocksCommand, gcCommand, gcLatestCommand, getCommand, isTxnError, type LockInfo, type Mutation, MvccReader, MvccWriteBuffer, output,
   type PrewriteArgs, prewriteCommand, type PrewriteOutcome, type PrewriteResult, resolveLockCommand, scanCommand, scanLockCommand, type Snapshot, type TxnError, txnHeartBeat,
 } from '../txn/index.js';
@@ -245,8 +245,13 @@ export class TxnKv {
    */
   private async onePc(peer: Peer, keys: readonly Buffer[], args: PrewriteArgs): Promise<PrewriteResult | TxnError> {
     const cm = this.concurrency;
+    // Checked before the floor is computed from them (start_ts + 1 must stay a u64) and raises
+    // max_ts: a bad start_ts or a min_commit_ts far ahead would poison every later commit_ts.
+    const bad = checkStartTs(args.startTs, 'start_version');
+    if (bad !== null) throw new FlotillaError('InvalidArgument', 'message' in bad ? bad.message : `start_version ${args.startTs}`);
     const issued = await cm.issuedTs();
     let floor = args.minCommitTs > args.startTs ? args.minCommitTs : args.startTs + 1n;
+    cm.checkNotAhead(floor, args.minCommitTs > args.startTs ? 'min_commit_ts' : 'start_version');
     if (issued !== null && issued > floor) floor = issued;
     let guard: OnePcGuard | null = null;
     let r: PrewriteResult | TxnError;

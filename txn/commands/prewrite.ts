@@ -18,7 +18,7 @@ import { MvccWriteBuffer } from '../mvcc/write-buffer.js';
 import { type LatestRecord } from '../records/latest.js';
 import { type Lock } from '../records/lock.js';
 import { type Mutation, prewrite, type PrewriteOutcome, type TxnProps } from '../actions/prewrite.js';
-import { checkKey, checkKeys, checkTs, checkTtl, checkValue, type CommandOutput, failed, firstError } from './validate.js';
+import { checkKey, checkKeys, checkStartTs, checkTtl, checkValue, type CommandOutput, failed, firstError } from './validate.js';
 
 export interface PrewriteArgs extends TxnProps {
   readonly mutations: readonly Mutation[];
@@ -44,7 +44,7 @@ export type PrewriteResult =
 export function validatePrewrite(args: PrewriteArgs): TxnError | null {
   const bad = firstError(
     checkKeys(args.mutations.map((m) => m.key)), checkKey(args.primary, 'primary'),
-    checkTs(args.startTs, 'start_ts'), checkTtl(args.lockTtlMs),
+    checkStartTs(args.startTs), checkTtl(args.lockTtlMs),
   );
   if (bad !== null) return bad;
   if (!Number.isSafeInteger(args.txnSize) || args.txnSize < 0 || args.txnSize > 0xffffffff) return invalidArgument(`txn size ${args.txnSize}`);

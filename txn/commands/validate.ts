@@ -52,6 +52,15 @@ export function checkTs(ts: Ts, what: string): TxnError | null {
   return null;
 }
 
+/**
+ * A writing transaction's start_ts: a positive u64 below u64 max, which is the read-latest
+ * timestamp and leaves no room for a commit_ts or min_commit_ts above it.
+ */
+export function checkStartTs(ts: Ts, what = 'start_ts'): TxnError | null {
+  if (ts <= 0n || ts >= U64_MAX) return invalidArgument(`${what} ${ts} is not a u64 between 0 and u64 max (both excluded)`);
+  return null;
+}
+
 export function checkTtl(ttlMs: number): TxnError | null {
   if (!Number.isSafeInteger(ttlMs) || ttlMs < 0) return invalidArgument(`lock TTL ${ttlMs} ms is not a non-negative integer`);
   if (ttlMs > LOCK_TTL_MS_MAX) return limitExceeded(`lock TTL ${ttlMs} ms, limit ${LOCK_TTL_MS_MAX}`);
