@@ -72,7 +72,7 @@ export const WRITE_BATCH_OVERHEAD_MAX = 2 + 4 * 8 + 8;
  * `alloc` gives the entry's buffer (a proposer passes raft-host's allocEntryData: no copy when the
  * entry is persisted).
  */
-export function encodeWriteBatch(header: WriteBatchHeader, parts: readonly (readonly WriteOp[])[], bytes: number, alloc: (size: number) => Buffer = Buffer.allocUnsafe): Buffer {
+export function encodeWriteBatch(header: WriteBatchHeader, parts: readonly (readonly WriteOp[])[], bytes: number, alloc: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size)): Buffer {
   let count = 0;
   for (const ops of parts) count += ops.length;
   const size = 2 + varintBytes(header.regionId) + varintBytes(header.peerId) + varintBytes(header.epoch.confVer)

@@ -5,29 +5,18 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRng, grpc, type Rng } from '../../common/index.js';
+import { fuzzU64, pick } from '../support/fuzz.js';
 import { PdTestCluster, type PdTestClient, type PdUnaryMethods } from '../support/pd-cluster.js';
 
 const SEED = Number(process.env['FLOTILLA_FUZZ_SEED'] ?? Date.now() % 1_000_000);
-const REQUESTS = Number(process.env['FLOTILLA_FUZZ_REQUESTS'] ?? 3_000);
+const REQUESTS = Number(process.env['FLOTILLA_FUZZ_REQUESTS'] ?? 8_000);
 
-function u64(rng: Rng): string {
-  switch (rng.nextInt(6)) {
-    case 0: return '0';
-    case 1: return String(rng.nextInt(100));
-    case 2: return '18446744073709551615';
-    case 3: return '9007199254740993';
-    case 4: return String(rng.nextU32());
-    default: return String(rng.nextInt(5) + 1);
-  }
-}
+const u64 = fuzzU64;
 function bytes(rng: Rng): Buffer {
   const n = rng.chance(0.1) ? rng.nextInt(20_000) : rng.nextInt(24);
   const b = Buffer.alloc(n);
   for (let i = 0; i < n; i++) b[i] = rng.nextInt(256);
   return b;
-}
-function pick<T>(rng: Rng, xs: readonly T[]): T {
-  return xs[rng.nextInt(xs.length)]!;
 }
 function peer(rng: Rng) {
   return { id: u64(rng), storeId: u64(rng), role: pick(rng, ['Voter', 'Learner', 'IncomingVoter', 'DemotingVoter'] as const) };

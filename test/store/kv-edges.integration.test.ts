@@ -41,13 +41,6 @@ const b = (s: string): Buffer => Buffer.from(s);
 /** A timestamp of physical time `ms` (logical 0). */
 const tsAt = (ms: number): bigint => BigInt(ms) << 18n;
 
-interface RegionStatus {
-  id: number;
-  epoch: { confVer: number; version: number };
-  peers: { id: number; storeId: number }[];
-  isLeader: boolean;
-}
-
 describe('flotilla-store: KV paths the coverage run found untested', () => {
   let cluster: StoreTestCluster;
   let kv: KvTestClient;
@@ -55,14 +48,7 @@ describe('flotilla-store: KV paths the coverage run found untested', () => {
 
   /** Waits until the store leads its region; sets ctx and kv. */
   const leadership = async (): Promise<void> => {
-    const region = await waitFor('the store to lead its region', async () => {
-      const status = await cluster.storeStatus(0).catch(() => undefined);
-      const r = (status?.['regions'] as RegionStatus[] | undefined)?.[0];
-      return r?.isLeader === true ? r : undefined;
-    }, { timeoutMs: 30_000, intervalMs: 50 });
-    const storeId = cluster.stores[0]!.id;
-    const peer = region.peers.find((p) => p.storeId === storeId)!;
-    ctx = { regionId: String(region.id), regionEpoch: { confVer: String(region.epoch.confVer), version: String(region.epoch.version) }, peer: { id: String(peer.id), storeId: String(storeId) } };
+    ctx = await cluster.leaderContext(0);
     kv = cluster.kvClient(0);
   };
 

@@ -14,37 +14,16 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { createRng, grpc, type Rng } from '../../common/index.js';
-import { waitFor } from '../../deploy/index.js';
 import type { kvrpcpb, kvservicepb } from '../../proto/index.js';
 import { KEY_BYTES_MAX, SHORT_VALUE_BYTES_MAX } from '../../txn/index.js';
+import { fuzzU64, pick } from '../support/fuzz.js';
 import { type KvTestClient, type KvUnaryMethods, StoreTestCluster } from '../support/store-cluster.js';
 
 const SEED = Number(process.env['FLOTILLA_FUZZ_SEED'] ?? Date.now() % 1_000_000);
-const REQUESTS = Number(process.env['FLOTILLA_FUZZ_REQUESTS'] ?? 3_000);
+const REQUESTS = Number(process.env['FLOTILLA_FUZZ_REQUESTS'] ?? 12_000);
 const BATCH = 40;
 
-interface RegionStatus {
-  id: number;
-  epoch: { confVer: number; version: number };
-  peers: { id: number; storeId: number }[];
-  isLeader: boolean;
-}
-
-function pick<T>(rng: Rng, xs: readonly T[]): T {
-  return xs[rng.nextInt(xs.length)]!;
-}
-
-/** A u64 as the wire takes it: zero, small, the extremes, past 2^53, random. */
-function u64(rng: Rng): string {
-  switch (rng.nextInt(7)) {
-    case 0: return '0';
-    case 1: return String(rng.nextInt(100));
-    case 2: return '18446744073709551615';
-    case 3: return '9007199254740993';
-    case 4: return String(rng.nextU32());
-    default: return String(rng.nextInt(5) + 1);
-  }
-}
+const u64 = fuzzU64;
 
 /** Timestamps near the test's start (a store refuses ones far ahead of its clock). */
 const TS_BASE = BigInt(Date.now() - 60_000) << 18n;
@@ -198,14 +177,7 @@ describe('flotilla-store under fuzzed bad input (real process)', () => {
 
   before(async () => {
     cluster = await StoreTestCluster.start({ stores: 1, pdCount: 1 });
-    const region = await waitFor('the store to lead its region', async () => {
-      const status = await cluster.storeStatus(0).catch(() => undefined);
-      const r = (status?.['regions'] as RegionStatus[] | undefined)?.[0];
-      return r?.isLeader === true ? r : undefined;
-    }, { timeoutMs: 30_000, intervalMs: 50 });
-    const storeId = cluster.stores[0]!.id;
-    const peer = region.peers.find((p) => p.storeId === storeId)!;
-    ctx = { regionId: String(region.id), regionEpoch: { confVer: String(region.epoch.confVer), version: String(region.epoch.version) }, peer: { id: String(peer.id), storeId: String(storeId) } };
+    ctx = await cluster.leaderContext(0);
     kv = cluster.kvClient(0);
   });
   after(async () => {

@@ -281,6 +281,22 @@ export class StoreTestCluster {
     return r.status === 200 ? (r.body as { regions: PdRegionJson[] }).regions[0] : undefined;
   }
 
+  /**
+   * Waits until store i leads the first region its /status lists, and returns the KV context
+   * that addresses that leader (region id, epoch, this store's peer).
+   */
+  async leaderContext(i: number, timeoutMs = 30_000): Promise<kvrpcpb.Context__Input> {
+    const region = await waitFor(`store ${i} to lead its region`, async () => {
+      const status = await this.storeStatus(i).catch(() => undefined);
+      const r = (status?.['regions'] as StatusRegion[] | undefined)?.[0];
+      return r?.isLeader === true ? r : undefined;
+    }, { timeoutMs, intervalMs: 50 });
+    const storeId = this.store(i).id;
+    const peer = region.peers.find((p) => p.storeId === storeId);
+    if (peer === undefined) throw new Error(`store ${i} leads region ${region.id} without a peer of its own: ${JSON.stringify(region.peers)}`);
+    return { regionId: String(region.id), regionEpoch: { confVer: String(region.epoch.confVer), version: String(region.epoch.version) }, peer: { id: String(peer.id), storeId: String(storeId) } };
+  }
+
   /** A KV client to store i (closed by stop()). */
   kvClient(i: number): KvTestClient {
     const client = new KvTestClient(this.store(i).address);
@@ -325,6 +341,14 @@ export class StoreTestCluster {
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** A region as a store's /status lists it (the fields tests read). */
+interface StatusRegion {
+  readonly id: number;
+  readonly epoch: { readonly confVer: number; readonly version: number };
+  readonly peers: readonly { readonly id: number; readonly storeId: number }[];
+  readonly isLeader: boolean;
 }
 
 // ───────────────────────────── KV client ─────────────────────────────
