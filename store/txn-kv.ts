@@ -7,8 +7,8 @@ import { failpoint, FlotillaError, lockKey, type Ts, u64FromWire, u64ToWire } fr
 import type { kvrpcpb } from '../proto/index.js';
 import {
   batchGetCommand, batchRollbackCommand, type BypassLocks, checkStartTs, checkTxnStatusCommand, cleanupCommand, commitCommand, type CommandOutput,
-  findTxnLocksCommand, gcCommand, gcLatestCommand, getCommand, isTxnError, type LockInfo, type Mutation, MvccReader, MvccWriteBuffer, output,
-  type PrewriteArgs, prewriteCommand, type PrewriteOutcome, type PrewriteResult, resolveLockCommand, scanCommand, scanLockCommand, type Snapshot, type TxnError, txnHeartBeat,
+  findTxnLocksCommand, gcCommand, gcLatestCommand, getCommand, isTxnError, type LockInfo, type Mutation,
+  type PrewriteArgs, prewriteCommand, type PrewriteOutcome, type PrewriteResult, resolveLockCommand, scanCommand, scanLockCommand, type Snapshot, type TxnError, txnHeartBeatCommand,
 } from '../txn/index.js';
 import { ConcurrencyManager, type OnePcGuard } from './concurrency-manager.js';
 import type { KvRouting } from './kv-routing.js';
@@ -382,11 +382,10 @@ export class TxnKv {
     const peer = this.routing.route(req.context);
     this.routing.checkKey(peer, req.primaryLock, 'primary_lock');
     const startTs = ts(req.startVersion, 'start_version');
-    const advise = Number(req.adviseLockTtl);
-    const r = await this.write(peer, [req.primaryLock], async (snap) => {
-      const buf = new MvccWriteBuffer();
-      return output(buf, await txnHeartBeat(buf, new MvccReader(snap), req.primaryLock, startTs, advise));
-    });
+    // Through the command, which checks the advised TTL against the lock TTL limit (a u64 past it
+    // reached the lock encoder: INTERNAL, found by the KV fuzz test).
+    const args = { primary: req.primaryLock, startTs, adviseLockTtlMs: Number(req.adviseLockTtl) };
+    const r = await this.write(peer, [req.primaryLock], (snap) => txnHeartBeatCommand(snap, args));
     if (isTxnError(r)) return { error: keyErrorToWire(r) };
     return { lockTtl: String(r.lockTtlMs) };
   }

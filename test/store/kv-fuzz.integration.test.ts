@@ -184,7 +184,7 @@ describe('flotilla-store under fuzzed bad input (real process)', () => {
     await cluster?.stop();
   });
 
-  it('refuses a prewrite whose start_ts or min_commit_ts would push commit timestamps past u64 max or far ahead, and commits in one phase after it', async () => {
+  it('refuses a prewrite whose start_ts or min_commit_ts would push commit timestamps past u64 max or far ahead, and a heartbeat past the TTL limit; commits in one phase after it', async () => {
     const k = Buffer.from('onepc/after-bad');
     const prewrite = (extra: Partial<kvrpcpb.PrewriteRequest__Input>): Promise<kvrpcpb.PrewriteResponse> =>
       kv.call('KvPrewrite', { context: ctx, mutations: [{ op: 'Put', key: k, value: Buffer.from('v') }], primaryLock: k, startVersion: String(TS_BASE + 500_000n), lockTtl: '3000', txnSize: '1', ...extra });
@@ -198,6 +198,9 @@ describe('flotilla-store under fuzzed bad input (real process)', () => {
       const r = await prewrite(extra);
       assert.equal(r.otherError?.code, 'INVALID_ARGUMENT', `${what}: ${JSON.stringify(r)}`);
     }
+    // A heartbeat advising a TTL past the lock TTL limit (a u64 once reached the lock encoder).
+    const beat = await kv.call('KvTxnHeartBeat', { context: ctx, primaryLock: k, startVersion: String(TS_BASE + 500_000n), adviseLockTtl: U64_MAX });
+    assert.ok(beat.otherError?.code === 'INVALID_ARGUMENT' || beat.otherError?.code === 'LIMIT_EXCEEDED', JSON.stringify(beat));
     // Nothing was poisoned: a one-phase commit picks a sane commit_ts (or falls back to a lock).
     const ok = await prewrite({ tryOnePc: true });
     assert.deepEqual([ok.regionError, ok.otherError, ok.errors], [null, null, []], JSON.stringify(ok));
