@@ -124,8 +124,11 @@ export class ConcurrencyManager {
   /**
    * Locks `keys` in memory and picks the commit_ts: above every read ts seen, and ≥ `floor`.
    * Synchronous (see the file comment). The caller releases once the write is applied or failed.
+   * Throws InvalidArgument (nothing locked) for a floor far ahead of the clock (checkNotAhead):
+   * the commit_ts raises max_ts, which would push every later one-phase commit_ts with it.
    */
   lockForOnePc(keys: readonly Buffer[], floor: Ts): OnePcGuard {
+    if (floor > this.maxTs) this.checkNotAhead(floor, 'one-phase commit_ts floor (start_ts + 1 or min_commit_ts)');
     const commitTs = this.maxTs + 1n > floor ? this.maxTs + 1n : floor;
     let release!: () => void;
     const released = new Promise<void>((resolve) => { release = resolve; });

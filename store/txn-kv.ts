@@ -6,9 +6,9 @@
 import { failpoint, FlotillaError, lockKey, type Ts, u64FromWire, u64ToWire } from '../common/index.js';
 import type { kvrpcpb } from '../proto/index.js';
 import {
-  batchGetCommand, batchRollbackCommand, type BypassLocks, checkStartTs, checkTxnStatusCommand, cleanupCommand, commitCommand, type CommandOutput,
+  batchGetCommand, batchRollbackCommand, type BypassLocks, checkTxnStatusCommand, cleanupCommand, commitCommand, type CommandOutput,
   findTxnLocksCommand, gcCommand, gcLatestCommand, getCommand, isTxnError, type LockInfo, type Mutation,
-  type PrewriteArgs, prewriteCommand, type PrewriteOutcome, type PrewriteResult, resolveLockCommand, scanCommand, scanLockCommand, type Snapshot, type TxnError, txnHeartBeatCommand,
+  type PrewriteArgs, prewriteCommand, type PrewriteOutcome, type PrewriteResult, resolveLockCommand, scanCommand, scanLockCommand, type Snapshot, type TxnError, txnHeartBeatCommand, validatePrewrite,
 } from '../txn/index.js';
 import { ConcurrencyManager, type OnePcGuard } from './concurrency-manager.js';
 import type { KvRouting } from './kv-routing.js';
@@ -216,6 +216,9 @@ export class TxnKv {
       txnSize: Number(req.txnSize),
       minCommitTs: u64FromWire(req.minCommitTs, 'min_commit_ts'),
     };
+    // Once for both paths: the one-phase floor is computed from start_ts and min_commit_ts.
+    const bad = validatePrewrite(args);
+    if (bad !== null) return { errors: [keyErrorToWire(bad)] };
     const keys = mutations.map((m) => m.key);
     if (!req.tryOnePc) {
       const r = await this.write(peer, keys, (snap) => prewriteCommand(snap, args));
@@ -245,13 +248,9 @@ export class TxnKv {
    */
   private async onePc(peer: Peer, keys: readonly Buffer[], args: PrewriteArgs): Promise<PrewriteResult | TxnError> {
     const cm = this.concurrency;
-    // Checked before the floor is computed from them (start_ts + 1 must stay a u64) and raises
-    // max_ts: a bad start_ts or a min_commit_ts far ahead would poison every later commit_ts.
-    const bad = checkStartTs(args.startTs, 'start_version');
-    if (bad !== null) throw new FlotillaError('InvalidArgument', 'message' in bad ? bad.message : `start_version ${args.startTs}`);
+    // args passed validatePrewrite: start_ts + 1 is a u64. lockForOnePc refuses a floor far ahead.
     const issued = await cm.issuedTs();
     let floor = args.minCommitTs > args.startTs ? args.minCommitTs : args.startTs + 1n;
-    cm.checkNotAhead(floor, args.minCommitTs > args.startTs ? 'min_commit_ts' : 'start_version');
     if (issued !== null && issued > floor) floor = issued;
     let guard: OnePcGuard | null = null;
     let r: PrewriteResult | TxnError;

@@ -55,6 +55,19 @@ describe('ConcurrencyManager', () => {
     assert.equal(cm.maxReadTs, edge);
   });
 
+  it('refuses a one-phase floor far ahead of the clock, locking nothing and leaving maxTs alone', () => {
+    const cm = new ConcurrencyManager(null, { nowMs: () => NOW_MS });
+    const edge = composeTs(NOW_MS + READ_TS_AHEAD_MS_MAX, (1 << 18) - 1);
+    const g = cm.lockForOnePc([k('e')], edge);
+    assert.equal(g.commitTs, edge, 'the last ts inside the bound');
+    g.release();
+    for (const floor of [composeTs(NOW_MS + READ_TS_AHEAD_MS_MAX + 1, 0), 0xffffffffffffffffn]) {
+      assert.throws(() => cm.lockForOnePc([k('f')], floor), (e: unknown) => e instanceof FlotillaError && e.code === 'InvalidArgument');
+    }
+    assert.equal(cm.maxReadTs, edge, 'a refused floor leaves maxTs alone');
+    assert.equal(cm.memoryLockCount, 0, 'nothing stays locked');
+  });
+
   it('holds back exactly the reads at or above a memory lock’s commit_ts on its keys, until released', async () => {
     const cm = new ConcurrencyManager(null, { nowMs: () => NOW_MS });
     const g = cm.lockForOnePc([k('m'), k('p')], base + 50n);
