@@ -14,7 +14,8 @@
 //      apply state is in the same batch as the data, so a crash re-applies from the log); one
 //      multiGet before it tells which raw/latest keys the batch creates or removes (the regions'
 //      key counts, peer.ts). One apply batch is in flight at a time; once written, the proposals
-//      and reads it settles are answered and raft learns it (advanceApply).
+//      and reads it settles are answered and raft learns it (advanceApply). A batch of followers
+//      only invalidates its rows in the engine's row cache instead of setting them.
 //
 // Writes run behind the Readys (raft/README.md "Writes behind the Readys", TiKV's async I/O):
 // acknowledgements arriving while a log write is in flight are stepped, committed and applied
@@ -404,7 +405,11 @@ export class PollLoop {
       for (let i = 0; i < probes.length; i++) if (found[i] !== null && found[i] !== undefined) present.add(probes[i]!.toString('latin1'));
     }
     for (const peer of peers) peer.finishApply(present, ops);
-    await this.options.engine.write(ops, { sync: false });
+    // Only leaders serve reads: a batch of followers' applies drops its rows from the row cache
+    // rather than copying every value into it (a store of followers keeps no cache it never reads).
+    let hasLeader = false;
+    for (const peer of peers) hasLeader ||= peer.isLeader;
+    await this.options.engine.write(ops, { sync: false, cacheRows: hasLeader ? 'set' : 'invalidate' });
   }
 
   private countLockDeletes(ops: readonly WriteOp[]): void {

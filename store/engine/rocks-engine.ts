@@ -16,7 +16,7 @@ import { createRocksDb, type RocksDb, type RocksIterator, writeRocksBatch } from
 import { isCachedKey, RowCache, type RowCacheStats } from './row-cache.js';
 import {
   type DeleteRangeOptions, type Engine, type EngineStats, type Snapshot, type SnapshotOptions, type WriteOp,
-  type WriteOptions,
+  type EngineWriteOptions,
 } from './types.js';
 
 export interface RocksEngineOptions {
@@ -377,13 +377,16 @@ export class RocksEngine implements Engine {
     return this.liveView;
   }
 
-  async write(ops: readonly WriteOp[], options: WriteOptions): Promise<void> {
+  async write(ops: readonly WriteOp[], options: EngineWriteOptions): Promise<void> {
     this.check();
     if (ops.length === 0) return;
     if (this.isGateClosed) await new Promise<void>((resolve) => this.heldWrites.push(resolve));
     this.check();
     this.writesInFlight++;
-    const pinned = this.rowCache?.beginWrite(ops);
+    const cache = this.rowCache;
+    const isInvalidating = cache !== null && options.cacheRows === 'invalidate';
+    if (isInvalidating) cache.beginInvalidate(ops);
+    const pinned = cache === null || isInvalidating ? undefined : cache.beginWrite(ops);
     let isWritten = false;
     try {
       await writeRocksBatch(this.db, ops, options);
@@ -391,7 +394,8 @@ export class RocksEngine implements Engine {
       this.writeCount++;
       if (options.sync) this.syncWriteCount++;
     } finally {
-      if (pinned !== undefined) this.rowCache!.endWrite(pinned, isWritten);
+      if (isInvalidating) cache.endInvalidate();
+      else if (pinned !== undefined) cache?.endWrite(pinned, isWritten);
       this.writesInFlight--;
       if (this.writesInFlight === 0) {
         const waiters = this.drainWaiters;

@@ -19,13 +19,19 @@
 //     cached are never replaced by a fill (they are at least as new).
 //   - Two writes in flight never touch the same key (the store's log writer and applier write
 //     disjoint keys; RocksDB itself would not order them either).
+//   - A write may instead invalidate its rows (a follower's applies: nobody here reads them, and
+//     setting them costs a copy of every value): they leave the cache as it is submitted, and no
+//     read fills anything until it has landed — like a range delete, below.
 // Bounded by bytes; past the bound the oldest unpinned rows go (insertion order; a written row
-// moves to the back).
+// moves to the back). A copied value has a buffer of its own: a copy from Node's shared 8 KiB pool
+// would keep that whole slab alive for as long as the row lives, far beyond the bytes counted.
 
 import { CF_PREFIX, type WriteOp } from '../../common/index.js';
 
 /** Bytes counted per row beyond its key and value (Map slot, row object, strings' headers). */
 const ROW_OVERHEAD_BYTES = 96;
+/** Bytes counted for a value copied into a buffer of its own (ArrayBuffer and backing store headers, malloc). */
+const OWN_BUFFER_OVERHEAD_BYTES = 160;
 /** An eviction pass brings the cache down to this share of its bound (not one row per insert). */
 const EVICT_TO = 0.9;
 /** A cached value holding on to a buffer this many times its size is copied (a slice of a batch). */
@@ -61,8 +67,12 @@ function mapKey(key: Buffer): string {
   return key.toString('latin1');
 }
 
+/** `value`, or a copy in a buffer of its own when it holds on to a much larger one (a slice of a batch or of the pool). */
 function owned(value: Buffer): Buffer {
-  return value.buffer.byteLength > COPY_WHEN_BACKING_TIMES * value.length + 64 ? Buffer.from(value) : value;
+  if (value.buffer.byteLength <= COPY_WHEN_BACKING_TIMES * value.length + 64) return value;
+  const copy = Buffer.allocUnsafeSlow(value.length);
+  value.copy(copy);
+  return copy;
 }
 
 export class RowCache {
@@ -70,8 +80,8 @@ export class RowCache {
   private bytes = 0;
   /** Evictions and invalidations so far: a fill is allowed only if none happened since its snapshot. */
   private changes = 0;
-  /** Range deletes in flight: no fills meanwhile. */
-  private rangeDeletes = 0;
+  /** Range deletes and invalidating writes in flight: no fills meanwhile. */
+  private fillBlockers = 0;
   private hits = 0;
   private misses = 0;
   private evictions = 0;
@@ -139,7 +149,7 @@ export class RowCache {
 
   /** A RocksDB answer read at `stamp`: caches the rows not cached yet, if nothing left the cache since. */
   fill(keys: readonly Buffer[], values: readonly (Buffer | null)[], stamp: number): void {
-    if (stamp !== this.changes || this.rangeDeletes > 0) return;
+    if (stamp !== this.changes || this.fillBlockers > 0) return;
     let added = false;
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
@@ -159,7 +169,7 @@ export class RowCache {
    */
   beginRangeDelete(start: Buffer, end: Buffer): void {
     this.changes++;
-    this.rangeDeletes++;
+    this.fillBlockers++;
     // Row keys are latin1 strings: comparing them compares the bytes. Most range deletes (a
     // snapshot clears each CF's range) hold no cached CF and skip the walk.
     const from = start.toString('latin1');
@@ -170,14 +180,38 @@ export class RowCache {
 
   /** The range delete landed (or failed): reads whose snapshot it may postdate must not fill. */
   endRangeDelete(): void {
-    this.rangeDeletes--;
+    this.endFillBlock();
+  }
+
+  /**
+   * A write is being submitted that invalidates its rows instead of setting them: they go now, and
+   * no read fills anything until it has landed (`endInvalidate`), as for a range delete.
+   */
+  beginInvalidate(ops: readonly WriteOp[]): void {
+    this.changes++;
+    this.fillBlockers++;
+    if (this.rows.size === 0) return;
+    for (const op of ops) {
+      if (!isCachedKey(op.key)) continue;
+      const row = this.rows.get(mapKey(op.key));
+      if (row !== undefined) this.remove(row);
+    }
+  }
+
+  /** The invalidating write landed (or failed): reads whose snapshot it may postdate must not fill. */
+  endInvalidate(): void {
+    this.endFillBlock();
+  }
+
+  private endFillBlock(): void {
+    this.fillBlockers--;
     this.changes++;
   }
 
   /** Sets a row at the back (reusing `reuse`, already removed, to keep its pins). */
   private add(key: string, v: Buffer | null, pins: number, reuse: Row | undefined): Row {
     const value = v === null ? null : owned(v);
-    const size = key.length + (value?.length ?? 0) + ROW_OVERHEAD_BYTES;
+    const size = key.length + (value?.length ?? 0) + ROW_OVERHEAD_BYTES + (value !== null && value !== v ? OWN_BUFFER_OVERHEAD_BYTES : 0);
     const row = reuse ?? { key, value, pins, size };
     row.value = value;
     row.size = size;

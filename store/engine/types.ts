@@ -9,6 +9,16 @@ import { type Modification, type Snapshot, type TxnEngine, type WriteOptions } f
 
 export type { Modification, Snapshot, WriteOp, WriteOptions };
 
+export interface EngineWriteOptions extends WriteOptions {
+  /**
+   * What the row cache (row-cache.ts) does with the rows the write touches: 'set' (the default)
+   * caches their new values — for rows that are read next, as a leader's are; 'invalidate' drops
+   * them — cheaper, and holds no memory for rows nobody here reads (a follower's applies). Either
+   * way every read stays exact; only what later reads find cached differs.
+   */
+  readonly cacheRows?: 'set' | 'invalidate';
+}
+
 export interface SnapshotOptions {
   /**
    * Whether `scan(…, { isReverse: true })` is needed. On RocksDB that takes a second iterator,
@@ -52,7 +62,7 @@ export interface Engine extends TxnEngine {
    */
   readView(): Snapshot;
   /** Applies `ops` atomically, in order (a later one of the same key wins). */
-  write(ops: readonly WriteOp[], options: WriteOptions): Promise<void>;
+  write(ops: readonly WriteOp[], options: EngineWriteOptions): Promise<void>;
   /**
    * Deletes keys in [start, end), at most `options.limit` of them. Returns how many it deleted on
    * the in-memory engine; RocksDB does not report a count, so it answers whether keys remain.
