@@ -15,13 +15,27 @@
 // tag = kind << 4 | cf code (kind 1 put, 2 delete; cf codes below). Keys are full engine keys, CF
 // prefix byte included, so decoding hands out views of the entry's bytes without copying. The
 // local CF never appears: a command may not write raft or region state.
+//
+// Format version 2 adds kind 3, "latest after write": a put of a latest record (txn
+// records/latest.ts) whose data part is the write record the op before it puts (a commit or a
+// one-phase commit always writes that pair, actions/common.ts putWriteRecord). It carries only
+// the record's 18-byte head (version, has_data, max_write_ts, commit_ts); the decoder rebuilds the
+// value as head + that write record + CRC-32 — byte for byte what was proposed, and half of a
+// transaction's bytes in the log, on the wire and in every replica's decode. An entry without one
+// is written as version 1.
 
-import { CF_PREFIX, type DataCf, FlotillaError, type RegionEpoch, type WriteOp } from '../common/index.js';
+import { CF_PREFIX, crc32, type DataCf, FlotillaError, type RegionEpoch, type WriteOp } from '../common/index.js';
 
 const MAGIC = 0x00;
 const VERSION = 1;
+const VERSION_LATEST_AFTER_WRITE = 2;
 const KIND_PUT = 1;
 const KIND_DELETE = 2;
+const KIND_LATEST_AFTER_WRITE = 3;
+/** A latest record with data: version 2, has_data 1, max_write_ts, commit_ts, write record, CRC-32. */
+const LATEST_HEAD_BYTES = 18;
+const LATEST_RECORD_V2 = 2;
+const CRC_BYTES = 4;
 const CF_CODES: readonly DataCf[] = ['default', 'lock', 'write', 'latest', 'raw'];
 const CF_CODE: Readonly<Record<DataCf, number>> = { default: 0, lock: 1, write: 2, latest: 3, raw: 4 };
 
@@ -74,25 +88,36 @@ export const WRITE_BATCH_OVERHEAD_MAX = 2 + 4 * 8 + 8;
  */
 export function encodeWriteBatch(header: WriteBatchHeader, parts: readonly (readonly WriteOp[])[], bytes: number, alloc: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size)): Buffer {
   let count = 0;
-  for (const ops of parts) count += ops.length;
+  let saved = 0;
+  for (const ops of parts) {
+    count += ops.length;
+    for (let i = 1; i < ops.length; i++) {
+      const op = ops[i]!;
+      if (isLatestAfterWrite(ops[i - 1]!, op)) saved += varintBytes(op.value.length) + op.value.length - LATEST_HEAD_BYTES;
+    }
+  }
   const size = 2 + varintBytes(header.regionId) + varintBytes(header.peerId) + varintBytes(header.epoch.confVer)
-    + varintBytes(header.epoch.version) + varintBytes(count) + bytes;
+    + varintBytes(header.epoch.version) + varintBytes(count) + bytes - saved;
   const buf = alloc(size);
   buf[0] = MAGIC;
-  buf[1] = VERSION;
+  buf[1] = saved > 0 ? VERSION_LATEST_AFTER_WRITE : VERSION;
   let at = writeVarint(buf, 2, header.regionId);
   at = writeVarint(buf, at, header.peerId);
   at = writeVarint(buf, at, header.epoch.confVer);
   at = writeVarint(buf, at, header.epoch.version);
   at = writeVarint(buf, at, count);
   for (const ops of parts) {
-    for (const op of ops) {
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
       if (op.cf === 'local') throw new FlotillaError('Internal', 'a raft command may not write local keys');
       if (op.key.length === 0 || op.key[0] !== CF_PREFIX[op.cf]) throw new FlotillaError('Internal', `a ${op.cf} write whose key does not carry the ${op.cf} prefix`);
-      buf[at++] = ((op.kind === 'put' ? KIND_PUT : KIND_DELETE) << 4) | CF_CODE[op.cf];
+      const isCompact = saved > 0 && i > 0 && isLatestAfterWrite(ops[i - 1]!, op);
+      buf[at++] = ((isCompact ? KIND_LATEST_AFTER_WRITE : op.kind === 'put' ? KIND_PUT : KIND_DELETE) << 4) | CF_CODE[op.cf];
       at = writeVarint(buf, at, op.key.length);
       at += op.key.copy(buf, at);
-      if (op.kind === 'put') {
+      if (isCompact && op.kind === 'put') {
+        at += op.value.copy(buf, at, 0, LATEST_HEAD_BYTES);
+      } else if (op.kind === 'put') {
         at = writeVarint(buf, at, op.value.length);
         at += op.value.copy(buf, at);
       }
@@ -100,6 +125,28 @@ export function encodeWriteBatch(header: WriteBatchHeader, parts: readonly (read
   }
   if (at !== size) throw new FlotillaError('Internal', `write batch encoded ${at} of ${size} bytes (bytes given: ${bytes})`);
   return buf;
+}
+
+/**
+ * Whether `op` puts a latest record with data whose write record is exactly the one `prev` puts
+ * (its checksum checked too): then decoding head + prev's value + CRC-32 gives `op.value` back.
+ */
+function isLatestAfterWrite(prev: WriteOp, op: WriteOp): op is WriteOp & { kind: 'put' } {
+  if (op.kind !== 'put' || op.cf !== 'latest' || prev.kind !== 'put' || prev.cf !== 'write') return false;
+  const v = op.value;
+  const n = prev.value.length;
+  if (v.length !== LATEST_HEAD_BYTES + n + CRC_BYTES || v[0] !== LATEST_RECORD_V2 || v[1] !== 1) return false;
+  if (v.compare(prev.value, 0, n, LATEST_HEAD_BYTES, LATEST_HEAD_BYTES + n) !== 0) return false;
+  return crc32(v, 0, LATEST_HEAD_BYTES + n) === v.readUInt32BE(LATEST_HEAD_BYTES + n);
+}
+
+/** The latest record a "latest after write" op stands for: its head, the write record, CRC-32. */
+function latestAfterWriteValue(head: Buffer, write: Buffer): Buffer {
+  const value = Buffer.allocUnsafe(LATEST_HEAD_BYTES + write.length + CRC_BYTES);
+  head.copy(value, 0);
+  write.copy(value, LATEST_HEAD_BYTES);
+  value.writeUInt32BE(crc32(value, 0, LATEST_HEAD_BYTES + write.length), LATEST_HEAD_BYTES + write.length);
+  return value;
 }
 
 export interface DecodedWriteBatch {
@@ -145,11 +192,15 @@ class Reader {
   }
 }
 
-/** Decodes a write batch; keys and values are views of `data`. Anything malformed is Corruption. */
+/**
+ * Decodes a write batch; keys and values are views of `data` (a "latest after write" value is
+ * rebuilt in a buffer of its own). Anything malformed is Corruption.
+ */
 export function decodeWriteBatch(data: Uint8Array, what: string): DecodedWriteBatch {
   const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (buf.length < 2 || buf[0] !== MAGIC) throw new FlotillaError('Corruption', `${what}: not a write batch`);
-  if (buf[1] !== VERSION) throw new FlotillaError('Corruption', `${what}: write batch format ${buf[1]} is not known to this store`);
+  if (buf[1] !== VERSION && buf[1] !== VERSION_LATEST_AFTER_WRITE) throw new FlotillaError('Corruption', `${what}: write batch format ${buf[1]} is not known to this store`);
+  const isCompactAllowed = buf[1] === VERSION_LATEST_AFTER_WRITE;
   const r = new Reader(buf, what);
   const regionId = r.varint();
   r.varint(); // the proposing peer: kept for debugging a log, not needed to apply
@@ -163,10 +214,19 @@ export function decodeWriteBatch(data: Uint8Array, what: string): DecodedWriteBa
     const tag = r.bytes(1)[0]!;
     const cf = CF_CODES[tag & 0x0f];
     const kind = tag >> 4;
-    if (cf === undefined || (kind !== KIND_PUT && kind !== KIND_DELETE)) throw r.corrupt(`unknown operation tag 0x${tag.toString(16)}`);
+    const isCompact = kind === KIND_LATEST_AFTER_WRITE && isCompactAllowed && cf === 'latest';
+    if (cf === undefined || (kind !== KIND_PUT && kind !== KIND_DELETE && !isCompact)) throw r.corrupt(`unknown operation tag 0x${tag.toString(16)}`);
     const key = r.bytes(r.varint());
     if (key.length === 0 || key[0] !== CF_PREFIX[cf]) throw r.corrupt(`a ${cf} key without the ${cf} prefix`);
-    ops[i] = kind === KIND_PUT ? { kind: 'put', cf, key, value: r.bytes(r.varint()) } : { kind: 'delete', cf, key };
+    if (isCompact) {
+      const prev = i > 0 ? ops[i - 1]! : null;
+      if (prev === null || prev.kind !== 'put' || prev.cf !== 'write') throw r.corrupt('a latest record after something other than a write record');
+      const head = r.bytes(LATEST_HEAD_BYTES);
+      if (head[0] !== LATEST_RECORD_V2 || head[1] !== 1) throw r.corrupt('a compact latest record whose head is not version 2 with data');
+      ops[i] = { kind: 'put', cf, key, value: latestAfterWriteValue(head, prev.value) };
+    } else {
+      ops[i] = kind === KIND_PUT ? { kind: 'put', cf, key, value: r.bytes(r.varint()) } : { kind: 'delete', cf, key };
+    }
   }
   if (!r.isDone) throw r.corrupt(`${buf.length - r.at} bytes after the last operation`);
   return { regionId, epoch: { confVer, version }, ops };
