@@ -1,6 +1,9 @@
 // The functions with the most self time in a V8 .cpuprofile (written by `node --cpu-prof`).
 //
-//   node dist/bench/cpuprofile-top.js FILE.cpuprofile [--top 10]
+//   node dist/bench/cpuprofile-top.js FILE.cpuprofile… [--top 10] [--from S] [--to S]
+//
+// --from/--to keep the samples taken S seconds after the profile started: a bench's store profile
+// covers start-up and loading too, which can outweigh the measured window.
 //
 // Self time of a function = the sampling intervals whose top frame was that function, summed
 // over every call site (functions are keyed by name, script and line). "(idle)" is time the
@@ -54,7 +57,16 @@ function moduleOf(url: string, functionName: string): string {
 
 const IDLE = '(idle)';
 
-export function summarizeCpuProfile(profile: CpuProfile, top: number): CpuProfileSummary {
+/** Seconds since the profile started: the samples kept (from inclusive, to exclusive). */
+export interface ProfileWindow {
+  readonly fromS?: number;
+  readonly toS?: number;
+}
+
+export function summarizeCpuProfile(profile: CpuProfile, top: number, window: ProfileWindow = {}): CpuProfileSummary {
+  const fromUs = (window.fromS ?? 0) * 1e6;
+  const toUs = (window.toS ?? Infinity) * 1e6;
+  let atUs = 0;
   const frameOf = new Map<number, CpuProfileNode['callFrame']>();
   for (const n of profile.nodes) frameOf.set(n.id, n.callFrame);
   const selfUs = new Map<string, { functionName: string; location: string; us: number }>();
@@ -64,9 +76,10 @@ export function summarizeCpuProfile(profile: CpuProfile, top: number): CpuProfil
   for (let i = 0; i < profile.samples.length; i++) {
     // timeDeltas[i] is the time since the previous sample: attribute the interval that follows a
     // sample (the next delta) to that sample's frame; the last sample gets none.
+    atUs += profile.timeDeltas[i] ?? 0;
     const us = profile.timeDeltas[i + 1] ?? 0;
     const frame = frameOf.get(profile.samples[i]!);
-    if (frame === undefined || us <= 0) continue;
+    if (frame === undefined || us <= 0 || atUs < fromUs || atUs >= toUs) continue;
     const functionName = frame.functionName === '' ? '(anonymous)' : frame.functionName;
     const location = frame.url === '' ? '' : `${basename(frame.url)}:${frame.lineNumber + 1}`;
     const key = `${functionName}\u0000${location}`;
@@ -98,8 +111,8 @@ export function summarizeCpuProfile(profile: CpuProfile, top: number): CpuProfil
   };
 }
 
-export async function summarizeCpuProfileFile(path: string, top: number): Promise<CpuProfileSummary> {
-  return summarizeCpuProfile(JSON.parse(await readFile(path, 'utf8')) as CpuProfile, top);
+export async function summarizeCpuProfileFile(path: string, top: number, window: ProfileWindow = {}): Promise<CpuProfileSummary> {
+  return summarizeCpuProfile(JSON.parse(await readFile(path, 'utf8')) as CpuProfile, top, window);
 }
 
 /** The summary as a Markdown table. */
@@ -119,15 +132,54 @@ export function renderCpuProfileSummary(s: CpuProfileSummary): string {
   return lines.join('\n');
 }
 
-async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({ options: { top: { type: 'string', default: '10' } }, allowPositionals: true });
-  if (positionals.length === 0) {
-    process.stderr.write('usage: node dist/bench/cpuprofile-top.js FILE.cpuprofile… [--top 10]\n');
+const USAGE = `usage: node dist/bench/cpuprofile-top.js FILE.cpuprofile… [flags]
+  --top <n>    functions and modules listed (default 10)
+  --from <s>   keep samples taken at least <s> seconds after the profile started (default 0)
+  --to <s>     keep samples taken before <s> seconds (default: to the end)
+  --help       this text
+`;
+
+/** A flag's value as a non-negative number, or a one-line error and exit 2. */
+function numberFlag(name: string, raw: string | undefined, isInteger: boolean): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || (isInteger && !Number.isSafeInteger(n))) {
+    process.stderr.write(`cpuprofile-top: --${name} ${raw}: expected a non-negative ${isInteger ? 'integer' : 'number'}\n${USAGE}`);
     process.exit(2);
   }
+  return n;
+}
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({ options: { top: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, help: { type: 'boolean' } }, allowPositionals: true });
+  } catch (err) {
+    process.stderr.write(`cpuprofile-top: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+    process.exit(2);
+  }
+  const { values, positionals } = parsed;
+  if (values.help === true) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (positionals.length === 0) {
+    process.stderr.write(USAGE);
+    process.exit(2);
+  }
+  const top = numberFlag('top', values.top, true) ?? 10;
+  const fromS = numberFlag('from', values.from, false);
+  const toS = numberFlag('to', values.to, false);
   for (const path of positionals) {
-    console.log(`## ${path}\n`);
-    console.log(renderCpuProfileSummary(await summarizeCpuProfileFile(path, Number(values.top))));
+    console.log(`## ${path}${fromS !== undefined || toS !== undefined ? ` (seconds ${fromS ?? 0} to ${toS ?? 'the end'})` : ''}\n`);
+    let summary: CpuProfileSummary;
+    try {
+      summary = await summarizeCpuProfileFile(path, top, { ...(fromS === undefined ? {} : { fromS }), ...(toS === undefined ? {} : { toS }) });
+    } catch (err) {
+      process.stderr.write(`cpuprofile-top: ${path}: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    }
+    console.log(renderCpuProfileSummary(summary));
     console.log('');
   }
 }
