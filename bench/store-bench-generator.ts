@@ -166,7 +166,7 @@ class Generator {
       case 'raw-get':
         return () => this.rawGet();
       case 'txn-get':
-        return () => this.txnGet();
+        return () => this.txnGet(run);
       case 'transfer':
         return () => this.transfer(run);
     }
@@ -181,9 +181,12 @@ class Generator {
     if (r.notFound === true) throw new OpError('NotFound');
   }
 
-  private async txnGet(): Promise<void> {
+  private async txnGet(run: Run): Promise<void> {
+    const t0 = performance.now();
     const version = await this.timestamp();
+    const t1 = run.step('tso', t0);
     const r = await this.call('get', { key: accountKeyOf(this.rng.nextInt(this.settings.accounts)), version });
+    run.step('get', t1);
     if (r.error !== null && r.error !== undefined) throw new OpError(`key:${keyErrorKind(r.error)}`);
     if (r.notFound === true) throw new OpError('NotFound');
   }
@@ -195,8 +198,11 @@ class Generator {
     const keys = [accountKeyOf(from), accountKeyOf(to)] as const; // keys[0] is the primary
     const amount = BigInt(1 + this.rng.nextInt(100));
     for (let attempt = 1; attempt <= TRANSFER_ATTEMPTS_MAX; attempt++) {
+      const t0 = performance.now();
       const startVersion = await this.timestamp();
+      const t1 = run.step('tso', t0);
       const read = await this.call('batchGet', { keys, version: startVersion });
+      const t2 = run.step('read', t1);
       // A lock met answers either per pair (pair.error) or for the whole batch (error).
       const readError = read.error ?? (read.pairs ?? []).find((p) => p.error !== null)?.error ?? null;
       if (readError !== null) {
@@ -212,6 +218,7 @@ class Generator {
       ];
       const tryOnePc = this.settings.isOnePc;
       const pre = await this.call('prewrite', { mutations, primaryLock: keys[0], startVersion, lockTtl: String(TRANSFER_LOCK_TTL_MS), txnSize: '2', tryOnePc });
+      const t3 = run.step('prewrite', t2);
       const preErrors = pre.errors ?? [];
       if (preErrors.length === 0 && tryOnePc && pre.onePcCommitTs !== undefined && pre.onePcCommitTs !== '0') return;
       if (preErrors.length > 0) {
@@ -230,7 +237,9 @@ class Generator {
         continue;
       }
       const commitVersion = await this.timestamp();
+      const t4 = run.step('commit-tso', t3);
       const com = await this.call('commit', { keys, startVersion, commitVersion });
+      run.step('commit', t4);
       if (com.error !== null && com.error !== undefined) throw new OpError(`commit:${keyErrorKind(com.error)}`);
       return;
     }
@@ -278,6 +287,8 @@ class Run {
   private ops = 0;
   private readonly errors = new Map<string, number>();
   private readonly retries = new Map<string, number>();
+  /** Per step: [sum of ms, count] of the steps that ended while recording. */
+  private readonly steps = new Map<string, [number, number]>();
   private windowStartMs = 0;
   private windowEndMs = 0;
   private cpuStart: NodeJS.CpuUsage = process.cpuUsage();
@@ -316,6 +327,20 @@ class Run {
         this.histogram.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1000)));
       }
     }
+  }
+
+  /** A step of an operation that began at `startMs` ended now: counted while recording. Returns now. */
+  step(name: string, startMs: number): number {
+    const now = performance.now();
+    if (this.isRecording && startMs >= this.windowStartMs) {
+      const s = this.steps.get(name);
+      if (s === undefined) this.steps.set(name, [now - startMs, 1]);
+      else {
+        s[0] += now - startMs;
+        s[1]++;
+      }
+    }
+    return now;
   }
 
   countRetry(kind: string): void {
@@ -361,6 +386,7 @@ class Run {
       },
       errors: Object.fromEntries(this.errors),
       retries: Object.fromEntries(this.retries),
+      stepsMs: Object.fromEntries([...this.steps].map(([name, [sum, n]]) => [name, sum / n])),
       requests: this.requests,
       streamMessages: this.messages,
       cpuMs: this.cpuMs,

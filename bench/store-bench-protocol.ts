@@ -64,6 +64,12 @@ export interface GeneratorResult {
   readonly errors: Readonly<Record<string, number>>;
   /** Transfer attempts retried with a new start_ts, by the reason. */
   readonly retries: Readonly<Record<string, number>>;
+  /**
+   * Mean milliseconds of each step of an operation, over the steps that ended in the window
+   * (transfer: tso, read, prewrite — one-phase commit included — commit-tso, commit; txn-get:
+   * tso, get): where an operation's latency goes, as the client sees it.
+   */
+  readonly stepsMs: Readonly<Record<string, number>>;
   /** KV requests written on the streams in the window, and the stream messages that carried them. */
   readonly requests: number;
   readonly streamMessages: number;

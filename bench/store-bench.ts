@@ -218,6 +218,8 @@ export interface PointFigures {
   readonly latencyMs: Readonly<Record<'p50' | 'p90' | 'p99' | 'p999' | 'max' | 'mean', number>>;
   readonly errors: Readonly<Record<string, number>>;
   readonly retries: Readonly<Record<string, number>>;
+  /** Mean ms of each step of an operation as the load generator saw it (GeneratorResult.stepsMs). */
+  readonly stepsMs: Readonly<Record<string, number>>;
   readonly requestsPerStreamMessage: number;
   readonly generator: { readonly cpuPercent: number; readonly cpuUsPerOp: number; readonly abandoned: number };
   readonly pd: { readonly cpuPercent: number };
@@ -279,6 +281,7 @@ async function measurePoint(cluster: BenchCluster, gen: GeneratorProcess, route:
     latencyMs: { p50: us(r.latencyUs.p50), p90: us(r.latencyUs.p90), p99: us(r.latencyUs.p99), p999: us(r.latencyUs.p999), max: us(r.latencyUs.max), mean: us(r.latencyUs.mean) },
     errors: r.errors,
     retries: r.retries,
+    stepsMs: r.stepsMs,
     requestsPerStreamMessage: r.streamMessages === 0 ? NaN : r.requests / r.streamMessages,
     generator: {
       // process.cpuUsage() of the generator over its own window: all its threads (GC included).
@@ -330,14 +333,14 @@ export function renderTable(points: readonly PointFigures[]): string {
 /** What the stores' own metrics say about each point: where the time of a write goes. */
 export function renderInternalsTable(points: readonly PointFigures[]): string {
   const lines = [
-    '| workload | in flight | fsync ms (mean, L) | propose→apply ms (mean, L) | write ops per group commit L / F / F | raft msgs sent/s L / F / F | dropped/s L / F / F | lease / read-index reads/s (L) | one-phase committed / prewritten per s (L) | elections won | PD CPU % |',
-    '| --- | ---: | ---: | ---: | --- | --- | --- | --- | --- | ---: | ---: |',
+    '| workload | in flight | steps, mean ms (client) | fsync ms (mean, L) | propose→apply ms (mean, L) | write ops per group commit L / F / F | raft msgs sent/s L / F / F | dropped/s L / F / F | lease / read-index reads/s (L) | one-phase committed / prewritten per s (L) | elections won | PD CPU % |',
+    '| --- | ---: | --- | ---: | ---: | --- | --- | --- | --- | --- | ---: | ---: |',
   ];
   for (const p of points) {
     const leader = p.stores.find((s) => s.isLeader);
     const elections = p.stores.reduce((n, s) => n + s.electionsWon, 0);
     lines.push(
-      `| ${p.workload} | ${p.concurrency} | ${fmt(leader?.fsyncMsMean ?? NaN, 2)} | ${fmt(leader?.proposeToApplyMsMean ?? NaN, 1)} ` +
+      `| ${p.workload} | ${p.concurrency} | ${Object.entries(p.stepsMs).map(([name, ms]) => `${name} ${fmt(ms, 1)}`).join(', ') || '–'} | ${fmt(leader?.fsyncMsMean ?? NaN, 2)} | ${fmt(leader?.proposeToApplyMsMean ?? NaN, 1)} ` +
         `| ${perStore(p, (s) => fmt(s.raftWriteBatchOpsMean, 1))} | ${perStore(p, (s) => fmt(s.raftMessagesSentPerSec))} | ${perStore(p, (s) => fmt(s.raftMessagesDroppedPerSec))} ` +
         `| ${fmt(leader?.leaseReadsPerSec ?? NaN)} / ${fmt(leader?.readIndexReadsPerSec ?? NaN)} | ${fmt(leader?.onePcCommittedPerSec ?? NaN)} / ${fmt(leader?.onePcPrewrittenPerSec ?? NaN)} | ${elections} | ${fmt(p.pd.cpuPercent)} |`,
     );
