@@ -88,30 +88,35 @@ export const WRITE_BATCH_OVERHEAD_MAX = 2 + 4 * 8 + 8;
  */
 export function encodeWriteBatch(header: WriteBatchHeader, parts: readonly (readonly WriteOp[])[], bytes: number, alloc: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size)): Buffer {
   let count = 0;
+  for (const ops of parts) count += ops.length;
+  // Which ops go in the compact form (by position in the entry), decided once.
+  let compact: Uint8Array | null = null;
   let saved = 0;
+  let index = 0;
   for (const ops of parts) {
-    count += ops.length;
-    for (let i = 1; i < ops.length; i++) {
+    for (let i = 0; i < ops.length; i++, index++) {
       const op = ops[i]!;
-      if (isLatestAfterWrite(ops[i - 1]!, op)) saved += varintBytes(op.value.length) + op.value.length - LATEST_HEAD_BYTES;
+      if (i === 0 || !isLatestAfterWrite(ops[i - 1]!, op)) continue;
+      (compact ??= new Uint8Array(count))[index] = 1;
+      saved += varintBytes(op.value.length) + op.value.length - LATEST_HEAD_BYTES;
     }
   }
   const size = 2 + varintBytes(header.regionId) + varintBytes(header.peerId) + varintBytes(header.epoch.confVer)
     + varintBytes(header.epoch.version) + varintBytes(count) + bytes - saved;
   const buf = alloc(size);
   buf[0] = MAGIC;
-  buf[1] = saved > 0 ? VERSION_LATEST_AFTER_WRITE : VERSION;
+  buf[1] = compact !== null ? VERSION_LATEST_AFTER_WRITE : VERSION;
   let at = writeVarint(buf, 2, header.regionId);
   at = writeVarint(buf, at, header.peerId);
   at = writeVarint(buf, at, header.epoch.confVer);
   at = writeVarint(buf, at, header.epoch.version);
   at = writeVarint(buf, at, count);
+  index = 0;
   for (const ops of parts) {
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i]!;
+    for (const op of ops) {
       if (op.cf === 'local') throw new FlotillaError('Internal', 'a raft command may not write local keys');
       if (op.key.length === 0 || op.key[0] !== CF_PREFIX[op.cf]) throw new FlotillaError('Internal', `a ${op.cf} write whose key does not carry the ${op.cf} prefix`);
-      const isCompact = saved > 0 && i > 0 && isLatestAfterWrite(ops[i - 1]!, op);
+      const isCompact = compact !== null && compact[index++] === 1;
       buf[at++] = ((isCompact ? KIND_LATEST_AFTER_WRITE : op.kind === 'put' ? KIND_PUT : KIND_DELETE) << 4) | CF_CODE[op.cf];
       at = writeVarint(buf, at, op.key.length);
       at += op.key.copy(buf, at);
