@@ -24,7 +24,7 @@ import {
 
 const USAGE = `npm run bench:store -- [flags]
   --duration <s>          measured seconds per point (default 10)
-  --warmup <s>            unmeasured seconds before each point (default 1)
+  --warmup <s>            unmeasured seconds before each point (default 20: V8 is still compiling the hot code for ~20 s)
   --concurrency <list>    operations in flight, comma-separated (default 1,256)
   --workloads <list>      of ${WORKLOADS.join(',')} (default all)
   --value-bytes <n>       value size (default 256)
@@ -74,7 +74,7 @@ function parseSettings(): Settings {
   const { values } = parseArgs({
     options: {
       duration: { type: 'string', default: '10' },
-      warmup: { type: 'string', default: '1' },
+      warmup: { type: 'string', default: '20' },
       concurrency: { type: 'string', default: '1,256' },
       workloads: { type: 'string', default: WORKLOADS.join(',') },
       'value-bytes': { type: 'string', default: '256' },

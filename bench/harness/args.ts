@@ -87,7 +87,7 @@ Options:
   --rate <ops/s>        open loop: offer this many operations a second over all loops, latency counted from when each was due
                         (for p99 at equal throughput; default: closed loops, each issuing its next operation at once)
   --duration <s>        measured seconds (default 10)
-  --warmup <s>          unmeasured seconds before (default 5: fresh workers and a just-split cluster take seconds to reach steady state)
+  --warmup <s>          unmeasured seconds before (default 20: V8 compiles the servers' and workers' hot code for ~20 s; a just-split cluster ramps too)
   --keys <n>            key space of raw/YCSB workloads, preloaded for reads (default 10000)
   --accounts <n>        accounts of txn-transfer (default 1000)
   --regions <n>         Flotilla: split the workload's key range into n regions before the run (default 1: no pre-split)
@@ -141,7 +141,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings | 'help' 
         workers: { type: 'string', default: '2' },
         concurrency: { type: 'string', default: '64' },
         duration: { type: 'string', default: '10' },
-        warmup: { type: 'string', default: '5' },
+        warmup: { type: 'string', default: '20' },
         keys: { type: 'string', default: '10000' },
         accounts: { type: 'string', default: '1000' },
         regions: { type: 'string', default: '1' },
