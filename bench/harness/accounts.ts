@@ -3,6 +3,7 @@
 // keys, not raw ones) implements AccountStore; otherwise put and get are used (etcd: every key
 // is one key space, and after the run no writer is left, so one get per account is consistent).
 
+import { encodeBalance } from './balance.js';
 import { balanceOf } from './flotilla-target.js';
 import type { BenchTarget } from './target.js';
 
@@ -12,7 +13,8 @@ export const ACCOUNT_BALANCE_INITIAL = 1_000_000;
 const LOAD_CONCURRENCY = 64;
 
 export interface AccountStore {
-  loadAccounts(keys: readonly Buffer[], balance: number): Promise<void>;
+  /** Every account holds `balance`, as a value of `valueBytes` bytes (balance.ts). */
+  loadAccounts(keys: readonly Buffer[], balance: number, valueBytes: number): Promise<void>;
   /** The sum of the balances, read at one consistent point. */
   sumBalances(keys: readonly Buffer[]): Promise<number>;
 }
@@ -21,9 +23,9 @@ function isAccountStore(t: BenchTarget): t is BenchTarget & AccountStore {
   return typeof (t as Partial<AccountStore>).loadAccounts === 'function' && typeof (t as Partial<AccountStore>).sumBalances === 'function';
 }
 
-export async function loadAccounts(target: BenchTarget, keys: readonly Buffer[], balance: number): Promise<void> {
-  if (isAccountStore(target)) return target.loadAccounts(keys, balance);
-  const value = Buffer.from(String(balance));
+export async function loadAccounts(target: BenchTarget, keys: readonly Buffer[], balance: number, valueBytes: number): Promise<void> {
+  if (isAccountStore(target)) return target.loadAccounts(keys, balance, valueBytes);
+  const value = encodeBalance(balance, valueBytes);
   await forEachConcurrently(keys, LOAD_CONCURRENCY, (key) => target.put(key, value));
 }
 

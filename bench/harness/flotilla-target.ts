@@ -5,6 +5,7 @@
 
 import { Client, TxnAbortedError, WriteConflictError } from '../../client/index.js';
 import type { AccountStore } from './accounts.js';
+import { decodeBalance, encodeBalance } from './balance.js';
 import type { BenchTarget, TxnKeyLoader, TxnOutcome } from './target.js';
 
 /** Accounts per preload transaction: one prewrite request per region stays well under limits. */
@@ -78,7 +79,7 @@ export class FlotillaTarget implements BenchTarget, AccountStore, TxnKeyLoader {
     }
   }
 
-  async transfer(from: Buffer, to: Buffer, amount: number): Promise<TxnOutcome | 'insufficient'> {
+  async transfer(from: Buffer, to: Buffer, amount: number, valueBytes: number): Promise<TxnOutcome | 'insufficient'> {
     const txn = await this.client.begin();
     try {
       const [fromValue, toValue] = await txn.batchGet([from, to]);
@@ -88,8 +89,8 @@ export class FlotillaTarget implements BenchTarget, AccountStore, TxnKeyLoader {
         await txn.rollback();
         return 'insufficient';
       }
-      txn.put(from, String(fromBalance - amount));
-      txn.put(to, String(toBalance + amount));
+      txn.put(from, encodeBalance(fromBalance - amount, valueBytes));
+      txn.put(to, encodeBalance(toBalance + amount, valueBytes));
       await txn.commit();
       return 'committed';
     } catch (err) {
@@ -97,8 +98,8 @@ export class FlotillaTarget implements BenchTarget, AccountStore, TxnKeyLoader {
     }
   }
 
-  async loadAccounts(keys: readonly Buffer[], balance: number): Promise<void> {
-    await this.loadTxnKeys(keys, Buffer.from(String(balance)));
+  async loadAccounts(keys: readonly Buffer[], balance: number, valueBytes: number): Promise<void> {
+    await this.loadTxnKeys(keys, encodeBalance(balance, valueBytes));
   }
 
 
@@ -128,11 +129,11 @@ function isConflict(err: unknown): boolean {
   return err instanceof WriteConflictError || err instanceof TxnAbortedError;
 }
 
-/** A balance is a decimal string; a missing account is an error (every account is preloaded). */
+/** A balance is decimal digits padded with spaces (balance.ts); a missing account is an error (every account is preloaded). */
 export function balanceOf(value: Buffer | null | undefined, key: Buffer): number {
   if (value === null || value === undefined) throw new Error(`account ${key.toString()} is missing`);
-  const n = Number(value.toString());
-  if (!Number.isSafeInteger(n)) throw new Error(`account ${key.toString()} holds ${value.toString().slice(0, 40)}, not an integer balance`);
+  const n = decodeBalance(value);
+  if (n === null) throw new Error(`account ${key.toString()} holds ${value.toString().slice(0, 40)}, not an integer balance`);
   return n;
 }
 

@@ -58,7 +58,7 @@ function renderSingle(results: readonly RunResult[]): string {
   if (first === undefined) return '# Bench\n\nNo results.\n';
   const s = first.settings;
   lines.push(`# ${first.workload} — ${first.startedAt}`, '');
-  const space = first.opsByKind.transfer !== undefined ? `${s.accounts} accounts` : `${s.keys} keys, ${s.valueSize}-byte values`;
+  const space = first.opsByKind.transfer !== undefined ? `${s.accounts} accounts of ${s.valueSize} bytes` : `${s.keys} keys, ${s.valueSize}-byte values`;
   lines.push(`${s.concurrency} operations in flight from ${s.workers} workers${openLoopText(s.rateOpsPerSec)}, ${s.warmupS} s warm-up, ${s.durationS} s measured; ${space}, ${s.distribution} key choice, seed ${s.seed}; cpu speed ${first.cpuSpeed} (bench/cpu-speed.ts: runs compare only at close speeds).`, '');
   lines.push('| target | cluster | ops/s | p50 ms | p95 ms | p99 ms | p99.9 ms | max ms | errors | retries |', '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |');
   for (const r of results) {

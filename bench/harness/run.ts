@@ -189,7 +189,7 @@ async function preload(sut: SystemUnderTest, settings: BenchSettings, log: (line
       }
       case 'accounts': {
         log(`preloading ${settings.accounts} accounts of balance ${ACCOUNT_BALANCE_INITIAL}…`);
-        await loadAccounts(target, accountKeys(settings.accounts), ACCOUNT_BALANCE_INITIAL);
+        await loadAccounts(target, accountKeys(settings.accounts), ACCOUNT_BALANCE_INITIAL, settings.valueSize);
         return settings.accounts * ACCOUNT_BALANCE_INITIAL;
       }
       case 'none':

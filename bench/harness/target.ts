@@ -24,11 +24,11 @@ export interface BenchTarget {
   scan(start: Buffer, limit: number): Promise<number>;
   /**
    * Moves `amount` from account `from` to account `to` atomically when `from` holds at least that
-   * much (balances are decimal strings). Flotilla: a Percolator transaction; etcd: a Txn that
+   * much (balances are decimal strings padded with spaces to `valueBytes`, balance.ts). Flotilla: a Percolator transaction; etcd: a Txn that
    * compares both keys' mod revisions and puts both. Resolves 'committed', 'insufficient', or
    * 'conflict' (another writer won, nothing was written: the worker retries).
    */
-  transfer(from: Buffer, to: Buffer, amount: number): Promise<TxnOutcome | 'insufficient'>;
+  transfer(from: Buffer, to: Buffer, amount: number, valueBytes: number): Promise<TxnOutcome | 'insufficient'>;
   /**
    * A point read at a fresh snapshot (Flotilla: a start_ts from TSO, then a transactional get of a
    * transactional key; etcd: a linearizable Range, every etcd read being at one revision).

@@ -220,7 +220,7 @@ async function runOp(ctx: LoopContext, op: OpKind, loop: LoopState): Promise<'ok
       let to = accounts.next();
       if (to === from) to = (from + 1) % ctx.start.accounts;
       const amount = 1 + rng.below(TRANSFER_AMOUNT_MAX);
-      const outcome = await withConflictRetries(loop, () => ctx.target.transfer(keyOf(ACCOUNT_KEY_PREFIX, from), keyOf(ACCOUNT_KEY_PREFIX, to), amount));
+      const outcome = await withConflictRetries(loop, () => ctx.target.transfer(keyOf(ACCOUNT_KEY_PREFIX, from), keyOf(ACCOUNT_KEY_PREFIX, to), amount, ctx.start.valueSize));
       return outcome === 'committed' ? 'ok' : outcome;
     }
   }

@@ -6,6 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { FlotillaError } from '../../common/index.js';
+import { decodeBalance, encodeBalance } from '../harness/balance.js';
 import type { BenchTarget, TxnOutcome } from '../harness/target.js';
 import { EtcdKvClient, type EtcdKvClientOptions } from './etcd-client.js';
 import type { KeyValue, RequestOp } from './etcd-wire.js';
@@ -112,9 +113,9 @@ export class EtcdTarget implements BenchTarget {
     return res.succeeded ? 'committed' : 'conflict';
   }
 
-  async transfer(from: Buffer, to: Buffer, amount: number): Promise<TxnOutcome | 'insufficient'> {
+  async transfer(from: Buffer, to: Buffer, amount: number, valueBytes: number): Promise<TxnOutcome | 'insufficient'> {
     const read = await this.readAccounts(from, to);
-    return this.commitTransfer(read, amount);
+    return this.commitTransfer(read, amount, valueBytes);
   }
 
   /**
@@ -136,7 +137,7 @@ export class EtcdTarget implements BenchTarget {
    * else one Txn that puts both new balances if and only if both keys' mod revisions are still
    * the ones read — 'conflict' when either moved (another writer won; nothing written).
    */
-  async commitTransfer(read: TransferRead, amount: number): Promise<TxnOutcome | 'insufficient'> {
+  async commitTransfer(read: TransferRead, amount: number, valueBytes: number): Promise<TxnOutcome | 'insufficient'> {
     assert(Number.isSafeInteger(amount) && amount > 0, `transfer: amount ${amount} must be a positive integer`);
     if (read.from.balance < amount) return 'insufficient';
     const res = await this.client.txn({
@@ -144,7 +145,7 @@ export class EtcdTarget implements BenchTarget {
         { key: read.from.key, target: 'mod', result: 'equal', modRevision: read.from.modRevision },
         { key: read.to.key, target: 'mod', result: 'equal', modRevision: read.to.modRevision },
       ],
-      success: [putBalance(read.from.key, read.from.balance - amount), putBalance(read.to.key, read.to.balance + amount)],
+      success: [putBalance(read.from.key, read.from.balance - amount, valueBytes), putBalance(read.to.key, read.to.balance + amount, valueBytes)],
       failure: [],
     });
     return res.succeeded ? 'committed' : 'conflict';
@@ -155,9 +156,9 @@ export class EtcdTarget implements BenchTarget {
   }
 }
 
-function putBalance(key: Buffer, balance: number): RequestOp {
+function putBalance(key: Buffer, balance: number, valueBytes: number): RequestOp {
   assert(Number.isSafeInteger(balance) && balance >= 0, `transfer: balance ${balance} out of range`);
-  return { put: { key, value: Buffer.from(String(balance)) } };
+  return { put: { key, value: encodeBalance(balance, valueBytes) } };
 }
 
 function versionedOf(key: Buffer, kvs: readonly KeyValue[]): VersionedRead {
@@ -172,10 +173,9 @@ function accountOf(read: VersionedRead): AccountRead {
 }
 
 function parseBalance(key: Buffer, value: Buffer): number {
-  const text = value.toString('latin1');
-  const balance = /^[0-9]{1,15}$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(balance)) {
-    throw new FlotillaError('InvalidArgument', `account ${key.toString('hex')}: balance ${JSON.stringify(text.slice(0, 32))} is not a decimal integer`);
+  const balance = decodeBalance(value);
+  if (balance === null) {
+    throw new FlotillaError('InvalidArgument', `account ${key.toString('hex')}: balance ${JSON.stringify(value.toString('latin1').slice(0, 32))} is not a decimal integer`);
   }
   return balance;
 }

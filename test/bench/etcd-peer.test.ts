@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { ETCD_NOT_FOUND_MESSAGE, findEtcdBinary, startEtcdCluster, type EtcdCluster } from '../../bench/peers/etcd-cluster.js';
 import { EtcdCallError, EtcdKvClient } from '../../bench/peers/etcd-client.js';
 import { openEtcdTarget, type EtcdTarget } from '../../bench/peers/etcd-target.js';
+import { decodeBalance } from '../../bench/harness/balance.js';
 
 const etcdBinary = await findEtcdBinary();
 const SKIP_WITHOUT_ETCD = etcdBinary === undefined ? `${ETCD_NOT_FOUND_MESSAGE} — skipped: CI does not install etcd` : false;
@@ -45,9 +46,15 @@ async function pidsMentioning(text: string): Promise<number[]> {
   return pids;
 }
 
+/** Account values of the transfer tests: a balance padded with spaces (bench/harness/balance.ts). */
+const ACCOUNT_BYTES = 64;
+
 async function balanceOf(target: EtcdTarget, account: string): Promise<number> {
   const value = await target.get(key(account));
-  return value === null ? 0 : Number(value.toString());
+  if (value === null) return 0;
+  const balance = decodeBalance(value);
+  assert.notEqual(balance, null, `${account} holds ${JSON.stringify(value.toString())}`);
+  return balance!;
 }
 
 async function setBalances(target: EtcdTarget, balances: Readonly<Record<string, number>>): Promise<void> {
@@ -102,11 +109,12 @@ describe('etcd peer: a real 3-member cluster behind BenchTarget', { skip: SKIP_W
 
   it('transfer moves the amount, treats an absent account as 0, and refuses an overdraft', async () => {
     await setBalances(target, { 'acct/t1-a': 100 });
-    assert.equal(await target.transfer(key('acct/t1-a'), key('acct/t1-b'), 30), 'committed');
+    assert.equal(await target.transfer(key('acct/t1-a'), key('acct/t1-b'), 30, ACCOUNT_BYTES), 'committed');
+    assert.equal((await target.get(key('acct/t1-b')))?.length, ACCOUNT_BYTES, 'a transfer writes values of the run\'s value size');
     assert.deepEqual([await balanceOf(target, 'acct/t1-a'), await balanceOf(target, 'acct/t1-b')], [70, 30]);
-    assert.equal(await target.transfer(key('acct/t1-a'), key('acct/t1-b'), 71), 'insufficient');
+    assert.equal(await target.transfer(key('acct/t1-a'), key('acct/t1-b'), 71, ACCOUNT_BYTES), 'insufficient');
     assert.deepEqual([await balanceOf(target, 'acct/t1-a'), await balanceOf(target, 'acct/t1-b')], [70, 30]);
-    assert.equal(await target.transfer(key('acct/t1-a'), key('acct/t1-b'), 70), 'committed', 'the whole balance may move');
+    assert.equal(await target.transfer(key('acct/t1-a'), key('acct/t1-b'), 70, ACCOUNT_BYTES), 'committed', 'the whole balance may move');
     assert.deepEqual([await balanceOf(target, 'acct/t1-a'), await balanceOf(target, 'acct/t1-b')], [0, 100]);
   });
 
@@ -114,16 +122,16 @@ describe('etcd peer: a real 3-member cluster behind BenchTarget', { skip: SKIP_W
     await setBalances(target, { 'acct/t2-a': 100, 'acct/t2-b': 100 });
     const first = await target.readAccounts(key('acct/t2-a'), key('acct/t2-b'));
     const second = await target.readAccounts(key('acct/t2-a'), key('acct/t2-b'));
-    assert.equal(await target.commitTransfer(second, 10), 'committed');
-    assert.equal(await target.commitTransfer(first, 25), 'conflict');
+    assert.equal(await target.commitTransfer(second, 10, ACCOUNT_BYTES), 'committed');
+    assert.equal(await target.commitTransfer(first, 25, ACCOUNT_BYTES), 'conflict');
     assert.deepEqual([await balanceOf(target, 'acct/t2-a'), await balanceOf(target, 'acct/t2-b')], [90, 110]);
   });
 
   it('a transfer conflicts when only its `to` account was written since it read', async () => {
     await setBalances(target, { 'acct/t3-a': 100, 'acct/t3-b': 100, 'acct/t3-c': 100 });
     const read = await target.readAccounts(key('acct/t3-a'), key('acct/t3-b'));
-    assert.equal(await target.transfer(key('acct/t3-c'), key('acct/t3-b'), 40), 'committed');
-    assert.equal(await target.commitTransfer(read, 10), 'conflict', 'committing would overwrite the 40 credited to b');
+    assert.equal(await target.transfer(key('acct/t3-c'), key('acct/t3-b'), 40, ACCOUNT_BYTES), 'committed');
+    assert.equal(await target.commitTransfer(read, 10, ACCOUNT_BYTES), 'conflict', 'committing would overwrite the 40 credited to b');
     const balances = [await balanceOf(target, 'acct/t3-a'), await balanceOf(target, 'acct/t3-b'), await balanceOf(target, 'acct/t3-c')];
     assert.deepEqual(balances, [100, 140, 60]);
   });
@@ -131,8 +139,8 @@ describe('etcd peer: a real 3-member cluster behind BenchTarget', { skip: SKIP_W
   it('a transfer conflicts when only its `from` account was written since it read', async () => {
     await setBalances(target, { 'acct/t4-a': 100, 'acct/t4-b': 100, 'acct/t4-d': 100 });
     const read = await target.readAccounts(key('acct/t4-a'), key('acct/t4-b'));
-    assert.equal(await target.transfer(key('acct/t4-a'), key('acct/t4-d'), 70), 'committed');
-    assert.equal(await target.commitTransfer(read, 50), 'conflict', 'committing would overdraw a (30 left) and mint 70');
+    assert.equal(await target.transfer(key('acct/t4-a'), key('acct/t4-d'), 70, ACCOUNT_BYTES), 'committed');
+    assert.equal(await target.commitTransfer(read, 50, ACCOUNT_BYTES), 'conflict', 'committing would overdraw a (30 left) and mint 70');
     const balances = [await balanceOf(target, 'acct/t4-a'), await balanceOf(target, 'acct/t4-b'), await balanceOf(target, 'acct/t4-d')];
     assert.deepEqual(balances, [30, 100, 170]);
   });
@@ -142,7 +150,7 @@ describe('etcd peer: a real 3-member cluster behind BenchTarget', { skip: SKIP_W
     await setBalances(target, Object.fromEntries(accounts.map((a) => [a, 50])));
     const plan = Array.from({ length: 24 }, (_, i) => ({ from: accounts[i % 4] ?? '', to: accounts[(i + 1 + (i >> 2)) % 4] ?? '', amount: 5 + (i % 3) * 10 }))
       .filter((t) => t.from !== t.to);
-    const outcomes = await Promise.all(plan.map((t) => target.transfer(key(t.from), key(t.to), t.amount)));
+    const outcomes = await Promise.all(plan.map((t) => target.transfer(key(t.from), key(t.to), t.amount, ACCOUNT_BYTES)));
     const expected = new Map(accounts.map((a) => [a, 50]));
     plan.forEach((t, i) => {
       if (outcomes[i] !== 'committed') return;
@@ -161,7 +169,7 @@ describe('etcd peer: a real 3-member cluster behind BenchTarget', { skip: SKIP_W
     // have seen the sink's latest balance, or a credit is overwritten and money vanishes.
     const sources = Array.from({ length: 8 }, (_, i) => `acct/t6-src${i}`);
     await setBalances(target, { ...Object.fromEntries(sources.map((a) => [a, 10])), 'acct/t6-sink': 0 });
-    const outcomes = await Promise.all(sources.map((s) => target.transfer(key(s), key('acct/t6-sink'), 10)));
+    const outcomes = await Promise.all(sources.map((s) => target.transfer(key(s), key('acct/t6-sink'), 10, ACCOUNT_BYTES)));
     const committed = outcomes.filter((o) => o === 'committed').length;
     assert.ok(committed >= 1, `outcomes: ${outcomes.join(', ')}`);
     assert.equal(await balanceOf(target, 'acct/t6-sink'), 10 * committed, `outcomes: ${outcomes.join(', ')}`);

@@ -52,8 +52,8 @@ function recordingTarget(options: FakeOptions = {}): { target: BenchTarget; call
       await turn();
       return limit;
     },
-    transfer: async (from, to, amount) => {
-      calls.push(['transfer', `${from.toString()}>${to.toString()}`, amount]);
+    transfer: async (from, to, amount, valueBytes) => {
+      calls.push(['transfer', `${from.toString()}>${to.toString()}`, `${amount} of ${valueBytes} bytes`]);
       await turn();
       return nextOutcome();
     },
@@ -244,6 +244,7 @@ describe('transactional workloads in the worker loop', () => {
     await runLoop(oneOperation(target, startOf('txn-transfer'), recorder, calls), 0);
     assert.equal(calls.length, TXN_ATTEMPTS_MAX);
     assert.equal(new Set(calls.map((c) => `${c[1]} ${c[2]}`)).size, 1, 'each retry is the same transfer (accounts and amount)');
+    assert.match(String(calls[0]![2]), / of 16 bytes$/, 'a transfer writes values of the run\'s --value-size');
     const interval = recorder.flush(0, 1);
     assert.ok(interval.kind === 'interval');
     assert.deepEqual(interval.errors, { conflict: 1 });
@@ -316,8 +317,9 @@ describe('account totals', () => {
   it('a target without AccountStore is summed with concurrent gets, none lost (regression: `total += await` lost additions)', async () => {
     const { target, values } = recordingTarget();
     const keys = Array.from({ length: 300 }, (_, i) => Buffer.from(`acct${i}`));
-    await loadAccounts(target, keys, 1_000);
+    await loadAccounts(target, keys, 1_000, 32);
     assert.equal(values.size, 300);
+    assert.ok([...values.values()].every((v) => v.length === 32 && v.toString().trimEnd() === '1000'), 'loaded as balances padded to the value size');
     values.set('acct7', Buffer.from('1500'));
     assert.equal(await sumBalances(target, keys), 300_500);
   });
