@@ -10,9 +10,9 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { FlotillaTarget } from '../../bench/harness/flotilla-target.js';
+import { balanceOf, FlotillaTarget } from '../../bench/harness/flotilla-target.js';
 import { keyOf } from '../../bench/harness/key-chooser.js';
-import { TXN_KEY_PREFIX, type WorkerStart } from '../../bench/harness/protocol.js';
+import { ACCOUNT_KEY_PREFIX, TXN_KEY_PREFIX, type WorkerStart } from '../../bench/harness/protocol.js';
 import { Recorder, runLoop } from '../../bench/harness/worker.js';
 import { workloadNamed } from '../../bench/harness/workloads.js';
 import { LocalCluster } from '../../deploy/index.js';
@@ -55,6 +55,18 @@ describe('FlotillaTarget on a real cluster', { timeout: SUITE_TIMEOUT_MS }, () =
     assert.equal(await target.snapshotScan(keys[0]!, 100), 30, 'a limit above the keys there');
     assert.equal(await target.snapshotScan(keys[25]!, 100), 5);
     assert.equal(await target.snapshotScan(keys[0]!, 7), 7);
+  });
+
+  it('transfer moves the amount between accounts of the run\'s value size, refuses an overdraft, and the sum holds', async () => {
+    const accounts = [keyOf(ACCOUNT_KEY_PREFIX, 0), keyOf(ACCOUNT_KEY_PREFIX, 1)];
+    await target.loadAccounts(accounts, 100, 64);
+    assert.equal((await target.txnGet(accounts[0]!))?.length, 64, 'accounts are loaded at the run\'s --value-size');
+    assert.equal(await target.transfer(accounts[0]!, accounts[1]!, 30, 64), 'committed');
+    assert.equal(await target.transfer(accounts[0]!, accounts[1]!, 71, 64), 'insufficient');
+    const values = await Promise.all(accounts.map((k) => target.txnGet(k)));
+    assert.deepEqual(values.map((v) => v?.length), [64, 64], 'a transfer writes values of the run\'s --value-size');
+    assert.deepEqual(values.map((v, i) => balanceOf(v, accounts[i]!)), [70, 130]);
+    assert.equal(await target.sumBalances(accounts), 200);
   });
 
   it('timestamp asks PD for a timestamp', async () => {
