@@ -24,9 +24,10 @@ export interface BenchTarget {
   scan(start: Buffer, limit: number): Promise<number>;
   /**
    * Moves `amount` from account `from` to account `to` atomically when `from` holds at least that
-   * much (balances are decimal strings padded with spaces to `valueBytes`, balance.ts). Flotilla: a Percolator transaction; etcd: a Txn that
-   * compares both keys' mod revisions and puts both. Resolves 'committed', 'insufficient', or
-   * 'conflict' (another writer won, nothing was written: the worker retries).
+   * much (balances are decimal strings padded with spaces to `valueBytes`, balance.ts). Flotilla:
+   * a Percolator transaction; etcd: a Txn that compares both keys' mod revisions and puts both.
+   * Resolves 'committed', 'insufficient', or 'conflict' (another writer won, nothing was written:
+   * the worker retries).
    */
   transfer(from: Buffer, to: Buffer, amount: number, valueBytes: number): Promise<TxnOutcome | 'insufficient'>;
   /**
