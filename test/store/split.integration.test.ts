@@ -12,7 +12,7 @@
 // Replay: FLOTILLA_SPLIT_IT_SEED=<seed> node --test dist/test/store/split.integration.test.js
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { type Client, CommitUnknownError, TxnAbortedError, WriteConflictError } from '../../client/index.js';
+import { type Client, CommitUnknownError, OutcomeUnknownError, TxnAbortedError, WriteConflictError } from '../../client/index.js';
 import { createRng } from '../../common/index.js';
 import { waitFor } from '../../deploy/index.js';
 import { b, ClientTestEnv, collect, CONDITION_TIMEOUT_MS, prefixEnd, seedFrom } from '../support/client-cluster.js';
@@ -206,7 +206,17 @@ describe('region split (1 PD + 3 stores, tiny key limit)', { timeout: 10 * 60_00
   it('a store killed -9 and restarted loads every region the splits created and serves them', async () => {
     const before = await waitStoresAgree('the stores to settle');
     await env.cluster.killStore(1);
-    await client.raw.put('restart/a', '1');
+    // A put sent over a stream to the killed store before the client saw it die has an unknown
+    // outcome and is not re-sent (client/errors.ts). This key has no other writer: putting it
+    // again is safe, and it must succeed once the region has a live leader.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await client.raw.put('restart/a', '1');
+        break;
+      } catch (err) {
+        if (!(err instanceof OutcomeUnknownError) || attempt >= 3) throw err;
+      }
+    }
     await env.cluster.restartStore(1);
     const status = await env.cluster.storeStatus(1);
     const local = new Set((status['regions'] as RegionJson[]).map((r) => r.id));
