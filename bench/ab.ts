@@ -1,0 +1,201 @@
+// `npm run bench:ab`: two builds (or two settings) of `bench:store` measured AT THE SAME TIME, so
+// that they share the machine's speed. On this VM the speed swings ±15–20 % from one minute to the
+// next, so runs one after the other cannot show a 5 % change; two clusters running side by side
+// get the same CPU share (5 processes each) and the same slow or fast minute, and the ratio of
+// their throughputs moved ±2–4 % between identical builds (bench/README.md, "A/B side by side").
+// Each round starts both; rounds alternate which one starts first. Numbers, not a test.
+//
+//   npm run bench:ab -- --b ../other-checkout [--a .] [--a-env K=V]... [--b-env K=V]... [--rounds 3] -- <bench:store flags>
+//
+// A and B are checkout directories with a built dist/ (npm run build); the store-bench flags
+// after `--` go to both (for example `--workloads transfer --concurrency 256 --duration 15`).
+
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const USAGE = `npm run bench:ab -- --b <checkout> [flags] [-- <bench:store flags>]
+  --a <dir>        checkout A (default: this one); its dist/ must be built
+  --b <dir>        checkout B (default: this one, e.g. to compare settings with --b-env)
+  --a-env <K=V>    environment for A's cluster and generator (repeatable)
+  --b-env <K=V>    environment for B's (repeatable)
+  --rounds <n>     side-by-side runs, alternating which starts first (default 3)
+  bench:store flags after -- go to both (default: --workloads transfer --concurrency 256 --duration 15)`;
+
+const DEFAULT_STORE_BENCH_ARGS = ['--workloads', 'transfer', '--concurrency', '256', '--duration', '15'];
+
+export interface Side {
+  readonly label: 'A' | 'B';
+  readonly dir: string;
+  readonly env: Readonly<Record<string, string>>;
+}
+
+export interface AbSettings {
+  readonly a: Side;
+  readonly b: Side;
+  readonly rounds: number;
+  readonly storeBenchArgs: readonly string[];
+}
+
+/** One workload point of one side's run: throughput and CPU per operation. */
+export interface SidePoint {
+  readonly key: string;
+  readonly opsPerSec: number;
+  /** Stores' and generator's CPU µs per operation, summed. */
+  readonly cpuUsPerOp: number;
+}
+
+export interface RoundResult {
+  readonly a: readonly SidePoint[];
+  readonly b: readonly SidePoint[];
+}
+
+export interface PointSummary {
+  readonly key: string;
+  readonly ratios: readonly number[];
+  /** Geometric mean of B/A throughput over the rounds. */
+  readonly ratioGeoMean: number;
+  readonly cpuRatioGeoMean: number;
+}
+
+function envPair(flag: string, text: string): [string, string] {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new Error(`--${flag}: expected K=V, got ${JSON.stringify(text)}`);
+  return [text.slice(0, eq), text.slice(eq + 1)];
+}
+
+export function parseAbArgs(argv: readonly string[], cwd: string): AbSettings | 'help' {
+  const dash = argv.indexOf('--');
+  const own = dash < 0 ? argv : argv.slice(0, dash);
+  const passed = dash < 0 ? DEFAULT_STORE_BENCH_ARGS : argv.slice(dash + 1);
+  const { values } = parseArgs({
+    args: [...own],
+    options: {
+      a: { type: 'string' },
+      b: { type: 'string' },
+      'a-env': { type: 'string', multiple: true, default: [] },
+      'b-env': { type: 'string', multiple: true, default: [] },
+      rounds: { type: 'string', default: '3' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) return 'help';
+  const rounds = Number(values.rounds);
+  if (!Number.isSafeInteger(rounds) || rounds < 1 || rounds > 100) throw new Error(`--rounds: expected an integer 1…100, got ${values.rounds}`);
+  for (const f of ['--out', '--keep', '--cpu-prof-dir']) {
+    if (passed.includes(f)) throw new Error(`bench:store flag ${f} is set per side by bench:ab; leave it out`);
+  }
+  const side = (label: 'A' | 'B', dir: string | undefined, env: readonly string[]): Side => ({
+    label, dir: resolve(cwd, dir ?? '.'), env: Object.fromEntries(env.map((e) => envPair(`${label.toLowerCase()}-env`, e))),
+  });
+  return { a: side('A', values.a, values['a-env']), b: side('B', values.b, values['b-env']), rounds, storeBenchArgs: passed };
+}
+
+/** The points of a bench:store JSON result (validated as far as this reads it). */
+export function pointsOf(json: unknown): SidePoint[] {
+  const points = (json as { points?: unknown }).points;
+  if (!Array.isArray(points)) throw new Error('bench:store result: no points');
+  return points.map((p: unknown): SidePoint => {
+    const q = p as { workload?: unknown; concurrency?: unknown; opsPerSec?: unknown; generator?: { cpuUsPerOp?: unknown }; stores?: unknown };
+    if (typeof q.workload !== 'string' || typeof q.concurrency !== 'number' || typeof q.opsPerSec !== 'number' || !Array.isArray(q.stores)) {
+      throw new Error(`bench:store result: malformed point ${JSON.stringify(p)}`);
+    }
+    let cpu = typeof q.generator?.cpuUsPerOp === 'number' ? q.generator.cpuUsPerOp : NaN;
+    for (const s of q.stores as unknown[]) {
+      const c = (s as { cpuUsPerOp?: unknown }).cpuUsPerOp;
+      cpu += typeof c === 'number' ? c : NaN;
+    }
+    return { key: `${q.workload} ×${q.concurrency}`, opsPerSec: q.opsPerSec, cpuUsPerOp: cpu };
+  });
+}
+
+function geoMean(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  return Math.exp(xs.reduce((s, x) => s + Math.log(x), 0) / xs.length);
+}
+
+/** B/A per point over the rounds (a point both sides measured in every round). */
+export function summarize(rounds: readonly RoundResult[]): PointSummary[] {
+  if (rounds.length === 0) return [];
+  const keys = rounds[0]!.a.map((p) => p.key);
+  return keys.map((key) => {
+    const ratios: number[] = [];
+    const cpuRatios: number[] = [];
+    for (const r of rounds) {
+      const a = r.a.find((p) => p.key === key);
+      const b = r.b.find((p) => p.key === key);
+      if (a === undefined || b === undefined) throw new Error(`point ${key} missing from a round`);
+      ratios.push(b.opsPerSec / a.opsPerSec);
+      cpuRatios.push(b.cpuUsPerOp / a.cpuUsPerOp);
+    }
+    return { key, ratios, ratioGeoMean: geoMean(ratios), cpuRatioGeoMean: geoMean(cpuRatios) };
+  });
+}
+
+function runSide(side: Side, args: readonly string[], out: string): Promise<SidePoint[]> {
+  const script = join(side.dir, 'dist', 'bench', 'store-bench.js');
+  return new Promise((resolvePoints, reject) => {
+    const child = spawn(process.execPath, [script, ...args, '--out', out], {
+      cwd: side.dir, env: { ...process.env, ...side.env }, stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-4000);
+    });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (code !== 0) {
+        reject(new Error(`side ${side.label} (${side.dir}): bench:store exited (code ${code}, signal ${signal}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`));
+        return;
+      }
+      readFile(out, 'utf8').then((text) => resolvePoints(pointsOf(JSON.parse(text))), reject);
+    });
+  });
+}
+
+const fmt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—');
+const pct = (r: number): string => `${r >= 1 ? '+' : ''}${((r - 1) * 100).toFixed(1)} %`;
+
+async function main(): Promise<void> {
+  const settings = parseAbArgs(process.argv.slice(2), process.cwd());
+  if (settings === 'help') {
+    console.log(USAGE);
+    return;
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'flotilla-ab-'));
+  const rounds: RoundResult[] = [];
+  try {
+    const envText = (s: Side): string => Object.entries(s.env).map(([k, v]) => `${k}=${v}`).join(' ') || '-';
+    console.log(`A: ${settings.a.dir} (env ${envText(settings.a)})\nB: ${settings.b.dir} (env ${envText(settings.b)})\nbench:store ${settings.storeBenchArgs.join(' ')}\n`);
+    console.log('| round | point | A ops/s | B ops/s | B/A | A CPU µs/op | B CPU µs/op |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: |');
+    for (let i = 0; i < settings.rounds; i++) {
+      const [first, second] = i % 2 === 0 ? [settings.a, settings.b] : [settings.b, settings.a];
+      const pFirst = runSide(first, settings.storeBenchArgs, join(dir, `${first.label}-${i}.json`));
+      const pSecond = runSide(second, settings.storeBenchArgs, join(dir, `${second.label}-${i}.json`));
+      const [rFirst, rSecond] = await Promise.all([pFirst, pSecond]);
+      const round: RoundResult = first.label === 'A' ? { a: rFirst, b: rSecond } : { a: rSecond, b: rFirst };
+      rounds.push(round);
+      for (const a of round.a) {
+        const b = round.b.find((p) => p.key === a.key);
+        console.log(`| ${i + 1} | ${a.key} | ${fmt(a.opsPerSec)} | ${fmt(b?.opsPerSec ?? NaN)} | ${b === undefined ? '—' : (b.opsPerSec / a.opsPerSec).toFixed(3)} | ${fmt(a.cpuUsPerOp)} | ${fmt(b?.cpuUsPerOp ?? NaN)} |`);
+      }
+    }
+    console.log('\n| point | B/A throughput (geometric mean) | per round | B/A CPU per op |\n| --- | ---: | --- | ---: |');
+    for (const s of summarize(rounds)) {
+      console.log(`| ${s.key} | ${pct(s.ratioGeoMean)} | ${s.ratios.map((r) => r.toFixed(3)).join(' · ')} | ${pct(s.cpuRatioGeoMean)} |`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err: unknown) => {
+    console.error(`bench:ab: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
+}

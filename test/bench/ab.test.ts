@@ -1,0 +1,68 @@
+// bench/ab.ts's pure parts: its flags (sides, environments, the flags passed on to bench:store),
+// reading a bench:store JSON result, and the B/A summary over rounds (geometric means).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseAbArgs, pointsOf, summarize, type RoundResult } from '../../bench/ab.js';
+
+function point(workload: string, opsPerSec: number, gen: number, stores: readonly number[]): unknown {
+  return { workload, concurrency: 256, opsPerSec, generator: { cpuUsPerOp: gen }, stores: stores.map((c) => ({ cpuUsPerOp: c })) };
+}
+
+describe('bench:ab', () => {
+  it('parses both sides, their environments and the bench:store flags after --', () => {
+    const s = parseAbArgs(['--b', '../other', '--b-env', 'UV_THREADPOOL_SIZE=2', '--b-env', 'X=a=b', '--rounds', '4', '--', '--workloads', 'raw-put'], '/work/main');
+    assert.notEqual(s, 'help');
+    if (s === 'help') return;
+    assert.deepEqual(s.a, { label: 'A', dir: '/work/main', env: {} });
+    assert.deepEqual(s.b, { label: 'B', dir: '/work/other', env: { UV_THREADPOOL_SIZE: '2', X: 'a=b' } });
+    assert.equal(s.rounds, 4);
+    assert.deepEqual(s.storeBenchArgs, ['--workloads', 'raw-put']);
+  });
+
+  it('defaults to transfers at 256 in flight, 3 rounds, this checkout on both sides', () => {
+    const s = parseAbArgs([], '/w');
+    assert.notEqual(s, 'help');
+    if (s === 'help') return;
+    assert.equal(s.rounds, 3);
+    assert.equal(s.a.dir, '/w');
+    assert.equal(s.b.dir, '/w');
+    assert.deepEqual(s.storeBenchArgs, ['--workloads', 'transfer', '--concurrency', '256', '--duration', '15']);
+    assert.equal(parseAbArgs(['--help'], '/w'), 'help');
+  });
+
+  it('refuses bad flags with a message naming them', () => {
+    assert.throws(() => parseAbArgs(['--rounds', '0'], '/w'), /--rounds/);
+    assert.throws(() => parseAbArgs(['--rounds', '2.5'], '/w'), /--rounds/);
+    assert.throws(() => parseAbArgs(['--a-env', 'NOEQUALS'], '/w'), /--a-env: expected K=V/);
+    assert.throws(() => parseAbArgs(['--a-env', '=v'], '/w'), /--a-env/);
+    assert.throws(() => parseAbArgs(['--', '--out', 'x.json'], '/w'), /--out is set per side/);
+    assert.throws(() => parseAbArgs(['--bogus'], '/w'), /bogus/);
+  });
+
+  it('reads points from a bench:store result, CPU summed over stores and generator', () => {
+    const pts = pointsOf({ points: [point('transfer', 3000, 60, [250, 100, 90]), point('raw-put', 15000, 14, [39, 22, 22])] });
+    assert.deepEqual(pts, [
+      { key: 'transfer ×256', opsPerSec: 3000, cpuUsPerOp: 500 },
+      { key: 'raw-put ×256', opsPerSec: 15000, cpuUsPerOp: 97 },
+    ]);
+    assert.throws(() => pointsOf({}), /no points/);
+    assert.throws(() => pointsOf({ points: [{ workload: 'transfer' }] }), /malformed point/);
+    // A missing CPU figure makes the sum unknown, not smaller.
+    assert.ok(Number.isNaN(pointsOf({ points: [{ workload: 't', concurrency: 1, opsPerSec: 1, generator: {}, stores: [] }] })[0]!.cpuUsPerOp));
+    assert.ok(Number.isNaN(pointsOf({ points: [{ workload: 't', concurrency: 1, opsPerSec: 1, generator: { cpuUsPerOp: 5 }, stores: [{ cpuUsPerOp: 1 }, {}] }] })[0]!.cpuUsPerOp));
+  });
+
+  it('summarizes B/A per point as geometric means over the rounds', () => {
+    const round = (a: number, b: number, ca: number, cb: number): RoundResult => ({
+      a: [{ key: 'transfer ×256', opsPerSec: a, cpuUsPerOp: ca }],
+      b: [{ key: 'transfer ×256', opsPerSec: b, cpuUsPerOp: cb }],
+    });
+    const [s] = summarize([round(1000, 1100, 500, 400), round(2000, 1800, 500, 625)]);
+    assert.equal(s!.key, 'transfer ×256');
+    assert.deepEqual(s!.ratios.map((r) => Number(r.toFixed(6))), [1.1, 0.9]);
+    assert.ok(Math.abs(s!.ratioGeoMean - Math.sqrt(1.1 * 0.9)) < 1e-12);
+    assert.ok(Math.abs(s!.cpuRatioGeoMean - Math.sqrt(0.8 * 1.25)) < 1e-12);
+    assert.deepEqual(summarize([]), []);
+    assert.throws(() => summarize([{ a: [{ key: 'x', opsPerSec: 1, cpuUsPerOp: 1 }], b: [] }]), /missing/);
+  });
+});
