@@ -1,9 +1,11 @@
 // `npm run bench:ab`: two builds (or two settings) of `bench:store` measured AT THE SAME TIME, so
 // that they share the machine's speed. On this VM the speed swings ±15–20 % from one minute to the
 // next, so runs one after the other cannot show a 5 % change; two clusters running side by side
-// get the same CPU share (5 processes each) and the same slow or fast minute. Identical builds
-// still came out up to ~5 % apart (bench/README.md, "A/B side by side"): read a smaller B/A as
-// no change. Each round starts both; rounds alternate which one starts first. Numbers, not a test.
+// get the same CPU share (5 processes each) and the same slow or fast minute. Each round starts
+// both; rounds alternate which one starts first; each point's load starts on both sides at the
+// same moment (bench:store --start-gate: a cluster that came up sooner waits for the other), so
+// the two measured windows coincide. Read a B/A within the spread of an A/A run beside it as no
+// change (bench/README.md, "A/B side by side"). Numbers, not a test.
 //
 //   npm run bench:ab -- --b ../other-checkout [--a .] [--a-env K=V]... [--b-env K=V]... [--rounds 3] -- <bench:store flags>
 //
@@ -11,7 +13,7 @@
 // after `--` go to both (for example `--workloads transfer --concurrency 256 --duration 15`).
 
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,6 +60,8 @@ export interface PointSummary {
   readonly ratios: readonly number[];
   /** Geometric mean of B/A throughput over the rounds. */
   readonly ratioGeoMean: number;
+  /** Median of B/A throughput over the rounds (one disturbed round moves it less). */
+  readonly ratioMedian: number;
   readonly cpuRatioGeoMean: number;
 }
 
@@ -86,7 +90,7 @@ export function parseAbArgs(argv: readonly string[], cwd: string): AbSettings | 
   if (values.help) return 'help';
   const rounds = Number(values.rounds);
   if (!Number.isSafeInteger(rounds) || rounds < 1 || rounds > 100) throw new Error(`--rounds: expected an integer 1…100, got ${values.rounds}`);
-  for (const f of ['--out', '--keep', '--cpu-prof-dir']) {
+  for (const f of ['--out', '--keep', '--cpu-prof-dir', '--start-gate']) {
     if (passed.includes(f)) throw new Error(`bench:store flag ${f} is set per side by bench:ab; leave it out`);
   }
   const side = (label: 'A' | 'B', dir: string | undefined, env: readonly string[]): Side => ({
@@ -113,6 +117,13 @@ export function pointsOf(json: unknown): SidePoint[] {
   });
 }
 
+function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const sorted = [...xs].sort((x, y) => x - y);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 function geoMean(xs: readonly number[]): number {
   if (xs.length === 0) return NaN;
   return Math.exp(xs.reduce((s, x) => s + Math.log(x), 0) / xs.length);
@@ -132,14 +143,14 @@ export function summarize(rounds: readonly RoundResult[]): PointSummary[] {
       ratios.push(b.opsPerSec / a.opsPerSec);
       cpuRatios.push(b.cpuUsPerOp / a.cpuUsPerOp);
     }
-    return { key, ratios, ratioGeoMean: geoMean(ratios), cpuRatioGeoMean: geoMean(cpuRatios) };
+    return { key, ratios, ratioGeoMean: geoMean(ratios), ratioMedian: median(ratios), cpuRatioGeoMean: geoMean(cpuRatios) };
   });
 }
 
-function runSide(side: Side, args: readonly string[], out: string): Promise<SidePoint[]> {
+function runSide(side: Side, args: readonly string[], out: string, gate: string): Promise<SidePoint[]> {
   const script = join(side.dir, 'dist', 'bench', 'store-bench.js');
   return new Promise((resolvePoints, reject) => {
-    const child = spawn(process.execPath, [script, ...args, '--out', out], {
+    const child = spawn(process.execPath, [script, ...args, '--out', out, '--start-gate', gate], {
       cwd: side.dir, env: { ...process.env, ...side.env }, stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
@@ -155,6 +166,27 @@ function runSide(side: Side, args: readonly string[], out: string): Promise<Side
       readFile(out, 'utf8').then((text) => resolvePoints(pointsOf(JSON.parse(text))), reject);
     });
   });
+}
+
+const exists = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
+
+/**
+ * Opens the start gates of the two runs (bench:store --start-gate): point n starts on both sides
+ * once both are ready for it — or on one side alone once the other has exited (it failed, or it
+ * has no more points), so that side never waits out its gate's deadline.
+ */
+export async function coordinateGates(gates: readonly [string, string], isDone: readonly [() => boolean, () => boolean]): Promise<void> {
+  const next = [0, 0];
+  while (!(isDone[0]() && isDone[1]())) {
+    for (const [i, j] of [[0, 1], [1, 0]] as const) {
+      const n = next[i]!;
+      if (isDone[i]() || !(await exists(`${gates[i]}.${n}.ready`))) continue;
+      if (!isDone[j]() && !(next[j]! > n || (await exists(`${gates[j]}.${n}.ready`)))) continue;
+      await writeFile(`${gates[i]}.${n}`, '');
+      next[i] = n + 1;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 const fmt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—');
@@ -174,9 +206,16 @@ async function main(): Promise<void> {
     console.log('| round | point | A ops/s | B ops/s | B/A | A CPU µs/op | B CPU µs/op |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: |');
     for (let i = 0; i < settings.rounds; i++) {
       const [first, second] = i % 2 === 0 ? [settings.a, settings.b] : [settings.b, settings.a];
-      const pFirst = runSide(first, settings.storeBenchArgs, join(dir, `${first.label}-${i}.json`));
-      const pSecond = runSide(second, settings.storeBenchArgs, join(dir, `${second.label}-${i}.json`));
-      const [rFirst, rSecond] = await Promise.all([pFirst, pSecond]);
+      const gates = [join(dir, `gate-${first.label}-${i}`), join(dir, `gate-${second.label}-${i}`)] as const;
+      const settled = [false, false];
+      const pFirst = runSide(first, settings.storeBenchArgs, join(dir, `${first.label}-${i}.json`), gates[0]).finally(() => {
+        settled[0] = true;
+      });
+      const pSecond = runSide(second, settings.storeBenchArgs, join(dir, `${second.label}-${i}.json`), gates[1]).finally(() => {
+        settled[1] = true;
+      });
+      const coordinating = coordinateGates(gates, [() => settled[0]!, () => settled[1]!]);
+      const [rFirst, rSecond] = await Promise.all([pFirst, pSecond]).finally(() => coordinating);
       const round: RoundResult = first.label === 'A' ? { a: rFirst, b: rSecond } : { a: rSecond, b: rFirst };
       rounds.push(round);
       for (const a of round.a) {
@@ -184,9 +223,9 @@ async function main(): Promise<void> {
         console.log(`| ${i + 1} | ${a.key} | ${fmt(a.opsPerSec)} | ${fmt(b?.opsPerSec ?? NaN)} | ${b === undefined ? '—' : (b.opsPerSec / a.opsPerSec).toFixed(3)} | ${fmt(a.cpuUsPerOp)} | ${fmt(b?.cpuUsPerOp ?? NaN)} |`);
       }
     }
-    console.log('\n| point | B/A throughput (geometric mean) | per round | B/A CPU per op |\n| --- | ---: | --- | ---: |');
+    console.log('\n| point | B/A throughput (geometric mean) | median | per round | B/A CPU per op |\n| --- | ---: | ---: | --- | ---: |');
     for (const s of summarize(rounds)) {
-      console.log(`| ${s.key} | ${pct(s.ratioGeoMean)} | ${s.ratios.map((r) => r.toFixed(3)).join(' · ')} | ${pct(s.cpuRatioGeoMean)} |`);
+      console.log(`| ${s.key} | ${pct(s.ratioGeoMean)} | ${pct(s.ratioMedian)} | ${s.ratios.map((r) => r.toFixed(3)).join(' · ')} | ${pct(s.cpuRatioGeoMean)} |`);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

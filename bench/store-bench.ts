@@ -8,7 +8,7 @@
 // See bench/README.md. Numbers, not a test.
 
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,7 +36,8 @@ const USAGE = `npm run bench:store -- [flags]
   --store-log-level <l>   the stores' --log-level (default warn)
   --cpu-prof-dir <dir>    profile the stores' and PD's main threads (V8 sampling profiler) into <dir>; summarize the leader's
   --out <file>            JSON results (default <tmpdir>/flotilla-bench/store-<date>.json)
-  --keep                  keep the cluster's temp dir (data and logs)`;
+  --keep                  keep the cluster's temp dir (data and logs)
+  --start-gate <path>     before each point, write <path>.<n>.ready and wait for <path>.<n> to exist (bench:ab starts two runs' loads together)`;
 
 /** KV request types that go through raft (what "writes/s" counts). */
 const WRITE_REQUEST_TYPES: readonly string[] = [
@@ -60,7 +61,12 @@ interface Settings {
   readonly out: string;
   readonly isKeep: boolean;
   readonly isOnePc: boolean;
+  /** Before point n: write `${startGate}.${n}.ready`, then wait until `${startGate}.${n}` exists (bench/ab.ts). */
+  readonly startGate: string | null;
 }
+
+/** How long a gated point waits for its start file before the run fails. */
+const START_GATE_WAIT_MS = 10 * 60_000;
 
 function positive(name: string, text: string, options: { readonly isInteger: boolean } = { isInteger: true }): number {
   const n = Number(text.replace(/s$/, ''));
@@ -87,6 +93,7 @@ function parseSettings(): Settings {
       out: { type: 'string' },
       keep: { type: 'boolean', default: false },
       'two-phase': { type: 'boolean', default: false },
+      'start-gate': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -114,6 +121,7 @@ function parseSettings(): Settings {
     out: resolve(values.out ?? join(tmpdir(), 'flotilla-bench', `store-${date}.json`)),
     isKeep: values.keep,
     isOnePc: !values['two-phase'],
+    startGate: values['start-gate'] === undefined ? null : resolve(values['start-gate']),
   };
 }
 
@@ -259,6 +267,21 @@ function storeFigures(store: BenchStore, route: RegionRoute, before: ClusterSamp
 }
 
 const sleepMs = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Says point `n` is ready to start (`${gate}.${n}.ready`) and waits for `${gate}.${n}` (polled). */
+async function passStartGate(gate: string, n: number): Promise<void> {
+  await writeFile(`${gate}.${n}.ready`, '');
+  const deadline = performance.now() + START_GATE_WAIT_MS;
+  for (;;) {
+    try {
+      await access(`${gate}.${n}`);
+      return;
+    } catch {
+      if (performance.now() > deadline) throw new Error(`--start-gate: ${gate}.${n} did not appear within ${START_GATE_WAIT_MS / 60_000} min`);
+      await sleepMs(20);
+    }
+  }
+}
 
 async function measurePoint(cluster: BenchCluster, gen: GeneratorProcess, route: RegionRoute, workload: Workload, concurrency: number, settings: Settings): Promise<PointFigures> {
   await gen.request({ kind: 'run', workload, concurrency }, 'running');
@@ -421,6 +444,7 @@ async function main(): Promise<void> {
           route = now;
           await gen.request({ kind: 'route', route }, 'ready');
         }
+        if (settings.startGate !== null) await passStartGate(settings.startGate, points.length);
         const p = await measurePoint(cluster, gen, route, workload, concurrency, settings);
         points.push(p);
         console.error(`${workload} ×${concurrency}: ${fmt(p.opsPerSec)} ops/s, p50 ${fmt(p.latencyMs.p50, 2)} ms, p99 ${fmt(p.latencyMs.p99, 2)} ms, errors ${countsText(p.errors)}`);

@@ -2,7 +2,10 @@
 // reading a bench:store JSON result, and the B/A summary over rounds (geometric means).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseAbArgs, pointsOf, summarize, type RoundResult } from '../../bench/ab.js';
+import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { coordinateGates, parseAbArgs, pointsOf, summarize, type RoundResult } from '../../bench/ab.js';
 
 function point(workload: string, opsPerSec: number, gen: number, stores: readonly number[]): unknown {
   return { workload, concurrency: 256, opsPerSec, generator: { cpuUsPerOp: gen }, stores: stores.map((c) => ({ cpuUsPerOp: c })) };
@@ -36,6 +39,7 @@ describe('bench:ab', () => {
     assert.throws(() => parseAbArgs(['--a-env', 'NOEQUALS'], '/w'), /--a-env: expected K=V/);
     assert.throws(() => parseAbArgs(['--a-env', '=v'], '/w'), /--a-env/);
     assert.throws(() => parseAbArgs(['--', '--out', 'x.json'], '/w'), /--out is set per side/);
+    assert.throws(() => parseAbArgs(['--', '--start-gate', 'g'], '/w'), /--start-gate is set per side/);
     assert.throws(() => parseAbArgs(['--bogus'], '/w'), /bogus/);
   });
 
@@ -62,7 +66,46 @@ describe('bench:ab', () => {
     assert.deepEqual(s!.ratios.map((r) => Number(r.toFixed(6))), [1.1, 0.9]);
     assert.ok(Math.abs(s!.ratioGeoMean - Math.sqrt(1.1 * 0.9)) < 1e-12);
     assert.ok(Math.abs(s!.cpuRatioGeoMean - Math.sqrt(0.8 * 1.25)) < 1e-12);
+    assert.ok(Math.abs(s!.ratioMedian - 1.0) < 1e-12, 'median of two rounds: their mean');
+    const [t] = summarize([round(1000, 1010, 1, 1), round(1000, 1500, 1, 1), round(1000, 990, 1, 1)]);
+    assert.ok(Math.abs(t!.ratioMedian - 1.01) < 1e-12, 'median of three: the middle one, not pulled by the outlier');
     assert.deepEqual(summarize([]), []);
     assert.throws(() => summarize([{ a: [{ key: 'x', opsPerSec: 1, cpuUsPerOp: 1 }], b: [] }]), /missing/);
+  });
+
+  it('opens a point\'s start gate on both sides only once both are ready, and on one alone once the other exited', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flotilla-ab-test-'));
+    const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
+    const until = async (cond: () => Promise<boolean>): Promise<void> => {
+      const deadline = Date.now() + 5_000;
+      while (!(await cond())) {
+        if (Date.now() > deadline) throw new Error('condition not met within 5 s');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    const done = [false, false];
+    try {
+      const gates = [join(dir, 'a'), join(dir, 'b')] as const;
+      const running = coordinateGates(gates, [() => done[0]!, () => done[1]!]);
+      await writeFile(`${gates[0]}.0.ready`, '');
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await exists(`${gates[0]}.0`), false, 'A alone is ready: its gate stays shut');
+      await writeFile(`${gates[1]}.0.ready`, '');
+      await until(async () => (await exists(`${gates[0]}.0`)) && (await exists(`${gates[1]}.0`)));
+      // B gets ahead to point 1 and waits; A exits (say it failed): B's gate opens alone.
+      await writeFile(`${gates[1]}.1.ready`, '');
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await exists(`${gates[1]}.1`), false, 'B waits for A at point 1');
+      done[0] = true;
+      await until(() => exists(`${gates[1]}.1`));
+      assert.equal(await exists(`${gates[0]}.1`), false, 'an exited side gets no gate');
+      done[1] = true;
+      await running;
+    } finally {
+      // A failed check must not leave the coordinator polling (the test file would never exit).
+      done[0] = true;
+      done[1] = true;
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
