@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { sleepMs } from '../common/index.js';
 
 const USAGE = `npm run bench:ab -- --b <checkout> [flags] [-- <bench:store flags>]
   --a <dir>        checkout A (default: this one); its dist/ must be built
@@ -129,6 +130,11 @@ function geoMean(xs: readonly number[]): number {
   return Math.exp(xs.reduce((s, x) => s + Math.log(x), 0) / xs.length);
 }
 
+/** A round's results by side, from the side that started first and its results. */
+export function roundOf(firstLabel: Side['label'], first: readonly SidePoint[], second: readonly SidePoint[]): RoundResult {
+  return firstLabel === 'A' ? { a: first, b: second } : { a: second, b: first };
+}
+
 /** B/A per point over the rounds (a point both sides measured in every round). */
 export function summarize(rounds: readonly RoundResult[]): PointSummary[] {
   if (rounds.length === 0) return [];
@@ -185,7 +191,7 @@ export async function coordinateGates(gates: readonly [string, string], isDone: 
       await writeFile(`${gates[i]}.${n}`, '');
       next[i] = n + 1;
     }
-    await new Promise((r) => setTimeout(r, 20));
+    await sleepMs(20);
   }
 }
 
@@ -215,8 +221,13 @@ async function main(): Promise<void> {
         settled[1] = true;
       });
       const coordinating = coordinateGates(gates, [() => settled[0]!, () => settled[1]!]);
-      const [rFirst, rSecond] = await Promise.all([pFirst, pSecond]).finally(() => coordinating);
-      const round: RoundResult = first.label === 'A' ? { a: rFirst, b: rSecond } : { a: rSecond, b: rFirst };
+      // Both sides run to their end (a failed one no longer holds the other at a gate), and every
+      // failure — a side's or the coordinator's — is seen, none left unhandled.
+      const [outFirst, outSecond, outGates] = await Promise.allSettled([pFirst, pSecond, coordinating]);
+      for (const o of [outFirst, outSecond, outGates]) if (o.status === 'rejected') throw o.reason;
+      const rFirst = (outFirst as PromiseFulfilledResult<SidePoint[]>).value;
+      const rSecond = (outSecond as PromiseFulfilledResult<SidePoint[]>).value;
+      const round = roundOf(first.label, rFirst, rSecond);
       rounds.push(round);
       for (const a of round.a) {
         const b = round.b.find((p) => p.key === a.key);

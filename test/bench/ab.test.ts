@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { coordinateGates, parseAbArgs, pointsOf, summarize, type RoundResult } from '../../bench/ab.js';
+import { coordinateGates, parseAbArgs, pointsOf, roundOf, summarize, type RoundResult } from '../../bench/ab.js';
 
 function point(workload: string, opsPerSec: number, gen: number, stores: readonly number[]): unknown {
   return { workload, concurrency: 256, opsPerSec, generator: { cpuUsPerOp: gen }, stores: stores.map((c) => ({ cpuUsPerOp: c })) };
@@ -54,6 +54,13 @@ describe('bench:ab', () => {
     // A missing CPU figure makes the sum unknown, not smaller.
     assert.ok(Number.isNaN(pointsOf({ points: [{ workload: 't', concurrency: 1, opsPerSec: 1, generator: {}, stores: [] }] })[0]!.cpuUsPerOp));
     assert.ok(Number.isNaN(pointsOf({ points: [{ workload: 't', concurrency: 1, opsPerSec: 1, generator: { cpuUsPerOp: 5 }, stores: [{ cpuUsPerOp: 1 }, {}] }] })[0]!.cpuUsPerOp));
+  });
+
+  it('files a round\'s results by side whichever side started first', () => {
+    const x = [{ key: 'k', opsPerSec: 1, cpuUsPerOp: 1 }];
+    const y = [{ key: 'k', opsPerSec: 2, cpuUsPerOp: 2 }];
+    assert.deepEqual(roundOf('A', x, y), { a: x, b: y });
+    assert.deepEqual(roundOf('B', x, y), { a: y, b: x });
   });
 
   it('summarizes B/A per point as geometric means over the rounds', () => {
