@@ -425,11 +425,20 @@ export class StoreServer {
     return unhandled;
   }
 
-  /** A split applied here: the leader tells PD every resulting region at once (heartbeats follow). */
+  /**
+   * A split applied here: the leader tells PD every resulting region at once, then sends the split
+   * region's heartbeat. Sent together, the heartbeat could land first: PD would shrink the region
+   * before it learnt the new ones, a gap in its view that clients would route into.
+   */
   onSplitApplied(peer: Peer, regions: readonly RegionMeta[]): void {
     if (this.stopped || !peer.isLeader) return;
-    this.pd.reportBatchSplit(regions).catch((err: unknown) => this.log.info({ err, regionId: peer.regionId }, 'ReportBatchSplit failed; region heartbeats tell PD'));
-    this.regionHeartbeat(peer);
+    this.pd.reportBatchSplit(regions).then(
+      () => this.regionHeartbeat(peer),
+      (err: unknown) => {
+        this.log.info({ err, regionId: peer.regionId }, 'ReportBatchSplit failed; region heartbeats tell PD');
+        this.regionHeartbeat(peer);
+      },
+    );
   }
 
   /**
