@@ -12,7 +12,7 @@
 // A and B are checkout directories with a built dist/ (npm run build); the store-bench flags
 // after `--` go to both (for example `--workloads transfer --concurrency 256 --duration 15`).
 
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -153,18 +153,33 @@ export function summarize(rounds: readonly RoundResult[]): PointSummary[] {
   });
 }
 
+/** The bench:store runs under way: a signal to bench:ab goes on to them (each stops its cluster). */
+const running = new Set<ChildProcess>();
+/** The signal that stopped bench:ab, once one came. */
+let stoppedBy: NodeJS.Signals | null = null;
+
 function runSide(side: Side, args: readonly string[], out: string, gate: string): Promise<SidePoint[]> {
   const script = join(side.dir, 'dist', 'bench', 'store-bench.js');
   return new Promise((resolvePoints, reject) => {
+    if (stoppedBy !== null) {
+      reject(new Error(`stopped by ${stoppedBy}`));
+      return;
+    }
     const child = spawn(process.execPath, [script, ...args, '--out', out, '--start-gate', gate], {
       cwd: side.dir, env: { ...process.env, ...side.env }, stdio: ['ignore', 'ignore', 'pipe'],
     });
+    running.add(child);
+    child.on('exit', () => running.delete(child));
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-4000);
     });
     child.on('error', reject);
     child.on('exit', (code, signal) => {
+      if (stoppedBy !== null) {
+        reject(new Error(`stopped by ${stoppedBy}`));
+        return;
+      }
       if (code !== 0) {
         reject(new Error(`side ${side.label} (${side.dir}): bench:store exited (code ${code}, signal ${signal}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`));
         return;
@@ -183,7 +198,7 @@ const exists = (path: string): Promise<boolean> => access(path).then(() => true,
  */
 export async function coordinateGates(gates: readonly [string, string], isDone: readonly [() => boolean, () => boolean]): Promise<void> {
   const next = [0, 0];
-  while (!(isDone[0]() && isDone[1]())) {
+  while (!(isDone[0]() && isDone[1]()) && stoppedBy === null) {
     for (const [i, j] of [[0, 1], [1, 0]] as const) {
       const n = next[i]!;
       if (isDone[i]() || !(await exists(`${gates[i]}.${n}.ready`))) continue;
@@ -204,6 +219,17 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
+  // Ctrl-C (or SIGTERM): each bench:store run stops its own cluster on the signal; bench:ab passes
+  // it on (a terminal's Ctrl-C reaches them anyway; a `kill` of bench:ab alone would not), waits
+  // for them to exit, removes its temp dir and exits 130. A second signal while they stop is ignored.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stoppedBy !== null) return;
+    stoppedBy = signal;
+    console.error(`\n${signal}: stopping both bench:store runs`);
+    for (const child of running) child.kill(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const dir = await mkdtemp(join(tmpdir(), 'flotilla-ab-'));
   const rounds: RoundResult[] = [];
   try {
@@ -244,8 +270,11 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main().catch((err: unknown) => {
-    console.error(`bench:ab: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  });
+  main().then(
+    () => process.exit(stoppedBy === null ? 0 : 130),
+    (err: unknown) => {
+      console.error(`bench:ab: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(stoppedBy === null ? 1 : 130);
+    },
+  );
 }

@@ -8,13 +8,14 @@
 // See bench/README.md. Numbers, not a test.
 
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
-import { access, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { renderCpuProfileSummary, summarizeCpuProfileFile, type CpuProfileSummary } from './cpuprofile-top.js';
 import { measureCpuSpeed } from './cpu-speed.js';
+import { passStartGate } from './start-gate.js';
 import {
   BenchCluster, CLOCK_TICKS_PER_SECOND, sampleProcess, scrapeMetrics, sumMetric, type BenchStore, type MetricSample, type ProcessSample,
 } from './store-bench-cluster.js';
@@ -64,9 +65,6 @@ interface Settings {
   /** Before point n: write `${startGate}.${n}.ready`, then wait until `${startGate}.${n}` exists (bench/ab.ts). */
   readonly startGate: string | null;
 }
-
-/** How long a gated point waits for its start file before the run fails. */
-const START_GATE_WAIT_MS = 10 * 60_000;
 
 function positive(name: string, text: string, options: { readonly isInteger: boolean } = { isInteger: true }): number {
   const n = Number(text.replace(/s$/, ''));
@@ -267,21 +265,6 @@ function storeFigures(store: BenchStore, route: RegionRoute, before: ClusterSamp
 }
 
 const sleepMs = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Says point `n` is ready to start (`${gate}.${n}.ready`) and waits for `${gate}.${n}` (polled). */
-async function passStartGate(gate: string, n: number): Promise<void> {
-  await writeFile(`${gate}.${n}.ready`, '');
-  const deadline = performance.now() + START_GATE_WAIT_MS;
-  for (;;) {
-    try {
-      await access(`${gate}.${n}`);
-      return;
-    } catch {
-      if (performance.now() > deadline) throw new Error(`--start-gate: ${gate}.${n} did not appear within ${START_GATE_WAIT_MS / 60_000} min`);
-      await sleepMs(20);
-    }
-  }
-}
 
 async function measurePoint(cluster: BenchCluster, gen: GeneratorProcess, route: RegionRoute, workload: Workload, concurrency: number, settings: Settings): Promise<PointFigures> {
   await gen.request({ kind: 'run', workload, concurrency }, 'running');

@@ -6,6 +6,7 @@ import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { coordinateGates, parseAbArgs, pointsOf, roundOf, summarize, type RoundResult } from '../../bench/ab.js';
+import { passStartGate } from '../../bench/start-gate.js';
 
 function point(workload: string, opsPerSec: number, gen: number, stores: readonly number[]): unknown {
   return { workload, concurrency: 256, opsPerSec, generator: { cpuUsPerOp: gen }, stores: stores.map((c) => ({ cpuUsPerOp: c })) };
@@ -112,6 +113,34 @@ describe('bench:ab', () => {
       // A failed check must not leave the coordinator polling (the test file would never exit).
       done[0] = true;
       done[1] = true;
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('bench:store --start-gate: says a point is ready, starts it only once its gate exists, and fails past the wait', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flotilla-gate-test-'));
+    const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
+    try {
+      const gate = join(dir, 'g');
+      let passed = false;
+      const passing = passStartGate(gate, 3, 5_000).then(() => {
+        passed = true;
+      });
+      const deadline = Date.now() + 5_000;
+      while (!(await exists(`${gate}.3.ready`))) {
+        assert.ok(Date.now() < deadline, 'the ready file of point 3 never appeared');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(passed, false, 'the point started before its gate existed');
+      assert.equal(await exists(`${gate}.2.ready`), false, 'only point 3 says it is ready');
+      await writeFile(`${gate}.3`, '');
+      await passing;
+      assert.equal(passed, true);
+      // A gate that never opens: a clear error once the wait is over, naming the file.
+      await assert.rejects(passStartGate(gate, 4, 150), (err: Error) => err.message.includes(`${gate}.4 did not appear within 150 ms`));
+      assert.equal(await exists(`${gate}.4.ready`), true);
+    } finally {
       await rm(dir, { recursive: true, force: true });
     }
   });
