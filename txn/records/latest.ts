@@ -125,7 +125,22 @@ function decodeV1(bytes: Buffer, bodyEnd: number): LatestRecord {
   return { data: { commitTs: bytes.readBigUInt64BE(1), write }, maxWriteTs: TS_MAX };
 }
 
-/** A latest-CF value (or its absence): null when absent. */
+/**
+ * Records already decoded, by the buffer they came from. A store's row cache hands out the same
+ * buffer for a key until the key is written again, and every transactional read and prewrite of
+ * a hot key decodes it: two checksums and a few objects each time, ~6 % of a busy leader's main
+ * thread under transfers. Decoding a buffer again gives an equal record, so sharing one is safe
+ * (records are immutable); the entry goes when its buffer does.
+ */
+const decodedLatests = new WeakMap<Buffer, LatestRecord>();
+
+/** A latest-CF value (or its absence): null when absent. Decodes each buffer once (decodedLatests). */
 export function decodeLatestEntry(bytes: Buffer | null | undefined): LatestRecord | null {
-  return bytes === null || bytes === undefined ? null : decodeLatest(bytes);
+  if (bytes === null || bytes === undefined) return null;
+  let latest = decodedLatests.get(bytes);
+  if (latest === undefined) {
+    latest = decodeLatest(bytes);
+    decodedLatests.set(bytes, latest);
+  }
+  return latest;
 }
