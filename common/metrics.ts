@@ -2,7 +2,8 @@
 // Metric names follow flotilla_<component>_<what>_<unit>; labels are bounded (type, outcome, code).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { performance } from 'node:perf_hooks';
+import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import { FlotillaError } from './errors.js';
 
 export { Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -25,8 +26,34 @@ export interface MetricsRegistryOptions {
 export function createMetricsRegistry(options: MetricsRegistryOptions = {}): Registry {
   const registry = new Registry();
   if (options.defaultLabels !== undefined) registry.setDefaultLabels({ ...options.defaultLabels });
-  if (options.collectProcessMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'flotilla_' });
+  if (options.collectProcessMetrics ?? true) {
+    collectDefaultMetrics({ register: registry, prefix: 'flotilla_' });
+    registerEventLoopBusy(registry);
+  }
   return registry;
+}
+
+/**
+ * `flotilla_event_loop_busy_seconds_total`: the time the main thread spent running callbacks, not
+ * waiting for events (Node's event-loop utilization, cumulative). Its rate is the share of one core
+ * the main thread uses: near 1, the thread is the bottleneck; well below 1 under load, the process
+ * waits on something else (its disk, its peers, its CPU share). The lag percentiles say how late
+ * a timer ran, not how busy the thread was.
+ */
+function registerEventLoopBusy(registry: Registry): void {
+  let reportedMs = 0;
+  new Counter({
+    name: 'flotilla_event_loop_busy_seconds_total',
+    help: 'Time the main thread spent running (event-loop utilization, cumulative); its rate is the busy share of one core',
+    registers: [registry],
+    collect() {
+      const activeMs = performance.eventLoopUtilization().active;
+      if (activeMs > reportedMs) {
+        this.inc((activeMs - reportedMs) / 1000);
+        reportedMs = activeMs;
+      }
+    },
+  });
 }
 
 /**
