@@ -232,7 +232,7 @@ export class KvRpc {
         const fe = err as FlotillaError;
         if (wasSent(fe)) ambiguous();
         if (wasSent(fe) && !idempotent) {
-          this.options.metrics.requests.inc({ cmd, outcome: 'unknown' });
+          this.options.metrics.requests.labels(cmd, 'unknown').inc();
           throw new OutcomeUnknownError(`${cmd} to region ${region.id} was sent and its outcome is unknown (${fe.message}); it was not re-sent`, { cause: fe });
         }
         lastFailure = fe;
@@ -398,7 +398,7 @@ export class KvRpc {
   }
 
   private deadlineError(cmd: string, last: FlotillaError | null): FlotillaError {
-    this.options.metrics.requests.inc({ cmd, outcome: 'timeout' });
+    this.options.metrics.requests.labels(cmd, 'timeout').inc();
     if (last !== null && last.code === 'DeadlineExceeded' && wasSent(last)) return new TimeoutError(`${cmd}: no answer within the deadline`, { cause: last });
     return new RegionUnavailableError(`${cmd}: no replica could serve within the deadline${last === null ? '' : ` (last: ${last.code}: ${last.message})`}`, { cause: last ?? undefined });
   }

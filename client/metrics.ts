@@ -2,23 +2,24 @@
 // Client.connect ({ metricsRegistry }), or in a private one nobody scrapes when it passes none.
 // Labels are bounded: the command name, an outcome, a region error code.
 
-import { Counter, Histogram, LATENCY_BUCKETS_SECONDS, Registry } from '../common/index.js';
+import { Counter, FastCounter, FastHistogram, LATENCY_BUCKETS_SECONDS, Registry, type FastCounterChild, type FastHistogramChild } from '../common/index.js';
 
 export class ClientMetrics {
-  readonly requests: Counter<'cmd' | 'outcome'>;
-  readonly latency: Histogram<'cmd'>;
+  // Per command and per transaction: the Fast kind (common/fast-metrics.ts).
+  readonly requests: FastCounter<'cmd' | 'outcome'>;
+  readonly latency: FastHistogram<'cmd'>;
   readonly regionErrors: Counter<'code'>;
   readonly backoffs: Counter;
-  readonly txns: Counter<'outcome'>;
+  readonly txns: FastCounter<'outcome'>;
   readonly lockResolves: Counter<'status'>;
 
-  private readonly okByCmd = new Map<string, { count: Counter.Internal; latency: Histogram.Internal<'cmd'> }>();
+  private readonly okByCmd = new Map<string, { count: FastCounterChild; latency: FastHistogramChild }>();
 
   /** A successful command: the labelled children are looked up once per command name. */
   observeOk(cmd: string, seconds: number): void {
     let m = this.okByCmd.get(cmd);
     if (m === undefined) {
-      m = { count: this.requests.labels({ cmd, outcome: 'ok' }), latency: this.latency.labels({ cmd }) };
+      m = { count: this.requests.labels(cmd, 'ok'), latency: this.latency.labels(cmd) };
       this.okByCmd.set(cmd, m);
     }
     m.count.inc();
@@ -27,11 +28,11 @@ export class ClientMetrics {
 
   constructor(readonly registry: Registry = new Registry()) {
     const registers = [registry];
-    this.requests = new Counter({ name: 'flotilla_client_requests_total', help: 'KV commands by command and outcome (ok, unknown, timeout)', labelNames: ['cmd', 'outcome'], registers });
-    this.latency = new Histogram({ name: 'flotilla_client_request_seconds', help: 'KV command latency, retries included', labelNames: ['cmd'], buckets: [...LATENCY_BUCKETS_SECONDS], registers });
+    this.requests = new FastCounter({ name: 'flotilla_client_requests_total', help: 'KV commands by command and outcome (ok, unknown, timeout)', labelNames: ['cmd', 'outcome'], registers });
+    this.latency = new FastHistogram({ name: 'flotilla_client_request_seconds', help: 'KV command latency, retries included', labelNames: ['cmd'], buckets: [...LATENCY_BUCKETS_SECONDS], registers });
     this.regionErrors = new Counter({ name: 'flotilla_client_region_errors_total', help: 'Region errors answered by stores, by code', labelNames: ['code'], registers });
     this.backoffs = new Counter({ name: 'flotilla_client_backoffs_total', help: 'Back-off sleeps before a retry', registers });
-    this.txns = new Counter({ name: 'flotilla_client_txns_total', help: 'Transactions by outcome (committed, conflict, aborted, unknown, rolled_back)', labelNames: ['outcome'], registers });
+    this.txns = new FastCounter({ name: 'flotilla_client_txns_total', help: 'Transactions by outcome (committed, conflict, aborted, unknown, rolled_back)', labelNames: ['outcome'], registers });
     this.lockResolves = new Counter({ name: 'flotilla_client_lock_resolves_total', help: 'Transactions whose locks a reader met, by what it found (committed, rolled_back, alive)', labelNames: ['status'], registers });
   }
 }

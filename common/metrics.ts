@@ -7,6 +7,7 @@ import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import { FlotillaError } from './errors.js';
 
 export { Counter, Gauge, Histogram, Registry } from 'prom-client';
+export { FastCounter, FastHistogram, type FastCounterChild, type FastHistogramChild } from './fast-metrics.js';
 
 /**
  * Latency buckets in seconds, ~50 µs to 10 s (STYLE.md): explicit so that fast local operations

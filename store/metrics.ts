@@ -6,7 +6,7 @@
 // Label values are bounded: fixed unions, and at most KV_LABEL_VALUES_MAX distinct request types
 // and outcomes (anything past it is counted as 'other', so a bug cannot explode the series count).
 
-import { Counter, Gauge, Histogram, LATENCY_BUCKETS_SECONDS, type Registry } from '../common/index.js';
+import { Counter, FastCounter, FastHistogram, Gauge, LATENCY_BUCKETS_SECONDS, type FastCounterChild, type FastHistogramChild, type Registry } from '../common/index.js';
 import type { RowCacheStats } from './engine/index.js';
 
 /**
@@ -31,31 +31,32 @@ export type RaftLogGcEvent = 'proposed' | 'compacted' | 'heldBack';
 export type OnePcOutcome = 'committed' | 'prewritten' | 'alreadyCommitted';
 
 interface RequestSeries {
-  readonly count: ReturnType<Counter<'type' | 'outcome'>['labels']>;
-  readonly latency: ReturnType<Histogram<'type' | 'outcome'>['labels']>;
+  readonly count: FastCounterChild;
+  readonly latency: FastHistogramChild;
 }
 
 export class StoreMetrics {
-  private readonly raftWriteSeconds: Histogram<'sync'>;
-  private readonly raftWriteOps: Histogram;
-  private readonly raftWriteBytes: Histogram;
-  private readonly raftWriteRegions: Histogram;
-  private readonly applySeconds: Histogram;
-  private readonly applyEntries: Histogram;
-  private readonly commitSeconds: Histogram;
-  private readonly proposals: Counter<'outcome'>;
+  // The metrics observed per request, proposal, round or batch are the Fast kind (common/fast-metrics.ts).
+  private readonly raftWriteSeconds: { readonly synced: FastHistogramChild; readonly unsynced: FastHistogramChild };
+  private readonly raftWriteOps: FastHistogram;
+  private readonly raftWriteBytes: FastHistogram;
+  private readonly raftWriteRegions: FastHistogram;
+  private readonly applySeconds: FastHistogram;
+  private readonly applyEntries: FastHistogram;
+  private readonly commitSeconds: FastHistogram;
+  private readonly proposals: FastCounter<'outcome'>;
   private readonly elections: Counter;
   private readonly splits: Counter;
   /** Raft messages by direction: plain numbers on the per-message path, read at each scrape. */
   private readonly raftMessageCounts: Record<RaftMessageDirection, number> = { sent: 0, received: 0, dropped: 0 };
-  private readonly requests: Counter<'type' | 'outcome'>;
-  private readonly requestSeconds: Histogram<'type' | 'outcome'>;
+  private readonly requests: FastCounter<'type' | 'outcome'>;
+  private readonly requestSeconds: FastHistogram<'type' | 'outcome'>;
   private readonly queueDepth: Gauge<'queue'>;
   private readonly regions: Gauge;
   private readonly leaders: Gauge;
   private readonly quietRegions: Gauge;
-  private readonly reads: Counter<'kind'>;
-  private readonly onePc: Counter<'outcome'>;
+  private readonly reads: FastCounter<'kind'>;
+  private readonly onePc: FastCounter<'outcome'>;
   private readonly raftLogEntries: Gauge;
   private readonly raftLogGc: Counter<'event'>;
   private readonly raftLogCompactedEntries: Counter;
@@ -68,20 +69,21 @@ export class StoreMetrics {
 
   constructor(readonly registry: Registry) {
     const registers = [registry];
-    this.raftWriteSeconds = new Histogram({
+    const raftWriteSeconds = new FastHistogram({
       name: 'flotilla_store_raft_write_duration_seconds',
       help: 'Time to write one group-commit batch of raft state (hard states and entries of every dirty region), fsync included when sync="true"',
       labelNames: ['sync'],
       buckets: [...LATENCY_BUCKETS_SECONDS],
       registers,
     });
-    this.raftWriteOps = new Histogram({ name: 'flotilla_store_raft_write_batch_ops', help: 'Write operations per group-commit batch', buckets: [...COUNT_BUCKETS], registers });
-    this.raftWriteBytes = new Histogram({ name: 'flotilla_store_raft_write_batch_bytes', help: 'Bytes per group-commit batch', buckets: [...BYTES_BUCKETS], registers });
-    this.raftWriteRegions = new Histogram({ name: 'flotilla_store_raft_write_batch_regions', help: 'Regions whose raft state one group-commit batch carries', buckets: [...COUNT_BUCKETS], registers });
-    this.applySeconds = new Histogram({ name: 'flotilla_store_apply_duration_seconds', help: 'Time to apply one batch of committed entries', buckets: [...LATENCY_BUCKETS_SECONDS], registers });
-    this.applyEntries = new Histogram({ name: 'flotilla_store_apply_batch_entries', help: 'Committed entries per apply batch', buckets: [...COUNT_BUCKETS], registers });
-    this.commitSeconds = new Histogram({ name: 'flotilla_store_propose_to_apply_duration_seconds', help: 'From a leader proposing a command to its being applied', buckets: [...LATENCY_BUCKETS_SECONDS], registers });
-    this.proposals = new Counter({ name: 'flotilla_store_proposals_total', help: 'Proposals by outcome (applied, stale, refused, timeout, failed, busy)', labelNames: ['outcome'], registers });
+    this.raftWriteSeconds = { synced: raftWriteSeconds.labels('true'), unsynced: raftWriteSeconds.labels('false') };
+    this.raftWriteOps = new FastHistogram({ name: 'flotilla_store_raft_write_batch_ops', help: 'Write operations per group-commit batch', buckets: [...COUNT_BUCKETS], registers });
+    this.raftWriteBytes = new FastHistogram({ name: 'flotilla_store_raft_write_batch_bytes', help: 'Bytes per group-commit batch', buckets: [...BYTES_BUCKETS], registers });
+    this.raftWriteRegions = new FastHistogram({ name: 'flotilla_store_raft_write_batch_regions', help: 'Regions whose raft state one group-commit batch carries', buckets: [...COUNT_BUCKETS], registers });
+    this.applySeconds = new FastHistogram({ name: 'flotilla_store_apply_duration_seconds', help: 'Time to apply one batch of committed entries', buckets: [...LATENCY_BUCKETS_SECONDS], registers });
+    this.applyEntries = new FastHistogram({ name: 'flotilla_store_apply_batch_entries', help: 'Committed entries per apply batch', buckets: [...COUNT_BUCKETS], registers });
+    this.commitSeconds = new FastHistogram({ name: 'flotilla_store_propose_to_apply_duration_seconds', help: 'From a leader proposing a command to its being applied', buckets: [...LATENCY_BUCKETS_SECONDS], registers });
+    this.proposals = new FastCounter({ name: 'flotilla_store_proposals_total', help: 'Proposals by outcome (applied, stale, refused, timeout, failed, busy)', labelNames: ['outcome'], registers });
     this.elections = new Counter({ name: 'flotilla_store_elections_won_total', help: "Times one of this store's peers became leader", registers });
     this.splits = new Counter({ name: 'flotilla_store_region_splits_total', help: 'Region splits this store led, by outcome (split, skipped, failed)', labelNames: ['outcome'], registers });
     const raftMessageCounts = this.raftMessageCounts;
@@ -95,14 +97,14 @@ export class StoreMetrics {
         for (const direction of RAFT_MESSAGE_DIRECTIONS) this.labels(direction).inc(raftMessageCounts[direction]);
       },
     });
-    this.requests = new Counter({ name: 'flotilla_store_kv_requests_total', help: 'KV requests by type and outcome (ok or an error code)', labelNames: ['type', 'outcome'], registers });
-    this.requestSeconds = new Histogram({ name: 'flotilla_store_kv_request_duration_seconds', help: 'KV request latency by type and outcome', labelNames: ['type', 'outcome'], buckets: [...LATENCY_BUCKETS_SECONDS], registers });
+    this.requests = new FastCounter({ name: 'flotilla_store_kv_requests_total', help: 'KV requests by type and outcome (ok or an error code)', labelNames: ['type', 'outcome'], registers });
+    this.requestSeconds = new FastHistogram({ name: 'flotilla_store_kv_request_duration_seconds', help: 'KV request latency by type and outcome', labelNames: ['type', 'outcome'], buckets: [...LATENCY_BUCKETS_SECONDS], registers });
     this.queueDepth = new Gauge({ name: 'flotilla_store_queue_depth', help: 'Items waiting in each bounded queue of the store', labelNames: ['queue'], registers });
     this.regions = new Gauge({ name: 'flotilla_store_regions', help: 'Region peers hosted by this store', registers });
     this.leaders = new Gauge({ name: 'flotilla_store_leaders', help: "Region peers on this store that are leaders", registers });
     this.quietRegions = new Gauge({ name: 'flotilla_store_quiet_regions', help: "This store's region replicas whose raft group is quiet (hibernating: not ticked, no heartbeats)", registers });
-    this.reads = new Counter({ name: 'flotilla_store_reads_total', help: 'Linearizable read barriers by kind (lease, read-index)', labelNames: ['kind'], registers });
-    this.onePc = new Counter({
+    this.reads = new FastCounter({ name: 'flotilla_store_reads_total', help: 'Linearizable read barriers by kind (lease, read-index)', labelNames: ['kind'], registers });
+    this.onePc = new FastCounter({
       name: 'flotilla_store_one_pc_total',
       help: 'Prewrites asking for one-phase commit, by outcome (committed at once; prewritten instead, the leader not yet synced with PD; alreadyCommitted by an earlier attempt)',
       labelNames: ['outcome'],
@@ -203,7 +205,7 @@ export class StoreMetrics {
 
   /** One group-commit write batch: its duration, operations, bytes, regions, and whether it fsynced. */
   observeRaftWrite(seconds: number, ops: number, bytes: number, regions: number, isSynced: boolean): void {
-    this.raftWriteSeconds.labels(isSynced ? 'true' : 'false').observe(seconds);
+    (isSynced ? this.raftWriteSeconds.synced : this.raftWriteSeconds.unsynced).observe(seconds);
     this.raftWriteOps.observe(ops);
     this.raftWriteBytes.observe(bytes);
     this.raftWriteRegions.observe(regions);
