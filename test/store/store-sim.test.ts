@@ -12,13 +12,15 @@
 // and a deposed leader's pending ReadIndex reads (P10).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyStateKey, crc32, createRng, FlotillaError, raftLogIndexOf, raftLogRange, rawKey, type Rng } from '../../common/index.js';
-import { decodeEntry } from '../../raft-host/index.js';
+import { applyStateKey, crc32, createRng, FlotillaError, raftHardStateKey, raftLogIndexOf, raftLogRange, rawKey, type Rng } from '../../common/index.js';
+import { decodeEntry, decodeHardState, encodeHardState } from '../../raft-host/index.js';
+import { decodeApplyState } from '../../store/local-state.js';
 import { decodeCommand } from '../../store/raft-cmd.js';
 import { decodeRawValue, encodeRawValue } from '../../store/raw-value.js';
 import type { kvrpcpb } from '../../proto/index.js';
 import type { RaftLogGcOptions } from '../../store/raft-log-gc.js';
 import { countedKeys, raftLogKeysBelow, rawContents, settle, type SimNode, StoreSim } from '../support/store-sim.js';
+import { advanceUntil, isQuiet } from '../support/store-sim-checks.js';
 
 const STEPS = 400;
 const SEEDS = process.env['FLOTILLA_STORE_SIM_SEED'] !== undefined ? [Number(process.env['FLOTILLA_STORE_SIM_SEED'])] : Array.from({ length: 12 }, (_, i) => 1 + i);
@@ -393,6 +395,55 @@ describe('raw scan over expired keys', () => {
   });
 });
 
+describe('a saved commit index behind the apply state (a crash between the apply batch and the hard state write)', () => {
+  it('is raised to the applied index at restart: the replica opens, keeps every write and the region serves', async () => {
+    const sim = await StoreSim.start(3, { rng: createRng(21), dropRate: 0, maxDelaySteps: 0 });
+    try {
+      let leader: SimNode | undefined;
+      for (let i = 0; i < 300 && leader === undefined; i++) {
+        await sim.advance();
+        leader = sim.leader();
+      }
+      assert.ok(leader !== undefined, 'no leader');
+      const putAcked = async (node: SimNode, key: string, value: string): Promise<void> => {
+        let acked = false;
+        void node.raw!.put(putRequest(sim, node, key, value)).then(() => {
+          acked = true;
+        });
+        for (let i = 0; i < 200 && !acked; i++) await sim.advance();
+        assert.ok(acked, `${key} was not acknowledged`);
+      };
+      for (let i = 0; i < 5; i++) await putAcked(leader, `k${i}`, `v${i}`);
+      assert.ok(await advanceUntil(sim, () => isQuiet(sim), 2_000), 'did not settle');
+      const hsKey = raftHardStateKey(sim.region.id);
+      const applied = decodeApplyState((await leader.engine.get(applyStateKey(sim.region.id)))!, sim.region.id).appliedIndex;
+      const saved = decodeHardState((await leader.engine.get(hsKey))!);
+      sim.kill(leader);
+      // The poll loop writes a round's hard state and applies entries it already holds durably in
+      // two batches that may land in either order: leave the disk as if the apply batch landed and
+      // the commit index that allowed it did not.
+      await leader.engine.write([{ kind: 'put', cf: 'local', key: hsKey, value: encodeHardState({ ...saved, commit: applied - 3 }) }], { sync: true });
+      await sim.restart(leader);
+      const peer = leader.store!.peers.get(sim.region.id)!;
+      assert.equal(peer.applied, applied, 'the restarted replica resumes at its apply state');
+      let next: SimNode | undefined;
+      for (let i = 0; i < 300 && next === undefined; i++) {
+        await sim.advance();
+        next = sim.leader();
+      }
+      assert.ok(next !== undefined, 'no leader after the restart');
+      await putAcked(next, 'after', 'restart');
+      assert.ok(await advanceUntil(sim, () => isQuiet(sim), 2_000), 'did not settle after the restart');
+      for (const node of sim.nodes) {
+        const contents = await rawContents(node.engine, sim.region);
+        assert.equal(contents.length, 6, `store ${node.storeId}: ${contents.join(' ')}`);
+      }
+    } finally {
+      await sim.stop();
+    }
+  });
+});
+
 describe('a new leader serves reads only once it has applied what earlier leaders committed', () => {
   it('does not answer a read from state whose apply batch is still being written', async () => {
     const sim = await StoreSim.start(3, { rng: createRng(11), dropRate: 0, maxDelaySteps: 0 });
@@ -542,11 +593,6 @@ describe('region key counts (approximateKeys) are kept at apply', () => {
 });
 
 /** Advances the simulation until `done()` holds (at most `steps` steps); returns whether it did. */
-async function advanceUntil(sim: StoreSim, done: () => boolean, steps = 500): Promise<boolean> {
-  for (let i = 0; i < steps && !done(); i++) await sim.advance();
-  return done();
-}
-
 /** The error code of a settled rejection, or 'pending' / 'ok'. */
 function outcomeOf(state: { settled: boolean; error: unknown }): string {
   if (!state.settled) return 'pending';

@@ -132,12 +132,13 @@ async function throughLeader<T>(sim: StoreSim, key: string, call: (l: NonNullabl
 }
 
 /**
- * Nothing left to do: every store runs with no destroy pending; every peer is initialized, holds
- * its region's newest shape and is neither merging nor holding entries; every region has a leader
- * and every member applied the leader's last index.
+ * Nothing left to do: every store runs with no destroy pending and its poll loop idle (no log or
+ * apply write in flight: a peer's applied index moves when its batch is built, before it is
+ * written); every peer is initialized, holds its region's newest shape and is neither merging nor
+ * holding entries; every region has a leader and every member applied the leader's last index.
  */
 export function isQuiet(sim: StoreSim): boolean {
-  if (sim.nodes.some((n) => n.store === null || n.store.pendingDestroys > 0)) return false;
+  if (sim.nodes.some((n) => n.store === null || n.store.pendingDestroys > 0 || !n.store.loop.isIdle)) return false;
   const regions = sim.newestRegions();
   for (const node of sim.nodes) {
     for (const peer of node.store!.peers.values()) {

@@ -674,6 +674,11 @@ export class StoreSim {
     void store.stop().catch(() => undefined);
   }
 
+  /** kill -9 alone: the machine stays up, so every write the engine took survives (synced or not). */
+  kill(node: SimNode): void {
+    this.markCrashed(node);
+  }
+
   /** kill -9 and a machine crash at once: only durable writes survive. */
   async crash(node: SimNode): Promise<void> {
     this.markCrashed(node);
