@@ -23,7 +23,8 @@ const caseArb = fc.record({
   defaultLabels: fc.boolean(),
   openMetrics: fc.boolean(),
   steps: fc.array(fc.record({
-    labels: fc.tuple(fc.constantFrom('a', 'b', 'kv_get', 'x"y\\z\n'), fc.constantFrom('ok', 'NotLeader', '')),
+    // 'a'+'b' and 'ab'+'' join to the same string: series must be keyed by each value apart.
+    labels: fc.tuple(fc.constantFrom('a', 'ab', 'kv_get', 'x"y\\z\n'), fc.constantFrom('ok', 'b', 'NotLeader', '')),
     // Values on and beside the bounds as well as anywhere.
     value: fc.oneof(fc.double({ min: -2e6, max: 2e6, noNaN: true }), fc.constantFrom(0, 0.001, 1, 10, 0.0015)),
     reset: fc.integer({ min: 0, max: 30 }).map((n) => n === 0),
