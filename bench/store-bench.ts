@@ -13,6 +13,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { SERVER_NODE_FLAGS } from '../common/index.js';
 import { renderCpuProfileSummary, summarizeCpuProfileFile, type CpuProfileSummary } from './cpuprofile-top.js';
 import { measureCpuSpeed } from './cpu-speed.js';
 import { passStartGate } from './start-gate.js';
@@ -132,8 +133,9 @@ class GeneratorProcess {
 
   constructor() {
     const script = join(dirname(fileURLToPath(import.meta.url)), 'store-bench-generator.js');
-    // execArgv [] : the generator must not inherit --cpu-prof or inspector flags of the harness.
-    this.child = fork(script, [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // The generator must not inherit --cpu-prof or inspector flags of the harness; it runs with
+    // the servers' V8 flags (common/launch-env.ts).
+    this.child = fork(script, [], { execArgv: [...SERVER_NODE_FLAGS], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child.on('message', (m: GeneratorReply) => {
       const w = this.waiter;
       this.waiter = null;

@@ -9,7 +9,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FlotillaError, PARENT_PID_ENV } from '../common/pure.js';
+import { FlotillaError, PARENT_PID_ENV, SERVER_NODE_FLAGS } from '../common/pure.js';
 import { reservePort } from './port-reservations.js';
 
 const DIST_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -139,12 +139,12 @@ export class LocalProcess {
   }
 }
 
-/** Spawns `node script args…` with output appended to `logPath`. */
+/** Spawns `node <SERVER_NODE_FLAGS> script args…` with output appended to `logPath`. */
 export async function spawnNodeProcess(name: string, script: string, args: readonly string[], logPath: string, env: Readonly<Record<string, string>> = {}): Promise<LocalProcess> {
   await mkdir(dirname(logPath), { recursive: true });
   const out = createWriteStream(logPath, { flags: 'a' });
   // The server stops once this process is gone (common/process.ts): nothing outlives its launcher.
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, [PARENT_PID_ENV]: String(process.pid), ...env } });
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, [PARENT_PID_ENV]: String(process.pid), ...env } });
   child.stdout?.pipe(out);
   child.stderr?.pipe(out);
   await new Promise<void>((resolve, reject) => {

@@ -8,6 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Histogram } from 'hdr-histogram-js';
+import { SERVER_NODE_FLAGS } from '../../common/index.js';
 import { ACCOUNT_BALANCE_INITIAL, forEachConcurrently, loadAccounts, sumBalances } from './accounts.js';
 import { loopsOfWorker, type BenchSettings } from './args.js';
 import { measureCpuSpeed } from '../cpu-speed.js';
@@ -47,8 +48,9 @@ class WorkerHandle {
   /** `profileDir`: the worker profiles itself (V8 sampler) into it, written as it exits. */
   constructor(readonly index: number, onInterval: (m: WorkerInterval) => void, profileDir: string | null = null) {
     const script = join(dirname(fileURLToPath(import.meta.url)), 'worker.js');
-    // A worker must not inherit the harness's inspector or profiler flags: only these.
-    const execArgv = profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
+    // A worker must not inherit the harness's inspector or profiler flags: only these. It runs
+    // with the servers' V8 flags, whichever target it loads (the same for Flotilla and etcd).
+    const execArgv = [...SERVER_NODE_FLAGS, ...(profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`])];
     this.child = fork(script, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     liveWorkers.add(this.child);
     this.child.on('message', (m: WorkerMessage) => {
