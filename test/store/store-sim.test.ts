@@ -415,6 +415,7 @@ describe('a saved commit index behind the apply state (a crash between the apply
       };
       for (let i = 0; i < 5; i++) await putAcked(leader, `k${i}`, `v${i}`);
       assert.ok(await advanceUntil(sim, () => isQuiet(sim), 2_000), 'did not settle');
+      await sim.quiesce(); // the last apply batch is written
       const hsKey = raftHardStateKey(sim.region.id);
       const applied = decodeApplyState((await leader.engine.get(applyStateKey(sim.region.id)))!, sim.region.id).appliedIndex;
       const saved = decodeHardState((await leader.engine.get(hsKey))!);
@@ -434,6 +435,7 @@ describe('a saved commit index behind the apply state (a crash between the apply
       assert.ok(next !== undefined, 'no leader after the restart');
       await putAcked(next, 'after', 'restart');
       assert.ok(await advanceUntil(sim, () => isQuiet(sim), 2_000), 'did not settle after the restart');
+      await sim.quiesce();
       for (const node of sim.nodes) {
         const contents = await rawContents(node.engine, sim.region);
         assert.equal(contents.length, 6, `store ${node.storeId}: ${contents.join(' ')}`);

@@ -704,8 +704,9 @@ export class StoreSim {
    * of event-loop turns; a round or walk of another store running meanwhile would end at a
    * different point of the open on every run, and a seed would not replay (the merge sim's replay
    * case caught that once rounds got shorter). A walk held by a failpoint is not waited for.
+   * Checks that read the engines call it too: it steps nothing, so a seed replays the same.
    */
-  private async quiesce(): Promise<void> {
+  async quiesce(): Promise<void> {
     const isQuiet = (): boolean => this.nodes.every((n) => n.store === null || (n.store.loop.isIdle && n.store.keyRecounter.pending === 0));
     for (let i = 0; i < 2_000 && !isQuiet(); i++) await new Promise<void>((resolve) => setImmediate(resolve));
   }
