@@ -12,8 +12,9 @@ export const PARENT_PID_ENV = 'FLOTILLA_PARENT_PID';
  * V8 flags every Flotilla server runs with: the executables' shebangs carry them, and the local
  * launchers (deploy/local-process.ts) and the bench generators pass them. A larger young
  * generation: a store allocates ~45 KB per transfer transaction, and with V8's default 16 MiB
- * semi-spaces it scavenges so often that objects alive across one request (the batch stream's
- * in-flight commands) get promoted and collected again by the major GC. Measured with bench:ab
+ * semi-spaces it scavenges often — likely often enough that objects alive across one request
+ * (the batch stream's in-flight commands) get promoted and left to the major GC (the gain was
+ * measured, the mechanism was not). Measured with bench:ab
  * (5 rounds, transfers ×256): 64 MiB +9.6 % (median +10.6 %), CPU per transaction −4.1 %.
  * The cost is memory: up to 3 × 64 MiB of young generation per process.
  */
