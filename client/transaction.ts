@@ -101,12 +101,12 @@ export class Transaction {
     try {
       const commitTs = await new Committer(this.committerDeps, this.startTs, [...this.writes.values()]).commit();
       this.state = 'committed';
-      this.metrics.txns.labels('committed').inc();
+      this.metrics.txns.committed.inc();
       return commitTs;
     } catch (err) {
       this.state = 'failed';
       const code = err instanceof Error && 'code' in err ? String(err.code) : 'error';
-      this.metrics.txns.labels(code === 'WriteConflict' ? 'conflict' : code === 'TxnAborted' ? 'aborted' : code === 'CommitUnknown' ? 'unknown' : 'error').inc();
+      this.metrics.txns[code === 'WriteConflict' ? 'conflict' : code === 'TxnAborted' ? 'aborted' : code === 'CommitUnknown' ? 'unknown' : 'error'].inc();
       throw err;
     }
   }
@@ -117,7 +117,7 @@ export class Transaction {
     this.checkActive('rollback');
     this.state = 'rolledBack';
     this.writes.clear();
-    this.metrics.txns.labels('rolled_back').inc();
+    this.metrics.txns.rolled_back.inc();
     return Promise.resolve();
   }
 

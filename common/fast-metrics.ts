@@ -6,7 +6,8 @@
 // The metrics register in a prom-client Registry like any other and render through it (text and
 // JSON, default labels, OpenMetrics counters). What they do not offer: exemplars, timers,
 // `remove`/`zero`, and observing through a label object — call `labels(...)` once and keep the
-// child, as every caller does.
+// child, as every caller does. A child stays valid across Registry#resetMetrics: a reset zeroes
+// and hides its series, and its next observation shows it again (as prom-client's children do).
 
 import type { Metric, OpenMetricsContentType, PrometheusContentType, Registry } from 'prom-client';
 import { FlotillaError } from './errors.js';
@@ -54,13 +55,39 @@ export interface FastCounterChild {
   inc(by?: number): void;
 }
 
-abstract class FastMetric<L extends string, S> {
+/**
+ * One label set's series. Created hidden and zero; shown (exported) from its first observation;
+ * a reset zeroes and hides it again. Hidden implies zero.
+ */
+abstract class Series {
+  private isShown = false;
+
+  constructor(readonly labels: Record<string, string>, private readonly visible: Set<Series>) {}
+
+  /** Called by every observation: the first since creation or a reset joins the exposition. */
+  protected show(): void {
+    if (this.isShown) return;
+    this.isShown = true;
+    this.visible.add(this);
+  }
+
+  hide(): void {
+    this.isShown = false;
+    this.zero();
+  }
+
+  protected abstract zero(): void;
+}
+
+abstract class FastMetric<L extends string, S extends Series> {
   readonly aggregator = 'sum' as const;
   readonly name: string;
   readonly help: string;
   protected readonly labelNames: readonly L[];
-  /** Series by their label values joined with \u0000, in creation order (the exposition order). */
-  protected readonly series = new Map<string, { readonly labels: Record<string, string>; readonly data: S }>();
+  /** Every series ever made, by label values joined with \u0000: children keep theirs for good. */
+  private readonly series = new Map<string, S>();
+  /** The exported series, in the order they were shown (prom-client's order). */
+  protected readonly visible = new Set<S>();
 
   protected constructor(config: FastMetricConfig<L>) {
     if (!NAME_RE.test(config.name)) throw new FlotillaError('InvalidArgument', `invalid metric name: ${config.name}`);
@@ -91,38 +118,52 @@ abstract class FastMetric<L extends string, S> {
     if (s === undefined) {
       const labels: Record<string, string> = {};
       this.labelNames.forEach((n, i) => { labels[n] = String(values[i]); });
-      s = { labels, data: this.newSeries() };
+      s = this.newSeries(labels, this.visible);
       this.series.set(key, s);
     }
-    return s.data;
+    return s;
   }
 
-  protected abstract newSeries(): S;
+  protected abstract newSeries(labels: Record<string, string>, visible: Set<Series>): S;
 
-  /** Forgets every series (Registry.resetMetrics). */
+  /** Registry#resetMetrics: every series zeroed and hidden until its next observation. */
   reset(): void {
-    this.series.clear();
+    for (const s of this.visible) s.hide();
+    this.visible.clear();
   }
 }
 
-class HistogramSeries implements FastHistogramChild {
+class HistogramSeries extends Series implements FastHistogramChild {
   sum = 0;
   count = 0;
   /** Observations per bucket, not cumulative; the +Inf bucket is `count`. */
   readonly buckets: Float64Array;
 
-  constructor(private readonly bounds: Float64Array) {
+  constructor(labels: Record<string, string>, visible: Set<Series>, private readonly bounds: Float64Array) {
+    super(labels, visible);
     this.buckets = new Float64Array(bounds.length);
   }
 
   observe(value: number): void {
     if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${value}`);
+    this.show();
     const bounds = this.bounds;
     let i = 0;
     while (i < bounds.length && value > bounds[i]!) i++;
     if (i < bounds.length) this.buckets[i]!++;
     this.sum += value;
     this.count++;
+  }
+
+  /** prom-client shows an unlabelled histogram with zero counts before its first observation. */
+  showEmpty(): void {
+    this.show();
+  }
+
+  protected zero(): void {
+    this.sum = 0;
+    this.count = 0;
+    this.buckets.fill(0);
   }
 }
 
@@ -142,8 +183,10 @@ export class FastHistogram<L extends string = never> extends FastMetric<L, Histo
       }
     }
     this.bounds = Float64Array.from(buckets);
-    // prom-client shows an unlabelled histogram with zero counts before its first observation.
-    if (this.labelNames.length === 0) this.root = this.seriesFor([]);
+    if (this.labelNames.length === 0) {
+      this.root = this.seriesFor([]);
+      this.root.showEmpty();
+    }
     this.register(config.registers);
   }
 
@@ -157,21 +200,16 @@ export class FastHistogram<L extends string = never> extends FastMetric<L, Histo
     (this.root ??= this.seriesFor([])).observe(value);
   }
 
-  /** Like prom-client: after a reset even an unlabelled metric shows nothing until it is used. */
-  override reset(): void {
-    super.reset();
-    this.root = null;
-  }
-
-  protected newSeries(): HistogramSeries {
-    return new HistogramSeries(this.bounds);
+  protected newSeries(labels: Record<string, string>, visible: Set<Series>): HistogramSeries {
+    return new HistogramSeries(labels, visible, this.bounds);
   }
 
   /** What Registry#metrics() renders: bucket lines carry `le` first, then the series' labels. */
   getForPromString(): Promise<MetricSnapshot> {
     const values: Sample[] = [];
     const bucketName = `${this.name}_bucket`;
-    for (const { labels, data } of this.series.values()) {
+    for (const data of this.visible) {
+      const labels = data.labels;
       let acc = 0;
       for (let i = 0; i < this.bounds.length; i++) {
         acc += data.buckets[i]!;
@@ -191,12 +229,17 @@ export class FastHistogram<L extends string = never> extends FastMetric<L, Histo
   }
 }
 
-class CounterSeries implements FastCounterChild {
+class CounterSeries extends Series implements FastCounterChild {
   value = 0;
 
   inc(by = 1): void {
     if (!Number.isFinite(by) || by < 0) throw new Error(`It is not possible to decrease a counter, or to add a non-number: ${by}`);
+    this.show();
     this.value += by;
+  }
+
+  protected zero(): void {
+    this.value = 0;
   }
 }
 
@@ -207,13 +250,30 @@ export class FastCounter<L extends string = never> extends FastMetric<L, Counter
 
   constructor(config: FastMetricConfig<L>) {
     super(config);
-    if (this.labelNames.length === 0) this.root = this.seriesFor([]);
+    if (this.labelNames.length === 0) {
+      this.root = this.seriesFor([]);
+      this.root.inc(0); // prom-client shows an unlabelled counter at 0 from the start
+    }
     this.register(config.registers);
   }
 
   /** The child for these label values: keep it; its inc() allocates nothing. */
   labels(...values: string[]): FastCounterChild {
     return this.seriesFor(values);
+  }
+
+  /**
+   * The children of a one-label counter for each of `values` (a fixed union), shown at 0 from
+   * now on: a caller indexes them per event instead of calling labels().
+   */
+  childrenOf<K extends string>(values: readonly K[]): Record<K, FastCounterChild> {
+    const out = {} as Record<K, FastCounterChild>;
+    for (const v of values) {
+      const child = this.seriesFor([v]);
+      child.inc(0);
+      out[v] = child;
+    }
+    return out;
   }
 
   /** Increments the unlabelled series (a counter without label names). */
@@ -224,16 +284,16 @@ export class FastCounter<L extends string = never> extends FastMetric<L, Counter
   /** Like prom-client: an unlabelled counter shows 0 again after a reset. */
   override reset(): void {
     super.reset();
-    if (this.labelNames.length === 0) this.root = this.seriesFor([]);
+    this.root?.inc(0);
   }
 
-  protected newSeries(): CounterSeries {
-    return new CounterSeries();
+  protected newSeries(labels: Record<string, string>, visible: Set<Series>): CounterSeries {
+    return new CounterSeries(labels, visible);
   }
 
   get(): Promise<MetricSnapshot> {
     const values: Sample[] = [];
-    for (const { labels, data } of this.series.values()) values.push({ value: data.value, labels: { ...labels } });
+    for (const data of this.visible) values.push({ value: data.value, labels: { ...data.labels } });
     return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values });
   }
 }

@@ -44,7 +44,7 @@ export class StoreMetrics {
   private readonly applySeconds: FastHistogram;
   private readonly applyEntries: FastHistogram;
   private readonly commitSeconds: FastHistogram;
-  private readonly proposals: FastCounter<'outcome'>;
+  private readonly proposals: Record<ProposalOutcome, FastCounterChild>;
   private readonly elections: Counter;
   private readonly splits: Counter;
   /** Raft messages by direction: plain numbers on the per-message path, read at each scrape. */
@@ -55,8 +55,8 @@ export class StoreMetrics {
   private readonly regions: Gauge;
   private readonly leaders: Gauge;
   private readonly quietRegions: Gauge;
-  private readonly reads: FastCounter<'kind'>;
-  private readonly onePc: FastCounter<'outcome'>;
+  private readonly reads: Record<ReadKind, FastCounterChild>;
+  private readonly onePc: Record<OnePcOutcome, FastCounterChild>;
   private readonly raftLogEntries: Gauge;
   private readonly raftLogGc: Counter<'event'>;
   private readonly raftLogCompactedEntries: Counter;
@@ -83,7 +83,8 @@ export class StoreMetrics {
     this.applySeconds = new FastHistogram({ name: 'flotilla_store_apply_duration_seconds', help: 'Time to apply one batch of committed entries', buckets: [...LATENCY_BUCKETS_SECONDS], registers });
     this.applyEntries = new FastHistogram({ name: 'flotilla_store_apply_batch_entries', help: 'Committed entries per apply batch', buckets: [...COUNT_BUCKETS], registers });
     this.commitSeconds = new FastHistogram({ name: 'flotilla_store_propose_to_apply_duration_seconds', help: 'From a leader proposing a command to its being applied', buckets: [...LATENCY_BUCKETS_SECONDS], registers });
-    this.proposals = new FastCounter({ name: 'flotilla_store_proposals_total', help: 'Proposals by outcome (applied, stale, refused, timeout, failed, busy)', labelNames: ['outcome'], registers });
+    this.proposals = new FastCounter({ name: 'flotilla_store_proposals_total', help: 'Proposals by outcome (applied, stale, refused, timeout, failed, busy)', labelNames: ['outcome'], registers })
+      .childrenOf<ProposalOutcome>(['applied', 'stale', 'refused', 'timeout', 'failed', 'busy']);
     this.elections = new Counter({ name: 'flotilla_store_elections_won_total', help: "Times one of this store's peers became leader", registers });
     this.splits = new Counter({ name: 'flotilla_store_region_splits_total', help: 'Region splits this store led, by outcome (split, skipped, failed)', labelNames: ['outcome'], registers });
     const raftMessageCounts = this.raftMessageCounts;
@@ -103,13 +104,14 @@ export class StoreMetrics {
     this.regions = new Gauge({ name: 'flotilla_store_regions', help: 'Region peers hosted by this store', registers });
     this.leaders = new Gauge({ name: 'flotilla_store_leaders', help: "Region peers on this store that are leaders", registers });
     this.quietRegions = new Gauge({ name: 'flotilla_store_quiet_regions', help: "This store's region replicas whose raft group is quiet (hibernating: not ticked, no heartbeats)", registers });
-    this.reads = new FastCounter({ name: 'flotilla_store_reads_total', help: 'Linearizable read barriers by kind (lease, read-index)', labelNames: ['kind'], registers });
+    this.reads = new FastCounter({ name: 'flotilla_store_reads_total', help: 'Linearizable read barriers by kind (lease, read-index)', labelNames: ['kind'], registers })
+      .childrenOf<ReadKind>(['lease', 'read-index']);
     this.onePc = new FastCounter({
       name: 'flotilla_store_one_pc_total',
       help: 'Prewrites asking for one-phase commit, by outcome (committed at once; prewritten instead, the leader not yet synced with PD; alreadyCommitted by an earlier attempt)',
       labelNames: ['outcome'],
       registers,
-    });
+    }).childrenOf<OnePcOutcome>(['committed', 'prewritten', 'alreadyCommitted']);
     this.raftLogEntries = new Gauge({ name: 'flotilla_store_raft_log_entries', help: "Raft log entries held (after the truncated index) across this store's regions", registers });
     this.raftLogGc = new Counter({
       name: 'flotilla_store_raft_log_gc_total',
@@ -137,9 +139,7 @@ export class StoreMetrics {
     });
     // Zero series for the fixed unions, so dashboards see them before the first event.
     for (const event of ['proposed', 'compacted', 'heldBack'] satisfies RaftLogGcEvent[]) this.raftLogGc.labels(event).inc(0);
-    for (const outcome of ['applied', 'stale', 'refused', 'timeout', 'failed', 'busy'] satisfies ProposalOutcome[]) this.proposals.labels(outcome).inc(0);
     for (const queue of ['proposals', 'inbound', 'apply', 'transport'] satisfies StoreQueue[]) this.queueDepth.labels(queue).set(0);
-    for (const kind of ['lease', 'read-index'] satisfies ReadKind[]) this.reads.labels(kind).inc(0);
   }
 
   /**
@@ -222,7 +222,7 @@ export class StoreMetrics {
   }
 
   countProposal(outcome: ProposalOutcome, proposals = 1): void {
-    this.proposals.labels(outcome).inc(proposals);
+    this.proposals[outcome].inc(proposals);
   }
 
   /** A split this store's leader ran. */
@@ -281,11 +281,11 @@ export class StoreMetrics {
   }
 
   countReads(kind: ReadKind): void {
-    this.reads.labels(kind).inc();
+    this.reads[kind].inc();
   }
 
   countOnePc(outcome: OnePcOutcome): void {
-    this.onePc.labels(outcome).inc();
+    this.onePc[outcome].inc();
   }
 
   private seriesOf(type: string, outcome: string): RequestSeries {

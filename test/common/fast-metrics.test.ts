@@ -1,7 +1,7 @@
 // FastHistogram and FastCounter against prom-client's own Histogram and Counter as the reference:
-// any buckets, label sets and observations, fed to both, render the same /metrics text (Prometheus
-// and OpenMetrics, with and without default labels) and the same JSON, also after a reset; bad
-// input is refused the same way.
+// any buckets, label sets and observations, fed to both through fresh or kept children, render the
+// same /metrics text (Prometheus and OpenMetrics, with and without default labels) and the same
+// JSON, also after resets (a kept child must still count); bad input is refused the same way.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -28,8 +28,22 @@ const caseArb = fc.record({
     // Values on and beside the bounds as well as anywhere.
     value: fc.oneof(fc.double({ min: -2e6, max: 2e6, noNaN: true }), fc.constantFrom(0, 0.001, 1, 10, 0.0015)),
     reset: fc.integer({ min: 0, max: 30 }).map((n) => n === 0),
+    // Through a child kept from an earlier step (also across resets), or a fresh labels() call.
+    isKept: fc.boolean(),
   }), { maxLength: 60 }),
 });
+
+/** Children by label values, kept across steps: what callers do (store/metrics.ts). */
+function keep<C>(cache: Map<string, C>, values: readonly string[], make: () => C, isKept: boolean): C {
+  if (!isKept) return make();
+  const key = JSON.stringify(values);
+  let c = cache.get(key);
+  if (c === undefined) {
+    c = make();
+    cache.set(key, c);
+  }
+  return c;
+}
 
 type AnyRegistry = Registry<PrometheusContentType> | Registry<OpenMetricsContentType>;
 
@@ -62,6 +76,8 @@ describe('FastHistogram', () => {
       const common = { name: 'flotilla_test_seconds', help: 'a test histogram', labelNames, ...(c.buckets === undefined ? {} : { buckets: c.buckets }) };
       const h = new Histogram({ ...common, registers: [ref] });
       const f = new FastHistogram<LabelName>({ ...common, registers: [fast] });
+      const refKept = new Map<string, { observe(v: number): void }>();
+      const fastKept = new Map<string, { observe(v: number): void }>();
       for (const s of c.steps) {
         if (s.reset) {
           ref.resetMetrics();
@@ -73,8 +89,8 @@ describe('FastHistogram', () => {
           h.observe(s.value);
           f.observe(s.value);
         } else {
-          h.labels(...values).observe(s.value);
-          f.labels(...values).observe(s.value);
+          keep(refKept, values, () => h.labels(...values), s.isKept).observe(s.value);
+          keep(fastKept, values, () => f.labels(...values), s.isKept).observe(s.value);
         }
       }
       assert.equal(await fast.metrics(), await ref.metrics());
@@ -104,6 +120,7 @@ describe('FastCounter', () => {
       labels: fc.tuple(fc.constantFrom('a', 'b', 'c'), fc.constantFrom('ok', 'err')),
       by: fc.oneof(fc.constant(undefined), fc.double({ min: 0, max: 1e9, noNaN: true })),
       reset: fc.integer({ min: 0, max: 30 }).map((n) => n === 0),
+      isKept: fc.boolean(),
     }), { maxLength: 60 });
     await fc.assert(fc.asyncProperty(fc.integer({ min: 0, max: 2 }), fc.boolean(), fc.boolean(), stepsArb, async (labelCount, defaults, openMetrics, steps) => {
       const [ref, fast] = registries(defaults, openMetrics);
@@ -111,6 +128,8 @@ describe('FastCounter', () => {
       const common = { name: 'flotilla_test_total', help: 'a test counter', labelNames };
       const c = new Counter({ ...common, registers: [ref] });
       const f = new FastCounter<LabelName>({ ...common, registers: [fast] });
+      const refKept = new Map<string, { inc(by?: number): void }>();
+      const fastKept = new Map<string, { inc(by?: number): void }>();
       for (const s of steps) {
         if (s.reset) {
           ref.resetMetrics();
@@ -122,13 +141,25 @@ describe('FastCounter', () => {
           c.inc(s.by);
           f.inc(s.by);
         } else {
-          c.labels(...values).inc(s.by);
-          f.labels(...values).inc(s.by);
+          keep(refKept, values, () => c.labels(...values), s.isKept).inc(s.by);
+          keep(fastKept, values, () => f.labels(...values), s.isKept).inc(s.by);
         }
       }
       assert.equal(await fast.metrics(), await ref.metrics());
       assert.deepEqual(await json(fast), await json(ref));
     }), { numRuns: RUNS });
+  });
+
+  it('childrenOf: one child per value, shown at 0 at once, counting like labels(value)', async () => {
+    const r = new Registry();
+    const f = new FastCounter<'outcome'>({ name: 'flotilla_f_total', help: 'h', labelNames: ['outcome'], registers: [r] });
+    const by = f.childrenOf(['ok', 'busy']);
+    assert.equal(await r.metrics(), '# HELP flotilla_f_total h\n# TYPE flotilla_f_total counter\nflotilla_f_total{outcome="ok"} 0\nflotilla_f_total{outcome="busy"} 0\n');
+    by.busy.inc(2);
+    f.labels('busy').inc();
+    r.resetMetrics();
+    by.ok.inc();
+    assert.equal(await r.metrics(), '# HELP flotilla_f_total h\n# TYPE flotilla_f_total counter\nflotilla_f_total{outcome="ok"} 1\n');
   });
 
   it('refuses a negative or non-finite increment', () => {
