@@ -395,16 +395,22 @@ describe('raw scan over expired keys', () => {
   });
 });
 
+/** Steps until the first region has a ready leader (at most 300 steps). */
+async function awaitLeader(sim: StoreSim, what = 'no leader'): Promise<SimNode> {
+  let leader: SimNode | undefined;
+  for (let i = 0; i < 300 && leader === undefined; i++) {
+    await sim.advance();
+    leader = sim.leader();
+  }
+  assert.ok(leader !== undefined, what);
+  return leader;
+}
+
 describe('a saved commit index behind the apply state (a crash between the apply batch and the hard state write)', () => {
   it('is raised to the applied index at restart: the replica opens, keeps every write and the region serves', async () => {
     const sim = await StoreSim.start(3, { rng: createRng(21), dropRate: 0, maxDelaySteps: 0 });
     try {
-      let leader: SimNode | undefined;
-      for (let i = 0; i < 300 && leader === undefined; i++) {
-        await sim.advance();
-        leader = sim.leader();
-      }
-      assert.ok(leader !== undefined, 'no leader');
+      const leader = await awaitLeader(sim);
       const putAcked = async (node: SimNode, key: string, value: string): Promise<void> => {
         let acked = false;
         void node.raw!.put(putRequest(sim, node, key, value)).then(() => {
@@ -427,12 +433,7 @@ describe('a saved commit index behind the apply state (a crash between the apply
       await sim.restart(leader);
       const peer = leader.store!.peers.get(sim.region.id)!;
       assert.equal(peer.applied, applied, 'the restarted replica resumes at its apply state');
-      let next: SimNode | undefined;
-      for (let i = 0; i < 300 && next === undefined; i++) {
-        await sim.advance();
-        next = sim.leader();
-      }
-      assert.ok(next !== undefined, 'no leader after the restart');
+      const next = await awaitLeader(sim, 'no leader after the restart');
       await putAcked(next, 'after', 'restart');
       assert.ok(await advanceUntil(sim, () => isQuiet(sim), 2_000), 'did not settle after the restart');
       await sim.quiesce();
@@ -450,12 +451,7 @@ describe('a new leader serves reads only once it has applied what earlier leader
   it('does not answer a read from state whose apply batch is still being written', async () => {
     const sim = await StoreSim.start(3, { rng: createRng(11), dropRate: 0, maxDelaySteps: 0 });
     try {
-      let old: SimNode | undefined;
-      for (let i = 0; i < 300 && old === undefined; i++) {
-        await sim.advance();
-        old = sim.leader();
-      }
-      assert.ok(old !== undefined);
+      const old = await awaitLeader(sim);
       const [f, g] = sim.nodes.filter((n) => n !== old) as [SimNode, SimNode];
       // The write reaches one follower (f) only; the old leader commits and acknowledges it…
       sim.setCut(old.storeId, g.storeId, true);
