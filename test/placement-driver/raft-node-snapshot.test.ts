@@ -40,13 +40,22 @@ function pdGroup(dirs: string[], dbs: Set<SimpleRocks>) {
   const clock = { now: 10_000 };
   const cut = new Set<number>();
   const members = new Map<number, Member>();
+  let inFlight = 0;
+  /** Runs `f` on a later turn, counted in `inFlight` until it ran (a step waits for none in flight). */
+  const later = (f: () => void): void => {
+    inFlight++;
+    setImmediate(() => {
+      inFlight--;
+      f();
+    });
+  };
   const deliver = (from: number, msgs: readonly Message[]): void => {
     for (const m of msgs) {
       if (cut.has(from) || cut.has(m.to)) {
-        if (m.type === 'MsgSnap') setImmediate(() => members.get(from)?.node.reportSnapshot(m.to, 'failure'));
+        if (m.type === 'MsgSnap') later(() => members.get(from)?.node.reportSnapshot(m.to, 'failure'));
         continue;
       }
-      setImmediate(() => {
+      later(() => {
         members.get(m.to)?.node.step(m);
         if (m.type === 'MsgSnap') members.get(from)?.node.reportSnapshot(m.to, 'finish');
       });
@@ -92,10 +101,18 @@ function pdGroup(dirs: string[], dbs: Set<SimpleRocks>) {
     const { dir } = await stop(id);
     members.set(id, await open(id, { dir }));
   };
+  /**
+   * One tick of simulated time, then waits until every message is delivered and every member's
+   * rounds (RocksDB writes included) are done — so time moves only while the group is quiet, and a
+   * slow machine cannot make heartbeats late by the clock (CI saw a leader change mid-batch when a
+   * step only waited a fixed 3 ms).
+   */
   const step = async (): Promise<void> => {
     clock.now += TICK_MS;
     for (const m of members.values()) m.node.tick();
-    await new Promise((r) => setTimeout(r, 3)); // let RocksDB writes and raft rounds finish
+    const deadline = Date.now() + 10_000;
+    do await new Promise((r) => setImmediate(r));
+    while ((inFlight > 0 || ![...members.values()].every((m) => m.node.isIdle)) && Date.now() < deadline);
   };
   const until = async (what: string, cond: () => boolean): Promise<void> => {
     for (let i = 0; i < 2_000; i++) {

@@ -41,18 +41,29 @@ describe('PD raft node lease', () => {
     const clock = { now: 10_000 };
     const frozen = new Set<number>();
     const nodes = new Map<number, PdRaftNode>();
+    let inFlight = 0;
     const deliver = (from: number, msgs: readonly Message[]): void => {
       for (const m of msgs) {
         if (frozen.has(from) || frozen.has(m.to)) continue;
-        setImmediate(() => nodes.get(m.to)?.step(m));
+        inFlight++;
+        setImmediate(() => {
+          inFlight--;
+          nodes.get(m.to)?.step(m);
+        });
       }
     };
     for (const id of [1, 2, 3]) nodes.set(id, await openNode(id, [1, 2, 3], () => clock.now, (msgs) => deliver(id, msgs)));
-    /** Advances simulated time by one tick for every member not frozen, letting I/O settle. */
+    /**
+     * Advances simulated time by one tick for every member not frozen, then waits until every
+     * message is delivered and every round (RocksDB writes included) is done: time moves only
+     * while the group is quiet, however slow the machine.
+     */
     const step = async (): Promise<void> => {
       clock.now += TICK_MS;
       for (const [id, node] of nodes) if (!frozen.has(id)) node.tick();
-      await new Promise((r) => setTimeout(r, 3)); // let RocksDB writes and raft rounds finish
+      const deadline = Date.now() + 10_000;
+      do await new Promise((r) => setImmediate(r));
+      while ((inFlight > 0 || ![...nodes.values()].every((n) => n.isIdle)) && Date.now() < deadline);
     };
     const servingLeader = async (exclude: number): Promise<number> => {
       for (let i = 0; i < 400; i++) {
