@@ -8,7 +8,7 @@ import { crc32 } from '../../common/index.js';
 import { decodeLock, decodeWrite, encodeLock, encodeWrite, type Lock, SHORT_VALUE_BYTES_MAX, type Write } from '../../txn/index.js';
 import {
   applyStateKey, cfRangeOf, decodeDataKey, defaultKey, lockKey, raftHardStateKey, raftLogIndexOf, raftLogKey, regionRaftRange,
-  regionStateKey, versionsEndKey, writeKey,
+  regionStateKey, sameUserKey, versionOf, versionsEndKey, writeKey,
 } from '../../common/pure.js';
 
 const tsArb = fc.bigInt({ min: 0n, max: U64_MAX });
@@ -157,6 +157,39 @@ describe('keyspace', () => {
       }
     }), { numRuns: 300 });
     assert.throws(() => decodeDataKey(Buffer.from([0x77, 1, 2])), (e) => isFlotillaError(e, 'Corruption'));
+  });
+
+  it('sameUserKey tells versions of one user key from every near neighbour; versionOf reads the ts', () => {
+    // Neighbours that encode to keys of the same length are the ones that matter: a key and the
+    // key with a zero byte appended differ only in the encoding's last group marker.
+    const neighbourArb = fc.tuple(bytesArb(20), fc.constantFrom('same', 'append0', 'append1', 'dropLast', 'flipByte', 'other'), fc.nat(), bytesArb(20))
+      .map(([a, how, at, other]): [Buffer, Buffer] => {
+        switch (how) {
+          case 'same': return [a, Buffer.from(a)];
+          case 'append0': return [a, Buffer.concat([a, Buffer.from([0])])];
+          case 'append1': return [a, Buffer.concat([a, Buffer.from([1])])];
+          case 'dropLast': return [a, a.subarray(0, Math.max(0, a.length - 1))];
+          case 'flipByte': {
+            if (a.length === 0) return [a, Buffer.from([0])];
+            const b = Buffer.from(a);
+            const i = at % b.length;
+            b[i] = b[i]! ^ (1 << (at % 8));
+            return [a, b];
+          }
+          default: return [a, other];
+        }
+      });
+    fc.assert(fc.property(neighbourArb, tsArb, tsArb, fc.constantFrom(writeKey, defaultKey), ([a, b], ta, tb, keyOf) => {
+      const ka = keyOf(a, ta);
+      const kb = keyOf(b, tb);
+      assert.equal(sameUserKey(ka, kb), a.equals(b), `${a.toString('hex')} vs ${b.toString('hex')}`);
+      assert.equal(sameUserKey(kb, ka), a.equals(b));
+      assert.equal(versionOf(ka), ta);
+      assert.equal(versionOf(kb), tb);
+    }), { numRuns: 1000 });
+    for (const [a, b] of [['', '\0'], ['a', 'a\0'], ['abcdefgh', 'abcdefgh\0'], ['abcdefg', 'abcdefg\0']] as const) {
+      assert.equal(sameUserKey(writeKey(Buffer.from(a), 5n), writeKey(Buffer.from(b), 5n)), false, JSON.stringify([a, b]));
+    }
   });
 
   it('local keys: raft log by index within its region, state keys apart', () => {
