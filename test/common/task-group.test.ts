@@ -12,7 +12,7 @@ interface Logged { readonly task: string; readonly err: unknown }
 function recordingLogger(): { log: Logger; errors: Logged[] } {
   const errors: Logged[] = [];
   const log = silentLogger();
-  log.error = ((obj: { task: string; err: unknown }) => void errors.push({ task: obj.task, err: obj.err })) as Logger['error'];
+  log.error = ((obj: { task: string; err: unknown }) => void errors.push({ task: obj.task, err: obj.err }));
   return { log, errors };
 }
 
@@ -92,7 +92,7 @@ describe('task group', () => {
     group.spawn('watcher', (signal) => new Promise<void>((_resolve, reject) => {
       signal.addEventListener('abort', () => {
         seenReason = signal.reason;
-        reject(signal.reason);
+        reject(signal.reason as Error);
       });
     }));
     group.spawn('fails-on-shutdown', (signal) => new Promise<void>((_resolve, reject) => {

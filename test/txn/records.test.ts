@@ -176,7 +176,7 @@ describe('keyspace', () => {
             b[i] = b[i]! ^ (1 << (at % 8));
             return [a, b];
           }
-          default: return [a, other];
+          case 'other': return [a, other];
         }
       });
     fc.assert(fc.property(neighbourArb, tsArb, tsArb, fc.constantFrom(writeKey, defaultKey), ([a, b], ta, tb, keyOf) => {
