@@ -5,7 +5,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Logger } from 'pino';
-import { FlotillaError, isFlotillaError, silentLogger, TaskGroup } from '../../common/index.js';
+import { FlotillaError, isFlotillaError, silentLogger, sleepMs, TaskGroup } from '../../common/index.js';
+import { waitFor } from '../../deploy/index.js';
 
 interface Logged { readonly task: string; readonly err: unknown }
 
@@ -16,13 +17,9 @@ function recordingLogger(): { log: Logger; errors: Logged[] } {
   return { log, errors };
 }
 
-/** Polls `cond` every millisecond until it holds; fails after a generous deadline (a hang, not slowness). */
+/** Polls `cond` every millisecond until it holds (deploy's waitFor; its deadline means a hang, not slowness). */
 async function until(what: string, cond: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise<void>((resolve) => setTimeout(resolve, 1));
-  }
+  await waitFor(what, () => (cond() ? true : undefined), { timeoutMs: 10_000, intervalMs: 1 });
 }
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
@@ -50,7 +47,7 @@ describe('task group', () => {
     const failed = Math.floor((ranBeforeClose + 2) / 3) + Math.floor((ranBeforeClose + 1) / 3);
     assert.equal(errors.length, failed, 'every failed run is logged, once');
     assert.ok(errors.every((e) => e.task === 'flaky' && e.err instanceof Error));
-    await new Promise<void>((resolve) => setTimeout(resolve, 5));
+    await sleepMs(5);
     assert.equal(runs, ranBeforeClose, 'no run after close');
   });
 
@@ -69,14 +66,14 @@ describe('task group', () => {
     });
     await until('the first run', () => runs === 1);
     // Several intervals pass while the first run is still going: no second run may start.
-    await new Promise<void>((resolve) => setTimeout(resolve, 10));
+    await sleepMs(10);
     assert.equal(runs, 1);
     release.resolve();
     release = deferred();
     await until('the second run', () => runs === 2);
     let closed = false;
     const closing = group.close().then(() => (closed = true));
-    await new Promise<void>((resolve) => setTimeout(resolve, 5));
+    await sleepMs(5);
     assert.equal(closed, false, 'close waits for the running job');
     release.resolve();
     await closing;
@@ -126,7 +123,7 @@ describe('task group', () => {
     });
     await until('the spawner to finish', () => group.size === 2);
     const closing = group.close().then(() => order.push('closed'));
-    await new Promise<void>((resolve) => setTimeout(resolve, 5));
+    await sleepMs(5);
     assert.deepEqual(order, []);
     gate.resolve();
     await closing;
