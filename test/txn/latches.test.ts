@@ -61,10 +61,22 @@ describe('latches', () => {
         };
         /** Commands that arrived and are not done (holding or queued): the model of who is on which slot. */
         const present = new Set<number>();
+        let spuriousLeft = commands.length;
         while (done < commands.length) {
           const canArrive = arrived < commands.length;
           assert.ok(canArrive || holding.size > 0, `deadlock: ${commands.length - done} commands wait and none holds its latches`);
           const pick = choices[step++ % choices.length]!;
+          const waiters = [...present].filter((id) => !holding.has(id));
+          if (pick % 5 === 1 && waiters.length > 0 && spuriousLeft > 0) {
+            // A spurious retry (a waiter calls acquire() without being woken): it still waits
+            // behind another command, and is not queued twice.
+            spuriousLeft--;
+            const id = waiters[pick % waiters.length]!;
+            const queuedBefore = latches.queuedCount;
+            assert.equal(latches.acquire(locks[id]!, id), false, `command ${id} got its latches without being woken`);
+            assert.equal(latches.queuedCount, queuedBefore, `a spurious retry of command ${id} queued it again`);
+            continue;
+          }
           if (canArrive && (holding.size === 0 || pick % 2 === 0)) {
             const id = arrived++;
             // Every third arrival first tries without queueing (the store's blind writes): it must
