@@ -198,6 +198,11 @@ export async function scrapeMetrics(store: BenchStore): Promise<MetricSample[]> 
   return parsePrometheusText(await res.text());
 }
 
+/** Whether any sample is named `name` (a metric a process may not export, e.g. off Linux). */
+export function hasMetric(samples: readonly MetricSample[], name: string): boolean {
+  return samples.some((s) => s.name === name);
+}
+
 /** The sum of the samples named `name` whose labels include `where`. */
 export function sumMetric(samples: readonly MetricSample[], name: string, where: Readonly<Record<string, string | readonly string[]>> = {}): number {
   let sum = 0;

@@ -18,7 +18,7 @@ import { renderCpuProfileSummary, summarizeCpuProfileFile, type CpuProfileSummar
 import { measureCpuSpeed } from './cpu-speed.js';
 import { passStartGate } from './start-gate.js';
 import {
-  BenchCluster, CLOCK_TICKS_PER_SECOND, sampleProcess, scrapeMetrics, sumMetric, type BenchStore, type MetricSample, type ProcessSample,
+  BenchCluster, CLOCK_TICKS_PER_SECOND, hasMetric, sampleProcess, scrapeMetrics, sumMetric, type BenchStore, type MetricSample, type ProcessSample,
 } from './store-bench-cluster.js';
 import {
   CPU_PROF_DIR_ENV, WORKLOADS, type BalanceCheck, type GeneratorCommand, type GeneratorReply, type GeneratorResult, type RegionRoute, type Workload,
@@ -195,6 +195,8 @@ export interface StoreFigures {
   readonly cpuPercent: number;
   /** The main thread's busy share of one core (event-loop utilization), %: near 100, that thread is the bottleneck. */
   readonly mainThreadBusyPercent: number;
+  /** The main thread's own CPU (Linux; NaN elsewhere): below the busy share, it waited for a CPU. */
+  readonly mainThreadCpuPercent: number;
   readonly cpuUsPerOp: number;
   readonly rssMiB: number;
   readonly fsyncsPerSec: number;
@@ -250,6 +252,7 @@ function storeFigures(store: BenchStore, route: RegionRoute, before: ClusterSamp
     isLeader: store.address === route.leaderAddress,
     cpuPercent: (100 * cpuMs) / 1000 / seconds,
     mainThreadBusyPercent: (100 * m('flotilla_event_loop_busy_seconds_total')) / seconds,
+    mainThreadCpuPercent: hasMetric(after.metrics, 'flotilla_main_thread_cpu_seconds_total') ? (100 * m('flotilla_main_thread_cpu_seconds_total')) / seconds : NaN,
     cpuUsPerOp: ops === 0 ? NaN : (cpuMs * 1000) / ops,
     rssMiB: after.proc.rssKiB / 1024,
     fsyncsPerSec: m('flotilla_store_raft_write_duration_seconds_count', { sync: 'true' }) / seconds,
@@ -324,7 +327,7 @@ function perStore(p: PointFigures, f: (s: StoreFigures) => string): string {
 
 export function renderTable(points: readonly PointFigures[]): string {
   const lines = [
-    '| workload | in flight | ops/s | p50 ms | p99 ms | errors | retries | leader fsyncs/s | leader writes/s | writes/fsync | CPU µs/op L / F / F | CPU % L / F / F | main thread busy % L / F / F | RSS MiB L / F / F | generator CPU % (µs/op) | req/stream msg |',
+    '| workload | in flight | ops/s | p50 ms | p99 ms | errors | retries | leader fsyncs/s | leader writes/s | writes/fsync | CPU µs/op L / F / F | CPU % L / F / F | main thread busy % L / F / F | main thread on CPU % L / F / F | RSS MiB L / F / F | generator CPU % (µs/op) | req/stream msg |',
     '| --- | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | --- | --- | --- | --- | --- | ---: |',
   ];
   for (const p of points) {
@@ -334,7 +337,7 @@ export function renderTable(points: readonly PointFigures[]): string {
     lines.push(
       `| ${p.workload} | ${p.concurrency} | ${fmt(p.opsPerSec)} | ${fmt(p.latencyMs.p50, 2)} | ${fmt(p.latencyMs.p99, 2)} | ${countsText(p.errors)} | ${countsText(p.retries)} ` +
         `| ${fmt(fsyncs)} | ${fmt(writes)} | ${writes > 0 ? fmt(writes / fsyncs, 1) : '–'} ` +
-        `| ${perStore(p, (s) => fmt(s.cpuUsPerOp))} | ${perStore(p, (s) => fmt(s.cpuPercent))} | ${perStore(p, (s) => fmt(s.mainThreadBusyPercent))} | ${perStore(p, (s) => fmt(s.rssMiB))} ` +
+        `| ${perStore(p, (s) => fmt(s.cpuUsPerOp))} | ${perStore(p, (s) => fmt(s.cpuPercent))} | ${perStore(p, (s) => fmt(s.mainThreadBusyPercent))} | ${perStore(p, (s) => fmt(s.mainThreadCpuPercent))} | ${perStore(p, (s) => fmt(s.rssMiB))} ` +
         `| ${fmt(p.generator.cpuPercent)} (${fmt(p.generator.cpuUsPerOp)}) | ${fmt(p.requestsPerStreamMessage, 1)} |`,
     );
   }

@@ -3,6 +3,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { procStatCpuTicks } from '../../common/index.js';
 
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime. */
 export const CLOCK_TICKS_PER_SECOND: number = (() => {
@@ -22,10 +23,8 @@ export interface ServerProcess {
 /** utime + stime of `pid` in ms; null when the process is gone or /proc is missing. */
 export function processCpuMs(pid: number): number | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: fields restart after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND; // fields 14 (utime), 15 (stime)
+    const ticks = procStatCpuTicks(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    return ticks === null ? null : (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
   } catch {
     return null; // exited, or not Linux: the figure is reported as unknown
   }

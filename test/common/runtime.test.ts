@@ -3,12 +3,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import {
   createRng, Backoff, retryWithBackoff, FlotillaError, TaskGroup, silentLogger, armFailpoint, disarmAllFailpoints,
   failpoint, armFailpointsFromSpec, parseFailAction, createMetricsRegistry, startMetricsServer, Counter,
   createGrpcServer, startGrpcServer, ChannelCache, channelCredentials, INSECURE, grpc, deadlineAfterMs, describeFatal, ConfigError,
-  sleepMs, unboundedAbortController,
+  sleepMs, unboundedAbortController, procStatCpuTicks,
 } from '../../common/index.js';
 
 function httpGet(port: number, path: string): Promise<{ status: number; body: string; type: string }> {
@@ -207,6 +208,49 @@ describe('metrics endpoint', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('process metrics: the event loop\'s busy time and the main thread\'s own CPU', () => {
+  /** The value of an unlabelled sample in Prometheus text, or undefined. */
+  const valueOf = (text: string, name: string): number | undefined => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    return line === undefined ? undefined : Number(line.slice(name.length + 1));
+  };
+
+  it('reads utime + stime of a /proc stat line past a command name holding spaces and parentheses', () => {
+    // Fields 3.. of a real line: state, ppid, pgrp, session, tty, tpgid, flags, minflt, cminflt, majflt, cmajflt, utime, stime, ...
+    const tail = 'S 1 2 3 0 -1 4194560 100 0 0 0 1234 567 0 0 20 0 11 0 99 1000 200';
+    for (const comm of ['node', 'a b', 'x) (y', ') )', '', '(((']) {
+      assert.equal(procStatCpuTicks(`4242 (${comm}) ${tail}`), 1234 + 567, `comm ${JSON.stringify(comm)}`);
+    }
+    assert.equal(procStatCpuTicks(''), null);
+    assert.equal(procStatCpuTicks('4242 (node) S 1 2'), null, 'a short line');
+    assert.equal(procStatCpuTicks('4242 (node) S 1 2 3 0 -1 4194560 100 0 0 0 x 567'), null, 'a field that is not a number');
+  });
+
+  it('on Linux, exports the main thread\'s CPU: it rises with work on the main thread, not above its busy time', async (t) => {
+    if (process.platform !== 'linux') return t.skip('the main thread\'s CPU comes from /proc (Linux)');
+    const registry = createMetricsRegistry();
+    const first = await registry.metrics();
+    const cpu0 = valueOf(first, 'flotilla_main_thread_cpu_seconds_total');
+    const busy0 = valueOf(first, 'flotilla_event_loop_busy_seconds_total');
+    assert.ok(cpu0 !== undefined && busy0 !== undefined, 'both counters exported');
+    // Keep the main thread computing until /proc has counted at least 200 ms more of its CPU.
+    let cpu = cpu0;
+    let sink = 0;
+    while (cpu < cpu0 + 0.2) {
+      const until = performance.now() + 50;
+      while (performance.now() < until) sink += Math.sqrt(sink + 1);
+      cpu = procStatCpuTicks(readFileSync(`/proc/${process.pid}/task/${process.pid}/stat`, 'latin1'))! / 100;
+    }
+    assert.ok(sink > 0);
+    const second = await registry.metrics();
+    const cpu1 = valueOf(second, 'flotilla_main_thread_cpu_seconds_total')!;
+    const busy1 = valueOf(second, 'flotilla_event_loop_busy_seconds_total')!;
+    assert.ok(cpu1 - cpu0 >= 0.19, `main thread CPU rose by ${cpu1 - cpu0} s`);
+    // The tick counter rounds down to 10 ms; the busy time is exact.
+    assert.ok(cpu1 - cpu0 <= busy1 - busy0 + 0.02, `main thread CPU ${cpu1 - cpu0} s above its busy time ${busy1 - busy0} s`);
   });
 });
 
