@@ -328,7 +328,7 @@ function perStore(p: PointFigures, f: (s: StoreFigures) => string): string {
 export function renderTable(points: readonly PointFigures[]): string {
   const lines = [
     '| workload | in flight | ops/s | p50 ms | p99 ms | errors | retries | leader fsyncs/s | leader writes/s | writes/fsync | CPU µs/op L / F / F | CPU % L / F / F | main thread busy % L / F / F | main thread on CPU % L / F / F | RSS MiB L / F / F | generator CPU % (µs/op) | req/stream msg |',
-    '| --- | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | --- | --- | --- | --- | --- | ---: |',
+    '| --- | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | --- | --- | --- | --- | --- | --- | ---: |',
   ];
   for (const p of points) {
     const leader = p.stores.find((s) => s.isLeader);
