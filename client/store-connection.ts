@@ -13,7 +13,7 @@
 // locally is dropped; no stream is written before the channel is READY.
 
 import { errorFromGrpc, FlotillaError, grpc, setClusterIdMetadata } from '../common/index.js';
-import { loadProtos, type kvservicepb } from '../proto/index.js';
+import { loadProtos, type kvservicepb, plainDecoder } from '../proto/index.js';
 import { encodeBatch, type EncodedRequest } from './batch-encoder.js';
 
 /** Requests in one stream message at most (the store pauses a stream past 4,096 unanswered). */
@@ -44,15 +44,14 @@ interface Pending {
 
 type Duplex = grpc.ClientDuplexStream<OutgoingBatch, kvservicepb.BatchCommandsResponse>;
 
-const BATCH_COMMANDS = loadProtos().flotilla.kvservicepb.Kv.service.BatchCommands;
-
 function serializeBatch(batch: OutgoingBatch): Buffer {
   return encodeBatch(batch.requests, batch.ids);
 }
 
-function deserializeAnswers(bytes: Buffer): kvservicepb.BatchCommandsResponse {
-  return BATCH_COMMANDS.responseDeserialize(bytes);
-}
+const BATCH_COMMANDS = loadProtos().flotilla.kvservicepb.Kv.service.BatchCommands;
+
+/** The stream's answers, decoded straight into proto-loader's objects (proto/plain-decoder.ts). */
+const deserializeAnswers = plainDecoder('flotilla.kvservicepb.BatchCommandsResponse');
 
 /** A transport failure; `details.sent` says whether the store may have received the request. */
 export function transportError(code: 'Unavailable' | 'DeadlineExceeded' | 'ClusterIdMismatch', message: string, sent: boolean, cause?: unknown): FlotillaError {

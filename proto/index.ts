@@ -24,6 +24,7 @@ export {
   type ServiceName,
 } from './load.js';
 export { installLongDecimalFastPaths, type LongClass, protobufLongClass } from './long-decimal.js';
+export { plainDecoder } from './plain-decoder.js';
 
 export * as adminpb from './adminpb.js';
 export * as eraftpb from './eraftpb.js';

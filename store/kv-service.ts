@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import {
   asFlotillaError, clusterIdRefusal, errorToWire, FlotillaError, type grpc, grpcStatusOf, isRegionErrorCode, regionErrorToWire,
 } from '../common/index.js';
-import type { kvservicepb } from '../proto/index.js';
+import { type kvservicepb, plainDecoder, serviceDefinition } from '../proto/index.js';
 import type { RawKv } from './raw-kv.js';
 import type { TxnKv } from './txn-kv.js';
 
@@ -42,6 +42,19 @@ export interface KvServiceMetrics {
 
 /** A client of another cluster retries: its refusals are logged at most this often. */
 const REFUSAL_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * The Kv service's definition for `server.addService`, with the BatchCommands stream's requests
+ * decoded by proto/plain-decoder.ts: the same objects proto-loader gives, at ~2.5× less CPU (the
+ * stream carries every request of a loaded store).
+ */
+export function kvServiceDefinition(): kvservicepb.KvDefinition {
+  const loaded = serviceDefinition('flotilla.kvservicepb.Kv');
+  return {
+    ...loaded,
+    BatchCommands: { ...loaded.BatchCommands, requestDeserialize: plainDecoder('flotilla.kvservicepb.BatchCommandsRequest') },
+  };
+}
 
 export class KvService {
   private readonly executors: Executors;

@@ -8,12 +8,12 @@ import {
   cfRangeOf, ChannelCache, channelCredentials, DATA_CFS, decodeKey, createGrpcServer, createMetricsRegistry, FlotillaError, type grpc, INSECURE, type Logger,
   type PeerMeta, type RegionMeta, type StoreMeta, startGrpcServer, type StartedGrpcServer, sleepMs,
 } from '../common/index.js';
-import { type raft_serverpb, serviceDefinition } from '../proto/index.js';
+import type { raft_serverpb } from '../proto/index.js';
 import { bootstrapClusterIfNeeded, findBootstrapRegion, loadOrCreateStoreId, lookUpBootstrapRegion } from './bootstrap.js';
 import { parseHostPort, parseLabels, type StoreConfig } from './config.js';
 import { RocksEngine } from './engine/index.js';
 import { KvRouting } from './kv-routing.js';
-import { KvService } from './kv-service.js';
+import { KvService, kvServiceDefinition } from './kv-service.js';
 import { KvWrites } from './kv-writes.js';
 import { LatchSet } from './latch-set.js';
 import { StoreMetrics } from './metrics.js';
@@ -151,7 +151,7 @@ export class StoreServer {
       const kv = new KvService(pd.clusterId, raw, new TxnKv(routing, writes, concurrency, metrics), log.child({ component: 'kv' }), metrics);
 
       const grpcServer = createGrpcServer();
-      grpcServer.addService(serviceDefinition('flotilla.kvservicepb.Kv'), kv.handlers());
+      grpcServer.addService(kvServiceDefinition(), kv.handlers());
       const raftLog = log.child({ component: 'raft-stream' });
       grpcServer.addService(raftTransportDefinition(), {
         Raft: (call: grpc.ServerReadableStream<DecodedRaftBatch, raft_serverpb.Done__Input>, cb: grpc.sendUnaryData<raft_serverpb.Done__Input>) => {
