@@ -167,7 +167,11 @@ type QueuedProposal =
 interface EntryGroup {
   readonly data: Uint8Array;
   readonly members: readonly QueuedProposal[];
+  /** A write batch: the command its data encodes, as the leader proposed it. */
+  readonly cmd?: OwnWriteCommand;
 }
+
+type OwnWriteCommand = DecodedCommand & { readonly kind: 'write' };
 
 interface PendingRead {
   readonly resolve: () => void;
@@ -226,6 +230,12 @@ export class Peer {
   private queued: QueuedProposal[] = [];
   /** Ticks since the last raft log GC check. */
   private gcTicks = 0;
+  /**
+   * The write batches this leader proposed and has not applied, by index: at apply, an entry whose
+   * data is the very buffer proposed takes its command from here (applyEntry). Each goes when its
+   * index applies, whatever entry ends up there.
+   */
+  private readonly ownEntries = new Map<number, { readonly data: Uint8Array; readonly cmd: OwnWriteCommand }>();
   /** The term in which this leader's CompactLog proposal is in flight; 0: none. */
   private compactLogTerm = 0;
   /** The hard-limit warning was logged for the current episode (reset once the log is compacted). */
@@ -434,6 +444,8 @@ export class Peer {
     }
     const first = r.index - groups.length + 1;
     for (let i = 0; i < groups.length; i++) {
+      const cmd = groups[i]!.cmd;
+      if (cmd !== undefined) this.ownEntries.set(first + i, { data: groups[i]!.data, cmd });
       const members = groups[i]!.members;
       if (members.length === 1) {
         this.waiters.wait(first + i, r.term).then(members[0]!.resolve, members[0]!.reject);
@@ -462,7 +474,9 @@ export class Peer {
       if (run.length === 0) return;
       const epoch = run[0]!.epoch;
       const data = encodeWriteBatch({ regionId: this.regionId, peerId: this.peerId, epoch }, run.map((p) => p.ops), runBytes, allocEntryData);
-      groups.push({ data, members: run });
+      const ops: WriteOp[] = [];
+      for (const p of run) for (const op of p.ops) ops.push(op);
+      groups.push({ data, members: run, cmd: { kind: 'write', regionId: this.regionId, epoch, ops } });
       run = [];
       runBytes = 0;
     };
@@ -810,9 +824,19 @@ export class Peer {
   }
 
   private applyEntry(e: Entry, ops: WriteOp[]): ApplyResult | typeof APPLY_WAIT {
+    const own = this.ownEntries.get(e.index);
+    // Indexes only grow as they apply: this one and any below it (skipped by a snapshot) go.
+    for (const index of this.ownEntries.keys()) {
+      if (index > e.index) break;
+      this.ownEntries.delete(index);
+    }
     if (e.type === 'Normal') {
       if (e.data.length === 0) return APPLIED_OK; // a new leader's empty entry
-      const cmd = decodeCommand(e.data, `region ${this.regionId} entry ${e.index}`);
+      // This leader's own write batch, still the very buffer it proposed: the command it encoded,
+      // not decoded again — and its values are the buffers the leader built (a latest record's
+      // decoded form is remembered by its buffer, txn/records/latest.ts, and the row cache keeps
+      // that buffer). Any other entry at this index (a later leader's) is decoded.
+      const cmd = own !== undefined && own.data === e.data ? own.cmd : decodeCommand(e.data, `region ${this.regionId} entry ${e.index}`);
       if (cmd.kind === 'compactLog') return this.applyCompactLog(cmd, e.index, ops);
       if (cmd.kind === 'batchSplit') return this.mergeState !== null ? { kind: 'error', error: this.mergingRefusal() } : this.applyBatchSplit({ ...cmd, peerId: 0 }, e.index, ops);
       if (cmd.kind === 'prepareMerge') return this.applyPrepareMerge(cmd, e, ops);

@@ -7,7 +7,7 @@ import { type KeyRecords } from '../mvcc/reader.js';
 import { type MvccWriteBuffer } from '../mvcc/write-buffer.js';
 import { latestAfterWrite, type LatestRecord } from '../records/latest.js';
 import { type Lock } from '../records/lock.js';
-import { rollbackWrite, type RollbackProtection, type Write } from '../records/write.js';
+import { isDataWrite, rollbackWrite, type RollbackProtection, type Write } from '../records/write.js';
 
 /** Whether `lock` outlived its TTL by `currentTs` (physical ms of start_ts + ttl < physical ms now). */
 export function isLockExpired(lock: Lock, currentTs: Ts): boolean {
@@ -33,9 +33,12 @@ export function lockTtlRemainingMs(lock: Lock, currentTs: Ts): number {
  * and let a prewrite skip a conflicting write.
  */
 export function putWriteRecord(buf: MvccWriteBuffer, key: Buffer, commitTs: Ts, write: Write, previous: LatestRecord | null): void {
-  buf.putWrite(key, commitTs, write);
+  const encoded = buf.putWrite(key, commitTs, write);
   const next = latestAfterWrite(previous, commitTs, write);
-  if (next !== null) buf.putLatest(key, next);
+  // The latest record's data part is this very write when it carries no flags (latestOf clears
+  // them): its bytes are the ones just encoded.
+  const isSameWrite = next?.data?.commitTs === commitTs && isDataWrite(write) && !write.hasOverlappedRollback && !write.isProtected;
+  if (next !== null) buf.putLatest(key, next, isSameWrite ? encoded : undefined);
 }
 
 /**

@@ -22,17 +22,23 @@ export class MvccWriteBuffer {
     this.push({ kind: 'delete', cf: 'lock', key: lockKey(key) });
   }
 
-  putWrite(key: Buffer, commitTs: Ts, write: Write): void {
-    this.push({ kind: 'put', cf: 'write', key: writeKey(key, commitTs), value: encodeWrite(write) });
+  /** Returns the record's bytes (putLatest may reuse them). */
+  putWrite(key: Buffer, commitTs: Ts, write: Write): Buffer {
+    const value = encodeWrite(write);
+    this.push({ kind: 'put', cf: 'write', key: writeKey(key, commitTs), value });
+    return value;
   }
 
   deleteWrite(key: Buffer, commitTs: Ts): void {
     this.push({ kind: 'delete', cf: 'write', key: writeKey(key, commitTs) });
   }
 
-  /** Records `latest` as the key's latest record (records/latest.ts). */
-  putLatest(key: Buffer, latest: LatestRecord): void {
-    this.push({ kind: 'put', cf: 'latest', key: latestKey(key), value: encodeLatest(latest) });
+  /**
+   * Records `latest` as the key's latest record (records/latest.ts). `encodedWrite`: the bytes of
+   * latest.data.write if the caller has them (encodeLatest).
+   */
+  putLatest(key: Buffer, latest: LatestRecord, encodedWrite?: Buffer): void {
+    this.push({ kind: 'put', cf: 'latest', key: latestKey(key), value: encodeLatest(latest, encodedWrite) });
   }
 
   deleteLatest(key: Buffer): void {

@@ -74,14 +74,20 @@ export function latestAfterWrite(previous: LatestRecord | null, commitTs: Ts, wr
   return { data, maxWriteTs };
 }
 
-export function encodeLatest(latest: LatestRecord): Buffer {
+/**
+ * `encodedWrite`: encodeWrite(latest.data.write), when the caller has just made it (the write
+ * record it puts beside this one, actions/common.ts) — the same bytes, not encoded twice.
+ */
+export function encodeLatest(latest: LatestRecord, encodedWrite?: Buffer): Buffer {
   const { data } = latest;
   invariant(data === null || isDataWrite(data.write), 'a latest record holds a put or a delete');
   invariant(data === null || (!data.write.hasOverlappedRollback && !data.write.isProtected), 'a latest record carries no flags');
   invariant(data === null || data.commitTs <= latest.maxWriteTs, () => `latest data at ${data?.commitTs} above max_write_ts ${latest.maxWriteTs}`);
-  const write = data === null ? null : encodeWrite(data.write);
+  const write = data === null ? null : encodedWrite ?? encodeWrite(data.write);
   const bodyEnd = HEADER_BYTES + (write === null ? 0 : COMMIT_TS_BYTES + write.length);
-  const out = Buffer.allocUnsafe(bodyEnd + CRC_BYTES);
+  // A buffer of its own (not a slice of Node's pool): a store's row cache keeps it as it is, so
+  // the decoded form remembered below is found again by the reads that follow.
+  const out = Buffer.allocUnsafeSlow(bodyEnd + CRC_BYTES);
   out[0] = LATEST_RECORD_VERSION;
   out[1] = data === null ? 0 : 1;
   out.writeBigUInt64BE(latest.maxWriteTs, 2);
@@ -90,7 +96,33 @@ export function encodeLatest(latest: LatestRecord): Buffer {
     write.copy(out, HEADER_BYTES + COMMIT_TS_BYTES);
   }
   out.writeUInt32BE(crc32(out, 0, bodyEnd), bodyEnd);
+  decodedLatests.set(out, decodedFormOf(latest, out, write));
   return out;
+}
+
+/**
+ * What decodeLatest(out) gives, built from the record just encoded into `out` (`write`: its
+ * encoded write record) instead of read back: the same fields, the value a view of `out` (an
+ * inline value ends the write record's body, inline-value.ts).
+ */
+function decodedFormOf(latest: LatestRecord, out: Buffer, write: Buffer | null): LatestRecord {
+  const { data } = latest;
+  if (data === null || write === null) return { data: null, maxWriteTs: latest.maxWriteTs };
+  const value = data.write.shortValue;
+  const valueEnd = HEADER_BYTES + COMMIT_TS_BYTES + write.length - CRC_BYTES;
+  return {
+    data: {
+      commitTs: data.commitTs,
+      write: {
+        kind: data.write.kind,
+        startTs: data.write.startTs,
+        shortValue: value === null ? null : out.subarray(valueEnd - value.length, valueEnd),
+        hasOverlappedRollback: false,
+        isProtected: false,
+      },
+    },
+    maxWriteTs: latest.maxWriteTs,
+  };
 }
 
 /** Decodes a latest record (version 2, or 1); a bad version, length, checksum, flag or kind is Corruption (thrown). */
@@ -130,7 +162,9 @@ function decodeV1(bytes: Buffer, bodyEnd: number): LatestRecord {
  * buffer for a key until the key is written again, and every transactional read and prewrite of
  * a hot key decodes it: two checksums and a few objects each time, ~6 % of a busy leader's main
  * thread under transfers. Decoding a buffer again gives an equal record, so sharing one is safe
- * (records are immutable); the entry goes when its buffer does.
+ * (records are immutable); the entry goes when its buffer does. encodeLatest puts in the record
+ * it encoded: a leader applies its own proposals with the buffers it built (store/peer.ts), so a
+ * key's next read finds its record without decoding it once.
  */
 const decodedLatests = new WeakMap<Buffer, LatestRecord>();
 

@@ -5,9 +5,10 @@
 // concurrent commit; released locks leave nothing in the lock CF.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { cfRange, latestKey, lockKey } from '../../../common/pure.js';
 import {
-  decodeLatest, decodeLatestEntry, encodeLatest, gcCommand, gcLatestCommand, latestOf, MvccReader, type Snapshot, type VersionedWrite,
+  decodeLatest, decodeLatestEntry, encodeLatest, encodeWrite, gcCommand, gcLatestCommand, latestOf, MvccReader, type Snapshot, type VersionedWrite,
 } from '../../../txn/index.js';
 import { ENGINE_KINDS, k, type TxnHarness, withHarness } from '../helpers.js';
 
@@ -56,6 +57,36 @@ describe('latest record codec', () => {
     assert.throws(() => decodeLatest(encodeLatest(record).subarray(0, 20)));
     assert.throws(() => latestOf(9n, { ...write, kind: 'rollback', shortValue: null }));
     assert.throws(() => latestOf(9n, { ...write, kind: 'lock', shortValue: null }));
+  });
+
+  it('the record encodeLatest remembers for its buffer is exactly what decoding that buffer gives', () => {
+    const U64_MAX = (1n << 64n) - 1n;
+    const value = fc.option(fc.oneof(
+      fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
+      fc.constantFrom(0, 1, 254, 255, 256, 257, 4096).map((n) => Buffer.alloc(n, n & 0xff)),
+    ), { nil: null });
+    const recordArb = fc.record({
+      maxWriteTs: fc.bigInt({ min: 1n, max: U64_MAX }),
+      kind: fc.constantFrom('put' as const, 'delete' as const, null),
+      startTs: fc.bigInt({ min: 0n, max: U64_MAX }),
+      value,
+      flags: fc.boolean(),
+    });
+    fc.assert(fc.property(recordArb, (r) => {
+      const data = r.kind === null ? null : latestOf(r.maxWriteTs, {
+        kind: r.kind, startTs: r.startTs, shortValue: r.kind === 'put' ? r.value : null, hasOverlappedRollback: r.flags, isProtected: r.flags,
+      });
+      const bytes = encodeLatest({ data, maxWriteTs: r.maxWriteTs });
+      const remembered = decodeLatestEntry(bytes);
+      assert.deepStrictEqual(remembered, decodeLatest(Buffer.from(bytes)));
+      assert.equal(decodeLatestEntry(bytes), remembered, 'one record per buffer');
+      // A copy of the bytes is decoded, not looked up.
+      assert.notEqual(decodeLatestEntry(Buffer.from(bytes)), remembered);
+      // The buffer is its own: a row cache keeps it as it is.
+      assert.equal(bytes.buffer.byteLength, bytes.length);
+      // Given the write record's bytes (putWriteRecord reuses them), the same record.
+      if (data !== null) assert.deepStrictEqual(encodeLatest({ data, maxWriteTs: r.maxWriteTs }, encodeWrite(data.write)), bytes);
+    }), { numRuns: 500 });
   });
 });
 
