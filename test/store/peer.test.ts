@@ -1,14 +1,17 @@
 // Peer (store/peer.ts) driven alone over an in-memory engine, its raft node fed messages by hand:
 // when a replica counts as hearing no leader (the stale check's trigger, exactly at 2 election
-// timeouts of silence), and which proposal waiters a snapshot install answers (every one at or
-// below its index, none above). No poll loop, no timers (proposal timeout 0), no clock.
+// timeouts of silence), which proposal waiters a snapshot install answers (every one at or
+// below its index, none above), and that a leader applying its own write batches (from the
+// command it proposed, not decoded) does exactly what a replica decoding their bytes does. No
+// poll loop, no timers (proposal timeout 0), no clock.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRng, isFlotillaError, type PeerMeta, rawKey, type RegionMeta, silentLogger, type WriteOp } from '../../common/index.js';
+import { createRng, encodeKey, isFlotillaError, latestKey, type PeerMeta, rawKey, type RegionMeta, silentLogger, type WriteOp, writeKey } from '../../common/index.js';
 import type { Entry, Message } from '../../raft/index.js';
 import { MemoryEngine } from '../../store/engine/index.js';
 import { type ApplyResult, confStateOf, Peer } from '../../store/peer.js';
 import { EntryCacheBudget, PeerStorage } from '../../store/peer-storage.js';
+import { encodeLatest, encodeWrite, latestOf } from '../../txn/index.js';
 
 /** Where a fresh replica's log starts (as a bootstrapped region's: raft-store.ts RAFT_INIT_INDEX/TERM). */
 const INIT_INDEX = 5;
@@ -202,4 +205,70 @@ describe('Peer.onSnapshotInstalled', () => {
     assert.equal(peer.waiters.size, 0);
     assert.deepEqual(outcomes, ['failed×1', 'failed×1', 'failed×1']);
   });
+});
+
+describe('a leader applies its own write batches exactly as a replica applies their bytes', () => {
+  /** Peer 1 of a 3-voter region, elected in term 6 with peer 2's votes. */
+  function electedLeader(region: RegionMeta): Peer {
+    const peer = peerOf(region, 10);
+    for (let t = 0; t < 2 * 10 && peer.raw.role === 'Follower'; t++) peer.tick(1);
+    assert.equal(peer.raw.step(message({ type: 'MsgPreVoteResp', from: 2, to: 1, term: INIT_TERM + 1 })).kind, 'ok');
+    assert.equal(peer.raw.step(message({ type: 'MsgVoteResp', from: 2, to: 1, term: INIT_TERM + 1 })).kind, 'ok');
+    peer.onRoleChange(peer.raw.role);
+    assert.equal(peer.isLeader, true);
+    return peer;
+  }
+
+  /** A transaction's commit of `n` keys: each key's write record, then its latest record (the compact form's case), and raw puts. */
+  function commitOps(seed: number, n: number): WriteOp[] {
+    const rng = createRng(seed);
+    const ops: WriteOp[] = [];
+    for (let i = 0; i < n; i++) {
+      const user = encodeKey(Buffer.from(`k${rng.nextInt(50)}-${i}`));
+      const commitTs = BigInt(100 + rng.nextInt(1000));
+      const write = { kind: rng.chance(0.8) ? 'put' as const : 'delete' as const, startTs: commitTs - 1n, shortValue: null as Buffer | null, hasOverlappedRollback: false, isProtected: false };
+      if (write.kind === 'put') write.shortValue = Buffer.alloc(rng.nextInt(300), i);
+      ops.push({ kind: 'put', cf: 'write', key: writeKey(user, commitTs), value: encodeWrite(write) });
+      ops.push({ kind: 'put', cf: 'latest', key: latestKey(user), value: encodeLatest({ data: latestOf(commitTs, write), maxWriteTs: commitTs }) });
+      if (rng.chance(0.3)) ops.push({ kind: 'put', cf: 'raw', key: rawKey(Buffer.from(`r${i}`)), value: Buffer.from(`v${i}`) });
+    }
+    return ops;
+  }
+
+  for (const epochMoves of [false, true]) {
+    it(epochMoves ? 'also when the region\'s epoch moved between the proposal and the poll round (a split applied): both refuse it' : 'the same writes and the same answers, round after round', async () => {
+      const region = regionOf([voter(1, SELF_STORE), voter(2, 2), voter(3, 3)]);
+      const leader = electedLeader(region);
+      const replica = peerOf(region, 10);
+      const empty = leader.raw.ready().entries; // the term's empty entry
+      for (let round = 0; round < 4; round++) {
+        const answers = [0, 1, 2].map((i) => settle(leader.proposeWrite(commitOps(round * 10 + i, 1 + i))));
+        if (epochMoves && round === 2) {
+          // A split applied while the proposals waited for the round: same range, a newer version.
+          const moved = { ...leader.region, epoch: { ...leader.region.epoch, version: leader.region.epoch.version + 1 } };
+          leader.region = moved;
+          replica.region = moved;
+        }
+        leader.flushProposals();
+        const entries = [...(round === 0 ? empty : []), ...leader.raw.ready().entries];
+        assert.ok(entries.length > 0);
+        const leaderOps: WriteOp[] = [];
+        const replicaOps: WriteOp[] = [];
+        const done: (() => void)[] = [];
+        assert.equal(leader.applyCommitted(entries, leaderOps, done), true);
+        assert.equal(replica.applyCommitted(entries.map((e) => ({ ...e, data: Buffer.from(e.data) })), replicaOps, []), true);
+        for (const d of done) d();
+        await flush();
+        assert.deepStrictEqual(leaderOps.map((o) => ({ ...o })), replicaOps.map((o) => ({ ...o })), `round ${round}: the same writes`);
+        const refused = epochMoves && round === 2;
+        for (const a of answers) {
+          const r = a();
+          assert.ok(r !== undefined, `round ${round}: answered`);
+          if (refused) assert.ok('ok' in r && r.ok.kind === 'error' && isFlotillaError(r.ok.error, 'EpochNotMatch'), `round ${round}: refused, got ${JSON.stringify(r)}`);
+          else assert.deepEqual(r, { ok: { kind: 'ok' } }, `round ${round}`);
+        }
+        if (refused) assert.equal(leaderOps.length, replicaOps.length);
+      }
+    });
+  }
 });
