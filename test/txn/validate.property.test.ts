@@ -51,7 +51,7 @@ const arbKey = fc.record({
   tail: fc.array(fc.constantFrom(0, 1, 0x7f, 0xff), { maxLength: 2 }),
 }).map(({ prefix, tail }) => Buffer.concat([STEM.subarray(0, prefix), Buffer.from(tail)]));
 const arbKeys = fc.oneof(
-  { weight: 20, arbitrary: fc.array(arbKey, { minLength: 0, maxLength: 6 }) },
+  { weight: 20, arbitrary: fc.array(arbKey, { minLength: 0, maxLength: 12 }) },
   // At the count limit and one past it: distinct keys, then maybe one repeated at the end.
   { weight: 1, arbitrary: fc.tuple(fc.constantFrom(KEYS_PER_COMMAND_MAX - 1, KEYS_PER_COMMAND_MAX), fc.boolean()).map(([n, repeat]) => {
     const keys = Array.from({ length: n }, (_, i) => Buffer.concat([STEM.subarray(0, 20), Buffer.from(String(i))]));

@@ -28,16 +28,28 @@ export function checkKey(key: Buffer, what = 'key'): TxnError | null {
   return null;
 }
 
+/** Up to this many keys, duplicates are found by comparing every pair. */
+const PAIRWISE_KEYS_MAX = 8;
+
 export function checkKeys(keys: readonly Buffer[]): TxnError | null {
   if (keys.length === 0) return invalidArgument('no keys');
   if (keys.length > KEYS_PER_COMMAND_MAX) return limitExceeded(`${keys.length} keys, limit ${KEYS_PER_COMMAND_MAX}`);
-  const seen = new Set<string>();
-  for (const key of keys) {
+  // Key by key, in order: the first key that is bad or repeats an earlier one decides the error.
+  // A short list compares pairs (no strings, no set); a long one keeps a set.
+  const seen = keys.length > PAIRWISE_KEYS_MAX ? new Set<string>() : null;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
     const bad = checkKey(key);
     if (bad !== null) return bad;
-    const id = key.toString('latin1');
-    if (seen.has(id)) return invalidArgument(`duplicate key ${key.subarray(0, 16).toString('hex')}`);
-    seen.add(id);
+    let isDuplicate = false;
+    if (seen === null) {
+      for (let j = 0; j < i && !isDuplicate; j++) isDuplicate = key.equals(keys[j]!);
+    } else {
+      const id = key.toString('latin1');
+      isDuplicate = seen.has(id);
+      seen.add(id);
+    }
+    if (isDuplicate) return invalidArgument(`duplicate key ${key.subarray(0, 16).toString('hex')}`);
   }
   return null;
 }
