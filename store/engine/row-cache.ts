@@ -211,7 +211,8 @@ export class RowCache {
   /** Sets a row at the back (reusing `reuse`, already removed, to keep its pins). */
   private add(key: string, v: Buffer | null, pins: number, reuse: Row | undefined): Row {
     const value = v === null ? null : owned(v);
-    const size = key.length + (value?.length ?? 0) + ROW_OVERHEAD_BYTES + (value !== null && value !== v ? OWN_BUFFER_OVERHEAD_BYTES : 0);
+    // A value with an ArrayBuffer of its own (copied here, or made so: txn's latest records) pays its headers.
+    const size = key.length + (value?.length ?? 0) + ROW_OVERHEAD_BYTES + (value !== null && value.buffer.byteLength === value.length ? OWN_BUFFER_OVERHEAD_BYTES : 0);
     const row = reuse ?? { key, value, pins, size };
     row.value = value;
     row.size = size;

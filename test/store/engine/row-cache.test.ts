@@ -280,9 +280,10 @@ describe('row cache (real RocksDB, writes and reads in flight together)', () => 
       assert.equal(cached.buffer.byteLength, cached.length, 'a buffer of its own, not a slice of a slab');
       assert.ok(cache.stats.bytes >= key.length + value.length + 96 + 160, `bytes ${cache.stats.bytes}`);
     }
-    // A value that is its own buffer is kept as it is.
+    // A value that is its own buffer is kept as it is, and its headers are counted too.
     const alone = Buffer.allocUnsafeSlow(300).fill(1);
     cache.endWrite(cache.beginWrite([putOp('lock', key, alone)]), true);
     assert.equal(cache.lookupAll([key])![0], alone);
+    assert.ok(cache.stats.bytes >= key.length + alone.length + 96 + 160, `bytes ${cache.stats.bytes}`);
   });
 });
