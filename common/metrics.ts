@@ -61,7 +61,7 @@ function registerEventLoopBusy(registry: Registry): void {
 }
 
 /** Clock ticks per second of /proc's CPU times: USER_HZ, 100 on every Linux ABI Node runs on. */
-const PROC_CLOCK_TICKS_PER_SECOND = 100;
+export const PROC_CLOCK_TICKS_PER_SECOND = 100;
 
 /**
  * utime + stime, in clock ticks, of the process or thread a /proc `stat` line describes; null when

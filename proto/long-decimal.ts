@@ -8,7 +8,7 @@
 // text) keeps the library's own code, so results are bit for bit the library's
 // (test/proto/long-decimal.test.ts compares them over the whole 64-bit range).
 
-import { createRequire } from 'node:module';
+import { loaderProtobuf } from './loader-protobuf.js';
 
 /** The part of `long`'s Long class this module touches. */
 export interface LongValue {
@@ -36,9 +36,7 @@ const DIGITS = /^[0-9]+$/;
 
 /** The Long class of the protobufjs instance @grpc/proto-loader loads (not a copy of our own). */
 export function protobufLongClass(): LongClass {
-  const requireFromLoader = createRequire(import.meta.resolve('@grpc/proto-loader'));
-  const protobuf = requireFromLoader('protobufjs') as { util: { Long: LongClass | null } };
-  const Long = protobuf.util.Long;
+  const Long = loaderProtobuf<{ util: { Long: LongClass | null } }>().util.Long;
   if (Long === null) throw new Error('protobufjs has no Long class: uint64 fields would lose precision');
   return Long;
 }

@@ -16,8 +16,8 @@
 // were right, takes a cut 64-bit varint's bytes as if it ended there, and clamps a string at the
 // end of the top-level message). Every malformed input throws a RangeError.
 
-import { createRequire } from 'node:module';
 import { PROTO_DIR, PROTO_FILES } from './load.js';
+import { loaderProtobuf } from './loader-protobuf.js';
 import type { MessageName, MessageOutput } from './load.js';
 
 // ── protobufjs reflection (the instance proto-loader loads), only what is read here ──
@@ -88,10 +88,6 @@ interface Slot {
 /** Nesting beyond this is refused (protobufjs and protoc use 100). */
 const RECURSION_LIMIT = 100;
 
-function loaderProtobuf(): Protobufjs {
-  const requireFromLoader = createRequire(import.meta.resolve('@grpc/proto-loader'));
-  return requireFromLoader('protobufjs') as Protobufjs;
-}
 
 let root: PbRoot | undefined;
 const slots = new Map<string, Slot>();
@@ -99,7 +95,7 @@ const slots = new Map<string, Slot>();
 /** The same tree proto-loader loads (its protobufjs, keepCase false, our include dir). */
 function loadRoot(): PbRoot {
   if (root !== undefined) return root;
-  const pb = loaderProtobuf();
+  const pb = loaderProtobuf<Protobufjs>();
   const r = new pb.Root();
   r.resolvePath = (_origin, target) => (target.startsWith('/') ? target : `${PROTO_DIR}${target}`);
   root = r.loadSync([...PROTO_FILES], { keepCase: false }).resolveAll();
@@ -229,7 +225,7 @@ const EMPTY_BYTES: Buffer = Object.freeze(Buffer.alloc(0));
 // One decode runs at a time (synchronous, not re-entrant), so the cursor is shared state.
 
 const S = {
-  buf: Buffer.alloc(0) as Buffer,
+  buf: EMPTY_BYTES,
   pos: 0,
   /** The end of the message being read: nothing past it may be read. */
   limit: 0,
@@ -435,7 +431,7 @@ const READ = {
 
 /** A decoder of message `name` into proto-loader's plain object. Compiled once per type; fetch it once. */
 export function plainDecoder<N extends MessageName>(name: N): (bytes: Uint8Array) => MessageOutput<N> {
-  return decoderOf(slotOf(loadRoot().lookupType(name), loaderProtobuf())) as (bytes: Uint8Array) => MessageOutput<N>;
+  return decoderOf(slotOf(loadRoot().lookupType(name), loaderProtobuf<Protobufjs>())) as (bytes: Uint8Array) => MessageOutput<N>;
 }
 
 /**
@@ -444,7 +440,7 @@ export function plainDecoder<N extends MessageName>(name: N): (bytes: Uint8Array
  * files do not use yet.
  */
 export function plainDecoderOfType(type: object): (bytes: Uint8Array) => Record<string, unknown> {
-  return decoderOf(slotOf(type as PbType, loaderProtobuf()));
+  return decoderOf(slotOf(type as PbType, loaderProtobuf<Protobufjs>()));
 }
 
 function decoderOf(slot: Slot): (bytes: Uint8Array) => Record<string, unknown> {
@@ -455,9 +451,8 @@ function decoderOf(slot: Slot): (bytes: Uint8Array) => Record<string, unknown> {
     try {
       return slot.fn(0);
     } finally {
-      S.buf = EMPTY; // hold no reference to the caller's bytes
+      S.buf = EMPTY_BYTES; // hold no reference to the caller's bytes
     }
   };
 }
 
-const EMPTY = Buffer.alloc(0);

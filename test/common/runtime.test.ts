@@ -9,7 +9,7 @@ import {
   createRng, Backoff, retryWithBackoff, FlotillaError, TaskGroup, silentLogger, armFailpoint, disarmAllFailpoints,
   failpoint, armFailpointsFromSpec, parseFailAction, createMetricsRegistry, startMetricsServer, Counter,
   createGrpcServer, startGrpcServer, ChannelCache, channelCredentials, INSECURE, grpc, deadlineAfterMs, describeFatal, ConfigError,
-  sleepMs, unboundedAbortController, procStatCpuTicks,
+  sleepMs, unboundedAbortController, procStatCpuTicks, PROC_CLOCK_TICKS_PER_SECOND,
 } from '../../common/index.js';
 
 function httpGet(port: number, path: string): Promise<{ status: number; body: string; type: string }> {
@@ -247,7 +247,7 @@ describe('process metrics: the event loop\'s busy time and the main thread\'s ow
     while (cpu < cpu0 + 0.2) {
       const until = performance.now() + 50;
       while (performance.now() < until) sink += Math.sqrt(sink + 1);
-      cpu = procStatCpuTicks(readFileSync(`/proc/${process.pid}/task/${process.pid}/stat`, 'latin1'))! / 100;
+      cpu = procStatCpuTicks(readFileSync(`/proc/${process.pid}/task/${process.pid}/stat`, 'latin1'))! / PROC_CLOCK_TICKS_PER_SECOND;
     }
     assert.ok(sink > 0);
     const second = await registry.metrics();

@@ -7,10 +7,10 @@
 // but the reference's result.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createRequire } from 'node:module';
 import fc from 'fast-check';
 
 import { loadPackageDefinition, type MessageName, messageCodec, PROTO_DIR, PROTO_FILES, PROTO_LOADER_OPTIONS } from '../../proto/index.js';
+import { loaderProtobuf } from '../../proto/loader-protobuf.js';
 import { plainDecoder, plainDecoderOfType } from '../../proto/plain-decoder.js';
 
 interface RField {
@@ -26,12 +26,12 @@ interface REnum { readonly valuesById: Readonly<Record<number, string>> }
 interface TestType { decode(bytes: Uint8Array): object; toObject(message: object, options: object): object }
 interface RNamespace { readonly nestedArray?: readonly RNamespace[]; readonly fullName: string; readonly fieldsArray?: readonly RField[] }
 
-const pb = createRequire(import.meta.resolve('@grpc/proto-loader'))('protobufjs') as {
+const pb = loaderProtobuf<{
   Root: new () => { resolvePath: (o: string, t: string) => string; loadSync(f: string[], o: object): RNamespace & { resolveAll(): void } };
   parse(source: string, options: object): { root: { resolveAll(): void; lookupType(name: string): RType & TestType } };
   Enum: abstract new (...a: never[]) => REnum;
   Type: abstract new (...a: never[]) => RType;
-};
+}>();
 
 function loadTypes(): RType[] {
   const root = new pb.Root();
