@@ -1,19 +1,11 @@
-// A load generator's view of the KV service: BatchCommands streams to one store, with every
-// request issued in one turn of the event loop coalesced into ONE stream message (DESIGN.md §5,
-// "Batching on every hop"). Messages rotate over a few streams; answers come back tagged with
-// the request ids, out of order, and are matched here.
-//
-// bench/ may not import proto/ (DESIGN.md §2), and the client library's KV API arrives with F6,
-// so this file loads kvservicepb.proto itself with the loader options proto/load.ts documents and
-// declares the few wire shapes the bench reads. Replace it with client/ once F6 exists.
+// A load generator's view of the KV service: the client library's own BatchCommands transport to
+// one store (client/wire.ts — streams, every request issued in one turn of the event loop in ONE
+// stream message, tagged answers; the client's request encoder and answer decoder), so the bench
+// pays what the client pays per request. This file keeps the few wire shapes the bench reads and
+// turns transport failures into the bench's error kinds.
 
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import * as protoLoader from '@grpc/proto-loader';
-import { grpc, grpcChannelOptions } from '../common/index.js';
-
-/** Requests per stream message at most (the store bounds a stream's in-flight requests at 4,096). */
-export const STREAM_MESSAGE_REQUESTS_MAX = 1_024;
+import { FlotillaError } from '../common/index.js';
+import { encodeContextField, encodeRequest, openStoreConnection, type Cmd, type CmdRequest, type StoreConnection } from '../client/wire.js';
 
 // ── The wire shapes the bench reads (proto-loader output: camelCase, uint64 as decimal strings,
 // bytes as Buffer, absent messages null, a virtual field naming each oneof's member). ──
@@ -52,10 +44,6 @@ export interface WireKvResponse {
   readonly error?: WireError | null;
   readonly [cmd: string]: unknown;
 }
-interface WireBatchResponse {
-  readonly responses: readonly WireKvResponse[];
-  readonly requestIds: readonly string[];
-}
 
 /** The context of every request: region id, epoch and the addressed peer. */
 export interface WireContext {
@@ -64,31 +52,11 @@ export interface WireContext {
   readonly peer: { readonly id: string; readonly storeId: string };
 }
 
-/** One command of the batch stream: exactly one member set (rawPut, get, prewrite, …). */
-export type WireKvRequest = Readonly<Record<string, unknown>>;
+/** The context of every request as the client encodes it once per region and peer. */
+export type ContextField = Buffer;
 
-type DuplexCall = grpc.ClientDuplexStream<{ requests: WireKvRequest[]; requestIds: string[] }, WireBatchResponse>;
-interface KvClient extends grpc.Client {
-  BatchCommands(): DuplexCall;
-}
-type KvClientConstructor = new (address: string, credentials: grpc.ChannelCredentials, options: grpc.ChannelOptions) => KvClient;
-
-/** The same options proto/load.ts's PROTO_LOADER_OPTIONS gives every loader of our protos. */
-const LOADER_OPTIONS: protoLoader.Options = { keepCase: false, longs: String, enums: String, bytes: Buffer, defaults: true, oneofs: true };
-
-function protoDir(): string {
-  // dist/bench/ → the package root's proto/ (package.json ships proto/*.proto), or bench/ under a TS runner.
-  for (const url of [new URL('../../proto/', import.meta.url), new URL('../proto/', import.meta.url)]) {
-    const dir = fileURLToPath(url);
-    if (existsSync(`${dir}kvservicepb.proto`)) return dir;
-  }
-  throw new Error(`kv-batch-stream: no kvservicepb.proto beside ${fileURLToPath(import.meta.url)}`);
-}
-
-function loadKvClientConstructor(): KvClientConstructor {
-  const definition = protoLoader.loadSync(['kvservicepb.proto'], { ...LOADER_OPTIONS, includeDirs: [protoDir()] });
-  const tree = grpc.loadPackageDefinition(definition) as unknown as { flotilla: { kvservicepb: { Kv: KvClientConstructor } } };
-  return tree.flotilla.kvservicepb.Kv;
+export function contextField(context: WireContext): ContextField {
+  return encodeContextField(context);
 }
 
 /** A request failed as a whole: its stream broke or the store answered `error` for it. */
@@ -99,122 +67,50 @@ export class StreamRequestError extends Error {
   }
 }
 
-interface Waiter {
-  readonly resolve: (r: WireKvResponse) => void;
-  readonly reject: (e: unknown) => void;
-}
-
-class TaggedStream {
-  readonly waiting = new Map<string, Waiter>();
-  private nextId = 1;
-  isBroken = false;
-
-  constructor(private readonly call: DuplexCall) {
-    call.on('data', (batch: WireBatchResponse) => this.onAnswers(batch));
-    call.on('error', (err: Error) => this.fail(new StreamRequestError('stream:error', `BatchCommands stream failed: ${err.message}`)));
-    call.on('end', () => this.fail(new StreamRequestError('stream:ended', 'BatchCommands stream ended')));
-  }
-
-  write(entries: readonly { request: WireKvRequest; waiter: Waiter }[]): void {
-    const requests: WireKvRequest[] = [];
-    const requestIds: string[] = [];
-    for (const e of entries) {
-      const id = String(this.nextId++);
-      this.waiting.set(id, e.waiter);
-      requests.push(e.request);
-      requestIds.push(id);
-    }
-    this.call.write({ requests, requestIds });
-  }
-
-  private onAnswers(batch: WireBatchResponse): void {
-    if (batch.responses.length !== batch.requestIds.length) {
-      this.fail(new StreamRequestError('stream:malformed', `${batch.responses.length} responses for ${batch.requestIds.length} ids`));
-      return;
-    }
-    for (let i = 0; i < batch.requestIds.length; i++) {
-      const id = batch.requestIds[i]!;
-      const waiter = this.waiting.get(id);
-      if (waiter === undefined) continue; // an answer after the stream was failed locally: nobody waits
-      this.waiting.delete(id);
-      waiter.resolve(batch.responses[i]!);
-    }
-  }
-
-  fail(err: StreamRequestError): void {
-    this.isBroken = true;
-    for (const w of this.waiting.values()) w.reject(err);
-    this.waiting.clear();
-  }
-
-  close(): void {
-    this.call.end();
-    this.fail(new StreamRequestError('stream:closed', 'BatchCommands stream closed by the bench'));
-  }
-}
+/** How long a request may stay unanswered before the bench counts it failed. */
+const REQUEST_DEADLINE_MS = 60_000;
 
 /**
- * `streamCount` BatchCommands streams to one store. send() queues a request; everything queued
- * in one turn of the event loop leaves as one message (split past STREAM_MESSAGE_REQUESTS_MAX)
- * on the next stream in turn. A broken stream is replaced at the next flush.
+ * `streamCount` BatchCommands streams to one store (client/store-connection.ts): send() queues a
+ * request; everything queued in one turn leaves as one message on the next stream in turn.
  */
 export class KvBatchStreams {
-  private readonly client: KvClient;
-  private readonly streams: TaggedStream[] = [];
-  private nextStream = 0;
-  private queued: { request: WireKvRequest; waiter: Waiter }[] = [];
-  private isFlushScheduled = false;
-  /** Requests written and the stream messages that carried them, since the process started. */
-  requestsSent = 0;
-  messagesSent = 0;
+  private readonly connection: StoreConnection;
+  private readonly closeConnection: () => void;
 
-  constructor(readonly address: string, private readonly streamCount: number) {
-    const Kv = loadKvClientConstructor();
-    this.client = new Kv(address, grpc.credentials.createInsecure(), grpcChannelOptions());
+  constructor(readonly address: string, streamCount: number, clusterId: bigint) {
+    const opened = openStoreConnection(address, { clusterId, streamCount });
+    this.connection = opened.connection;
+    this.closeConnection = () => opened.close();
   }
 
-  send(request: WireKvRequest): Promise<WireKvResponse> {
-    return new Promise((resolve, reject) => {
-      this.queued.push({ request, waiter: { resolve, reject } });
-      if (!this.isFlushScheduled) {
-        this.isFlushScheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
+  /** Requests written and the stream messages that carried them, since this was created. */
+  get requestsSent(): number {
+    return this.connection.requestsSent;
   }
 
-  private flush(): void {
-    this.isFlushScheduled = false;
-    const queued = this.queued;
-    this.queued = [];
-    for (let i = 0; i < queued.length; i += STREAM_MESSAGE_REQUESTS_MAX) {
-      this.pickStream().write(queued.slice(i, i + STREAM_MESSAGE_REQUESTS_MAX));
-      this.messagesSent++;
+  get messagesSent(): number {
+    return this.connection.messagesSent;
+  }
+
+  /** Sends `cmd` with `body` (its request's fields but the context) under `context`. */
+  async send(cmd: string, body: Readonly<Record<string, unknown>>, context: ContextField): Promise<WireKvResponse> {
+    const request = encodeRequest(cmd as Cmd, body as CmdRequest<Cmd>, context);
+    try {
+      return (await this.connection.send(request, Date.now() + REQUEST_DEADLINE_MS)) as unknown as WireKvResponse;
+    } catch (err) {
+      if (err instanceof FlotillaError) throw new StreamRequestError(`stream:${err.code}`, err.message);
+      throw err;
     }
-    this.requestsSent += queued.length;
-  }
-
-  private pickStream(): TaggedStream {
-    const i = this.nextStream;
-    this.nextStream = (i + 1) % this.streamCount;
-    let stream = this.streams[i];
-    if (stream === undefined || stream.isBroken) {
-      stream = new TaggedStream(this.client.BatchCommands());
-      this.streams[i] = stream;
-    }
-    return stream;
   }
 
   /** Requests written and not yet answered. */
   get unanswered(): number {
-    let n = 0;
-    for (const s of this.streams) n += s.waiting.size;
-    return n;
+    return this.connection.unanswered;
   }
 
   close(): void {
-    for (const s of this.streams) s.close();
-    this.client.close();
+    this.closeConnection();
   }
 }
 

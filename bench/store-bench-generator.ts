@@ -18,7 +18,7 @@ import { build, type Histogram } from 'hdr-histogram-js';
 import { PdClient } from '../client/index.js';
 import { createRng, type Rng } from '../common/index.js';
 import {
-  failureOf, keyErrorKind, KvBatchStreams, resultOf, StreamRequestError, type WireContext, type WireKvRequest, type WireResult,
+  contextField, type ContextField, failureOf, keyErrorKind, KvBatchStreams, resultOf, StreamRequestError, type WireContext, type WireResult,
 } from './kv-batch-stream.js';
 import type { BalanceCheck, GeneratorCommand, GeneratorReply, GeneratorResult, GeneratorSettings, RegionRoute, Workload } from './store-bench-protocol.js';
 
@@ -47,12 +47,12 @@ class OpError extends Error {
 const rawKeyOf = (i: number): Buffer => Buffer.from(`raw/${String(i).padStart(9, '0')}`);
 const accountKeyOf = (i: number): Buffer => Buffer.from(`acct/${String(i).padStart(9, '0')}`);
 
-function contextOf(route: RegionRoute): WireContext {
-  return {
+function contextOf(route: RegionRoute): ContextField {
+  return contextField({
     regionId: String(route.regionId),
     regionEpoch: { confVer: String(route.epoch.confVer), version: String(route.epoch.version) },
     peer: { id: String(route.leaderPeerId), storeId: String(route.leaderStoreId) },
-  };
+  } satisfies WireContext);
 }
 
 /** `result` unless the response failed as a whole; then an OpError naming why. */
@@ -69,7 +69,7 @@ function sleepMs(ms: number): Promise<void> {
 class Generator {
   private readonly rng: Rng = createRng(Date.now() % 1_000_000_007);
   private readonly value: Buffer;
-  private context: WireContext;
+  private context: ContextField;
   private kv: KvBatchStreams;
 
   private constructor(
@@ -78,7 +78,7 @@ class Generator {
   ) {
     this.value = randomBytes(settings.valueBytes);
     this.context = contextOf(settings.route);
-    this.kv = new KvBatchStreams(settings.route.leaderAddress, settings.streams);
+    this.kv = new KvBatchStreams(settings.route.leaderAddress, settings.streams, pd.clusterId);
   }
 
   static async create(settings: GeneratorSettings): Promise<Generator> {
@@ -91,7 +91,7 @@ class Generator {
     this.context = contextOf(route);
     if (route.leaderAddress !== this.kv.address) {
       this.kv.close();
-      this.kv = new KvBatchStreams(route.leaderAddress, this.settings.streams);
+      this.kv = new KvBatchStreams(route.leaderAddress, this.settings.streams, this.pd.clusterId);
     }
   }
 
@@ -104,8 +104,7 @@ class Generator {
   }
 
   private async call(cmd: string, body: Readonly<Record<string, unknown>>): Promise<WireResult> {
-    const request: WireKvRequest = { [cmd]: { context: this.context, ...body } };
-    return checked(resultOf(await this.kv.send(request), cmd));
+    return checked(resultOf(await this.kv.send(cmd, body, this.context), cmd));
   }
 
   private async timestamp(): Promise<string> {
