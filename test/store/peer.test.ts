@@ -259,7 +259,9 @@ describe('a leader applies its own write batches exactly as a replica applies th
         assert.equal(replica.applyCommitted(entries.map((e) => ({ ...e, data: Buffer.from(e.data) })), replicaOps, []), true);
         for (const d of done) d();
         await flush();
-        assert.deepStrictEqual(leaderOps.map((o) => ({ ...o })), replicaOps.map((o) => ({ ...o })), `round ${round}: the same writes`);
+        // The same bytes: a leader's latest records carry their decoded form as a memo (txn/records/latest.ts), which is not data.
+        const bytesOf = (o: WriteOp): unknown => ({ kind: o.kind, cf: o.cf, key: o.key.toString('hex'), value: o.kind === 'put' ? o.value.toString('hex') : null });
+        assert.deepStrictEqual(leaderOps.map(bytesOf), replicaOps.map(bytesOf), `round ${round}: the same writes`);
         const refused = epochMoves && round === 2;
         for (const a of answers) {
           const r = a();

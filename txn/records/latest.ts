@@ -96,7 +96,7 @@ export function encodeLatest(latest: LatestRecord, encodedWrite?: Buffer): Buffe
     write.copy(out, HEADER_BYTES + COMMIT_TS_BYTES);
   }
   out.writeUInt32BE(crc32(out, 0, bodyEnd), bodyEnd);
-  decodedLatests.set(out, decodedFormOf(latest, out, write));
+  remember(out, decodedFormOf(latest, out, write));
   return out;
 }
 
@@ -158,23 +158,33 @@ function decodeV1(bytes: Buffer, bodyEnd: number): LatestRecord {
 }
 
 /**
- * Records already decoded, by the buffer they came from. A store's row cache hands out the same
- * buffer for a key until the key is written again, and every transactional read and prewrite of
- * a hot key decodes it: two checksums and a few objects each time, ~6 % of a busy leader's main
- * thread under transfers. Decoding a buffer again gives an equal record, so sharing one is safe
- * (records are immutable); the entry goes when its buffer does. encodeLatest puts in the record
- * it encoded: a leader applies its own proposals with the buffers it built (store/peer.ts), so a
- * key's next read finds its record without decoding it once.
+ * Records already decoded, kept on the buffer they came from (a property under a private symbol).
+ * A store's row cache hands out the same buffer for a key until the key is written again, and
+ * every transactional read and prewrite of a hot key decodes it: two checksums and a few objects
+ * each time, ~6 % of a busy leader's main thread under transfers. Decoding a buffer again gives
+ * an equal record, so sharing one is safe (records are immutable); the record goes when its
+ * buffer does. encodeLatest puts in the record it encoded: a leader applies its own proposals
+ * with the buffers it built (store/peer.ts), so a key's next read finds its record without
+ * decoding it once. A property, not a WeakMap: the map's ephemeron lookups, write barriers and
+ * scavenge clearing cost a busy leader ~3.6 % of its main thread (perf, stop 52).
  */
-const decodedLatests = new WeakMap<Buffer, LatestRecord>();
+const DECODED_LATEST: unique symbol = Symbol('flotilla.decodedLatest');
 
-/** A latest-CF value (or its absence): null when absent. Decodes each buffer once (decodedLatests). */
+interface RememberingBuffer extends Buffer {
+  [DECODED_LATEST]?: LatestRecord;
+}
+
+function remember(bytes: Buffer, latest: LatestRecord): void {
+  (bytes as RememberingBuffer)[DECODED_LATEST] = latest;
+}
+
+/** A latest-CF value (or its absence): null when absent. Decodes each buffer once (DECODED_LATEST). */
 export function decodeLatestEntry(bytes: Buffer | null | undefined): LatestRecord | null {
   if (bytes === null || bytes === undefined) return null;
-  let latest = decodedLatests.get(bytes);
+  let latest = (bytes as RememberingBuffer)[DECODED_LATEST];
   if (latest === undefined) {
     latest = decodeLatest(bytes);
-    decodedLatests.set(bytes, latest);
+    remember(bytes, latest);
   }
   return latest;
 }
