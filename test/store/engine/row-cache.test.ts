@@ -248,6 +248,40 @@ describe('row cache (real RocksDB, writes and reads in flight together)', () => 
     assert.equal(cache.lookupAll([dataKey('raw', Buffer.from('r'))]), undefined);
   });
 
+  it('a user key\'s lock and latest rows share one entry: each is pinned, evicted and dropped on its own', () => {
+    for (const cf of ['lock', 'latest'] as const) {
+      const other = cf === 'lock' ? 'latest' : 'lock';
+      const key = (c: 'lock' | 'latest', s: string): Buffer => dataKey(c, Buffer.from(s));
+      // Pinned rows of either CF outlive evictions, beside a slot-mate that goes.
+      const small = new RowCache(600);
+      small.fill([key(other, 'a')], [Buffer.from('mate')], small.stamp);
+      const pinned = small.beginWrite([putOp(cf, key(cf, 'a'), Buffer.from('1'))]);
+      for (let i = 0; i < 20; i++) small.fill([key(i % 2 === 0 ? 'lock' : 'latest', `f${i}`)], [null], small.stamp);
+      assert.ok(small.stats.evictions > 0, `${cf}: evictions`);
+      small.endWrite(pinned, true);
+      assert.deepEqual(small.lookupAll([key(cf, 'a')])?.map((v) => v?.toString()), ['1'], `${cf}: the pinned row outlived the evictions`);
+
+      // Dropping one row of a key (an invalidating write) leaves its slot-mate, pinned by a write in
+      // flight: a fill while that write is in flight must not replace it with an older value.
+      const cache = new RowCache(1 << 20);
+      cache.endWrite(cache.beginWrite([putOp(other, key(other, 'k'), Buffer.from('o1'))]), true);
+      const inFlight = cache.beginWrite([putOp(cf, key(cf, 'k'), Buffer.from('new'))]);
+      assert.equal(cache.stats.rows, 2);
+      cache.beginInvalidate([putOp(other, key(other, 'k'), Buffer.from('o2'))]);
+      cache.endInvalidate();
+      assert.equal(cache.stats.rows, 1, `${cf}: only the ${other} row went`);
+      cache.fill([key(cf, 'k')], [Buffer.from('old')], cache.stamp); // a read whose snapshot predates the write in flight
+      cache.endWrite(inFlight, true);
+      assert.deepEqual(cache.lookupAll([key(cf, 'k')])?.map((v) => v?.toString()), ['new'], `${cf}: the row of the write in flight stayed`);
+      // …and the other way round: a failed write drops its row and leaves the slot-mate.
+      cache.fill([key(other, 'k')], [Buffer.from('o2')], cache.stamp);
+      cache.endWrite(cache.beginWrite([putOp(cf, key(cf, 'k'), Buffer.from('lost'))]), false);
+      assert.equal(cache.lookupAll([key(cf, 'k')]), undefined, `${cf}: a failed write leaves nothing cached`);
+      assert.deepEqual(cache.lookupAll([key(other, 'k')])?.map((v) => v?.toString()), ['o2'], `${cf}: its slot-mate stays`);
+      assert.equal(cache.stats.rows, 1);
+    }
+  });
+
   it('an invalidating write drops its rows and blocks fills until it lands, as a range delete does', () => {
     const cache = new RowCache(1 << 20);
     const key = (s: string): Buffer => dataKey('latest', Buffer.from(s));
