@@ -5,7 +5,7 @@
 // turns transport failures into the bench's error kinds.
 
 import { FlotillaError } from '../common/index.js';
-import { encodeContextField, encodeRequest, openStoreConnection, type Cmd, type CmdRequest, type StoreConnection } from '../client/wire.js';
+import { wire } from '../client/index.js';
 
 // ── The wire shapes the bench reads (proto-loader output: camelCase, uint64 as decimal strings,
 // bytes as Buffer, absent messages null, a virtual field naming each oneof's member). ──
@@ -56,7 +56,7 @@ export interface WireContext {
 export type ContextField = Buffer;
 
 export function contextField(context: WireContext): ContextField {
-  return encodeContextField(context);
+  return wire.encodeContextField(context);
 }
 
 /** A request failed as a whole: its stream broke or the store answered `error` for it. */
@@ -75,11 +75,11 @@ const REQUEST_DEADLINE_MS = 60_000;
  * request; everything queued in one turn leaves as one message on the next stream in turn.
  */
 export class KvBatchStreams {
-  private readonly connection: StoreConnection;
+  private readonly connection: wire.StoreConnection;
   private readonly closeConnection: () => void;
 
   constructor(readonly address: string, streamCount: number, clusterId: bigint) {
-    const opened = openStoreConnection(address, { clusterId, streamCount });
+    const opened = wire.openStoreConnection(address, { clusterId, streamCount });
     this.connection = opened.connection;
     this.closeConnection = () => opened.close();
   }
@@ -95,7 +95,7 @@ export class KvBatchStreams {
 
   /** Sends `cmd` with `body` (its request's fields but the context) under `context`. */
   async send(cmd: string, body: Readonly<Record<string, unknown>>, context: ContextField): Promise<WireKvResponse> {
-    const request = encodeRequest(cmd as Cmd, body as CmdRequest<Cmd>, context);
+    const request = wire.encodeRequest(cmd as wire.Cmd, body, context);
     try {
       return (await this.connection.send(request, Date.now() + REQUEST_DEADLINE_MS)) as unknown as WireKvResponse;
     } catch (err) {

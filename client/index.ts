@@ -13,3 +13,5 @@ export type { Snapshot, ScanOptions } from './snapshot.js';
 export type { Transaction } from './transaction.js';
 export { TsoClient, type TsoClientOptions, TSO_BATCH_MAX, TSO_INFLIGHT_REQUESTS_MAX, TSO_PENDING_CALLERS_MAX, TSO_REQUEST_TIMEOUT_MS } from '../common/index.js';
 export * from './pd-client.js';
+/** The BatchCommands transport below the KV API, for tools that build requests themselves (bench:store's generator); low-level, not covered by the API's stability. */
+export * as wire from './wire.js';

@@ -22,12 +22,14 @@
 //   - A write may instead invalidate its rows (a follower's applies: nobody here reads them, and
 //     setting them costs a copy of every value): they leave the cache as it is submitted, and no
 //     read fills anything until it has landed — like a range delete, below.
-// Bounded by bytes; past the bound the oldest unpinned rows go (insertion order; a written row
-// moves to the back). A user key's lock and latest rows share one map entry (a Slot): every read
-// and prewrite looks up both, and on a busy leader the probes, not the hashing, were the cost —
-// ~8 % of its main thread in V8's map lookup, cold cache lines of a 20,000-entry map (perf, stop
-// 52). The second probe of a key now finds the entry the first one just brought into the cache. A copied value has a buffer of its own: a copy from Node's shared 8 KiB pool
-// would keep that whole slab alive for as long as the row lives, far beyond the bytes counted.
+// Bounded by bytes; past the bound the oldest unpinned rows go (insertion order of their user
+// keys; a written row's key moves to the back). A copied value has a buffer of its own: a copy
+// from Node's shared 8 KiB pool would keep that whole slab alive for as long as the row lives,
+// far beyond the bytes counted.
+// A user key's lock and latest rows share one map entry (a Slot): every read and prewrite looks
+// up both, and on a busy leader the probes, not the hashing, were the cost — ~8 % of its main
+// thread in V8's map lookup, cold cache lines of a 20,000-entry map (perf, stop 52). The second
+// probe of a key finds the entry the first one just brought into the cache.
 
 import { CF_PREFIX, type WriteOp } from '../../common/index.js';
 
