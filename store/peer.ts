@@ -825,7 +825,9 @@ export class Peer {
 
   private applyEntry(e: Entry, ops: WriteOp[]): ApplyResult | typeof APPLY_WAIT {
     const own = this.ownEntries.get(e.index);
-    // Indexes only grow as they apply: this one and any below it (skipped by a snapshot) go.
+    // This index and any below it (skipped by a snapshot) go. Within one leadership the keys are
+    // in increasing order; an entry left from an earlier leadership may sit out of order and go a
+    // little later — never used meanwhile, since its data is not the entry's (checked below).
     for (const index of this.ownEntries.keys()) {
       if (index > e.index) break;
       this.ownEntries.delete(index);
