@@ -26,8 +26,12 @@ export class KvRouting {
     readonly limits: KvLimits,
   ) {}
 
-  /** The peer a request may run on (the region's leader here), or the region error why not. */
-  route(ctx: kvrpcpb.Context | null | undefined, options: { readonly needsLeader: boolean } = { needsLeader: true }): Peer {
+  /**
+   * The peer a request may run on (the region's leader here), or the region error why not. A read
+   * (`isRead`) whose context asks for a replica read may run on a follower or learner too
+   * (replica-read.ts); writes ignore the flag.
+   */
+  route(ctx: kvrpcpb.Context | null | undefined, options: { readonly needsLeader: boolean; readonly isRead?: boolean } = { needsLeader: true }): Peer {
     if (ctx === null || ctx === undefined) throw invalid('context is required');
     const regionId = u64ToSafeNumber(ctx.regionId, 'context.regionId');
     if (regionId === 0) throw invalid('context.regionId is required');
@@ -47,7 +51,7 @@ export class KvRouting {
     const version = u64ToSafeNumber(epoch.version, 'context.regionEpoch.version');
     const current = peer.region.epoch;
     if (confVer !== current.confVer || version !== current.version) throw peer.epochNotMatch();
-    if (options.needsLeader && !peer.isLeader) throw peer.notLeader();
+    if (options.needsLeader && !peer.isLeader && !(options.isRead === true && ctx.replicaRead)) throw peer.notLeader();
     return peer;
   }
 

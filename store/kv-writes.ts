@@ -9,12 +9,13 @@ import type { KvLimits } from './kv-routing.js';
 import type { LatchSet } from './latch-set.js';
 import type { Peer } from './peer.js';
 import type { PollLoop } from './poll-loop.js';
+import type { ReplicaReadScope } from './replica-read.js';
 
 /** Commands waiting for a latch, store-wide; past it new writes answer ServerIsBusy (a hot key cannot queue without bound). */
 export const LATCH_WAITERS_MAX = 10_000;
 
 export interface KvWritesMetrics {
-  countReads(kind: 'lease' | 'read-index'): void;
+  countReads(kind: 'lease' | 'read-index' | 'replica'): void;
   countProposal(outcome: 'busy' | 'refused'): void;
   observeCommitLatency(seconds: number): void;
 }
@@ -46,10 +47,13 @@ export class KvWrites {
     return this.latches.waitingCount;
   }
 
-  /** Resolves once reading `peer`'s applied state is linearizable (see Peer.readBarrier). */
-  async readBarrier(peer: Peer): Promise<void> {
+  /**
+   * Resolves once reading `peer`'s applied state is linearizable (see Peer.readBarrier). With
+   * `replica`, a peer that does not lead serves it as a replica read (replica-read.ts).
+   */
+  async readBarrier(peer: Peer, replica?: ReplicaReadScope): Promise<void> {
     this.loop.catchUpTicks();
-    const kind = await peer.readBarrier();
+    const kind = await peer.readBarrier(replica);
     this.metrics?.countReads(kind);
   }
 

@@ -25,7 +25,7 @@ export type ProposalOutcome = 'applied' | 'stale' | 'refused' | 'timeout' | 'fai
 export type RaftMessageDirection = 'sent' | 'received' | 'dropped';
 export const RAFT_MESSAGE_DIRECTIONS: readonly RaftMessageDirection[] = ['sent', 'received', 'dropped'];
 export type StoreQueue = 'proposals' | 'inbound' | 'apply' | 'transport';
-export type ReadKind = 'lease' | 'read-index';
+export type ReadKind = 'lease' | 'read-index' | 'replica';
 export type RaftLogGcEvent = 'proposed' | 'compacted' | 'heldBack';
 /** A try_one_pc prewrite: committed at once, prewritten instead (leader not synced), or found committed by an earlier attempt. */
 export type OnePcOutcome = 'committed' | 'prewritten' | 'alreadyCommitted';
@@ -104,8 +104,8 @@ export class StoreMetrics {
     this.regions = new Gauge({ name: 'flotilla_store_regions', help: 'Region peers hosted by this store', registers });
     this.leaders = new Gauge({ name: 'flotilla_store_leaders', help: "Region peers on this store that are leaders", registers });
     this.quietRegions = new Gauge({ name: 'flotilla_store_quiet_regions', help: "This store's region replicas whose raft group is quiet (hibernating: not ticked, no heartbeats)", registers });
-    this.reads = new FastCounter({ name: 'flotilla_store_reads_total', help: 'Linearizable read barriers by kind (lease, read-index)', labelNames: ['kind'], registers })
-      .childrenOf<ReadKind>(['lease', 'read-index']);
+    this.reads = new FastCounter({ name: 'flotilla_store_reads_total', help: 'Linearizable read barriers by kind (lease and read-index on a leader; replica: a follower or learner after a read index from its leader)', labelNames: ['kind'], registers })
+      .childrenOf<ReadKind>(['lease', 'read-index', 'replica']);
     this.onePc = new FastCounter({
       name: 'flotilla_store_one_pc_total',
       help: 'Prewrites asking for one-phase commit, by outcome (committed at once; prewritten instead, the leader not yet synced with PD; alreadyCommitted by an earlier attempt)',

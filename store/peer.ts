@@ -38,6 +38,7 @@ import { type PeerStorage } from './peer-storage.js';
 import { hasTtl } from './raw-value.js';
 import { type DecodedCommand, decodeCommand, encodeCompactLogCommand } from './raft-cmd.js';
 import { mergedRegion, mergeRefusal } from './merge.js';
+import { readIdOf, ReplicaReadBatch, type ReplicaReadScope } from './replica-read.js';
 import { prepareMergeTargetsIn } from './peer-lifecycle.js';
 import { type DownPeer, PeerLiveness } from './peer-liveness.js';
 import { type BatchSplitCommand, decideBatchSplit, opOutsideRegion, type RegionDataBounds, regionDataBounds } from './split.js';
@@ -214,6 +215,8 @@ export class Peer {
   /** The recount in flight (beginKeyRecount): its number and the working count when its view was pinned. */
   private keyRecount = { gen: 0, base: 0 };
   private role: StateRole = 'Follower';
+  /** The leader as of the last soft state (onRoleChange). */
+  private knownLeaderId = 0;
   private leaderReady = false;
   /** An entry of this term is being applied; leadership is ready once its batch is written. */
   private isReadyPending = false;
@@ -223,6 +226,8 @@ export class Peer {
   private nextReadId = 1;
   /** Reads waiting for the next round's shared ReadIndex request. */
   private readGroup: { readonly resolve: () => void; readonly reject: (e: unknown) => void }[] | null = null;
+  /** Replica reads (this peer does not lead) waiting for the next round's ReadIndex request to the leader. */
+  private replicaGroup: { readonly waiters: { readonly resolve: () => void; readonly reject: (e: unknown) => void }[]; readonly batch: ReplicaReadBatch } | null = null;
   private destroyed = false;
   /** Traffic since the last region heartbeat (reset by takeTraffic). */
   private traffic = { bytesWritten: 0, keysWritten: 0, bytesRead: 0, keysRead: 0 };
@@ -502,10 +507,10 @@ export class Peer {
    * with a valid lease (the caller has delivered the ticks real time owes), else after a ReadIndex
    * round confirmed by a quorum and applied up to its index.
    */
-  readBarrier(): Promise<'lease' | 'read-index'> {
-    if (!this.isLeader) return Promise.reject(this.notLeader());
+  readBarrier(replica?: ReplicaReadScope): Promise<'lease' | 'read-index' | 'replica'> {
     // A merging source serves no reads: once the target took its range, writes land there.
-    if (this.mergeState !== null) return Promise.reject(this.mergingRefusal());
+    if (this.mergeState !== null && (this.isLeader || replica !== undefined)) return Promise.reject(this.mergingRefusal());
+    if (!this.isLeader) return replica === undefined ? Promise.reject(this.notLeader()) : this.replicaBarrier(replica);
     this.idleTicks = 0;
     if (this.init.isLeaseReadEnabled !== false && this.leaderReady && this.raw.isLeaseValid()) return Promise.resolve('lease');
     // Every read that arrives before the next poll round shares one ReadIndex request, issued in
@@ -519,8 +524,26 @@ export class Peer {
     });
   }
 
+  /**
+   * A replica read on this follower or learner (replica-read.ts): resolves once the leader has
+   * confirmed a read index for it — after the checks `scope` asks of its concurrency manager — and
+   * this peer has applied up to that index. The reads of one round share one request.
+   */
+  private replicaBarrier(scope: ReplicaReadScope): Promise<'replica'> {
+    if (this.raw.leaderId === 0 || this.storage.lastIndex() === 0) return Promise.reject(this.notLeader());
+    return new Promise<'replica'>((resolve, reject) => {
+      if (this.replicaGroup === null) {
+        this.replicaGroup = { waiters: [], batch: new ReplicaReadBatch() };
+        this.init.markDirty(this);
+      }
+      this.replicaGroup.batch.add(scope);
+      this.replicaGroup.waiters.push({ resolve: () => resolve('replica'), reject });
+    });
+  }
+
   /** One ReadIndex request for the reads gathered since the last round (the poll loop calls this). */
   flushReads(): void {
+    this.flushReplicaReads();
     const group = this.readGroup;
     if (group === null) return;
     this.readGroup = null;
@@ -554,6 +577,42 @@ export class Peer {
     });
   }
 
+  private flushReplicaReads(): void {
+    const group = this.replicaGroup;
+    if (group === null) return;
+    this.replicaGroup = null;
+    const fail = (err: unknown): void => {
+      for (const w of group.waiters) w.reject(err);
+    };
+    // Led here since the reads came: their checks were meant for another store's concurrency
+    // manager. The client retries them (on this leader, as its own reads).
+    if (this.isLeader || this.raw.leaderId === 0) {
+      fail(this.notLeader());
+      return;
+    }
+    const id = Buffer.allocUnsafe(8);
+    id.writeDoubleBE(this.nextReadId++, 0);
+    const key = id.toString('latin1');
+    const r = this.raw.readIndex(group.batch.encode(id));
+    if (r.kind !== 'ok' && r.kind !== 'forwarded') {
+      fail(this.refused(r));
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.reads.delete(key);
+      fail(new FlotillaError('DeadlineExceeded', `region ${this.regionId}: the leader did not confirm a replica read index within ${READ_INDEX_TIMEOUT_MS} ms`));
+    }, READ_INDEX_TIMEOUT_MS);
+    timer.unref();
+    this.reads.set(key, {
+      resolve: () => {
+        for (const w of group.waiters) w.resolve();
+      },
+      reject: fail,
+      timer,
+      index: 0,
+    });
+  }
+
   // ---- called by the poll loop ----------------------------------------------------------------
 
   /**
@@ -580,7 +639,7 @@ export class Peer {
   private maybeQuiesce(): void {
     if (!this.isLeaderReady || this.destroyed || this.raw.isQuiet) return;
     if (this.mergeState !== null || this.held.length > 0) return; // a merge is moving: stay awake
-    if (this.queued.length > 0 || this.readGroup !== null || this.reads.size > 0 || this.confirmedReads.length > 0 || this.waiters.size > 0) return;
+    if (this.queued.length > 0 || this.readGroup !== null || this.replicaGroup !== null || this.reads.size > 0 || this.confirmedReads.length > 0 || this.waiters.size > 0) return;
     if (this.raw.quiesce().kind !== 'ok') return; // raft refuses while a Ready is pending, among others
     this.init.markDirty(this);
   }
@@ -635,8 +694,13 @@ export class Peer {
     this.init.onRaftLogGc?.onProposed();
   }
 
-  onRoleChange(role: StateRole): void {
+  onRoleChange(role: StateRole, leaderId?: number): void {
     const was = this.role;
+    const leaderWas = this.knownLeaderId;
+    if (leaderId !== undefined) this.knownLeaderId = leaderId;
+    // A replica's reads in flight went to the leader it knew: another leader, or none, may never
+    // answer them. They fail now (the client retries) rather than at their timeout.
+    if (was !== 'Leader' && (role !== was || (leaderId !== undefined && leaderId !== leaderWas))) this.failReads(this.notLeader());
     this.role = role;
     if (was === 'Leader' && role !== 'Leader') {
       this.leaderReady = false;
@@ -651,7 +715,7 @@ export class Peer {
 
   onReadStates(states: readonly ReadState[]): void {
     for (const rs of states) {
-      const key = Buffer.from(rs.requestContext).toString('latin1');
+      const key = readIdOf(rs.requestContext);
       const read = this.reads.get(key);
       if (read === undefined) continue;
       this.reads.delete(key);
@@ -1108,6 +1172,10 @@ export class Peer {
     if (this.readGroup !== null) {
       for (const w of this.readGroup) w.reject(err);
       this.readGroup = null;
+    }
+    if (this.replicaGroup !== null) {
+      for (const w of this.replicaGroup.waiters) w.reject(err);
+      this.replicaGroup = null;
     }
     for (const read of this.reads.values()) {
       clearTimeout(read.timer);

@@ -261,7 +261,7 @@ export class PollLoop {
         continue;
       }
       const rd = peer.raw.ready();
-      if (rd.softState !== undefined) peer.onRoleChange(rd.softState.role);
+      if (rd.softState !== undefined) peer.onRoleChange(rd.softState.role, rd.softState.leaderId);
       if (rd.snapshot !== undefined) {
         // Installing a region snapshot takes long (clear, rewrite): it runs outside the rounds.
         // Raft hands a snapshot out alone, once this peer has nothing written or applied in

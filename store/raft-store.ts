@@ -25,6 +25,7 @@ import {
 import { mkdir } from 'node:fs/promises';
 import { destroyRegionData, gcMessageTombstone, isFromRemovedPeer, isStaleForTombstone, placeholderRegion, prepareMergeTargetsIn, supersededReplicaTombstone } from './peer-lifecycle.js';
 import { regionKeyPages } from './split.js';
+import { decodeReplicaReadContext, type ReplicaReadCheck } from './replica-read.js';
 import { KeyRecounter } from './key-recount.js';
 
 /** Vote requests kept per region a pending split will create, and regions kept at most. */
@@ -89,6 +90,11 @@ export class RaftStore {
     readonly installer: SnapshotInstaller;
   } | null;
   private snapshotSweep: NodeJS.Timeout | null = null;
+  /**
+   * What a leader does for a replica's ReadIndex request before raft sees it (replica-read.ts):
+   * null = nothing to wait for. Unset, replica reads are refused (their requests dropped).
+   */
+  private replicaReadGate: ((check: ReplicaReadCheck) => Promise<void> | null) | null = null;
   /** Regions whose replica here was removed: the region as of the removal (peer-lifecycle.ts). */
   readonly tombstones = new Map<number, RegionMeta>();
   /** Destroys of removed replicas still clearing their data (/status shows it; tests wait on it). */
@@ -790,8 +796,47 @@ export class RaftStore {
     peer.lastMessageMs = nowMs;
     peer.liveness.heard(msg.fromPeer.id, nowMs);
     peer.learnSender(msg.fromPeer);
+    if (msg.message.type === 'MsgReadIndex') {
+      this.stepReplicaReadIndex(peer, msg);
+      return;
+    }
     const r = peer.raw.step(msg.message);
     if (r.kind !== 'invalid-message') this.loop.markDirty(peer);
+  }
+
+  /** Sets what a leader checks before taking a replica's ReadIndex request (replica-read.ts). */
+  setReplicaReadGate(gate: (check: ReplicaReadCheck) => Promise<void> | null): void {
+    this.replicaReadGate = gate;
+  }
+
+  /**
+   * A replica's ReadIndex request (replica-read.ts): only a leader takes it, and only after the
+   * gate's checks, in the term it arrived in. Anything else is dropped (raft would forward it to
+   * another leader, past the checks): the replica's read fails and its client retries.
+   */
+  private stepReplicaReadIndex(peer: Peer, msg: StoreRaftMessage): void {
+    const drop = (): void => this.options.metrics?.countRaftMessages('dropped', 1);
+    const gate = this.replicaReadGate;
+    if (gate === null || !peer.isLeader) return drop();
+    let wait: Promise<void> | null;
+    try {
+      const check = decodeReplicaReadContext(msg.message.context);
+      if (check === null) return drop(); // only replicas send ReadIndex requests, and theirs carry a check
+      wait = gate(check);
+    } catch (err) {
+      this.log.debug({ regionId: peer.regionId, fromStoreId: msg.fromPeer.storeId, err }, 'replica read index request refused');
+      return drop();
+    }
+    const step = (): void => {
+      const r = peer.raw.step(msg.message);
+      if (r.kind !== 'invalid-message') this.loop.markDirty(peer);
+    };
+    if (wait === null) return step();
+    const term = peer.term;
+    wait.then(() => {
+      if (this.loop.peers.get(peer.regionId) !== peer || !peer.isLeader || peer.term !== term) return drop();
+      step();
+    }, () => drop());
   }
 
   /**

@@ -20,22 +20,36 @@ function ttlExpiry(ttlSeconds: string, nowMs: number): number {
   return ttl === 0 ? 0 : nowMs + ttl * 1000;
 }
 
+/** Routing of a read: a follower or learner may serve it when the request asks for a replica read. */
+const READ = { needsLeader: true, isRead: true } as const;
+/** A raw replica read asks the leader for nothing but a read index (no ts, no one-phase commits). */
+const RAW_REPLICA_SCOPE = { readTs: null, keys: [] } as const;
+
 export class RawKv {
   constructor(private readonly routing: KvRouting, private readonly writes: KvWrites, private readonly nowMs: () => number = Date.now) {}
 
+  /** A read's barrier: a leader's own, or a replica read's on a follower or learner (routed here only if asked for). */
+  private async readBarrier(peer: Peer): Promise<void> {
+    if (peer.isLeader) return this.writes.readBarrier(peer);
+    const { version, confVer } = peer.region.epoch;
+    await this.writes.readBarrier(peer, RAW_REPLICA_SCOPE);
+    // Applying up to the read index may have split or merged the region away from the request.
+    if (peer.region.epoch.version !== version || peer.region.epoch.confVer !== confVer) throw peer.epochNotMatch();
+  }
+
   async get(req: kvrpcpb.RawGetRequest): Promise<kvrpcpb.RawGetResponse__Input> {
-    const peer = this.routing.route(req.context);
+    const peer = this.routing.route(req.context, READ);
     this.routing.checkKey(peer, req.key);
-    await this.writes.readBarrier(peer);
+    await this.readBarrier(peer);
     const value = liveRawValue(await this.writes.engine.get(rawKey(req.key)), this.nowMs());
     peer.countRead(1, value?.length ?? 0);
     return value === null ? { notFound: true } : { value };
   }
 
   async batchGet(req: kvrpcpb.RawBatchGetRequest): Promise<kvrpcpb.RawBatchGetResponse__Input> {
-    const peer = this.routing.route(req.context);
+    const peer = this.routing.route(req.context, READ);
     this.routing.checkKeys(peer, req.keys);
-    await this.writes.readBarrier(peer);
+    await this.readBarrier(peer);
     const stored = await this.writes.engine.multiGet(req.keys.map((k) => rawKey(k)));
     const now = this.nowMs();
     const pairs: kvrpcpb.KvPair__Input[] = [];
@@ -48,10 +62,10 @@ export class RawKv {
   }
 
   async scan(req: kvrpcpb.RawScanRequest): Promise<kvrpcpb.RawScanResponse__Input> {
-    const peer = this.routing.route(req.context);
+    const peer = this.routing.route(req.context, READ);
     this.routing.checkLimit(req.limit);
     const range = this.routing.clampRange(peer, req.startKey, req.endKey);
-    await this.writes.readBarrier(peer);
+    await this.readBarrier(peer);
     const { start, end } = cfRangeOf('raw', range.start, range.end);
     const kvs: kvrpcpb.KvPair__Input[] = [];
     const now = this.nowMs();

@@ -18,6 +18,7 @@ import { KvWrites } from './kv-writes.js';
 import { LatchSet } from './latch-set.js';
 import { StoreMetrics } from './metrics.js';
 import { ConcurrencyManager } from './concurrency-manager.js';
+import { replicaReadGate } from './replica-read.js';
 import { type RegionOrder, StorePdClient } from './pd-client.js';
 import type { Peer } from './peer.js';
 import { RaftStore } from './raft-store.js';
@@ -148,6 +149,7 @@ export class StoreServer {
         isRegionHeld: (id) => raftStore.peers.has(id),
         onSyncFailure: (err) => log.warn({ err }, 'one-phase commit: no PD timestamp for a new leadership; its regions commit in two phases until one comes'),
       });
+      raftStore.setReplicaReadGate(replicaReadGate(concurrency));
       const kv = new KvService(pd.clusterId, raw, new TxnKv(routing, writes, concurrency, metrics), log.child({ component: 'kv' }), metrics);
 
       const grpcServer = createGrpcServer();

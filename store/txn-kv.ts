@@ -20,6 +20,9 @@ import type { Peer } from './peer.js';
 export const RESOLVE_BATCH_KEYS = 256;
 export const GC_BATCH_KEYS = 256;
 
+/** Routing of a read: a follower or learner may serve it when the request asks for a replica read. */
+const READ = { needsLeader: true, isRead: true } as const;
+
 const OP_OF_LOCK: Readonly<Record<LockInfo['kind'], kvrpcpb.Op>> = { put: 'Put', delete: 'Del', lock: 'Lock' };
 
 export function lockInfoToWire(l: LockInfo): kvrpcpb.LockInfo__Input {
@@ -151,6 +154,17 @@ export class TxnKv {
    */
   private async readAt<T>(peer: Peer, readTs: Ts, span: ReadSpan, run: (view: Snapshot) => Promise<T>): Promise<T> {
     const cm = this.concurrency;
+    if (!peer.isLeader) {
+      // A replica read (routed here only when the request asked for one): the leader raises its
+      // max ts and waits for its one-phase commits before confirming the read index
+      // (replica-read.ts). A ts far ahead of the clock is refused here as the leader would.
+      cm.checkNotAhead(readTs, 'version');
+      const { version, confVer } = peer.region.epoch;
+      await this.writes.readBarrier(peer, { readTs, ...span });
+      // Applying up to the read index may have split or merged the region away from the request.
+      if (peer.region.epoch.version !== version || peer.region.epoch.confVer !== confVer) throw peer.epochNotMatch();
+      return run(this.view());
+    }
     cm.observeReadTs(readTs);
     await this.writes.readBarrier(peer);
     if (cm.memoryLockCount > 0) {
@@ -169,7 +183,7 @@ export class TxnKv {
   }
 
   async get(req: kvrpcpb.GetRequest): Promise<kvrpcpb.GetResponse__Input> {
-    const peer = this.routing.route(req.context);
+    const peer = this.routing.route(req.context, READ);
     this.routing.checkKey(peer, req.key);
     const readTs = ts(req.version, 'version');
     const r = await this.readAt(peer, readTs, { keys: [req.key] }, (snap) => getCommand(snap, req.key, readTs, bypassOf(req.context)));
@@ -179,7 +193,7 @@ export class TxnKv {
   }
 
   async batchGet(req: kvrpcpb.BatchGetRequest): Promise<kvrpcpb.BatchGetResponse__Input> {
-    const peer = this.routing.route(req.context);
+    const peer = this.routing.route(req.context, READ);
     this.routing.checkKeys(peer, req.keys);
     const readTs = ts(req.version, 'version');
     const r = await this.readAt(peer, readTs, { keys: req.keys }, (snap) => batchGetCommand(snap, req.keys, readTs, bypassOf(req.context)));
@@ -189,7 +203,7 @@ export class TxnKv {
   }
 
   async scan(req: kvrpcpb.ScanRequest): Promise<kvrpcpb.ScanResponse__Input> {
-    const peer = this.routing.route(req.context);
+    const peer = this.routing.route(req.context, READ);
     this.routing.checkLimit(req.limit);
     const range = this.routing.clampRange(peer, req.startKey, req.endKey);
     const readTs = ts(req.version, 'version');

@@ -112,6 +112,11 @@ async function get(sim: StoreSim, node: SimNode, key: string, ts: Ts): Promise<s
   return r.notFound === true ? null : (r.value as Buffer).toString();
 }
 
+/** The error code `p` rejects with (null: it resolved), as a promise that never rejects. */
+function codeOf(p: Promise<unknown>): Promise<string | null> {
+  return p.then(() => null, (e: unknown) => String((e as { code?: string }).code ?? e));
+}
+
 /** A one-phase commit through `node`, retried (new start_ts each time) until the store commits it at once. */
 async function commitOnePc(sim: StoreSim, tso: FakeTso, node: SimNode, pairs: readonly [string, string][], startTs?: Ts, peer?: () => Peer): Promise<{ startTs: Ts; commitTs: Ts }> {
   const context = (): kvrpcpb.Context => (peer === undefined ? sim.context(node) : sim.context(node, peer()));
@@ -222,6 +227,87 @@ describe('one-phase commit on the store (deterministic simulation)', { timeout: 
     const commitTs = BigInt(String(answer!.onePcCommitTs ?? '0'));
     assert.ok(commitTs > newer, `commit_ts ${commitTs} above the read at ${newer}`);
     assert.ok(issuedAtAnswer >= commitTs, `answered at ${commitTs} while PD had issued only up to ${issuedAtAnswer}`);
+  }));
+
+  it('a replica read on a follower raises the leader\'s max ts before its read index: a one-phase commit that fetched its ts earlier lands above it', () => withSyncedLeader(async (sim, tso, leader) => {
+    const follower = sim.nodes.find((n) => n !== leader && n.txn !== null)!;
+    tso.isIssuedAtFetch = true;
+    tso.isHeld = true;
+    let answer: kvrpcpb.PrewriteResponse__Input | null = null;
+    const commit = leader.txn!.prewrite(prewriteRequest(sim, leader, tso.next(), [['rf', '1']])).then((a) => {
+      answer = a;
+    });
+    for (let i = 0; i < 50 && tso.waitingCount === 0; i++) await advance(sim);
+    assert.equal(tso.waitingCount, 1, 'the request waits for its timestamp');
+    const newer = tso.next(); // issued after the request's own
+    const r = await settle(sim, follower.txn!.get({ context: sim.context(follower, undefined, { replicaRead: true }), key: b('rf'), version: String(newer) }));
+    assert.equal(r.error ?? null, null);
+    assert.equal(r.notFound, true, 'the follower read before the commit');
+    assert.ok(leader.txn!.concurrency.maxReadTs >= newer, 'the leader holds the replica read\'s ts');
+    assert.ok(follower.txn!.concurrency.maxReadTs < newer, 'the follower\'s own max ts is not what counts');
+    tso.isHeld = false;
+    await settle(sim, commit);
+    const commitTs = BigInt(String(answer!.onePcCommitTs ?? '0'));
+    assert.ok(commitTs > newer, `commit_ts ${commitTs} above the replica read at ${newer}`);
+    const again = await settle(sim, follower.txn!.get({ context: sim.context(follower, undefined, { replicaRead: true }), key: b('rf'), version: String(newer) }));
+    assert.equal(again.notFound, true, 'a reread at the same ts on a follower sees what the first saw');
+  }));
+
+  it('a replica read at or above an in-flight one-phase commit waits for it on the leader (get, batchGet, scan, on both followers); a read below does not; then it sees the commit', () => withSyncedLeader(async (sim, tso, leader) => {
+    const followers = sim.nodes.filter((n) => n !== leader && n.txn !== null);
+    assert.equal(followers.length, 2);
+    const rctx = (n: SimNode): kvrpcpb.Context => sim.context(n, undefined, { replicaRead: true });
+    const startTs = tso.next();
+    armFailpoint('store::one-pc-locked', 'pause');
+    let answer: kvrpcpb.PrewriteResponse__Input | null = null;
+    const commit = leader.txn!.prewrite(prewriteRequest(sim, leader, startTs, [['m', 'new'], ['n', 'new']])).then((r) => {
+      answer = r;
+    });
+    for (let i = 0; i < 50 && leader.txn!.concurrency.memoryLockCount === 0; i++) await advance(sim);
+    assert.equal(leader.txn!.concurrency.memoryLockCount, 2, 'the commit holds its memory locks');
+    const above = tso.next() + 1000n;
+    let seen: (string | null)[] | null = null;
+    const reads = Promise.all([
+      followers[0]!.txn!.get({ context: rctx(followers[0]!), key: b('m'), version: String(above) }),
+      followers[1]!.txn!.batchGet({ context: rctx(followers[1]!), keys: [b('a'), b('n')], version: String(above) }),
+      followers[0]!.txn!.scan({ context: rctx(followers[0]!), startKey: b('l'), endKey: b('mz'), version: String(above), limit: 10, keyOnly: false, reverse: false }),
+    ]).then(([g, bg, sc]) => {
+      seen = [
+        g.notFound === true ? null : String(g.value),
+        (bg.pairs ?? []).map((p) => `${String(p.key)}=${String(p.value)}`).join(','),
+        (sc.pairs ?? []).map((p) => `${String(p.key)}=${String(p.value)}`).join(','),
+      ];
+    });
+    // Below the commit: a replica read is answered while the commit is held (in a request of its
+    // own: the reads of one round share one, held for the newest ts among them).
+    for (let i = 0; i < 3; i++) await advance(sim);
+    const below = await settle(sim, followers[1]!.txn!.get({ context: rctx(followers[1]!), key: b('m'), version: String(startTs) }));
+    assert.equal(below.notFound, true);
+    for (let i = 0; i < 20; i++) await advance(sim);
+    assert.equal(seen, null, 'replica reads at or above the held commit wait');
+    assert.equal(answer, null);
+    armFailpoint('store::one-pc-locked', 'off');
+    await settle(sim, commit);
+    await settle(sim, reads);
+    assert.ok(BigInt(String(answer!.onePcCommitTs ?? '0')) > 0n, 'committed in one phase');
+    assert.deepEqual(seen, ['new', 'n=new', 'm=new'], 'the waiting replica reads see the commit');
+  }));
+
+  it('a replica read: refused without the flag (NotLeader), refused on a merging or leaderless replica, a ts far ahead refused (InvalidArgument), served by the leader as its own read', () => withSyncedLeader(async (sim, tso, leader) => {
+    const follower = sim.nodes.find((n) => n !== leader && n.txn !== null)!;
+    assert.equal(await settle(sim, codeOf(follower.txn!.get({ context: sim.context(follower), key: b('x'), version: String(tso.next()) }))), 'NotLeader');
+    assert.equal(await settle(sim, codeOf(follower.txn!.get({ context: sim.context(follower, undefined, { replicaRead: true }), key: b('x'), version: String(composeTs(Date.now() + 3_600_000, 0)) }))), 'InvalidArgument');
+    // Writes ignore the flag: a follower refuses them.
+    assert.equal(await settle(sim, codeOf(follower.txn!.prewrite({ ...prewriteRequest(sim, follower, tso.next(), [['x', '1']], false), context: sim.context(follower, undefined, { replicaRead: true }) }))), 'NotLeader');
+    const own = await settle(sim, leader.txn!.get({ context: sim.context(leader, undefined, { replicaRead: true }), key: b('warm'), version: String(tso.next()) }));
+    assert.equal(String(own.value), '1');
+    // A follower that knows no leader refuses at once (the client tries elsewhere).
+    sim.isolate(follower.storeId, true);
+    const peer = follower.store!.peers.get(sim.region.id)!;
+    for (let i = 0; i < 300 && peer.raw.leaderId !== 0; i++) await advance(sim);
+    assert.equal(peer.raw.leaderId, 0, 'the cut-off follower campaigns and forgets its leader');
+    assert.equal(await settle(sim, codeOf(follower.txn!.get({ context: sim.context(follower, undefined, { replicaRead: true }), key: b('x'), version: String(tso.next()) }))), 'NotLeader');
+    sim.isolate(follower.storeId, false);
   }));
 
   it('without a timestamp from PD a one-phase request prewrites as usual (locks), and the transaction commits in two phases', () => withSyncedLeader(async (sim, tso, leader) => {

@@ -29,6 +29,8 @@ interface Outcome {
   readonly acked: Map<string, string>;
   readonly counters: StoreSim['counters'];
   readonly readsChecked: number;
+  /** Replica reads a follower served (after acknowledgements): each saw the acknowledged value. */
+  readonly replicaReadsChecked: number;
   /** Most raft log entries any replica held at any step. */
   readonly heldMax: number;
 }
@@ -59,6 +61,7 @@ async function runSeed(seed: number): Promise<Outcome> {
   const readRng = rng.fork();
   const staleReads: string[] = [];
   let readsChecked = 0;
+  let replicaReadsChecked = 0;
   let written = 0;
   try {
     for (let step = 0; step < STEPS; step++) {
@@ -80,6 +83,15 @@ async function runSeed(seed: number): Promise<Outcome> {
             const got = await reader.raw.get({ context: sim.context(reader), key: Buffer.from(key) }).catch(() => null);
             if (got !== null && got.value?.toString() !== value) staleReads.push(`${key}: read ${got.notFound === true ? 'nothing' : String(got.value)} after ${value} was acknowledged`);
             else if (got !== null) readsChecked++;
+            // And as a replica read at any store (store/replica-read.ts): a follower serves it once
+            // its leader confirmed a read index and it applied that far; a refusal is no answer.
+            const up = sim.nodes.filter((n) => n.raw !== null);
+            const replica = up[readRng.nextInt(Math.max(1, up.length))];
+            if (replica?.raw === null || replica === undefined) return;
+            const isFollower = replica.store?.peers.get(sim.region.id)?.isLeader === false;
+            const seen = await replica.raw.get({ context: sim.context(replica, undefined, { replicaRead: true }), key: Buffer.from(key) }).catch(() => null);
+            if (seen !== null && seen.value?.toString() !== value) staleReads.push(`${key}: replica read at store ${replica.storeId} got ${seen.notFound === true ? 'nothing' : String(seen.value)} after ${value} was acknowledged`);
+            else if (seen !== null && isFollower) replicaReadsChecked++;
           },
           () => undefined, // not leader, timeout, crash: the outcome is not acknowledged
         );
@@ -156,7 +168,7 @@ async function runSeed(seed: number): Promise<Outcome> {
     const contents = await Promise.all(sim.nodes.map((n) => rawContents(n.engine)));
     assert.deepEqual(contents[1], contents[0], `seed ${seed}: replicas 1 and 2 differ`);
     assert.deepEqual(contents[2], contents[0], `seed ${seed}: replicas 1 and 3 differ`);
-    return { acked, counters: sim.counters, readsChecked, heldMax };
+    return { acked, counters: sim.counters, readsChecked, replicaReadsChecked, heldMax };
   } finally {
     await sim.stop();
   }
@@ -165,13 +177,14 @@ async function runSeed(seed: number): Promise<Outcome> {
 describe('store poll loop under a simulated network and crashes', () => {
   it(`keeps every acknowledged write over ${SEEDS.length} seeds`, async () => {
     const totals = {
-      entryLoads: 0, acked: 0, readsChecked: 0, crashes: 0, crashesBeforeApply: 0, restarts: 0, dropped: 0, delivered: 0,
+      entryLoads: 0, acked: 0, readsChecked: 0, replicaReadsChecked: 0, crashes: 0, crashesBeforeApply: 0, restarts: 0, dropped: 0, delivered: 0,
       gcProposed: 0, gcCompactions: 0, gcCompactedEntries: 0, gcHardLimitHeldBack: 0, restartsWithTruncatedLog: 0, heldMax: 0,
     };
     for (const seed of SEEDS) {
       const out = await runSeed(seed);
       totals.acked += out.acked.size;
       totals.readsChecked += out.readsChecked;
+      totals.replicaReadsChecked += out.replicaReadsChecked;
       totals.entryLoads += out.counters.entryLoads;
       totals.crashes += out.counters.crashes;
       totals.crashesBeforeApply += out.counters.crashesBeforeApply;
@@ -189,6 +202,7 @@ describe('store poll loop under a simulated network and crashes', () => {
     assert.ok(totals.acked > 1_000, JSON.stringify(totals));
     assert.ok(totals.crashesBeforeApply > 0, JSON.stringify(totals));
     assert.ok(totals.readsChecked > 1_000, JSON.stringify(totals));
+    assert.ok(totals.replicaReadsChecked > 200, `followers served too few replica reads: ${JSON.stringify(totals)}`);
     assert.ok(totals.entryLoads > 0, `no lagging follower was caught up from disk: ${JSON.stringify(totals)}`);
     assert.ok(totals.crashes > totals.crashesBeforeApply, JSON.stringify(totals));
     assert.ok(totals.gcCompactions > 0 && totals.gcCompactedEntries > totals.acked / 2, `raft log GC did not run: ${JSON.stringify(totals)}`);

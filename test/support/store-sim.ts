@@ -49,6 +49,7 @@ import { RegionSplitter, type SplitOutcome } from '../../store/region-splitter.j
 import { ChunkWriter, regionDataRanges, type SnapshotMetrics } from '../../store/snapshot/index.js';
 import { TxnKv } from '../../store/txn-kv.js';
 import { ConcurrencyManager } from '../../store/concurrency-manager.js';
+import { replicaReadGate } from '../../store/replica-read.js';
 
 function rangesOverlap(a: Pick<RegionMeta, 'startKey' | 'endKey'>, b: Pick<RegionMeta, 'startKey' | 'endKey'>): boolean {
   const aEndsFirst = a.endKey.length > 0 && Buffer.compare(a.endKey, b.startKey) <= 0;
@@ -397,7 +398,9 @@ export class StoreSim {
     const routing = new KvRouting(node.storeId, store.peers, limits);
     node.writes = writes;
     node.raw = new RawKv(routing, writes, this.options.rawNowMs);
-    node.txn = new TxnKv(routing, writes, new ConcurrencyManager(this.options.tso ?? null));
+    const concurrency = new ConcurrencyManager(this.options.tso ?? null);
+    node.txn = new TxnKv(routing, writes, concurrency);
+    store.setReplicaReadGate(replicaReadGate(concurrency)); // as server.ts
     const pdRng = this.options.rng.fork();
     node.splitter = new RegionSplitter({
       engine: node.engine,
@@ -742,12 +745,12 @@ export class StoreSim {
   }
 
   /** A request context for `node`'s peer of the first region (or of `peer`'s region), under its current epoch. */
-  context(node: SimNode, peer: Peer | undefined = node.store?.peers.get(this.region.id)): kvrpcpb.Context {
+  context(node: SimNode, peer: Peer | undefined = node.store?.peers.get(this.region.id), options: { readonly replicaRead?: boolean } = {}): kvrpcpb.Context {
     const region = peer?.region ?? this.region;
     const me = region.peers.find((p) => p.storeId === node.storeId) ?? this.region.peers.find((p) => p.storeId === node.storeId)!;
     return {
       regionId: String(region.id), regionEpoch: epochToWire(region.epoch) as kvrpcpb.Context['regionEpoch'], peer: { id: String(me.id), storeId: String(node.storeId), role: 'Voter' },
-      term: '0', priority: 'Normal', isolationLevel: 'SI', notFillCache: false, syncLog: false, replicaRead: false, staleRead: false,
+      term: '0', priority: 'Normal', isolationLevel: 'SI', notFillCache: false, syncLog: false, replicaRead: options.replicaRead === true, staleRead: false,
       maxExecutionDurationMs: '0', requestSource: '', resolvedLocks: [], isRetryRequest: false,
     };
   }
