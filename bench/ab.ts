@@ -7,7 +7,7 @@
 // the two measured windows coincide. Read a B/A within the spread of an A/A run beside it as no
 // change (bench/README.md, "A/B side by side"). Numbers, not a test.
 //
-//   npm run bench:ab -- --b ../other-checkout [--a .] [--a-env K=V]... [--b-env K=V]... [--rounds 3] -- <bench:store flags>
+//   npm run bench:ab -- --b ../other-checkout [--a .] [--a-env K=V]... [--b-env K=V]... [--a-arg F]... [--b-arg F]... [--rounds 3] -- <bench:store flags>
 //
 // A and B are checkout directories with a built dist/ (npm run build); the store-bench flags
 // after `--` go to both (for example `--workloads transfer --concurrency 256 --duration 15`).
@@ -25,6 +25,8 @@ const USAGE = `npm run bench:ab -- --b <checkout> [flags] [-- <bench:store flags
   --b <dir>        checkout B (default: this one, e.g. to compare settings with --b-env)
   --a-env <K=V>    environment for A's cluster and generator (repeatable)
   --b-env <K=V>    environment for B's (repeatable)
+  --a-arg <flag>   a bench:store flag for A only, e.g. --b-arg=--replica-read (repeatable)
+  --b-arg <flag>   one for B only (repeatable)
   --rounds <n>     side-by-side runs, alternating which starts first (default 3)
   bench:store flags after -- go to both (default: --workloads transfer --concurrency 256 --duration 15)`;
 
@@ -34,6 +36,8 @@ export interface Side {
   readonly label: 'A' | 'B';
   readonly dir: string;
   readonly env: Readonly<Record<string, string>>;
+  /** bench:store flags for this side only, after the shared ones. */
+  readonly args: readonly string[];
 }
 
 export interface AbSettings {
@@ -83,6 +87,8 @@ export function parseAbArgs(argv: readonly string[], cwd: string): AbSettings | 
       b: { type: 'string' },
       'a-env': { type: 'string', multiple: true, default: [] },
       'b-env': { type: 'string', multiple: true, default: [] },
+      'a-arg': { type: 'string', multiple: true, default: [] },
+      'b-arg': { type: 'string', multiple: true, default: [] },
       rounds: { type: 'string', default: '3' },
       help: { type: 'boolean', default: false },
     },
@@ -92,12 +98,12 @@ export function parseAbArgs(argv: readonly string[], cwd: string): AbSettings | 
   const rounds = Number(values.rounds);
   if (!Number.isSafeInteger(rounds) || rounds < 1 || rounds > 100) throw new Error(`--rounds: expected an integer 1…100, got ${values.rounds}`);
   for (const f of ['--out', '--keep', '--cpu-prof-dir', '--start-gate']) {
-    if (passed.includes(f)) throw new Error(`bench:store flag ${f} is set per side by bench:ab; leave it out`);
+    if ([...passed, ...values['a-arg'], ...values['b-arg']].includes(f)) throw new Error(`bench:store flag ${f} is set per side by bench:ab; leave it out`);
   }
-  const side = (label: 'A' | 'B', dir: string | undefined, env: readonly string[]): Side => ({
-    label, dir: resolve(cwd, dir ?? '.'), env: Object.fromEntries(env.map((e) => envPair(`${label.toLowerCase()}-env`, e))),
+  const side = (label: 'A' | 'B', dir: string | undefined, env: readonly string[], args: readonly string[]): Side => ({
+    label, dir: resolve(cwd, dir ?? '.'), env: Object.fromEntries(env.map((e) => envPair(`${label.toLowerCase()}-env`, e))), args,
   });
-  return { a: side('A', values.a, values['a-env']), b: side('B', values.b, values['b-env']), rounds, storeBenchArgs: passed };
+  return { a: side('A', values.a, values['a-env'], values['a-arg']), b: side('B', values.b, values['b-env'], values['b-arg']), rounds, storeBenchArgs: passed };
 }
 
 /** The points of a bench:store JSON result (validated as far as this reads it). */
@@ -165,7 +171,7 @@ function runSide(side: Side, args: readonly string[], out: string, gate: string)
       reject(new Error(`stopped by ${stoppedBy}`));
       return;
     }
-    const child = spawn(process.execPath, [script, ...args, '--out', out, '--start-gate', gate], {
+    const child = spawn(process.execPath, [script, ...args, ...side.args, '--out', out, '--start-gate', gate], {
       cwd: side.dir, env: { ...process.env, ...side.env }, stdio: ['ignore', 'ignore', 'pipe'],
     });
     running.add(child);
@@ -233,7 +239,7 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'flotilla-ab-'));
   const rounds: RoundResult[] = [];
   try {
-    const envText = (s: Side): string => Object.entries(s.env).map(([k, v]) => `${k}=${v}`).join(' ') || '-';
+    const envText = (s: Side): string => (Object.entries(s.env).map(([k, v]) => `${k}=${v}`).join(' ') || '-') + (s.args.length > 0 ? `; flags ${s.args.join(' ')}` : '');
     console.log(`A: ${settings.a.dir} (env ${envText(settings.a)})\nB: ${settings.b.dir} (env ${envText(settings.b)})\nbench:store ${settings.storeBenchArgs.join(' ')}\n`);
     console.log('| round | point | A ops/s | B ops/s | B/A | A CPU µs/op | B CPU µs/op |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: |');
     for (let i = 0; i < settings.rounds; i++) {

@@ -50,6 +50,8 @@ export interface WireContext {
   readonly regionId: string;
   readonly regionEpoch: { readonly confVer: string; readonly version: string };
   readonly peer: { readonly id: string; readonly storeId: string };
+  /** A read served by this follower or learner (store/replica-read.ts). */
+  readonly replicaRead?: boolean;
 }
 
 /** The context of every request as the client encodes it once per region and peer. */

@@ -92,16 +92,19 @@ export class BenchCluster {
 
   async currentRoute(): Promise<RegionRoute | undefined> {
     const statuses = await Promise.all(this.stores.map((s) => storeStatus(s)));
-    const leaders: RegionRoute[] = [];
+    const leaders: Omit<RegionRoute, 'followers'>[] = [];
+    const followers: RegionRoute['followers'][number][] = [];
     for (const [i, status] of statuses.entries()) {
       const region = status.regions[0];
       if (region === undefined) return undefined;
       if (region.peers.length < this.stores.length) return undefined;
       if (region.isLeader) {
         leaders.push({ leaderAddress: this.stores[i]!.address, regionId: region.id, epoch: region.epoch, leaderPeerId: region.peerId, leaderStoreId: status.storeId });
+      } else {
+        followers.push({ address: this.stores[i]!.address, peerId: region.peerId, storeId: status.storeId });
       }
     }
-    return leaders.length === 1 ? leaders[0] : undefined;
+    return leaders.length === 1 ? { ...leaders[0]!, followers } : undefined;
   }
 
   storeByAddress(address: string): BenchStore | undefined {

@@ -71,6 +71,9 @@ class Generator {
   private readonly value: Buffer;
   private context: ContextField;
   private kv: KvBatchStreams;
+  /** With --replica-read: a stream set and replica-read context per follower, used in turn. */
+  private replicas: { readonly kv: KvBatchStreams; readonly context: ContextField }[] = [];
+  private replicaTurn = 0;
 
   private constructor(
     readonly settings: GeneratorSettings,
@@ -79,6 +82,20 @@ class Generator {
     this.value = randomBytes(settings.valueBytes);
     this.context = contextOf(settings.route);
     this.kv = new KvBatchStreams(settings.route.leaderAddress, settings.streams, pd.clusterId);
+    this.replicas = this.replicasOf(settings.route);
+  }
+
+  private replicasOf(route: RegionRoute): { readonly kv: KvBatchStreams; readonly context: ContextField }[] {
+    if (!this.settings.isReplicaRead) return [];
+    return route.followers.map((f) => ({
+      kv: new KvBatchStreams(f.address, this.settings.streams, this.pd.clusterId),
+      context: contextField({
+        regionId: String(route.regionId),
+        regionEpoch: { confVer: String(route.epoch.confVer), version: String(route.epoch.version) },
+        peer: { id: String(f.peerId), storeId: String(f.storeId) },
+        replicaRead: true,
+      } satisfies WireContext),
+    }));
   }
 
   static async create(settings: GeneratorSettings): Promise<Generator> {
@@ -93,14 +110,23 @@ class Generator {
       this.kv.close();
       this.kv = new KvBatchStreams(route.leaderAddress, this.settings.streams, this.pd.clusterId);
     }
+    for (const r of this.replicas) r.kv.close();
+    this.replicas = this.replicasOf(route);
   }
 
   get requestsSent(): number {
-    return this.kv.requestsSent;
+    return this.replicas.reduce((n, r) => n + r.kv.requestsSent, this.kv.requestsSent);
   }
 
   get messagesSent(): number {
-    return this.kv.messagesSent;
+    return this.replicas.reduce((n, r) => n + r.kv.messagesSent, this.kv.messagesSent);
+  }
+
+  /** A transactional read: on a follower in turn with --replica-read, else on the leader. */
+  private async read(cmd: string, body: Readonly<Record<string, unknown>>): Promise<WireResult> {
+    if (this.replicas.length === 0) return this.call(cmd, body);
+    const r = this.replicas[this.replicaTurn++ % this.replicas.length]!;
+    return checked(resultOf(await r.kv.send(cmd, body, r.context), cmd));
   }
 
   private async call(cmd: string, body: Readonly<Record<string, unknown>>): Promise<WireResult> {
@@ -184,7 +210,7 @@ class Generator {
     const t0 = performance.now();
     const version = await this.timestamp();
     const t1 = run.step('tso', t0);
-    const r = await this.call('get', { key: accountKeyOf(this.rng.nextInt(this.settings.accounts)), version });
+    const r = await this.read('get', { key: accountKeyOf(this.rng.nextInt(this.settings.accounts)), version });
     run.step('get', t1);
     if (r.error !== null && r.error !== undefined) throw new OpError(`key:${keyErrorKind(r.error)}`);
     if (r.notFound === true) throw new OpError('NotFound');
@@ -200,7 +226,7 @@ class Generator {
       const t0 = performance.now();
       const startVersion = await this.timestamp();
       const t1 = run.step('tso', t0);
-      const read = await this.call('batchGet', { keys, version: startVersion });
+      const read = await this.read('batchGet', { keys, version: startVersion });
       const t2 = run.step('read', t1);
       // A lock met answers either per pair (pair.error) or for the whole batch (error).
       const readError = read.error ?? (read.pairs ?? []).find((p) => p.error !== null)?.error ?? null;
@@ -274,6 +300,7 @@ class Generator {
 
   close(): void {
     this.kv.close();
+    for (const r of this.replicas) r.kv.close();
     this.pd.close();
   }
 }

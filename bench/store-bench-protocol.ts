@@ -15,6 +15,8 @@ export interface RegionRoute {
   readonly epoch: { readonly confVer: number; readonly version: number };
   readonly leaderPeerId: number;
   readonly leaderStoreId: number;
+  /** The region's other replicas (for replica reads). */
+  readonly followers: readonly { readonly address: string; readonly peerId: number; readonly storeId: number }[];
 }
 
 export interface GeneratorSettings {
@@ -31,6 +33,8 @@ export interface GeneratorSettings {
   readonly balanceInitial: number;
   /** Transfers ask for one-phase commit (both accounts lie in the one region). */
   readonly isOnePc: boolean;
+  /** Transactional reads (transfers' and txn-get's) go to the followers in turn as replica reads. */
+  readonly isReplicaRead: boolean;
 }
 
 export type GeneratorCommand =

@@ -34,6 +34,8 @@ const USAGE = `npm run bench:store -- [flags]
   --accounts <n>          transactional keys loaded for txn-get and transfer (default 10000)
   --streams <n>           BatchCommands streams to the leader (default 4)
   --two-phase             transfers never ask for one-phase commit (default: they do)
+  --replica-read          transactional reads (transfers', txn-get) go to the followers in turn as
+                          replica reads (a read index from the leader; default: the leader reads)
   --stores <n>            store processes (default 3)
   --store-log-level <l>   the stores' --log-level (default warn)
   --cpu-prof-dir <dir>    profile the stores' and PD's main threads (V8 sampling profiler) into <dir>; summarize the leader's
@@ -63,6 +65,7 @@ interface Settings {
   readonly out: string;
   readonly isKeep: boolean;
   readonly isOnePc: boolean;
+  readonly isReplicaRead: boolean;
   /** Before point n: write `${startGate}.${n}.ready`, then wait until `${startGate}.${n}` exists (bench/ab.ts). */
   readonly startGate: string | null;
 }
@@ -92,6 +95,7 @@ function parseSettings(): Settings {
       out: { type: 'string' },
       keep: { type: 'boolean', default: false },
       'two-phase': { type: 'boolean', default: false },
+      'replica-read': { type: 'boolean', default: false },
       'start-gate': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -120,6 +124,7 @@ function parseSettings(): Settings {
     out: resolve(values.out ?? join(tmpdir(), 'flotilla-bench', `store-${date}.json`)),
     isKeep: values.keep,
     isOnePc: !values['two-phase'],
+    isReplicaRead: values['replica-read'],
     startGate: values['start-gate'] === undefined ? null : resolve(values['start-gate']),
   };
 }
@@ -423,7 +428,7 @@ async function main(): Promise<void> {
     gen = new GeneratorProcess();
     await gen.request({
       kind: 'init',
-      settings: { pdEndpoint: cluster.pdEndpoint, route, streams: settings.streams, valueBytes: settings.valueBytes, rawKeys: settings.rawKeys, accounts: settings.accounts, balanceInitial: BALANCE_INITIAL, isOnePc: settings.isOnePc },
+      settings: { pdEndpoint: cluster.pdEndpoint, route, streams: settings.streams, valueBytes: settings.valueBytes, rawKeys: settings.rawKeys, accounts: settings.accounts, balanceInitial: BALANCE_INITIAL, isOnePc: settings.isOnePc, isReplicaRead: settings.isReplicaRead },
     }, 'ready');
     const loaded = await gen.request({ kind: 'load' }, 'loaded');
     console.error(`loaded ${loaded.rawKeys} raw keys and ${loaded.accounts} accounts in ${(loaded.ms / 1000).toFixed(1)} s`);

@@ -5,7 +5,7 @@
 
 import { ChannelCache, channelCredentials, grpcChannelOptions, silentLogger, type Logger, type Registry, type TlsConfig, type Ts } from '../common/index.js';
 import { InvalidArgumentError, TxnAbortedError, WriteConflictError } from './errors.js';
-import { KvRpc } from './kv-rpc.js';
+import { KvRpc, REPLICA_READS, type ReplicaRead } from './kv-rpc.js';
 import { LockResolver } from './lock-resolver.js';
 import { ClientMetrics } from './metrics.js';
 import { PdClient } from './pd-client.js';
@@ -36,6 +36,23 @@ export interface ClientOptions {
    * locks; the store picks the commit_ts). Default true; false always runs two-phase commit.
    */
   readonly onePc?: boolean;
+  /**
+   * Where transactional reads run: 'leader' (default); 'follower', another replica of the region
+   * (the leader when none can serve); 'mixed', every replica in turn. Replica reads are
+   * linearizable too (the replica asks the leader for a read index first): they move reads off
+   * busy leaders. Per snapshot: `client.snapshot(ts, { replicaRead })`.
+   */
+  readonly replicaRead?: ReplicaRead;
+}
+
+export interface SnapshotOptions {
+  /** Where this snapshot's reads run (default: the client's ClientOptions.replicaRead). */
+  readonly replicaRead?: ReplicaRead;
+}
+
+function checkedReplicaRead(value: unknown, what: string): ReplicaRead {
+  if (!REPLICA_READS.includes(value as ReplicaRead)) throw new InvalidArgumentError(`${what} must be one of ${REPLICA_READS.join(', ')}, got ${String(value)}`);
+  return value as ReplicaRead;
 }
 
 export interface WithTransactionOptions {
@@ -57,6 +74,7 @@ export class Client {
     private readonly logger: Logger,
     private readonly timeoutMs: number,
     private readonly isOnePcAllowed: boolean,
+    private readonly replicaRead: ReplicaRead,
   ) {
     this.raw = new RawClient(rpc, timeoutMs);
     this.resolver = new LockResolver(rpc, () => this.pd.getTimestamp(), metrics, logger, (work) => this.track(work));
@@ -66,6 +84,7 @@ export class Client {
     if (!Array.isArray(options.pdEndpoints) || options.pdEndpoints.length === 0) throw new InvalidArgumentError('pdEndpoints: give at least one PD endpoint (host:port)');
     const timeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS_DEFAULT;
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) throw new InvalidArgumentError(`requestTimeoutMs must be a positive integer, got ${timeoutMs}`);
+    const replicaRead = checkedReplicaRead(options.replicaRead ?? 'leader', 'replicaRead');
     const logger = (options.logger ?? silentLogger()).child({ component: 'client' });
     const security = { tls: options.tls ?? null };
     const pd = await PdClient.connect({ pdEndpoints: options.pdEndpoints, requestTimeoutMs: timeoutMs, security, logger });
@@ -73,7 +92,7 @@ export class Client {
     const channels = new ChannelCache(await channelCredentials(security), { ...grpcChannelOptions(), 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1_000 });
     const metrics = new ClientMetrics(options.metricsRegistry);
     const rpc = new KvRpc({ pd, channels, logger, metrics });
-    return new Client(pd, rpc, channels, metrics, logger, timeoutMs, options.onePc ?? true);
+    return new Client(pd, rpc, channels, metrics, logger, timeoutMs, options.onePc ?? true, replicaRead);
   }
 
   /** A fresh timestamp from PD's TSO (batched with other callers). */
@@ -85,7 +104,7 @@ export class Client {
   /** Starts a transaction at a fresh start_ts. */
   async begin(): Promise<Transaction> {
     const startTs = await this.currentTimestamp();
-    return new Transaction(new Snapshot(this.rpc, this.resolver, startTs, this.timeoutMs), {
+    return new Transaction(new Snapshot(this.rpc, this.resolver, startTs, this.timeoutMs, this.replicaRead), {
       rpc: this.rpc,
       resolver: this.resolver,
       timestamp: () => this.pd.getTimestamp(),
@@ -122,10 +141,11 @@ export class Client {
   }
 
   /** Reads at `ts` (default: a fresh timestamp): get, batchGet, scan. */
-  async snapshot(ts?: Ts): Promise<Snapshot> {
+  async snapshot(ts?: Ts, options: SnapshotOptions = {}): Promise<Snapshot> {
     if (ts !== undefined && (typeof ts !== 'bigint' || ts <= 0n)) throw new InvalidArgumentError('snapshot ts must be a positive bigint');
+    const replicaRead = options.replicaRead === undefined ? this.replicaRead : checkedReplicaRead(options.replicaRead, 'snapshot replicaRead');
     const at = ts ?? (await this.currentTimestamp());
-    return new Snapshot(this.rpc, this.resolver, at, this.timeoutMs);
+    return new Snapshot(this.rpc, this.resolver, at, this.timeoutMs, replicaRead);
   }
 
   /** Requests written to stores and the stream messages that carried them. */

@@ -3,7 +3,8 @@
 //   const client = await Client.connect({ pdEndpoints: ['127.0.0.1:2379'] });
 //   await client.raw.put('k', 'v');
 //   await client.withTransaction(async (txn) => { txn.put('a', String(Number(await txn.get('a')) + 1)); });
-export { Client, REQUEST_TIMEOUT_MS_DEFAULT, TXN_RETRIES_DEFAULT, type ClientOptions, type WithTransactionOptions } from './client.js';
+export { Client, REQUEST_TIMEOUT_MS_DEFAULT, TXN_RETRIES_DEFAULT, type ClientOptions, type SnapshotOptions, type WithTransactionOptions } from './client.js';
+export { REPLICA_READS, type ReplicaRead } from './kv-rpc.js';
 export {
   CommitUnknownError, FlotillaError, InvalidArgumentError, OutcomeUnknownError, RegionUnavailableError, TimeoutError, TxnAbortedError, WriteConflictError,
 } from './errors.js';

@@ -67,7 +67,22 @@ export interface SendOptions {
   readonly onAmbiguous?: () => void;
   /** Mark every send as a possible repeat (an earlier call of the same request was ambiguous). */
   readonly isRetryRequest?: boolean;
+  /**
+   * A read only: where it may run (ReplicaRead). 'follower' and 'mixed' send it as a replica read
+   * (context.replica_read) to another peer in turn; a replica that cannot serve it is skipped for
+   * the rest of the call, and the leader takes it once none is left.
+   */
+  readonly replicaRead?: ReplicaRead;
 }
+
+/**
+ * Where transactional reads run (TiKV's replica read): 'leader' (default); 'follower', any other
+ * voter or learner; 'mixed', every peer in turn, the leader included. A replica read is as
+ * linearizable as the leader's own (store/replica-read.ts): it only moves the work off the leader.
+ */
+export type ReplicaRead = 'leader' | 'follower' | 'mixed';
+
+export const REPLICA_READS: readonly ReplicaRead[] = ['leader', 'follower', 'mixed'];
 
 /** The fields every command's answer has. */
 interface CommonResult {
@@ -102,6 +117,8 @@ function sleep(ms: number): Promise<void> {
 export class KvRpc {
   readonly cache = new RegionCache();
   private readonly connections = new Map<string, StoreConnection>();
+  /** Where the next replica read starts looking (pickReplica): reads spread over the replicas. */
+  private replicaTurn = 0;
   private readonly rng: Rng = createRng(Date.now() % 0x7fff_ffff);
   private readonly KvClient = loadProtos().flotilla.kvservicepb.Kv;
   private isClosed = false;
@@ -161,6 +178,22 @@ export class KvRpc {
     }
   }
 
+  /**
+   * The peer a replica read goes to: 'follower' takes the peers other than the known leader in
+   * turn, 'mixed' every peer; null when every candidate failed in this call (then the leader).
+   */
+  private pickReplica(entry: CachedRegion, mode: 'follower' | 'mixed', failed: { has(id: number): boolean }): PeerMeta | null {
+    const peers = entry.region.peers;
+    const leaderId = mode === 'follower' ? entry.leader?.id ?? 0 : 0;
+    for (let i = 0; i < peers.length; i++) {
+      const p = peers[(this.replicaTurn + i) % peers.length]!;
+      if (p.id === leaderId || failed.has(p.id)) continue;
+      this.replicaTurn = (this.replicaTurn + i + 1) % 1_000_000;
+      return p;
+    }
+    return null;
+  }
+
   /** Reloads a region by id from PD (after every peer failed); undefined when PD no longer has it. */
   private async reload(regionId: number, deadlineMs: number): Promise<CachedRegion | undefined> {
     this.cache.invalidate(regionId);
@@ -201,7 +234,9 @@ export class KvRpc {
       this.throwIfClosed();
       if (Date.now() >= deadlineMs) throw this.deadlineError(cmd, lastFailure);
       const region = entry.region;
-      const peer = entry.leader ?? pickPeer(region, failedPeers);
+      const replica = options.replicaRead === undefined || options.replicaRead === 'leader' ? null : this.pickReplica(entry, options.replicaRead, failedPeers);
+      const peer = replica ?? entry.leader ?? pickPeer(region, failedPeers);
+      const isReplica = replica !== null;
       if (peer === null) {
         // Every peer failed: ask PD again where the region lives.
         failedPeers.clear();
@@ -217,14 +252,16 @@ export class KvRpc {
       } catch (err) {
         if (isFlotillaError(err) && (err.code === 'StoreNotFound' || err.code === 'StoreTombstone')) {
           failedPeers.add(peer.id);
-          entry.leader = null;
+          if (!isReplica) entry.leader = null;
           continue;
         }
         throw err;
       }
       const contextField = resolvedLocks === undefined && !isRetryRequest
-        ? contextOf(entry, peer)
-        : encodeContextField({ ...contextInputOf(region, peer), ...(resolvedLocks === undefined ? {} : { resolvedLocks }), ...(isRetryRequest ? { isRetryRequest } : {}) });
+        ? (isReplica ? replicaContextOf(entry, peer) : contextOf(entry, peer))
+        : encodeContextField({
+          ...contextInputOf(region, peer), ...(resolvedLocks === undefined ? {} : { resolvedLocks }), ...(isRetryRequest ? { isRetryRequest } : {}), ...(isReplica ? { replicaRead: true } : {}),
+        });
       let resp: kvservicepb.KvResponse;
       try {
         resp = await this.connection(address).send(encodeRequest(cmd, request, contextField), deadlineMs);
@@ -251,7 +288,7 @@ export class KvRpc {
         // The store is unreachable (or its stream broke on an idempotent request): try elsewhere.
         this.options.logger.debug({ regionId: region.id, storeId: peer.storeId, address, err: fe.message }, 'store unreachable; trying another peer');
         failedPeers.add(peer.id);
-        entry.leader = null;
+        if (!isReplica) entry.leader = null;
         this.pd.invalidateStore(peer.storeId);
         await this.backoffOrThrow(backoff(), deadlineMs, () => this.deadlineError(cmd, lastFailure));
         continue;
@@ -273,6 +310,15 @@ export class KvRpc {
         const re = regionErrorFromWire(r.regionError);
         this.options.metrics.regionErrors.inc({ code: re.code });
         lastFailure = re;
+        if (isReplica && (re.code === 'NotLeader' || re.code === 'ServerIsBusy' || re.code === 'StaleCommand')) {
+          // This replica cannot serve reads now (it knows no leader, or leads itself since the
+          // read came): the next peer, else the leader. Its leader hint is kept.
+          failedPeers.add(peer.id);
+          const leader = re.details.leader as PeerMeta | undefined;
+          if (leader !== undefined && leader.id !== peer.id && region.peers.some((p) => p.id === leader.id)) this.cache.updateLeader(region.id, leader);
+          entry = this.cache.getById(region.id) ?? entry;
+          continue;
+        }
         switch (re.code as RegionErrorCode) {
           case 'NotLeader': {
             const leader = re.details.leader as PeerMeta | undefined;
@@ -323,8 +369,17 @@ export class KvRpc {
             throw asClientError(re);
         }
       }
-      if (r.otherError !== null) throw asClientError(errorFromWire(r.otherError));
-      if (entry.leader === null || entry.leader.id !== peer.id) entry.leader = peer;
+      if (r.otherError !== null) {
+        const err = errorFromWire(r.otherError);
+        if (isReplica && (err.code === 'DeadlineExceeded' || err.code === 'Unavailable' || err.code === 'ServerIsBusy')) {
+          // The replica's read index request went unanswered (its leader changed meanwhile): elsewhere.
+          lastFailure = err;
+          failedPeers.add(peer.id);
+          continue;
+        }
+        throw asClientError(err);
+      }
+      if (!isReplica && (entry.leader === null || entry.leader.id !== peer.id)) entry.leader = peer;
       this.options.metrics.observeOk(cmd, (performance.now() - startedAt) / 1000);
       return result;
     }
@@ -442,6 +497,15 @@ function contextOf(entry: CachedRegion, peer: PeerMeta): Buffer {
   if (cached !== undefined && cached.peerId === peer.id) return cached.field;
   const field = encodeContextField(contextInputOf(entry.region, peer));
   entry.wireContext = { peerId: peer.id, field };
+  return field;
+}
+
+/** The encoded context of a replica read to `peer` of the cached region, built once per (region, peer). */
+function replicaContextOf(entry: CachedRegion, peer: PeerMeta): Buffer {
+  const cached = entry.replicaContexts?.get(peer.id);
+  if (cached !== undefined) return cached;
+  const field = encodeContextField({ ...contextInputOf(entry.region, peer), replicaRead: true });
+  (entry.replicaContexts ??= new Map()).set(peer.id, field);
   return field;
 }
 

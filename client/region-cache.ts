@@ -13,6 +13,8 @@ export interface CachedRegion {
   leader: PeerMeta | null;
   /** The encoded request context last built for this region (kv-rpc.ts), with the peer it names. */
   wireContext?: { readonly peerId: number; readonly field: Buffer };
+  /** Encoded replica-read contexts by peer id (kv-rpc.ts), built on first use. */
+  replicaContexts?: Map<number, Buffer>;
 }
 
 function entryStartKey(e: CachedRegion): Uint8Array {

@@ -6,7 +6,7 @@
 import { u64ToWire, type Ts } from '../common/index.js';
 import { toKey, toRange, keyId, type Bytes } from './bytes.js';
 import { TimeoutError } from './errors.js';
-import type { KvRpc } from './kv-rpc.js';
+import type { KvRpc, ReplicaRead } from './kv-rpc.js';
 import type { LockResolver } from './lock-resolver.js';
 import { scanBackward, scanForward, scanLimitOf, type KvPair, type RawScanOptions, type ScanPage } from './raw-client.js';
 import { keyErrorToError, lockOf, type LockInfo } from './txn-wire.js';
@@ -28,6 +28,8 @@ export class Snapshot {
     private readonly resolver: LockResolver,
     readonly ts: Ts,
     private readonly timeoutMs: number,
+    /** Where its reads run (kv-rpc.ts ReplicaRead). */
+    readonly replicaRead: ReplicaRead = 'leader',
   ) {}
 
   async get(key: Bytes): Promise<Buffer | null> {
@@ -50,7 +52,7 @@ export class Snapshot {
     const deadlineMs = Date.now() + this.timeoutMs;
     for (let attempt = 0; ; attempt++) {
       const r = await this.rpc.withRegion(key, deadlineMs, (region) =>
-        this.rpc.send(region, 'get', { key, version: u64ToWire(this.ts) }, { deadlineMs, idempotent: true, resolvedLocks: this.bypass }),
+        this.rpc.send(region, 'get', { key, version: u64ToWire(this.ts) }, { deadlineMs, idempotent: true, resolvedLocks: this.bypass, replicaRead: this.replicaRead }),
       );
       const lock = lockOf(r.error);
       if (lock !== null) {
@@ -73,7 +75,7 @@ export class Snapshot {
       await this.rpc.forEachRegion(todo, deadlineMs, async (region, group) => {
         for (let i = 0; i < group.length; i += BATCH_GET_KEYS_MAX) {
           const part = group.slice(i, i + BATCH_GET_KEYS_MAX);
-          const r = await this.rpc.send(region, 'batchGet', { keys: part, version: u64ToWire(this.ts) }, { deadlineMs, idempotent: true, resolvedLocks: this.bypass });
+          const r = await this.rpc.send(region, 'batchGet', { keys: part, version: u64ToWire(this.ts) }, { deadlineMs, idempotent: true, resolvedLocks: this.bypass, replicaRead: this.replicaRead });
           if (r.error !== null) {
             // One error for the whole batch (the store stops at the first lock): retry all of it.
             const lock = lockOf(r.error);
@@ -107,7 +109,7 @@ export class Snapshot {
     const keyOnly = opts?.keyOnly ?? false;
     const page: ScanPage = async (region, from, to, want, reverse, deadlineMs) => {
       for (let attempt = 0; ; attempt++) {
-        const r = await this.rpc.send(region, 'scan', { startKey: from, endKey: to, limit: want, version: u64ToWire(this.ts), keyOnly, reverse }, { deadlineMs, idempotent: true, resolvedLocks: this.bypass });
+        const r = await this.rpc.send(region, 'scan', { startKey: from, endKey: to, limit: want, version: u64ToWire(this.ts), keyOnly, reverse }, { deadlineMs, idempotent: true, resolvedLocks: this.bypass, replicaRead: this.replicaRead });
         const locks: LockInfo[] = [];
         if (r.error !== null) {
           const lock = lockOf(r.error);

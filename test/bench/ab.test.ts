@@ -14,11 +14,11 @@ function point(workload: string, opsPerSec: number, gen: number, stores: readonl
 
 describe('bench:ab', () => {
   it('parses both sides, their environments and the bench:store flags after --', () => {
-    const s = parseAbArgs(['--b', '../other', '--b-env', 'UV_THREADPOOL_SIZE=2', '--b-env', 'X=a=b', '--rounds', '4', '--', '--workloads', 'raw-put'], '/work/main');
+    const s = parseAbArgs(['--b', '../other', '--b-env', 'UV_THREADPOOL_SIZE=2', '--b-env', 'X=a=b', '--b-arg=--replica-read', '--rounds', '4', '--', '--workloads', 'raw-put'], '/work/main');
     assert.notEqual(s, 'help');
     if (s === 'help') return;
-    assert.deepEqual(s.a, { label: 'A', dir: '/work/main', env: {} });
-    assert.deepEqual(s.b, { label: 'B', dir: '/work/other', env: { UV_THREADPOOL_SIZE: '2', X: 'a=b' } });
+    assert.deepEqual(s.a, { label: 'A', dir: '/work/main', env: {}, args: [] });
+    assert.deepEqual(s.b, { label: 'B', dir: '/work/other', env: { UV_THREADPOOL_SIZE: '2', X: 'a=b' }, args: ['--replica-read'] });
     assert.equal(s.rounds, 4);
     assert.deepEqual(s.storeBenchArgs, ['--workloads', 'raw-put']);
   });
@@ -41,6 +41,7 @@ describe('bench:ab', () => {
     assert.throws(() => parseAbArgs(['--a-env', '=v'], '/w'), /--a-env/);
     assert.throws(() => parseAbArgs(['--', '--out', 'x.json'], '/w'), /--out is set per side/);
     assert.throws(() => parseAbArgs(['--', '--start-gate', 'g'], '/w'), /--start-gate is set per side/);
+    assert.throws(() => parseAbArgs(['--a-arg=--out'], '/w'), /--out is set per side/);
     assert.throws(() => parseAbArgs(['--bogus'], '/w'), /bogus/);
   });
 

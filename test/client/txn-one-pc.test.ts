@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { type Client } from '../../client/index.js';
 import { waitFor } from '../../deploy/index.js';
-import { b, ClientTestEnv, CONDITION_TIMEOUT_MS, PercolatorProbe, prefixEnd } from '../support/client-cluster.js';
+import { b, ClientTestEnv, collect, CONDITION_TIMEOUT_MS, PercolatorProbe, prefixEnd } from '../support/client-cluster.js';
 import { httpJson } from '../support/pd-cluster.js';
 
 /** A leader transfer not seen this long after the operator was taken is asked for again. */
@@ -159,6 +159,60 @@ describe('one-phase commit through the client (1 PD + 3 stores)', { timeout: 10 
       // Whichever store leads now (PD's balance-leader may move it again) fetched a PD timestamp
       // after its leadership began (the store's own TSO call) and commits in one phase.
       await untilOnePc(`lt/${round}`);
+    }
+  });
+  /** flotilla_store_reads_total{kind="replica"} of each store: reads its followers served as replica reads. */
+  async function replicaReads(): Promise<number[]> {
+    return Promise.all(env.cluster.stores.map(async (store) => {
+      const text = await fetch(`http://${store.statusAddress}/metrics`).then((r) => r.text(), () => '');
+      const m = /^flotilla_store_reads_total\{[^}]*kind="replica"[^}]*\} (\d+)/m.exec(text);
+      return m === null ? 0 : Number(m[1]);
+    }));
+  }
+
+  it('replica reads: followers serve reads that see every commit acknowledged before them (one- and two-phase), a snapshot rereads the same, a bad setting is refused, a killed follower is passed over', async () => {
+    await assert.rejects(env.connect({ replicaRead: 'nearest' as never }), /replicaRead must be one of leader, follower, mixed/);
+    const follower = await env.connect({ replicaRead: 'follower' });
+    const mixed = await env.connect({ replicaRead: 'mixed' });
+    const twoPhase = await env.connect({ onePc: false });
+    await untilOnePc('rr/warm');
+    const before = await replicaReads();
+    const keys = Array.from({ length: 4 }, (_, i) => `rr/k${i}`);
+    const fixed = await follower.snapshot();
+    for (let i = 0; i < 40; i++) {
+      const key = keys[i % keys.length]!;
+      const commitTs = await commitPuts(i % 3 === 2 ? twoPhase : client, [[key, `v${i}`]]);
+      const reader = i % 2 === 0 ? follower : mixed;
+      const snap = await reader.snapshot();
+      assert.ok(snap.ts > commitTs);
+      assert.equal(String(await snap.get(key)), `v${i}`, `read ${i}: a replica read after the commit sees it`);
+      const got = await snap.batchGet(keys);
+      assert.equal(String(got[i % keys.length]), `v${i}`);
+      const scanned = await collect(snap.scan('rr/k', prefixEnd('rr/k')));
+      assert.equal(String(scanned.find((kv) => kv.key.toString() === key)?.value), `v${i}`);
+      // A read at an older ts on a follower is still the same (nothing landed at or below it).
+      assert.equal(await fixed.get(key), null, `read ${i}: the snapshot taken before every write still sees none`);
+    }
+    // Per snapshot: a leader read from a follower-reading client, and a follower read from the default one.
+    assert.equal(String(await (await follower.snapshot(undefined, { replicaRead: 'leader' })).get(keys[0]!)), 'v36');
+    assert.equal(String(await (await client.snapshot(undefined, { replicaRead: 'follower' })).get(keys[0]!)), 'v36');
+    const after = await replicaReads();
+    const served = after.reduce((n, v, i) => n + v - before[i]!, 0);
+    assert.ok(served >= 80, `followers served ${served} replica reads (${before.join(',')} → ${after.join(',')})`);
+    const leader = await env.cluster.waitForRegionLeader();
+    assert.equal(after[leader.storeIndex]! - before[leader.storeIndex]!, 0, 'the leader serves its own reads, never as a replica');
+    // A follower killed: its replica reads fail over to the other peers, and every read still sees the last commit.
+    const victim = [0, 1, 2].find((i) => i !== leader.storeIndex)!;
+    await env.cluster.killStore(victim);
+    try {
+      for (let i = 0; i < 6; i++) {
+        const commitTs = await commitPuts(client, [[keys[0]!, `after-kill-${i}`]]);
+        const snap = await follower.snapshot();
+        assert.ok(snap.ts > commitTs);
+        assert.equal(String(await snap.get(keys[0]!)), `after-kill-${i}`);
+      }
+    } finally {
+      await env.cluster.restartStore(victim);
     }
   });
 });
