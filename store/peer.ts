@@ -24,6 +24,7 @@
 // when the walk ends, the count is the walk plus what was applied since the pin. Until then the
 // apply state says "unknown" (a restart counts at load) and the working count is an estimate.
 
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
   applyStateKey, FlotillaError, invariant, type PeerMeta, raftLogKey, REGION_PEERS_MAX, type RegionMeta, regionStateKey, type Rng, type WriteOp,
@@ -223,7 +224,13 @@ export class Peer {
   readonly waiters: ProposalWaiters<ApplyResult>;
   private readonly reads = new Map<string, PendingRead>();
   private readonly confirmedReads: PendingRead[] = [];
-  private nextReadId = 1;
+  /**
+   * ReadIndex request ids: a random prefix per incarnation of this peer, then a counter. A replica's
+   * answer comes over the network and may arrive late, after a restart: a counter alone would hand
+   * the new incarnation's read an index confirmed before that read began.
+   */
+  private readonly readIdPrefix = randomBytes(4).readUInt32BE(0);
+  private nextReadId = 0;
   /** Reads waiting for the next round's shared ReadIndex request. */
   private readGroup: { readonly resolve: () => void; readonly reject: (e: unknown) => void }[] | null = null;
   /** Replica reads (this peer does not lead) waiting for the next round's ReadIndex request to the leader. */
@@ -554,8 +561,7 @@ export class Peer {
       fail(this.notLeader());
       return;
     }
-    const ctx = Buffer.allocUnsafe(8);
-    ctx.writeDoubleBE(this.nextReadId++, 0);
+    const ctx = this.newReadId();
     const key = ctx.toString('latin1');
     const r = this.raw.readIndex(ctx);
     if (r.kind !== 'ok') {
@@ -577,6 +583,15 @@ export class Peer {
     });
   }
 
+  /** 8 bytes naming one ReadIndex request of this peer (readIdPrefix). */
+  private newReadId(): Buffer {
+    const id = Buffer.allocUnsafe(8);
+    id.writeUInt32BE(this.readIdPrefix, 0);
+    id.writeUInt32BE(this.nextReadId, 4);
+    this.nextReadId = (this.nextReadId + 1) >>> 0;
+    return id;
+  }
+
   private flushReplicaReads(): void {
     const group = this.replicaGroup;
     if (group === null) return;
@@ -590,8 +605,7 @@ export class Peer {
       fail(this.notLeader());
       return;
     }
-    const id = Buffer.allocUnsafe(8);
-    id.writeDoubleBE(this.nextReadId++, 0);
+    const id = this.newReadId();
     const key = id.toString('latin1');
     const r = this.raw.readIndex(group.batch.encode(id));
     if (r.kind !== 'ok' && r.kind !== 'forwarded') {

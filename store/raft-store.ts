@@ -811,8 +811,9 @@ export class RaftStore {
 
   /**
    * A replica's ReadIndex request (replica-read.ts): only a leader takes it, and only after the
-   * gate's checks, in the term it arrived in. Anything else is dropped (raft would forward it to
-   * another leader, past the checks): the replica's read fails and its client retries.
+   * gate's checks, in the term it arrived in. Anything else is dropped (raft would forward it
+   * under this peer's name, and the answer would come here: replica-read.ts says why that must
+   * not be): the replica's read fails and its client retries.
    */
   private stepReplicaReadIndex(peer: Peer, msg: StoreRaftMessage): void {
     const drop = (): void => this.options.metrics?.countRaftMessages('dropped', 1);

@@ -17,9 +17,12 @@
 // The request's context carries what step 2 needs: this file's codec. A request gathers its
 // reads' keys and ranges up to REPLICA_READ_SPAN_BYTES_MAX; past it, it asks the leader to wait
 // for every one-phase commit in flight at or below its ts (correct, and only slower).
-// Only the leader may do step 2: the store drops a forwarded request that reaches a replica that
-// does not lead (raft would forward it on, past the max-ts step); the follower's read then fails
-// after its timeout and the client retries elsewhere.
+// Only a leader takes a request from the network: the store drops one that reaches a replica that
+// does not lead. Raft would forward it on under the forwarder's name, and the answer would go to
+// the forwarder, whose own read with the same id (if any) would take an index confirmed for other
+// keys, maybe before that read began. The requester's read then fails (at its leader's change or
+// its timeout) and the client retries elsewhere. Request ids carry a random prefix per peer
+// incarnation (peer.ts) for the same reason: a late answer to a read from before a restart.
 
 import { FlotillaError, type Ts } from '../common/index.js';
 import type { ConcurrencyManager } from './concurrency-manager.js';

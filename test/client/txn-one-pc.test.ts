@@ -7,6 +7,7 @@
 // after fetching a PD timestamp newer than its leadership — the real TSO path of the store).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { Registry } from 'prom-client';
 import { type Client } from '../../client/index.js';
 import { waitFor } from '../../deploy/index.js';
 import { b, ClientTestEnv, collect, CONDITION_TIMEOUT_MS, PercolatorProbe, prefixEnd } from '../support/client-cluster.js';
@@ -172,13 +173,37 @@ describe('one-phase commit through the client (1 PD + 3 stores)', { timeout: 10 
 
   it('replica reads: followers serve reads that see every commit acknowledged before them (one- and two-phase), a snapshot rereads the same, a bad setting is refused, a killed follower is passed over', async () => {
     await assert.rejects(env.connect({ replicaRead: 'nearest' as never }), /replicaRead must be one of leader, follower, mixed/);
-    const follower = await env.connect({ replicaRead: 'follower' });
+    const followerMetrics = new Registry();
+    const follower = await env.connect({ replicaRead: 'follower', metricsRegistry: followerMetrics });
     const mixed = await env.connect({ replicaRead: 'mixed' });
     const twoPhase = await env.connect({ onePc: false });
     await untilOnePc('rr/warm');
-    const before = await replicaReads();
     const keys = Array.from({ length: 4 }, (_, i) => `rr/k${i}`);
     const fixed = await follower.snapshot();
+    const rrRegion = (await pdRegions()).find((r) => Buffer.compare(Buffer.from(r.startKey, 'hex'), b('rr/k')) <= 0 && (r.endKey === '' || Buffer.compare(b('rr/k9'), Buffer.from(r.endKey, 'hex')) < 0))!;
+    const leaderIndex = async (): Promise<number> => (await env.cluster.waitForRegionLeader(rrRegion.id)).storeIndex;
+    // Every read request of a 'follower' client is served by a follower, as a replica read, and
+    // the leader serves none as one. Measured again if PD moved the leadership meanwhile.
+    let isChecked = false;
+    for (let attempt = 0; attempt < 3 && !isChecked; attempt++) {
+      const leadBefore = await leaderIndex();
+      const onlyBefore = await replicaReads();
+      const sentBefore = follower.requestStats.requests;
+      for (let i = 0; i < 5; i++) {
+        const snap = await follower.snapshot();
+        assert.equal(await snap.get(keys[0]!), null);
+        assert.deepEqual(await snap.batchGet(keys), [null, null, null, null]);
+      }
+      const sent = follower.requestStats.requests - sentBefore;
+      const onlyAfter = await replicaReads();
+      if ((await leaderIndex()) !== leadBefore) continue;
+      const servedByFollowers = onlyAfter.reduce((n, v, i) => n + v - onlyBefore[i]!, 0);
+      assert.equal(servedByFollowers, sent, `${sent} reads sent, ${servedByFollowers} served by followers as replica reads`);
+      assert.equal(onlyAfter[leadBefore]! - onlyBefore[leadBefore]!, 0, 'the leader serves its own reads, never as a replica');
+      isChecked = true;
+    }
+    assert.ok(isChecked, 'the leadership moved during every attempt');
+    const before = await replicaReads();
     for (let i = 0; i < 40; i++) {
       const key = keys[i % keys.length]!;
       const commitTs = await commitPuts(i % 3 === 2 ? twoPhase : client, [[key, `v${i}`]]);
@@ -199,8 +224,18 @@ describe('one-phase commit through the client (1 PD + 3 stores)', { timeout: 10 
     const after = await replicaReads();
     const served = after.reduce((n, v, i) => n + v - before[i]!, 0);
     assert.ok(served >= 80, `followers served ${served} replica reads (${before.join(',')} → ${after.join(',')})`);
-    const leader = await env.cluster.waitForRegionLeader();
-    assert.equal(after[leader.storeIndex]! - before[leader.storeIndex]!, 0, 'the leader serves its own reads, never as a replica');
+    const leader = await env.cluster.waitForRegionLeader(rrRegion.id);
+    // Replica reads leave the client's leader cache alone: its writes between them go to the
+    // leader at once (one NotLeader tolerated: PD may move the leadership meanwhile).
+    const notLeaders = async (): Promise<number> => (await followerMetrics.getSingleMetric('flotilla_client_region_errors_total')?.get())?.values
+      .filter((v) => v.labels['code'] === 'NotLeader').reduce((n, v) => n + v.value, 0) ?? 0;
+    const notLeaderBefore = await notLeaders();
+    for (let i = 0; i < 6; i++) {
+      assert.equal(String(await (await follower.snapshot()).get(keys[0]!)), 'v36');
+      await commitPuts(follower, [[`rr/w${i}`, 'w']]);
+    }
+    const notLeaderCount = (await notLeaders()) - notLeaderBefore;
+    assert.ok(notLeaderCount <= 1, `${notLeaderCount} NotLeader answers to writes between replica reads`);
     // A follower killed: its replica reads fail over to the other peers, and every read still sees the last commit.
     const victim = [0, 1, 2].find((i) => i !== leader.storeIndex)!;
     await env.cluster.killStore(victim);

@@ -133,8 +133,12 @@ describe('replica read gate (leader side)', () => {
     g1.release();
     assert.deepEqual(await Promise.all([byKey, every].map(settled)), [true, true]);
     assert.deepEqual(await Promise.all([byRange, unbounded].map(settled)), [false, false]);
+    // One memory lock left: a new request on its key waits for it just the same.
+    assert.equal(cm.memoryLockCount, 1);
+    const single = gate({ maxTs: g2.commitTs, spans: [{ key: b('x') }] });
+    assert.equal(await settled(single), false);
     g2.release();
-    assert.deepEqual(await Promise.all([byRange, unbounded].map(settled)), [true, true]);
+    assert.deepEqual(await Promise.all([byRange, unbounded, single].map(settled)), [true, true, true]);
     // A ts far ahead of the clock is refused (the request is dropped), and max ts stays.
     const before = cm.maxReadTs;
     assert.throws(() => gate({ maxTs: BigInt(Date.now() + 3_600_000) << 18n, spans: [] }), (e: unknown) => e instanceof FlotillaError && e.code === 'InvalidArgument');
