@@ -107,7 +107,7 @@ describe('replica reads under leader changes and splits (deterministic simulatio
     let n = 0;
     const read = (): void => {
       const readTs = base + BigInt(1 + n++) * 16n;
-      pending.push(f!.txn!.get({ context: sim.context(f!, fPeer, { replicaRead: true }), key: b('a'), version: String(readTs) } as kvrpcpb.GetRequest)
+      pending.push(f!.txn!.get({ context: sim.context(f!, fPeer, { replicaRead: true }), key: b('a'), version: String(readTs) })
         .then(() => { served.push(readTs); }, (e: unknown) => { refused.push(String((e as { code?: string }).code)); }));
     };
     // One more read arrives just before the vote that makes the replica leader is stepped: it is
@@ -158,7 +158,7 @@ describe('replica reads under leader changes and splits (deterministic simulatio
     await split;
     const oldContext = sim.context(f!, fPeer, { replicaRead: true });
     const readTs = composeTs(Date.now(), 100);
-    const txnRead = codeOf(f!.txn!.get({ context: oldContext, key: b('z'), version: String(readTs) } as kvrpcpb.GetRequest));
+    const txnRead = codeOf(f!.txn!.get({ context: oldContext, key: b('z'), version: String(readTs) }));
     const rawRead = codeOf(f!.raw!.get({ context: oldContext, key: b('y') }));
     for (let i = 0; i < 5; i++) await sim.advance();
     isHolding = false;
@@ -169,7 +169,7 @@ describe('replica reads under leader changes and splits (deterministic simulatio
     assert.ok(fPeer.region.epoch.version > version);
     await until(sim, 'the new region to have a leader', () => sim.leaderFor(b('z')) !== undefined);
     const fresh = sim.peerFor(f!, b('z'))!;
-    const r = await within(sim, f!.txn!.get({ context: sim.context(f!, fresh, { replicaRead: true }), key: b('z'), version: String(readTs) } as kvrpcpb.GetRequest));
+    const r = await within(sim, f!.txn!.get({ context: sim.context(f!, fresh, { replicaRead: true }), key: b('z'), version: String(readTs) }));
     assert.equal(String(r.value), 'zz');
   }));
 });
