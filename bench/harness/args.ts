@@ -2,6 +2,7 @@
 // object. A bad flag is a UsageError (the CLI prints its one line and exits 2).
 
 import { parseArgs } from 'node:util';
+import { REPLICA_READS, type ReplicaRead } from '../../client/index.js';
 import { DISTRIBUTIONS, type Distribution } from './key-chooser.js';
 import type { EtcdTransportKind } from './target.js';
 import { WORKLOADS, workloadNamed, type WorkloadSpec } from './workloads.js';
@@ -69,6 +70,8 @@ export interface BenchSettings {
   /** Profile the started Flotilla servers and the workers (V8 sampling profiler); profiles kept under <out>/profiles/. */
   readonly isCpuProf: boolean;
   readonly etcdTransport: EtcdTransportKind;
+  /** Flotilla: where the client's transactional reads run (client ClientOptions.replicaRead). */
+  readonly replicaRead: ReplicaRead;
 }
 
 export const USAGE = `npm run bench -- <workload> [options]
@@ -92,6 +95,7 @@ Options:
   --accounts <n>        accounts of txn-transfer (default 1000)
   --regions <n>         Flotilla: split the workload's key range into n regions before the run (default 1: no pre-split)
   --idle-regions <n>    Flotilla: also split n empty regions off beside the workload's keys (no traffic reaches them; default 0)
+  --replica-read <r>    Flotilla: where transactional reads run — leader (default) | follower | mixed (client replicaRead)
   --distribution <d>    zipfian (θ 0.99) | uniform key choice (default: zipfian for ycsb-*, uniform for the others)
   --value-size <bytes>  value size (default 256)
   --seed <n>            PRNG seed of key and operation choice (default 1)
@@ -155,6 +159,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings | 'help' 
         'cpu-prof': { type: 'boolean', default: false },
         rate: { type: 'string' },
         'etcd-client': { type: 'string', default: 'http2' },
+        'replica-read': { type: 'string', default: 'leader' },
         help: { type: 'boolean', default: false },
       },
     });
@@ -218,6 +223,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings | 'help' 
     rateOpsPerSec: values.rate === undefined ? null : integerIn('rate', values.rate, 1, RATE_MAX),
     isCpuProf: values['cpu-prof'],
     etcdTransport: oneOf('etcd-client', values['etcd-client'], ETCD_TRANSPORT_CHOICES),
+    replicaRead: oneOf('replica-read', values['replica-read'], REPLICA_READS),
   };
 }
 

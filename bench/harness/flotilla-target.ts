@@ -3,7 +3,7 @@
 // transactional keys (a raw read does not see them), so this target also loads and sums them
 // transactionally (AccountStore, accounts.ts).
 
-import { Client, TxnAbortedError, WriteConflictError } from '../../client/index.js';
+import { Client, type ReplicaRead, TxnAbortedError, WriteConflictError } from '../../client/index.js';
 import type { AccountStore } from './accounts.js';
 import { decodeBalance, encodeBalance } from './balance.js';
 import type { BenchTarget, TxnKeyLoader, TxnOutcome } from './target.js';
@@ -18,8 +18,8 @@ export class FlotillaTarget implements BenchTarget, AccountStore, TxnKeyLoader {
 
   private constructor(private readonly client: Client) {}
 
-  static async open(pdEndpoints: readonly string[]): Promise<FlotillaTarget> {
-    return new FlotillaTarget(await Client.connect({ pdEndpoints: [...pdEndpoints] }));
+  static async open(pdEndpoints: readonly string[], options: { readonly replicaRead?: ReplicaRead } = {}): Promise<FlotillaTarget> {
+    return new FlotillaTarget(await Client.connect({ pdEndpoints: [...pdEndpoints], replicaRead: options.replicaRead ?? 'leader' }));
   }
 
   async put(key: Buffer, value: Buffer): Promise<void> {

@@ -43,7 +43,7 @@ export async function importPeerModule<T>(relativePath: string, exportName: stri
 export async function openTarget(spec: TargetSpec): Promise<BenchTarget> {
   switch (spec.kind) {
     case 'flotilla':
-      return FlotillaTarget.open(spec.pdEndpoints);
+      return FlotillaTarget.open(spec.pdEndpoints, { replicaRead: spec.replicaRead ?? 'leader' });
     case 'etcd': {
       const mod = await importPeerModule<EtcdTargetModule>(ETCD_TARGET_MODULE, 'openEtcdTarget');
       return mod.openEtcdTarget(spec.endpoints, { transport: spec.transport });

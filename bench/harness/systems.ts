@@ -125,7 +125,7 @@ function once(stop: () => Promise<void>): () => Promise<void> {
 
 async function startFlotilla(settings: BenchSettings): Promise<StartedSystem> {
   if (settings.pdEndpoints !== null) {
-    return { spec: { kind: 'flotilla', pdEndpoints: settings.pdEndpoints }, servers: [], dir: null, stop: () => Promise.resolve() };
+    return { spec: { kind: 'flotilla', pdEndpoints: settings.pdEndpoints, replicaRead: settings.replicaRead }, servers: [], dir: null, stop: () => Promise.resolve() };
   }
   const dir = await mkdtemp(join(tmpdir(), 'flotilla-bench-'));
   let cluster: LocalCluster;
@@ -148,7 +148,7 @@ async function startFlotilla(settings: BenchSettings): Promise<StartedSystem> {
     ...cluster.info.stores.map((s) => ({ name: s.name, pid: s.pid })),
   ];
   return {
-    spec: { kind: 'flotilla', pdEndpoints: cluster.info.pdMembers.map((p) => p.clientAddress) },
+    spec: { kind: 'flotilla', pdEndpoints: cluster.info.pdMembers.map((p) => p.clientAddress), replicaRead: settings.replicaRead },
     servers,
     dir,
     stop: async () => {

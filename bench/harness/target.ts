@@ -2,8 +2,10 @@
 // operations, so that one load generator measures both in the same run (issue F9). Workers open
 // their own target from a serializable spec (they run in separate processes).
 
+import type { ReplicaRead } from '../../client/index.js';
+
 export type TargetSpec =
-  | { readonly kind: 'flotilla'; readonly pdEndpoints: readonly string[] }
+  | { readonly kind: 'flotilla'; readonly pdEndpoints: readonly string[]; readonly replicaRead?: ReplicaRead }
   | { readonly kind: 'etcd'; readonly endpoints: readonly string[]; readonly transport: EtcdTransportKind };
 
 /** How the bench's etcd client talks gRPC (bench/peers/etcd-client.ts): bare node:http2 (default) or @grpc/grpc-js. */

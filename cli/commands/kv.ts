@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { Args, Flags } from '@oclif/core';
-import type { KvPair } from '../../client/index.js';
+import { type KvPair, REPLICA_READS, type ReplicaRead } from '../../client/index.js';
 import { FlotillaCommand, jsonFlag } from '../base-command.js';
 import { CliError, usageError } from '../errors.js';
 import { keyEncodingFlags } from '../key-flags.js';
@@ -11,6 +11,20 @@ export const KV_SCAN_LIMIT_DEFAULT = 100;
 
 const txnFlag = { txn: Flags.boolean({ description: 'the transactional key space (MVCC, snapshot reads) instead of the raw one', default: false }) };
 const keyArg = { key: Args.string({ description: 'the key (UTF-8 unless --hex or --base64)', required: true }) };
+const replicaReadFlag = {
+  'replica-read': Flags.string({
+    description: 'with --txn: where the read runs — leader, follower (another replica, after a read index from the leader: as fresh as the leader\'s) or mixed',
+    options: [...REPLICA_READS],
+  }),
+};
+
+/** The snapshot options of a read's --replica-read (usage error without --txn). */
+function snapshotOptions(flags: { readonly txn: boolean; readonly 'replica-read'?: string | undefined }): { readonly replicaRead?: ReplicaRead } {
+  const replicaRead = flags['replica-read'];
+  if (replicaRead === undefined) return {};
+  if (!flags.txn) throw usageError('--replica-read applies to transactional reads (--txn) only');
+  return { replicaRead: replicaRead as ReplicaRead };
+}
 
 function keyOf(text: string, encoding: KeyEncoding): Buffer {
   const key = parseBytes(text, encoding, 'key');
@@ -23,11 +37,12 @@ export class KvGet extends FlotillaCommand {
   static override examples = [
     '<%= config.bin %> kv get config/a',
     '<%= config.bin %> kv get counter --txn',
+    '<%= config.bin %> kv get counter --txn --replica-read follower',
     '<%= config.bin %> kv get 00ff --hex --out value.bin',
   ];
   static override args = keyArg;
   static override flags = {
-    ...txnFlag, ...keyEncodingFlags, ...jsonFlag,
+    ...txnFlag, ...replicaReadFlag, ...keyEncodingFlags, ...jsonFlag,
     out: Flags.string({ description: 'write the value\'s bytes to this file instead of printing it' }),
   };
 
@@ -35,8 +50,9 @@ export class KvGet extends FlotillaCommand {
     const { args, flags } = await this.parse(KvGet);
     const encoding = encodingOf(flags);
     const key = keyOf(args.key, encoding);
+    const snapshot = snapshotOptions(flags);
     const client = await this.client(flags);
-    const value = flags.txn ? await (await client.snapshot()).get(key) : await client.raw.get(key);
+    const value = flags.txn ? await (await client.snapshot(undefined, snapshot)).get(key) : await client.raw.get(key);
     if (value === null) throw new CliError(`key ${JSON.stringify(args.key)} not found${flags.txn ? '' : ' (in the raw key space; --txn reads the transactional one)'}`, 1, 'NotFound');
     if (flags.out !== undefined) {
       await writeFile(flags.out, value);
@@ -123,7 +139,7 @@ export class KvScan extends FlotillaCommand {
     end: Args.string({ description: 'end key, excluded (default: the end of the key space)', required: false }),
   };
   static override flags = {
-    ...txnFlag, ...keyEncodingFlags, ...jsonFlag,
+    ...txnFlag, ...replicaReadFlag, ...keyEncodingFlags, ...jsonFlag,
     prefix: Flags.string({ description: 'only keys that start with this (instead of start/end)' }),
     limit: Flags.integer({ description: 'print at most this many pairs', default: KV_SCAN_LIMIT_DEFAULT, min: 1, max: 1_000_000 }),
     reverse: Flags.boolean({ description: 'largest key first', default: false }),
@@ -144,9 +160,10 @@ export class KvScan extends FlotillaCommand {
       end = args.end === undefined ? null : parseBytes(args.end, encoding, 'end');
       if (end !== null && Buffer.compare(end, start) <= 0) throw usageError('end key must be greater than the start key');
     }
+    const snapshot = snapshotOptions(flags);
     const client = await this.client(flags);
     const opts = { limit: flags.limit, reverse: flags.reverse, keyOnly: flags['keys-only'] };
-    const pairs: AsyncIterable<KvPair> = flags.txn ? (await client.snapshot()).scan(start, end, opts) : client.raw.scan(start, end, opts);
+    const pairs: AsyncIterable<KvPair> = flags.txn ? (await client.snapshot(undefined, snapshot)).scan(start, end, opts) : client.raw.scan(start, end, opts);
     const out: { key: string; value?: string }[] = [];
     for await (const p of pairs) {
       const row = flags['keys-only'] ? { key: formatBytes(p.key, encoding) } : { key: formatBytes(p.key, encoding), value: formatBytes(p.value, encoding) };

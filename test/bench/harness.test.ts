@@ -180,6 +180,7 @@ describe('arguments', () => {
     assert.deepEqual([parse('raw-put').regions, parse('raw-put').idleRegions], [1, 0]);
     assert.deepEqual([parse('raw-put --regions 100 --idle-regions 900').regions, parse('raw-put --idle-regions 999').idleRegions], [100, 999]);
     assert.equal(parseBenchArgs(['--help']), 'help');
+    assert.deepEqual([parse('txn-transfer').replicaRead, parse('txn-transfer --replica-read follower').replicaRead, parse('ycsb-c --replica-read mixed').replicaRead], ['leader', 'follower', 'mixed']);
   });
 
   for (const [args, message] of [
@@ -198,6 +199,7 @@ describe('arguments', () => {
     ['raw-put --idle-regions=-1', /--idle-regions -1/],
     ['raw-put --idle-regions 100001', /--idle-regions 100001/],
     ['raw-put --frobnicate', /frobnicate/],
+    ['txn-transfer --replica-read nearest', /--replica-read nearest: expected one of leader, follower, mixed/],
   ] as const) {
     it(`refuses "${args}"`, () => {
       assert.throws(() => parseBenchArgs(args.split(' ').filter((a) => a !== '')), (err: unknown) => err instanceof UsageError && message.test(err.message));

@@ -158,6 +158,10 @@ describe('flotilla CLI against a playground', { timeout: 600_000 }, () => {
     assert.match(put, /^OK \(commit ts \d+\)$/m);
     assert.equal(String(await (await client.snapshot()).get('cli/txn')), 'v1');
     assert.equal(ok(await cli('kv', 'get', 'cli/txn', '--txn'), 'kv get --txn'), 'v1\n');
+    assert.equal(ok(await cli('kv', 'get', 'cli/txn', '--txn', '--replica-read', 'follower'), 'kv get --replica-read follower'), 'v1\n');
+    assert.match(ok(await cli('kv', 'scan', '--prefix', 'cli/t', '--txn', '--replica-read', 'mixed'), 'kv scan --replica-read mixed'), /^cli\/txn\tv1$/m);
+    fails(await cli('kv', 'get', 'cli/txn', '--replica-read', 'follower'), 2, /--replica-read applies to transactional reads \(--txn\) only/, '--replica-read without --txn');
+    fails(await cli('kv', 'get', 'cli/txn', '--txn', '--replica-read', 'nearest'), 2, /Expected --replica-read=nearest to be one of: leader, follower, mixed/, 'a bad --replica-read');
     fails(await cli('kv', 'get', 'cli/txn'), 1, /not found \(in the raw key space; --txn reads the transactional one\)/, 'txn key read raw');
     ok(await cli('kv', 'delete', 'cli/txn', '--txn'), 'kv delete --txn');
     assert.equal(await (await client.snapshot()).get('cli/txn'), null);
