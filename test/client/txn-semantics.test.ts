@@ -16,6 +16,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { type Client, CommitUnknownError, FlotillaError, InvalidArgumentError, TxnAbortedError, WriteConflictError } from '../../client/index.js';
+import { BATCH_GET_KEYS_MAX } from '../../client/snapshot.js';
+import { TXN_MUTATIONS_MAX } from '../../client/transaction.js';
 import { createRng, type Rng } from '../../common/index.js';
 import { waitFor } from '../../deploy/index.js';
 import { b, ClientTestEnv, collect, CONDITION_TIMEOUT_MS, keyOf, PercolatorProbe, prefixEnd, seedFrom, settleWithin, type Txn } from '../support/client-cluster.js';
@@ -437,6 +439,26 @@ describe('client transactions: snapshot isolation (1 PD + 3 stores)', { timeout:
     assert.equal(str(got[0]!), 'at the key limit');
     assert.ok(got[1] !== null && got[1]!.equals(maxValue), `a ${VALUE_BYTES_MAX}-byte value read back as ${got[1]?.length ?? 'null'} bytes`);
     await commitPuts(client, [[maxKey, null], ['s/inv/max-value', null]]);
+  });
+
+  it(`a batchGet past one request's ${BATCH_GET_KEYS_MAX} keys reads every key; a transaction holds ${TXN_MUTATIONS_MAX} buffered writes and refuses one more`, async () => {
+    const keys = Array.from({ length: BATCH_GET_KEYS_MAX + 60 }, (_, i) => `s/many/${String(i).padStart(5, '0')}`);
+    for (let i = 0; i < keys.length; i += 700) await commitPuts(client, keys.slice(i, i + 700).map((k): [string, string] => [k, `v${k.slice(7)}`]));
+    const asked = [...keys, 's/many/absent-1', ...keys.slice(0, 5), 's/many/absent-2'];
+    const got = await (await other.snapshot()).batchGet(asked);
+    const missing = asked.filter((k, i) => (k.includes('absent') ? got[i] !== null : str(got[i]!) !== `v${k.slice(7)}`));
+    assert.deepEqual(missing, [], `${missing.length} of ${asked.length} keys read wrong`);
+    const txn = await client.begin();
+    try {
+      const txnGot = await txn.batchGet(keys);
+      assert.equal(txnGot.filter((v) => v === null).length, 0);
+      // The buffer's bound: N writes are taken (a key written again counts once), N + 1 are refused.
+      for (let i = 0; i < TXN_MUTATIONS_MAX; i++) txn.put(`m${i}`, '');
+      txn.put('m0', 'again');
+      assert.throws(() => txn.put('s/many/one-more', 'x'), (e: unknown) => e instanceof InvalidArgumentError && /at most 1000000 keys/.test(e.message));
+    } finally {
+      await txn.rollback();
+    }
   });
 
   it(`random small transactions from several clients match a serial history in commit-ts order (${REPLAY})`, async (ctx) => {
