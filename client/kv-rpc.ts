@@ -310,6 +310,11 @@ export class KvRpc {
         const re = regionErrorFromWire(r.regionError);
         this.options.metrics.regionErrors.inc({ code: re.code });
         lastFailure = re;
+        if (isReplica && re.code === 'EpochNotMatch' && isBehind((re.details.currentRegions ?? []) as RegionMeta[], region)) {
+          // A replica that has not applied our region's epoch yet: not a reason to regroup.
+          failedPeers.add(peer.id);
+          continue;
+        }
         if (isReplica && (re.code === 'NotLeader' || re.code === 'ServerIsBusy' || re.code === 'StaleCommand')) {
           // This replica cannot serve reads now (it knows no leader, or leads itself since the
           // read came): the next peer, else the leader. Its leader hint is kept.
@@ -498,6 +503,15 @@ function contextOf(entry: CachedRegion, peer: PeerMeta): Buffer {
   const field = encodeContextField(contextInputOf(entry.region, peer));
   entry.wireContext = { peerId: peer.id, field };
   return field;
+}
+
+/** Whether a replica's answer shows `region` at an older epoch than ours (it lags; we do not). */
+function isBehind(current: readonly RegionMeta[], region: RegionMeta): boolean {
+  const theirs = current.find((r) => r.id === region.id);
+  if (theirs === undefined) return false;
+  const a = theirs.epoch;
+  const b = region.epoch;
+  return a.version <= b.version && a.confVer <= b.confVer && (a.version < b.version || a.confVer < b.confVer);
 }
 
 /** The encoded context of a replica read to `peer` of the cached region, built once per (region, peer). */

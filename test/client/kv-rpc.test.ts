@@ -78,6 +78,40 @@ describe('client request layer (fake stores, real gRPC)', () => {
     assert.deepEqual(stores[0]!.messages, [200], 'one message carried all 200 requests');
   });
 
+  it('replica reads go to the other peers in turn, marked replica_read; one that cannot serve (no leader, a lagging epoch, no read index in time) is passed over, the leader serving last; the cached leader stays', async () => {
+    const r1 = region(1, '', '');
+    await setup([{ region: r1, leader: r1.peers[0]! }]);
+    const entry = await rpc.locate(Buffer.from('k'), Date.now() + 1_000);
+    const get = (mode: 'follower' | 'mixed'): Promise<unknown> => rpc.send(entry, 'get', { key: Buffer.from('k'), version: '5' }, { deadlineMs: Date.now() + 2_000, idempotent: true, replicaRead: mode });
+    const isReplicaRead = (x: Received): boolean => (x.request[x.cmd as 'get'] as { context: { replicaRead: boolean } }).context.replicaRead;
+    script = (s) => ({ answer: { get: { value: Buffer.from(`v@${s.id}`) } } });
+    for (let i = 0; i < 4; i++) await get('follower');
+    assert.deepEqual(log.map((x) => x.storeId).sort(), [2, 2, 3, 3], 'the two followers in turn, never the leader');
+    assert.ok(log.every(isReplicaRead));
+    log.length = 0;
+    for (let i = 0; i < 6; i++) await get('mixed');
+    assert.deepEqual(log.map((x) => x.storeId).sort(), [1, 1, 2, 2, 3, 3], 'mixed: every peer in turn');
+    // Store 2 knows no leader, store 3 has not applied our epoch: the leader serves, as a leader read.
+    const older = { ...region(1, '', '', 0), epoch: { confVer: 1, version: 0 } };
+    const thirds: [string, kvservicepb.KvResponse__Input['get']][] = [
+      ['a lagging epoch', { regionError: { message: 'epoch', epochNotMatch: { currentRegions: [wireRegion(older)] } } }],
+      ['no read index in time', { otherError: { code: 'DEADLINE_EXCEEDED', message: 'the leader did not confirm a replica read index' } }],
+    ];
+    for (const [what, third] of thirds) {
+      log.length = 0;
+      script = (s) => {
+        if (s.id === 2) return { answer: { get: { regionError: { message: 'not leader', notLeader: { regionId: '1' } } } } };
+        if (s.id === 3) return { answer: { get: third } };
+        return { answer: { get: { value: Buffer.from(`v@${s.id}`) } } };
+      };
+      const got = await get('follower') as { value: Buffer };
+      assert.equal(got.value.toString(), 'v@1', what);
+      assert.deepEqual(log.map((x) => [x.storeId, isReplicaRead(x)]).sort(), [[1, false], [2, true], [3, true]], what);
+    }
+    assert.equal(rpc.cache.getById(1)?.leader?.id, r1.peers[0]!.id, 'the cached leader is still the leader');
+    assert.equal(rpc.cache.getById(1)?.region.epoch.version, 1, 'a lagging replica\'s older epoch did not replace ours');
+  });
+
   it('follows NotLeader to the named leader and remembers it', async () => {
     const r1 = region(1, '', '');
     await setup([{ region: r1, leader: r1.peers[0]! }]);
