@@ -144,6 +144,46 @@ async function commitOnePc(sim: StoreSim, tso: FakeTso, node: SimNode, pairs: re
   throw new Error('the leader never committed in one phase');
 }
 
+/** A reader of the held-commit tests: the store that serves the read, and the context it is sent with. */
+interface Reader {
+  readonly node: SimNode;
+  readonly context: kvrpcpb.Context;
+}
+
+/**
+ * Holds a one-phase commit of m = n = 'new' at its memory locks (failpoint store::one-pc-locked),
+ * then sends a get of m, a batchGet of a and n, and a scan of [l, mz) at a ts above it, through
+ * `readers` (one each). The caller releases the failpoint.
+ */
+async function readsAboveHeldCommit(sim: StoreSim, tso: FakeTso, leader: SimNode, readers: readonly [Reader, Reader, Reader]): Promise<{
+  readonly startTs: Ts; readonly commit: Promise<void>; readonly reads: Promise<void>;
+  answer(): kvrpcpb.PrewriteResponse__Input | null; seen(): (string | null)[] | null;
+}> {
+  const startTs = tso.next();
+  armFailpoint('store::one-pc-locked', 'pause');
+  let answer: kvrpcpb.PrewriteResponse__Input | null = null;
+  const commit = leader.txn!.prewrite(prewriteRequest(sim, leader, startTs, [['m', 'new'], ['n', 'new']])).then((r) => {
+    answer = r;
+  });
+  for (let i = 0; i < 50 && leader.txn!.concurrency.memoryLockCount === 0; i++) await advance(sim);
+  assert.equal(leader.txn!.concurrency.memoryLockCount, 2, 'the commit holds its memory locks');
+  const above = tso.next() + 1000n;
+  let seen: (string | null)[] | null = null;
+  const [g, bg, sc] = readers;
+  const reads = Promise.all([
+    g.node.txn!.get({ context: g.context, key: b('m'), version: String(above) }),
+    bg.node.txn!.batchGet({ context: bg.context, keys: [b('a'), b('n')], version: String(above) }),
+    sc.node.txn!.scan({ context: sc.context, startKey: b('l'), endKey: b('mz'), version: String(above), limit: 10, keyOnly: false, reverse: false }),
+  ]).then(([gr, bgr, scr]) => {
+    seen = [
+      gr.notFound === true ? null : String(gr.value),
+      (bgr.pairs ?? []).map((p) => `${String(p.key)}=${String(p.value)}`).join(','),
+      (scr.pairs ?? []).map((p) => `${String(p.key)}=${String(p.value)}`).join(','),
+    ];
+  });
+  return { startTs, commit, reads, answer: () => answer, seen: () => seen };
+}
+
 /** A sim whose leader has committed once in one phase (so it is synced), handed to `body`; stopped after, also on failure. */
 async function withSyncedLeader(body: (sim: StoreSim, tso: FakeTso, leader: SimNode) => Promise<void>, options: { readonly proposalTimeoutMs?: number } = {}): Promise<void> {
   const tso = new FakeTso();
@@ -257,40 +297,22 @@ describe('one-phase commit on the store (deterministic simulation)', { timeout: 
     const followers = sim.nodes.filter((n) => n !== leader && n.txn !== null);
     assert.equal(followers.length, 2);
     const rctx = (n: SimNode): kvrpcpb.Context => sim.context(n, undefined, { replicaRead: true });
-    const startTs = tso.next();
-    armFailpoint('store::one-pc-locked', 'pause');
-    let answer: kvrpcpb.PrewriteResponse__Input | null = null;
-    const commit = leader.txn!.prewrite(prewriteRequest(sim, leader, startTs, [['m', 'new'], ['n', 'new']])).then((r) => {
-      answer = r;
-    });
-    for (let i = 0; i < 50 && leader.txn!.concurrency.memoryLockCount === 0; i++) await advance(sim);
-    assert.equal(leader.txn!.concurrency.memoryLockCount, 2, 'the commit holds its memory locks');
-    const above = tso.next() + 1000n;
-    let seen: (string | null)[] | null = null;
-    const reads = Promise.all([
-      followers[0]!.txn!.get({ context: rctx(followers[0]!), key: b('m'), version: String(above) }),
-      followers[1]!.txn!.batchGet({ context: rctx(followers[1]!), keys: [b('a'), b('n')], version: String(above) }),
-      followers[0]!.txn!.scan({ context: rctx(followers[0]!), startKey: b('l'), endKey: b('mz'), version: String(above), limit: 10, keyOnly: false, reverse: false }),
-    ]).then(([g, bg, sc]) => {
-      seen = [
-        g.notFound === true ? null : String(g.value),
-        (bg.pairs ?? []).map((p) => `${String(p.key)}=${String(p.value)}`).join(','),
-        (sc.pairs ?? []).map((p) => `${String(p.key)}=${String(p.value)}`).join(','),
-      ];
-    });
+    const [f0, f1] = followers as [SimNode, SimNode];
+    const held = await readsAboveHeldCommit(sim, tso, leader, [{ node: f0, context: rctx(f0) }, { node: f1, context: rctx(f1) }, { node: f0, context: rctx(f0) }]);
+    const { startTs, commit, reads } = held;
     // Below the commit: a replica read is answered while the commit is held (in a request of its
     // own: the reads of one round share one, held for the newest ts among them).
     for (let i = 0; i < 3; i++) await advance(sim);
-    const below = await settle(sim, followers[1]!.txn!.get({ context: rctx(followers[1]!), key: b('m'), version: String(startTs) }));
+    const below = await settle(sim, f1.txn!.get({ context: rctx(f1), key: b('m'), version: String(startTs) }));
     assert.equal(below.notFound, true);
     for (let i = 0; i < 20; i++) await advance(sim);
-    assert.equal(seen, null, 'replica reads at or above the held commit wait');
-    assert.equal(answer, null);
+    assert.equal(held.seen(), null, 'replica reads at or above the held commit wait');
+    assert.equal(held.answer(), null);
     armFailpoint('store::one-pc-locked', 'off');
     await settle(sim, commit);
     await settle(sim, reads);
-    assert.ok(BigInt(String(answer!.onePcCommitTs ?? '0')) > 0n, 'committed in one phase');
-    assert.deepEqual(seen, ['new', 'n=new', 'm=new'], 'the waiting replica reads see the commit');
+    assert.ok(BigInt(String(held.answer()!.onePcCommitTs ?? '0')) > 0n, 'committed in one phase');
+    assert.deepEqual(held.seen(), ['new', 'n=new', 'm=new'], 'the waiting replica reads see the commit');
   }));
 
   it('a replica read: refused without the flag (NotLeader), refused on a merging or leaderless replica, a ts far ahead refused (InvalidArgument), served by the leader as its own read', () => withSyncedLeader(async (sim, tso, leader) => {
@@ -451,37 +473,19 @@ describe('one-phase commit on the store (deterministic simulation)', { timeout: 
   });
 
   it('a read at or above an in-flight one-phase commit waits for it (get, batchGet, scan); a read below does not', () => withSyncedLeader(async (sim, tso, leader) => {
-    const startTs = tso.next();
-    armFailpoint('store::one-pc-locked', 'pause');
-    let answer: kvrpcpb.PrewriteResponse__Input | null = null;
-    const commit = leader.txn!.prewrite(prewriteRequest(sim, leader, startTs, [['m', 'new'], ['n', 'new']])).then((r) => {
-      answer = r;
-    });
-    for (let i = 0; i < 50 && leader.txn!.concurrency.memoryLockCount === 0; i++) await advance(sim);
-    assert.equal(leader.txn!.concurrency.memoryLockCount, 2, 'the commit holds its memory locks');
-    const above = tso.next() + 1000n;
-    let seen: (string | null)[] | null = null;
-    const reads = Promise.all([
-      leader.txn!.get({ context: sim.context(leader), key: b('m'), version: String(above) }),
-      leader.txn!.batchGet({ context: sim.context(leader), keys: [b('a'), b('n')], version: String(above) }),
-      leader.txn!.scan({ context: sim.context(leader), startKey: b('l'), endKey: b('mz'), version: String(above), limit: 10, keyOnly: false, reverse: false }),
-    ]).then(([g, bg, sc]) => {
-      seen = [
-        g.notFound === true ? null : String(g.value),
-        (bg.pairs ?? []).map((p) => `${String(p.key)}=${String(p.value)}`).join(','),
-        (sc.pairs ?? []).map((p) => `${String(p.key)}=${String(p.value)}`).join(','),
-      ];
-    });
+    const own = { node: leader, context: sim.context(leader) };
+    const held = await readsAboveHeldCommit(sim, tso, leader, [own, own, own]);
+    const { startTs, commit, reads } = held;
     // Below the commit: answered while the commit is held.
     assert.equal(await get(sim, leader, 'm', startTs), null);
     for (let i = 0; i < 20; i++) await advance(sim);
-    assert.equal(seen, null, 'reads at or above the held commit wait');
-    assert.equal(answer, null);
+    assert.equal(held.seen(), null, 'reads at or above the held commit wait');
+    assert.equal(held.answer(), null);
     armFailpoint('store::one-pc-locked', 'off');
     await settle(sim, commit);
     await settle(sim, reads);
-    assert.ok(BigInt(String(answer!.onePcCommitTs ?? '0')) > 0n, 'committed in one phase');
-    assert.deepEqual(seen, ['new', 'n=new', 'm=new'], 'the waiting reads see the commit');
+    assert.ok(BigInt(String(held.answer()!.onePcCommitTs ?? '0')) > 0n, 'committed in one phase');
+    assert.deepEqual(held.seen(), ['new', 'n=new', 'm=new'], 'the waiting reads see the commit');
     assert.equal(leader.txn!.concurrency.memoryLockCount, 0);
     // A one-key commit held alone (a single memory lock) holds a read back just the same.
     armFailpoint('store::one-pc-locked', 'pause');
