@@ -5,7 +5,8 @@
 //   - a deposed leader drops a replica's ReadIndex request instead of forwarding it under its own
 //     name (the answer would come to it, not to the replica);
 //   - a replica read that waited while its replica applied a split answers EpochNotMatch (raw and
-//     transactional reads), and the new region's replica then serves it.
+//     transactional reads), and the new region's replica then serves it;
+//   - a replica read on a sleeping (quiet) group wakes it and sees the last write.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { composeTs, createRng } from '../../common/index.js';
@@ -35,8 +36,8 @@ async function until(sim: StoreSim, what: string, cond: () => boolean, steps = 3
   assert.ok(cond(), `${what}: not within ${steps} steps`);
 }
 
-async function withSim(body: (sim: StoreSim, leader: SimNode, followers: SimNode[]) => Promise<void>): Promise<void> {
-  const sim = await StoreSim.start(3, { rng: createRng(23), dropRate: 0, maxDelaySteps: 0, isLeaseReadEnabled: true });
+async function withSim(body: (sim: StoreSim, leader: SimNode, followers: SimNode[]) => Promise<void>, options: { readonly quietAfterTicks?: number } = {}): Promise<void> {
+  const sim = await StoreSim.start(3, { rng: createRng(23), dropRate: 0, maxDelaySteps: 0, isLeaseReadEnabled: true, ...options });
   try {
     let leader: SimNode | undefined;
     for (let i = 0; i < 300 && leader === undefined; i++) {
@@ -135,6 +136,17 @@ describe('replica reads under leader changes and splits (deterministic simulatio
       assert.ok(registered, `a replica read at ${ts} was served, and no leader's max ts covers it (old ${leader.txn!.concurrency.maxReadTs}, new ${f!.txn!.concurrency.maxReadTs})`);
     }
   }));
+
+  it('a replica read on a sleeping (quiet) group wakes it and sees the last write; the group sleeps again', () => withSim(async (sim, leader, [f]) => {
+    const peers = sim.nodes.map((n) => n.store!.peers.get(sim.region.id)!);
+    await until(sim, 'the group to sleep', () => peers.every((p) => p.raw.isQuiet), 400);
+    const got = await within(sim, rawGet(sim, f!, 'a'));
+    assert.equal(String(got.value), '1');
+    await until(sim, 'the group to sleep again', () => peers.every((p) => p.raw.isQuiet), 400);
+    // A write wakes it, and a replica read right after the acknowledgement sees it.
+    await within(sim, leader.raw!.put({ context: sim.context(leader), key: b('a'), value: b('2'), ttlSeconds: '0' }));
+    assert.equal(String((await within(sim, rawGet(sim, f!, 'a'))).value), '2');
+  }, { quietAfterTicks: 20 }));
 
   it('a replica read that waited while its replica applied a split answers EpochNotMatch (raw and txn); the new region serves it', () => withSim(async (sim, leader, [f]) => {
     const writeTs = composeTs(Date.now(), 1);

@@ -180,6 +180,8 @@ export interface SimOptions {
   readonly tso?: () => Promise<bigint>;
   /** Real milliseconds before an unapplied proposal is answered DeadlineExceeded (default the store's 10 s). */
   readonly proposalTimeoutMs?: number;
+  /** Idle ticks after which a leader puts its group to sleep (quiet mode; default off). */
+  readonly quietAfterTicks?: number;
   /** The raw API's clock (TTL expiry), so a test can move it (default Date.now, as the server). */
   readonly rawNowMs?: () => number;
   /** Request limits of every store's KV API (default LIMITS below). */
@@ -334,7 +336,11 @@ export class StoreSim {
       storeId: node.storeId,
       clusterId: 1n,
       engine: node.engine,
-      raft: { electionTicks: 10, heartbeatTicks: 2, ...(this.options.proposalTimeoutMs === undefined ? {} : { proposalTimeoutMs: this.options.proposalTimeoutMs }) },
+      raft: {
+        electionTicks: 10, heartbeatTicks: 2,
+        ...(this.options.proposalTimeoutMs === undefined ? {} : { proposalTimeoutMs: this.options.proposalTimeoutMs }),
+        ...(this.options.quietAfterTicks === undefined ? {} : { quietAfterTicks: this.options.quietAfterTicks }),
+      },
       raftLogGc: this.options.raftLogGc ?? RAFT_LOG_GC_DEFAULT,
       countKeys: true,
       tickMs: STEP_MS,
