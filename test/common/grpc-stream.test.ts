@@ -1,23 +1,32 @@
 // serveInOrder over a fake call: answers in arrival order, and a handler that throws fails the
-// stream (the client sees an error and reconnects) instead of stalling it forever.
+// stream (the client sees an error and reconnects) instead of stalling it forever. Back-pressure
+// both ways: reading pauses at STREAM_PENDING_REQUESTS_MAX waiting requests (not one later) and
+// resumes once half have been taken; handling waits while the answers' write buffer is full.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type * as grpc from '@grpc/grpc-js';
-import { serveInOrder } from '../../common/index.js';
+import { serveInOrder, STREAM_PENDING_REQUESTS_MAX } from '../../common/index.js';
 
 class FakeCall extends EventEmitter {
   written: unknown[] = [];
   destroyedWith: Error | null = null;
   ended = false;
+  paused = false;
+  /** write() answers false (the buffer is full) while set. */
+  isFull = false;
   isPaused(): boolean {
-    return false;
+    return this.paused;
   }
-  resume(): void {}
-  pause(): void {}
+  resume(): void {
+    this.paused = false;
+  }
+  pause(): void {
+    this.paused = true;
+  }
   write(v: unknown): boolean {
     this.written.push(v);
-    return true;
+    return !this.isFull;
   }
   end(): void {
     this.ended = true;
@@ -53,5 +62,46 @@ describe('serveInOrder', () => {
     for (let i = 0; i < 10; i++) await settle();
     assert.deepEqual(call.written, [1]);
     assert.equal(call.destroyedWith?.message, 'handler bug');
+  });
+
+  it(`stops reading at ${STREAM_PENDING_REQUESTS_MAX} waiting requests, not one later, and reads again once half are taken`, async () => {
+    const call = new FakeCall();
+    const gates: (() => void)[] = [];
+    serveInOrder(call as unknown as grpc.ServerDuplexStream<number, number>, (n: number) => new Promise<number>((resolve) => gates.push(() => resolve(n))));
+    // The first request is taken by the handler at once; the rest wait.
+    call.emit('data', 0);
+    await settle();
+    for (let n = 1; n < STREAM_PENDING_REQUESTS_MAX; n++) call.emit('data', n);
+    assert.equal(call.paused, false, `${STREAM_PENDING_REQUESTS_MAX - 1} waiting: still reading`);
+    call.emit('data', STREAM_PENDING_REQUESTS_MAX);
+    assert.equal(call.paused, true, `${STREAM_PENDING_REQUESTS_MAX} waiting: paused`);
+    // Handled one by one; reading resumes once fewer than half wait.
+    let handled = 0;
+    while (call.paused && handled < STREAM_PENDING_REQUESTS_MAX) {
+      gates.shift()!();
+      handled++;
+      await settle();
+      await settle();
+    }
+    assert.equal(call.paused, false);
+    assert.ok(handled > STREAM_PENDING_REQUESTS_MAX / 2 - 2 && handled <= STREAM_PENDING_REQUESTS_MAX / 2 + 1, `resumed after ${handled} were handled`);
+  });
+
+  it('waits for the write buffer to drain before handling the next request', async () => {
+    const call = new FakeCall();
+    const handled: number[] = [];
+    serveInOrder(call as unknown as grpc.ServerDuplexStream<number, number>, async (n: number) => {
+      handled.push(n);
+      return n;
+    });
+    call.isFull = true;
+    for (const n of [1, 2, 3]) call.emit('data', n);
+    for (let i = 0; i < 10; i++) await settle();
+    assert.deepEqual(handled, [1], 'the first answer filled the buffer: nothing more is handled');
+    call.isFull = false;
+    call.emit('drain');
+    for (let i = 0; i < 10; i++) await settle();
+    assert.deepEqual(handled, [1, 2, 3]);
+    assert.deepEqual(call.written, [1, 2, 3]);
   });
 });

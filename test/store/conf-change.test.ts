@@ -2,9 +2,9 @@
 // (store/region-orders.ts), over every kind and every relation of the named peer to the region.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { FlotillaError, type RegionMeta } from '../../common/index.js';
+import { FlotillaError, type PeerMeta, type RegionMeta } from '../../common/index.js';
 import { changePeerOf, type ChangePeerKind, confChangeOf, decideChangePeer } from '../../store/conf-change.js';
-import { planMembershipOrder } from '../../store/region-orders.js';
+import { type LeaderView, type MembershipOrder, type OrderPlan, planMembershipOrder } from '../../store/region-orders.js';
 
 const region: RegionMeta = {
   id: 7, startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), epoch: { confVer: 3, version: 2 },
@@ -124,5 +124,55 @@ describe('membership orders on a leader', () => {
     assert.equal(planMembershipOrder(region, { kind: 'removePeer', peer: { id: 11, storeId: 2, role: 'voter' } }, view).kind, 'propose');
     assert.deepEqual(planMembershipOrder(region, { kind: 'removePeer', peer: { id: 10, storeId: 1, role: 'voter' } }, view), { kind: 'skip', reason: 'isLeader' });
     assert.deepEqual(planMembershipOrder(region, { kind: 'removePeer', peer: { id: 99, storeId: 9, role: 'voter' } }, view), { kind: 'skip', reason: 'done' });
+  });
+
+  it('decides every order over a small universe as the rules say (a model; every rule reached)', () => {
+    // The universe: regions of up to three peers (ids 1–3 on stores 1–3, the id's store or the next,
+    // voter or learner), orders naming ids 1–4 on stores 1–4 in either role or a removal, leaders
+    // 1–2, a peer's match absent / 0 / below / at / above the truncated index, truncated 0 or 5.
+    // The reference follows region-orders.ts's header rules, read independently:
+    const reference = (r: RegionMeta, o: MembershipOrder, v: LeaderView): OrderPlan => {
+      const same = r.peers.find((p) => p.id === o.peer.id);
+      const onStore = r.peers.find((p) => p.storeId === o.peer.storeId);
+      if (o.kind === 'removePeer') {
+        if (same === undefined) return { kind: 'skip', reason: 'done' };
+        return same.id === v.leaderPeerId ? { kind: 'skip', reason: 'isLeader' } : { kind: 'propose', change: 'remove', peer: same };
+      }
+      if (o.peer.role === 'learner') {
+        if (same !== undefined && same.storeId === o.peer.storeId) return { kind: 'skip', reason: 'done' };
+        if (same !== undefined || onStore !== undefined) return { kind: 'skip', reason: 'storeHasPeer' }; // never two peers on a store
+        return { kind: 'propose', change: 'addLearner', peer: o.peer };
+      }
+      if (same?.role === 'voter') return { kind: 'skip', reason: 'done' };
+      if (same !== undefined) {
+        // Caught up: it has matched something (a snapshot at least) and nothing it lacks was truncated.
+        const m = v.match.get(same.id);
+        const isCaughtUp = m !== undefined && m > 0 && m >= v.truncatedIndex;
+        return isCaughtUp ? { kind: 'propose', change: 'addVoter', peer: { ...same, role: 'voter' } } : { kind: 'skip', reason: 'catchingUp' };
+      }
+      if (onStore !== undefined) return { kind: 'skip', reason: 'storeHasPeer' };
+      return { kind: 'propose', change: 'addVoter', peer: o.peer };
+    };
+    const peerChoices: (PeerMeta | null)[][] = [1, 2, 3].map((id) => [null, ...[id, (id % 3) + 1].flatMap((storeId) => (['voter', 'learner'] as const).map((role) => ({ id, storeId, role })))]);
+    const seen = new Set<string>();
+    let cases = 0;
+    for (const a of peerChoices[0]!) for (const bp of peerChoices[1]!) for (const c of peerChoices[2]!) {
+      const peers = [a, bp, c].filter((p): p is PeerMeta => p !== null);
+      if (new Set(peers.map((p) => p.storeId)).size !== peers.length) continue; // a region never has two peers on a store
+      const r: RegionMeta = { ...region, peers };
+      for (const kind of ['addPeer', 'removePeer'] as const) for (const id of [1, 2, 3, 4]) for (const storeId of [1, 2, 3, 4]) for (const role of ['voter', 'learner'] as const) {
+        if (kind === 'removePeer' && role === 'learner') continue;
+        const order: MembershipOrder = { kind, peer: { id, storeId, role } };
+        for (const leaderPeerId of [1, 2]) for (const truncatedIndex of [0, 5]) for (const m of [undefined, 0, 4, 5, 6]) {
+          const v: LeaderView = { leaderPeerId, truncatedIndex, match: new Map(m === undefined ? [] : [[id, m]]) };
+          const want = reference(r, order, v);
+          assert.deepEqual(planMembershipOrder(r, order, v), want, `${JSON.stringify(peers)} ${JSON.stringify(order)} leader ${leaderPeerId} truncated ${truncatedIndex} match ${String(m)}`);
+          seen.add(want.kind === 'skip' ? want.reason : want.change);
+          cases++;
+        }
+      }
+    }
+    assert.deepEqual([...seen].sort(), ['addLearner', 'addVoter', 'catchingUp', 'done', 'isLeader', 'remove', 'storeHasPeer']);
+    assert.ok(cases > 10_000, `${cases} cases`);
   });
 });
