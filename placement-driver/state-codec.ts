@@ -10,6 +10,8 @@ import { crc32, FlotillaError } from '../common/index.js';
 
 export const PD_CODEC_VERSION = 1;
 
+const U64_MAX = (1n << 64n) - 1n;
+
 interface TaggedU64 {
   readonly $u64: string;
 }
@@ -30,8 +32,10 @@ function reviver(_key: string, value: unknown): unknown {
     const keys = Object.keys(value);
     if (keys.length === 1 && keys[0] === '$u64') {
       const text = (value as TaggedU64).$u64;
-      if (!/^(0|[1-9][0-9]*)$/.test(text)) throw new FlotillaError('Corruption', `PD record: bad u64 ${JSON.stringify(text)}`);
-      return BigInt(text);
+      if (!/^(0|[1-9][0-9]{0,19})$/.test(text)) throw new FlotillaError('Corruption', `PD record: bad u64 ${JSON.stringify(text)}`);
+      const n = BigInt(text);
+      if (n > U64_MAX) throw new FlotillaError('Corruption', `PD record: u64 ${text} is past 2^64 − 1`);
+      return n;
     }
     if (keys.length === 1 && keys[0] === '$bytes') return Buffer.from((value as TaggedBytes).$bytes, 'base64');
   }
