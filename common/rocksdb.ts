@@ -118,7 +118,17 @@ export class SimpleRocks {
     return new SimpleRocks(db, location);
   }
 
+  /**
+   * An EngineError once the DB is not open: the binding's calls on a closed DB crash the process
+   * (a get segfaults), so none reaches it.
+   */
+  private closedError(what: string): FlotillaError | null {
+    return this.db.status === 'open' ? null : engineError(what, new Error(`${this.location} is ${this.db.status}`));
+  }
+
   get(key: Buffer): Promise<Buffer | undefined> {
+    const closed = this.closedError('get');
+    if (closed !== null) return Promise.reject(closed);
     return new Promise((resolve, reject) => {
       this.db.get(key, { asBuffer: true }, (err, value) => {
         if (err) {
@@ -131,11 +141,15 @@ export class SimpleRocks {
 
   /** One atomic write batch; `sync` makes it durable (fsync of the WAL) before resolving. */
   write(ops: readonly WriteOp[], options: { readonly sync: boolean }): Promise<void> {
+    const closed = this.closedError('write batch');
+    if (closed !== null) return Promise.reject(closed);
     return writeRocksBatch(this.db, ops, options);
   }
 
   /** Every key/value in [gte, lt), in key order; `limit` bounds the count. */
   async scan(gte: Buffer, lt: Buffer, limit = Number.MAX_SAFE_INTEGER): Promise<[Buffer, Buffer][]> {
+    const closed = this.closedError('iterate');
+    if (closed !== null) throw closed;
     const it = this.db.iterator({ gte, lt, keyAsBuffer: true, valueAsBuffer: true, limit: limit >= 2 ** 31 ? -1 : limit });
     const out: [Buffer, Buffer][] = [];
     try {
@@ -154,6 +168,8 @@ export class SimpleRocks {
 
   /** Deletes keys in [gte, lt), at most `limit` of them. */
   deleteRange(gte: Buffer, lt: Buffer, limit = -1): Promise<void> {
+    const closed = this.closedError('delete range');
+    if (closed !== null) return Promise.reject(closed);
     return new Promise((resolve, reject) => {
       this.db.clear({ gte, lt, limit }, (err) => (err ? reject(engineError('delete range', err)) : resolve()));
     });
