@@ -49,6 +49,46 @@ describe('seeded rng', () => {
     for (const n of counts) assert.ok(n > 1700 && n < 2300, `bucket count ${n}`);
     assert.throws(() => rng.nextInt(0));
   });
+
+  it('reaches both ends of a range; chance(0) never and chance(1) always; nextInt takes 2^32', () => {
+    const rng = createRng(11);
+    const seen = new Set<number>();
+    for (let i = 0; i < 2_000; i++) seen.add(rng.nextRange(5, 9));
+    assert.deepEqual([...seen].sort(), [5, 6, 7, 8, 9]);
+    for (let i = 0; i < 5_000; i++) {
+      assert.equal(rng.chance(0), false);
+      assert.equal(rng.chance(1), true);
+    }
+    // Uniform for a bound that does not divide 2^32: with 3·2^30, a third of the draws lie below
+    // 2^30 (a plain modulo would put half there).
+    let low = 0;
+    for (let i = 0; i < 6_000; i++) if (rng.nextInt(0xc000_0000) < 0x4000_0000) low++;
+    assert.ok(low > 1_800 && low < 2_200, `${low} of 6,000 draws below 2^30`);
+    const big = rng.nextInt(0x1_0000_0000);
+    assert.ok(Number.isInteger(big) && big >= 0 && big < 0x1_0000_0000);
+    assert.throws(() => rng.nextInt(0x1_0000_0001));
+    assert.throws(() => rng.nextRange(3, 2));
+  });
+
+  it('fork: a child stream of its own, the same for the same parent state, not the parent\'s continuation', () => {
+    const parent = createRng(5);
+    const twin = createRng(5);
+    const unforked = createRng(5);
+    const parentStream = Array.from({ length: 41 }, () => unforked.nextU32());
+    const child = parent.fork();
+    const twinChild = twin.fork();
+    const drawn = Array.from({ length: 20 }, () => child.nextU32());
+    assert.deepEqual(drawn, Array.from({ length: 20 }, () => twinChild.nextU32()), 'deterministic');
+    // Not any stretch of the parent's own stream (a fork that shared it would draw exactly that).
+    for (let at = 0; at + 20 <= parentStream.length; at++) assert.notDeepEqual(drawn, parentStream.slice(at, at + 20), `the child draws the parent's stream from draw ${at}`);
+  });
+
+  it('seeds that differ only in their high bits give different streams', () => {
+    const a = createRng(1);
+    const b = createRng(1 + 0x1_0000_0000 * 3);
+    assert.notDeepEqual(Array.from({ length: 10 }, () => a.nextU32()), Array.from({ length: 10 }, () => b.nextU32()));
+    assert.throws(() => createRng(2 ** 53));
+  });
 });
 
 describe('backoff', () => {
