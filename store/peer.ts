@@ -562,20 +562,25 @@ export class Peer {
       return;
     }
     const ctx = this.newReadId();
-    const key = ctx.toString('latin1');
     const r = this.raw.readIndex(ctx);
     if (r.kind !== 'ok') {
       fail(this.refused(r));
       return;
     }
+    this.awaitReadIndex(ctx, group, fail, 'read index not confirmed');
+  }
+
+  /** Registers a ReadIndex request `id` in flight: its waiters resolve once it is confirmed and applied (serveReads), or fail at the timeout. */
+  private awaitReadIndex(id: Buffer, waiters: readonly { readonly resolve: () => void }[], fail: (err: unknown) => void, what: string): void {
+    const key = id.toString('latin1');
     const timer = setTimeout(() => {
       this.reads.delete(key);
-      fail(new FlotillaError('DeadlineExceeded', `region ${this.regionId}: read index not confirmed within ${READ_INDEX_TIMEOUT_MS} ms`));
+      fail(new FlotillaError('DeadlineExceeded', `region ${this.regionId}: ${what} within ${READ_INDEX_TIMEOUT_MS} ms`));
     }, READ_INDEX_TIMEOUT_MS);
     timer.unref();
     this.reads.set(key, {
       resolve: () => {
-        for (const w of group) w.resolve();
+        for (const w of waiters) w.resolve();
       },
       reject: fail,
       timer,
@@ -606,25 +611,12 @@ export class Peer {
       return;
     }
     const id = this.newReadId();
-    const key = id.toString('latin1');
     const r = this.raw.readIndex(group.batch.encode(id));
     if (r.kind !== 'ok' && r.kind !== 'forwarded') {
       fail(this.refused(r));
       return;
     }
-    const timer = setTimeout(() => {
-      this.reads.delete(key);
-      fail(new FlotillaError('DeadlineExceeded', `region ${this.regionId}: the leader did not confirm a replica read index within ${READ_INDEX_TIMEOUT_MS} ms`));
-    }, READ_INDEX_TIMEOUT_MS);
-    timer.unref();
-    this.reads.set(key, {
-      resolve: () => {
-        for (const w of group.waiters) w.resolve();
-      },
-      reject: fail,
-      timer,
-      index: 0,
-    });
+    this.awaitReadIndex(id, group.waiters, fail, 'the leader did not confirm a replica read index');
   }
 
   // ---- called by the poll loop ----------------------------------------------------------------
