@@ -25,7 +25,7 @@ import {
 import { mkdir } from 'node:fs/promises';
 import { destroyRegionData, gcMessageTombstone, isFromRemovedPeer, isStaleForTombstone, placeholderRegion, prepareMergeTargetsIn, supersededReplicaTombstone } from './peer-lifecycle.js';
 import { regionKeyPages } from './split.js';
-import { decodeReplicaReadContext, type ReplicaReadCheck } from './replica-read.js';
+import { decodeReplicaReadContext, REPLICA_READ_GATED_MAX, type ReplicaReadCheck } from './replica-read.js';
 import { KeyRecounter } from './key-recount.js';
 
 /** Vote requests kept per region a pending split will create, and regions kept at most. */
@@ -95,6 +95,9 @@ export class RaftStore {
    * null = nothing to wait for. Unset, replica reads are refused (their requests dropped).
    */
   private replicaReadGate: ((check: ReplicaReadCheck) => Promise<void> | null) | null = null;
+  private replicaReadGatedMax = REPLICA_READ_GATED_MAX;
+  /** Replica ReadIndex requests waiting at the gate now (bounded by replicaReadGatedMax). */
+  private gatedReplicaReads = 0;
   /** Regions whose replica here was removed: the region as of the removal (peer-lifecycle.ts). */
   readonly tombstones = new Map<number, RegionMeta>();
   /** Destroys of removed replicas still clearing their data (/status shows it; tests wait on it). */
@@ -804,9 +807,19 @@ export class RaftStore {
     if (r.kind !== 'invalid-message') this.loop.markDirty(peer);
   }
 
-  /** Sets what a leader checks before taking a replica's ReadIndex request (replica-read.ts). */
-  setReplicaReadGate(gate: (check: ReplicaReadCheck) => Promise<void> | null): void {
+  /**
+   * Sets what a leader checks before taking a replica's ReadIndex request (replica-read.ts), and
+   * how many requests may wait at it at once (REPLICA_READ_GATED_MAX; beyond, they are dropped).
+   */
+  setReplicaReadGate(gate: (check: ReplicaReadCheck) => Promise<void> | null, gatedMax = REPLICA_READ_GATED_MAX): void {
+    invariant(Number.isSafeInteger(gatedMax) && gatedMax >= 1, 'replica read gate bound must be a positive integer');
     this.replicaReadGate = gate;
+    this.replicaReadGatedMax = gatedMax;
+  }
+
+  /** Replica ReadIndex requests waiting at the gate now (tests, /status). */
+  get replicaReadsGated(): number {
+    return this.gatedReplicaReads;
   }
 
   /**
@@ -819,6 +832,12 @@ export class RaftStore {
     const drop = (): void => this.options.metrics?.countRaftMessages('dropped', 1);
     const gate = this.replicaReadGate;
     if (gate === null || !peer.isLeader) return drop();
+    if (this.gatedReplicaReads >= this.replicaReadGatedMax) {
+      // The gate is full (a commit held long): dropped before it registers any wait, as raft drops
+      // a request past its own pending-read bound.
+      this.log.debug({ regionId: peer.regionId, fromStoreId: msg.fromPeer.storeId, gated: this.gatedReplicaReads }, 'replica read index request dropped: the gate is full');
+      return drop();
+    }
     let wait: Promise<void> | null;
     try {
       const check = decodeReplicaReadContext(msg.message.context);
@@ -833,11 +852,16 @@ export class RaftStore {
       if (r.kind !== 'invalid-message') this.loop.markDirty(peer);
     };
     if (wait === null) return step();
+    this.gatedReplicaReads++;
     const term = peer.term;
     wait.then(() => {
+      this.gatedReplicaReads--;
       if (this.loop.peers.get(peer.regionId) !== peer || !peer.isLeader || peer.term !== term) return drop();
       step();
-    }, () => drop());
+    }, () => {
+      this.gatedReplicaReads--;
+      drop();
+    });
   }
 
   /**

@@ -30,6 +30,15 @@ import type { ConcurrencyManager } from './concurrency-manager.js';
 /** Bytes of keys a replica ReadIndex request may carry; beyond, it asks for every key. */
 export const REPLICA_READ_SPAN_BYTES_MAX = 16 * 1024;
 
+/**
+ * Replica ReadIndex requests a leader's store holds at its gate at once (waiting for one-phase
+ * commits in flight); beyond, more are dropped until some are stepped, as raft drops a request
+ * past its own pending-read bound (raft/limits.ts READ_INDEX_PENDING_MAX): their reads fail at
+ * the replica's timeout and the client retries. Each replica sends at most one request per poll
+ * round, but a commit held long (a slow PD, a stalled quorum) would otherwise collect them all.
+ */
+export const REPLICA_READ_GATED_MAX = 4096;
+
 /** What one replica read reads: its ts (null: a raw read, no ts) and its keys or its range. */
 export type ReplicaReadScope =
   | { readonly readTs: Ts | null; readonly keys: readonly Buffer[] }

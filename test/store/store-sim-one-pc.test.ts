@@ -71,7 +71,12 @@ async function advance(sim: StoreSim): Promise<void> {
   activeTso?.pump();
 }
 
-async function startSim(tso: FakeTso, options: { readonly proposalTimeoutMs?: number } = {}): Promise<StoreSim> {
+interface OnePcSimOptions {
+  readonly proposalTimeoutMs?: number;
+  readonly replicaReadGatedMax?: number;
+}
+
+async function startSim(tso: FakeTso, options: OnePcSimOptions = {}): Promise<StoreSim> {
   activeTso = tso;
   return StoreSim.start(3, { rng: createRng(11), dropRate: 0, maxDelaySteps: 0, isLeaseReadEnabled: true, tso: tso.fetch, ...options });
 }
@@ -185,7 +190,7 @@ async function readsAboveHeldCommit(sim: StoreSim, tso: FakeTso, leader: SimNode
 }
 
 /** A sim whose leader has committed once in one phase (so it is synced), handed to `body`; stopped after, also on failure. */
-async function withSyncedLeader(body: (sim: StoreSim, tso: FakeTso, leader: SimNode) => Promise<void>, options: { readonly proposalTimeoutMs?: number } = {}): Promise<void> {
+async function withSyncedLeader(body: (sim: StoreSim, tso: FakeTso, leader: SimNode) => Promise<void>, options: OnePcSimOptions = {}): Promise<void> {
   const tso = new FakeTso();
   const sim = await startSim(tso, options);
   try {
@@ -314,6 +319,37 @@ describe('one-phase commit on the store (deterministic simulation)', { timeout: 
     assert.ok(BigInt(String(held.answer()!.onePcCommitTs ?? '0')) > 0n, 'committed in one phase');
     assert.deepEqual(held.seen(), ['new', 'n=new', 'm=new'], 'the waiting replica reads see the commit');
   }));
+
+  it('the leader\'s gate holds at most its bound of replica ReadIndex requests: one past it is dropped (its read fails at the replica\'s timeout), the held ones are served once the commit lands, and the gate takes requests again', () => withSyncedLeader(async (sim, tso, leader) => {
+    const [f0, f1] = sim.nodes.filter((n) => n !== leader && n.txn !== null) as [SimNode, SimNode];
+    const rctx = (n: SimNode): kvrpcpb.Context => sim.context(n, undefined, { replicaRead: true });
+    const leaderStore = leader.store!;
+    // Three reads of one round on f0 share one request: it fills the gate (bound 1).
+    const held = await readsAboveHeldCommit(sim, tso, leader, [{ node: f0, context: rctx(f0) }, { node: f0, context: rctx(f0) }, { node: f0, context: rctx(f0) }]);
+    for (let i = 0; i < 50 && leaderStore.replicaReadsGated === 0; i++) await advance(sim);
+    assert.equal(leaderStore.replicaReadsGated, 1, 'f0\'s request waits at the gate');
+    // f1's read above the commit: its request finds the gate full and is dropped.
+    let droppedCode: string | null | undefined;
+    const dropped = codeOf(f1.txn!.get({ context: rctx(f1), key: b('m'), version: String(tso.next() + 1000n) })).then((c) => {
+      droppedCode = c;
+    });
+    for (let i = 0; i < 30; i++) await advance(sim);
+    assert.equal(leaderStore.replicaReadsGated, 1, 'the gate holds its bound');
+    assert.equal(held.seen(), null, 'the gated reads still wait for the commit');
+    armFailpoint('store::one-pc-locked', 'off');
+    await settle(sim, held.commit);
+    await settle(sim, held.reads);
+    assert.deepEqual(held.seen(), ['new', 'n=new', 'm=new'], 'the gated reads see the commit');
+    assert.equal(leaderStore.replicaReadsGated, 0, 'the gate emptied');
+    assert.equal(droppedCode, undefined, 'the dropped request is never answered: its read waits for the timeout');
+    // Its read fails at the replica's ReadIndex timeout (real time), as every unanswered one does.
+    for (const deadline = Date.now() + 15_000; droppedCode === undefined && Date.now() < deadline;) await advance(sim);
+    await dropped;
+    assert.equal(droppedCode, 'DeadlineExceeded');
+    // The gate takes requests again: f1 reads the commit.
+    const again = await settle(sim, f1.txn!.get({ context: rctx(f1), key: b('m'), version: String(tso.next()) }));
+    assert.equal(String(again.value), 'new');
+  }, { replicaReadGatedMax: 1 }));
 
   it('a replica read: refused without the flag (NotLeader), refused on a merging or leaderless replica, a ts far ahead refused (InvalidArgument), served by the leader as its own read', () => withSyncedLeader(async (sim, tso, leader) => {
     const follower = sim.nodes.find((n) => n !== leader && n.txn !== null)!;

@@ -186,6 +186,8 @@ export interface SimOptions {
   readonly rawNowMs?: () => number;
   /** Request limits of every store's KV API (default LIMITS below). */
   readonly kvLimits?: Partial<KvLimits>;
+  /** Replica ReadIndex requests a leader's store holds at its gate at once (default the store's). */
+  readonly replicaReadGatedMax?: number;
 }
 
 const RAFT_LOG_GC_DEFAULT: RaftLogGcOptions = { countLimit: 10_000, hardCountLimit: 100_000, checkTicks: 10 };
@@ -406,7 +408,7 @@ export class StoreSim {
     node.raw = new RawKv(routing, writes, this.options.rawNowMs);
     const concurrency = new ConcurrencyManager(this.options.tso ?? null);
     node.txn = new TxnKv(routing, writes, concurrency);
-    store.setReplicaReadGate(replicaReadGate(concurrency)); // as server.ts
+    store.setReplicaReadGate(replicaReadGate(concurrency), this.options.replicaReadGatedMax); // as server.ts
     const pdRng = this.options.rng.fork();
     node.splitter = new RegionSplitter({
       engine: node.engine,
