@@ -98,7 +98,7 @@ export interface ConfState {
   /** Voters of the outgoing config while in a joint config; empty otherwise. */
   readonly votersOutgoing: readonly NodeId[];
   readonly learners: readonly NodeId[];
-  /** Learners that become voters when the joint config is left (they are outgoing voters now). */
+  /** Outgoing voters that become learners when the joint config is left (they still vote until then). */
   readonly learnersNext: readonly NodeId[];
   /** Whether the joint config is left automatically by the leader. */
   readonly autoLeave: boolean;
@@ -142,7 +142,8 @@ export interface ConfChangeSingle {
 
 /**
  * How a multi-step change uses joint consensus (raftpb.ConfChangeTransition).
- * - 'auto': joint consensus when more than one voter changes, and the leader leaves it by itself;
+ * - 'auto': joint consensus when the change has more than one step (as etcd), and the leader
+ *   leaves it by itself; a single step is a simple change;
  * - 'implicit': always joint, left automatically;
  * - 'explicit': always joint, left only by proposing an empty ConfChangeV2.
  */
