@@ -103,4 +103,33 @@ describe('conf change codec', () => {
     const enc = encodeConfChange({ transition: 'auto', changes: [{ type: 'AddNode', nodeId: 9 }], context: new Uint8Array([1, 2]) });
     for (let n = 0; n < enc.length; n++) assert.equal(decodeConfChange(enc.slice(0, n)).kind, 'corrupt', `prefix of ${n} bytes`);
   });
+
+  it('any corrupted or extended encoding is refused or decodes to a change that encodes to exactly those bytes; node ids past 2^53 and trailing bytes are refused', () => {
+    const change = fc.record({ type: fc.constantFrom('AddNode' as const, 'RemoveNode' as const, 'AddLearnerNode' as const), nodeId: fc.integer({ min: 1, max: 2 ** 40 }) });
+    fc.assert(
+      fc.property(
+        fc.constantFrom('auto' as const, 'implicit' as const, 'explicit' as const), fc.array(change, { maxLength: 4 }), fc.uint8Array({ maxLength: 8 }),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 3 }), fc.uint8Array({ maxLength: 4 }),
+        (transition, changes, context, flips, tail) => {
+          const enc = encodeConfChange({ transition, changes, context });
+          const bad = new Uint8Array(enc.length + tail.length);
+          bad.set(enc);
+          bad.set(tail, enc.length);
+          for (const [at, byte] of flips) bad[at % bad.length] = byte;
+          const d = decodeConfChange(bad);
+          if (d.kind === 'corrupt') return;
+          // Accepted: then the bytes are exactly a valid encoding (nothing ignored, nothing unsafe).
+          assert.deepEqual(encodeConfChange(d.confChange), bad);
+          for (const c of d.confChange.changes) assert.ok(Number.isSafeInteger(c.nodeId));
+        },
+      ),
+      { seed: SEED, numRuns: 2000 },
+    );
+    const enc = encodeConfChange({ transition: 'auto', changes: [{ type: 'AddNode', nodeId: 9 }], context: new Uint8Array([1, 2]) });
+    const withTail = new Uint8Array([...enc, 0]);
+    assert.equal(decodeConfChange(withTail).kind, 'corrupt', 'a trailing byte');
+    const huge = enc.slice();
+    new DataView(huge.buffer).setUint32(7, 0x0020_0000); // id high word 2^21: the id is 2^53 + 9
+    assert.equal(decodeConfChange(huge).kind, 'corrupt', 'a node id past 2^53');
+  });
 });
