@@ -44,16 +44,18 @@ export class PeerTransport {
     this.log = options.logger.child({ component: 'pd-peer-transport' });
   }
 
-  /** Sets (or replaces) the peer address of a member; its stream is re-dialled on change. */
+  /** Sets (or replaces) the peer address of a member; its stream is re-dialled on change, at once. */
   setPeerAddress(id: number, address: string): void {
     if (this.addresses.get(id) === address) return;
     this.addresses.set(id, address);
     this.dropStream(id);
+    this.lastDialMs.delete(id); // the redial interval paces dials of one address, not a move to a new one
   }
 
   removePeer(id: number): void {
     this.addresses.delete(id);
     this.dropStream(id);
+    this.lastDialMs.delete(id);
   }
 
   peerAddress(id: number): string | undefined {
