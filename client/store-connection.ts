@@ -24,7 +24,7 @@ export const CONNECTION_REQUESTS_MAX = 100_000;
 export const STREAMS_PER_STORE = 2;
 /** How often requests past their deadline are failed. */
 const DEADLINE_SWEEP_MS = 20;
-/** Longest wait for a channel to connect before queued requests fail (never past their own deadline). */
+/** Longest wait for a channel to connect before queued requests fail (each also fails at its own deadline). */
 export const CONNECT_TIMEOUT_MS = 3_000;
 
 export type KvResponse = kvservicepb.KvResponse;
@@ -222,8 +222,11 @@ export class StoreConnection {
   private awaitReady(): void {
     if (this.isConnecting) return;
     this.isConnecting = true;
-    let deadline = Date.now() + CONNECT_TIMEOUT_MS;
-    for (const p of this.queued) deadline = Math.min(deadline, Math.max(p.deadlineMs, Date.now() + 1));
+    // Wait as long as the latest queued deadline (at most CONNECT_TIMEOUT_MS): a request whose own
+    // deadline comes first is failed by the sweep (unsent), not every request with it.
+    let deadline = Date.now() + 1;
+    for (const p of this.queued) deadline = Math.max(deadline, p.deadlineMs);
+    deadline = Math.min(deadline, Date.now() + CONNECT_TIMEOUT_MS);
     const channel = this.client.getChannel();
     const fail = (reason: string): void => {
       this.isConnecting = false;
