@@ -99,6 +99,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: Status
     sendJson(res, out.status, out.body);
     return;
   }
+  if (action !== undefined) {
+    res.setHeader('allow', 'POST');
+    sendJson(res, 405, { code: 'MethodNotAllowed', message: `method ${req.method ?? '?'} not allowed on ${path}; only POST` });
+    return;
+  }
   const route = ROUTES.get(path);
   if (route === undefined) {
     sendJson(res, 404, { code: 'NotFound', message: `no such path: ${path} (try /metrics, /status, /health)` });

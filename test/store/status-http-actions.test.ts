@@ -1,7 +1,7 @@
 // POST actions on the store's status server (the admin /region/change-peer rides on them): the
 // JSON body reaches the action up to ACTION_BODY_BYTES_MAX and not a byte past it; malformed JSON
-// is 400, an action's InvalidArgument 400 and other failures 500; GET on an action path stays 404
-// or 405 like any other; the server keeps serving after each.
+// is 400, an action's InvalidArgument 400 and other failures 500; another method on an action path
+// is 405 (Allow: POST); the server keeps serving after each.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createMetricsRegistry, FlotillaError, silentLogger } from '../../common/index.js';
@@ -55,7 +55,10 @@ describe('store status HTTP server: POST actions', () => {
     assert.equal((await post(`${base}/echo`, '{nope')).status, 400);
     assert.deepEqual(await post(`${base}/bad`, '{}'), { status: 400, json: { code: 'InvalidArgument', message: 'no such region' } });
     assert.equal((await post(`${base}/broken`, '{}')).status, 500);
-    assert.equal((await fetch(`${base}/echo`, { signal: AbortSignal.timeout(5_000) })).status, 404);
+    const get = await fetch(`${base}/echo`, { signal: AbortSignal.timeout(5_000) });
+    assert.equal(get.status, 405, 'GET on an action path');
+    assert.equal(get.headers.get('allow'), 'POST');
+    assert.equal(((await get.json()) as { code: string }).code, 'MethodNotAllowed');
     assert.equal((await fetch(`${base}/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(5_000) })).status, 405);
     assert.equal((await fetch(`${base}/health`, { signal: AbortSignal.timeout(5_000) })).status, 200);
   });
