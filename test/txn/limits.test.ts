@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { MemoryEngine } from '../../store/index.js';
 import {
   commitCommand, gcCommand, GC_KEYS_PER_BATCH_MAX, KEY_BYTES_MAX, KEYS_PER_COMMAND_MAX, LOCK_TTL_MS_MAX, type Mutation, prewriteCommand,
-  scanCommand, scanLockCommand, SCAN_LIMIT_MAX, SCAN_LOCK_LIMIT_MAX, type Snapshot, VALUE_BYTES_MAX,
+  scanCommand, scanLockCommand, SCAN_LIMIT_MAX, SCAN_LOCK_LIMIT_MAX, type Snapshot, txnHeartBeatCommand, VALUE_BYTES_MAX,
 } from '../../txn/index.js';
 
 async function withSnapshot<T>(fn: (s: Snapshot) => Promise<T>): Promise<T> {
@@ -51,6 +51,12 @@ describe('limits (N ok, N + 1 refused)', () => {
     const m: Mutation[] = [{ kind: 'lock', key: Buffer.from('k') }];
     assert.equal(code(await prewrite(s, m, LOCK_TTL_MS_MAX)), 'ok');
     assert.equal(code(await prewrite(s, m, LOCK_TTL_MS_MAX + 1)), 'LimitExceeded');
+    // A heartbeat's advised TTL has the same bound (no lock here: past the check, it finds none).
+    const heartBeat = (ttl: number) => txnHeartBeatCommand(s, { primary: Buffer.from('k'), startTs: 10n, adviseLockTtlMs: ttl });
+    assert.ok(!['LimitExceeded', 'InvalidArgument'].includes(code(await heartBeat(LOCK_TTL_MS_MAX))), 'the limit itself passes the check');
+    assert.equal(code(await heartBeat(LOCK_TTL_MS_MAX + 1)), 'LimitExceeded');
+    assert.equal(code(await heartBeat(-1)), 'InvalidArgument');
+    assert.equal(code(await heartBeat(1.5)), 'InvalidArgument');
   }));
 
   it('scan limit, scan-lock limit, gc batch', () => withSnapshot(async (s) => {
