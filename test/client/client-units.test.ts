@@ -219,6 +219,23 @@ describe('the batch encoder against the generic protobuf codec', () => {
     fc.record({ cmd: fc.constant('commit' as const), req: fc.record({ keys: fc.array(bytesArb, { maxLength: 4 }), startVersion: u64Arb, commitVersion: u64Arb }) }),
     fc.record({ cmd: fc.constant('checkTxnStatus' as const), req: fc.record({ primaryKey: bytesArb, lockTs: u64Arb, callerStartTs: u64Arb, currentTs: u64Arb, rollbackIfNotExist: fc.boolean() }) }),
   );
+  it('every command travels in its own KvRequest field: an empty request of each decodes as that command, with its context', () => {
+    const commands = [
+      'rawGet', 'rawBatchGet', 'rawPut', 'rawBatchPut', 'rawDelete', 'rawBatchDelete', 'rawDeleteRange', 'rawScan', 'rawCompareAndSwap',
+      'get', 'batchGet', 'scan', 'prewrite', 'commit', 'batchRollback', 'cleanup', 'checkTxnStatus', 'resolveLock', 'txnHeartBeat', 'scanLock', 'gc',
+    ] as const;
+    const ctx = encodeContextField({ regionId: 9, regionEpoch: { confVer: 2, version: 3 }, peer: { id: 4, storeId: 5, role: 'Voter' } });
+    const decoded = generic.decode(encodeBatch(commands.map((cmd) => encodeRequest(cmd, {} as never, ctx)), commands.map((_, i) => i + 1))) as unknown as {
+      requests: Record<string, { context?: { regionId?: unknown } }>[];
+    };
+    assert.equal(decoded.requests.length, commands.length);
+    commands.forEach((cmd, i) => {
+      const present = Object.keys(decoded.requests[i]!).filter((k) => (decoded.requests[i] as Record<string, unknown>)[k] !== null && (decoded.requests[i] as Record<string, unknown>)[k] !== undefined);
+      assert.ok(present.includes(cmd), `request ${i} decodes as ${present.join(',')}, not ${cmd}`);
+      assert.equal(String(decoded.requests[i]![cmd]!.context?.regionId), '9', `${cmd} carries its context`);
+    });
+  });
+
   it('decodes to the same message the generic encoder would send', () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(requestArb, contextArb), { maxLength: 6 }), fc.array(fc.integer({ min: 1, max: 2 ** 40 }), { minLength: 6, maxLength: 6 }), (items, idPool) => {
