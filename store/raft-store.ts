@@ -817,7 +817,7 @@ export class RaftStore {
     this.replicaReadGatedMax = gatedMax;
   }
 
-  /** Replica ReadIndex requests waiting at the gate now (tests, /status). */
+  /** Replica ReadIndex requests waiting at the gate now (tests). */
   get replicaReadsGated(): number {
     return this.gatedReplicaReads;
   }
