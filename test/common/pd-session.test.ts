@@ -171,7 +171,17 @@ async function connect(endpoints: readonly Member[], options: Partial<PdSessionO
   return PdSession.connect({ endpoints: endpoints.map((m) => m.address), logger: createLogger({ level: 'silent' }), connectTimeoutMs: 10_000, ...options });
 }
 
-/** Runs `body` with members and a session, closing all of them after — also when it fails. */
+/** Runs `body` with a session connected to `endpoints`, closed after — also when it fails. */
+async function withSession(endpoints: readonly Member[], options: Partial<PdSessionOptions>, body: (session: PdSession) => Promise<void>): Promise<void> {
+  const session = await connect(endpoints, options);
+  try {
+    await body(session);
+  } finally {
+    session.close();
+  }
+}
+
+/** Runs `body` with `count` fake members, closing them after — also when it fails. */
 async function withMembers(count: number, body: (members: Member[], c: { draws: () => number; rng: Rng }) => Promise<void>): Promise<void> {
   const { rng, draws } = countingRng();
   const members: Member[] = [];
@@ -186,8 +196,7 @@ async function withMembers(count: number, body: (members: Member[], c: { draws: 
 describe('PdSession against fake PD members', () => {
   it('a hint naming another member is followed at once, with no GetMembers, and every request names the cluster id', async () => {
     await withMembers(2, async ([a, b], { rng }) => {
-      const session = await connect([a!], { rng });
-      try {
+      await withSession([a!], { rng }, async (session) => {
         a!.alloc = () => notLeader(b!.address);
         const discoveriesBefore = a!.getMembersCalls + b!.getMembersCalls;
         const resp = await session.unary('AllocID', {});
@@ -196,17 +205,14 @@ describe('PdSession against fake PD members', () => {
         assert.equal(a!.getMembersCalls + b!.getMembersCalls, discoveriesBefore, 'the hint was followed without GetMembers');
         assert.equal(b!.allocs[0]!.drawsBefore, 0, 'no back-off before following the hint');
         assert.deepEqual([...a!.allocs, ...b!.allocs].map((s) => s.clusterId), [CLUSTER, CLUSTER]);
-      } finally {
-        session.close();
-      }
+      });
     });
   });
 
   it(`follows ${PD_HINT_FOLLOWS_MAX} hints in a row at once, then backs off before the next`, async () => {
     const chain = PD_HINT_FOLLOWS_MAX + 2;
     await withMembers(chain, async (members, { rng, draws }) => {
-      const session = await connect([members[0]!], { rng });
-      try {
+      await withSession([members[0]!], { rng }, async (session) => {
         // Each member names the next as the leader; the last one serves.
         members.forEach((m, i) => {
           const next = members[i + 1];
@@ -221,16 +227,13 @@ describe('PdSession against fake PD members', () => {
           members.map((_, i) => (i <= PD_HINT_FOLLOWS_MAX ? 0 : 1)),
         );
         assert.ok(draws() >= 1);
-      } finally {
-        session.close();
-      }
+      });
     });
   });
 
   it('a hint naming the member itself (a raft leader not serving yet) backs off and retries the same member', async () => {
     await withMembers(2, async ([a, b], { rng }) => {
-      const session = await connect([a!, b!], { rng });
-      try {
+      await withSession([a!, b!], { rng }, async (session) => {
         a!.alloc = (n) => (n < 2 ? notLeader(a!.address) : { header: { clusterId: CLUSTER }, id: '1' });
         const resp = await session.unary('AllocID', {}, { deadlineMs: Date.now() + 10_000 });
         assert.equal(String(resp.id), '1');
@@ -243,48 +246,39 @@ describe('PdSession against fake PD members', () => {
         const leader = await session.leaderClient();
         assert.equal(session.reportFailure(leader, new FlotillaError('PdNotLeader', 'not serving yet', { details: { leader: { memberId: 1, name: 'a', clientUrls: [`http://${a!.address}`], statusUrl: '' } } })), 'keptLeader');
         assert.equal(await session.leaderClient(), leader);
-      } finally {
-        session.close();
-      }
+      });
     });
   });
 
   it('an unreachable leader is forgotten: the call finds the new one with GetMembers', async () => {
     await withMembers(2, async ([a, b]) => {
-      const session = await connect([a!, b!]);
-      try {
+      await withSession([a!, b!], {}, async (session) => {
         assert.equal(session.leaderAddress, a!.address);
         b!.members = () => membersList([a!.address, b!.address], b!.address);
         await a!.close();
         const resp = await session.unary('AllocID', {}, { deadlineMs: Date.now() + 5_000 });
         assert.equal(String(resp.id), '2');
         assert.equal(session.leaderAddress, b!.address);
-      } finally {
-        session.close();
-      }
+      });
     });
   });
 
   it('a PdNotLeader without a hint is forgotten too: GetMembers names the new leader', async () => {
     await withMembers(2, async ([a, b]) => {
-      const session = await connect([a!, b!]);
-      try {
+      await withSession([a!, b!], {}, async (session) => {
         a!.alloc = () => notLeader(null);
         a!.members = () => membersList([a!.address, b!.address], b!.address);
         b!.members = a!.members;
         const resp = await session.unary('AllocID', {}, { deadlineMs: Date.now() + 5_000 });
         assert.equal(String(resp.id), '2');
         assert.equal(a!.allocs.length, 1);
-      } finally {
-        session.close();
-      }
+      });
     });
   });
 
   it('a frozen leader costs one attempt deadline (at most PD_ATTEMPT_TIMEOUT_MS_MAX), then the session looks for another', async () => {
     await withMembers(2, async ([a, b]) => {
-      const session = await connect([a!, b!]);
-      try {
+      await withSession([a!, b!], {}, async (session) => {
         a!.alloc = () => 'hang';
         a!.members = () => membersList([a!.address, b!.address], b!.address);
         b!.members = a!.members;
@@ -294,60 +288,48 @@ describe('PdSession against fake PD members', () => {
         assert.equal(a!.allocs.length, 1);
         // The server's deadline is the client's plus the request's trip: generous slack.
         assert.ok(a!.allocs[0]!.deadlineMs <= startMs + PD_ATTEMPT_TIMEOUT_MS_MAX + 1_000, `attempt deadline ${a!.allocs[0]!.deadlineMs - startMs} ms after the start`);
-      } finally {
-        session.close();
-      }
+      });
     });
   });
 
   it("an attempt's deadline is capped by what is left of the call's", async () => {
     await withMembers(1, async ([a]) => {
-      const session = await connect([a!]);
-      try {
+      await withSession([a!], {}, async (session) => {
         a!.alloc = () => 'hang';
         const deadlineMs = Date.now() + 300;
         const r = await settledWithin(session.unary('AllocID', {}, { deadlineMs }), 10_000, 'AllocID on a frozen leader');
         rejectedWith(r, 'DeadlineExceeded');
         assert.equal(a!.allocs.length, 1);
         assert.ok(a!.allocs[0]!.deadlineMs <= deadlineMs + 1_000, `the attempt's deadline is ${a!.allocs[0]!.deadlineMs - deadlineMs} ms past the call's`);
-      } finally {
-        session.close();
-      }
+      });
     });
   });
 
   it("a ServerIsBusy back-off that would pass the call's deadline ends the call at once, as ServerIsBusy", async () => {
     await withMembers(1, async ([a]) => {
-      const session = await connect([a!]);
-      try {
+      await withSession([a!], {}, async (session) => {
         a!.alloc = () => busy(60_000);
         const r = await settledWithin(session.unary('AllocID', {}, { deadlineMs: Date.now() + 1_000 }), 10_000, 'AllocID on a busy leader');
         rejectedWith(r, 'ServerIsBusy');
         assert.equal(a!.allocs.length, 1, 'no retry: the back-off PD asked for is past the deadline');
-      } finally {
-        session.close();
-      }
+      });
     });
   });
 
   it("the call's deadline ends it with the last error's code, after retries on the same leader", async () => {
     await withMembers(1, async ([a]) => {
-      const session = await connect([a!]);
-      try {
+      await withSession([a!], {}, async (session) => {
         a!.alloc = () => busy(0);
         const r = await settledWithin(session.unary('AllocID', {}, { deadlineMs: Date.now() + 400 }), 10_000, 'AllocID on a busy leader');
         rejectedWith(r, 'ServerIsBusy');
         assert.ok(a!.allocs.length >= 2, `${a!.allocs.length} attempts`);
-      } finally {
-        session.close();
-      }
+      });
     });
   });
 
   it('callers waiting for a leader share one discovery', async () => {
     await withMembers(1, async ([a]) => {
-      const session = await connect([a!]);
-      try {
+      await withSession([a!], {}, async (session) => {
         const leader = await session.leaderClient();
         assert.equal(session.reportFailure(leader, new FlotillaError('Unavailable', 'connection refused')), 'forgotLeader');
         a!.getMembersCalls = 0;
@@ -360,24 +342,19 @@ describe('PdSession against fake PD members', () => {
         assert.equal(a!.getMembersCalls, 1);
         for (const l of found) assert.equal(l, found[0]);
         assert.equal(found[0].address, a!.address);
-      } finally {
-        session.close();
-      }
+      });
     });
   });
 
   it('an answer from another cluster is refused at once, not retried', async () => {
     await withMembers(1, async ([a]) => {
-      const session = await connect([a!]);
-      try {
+      await withSession([a!], {}, async (session) => {
         a!.alloc = () => ({ header: { clusterId: '8' }, id: '5' });
         const r = await settledWithin(session.unary('AllocID', {}, { deadlineMs: Date.now() + 2_000 }), 10_000, 'AllocID answered by another cluster');
         rejectedWith(r, 'ClusterIdMismatch');
         assert.equal(a!.allocs.length, 1);
         assert.equal(a!.allocs[0]!.clusterId, CLUSTER);
-      } finally {
-        session.close();
-      }
+      });
     });
   });
 
@@ -394,24 +371,20 @@ describe('PdSession against fake PD members', () => {
   it('close() ends a call backing off at once', async () => {
     await withMembers(1, async ([a]) => {
       const lines: string[] = [];
-      const session = await connect([a!], { logger: createLogger({ level: 'debug', destination: { write: (line: string) => void lines.push(line) } }) });
-      try {
+      await withSession([a!], { logger: createLogger({ level: 'debug', destination: { write: (line: string) => void lines.push(line) } }) }, async (session) => {
         a!.alloc = () => busy(30_000);
         const call = session.unary('AllocID', {}, { deadlineMs: Date.now() + 60_000 });
         call.catch(() => undefined);
         await waitFor('the call backs off', () => (lines.some((l) => l.includes('PD call retried')) ? true : undefined), { timeoutMs: 10_000, intervalMs: 5 });
         session.close();
         rejectedWith(await settledWithin(call, 5_000, 'a call backing off after close()'), 'Unavailable');
-      } finally {
-        session.close();
-      }
+      });
     });
   });
 
   it('close() cancels a call in flight, long before its attempt deadline', async () => {
     await withMembers(1, async ([a]) => {
-      const session = await connect([a!]);
-      try {
+      await withSession([a!], {}, async (session) => {
         a!.alloc = () => 'hang';
         const call = session.unary('AllocID', {}, { deadlineMs: Date.now() + 60_000 });
         call.catch(() => undefined);
@@ -420,9 +393,7 @@ describe('PdSession against fake PD members', () => {
         rejectedWith(await settledWithin(call, 10_000, 'a call in flight after close()'), 'Unavailable');
         const leftMs = a!.allocs[0]!.deadlineMs - Date.now();
         assert.ok(leftMs > 500, `ended ${leftMs} ms before its attempt deadline: it should end by close(), not by the deadline`);
-      } finally {
-        session.close();
-      }
+      });
     });
   });
 

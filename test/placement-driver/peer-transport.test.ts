@@ -32,17 +32,12 @@ class Receiver {
 
   static async start(port = 0): Promise<Receiver> {
     const server = createGrpcServer();
+    // No call arrives before the server listens, so `self` is set by the time the handler runs.
     let self: Receiver | null = null;
-    const pending: (() => void)[] = [];
     server.addService(serviceDefinition('flotilla.pdpb.PDPeer'), {
-      Raft: (call: grpc.ServerReadableStream<pdpb.PeerMessageBatch, pdpb.PeerDone__Input>, cb: grpc.sendUnaryData<pdpb.PeerDone__Input>) => {
-        const attach = (r: Receiver): void => r.attach(call, cb);
-        if (self === null) pending.push(() => attach(self!));
-        else attach(self);
-      },
+      Raft: (call: grpc.ServerReadableStream<pdpb.PeerMessageBatch, pdpb.PeerDone__Input>, cb: grpc.sendUnaryData<pdpb.PeerDone__Input>) => self!.attach(call, cb),
     } satisfies pdpb.PDPeerHandlers);
     self = new Receiver(await startGrpcServer(server, '127.0.0.1', port));
-    for (const p of pending) p();
     return self;
   }
 
@@ -127,6 +122,15 @@ function msg(to: number, type: MessageType = 'MsgHeartbeat', bytes = 0): Message
   return makeMessage({ type, to, commit: seq }, SELF, 1);
 }
 
+/** A transport whose member 2 is `r2`, with its stream up (one message delivered). */
+async function connectedTo(r2: Receiver): Promise<{ t: PeerTransport; events: Events }> {
+  const conn = await transport();
+  conn.t.setPeerAddress(2, r2.address);
+  conn.t.send([msg(2)]);
+  await until(() => r2.messages.length === 1, 10_000, 'the stream to member 2 is up');
+  return conn;
+}
+
 /** A message's identity here: its type and the counter carried in its commit field. */
 const idOf = (m: Message): string => `${m.type}:${m.to}:${m.commit}`;
 
@@ -194,10 +198,7 @@ describe('PD peer transport (real gRPC receivers)', { timeout: 60_000 }, () => {
   it('a member that restarts on its address is dialled again once its old stream ended', async () => {
     let r2 = await receiver();
     const port = r2.port;
-    const { t, events } = await transport();
-    t.setPeerAddress(2, r2.address);
-    t.send([msg(2)]);
-    await until(() => r2.messages.length === 1, 10_000, 'delivered before the restart');
+    const { t, events } = await connectedTo(r2);
     await r2.stop();
     r2 = await receiver(port);
     // Senders keep sending (raft resends); once the old stream has ended, a new one reaches the new process.
@@ -210,10 +211,7 @@ describe('PD peer transport (real gRPC receivers)', { timeout: 60_000 }, () => {
 
   it('a member that stops reading: batches are dropped and reported, not queued; once it reads again, they flow again', async () => {
     const r2 = await receiver();
-    const { t, events } = await transport();
-    t.setPeerAddress(2, r2.address);
-    t.send([msg(2)]);
-    await until(() => r2.messages.length === 1, 10_000, 'the stream is up');
+    const { t, events } = await connectedTo(r2);
     r2.pause();
     // Write until the stream pushes back (HTTP/2 flow control): then the transport drops batches.
     await until(() => {
@@ -234,10 +232,7 @@ describe('PD peer transport (real gRPC receivers)', { timeout: 60_000 }, () => {
 
   it('after close() nothing is sent and nothing is reported', async () => {
     const r2 = await receiver();
-    const { t, events } = await transport();
-    t.setPeerAddress(2, r2.address);
-    t.send([msg(2)]);
-    await until(() => r2.messages.length === 1, 10_000, 'delivered');
+    const { t, events } = await connectedTo(r2);
     t.close();
     t.send([msg(2), msg(2, 'MsgSnap')]);
     await new Promise((resolve) => setImmediate(resolve));
