@@ -8,7 +8,7 @@ import { createRng, encodeKey, type Rng } from '../../../common/index.js';
 import { DEFAULT_CLUSTER_CONFIG, type ClusterConfig } from '../../../placement-driver/cluster-config.js';
 import type { OperatorStep } from '../../../placement-driver/operators.js';
 import {
-  hostOf, isLivePeer, quorumOf, votersOf, type ClusterView, type OperatorPlan, type PeerMeta, type RegionMeta, type RegionView, type StoreHealth, type StoreView,
+  isLivePeer, quorumOf, votersOf, type ClusterView, type OperatorPlan, type PeerMeta, type RegionMeta, type RegionView, type StoreHealth, type StoreView,
 } from '../../../placement-driver/schedulers/index.js';
 
 export interface ModelRegion {
@@ -114,8 +114,14 @@ export class ModelCluster {
     for (const r of this.regions) r.pendingPeerIds = [];
   }
 
+  /** The machine a store runs on, by the reference rule (referenceHost), never the code under test. */
   host(storeId: number): string {
-    return hostOf(this.stores.get(storeId), storeId);
+    return referenceHost(this.stores.get(storeId), storeId);
+  }
+
+  /** Its leader has not heard `peerId` for maxStoreDownTimeMs or longer (the threshold counts). */
+  isSilent(r: ModelRegion | RegionView, peerId: number): boolean {
+    return r.downPeers.some((d) => d.peerId === peerId && d.downMs >= this.config.maxStoreDownTimeMs);
   }
 
   /** Working voters (on live stores, heard by their leader, not waiting for a snapshot) ≥ quorum of voters. */
@@ -125,6 +131,20 @@ export class ModelCluster {
     const view = this.view();
     return voters.filter((p) => isLivePeer(view, p) && !m.downPeers.some((d) => d.peerId === p.id) && !m.pendingPeerIds.includes(p.id)).length >= quorumOf(voters.length);
   }
+}
+
+// The location rules written out here, independently of cluster-view.ts, so that tests judge the
+// schedulers by them rather than by the functions they use: a store's machine is its non-empty
+// `host` label, else the store alone; its zone is its non-empty `zone` label, else none.
+
+export function referenceHost(store: StoreView | undefined, storeId: number): string {
+  const host = store?.labels['host'];
+  return host !== undefined && host.length > 0 ? `host=${host}` : `alone=${storeId}`;
+}
+
+export function referenceZone(store: StoreView | undefined): string | undefined {
+  const zone = store?.labels['zone'];
+  return zone !== undefined && zone.length > 0 ? zone : undefined;
 }
 
 export interface GenOptions {
@@ -174,8 +194,9 @@ export function generateCluster(seed: number, options: GenOptions = {}): ModelCl
     const health = isUnhealthy ? pick(rng, HEALTHS) : 'up';
     const labels: Record<string, string> = {};
     if (options.labels ?? rng.chance(0.5)) {
-      labels['host'] = `h${rng.nextInt(hostCount)}`;
-      if (rng.chance(0.7)) labels['zone'] = `z${rng.nextInt(3)}`;
+      // An empty label is no label: such a store is a machine of its own (and has no zone).
+      labels['host'] = rng.chance(0.1) ? '' : `h${rng.nextInt(hostCount)}`;
+      if (rng.chance(0.7)) labels['zone'] = rng.chance(0.1) ? '' : `z${rng.nextInt(3)}`;
     }
     if (health === 'gone' && rng.chance(0.5)) {
       unknownStores.push(id);
@@ -185,7 +206,7 @@ export function generateCluster(seed: number, options: GenOptions = {}): ModelCl
   }
   const allStoreIds = [...[...model.stores.keys()], ...unknownStores];
   const upHosts = new Map<string, number>();
-  for (const s of model.stores.values()) if (s.health === 'up' && !upHosts.has(hostOf(s, s.id))) upHosts.set(hostOf(s, s.id), s.id);
+  for (const s of model.stores.values()) if (s.health === 'up' && !upHosts.has(referenceHost(s, s.id))) upHosts.set(referenceHost(s, s.id), s.id);
   const regionCount = rng.nextRange(1, options.regionsMax ?? 40);
   let peerId = 1;
   for (let i = 0; i < regionCount; i++) {

@@ -9,9 +9,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRng } from '../../../common/index.js';
 import {
-  canRemoveVoter, checkRegion, hasLiveLeader, hasLiveQuorum, hasWorkingQuorum, hostOf, isLivePeer, isPlacementTarget, isSilentPeer, ReplicaChecker, storeLoads, votersOf, type OperatorPlan,
+  canRemoveVoter, checkRegion, hasLiveLeader, hasLiveQuorum, hasWorkingQuorum, isLivePeer, isPlacementTarget, plannedPlacement, ReplicaChecker, storeLoads, votersOf,
+  type OperatorPlan, type PeerMeta,
 } from '../../../placement-driver/schedulers/index.js';
-import { generateCluster, seeds, withSeed, type ModelCluster } from './model.js';
+import { generateCluster, referenceZone, seeds, withSeed, type ModelCluster } from './model.js';
 
 const FILE = 'replica-checker.test.js';
 const ROUNDS_MAX = 60;
@@ -29,6 +30,62 @@ function checkStep(model: ModelCluster, regionId: number): void {
   const leader = r.region.peers.find((p) => p.id === r.leaderPeerId);
   assert.ok(leader !== undefined && isLivePeer(model.view(), leader), `region ${regionId}: lost its live leader`);
 }
+
+interface RefLoad {
+  regions: number;
+  bytes: number;
+}
+
+/** Regions (any role) and their approximate bytes per store of the view, counted from the model as it is. */
+function referenceLoads(model: ModelCluster): Map<number, RefLoad> {
+  const loads = new Map<number, RefLoad>();
+  for (const id of model.stores.keys()) loads.set(id, { regions: 0, bytes: 0 });
+  for (const r of model.regions) {
+    for (const p of r.region.peers) {
+      const load = loads.get(p.storeId);
+      if (load === undefined) continue;
+      load.regions++;
+      load.bytes += r.approximateSizeBytes;
+    }
+  }
+  return loads;
+}
+
+/**
+ * Where a new replica of a region with `peers` goes, in place of `replacing` (or in addition), by
+ * the placement rule written out from its spec (placement.ts's file comment): an up store heard
+ * from, without a peer of the region, on a machine none of the other peers is on; a zone the
+ * others do not use first (when zones are labelled), then the fewest regions, the least data, the
+ * lowest id.
+ */
+function referenceTarget(model: ModelCluster, peers: readonly PeerMeta[], replacing: PeerMeta | undefined, loads: ReadonlyMap<number, RefLoad>): number | undefined {
+  const others = peers.filter((p) => p.id !== replacing?.id);
+  const hosts = new Set(others.map((p) => model.host(p.storeId)));
+  const zones = new Set(others.map((p) => referenceZone(model.stores.get(p.storeId))));
+  const ranked = [...model.stores.values()]
+    .filter((s) => s.health === 'up' && s.isHeard && !peers.some((p) => p.storeId === s.id) && !hosts.has(model.host(s.id)))
+    .map((s) => {
+      const zone = referenceZone(s);
+      const load = loads.get(s.id)!;
+      return { id: s.id, isNewZone: zone !== undefined && !zones.has(zone), regions: load.regions, bytes: load.bytes };
+    })
+    .sort((a, b) => (a.isNewZone === b.isNewZone ? 0 : a.isNewZone ? -1 : 1) || a.regions - b.regions || a.bytes - b.bytes || a.id - b.id);
+  return ranked[0]?.id;
+}
+
+/** The replicas and leader once `steps` ran, applied one by one as a store would (the model's own rules). */
+function placementAfter(model: ModelCluster, regionId: number, steps: OperatorPlan['steps']): { peers: PeerMeta[]; leaderPeerId: number } {
+  const r = model.byId(regionId);
+  const saved = { region: r.region, leaderPeerId: r.leaderPeerId, downPeers: r.downPeers, pendingPeerIds: r.pendingPeerIds };
+  try {
+    for (const step of steps) model.applyStep(regionId, step);
+    return { peers: [...r.region.peers], leaderPeerId: r.leaderPeerId };
+  } finally {
+    Object.assign(r, saved);
+  }
+}
+
+const byPeerId = (peers: readonly PeerMeta[]): PeerMeta[] => [...peers].map((p) => ({ id: p.id, storeId: p.storeId, role: p.role })).sort((a, b) => a.id - b.id);
 
 /** Runs the checker to quiescence, checking every step; returns the number of rounds and coverage counts. */
 function runToQuiescence(model: ModelCluster, seed: number, coverage: Map<string, number>): number {
@@ -63,7 +120,7 @@ function runToQuiescence(model: ModelCluster, seed: number, coverage: Map<string
         const rv = view.regions.find((x) => x.region.id === plan.regionId)!;
         const voterHosts = votersOf(planned.region).map((p) => model.host(p.storeId));
         const isWanted = votersOf(planned.region).length < model.config.maxPeerCount && isPlacementTarget(model.stores.get(step.peer.storeId)) && !voterHosts.includes(model.host(step.peer.storeId));
-        assert.ok(!isWanted || isSilentPeer(view, rv, step.peer), `region ${plan.regionId}: removed learner ${step.peer.id}, wanted as a voter and waiting for its snapshot`);
+        assert.ok(!isWanted || model.isSilent(rv, step.peer.id), `region ${plan.regionId}: removed learner ${step.peer.id}, wanted as a voter and waiting for its snapshot`);
         coverage.set('pending learner removed (unwanted)', (coverage.get('pending learner removed (unwanted)') ?? 0) + 1);
       }
       model.applyPlan(plan, (id) => checkStep(model, id));
@@ -88,7 +145,7 @@ describe('replica checker on generated clusters', () => {
         const allowed = touchable(model);
         runToQuiescence(model, seed, coverage);
         const view = model.view();
-        const targetHosts = new Set([...view.stores.values()].filter(isPlacementTarget).map((s) => hostOf(s, s.id)));
+        const targetHosts = new Set([...view.stores.values()].filter((s) => s.health === 'up' && s.isHeard).map((s) => model.host(s.id)));
         for (const id of allowed) {
           const r = model.byId(id).region;
           const voters = votersOf(r);
@@ -99,7 +156,7 @@ describe('replica checker on generated clusters', () => {
           assert.equal(voters.length, model.config.maxPeerCount, `region ${id}: ${voters.length} voters, want ${model.config.maxPeerCount}`);
           const rv = view.regions.find((x) => x.region.id === id)!;
           for (const p of voters) assert.equal(view.stores.get(p.storeId)?.health, 'up', `region ${id}: a voter on store ${p.storeId}, which is not up`);
-          for (const p of voters) assert.ok(!isSilentPeer(view, rv, p), `region ${id}: voter ${p.id} on store ${p.storeId} is silent (lost there) and was kept`);
+          for (const p of voters) assert.ok(!model.isSilent(rv, p.id), `region ${id}: voter ${p.id} on store ${p.storeId} is silent (lost there) and was kept`);
           assert.equal(new Set(voters.map((p) => model.host(p.storeId))).size, voters.length, `region ${id}: two voters on one host`);
         }
       });
@@ -222,5 +279,82 @@ describe('replica checker on generated clusters', () => {
       });
     }
     assert.ok(judged >= 10 && unequal >= 5, `coverage: ${judged} isolate-host plans, ${unequal} between stores of unequal load`);
+  });
+  it('puts each new replica where the placement rule says, on the loads the round\'s earlier plans leave', () => {
+    // Judged against referenceTarget (the rule written out here) and loads counted from the model,
+    // shifted by each earlier plan of the round as its steps leave the region: a zone not used
+    // yet first, then fewest regions, least data, lowest id; empty host and zone labels are none.
+    const coverage = new Map<string, number>();
+    for (const seed of seeds(300)) {
+      withSeed(FILE, seed, () => {
+        const model = generateCluster(seed);
+        const loads = referenceLoads(model);
+        const plans = new ReplicaChecker().schedule({ view: model.view(), budget: 1_000, newPeerId: model.newPeerId, rng: createRng(seed) });
+        for (const plan of plans) {
+          const r = model.byId(plan.regionId);
+          const added = plan.steps.find((st) => st.kind === 'addPeer');
+          if (added?.kind === 'addPeer') {
+            const removed = plan.steps.find((st) => st.kind === 'removePeer');
+            const replacing = removed?.kind === 'removePeer' ? removed.peer : undefined;
+            const want = referenceTarget(model, r.region.peers, replacing, loads);
+            assert.equal(added.peer.storeId, want, `region ${plan.regionId}: ${plan.description} places its replica on store ${added.peer.storeId}; the rule picks ${want}`);
+            const zones = new Set(r.region.peers.filter((p) => p.id !== replacing?.id).map((p) => referenceZone(model.stores.get(p.storeId))));
+            const zone = referenceZone(model.stores.get(added.peer.storeId));
+            if (zone !== undefined && !zones.has(zone)) coverage.set('new zone', (coverage.get('new zone') ?? 0) + 1);
+            if (model.stores.get(added.peer.storeId)?.labels['host'] === '') coverage.set('empty host label', (coverage.get('empty host label') ?? 0) + 1);
+            coverage.set(replacing === undefined ? 'added' : 'moved', (coverage.get(replacing === undefined ? 'added' : 'moved') ?? 0) + 1);
+          }
+          // The round's later plans see this one as done: shift the loads by the stores it changes.
+          const before = new Set(r.region.peers.map((p) => p.storeId));
+          const after = new Set(placementAfter(model, plan.regionId, plan.steps).peers.map((p) => p.storeId));
+          for (const id of before) {
+            if (after.has(id)) continue;
+            const load = loads.get(id);
+            if (load !== undefined) (load.regions--, load.bytes -= r.approximateSizeBytes);
+            coverage.set('load shifted off', (coverage.get('load shifted off') ?? 0) + 1);
+          }
+          for (const id of after) {
+            if (before.has(id)) continue;
+            const load = loads.get(id);
+            if (load !== undefined) (load.regions++, load.bytes += r.approximateSizeBytes);
+          }
+        }
+      });
+    }
+    for (const kind of ['new zone', 'empty host label', 'added', 'moved', 'load shifted off']) {
+      assert.ok((coverage.get(kind) ?? 0) >= 5, `coverage: ${kind} ${coverage.get(kind) ?? 0} times: ${JSON.stringify([...coverage])}`);
+    }
+  });
+
+  it('counts an operator\'s remaining steps as the store will run them (plannedPlacement, from every step of every plan)', () => {
+    // The placement a region counts with while its operator runs (balance and placement see moves
+    // in flight as done) must be what the steps left actually make of it: judged against the
+    // model applying them one by one, from every point the operator may have reached.
+    const kinds = new Set<string>();
+    for (const seed of seeds(200)) {
+      withSeed(FILE, seed, () => {
+        const model = generateCluster(seed);
+        const plans = new ReplicaChecker().schedule({ view: model.view(), budget: 1_000, newPeerId: model.newPeerId, rng: createRng(seed) });
+        for (const plan of plans) {
+          kinds.add(plan.description.split(' ')[0]!);
+          const want = placementAfter(model, plan.regionId, plan.steps);
+          for (let done = 0; done <= plan.steps.length; done++) {
+            const r = model.byId(plan.regionId);
+            const saved = { region: r.region, leaderPeerId: r.leaderPeerId, downPeers: r.downPeers, pendingPeerIds: r.pendingPeerIds };
+            try {
+              for (const step of plan.steps.slice(0, done)) model.applyStep(plan.regionId, step);
+              const got = plannedPlacement(r.region, r.leaderPeerId, plan.steps.slice(done));
+              assert.deepEqual(byPeerId(got.peers), byPeerId(want.peers), `region ${plan.regionId}: ${plan.description}, ${done} of ${plan.steps.length} steps done: planned replicas`);
+              assert.equal(got.leaderPeerId, want.leaderPeerId, `region ${plan.regionId}: ${plan.description}, ${done} steps done: planned leader`);
+            } finally {
+              Object.assign(r, saved);
+            }
+          }
+        }
+      });
+    }
+    for (const kind of ['add-replica', 'remove-learner', 'remove-extra-peer', 'promote-learner', 'replace-down-peer', 'isolate-host']) {
+      assert.ok(kinds.has(kind), `no ${kind} plan was generated: ${[...kinds].join(', ')}`);
+    }
   });
 });
