@@ -25,7 +25,7 @@
 // FLOTILLA_STORE_SIM_SPLIT_SEEDS=n (default 8).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRng, decodeKey, encodeKey, raftHardStateKey, rawKey, type RegionMeta, type Rng } from '../../common/index.js';
+import { armFailpoint, createRng, decodeKey, disarmFailpoint, encodeKey, raftHardStateKey, rawKey, regionContains, type RegionMeta, type Rng } from '../../common/index.js';
 import { CAMPAIGN_TRANSFER_CONTEXT, type Message } from '../../raft/index.js';
 import { decodeHardState } from '../../raft-host/index.js';
 import { encodeRawValue, liveRawValue } from '../../store/raw-value.js';
@@ -1231,6 +1231,55 @@ describe('known bugs found by the split sim', () => {
       assert.deepEqual(sim.fatals, []);
     } finally {
       await sim.stop();
+    }
+  });
+});
+
+describe('the key counts a split hands to its regions', () => {
+  // With every recount held (failpoint), what each replica reports is the count the split command
+  // carried: the keys of its range at the leader's scan. Judged by counting the written keys in
+  // each resulting range; cuts at uneven places, so that counts handed to the wrong range show.
+  it('each resulting region starts from the keys of its own range, on every replica, before any recount', async () => {
+    const sim = await loaded(61);
+    armFailpoint('store::key-recount-walk', 'pause');
+    try {
+      const out = await drive(sim, sim.split(7, [b('a03'), b('a11'), b('a12')]));
+      assert.equal(out.kind, 'split');
+      const regions = out.kind === 'split' ? out.regions : [];
+      assert.equal(regions.length, 4);
+      assert.ok(await advanceUntil(sim, () => sim.nodes.every((n) => regions.every((r) => n.store?.peers.get(r.id)?.region.epoch.version === r.epoch.version)), 2_000), 'the split did not apply on every store');
+      const keys = [...written().keys()].map((k) => encodeKey(b(k)));
+      for (const r of regions) {
+        const want = keys.filter((k) => regionContains(r, k)).length;
+        for (const node of sim.nodes) {
+          const peer = node.store!.peers.get(r.id)!;
+          assert.equal(peer.approximateKeys, want, `store ${node.storeId}, region ${r.id} [${describeRegion(r)}]: ${peer.approximateKeys} keys, its range holds ${want}`);
+        }
+      }
+      disarmFailpoint('store::key-recount-walk');
+      await checkSettled(sim, 'split counts', written(), { isCountExact: true });
+    } finally {
+      disarmFailpoint('store::key-recount-walk');
+      await sim.stop();
+    }
+  });
+
+  it('a region of fewer than two keys is not split by size: the outcome says why, the region stays', async () => {
+    for (const n of [0, 1, 2]) {
+      const sim = await StoreSim.start(3, { rng: createRng(70 + n), dropRate: 0, maxDelaySteps: 1, snapshots: false });
+      try {
+        assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
+        for (let i = 0; i < n; i++) await put(sim, `k${i}`, `v${i}`);
+        const out = await drive(sim, sim.split(7));
+        if (n < 2) {
+          assert.deepEqual(out, { kind: 'skipped', reason: 'the region holds too few keys to split' }, `${n} key(s)`);
+          assert.equal(sim.newestRegions().size, 1, `${n} key(s): a region was split off`);
+        } else {
+          assert.equal(out.kind, 'split', `${n} keys: ${JSON.stringify(out)}`);
+        }
+      } finally {
+        await sim.stop();
+      }
     }
   });
 });
