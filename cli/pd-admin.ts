@@ -9,7 +9,7 @@ import { CliError } from './errors.js';
 /** Requests to PD's HTTP API time out after this long. */
 export const PD_HTTP_TIMEOUT_MS = 10_000;
 /** Leader changes followed per request before giving up. */
-const LEADER_FOLLOWS_MAX = 3;
+export const LEADER_FOLLOWS_MAX = 3;
 
 export type HttpMethod = 'GET' | 'POST' | 'DELETE';
 
@@ -21,7 +21,11 @@ export class PdAdmin {
 
   /** Connects to PD through `endpoints` (host:port of client gRPC) and finds the leader's HTTP API. */
   static async connect(endpoints: readonly string[], timeoutMs: number): Promise<PdAdmin> {
-    const pd = await PdClient.connect({ pdEndpoints: endpoints, requestTimeoutMs: timeoutMs });
+    return PdAdmin.over(await PdClient.connect({ pdEndpoints: endpoints, requestTimeoutMs: timeoutMs }));
+  }
+
+  /** Over an open PD client (closed here when no leader's HTTP API is found, else by close()). */
+  static async over(pd: PdClient): Promise<PdAdmin> {
     try {
       return new PdAdmin(pd, leaderHttpUrl(await pd.getMembers()));
     } catch (err) {

@@ -310,13 +310,19 @@ describe('replica checker on generated clusters', () => {
           for (const id of before) {
             if (after.has(id)) continue;
             const load = loads.get(id);
-            if (load !== undefined) (load.regions--, load.bytes -= r.approximateSizeBytes);
+            if (load !== undefined) {
+              load.regions--;
+              load.bytes -= r.approximateSizeBytes;
+            }
             coverage.set('load shifted off', (coverage.get('load shifted off') ?? 0) + 1);
           }
           for (const id of after) {
             if (before.has(id)) continue;
             const load = loads.get(id);
-            if (load !== undefined) (load.regions++, load.bytes += r.approximateSizeBytes);
+            if (load !== undefined) {
+              load.regions++;
+              load.bytes += r.approximateSizeBytes;
+            }
           }
         }
       });
