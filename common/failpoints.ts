@@ -57,8 +57,9 @@ export function armFailpointsFromSpec(spec: string | undefined): void {
   if (spec === undefined || spec.trim() === '') return;
   for (const part of spec.split(';')) {
     const eq = part.indexOf('=');
-    if (eq <= 0) throw new FlotillaError('ConfigInvalid', `FLOTILLA_FAILPOINTS: ${JSON.stringify(part)} is not name=action`);
-    armFailpoint(part.slice(0, eq).trim(), part.slice(eq + 1));
+    const name = eq < 0 ? '' : part.slice(0, eq).trim();
+    if (name === '') throw new FlotillaError('ConfigInvalid', `FLOTILLA_FAILPOINTS: ${JSON.stringify(part)} is not name=action`);
+    armFailpoint(name, part.slice(eq + 1));
   }
 }
 

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import {
   createRng, Backoff, retryWithBackoff, FlotillaError, TaskGroup, silentLogger, armFailpoint, disarmAllFailpoints,
-  failpoint, armFailpointsFromSpec, parseFailAction, createMetricsRegistry, startMetricsServer, Counter,
+  failpoint, armFailpointsFromSpec, parseFailAction, disarmFailpoint, type FailAction, createMetricsRegistry, startMetricsServer, Counter,
   createGrpcServer, startGrpcServer, ChannelCache, channelCredentials, INSECURE, grpc, deadlineAfterMs, describeFatal, ConfigError,
   sleepMs, unboundedAbortController, procStatCpuTicks, PROC_CLOCK_TICKS_PER_SECOND,
 } from '../../common/index.js';
@@ -228,6 +228,50 @@ describe('failpoints', () => {
     disarmAllFailpoints();
     assert.throws(() => parseFailAction('explode'), { code: 'ConfigInvalid' });
     assert.throws(() => armFailpointsFromSpec('noequals'), { code: 'ConfigInvalid' });
+  });
+
+  it('parses every action as FLOTILLA_FAILPOINTS spells it: multi-digit sleeps, return values with any text, blanks around', () => {
+    const cases: [string, FailAction][] = [
+      ['off', { kind: 'off' }], [' panic ', { kind: 'panic' }], ['pause', { kind: 'pause' }], ['return', { kind: 'return', value: '' }],
+      ['return()', { kind: 'return', value: '' }], ['return(err)', { kind: 'return', value: 'err' }], ['return(a(b) c=d)', { kind: 'return', value: 'a(b) c=d' }],
+      ['sleep(0)', { kind: 'sleep', ms: 0 }], ['sleep(7)', { kind: 'sleep', ms: 7 }], ['sleep(250)', { kind: 'sleep', ms: 250 }], ['sleep(60000)', { kind: 'sleep', ms: 60_000 }],
+    ];
+    for (const [text, want] of cases) assert.deepEqual(parseFailAction(text), want, text);
+    for (const bad of ['', 'sleep()', 'sleep(-1)', 'sleep(1.5)', 'sleep(x)', 'returns', 'Panic', 'pause(1)']) {
+      assert.throws(() => parseFailAction(bad), { code: 'ConfigInvalid' }, JSON.stringify(bad));
+    }
+  });
+
+  it('a spec arms each trimmed name with its action, later ones winning; an empty name or a bad action is refused', () => {
+    try {
+      armFailpointsFromSpec(' store::a = return(1) ;pd::b=return(x=y);store::a=return(2)');
+      assert.equal(failpoint('store::a'), '2');
+      assert.equal(failpoint('pd::b'), 'x=y');
+      assert.equal(failpoint(' store::a '), undefined);
+      armFailpointsFromSpec('pd::b=off');
+      assert.equal(failpoint('pd::b'), undefined, 'off disarms');
+      for (const bad of ['=panic', ' =panic', 'a=panic;=return', 'a=explode']) {
+        assert.throws(() => armFailpointsFromSpec(bad), { code: 'ConfigInvalid' }, JSON.stringify(bad));
+      }
+    } finally {
+      disarmAllFailpoints();
+    }
+  });
+
+  it('re-arming a paused site releases what waits at it; disarming one site leaves the others armed', async () => {
+    try {
+      armFailpoint('p', 'pause');
+      const first = failpoint('p') as Promise<string | undefined>;
+      armFailpoint('p', 'return(now)');
+      assert.equal(await first, undefined, 'the wait at the old pause ended');
+      assert.equal(failpoint('p'), 'now');
+      armFailpoint('q', 'return(q)');
+      disarmFailpoint('p');
+      assert.equal(failpoint('q'), 'q');
+      assert.equal(failpoint('p'), undefined);
+    } finally {
+      disarmAllFailpoints();
+    }
   });
 });
 
