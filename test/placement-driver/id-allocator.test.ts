@@ -79,4 +79,21 @@ describe('ID allocator', () => {
     release();
     assert.deepEqual(await next, [51n]);
   });
+
+  it('a new leadership without a step down in between (sync again) also voids a reservation in flight', async () => {
+    // PD may learn of a new term of its own leadership without having seen itself deposed (the
+    // term moved on during a partition): sync() alone must void what the older term reserved.
+    let release = (): void => {};
+    const ids = new IdAllocator({ batch: 10n, persistHighWater: () => new Promise<void>((resolve) => (release = resolve)) });
+    ids.sync(0n);
+    const inFlight = ids.alloc(1);
+    await new Promise((r) => setImmediate(r));
+    ids.sync(70n); // the state machine says ids up to 70 may have been issued
+    release();
+    await assert.rejects(inFlight, { code: 'PdNotLeader' });
+    const next = ids.alloc(2);
+    await new Promise((r) => setImmediate(r));
+    release();
+    assert.deepEqual(await next, [71n, 72n]);
+  });
 });
