@@ -108,6 +108,10 @@ function isNotFound(err: Error): boolean {
 
 /** A minimal promise API over one RocksDB, for small single-writer stores (PD metadata). */
 export class SimpleRocks {
+  /** Scans in flight: close() waits for each to end its iterator (see close). */
+  private readonly scans = new Set<Promise<[Buffer, Buffer][]>>();
+  private isClosing = false;
+
   private constructor(private readonly db: RocksDb, readonly location: string) {}
 
   static async open(location: string, options: RocksOpenOptions = {}): Promise<SimpleRocks> {
@@ -119,11 +123,12 @@ export class SimpleRocks {
   }
 
   /**
-   * An EngineError once the DB is not open: the binding's calls on a closed DB crash the process
-   * (a get segfaults), so none reaches it.
+   * An EngineError once the DB is not open, or close() has begun: the binding's calls on a closed
+   * DB crash the process (a get segfaults), so none reaches it.
    */
   private closedError(what: string): FlotillaError | null {
-    return this.db.status === 'open' ? null : engineError(what, new Error(`${this.location} is ${this.db.status}`));
+    if (this.db.status === 'open' && !this.isClosing) return null;
+    return engineError(what, new Error(`${this.location} is ${this.db.status === 'open' ? 'closing' : this.db.status}`));
   }
 
   get(key: Buffer): Promise<Buffer | undefined> {
@@ -151,9 +156,22 @@ export class SimpleRocks {
     const closed = this.closedError('iterate');
     if (closed !== null) throw closed;
     const it = this.db.iterator({ gte, lt, keyAsBuffer: true, valueAsBuffer: true, limit: limit >= 2 ** 31 ? -1 : limit });
+    const scan = this.readAll(it);
+    this.scans.add(scan);
+    try {
+      return await scan;
+    } finally {
+      this.scans.delete(scan);
+    }
+  }
+
+  /** Every entry of `it`, then ends it; stops with EngineError once close() has begun. */
+  private async readAll(it: RocksIterator): Promise<[Buffer, Buffer][]> {
     const out: [Buffer, Buffer][] = [];
     try {
       for (;;) {
+        const closed = this.closedError('iterate');
+        if (closed !== null) throw closed; // close() waits for this scan to end its iterator
         const kv = await new Promise<[Buffer, Buffer] | null>((resolve, reject) => {
           it.next((err, key, value) => (err ? reject(engineError('iterate', err)) : resolve(key === undefined || value === undefined ? null : [key, value])));
         });
@@ -175,12 +193,16 @@ export class SimpleRocks {
     });
   }
 
-  close(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (this.db.status !== 'open') {
-        resolve();
-        return;
-      }
+  /**
+   * Closes the DB once the scans in flight have stopped (each at its next entry, with EngineError)
+   * and ended their iterators: db.close() ends the iterators still open itself, and an end() called
+   * on one of those never calls back, so the scan would never settle. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.isClosing || this.db.status !== 'open') return;
+    this.isClosing = true;
+    await Promise.allSettled([...this.scans]);
+    await new Promise<void>((resolve, reject) => {
       this.db.close((err) => (err ? reject(engineError('close', err)) : resolve()));
     });
   }

@@ -7,7 +7,8 @@
 // Binding facts this relies on (rocksdb 5.2.1 binding.cc): iterator_init takes the snapshot
 // synchronously; the first next() after a seek returns exactly one entry; later ones a batch up to
 // highWaterMark bytes; seek() itself runs on the main thread (a memtable/block-cache lookup — the
-// binding offers nothing async); db.close() ends iterators still open. A bloom filter (10 bits/key)
+// binding offers nothing async); db.close() ends iterators still open, and an end() called on one
+// of those afterwards never calls back (so close waits for scans first). A bloom filter (10 bits/key)
 // is always on in this binding; the block cache, write buffer and block size are options.
 
 import { FlotillaError, invariant } from '../../common/index.js';
@@ -279,6 +280,8 @@ export class RocksEngine implements Engine {
   private isGateClosed = false;
   private drainWaiters: (() => void)[] = [];
   private readonly snapshots = new Set<RocksSnapshot>();
+  /** Read-view scans in flight (scanFresh): close() waits for each to end its iterator. */
+  private readonly freshScans = new Set<Promise<KvEntry[]>>();
 
   private readonly liveView: Snapshot = new RocksReadView(this);
   private readonly reads: ReadCoalescer;
@@ -444,6 +447,10 @@ export class RocksEngine implements Engine {
     if (this.closed) return;
     this.closed = true;
     for (const s of [...this.snapshots]) await s.release().catch(() => undefined); // closing anyway: the db close ends them too
+    // Read-view scans in flight stop at their next entry (they check `closed`) and end their own
+    // iterators before the db closes: db.close() ends the iterators still open itself, and an
+    // end() called on one of those never calls back, so the scan would never settle.
+    await Promise.allSettled([...this.freshScans]);
     await new Promise<void>((resolve, reject) => {
       this.db.close((err) => (err ? reject(engineError('close', err)) : resolve()));
     });
@@ -456,8 +463,7 @@ export class RocksEngine implements Engine {
   async scanFresh(start: Buffer, end: Buffer, options: SnapshotScanOptions): Promise<KvEntry[]> {
     this.check();
     invariant(Number.isSafeInteger(options.limit) && options.limit >= 1, 'scan limit must be a positive integer');
-    const out: KvEntry[] = [];
-    if (Buffer.compare(start, end) >= 0) return out;
+    if (Buffer.compare(start, end) >= 0) return [];
     let iterator: RocksIterator;
     try {
       iterator = this.db.iterator({
@@ -468,8 +474,21 @@ export class RocksEngine implements Engine {
     } catch (err) {
       throw engineError('iterator', err);
     }
+    const scan = this.readFresh(iterator, options.limit);
+    this.freshScans.add(scan);
     try {
-      while (out.length < options.limit) {
+      return await scan;
+    } finally {
+      this.freshScans.delete(scan);
+    }
+  }
+
+  /** Up to `limit` entries of `iterator`, then ends it; stops with EngineError once the engine closes. */
+  private async readFresh(iterator: RocksIterator, limit: number): Promise<KvEntry[]> {
+    const out: KvEntry[] = [];
+    try {
+      while (out.length < limit) {
+        this.check(); // close() waits for this scan to end its iterator
         const step = await nextEntry(iterator);
         if (step === null) break;
         out.push(step);

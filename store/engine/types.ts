@@ -74,6 +74,9 @@ export interface Engine extends TxnEngine {
   compactRange(start: Buffer, end: Buffer): Promise<void>;
   readonly stats: EngineStats;
   readonly isClosed: boolean;
-  /** Ends every open snapshot, then closes. Idempotent. */
+  /**
+   * Ends every open snapshot (after the reads queued on it), stops read-view scans still running
+   * (they fail with EngineError), then closes. Idempotent.
+   */
   close(): Promise<void>;
 }

@@ -91,4 +91,36 @@ describe('SimpleRocks against a model', () => {
     await assert.rejects(db.scan(key(0), key(999)), isEngineError);
     await assert.rejects(db.deleteRange(key(0), key(999)), isEngineError);
   });
+
+  it('close with scans in flight: every scan settles (whole, or EngineError) and close resolves', async () => {
+    // Regression: db.close() ends the iterators still open, and the scan's own end() on one of
+    // those never called back, so a scan running at close never settled. The binding reads up to
+    // 1000 entries per call: 3000 keys take several, so close lands in the middle of a scan.
+    const location = join(dir, 'close-while-scanning');
+    let db = await SimpleRocks.open(location);
+    const ops: WriteOp[] = [];
+    for (let i = 0; i < 3000; i++) ops.push(putOp('local', Buffer.from(`s${String(i).padStart(5, '0')}`), Buffer.alloc(100, i)));
+    await db.write(ops, { sync: false });
+    for (let turns = 0; turns < 6; turns++) {
+      if (turns > 0) db = await SimpleRocks.open(location);
+      const outcomes: string[] = [];
+      const scans = [db.scan(Buffer.from('s'), Buffer.from('t')), db.scan(Buffer.from('s'), Buffer.from('t'), 2000)].map((p) => p.then(
+        (kvs) => outcomes.push(`${kvs.length} entries`),
+        (e: unknown) => outcomes.push(e instanceof FlotillaError && e.code === 'EngineError' ? 'EngineError' : `unexpected ${String(e)}`),
+      ));
+      for (let t = 0; t < turns; t++) await new Promise<void>((resolve) => setImmediate(resolve)); // close at a different point of the scans
+      const closing = db.close();
+      // Once close() has begun (it waits for the scans), every call is refused, as after it.
+      const isClosingError = (e: unknown): boolean => e instanceof FlotillaError && e.code === 'EngineError' && /is closing/.test(e.message);
+      await assert.rejects(db.scan(Buffer.from('s'), Buffer.from('t')), isClosingError);
+      await assert.rejects(db.get(Buffer.from('s00001')), isClosingError);
+      await assert.rejects(db.write([putOp('local', Buffer.from('s99999'), Buffer.from('late'))], { sync: false }), isClosingError);
+      await assert.rejects(db.deleteRange(Buffer.from('s'), Buffer.from('t')), isClosingError);
+      await closing;
+      await Promise.all(scans); // before the fix: never settled (the test ended with a pending promise)
+      assert.equal(outcomes.length, 2);
+      for (const o of outcomes) assert.ok(['3000 entries', '2000 entries', 'EngineError'].includes(o), `turn ${turns}: ${o}`);
+      await db.close(); // twice: a no-op
+    }
+  });
 });
