@@ -178,3 +178,58 @@ describe('lease reads', () => {
     assert.throws(() => new Cluster([1], { readOnlyOption: 'lease-based', checkQuorum: false }), /lease-based requires checkQuorum/);
   });
 });
+
+// A leader that is the whole incoming half of a joint configuration ({1} ← {1,…,5}: shrinking a
+// group to one node) is not a group of one: reads and its lease still need a majority of the
+// outgoing half. The simulator never shrinks a group to one voter; held-back plants RO6 (read acks
+// counted in the incoming half only), RO7 (isSingleton blind to the outgoing half) and RO10 (the
+// lease clock read from the incoming half only) got past it.
+describe('ReadIndex and leases in a joint configuration whose incoming half is the leader alone', () => {
+  const ids = [1, 2, 3, 4, 5];
+  const shrinkToLeader = (c: Cluster): void => {
+    const leader = c.leaders()[0]; // ticking may have elected another node already
+    if (leader === undefined) c.elect(1);
+    else if (leader !== 1) {
+      c.raw(leader).transferLeader(1);
+      c.stabilize();
+    }
+    assert.deepEqual(c.leaders(), [1]);
+    const changes = ids.slice(1).map((nodeId) => ({ type: 'RemoveNode' as const, nodeId }));
+    assert.equal(c.raw(1).proposeConfChange({ transition: 'explicit', changes, context: new Uint8Array(0) }).kind, 'ok');
+    c.stabilize();
+    const cs = c.raw(1).status().confState;
+    assert.deepEqual([cs.voters, cs.votersOutgoing], [[1], ids], 'joint, held (explicit transition)');
+  };
+  /** The leader hears node 2 only: its own ack plus 2's is the incoming half, 2 of the outgoing 5. */
+  const cutFromAllBut2 = (c: Cluster): void => {
+    for (const id of [3, 4, 5]) {
+      c.cut.add(`1>${id}`);
+      c.cut.add(`${id}>1`);
+    }
+  };
+
+  it('a leader heard by a minority of the outgoing half cannot confirm a read', () => {
+    const c = new Cluster(ids);
+    shrinkToLeader(c);
+    cutFromAllBut2(c);
+    c.raw(1).readIndex(text('alone?'));
+    c.stabilize();
+    c.tickAll(3);
+    assert.deepEqual(c.node(1).readStates, [], 'the outgoing half never confirmed it');
+    c.heal();
+    c.tickAll(3);
+    assert.deepEqual(c.node(1).readStates.map((r) => str(r.requestContext)), ['alone?'], 'confirmed once the outgoing half answers');
+  });
+
+  it('the lease lapses when a majority of the outgoing half stops acking', () => {
+    const c = new Cluster(ids, { readOnlyOption: 'lease-based', checkQuorum: true });
+    c.tickAll(11);
+    shrinkToLeader(c);
+    c.tickAll(2);
+    assert.ok(c.raw(1).isLeaseValid());
+    cutFromAllBut2(c);
+    c.tick(1, 9);
+    c.stabilize();
+    assert.equal(c.raw(1).isLeaseValid(), false);
+  });
+});
