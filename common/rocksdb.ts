@@ -110,7 +110,8 @@ function isNotFound(err: Error): boolean {
 export class SimpleRocks {
   /** Scans in flight: close() waits for each to end its iterator (see close). */
   private readonly scans = new Set<Promise<[Buffer, Buffer][]>>();
-  private isClosing = false;
+  /** Set once close() is called: every later call is refused, and every close() shares it. */
+  private closing: Promise<void> | null = null;
 
   private constructor(private readonly db: RocksDb, readonly location: string) {}
 
@@ -127,7 +128,7 @@ export class SimpleRocks {
    * DB crash the process (a get segfaults), so none reaches it.
    */
   private closedError(what: string): FlotillaError | null {
-    if (this.db.status === 'open' && !this.isClosing) return null;
+    if (this.db.status === 'open' && this.closing === null) return null;
     return engineError(what, new Error(`${this.location} is ${this.db.status === 'open' ? 'closing' : this.db.status}`));
   }
 
@@ -196,11 +197,16 @@ export class SimpleRocks {
   /**
    * Closes the DB once the scans in flight have stopped (each at its next entry, with EngineError)
    * and ended their iterators: db.close() ends the iterators still open itself, and an end() called
-   * on one of those never calls back, so the scan would never settle. Idempotent.
+   * on one of those never calls back, so the scan would never settle. Idempotent: every call
+   * resolves once the DB is closed.
    */
-  async close(): Promise<void> {
-    if (this.isClosing || this.db.status !== 'open') return;
-    this.isClosing = true;
+  close(): Promise<void> {
+    this.closing ??= this.closeNow();
+    return this.closing;
+  }
+
+  private async closeNow(): Promise<void> {
+    if (this.db.status !== 'open') return;
     await Promise.allSettled([...this.scans]);
     await new Promise<void>((resolve, reject) => {
       this.db.close((err) => (err ? reject(engineError('close', err)) : resolve()));

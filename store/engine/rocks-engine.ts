@@ -272,6 +272,7 @@ class RocksReadView implements Snapshot {
 export class RocksEngine implements Engine {
   readonly kind = 'rocksdb' as const;
   private closed = false;
+  private closing: Promise<void> | null = null;
   private writeCount = 0;
   private syncWriteCount = 0;
   private writesInFlight = 0;
@@ -443,8 +444,13 @@ export class RocksEngine implements Engine {
     });
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /** Every call resolves once the db is closed (a second call shares the first's closing). */
+  close(): Promise<void> {
+    this.closing ??= this.closeNow();
+    return this.closing;
+  }
+
+  private async closeNow(): Promise<void> {
     this.closed = true;
     for (const s of [...this.snapshots]) await s.release().catch(() => undefined); // closing anyway: the db close ends them too
     // Read-view scans in flight stop at their next entry (they check `closed`) and end their own

@@ -110,12 +110,17 @@ describe('SimpleRocks against a model', () => {
       ));
       for (let t = 0; t < turns; t++) await new Promise<void>((resolve) => setImmediate(resolve)); // close at a different point of the scans
       const closing = db.close();
+      // A second close while the first waits for the scans resolves only once the DB is closed
+      // too: reopening the same path right after it must find the lock released.
+      const again = db.close();
       // Once close() has begun (it waits for the scans), every call is refused, as after it.
       const isClosingError = (e: unknown): boolean => e instanceof FlotillaError && e.code === 'EngineError' && /is closing/.test(e.message);
       await assert.rejects(db.scan(Buffer.from('s'), Buffer.from('t')), isClosingError);
       await assert.rejects(db.get(Buffer.from('s00001')), isClosingError);
       await assert.rejects(db.write([putOp('local', Buffer.from('s99999'), Buffer.from('late'))], { sync: false }), isClosingError);
       await assert.rejects(db.deleteRange(Buffer.from('s'), Buffer.from('t')), isClosingError);
+      await again;
+      await (await SimpleRocks.open(location)).close();
       await closing;
       await Promise.all(scans); // before the fix: never settled (the test ended with a pending promise)
       assert.equal(outcomes.length, 2);

@@ -544,7 +544,12 @@ describe('RocksEngine: what a sequential model cannot see', () => {
         (e: unknown) => outcomes.push(isFlotillaError(e, 'EngineError') ? 'EngineError' : `unexpected ${String(e)}`),
       ));
       for (let t = 0; t < turns * turns; t++) await new Promise<void>((resolve) => setImmediate(resolve)); // close at a different point of the scans
+      // A second close while the first waits for the scans resolves only once the db is closed
+      // too: reopening the path right after it must find RocksDB's lock released.
+      const first = engine.close();
       await engine.close();
+      await (await RocksEngine.open(location, { blockCacheBytes: 1 << 20, writeBufferBytes: 4 << 20 })).close();
+      await first;
       await Promise.all(scans); // before the fix: never settled (the test ended with a pending promise)
       assert.equal(outcomes.length, 2);
       for (const o of outcomes) assert.ok(o === '2000 entries' || o === 'EngineError', `turn ${turns}: ${o}`);
