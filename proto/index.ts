@@ -25,6 +25,7 @@ export {
 } from './load.js';
 export { installLongDecimalFastPaths, type LongClass, protobufLongClass } from './long-decimal.js';
 export { plainDecoder } from './plain-decoder.js';
+export { plainEncoder } from './plain-encoder.js';
 
 export * as adminpb from './adminpb.js';
 export * as eraftpb from './eraftpb.js';

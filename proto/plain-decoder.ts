@@ -16,41 +16,9 @@
 // were right, takes a cut 64-bit varint's bytes as if it ended there, and clamps a string at the
 // end of the top-level message). Every malformed input throws a RangeError.
 
-import { PROTO_DIR, PROTO_FILES } from './load.js';
-import { loaderProtobuf } from './loader-protobuf.js';
 import type { MessageName, MessageOutput } from './load.js';
-
-// ── protobufjs reflection (the instance proto-loader loads), only what is read here ──
-
-interface PbEnum {
-  readonly valuesById: Readonly<Record<number, string>>;
-}
-interface PbType {
-  readonly fullName: string;
-  readonly fieldsArray: readonly PbField[];
-}
-interface PbField {
-  readonly name: string;
-  readonly id: number;
-  readonly type: string;
-  readonly repeated: boolean;
-  readonly map: boolean;
-  readonly delimited?: boolean;
-  readonly partOf: { readonly name: string } | null;
-  readonly resolvedType: PbType | PbEnum | null;
-  readonly typeDefault: unknown;
-  resolve(): PbField;
-}
-interface PbRoot {
-  resolvePath: (origin: string, target: string) => string;
-  loadSync(files: string[], options: { keepCase: boolean }): PbRoot;
-  resolveAll(): PbRoot;
-  lookupType(name: string): PbType;
-}
-interface Protobufjs {
-  readonly Root: new () => PbRoot;
-  readonly Enum: abstract new (...args: never[]) => PbEnum;
-}
+import { loaderProtobuf } from './loader-protobuf.js';
+import { loadReflection, type PbField, type PbType, type Protobufjs } from './reflection.js';
 
 // ── plans ──
 
@@ -89,18 +57,7 @@ interface Slot {
 const RECURSION_LIMIT = 100;
 
 
-let root: PbRoot | undefined;
 const slots = new Map<string, Slot>();
-
-/** The same tree proto-loader loads (its protobufjs, keepCase false, our include dir). */
-function loadRoot(): PbRoot {
-  if (root !== undefined) return root;
-  const pb = loaderProtobuf<Protobufjs>();
-  const r = new pb.Root();
-  r.resolvePath = (_origin, target) => (target.startsWith('/') ? target : `${PROTO_DIR}${target}`);
-  root = r.loadSync([...PROTO_FILES], { keepCase: false }).resolveAll();
-  return root;
-}
 
 /**
  * The decoder of `type`, compiled into one function (like protobufjs's own generated decoders):
@@ -431,7 +388,7 @@ const READ = {
 
 /** A decoder of message `name` into proto-loader's plain object. Compiled once per type; fetch it once. */
 export function plainDecoder<N extends MessageName>(name: N): (bytes: Uint8Array) => MessageOutput<N> {
-  return decoderOf(slotOf(loadRoot().lookupType(name), loaderProtobuf<Protobufjs>())) as (bytes: Uint8Array) => MessageOutput<N>;
+  return decoderOf(slotOf(loadReflection().lookupType(name), loaderProtobuf<Protobufjs>())) as (bytes: Uint8Array) => MessageOutput<N>;
 }
 
 /**
