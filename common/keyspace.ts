@@ -23,7 +23,7 @@ import { FlotillaError } from './errors.js';
 import { invariant, InvariantError } from './invariant.js';
 import { encodedKeyLength, encodeKeyInto, tryDecodeKey } from './key-codec.js';
 import { type Ts } from './timestamp.js';
-import { readSafeU64BE, U64_MAX, writeSafeU64BE } from './u64.js';
+import { putU64BE, readSafeU64BE, U64_MAX, writeSafeU64BE } from './u64.js';
 
 /** A data column family (everything but local/meta). */
 export type DataCf = 'default' | 'lock' | 'write' | 'latest' | 'raw';
@@ -57,7 +57,7 @@ function cfOfPrefix(byte: number): Cf | null {
 
 function writeTsDesc(buf: Buffer, offset: number, ts: Ts): void {
   if (ts < 0n || ts > U64_MAX) throw new InvariantError(`timestamp ${ts} is not a u64`); // inline: a lazy message is a closure per key
-  buf.writeBigUInt64BE(U64_MAX ^ ts, offset);
+  putU64BE(buf, offset, ts, true);
 }
 
 /** `prefix ‖ enc(userKey)`: a lock-, latest- or raw-CF key, or the version-less start of a user key. */

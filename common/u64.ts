@@ -13,10 +13,37 @@ function checkU64(value: bigint, what: string): void {
   }
 }
 
+// Node's writeBigUInt64BE splits its BigInt with `&`, `>>` and Number() — new BigInts on every
+// call, ~120 ns each here; timestamps are written several times per transactional key (versioned
+// keys, write, lock and latest records). Assigning to a BigUint64Array element converts without
+// allocating (~12 ns); its bytes are then copied out in big-endian order.
+const scratch64 = new BigUint64Array(1);
+const scratch8 = new Uint8Array(scratch64.buffer);
+const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * `buf.writeBigUInt64BE(value, offset)` — the same bytes, and the same errors for a value outside
+ * [0, 2^64) or an offset out of bounds (those calls are handed to it) — without its allocations.
+ * With `isComplemented`, the bits of `value` are written inverted (U64_MAX ^ value).
+ */
+export function putU64BE(buf: Buffer, offset: number, value: bigint, isComplemented = false): void {
+  if (value < 0n || value > U64_MAX || !Number.isInteger(offset) || offset < 0 || offset > buf.length - U64_BYTES) {
+    buf.writeBigUInt64BE(isComplemented && value >= 0n && value <= U64_MAX ? U64_MAX ^ value : value, offset);
+    return;
+  }
+  scratch64[0] = value;
+  const mask = isComplemented ? 0xff : 0;
+  if (HOST_IS_LITTLE_ENDIAN) {
+    for (let i = 0; i < U64_BYTES; i++) buf[offset + i] = scratch8[7 - i]! ^ mask;
+  } else {
+    for (let i = 0; i < U64_BYTES; i++) buf[offset + i] = scratch8[i]! ^ mask;
+  }
+}
+
 /** Writes `value` big-endian at `offset`; returns the offset after it. */
 export function writeU64BE(buf: Buffer, offset: number, value: bigint): number {
   checkU64(value, 'writeU64BE');
-  buf.writeBigUInt64BE(value, offset);
+  putU64BE(buf, offset, value);
   return offset + U64_BYTES;
 }
 
@@ -66,7 +93,7 @@ export function decodeU64(buf: Uint8Array, offset = 0): bigint {
 /** Bit-complemented big-endian u64: byte order is the reverse of numeric order (newest version first). */
 export function writeU64DescBE(buf: Buffer, offset: number, value: bigint): number {
   checkU64(value, 'writeU64DescBE');
-  buf.writeBigUInt64BE(U64_MAX ^ value, offset);
+  putU64BE(buf, offset, value, true);
   return offset + U64_BYTES;
 }
 

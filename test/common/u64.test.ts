@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { FlotillaError, readSafeU64BE, writeSafeU64BE } from '../../common/index.js';
+import { FlotillaError, putU64BE, readSafeU64BE, U64_MAX, writeSafeU64BE, writeU64DescBE } from '../../common/index.js';
 
 const RUNS = Number(process.env['FLOTILLA_PROP_RUNS'] ?? 2000);
 
@@ -36,5 +36,42 @@ describe('safe u64 codecs', () => {
       b.writeBigUInt64BE(v);
       assert.throws(() => readSafeU64BE(b, 0, 'region 7: applied index'), (e: unknown) => e instanceof FlotillaError && e.code === 'Corruption' && e.message.includes('region 7: applied index') && e.message.includes(v.toString()));
     }), { numRuns: Math.min(RUNS, 500) });
+  });
+});
+
+describe('putU64BE (timestamps in keys and records)', () => {
+  const EDGES_64 = [0n, 1n, 0xffn, 0x100n, 0xffff_ffffn, 0x1_0000_0000n, (1n << 53n) + 1n, (1n << 63n) - 1n, 1n << 63n, U64_MAX - 1n, U64_MAX];
+  const value = fc.oneof(fc.constantFrom(...EDGES_64), fc.bigInt({ min: 0n, max: U64_MAX }), fc.constantFrom(-1n, U64_MAX + 1n, -(1n << 70n), 1n << 70n));
+  const offset = fc.oneof(fc.integer({ min: 0, max: 16 }), fc.constantFrom(-1, 0.5, 9, 10, 17, 24, Number.NaN));
+
+  type Outcome = { ok: true; bytes: string } | { ok: false; error: string };
+  const outcome = (f: (b: Buffer) => void): Outcome => {
+    const b = Buffer.alloc(24, 0xa5); // bytes around the eight must stay as they are
+    try {
+      f(b);
+      return { ok: true, bytes: b.toString('hex') };
+    } catch (e) {
+      return { ok: false, error: `${(e as Error).name} ${(e as { code?: string }).code} ${(e as Error).message}` };
+    }
+  };
+
+  it('writes what writeBigUInt64BE writes (or throws what it throws), plain and complemented, at any offset', () => {
+    fc.assert(fc.property(value, offset, fc.boolean(), (v, at, isComplemented) => {
+      const mine = outcome((b) => putU64BE(b, at, v, isComplemented));
+      const theirs = outcome((b) => b.writeBigUInt64BE(isComplemented && v >= 0n && v <= U64_MAX ? U64_MAX ^ v : v, at));
+      assert.deepEqual(mine, theirs, `${v} at ${at} complemented ${isComplemented}`);
+    }), { numRuns: RUNS });
+  });
+
+  it('writeU64DescBE sorts newer (larger) values first and refuses what is not a u64', () => {
+    fc.assert(fc.property(fc.bigInt({ min: 0n, max: U64_MAX }), fc.bigInt({ min: 0n, max: U64_MAX }), (a, b) => {
+      const ea = Buffer.alloc(8);
+      const eb = Buffer.alloc(8);
+      writeU64DescBE(ea, 0, a);
+      writeU64DescBE(eb, 0, b);
+      assert.equal(Math.sign(Buffer.compare(ea, eb)), a === b ? 0 : a > b ? -1 : 1);
+    }), { numRuns: Math.min(RUNS, 500) });
+    assert.throws(() => writeU64DescBE(Buffer.alloc(8), 0, -1n), (e: unknown) => e instanceof FlotillaError && e.code === 'InvalidArgument');
+    assert.throws(() => writeU64DescBE(Buffer.alloc(8), 0, U64_MAX + 1n), (e: unknown) => e instanceof FlotillaError && e.code === 'InvalidArgument');
   });
 });

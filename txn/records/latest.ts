@@ -26,7 +26,7 @@
 //   data.commit_ts ≤ maxWriteTs follows from both and is checked on decode.
 
 import { FlotillaError, invariant, TS_MAX, type Ts } from '../../common/pure.js';
-import { crc32 } from '../../common/pure.js';
+import { crc32, putU64BE } from '../../common/pure.js';
 import { decodeWrite, encodeWrite, isDataWrite, type Write } from './write.js';
 
 /** A committed put/delete and its commit_ts: the data part of a latest record. */
@@ -90,9 +90,9 @@ export function encodeLatest(latest: LatestRecord, encodedWrite?: Buffer): Buffe
   const out = Buffer.allocUnsafeSlow(bodyEnd + CRC_BYTES);
   out[0] = LATEST_RECORD_VERSION;
   out[1] = data === null ? 0 : 1;
-  out.writeBigUInt64BE(latest.maxWriteTs, 2);
+  putU64BE(out, 2, latest.maxWriteTs);
   if (data !== null && write !== null) {
-    out.writeBigUInt64BE(data.commitTs, HEADER_BYTES);
+    putU64BE(out, HEADER_BYTES, data.commitTs);
     write.copy(out, HEADER_BYTES + COMMIT_TS_BYTES);
   }
   out.writeUInt32BE(crc32(out, 0, bodyEnd), bodyEnd);

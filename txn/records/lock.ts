@@ -8,7 +8,7 @@
 //      bytes, up to SHORT_VALUE_BYTES_MAX)                   .. crc32 u32 of everything before
 
 import { FlotillaError, invariant, type Ts } from '../../common/pure.js';
-import { crc32 } from '../../common/pure.js';
+import { crc32, putU64BE } from '../../common/pure.js';
 import { inlineFormOf, inlineValueBytes, readInlineValue, writeInlineValue } from './inline-value.js';
 
 export type LockKind = 'put' | 'delete' | 'lock';
@@ -50,10 +50,10 @@ export function encodeLock(lock: Lock): Buffer {
   const out = Buffer.allocUnsafe(FIXED_BYTES + lock.primary.length + shortBytes + CRC_BYTES);
   out[0] = LOCK_RECORD_VERSION;
   out[1] = KIND_CODE[lock.kind];
-  out.writeBigUInt64BE(lock.startTs, 2);
+  putU64BE(out, 2, lock.startTs);
   out.writeUInt32BE(lock.ttlMs, 10);
   out.writeUInt32BE(lock.txnSize, 14);
-  out.writeBigUInt64BE(lock.minCommitTs, 18);
+  putU64BE(out, 18, lock.minCommitTs);
   out.writeUInt16BE(lock.primary.length, 26);
   lock.primary.copy(out, FIXED_BYTES);
   let at = FIXED_BYTES + lock.primary.length;

@@ -19,7 +19,7 @@
 //   3. A late prewrite of T2 on k finds the flag at commit_ts = its start_ts and is refused.
 
 import { FlotillaError, invariant, type Ts } from '../../common/pure.js';
-import { crc32 } from '../../common/pure.js';
+import { crc32, putU64BE } from '../../common/pure.js';
 import { inlineFormOf, inlineValueBytes, readInlineValue, writeInlineValue } from './inline-value.js';
 
 export type WriteKind = 'put' | 'delete' | 'lock' | 'rollback';
@@ -67,7 +67,7 @@ export function encodeWrite(write: Write): Buffer {
   out[1] = KIND_CODE[write.kind];
   out[2] = (value === null ? 0 : inlineFormOf(value) === 'wide' ? FLAG_INLINE_U16 : FLAG_SHORT) | (write.hasOverlappedRollback ? FLAG_OVERLAPPED : 0) |
     (write.isProtected ? FLAG_PROTECTED : 0);
-  out.writeBigUInt64BE(write.startTs, 3);
+  putU64BE(out, 3, write.startTs);
   const at = value === null ? FIXED_BYTES : writeInlineValue(out, FIXED_BYTES, value);
   out.writeUInt32BE(crc32(out, 0, at), at);
   return out;
