@@ -937,7 +937,9 @@ export class Raft {
   }
 
   private leaderReadIndex(m: Message): StepResult {
-    if (this.trk.isSingleton()) {
+    // A lone voter needs no heartbeat round, but it too waits for its term to commit: its commit
+    // index may lag what it committed before a restart (simulator seed 7545).
+    if (this.trk.isSingleton() && this.committedEntryInCurrentTerm()) {
       this.respondReadIndex(m, this.raftLog.committed);
       return STEP_OK;
     }
@@ -954,7 +956,8 @@ export class Raft {
   }
 
   private serveReadIndex(m: Message): void {
-    if (this.cfg.readOnlyOption === 'lease-based' && this.leaseValid()) {
+    // A read deferred until our term committed, released after the group shrank to us alone.
+    if ((this.cfg.readOnlyOption === 'lease-based' && this.leaseValid()) || this.trk.isSingleton()) {
       this.respondReadIndex(m, this.raftLog.committed);
       return;
     }
@@ -1191,7 +1194,19 @@ export class Raft {
     if (this.maybeCommit()) this.bcastAppend();
     else for (const id of this.trk.progress.keys()) if (id !== this.id) this.maybeSendAppend(id, false);
     if (this.leadTransferee !== NONE && !this.trk.isVoter(this.leadTransferee)) this.abortLeaderTransfer();
+    if (this.trk.isSingleton()) this.answerQueuedReadsAlone();
     return cs;
+  }
+
+  /**
+   * The only voter now: reads queued for heartbeat acks would wait for ever — it heartbeats no
+   * one — so answer them (no other leader can exist: any other candidate needs our vote).
+   * Simulator seed 3134: a joint config {1} ← {1,…,5} left with a read queued.
+   */
+  private answerQueuedReadsAlone(): void {
+    const ctx = this.readOnly.lastPendingContext();
+    if (ctx !== undefined) for (const rs of this.readOnly.advance(ctx)) this.respondReadIndex(rs.request, rs.index);
+    this.readIndexHeartbeatPending = false;
   }
 
   /** The storage finished loading entries or generating a snapshot: retry waiting followers. */

@@ -2,7 +2,7 @@
 // followers, deferred until the leader commits in its term; and leader-lease reads.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeMessage } from '../../raft/index.js';
+import { MemoryStorage, makeMessage } from '../../raft/index.js';
 import { Cluster, str, text } from './cluster.js';
 
 describe('ReadIndex', () => {
@@ -181,7 +181,7 @@ describe('lease reads', () => {
 
 // A leader that is the whole incoming half of a joint configuration ({1} ← {1,…,5}: shrinking a
 // group to one node) is not a group of one: reads and its lease still need a majority of the
-// outgoing half. The simulator never shrinks a group to one voter; held-back plants RO6 (read acks
+// outgoing half. The simulator did not shrink a group to one voter then; held-back plants RO6 (read acks
 // counted in the incoming half only), RO7 (isSingleton blind to the outgoing half) and RO10 (the
 // lease clock read from the incoming half only) got past it.
 describe('ReadIndex and leases in a joint configuration whose incoming half is the leader alone', () => {
@@ -221,6 +221,23 @@ describe('ReadIndex and leases in a joint configuration whose incoming half is t
     assert.deepEqual(c.node(1).readStates.map((r) => str(r.requestContext)), ['alone?'], 'confirmed once the outgoing half answers');
   });
 
+  // Regression, simulator seed 3134 (shrink profile): a read queued while joint waited for heartbeat
+  // acks; the leave made the leader the only voter, it heartbeats no one, and the read was never
+  // answered. A leader that becomes the only voter answers what it had queued.
+  it('reads waiting for acks when the joint config is left into the leader alone are answered', () => {
+    const c = new Cluster(ids);
+    shrinkToLeader(c);
+    c.dropIf = (m) => m.type === 'MsgHeartbeatResp';
+    c.raw(1).readIndex(text('queued'));
+    c.stabilize();
+    assert.deepEqual(c.node(1).readStates, [], 'no heartbeat ack: the read waits');
+    assert.equal(c.raw(1).proposeConfChange({ transition: 'auto', changes: [], context: new Uint8Array(0) }).kind, 'ok');
+    c.stabilize();
+    const cs = c.raw(1).status().confState;
+    assert.deepEqual([cs.voters, cs.votersOutgoing], [[1], []], 'left: the leader alone');
+    assert.deepEqual(c.node(1).readStates.map((r) => str(r.requestContext)), ['queued']);
+  });
+
   it('the lease lapses when a majority of the outgoing half stops acking', () => {
     const c = new Cluster(ids, { readOnlyOption: 'lease-based', checkQuorum: true });
     c.tickAll(11);
@@ -231,5 +248,26 @@ describe('ReadIndex and leases in a joint configuration whose incoming half is t
     c.tick(1, 9);
     c.stabilize();
     assert.equal(c.raw(1).isLeaseValid(), false);
+  });
+});
+
+// Regression, simulator seed 7545 (shrink profile, asynchronous writes): a single voter committed
+// index 3 and crashed before its commit index was durable; restarted at commit 2, it won its own
+// election and answered a ReadIndex at 2 at once — missing the committed write at 3. A lone
+// leader, too, waits for an entry of its term to commit before it answers reads (§6.4 step 1).
+describe('ReadIndex at a single voter', () => {
+  it('a new single-voter leader whose durable commit index lags answers reads only once its term commits', () => {
+    const storage = new MemoryStorage();
+    storage.applySnapshot({ metadata: { index: 1, term: 1, confState: { voters: [1], votersOutgoing: [], learners: [], learnersNext: [], autoLeave: false } }, data: new Uint8Array(0) });
+    storage.append([2, 3].map((index) => ({ type: 'Normal' as const, term: 1, index, data: text(`e${index}`) })));
+    storage.setHardState({ term: 1, vote: 1, commit: 2 });
+    const c = new Cluster([1], {}, new Map([[1, storage]]));
+    c.raw(1).campaign();
+    assert.deepEqual(c.leaders(), [1]);
+    c.raw(1).readIndex(text('after-restart'));
+    c.stabilize();
+    const [rs] = c.node(1).readStates;
+    assert.ok(rs !== undefined, 'answered once the term committed');
+    assert.ok(rs.index >= 3, `read index ${rs.index} misses index 3, which may have committed before the crash`);
   });
 });

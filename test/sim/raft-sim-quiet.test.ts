@@ -8,7 +8,7 @@
 // A failure prints the seed and `npm run sim -- --quiet always --seed N`.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { LEADER_AFTER_HEAL_TICKS_MAX, addCoverage, newCoverage, runSeed, type SimCoverage } from './raft-simulator.js';
+import { LEADER_AFTER_HEAL_TICKS_MAX, REMOVAL_DEADLOCK, addCoverage, newCoverage, runSeed, type SimCoverage } from './raft-simulator.js';
 
 const QUIET_SEEDS = 1_000;
 /** Far from the main sweep's seeds, so these are other fault parameters too. */
@@ -31,8 +31,14 @@ describe('raft simulation, quiet mode', () => {
     const totals = newCoverage();
     const failures: string[] = [];
     let leaderAfterHealTicksMax = 0;
+    const deadlocks: number[] = [];
     for (let seed = FIRST_SEED; seed < FIRST_SEED + QUIET_SEEDS; seed++) {
       const r = runSeed(seed, { quiet: 'always' });
+      if (!r.ok && r.error.includes(REMOVAL_DEADLOCK)) {
+        // The known raft/ liveness hazard of the shrink profile (raft-sim.test.ts bounds its rate).
+        deadlocks.push(seed);
+        continue;
+      }
       if (!r.ok) {
         failures.push(`seed ${seed} failed at tick ${r.tick}: ${r.error}\n  replay: ${replay(seed)}`);
         if (failures.length >= 5) break;
@@ -42,9 +48,10 @@ describe('raft simulation, quiet mode', () => {
       leaderAfterHealTicksMax = Math.max(leaderAfterHealTicksMax, r.stats.leaderAfterHealTicks);
     }
     assert.deepEqual(failures, [], failures.join('\n'));
+    assert.ok(deadlocks.length <= 2, `too many seeds in the known ${REMOVAL_DEADLOCK}: ${deadlocks.join(', ')}`);
     for (const [k, perSeeds] of Object.entries(FREQUENT_QUIET_COVERAGE)) {
       const v = totals[k as keyof SimCoverage];
-      assert.ok(v >= QUIET_SEEDS / perSeeds, `too few ${k} (${v}, want ≥ ${QUIET_SEEDS / perSeeds}) for the run to mean anything`);
+      assert.ok(v >= (QUIET_SEEDS - deadlocks.length) / perSeeds, `too few ${k} (${v}, want ≥ ${(QUIET_SEEDS - deadlocks.length) / perSeeds}) for the run to mean anything`);
     }
     // The bound is checked per seed; this says how close the sweep came to it.
     assert.ok(leaderAfterHealTicksMax <= LEADER_AFTER_HEAL_TICKS_MAX);

@@ -160,7 +160,39 @@ export interface SimCoverage {
   healsWhileQuiet: number;
   /** Proposals made after healing that the liveness check required to commit. */
   livenessProposalsRequired: number;
+  /** Seeds of the shrink profile (groups shrunk to one and two voters, then grown back). */
+  shrinkSeeds: number;
+  /** Leader-ticks with a single voter (not joint). */
+  ticksWithOneVoter: number;
+  /** Leader-ticks with two voters (not joint). */
+  ticksWithTwoVoters: number;
+  /** Leaders elected as the only voter (on their own vote). */
+  singleVoterElections: number;
+  /** Commit index moves of a single-voter leader (on its own durable write). */
+  singleVoterCommits: number;
+  /** Of those, in seeds writing behind the Readys (asyncStorageWrites). */
+  singleVoterCommitsAsync: number;
+  /** Commit index moves of a two-voter leader (both must hold the entry). */
+  twoVoterCommits: number;
+  /** Joint configurations entered with a one-voter half ({1} ← {1,2,3}, {4} ← {1}, …). */
+  jointConfigsWithOneVoterHalf: number;
+  /** Joint configurations left into a single voter (the leave commits with the outgoing majority too). */
+  jointLeavesToOneVoter: number;
+  /** A leader removed (or demoted) itself leaving at most two voters. */
+  leaderRemovalsToSmallConfig: number;
+  /** Changes applied by a single-voter leader that added voters (growing back). */
+  growsFromOneVoter: number;
+  /** Crashes of a voter of a (non-joint) configuration of one or two voters. */
+  crashesInSmallConfig: number;
 }
+
+/**
+ * Known raft/ liveness hazard (not a counter: the sweep lists these seeds apart). A node removed
+ * or demoted by a change that left its old configuration with no quorum without it ({1,2} → {2},
+ * {2} ← {1} left) no longer campaigns, yet a survivor that never learned the change committed
+ * still needs its vote and is refused it when the leaver's log is longer (etcd-io/etcd#10563).
+ */
+export const REMOVAL_DEADLOCK = 'removal deadlock';
 
 function emptyCoverage(): SimCoverage {
   return {
@@ -175,6 +207,9 @@ function emptyCoverage(): SimCoverage {
     quietSeeds: 0, quiesces: 0, followersQuiesced: 0, quiesceRefused: 0, quietTicks: 0, hostWakes: 0, wakesLeaderUnreachable: 0,
     proposalsAtQuiet: 0, readsAtQuietLeaders: 0, readsAtQuietDeposedLeaders: 0, electionsPastQuietLeader: 0,
     quietLeaderIsolations: 0, crashesWhileQuiet: 0, healsWhileQuiet: 0, livenessProposalsRequired: 0,
+    shrinkSeeds: 0, ticksWithOneVoter: 0, ticksWithTwoVoters: 0, singleVoterElections: 0, singleVoterCommits: 0,
+    singleVoterCommitsAsync: 0, twoVoterCommits: 0, jointConfigsWithOneVoterHalf: 0, jointLeavesToOneVoter: 0,
+    leaderRemovalsToSmallConfig: 0, growsFromOneVoter: 0, crashesInSmallConfig: 0,
   };
 }
 
@@ -241,6 +276,20 @@ function fnvInt(h: number, v: number): number {
   return Math.imul((h ^ v) >>> 0, 0x01000193) >>> 0;
 }
 
+/**
+ * Whether `count` of a config half's `size` voters are a majority of it: more than half, so one of
+ * one, both of two, two of three, three of four or five. The checkers' own arithmetic, apart from
+ * raft/quorum.ts on purpose; an empty half is never asked (it agrees with everything).
+ */
+function isMajority(count: number, size: number): boolean {
+  return size > 0 && count * 2 > size;
+}
+
+function sameMembers(a: ConfState, b: ConfState): boolean {
+  const ids = (c: ConfState): string => [c.voters, c.votersOutgoing, c.learners, c.learnersNext].map((xs) => xs.join(',')).join('|');
+  return ids(a) === ids(b);
+}
+
 /** The replicated state machine: a running hash of applied entries. */
 interface StateMachine {
   applied: number;
@@ -272,6 +321,12 @@ interface SimNode {
   /** Volatile applied state, rebuilt from the storage snapshot on restart. */
   sm: StateMachine;
   removed: boolean;
+  /**
+   * Shrink seeds: applied index at which this node applied its own removal (0: a member). Its
+   * host keeps it running until every voter of the configuration without it knows durably that
+   * the removal committed (see retireRemovedNodes).
+   */
+  retiringAt: number;
   /** Crashed at this tick (undefined when up). */
   downSince: number | undefined;
   /** Was leader when it crashed. */
@@ -389,6 +444,24 @@ interface FaultParams {
   readonly churn: boolean;
   readonly churnRate: number;
   readonly partitionAfterConfCommitRate: number;
+  /**
+   * Shrink profile (not with churn): membership changes drive the group down to one or two
+   * voters — single-step removals and demotions, joint changes straight to the target, the leader
+   * removing itself —, hold it there for a while (swapping the last voters through joint configs
+   * with one-voter halves, adding and removing learners) under the seed's usual faults, then grow
+   * it back to three to five voters, and again while the safety phase lasts.
+   */
+  readonly shrink: boolean;
+  /** Shrink seeds: per tick, chance that the leader is asked for the profile's next change. */
+  readonly shrinkRate: number;
+  /** Shrink seeds: ticks the group is held at one or two voters before it grows back. */
+  readonly shrinkHoldTicks: number;
+}
+
+/** The shrink profile's next membership change. */
+interface ShrinkPlan {
+  readonly changes: ConfChangeSingle[];
+  readonly transition: ConfChange['transition'];
 }
 
 /**
@@ -412,7 +485,7 @@ interface QuietParams {
 const ELECTION_TICK = 10;
 const HEARTBEAT_TICK = 2;
 const MAX_NODE_IDS = 9;
-/** Churn seeds add and remove many voters (ids are never reused). */
+/** Churn and shrink seeds add and remove many voters (ids are never reused). */
 const MAX_NODE_IDS_CHURN = 40;
 /** PD replays at most this many owed ticks after a pause (placement-driver/raft-node.ts). */
 const REPLAY_TICKS_MAX = ELECTION_TICK * 4;
@@ -480,6 +553,10 @@ export class Simulation {
   private leaveJointAt = 0;
   /** Indexes of applied conf change entries, ascending (a node's config = how many it applied). */
   private readonly confIndexes: number[] = [];
+  /** Shrink seeds: where the group is headed, and the voter count it is headed to. */
+  private shrinkPhase: 'shrinking' | 'holding' | 'growing' = 'shrinking';
+  private shrinkVotersTarget = 0;
+  private shrinkHoldUntil = 0;
 
   private readonly cov: SimCoverage = emptyCoverage();
 
@@ -511,6 +588,10 @@ export class Simulation {
     const figure8 = r.chance(0.25);
     const churn = !figure8 && r.chance(0.15);
     const nodeCount = figure8 || r.chance(0.5) ? 5 : 3;
+    // The shrink profile draws from its own generator: the other parameters of every seed stay
+    // as they were, and seeds without it replay exactly as before it existed.
+    const shrinkRng = createRng(opts.seed * 23 + 0x5471);
+    const shrink = !churn && shrinkRng.chance(0.2);
     // Churn keeps check-quorum on: without it (and without pre-vote) a voter that missed its
     // group's changes campaigns for ever to members of its stale config that left, at a term
     // the leader never hears of (it ignores the leader's lower-term appends) — etcd's behaviour too.
@@ -538,7 +619,10 @@ export class Simulation {
       transferRate: r.chance(0.5) ? 0 : r.nextFloat() * 0.03,
       evictRate: r.chance(0.5) ? 0 : r.nextFloat() * 0.05,
       asyncSnapshots: r.chance(0.5),
-      preVote: r.chance(0.75),
+      // Shrink seeds always pre-vote: without it a joint config whose incoming half is one voter
+      // livelocks when that voter holds the longest log — every other voter's campaign bumps the
+      // term and splits its election (seed 1355: no leader 200 ticks after healing).
+      preVote: r.chance(0.75) || shrink,
       checkQuorum,
       leaseReads,
       snapshotInterval: 5 + r.nextInt(30),
@@ -554,8 +638,15 @@ export class Simulation {
       skipBcastCommit: createRng(opts.seed * 13 + 0xbca5).chance(0.5),
       skipHeartbeatsWhileAppending: createRng(opts.seed * 17 + 0x4b3a).chance(0.5),
       asyncStorageWrites: createRng(opts.seed * 19 + 0xa5e7).chance(0.5),
+      shrink,
+      shrinkRate: shrink ? 0.1 + shrinkRng.nextFloat() * 0.4 : 0,
+      shrinkHoldTicks: shrink ? 2 * ELECTION_TICK + shrinkRng.nextInt(8 * ELECTION_TICK) : 0,
     };
     if (churn) this.cov.churnSeeds++;
+    if (shrink) {
+      this.cov.shrinkSeeds++;
+      this.shrinkVotersTarget = shrinkRng.chance(0.5) ? 1 : 2;
+    }
     // Quiet mode draws from its own generator: seeds without it replay exactly as before.
     this.quietRng = createRng(opts.seed * 7 + 0x5eed);
     const qr = this.quietRng;
@@ -604,7 +695,7 @@ export class Simulation {
 
   private addNode(id: NodeId, storage: MemoryStorage): SimNode {
     const node: SimNode = {
-      id, storage, raw: undefined, sm: { applied: 0, hash: 0 }, removed: false, downSince: undefined, crashedAsLeader: false,
+      id, storage, raw: undefined, sm: { applied: 0, hash: 0 }, removed: false, retiringAt: 0, downSince: undefined, crashedAsLeader: false,
       write: undefined, queue: [], applyQueue: [], pausedUntil: 0, pausedTicks: 0, transferTerm: 0, abortedTransferTerm: 0, leaderCommitChecked: 0, leaderCommitCheckedTerm: 0, readStatesSeen: 0, ownCommitAt: 0, ownCommitTerm: 0,
       // Churn: each node its own write (and so apply) latency, some far slower than others.
       writeDelayMax: this.p.churn ? this.rng.nextInt(10) - 1 : this.p.writeDelayMax, confCommitSeen: 0,
@@ -664,6 +755,8 @@ export class Simulation {
     node.crashedAsLeader = raw.role === 'Leader';
     if (raw.isQuiet) this.cov.crashesWhileQuiet++;
     if (node.crashedAsLeader) this.cov.leaderCrashes++;
+    const cfg = raw.raft.trk.config;
+    if (cfg.outgoing.size === 0 && cfg.incoming.size <= 2 && cfg.incoming.has(node.id)) this.cov.crashesInSmallConfig++;
     const w = node.write;
     if (w !== undefined) {
       this.cov.crashesWithWriteInFlight++;
@@ -881,10 +974,7 @@ export class Simulation {
     for (const rs of rd.readStates) this.checkRead(n, rs.index, rs.requestContext);
     if (rd.committedEntries.length > 0) raw.advanceApply(rd);
     this.checkCommitDurable(n);
-    if (removedSelf) {
-      this.tr(`${n.id} removed from the group; stopping`);
-      n.removed = true;
-      n.raw = undefined;
+    if (removedSelf && this.stopRemoved(n)) {
       n.queue = [];
       n.applyQueue = [];
       return;
@@ -969,13 +1059,56 @@ export class Simulation {
     for (const rs of rd.readStates) this.checkRead(n, rs.index, rs.requestContext);
     raw.advance(rd);
     this.checkCommitDurable(n);
-    if (removedSelf) {
-      this.tr(`${n.id} removed from the group; stopping`);
+    if (removedSelf && this.stopRemoved(n)) return;
+    this.maybeSnapshot(n);
+  }
+
+  /**
+   * This node applied its own removal. The host stops it at once — except in shrink seeds, whose
+   * host keeps it running (answering votes and appends; it no longer campaigns) until the
+   * remaining voters no longer need it: a survivor of a two-voter group, or the incoming voter
+   * of {3} ← {1}, may not know yet that the change committed, and then cannot win an election
+   * without the removed node's vote (the hazard of etcd-io/etcd#10563; PD keeps a removed member
+   * running for this reason). Returns true when the node stopped.
+   */
+  private stopRemoved(n: SimNode): boolean {
+    if (this.p.shrink) {
+      if (n.retiringAt === 0) {
+        n.retiringAt = n.sm.applied;
+        this.tr(`${n.id} removed from the group at ${n.retiringAt}; its host keeps it running until the others know`);
+      }
+      return false;
+    }
+    this.tr(`${n.id} removed from the group; stopping`);
+    n.removed = true;
+    n.raw = undefined;
+    return true;
+  }
+
+  /**
+   * Shrink seeds: stops removed nodes once every voter of the leading configuration (which
+   * excludes them) holds a durable commit index at or past their removal.
+   */
+  private retireRemovedNodes(): void {
+    const raw = this.leader()?.raw;
+    if (raw === undefined) return;
+    const cfg = raw.raft.trk.config;
+    for (const n of this.nodes.values()) {
+      if (n.retiringAt === 0 || n.removed) continue;
+      if (cfg.incoming.has(n.id) || cfg.outgoing.has(n.id) || cfg.learners.has(n.id) || cfg.learnersNext.has(n.id)) continue;
+      let known = true;
+      for (const id of raw.raft.trk.voterIds()) {
+        const v = this.nodes.get(id);
+        if (v === undefined || Math.max(v.storage.initialState().hardState.commit, v.storage.firstIndex() - 1) < n.retiringAt) known = false;
+      }
+      if (!known) continue;
+      this.tr(`${n.id} retired: the others know its removal committed; stopping`);
       n.removed = true;
       n.raw = undefined;
-      return;
+      n.write = undefined;
+      n.queue = [];
+      n.applyQueue = [];
     }
-    this.maybeSnapshot(n);
   }
 
   /** Applies one committed entry; returns true when it removed this node. */
@@ -1008,9 +1141,23 @@ export class Simulation {
     this.checkCommitDurable(n);
     if (r.kind === 'refused') return false;
     const cs = r.confState;
+    if (this.p.shrink) this.persistAppliedConfChange(n, e.index);
     this.tr(`${n.id} applied conf change at ${e.index}: voters ${cs.voters.join(',')} out ${cs.votersOutgoing.join(',')} learners ${cs.learners.join(',')}`);
     if (wasLeader) this.countConfChange(n, before, cs, raw.role === 'Leader');
     return ![...cs.voters, ...cs.votersOutgoing, ...cs.learners, ...cs.learnersNext].includes(n.id);
+  }
+
+  /**
+   * Shrink seeds: the store writes its apply state (the applied index) with what it applies, so a
+   * member that applied a conf change never restarts in the configuration before it. The
+   * simulator's state machine is volatile (rebuilt from the last snapshot), so raise the durable
+   * commit index instead: applied entries are committed and durable here. Without this, a lone
+   * survivor of {1,2} → {1} that crashed before its commit index landed (async seeds) restarted
+   * needing the leaver's vote, which a longer log refused (seed 1387).
+   */
+  private persistAppliedConfChange(n: SimNode, index: number): void {
+    const hs = n.storage.initialState().hardState;
+    if (hs.commit < index && this.holdsDurably(n.id, index, n.storage.term(index) as number)) n.storage.setHardState({ ...hs, commit: index });
   }
 
   /** Coverage of membership features, counted once per change: on the leader that applies it. */
@@ -1026,8 +1173,13 @@ export class Simulation {
     }
     if (!stillLeader && !after.voters.includes(n.id)) {
       this.cov.leaderRemovals++;
+      if (after.voters.length <= 2) this.cov.leaderRemovalsToSmallConfig++;
       this.tr(`leader ${n.id} removed itself and stepped down`);
     }
+    const joint = after.votersOutgoing.length > 0;
+    if (joint && before.votersOutgoing.length === 0 && (after.voters.length === 1 || after.votersOutgoing.length === 1)) this.cov.jointConfigsWithOneVoterHalf++;
+    if (!joint && before.votersOutgoing.length > 0 && after.voters.length === 1) this.cov.jointLeavesToOneVoter++;
+    if (before.votersOutgoing.length === 0 && before.voters.length === 1 && after.voters.length > 1) this.cov.growsFromOneVoter++;
   }
 
   private maybeSnapshot(n: SimNode): void {
@@ -1038,8 +1190,12 @@ export class Simulation {
     const snapIndex = storageSnap === 'unavailable' ? 0 : storageSnap.metadata.index;
     const requested = n.storage.snapshotRequested;
     if (applied <= snapIndex || applied > n.storage.lastIndex()) return;
-    if (!requested && applied - n.storage.firstIndex() < this.p.snapshotInterval) return;
     const cs = raw.status().confState;
+    // Shrink seeds: a snapshot taken before a member joined is refused by it, and a two-voter group
+    // waiting for that member commits nothing, so its log never grows to the next snapshot
+    // (seed 6964): the host snapshots again once membership changed (TiKV generates on demand).
+    const membersChanged = this.p.shrink && storageSnap !== 'unavailable' && !sameMembers(storageSnap.metadata.confState, cs);
+    if (!requested && !membersChanged && applied - n.storage.firstIndex() < this.p.snapshotInterval) return;
     const s = n.storage.createSnapshot(applied, cs, encodeSm(n.sm));
     if (s === 'out-of-date') return;
     n.storage.snapshotRequested = false;
@@ -1067,6 +1223,7 @@ export class Simulation {
         this.leaderOfTerm.set(term, n.id);
         if (term > this.maxLeaderTerm) this.maxLeaderTerm = term;
         this.cov.elections++;
+        if (raw.raft.trk.isSingleton()) this.cov.singleVoterElections++;
         this.tr(`${n.id} leads term ${term}`);
         for (const o of this.nodes.values()) {
           if (o.raw?.isQuiet === true && o.raw.role === 'Leader' && o.raw.term < term) {
@@ -1143,11 +1300,17 @@ export class Simulation {
     const t = raw.raft.raftLog.term(commit);
     if (typeof t !== 'number') return;
     const cfg = raw.raft.trk.config;
+    if (cfg.outgoing.size === 0 && cfg.incoming.size <= 2) {
+      if (cfg.incoming.size === 1) {
+        this.cov.singleVoterCommits++;
+        if (this.p.asyncStorageWrites) this.cov.singleVoterCommitsAsync++;
+      } else this.cov.twoVoterCommits++;
+    }
     for (const half of [cfg.incoming, cfg.outgoing]) {
       if (half.size === 0) continue;
       let durable = 0;
       for (const id of half) if (this.holdsDurably(id, commit, t)) durable++;
-      if (durable * 2 <= half.size) {
+      if (!isMajority(durable, half.size)) {
         violation(`commit durability: leader ${n.id} of term ${raw.term} committed ${commit}/${t} but only ${durable} of voters {${[...half].join(',')}} hold it durably (joint: ${cfg.outgoing.size > 0})`);
       }
     }
@@ -1252,7 +1415,7 @@ export class Simulation {
       for (const id of half) {
         if (id === n.id || (this.heartbeatSentAt.get(`${n.id}|${read.term}|${id}`) ?? -1) >= read.issuedAt) confirmed++;
       }
-      if (confirmed * 2 <= half.size) {
+      if (!isMajority(confirmed, half.size)) {
         violation(`read confirmation: leader ${n.id} of term ${read.term} answered read ${key} (issued at tick ${read.issuedAt}) with only ${confirmed} of {${[...half].join(',')}} having accepted a heartbeat sent since`);
       }
     }
@@ -1275,7 +1438,7 @@ export class Simulation {
       for (const id of half) {
         if (id === n.id || (this.leaderContactSentAt.get(`${n.id}|${raw.term}|${id}`) ?? -1) > since) confirmed++;
       }
-      if (confirmed * 2 <= half.size) {
+      if (!isMajority(confirmed, half.size)) {
         violation(`lease read: leader ${n.id} of term ${raw.term} answered read ${key} at once at tick ${this.now} with only ${confirmed} of {${[...half].join(',')}} having accepted a heartbeat or append sent after tick ${since}`);
       }
     }
@@ -1500,6 +1663,175 @@ export class Simulation {
     if (this.proposeChanges(l, raw, [change], 'auto') && fresh) this.nextNodeId++;
   }
 
+  /**
+   * Shrink profile, asked at the shrink rate: the next membership change on the way down to
+   * `shrinkVotersTarget` voters (one or two), while held there, or on the way back up. Joint
+   * configurations entered explicitly are left after the seed's hold, as in confChange().
+   *
+   *   shrinking ──(voters ≤ target)──▶ holding ──(hold over)──▶ growing ──(voters ≥ 3..5)──▶ shrinking
+   */
+  private shrinkConfChange(): void {
+    const l = this.leader();
+    const raw = l?.raw;
+    if (raw === undefined || l === undefined) return;
+    const cs = raw.status().confState;
+    if (cs.votersOutgoing.length > 0) {
+      if (cs.autoLeave || this.now < this.leaveJointAt) return;
+      const r = raw.proposeConfChange({ transition: 'auto', changes: [], context: new Uint8Array(0) });
+      this.tr(`propose leaving the joint config at ${l.id}: ${r.kind}`);
+      if (r.kind === 'ok') this.cov.explicitJointLeaves++;
+      return;
+    }
+    this.advanceShrinkPhase(cs.voters.length);
+    const plan = this.shrinkPhase === 'shrinking' ? this.shrinkStep(l.id, cs) : this.shrinkPhase === 'holding' ? this.holdStep(l.id, cs) : this.growStep(l.id, cs);
+    if (plan === undefined) return;
+    if (!this.proposeChanges(l, raw, plan.changes, plan.transition)) return;
+    // Fresh ids are taken only once a proposal that uses them is accepted (ids are never reused).
+    for (const c of plan.changes) if (c.nodeId >= this.nextNodeId) this.nextNodeId = c.nodeId + 1;
+  }
+
+  private advanceShrinkPhase(voters: number): void {
+    if (this.shrinkPhase === 'shrinking' && voters <= this.shrinkVotersTarget) {
+      this.shrinkPhase = 'holding';
+      this.shrinkHoldUntil = this.now + this.p.shrinkHoldTicks;
+      this.tr(`shrink: ${voters} voters, holding until ${this.shrinkHoldUntil}`);
+    } else if (this.shrinkPhase === 'holding' && this.now >= this.shrinkHoldUntil) {
+      this.shrinkPhase = 'growing';
+      this.shrinkVotersTarget = 3 + this.rng.nextInt(3);
+      this.tr(`shrink: growing back to ${this.shrinkVotersTarget} voters`);
+    } else if (this.shrinkPhase === 'growing' && voters >= this.shrinkVotersTarget) {
+      this.shrinkPhase = 'shrinking';
+      this.shrinkVotersTarget = this.rng.chance(0.5) ? 1 : 2;
+      this.tr(`shrink: shrinking to ${this.shrinkVotersTarget} voters`);
+    }
+  }
+
+  /** `count` ids for new members, not yet taken (undefined when the seed ran out of ids). */
+  private freshIds(count: number): NodeId[] | undefined {
+    if (this.nextNodeId + count - 1 > MAX_NODE_IDS_CHURN) return undefined;
+    const ids: NodeId[] = [];
+    for (let i = 0; i < count; i++) ids.push(this.nextNodeId + i);
+    return ids;
+  }
+
+  /**
+   * `count` distinct voters at random; the leader among them with probability `leaderChance` —
+   * only when the voters that stay are a majority of `voters`. A leader that removes or demotes
+   * itself steps down as it applies the change; when the rest of its old configuration is no
+   * quorum of it ({1,2} → {2}, {1,2,3} → {2}, a joint {2} ← {1} left), a survivor that has not
+   * learned that the change committed can win no election: the leavers do not campaign (they are
+   * no voters in their own configuration) and refuse their votes when their logs are longer —
+   * a deadlock (found by this profile: seeds 594, 1278, 543 before this rule; the hazard of
+   * etcd-io/etcd#10563). Not generated until raft/ lets a leaver campaign or hand off.
+   */
+  private pickVoters(voters: readonly NodeId[], count: number, leaderId: NodeId, leaderChance: number): NodeId[] {
+    const others = voters.filter((id) => id !== leaderId);
+    for (let i = others.length - 1; i > 0; i--) {
+      const j = this.rng.nextInt(i + 1);
+      const t = others[i] as NodeId;
+      others[i] = others[j] as NodeId;
+      others[j] = t;
+    }
+    const withLeader = isMajority(voters.length - count, voters.length) && voters.includes(leaderId) && this.rng.chance(leaderChance);
+    const out = withLeader ? [leaderId, ...others] : others;
+    return out.slice(0, count);
+  }
+
+  /** On the way down: remove or demote voters one at a time, or jump to the target through a joint config. */
+  private shrinkStep(leaderId: NodeId, cs: ConfState): ShrinkPlan | undefined {
+    const voters = cs.voters;
+    const surplus = voters.length - this.shrinkVotersTarget;
+    if (surplus <= 0) return undefined;
+    switch (this.rng.nextInt(5)) {
+      case 0: {
+        // One voter out — the leader itself a third of the time (it steps down once applied).
+        const [out] = this.pickVoters(voters, 1, leaderId, 0.3);
+        return out === undefined ? undefined : { changes: [{ type: 'RemoveNode', nodeId: out }], transition: 'auto' };
+      }
+      case 1: {
+        const [out] = this.pickVoters(voters, 1, leaderId, 0.3);
+        return out === undefined ? undefined : { changes: [{ type: 'AddLearnerNode', nodeId: out }], transition: 'auto' };
+      }
+      case 2: {
+        // Straight to the target: {1,2,3} → {1}, the leave committing with the outgoing majority.
+        const outs = this.pickVoters(voters, surplus, leaderId, 0.3);
+        const demote = this.rng.chance(0.3);
+        return { changes: outs.map((nodeId) => ({ type: demote ? 'AddLearnerNode' : 'RemoveNode', nodeId })), transition: this.pickTransition() };
+      }
+      case 3: {
+        // Replace and shrink: {1,2,3} → {4} (or {1,4}): the incoming half starts with an empty log.
+        const outs = this.pickVoters(voters, surplus + 1, leaderId, 0.3);
+        const inId = this.incomingVoter(cs);
+        if (inId === undefined || outs.length < surplus + 1) return undefined;
+        return { changes: [...outs.map((nodeId): ConfChangeSingle => ({ type: 'RemoveNode', nodeId })), { type: 'AddNode', nodeId: inId }], transition: this.pickTransition() };
+      }
+      default: {
+        const ids = this.freshIds(1);
+        if (ids === undefined || cs.learners.length > 1) return undefined;
+        return { changes: [{ type: 'AddLearnerNode', nodeId: ids[0]! }], transition: 'auto' };
+      }
+    }
+  }
+
+  /** Held at one or two voters: swap voters through joint configs (the leader too), learners come and go. */
+  private holdStep(leaderId: NodeId, cs: ConfState): ShrinkPlan | undefined {
+    switch (this.rng.nextInt(4)) {
+      case 0:
+      case 1: {
+        // {1} → {2}: a joint config whose halves are one voter each (the leader stays: pickVoters).
+        const [out] = this.pickVoters(cs.voters, 1, leaderId, 0.5);
+        const inId = this.incomingVoter(cs);
+        if (out === undefined || inId === undefined) return undefined;
+        return { changes: [{ type: 'RemoveNode', nodeId: out }, { type: 'AddNode', nodeId: inId }], transition: this.pickTransition() };
+      }
+      case 2: {
+        const ids = this.freshIds(1);
+        if (ids === undefined || cs.learners.length > 1) return undefined;
+        return { changes: [{ type: 'AddLearnerNode', nodeId: ids[0]! }], transition: 'auto' };
+      }
+      default: {
+        const id = this.pick(cs.learners);
+        return id === undefined ? undefined : { changes: [{ type: 'RemoveNode', nodeId: id }], transition: 'auto' };
+      }
+    }
+  }
+
+  /** On the way up: add or promote one voter at a time, or jump to the target through a joint config. */
+  private growStep(leaderId: NodeId, cs: ConfState): ShrinkPlan | undefined {
+    const missing = this.shrinkVotersTarget - cs.voters.length;
+    if (missing <= 0) return undefined;
+    switch (this.rng.nextInt(3)) {
+      case 0: {
+        const inId = this.incomingVoter(cs);
+        return inId === undefined ? undefined : { changes: [{ type: 'AddNode', nodeId: inId }], transition: 'auto' };
+      }
+      case 1: {
+        // {1} → {1,2,3} in one joint step; with two voters now and then {1,2} → {1,3,4,5}, one leaving.
+        const ids = this.freshIds(missing + 1);
+        if (ids === undefined) return undefined;
+        const changes: ConfChangeSingle[] = [];
+        const [out] = cs.voters.length > 1 && this.rng.chance(0.25) ? this.pickVoters(cs.voters, 1, leaderId, 0) : [];
+        if (out !== undefined) {
+          changes.push({ type: 'RemoveNode', nodeId: out });
+          changes.push({ type: 'AddNode', nodeId: ids[missing]! });
+        }
+        for (const nodeId of ids.slice(0, missing)) changes.push({ type: 'AddNode', nodeId });
+        return { changes, transition: this.pickTransition() };
+      }
+      default: {
+        const ids = this.freshIds(1);
+        if (ids === undefined || cs.learners.length > 1) return undefined;
+        return { changes: [{ type: 'AddLearnerNode', nodeId: ids[0]! }], transition: 'auto' };
+      }
+    }
+  }
+
+  /** A voter to add: a learner promoted half the time when there is one, else a fresh id. */
+  private incomingVoter(cs: ConfState): NodeId | undefined {
+    if (cs.learners.length > 0 && this.rng.chance(0.5)) return this.pick(cs.learners);
+    return this.freshIds(1)?.[0];
+  }
+
   /** Coverage: two running members whose applied configurations are two or more changes apart. */
   private observeConfigSpread(): void {
     const ci = this.confIndexes;
@@ -1554,7 +1886,10 @@ export class Simulation {
         this.cov.abortedTransfers++;
         this.tr(`leader ${n.id}: transfer aborted in term ${raw.term}`);
       }
-      if (raw.raft.trk.config.outgoing.size > 0) this.cov.ticksInJoint++;
+      const cfg = raw.raft.trk.config;
+      if (cfg.outgoing.size > 0) this.cov.ticksInJoint++;
+      else if (cfg.incoming.size === 1) this.cov.ticksWithOneVoter++;
+      else if (cfg.incoming.size === 2) this.cov.ticksWithTwoVoters++;
       if (n.ownCommitTerm !== raw.term && raw.raft.raftLog.term(raw.raft.raftLog.committed) === raw.term) {
         n.ownCommitTerm = raw.term;
         n.ownCommitAt = this.now;
@@ -1692,7 +2027,9 @@ export class Simulation {
         if (this.rng.chance(this.p.proposeRate)) this.propose();
         if (this.rng.chance(this.p.readRate)) this.read();
         this.readAtDeposedLeaders();
-        if (this.p.confChangeRate > 0 && !this.p.churn && this.rng.chance(this.p.confChangeRate)) this.confChange();
+        if (this.p.shrink) {
+          if (this.rng.chance(this.p.shrinkRate)) this.shrinkConfChange();
+        } else if (this.p.confChangeRate > 0 && !this.p.churn && this.rng.chance(this.p.confChangeRate)) this.confChange();
         if (this.p.transferRate > 0 && this.rng.chance(this.p.transferRate)) this.transfer();
       }
     } else if (!this.clientsStopped) {
@@ -1714,6 +2051,7 @@ export class Simulation {
     }
     if (this.q !== undefined) this.checkQuietInvariants();
     if (this.p.churn) this.observeConfigSpread();
+    if (this.p.shrink) this.retireRemovedNodes();
   }
 
   // ---- quiet mode: the hosts' policy and its checks -------------------------------------------
@@ -1833,8 +2171,26 @@ export class Simulation {
     }
     if (this.now - this.healedAt > LEADER_AFTER_HEAL_TICKS_MAX) {
       const status = [...this.nodes.values()].map((n) => (n.raw === undefined ? `${n.id}:down` : `${n.id}:${n.raw.role}/t${n.raw.term}${n.raw.isQuiet ? '/quiet' : ''}`));
-      violation(`liveness: no leader ${LEADER_AFTER_HEAL_TICKS_MAX} ticks after healing (${status.join(' ')})`);
+      violation(`liveness: no leader ${LEADER_AFTER_HEAL_TICKS_MAX} ticks after healing (${status.join(' ')})${this.removalDeadlock()}`);
     }
+  }
+
+  /**
+   * Names the known hazard (REMOVAL_DEADLOCK) when it explains a liveness failure: a running node
+   * that is no voter in its own configuration is one in a running node's, and its log is longer.
+   */
+  private removalDeadlock(): string {
+    for (const leaver of this.nodes.values()) {
+      const lr = leaver.raw;
+      if (lr === undefined || lr.raft.trk.isVoter(leaver.id)) continue;
+      for (const n of this.nodes.values()) {
+        const r = n.raw;
+        if (r === undefined || n === leaver || !r.raft.trk.isVoter(n.id) || !r.raft.trk.isVoter(leaver.id)) continue;
+        const longer = lr.raft.raftLog.lastTerm() > r.raft.raftLog.lastTerm() || (lr.raft.raftLog.lastTerm() === r.raft.raftLog.lastTerm() && lr.raft.raftLog.lastIndex() > r.raft.raftLog.lastIndex());
+        if (longer) return ` — ${REMOVAL_DEADLOCK}: ${n.id} still needs the vote of ${leaver.id}, which left and holds a longer log`;
+      }
+    }
+    return '';
   }
 
   private confChangeLeaveOnly(): void {
@@ -1943,7 +2299,7 @@ export class Simulation {
       if (!ok) {
         const status = [...this.nodes.values()].map((n) => (n.raw === undefined ? `${n.id}:down${n.removed ? '(removed)' : ''}` : `${n.id}:${n.raw.role}/t${n.raw.term}/c${n.raw.raft.raftLog.committed}/a${n.sm.applied}`));
         const owed = [...this.livenessProposals.keys()].filter((k) => !this.appliedLivenessPayloads.has(k));
-        violation(`liveness: no convergence within ${this.livenessTicks} ticks of healing (${status.join(' ')}; proposals not committed: ${owed.slice(0, 5).join(',')})`);
+        violation(`liveness: no convergence within ${this.livenessTicks} ticks of healing (${status.join(' ')}; proposals not committed: ${owed.slice(0, 5).join(',')})${this.removalDeadlock()}`);
       }
       return { ok: true, seed: this.seed, stats: { nodes: this.nodes.size, leaderAfterHealTicks: this.leaderAfterHealAt - this.healedAt, ...this.cov }, traceHash: this.traceHash, trace: this.trace };
     } catch (e) {
