@@ -134,4 +134,21 @@ describe('leader transfer', () => {
     c.stabilize();
     assert.deepEqual(c.leaders(), [2]);
   });
+
+  // Held-back plant SH8 (no commit check after applying a change) got past the simulator, whose
+  // clients always propose again. A change that shrinks the quorum may commit entries at once.
+  it('entries only the leader holds commit as soon as a removal leaving it alone applies', () => {
+    const c = new Cluster([1, 2], { maxSizePerMsg: 1 });
+    c.elect(1);
+    const r = c.raw(1).proposeConfChange(cc([{ type: 'RemoveNode', nodeId: 2 }]));
+    assert.equal(r.kind, 'ok');
+    const removalIndex = r.kind === 'ok' ? r.index : 0;
+    const e = c.raw(1).propose(text('after-removal'));
+    assert.equal(e.kind, 'ok');
+    c.dropIf = (m) => m.type === 'MsgApp' && m.to === 2 && m.entries.some((x) => x.index > removalIndex);
+    c.stabilize();
+    assert.deepEqual(c.raw(1).status().confState.voters, [1]);
+    assert.equal(c.raw(1).raft.raftLog.committed, c.raw(1).raft.raftLog.lastIndex(), 'committed under {1} without another event');
+  });
 });
+

@@ -1144,6 +1144,9 @@ export class Simulation {
     if (this.p.shrink) this.persistAppliedConfChange(n, e.index);
     this.tr(`${n.id} applied conf change at ${e.index}: voters ${cs.voters.join(',')} out ${cs.votersOutgoing.join(',')} learners ${cs.learners.join(',')}`);
     if (wasLeader) this.countConfChange(n, before, cs, raw.role === 'Leader');
+    // raft/README: a removed (or demoted) leader steps down as it applies the change (held-back
+    // plant SH7 was caught only by a coverage floor before this check).
+    if (raw.role === 'Leader' && !cs.voters.includes(n.id) && !cs.votersOutgoing.includes(n.id)) violation(`node ${n.id}: still leads term ${raw.term} after applying its own removal at ${e.index}`);
     return ![...cs.voters, ...cs.votersOutgoing, ...cs.learners, ...cs.learnersNext].includes(n.id);
   }
 
