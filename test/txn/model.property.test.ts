@@ -20,15 +20,16 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { cfRangeOf, composeTs, createRng, decodeDataKey, extractPhysical, type Rng, TS_MAX, type Ts } from '../../common/index.js';
+import { composeTs, createRng, extractPhysical, type Rng, TS_MAX, type Ts } from '../../common/index.js';
 import { type Engine } from '../../store/index.js';
 import {
-  batchGetCommand, batchRollbackCommand, checkTxnStatusCommand, cleanupCommand, commitCommand, decodeLatest, decodeLockEntry, decodeWrite,
-  gcRange, getCommand, type KvEntry, type LatestRecord, type Lock, type Modification, type Mutation, prewriteCommand, resolveLockCommand,
-  resolveLockOverRange, scanCommand, scanLockCommand, type SchedulerReadSource, type Snapshot, type SnapshotScanOptions, type TxnEngine,
-  type TxnError, TxnScheduler, txnHeartBeatCommand, type Write, type WriteOptions,
+  batchGetCommand, batchRollbackCommand, checkTxnStatusCommand, cleanupCommand, commitCommand, gcRange, getCommand, type KvEntry,
+  type Modification, type Mutation, prewriteCommand, resolveLockCommand, resolveLockOverRange, scanCommand, scanLockCommand,
+  type SchedulerReadSource, type Snapshot, type SnapshotScanOptions, type TxnEngine, type TxnError, TxnScheduler, txnHeartBeatCommand,
+  type WriteOptions,
 } from '../../txn/index.js';
 import { type EngineKind, openTestEngine, type TestEngine } from './helpers.js';
+import { brief, canon, canonState, readEngineState, stateDiff } from './model/compare.js';
 import { type ExpectedState, isError, isExpired, isLongValue, TxnModel } from './model/model.js';
 
 const RUNS_ENV = process.env['FLOTILLA_PROP_RUNS'];
@@ -110,29 +111,6 @@ class Counters {
   format(): string {
     return [...this.counts].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([k, v]) => `${k}=${v}`).join(' ');
   }
-}
-
-// ---- canonical form for comparison -----------------------------------------------------------
-
-/** A deterministic string of a result: sorted object keys, buffers as latin1, InvalidArgument text dropped. */
-function canon(value: unknown, strip: (b: Buffer) => Buffer): string {
-  const walk = (v: unknown): unknown => {
-    if (typeof v === 'bigint') return `${v}n`;
-    if (Buffer.isBuffer(v)) return `b:${S(strip(v))}`;
-    if (Array.isArray(v)) return v.map(walk);
-    if (v instanceof Set) return [...(v as Set<unknown>)].map(walk);
-    if (typeof v === 'object' && v !== null) {
-      const o = v as Record<string, unknown>;
-      const out: Record<string, unknown> = {};
-      for (const key of Object.keys(o).sort()) {
-        if (key === 'message' && (o['code'] === 'InvalidArgument' || o['code'] === 'LimitExceeded')) continue;
-        out[key] = walk(o[key]);
-      }
-      return out;
-    }
-    return v;
-  };
-  return JSON.stringify(walk(value));
 }
 
 // ---- engine calls of the commands, counted -------------------------------------------------------
@@ -224,68 +202,8 @@ class RealTxn {
 
   /** Every lock, write record, latest record and default-CF value of the case's keys, decoded. */
   async state(): Promise<ExpectedState> {
-    const start = this.rangeStart(Buffer.alloc(0));
-    const end = this.rangeEnd(Buffer.alloc(0));
-    return this.dump(async (s) => {
-      const locks = new Map<string, Lock>();
-      const writes = new Map<string, Map<Ts, Write>>();
-      const values = new Map<string, Buffer>();
-      const latest = new Map<string, LatestRecord>();
-      const scanCf = async (cf: 'lock' | 'write' | 'default' | 'latest'): Promise<{ key: Buffer; value: Buffer }[]> => {
-        const r = cfRangeOf(cf, start, end);
-        return s.scan(r.start, r.end, { limit: 1_000_000 });
-      };
-      for (const entry of await scanCf('lock')) {
-        const lock = decodeLockEntry(entry.value);
-        assert.ok(lock !== null, 'a lock-CF entry is a lock (no unlocked markers)');
-        locks.set(S(this.strip(decodeDataKey(entry.key).userKey)), lock);
-      }
-      for (const entry of await scanCf('latest')) latest.set(S(this.strip(decodeDataKey(entry.key).userKey)), decodeLatest(entry.value));
-      for (const entry of await scanCf('write')) {
-        const decoded = decodeDataKey(entry.key);
-        const key = S(this.strip(decoded.userKey));
-        let versions = writes.get(key);
-        if (versions === undefined) writes.set(key, (versions = new Map<Ts, Write>()));
-        versions.set(decoded.ts!, decodeWrite(entry.value));
-      }
-      for (const entry of await scanCf('default')) {
-        const decoded = decodeDataKey(entry.key);
-        values.set(`${S(this.strip(decoded.userKey))}@${decoded.ts}`, entry.value);
-      }
-      return { locks, writes, values, latest };
-    });
+    return this.dump((s) => readEngineState(s, this.rangeStart(Buffer.alloc(0)), this.rangeEnd(Buffer.alloc(0)), this.strip));
   }
-}
-
-/** For failure messages: long runs of one character shortened (values are 0–300 bytes of fill). */
-const brief = (text: string): string => text.replace(/(.)\1{15,}/g, (run, ch: string) => `${ch}…×${run.length}`);
-
-/** The entries of two states that differ, one per line: `-` only in txn/, `+` only in the model. */
-function stateDiff(actual: ExpectedState, expected: ExpectedState, strip: (b: Buffer) => Buffer): string {
-  const entries = (state: ExpectedState, own: (b: Buffer) => Buffer): Set<string> => {
-    const out = new Set<string>();
-    for (const [key, lock] of state.locks) out.add(`lock ${JSON.stringify(key)} ${canon(lock, own)}`);
-    for (const [key, versions] of state.writes) for (const [ts, w] of versions) out.add(`write ${JSON.stringify(key)}@${T(ts)} ${canon(w, own)}`);
-    for (const [id, value] of state.values) out.add(`value ${JSON.stringify(id)} ${value.length} B`);
-    for (const [key, l] of state.latest) {
-      out.add(`latest ${JSON.stringify(key)} max ${T(l.maxWriteTs)} ${l.data === null ? 'no data' : `data @${T(l.data.commitTs)} ${canon(l.data.write, own)}`}`);
-    }
-    return out;
-  };
-  const a = entries(actual, strip);
-  const e = entries(expected, (b) => b);
-  const lines = [...[...a].filter((x) => !e.has(x)).map((x) => `  - txn/ : ${x}`), ...[...e].filter((x) => !a.has(x)).map((x) => `  + model: ${x}`)];
-  return brief(lines.join('\n'));
-}
-
-function canonState(state: ExpectedState, strip: (b: Buffer) => Buffer): string {
-  const sortStr = <T>(m: Map<string, T>): [string, T][] => [...m].sort((a, b) => Buffer.compare(B(a[0]), B(b[0])));
-  return canon({
-    locks: sortStr(state.locks),
-    writes: sortStr(state.writes).map(([k, versions]) => [k, [...versions].sort((a, b) => (a[0] < b[0] ? -1 : 1))]),
-    values: sortStr(state.values),
-    latest: sortStr(state.latest),
-  }, strip);
 }
 
 // ---- one generated case ----------------------------------------------------------------------
@@ -1014,7 +932,7 @@ class CaseRun {
     const actual = await this.real.state();
     const a = canonState(actual, this.real.strip);
     const e = canonState(expected, (b) => b);
-    if (a !== e) throw new Error(`state differs after "${after}":\n${stateDiff(actual, expected, this.real.strip)}`);
+    if (a !== e) throw new Error(`state differs after "${after}":\n${stateDiff(actual, expected, this.real.strip, T)}`);
   }
 
   async run(): Promise<void> {
