@@ -33,7 +33,7 @@ import {
   type TxnError, TxnScheduler, type TxnStatus, txnHeartBeatCommand, type WriteOptions,
 } from '../../txn/index.js';
 import { brief, canon, canonState, readEngineState, stateDiff } from './model/compare.js';
-import { isError, TxnModel } from './model/model.js';
+import { isError, isExpired, TxnModel } from './model/model.js';
 
 const SEED = Number(process.env['FLOTILLA_PROPERTY_SEED'] ?? '20261213');
 const RUNS = Number(process.env['FLOTILLA_RACE_RUNS'] ?? '400');
@@ -65,6 +65,8 @@ interface TxnSpec {
   /** 'crash': the owner stops after this many commands. */
   readonly crashAfter: number;
   readonly heartBeats: number;
+  /** Pauses of a slow client before its heartbeats (others run meanwhile: TTLs run out, keys are relocked). */
+  readonly stallPauses: number;
   /** commit_ts drawn before the heartbeats (a reader may push min_commit_ts past it meanwhile). */
   readonly isCommitTsEarly: boolean;
   /** Commit of the primary sent again after it succeeded, and a stale batchRollback after the commit. */
@@ -110,6 +112,7 @@ const txnArb: fc.Arbitrary<TxnSpec> = fc.record({
   end: fc.constantFrom<OwnerEnd>('commit', 'commit', 'commitTogether', 'commitPrimaryOnly', 'rollback', 'crash', 'onePc'),
   crashAfter: fc.integer({ min: 0, max: 3 }),
   heartBeats: fc.integer({ min: 0, max: 2 }),
+  stallPauses: fc.oneof({ arbitrary: fc.constant(0), weight: 2 }, { arbitrary: fc.integer({ min: 1, max: 8 }), weight: 1 }),
   isCommitTsEarly: fc.boolean(),
   isRetrying: fc.boolean(),
   startAfter: fc.integer({ min: 0, max: 3 }),
@@ -147,7 +150,7 @@ const REQUIRED_COUNTERS = [
   'rollback.ok', 'rollback.AlreadyCommitted', 'rollback.longValue',
   'prewrite.AlreadyRolledBack', 'prewrite.WriteConflict', 'prewrite.locked',
   'onePc.committed', 'onePc.refused', 'onePc.fallback',
-  'heartBeat.alive', 'heartBeat.TxnNotFound',
+  'heartBeat.alive', 'heartBeat.TxnNotFound', 'heartBeat.otherTxnLock', 'cts.expiredAfterPush',
   'resolve.commit', 'resolve.rollback', 'resolve.nothing', 'resolve.otherTxnLock', 'resolve.duplicate', 'resolve.range',
   'read.blocked', 'read.bypass', 'read.value',
   'race.resolverVsOwner', 'race.resolverVsResolver', 'latch.waited', 'liveness.resolved',
@@ -425,6 +428,8 @@ class CaseRun {
         const lock = this.model.locks.get(S(primary));
         if (lock !== undefined && lock.startTs !== startTs) this.counters.hit('cts.otherTxnOnPrimary');
         if (lock?.startTs === startTs && extractPhysical(lock.startTs) + BigInt(lock.ttlMs) === extractPhysical(currentTs)) this.counters.hit('cts.atTtlBoundary');
+        // Expired, counted from start_ts, while a push moved min_commit_ts to a later millisecond.
+        if (lock?.startTs === startTs && isExpired(lock, currentTs) && extractPhysical(lock.minCommitTs) > extractPhysical(lock.startTs)) this.counters.hit('cts.expiredAfterPush');
         return this.model.checkTxnStatus(args);
       });
   }
@@ -539,11 +544,16 @@ class CaseRun {
       c.hit('onePc.fallback'); // a lock of ours was there: locks were written, commit as usual
     }
     let commitTs = this.tso();
+    for (let i = 0; i < spec.stallPauses; i++) await this.gates.pass('pause', { label: ownerOf(txn).name });
     for (let i = 0; i < spec.heartBeats; i++) {
       const ttl = spec.lockTtlMs + 2 * (i + 1);
       const startTs = txn.startTs!;
       const r = await this.write(ownerOf(txn), startTs, `txnHeartBeat t${txn.index} ${S(txn.primary)} ttl ${ttl}`, [txn.primary],
-        (s) => txnHeartBeatCommand(s, { primary: txn.primary, startTs, adviseLockTtlMs: ttl }), () => this.model.txnHeartBeat(txn.primary, startTs, ttl));
+        (s) => txnHeartBeatCommand(s, { primary: txn.primary, startTs, adviseLockTtlMs: ttl }), () => {
+          const lock = this.model.locks.get(S(txn.primary));
+          if (lock !== undefined && lock.startTs !== startTs) c.hit('heartBeat.otherTxnLock');
+          return this.model.txnHeartBeat(txn.primary, startTs, ttl);
+        });
       c.hit(isError(r) ? `heartBeat.${r.code}` : 'heartBeat.alive');
       this.ownerProgress(txn);
       if (this.isCrashed(txn)) return;
