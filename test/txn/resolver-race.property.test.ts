@@ -19,6 +19,10 @@
 // from the model — commit and rollback of one transaction never both acknowledged, the primary's
 // record decides every secondary's, no transaction has two commit records on a key, and an
 // acknowledged commit is the primary's record. Coverage counters must all be non-zero.
+//
+// In-memory engine only: a gate's engine call must be finished, with every continuation it
+// wakes, once the microtask queue drains (one setImmediate), which RocksDB's thread pool does not
+// promise; the two engines' answers to the same commands are compared by the model property.
 // FLOTILLA_PROPERTY_SEED / FLOTILLA_RACE_RUNS / FLOTILLA_RACE_PATH replay a reported failure.
 
 import { describe, it } from 'node:test';
