@@ -9,43 +9,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 
-import { loadPackageDefinition, type MessageName, messageCodec, PROTO_DIR, PROTO_FILES, PROTO_LOADER_OPTIONS } from '../../proto/index.js';
-import { loaderProtobuf } from '../../proto/loader-protobuf.js';
+import { loadPackageDefinition, type MessageName, messageCodec, PROTO_LOADER_OPTIONS } from '../../proto/index.js';
 import { plainDecoder, plainDecoderOfType } from '../../proto/plain-decoder.js';
-
-interface RField {
-  readonly name: string;
-  readonly id: number;
-  readonly type: string;
-  readonly repeated: boolean;
-  readonly resolvedType: RType | REnum | null;
-  resolve(): RField;
-}
-interface RType { readonly fullName: string; readonly fieldsArray: readonly RField[] }
-interface REnum { readonly valuesById: Readonly<Record<number, string>> }
-interface TestType { decode(bytes: Uint8Array): object; toObject(message: object, options: object): object }
-interface RNamespace { readonly nestedArray?: readonly RNamespace[]; readonly fullName: string; readonly fieldsArray?: readonly RField[] }
-
-const pb = loaderProtobuf<{
-  Root: new () => { resolvePath: (o: string, t: string) => string; loadSync(f: string[], o: object): RNamespace & { resolveAll(): void } };
-  parse(source: string, options: object): { root: { resolveAll(): void; lookupType(name: string): RType & TestType } };
-  Enum: abstract new (...a: never[]) => REnum;
-  Type: abstract new (...a: never[]) => RType;
-}>();
-
-function loadTypes(): RType[] {
-  const root = new pb.Root();
-  root.resolvePath = (_o, t) => (t.startsWith('/') ? t : `${PROTO_DIR}${t}`);
-  const loaded = root.loadSync([...PROTO_FILES], { keepCase: false });
-  loaded.resolveAll();
-  const out: RType[] = [];
-  const walk = (ns: RNamespace): void => {
-    if (ns instanceof pb.Type) out.push(ns);
-    for (const child of ns.nestedArray ?? []) walk(child);
-  };
-  walk(loaded);
-  return out.filter((t) => t.fullName.startsWith('.flotilla.'));
-}
+import { ALL_KINDS_PROTO, loadTypes, pb, Rand, type RType } from './reflection-support.js';
 
 // ── wire writing ──
 
@@ -163,26 +129,6 @@ function messageBytes(r: Rand, type: RType, depth: number, cutShort = false): nu
   return out;
 }
 
-/** A seeded PRNG (fast-check drives the seed, so a failure prints a replayable one). */
-class Rand {
-  private s: number;
-  constructor(seed: number) { this.s = seed >>> 0 || 1; }
-  next(): number {
-    this.s ^= this.s << 13; this.s >>>= 0;
-    this.s ^= this.s >>> 17;
-    this.s ^= this.s << 5; this.s >>>= 0;
-    return this.s / 4294967296;
-  }
-  int(n: number): number { return Math.floor(this.next() * n); }
-  chance(p: number): boolean { return this.next() < p; }
-  bigint(): bigint { return (BigInt(this.int(2 ** 32)) << 32n) | BigInt(this.int(2 ** 32)); }
-  bytes(): number[] { return Array.from({ length: this.chance(0.2) ? 0 : this.int(40) }, () => this.int(256)); }
-  text(): string {
-    const parts = ['', 'a', 'key', 'é', '日本', '😀', '\u0000', 'x'.repeat(this.int(30))];
-    return Array.from({ length: this.int(4) }, () => parts[this.int(parts.length)]!).join('');
-  }
-}
-
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 function attempt(f: () => unknown): Outcome {
   try {
@@ -191,24 +137,6 @@ function attempt(f: () => unknown): Outcome {
     return { ok: false, error };
   }
 }
-
-const ALL_KINDS_PROTO = `
-syntax = "proto3";
-package flotilla_test;
-enum Color { RED = 0; GREEN = 1; NEGATIVE = -3; }
-message Inner { sint64 s = 1; repeated Inner children = 2; }
-message AllKinds {
-  uint64 u64 = 1; int64 i64 = 2; sint64 s64 = 3; fixed64 f64 = 4; sfixed64 sf64 = 5;
-  uint32 u32 = 6; int32 i32 = 7; sint32 s32 = 8; fixed32 f32 = 9; sfixed32 sf32 = 10;
-  bool b = 11; float fl = 12; double d = 13; string str = 14; bytes by = 15; Color color = 16; Inner inner = 17;
-  repeated uint64 ru64 = 21; repeated int64 ri64 = 22; repeated sint64 rs64 = 23; repeated fixed64 rf64 = 24;
-  repeated sfixed64 rsf64 = 25; repeated uint32 ru32 = 26; repeated int32 ri32 = 27; repeated sint32 rs32 = 28;
-  repeated fixed32 rf32 = 29; repeated sfixed32 rsf32 = 30; repeated bool rb = 31; repeated float rfl = 32;
-  repeated double rd = 33; repeated string rstr = 34; repeated bytes rby = 35; repeated Color rcolor = 36;
-  repeated Inner rinner = 37;
-  oneof choice { sint64 c_s64 = 40; Inner c_inner = 41; string c_str = 42; Color c_color = 43; }
-  uint64 big_id = 300;
-}`;
 
 describe('plain decoder', () => {
   loadPackageDefinition();
