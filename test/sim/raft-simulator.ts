@@ -1527,17 +1527,21 @@ export class Simulation {
     if (n.abortedTransferTerm === raw.term) this.cov.readsAtAbortedTransferLeaders++;
   }
 
+  /** In a joint configuration: leave an explicit one once it has been held long enough. */
+  private leaveJointWhenDue(leaderId: NodeId, raw: RawNode, cs: ConfState): void {
+    if (cs.autoLeave || this.now < this.leaveJointAt) return;
+    const r = raw.proposeConfChange({ transition: 'auto', changes: [], context: new Uint8Array(0) });
+    this.tr(`propose leaving the joint config at ${leaderId}: ${r.kind}`);
+    if (r.kind === 'ok') this.cov.explicitJointLeaves++;
+  }
+
   private confChange(): void {
     const l = this.leader();
     const raw = l?.raw;
     if (raw === undefined || l === undefined) return;
     const cs = raw.status().confState;
     if (cs.votersOutgoing.length > 0) {
-      // In a joint configuration: leave an explicit one once it has been held long enough.
-      if (cs.autoLeave || this.now < this.leaveJointAt) return;
-      const r = raw.proposeConfChange({ transition: 'auto', changes: [], context: new Uint8Array(0) });
-      this.tr(`propose leaving the joint config at ${l.id}: ${r.kind}`);
-      if (r.kind === 'ok') this.cov.explicitJointLeaves++;
+      this.leaveJointWhenDue(l.id, raw, cs);
       return;
     }
     const voters = cs.voters;
@@ -1679,10 +1683,7 @@ export class Simulation {
     if (raw === undefined || l === undefined) return;
     const cs = raw.status().confState;
     if (cs.votersOutgoing.length > 0) {
-      if (cs.autoLeave || this.now < this.leaveJointAt) return;
-      const r = raw.proposeConfChange({ transition: 'auto', changes: [], context: new Uint8Array(0) });
-      this.tr(`propose leaving the joint config at ${l.id}: ${r.kind}`);
-      if (r.kind === 'ok') this.cov.explicitJointLeaves++;
+      this.leaveJointWhenDue(l.id, raw, cs);
       return;
     }
     this.advanceShrinkPhase(cs.voters.length);
