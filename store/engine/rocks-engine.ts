@@ -432,6 +432,9 @@ export class RocksEngine implements Engine {
 
   async approximateSize(start: Buffer, end: Buffer): Promise<number> {
     this.check();
+    // RocksDB asserts start <= end and aborts the whole process otherwise (this binding's build
+    // keeps its assertions): an empty or reversed range holds nothing.
+    if (Buffer.compare(start, end) >= 0) return 0;
     return new Promise((resolve, reject) => {
       this.db.approximateSize(start, end, (err, size) => (err ? reject(engineError('approximateSize', err)) : resolve(size ?? 0)));
     });

@@ -68,7 +68,7 @@ export interface Engine extends TxnEngine {
    * the in-memory engine; RocksDB does not report a count, so it answers whether keys remain.
    */
   deleteRange(start: Buffer, end: Buffer, options: DeleteRangeOptions): Promise<{ readonly hasMore: boolean }>;
-  /** Bytes the range occupies on disk (RocksDB: SST files only — flushed data). */
+  /** Bytes the range occupies on disk (RocksDB: SST files only — flushed data); 0 when `end` <= `start`. */
   approximateSize(start: Buffer, end: Buffer): Promise<number>;
   /** Flushes and compacts the range (tests, and after large deletes). */
   compactRange(start: Buffer, end: Buffer): Promise<void>;
