@@ -97,4 +97,13 @@ describe('freePort', () => {
       for (let p = probe + 2; p <= probe + 5; p++) await unlink(join(PORT_RESERVATIONS_DIR, String(p))).catch(() => undefined);
     }
   });
+
+  it('a reservation naming this process\'s pid, left by an earlier process that had it, is taken over', async () => {
+    const probe = await freePort();
+    let port = probe + 20;
+    while (existsSync(join(PORT_RESERVATIONS_DIR, String(port)))) port++;
+    await writeFile(join(PORT_RESERVATIONS_DIR, String(port)), String(process.pid));
+    assert.equal(await reservePort(port), true, 'our own pid in the file kept the port from us');
+    assert.equal((await readFile(join(PORT_RESERVATIONS_DIR, String(port)), 'utf8')).trim(), String(process.pid));
+  });
 });
