@@ -2,7 +2,10 @@
 // in-memory-vs-RocksDB differential test. State is a sorted array; a snapshot shares it, and the
 // next write copies it first (copy-on-write), so a snapshot never changes; the read view reads
 // whatever state is current at each call. Every call yields once (a microtask) so callers meet
-// the same await gaps as on RocksDB.
+// the same await gaps as on RocksDB. It refuses what RocksEngine refuses, the same way (a batch
+// with an empty key, a reverse scan on a forward-only snapshot, empty-key reads, limits out of
+// range), so a caller that would fail on RocksDB fails here too (test/store/engine/
+// memory-engine-model.test.ts judges both against one model).
 
 import { FlotillaError, invariant } from '../../common/index.js';
 import { type KvEntry, type SnapshotScanOptions } from '../../txn/index.js';
@@ -35,8 +38,20 @@ function getIn(state: State, key: Buffer): Buffer | null {
   return found !== undefined && found.equals(key) ? state.values[i]! : null;
 }
 
+/** As RocksEngine asserts: a key the binding would skip (reads) or refuse (writes). */
+function assertKeys(keys: readonly Buffer[], what: string): void {
+  for (const k of keys) invariant(k.length > 0, () => `${what}: empty key`);
+}
+
+function assertScanLimit(options: SnapshotScanOptions): void {
+  invariant(Number.isSafeInteger(options.limit) && options.limit >= 1, 'scan limit must be a positive integer');
+}
+
+/** RocksDB's clear takes its limit as an int32. */
+const DELETE_RANGE_LIMIT_MAX = 0x7fffffff;
+
 function scanIn(state: State, start: Buffer, end: Buffer, options: SnapshotScanOptions): KvEntry[] {
-  invariant(options.limit >= 1, 'scan limit must be ≥ 1');
+  assertScanLimit(options);
   const out: KvEntry[] = [];
   const from = lowerBound(state.keys, start);
   const to = lowerBound(state.keys, end);
@@ -52,23 +67,34 @@ function closedError(): FlotillaError {
   return new FlotillaError('EngineError', 'engine is closed');
 }
 
+/**
+ * A point-in-time view. As on RocksDB, a read is refused if the snapshot is released or the engine
+ * closed when it is called; one called before that is answered (close() ends a snapshot "after the
+ * reads queued on it") — the state it reads never changes.
+ */
 class MemorySnapshot implements Snapshot {
   private isReleased = false;
 
-  constructor(private readonly engine: MemoryEngine, private readonly state: State) {}
+  constructor(private readonly engine: MemoryEngine, private readonly state: State, private readonly isReverseEnabled: boolean) {}
 
   async get(key: Buffer): Promise<Buffer | null> {
     await this.check();
+    assertKeys([key], 'snapshot get');
     return getIn(this.state, key);
   }
 
   async multiGet(keys: readonly Buffer[]): Promise<(Buffer | null)[]> {
     await this.check();
+    assertKeys(keys, 'snapshot multiGet');
     return keys.map((k) => getIn(this.state, k));
   }
 
   async scan(start: Buffer, end: Buffer, options: SnapshotScanOptions): Promise<KvEntry[]> {
+    assertScanLimit(options);
     await this.check();
+    if (options.isReverse === true && !this.isReverseEnabled) {
+      throw new FlotillaError('InvalidArgument', 'reverse scan on a snapshot opened without isReverseEnabled');
+    }
     return scanIn(this.state, start, end, options);
   }
 
@@ -78,10 +104,11 @@ class MemorySnapshot implements Snapshot {
     this.engine.onSnapshotReleased(this);
   }
 
+  /** Refuses a call made once released or closed, then yields. */
   private async check(): Promise<void> {
-    await Promise.resolve();
     if (this.isReleased) throw new FlotillaError('EngineError', 'snapshot is released');
     if (this.engine.isClosed) throw closedError();
+    await Promise.resolve();
   }
 }
 
@@ -98,6 +125,7 @@ class MemoryReadView implements Snapshot {
   }
 
   async scan(start: Buffer, end: Buffer, options: SnapshotScanOptions): Promise<KvEntry[]> {
+    assertScanLimit(options);
     return scanIn(await this.engine.currentState(), start, end, options);
   }
 
@@ -110,6 +138,7 @@ export class MemoryEngine implements Engine {
   readonly kind = 'memory' as const;
   private state: State = { keys: [], values: [], isShared: false };
   private closed = false;
+  private closing: Promise<void> | null = null;
   private writeCount = 0;
   private syncWriteCount = 0;
   private readonly snapshots = new Set<MemorySnapshot>();
@@ -124,28 +153,24 @@ export class MemoryEngine implements Engine {
 
   async get(key: Buffer): Promise<Buffer | null> {
     await this.check();
+    assertKeys([key], 'get');
     return getIn(this.state, key);
   }
 
   async multiGet(keys: readonly Buffer[]): Promise<(Buffer | null)[]> {
     await this.check();
+    assertKeys(keys, 'multiGet');
     return keys.map((k) => getIn(this.state, k));
   }
 
-  async snapshot(_options?: SnapshotOptions): Promise<Snapshot> {
+  async snapshot(options: SnapshotOptions = {}): Promise<Snapshot> {
     await this.check();
-    this.state.isShared = true;
-    const snapshot = new MemorySnapshot(this, this.state);
-    this.snapshots.add(snapshot);
-    return snapshot;
+    return this.register(options.isReverseEnabled === true);
   }
 
   pinSnapshot(): Snapshot {
     if (this.closed) throw closedError();
-    this.state.isShared = true;
-    const snapshot = new MemorySnapshot(this, this.state);
-    this.snapshots.add(snapshot);
-    return snapshot;
+    return this.register(false);
   }
 
   readView(): Snapshot {
@@ -155,6 +180,9 @@ export class MemoryEngine implements Engine {
   async write(ops: readonly WriteOp[], options: WriteOptions): Promise<void> {
     await this.check();
     if (ops.length === 0) return; // as on RocksDB: no batch, not counted
+    // The binding refuses the whole batch when any key is empty: nothing lands, nothing counts.
+    const empty = ops.findIndex((m) => m.key.length === 0);
+    if (empty >= 0) throw new FlotillaError('EngineError', `write batch: op ${empty} of ${ops.length} has an empty key`);
     const state = this.mutableState();
     for (const m of ops) {
       const i = lowerBound(state.keys, m.key);
@@ -176,7 +204,7 @@ export class MemoryEngine implements Engine {
 
   async deleteRange(start: Buffer, end: Buffer, options: DeleteRangeOptions): Promise<{ readonly hasMore: boolean }> {
     await this.check();
-    invariant(Number.isSafeInteger(options.limit) && options.limit >= 1, 'deleteRange limit must be a positive integer');
+    invariant(Number.isSafeInteger(options.limit) && options.limit >= 1 && options.limit <= DELETE_RANGE_LIMIT_MAX, 'deleteRange limit must be a positive int32');
     const state = this.mutableState();
     const from = lowerBound(state.keys, start);
     const to = Math.max(from, lowerBound(state.keys, end));
@@ -197,10 +225,18 @@ export class MemoryEngine implements Engine {
     await this.check();
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    for (const s of [...this.snapshots]) await s.release();
+  /**
+   * Closed from the call on (later calls are refused); reads already called on open snapshots are
+   * still answered. Every call resolves once closed (a second shares the first's closing).
+   */
+  close(): Promise<void> {
+    this.closing ??= this.closeNow();
+    return this.closing;
+  }
+
+  private async closeNow(): Promise<void> {
     this.closed = true;
+    for (const s of [...this.snapshots]) await s.release();
   }
 
   /** @internal The state current after one yield (for the read view's scans). */
@@ -212,6 +248,13 @@ export class MemoryEngine implements Engine {
   /** @internal */
   onSnapshotReleased(snapshot: MemorySnapshot): void {
     this.snapshots.delete(snapshot);
+  }
+
+  private register(isReverseEnabled: boolean): Snapshot {
+    this.state.isShared = true;
+    const snapshot = new MemorySnapshot(this, this.state, isReverseEnabled);
+    this.snapshots.add(snapshot);
+    return snapshot;
   }
 
   private mutableState(): State {

@@ -34,6 +34,8 @@ const rocksTarget: ModelTarget<RocksEngine> = {
   bindingWrites,
   isSizeLogical: false,
   isRefusedMutationDrawn: true,
+  isEmptySyncedBatchDrawn: true,
+  pinnedReadsAtClose: 'answered',
   unreachable: ['crashesLosingWrites'],
 };
 
