@@ -76,8 +76,21 @@ export class CrashableEngine extends MemoryEngine {
       this.failNextSyncWrite = false;
       throw new Error('simulated crash during an fsync');
     }
-    this.history.push({ ops, sync: options.sync });
-    await super.write(ops, options);
+    // As on RocksDB, an empty batch writes and syncs nothing: it makes nothing before it durable.
+    if (ops.length === 0) return super.write(ops, options);
+    await this.recorded({ ops, sync: options.sync }, () => super.write(ops, options));
+  }
+
+  /** Runs `call` with `entry` in the history from the start (its order is the call's), and takes it out if the engine refuses the call. */
+  private async recorded<T>(entry: CrashableEngine['history'][number], call: () => Promise<T>): Promise<T> {
+    this.history.push(entry);
+    try {
+      return await call();
+    } catch (err) {
+      const at = this.history.lastIndexOf(entry);
+      if (at >= 0) this.history.splice(at, 1);
+      throw err;
+    }
   }
 
   /**
@@ -100,8 +113,7 @@ export class CrashableEngine extends MemoryEngine {
   }
 
   override async deleteRange(start: Buffer, end: Buffer, options: DeleteRangeOptions): Promise<{ readonly hasMore: boolean }> {
-    this.history.push({ deleteRange: { start, end, limit: options.limit }, sync: false });
-    return super.deleteRange(start, end, options);
+    return this.recorded({ deleteRange: { start, end, limit: options.limit }, sync: false }, () => super.deleteRange(start, end, options));
   }
 
   /** The engine a machine crash leaves: every batch up to the last synced one, plus a random prefix of the rest. */

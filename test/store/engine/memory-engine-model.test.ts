@@ -46,20 +46,16 @@ const crashableTarget: ModelTarget<CrashableEngine> = {
   rowCacheStats: () => null,
   bindingWrites: null,
   isSizeLogical: true,
-  // CrashableEngine records a batch or range delete in its history before MemoryEngine has taken
-  // it, so one the engine refuses (an empty key, a bad limit, a closed engine) would be replayed
-  // by the crash (and the replay throw): the simulation never makes such calls, so they are not
-  // drawn here.
-  isRefusedMutationDrawn: false,
-  // CrashableEngine counts an empty batch written with sync as a sync point: a crash then keeps
-  // every batch before it, which RocksDB need not (an empty batch is no write and no fsync). The
-  // store never writes one (poll-loop.ts writes only non-empty batches), so none is drawn here.
-  isEmptySyncedBatchDrawn: false,
+  // A call the engine refuses leaves no trace in the crash history, and an empty batch is no sync
+  // point (both once wrong: a refused batch was replayed by the crash, an empty synced one made
+  // everything before it durable).
+  isRefusedMutationDrawn: true,
+  isEmptySyncedBatchDrawn: true,
   // Its pinSnapshot() view waits many turns before each read (a disk walk spanning rounds) and
   // only then asks MemoryEngine's snapshot, which by then is released by close(): a read called
   // before close() is refused (EngineError) instead of answered.
   pinnedReadsAtClose: 'answeredOrRefused',
-  unreachable: [...ROCKS_ONLY, 'refusedWrites'],
+  unreachable: [...ROCKS_ONLY],
 };
 
 const noDisk = { location: (runNo: number) => `run${runNo}`, cleanup: () => Promise.resolve() };
