@@ -937,17 +937,12 @@ export class Raft {
   }
 
   private leaderReadIndex(m: Message): StepResult {
-    // A lone voter needs no heartbeat round, but it too waits for its term to commit: its commit
-    // index may lag what it committed before a restart (simulator seed 7545).
-    if (this.trk.isSingleton() && this.committedEntryInCurrentTerm()) {
-      this.respondReadIndex(m, this.raftLog.committed);
-      return STEP_OK;
-    }
     if (this.readOnly.size() + this.pendingReadIndexMessages.length >= this.cfg.maxPendingReadIndex) {
       return { kind: 'too-many-pending-reads', limit: this.cfg.maxPendingReadIndex };
     }
     if (!this.committedEntryInCurrentTerm()) {
-      // Our commit index may lag the true one until an entry of our term commits (§6.4 step 1).
+      // Our commit index may lag the true one until an entry of our term commits (§6.4 step 1) —
+      // a lone voter's too: after a restart it can lag what it committed before (sim seed 7545).
       this.pendingReadIndexMessages.push(m);
       return STEP_OK;
     }
@@ -956,7 +951,7 @@ export class Raft {
   }
 
   private serveReadIndex(m: Message): void {
-    // A read deferred until our term committed, released after the group shrank to us alone.
+    // Our term has committed. A lone voter needs no heartbeat round to confirm it still leads.
     if ((this.cfg.readOnlyOption === 'lease-based' && this.leaseValid()) || this.trk.isSingleton()) {
       this.respondReadIndex(m, this.raftLog.committed);
       return;

@@ -1535,15 +1535,26 @@ export class Simulation {
     if (r.kind === 'ok') this.cov.explicitJointLeaves++;
   }
 
-  private confChange(): void {
+  /**
+   * The leader and its configuration when a new membership change may be proposed; undefined when
+   * there is no leader, or when it is in a joint configuration (then it leaves it when due).
+   */
+  private leaderReadyForChange(): { readonly l: SimNode; readonly raw: RawNode; readonly cs: ConfState } | undefined {
     const l = this.leader();
     const raw = l?.raw;
-    if (raw === undefined || l === undefined) return;
+    if (raw === undefined || l === undefined) return undefined;
     const cs = raw.status().confState;
     if (cs.votersOutgoing.length > 0) {
       this.leaveJointWhenDue(l.id, raw, cs);
-      return;
+      return undefined;
     }
+    return { l, raw, cs };
+  }
+
+  private confChange(): void {
+    const ready = this.leaderReadyForChange();
+    if (ready === undefined) return;
+    const { l, raw, cs } = ready;
     const voters = cs.voters;
     const learners = cs.learners;
     const choice = this.rng.nextInt(8);
@@ -1678,14 +1689,9 @@ export class Simulation {
    *   shrinking ──(voters ≤ target)──▶ holding ──(hold over)──▶ growing ──(voters ≥ 3..5)──▶ shrinking
    */
   private shrinkConfChange(): void {
-    const l = this.leader();
-    const raw = l?.raw;
-    if (raw === undefined || l === undefined) return;
-    const cs = raw.status().confState;
-    if (cs.votersOutgoing.length > 0) {
-      this.leaveJointWhenDue(l.id, raw, cs);
-      return;
-    }
+    const ready = this.leaderReadyForChange();
+    if (ready === undefined) return;
+    const { l, raw, cs } = ready;
     this.advanceShrinkPhase(cs.voters.length);
     const plan = this.shrinkPhase === 'shrinking' ? this.shrinkStep(l.id, cs) : this.shrinkPhase === 'holding' ? this.holdStep(l.id, cs) : this.growStep(l.id, cs);
     if (plan === undefined) return;
