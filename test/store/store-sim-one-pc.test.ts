@@ -406,7 +406,17 @@ describe('one-phase commit on the store (deterministic simulation)', { timeout: 
     for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
     assert.equal(seen, undefined, 'a read above the commit waits for it');
     sim.isolate(leader.storeId, false);
-    await settle(sim, read);
+    // The timed-out commit's memory lock is released by a poll in real time (txn-kv.ts
+    // releaseOnceSettled, every 20 ms): sim steps alone can all pass before it fires (a flake).
+    let isSettled = false;
+    void read.finally(() => {
+      isSettled = true;
+    });
+    await waitFor('the read to settle once the entry applies', async () => {
+      await advance(sim);
+      return isSettled ? true : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 2 });
+    await read;
     assert.equal(seen, 'v', 'the entry applied, and the waiting read sees it');
     assert.equal(leader.txn!.concurrency.memoryLockCount, 0);
   }, { proposalTimeoutMs: 200 }));
