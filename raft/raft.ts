@@ -78,6 +78,12 @@ export class Raft {
   pendingConfIndex = 0;
   /** Payload bytes of uncommitted entries appended as leader. */
   uncommittedSize = 0;
+  /**
+   * A leader that applied its own removal (or demotion) leads on until this entry — an empty one
+   * of its term, appended then — commits, taking no proposals or reads; 0 otherwise. See
+   * beginLeaving().
+   */
+  leaveIndex = 0;
   readonly readOnly = new ReadOnly();
   /** Messages to send; RawNode.ready() partitions them by whether they vouch for durable state. */
   msgs: Message[] = [];
@@ -108,6 +114,8 @@ export class Raft {
   private appendTicks: { readonly firstIndex: number; readonly tick: number }[] = [];
   /** ReadIndex requests that arrived before this leader committed an entry of its term. */
   private pendingReadIndexMessages: Message[] = [];
+  /** A candidate that won on its own vote in this term: it leads once the term is durable. */
+  private winOnDurableTerm = 0;
 
   constructor(cfg: Config) {
     this.cfg = cfg;
@@ -196,10 +204,11 @@ export class Raft {
   /**
    * The commit index advanced: tell the followers — in appends of their own, unless
    * cfg.skipBcastCommit leaves it to the next append or heartbeat (entries still unsent go out
-   * now; a pending membership change is broadcast at once, so every member applies it soon).
+   * now; a pending membership change is broadcast at once, so every member applies it soon, and
+   * so is a leaving leader's: it is about to stop sending).
    */
   private bcastCommit(): void {
-    if (!this.cfg.skipBcastCommit || this.pendingConfIndex > this.raftLog.applied) {
+    if (!this.cfg.skipBcastCommit || this.pendingConfIndex > this.raftLog.applied || this.leaveIndex > 0) {
       this.bcastAppend();
       return;
     }
@@ -300,6 +309,8 @@ export class Raft {
     }
     this.pendingConfIndex = 0;
     this.uncommittedSize = 0;
+    this.leaveIndex = 0;
+    this.winOnDurableTerm = 0;
     this.readOnly.reset();
     this.pendingReadIndexMessages = [];
     this.readIndexHeartbeatPending = false;
@@ -454,7 +465,10 @@ export class Raft {
     this.poll(this.id, voteType, true);
     if (this.trk.tallyVotes() === 'won') {
       if (kind === 'pre-election') this.campaign('election');
-      else this.becomeLeader();
+      // A lone voter wins on its own vote, but leads only once that vote is durable
+      // (onTermDurable): one that led before its term was written, crashed and restarted in the
+      // term before would win the same term again with other entries (simulator seed 42671).
+      else this.winOnDurableTerm = this.term;
       return;
     }
     const ctx = kind === 'transfer' ? CAMPAIGN_TRANSFER_CONTEXT : EMPTY_BYTES;
@@ -484,6 +498,7 @@ export class Raft {
       if (this.absorbsWhileQuiet(m)) return STEP_OK;
       this.wake(wakeCauseOf(m));
     }
+    if (m.reject && m.commit > 0 && (m.type === 'MsgVoteResp' || m.type === 'MsgPreVoteResp')) this.learnCommitHint(m);
     if (m.term === 0) {
       // local message (or a proposal / read forwarded without a term)
     } else if (m.term > this.term) {
@@ -561,8 +576,29 @@ export class Raft {
         this.vote = m.from;
       }
     } else {
-      this.send({ type: voteRespType(m.type), to: m.from, term: this.term, reject: true });
+      // The refusal says what we know is committed, up to the candidate's last index: a voter
+      // that never learned a membership change committed (its leader stepped down or crashed
+      // first) may otherwise need for ever the vote of a member the change removed or demoted,
+      // whose log is longer (etcd-io/etcd#10563; simulator seeds 3444, 25419).
+      const k = Math.min(this.raftLog.committed, m.index);
+      const t = k > 0 ? this.raftLog.term(k) : 0;
+      if (typeof t === 'number' && t > 0) this.send({ type: voteRespType(m.type), to: m.from, term: this.term, reject: true, commit: k, logTerm: t });
+      else this.send({ type: voteRespType(m.type), to: m.from, term: this.term, reject: true });
     }
+  }
+
+  /**
+   * A refused vote's commit hint (handleVoteRequest): the voter knows entry `commit` of term
+   * `logTerm` is committed; if ours at that index has that term, our log matches the committed
+   * one up to there (log matching), so it is committed here too. A leader counts its own.
+   */
+  private learnCommitHint(m: Message): void {
+    if (this.role === 'Leader' || m.commit <= this.raftLog.committed) return;
+    if (!this.raftLog.maybeCommit(m.commit, m.logTerm)) return;
+    this.log.info({ id: this.id, from: m.from, commit: m.commit }, 'learned the commit index from a refused vote');
+    // A campaign never runs with committed membership changes unapplied (hup): one that just
+    // learned of some stops, and runs again under the configuration they make.
+    if (this.role !== 'Follower' && this.hasUnappliedConfChanges() !== false) this.becomeFollower(this.term, NONE);
   }
 
   private stepLeader(m: Message): StepResult {
@@ -661,6 +697,8 @@ export class Raft {
     if (this.maybeCommit()) {
       this.releasePendingReadIndexMessages();
       this.bcastCommit();
+      this.maybeFinishLeaving();
+      if (this.role !== 'Leader') return;
     } else if (m.from !== this.id && wasPaused) {
       this.sendAppend(m.from);
     }
@@ -879,7 +917,7 @@ export class Raft {
 
   private leaderPropose(m: Message): StepResult {
     if (m.entries.length === 0) throw new InvariantError(`node ${this.id}: empty proposal`);
-    if (!this.trk.progress.has(this.id)) return { kind: 'removed' };
+    if (this.leaveIndex > 0 || !this.trk.progress.has(this.id)) return { kind: 'removed' };
     if (this.leadTransferee !== NONE) return { kind: 'leader-transferring', leaderId: this.id, transfereeId: this.leadTransferee };
     for (const e of m.entries) {
       if (e.data.byteLength > this.cfg.maxEntryBytes) return { kind: 'entry-too-large', bytes: e.data.byteLength, limitBytes: this.cfg.maxEntryBytes };
@@ -937,6 +975,7 @@ export class Raft {
   }
 
   private leaderReadIndex(m: Message): StepResult {
+    if (this.leaveIndex > 0) return { kind: 'removed' };
     if (this.readOnly.size() + this.pendingReadIndexMessages.length >= this.cfg.maxPendingReadIndex) {
       return { kind: 'too-many-pending-reads', limit: this.cfg.maxPendingReadIndex };
     }
@@ -966,7 +1005,7 @@ export class Raft {
    * transfer began. Followers that acked it refuse votes for electionTick of their own ticks.
    */
   leaseValid(): boolean {
-    if (this.role !== 'Leader' || this.leadTransferee !== NONE || this.quiet) return false;
+    if (this.role !== 'Leader' || this.leadTransferee !== NONE || this.quiet || this.leaveIndex > 0) return false;
     const acked = this.trk.quorumValue((id) => (id === this.id ? this.tickCount : this.trk.progress.get(id)?.leaseAckTick));
     return acked > this.leaseFloorTick && this.tickCount - acked < this.cfg.electionTick - 1;
   }
@@ -1129,6 +1168,15 @@ export class Raft {
 
   // ---- persistence and application callbacks (from RawNode.advance) ---------------------------
 
+  /** The caller made a hard state of `term` durable: a lone voter's win takes effect (campaign). */
+  onTermDurable(term: number): void {
+    if (this.role !== 'Candidate' || this.winOnDurableTerm !== term || this.term !== term) return;
+    this.winOnDurableTerm = 0;
+    if (this.trk.tallyVotes() !== 'won') return;
+    this.becomeLeader();
+    this.bcastAppend(); // its learners
+  }
+
   /** The caller made entries up to (index, term) durable. */
   onPersisted(index: number, term: number): void {
     if (!this.raftLog.stableTo(index, term)) return;
@@ -1139,6 +1187,7 @@ export class Raft {
     if (this.maybeCommit()) {
       this.releasePendingReadIndexMessages();
       this.bcastCommit();
+      this.maybeFinishLeaving();
     }
   }
 
@@ -1182,8 +1231,7 @@ export class Raft {
     this.log.info({ id: this.id, confState: cs }, 'applied conf change');
     if (this.role !== 'Leader') return cs;
     if (self === undefined || self.isLearner) {
-      // Removed (or demoted) leader: step down so the remaining voters elect a new one.
-      this.becomeFollower(this.term, NONE);
+      this.beginLeaving();
       return cs;
     }
     if (this.maybeCommit()) this.bcastAppend();
@@ -1191,6 +1239,41 @@ export class Raft {
     if (this.leadTransferee !== NONE && !this.trk.isVoter(this.leadTransferee)) this.abortLeaderTransfer();
     if (this.trk.isSingleton()) this.answerQueuedReadsAlone();
     return cs;
+  }
+
+  /**
+   * This leader applied its own removal (or demotion). Stepping down at once can leave the group
+   * with no leader for ever (etcd-io/etcd#10563): a voter that never learned the change committed
+   * still counts the leaver's vote — in {1,2} → {2}, or {3} ← {1} — and the leaver, no voter in
+   * its own configuration, never campaigns and refuses that voter if its own log is longer. So the
+   * leaver leads on for the voters left: it appends an empty entry, takes no proposals or reads,
+   * and steps down once that entry commits (finishLeaving). Every message carrying the entry
+   * carries a commit index at or past the change, so the quorum that holds it knows the change
+   * committed, and its logs are at least as long as the leaver's: it elects without the leaver.
+   * Check-quorum still deposes a leaver cut off from that quorum (then the hazard remains).
+   */
+  private beginLeaving(): void {
+    this.abortLeaderTransfer();
+    // Reads waiting for confirmation are dropped, as on stepping down (their callers retry).
+    this.readOnly.reset();
+    this.pendingReadIndexMessages = [];
+    this.readIndexHeartbeatPending = false;
+    if (this.trk.voterIds().length === 0) {
+      this.becomeFollower(this.term, NONE);
+      return;
+    }
+    const appended = this.appendEntries([{ type: 'Normal', term: 0, index: 0, data: EMPTY_BYTES }], { bypassLimit: true });
+    invariant(appended !== undefined && appended.length === 1, 'leaving: nothing appended');
+    this.leaveIndex = appended[0]!.index;
+    this.log.info({ id: this.id, term: this.term, leaveIndex: this.leaveIndex }, 'removed from the group: leading on until the voters left hold the removal');
+    this.bcastAppend();
+  }
+
+  /** A leaving leader whose handoff entry committed steps down (after telling everyone the commit). */
+  private maybeFinishLeaving(): void {
+    if (this.leaveIndex === 0 || this.raftLog.committed < this.leaveIndex) return;
+    this.log.info({ id: this.id, term: this.term, leaveIndex: this.leaveIndex }, 'removed from the group: the voters left hold the removal; stepping down');
+    this.becomeFollower(this.term, NONE);
   }
 
   /**
@@ -1207,7 +1290,14 @@ export class Raft {
   /** The storage finished loading entries or generating a snapshot: retry waiting followers. */
   onStorageReady(): void {
     if (this.role !== 'Leader') return;
-    if (this.maybeCommit()) this.releasePendingReadIndexMessages();
+    if (this.maybeCommit()) {
+      this.releasePendingReadIndexMessages();
+      if (this.leaveIndex > 0) {
+        this.bcastCommit();
+        this.maybeFinishLeaving();
+        return;
+      }
+    }
     for (const [id, pr] of this.trk.progress) {
       if (id === this.id) continue;
       if (pr.state === 'Probe' || pr.match < this.raftLog.lastIndex()) this.maybeSendAppend(id, true);

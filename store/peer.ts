@@ -261,6 +261,13 @@ export class Peer {
   /** This replica applied a conf change that removed it (it is destroyed after the batch). */
   isRemoved = false;
   /**
+   * This replica applied its own removal while leading (raft.ts beginLeaving): it leads on, taking
+   * no requests, until raft steps it down — once the voters left hold the removal — and only then
+   * is destroyed; destroyed at once, it would leave a survivor of {1,2} → {2} that never learned
+   * the removal committed needing its vote for ever. The region to tombstone; null otherwise.
+   */
+  private leavingRegion: RegionMeta | null = null;
+  /**
    * When a raft message was last stepped into this peer (ms since the epoch; its creation
    * before the first): an uninitialized replica silent for long is asked about (server.ts).
    */
@@ -368,6 +375,14 @@ export class Peer {
   }
 
   /**
+   * This replica as its messages name it: as its region lists it, or — a leader that applied its
+   * own removal and leads on (leavingRegion) — as the region no longer does.
+   */
+  get selfMeta(): PeerMeta {
+    return this.peerById(this.peerId) ?? { id: this.peerId, storeId: this.init.storeId, role: 'voter' };
+  }
+
+  /**
    * An uninitialized peer (no data yet: its region is the placeholder raft-store.ts made from the
    * first message, [itself, that sender]) learns who else talks to it, so that it can answer
    * them: a leader elected after it was created must reach it to fill it with a snapshot. A
@@ -421,7 +436,7 @@ export class Peer {
   }
 
   private proposalRefusal(bytes: number, isMergeCommand = false): FlotillaError | null {
-    if (this.destroyed) return new FlotillaError('RegionNotFound', `region ${this.regionId} is gone from this store`, { details: { regionId: this.regionId } });
+    if (this.destroyed || this.isRemoved) return this.removedError();
     if (!this.isLeader) return this.notLeader();
     if (this.mergeState !== null && !isMergeCommand) return this.mergingRefusal();
     const limit = this.raw.config.maxEntryBytes;
@@ -515,6 +530,7 @@ export class Peer {
    * round confirmed by a quorum and applied up to its index.
    */
   readBarrier(replica?: ReplicaReadScope): Promise<'lease' | 'read-index' | 'replica'> {
+    if (this.isRemoved) return Promise.reject(this.removedError());
     // A merging source serves no reads: once the target took its range, writes land there.
     if (this.mergeState !== null && (this.isLeader || replica !== undefined)) return Promise.reject(this.mergingRefusal());
     if (!this.isLeader) return replica === undefined ? Promise.reject(this.notLeader()) : this.replicaBarrier(replica);
@@ -700,6 +716,21 @@ export class Peer {
     this.init.onRaftLogGc?.onProposed();
   }
 
+  private onOwnRemovalWritten(region: RegionMeta): void {
+    if (this.raw.role !== 'Leader') {
+      this.init.onRemoved?.(this, region);
+      return;
+    }
+    this.leavingRegion = region;
+    this.leaderReady = false;
+    this.failReads(this.removedError());
+    this.log.info({ term: this.raw.term }, 'applied its own removal as leader: leading on until the voters left hold it');
+  }
+
+  private removedError(): FlotillaError {
+    return new FlotillaError('RegionNotFound', `region ${this.regionId} is gone from this store`, { details: { regionId: this.regionId } });
+  }
+
   onRoleChange(role: StateRole, leaderId?: number): void {
     const was = this.role;
     const leaderWas = this.knownLeaderId;
@@ -708,6 +739,12 @@ export class Peer {
     // answer them. They fail now (the client retries) rather than at their timeout.
     if (was !== 'Leader' && (role !== was || (leaderId !== undefined && leaderId !== leaderWas))) this.failReads(this.notLeader());
     this.role = role;
+    const leaving = this.leavingRegion;
+    if (leaving !== null && role !== 'Leader') {
+      // Destroyed after this round (the poll loop is handing out this peer's Ready now).
+      this.leavingRegion = null;
+      queueMicrotask(() => this.init.onRemoved?.(this, leaving));
+    }
     if (was === 'Leader' && role !== 'Leader') {
       this.leaderReady = false;
       this.log.info({ term: this.raw.term, leaderId: this.raw.leaderId }, 'lost region leadership');
@@ -763,9 +800,9 @@ export class Peer {
       if (this.waiters.size > 0) done.push(() => this.waiters.applied(index, term, result));
       if (this.isRemoved) {
         // This replica applied its own removal: once the batch is written it is destroyed
-        // (raft-store.ts); nothing after that entry is applied here.
+        // (raft-store.ts) — a leader once raft steps it down; nothing after that entry is applied here.
         const region = this.region;
-        done.push(() => this.init.onRemoved?.(this, region));
+        done.push(() => this.onOwnRemovalWritten(region));
         break;
       }
       if (this.mergeState !== null && this.init.onMergingApplied !== undefined) done.push(() => this.init.onMergingApplied?.(this));
@@ -967,7 +1004,7 @@ export class Peer {
    * once it applied here (an error result when it was stale or invalid at apply).
    */
   proposeChangePeer(kind: ChangePeerKind, peer: PeerMeta): Promise<ApplyResult> {
-    if (this.destroyed) return Promise.reject(new FlotillaError('RegionNotFound', `region ${this.regionId} is gone from this store`, { details: { regionId: this.regionId } }));
+    if (this.destroyed || this.isRemoved) return Promise.reject(this.removedError());
     if (!this.isLeaderReady) return Promise.reject(this.notLeader());
     if (this.mergeState !== null) return Promise.reject(this.mergingRefusal());
     const r = this.raw.proposeConfChange(confChangeOf({ regionId: this.regionId, epoch: this.region.epoch, kind, peer }, this.peerId));

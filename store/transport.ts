@@ -31,7 +31,7 @@ export function streamClusterRefusal(metadata: grpc.Metadata, clusterId: bigint,
  */
 export function tombstoneMessage(peer: Peer, to: PeerMeta): StoreRaftMessage {
   const region = peer.region;
-  const from = peer.peerById(peer.peerId) ?? { id: peer.peerId, storeId: 0, role: 'voter' as const };
+  const from = peer.selfMeta;
   const message: Message = { type: 'MsgHeartbeat', to: to.id, from: peer.peerId, term: 0, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, context: EMPTY_CONTEXT };
   return { regionId: region.id, fromPeer: from, toPeer: to, message, epoch: region.epoch, isTombstone: true, startKey: region.startKey, endKey: region.endKey };
 }
@@ -105,7 +105,7 @@ export class StoreTransport implements RaftSender {
   send(peer: Peer, messages: readonly Message[]): void {
     if (this.closed) return;
     const region = peer.region;
-    const from = peer.peerById(peer.peerId)!;
+    const from = peer.selfMeta;
     for (const m of messages) {
       const to = peer.peerById(m.to);
       if (to === undefined) {

@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeMessage } from '../../raft/index.js';
-import { Cluster, bootstrapStorage, entriesWithTerms } from './cluster.js';
+import { Cluster, bootstrapStorage, entriesWithTerms, text } from './cluster.js';
 
 describe('leader election', () => {
   it('a follower campaigns after its randomized election timeout and wins with a quorum', () => {
@@ -84,6 +84,38 @@ describe('leader election', () => {
     assert.equal(rd2.mustSync, true);
     assert.ok(rd2.persistedMessages.some((m) => m.type === 'MsgVoteResp' && !m.reject));
     assert.ok(!rd2.messages.some((m) => m.type === 'MsgVoteResp'));
+  });
+
+  // Simulator seed 42671: a lone voter led at once, before its new term was written, and sent a
+  // learner appends of that term; it crashed, restarted in the term before, won the same term
+  // again and wrote other entries under it — two entries with one index and term.
+  it('a lone voter leads only once its term and vote are durable; one that crashes first never led that term', () => {
+    const c = new Cluster([1, 2], { preVote: false });
+    c.elect(1);
+    c.raw(1).proposeConfChange({ transition: 'auto', changes: [{ type: 'AddLearnerNode', nodeId: 2 }], context: new Uint8Array(0) });
+    c.stabilize();
+    assert.deepEqual(c.raw(1).status().confState.voters, [1]);
+    c.restart(1, { preVote: false });
+    c.stabilize(); // applies the committed membership again
+    const term = c.raw(1).term;
+    c.raw(1).campaign();
+    assert.equal(c.raw(1).role, 'Candidate', 'not leading before the term is written');
+    const rd = c.raw(1).ready();
+    assert.equal(rd.hardState?.term, term + 1);
+    assert.equal(rd.mustSync, true);
+    assert.equal(c.raw(1).propose(text('too early')).kind, 'not-leader');
+    // Crashed before the write landed: nothing of the new term ever left the node.
+    assert.deepEqual([...rd.messages, ...rd.persistedMessages].filter((m) => m.term > term), []);
+    c.restart(1, { preVote: false });
+    c.stabilize();
+    assert.equal(c.raw(1).term, term);
+    c.raw(1).campaign();
+    const rd2 = c.raw(1).ready();
+    c.node(1).storage.setHardState(rd2.hardState!);
+    c.raw(1).advance(rd2);
+    assert.equal(c.raw(1).role, 'Leader', 'leads once the term is durable');
+    const rd3 = c.raw(1).ready();
+    assert.ok(rd3.messages.some((m) => m.type === 'MsgApp' && m.to === 2 && m.term === term + 1), 'and only then appends to its learner');
   });
 
   it('a restarted node remembers its term and vote', () => {

@@ -135,6 +135,64 @@ describe('leader transfer', () => {
     assert.deepEqual(c.leaders(), [2]);
   });
 
+  // etcd-io/etcd#10563: stepping down at once left {2} needing the vote of 1, whose longer log
+  // refused it — no leader for ever (raft simulator seeds 3444 and 5654).
+  it('a leader that removes itself leads on until the voter left holds the removal, refusing proposals and reads; then that voter elects itself', () => {
+    const c = new Cluster([1, 2], { maxSizePerMsg: 1 });
+    c.elect(1);
+    const r = c.raw(1).proposeConfChange(cc([{ type: 'RemoveNode', nodeId: 1 }]));
+    assert.equal(r.kind, 'ok');
+    const removalIndex = r.kind === 'ok' ? r.index : 0;
+    assert.equal(c.raw(1).propose(text('only-at-1')).kind, 'ok');
+    // 2 acknowledges the removal but hears of nothing committed at or past it, nor of later entries.
+    c.dropIf = (m) => m.to === 2 && (m.type === 'MsgApp' || m.type === 'MsgHeartbeat') && (m.commit >= removalIndex || m.entries.some((x) => x.index > removalIndex));
+    c.stabilize();
+    for (let i = 0; i < 3; i++) {
+      c.tickAll();
+      c.stabilize();
+    }
+    assert.deepEqual(c.raw(1).status().confState.voters, [2], 'the leader applied its removal');
+    assert.deepEqual(c.raw(2).status().confState.voters, [1, 2], 'the voter left does not know it committed');
+    assert.equal(c.raw(1).role, 'Leader', 'the leaver leads on');
+    const leaveIndex = c.raw(1).raft.leaveIndex;
+    assert.equal(leaveIndex, c.raw(1).raft.raftLog.lastIndex());
+    assert.ok(leaveIndex > removalIndex + 1, 'its handoff entry follows the entry only it holds');
+    assert.equal(c.raw(1).propose(text('refused')).kind, 'removed');
+    assert.equal(c.raw(1).readIndex(text('read')).kind, 'removed');
+    assert.equal(c.raw(1).isLeaseValid(), false);
+    c.heal();
+    for (let i = 0; i < 3 && c.raw(1).role === 'Leader'; i++) {
+      c.tickAll();
+      c.stabilize();
+    }
+    assert.equal(c.raw(1).role, 'Follower', 'stepped down once the handoff entry committed');
+    assert.deepEqual(c.raw(2).status().confState.voters, [2]);
+    assert.equal(c.raw(2).raft.raftLog.committed, leaveIndex);
+    for (let i = 0; i < 40 && c.leaders().length === 0; i++) {
+      c.tickAll();
+      c.stabilize();
+    }
+    assert.deepEqual(c.leaders(), [2]);
+    assert.equal(c.raw(2).propose(text('after')).kind, 'ok');
+    c.stabilize();
+    assert.deepEqual(c.appliedData(2).slice(-2), ['only-at-1', 'after']);
+  });
+
+  it('a leaver cut off from the voters left is deposed by check-quorum, not left leading', () => {
+    const c = new Cluster([1, 2, 3], { maxSizePerMsg: 1 });
+    c.elect(1);
+    const r = c.raw(1).proposeConfChange(cc([{ type: 'RemoveNode', nodeId: 1 }]));
+    assert.equal(r.kind, 'ok');
+    const removalIndex = r.kind === 'ok' ? r.index : 0;
+    c.dropIf = (m) => m.from === 1 && (m.type === 'MsgApp' || m.type === 'MsgHeartbeat') && m.commit >= removalIndex;
+    c.stabilize();
+    assert.deepEqual(c.raw(1).status().confState.voters, [2, 3]);
+    assert.equal(c.raw(1).role, 'Leader');
+    c.isolate(1);
+    for (let i = 0; i < 25 && c.raw(1).role === 'Leader'; i++) c.tick(1);
+    assert.equal(c.raw(1).role, 'Follower');
+  });
+
   // Held-back plant SH8 (no commit check after applying a change) got past the simulator, whose
   // clients always propose again. A change that shrinks the quorum may commit entries at once.
   it('entries only the leader holds commit as soon as a removal leaving it alone applies', () => {

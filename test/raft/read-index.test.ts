@@ -263,6 +263,7 @@ describe('ReadIndex at a single voter', () => {
     storage.setHardState({ term: 1, vote: 1, commit: 2 });
     const c = new Cluster([1], {}, new Map([[1, storage]]));
     c.raw(1).campaign();
+    c.processReady(1); // a lone voter leads once its term is durable
     assert.deepEqual(c.leaders(), [1]);
     c.raw(1).readIndex(text('after-restart'));
     c.stabilize();

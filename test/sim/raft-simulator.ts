@@ -115,8 +115,14 @@ export interface SimCoverage {
   learnersAdded: number;
   learnersPromoted: number;
   learnersRemoved: number;
-  /** A leader applied its own removal (or demotion) and stepped down. */
+  /** A leader applied its own removal (or demotion). */
   leaderRemovals: number;
+  /** Of those, leaders that led on to commit a handoff entry (raft.ts beginLeaving). */
+  leaversLeadingOn: number;
+  /** Ticks at which a leaving leader still led. */
+  ticksLeaving: number;
+  /** A candidate learned its commit index from a refused vote (raft.ts learnCommitHint). */
+  commitHintsLearned: number;
   transfers: number;
   transfersDuringJoint: number;
   /** Transfers that timed out with the old leader still leading its term. */
@@ -201,7 +207,7 @@ function emptyCoverage(): SimCoverage {
     readsAtLeaders: 0, readsAtDeposedLeaders: 0, readsAtAbortedTransferLeaders: 0, readsAnswered: 0, leaseReadsServed: 0,
     readsWithLeases: 0, asyncWrites: 0, readiesDuringWrite: 0, crashesLandingPrefix: 0, messagesDuringWrite: 0, ticksDuringWrite: 0, entriesReplacedDuringWrite: 0,
     crashesWithWriteInFlight: 0, writesLandedAtCrash: 0, confChanges: 0, jointConfigs: 0, ticksInJoint: 0,
-    explicitJointLeaves: 0, learnersAdded: 0, learnersPromoted: 0, learnersRemoved: 0, leaderRemovals: 0,
+    explicitJointLeaves: 0, learnersAdded: 0, learnersPromoted: 0, learnersRemoved: 0, leaderRemovals: 0, leaversLeadingOn: 0, ticksLeaving: 0, commitHintsLearned: 0,
     transfers: 0, transfersDuringJoint: 0, abortedTransfers: 0, snapshotsInstalled: 0,
     churnSeeds: 0, confChangeWhilePrevUnapplied: 0, configsTwoApart: 0, partitionsAfterConfCommit: 0,
     quietSeeds: 0, quiesces: 0, followersQuiesced: 0, quiesceRefused: 0, quietTicks: 0, hostWakes: 0, wakesLeaderUnreachable: 0,
@@ -861,7 +867,9 @@ export class Simulation {
     if (this.traceOn) this.tr(`${m.from}->${m.to} ${m.type} t${m.term} i${m.index}/${m.logTerm} c${m.commit} n${m.entries.length}${m.reject ? ' rej' : ''}`);
     else this.traceHash = fnvInt(fnvInt(fnvInt(this.traceHash, m.from * 16 + m.to), m.term), m.index);
     const wasQuiet = raw.isQuiet;
+    const commitBefore = raw.raft.raftLog.committed;
     raw.step(m);
+    if ((m.type === 'MsgVoteResp' || m.type === 'MsgPreVoteResp') && raw.raft.raftLog.committed > commitBefore) this.cov.commitHintsLearned++;
     if (m.type === 'MsgHeartbeat' && isQuiesceContext(m.context)) this.observeQuiesceHeartbeat(to, m, wasQuiet);
     if (m.type === 'MsgHeartbeat' && raw.term === m.term) {
       // A heartbeat of term T accepted in term T: the receiver vouches for the sender's leadership at sentAt.
@@ -1143,10 +1151,20 @@ export class Simulation {
     const cs = r.confState;
     if (this.p.shrink) this.persistAppliedConfChange(n, e.index);
     this.tr(`${n.id} applied conf change at ${e.index}: voters ${cs.voters.join(',')} out ${cs.votersOutgoing.join(',')} learners ${cs.learners.join(',')}`);
-    if (wasLeader) this.countConfChange(n, before, cs, raw.role === 'Leader');
-    // raft/README: a removed (or demoted) leader steps down as it applies the change (held-back
-    // plant SH7 was caught only by a coverage floor before this check).
-    if (raw.role === 'Leader' && !cs.voters.includes(n.id) && !cs.votersOutgoing.includes(n.id)) violation(`node ${n.id}: still leads term ${raw.term} after applying its own removal at ${e.index}`);
+    if (wasLeader) this.countConfChange(n, before, cs);
+    // raft/README: a removed (or demoted) leader leads on only to commit its handoff entry, one
+    // past what it had, and takes no proposals (held-back plant SH7 was caught only by a coverage
+    // floor before this check); checkLeavers() sees that it steps down once that entry commits.
+    if (raw.role === 'Leader' && !cs.voters.includes(n.id) && !cs.votersOutgoing.includes(n.id)) {
+      const leaveIndex = raw.raft.leaveIndex;
+      if (leaveIndex !== raw.raft.raftLog.lastIndex() || raw.raft.raftLog.committed >= leaveIndex) violation(`node ${n.id}: still leads term ${raw.term} after applying its own removal at ${e.index}, with no handoff entry pending (leaveIndex ${leaveIndex}, last ${raw.raft.raftLog.lastIndex()}, commit ${raw.raft.raftLog.committed})`);
+      const refused = raw.propose(new Uint8Array([0x52]));
+      if (refused.kind !== 'removed') violation(`node ${n.id}: a leaving leader accepted a proposal (${refused.kind})`);
+      this.cov.leaversLeadingOn++;
+      // Its reads waiting for confirmation are dropped (the client retries elsewhere), as when a
+      // leader steps down: no answer is owed, but one given is still checked.
+      for (const [key, rd] of this.pendingReads) if (rd.node === n.id && rd.term === raw.term && rd.liveness) this.pendingReads.set(key, { ...rd, liveness: false });
+    }
     return ![...cs.voters, ...cs.votersOutgoing, ...cs.learners, ...cs.learnersNext].includes(n.id);
   }
 
@@ -1164,7 +1182,7 @@ export class Simulation {
   }
 
   /** Coverage of membership features, counted once per change: on the leader that applies it. */
-  private countConfChange(n: SimNode, before: ConfState, after: ConfState, stillLeader: boolean): void {
+  private countConfChange(n: SimNode, before: ConfState, after: ConfState): void {
     if (before.votersOutgoing.length === 0 && after.votersOutgoing.length > 0) {
       this.cov.jointConfigs++;
       if (!after.autoLeave) this.leaveJointAt = this.now + this.p.jointHoldTicks;
@@ -1174,10 +1192,10 @@ export class Simulation {
       if (after.voters.includes(id)) this.cov.learnersPromoted++;
       else if (!after.learners.includes(id)) this.cov.learnersRemoved++;
     }
-    if (!stillLeader && !after.voters.includes(n.id)) {
+    if (!after.voters.includes(n.id) && !after.votersOutgoing.includes(n.id)) {
       this.cov.leaderRemovals++;
       if (after.voters.length <= 2) this.cov.leaderRemovalsToSmallConfig++;
-      this.tr(`leader ${n.id} removed itself and stepped down`);
+      this.tr(`leader ${n.id} removed itself`);
     }
     const joint = after.votersOutgoing.length > 0;
     if (joint && before.votersOutgoing.length === 0 && (after.voters.length === 1 || after.votersOutgoing.length === 1)) this.cov.jointConfigsWithOneVoterHalf++;
@@ -2060,6 +2078,7 @@ export class Simulation {
       if (this.q !== undefined) this.hostQuietPolicy(this.q);
     }
     if (this.q !== undefined) this.checkQuietInvariants();
+    this.checkLeavers();
     if (this.p.churn) this.observeConfigSpread();
     if (this.p.shrink) this.retireRemovedNodes();
   }
@@ -2160,6 +2179,25 @@ export class Simulation {
     raw.tick();
     const after = `${r.tickCount}/${r.electionElapsed}/${r.heartbeatElapsed}/${r.leaderContactElapsed}/${r.term}/${r.role}/${r.msgs.length}/${raw.isLeaseValid()}`;
     if (before !== after || !raw.isQuiet) violation(`quiet mode: a tick changed quiet node ${n.id}: ${before} -> ${after}`);
+  }
+
+  /**
+   * A leader that applied its own removal leads on only until its handoff entry commits; until
+   * then it serves no reads (no lease, ReadIndex refused) and takes no proposals.
+   */
+  private checkLeavers(): void {
+    for (const n of this.nodes.values()) {
+      const raw = n.raw;
+      if (raw === undefined || raw.role !== 'Leader') continue;
+      const r = raw.raft;
+      if (r.leaveIndex === 0) {
+        if (!r.trk.isVoter(n.id)) violation(`node ${n.id}: leads term ${r.term} though no voter in its configuration, and is not leaving`);
+        continue;
+      }
+      if (r.raftLog.committed >= r.leaveIndex) violation(`node ${n.id}: still leads term ${r.term} after its handoff entry ${r.leaveIndex} committed (${r.raftLog.committed})`);
+      if (raw.isLeaseValid()) violation(`node ${n.id}: a leaving leader reports a valid lease`);
+      this.cov.ticksLeaving++;
+    }
   }
 
   /** Lease reads are off while quiet. */

@@ -848,3 +848,62 @@ describe('a replica removed while it was cut off is told so by a member (is_tomb
     }
   });
 });
+
+describe('a leader that removes itself', () => {
+  // etcd-io/etcd#10563 at the store: destroyed as it applied its removal, the leader of {1,2} left
+  // a survivor that never learned the removal committed needing its vote for ever. It now leads
+  // on, serving nothing, until the survivor holds the removal, and only then is destroyed.
+  it('leads on, refusing requests, until the voter left holds the removal; then it is destroyed and the survivor leads alone', async () => {
+    const sim = await StoreSim.start(3, { rng: createRng(47), dropRate: 0, maxDelaySteps: 1 });
+    try {
+      const regionId = sim.region.id;
+      let leader: SimNode | undefined;
+      for (let i = 0; i < 300 && leader === undefined; i++) {
+        await sim.advance();
+        leader = sim.leader();
+      }
+      assert.ok(leader !== undefined, 'a leader was elected');
+      const third = sim.nodes.find((n) => n !== leader)!;
+      assert.equal((await advanceWith(sim, sim.changePeer(regionId, 'remove', third.storeId))).kind, 'ok');
+      assert.ok(await advanceUntil(sim, () => third.store!.peers.get(regionId) === undefined, 300), 'the third replica left');
+      const survivor = sim.nodes.find((n) => n !== leader && n !== third)!;
+      const before = leader.raw!.put(putRequest(sim, leader, 'before', 'v'));
+      await advanceWith(sim, before);
+      const leaving = leader.store!.peers.get(regionId)!;
+      const removal = sim.changePeer(regionId, 'remove', leader.storeId);
+      const removalIndex = leaving.raw.raft.raftLog.lastIndex();
+      // The survivor acknowledges the removal but hears of no commit at or past it except with
+      // an entry after it (only the leaver's handoff entry can be one: nothing else is proposed).
+      sim.intercept = (m) => {
+        if (m.from !== leader.storeId || m.to !== survivor.storeId || (m.message.type !== 'MsgApp' && m.message.type !== 'MsgHeartbeat')) return 'deliver';
+        if (m.message.commit < removalIndex || m.message.entries.some((e) => e.index > removalIndex)) return 'deliver';
+        return 'drop';
+      };
+      assert.ok(await advanceUntil(sim, () => leaving.isRemoved, 300), 'the leader applied its removal');
+      assert.equal((await removal).kind, 'ok');
+      const survivorPeer = survivor.store!.peers.get(regionId)!;
+      assert.ok(survivorPeer.region.peers.length === 2, 'the survivor had not applied the removal');
+      if (leaving.raw.role === 'Leader') {
+        await assert.rejects(leader.raw!.put(putRequest(sim, leader, 'refused', 'v')), (e: unknown) => e instanceof FlotillaError && e.code === 'RegionNotFound', 'a leaving leader refuses writes');
+      }
+      assert.ok(await advanceUntil(sim, () => leader.store!.peers.get(regionId) === undefined, 300), 'the leaver was destroyed');
+      assert.ok(leader.store!.tombstones.has(regionId), 'and left a tombstone');
+      const led = await advanceUntil(sim, () => survivor.store!.peers.get(regionId)?.isLeaderReady === true, 600);
+      const sp = survivor.store!.peers.get(regionId);
+      assert.ok(led, `the survivor leads (${sp === undefined ? 'gone' : JSON.stringify({ role: sp.raw.role, term: sp.raw.term, commit: sp.raw.raft.raftLog.committed, last: sp.raw.raft.raftLog.lastIndex(), applied: sp.applied, removalIndex, peers: sp.region.peers })})`);
+      assert.deepEqual(survivor.store!.peers.get(regionId)!.region.peers.map((p) => p.storeId), [survivor.storeId]);
+      const after = advanceWith(sim, survivor.raw!.put(putRequest(sim, survivor, 'after', 'v')));
+      assert.equal((await after).regionError ?? null, null, 'the survivor serves');
+      sim.intercept = null;
+    } finally {
+      await sim.stop();
+    }
+  });
+});
+
+async function advanceWith<T>(sim: StoreSim, p: Promise<T>): Promise<T> {
+  let done = false;
+  void p.then(() => (done = true), () => (done = true));
+  for (let i = 0; i < 300 && !done; i++) await sim.advance();
+  return p;
+}

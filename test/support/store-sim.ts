@@ -440,8 +440,8 @@ export class StoreSim {
     if (node.generation !== generation || node.store === null) return;
     for (const m of messages) {
       const to = peer.peerById(m.to);
-      const from = peer.peerById(peer.peerId);
-      if (to === undefined || from === undefined) continue;
+      const from = peer.selfMeta;
+      if (to === undefined) continue;
       this.counters.sent++;
       const delay = this.options.rng.nextInt(this.options.maxDelaySteps + 1);
       if (m.type === 'MsgSnap') {
@@ -479,7 +479,7 @@ export class StoreSim {
     const index = m.snapshot?.metadata.index ?? 0;
     const held = store.snapshots?.generator.acquire(peer.regionId, index) ?? null;
     const to = peer.peerById(m.to)!;
-    const from = peer.peerById(peer.peerId)!;
+    const from = peer.selfMeta;
     if (held === null) {
       this.counters.snapshotsFailed++;
       peer.raw.reportSnapshot(m.to, 'failure');
