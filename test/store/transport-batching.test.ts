@@ -51,6 +51,8 @@ function fakePeer(regionId: number, peerId: number, members: readonly PeerMeta[]
     region: { id: regionId, startKey: Buffer.alloc(0), endKey: Buffer.alloc(0), epoch: { confVer: 1, version: 1 }, peers: members },
     peerId,
     peerById: (id: number) => members.find((p) => p.id === id),
+    // As peer.ts: a leader that applied its own removal is no longer in its region's list.
+    selfMeta: members.find((p) => p.id === peerId) ?? { id: peerId, storeId: SELF, role: 'voter' },
   } as unknown as Peer;
 }
 
@@ -68,7 +70,9 @@ describe('store transport: per-store batching and drop reporting (fake streams)'
       const regions = [1, 2, 3, 4, 5, 6].map((r) => {
         const others = STORES.filter(() => rng.chance(0.6)).slice(0, 3);
         if (others.length === 0) others.push(STORES[r % STORES.length]!);
-        const members: PeerMeta[] = [{ id: r * 10 + 1, storeId: SELF, role: 'voter' }, ...others.map((s) => ({ id: r * 10 + s, storeId: s, role: 'voter' as const }))];
+        // Region 6's replica here applied its own removal and leads on (raft.ts beginLeaving).
+        const self: PeerMeta[] = r === 6 ? [] : [{ id: r * 10 + 1, storeId: SELF, role: 'voter' }];
+        const members: PeerMeta[] = [...self, ...others.map((s) => ({ id: r * 10 + s, storeId: s, role: 'voter' as const }))];
         return fakePeer(r, r * 10 + 1, members);
       });
       const resolves = new Map<number, number>();
