@@ -18,70 +18,8 @@ import fc from 'fast-check';
 import { changeFor, enterJoint, leaveJoint, restoreFrom, simpleChange, type ChangeResult, wantsJoint } from '../../raft/confchange.js';
 import type { Progress } from '../../raft/progress.js';
 import { confStateOf, isJoint, ProgressTracker, type TrackerConfig } from '../../raft/tracker.js';
-import type { ConfChange, ConfChangeSingle, ConfChangeType, NodeId } from '../../raft/index.js';
-
-interface ModelConfig {
-  readonly incoming: ReadonlySet<NodeId>;
-  readonly outgoing: ReadonlySet<NodeId>;
-  readonly learners: ReadonlySet<NodeId>;
-  readonly learnersNext: ReadonlySet<NodeId>;
-  readonly autoLeave: boolean;
-}
-
-/** A model outcome: the config, and the members a change took out and put back (their progress starts afresh). */
-interface ModelOutcome extends ModelConfig {
-  readonly fresh: ReadonlySet<NodeId>;
-}
-
-const sortedOf = (s: ReadonlySet<NodeId>): NodeId[] => [...s].sort((a, b) => a - b);
-const membersOf = (c: ModelConfig): Set<NodeId> => new Set([...c.incoming, ...c.outgoing, ...c.learners, ...c.learnersNext]);
-
-/** What the rules say a change does; a string: it is refused. */
-function modelChange(before: ModelConfig, cc: ConfChange): ModelOutcome | string {
-  const isJointBefore = before.outgoing.size > 0;
-  if (cc.changes.length === 0) {
-    if (!isJointBefore) return 'not joint';
-    return { incoming: before.incoming, outgoing: new Set(), learners: new Set([...before.learners, ...before.learnersNext]), learnersNext: new Set(), autoLeave: false, fresh: new Set() };
-  }
-  const joint = cc.transition !== 'auto' || cc.changes.length > 1;
-  if (isJointBefore) return 'already joint';
-  if (joint && before.incoming.size === 0) return 'zero voters';
-  const outgoing = joint ? new Set(before.incoming) : new Set<NodeId>();
-  const incoming = new Set(before.incoming);
-  const learners = new Set(before.learners);
-  const learnersNext = new Set<NodeId>();
-  const fresh = new Set<NodeId>();
-  const isMember = (id: NodeId): boolean => incoming.has(id) || outgoing.has(id) || learners.has(id) || learnersNext.has(id);
-  // The last change of each node decides, applied in order.
-  for (const c of cc.changes) {
-    if (!Number.isSafeInteger(c.nodeId) || c.nodeId <= 0) return 'bad id';
-    const id = c.nodeId;
-    if (c.type === 'RemoveNode') {
-      // A member taken out entirely (not voting in the outgoing half) loses its progress: if a
-      // later change of this one puts it back, it starts afresh.
-      if (isMember(id) && !outgoing.has(id)) fresh.add(id);
-      incoming.delete(id);
-      learners.delete(id);
-      learnersNext.delete(id);
-    } else if (c.type === 'AddNode') {
-      incoming.add(id);
-      learners.delete(id);
-      learnersNext.delete(id);
-    } else {
-      incoming.delete(id);
-      if (outgoing.has(id)) learnersNext.add(id);
-      else learners.add(id);
-    }
-  }
-  if (incoming.size === 0) return 'zero voters';
-  if (!joint) {
-    let moved = 0;
-    for (const id of incoming) if (!before.incoming.has(id)) moved++;
-    for (const id of before.incoming) if (!incoming.has(id)) moved++;
-    if (moved > 1) return 'two voters moved';
-  }
-  return { incoming, outgoing, learners, learnersNext, autoLeave: joint && cc.transition !== 'explicit', fresh };
-}
+import type { ConfChange, ConfChangeSingle, ConfChangeType } from '../../raft/index.js';
+import { membersOf, type ModelConfig, modelChange, sortedOf } from './confchange-model.js';
 
 function trackerOf(config: ModelConfig, lastIndex: number): ProgressTracker {
   const t = new ProgressTracker(256, 0);

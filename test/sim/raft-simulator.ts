@@ -26,6 +26,7 @@
 // queues their writes in order (each lands after the one before), applies the committed entries
 // a Ready hands out at once (raft hands out only durable ones) and acknowledges each part apart;
 // a crash lands a prefix of the queued writes, or none.
+import { confStateMismatch, modelChange, modelConfigOf } from '../raft/confchange-model.js';
 import {
   type ConfChange,
   type ConfChangeSingle,
@@ -123,6 +124,8 @@ export interface SimCoverage {
   ticksLeaving: number;
   /** A candidate learned its commit index from a refused vote (raft.ts learnCommitHint). */
   commitHintsLearned: number;
+  /** Conf changes applied and judged against the membership rules (confchange-model.ts). */
+  confChangesJudged: number;
   transfers: number;
   transfersDuringJoint: number;
   /** Transfers that timed out with the old leader still leading its term. */
@@ -207,7 +210,7 @@ function emptyCoverage(): SimCoverage {
     readsAtLeaders: 0, readsAtDeposedLeaders: 0, readsAtAbortedTransferLeaders: 0, readsAnswered: 0, leaseReadsServed: 0,
     readsWithLeases: 0, asyncWrites: 0, readiesDuringWrite: 0, crashesLandingPrefix: 0, messagesDuringWrite: 0, ticksDuringWrite: 0, entriesReplacedDuringWrite: 0,
     crashesWithWriteInFlight: 0, writesLandedAtCrash: 0, confChanges: 0, jointConfigs: 0, ticksInJoint: 0,
-    explicitJointLeaves: 0, learnersAdded: 0, learnersPromoted: 0, learnersRemoved: 0, leaderRemovals: 0, leaversLeadingOn: 0, ticksLeaving: 0, commitHintsLearned: 0,
+    explicitJointLeaves: 0, learnersAdded: 0, learnersPromoted: 0, learnersRemoved: 0, leaderRemovals: 0, leaversLeadingOn: 0, ticksLeaving: 0, commitHintsLearned: 0, confChangesJudged: 0,
     transfers: 0, transfersDuringJoint: 0, abortedTransfers: 0, snapshotsInstalled: 0,
     churnSeeds: 0, confChangeWhilePrevUnapplied: 0, configsTwoApart: 0, partitionsAfterConfCommit: 0,
     quietSeeds: 0, quiesces: 0, followersQuiesced: 0, quiesceRefused: 0, quietTicks: 0, hostWakes: 0, wakesLeaderUnreachable: 0,
@@ -1147,8 +1150,18 @@ export class Simulation {
     const before = raw.status().confState;
     const r = raw.applyConfChange(d.confChange);
     this.checkCommitDurable(n);
-    if (r.kind === 'refused') return false;
+    // The membership the change makes is the one the rules say (held-back plant SH6, a demotion
+    // turned into a removal, broke no other property the simulator checks).
+    const want = modelChange(modelConfigOf(before), d.confChange);
+    if (r.kind === 'refused') {
+      if (typeof want !== 'string') violation(`node ${n.id}: conf change at ${e.index} refused at apply (${r.reason}) where the rules accept it`);
+      return false;
+    }
     const cs = r.confState;
+    if (typeof want === 'string') violation(`node ${n.id}: conf change at ${e.index} applied where the rules refuse it (${want})`);
+    const mismatch = confStateMismatch(cs, want);
+    if (mismatch !== null) violation(`node ${n.id}: conf change at ${e.index} ${JSON.stringify(d.confChange.changes)} made ${mismatch}`);
+    this.cov.confChangesJudged++;
     if (this.p.shrink) this.persistAppliedConfChange(n, e.index);
     this.tr(`${n.id} applied conf change at ${e.index}: voters ${cs.voters.join(',')} out ${cs.votersOutgoing.join(',')} learners ${cs.learners.join(',')}`);
     if (wasLeader) this.countConfChange(n, before, cs);
