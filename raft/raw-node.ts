@@ -107,8 +107,6 @@ export class RawNode {
   private outstanding: Ready | undefined = undefined;
   /** Async mode: Readys handed out whose writes (readyNeedsWrite) are not acknowledged yet. */
   private writesInFlight = 0;
-  /** The term of the last hard state the caller acknowledged durable (or the one we started with). */
-  private durableTerm: number;
   /** Async mode: Readys handed out whose committed entries are not acknowledged applied yet. */
   private appliesInFlight = 0;
 
@@ -117,7 +115,6 @@ export class RawNode {
     this.raft = new Raft(this.config);
     this.prevSoftState = this.softState();
     this.prevHardState = this.raft.hardState();
-    this.durableTerm = this.prevHardState.term;
   }
 
   // ---- inputs --------------------------------------------------------------------------------
@@ -330,17 +327,14 @@ export class RawNode {
       r.msgs = [];
       // An acknowledgement may vouch for entries an earlier Ready is still writing: while any
       // write is in flight it waits for this Ready's (written after it) like a vouching one.
-      // A leader's appends go out before its own write — but not in a term that is not durable
-      // yet: a lone voter wins its election at once, before its new term is written, and one that
-      // crashed then would restart in the term before, win the same term again and send other
-      // entries under it (raft simulator seed 42671: log matching broken via a learner).
-      const termDurable = r.term === this.durableTerm;
-      if (!mustSync && this.writesInFlight === 0 && termDurable) messages = msgs;
+      // A leader's appends go out before its own write: its term is durable by then (its voters
+      // answered after it was written; a lone voter leads only once it is: onTermDurable).
+      if (!mustSync && this.writesInFlight === 0) messages = msgs;
       else {
         const now: Message[] = [];
         const later: Message[] = [];
         for (const m of msgs) {
-          if (termDurable && isSendableBeforePersist(m.type)) now.push(m);
+          if (isSendableBeforePersist(m.type)) now.push(m);
           else later.push(m);
         }
         if (now.length > 0) messages = now;
@@ -408,10 +402,7 @@ export class RawNode {
     if (this.writesInFlight === 0) throw new InvariantError('a Ready\'s writes acknowledged twice');
     this.writesInFlight--;
     const r = this.raft;
-    if (rd.hardState !== undefined) {
-      this.durableTerm = rd.hardState.term;
-      r.onTermDurable(rd.hardState.term);
-    }
+    if (rd.hardState !== undefined) r.onTermDurable(rd.hardState.term);
     if (rd.snapshot !== undefined) r.onSnapshotPersisted(rd.snapshot.metadata.index);
     const lastEntry = rd.entries[rd.entries.length - 1];
     if (lastEntry !== undefined) r.onPersisted(lastEntry.index, lastEntry.term);

@@ -151,3 +151,22 @@ describe('writes behind the Readys (asyncStorageWrites)', () => {
     assert.equal(raw.raft.raftLog.applied, 2);
   });
 });
+
+describe('a lone voter behind the Readys', () => {
+  // Its election is won on its own vote: it must not lead on the write of an earlier Ready.
+  it('leads once the Ready with its new term lands, not when an earlier Ready of the term before does', () => {
+    const raw = node(1, true, bootstrapStorage([1]));
+    // A stray vote request of a higher term: term 5 goes into a Ready whose write is in flight.
+    raw.step(makeMessage({ type: 'MsgVote', from: 9, to: 1, term: 5, index: 0, logTerm: 0 }));
+    const first = raw.ready();
+    assert.equal(first.hardState?.term, 5);
+    raw.campaign();
+    assert.equal(raw.term, 6);
+    const second = raw.ready();
+    assert.equal(second.hardState?.term, 6);
+    land(raw, first);
+    assert.equal(raw.role, 'Candidate', 'term 6 is not written yet');
+    land(raw, second);
+    assert.equal(raw.role, 'Leader');
+  });
+});

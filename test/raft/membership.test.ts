@@ -178,6 +178,38 @@ describe('leader transfer', () => {
     assert.deepEqual(c.appliedData(2).slice(-2), ['only-at-1', 'after']);
   });
 
+  it('a leaver sends its handoff entry at once: with nothing lost it steps down without a tick', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.elect(1);
+    assert.equal(c.raw(1).proposeConfChange(cc([{ type: 'RemoveNode', nodeId: 1 }])).kind, 'ok');
+    c.stabilize();
+    assert.deepEqual(c.raw(1).status().confState.voters, [2, 3]);
+    assert.equal(c.raw(1).role, 'Follower');
+    assert.equal(c.raw(2).raft.raftLog.committed, c.raw(1).raft.raftLog.lastIndex(), 'the voters left hold the handoff entry, committed');
+  });
+
+  it('a refused vote tells the candidate what is committed up to its last index, which it commits if its entry there matches', () => {
+    const c = new Cluster([1, 2, 3], { preVote: false, checkQuorum: false });
+    c.elect(1);
+    const base = c.raw(3).raft.raftLog.committed;
+    // 3 gets the a-entries but no word of their commit; then nothing at all while b-entries commit.
+    c.dropIf = (m) => m.to === 3 && (m.type === 'MsgHeartbeat' || (m.type === 'MsgApp' && m.commit > base));
+    for (let i = 0; i < 3; i++) c.raw(1).propose(text(`a${i}`));
+    c.stabilize();
+    const shared = c.raw(3).raft.raftLog.lastIndex();
+    assert.equal(c.raw(3).raft.raftLog.committed, base);
+    c.dropIf = (m) => m.to === 3;
+    for (let i = 0; i < 3; i++) c.raw(1).propose(text(`b${i}`));
+    c.stabilize();
+    assert.ok(c.raw(2).raft.raftLog.committed > shared, 'the others committed past what 3 holds');
+    c.dropIf = undefined;
+    c.isolate(1);
+    c.raw(3).campaign();
+    c.stabilize();
+    assert.notEqual(c.raw(3).role, 'Leader', 'its log is shorter: 2 refuses it');
+    assert.equal(c.raw(3).raft.raftLog.committed, shared, 'and tells it that everything 3 holds is committed');
+  });
+
   it('a leaver cut off from the voters left is deposed by check-quorum, not left leading', () => {
     const c = new Cluster([1, 2, 3], { maxSizePerMsg: 1 });
     c.elect(1);
