@@ -528,8 +528,12 @@ export class Raft {
         // A stale leader (e.g. back from a partition) learns our term and steps down; with
         // check-quorum or pre-vote it would otherwise never hear a higher term.
         this.send({ type: 'MsgAppResp', to: m.from });
-      } else if (m.type === 'MsgPreVote') {
-        this.send({ type: 'MsgPreVoteResp', to: m.from, term: this.term, reject: true });
+      } else if (m.type === 'MsgPreVote' || m.type === 'MsgVote') {
+        // Refused with our term (Raft §5.1: a stale candidate learns the current term). Ignored,
+        // a candidate could stay a term behind one that never hears it — a member still in an
+        // old configuration that asks only voters who are gone, and refuses every lower-term
+        // request (simulator seed 44924: no leader for ever).
+        this.send({ type: voteRespType(m.type), to: m.from, term: this.term, reject: true });
       }
       return STEP_OK;
     }
@@ -900,9 +904,18 @@ export class Raft {
       this.log.warn({ id: this.id, index: s.metadata.index }, 'refused snapshot: this node is not in its conf state');
       return false;
     }
-    if (this.raftLog.matchTerm(s.metadata.index, s.metadata.term) === true) {
+    const holds = this.raftLog.matchTerm(s.metadata.index, s.metadata.term);
+    if (holds === true) {
       // We already hold the snapshot's last entry: fast-forward the commit instead.
       this.raftLog.commitTo(s.metadata.index);
+      return false;
+    }
+    if (holds === 'unavailable') {
+      // The storage is loading that entry: we may hold it, and entries after it we acknowledged.
+      // Installing would discard them (simulator seed 21080: a follower dropped entries 17–26 it
+      // had acknowledged for a snapshot at 16, and its leader then sent it commit 26). Refused for
+      // now; the leader sends another.
+      this.log.info({ id: this.id, index: s.metadata.index }, 'refused snapshot for now: its last entry is being loaded here');
       return false;
     }
     this.raftLog.restore(s);

@@ -1,7 +1,7 @@
 // Log compaction, snapshots, restart from storage, and storage that answers 'unavailable'.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { type MemoryStorage } from '../../raft/index.js';
+import { type MemoryStorage, makeMessage } from '../../raft/index.js';
 import { Cluster, text } from './cluster.js';
 
 function compactLeader(c: Cluster, id: number): number {
@@ -110,5 +110,38 @@ describe('storage that answers unavailable', () => {
     for (let i = 0; i < 3; i++) c.tickAll();
     assert.ok(c.sent.some((m) => m.type === 'MsgSnap' && m.to === 3));
     assert.equal(c.raw(3).raft.raftLog.committed, c.raw(1).raft.raftLog.committed);
+  });
+});
+
+describe('a snapshot whose last entry the follower is loading', () => {
+  // Simulator seed 21080: the follower could not tell whether it held the snapshot's last entry
+  // (its storage answered 'unavailable'), installed the snapshot and dropped the entries after it
+  // that it had acknowledged; its leader then sent it a commit index past its log.
+  it('is refused for now: the entries the follower acknowledged after it stay', () => {
+    const c = new Cluster([1, 2, 3]);
+    c.elect(1);
+    // 3 holds every entry and acknowledges them, but hears of no commit past where it stood.
+    const base = c.raw(3).raft.raftLog.committed;
+    c.dropIf = (m) => m.to === 3 && (m.type === 'MsgHeartbeat' || (m.type === 'MsgApp' && m.commit > base));
+    for (let i = 0; i < 10; i++) c.raw(1).propose(text(`p${i}`));
+    c.stabilize();
+    c.dropIf = undefined;
+    const f = c.raw(3);
+    assert.equal(f.raft.raftLog.committed, base);
+    const last = f.raft.raftLog.lastIndex();
+    const at = last - 4;
+    const term = f.raft.raftLog.term(at);
+    assert.equal(typeof term, 'number');
+    c.node(3).storage.evictBelow(last);
+    assert.equal(f.raft.raftLog.term(at), 'unavailable', 'the entry is being loaded');
+    f.step(makeMessage({
+      type: 'MsgSnap', from: 1, to: 3, term: c.raw(1).term,
+      snapshot: { metadata: { index: at, term: term as number, confState: { voters: [1, 2, 3], votersOutgoing: [], learners: [], learnersNext: [], autoLeave: false } }, data: new Uint8Array(0) },
+    }));
+    assert.equal(f.raft.raftLog.lastIndex(), last, 'no entry dropped');
+    assert.equal(f.raft.raftLog.pendingSnapshot(), undefined, 'nothing to install');
+    c.node(3).storage.loadEvicted();
+    c.stabilize();
+    assert.deepEqual(c.logTerms(3), c.logTerms(1));
   });
 });

@@ -126,6 +126,8 @@ export interface SimCoverage {
   commitHintsLearned: number;
   /** Conf changes applied and judged against the membership rules (confchange-model.ts). */
   confChangesJudged: number;
+  /** Nodes removed while cut off, told so on the healed network (tellRemovedNodes). */
+  removedNodesTold: number;
   transfers: number;
   transfersDuringJoint: number;
   /** Transfers that timed out with the old leader still leading its term. */
@@ -210,7 +212,7 @@ function emptyCoverage(): SimCoverage {
     readsAtLeaders: 0, readsAtDeposedLeaders: 0, readsAtAbortedTransferLeaders: 0, readsAnswered: 0, leaseReadsServed: 0,
     readsWithLeases: 0, asyncWrites: 0, readiesDuringWrite: 0, crashesLandingPrefix: 0, messagesDuringWrite: 0, ticksDuringWrite: 0, entriesReplacedDuringWrite: 0,
     crashesWithWriteInFlight: 0, writesLandedAtCrash: 0, confChanges: 0, jointConfigs: 0, ticksInJoint: 0,
-    explicitJointLeaves: 0, learnersAdded: 0, learnersPromoted: 0, learnersRemoved: 0, leaderRemovals: 0, leaversLeadingOn: 0, ticksLeaving: 0, commitHintsLearned: 0, confChangesJudged: 0,
+    explicitJointLeaves: 0, learnersAdded: 0, learnersPromoted: 0, learnersRemoved: 0, leaderRemovals: 0, leaversLeadingOn: 0, ticksLeaving: 0, commitHintsLearned: 0, confChangesJudged: 0, removedNodesTold: 0,
     transfers: 0, transfersDuringJoint: 0, abortedTransfers: 0, snapshotsInstalled: 0,
     churnSeeds: 0, confChangeWhilePrevUnapplied: 0, configsTwoApart: 0, partitionsAfterConfCommit: 0,
     quietSeeds: 0, quiesces: 0, followersQuiesced: 0, quiesceRefused: 0, quietTicks: 0, hostWakes: 0, wakesLeaderUnreachable: 0,
@@ -336,6 +338,8 @@ interface SimNode {
    * the removal committed (see retireRemovedNodes).
    */
   retiringAt: number;
+  /** Not shrink seeds: applied its own removal as leader and leads on; stopped once it steps down. */
+  isLeaving: boolean;
   /** Crashed at this tick (undefined when up). */
   downSince: number | undefined;
   /** Was leader when it crashed. */
@@ -704,7 +708,7 @@ export class Simulation {
 
   private addNode(id: NodeId, storage: MemoryStorage): SimNode {
     const node: SimNode = {
-      id, storage, raw: undefined, sm: { applied: 0, hash: 0 }, removed: false, retiringAt: 0, downSince: undefined, crashedAsLeader: false,
+      id, storage, raw: undefined, sm: { applied: 0, hash: 0 }, removed: false, retiringAt: 0, isLeaving: false, downSince: undefined, crashedAsLeader: false,
       write: undefined, queue: [], applyQueue: [], pausedUntil: 0, pausedTicks: 0, transferTerm: 0, abortedTransferTerm: 0, leaderCommitChecked: 0, leaderCommitCheckedTerm: 0, readStatesSeen: 0, ownCommitAt: 0, ownCommitTerm: 0,
       // Churn: each node its own write (and so apply) latency, some far slower than others.
       writeDelayMax: this.p.churn ? this.rng.nextInt(10) - 1 : this.p.writeDelayMax, confCommitSeen: 0,
@@ -1083,6 +1087,14 @@ export class Simulation {
    * running for this reason). Returns true when the node stopped.
    */
   private stopRemoved(n: SimNode): boolean {
+    if (!this.p.shrink && n.raw?.role === 'Leader') {
+      // A leader that removed itself leads on until its handoff entry commits (raft.ts
+      // beginLeaving): as a store does (peer.ts leavingRegion), the host stops it once it steps
+      // down (stopLeftLeaders). Stopped at once, it left voters that never learned the change
+      // committed needing its vote (seed 44924).
+      n.isLeaving = true;
+      return false;
+    }
     if (this.p.shrink) {
       if (n.retiringAt === 0) {
         n.retiringAt = n.sm.applied;
@@ -2094,6 +2106,23 @@ export class Simulation {
     this.checkLeavers();
     if (this.p.churn) this.observeConfigSpread();
     if (this.p.shrink) this.retireRemovedNodes();
+    else this.stopLeftLeaders();
+  }
+
+  /** Not shrink seeds: a leader that applied its own removal stops once it no longer leads. */
+  private stopLeftLeaders(): void {
+    for (const n of this.nodes.values()) {
+      if (!n.isLeaving || n.removed) continue;
+      // Crashed meanwhile: it restarts as a member no longer (and is stopped as it applies again).
+      if (n.raw === undefined) continue;
+      if (n.raw.role === 'Leader') continue;
+      this.tr(`${n.id} stepped down after its removal; stopping`);
+      n.removed = true;
+      n.raw = undefined;
+      n.write = undefined;
+      n.queue = [];
+      n.applyQueue = [];
+    }
   }
 
   // ---- quiet mode: the hosts' policy and its checks -------------------------------------------
@@ -2219,6 +2248,39 @@ export class Simulation {
       const raw = n.raw;
       if (raw === undefined || !raw.isQuiet) continue;
       if (raw.role === 'Leader' && raw.isLeaseValid()) violation(`quiet mode: quiet leader ${n.id} of term ${raw.term} reports a valid lease`);
+    }
+  }
+
+  /**
+   * On the healed network a node removed while it could not hear it — still a voter in its own
+   * configuration, none in the leader's, nor in any running member's — campaigns for ever at
+   * rising terms that the members ignore (check-quorum). A store tells such a replica it was
+   * removed (is_tombstone, store/peer-lifecycle.ts) and it destroys itself; the hosts here do the
+   * same, once no member can still need its vote (seed 19026: node 3, removed at index 39, was at
+   * term 19 while the group's leader served term 2).
+   */
+  private tellRemovedNodes(): void {
+    const leader = this.leader();
+    const lraw = leader?.raw;
+    if (lraw === undefined || leader === undefined) return;
+    const cfg = lraw.raft.trk.config;
+    const members = [...new Set([...cfg.incoming, ...cfg.outgoing, ...cfg.learners, ...cfg.learnersNext])];
+    for (const n of this.nodes.values()) {
+      const raw = n.raw;
+      if (raw === undefined || n.removed || n === leader || members.includes(n.id) || !raw.raft.trk.isVoter(n.id)) continue;
+      if (n.sm.applied >= leader.sm.applied) continue;
+      const needed = members.some((id) => {
+        const m = this.nodes.get(id);
+        return m?.raw === undefined || m.raw.raft.trk.isVoter(n.id);
+      });
+      if (needed) continue;
+      this.tr(`${n.id} told it was removed (as a store's is_tombstone); stopping`);
+      this.cov.removedNodesTold++;
+      n.removed = true;
+      n.raw = undefined;
+      n.write = undefined;
+      n.queue = [];
+      n.applyQueue = [];
     }
   }
 
@@ -2350,6 +2412,7 @@ export class Simulation {
       let ok = false;
       for (let i = 0; i < this.livenessTicks; i++) {
         this.step();
+        this.tellRemovedNodes();
         this.checkLeaderAfterHeal();
         if (this.converged()) {
           ok = true;
