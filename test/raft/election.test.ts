@@ -118,6 +118,29 @@ describe('leader election', () => {
     assert.ok(rd3.messages.some((m) => m.type === 'MsgApp' && m.to === 2 && m.term === term + 1), 'and only then appends to its learner');
   });
 
+  // Simulator seed 44924: ignored, a candidate stayed a term behind one that never heard it.
+  it('a vote request of a lower term is refused with our term, and the candidate takes it', () => {
+    const c = new Cluster([1, 2, 3], { preVote: false, checkQuorum: false });
+    c.raw(2).step(makeMessage({ type: 'MsgHeartbeat', from: 3, to: 2, term: 7 }));
+    c.processReady(2);
+    assert.equal(c.raw(2).term, 7);
+    c.queue = [];
+    c.raw(1).campaign();
+    c.processReady(1);
+    const req = c.queue.find((m) => m.type === 'MsgVote' && m.to === 2);
+    assert.ok(req !== undefined && req.term < 7);
+    c.queue = [];
+    c.raw(2).step(req);
+    c.processReady(2);
+    const resp = c.queue.find((m) => m.type === 'MsgVoteResp' && m.to === 1);
+    assert.ok(resp !== undefined, 'refused, not ignored');
+    assert.equal(resp.reject, true);
+    assert.equal(resp.term, 7);
+    c.raw(1).step(resp);
+    assert.equal(c.raw(1).term, 7);
+    assert.equal(c.raw(1).role, 'Follower');
+  });
+
   it('a restarted node remembers its term and vote', () => {
     const c = new Cluster([1, 2, 3], { preVote: false, checkQuorum: false });
     c.raw(1).step(makeMessage({ type: 'MsgVote', from: 2, to: 1, term: 5, index: 1, logTerm: 1 }));
