@@ -1260,7 +1260,7 @@ export class Raft {
    * still counts the leaver's vote — in {1,2} → {2}, or {3} ← {1} — and the leaver, no voter in
    * its own configuration, never campaigns and refuses that voter if its own log is longer. So the
    * leaver leads on for the voters left: it appends an empty entry, takes no proposals or reads,
-   * and steps down once that entry commits (finishLeaving). Every message carrying the entry
+   * and steps down once that entry commits (maybeFinishLeaving). Every message carrying the entry
    * carries a commit index at or past the change, so the quorum that holds it knows the change
    * committed, and its logs are at least as long as the leaver's: it elects without the leaver.
    * Check-quorum still deposes a leaver cut off from that quorum (then the hazard remains).
