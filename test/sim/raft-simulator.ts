@@ -1125,12 +1125,7 @@ export class Simulation {
         if (v === undefined || Math.max(v.storage.initialState().hardState.commit, v.storage.firstIndex() - 1) < n.retiringAt) known = false;
       }
       if (!known) continue;
-      this.tr(`${n.id} retired: the others know its removal committed; stopping`);
-      n.removed = true;
-      n.raw = undefined;
-      n.write = undefined;
-      n.queue = [];
-      n.applyQueue = [];
+      this.stopForGood(n, 'retired: the others know its removal committed');
     }
   }
 
@@ -2109,6 +2104,16 @@ export class Simulation {
     else this.stopLeftLeaders();
   }
 
+  /** A removed node's host stops it for good: nothing it had in flight lands. */
+  private stopForGood(n: SimNode, why: string): void {
+    this.tr(`${n.id} ${why}; stopping`);
+    n.removed = true;
+    n.raw = undefined;
+    n.write = undefined;
+    n.queue = [];
+    n.applyQueue = [];
+  }
+
   /** Not shrink seeds: a leader that applied its own removal stops once it no longer leads. */
   private stopLeftLeaders(): void {
     for (const n of this.nodes.values()) {
@@ -2116,12 +2121,7 @@ export class Simulation {
       // Crashed meanwhile: it restarts as a member no longer (and is stopped as it applies again).
       if (n.raw === undefined) continue;
       if (n.raw.role === 'Leader') continue;
-      this.tr(`${n.id} stepped down after its removal; stopping`);
-      n.removed = true;
-      n.raw = undefined;
-      n.write = undefined;
-      n.queue = [];
-      n.applyQueue = [];
+      this.stopForGood(n, 'stepped down after its removal');
     }
   }
 
@@ -2274,13 +2274,8 @@ export class Simulation {
         return m?.raw === undefined || m.raw.raft.trk.isVoter(n.id);
       });
       if (needed) continue;
-      this.tr(`${n.id} told it was removed (as a store's is_tombstone); stopping`);
       this.cov.removedNodesTold++;
-      n.removed = true;
-      n.raw = undefined;
-      n.write = undefined;
-      n.queue = [];
-      n.applyQueue = [];
+      this.stopForGood(n, 'told it was removed (as a store\'s is_tombstone)');
     }
   }
 
