@@ -699,10 +699,7 @@ export class Raft {
         break;
     }
     if (this.maybeCommit()) {
-      this.releasePendingReadIndexMessages();
-      this.bcastCommit();
-      this.maybeFinishLeaving();
-      if (this.role !== 'Leader') return;
+      if (!this.onCommitAdvanced()) return;
     } else if (m.from !== this.id && wasPaused) {
       this.sendAppend(m.from);
     }
@@ -978,6 +975,18 @@ export class Raft {
     return out;
   }
 
+  /**
+   * The leader's commit index advanced (acks, its own write, a storage load): the reads waiting
+   * for it go, the followers hear it, and a leaver whose handoff entry committed steps down.
+   * Returns whether this node still leads.
+   */
+  private onCommitAdvanced(): boolean {
+    this.releasePendingReadIndexMessages();
+    this.bcastCommit();
+    this.maybeFinishLeaving();
+    return this.role === 'Leader';
+  }
+
   /** Advances the commit index from the quorum's match indexes (current-term entries only). */
   maybeCommit(): boolean {
     return this.raftLog.maybeCommit(this.trk.committed(), this.term);
@@ -1197,11 +1206,7 @@ export class Raft {
     // The leader counts its own copy only once it is durable (Raft thesis §10.2.1).
     const self = this.trk.progress.get(this.id);
     if (self === undefined || !self.maybeUpdate(index)) return;
-    if (this.maybeCommit()) {
-      this.releasePendingReadIndexMessages();
-      this.bcastCommit();
-      this.maybeFinishLeaving();
-    }
+    if (this.maybeCommit()) this.onCommitAdvanced();
   }
 
   onSnapshotPersisted(index: number): void {
@@ -1303,14 +1308,7 @@ export class Raft {
   /** The storage finished loading entries or generating a snapshot: retry waiting followers. */
   onStorageReady(): void {
     if (this.role !== 'Leader') return;
-    if (this.maybeCommit()) {
-      this.releasePendingReadIndexMessages();
-      if (this.leaveIndex > 0) {
-        this.bcastCommit();
-        this.maybeFinishLeaving();
-        return;
-      }
-    }
+    if (this.maybeCommit() && !this.onCommitAdvanced()) return;
     for (const [id, pr] of this.trk.progress) {
       if (id === this.id) continue;
       if (pr.state === 'Probe' || pr.match < this.raftLog.lastIndex()) this.maybeSendAppend(id, true);

@@ -7,6 +7,13 @@ import { Cluster, text } from './cluster.js';
 
 const cc = (changes: ConfChange['changes'], transition: ConfChange['transition'] = 'auto'): ConfChange => ({ transition, changes, context: new Uint8Array(0) });
 
+/** Has leader 1 propose removing `id` (one step); returns the entry's index. */
+function proposeRemoval(c: Cluster, id: number): number {
+  const r = c.raw(1).proposeConfChange(cc([{ type: 'RemoveNode', nodeId: id }]));
+  assert.equal(r.kind, 'ok');
+  return r.kind === 'ok' ? r.index : 0;
+}
+
 describe('membership change', () => {
   it('adds a learner that receives the log but does not vote, then promotes it', () => {
     const c = new Cluster([1, 2, 3]);
@@ -140,9 +147,7 @@ describe('leader transfer', () => {
   it('a leader that removes itself leads on until the voter left holds the removal, refusing proposals and reads; then that voter elects itself', () => {
     const c = new Cluster([1, 2], { maxSizePerMsg: 1 });
     c.elect(1);
-    const r = c.raw(1).proposeConfChange(cc([{ type: 'RemoveNode', nodeId: 1 }]));
-    assert.equal(r.kind, 'ok');
-    const removalIndex = r.kind === 'ok' ? r.index : 0;
+    const removalIndex = proposeRemoval(c, 1);
     assert.equal(c.raw(1).propose(text('only-at-1')).kind, 'ok');
     // 2 acknowledges the removal but hears of nothing committed at or past it, nor of later entries.
     c.dropIf = (m) => m.to === 2 && (m.type === 'MsgApp' || m.type === 'MsgHeartbeat') && (m.commit >= removalIndex || m.entries.some((x) => x.index > removalIndex));
@@ -213,9 +218,7 @@ describe('leader transfer', () => {
   it('a leaver cut off from the voters left is deposed by check-quorum, not left leading', () => {
     const c = new Cluster([1, 2, 3], { maxSizePerMsg: 1 });
     c.elect(1);
-    const r = c.raw(1).proposeConfChange(cc([{ type: 'RemoveNode', nodeId: 1 }]));
-    assert.equal(r.kind, 'ok');
-    const removalIndex = r.kind === 'ok' ? r.index : 0;
+    const removalIndex = proposeRemoval(c, 1);
     c.dropIf = (m) => m.from === 1 && (m.type === 'MsgApp' || m.type === 'MsgHeartbeat') && m.commit >= removalIndex;
     c.stabilize();
     assert.deepEqual(c.raw(1).status().confState.voters, [2, 3]);
@@ -230,9 +233,7 @@ describe('leader transfer', () => {
   it('entries only the leader holds commit as soon as a removal leaving it alone applies', () => {
     const c = new Cluster([1, 2], { maxSizePerMsg: 1 });
     c.elect(1);
-    const r = c.raw(1).proposeConfChange(cc([{ type: 'RemoveNode', nodeId: 2 }]));
-    assert.equal(r.kind, 'ok');
-    const removalIndex = r.kind === 'ok' ? r.index : 0;
+    const removalIndex = proposeRemoval(c, 2);
     const e = c.raw(1).propose(text('after-removal'));
     assert.equal(e.kind, 'ok');
     c.dropIf = (m) => m.type === 'MsgApp' && m.to === 2 && m.entries.some((x) => x.index > removalIndex);
