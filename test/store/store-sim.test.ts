@@ -20,7 +20,7 @@ import { decodeRawValue, encodeRawValue } from '../../store/raw-value.js';
 import type { kvrpcpb } from '../../proto/index.js';
 import type { RaftLogGcOptions } from '../../store/raft-log-gc.js';
 import { countedKeys, raftLogKeysBelow, rawContents, settle, type SimNode, StoreSim } from '../support/store-sim.js';
-import { advanceUntil, isQuiet } from '../support/store-sim-checks.js';
+import { advanceUntil, drive, isQuiet } from '../support/store-sim-checks.js';
 
 const STEPS = 400;
 const SEEDS = process.env['FLOTILLA_STORE_SIM_SEED'] !== undefined ? [Number(process.env['FLOTILLA_STORE_SIM_SEED'])] : Array.from({ length: 12 }, (_, i) => 1 + i);
@@ -864,11 +864,11 @@ describe('a leader that removes itself', () => {
       }
       assert.ok(leader !== undefined, 'a leader was elected');
       const third = sim.nodes.find((n) => n !== leader)!;
-      assert.equal((await advanceWith(sim, sim.changePeer(regionId, 'remove', third.storeId))).kind, 'ok');
+      assert.equal((await drive(sim, sim.changePeer(regionId, 'remove', third.storeId))).kind, 'ok');
       assert.ok(await advanceUntil(sim, () => third.store!.peers.get(regionId) === undefined, 300), 'the third replica left');
       const survivor = sim.nodes.find((n) => n !== leader && n !== third)!;
       const before = leader.raw!.put(putRequest(sim, leader, 'before', 'v'));
-      await advanceWith(sim, before);
+      await drive(sim, before);
       const leaving = leader.store!.peers.get(regionId)!;
       const removal = sim.changePeer(regionId, 'remove', leader.storeId);
       const removalIndex = leaving.raw.raft.raftLog.lastIndex();
@@ -892,7 +892,7 @@ describe('a leader that removes itself', () => {
       const sp = survivor.store!.peers.get(regionId);
       assert.ok(led, `the survivor leads (${sp === undefined ? 'gone' : JSON.stringify({ role: sp.raw.role, term: sp.raw.term, commit: sp.raw.raft.raftLog.committed, last: sp.raw.raft.raftLog.lastIndex(), applied: sp.applied, removalIndex, peers: sp.region.peers })})`);
       assert.deepEqual(survivor.store!.peers.get(regionId)!.region.peers.map((p) => p.storeId), [survivor.storeId]);
-      const after = advanceWith(sim, survivor.raw!.put(putRequest(sim, survivor, 'after', 'v')));
+      const after = drive(sim, survivor.raw!.put(putRequest(sim, survivor, 'after', 'v')));
       assert.equal((await after).regionError ?? null, null, 'the survivor serves');
       sim.intercept = null;
     } finally {
@@ -900,10 +900,3 @@ describe('a leader that removes itself', () => {
     }
   });
 });
-
-async function advanceWith<T>(sim: StoreSim, p: Promise<T>): Promise<T> {
-  let done = false;
-  void p.then(() => (done = true), () => (done = true));
-  for (let i = 0; i < 300 && !done; i++) await sim.advance();
-  return p;
-}
