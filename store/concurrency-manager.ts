@@ -8,7 +8,9 @@
 //              the read looks at anything). A one-phase commit_ts is above it.
 //   memory     the keys of one-phase commits between choosing their commit_ts and being applied,
 //   locks      with that ts. A read at R ≥ a memory lock's commit_ts on one of its keys waits for
-//              it (waitForKeys/waitForRange, after observeReadTs and before the engine read).
+//              it (waitForKeys/waitForRange, after observeReadTs and before the engine read). They
+//              are what lets a one-phase commit be answered once committed, before it applies
+//              (txn-kv.ts, Peer.onCommittedHanded): a read that comes after the answer waits.
 //
 // Why that suffices, in one event loop: a read updates maxTs, later checks the memory locks, later
 // reads the engine; a commit inserts its memory locks and picks commit_ts = maxTs + 1 in the same

@@ -1,5 +1,6 @@
 // What every KV command shares: the read barrier before reading a leader's applied state, and the
-// write path — latches → (read barrier →) read → decide → propose through raft → applied → answer.
+// write path — latches → (read barrier →) read → decide → propose through raft → applied → answer
+// (a one-phase commit: committed → answer, applied → latches released).
 // A proposal goes out only if the peer still leads in the term it read in: a leader that lost and
 // regained leadership between its read and its proposal may have missed another leader's writes.
 
@@ -25,6 +26,13 @@ const noop = (): void => undefined;
 export interface WriteDecision<T> {
   readonly ops: readonly WriteOp[];
   readonly result: T;
+  /**
+   * Answer once the proposal is committed if its apply outcome is then certain (Peer.onCommittedHanded),
+   * not once applied: only for writes whose effects reads cannot miss meanwhile (a one-phase commit,
+   * under its memory locks). The latches stay until it has applied; `settled` is told how it ended
+   * (applied, or failed: timed out, leadership lost) after it did.
+   */
+  readonly answerOnCommit?: { readonly settled: (isApplied: boolean) => void };
 }
 
 export class KvWrites {
@@ -59,7 +67,8 @@ export class KvWrites {
 
   /**
    * Runs `decide` with `latchKeys` latched after a read barrier, proposes its operations (if any)
-   * and answers once they are applied.
+   * and answers once they are applied — or, when the decision says so (answerOnCommit), once they
+   * are committed with a certain apply outcome, the latches staying until they have applied.
    *
    * `needsRead: false` is a blind write (raw put, delete): no read barrier, and its latches go as
    * soon as its proposal is queued — queue order is log order, so a later write to the same key
@@ -72,6 +81,7 @@ export class KvWrites {
     if (refusal !== null) throw refusal;
     const isBlind = options.needsRead === false;
     const release = await this.latches.acquire(latchKeys);
+    let isReleasedAtApply = false;
     try {
       if (isBlind) {
         if (!peer.isLeader) throw peer.notLeader();
@@ -81,6 +91,22 @@ export class KvWrites {
       }
       const term = peer.term;
       const decision = await decide();
+      const early = decision.answerOnCommit;
+      if (decision.ops.length > 0 && early !== undefined) {
+        let committed!: () => void;
+        const isCommitted = new Promise<void>((resolve) => { committed = resolve; });
+        const applied = this.propose(peer, decision.ops, term, committed);
+        isReleasedAtApply = true;
+        applied.then(() => {
+          release();
+          early.settled(true);
+        }, () => {
+          release();
+          early.settled(false);
+        });
+        await Promise.race([isCommitted, applied]);
+        return decision.result;
+      }
       if (decision.ops.length > 0) {
         const applied = this.propose(peer, decision.ops, term);
         if (isBlind) {
@@ -91,7 +117,7 @@ export class KvWrites {
       }
       return decision.result;
     } finally {
-      release();
+      if (!isReleasedAtApply) release();
     }
   }
 
@@ -162,14 +188,14 @@ export class KvWrites {
     if (waits.length > 0) await Promise.all(waits);
   }
 
-  private async propose(peer: Peer, ops: readonly WriteOp[], term: number): Promise<void> {
+  private async propose(peer: Peer, ops: readonly WriteOp[], term: number, onCommitted?: () => void): Promise<void> {
     if (!peer.isLeader) throw peer.notLeader();
     if (peer.term !== term) throw new FlotillaError('StaleCommand', `region ${peer.regionId}: leadership changed while the command ran (term ${term} → ${peer.term})`);
     if (this.pending >= this.limits.pendingProposalsMax) throw this.busy();
     this.pending++;
     const start = performance.now();
     try {
-      const result = await peer.proposeWrite(ops);
+      const result = await peer.proposeWrite(ops, onCommitted);
       this.metrics?.observeCommitLatency((performance.now() - start) / 1000);
       if (result.kind === 'error') throw result.error;
     } finally {

@@ -162,7 +162,12 @@ export interface AppliedSplit {
 export const WRITE_BATCH_ENTRY_BYTES = 1024 * 1024;
 
 type QueuedProposal =
-  | { readonly kind: 'write'; readonly ops: readonly WriteOp[]; readonly bytes: number; readonly epoch: RegionMeta['epoch']; readonly resolve: (r: ApplyResult) => void; readonly reject: (e: unknown) => void }
+  | {
+    readonly kind: 'write'; readonly ops: readonly WriteOp[]; readonly bytes: number; readonly epoch: RegionMeta['epoch'];
+    readonly resolve: (r: ApplyResult) => void; readonly reject: (e: unknown) => void;
+    /** Called once the entry is committed, if its apply is then certain to succeed (onCommittedHanded); else never. */
+    readonly onCommitted: (() => void) | undefined;
+  }
   | { readonly kind: 'data'; readonly data: Uint8Array; readonly resolve: (r: ApplyResult) => void; readonly reject: (e: unknown) => void };
 
 /** One entry of a round's proposal batch and the proposals it answers. */
@@ -175,12 +180,27 @@ interface EntryGroup {
 
 type OwnWriteCommand = DecodedCommand & { readonly kind: 'write' };
 
+/** A write batch this leader proposed, by index (ownEntries). */
+interface OwnEntry {
+  readonly data: Uint8Array;
+  readonly cmd: OwnWriteCommand;
+  /** Its proposals' onCommitted callbacks not yet called (null: none). */
+  onCommitted: (() => void)[] | null;
+}
+
 interface PendingRead {
   readonly resolve: () => void;
   readonly reject: (e: unknown) => void;
   readonly timer: NodeJS.Timeout;
   /** Set once the leader confirmed the read: served when applied ≥ index. */
   index: number;
+}
+
+/** The onCommitted callbacks of an entry's proposals; null when none asked for one. */
+function committedCallbacksOf(members: readonly QueuedProposal[]): (() => void)[] | null {
+  let out: (() => void)[] | null = null;
+  for (const p of members) if (p.kind === 'write' && p.onCommitted !== undefined) (out ??= []).push(p.onCommitted);
+  return out;
 }
 
 export function confStateOf(region: RegionMeta): ConfState {
@@ -247,7 +267,13 @@ export class Peer {
    * data is the very buffer proposed takes its command from here (applyEntry). Each goes when its
    * index applies, whatever entry ends up there.
    */
-  private readonly ownEntries = new Map<number, { readonly data: Uint8Array; readonly cmd: OwnWriteCommand }>();
+  private readonly ownEntries = new Map<number, OwnEntry>();
+  /**
+   * The highest index handed to the applier whose entry is not known to be a plain write batch
+   * (an admin command, a membership change, another leader's entry): until it has applied, no
+   * later entry's apply outcome is known at commit (onCommittedHanded).
+   */
+  private lastNonPlainHanded = 0;
   /** The term in which this leader's CompactLog proposal is in flight; 0: none. */
   private compactLogTerm = 0;
   /** The hard-limit warning was logged for the current episode (reset once the log is compacted). */
@@ -424,7 +450,7 @@ export class Peer {
    * write command queued in one round travels in one write-batch entry (write-batch-cmd.ts) and
    * shares its apply result.
    */
-  proposeWrite(ops: readonly WriteOp[]): Promise<ApplyResult> {
+  proposeWrite(ops: readonly WriteOp[], onCommitted?: () => void): Promise<ApplyResult> {
     const bytes = writeOpsBytes(ops);
     const refusal = this.proposalRefusal(bytes + WRITE_BATCH_OVERHEAD_MAX);
     if (refusal !== null) return Promise.reject(refusal);
@@ -432,7 +458,7 @@ export class Peer {
     // may have moved its keys elsewhere (apply checks again: the region may change in the queue).
     if (opOutsideRegion(ops, this.dataBounds()) !== null) return Promise.reject(this.epochNotMatch());
     const epoch = this.region.epoch;
-    return new Promise<ApplyResult>((resolve, reject) => this.enqueue({ kind: 'write', ops, bytes, epoch, resolve, reject }));
+    return new Promise<ApplyResult>((resolve, reject) => this.enqueue({ kind: 'write', ops, bytes, epoch, resolve, reject, onCommitted }));
   }
 
   private proposalRefusal(bytes: number, isMergeCommand = false): FlotillaError | null {
@@ -472,8 +498,8 @@ export class Peer {
     const first = r.index - groups.length + 1;
     for (let i = 0; i < groups.length; i++) {
       const cmd = groups[i]!.cmd;
-      if (cmd !== undefined) this.ownEntries.set(first + i, { data: groups[i]!.data, cmd });
       const members = groups[i]!.members;
+      if (cmd !== undefined) this.ownEntries.set(first + i, { data: groups[i]!.data, cmd, onCommitted: committedCallbacksOf(members) });
       if (members.length === 1) {
         this.waiters.wait(first + i, r.term).then(members[0]!.resolve, members[0]!.reject);
         continue;
@@ -765,6 +791,42 @@ export class Peer {
       read.index = rs.index;
       this.confirmedReads.push(read);
     }
+  }
+
+  /**
+   * Raft handed `entries` over as committed (the poll loop calls this, in log order, as it queues
+   * them for the applier). A proposal that asked (onCommitted: a one-phase commit, whose memory
+   * locks keep reads from missing it until it applies; TiKV's "respond on committed") is answered
+   * now when its apply outcome is already certain, instead of after the apply batch is written.
+   * Committed means durable on a quorum, and every replica applies the log the same way; what
+   * could still refuse this leader's write batch at apply is a region change (epoch, key range,
+   * removal, merge) applied before it, so: every entry handed before it that has not applied yet
+   * must be a plain write batch of this leader, and the batch must pass applyEntry's checks
+   * against the region as it stands after everything applied so far. Otherwise its proposals are
+   * answered at apply, as every other one is.
+   */
+  onCommittedHanded(entries: readonly Entry[]): void {
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (e.index <= this.applied) continue;
+      const own = e.type === 'Normal' && e.data.length > 0 ? this.ownEntries.get(e.index) : undefined;
+      const isOwnBatch = own !== undefined && own.data === e.data;
+      if (!isOwnBatch) {
+        if (e.type !== 'Normal' || e.data.length > 0) this.lastNonPlainHanded = e.index;
+        continue;
+      }
+      const callbacks = own.onCommitted;
+      if (callbacks === null) continue;
+      own.onCommitted = null;
+      if (this.isApplyOutcomeCertain(own.cmd)) for (const cb of callbacks) cb();
+    }
+  }
+
+  /** Whether this leader's write batch, handed over now, will apply (onCommittedHanded). */
+  private isApplyOutcomeCertain(cmd: OwnWriteCommand): boolean {
+    return this.lastNonPlainHanded <= this.applied && this.held.length === 0 && !this.isRemoved && !this.destroyed
+      && this.mergeState === null && cmd.regionId === this.regionId && cmd.epoch.version === this.region.epoch.version
+      && opOutsideRegion(cmd.ops, this.dataBounds()) === null;
   }
 
   /**

@@ -274,6 +274,7 @@ export class PollLoop {
       if (rd.messages.length > 0) sender.send(peer, rd.messages);
       if (readyNeedsWrite(rd)) this.pendingWrites.push({ peer, rd });
       else peer.raw.advanceAppend(rd); // nothing to write: acknowledged at once (a no-op)
+      if (rd.committedEntries.length > 0) peer.onCommittedHanded(rd.committedEntries);
       if (rd.committedEntries.length > 0 || peer.hasHeldEntries) this.pendingApplies.push({ peer, rd: rd.committedEntries.length > 0 ? rd : null });
       else peer.serveReads();
     }

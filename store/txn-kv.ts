@@ -12,7 +12,7 @@ import {
 } from '../txn/index.js';
 import { ConcurrencyManager, type OnePcGuard } from './concurrency-manager.js';
 import type { KvRouting } from './kv-routing.js';
-import type { KvWrites } from './kv-writes.js';
+import type { KvWrites, WriteDecision } from './kv-writes.js';
 import type { OnePcOutcome } from './metrics.js';
 import type { Peer } from './peer.js';
 
@@ -174,11 +174,17 @@ export class TxnKv {
     return run(this.view());
   }
 
-  /** A latched write command: `keys` are the user keys it may write. */
-  private write<T>(peer: Peer, keys: readonly Buffer[], run: (snap: Snapshot) => Promise<CommandOutput<T>>): Promise<T | TxnError> {
+  /**
+   * A latched write command: `keys` are the user keys it may write. `answerOnCommit` (a one-phase
+   * commit's) decides, once the command has, whether it is answered at commit (WriteDecision).
+   */
+  private write<T>(
+    peer: Peer, keys: readonly Buffer[], run: (snap: Snapshot) => Promise<CommandOutput<T>>,
+    answerOnCommit?: (out: CommandOutput<T>) => WriteDecision<T>['answerOnCommit'],
+  ): Promise<T | TxnError> {
     return this.writes.latched(peer, keys.map((k) => lockKey(k)), async () => {
       const out = await run(this.view());
-      return { ops: out.modifications, result: out.result };
+      return { ops: out.modifications, result: out.result, answerOnCommit: answerOnCommit?.(out) };
     });
   }
 
@@ -270,6 +276,18 @@ export class TxnKv {
     let r: PrewriteResult | TxnError;
     let isSettled = false;
     let guardTerm = 0;
+    // Committed in one phase: answered at commit (its memory locks keep reads at ts ≥ commit_ts
+    // waiting until it applies), and the locks go once it has applied — or, if its proposal
+    // failed, once it can no longer apply (releaseOnceSettled).
+    let isGuardReleasedAtApply = false;
+    let isOnePcWrite = false;
+    const answerOnCommit = (): WriteDecision<PrewriteResult | TxnError>['answerOnCommit'] => {
+      const g = guard;
+      if (g === null || !isOnePcWrite) return undefined;
+      isGuardReleasedAtApply = true;
+      const term = guardTerm;
+      return { settled: (isApplied) => (isApplied ? g.release() : releaseOnceSettled(peer, term, g)) };
+    };
     try {
       r = await this.write(peer, keys, async (snap) => {
         const era = { regionId: peer.regionId, term: peer.term, version: peer.region.epoch.version };
@@ -283,12 +301,13 @@ export class TxnKv {
         // No one-phase write comes of it (an error, a fallback, a retry): nothing to wait for.
         const result = out.result;
         if (isTxnError(result) || result.kind !== 'prewritten' || result.committedAt !== guard?.commitTs || out.modifications.length === 0) guard?.release();
+        else isOnePcWrite = true;
         return out;
-      });
+      }, answerOnCommit);
       isSettled = true;
     } finally {
       const g = guard as OnePcGuard | null;
-      if (g !== null) {
+      if (g !== null && !isGuardReleasedAtApply) {
         if (isSettled) g.release();
         else releaseOnceSettled(peer, guardTerm, g);
       }

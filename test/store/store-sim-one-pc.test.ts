@@ -549,4 +549,69 @@ describe('one-phase commit on the store (deterministic simulation)', { timeout: 
     await settle(sim, soloRead);
     assert.equal(soloSeen, 'one');
   }));
+
+  it('is answered once committed, before its apply batch is written: its memory lock and latches stay until then, and a read above it waits and sees it', () => withSyncedLeader(async (sim, tso, leader) => {
+    let openGate!: () => void;
+    leader.engine.applyWriteGate = new Promise<void>((resolve) => { openGate = resolve; });
+    try {
+      const rivalStart = tso.next(); // began before the commit: the two must conflict
+      const r = await settle(sim, leader.txn!.prewrite(prewriteRequest(sim, leader, tso.next(), [['early', 'v'], ['early2', 'w']])));
+      assert.deepEqual(r.errors ?? [], []);
+      const commitTs = BigInt(String(r.onePcCommitTs ?? '0'));
+      assert.ok(commitTs > 0n, 'committed in one phase, answered while its apply is held');
+      assert.equal(leader.txn!.concurrency.memoryLockCount, 2, 'its memory locks stay until it applies');
+      let seen: string | null | undefined;
+      const read = leader.txn!.get({ context: sim.context(leader), key: b('early'), version: String(tso.next() + 1000n) }).then((g) => {
+        seen = g.notFound === true ? null : String(g.value);
+      });
+      // Another transaction's prewrite of the same key waits for the latches, held until the apply.
+      const rival: { answer?: kvrpcpb.PrewriteResponse__Input } = {};
+      const rivalDone = leader.txn!.prewrite(prewriteRequest(sim, leader, rivalStart, [['early2', 'x']], false)).then((a) => {
+        rival.answer = a;
+      });
+      for (let i = 0; i < 30; i++) await advance(sim);
+      assert.equal(seen, undefined, 'a read above the commit waits for its apply');
+      assert.equal(rival.answer, undefined, 'a write to its keys waits for its apply');
+      openGate();
+      await settle(sim, read);
+      assert.equal(seen, 'v', 'the read sees the commit once applied');
+      await settle(sim, rivalDone);
+      const rivalAnswer = rival.answer as kvrpcpb.PrewriteResponse__Input | undefined;
+      assert.ok((rivalAnswer?.errors ?? []).some((e) => e.conflict !== undefined), `the rival meets the commit as a write conflict: ${JSON.stringify(rival.answer)}`);
+      assert.equal(leader.txn!.concurrency.memoryLockCount, 0);
+    } finally {
+      openGate();
+      leader.engine.applyWriteGate = null;
+    }
+  }));
+
+  it('is answered only once applied when an entry before it that is not a plain write batch (here a membership change) has not applied yet', () => withSyncedLeader(async (sim, tso, leader) => {
+    let openGate!: () => void;
+    leader.engine.applyWriteGate = new Promise<void>((resolve) => { openGate = resolve; });
+    try {
+      // Answered at commit; its apply batch is in flight (held), so what commits next waits in the apply queue.
+      await commitOnePc(sim, tso, leader, [['held', '1']]);
+      const peer = leader.store!.peers.get(sim.region.id)!;
+      const confVer = peer.region.epoch.confVer;
+      const follower = peer.region.peers.find((p) => p.storeId !== leader.storeId)!;
+      const change = sim.changePeer(sim.region.id, 'remove', follower.storeId).then((r) => r.kind, (e: unknown) => String(e));
+      for (let i = 0; i < 20; i++) await advance(sim);
+      assert.equal(peer.region.epoch.confVer, confVer, 'the membership change waits to apply');
+      const late: { answer?: kvrpcpb.PrewriteResponse__Input } = {};
+      const lateDone = leader.txn!.prewrite(prewriteRequest(sim, leader, tso.next(), [['after', 'v']])).then((a) => {
+        late.answer = a;
+      });
+      for (let i = 0; i < 40; i++) await advance(sim);
+      assert.equal(late.answer, undefined, 'not answered while the membership change before it waits to apply');
+      openGate();
+      await settle(sim, lateDone);
+      assert.equal(await settle(sim, change), 'ok');
+      const answer = late.answer as kvrpcpb.PrewriteResponse__Input | undefined;
+      assert.ok(BigInt(String(answer?.onePcCommitTs ?? '0')) > 0n, `committed in one phase, answered once applied: ${JSON.stringify(answer)}`);
+      assert.equal(await get(sim, leader, 'after', tso.next() + 1000n), 'v');
+    } finally {
+      openGate();
+      leader.engine.applyWriteGate = null;
+    }
+  }));
 });

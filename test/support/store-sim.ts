@@ -32,7 +32,7 @@ import { messageCodec, type kvrpcpb, type raft_serverpb } from '../../proto/inde
 import type { Message } from '../../raft/index.js';
 import { messageToWire } from '../../raft-host/index.js';
 import type { ChangePeerKind } from '../../store/conf-change.js';
-import { MemoryEngine, type DeleteRangeOptions, type Snapshot, type WriteOptions } from '../../store/engine/index.js';
+import { MemoryEngine, type DeleteRangeOptions, type EngineWriteOptions, type Snapshot } from '../../store/engine/index.js';
 import { KvRouting, type KvLimits } from '../../store/kv-routing.js';
 import { MERGE_DRIVE_INTERVAL_MS, MergeDriver } from '../../store/merge.js';
 import { KvWrites } from '../../store/kv-writes.js';
@@ -70,8 +70,12 @@ export class CrashableEngine extends MemoryEngine {
   /** Set: the next synced write fails without landing (the machine died during its fsync). */
   failNextSyncWrite = false;
 
-  override async write(ops: readonly WriteOp[], options: WriteOptions): Promise<void> {
+  /** Set: every apply batch (a write that sets or invalidates row-cache rows) waits for it before it lands. */
+  applyWriteGate: Promise<void> | null = null;
+
+  override async write(ops: readonly WriteOp[], options: EngineWriteOptions): Promise<void> {
     for (let n = this.latencyTurns(); n > 0; n--) await new Promise<void>((resolve) => setImmediate(resolve));
+    if (options.cacheRows !== undefined && this.applyWriteGate !== null) await this.applyWriteGate;
     if (options.sync && this.failNextSyncWrite) {
       this.failNextSyncWrite = false;
       throw new Error('simulated crash during an fsync');
