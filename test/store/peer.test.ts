@@ -243,7 +243,12 @@ describe('a leader applies its own write batches exactly as a replica applies th
       const replica = peerOf(region, 10);
       const empty = leader.raw.ready().entries; // the term's empty entry
       for (let round = 0; round < 4; round++) {
-        const answers = [0, 1, 2].map((i) => settle(leader.proposeWrite(commitOps(round * 10 + i, 1 + i))));
+        // Each asks to hear of its commit early (a one-phase commit does): told at hand-over exactly
+        // when its apply is certain to succeed — never for one the apply refuses.
+        const toldCommitted = [false, false, false];
+        const answers = [0, 1, 2].map((i) => settle(leader.proposeWrite(commitOps(round * 10 + i, 1 + i), () => {
+          toldCommitted[i] = true;
+        })));
         if (epochMoves && round === 2) {
           // A split applied while the proposals waited for the round: same range, a newer version.
           const moved = { ...leader.region, epoch: { ...leader.region.epoch, version: leader.region.epoch.version + 1 } };
@@ -253,6 +258,7 @@ describe('a leader applies its own write batches exactly as a replica applies th
         leader.flushProposals();
         const entries = [...(round === 0 ? empty : []), ...leader.raw.ready().entries];
         assert.ok(entries.length > 0);
+        leader.onCommittedHanded(entries);
         const leaderOps: WriteOp[] = [];
         const replicaOps: WriteOp[] = [];
         const done: (() => void)[] = [];
@@ -264,6 +270,7 @@ describe('a leader applies its own write batches exactly as a replica applies th
         const bytesOf = (o: WriteOp): unknown => ({ kind: o.kind, cf: o.cf, key: o.key.toString('hex'), value: o.kind === 'put' ? o.value.toString('hex') : null });
         assert.deepStrictEqual(leaderOps.map(bytesOf), replicaOps.map(bytesOf), `round ${round}: the same writes`);
         const refused = epochMoves && round === 2;
+        assert.deepEqual(toldCommitted, [!refused, !refused, !refused], `round ${round}: told of the commit at hand-over iff it applies`);
         for (const a of answers) {
           const r = a();
           assert.ok(r !== undefined, `round ${round}: answered`);
