@@ -2,7 +2,7 @@
 // JSON file (--config), validated at start with one clear line for a bad value.
 
 import { ConfigError, field, loadConfigWithFile, parseHostPort, type ConfigOf } from '../common/index.js';
-import { RAFT_LOG_GC_CHECK_TICKS_DEFAULT, RAFT_LOG_GC_COUNT_LIMIT_DEFAULT, RAFT_LOG_GC_HARD_COUNT_LIMIT_DEFAULT } from './raft-log-gc.js';
+import { RAFT_LOG_GC_CHECK_TICKS_DEFAULT, RAFT_LOG_GC_COUNT_LIMIT_DEFAULT, RAFT_LOG_GC_HARD_COUNT_LIMIT_DEFAULT, RAFT_LOG_GC_THRESHOLD_BYTES_DEFAULT } from './raft-log-gc.js';
 
 export const STORE_ENV_PREFIX = 'FLOTILLA_STORE';
 
@@ -21,7 +21,8 @@ export const STORE_CONFIG_SCHEMA = {
   raftHeartbeatTicks: field.int({ doc: 'ticks between a region leader\'s heartbeats', default: 2, min: 1, max: 1_000 }),
   regionSplitSize: field.bytes({ doc: 'a region leader splits its region past this approximate size on disk (flushed data), into pieces of about half of it', default: 96 * MiB, min: 1 }),
   regionSplitKeys: field.int({ doc: 'a region leader splits its region past this many keys (needs --region-key-count), into pieces of about half of it', default: 960_000, min: 1 }),
-  raftLogGcCountLimit: field.int({ doc: 'a region leader compacts its raft log once this many applied entries are held (never past a follower\'s match index)', default: RAFT_LOG_GC_COUNT_LIMIT_DEFAULT, min: 1, max: 100_000_000 }),
+  raftLogGcThresholdBytes: field.bytes({ doc: 'a region leader compacts the part of its raft log every follower holds once its log holds this many bytes (before the count limit)', default: RAFT_LOG_GC_THRESHOLD_BYTES_DEFAULT, min: 1 }),
+  raftLogGcCountLimit: field.int({ doc: 'a region leader compacts its raft log past followers that are down (they catch up from a snapshot) once this many applied entries are held', default: RAFT_LOG_GC_COUNT_LIMIT_DEFAULT, min: 1, max: 100_000_000 }),
   raftLogGcHardCountLimit: field.int({ doc: 'raft log entries past which a lagging follower holding the log back is reported (compacted past once region snapshots exist, issue F7)', default: RAFT_LOG_GC_HARD_COUNT_LIMIT_DEFAULT, min: 1, max: 1_000_000_000 }),
   raftLogGcCheckTicks: field.int({ doc: 'ticks between a region leader\'s raft log GC checks', default: RAFT_LOG_GC_CHECK_TICKS_DEFAULT, min: 1, max: 1_000_000 }),
   regionKeyCount: field.bool({ doc: 'keep an exact key count per region at apply, reported to PD (costs one lookup per applied write on every replica, ~25% of raw-put throughput); off: regions report the count last kept', default: false }),

@@ -709,7 +709,8 @@ export class Peer {
     // Nor while a PrepareMerge is in flight: the CompactLog would land after it, and be skipped at apply.
     const gc = this.init.raftLogGc;
     const firstIndex = this.storage.firstIndex();
-    if (this.applied - (firstIndex - 1) < gc.countLimit) return; // before status(): it allocates
+    const heldBytes = this.storage.cachedBytes;
+    if (this.applied - (firstIndex - 1) < gc.countLimit && heldBytes < gc.thresholdBytes) return; // before status(): it allocates
     if (prepareMergeTargetsIn(this.regionId, this.storage.cachedEntriesFrom(this.applied + 1) ?? []).length > 0) return;
     const followers: FollowerProgress[] = [];
     for (const [id, pr] of this.raw.status().progress ?? []) {
@@ -717,7 +718,7 @@ export class Peer {
     }
     // 'compactPast' where region snapshots exist (store/snapshot/): a follower behind the
     // compacted log is caught up by one, so only recently active followers hold the log back.
-    const decision = decideRaftLogGc({ applied: this.applied, firstIndex, followers, policy: this.init.laggingFollowerPolicy ?? 'holdBack' }, gc);
+    const decision = decideRaftLogGc({ applied: this.applied, firstIndex, heldBytes, followers, policy: this.init.laggingFollowerPolicy ?? 'holdBack' }, gc);
     if (decision.isHardLimitHeldBack) {
       this.init.onRaftLogGc?.onHardLimitHeldBack();
       if (!this.isGcHeldBackWarned) {

@@ -122,7 +122,7 @@ export class StoreServer {
         clusterId: pd.clusterId,
         engine,
         raft: { electionTicks: config.raftElectionTicks, heartbeatTicks: config.raftHeartbeatTicks, quietAfterTicks: config.raftQuietAfterTicks },
-        raftLogGc: { countLimit: config.raftLogGcCountLimit, hardCountLimit: config.raftLogGcHardCountLimit, checkTicks: config.raftLogGcCheckTicks },
+        raftLogGc: { thresholdBytes: config.raftLogGcThresholdBytes, countLimit: config.raftLogGcCountLimit, hardCountLimit: config.raftLogGcHardCountLimit, checkTicks: config.raftLogGcCheckTicks },
         countKeys: config.regionKeyCount,
         tickMs: config.raftTickMs,
         entryCacheBytes: config.raftEntryCacheBytes,

@@ -38,7 +38,7 @@ function peerOf(region: RegionMeta, electionTicks: number, outcomes: string[] = 
     approximateKeys: 0,
     // Proposal timeout 0: no timers — a waiter is answered only by what the test does.
     raft: { electionTicks, heartbeatTicks: 1, proposalTimeoutMs: 0 },
-    raftLogGc: { countLimit: 1_000, hardCountLimit: 10_000, checkTicks: 1_000_000 },
+    raftLogGc: { thresholdBytes: 1 << 30, countLimit: 1_000, hardCountLimit: 10_000, checkTicks: 1_000_000 },
     countKeys: false,
     rng: createRng(7),
     logger: silentLogger(),

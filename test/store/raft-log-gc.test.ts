@@ -11,12 +11,13 @@ import { MemoryEngine } from '../../store/engine/index.js';
 import { EntryCacheBudget, PeerStorage } from '../../store/peer-storage.js';
 import { decideRaftLogGc, type FollowerProgress, GC_ENTRIES_PER_COMMAND_MAX, type LaggingFollowerPolicy, type RaftLogGcOptions } from '../../store/raft-log-gc.js';
 
-const LIMITS: RaftLogGcOptions = { countLimit: 100, hardCountLimit: 300, checkTicks: 1 };
+/** The count-limit rules (the calls below hold fewer bytes than the threshold). */
+const LIMITS: RaftLogGcOptions = { thresholdBytes: 1_000, countLimit: 100, hardCountLimit: 300, checkTicks: 1 };
 const active = (match: number): FollowerProgress => ({ match, isRecentlyActive: true });
 const down = (match: number): FollowerProgress => ({ match, isRecentlyActive: false });
 
-function decide(applied: number, firstIndex: number, followers: FollowerProgress[], policy: LaggingFollowerPolicy = 'holdBack') {
-  return decideRaftLogGc({ applied, firstIndex, followers, policy }, LIMITS);
+function decide(applied: number, firstIndex: number, followers: FollowerProgress[], policy: LaggingFollowerPolicy = 'holdBack', heldBytes = 0, limits = LIMITS) {
+  return decideRaftLogGc({ applied, firstIndex, heldBytes, followers, policy }, limits);
 }
 
 describe('raft log GC decision', () => {
@@ -59,12 +60,38 @@ describe('raft log GC decision', () => {
   it('compacts up to the applied index when no follower exists (a one-replica region)', () => {
     assert.deepEqual(decide(100, 1, []), { kind: 'compact', compactIndex: 100, isHardLimitHeldBack: false });
   });
+
+  for (const policy of ['holdBack', 'compactPast'] as const) {
+    it(`below the count limit (${policy}): once the log holds the threshold's bytes, compacts what every follower holds, a down one too, never past it`, () => {
+      const t = (applied: number, first: number, followers: FollowerProgress[]) => decide(applied, first, followers, policy, 1_000);
+      // 999 bytes: below the threshold; 1,000: at it.
+      assert.deepEqual(decide(20, 11, [active(20), active(20)], policy, 999), { kind: 'skip', reason: 'belowLimit', isHardLimitHeldBack: false });
+      assert.deepEqual(t(20, 11, [active(20), active(20)]), { kind: 'compact', compactIndex: 20, isHardLimitHeldBack: false });
+      // Nothing applied beyond the truncated index: nothing to compact, whatever the bytes.
+      assert.deepEqual(t(10, 11, [active(10), active(10)]), { kind: 'skip', reason: 'belowLimit', isHardLimitHeldBack: false });
+      assert.deepEqual(t(20, 11, [active(20), active(15)]), { kind: 'compact', compactIndex: 15, isHardLimitHeldBack: false });
+      assert.deepEqual(t(60, 11, [active(60), down(30)]), { kind: 'compact', compactIndex: 30, isHardLimitHeldBack: false });
+      // A follower at the truncated index, or a new leader's unknown match 0: nothing goes.
+      assert.deepEqual(t(60, 31, [active(60), down(30)]), { kind: 'skip', reason: 'heldBack', isHardLimitHeldBack: false });
+      assert.deepEqual(t(60, 11, [active(60), active(0)]), { kind: 'skip', reason: 'heldBack', isHardLimitHeldBack: false });
+      assert.deepEqual(t(20, 11, []), { kind: 'compact', compactIndex: 20, isHardLimitHeldBack: false });
+      // At the count limit the policy decides about the down follower (held 100 from first index 1).
+      assert.deepEqual(t(99, 1, [active(99), down(30)]), { kind: 'compact', compactIndex: 30, isHardLimitHeldBack: false });
+      assert.deepEqual(t(100, 1, [active(100), down(30)]), { kind: 'compact', compactIndex: policy === 'holdBack' ? 30 : 100, isHardLimitHeldBack: false });
+    });
+  }
+
+  it('below the count limit too, at most GC_ENTRIES_PER_COMMAND_MAX entries per command', () => {
+    const n = GC_ENTRIES_PER_COMMAND_MAX;
+    const wide: RaftLogGcOptions = { thresholdBytes: 10, countLimit: 4 * n, hardCountLimit: 8 * n, checkTicks: 1 };
+    assert.deepEqual(decide(n + 5, 1, [active(n + 5)], 'holdBack', 10, wide), { kind: 'compact', compactIndex: n, isHardLimitHeldBack: false });
+  });
 });
 
 describe('raft log GC flags', () => {
   it('default to the documented limits and refuse a hard limit at or below the count limit', async () => {
     const config = await loadStoreConfig([], {});
-    assert.deepEqual([config.raftLogGcCountLimit, config.raftLogGcHardCountLimit, config.raftLogGcCheckTicks], [10_000, 100_000, 10]);
+    assert.deepEqual([config.raftLogGcThresholdBytes, config.raftLogGcCountLimit, config.raftLogGcHardCountLimit, config.raftLogGcCheckTicks], [4 * 1024 * 1024, 10_000, 100_000, 10]);
     const tiny = await loadStoreConfig(['--raft-log-gc-count-limit', '3', '--raft-log-gc-hard-count-limit', '4', '--raft-log-gc-check-ticks', '1'], {});
     assert.deepEqual([tiny.raftLogGcCountLimit, tiny.raftLogGcHardCountLimit, tiny.raftLogGcCheckTicks], [3, 4, 1]);
     await assert.rejects(loadStoreConfig(['--raft-log-gc-count-limit', '4', '--raft-log-gc-hard-count-limit', '4'], {}), (e: unknown) => e instanceof ConfigError && /hard-count-limit/.test(e.message));

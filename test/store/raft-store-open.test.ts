@@ -118,7 +118,7 @@ async function withStore(engine: Engine, check: (store: RaftStore) => Promise<vo
     clusterId: 1n,
     engine,
     raft: { electionTicks: 10, heartbeatTicks: 2 },
-    raftLogGc: { countLimit: 1_000, hardCountLimit: 10_000, checkTicks: 10 },
+    raftLogGc: { thresholdBytes: 1 << 30, countLimit: 1_000, hardCountLimit: 10_000, checkTicks: 10 },
     tickMs: 50,
     entryCacheBytes: 1 << 20,
     inboundMessagesMax: 1_000,

@@ -148,9 +148,11 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
   // The seed picks the fault parameters: tiny raft log GC on most seeds (followers caught up by
   // snapshot), a store default on some (caught up by log); PD's answer delay; drop rate.
   const countLimit = [6, 24, 10_000][seed % 3]!;
+  // Half the seeds also compact what every follower holds once the log holds 512 bytes, well before the count limit.
+  const thresholdBytes = Math.floor(seed / 3) % 2 === 0 ? 1 << 30 : 512;
   const sim = await StoreSim.start(3, {
     rng: rng.fork(), dropRate: [0.02, 0.05, 0.1][seed % 3]!, maxDelaySteps: 1 + (seed % 3), isLeaseReadEnabled: seed % 2 === 1,
-    raftLogGc: { countLimit, hardCountLimit: countLimit * 3, checkTicks: 1 + (seed % 3) }, snapshots: true, pdDelayStepsMax: seed % 4,
+    raftLogGc: { thresholdBytes, countLimit, hardCountLimit: countLimit * 3, checkTicks: 1 + (seed % 3) }, snapshots: true, pdDelayStepsMax: seed % 4,
   });
   const cov: Coverage = {
     acked: 0, notApplied: 0, epochNotMatch: 0, unknown: 0, casSwapped: 0, casFailed: 0, splitsProposed: 0, splitsOk: 0, splitsRefused: 0, transfers: 0,
@@ -469,7 +471,7 @@ describe('the split sim is deterministic', () => {
 async function loaded(seed: number, options: { readonly gcCountLimit?: number; readonly snapshots?: boolean } = {}): Promise<StoreSim> {
   const limit = options.gcCountLimit ?? 10_000;
   const sim = await StoreSim.start(3, {
-    rng: createRng(seed), dropRate: 0, maxDelaySteps: 1, raftLogGc: { countLimit: limit, hardCountLimit: limit * 3, checkTicks: 1 }, snapshots: options.snapshots ?? true,
+    rng: createRng(seed), dropRate: 0, maxDelaySteps: 1, raftLogGc: { thresholdBytes: 1 << 30, countLimit: limit, hardCountLimit: limit * 3, checkTicks: 1 }, snapshots: options.snapshots ?? true,
   });
   assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
   for (let i = 0; i < 20; i++) await put(sim, `a${String(i).padStart(2, '0')}`, `v${i}`);
@@ -753,7 +755,7 @@ async function removeWhileIsolated(sim: StoreSim, storeId: number): Promise<void
  * key space split at a10 into `target` (left) and `source` (right), both led from store 1.
  */
 async function mergePair(writes: readonly [string, string][]): Promise<{ sim: StoreSim; target: number; source: number; expected: Map<string, string | null> }> {
-  const sim = await StoreSim.start(3, { rng: createRng(97), dropRate: 0, maxDelaySteps: 1, snapshots: true, raftLogGc: { countLimit: 4, hardCountLimit: 12, checkTicks: 1 } });
+  const sim = await StoreSim.start(3, { rng: createRng(97), dropRate: 0, maxDelaySteps: 1, snapshots: true, raftLogGc: { thresholdBytes: 1 << 30, countLimit: 4, hardCountLimit: 12, checkTicks: 1 } });
   try {
     assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
     const expected = new Map<string, string | null>(writes);

@@ -38,7 +38,9 @@ interface Outcome {
 /** Tiny raft log GC limits, picked by the seed (VOPR-style: the seed picks the fault parameters). */
 function gcOptionsOf(seed: number): RaftLogGcOptions {
   const countLimit = [4, 16, 48][seed % 3]!;
-  return { countLimit, hardCountLimit: countLimit * 3, checkTicks: 1 + (seed % 4) };
+  // Half the seeds also compact what every follower holds once the log holds 512 bytes, well before the count limit.
+  const thresholdBytes = Math.floor(seed / 3) % 2 === 0 ? 1 << 30 : 512;
+  return { thresholdBytes, countLimit, hardCountLimit: countLimit * 3, checkTicks: 1 + (seed % 4) };
 }
 
 /** Entries a replica's log holds (after its truncated index). */
@@ -710,7 +712,7 @@ describe('one hot key: blind writes release their latch once queued, compare-and
     it(`keeps log order and CAS reads consistent (seed ${seed})`, async () => {
       const rng = createRng(1000 + seed);
       const sim = await StoreSim.start(3, {
-        rng: rng.fork(), dropRate: 0, maxDelaySteps: 2, raftLogGc: { countLimit: 1_000_000, hardCountLimit: 10_000_000, checkTicks: 1_000 },
+        rng: rng.fork(), dropRate: 0, maxDelaySteps: 2, raftLogGc: { thresholdBytes: 1 << 30, countLimit: 1_000_000, hardCountLimit: 10_000_000, checkTicks: 1_000 },
       });
       try {
         assert.ok(await advanceUntil(sim, () => sim.leader()?.store?.peers.get(sim.region.id)?.isLeaderReady === true), 'no ready leader');

@@ -206,7 +206,7 @@ export interface SimOptions {
   readonly replicaReadGatedMax?: number;
 }
 
-const RAFT_LOG_GC_DEFAULT: RaftLogGcOptions = { countLimit: 10_000, hardCountLimit: 100_000, checkTicks: 10 };
+const RAFT_LOG_GC_DEFAULT: RaftLogGcOptions = { thresholdBytes: 4 * 1024 * 1024, countLimit: 10_000, hardCountLimit: 100_000, checkTicks: 10 };
 
 /** What the sim saw happen (a run that claims a feature checks its counter is not zero). */
 export interface SimCounters {

@@ -93,7 +93,7 @@ async function regionOnStore(node: SimNode, regionId: number): Promise<RegionOnS
 
 describe('the snapshot receiver refuses a payload that does not match its trailer', () => {
   it('refuses each damaged stream (a flipped byte, an altered checksum, swapped, dropped and repeated chunks) typed, with nothing kept or applied, then takes an intact one', async () => {
-    const sim = await StoreSim.start(3, { rng: createRng(SEED), dropRate: 0, maxDelaySteps: 1, raftLogGc: { countLimit: 4, hardCountLimit: 12, checkTicks: 1 }, snapshots: true });
+    const sim = await StoreSim.start(3, { rng: createRng(SEED), dropRate: 0, maxDelaySteps: 1, raftLogGc: { thresholdBytes: 1 << 30, countLimit: 4, hardCountLimit: 12, checkTicks: 1 }, snapshots: true });
     try {
       assert.ok(await advanceUntil(sim, () => sim.leader() !== undefined), 'no leader');
       const expected = new Map<string, string>();
