@@ -225,6 +225,40 @@ async function electedLeader(sim: StoreSim): Promise<SimNode & { readonly raw: N
   return leader as SimNode & { readonly raw: NonNullable<SimNode['raw']> };
 }
 
+describe('raft log GC by bytes (--raft-log-gc-threshold-bytes)', () => {
+  it('compacts what every replica holds once the log holds the threshold, long before the count limit, and never past a follower that is cut off', async () => {
+    const sim = await StoreSim.start(3, { rng: createRng(5), dropRate: 0, maxDelaySteps: 0, raftLogGc: { thresholdBytes: 2_000, countLimit: 1_000_000, hardCountLimit: 3_000_000, checkTicks: 1 } });
+    try {
+      const leader = await electedLeader(sim);
+      const peerOn = (node: SimNode) => node.store!.peers.get(sim.region.id)!;
+      const peer = peerOn(leader);
+      const writeSome = async (prefix: string): Promise<void> => {
+        for (let i = 0; i < 40; i++) {
+          const put = leader.raw.put(putRequest(sim, leader, `${prefix}${i}`, 'v'.repeat(100)));
+          for (let j = 0; j < 3; j++) await sim.advance();
+          await put;
+        }
+        for (let i = 0; i < 20; i++) await sim.advance();
+      };
+      const firstBefore = peer.storage.firstIndex();
+      await writeSome('a');
+      assert.ok(peer.storage.firstIndex() > firstBefore + 20, `40 puts of ~4 KB: the log is compacted (first index ${firstBefore} → ${peer.storage.firstIndex()})`);
+      for (const node of sim.nodes) assert.ok(peerOn(node).storage.firstIndex() > firstBefore + 20, `store ${node.storeId} applied the compaction`);
+      // A follower cut off holds the log back: it is never compacted past it (no snapshot needed).
+      const follower = sim.nodes.find((n) => n.storeId !== leader.storeId)!;
+      sim.isolate(follower.storeId, true);
+      const held = peerOn(follower).storage.lastIndex();
+      await writeSome('b');
+      assert.ok(peer.storage.firstIndex() <= held + 1, `compacted past the cut-off follower: first index ${peer.storage.firstIndex()}, the follower holds up to ${held}`);
+      sim.isolate(follower.storeId, false);
+      for (let i = 0; i < 60; i++) await sim.advance();
+      assert.equal(peerOn(follower).storage.lastIndex(), peer.storage.lastIndex(), 'the follower catches up from the log');
+    } finally {
+      await sim.stop();
+    }
+  });
+});
+
 describe('TTL sweep', () => {
   it('deletes expired raw keys through raft on every replica and leaves live and rewritten ones', async () => {
     // The raw API's clock is the test's: the short TTLs expire by moving it, not by waiting.
