@@ -826,8 +826,20 @@ export class Peer {
   /** Whether this leader's write batch, handed over now, will apply (onCommittedHanded). */
   private isApplyOutcomeCertain(cmd: OwnWriteCommand): boolean {
     return this.lastNonPlainHanded <= this.applied && this.held.length === 0 && !this.isRemoved && !this.destroyed
-      && this.mergeState === null && cmd.regionId === this.regionId && cmd.epoch.version === this.region.epoch.version
-      && opOutsideRegion(cmd.ops, this.dataBounds()) === null;
+      && this.mergeState === null && this.isWriteBatchApplicable(cmd);
+  }
+
+  /**
+   * Whether a write batch applies on the region as it stands (applyEntry refuses it otherwise, with
+   * EpochNotMatch; onCommittedHanded asks before the entries ahead of it have applied).
+   */
+  private isWriteBatchApplicable(cmd: DecodedCommand & { readonly kind: 'write' }): boolean {
+    // Proposed under a region shape that no longer holds (a split or merge applied first): its
+    // keys may lie outside the region now, so it must not apply anywhere.
+    if (cmd.regionId !== this.regionId || cmd.epoch.version !== this.region.epoch.version) return false;
+    // Stamped with the epoch at the round it was proposed in, but decided earlier: its keys must
+    // still be this region's, or they belong to a region whose log orders its writes.
+    return opOutsideRegion(cmd.ops, this.dataBounds()) === null;
   }
 
   /**
@@ -1017,14 +1029,7 @@ export class Peer {
       if (cmd.kind === 'unsupportedAdmin') {
         return { kind: 'error', error: new FlotillaError('InvalidArgument', `region ${this.regionId}: admin command ${cmd.what} is not supported`) };
       }
-      if (cmd.regionId !== this.regionId || cmd.epoch.version !== this.region.epoch.version) {
-        // Proposed under a region shape that no longer holds (a split or merge applied first): its
-        // keys may lie outside the region now, so it must not apply anywhere.
-        return { kind: 'error', error: this.epochNotMatch() };
-      }
-      // Stamped with the epoch at the round it was proposed in, but decided earlier: its keys must
-      // still be this region's, or they belong to a region whose log orders its writes.
-      if (opOutsideRegion(cmd.ops, this.dataBounds()) !== null) return { kind: 'error', error: this.epochNotMatch() };
+      if (!this.isWriteBatchApplicable(cmd)) return { kind: 'error', error: this.epochNotMatch() };
       for (const op of cmd.ops) {
         ops.push(op);
         if (this.init.countKeys && (op.cf === 'raw' || op.cf === 'latest')) this.countedOps.push(op);
