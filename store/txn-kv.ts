@@ -176,15 +176,15 @@ export class TxnKv {
 
   /**
    * A latched write command: `keys` are the user keys it may write. `answerOnCommit` (a one-phase
-   * commit's) decides, once the command has, whether it is answered at commit (WriteDecision).
+   * commit's), asked once `run` has decided, says whether it is answered at commit (WriteDecision).
    */
   private write<T>(
     peer: Peer, keys: readonly Buffer[], run: (snap: Snapshot) => Promise<CommandOutput<T>>,
-    answerOnCommit?: (out: CommandOutput<T>) => WriteDecision<T>['answerOnCommit'],
+    answerOnCommit?: () => WriteDecision<T>['answerOnCommit'],
   ): Promise<T | TxnError> {
     return this.writes.latched(peer, keys.map((k) => lockKey(k)), async () => {
       const out = await run(this.view());
-      return { ops: out.modifications, result: out.result, answerOnCommit: answerOnCommit?.(out) };
+      return { ops: out.modifications, result: out.result, answerOnCommit: answerOnCommit?.() };
     });
   }
 

@@ -241,6 +241,15 @@ describe('raft log GC by bytes (--raft-log-gc-threshold-bytes)', () => {
         for (let i = 0; i < 20; i++) await sim.advance();
       };
       const firstBefore = peer.storage.firstIndex();
+      // Below the threshold (and far below the count limit) nothing is compacted.
+      for (let i = 0; i < 5; i++) {
+        const put = leader.raw.put(putRequest(sim, leader, `small${i}`, 'v'.repeat(100)));
+        for (let j = 0; j < 3; j++) await sim.advance();
+        await put;
+      }
+      for (let i = 0; i < 20; i++) await sim.advance();
+      assert.ok(peer.storage.cachedBytes < 2_000, `the log holds ${peer.storage.cachedBytes} bytes`);
+      assert.equal(peer.storage.firstIndex(), firstBefore, 'nothing compacted below the threshold');
       await writeSome('a');
       assert.ok(peer.storage.firstIndex() > firstBefore + 20, `40 puts of ~4 KB: the log is compacted (first index ${firstBefore} → ${peer.storage.firstIndex()})`);
       for (const node of sim.nodes) assert.ok(peerOn(node).storage.firstIndex() > firstBefore + 20, `store ${node.storeId} applied the compaction`);
