@@ -156,6 +156,12 @@ export class RaftLog {
     return lastTerm > ourTerm || (lastTerm === ourTerm && lastIndex >= this.lastIndex());
   }
 
+  /** A log ending at (lastIndex, lastTerm) is strictly more up to date than ours (§5.4.1). */
+  isMoreUpToDate(lastIndex: number, lastTerm: number): boolean {
+    const ourTerm = this.lastTerm();
+    return lastTerm > ourTerm || (lastTerm === ourTerm && lastIndex > this.lastIndex());
+  }
+
   /**
    * Follower side of MsgApp: if our entry at `index` has `logTerm`, append `ents` (replacing a
    * conflicting suffix) and advance commit. Returns the last index now known to match.

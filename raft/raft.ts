@@ -580,6 +580,17 @@ export class Raft {
         this.vote = m.from;
       }
     } else {
+      if (m.type === 'MsgVote' && m.term === this.term && this.vote === this.id && this.role !== 'Leader' && this.raftLog.isMoreUpToDate(m.index, m.logTerm)) {
+        // Refused only because we voted for ourselves in this term, to a candidate whose log is
+        // longer: every voter that would grant us would grant it, and it may need our vote.
+        // Without pre-vote two candidates can take turns for ever — each campaign of ours a term
+        // ahead of the better one's, which we then refuse in the term we have voted in
+        // (simulator seed 56107). Our next campaign waits one election timeout more than anyone
+        // else's can, so the better candidate asks first, in a term where our vote is free.
+        // Liveness only: who may win does not change.
+        this.electionElapsed = 0;
+        if (this.randomizedElectionTimeout < 2 * this.cfg.electionTick) this.randomizedElectionTimeout += this.cfg.electionTick;
+      }
       // The refusal says what we know is committed, up to the candidate's last index: a voter
       // that never learned a membership change committed (its leader stepped down or crashed
       // first) may otherwise need for ever the vote of a member the change removed or demoted,

@@ -141,6 +141,71 @@ describe('leader election', () => {
     assert.equal(c.raw(1).role, 'Follower');
   });
 
+  // Simulator seed 56107 (pre-vote off): a node stuck in an old configuration kept campaigning a
+  // term ahead of the candidate that needed its vote, and refused it in the term it voted itself in.
+  describe('a candidate that refused a longer log for its own vote waits an election timeout more', () => {
+    const ELECTION_TICK = 10;
+    /** Node 1 campaigns, then hears a vote request of its own term from 2 ending `ahead` entries past its log. */
+    function refuseInOwnTerm(ahead: number, logTermDelta = 0): Cluster {
+      const c = new Cluster([1, 2, 3], { preVote: false, checkQuorum: false, electionTick: ELECTION_TICK });
+      c.raw(1).campaign();
+      c.processReady(1);
+      c.queue = [];
+      const raft = c.raw(1).raft;
+      const term = c.raw(1).term;
+      c.raw(1).step(makeMessage({ type: 'MsgVote', from: 2, to: 1, term, index: raft.raftLog.lastIndex() + ahead, logTerm: raft.raftLog.lastTerm() + logTermDelta }));
+      c.processReady(1);
+      const resp = c.queue.find((m) => m.type === 'MsgVoteResp' && m.to === 2);
+      assert.equal(resp?.reject, true, 'still refused: our vote in this term is taken');
+      assert.equal(c.raw(1).raft.vote, 1);
+      c.queue = [];
+      return c;
+    }
+    /** Ticks node 1 until it campaigns again; the number of ticks that took. */
+    function ticksToNextCampaign(c: Cluster): number {
+      const term = c.raw(1).term;
+      for (let t = 1; t <= 4 * ELECTION_TICK; t++) {
+        c.tick(1);
+        if (c.raw(1).term > term) return t;
+      }
+      return Infinity;
+    }
+
+    for (const [name, ahead, logTermDelta] of [['a longer log', 3, 0], ['a later last term', 0, 1], ['one entry more', 1, 0]] as const) {
+      it(`${name}: no campaign before two election timeouts, one before three; the better candidate then gets our vote`, () => {
+        const c = refuseInOwnTerm(ahead, logTermDelta);
+        const waited = ticksToNextCampaign(c);
+        assert.ok(waited >= 2 * ELECTION_TICK && waited < 3 * ELECTION_TICK, `campaigned again after ${waited} ticks`);
+      });
+    }
+
+    it('a candidate that asks in the next term, meanwhile, wins our vote', () => {
+      const c = refuseInOwnTerm(3);
+      c.tick(1, 2 * ELECTION_TICK - 1);
+      const term = c.raw(1).term;
+      const raft = c.raw(1).raft;
+      c.raw(1).step(makeMessage({ type: 'MsgVote', from: 2, to: 1, term: term + 1, index: raft.raftLog.lastIndex() + 3, logTerm: raft.raftLog.lastTerm() }));
+      c.processReady(1);
+      assert.equal(c.queue.find((m) => m.type === 'MsgVoteResp' && m.to === 2)?.reject, false);
+    });
+
+    for (const [name, ahead] of [['an equal log', 0], ['a shorter log', -1]] as const) {
+      it(`${name}: no wait added (the timeout stays below two election timeouts)`, () => {
+        const c = refuseInOwnTerm(ahead);
+        assert.ok(ticksToNextCampaign(c) < 2 * ELECTION_TICK);
+      });
+    }
+
+    it('a follower that voted for another candidate adds no wait', () => {
+      const c = new Cluster([1, 2, 3], { preVote: false, checkQuorum: false, electionTick: ELECTION_TICK });
+      const raft = c.raw(1).raft;
+      c.raw(1).step(makeMessage({ type: 'MsgVote', from: 3, to: 1, term: 5, index: raft.raftLog.lastIndex(), logTerm: raft.raftLog.lastTerm() }));
+      c.raw(1).step(makeMessage({ type: 'MsgVote', from: 2, to: 1, term: 5, index: raft.raftLog.lastIndex() + 3, logTerm: raft.raftLog.lastTerm() }));
+      assert.equal(c.raw(1).raft.vote, 3);
+      assert.ok(raft.randomizedElectionTimeout < 2 * ELECTION_TICK);
+    });
+  });
+
   it('a restarted node remembers its term and vote', () => {
     const c = new Cluster([1, 2, 3], { preVote: false, checkQuorum: false });
     c.raw(1).step(makeMessage({ type: 'MsgVote', from: 2, to: 1, term: 5, index: 1, logTerm: 1 }));
