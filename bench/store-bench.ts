@@ -32,7 +32,7 @@ const USAGE = `npm run bench:store -- [flags]
   --value-bytes <n>       value size (default 256)
   --keys <n>              raw keys loaded for raw-get (raw-put overwrites them) (default 10000)
   --accounts <n>          transactional keys loaded for txn-get and transfer (default 10000)
-  --streams <n>           BatchCommands streams to the leader (default 4)
+  --streams <n>           BatchCommands streams to each store (default 1, as the client library)
   --two-phase             transfers never ask for one-phase commit (default: they do)
   --replica-read          transactional reads (transfers', txn-get) go to the followers in turn as
                           replica reads (a read index from the leader; default: the leader reads)
@@ -88,7 +88,7 @@ function parseSettings(): Settings {
       'value-bytes': { type: 'string', default: '256' },
       keys: { type: 'string', default: '10000' },
       accounts: { type: 'string', default: '10000' },
-      streams: { type: 'string', default: '4' },
+      streams: { type: 'string', default: '1' },
       stores: { type: 'string', default: '3' },
       'store-log-level': { type: 'string', default: 'warn' },
       'cpu-prof-dir': { type: 'string' },

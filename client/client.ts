@@ -1,6 +1,6 @@
 // The entry point of the client library: Client.connect() finds the PD leader, and the client
 // then serves the raw API (client.raw), transactions (begin, withTransaction), snapshot reads and
-// timestamps. One Client holds one channel and a few batch streams per store, a region cache and a
+// timestamps. One Client holds one channel and one batch stream per store, a region cache and a
 // TSO batcher; share one per process.
 
 import { ChannelCache, channelCredentials, grpcChannelOptions, silentLogger, type Logger, type Registry, type TlsConfig, type Ts } from '../common/index.js';
