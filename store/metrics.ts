@@ -24,6 +24,7 @@ const BYTES_BUCKETS: readonly number[] = [64, 256, 1_024, 4_096, 16_384, 65_536,
 export type ProposalOutcome = 'applied' | 'stale' | 'refused' | 'timeout' | 'failed' | 'busy';
 export type RaftMessageDirection = 'sent' | 'received' | 'dropped';
 export const RAFT_MESSAGE_DIRECTIONS: readonly RaftMessageDirection[] = ['sent', 'received', 'dropped'];
+export type RaftBatchDirection = 'sent' | 'received';
 export type StoreQueue = 'proposals' | 'inbound' | 'apply' | 'transport';
 export type ReadKind = 'lease' | 'read-index' | 'replica';
 export type RaftLogGcEvent = 'proposed' | 'compacted' | 'heldBack';
@@ -49,6 +50,7 @@ export class StoreMetrics {
   private readonly splits: Counter;
   /** Raft messages by direction: plain numbers on the per-message path, read at each scrape. */
   private readonly raftMessageCounts: Record<RaftMessageDirection, number> = { sent: 0, received: 0, dropped: 0 };
+  private readonly raftBatchCounts: Record<RaftBatchDirection, number> = { sent: 0, received: 0 };
   private readonly requests: FastCounter<'type' | 'outcome'>;
   private readonly requestSeconds: FastHistogram<'type' | 'outcome'>;
   private readonly queueDepth: Gauge<'queue'>;
@@ -96,6 +98,18 @@ export class StoreMetrics {
       collect(): void {
         this.reset();
         for (const direction of RAFT_MESSAGE_DIRECTIONS) this.labels(direction).inc(raftMessageCounts[direction]);
+      },
+    });
+    const raftBatchCounts = this.raftBatchCounts;
+    new Counter({
+      name: 'flotilla_store_raft_batches_total',
+      help: 'Raft message batches (stream messages; one per poll round and destination store) sent and received: messages per batch is batching at work',
+      labelNames: ['direction'],
+      registers,
+      collect(): void {
+        this.reset();
+        this.labels('sent').inc(raftBatchCounts.sent);
+        this.labels('received').inc(raftBatchCounts.received);
       },
     });
     this.requests = new FastCounter({ name: 'flotilla_store_kv_requests_total', help: 'KV requests by type and outcome (ok or an error code)', labelNames: ['type', 'outcome'], registers });
@@ -251,6 +265,11 @@ export class StoreMetrics {
 
   countRaftMessages(direction: RaftMessageDirection, n: number): void {
     this.raftMessageCounts[direction] += n;
+  }
+
+  /** One RaftMessageBatch (one stream message, one poll round's messages to a store) sent or received. */
+  countRaftBatch(direction: RaftBatchDirection): void {
+    this.raftBatchCounts[direction]++;
   }
 
   /** One KV request: `type` the RPC name, `outcome` 'ok' or an error code. */

@@ -72,6 +72,7 @@ export interface RaftStoreMetrics extends PollLoopMetrics {
   countProposal(outcome: 'applied' | 'stale' | 'timeout' | 'failed', proposals: number): void;
   countElection(): void;
   countRaftMessages(direction: 'sent' | 'received' | 'dropped', n: number): void;
+  countRaftBatch(direction: 'sent' | 'received'): void;
   countRaftLogGc(event: 'proposed' | 'compacted' | 'heldBack', entries: number): void;
 }
 
@@ -153,7 +154,10 @@ export class RaftStore {
         peer.raw.reportUnreachable(to);
       },
       ...(options.metrics === undefined ? {} : {
-        onSent: (n: number) => options.metrics!.countRaftMessages('sent', n),
+        onSent: (n: number) => {
+          options.metrics!.countRaftMessages('sent', n);
+          options.metrics!.countRaftBatch('sent');
+        },
         onDropped: (n: number) => options.metrics!.countRaftMessages('dropped', n),
       }),
     });

@@ -163,6 +163,7 @@ export class StoreServer {
             return;
           }
           call.on('data', (batch: DecodedRaftBatch) => {
+            metrics.countRaftBatch('received');
             if (batch.droppedMalformed > 0) {
               raftStore.onMalformedMessages(batch.droppedMalformed);
               raftLog.debug({ dropped: batch.droppedMalformed, err: batch.firstMalformed }, 'dropped malformed raft messages');

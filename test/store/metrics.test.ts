@@ -27,6 +27,7 @@ describe('StoreMetrics', () => {
       'flotilla_store_propose_to_apply_duration_seconds',
       'flotilla_store_queue_depth',
       'flotilla_store_quiet_regions',
+      'flotilla_store_raft_batches_total',
       'flotilla_store_raft_log_compacted_entries_total',
       'flotilla_store_raft_log_entries',
       'flotilla_store_raft_log_gc_total',
@@ -56,6 +57,9 @@ describe('StoreMetrics', () => {
     m.countElection();
     m.countRaftMessages('sent', 5);
     m.countRaftMessages('dropped', 0);
+    m.countRaftBatch('sent');
+    m.countRaftBatch('sent');
+    m.countRaftBatch('received');
     m.observeRequest('RawPut', 'ok', 0.002);
     m.observeRequest('RawPut', 'NotLeader', 0.0001);
     m.setQueueDepth('inbound', 17);
@@ -78,6 +82,8 @@ describe('StoreMetrics', () => {
       'flotilla_store_apply_duration_seconds_count 1',
       'flotilla_store_propose_to_apply_duration_seconds_count 1',
       'flotilla_store_proposals_total{outcome="applied"} 2',
+      'flotilla_store_raft_batches_total{direction="sent"} 2',
+      'flotilla_store_raft_batches_total{direction="received"} 1',
       'flotilla_store_proposals_total{outcome="busy"} 1',
       'flotilla_store_proposals_total{outcome="timeout"} 0',
       'flotilla_store_elections_won_total 1',
