@@ -163,7 +163,6 @@ export class StoreServer {
             return;
           }
           call.on('data', (batch: DecodedRaftBatch) => {
-            metrics.countRaftBatch('received');
             if (batch.droppedMalformed > 0) {
               raftStore.onMalformedMessages(batch.droppedMalformed);
               raftLog.debug({ dropped: batch.droppedMalformed, err: batch.firstMalformed }, 'dropped malformed raft messages');
@@ -172,6 +171,7 @@ export class StoreServer {
               if (batch.fromStoreId > 0) raftStore.onKeepalive(batch.fromStoreId);
               return;
             }
+            metrics.countRaftBatch('received'); // keepalives are not counted sent either
             for (const msg of batch.msgs) raftStore.onRaftMessage(msg);
           });
           call.on('end', () => cb(null, {}));
