@@ -2,6 +2,7 @@
 // --raft-quiet-after-ticks, the key space split into many regions.
 //   - idle regions go quiet on every store, and then the stores exchange almost no raft messages
 //     (keepalives only; awake, the same regions would send hundreds of heartbeats a second);
+//   - a poll round's raft messages to a store leave in one batch (messages per batch > 1);
 //   - idle regions' approximate sizes are reused at their heartbeats, not measured on disk each time;
 //   - a write and a read of a quiet region wake it and succeed;
 //   - the store leading quiet regions is killed -9: their followers, woken by store liveness
@@ -61,6 +62,12 @@ describe('quiet regions (1 PD + 3 stores)', { timeout: 5 * 60_000 }, () => {
     return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
   };
 
+  const metricOf = async (i: number, prefix: string): Promise<number> => {
+    const r = await fetch(`http://${env.cluster.stores[i]!.statusAddress}/metrics`);
+    const line = (await r.text()).split('\n').find((l) => l.startsWith(prefix));
+    return line === undefined ? NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
+  };
+
   const waitAllQuiet = (stores: readonly number[], what: string): Promise<true> => waitFor(what, async () => {
     for (const i of stores) {
       const regions = await regionsOf(i);
@@ -79,6 +86,22 @@ describe('quiet regions (1 PD + 3 stores)', { timeout: 5 * 60_000 }, () => {
     // Awake, REGIONS regions heartbeat 2 followers every 2 ticks of 50 ms: ~REGIONS × 20 messages a
     // second from the leaders alone. Quiet, only a wake (e.g. a PD order) may send a few.
     for (const n of sent) assert.ok(n / seconds < REGIONS, `a store sent ${n} raft messages in ${seconds.toFixed(1)} s while every region was quiet`);
+  });
+
+  it("a poll round's raft messages to a store leave in one batch: many regions' messages per batch", async () => {
+    let messages = 0;
+    let batchesSent = 0;
+    let batchesReceived = 0;
+    for (const i of [0, 1, 2]) {
+      messages += await metricOf(i, 'flotilla_store_raft_messages_total{direction="sent"');
+      batchesSent += await metricOf(i, 'flotilla_store_raft_batches_total{direction="sent"');
+      batchesReceived += await metricOf(i, 'flotilla_store_raft_batches_total{direction="received"');
+    }
+    assert.ok(batchesSent > 0 && batchesReceived > 0, `batches sent ${batchesSent}, received ${batchesReceived}`);
+    // Every batch sent arrives (a healthy loopback cluster); the receiver may not have read the last few yet.
+    assert.ok(batchesReceived <= batchesSent && batchesReceived >= batchesSent * 0.9, `batches sent ${batchesSent}, received ${batchesReceived}`);
+    // The regions' heartbeats and appends of one round share a batch per destination store.
+    assert.ok(messages >= 2 * batchesSent, `${messages} raft messages sent in ${batchesSent} batches`);
   });
 
   const sizeChecks = async (i: number, how: 'measured' | 'reused'): Promise<number> => {
