@@ -99,7 +99,7 @@ describe('quiet regions (1 PD + 3 stores)', { timeout: 5 * 60_000 }, () => {
     }
     assert.ok(batchesSent > 0 && batchesReceived > 0, `batches sent ${batchesSent}, received ${batchesReceived}`);
     // Every batch sent arrives (a healthy loopback cluster); the receiver may not have read the last few yet.
-    assert.ok(batchesReceived <= batchesSent && batchesReceived >= batchesSent * 0.9, `batches sent ${batchesSent}, received ${batchesReceived}`);
+    assert.ok(batchesReceived <= batchesSent && batchesReceived >= batchesSent * 0.8, `batches sent ${batchesSent}, received ${batchesReceived}`);
     // The regions' heartbeats and appends of one round share a batch per destination store.
     assert.ok(messages >= 2 * batchesSent, `${messages} raft messages sent in ${batchesSent} batches`);
   });
