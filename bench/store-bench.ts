@@ -13,6 +13,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { wire } from '../client/index.js';
 import { SERVER_NODE_FLAGS } from '../common/index.js';
 import { renderCpuProfileSummary, summarizeCpuProfileFile, type CpuProfileSummary } from './cpuprofile-top.js';
 import { measureCpuSpeed } from './cpu-speed.js';
@@ -32,7 +33,7 @@ const USAGE = `npm run bench:store -- [flags]
   --value-bytes <n>       value size (default 256)
   --keys <n>              raw keys loaded for raw-get (raw-put overwrites them) (default 10000)
   --accounts <n>          transactional keys loaded for txn-get and transfer (default 10000)
-  --streams <n>           BatchCommands streams to each store (default 1, as the client library)
+  --streams <n>           BatchCommands streams to each store (default ${wire.STREAMS_PER_STORE}, as the client library)
   --two-phase             transfers never ask for one-phase commit (default: they do)
   --replica-read          transactional reads (transfers', txn-get) go to the followers in turn as
                           replica reads (a read index from the leader; default: the leader reads)
@@ -88,7 +89,7 @@ function parseSettings(): Settings {
       'value-bytes': { type: 'string', default: '256' },
       keys: { type: 'string', default: '10000' },
       accounts: { type: 'string', default: '10000' },
-      streams: { type: 'string', default: '1' },
+      streams: { type: 'string', default: String(wire.STREAMS_PER_STORE) },
       stores: { type: 'string', default: '3' },
       'store-log-level': { type: 'string', default: 'warn' },
       'cpu-prof-dir': { type: 'string' },

@@ -8,9 +8,9 @@ import { grpc, grpcChannelOptions } from '../common/index.js';
 import { loadProtos } from '../proto/index.js';
 import type { Cmd, CmdRequest } from './kv-rpc.js';
 import { encodeContextField, encodeRequest, type EncodedRequest } from './batch-encoder.js';
-import { StoreConnection, type KvResponse } from './store-connection.js';
+import { StoreConnection, STREAMS_PER_STORE, type KvResponse } from './store-connection.js';
 
-export { encodeContextField, encodeRequest, StoreConnection, type Cmd, type CmdRequest, type EncodedRequest, type KvResponse };
+export { encodeContextField, encodeRequest, StoreConnection, STREAMS_PER_STORE, type Cmd, type CmdRequest, type EncodedRequest, type KvResponse };
 
 export interface OpenStoreOptions {
   readonly clusterId: bigint;

@@ -25,6 +25,7 @@ export type ProposalOutcome = 'applied' | 'stale' | 'refused' | 'timeout' | 'fai
 export type RaftMessageDirection = 'sent' | 'received' | 'dropped';
 export const RAFT_MESSAGE_DIRECTIONS: readonly RaftMessageDirection[] = ['sent', 'received', 'dropped'];
 export type RaftBatchDirection = 'sent' | 'received';
+const RAFT_BATCH_DIRECTIONS: readonly RaftBatchDirection[] = ['sent', 'received'];
 export type StoreQueue = 'proposals' | 'inbound' | 'apply' | 'transport';
 export type ReadKind = 'lease' | 'read-index' | 'replica';
 export type RaftLogGcEvent = 'proposed' | 'compacted' | 'heldBack';
@@ -108,8 +109,7 @@ export class StoreMetrics {
       registers,
       collect(): void {
         this.reset();
-        this.labels('sent').inc(raftBatchCounts.sent);
-        this.labels('received').inc(raftBatchCounts.received);
+        for (const direction of RAFT_BATCH_DIRECTIONS) this.labels(direction).inc(raftBatchCounts[direction]);
       },
     });
     this.requests = new FastCounter({ name: 'flotilla_store_kv_requests_total', help: 'KV requests by type and outcome (ok or an error code)', labelNames: ['type', 'outcome'], registers });

@@ -179,6 +179,14 @@ describe('leader election', () => {
       });
     }
 
+    it('refusing a second better candidate in the same term adds no more wait', () => {
+      const c = refuseInOwnTerm(3);
+      const raft = c.raw(1).raft;
+      c.raw(1).step(makeMessage({ type: 'MsgVote', from: 3, to: 1, term: c.raw(1).term, index: raft.raftLog.lastIndex() + 5, logTerm: raft.raftLog.lastTerm() }));
+      const waited = ticksToNextCampaign(c);
+      assert.ok(waited >= 2 * ELECTION_TICK && waited < 3 * ELECTION_TICK, `campaigned again after ${waited} ticks`);
+    });
+
     it('a candidate that asks in the next term, meanwhile, wins our vote', () => {
       const c = refuseInOwnTerm(3);
       c.tick(1, 2 * ELECTION_TICK - 1);

@@ -13,6 +13,7 @@ import type { Client } from '../../client/index.js';
 import { waitFor } from '../../deploy/index.js';
 import { b, ClientTestEnv, CONDITION_TIMEOUT_MS } from '../support/client-cluster.js';
 import { httpJson } from '../support/pd-cluster.js';
+import { storeMetric } from '../support/store-regions.js';
 
 const REGIONS = 16;
 // Sizes measured again only after a write here (a refresh every 10,000 heartbeats never comes).
@@ -56,17 +57,8 @@ describe('quiet regions (1 PD + 3 stores)', { timeout: 5 * 60_000 }, () => {
 
   const regionsOf = async (i: number): Promise<StoreRegionJson[]> => (await env.cluster.storeStatus(i))['regions'] as StoreRegionJson[];
 
-  const messagesSent = async (i: number): Promise<number> => {
-    const r = await fetch(`http://${env.cluster.stores[i]!.statusAddress}/metrics`);
-    const line = (await r.text()).split('\n').find((l) => l.startsWith('flotilla_store_raft_messages_total{direction="sent"'));
-    return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
-  };
-
-  const metricOf = async (i: number, prefix: string): Promise<number> => {
-    const r = await fetch(`http://${env.cluster.stores[i]!.statusAddress}/metrics`);
-    const line = (await r.text()).split('\n').find((l) => l.startsWith(prefix));
-    return line === undefined ? NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
-  };
+  const metricOf = (i: number, name: string, label = ''): Promise<number> => storeMetric(env.cluster.stores[i]!.statusAddress, name, label);
+  const messagesSent = (i: number): Promise<number> => metricOf(i, 'flotilla_store_raft_messages_total', 'direction="sent"');
 
   const waitAllQuiet = (stores: readonly number[], what: string): Promise<true> => waitFor(what, async () => {
     for (const i of stores) {
@@ -93,9 +85,9 @@ describe('quiet regions (1 PD + 3 stores)', { timeout: 5 * 60_000 }, () => {
     let batchesSent = 0;
     let batchesReceived = 0;
     for (const i of [0, 1, 2]) {
-      messages += await metricOf(i, 'flotilla_store_raft_messages_total{direction="sent"');
-      batchesSent += await metricOf(i, 'flotilla_store_raft_batches_total{direction="sent"');
-      batchesReceived += await metricOf(i, 'flotilla_store_raft_batches_total{direction="received"');
+      messages += await messagesSent(i);
+      batchesSent += await metricOf(i, 'flotilla_store_raft_batches_total', 'direction="sent"');
+      batchesReceived += await metricOf(i, 'flotilla_store_raft_batches_total', 'direction="received"');
     }
     assert.ok(batchesSent > 0 && batchesReceived > 0, `batches sent ${batchesSent}, received ${batchesReceived}`);
     // Every batch sent arrives (a healthy loopback cluster); the receiver may not have read the last few yet.
@@ -104,11 +96,7 @@ describe('quiet regions (1 PD + 3 stores)', { timeout: 5 * 60_000 }, () => {
     assert.ok(messages >= 2 * batchesSent, `${messages} raft messages sent in ${batchesSent} batches`);
   });
 
-  const sizeChecks = async (i: number, how: 'measured' | 'reused'): Promise<number> => {
-    const r = await fetch(`http://${env.cluster.stores[i]!.statusAddress}/metrics`);
-    const line = (await r.text()).split('\n').find((l) => l.startsWith(`flotilla_store_region_size_checks_total{how="${how}"`));
-    return line === undefined ? NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
-  };
+  const sizeChecks = (i: number, how: 'measured' | 'reused'): Promise<number> => metricOf(i, 'flotilla_store_region_size_checks_total', `how="${how}"`);
   const sumOver = async (how: 'measured' | 'reused'): Promise<number> => (await Promise.all([0, 1, 2].map((i) => sizeChecks(i, how)))).reduce((a, x) => a + x, 0);
 
   it('idle regions are not measured on disk at their heartbeats (their last size is reused); a write has its region measured again', async () => {

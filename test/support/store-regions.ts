@@ -32,6 +32,16 @@ export interface RegionLeader {
 
 const b = (s: string): Buffer => Buffer.from(s);
 
+/**
+ * A counter or gauge from the /metrics of the store whose status server is at `statusAddress`: the
+ * first series of `name` whose labels contain `label` (0 when the series does not exist yet).
+ */
+export async function storeMetric(statusAddress: string, name: string, label = ''): Promise<number> {
+  const text = await (await fetch(`http://${statusAddress}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+  const line = text.split('\n').find((l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && l.includes(label));
+  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
 /** A tiny raft log GC limit for lifecycle tests: a few dozen writes compact the log. */
 export const GC_COUNT_LIMIT = 40;
 /** Store flags for GC_COUNT_LIMIT (hard limit 4×, checked every 2 ticks). */
@@ -109,10 +119,8 @@ export class RegionProbe {
   }
 
   /** A counter or gauge of store i (0 when the series does not exist yet). */
-  async metric(i: number, name: string, label = ''): Promise<number> {
-    const text = await (await fetch(`http://${this.cluster.stores[i]!.statusAddress}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
-    const line = text.split('\n').find((l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && l.includes(label));
-    return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+  metric(i: number, name: string, label = ''): Promise<number> {
+    return storeMetric(this.cluster.stores[i]!.statusAddress, name, label);
   }
 
   /** Waits until store i has applied at least `index`. */
