@@ -1,16 +1,19 @@
-// `npm run bench:ab`: two builds (or two settings) of `bench:store` measured AT THE SAME TIME, so
+// `npm run bench:ab`: two builds (or two settings) of `bench:store` — or, with --harness, of the
+// harness (`npm run bench`, e.g. raw puts over 100 regions) — measured AT THE SAME TIME, so
 // that they share the machine's speed. On this VM the speed swings ±15–20 % from one minute to the
 // next, so runs one after the other cannot show a 5 % change; two clusters running side by side
 // get the same CPU share (5 processes each) and the same slow or fast minute. Each round starts
 // both; rounds alternate which one starts first; each point's load starts on both sides at the
-// same moment (bench:store --start-gate: a cluster that came up sooner waits for the other), so
+// same moment (bench:store's and the harness's --start-gate: a cluster that came up sooner waits
+// for the other), so
 // the two measured windows coincide. Read a B/A within the spread of an A/A run beside it as no
 // change (bench/README.md, "A/B side by side"). Numbers, not a test.
 //
-//   npm run bench:ab -- --b ../other-checkout [--a .] [--a-env K=V]... [--b-env K=V]... [--a-arg F]... [--b-arg F]... [--rounds 3] -- <bench:store flags>
+//   npm run bench:ab -- --b ../other-checkout [--a .] [--a-env K=V]... [--b-env K=V]... [--a-arg F]... [--b-arg F]... [--rounds 3] [--harness] -- <bench flags>
 //
-// A and B are checkout directories with a built dist/ (npm run build); the store-bench flags
-// after `--` go to both (for example `--workloads transfer --concurrency 256 --duration 15`).
+// A and B are checkout directories with a built dist/ (npm run build); the bench flags after `--`
+// go to both (for example `--workloads transfer --concurrency 256 --duration 15`; with --harness
+// `raw-put --concurrency 256 --regions 100`).
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -20,23 +23,35 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { sleepMs } from '../common/index.js';
 
-const USAGE = `npm run bench:ab -- --b <checkout> [flags] [-- <bench:store flags>]
+const USAGE = `npm run bench:ab -- --b <checkout> [flags] [-- <bench flags>]
   --a <dir>        checkout A (default: this one); its dist/ must be built
   --b <dir>        checkout B (default: this one, e.g. to compare settings with --b-env)
   --a-env <K=V>    environment for A's cluster and generator (repeatable)
   --b-env <K=V>    environment for B's (repeatable)
-  --a-arg <flag>   a bench:store flag for A only, e.g. --b-arg=--replica-read (repeatable)
+  --a-arg <flag>   a bench flag for A only, e.g. --b-arg=--replica-read (repeatable)
   --b-arg <flag>   one for B only (repeatable)
   --rounds <n>     side-by-side runs, alternating which starts first (default 3)
-  bench:store flags after -- go to both (default: --workloads transfer --concurrency 256 --duration 15)`;
+  --harness        run the harness (npm run bench: client library, pre-split regions) instead of bench:store
+  bench flags after -- go to both (default: --workloads transfer --concurrency 256 --duration 15;
+  with --harness: raw-put --concurrency 256 --duration 10 --regions 100)`;
 
 const DEFAULT_STORE_BENCH_ARGS = ['--workloads', 'transfer', '--concurrency', '256', '--duration', '15'];
+const DEFAULT_HARNESS_ARGS = ['raw-put', '--concurrency', '256', '--duration', '10', '--regions', '100'];
+
+/** Which benchmark both sides run. */
+export type AbTool = 'store-bench' | 'harness';
+
+/** Flags bench:ab sets per side (output, gate) or that would spoil the comparison, by tool. */
+const FLAGS_SET_PER_SIDE: Readonly<Record<AbTool, readonly string[]>> = {
+  'store-bench': ['--out', '--keep', '--cpu-prof-dir', '--start-gate'],
+  harness: ['--out', '--keep', '--cpu-prof', '--start-gate', '--pd', '--target'],
+};
 
 export interface Side {
   readonly label: 'A' | 'B';
   readonly dir: string;
   readonly env: Readonly<Record<string, string>>;
-  /** bench:store flags for this side only, after the shared ones. */
+  /** Bench flags for this side only, after the shared ones. */
   readonly args: readonly string[];
 }
 
@@ -44,7 +59,9 @@ export interface AbSettings {
   readonly a: Side;
   readonly b: Side;
   readonly rounds: number;
-  readonly storeBenchArgs: readonly string[];
+  readonly tool: AbTool;
+  /** The flags both sides' runs get (bench:store's, or the harness's with its workload first). */
+  readonly benchArgs: readonly string[];
 }
 
 /** One workload point of one side's run: throughput and CPU per operation. */
@@ -79,7 +96,6 @@ function envPair(flag: string, text: string): [string, string] {
 export function parseAbArgs(argv: readonly string[], cwd: string): AbSettings | 'help' {
   const dash = argv.indexOf('--');
   const own = dash < 0 ? argv : argv.slice(0, dash);
-  const passed = dash < 0 ? DEFAULT_STORE_BENCH_ARGS : argv.slice(dash + 1);
   const { values } = parseArgs({
     args: [...own],
     options: {
@@ -90,6 +106,7 @@ export function parseAbArgs(argv: readonly string[], cwd: string): AbSettings | 
       'a-arg': { type: 'string', multiple: true, default: [] },
       'b-arg': { type: 'string', multiple: true, default: [] },
       rounds: { type: 'string', default: '3' },
+      harness: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -97,13 +114,43 @@ export function parseAbArgs(argv: readonly string[], cwd: string): AbSettings | 
   if (values.help) return 'help';
   const rounds = Number(values.rounds);
   if (!Number.isSafeInteger(rounds) || rounds < 1 || rounds > 100) throw new Error(`--rounds: expected an integer 1…100, got ${values.rounds}`);
-  for (const f of ['--out', '--keep', '--cpu-prof-dir', '--start-gate']) {
-    if ([...passed, ...values['a-arg'], ...values['b-arg']].includes(f)) throw new Error(`bench:store flag ${f} is set per side by bench:ab; leave it out`);
+  const tool: AbTool = values.harness ? 'harness' : 'store-bench';
+  const passed = dash >= 0 ? argv.slice(dash + 1) : tool === 'harness' ? DEFAULT_HARNESS_ARGS : DEFAULT_STORE_BENCH_ARGS;
+  for (const f of FLAGS_SET_PER_SIDE[tool]) {
+    const given = (a: string): boolean => a === f || a.startsWith(`${f}=`);
+    if ([...passed, ...values['a-arg'], ...values['b-arg']].some(given)) throw new Error(`${toolName(tool)} flag ${f} is set per side by bench:ab (or would spoil the comparison); leave it out`);
   }
   const side = (label: 'A' | 'B', dir: string | undefined, env: readonly string[], args: readonly string[]): Side => ({
     label, dir: resolve(cwd, dir ?? '.'), env: Object.fromEntries(env.map((e) => envPair(`${label.toLowerCase()}-env`, e))), args,
   });
-  return { a: side('A', values.a, values['a-env'], values['a-arg']), b: side('B', values.b, values['b-env'], values['b-arg']), rounds, storeBenchArgs: passed };
+  return { a: side('A', values.a, values['a-env'], values['a-arg']), b: side('B', values.b, values['b-env'], values['b-arg']), rounds, tool, benchArgs: passed };
+}
+
+function toolName(tool: AbTool): string {
+  return tool === 'harness' ? 'harness (npm run bench)' : 'bench:store';
+}
+
+/**
+ * The points of a harness result.json (one run, or `{ results }` for several): throughput and the
+ * CPU per operation of the servers and the load generator together — the same sum as bench:store's.
+ */
+export function harnessPointsOf(json: unknown): SidePoint[] {
+  const runs = (json as { results?: unknown }).results ?? [json];
+  if (!Array.isArray(runs)) throw new Error('harness result: no runs');
+  return runs.map((r: unknown): SidePoint => {
+    const q = r as { workload?: unknown; opsPerSec?: unknown; settings?: { concurrency?: unknown; cluster?: unknown }; cpu?: { generatorTotal?: { cpuUsPerOp?: unknown }; servers?: unknown } };
+    if (typeof q.workload !== 'string' || typeof q.opsPerSec !== 'number' || typeof q.settings?.concurrency !== 'number' || !Array.isArray(q.cpu?.servers)) {
+      throw new Error(`harness result: malformed run ${JSON.stringify(r).slice(0, 200)}`);
+    }
+    const gen = q.cpu.generatorTotal?.cpuUsPerOp;
+    let cpu = typeof gen === 'number' ? gen : NaN;
+    for (const s of q.cpu.servers as unknown[]) {
+      const c = (s as { cpuUsPerOp?: unknown }).cpuUsPerOp;
+      cpu += typeof c === 'number' ? c : NaN;
+    }
+    const cluster = typeof q.settings.cluster === 'string' ? `, ${q.settings.cluster}` : '';
+    return { key: `${q.workload} ×${q.settings.concurrency}${cluster}`, opsPerSec: q.opsPerSec, cpuUsPerOp: cpu };
+  });
 }
 
 /** The points of a bench:store JSON result (validated as far as this reads it). */
@@ -159,13 +206,13 @@ export function summarize(rounds: readonly RoundResult[]): PointSummary[] {
   });
 }
 
-/** The bench:store runs under way: a signal to bench:ab goes on to them (each stops its cluster). */
+/** The benchmark runs under way: a signal to bench:ab goes on to them (each stops its cluster). */
 const running = new Set<ChildProcess>();
 /** The signal that stopped bench:ab, once one came. */
 let stoppedBy: NodeJS.Signals | null = null;
 
-function runSide(side: Side, args: readonly string[], out: string, gate: string): Promise<SidePoint[]> {
-  const script = join(side.dir, 'dist', 'bench', 'store-bench.js');
+function runSide(tool: AbTool, side: Side, args: readonly string[], out: string, gate: string): Promise<SidePoint[]> {
+  const script = join(side.dir, 'dist', 'bench', ...(tool === 'harness' ? ['harness', 'cli.js'] : ['store-bench.js']));
   return new Promise((resolvePoints, reject) => {
     if (stoppedBy !== null) {
       reject(new Error(`stopped by ${stoppedBy}`));
@@ -187,10 +234,14 @@ function runSide(side: Side, args: readonly string[], out: string, gate: string)
         return;
       }
       if (code !== 0) {
-        reject(new Error(`side ${side.label} (${side.dir}): bench:store exited (code ${code}, signal ${signal}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`));
+        reject(new Error(`side ${side.label} (${side.dir}): ${toolName(tool)} exited (code ${code}, signal ${signal}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`));
         return;
       }
-      readFile(out, 'utf8').then((text) => resolvePoints(pointsOf(JSON.parse(text))), reject);
+      const file = tool === 'harness' ? join(out, 'result.json') : out;
+      readFile(file, 'utf8').then((text) => {
+        const json: unknown = JSON.parse(text);
+        resolvePoints(tool === 'harness' ? harnessPointsOf(json) : pointsOf(json));
+      }, reject);
     });
   });
 }
@@ -198,7 +249,7 @@ function runSide(side: Side, args: readonly string[], out: string, gate: string)
 const exists = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
 
 /**
- * Opens the start gates of the two runs (bench:store --start-gate): point n starts on both sides
+ * Opens the start gates of the two runs (--start-gate): point n starts on both sides
  * once both are ready for it — or on one side alone once the other has exited (it failed, or it
  * has no more points), so that side never waits out its gate's deadline.
  */
@@ -225,13 +276,13 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
-  // Ctrl-C (or SIGTERM): each bench:store run stops its own cluster on the signal; bench:ab passes
+  // Ctrl-C (or SIGTERM): each benchmark run stops its own cluster on the signal; bench:ab passes
   // it on (a terminal's Ctrl-C reaches them anyway; a `kill` of bench:ab alone would not), waits
   // for them to exit, removes its temp dir and exits 130. A second signal while they stop is ignored.
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stoppedBy !== null) return;
     stoppedBy = signal;
-    console.error(`\n${signal}: stopping both bench:store runs`);
+    console.error(`\n${signal}: stopping both runs`);
     for (const child of running) child.kill(signal);
   };
   process.on('SIGINT', onSignal);
@@ -240,16 +291,17 @@ async function main(): Promise<void> {
   const rounds: RoundResult[] = [];
   try {
     const envText = (s: Side): string => (Object.entries(s.env).map(([k, v]) => `${k}=${v}`).join(' ') || '-') + (s.args.length > 0 ? `; flags ${s.args.join(' ')}` : '');
-    console.log(`A: ${settings.a.dir} (env ${envText(settings.a)})\nB: ${settings.b.dir} (env ${envText(settings.b)})\nbench:store ${settings.storeBenchArgs.join(' ')}\n`);
+    console.log(`A: ${settings.a.dir} (env ${envText(settings.a)})\nB: ${settings.b.dir} (env ${envText(settings.b)})\n${toolName(settings.tool)} ${settings.benchArgs.join(' ')}\n`);
     console.log('| round | point | A ops/s | B ops/s | B/A | A CPU µs/op | B CPU µs/op |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: |');
     for (let i = 0; i < settings.rounds; i++) {
       const [first, second] = i % 2 === 0 ? [settings.a, settings.b] : [settings.b, settings.a];
       const gates = [join(dir, `gate-${first.label}-${i}`), join(dir, `gate-${second.label}-${i}`)] as const;
       const settled = [false, false];
-      const pFirst = runSide(first, settings.storeBenchArgs, join(dir, `${first.label}-${i}.json`), gates[0]).finally(() => {
+      const outOf = (s: Side): string => join(dir, settings.tool === 'harness' ? `${s.label}-${i}` : `${s.label}-${i}.json`);
+      const pFirst = runSide(settings.tool, first, settings.benchArgs, outOf(first), gates[0]).finally(() => {
         settled[0] = true;
       });
-      const pSecond = runSide(second, settings.storeBenchArgs, join(dir, `${second.label}-${i}.json`), gates[1]).finally(() => {
+      const pSecond = runSide(settings.tool, second, settings.benchArgs, outOf(second), gates[1]).finally(() => {
         settled[1] = true;
       });
       const coordinating = coordinateGates(gates, [() => settled[0]!, () => settled[1]!]);

@@ -1,6 +1,7 @@
 // `npm run bench -- <workload> [options]`: the command line, parsed into one validated settings
 // object. A bad flag is a UsageError (the CLI prints its one line and exits 2).
 
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPLICA_READS, type ReplicaRead } from '../../client/index.js';
 import { DISTRIBUTIONS, type Distribution } from './key-chooser.js';
@@ -72,6 +73,8 @@ export interface BenchSettings {
   readonly etcdTransport: EtcdTransportKind;
   /** Flotilla: where the client's transactional reads run (client ClientOptions.replicaRead). */
   readonly replicaRead: ReplicaRead;
+  /** Before run n's warm-up: write `${startGate}.${n}.ready`, then wait until `${startGate}.${n}` exists (bench/ab.ts). */
+  readonly startGate: string | null;
 }
 
 export const USAGE = `npm run bench -- <workload> [options]
@@ -104,6 +107,8 @@ Options:
   --keep                keep the started cluster's temp dir (data and logs)
   --cpu-prof            profile the started Flotilla servers and the load generator's workers (V8 sampler, 1 ms); profiles in <out>/profiles/, top functions in the summary
   --etcd-client <c>     http2 (default: gRPC over node:http2) | grpc-js (the same calls through @grpc/grpc-js)
+  --start-gate <path>   before each run's warm-up, write <path>.<n>.ready and wait for <path>.<n> to exist
+                        (npm run bench:ab -- --harness starts two runs' loads together)
   --help                this text`;
 
 function integerIn(name: string, text: string, min: number, max: number): number {
@@ -160,6 +165,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings | 'help' 
         rate: { type: 'string' },
         'etcd-client': { type: 'string', default: 'http2' },
         'replica-read': { type: 'string', default: 'leader' },
+        'start-gate': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
     });
@@ -224,6 +230,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings | 'help' 
     isCpuProf: values['cpu-prof'],
     etcdTransport: oneOf('etcd-client', values['etcd-client'], ETCD_TRANSPORT_CHOICES),
     replicaRead: oneOf('replica-read', values['replica-read'], REPLICA_READS),
+    startGate: values['start-gate'] === undefined ? null : resolve(values['start-gate']),
   };
 }
 

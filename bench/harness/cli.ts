@@ -27,6 +27,8 @@ const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '
 let current: Promise<SystemUnderTest | null> | null = null;
 /** Set by Ctrl-C: the failure the interrupted run then reports is not the news, the interrupt is. */
 let isInterrupted = false;
+/** Runs started so far over every cluster of this invocation: run n passes start gate n (--start-gate). */
+let runsStarted = 0;
 
 export class InterruptedError extends Error {
   override readonly name = 'InterruptedError';
@@ -65,7 +67,10 @@ async function runCluster(kind: TargetKind, settings: BenchSettings, stores: num
     if (isInterrupted) throw new InterruptedError('interrupted while the cluster started');
     if (sut.dir !== null) log(`${kind}: serving (${sut.dir}${settings.isKeep ? ', kept' : ''})`);
     for (const workload of settings.workloads) {
-      for (const concurrency of settings.concurrencies) results.push(await runWorkload(sut, pointSettings(settings, workload, concurrency, stores), log, cpuSpeed, profileDir === null ? null : join(profileDir, 'workers')));
+      for (const concurrency of settings.concurrencies) {
+        const gate = settings.startGate === null ? null : { path: settings.startGate, n: runsStarted++ };
+        results.push(await runWorkload(sut, pointSettings(settings, workload, concurrency, stores), log, cpuSpeed, profileDir === null ? null : join(profileDir, 'workers'), gate));
+      }
     }
   } finally {
     killWorkers();

@@ -12,6 +12,7 @@ import { SERVER_NODE_FLAGS } from '../../common/index.js';
 import { ACCOUNT_BALANCE_INITIAL, forEachConcurrently, loadAccounts, sumBalances } from './accounts.js';
 import { loopsOfWorker, type BenchSettings } from './args.js';
 import { measureCpuSpeed } from '../cpu-speed.js';
+import { passStartGate } from '../start-gate.js';
 import { cpuFigure, sampleServers, type CpuFigure } from './cpu.js';
 import { decodeHistogram, latencySummaryMs, mergeHistograms, newLatencyHistogram } from './histogram.js';
 import { keyOf } from './key-chooser.js';
@@ -220,7 +221,13 @@ function accountKeys(n: number): Buffer[] {
  * `workerProfileDir`: the workers profile themselves into it (--cpu-prof: the client library's
  * share of the load generator).
  */
-export async function runWorkload(sut: SystemUnderTest, settings: BenchSettings, log: (line: string) => void, cpuSpeed = measureCpuSpeed(), workerProfileDir: string | null = null): Promise<RunResult> {
+/** Run n of this invocation starts its warm-up only once its gate file exists (bench/start-gate.ts). */
+export interface StartGate {
+  readonly path: string;
+  readonly n: number;
+}
+
+export async function runWorkload(sut: SystemUnderTest, settings: BenchSettings, log: (line: string) => void, cpuSpeed = measureCpuSpeed(), workerProfileDir: string | null = null, gate: StartGate | null = null): Promise<RunResult> {
   const startedAt = new Date().toISOString();
   await presplitFor(sut, settings, log);
   const expectedTotal = await preload(sut, settings, log);
@@ -238,6 +245,10 @@ export async function runWorkload(sut: SystemUnderTest, settings: BenchSettings,
       });
     }
     await Promise.all(workers.map((w) => w.wait('ready', 60_000)));
+    if (gate !== null) {
+      log(`waiting at the start gate ${gate.path}.${gate.n}`);
+      await passStartGate(gate.path, gate.n);
+    }
     const warmupMs = settings.warmupS * 1000;
     const durationMs = settings.durationS * 1000;
     const startAtEpochMs = Date.now() + START_DELAY_MS;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { coordinateGates, parseAbArgs, pointsOf, roundOf, summarize, type RoundResult } from '../../bench/ab.js';
+import { coordinateGates, harnessPointsOf, parseAbArgs, pointsOf, roundOf, summarize, type RoundResult } from '../../bench/ab.js';
 import { passStartGate } from '../../bench/start-gate.js';
 
 function point(workload: string, opsPerSec: number, gen: number, stores: readonly number[]): unknown {
@@ -20,7 +20,7 @@ describe('bench:ab', () => {
     assert.deepEqual(s.a, { label: 'A', dir: '/work/main', env: {}, args: [] });
     assert.deepEqual(s.b, { label: 'B', dir: '/work/other', env: { UV_THREADPOOL_SIZE: '2', X: 'a=b' }, args: ['--replica-read'] });
     assert.equal(s.rounds, 4);
-    assert.deepEqual(s.storeBenchArgs, ['--workloads', 'raw-put']);
+    assert.deepEqual(s.benchArgs, ['--workloads', 'raw-put']);
   });
 
   it('defaults to transfers at 256 in flight, 3 rounds, this checkout on both sides', () => {
@@ -30,8 +30,25 @@ describe('bench:ab', () => {
     assert.equal(s.rounds, 3);
     assert.equal(s.a.dir, '/w');
     assert.equal(s.b.dir, '/w');
-    assert.deepEqual(s.storeBenchArgs, ['--workloads', 'transfer', '--concurrency', '256', '--duration', '15']);
+    assert.deepEqual(s.benchArgs, ['--workloads', 'transfer', '--concurrency', '256', '--duration', '15']);
+    assert.equal(s.tool, 'store-bench');
     assert.equal(parseAbArgs(['--help'], '/w'), 'help');
+  });
+
+  it('--harness runs the harness: raw puts over 100 regions unless flags follow --', () => {
+    const s = parseAbArgs(['--harness'], '/w');
+    assert.ok(s !== 'help');
+    assert.equal(s.tool, 'harness');
+    assert.deepEqual(s.benchArgs, ['raw-put', '--concurrency', '256', '--duration', '10', '--regions', '100']);
+    const t = parseAbArgs(['--harness', '--', 'txn-transfer', '--regions', '10'], '/w');
+    assert.ok(t !== 'help');
+    assert.deepEqual(t.benchArgs, ['txn-transfer', '--regions', '10']);
+    // What bench:ab sets per side, or what would measure something else than the two builds.
+    assert.throws(() => parseAbArgs(['--harness', '--', 'raw-put', '--out', 'd'], '/w'), /harness \(npm run bench\) flag --out is set per side/);
+    assert.throws(() => parseAbArgs(['--harness', '--', 'raw-put', '--cpu-prof'], '/w'), /--cpu-prof/);
+    assert.throws(() => parseAbArgs(['--harness', '--', 'raw-put', '--target=etcd'], '/w'), /--target/);
+    assert.throws(() => parseAbArgs(['--harness', '--b-arg=--pd=127.0.0.1:1', '--', 'raw-put'], '/w'), /--pd/);
+    assert.throws(() => parseAbArgs(['--', '--start-gate=g'], '/w'), /--start-gate is set per side/);
   });
 
   it('refuses bad flags with a message naming them', () => {
@@ -56,6 +73,24 @@ describe('bench:ab', () => {
     // A missing CPU figure makes the sum unknown, not smaller.
     assert.ok(Number.isNaN(pointsOf({ points: [{ workload: 't', concurrency: 1, opsPerSec: 1, generator: {}, stores: [] }] })[0]!.cpuUsPerOp));
     assert.ok(Number.isNaN(pointsOf({ points: [{ workload: 't', concurrency: 1, opsPerSec: 1, generator: { cpuUsPerOp: 5 }, stores: [{ cpuUsPerOp: 1 }, {}] }] })[0]!.cpuUsPerOp));
+  });
+
+  it('reads points from a harness result, one run or several, CPU summed over servers and generator', () => {
+    const run = (workload: string, concurrency: number, regions: number, ops: number, gen: number, servers: readonly number[]): unknown => ({
+      workload, opsPerSec: ops, settings: { concurrency, cluster: `1 PD + 3 stores${regions > 1 ? `, ${regions} regions` : ''}` },
+      cpu: { generatorTotal: { cpuUsPerOp: gen }, generator: [], servers: servers.map((c, i) => ({ name: `s${i}`, cpuUsPerOp: c })) },
+    });
+    assert.deepEqual(harnessPointsOf(run('raw-put', 256, 100, 7000, 40, [2, 60, 61, 62])), [{ key: 'raw-put ×256, 1 PD + 3 stores, 100 regions', opsPerSec: 7000, cpuUsPerOp: 225 }]);
+    assert.deepEqual(harnessPointsOf({ results: [run('raw-put', 1, 1, 500, 1, [1]), run('raw-put', 64, 1, 9000, 2, [3])], comparison: [] }), [
+      { key: 'raw-put ×1, 1 PD + 3 stores', opsPerSec: 500, cpuUsPerOp: 2 },
+      { key: 'raw-put ×64, 1 PD + 3 stores', opsPerSec: 9000, cpuUsPerOp: 5 },
+    ]);
+    assert.throws(() => harnessPointsOf({ workload: 'raw-put' }), /malformed run/);
+    assert.throws(() => harnessPointsOf({ results: 3 }), /no runs/);
+    // A server without a CPU figure (not sampled) makes the sum unknown, not smaller.
+    const missing = run('raw-put', 256, 1, 1, 1, [1]) as { cpu: { servers: unknown[] } };
+    missing.cpu.servers.push({ name: 'store9' });
+    assert.ok(Number.isNaN(harnessPointsOf(missing)[0]!.cpuUsPerOp));
   });
 
   it('files a round\'s results by side whichever side started first', () => {

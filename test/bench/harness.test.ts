@@ -1,6 +1,7 @@
 // The F9 bench harness's pure parts, no cluster: key choice against its formula, histogram merge,
 // operation mixes, argument parsing, the per-second merge of worker reports, and the writers.
 import { readFileSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { loopsOfWorker, parseBenchArgs, UsageError } from '../../bench/harness/args.js';
@@ -181,6 +182,10 @@ describe('arguments', () => {
     assert.deepEqual([parse('raw-put --regions 100 --idle-regions 900').regions, parse('raw-put --idle-regions 999').idleRegions], [100, 999]);
     assert.equal(parseBenchArgs(['--help']), 'help');
     assert.deepEqual([parse('txn-transfer').replicaRead, parse('txn-transfer --replica-read follower').replicaRead, parse('ycsb-c --replica-read mixed').replicaRead], ['leader', 'follower', 'mixed']);
+    // bench:ab --harness gates each run's start; the path is made absolute (the runs' cwd may differ).
+    assert.equal(parse('raw-put').startGate, null);
+    assert.equal(parse('raw-put --start-gate /tmp/g').startGate, '/tmp/g');
+    assert.ok(isAbsolute(parse('raw-put --start-gate rel/g').startGate ?? ''));
   });
 
   for (const [args, message] of [
