@@ -5,8 +5,7 @@
 // get the same CPU share (5 processes each) and the same slow or fast minute. Each round starts
 // both; rounds alternate which one starts first; each point's load starts on both sides at the
 // same moment (bench:store's and the harness's --start-gate: a cluster that came up sooner waits
-// for the other), so
-// the two measured windows coincide. Read a B/A within the spread of an A/A run beside it as no
+// for the other), so the two measured windows coincide. Read a B/A within the spread of an A/A run beside it as no
 // change (bench/README.md, "A/B side by side"). Numbers, not a test.
 //
 //   npm run bench:ab -- --b ../other-checkout [--a .] [--a-env K=V]... [--b-env K=V]... [--a-arg F]... [--b-arg F]... [--rounds 3] [--harness] -- <bench flags>

@@ -216,17 +216,17 @@ function accountKeys(n: number): Buffer[] {
   return Array.from({ length: n }, (_, i) => keyOf(ACCOUNT_KEY_PREFIX, i));
 }
 
-/**
- * `cpuSpeed`: bench/cpu-speed.ts's score, measured before the cluster started (default: now).
- * `workerProfileDir`: the workers profile themselves into it (--cpu-prof: the client library's
- * share of the load generator).
- */
 /** Run n of this invocation starts its warm-up only once its gate file exists (bench/start-gate.ts). */
 export interface StartGate {
   readonly path: string;
   readonly n: number;
 }
 
+/**
+ * `cpuSpeed`: bench/cpu-speed.ts's score, measured before the cluster started (default: now).
+ * `workerProfileDir`: the workers profile themselves into it (--cpu-prof: the client library's
+ * share of the load generator). `gate`: the run waits at it once its workers are ready (bench:ab).
+ */
 export async function runWorkload(sut: SystemUnderTest, settings: BenchSettings, log: (line: string) => void, cpuSpeed = measureCpuSpeed(), workerProfileDir: string | null = null, gate: StartGate | null = null): Promise<RunResult> {
   const startedAt = new Date().toISOString();
   await presplitFor(sut, settings, log);
