@@ -24,7 +24,7 @@
 
 import type { Logger } from 'pino';
 import { cfRange, FlotillaError, type PeerMeta, type WriteOp } from '../common/index.js';
-import { type HardState, type Message, type Ready, readyNeedsWrite } from '../raft/index.js';
+import { type Message, type Ready, readyNeedsWrite } from '../raft/index.js';
 import { readyPersistOps, TickClock } from '../raft-host/index.js';
 import type { Engine } from './engine/index.js';
 import type { Peer } from './peer.js';
@@ -93,11 +93,6 @@ interface PendingApply {
 }
 
 /** Per peer: the last log index its queued and in-flight writes end with, and how many there are. */
-interface TermVote {
-  readonly term: number;
-  readonly vote: number;
-}
-
 interface WrittenTail {
   last: number;
   writes: number;
@@ -125,8 +120,6 @@ export class PollLoop {
   private readonly proposalsHeld = new Set<Peer>();
   /** Where each peer's log ends once its queued writes land (a write replacing a tail deletes past it). */
   private readonly tails = new Map<Peer, WrittenTail>();
-  /** The term and vote of each peer's hard state as last handed to the log writer (hardStateToWrite). */
-  private readonly termVotes = new WeakMap<Peer, TermVote>();
 
   constructor(private readonly options: PollLoopOptions) {
     this.clock = new TickClock({ tickMs: options.tickMs, maxReplayTicks: options.electionTicks * 4 });
@@ -307,7 +300,7 @@ export class PollLoop {
         this.tails.set(peer, tail);
       }
       tail.writes++;
-      bytes += readyPersistOps(peer.storage.scheme, { hardState: this.hardStateToWrite(peer, rd.hardState), entries: rd.entries, snapshot: undefined, previousLastIndex: tail.last }, ops);
+      bytes += readyPersistOps(peer.storage.scheme, { hardState: rd.hardState, entries: rd.entries, snapshot: undefined, previousLastIndex: tail.last }, ops);
       if (rd.entries.length > 0) tail.last = rd.entries[rd.entries.length - 1]!.index;
       sync ||= rd.mustSync;
       written.push(item);
@@ -324,23 +317,6 @@ export class PollLoop {
         this.fail(err);
       },
     );
-  }
-
-  /**
-   * The hard state to write for a Ready: only one whose term or vote changed. The commit index is
-   * volatile state in Raft (§5, Figure 2): a replica that restarts with an older one learns the
-   * commit again from its leader, and raises it at once to its applied index (raft-store.ts
-   * loadRegion) — what it applied was committed. Under load nearly every Ready carries a new
-   * commit index and few a new term or vote: over 100 busy regions this left out ~40 % of the log
-   * writer's operations (bench/README.md, stop 60). Term and vote must be durable before any
-   * message that depends on them leaves (raft's mustSync), and are.
-   */
-  private hardStateToWrite(peer: Peer, hs: HardState | undefined): HardState | undefined {
-    if (hs === undefined) return undefined;
-    const last = this.termVotes.get(peer) ?? peer.storage.initialState().hardState;
-    if (last.term === hs.term && last.vote === hs.vote) return undefined;
-    this.termVotes.set(peer, { term: hs.term, vote: hs.vote });
-    return hs;
   }
 
   private async writeLog(batch: readonly PendingWrite[], ops: WriteOp[], bytes: number, sync: boolean): Promise<void> {
