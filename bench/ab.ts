@@ -129,6 +129,16 @@ function toolName(tool: AbTool): string {
   return tool === 'harness' ? 'harness (npm run bench)' : 'bench:store';
 }
 
+/** The `cpuUsPerOp` figures of the generator and the servers, summed; NaN if any is missing (unknown, not smaller). */
+function cpuUsPerOpSum(figures: readonly unknown[]): number {
+  let sum = 0;
+  for (const f of figures) {
+    const c = (f as { cpuUsPerOp?: unknown } | undefined)?.cpuUsPerOp;
+    sum += typeof c === 'number' ? c : NaN;
+  }
+  return sum;
+}
+
 /**
  * The points of a harness result.json (one run, or `{ results }` for several): throughput and the
  * CPU per operation of the servers and the load generator together — the same sum as bench:store's.
@@ -141,12 +151,7 @@ export function harnessPointsOf(json: unknown): SidePoint[] {
     if (typeof q.workload !== 'string' || typeof q.opsPerSec !== 'number' || typeof q.settings?.concurrency !== 'number' || !Array.isArray(q.cpu?.servers)) {
       throw new Error(`harness result: malformed run ${JSON.stringify(r).slice(0, 200)}`);
     }
-    const gen = q.cpu.generatorTotal?.cpuUsPerOp;
-    let cpu = typeof gen === 'number' ? gen : NaN;
-    for (const s of q.cpu.servers as unknown[]) {
-      const c = (s as { cpuUsPerOp?: unknown }).cpuUsPerOp;
-      cpu += typeof c === 'number' ? c : NaN;
-    }
+    const cpu = cpuUsPerOpSum([q.cpu.generatorTotal, ...(q.cpu.servers as unknown[])]);
     const cluster = typeof q.settings.cluster === 'string' ? `, ${q.settings.cluster}` : '';
     return { key: `${q.workload} ×${q.settings.concurrency}${cluster}`, opsPerSec: q.opsPerSec, cpuUsPerOp: cpu };
   });
@@ -161,11 +166,7 @@ export function pointsOf(json: unknown): SidePoint[] {
     if (typeof q.workload !== 'string' || typeof q.concurrency !== 'number' || typeof q.opsPerSec !== 'number' || !Array.isArray(q.stores)) {
       throw new Error(`bench:store result: malformed point ${JSON.stringify(p)}`);
     }
-    let cpu = typeof q.generator?.cpuUsPerOp === 'number' ? q.generator.cpuUsPerOp : NaN;
-    for (const s of q.stores as unknown[]) {
-      const c = (s as { cpuUsPerOp?: unknown }).cpuUsPerOp;
-      cpu += typeof c === 'number' ? c : NaN;
-    }
+    const cpu = cpuUsPerOpSum([q.generator, ...(q.stores as unknown[])]);
     return { key: `${q.workload} ×${q.concurrency}`, opsPerSec: q.opsPerSec, cpuUsPerOp: cpu };
   });
 }
