@@ -1,6 +1,8 @@
 // One store as the client sees it: a gRPC channel and its BatchCommands stream. Every request
-// handed to send() in the same turn of the event loop leaves in ONE stream message (DESIGN.md §8:
-// "requests to a store coalesced onto its batch stream"); answers come back tagged, in any order.
+// handed to send() in the same callback of the event loop (its promise continuations included)
+// leaves in ONE stream message (DESIGN.md §8: "requests to a store coalesced onto its batch
+// stream"), sent before the loop's next poll phase (common/grpc-stream.ts afterThisCallback);
+// answers come back tagged, in any order.
 //
 // What a failure means matters more than the failure: a request that never left this process
 // (the channel never became ready) failed with `sent: false` and may go anywhere else; one that
@@ -12,7 +14,7 @@
 // Invariants: every request is settled exactly once; a late answer to a request already failed
 // locally is dropped; no stream is written before the channel is READY.
 
-import { errorFromGrpc, FlotillaError, grpc, setClusterIdMetadata } from '../common/index.js';
+import { afterThisCallback, errorFromGrpc, FlotillaError, grpc, setClusterIdMetadata } from '../common/index.js';
 import { loadProtos, type kvservicepb, plainDecoder } from '../proto/index.js';
 import { encodeBatch, type EncodedRequest } from './batch-encoder.js';
 
@@ -22,7 +24,7 @@ export const STREAM_MESSAGE_REQUESTS_MAX = 1_024;
 export const CONNECTION_REQUESTS_MAX = 100_000;
 /**
  * Streams per store (requests rotate over them when there are several). One: answers come back
- * in any order, batched per turn, so a slow answer holds no other; and every stream message costs
+ * in any order, batched per callback, so a slow answer holds no other; and every stream message costs
  * both ends a fixed share of CPU, so fewer, fuller messages are cheaper. bench:ab, transfers ×256,
  * one stream against two: CPU per transfer −8.7 %, throughput +2.4 % (bench/README, stop 59).
  */
@@ -185,7 +187,7 @@ export class StoreConnection {
       this.queued.push({ request, deadlineMs, resolve, reject });
       if (!this.isFlushScheduled) {
         this.isFlushScheduled = true;
-        setImmediate(() => this.flush());
+        afterThisCallback(() => this.flush());
       }
       if (this.sweeper === null) {
         this.sweeper = setInterval(() => this.sweep(), DEADLINE_SWEEP_MS);

@@ -1,5 +1,5 @@
 // The client's BatchCommands transport below its KV API, for callers that build requests
-// themselves (bench:store's load generator): one store connection (streams, one message per turn
+// themselves (bench:store's load generator): one store connection (streams, one message per callback
 // of the event loop, tagged answers, deadlines), the request encoder and the answer decoder the
 // client itself uses. Exported as `wire` from client/index.ts: low-level, not covered by the
 // stability of the `flotilla/client` API.

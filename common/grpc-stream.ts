@@ -1,9 +1,24 @@
 // Serving a bidi gRPC stream in order with back-pressure both ways, for every server's streams
 // (PD's TSO and region heartbeats; the store's KV batch stream answers out of order instead): requests are handled one at a
 // time in arrival order, answers are written in that order, and neither the inbound queue nor
-// the outbound buffer grows without bound.
+// the outbound buffer grows without bound. And afterThisCallback: when a batched stream write
+// should be made so that it leaves in this turn of the event loop.
 
 import type * as grpc from '@grpc/grpc-js';
+
+/**
+ * Runs `send` once the current callback of the event loop has finished, its promise continuations
+ * included (a microtask that queues a tick: ticks queued while microtasks run wait until none is
+ * left): the way to batch the writes one callback makes to gRPC streams into one message.
+ * Not `setImmediate`: Node's HTTP/2 session sends its pending frames from a native immediate, and
+ * one queued while the check phase runs (by a write made in a setImmediate callback) waits for the
+ * whole next poll phase — on a busy store, every socket read and pool completion of the next turn.
+ * A write made while the poll phase runs leaves at the end of this turn. bench:ab, transfers ×256:
+ * +4.4 % with the store's answers and the client's requests sent this way (bench/README, stop 61).
+ */
+export function afterThisCallback(send: () => void): void {
+  queueMicrotask(() => process.nextTick(send));
+}
 
 /** Requests of one stream waiting to be handled; past this the stream stops reading (back-pressure). */
 export const STREAM_PENDING_REQUESTS_MAX = 256;

@@ -2,8 +2,8 @@
 // answer is a response message: a region error (not executed; refresh routing and retry), an
 // other_error (failed as a whole), or the result — never a gRPC failure for a request the store
 // understood. On the batch stream the requests of one message are dispatched together and their
-// answers, as they finish, are written back batched (one stream message per turn of the event
-// loop); the stream stops reading while too many requests are in flight, or while the client
+// answers, as they finish, are written back batched (one stream message per callback of the event
+// loop that finished some, sent in that turn: common/grpc-stream.ts afterThisCallback); the stream stops reading while too many requests are in flight, or while the client
 // does not read its answers (bounded memory both ways).
 //
 // A call whose metadata names another cluster (or a malformed id) fails as a whole with
@@ -13,7 +13,7 @@
 
 import type { Logger } from 'pino';
 import {
-  asFlotillaError, clusterIdRefusal, errorToWire, FlotillaError, type grpc, grpcStatusOf, isRegionErrorCode, regionErrorToWire,
+  afterThisCallback, asFlotillaError, clusterIdRefusal, errorToWire, FlotillaError, type grpc, grpcStatusOf, isRegionErrorCode, regionErrorToWire,
 } from '../common/index.js';
 import { type kvservicepb, plainDecoder, plainEncoder, serviceDefinition } from '../proto/index.js';
 import type { RawKv } from './raw-kv.js';
@@ -166,7 +166,7 @@ export class KvService {
       if (inflight < BATCH_STREAM_INFLIGHT_MAX / 2 && !isWriteBlocked && call.isPaused()) call.resume();
       if (!flushScheduled) {
         flushScheduled = true;
-        setImmediate(flush);
+        afterThisCallback(flush);
       }
     };
     call.on('data', (msg: kvservicepb.BatchCommandsRequest) => {

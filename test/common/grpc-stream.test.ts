@@ -2,11 +2,13 @@
 // stream (the client sees an error and reconnects) instead of stalling it forever. Back-pressure
 // both ways: reading pauses at STREAM_PENDING_REQUESTS_MAX waiting requests (not one later) and
 // resumes once half have been taken; handling waits while the answers' write buffer is full.
+// afterThisCallback: runs once a callback's continuations are all done, before its setImmediate.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type * as grpc from '@grpc/grpc-js';
-import { serveInOrder, STREAM_PENDING_REQUESTS_MAX } from '../../common/index.js';
+import { stat } from 'node:fs';
+import { afterThisCallback, serveInOrder, STREAM_PENDING_REQUESTS_MAX } from '../../common/index.js';
 
 class FakeCall extends EventEmitter {
   written: unknown[] = [];
@@ -103,5 +105,32 @@ describe('serveInOrder', () => {
     for (let i = 0; i < 10; i++) await settle();
     assert.deepEqual(handled, [1, 2, 3]);
     assert.deepEqual(call.written, [1, 2, 3]);
+  });
+});
+
+describe('afterThisCallback', () => {
+  it('runs after every promise continuation and tick of the callback that asked (deep chains too), before its setImmediate, once per ask', async () => {
+    const order = await new Promise<string[]>((resolve) => {
+      // An I/O callback, as a store's socket reads and pool completions are.
+      stat('.', () => {
+        const seen: string[] = [];
+        setImmediate(() => {
+          seen.push('immediate');
+          resolve(seen);
+        });
+        afterThisCallback(() => seen.push('after'));
+        seen.push('sync');
+        void Promise.resolve().then(() => seen.push('c1')).then(() => seen.push('c2')).then(async () => {
+          await Promise.resolve();
+          seen.push('c3');
+          afterThisCallback(() => seen.push('after from c3'));
+        });
+        process.nextTick(() => {
+          seen.push('tick');
+          void Promise.resolve().then(() => seen.push('tick continuation'));
+        });
+      });
+    });
+    assert.deepEqual(order, ['sync', 'tick', 'c1', 'tick continuation', 'c2', 'c3', 'after', 'after from c3', 'immediate']);
   });
 });
