@@ -3,8 +3,9 @@
 // other_error (failed as a whole), or the result — never a gRPC failure for a request the store
 // understood. On the batch stream the requests of one message are dispatched together and their
 // answers, as they finish, are written back batched (one stream message per callback of the event
-// loop that finished some, sent in that turn: common/grpc-stream.ts afterThisCallback); the stream stops reading while too many requests are in flight, or while the client
-// does not read its answers (bounded memory both ways).
+// loop that finished some, sent in that turn: common/grpc-stream.ts afterThisCallback); the stream
+// stops reading while too many requests are in flight, or while the client does not read its
+// answers (bounded memory both ways).
 //
 // A call whose metadata names another cluster (or a malformed id) fails as a whole with
 // FAILED_PRECONDITION / ClusterIdMismatch before any request of it is read: the client's address
