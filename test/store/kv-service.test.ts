@@ -102,6 +102,32 @@ async function runSeed(seed: number): Promise<{ endedWithFlushPending: boolean }
 }
 
 describe('KV service: BatchCommands stream', () => {
+  it('writes an answer that finishes alone within the turn that finished it, one stream message each', async () => {
+    // A closed-loop client with one request in flight waits for exactly this: an answer batched
+    // with nothing must still leave (common/grpc-stream.ts afterThisCallback), not wait for company.
+    const pending: (() => void)[] = [];
+    const raw = {
+      get: () => new Promise<kvservicepb.KvResponse__Input['rawGet']>((resolve) => pending.push(() => resolve({ notFound: true }))),
+    } as unknown as RawKv;
+    const service = new KvService(1n, raw, {} as TxnKv, silentLogger());
+    const call = new ScriptedCall();
+    service.handlers().BatchCommands(call as unknown as grpc.ServerDuplexStream<kvservicepb.BatchCommandsRequest, kvservicepb.BatchCommandsResponse__Input>);
+    for (let id = 1; id <= 5; id++) {
+      call.emit('data', { requests: [{ cmd: 'rawGet', rawGet: { key: Buffer.from('k') } }], requestIds: [String(id)] });
+      assert.equal(pending.length, 1, `request ${id} was not dispatched`);
+      pending.shift()!();
+      await oneTurn();
+      assert.deepEqual(call.written, Array.from({ length: id }, (_, i) => [String(i + 1)]), `request ${id}'s lone answer was not written in its turn`);
+    }
+    // One that the server answers at once (a request it cannot read), alone too.
+    call.emit('data', { requests: [{}], requestIds: ['6'] });
+    await oneTurn();
+    assert.deepEqual(call.written.at(-1), ['6'], 'a lone refusal was not written in its turn');
+    call.emit('end');
+    await oneTurn();
+    assert.equal(call.endCalls, 1);
+  });
+
   it(`answers every request once and ends the stream once, after the last answer, however the client's half-close interleaves (${SEEDS} seeds)`, async () => {
     let endedWithFlushPending = 0;
     for (let seed = 1; seed <= SEEDS; seed++) {
