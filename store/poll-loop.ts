@@ -24,7 +24,7 @@
 
 import type { Logger } from 'pino';
 import { cfRange, FlotillaError, type PeerMeta, type WriteOp } from '../common/index.js';
-import { type Message, type Ready, readyNeedsWrite } from '../raft/index.js';
+import { type HardState, type Message, type Ready, readyNeedsWrite } from '../raft/index.js';
 import { readyPersistOps, TickClock } from '../raft-host/index.js';
 import type { Engine } from './engine/index.js';
 import type { Peer } from './peer.js';
@@ -120,6 +120,8 @@ export class PollLoop {
   private readonly proposalsHeld = new Set<Peer>();
   /** Where each peer's log ends once its queued writes land (a write replacing a tail deletes past it). */
   private readonly tails = new Map<Peer, WrittenTail>();
+  /** The term and vote of each peer's hard state as last handed to the log writer (hardStateToWrite). */
+  private readonly termVotes = new WeakMap<Peer, { readonly term: number; readonly vote: number }>();
 
   constructor(private readonly options: PollLoopOptions) {
     this.clock = new TickClock({ tickMs: options.tickMs, maxReplayTicks: options.electionTicks * 4 });
@@ -300,7 +302,7 @@ export class PollLoop {
         this.tails.set(peer, tail);
       }
       tail.writes++;
-      bytes += readyPersistOps(peer.storage.scheme, { hardState: rd.hardState, entries: rd.entries, snapshot: undefined, previousLastIndex: tail.last }, ops);
+      bytes += readyPersistOps(peer.storage.scheme, { hardState: this.hardStateToWrite(peer, rd), entries: rd.entries, snapshot: undefined, previousLastIndex: tail.last }, ops);
       if (rd.entries.length > 0) tail.last = rd.entries[rd.entries.length - 1]!.index;
       sync ||= rd.mustSync;
       written.push(item);
@@ -317,6 +319,26 @@ export class PollLoop {
         this.fail(err);
       },
     );
+  }
+
+  /**
+   * The hard state to write with a Ready: left out when the Ready writes entries and its term and
+   * vote are the ones last handed to the writer — only its commit index moved, which is volatile
+   * state in Raft (§5, Figure 2). A replica that restarts with an older one raises it at once to
+   * its applied index (raft-store.ts loadRegion: what it applied was committed) and learns the rest
+   * from its leader. Nearly every follower write is an append that also moves the commit index: a
+   * second operation per write, per region. A Ready whose only change is the commit index is still
+   * written, hard state and all: a leader's proposals wait for the write in flight, and that write
+   * keeps its batching cadence (stop 60 lost 4 % of transfers without it, bench/README.md).
+   * Term and vote are always written before any message that depends on them leaves (mustSync).
+   */
+  private hardStateToWrite(peer: Peer, rd: Ready): HardState | undefined {
+    const hs = rd.hardState;
+    if (hs === undefined) return undefined;
+    const last = this.termVotes.get(peer) ?? peer.storage.initialState().hardState;
+    if (rd.entries.length > 0 && last.term === hs.term && last.vote === hs.vote) return undefined;
+    this.termVotes.set(peer, { term: hs.term, vote: hs.vote });
+    return hs;
   }
 
   private async writeLog(batch: readonly PendingWrite[], ops: WriteOp[], bytes: number, sync: boolean): Promise<void> {

@@ -473,10 +473,11 @@ export class RaftStore {
     if (hardState.commit > last) throw new FlotillaError('Corruption', `${what}: commit ${hardState.commit} beyond the last entry ${last}`);
     if (apply.appliedIndex > last) throw new FlotillaError('Corruption', `${what}: applied ${apply.appliedIndex} beyond the last entry ${last}`);
     if (apply.appliedIndex > hardState.commit) {
-      // The poll loop applies entries already durable here while the round's hard state (with the
-      // commit index that let them apply) is still being written; a crash in between leaves the
-      // saved commit behind the apply state. Applied entries were committed: raise it to match.
-      this.log.info({ regionId: region.id, applied: apply.appliedIndex, commit: hardState.commit }, 'saved commit index behind the applied index; raised');
+      // The saved commit index lags: the poll loop leaves the hard state out of an append whose
+      // term and vote are unchanged (poll-loop.ts hardStateToWrite), and applies entries durable
+      // here while the round's hard state may still be being written. Applied entries were
+      // committed: raise it to match; the leader tells the rest.
+      this.log.debug({ regionId: region.id, applied: apply.appliedIndex, commit: hardState.commit }, 'saved commit index behind the applied index; raised');
       hardState = { ...hardState, commit: apply.appliedIndex };
     }
     this.addPeer(region, hardState, apply, entries, confStateOf(region), merge);
