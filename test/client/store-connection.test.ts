@@ -73,7 +73,20 @@ describe('StoreConnection (real gRPC)', { timeout: 60_000 }, () => {
     // And the bound counts only what is in flight: as many again pass it.
     const again = await Promise.all(Array.from({ length: 50 }, (_, i) => outcome(conn.send(rawGet(`again${i}`), Date.now() + 10_000))));
     assert.deepEqual(new Set(again), new Set(['answered:rawGet']));
+    assert.deepEqual(store.messages.slice(3), [50], 'a turn\'s requests on a connected channel leave in one message');
     assert.equal(conn.unanswered, 0);
+  });
+
+  it('a lone request leaves at once, in a message of its own: requests sent one after another, each after the last answer', async () => {
+    const log: Received[] = [];
+    const store = await FakeStore.start(1, log, () => (_s, r) => ({ answer: { rawGet: { value: Buffer.from(String(r.cmd)) } } }));
+    cleanups.push(() => store.stop());
+    const conn = await connect(store.address, { streamCount: 1 });
+    for (let i = 0; i < 5; i++) {
+      // A deadline far shorter than the suite's: a request held back for company fails here, as never sent.
+      assert.equal(await outcome(conn.send(rawGet(`lone${i}`), Date.now() + 5_000)), 'answered:rawGet', `lone request ${i}`);
+    }
+    assert.deepEqual(store.messages, [1, 1, 1, 1, 1], 'one stream message per lone request');
   });
 
   it('a store answering a batch whose ids and responses disagree: the stream\'s requests fail as sent (maybe run), none resolves with nothing', async () => {
