@@ -20,7 +20,9 @@
 // `intercept` lets a test decide, per raft message at delivery, to deliver, drop or hold it;
 // `interceptSnapshot` the same per snapshot stream (a dropped one fails, as a cut link does);
 // `rewriteSnapshot` changes a delivered stream's chunks (a corrupting link or sender), and
-// `snapshotAnswers` records what each receiver answered.
+// `snapshotAnswers` records what each receiver answered. Every restart checks that each replica
+// loaded at least the term and vote its answers vouched for (append acks, granted votes) before
+// the crash: `votesLost` lists any that did not.
 
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -288,6 +290,17 @@ export class StoreSim {
   readonly fatals: { readonly storeId: number; readonly step: number; readonly message: string }[] = [];
   /** Snapshot streams being received now (advance waits for them). */
   private readonly receiving = new Set<Promise<void>>();
+  /**
+   * Per store and replica (peer id), what its answers vouched for as they left: the newest term it
+   * acknowledged an append in, and the newest vote it granted. Raft sends both only once that term
+   * and vote are durable, so a restart must load them, or a later term (checkVotesKept).
+   */
+  private readonly vouched = new Map<string, { termAcked: number; granted: { readonly term: number; readonly candidate: number } | null }>();
+  /**
+   * Replicas that a restart loaded with less than they had vouched for. A lost vote lets a replica
+   * vote twice in a term; a lost term lets a stale leader of an older term truncate entries it acked.
+   */
+  readonly votesLost: { readonly storeId: number; readonly regionId: number; readonly termAcked: number; readonly granted: { readonly term: number; readonly candidate: number } | null; readonly loaded: { readonly term: number; readonly vote: number } }[] = [];
 
   /** `region`: the region every store starts with (id 7); splits make the others. */
   constructor(readonly region: RegionMeta, private readonly options: SimOptions) {
@@ -447,6 +460,13 @@ export class StoreSim {
       const from = peer.selfMeta;
       if (to === undefined) continue;
       this.counters.sent++;
+      if ((m.type === 'MsgVoteResp' || m.type === 'MsgAppResp') && !m.reject) {
+        const key = `${node.storeId}/${from.id}`;
+        let v = this.vouched.get(key);
+        if (v === undefined) this.vouched.set(key, v = { termAcked: 0, granted: null });
+        if (m.type === 'MsgAppResp') v.termAcked = Math.max(v.termAcked, m.term);
+        else if ((v.granted?.term ?? 0) <= m.term) v.granted = { term: m.term, candidate: m.to };
+      }
       const delay = this.options.rng.nextInt(this.options.maxDelaySteps + 1);
       if (m.type === 'MsgSnap') {
         this.sendSnapshot(node, generation, peer, m, delay);
@@ -723,6 +743,19 @@ export class StoreSim {
     this.counters.restarts++;
     await this.quiesce();
     await this.open(node);
+    this.checkVotesKept(node);
+  }
+
+  /** Every term and vote `node`'s replicas vouched for is in the hard state they loaded (or a later term is). */
+  private checkVotesKept(node: SimNode): void {
+    for (const [regionId, peer] of node.store?.peers ?? []) {
+      const v = this.vouched.get(`${node.storeId}/${peer.selfMeta.id}`);
+      if (v === undefined) continue;
+      const { term, vote } = peer.raw.raft;
+      const isVoteKept = v.granted === null || term > v.granted.term || (term === v.granted.term && vote === v.granted.candidate);
+      if (term >= v.termAcked && isVoteKept) continue;
+      this.votesLost.push({ storeId: node.storeId, regionId, termAcked: v.termAcked, granted: v.granted, loaded: { term, vote } });
+    }
   }
 
   /**
