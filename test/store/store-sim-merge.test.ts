@@ -42,6 +42,7 @@ async function checkSettled(sim: StoreSim, what: string, expected: ReadonlyMap<s
   assert.ok(await advanceUntil(sim, () => isQuiet(sim), 3_000), `${what}: the cluster did not settle`);
   assert.deepEqual(sim.fatals, [], `${what}: a store stopped itself`);
   assert.deepEqual(sim.votesLost, [], `${what}: a restart lost a term or vote its answers vouched for`);
+  assert.deepEqual(sim.twoLeaders, [], `${what}: two leaders in one region and term`);
   const regions = checkTiling(sim, what);
   await checkReplicas(sim, what);
   await checkKeyCounts(sim, what);
@@ -634,6 +635,7 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
     const stuck = sim.nodes.map((n) => `store ${n.storeId}: ${[...(n.store?.peers.values() ?? [])].map((p: Peer) => `${describeRegion(p.region)} applied ${p.applied}/${p.storage.lastIndex()}${p.mergeState !== null ? ` merging into ${p.mergeState.target.id}` : ''}${p.hasHeldEntries ? ' HELD' : ''}${p.isLeaderReady ? ` leader ${JSON.stringify([...(p.raw.status().progress ?? [])].map(([id, pr]) => [id, pr.state, pr.match, pr.next]))}` : ''}`).join('; ')}`).join('\n');
     assert.deepEqual(sim.fatals, [], `${what}: a store stopped itself`);
   assert.deepEqual(sim.votesLost, [], `${what}: a restart lost a term or vote its answers vouched for`);
+  assert.deepEqual(sim.twoLeaders, [], `${what}: two leaders in one region and term`);
     assert.ok(quiet >= 20, `${what}: the cluster did not converge\n${stuck}`);
     const regions = checkTiling(sim, what);
     epochs.check(what);

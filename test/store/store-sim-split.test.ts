@@ -369,6 +369,7 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
     const stuck = sim.nodes.map((n) => `store ${n.storeId}: ${[...(n.store?.peers.values() ?? [])].map((p: Peer) => `${describeRegion(p.region)} applied ${p.applied}/${p.storage.lastIndex()}${p.isLeaderReady ? ` leader ${JSON.stringify([...(p.raw.status().progress ?? [])].map(([id, pr]) => [id, pr.state, pr.match, pr.next]))}` : ''}`).join('; ')}`).join('\n');
     assert.deepEqual(sim.fatals, [], `seed ${seed}: a store stopped itself ${replay(seed)}`);
     assert.deepEqual(sim.votesLost, [], `seed ${seed}: a restart lost a term or vote its answers vouched for ${replay(seed)}`);
+    assert.deepEqual(sim.twoLeaders, [], `seed ${seed}: two leaders in one region and term ${replay(seed)}`);
     assert.ok(quiet >= 20, `seed ${seed}: the cluster did not converge ${replay(seed)}\n${stuck}\nbusy keys: ${busy.size}`);
 
     // (b) tiling and agreement; and every region shape any store held ordered by its epoch.
@@ -484,6 +485,7 @@ async function checkSettled(sim: StoreSim, what: string, expected: ReadonlyMap<s
   assert.ok(await advanceUntil(sim, () => isQuiet(sim), 2_000), `${what}: the cluster did not settle`);
   assert.deepEqual(sim.fatals, [], `${what}: a store stopped itself`);
   assert.deepEqual(sim.votesLost, [], `${what}: a restart lost a term or vote its answers vouched for`);
+  assert.deepEqual(sim.twoLeaders, [], `${what}: two leaders in one region and term`);
   const regions = checkTiling(sim, what);
   const epochs = new EpochLog(sim.region);
   epochs.note(sim);

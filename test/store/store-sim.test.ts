@@ -146,6 +146,7 @@ async function runSeed(seed: number): Promise<Outcome> {
     }
     assert.ok(converged, `seed ${seed}: replicas did not converge (replay: FLOTILLA_STORE_SIM_SEED=${seed})`);
     assert.deepEqual(sim.votesLost, [], `seed ${seed}: a restart lost a term or vote its answers vouched for (replay: FLOTILLA_STORE_SIM_SEED=${seed})`);
+    assert.deepEqual(sim.twoLeaders, [], `seed ${seed}: two leaders in one region and term (replay: FLOTILLA_STORE_SIM_SEED=${seed})`);
     // With every follower caught up, the leader compacts and every replica applies it: each log
     // ends bounded by the limit, and holds no raft log key below its first index.
     let isBounded = false;

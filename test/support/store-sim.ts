@@ -22,7 +22,8 @@
 // `rewriteSnapshot` changes a delivered stream's chunks (a corrupting link or sender), and
 // `snapshotAnswers` records what each receiver answered. Every restart checks that each replica
 // loaded at least the term and vote its answers vouched for (append acks, granted votes) before
-// the crash: `votesLost` lists any that did not.
+// the crash: `votesLost` lists any that did not; every step checks election safety (one leader
+// per region and term): `twoLeaders` lists any breach.
 
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -301,6 +302,11 @@ export class StoreSim {
    * vote twice in a term; a lost term lets a stale leader of an older term truncate entries it acked.
    */
   readonly votesLost: { readonly storeId: number; readonly regionId: number; readonly termAcked: number; readonly granted: { readonly term: number; readonly candidate: number } | null; readonly loaded: { readonly term: number; readonly vote: number } }[] = [];
+
+  /** The first leader seen of each region and term (`regionId/term` → peer id). */
+  private readonly leadersByTerm = new Map<string, number>();
+  /** A second leader seen in a region and term: election safety broken. */
+  readonly twoLeaders: { readonly regionId: number; readonly term: number; readonly peerIds: readonly [number, number]; readonly step: number }[] = [];
 
   /** `region`: the region every store starts with (id 7); splits make the others. */
   constructor(readonly region: RegionMeta, private readonly options: SimOptions) {
@@ -645,6 +651,7 @@ export class StoreSim {
     await this.settleSnapshots();
     this.noteMerges();
     this.newestRegions(); // PD hears the stores' regions every step (heartbeats)
+    this.noteLeaders();
   }
 
   private verdictOf(f: InFlight): InterceptVerdict {
@@ -744,6 +751,21 @@ export class StoreSim {
     await this.quiesce();
     await this.open(node);
     this.checkVotesKept(node);
+  }
+
+  /** Election safety, after every step: one leader per region and term (raft's first guarantee). */
+  private noteLeaders(): void {
+    for (const node of this.nodes) {
+      for (const [regionId, peer] of node.store?.peers ?? []) {
+        const { role, term } = peer.raw.raft;
+        if (role !== 'Leader') continue;
+        const key = `${regionId}/${term}`;
+        const peerId = peer.selfMeta.id;
+        const first = this.leadersByTerm.get(key);
+        if (first === undefined) this.leadersByTerm.set(key, peerId);
+        else if (first !== peerId) this.twoLeaders.push({ regionId, term, peerIds: [first, peerId], step: this.step });
+      }
+    }
   }
 
   /** Every term and vote `node`'s replicas vouched for is in the hard state they loaded (or a later term is). */
