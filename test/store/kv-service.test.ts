@@ -52,8 +52,8 @@ function oneTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-async function runSeed(seed: number): Promise<{ endedWithFlushPending: boolean }> {
-  const rng = createRng(seed);
+/** A BatchCommands stream over a scripted call whose raw gets wait until the test finishes them (`pending`, any order). */
+function openStream(): { readonly call: ScriptedCall; readonly pending: (() => void)[] } {
   const pending: (() => void)[] = [];
   const raw = {
     get: () => new Promise<kvservicepb.KvResponse__Input['rawGet']>((resolve) => pending.push(() => resolve({ notFound: true }))),
@@ -61,6 +61,12 @@ async function runSeed(seed: number): Promise<{ endedWithFlushPending: boolean }
   const service = new KvService(1n, raw, {} as TxnKv, silentLogger());
   const call = new ScriptedCall();
   service.handlers().BatchCommands(call as unknown as grpc.ServerDuplexStream<kvservicepb.BatchCommandsRequest, kvservicepb.BatchCommandsResponse__Input>);
+  return { call, pending };
+}
+
+async function runSeed(seed: number): Promise<{ endedWithFlushPending: boolean }> {
+  const rng = createRng(seed);
+  const { call, pending } = openStream();
   const sent: string[] = [];
   let nextId = 1;
   let isHalfClosed = false;
@@ -105,13 +111,7 @@ describe('KV service: BatchCommands stream', () => {
   it('writes an answer that finishes alone within the turn that finished it, one stream message each', async () => {
     // A closed-loop client with one request in flight waits for exactly this: an answer batched
     // with nothing must still leave (common/grpc-stream.ts afterThisCallback), not wait for company.
-    const pending: (() => void)[] = [];
-    const raw = {
-      get: () => new Promise<kvservicepb.KvResponse__Input['rawGet']>((resolve) => pending.push(() => resolve({ notFound: true }))),
-    } as unknown as RawKv;
-    const service = new KvService(1n, raw, {} as TxnKv, silentLogger());
-    const call = new ScriptedCall();
-    service.handlers().BatchCommands(call as unknown as grpc.ServerDuplexStream<kvservicepb.BatchCommandsRequest, kvservicepb.BatchCommandsResponse__Input>);
+    const { call, pending } = openStream();
     for (let id = 1; id <= 5; id++) {
       call.emit('data', { requests: [{ cmd: 'rawGet', rawGet: { key: Buffer.from('k') } }], requestIds: [String(id)] });
       assert.equal(pending.length, 1, `request ${id} was not dispatched`);
