@@ -170,6 +170,11 @@ export class PeerStorage implements RaftStorage {
 
   // ---- the owner's writes (after they are durable) --------------------------------------------
 
+  /** The hard state as last written (the mirror of the disk's term and vote; its commit may be newer). */
+  get savedHardState(): HardState {
+    return this.hardState;
+  }
+
   setHardState(hs: HardState): void {
     this.hardState = hs;
   }

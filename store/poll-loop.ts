@@ -120,8 +120,6 @@ export class PollLoop {
   private readonly proposalsHeld = new Set<Peer>();
   /** Where each peer's log ends once its queued writes land (a write replacing a tail deletes past it). */
   private readonly tails = new Map<Peer, WrittenTail>();
-  /** The term and vote of each peer's hard state as last handed to the log writer (hardStateToWrite). */
-  private readonly termVotes = new WeakMap<Peer, { readonly term: number; readonly vote: number }>();
 
   constructor(private readonly options: PollLoopOptions) {
     this.clock = new TickClock({ tickMs: options.tickMs, maxReplayTicks: options.electionTicks * 4 });
@@ -331,14 +329,15 @@ export class PollLoop {
    * written, hard state and all: a leader's proposals wait for the write in flight, and that write
    * keeps its batching cadence (stop 60 lost 4 % of transfers without it, bench/README.md).
    * Term and vote are always written before any message that depends on them leaves (mustSync).
+   * The reference is the storage's mirror of the last write that landed: while a write carrying a
+   * new term or vote is still in flight it is older, and the hard state is written again (more,
+   * never less).
    */
   private hardStateToWrite(peer: Peer, rd: Ready): HardState | undefined {
     const hs = rd.hardState;
-    if (hs === undefined) return undefined;
-    const last = this.termVotes.get(peer) ?? peer.storage.initialState().hardState;
-    if (rd.entries.length > 0 && last.term === hs.term && last.vote === hs.vote) return undefined;
-    this.termVotes.set(peer, { term: hs.term, vote: hs.vote });
-    return hs;
+    if (hs === undefined || rd.entries.length === 0) return hs;
+    const saved = peer.storage.savedHardState;
+    return saved.term === hs.term && saved.vote === hs.vote ? undefined : hs;
   }
 
   private async writeLog(batch: readonly PendingWrite[], ops: WriteOp[], bytes: number, sync: boolean): Promise<void> {
