@@ -321,7 +321,7 @@ export class PollLoop {
 
   /**
    * The hard state to write with a Ready: left out when the Ready writes entries and its term and
-   * vote are the ones last handed to the writer — only its commit index moved, which is volatile
+   * vote are the ones last written — only its commit index moved, which is volatile
    * state in Raft (§5, Figure 2). A replica that restarts with an older one raises it at once to
    * its applied index (raft-store.ts loadRegion: what it applied was committed) and learns the rest
    * from its leader. Nearly every follower write is an append that also moves the commit index: a
