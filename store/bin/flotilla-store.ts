@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=64
+#!/usr/bin/env -S node --max-semi-space-size=64 --initial-old-space-size=128
 // flotilla-store: starts one store node. `flotilla-store --help` lists every flag.
 
 import { createLogger, renderConfigHelp, runServerMain } from '../../common/index.js';
