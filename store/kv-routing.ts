@@ -3,7 +3,7 @@
 // EpochNotMatch, NotLeader, KeyNotInRegion) instead of running it anywhere else. Also the named
 // size limits every request is held to.
 
-import { decodeKey, encodeKey, FlotillaError, u64ToSafeNumber } from '../common/index.js';
+import { compareKeys, decodeKey, encodeKey, FlotillaError, u64ToSafeNumber } from '../common/index.js';
 import type { kvrpcpb } from '../proto/index.js';
 import type { Peer } from './peer.js';
 
@@ -61,7 +61,7 @@ export class KvRouting {
     if (key.length > this.limits.keyBytesMax) throw invalid(`${what} has ${key.length} bytes, limit ${this.limits.keyBytesMax}`);
     const region = peer.region;
     const enc = encodeKey(key);
-    if (Buffer.compare(enc, region.startKey) < 0 || (region.endKey.length > 0 && Buffer.compare(enc, region.endKey) >= 0)) {
+    if (compareKeys(enc, region.startKey) < 0 || (region.endKey.length > 0 && compareKeys(enc, region.endKey) >= 0)) {
       throw new FlotillaError('KeyNotInRegion', `${what} is outside region ${region.id}`, {
         details: { key, regionId: region.id, startKey: region.startKey, endKey: region.endKey },
       });

@@ -130,7 +130,7 @@ export function regionDataBounds(region: RegionMeta): RegionDataBounds {
 export function opOutsideRegion(ops: readonly WriteOp[], bounds: RegionDataBounds): WriteOp | null {
   for (const op of ops) {
     const range = op.cf === 'local' ? undefined : bounds.get(op.cf);
-    if (range === undefined || Buffer.compare(op.key, range.start) < 0 || Buffer.compare(op.key, range.end) >= 0) return op;
+    if (range === undefined || compareKeys(op.key, range.start) < 0 || compareKeys(op.key, range.end) >= 0) return op;
   }
   return null;
 }

@@ -32,6 +32,30 @@ describe('memcomparable key codec', () => {
     );
   });
 
+  it('compareKeys orders any two byte strings as Buffer.compare does, on both sides of its 64-byte switch', () => {
+    // Pairs share a prefix of any length (0..140), then differ in a byte, in length, or not at all:
+    // the cases a loop gets wrong (a first difference late, one key a prefix of the other, 0xff
+    // against 0x00, equal keys).
+    const tail = fc.uint8Array({ maxLength: 3 });
+    const pair = fc
+      .tuple(fc.integer({ min: 0, max: 140 }), edgeByte, tail, tail, fc.constantFrom('differ', 'prefix', 'equal'), edgeByte)
+      .map(([n, fill, ta, tb, how, other]) => {
+        const prefix = Buffer.alloc(n, fill);
+        const a = Buffer.concat([prefix, ta]);
+        if (how === 'equal') return [a, Buffer.from(a)] as const;
+        if (how === 'prefix') return [a, Buffer.concat([a, tb.length > 0 ? tb : Uint8Array.of(other)])] as const;
+        return [a, Buffer.concat([prefix, Uint8Array.of(other), tb])] as const;
+      });
+    fc.assert(
+      fc.property(pair, fc.boolean(), ([a, b], isSwapped) => {
+        const [x, y] = isSwapped ? [b, a] : [a, b];
+        assert.equal(sign(compareKeys(x, y)), sign(Buffer.compare(x, y)));
+        assert.equal(sign(compareKeys(x.subarray(1), y.subarray(1))), sign(Buffer.compare(x.subarray(1), y.subarray(1))));
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
   it('preserves byte order of raw keys', () => {
     fc.assert(
       fc.property(key, key, (a, b) => {
