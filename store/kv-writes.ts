@@ -66,6 +66,18 @@ export class KvWrites {
   }
 
   /**
+   * readBarrier's lease path without a promise or a microtask turn (a leader read's usual case):
+   * true when reading `peer`'s applied state is linearizable now (counted as a lease read); false
+   * when the caller must await readBarrier.
+   */
+  leaseReadNow(peer: Peer): boolean {
+    this.loop.catchUpTicks();
+    if (!peer.leaseReadNow()) return false;
+    this.metrics?.countReads('lease');
+    return true;
+  }
+
+  /**
    * Runs `decide` with `latchKeys` latched after a read barrier, proposes its operations (if any)
    * and answers once they are applied — or, when the decision says so (answerOnCommit), once they
    * are committed with a certain apply outcome, the latches staying until they have applied.
@@ -80,14 +92,16 @@ export class KvWrites {
     const refusal = this.admissionRefusal();
     if (refusal !== null) throw refusal;
     const isBlind = options.needsRead === false;
-    const release = await this.latches.acquire(latchKeys);
+    // Free latches, a valid lease and no blind write in flight on the keys are taken without a
+    // promise or a microtask turn each.
+    const release = this.latches.tryAcquire(latchKeys) ?? (await this.latches.acquire(latchKeys));
     let isReleasedAtApply = false;
     try {
       if (isBlind) {
         if (!peer.isLeader) throw peer.notLeader();
       } else {
-        await this.readBarrier(peer);
-        await this.blindWritesSettled(latchKeys);
+        if (!this.leaseReadNow(peer)) await this.readBarrier(peer);
+        if (this.blindInFlight.size > 0) await this.blindWritesSettled(latchKeys);
       }
       const term = peer.term;
       const decision = await decide();

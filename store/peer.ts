@@ -551,17 +551,38 @@ export class Peer {
   }
 
   /**
+   * readBarrier's lease path, without a promise: true when a read on this peer's applied state is
+   * linearizable now — a ready leader, not merging, with a valid lease (the caller has delivered
+   * the ticks real time owes). False: the caller awaits readBarrier, which says why or waits.
+   */
+  leaseReadNow(): boolean {
+    if (!this.isLeaseReadable) return false;
+    this.idleTicks = 0; // a read keeps the region awake, as a write does
+    return true;
+  }
+
+  /**
+   * Whether a lease read would be served now, without noting a read: a ready leader (an entry of
+   * its term committed, so its commit index is the region's), not merging, lease reads on, and a
+   * lease a quorum renewed within the election timeout (no other leader can have been elected).
+   */
+  get isLeaseReadable(): boolean {
+    if (this.isRemoved || this.mergeState !== null || !this.isLeader) return false;
+    return this.init.isLeaseReadEnabled !== false && this.leaderReady && this.raw.isLeaseValid();
+  }
+
+  /**
    * Resolves once a read on this peer's applied state is linearizable: at once on a ready leader
    * with a valid lease (the caller has delivered the ticks real time owes), else after a ReadIndex
    * round confirmed by a quorum and applied up to its index.
    */
   readBarrier(replica?: ReplicaReadScope): Promise<'lease' | 'read-index' | 'replica'> {
+    if (this.leaseReadNow()) return Promise.resolve('lease');
     if (this.isRemoved) return Promise.reject(this.removedError());
     // A merging source serves no reads: once the target took its range, writes land there.
     if (this.mergeState !== null && (this.isLeader || replica !== undefined)) return Promise.reject(this.mergingRefusal());
     if (!this.isLeader) return replica === undefined ? Promise.reject(this.notLeader()) : this.replicaBarrier(replica);
     this.idleTicks = 0;
-    if (this.init.isLeaseReadEnabled !== false && this.leaderReady && this.raw.isLeaseValid()) return Promise.resolve('lease');
     // Every read that arrives before the next poll round shares one ReadIndex request, issued in
     // that round — so each read's barrier is still issued after the read arrived.
     return new Promise<'lease' | 'read-index'>((resolve, reject) => {

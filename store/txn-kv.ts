@@ -143,7 +143,7 @@ export class TxnKv {
   }
 
   private async read<T>(peer: Peer, run: (view: Snapshot) => Promise<T>): Promise<T> {
-    await this.writes.readBarrier(peer);
+    if (!this.writes.leaseReadNow(peer)) await this.writes.readBarrier(peer);
     return run(this.view());
   }
 
@@ -166,7 +166,7 @@ export class TxnKv {
       return run(this.view());
     }
     cm.observeReadTs(readTs);
-    await this.writes.readBarrier(peer);
+    if (!this.writes.leaseReadNow(peer)) await this.writes.readBarrier(peer);
     if (cm.memoryLockCount > 0) {
       if ('keys' in span) await cm.waitForKeys(span.keys, readTs);
       else await cm.waitForRange(span.start, span.end, readTs);

@@ -43,6 +43,7 @@ async function checkSettled(sim: StoreSim, what: string, expected: ReadonlyMap<s
   assert.deepEqual(sim.fatals, [], `${what}: a store stopped itself`);
   assert.deepEqual(sim.votesLost, [], `${what}: a restart lost a term or vote its answers vouched for`);
   assert.deepEqual(sim.twoLeaders, [], `${what}: two leaders in one region and term`);
+  assert.deepEqual(sim.staleLeaseReads, [], `${what}: a lease read possible on a replica behind its region's commit index`);
   const regions = checkTiling(sim, what);
   await checkReplicas(sim, what);
   await checkKeyCounts(sim, what);
@@ -636,6 +637,7 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
     assert.deepEqual(sim.fatals, [], `${what}: a store stopped itself`);
   assert.deepEqual(sim.votesLost, [], `${what}: a restart lost a term or vote its answers vouched for`);
   assert.deepEqual(sim.twoLeaders, [], `${what}: two leaders in one region and term`);
+  assert.deepEqual(sim.staleLeaseReads, [], `${what}: a lease read possible on a replica behind its region's commit index`);
     assert.ok(quiet >= 20, `${what}: the cluster did not converge\n${stuck}`);
     const regions = checkTiling(sim, what);
     epochs.check(what);

@@ -370,6 +370,7 @@ async function runSeed(seed: number): Promise<{ coverage: Coverage; counters: St
     assert.deepEqual(sim.fatals, [], `seed ${seed}: a store stopped itself ${replay(seed)}`);
     assert.deepEqual(sim.votesLost, [], `seed ${seed}: a restart lost a term or vote its answers vouched for ${replay(seed)}`);
     assert.deepEqual(sim.twoLeaders, [], `seed ${seed}: two leaders in one region and term ${replay(seed)}`);
+    assert.deepEqual(sim.staleLeaseReads, [], `seed ${seed}: a lease read possible on a replica behind its region's commit index ${replay(seed)}`);
     assert.ok(quiet >= 20, `seed ${seed}: the cluster did not converge ${replay(seed)}\n${stuck}\nbusy keys: ${busy.size}`);
 
     // (b) tiling and agreement; and every region shape any store held ordered by its epoch.
@@ -486,6 +487,7 @@ async function checkSettled(sim: StoreSim, what: string, expected: ReadonlyMap<s
   assert.deepEqual(sim.fatals, [], `${what}: a store stopped itself`);
   assert.deepEqual(sim.votesLost, [], `${what}: a restart lost a term or vote its answers vouched for`);
   assert.deepEqual(sim.twoLeaders, [], `${what}: two leaders in one region and term`);
+  assert.deepEqual(sim.staleLeaseReads, [], `${what}: a lease read possible on a replica behind its region's commit index`);
   const regions = checkTiling(sim, what);
   const epochs = new EpochLog(sim.region);
   epochs.note(sim);

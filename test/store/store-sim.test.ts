@@ -147,6 +147,7 @@ async function runSeed(seed: number): Promise<Outcome> {
     assert.ok(converged, `seed ${seed}: replicas did not converge (replay: FLOTILLA_STORE_SIM_SEED=${seed})`);
     assert.deepEqual(sim.votesLost, [], `seed ${seed}: a restart lost a term or vote its answers vouched for (replay: FLOTILLA_STORE_SIM_SEED=${seed})`);
     assert.deepEqual(sim.twoLeaders, [], `seed ${seed}: two leaders in one region and term (replay: FLOTILLA_STORE_SIM_SEED=${seed})`);
+    assert.deepEqual(sim.staleLeaseReads, [], `seed ${seed}: a lease read possible on a replica behind its region's commit index (replay: FLOTILLA_STORE_SIM_SEED=${seed})`);
     // With every follower caught up, the leader compacts and every replica applies it: each log
     // ends bounded by the limit, and holds no raft log key below its first index.
     let isBounded = false;
@@ -294,6 +295,72 @@ describe('TTL sweep', () => {
         const keys = (await rawContents(node.engine)).map((kv) => Buffer.from(kv.split('=')[0]!, 'hex').subarray(1).toString('latin1'));
         assert.equal(keys.length, 3, `store ${node.storeId} keeps ${keys.length} raw keys`);
       }
+    } finally {
+      await sim.stop();
+    }
+  });
+});
+
+describe('lease reads', () => {
+  it('a leader cut off from its followers stops serving lease reads before another replica can lead, and the new leader serves none until ready', async () => {
+    const sim = await StoreSim.start(3, { rng: createRng(91), dropRate: 0, maxDelaySteps: 0, isLeaseReadEnabled: true });
+    try {
+      const leader = await electedLeader(sim);
+      const peerOn = (node: SimNode) => node.store!.peers.get(sim.region.id)!;
+      // A write wakes the region (a quiet group holds no lease) and its acks renew the lease.
+      let isWarm = false;
+      void leader.raw.put(putRequest(sim, leader, 'warm', 'w')).then(() => {
+        isWarm = true;
+      });
+      assert.ok(await advanceUntil(sim, () => isWarm), 'the first write was never answered');
+      assert.ok(await advanceUntil(sim, () => peerOn(leader).isLeaseReadable, 20), 'a leader that just committed a write holds no lease');
+      sim.isolate(leader.storeId, true);
+      let lastReadableStep = -1;
+      let electedStep = -1;
+      let newLeaderReadableUnready = false;
+      for (let step = 0; step < 400 && electedStep < 0; step++) {
+        await sim.advance();
+        if (peerOn(leader).isLeaseReadable) lastReadableStep = step;
+        for (const node of sim.nodes) {
+          if (node === leader) continue;
+          const peer = peerOn(node);
+          if (!peer.isLeader) continue;
+          if (electedStep < 0) electedStep = step;
+          if (peer.isLeaseReadable && !peer.isLeaderReady) newLeaderReadableUnready = true;
+        }
+      }
+      assert.ok(electedStep >= 0, 'no other replica was elected while the leader was cut off');
+      assert.ok(lastReadableStep < electedStep, `the cut-off leader could serve a lease read at step ${lastReadableStep}, and another replica led from step ${electedStep}`);
+      assert.ok(lastReadableStep >= 0, 'the cut-off leader never served from its lease (the check saw nothing)');
+      assert.equal(newLeaderReadableUnready, false, 'the new leader could serve a lease read before an entry of its term committed');
+      sim.isolate(leader.storeId, false);
+      assert.deepEqual(sim.staleLeaseReads, []);
+    } finally {
+      await sim.stop();
+    }
+  });
+});
+
+describe('lease reads during a leader transfer', () => {
+  it('a leader stops serving lease reads the moment it hands its leadership over (the transferee may lead within a step)', async () => {
+    const sim = await StoreSim.start(3, { rng: createRng(93), dropRate: 0, maxDelaySteps: 0, isLeaseReadEnabled: true });
+    try {
+      const leader = await electedLeader(sim);
+      const peerOn = (node: SimNode) => node.store!.peers.get(sim.region.id)!;
+      let isWarm = false;
+      void leader.raw.put(putRequest(sim, leader, 'warm', 'w')).then(() => {
+        isWarm = true;
+      });
+      assert.ok(await advanceUntil(sim, () => isWarm), 'the first write was never answered');
+      assert.ok(await advanceUntil(sim, () => peerOn(leader).isLeaseReadable, 20), 'a leader that just committed a write holds no lease');
+      const target = sim.nodes.find((n) => n !== leader)!;
+      assert.ok(sim.transferLeader(sim.region.id, target.storeId), 'no transfer began');
+      assert.equal(peerOn(leader).isLeaseReadable, false, 'the leader still serves lease reads after handing its leadership over');
+      assert.ok(await advanceUntil(sim, () => {
+        assert.equal(peerOn(leader).isLeader && peerOn(leader).isLeaseReadable, false, 'the old leader served from its lease while the transfer ran');
+        return sim.leader() === target;
+      }), 'the transfer never completed');
+      assert.deepEqual(sim.staleLeaseReads, []);
     } finally {
       await sim.stop();
     }

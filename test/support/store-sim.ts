@@ -23,7 +23,9 @@
 // `snapshotAnswers` records what each receiver answered. Every restart checks that each replica
 // loaded at least the term and vote its answers vouched for (append acks, granted votes) before
 // the crash: `votesLost` lists any that did not; every step checks election safety (one leader
-// per region and term): `twoLeaders` lists any breach.
+// per region and term): `twoLeaders` lists any breach; and that a peer that would serve a lease
+// read (Peer.isLeaseReadable) knows its region's newest commit index, the highest any replica
+// holds — else a lease read could miss a write another leader committed: `staleLeaseReads`.
 
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -307,6 +309,9 @@ export class StoreSim {
   private readonly leadersByTerm = new Map<string, number>();
   /** A second leader seen in a region and term: election safety broken. */
   readonly twoLeaders: { readonly regionId: number; readonly term: number; readonly peerIds: readonly [number, number]; readonly step: number }[] = [];
+
+  /** A peer that would serve a lease read while another replica of its region held a newer commit index. */
+  readonly staleLeaseReads: { readonly regionId: number; readonly peerId: number; readonly committed: number; readonly newest: number; readonly step: number }[] = [];
 
   /** `region`: the region every store starts with (id 7); splits make the others. */
   constructor(readonly region: RegionMeta, private readonly options: SimOptions) {
@@ -652,6 +657,7 @@ export class StoreSim {
     this.noteMerges();
     this.newestRegions(); // PD hears the stores' regions every step (heartbeats)
     this.noteLeaders();
+    this.checkLeaseReads();
   }
 
   private verdictOf(f: InFlight): InterceptVerdict {
@@ -764,6 +770,22 @@ export class StoreSim {
         const first = this.leadersByTerm.get(key);
         if (first === undefined) this.leadersByTerm.set(key, peerId);
         else if (first !== peerId) this.twoLeaders.push({ regionId, term, peerIds: [first, peerId], step: this.step });
+      }
+    }
+  }
+
+  /** Every peer that would serve a lease read now holds its region's newest commit index (of every live replica). */
+  private checkLeaseReads(): void {
+    const newest = new Map<number, number>();
+    for (const node of this.nodes) {
+      for (const [regionId, peer] of node.store?.peers ?? []) newest.set(regionId, Math.max(newest.get(regionId) ?? 0, peer.raw.raft.raftLog.committed));
+    }
+    for (const node of this.nodes) {
+      for (const [regionId, peer] of node.store?.peers ?? []) {
+        if (!peer.isLeaseReadable) continue;
+        const committed = peer.raw.raft.raftLog.committed;
+        const max = newest.get(regionId) ?? 0;
+        if (committed < max) this.staleLeaseReads.push({ regionId, peerId: peer.selfMeta.id, committed, newest: max, step: this.step });
       }
     }
   }
