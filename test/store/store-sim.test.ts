@@ -301,19 +301,24 @@ describe('TTL sweep', () => {
   });
 });
 
+/** A fresh sim's elected leader once it holds a lease: a write wakes the region (a quiet group holds none) and its acks renew it. */
+async function leaseHolder(sim: StoreSim): Promise<SimNode & { readonly raw: NonNullable<SimNode['raw']> }> {
+  const leader = await electedLeader(sim);
+  let isWarm = false;
+  void leader.raw.put(putRequest(sim, leader, 'warm', 'w')).then(() => {
+    isWarm = true;
+  });
+  assert.ok(await advanceUntil(sim, () => isWarm), 'the first write was never answered');
+  assert.ok(await advanceUntil(sim, () => leader.store!.peers.get(sim.region.id)!.isLeaseReadable, 20), 'a leader that just committed a write holds no lease');
+  return leader;
+}
+
 describe('lease reads', () => {
   it('a leader cut off from its followers stops serving lease reads before another replica can lead, and the new leader serves none until ready', async () => {
     const sim = await StoreSim.start(3, { rng: createRng(91), dropRate: 0, maxDelaySteps: 0, isLeaseReadEnabled: true });
     try {
-      const leader = await electedLeader(sim);
+      const leader = await leaseHolder(sim);
       const peerOn = (node: SimNode) => node.store!.peers.get(sim.region.id)!;
-      // A write wakes the region (a quiet group holds no lease) and its acks renew the lease.
-      let isWarm = false;
-      void leader.raw.put(putRequest(sim, leader, 'warm', 'w')).then(() => {
-        isWarm = true;
-      });
-      assert.ok(await advanceUntil(sim, () => isWarm), 'the first write was never answered');
-      assert.ok(await advanceUntil(sim, () => peerOn(leader).isLeaseReadable, 20), 'a leader that just committed a write holds no lease');
       sim.isolate(leader.storeId, true);
       let lastReadableStep = -1;
       let electedStep = -1;
@@ -345,14 +350,8 @@ describe('lease reads during a leader transfer', () => {
   it('a leader stops serving lease reads the moment it hands its leadership over (the transferee may lead within a step)', async () => {
     const sim = await StoreSim.start(3, { rng: createRng(93), dropRate: 0, maxDelaySteps: 0, isLeaseReadEnabled: true });
     try {
-      const leader = await electedLeader(sim);
+      const leader = await leaseHolder(sim);
       const peerOn = (node: SimNode) => node.store!.peers.get(sim.region.id)!;
-      let isWarm = false;
-      void leader.raw.put(putRequest(sim, leader, 'warm', 'w')).then(() => {
-        isWarm = true;
-      });
-      assert.ok(await advanceUntil(sim, () => isWarm), 'the first write was never answered');
-      assert.ok(await advanceUntil(sim, () => peerOn(leader).isLeaseReadable, 20), 'a leader that just committed a write holds no lease');
       const target = sim.nodes.find((n) => n !== leader)!;
       assert.ok(sim.transferLeader(sim.region.id, target.storeId), 'no transfer began');
       assert.equal(peerOn(leader).isLeaseReadable, false, 'the leader still serves lease reads after handing its leadership over');
