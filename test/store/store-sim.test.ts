@@ -346,6 +346,44 @@ describe('lease reads', () => {
   });
 });
 
+describe('lease reads switched off, and counted', () => {
+  it('with lease reads on, a leader\'s reads pass the lease barrier and are counted so; with them off, a leader holding a raft lease serves every read through ReadIndex', async () => {
+    for (const isLeaseReadEnabled of [true, false]) {
+      const sim = await StoreSim.start(3, { rng: createRng(95), dropRate: 0, maxDelaySteps: 0, isLeaseReadEnabled });
+      try {
+        const leader = await electedLeader(sim);
+        const peer = leader.store!.peers.get(sim.region.id)!;
+        let isWarm = false;
+        void leader.raw.put(putRequest(sim, leader, 'k', 'v')).then(() => {
+          isWarm = true;
+        });
+        assert.ok(await advanceUntil(sim, () => isWarm && peer.isLeaderReady && peer.raw.isLeaseValid()), 'no ready leader with a raft lease');
+        assert.equal(peer.isLeaseReadable, isLeaseReadEnabled, `lease reads ${isLeaseReadEnabled ? 'on' : 'off'}`);
+        const before = new Map(leader.readsByKind);
+        let value: string | undefined;
+        void leader.raw.get({ context: sim.context(leader), key: Buffer.from('k') }).then((r) => {
+          value = String(r.value);
+        });
+        assert.ok(await advanceUntil(sim, () => value !== undefined), 'the read was never answered');
+        assert.equal(value, 'v');
+        // A transactional read (TxnKv.readAt) takes the barrier its own way.
+        let txnAnswer: kvrpcpb.GetResponse__Input | undefined;
+        void leader.txn!.get({ context: sim.context(leader), key: Buffer.from('t'), version: '1' }).then((r) => {
+          txnAnswer = r;
+        });
+        assert.ok(await advanceUntil(sim, () => txnAnswer !== undefined), 'the transactional read was never answered');
+        assert.equal(txnAnswer?.notFound, true);
+        const kind = isLeaseReadEnabled ? 'lease' : 'read-index';
+        const other = isLeaseReadEnabled ? 'read-index' : 'lease';
+        assert.equal((leader.readsByKind.get(kind) ?? 0) - (before.get(kind) ?? 0), 2, `two ${kind} reads counted`);
+        assert.equal(leader.readsByKind.get(other) ?? 0, before.get(other) ?? 0, `no ${other} read counted`);
+      } finally {
+        await sim.stop();
+      }
+    }
+  });
+});
+
 describe('lease reads during a leader transfer', () => {
   it('a leader stops serving lease reads the moment it hands its leadership over (the transferee may lead within a step)', async () => {
     const sim = await StoreSim.start(3, { rng: createRng(93), dropRate: 0, maxDelaySteps: 0, isLeaseReadEnabled: true });

@@ -183,6 +183,8 @@ export interface SimNode {
   writeTurns: number | null;
   /** This incarnation's snapshot dir (null without snapshots); a crash keeps its complete payloads. */
   snapshotDir: string | null;
+  /** Read barriers passed on this store, by kind, as its KvWrites counts them for /metrics (every incarnation). */
+  readonly readsByKind: Map<'lease' | 'read-index' | 'replica', number>;
 }
 
 export interface SimOptions {
@@ -327,6 +329,7 @@ export class StoreSim {
       const node: SimNode = {
         storeId: i + 1, engine: new CrashableEngine(), store: null, raw: null, txn: null, writes: null, splitter: null, merges: null, generation: 0,
         crashBeforeApply: false, crashedAtStep: -1, needsDiskCrash: false, writeTurns: null, snapshotDir: sim.newSnapshotDir(i + 1, null),
+        readsByKind: new Map(),
       };
       node.engine = new CrashableEngine(() => node.writeTurns ?? diskRng.nextInt(3));
       sim.nodes.push(node);
@@ -442,7 +445,11 @@ export class StoreSim {
     };
     for (const peer of store.peers.values()) if (peer.storage.truncatedIndex > RAFT_INIT_INDEX) this.counters.restartsWithTruncatedLog++;
     const limits: KvLimits = { ...LIMITS, ...this.options.kvLimits };
-    const writes = new KvWrites(node.engine, store.loop, new LatchSet(256), limits);
+    const writes = new KvWrites(node.engine, store.loop, new LatchSet(256), limits, {
+      countReads: (kind) => node.readsByKind.set(kind, (node.readsByKind.get(kind) ?? 0) + 1),
+      countProposal: () => undefined,
+      observeCommitLatency: () => undefined,
+    });
     const routing = new KvRouting(node.storeId, store.peers, limits);
     node.writes = writes;
     node.raw = new RawKv(routing, writes, this.options.rawNowMs);
