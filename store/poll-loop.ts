@@ -76,8 +76,13 @@ export interface PollLoopOptions {
    * send, advance) — see store/snapshot/apply.ts. Absent: such a Ready is a fatal error.
    */
   readonly onSnapshotReady?: (peer: Peer, rd: Ready) => void;
-  /** Deterministic tests: no tick timer and no clock; the test calls tick(). */
+  /**
+   * Deterministic tests: no tick timer. The test calls tick() — or, with `monotonicMs`, moves that
+   * clock and calls catchUpTicks(), which reads (lease checks) call too, as in production.
+   */
   readonly isManualTick?: boolean;
+  /** The monotonic clock ticks are owed by, ms (default performance.now); injected by simulations. */
+  readonly monotonicMs?: () => number;
 }
 
 /** A peer's Ready waiting for (or in) a log write. */
@@ -122,7 +127,10 @@ export class PollLoop {
   private readonly tails = new Map<Peer, WrittenTail>();
 
   constructor(private readonly options: PollLoopOptions) {
-    this.clock = new TickClock({ tickMs: options.tickMs, maxReplayTicks: options.electionTicks * 4 });
+    this.clock = new TickClock({
+      tickMs: options.tickMs, maxReplayTicks: options.electionTicks * 4,
+      ...(options.monotonicMs === undefined ? {} : { monotonicMs: options.monotonicMs }),
+    });
     this.log = options.logger.child({ component: 'poll-loop' });
   }
 
@@ -158,7 +166,8 @@ export class PollLoop {
 
   /** Delivers the ticks real time owes to every peer (also called before a lease check). */
   catchUpTicks(): void {
-    if (this.stopped || this.options.isManualTick === true) return;
+    // A manual loop without a clock of its own has no time to owe.
+    if (this.stopped || (this.options.isManualTick === true && this.options.monotonicMs === undefined)) return;
     this.tick(this.clock.due());
   }
 

@@ -65,7 +65,12 @@ export interface RaftStoreOptions {
   readonly snapshotDir?: string;
   readonly snapshotMetrics?: SnapshotMetrics;
   /** Deterministic tests: raft messages go here instead of gRPC, and ticks are the test's. */
-  readonly simulated?: { readonly sender: RaftSender; readonly isLeaseReadEnabled?: boolean };
+  readonly simulated?: {
+    readonly sender: RaftSender;
+    readonly isLeaseReadEnabled?: boolean;
+    /** The simulation's clock: ticks are owed by it and delivered by catchUpTicks (else by tick()). */
+    readonly monotonicMs?: () => number;
+  };
 }
 
 export interface RaftStoreMetrics extends PollLoopMetrics {
@@ -169,6 +174,7 @@ export class RaftStore {
       sender: this.sender,
       ...(this.snapshots === null ? {} : { onSnapshotReady: (peer: Peer, rd: Ready) => this.installSnapshotReady(peer, rd) }),
       isManualTick: options.simulated !== undefined,
+      ...(options.simulated?.monotonicMs === undefined ? {} : { monotonicMs: options.simulated.monotonicMs }),
       budget: this.budget,
       tickMs: options.tickMs,
       electionTicks: options.raft.electionTicks,

@@ -346,6 +346,65 @@ describe('lease reads', () => {
   });
 });
 
+describe('lease reads behind a late tick timer', () => {
+  // Each read path delivers the owed ticks itself, so each goes first once: a transactional read
+  // takes the lease its own way (KvWrites.leaseReadNow, TxnKv.readAt), a raw read through
+  // KvWrites.readBarrier.
+  for (const first of ['txn', 'raw'] as const) {
+    it(`a cut-off leader whose timer stopped firing is owed the ticks real time passed: its next read (${first} first) ends its lease and never returns a value another leader has overwritten`, async () => {
+      const sim = await StoreSim.start(3, { rng: createRng(97), dropRate: 0, maxDelaySteps: 0, isLeaseReadEnabled: true });
+      try {
+        const old = await leaseHolder(sim);
+        let isWritten = false;
+        void old.raw.put(putRequest(sim, old, 'k', 'before')).then(() => {
+          isWritten = true;
+        });
+        assert.ok(await advanceUntil(sim, () => isWritten && old.store!.peers.get(sim.region.id)!.isLeaseReadable), 'the first value was never written under a lease');
+        // Its event loop stalls (no timer fires) while the others go on without it.
+        old.isTickTimerLate = true;
+        sim.isolate(old.storeId, true);
+        let next: SimNode | undefined;
+        assert.ok(await advanceUntil(sim, () => {
+          next = sim.nodes.find((n) => n !== old && n.store?.peers.get(sim.region.id)?.isLeaderReady === true);
+          return next !== undefined;
+        }, 400), 'no other replica was elected');
+        let isOverwritten = false;
+        void next!.raw!.put(putRequest(sim, next!, 'k', 'after')).then(() => {
+          isOverwritten = true;
+        });
+        assert.ok(await advanceUntil(sim, () => isOverwritten), 'the new leader never wrote');
+        // Raft on the old leader has not counted the silence: without the owed ticks it would
+        // still trust its lease. A read must deliver them first.
+        assert.equal(old.store!.peers.get(sim.region.id)!.isLeaseReadable, true, 'the stalled leader counted time without ticks (the test sees nothing)');
+        const leaseReads = old.readsByKind.get('lease') ?? 0;
+        const answers: { raw?: string; txn?: string } = {};
+        const reads = {
+          txn: () => old.txn!.get({ context: sim.context(old), key: Buffer.from('t'), version: '1' }).then(
+            (r) => { answers.txn = r.notFound === true ? 'not found' : 'value'; },
+            (e: unknown) => { answers.txn = `error ${e instanceof FlotillaError ? e.code : String(e)}`; },
+          ),
+          raw: () => old.raw.get({ context: sim.context(old), key: Buffer.from('k') }).then(
+            (r) => { answers.raw = `value ${String(r.value)}`; },
+            (e: unknown) => { answers.raw = `error ${e instanceof FlotillaError ? e.code : String(e)}`; },
+          ),
+        };
+        void reads[first]();
+        void reads[first === 'txn' ? 'raw' : 'txn']();
+        await sim.advance();
+        assert.equal(old.readsByKind.get('lease') ?? 0, leaseReads, `the stalled leader served a lease read (raw: ${answers.raw}, txn: ${answers.txn})`);
+        assert.notEqual(answers.raw, 'value before', 'a read returned the overwritten value');
+        old.isTickTimerLate = false;
+        sim.isolate(old.storeId, false);
+        assert.ok(await advanceUntil(sim, () => answers.raw !== undefined && answers.txn !== undefined), 'a read was never answered');
+        assert.notEqual(answers.raw, 'value before', 'a read returned the overwritten value');
+        assert.deepEqual(sim.staleLeaseReads, []);
+      } finally {
+        await sim.stop();
+      }
+    });
+  }
+});
+
 describe('lease reads switched off, and counted', () => {
   it('with lease reads on, a leader\'s reads pass the lease barrier and are counted so; with them off, a leader holding a raft lease serves every read through ReadIndex', async () => {
     for (const isLeaseReadEnabled of [true, false]) {
