@@ -405,6 +405,36 @@ describe('lease reads behind a late tick timer', () => {
   }
 });
 
+describe('lease reads keep their region awake', () => {
+  it('a leader serving only reads, for many times the quiet threshold, stays awake and serves every read from its lease; left alone it goes quiet', async () => {
+    const quietAfterTicks = 20;
+    const sim = await StoreSim.start(3, { rng: createRng(99), dropRate: 0, maxDelaySteps: 0, isLeaseReadEnabled: true, quietAfterTicks });
+    try {
+      const leader = await leaseHolder(sim);
+      const peer = leader.store!.peers.get(sim.region.id)!;
+      const before = new Map(leader.readsByKind);
+      const reads = 4 * quietAfterTicks / 5;
+      for (let i = 0; i < reads; i++) {
+        let answered = false;
+        void leader.raw.get({ context: sim.context(leader), key: Buffer.from('warm') }).then((r) => {
+          assert.equal(String(r.value), 'w');
+          answered = true;
+        });
+        assert.ok(await advanceUntil(sim, () => answered, 50), `read ${i} was never answered`);
+        for (let s = 0; s < 4; s++) await sim.advance(); // five steps (ticks) a read
+        assert.equal(peer.raw.isQuiet, false, `the region went quiet under reads (read ${i})`);
+      }
+      const lease = (leader.readsByKind.get('lease') ?? 0) - (before.get('lease') ?? 0);
+      const readIndex = (leader.readsByKind.get('read-index') ?? 0) - (before.get('read-index') ?? 0);
+      assert.deepEqual({ lease, readIndex }, { lease: reads, readIndex: 0 }, 'every read served from the lease');
+      // The threshold is real: with no reads or writes the region does go quiet.
+      assert.ok(await advanceUntil(sim, () => peer.raw.isQuiet, 4 * quietAfterTicks), 'the idle region never went quiet');
+    } finally {
+      await sim.stop();
+    }
+  });
+});
+
 describe('lease reads switched off, and counted', () => {
   it('with lease reads on, a leader\'s reads pass the lease barrier and are counted so; with them off, a leader holding a raft lease serves every read through ReadIndex', async () => {
     for (const isLeaseReadEnabled of [true, false]) {
