@@ -142,7 +142,10 @@ export class CrashableEngine extends MemoryEngine {
 
 const LIMITS: KvLimits = { keyBytesMax: 8192, valueBytesMax: 1 << 20, batchKeysMax: 1000, scanLimitMax: 1000, pendingProposalsMax: 10_000 };
 const chunkCodec = messageCodec('flotilla.raft_serverpb.SnapshotChunk');
-/** The simulated clock: one step is one tick of 100 ms (the stores' tickMs). */
+/**
+ * The simulated clock: one step is one tick of 100 ms (the stores' tickMs). Each store's poll loop
+ * reads it (`monotonicMs`) and is owed its ticks by it, delivered each step as the tick timer would.
+ */
 const STEP_MS = 100;
 /** Steps between two merge driver ticks: server.ts's interval on the sim's clock. */
 const MERGE_TICK_STEPS = Math.max(1, Math.round(MERGE_DRIVE_INTERVAL_MS / STEP_MS));
