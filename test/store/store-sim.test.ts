@@ -9,7 +9,8 @@
 // Seeds are replayable: FLOTILLA_STORE_SIM_SEED=n runs one. Targeted scenarios follow: the TTL
 // sweep, a new leader's first reads, region key counts through every kind of write and crash, a
 // write command whose leader lost and regained leadership mid-command (P3 in planted-bugs.md),
-// and a deposed leader's pending ReadIndex reads (P10).
+// a deposed leader's pending ReadIndex reads (P10), and lease reads: a cut-off leader's, one
+// behind a stalled tick timer, reads alone keeping a region awake, lease reads switched off.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { applyStateKey, crc32, createRng, FlotillaError, raftHardStateKey, raftLogIndexOf, raftLogRange, rawKey, type Rng } from '../../common/index.js';
