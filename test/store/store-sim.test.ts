@@ -16,11 +16,12 @@ import assert from 'node:assert/strict';
 import { applyStateKey, crc32, createRng, FlotillaError, raftHardStateKey, raftLogIndexOf, raftLogRange, rawKey, type Rng } from '../../common/index.js';
 import { decodeEntry, decodeHardState, encodeHardState } from '../../raft-host/index.js';
 import { decodeApplyState } from '../../store/local-state.js';
+import type { Peer } from '../../store/peer.js';
 import { decodeCommand } from '../../store/raft-cmd.js';
 import { decodeRawValue, encodeRawValue } from '../../store/raw-value.js';
 import type { kvrpcpb } from '../../proto/index.js';
 import type { RaftLogGcOptions } from '../../store/raft-log-gc.js';
-import { countedKeys, raftLogKeysBelow, rawContents, settle, type SimNode, StoreSim } from '../support/store-sim.js';
+import { countedKeys, raftLogKeysBelow, rawContents, settle, type SimNode, type SimOptions, StoreSim } from '../support/store-sim.js';
 import { advanceUntil, drive, isQuiet } from '../support/store-sim-checks.js';
 
 const STEPS = 400;
@@ -310,16 +311,27 @@ async function leaseHolder(sim: StoreSim): Promise<SimNode & { readonly raw: Non
     isWarm = true;
   });
   assert.ok(await advanceUntil(sim, () => isWarm), 'the first write was never answered');
-  assert.ok(await advanceUntil(sim, () => leader.store!.peers.get(sim.region.id)!.isLeaseReadable, 20), 'a leader that just committed a write holds no lease');
+  // A raft lease on a ready leader: what a lease read needs, whether lease reads are on or not.
+  const peer = leader.store!.peers.get(sim.region.id)!;
+  assert.ok(await advanceUntil(sim, () => peer.isLeaderReady && peer.raw.isLeaseValid(), 20), 'a leader that just committed a write holds no lease');
   return leader;
+}
+
+type LeaseBody = (sim: StoreSim, leader: Awaited<ReturnType<typeof leaseHolder>>, peerOn: (node: SimNode) => Peer) => Promise<void>;
+
+/** Runs `body` on a 3-store sim with a lossless network and lease reads on, once its leader holds a lease; the sim stops after. */
+async function withLeaseHolder(seed: number, body: LeaseBody, options: Partial<SimOptions> = {}): Promise<void> {
+  const sim = await StoreSim.start(3, { rng: createRng(seed), dropRate: 0, maxDelaySteps: 0, isLeaseReadEnabled: true, ...options });
+  try {
+    await body(sim, await leaseHolder(sim), (node) => node.store!.peers.get(sim.region.id)!);
+  } finally {
+    await sim.stop();
+  }
 }
 
 describe('lease reads', () => {
   it('a leader cut off from its followers stops serving lease reads before another replica can lead, and the new leader serves none until ready', async () => {
-    const sim = await StoreSim.start(3, { rng: createRng(91), dropRate: 0, maxDelaySteps: 0, isLeaseReadEnabled: true });
-    try {
-      const leader = await leaseHolder(sim);
-      const peerOn = (node: SimNode) => node.store!.peers.get(sim.region.id)!;
+    await withLeaseHolder(91, async (sim, leader, peerOn) => {
       sim.isolate(leader.storeId, true);
       let lastReadableStep = -1;
       let electedStep = -1;
@@ -341,9 +353,7 @@ describe('lease reads', () => {
       assert.equal(newLeaderReadableUnready, false, 'the new leader could serve a lease read before an entry of its term committed');
       sim.isolate(leader.storeId, false);
       assert.deepEqual(sim.staleLeaseReads, []);
-    } finally {
-      await sim.stop();
-    }
+    });
   });
 });
 
@@ -353,14 +363,12 @@ describe('lease reads behind a late tick timer', () => {
   // KvWrites.readBarrier.
   for (const first of ['txn', 'raw'] as const) {
     it(`a cut-off leader whose timer stopped firing is owed the ticks real time passed: its next read (${first} first) ends its lease and never returns a value another leader has overwritten`, async () => {
-      const sim = await StoreSim.start(3, { rng: createRng(97), dropRate: 0, maxDelaySteps: 0, isLeaseReadEnabled: true });
-      try {
-        const old = await leaseHolder(sim);
+      await withLeaseHolder(97, async (sim, old, peerOn) => {
         let isWritten = false;
         void old.raw.put(putRequest(sim, old, 'k', 'before')).then(() => {
           isWritten = true;
         });
-        assert.ok(await advanceUntil(sim, () => isWritten && old.store!.peers.get(sim.region.id)!.isLeaseReadable), 'the first value was never written under a lease');
+        assert.ok(await advanceUntil(sim, () => isWritten && peerOn(old).isLeaseReadable), 'the first value was never written under a lease');
         // Its event loop stalls (no timer fires) while the others go on without it.
         old.isTickTimerLate = true;
         sim.isolate(old.storeId, true);
@@ -376,7 +384,7 @@ describe('lease reads behind a late tick timer', () => {
         assert.ok(await advanceUntil(sim, () => isOverwritten), 'the new leader never wrote');
         // Raft on the old leader has not counted the silence: without the owed ticks it would
         // still trust its lease. A read must deliver them first.
-        assert.equal(old.store!.peers.get(sim.region.id)!.isLeaseReadable, true, 'the stalled leader counted time without ticks (the test sees nothing)');
+        assert.equal(peerOn(old).isLeaseReadable, true, 'the stalled leader counted time without ticks (the test sees nothing)');
         const leaseReads = old.readsByKind.get('lease') ?? 0;
         const answers: { raw?: string; txn?: string } = {};
         const reads = {
@@ -399,41 +407,37 @@ describe('lease reads behind a late tick timer', () => {
         assert.ok(await advanceUntil(sim, () => answers.raw !== undefined && answers.txn !== undefined), 'a read was never answered');
         assert.notEqual(answers.raw, 'value before', 'a read returned the overwritten value');
         assert.deepEqual(sim.staleLeaseReads, []);
-      } finally {
-        await sim.stop();
-      }
+      });
     });
   }
 });
 
-describe('lease reads keep their region awake', () => {
-  it('a leader serving only reads, for many times the quiet threshold, stays awake and serves every read from its lease; left alone it goes quiet', async () => {
-    const quietAfterTicks = 20;
-    const sim = await StoreSim.start(3, { rng: createRng(99), dropRate: 0, maxDelaySteps: 0, isLeaseReadEnabled: true, quietAfterTicks });
-    try {
-      const leader = await leaseHolder(sim);
-      const peer = leader.store!.peers.get(sim.region.id)!;
-      const before = new Map(leader.readsByKind);
-      const reads = 4 * quietAfterTicks / 5;
-      for (let i = 0; i < reads; i++) {
-        let answered = false;
-        void leader.raw.get({ context: sim.context(leader), key: Buffer.from('warm') }).then((r) => {
-          assert.equal(String(r.value), 'w');
-          answered = true;
-        });
-        assert.ok(await advanceUntil(sim, () => answered, 50), `read ${i} was never answered`);
-        for (let s = 0; s < 4; s++) await sim.advance(); // five steps (ticks) a read
-        assert.equal(peer.raw.isQuiet, false, `the region went quiet under reads (read ${i})`);
-      }
-      const lease = (leader.readsByKind.get('lease') ?? 0) - (before.get('lease') ?? 0);
-      const readIndex = (leader.readsByKind.get('read-index') ?? 0) - (before.get('read-index') ?? 0);
-      assert.deepEqual({ lease, readIndex }, { lease: reads, readIndex: 0 }, 'every read served from the lease');
-      // The threshold is real: with no reads or writes the region does go quiet.
-      assert.ok(await advanceUntil(sim, () => peer.raw.isQuiet, 4 * quietAfterTicks), 'the idle region never went quiet');
-    } finally {
-      await sim.stop();
-    }
-  });
+describe('reads keep their region awake', () => {
+  for (const isLeaseReadEnabled of [true, false]) {
+    it(`a leader serving only reads (${isLeaseReadEnabled ? 'by lease' : 'through ReadIndex'}), for many times the quiet threshold, stays awake and serves every read the same way; left alone it goes quiet`, async () => {
+      const quietAfterTicks = 20;
+      await withLeaseHolder(99, async (sim, leader, peerOn) => {
+        const peer = peerOn(leader);
+        const before = new Map(leader.readsByKind);
+        const reads = 4 * quietAfterTicks / 5;
+        for (let i = 0; i < reads; i++) {
+          let value: string | undefined;
+          void leader.raw.get({ context: sim.context(leader), key: Buffer.from('warm') }).then((r) => {
+            value = String(r.value);
+          });
+          assert.ok(await advanceUntil(sim, () => value !== undefined, 50), `read ${i} was never answered`);
+          assert.equal(value, 'w');
+          for (let s = 0; s < 4; s++) await sim.advance(); // five steps (ticks) a read
+          assert.equal(peer.raw.isQuiet, false, `the region went quiet under reads (read ${i})`);
+        }
+        const lease = (leader.readsByKind.get('lease') ?? 0) - (before.get('lease') ?? 0);
+        const readIndex = (leader.readsByKind.get('read-index') ?? 0) - (before.get('read-index') ?? 0);
+        assert.deepEqual({ lease, readIndex }, isLeaseReadEnabled ? { lease: reads, readIndex: 0 } : { lease: 0, readIndex: reads }, 'every read served the same way');
+        // The threshold is real: with no reads or writes the region does go quiet.
+        assert.ok(await advanceUntil(sim, () => peer.raw.isQuiet, 4 * quietAfterTicks), 'the idle region never went quiet');
+      }, { quietAfterTicks, isLeaseReadEnabled });
+    });
+  }
 });
 
 describe('lease reads switched off, and counted', () => {
@@ -476,10 +480,7 @@ describe('lease reads switched off, and counted', () => {
 
 describe('lease reads during a leader transfer', () => {
   it('a leader stops serving lease reads the moment it hands its leadership over (the transferee may lead within a step)', async () => {
-    const sim = await StoreSim.start(3, { rng: createRng(93), dropRate: 0, maxDelaySteps: 0, isLeaseReadEnabled: true });
-    try {
-      const leader = await leaseHolder(sim);
-      const peerOn = (node: SimNode) => node.store!.peers.get(sim.region.id)!;
+    await withLeaseHolder(93, async (sim, leader, peerOn) => {
       const target = sim.nodes.find((n) => n !== leader)!;
       assert.ok(sim.transferLeader(sim.region.id, target.storeId), 'no transfer began');
       assert.equal(peerOn(leader).isLeaseReadable, false, 'the leader still serves lease reads after handing its leadership over');
@@ -488,9 +489,7 @@ describe('lease reads during a leader transfer', () => {
         return sim.leader() === target;
       }), 'the transfer never completed');
       assert.deepEqual(sim.staleLeaseReads, []);
-    } finally {
-      await sim.stop();
-    }
+    });
   });
 });
 
