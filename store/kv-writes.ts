@@ -3,6 +3,12 @@
 // (a one-phase commit: committed → answer, applied → latches released).
 // A proposal goes out only if the peer still leads in the term it read in: a leader that lost and
 // regained leadership between its read and its proposal may have missed another leader's writes.
+//
+// Blind writes (raw put and delete) are answered once committed — durable on a quorum, their apply
+// certain — not once applied (CockroachDB's early acknowledgement): a raw read or range delete on
+// this store waits first for the blind writes still applying on its keys (blindWritesSettled),
+// so no read misses a write already answered. A replica read needs nothing more: its read index
+// is at least the commit index the answer came after, and it waits for its own apply to reach it.
 
 import { FlotillaError, type WriteOp } from '../common/index.js';
 import type { Engine } from './engine/index.js';
@@ -22,6 +28,36 @@ export interface KvWritesMetrics {
 }
 
 const noop = (): void => undefined;
+
+/** A proposal failed with its outcome unknown (timed out, its log replaced): its entry may still apply. */
+function isOutcomeUnknown(err: unknown): boolean {
+  return err instanceof FlotillaError && err.code === 'DeadlineExceeded';
+}
+
+/** How often a write answered at commit whose proposal then failed checks whether its entry settled, ms. */
+const SETTLE_POLL_MS = 20;
+
+/**
+ * Calls `then` once `peer` has applied everything its log holds now and that apply has landed in
+ * the engine, or once it no longer leads in `term` (a later leader applies all of it before it
+ * serves a read): a proposal that failed after it committed (timed out, its log replaced by a
+ * snapshot) can then no longer apply unseen. `applied` alone would not do: it moves as the apply
+ * batch is built, and a read before that batch lands may not see it.
+ */
+export function onceApplyEnds(peer: Peer, term: number, then: () => void): void {
+  const appended = peer.storage.lastIndex();
+  const isSettled = (): boolean => !peer.isLeader || peer.term !== term || peer.appliedAndWritten >= appended;
+  if (isSettled()) {
+    then();
+    return;
+  }
+  const timer = setInterval(() => {
+    if (!isSettled()) return;
+    clearInterval(timer);
+    then();
+  }, SETTLE_POLL_MS);
+  timer.unref();
+}
 
 export interface WriteDecision<T> {
   readonly ops: readonly WriteOp[];
@@ -95,7 +131,7 @@ export class KvWrites {
     // Free latches, a valid lease and no blind write in flight on the keys are taken without a
     // promise or a microtask turn each.
     const release = this.latches.tryAcquire(latchKeys) ?? (await this.latches.acquire(latchKeys));
-    let isReleasedAtApply = false;
+    let isReleaseDeferred = false;
     try {
       if (isBlind) {
         if (!peer.isLeader) throw peer.notLeader();
@@ -105,39 +141,57 @@ export class KvWrites {
       }
       const term = peer.term;
       const decision = await decide();
+      if (isBlind) {
+        if (decision.ops.length > 0) {
+          const answered = this.proposeBlind(peer, latchKeys, decision.ops, term);
+          release();
+          await answered;
+        }
+        return decision.result;
+      }
       const early = decision.answerOnCommit;
       if (decision.ops.length > 0 && early !== undefined) {
         let committed!: () => void;
         const isCommitted = new Promise<void>((resolve) => { committed = resolve; });
         const applied = this.propose(peer, decision.ops, term, committed);
-        isReleasedAtApply = true;
+        isReleaseDeferred = true;
         applied.then(() => {
           release();
           early.settled(true);
         }, () => {
-          release();
-          early.settled(false);
+          // It may still apply (answered at commit, or timed out): latches and what `settled`
+          // releases stay until it can no longer apply unseen.
+          onceApplyEnds(peer, term, () => {
+            release();
+            early.settled(false);
+          });
         });
         await Promise.race([isCommitted, applied]);
         return decision.result;
       }
       if (decision.ops.length > 0) {
-        const applied = this.propose(peer, decision.ops, term);
-        if (isBlind) {
-          this.trackBlindWrite(latchKeys, applied);
-          release();
+        try {
+          await this.propose(peer, decision.ops, term);
+        } catch (err) {
+          // Its entry may still apply: the latches stay until it can no longer apply unseen, or a
+          // command decided on the state without it would land after it.
+          if (isOutcomeUnknown(err)) {
+            isReleaseDeferred = true;
+            onceApplyEnds(peer, term, release);
+          }
+          throw err;
         }
-        await applied;
       }
       return decision.result;
     } finally {
-      if (!isReleasedAtApply) release();
+      if (!isReleaseDeferred) release();
     }
   }
 
   /**
-   * A blind write of `ops` (raw put and delete): latched() with `needsRead: false`. When every
-   * latch is free it runs the same steps — leadership check, propose, latches released once the
+   * A blind write of `ops` (raw put and delete), answered once committed (file comment): latched()
+   * with `needsRead: false`. When every latch is free it runs the same steps — leadership check,
+   * propose, latches released once the
    * proposal is queued — without latched()'s awaits (no promise, closure or microtask turn per
    * step on the busiest write path); a contended write waits in latched().
    */
@@ -149,9 +203,7 @@ export class KvWrites {
     try {
       if (!peer.isLeader) return Promise.reject(peer.notLeader());
       if (ops.length === 0) return Promise.resolve();
-      const applied = this.propose(peer, ops, peer.term);
-      this.trackBlindWrite(latchKeys, applied);
-      return applied;
+      return this.proposeBlind(peer, latchKeys, ops, peer.term);
     } finally {
       release();
     }
@@ -177,8 +229,33 @@ export class KvWrites {
     return this.blindInFlight.size;
   }
 
-  private trackBlindWrite(keys: readonly Buffer[], applied: Promise<void>): void {
-    const settled = applied.then(noop, noop);
+  /** Whether any blind write is still applying (a read then asks blindWritesSettled). */
+  get hasBlindWritesInFlight(): boolean {
+    return this.blindInFlight.size > 0;
+  }
+
+  /**
+   * Proposes a blind write whose latches go once it is queued, and answers once it is committed
+   * with a certain apply (or applied, or failed). Until it has applied — or, answered or with its
+   * outcome unknown, until it can no longer apply unseen (onceApplyEnds) — its keys count as in
+   * flight.
+   */
+  private proposeBlind(peer: Peer, latchKeys: readonly Buffer[], ops: readonly WriteOp[], term: number): Promise<void> {
+    let isAnswered = false;
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => {
+      answer = resolve;
+    });
+    const applied = this.propose(peer, ops, term, () => {
+      isAnswered = true;
+      answer();
+    });
+    const settled = applied.then(noop, (err: unknown) => (isAnswered || isOutcomeUnknown(err) ? new Promise<void>((resolve) => onceApplyEnds(peer, term, resolve)) : undefined));
+    this.trackBlindWrite(latchKeys, settled);
+    return Promise.race([answered, applied]);
+  }
+
+  private trackBlindWrite(keys: readonly Buffer[], settled: Promise<void>): void {
     for (const key of keys) {
       const id = key.toString('latin1');
       const before = this.blindInFlight.get(id);
@@ -192,13 +269,24 @@ export class KvWrites {
     }
   }
 
-  private async blindWritesSettled(keys: readonly Buffer[]): Promise<void> {
+  /** Resolves once no blind write in flight before the call touches `keys` (engine keys, as latched). */
+  async blindWritesSettled(keys: readonly Buffer[]): Promise<void> {
     if (this.blindInFlight.size === 0) return;
     const waits: Promise<unknown>[] = [];
     for (const key of keys) {
       const w = this.blindInFlight.get(key.toString('latin1'));
       if (w !== undefined) waits.push(w);
     }
+    if (waits.length > 0) await Promise.all(waits);
+  }
+
+  /** Resolves once no blind write in flight before the call touches a key in [start, end) (engine keys). */
+  async blindWritesSettledIn(start: Buffer, end: Buffer): Promise<void> {
+    if (this.blindInFlight.size === 0) return;
+    const from = start.toString('latin1');
+    const to = end.toString('latin1');
+    const waits: Promise<unknown>[] = [];
+    for (const [key, w] of this.blindInFlight) if (key >= from && key < to) waits.push(w);
     if (waits.length > 0) await Promise.all(waits);
   }
 

@@ -1285,6 +1285,11 @@ export class Peer {
     this.appliedWritten = this.applied;
   }
 
+  /** The applied index whose apply batch has landed in the engine (`applied` runs ahead while a batch is written). */
+  get appliedAndWritten(): number {
+    return this.appliedWritten;
+  }
+
   /** Serves confirmed reads now covered by what is applied and written. */
   serveReads(): void {
     if (this.confirmedReads.length === 0) return;

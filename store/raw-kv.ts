@@ -1,8 +1,10 @@
 // The raw (non-transactional) API on one store: single-version keys in the raw CF, never mixed
 // with transactional keys. Reads are linearizable (a lease read, or ReadIndex, before reading the
-// leader's applied state); writes go through raft and answer once applied on the leader — that
-// is, once durable on a quorum. Every write takes its keys' latches so that compare-and-swap's
-// read and write are atomic against every other raw write of the key.
+// leader's applied state). Writes go through raft: puts and deletes answer once committed —
+// durable on a quorum, their apply certain — and a read or range delete first waits for those
+// of its keys still applying (kv-writes.ts); compare-and-swap answers once applied. Every write
+// takes its keys' latches so that compare-and-swap's read and write are atomic against every
+// other raw write of the key.
 
 import { cfRangeOf, decodeKey, FlotillaError, rawKey, type WriteOp } from '../common/index.js';
 import type { kvrpcpb } from '../proto/index.js';
@@ -41,7 +43,9 @@ export class RawKv {
     const peer = this.routing.route(req.context, READ);
     this.routing.checkKey(peer, req.key);
     await this.readBarrier(peer);
-    const value = liveRawValue(await this.writes.engine.get(rawKey(req.key)), this.nowMs());
+    const key = rawKey(req.key);
+    if (this.writes.hasBlindWritesInFlight) await this.writes.blindWritesSettled([key]);
+    const value = liveRawValue(await this.writes.engine.get(key), this.nowMs());
     peer.countRead(1, value?.length ?? 0);
     return value === null ? { notFound: true } : { value };
   }
@@ -50,7 +54,9 @@ export class RawKv {
     const peer = this.routing.route(req.context, READ);
     this.routing.checkKeys(peer, req.keys);
     await this.readBarrier(peer);
-    const stored = await this.writes.engine.multiGet(req.keys.map((k) => rawKey(k)));
+    const keys = req.keys.map((k) => rawKey(k));
+    if (this.writes.hasBlindWritesInFlight) await this.writes.blindWritesSettled(keys);
+    const stored = await this.writes.engine.multiGet(keys);
     const now = this.nowMs();
     const pairs: kvrpcpb.KvPair__Input[] = [];
     for (let i = 0; i < req.keys.length; i++) {
@@ -67,6 +73,7 @@ export class RawKv {
     const range = this.routing.clampRange(peer, req.startKey, req.endKey);
     await this.readBarrier(peer);
     const { start, end } = cfRangeOf('raw', range.start, range.end);
+    if (this.writes.hasBlindWritesInFlight) await this.writes.blindWritesSettledIn(start, end);
     const kvs: kvrpcpb.KvPair__Input[] = [];
     const now = this.nowMs();
     const view = this.writes.engine.readView();
@@ -149,6 +156,7 @@ export class RawKv {
     let from = first;
     for (;;) {
       await this.writes.readBarrier(peer);
+      if (this.writes.hasBlindWritesInFlight) await this.writes.blindWritesSettledIn(from, end);
       const batch = await this.writes.engine.readView().scan(from, end, { limit: DELETE_RANGE_CHUNK_KEYS });
       if (batch.length === 0) break;
       const keys = batch.map((kv) => kv.key);

@@ -12,7 +12,7 @@ import {
 } from '../txn/index.js';
 import { ConcurrencyManager, type OnePcGuard } from './concurrency-manager.js';
 import type { KvRouting } from './kv-routing.js';
-import type { KvWrites, WriteDecision } from './kv-writes.js';
+import { type KvWrites, onceApplyEnds, type WriteDecision } from './kv-writes.js';
 import type { OnePcOutcome } from './metrics.js';
 import type { Peer } from './peer.js';
 
@@ -84,11 +84,8 @@ function mutationFromWire(m: kvrpcpb.Mutation): Mutation {
   }
 }
 
-
 /** What a read covers, for the one-phase commits it must wait for (concurrency-manager.ts). */
 type ReadSpan = { readonly keys: readonly Buffer[] } | { readonly start: Buffer; readonly end: Buffer };
-/** How often a one-phase commit whose proposal failed checks whether its entry settled. */
-const SETTLE_POLL_MS = 20;
 
 /**
  * A one-phase commit's proposal failed (timed out, or leadership changed) — its entry may still
@@ -99,18 +96,7 @@ const SETTLE_POLL_MS = 20;
  * commit_ts miss a commit that applies after it.
  */
 function releaseOnceSettled(peer: Peer, term: number, guard: OnePcGuard): void {
-  const appended = peer.storage.lastIndex();
-  const isSettled = (): boolean => !peer.isLeader || peer.term !== term || peer.applied >= appended;
-  if (isSettled()) {
-    guard.release();
-    return;
-  }
-  const timer = setInterval(() => {
-    if (!isSettled()) return;
-    clearInterval(timer);
-    guard.release();
-  }, SETTLE_POLL_MS);
-  timer.unref();
+  onceApplyEnds(peer, term, () => guard.release());
 }
 
 /** The commit_ts when every outcome says this transaction already committed the key (else null). */

@@ -585,6 +585,42 @@ describe('one-phase commit on the store (deterministic simulation)', { timeout: 
     }
   }));
 
+  it('answered at commit, then timed out while its apply write is held: its memory lock stays until that write lands, and a read above it waits and sees it', () => withSyncedLeader(async (sim, tso, leader) => {
+    let openGate!: () => void;
+    leader.engine.applyWriteGate = new Promise<void>((resolve) => { openGate = resolve; });
+    try {
+      const r = await settle(sim, leader.txn!.prewrite(prewriteRequest(sim, leader, tso.next(), [['slow', 'v']])));
+      assert.deepEqual(r.errors ?? [], []);
+      assert.ok(BigInt(String(r.onePcCommitTs ?? '0')) > 0n, 'committed in one phase, answered while its apply is held');
+      // The proposal's waiter times out in real time; its apply batch is built (applied moved) but not written.
+      const until = Date.now() + 400;
+      await waitFor('the proposal timeout to pass', async () => (Date.now() >= until ? true : undefined), { timeoutMs: 10_000, intervalMs: 20 });
+      for (let i = 0; i < 5; i++) await advance(sim);
+      assert.equal(leader.txn!.concurrency.memoryLockCount, 1, 'the memory lock stays while the apply write is held');
+      let seen: string | null | undefined;
+      const read = leader.txn!.get({ context: sim.context(leader), key: b('slow'), version: String(tso.next() + 1000n) }).then((g) => {
+        seen = g.notFound === true ? null : String(g.value);
+      });
+      for (let i = 0; i < 30; i++) await advance(sim);
+      assert.equal(seen, undefined, 'a read above the commit waits');
+      openGate();
+      let isSettled = false;
+      void read.finally(() => {
+        isSettled = true;
+      });
+      await waitFor('the read to settle once the write landed', async () => {
+        await advance(sim);
+        return isSettled ? true : undefined;
+      }, { timeoutMs: 10_000, intervalMs: 2 });
+      await read;
+      assert.equal(seen, 'v');
+      assert.equal(leader.txn!.concurrency.memoryLockCount, 0);
+    } finally {
+      openGate();
+      leader.engine.applyWriteGate = null;
+    }
+  }, { proposalTimeoutMs: 200 }));
+
   it('is answered only once applied when an entry before it that is not a plain write batch (here a membership change) has not applied yet', () => withSyncedLeader(async (sim, tso, leader) => {
     let openGate!: () => void;
     leader.engine.applyWriteGate = new Promise<void>((resolve) => { openGate = resolve; });

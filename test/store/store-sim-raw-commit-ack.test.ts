@@ -1,0 +1,162 @@
+// Raw puts and deletes answered once committed, before they apply (store/kv-writes.ts), in the
+// deterministic store simulation. The leader's apply batches are held back (the sim engine's
+// applyWriteGate), so a write is answered while its effect is not yet in the leader's engine.
+// What must hold: every raw read and write that comes after the answer and touches the key —
+// get, batch get, scan (either direction), delete range, compare-and-swap — waits until the
+// write has applied and then reflects it; reads of other keys and ranges do not wait; a write
+// answered and then timed out (its apply held past the proposal timeout) still holds its keys'
+// readers until it has applied; a command answered DeadlineExceeded (outcome unknown) keeps its
+// latches until its entry can no longer apply unseen.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRng } from '../../common/index.js';
+import { waitFor } from '../../deploy/index.js';
+import type { kvrpcpb } from '../../proto/index.js';
+import { type SimNode, type SimOptions, StoreSim } from '../support/store-sim.js';
+import { advanceUntil, drive, track } from '../support/store-sim-checks.js';
+
+type Leader = SimNode & { readonly raw: NonNullable<SimNode['raw']> };
+
+const b = (s: string): Buffer => Buffer.from(s);
+
+/** Runs `body` on a 3-store sim with a ready leader holding some applied keys; stops the sim afterwards. */
+async function withLeader(body: (sim: StoreSim, leader: Leader, holdApplies: () => () => void) => Promise<void>, options: Partial<SimOptions> = {}): Promise<void> {
+  const sim = await StoreSim.start(3, { rng: createRng(17), dropRate: 0, maxDelaySteps: 0, isLeaseReadEnabled: true, ...options });
+  let release = (): void => undefined;
+  try {
+    let leader: SimNode | undefined;
+    assert.ok(await advanceUntil(sim, () => (leader = sim.leader()) !== undefined && leader.store!.peers.get(sim.region.id)!.isLeaderReady, 300), 'no ready leader');
+    const l = leader as Leader;
+    for (const [k, v] of [['a', '1'], ['c', '3'], ['gone', 'g'], ['m', 'x']] as const) await drive(sim, l.raw.put({ context: sim.context(l), key: b(k), value: b(v), ttlSeconds: '0' }));
+    const holdApplies = (): (() => void) => {
+      let open!: () => void;
+      l.engine.applyWriteGate = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      release = () => {
+        open();
+        l.engine.applyWriteGate = null;
+      };
+      return release;
+    };
+    await body(sim, l, holdApplies);
+  } finally {
+    release();
+    await sim.stop();
+  }
+}
+
+function text(v: Buffer | Uint8Array | string | null | undefined): string | null {
+  return v === null || v === undefined ? null : Buffer.from(v).toString();
+}
+
+function pairsText(pairs: readonly kvrpcpb.KvPair__Input[] | undefined): string {
+  return (pairs ?? []).map((p) => `${text(p.key as Buffer)}=${text(p.value as Buffer)}`).join(',');
+}
+
+describe('raw writes answered at commit (deterministic simulation)', { timeout: 120_000 }, () => {
+  it('a put and a delete are answered while their apply is held; every later read or write of their keys waits for the apply and then sees it, and nothing else waits', () => withLeader(async (sim, leader, holdApplies) => {
+    const ctx = (): kvrpcpb.Context => sim.context(leader);
+    const open = holdApplies();
+    const put = track(leader.raw.put({ context: ctx(), key: b('a'), value: b('2'), ttlSeconds: '0' }));
+    const del = track(leader.raw.delete({ context: ctx(), key: b('gone') }));
+    assert.ok(await advanceUntil(sim, () => put.settled && del.settled, 100), 'the put and the delete are answered while their apply is held');
+    assert.equal(put.error, null);
+    assert.equal(del.error, null);
+    assert.equal(leader.writes!.blindWriteKeys, 2, 'both keys count as still applying');
+
+    // After the answers: reads and writes of the keys wait.
+    const get = track(leader.raw.get({ context: ctx(), key: b('a') }));
+    const getGone = track(leader.raw.get({ context: ctx(), key: b('gone') }));
+    const batch = track(leader.raw.batchGet({ context: ctx(), keys: [b('c'), b('a')] }));
+    const scan = track(leader.raw.scan({ context: ctx(), startKey: b('a'), endKey: b('d'), limit: 10, keyOnly: false, reverse: false }));
+    const reverse = track(leader.raw.scan({ context: ctx(), startKey: b('b'), endKey: b('h'), limit: 10, keyOnly: false, reverse: true }));
+    const cas = track(leader.raw.compareAndSwap({ context: ctx(), key: b('a'), value: b('3'), previousValue: b('2'), previousNotExist: false, ttlSeconds: '0' }));
+    const wipe = track(leader.raw.deleteRange({ context: ctx(), startKey: b('f'), endKey: b('h') }));
+    // Reads of other keys and ranges do not.
+    const other = track(leader.raw.get({ context: ctx(), key: b('c') }));
+    const otherBatch = track(leader.raw.batchGet({ context: ctx(), keys: [b('c'), b('m')] }));
+    const otherScan = track(leader.raw.scan({ context: ctx(), startKey: b('b'), endKey: b('f'), limit: 10, keyOnly: false, reverse: false }));
+    assert.ok(await advanceUntil(sim, () => other.settled && otherBatch.settled && otherScan.settled, 100), 'reads of keys no write is applying are served');
+    assert.equal(text(other.value?.value), '3');
+    assert.equal(pairsText(otherBatch.value?.pairs), 'c=3,m=x');
+    assert.equal(pairsText(otherScan.value?.kvs), 'c=3');
+    for (let i = 0; i < 30; i++) await sim.advance();
+    const waiting = { get, getGone, batch, scan, reverse, cas, wipe };
+    for (const [name, t] of Object.entries(waiting)) assert.equal(t.settled, false, `${name} waits for the answered writes to apply`);
+
+    open();
+    assert.ok(await advanceUntil(sim, () => Object.values(waiting).every((t) => t.settled), 200), 'every waiting request is served once the writes applied');
+    for (const [name, t] of Object.entries(waiting)) assert.equal(t.error, null, `${name}: ${String(t.error)}`);
+    assert.equal(text(get.value?.value), '2', 'the get sees the answered put');
+    assert.equal(getGone.value?.notFound, true, 'the get sees the answered delete');
+    assert.equal(pairsText(batch.value?.pairs), 'c=3,a=2');
+    assert.equal(pairsText(scan.value?.kvs), 'a=2,c=3');
+    assert.equal(pairsText(reverse.value?.kvs), 'c=3', 'the reverse scan over the deleted key no longer finds it');
+    assert.equal(cas.value?.succeeded, true, 'the compare-and-swap compared against the answered put');
+    // The range delete found the deleted key gone (nothing to delete); the put after it stands.
+    const after = await drive(sim, leader.raw.scan({ context: ctx(), startKey: b(''), endKey: b(''), limit: 10, keyOnly: false, reverse: false }));
+    assert.equal(pairsText(after.kvs), 'a=3,c=3,m=x');
+    assert.ok(await advanceUntil(sim, () => leader.writes!.blindWriteKeys === 0, 100), 'no key counts as applying afterwards');
+  }));
+
+  it('a range delete issued after an answered put of a key in its range deletes that key', () => withLeader(async (sim, leader, holdApplies) => {
+    const open = holdApplies();
+    const put = track(leader.raw.put({ context: sim.context(leader), key: b('k'), value: b('new'), ttlSeconds: '0' }));
+    assert.ok(await advanceUntil(sim, () => put.settled, 100) && put.error === null, 'the put is answered while its apply is held');
+    const wipe = track(leader.raw.deleteRange({ context: sim.context(leader), startKey: b('j'), endKey: b('l') }));
+    for (let i = 0; i < 30; i++) await sim.advance();
+    assert.equal(wipe.settled, false, 'the range delete waits for the put to apply');
+    open();
+    assert.ok(await advanceUntil(sim, () => wipe.settled, 200) && wipe.error === null, 'the range delete ends');
+    const got = await drive(sim, leader.raw.get({ context: sim.context(leader), key: b('k') }));
+    assert.equal(got.notFound, true, 'the range delete deleted the put it came after');
+  }));
+
+  it('a put answered at commit whose proposal then times out (its apply held) keeps its readers waiting until it applies', () => withLeader(async (sim, leader, holdApplies) => {
+    const open = holdApplies();
+    const put = track(leader.raw.put({ context: sim.context(leader), key: b('late'), value: b('v'), ttlSeconds: '0' }));
+    assert.ok(await advanceUntil(sim, () => put.settled, 100) && put.error === null, 'the put is answered at commit');
+    // The proposal's waiter times out in real time while the apply stays held.
+    const peer = leader.store!.peers.get(sim.region.id)!;
+    const timedOut = Date.now() + 400;
+    await waitFor('the proposal timeout to pass', async () => (Date.now() >= timedOut ? true : undefined), { timeoutMs: 10_000, intervalMs: 20 });
+    for (let i = 0; i < 5; i++) await sim.advance();
+    assert.equal(peer.isLeader, true, 'still leading');
+    assert.equal(leader.writes!.blindWriteKeys, 1, 'the timed-out write still counts as applying');
+    const read = track(leader.raw.get({ context: sim.context(leader), key: b('late') }));
+    for (let i = 0; i < 30; i++) await sim.advance();
+    assert.equal(read.settled, false, 'a read of its key waits');
+    open();
+    // Released by a poll in real time (kv-writes.ts onceApplyEnds): sim steps alone may pass before it fires.
+    await waitFor('the read to be served once the put applied', async () => {
+      await sim.advance();
+      return read.settled ? true : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 2 });
+    assert.equal(read.error, null);
+    assert.equal(text(read.value?.value), 'v', 'and sees the put');
+  }, { proposalTimeoutMs: 200 }));
+
+  it('a compare-and-swap that times out while its apply is held (outcome unknown) keeps its key latched until it applies: the next one compares against it', () => withLeader(async (sim, leader, holdApplies) => {
+    const cas = (previous: string, value: string) => leader.raw.compareAndSwap({ context: sim.context(leader), key: b('a'), value: b(value), previousValue: b(previous), previousNotExist: false, ttlSeconds: '0' });
+    const open = holdApplies();
+    const first = track(cas('1', '2'));
+    const timedOut = Date.now() + 400;
+    await waitFor('the first compare-and-swap to time out', async () => {
+      await sim.advance();
+      return first.settled && Date.now() >= timedOut ? true : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 20 });
+    assert.equal((first.error as { code?: string } | null)?.code, 'DeadlineExceeded', `the first is answered ${String(first.error)}`);
+    const second = track(cas('1', '9'));
+    for (let i = 0; i < 30; i++) await sim.advance();
+    assert.equal(second.settled, false, 'the second waits for the key\'s latch');
+    open();
+    await waitFor('the second compare-and-swap to end', async () => {
+      await sim.advance();
+      return second.settled ? true : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 2 });
+    assert.equal(second.error, null);
+    assert.equal(second.value?.succeeded, false, 'the first applied before the second read: its value is not the expected one');
+    assert.equal(text(second.value?.previousValue), '2');
+  }, { proposalTimeoutMs: 200 }));
+});
