@@ -116,7 +116,9 @@ export class KvWrites {
   /**
    * Runs `decide` with `latchKeys` latched after a read barrier, proposes its operations (if any)
    * and answers once they are applied — or, when the decision says so (answerOnCommit), once they
-   * are committed with a certain apply outcome, the latches staying until they have applied.
+   * are committed with a certain apply outcome, the latches staying until they have applied. A
+   * proposal answered DeadlineExceeded (outcome unknown) keeps the latches until its entry can no
+   * longer apply unseen (onceApplyEnds).
    *
    * `needsRead: false` is a blind write (raw put, delete): no read barrier, and its latches go as
    * soon as its proposal is queued — queue order is log order, so a later write to the same key
@@ -191,9 +193,9 @@ export class KvWrites {
   /**
    * A blind write of `ops` (raw put and delete), answered once committed (file comment): latched()
    * with `needsRead: false`. When every latch is free it runs the same steps — leadership check,
-   * propose, latches released once the
-   * proposal is queued — without latched()'s awaits (no promise, closure or microtask turn per
-   * step on the busiest write path); a contended write waits in latched().
+   * propose, latches released once the proposal is queued — without latched()'s awaits (no
+   * promise, closure or microtask turn per step on the busiest write path); a contended write
+   * waits in latched().
    */
   blindWrite(peer: Peer, latchKeys: readonly Buffer[], ops: readonly WriteOp[]): Promise<void> {
     const refusal = this.admissionRefusal();

@@ -585,10 +585,11 @@ describe('one-phase commit on the store (deterministic simulation)', { timeout: 
     }
   }));
 
-  it('answered at commit, then timed out while its apply write is held: its memory lock stays until that write lands, and a read above it waits and sees it', () => withSyncedLeader(async (sim, tso, leader) => {
+  it('answered at commit, then timed out while its apply write is held: its memory lock and latches stay until that write lands; a read above it waits and sees it, a rival prewrite waits and conflicts', () => withSyncedLeader(async (sim, tso, leader) => {
     let openGate!: () => void;
     leader.engine.applyWriteGate = new Promise<void>((resolve) => { openGate = resolve; });
     try {
+      const rivalStart = tso.next();
       const r = await settle(sim, leader.txn!.prewrite(prewriteRequest(sim, leader, tso.next(), [['slow', 'v']])));
       assert.deepEqual(r.errors ?? [], []);
       assert.ok(BigInt(String(r.onePcCommitTs ?? '0')) > 0n, 'committed in one phase, answered while its apply is held');
@@ -597,12 +598,19 @@ describe('one-phase commit on the store (deterministic simulation)', { timeout: 
       await waitFor('the proposal timeout to pass', async () => (Date.now() >= until ? true : undefined), { timeoutMs: 10_000, intervalMs: 20 });
       for (let i = 0; i < 5; i++) await advance(sim);
       assert.equal(leader.txn!.concurrency.memoryLockCount, 1, 'the memory lock stays while the apply write is held');
+      // Another transaction that began before the commit: its prewrite of the key waits for the
+      // latches, held until the write lands, and then meets the commit as a write conflict.
+      const rival: { answer?: kvrpcpb.PrewriteResponse__Input } = {};
+      const rivalDone = leader.txn!.prewrite(prewriteRequest(sim, leader, rivalStart, [['slow', 'x']], false)).then((a) => {
+        rival.answer = a;
+      });
       let seen: string | null | undefined;
       const read = leader.txn!.get({ context: sim.context(leader), key: b('slow'), version: String(tso.next() + 1000n) }).then((g) => {
         seen = g.notFound === true ? null : String(g.value);
       });
       for (let i = 0; i < 30; i++) await advance(sim);
       assert.equal(seen, undefined, 'a read above the commit waits');
+      assert.equal(rival.answer, undefined, 'a write to its key waits');
       openGate();
       let isSettled = false;
       void read.finally(() => {
@@ -614,6 +622,9 @@ describe('one-phase commit on the store (deterministic simulation)', { timeout: 
       }, { timeoutMs: 10_000, intervalMs: 2 });
       await read;
       assert.equal(seen, 'v');
+      await settle(sim, rivalDone);
+      const rivalAnswer = rival.answer as kvrpcpb.PrewriteResponse__Input | undefined;
+      assert.ok((rivalAnswer?.errors ?? []).some((e) => e.conflict !== undefined), `the rival meets the commit as a write conflict: ${JSON.stringify(rival.answer)}`);
       assert.equal(leader.txn!.concurrency.memoryLockCount, 0);
     } finally {
       openGate();

@@ -6,7 +6,8 @@
 // write has applied and then reflects it; reads of other keys and ranges do not wait; a write
 // answered and then timed out (its apply held past the proposal timeout) still holds its keys'
 // readers until it has applied; a command answered DeadlineExceeded (outcome unknown) keeps its
-// latches until its entry can no longer apply unseen.
+// latches, and a put its hold on readers and writers of its key, until its entry can no longer
+// apply unseen.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRng } from '../../common/index.js';
@@ -135,6 +136,30 @@ describe('raw writes answered at commit (deterministic simulation)', { timeout: 
     }, { timeoutMs: 10_000, intervalMs: 2 });
     assert.equal(read.error, null);
     assert.equal(text(read.value?.value), 'v', 'and sees the put');
+  }, { proposalTimeoutMs: 200 }));
+
+  it('a put answered DeadlineExceeded before it committed (its leader cut off) may still apply: a compare-and-swap of its key waits for it, then compares against it', () => withLeader(async (sim, leader) => {
+    // Cut off for a few steps only (well inside an election timeout): the leader keeps leading,
+    // appends the put, and cannot commit it; its proposal times out in real time.
+    sim.isolate(leader.storeId, true);
+    const put = track(leader.raw.put({ context: sim.context(leader), key: b('a'), value: b('2'), ttlSeconds: '0' }));
+    for (let i = 0; i < 3; i++) await sim.advance();
+    await waitFor('the put to time out', async () => (put.settled ? true : undefined), { timeoutMs: 10_000, intervalMs: 10 });
+    assert.equal((put.error as { code?: string } | null)?.code, 'DeadlineExceeded', `the put is answered ${String(put.error)}`);
+    assert.equal(leader.store!.peers.get(sim.region.id)!.isLeader, true, 'still leading');
+    const cas = track(leader.raw.compareAndSwap({ context: sim.context(leader), key: b('a'), value: b('3'), previousValue: b('1'), previousNotExist: false, ttlSeconds: '0' }));
+    for (let i = 0; i < 50; i++) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(cas.settled, false, 'the compare-and-swap waits: the put may still apply');
+    sim.isolate(leader.storeId, false);
+    await waitFor('the compare-and-swap to end once the put applied', async () => {
+      await sim.advance();
+      return cas.settled ? true : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 2 });
+    assert.equal(cas.error, null);
+    assert.equal(cas.value?.succeeded, false, 'the put applied first: the value is no longer the expected one');
+    assert.equal(text(cas.value?.previousValue), '2');
+    const got = await drive(sim, leader.raw.get({ context: sim.context(leader), key: b('a') }));
+    assert.equal(text(got.value), '2');
   }, { proposalTimeoutMs: 200 }));
 
   it('a compare-and-swap that times out while its apply is held (outcome unknown) keeps its key latched until it applies: the next one compares against it', () => withLeader(async (sim, leader, holdApplies) => {
