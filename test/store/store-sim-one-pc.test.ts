@@ -117,6 +117,28 @@ async function get(sim: StoreSim, node: SimNode, key: string, ts: Ts): Promise<s
   return r.notFound === true ? null : (r.value as Buffer).toString();
 }
 
+/**
+ * Advances the simulation until `p` settles, in real time: what a timed-out proposal holds is
+ * released by a poll every 20 ms (kv-writes.ts onceApplyEnds), and sim steps alone can all pass
+ * before it fires (a flake).
+ */
+async function settleInRealTime(sim: StoreSim, p: Promise<unknown>, what: string): Promise<void> {
+  let isSettled = false;
+  void p.finally(() => {
+    isSettled = true;
+  }).catch(() => undefined);
+  await waitFor(what, async () => {
+    await advance(sim);
+    return isSettled ? true : undefined;
+  }, { timeoutMs: 10_000, intervalMs: 2 });
+}
+
+/** A rival prewrite (`rival.answer` set once `done`) met the commit as a write conflict. */
+async function expectRivalConflict(sim: StoreSim, rival: { readonly answer?: kvrpcpb.PrewriteResponse__Input }, done: Promise<void>): Promise<void> {
+  await settle(sim, done);
+  assert.ok((rival.answer?.errors ?? []).some((e) => e.conflict !== undefined), `the rival meets the commit as a write conflict: ${JSON.stringify(rival.answer)}`);
+}
+
 /** The error code `p` rejects with (null: it resolved), as a promise that never rejects. */
 function codeOf(p: Promise<unknown>): Promise<string | null> {
   return p.then(() => null, (e: unknown) => String((e as { code?: string }).code ?? e));
@@ -406,16 +428,7 @@ describe('one-phase commit on the store (deterministic simulation)', { timeout: 
     for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
     assert.equal(seen, undefined, 'a read above the commit waits for it');
     sim.isolate(leader.storeId, false);
-    // The timed-out commit's memory lock is released by a poll in real time (txn-kv.ts
-    // releaseOnceSettled, every 20 ms): sim steps alone can all pass before it fires (a flake).
-    let isSettled = false;
-    void read.finally(() => {
-      isSettled = true;
-    });
-    await waitFor('the read to settle once the entry applies', async () => {
-      await advance(sim);
-      return isSettled ? true : undefined;
-    }, { timeoutMs: 10_000, intervalMs: 2 });
+    await settleInRealTime(sim, read, 'the read to settle once the entry applies');
     await read;
     assert.equal(seen, 'v', 'the entry applied, and the waiting read sees it');
     assert.equal(leader.txn!.concurrency.memoryLockCount, 0);
@@ -575,9 +588,7 @@ describe('one-phase commit on the store (deterministic simulation)', { timeout: 
       openGate();
       await settle(sim, read);
       assert.equal(seen, 'v', 'the read sees the commit once applied');
-      await settle(sim, rivalDone);
-      const rivalAnswer = rival.answer as kvrpcpb.PrewriteResponse__Input | undefined;
-      assert.ok((rivalAnswer?.errors ?? []).some((e) => e.conflict !== undefined), `the rival meets the commit as a write conflict: ${JSON.stringify(rival.answer)}`);
+      await expectRivalConflict(sim, rival, rivalDone);
       assert.equal(leader.txn!.concurrency.memoryLockCount, 0);
     } finally {
       openGate();
@@ -612,19 +623,10 @@ describe('one-phase commit on the store (deterministic simulation)', { timeout: 
       assert.equal(seen, undefined, 'a read above the commit waits');
       assert.equal(rival.answer, undefined, 'a write to its key waits');
       openGate();
-      let isSettled = false;
-      void read.finally(() => {
-        isSettled = true;
-      });
-      await waitFor('the read to settle once the write landed', async () => {
-        await advance(sim);
-        return isSettled ? true : undefined;
-      }, { timeoutMs: 10_000, intervalMs: 2 });
+      await settleInRealTime(sim, read, 'the read to settle once the write landed');
       await read;
       assert.equal(seen, 'v');
-      await settle(sim, rivalDone);
-      const rivalAnswer = rival.answer as kvrpcpb.PrewriteResponse__Input | undefined;
-      assert.ok((rivalAnswer?.errors ?? []).some((e) => e.conflict !== undefined), `the rival meets the commit as a write conflict: ${JSON.stringify(rival.answer)}`);
+      await expectRivalConflict(sim, rival, rivalDone);
       assert.equal(leader.txn!.concurrency.memoryLockCount, 0);
     } finally {
       openGate();

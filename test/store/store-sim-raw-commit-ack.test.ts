@@ -47,6 +47,18 @@ async function withLeader(body: (sim: StoreSim, leader: Leader, holdApplies: () 
   }
 }
 
+/**
+ * Advances the simulation until `t` settles, in real time: what a timed-out proposal holds is
+ * released by a poll every 20 ms (kv-writes.ts onceApplyEnds), and sim steps alone can all pass
+ * before it fires.
+ */
+async function untilSettled(sim: StoreSim, t: { readonly settled: boolean }, what: string): Promise<void> {
+  await waitFor(what, async () => {
+    await sim.advance();
+    return t.settled ? true : undefined;
+  }, { timeoutMs: 10_000, intervalMs: 2 });
+}
+
 function text(v: Buffer | Uint8Array | string | null | undefined): string | null {
   return v === null || v === undefined ? null : Buffer.from(v).toString();
 }
@@ -129,11 +141,7 @@ describe('raw writes answered at commit (deterministic simulation)', { timeout: 
     for (let i = 0; i < 30; i++) await sim.advance();
     assert.equal(read.settled, false, 'a read of its key waits');
     open();
-    // Released by a poll in real time (kv-writes.ts onceApplyEnds): sim steps alone may pass before it fires.
-    await waitFor('the read to be served once the put applied', async () => {
-      await sim.advance();
-      return read.settled ? true : undefined;
-    }, { timeoutMs: 10_000, intervalMs: 2 });
+    await untilSettled(sim, read, 'the read to be served once the put applied');
     assert.equal(read.error, null);
     assert.equal(text(read.value?.value), 'v', 'and sees the put');
   }, { proposalTimeoutMs: 200 }));
@@ -151,10 +159,7 @@ describe('raw writes answered at commit (deterministic simulation)', { timeout: 
     for (let i = 0; i < 50; i++) await new Promise((resolve) => setImmediate(resolve));
     assert.equal(cas.settled, false, 'the compare-and-swap waits: the put may still apply');
     sim.isolate(leader.storeId, false);
-    await waitFor('the compare-and-swap to end once the put applied', async () => {
-      await sim.advance();
-      return cas.settled ? true : undefined;
-    }, { timeoutMs: 10_000, intervalMs: 2 });
+    await untilSettled(sim, cas, 'the compare-and-swap to end once the put applied');
     assert.equal(cas.error, null);
     assert.equal(cas.value?.succeeded, false, 'the put applied first: the value is no longer the expected one');
     assert.equal(text(cas.value?.previousValue), '2');
@@ -176,10 +181,7 @@ describe('raw writes answered at commit (deterministic simulation)', { timeout: 
     for (let i = 0; i < 30; i++) await sim.advance();
     assert.equal(second.settled, false, 'the second waits for the key\'s latch');
     open();
-    await waitFor('the second compare-and-swap to end', async () => {
-      await sim.advance();
-      return second.settled ? true : undefined;
-    }, { timeoutMs: 10_000, intervalMs: 2 });
+    await untilSettled(sim, second, 'the second compare-and-swap to end');
     assert.equal(second.error, null);
     assert.equal(second.value?.succeeded, false, 'the first applied before the second read: its value is not the expected one');
     assert.equal(text(second.value?.previousValue), '2');
