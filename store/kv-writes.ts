@@ -6,7 +6,7 @@
 //
 // Blind writes (raw put and delete) are answered once committed — durable on a quorum, their apply
 // certain — not once applied (CockroachDB's early acknowledgement): a raw read or range delete on
-// this store waits first for the blind writes still applying on its keys (blindWritesSettled),
+// this store waits first for the blind writes still applying on its keys (blindWritesOn),
 // so no read misses a write already answered. A replica read needs nothing more: its read index
 // is at least the commit index the answer came after, and it waits for its own apply to reach it.
 
@@ -139,7 +139,8 @@ export class KvWrites {
         if (!peer.isLeader) throw peer.notLeader();
       } else {
         if (!this.leaseReadNow(peer)) await this.readBarrier(peer);
-        if (this.blindInFlight.size > 0) await this.blindWritesSettled(latchKeys);
+        const blind = this.blindWritesOn(latchKeys);
+        if (blind !== null) await blind;
       }
       const term = peer.term;
       const decision = await decide();
@@ -231,11 +232,6 @@ export class KvWrites {
     return this.blindInFlight.size;
   }
 
-  /** Whether any blind write is still applying (a read then asks blindWritesSettled). */
-  get hasBlindWritesInFlight(): boolean {
-    return this.blindInFlight.size > 0;
-  }
-
   /**
    * Proposes a blind write whose latches go once it is queued, and answers once it is committed
    * with a certain apply (or applied, or failed). Until it has applied — or, answered or with its
@@ -271,25 +267,28 @@ export class KvWrites {
     }
   }
 
-  /** Resolves once no blind write in flight before the call touches `keys` (engine keys, as latched). */
-  async blindWritesSettled(keys: readonly Buffer[]): Promise<void> {
-    if (this.blindInFlight.size === 0) return;
-    const waits: Promise<unknown>[] = [];
+  /**
+   * Settles once no blind write in flight before the call touches `keys` (engine keys, as
+   * latched); null when none does — the caller then reads in the same turn.
+   */
+  blindWritesOn(keys: readonly Buffer[]): Promise<unknown> | null {
+    if (this.blindInFlight.size === 0) return null;
+    let waits: Promise<unknown>[] | null = null;
     for (const key of keys) {
       const w = this.blindInFlight.get(key.toString('latin1'));
-      if (w !== undefined) waits.push(w);
+      if (w !== undefined) (waits ??= []).push(w);
     }
-    if (waits.length > 0) await Promise.all(waits);
+    return waits === null ? null : Promise.all(waits);
   }
 
-  /** Resolves once no blind write in flight before the call touches a key in [start, end) (engine keys). */
-  async blindWritesSettledIn(start: Buffer, end: Buffer): Promise<void> {
-    if (this.blindInFlight.size === 0) return;
+  /** blindWritesOn for every key in [start, end) (engine keys). */
+  blindWritesIn(start: Buffer, end: Buffer): Promise<unknown> | null {
+    if (this.blindInFlight.size === 0) return null;
     const from = start.toString('latin1');
     const to = end.toString('latin1');
-    const waits: Promise<unknown>[] = [];
-    for (const [key, w] of this.blindInFlight) if (key >= from && key < to) waits.push(w);
-    if (waits.length > 0) await Promise.all(waits);
+    let waits: Promise<unknown>[] | null = null;
+    for (const [key, w] of this.blindInFlight) if (key >= from && key < to) (waits ??= []).push(w);
+    return waits === null ? null : Promise.all(waits);
   }
 
   private async propose(peer: Peer, ops: readonly WriteOp[], term: number, onCommitted?: () => void): Promise<void> {

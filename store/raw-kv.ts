@@ -44,7 +44,8 @@ export class RawKv {
     this.routing.checkKey(peer, req.key);
     await this.readBarrier(peer);
     const key = rawKey(req.key);
-    if (this.writes.hasBlindWritesInFlight) await this.writes.blindWritesSettled([key]);
+    const blind = this.writes.blindWritesOn([key]);
+    if (blind !== null) await blind;
     const value = liveRawValue(await this.writes.engine.get(key), this.nowMs());
     peer.countRead(1, value?.length ?? 0);
     return value === null ? { notFound: true } : { value };
@@ -55,7 +56,8 @@ export class RawKv {
     this.routing.checkKeys(peer, req.keys);
     await this.readBarrier(peer);
     const keys = req.keys.map((k) => rawKey(k));
-    if (this.writes.hasBlindWritesInFlight) await this.writes.blindWritesSettled(keys);
+    const blind = this.writes.blindWritesOn(keys);
+    if (blind !== null) await blind;
     const stored = await this.writes.engine.multiGet(keys);
     const now = this.nowMs();
     const pairs: kvrpcpb.KvPair__Input[] = [];
@@ -73,7 +75,8 @@ export class RawKv {
     const range = this.routing.clampRange(peer, req.startKey, req.endKey);
     await this.readBarrier(peer);
     const { start, end } = cfRangeOf('raw', range.start, range.end);
-    if (this.writes.hasBlindWritesInFlight) await this.writes.blindWritesSettledIn(start, end);
+    const blind = this.writes.blindWritesIn(start, end);
+    if (blind !== null) await blind;
     const kvs: kvrpcpb.KvPair__Input[] = [];
     const now = this.nowMs();
     const view = this.writes.engine.readView();
@@ -156,7 +159,8 @@ export class RawKv {
     let from = first;
     for (;;) {
       await this.writes.readBarrier(peer);
-      if (this.writes.hasBlindWritesInFlight) await this.writes.blindWritesSettledIn(from, end);
+      const blind = this.writes.blindWritesIn(from, end);
+      if (blind !== null) await blind;
       const batch = await this.writes.engine.readView().scan(from, end, { limit: DELETE_RANGE_CHUNK_KEYS });
       if (batch.length === 0) break;
       const keys = batch.map((kv) => kv.key);
