@@ -34,31 +34,6 @@ function isOutcomeUnknown(err: unknown): boolean {
   return err instanceof FlotillaError && err.code === 'DeadlineExceeded';
 }
 
-/** How often a write answered at commit whose proposal then failed checks whether its entry settled, ms. */
-const SETTLE_POLL_MS = 20;
-
-/**
- * Calls `then` once `peer` has applied everything its log holds now and that apply has landed in
- * the engine, or once it no longer leads in `term` (a later leader applies all of it before it
- * serves a read): a proposal that failed after it committed (timed out, its log replaced by a
- * snapshot) can then no longer apply unseen. `applied` alone would not do: it moves as the apply
- * batch is built, and a read before that batch lands may not see it.
- */
-export function onceApplyEnds(peer: Peer, term: number, then: () => void): void {
-  const appended = peer.storage.lastIndex();
-  const isSettled = (): boolean => !peer.isLeader || peer.term !== term || peer.appliedAndWritten >= appended;
-  if (isSettled()) {
-    then();
-    return;
-  }
-  const timer = setInterval(() => {
-    if (!isSettled()) return;
-    clearInterval(timer);
-    then();
-  }, SETTLE_POLL_MS);
-  timer.unref();
-}
-
 export interface WriteDecision<T> {
   readonly ops: readonly WriteOp[];
   readonly result: T;
@@ -118,7 +93,7 @@ export class KvWrites {
    * and answers once they are applied — or, when the decision says so (answerOnCommit), once they
    * are committed with a certain apply outcome, the latches staying until they have applied. A
    * proposal answered DeadlineExceeded (outcome unknown) keeps the latches until its entry can no
-   * longer apply unseen (onceApplyEnds).
+   * longer apply unseen (Peer.whenApplyEnds).
    *
    * `needsRead: false` is a blind write (raw put, delete): no read barrier, and its latches go as
    * soon as its proposal is queued — queue order is log order, so a later write to the same key
@@ -138,9 +113,9 @@ export class KvWrites {
       if (isBlind) {
         if (!peer.isLeader) throw peer.notLeader();
       } else {
-        if (!this.leaseReadNow(peer)) await this.readBarrier(peer);
         const blind = this.blindWritesOn(latchKeys);
         if (blind !== null) await blind;
+        if (!this.leaseReadNow(peer)) await this.readBarrier(peer);
       }
       const term = peer.term;
       const decision = await decide();
@@ -154,9 +129,7 @@ export class KvWrites {
       }
       const early = decision.answerOnCommit;
       if (decision.ops.length > 0 && early !== undefined) {
-        let committed!: () => void;
-        const isCommitted = new Promise<void>((resolve) => { committed = resolve; });
-        const applied = this.propose(peer, decision.ops, term, committed);
+        const { answered, applied } = this.proposeAnsweredAtCommit(peer, decision.ops, term);
         isReleaseDeferred = true;
         applied.then(() => {
           release();
@@ -164,12 +137,12 @@ export class KvWrites {
         }, () => {
           // It may still apply (answered at commit, or timed out): latches and what `settled`
           // releases stay until it can no longer apply unseen.
-          onceApplyEnds(peer, term, () => {
+          peer.whenApplyEnds(term, () => {
             release();
             early.settled(false);
           });
         });
-        await Promise.race([isCommitted, applied]);
+        await answered;
         return decision.result;
       }
       if (decision.ops.length > 0) {
@@ -180,7 +153,7 @@ export class KvWrites {
           // command decided on the state without it would land after it.
           if (isOutcomeUnknown(err)) {
             isReleaseDeferred = true;
-            onceApplyEnds(peer, term, release);
+            peer.whenApplyEnds(term, release);
           }
           throw err;
         }
@@ -235,22 +208,33 @@ export class KvWrites {
   /**
    * Proposes a blind write whose latches go once it is queued, and answers once it is committed
    * with a certain apply (or applied, or failed). Until it has applied — or, answered or with its
-   * outcome unknown, until it can no longer apply unseen (onceApplyEnds) — its keys count as in
+   * outcome unknown, until it can no longer apply unseen (Peer.whenApplyEnds) — its keys count as in
    * flight.
    */
   private proposeBlind(peer: Peer, latchKeys: readonly Buffer[], ops: readonly WriteOp[], term: number): Promise<void> {
-    let isAnswered = false;
+    const p = this.proposeAnsweredAtCommit(peer, ops, term);
+    const settled = p.applied.then(noop, (err: unknown) => (p.isCommitted || isOutcomeUnknown(err) ? new Promise<void>((resolve) => peer.whenApplyEnds(term, resolve)) : undefined));
+    this.trackBlindWrite(latchKeys, settled);
+    return p.answered;
+  }
+
+  /**
+   * Proposes `ops` to be answered once committed with a certain apply outcome (Peer.onCommittedHanded):
+   * `answered` settles then, or with the apply (applied, or failed) if that comes first; `applied`
+   * with the apply; `isCommitted` says whether the commit answer came.
+   */
+  private proposeAnsweredAtCommit(peer: Peer, ops: readonly WriteOp[], term: number): { readonly answered: Promise<void>; readonly applied: Promise<void>; readonly isCommitted: boolean } {
     let answer!: () => void;
-    const answered = new Promise<void>((resolve) => {
+    const atCommit = new Promise<void>((resolve) => {
       answer = resolve;
     });
-    const applied = this.propose(peer, ops, term, () => {
-      isAnswered = true;
+    const out = { answered: atCommit, applied: atCommit, isCommitted: false };
+    out.applied = this.propose(peer, ops, term, () => {
+      out.isCommitted = true;
       answer();
     });
-    const settled = applied.then(noop, (err: unknown) => (isAnswered || isOutcomeUnknown(err) ? new Promise<void>((resolve) => onceApplyEnds(peer, term, resolve)) : undefined));
-    this.trackBlindWrite(latchKeys, settled);
-    return Promise.race([answered, applied]);
+    out.answered = Promise.race([atCommit, out.applied]);
+    return out;
   }
 
   private trackBlindWrite(keys: readonly Buffer[], settled: Promise<void>): void {

@@ -223,6 +223,8 @@ export class Peer {
   applied: number;
   /** The last index whose apply batch is written (reads wait for this one). */
   private appliedWritten: number;
+  /** whenApplyEnds callbacks: each waits for `appliedWritten` to reach its index while this peer leads. */
+  private applyEndWaiters: { readonly index: number; readonly then: () => void }[] = [];
   /**
    * Keys in the region's raw and latest CFs as of `applied` (see the file comment): exact unless
    * a recount is pending, then an estimate that applies move like the exact one (it may dip below 0).
@@ -567,7 +569,7 @@ export class Peer {
    * lease a quorum renewed within the election timeout (no other leader can have been elected).
    */
   get isLeaseReadable(): boolean {
-    if (this.isRemoved || this.mergeState !== null || !this.isLeader) return false;
+    if (this.isRemoved || this.destroyed || this.mergeState !== null || !this.isLeader) return false;
     return this.init.isLeaseReadEnabled !== false && this.leaderReady && this.raw.isLeaseValid();
   }
 
@@ -578,7 +580,7 @@ export class Peer {
    */
   readBarrier(replica?: ReplicaReadScope): Promise<'lease' | 'read-index' | 'replica'> {
     if (this.leaseReadNow()) return Promise.resolve('lease');
-    if (this.isRemoved) return Promise.reject(this.removedError());
+    if (this.isRemoved || this.destroyed) return Promise.reject(this.removedError());
     // A merging source serves no reads: once the target took its range, writes land there.
     if (this.mergeState !== null && (this.isLeader || replica !== undefined)) return Promise.reject(this.mergingRefusal());
     if (!this.isLeader) return replica === undefined ? Promise.reject(this.notLeader()) : this.replicaBarrier(replica);
@@ -795,6 +797,7 @@ export class Peer {
     }
     if (was === 'Leader' && role !== 'Leader') {
       this.leaderReady = false;
+      this.wakeApplyEndWaiters(Infinity);
       this.log.info({ term: this.raw.term, leaderId: this.raw.leaderId }, 'lost region leadership');
       this.failReads(this.notLeader());
     } else if (was !== 'Leader' && role === 'Leader') {
@@ -1223,6 +1226,7 @@ export class Peer {
     this.region = region;
     this.applied = index;
     this.appliedWritten = index;
+    this.wakeApplyEndWaiters(index);
     // A snapshot is only made of a region in the 'normal' state (snapshot/generator.ts): a merge
     // this replica was preparing was rolled back before it (found by the merge sim, seed 104:
     // the replica stayed 'merging' — refusing reads and writes — beside the others).
@@ -1283,6 +1287,36 @@ export class Peer {
   /** The apply batch that applied up to `applied` is written: what it applied is readable. */
   onApplyWritten(): void {
     this.appliedWritten = this.applied;
+    if (this.applyEndWaiters.length > 0) this.wakeApplyEndWaiters(this.appliedWritten);
+  }
+
+  /**
+   * Calls `then` once this peer has applied, and written, everything its log holds now, or once it
+   * no longer leads in `term` (a later leader applies all of it before it serves a read), or is
+   * destroyed: a proposal of `term` that failed after it may have committed (timed out, its log
+   * replaced by a snapshot) can then no longer apply unseen. `applied` alone would not do: it
+   * moves as the apply batch is built, and a read before that batch lands may not see it. One list
+   * per peer, woken by the apply writes and the role change, not a timer per caller: proposals
+   * that time out behind a stalled apply write must not each hold a timer.
+   */
+  whenApplyEnds(term: number, then: () => void): void {
+    if (this.destroyed || !this.isLeader || this.raw.term !== term) {
+      then();
+      return;
+    }
+    const index = this.storage.lastIndex();
+    if (this.appliedWritten >= index) then();
+    else this.applyEndWaiters.push({ index, then });
+  }
+
+  /** Calls, each in its own microtask (not inside the poll loop's pass), the waiters whose index `upTo` reaches. */
+  private wakeApplyEndWaiters(upTo: number): void {
+    let kept = 0;
+    for (const w of this.applyEndWaiters) {
+      if (w.index <= upTo) queueMicrotask(w.then);
+      else this.applyEndWaiters[kept++] = w;
+    }
+    this.applyEndWaiters.length = kept;
   }
 
   /** The applied index whose apply batch has landed in the engine (`applied` runs ahead while a batch is written). */
@@ -1333,6 +1367,7 @@ export class Peer {
     this.queued = [];
     this.waiters.failAll(err);
     this.failReads(err);
+    this.wakeApplyEndWaiters(Infinity);
     this.storage.dispose();
   }
 }

@@ -42,10 +42,10 @@ export class RawKv {
   async get(req: kvrpcpb.RawGetRequest): Promise<kvrpcpb.RawGetResponse__Input> {
     const peer = this.routing.route(req.context, READ);
     this.routing.checkKey(peer, req.key);
-    await this.readBarrier(peer);
     const key = rawKey(req.key);
     const blind = this.writes.blindWritesOn([key]);
     if (blind !== null) await blind;
+    await this.readBarrier(peer);
     const value = liveRawValue(await this.writes.engine.get(key), this.nowMs());
     peer.countRead(1, value?.length ?? 0);
     return value === null ? { notFound: true } : { value };
@@ -54,10 +54,10 @@ export class RawKv {
   async batchGet(req: kvrpcpb.RawBatchGetRequest): Promise<kvrpcpb.RawBatchGetResponse__Input> {
     const peer = this.routing.route(req.context, READ);
     this.routing.checkKeys(peer, req.keys);
-    await this.readBarrier(peer);
     const keys = req.keys.map((k) => rawKey(k));
     const blind = this.writes.blindWritesOn(keys);
     if (blind !== null) await blind;
+    await this.readBarrier(peer);
     const stored = await this.writes.engine.multiGet(keys);
     const now = this.nowMs();
     const pairs: kvrpcpb.KvPair__Input[] = [];
@@ -73,10 +73,10 @@ export class RawKv {
     const peer = this.routing.route(req.context, READ);
     this.routing.checkLimit(req.limit);
     const range = this.routing.clampRange(peer, req.startKey, req.endKey);
-    await this.readBarrier(peer);
     const { start, end } = cfRangeOf('raw', range.start, range.end);
     const blind = this.writes.blindWritesIn(start, end);
     if (blind !== null) await blind;
+    await this.readBarrier(peer);
     const kvs: kvrpcpb.KvPair__Input[] = [];
     const now = this.nowMs();
     const view = this.writes.engine.readView();
@@ -158,9 +158,9 @@ export class RawKv {
     const { start: first, end } = cfRangeOf('raw', range.start, range.end);
     let from = first;
     for (;;) {
-      await this.writes.readBarrier(peer);
       const blind = this.writes.blindWritesIn(from, end);
       if (blind !== null) await blind;
+      await this.writes.readBarrier(peer);
       const batch = await this.writes.engine.readView().scan(from, end, { limit: DELETE_RANGE_CHUNK_KEYS });
       if (batch.length === 0) break;
       const keys = batch.map((kv) => kv.key);

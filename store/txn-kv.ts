@@ -12,7 +12,7 @@ import {
 } from '../txn/index.js';
 import { ConcurrencyManager, type OnePcGuard } from './concurrency-manager.js';
 import type { KvRouting } from './kv-routing.js';
-import { type KvWrites, onceApplyEnds, type WriteDecision } from './kv-writes.js';
+import { type KvWrites, type WriteDecision } from './kv-writes.js';
 import type { OnePcOutcome } from './metrics.js';
 import type { Peer } from './peer.js';
 
@@ -96,7 +96,7 @@ type ReadSpan = { readonly keys: readonly Buffer[] } | { readonly start: Buffer;
  * commit_ts miss a commit that applies after it.
  */
 function releaseOnceSettled(peer: Peer, term: number, guard: OnePcGuard): void {
-  onceApplyEnds(peer, term, () => guard.release());
+  peer.whenApplyEnds(term, () => guard.release());
 }
 
 /** The commit_ts when every outcome says this transaction already committed the key (else null). */
@@ -134,9 +134,10 @@ export class TxnKv {
   }
 
   /**
-   * A transactional read at `readTs`: raises the store's max read ts first, then — after the read
-   * barrier — waits for one-phase commits in flight on what it reads with commit_ts ≤ readTs, and
-   * only then reads (the order concurrency-manager.ts argues for).
+   * A transactional read at `readTs`: raises the store's max read ts first, then waits for
+   * one-phase commits in flight on what it reads with commit_ts ≤ readTs, then passes the read
+   * barrier, and only then reads (the order concurrency-manager.ts argues for; the barrier last,
+   * because a memory lock also ends when the peer stops leading, its commit maybe not written here).
    */
   private async readAt<T>(peer: Peer, readTs: Ts, span: ReadSpan, run: (view: Snapshot) => Promise<T>): Promise<T> {
     const cm = this.concurrency;
@@ -152,11 +153,13 @@ export class TxnKv {
       return run(this.view());
     }
     cm.observeReadTs(readTs);
-    if (!this.writes.leaseReadNow(peer)) await this.writes.readBarrier(peer);
     if (cm.memoryLockCount > 0) {
       if ('keys' in span) await cm.waitForKeys(span.keys, readTs);
       else await cm.waitForRange(span.start, span.end, readTs);
     }
+    // After the wait (Peer.whenApplyEnds): a memory lock also ends when this peer stops leading
+    // or is destroyed, its commit maybe not written here; the barrier then refuses the read.
+    if (!this.writes.leaseReadNow(peer)) await this.writes.readBarrier(peer);
     return run(this.view());
   }
 

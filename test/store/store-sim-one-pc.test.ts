@@ -118,19 +118,17 @@ async function get(sim: StoreSim, node: SimNode, key: string, ts: Ts): Promise<s
 }
 
 /**
- * Advances the simulation until `p` settles, in real time: what a timed-out proposal holds is
- * released by a poll every 20 ms (kv-writes.ts onceApplyEnds), and sim steps alone can all pass
- * before it fires (a flake).
+ * Advances the simulation until `p` settles: what a timed-out proposal holds is released by the
+ * peer's apply-end waiters (Peer.whenApplyEnds), woken by sim steps, so a bounded count of steps
+ * decides it (no real time).
  */
-async function settleInRealTime(sim: StoreSim, p: Promise<unknown>, what: string): Promise<void> {
+async function settleWithin(sim: StoreSim, p: Promise<unknown>, what: string): Promise<void> {
   let isSettled = false;
   void p.finally(() => {
     isSettled = true;
   }).catch(() => undefined);
-  await waitFor(what, async () => {
-    await advance(sim);
-    return isSettled ? true : undefined;
-  }, { timeoutMs: 10_000, intervalMs: 2 });
+  for (let i = 0; i < 200 && !isSettled; i++) await advance(sim);
+  assert.ok(isSettled, `${what}: not within 200 steps`);
 }
 
 /** A rival prewrite (`rival.answer` set once `done`) met the commit as a write conflict. */
@@ -428,7 +426,7 @@ describe('one-phase commit on the store (deterministic simulation)', { timeout: 
     for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
     assert.equal(seen, undefined, 'a read above the commit waits for it');
     sim.isolate(leader.storeId, false);
-    await settleInRealTime(sim, read, 'the read to settle once the entry applies');
+    await settleWithin(sim, read, 'the read to settle once the entry applies');
     await read;
     assert.equal(seen, 'v', 'the entry applied, and the waiting read sees it');
     assert.equal(leader.txn!.concurrency.memoryLockCount, 0);
@@ -623,7 +621,7 @@ describe('one-phase commit on the store (deterministic simulation)', { timeout: 
       assert.equal(seen, undefined, 'a read above the commit waits');
       assert.equal(rival.answer, undefined, 'a write to its key waits');
       openGate();
-      await settleInRealTime(sim, read, 'the read to settle once the write landed');
+      await settleWithin(sim, read, 'the read to settle once the write landed');
       await read;
       assert.equal(seen, 'v');
       await expectRivalConflict(sim, rival, rivalDone);
@@ -633,6 +631,67 @@ describe('one-phase commit on the store (deterministic simulation)', { timeout: 
       leader.engine.applyWriteGate = null;
     }
   }, { proposalTimeoutMs: 200 }));
+
+  it('answered at commit, then timed out while its apply write is held, and its leader steps down: a read above it that waited there is refused, never served without it; the new leader serves it', () => withSyncedLeader(async (sim, tso, leader) => {
+    let openGate!: () => void;
+    leader.engine.applyWriteGate = new Promise<void>((resolve) => { openGate = resolve; });
+    try {
+      const r = await settle(sim, leader.txn!.prewrite(prewriteRequest(sim, leader, tso.next(), [['deposed', 'v']])));
+      assert.ok(BigInt(String(r.onePcCommitTs ?? '0')) > 0n, 'committed in one phase, answered while its apply is held');
+      const until = Date.now() + 400;
+      await waitFor('the proposal timeout to pass', async () => (Date.now() >= until ? true : undefined), { timeoutMs: 10_000, intervalMs: 20 });
+      for (let i = 0; i < 5; i++) await advance(sim);
+      assert.equal(leader.txn!.concurrency.memoryLockCount, 1, 'the memory lock stays while the apply write is held');
+      const read = leader.txn!.get({ context: sim.context(leader), key: b('deposed'), version: String(tso.next() + 1000n) });
+      const outcome = codeOf(read.then((g) => {
+        if (g.notFound === true || String(g.value) !== 'v') throw new Error(`served ${g.notFound === true ? 'nothing' : String(g.value)}`);
+      }));
+      let code: string | null | undefined;
+      void outcome.then((c) => { code = c; });
+      for (let i = 0; i < 10; i++) await advance(sim);
+      assert.equal(code, undefined, 'the read waits for the commit');
+      const peer = leader.store!.peers.get(sim.region.id)!;
+      const target = sim.nodes.find((n) => n !== leader && n.store !== null)!;
+      assert.ok(sim.transferLeader(sim.region.id, target.storeId), 'the transfer starts');
+      for (let i = 0; i < 200 && (peer.isLeader || code === undefined); i++) await advance(sim);
+      assert.equal(peer.isLeader, false, 'the leader stepped down');
+      assert.equal(leader.txn!.concurrency.memoryLockCount, 0, 'the step-down ends the memory lock');
+      assert.equal(code, 'NotLeader', 'the read that waited is refused (null: served the commit; else served without it)');
+      const next = await run(sim, async (l) => l);
+      const got = await settle(sim, next.txn!.get({ context: sim.context(next), key: b('deposed'), version: String(tso.next() + 1000n) }));
+      assert.equal(String(got.value), 'v', 'the new leader serves the commit');
+    } finally {
+      openGate();
+      leader.engine.applyWriteGate = null;
+    }
+  }, { proposalTimeoutMs: 200 }));
+
+  it('a new leader that has not applied what the old one committed serves no transactional read from its engine: the read waits until it has', () => withSyncedLeader(async (sim, tso, leader) => {
+    const next = sim.nodes.find((n) => n !== leader && n.store !== null)!;
+    let openGate!: () => void;
+    next.engine.applyWriteGate = new Promise<void>((resolve) => { openGate = resolve; });
+    try {
+      const { commitTs } = await commitOnePc(sim, tso, leader, [['handed', 'v']]);
+      assert.ok(sim.transferLeader(sim.region.id, next.storeId), 'the transfer starts');
+      const peer = next.store!.peers.get(sim.region.id)!;
+      for (let i = 0; i < 200 && !peer.isLeader; i++) await advance(sim);
+      assert.ok(peer.isLeader && !peer.isLeaderReady, 'the new leader leads, its applies held');
+      let code: string | null | undefined;
+      let seen: string | null = null;
+      void codeOf(next.txn!.get({ context: sim.context(next), key: b('handed'), version: String(commitTs + 1000n) }).then((g) => {
+        seen = g.notFound === true ? null : String(g.value);
+      })).then((c) => { code = c; });
+      for (let i = 0; i < 200 && code === undefined; i++) await advance(sim);
+      assert.equal(code, undefined, `the read waits for the new leader's applies (served ${seen ?? 'nothing'})`);
+      openGate();
+      for (let i = 0; i < 300 && code === undefined; i++) await advance(sim);
+      assert.equal(code, null, 'then it is served');
+      assert.equal(seen, 'v');
+    } finally {
+      openGate();
+      next.engine.applyWriteGate = null;
+    }
+  }));
 
   it('is answered only once applied when an entry before it that is not a plain write batch (here a membership change) has not applied yet', () => withSyncedLeader(async (sim, tso, leader) => {
     let openGate!: () => void;

@@ -47,16 +47,9 @@ async function withLeader(body: (sim: StoreSim, leader: Leader, holdApplies: () 
   }
 }
 
-/**
- * Advances the simulation until `t` settles, in real time: what a timed-out proposal holds is
- * released by a poll every 20 ms (kv-writes.ts onceApplyEnds), and sim steps alone can all pass
- * before it fires.
- */
+/** Advances the simulation until `t` settles (a timed-out write's hold ends by sim steps: Peer.whenApplyEnds). */
 async function untilSettled(sim: StoreSim, t: { readonly settled: boolean }, what: string): Promise<void> {
-  await waitFor(what, async () => {
-    await sim.advance();
-    return t.settled ? true : undefined;
-  }, { timeoutMs: 10_000, intervalMs: 2 });
+  assert.ok(await advanceUntil(sim, () => t.settled, 200), `${what}: not within 200 steps`);
 }
 
 function text(v: Buffer | Uint8Array | string | null | undefined): string | null {
@@ -144,6 +137,37 @@ describe('raw writes answered at commit (deterministic simulation)', { timeout: 
     await untilSettled(sim, read, 'the read to be served once the put applied');
     assert.equal(read.error, null);
     assert.equal(text(read.value?.value), 'v', 'and sees the put');
+  }, { proposalTimeoutMs: 200 }));
+
+  it('a put answered at commit and then timed out (its apply held) stops holding its key once its leader steps down: the reads and writes that waited on it there are refused, and the new leader applies it before it serves', () => withLeader(async (sim, leader, holdApplies) => {
+    const open = holdApplies();
+    const put = track(leader.raw.put({ context: sim.context(leader), key: b('late'), value: b('v'), ttlSeconds: '0' }));
+    assert.ok(await advanceUntil(sim, () => put.settled, 100) && put.error === null, 'the put is answered at commit');
+    const timedOut = Date.now() + 400;
+    await waitFor('the proposal timeout to pass', async () => (Date.now() >= timedOut ? true : undefined), { timeoutMs: 10_000, intervalMs: 20 });
+    for (let i = 0; i < 5; i++) await sim.advance();
+    const peer = leader.store!.peers.get(sim.region.id)!;
+    assert.equal(peer.isLeader, true, 'still leading');
+    assert.equal(leader.writes!.blindWriteKeys, 1, 'the timed-out write still counts as applying');
+    // A read and a compare-and-swap of the key arrive while it leads, and wait for the put.
+    const read = track(leader.raw.get({ context: sim.context(leader), key: b('late') }));
+    const cas = track(leader.raw.compareAndSwap({ context: sim.context(leader), key: b('late'), value: b('w'), previousValue: b(''), previousNotExist: true, ttlSeconds: '0' }));
+    for (let i = 0; i < 5; i++) await sim.advance();
+    assert.equal(read.settled || cas.settled, false, 'they wait for the put');
+    const target = sim.nodes.find((n) => n !== leader && n.store !== undefined)!;
+    assert.ok(sim.transferLeader(sim.region.id, target.storeId), 'the transfer starts');
+    assert.ok(await advanceUntil(sim, () => !peer.isLeader, 200), 'the leader steps down');
+    // Its apply is still held, and nothing it held waits for that apply any more: the waiting
+    // read and compare-and-swap end, refused (this store no longer leads, and has not written
+    // the put), never served from an engine without the put.
+    assert.ok(await advanceUntil(sim, () => leader.writes!.blindWriteKeys === 0 && read.settled && cas.settled, 20), 'the step-down ends the hold and its waiters');
+    assert.equal((read.error as { code?: string } | null)?.code, 'NotLeader', `the read: ${text(read.value?.value ?? null)} / ${String(read.error)}`);
+    assert.equal((cas.error as { code?: string } | null)?.code, 'NotLeader', `the compare-and-swap: ${JSON.stringify(cas.value)} / ${String(cas.error)}`);
+    let newLeader: SimNode | undefined;
+    assert.ok(await advanceUntil(sim, () => (newLeader = sim.leader()) !== undefined && newLeader !== leader && newLeader.store!.peers.get(sim.region.id)!.isLeaderReady, 300), 'a new ready leader');
+    const got = await drive(sim, newLeader!.raw!.get({ context: sim.context(newLeader!), key: b('late') }));
+    assert.equal(text(got.value), 'v', 'the new leader serves the put');
+    open();
   }, { proposalTimeoutMs: 200 }));
 
   it('a put answered DeadlineExceeded before it committed (its leader cut off) may still apply: a compare-and-swap of its key waits for it, then compares against it', () => withLeader(async (sim, leader) => {
