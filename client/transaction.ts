@@ -21,8 +21,16 @@ export const TXN_MUTATIONS_MAX = 1_000_000;
 
 type State = 'active' | 'committing' | 'committed' | 'failed' | 'rolledBack';
 
+/** The one buffer every empty value is held as (zero bytes: nothing in it can change). */
+const EMPTY_VALUE = Buffer.alloc(0);
+
 export class Transaction {
-  private readonly writes = new Map<string, Mutation>();
+  /**
+   * The buffered writes by key (keyId: latin1, so string order is byte order), each its value or
+   * null for a delete. No key Buffer nor record per write: a transaction of TXN_MUTATIONS_MAX
+   * small writes holds ~100 MB less than with them (key Buffers are made again at commit).
+   */
+  private readonly writes = new Map<string, Buffer | null>();
   private state: State = 'active';
 
   constructor(
@@ -43,7 +51,7 @@ export class Transaction {
     this.checkActive('get');
     const k = toKey(key);
     const own = this.writes.get(keyId(k));
-    if (own !== undefined) return own.value;
+    if (own !== undefined) return own;
     return this.snapshot.getKey(k);
   }
 
@@ -55,7 +63,7 @@ export class Transaction {
     return ks.map((k) => {
       const id = keyId(k);
       const own = this.writes.get(id);
-      return own !== undefined ? own.value : (found.get(id) ?? null);
+      return own !== undefined ? own : (found.get(id) ?? null);
     });
   }
 
@@ -66,8 +74,11 @@ export class Transaction {
     const limit = scanLimitOf(opts);
     const reverse = opts?.reverse === true;
     const keyOnly = opts?.keyOnly === true;
-    const inRange = (k: Buffer): boolean => Buffer.compare(k, range.start) >= 0 && (range.end.length === 0 || Buffer.compare(k, range.end) < 0);
-    const own = [...this.writes.values()].filter((m) => inRange(m.key)).sort((a, b) => (reverse ? Buffer.compare(b.key, a.key) : Buffer.compare(a.key, b.key)));
+    const startId = keyId(range.start);
+    const endId = range.end.length === 0 ? null : keyId(range.end);
+    const ids = [...this.writes.keys()].filter((id) => id >= startId && (endId === null || id < endId)).sort();
+    if (reverse) ids.reverse();
+    const own = ids.map((id): Mutation => ({ key: Buffer.from(id, 'latin1'), value: this.writes.get(id)! }));
     // Ask the store for enough pairs that deleted own keys cannot starve the limit.
     const deletes = own.filter((m) => m.value === null).length;
     const stored = this.snapshot.scanRange(range, { ...opts, limit: limit === Number.POSITIVE_INFINITY ? undefined : limit + deletes });
@@ -76,18 +87,18 @@ export class Transaction {
 
   put(key: Bytes, value: Bytes): void {
     this.checkActive('put');
-    this.buffer({ key: toKey(key), value: toValue(value) });
+    this.buffer(toKey(key), toValue(value));
   }
 
   delete(key: Bytes): void {
     this.checkActive('delete');
-    this.buffer({ key: toKey(key), value: null });
+    this.buffer(toKey(key), null);
   }
 
-  private buffer(m: Mutation): void {
-    const id = keyId(m.key);
+  private buffer(key: Buffer, value: Buffer | null): void {
+    const id = keyId(key);
     if (!this.writes.has(id) && this.writes.size >= TXN_MUTATIONS_MAX) throw new InvalidArgumentError(`a transaction may write at most ${TXN_MUTATIONS_MAX} keys`);
-    this.writes.set(id, m);
+    this.writes.set(id, value !== null && value.length === 0 ? EMPTY_VALUE : value);
   }
 
   /** Commits the buffered writes; resolves with the commit ts (start_ts when nothing was written). */
@@ -99,7 +110,7 @@ export class Transaction {
       return this.startTs;
     }
     try {
-      const commitTs = await new Committer(this.committerDeps, this.startTs, [...this.writes.values()]).commit();
+      const commitTs = await new Committer(this.committerDeps, this.startTs, [...this.writes].map(([id, value]): Mutation => ({ key: Buffer.from(id, 'latin1'), value }))).commit();
       this.state = 'committed';
       this.metrics.txns.committed.inc();
       return commitTs;
