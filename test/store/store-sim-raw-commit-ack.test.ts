@@ -47,9 +47,14 @@ async function withLeader(body: (sim: StoreSim, leader: Leader, holdApplies: () 
   }
 }
 
-/** Advances the simulation until `t` settles (a timed-out write's hold ends by sim steps: Peer.whenApplyEnds). */
+/**
+ * Advances the simulation until `t` settles (a timed-out write's hold ends by sim steps:
+ * Peer.whenApplyEnds); then no peer keeps an apply-end waiter.
+ */
 async function untilSettled(sim: StoreSim, t: { readonly settled: boolean }, what: string): Promise<void> {
   assert.ok(await advanceUntil(sim, () => t.settled, 200), `${what}: not within 200 steps`);
+  const waiting = (): number[] => sim.nodes.map((n) => n.store?.peers.get(sim.region.id)?.applyEndWaiterCount ?? 0);
+  assert.ok(await advanceUntil(sim, () => waiting().every((w) => w === 0), 20), `apply-end waiters left: ${waiting().join(', ')}`);
 }
 
 function text(v: Buffer | Uint8Array | string | null | undefined): string | null {
@@ -161,6 +166,7 @@ describe('raw writes answered at commit (deterministic simulation)', { timeout: 
     // read and compare-and-swap end, refused (this store no longer leads, and has not written
     // the put), never served from an engine without the put.
     assert.ok(await advanceUntil(sim, () => leader.writes!.blindWriteKeys === 0 && read.settled && cas.settled, 20), 'the step-down ends the hold and its waiters');
+    assert.equal(peer.applyEndWaiterCount, 0, 'no apply-end waiter left');
     assert.equal((read.error as { code?: string } | null)?.code, 'NotLeader', `the read: ${text(read.value?.value ?? null)} / ${String(read.error)}`);
     assert.equal((cas.error as { code?: string } | null)?.code, 'NotLeader', `the compare-and-swap: ${JSON.stringify(cas.value)} / ${String(cas.error)}`);
     let newLeader: SimNode | undefined;

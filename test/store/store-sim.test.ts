@@ -6,11 +6,13 @@
 // limits the seed picks (a few entries to a few dozen): the run checks compactions happened, that
 // restarts loaded truncated logs, that a down follower held the log back past the hard limit, and
 // at the end that every log is bounded and no raft log key below a replica's first index is left.
-// Seeds are replayable: FLOTILLA_STORE_SIM_SEED=n runs one. Targeted scenarios follow: the TTL
-// sweep, a new leader's first reads, region key counts through every kind of write and crash, a
-// write command whose leader lost and regained leadership mid-command (P3 in planted-bugs.md),
-// a deposed leader's pending ReadIndex reads (P10), and lease reads: a cut-off leader's, one
-// behind a stalled tick timer, reads alone keeping a region awake, lease reads switched off.
+// Seeds are replayable: FLOTILLA_STORE_SIM_SEED=n runs one; FLOTILLA_STORE_SIM_SEEDS=n with
+// FLOTILLA_STORE_SIM_SEED_BASE=b sweeps n seeds from b (a soak; CI runs 12 from 1). Targeted
+// scenarios follow: the TTL sweep, a new leader's first reads, region key counts through every
+// kind of write and crash, a write command whose leader lost and regained leadership mid-command
+// (P3 in planted-bugs.md), a deposed leader's pending ReadIndex reads (P10), and lease reads: a
+// cut-off leader's, one behind a stalled tick timer, reads alone keeping a region awake, lease
+// reads switched off.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { applyStateKey, crc32, createRng, FlotillaError, raftHardStateKey, raftLogIndexOf, raftLogRange, rawKey, type Rng } from '../../common/index.js';
@@ -25,7 +27,10 @@ import { countedKeys, raftLogKeysBelow, rawContents, settle, type SimNode, type 
 import { advanceUntil, drive, isQuiet } from '../support/store-sim-checks.js';
 
 const STEPS = 400;
-const SEEDS = process.env['FLOTILLA_STORE_SIM_SEED'] !== undefined ? [Number(process.env['FLOTILLA_STORE_SIM_SEED'])] : Array.from({ length: 12 }, (_, i) => 1 + i);
+/** A sweep (a soak, not CI): FLOTILLA_STORE_SIM_SEEDS=n seeds from FLOTILLA_STORE_SIM_SEED_BASE (defaults 12 from 1). */
+const SEED_COUNT = Number(process.env['FLOTILLA_STORE_SIM_SEEDS'] ?? '12');
+const SEED_BASE = Number(process.env['FLOTILLA_STORE_SIM_SEED_BASE'] ?? '1');
+const SEEDS = process.env['FLOTILLA_STORE_SIM_SEED'] !== undefined ? [Number(process.env['FLOTILLA_STORE_SIM_SEED'])] : Array.from({ length: SEED_COUNT }, (_, i) => SEED_BASE + i);
 
 interface Outcome {
   readonly acked: Map<string, string>;
@@ -205,7 +210,8 @@ describe('store poll loop under a simulated network and crashes', () => {
       totals.restartsWithTruncatedLog += out.counters.restartsWithTruncatedLog;
       totals.heldMax = Math.max(totals.heldMax, out.heldMax);
     }
-    // The run must reach what it claims to test.
+    // The run must reach what it claims to test (a replay of one seed need not reach all of it).
+    if (SEEDS.length < 12) return;
     assert.ok(totals.acked > 1_000, JSON.stringify(totals));
     assert.ok(totals.crashesBeforeApply > 0, JSON.stringify(totals));
     assert.ok(totals.readsChecked > 1_000, JSON.stringify(totals));
