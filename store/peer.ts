@@ -1309,6 +1309,11 @@ export class Peer {
     else this.applyEndWaiters.push({ index, then });
   }
 
+  /** whenApplyEnds callbacks still waiting (tests). */
+  get applyEndWaiterCount(): number {
+    return this.applyEndWaiters.length;
+  }
+
   /** Calls, each in its own microtask (not inside the poll loop's pass), the waiters whose index `upTo` reaches. */
   private wakeApplyEndWaiters(upTo: number): void {
     let kept = 0;
