@@ -34,6 +34,43 @@ function isOutcomeUnknown(err: unknown): boolean {
   return err instanceof FlotillaError && err.code === 'DeadlineExceeded';
 }
 
+/**
+ * Notes `settled` as in flight on each of `keys` in `inFlight`, chained: a key's latest entry settles
+ * only after every earlier one did (an earlier one can outlive a later one refused at once).
+ */
+function track(inFlight: Map<string, Promise<unknown>>, keys: readonly Buffer[], settled: Promise<void>): void {
+  for (const key of keys) {
+    const id = key.toString('latin1');
+    const before = inFlight.get(id);
+    const last = before === undefined ? settled : Promise.all([before, settled]);
+    inFlight.set(id, last);
+    void last.then(() => {
+      if (inFlight.get(id) === last) inFlight.delete(id);
+    });
+  }
+}
+
+/** What of `inFlight` touches `keys` (null: nothing). */
+function writesOn(inFlight: ReadonlyMap<string, Promise<unknown>>, keys: readonly Buffer[]): Promise<unknown> | null {
+  if (inFlight.size === 0) return null;
+  let waits: Promise<unknown>[] | null = null;
+  for (const key of keys) {
+    const w = inFlight.get(key.toString('latin1'));
+    if (w !== undefined) (waits ??= []).push(w);
+  }
+  return waits === null ? null : Promise.all(waits);
+}
+
+/** writesOn for every key in [start, end). */
+function writesIn(inFlight: ReadonlyMap<string, Promise<unknown>>, start: Buffer, end: Buffer): Promise<unknown> | null {
+  if (inFlight.size === 0) return null;
+  const from = start.toString('latin1');
+  const to = end.toString('latin1');
+  let waits: Promise<unknown>[] | null = null;
+  for (const [key, w] of inFlight) if (key >= from && key < to) (waits ??= []).push(w);
+  return waits === null ? null : Promise.all(waits);
+}
+
 export interface WriteDecision<T> {
   readonly ops: readonly WriteOp[];
   readonly result: T;
@@ -113,7 +150,7 @@ export class KvWrites {
       if (isBlind) {
         if (!peer.isLeader) throw peer.notLeader();
       } else {
-        const blind = this.blindWritesOn(latchKeys);
+        const blind = this.queuedBlindWritesOn(latchKeys);
         if (blind !== null) await blind;
         if (!this.leaseReadNow(peer)) await this.readBarrier(peer);
       }
@@ -199,22 +236,40 @@ export class KvWrites {
 
   /** Blind writes whose latches were released before they applied, by latch key (latin1). */
   private readonly blindInFlight = new Map<string, Promise<unknown>>();
+  /**
+   * The blind writes among them already answered (at commit), by latch key: what a read must not
+   * miss. A read need not wait for one not answered yet — it is concurrent with the read, which
+   * may come first — and must not: a proposal whose leader stepped down before its entry's index
+   * came round again stays unsettled until its proposal timeout (merge sim seed 142: a get waited
+   * for ever on six such puts, which the sim's steps never time out).
+   */
+  private readonly answeredInFlight = new Map<string, Promise<unknown>>();
 
   /** Keys with a blind write still in flight (tests and metrics). */
   get blindWriteKeys(): number {
     return this.blindInFlight.size;
   }
 
+  /** Keys with a blind write answered and not yet applied (tests and metrics). */
+  get answeredWriteKeys(): number {
+    return this.answeredInFlight.size;
+  }
+
   /**
    * Proposes a blind write whose latches go once it is queued, and answers once it is committed
    * with a certain apply (or applied, or failed). Until it has applied — or, answered or with its
    * outcome unknown, until it can no longer apply unseen (Peer.whenApplyEnds) — its keys count as in
-   * flight.
+   * flight for the commands that read under latches; from its answer on, for reads too.
    */
   private proposeBlind(peer: Peer, latchKeys: readonly Buffer[], ops: readonly WriteOp[], term: number): Promise<void> {
-    const p = this.proposeAnsweredAtCommit(peer, ops, term);
-    const settled = p.applied.then(noop, (err: unknown) => (p.isCommitted || isOutcomeUnknown(err) ? new Promise<void>((resolve) => peer.whenApplyEnds(term, resolve)) : undefined));
-    this.trackBlindWrite(latchKeys, settled);
+    let settled: Promise<void> | null = null;
+    // Tracked at the commit answer, before the caller hears of it (the entry commits in a later
+    // poll round, so `settled` is set by then).
+    const p = this.proposeAnsweredAtCommit(peer, ops, term, () => {
+      if (settled !== null) track(this.answeredInFlight, latchKeys, settled);
+    });
+    settled = p.applied.then(noop, (err: unknown) => (p.isCommitted || isOutcomeUnknown(err) ? new Promise<void>((resolve) => peer.whenApplyEnds(term, resolve)) : undefined));
+    track(this.blindInFlight, latchKeys, settled);
     return p.answered;
   }
 
@@ -223,7 +278,7 @@ export class KvWrites {
    * `answered` settles then, or with the apply (applied, or failed) if that comes first; `applied`
    * with the apply; `isCommitted` says whether the commit answer came.
    */
-  private proposeAnsweredAtCommit(peer: Peer, ops: readonly WriteOp[], term: number): { readonly answered: Promise<void>; readonly applied: Promise<void>; readonly isCommitted: boolean } {
+  private proposeAnsweredAtCommit(peer: Peer, ops: readonly WriteOp[], term: number, atCommitFirst?: () => void): { readonly answered: Promise<void>; readonly applied: Promise<void>; readonly isCommitted: boolean } {
     let answer!: () => void;
     const atCommit = new Promise<void>((resolve) => {
       answer = resolve;
@@ -231,48 +286,29 @@ export class KvWrites {
     const out = { answered: atCommit, applied: atCommit, isCommitted: false };
     out.applied = this.propose(peer, ops, term, () => {
       out.isCommitted = true;
+      atCommitFirst?.();
       answer();
     });
     out.answered = Promise.race([atCommit, out.applied]);
     return out;
   }
 
-  private trackBlindWrite(keys: readonly Buffer[], settled: Promise<void>): void {
-    for (const key of keys) {
-      const id = key.toString('latin1');
-      const before = this.blindInFlight.get(id);
-      // Chained: the latest entry of a key settles only after every earlier one did (an earlier
-      // one can outlive a later one that was refused at once).
-      const last = before === undefined ? settled : Promise.all([before, settled]);
-      this.blindInFlight.set(id, last);
-      void last.then(() => {
-        if (this.blindInFlight.get(id) === last) this.blindInFlight.delete(id);
-      });
-    }
-  }
-
   /**
-   * Settles once no blind write in flight before the call touches `keys` (engine keys, as
-   * latched); null when none does — the caller then reads in the same turn.
+   * Settles once no blind write answered before the call, and not yet applied, touches `keys`
+   * (engine keys, as latched); null when none does — the caller then reads in the same turn.
    */
   blindWritesOn(keys: readonly Buffer[]): Promise<unknown> | null {
-    if (this.blindInFlight.size === 0) return null;
-    let waits: Promise<unknown>[] | null = null;
-    for (const key of keys) {
-      const w = this.blindInFlight.get(key.toString('latin1'));
-      if (w !== undefined) (waits ??= []).push(w);
-    }
-    return waits === null ? null : Promise.all(waits);
+    return writesOn(this.answeredInFlight, keys);
   }
 
   /** blindWritesOn for every key in [start, end) (engine keys). */
   blindWritesIn(start: Buffer, end: Buffer): Promise<unknown> | null {
-    if (this.blindInFlight.size === 0) return null;
-    const from = start.toString('latin1');
-    const to = end.toString('latin1');
-    let waits: Promise<unknown>[] | null = null;
-    for (const [key, w] of this.blindInFlight) if (key >= from && key < to) (waits ??= []).push(w);
-    return waits === null ? null : Promise.all(waits);
+    return writesIn(this.answeredInFlight, start, end);
+  }
+
+  /** Settles once no blind write queued before the call, answered or not, touches `keys` (a latched command's read). */
+  private queuedBlindWritesOn(keys: readonly Buffer[]): Promise<unknown> | null {
+    return writesOn(this.blindInFlight, keys);
   }
 
   private async propose(peer: Peer, ops: readonly WriteOp[], term: number, onCommitted?: () => void): Promise<void> {

@@ -674,7 +674,7 @@ describe('region merge racing splits, leader transfers, conf changes, a lossy ne
     // A run that proves nothing fails (TESTING.md).
     const mustHappen = ['acked', 'notApplied', 'splitsOk', 'transfers', 'mergesPrepared', 'mergesRefused', 'prepareMergesApplied', 'mergesApplied', 'mergeRollbacksApplied', 'mergeWaits', 'confChangesApplied', 'crashes', 'crashesBeforeApply', 'snapshotsInstalled'];
     if (SEEDS.length >= 3) for (const k of mustHappen) assert.ok(t(k) > 0, `${k} never happened: ${all}`);
-    assert.ok(t('acked') > 150 * SEEDS.length, `too few acknowledged writes: ${all}`);
+    if (SEEDS.length >= 3) assert.ok(t('acked') > 150 * SEEDS.length, `too few acknowledged writes: ${all}`);
   });
 
   /** Seeds that found bugs (each failed on the code before its fix), with what each one shows. */
@@ -686,6 +686,7 @@ describe('region merge racing splits, leader transfers, conf changes, a lossy ne
     [7495, 'a target that applied CommitMerge and split in the same apply batch — its source leaves once the batch is written (the per-step overlap check allows that window)'],
     [724, 'a CompactLog proposed while PrepareMerge was in flight lands after it and must not compact a merging source past a store that was down'],
     [21520, 'a CommitMerge proposed on a target replica that then installed a snapshot past it is answered at once (outcome unknown), not left waiting for ever: the merge rolls back'],
+    [142, 'a get after the run, on a store whose leader had stepped down with six puts unanswered (their entries never came round again, and their proposals never time out in sim steps), is served: reads wait only for writes already answered'],
     [13241, 'a learner removed while cut off, whose region then merged away, keeps its last leader for ever (learners never campaign): it must still be found stale, else no snapshot of the merged region lands on its store'],
   ];
   for (const [seed, shows] of namedSeeds) {

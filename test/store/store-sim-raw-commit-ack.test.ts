@@ -176,6 +176,30 @@ describe('raw writes answered at commit (deterministic simulation)', { timeout: 
     open();
   }, { proposalTimeoutMs: 200 }));
 
+  it('a get or a scan does not wait for a put not answered yet (its leader cut off, it cannot commit): it is served at once, before the put; a compare-and-swap waits for it', () => withLeader(async (sim, leader) => {
+    sim.isolate(leader.storeId, true);
+    const put = track(leader.raw.put({ context: sim.context(leader), key: b('a'), value: b('2'), ttlSeconds: '0' }));
+    for (let i = 0; i < 3; i++) await sim.advance();
+    assert.equal(put.settled, false, 'the put is not answered');
+    assert.equal(leader.writes!.blindWriteKeys, 1, 'it is in flight');
+    assert.equal(leader.writes!.answeredWriteKeys, 0, 'and not answered');
+    const read = track(leader.raw.get({ context: sim.context(leader), key: b('a') }));
+    const scan = track(leader.raw.scan({ context: sim.context(leader), startKey: b('a'), endKey: b('b'), limit: 10, keyOnly: false, reverse: false }));
+    const cas = track(leader.raw.compareAndSwap({ context: sim.context(leader), key: b('a'), value: b('3'), previousValue: b('1'), previousNotExist: false, ttlSeconds: '0' }));
+    for (let i = 0; i < 20 && !(read.settled && scan.settled); i++) await new Promise((resolve) => setImmediate(resolve));
+    assert.ok(read.settled && read.error === null, `the read is served while the put is in flight: ${String(read.error)}`);
+    assert.equal(text(read.value?.value), '1', 'before the put');
+    assert.ok(scan.settled && scan.error === null, `the scan is served while the put is in flight: ${String(scan.error)}`);
+    assert.equal(pairsText(scan.value?.kvs), 'a=1', 'before the put');
+    assert.equal(cas.settled, false, 'the compare-and-swap waits: the put may still apply');
+    sim.isolate(leader.storeId, false);
+    assert.ok(await advanceUntil(sim, () => put.settled && cas.settled, 200), 'the put and the compare-and-swap end');
+    assert.equal(put.error, null);
+    assert.equal(cas.value?.succeeded, false, 'the put applied first');
+    const got = await drive(sim, leader.raw.get({ context: sim.context(leader), key: b('a') }));
+    assert.equal(text(got.value), '2');
+  }));
+
   it('a put answered DeadlineExceeded before it committed (its leader cut off) may still apply: a compare-and-swap of its key waits for it, then compares against it', () => withLeader(async (sim, leader) => {
     // Cut off for a few steps only (well inside an election timeout): the leader keeps leading,
     // appends the put, and cannot commit it; its proposal times out in real time.
