@@ -82,6 +82,16 @@ export class ProposalWaiters<T> {
     w.reject(new FlotillaError('StaleCommand', `${this.options.what}: proposal at index ${index} was superseded by a leader change`));
   }
 
+  /**
+   * A leader of `term` whose log ends at `lastIndex` has committed an entry of its term: a waiter
+   * of an earlier term beyond that log can never apply (every later leader's log holds this one's
+   * committed entry, and only entries of `term` or later after it). Settled StaleCommand now, not
+   * at its timeout: its entry's index may not come round again for a long while (an idle region).
+   */
+  settleStaleAbove(lastIndex: number, term: number): void {
+    for (const [i, w] of this.waiters) if (i > lastIndex && w.term < term) this.settleStale(i, w);
+  }
+
   /** Every waiter below or at `index` whose entry will never apply here (snapshot installed). */
   failUpTo(index: number, err: FlotillaError): void {
     for (const [i, w] of this.waiters) {

@@ -914,6 +914,8 @@ export class Peer {
           this.isReadyPending = false;
           if (this.role !== 'Leader' || this.raw.term !== term) return;
           this.leaderReady = true;
+          // Proposals of its earlier terms beyond its log are lost (proposal-waiters.ts).
+          if (this.waiters.size > 0) this.waiters.settleStaleAbove(this.storage.lastIndex(), term);
           this.log.info({ term, index }, 'region leadership ready');
           this.init.onLeaderReady?.(this);
         });

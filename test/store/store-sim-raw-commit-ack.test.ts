@@ -14,7 +14,7 @@ import { createRng } from '../../common/index.js';
 import { waitFor } from '../../deploy/index.js';
 import type { kvrpcpb } from '../../proto/index.js';
 import { type SimNode, type SimOptions, StoreSim } from '../support/store-sim.js';
-import { advanceUntil, drive, track } from '../support/store-sim-checks.js';
+import { advanceUntil, drive, track, type Tracked } from '../support/store-sim-checks.js';
 
 type Leader = SimNode & { readonly raw: NonNullable<SimNode['raw']> };
 
@@ -198,6 +198,28 @@ describe('raw writes answered at commit (deterministic simulation)', { timeout: 
     assert.equal(cas.value?.succeeded, false, 'the put applied first');
     const got = await drive(sim, leader.raw.get({ context: sim.context(leader), key: b('a') }));
     assert.equal(text(got.value), '2');
+  }));
+
+  it('puts a cut-off leader proposed, lost to the next leader, are refused (StaleCommand) once it leads again and is ready — not left until their timeout; a compare-and-swap of their key then goes ahead', () => withLeader(async (sim, leader) => {
+    const peer = leader.store!.peers.get(sim.region.id)!;
+    sim.isolate(leader.storeId, true);
+    // One entry each (a poll round apart), none can commit.
+    const puts: Tracked<kvrpcpb.RawPutResponse__Input>[] = [];
+    for (const k of ['p1', 'p2', 'p3']) {
+      puts.push(track(leader.raw.put({ context: sim.context(leader), key: b(k), value: b('lost'), ttlSeconds: '0' })));
+      await sim.advance();
+    }
+    let next: SimNode | undefined;
+    assert.ok(await advanceUntil(sim, () => (next = sim.nodes.find((n) => n !== leader && n.store?.peers.get(sim.region.id)?.isLeaderReady === true)) !== undefined, 600), 'the others elect a leader');
+    sim.isolate(leader.storeId, false);
+    assert.ok(await advanceUntil(sim, () => !peer.isLeader && peer.storage.lastIndex() === next!.store!.peers.get(sim.region.id)!.storage.lastIndex(), 300), 'the old leader follows the new one\'s log');
+    assert.ok(sim.transferLeader(sim.region.id, leader.storeId), 'the transfer back starts');
+    assert.ok(await advanceUntil(sim, () => peer.isLeaderReady, 300), 'it leads again, ready');
+    assert.ok(await advanceUntil(sim, () => puts.every((p) => p.settled), 20), `every lost put is answered: ${puts.map((p) => p.settled).join(', ')}`);
+    assert.deepEqual(puts.map((p) => (p.error as { code?: string } | null)?.code), ['StaleCommand', 'StaleCommand', 'StaleCommand']);
+    assert.equal(leader.writes!.blindWriteKeys, 0, 'nothing is in flight');
+    const cas = await drive(sim, leader.raw.compareAndSwap({ context: sim.context(leader), key: b('p3'), value: b('won'), previousValue: b(''), previousNotExist: true, ttlSeconds: '0' }), 100);
+    assert.equal(cas.succeeded, true, 'the key was never written');
   }));
 
   it('a put answered DeadlineExceeded before it committed (its leader cut off) may still apply: a compare-and-swap of its key waits for it, then compares against it', () => withLeader(async (sim, leader) => {
