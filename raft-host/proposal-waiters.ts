@@ -26,6 +26,8 @@ export interface ProposalWaitersOptions {
 
 export class ProposalWaiters<T> {
   private readonly waiters = new Map<number, Waiter<T>>();
+  /** No waiter's term is below this (a lower bound: settleOlderThan recomputes it). */
+  private oldestTerm = Number.POSITIVE_INFINITY;
 
   constructor(private readonly options: ProposalWaitersOptions) {}
 
@@ -57,6 +59,7 @@ export class ProposalWaiters<T> {
         timer.unref();
       }
       this.waiters.set(index, { term, count, resolve, reject, timer });
+      if (term < this.oldestTerm) this.oldestTerm = term;
     });
   }
 
@@ -83,13 +86,20 @@ export class ProposalWaiters<T> {
   }
 
   /**
-   * A leader of `term` whose log ends at `lastIndex` has committed an entry of its term: a waiter
-   * of an earlier term beyond that log can never apply (every later leader's log holds this one's
-   * committed entry, and only entries of `term` or later after it). Settled StaleCommand now, not
-   * at its timeout: its entry's index may not come round again for a long while (an idle region).
+   * An entry of `term` was applied (so committed): a waiter of an earlier term can never apply.
+   * At or below that entry's index, its index was applied already (settled by `applied`); beyond
+   * it, every later leader's log holds the committed entry, and only entries of `term` or later
+   * after it. Settled StaleCommand now, not at its timeout: its index may not come round again for
+   * a long while (an idle region, a leader that stepped down and stayed a follower).
    */
-  settleStaleAbove(lastIndex: number, term: number): void {
-    for (const [i, w] of this.waiters) if (i > lastIndex && w.term < term) this.settleStale(i, w);
+  settleOlderThan(term: number): void {
+    if (this.waiters.size === 0 || this.oldestTerm >= term) return;
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const [i, w] of this.waiters) {
+      if (w.term < term) this.settleStale(i, w);
+      else oldest = Math.min(oldest, w.term);
+    }
+    this.oldestTerm = oldest;
   }
 
   /** Every waiter below or at `index` whose entry will never apply here (snapshot installed). */

@@ -896,7 +896,13 @@ export class Peer {
         done.push(...this.afterApplyWritten);
         this.afterApplyWritten = [];
       }
-      if (this.waiters.size > 0) done.push(() => this.waiters.applied(index, term, result));
+      if (this.waiters.size > 0) {
+        done.push(() => {
+          this.waiters.applied(index, term, result);
+          // Proposals of earlier terms can no longer apply (proposal-waiters.ts).
+          this.waiters.settleOlderThan(term);
+        });
+      }
       if (this.isRemoved) {
         // This replica applied its own removal: once the batch is written it is destroyed
         // (raft-store.ts) — a leader once raft steps it down; nothing after that entry is applied here.
@@ -914,8 +920,6 @@ export class Peer {
           this.isReadyPending = false;
           if (this.role !== 'Leader' || this.raw.term !== term) return;
           this.leaderReady = true;
-          // Proposals of its earlier terms beyond its log are lost (proposal-waiters.ts).
-          if (this.waiters.size > 0) this.waiters.settleStaleAbove(this.storage.lastIndex(), term);
           this.log.info({ term, index }, 'region leadership ready');
           this.init.onLeaderReady?.(this);
         });

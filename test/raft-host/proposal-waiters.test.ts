@@ -116,6 +116,38 @@ describe('ProposalWaiters', () => {
     assert.deepEqual(outcomes, ['failed', 'failed', 'failed']);
   });
 
+  it('settleOlderThan settles exactly the waiters of earlier terms, at any index (an entry of a later term applied)', async () => {
+    const { w, outcomes } = waiters();
+    const all = [[4, 2], [9, 2], [12, 3], [20, 5]].map(([i, t]) => ({ t: t!, s: settle(w.wait(i!, t!)) }));
+    w.settleOlderThan(2);
+    await flush();
+    assert.equal(w.size, 4, 'nothing older than term 2');
+    w.settleOlderThan(4);
+    await flush();
+    for (const { t, s } of all) {
+      const r = s.result();
+      if (t < 4) assert.ok(r !== undefined && 'err' in r && isFlotillaError(r.err, 'StaleCommand'), `term ${t}: ${JSON.stringify(r)}`);
+      else assert.equal(r, undefined, `term ${t} waits on`);
+    }
+    assert.deepEqual(outcomes, ['stale', 'stale', 'stale']);
+    w.settleOlderThan(5);
+    await flush();
+    assert.equal(w.size, 1, 'term 5 is not older than 5');
+    // Waiters of old terms added after a scan are still found: one term back, and further.
+    const late = [settle(w.wait(21, 4)), settle(w.wait(22, 3))];
+    const last = settle(w.wait(30, 5)); // survives the next scan
+    w.settleOlderThan(5);
+    await flush();
+    for (const l of late) assert.ok(l.result() !== undefined && 'err' in l.result()!, 'a late old-term waiter is settled');
+    w.applied(20, 5, 'twenty');
+    await flush();
+    assert.deepEqual(all[3]!.s.result(), { ok: 'twenty' });
+    w.settleOlderThan(6);
+    await flush();
+    assert.ok(last.result() !== undefined && 'err' in last.result()!, 'term 5 is older than 6');
+    assert.equal(w.size, 0);
+  });
+
   it('a newer term\'s proposal at an index still awaited settles the older one as stale', async () => {
     // Leader of term 2 proposed at 7; a later leader truncated it; re-elected in term 4 it proposes at 7 again.
     const { w, outcomes } = waiters();

@@ -200,7 +200,7 @@ describe('raw writes answered at commit (deterministic simulation)', { timeout: 
     assert.equal(text(got.value), '2');
   }));
 
-  it('puts a cut-off leader proposed, lost to the next leader, are refused (StaleCommand) once it leads again and is ready — not left until their timeout; a compare-and-swap of their key then goes ahead', () => withLeader(async (sim, leader) => {
+  it('puts a cut-off leader proposed, lost to the next leader, are refused (StaleCommand) once it applies an entry of a later term — as a follower, not at their timeout; a compare-and-swap of their key then goes ahead', () => withLeader(async (sim, leader) => {
     const peer = leader.store!.peers.get(sim.region.id)!;
     sim.isolate(leader.storeId, true);
     // One entry each (a poll round apart), none can commit.
@@ -212,12 +212,14 @@ describe('raw writes answered at commit (deterministic simulation)', { timeout: 
     let next: SimNode | undefined;
     assert.ok(await advanceUntil(sim, () => (next = sim.nodes.find((n) => n !== leader && n.store?.peers.get(sim.region.id)?.isLeaderReady === true)) !== undefined, 600), 'the others elect a leader');
     sim.isolate(leader.storeId, false);
-    assert.ok(await advanceUntil(sim, () => !peer.isLeader && peer.storage.lastIndex() === next!.store!.peers.get(sim.region.id)!.storage.lastIndex(), 300), 'the old leader follows the new one\'s log');
-    assert.ok(sim.transferLeader(sim.region.id, leader.storeId), 'the transfer back starts');
-    assert.ok(await advanceUntil(sim, () => peer.isLeaderReady, 300), 'it leads again, ready');
+    assert.ok(await advanceUntil(sim, () => !peer.isLeader && peer.applied === next!.store!.peers.get(sim.region.id)!.applied, 300), 'the old leader follows the new one\'s log');
+    // Still a follower: it applied the new leader's entries, of a later term.
     assert.ok(await advanceUntil(sim, () => puts.every((p) => p.settled), 20), `every lost put is answered: ${puts.map((p) => p.settled).join(', ')}`);
     assert.deepEqual(puts.map((p) => (p.error as { code?: string } | null)?.code), ['StaleCommand', 'StaleCommand', 'StaleCommand']);
     assert.equal(leader.writes!.blindWriteKeys, 0, 'nothing is in flight');
+    // It leads again: a compare-and-swap of the last key goes ahead (the key was never written).
+    assert.ok(sim.transferLeader(sim.region.id, leader.storeId), 'the transfer back starts');
+    assert.ok(await advanceUntil(sim, () => peer.isLeaderReady, 300), 'it leads again, ready');
     const cas = await drive(sim, leader.raw.compareAndSwap({ context: sim.context(leader), key: b('p3'), value: b('won'), previousValue: b(''), previousNotExist: true, ttlSeconds: '0' }), 100);
     assert.equal(cas.succeeded, true, 'the key was never written');
   }));
