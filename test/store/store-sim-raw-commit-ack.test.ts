@@ -144,7 +144,7 @@ describe('raw writes answered at commit (deterministic simulation)', { timeout: 
     assert.equal(text(read.value?.value), 'v', 'and sees the put');
   }, { proposalTimeoutMs: 200 }));
 
-  it('a put answered at commit and then timed out (its apply held) stops holding its key once its leader steps down: the reads and writes that waited on it there are refused, and the new leader applies it before it serves', () => withLeader(async (sim, leader, holdApplies) => {
+  it('a put answered at commit and then timed out (its apply held) stops holding its key once its leader steps down: the reads (get, batch get, scan) and the compare-and-swap that waited on it there are refused, and the new leader applies it before it serves', () => withLeader(async (sim, leader, holdApplies) => {
     const open = holdApplies();
     const put = track(leader.raw.put({ context: sim.context(leader), key: b('late'), value: b('v'), ttlSeconds: '0' }));
     assert.ok(await advanceUntil(sim, () => put.settled, 100) && put.error === null, 'the put is answered at commit');
@@ -156,16 +156,20 @@ describe('raw writes answered at commit (deterministic simulation)', { timeout: 
     assert.equal(leader.writes!.blindWriteKeys, 1, 'the timed-out write still counts as applying');
     // A read and a compare-and-swap of the key arrive while it leads, and wait for the put.
     const read = track(leader.raw.get({ context: sim.context(leader), key: b('late') }));
+    const batch = track(leader.raw.batchGet({ context: sim.context(leader), keys: [b('a'), b('late')] }));
+    const scan = track(leader.raw.scan({ context: sim.context(leader), startKey: b('l'), endKey: b('m'), limit: 10, keyOnly: false, reverse: false }));
     const cas = track(leader.raw.compareAndSwap({ context: sim.context(leader), key: b('late'), value: b('w'), previousValue: b(''), previousNotExist: true, ttlSeconds: '0' }));
     for (let i = 0; i < 5; i++) await sim.advance();
-    assert.equal(read.settled || cas.settled, false, 'they wait for the put');
+    assert.equal(read.settled || batch.settled || scan.settled || cas.settled, false, 'they wait for the put');
     const target = sim.nodes.find((n) => n !== leader && n.store !== undefined)!;
     assert.ok(sim.transferLeader(sim.region.id, target.storeId), 'the transfer starts');
     assert.ok(await advanceUntil(sim, () => !peer.isLeader, 200), 'the leader steps down');
     // Its apply is still held, and nothing it held waits for that apply any more: the waiting
     // read and compare-and-swap end, refused (this store no longer leads, and has not written
     // the put), never served from an engine without the put.
-    assert.ok(await advanceUntil(sim, () => leader.writes!.blindWriteKeys === 0 && read.settled && cas.settled, 20), 'the step-down ends the hold and its waiters');
+    assert.ok(await advanceUntil(sim, () => leader.writes!.blindWriteKeys === 0 && read.settled && batch.settled && scan.settled && cas.settled, 20), 'the step-down ends the hold and its waiters');
+    assert.equal((batch.error as { code?: string } | null)?.code, 'NotLeader', `the batch get: ${pairsText(batch.value?.pairs)} / ${String(batch.error)}`);
+    assert.equal((scan.error as { code?: string } | null)?.code, 'NotLeader', `the scan: ${pairsText(scan.value?.kvs)} / ${String(scan.error)}`);
     assert.equal(peer.applyEndWaiterCount, 0, 'no apply-end waiter left');
     assert.equal((read.error as { code?: string } | null)?.code, 'NotLeader', `the read: ${text(read.value?.value ?? null)} / ${String(read.error)}`);
     assert.equal((cas.error as { code?: string } | null)?.code, 'NotLeader', `the compare-and-swap: ${JSON.stringify(cas.value)} / ${String(cas.error)}`);
