@@ -10,7 +10,7 @@
 // so no read misses a write already answered. A replica read needs nothing more: its read index
 // is at least the commit index the answer came after, and it waits for its own apply to reach it.
 
-import { FlotillaError, type WriteOp } from '../common/index.js';
+import { FlotillaError, invariant, type WriteOp } from '../common/index.js';
 import type { Engine } from './engine/index.js';
 import type { KvLimits } from './kv-routing.js';
 import type { LatchSet } from './latch-set.js';
@@ -263,10 +263,11 @@ export class KvWrites {
    */
   private proposeBlind(peer: Peer, latchKeys: readonly Buffer[], ops: readonly WriteOp[], term: number): Promise<void> {
     let settled: Promise<void> | null = null;
-    // Tracked at the commit answer, before the caller hears of it (the entry commits in a later
-    // poll round, so `settled` is set by then).
+    // Tracked at the commit answer, before the caller hears of it. The entry commits in a later
+    // poll round, so `settled` is set by then; an answer untracked would let a read miss it.
     const p = this.proposeAnsweredAtCommit(peer, ops, term, () => {
-      if (settled !== null) track(this.answeredInFlight, latchKeys, settled);
+      invariant(settled !== null, 'a blind write answered at commit before its proposal returned');
+      track(this.answeredInFlight, latchKeys, settled);
     });
     settled = p.applied.then(noop, (err: unknown) => (p.isCommitted || isOutcomeUnknown(err) ? new Promise<void>((resolve) => peer.whenApplyEnds(term, resolve)) : undefined));
     track(this.blindInFlight, latchKeys, settled);

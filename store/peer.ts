@@ -1330,11 +1330,6 @@ export class Peer {
     this.applyEndWaiters.length = kept;
   }
 
-  /** The applied index whose apply batch has landed in the engine (`applied` runs ahead while a batch is written). */
-  get appliedAndWritten(): number {
-    return this.appliedWritten;
-  }
-
   /** Serves confirmed reads now covered by what is applied and written. */
   serveReads(): void {
     if (this.confirmedReads.length === 0) return;
