@@ -4,8 +4,8 @@
 // proposal) only schedules a round; rounds never overlap.
 //
 // Proposals are matched to applied entries by (index, term): the leader learns both when it
-// appends; if a different term is applied at that index, the proposal was lost to a leader
-// change (StaleCommand). A proposal not applied by its deadline is DeadlineExceeded — its outcome
+// appends; if a different term is applied at that index, or any entry of a later term applies
+// (its index may never come round again), the proposal was lost to a leader change (StaleCommand). A proposal not applied by its deadline is DeadlineExceeded — its outcome
 // is unknown and callers treat it so (PD's commands are idempotent or monotonic).
 //
 // Leadership is "ready" only once the leader has applied an entry of its own term: only then does
@@ -380,6 +380,10 @@ export class PdRaftNode {
     }
     this.applied = e.index;
     this.pending.applied(e.index, e.term, result ?? { kind: 'ok' });
+    // An entry of this term applied: a proposal of an earlier term can never apply, whether or
+    // not its index comes round again (an idle group after a leader change): StaleCommand now,
+    // not DeadlineExceeded at its timeout (ProposalWaiters.settleOlderThan).
+    this.pending.settleOlderThan(e.term);
     if (!this.leaderReady && this.role === 'Leader' && e.term === this.raw.term) {
       this.leaderReady = true;
       this.log.info({ term: e.term, index: e.index }, 'PD leadership ready');

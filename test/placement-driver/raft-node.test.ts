@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { SimpleRocks, silentLogger } from '../../common/index.js';
 import { EMPTY_CONF_STATE, type Message } from '../../raft/index.js';
 import { PdRaftLog } from '../../placement-driver/raft-log.js';
-import { PdRaftNode } from '../../placement-driver/raft-node.js';
+import { PD_PROPOSAL_TIMEOUT_MS, PdRaftNode } from '../../placement-driver/raft-node.js';
 import { PdStateMachine } from '../../placement-driver/state-machine.js';
 
 const TICK_MS = 100;
@@ -86,6 +86,59 @@ describe('PD raft node lease', () => {
       // It wakes; before its timer fires or any message arrives, a request asks whether it may serve.
       frozen.delete(first);
       assert.equal(nodes.get(first)!.canServe, false, 'the woken leader must not trust a lease that expired while it was frozen');
+    } finally {
+      await Promise.all([...nodes.values()].map((n) => n.stop()));
+    }
+  });
+
+  it('proposals a cut-off leader appended are settled StaleCommand once the new leader\'s entry applies there, not at their timeout', async () => {
+    const clock = { now: 10_000 };
+    const cut = new Set<number>();
+    const nodes = new Map<number, PdRaftNode>();
+    let inFlight = 0;
+    const deliver = (from: number, msgs: readonly Message[]): void => {
+      for (const m of msgs) {
+        if (cut.has(from) || cut.has(m.to)) continue;
+        inFlight++;
+        setImmediate(() => {
+          inFlight--;
+          nodes.get(m.to)?.step(m);
+        });
+      }
+    };
+    for (const id of [1, 2, 3]) nodes.set(id, await openNode(id, [1, 2, 3], () => clock.now, (msgs) => deliver(id, msgs)));
+    const step = async (): Promise<void> => {
+      clock.now += TICK_MS;
+      for (const node of nodes.values()) node.tick(); // a cut member still ticks: only its links are down
+      const deadline = Date.now() + 10_000;
+      do await new Promise((r) => setImmediate(r));
+      while ((inFlight > 0 || ![...nodes.values()].every((n) => n.isIdle)) && Date.now() < deadline);
+    };
+    const servingLeader = async (exclude: number): Promise<number> => {
+      for (let i = 0; i < 400; i++) {
+        for (const [id, node] of nodes) if (id !== exclude && !cut.has(id) && node.canServe) return id;
+        await step();
+      }
+      throw new Error('no serving leader');
+    };
+    try {
+      nodes.get(1)!.campaign();
+      const first = await servingLeader(0);
+      for (let i = 0; i < 3; i++) await step();
+      // Cut off, the leader appends three proposals no one else will ever hold.
+      cut.add(first);
+      const outcomes = [1, 2, 3].map((n) => nodes.get(first)!.propose({ kind: 'raiseIdHighWater', highWater: BigInt(n * 1000) }).then(() => 'applied', (err: unknown) => (err as { code?: string }).code ?? String(err)));
+      const settled: string[] = [];
+      void Promise.all(outcomes).then((o) => settled.push(...o));
+      const second = await servingLeader(first);
+      for (let i = 0; i < 3; i++) await step();
+      // Healed: the old leader hears the new term, and the new leader's log (its empty entry, one
+      // index past the old tail) replaces its own. Two of the three indexes never come round again.
+      cut.delete(first);
+      for (let i = 0; i < 40 && settled.length === 0; i++) await step();
+      assert.deepEqual(settled, ['StaleCommand', 'StaleCommand', 'StaleCommand'], `settled ${JSON.stringify(settled)} after 40 ticks (the proposal timeout is ${PD_PROPOSAL_TIMEOUT_MS} ms of real time)`);
+      assert.equal(nodes.get(first)!.isLeader, false);
+      assert.ok(nodes.get(second)!.canServe);
     } finally {
       await Promise.all([...nodes.values()].map((n) => n.stop()));
     }
