@@ -3,6 +3,7 @@
 
 import { ConfigError, field, loadConfigWithFile, parseHostPort, type ConfigOf } from '../common/index.js';
 import { RAFT_LOG_GC_CHECK_TICKS_DEFAULT, RAFT_LOG_GC_COUNT_LIMIT_DEFAULT, RAFT_LOG_GC_HARD_COUNT_LIMIT_DEFAULT, RAFT_LOG_GC_THRESHOLD_BYTES_DEFAULT } from './raft-log-gc.js';
+import { KEY_SAMPLE_INTERVAL_MS } from './key-recount.js';
 
 export const STORE_ENV_PREFIX = 'FLOTILLA_STORE';
 
@@ -25,7 +26,8 @@ export const STORE_CONFIG_SCHEMA = {
   raftLogGcCountLimit: field.int({ doc: 'a region leader compacts its raft log past followers that are down (they catch up from a snapshot) once this many applied entries are held', default: RAFT_LOG_GC_COUNT_LIMIT_DEFAULT, min: 1, max: 100_000_000 }),
   raftLogGcHardCountLimit: field.int({ doc: 'raft log entries past which a lagging follower holding the log back is reported (compacted past once region snapshots exist, issue F7)', default: RAFT_LOG_GC_HARD_COUNT_LIMIT_DEFAULT, min: 1, max: 1_000_000_000 }),
   raftLogGcCheckTicks: field.int({ doc: 'ticks between a region leader\'s raft log GC checks', default: RAFT_LOG_GC_CHECK_TICKS_DEFAULT, min: 1, max: 1_000_000 }),
-  regionKeyCount: field.bool({ doc: 'keep an exact key count per region at apply, reported to PD (costs one lookup per applied write on every replica, ~25% of raw-put throughput); off: regions report the count last kept', default: false }),
+  regionKeyCount: field.bool({ doc: 'keep an exact key count per region at apply, reported to PD (costs one lookup per applied write on every replica, ~25% of raw-put throughput); off: each region leader walks its region now and then (once at a new range, then at most every --region-key-sample-ms while it takes writes, paced to ~2% of one walker) and reports the count that walk found', default: false }),
+  regionKeySampleMs: field.durationMs({ doc: 'without --region-key-count: a region that took writes is walked again for its reported key count at most this often', default: KEY_SAMPLE_INTERVAL_MS, min: 10, max: 7 * 24 * 3_600_000 }),
   raftEntryCacheBytes: field.bytes({ doc: 'raft log entries kept in memory per store (older ones are read from RocksDB)', default: 64 * MiB, min: 0 }),
   blockCacheBytes: field.bytes({ doc: 'RocksDB block cache', default: 256 * MiB, min: 1 }),
   rowCacheBytes: field.bytes({ doc: 'locks and latest records kept in memory in front of RocksDB (transactional reads and prewrites look them up by key); 0: off', default: 64 * MiB, min: 0 }),

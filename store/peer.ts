@@ -23,6 +23,9 @@
 // the batch that changed the range (raft-store.ts), while applies go on moving the working count;
 // when the walk ends, the count is the walk plus what was applied since the pin. Until then the
 // apply state says "unknown" (a restart counts at load) and the working count is an estimate.
+// All of this only with the store's --region-key-count; without it (the default) nothing is
+// counted at apply, and a leader now and then takes the count a background walk found
+// (takeSampledKeyCount, key-recount.ts "Sampling").
 
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -994,6 +997,19 @@ export class Peer {
   /** The key count reported to PD and on /status (file comment); an estimate while isKeyCountPending. */
   get approximateKeys(): number {
     return Math.max(0, this.keyCount);
+  }
+
+  /**
+   * Counting off (the store's --region-key-count): the keys a sample walk found at `region`'s
+   * range (KeyRecounter.sample). No apply moves the count then, so it stands as of the walk until
+   * the next one, and is written with the next apply state. Refused (false) with counting on, on a
+   * destroyed peer, or when the range changed since the walk began.
+   */
+  takeSampledKeyCount(region: RegionMeta, walked: number): boolean {
+    if (this.init.countKeys || this.destroyed) return false;
+    if (!region.startKey.equals(this.region.startKey) || !region.endKey.equals(this.region.endKey)) return false;
+    this.keyCount = walked;
+    return true;
   }
 
   /** The range changed (split, merge) and the recount has not ended. */

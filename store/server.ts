@@ -32,6 +32,7 @@ import { startStatusServer, type StatusServer } from './status-http.js';
 import type { DecodedRaftBatch } from './raft-codec.js';
 import { raftTransportDefinition, streamClusterRefusal } from './transport.js';
 import { RegionSizeCache } from './region-size-cache.js';
+import { KeySampleSchedule } from './key-recount.js';
 import { TxnKv } from './txn-kv.js';
 import { TTL_SWEEP_INTERVAL_MS, TtlSweepPlanner } from './ttl-sweep.js';
 
@@ -60,6 +61,7 @@ export class StoreServer {
   private readonly lastRegionBeatMs = new Map<number, number>();
   /** Led regions' last measured sizes, reused while they take no write (region-size-cache.ts). */
   private readonly regionSizes: RegionSizeCache;
+  private readonly keySamples: KeySampleSchedule;
   /** Regions with a conf change of ours in flight (one at a time). */
   private readonly changingRegions = new Set<number>();
   /**
@@ -90,6 +92,7 @@ export class StoreServer {
   ) {
     this.merges = new MergeDriver({ storeId, peers: raftStore.peers, markDirty: (p) => raftStore.loop.markDirty(p), logger: log });
     this.regionSizes = new RegionSizeCache(config.regionSizeRefreshBeats * config.pdHeartbeatMs);
+    this.keySamples = new KeySampleSchedule(config.regionKeySampleMs);
   }
 
   static async start(config: StoreConfig, logger: Logger, options: StoreServerOptions = {}): Promise<StoreServer> {
@@ -336,6 +339,7 @@ export class StoreServer {
     const isLedHere = (id: number): boolean => this.raftStore.peers.get(id)?.isLeader === true;
     for (const id of this.lastRegionBeatMs.keys()) if (!isLedHere(id)) this.lastRegionBeatMs.delete(id);
     this.regionSizes.prune(isLedHere);
+    this.keySamples.prune(isLedHere);
     const disk = await diskUsage(this.config.dataDir);
     try {
       await this.pd.storeHeartbeat({
@@ -350,7 +354,8 @@ export class StoreServer {
   /**
    * Tells PD this store leads `peer`'s region (on leadership, then periodically), with the
    * region's traffic since the last beat, its approximate size on disk (flushed data only) and
-   * its key count (raw and latest records, kept at apply: peer.ts).
+   * its key count (raw and latest records): kept at apply with --region-key-count (peer.ts), else
+   * the count a walk found, sampled now and then (key-recount.ts).
    */
   regionHeartbeat(peer: Peer): void {
     if (this.stopped || !peer.isLeader) return;
@@ -360,6 +365,11 @@ export class StoreServer {
     const intervalMs = Math.max(1, now - (this.lastRegionBeatMs.get(peer.regionId) ?? this.startedAtMs));
     this.lastRegionBeatMs.set(peer.regionId, now);
     const traffic = peer.takeTraffic();
+    // No exact counts kept: the count reported is a walk's, taken now and then (key-recount.ts).
+    if (!this.config.regionKeyCount && this.keySamples.isDue(peer.region, traffic.keysWritten, now)) {
+      this.keySamples.taken(peer.region, now);
+      this.raftStore.keyRecounter.sample(peer);
+    }
     const known = this.regionSizes.reusable(peer.region, traffic.keysWritten, now);
     this.metrics.countRegionSizeCheck(known !== null ? 'reused' : 'measured');
     const measuredRegion = peer.region; // the range measured (a change meanwhile measures again next time)
