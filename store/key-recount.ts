@@ -89,7 +89,7 @@ export class KeyRecounter {
   private sampleTimer: NodeJS.Timeout | null = null;
   /** Walks finished and taken by their peer since start (tests and /status). */
   settled = 0;
-  /** Sample walks whose count the peer took (tests). */
+  /** Sample walks whose count the peer took (/status keyCountSamples). */
   sampled = 0;
 
   constructor(

@@ -625,6 +625,7 @@ export class StoreServer {
       storeId: this.storeId, clusterId: String(this.clusterId), address: this.address, statusAddress: this.statusAddress,
       version: STORE_VERSION, startedAtMs: this.startedAtMs, regions, pendingDestroys: this.raftStore.pendingDestroys,
       keyRecountsPending: this.raftStore.keyRecounter.pending,
+      keyCountSamples: this.raftStore.keyRecounter.sampled,
     };
   }
 

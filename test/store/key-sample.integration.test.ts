@@ -58,6 +58,8 @@ describe('sampled region key counts (no --region-key-count)', { timeout: 120_000
     for (const k of raw.slice(250)) await client.raw.delete(k);
     const expected = 250 + 40;
     await untilPdShows(`PD to show ${expected} keys`, (rs) => total(rs) === expected);
+    const samples = await Promise.all([0, 1, 2].map(async (i) => Number((await env.cluster.storeStatus(i))['keyCountSamples'] ?? 0)));
+    assert.ok(samples.some((n) => n > 0), `no store reports a sample walk on /status: ${JSON.stringify(samples)}`);
 
     // A split at sample/raw/100: the piece below holds raw 000–099, the piece above the rest.
     await env.cluster.splitAtKeys([Buffer.from('sample/raw/100')], CONDITION_TIMEOUT_MS);
