@@ -1,13 +1,16 @@
-// KeySampleSchedule (store/key-recount.ts): when a leader's region is due a sample walk of its key
-// count (stores without --region-key-count). Generated histories of heartbeats — each with some
-// keys written or none, a range change now and then, time moving by random steps — judged
-// against a reference that keeps, per region, the last walk's range and time and whether the
-// region was written since.
+// Sampled key counts (store/key-recount.ts, stores without --region-key-count). KeySampleSchedule:
+// when a leader's region is due a sample walk — generated histories of heartbeats (each with some
+// keys written or none, a range change now and then, time moving by random steps) judged against
+// a reference that keeps, per region, the last walk's range and time and whether the region was
+// written since. KeyRecounter.sample: a walk over a MemoryEngine, held at its failpoint while the
+// region splits or loses its leader — its count must then be dropped, not taken.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import type { RegionMeta } from '../../common/index.js';
-import { KeySampleSchedule } from '../../store/key-recount.js';
+import { armFailpoint, disarmFailpoint, encodeKey, latestKey, rawKey, type RegionMeta, silentLogger, type WriteOp } from '../../common/index.js';
+import { MemoryEngine } from '../../store/engine/index.js';
+import { KeyRecounter, KeySampleSchedule } from '../../store/key-recount.js';
+import type { Peer } from '../../store/peer.js';
 
 function region(id: number, start: string, end: string, version = 1): RegionMeta {
   return { id, startKey: Buffer.from(start), endKey: Buffer.from(end), epoch: { confVer: 1, version }, peers: [] };
@@ -81,5 +84,118 @@ describe('KeySampleSchedule', () => {
         }
       }
     }), { numRuns: 300, seed: 7 });
+  });
+});
+
+/** The parts of a Peer a sample walk uses; `taken` records what it was handed. */
+interface FakePeer {
+  region: RegionMeta;
+  isLeader: boolean;
+  readonly taken: { readonly region: RegionMeta; readonly walked: number }[];
+  takeSampledKeyCount(region: RegionMeta, walked: number): boolean;
+}
+
+function fakePeer(r: RegionMeta): FakePeer {
+  const p: FakePeer = {
+    region: r, isLeader: true, taken: [],
+    takeSampledKeyCount: (region, walked) => (p.taken.push({ region, walked }), true),
+  };
+  return p;
+}
+
+/** Region 1 over encoded user keys [start, end) ('' = unbounded). */
+function encodedRegion(start: string, end: string, version: number): RegionMeta {
+  const enc = (k: string): Buffer => (k === '' ? Buffer.alloc(0) : encodeKey(Buffer.from(k)));
+  return { id: 1, startKey: enc(start), endKey: enc(end), epoch: { confVer: 1, version }, peers: [] };
+}
+
+describe('KeyRecounter.sample', () => {
+  const load = async (): Promise<MemoryEngine> => {
+    const engine = new MemoryEngine();
+    const ops: WriteOp[] = [];
+    // 30 raw keys a00..a29 and 20 transactional (latest) keys b00..b19; one user key per record.
+    for (let i = 0; i < 30; i++) ops.push({ kind: 'put', cf: 'raw', key: rawKey(Buffer.from(`a${String(i).padStart(2, '0')}`)), value: Buffer.from('v') });
+    for (let i = 0; i < 20; i++) ops.push({ kind: 'put', cf: 'latest', key: latestKey(encodeKey(Buffer.from(`b${String(i).padStart(2, '0')}`))), value: Buffer.from('l') });
+    await engine.write(ops, { sync: false });
+    return engine;
+  };
+  /** Polls (real time: pacing waits on a timer) until `peer` was handed `wanted` counts. */
+  const until = async (peer: FakePeer, wanted: number): Promise<void> => {
+    const deadline = Date.now() + 10_000;
+    while (peer.taken.length < wanted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(peer.taken.length, wanted, `handed ${peer.taken.length} counts, expected ${wanted}`);
+  };
+  /** Walks run one at a time: once a later peer's count comes, every earlier walk has ended. */
+  const drained = async (recounter: KeyRecounter): Promise<void> => {
+    const marker = fakePeer(encodedRegion('', '', 1));
+    recounter.sample(marker as unknown as Peer);
+    await until(marker, 1);
+  };
+
+  it('hands the leader the keys of its range as of the walk', async () => {
+    const engine = await load();
+    const recounter = new KeyRecounter(engine, silentLogger(), () => undefined);
+    const whole = fakePeer(encodedRegion('', '', 1));
+    recounter.sample(whole as unknown as Peer);
+    await until(whole, 1);
+    assert.deepEqual(whole.taken.map((t) => t.walked), [50]);
+    assert.equal(recounter.sampled, 1);
+    await recounter.close();
+  });
+
+  it('drops a walk whose region split, or whose peer stopped leading, while it was held', async () => {
+    const engine = await load();
+    let settled = 0;
+    const recounter = new KeyRecounter(engine, silentLogger(), () => settled++);
+    const peer = fakePeer(encodedRegion('', '', 1));
+    armFailpoint('store::key-recount-walk', 'pause');
+    try {
+      recounter.sample(peer as unknown as Peer);
+      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+      peer.region = encodedRegion('', 'a10', 2); // split: this peer keeps [.., a10)
+    } finally {
+      disarmFailpoint('store::key-recount-walk');
+    }
+    await drained(recounter);
+    assert.deepEqual(peer.taken, [], 'a count of the old range was taken');
+    assert.equal(settled, 1, 'only the marker\'s count settled');
+    await recounter.close();
+
+    // The same for a leadership lost during the walk.
+    const other = new KeyRecounter(engine, silentLogger(), () => undefined);
+    const led = fakePeer(encodedRegion('', '', 1));
+    armFailpoint('store::key-recount-walk', 'pause');
+    try {
+      other.sample(led as unknown as Peer);
+      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+      led.isLeader = false;
+    } finally {
+      disarmFailpoint('store::key-recount-walk');
+    }
+    await drained(other);
+    assert.deepEqual(led.taken, []);
+    await other.close();
+  });
+
+  it('a sample of a peer already waiting is not queued twice; a closed walker takes none', async () => {
+    const engine = await load();
+    const recounter = new KeyRecounter(engine, silentLogger(), () => undefined);
+    const peer = fakePeer(encodedRegion('', 'a10', 1));
+    armFailpoint('store::key-recount-walk', 'pause');
+    try {
+      recounter.sample(peer as unknown as Peer); // running, held
+      recounter.sample(peer as unknown as Peer); // waiting
+      recounter.sample(peer as unknown as Peer); // already waiting: dropped
+      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    } finally {
+      disarmFailpoint('store::key-recount-walk');
+    }
+    await until(peer, 2);
+    await drained(recounter);
+    assert.deepEqual(peer.taken.map((t) => t.walked), [10, 10], 'the third sample was queued too');
+    await recounter.close();
+    recounter.sample(peer as unknown as Peer);
+    for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 1));
+    assert.equal(peer.taken.length, 2, 'a closed walker took a count');
   });
 });

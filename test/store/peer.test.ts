@@ -128,6 +128,19 @@ describe('Peer.hearsNoLeader', () => {
   });
 });
 
+describe('Peer.takeSampledKeyCount (no exact counts kept)', () => {
+  it('takes a walk of its current range, and refuses one of another range (a split or merge since the walk began)', () => {
+    const region = regionOf([voter(1, 1), voter(2, 2), voter(3, 3)]);
+    const peer = peerOf(region, 10);
+    assert.equal(peer.approximateKeys, 0);
+    assert.equal(peer.takeSampledKeyCount({ ...region, epoch: { confVer: 4, version: 1 } }, 7), true, 'same range, another conf version: still this range');
+    assert.equal(peer.approximateKeys, 7);
+    assert.equal(peer.takeSampledKeyCount({ ...region, endKey: encodeKey(Buffer.from('m')) }, 3), false);
+    assert.equal(peer.takeSampledKeyCount({ ...region, startKey: encodeKey(Buffer.from('m')) }, 4), false);
+    assert.equal(peer.approximateKeys, 7);
+  });
+});
+
 describe('Peer.onSnapshotInstalled', () => {
   /**
    * Peer 1 (store 1) of a 3-voter region wins term 6 and proposes one raw put per round: its
