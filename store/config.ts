@@ -21,7 +21,7 @@ export const STORE_CONFIG_SCHEMA = {
   raftQuietAfterTicks: field.int({ doc: 'a region whose leader saw no proposal or read for this many ticks goes quiet (hibernates: no ticks, no heartbeats) until traffic wakes it; 0: never', default: 20, min: 0, max: 1_000_000 }),
   raftHeartbeatTicks: field.int({ doc: 'ticks between a region leader\'s heartbeats', default: 2, min: 1, max: 1_000 }),
   regionSplitSize: field.bytes({ doc: 'a region leader splits its region past this approximate size on disk (flushed data), into pieces of about half of it', default: 96 * MiB, min: 1 }),
-  regionSplitKeys: field.int({ doc: 'a region leader splits its region past this many keys (needs --region-key-count), into pieces of about half of it', default: 960_000, min: 1 }),
+  regionSplitKeys: field.int({ doc: 'a region leader splits its region past this many keys (its exact count with --region-key-count, else its sampled count, checked by a fresh count before splitting), into pieces of about half of it', default: 960_000, min: 1 }),
   raftLogGcThresholdBytes: field.bytes({ doc: 'a region leader compacts the part of its raft log every follower holds once its log holds this many bytes (before the count limit)', default: RAFT_LOG_GC_THRESHOLD_BYTES_DEFAULT, min: 1 }),
   raftLogGcCountLimit: field.int({ doc: 'a region leader compacts its raft log past followers that are down (they catch up from a snapshot) once this many applied entries are held', default: RAFT_LOG_GC_COUNT_LIMIT_DEFAULT, min: 1, max: 100_000_000 }),
   raftLogGcHardCountLimit: field.int({ doc: 'raft log entries past which a lagging follower holding the log back is reported (compacted past once region snapshots exist, issue F7)', default: RAFT_LOG_GC_HARD_COUNT_LIMIT_DEFAULT, min: 1, max: 1_000_000_000 }),

@@ -24,11 +24,12 @@ export interface RegionSplitterOptions {
     askBatchSplit(region: RegionMeta, count: number): Promise<{ readonly newRegionId: number; readonly newPeerIds: readonly number[] }[]>;
   };
   readonly limits: SplitLimits;
-  /** Whether peers keep exact key counts (else only the size decides). */
-  readonly isKeyCountKept: boolean;
   readonly logger: Logger;
   readonly onSplit?: (outcome: 'split' | 'skipped' | 'failed') => void;
 }
+
+/** Where to split: at given keys, or by size and a fresh key count (`isLimitCheck`: only if past a limit). */
+export type SplitHow = { readonly at: readonly Buffer[] } | { readonly sizeBytes: number; readonly isLimitCheck?: boolean };
 
 export type SplitOutcome =
   | { readonly kind: 'split'; readonly regions: readonly RegionMeta[] }
@@ -42,12 +43,15 @@ export class RegionSplitter {
     this.log = options.logger.child({ component: 'splitter' });
   }
 
-  /** After a region heartbeat: splits the region if it is past a limit (never throws). */
+  /**
+   * After a region heartbeat: splits the region if it is past a limit (never throws). The key
+   * count is the peer's — exact, or (without --region-key-count) the last sample walk's, which
+   * may be stale: the split counts afresh and goes ahead only if the region is still past a limit.
+   */
   maybeSplit(peer: Peer, sizeBytes: number): void {
-    const keys = this.options.isKeyCountKept ? peer.approximateKeys : 0;
-    if (splitPieces({ sizeBytes, keys }, this.options.limits) === 0) return;
+    if (splitPieces({ sizeBytes, keys: peer.approximateKeys }, this.options.limits) === 0) return;
     if (this.inFlight.has(peer.regionId) || this.inFlight.size >= SPLITS_IN_FLIGHT_MAX) return;
-    this.split(peer, { sizeBytes }).then(
+    this.split(peer, { sizeBytes, isLimitCheck: true }).then(
       (outcome) => {
         if (outcome.kind === 'skipped') this.log.debug({ regionId: peer.regionId, reason: outcome.reason }, 'split skipped');
       },
@@ -57,10 +61,12 @@ export class RegionSplitter {
 
   /**
    * Splits the region `peer` leads: at the given user keys (`at`, an admin's or PD's), else into
-   * pieces of about half the limits. Resolves with the resulting regions in key order once the
-   * split applied here; rejects with the region error that stopped it.
+   * pieces of about half the limits (at least two: an admin's "split at the middle"; with
+   * `isLimitCheck`, none when the fresh count finds the region within its limits). Resolves with
+   * the resulting regions in key order once the split applied here; rejects with the region error
+   * that stopped it.
    */
-  async split(peer: Peer, how: { readonly at: readonly Buffer[] } | { readonly sizeBytes: number }): Promise<SplitOutcome> {
+  async split(peer: Peer, how: SplitHow): Promise<SplitOutcome> {
     if (!peer.isLeaderReady) throw peer.notLeader();
     if (this.inFlight.has(peer.regionId)) return { kind: 'skipped', reason: 'a split of this region is in flight' };
     if (this.inFlight.size >= SPLITS_IN_FLIGHT_MAX) throw new FlotillaError('ServerIsBusy', `${SPLITS_IN_FLIGHT_MAX} splits are running on this store`, { details: { reason: 'splits in flight' } });
@@ -77,7 +83,7 @@ export class RegionSplitter {
     }
   }
 
-  private async run(peer: Peer, how: { readonly at: readonly Buffer[] } | { readonly sizeBytes: number }): Promise<SplitOutcome> {
+  private async run(peer: Peer, how: SplitHow): Promise<SplitOutcome> {
     const region = peer.region;
     const { engine } = this.options;
     let plan: { readonly at: readonly Buffer[] } | { readonly pieces: number; readonly total: number };
@@ -90,6 +96,7 @@ export class RegionSplitter {
       let total = 0;
       for await (const page of regionKeyPages(engine, region)) total += page.length;
       const pieces = splitPieces({ sizeBytes: how.sizeBytes, keys: total }, this.options.limits);
+      if (pieces === 0 && how.isLimitCheck === true) return { kind: 'skipped', reason: `within its limits (${total} keys counted afresh)` };
       if (pieces < 2 && total < 2) return { kind: 'skipped', reason: 'the region holds too few keys to split' };
       plan = { pieces: Math.max(2, pieces), total };
     }

@@ -205,7 +205,7 @@ export class StoreServer {
       cleanups.push(() => status.stop());
 
       const splitter = new RegionSplitter({
-        engine, pd, logger: log, limits: { sizeBytes: config.regionSplitSize, keys: config.regionSplitKeys }, isKeyCountKept: config.regionKeyCount,
+        engine, pd, logger: log, limits: { sizeBytes: config.regionSplitSize, keys: config.regionSplitKeys },
         onSplit: (outcome) => metrics.countSplit(outcome),
       });
       const server = new StoreServer(storeId, pd.clusterId, address, status.address, config, engine, pd, started, raftStore, status, metrics, writes, raw, log, startedAtMs, labels, splitter);

@@ -2,7 +2,8 @@
 // processes (1 PD + 3 stores) without --region-key-count. PD's regions must show the keys a client
 // can see — raw and transactional, after overwrites and deletes — within a few sample intervals,
 // and after a split each piece its own share. Before sampling, every region reported 0 (the count
-// last kept) whatever it held.
+// last kept) whatever it held. And the sampled counts drive splits by key count
+// (--region-split-keys), which needed exact counts before.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Client } from '../../client/index.js';
@@ -69,5 +70,33 @@ describe('sampled region key counts (no --region-key-count)', { timeout: 120_000
       return low !== undefined && high !== undefined && low.id !== high.id && low.approximateKeys === 100 && high.approximateKeys === 150 + 40;
     });
     assert.equal(total(shown), expected);
+  });
+});
+
+describe('splits by sampled key counts (no --region-key-count)', { timeout: 120_000 }, () => {
+  const SPLIT_KEYS = 100;
+  let env: ClientTestEnv;
+
+  before(async () => {
+    env = await ClientTestEnv.start({ clients: 1, extraStoreArgs: [...STORE_ARGS, '--region-split-keys', String(SPLIT_KEYS)] });
+  });
+  after(async () => {
+    await env?.stop();
+  });
+
+  it('a region past the key limit splits until every piece is within it; every key reads back', async () => {
+    const client = env.clients[0] as Client;
+    const keys = Array.from({ length: 450 }, (_, i) => `split/${String(i).padStart(3, '0')}`);
+    for (let i = 0; i < keys.length; i += 50) await client.raw.batchPut(keys.slice(i, i + 50).map((k) => [k, `v${k}`] as const));
+    let last: PdRegionKeys[] = [];
+    await waitFor('every region within the key limit, all keys counted', async () => {
+      last = await env.cluster.pdRegionsInKeyOrder<PdRegionKeys>();
+      const total = last.reduce((n, r) => n + r.approximateKeys, 0);
+      return total === keys.length && last.length >= 5 && last.every((r) => r.approximateKeys <= SPLIT_KEYS) ? true : undefined;
+    }, { timeoutMs: CONDITION_TIMEOUT_MS, intervalMs: 200 }).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}; PD showed ${JSON.stringify(last.map((r) => r.approximateKeys))}`, { cause: err });
+    });
+    const values = await client.raw.batchGet(keys);
+    assert.deepEqual(values.map((v) => v?.toString()), keys.map((k) => `v${k}`));
   });
 });

@@ -3,13 +3,15 @@
 // keys written or none, a range change now and then, time moving by random steps) judged against
 // a reference that keeps, per region, the last walk's range and time and whether the region was
 // written since. KeyRecounter.sample: a walk over a MemoryEngine, held at its failpoint while the
-// region splits or loses its leader — its count must then be dropped, not taken.
+// region splits or loses its leader — its count must then be dropped, not taken. RegionSplitter:
+// a sampled count past the key limit triggers a split only if a fresh count agrees.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { armFailpoint, disarmFailpoint, encodeKey, latestKey, rawKey, type RegionMeta, silentLogger, type WriteOp } from '../../common/index.js';
 import { MemoryEngine } from '../../store/engine/index.js';
 import { KeyRecounter, KeySampleSchedule } from '../../store/key-recount.js';
+import { RegionSplitter } from '../../store/region-splitter.js';
 import type { Peer } from '../../store/peer.js';
 
 function region(id: number, start: string, end: string, version = 1): RegionMeta {
@@ -197,5 +199,46 @@ describe('KeyRecounter.sample', () => {
     recounter.sample(peer as unknown as Peer);
     for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 1));
     assert.equal(peer.taken.length, 2, 'a closed walker took a count');
+  });
+});
+
+describe('RegionSplitter.maybeSplit on a sampled count', () => {
+  /** A splitter over `engine` whose PD records the splits asked for (and refuses them: the test ends there). */
+  const splitterOver = (engine: MemoryEngine): { splitter: RegionSplitter; asked: number[]; outcomes: string[] } => {
+    const asked: number[] = [];
+    const outcomes: string[] = [];
+    const splitter = new RegionSplitter({
+      engine, logger: silentLogger(), limits: { sizeBytes: 1 << 30, keys: 100 },
+      pd: { askBatchSplit: (_region, count) => (asked.push(count), Promise.reject(new Error('no ids in this test'))) },
+      onSplit: (outcome) => outcomes.push(outcome),
+    });
+    return { splitter, asked, outcomes };
+  };
+  const peerWith = (approximateKeys: number): Peer => ({
+    regionId: 1, peerId: 1, region: encodedRegion('', '', 1), isLeaderReady: true, approximateKeys,
+  }) as unknown as Peer;
+  const settled = async (outcomes: readonly string[]): Promise<void> => {
+    for (let i = 0; i < 10_000 && outcomes.length === 0; i++) await new Promise((r) => setImmediate(r));
+  };
+
+  it('a stale sample past the limit, a region within it when counted afresh: no split', async () => {
+    const engine = new MemoryEngine();
+    await engine.write(Array.from({ length: 10 }, (_, i): WriteOp => ({ kind: 'put', cf: 'raw', key: rawKey(Buffer.from(`k${i}`)), value: Buffer.from('v') })), { sync: false });
+    const { splitter, asked, outcomes } = splitterOver(engine);
+    splitter.maybeSplit(peerWith(500), 1_000);
+    await settled(outcomes);
+    assert.deepEqual(outcomes, ['skipped']);
+    assert.deepEqual(asked, []);
+  });
+
+  it('a sample past the limit that a fresh count confirms: the split goes ahead', async () => {
+    const engine = new MemoryEngine();
+    await engine.write(Array.from({ length: 250 }, (_, i): WriteOp => ({ kind: 'put', cf: 'raw', key: rawKey(Buffer.from(`k${String(i).padStart(3, '0')}`)), value: Buffer.from('v') })), { sync: false });
+    const { splitter, asked, outcomes } = splitterOver(engine);
+    splitter.maybeSplit(peerWith(250), 1_000);
+    await settled(outcomes);
+    assert.deepEqual(outcomes, ['failed'], 'PD was asked for ids, and refused them');
+    assert.equal(asked.length, 1);
+    assert.ok(asked[0]! >= 2, `${asked[0]} split keys`);
   });
 });

@@ -471,7 +471,6 @@ export class StoreSim {
         },
       },
       limits: SPLIT_LIMITS_NEVER,
-      isKeyCountKept: true,
       logger: this.log,
     });
   }
