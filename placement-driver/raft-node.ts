@@ -5,8 +5,9 @@
 //
 // Proposals are matched to applied entries by (index, term): the leader learns both when it
 // appends; if a different term is applied at that index, or any entry of a later term applies
-// (its index may never come round again), the proposal was lost to a leader change (StaleCommand). A proposal not applied by its deadline is DeadlineExceeded — its outcome
-// is unknown and callers treat it so (PD's commands are idempotent or monotonic).
+// (its index may never come round again), the proposal was lost to a leader change
+// (StaleCommand). A proposal not applied by its deadline is DeadlineExceeded — its outcome is
+// unknown and callers treat it so (PD's commands are idempotent or monotonic).
 //
 // Leadership is "ready" only once the leader has applied an entry of its own term: only then does
 // its state machine include everything earlier leaders committed (the TSO bound above all), so
