@@ -37,14 +37,21 @@ describe('PD raft node lease', () => {
     return new PdRaftNode({ id, log, sm, applied: 1, electionTicks: 10, heartbeatTicks: 1, tickMs: TICK_MS, seed: id, monotonicMs: now, logger: silentLogger(), send });
   };
 
-  it('a leader frozen past its lease does not serve when it wakes, before hearing anything', async () => {
+  /**
+   * Three members on a simulated clock, messages delivered in turns unless a member is `isolated`
+   * (nothing in or out). `step()` advances time by one tick — for isolated members too, unless
+   * `isFrozen` (a SIGSTOP: no timer either) — then waits until every message is delivered and
+   * every round (RocksDB writes included) is done: time moves only while the group is quiet,
+   * however slow the machine.
+   */
+  const openGroup = async (options: { readonly isFrozen: boolean }) => {
     const clock = { now: 10_000 };
-    const frozen = new Set<number>();
+    const isolated = new Set<number>();
     const nodes = new Map<number, PdRaftNode>();
     let inFlight = 0;
     const deliver = (from: number, msgs: readonly Message[]): void => {
       for (const m of msgs) {
-        if (frozen.has(from) || frozen.has(m.to)) continue;
+        if (isolated.has(from) || isolated.has(m.to)) continue;
         inFlight++;
         setImmediate(() => {
           inFlight--;
@@ -53,94 +60,71 @@ describe('PD raft node lease', () => {
       }
     };
     for (const id of [1, 2, 3]) nodes.set(id, await openNode(id, [1, 2, 3], () => clock.now, (msgs) => deliver(id, msgs)));
-    /**
-     * Advances simulated time by one tick for every member not frozen, then waits until every
-     * message is delivered and every round (RocksDB writes included) is done: time moves only
-     * while the group is quiet, however slow the machine.
-     */
     const step = async (): Promise<void> => {
       clock.now += TICK_MS;
-      for (const [id, node] of nodes) if (!frozen.has(id)) node.tick();
+      for (const [id, node] of nodes) if (!(options.isFrozen && isolated.has(id))) node.tick();
       const deadline = Date.now() + 10_000;
       do await new Promise((r) => setImmediate(r));
       while ((inFlight > 0 || ![...nodes.values()].every((n) => n.isIdle)) && Date.now() < deadline);
     };
+    /** Steps until a member other than `exclude`, not isolated, may serve; returns its id. */
     const servingLeader = async (exclude: number): Promise<number> => {
       for (let i = 0; i < 400; i++) {
-        for (const [id, node] of nodes) if (id !== exclude && !frozen.has(id) && node.canServe) return id;
+        for (const [id, node] of nodes) if (id !== exclude && !isolated.has(id) && node.canServe) return id;
         await step();
       }
       throw new Error('no serving leader');
     };
-    try {
-      nodes.get(1)!.campaign();
-      const first = await servingLeader(0);
-      for (let i = 0; i < 5; i++) await step();
-      assert.equal(nodes.get(first)!.canServe, true);
+    const node = (id: number): PdRaftNode => nodes.get(id)!;
+    const stop = async (): Promise<void> => {
+      await Promise.all([...nodes.values()].map((n) => n.stop()));
+    };
+    return { isolated, step, servingLeader, node, stop };
+  };
 
-      frozen.add(first); // frozen: its timer does not run, nothing goes in or out
-      const second = await servingLeader(first);
+  it('a leader frozen past its lease does not serve when it wakes, before hearing anything', async () => {
+    const g = await openGroup({ isFrozen: true });
+    try {
+      g.node(1).campaign();
+      const first = await g.servingLeader(0);
+      for (let i = 0; i < 5; i++) await g.step();
+      assert.equal(g.node(first).canServe, true);
+
+      g.isolated.add(first); // frozen: its timer does not run, nothing goes in or out
+      const second = await g.servingLeader(first);
       assert.notEqual(second, first);
-      for (let i = 0; i < 20; i++) await step();
+      for (let i = 0; i < 20; i++) await g.step();
 
       // It wakes; before its timer fires or any message arrives, a request asks whether it may serve.
-      frozen.delete(first);
-      assert.equal(nodes.get(first)!.canServe, false, 'the woken leader must not trust a lease that expired while it was frozen');
+      g.isolated.delete(first);
+      assert.equal(g.node(first).canServe, false, 'the woken leader must not trust a lease that expired while it was frozen');
     } finally {
-      await Promise.all([...nodes.values()].map((n) => n.stop()));
+      await g.stop();
     }
   });
 
   it('proposals a cut-off leader appended are settled StaleCommand once the new leader\'s entry applies there, not at their timeout', async () => {
-    const clock = { now: 10_000 };
-    const cut = new Set<number>();
-    const nodes = new Map<number, PdRaftNode>();
-    let inFlight = 0;
-    const deliver = (from: number, msgs: readonly Message[]): void => {
-      for (const m of msgs) {
-        if (cut.has(from) || cut.has(m.to)) continue;
-        inFlight++;
-        setImmediate(() => {
-          inFlight--;
-          nodes.get(m.to)?.step(m);
-        });
-      }
-    };
-    for (const id of [1, 2, 3]) nodes.set(id, await openNode(id, [1, 2, 3], () => clock.now, (msgs) => deliver(id, msgs)));
-    const step = async (): Promise<void> => {
-      clock.now += TICK_MS;
-      for (const node of nodes.values()) node.tick(); // a cut member still ticks: only its links are down
-      const deadline = Date.now() + 10_000;
-      do await new Promise((r) => setImmediate(r));
-      while ((inFlight > 0 || ![...nodes.values()].every((n) => n.isIdle)) && Date.now() < deadline);
-    };
-    const servingLeader = async (exclude: number): Promise<number> => {
-      for (let i = 0; i < 400; i++) {
-        for (const [id, node] of nodes) if (id !== exclude && !cut.has(id) && node.canServe) return id;
-        await step();
-      }
-      throw new Error('no serving leader');
-    };
+    const g = await openGroup({ isFrozen: false }); // a cut member still ticks: only its links are down
     try {
-      nodes.get(1)!.campaign();
-      const first = await servingLeader(0);
-      for (let i = 0; i < 3; i++) await step();
+      g.node(1).campaign();
+      const first = await g.servingLeader(0);
+      for (let i = 0; i < 3; i++) await g.step();
       // Cut off, the leader appends three proposals no one else will ever hold.
-      cut.add(first);
-      const outcomes = [1, 2, 3].map((n) => nodes.get(first)!.propose({ kind: 'raiseIdHighWater', highWater: BigInt(n * 1000) }).then(() => 'applied', (err: unknown) => (err as { code?: string }).code ?? String(err)));
+      g.isolated.add(first);
+      const outcomes = [1, 2, 3].map((n) => g.node(first).propose({ kind: 'raiseIdHighWater', highWater: BigInt(n * 1000) }).then(() => 'applied', (err: unknown) => (err as { code?: string }).code ?? String(err)));
       const settled: string[] = [];
       void Promise.all(outcomes).then((o) => settled.push(...o));
-      const second = await servingLeader(first);
-      for (let i = 0; i < 3; i++) await step();
+      const second = await g.servingLeader(first);
+      for (let i = 0; i < 3; i++) await g.step();
       // Healed: the old leader hears the new term, and the new leader's log (its empty entry, one
       // index past the old tail) replaces its own. Two of the three indexes never come round again.
-      cut.delete(first);
-      for (let i = 0; i < 40 && settled.length === 0; i++) await step();
+      g.isolated.delete(first);
+      for (let i = 0; i < 40 && settled.length === 0; i++) await g.step();
       assert.deepEqual(settled, ['StaleCommand', 'StaleCommand', 'StaleCommand'], `settled ${JSON.stringify(settled)} after 40 ticks (the proposal timeout is ${PD_PROPOSAL_TIMEOUT_MS} ms of real time)`);
-      assert.equal(nodes.get(first)!.isLeader, false);
-      assert.ok(nodes.get(second)!.canServe);
+      assert.equal(g.node(first).isLeader, false);
+      assert.ok(g.node(second).canServe);
     } finally {
-      await Promise.all([...nodes.values()].map((n) => n.stop()));
+      await g.stop();
     }
   });
 
