@@ -81,7 +81,9 @@ export class KeySampleSchedule {
 
 export class KeyRecounter {
   private readonly queue: Recount[] = [];
+  /** Sample walks waiting, in order; at most one per peer (so at most one per region led here). */
   private readonly samples: Sample[] = [];
+  private readonly peersWaiting = new Set<Peer>();
   private isRunning = false;
   private isClosed = false;
   /** Pacing: no sample walk starts before this (Date.now() ms). */
@@ -115,7 +117,8 @@ export class KeyRecounter {
    * range changed meanwhile, the peer takes the count found (Peer.takeSampledKeyCount).
    */
   sample(peer: Peer): void {
-    if (this.isClosed || this.samples.some((s) => s.peer === peer)) return;
+    if (this.isClosed || this.peersWaiting.has(peer)) return;
+    this.peersWaiting.add(peer);
     this.samples.push({ peer, region: peer.region });
     if (!this.isRunning) void this.drain();
   }
@@ -129,6 +132,7 @@ export class KeyRecounter {
   async close(): Promise<void> {
     this.isClosed = true;
     this.samples.length = 0;
+    this.peersWaiting.clear();
     if (this.sampleTimer !== null) clearTimeout(this.sampleTimer);
     this.sampleTimer = null;
     const left = this.queue.splice(0);
@@ -198,6 +202,7 @@ export class KeyRecounter {
       return false;
     }
     this.samples.shift();
+    this.peersWaiting.delete(next.peer);
     const { peer, region } = next;
     const isCurrent = (): boolean => isSameRange(peer.region, region) && peer.isLeader;
     if (!isCurrent()) return true;
