@@ -22,6 +22,19 @@ interface PdRegionKeys {
   readonly approximateKeys: number;
 }
 
+/** Waits until PD's regions satisfy `expected`; the error says what they showed last. */
+async function untilPdRegions(env: ClientTestEnv, what: string, expected: (rs: readonly PdRegionKeys[]) => boolean, timeoutMs: number): Promise<PdRegionKeys[]> {
+  let last: PdRegionKeys[] = [];
+  try {
+    return await waitFor(what, async () => {
+      last = await env.cluster.pdRegionsInKeyOrder<PdRegionKeys>();
+      return expected(last) ? last : undefined;
+    }, { timeoutMs, intervalMs: 100 });
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; PD showed ${JSON.stringify(last.map((r) => ({ id: r.id, keys: r.approximateKeys })))}`, { cause: err });
+  }
+}
+
 describe('sampled region key counts (no --region-key-count)', { timeout: 120_000 }, () => {
   let env: ClientTestEnv;
 
@@ -32,19 +45,7 @@ describe('sampled region key counts (no --region-key-count)', { timeout: 120_000
     await env?.stop();
   });
 
-  const regions = (): Promise<PdRegionKeys[]> => env.cluster.pdRegionsInKeyOrder<PdRegionKeys>();
-  /** Waits until PD's regions show `expected(regions)` true; says what they showed otherwise. */
-  const untilPdShows = async (what: string, expected: (rs: readonly PdRegionKeys[]) => boolean): Promise<PdRegionKeys[]> => {
-    let last: PdRegionKeys[] = [];
-    try {
-      return await waitFor(what, async () => {
-        last = await regions();
-        return expected(last) ? last : undefined;
-      }, { timeoutMs: SAMPLE_TIMEOUT_MS, intervalMs: 100 });
-    } catch (err) {
-      throw new Error(`${(err as Error).message}; PD showed ${JSON.stringify(last.map((r) => ({ id: r.id, keys: r.approximateKeys })))}`, { cause: err });
-    }
-  };
+  const untilPdShows = (what: string, expected: (rs: readonly PdRegionKeys[]) => boolean): Promise<PdRegionKeys[]> => untilPdRegions(env, what, expected, SAMPLE_TIMEOUT_MS);
   const total = (rs: readonly PdRegionKeys[]): number => rs.reduce((n, r) => n + r.approximateKeys, 0);
 
   it('PD shows the keys a client sees: raw and transactional, overwrites counted once, deletes taken away; after a split each piece its share', async () => {
@@ -70,6 +71,7 @@ describe('sampled region key counts (no --region-key-count)', { timeout: 120_000
       return low !== undefined && high !== undefined && low.id !== high.id && low.approximateKeys === 100 && high.approximateKeys === 150 + 40;
     });
     assert.equal(total(shown), expected);
+
   });
 });
 
@@ -88,14 +90,8 @@ describe('splits by sampled key counts (no --region-key-count)', { timeout: 120_
     const client = env.clients[0] as Client;
     const keys = Array.from({ length: 450 }, (_, i) => `split/${String(i).padStart(3, '0')}`);
     for (let i = 0; i < keys.length; i += 50) await client.raw.batchPut(keys.slice(i, i + 50).map((k) => [k, `v${k}`] as const));
-    let last: PdRegionKeys[] = [];
-    await waitFor('every region within the key limit, all keys counted', async () => {
-      last = await env.cluster.pdRegionsInKeyOrder<PdRegionKeys>();
-      const total = last.reduce((n, r) => n + r.approximateKeys, 0);
-      return total === keys.length && last.length >= 5 && last.every((r) => r.approximateKeys <= SPLIT_KEYS) ? true : undefined;
-    }, { timeoutMs: CONDITION_TIMEOUT_MS, intervalMs: 200 }).catch((err: unknown) => {
-      throw new Error(`${(err as Error).message}; PD showed ${JSON.stringify(last.map((r) => r.approximateKeys))}`, { cause: err });
-    });
+    await untilPdRegions(env, 'every region within the key limit, all keys counted', (rs) =>
+      rs.reduce((n, r) => n + r.approximateKeys, 0) === keys.length && rs.length >= 5 && rs.every((r) => r.approximateKeys <= SPLIT_KEYS), CONDITION_TIMEOUT_MS);
     const values = await client.raw.batchGet(keys);
     assert.deepEqual(values.map((v) => v?.toString()), keys.map((k) => `v${k}`));
   });
