@@ -42,6 +42,7 @@ export const STORE_CONFIG_SCHEMA = {
   batchKeysMax: field.int({ doc: 'keys (or pairs, or mutations) one request may carry', default: 10_000, min: 1, max: 1_000_000 }),
   scanLimitMax: field.int({ doc: 'largest scan limit a request may ask', default: 10_000, min: 1, max: 1_000_000 }),
   pendingProposalsMax: field.int({ doc: 'proposals waiting to apply, per store; past it requests answer ServerIsBusy', default: 20_000, min: 1 }),
+  unsettledWritesMax: field.int({ doc: 'writes of one region whose outcome is unknown (timed out, or answered at commit and then failed) and that still hold their keys until their entry can no longer apply; past it new writes to the region answer ServerIsBusy', default: 10_000, min: 1 }),
   inboundMessagesMax: field.int({ doc: 'raft messages accepted between two poll rounds; past it new ones are dropped (raft resends)', default: 100_000, min: 1 }),
   logLevel: field.enumOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const, { doc: 'log level', default: 'info' }),
 };

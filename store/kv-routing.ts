@@ -13,6 +13,13 @@ export interface KvLimits {
   readonly batchKeysMax: number;
   readonly scanLimitMax: number;
   readonly pendingProposalsMax: number;
+  /**
+   * Writes of one region whose outcome is unknown and that still hold their keys (latches, memory
+   * locks, blind-write holds) until their entry can no longer apply unseen: Peer.whenApplyEnds
+   * waiters. Past it the region's new writes answer ServerIsBusy, so a stalled apply cannot pile
+   * up waiters without bound (at most this plus the proposals already in flight).
+   */
+  readonly unsettledWritesMax: number;
 }
 
 function invalid(message: string): FlotillaError {

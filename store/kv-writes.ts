@@ -139,7 +139,7 @@ export class KvWrites {
    * blind write queued on its keys before it has settled, so its read sees them.
    */
   async latched<T>(peer: Peer, latchKeys: readonly Buffer[], decide: () => Promise<WriteDecision<T>>, options: { readonly needsRead?: boolean } = {}): Promise<T> {
-    const refusal = this.admissionRefusal();
+    const refusal = this.admissionRefusal(peer);
     if (refusal !== null) throw refusal;
     const isBlind = options.needsRead === false;
     // Free latches, a valid lease and no blind write in flight on the keys are taken without a
@@ -209,7 +209,7 @@ export class KvWrites {
    * waits in latched().
    */
   blindWrite(peer: Peer, latchKeys: readonly Buffer[], ops: readonly WriteOp[]): Promise<void> {
-    const refusal = this.admissionRefusal();
+    const refusal = this.admissionRefusal(peer);
     if (refusal !== null) return Promise.reject(refusal);
     const release = this.latches.tryAcquire(latchKeys);
     if (release === null) return this.latched(peer, latchKeys, () => Promise.resolve({ ops, result: undefined }), { needsRead: false });
@@ -222,9 +222,15 @@ export class KvWrites {
     }
   }
 
-  /** ServerIsBusy for a new command while proposals or latch waiters are at their bound; else null. */
-  private admissionRefusal(): FlotillaError | null {
+  /** ServerIsBusy for a new command while proposals, latch waiters or the region's unsettled writes are at their bound; else null. */
+  private admissionRefusal(peer: Peer): FlotillaError | null {
     if (this.pending >= this.limits.pendingProposalsMax) return this.busy();
+    if (peer.applyEndWaiterCount >= this.limits.unsettledWritesMax) {
+      this.metrics?.countProposal('busy');
+      return new FlotillaError('ServerIsBusy', `region ${peer.regionId}: ${peer.applyEndWaiterCount} writes of unknown outcome wait for their entries to apply (limit ${this.limits.unsettledWritesMax})`, {
+        details: { reason: 'too many writes of unknown outcome', backoffMs: 100, regionId: peer.regionId },
+      });
+    }
     if (this.latches.waitingCount >= LATCH_WAITERS_MAX) {
       this.metrics?.countProposal('busy');
       return new FlotillaError('ServerIsBusy', `${this.latches.waitingCount} commands wait for latches (limit ${LATCH_WAITERS_MAX})`, {

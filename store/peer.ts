@@ -1331,7 +1331,7 @@ export class Peer {
     else this.applyEndWaiters.push({ index, then });
   }
 
-  /** whenApplyEnds callbacks still waiting (tests). */
+  /** whenApplyEnds callbacks still waiting (the write admission bound, KvLimits.unsettledWritesMax; tests). */
   get applyEndWaiterCount(): number {
     return this.applyEndWaiters.length;
   }

@@ -143,6 +143,7 @@ export class StoreServer {
       const limits = {
         keyBytesMax: config.keyBytesMax, valueBytesMax: config.valueBytesMax, batchKeysMax: config.batchKeysMax,
         scanLimitMax: config.scanLimitMax, pendingProposalsMax: config.pendingProposalsMax,
+        unsettledWritesMax: config.unsettledWritesMax,
       };
       const routing = new KvRouting(storeId, raftStore.peers, limits);
       const writes = new KvWrites(engine, raftStore.loop, new LatchSet(LATCH_SLOTS), limits, metrics);

@@ -130,7 +130,7 @@ describe('KV routing', () => {
     notLeader: () => new FlotillaError('NotLeader', 'not leader', { details: { regionId: 9 } }),
     epochNotMatch: () => new FlotillaError('EpochNotMatch', 'epoch', { details: { currentRegions: [region] } }),
   }) as unknown as Peer;
-  const limits = { keyBytesMax: 16, valueBytesMax: 32, batchKeysMax: 4, scanLimitMax: 10, pendingProposalsMax: 1 };
+  const limits = { keyBytesMax: 16, valueBytesMax: 32, batchKeysMax: 4, scanLimitMax: 10, pendingProposalsMax: 1, unsettledWritesMax: 1 };
   const ctx = (over: Partial<kvrpcpb.Context> = {}): kvrpcpb.Context => ({
     regionId: '9', regionEpoch: { confVer: '2', version: '5' }, peer: { id: '91', storeId: '1', role: 'Voter' }, term: '0', priority: 'Normal',
     isolationLevel: 'SI', notFillCache: false, syncLog: false, replicaRead: false, staleRead: false, maxExecutionDurationMs: '0', requestSource: '', resolvedLocks: [], isRetryRequest: false, ...over,

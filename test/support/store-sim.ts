@@ -140,7 +140,7 @@ export class CrashableEngine extends MemoryEngine {
   }
 }
 
-const LIMITS: KvLimits = { keyBytesMax: 8192, valueBytesMax: 1 << 20, batchKeysMax: 1000, scanLimitMax: 1000, pendingProposalsMax: 10_000 };
+const LIMITS: KvLimits = { keyBytesMax: 8192, valueBytesMax: 1 << 20, batchKeysMax: 1000, scanLimitMax: 1000, pendingProposalsMax: 10_000, unsettledWritesMax: 10_000 };
 const chunkCodec = messageCodec('flotilla.raft_serverpb.SnapshotChunk');
 /**
  * The simulated clock: one step is one tick of 100 ms (the stores' tickMs). Each store's poll loop
