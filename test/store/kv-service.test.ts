@@ -4,7 +4,10 @@
 // the client half-closed and every answer was written. The seed orders what a real stream
 // interleaves — more messages, answers finishing (in any order), the server's batched flush
 // running (a turn of the event loop), and the client's half-close — at every point, including
-// "every request answered, the flush not yet run".
+// "every request answered, the flush not yet run". The client may also stop reading answers:
+// writes then report a full buffer, the server must stop reading requests (pause) until the
+// buffer drains, and resume then — a real stream delivers nothing while paused, so a server that
+// never resumed would leave requests unanswered for ever.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
@@ -22,21 +25,62 @@ class ScriptedCall extends EventEmitter {
   readonly written: string[][] = [];
   endCalls = 0;
   writesAfterEnd = 0;
+  /** The client is not reading: writes report a full buffer (they are still kept, as a stream buffers them). */
+  isFull = false;
+  /** Writes that reported a full buffer, and pauses while one was reported (coverage). */
+  fullWrites = 0;
+  pausesWhileFull = 0;
+  /** Requests read (or resume() called) after a write reported a full buffer and before it drained: reading requests whose answers cannot leave. */
+  resumesWhileRefused = 0;
+  private isWriteRefused = false;
   private paused = false;
+  /** What the client sent, delivered in order while the call is not paused (a real stream's flow). */
+  private readonly inbound: ({ readonly kind: 'data'; readonly msg: unknown } | { readonly kind: 'end' })[] = [];
 
   write(batch: kvservicepb.BatchCommandsResponse__Input): boolean {
     if (this.endCalls > 0) this.writesAfterEnd++;
     this.written.push([...(batch.requestIds ?? []).map(String)]);
-    return true;
+    if (this.isFull) {
+      this.fullWrites++;
+      this.isWriteRefused = true;
+    }
+    return !this.isFull;
   }
   end(): void {
     this.endCalls++;
   }
   pause(): void {
+    if (this.isFull && !this.paused) this.pausesWhileFull++;
     this.paused = true;
   }
   resume(): void {
+    if (this.isWriteRefused) this.resumesWhileRefused++;
     this.paused = false;
+    // A stream flows again on a later tick, not inside resume().
+    process.nextTick(() => this.deliver());
+  }
+  /** The client sends a message (or half-closes): delivered now unless the call is paused. */
+  send(item: { readonly kind: 'data'; readonly msg: unknown } | { readonly kind: 'end' }): void {
+    this.inbound.push(item);
+    this.deliver();
+  }
+  get undelivered(): number {
+    return this.inbound.length;
+  }
+  /** The client reads its answers again: the buffer drains. */
+  drain(): void {
+    if (!this.isFull) return;
+    this.isFull = false;
+    this.isWriteRefused = false;
+    this.emit('drain');
+  }
+  private deliver(): void {
+    while (!this.paused && this.inbound.length > 0) {
+      const item = this.inbound.shift()!;
+      if (this.isWriteRefused) this.resumesWhileRefused++;
+      if (item.kind === 'data') this.emit('data', item.msg);
+      else this.emit('end');
+    }
   }
   isPaused(): boolean {
     return this.paused;
@@ -64,7 +108,7 @@ function openStream(): { readonly call: ScriptedCall; readonly pending: (() => v
   return { call, pending };
 }
 
-async function runSeed(seed: number): Promise<{ endedWithFlushPending: boolean }> {
+async function runSeed(seed: number): Promise<{ endedWithFlushPending: boolean; pausedWhileFull: boolean }> {
   const rng = createRng(seed);
   const { call, pending } = openStream();
   const sent: string[] = [];
@@ -75,36 +119,46 @@ async function runSeed(seed: number): Promise<{ endedWithFlushPending: boolean }
     const ids = Array.from({ length: n }, () => String(nextId++));
     sent.push(...ids);
     const requests = ids.map(() => ({ cmd: 'rawGet', rawGet: { key: Buffer.from('k') } }));
-    call.emit('data', { requests, requestIds: ids });
+    call.send({ kind: 'data', msg: { requests, requestIds: ids } });
   };
   send(1 + rng.nextInt(4));
-  for (let step = 0; step < 60; step++) {
-    const roll = rng.nextInt(10);
-    if (roll < 2 && !isHalfClosed) {
+  for (let step = 0; step < 80; step++) {
+    const roll = rng.nextInt(14);
+    if (roll >= 12) {
+      // The client stops reading its answers, or reads them again.
+      if (roll === 12) call.isFull = true;
+      else call.drain();
+    } else if (roll < 3 && !isHalfClosed) {
       send(1 + rng.nextInt(4));
-    } else if (roll < 6 && pending.length > 0) {
+    } else if (roll < 7 && pending.length > 0) {
       // Finish some answers (any order); their flush is scheduled, not run.
       for (let k = 1 + rng.nextInt(pending.length); k > 0; k--) pending.splice(rng.nextInt(pending.length), 1)[0]!();
       await settleMicrotasks();
-    } else if (roll < 8) {
+    } else if (roll < 11) {
       await oneTurn();
     } else if (!isHalfClosed) {
       isHalfClosed = true;
       const answered = call.written.flat().length;
-      if (pending.length === 0 && answered < sent.length) endedWithFlushPending = true;
-      call.emit('end');
+      if (pending.length === 0 && answered < sent.length && call.undelivered === 0) endedWithFlushPending = true;
+      call.send({ kind: 'end' });
     }
   }
-  // Drain: every answer finishes, the client half-closes if it has not, the flushes run.
-  while (pending.length > 0) pending.shift()!();
-  await settleMicrotasks();
-  if (!isHalfClosed) call.emit('end');
-  for (let i = 0; i < 3; i++) await oneTurn();
+  // Drain: the client reads again and half-closes if it has not; every answer finishes; the
+  // flushes run. A server still paused would leave requests undelivered here.
+  call.drain();
+  if (!isHalfClosed) call.send({ kind: 'end' });
+  for (let round = 0; round < 50 && (pending.length > 0 || call.undelivered > 0 || round < 3); round++) {
+    while (pending.length > 0) pending.shift()!();
+    await settleMicrotasks();
+    await oneTurn();
+  }
+  assert.equal(call.resumesWhileRefused, 0, `seed ${seed}: the server read requests again while its answers could not leave`);
+  assert.equal(call.undelivered, 0, `seed ${seed}: the server never read ${call.undelivered} client message(s) again (paused for ever)`);
   const answered = call.written.flat();
   assert.deepEqual([...answered].sort(), [...sent].sort(), `seed ${seed}: the answered ids are not the sent ids, each once`);
   assert.equal(call.writesAfterEnd, 0, `seed ${seed}: ${call.writesAfterEnd} answer batch(es) written after the server ended the stream`);
   assert.equal(call.endCalls, 1, `seed ${seed}: the server ended the stream ${call.endCalls} times`);
-  return { endedWithFlushPending };
+  return { endedWithFlushPending, pausedWhileFull: call.pausesWhileFull > 0 };
 }
 
 describe('KV service: BatchCommands stream', () => {
@@ -128,11 +182,15 @@ describe('KV service: BatchCommands stream', () => {
     assert.equal(call.endCalls, 1);
   });
 
-  it(`answers every request once and ends the stream once, after the last answer, however the client's half-close interleaves (${SEEDS} seeds)`, async () => {
+  it(`answers every request once and ends the stream once, after the last answer, however the client's half-close and its stops in reading interleave (${SEEDS} seeds)`, async () => {
     let endedWithFlushPending = 0;
+    let pausedWhileFull = 0;
     for (let seed = 1; seed <= SEEDS; seed++) {
-      if ((await runSeed(seed)).endedWithFlushPending) endedWithFlushPending++;
+      const r = await runSeed(seed);
+      if (r.endedWithFlushPending) endedWithFlushPending++;
+      if (r.pausedWhileFull) pausedWhileFull++;
     }
+    assert.ok(pausedWhileFull > 30, `only ${pausedWhileFull} seeds paused the stream for a full write buffer`);
     // The boundary that matters: the half-close arriving when every request is answered but the
     // batched flush has not run yet.
     assert.ok(endedWithFlushPending > 10, `only ${endedWithFlushPending} seeds half-closed with answers finished and unflushed`);
