@@ -52,7 +52,7 @@ export async function gcCommand(snapshot: Snapshot, args: GcArgs): Promise<Comma
   let deletedVersions = 0;
   let nextKey: Buffer | null = null;
   const droppedLatests: DroppedLatest[] = [];
-  await new MvccReader(snapshot).forEachKeyVersions(args.startKey, args.endKey, 'forward', (key, versions) => {
+  await new MvccReader(snapshot).forEachKeyVersions(args.startKey, args.endKey, (key, versions) => {
     if (keys >= args.keyLimit) {
       nextKey = key;
       return 'stop';

@@ -330,27 +330,25 @@ export class MvccReader {
   }
 
   /**
-   * Walks the write CF over user keys [startKey, endKey) in key order (descending for 'reverse'),
-   * handing each user key's versions (newest first) to `visit` until it returns 'stop'.
+   * Walks the write CF over user keys [startKey, endKey) in key order, handing each user key's
+   * versions (newest first) to `visit` until it returns 'stop'.
    */
   async forEachKeyVersions(
-    startKey: Buffer, endKey: Buffer, direction: 'forward' | 'reverse',
+    startKey: Buffer, endKey: Buffer,
     visit: (key: Buffer, versions: readonly KvEntry[]) => 'continue' | 'stop',
   ): Promise<void> {
-    const isReverse = direction === 'reverse';
     const range = cfRangeOf('write', startKey, endKey);
     let start = range.start;
-    let end = range.end;
     let group: KvEntry[] = [];
     const flush = (): 'continue' | 'stop' => {
       const first = group[0];
       if (first === undefined) return 'continue';
-      const versions = isReverse ? group.reverse() : group;
+      const versions = group;
       group = [];
       return visit(decodeDataKey(first.key).userKey, versions);
     };
     for (;;) {
-      const entries = await this.snapshot.scan(start, end, { limit: SCAN_BATCH_ENTRIES, isReverse });
+      const entries = await this.snapshot.scan(start, range.end, { limit: SCAN_BATCH_ENTRIES });
       for (const entry of entries) {
         const head = group[0];
         if (head !== undefined && !sameUserKey(head.key, entry.key)) {
@@ -363,8 +361,7 @@ export class MvccReader {
         flush();
         return;
       }
-      if (isReverse) end = last.key;
-      else start = keyAfter(last.key);
+      start = keyAfter(last.key);
     }
   }
 }
