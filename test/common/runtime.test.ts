@@ -8,7 +8,7 @@ import { request } from 'node:http';
 import {
   createRng, Backoff, retryWithBackoff, FlotillaError, TaskGroup, silentLogger, armFailpoint, disarmAllFailpoints,
   failpoint, armFailpointsFromSpec, parseFailAction, disarmFailpoint, type FailAction, createMetricsRegistry, startMetricsServer, Counter,
-  createGrpcServer, startGrpcServer, ChannelCache, channelCredentials, INSECURE, grpc, deadlineAfterMs, describeFatal, ConfigError,
+  createGrpcServer, startGrpcServer, ChannelCache, grpcChannelOptions, GRPC_CLIENT_WINDOW_BYTES, channelCredentials, INSECURE, grpc, deadlineAfterMs, describeFatal, ConfigError,
   sleepMs, unboundedAbortController, procStatCpuTicks, PROC_CLOCK_TICKS_PER_SECOND,
 } from '../../common/index.js';
 
@@ -373,6 +373,8 @@ describe('gRPC helpers', () => {
         );
       });
       assert.equal(reply.toString(), 'ping');
+      // Clients open a receive window of GRPC_CLIENT_WINDOW_BYTES, not HTTP/2's 64 KiB.
+      assert.equal(grpcChannelOptions()['grpc-node.flow_control_window'], GRPC_CLIENT_WINDOW_BYTES);
       await assert.rejects(startGrpcServer(createGrpcServer(), '127.0.0.1', started.port), { code: 'Unavailable' });
     } finally {
       cache.close();
