@@ -71,7 +71,6 @@ describe('sampled region key counts (no --region-key-count)', { timeout: 120_000
       return low !== undefined && high !== undefined && low.id !== high.id && low.approximateKeys === 100 && high.approximateKeys === 150 + 40;
     });
     assert.equal(total(shown), expected);
-
   });
 });
 

@@ -27,11 +27,10 @@ class ScriptedCall extends EventEmitter {
   writesAfterEnd = 0;
   /** The client is not reading: writes report a full buffer (they are still kept, as a stream buffers them). */
   isFull = false;
-  /** Writes that reported a full buffer, and pauses while one was reported (coverage). */
-  fullWrites = 0;
+  /** Pauses while the buffer was full (coverage). */
   pausesWhileFull = 0;
-  /** Requests read (or resume() called) after a write reported a full buffer and before it drained: reading requests whose answers cannot leave. */
-  resumesWhileRefused = 0;
+  /** Requests read, or resume() called, after a write reported a full buffer and before it drained: reading requests whose answers cannot leave. */
+  readsWhileRefused = 0;
   private isWriteRefused = false;
   private paused = false;
   /** What the client sent, delivered in order while the call is not paused (a real stream's flow). */
@@ -40,10 +39,7 @@ class ScriptedCall extends EventEmitter {
   write(batch: kvservicepb.BatchCommandsResponse__Input): boolean {
     if (this.endCalls > 0) this.writesAfterEnd++;
     this.written.push([...(batch.requestIds ?? []).map(String)]);
-    if (this.isFull) {
-      this.fullWrites++;
-      this.isWriteRefused = true;
-    }
+    if (this.isFull) this.isWriteRefused = true;
     return !this.isFull;
   }
   end(): void {
@@ -54,7 +50,7 @@ class ScriptedCall extends EventEmitter {
     this.paused = true;
   }
   resume(): void {
-    if (this.isWriteRefused) this.resumesWhileRefused++;
+    if (this.isWriteRefused) this.readsWhileRefused++;
     this.paused = false;
     // A stream flows again on a later tick, not inside resume().
     process.nextTick(() => this.deliver());
@@ -77,7 +73,7 @@ class ScriptedCall extends EventEmitter {
   private deliver(): void {
     while (!this.paused && this.inbound.length > 0) {
       const item = this.inbound.shift()!;
-      if (this.isWriteRefused) this.resumesWhileRefused++;
+      if (this.isWriteRefused) this.readsWhileRefused++;
       if (item.kind === 'data') this.emit('data', item.msg);
       else this.emit('end');
     }
@@ -152,7 +148,7 @@ async function runSeed(seed: number): Promise<{ endedWithFlushPending: boolean; 
     await settleMicrotasks();
     await oneTurn();
   }
-  assert.equal(call.resumesWhileRefused, 0, `seed ${seed}: the server read requests again while its answers could not leave`);
+  assert.equal(call.readsWhileRefused, 0, `seed ${seed}: the server read requests again while its answers could not leave`);
   assert.equal(call.undelivered, 0, `seed ${seed}: the server never read ${call.undelivered} client message(s) again (paused for ever)`);
   const answered = call.written.flat();
   assert.deepEqual([...answered].sort(), [...sent].sort(), `seed ${seed}: the answered ids are not the sent ids, each once`);

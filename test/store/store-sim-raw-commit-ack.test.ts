@@ -269,19 +269,19 @@ describe('raw writes answered at commit (deterministic simulation)', { timeout: 
     assert.equal(text(second.value?.previousValue), '2');
   }, { proposalTimeoutMs: 200 }));
 
+  const UNSETTLED_MAX = 2;
   it('writes of unknown outcome are bounded per region (unsettledWritesMax): at the bound every write kind to the region answers ServerIsBusy and reads are served; once the held entries apply, writes are taken again', () => withLeader(async (sim, leader, holdApplies) => {
-    const LIMIT = 2;
     const ctx = (): kvrpcpb.Context => sim.context(leader);
     const peer = leader.store!.peers.get(sim.region.id)!;
     const open = holdApplies();
     // Each put is answered at commit, then times out with its apply held: one waiter each.
-    const puts = ['p1', 'p2'].map((k) => track(leader.raw.put({ context: ctx(), key: b(k), value: b('v'), ttlSeconds: '0' })));
+    const puts = Array.from({ length: UNSETTLED_MAX }, (_, i) => `p${i + 1}`).map((k) => track(leader.raw.put({ context: ctx(), key: b(k), value: b('v'), ttlSeconds: '0' })));
     assert.ok(await advanceUntil(sim, () => puts.every((p) => p.settled), 100) && puts.every((p) => p.error === null), 'the puts are answered at commit');
     await waitFor('their proposals to time out and wait for the apply', async () => {
       await sim.advance();
-      return peer.applyEndWaiterCount >= LIMIT ? true : undefined;
+      return peer.applyEndWaiterCount >= UNSETTLED_MAX ? true : undefined;
     }, { timeoutMs: 10_000, intervalMs: 20 });
-    assert.equal(peer.applyEndWaiterCount, LIMIT);
+    assert.equal(peer.applyEndWaiterCount, UNSETTLED_MAX);
     const writes: Record<string, () => Promise<unknown>> = {
       put: () => leader.raw.put({ context: ctx(), key: b('q'), value: b('v'), ttlSeconds: '0' }),
       batchPut: () => leader.raw.batchPut({ context: ctx(), pairs: [{ key: b('q'), value: b('v'), error: null }], ttlsSeconds: [] }),
@@ -300,5 +300,5 @@ describe('raw writes answered at commit (deterministic simulation)', { timeout: 
     assert.ok(await advanceUntil(sim, () => peer.applyEndWaiterCount === 0, 200), 'the waiters end once the entries apply');
     for (const [kind, write] of Object.entries(writes)) await drive(sim, write()).catch((err: unknown) => assert.fail(`${kind} after the apply: ${String(err)}`));
     assert.equal(text((await drive(sim, leader.raw.get({ context: ctx(), key: b('p2') }))).value), 'v');
-  }, { proposalTimeoutMs: 200, kvLimits: { unsettledWritesMax: 2 } }));
+  }, { proposalTimeoutMs: 200, kvLimits: { unsettledWritesMax: UNSETTLED_MAX } }));
 });
