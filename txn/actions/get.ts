@@ -5,7 +5,7 @@
 // records it answers from; its probe of the window only bounds it), so they are correct on a TxnEngine.readView after a read barrier, not only on
 // a snapshot (the argument is in mvcc/snapshot.ts).
 
-import { type Ts } from '../../common/pure.js';
+import { invariant, type Ts } from '../../common/pure.js';
 import { cfRangeOf, decodeDataKey } from '../../common/pure.js';
 import { keyIsLocked, type TxnError } from '../errors.js';
 import { SCAN_BATCH_ENTRIES } from '../limits.js';
@@ -106,6 +106,11 @@ export async function scan(reader: MvccReader, args: ScanArgs): Promise<{ readon
     const pairs = await visiblePuts(reader, windowLo, windowHi, args.readTs, want, args.isReverse, fallbacks);
     for (const p of pairs) found.push(p);
     if (found.length >= args.limit || isExhausted) break;
+    // Each window that does not end the scan moves its bound strictly: a window that stood still
+    // would repeat forever without yielding (an in-memory engine never leaves the microtask queue).
+    // (An empty hi is the open end of the key space.)
+    const advanced = args.isReverse ? hi.length === 0 || Buffer.compare(windowLo, hi) < 0 : Buffer.compare(windowHi, lo) > 0;
+    invariant(advanced, () => `scan window [${windowLo.toString('hex')}, ${windowHi.toString('hex')}) did not advance`);
     if (args.isReverse) hi = windowLo;
     else lo = windowHi;
   }
