@@ -44,6 +44,7 @@ export const STORE_CONFIG_SCHEMA = {
   pendingProposalsMax: field.int({ doc: 'proposals waiting to apply, per store; past it requests answer ServerIsBusy', default: 20_000, min: 1 }),
   unsettledWritesMax: field.int({ doc: 'writes of one region whose outcome is unknown (timed out, or answered at commit and then failed) and that still hold their keys until their entry can no longer apply; past it new writes to the region answer ServerIsBusy', default: 10_000, min: 1 }),
   inboundMessagesMax: field.int({ doc: 'raft messages accepted between two poll rounds; past it new ones are dropped (raft resends)', default: 100_000, min: 1 }),
+  helperThreadsBatch: field.bool({ doc: "run the store's helper threads (libuv's pool, which carries every RocksDB read and write; V8's and RocksDB's background threads) under Linux SCHED_BATCH, so that waking one never preempts the event loop; the event loop keeps the default policy (set with chrt from util-linux; a thread it cannot move is logged once). false: every thread keeps the default policy", default: true }),
   logLevel: field.enumOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const, { doc: 'log level', default: 'info' }),
 };
 

@@ -8,6 +8,7 @@
 
 import { Counter, FastCounter, FastHistogram, Gauge, LATENCY_BUCKETS_SECONDS, type FastCounterChild, type FastHistogramChild, type Registry } from '../common/index.js';
 import type { RowCacheStats } from './engine/index.js';
+import type { HelperThreadsState } from './helper-threads.js';
 
 /**
  * Distinct values each of the KV `type` and `outcome` labels may take. The KV service has ~22
@@ -61,6 +62,7 @@ export class StoreMetrics {
   private readonly reads: Record<ReadKind, FastCounterChild>;
   private readonly onePc: Record<OnePcOutcome, FastCounterChild>;
   private readonly raftLogEntries: Gauge;
+  private readonly helperThreads: Gauge;
   private readonly raftLogGc: Counter<'event'>;
   private readonly raftLogCompactedEntries: Counter;
   private readonly regionSizeChecks: Counter;
@@ -126,6 +128,11 @@ export class StoreMetrics {
       labelNames: ['outcome'],
       registers,
     }).childrenOf<OnePcOutcome>(['committed', 'prewritten', 'alreadyCommitted']);
+    this.helperThreads = new Gauge({
+      name: 'flotilla_store_helper_threads_batch',
+      help: "Helper threads of this store under SCHED_BATCH (--helper-threads-batch); -1 when the policy is off, unsupported, or could not be set (the store's log says why)",
+      registers,
+    });
     this.raftLogEntries = new Gauge({ name: 'flotilla_store_raft_log_entries', help: "Raft log entries held (after the truncated index) across this store's regions", registers });
     this.raftLogGc = new Counter({
       name: 'flotilla_store_raft_log_gc_total',
@@ -281,6 +288,10 @@ export class StoreMetrics {
 
   setQueueDepth(queue: StoreQueue, n: number): void {
     this.queueDepth.labels(queue).set(n);
+  }
+
+  setHelperThreads(state: HelperThreadsState): void {
+    this.helperThreads.set(state.kind === 'batch' ? state.threads : -1);
   }
 
   setRegionCounts(regions: number, leaders: number, quiet = 0): void {

@@ -15,6 +15,7 @@ import { RocksEngine } from './engine/index.js';
 import { KvRouting } from './kv-routing.js';
 import { KvService, kvServiceDefinition } from './kv-service.js';
 import { KvWrites } from './kv-writes.js';
+import { HelperThreads } from './helper-threads.js';
 import { LatchSet } from './latch-set.js';
 import { StoreMetrics } from './metrics.js';
 import { ConcurrencyManager } from './concurrency-manager.js';
@@ -70,6 +71,8 @@ export class StoreServer {
    * a periodic heartbeat up to --pd-heartbeat-ms later (TiKV's heartbeat on a new peer's catch-up).
    */
   private readonly catchingUp = new Map<number, number>();
+  /** The helper threads' scheduling policy (helper-threads.ts, --helper-threads-batch). */
+  private readonly helperThreads: HelperThreads;
 
   private constructor(
     readonly storeId: number,
@@ -93,6 +96,7 @@ export class StoreServer {
     this.merges = new MergeDriver({ storeId, peers: raftStore.peers, markDirty: (p) => raftStore.loop.markDirty(p), logger: log });
     this.regionSizes = new RegionSizeCache(config.regionSizeRefreshBeats * config.pdHeartbeatMs);
     this.keySamples = new KeySampleSchedule(config.regionKeySampleMs);
+    this.helperThreads = new HelperThreads(config.helperThreadsBatch, log, undefined, (state) => metrics.setHelperThreads(state));
   }
 
   static async start(config: StoreConfig, logger: Logger, options: StoreServerOptions = {}): Promise<StoreServer> {
@@ -289,6 +293,8 @@ export class StoreServer {
     catchUps.unref();
     this.timers.push(catchUps);
     this.timers.push(heartbeat, gauges, stale);
+    // After the engine opened and the first requests ran: libuv's pool and RocksDB's threads exist.
+    this.helperThreads.start();
     void this.heartbeat();
   }
 
@@ -627,6 +633,7 @@ export class StoreServer {
       version: STORE_VERSION, startedAtMs: this.startedAtMs, regions, pendingDestroys: this.raftStore.pendingDestroys,
       keyRecountsPending: this.raftStore.keyRecounter.pending,
       keyCountSamples: this.raftStore.keyRecounter.sampled,
+      helperThreads: this.helperThreads.state,
     };
   }
 
@@ -635,6 +642,7 @@ export class StoreServer {
     this.stopped = true;
     this.abort.abort(new FlotillaError('Unavailable', 'store stopping'));
     for (const t of this.timers) clearInterval(t);
+    this.helperThreads.stop();
     await this.grpcServer.stop(500);
     await this.raftStore.stop();
     this.pd.close();
