@@ -19,6 +19,7 @@ describe('StoreMetrics', () => {
       'flotilla_store_apply_duration_seconds',
       'flotilla_store_catch_up_heartbeats_total',
       'flotilla_store_elections_won_total',
+      'flotilla_store_helper_threads_batch',
       'flotilla_store_kv_request_duration_seconds',
       'flotilla_store_kv_requests_total',
       'flotilla_store_leaders',
@@ -71,6 +72,7 @@ describe('StoreMetrics', () => {
     m.countRaftLogGc('compacted', 40);
     m.countRaftLogGc('compacted', 2);
     m.setRaftLogEntries(123);
+    m.setHelperThreads({ kind: 'batch', threads: 13 });
     const text = await m.registry.metrics();
     const expect = [
       'flotilla_store_raft_write_duration_seconds_count{sync="true"} 1',
@@ -103,6 +105,7 @@ describe('StoreMetrics', () => {
       'flotilla_store_raft_log_compacted_entries_total 42',
       'flotilla_store_raft_log_entries 123',
       'flotilla_store_reads_total{kind="read-index"} 2',
+      'flotilla_store_helper_threads_batch 13',
     ];
     const lines = new Set(text.split('\n'));
     for (const line of expect) assert.ok(lines.has(line), `missing: ${line}`);
