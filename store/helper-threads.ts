@@ -141,9 +141,11 @@ export class HelperThreads {
   /** Moves every helper thread not under SCHED_BATCH yet, then reads back what holds. Never throws. */
   apply(): Promise<HelperThreadsState> {
     if (!this.isEnabled || this.current.kind === 'unsupported' || this.current.kind === 'failed') return Promise.resolve(this.current);
-    this.running ??= this.pass().finally(() => {
-      this.running = null;
-    });
+    this.running ??= this.pass()
+      .catch((err: unknown) => this.settle({ kind: 'failed', reason: err instanceof Error ? err.message : String(err) }))
+      .finally(() => {
+        this.running = null;
+      });
     return this.running;
   }
 

@@ -122,6 +122,13 @@ describe('helper threads under SCHED_BATCH (unit)', () => {
     assert.deepEqual(await h.apply(), { kind: 'failed', reason: '1 of 1 helper threads stayed under SCHED_OTHER: sh: 1: chrt: not found' });
   });
 
+  it('a host that throws: given up with its message, nothing thrown (the rescan timer never sees a rejection)', async () => {
+    const host = new ScriptedHost({ 100: SCHED_OTHER, 101: SCHED_OTHER });
+    host.setBatch = () => Promise.reject(new Error('spawn sh ENOENT'));
+    const h = new HelperThreads(true, capturingLogger().log, host);
+    assert.deepEqual(await h.apply(), { kind: 'failed', reason: 'spawn sh ENOENT' });
+  });
+
   it('off: nothing read, nothing moved; no /proc: nothing moved, said once at info', async () => {
     const off = new ScriptedHost({ 100: SCHED_OTHER, 101: SCHED_OTHER });
     const states: HelperThreadsState[] = [];
