@@ -381,8 +381,10 @@ const STEPS = 400;
 // run that proves nothing fails); 101-120 do. Seed 113 failed to converge now and then (1 run
 // in 5): a source left 'merging into' a target that had merged away since — the driver waited
 // for a target gone from its store; it rolls back now (merge.ts drive()).
+// A sweep (a soak, not CI): FLOTILLA_STORE_SIM_MERGE_SEEDS=n seeds from FLOTILLA_STORE_SIM_MERGE_SEED_BASE.
 const SEED_COUNT = Number(process.env['FLOTILLA_STORE_SIM_MERGE_SEEDS'] ?? '20');
-const SEEDS = process.env['FLOTILLA_STORE_SIM_SEED'] !== undefined ? [Number(process.env['FLOTILLA_STORE_SIM_SEED'])] : Array.from({ length: SEED_COUNT }, (_, i) => 101 + i);
+const SEED_BASE = Number(process.env['FLOTILLA_STORE_SIM_MERGE_SEED_BASE'] ?? '101');
+const SEEDS = process.env['FLOTILLA_STORE_SIM_SEED'] !== undefined ? [Number(process.env['FLOTILLA_STORE_SIM_SEED'])] : Array.from({ length: SEED_COUNT }, (_, i) => SEED_BASE + i);
 const KEYS = 40;
 const rk = (i: number): string => `key-${String(i).padStart(3, '0')}`;
 

@@ -36,8 +36,10 @@ import { rawContents, type SimNode, type SimSnapshotStream, StoreSim } from '../
 import { advanceUntil, CONF_CHANGE_STEPS_MAX, checkKeyCounts, checkNoOverlap, EpochLog, checkReplicas, checkTiling, getThroughLeader as get, isQuiet, putThroughLeader as put, codeOf, describeRegion, drive, initializedRegions, track, type Tracked } from '../support/store-sim-checks.js';
 
 const STEPS = 360;
+/** A sweep (a soak, not CI): FLOTILLA_STORE_SIM_SPLIT_SEEDS=n seeds from FLOTILLA_STORE_SIM_SPLIT_SEED_BASE (defaults 8 from 1). */
 const SEED_COUNT = Number(process.env['FLOTILLA_STORE_SIM_SPLIT_SEEDS'] ?? '8');
-const SEEDS = process.env['FLOTILLA_STORE_SIM_SEED'] !== undefined ? [Number(process.env['FLOTILLA_STORE_SIM_SEED'])] : Array.from({ length: SEED_COUNT }, (_, i) => 1 + i);
+const SEED_BASE = Number(process.env['FLOTILLA_STORE_SIM_SPLIT_SEED_BASE'] ?? '1');
+const SEEDS = process.env['FLOTILLA_STORE_SIM_SEED'] !== undefined ? [Number(process.env['FLOTILLA_STORE_SIM_SEED'])] : Array.from({ length: SEED_COUNT }, (_, i) => SEED_BASE + i);
 const KEYS = 48;
 const keyName = (i: number): string => `key-${String(i).padStart(3, '0')}`;
 const b = (s: string): Buffer => Buffer.from(s);
