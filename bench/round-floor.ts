@@ -20,8 +20,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { CF_PREFIX, createRocksDb, putOp, type RocksDb, writeRocksBatch, type WriteOp } from '../common/index.js';
-import type { StoreRaftBatch, StoreRaftMessage } from '../store/raft-codec.js';
-import { decodeRaftBatch, encodeRaftBatch } from '../store/raft-codec.js';
+import { decodeRaftBatch, encodeRaftBatch, type StoreRaftBatch, type StoreRaftMessage } from '../store/index.js';
 import type { MessageType } from '../raft/index.js';
 import { measureRaftRounds } from './raft-rounds.js';
 
