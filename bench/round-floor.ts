@@ -6,8 +6,8 @@
 //   - the wire: 2 appends and 2 answers, each encoded and decoded (store/raft-codec.ts, batched);
 //   - the engine, on each of 3 stores: the entry written into the raft log (DESIGN.md §1: the log
 //     lives in the store's RocksDB) and the region's applied index written with the applied data
-//     (without it a restart would apply entries twice); chained batches, unsynced, process CPU
-//     including RocksDB's pool and background threads. The applied value itself is not counted:
+//     (without it a restart would apply entries twice); written through the store's engine with
+//     its defaults, unsynced, process CPU including RocksDB's pool and background threads. The applied value itself is not counted:
 //     every put pays it at 1 region too.
 // Left out, so the floor is low: transport and HTTP/2, hard state writes, the client's RPC,
 // proposal bookkeeping, telling followers the commit index, fsync, thread wake-ups.
@@ -19,8 +19,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
-import { CF_PREFIX, createRocksDb, putOp, type RocksDb, writeRocksBatch, type WriteOp } from '../common/index.js';
-import { decodeRaftBatch, encodeRaftBatch, type StoreRaftBatch, type StoreRaftMessage } from '../store/index.js';
+import { CF_PREFIX, putOp, type WriteOp } from '../common/index.js';
+import { decodeRaftBatch, encodeRaftBatch, RocksEngine, type StoreRaftBatch, type StoreRaftMessage } from '../store/index.js';
 import type { MessageType } from '../raft/index.js';
 import { measureRaftRounds } from './raft-rounds.js';
 
@@ -77,23 +77,18 @@ function wireCost(type: MessageType, withEntry: boolean): { encodeUs: number; de
   return { encodeUs: enc / n, decodeUs: dec / n, bytes: bytes.length / messages };
 }
 
-async function open(dir: string): Promise<RocksDb> {
-  const db = createRocksDb(dir);
-  await new Promise<void>((resolve, reject) => db.open({ createIfMissing: true }, (err) => (err ? reject(err) : resolve())));
-  return db;
-}
-
 /**
- * Process CPU µs per put (pool and background threads included) over unsynced chained batches of
- * `messages` puts, two batches in flight: in turn a log record under an increasing key (as a log
- * grows) and a 32-byte applied index overwriting one of 1,000 regions' keys.
+ * Process CPU µs per put (pool and background threads included) through the store's own engine
+ * (RocksEngine with the store's defaults: memtable, block cache, compression) over unsynced
+ * batches of `messages` puts, two in flight: in turn a log record under an increasing key (as a
+ * log grows) and a 32-byte applied index overwriting one of 1,000 regions' keys.
  */
 async function enginePutCost(): Promise<number> {
   const dir = mkdtempSync(path.join(tmpdir(), 'flotilla-round-floor-'));
-  let db: RocksDb | null = null;
+  let engine: RocksEngine | null = null;
   try {
-    db = await open(dir);
-    const rocks = db;
+    engine = await RocksEngine.open(dir);
+    const open = engine;
     const record = Buffer.alloc(entryBytes + ENTRY_RECORD_OVERHEAD_BYTES, 5);
     const appliedIndex = Buffer.alloc(32, 7);
     let index = 0;
@@ -109,7 +104,7 @@ async function enginePutCost(): Promise<number> {
       return putOp('local', key, record);
     });
     const run = async (writes: number): Promise<void> => {
-      const lane = async (): Promise<void> => { for (let w = 0; w < writes / 2; w++) await writeRocksBatch(rocks, nextBatch(), { sync: false }); };
+      const lane = async (): Promise<void> => { for (let w = 0; w < writes / 2; w++) await open.write(nextBatch(), { sync: false }); };
       await Promise.all([lane(), lane()]);
     };
     await run(200); // warm
@@ -119,7 +114,7 @@ async function enginePutCost(): Promise<number> {
     const c = process.cpuUsage(c0);
     return (c.user + c.system) / (writes * messages);
   } finally {
-    if (db !== null) { const d = db; await new Promise<void>((resolve) => d.close(() => resolve())); }
+    if (engine !== null) await engine.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
