@@ -236,9 +236,14 @@ describe('helper threads of a real store process', { timeout: 120_000 }, () => {
       assert.equal(settled.get(store.pid), SCHED_OTHER, 'the event loop keeps the default policy');
       const helpers = settled.size - 1;
       assert.ok(helpers >= 4, `libuv's pool alone has 4 threads; saw ${helpers} helpers`);
-      const status = await cluster.storeStatus(0) as unknown as { helperThreads: HelperThreadsState };
-      assert.equal(status.helperThreads.kind, 'batch');
-      assert.equal(await helperGauge(store.statusAddress), status.helperThreads.kind === 'batch' ? status.helperThreads.threads : NaN);
+      // /proc can show every thread moved a moment before the store records how many it moved
+      // (its status says 'batch' with 0 threads until then): poll status and /metrics together.
+      const reported = await waitFor('/status and /metrics to report the moved helper threads alike', async () => {
+        const status = await cluster.storeStatus(0) as unknown as { helperThreads: HelperThreadsState };
+        if (status.helperThreads.kind !== 'batch' || status.helperThreads.threads === 0) return undefined;
+        return await helperGauge(store.statusAddress) === status.helperThreads.threads ? status.helperThreads.threads : undefined;
+      }, { timeoutMs: 30_000, intervalMs: 100 });
+      assert.ok(reported >= 4, `the store reports ${reported} helper threads moved; libuv's pool alone has 4`);
 
       await cluster.restartStore(0, { env: { FLOTILLA_STORE_HELPER_THREADS_BATCH: 'false' } });
       const restarted = cluster.stores[0]!;

@@ -56,6 +56,35 @@ describe('merge rules', () => {
     assert.match(mergeRefusal(region(1), region(1))!.message, /same region/);
   });
 
+  it('merges only when both regions have voters on exactly the same stores (model: every pair of store sets over 4 stores, both directions)', () => {
+    // A subset of stores 1–4 as a bit mask; a region's voters are on exactly those stores.
+    const onStores = (i: number, mask: number): RegionMeta => region(i, {
+      peers: [1, 2, 3, 4].filter((s) => (mask >> (s - 1)) & 1).map((s) => ({ id: 100 * (i + 1) + s, storeId: s, role: 'voter' as const })),
+    });
+    let allowed = 0;
+    let subsetRefused = 0;
+    for (const [s, t] of [[1, 2], [2, 1]] as const) {
+      for (let sourceMask = 1; sourceMask < 16; sourceMask++) {
+        for (let targetMask = 1; targetMask < 16; targetMask++) {
+          const refusal = mergeRefusal(onStores(s, sourceMask), onStores(t, targetMask));
+          const what = `${s} on stores ${sourceMask.toString(2)} into ${t} on stores ${targetMask.toString(2)}`;
+          if (sourceMask === targetMask) {
+            assert.equal(refusal, null, `${what}: ${refusal?.message ?? ''}`);
+            allowed++;
+            continue;
+          }
+          assert.ok(refusal !== null, `${what}: allowed, but their stores differ`);
+          assert.equal(refusal.code, 'InvalidArgument', what);
+          assert.match(refusal.message, /same stores/, what);
+          // One set inside the other (a replica left behind, or one missing on the target).
+          if ((sourceMask & targetMask) === sourceMask || (sourceMask & targetMask) === targetMask) subsetRefused++;
+        }
+      }
+    }
+    assert.equal(allowed, 30);
+    assert.equal(subsetRefused, 200, 'ordered pairs where one store set holds the other, both directions');
+  });
+
   it('refuses a learner on either side, at every position, in both directions (model: every role assignment of both regions)', () => {
     const withRoles = (i: number, mask: number): RegionMeta => {
       const base = region(i);
