@@ -2,13 +2,14 @@
 // spread over many regions each write is a round of its own (a region gets ~1 of 256 in flight
 // at 1,000 regions), so a region's round bounds many-region throughput. This measures only the
 // parts no implementation of one Raft group per region can skip, each alone and warm:
-//   - the raft library: 3 replicas in one process, one entry per round (raft-rounds.ts);
+//   - the raft library: 3 replicas in one process, one entry per round, no ticks (so no
+//     heartbeats; raft-rounds.ts);
 //   - the wire: 2 appends and 2 answers, each encoded and decoded (store/raft-codec.ts, batched);
 //   - the engine, on each of 3 stores: the entry written into the raft log (DESIGN.md §1: the log
 //     lives in the store's RocksDB) and the region's applied index written with the applied data
 //     (without it a restart would apply entries twice); written through the store's engine with
-//     its defaults, unsynced, process CPU including RocksDB's pool and background threads. The applied value itself is not counted:
-//     every put pays it at 1 region too.
+//     its defaults, unsynced, process CPU including RocksDB's pool and background threads. The
+//     applied value itself is not counted: every put pays it at 1 region too.
 // Left out, so the floor is low: transport and HTTP/2, hard state writes, the client's RPC,
 // proposal bookkeeping, telling followers the commit index, fsync, thread wake-ups.
 // With --one-region-us U --one-region-ops T (a 1-region harness run's cluster CPU per put, the
@@ -119,7 +120,7 @@ async function enginePutCost(): Promise<number> {
   }
 }
 
-const raft = measureRaftRounds({ entries: 100_000, batch: 1, entryBytes });
+const raft = measureRaftRounds({ entries: 100_000, batch: 1, entryBytes, tickEveryRounds: 0 });
 const append = wireCost('MsgApp', true);
 const answer = wireCost('MsgAppResp', false);
 const putUs = await enginePutCost();
