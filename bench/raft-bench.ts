@@ -4,12 +4,7 @@
 // entry.
 // Usage: npm run bench:raft -- [--entries 200000] [--batch 64] [--bytes 128]
 import { measureRaftRounds } from './raft-rounds.js';
+import { positiveNumberArg } from './cli-args.js';
 
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(name);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : dflt;
-  return Number.isFinite(v) && v > 0 ? v : dflt;
-}
-
-const result = measureRaftRounds({ entries: arg('--entries', 200_000), batch: arg('--batch', 64), entryBytes: arg('--bytes', 128) });
+const result = measureRaftRounds({ entries: positiveNumberArg('--entries', 200_000), batch: positiveNumberArg('--batch', 64), entryBytes: positiveNumberArg('--bytes', 128) });
 console.log(JSON.stringify({ ...result, note: 'all three nodes run in this one process, so CPU per entry covers leader + 2 followers' }));

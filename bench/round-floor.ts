@@ -24,17 +24,12 @@ import { CF_PREFIX, putOp, type WriteOp } from '../common/index.js';
 import { decodeRaftBatch, encodeRaftBatch, RocksEngine, type StoreRaftBatch, type StoreRaftMessage } from '../store/index.js';
 import type { MessageType } from '../raft/index.js';
 import { measureRaftRounds } from './raft-rounds.js';
+import { positiveNumberArg } from './cli-args.js';
 
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(name);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : dflt;
-  return Number.isFinite(v) && v > 0 ? v : dflt;
-}
-
-const entryBytes = arg('--entry-bytes', 330);
-const messages = arg('--messages', 100);
-const oneRegionUs = arg('--one-region-us', 0);
-const oneRegionOps = arg('--one-region-ops', 0);
+const entryBytes = positiveNumberArg('--entry-bytes', 330);
+const messages = positiveNumberArg('--messages', 100);
+const oneRegionUs = positiveNumberArg('--one-region-us', 0);
+const oneRegionOps = positiveNumberArg('--one-region-ops', 0);
 
 /** A stored log record's header beside the entry's data (raft-host/log-records.ts, ENTRY_RECORD_HEADER_BYTES). */
 const ENTRY_RECORD_OVERHEAD_BYTES = 14;

@@ -9,15 +9,10 @@ import { createRng, type Rng } from '../../common/rng.js';
 import { messageCodec } from '../../proto/index.js';
 import type { Entry, Message, MessageType } from '../../raft/index.js';
 import { decodeRaftBatch, encodeRaftBatch, type StoreRaftBatch, type StoreRaftMessage, storeRaftMessageFromProto, storeRaftMessageToProto } from '../../store/raft-codec.js';
+import { positiveNumberArg } from '../../bench/cli-args.js';
 
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(name);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : dflt;
-  return Number.isFinite(v) && v > 0 ? v : dflt;
-}
-
-const MESSAGES = arg('--messages', 40);
-const RUN_MS = arg('--ms', 1500);
+const MESSAGES = positiveNumberArg('--messages', 40);
+const RUN_MS = positiveNumberArg('--ms', 1500);
 const BATCH_CODEC = messageCodec('flotilla.raft_serverpb.RaftMessageBatch');
 
 /** 40 % MsgApp with 1–3 entries of ~300 bytes, 20 % each MsgAppResp, MsgHeartbeat, MsgHeartbeatResp. */
@@ -64,7 +59,7 @@ function measure(fn: () => unknown): number {
   return ((now - start) * 1000) / calls;
 }
 
-const rng = createRng(arg('--seed', 1));
+const rng = createRng(positiveNumberArg('--seed', 1));
 const batches = Array.from({ length: 16 }, () => typicalBatch(rng, MESSAGES));
 let next = 0;
 const pick = (): StoreRaftBatch => batches[next++ & 15]!;
