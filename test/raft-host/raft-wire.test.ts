@@ -77,6 +77,36 @@ function plain(m: Message): unknown {
   };
 }
 
+/** The top-level fields of protobuf bytes: varints, and length-delimited ones as their bytes (read by hand, not by the codec under test). */
+function wireFields(buf: Uint8Array): { varints: Map<number, number>; messages: Map<number, Uint8Array[]> } {
+  const varints = new Map<number, number>();
+  const messages = new Map<number, Uint8Array[]>();
+  let at = 0;
+  const varint = (): number => {
+    let n = 0;
+    for (let scale = 1; ; scale *= 128) {
+      const b = buf[at++]!;
+      n += (b & 0x7f) * scale;
+      if (b < 0x80) return n;
+    }
+  };
+  while (at < buf.length) {
+    const tag = varint();
+    const field = Math.floor(tag / 8);
+    switch (tag % 8) {
+      case 0: varints.set(field, varint()); break;
+      case 2: {
+        const len = varint();
+        messages.set(field, [...(messages.get(field) ?? []), buf.subarray(at, at + len)]);
+        at += len;
+        break;
+      }
+      default: throw new Error(`wire type ${tag % 8} not expected in field ${field}`);
+    }
+  }
+  return { varints, messages };
+}
+
 function throughTheWire(m: Message): Message {
   return messageFromWire(CODEC.decode(CODEC.encode(messageToWire(m))));
 }
@@ -112,6 +142,23 @@ describe('raft messages on the wire (raft-wire.ts)', () => {
     assert.equal(back.rejectHint, 35);
     assert.equal(back.index, 41);
     assert.equal(throughTheWire({ ...m, reject: false }).reject, false);
+  });
+
+  it('puts eraftpb\'s enum numbers on the wire (etcd/raft\'s numbering): a swap of two names would round-trip and still be wrong', () => {
+    // The contract, written out independently of raft-wire.ts's tables (proto/eraftpb.proto).
+    const messageNumbers: Readonly<Record<MessageType, number>> = {
+      MsgHup: 0, MsgBeat: 1, MsgProp: 2, MsgApp: 3, MsgAppResp: 4, MsgVote: 5, MsgVoteResp: 6, MsgSnap: 7,
+      MsgHeartbeat: 8, MsgHeartbeatResp: 9, MsgUnreachable: 10, MsgSnapStatus: 11, MsgCheckQuorum: 12,
+      MsgTransferLeader: 13, MsgTimeoutNow: 14, MsgReadIndex: 15, MsgReadIndexResp: 16, MsgPreVote: 17, MsgPreVoteResp: 18,
+    };
+    const entryNumbers: Readonly<Record<EntryType, number>> = { Normal: 0, ConfChange: 1, ConfChangeV2: 2 };
+    for (const type of TYPES) {
+      const entries: Entry[] = ENTRY_TYPES.map((t, i) => ({ type: t, term: 1, index: i + 1, data: new Uint8Array(0) }));
+      const bytes = CODEC.encode(messageToWire({ ...message(createRng(1), type), entries }));
+      const wire = wireFields(bytes);
+      assert.equal(wire.varints.get(1) ?? 0, messageNumbers[type], `${type}: msg_type`);
+      assert.deepEqual(wire.messages.get(7)?.map((e) => wireFields(e).varints.get(1) ?? 0), ENTRY_TYPES.map((t) => entryNumbers[t]), `${type}: entry_type`);
+    }
   });
 
   it('a configuration survives confStateToWire → protobuf → confStateFromWire; an absent one reads as empty', () => {
